@@ -1,0 +1,27 @@
+#!/bin/bash
+# Install everything np needs to build and test on Debian 12 (bookworm).
+# Idempotent: does nothing when all packages are already present.
+set -euo pipefail
+
+pkgs=(
+	build-essential cmake pkg-config check libpci-dev
+	# QEMU 7.2 from Debian's source, with the np-card device
+	dpkg-dev ninja-build meson libglib2.0-dev libpixman-1-dev libfdt-dev
+	libslirp-dev flex bison seabios ipxe-qemu qemu-system-data
+	# guest integration run
+	busybox-static cpio kmod xz-utils zstd
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "np: installing: ${missing[*]}" >&2
+	SUDO=
+	[ "$(id -u)" -eq 0 ] || SUDO=sudo
+	$SUDO apt-get update -q >&2
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
+		"${missing[@]}" >&2
+fi

@@ -1,0 +1,77 @@
+#!/bin/bash
+# Run every np test: unit suites (plain and under ASan+UBSan), the QEMU
+# device's qtest suite and the kernel driver run inside a QEMU guest.
+# Installs what it needs on a fresh Debian 12 machine first.
+#
+# Environment: NP_CACHE (default /var/cache/np) holds the QEMU build and the
+# guest kernel between runs; NP_JOBS sets build parallelism.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+jobs=${NP_JOBS:-$(nproc)}
+passed=0
+failed=0
+
+step() { printf '\n==== np: %s ====\n' "$*"; }
+
+# ctest_run <build dir> [ctest args]: runs ctest, adds its counts to the
+# totals, and returns its status.
+ctest_run() {
+	local dir=$1 out rc=0
+	shift
+	out=$(mktemp)
+	ctest --test-dir "$dir" --output-on-failure -j"$jobs" "$@" 2>&1 |
+		tee "$out" || rc=$?
+	local line
+	line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$out" | tail -1 || true)
+	rm -f "$out"
+	if [ -z "$line" ]; then
+		echo "np: ctest in $dir ran no test" >&2
+		return 1
+	fi
+	local f t
+	f=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
+	t=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\2/' <<<"$line")
+	passed=$((passed + t - f))
+	failed=$((failed + f))
+	return "$rc"
+}
+
+finish() {
+	local rc=$?
+	echo
+	echo "np tests: $passed passed, $failed failed"
+	exit "$rc"
+}
+trap finish EXIT
+
+step "dependencies"
+scripts/deps.sh
+
+step "QEMU with the np-card device (cached in ${NP_CACHE:-/var/cache/np})"
+qemu=$(emulator/qemu/build-qemu.sh | tail -1)
+echo "np: QEMU: $qemu"
+
+step "build (-Werror)"
+cmake -S . -B build -DNP_WERROR=ON -DNP_QEMU="$qemu" >/dev/null
+cmake --build build -j"$jobs"
+
+step "unit, library, tool and qtest suites"
+ctest_run build
+
+step "build with AddressSanitizer + UndefinedBehaviorSanitizer"
+cmake -S . -B build-asan -DNP_WERROR=ON -DNP_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build-asan -j"$jobs"
+
+step "unit, library and tool suites under ASan+UBSan"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	ctest_run build-asan -LE qtest
+
+step "kernel driver and libnp over VFIO inside a QEMU guest (16 cards)"
+if NP_QEMU="$qemu" tests/guest/run.sh; then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1))
+	exit 1
+fi
