@@ -1,0 +1,193 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# np guest run: the kernel driver and libnp over real VFIO, inside a QEMU
+# guest running Debian 12's 6.1 kernel with 16 np-card devices behind an
+# emulated VT-d IOMMU. tests/guest/init is the test; this script builds
+# what it needs, boots the guest and turns its result line into an exit
+# status.
+#
+#   tests/guest/run.sh            # exit 0: every guest check passed
+#
+# Steps: fetch the guest kernel and busybox-static (apt-get download, cached
+# in $NP_CACHE/guest), install the matching linux-headers package, build
+# np_vfio_pci.ko with W=1 -Werror, build the static test binaries, pack an
+# initramfs, boot it under TCG with a timeout, read the result marker from
+# the serial console.
+#
+# Environment:
+#   NP_QEMU            qemu-system-x86_64 with np-card (default: the last
+#                      line of emulator/qemu/build-qemu.sh)
+#   NP_CACHE           cache directory (default /var/cache/np)
+#   NP_ARTIFACTS       where a failed run's serial log is kept
+#                      (default /tmp/np-artifacts)
+#   NP_GUEST_KERNEL    guest kernel ABI, e.g. 6.1.0-56-amd64 (default: what
+#                      Debian's linux-image-amd64 depends on)
+#   NP_GUEST_CARDS     number of np-card devices (default 16; 0 boots the
+#                      guest without cards: module load/unload only)
+#   NP_GUEST_CARD_OPTS extra np-card properties, e.g. ",sram-size=0x1000000"
+#   NP_GUEST_TIMEOUT   seconds before the guest is killed (default 900)
+#   NP_JOBS            build parallelism (default: number of CPUs)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cache=${NP_CACHE:-/var/cache/np}/guest
+artifacts=${NP_ARTIFACTS:-/tmp/np-artifacts}
+ncards=${NP_GUEST_CARDS:-16}
+timeout_s=${NP_GUEST_TIMEOUT:-900}
+jobs=${NP_JOBS:-$(nproc)}
+work=$root/build-guest
+
+log() { printf 'np-guest: %s\n' "$*" >&2; }
+die() {
+	log "error: $*"
+	exit 1
+}
+
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+
+need_pkgs() { # install the packages that are missing
+	local p missing=()
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+			missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	log "installing: ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q \
+		--no-install-recommends "${missing[@]}" >&2
+}
+
+# ---- guest kernel -------------------------------------------------------
+
+kver=${NP_GUEST_KERNEL:-}
+if [ -z "$kver" ]; then
+	kver=$(apt-cache depends linux-image-amd64 2>/dev/null |
+		sed -n 's/.*Depends: linux-image-\([0-9].*\)$/\1/p' | head -1)
+	[ -n "$kver" ] || die "cannot tell the kernel version linux-image-amd64 depends on; run apt-get update or set NP_GUEST_KERNEL"
+fi
+log "guest kernel $kver, $ncards cards"
+
+need_pkgs build-essential cmake pkg-config check libsubunit-dev cpio kmod \
+	xz-utils zstd "linux-headers-$kver"
+
+kroot=$cache/linux-image-$kver
+if [ ! -e "$kroot/.done" ]; then
+	mkdir -p "$cache/debs"
+	(cd "$cache/debs" && apt-get download "linux-image-$kver" >&2) ||
+		die "apt-get download linux-image-$kver failed; run apt-get update"
+	rm -rf "$kroot"
+	dpkg -x "$cache/debs/linux-image-${kver}_"*.deb "$kroot"
+	touch "$kroot/.done"
+fi
+vmlinuz=$kroot/boot/vmlinuz-$kver
+kmods=$kroot/lib/modules/$kver/kernel
+
+bbroot=$cache/busybox-static
+if [ ! -e "$bbroot/.done" ]; then
+	mkdir -p "$cache/debs"
+	(cd "$cache/debs" && apt-get download busybox-static >&2) ||
+		die "apt-get download busybox-static failed; run apt-get update"
+	rm -rf "$bbroot"
+	dpkg -x "$cache/debs/"busybox-static_*.deb "$bbroot"
+	touch "$bbroot/.done"
+fi
+
+# ---- QEMU ---------------------------------------------------------------
+
+qemu=${NP_QEMU:-}
+if [ -z "$qemu" ]; then
+	qemu=$("$root/emulator/qemu/build-qemu.sh" | tail -1)
+fi
+[ -x "$qemu" ] || die "QEMU '$qemu' is not executable; set NP_QEMU or run emulator/qemu/build-qemu.sh"
+
+# ---- module and test binaries -------------------------------------------
+
+rm -rf "$work"
+mkdir -p "$work/kmod" "$work/initramfs"
+
+# Kbuild builds in the source tree; build a copy to keep the clone clean.
+cp -r "$root/Kbuild" "$root/driver" "$root/include" "$work/kmod/"
+log "building np_vfio_pci.ko (W=1, -Werror)"
+make -s -C "/usr/src/linux-headers-$kver" M="$work/kmod" W=1 KCFLAGS=-Werror \
+	-j"$jobs" modules >&2
+ko=$work/kmod/driver/np_vfio_pci.ko
+
+cflags=(-O2 -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes
+	-Wstrict-prototypes -Werror -I"$root/include")
+cc "${cflags[@]}" -static -o "$work/np_vfio_hold" "$here/np_vfio_hold.c"
+
+suite=
+if [ "$ncards" -gt 0 ]; then
+	log "building the libnp suite, statically linked"
+	cmake -S "$root" -B "$work/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DNP_WERROR=ON >/dev/null
+	cmake --build "$work/build" -j"$jobs" --target np_libnp_tests_static >&2
+	suite=$(find "$work/build" -type f -name np_libnp_tests_static | head -1)
+	[ -n "$suite" ] || die "the build produced no np_libnp_tests_static"
+fi
+
+# ---- initramfs ----------------------------------------------------------
+
+ir=$work/initramfs
+mkdir -p "$ir/bin" "$ir/sbin" "$ir/usr/bin" "$ir/usr/sbin" "$ir/lib/modules/np" \
+	"$ir/proc" "$ir/sys" "$ir/dev" "$ir/tmp"
+cp "$bbroot/bin/busybox" "$ir/bin/busybox"
+ln -s busybox "$ir/bin/sh"
+cp "$here/init" "$ir/init"
+cp "$work/np_vfio_hold" "$ir/bin/"
+[ -z "$suite" ] || cp "$suite" "$ir/bin/np_libnp_tests"
+cp "$ko" "$ir/lib/modules/np/"
+for m in virt/lib/irqbypass drivers/vfio/vfio drivers/vfio/vfio_iommu_type1 \
+	drivers/vfio/vfio_virqfd drivers/vfio/pci/vfio-pci-core; do
+	dst=$ir/lib/modules/np/$(basename "$m").ko
+	if [ -e "$kmods/$m.ko" ]; then
+		cp "$kmods/$m.ko" "$dst"
+	elif [ -e "$kmods/$m.ko.xz" ]; then
+		xz -dc "$kmods/$m.ko.xz" >"$dst"
+	elif [ -e "$kmods/$m.ko.zst" ]; then
+		zstd -qdc "$kmods/$m.ko.zst" >"$dst"
+	else
+		die "$kmods/$m.ko not found in linux-image-$kver"
+	fi
+done
+(cd "$ir" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$work/initrd.gz"
+
+# ---- boot ---------------------------------------------------------------
+
+cards=()
+for ((i = 0; i < ncards; i++)); do
+	cards+=(-device "np-card${NP_GUEST_CARD_OPTS:-}")
+done
+
+mkdir -p "$artifacts"
+serial=$(mktemp "$artifacts/guest-serial.XXXXXX.log")
+log "booting: $qemu ($ncards cards, timeout ${timeout_s}s)"
+start=$(date +%s)
+rc=0
+# The guest's /init powers off; -no-reboot turns a kernel panic into an exit.
+timeout -k 10 "$timeout_s" "$qemu" \
+	-L /usr/share/seabios -L /usr/share/qemu \
+	-M q35,kernel-irqchip=split -accel tcg -cpu max -smp 2 -m 2G \
+	-nic none -vga none -display none -monitor none -serial stdio \
+	-device intel-iommu,intremap=on,caching-mode=on \
+	-kernel "$vmlinuz" -initrd "$work/initrd.gz" \
+	-append "console=ttyS0 intel_iommu=on panic=-1 oops=panic quiet np.cards=$ncards" \
+	-no-reboot "${cards[@]}" </dev/null | tee "$serial" || rc=$?
+elapsed=$(($(date +%s) - start))
+
+result=$(grep -a '^NP-GUEST-RESULT:' "$serial" | tail -1 | tr -d '\r' || true)
+if [ "$rc" -eq 124 ]; then
+	log "the guest did not finish within ${timeout_s}s"
+elif [ "$rc" -ne 0 ]; then
+	log "QEMU exited with status $rc"
+fi
+if [ "$rc" -eq 0 ] && [[ $result == "NP-GUEST-RESULT: PASS "* ]]; then
+	rm -f "$serial"
+	log "PASS in ${elapsed}s: ${result#NP-GUEST-RESULT: PASS }"
+	exit 0
+fi
+log "FAIL after ${elapsed}s: ${result:-no result line}; guest serial log: $serial"
+exit 1
