@@ -382,10 +382,14 @@ static const struct attribute_group *np_attr_groups[] = {
 /* ---- card reset ---- */
 
 /*
- * Caller holds memory_lock for writing, so neither the user nor telemetry
- * touches BAR0 decoding while the card resets.
+ * An FLR only starts the card's own reset, which scrubs SRAM and the frame
+ * buffer: the card answers config and BAR0 accesses at once but reports
+ * NP_STATUS_RESETTING until it is ready. Every reset path therefore ends
+ * here, so that userspace never receives a card that is still resetting.
+ *
+ * Caller holds memory_lock, so memory decoding stays as checked.
  */
-static int np_card_reset(struct np_vfio_pci_device *np)
+static int np_card_wait_ready(struct np_vfio_pci_device *np)
 {
 	struct pci_dev *pdev = np->core_device.pdev;
 	u32 status;
@@ -393,10 +397,9 @@ static int np_card_reset(struct np_vfio_pci_device *np)
 
 	if (!np_mmio_enabled(np)) {
 		pci_warn(pdev,
-			 "card reset needs memory decoding: set bit 1 of PCI_COMMAND first\n");
+			 "card reset needs memory decoding: set PCI_COMMAND_MEMORY first\n");
 		return -EIO;
 	}
-	iowrite32(NP_CONTROL_RESET, np->regs + NP_REG_CONTROL);
 	ret = readx_poll_timeout(ioread32, np->regs + NP_REG_STATUS, status,
 				 status == ~0u ||
 					 ((status & NP_STATUS_READY) &&
@@ -416,17 +419,20 @@ static int np_card_reset(struct np_vfio_pci_device *np)
 }
 
 /*
- * VFIO_DEVICE_RESET on a card the PCI core cannot reset: zapping the
- * user's BAR mappings, as vfio_pci_core does around an FLR, is not needed
- * because the card keeps decoding memory while it resets itself.
+ * Reset the card: through the PCI core's reset when it has one (the caller
+ * did it), else through NP_REG_CONTROL. Zapping the user's BAR mappings,
+ * as vfio_pci_core does around an FLR, is not needed for the latter: the
+ * card keeps decoding memory while it resets itself.
  */
-static int np_vfio_pci_user_reset(struct np_vfio_pci_device *np)
+static int np_card_reset(struct np_vfio_pci_device *np)
 {
 	struct vfio_pci_core_device *vdev = &np->core_device;
 	int ret;
 
 	down_write(&vdev->memory_lock);
-	ret = np_card_reset(np);
+	if (!vdev->reset_works && np_mmio_enabled(np))
+		iowrite32(NP_CONTROL_RESET, np->regs + NP_REG_CONTROL);
+	ret = np_card_wait_ready(np);
 	up_write(&vdev->memory_lock);
 	return ret;
 }
@@ -473,17 +479,12 @@ static int np_vfio_pci_open_device(struct vfio_device *core_vdev)
 	/*
 	 * vfio_pci_core_enable() reset the card if the PCI core can. If it
 	 * cannot, the previous user's SRAM, frame buffer and queues are
-	 * still there: clear them. No user exists yet, so nothing else
-	 * holds memory_lock.
+	 * still there and must be cleared.
 	 */
-	if (!vdev->reset_works) {
-		down_write(&vdev->memory_lock);
-		ret = np_card_reset(np);
-		up_write(&vdev->memory_lock);
-		if (ret) {
-			vfio_pci_core_disable(vdev);
-			return ret;
-		}
+	ret = np_card_reset(np);
+	if (ret) {
+		vfio_pci_core_disable(vdev);
+		return ret;
 	}
 	vfio_pci_core_finish_enable(vdev);
 	return 0;
@@ -495,14 +496,18 @@ static long np_vfio_pci_ioctl(struct vfio_device *core_vdev, unsigned int cmd,
 	struct np_vfio_pci_device *np =
 		container_of(core_vdev, struct np_vfio_pci_device,
 			     core_device.vdev);
+	long ret;
 
 	switch (cmd) {
 	case VFIO_DEVICE_GET_INFO:
 		return np_vfio_pci_get_info(np, arg);
 	case VFIO_DEVICE_RESET:
-		if (!np->core_device.reset_works)
-			return np_vfio_pci_user_reset(np);
-		break;
+		if (np->core_device.reset_works) {
+			ret = vfio_pci_core_ioctl(core_vdev, cmd, arg);
+			if (ret)
+				return ret;
+		}
+		return np_card_reset(np);
 	}
 	return vfio_pci_core_ioctl(core_vdev, cmd, arg);
 }
