@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * np emulator core: private state shared by the core's translation units.
+ *
+ * Locking (never held across a bus callback):
+ *   emu->lock     global registers, interrupt state, telemetry, reset state
+ *   q->lock       one queue's registers and worker state
+ *   emu->ev_lock  only to sleep on / wake up event waiters
+ * Lock order: q->lock before emu->lock; ev_lock is a leaf.
+ * Event counters and statistics are atomics so the data path takes no lock
+ * beyond q->lock once per descriptor.
+ */
+#ifndef NP_EMU_PRIV_H
+#define NP_EMU_PRIV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "np_abi.h"
+#include "np_emu.h"
+
+#define NP_EMU_NUM_QUEUES (NP_MAX_DMA_ENGINES + 1u)
+#define NP_EMU_COMPUTE_Q NP_MAX_DMA_ENGINES /* index in emu->q[] */
+
+/* Data is moved in chunks of this size so resets and aborts are prompt. */
+#define NP_EMU_CHUNK (256u * 1024u)
+
+/* After finishing work, a worker polls its doorbell this long before it
+ * sleeps, so back-to-back submissions do not pay a thread wake-up. */
+#define NP_EMU_POLL_NS 20000u
+
+#define NP_EMU_FW_VERSION (1u << 16 | 0u << 8 | 0u)
+#define NP_EMU_PCIE_GEN 3u
+#define NP_EMU_PCIE_LANES 8u
+#define NP_EMU_TEMP_MAX_MC 95000u
+#define NP_EMU_TEMP_CRIT_MC 105000u
+
+/* Descriptors and writeback records are little-endian. */
+static inline uint32_t np_emu_le32(uint32_t v)
+{
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	return __builtin_bswap32(v);
+#else
+	return v;
+#endif
+}
+
+static inline uint64_t np_emu_le64(uint64_t v)
+{
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	return __builtin_bswap64(v);
+#else
+	return v;
+#endif
+}
+
+static inline void np_emu_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+struct np_emu;
+
+struct np_emu_queue {
+	struct np_emu *emu;
+	unsigned int index; /* engine number; NP_EMU_COMPUTE_Q for compute */
+	unsigned int vector; /* NP_IRQ_* */
+	bool compute;
+	bool present; /* DMA engine beyond cfg.dma_engines: absent */
+
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* worker sleeps here */
+
+	/* Registers, under lock. */
+	uint64_t ring;
+	uint32_t ring_size;
+	uint32_t ctrl; /* NP_Q_CTRL_ENABLE */
+	uint32_t tail;
+	uint32_t head;
+	uint32_t error;
+	uint32_t err_index;
+	uint64_t err_addr;
+	uint64_t wb;
+	uint32_t completed;
+	uint32_t wait_timeout;
+	uint64_t bytes;
+	uint64_t last_user; /* user of the last completed descriptor */
+	uint32_t bytes_hi_latch;
+	uint32_t err_addr_hi_latch;
+
+	/* Worker state, under lock. */
+	bool busy; /* executing a descriptor (STATUS.BUSY) */
+	bool waiting; /* blocked on an event (STATUS.WAITING) */
+	bool notifying; /* writing a stop record: a card reset waits */
+	bool sleeping; /* on cond; writers must signal */
+	bool stop_pending; /* a stop detected by mmio awaits wb + irq */
+	bool hold; /* card reset in progress: start nothing */
+	bool exit;
+
+	/* Bumped under lock by queue and card resets; the worker compares it
+	 * between chunks to abort promptly. */
+	atomic_uint gen;
+	/* Bumped under lock by every register change the worker must see;
+	 * polled without the lock while the worker spins before sleeping. */
+	atomic_uint doorbell;
+};
+
+struct np_emu {
+	struct np_emu_config cfg;
+	struct np_emu_bus bus;
+
+	uint8_t *sram;
+	uint64_t sram_size;
+	uint8_t *fb;
+	uint64_t fb_size;
+
+	pthread_mutex_t lock;
+	pthread_cond_t service_cond; /* service thread sleeps here */
+	pthread_cond_t reset_cond; /* np_emu_reset() waits here */
+	pthread_t service;
+	bool service_started;
+
+	/* Global registers, under lock. */
+	uint32_t status; /* NP_STATUS_* */
+	uint32_t int_status;
+	uint32_t int_enable;
+	uint32_t scratch;
+	uint64_t event_irq;
+	uint64_t event_pend;
+	uint32_t hi_latch; /* _HI half latched by the last _LO read */
+
+	/* Service thread work, under lock. */
+	uint32_t irq_deferred; /* vectors to deliver from the service thread */
+	uint64_t reset_requested; /* reset sequence numbers */
+	uint64_t reset_done;
+	uint64_t quiesce_seq; /* bumped when a worker goes idle in a reset */
+	bool exit;
+
+	/* Telemetry model, under lock. */
+	uint64_t reset_ns; /* CLOCK_MONOTONIC of the last reset */
+	uint64_t tele_ns; /* last model update */
+	uint64_t tele_busy_ns; /* busy_ns seen at the last update */
+	double util; /* EWMA of utilisation, 100 ms time constant */
+	double temp_mc; /* die temperature, 2 s time constant */
+	uint32_t throttle_count;
+
+	/* Statistics, updated by workers without locks. */
+	atomic_uint_fast64_t busy_ns;
+	atomic_uint_fast64_t dma_bytes;
+	atomic_uint dma_descs;
+	atomic_uint dma_errors;
+	atomic_uint jobs;
+	atomic_uint sram_ce;
+	atomic_uint sram_ue;
+
+	/* Event counters (mailbox). */
+	atomic_uint events[NP_NUM_EVENTS];
+	pthread_mutex_t ev_lock;
+	pthread_cond_t ev_cond;
+	atomic_uint ev_waiters;
+
+	struct np_emu_queue q[NP_EMU_NUM_QUEUES];
+};
+
+/* emu.c */
+void np_emu_logf(struct np_emu *emu, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+uint64_t np_emu_now_ns(void);
+void np_emu_raise_irq(struct np_emu *emu, unsigned int vector);
+void np_emu_defer_irq_locked(struct np_emu *emu, uint32_t mask);
+void np_emu_signal_event(struct np_emu *emu, unsigned int n, uint32_t value,
+			 bool from_worker);
+void np_emu_worker_idle(struct np_emu *emu);
+
+/* queue.c */
+void *np_emu_queue_worker(void *arg);
+void np_emu_queue_kick(struct np_emu_queue *q);
+uint32_t np_emu_queue_read(struct np_emu_queue *q, uint32_t reg);
+void np_emu_queue_write(struct np_emu_queue *q, uint32_t reg, uint32_t value);
+void np_emu_queue_clear(struct np_emu_queue *q);
+
+/* telemetry.c */
+void np_emu_telemetry_reset(struct np_emu *emu, uint64_t now);
+uint32_t np_emu_telemetry_read(struct np_emu *emu, uint32_t reg);
+
+#endif /* NP_EMU_PRIV_H */

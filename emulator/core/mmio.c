@@ -1,0 +1,319 @@
+// SPDX-License-Identifier: MIT
+/*
+ * np emulator core: BAR0 register decode.
+ *
+ * Every access is checked here: offsets outside a register, unaligned
+ * offsets and writes to read-only registers are logged at LOG_WARNING and
+ * ignored (reads return 0). Nothing in this file calls a bus callback.
+ */
+#include <syslog.h>
+
+#include "emu_priv.h"
+
+#define NP_EMU_IRQ_MASK ((1u << NP_NUM_IRQS) - 1u)
+
+static const char *global_name(uint32_t off)
+{
+	switch (off) {
+	case NP_REG_ID: return "ID";
+	case NP_REG_CAPS: return "CAPS";
+	case NP_REG_CONFIG: return "CONFIG";
+	case NP_REG_SRAM_SIZE: return "SRAM_SIZE";
+	case NP_REG_FB_SIZE: return "FB_SIZE";
+	case NP_REG_CORES: return "CORES";
+	case NP_REG_FW_VERSION: return "FW_VERSION";
+	case NP_REG_SERIAL_LO: return "SERIAL_LO";
+	case NP_REG_SERIAL_HI: return "SERIAL_HI";
+	case NP_REG_LINK: return "LINK";
+	case NP_REG_STATUS: return "STATUS";
+	case NP_REG_CONTROL: return "CONTROL";
+	case NP_REG_INT_STATUS: return "INT_STATUS";
+	case NP_REG_INT_ENABLE: return "INT_ENABLE";
+	case NP_REG_SCRATCH: return "SCRATCH";
+	case NP_REG_EVENT_IRQ_LO: return "EVENT_IRQ_LO";
+	case NP_REG_EVENT_IRQ_HI: return "EVENT_IRQ_HI";
+	case NP_REG_EVENT_PEND_LO: return "EVENT_PEND_LO";
+	case NP_REG_EVENT_PEND_HI: return "EVENT_PEND_HI";
+	case NP_REG_TEMP: return "TEMP";
+	case NP_REG_POWER: return "POWER";
+	case NP_REG_VOLTAGE: return "VOLTAGE";
+	case NP_REG_CORE_CLK: return "CORE_CLK";
+	case NP_REG_UPTIME_LO: return "UPTIME_LO";
+	case NP_REG_UPTIME_HI: return "UPTIME_HI";
+	case NP_REG_DMA_ERRORS: return "DMA_ERRORS";
+	case NP_REG_SRAM_CE: return "SRAM_CE";
+	case NP_REG_SRAM_UE: return "SRAM_UE";
+	case NP_REG_DMA_BYTES_LO: return "DMA_BYTES_LO";
+	case NP_REG_DMA_BYTES_HI: return "DMA_BYTES_HI";
+	case NP_REG_DMA_DESCS: return "DMA_DESCS";
+	case NP_REG_JOBS: return "JOBS";
+	case NP_REG_THROTTLE_COUNT: return "THROTTLE_COUNT";
+	case NP_REG_BUSY: return "BUSY";
+	case NP_REG_TEMP_CRIT: return "TEMP_CRIT";
+	case NP_REG_TEMP_MAX: return "TEMP_MAX";
+	default: return NULL;
+	}
+}
+
+/* Locate the queue block at off; NULL (and logged) if absent. */
+static struct np_emu_queue *queue_at(struct np_emu *emu, uint32_t off,
+				     const char *what)
+{
+	unsigned int e;
+
+	if (off >= NP_COMPUTE_BASE)
+		return &emu->q[NP_EMU_COMPUTE_Q];
+	e = (off - NP_DMA_BASE(0)) / NP_QUEUE_BLOCK_SIZE;
+	if (e >= emu->cfg.dma_engines) {
+		np_emu_logf(emu, LOG_WARNING,
+			    "%s at 0x%04x: DMA engine %u is not present (the card has %u engines, see NP_REG_CONFIG); access ignored",
+			    what, off, e, emu->cfg.dma_engines);
+		return NULL;
+	}
+	return &emu->q[e];
+}
+
+static bool is_queue_block(uint32_t off)
+{
+	return (off >= NP_DMA_BASE(0) &&
+		off < NP_DMA_BASE(NP_MAX_DMA_ENGINES)) ||
+	       (off >= NP_COMPUTE_BASE &&
+		off < NP_COMPUTE_BASE + NP_QUEUE_BLOCK_SIZE);
+}
+
+static bool is_mailbox_event(uint32_t off)
+{
+	return off >= NP_MBOX_EVENT(0) && off < NP_MBOX_EVENT(NP_NUM_EVENTS);
+}
+
+static bool check_access(struct np_emu *emu, uint64_t offset, const char *what)
+{
+	if (offset >= NP_REGS_SIZE) {
+		np_emu_logf(emu, LOG_WARNING,
+			    "%s at 0x%llx: outside BAR0 (0x%x bytes); ignored",
+			    what, (unsigned long long)offset, NP_REGS_SIZE);
+		return false;
+	}
+	if (offset & 3u) {
+		np_emu_logf(emu, LOG_WARNING,
+			    "%s at 0x%04llx: unaligned; registers take naturally aligned 32-bit accesses; ignored",
+			    what, (unsigned long long)offset);
+		return false;
+	}
+	return true;
+}
+
+static uint32_t global_read(struct np_emu *emu, uint32_t off)
+{
+	uint32_t v;
+
+	if (off >= NP_REG_TEMP && off <= NP_REG_TEMP_MAX)
+		return np_emu_telemetry_read(emu, off);
+
+	switch (off) {
+	case NP_REG_ID:
+		return NP_ID_VALUE;
+	case NP_REG_CAPS:
+		return NP_CAPS_P2P | NP_CAPS_COMPUTE | NP_CAPS_MAILBOX |
+		       NP_CAPS_WRITEBACK;
+	case NP_REG_CONFIG:
+		return emu->cfg.dma_engines | 1u << 8 | NP_NUM_EVENTS << 16;
+	case NP_REG_SRAM_SIZE:
+		return (uint32_t)emu->sram_size;
+	case NP_REG_FB_SIZE:
+		return (uint32_t)emu->fb_size;
+	case NP_REG_CORES:
+		return NP_CORES_X | NP_CORES_Y << 8 |
+		       (NP_CORE_SRAM_SIZE / 1024u) << 16;
+	case NP_REG_FW_VERSION:
+		return NP_EMU_FW_VERSION;
+	case NP_REG_SERIAL_LO:
+		return (uint32_t)emu->cfg.serial;
+	case NP_REG_SERIAL_HI:
+		return (uint32_t)(emu->cfg.serial >> 32);
+	case NP_REG_LINK:
+		return NP_EMU_PCIE_GEN | NP_EMU_PCIE_LANES << 4;
+	case NP_REG_CONTROL:
+		return 0; /* write-only */
+	default:
+		break;
+	}
+
+	pthread_mutex_lock(&emu->lock);
+	switch (off) {
+	case NP_REG_STATUS:
+		v = emu->status;
+		break;
+	case NP_REG_INT_STATUS:
+		v = emu->int_status;
+		break;
+	case NP_REG_INT_ENABLE:
+		v = emu->int_enable;
+		break;
+	case NP_REG_SCRATCH:
+		v = emu->scratch;
+		break;
+	case NP_REG_EVENT_IRQ_LO:
+		v = (uint32_t)emu->event_irq;
+		break;
+	case NP_REG_EVENT_IRQ_HI:
+		v = (uint32_t)(emu->event_irq >> 32);
+		break;
+	case NP_REG_EVENT_PEND_LO:
+		v = (uint32_t)emu->event_pend;
+		break;
+	case NP_REG_EVENT_PEND_HI:
+		v = (uint32_t)(emu->event_pend >> 32);
+		break;
+	default:
+		v = 0;
+		np_emu_logf(emu, LOG_WARNING,
+			    "read at 0x%04x: no register there; reads as 0",
+			    off);
+		break;
+	}
+	pthread_mutex_unlock(&emu->lock);
+	return v;
+}
+
+static void control_write(struct np_emu *emu, uint32_t value)
+{
+	if (value & ~(NP_CONTROL_RESET | NP_CONTROL_CLEAR_FATAL))
+		np_emu_logf(emu, LOG_WARNING,
+			    "CONTROL write 0x%08x: undefined bits 0x%08x ignored",
+			    value,
+			    value & ~(NP_CONTROL_RESET | NP_CONTROL_CLEAR_FATAL));
+	if (value & NP_CONTROL_RESET) {
+		np_emu_reset_async(emu);
+		return;
+	}
+	if (value & NP_CONTROL_CLEAR_FATAL) {
+		pthread_mutex_lock(&emu->lock);
+		emu->status &= ~NP_STATUS_FATAL;
+		pthread_mutex_unlock(&emu->lock);
+	}
+}
+
+static void global_write(struct np_emu *emu, uint32_t off, uint32_t value)
+{
+	const char *name = global_name(off);
+	uint32_t newly;
+
+	if (!name) {
+		np_emu_logf(emu, LOG_WARNING,
+			    "write of 0x%08x at 0x%04x: no register there; ignored",
+			    value, off);
+		return;
+	}
+	if (off == NP_REG_CONTROL) {
+		control_write(emu, value);
+		return;
+	}
+
+	pthread_mutex_lock(&emu->lock);
+	if (emu->status & NP_STATUS_RESETTING) {
+		pthread_mutex_unlock(&emu->lock);
+		np_emu_logf(emu, LOG_WARNING,
+			    "write of 0x%08x to %s while the card resets; ignored (wait for NP_STATUS_READY)",
+			    value, name);
+		return;
+	}
+	switch (off) {
+	case NP_REG_INT_STATUS:
+		emu->int_status &= ~value;
+		break;
+	case NP_REG_INT_ENABLE:
+		if (value & ~NP_EMU_IRQ_MASK)
+			np_emu_logf(emu, LOG_WARNING,
+				    "INT_ENABLE write 0x%08x: bits 0x%08x name no vector; ignored",
+				    value, value & ~NP_EMU_IRQ_MASK);
+		value &= NP_EMU_IRQ_MASK;
+		/* Like a pending bit in the MSI-X PBA: a vector enabled
+		 * while its status bit is set is delivered now. */
+		newly = value & ~emu->int_enable & emu->int_status;
+		emu->int_enable = value;
+		np_emu_defer_irq_locked(emu, newly);
+		break;
+	case NP_REG_SCRATCH:
+		emu->scratch = value;
+		break;
+	case NP_REG_EVENT_IRQ_LO:
+		emu->event_irq = (emu->event_irq & ~0xffffffffull) | value;
+		break;
+	case NP_REG_EVENT_IRQ_HI:
+		emu->event_irq = (emu->event_irq & 0xffffffffull) |
+				 (uint64_t)value << 32;
+		break;
+	case NP_REG_EVENT_PEND_LO:
+		emu->event_pend &= ~(uint64_t)value;
+		break;
+	case NP_REG_EVENT_PEND_HI:
+		emu->event_pend &= ~((uint64_t)value << 32);
+		break;
+	default:
+		pthread_mutex_unlock(&emu->lock);
+		np_emu_logf(emu, LOG_WARNING,
+			    "write of 0x%08x to read-only register %s (0x%03x); ignored",
+			    value, name, off);
+		return;
+	}
+	pthread_mutex_unlock(&emu->lock);
+}
+
+uint32_t np_emu_mmio_read(struct np_emu *emu, uint64_t offset)
+{
+	uint32_t off = (uint32_t)offset;
+
+	if (!check_access(emu, offset, "read"))
+		return 0;
+	if (off < NP_DMA_BASE(0))
+		return global_read(emu, off);
+	if (is_queue_block(off)) {
+		struct np_emu_queue *q = queue_at(emu, off, "read");
+
+		return q ? np_emu_queue_read(q, off % NP_QUEUE_BLOCK_SIZE) : 0;
+	}
+	if (is_mailbox_event(off))
+		return atomic_load(&emu->events[(off - NP_MBOX_OFFSET) / 4u]);
+	np_emu_logf(emu, LOG_WARNING,
+		    "read at 0x%04x: no register there; reads as 0", off);
+	return 0;
+}
+
+void np_emu_mmio_write(struct np_emu *emu, uint64_t offset, uint32_t value)
+{
+	uint32_t off = (uint32_t)offset;
+
+	if (!check_access(emu, offset, "write"))
+		return;
+	if (off < NP_DMA_BASE(0)) {
+		global_write(emu, off, value);
+		return;
+	}
+	if (is_queue_block(off)) {
+		struct np_emu_queue *q = queue_at(emu, off, "write");
+
+		if (q)
+			np_emu_queue_write(q, off % NP_QUEUE_BLOCK_SIZE, value);
+		return;
+	}
+	if (is_mailbox_event(off)) {
+		bool resetting;
+
+		pthread_mutex_lock(&emu->lock);
+		resetting = emu->status & NP_STATUS_RESETTING;
+		pthread_mutex_unlock(&emu->lock);
+		if (resetting) {
+			np_emu_logf(emu, LOG_WARNING,
+				    "mailbox write of %u to event %u while the card resets; ignored",
+				    value, (off - NP_MBOX_OFFSET) / 4u);
+			return;
+		}
+		np_emu_signal_event(emu, (off - NP_MBOX_OFFSET) / 4u, value,
+				    false);
+		return;
+	}
+	np_emu_logf(emu, LOG_WARNING,
+		    "write of 0x%08x at 0x%04x: no register there; ignored",
+		    value, off);
+}

@@ -1,0 +1,845 @@
+// SPDX-License-Identifier: MIT
+/*
+ * np emulator core: DMA engines and the compute queue.
+ *
+ * One worker thread per queue. The worker takes q->lock only to pick the
+ * next descriptor and to commit its completion; descriptor fetch, data
+ * movement, notify and writeback run unlocked through the bus. Data moves in
+ * NP_EMU_CHUNK pieces with a check of q->gen between them, so a queue or card
+ * reset stops a 16 MiB transfer within one chunk.
+ *
+ * Register writes that stop a queue (bad tail, ring reconfiguration while
+ * enabled, invalid ring on enable) are detected in MMIO context; they set
+ * the error registers at once and leave the writeback record and interrupt
+ * to the worker (stop_pending), because MMIO context must not call the bus.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "emu_priv.h"
+
+/* A descriptor of either kind, decoded to host byte order. */
+struct np_emu_desc {
+	uint8_t opcode;
+	uint8_t flags;
+	uint8_t wait_event;
+	uint8_t signal_event;
+	uint32_t len;
+	uint64_t src; /* DMA src; job prog */
+	uint64_t dst; /* DMA dst; job arg */
+	uint64_t notify_addr;
+	uint32_t notify_data;
+	uint32_t wait_value;
+	uint64_t user;
+	bool rsvd_set;
+};
+
+/* What the execution of one descriptor produced. */
+struct np_emu_result {
+	uint32_t error;
+	uint64_t err_addr;
+	uint64_t bytes;
+};
+
+static const char *const err_names[] = {
+	[NP_ERR_NONE] = "none",
+	[NP_ERR_BAD_OPCODE] = "bad opcode",
+	[NP_ERR_BAD_FLAGS] = "bad flags or reserved field",
+	[NP_ERR_BAD_LENGTH] = "bad length",
+	[NP_ERR_SRC_RANGE] = "source outside card memory",
+	[NP_ERR_DST_RANGE] = "destination outside card memory",
+	[NP_ERR_BUS_READ] = "bus read refused",
+	[NP_ERR_BUS_WRITE] = "bus write refused",
+	[NP_ERR_RING_CONFIG] = "invalid ring configuration",
+	[NP_ERR_RING_FETCH] = "descriptor fetch refused",
+	[NP_ERR_BAD_TAIL] = "tail beyond ring size",
+	[NP_ERR_BAD_EVENT] = "event index out of range",
+	[NP_ERR_WAIT_TIMEOUT] = "event wait timed out",
+	[NP_ERR_ABORTED] = "aborted by reset",
+	[NP_ERR_WB_WRITE] = "writeback write refused",
+	[NP_ERR_NOTIFY_WRITE] = "notify write refused",
+	[NP_ERR_BAD_PROGRAM] = "bad compute program",
+	[NP_ERR_SRAM_UE] = "uncorrected SRAM error",
+};
+
+static const char *queue_name(const struct np_emu_queue *q, char *buf,
+			      size_t len)
+{
+	if (q->compute)
+		return "compute queue";
+	snprintf(buf, len, "DMA engine %u", q->index);
+	return buf;
+}
+
+/* q->lock held: tell the worker something changed. */
+void np_emu_queue_kick(struct np_emu_queue *q)
+{
+	atomic_fetch_add(&q->doorbell, 1);
+	if (q->sleeping)
+		pthread_cond_signal(&q->cond);
+}
+
+static uint32_t status_bits(const struct np_emu_queue *q)
+{
+	uint32_t s = 0;
+
+	if (q->ctrl & NP_Q_CTRL_ENABLE)
+		s |= NP_Q_STATUS_ENABLED;
+	if (q->busy)
+		s |= NP_Q_STATUS_BUSY;
+	if (q->waiting)
+		s |= NP_Q_STATUS_WAITING;
+	if (q->error)
+		s |= NP_Q_STATUS_ERROR;
+	return s;
+}
+
+/* q->lock held: the record software sees for the current state. */
+static void make_wb(const struct np_emu_queue *q, struct np_queue_wb *wb,
+		    uint32_t error)
+{
+	memset(wb, 0, sizeof(*wb));
+	wb->head = np_emu_le32(q->head);
+	wb->completed = np_emu_le32(q->completed);
+	wb->status = np_emu_le32(status_bits(q) &
+				 ~(NP_Q_STATUS_BUSY | NP_Q_STATUS_WAITING));
+	wb->error = np_emu_le32(error);
+	wb->user = np_emu_le64(q->last_user);
+}
+
+/* q->lock held: registers back to their reset values, except the ring
+ * configuration. Aborts whatever the worker is doing. */
+void np_emu_queue_clear(struct np_emu_queue *q)
+{
+	q->ctrl = 0;
+	q->tail = 0;
+	q->head = 0;
+	q->error = 0;
+	q->err_index = 0;
+	q->err_addr = 0;
+	q->completed = 0;
+	q->bytes = 0;
+	q->last_user = 0;
+	q->bytes_hi_latch = 0;
+	q->stop_pending = false;
+	atomic_fetch_add(&q->gen, 1);
+	np_emu_queue_kick(q);
+}
+
+static bool ring_size_valid(uint32_t size)
+{
+	return size >= NP_RING_MIN_ENTRIES && size <= NP_RING_MAX_ENTRIES &&
+	       !(size & (size - 1));
+}
+
+/* q->lock held, MMIO context: stop the queue with err. */
+static void mmio_stop(struct np_emu_queue *q, uint32_t err, uint64_t addr)
+{
+	if (q->error)
+		return;
+	q->error = err;
+	q->err_index = q->head;
+	q->err_addr = addr;
+	q->ctrl &= ~NP_Q_CTRL_ENABLE;
+	q->stop_pending = true;
+	np_emu_queue_kick(q);
+}
+
+static void wake_event_waiters(struct np_emu *emu)
+{
+	pthread_mutex_lock(&emu->ev_lock);
+	pthread_cond_broadcast(&emu->ev_cond);
+	pthread_mutex_unlock(&emu->ev_lock);
+}
+
+uint32_t np_emu_queue_read(struct np_emu_queue *q, uint32_t reg)
+{
+	char name[32];
+	uint32_t v;
+
+	pthread_mutex_lock(&q->lock);
+	switch (reg) {
+	case NP_Q_RING_LO:
+		v = (uint32_t)q->ring;
+		break;
+	case NP_Q_RING_HI:
+		v = (uint32_t)(q->ring >> 32);
+		break;
+	case NP_Q_RING_SIZE:
+		v = q->ring_size;
+		break;
+	case NP_Q_CTRL:
+		v = q->ctrl;
+		break;
+	case NP_Q_TAIL:
+		v = q->tail;
+		break;
+	case NP_Q_HEAD:
+		v = q->head;
+		break;
+	case NP_Q_STATUS:
+		v = status_bits(q);
+		break;
+	case NP_Q_ERROR:
+		v = q->error;
+		break;
+	case NP_Q_ERR_INDEX:
+		v = q->err_index;
+		break;
+	case NP_Q_ERR_ADDR_LO:
+		v = (uint32_t)q->err_addr;
+		break;
+	case NP_Q_ERR_ADDR_HI:
+		v = (uint32_t)(q->err_addr >> 32);
+		break;
+	case NP_Q_WB_LO:
+		v = (uint32_t)q->wb;
+		break;
+	case NP_Q_WB_HI:
+		v = (uint32_t)(q->wb >> 32);
+		break;
+	case NP_Q_COMPLETED:
+		v = q->completed;
+		break;
+	case NP_Q_WAIT_TIMEOUT:
+		v = q->wait_timeout;
+		break;
+	case NP_Q_BYTES_LO:
+		v = (uint32_t)q->bytes;
+		q->bytes_hi_latch = (uint32_t)(q->bytes >> 32);
+		break;
+	case NP_Q_BYTES_HI:
+		v = q->bytes_hi_latch;
+		break;
+	default:
+		v = 0;
+		np_emu_logf(q->emu, LOG_WARNING,
+			    "read of %s register 0x%02x: no register there; reads as 0",
+			    queue_name(q, name, sizeof(name)), reg);
+		break;
+	}
+	pthread_mutex_unlock(&q->lock);
+	return v;
+}
+
+/* q->lock held: a ring register may change only while the queue is idle. */
+static bool ring_writable(struct np_emu_queue *q, const char *reg,
+			  uint32_t value)
+{
+	char name[32];
+
+	if (q->ctrl & NP_Q_CTRL_ENABLE) {
+		np_emu_logf(q->emu, LOG_WARNING,
+			    "%s: write of 0x%08x to %s while the queue is enabled; queue stopped with NP_ERR_RING_CONFIG (clear NP_Q_CTRL_ENABLE and wait for STATUS.BUSY to clear first)",
+			    queue_name(q, name, sizeof(name)), value, reg);
+		mmio_stop(q, NP_ERR_RING_CONFIG, 0);
+		return false;
+	}
+	if (q->busy) {
+		np_emu_logf(q->emu, LOG_WARNING,
+			    "%s: write of 0x%08x to %s while a descriptor still executes; ignored (wait for STATUS.BUSY to clear)",
+			    queue_name(q, name, sizeof(name)), value, reg);
+		return false;
+	}
+	return true;
+}
+
+/* q->lock held: validate the ring and start fetching. */
+static void enable(struct np_emu_queue *q)
+{
+	char name[32];
+	const char *why = NULL;
+
+	if (q->ctrl & NP_Q_CTRL_ENABLE)
+		return;
+	if (q->error) {
+		np_emu_logf(q->emu, LOG_WARNING,
+			    "%s: enable while stopped with error %u (%s); ignored (write NP_Q_CTRL_RESET first)",
+			    queue_name(q, name, sizeof(name)), q->error,
+			    err_names[q->error]);
+		return;
+	}
+	if (!ring_size_valid(q->ring_size))
+		why = "ring size is not a power of two in 2..65536";
+	else if (!q->ring || q->ring % NP_RING_ALIGN)
+		why = "ring base is 0 or not 64-byte aligned";
+	else if (q->wb % NP_WB_ALIGN)
+		why = "writeback address is not 32-byte aligned";
+	else if (q->head >= q->ring_size || q->tail >= q->ring_size)
+		why = "head or tail beyond the ring size (reset the queue after resizing the ring)";
+	if (why) {
+		np_emu_logf(q->emu, LOG_WARNING,
+			    "%s: enable refused, %s (ring 0x%llx, size %u, writeback 0x%llx); queue stopped with NP_ERR_RING_CONFIG",
+			    queue_name(q, name, sizeof(name)), why,
+			    (unsigned long long)q->ring, q->ring_size,
+			    (unsigned long long)q->wb);
+		mmio_stop(q, NP_ERR_RING_CONFIG, 0);
+		return;
+	}
+	q->ctrl |= NP_Q_CTRL_ENABLE;
+	np_emu_queue_kick(q);
+}
+
+static void ctrl_write(struct np_emu_queue *q, uint32_t value)
+{
+	const uint32_t known = NP_Q_CTRL_ENABLE | NP_Q_CTRL_RESET;
+	char name[32];
+
+	if (value & ~known)
+		np_emu_logf(q->emu, LOG_WARNING,
+			    "%s: CTRL write 0x%08x has undefined bits 0x%08x; they are ignored",
+			    queue_name(q, name, sizeof(name)), value,
+			    value & ~known);
+	if (value & NP_Q_CTRL_RESET) {
+		np_emu_queue_clear(q);
+		pthread_mutex_unlock(&q->lock);
+		wake_event_waiters(q->emu);
+		pthread_mutex_lock(&q->lock);
+	}
+	if (value & NP_Q_CTRL_ENABLE) {
+		enable(q);
+	} else if (q->ctrl & NP_Q_CTRL_ENABLE) {
+		/* Graceful: the current descriptor completes, no new fetch. */
+		q->ctrl &= ~NP_Q_CTRL_ENABLE;
+		np_emu_queue_kick(q);
+	}
+}
+
+static void tail_write(struct np_emu_queue *q, uint32_t value)
+{
+	char name[32];
+
+	if (value >= q->ring_size && !(value == 0 && !q->ring_size)) {
+		np_emu_logf(q->emu, LOG_WARNING,
+			    "%s: tail %u is not below the ring size %u; queue stopped with NP_ERR_BAD_TAIL",
+			    queue_name(q, name, sizeof(name)), value,
+			    q->ring_size);
+		mmio_stop(q, NP_ERR_BAD_TAIL, 0);
+		return;
+	}
+	q->tail = value;
+	np_emu_queue_kick(q);
+}
+
+void np_emu_queue_write(struct np_emu_queue *q, uint32_t reg, uint32_t value)
+{
+	char name[32];
+	const char *ro = NULL;
+
+	pthread_mutex_lock(&q->lock);
+	if (q->hold) {
+		pthread_mutex_unlock(&q->lock);
+		np_emu_logf(q->emu, LOG_WARNING,
+			    "%s: write of 0x%08x to register 0x%02x while the card resets; ignored (wait for NP_STATUS_READY)",
+			    queue_name(q, name, sizeof(name)), value, reg);
+		return;
+	}
+	switch (reg) {
+	case NP_Q_RING_LO:
+		if (ring_writable(q, "RING_LO", value))
+			q->ring = (q->ring & ~0xffffffffull) | value;
+		break;
+	case NP_Q_RING_HI:
+		if (ring_writable(q, "RING_HI", value))
+			q->ring = (q->ring & 0xffffffffull) |
+				  (uint64_t)value << 32;
+		break;
+	case NP_Q_RING_SIZE:
+		if (ring_writable(q, "RING_SIZE", value))
+			q->ring_size = value;
+		break;
+	case NP_Q_WB_LO:
+		if (ring_writable(q, "WB_LO", value))
+			q->wb = (q->wb & ~0xffffffffull) | value;
+		break;
+	case NP_Q_WB_HI:
+		if (ring_writable(q, "WB_HI", value))
+			q->wb = (q->wb & 0xffffffffull) | (uint64_t)value << 32;
+		break;
+	case NP_Q_CTRL:
+		ctrl_write(q, value);
+		break;
+	case NP_Q_TAIL:
+		tail_write(q, value);
+		break;
+	case NP_Q_WAIT_TIMEOUT:
+		q->wait_timeout = value;
+		break;
+	case NP_Q_HEAD: ro = "HEAD"; break;
+	case NP_Q_STATUS: ro = "STATUS"; break;
+	case NP_Q_ERROR: ro = "ERROR"; break;
+	case NP_Q_ERR_INDEX: ro = "ERR_INDEX"; break;
+	case NP_Q_ERR_ADDR_LO: ro = "ERR_ADDR_LO"; break;
+	case NP_Q_ERR_ADDR_HI: ro = "ERR_ADDR_HI"; break;
+	case NP_Q_COMPLETED: ro = "COMPLETED"; break;
+	case NP_Q_BYTES_LO: ro = "BYTES_LO"; break;
+	case NP_Q_BYTES_HI: ro = "BYTES_HI"; break;
+	default:
+		np_emu_logf(q->emu, LOG_WARNING,
+			    "%s: write of 0x%08x to 0x%02x: no register there; ignored",
+			    queue_name(q, name, sizeof(name)), value, reg);
+		break;
+	}
+	pthread_mutex_unlock(&q->lock);
+	if (ro)
+		np_emu_logf(q->emu, LOG_WARNING,
+			    "%s: write of 0x%08x to read-only register %s; ignored",
+			    queue_name(q, name, sizeof(name)), value, ro);
+}
+
+/* ---------------------------------------------------------------- */
+/* Worker                                                             */
+
+static void decode(const struct np_emu_queue *q, const void *raw,
+		   struct np_emu_desc *d)
+{
+	if (q->compute) {
+		struct np_job_desc j;
+
+		memcpy(&j, raw, sizeof(j));
+		d->opcode = j.opcode;
+		d->flags = j.flags;
+		d->wait_event = j.wait_event;
+		d->signal_event = j.signal_event;
+		d->len = np_emu_le32(j.arg_len);
+		d->src = np_emu_le64(j.prog);
+		d->dst = np_emu_le64(j.arg);
+		d->notify_addr = np_emu_le64(j.notify_addr);
+		d->notify_data = np_emu_le32(j.notify_data);
+		d->wait_value = np_emu_le32(j.wait_value);
+		d->user = np_emu_le64(j.user);
+		d->rsvd_set = j.rsvd != 0;
+	} else {
+		struct np_dma_desc m;
+
+		memcpy(&m, raw, sizeof(m));
+		d->opcode = m.opcode;
+		d->flags = m.flags;
+		d->wait_event = m.wait_event;
+		d->signal_event = m.signal_event;
+		d->len = np_emu_le32(m.len);
+		d->src = np_emu_le64(m.src);
+		d->dst = np_emu_le64(m.dst);
+		d->notify_addr = np_emu_le64(m.notify_addr);
+		d->notify_data = np_emu_le32(m.notify_data);
+		d->wait_value = np_emu_le32(m.wait_value);
+		d->user = np_emu_le64(m.user);
+		d->rsvd_set = m.rsvd[0] || m.rsvd[1];
+	}
+}
+
+/* The host pointer of card range [addr, addr + len), or NULL if it does
+ * not lie entirely within one memory. */
+static uint8_t *card_ptr(struct np_emu *emu, uint64_t addr, uint64_t len)
+{
+	const uint64_t base[2] = { NP_CA_SRAM_BASE, NP_CA_FB_BASE };
+	const uint64_t size[2] = { emu->sram_size, emu->fb_size };
+	uint8_t *mem[2] = { emu->sram, emu->fb };
+
+	for (unsigned int i = 0; i < 2; i++) {
+		uint64_t off = addr - base[i];
+
+		if (addr >= base[i] && off < size[i] && len <= size[i] - off)
+			return mem[i] + off;
+	}
+	return NULL;
+}
+
+static bool is_data_op(const struct np_emu_queue *q, uint8_t op)
+{
+	return !q->compute && op != NP_DMA_OP_NOP && op != NP_DMA_OP_FENCE;
+}
+
+static uint32_t validate(struct np_emu_queue *q, const struct np_emu_desc *d,
+			 uint64_t *err_addr)
+{
+	struct np_emu *emu = q->emu;
+
+	if (q->compute ? d->opcode > NP_JOB_OP_MAX :
+			 d->opcode > NP_DMA_OP_MAX)
+		return NP_ERR_BAD_OPCODE;
+	if ((d->flags & ~NP_DESC_F_ALL) || d->rsvd_set)
+		return NP_ERR_BAD_FLAGS;
+	if (!q->compute && d->opcode == NP_DMA_OP_FENCE &&
+	    !(d->flags & NP_DESC_F_WAIT))
+		return NP_ERR_BAD_FLAGS;
+	if (((d->flags & NP_DESC_F_WAIT) && d->wait_event >= NP_NUM_EVENTS) ||
+	    ((d->flags & NP_DESC_F_SIGNAL) &&
+	     d->signal_event >= NP_NUM_EVENTS))
+		return NP_ERR_BAD_EVENT;
+	if (!is_data_op(q, d->opcode))
+		return NP_ERR_NONE;
+	if (d->len == 0 || d->len > NP_DMA_MAX_LEN)
+		return NP_ERR_BAD_LENGTH;
+	if (d->opcode != NP_DMA_OP_H2C && !card_ptr(emu, d->src, d->len)) {
+		*err_addr = d->src;
+		return NP_ERR_SRC_RANGE;
+	}
+	if ((d->opcode == NP_DMA_OP_H2C || d->opcode == NP_DMA_OP_COPY) &&
+	    !card_ptr(emu, d->dst, d->len)) {
+		*err_addr = d->dst;
+		return NP_ERR_DST_RANGE;
+	}
+	return NP_ERR_NONE;
+}
+
+static bool aborted(const struct np_emu_queue *q, unsigned int gen)
+{
+	return atomic_load_explicit(&q->gen, memory_order_acquire) != gen;
+}
+
+static bool event_reached(struct np_emu *emu, unsigned int n, uint32_t value)
+{
+	return (int32_t)(atomic_load(&emu->events[n]) - value) >= 0;
+}
+
+static void set_waiting(struct np_emu_queue *q, bool waiting)
+{
+	pthread_mutex_lock(&q->lock);
+	q->waiting = waiting;
+	pthread_mutex_unlock(&q->lock);
+}
+
+static uint32_t wait_event(struct np_emu_queue *q, unsigned int gen,
+			   const struct np_emu_desc *d, uint32_t timeout_us)
+{
+	struct np_emu *emu = q->emu;
+	struct timespec deadline;
+	uint32_t err = NP_ERR_NONE;
+
+	if (event_reached(emu, d->wait_event, d->wait_value))
+		return NP_ERR_NONE;
+	set_waiting(q, true);
+	if (timeout_us) {
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec += timeout_us / 1000000u;
+		deadline.tv_nsec += (long)(timeout_us % 1000000u) * 1000;
+		if (deadline.tv_nsec >= 1000000000) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000;
+		}
+	}
+	pthread_mutex_lock(&emu->ev_lock);
+	atomic_fetch_add(&emu->ev_waiters, 1);
+	while (!event_reached(emu, d->wait_event, d->wait_value)) {
+		if (aborted(q, gen)) {
+			err = NP_ERR_ABORTED;
+			break;
+		}
+		if (!timeout_us) {
+			pthread_cond_wait(&emu->ev_cond, &emu->ev_lock);
+		} else if (pthread_cond_timedwait(&emu->ev_cond, &emu->ev_lock,
+						  &deadline) == ETIMEDOUT &&
+			   !event_reached(emu, d->wait_event, d->wait_value)) {
+			err = aborted(q, gen) ? NP_ERR_ABORTED :
+						NP_ERR_WAIT_TIMEOUT;
+			break;
+		}
+	}
+	atomic_fetch_sub(&emu->ev_waiters, 1);
+	pthread_mutex_unlock(&emu->ev_lock);
+	set_waiting(q, false);
+	return err;
+}
+
+static uint32_t copy_local(struct np_emu_queue *q, unsigned int gen,
+			   const struct np_emu_desc *d)
+{
+	uint8_t *src = card_ptr(q->emu, d->src, d->len);
+	uint8_t *dst = card_ptr(q->emu, d->dst, d->len);
+	bool backwards = dst > src && dst < src + d->len;
+
+	/* Overlapping ranges move like memmove: chunks in the order that
+	 * never overwrites source bytes not yet copied. */
+	for (uint32_t done = 0; done < d->len;) {
+		uint32_t n = d->len - done;
+		uint32_t off;
+
+		if (aborted(q, gen))
+			return NP_ERR_ABORTED;
+		if (n > NP_EMU_CHUNK)
+			n = NP_EMU_CHUNK;
+		off = backwards ? d->len - done - n : done;
+		memmove(dst + off, src + off, n);
+		done += n;
+	}
+	return NP_ERR_NONE;
+}
+
+static uint32_t transfer(struct np_emu_queue *q, unsigned int gen,
+			 const struct np_emu_desc *d, uint64_t *err_addr)
+{
+	struct np_emu *emu = q->emu;
+	const struct np_emu_bus *bus = &emu->bus;
+	uint8_t *card;
+
+	switch (d->opcode) {
+	case NP_DMA_OP_H2C:
+		card = card_ptr(emu, d->dst, d->len);
+		for (uint32_t off = 0; off < d->len; off += NP_EMU_CHUNK) {
+			uint32_t n = d->len - off;
+
+			if (n > NP_EMU_CHUNK)
+				n = NP_EMU_CHUNK;
+			if (aborted(q, gen))
+				return NP_ERR_ABORTED;
+			if (bus->dma_read(bus->opaque, d->src + off, card + off,
+					  n)) {
+				*err_addr = d->src + off;
+				return NP_ERR_BUS_READ;
+			}
+		}
+		return NP_ERR_NONE;
+	case NP_DMA_OP_C2H:
+	case NP_DMA_OP_C2P:
+		card = card_ptr(emu, d->src, d->len);
+		for (uint32_t off = 0; off < d->len; off += NP_EMU_CHUNK) {
+			uint32_t n = d->len - off;
+
+			if (n > NP_EMU_CHUNK)
+				n = NP_EMU_CHUNK;
+			if (aborted(q, gen))
+				return NP_ERR_ABORTED;
+			if (bus->dma_write(bus->opaque, d->dst + off,
+					   card + off, n)) {
+				*err_addr = d->dst + off;
+				return NP_ERR_BUS_WRITE;
+			}
+		}
+		return NP_ERR_NONE;
+	case NP_DMA_OP_COPY:
+		return copy_local(q, gen, d);
+	default:
+		return NP_ERR_NONE;
+	}
+}
+
+/*
+ * Execute one descriptor up to (not including) its writeback and interrupt.
+ * Returns the NP_ERR_* code; res->err_addr is set for address faults.
+ */
+static uint32_t execute(struct np_emu_queue *q, unsigned int gen,
+			const struct np_emu_desc *d, uint32_t timeout_us,
+			struct np_emu_result *res)
+{
+	struct np_emu *emu = q->emu;
+	uint32_t err;
+	uint64_t t0;
+
+	err = validate(q, d, &res->err_addr);
+	if (err)
+		return err;
+	if (d->flags & NP_DESC_F_WAIT) {
+		err = wait_event(q, gen, d, timeout_us);
+		if (err)
+			return err;
+	}
+	t0 = np_emu_now_ns();
+	err = transfer(q, gen, d, &res->err_addr);
+	if (!err && is_data_op(q, d->opcode))
+		res->bytes = d->len;
+	if (!err && aborted(q, gen))
+		err = NP_ERR_ABORTED;
+	if (!err && (d->flags & NP_DESC_F_SIGNAL))
+		np_emu_signal_event(emu, d->signal_event, 1, true);
+	if (!err && (d->flags & NP_DESC_F_NOTIFY)) {
+		uint32_t data = np_emu_le32(d->notify_data);
+
+		if (emu->bus.dma_write(emu->bus.opaque, d->notify_addr, &data,
+				       sizeof(data))) {
+			res->err_addr = d->notify_addr;
+			err = NP_ERR_NOTIFY_WRITE;
+		}
+	}
+	atomic_fetch_add(&emu->busy_ns, np_emu_now_ns() - t0);
+	return err;
+}
+
+static bool write_wb(struct np_emu *emu, uint64_t addr,
+		     const struct np_queue_wb *wb)
+{
+	return !emu->bus.dma_write(emu->bus.opaque, addr, wb, sizeof(*wb));
+}
+
+/* q->lock held on entry and exit. */
+static void run_one(struct np_emu_queue *q)
+{
+	struct np_emu *emu = q->emu;
+	const struct np_emu_bus *bus = &emu->bus;
+	unsigned int gen = atomic_load(&q->gen);
+	uint32_t idx = q->head;
+	uint32_t size = q->ring_size;
+	uint64_t desc_addr = q->ring + (uint64_t)idx * sizeof(struct np_dma_desc);
+	uint64_t wb_addr = q->wb;
+	uint32_t timeout_us = q->wait_timeout;
+	struct np_emu_result res = { 0 };
+	struct np_emu_desc d = { 0 };
+	uint8_t raw[sizeof(struct np_dma_desc)];
+	struct np_queue_wb wb;
+	bool have_wb = false, irq = false;
+	char name[32];
+	uint32_t err;
+
+	q->busy = true;
+	pthread_mutex_unlock(&q->lock);
+
+	if (bus->dma_read(bus->opaque, desc_addr, raw, sizeof(raw))) {
+		err = NP_ERR_RING_FETCH;
+		res.err_addr = desc_addr;
+	} else {
+		decode(q, raw, &d);
+		err = execute(q, gen, &d, timeout_us, &res);
+	}
+
+	pthread_mutex_lock(&q->lock);
+	if (aborted(q, gen)) {
+		/* A queue reset (or card reset, or destroy) took the queue
+		 * away; the registers are already cleared. Only a queue
+		 * reset leaves the bus usable for the ABORTED record. */
+		atomic_fetch_add(&emu->dma_errors, 1);
+		if (wb_addr && !q->hold && !q->exit) {
+			make_wb(q, &wb, NP_ERR_ABORTED);
+			have_wb = true;
+		}
+	} else if (err) {
+		atomic_fetch_add(&emu->dma_errors, 1);
+		if (!q->error) {
+			q->error = err;
+			q->err_index = idx;
+			q->err_addr = res.err_addr;
+			q->ctrl &= ~NP_Q_CTRL_ENABLE;
+		}
+		np_emu_logf(emu, LOG_WARNING,
+			    "%s: descriptor %u (opcode %u, flags 0x%x) failed: %s (error %u, address 0x%llx); queue stopped, write NP_Q_CTRL_RESET to recover",
+			    queue_name(q, name, sizeof(name)), idx, d.opcode,
+			    d.flags, err_names[err], err,
+			    (unsigned long long)res.err_addr);
+		if (wb_addr) {
+			make_wb(q, &wb, q->error);
+			have_wb = true;
+		}
+		irq = true;
+	} else {
+		q->head = (idx + 1) & (size - 1);
+		q->completed++;
+		q->bytes += res.bytes;
+		q->last_user = d.user;
+		if (q->compute) {
+			atomic_fetch_add(&emu->jobs, 1);
+		} else {
+			atomic_fetch_add(&emu->dma_descs, 1);
+			atomic_fetch_add(&emu->dma_bytes, res.bytes);
+		}
+		if (wb_addr) {
+			make_wb(q, &wb, q->error);
+			have_wb = true;
+		}
+		irq = d.flags & NP_DESC_F_IRQ;
+	}
+	pthread_mutex_unlock(&q->lock);
+
+	if (have_wb && !write_wb(emu, wb_addr, &wb) && !aborted(q, gen)) {
+		pthread_mutex_lock(&q->lock);
+		if (!aborted(q, gen) && !q->error) {
+			q->error = NP_ERR_WB_WRITE;
+			q->err_index = idx;
+			q->err_addr = wb_addr;
+			q->ctrl &= ~NP_Q_CTRL_ENABLE;
+			atomic_fetch_add(&emu->dma_errors, 1);
+			np_emu_logf(emu, LOG_WARNING,
+				    "%s: writeback to 0x%llx refused after descriptor %u; queue stopped with NP_ERR_WB_WRITE",
+				    queue_name(q, name, sizeof(name)),
+				    (unsigned long long)wb_addr, idx);
+		}
+		pthread_mutex_unlock(&q->lock);
+		irq = true;
+	}
+	if (irq && !aborted(q, gen))
+		np_emu_raise_irq(emu, q->vector);
+
+	pthread_mutex_lock(&q->lock);
+	q->busy = false;
+}
+
+/* q->lock held on entry and exit: deliver a stop detected in MMIO. */
+static void report_stop(struct np_emu_queue *q)
+{
+	struct np_emu *emu = q->emu;
+	unsigned int gen = atomic_load(&q->gen);
+	uint64_t wb_addr = q->wb;
+	struct np_queue_wb wb;
+	bool have_wb = wb_addr && !(wb_addr % NP_WB_ALIGN);
+
+	q->stop_pending = false;
+	make_wb(q, &wb, q->error);
+	q->notifying = true;
+	pthread_mutex_unlock(&q->lock);
+	if (have_wb)
+		write_wb(emu, wb_addr, &wb);
+	if (!aborted(q, gen))
+		np_emu_raise_irq(emu, q->vector);
+	pthread_mutex_lock(&q->lock);
+	q->notifying = false;
+}
+
+/* q->lock held on entry and exit: a card reset waits for this worker. */
+static void quiesced(struct np_emu_queue *q)
+{
+	if (!q->hold)
+		return;
+	pthread_mutex_unlock(&q->lock);
+	np_emu_worker_idle(q->emu);
+	pthread_mutex_lock(&q->lock);
+}
+
+static bool runnable(const struct np_emu_queue *q)
+{
+	return (q->ctrl & NP_Q_CTRL_ENABLE) && !q->error && !q->hold &&
+	       q->head != q->tail;
+}
+
+void *np_emu_queue_worker(void *arg)
+{
+	struct np_emu_queue *q = arg;
+	uint64_t last_work = 0;
+
+	pthread_mutex_lock(&q->lock);
+	while (!q->exit) {
+		unsigned int bell;
+
+		if (q->stop_pending && !q->hold) {
+			report_stop(q);
+			quiesced(q);
+			continue;
+		}
+		if (runnable(q)) {
+			run_one(q);
+			quiesced(q);
+			last_work = np_emu_now_ns();
+			continue;
+		}
+		bell = atomic_load(&q->doorbell);
+		if (last_work) {
+			/* Poll briefly: a submitter that keeps the queue fed
+			 * should not pay for a futex wake-up per descriptor. */
+			pthread_mutex_unlock(&q->lock);
+			while (atomic_load_explicit(&q->doorbell,
+						    memory_order_acquire) ==
+				       bell &&
+			       np_emu_now_ns() - last_work < NP_EMU_POLL_NS)
+				np_emu_cpu_relax();
+			last_work = 0;
+			pthread_mutex_lock(&q->lock);
+			continue;
+		}
+		q->sleeping = true;
+		while (atomic_load(&q->doorbell) == bell && !q->exit)
+			pthread_cond_wait(&q->cond, &q->lock);
+		q->sleeping = false;
+	}
+	pthread_mutex_unlock(&q->lock);
+	return NULL;
+}

@@ -1,0 +1,393 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Test bus and helpers for the emulator core suites.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "np_emu_test.h"
+
+/* Failsafe for waits: far above anything a passing test needs. */
+#define NPT_POLL_LIMIT_NS (10ull * 1000 * 1000 * 1000)
+
+static bool faulted(struct npt_bus *tb, uint64_t addr, size_t len)
+{
+	return tb->fault_hi > tb->fault_lo && addr < tb->fault_hi &&
+	       addr + len > tb->fault_lo;
+}
+
+/* Host pointer for [addr, addr + len) in window [base, base + size). */
+static uint8_t *window(uint8_t *mem, uint64_t base, uint64_t size,
+		       uint64_t addr, size_t len)
+{
+	if (!mem || addr < base || addr - base >= size ||
+	    len > size - (addr - base))
+		return NULL;
+	return mem + (addr - base);
+}
+
+static uint8_t *resolve(struct npt_bus *tb, uint64_t addr, size_t len)
+{
+	uint8_t *p = window(tb->host, NPT_HOST_BASE, tb->host_size, addr, len);
+	uint64_t fb_size;
+	uint8_t *fb;
+
+	if (p || !tb->peer)
+		return p;
+	fb = np_emu_fb(tb->peer, &fb_size);
+	return window(fb, NPT_PEER_FB_BASE, fb_size, addr, len);
+}
+
+static bool mailbox(struct npt_bus *tb, uint64_t addr, size_t len,
+		    uint32_t *off)
+{
+	if (!tb->peer || addr < NPT_PEER_MBOX_BASE ||
+	    addr - NPT_PEER_MBOX_BASE >= NP_MBOX_SIZE || len != 4 ||
+	    (addr & 3u))
+		return false;
+	*off = NP_MBOX_OFFSET + (uint32_t)(addr - NPT_PEER_MBOX_BASE);
+	return true;
+}
+
+static int bus_read(void *opaque, uint64_t addr, void *buf, size_t len)
+{
+	struct npt_bus *tb = opaque;
+	uint8_t *p = resolve(tb, addr, len);
+	uint32_t off, v;
+
+	if (faulted(tb, addr, len))
+		return -EFAULT;
+	if (p) {
+		memcpy(buf, p, len);
+		return 0;
+	}
+	if (mailbox(tb, addr, len, &off)) {
+		v = np_emu_mmio_read(tb->peer, off);
+		memcpy(buf, &v, 4);
+		return 0;
+	}
+	return -EFAULT;
+}
+
+static int bus_write(void *opaque, uint64_t addr, const void *buf, size_t len)
+{
+	struct npt_bus *tb = opaque;
+	uint8_t *p = resolve(tb, addr, len);
+	uint32_t off, v;
+
+	if (faulted(tb, addr, len))
+		return -EFAULT;
+	if (p) {
+		memcpy(p, buf, len);
+		return 0;
+	}
+	if (mailbox(tb, addr, len, &off)) {
+		memcpy(&v, buf, 4);
+		np_emu_mmio_write(tb->peer, off, v);
+		return 0;
+	}
+	return -EFAULT;
+}
+
+static void bus_irq(void *opaque, unsigned int vector)
+{
+	struct npt_bus *tb = opaque;
+
+	pthread_mutex_lock(&tb->lock);
+	if (vector < NP_MSIX_VECTORS)
+		tb->irqs[vector]++;
+	pthread_mutex_unlock(&tb->lock);
+}
+
+static void bus_log(void *opaque, int level, const char *msg)
+{
+	struct npt_bus *tb = opaque;
+
+	pthread_mutex_lock(&tb->lock);
+	if (level <= LOG_WARNING) {
+		tb->warnings++;
+		snprintf(tb->last_log, sizeof(tb->last_log), "%s", msg);
+	}
+	pthread_mutex_unlock(&tb->lock);
+}
+
+void npt_bus_init(struct npt_bus *tb, uint64_t host_size)
+{
+	memset(tb, 0, sizeof(*tb));
+	tb->host = mmap(NULL, host_size, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ck_assert_ptr_ne(tb->host, MAP_FAILED);
+	tb->host_size = host_size;
+	pthread_mutex_init(&tb->lock, NULL);
+}
+
+void npt_bus_fini(struct npt_bus *tb)
+{
+	munmap(tb->host, tb->host_size);
+	pthread_mutex_destroy(&tb->lock);
+}
+
+struct np_emu_bus npt_bus_ops(struct npt_bus *tb)
+{
+	struct np_emu_bus bus = {
+		.opaque = tb,
+		.dma_read = bus_read,
+		.dma_write = bus_write,
+		.irq = bus_irq,
+		.log = bus_log,
+	};
+
+	return bus;
+}
+
+struct np_emu *npt_card(struct npt_bus *tb, uint64_t sram, uint64_t fb,
+			unsigned int engines)
+{
+	struct np_emu_config cfg = {
+		.sram_size = sram ? sram : NPT_SRAM_SIZE,
+		.fb_size = fb ? fb : NPT_FB_SIZE,
+		.dma_engines = engines,
+		.serial = 0x1122334455667788ull,
+	};
+	struct np_emu_bus bus = npt_bus_ops(tb);
+	struct np_emu *emu;
+
+	ck_assert_int_eq(np_emu_create(&cfg, &bus, &emu), 0);
+	ck_assert_ptr_nonnull(emu);
+	return emu;
+}
+
+uint64_t npt_alloc(struct npt_bus *tb, uint64_t size, uint64_t align)
+{
+	uint64_t off = (tb->next + align - 1) & ~(align - 1);
+
+	ck_assert_uint_le(off + size, tb->host_size);
+	tb->next = off + size;
+	return NPT_HOST_BASE + off;
+}
+
+void *npt_ptr(struct npt_bus *tb, uint64_t bus_addr)
+{
+	ck_assert_uint_ge(bus_addr, NPT_HOST_BASE);
+	ck_assert_uint_lt(bus_addr - NPT_HOST_BASE, tb->host_size);
+	return tb->host + (bus_addr - NPT_HOST_BASE);
+}
+
+void npt_fault(struct npt_bus *tb, uint64_t lo, uint64_t hi)
+{
+	tb->fault_lo = lo;
+	tb->fault_hi = hi;
+}
+
+unsigned int npt_irqs(struct npt_bus *tb, unsigned int vector)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&tb->lock);
+	n = tb->irqs[vector];
+	pthread_mutex_unlock(&tb->lock);
+	return n;
+}
+
+unsigned int npt_warnings(struct npt_bus *tb)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&tb->lock);
+	n = tb->warnings;
+	pthread_mutex_unlock(&tb->lock);
+	return n;
+}
+
+bool npt_log_contains(struct npt_bus *tb, const char *needle)
+{
+	bool found;
+
+	pthread_mutex_lock(&tb->lock);
+	found = strstr(tb->last_log, needle) != NULL;
+	pthread_mutex_unlock(&tb->lock);
+	return found;
+}
+
+uint32_t npt_rd(struct np_emu *emu, uint32_t off)
+{
+	return np_emu_mmio_read(emu, off);
+}
+
+void npt_wr(struct np_emu *emu, uint32_t off, uint32_t v)
+{
+	np_emu_mmio_write(emu, off, v);
+}
+
+void npt_queue_init(struct npt_queue *q, struct npt_bus *tb,
+		    struct np_emu *emu, uint32_t base, uint32_t entries)
+{
+	memset(q, 0, sizeof(*q));
+	q->emu = emu;
+	q->tb = tb;
+	q->base = base;
+	q->entries = entries;
+	q->ring = npt_alloc(tb, (uint64_t)entries * 64u, NP_RING_ALIGN);
+	q->wb = npt_alloc(tb, sizeof(struct np_queue_wb), NP_WB_ALIGN);
+	npt_wr(emu, base + NP_Q_RING_LO, (uint32_t)q->ring);
+	npt_wr(emu, base + NP_Q_RING_HI, (uint32_t)(q->ring >> 32));
+	npt_wr(emu, base + NP_Q_RING_SIZE, entries);
+	npt_wr(emu, base + NP_Q_WB_LO, (uint32_t)q->wb);
+	npt_wr(emu, base + NP_Q_WB_HI, (uint32_t)(q->wb >> 32));
+	npt_wr(emu, base + NP_Q_CTRL, NP_Q_CTRL_ENABLE);
+	ck_assert_uint_eq(npt_rd(emu, base + NP_Q_STATUS),
+			  NP_Q_STATUS_ENABLED);
+}
+
+void npt_queue_put(struct npt_queue *q, const void *desc)
+{
+	memcpy(npt_ptr(q->tb, q->ring + (uint64_t)q->tail * 64u), desc, 64);
+	q->tail = (q->tail + 1) & (q->entries - 1);
+}
+
+void npt_kick(struct npt_queue *q)
+{
+	npt_wr(q->emu, q->base + NP_Q_TAIL, q->tail);
+}
+
+void npt_submit(struct npt_queue *q, const void *desc)
+{
+	npt_queue_put(q, desc);
+	npt_kick(q);
+}
+
+const struct np_queue_wb *npt_wb(struct npt_queue *q)
+{
+	return npt_ptr(q->tb, q->wb);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+bool npt_poll(bool (*cond)(void *), void *arg)
+{
+	uint64_t start = now_ns();
+	struct timespec nap = { 0, 20000 };
+
+	while (!cond(arg)) {
+		if (now_ns() - start > NPT_POLL_LIMIT_NS)
+			return false;
+		nanosleep(&nap, NULL);
+	}
+	return true;
+}
+
+struct completed_arg {
+	struct npt_queue *q;
+	uint32_t n;
+};
+
+static bool completed_or_error(void *p)
+{
+	struct completed_arg *a = p;
+	uint32_t base = a->q->base;
+
+	return npt_rd(a->q->emu, base + NP_Q_COMPLETED) - a->n < 0x80000000u ||
+	       (npt_rd(a->q->emu, base + NP_Q_STATUS) & NP_Q_STATUS_ERROR);
+}
+
+uint32_t npt_wait_completed(struct npt_queue *q, uint32_t n)
+{
+	struct completed_arg a = { q, n };
+
+	ck_assert(npt_poll(completed_or_error, &a));
+	return npt_rd(q->emu, q->base + NP_Q_COMPLETED);
+}
+
+static bool has_error(void *p)
+{
+	struct npt_queue *q = p;
+
+	return npt_rd(q->emu, q->base + NP_Q_STATUS) & NP_Q_STATUS_ERROR;
+}
+
+uint32_t npt_wait_error(struct npt_queue *q)
+{
+	ck_assert(npt_poll(has_error, q));
+	return npt_rd(q->emu, q->base + NP_Q_ERROR);
+}
+
+struct irq_arg {
+	struct npt_bus *tb;
+	unsigned int vector, n;
+};
+
+static bool irqs_reached(void *p)
+{
+	struct irq_arg *a = p;
+
+	return npt_irqs(a->tb, a->vector) >= a->n;
+}
+
+bool npt_wait_irqs(struct npt_bus *tb, unsigned int vector, unsigned int n)
+{
+	struct irq_arg a = { tb, vector, n };
+
+	return npt_poll(irqs_reached, &a);
+}
+
+static bool is_ready(void *p)
+{
+	return npt_rd(p, NP_REG_STATUS) == NP_STATUS_READY;
+}
+
+bool npt_wait_ready(struct np_emu *emu)
+{
+	return npt_poll(is_ready, emu);
+}
+
+struct np_dma_desc npt_dma(uint8_t op, uint64_t src, uint64_t dst,
+			   uint32_t len)
+{
+	struct np_dma_desc d = {
+		.opcode = op,
+		.len = len,
+		.src = src,
+		.dst = dst,
+	};
+
+	return d;
+}
+
+/* xorshift pattern: cheap, and a shifted or truncated copy never matches. */
+static uint32_t next(uint32_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+void npt_fill(void *p, size_t len, uint32_t seed)
+{
+	uint8_t *b = p;
+	uint32_t s = seed | 1u;
+
+	for (size_t i = 0; i < len; i++)
+		b[i] = (uint8_t)next(&s);
+}
+
+bool npt_check(const void *p, size_t len, uint32_t seed)
+{
+	const uint8_t *b = p;
+	uint32_t s = seed | 1u;
+
+	for (size_t i = 0; i < len; i++)
+		if (b[i] != (uint8_t)next(&s))
+			return false;
+	return true;
+}

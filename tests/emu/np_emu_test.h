@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared fixture for the emulator core tests: a bus with a bounds-checked
+ * host memory window, an optional peer card's frame buffer and mailbox
+ * page, interrupt counters and a log recorder.
+ *
+ * Bus map seen by the card under test:
+ *   [NPT_HOST_BASE, + host_size)     host memory (tb->host)
+ *   [NPT_PEER_FB_BASE, + fb size)    the peer card's frame buffer (BAR2)
+ *   [NPT_PEER_MBOX_BASE, + 4 KiB)    the peer card's mailbox page (BAR0)
+ * Anything else, or an access that crosses a window's end, is refused with
+ * -EFAULT, as is any range added with npt_fault().
+ */
+#ifndef NP_EMU_TEST_H
+#define NP_EMU_TEST_H
+
+#include <check.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "np_abi.h"
+#include "np_emu.h"
+
+#define NPT_HOST_BASE 0x10000000ull
+#define NPT_PEER_FB_BASE 0x4000000000ull
+#define NPT_PEER_MBOX_BASE 0x5000000000ull
+
+/* Small memories for the tests that do not need full-size ones. */
+#define NPT_SRAM_SIZE (4u * 1024u * 1024u)
+#define NPT_FB_SIZE (1u * 1024u * 1024u)
+
+#define NPT_RING_ENTRIES 64u
+
+struct npt_bus {
+	uint8_t *host;
+	uint64_t host_size;
+	uint64_t next; /* bump allocator, offset into host */
+	struct np_emu *peer;
+
+	pthread_mutex_t lock;
+	unsigned int irqs[NP_MSIX_VECTORS];
+	unsigned int warnings;
+	char last_log[256];
+	uint64_t fault_lo, fault_hi; /* refused bus range, if hi > lo */
+};
+
+/* One queue's ring and writeback record in host memory. */
+struct npt_queue {
+	struct np_emu *emu;
+	struct npt_bus *tb;
+	uint32_t base; /* NP_DMA_BASE(e) or NP_COMPUTE_BASE */
+	uint64_t ring; /* bus address */
+	uint32_t entries;
+	uint64_t wb; /* bus address */
+	uint32_t tail;
+};
+
+void npt_bus_init(struct npt_bus *tb, uint64_t host_size);
+void npt_bus_fini(struct npt_bus *tb);
+struct np_emu_bus npt_bus_ops(struct npt_bus *tb);
+/* Create a card on tb with small memories (sram/fb 0 = NPT_* sizes). */
+struct np_emu *npt_card(struct npt_bus *tb, uint64_t sram, uint64_t fb,
+			unsigned int engines);
+
+uint64_t npt_alloc(struct npt_bus *tb, uint64_t size, uint64_t align);
+void *npt_ptr(struct npt_bus *tb, uint64_t bus_addr);
+void npt_fault(struct npt_bus *tb, uint64_t lo, uint64_t hi);
+unsigned int npt_irqs(struct npt_bus *tb, unsigned int vector);
+unsigned int npt_warnings(struct npt_bus *tb);
+bool npt_log_contains(struct npt_bus *tb, const char *needle);
+
+uint32_t npt_rd(struct np_emu *emu, uint32_t off);
+void npt_wr(struct np_emu *emu, uint32_t off, uint32_t v);
+
+/* Program and enable a queue (base = NP_DMA_BASE(e) / NP_COMPUTE_BASE). */
+void npt_queue_init(struct npt_queue *q, struct npt_bus *tb,
+		    struct np_emu *emu, uint32_t base, uint32_t entries);
+/* Put a descriptor in the next slot; npt_kick() publishes the tail. */
+void npt_queue_put(struct npt_queue *q, const void *desc);
+void npt_kick(struct npt_queue *q);
+void npt_submit(struct npt_queue *q, const void *desc);
+const struct np_queue_wb *npt_wb(struct npt_queue *q);
+
+/* Poll (up to a generous failsafe limit) until the queue has completed n
+ * descriptors in total or stopped; returns NP_Q_COMPLETED. */
+uint32_t npt_wait_completed(struct npt_queue *q, uint32_t n);
+/* Poll until the queue reports STATUS.ERROR; returns NP_Q_ERROR. */
+uint32_t npt_wait_error(struct npt_queue *q);
+/* Poll until cond(arg) holds; false on the failsafe limit. */
+bool npt_poll(bool (*cond)(void *), void *arg);
+bool npt_wait_irqs(struct npt_bus *tb, unsigned int vector, unsigned int n);
+bool npt_wait_ready(struct np_emu *emu);
+
+struct np_dma_desc npt_dma(uint8_t op, uint64_t src, uint64_t dst,
+			   uint32_t len);
+void npt_fill(void *p, size_t len, uint32_t seed);
+bool npt_check(const void *p, size_t len, uint32_t seed);
+
+Suite *np_suite_regs(void);
+Suite *np_suite_dma(void);
+Suite *np_suite_errors(void);
+Suite *np_suite_events(void);
+Suite *np_suite_reset(void);
+
+#endif /* NP_EMU_TEST_H */
