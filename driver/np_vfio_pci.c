@@ -254,7 +254,7 @@ static const struct hwmon_channel_info *np_hwmon_info[] = {
 	HWMON_CHANNEL_INFO(temp, HWMON_T_INPUT | HWMON_T_MAX | HWMON_T_CRIT),
 	HWMON_CHANNEL_INFO(power, HWMON_P_INPUT),
 	HWMON_CHANNEL_INFO(in, HWMON_I_INPUT),
-	NULL
+	NULL,
 };
 
 static const struct hwmon_ops np_hwmon_ops = {
@@ -330,12 +330,12 @@ static ssize_t np_attr_show(struct device *dev, struct device_attribute *attr,
 	return -EINVAL;
 }
 
-#define NP_ATTR(_name, _format, _reg, _reg_hi)                      \
-	static struct np_attr np_attr_##_name = {                   \
-		.attr = __ATTR(_name, 0444, np_attr_show, NULL),    \
-		.format = _format,                                  \
-		.reg = _reg,                                        \
-		.reg_hi = _reg_hi,                                  \
+#define NP_ATTR(_name, _format, _reg, _reg_hi)                   \
+	static struct np_attr np_attr_##_name = {                \
+		.attr = __ATTR(_name, 0444, np_attr_show, NULL), \
+		.format = _format,                               \
+		.reg = _reg,                                     \
+		.reg_hi = _reg_hi,                               \
 	}
 
 NP_ATTR(fw_version, NP_ATTR_FW_VERSION, NP_REG_FW_VERSION, 0);
@@ -366,7 +366,7 @@ static struct attribute *np_attrs[] = {
 	&np_attr_sram_ce.attr.attr,
 	&np_attr_sram_ue.attr.attr,
 	&np_attr_throttle_count.attr.attr,
-	NULL
+	NULL,
 };
 
 static const struct attribute_group np_attr_group = {
@@ -376,7 +376,7 @@ static const struct attribute_group np_attr_group = {
 
 static const struct attribute_group *np_attr_groups[] = {
 	&np_attr_group,
-	NULL
+	NULL,
 };
 
 /* ---- card reset ---- */
