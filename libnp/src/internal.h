@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libnp private structures. Public handles are opaque; their definitions
+ * live here only.
+ */
+#ifndef NP_INTERNAL_H
+#define NP_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <syslog.h>
+
+#include "np/np.h"
+#include "np_abi.h"
+#include "backend.h"
+
+#define NPI_IOVA_BASE 0x100000000ull /* above the 32-bit MSI window */
+#define NPI_IOVA_LIMIT (1ull << 39) /* VT-d 39-bit address width */
+#define NPI_DEFAULT_TIMEOUT_MS 5000
+#define NPI_DEFAULT_RING 1024u
+#define NPI_HUGE_PAGE (2u * 1024u * 1024u)
+
+struct np_buf {
+	struct np_ctx *ctx;
+	void *ptr;
+	size_t size; /* as requested, page rounded */
+	size_t map_size; /* mmap length */
+	uint64_t iova;
+	struct np_buf *prev, *next; /* ctx->bufs */
+};
+
+struct npi_engine {
+	struct np_card *card;
+	unsigned int idx;
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* followers of the thread polling irq_fd */
+	bool poller; /* a thread is blocked in poll() on irq_fd */
+	struct np_buf *mem; /* ring, then the writeback record */
+	struct np_dma_desc *ring;
+	struct np_queue_wb *wb;
+	uint32_t entries;
+	uint32_t submitted; /* descriptors since the last engine reset */
+	uint32_t completed; /* validated from the writeback record */
+	struct np_xfer *head, *tail; /* in flight, submission order */
+	int irq_fd;
+};
+
+struct np_xfer {
+	struct np_ctx *ctx;
+	struct npi_engine *eng; /* engine of the current stage */
+	struct np_xfer *next;
+	uint32_t end; /* engine->submitted after the last descriptor */
+	int status; /* -EINPROGRESS, 0 or -errno */
+	unsigned int np_err;
+	uint64_t err_addr;
+	bool orphan; /* freed by the user while in flight */
+	/* host-bounce C2C: stage 2 is an H2C on the peer */
+	struct np_buf *bounce;
+	bool stage2_pending;
+	struct np_xfer_spec stage2;
+};
+
+struct np_card {
+	struct np_ctx *ctx;
+	unsigned int index;
+	char name[32];
+	void *priv; /* backend */
+	struct np_card_info info;
+	unsigned int num_engines;
+	struct npi_engine eng[NP_MAX_DMA_ENGINES];
+	int irq_fd[NP_NUM_IRQS];
+	unsigned int rr; /* next engine, round-robin */
+	bool p2p_mapped;
+	bool ready; /* engines programmed */
+};
+
+struct np_ctx {
+	const struct npi_backend *ops;
+	void *priv; /* backend */
+	unsigned int flags;
+	int timeout_ms;
+	unsigned int ring_entries;
+	np_log_fn log;
+	void *log_opaque;
+	int log_level;
+	uint64_t emu_sram_size, emu_fb_size;
+	unsigned int emu_dma_engines;
+
+	unsigned int num_cards;
+	struct np_card *cards[NP_MAX_CARDS];
+	int epoll_fd;
+
+	pthread_mutex_t lock; /* buffers and the IOVA allocator */
+	struct np_buf *bufs;
+	struct npi_iova_range *iova_used; /* sorted by start */
+	bool mlock_warned;
+	uint64_t iommu_faults; /* atomic; emu software IOMMU */
+};
+
+struct npi_iova_range {
+	uint64_t start, len;
+	struct npi_iova_range *next;
+};
+
+__attribute__((format(printf, 3, 4))) void
+npi_log(const struct np_ctx *ctx, int level, const char *fmt, ...);
+
+/* Backend open(): append a card, named name; priv is the backend's. */
+int npi_card_add(struct np_ctx *ctx, const char *name, void *priv,
+		 struct np_card **out);
+
+int npi_iova_alloc(struct np_ctx *ctx, uint64_t len, uint64_t align,
+		   uint64_t *iova);
+void npi_iova_free(struct np_ctx *ctx, uint64_t iova);
+
+int npi_engine_init(struct np_card *card, unsigned int idx);
+int npi_engine_start(struct npi_engine *eng);
+void npi_engine_fini(struct npi_engine *eng);
+/* Fail every transfer in flight with err (card going away or reset). */
+void npi_engine_abort(struct npi_engine *eng, int err);
+int npi_engine_process(struct npi_engine *eng);
+
+uint64_t npi_now_ns(void);
+
+#endif /* NP_INTERNAL_H */

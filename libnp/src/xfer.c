@@ -1,0 +1,815 @@
+// SPDX-License-Identifier: MIT
+/*
+ * DMA engines and transfers.
+ *
+ * Each engine owns a descriptor ring and a writeback record in one DMA
+ * buffer. Software counts descriptors submitted and completed since the
+ * engine's last reset (32-bit, free-running like NP_Q_COMPLETED); a
+ * transfer is done when completed passes its last descriptor. The card is
+ * not trusted: a writeback record whose completed count runs ahead of what
+ * was submitted is a card failure, never an index.
+ *
+ * Waiting: one thread per engine (the poller) sleeps in ppoll() on the
+ * engine's interrupt eventfd; others wait on the engine's condition
+ * variable and are woken whenever the poller or anyone else retires
+ * transfers. The fd is drained only under the engine lock, immediately
+ * followed by a reap, so no completion is ever lost between threads.
+ */
+#define _GNU_SOURCE /* ppoll */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define SPIN_NS 20000u /* busy-poll before sleeping: a wakeup costs more */
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield");
+#endif
+}
+
+static struct np_ctx *ectx(const struct npi_engine *eng)
+{
+	return eng->card->ctx;
+}
+
+static uint32_t qrd(struct npi_engine *eng, uint32_t off)
+{
+	return ectx(eng)->ops->reg_read(eng->card, NP_DMA_BASE(eng->idx) + off);
+}
+
+static void qwr(struct npi_engine *eng, uint32_t off, uint32_t val)
+{
+	ectx(eng)->ops->reg_write(eng->card, NP_DMA_BASE(eng->idx) + off, val);
+}
+
+static const char *const np_err_names[] = {
+	[NP_ERR_NONE] = "none",
+	[NP_ERR_BAD_OPCODE] = "bad opcode",
+	[NP_ERR_BAD_FLAGS] = "bad flags",
+	[NP_ERR_BAD_LENGTH] = "bad length",
+	[NP_ERR_SRC_RANGE] = "source out of range",
+	[NP_ERR_DST_RANGE] = "destination out of range",
+	[NP_ERR_BUS_READ] = "bus read refused (IOMMU fault)",
+	[NP_ERR_BUS_WRITE] = "bus write refused (IOMMU fault)",
+	[NP_ERR_RING_CONFIG] = "ring configuration invalid",
+	[NP_ERR_RING_FETCH] = "descriptor fetch failed",
+	[NP_ERR_BAD_TAIL] = "bad tail",
+	[NP_ERR_BAD_EVENT] = "bad event index",
+	[NP_ERR_WAIT_TIMEOUT] = "event wait timed out",
+	[NP_ERR_ABORTED] = "aborted",
+	[NP_ERR_WB_WRITE] = "writeback write failed",
+	[NP_ERR_NOTIFY_WRITE] = "notify write failed",
+	[NP_ERR_BAD_PROGRAM] = "bad program",
+	[NP_ERR_SRAM_UE] = "uncorrected SRAM error",
+};
+
+static const char *err_name(unsigned int e)
+{
+	return e <= NP_ERR_MAX ? np_err_names[e] : "unknown";
+}
+
+static int err_errno(unsigned int e)
+{
+	switch (e) {
+	case NP_ERR_BUS_READ:
+	case NP_ERR_BUS_WRITE:
+	case NP_ERR_RING_FETCH:
+	case NP_ERR_WB_WRITE:
+	case NP_ERR_NOTIFY_WRITE:
+		return -EFAULT;
+	case NP_ERR_WAIT_TIMEOUT:
+		return -ETIMEDOUT;
+	case NP_ERR_ABORTED:
+		return -ECANCELED;
+	default:
+		return -EIO;
+	}
+}
+
+static void xfer_release(struct np_xfer *x)
+{
+	np_buf_free(x->bounce);
+	free(x);
+}
+
+/* Unlink the head transfer and give it its final (stage) status. */
+static void retire_head(struct npi_engine *eng, int status, unsigned int np_err,
+			uint64_t addr)
+{
+	struct np_xfer *x = eng->head;
+
+	eng->head = x->next;
+	if (!eng->head)
+		eng->tail = NULL;
+	x->next = NULL;
+	x->np_err = np_err;
+	x->err_addr = addr;
+	if (status)
+		x->stage2_pending = false;
+	if (x->orphan) {
+		xfer_release(x);
+		return;
+	}
+	__atomic_store_n(&x->status, status, __ATOMIC_RELEASE);
+}
+
+/* Program the ring and enable the engine; software counters restart. */
+static int engine_hw_reset(struct npi_engine *eng)
+{
+	struct np_ctx *ctx = ectx(eng);
+	uint64_t ring = np_buf_iova(eng->mem);
+	uint64_t wb =
+		ring + (uint64_t)eng->entries * sizeof(struct np_dma_desc);
+	uint64_t deadline = npi_now_ns() + (uint64_t)ctx->timeout_ms * 1000000;
+	uint32_t st;
+
+	qwr(eng, NP_Q_CTRL, 0);
+	qwr(eng, NP_Q_CTRL, NP_Q_CTRL_RESET);
+	while ((st = qrd(eng, NP_Q_STATUS)) &
+	       (NP_Q_STATUS_BUSY | NP_Q_STATUS_ENABLED)) {
+		if (npi_now_ns() > deadline) {
+			npi_log(ctx, LOG_ERR,
+				"np: card %s: DMA engine %u still busy after "
+				"reset (status 0x%08x); reset the card",
+				eng->card->name, eng->idx, st);
+			return -ETIMEDOUT;
+		}
+		usleep(10);
+	}
+	memset(eng->wb, 0, sizeof(*eng->wb));
+	eng->submitted = 0;
+	eng->completed = 0;
+	qwr(eng, NP_Q_RING_LO, (uint32_t)ring);
+	qwr(eng, NP_Q_RING_HI, (uint32_t)(ring >> 32));
+	qwr(eng, NP_Q_RING_SIZE, eng->entries);
+	qwr(eng, NP_Q_WB_LO, (uint32_t)wb);
+	qwr(eng, NP_Q_WB_HI, (uint32_t)(wb >> 32));
+	qwr(eng, NP_Q_WAIT_TIMEOUT, 0);
+	qwr(eng, NP_Q_CTRL, NP_Q_CTRL_ENABLE);
+	st = qrd(eng, NP_Q_STATUS);
+	if (!(st & NP_Q_STATUS_ENABLED) || (st & NP_Q_STATUS_ERROR)) {
+		npi_log(ctx, LOG_ERR,
+			"np: card %s: DMA engine %u refused its ring at 0x%llx "
+			"(%u entries): status 0x%08x, error %u (%s)",
+			eng->card->name, eng->idx, (unsigned long long)ring,
+			eng->entries, st, qrd(eng, NP_Q_ERROR),
+			err_name(qrd(eng, NP_Q_ERROR)));
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Fail the head transfer with err and the rest with -ECANCELED, then
+ * restart the engine. Returns the number of transfers retired. */
+static int engine_fail(struct npi_engine *eng, int err, unsigned int np_err,
+		       uint64_t addr)
+{
+	int n = 0;
+
+	while (eng->head) {
+		retire_head(eng, n ? -ECANCELED : err, n ? NP_ERR_NONE : np_err,
+			    n ? 0 : addr);
+		n++;
+	}
+	engine_hw_reset(eng);
+	pthread_cond_broadcast(&eng->cond);
+	return n;
+}
+
+static int retire_completed(struct npi_engine *eng, uint32_t c)
+{
+	int n = 0;
+
+	eng->completed = c;
+	while (eng->head && (int32_t)(c - eng->head->end) >= 0) {
+		retire_head(eng, 0, NP_ERR_NONE, 0);
+		n++;
+	}
+	return n;
+}
+
+/* The queue reports a stop: take the authoritative registers. */
+static int engine_check_error(struct npi_engine *eng)
+{
+	uint32_t st = qrd(eng, NP_Q_STATUS);
+	uint32_t err, idx, c;
+	uint64_t addr;
+	int n;
+
+	if (!(st & NP_Q_STATUS_ERROR))
+		return 0;
+	err = qrd(eng, NP_Q_ERROR);
+	idx = qrd(eng, NP_Q_ERR_INDEX);
+	addr = qrd(eng, NP_Q_ERR_ADDR_LO) | (uint64_t)qrd(eng, NP_Q_ERR_ADDR_HI)
+						    << 32;
+	c = qrd(eng, NP_Q_COMPLETED);
+	n = 0;
+	if (c - eng->completed <= eng->submitted - eng->completed)
+		n = retire_completed(eng, c);
+	npi_log(ectx(eng), LOG_ERR,
+		"np: card %s: DMA engine %u stopped at descriptor %u: error %u "
+		"(%s), address 0x%llx",
+		eng->card->name, eng->idx, idx, err, err_name(err),
+		(unsigned long long)addr);
+	return n + engine_fail(eng, err_errno(err), err, addr);
+}
+
+static int engine_reap_locked(struct npi_engine *eng)
+{
+	uint32_t c = __atomic_load_n(&eng->wb->completed, __ATOMIC_ACQUIRE);
+	uint32_t st = __atomic_load_n(&eng->wb->status, __ATOMIC_RELAXED);
+	uint32_t head = __atomic_load_n(&eng->wb->head, __ATOMIC_RELAXED);
+	int n;
+
+	if (c - eng->completed > eng->submitted - eng->completed ||
+	    head >= eng->entries) {
+		npi_log(ectx(eng), LOG_ERR,
+			"np: card %s: DMA engine %u wrote an invalid writeback "
+			"record (completed %u, head %u; submitted %u of %u "
+			"entries): engine reset",
+			eng->card->name, eng->idx, c, head, eng->submitted,
+			eng->entries);
+		return engine_fail(eng, -EIO, NP_ERR_NONE, 0);
+	}
+	n = c != eng->completed ? retire_completed(eng, c) : 0;
+	if (st & NP_Q_STATUS_ERROR)
+		n += engine_check_error(eng);
+	if (n)
+		pthread_cond_broadcast(&eng->cond);
+	return n;
+}
+
+static void drain_fd(int fd)
+{
+	uint64_t v;
+
+	if (read(fd, &v, sizeof(v)) < 0)
+		return; /* EAGAIN: nothing pending */
+}
+
+/*
+ * Sleep until an interrupt, a retirement by another thread, or deadline.
+ * Engine lock held on entry and exit.
+ */
+static void engine_sleep_locked(struct npi_engine *eng, uint64_t deadline)
+{
+	uint64_t now = npi_now_ns(), left = deadline > now ? deadline - now : 0;
+	struct pollfd pfd = {.fd = eng->irq_fd, .events = POLLIN};
+	struct timespec ts;
+
+	if (eng->poller) {
+		ts.tv_sec = (time_t)(deadline / 1000000000ull);
+		ts.tv_nsec = (long)(deadline % 1000000000ull);
+		pthread_cond_timedwait(&eng->cond, &eng->lock, &ts);
+		return;
+	}
+	eng->poller = true;
+	pthread_mutex_unlock(&eng->lock);
+	ts.tv_sec = (time_t)(left / 1000000000ull);
+	ts.tv_nsec = (long)(left % 1000000000ull);
+	ppoll(&pfd, 1, &ts, NULL);
+	pthread_mutex_lock(&eng->lock);
+	eng->poller = false;
+	drain_fd(eng->irq_fd);
+	/* A follower takes over polling if its transfer is still running. */
+	pthread_cond_broadcast(&eng->cond);
+}
+
+/* Spin briefly on the writeback record: cheaper than an interrupt when
+ * the transfer is about to finish. */
+static void engine_spin(struct npi_engine *eng, uint32_t end)
+{
+	uint64_t stop = npi_now_ns() + SPIN_NS;
+
+	do {
+		uint32_t c =
+			__atomic_load_n(&eng->wb->completed, __ATOMIC_ACQUIRE);
+		uint32_t st =
+			__atomic_load_n(&eng->wb->status, __ATOMIC_RELAXED);
+
+		if ((int32_t)(c - end) >= 0 || (st & NP_Q_STATUS_ERROR))
+			return;
+		cpu_relax();
+	} while (npi_now_ns() < stop);
+}
+
+/* Deadline passed with work outstanding: the card stopped answering. */
+static void engine_timeout(struct npi_engine *eng, int timeout_ms)
+{
+	if (engine_check_error(eng))
+		return;
+	if (!eng->head)
+		return;
+	npi_log(ectx(eng), LOG_ERR,
+		"np: card %s: DMA engine %u made no progress for %d ms "
+		"(status 0x%08x, head %u, completed %u of %u): engine reset",
+		eng->card->name, eng->idx, timeout_ms, qrd(eng, NP_Q_STATUS),
+		qrd(eng, NP_Q_HEAD), eng->completed, eng->submitted);
+	engine_fail(eng, -ETIMEDOUT, NP_ERR_NONE, 0);
+}
+
+int npi_engine_init(struct np_card *card, unsigned int idx)
+{
+	struct npi_engine *eng = &card->eng[idx];
+	struct np_ctx *ctx = card->ctx;
+	pthread_condattr_t ca;
+	size_t ring_bytes;
+	int ret;
+
+	eng->card = card;
+	eng->idx = idx;
+	eng->entries = ctx->ring_entries;
+	eng->irq_fd = card->irq_fd[NP_IRQ_DMA(idx)];
+	pthread_mutex_init(&eng->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&eng->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	ring_bytes = (size_t)eng->entries * sizeof(struct np_dma_desc);
+	ret = np_buf_alloc(ctx, ring_bytes + sizeof(struct np_queue_wb),
+			   &eng->mem);
+	if (ret)
+		return ret;
+	eng->ring = np_buf_ptr(eng->mem);
+	eng->wb = (struct np_queue_wb *)((char *)eng->ring + ring_bytes);
+	return 0;
+}
+
+int npi_engine_start(struct npi_engine *eng)
+{
+	int ret;
+
+	pthread_mutex_lock(&eng->lock);
+	ret = engine_hw_reset(eng);
+	pthread_mutex_unlock(&eng->lock);
+	return ret;
+}
+
+void npi_engine_abort(struct npi_engine *eng, int err)
+{
+	pthread_mutex_lock(&eng->lock);
+	while (eng->head)
+		retire_head(eng, err, NP_ERR_ABORTED, 0);
+	pthread_cond_broadcast(&eng->cond);
+	pthread_mutex_unlock(&eng->lock);
+}
+
+void npi_engine_fini(struct npi_engine *eng)
+{
+	if (!eng->mem)
+		return;
+	npi_engine_abort(eng, -ECANCELED);
+	qwr(eng, NP_Q_CTRL, 0);
+	qwr(eng, NP_Q_CTRL, NP_Q_CTRL_RESET);
+	np_buf_free(eng->mem);
+	eng->mem = NULL;
+	pthread_cond_destroy(&eng->cond);
+	pthread_mutex_destroy(&eng->lock);
+}
+
+int npi_engine_process(struct npi_engine *eng)
+{
+	int n;
+
+	pthread_mutex_lock(&eng->lock);
+	if (!eng->poller)
+		drain_fd(eng->irq_fd);
+	n = engine_reap_locked(eng);
+	pthread_mutex_unlock(&eng->lock);
+	return n;
+}
+
+/* ---------------------------------------------------------------- */
+
+struct plan {
+	uint8_t opcode;
+	uint8_t flags; /* NP_DESC_F_* of the whole transfer */
+	uint8_t wait_event, signal_event;
+	uint32_t wait_value;
+	uint64_t src, dst, len;
+	uint64_t notify_addr;
+};
+
+static bool card_range_ok(const struct np_card *card, uint64_t addr,
+			  uint64_t len)
+{
+	const struct np_card_info *in = &card->info;
+
+	if (addr + len < addr)
+		return false;
+	if (addr + len <= NP_CA_SRAM_BASE + in->sram_size)
+		return true;
+	return addr >= NP_CA_FB_BASE &&
+	       addr + len <= NP_CA_FB_BASE + in->fb_size;
+}
+
+static int bad_spec(struct np_card *card, const char *what,
+		    unsigned long long v)
+{
+	npi_log(card->ctx, LOG_ERR, "np: card %s: transfer %s (0x%llx)",
+		card->name, what, v);
+	return -EINVAL;
+}
+
+static int host_side(struct np_card *card, const struct np_xfer_spec *s,
+		     uint64_t *bus)
+{
+	if (!s->buf) {
+		*bus = s->bus_addr;
+		return 0;
+	}
+	if (s->buf->ctx != card->ctx)
+		return bad_spec(card, "buffer belongs to another context", 0);
+	if (s->buf_offset > s->buf->size ||
+	    s->len > s->buf->size - s->buf_offset)
+		return bad_spec(card, "host range ends past its buffer",
+				(unsigned long long)(s->buf_offset + s->len));
+	*bus = s->buf->iova + s->buf_offset;
+	return 0;
+}
+
+static int plan_build(struct np_card *card, const struct np_xfer_spec *s,
+		      struct plan *p)
+{
+	const unsigned int ev = card->info.events;
+	struct np_card *peer = s->peer;
+	int ret = 0;
+
+	memset(p, 0, sizeof(*p));
+	if (s->flags &
+	    ~(NP_XFER_F_WAIT | NP_XFER_F_SIGNAL | NP_XFER_F_PEER_EVENT))
+		return bad_spec(card, "has unknown flags", s->flags);
+	if (((s->flags & NP_XFER_F_WAIT) && s->wait_event >= ev) ||
+	    ((s->flags & NP_XFER_F_SIGNAL) && s->signal_event >= ev))
+		return bad_spec(card, "names an event past the card's events",
+				ev);
+	if (s->flags & NP_XFER_F_WAIT) {
+		p->flags |= NP_DESC_F_WAIT;
+		p->wait_event = (uint8_t)s->wait_event;
+		p->wait_value = s->wait_value;
+	}
+	if (s->flags & NP_XFER_F_SIGNAL) {
+		p->flags |= NP_DESC_F_SIGNAL;
+		p->signal_event = (uint8_t)s->signal_event;
+	}
+	if (s->op != NP_XFER_C2C && (s->flags & NP_XFER_F_PEER_EVENT))
+		return bad_spec(card, "asks for a peer event without C2C",
+				s->op);
+	if (s->op != NP_XFER_FENCE && !s->len)
+		return bad_spec(card, "has length 0", 0);
+	p->len = s->len;
+	switch (s->op) {
+	case NP_XFER_H2C:
+		p->opcode = NP_DMA_OP_H2C;
+		p->dst = s->card_addr;
+		ret = host_side(card, s, &p->src);
+		if (!ret && !card_range_ok(card, p->dst, p->len))
+			ret = bad_spec(card, "destination outside SRAM/FB",
+				       p->dst);
+		return ret;
+	case NP_XFER_C2H:
+		p->opcode = NP_DMA_OP_C2H;
+		p->src = s->card_addr;
+		ret = host_side(card, s, &p->dst);
+		if (!ret && !card_range_ok(card, p->src, p->len))
+			ret = bad_spec(card, "source outside SRAM/FB", p->src);
+		return ret;
+	case NP_XFER_COPY:
+		p->opcode = NP_DMA_OP_COPY;
+		p->src = s->card_addr;
+		p->dst = s->dst_addr;
+		if (!card_range_ok(card, p->src, p->len) ||
+		    !card_range_ok(card, p->dst, p->len))
+			return bad_spec(card, "copy outside SRAM/FB", p->src);
+		return 0;
+	case NP_XFER_FENCE:
+		if (!(s->flags & NP_XFER_F_WAIT))
+			return bad_spec(card, "fence without F_WAIT", 0);
+		p->opcode = NP_DMA_OP_FENCE;
+		p->len = 0;
+		return 0;
+	case NP_XFER_C2C:
+		break;
+	default:
+		return bad_spec(card, "has an unknown op", s->op);
+	}
+	if (!peer || peer->ctx != card->ctx)
+		return bad_spec(card, "C2C peer missing or of another context",
+				0);
+	if (s->dst_addr < NP_CA_FB_BASE || s->len > peer->info.fb_size ||
+	    s->dst_addr - NP_CA_FB_BASE > peer->info.fb_size - s->len)
+		return bad_spec(card, "C2C destination outside the peer's FB",
+				s->dst_addr);
+	if ((s->flags & NP_XFER_F_PEER_EVENT) &&
+	    s->peer_event >= peer->info.events)
+		return bad_spec(card, "peer event past the peer's events",
+				s->peer_event);
+	p->src = s->card_addr;
+	if (!card_range_ok(card, p->src, p->len))
+		return bad_spec(card, "source outside SRAM/FB", p->src);
+	if (peer == card) {
+		p->opcode = NP_DMA_OP_COPY;
+		p->dst = s->dst_addr;
+		if (s->flags & NP_XFER_F_PEER_EVENT) {
+			if (s->flags & NP_XFER_F_SIGNAL)
+				return bad_spec(
+					card, "C2C to itself with two signals",
+					0);
+			p->flags |= NP_DESC_F_SIGNAL;
+			p->signal_event = (uint8_t)s->peer_event;
+		}
+		return 0;
+	}
+	p->opcode = NP_DMA_OP_C2P;
+	p->dst = peer->info.fb_iova + (s->dst_addr - NP_CA_FB_BASE);
+	if (s->flags & NP_XFER_F_PEER_EVENT) {
+		p->flags |= NP_DESC_F_NOTIFY;
+		p->notify_addr = peer->info.mbox_iova +
+				 NP_MBOX_EVENT(s->peer_event) - NP_MBOX_OFFSET;
+	}
+	return 0;
+}
+
+static struct npi_engine *pick_engine(struct np_card *card, int engine)
+{
+	unsigned int e;
+
+	if (engine >= 0)
+		return &card->eng[engine];
+	e = __atomic_fetch_add(&card->rr, 1, __ATOMIC_RELAXED);
+	return &card->eng[e % card->num_engines];
+}
+
+static uint32_t plan_descs(const struct plan *p)
+{
+	if (!p->len)
+		return 1;
+	return (uint32_t)((p->len + NP_DMA_MAX_LEN - 1) / NP_DMA_MAX_LEN);
+}
+
+static void write_descs(struct npi_engine *eng, const struct plan *p,
+			uint32_t n)
+{
+	uint64_t off = 0;
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		struct np_dma_desc *d =
+			&eng->ring[eng->submitted & (eng->entries - 1)];
+		uint64_t chunk = p->len - off;
+		bool last = i + 1 == n;
+
+		if (chunk > NP_DMA_MAX_LEN)
+			chunk = NP_DMA_MAX_LEN;
+		memset(d, 0, sizeof(*d));
+		d->opcode = p->opcode;
+		d->flags =
+			(uint8_t)((i == 0 ? (p->flags & NP_DESC_F_WAIT) : 0) |
+				  (last ? (p->flags & (NP_DESC_F_SIGNAL |
+						       NP_DESC_F_NOTIFY)) |
+						   NP_DESC_F_IRQ :
+					  0));
+		d->wait_event = p->wait_event;
+		d->wait_value = p->wait_value;
+		d->signal_event = p->signal_event;
+		d->len = (uint32_t)chunk;
+		if (p->len) {
+			d->src = p->src + off;
+			d->dst = p->dst + off;
+		}
+		if (last && (p->flags & NP_DESC_F_NOTIFY)) {
+			d->notify_addr = p->notify_addr;
+			d->notify_data = 1;
+		}
+		eng->submitted++;
+		d->user = eng->submitted;
+		off += chunk;
+	}
+}
+
+static int engine_submit(struct npi_engine *eng, const struct plan *p,
+			 struct np_xfer *x)
+{
+	struct np_ctx *ctx = ectx(eng);
+	uint32_t n = plan_descs(p);
+	uint64_t deadline = 0;
+
+	if (n > eng->entries - 1)
+		return bad_spec(eng->card, "needs more descriptors than a ring",
+				n);
+	pthread_mutex_lock(&eng->lock);
+	for (;;) {
+		if (eng->submitted - eng->completed + n <= eng->entries - 1)
+			break;
+		engine_reap_locked(eng);
+		if (eng->submitted - eng->completed + n <= eng->entries - 1)
+			break;
+		if (!deadline)
+			deadline = npi_now_ns() +
+				   (uint64_t)ctx->timeout_ms * 1000000;
+		if (npi_now_ns() >= deadline) {
+			engine_timeout(eng, ctx->timeout_ms);
+			if (eng->submitted - eng->completed + n <=
+			    eng->entries - 1)
+				break;
+			pthread_mutex_unlock(&eng->lock);
+			return -ETIMEDOUT;
+		}
+		engine_sleep_locked(eng, deadline);
+	}
+	write_descs(eng, p, n);
+	x->eng = eng;
+	x->end = eng->submitted;
+	x->status = -EINPROGRESS;
+	x->next = NULL;
+	if (eng->tail)
+		eng->tail->next = x;
+	else
+		eng->head = x;
+	eng->tail = x;
+	/* Descriptors must be visible before the doorbell. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	qwr(eng, NP_Q_TAIL, eng->submitted & (eng->entries - 1));
+	pthread_mutex_unlock(&eng->lock);
+	return 0;
+}
+
+int np_xfer_submit(struct np_card *card, const struct np_xfer_spec *spec,
+		   struct np_xfer **out)
+{
+	struct np_xfer_spec s1;
+	struct np_xfer *x;
+	struct plan p;
+	int ret;
+
+	if (!card || !spec || !out)
+		return -EINVAL;
+	*out = NULL;
+	if (spec->engine >= (int)card->num_engines || spec->engine < -1)
+		return bad_spec(card, "names an engine the card lacks",
+				(unsigned long long)spec->engine);
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	x->ctx = card->ctx;
+	s1 = *spec;
+	if (spec->op == NP_XFER_C2C && spec->peer &&
+	    np_card_p2p_mode(card, spec->peer) == NP_P2P_BOUNCE) {
+		/* Validate the whole transfer before allocating. */
+		ret = plan_build(card, spec, &p);
+		if (ret)
+			goto err;
+		ret = np_buf_alloc(card->ctx, spec->len, &x->bounce);
+		if (ret)
+			goto err;
+		x->stage2 = (struct np_xfer_spec){
+			.op = NP_XFER_H2C,
+			.engine = -1,
+			.buf = x->bounce,
+			.card_addr = spec->dst_addr,
+			.len = spec->len,
+			.flags = (spec->flags & NP_XFER_F_PEER_EVENT) ?
+					 NP_XFER_F_SIGNAL :
+					 0,
+			.signal_event = spec->peer_event,
+			.peer = spec->peer,
+		};
+		x->stage2_pending = true;
+		s1.op = NP_XFER_C2H;
+		s1.buf = x->bounce;
+		s1.buf_offset = 0;
+		s1.flags &= ~NP_XFER_F_PEER_EVENT;
+	}
+	ret = plan_build(card, &s1, &p);
+	if (!ret)
+		ret = engine_submit(pick_engine(card, spec->engine), &p, x);
+	if (ret)
+		goto err;
+	*out = x;
+	return 0;
+err:
+	xfer_release(x);
+	return ret;
+}
+
+/* The bounce's first stage landed in host memory: start the second. */
+static int xfer_stage2(struct np_xfer *x)
+{
+	struct np_card *peer = x->stage2.peer;
+	struct plan p;
+	int ret;
+
+	x->stage2_pending = false;
+	ret = plan_build(peer, &x->stage2, &p);
+	if (!ret)
+		ret = engine_submit(pick_engine(peer, -1), &p, x);
+	if (ret)
+		x->status = ret;
+	return ret ? ret : -EINPROGRESS;
+}
+
+int np_xfer_poll(struct np_xfer *x)
+{
+	struct npi_engine *eng = x->eng;
+	int st;
+
+	pthread_mutex_lock(&eng->lock);
+	if (!eng->poller)
+		drain_fd(eng->irq_fd);
+	engine_reap_locked(eng);
+	st = x->status;
+	pthread_mutex_unlock(&eng->lock);
+	if (st == 0 && x->stage2_pending)
+		return xfer_stage2(x);
+	return st;
+}
+
+int np_xfer_wait(struct np_xfer *x, int timeout_ms)
+{
+	uint64_t deadline;
+	struct npi_engine *eng;
+	int st;
+
+	if (timeout_ms == NP_TIMEOUT_DEFAULT)
+		timeout_ms = x->ctx->timeout_ms;
+	else if (timeout_ms <= 0)
+		return -EINVAL;
+	deadline = npi_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	for (;;) {
+		eng = x->eng;
+		if (__atomic_load_n(&x->status, __ATOMIC_ACQUIRE) ==
+		    -EINPROGRESS)
+			engine_spin(eng, x->end);
+		pthread_mutex_lock(&eng->lock);
+		for (;;) {
+			engine_reap_locked(eng);
+			if (x->status != -EINPROGRESS)
+				break;
+			if (npi_now_ns() >= deadline) {
+				engine_timeout(eng, timeout_ms);
+				continue;
+			}
+			engine_sleep_locked(eng, deadline);
+		}
+		st = x->status;
+		pthread_mutex_unlock(&eng->lock);
+		if (st || !x->stage2_pending)
+			return st;
+		st = xfer_stage2(x);
+		if (st != -EINPROGRESS)
+			return st;
+	}
+}
+
+unsigned int np_xfer_error(const struct np_xfer *x, uint64_t *addr)
+{
+	if (addr)
+		*addr = x->err_addr;
+	return x->np_err;
+}
+
+int np_xfer_fd(const struct np_xfer *x)
+{
+	return x->eng->irq_fd;
+}
+
+void np_xfer_free(struct np_xfer *x)
+{
+	struct npi_engine *eng;
+
+	if (!x)
+		return;
+	eng = x->eng;
+	if (eng) {
+		pthread_mutex_lock(&eng->lock);
+		if (x->status == -EINPROGRESS) {
+			x->orphan = true;
+			pthread_mutex_unlock(&eng->lock);
+			return;
+		}
+		pthread_mutex_unlock(&eng->lock);
+	}
+	xfer_release(x);
+}
+
+int np_xfer_run(struct np_card *card, const struct np_xfer_spec *spec)
+{
+	struct np_xfer *x;
+	int ret;
+
+	ret = np_xfer_submit(card, spec, &x);
+	if (ret)
+		return ret;
+	ret = np_xfer_wait(x, NP_TIMEOUT_DEFAULT);
+	np_xfer_free(x);
+	return ret;
+}
