@@ -635,7 +635,7 @@ static struct pci_driver np_vfio_pci_driver = {
 	.remove = np_vfio_pci_remove,
 	.err_handler = &vfio_pci_core_err_handlers,
 	.driver_managed_dma = true,
-	.driver.dev_groups = np_attr_groups,
+	.dev_groups = np_attr_groups,
 };
 module_pci_driver(np_vfio_pci_driver);
 
