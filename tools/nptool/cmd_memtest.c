@@ -1,0 +1,486 @@
+// SPDX-License-Identifier: MIT
+/*
+ * memtest: pattern tests of each card's SRAM and frame buffer, through
+ * the card's own DMA engines (the path every tensor takes).
+ *
+ *   walking-ones        each of the 64 data bits alone, alternating with
+ *                       its complement, over a 64 KiB window: stuck and
+ *                       coupled data lines
+ *   address-in-address  every 64-bit word holds its own card address:
+ *                       address line faults, aliasing
+ *   moving-inversions   memtest86's test: fill P; ascending, check P and
+ *                       write ~P; descending, check ~P and write P
+ *
+ * Levels: quick = walking ones + address-in-address over at most 16 MiB
+ * of each memory; medium = all three over everything; long = medium with
+ * four inversion patterns and the complemented address pass.
+ * Failing words are reported with their card address, the value written
+ * and the value read.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dev.h"
+#include "np_abi.h"
+
+#define CHUNK (4u << 20)
+#define WALK_WINDOW (64u << 10)
+#define QUICK_MAX (16ull << 20)
+#define MAX_REPORTED 16
+
+_Static_assert(NPT_MEMTEST_BUF >= 2 * CHUNK, "room for both halves");
+
+enum level { QUICK, MEDIUM, LONG };
+
+enum pat_kind { PAT_CONST, PAT_ADDR, PAT_WALK };
+
+struct pattern {
+	enum pat_kind kind;
+	uint64_t val; /* the constant, the address xor mask, the walking bit */
+};
+
+struct failure {
+	uint64_t addr, expected, actual;
+};
+
+struct mt {
+	struct np_card *card;
+	struct np_buf *buf;
+	uint64_t *w, *r; /* write and read halves of buf */
+	uint64_t base, size;
+	struct npt_progress *pg;
+	uint64_t done, total; /* bytes moved, for the progress bar */
+	/* result of the current test */
+	uint64_t nbad;
+	struct failure bad[MAX_REPORTED];
+	int err; /* -errno of a failed transfer */
+	char err_what[96];
+};
+
+static void fill(uint64_t *w, uint64_t addr, size_t nwords,
+		 const struct pattern *p)
+{
+	for (size_t i = 0; i < nwords; i++) {
+		switch (p->kind) {
+		case PAT_CONST:
+			w[i] = p->val;
+			break;
+		case PAT_ADDR:
+			w[i] = (addr + i * 8) ^ p->val;
+			break;
+		case PAT_WALK:
+			w[i] = i & 1 ? ~(1ull << p->val) : 1ull << p->val;
+			break;
+		}
+	}
+}
+
+static int xfer(struct mt *m, bool write, uint64_t off, size_t len)
+{
+	int rc;
+
+	if (m->err)
+		return m->err;
+	rc = write ? npt_h2c(m->card, m->buf, 0, m->base + off, len) :
+		     npt_c2h(m->card, m->buf, CHUNK, m->base + off, len);
+	if (rc) {
+		m->err = rc;
+		snprintf(m->err_what, sizeof(m->err_what),
+			 "%s of %zu bytes at card address %#llx",
+			 write ? "write" : "read", len,
+			 (unsigned long long)(m->base + off));
+	}
+	m->done += len;
+	npt_progress_update(m->pg, m->done);
+	return rc;
+}
+
+static int write_pat(struct mt *m, uint64_t off, size_t len,
+		     const struct pattern *p)
+{
+	fill(m->w, m->base + off, len / 8, p);
+	return xfer(m, true, off, len);
+}
+
+static int check_pat(struct mt *m, uint64_t off, size_t len,
+		     const struct pattern *p)
+{
+	size_t n = len / 8;
+	int rc = xfer(m, false, off, len);
+
+	if (rc)
+		return rc;
+	fill(m->w, m->base + off, n, p);
+	if (!memcmp(m->w, m->r, len))
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (m->w[i] == m->r[i])
+			continue;
+		if (m->nbad < MAX_REPORTED)
+			m->bad[m->nbad] = (struct failure){
+				.addr = m->base + off + i * 8,
+				.expected = m->w[i],
+				.actual = m->r[i],
+			};
+		m->nbad++;
+	}
+	return 0;
+}
+
+static size_t chunk_len(const struct mt *m, uint64_t off)
+{
+	return m->size - off < CHUNK ? (size_t)(m->size - off) : CHUNK;
+}
+
+static void walking_ones(struct mt *m)
+{
+	size_t len = m->size < WALK_WINDOW ? (size_t)m->size : WALK_WINDOW;
+
+	for (unsigned int b = 0; b < 64 && !m->err; b++) {
+		struct pattern p = {PAT_WALK, b};
+
+		write_pat(m, 0, len, &p);
+		check_pat(m, 0, len, &p);
+	}
+}
+
+static void address_in_address(struct mt *m, uint64_t mask)
+{
+	struct pattern p = {PAT_ADDR, mask};
+
+	for (uint64_t off = 0; off < m->size && !m->err; off += CHUNK)
+		write_pat(m, off, chunk_len(m, off), &p);
+	for (uint64_t off = 0; off < m->size && !m->err; off += CHUNK)
+		check_pat(m, off, chunk_len(m, off), &p);
+}
+
+static void moving_inversions(struct mt *m, uint64_t val)
+{
+	struct pattern p = {PAT_CONST, val}, np = {PAT_CONST, ~val};
+	uint64_t last = (m->size - 1) / CHUNK * CHUNK;
+
+	for (uint64_t off = 0; off < m->size && !m->err; off += CHUNK)
+		write_pat(m, off, chunk_len(m, off), &p);
+	for (uint64_t off = 0; off < m->size && !m->err; off += CHUNK) {
+		check_pat(m, off, chunk_len(m, off), &p);
+		write_pat(m, off, chunk_len(m, off), &np);
+	}
+	for (uint64_t off = last + CHUNK; off > 0 && !m->err;) {
+		off -= CHUNK;
+		check_pat(m, off, chunk_len(m, off), &np);
+		write_pat(m, off, chunk_len(m, off), &p);
+	}
+}
+
+static const uint64_t inv_patterns[] = {
+	0,
+	0x5555555555555555ull,
+	0x3333333333333333ull,
+	0x0f0f0f0f0f0f0f0full,
+};
+
+struct test {
+	const char *name;
+	void (*run)(struct mt *m, uint64_t arg);
+	uint64_t arg;
+};
+
+static void run_walk(struct mt *m, uint64_t arg)
+{
+	walking_ones(m);
+}
+
+/* The tests of a level, in order; returns how many. */
+static unsigned int level_tests(enum level lv, struct test *out)
+{
+	unsigned int n = 0;
+
+	out[n++] = (struct test){"walking-ones", run_walk, 0};
+	out[n++] = (struct test){"address-in-address", address_in_address, 0};
+	if (lv == LONG)
+		out[n++] = (struct test){"address-in-address-inverted",
+					 address_in_address, ~0ull};
+	if (lv == QUICK)
+		return n;
+	for (unsigned int i = 0; i < (lv == LONG ? 4u : 1u); i++)
+		out[n++] = (struct test){"moving-inversions", moving_inversions,
+					 inv_patterns[i]};
+	return n;
+}
+
+/* Bytes a test moves over a region of size bytes, for the progress bar. */
+static uint64_t test_bytes(const struct test *ts, uint64_t size)
+{
+	if (ts->run == run_walk)
+		return 64 * 2 * (size < WALK_WINDOW ? size : WALK_WINDOW);
+	if (ts->run == address_in_address)
+		return 2 * size;
+	return 5 * size;
+}
+
+static void report(struct npt *t, const struct mt *m, const struct test *ts,
+		   unsigned int card, const char *mem)
+{
+	bool pass = !m->nbad && !m->err;
+
+	if (t->j) {
+		npt_json_obj_open(t->j);
+		npt_json_kstr(t->j, "test", ts->name);
+		if (ts->run == moving_inversions) {
+			npt_json_key(t->j, "pattern");
+			npt_json_strf(t->j, "0x%016llx",
+				      (unsigned long long)ts->arg);
+		}
+		npt_json_kstr(t->j, "result", pass ? "pass" : "fail");
+		npt_json_kuint(t->j, "bad_words", m->nbad);
+		if (m->err)
+			npt_json_kstr(t->j, "error", m->err_what);
+		npt_json_key(t->j, "failures");
+		npt_json_arr_open(t->j);
+		for (uint64_t i = 0; i < m->nbad && i < MAX_REPORTED; i++) {
+			npt_json_obj_open(t->j);
+			npt_json_key(t->j, "address");
+			npt_json_strf(t->j, "0x%llx",
+				      (unsigned long long)m->bad[i].addr);
+			npt_json_key(t->j, "expected");
+			npt_json_strf(t->j, "0x%016llx",
+				      (unsigned long long)m->bad[i].expected);
+			npt_json_key(t->j, "actual");
+			npt_json_strf(t->j, "0x%016llx",
+				      (unsigned long long)m->bad[i].actual);
+			npt_json_obj_close(t->j);
+		}
+		npt_json_arr_close(t->j);
+		npt_json_obj_close(t->j);
+		return;
+	}
+	if (pass)
+		return;
+	if (m->err) {
+		npt_err(t, "card %u %s %s: %s failed: %s", card, mem, ts->name,
+			m->err_what, strerror(-m->err));
+		return;
+	}
+	printf("  FAIL %s: %llu bad words\n", ts->name,
+	       (unsigned long long)m->nbad);
+	for (uint64_t i = 0; i < m->nbad && i < MAX_REPORTED; i++)
+		printf("    card address 0x%09llx wrote 0x%016llx read "
+		       "0x%016llx (bits 0x%016llx)\n",
+		       (unsigned long long)m->bad[i].addr,
+		       (unsigned long long)m->bad[i].expected,
+		       (unsigned long long)m->bad[i].actual,
+		       (unsigned long long)(m->bad[i].expected ^
+					    m->bad[i].actual));
+}
+
+int npt_memtest_region(struct np_card *c, struct np_buf *b, uint64_t base,
+		       uint64_t size, unsigned int level, uint64_t *nbad,
+		       uint64_t *first_bad)
+{
+	struct npt_progress pg = {0};
+	struct test tests[8];
+	unsigned int ntests = level_tests((enum level)level, tests);
+	struct mt m = {
+		.card = c,
+		.buf = b,
+		.w = np_buf_ptr(b),
+		.r = (uint64_t *)np_buf_ptr(b) + CHUNK / 8,
+		.base = base,
+		.size = size,
+		.pg = &pg,
+	};
+
+	*nbad = 0;
+	for (unsigned int k = 0; k < ntests && !m.err; k++) {
+		m.nbad = 0;
+		tests[k].run(&m, tests[k].arg);
+		if (m.nbad && !*nbad)
+			*first_bad = m.bad[0].addr;
+		*nbad += m.nbad;
+	}
+	if (m.err)
+		return m.err;
+	return *nbad ? 1 : 0;
+}
+
+int npt_cmd_memtest(struct npt *t, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"sram", no_argument, NULL, 's'},
+		{"fb", no_argument, NULL, 'f'},
+		{"size", required_argument, NULL, 'z'},
+		{"level", required_argument, NULL, 'l'},
+		{0},
+	};
+	static const char *const level_name[] = {"quick", "medium", "long"};
+	bool want_sram = false, want_fb = false, *sel = NULL;
+	uint64_t size = 0, total = 0;
+	enum level lv = MEDIUM;
+	struct test tests[8];
+	unsigned int ntests, n;
+	struct npt_progress pg;
+	struct np_ctx *ctx;
+	struct mt m = {0};
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			want_sram = true;
+			break;
+		case 'f':
+			want_fb = true;
+			break;
+		case 'z':
+			if (npt_parse_size(optarg, &size) || !size || size % 8)
+				return npt_usage(t,
+						 "memtest: size '%s' is not "
+						 "a positive multiple of 8 "
+						 "bytes",
+						 optarg);
+			break;
+		case 'l':
+			for (lv = QUICK; lv <= LONG; lv++)
+				if (!strcmp(optarg, level_name[lv]))
+					break;
+			if (lv > LONG)
+				return npt_usage(t,
+						 "memtest: level '%s' is "
+						 "not quick, medium or long",
+						 optarg);
+			break;
+		default:
+			return npt_usage(t, "memtest: bad option");
+		}
+	}
+	if (!want_sram && !want_fb)
+		want_sram = want_fb = true;
+	if (!size && lv == QUICK)
+		size = QUICK_MAX;
+	ntests = level_tests(lv, tests);
+	rc = npt_open(t, NULL, &ctx);
+	if (rc)
+		return rc;
+	n = np_ctx_num_cards(ctx);
+	sel = calloc(n, sizeof(*sel));
+	if (!sel) {
+		rc = NPT_EXIT_DEVERR;
+		goto out;
+	}
+	rc = npt_select(t, ctx, argc - optind, argv + optind, sel);
+	if (rc)
+		goto out;
+	rc = np_buf_alloc(ctx, NPT_MEMTEST_BUF, &m.buf);
+	if (rc) {
+		npt_err(t, "memtest: cannot allocate a %u MiB DMA buffer: %s",
+			2 * CHUNK >> 20, strerror(-rc));
+		rc = npt_errno_exit(rc);
+		goto out;
+	}
+	m.w = np_buf_ptr(m.buf);
+	m.r = m.w + CHUNK / 8;
+	/* total bytes for the progress bar */
+	for (unsigned int i = 0; i < n; i++) {
+		struct np_card_info in;
+
+		if (!sel[i])
+			continue;
+		np_card_info(np_ctx_card(ctx, i), &in);
+		for (unsigned int k = 0; k < ntests; k++) {
+			uint64_t s = size && size < in.sram_size ? size :
+								   in.sram_size;
+			uint64_t f =
+				size && size < in.fb_size ? size : in.fb_size;
+
+			total += want_sram ? test_bytes(&tests[k], s) : 0;
+			total += want_fb ? test_bytes(&tests[k], f) : 0;
+		}
+	}
+	if (t->j) {
+		npt_json_kstr(t->j, "level", level_name[lv]);
+		npt_json_key(t->j, "cards");
+		npt_json_arr_open(t->j);
+	}
+	npt_progress_begin(t, &pg, "memtest", total);
+	m.pg = &pg;
+	for (unsigned int i = 0; i < n; i++) {
+		struct np_card_info in;
+
+		if (!sel[i])
+			continue;
+		m.card = np_ctx_card(ctx, i);
+		np_card_info(m.card, &in);
+		if (t->j) {
+			npt_json_obj_open(t->j);
+			npt_json_kuint(t->j, "index", i);
+			npt_json_kstr(t->j, "name", in.name);
+			npt_json_key(t->j, "memories");
+			npt_json_arr_open(t->j);
+		}
+		for (unsigned int mem = 0; mem < 2; mem++) {
+			uint64_t full = mem ? in.fb_size : in.sram_size;
+			const char *mname = mem ? "fb" : "sram";
+			char sz[32];
+			bool pass = true;
+
+			if (!(mem ? want_fb : want_sram))
+				continue;
+			m.base = mem ? NP_CA_FB_BASE : NP_CA_SRAM_BASE;
+			m.size = size && size < full ? size : full;
+			npt_fmt_size(sz, sizeof(sz), m.size);
+			if (t->j) {
+				npt_json_obj_open(t->j);
+				npt_json_kstr(t->j, "memory", mname);
+				npt_json_key(t->j, "base");
+				npt_json_strf(t->j, "0x%llx",
+					      (unsigned long long)m.base);
+				npt_json_kuint(t->j, "bytes", m.size);
+				npt_json_key(t->j, "tests");
+				npt_json_arr_open(t->j);
+			} else {
+				printf("card %u (%s) %s %s:", i, in.name, mname,
+				       sz);
+				fflush(stdout);
+			}
+			for (unsigned int k = 0; k < ntests; k++) {
+				m.nbad = 0;
+				m.err = 0;
+				tests[k].run(&m, tests[k].arg);
+				pass &= !m.nbad && !m.err;
+				if (m.err)
+					rc = NPT_EXIT_DEVERR;
+				else if (m.nbad && !rc)
+					rc = NPT_EXIT_FAIL;
+				if (!t->j && !m.nbad && !m.err)
+					printf("%s %s ok", k ? "," : "",
+					       tests[k].name);
+				else if (!t->j)
+					printf("\n");
+				report(t, &m, &tests[k], i, mname);
+				fflush(stdout);
+			}
+			if (t->j) {
+				npt_json_arr_close(t->j);
+				npt_json_kstr(t->j, "result",
+					      pass ? "pass" : "fail");
+				npt_json_obj_close(t->j);
+			} else {
+				printf(": %s\n", pass ? "pass" : "FAIL");
+			}
+		}
+		if (t->j) {
+			npt_json_arr_close(t->j);
+			npt_json_obj_close(t->j);
+		}
+	}
+	npt_progress_end(&pg);
+	if (t->j)
+		npt_json_arr_close(t->j);
+out:
+	np_buf_free(m.buf);
+	free(sel);
+	np_close(ctx);
+	return rc;
+}

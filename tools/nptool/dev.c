@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: MIT
+/* nptool's use of libnp; see dev.h. */
+#include "dev.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "np_abi.h"
+#include "sysfs.h"
+
+static void log_cb(void *opaque, int level, const char *msg)
+{
+	if (level <= LOG_WARNING)
+		npt_err(opaque, "%s", msg);
+}
+
+int npt_errno_exit(int err)
+{
+	switch (err) {
+	case 0:
+		return NPT_EXIT_OK;
+	case -ENODEV:
+	case -ENOENT:
+		return NPT_EXIT_NODEV;
+	case -ENOTSUP:
+		return NPT_EXIT_UNAVAIL;
+	default:
+		return NPT_EXIT_DEVERR;
+	}
+}
+
+int npt_open(struct npt *t, const struct np_open_opts *opts,
+	     struct np_ctx **out)
+{
+	struct np_open_opts o = {0};
+	int rc;
+
+	if (opts)
+		o = *opts;
+	o.log = log_cb;
+	o.log_opaque = t;
+	o.log_level = LOG_WARNING;
+	rc = np_open(t->spec, &o, out);
+	if (rc)
+		npt_err(t, "cannot open cards '%s': %s%s", t->spec,
+			strerror(-rc),
+			rc == -EBUSY ? " (another process may hold them; "
+				       "'nptool list' and 'nptool status' "
+				       "work meanwhile)" :
+			rc == -ENODEV || rc == -ENOENT ?
+				       " (set -d or NP_DEVICES, e.g. "
+				       "NP_DEVICES=emu:16; 'nptool doctor' "
+				       "checks the host)" :
+				       "");
+	return npt_errno_exit(rc);
+}
+
+bool npt_spec_is_emu(const char *spec)
+{
+	return !strncmp(spec, "emu:", 4);
+}
+
+const char *npt_state_name(uint32_t st)
+{
+	/* the same words and order as the driver's card_state attribute */
+	if (st & NP_STATUS_FATAL)
+		return "fatal";
+	if (st & NP_STATUS_RESETTING)
+		return "resetting";
+	if (st & NP_STATUS_THROTTLED)
+		return "throttled";
+	return st & NP_STATUS_READY ? "ready" : "not-ready";
+}
+
+const char *npt_fw_str(char *buf, size_t len, uint32_t fw)
+{
+	snprintf(buf, len, "%u.%u.%u", fw >> 16, (fw >> 8) & 0xff, fw & 0xff);
+	return buf;
+}
+
+static const struct {
+	const char *key;
+	uint32_t reg, reg_hi; /* reg_hi 0: 32-bit register */
+	const char *sysfs; /* attribute of the PCI device */
+	const char *hwmon; /* or of its hwmon device */
+	uint32_t hwmon_div; /* hwmon unit -> our unit */
+} tf_desc[NPT_TF_COUNT] = {
+	[NPT_TF_TEMP] = {"temp_mc", NP_REG_TEMP, 0, NULL, "temp1_input", 1},
+	[NPT_TF_TEMP_MAX] = {"temp_max_mc", NP_REG_TEMP_MAX, 0, NULL,
+			     "temp1_max", 1},
+	[NPT_TF_TEMP_CRIT] = {"temp_crit_mc", NP_REG_TEMP_CRIT, 0, NULL,
+			      "temp1_crit", 1},
+	/* hwmon reports power in microwatts */
+	[NPT_TF_POWER] = {"power_mw", NP_REG_POWER, 0, NULL, "power1_input",
+			  1000},
+	[NPT_TF_VOLTAGE] = {"voltage_mv", NP_REG_VOLTAGE, 0, NULL, "in0_input",
+			    1},
+	[NPT_TF_CLOCK] = {"core_clock_mhz", NP_REG_CORE_CLK, 0,
+			  "core_clock_mhz", NULL, 0},
+	[NPT_TF_BUSY] = {"busy_percent", NP_REG_BUSY, 0, "busy_percent", NULL,
+			 0},
+	[NPT_TF_UPTIME] = {"uptime_ms", NP_REG_UPTIME_LO, NP_REG_UPTIME_HI,
+			   "uptime_ms", NULL, 0},
+	[NPT_TF_DMA_BYTES] = {"dma_bytes", NP_REG_DMA_BYTES_LO,
+			      NP_REG_DMA_BYTES_HI, "dma_bytes", NULL, 0},
+	[NPT_TF_DMA_ERRORS] = {"dma_errors", NP_REG_DMA_ERRORS, 0, "dma_errors",
+			       NULL, 0},
+	[NPT_TF_SRAM_CE] = {"sram_ce", NP_REG_SRAM_CE, 0, "sram_ce", NULL, 0},
+	[NPT_TF_SRAM_UE] = {"sram_ue", NP_REG_SRAM_UE, 0, "sram_ue", NULL, 0},
+	[NPT_TF_THROTTLES] = {"throttle_count", NP_REG_THROTTLE_COUNT, 0,
+			      "throttle_count", NULL, 0},
+};
+
+const char *npt_tf_key(enum npt_tf f)
+{
+	return tf_desc[f].key;
+}
+
+/* A 64-bit _LO/_HI pair: re-read when the high half moved meanwhile. */
+static int reg64(struct np_card *c, uint32_t lo, uint32_t hi, uint64_t *v)
+{
+	uint32_t h1, l, h2;
+	int rc;
+
+	do {
+		rc = np_card_reg_read(c, hi, &h1);
+		if (!rc)
+			rc = np_card_reg_read(c, lo, &l);
+		if (!rc)
+			rc = np_card_reg_read(c, hi, &h2);
+		if (rc)
+			return rc;
+	} while (h1 != h2);
+	*v = (uint64_t)h1 << 32 | l;
+	return 0;
+}
+
+int npt_tele_regs(struct np_card *card, struct npt_tele *tl)
+{
+	uint32_t st, v;
+	int rc;
+
+	memset(tl, 0, sizeof(*tl));
+	rc = np_card_reg_read(card, NP_REG_STATUS, &st);
+	if (rc)
+		return rc;
+	snprintf(tl->state, sizeof(tl->state), "%s", npt_state_name(st));
+	for (unsigned int f = 0; f < NPT_TF_COUNT; f++) {
+		if (tf_desc[f].reg_hi) {
+			rc = reg64(card, tf_desc[f].reg, tf_desc[f].reg_hi,
+				   &tl->v[f]);
+		} else {
+			rc = np_card_reg_read(card, tf_desc[f].reg, &v);
+			tl->v[f] = v;
+		}
+		if (rc)
+			return rc;
+		tl->valid |= 1u << f;
+	}
+	return 0;
+}
+
+int npt_tele_sysfs(const char *bdf, struct npt_tele *tl)
+{
+	char buf[64];
+	long long v;
+
+	memset(tl, 0, sizeof(*tl));
+	for (unsigned int f = 0; f < NPT_TF_COUNT; f++) {
+		int rc = -ENOENT;
+
+		if (tf_desc[f].sysfs) {
+			if (!npt_card_attr(bdf, tf_desc[f].sysfs, buf,
+					   sizeof(buf))) {
+				char *end;
+
+				errno = 0;
+				v = strtoll(buf, &end, 0);
+				rc = errno || end == buf ? -EINVAL : 0;
+			}
+		} else if (tf_desc[f].hwmon) {
+			rc = npt_card_hwmon(bdf, tf_desc[f].hwmon, &v);
+			v /= tf_desc[f].hwmon_div;
+		}
+		if (rc || v < 0)
+			continue;
+		tl->v[f] = (uint64_t)v;
+		tl->valid |= 1u << f;
+	}
+	if (npt_card_attr(bdf, "card_state", tl->state, sizeof(tl->state)) &&
+	    !tl->valid)
+		return -ENOENT;
+	if (!tl->state[0])
+		snprintf(tl->state, sizeof(tl->state), "unknown");
+	return 0;
+}
+
+void npt_fill(void *p, size_t len, uint64_t seed)
+{
+	uint64_t x = seed * 0x9e3779b97f4a7c15ull | 1;
+	unsigned char *b = p;
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		memcpy(b + i, &x, 8);
+	}
+	for (; i < len; i++)
+		b[i] = (unsigned char)(seed + i);
+}
+
+int npt_h2c(struct np_card *c, struct np_buf *b, size_t off, uint64_t ca,
+	    size_t len)
+{
+	struct np_xfer_spec s = {
+		.op = NP_XFER_H2C,
+		.engine = -1,
+		.buf = b,
+		.buf_offset = off,
+		.card_addr = ca,
+		.len = len,
+	};
+
+	return np_xfer_run(c, &s);
+}
+
+int npt_c2h(struct np_card *c, struct np_buf *b, size_t off, uint64_t ca,
+	    size_t len)
+{
+	struct np_xfer_spec s = {
+		.op = NP_XFER_C2H,
+		.engine = -1,
+		.buf = b,
+		.buf_offset = off,
+		.card_addr = ca,
+		.len = len,
+	};
+
+	return np_xfer_run(c, &s);
+}
+
+int npt_roundtrip(struct np_card *c, struct np_buf *b, uint64_t ca, size_t len,
+		  uint64_t seed, uint64_t *bad)
+{
+	unsigned char *w = np_buf_ptr(b), *r = w + len;
+	int rc;
+
+	npt_fill(w, len, seed);
+	memset(r, 0, len);
+	rc = npt_h2c(c, b, 0, ca, len);
+	if (!rc)
+		rc = npt_c2h(c, b, len, ca, len);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < len; i++) {
+		if (w[i] != r[i]) {
+			*bad = ca + i;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int npt_xfer_batch(struct np_card *c, const struct np_xfer_spec *spec,
+		   unsigned int n, double *secs)
+{
+	struct np_xfer **x = calloc(n, sizeof(*x));
+	unsigned int sub = 0;
+	double t0;
+	int rc = 0;
+
+	if (!x)
+		return -ENOMEM;
+	t0 = npt_now();
+	for (; sub < n && !rc; sub++)
+		rc = np_xfer_submit(c, spec, &x[sub]);
+	if (rc)
+		sub--;
+	for (unsigned int i = 0; i < sub; i++) {
+		int err = np_xfer_wait(x[i], NP_TIMEOUT_DEFAULT);
+
+		if (err && !rc)
+			rc = err;
+		np_xfer_free(x[i]);
+	}
+	*secs = npt_now() - t0;
+	free(x);
+	return rc;
+}
+
+int npt_select(struct npt *t, struct np_ctx *ctx, int argc, char **argv,
+	       bool *sel)
+{
+	unsigned int n = np_ctx_num_cards(ctx);
+
+	for (unsigned int i = 0; i < n; i++)
+		sel[i] = argc == 0;
+	for (int a = 0; a < argc; a++) {
+		char *end;
+		unsigned long idx = strtoul(argv[a], &end, 10);
+		bool found = false;
+
+		if (*argv[a] && !*end && idx < n) {
+			sel[idx] = true;
+			continue;
+		}
+		for (unsigned int i = 0; i < n; i++) {
+			if (!strcmp(np_card_name(np_ctx_card(ctx, i)),
+				    argv[a])) {
+				sel[i] = found = true;
+			}
+		}
+		if (!found) {
+			npt_err(t,
+				"no card '%s' in '%s': give an index "
+				"0..%u or a name shown by 'nptool list'",
+				argv[a], t->spec, n - 1);
+			return NPT_EXIT_NODEV;
+		}
+	}
+	return NPT_EXIT_OK;
+}

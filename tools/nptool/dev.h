@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * nptool's use of libnp: opening the cards of the device spec, telemetry
+ * from registers (any card libnp opened) or from the driver's hwmon/sysfs
+ * (real cards, also while another process holds them), and the DMA helpers
+ * the tests share.
+ */
+#ifndef NPTOOL_DEV_H
+#define NPTOOL_DEV_H
+
+#include <np/np.h>
+
+#include "nptool.h"
+
+/* Open t->spec. Prints libnp's messages and returns an exit code. */
+int npt_open(struct npt *t, const struct np_open_opts *opts,
+	     struct np_ctx **out);
+/* Exit code for a libnp -errno. */
+int npt_errno_exit(int err);
+/* Whether the spec names emulated cards (no sysfs view exists). */
+bool npt_spec_is_emu(const char *spec);
+/* "ready", "throttled", "resetting", "fatal", "not-ready" */
+const char *npt_state_name(uint32_t status_reg);
+/* "1.2.3" */
+const char *npt_fw_str(char *buf, size_t len, uint32_t fw);
+
+/* Telemetry fields; raw units as in np_abi.h. */
+enum npt_tf {
+	NPT_TF_TEMP, /* millidegrees C */
+	NPT_TF_TEMP_MAX,
+	NPT_TF_TEMP_CRIT,
+	NPT_TF_POWER, /* milliwatts */
+	NPT_TF_VOLTAGE, /* millivolts */
+	NPT_TF_CLOCK, /* MHz */
+	NPT_TF_BUSY, /* percent */
+	NPT_TF_UPTIME, /* ms */
+	NPT_TF_DMA_BYTES,
+	NPT_TF_DMA_ERRORS,
+	NPT_TF_SRAM_CE,
+	NPT_TF_SRAM_UE,
+	NPT_TF_THROTTLES,
+	NPT_TF_COUNT,
+};
+
+struct npt_tele {
+	char state[24];
+	uint64_t v[NPT_TF_COUNT];
+	uint32_t valid; /* bit per enum npt_tf */
+};
+
+/* JSON key of a field ("temp_mc"). */
+const char *npt_tf_key(enum npt_tf f);
+/* From registers through libnp. 0 or -errno. */
+int npt_tele_regs(struct np_card *card, struct npt_tele *tl);
+/* From the np driver's hwmon and sysfs attributes. 0, or -ENOENT when the
+ * card has none (not bound to the np driver). */
+int npt_tele_sysfs(const char *bdf, struct npt_tele *tl);
+
+/* Fill len bytes with a pattern derived from seed. */
+void npt_fill(void *p, size_t len, uint64_t seed);
+/* Copy len bytes of buf at off to card address ca, or back. */
+int npt_h2c(struct np_card *c, struct np_buf *b, size_t off, uint64_t ca,
+	    size_t len);
+int npt_c2h(struct np_card *c, struct np_buf *b, size_t off, uint64_t ca,
+	    size_t len);
+
+/*
+ * Write len bytes of a pattern from seed to card address ca and read them
+ * back (buf holds at least 2 * len). Returns 0 when they match, 1 with
+ * *bad set to the card address of the first wrong byte, or -errno.
+ */
+int npt_roundtrip(struct np_card *c, struct np_buf *b, uint64_t ca, size_t len,
+		  uint64_t seed, uint64_t *bad);
+
+/*
+ * Run n copies of spec at once (round-robin over the card's engines) and
+ * return the wall time from the first submit to the last completion in
+ * *secs. 0 or the -errno of the first transfer that failed.
+ */
+int npt_xfer_batch(struct np_card *c, const struct np_xfer_spec *spec,
+		   unsigned int n, double *secs);
+
+/* Tests of the commands that validate chains; each returns 0 when the
+ * card passed, 1 when it failed (details in the out parameters), or
+ * -errno when a transfer or register access failed. */
+
+/* memtest of [base, base + size) at level 0 quick, 1 medium, 2 long;
+ * b holds at least NPT_MEMTEST_BUF bytes. */
+#define NPT_MEMTEST_BUF (8u << 20)
+int npt_memtest_region(struct np_card *c, struct np_buf *b, uint64_t base,
+		       uint64_t size, unsigned int level, uint64_t *nbad,
+		       uint64_t *first_bad);
+/* src's SRAM [0, size) -> dst's FB iters times; b holds 2 * size bytes
+ * and its first half the pattern already written to src's SRAM. */
+int npt_p2p_pair(struct np_card *src, struct np_card *dst, struct np_buf *b,
+		 size_t size, unsigned int iters, double *bytes_per_s,
+		 uint64_t *bad_addr);
+/* Reset the card, then check that it came back healthy; why says what
+ * was wrong. b holds at least 128 KiB. */
+int npt_reset_verify(struct np_card *c, struct np_buf *b, double *ms, char *why,
+		     size_t len);
+
+/* Pick cards from "CARD..." arguments: indices or names. sel[i] set for
+ * each named card; all set when none is given. Returns 0 or an exit code
+ * after printing what was wrong. */
+int npt_select(struct npt *t, struct np_ctx *ctx, int argc, char **argv,
+	       bool *sel);
+
+#endif /* NPTOOL_DEV_H */

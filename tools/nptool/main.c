@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: MIT
+/*
+ * nptool: see and fix np cards.
+ *
+ * One binary; subcommands come from one static table (as in bpftool and
+ * iproute2). Global options come before the command, the command's own
+ * options after it. Every command writes a human-readable report, or with
+ * --json one JSON document (docs/nptool.md has the schema); the exit code
+ * says whether the thing asked for really succeeded (nptool(1)).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nptool.h"
+
+#define CMD(n, a, h)                                                     \
+	{                                                                \
+		.name = #n, .handler = npt_cmd_##n, .args = a, .help = h \
+	}
+
+static const struct npt_cmd cmds[] = {
+	CMD(list, "",
+	    "one line per card: BDF, IDs, firmware, serial, link, "
+	    "driver, IOMMU group, state"),
+	CMD(info, "", "everything known about each card"),
+	CMD(status, "[-i SECONDS]",
+	    "temperature, power, clocks, error counters, DMA activity"),
+	{.name = "top",
+	 .handler = npt_cmd_top,
+	 .args = "[-i SECONDS] [-n COUNT]",
+	 .help = "status, refreshed every interval until interrupted",
+	 .stream = true},
+	CMD(reset, "--all | CARD...",
+	    "reset cards and verify that they came back healthy"),
+	CMD(memtest,
+	    "[--sram | --fb] [--size BYTES] [--level quick|medium|long]",
+	    "SRAM and frame buffer pattern tests"),
+	CMD(dma, "[--sizes LIST] [--iterations N]",
+	    "host<->card bandwidth and latency per transfer size"),
+	CMD(p2p, "[--size BYTES] [--iterations N]",
+	    "card->card integrity and bandwidth for every pair, as a matrix"),
+	CMD(validate, "[quick|medium|long]",
+	    "diagnostic levels chaining the other tests; a line per check"),
+	CMD(doctor, "",
+	    "check the host setup; print the command that fixes each problem"),
+	CMD(cdi, "[-o FILE] [--kind VENDOR/CLASS]",
+	    "write a Container Device Interface spec for the cards"),
+};
+
+static const struct npt_cmd *cur_cmd;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: nptool [OPTIONS] COMMAND [ARGS]\n"
+		"       nptool help [COMMAND]\n"
+		"\n"
+		"Options:\n"
+		"  -j, --json           one JSON document on stdout (schema "
+		"%d)\n"
+		"  -p, --pretty         indented JSON (implies --json)\n"
+		"  -d, --devices SPEC   cards to use (default: $NP_DEVICES, "
+		"else vfio:all)\n"
+		"  -h, --help           this help\n"
+		"  -V, --version        version and JSON schema version\n"
+		"\n"
+		"Commands:\n",
+		NPT_SCHEMA_VERSION);
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].help);
+	fprintf(f, "\nExit codes: 0 ok, 1 check failed, 2 usage, 3 no device, "
+		   "4 device error, 5 component unavailable. See nptool(1).\n");
+}
+
+static void cmd_usage(FILE *f, const struct npt_cmd *c)
+{
+	fprintf(f, "Usage: nptool [OPTIONS] %s %s\n  %s\n", c->name, c->args,
+		c->help);
+}
+
+/* npt_err() also serves libnp's log callback, called from its threads */
+static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void npt_err(struct npt *t, const char *fmt, ...)
+{
+	char *msg = NULL;
+	char **grown;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	if (!msg) {
+		fprintf(stderr, "nptool: out of memory\n");
+		return;
+	}
+	pthread_mutex_lock(&err_lock);
+	fprintf(stderr, "nptool: %s\n", msg);
+	grown = realloc(t->errors, (t->nerrors + 1) * sizeof(*grown));
+	if (grown) {
+		t->errors = grown;
+		t->errors[t->nerrors++] = msg;
+	} else {
+		free(msg);
+	}
+	pthread_mutex_unlock(&err_lock);
+}
+
+int npt_usage(struct npt *t, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	npt_err(t, "%s", msg);
+	if (cur_cmd)
+		cmd_usage(stderr, cur_cmd);
+	return NPT_EXIT_USAGE;
+}
+
+void npt_doc_begin(struct npt *t)
+{
+	if (!t->json)
+		return;
+	if (npt_json_new(stdout, t->pretty, &t->j)) {
+		fprintf(stderr, "nptool: out of memory\n");
+		exit(NPT_EXIT_DEVERR);
+	}
+	npt_json_obj_open(t->j);
+	npt_json_kint(t->j, "schema_version", NPT_SCHEMA_VERSION);
+	npt_json_kstr(t->j, "nptool_version", NPT_VERSION);
+	npt_json_kstr(t->j, "command", t->cmd);
+}
+
+void npt_doc_end(struct npt *t, int rc)
+{
+	if (!t->j)
+		return;
+	npt_json_key(t->j, "errors");
+	npt_json_arr_open(t->j);
+	for (size_t i = 0; i < t->nerrors; i++)
+		npt_json_str(t->j, t->errors[i]);
+	npt_json_arr_close(t->j);
+	npt_json_kint(t->j, "exit_code", rc);
+	npt_json_obj_close(t->j);
+	npt_json_free(t->j);
+	t->j = NULL;
+	for (size_t i = 0; i < t->nerrors; i++)
+		free(t->errors[i]);
+	t->nerrors = 0;
+}
+
+static const struct npt_cmd *find_cmd(const char *name)
+{
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(cmds[i].name, name))
+			return &cmds[i];
+	return NULL;
+}
+
+/* "nptool CMD ... --help" anywhere before a "--" */
+static bool wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			return false;
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+			return true;
+	}
+	return false;
+}
+
+static int help(int argc, char **argv)
+{
+	const struct npt_cmd *c;
+
+	if (argc < 2) {
+		usage(stdout);
+		return NPT_EXIT_OK;
+	}
+	c = find_cmd(argv[1]);
+	if (!c) {
+		fprintf(stderr,
+			"nptool: unknown command '%s'; "
+			"'nptool help' lists them\n",
+			argv[1]);
+		return NPT_EXIT_USAGE;
+	}
+	cmd_usage(stdout, c);
+	return NPT_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"json", no_argument, NULL, 'j'},
+		{"pretty", no_argument, NULL, 'p'},
+		{"devices", required_argument, NULL, 'd'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{0},
+	};
+	struct npt t = {0};
+	int c, rc;
+
+	t.spec = getenv("NP_DEVICES");
+	if (!t.spec || !*t.spec)
+		t.spec = "vfio:all";
+	while ((c = getopt_long(argc, argv, "+jpd:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			t.json = true;
+			break;
+		case 'p':
+			t.json = true;
+			t.pretty = true;
+			break;
+		case 'd':
+			t.spec = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return NPT_EXIT_OK;
+		case 'V':
+			printf("nptool %s (JSON schema %d)\n", NPT_VERSION,
+			       NPT_SCHEMA_VERSION);
+			return NPT_EXIT_OK;
+		default:
+			usage(stderr);
+			return NPT_EXIT_USAGE;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1) {
+		usage(stderr);
+		return NPT_EXIT_USAGE;
+	}
+	if (!strcmp(argv[0], "help"))
+		return help(argc, argv);
+	cur_cmd = find_cmd(argv[0]);
+	if (!cur_cmd) {
+		fprintf(stderr,
+			"nptool: unknown command '%s'; "
+			"'nptool help' lists them\n",
+			argv[0]);
+		return NPT_EXIT_USAGE;
+	}
+	if (wants_help(argc, argv)) {
+		cmd_usage(stdout, cur_cmd);
+		return NPT_EXIT_OK;
+	}
+	t.cmd = cur_cmd->name;
+	optind = 0; /* the command parses its own options from argv[0] on */
+	if (cur_cmd->stream) {
+		rc = cur_cmd->handler(&t, argc, argv);
+	} else {
+		npt_doc_begin(&t);
+		rc = cur_cmd->handler(&t, argc, argv);
+		npt_doc_end(&t, rc);
+	}
+	for (size_t i = 0; i < t.nerrors; i++)
+		free(t.errors[i]);
+	free(t.errors);
+	return rc;
+}

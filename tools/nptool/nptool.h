@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * nptool internals: the command table, global options, output helpers,
+ * exit codes. See docs/nptool.md for the user-facing contract.
+ */
+#ifndef NPTOOL_H
+#define NPTOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "json.h"
+
+/* Version of the --json document layout (docs/nptool.md, "JSON schema"). */
+#define NPT_SCHEMA_VERSION 1
+
+/* Exit codes, documented in nptool(1). */
+enum npt_exit {
+	NPT_EXIT_OK = 0, /* everything asked for was done and passed */
+	NPT_EXIT_FAIL = 1, /* a check or test ran and failed */
+	NPT_EXIT_USAGE = 2, /* bad command line */
+	NPT_EXIT_NODEV = 3, /* no card matched the device spec */
+	NPT_EXIT_DEVERR =
+		4, /* a card, the driver or the OS returned an error */
+	NPT_EXIT_UNAVAIL = 5, /* a needed component is not present */
+};
+
+struct npt {
+	bool json;
+	bool pretty;
+	const char *spec; /* device spec: -d, else NP_DEVICES, else default */
+	struct npt_json *j; /* set while a --json document is open */
+	const char *cmd; /* name of the running command */
+	char **errors; /* messages of npt_err(), repeated in the JSON */
+	size_t nerrors;
+};
+
+struct npt_cmd {
+	const char *name;
+	int (*handler)(struct npt *t, int argc, char **argv);
+	const char *args; /* synopsis of the command's own options */
+	const char *help; /* one line */
+	bool stream; /* writes its own JSON documents (one per refresh) */
+};
+
+/* Open / close one JSON document (the envelope of docs/nptool.md). */
+void npt_doc_begin(struct npt *t);
+void npt_doc_end(struct npt *t, int rc);
+
+/* Errors a person sees: printed to stderr and kept for the JSON. */
+void npt_err(struct npt *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Command-line mistakes: message and the command's usage, returns 2. */
+int npt_usage(struct npt *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Parse "4k", "1M", "64MiB"... Returns 0 or -EINVAL. */
+int npt_parse_size(const char *s, uint64_t *out);
+/* Parse a non-negative decimal number of seconds. 0 or -EINVAL. */
+int npt_parse_seconds(const char *s, double *out);
+/* "1.5 GiB", "512 KiB"... into buf */
+const char *npt_fmt_size(char *buf, size_t len, uint64_t bytes);
+double npt_now(void); /* monotonic seconds */
+
+/* Progress bar on stderr: only on a terminal, not in --json mode, and
+ * only once the operation has run for a second. */
+struct npt_progress {
+	const char *label;
+	uint64_t total;
+	double start;
+	double last_draw;
+	bool drawn;
+	bool enabled;
+};
+void npt_progress_begin(struct npt *t, struct npt_progress *p,
+			const char *label, uint64_t total);
+void npt_progress_update(struct npt_progress *p, uint64_t done);
+void npt_progress_end(struct npt_progress *p);
+
+/* Plain-text table: add cells row by row, then print with aligned columns. */
+struct npt_table;
+struct npt_table *npt_table_new(unsigned int cols);
+void npt_table_cell(struct npt_table *tb, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void npt_table_print(struct npt_table *tb);
+void npt_table_free(struct npt_table *tb);
+
+/* Pass/fail lines of doctor and validate, with a JSON "checks" array. */
+enum npt_result { NPT_PASS, NPT_WARN, NPT_FAIL, NPT_SKIP };
+struct npt_checks {
+	struct npt *t;
+	unsigned int count[4]; /* per enum npt_result */
+};
+void npt_checks_begin(struct npt *t, struct npt_checks *ck);
+/* One line: result, check name, what was found (and why), and for a
+ * problem the exact shell command that fixes it (or NULL). */
+void npt_check(struct npt_checks *ck, enum npt_result r, const char *name,
+	       const char *fix, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+/* Closes the array, writes the summary; NPT_EXIT_FAIL if a check failed. */
+int npt_checks_end(struct npt_checks *ck);
+
+/* Commands */
+int npt_cmd_list(struct npt *t, int argc, char **argv);
+int npt_cmd_info(struct npt *t, int argc, char **argv);
+int npt_cmd_status(struct npt *t, int argc, char **argv);
+int npt_cmd_top(struct npt *t, int argc, char **argv);
+int npt_cmd_reset(struct npt *t, int argc, char **argv);
+int npt_cmd_memtest(struct npt *t, int argc, char **argv);
+int npt_cmd_dma(struct npt *t, int argc, char **argv);
+int npt_cmd_p2p(struct npt *t, int argc, char **argv);
+int npt_cmd_validate(struct npt *t, int argc, char **argv);
+int npt_cmd_doctor(struct npt *t, int argc, char **argv);
+int npt_cmd_cdi(struct npt *t, int argc, char **argv);
+
+#endif /* NPTOOL_H */

@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: MIT
+/* PCI-level view of the host; see sysfs.h. */
+#include "sysfs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "np_abi.h"
+
+const char *npt_path(char *buf, size_t len, const char *fmt, ...)
+{
+	const char *root = getenv("NP_SYSFS_ROOT");
+	size_t n;
+	va_list ap;
+
+	if (!root)
+		root = "";
+	n = (size_t)snprintf(buf, len, "%s", root);
+	if (n >= len)
+		n = len - 1;
+	va_start(ap, fmt);
+	vsnprintf(buf + n, len - n, fmt, ap);
+	va_end(ap);
+	return buf;
+}
+
+int npt_read_line(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "re");
+	int rc = 0;
+
+	if (!f)
+		return -errno;
+	if (!fgets(buf, (int)len, f))
+		rc = ferror(f) ? -EIO : -ENODATA;
+	else
+		buf[strcspn(buf, "\n")] = '\0';
+	fclose(f);
+	return rc;
+}
+
+int npt_read_ll(const char *path, long long *v)
+{
+	char buf[64], *end;
+	int rc = npt_read_line(path, buf, sizeof(buf));
+
+	if (rc)
+		return rc;
+	errno = 0;
+	*v = strtoll(buf, &end, 0);
+	if (errno || end == buf)
+		return -EINVAL;
+	return 0;
+}
+
+static int dev_ll(const char *bdf, const char *attr, long long *v)
+{
+	char p[PATH_MAX];
+
+	return npt_read_ll(
+		npt_path(p, sizeof(p), "/sys/bus/pci/devices/%s/%s", bdf, attr),
+		v);
+}
+
+static unsigned int dev_uint(const char *bdf, const char *attr)
+{
+	long long v = 0;
+
+	dev_ll(bdf, attr, &v);
+	return (unsigned int)v;
+}
+
+/* basename of the symlink /sys/bus/pci/devices/<bdf>/<link>, or "" */
+static void dev_link(const char *bdf, const char *link, char *buf, size_t len)
+{
+	char p[PATH_MAX], target[PATH_MAX];
+	ssize_t n;
+	char *base;
+
+	buf[0] = '\0';
+	n = readlink(
+		npt_path(p, sizeof(p), "/sys/bus/pci/devices/%s/%s", bdf, link),
+		target, sizeof(target) - 1);
+	if (n < 0)
+		return;
+	target[n] = '\0';
+	base = strrchr(target, '/');
+	base = base ? base + 1 : target;
+	if (strlen(base) < len)
+		memcpy(buf, base, strlen(base) + 1);
+}
+
+int npt_pci_read(const char *bdf, struct npt_pci *d)
+{
+	char p[PATH_MAX], group[32];
+	long long v;
+
+	memset(d, 0, sizeof(*d));
+	if (access(npt_path(p, sizeof(p), "/sys/bus/pci/devices/%s", bdf),
+		   F_OK))
+		return -ENOENT;
+	snprintf(d->bdf, sizeof(d->bdf), "%s", bdf);
+	d->vendor = dev_uint(bdf, "vendor");
+	d->device = dev_uint(bdf, "device");
+	d->subsys_vendor = dev_uint(bdf, "subsystem_vendor");
+	d->subsys_device = dev_uint(bdf, "subsystem_device");
+	d->revision = dev_uint(bdf, "revision");
+	d->class_code = dev_uint(bdf, "class");
+	dev_link(bdf, "driver", d->driver, sizeof(d->driver));
+	dev_link(bdf, "iommu_group", group, sizeof(group));
+	d->iommu_group = group[0] ? atoi(group) : -1;
+	d->numa_node = dev_ll(bdf, "numa_node", &v) ? -1 : (int)v;
+	npt_read_line(npt_path(p, sizeof(p),
+			       "/sys/bus/pci/devices/%s/current_link_speed",
+			       bdf),
+		      d->link_speed, sizeof(d->link_speed));
+	npt_read_line(npt_path(p, sizeof(p),
+			       "/sys/bus/pci/devices/%s/max_link_speed", bdf),
+		      d->max_link_speed, sizeof(d->max_link_speed));
+	d->link_width = dev_ll(bdf, "current_link_width", &v) ? -1 : (int)v;
+	d->max_link_width = dev_ll(bdf, "max_link_width", &v) ? -1 : (int)v;
+	return 0;
+}
+
+static int cmp_bdf(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* Names in a directory that do not start with '.', sorted. */
+static int list_dir(const char *path, char (**out)[NPT_BDF_LEN], size_t *n)
+{
+	char(*names)[NPT_BDF_LEN] = NULL;
+	size_t cnt = 0;
+	struct dirent *e;
+	DIR *dir = opendir(path);
+
+	*out = NULL;
+	*n = 0;
+	if (!dir)
+		return -errno;
+	while ((e = readdir(dir))) {
+		char(*grown)[NPT_BDF_LEN];
+
+		if (e->d_name[0] == '.' || strlen(e->d_name) >= NPT_BDF_LEN)
+			continue;
+		grown = realloc(names, (cnt + 1) * sizeof(*names));
+		if (!grown) {
+			free(names);
+			closedir(dir);
+			return -ENOMEM;
+		}
+		names = grown;
+		memcpy(names[cnt++], e->d_name, strlen(e->d_name) + 1);
+	}
+	closedir(dir);
+	if (cnt)
+		qsort(names, cnt, sizeof(*names), cmp_bdf);
+	*out = names;
+	*n = cnt;
+	return 0;
+}
+
+int npt_pci_cards(struct npt_pci **out, size_t *n)
+{
+	char p[PATH_MAX];
+	char(*names)[NPT_BDF_LEN];
+	struct npt_pci *cards;
+	size_t cnt, k = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = list_dir(npt_path(p, sizeof(p), "/sys/bus/pci/devices"), &names,
+		      &cnt);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		return rc;
+	cards = calloc(cnt ? cnt : 1, sizeof(*cards));
+	if (!cards) {
+		free(names);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < cnt; i++) {
+		if (npt_pci_read(names[i], &cards[k]))
+			continue;
+		if (cards[k].vendor == NP_PCI_VENDOR_ID &&
+		    cards[k].device == NP_PCI_DEVICE_ID)
+			k++;
+	}
+	free(names);
+	*out = cards;
+	*n = k;
+	return 0;
+}
+
+int npt_group_members(int group, char (**out)[NPT_BDF_LEN], size_t *n)
+{
+	char p[PATH_MAX];
+
+	return list_dir(npt_path(p, sizeof(p),
+				 "/sys/kernel/iommu_groups/%d/devices", group),
+			out, n);
+}
+
+int npt_card_attr(const char *bdf, const char *attr, char *buf, size_t len)
+{
+	char p[PATH_MAX];
+
+	return npt_read_line(npt_path(p, sizeof(p),
+				      "/sys/bus/pci/devices/%s/np/%s", bdf,
+				      attr),
+			     buf, len);
+}
+
+int npt_card_hwmon(const char *bdf, const char *attr, long long *v)
+{
+	char p[PATH_MAX];
+	struct dirent *e;
+	DIR *dir;
+	int rc = -ENOENT;
+
+	dir = opendir(
+		npt_path(p, sizeof(p), "/sys/bus/pci/devices/%s/hwmon", bdf));
+	if (!dir)
+		return -errno;
+	while ((e = readdir(dir))) {
+		if (strncmp(e->d_name, "hwmon", 5))
+			continue;
+		rc = npt_read_ll(npt_path(p, sizeof(p),
+					  "/sys/bus/pci/devices/%s/hwmon/%s/%s",
+					  bdf, e->d_name, attr),
+				 v);
+		break;
+	}
+	closedir(dir);
+	return rc;
+}
+
+/* "03:00.0" and "0000:03:00.0" name the same function. */
+static bool bdf_eq(const char *a, size_t alen, const char *bdf)
+{
+	if (alen == 7 && !strncmp(bdf, "0000:", 5))
+		bdf += 5;
+	return strlen(bdf) == alen && !strncasecmp(a, bdf, alen);
+}
+
+int npt_spec_match(const char *spec, const char *bdf)
+{
+	const char *s = spec;
+
+	if (!strncmp(s, "vfio:", 5))
+		s += 5;
+	else if (!strncmp(s, "emu:", 4))
+		return -EINVAL;
+	if (!strcmp(s, "all"))
+		return 1;
+	while (*s) {
+		size_t len = strcspn(s, ",");
+
+		if (bdf_eq(s, len, bdf))
+			return 1;
+		s += len;
+		if (*s == ',')
+			s++;
+	}
+	return 0;
+}

@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: MIT
+/* nptool helpers: number parsing and formatting, progress bars, tables. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nptool.h"
+
+int npt_parse_size(const char *s, uint64_t *out)
+{
+	static const struct {
+		const char *suffix;
+		unsigned int shift;
+	} units[] = {
+		{"", 0},   {"b", 0},	{"k", 10}, {"kib", 10},
+		{"m", 20}, {"mib", 20}, {"g", 30}, {"gib", 30},
+	};
+	unsigned long long v;
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcasecmp(end, units[i].suffix))
+			continue;
+		if (v > (UINT64_MAX >> units[i].shift))
+			return -EINVAL;
+		*out = (uint64_t)v << units[i].shift;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int npt_parse_seconds(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !(v >= 0) || v > 86400)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+const char *npt_fmt_size(char *buf, size_t len, uint64_t bytes)
+{
+	static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	unsigned int u = 0;
+	double v = (double)bytes;
+
+	while (v >= 1024 && u + 1 < sizeof(unit) / sizeof(unit[0])) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%llu B", (unsigned long long)bytes);
+	else if (v == (double)(uint64_t)v)
+		snprintf(buf, len, "%.0f %s", v, unit[u]);
+	else
+		snprintf(buf, len, "%.1f %s", v, unit[u]);
+	return buf;
+}
+
+double npt_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void npt_progress_begin(struct npt *t, struct npt_progress *p,
+			const char *label, uint64_t total)
+{
+	memset(p, 0, sizeof(*p));
+	p->label = label;
+	p->total = total ? total : 1;
+	p->start = npt_now();
+	p->enabled = !t->json && isatty(STDERR_FILENO);
+}
+
+void npt_progress_update(struct npt_progress *p, uint64_t done)
+{
+	enum { WIDTH = 30 };
+	double now, frac;
+	char bar[WIDTH + 1];
+	unsigned int fill;
+
+	if (!p->enabled)
+		return;
+	now = npt_now();
+	/* appear after a second; redraw at most ten times a second */
+	if (now - p->start < 1.0 || now - p->last_draw < 0.1)
+		return;
+	p->last_draw = now;
+	frac = done >= p->total ? 1.0 : (double)done / (double)p->total;
+	fill = (unsigned int)(frac * WIDTH);
+	memset(bar, '#', fill);
+	memset(bar + fill, '.', WIDTH - fill);
+	bar[WIDTH] = '\0';
+	fprintf(stderr, "\r%-24.24s [%s] %3u%% %5.1fs", p->label, bar,
+		(unsigned int)(frac * 100), now - p->start);
+	p->drawn = true;
+}
+
+void npt_progress_end(struct npt_progress *p)
+{
+	if (p->drawn)
+		fprintf(stderr, "\r\033[K");
+	p->drawn = false;
+}
+
+struct npt_table {
+	unsigned int cols;
+	size_t ncells;
+	char **cells;
+};
+
+struct npt_table *npt_table_new(unsigned int cols)
+{
+	struct npt_table *tb = calloc(1, sizeof(*tb));
+
+	if (tb)
+		tb->cols = cols;
+	return tb;
+}
+
+void npt_table_cell(struct npt_table *tb, const char *fmt, ...)
+{
+	char **grown;
+	char *s;
+	va_list ap;
+
+	if (!tb)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	if (!s)
+		return;
+	grown = realloc(tb->cells, (tb->ncells + 1) * sizeof(*grown));
+	if (!grown) {
+		free(s);
+		return;
+	}
+	tb->cells = grown;
+	tb->cells[tb->ncells++] = s;
+}
+
+void npt_table_print(struct npt_table *tb)
+{
+	size_t w[32] = {0};
+
+	if (!tb || tb->cols > 32)
+		return;
+	for (size_t i = 0; i < tb->ncells; i++) {
+		size_t l = strlen(tb->cells[i]);
+
+		if (l > w[i % tb->cols])
+			w[i % tb->cols] = l;
+	}
+	for (size_t i = 0; i < tb->ncells; i++) {
+		unsigned int c = i % tb->cols;
+		bool last = c == tb->cols - 1 || i == tb->ncells - 1;
+
+		if (last)
+			printf("%s\n", tb->cells[i]);
+		else
+			printf("%-*s  ", (int)w[c], tb->cells[i]);
+	}
+}
+
+void npt_table_free(struct npt_table *tb)
+{
+	if (!tb)
+		return;
+	for (size_t i = 0; i < tb->ncells; i++)
+		free(tb->cells[i]);
+	free(tb->cells);
+	free(tb);
+}
+
+static const char *const result_name[] = {"pass", "warn", "fail", "skip"};
+
+void npt_checks_begin(struct npt *t, struct npt_checks *ck)
+{
+	memset(ck, 0, sizeof(*ck));
+	ck->t = t;
+	if (t->j) {
+		npt_json_key(t->j, "checks");
+		npt_json_arr_open(t->j);
+	}
+}
+
+void npt_check(struct npt_checks *ck, enum npt_result r, const char *name,
+	       const char *fix, const char *fmt, ...)
+{
+	static const char *const tag[] = {"[ OK ]", "[WARN]", "[FAIL]",
+					  "[SKIP]"};
+	char *msg;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	ck->count[r]++;
+	if (ck->t->j) {
+		npt_json_obj_open(ck->t->j);
+		npt_json_kstr(ck->t->j, "name", name);
+		npt_json_kstr(ck->t->j, "result", result_name[r]);
+		npt_json_kstr(ck->t->j, "detail", msg ? msg : "");
+		if (fix)
+			npt_json_kstr(ck->t->j, "fix", fix);
+		else
+			npt_json_knull(ck->t->j, "fix");
+		npt_json_obj_close(ck->t->j);
+	} else {
+		printf("%s %-16s %s\n", tag[r], name, msg ? msg : "");
+		if (fix)
+			printf("       fix: %s\n", fix);
+		fflush(stdout);
+	}
+	free(msg);
+}
+
+int npt_checks_end(struct npt_checks *ck)
+{
+	struct npt *t = ck->t;
+
+	if (t->j) {
+		npt_json_arr_close(t->j);
+		npt_json_key(t->j, "summary");
+		npt_json_obj_open(t->j);
+		for (unsigned int r = 0; r < 4; r++)
+			npt_json_kuint(t->j, result_name[r], ck->count[r]);
+		npt_json_obj_close(t->j);
+	} else {
+		printf("checks: %u pass, %u fail, %u warn, %u skip\n",
+		       ck->count[NPT_PASS], ck->count[NPT_FAIL],
+		       ck->count[NPT_WARN], ck->count[NPT_SKIP]);
+	}
+	return ck->count[NPT_FAIL] ? NPT_EXIT_FAIL : NPT_EXIT_OK;
+}
