@@ -1,0 +1,255 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# Build qemu-system-x86_64 from Debian 12's QEMU 7.2 source with the np-card
+# device (emulator/qemu/np_card.c around the emulator core) and print the
+# path of the binary as the last line of stdout:
+#
+#     QEMU=$(emulator/qemu/build-qemu.sh | tail -1)
+#
+# The binary is cached outside the clone in $NP_CACHE/qemu-<hash> (default
+# NP_CACHE=/var/cache/np), keyed by a hash of this script, the QEMU patch and
+# every device and core source file: an unchanged rerun prints the cached
+# path at once. The patched, configured QEMU tree is kept in
+# $NP_CACHE/qemu-7.2-work-<key> so that a changed device file costs an
+# incremental ninja run, not a full build. Every stage is restartable:
+# an interrupted run is finished by the next one. Concurrent runs serialise
+# on $NP_CACHE/qemu.lock.
+#
+# On a fresh Debian 12 machine the script adds a deb-src entry when apt has
+# none and installs the build dependencies (as root, or through sudo).
+#
+# Environment: NP_CACHE (cache directory), NP_JOBS (ninja parallelism,
+# default: number of CPUs).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cache=${NP_CACHE:-/var/cache/np}
+jobs=${NP_JOBS:-$(nproc)}
+patchfile=$here/qemu-7.2-np-card.patch
+configure_flags=(--target-list=x86_64-softmmu --disable-docs --disable-werror
+	--without-default-features --enable-slirp --enable-fdt=system
+	--disable-install-blobs
+	--firmwarepath=/usr/share/qemu:/usr/share/seabios)
+build_deps=(dpkg-dev ninja-build meson libglib2.0-dev libpixman-1-dev
+	libfdt-dev libslirp-dev pkg-config flex bison python3 patch
+	seabios ipxe-qemu qemu-system-data)
+
+log() { printf 'build-qemu: %s\n' "$*" >&2; }
+die() {
+	log "error: $*"
+	exit 1
+}
+
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+
+# Device sources, relative to the repository root. Core files are taken as a
+# glob so that the core can add files without touching this script.
+shopt -s nullglob
+core_c=("$root"/emulator/core/*.c)
+core_h=("$root"/emulator/core/*.h)
+shopt -u nullglob
+[ ${#core_c[@]} -gt 0 ] || die "no emulator core sources in $root/emulator/core"
+dev_files=("$here/np_card.c" "$here/trace-events" "$root/emulator/include/np_emu.h"
+	"$root/include/np_abi.h" "${core_c[@]}" "${core_h[@]}")
+
+hash_of() { sha256sum "$@" | sed "s|$root/||" | sha256sum | cut -c1-16; }
+
+key=$(hash_of "${BASH_SOURCE[0]}" "$patchfile" "${dev_files[@]}")
+out=$cache/qemu-$key
+bin=$out/qemu-system-x86_64
+
+if [ -x "$bin" ]; then
+	log "cached: $bin"
+	echo "$bin"
+	exit 0
+fi
+
+if ! mkdir -p "$cache" 2>/dev/null || [ ! -w "$cache" ]; then
+	"${sudo_cmd[@]}" mkdir -p "$cache"
+	"${sudo_cmd[@]}" chown "$(id -u):$(id -g)" "$cache"
+fi
+exec 9>"$cache/qemu.lock"
+if ! flock -n 9; then
+	log "waiting for another build-qemu.sh ($cache/qemu.lock)"
+	flock 9
+fi
+if [ -x "$bin" ]; then
+	log "cached (built meanwhile): $bin"
+	echo "$bin"
+	exit 0
+fi
+
+staging=
+cleanup() { [ -z "$staging" ] || rm -rf "$staging"; }
+trap cleanup EXIT
+
+# --- dependencies -----------------------------------------------------------
+
+missing=()
+for p in "${build_deps[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing+=("$p")
+done
+
+has_deb_src() {
+	grep -qsE '^[[:space:]]*(deb-src[[:space:]]|Types:.*deb-src)' \
+		/etc/apt/sources.list /etc/apt/sources.list.d/*.list \
+		/etc/apt/sources.list.d/*.sources
+}
+
+# The mirror of the first binary "deb" entry, so that the source matches the
+# archive the machine installs from.
+debian_mirror() {
+	local uri
+	uri=$(awk '/^Types:/ { deb = ($0 ~ /[[:space:]]deb([[:space:]]|$)/) }
+		deb && /^URIs:/ && $2 ~ /debian\/?$/ { print $2; exit }' \
+		/etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+	if [ -z "$uri" ]; then
+		uri=$(awk '$1 == "deb" && $2 ~ /debian\/?$/ { print $2; exit }
+			$1 == "deb" && $2 ~ /^\[/ { for (i = 3; i <= NF; i++)
+				if ($i ~ /^[a-z]+:\/\/.*debian\/?$/) { print $i; exit } }' \
+			/etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true)
+	fi
+	echo "${uri:-http://deb.debian.org/debian}"
+}
+
+apt_updated=
+if ! has_deb_src; then
+	mirror=$(debian_mirror)
+	log "adding a deb-src entry for $mirror (needed by apt-get source qemu)"
+	printf '%s\n' "Types: deb-src" "URIs: $mirror" \
+		"Suites: bookworm bookworm-updates" "Components: main" \
+		"Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" |
+		"${sudo_cmd[@]}" tee /etc/apt/sources.list.d/np-debsrc.sources >/dev/null
+	"${sudo_cmd[@]}" apt-get update -q >&2
+	apt_updated=1
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+	log "installing: ${missing[*]}"
+	[ -n "$apt_updated" ] || "${sudo_cmd[@]}" apt-get update -q >&2
+	DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q \
+		--no-install-recommends "${missing[@]}" >&2
+fi
+
+# --- Debian's QEMU 7.2 source ---------------------------------------------
+
+mkdir -p "$cache/src"
+find_dsc() { find "$cache/src" -maxdepth 1 -name 'qemu_7.2+dfsg-*.dsc' | sort -V | tail -1; }
+dsc=$(find_dsc)
+if [ -z "$dsc" ]; then
+	log "downloading Debian's QEMU 7.2 source into $cache/src"
+	rm -rf "$cache/src.tmp"
+	mkdir -p "$cache/src.tmp"
+	(cd "$cache/src.tmp" &&
+		apt-get source -q --download-only -o APT::Sandbox::User=root qemu >&2)
+	find "$cache/src.tmp" -maxdepth 1 -name 'qemu_7.2+dfsg-*.dsc' | grep -q . ||
+		die "apt-get source qemu did not fetch QEMU 7.2 (is this Debian 12?)"
+	# Tarballs first, the .dsc last: a .dsc in src/ means a complete set.
+	find "$cache/src.tmp" -maxdepth 1 -type f ! -name '*.dsc' -exec mv -t "$cache/src" {} +
+	mv "$cache/src.tmp"/*.dsc "$cache/src/"
+	rmdir "$cache/src.tmp"
+	dsc=$(find_dsc)
+fi
+
+# --- patched tree --------------------------------------------
+
+wkey=$( (basename "$dsc"; cat "$patchfile"; echo "${configure_flags[*]}") |
+	sha256sum | cut -c1-16)
+work=$cache/qemu-7.2-work-$wkey
+src=$work/src
+build=$work/build
+
+if [ ! -e "$work/.stamp-src" ]; then
+	log "unpacking $(basename "$dsc") with Debian's patches into $src"
+	rm -rf "$work"
+	mkdir -p "$work"
+	dpkg-source -q -x "$dsc" "$src" >&2
+	patch -d "$src" -p1 --forward -s <"$patchfile" >&2
+	mkdir -p "$src/hw/misc/np"
+	touch "$work/.stamp-src"
+fi
+
+# --- device sources into hw/misc/np -------------------------------------------
+
+npdir=$src/hw/misc/np
+gen=$(mktemp -d)
+staging=$gen
+
+# Copy only what changed, so ninja recompiles only what changed.
+sync_file() {
+	if ! cmp -s "$1" "$npdir/$2"; then
+		cp "$1" "$npdir/$2.tmp"
+		mv "$npdir/$2.tmp" "$npdir/$2"
+		log "updated hw/misc/np/$2"
+	fi
+}
+
+echo '#include "trace/trace-hw_misc_np.h"' >"$gen/trace.h"
+{
+	echo "# Generated by emulator/qemu/build-qemu.sh: the np-card device and the"
+	echo "# np emulator core it wraps."
+	echo "np_ss = ss.source_set()"
+	echo "np_ss.add(declare_dependency(include_directories: include_directories('.')))"
+	printf "np_ss.add(files(\n  'np_card.c',\n"
+	for f in "${core_c[@]}"; do
+		printf "  '%s',\n" "$(basename "$f")"
+	done
+	printf "))\n"
+	echo "softmmu_ss.add_all(when: 'CONFIG_NP_CARD', if_true: np_ss)"
+} >"$gen/meson.build"
+
+wanted=(meson.build trace.h)
+sync_file "$gen/meson.build" meson.build
+sync_file "$gen/trace.h" trace.h
+for f in "${dev_files[@]}"; do
+	name=$(basename "$f")
+	wanted+=("$name")
+	sync_file "$f" "$name"
+done
+for f in "$npdir"/*; do
+	name=$(basename "$f")
+	if [[ " ${wanted[*]} " != *" $name "* ]]; then
+		log "removing stale hw/misc/np/$name"
+		rm -f "$f"
+	fi
+done
+
+if [ ! -e "$work/.stamp-configured" ]; then
+	log "configuring: ${configure_flags[*]}"
+	rm -rf "$build"
+	mkdir -p "$build"
+	(cd "$build" && ../src/configure "${configure_flags[@]}" >&2)
+	touch "$work/.stamp-configured"
+fi
+
+# --- build and publish --------------------------------------------------------
+
+log "building qemu-system-x86_64 (ninja -j$jobs in $build)"
+ninja -C "$build" -j"$jobs" qemu-system-x86_64 >&2
+
+rm -rf "$gen"
+staging=$out.tmp.$$
+rm -rf "$staging"
+mkdir -p "$staging"
+cp "$build/qemu-system-x86_64" "$staging/"
+{
+	echo "source: $(basename "$dsc") + $(basename "$patchfile")"
+	echo "configure: ${configure_flags[*]}"
+	echo "device sources:"
+	sha256sum "${dev_files[@]}" | sed "s|$root/||"
+} >"$staging/BUILDINFO"
+mv -T "$staging" "$out"
+staging=
+
+# Keep the three newest binaries and the current work tree.
+find "$cache" -maxdepth 1 -name 'qemu-*.tmp.*' -exec rm -rf {} +
+find "$cache" -maxdepth 1 -name 'qemu-7.2-work-*' ! -name "qemu-7.2-work-$wkey" \
+	-exec rm -rf {} +
+find "$cache" -maxdepth 1 -regex '.*/qemu-[0-9a-f]\{16\}' -printf '%T@ %p\n' |
+	sort -rn | tail -n +4 | cut -d' ' -f2- | xargs -r rm -rf
+
+log "built: $bin"
+echo "$bin"

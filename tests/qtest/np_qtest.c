@@ -1,0 +1,476 @@
+// SPDX-License-Identifier: MIT
+/*
+ * qtest protocol client; see np_qtest.h.
+ *
+ * QEMU connects to a Unix socket the test listens on (-qtest unix:PATH),
+ * then answers one line per command: "OK [value]", "FAIL ..." or "ERR ...".
+ * Lines starting with "IRQ" are asynchronous notifications; nothing here
+ * intercepts interrupts (MSI-X is observed in guest memory), so they are
+ * skipped.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "np_qtest.h"
+
+/* Generous: QEMU under ASan or on a loaded 2-core machine is slow. */
+#define NP_QTEST_TIMEOUT_MS 30000
+#define NP_QTEST_MAX_ARGS 64
+
+struct np_qtest {
+	pid_t pid;
+	int fd;
+	char dir[64];
+	char rx[1 << 16];
+	size_t rx_len;
+	char *line; /* last reply, grown as needed */
+	size_t line_cap;
+};
+
+static const char *np_qtest_binary(void)
+{
+	const char *qemu = getenv("NP_QEMU");
+
+	ck_assert_msg(qemu && *qemu,
+		      "NP_QEMU is not set: point it at the qemu-system-x86_64 "
+		      "printed by emulator/qemu/build-qemu.sh");
+	return qemu;
+}
+
+/* argv for QEMU: fixed options, then extra_args split at spaces. */
+static void np_qtest_argv(const char *qemu, const char *sock,
+			  const char *extra_args, char *buf, size_t buflen,
+			  char **argv)
+{
+	static const char *const fixed[] = {
+		"-machine", "q35", "-accel", "qtest", "-display", "none",
+		"-nodefaults", "-m", "256M", "-L", "/usr/share/seabios",
+		"-L", "/usr/share/qemu", "-qtest-log", "/dev/null",
+	};
+	size_t argc = 0, i;
+	char *tok, *save;
+
+	argv[argc++] = (char *)qemu;
+	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		argv[argc++] = (char *)fixed[i];
+	if (sock) {
+		argv[argc++] = "-qtest";
+		argv[argc++] = (char *)sock;
+	}
+	ck_assert_uint_lt(strlen(extra_args), buflen);
+	strcpy(buf, extra_args);
+	for (tok = strtok_r(buf, " ", &save); tok;
+	     tok = strtok_r(NULL, " ", &save)) {
+		ck_assert_uint_lt(argc, NP_QTEST_MAX_ARGS - 1);
+		argv[argc++] = tok;
+	}
+	argv[argc] = NULL;
+}
+
+static pid_t np_qtest_spawn(char **argv, const char *errpath)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		/* QEMU must not outlive a test that crashed. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd >= 0) {
+			dup2(fd, STDERR_FILENO);
+			dup2(fd, STDOUT_FILENO);
+		}
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static void np_qtest_print_stderr(const char *dir)
+{
+	char path[96], buf[4096];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/stderr", dir);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	if (n)
+		fprintf(stderr, "np_qtest: QEMU stderr:\n%s", buf);
+}
+
+struct np_qtest *np_qtest_start(const char *extra_args)
+{
+	const char *qemu = np_qtest_binary();
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char sockarg[128], errpath[96], argbuf[1024];
+	char *argv[NP_QTEST_MAX_ARGS];
+	struct np_qtest *qt;
+	struct pollfd pfd;
+	int lfd, ret, waited;
+
+	qt = calloc(1, sizeof(*qt));
+	ck_assert_ptr_nonnull(qt);
+	snprintf(qt->dir, sizeof(qt->dir), "/tmp/np-qtest.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(qt->dir));
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sock", qt->dir);
+	snprintf(sockarg, sizeof(sockarg), "unix:%s", sa.sun_path);
+	snprintf(errpath, sizeof(errpath), "%s/stderr", qt->dir);
+
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(lfd, 1), 0);
+
+	np_qtest_argv(qemu, sockarg, extra_args, argbuf, sizeof(argbuf), argv);
+	qt->pid = np_qtest_spawn(argv, errpath);
+
+	/* Wait for the connection, noticing an early exit of QEMU. */
+	pfd = (struct pollfd){ .fd = lfd, .events = POLLIN };
+	for (waited = 0; waited < NP_QTEST_TIMEOUT_MS; waited += 100) {
+		int status;
+
+		ret = poll(&pfd, 1, 100);
+		if (ret > 0)
+			break;
+		if (waitpid(qt->pid, &status, WNOHANG) == qt->pid) {
+			np_qtest_print_stderr(qt->dir);
+			ck_abort_msg("%s exited (status 0x%x) before connecting; "
+				     "arguments: %s",
+				     qemu, status, extra_args);
+		}
+	}
+	ck_assert_msg(ret > 0, "%s did not connect to %s within %d ms", qemu,
+		      sa.sun_path, NP_QTEST_TIMEOUT_MS);
+	qt->fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	ck_assert_int_ge(qt->fd, 0);
+	close(lfd);
+	unlink(sa.sun_path);
+	return qt;
+}
+
+void np_qtest_stop(struct np_qtest *qt)
+{
+	char path[96];
+	int status;
+
+	if (!qt)
+		return;
+	close(qt->fd);
+	kill(qt->pid, SIGTERM);
+	waitpid(qt->pid, &status, 0);
+	snprintf(path, sizeof(path), "%s/stderr", qt->dir);
+	unlink(path);
+	rmdir(qt->dir);
+	free(qt->line);
+	free(qt);
+}
+
+int np_qtest_run_expect_exit(const char *extra_args, char *err, size_t errlen)
+{
+	const char *qemu = np_qtest_binary();
+	char dir[] = "/tmp/np-qtest.XXXXXX", errpath[96], argbuf[1024];
+	char *argv[NP_QTEST_MAX_ARGS];
+	int status, waited;
+	pid_t pid;
+	FILE *f;
+	size_t n = 0;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(errpath, sizeof(errpath), "%s/stderr", dir);
+	/* No -qtest socket: a QEMU that realizes every device keeps running. */
+	np_qtest_argv(qemu, NULL, extra_args, argbuf, sizeof(argbuf), argv);
+	pid = np_qtest_spawn(argv, errpath);
+	for (waited = 0; waited < NP_QTEST_TIMEOUT_MS; waited += 10) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			break;
+		usleep(10000);
+	}
+	if (waited >= NP_QTEST_TIMEOUT_MS) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		ck_abort_msg("%s %s kept running; expected a startup error",
+			     qemu, extra_args);
+	}
+	f = fopen(errpath, "r");
+	if (f) {
+		n = fread(err, 1, errlen - 1, f);
+		fclose(f);
+	}
+	err[n] = 0;
+	unlink(errpath);
+	rmdir(dir);
+	return status;
+}
+
+/* Read one line into qt->line, skipping asynchronous IRQ notifications. */
+static void np_qtest_recv_line(struct np_qtest *qt, const char *cmd)
+{
+	for (;;) {
+		char *nl = memchr(qt->rx, '\n', qt->rx_len);
+		struct pollfd pfd = { .fd = qt->fd, .events = POLLIN };
+		ssize_t n;
+
+		if (nl) {
+			size_t len = (size_t)(nl - qt->rx);
+
+			if (len + 1 > qt->line_cap) {
+				qt->line_cap = len + 1;
+				qt->line = realloc(qt->line, qt->line_cap);
+				ck_assert_ptr_nonnull(qt->line);
+			}
+			memcpy(qt->line, qt->rx, len);
+			qt->line[len] = 0;
+			qt->rx_len -= len + 1;
+			memmove(qt->rx, nl + 1, qt->rx_len);
+			if (strncmp(qt->line, "IRQ", 3) == 0)
+				continue;
+			return;
+		}
+		ck_assert_msg(qt->rx_len < sizeof(qt->rx),
+			      "qtest reply to \"%.60s\" is over %zu bytes", cmd,
+			      sizeof(qt->rx));
+		ck_assert_msg(poll(&pfd, 1, NP_QTEST_TIMEOUT_MS) == 1,
+			      "no qtest reply to \"%.60s\" within %d ms", cmd,
+			      NP_QTEST_TIMEOUT_MS);
+		n = read(qt->fd, qt->rx + qt->rx_len, sizeof(qt->rx) - qt->rx_len);
+		if (n <= 0)
+			np_qtest_print_stderr(qt->dir);
+		ck_assert_msg(n > 0, "QEMU closed the qtest socket during \"%.60s\"",
+			      cmd);
+		qt->rx_len += (size_t)n;
+	}
+}
+
+static void np_qtest_send(struct np_qtest *qt, const char *cmd, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = send(qt->fd, cmd + done, len - done, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		ck_assert_msg(n > 0, "qtest send of \"%.60s\" failed: %s", cmd,
+			      strerror(errno));
+		done += (size_t)n;
+	}
+}
+
+/* Send a command and return the text after "OK" (may be empty). */
+static const char *np_qtest_cmd(struct np_qtest *qt, const char *fmt, ...)
+{
+	char cmd[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	ck_assert(n > 0 && (size_t)n < sizeof(cmd));
+	np_qtest_send(qt, cmd, (size_t)n);
+	np_qtest_recv_line(qt, cmd);
+	ck_assert_msg(strncmp(qt->line, "OK", 2) == 0,
+		      "qtest command \"%.*s\" answered \"%s\"", n - 1, cmd,
+		      qt->line);
+	return qt->line[2] == ' ' ? qt->line + 3 : qt->line + 2;
+}
+
+static uint64_t np_qtest_value(struct np_qtest *qt, const char *fmt, ...)
+{
+	char cmd[128];
+	const char *reply;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	reply = np_qtest_cmd(qt, "%s", cmd);
+	return strtoull(reply, NULL, 0);
+}
+
+int np_qtest_alive(struct np_qtest *qt)
+{
+	int status;
+
+	if (waitpid(qt->pid, &status, WNOHANG) != 0)
+		return 0;
+	/* A harmless round trip proves the main loop still answers. */
+	np_qtest_value(qt, "inl 0xcf8\n");
+	return 1;
+}
+
+void np_qtest_outl(struct np_qtest *qt, uint16_t port, uint32_t v)
+{
+	np_qtest_cmd(qt, "outl 0x%x 0x%x\n", port, v);
+}
+
+uint32_t np_qtest_inl(struct np_qtest *qt, uint16_t port)
+{
+	return (uint32_t)np_qtest_value(qt, "inl 0x%x\n", port);
+}
+
+#define NP_QTEST_RW(name, type)                                          \
+	type np_qtest_read##name(struct np_qtest *qt, uint64_t addr)           \
+	{                                                                      \
+		return (type)np_qtest_value(qt, "read" #name " 0x%" PRIx64     \
+						"\n",                          \
+					    addr);                             \
+	}                                                                      \
+	void np_qtest_write##name(struct np_qtest *qt, uint64_t addr, type v)  \
+	{                                                                      \
+		np_qtest_cmd(qt, "write" #name " 0x%" PRIx64 " 0x%" PRIx64     \
+				 "\n",                                         \
+			     addr, (uint64_t)v);                               \
+	}
+
+NP_QTEST_RW(b, uint8_t)
+NP_QTEST_RW(w, uint16_t)
+NP_QTEST_RW(l, uint32_t)
+NP_QTEST_RW(q, uint64_t)
+
+static int np_qtest_nibble(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	ck_abort_msg("bad hex digit '%c' in a qtest reply", c);
+	return 0;
+}
+
+/* Chunked so that command lines and replies stay reasonably small. */
+#define NP_QTEST_CHUNK 4096u
+
+void np_qtest_memread(struct np_qtest *qt, uint64_t addr, void *buf,
+		      size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		size_t n = len < NP_QTEST_CHUNK ? len : NP_QTEST_CHUNK, i;
+		const char *hex = np_qtest_cmd(qt, "read 0x%" PRIx64 " 0x%zx\n",
+					       addr, n);
+
+		ck_assert_msg(strncmp(hex, "0x", 2) == 0 &&
+				      strlen(hex) == 2 + 2 * n,
+			      "bad reply to read of %zu bytes", n);
+		for (i = 0; i < n; i++)
+			p[i] = (uint8_t)(np_qtest_nibble(hex[2 + 2 * i]) << 4 |
+					 np_qtest_nibble(hex[3 + 2 * i]));
+		p += n;
+		addr += n;
+		len -= n;
+	}
+}
+
+void np_qtest_memwrite(struct np_qtest *qt, uint64_t addr, const void *buf,
+		       size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	const uint8_t *p = buf;
+	char *cmd = malloc(64 + 2 * NP_QTEST_CHUNK);
+
+	ck_assert_ptr_nonnull(cmd);
+	while (len) {
+		size_t n = len < NP_QTEST_CHUNK ? len : NP_QTEST_CHUNK, i;
+		int off = snprintf(cmd, 64, "write 0x%" PRIx64 " 0x%zx 0x",
+				   addr, n);
+
+		for (i = 0; i < n; i++) {
+			cmd[off++] = digits[p[i] >> 4];
+			cmd[off++] = digits[p[i] & 15];
+		}
+		cmd[off++] = '\n';
+		np_qtest_send(qt, cmd, (size_t)off);
+		np_qtest_recv_line(qt, "write");
+		ck_assert_msg(strcmp(qt->line, "OK") == 0,
+			      "write of %zu bytes at 0x%" PRIx64 " answered %s",
+			      n, addr, qt->line);
+		p += n;
+		addr += n;
+		len -= n;
+	}
+	free(cmd);
+}
+
+void np_qtest_memset(struct np_qtest *qt, uint64_t addr, uint8_t v, size_t len)
+{
+	np_qtest_cmd(qt, "memset 0x%" PRIx64 " 0x%zx 0x%x\n", addr, len, v);
+}
+
+static uint32_t np_qtest_cfg_addr(unsigned int devfn, unsigned int off)
+{
+	return 0x80000000u | devfn << 8 | (off & 0xfc);
+}
+
+uint32_t np_qtest_cfg_readl(struct np_qtest *qt, unsigned int devfn,
+			    unsigned int off)
+{
+	np_qtest_outl(qt, 0xcf8, np_qtest_cfg_addr(devfn, off));
+	return np_qtest_inl(qt, 0xcfc);
+}
+
+uint16_t np_qtest_cfg_readw(struct np_qtest *qt, unsigned int devfn,
+			    unsigned int off)
+{
+	return (uint16_t)(np_qtest_cfg_readl(qt, devfn, off) >> (8 * (off & 2)));
+}
+
+uint8_t np_qtest_cfg_readb(struct np_qtest *qt, unsigned int devfn,
+			   unsigned int off)
+{
+	return (uint8_t)(np_qtest_cfg_readl(qt, devfn, off) >> (8 * (off & 3)));
+}
+
+void np_qtest_cfg_writel(struct np_qtest *qt, unsigned int devfn,
+			 unsigned int off, uint32_t v)
+{
+	np_qtest_outl(qt, 0xcf8, np_qtest_cfg_addr(devfn, off));
+	np_qtest_outl(qt, 0xcfc, v);
+}
+
+void np_qtest_cfg_writew(struct np_qtest *qt, unsigned int devfn,
+			 unsigned int off, uint16_t v)
+{
+	np_qtest_outl(qt, 0xcf8, np_qtest_cfg_addr(devfn, off));
+	np_qtest_cmd(qt, "outw 0x%x 0x%x\n", 0xcfc + (off & 2), v);
+}
+
+unsigned int np_qtest_cfg_find_cap(struct np_qtest *qt, unsigned int devfn,
+				   uint8_t id)
+{
+	unsigned int pos, guard;
+
+	if (!(np_qtest_cfg_readw(qt, devfn, 0x06) & 0x10)) /* capability list */
+		return 0;
+	pos = np_qtest_cfg_readb(qt, devfn, 0x34) & 0xfc;
+	for (guard = 0; pos && guard < 48; guard++) {
+		if (np_qtest_cfg_readb(qt, devfn, pos) == id)
+			return pos;
+		pos = np_qtest_cfg_readb(qt, devfn, pos + 1) & 0xfc;
+	}
+	return 0;
+}
