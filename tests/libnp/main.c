@@ -57,7 +57,8 @@ void npt_setup(void)
 	struct np_open_opts o = npt_opts();
 
 	npt_log_clear();
-	ck_assert_int_eq(npt_open(&o, &npt_ctx), 0);
+	ck_assert_msg(npt_open(&o, &npt_ctx) == 0, "np_open(NP_DEVICES=%s): %s",
+		      spec_seen, npt_log_text());
 }
 
 void npt_teardown(void)
