@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: MIT
+/*
+ * np_bench_dma: DMA bandwidth and latency through libnp, next to the
+ * memcpy bandwidth of the same machine measured in the same run.
+ *
+ *   np_bench_dma [spec]        spec defaults to NP_DEVICES, else emu:2
+ *
+ * For each size from 4 KiB to 16 MiB and each direction (host->card,
+ * card->host, card->card into the next card's frame buffer):
+ *   GB/s   pipelined: up to DEPTH transfers in flight over all engines
+ *   lat    one synchronous transfer at a time (submit + wait + free), us
+ *   %      GB/s as a share of memcpy of the same size
+ * Then the per-transfer cost of tiny (64-byte) transfers: synchronous
+ * round trip, and pipelined submit + complete.
+ *
+ * Bytes counted once (a copy of N bytes moves N bytes), for memcpy too.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "np/np.h"
+#include "np_abi.h"
+
+#define MIN_SIZE (4u * 1024u)
+#define MAX_SIZE (16u * 1024u * 1024u)
+#define DEPTH 8u
+#define BYTES_PER_POINT (256ull << 20) /* data moved per measurement */
+#define TINY 64u
+#define TINY_COUNT 20000u
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static unsigned int iterations(size_t size, unsigned int lo, unsigned int hi)
+{
+	unsigned long long n = BYTES_PER_POINT / size;
+
+	return n < lo ? lo : n > hi ? hi : (unsigned int)n;
+}
+
+static double bench_memcpy(void *dst, const void *src, size_t size)
+{
+	unsigned int n = iterations(size, 8, 20000), i;
+	double t;
+
+	memcpy(dst, src, size); /* fault in */
+	t = now_s();
+	for (i = 0; i < n; i++) {
+		memcpy(dst, src, size);
+		/* Keep the compiler from merging the copies. */
+		__asm__ volatile("" : : "r"(dst) : "memory");
+	}
+	return (double)size * n / (now_s() - t) / 1e9;
+}
+
+struct dir {
+	const char *name;
+	struct np_card *card;
+	struct np_xfer_spec spec;
+};
+
+static int run_one(struct dir *d, size_t size)
+{
+	d->spec.len = size;
+	return np_xfer_run(d->card, &d->spec);
+}
+
+/* Pipelined bandwidth, GB/s; < 0 on error. */
+static double bench_bw(struct dir *d, size_t size)
+{
+	unsigned int n = iterations(size, 16, 20000), i;
+	struct np_xfer *x[DEPTH] = {0};
+	double t;
+	int ret;
+
+	d->spec.len = size;
+	t = now_s();
+	for (i = 0; i < n + DEPTH; i++) {
+		struct np_xfer **slot = &x[i % DEPTH];
+
+		if (*slot) {
+			ret = np_xfer_wait(*slot, NP_TIMEOUT_DEFAULT);
+			np_xfer_free(*slot);
+			*slot = NULL;
+			if (ret)
+				return ret;
+		}
+		if (i < n) {
+			ret = np_xfer_submit(d->card, &d->spec, slot);
+			if (ret)
+				return ret;
+		}
+	}
+	return (double)size * n / (now_s() - t) / 1e9;
+}
+
+/* Synchronous latency, microseconds; < 0 on error. */
+static double bench_lat(struct dir *d, size_t size)
+{
+	unsigned int n = iterations(size, 4, 2000) / 4 + 4, i;
+	double t;
+	int ret;
+
+	t = now_s();
+	for (i = 0; i < n; i++) {
+		ret = run_one(d, size);
+		if (ret)
+			return ret;
+	}
+	return (now_s() - t) / n * 1e6;
+}
+
+static void tiny(struct dir *d)
+{
+	struct np_xfer **x = calloc(TINY_COUNT, sizeof(*x));
+	double t, sync_us, pipe_us;
+	unsigned int i;
+	int ret = 0;
+
+	if (!x)
+		return;
+	d->spec.len = TINY;
+	for (i = 0; i < 1000; i++)
+		run_one(d, TINY);
+	t = now_s();
+	for (i = 0; i < TINY_COUNT / 4 && !ret; i++)
+		ret = run_one(d, TINY);
+	sync_us = (now_s() - t) / (TINY_COUNT / 4) * 1e6;
+	t = now_s();
+	for (i = 0; i < TINY_COUNT && !ret; i++)
+		ret = np_xfer_submit(d->card, &d->spec, &x[i]);
+	for (i = 0; i < TINY_COUNT && !ret; i++)
+		ret = np_xfer_wait(x[i], NP_TIMEOUT_DEFAULT);
+	pipe_us = (now_s() - t) / TINY_COUNT * 1e6;
+	for (i = 0; i < TINY_COUNT; i++)
+		np_xfer_free(x[i]);
+	free(x);
+	if (ret) {
+		printf("%-4s %u B: error %s\n", d->name, TINY, strerror(-ret));
+		return;
+	}
+	printf("%-4s %u B: sync round trip %6.2f us, pipelined submit+complete "
+	       "%5.3f us/transfer\n",
+	       d->name, TINY, sync_us, pipe_us);
+}
+
+int main(int argc, char **argv)
+{
+	const char *spec = argc > 1 ? argv[1] : getenv("NP_DEVICES");
+	struct np_card *c0, *c1;
+	struct np_card_info in;
+	struct np_buf *buf;
+	struct np_ctx *ctx;
+	struct dir dirs[3];
+	char *src, *dst;
+	int ret;
+
+	if (!spec || !*spec)
+		spec = "emu:2";
+	ret = np_open(spec, NULL, &ctx);
+	if (ret) {
+		fprintf(stderr, "np_bench_dma: np_open(\"%s\"): %s\n", spec,
+			strerror(-ret));
+		return 1;
+	}
+	c0 = np_ctx_card(ctx, 0);
+	c1 = np_ctx_card(ctx, np_ctx_num_cards(ctx) > 1 ? 1 : 0);
+	np_card_info(c0, &in);
+	src = aligned_alloc(4096, MAX_SIZE);
+	dst = aligned_alloc(4096, MAX_SIZE);
+	ret = np_buf_alloc(ctx, MAX_SIZE, &buf);
+	if (!src || !dst || ret) {
+		fprintf(stderr, "np_bench_dma: out of memory\n");
+		return 1;
+	}
+	memset(src, 0x5a, MAX_SIZE);
+	memset(dst, 0, MAX_SIZE);
+	memset(np_buf_ptr(buf), 0x3c, np_buf_size(buf));
+	dirs[0] = (struct dir){"h2c",
+			       c0,
+			       {.op = NP_XFER_H2C,
+				.engine = -1,
+				.buf = buf,
+				.card_addr = NP_CA_SRAM_BASE}};
+	dirs[1] = (struct dir){"c2h",
+			       c0,
+			       {.op = NP_XFER_C2H,
+				.engine = -1,
+				.buf = buf,
+				.card_addr = NP_CA_SRAM_BASE}};
+	dirs[2] = (struct dir){"c2c",
+			       c0,
+			       {.op = NP_XFER_C2C,
+				.engine = -1,
+				.peer = c1,
+				.card_addr = NP_CA_SRAM_BASE,
+				.dst_addr = NP_CA_FB_BASE}};
+	printf("np_bench_dma: backend %s, %u cards, %u DMA engines/card, "
+	       "depth %u, c2c %s -> %s (%s)\n",
+	       np_ctx_backend(ctx), np_ctx_num_cards(ctx), in.dma_engines,
+	       DEPTH, np_card_name(c0), np_card_name(c1),
+	       np_card_p2p_mode(c0, c1) == NP_P2P_DIRECT ? "direct" :
+							   "host bounce");
+	printf("%8s %8s | %7s %5s %8s | %7s %5s %8s | %7s %5s %8s\n", "size",
+	       "memcpy", "h2c", "%", "lat", "c2h", "%", "lat", "c2c", "%",
+	       "lat");
+	printf("%8s %8s | %7s %5s %8s | %7s %5s %8s | %7s %5s %8s\n", "",
+	       "GB/s", "GB/s", "", "us", "GB/s", "", "us", "GB/s", "", "us");
+	/* Fault in the card memories the benchmark touches. */
+	for (unsigned int k = 0; k < 3; k++)
+		run_one(&dirs[k], MAX_SIZE);
+	for (size_t size = MIN_SIZE; size <= MAX_SIZE; size *= 2) {
+		double mc = bench_memcpy(dst, src, size);
+
+		printf("%7zuK %8.2f", size / 1024, mc);
+		for (unsigned int k = 0; k < 3; k++) {
+			double bw = bench_bw(&dirs[k], size);
+			double lat = bench_lat(&dirs[k], size);
+
+			if (bw < 0 || lat < 0) {
+				printf(" | %s: error %s\n", dirs[k].name,
+				       strerror((int)-(bw < 0 ? bw : lat)));
+				return 1;
+			}
+			printf(" | %7.2f %4.0f%% %8.1f", bw, 100 * bw / mc,
+			       lat);
+		}
+		printf("\n");
+		fflush(stdout);
+	}
+	for (unsigned int k = 0; k < 3; k++)
+		tiny(&dirs[k]);
+	np_buf_free(buf);
+	np_close(ctx);
+	free(src);
+	free(dst);
+	return 0;
+}
