@@ -419,6 +419,64 @@ START_TEST(test_free_in_flight)
 }
 END_TEST
 
+START_TEST(test_bad_writeback)
+{
+	/*
+	 * A card that writes a nonsensical writeback record must not steer
+	 * libnp: engine 1 DMAs a record claiming 1000 completions over
+	 * engine 0's. With 16-entry rings every ring takes one page, and
+	 * the rings are the context's first buffers: card 0 engine 0's
+	 * record sits right after its 16 descriptors at the IOVA base.
+	 */
+	const uint64_t wb_iova = 0x100000000ull + 16 * 64;
+	struct np_open_opts o = npt_opts();
+	struct np_queue_wb rec = {.completed = 1000};
+	struct np_xfer_spec fence = {
+		.op = NP_XFER_FENCE,
+		.engine = 0,
+		.flags = NP_XFER_F_WAIT,
+		.wait_event = 15,
+		.wait_value = 1,
+	};
+	struct np_xfer_spec h2c = {
+		.op = NP_XFER_H2C,
+		.engine = 1,
+		.card_addr = NP_CA_SRAM_BASE,
+		.len = sizeof(rec),
+	};
+	struct np_xfer_spec c2h = {
+		.op = NP_XFER_C2H,
+		.engine = 1,
+		.bus_addr = wb_iova,
+		.card_addr = NP_CA_SRAM_BASE,
+		.len = sizeof(rec),
+	};
+	struct np_ctx *ctx;
+	struct np_card *c;
+	struct np_xfer *x;
+	struct np_buf *b;
+
+	o.ring_entries = 16;
+	ck_assert_int_eq(npt_open(&o, &ctx), 0);
+	c = np_ctx_card(ctx, 0);
+	ck_assert_int_eq(np_buf_alloc(ctx, 4096, &b), 0);
+	memcpy(np_buf_ptr(b), &rec, sizeof(rec));
+	h2c.buf = b;
+	ck_assert_int_eq(np_xfer_run(c, &h2c), 0);
+	ck_assert_int_eq(np_xfer_submit(c, &fence, &x), 0);
+	ck_assert_int_eq(np_xfer_run(c, &c2h), 0);
+	npt_log_clear();
+	ck_assert_int_eq(np_xfer_poll(x), -EIO);
+	ck_assert_ptr_nonnull(strstr(npt_log_text(), "invalid writeback"));
+	np_xfer_free(x);
+	/* Engine 0 was reset and works. */
+	h2c.engine = 0;
+	ck_assert_int_eq(np_xfer_run(c, &h2c), 0);
+	np_buf_free(b);
+	np_close(ctx);
+}
+END_TEST
+
 Suite *np_suite_xfer(void)
 {
 	Suite *s = suite_create("xfer");
@@ -436,6 +494,9 @@ Suite *np_suite_xfer(void)
 	tcase_add_test(tc, test_iommu_fault);
 	tcase_add_test(tc, test_bad_requests);
 	tcase_add_test(tc, test_free_in_flight);
+	/* Relies on the emulator's four engines per card. */
+	if (npt_is_emu())
+		tcase_add_test(tc, test_bad_writeback);
 	suite_add_tcase(s, tc);
 	return s;
 }
