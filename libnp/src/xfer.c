@@ -788,16 +788,19 @@ void np_xfer_free(struct np_xfer *x)
 
 	if (!x)
 		return;
-	eng = x->eng;
-	if (eng) {
-		pthread_mutex_lock(&eng->lock);
-		if (x->status == -EINPROGRESS) {
-			x->orphan = true;
-			pthread_mutex_unlock(&eng->lock);
-			return;
-		}
-		pthread_mutex_unlock(&eng->lock);
+	/* Retirement stores the status last and never touches x again. */
+	if (__atomic_load_n(&x->status, __ATOMIC_ACQUIRE) != -EINPROGRESS) {
+		xfer_release(x);
+		return;
 	}
+	eng = x->eng;
+	pthread_mutex_lock(&eng->lock);
+	if (x->status == -EINPROGRESS) {
+		x->orphan = true;
+		pthread_mutex_unlock(&eng->lock);
+		return;
+	}
+	pthread_mutex_unlock(&eng->lock);
 	xfer_release(x);
 }
 

@@ -95,9 +95,10 @@ struct np_open_opts {
 int np_open(const char *spec, const struct np_open_opts *opts,
 	    struct np_ctx **out);
 
-/* Stop every engine, free all buffers and transfers still owned by the
- * context, and release the cards. NULL is fine. Buffers and transfers of
- * the context must not be used afterwards. */
+/* Stop every engine, free the buffers still allocated and the transfers
+ * released with np_xfer_free() while in flight, and release the cards.
+ * Free your transfers before: a transfer outlives neither its context nor
+ * its buffers. NULL is fine. */
 void np_close(struct np_ctx *ctx);
 
 /* Number of cards in the context (>= 1). */
@@ -301,7 +302,10 @@ unsigned int np_xfer_error(const struct np_xfer *xfer, uint64_t *addr);
 /*
  * File descriptor that becomes readable (poll/epoll, POLLIN) when the
  * engine running xfer raised its completion interrupt. After it fires,
- * call np_xfer_poll() or np_ctx_process(). Owned by the library.
+ * call np_xfer_poll() or np_ctx_process(). A C2C transfer in host-bounce
+ * mode moves to the peer's engine for its second half, so its fd changes
+ * once np_xfer_poll() has started that half; np_ctx_fd() covers both.
+ * Owned by the library.
  */
 int np_xfer_fd(const struct np_xfer *xfer);
 
