@@ -1,0 +1,355 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * np model pipeline: GGUF files in, card images and reference runs out.
+ *
+ *   np_gguf_open()            parse and validate a GGUF file (mmap)
+ *   np_model_from_gguf()      llama-architecture view of it (or
+ *   np_model_synthetic()      seed-derived weights of a given shape)
+ *   np_tok_from_gguf()        the tokenizer stored in the file
+ *   np_quant_calibrate()      activation scales from sample text
+ *   np_compile()              w4a4 quantisation, layer-to-card mapping,
+ *                             SRAM layout; np_compile_card_image() then
+ *                             renders one card's SRAM contents
+ *   np_ref_int_create()       the integer reference: runs the card images
+ *                             exactly as the cards will (the oracle)
+ *   np_ref_float_create()     the float reference
+ *
+ * The library never prints: errors go to an optional log callback as a
+ * sentence naming the thing, the value and the fix, and every function that
+ * can fail returns 0 or a negative errno. Destroy functions accept NULL.
+ * docs/numerics.md specifies the integer arithmetic, docs/model-format.md
+ * the card image layout.
+ */
+#ifndef NP_MODEL_H
+#define NP_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Log sink: level is a syslog level (LOG_ERR for failures). */
+struct np_model_log {
+	void (*fn)(void *opaque, int level, const char *msg);
+	void *opaque;
+};
+
+/* ---------------------------------------------------------------- */
+/* GGUF                                                               */
+
+struct np_gguf;
+
+enum np_gguf_type {
+	NP_GGUF_UINT8 = 0,
+	NP_GGUF_INT8 = 1,
+	NP_GGUF_UINT16 = 2,
+	NP_GGUF_INT16 = 3,
+	NP_GGUF_UINT32 = 4,
+	NP_GGUF_INT32 = 5,
+	NP_GGUF_FLOAT32 = 6,
+	NP_GGUF_BOOL = 7,
+	NP_GGUF_STRING = 8,
+	NP_GGUF_ARRAY = 9,
+	NP_GGUF_UINT64 = 10,
+	NP_GGUF_INT64 = 11,
+	NP_GGUF_FLOAT64 = 12,
+};
+
+/* ggml tensor types this library reads and writes */
+enum np_ggml_type {
+	NP_GGML_F32 = 0,
+	NP_GGML_F16 = 1,
+	NP_GGML_Q4_0 = 2,
+	NP_GGML_Q8_0 = 8,
+};
+
+#define NP_GGUF_MAX_DIMS 4
+
+struct np_gguf_tensor {
+	const char *name;
+	uint32_t type; /* enum np_ggml_type */
+	uint32_t n_dims;
+	uint64_t ne[NP_GGUF_MAX_DIMS]; /* ne[0] is the contiguous dimension */
+	uint64_t n_elems;
+	uint64_t size; /* bytes */
+	const void *data; /* inside the mapping, aligned */
+};
+
+/*
+ * Open and fully validate a GGUF file (versions 2 and 3). Metadata and
+ * tensor infos are parsed and checked (sizes, overflow, alignment, bounds);
+ * tensor data stays mapped. Returns 0, -ENOENT/-EACCES/... from open(),
+ * -EINVAL for a malformed file (the log says what and where), -ENOMEM.
+ */
+int np_gguf_open(const char *path, const struct np_model_log *log,
+		 struct np_gguf **out);
+/* The same on a caller buffer, which must outlive the handle. */
+int np_gguf_open_mem(const void *buf, size_t len, const struct np_model_log *log,
+		     struct np_gguf **out);
+void np_gguf_close(struct np_gguf *g);
+
+uint32_t np_gguf_version(const struct np_gguf *g);
+size_t np_gguf_n_tensors(const struct np_gguf *g);
+const struct np_gguf_tensor *np_gguf_tensor(const struct np_gguf *g, size_t i);
+/* NULL when absent */
+const struct np_gguf_tensor *np_gguf_find_tensor(const struct np_gguf *g,
+						 const char *name);
+
+/* Metadata lookups: 0, -ENOENT if absent, -EINVAL if of another type.
+ * Integer getters accept every integer type whose value fits. */
+int np_gguf_get_u64(const struct np_gguf *g, const char *key, uint64_t *v);
+int np_gguf_get_f32(const struct np_gguf *g, const char *key, float *v);
+int np_gguf_get_bool(const struct np_gguf *g, const char *key, int *v);
+/* The string is not NUL-terminated in the file: *s points into the map. */
+int np_gguf_get_str(const struct np_gguf *g, const char *key, const char **s,
+		    size_t *len);
+/* Array: element type and count; np_gguf_arr_str/np_gguf_arr_num index it. */
+int np_gguf_get_arr(const struct np_gguf *g, const char *key, uint32_t *type,
+		    uint64_t *count);
+int np_gguf_arr_str(const struct np_gguf *g, const char *key, uint64_t i,
+		    const char **s, size_t *len);
+int np_gguf_arr_num(const struct np_gguf *g, const char *key, uint64_t i,
+		    double *v);
+
+/* Dequantise row `row` of a 2-D tensor (ne[0] elements) to float. */
+int np_gguf_tensor_row(const struct np_gguf_tensor *t, uint64_t row, float *out);
+
+/* Writer: build a file in memory, then np_gguf_writer_save(). */
+struct np_gguf_writer;
+int np_gguf_writer_create(struct np_gguf_writer **out);
+void np_gguf_writer_destroy(struct np_gguf_writer *w);
+int np_gguf_writer_kv_u32(struct np_gguf_writer *w, const char *key, uint32_t v);
+int np_gguf_writer_kv_i32(struct np_gguf_writer *w, const char *key, int32_t v);
+int np_gguf_writer_kv_f32(struct np_gguf_writer *w, const char *key, float v);
+int np_gguf_writer_kv_bool(struct np_gguf_writer *w, const char *key, int v);
+int np_gguf_writer_kv_str(struct np_gguf_writer *w, const char *key,
+			  const char *v);
+int np_gguf_writer_kv_arr_str(struct np_gguf_writer *w, const char *key,
+			      const char *const *v, size_t n);
+int np_gguf_writer_kv_arr_f32(struct np_gguf_writer *w, const char *key,
+			      const float *v, size_t n);
+int np_gguf_writer_kv_arr_i32(struct np_gguf_writer *w, const char *key,
+			      const int32_t *v, size_t n);
+/* 2-D tensor: rows x cols floats (row-major), stored as `type`
+ * (cols must be a multiple of 32 for Q4_0/Q8_0). 1-D: rows == 1. */
+int np_gguf_writer_tensor(struct np_gguf_writer *w, const char *name,
+			  uint32_t type, uint64_t rows, uint64_t cols,
+			  int two_d, const float *data);
+int np_gguf_writer_save(struct np_gguf_writer *w, const char *path);
+/* Serialise to a malloc()ed buffer (for tests). */
+int np_gguf_writer_buf(struct np_gguf_writer *w, void **buf, size_t *len);
+
+/* ---------------------------------------------------------------- */
+/* Tokenizers                                                          */
+
+struct np_tok;
+
+enum np_tok_kind {
+	NP_TOK_SPM = 1, /* tokenizer.ggml.model "llama" */
+	NP_TOK_BPE = 2, /* tokenizer.ggml.model "gpt2" (byte level) */
+};
+
+int np_tok_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
+		     struct np_tok **out);
+void np_tok_destroy(struct np_tok *t);
+int np_tok_kind(const struct np_tok *t);
+uint32_t np_tok_n_vocab(const struct np_tok *t);
+int32_t np_tok_bos(const struct np_tok *t); /* -1 if none */
+int32_t np_tok_eos(const struct np_tok *t);
+/*
+ * Encode `len` bytes of text (any bytes; invalid UTF-8 is kept through byte
+ * tokens) without BOS. *n_out receives the count; returns -ENOSPC (with the
+ * needed count in *n_out) when cap is too small.
+ */
+int np_tok_encode(const struct np_tok *t, const char *text, size_t len,
+		  int32_t *ids, size_t cap, size_t *n_out);
+/* Decode ids to text (control tokens produce nothing); -ENOSPC as above,
+ * -EINVAL for an id out of range. The output is not NUL-terminated. */
+int np_tok_decode(const struct np_tok *t, const int32_t *ids, size_t n,
+		  char *text, size_t cap, size_t *len_out);
+
+/*
+ * Train a vocabulary on sample text and store it in a GGUF writer as
+ * tokenizer.ggml.* metadata: kind NP_TOK_SPM (byte fallback, scores) or
+ * NP_TOK_BPE (byte-level merges). Up to n_vocab tokens are learnt; when
+ * n_vocab exceeds what the text supports the rest are unused tokens, so
+ * the vocabulary has exactly n_vocab entries. Returns -EINVAL if n_vocab
+ * is below the fixed part (bytes and specials: 259 for SPM, 257 for BPE).
+ */
+int np_tok_train(int kind, const char *text, size_t len, uint32_t n_vocab,
+		 struct np_gguf_writer *w);
+
+/* ---------------------------------------------------------------- */
+/* Models                                                              */
+
+struct np_model_shape {
+	uint32_t n_layers;
+	uint32_t dim;
+	uint32_t n_heads;
+	uint32_t n_kv_heads;
+	uint32_t ffn;
+	uint32_t vocab;
+	uint32_t ctx; /* context length in the metadata */
+	float rope_base;
+	float norm_eps;
+};
+
+/* A llama-architecture model; weights read through from the source. */
+struct np_model;
+
+/* Checks architecture, hyperparameters and every tensor's name, type and
+ * shape. -EINVAL (logged: which key or tensor, what was found, what was
+ * expected), -ENOTSUP for an architecture other than llama or a tensor
+ * type other than F32/F16/Q8_0/Q4_0. The gguf must outlive the model. */
+int np_model_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
+		       struct np_model **out);
+/* Weights generated on demand from (seed, tensor, row): nothing is stored,
+ * so any shape (the 3B one included) costs no memory. */
+int np_model_synthetic(const struct np_model_shape *shape, uint64_t seed,
+		       struct np_model **out);
+void np_model_destroy(struct np_model *m);
+const struct np_model_shape *np_model_get_shape(const struct np_model *m);
+/* Check a shape's consistency: -EINVAL with a logged reason. */
+int np_model_shape_check(const struct np_model_shape *s,
+			 const struct np_model_log *log);
+
+/* Tensor kinds of a layer, in card order */
+enum np_model_tensor {
+	NP_T_ATTN_NORM,
+	NP_T_Q,
+	NP_T_K,
+	NP_T_V,
+	NP_T_O,
+	NP_T_FFN_NORM,
+	NP_T_GATE,
+	NP_T_UP,
+	NP_T_DOWN,
+	NP_T_TOK_EMBD, /* layer ignored */
+	NP_T_OUT_NORM,
+	NP_T_OUTPUT,
+	NP_T_COUNT,
+};
+/* Row r (of the [rows x cols] torch-layout matrix) as floats. */
+int np_model_row(const struct np_model *m, int tensor, uint32_t layer,
+		 uint32_t row, float *out);
+void np_model_dims(const struct np_model *m, int tensor, uint32_t *rows,
+		   uint32_t *cols);
+
+/*
+ * Write a llama GGUF of this model: weights in `wtype` (norms always F32),
+ * plus a vocabulary trained on `text` (np_tok_train) of shape->vocab tokens.
+ */
+int np_model_write_gguf(const struct np_model *m, uint32_t wtype, int tok_kind,
+			const char *text, size_t text_len, const char *path);
+
+/* ---------------------------------------------------------------- */
+/* Float reference                                                     */
+
+struct np_ref_float;
+int np_ref_float_create(const struct np_model *m, uint32_t max_seq,
+			uint32_t batch, struct np_ref_float **out);
+void np_ref_float_destroy(struct np_ref_float *r);
+/* One token of session `slot` at position `pos` (0.. in order): logits of
+ * np_model_shape.vocab floats. -ERANGE for pos >= max_seq, slot >= batch. */
+int np_ref_float_step(struct np_ref_float *r, uint32_t slot, uint32_t pos,
+		      int32_t token, float *logits);
+
+/* ---------------------------------------------------------------- */
+/* Quantisation and compilation                                        */
+
+struct np_quant_calib;
+/*
+ * Run the float reference over `tokens` (teacher forced, one session)
+ * and choose every activation scale (docs/numerics.md, "Calibration").
+ */
+int np_quant_calibrate(const struct np_model *m, const int32_t *tokens,
+		       size_t n, struct np_quant_calib **out);
+/* Scales for a model no text was run through: unit-RMS assumptions. */
+int np_quant_calib_default(const struct np_model *m,
+			   struct np_quant_calib **out);
+void np_quant_calib_destroy(struct np_quant_calib *c);
+
+/* Weight quantisation primitives (docs/numerics.md "Weights") */
+float np_quant_row_scale(const float *w, size_t n, int bits);
+void np_quant_row(const float *w, size_t n, float scale, int bits, int8_t *q);
+/* Real factor -> (multiplier in [2^30, 2^31), shift); -ERANGE if the
+ * factor is not representable (> 2^31 or <= 2^-31 while nonzero). */
+int np_quant_multiplier(double f, int32_t *m, int32_t *shift);
+
+struct np_compile_opts {
+	uint32_t n_cards; /* 0: 16 */
+	uint32_t batch; /* sessions N, 0: 28 */
+	uint32_t max_seq; /* tokens per session, 0: 2048 */
+	uint32_t out_cards; /* 0: as few as fit */
+};
+
+enum np_card_kind {
+	NP_CARD_UNUSED = 0,
+	NP_CARD_LAYERS = 1,
+	NP_CARD_OUTPUT = 2,
+};
+
+struct np_card_plan {
+	int kind;
+	uint32_t first_layer, n_layers; /* NP_CARD_LAYERS */
+	uint32_t vocab_begin, vocab_end; /* NP_CARD_OUTPUT */
+	uint64_t prog; /* card address of the program block */
+	uint64_t core_bytes; /* per-core high-water mark */
+	uint64_t weight_bytes, kv_bytes, prog_bytes; /* whole card */
+};
+
+struct np_compiled;
+
+/*
+ * Plan the mapping and the SRAM layout, quantise nothing yet. -E2BIG when
+ * the model does not fit the cards: the log shows the per-card budget,
+ * what one layer and the output layer need, and what would fit.
+ * calib may be NULL only for planning (np_compile_card_image needs it).
+ */
+int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
+	       const struct np_compile_opts *opts,
+	       const struct np_model_log *log, struct np_compiled **out);
+void np_compiled_destroy(struct np_compiled *c);
+uint32_t np_compiled_n_cards(const struct np_compiled *c); /* used ones */
+const struct np_card_plan *np_compiled_card(const struct np_compiled *c,
+					    uint32_t card);
+/* Human readable mapping summary into buf (NUL-terminated, truncated). */
+void np_compiled_describe(const struct np_compiled *c, char *buf, size_t len);
+
+/*
+ * Render card `card`'s SRAM: `sram` must be NP_SRAM_SIZE bytes (zeroed by
+ * the caller where nothing is placed). Only [core base, core base +
+ * core_bytes) of each core is written. Quantises that card's weights.
+ */
+int np_compile_card_image(const struct np_compiled *c, uint32_t card,
+			  uint8_t *sram);
+/* Write card images (card-NN.npimg) and the host part (host.nphost)
+ * into directory dir; format in docs/model-format.md. */
+int np_compile_write(const struct np_compiled *c, const char *dir);
+
+/* Host side: int16 embedding row of a token at the first layer's scale. */
+int np_compiled_embed(const struct np_compiled *c, int32_t token,
+		      int16_t *x);
+/* Real value of one integer logit unit. */
+double np_compiled_logit_scale(const struct np_compiled *c);
+
+/* ---------------------------------------------------------------- */
+/* Integer reference                                                   */
+
+struct np_ref_int;
+/* Renders every card image into its own SRAM (reserved, not committed). */
+int np_ref_int_create(const struct np_compiled *c, struct np_ref_int **out);
+void np_ref_int_destroy(struct np_ref_int *r);
+/* One token: int32 logits of vocab entries (np_compiled_logit_scale). */
+int np_ref_int_step(struct np_ref_int *r, uint32_t slot, uint32_t pos,
+		    int32_t token, int32_t *logits);
+/* A card's SRAM, as the emulator should hold it after loading. */
+const uint8_t *np_ref_int_sram(const struct np_ref_int *r, uint32_t card);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NP_MODEL_H */

@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: MIT
+/*
+ * np_model_bench: the figures of the model pipeline.
+ *
+ *   np_model_bench accuracy MODEL.gguf TEXT [N]
+ *       int reference vs float reference, teacher forced over the first N
+ *       tokens of TEXT (calibrated on the same text): top-1 agreement and
+ *       logit cosine.
+ *   np_model_bench compile [granite3b|medium|tiny] [--images]
+ *       plan (and with --images render every card image) for a
+ *       seed-derived model of that shape; wall-clock times.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "np_abi.h"
+#include "np/model.h"
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void log_stderr(void *opaque, int level, const char *msg)
+{
+	fprintf(stderr, "%s\n", msg);
+}
+
+static const struct np_model_log lg = { log_stderr, NULL };
+
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
+	    fseek(f, 0, SEEK_SET) == 0) {
+		buf = malloc((size_t)n + 1);
+		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+			free(buf);
+			buf = NULL;
+		}
+		*len = (size_t)n;
+	}
+	fclose(f);
+	return buf;
+}
+
+static int accuracy(const char *path, const char *text_path, size_t n_max)
+{
+	struct np_gguf *g = NULL;
+	struct np_model *m = NULL;
+	struct np_tok *tok = NULL;
+	struct np_quant_calib *cal = NULL;
+	struct np_compiled *c = NULL;
+	struct np_ref_int *ri = NULL;
+	struct np_ref_float *rf = NULL;
+	size_t len, n = 0;
+	char *text = read_file(text_path, &len);
+	int32_t *ids = NULL, *il = NULL;
+	float *fl = NULL;
+	double cos_sum = 0, t0, t_cal, t_comp, t_int = 0, t_f = 0;
+	size_t agree = 0;
+	uint32_t V;
+	int ret;
+	struct np_compile_opts o = { .batch = 1 };
+
+	if (!text)
+		return -errno;
+	ret = np_gguf_open(path, &lg, &g);
+	ret = ret ? ret : np_model_from_gguf(g, &lg, &m);
+	ret = ret ? ret : np_tok_from_gguf(g, &lg, &tok);
+	if (ret)
+		goto out;
+	ids = malloc((len + 1) * 4 * sizeof(*ids));
+	ret = np_tok_encode(tok, text, len, ids, (len + 1) * 4, &n);
+	if (ret)
+		goto out;
+	if (n > n_max)
+		n = n_max;
+	o.max_seq = (uint32_t)n;
+	V = np_model_get_shape(m)->vocab;
+	t0 = now();
+	ret = np_quant_calibrate(m, ids, n, &cal);
+	t_cal = now() - t0;
+	t0 = now();
+	ret = ret ? ret : np_compile(m, cal, &o, &lg, &c);
+	ret = ret ? ret : np_ref_int_create(c, &ri);
+	t_comp = now() - t0;
+	ret = ret ? ret : np_ref_float_create(m, (uint32_t)n, 1, &rf);
+	il = malloc(V * sizeof(*il));
+	fl = malloc(V * sizeof(*fl));
+	if (ret || !il || !fl)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		double dot = 0, ni = 0, nf = 0, s = np_compiled_logit_scale(c);
+		uint32_t ai = 0, af = 0;
+
+		t0 = now();
+		ret = np_ref_int_step(ri, 0, (uint32_t)i, ids[i], il);
+		t_int += now() - t0;
+		t0 = now();
+		ret = ret ? ret : np_ref_float_step(rf, 0, (uint32_t)i, ids[i], fl);
+		t_f += now() - t0;
+		if (ret)
+			goto out;
+		for (uint32_t v = 0; v < V; v++) {
+			double a = il[v] * s, b = fl[v];
+
+			dot += a * b;
+			ni += a * a;
+			nf += b * b;
+			if (il[v] > il[ai])
+				ai = v;
+			if (fl[v] > fl[af])
+				af = v;
+		}
+		agree += ai == af;
+		cos_sum += dot / (sqrt(ni * nf) + 1e-30);
+	}
+	printf("model %s: %u layers dim %u heads %u/%u ffn %u vocab %u, tokenizer %s\n",
+	       path, np_model_get_shape(m)->n_layers, np_model_get_shape(m)->dim,
+	       np_model_get_shape(m)->n_heads,
+	       np_model_get_shape(m)->n_kv_heads, np_model_get_shape(m)->ffn,
+	       V, np_tok_kind(tok) == NP_TOK_SPM ? "llama (SPM)" : "gpt2 (BPE)");
+	printf("tokens %zu (text %zu bytes), calibration %.2f s, compile+render %.2f s\n",
+	       n, len, t_cal, t_comp);
+	printf("top-1 agreement int vs float: %.1f%% (%zu/%zu)\n",
+	       100.0 * agree / n, agree, n);
+	printf("mean logit cosine int vs float: %.4f\n", cos_sum / n);
+	printf("per token: int reference %.2f ms, float reference %.2f ms\n",
+	       1e3 * t_int / n, 1e3 * t_f / n);
+out:
+	if (ret)
+		fprintf(stderr, "accuracy: %s\n", strerror(-ret));
+	free(il);
+	free(fl);
+	free(ids);
+	free(text);
+	np_ref_int_destroy(ri);
+	np_ref_float_destroy(rf);
+	np_compiled_destroy(c);
+	np_quant_calib_destroy(cal);
+	np_tok_destroy(tok);
+	np_model_destroy(m);
+	np_gguf_close(g);
+	return ret;
+}
+
+static int compile_bench(const char *shape, int images)
+{
+	struct np_model_shape s = { 14, 4096, 32, 8, 14336, 49152, 4096,
+				    10000000.0f, 1e-5f };
+	struct np_model *m = NULL;
+	struct np_quant_calib *cal = NULL;
+	struct np_compiled *c = NULL;
+	uint8_t *sram = NULL;
+	double t0, t_plan, t_img = 0;
+	char desc[8192];
+	int ret;
+
+	if (!strcmp(shape, "medium"))
+		s = (struct np_model_shape){ 14, 1024, 16, 4, 2816, 32000, 2048,
+					     10000.0f, 1e-5f };
+	else if (!strcmp(shape, "tiny"))
+		s = (struct np_model_shape){ 14, 256, 8, 2, 704, 4096, 2048,
+					     10000.0f, 1e-5f };
+	ret = np_model_synthetic(&s, 1, &m);
+	ret = ret ? ret : np_quant_calib_default(m, &cal);
+	if (ret)
+		goto out;
+	t0 = now();
+	ret = np_compile(m, cal, NULL, &lg, &c);
+	t_plan = now() - t0;
+	if (ret)
+		goto out;
+	np_compiled_describe(c, desc, sizeof(desc));
+	printf("%s", desc);
+	printf("plan: %.3f ms\n", t_plan * 1e3);
+	if (images) {
+		sram = malloc(NP_SRAM_SIZE);
+		if (!sram) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		for (uint32_t i = 0; i < np_compiled_n_cards(c); i++) {
+			double t;
+
+			memset(sram, 0, NP_SRAM_SIZE);
+			t0 = now();
+			ret = np_compile_card_image(c, i, sram);
+			t = now() - t0;
+			t_img += t;
+			if (ret)
+				goto out;
+			printf("card %2u image: %.2f s\n", i, t);
+		}
+		printf("all card images (quantise + layout): %.2f s\n", t_img);
+	}
+out:
+	if (ret)
+		fprintf(stderr, "compile: %s\n", strerror(-ret));
+	free(sram);
+	np_compiled_destroy(c);
+	np_quant_calib_destroy(cal);
+	np_model_destroy(m);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 4 && !strcmp(argv[1], "accuracy"))
+		return accuracy(argv[2], argv[3],
+				argc > 4 ? strtoul(argv[4], NULL, 0) : 256) ?
+			       1 :
+			       0;
+	if (argc >= 2 && !strcmp(argv[1], "compile"))
+		return compile_bench(argc > 2 ? argv[2] : "granite3b",
+				     argc > 3 && !strcmp(argv[3], "--images")) ?
+			       1 :
+			       0;
+	fprintf(stderr,
+		"usage: np_model_bench accuracy MODEL.gguf TEXT [N]\n"
+		"       np_model_bench compile [granite3b|medium|tiny] [--images]\n");
+	return 2;
+}

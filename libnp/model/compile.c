@@ -1,0 +1,713 @@
+// SPDX-License-Identifier: MIT
+/*
+ * w4a4 quantisation and compilation to card images: layer-to-card
+ * mapping, the SRAM layout of every card (docs/model-format.md) and the
+ * integer parameters of every layer (docs/numerics.md).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "np_abi.h"
+#include "npim.h"
+#include "npk.h"
+
+#define ROW_ALIGN 16u
+#define MiB (1024.0 * 1024.0)
+#define KiB 1024.0
+
+/* ---------------------------------------------------------------- */
+/* Quantisation primitives                                           */
+
+float np_quant_row_scale(const float *w, size_t n, int bits)
+{
+	float amax = 0;
+
+	for (size_t i = 0; i < n; i++)
+		amax = fmaxf(amax, fabsf(w[i]));
+	if (amax == 0.0f)
+		return 1.0f;
+	return amax / (bits == 4 ? 7.0f : 127.0f);
+}
+
+void np_quant_row(const float *w, size_t n, float scale, int bits, int8_t *q)
+{
+	int lo = bits == 4 ? -8 : -128, hi = bits == 4 ? 7 : 127;
+
+	for (size_t i = 0; i < n; i++) {
+		/* round half away from zero, then saturate */
+		float v = roundf(w[i] / scale);
+
+		q[i] = (int8_t)(v < lo ? lo : v > hi ? hi : v);
+	}
+}
+
+int np_quant_multiplier(double f, int32_t *m, int32_t *shift)
+{
+	int e;
+	double fr;
+	int64_t mm;
+	int sh;
+
+	if (!(f >= 0) || !isfinite(f))
+		return -ERANGE;
+	if (f == 0) {
+		*m = 0;
+		*shift = 0;
+		return 0;
+	}
+	fr = frexp(f, &e); /* f = fr * 2^e, fr in [0.5, 1) */
+	mm = llround(fr * 2147483648.0);
+	sh = 31 - e;
+	if (mm == 2147483648LL) {
+		mm = 1073741824LL;
+		sh--;
+	}
+	if (sh < 0)
+		return -ERANGE;
+	if (sh > 62) {
+		mm = llround(ldexp(f, 62));
+		sh = 62;
+		if (mm == 0)
+			return -ERANGE;
+	}
+	*m = (int32_t)mm;
+	*shift = sh;
+	return 0;
+}
+
+static struct npk_rq rq_of(double f, int *err)
+{
+	struct npk_rq rq = { 0, 0 };
+
+	if (np_quant_multiplier(f, &rq.m, &rq.shift))
+		*err = -ERANGE;
+	return rq;
+}
+
+/* ---------------------------------------------------------------- */
+/* Layout                                                            */
+
+struct np_compiled {
+	const struct np_model *m;
+	const struct np_quant_calib *calib;
+	struct np_model_shape s;
+	struct np_compile_opts o;
+	uint32_t hd, n_cards;
+	struct np_card_plan card[NPIM_MAX_CARDS];
+};
+
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) / a * a;
+}
+
+static void tensor_place(struct npk_tensor *t, uint32_t rows, uint32_t cols,
+			 uint32_t bits, uint64_t *off)
+{
+	t->rows = rows;
+	t->cols = cols;
+	t->bits = bits;
+	t->rsvd = 0;
+	t->rows_per_core = (rows + NP_NUM_CORES - 1) / NP_NUM_CORES;
+	t->row_bytes = (uint32_t)align_up(((uint64_t)cols * bits + 7) / 8,
+					  ROW_ALIGN);
+	t->off = (uint32_t)*off;
+	*off = align_up(*off + (uint64_t)t->rows_per_core * t->row_bytes,
+			NPK_ALIGN);
+	t->rq_off = (uint32_t)*off;
+	*off = align_up(*off + (uint64_t)t->rows_per_core * 8, NPK_ALIGN);
+}
+
+static uint64_t prog_bytes_layers(uint32_t n_layers, uint32_t hd)
+{
+	return align_up(sizeof(struct npk_card) +
+				(uint64_t)n_layers * sizeof(struct npk_layer) +
+				(uint64_t)hd / 2 * 4,
+			NPK_ALIGN);
+}
+
+/*
+ * Layout of a card holding n layers: fills hdr (offsets, kv) and L[]
+ * tensors when given; returns the per-core high-water mark (may exceed a
+ * core: the caller checks).
+ */
+static uint64_t layout_layers(const struct np_model_shape *s, uint32_t hd,
+			      uint32_t n, uint32_t batch, uint32_t max_seq,
+			      struct npk_card *hdr, struct npk_layer *L,
+			      uint64_t *weights)
+{
+	uint32_t qd = s->n_heads * hd, kvd = s->n_kv_heads * hd;
+	uint64_t off = prog_bytes_layers(n, hd), units, unit;
+	const uint32_t dims[NPK_N_TENSORS][2] = {
+		{ qd, s->dim },	   { kvd, s->dim },   { kvd, s->dim },
+		{ s->dim, qd },	   { s->ffn, s->dim }, { s->ffn, s->dim },
+		{ s->dim, s->ffn },
+	};
+	uint64_t wstart = off;
+
+	for (uint32_t l = 0; l < n; l++) {
+		struct npk_layer tmp;
+		struct npk_layer *p = L ? &L[l] : &tmp;
+
+		for (int t = 0; t < NPK_N_TENSORS; t++)
+			tensor_place(&p->t[t], dims[t][0], dims[t][1], 4, &off);
+		p->kv_first_unit = l * batch * s->n_kv_heads;
+	}
+	if (weights)
+		*weights = (off - wstart) * NP_NUM_CORES;
+	unit = align_up((uint64_t)max_seq * hd, NPK_ALIGN); /* K + V, int4 */
+	units = (uint64_t)n * batch * s->n_kv_heads;
+	if (hdr) {
+		hdr->kv_off = (uint32_t)off;
+		hdr->kv_unit = (uint32_t)unit;
+	}
+	return off + (units + NP_NUM_CORES - 1) / NP_NUM_CORES * unit;
+}
+
+static uint64_t layout_output(const struct np_model_shape *s, uint32_t rows,
+			      struct npk_output *o)
+{
+	struct npk_output tmp;
+	uint64_t off = align_up(sizeof(struct npk_card) + sizeof(*o), NPK_ALIGN);
+
+	tensor_place(o ? &o->w : &tmp.w, rows, s->dim, 8, &off);
+	return off;
+}
+
+static int fits_core(uint64_t bytes)
+{
+	return bytes <= NP_CORE_SRAM_SIZE;
+}
+
+/* Most layers one card holds (0 if not one) */
+static uint32_t layers_per_card(const struct np_model_shape *s, uint32_t hd,
+				uint32_t batch, uint32_t max_seq)
+{
+	uint32_t k = 0;
+
+	while (k < s->n_layers &&
+	       fits_core(layout_layers(s, hd, k + 1, batch, max_seq, NULL,
+				       NULL, NULL)))
+		k++;
+	return k;
+}
+
+static uint32_t output_cards_min(const struct np_model_shape *s)
+{
+	for (uint32_t k = 1; k <= s->vocab && k <= NPIM_MAX_CARDS; k++)
+		if (fits_core(layout_output(s, (s->vocab + k - 1) / k, NULL)))
+			return k;
+	return 0;
+}
+
+static void explain_no_fit(const struct np_model_shape *s, uint32_t hd,
+			   const struct np_compile_opts *o, uint32_t k_out,
+			   uint32_t m_fit, const struct np_model_log *log)
+{
+	uint64_t w1, one = layout_layers(s, hd, 1, o->batch, o->max_seq, NULL,
+					 NULL, &w1);
+	uint64_t kv1 = one - prog_bytes_layers(1, hd) - w1 / NP_NUM_CORES;
+	uint32_t c_l = o->n_cards > k_out ? o->n_cards - k_out : 0;
+	uint32_t best_batch = 0, best_seq = 0, need;
+	char fit[256];
+
+	/* largest session count, then longest context, that would fit */
+	for (uint32_t b = o->batch; b >= 1; b--) {
+		uint32_t m = layers_per_card(s, hd, b, o->max_seq);
+
+		if (m && (uint64_t)m * c_l >= s->n_layers) {
+			best_batch = b;
+			break;
+		}
+	}
+	for (uint32_t q = o->max_seq; q >= 16; q -= q > 256 ? 256 : 16) {
+		uint32_t m = layers_per_card(s, hd, o->batch, q);
+
+		if (m && (uint64_t)m * c_l >= s->n_layers) {
+			best_seq = q;
+			break;
+		}
+	}
+	if (best_batch || best_seq)
+		snprintf(fit, sizeof(fit),
+			 "would fit: %u sessions of %u tokens, or %u sessions of %u tokens",
+			 best_batch, o->max_seq, o->batch, best_seq);
+	else
+		snprintf(fit, sizeof(fit),
+			 "would fit: %llu layers at most (%u layer cards x %u per card)",
+			 (unsigned long long)m_fit * c_l, c_l, m_fit);
+	need = m_fit ? (s->n_layers + m_fit - 1) / m_fit + k_out : 0;
+	npim_log(log, LOG_ERR,
+		"compile: model does not fit %u cards: budget per card %u MiB = 256 cores x %u KiB; one layer needs %.1f KiB per core (weights %.1f KiB, KV cache %.1f KiB for %u sessions x %u tokens, program %.1f KiB), so %u layer(s) fit a card; the output layer (%u x %u INT8) needs %u card(s); %u layers need %s%u cards; %s",
+		o->n_cards, NP_SRAM_SIZE >> 20, NP_CORE_SRAM_SIZE >> 10,
+		one / KiB, w1 / NP_NUM_CORES / KiB, kv1 / KiB, o->batch,
+		o->max_seq, prog_bytes_layers(1, hd) / KiB, m_fit, s->vocab,
+		s->dim, k_out, s->n_layers, need ? "" : "more than ", need,
+		fit);
+}
+
+int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
+	       const struct np_compile_opts *opts,
+	       const struct np_model_log *log, struct np_compiled **out)
+{
+	struct np_compile_opts o = opts ? *opts : (struct np_compile_opts){ 0 };
+	const struct np_model_shape *s = np_model_get_shape(m);
+	uint32_t hd = s->dim / s->n_heads, m_fit, k_out, c_l, c, card = 0;
+	struct np_compiled *cp;
+
+	*out = NULL;
+	o.n_cards = o.n_cards ? o.n_cards : 16;
+	o.batch = o.batch ? o.batch : 28;
+	o.max_seq = o.max_seq ? o.max_seq : 2048;
+	if (o.n_cards > NPIM_MAX_CARDS || o.n_cards < 2 || o.batch > 4096 ||
+	    o.max_seq > 65536) {
+		npim_log(log, LOG_ERR,
+			"compile: %u cards, %u sessions, %u tokens: cards must be 2..%u, sessions 1..4096, tokens 1..65536",
+			o.n_cards, o.batch, o.max_seq, NPIM_MAX_CARDS);
+		return -EINVAL;
+	}
+	if (calib && calib->n_layers != s->n_layers) {
+		npim_log(log, LOG_ERR,
+			"compile: calibration is for %u layers, the model has %u",
+			calib->n_layers, s->n_layers);
+		return -EINVAL;
+	}
+	k_out = output_cards_min(s);
+	if (o.out_cards > k_out)
+		k_out = o.out_cards;
+	m_fit = layers_per_card(s, hd, o.batch, o.max_seq);
+	c_l = o.n_cards > k_out ? o.n_cards - k_out : 0;
+	if (!k_out || m_fit == 0 || c_l == 0 ||
+	    (uint64_t)m_fit * c_l < s->n_layers) {
+		explain_no_fit(s, hd, &o, k_out, m_fit, log);
+		return -E2BIG;
+	}
+	cp = calloc(1, sizeof(*cp));
+	if (!cp)
+		return -ENOMEM;
+	cp->m = m;
+	cp->calib = calib;
+	cp->s = *s;
+	cp->o = o;
+	cp->hd = hd;
+	c = c_l < s->n_layers ? c_l : s->n_layers;
+	for (uint32_t i = 0, first = 0; i < c; i++, card++) {
+		struct np_card_plan *p = &cp->card[card];
+		uint32_t n = s->n_layers / c + (i < s->n_layers % c);
+		uint64_t w;
+
+		p->kind = NP_CARD_LAYERS;
+		p->first_layer = first;
+		p->n_layers = n;
+		p->prog = NP_CA_SRAM_BASE;
+		p->core_bytes = layout_layers(s, hd, n, o.batch, o.max_seq, NULL,
+					      NULL, &w);
+		p->prog_bytes = prog_bytes_layers(n, hd);
+		p->weight_bytes = w;
+		p->kv_bytes = (uint64_t)n * o.batch * s->n_kv_heads *
+			      align_up((uint64_t)o.max_seq * hd, NPK_ALIGN);
+		first += n;
+	}
+	for (uint32_t i = 0, vb = 0; i < k_out; i++, card++) {
+		struct np_card_plan *p = &cp->card[card];
+		uint32_t rows = s->vocab / k_out + (i < s->vocab % k_out);
+
+		p->kind = NP_CARD_OUTPUT;
+		p->vocab_begin = vb;
+		p->vocab_end = vb + rows;
+		p->prog = NP_CA_SRAM_BASE;
+		p->core_bytes = layout_output(s, rows, NULL);
+		p->prog_bytes = align_up(sizeof(struct npk_card) +
+						 sizeof(struct npk_output),
+					 NPK_ALIGN);
+		p->weight_bytes = (p->core_bytes - p->prog_bytes) * NP_NUM_CORES;
+		vb += rows;
+	}
+	cp->n_cards = card;
+	*out = cp;
+	return 0;
+}
+
+void np_compiled_destroy(struct np_compiled *c)
+{
+	free(c);
+}
+
+uint32_t np_compiled_n_cards(const struct np_compiled *c)
+{
+	return c->n_cards;
+}
+
+const struct np_card_plan *np_compiled_card(const struct np_compiled *c,
+					    uint32_t card)
+{
+	return card < c->n_cards ? &c->card[card] : NULL;
+}
+
+void np_compiled_describe(const struct np_compiled *c, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	if (!len)
+		return;
+	buf[0] = 0;
+	o += (size_t)snprintf(buf + o, len - o,
+			      "%u layers, dim %u, %u/%u heads, ffn %u, vocab %u; %u sessions x %u tokens; %u of %u cards\n",
+			      c->s.n_layers, c->s.dim, c->s.n_heads,
+			      c->s.n_kv_heads, c->s.ffn, c->s.vocab, c->o.batch,
+			      c->o.max_seq, c->n_cards, c->o.n_cards);
+	for (uint32_t i = 0; i < c->n_cards && o < len; i++) {
+		const struct np_card_plan *p = &c->card[i];
+
+		if (p->kind == NP_CARD_LAYERS)
+			o += (size_t)snprintf(buf + o, len - o,
+					      "card %2u: layers %u..%u",
+					      i, p->first_layer,
+					      p->first_layer + p->n_layers - 1);
+		else
+			o += (size_t)snprintf(buf + o, len - o,
+					      "card %2u: output rows %u..%u",
+					      i, p->vocab_begin, p->vocab_end - 1);
+		if (o < len)
+			o += (size_t)snprintf(buf + o, len - o,
+					      "  %.1f/%.0f KiB per core, weights %.1f MiB, KV %.1f MiB, %.1f%% of SRAM\n",
+					      p->core_bytes / KiB,
+					      NP_CORE_SRAM_SIZE / KiB,
+					      p->weight_bytes / MiB,
+					      p->kv_bytes / MiB,
+					      100.0 * (double)p->core_bytes /
+						      NP_CORE_SRAM_SIZE);
+	}
+}
+
+/* ---------------------------------------------------------------- */
+/* Card images                                                       */
+
+static const struct npim_layer_scales *sc(const struct np_compiled *c,
+					 uint32_t l)
+{
+	return &c->calib->l[l];
+}
+
+/* Quantise rows of tensor t (gamma folded into columns) into the card */
+static int emit_tensor(const struct np_compiled *c, uint8_t *sram,
+		       const struct npk_tensor *t, int tensor, uint32_t layer,
+		       uint32_t row_base, const float *gamma, double in_scale,
+		       double out_scale)
+{
+	float *w = malloc((size_t)t->cols * sizeof(*w));
+	int8_t *q = malloc(t->cols);
+	int ret = 0;
+
+	if (!w || !q) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (uint32_t r = 0; r < t->rows && !ret; r++) {
+		uint64_t core = r / t->rows_per_core, local = r % t->rows_per_core;
+		uint8_t *base = sram + core * NP_CORE_SRAM_SIZE;
+		struct npk_rq rq;
+		float sw;
+
+		ret = np_model_row(c->m, tensor, layer, row_base + r, w);
+		if (ret)
+			break;
+		if (gamma)
+			for (uint32_t i = 0; i < t->cols; i++)
+				w[i] *= gamma[i];
+		sw = np_quant_row_scale(w, t->cols, (int)t->bits);
+		np_quant_row(w, t->cols, sw, (int)t->bits, q);
+		if (t->bits == 4)
+			npk_pack4(q, t->cols, base + t->off + local * t->row_bytes);
+		else
+			memcpy(base + t->off + local * t->row_bytes, q, t->cols);
+		rq = rq_of((double)sw * in_scale / out_scale, &ret);
+		memcpy(base + t->rq_off + local * 8, &rq, sizeof(rq));
+	}
+out:
+	free(w);
+	free(q);
+	return ret;
+}
+
+static uint64_t eps_q16(float eps, double s_x)
+{
+	double v = (double)eps / (s_x * s_x) * 65536.0;
+
+	return v >= 9.2e18 ? (uint64_t)9.2e18 : (uint64_t)llround(v);
+}
+
+static int emit_layer(const struct np_compiled *c, uint8_t *sram,
+		      struct npk_layer *L, uint32_t layer)
+{
+	const struct npim_layer_scales *ls = sc(c, layer);
+	const float *S = ls->s;
+	double s_x = S[NPIM_A_X], s_next = sc(c, layer + 1)->s[NPIM_A_X];
+	float *g1 = malloc(c->s.dim * sizeof(float));
+	float *g2 = malloc(c->s.dim * sizeof(float));
+	int ret = 0;
+
+	if (!g1 || !g2) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	if ((ret = np_model_row(c->m, NP_T_ATTN_NORM, layer, 0, g1)) ||
+	    (ret = np_model_row(c->m, NP_T_FFN_NORM, layer, 0, g2)))
+		goto out;
+	L->eps1 = eps_q16(c->s.norm_eps, s_x);
+	L->eps2 = L->eps1;
+	L->norm1 = rq_of(1.0 / (65536.0 * S[NPIM_A_N1]), &ret);
+	L->norm2 = rq_of(1.0 / (65536.0 * S[NPIM_A_N2]), &ret);
+	L->rope_q = rq_of(S[NPIM_A_Q16] / (16384.0 * S[NPIM_A_Q4]), &ret);
+	L->rope_k = rq_of(S[NPIM_A_K16] / (16384.0 * S[NPIM_A_K4]), &ret);
+	L->softmax = rq_of((double)S[NPIM_A_Q4] * S[NPIM_A_K4] /
+				   sqrt((double)c->hd) * M_LOG2E * 256.0,
+			   &ret);
+	L->attn = rq_of(S[NPIM_A_V4] / (65536.0 * S[NPIM_A_ATT]), &ret);
+	L->silu_mul = rq_of((double)ls->sl8 * S[NPIM_A_U8] / S[NPIM_A_A8], &ret);
+	L->res = rq_of(s_x / s_next, &ret);
+	L->rsvd = 0;
+	for (int i = 0; i < 256; i++) {
+		double g = (double)(int8_t)i * S[NPIM_A_G8];
+		double v = round(g / (1.0 + exp(-g)) / ls->sl8);
+
+		L->silu_lut[i] = (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
+	}
+	if (ret) {
+		ret = -ERANGE;
+		goto out;
+	}
+	ret = emit_tensor(c, sram, &L->t[NPK_Q], NP_T_Q, layer, 0, g1,
+			  S[NPIM_A_N1], S[NPIM_A_Q16]);
+	ret = ret ? ret :
+		    emit_tensor(c, sram, &L->t[NPK_K], NP_T_K, layer, 0, g1,
+				S[NPIM_A_N1], S[NPIM_A_K16]);
+	ret = ret ? ret :
+		    emit_tensor(c, sram, &L->t[NPK_V], NP_T_V, layer, 0, g1,
+				S[NPIM_A_N1], S[NPIM_A_V4]);
+	ret = ret ? ret :
+		    emit_tensor(c, sram, &L->t[NPK_O], NP_T_O, layer, 0, NULL,
+				S[NPIM_A_ATT], s_x);
+	ret = ret ? ret :
+		    emit_tensor(c, sram, &L->t[NPK_GATE], NP_T_GATE, layer, 0, g2,
+				S[NPIM_A_N2], S[NPIM_A_G8]);
+	ret = ret ? ret :
+		    emit_tensor(c, sram, &L->t[NPK_UP], NP_T_UP, layer, 0, g2,
+				S[NPIM_A_N2], S[NPIM_A_U8]);
+	ret = ret ? ret :
+		    emit_tensor(c, sram, &L->t[NPK_DOWN], NP_T_DOWN, layer, 0, NULL,
+				S[NPIM_A_A8], s_next);
+out:
+	free(g1);
+	free(g2);
+	return ret;
+}
+
+static void card_header(const struct np_compiled *c,
+			const struct np_card_plan *p, struct npk_card *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->magic = NPK_MAGIC;
+	h->version = NPK_VERSION;
+	h->hdr_size = sizeof(*h);
+	h->kind = p->kind == NP_CARD_LAYERS ? NPK_KIND_LAYERS : NPK_KIND_OUTPUT;
+	h->block_size = (uint32_t)p->prog_bytes;
+	h->first_layer = p->first_layer;
+	h->n_layers = p->n_layers;
+	h->dim = c->s.dim;
+	h->n_heads = c->s.n_heads;
+	h->n_kv_heads = c->s.n_kv_heads;
+	h->head_dim = c->hd;
+	h->ffn = c->s.ffn;
+	h->vocab_begin = p->vocab_begin;
+	h->vocab_end = p->vocab_end;
+	h->max_seq = c->o.max_seq;
+	h->batch = c->o.batch;
+	h->core_bytes = (uint32_t)p->core_bytes;
+}
+
+int np_compile_card_image(const struct np_compiled *c, uint32_t card,
+			  uint8_t *sram)
+{
+	const struct np_card_plan *p = np_compiled_card(c, card);
+	uint8_t *prog;
+	struct npk_card h;
+	int ret = 0;
+
+	if (!p || !c->calib)
+		return -EINVAL;
+	prog = sram + p->prog;
+	card_header(c, p, &h);
+	if (p->kind == NP_CARD_OUTPUT) {
+		const float *S = sc(c, c->s.n_layers)->s;
+		struct npk_output o = { 0 };
+		float *g = malloc(c->s.dim * sizeof(float));
+
+		if (!g)
+			return -ENOMEM;
+		h.output_off = sizeof(h);
+		layout_output(&c->s, p->vocab_end - p->vocab_begin, &o);
+		o.eps = eps_q16(c->s.norm_eps, S[NPIM_A_XFIN]);
+		o.norm = rq_of(1.0 / (65536.0 * S[NPIM_A_NOUT]), &ret);
+		ret = ret ? -ERANGE : np_model_row(c->m, NP_T_OUT_NORM, 0, 0, g);
+		if (!ret)
+			ret = emit_tensor(c, sram, &o.w, NP_T_OUTPUT, 0,
+					  p->vocab_begin, g, S[NPIM_A_NOUT],
+					  S[NPIM_A_LOGIT]);
+		free(g);
+		memcpy(prog + sizeof(h), &o, sizeof(o));
+		memcpy(prog, &h, sizeof(h));
+		return ret;
+	}
+	{
+		struct npk_layer *L = calloc(p->n_layers, sizeof(*L));
+		uint32_t *freq = calloc(c->hd / 2, sizeof(*freq));
+
+		if (!L || !freq) {
+			free(L);
+			free(freq);
+			return -ENOMEM;
+		}
+		layout_layers(&c->s, c->hd, p->n_layers, c->o.batch,
+			      c->o.max_seq, &h, L, NULL);
+		h.layers_off = sizeof(h);
+		h.rope_off = (uint32_t)(sizeof(h) + p->n_layers * sizeof(*L));
+		for (uint32_t i = 0; i < c->hd / 2; i++) {
+			double f = pow(c->s.rope_base, -2.0 * i / c->hd) /
+				   (2 * M_PI) * 4294967296.0;
+
+			freq[i] = (uint32_t)llround(f);
+		}
+		for (uint32_t l = 0; l < p->n_layers && !ret; l++)
+			ret = emit_layer(c, sram, &L[l], p->first_layer + l);
+		memcpy(prog, &h, sizeof(h));
+		memcpy(prog + h.layers_off, L, p->n_layers * sizeof(*L));
+		memcpy(prog + h.rope_off, freq, c->hd / 2 * sizeof(*freq));
+		free(L);
+		free(freq);
+	}
+	return ret;
+}
+
+int np_compiled_embed(const struct np_compiled *c, int32_t token, int16_t *x)
+{
+	float *e;
+	double s_x;
+	int ret;
+
+	if (!c->calib)
+		return -EINVAL;
+	if (token < 0 || (uint32_t)token >= c->s.vocab)
+		return -ERANGE;
+	e = malloc(c->s.dim * sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	ret = np_model_row(c->m, NP_T_TOK_EMBD, 0, (uint32_t)token, e);
+	s_x = sc(c, 0)->s[NPIM_A_X];
+	for (uint32_t i = 0; !ret && i < c->s.dim; i++) {
+		double v = round(e[i] / s_x);
+
+		x[i] = (int16_t)(v < -32768 ? -32768 : v > 32767 ? 32767 : v);
+	}
+	free(e);
+	return ret;
+}
+
+double np_compiled_logit_scale(const struct np_compiled *c)
+{
+	return c->calib ? sc(c, c->s.n_layers)->s[NPIM_A_LOGIT] : 0.0;
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	while (n) {
+		ssize_t w = write(fd, b, n);
+
+		if (w < 0)
+			return -errno;
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int np_compile_write(const struct np_compiled *c, const char *dir)
+{
+	char path[4096];
+	uint8_t *sram;
+	int ret = 0, fd;
+
+	if (!c->calib)
+		return -EINVAL;
+	sram = calloc(1, NP_SRAM_SIZE);
+	if (!sram)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < c->n_cards && !ret; i++) {
+		const struct np_card_plan *p = &c->card[i];
+		struct npim_img_hdr h = { 0 };
+
+		memset(sram, 0, NP_SRAM_SIZE);
+		ret = np_compile_card_image(c, i, sram);
+		if (ret)
+			break;
+		snprintf(path, sizeof(path), "%s/card-%02u.npimg", dir, i);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			ret = -errno;
+			break;
+		}
+		h.magic = NPIM_IMG_MAGIC;
+		h.version = 1;
+		h.card = i;
+		h.kind = (uint32_t)p->kind;
+		h.prog = p->prog;
+		h.n_segments = NP_NUM_CORES;
+		h.segment_len = p->core_bytes;
+		ret = write_all(fd, &h, sizeof(h));
+		for (uint32_t k = 0; k < NP_NUM_CORES && !ret; k++)
+			ret = write_all(fd,
+					sram + (uint64_t)k * NP_CORE_SRAM_SIZE,
+					p->core_bytes);
+		if (close(fd) && !ret)
+			ret = -EIO;
+	}
+	free(sram);
+	if (ret)
+		return ret;
+	snprintf(path, sizeof(path), "%s/host.nphost", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	{
+		struct npim_host_hdr h = { 0 };
+		int16_t *x = malloc(c->s.dim * sizeof(*x));
+
+		h.magic = NPIM_HOST_MAGIC;
+		h.version = 1;
+		h.n_cards = c->n_cards;
+		h.dim = c->s.dim;
+		h.vocab = c->s.vocab;
+		h.batch = c->o.batch;
+		h.max_seq = c->o.max_seq;
+		h.logit_scale = np_compiled_logit_scale(c);
+		ret = x ? write_all(fd, &h, sizeof(h)) : -ENOMEM;
+		for (uint32_t t = 0; t < c->s.vocab && !ret; t++) {
+			ret = np_compiled_embed(c, (int32_t)t, x);
+			if (!ret)
+				ret = write_all(fd, x, c->s.dim * sizeof(*x));
+		}
+		free(x);
+	}
+	if (close(fd) && !ret)
+		ret = -EIO;
+	return ret;
+}

@@ -1,0 +1,1022 @@
+// SPDX-License-Identifier: MIT
+/*
+ * GGUF reader and writer. The reader validates the whole header before
+ * handing anything out: every count against the bytes that remain, every
+ * size against overflow, every tensor against the data section. Input is
+ * untrusted; nothing here asserts on it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "npim.h"
+
+#define GGUF_MAGIC 0x46554747u /* "GGUF" */
+#define GGUF_MAX_KV (1u << 20)
+#define GGUF_MAX_TENSORS (1u << 20)
+#define GGUF_MAX_NAME 256
+#define GGUF_MAX_DEPTH 3
+
+struct gguf_kv {
+	const char *key;
+	size_t key_len;
+	uint32_t type;
+	size_t off; /* value (or first element) offset */
+	uint32_t arr_type;
+	uint64_t count;
+	uint64_t *str_off; /* string arrays: offset of each element */
+};
+
+struct np_gguf {
+	const uint8_t *p;
+	size_t len;
+	void *map;
+	uint32_t version;
+	struct gguf_kv *kv;
+	size_t n_kv;
+	struct np_gguf_tensor *t;
+	char *names;
+	size_t n_t;
+	uint64_t alignment;
+	size_t data_off;
+};
+
+struct gguf_cur {
+	const struct np_gguf *g;
+	const struct np_model_log *log;
+	size_t pos;
+	const char *what; /* section being read, for messages */
+};
+
+static int cur_need(struct gguf_cur *c, size_t n, const char *item)
+{
+	if (c->g->len - c->pos >= n)
+		return 0;
+	npim_log(c->log, LOG_ERR,
+		"gguf: truncated file: %s of %s needs %zu bytes at offset %zu but the file has %zu; the file is incomplete, download or write it again",
+		item, c->what, n, c->pos, c->g->len);
+	return -EINVAL;
+}
+
+static int cur_u32(struct gguf_cur *c, const char *item, uint32_t *v)
+{
+	if (cur_need(c, 4, item))
+		return -EINVAL;
+	memcpy(v, c->g->p + c->pos, 4);
+	c->pos += 4;
+	return 0;
+}
+
+static int cur_u64(struct gguf_cur *c, const char *item, uint64_t *v)
+{
+	if (cur_need(c, 8, item))
+		return -EINVAL;
+	memcpy(v, c->g->p + c->pos, 8);
+	c->pos += 8;
+	return 0;
+}
+
+static int cur_str(struct gguf_cur *c, const char *item, const char **s,
+		   size_t *n)
+{
+	uint64_t len;
+
+	if (cur_u64(c, item, &len))
+		return -EINVAL;
+	if (len > c->g->len - c->pos) {
+		npim_log(c->log, LOG_ERR,
+			"gguf: %s of %s at offset %zu claims %llu bytes but only %zu remain; the file is truncated or corrupt",
+			item, c->what, c->pos - 8, (unsigned long long)len,
+			c->g->len - c->pos);
+		return -EINVAL;
+	}
+	*s = (const char *)c->g->p + c->pos;
+	*n = len;
+	c->pos += len;
+	return 0;
+}
+
+static size_t gguf_scalar_size(uint32_t t)
+{
+	switch (t) {
+	case NP_GGUF_UINT8:
+	case NP_GGUF_INT8:
+	case NP_GGUF_BOOL:
+		return 1;
+	case NP_GGUF_UINT16:
+	case NP_GGUF_INT16:
+		return 2;
+	case NP_GGUF_UINT32:
+	case NP_GGUF_INT32:
+	case NP_GGUF_FLOAT32:
+		return 4;
+	case NP_GGUF_UINT64:
+	case NP_GGUF_INT64:
+	case NP_GGUF_FLOAT64:
+		return 8;
+	default:
+		return 0;
+	}
+}
+
+/* Skip one value of type t (validating it); depth guards nested arrays. */
+static int gguf_skip_value(struct gguf_cur *c, uint32_t t, int depth)
+{
+	size_t sz = gguf_scalar_size(t);
+	const char *s;
+	size_t n;
+
+	if (sz)
+		return cur_need(c, sz, "value") ? -EINVAL :
+						  (c->pos += sz, 0);
+	if (t == NP_GGUF_STRING)
+		return cur_str(c, "string value", &s, &n);
+	if (t == NP_GGUF_ARRAY) {
+		uint32_t et;
+		uint64_t count;
+
+		if (depth >= GGUF_MAX_DEPTH) {
+			npim_log(c->log, LOG_ERR,
+				"gguf: arrays nested deeper than %d in %s at offset %zu; the file is corrupt",
+				GGUF_MAX_DEPTH, c->what, c->pos);
+			return -EINVAL;
+		}
+		if (cur_u32(c, "array type", &et) ||
+		    cur_u64(c, "array count", &count))
+			return -EINVAL;
+		sz = gguf_scalar_size(et);
+		if (!sz && et != NP_GGUF_STRING && et != NP_GGUF_ARRAY) {
+			npim_log(c->log, LOG_ERR,
+				"gguf: array element type %u in %s at offset %zu is not a GGUF type (0..12); the file is corrupt",
+				et, c->what, c->pos - 12);
+			return -EINVAL;
+		}
+		/* every element takes at least sz (scalars) or 8 bytes */
+		if (count > (c->g->len - c->pos) / (sz ? sz : 8)) {
+			npim_log(c->log, LOG_ERR,
+				"gguf: array in %s at offset %zu claims %llu elements, more than the %zu bytes left can hold; the file is truncated or corrupt",
+				c->what, c->pos - 12, (unsigned long long)count,
+				c->g->len - c->pos);
+			return -EINVAL;
+		}
+		if (sz) {
+			c->pos += count * sz;
+			return 0;
+		}
+		for (uint64_t i = 0; i < count; i++)
+			if (gguf_skip_value(c, et, depth + 1))
+				return -EINVAL;
+		return 0;
+	}
+	npim_log(c->log, LOG_ERR,
+		"gguf: value type %u in %s at offset %zu is not a GGUF type (0..12); the file is corrupt",
+		t, c->what, c->pos);
+	return -EINVAL;
+}
+
+static const struct gguf_kv *gguf_find_kv(const struct np_gguf *g,
+					  const char *key)
+{
+	size_t n = strlen(key);
+
+	for (size_t i = 0; i < g->n_kv; i++)
+		if (g->kv[i].key_len == n && !memcmp(g->kv[i].key, key, n))
+			return &g->kv[i];
+	return NULL;
+}
+
+static int gguf_parse_kv(struct np_gguf *g, struct gguf_cur *c, size_t i)
+{
+	struct gguf_kv *kv = &g->kv[i];
+	char what[96];
+
+	snprintf(what, sizeof(what), "metadata entry %zu", i);
+	c->what = what;
+	if (cur_str(c, "key", &kv->key, &kv->key_len))
+		return -EINVAL;
+	if (kv->key_len == 0 || kv->key_len > GGUF_MAX_NAME) {
+		npim_log(c->log, LOG_ERR,
+			"gguf: metadata entry %zu has a key of %zu bytes (1..%d allowed); the file is corrupt",
+			i, kv->key_len, GGUF_MAX_NAME);
+		return -EINVAL;
+	}
+	snprintf(what, sizeof(what), "metadata '%.*s'", (int)kv->key_len,
+		 kv->key);
+	for (size_t j = 0; j < i; j++) {
+		if (g->kv[j].key_len == kv->key_len &&
+		    !memcmp(g->kv[j].key, kv->key, kv->key_len)) {
+			npim_log(c->log, LOG_ERR,
+				"gguf: %s appears twice; the file is corrupt",
+				what);
+			return -EINVAL;
+		}
+	}
+	if (cur_u32(c, "type", &kv->type))
+		return -EINVAL;
+	if (kv->type == NP_GGUF_ARRAY) {
+		size_t start = c->pos;
+
+		if (cur_u32(c, "array type", &kv->arr_type) ||
+		    cur_u64(c, "array count", &kv->count))
+			return -EINVAL;
+		kv->off = c->pos;
+		c->pos = start;
+		if (gguf_skip_value(c, NP_GGUF_ARRAY, 0))
+			return -EINVAL;
+		if (kv->arr_type == NP_GGUF_STRING) {
+			size_t p = kv->off;
+
+			kv->str_off = malloc((kv->count ? kv->count : 1) *
+					     sizeof(uint64_t));
+			if (!kv->str_off)
+				return -ENOMEM;
+			for (uint64_t k = 0; k < kv->count; k++) {
+				uint64_t n;
+
+				kv->str_off[k] = p;
+				memcpy(&n, g->p + p, 8);
+				p += 8 + n;
+			}
+		}
+		return 0;
+	}
+	kv->off = c->pos;
+	return gguf_skip_value(c, kv->type, 0);
+}
+
+static int gguf_parse_tensor(struct np_gguf *g, struct gguf_cur *c, size_t i,
+			     char **names)
+{
+	struct np_gguf_tensor *t = &g->t[i];
+	const char *name, *tname;
+	size_t nlen;
+	uint32_t blck, tbytes;
+	uint64_t off, n = 1, rows;
+	char what[96];
+
+	snprintf(what, sizeof(what), "tensor info %zu", i);
+	c->what = what;
+	if (cur_str(c, "name", &name, &nlen))
+		return -EINVAL;
+	if (nlen == 0 || nlen > GGUF_MAX_NAME) {
+		npim_log(c->log, LOG_ERR,
+			"gguf: tensor %zu has a name of %zu bytes (1..%d allowed); the file is corrupt",
+			i, nlen, GGUF_MAX_NAME);
+		return -EINVAL;
+	}
+	memcpy(*names, name, nlen);
+	(*names)[nlen] = 0;
+	t->name = *names;
+	*names += nlen + 1;
+	snprintf(what, sizeof(what), "tensor '%s'", t->name);
+	for (size_t j = 0; j < i; j++) {
+		if (!strcmp(g->t[j].name, t->name)) {
+			npim_log(c->log, LOG_ERR,
+				"gguf: %s appears twice; the file is corrupt",
+				what);
+			return -EINVAL;
+		}
+	}
+	if (cur_u32(c, "dimension count", &t->n_dims))
+		return -EINVAL;
+	if (t->n_dims == 0 || t->n_dims > NP_GGUF_MAX_DIMS) {
+		npim_log(c->log, LOG_ERR,
+			"gguf: %s has %u dimensions (1..%d allowed); the file is corrupt",
+			what, t->n_dims, NP_GGUF_MAX_DIMS);
+		return -EINVAL;
+	}
+	for (uint32_t d = 0; d < t->n_dims; d++) {
+		if (cur_u64(c, "dimension", &t->ne[d]))
+			return -EINVAL;
+		if (t->ne[d] == 0 || t->ne[d] > ((uint64_t)1 << 40) ||
+		    n > ((uint64_t)1 << 50) / t->ne[d]) {
+			npim_log(c->log, LOG_ERR,
+				"gguf: %s dimension %u is %llu: zero or the tensor would exceed 2^50 elements; the file is corrupt",
+				what, d, (unsigned long long)t->ne[d]);
+			return -EINVAL;
+		}
+		n *= t->ne[d];
+	}
+	for (uint32_t d = t->n_dims; d < NP_GGUF_MAX_DIMS; d++)
+		t->ne[d] = 1;
+	t->n_elems = n;
+	if (cur_u32(c, "type", &t->type) || cur_u64(c, "data offset", &off))
+		return -EINVAL;
+	if (!npim_ggml_type_info(t->type, &blck, &tbytes, &tname)) {
+		npim_log(c->log, LOG_ERR,
+			"gguf: %s has type %u, which is not a ggml tensor type; the file is corrupt",
+			what, t->type);
+		return -EINVAL;
+	}
+	if (t->ne[0] % blck) {
+		npim_log(c->log, LOG_ERR,
+			"gguf: %s of type %s has a row of %llu elements, not a multiple of the %u-element block; the file is corrupt",
+			what, tname, (unsigned long long)t->ne[0], blck);
+		return -EINVAL;
+	}
+	rows = n / t->ne[0];
+	t->size = rows * (t->ne[0] / blck) * tbytes;
+	t->data = (const void *)(uintptr_t)off; /* fixed up after the infos */
+	return 0;
+}
+
+static int gguf_parse(struct np_gguf *g, const struct np_model_log *log)
+{
+	struct gguf_cur c = { .g = g, .log = log, .what = "the header" };
+	uint32_t magic;
+	uint64_t n_t, n_kv, al = 32;
+	char *names;
+	const struct gguf_kv *akv;
+	size_t name_bytes;
+
+	if (cur_u32(&c, "magic", &magic))
+		return -EINVAL;
+	if (magic != GGUF_MAGIC) {
+		npim_log(log, LOG_ERR,
+			"gguf: bad magic %02x %02x %02x %02x (expected 'GGUF'); this is not a GGUF file",
+			g->p[0], g->p[1], g->p[2], g->p[3]);
+		return -EINVAL;
+	}
+	if (cur_u32(&c, "version", &g->version))
+		return -EINVAL;
+	if (g->version != 2 && g->version != 3) {
+		npim_log(log, LOG_ERR,
+			"gguf: version %u is not supported (np reads GGUF versions 2 and 3); convert the file with a current llama.cpp",
+			g->version);
+		return -EINVAL;
+	}
+	if (cur_u64(&c, "tensor count", &n_t) ||
+	    cur_u64(&c, "metadata count", &n_kv))
+		return -EINVAL;
+	/* a metadata entry takes >= 13 bytes, a tensor info >= 32 */
+	if (n_kv > GGUF_MAX_KV || n_kv > (g->len - c.pos) / 13) {
+		npim_log(log, LOG_ERR,
+			"gguf: header claims %llu metadata entries but %zu bytes cannot hold that many (limit %u); the file is corrupt",
+			(unsigned long long)n_kv, g->len - c.pos, GGUF_MAX_KV);
+		return -EINVAL;
+	}
+	if (n_t > GGUF_MAX_TENSORS || n_t > (g->len - c.pos) / 32) {
+		npim_log(log, LOG_ERR,
+			"gguf: header claims %llu tensors but %zu bytes cannot hold that many (limit %u); the file is corrupt",
+			(unsigned long long)n_t, g->len - c.pos,
+			GGUF_MAX_TENSORS);
+		return -EINVAL;
+	}
+	g->kv = calloc(n_kv ? n_kv : 1, sizeof(*g->kv));
+	g->t = calloc(n_t ? n_t : 1, sizeof(*g->t));
+	if (!g->kv || !g->t)
+		return -ENOMEM;
+	for (size_t i = 0; i < n_kv; i++) {
+		int ret = gguf_parse_kv(g, &c, i);
+
+		g->n_kv = i + 1;
+		if (ret)
+			return ret;
+	}
+	akv = gguf_find_kv(g, "general.alignment");
+	if (akv) {
+		uint32_t a32;
+
+		if (akv->type != NP_GGUF_UINT32) {
+			npim_log(log, LOG_ERR,
+				"gguf: general.alignment has type %u, expected uint32 (4); the file is corrupt",
+				akv->type);
+			return -EINVAL;
+		}
+		memcpy(&a32, g->p + akv->off, 4);
+		al = a32;
+		if (al == 0 || (al & (al - 1)) || al > 65536) {
+			npim_log(log, LOG_ERR,
+				"gguf: general.alignment is %llu, not a power of two up to 65536; the file is corrupt",
+				(unsigned long long)al);
+			return -EINVAL;
+		}
+	}
+	g->alignment = al;
+	/* names: at most GGUF_MAX_NAME + 1 each, bounded by the file size */
+	name_bytes = g->len - c.pos + n_t;
+	g->names = malloc(name_bytes + 1);
+	if (!g->names)
+		return -ENOMEM;
+	names = g->names;
+	for (size_t i = 0; i < n_t; i++) {
+		int ret = gguf_parse_tensor(g, &c, i, &names);
+
+		g->n_t = i + 1;
+		if (ret)
+			return ret;
+	}
+	g->data_off = (c.pos + al - 1) / al * al;
+	if (n_t && g->data_off > g->len) {
+		npim_log(log, LOG_ERR,
+			"gguf: truncated file: tensor data would start at offset %zu but the file has %zu bytes; the file is incomplete",
+			g->data_off, g->len);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n_t; i++) {
+		struct np_gguf_tensor *t = &g->t[i];
+		uint64_t off = (uint64_t)(uintptr_t)t->data;
+		uint64_t avail = g->len - g->data_off;
+
+		if (off % al) {
+			npim_log(log, LOG_ERR,
+				"gguf: tensor '%s' data offset %llu is not a multiple of the alignment %llu; the file is corrupt",
+				t->name, (unsigned long long)off,
+				(unsigned long long)al);
+			return -EINVAL;
+		}
+		if (off > avail || t->size > avail - off) {
+			npim_log(log, LOG_ERR,
+				"gguf: truncated file: tensor '%s' needs bytes %llu..%llu of the data section but it has %llu; the file is incomplete",
+				t->name, (unsigned long long)off,
+				(unsigned long long)(off + t->size),
+				(unsigned long long)avail);
+			return -EINVAL;
+		}
+		t->data = g->p + g->data_off + off;
+	}
+	return 0;
+}
+
+static int gguf_new(const void *buf, size_t len, void *map,
+		    const struct np_model_log *log, struct np_gguf **out)
+{
+	struct np_gguf *g = calloc(1, sizeof(*g));
+	int ret;
+
+	*out = NULL;
+	if (!g)
+		return -ENOMEM;
+	g->p = buf;
+	g->len = len;
+	g->map = map;
+	if (len < 4) {
+		npim_log(log, LOG_ERR,
+			"gguf: file of %zu bytes is too short for the magic; this is not a GGUF file",
+			len);
+		np_gguf_close(g);
+		return -EINVAL;
+	}
+	ret = gguf_parse(g, log);
+	if (ret) {
+		np_gguf_close(g);
+		return ret;
+	}
+	*out = g;
+	return 0;
+}
+
+int np_gguf_open_mem(const void *buf, size_t len, const struct np_model_log *log,
+		     struct np_gguf **out)
+{
+	if (!buf && len)
+		return -EINVAL;
+	return gguf_new(buf ? buf : "", len, NULL, log, out);
+}
+
+int np_gguf_open(const char *path, const struct np_model_log *log,
+		 struct np_gguf **out)
+{
+	struct stat st;
+	void *map;
+	int fd, ret;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		npim_log(log, LOG_ERR, "gguf: cannot open %s: %s", path,
+			strerror(-ret));
+		return ret;
+	}
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		npim_log(log, LOG_ERR, "gguf: %s is not a regular file", path);
+		close(fd);
+		return -EINVAL;
+	}
+	if (st.st_size == 0) {
+		close(fd);
+		npim_log(log, LOG_ERR, "gguf: %s is empty; not a GGUF file",
+			path);
+		return -EINVAL;
+	}
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	ret = -errno;
+	close(fd);
+	if (map == MAP_FAILED) {
+		npim_log(log, LOG_ERR, "gguf: cannot map %s: %s", path,
+			strerror(-ret));
+		return ret;
+	}
+	ret = gguf_new(map, (size_t)st.st_size, map, log, out);
+	if (ret)
+		munmap(map, (size_t)st.st_size);
+	return ret;
+}
+
+void np_gguf_close(struct np_gguf *g)
+{
+	if (!g)
+		return;
+	for (size_t i = 0; i < g->n_kv; i++)
+		free(g->kv[i].str_off);
+	free(g->kv);
+	free(g->t);
+	free(g->names);
+	if (g->map)
+		munmap(g->map, g->len);
+	free(g);
+}
+
+uint32_t np_gguf_version(const struct np_gguf *g)
+{
+	return g->version;
+}
+
+size_t np_gguf_n_tensors(const struct np_gguf *g)
+{
+	return g->n_t;
+}
+
+const struct np_gguf_tensor *np_gguf_tensor(const struct np_gguf *g, size_t i)
+{
+	return i < g->n_t ? &g->t[i] : NULL;
+}
+
+const struct np_gguf_tensor *np_gguf_find_tensor(const struct np_gguf *g,
+						 const char *name)
+{
+	for (size_t i = 0; i < g->n_t; i++)
+		if (!strcmp(g->t[i].name, name))
+			return &g->t[i];
+	return NULL;
+}
+
+static int gguf_num_at(const uint8_t *p, uint32_t type, double *d,
+		       uint64_t *u, int *is_neg)
+{
+	union {
+		uint8_t u8;
+		int8_t i8;
+		uint16_t u16;
+		int16_t i16;
+		uint32_t u32;
+		int32_t i32;
+		float f32;
+		uint64_t u64;
+		int64_t i64;
+		double f64;
+	} v;
+	size_t sz = gguf_scalar_size(type);
+
+	if (!sz)
+		return -EINVAL;
+	memcpy(&v, p, sz);
+	*is_neg = 0;
+	switch (type) {
+	case NP_GGUF_UINT8:
+	case NP_GGUF_BOOL:
+		*u = v.u8;
+		break;
+	case NP_GGUF_INT8:
+		*is_neg = v.i8 < 0;
+		*u = (uint64_t)(int64_t)v.i8;
+		break;
+	case NP_GGUF_UINT16:
+		*u = v.u16;
+		break;
+	case NP_GGUF_INT16:
+		*is_neg = v.i16 < 0;
+		*u = (uint64_t)(int64_t)v.i16;
+		break;
+	case NP_GGUF_UINT32:
+		*u = v.u32;
+		break;
+	case NP_GGUF_INT32:
+		*is_neg = v.i32 < 0;
+		*u = (uint64_t)(int64_t)v.i32;
+		break;
+	case NP_GGUF_UINT64:
+		*u = v.u64;
+		break;
+	case NP_GGUF_INT64:
+		*is_neg = v.i64 < 0;
+		*u = (uint64_t)v.i64;
+		break;
+	case NP_GGUF_FLOAT32:
+		*d = v.f32;
+		return 1;
+	case NP_GGUF_FLOAT64:
+		*d = v.f64;
+		return 1;
+	}
+	*d = *is_neg ? (double)(int64_t)*u : (double)*u;
+	return 0;
+}
+
+int np_gguf_get_u64(const struct np_gguf *g, const char *key, uint64_t *v)
+{
+	const struct gguf_kv *kv = gguf_find_kv(g, key);
+	double d;
+	int neg;
+
+	if (!kv)
+		return -ENOENT;
+	if (kv->type == NP_GGUF_BOOL || gguf_scalar_size(kv->type) == 0 ||
+	    gguf_num_at(g->p + kv->off, kv->type, &d, v, &neg) != 0 || neg)
+		return -EINVAL;
+	return 0;
+}
+
+int np_gguf_get_f32(const struct np_gguf *g, const char *key, float *v)
+{
+	const struct gguf_kv *kv = gguf_find_kv(g, key);
+	uint64_t u;
+	double d;
+	int neg;
+
+	if (!kv)
+		return -ENOENT;
+	if (kv->type != NP_GGUF_FLOAT32 && kv->type != NP_GGUF_FLOAT64)
+		return -EINVAL;
+	gguf_num_at(g->p + kv->off, kv->type, &d, &u, &neg);
+	*v = (float)d;
+	return 0;
+}
+
+int np_gguf_get_bool(const struct np_gguf *g, const char *key, int *v)
+{
+	const struct gguf_kv *kv = gguf_find_kv(g, key);
+
+	if (!kv)
+		return -ENOENT;
+	if (kv->type != NP_GGUF_BOOL)
+		return -EINVAL;
+	*v = g->p[kv->off] != 0;
+	return 0;
+}
+
+int np_gguf_get_str(const struct np_gguf *g, const char *key, const char **s,
+		    size_t *len)
+{
+	const struct gguf_kv *kv = gguf_find_kv(g, key);
+	uint64_t n;
+
+	if (!kv)
+		return -ENOENT;
+	if (kv->type != NP_GGUF_STRING)
+		return -EINVAL;
+	memcpy(&n, g->p + kv->off, 8);
+	*s = (const char *)g->p + kv->off + 8;
+	*len = n;
+	return 0;
+}
+
+int np_gguf_get_arr(const struct np_gguf *g, const char *key, uint32_t *type,
+		    uint64_t *count)
+{
+	const struct gguf_kv *kv = gguf_find_kv(g, key);
+
+	if (!kv)
+		return -ENOENT;
+	if (kv->type != NP_GGUF_ARRAY)
+		return -EINVAL;
+	*type = kv->arr_type;
+	*count = kv->count;
+	return 0;
+}
+
+int np_gguf_arr_str(const struct np_gguf *g, const char *key, uint64_t i,
+		    const char **s, size_t *len)
+{
+	const struct gguf_kv *kv = gguf_find_kv(g, key);
+	uint64_t n;
+
+	if (!kv)
+		return -ENOENT;
+	if (kv->type != NP_GGUF_ARRAY || kv->arr_type != NP_GGUF_STRING ||
+	    i >= kv->count)
+		return -EINVAL;
+	memcpy(&n, g->p + kv->str_off[i], 8);
+	*s = (const char *)g->p + kv->str_off[i] + 8;
+	*len = n;
+	return 0;
+}
+
+int np_gguf_arr_num(const struct np_gguf *g, const char *key, uint64_t i,
+		    double *v)
+{
+	const struct gguf_kv *kv = gguf_find_kv(g, key);
+	size_t sz;
+	uint64_t u;
+	int neg;
+
+	if (!kv)
+		return -ENOENT;
+	sz = kv->type == NP_GGUF_ARRAY ? gguf_scalar_size(kv->arr_type) : 0;
+	if (!sz || i >= kv->count)
+		return -EINVAL;
+	gguf_num_at(g->p + kv->off + i * sz, kv->arr_type, v, &u, &neg);
+	return 0;
+}
+
+int np_gguf_tensor_row(const struct np_gguf_tensor *t, uint64_t row, float *out)
+{
+	uint32_t blck, bytes;
+	uint64_t n = t->ne[0], row_size;
+	const uint8_t *p;
+
+	if (!npim_ggml_type_info(t->type, &blck, &bytes, NULL))
+		return -EINVAL;
+	if (row >= t->n_elems / n)
+		return -ERANGE;
+	row_size = n / blck * bytes;
+	p = (const uint8_t *)t->data + row * row_size;
+	switch (t->type) {
+	case NP_GGML_F32:
+		memcpy(out, p, n * 4);
+		return 0;
+	case NP_GGML_F16:
+		for (uint64_t i = 0; i < n; i++) {
+			uint16_t h;
+
+			memcpy(&h, p + 2 * i, 2);
+			out[i] = npim_f16_to_f32(h);
+		}
+		return 0;
+	case NP_GGML_Q8_0:
+		for (uint64_t b = 0; b < n / 32; b++, p += 34) {
+			uint16_t h;
+			float d;
+
+			memcpy(&h, p, 2);
+			d = npim_f16_to_f32(h);
+			for (int j = 0; j < 32; j++)
+				out[b * 32 + j] = d * (float)(int8_t)p[2 + j];
+		}
+		return 0;
+	case NP_GGML_Q4_0:
+		for (uint64_t b = 0; b < n / 32; b++, p += 18) {
+			uint16_t h;
+			float d;
+
+			memcpy(&h, p, 2);
+			d = npim_f16_to_f32(h);
+			for (int j = 0; j < 16; j++) {
+				out[b * 32 + j] = d * (float)((p[2 + j] & 15) - 8);
+				out[b * 32 + j + 16] =
+					d * (float)((p[2 + j] >> 4) - 8);
+			}
+		}
+		return 0;
+	default:
+		return -ENOTSUP;
+	}
+}
+
+/* ---------------------------------------------------------------- */
+/* Writer                                                            */
+
+struct np_gguf_writer {
+	struct npim_buf kv, info, data;
+	uint64_t n_kv, n_t;
+};
+
+int np_gguf_writer_create(struct np_gguf_writer **out)
+{
+	*out = calloc(1, sizeof(**out));
+	return *out ? 0 : -ENOMEM;
+}
+
+void np_gguf_writer_destroy(struct np_gguf_writer *w)
+{
+	if (!w)
+		return;
+	free(w->kv.p);
+	free(w->info.p);
+	free(w->data.p);
+	free(w);
+}
+
+static int wr_key(struct np_gguf_writer *w, const char *key, uint32_t type)
+{
+	npim_buf_str(&w->kv, key, strlen(key));
+	npim_buf_u32(&w->kv, type);
+	w->n_kv++;
+	return w->kv.err;
+}
+
+int np_gguf_writer_kv_u32(struct np_gguf_writer *w, const char *key, uint32_t v)
+{
+	wr_key(w, key, NP_GGUF_UINT32);
+	npim_buf_u32(&w->kv, v);
+	return w->kv.err;
+}
+
+int np_gguf_writer_kv_i32(struct np_gguf_writer *w, const char *key, int32_t v)
+{
+	wr_key(w, key, NP_GGUF_INT32);
+	npim_buf_put(&w->kv, &v, 4);
+	return w->kv.err;
+}
+
+int np_gguf_writer_kv_f32(struct np_gguf_writer *w, const char *key, float v)
+{
+	wr_key(w, key, NP_GGUF_FLOAT32);
+	npim_buf_put(&w->kv, &v, 4);
+	return w->kv.err;
+}
+
+int np_gguf_writer_kv_bool(struct np_gguf_writer *w, const char *key, int v)
+{
+	uint8_t b = v != 0;
+
+	wr_key(w, key, NP_GGUF_BOOL);
+	npim_buf_put(&w->kv, &b, 1);
+	return w->kv.err;
+}
+
+int np_gguf_writer_kv_str(struct np_gguf_writer *w, const char *key,
+			  const char *v)
+{
+	wr_key(w, key, NP_GGUF_STRING);
+	npim_buf_str(&w->kv, v, strlen(v));
+	return w->kv.err;
+}
+
+int np_gguf_writer_kv_arr_str(struct np_gguf_writer *w, const char *key,
+			      const char *const *v, size_t n)
+{
+	wr_key(w, key, NP_GGUF_ARRAY);
+	npim_buf_u32(&w->kv, NP_GGUF_STRING);
+	npim_buf_u64(&w->kv, n);
+	for (size_t i = 0; i < n; i++)
+		npim_buf_str(&w->kv, v[i], strlen(v[i]));
+	return w->kv.err;
+}
+
+int np_gguf_writer_kv_arr_f32(struct np_gguf_writer *w, const char *key,
+			      const float *v, size_t n)
+{
+	wr_key(w, key, NP_GGUF_ARRAY);
+	npim_buf_u32(&w->kv, NP_GGUF_FLOAT32);
+	npim_buf_u64(&w->kv, n);
+	npim_buf_put(&w->kv, v, n * 4);
+	return w->kv.err;
+}
+
+int np_gguf_writer_kv_arr_i32(struct np_gguf_writer *w, const char *key,
+			      const int32_t *v, size_t n)
+{
+	wr_key(w, key, NP_GGUF_ARRAY);
+	npim_buf_u32(&w->kv, NP_GGUF_INT32);
+	npim_buf_u64(&w->kv, n);
+	npim_buf_put(&w->kv, v, n * 4);
+	return w->kv.err;
+}
+
+/* ggml's reference quantisers (quantize_row_q8_0_ref, _q4_0_ref) */
+static void wr_q8_0(struct npim_buf *b, const float *x, uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i += 32) {
+		float amax = 0, d, id;
+		uint8_t blk[34];
+		uint16_t h;
+
+		for (int j = 0; j < 32; j++)
+			amax = fmaxf(amax, fabsf(x[i + j]));
+		d = amax / 127.0f;
+		id = d != 0.0f ? 1.0f / d : 0.0f;
+		h = npim_f32_to_f16(d);
+		memcpy(blk, &h, 2);
+		for (int j = 0; j < 32; j++)
+			blk[2 + j] = (uint8_t)(int8_t)roundf(x[i + j] * id);
+		npim_buf_put(b, blk, sizeof(blk));
+	}
+}
+
+static void wr_q4_0(struct npim_buf *b, const float *x, uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i += 32) {
+		float amax = 0, max = 0, d, id;
+		uint8_t blk[18];
+		uint16_t h;
+
+		for (int j = 0; j < 32; j++) {
+			if (fabsf(x[i + j]) > amax) {
+				amax = fabsf(x[i + j]);
+				max = x[i + j];
+			}
+		}
+		d = max / -8.0f;
+		id = d != 0.0f ? 1.0f / d : 0.0f;
+		h = npim_f32_to_f16(d);
+		memcpy(blk, &h, 2);
+		for (int j = 0; j < 16; j++) {
+			int a = (int)(x[i + j] * id + 8.5f);
+			int c = (int)(x[i + j + 16] * id + 8.5f);
+
+			a = a > 15 ? 15 : a;
+			c = c > 15 ? 15 : c;
+			blk[2 + j] = (uint8_t)(a | c << 4);
+		}
+		npim_buf_put(b, blk, sizeof(blk));
+	}
+}
+
+int np_gguf_writer_tensor(struct np_gguf_writer *w, const char *name,
+			  uint32_t type, uint64_t rows, uint64_t cols,
+			  int two_d, const float *data)
+{
+	uint64_t n = rows * cols;
+
+	if ((type == NP_GGML_Q4_0 || type == NP_GGML_Q8_0) && cols % 32)
+		return -EINVAL;
+	if (type != NP_GGML_F32 && type != NP_GGML_F16 &&
+	    type != NP_GGML_Q4_0 && type != NP_GGML_Q8_0)
+		return -EINVAL;
+	npim_buf_pad(&w->data, 32);
+	npim_buf_str(&w->info, name, strlen(name));
+	npim_buf_u32(&w->info, two_d ? 2 : 1);
+	npim_buf_u64(&w->info, cols);
+	if (two_d)
+		npim_buf_u64(&w->info, rows);
+	npim_buf_u32(&w->info, type);
+	npim_buf_u64(&w->info, w->data.len);
+	w->n_t++;
+	switch (type) {
+	case NP_GGML_F32:
+		npim_buf_put(&w->data, data, n * 4);
+		break;
+	case NP_GGML_F16:
+		for (uint64_t i = 0; i < n; i++) {
+			uint16_t h = npim_f32_to_f16(data[i]);
+
+			npim_buf_put(&w->data, &h, 2);
+		}
+		break;
+	case NP_GGML_Q8_0:
+		wr_q8_0(&w->data, data, n);
+		break;
+	case NP_GGML_Q4_0:
+		wr_q4_0(&w->data, data, n);
+		break;
+	}
+	return w->info.err ? w->info.err : w->data.err;
+}
+
+int np_gguf_writer_buf(struct np_gguf_writer *w, void **buf, size_t *len)
+{
+	struct npim_buf b = { 0 };
+
+	npim_buf_u32(&b, GGUF_MAGIC);
+	npim_buf_u32(&b, 3);
+	npim_buf_u64(&b, w->n_t);
+	npim_buf_u64(&b, w->n_kv);
+	npim_buf_put(&b, w->kv.p, w->kv.len);
+	npim_buf_put(&b, w->info.p, w->info.len);
+	npim_buf_pad(&b, 32);
+	npim_buf_put(&b, w->data.p, w->data.len);
+	if (b.err || w->kv.err || w->info.err || w->data.err) {
+		free(b.p);
+		return -ENOMEM;
+	}
+	*buf = b.p;
+	*len = b.len;
+	return 0;
+}
+
+int np_gguf_writer_save(struct np_gguf_writer *w, const char *path)
+{
+	void *buf;
+	size_t len;
+	FILE *f;
+	int ret = np_gguf_writer_buf(w, &buf, &len);
+
+	if (ret)
+		return ret;
+	f = fopen(path, "wb");
+	if (!f) {
+		ret = -errno;
+		free(buf);
+		return ret;
+	}
+	if (fwrite(buf, 1, len, f) != len)
+		ret = -EIO;
+	if (fclose(f) && !ret)
+		ret = -EIO;
+	free(buf);
+	return ret;
+}

@@ -1,0 +1,425 @@
+// SPDX-License-Identifier: MIT
+/*
+ * llama-architecture models: a checked view of a GGUF file, or weights
+ * derived from a seed on demand, and the writer that turns the latter into
+ * a GGUF file with a trained vocabulary.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "npim.h"
+
+#define NPIM_PER_LAYER 9
+
+static const char *const layer_names[NPIM_PER_LAYER] = {
+	"attn_norm", "attn_q", "attn_k",   "attn_v",   "attn_output",
+	"ffn_norm",  "ffn_gate", "ffn_up", "ffn_down",
+};
+
+void np_model_dims(const struct np_model *m, int tensor, uint32_t *rows,
+		   uint32_t *cols)
+{
+	const struct np_model_shape *s = &m->shape;
+	uint32_t hd = s->dim / s->n_heads;
+
+	switch (tensor) {
+	case NP_T_ATTN_NORM:
+	case NP_T_FFN_NORM:
+	case NP_T_OUT_NORM:
+		*rows = 1;
+		*cols = s->dim;
+		break;
+	case NP_T_Q:
+		*rows = s->n_heads * hd;
+		*cols = s->dim;
+		break;
+	case NP_T_K:
+	case NP_T_V:
+		*rows = s->n_kv_heads * hd;
+		*cols = s->dim;
+		break;
+	case NP_T_O:
+		*rows = s->dim;
+		*cols = s->n_heads * hd;
+		break;
+	case NP_T_GATE:
+	case NP_T_UP:
+		*rows = s->ffn;
+		*cols = s->dim;
+		break;
+	case NP_T_DOWN:
+		*rows = s->dim;
+		*cols = s->ffn;
+		break;
+	default: /* embeddings and output */
+		*rows = s->vocab;
+		*cols = s->dim;
+		break;
+	}
+}
+
+int np_model_shape_check(const struct np_model_shape *s,
+			 const struct np_model_log *log)
+{
+	const char *why = NULL;
+
+	if (s->n_layers == 0 || s->n_layers > 1024)
+		why = "layer count must be 1..1024";
+	else if (s->dim == 0 || s->dim > 65536 || s->dim % 32)
+		why = "embedding length must be a multiple of 32 up to 65536";
+	else if (s->n_heads == 0 || s->dim % s->n_heads)
+		why = "head count must divide the embedding length";
+	else if ((s->dim / s->n_heads) % 2 || s->dim / s->n_heads > 1024)
+		why = "head dimension must be even and at most 1024";
+	else if (s->n_kv_heads == 0 || s->n_heads % s->n_kv_heads)
+		why = "KV head count must divide the head count";
+	else if (s->ffn == 0 || s->ffn > (1u << 20) || s->ffn % 32)
+		why = "feed-forward length must be a multiple of 32 up to 2^20";
+	else if (s->vocab == 0 || s->vocab > (1u << 22))
+		why = "vocabulary size must be 1..2^22";
+	else if (!(s->rope_base > 1.0f) || !(s->norm_eps >= 0.0f) ||
+		 !(s->norm_eps < 1.0f))
+		why = "RoPE base must exceed 1 and the RMS epsilon lie in [0, 1)";
+	if (!why)
+		return 0;
+	npim_log(log, LOG_ERR,
+		"model: shape layers %u, dim %u, heads %u, kv heads %u, ffn %u, vocab %u is invalid: %s",
+		s->n_layers, s->dim, s->n_heads, s->n_kv_heads, s->ffn,
+		s->vocab, why);
+	return -EINVAL;
+}
+
+static int hp_u32(const struct np_gguf *g, const char *key, uint32_t *v,
+		  int required, const struct np_model_log *log)
+{
+	uint64_t u;
+	int ret = np_gguf_get_u64(g, key, &u);
+
+	if (ret == -ENOENT && !required)
+		return 0;
+	if (ret || u > UINT32_MAX) {
+		npim_log(log, LOG_ERR,
+			"model: %s is %s; a llama GGUF needs it as an unsigned integer",
+			key, ret == -ENOENT ? "missing" : "not a valid count");
+		return -EINVAL;
+	}
+	*v = (uint32_t)u;
+	return 0;
+}
+
+static int check_tensor(const struct np_gguf *g, const char *name,
+			uint64_t rows, uint64_t cols, int optional,
+			const struct np_gguf_tensor **out,
+			const struct np_model_log *log)
+{
+	const struct np_gguf_tensor *t = np_gguf_find_tensor(g, name);
+	uint32_t blck, bytes;
+	const char *tname = "?";
+
+	*out = t;
+	if (!t) {
+		if (optional)
+			return 0;
+		npim_log(log, LOG_ERR,
+			"model: tensor '%s' is missing; the file is not a complete llama model",
+			name);
+		return -EINVAL;
+	}
+	npim_ggml_type_info(t->type, &blck, &bytes, &tname);
+	if (t->type != NP_GGML_F32 && t->type != NP_GGML_F16 &&
+	    t->type != NP_GGML_Q8_0 && t->type != NP_GGML_Q4_0) {
+		npim_log(log, LOG_ERR,
+			"model: tensor '%s' has type %s; np reads F32, F16, Q8_0 and Q4_0: requantise the file (llama-quantize ... Q8_0)",
+			name, tname);
+		return -ENOTSUP;
+	}
+	if (t->ne[0] != cols || t->n_elems != rows * cols ||
+	    (rows > 1 && t->n_dims != 2)) {
+		npim_log(log, LOG_ERR,
+			"model: tensor '%s' has shape %llux%llux%llux%llu, expected %llux%llu from the metadata; the file is inconsistent",
+			name, (unsigned long long)t->ne[0],
+			(unsigned long long)t->ne[1],
+			(unsigned long long)t->ne[2],
+			(unsigned long long)t->ne[3], (unsigned long long)cols,
+			(unsigned long long)rows);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int np_model_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
+		       struct np_model **out)
+{
+	struct np_model *m;
+	const char *arch;
+	size_t alen;
+	uint32_t rope_dim = 0, ntot;
+	uint64_t nvocab;
+	uint32_t atype;
+	int ret;
+
+	*out = NULL;
+	ret = np_gguf_get_str(g, "general.architecture", &arch, &alen);
+	if (ret) {
+		npim_log(log, LOG_ERR,
+			"model: general.architecture is %s; not a model file",
+			ret == -ENOENT ? "missing" : "not a string");
+		return -EINVAL;
+	}
+	if (alen != 5 || memcmp(arch, "llama", 5)) {
+		npim_log(log, LOG_ERR,
+			"model: architecture '%.*s' is not supported; np compiles 'llama' models",
+			(int)(alen > 64 ? 64 : alen), arch);
+		return -ENOTSUP;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->g = g;
+	m->shape.rope_base = 10000.0f;
+	m->shape.norm_eps = 1e-5f;
+	if ((ret = hp_u32(g, "llama.block_count", &m->shape.n_layers, 1, log)) ||
+	    (ret = hp_u32(g, "llama.embedding_length", &m->shape.dim, 1,
+			  log)) ||
+	    (ret = hp_u32(g, "llama.feed_forward_length", &m->shape.ffn, 1,
+			  log)) ||
+	    (ret = hp_u32(g, "llama.attention.head_count", &m->shape.n_heads,
+			  1, log)) ||
+	    (ret = hp_u32(g, "llama.context_length", &m->shape.ctx, 0, log)) ||
+	    (ret = hp_u32(g, "llama.rope.dimension_count", &rope_dim, 0, log)))
+		goto fail;
+	m->shape.n_kv_heads = m->shape.n_heads;
+	if ((ret = hp_u32(g, "llama.attention.head_count_kv",
+			  &m->shape.n_kv_heads, 0, log)))
+		goto fail;
+	if (np_gguf_get_f32(g, "llama.rope.freq_base", &m->shape.rope_base) ==
+	    -EINVAL) {
+		npim_log(log, LOG_ERR,
+			"model: llama.rope.freq_base is not a float; the file is corrupt");
+		ret = -EINVAL;
+		goto fail;
+	}
+	if (np_gguf_get_f32(g, "llama.attention.layer_norm_rms_epsilon",
+			    &m->shape.norm_eps) == -EINVAL) {
+		npim_log(log, LOG_ERR,
+			"model: llama.attention.layer_norm_rms_epsilon is not a float; the file is corrupt");
+		ret = -EINVAL;
+		goto fail;
+	}
+	if (np_gguf_get_arr(g, "tokenizer.ggml.tokens", &atype, &nvocab) ||
+	    nvocab > UINT32_MAX) {
+		const struct np_gguf_tensor *e =
+			np_gguf_find_tensor(g, "token_embd.weight");
+
+		nvocab = e && e->n_dims == 2 ? e->ne[1] : 0;
+	}
+	m->shape.vocab = (uint32_t)nvocab;
+	if ((ret = np_model_shape_check(&m->shape, log)))
+		goto fail;
+	if (rope_dim && rope_dim != m->shape.dim / m->shape.n_heads) {
+		npim_log(log, LOG_ERR,
+			"model: llama.rope.dimension_count is %u but the head dimension is %u; partial RoPE is not supported",
+			rope_dim, m->shape.dim / m->shape.n_heads);
+		ret = -ENOTSUP;
+		goto fail;
+	}
+	ntot = m->shape.n_layers * NPIM_PER_LAYER + 3;
+	m->t = calloc(ntot, sizeof(*m->t));
+	if (!m->t) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	for (uint32_t l = 0; l < m->shape.n_layers; l++) {
+		for (int k = 0; k < NPIM_PER_LAYER; k++) {
+			char name[96];
+			uint32_t r, c;
+
+			snprintf(name, sizeof(name), "blk.%u.%s.weight", l,
+				 layer_names[k]);
+			np_model_dims(m, k, &r, &c);
+			ret = check_tensor(g, name, r, c, 0,
+					   &m->t[l * NPIM_PER_LAYER + k], log);
+			if (ret)
+				goto fail;
+		}
+	}
+	{
+		const struct np_gguf_tensor **tail =
+			&m->t[m->shape.n_layers * NPIM_PER_LAYER];
+
+		if ((ret = check_tensor(g, "token_embd.weight", m->shape.vocab,
+					m->shape.dim, 0, &tail[0], log)) ||
+		    (ret = check_tensor(g, "output_norm.weight", 1,
+					m->shape.dim, 0, &tail[1], log)) ||
+		    (ret = check_tensor(g, "output.weight", m->shape.vocab,
+					m->shape.dim, 1, &tail[2], log)))
+			goto fail;
+		if (!tail[2])
+			tail[2] = tail[0]; /* tied embeddings */
+	}
+	*out = m;
+	return 0;
+fail:
+	np_model_destroy(m);
+	return ret;
+}
+
+int np_model_synthetic(const struct np_model_shape *shape, uint64_t seed,
+		       struct np_model **out)
+{
+	struct np_model *m;
+	int ret = np_model_shape_check(shape, NULL);
+
+	*out = NULL;
+	if (ret)
+		return ret;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->shape = *shape;
+	m->seed = seed;
+	*out = m;
+	return 0;
+}
+
+void np_model_destroy(struct np_model *m)
+{
+	if (!m)
+		return;
+	free(m->t);
+	free(m);
+}
+
+const struct np_model_shape *np_model_get_shape(const struct np_model *m)
+{
+	return &m->shape;
+}
+
+int np_model_row(const struct np_model *m, int tensor, uint32_t layer,
+		 uint32_t row, float *out)
+{
+	uint32_t rows, cols;
+
+	if (tensor < 0 || tensor >= NP_T_COUNT ||
+	    (tensor < NP_T_TOK_EMBD && layer >= m->shape.n_layers))
+		return -EINVAL;
+	np_model_dims(m, tensor, &rows, &cols);
+	if (row >= rows)
+		return -ERANGE;
+	if (m->g) {
+		const struct np_gguf_tensor *t =
+			tensor < NP_T_TOK_EMBD ?
+				m->t[layer * NPIM_PER_LAYER + tensor] :
+				m->t[m->shape.n_layers * NPIM_PER_LAYER +
+				     (tensor - NP_T_TOK_EMBD)];
+
+		return np_gguf_tensor_row(t, row, out);
+	}
+	/*
+	 * Uniform weights with the variance of the usual 1/fan_in init:
+	 * norms near 1, embeddings of unit RMS.
+	 */
+	{
+		uint64_t id = tensor < NP_T_TOK_EMBD ?
+				      (uint64_t)layer * 16 + (uint64_t)tensor :
+				      (uint64_t)1 << 40 | (uint64_t)tensor;
+		float amp, base = 0.0f;
+
+		switch (tensor) {
+		case NP_T_ATTN_NORM:
+		case NP_T_FFN_NORM:
+		case NP_T_OUT_NORM:
+			amp = 0.2f;
+			base = 1.0f;
+			break;
+		case NP_T_TOK_EMBD:
+			amp = sqrtf(3.0f);
+			break;
+		default:
+			amp = sqrtf(3.0f / (float)cols);
+			break;
+		}
+		for (uint32_t i = 0; i < cols; i++)
+			out[i] = base +
+				 amp * npim_rand_uniform(m->seed, id, row, i);
+	}
+	return 0;
+}
+
+int np_model_write_gguf(const struct np_model *m, uint32_t wtype, int tok_kind,
+			const char *text, size_t text_len, const char *path)
+{
+	const struct np_model_shape *s = &m->shape;
+	struct np_gguf_writer *w;
+	float *buf = NULL;
+	int ret;
+
+	ret = np_gguf_writer_create(&w);
+	if (ret)
+		return ret;
+	ret = np_gguf_writer_kv_str(w, "general.architecture", "llama");
+	ret = ret ? ret : np_gguf_writer_kv_str(w, "general.name", "np synthetic");
+	ret = ret ? ret : np_gguf_writer_kv_u32(w, "general.alignment", 32);
+	ret = ret ? ret : np_gguf_writer_kv_u32(w, "llama.block_count", s->n_layers);
+	ret = ret ? ret : np_gguf_writer_kv_u32(w, "llama.context_length", s->ctx);
+	ret = ret ? ret : np_gguf_writer_kv_u32(w, "llama.embedding_length", s->dim);
+	ret = ret ? ret : np_gguf_writer_kv_u32(w, "llama.feed_forward_length", s->ffn);
+	ret = ret ? ret : np_gguf_writer_kv_u32(w, "llama.attention.head_count", s->n_heads);
+	ret = ret ? ret : np_gguf_writer_kv_u32(w, "llama.attention.head_count_kv", s->n_kv_heads);
+	ret = ret ? ret : np_gguf_writer_kv_u32(w, "llama.rope.dimension_count", s->dim / s->n_heads);
+	ret = ret ? ret : np_gguf_writer_kv_f32(w, "llama.rope.freq_base", s->rope_base);
+	ret = ret ? ret : np_gguf_writer_kv_f32(w, "llama.attention.layer_norm_rms_epsilon", s->norm_eps);
+	ret = ret ? ret : np_tok_train(tok_kind, text, text_len, s->vocab, w);
+	if (ret)
+		goto out;
+	for (int k = -1; k < (int)s->n_layers + 1 && !ret; k++) {
+		int first = k < 0 || k == (int)s->n_layers ? NP_T_TOK_EMBD : 0;
+		int last = k < 0 ? NP_T_TOK_EMBD : k == (int)s->n_layers ?
+						NP_T_OUTPUT :
+						NP_T_DOWN;
+
+		for (int t = first; t <= last && !ret; t++) {
+			uint32_t rows, cols;
+			char name[96];
+			int norm = t == NP_T_ATTN_NORM || t == NP_T_FFN_NORM ||
+				   t == NP_T_OUT_NORM;
+
+			if (k < 0 && t != NP_T_TOK_EMBD)
+				continue;
+			if (k == (int)s->n_layers && t == NP_T_TOK_EMBD)
+				continue;
+			np_model_dims(m, t, &rows, &cols);
+			free(buf);
+			buf = malloc((size_t)rows * cols * sizeof(float));
+			if (!buf) {
+				ret = -ENOMEM;
+				break;
+			}
+			for (uint32_t r = 0; r < rows && !ret; r++)
+				ret = np_model_row(m, t, k < 0 ? 0 : (uint32_t)k,
+						   r, buf + (size_t)r * cols);
+			if (t >= NP_T_TOK_EMBD)
+				snprintf(name, sizeof(name), "%s",
+					 t == NP_T_TOK_EMBD ? "token_embd.weight" :
+					 t == NP_T_OUT_NORM ? "output_norm.weight" :
+							      "output.weight");
+			else
+				snprintf(name, sizeof(name), "blk.%d.%s.weight",
+					 k, layer_names[t]);
+			if (!ret)
+				ret = np_gguf_writer_tensor(
+					w, name, norm ? NP_GGML_F32 : wtype, rows,
+					cols, !norm, buf);
+		}
+	}
+	if (!ret)
+		ret = np_gguf_writer_save(w, path);
+out:
+	free(buf);
+	np_gguf_writer_destroy(w);
+	return ret;
+}

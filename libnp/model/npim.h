@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal helpers shared by the files of np_model. */
+#ifndef NPIM_H
+#define NPIM_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "np/model.h"
+
+#define NPIM_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+__attribute__((format(printf, 3, 4))) void
+npim_log(const struct np_model_log *log, int level, const char *fmt, ...);
+
+float npim_f16_to_f32(uint16_t h);
+uint16_t npim_f32_to_f16(float f);
+
+/* ggml type table: block elements and bytes; 0 if unknown */
+int npim_ggml_type_info(uint32_t type, uint32_t *blck, uint32_t *bytes,
+		       const char **name);
+
+/* Growable byte buffer */
+struct npim_buf {
+	uint8_t *p;
+	size_t len, cap;
+	int err;
+};
+void npim_buf_put(struct npim_buf *b, const void *d, size_t n);
+void npim_buf_u32(struct npim_buf *b, uint32_t v);
+void npim_buf_u64(struct npim_buf *b, uint64_t v);
+void npim_buf_str(struct npim_buf *b, const char *s, size_t n);
+void npim_buf_pad(struct npim_buf *b, size_t align);
+
+/* Seed-derived uniform float in [-1, 1) */
+float npim_rand_uniform(uint64_t seed, uint64_t a, uint64_t b, uint64_t i);
+
+/* UTF-8: length of the sequence at s (1 for an invalid byte), decoded
+ * code point in *cp (0xfffd for invalid) */
+size_t npim_utf8_next(const unsigned char *s, size_t len, uint32_t *cp);
+int npim_is_letter(uint32_t cp);
+int npim_is_number(uint32_t cp);
+int npim_is_space(uint32_t cp);
+
+/* String -> int32 hash map (open addressing); keys are copied. */
+struct npim_map;
+struct npim_map *npim_map_new(size_t hint);
+void npim_map_free(struct npim_map *m);
+/* 0, -ENOMEM; replaces an existing value */
+int npim_map_put(struct npim_map *m, const char *k, size_t n, int32_t v);
+/* value or -1 */
+int32_t npim_map_get(const struct npim_map *m, const char *k, size_t n);
+
+/* The model pieces np_compile and the references need */
+struct np_model {
+	struct np_model_shape shape;
+	const struct np_gguf *g;
+	const struct np_gguf_tensor **t; /* [n_layers * 9 + 3] when g */
+	uint64_t seed;
+};
+
+/* Calibration points: float activations the quantiser observes */
+enum npim_act {
+	NPIM_A_X, /* layer input residual */
+	NPIM_A_XMID, /* residual after attention */
+	NPIM_A_N1, /* x / rms(x) before attention */
+	NPIM_A_Q16, /* q before RoPE */
+	NPIM_A_K16,
+	NPIM_A_Q4, /* q after RoPE */
+	NPIM_A_K4,
+	NPIM_A_V4,
+	NPIM_A_ATT, /* attention output */
+	NPIM_A_N2,
+	NPIM_A_G8, /* gate */
+	NPIM_A_U8, /* up */
+	NPIM_A_A8, /* silu(gate) * up */
+	NPIM_A_COUNT,
+	/* model level, stored with layer = n_layers */
+	NPIM_A_NOUT = NPIM_A_N1,
+	NPIM_A_LOGIT = NPIM_A_Q16,
+	NPIM_A_XFIN = NPIM_A_X,
+};
+
+#define NPIM_SAMPLES 8192
+
+struct npim_stat {
+	float amax;
+	uint32_t n, stride, seen;
+	float s[NPIM_SAMPLES];
+};
+
+void npim_stat_add(struct npim_stat *st, const float *v, size_t n);
+
+/* Float forward pass; stats ([n_layers + 1][NPIM_A_COUNT]) may be NULL */
+int npim_ref_float_forward(struct np_ref_float *r, uint32_t slot, uint32_t pos,
+			  int32_t token, float *logits, struct npim_stat *stats);
+
+struct npim_layer_scales {
+	float s[NPIM_A_COUNT];
+	float sl8; /* silu output */
+};
+
+struct np_quant_calib {
+	uint32_t n_layers;
+	struct npim_layer_scales *l; /* [n_layers + 1]: the last holds x_final,
+				     * n_out, logits */
+};
+
+#define NPIM_MAX_CARDS 256
+
+/* card-NN.npimg: header, then n_segments segments of segment_len bytes,
+ * segment k loaded at card address NP_CORE_SRAM_OFFSET of core k */
+#define NPIM_IMG_MAGIC 0x4943504eu /* "NPCI" */
+struct npim_img_hdr {
+	uint32_t magic;
+	uint32_t version;
+	uint32_t card;
+	uint32_t kind; /* enum np_card_kind */
+	uint64_t prog; /* card address of the program block */
+	uint32_t n_segments;
+	uint32_t rsvd;
+	uint64_t segment_len;
+};
+
+/* host.nphost: header, then vocab rows of dim int16 embeddings */
+#define NPIM_HOST_MAGIC 0x4f48504eu /* "NPHO" */
+struct npim_host_hdr {
+	uint32_t magic;
+	uint32_t version;
+	uint32_t n_cards;
+	uint32_t dim;
+	uint32_t vocab;
+	uint32_t batch;
+	uint32_t max_seq;
+	uint32_t rsvd;
+	double logit_scale;
+};
+
+#endif /* NPIM_H */

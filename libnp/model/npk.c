@@ -1,0 +1,612 @@
+// SPDX-License-Identifier: MIT
+/*
+ * npk: integer kernels and layer programs (see npk.h). Only stdint.h,
+ * stddef.h and string.h: the emulator core compiles this file too.
+ */
+#include <string.h>
+
+#include "np_abi.h"
+#include "npk.h"
+#include "npk_tables.h"
+
+int64_t npk_rshift_round(int64_t v, unsigned int shift)
+{
+	if (shift == 0)
+		return v;
+	if (shift > 62)
+		return 0;
+	/* arithmetic shift: floor((v + 2^(shift-1)) / 2^shift) */
+	if (v > INT64_MAX - ((int64_t)1 << (shift - 1)))
+		return (v >> shift) + ((v >> (shift - 1)) & 1);
+	return (v + ((int64_t)1 << (shift - 1))) >> shift;
+}
+
+static int64_t npk_clamp64(int64_t v, int64_t lo, int64_t hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+int32_t npk_requant(int64_t v, struct npk_rq rq, int32_t lo, int32_t hi)
+{
+	int64_t x = npk_clamp64(v, INT32_MIN, INT32_MAX);
+
+	x = npk_rshift_round(x * (int64_t)rq.m, (unsigned int)rq.shift);
+	return (int32_t)npk_clamp64(x, lo, hi);
+}
+
+uint64_t npk_isqrt64(uint64_t v)
+{
+	uint64_t r = 0, bit = (uint64_t)1 << 62;
+
+	while (bit > v)
+		bit >>= 2;
+	while (bit) {
+		if (v >= r + bit) {
+			v -= r + bit;
+			r = (r >> 1) + bit;
+		} else {
+			r >>= 1;
+		}
+		bit >>= 2;
+	}
+	return r;
+}
+
+int64_t npk_div_round(int64_t num, int64_t den)
+{
+	/* round half away from zero; den > 0 */
+	if (num >= 0)
+		return (num + den / 2) / den;
+	return -((-num + den / 2) / den);
+}
+
+void npk_sincos(uint32_t angle, int32_t *s, int32_t *c)
+{
+	uint32_t a[2] = { angle, angle + 0x40000000u };
+	int32_t r[2];
+
+	for (int k = 0; k < 2; k++) {
+		uint32_t i = a[k] >> 22, f = (a[k] >> 6) & 0xffff;
+		int32_t lo = npk_sin_tab[i], hi = npk_sin_tab[i + 1];
+
+		r[k] = lo + (int32_t)npk_rshift_round((int64_t)(hi - lo) * f,
+						      16);
+	}
+	*s = r[0];
+	*c = r[1];
+}
+
+int32_t npk_exp2_neg_q8(int64_t e)
+{
+	int64_t n;
+
+	if (e < 0)
+		e = 0;
+	n = e >> 8;
+	if (n > 46)
+		return 0;
+	return (int32_t)npk_rshift_round(npk_exp2_tab[e & 255],
+					 (unsigned int)(15 + n));
+}
+
+void npk_rmsnorm_q(const int16_t *x, uint32_t n, uint64_t eps,
+		   struct npk_rq rq, int32_t lo, int32_t hi, int8_t *q)
+{
+	uint64_t ss = 0, v, r, inv;
+
+	for (uint32_t i = 0; i < n; i++)
+		ss += (uint64_t)((int32_t)x[i] * (int32_t)x[i]);
+	v = ((ss << 16) + n / 2) / n;
+	v = v > UINT64_MAX - eps ? UINT64_MAX : v + eps;
+	r = npk_isqrt64(v);
+	if (r == 0)
+		r = 1;
+	inv = ((uint64_t)1 << 40) / r;
+	for (uint32_t i = 0; i < n; i++) {
+		int64_t y = npk_rshift_round((int64_t)x[i] * (int64_t)inv, 16);
+
+		q[i] = (int8_t)npk_requant(y, rq, lo, hi);
+	}
+}
+
+int8_t npk_unpack4(const uint8_t *p, uint32_t i)
+{
+	uint8_t b = p[i >> 1];
+	int v = (i & 1) ? b >> 4 : b & 15;
+
+	return (int8_t)(v >= 8 ? v - 16 : v);
+}
+
+void npk_pack4(const int8_t *q, uint32_t n, uint8_t *out)
+{
+	for (uint32_t i = 0; i < n; i += 2) {
+		uint8_t lo = (uint8_t)q[i] & 15;
+		uint8_t hi = i + 1 < n ? (uint8_t)q[i + 1] & 15 : 0;
+
+		out[i >> 1] = (uint8_t)(lo | hi << 4);
+	}
+}
+
+static int32_t npk_dot4(const uint8_t *w, uint32_t cols, const int8_t *a)
+{
+	int32_t acc = 0;
+
+	for (uint32_t c = 0; c + 1 < cols; c += 2) {
+		uint8_t b = w[c >> 1];
+		int32_t lo = (int32_t)(b & 15) - ((b & 8) << 1);
+		int32_t hi = (int32_t)(b >> 4) - ((b & 0x80) >> 3);
+
+		acc += lo * a[c] + hi * a[c + 1];
+	}
+	if (cols & 1)
+		acc += npk_unpack4(w, cols - 1) * a[cols - 1];
+	return acc;
+}
+
+static int32_t npk_dot8(const uint8_t *w, uint32_t cols, const int8_t *a)
+{
+	int32_t acc = 0;
+
+	for (uint32_t c = 0; c < cols; c++)
+		acc += (int8_t)w[c] * a[c];
+	return acc;
+}
+
+void npk_matvec(const uint8_t *w, uint32_t rows, uint32_t cols,
+		uint32_t row_bytes, uint32_t bits, const int8_t *a,
+		int32_t *acc)
+{
+	for (uint32_t r = 0; r < rows; r++, w += row_bytes)
+		acc[r] = bits == 4 ? npk_dot4(w, cols, a) : npk_dot8(w, cols, a);
+}
+
+/* ---------------------------------------------------------------- */
+/* Program validation                                                */
+
+#define NPK_MAX_DIM 65536u
+#define NPK_MAX_FFN (1u << 20)
+#define NPK_MAX_SEQ 65536u
+#define NPK_MAX_HEAD_DIM 1024u
+#define NPK_MAX_BATCH 4096u
+#define NPK_MAX_LAYERS 1024u
+#define NPK_MAX_VOCAB (1u << 22)
+
+static int npk_rq_ok(struct npk_rq rq)
+{
+	return rq.m >= 0 && rq.shift >= 0 && rq.shift <= 62;
+}
+
+static int npk_tensor_ok(const uint8_t *sram, uint64_t sram_size,
+			 const struct npk_tensor *t, uint32_t rows,
+			 uint32_t cols, uint32_t bits)
+{
+	uint64_t last_core, end, rq_end;
+
+	if (t->rows != rows || t->cols != cols || t->bits != bits)
+		return 0;
+	if (t->rows_per_core == 0 ||
+	    (uint64_t)t->rows_per_core * NP_NUM_CORES < rows)
+		return 0;
+	if ((uint64_t)t->row_bytes * 8 < (uint64_t)cols * bits)
+		return 0;
+	end = (uint64_t)t->off + (uint64_t)t->rows_per_core * t->row_bytes;
+	rq_end = (uint64_t)t->rq_off + (uint64_t)t->rows_per_core * 8;
+	if (end > NP_CORE_SRAM_SIZE || rq_end > NP_CORE_SRAM_SIZE)
+		return 0;
+	last_core = (rows - 1) / t->rows_per_core;
+	if (last_core * NP_CORE_SRAM_SIZE + end > sram_size ||
+	    last_core * NP_CORE_SRAM_SIZE + rq_end > sram_size)
+		return 0;
+	for (uint32_t r = 0; r < rows; r++) {
+		uint64_t core = r / t->rows_per_core;
+		uint64_t a = core * NP_CORE_SRAM_SIZE + t->rq_off +
+			     (uint64_t)(r % t->rows_per_core) * 8;
+		struct npk_rq rq;
+
+		memcpy(&rq, sram + a, sizeof(rq));
+		if (!npk_rq_ok(rq))
+			return 0;
+	}
+	return 1;
+}
+
+static int npk_card_get(const uint8_t *sram, uint64_t sram_size,
+			uint64_t prog, struct npk_card *c)
+{
+	if (prog > sram_size || sram_size - prog < sizeof(*c) || (prog & 7))
+		return 0;
+	memcpy(c, sram + prog, sizeof(*c));
+	return 1;
+}
+
+int npk_validate(const uint8_t *sram, uint64_t sram_size, uint64_t prog)
+{
+	struct npk_card c;
+	uint32_t qd, kvd, units;
+	uint64_t kv_end;
+
+	if (!npk_card_get(sram, sram_size, prog, &c))
+		return NP_ERR_BAD_PROGRAM;
+	if (c.magic != NPK_MAGIC || c.version != NPK_VERSION ||
+	    c.hdr_size != sizeof(c))
+		return NP_ERR_BAD_PROGRAM;
+	if (c.block_size < sizeof(c) || c.block_size > sram_size - prog)
+		return NP_ERR_BAD_PROGRAM;
+	if (c.dim == 0 || c.dim > NPK_MAX_DIM || c.n_heads == 0 ||
+	    c.n_kv_heads == 0 || c.n_heads % c.n_kv_heads || c.head_dim == 0 ||
+	    c.head_dim > NPK_MAX_HEAD_DIM || (c.head_dim & 1) ||
+	    c.n_heads > NPK_MAX_DIM / c.head_dim)
+		return NP_ERR_BAD_PROGRAM;
+	qd = c.n_heads * c.head_dim;
+	kvd = c.n_kv_heads * c.head_dim;
+	if (c.kind == NPK_KIND_OUTPUT) {
+		struct npk_output o;
+
+		if (c.vocab_end <= c.vocab_begin || c.vocab_end > NPK_MAX_VOCAB)
+			return NP_ERR_BAD_PROGRAM;
+		if (c.output_off < sizeof(c) ||
+		    (uint64_t)c.output_off + sizeof(o) > c.block_size)
+			return NP_ERR_BAD_PROGRAM;
+		memcpy(&o, sram + prog + c.output_off, sizeof(o));
+		if (!npk_rq_ok(o.norm) ||
+		    !npk_tensor_ok(sram, sram_size, &o.w,
+				   c.vocab_end - c.vocab_begin, c.dim, 8))
+			return NP_ERR_BAD_PROGRAM;
+		return NP_ERR_NONE;
+	}
+	if (c.kind != NPK_KIND_LAYERS || c.n_layers == 0 ||
+	    c.n_layers > NPK_MAX_LAYERS || c.ffn == 0 || c.ffn > NPK_MAX_FFN ||
+	    c.max_seq == 0 || c.max_seq > NPK_MAX_SEQ || c.batch == 0 ||
+	    c.batch > NPK_MAX_BATCH)
+		return NP_ERR_BAD_PROGRAM;
+	if (c.layers_off < sizeof(c) ||
+	    (uint64_t)c.layers_off +
+			    (uint64_t)c.n_layers * sizeof(struct npk_layer) >
+		    c.block_size)
+		return NP_ERR_BAD_PROGRAM;
+	if (c.rope_off < sizeof(c) ||
+	    (uint64_t)c.rope_off + (uint64_t)c.head_dim / 2 * 4 > c.block_size)
+		return NP_ERR_BAD_PROGRAM;
+	if ((uint64_t)c.kv_unit < (uint64_t)c.max_seq * c.head_dim)
+		return NP_ERR_BAD_PROGRAM;
+	units = c.batch * c.n_kv_heads;
+	for (uint32_t l = 0; l < c.n_layers; l++) {
+		struct npk_layer L;
+		static const uint32_t bitsw = 4;
+		uint64_t last;
+
+		memcpy(&L, sram + prog + c.layers_off + l * sizeof(L),
+		       sizeof(L));
+		if (!npk_tensor_ok(sram, sram_size, &L.t[NPK_Q], qd, c.dim,
+				   bitsw) ||
+		    !npk_tensor_ok(sram, sram_size, &L.t[NPK_K], kvd, c.dim,
+				   bitsw) ||
+		    !npk_tensor_ok(sram, sram_size, &L.t[NPK_V], kvd, c.dim,
+				   bitsw) ||
+		    !npk_tensor_ok(sram, sram_size, &L.t[NPK_O], c.dim, qd,
+				   bitsw) ||
+		    !npk_tensor_ok(sram, sram_size, &L.t[NPK_GATE], c.ffn,
+				   c.dim, bitsw) ||
+		    !npk_tensor_ok(sram, sram_size, &L.t[NPK_UP], c.ffn, c.dim,
+				   bitsw) ||
+		    !npk_tensor_ok(sram, sram_size, &L.t[NPK_DOWN], c.dim,
+				   c.ffn, bitsw))
+			return NP_ERR_BAD_PROGRAM;
+		if (!npk_rq_ok(L.norm1) || !npk_rq_ok(L.norm2) ||
+		    !npk_rq_ok(L.rope_q) || !npk_rq_ok(L.rope_k) ||
+		    !npk_rq_ok(L.softmax) || !npk_rq_ok(L.attn) ||
+		    !npk_rq_ok(L.silu_mul) || !npk_rq_ok(L.res))
+			return NP_ERR_BAD_PROGRAM;
+		/* every unit of this layer inside its core and the SRAM */
+		last = (uint64_t)L.kv_first_unit + units - 1;
+		kv_end = c.kv_off + (last / NP_NUM_CORES + 1) * c.kv_unit;
+		if (kv_end > NP_CORE_SRAM_SIZE)
+			return NP_ERR_BAD_PROGRAM;
+		for (uint64_t u = L.kv_first_unit; u <= last &&
+		     u < (uint64_t)L.kv_first_unit + NP_NUM_CORES; u++) {
+			uint64_t core = u % NP_NUM_CORES;
+
+			if (core * NP_CORE_SRAM_SIZE + kv_end > sram_size)
+				return NP_ERR_BAD_PROGRAM;
+		}
+	}
+	return NP_ERR_NONE;
+}
+
+/* ---------------------------------------------------------------- */
+/* Execution                                                         */
+
+struct npk_scratch {
+	size_t x, xmid, a, acc, q16, k16, q4, k4, v4, attn, g8, u8, p, oacc;
+	size_t total;
+};
+
+static uint32_t npk_max3(uint32_t a, uint32_t b, uint32_t c)
+{
+	uint32_t m = a > b ? a : b;
+
+	return m > c ? m : c;
+}
+
+static void npk_scratch_layout(const struct npk_card *c, struct npk_scratch *s)
+{
+	uint32_t qd = c->n_heads * c->head_dim;
+	uint32_t kvd = c->n_kv_heads * c->head_dim;
+	uint32_t rows = c->kind == NPK_KIND_OUTPUT ?
+				c->vocab_end - c->vocab_begin :
+				npk_max3(qd, c->ffn, c->dim);
+	size_t o = 0;
+
+#define NPK_TAKE(field, bytes)                         \
+	do {                                           \
+		s->field = o;                          \
+		o += ((size_t)(bytes) + 7) & ~(size_t)7; \
+	} while (0)
+	NPK_TAKE(x, (size_t)c->dim * 2);
+	NPK_TAKE(xmid, (size_t)c->dim * 2);
+	NPK_TAKE(a, npk_max3(c->dim, c->ffn, qd));
+	NPK_TAKE(acc, (size_t)rows * 4);
+	NPK_TAKE(q16, (size_t)qd * 2);
+	NPK_TAKE(k16, (size_t)kvd * 2);
+	NPK_TAKE(q4, qd);
+	NPK_TAKE(k4, kvd);
+	NPK_TAKE(v4, kvd);
+	NPK_TAKE(attn, qd);
+	NPK_TAKE(g8, c->ffn);
+	NPK_TAKE(u8, c->ffn);
+	NPK_TAKE(p, (size_t)c->max_seq * 4);
+	NPK_TAKE(oacc, (size_t)c->head_dim * 8);
+#undef NPK_TAKE
+	s->total = o;
+}
+
+size_t npk_scratch_size(const uint8_t *sram, uint64_t prog)
+{
+	struct npk_card c;
+	struct npk_scratch s;
+
+	memcpy(&c, sram + prog, sizeof(c));
+	npk_scratch_layout(&c, &s);
+	return s.total;
+}
+
+size_t npk_out_size(const uint8_t *sram, uint64_t prog, uint32_t n_tokens)
+{
+	struct npk_card c;
+
+	memcpy(&c, sram + prog, sizeof(c));
+	if (c.kind == NPK_KIND_OUTPUT)
+		return (size_t)n_tokens * (c.vocab_end - c.vocab_begin) * 4;
+	return (size_t)n_tokens * c.dim * 2;
+}
+
+static const uint8_t *npk_row(const uint8_t *sram, const struct npk_tensor *t,
+			      uint32_t r, struct npk_rq *rq)
+{
+	uint64_t core = r / t->rows_per_core, local = r % t->rows_per_core;
+	const uint8_t *base = sram + core * NP_CORE_SRAM_SIZE;
+
+	memcpy(rq, base + t->rq_off + local * 8, sizeof(*rq));
+	return base + t->off + local * t->row_bytes;
+}
+
+/* acc[r] for every row of t, then requantised into [lo, hi] */
+static void npk_linear(const uint8_t *sram, const struct npk_tensor *t,
+		       const int8_t *a, int32_t lo, int32_t hi, int32_t *out)
+{
+	for (uint32_t r = 0; r < t->rows; r++) {
+		struct npk_rq rq;
+		const uint8_t *w = npk_row(sram, t, r, &rq);
+		int32_t acc;
+
+		npk_matvec(w, 1, t->cols, t->row_bytes, t->bits, a, &acc);
+		out[r] = npk_requant(acc, rq, lo, hi);
+	}
+}
+
+static uint8_t *npk_kv_unit(uint8_t *sram, const struct npk_card *c,
+			    const struct npk_layer *L, uint32_t slot,
+			    uint32_t g)
+{
+	uint64_t u = (uint64_t)L->kv_first_unit +
+		     (uint64_t)slot * c->n_kv_heads + g;
+
+	return sram + (u % NP_NUM_CORES) * NP_CORE_SRAM_SIZE + c->kv_off +
+	       (u / NP_NUM_CORES) * c->kv_unit;
+}
+
+static void npk_rope(const uint32_t *freq, uint32_t hd, uint32_t pos,
+		     const int16_t *in, struct npk_rq rq, int8_t *out)
+{
+	for (uint32_t i = 0; i < hd / 2; i++) {
+		int32_t s, co, x0 = in[2 * i], x1 = in[2 * i + 1];
+
+		npk_sincos(pos * freq[i], &s, &co);
+		out[2 * i] = (int8_t)npk_requant(x0 * co - x1 * s, rq, -8, 7);
+		out[2 * i + 1] = (int8_t)npk_requant(x0 * s + x1 * co, rq, -8,
+						     7);
+	}
+}
+
+static void npk_attention(uint8_t *sram, const struct npk_card *c,
+			  const struct npk_layer *L, uint32_t slot,
+			  uint32_t pos, uint8_t *s, const struct npk_scratch *o)
+{
+	uint32_t hd = c->head_dim, rowb = hd / 2;
+	uint32_t group = c->n_heads / c->n_kv_heads;
+	const int8_t *q4 = (const int8_t *)(s + o->q4);
+	int8_t *attn = (int8_t *)(s + o->attn);
+	int32_t *p = (int32_t *)(s + o->p);
+	int64_t *oacc = (int64_t *)(s + o->oacc);
+
+	for (uint32_t h = 0; h < c->n_heads; h++) {
+		const uint8_t *unit = npk_kv_unit(sram, c, L, slot, h / group);
+		const uint8_t *K = unit, *V = unit + (size_t)c->max_seq * rowb;
+		const int8_t *q = q4 + (size_t)h * hd;
+		int32_t max = INT32_MIN;
+		int64_t sum = 0;
+
+		for (uint32_t t = 0; t <= pos; t++) {
+			int32_t sc = 0;
+
+			for (uint32_t d = 0; d < hd; d++)
+				sc += q[d] * npk_unpack4(K + (size_t)t * rowb,
+							 d);
+			p[t] = sc;
+			if (sc > max)
+				max = sc;
+		}
+		memset(oacc, 0, (size_t)hd * sizeof(*oacc));
+		for (uint32_t t = 0; t <= pos; t++) {
+			int32_t e = npk_requant((int64_t)max - p[t], L->softmax,
+						0, INT32_MAX);
+			int32_t w = npk_exp2_neg_q8(e);
+
+			sum += w;
+			for (uint32_t d = 0; d < hd; d++)
+				oacc[d] += (int64_t)w *
+					   npk_unpack4(V + (size_t)t * rowb, d);
+		}
+		for (uint32_t d = 0; d < hd; d++) {
+			int64_t v = npk_div_round(oacc[d] * 65536, sum);
+
+			attn[(size_t)h * hd + d] =
+				(int8_t)npk_requant(v, L->attn, -8, 7);
+		}
+	}
+}
+
+static void npk_layer_step(uint8_t *sram, const struct npk_card *c,
+			   const struct npk_layer *L, const uint32_t *freq,
+			   uint32_t slot, uint32_t pos, uint8_t *s,
+			   const struct npk_scratch *o)
+{
+	uint32_t hd = c->head_dim, qd = c->n_heads * hd;
+	uint32_t kvd = c->n_kv_heads * hd;
+	int16_t *x = (int16_t *)(s + o->x), *xmid = (int16_t *)(s + o->xmid);
+	int8_t *a = (int8_t *)(s + o->a);
+	int32_t *acc = (int32_t *)(s + o->acc);
+	int16_t *q16 = (int16_t *)(s + o->q16), *k16 = (int16_t *)(s + o->k16);
+	int8_t *q4 = (int8_t *)(s + o->q4), *k4 = (int8_t *)(s + o->k4);
+	int8_t *v4 = (int8_t *)(s + o->v4);
+	int8_t *g8 = (int8_t *)(s + o->g8), *u8 = (int8_t *)(s + o->u8);
+
+	/* attention */
+	npk_rmsnorm_q(x, c->dim, L->eps1, L->norm1, -8, 7, a);
+	npk_linear(sram, &L->t[NPK_Q], a, INT16_MIN, INT16_MAX, acc);
+	for (uint32_t i = 0; i < qd; i++)
+		q16[i] = (int16_t)acc[i];
+	npk_linear(sram, &L->t[NPK_K], a, INT16_MIN, INT16_MAX, acc);
+	for (uint32_t i = 0; i < kvd; i++)
+		k16[i] = (int16_t)acc[i];
+	npk_linear(sram, &L->t[NPK_V], a, -8, 7, acc);
+	for (uint32_t i = 0; i < kvd; i++)
+		v4[i] = (int8_t)acc[i];
+	for (uint32_t h = 0; h < c->n_heads; h++)
+		npk_rope(freq, hd, pos, q16 + (size_t)h * hd, L->rope_q,
+			 q4 + (size_t)h * hd);
+	for (uint32_t g = 0; g < c->n_kv_heads; g++) {
+		uint8_t *unit = npk_kv_unit(sram, c, L, slot, g);
+		size_t rowb = hd / 2;
+
+		npk_rope(freq, hd, pos, k16 + (size_t)g * hd, L->rope_k,
+			 k4 + (size_t)g * hd);
+		npk_pack4(k4 + (size_t)g * hd, hd, unit + pos * rowb);
+		npk_pack4(v4 + (size_t)g * hd, hd,
+			  unit + (size_t)c->max_seq * rowb + pos * rowb);
+	}
+	npk_attention(sram, c, L, slot, pos, s, o);
+	npk_linear(sram, &L->t[NPK_O], (const int8_t *)(s + o->attn),
+		   INT16_MIN, INT16_MAX, acc);
+	for (uint32_t i = 0; i < c->dim; i++)
+		xmid[i] = (int16_t)npk_clamp64((int64_t)x[i] + acc[i],
+					       INT16_MIN, INT16_MAX);
+
+	/* feed-forward */
+	npk_rmsnorm_q(xmid, c->dim, L->eps2, L->norm2, -8, 7, a);
+	npk_linear(sram, &L->t[NPK_GATE], a, -128, 127, acc);
+	for (uint32_t i = 0; i < c->ffn; i++)
+		g8[i] = (int8_t)acc[i];
+	npk_linear(sram, &L->t[NPK_UP], a, -128, 127, acc);
+	for (uint32_t i = 0; i < c->ffn; i++)
+		u8[i] = (int8_t)acc[i];
+	for (uint32_t i = 0; i < c->ffn; i++) {
+		int32_t sl = L->silu_lut[(uint8_t)g8[i]];
+
+		a[i] = (int8_t)npk_requant(sl * u8[i], L->silu_mul, -128, 127);
+	}
+	npk_linear(sram, &L->t[NPK_DOWN], a, INT16_MIN, INT16_MAX, acc);
+	for (uint32_t i = 0; i < c->dim; i++) {
+		int64_t r = npk_requant(xmid[i], L->res, INT16_MIN, INT16_MAX);
+
+		x[i] = (int16_t)npk_clamp64(r + acc[i], INT16_MIN, INT16_MAX);
+	}
+}
+
+int npk_run(uint8_t *sram, uint64_t prog, const void *arg, size_t arg_len,
+	    void *out, size_t out_len, void *scratch)
+{
+	const uint8_t *ab = arg;
+	uint8_t *s = scratch, *ob = out;
+	struct npk_card c;
+	struct npk_scratch o;
+	uint32_t n, zero;
+	uint32_t freq[NPK_MAX_HEAD_DIM / 2];
+	size_t row_in, row_out;
+
+	memcpy(&c, sram + prog, sizeof(c));
+	npk_scratch_layout(&c, &o);
+	if (arg_len < NPK_ARG_HDR)
+		return NP_ERR_BAD_PROGRAM;
+	memcpy(&n, ab, 4);
+	memcpy(&zero, ab + 4, 4);
+	row_in = (size_t)c.dim * 2;
+	row_out = c.kind == NPK_KIND_OUTPUT ?
+			  (size_t)(c.vocab_end - c.vocab_begin) * 4 :
+			  row_in;
+	if (zero != 0 || n == 0 ||
+	    (arg_len - NPK_ARG_HDR) / (sizeof(struct npk_tok) + row_in) < n ||
+	    out_len / row_out < n)
+		return NP_ERR_BAD_PROGRAM;
+	for (uint32_t i = 0; i < n; i++) {
+		struct npk_tok tk;
+
+		memcpy(&tk, ab + NPK_ARG_HDR + i * sizeof(tk), sizeof(tk));
+		if (c.kind == NPK_KIND_LAYERS &&
+		    (tk.slot >= c.batch || tk.pos >= c.max_seq))
+			return NP_ERR_BAD_PROGRAM;
+	}
+	if (c.kind == NPK_KIND_LAYERS)
+		memcpy(freq, sram + prog + c.rope_off, (size_t)c.head_dim / 2 * 4);
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *xin = ab + NPK_ARG_HDR +
+				     (size_t)n * sizeof(struct npk_tok) +
+				     (size_t)i * row_in;
+		struct npk_tok tk;
+
+		memcpy(&tk, ab + NPK_ARG_HDR + i * sizeof(tk), sizeof(tk));
+		memcpy(s + o.x, xin, row_in);
+		if (c.kind == NPK_KIND_OUTPUT) {
+			struct npk_output ou;
+
+			memcpy(&ou, sram + prog + c.output_off, sizeof(ou));
+			npk_rmsnorm_q((const int16_t *)(s + o.x), c.dim, ou.eps,
+				      ou.norm, -127, 127, (int8_t *)(s + o.a));
+			npk_linear(sram, &ou.w, (const int8_t *)(s + o.a),
+				   INT32_MIN, INT32_MAX,
+				   (int32_t *)(s + o.acc));
+			memcpy(ob + (size_t)i * row_out, s + o.acc, row_out);
+			continue;
+		}
+		for (uint32_t l = 0; l < c.n_layers; l++) {
+			struct npk_layer L;
+
+			memcpy(&L, sram + prog + c.layers_off + l * sizeof(L),
+			       sizeof(L));
+			npk_layer_step(sram, &c, &L, freq, tk.slot, tk.pos, s,
+				       &o);
+		}
+		memcpy(ob + (size_t)i * row_out, s + o.x, row_out);
+	}
+	return NP_ERR_NONE;
+}

@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * npk: the integer numerics of np layer programs, and their card layout.
+ *
+ * This file and npk.c are self-contained (stdint.h, stddef.h, string.h
+ * only) so the emulator core compiles the very same source as libnp's
+ * integer reference: hardware model and oracle cannot drift apart.
+ * docs/numerics.md specifies every operation; docs/model-format.md the
+ * program block. All structures are little-endian with fixed layout.
+ */
+#ifndef NPK_H
+#define NPK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "npk overlays little-endian card structures on host memory"
+#endif
+
+#define NPK_MAGIC 0x504c504eu /* "NPLP" */
+#define NPK_VERSION 1u
+#define NPK_ALIGN 64u /* every per-core offset and row stride */
+
+enum npk_kind {
+	NPK_KIND_LAYERS = 1,
+	NPK_KIND_OUTPUT = 2,
+};
+
+/* Requantisation: y = round_half_up(x * m / 2^shift), m in [0, 2^31) */
+struct npk_rq {
+	int32_t m;
+	int32_t shift; /* 0..62 */
+};
+
+/*
+ * A weight matrix split by output rows over the 256 cores: row r lives on
+ * core r / rows_per_core at per-core offset off + (r % rows_per_core) *
+ * row_bytes, and its requantisation parameters at rq_off + (r %
+ * rows_per_core) * 8 on the same core. Elements are packed two per byte
+ * (bits 4, low nibble first) or one per byte (bits 8), row padded with
+ * zeros to row_bytes.
+ */
+struct npk_tensor {
+	uint32_t off;
+	uint32_t rq_off;
+	uint32_t rows;
+	uint32_t cols;
+	uint32_t rows_per_core;
+	uint32_t row_bytes;
+	uint32_t bits; /* 4 or 8 */
+	uint32_t rsvd;
+};
+
+enum npk_layer_tensor {
+	NPK_Q,
+	NPK_K,
+	NPK_V,
+	NPK_O,
+	NPK_GATE,
+	NPK_UP,
+	NPK_DOWN,
+	NPK_N_TENSORS,
+};
+
+struct npk_layer {
+	struct npk_tensor t[NPK_N_TENSORS];
+	uint64_t eps1; /* RMSNorm epsilon in x units^2 * 2^16 */
+	uint64_t eps2;
+	struct npk_rq norm1; /* Q16 unit-RMS -> int4 h1 */
+	struct npk_rq norm2; /* Q16 unit-RMS -> int4 h2 */
+	struct npk_rq rope_q; /* rotated int16 (Q14 products) -> int4 q */
+	struct npk_rq rope_k; /* -> int4 k (cache) */
+	struct npk_rq softmax; /* score difference -> exp2 exponent, Q8 */
+	struct npk_rq attn; /* Q16 weighted V -> int4 attention output */
+	struct npk_rq silu_mul; /* int8 silu * int8 up -> int8 a */
+	struct npk_rq res; /* x_mid -> x_out scale */
+	uint32_t kv_first_unit; /* KV units: see npk_card */
+	uint32_t rsvd;
+	int8_t silu_lut[256]; /* indexed by (uint8_t)gate8 */
+};
+
+struct npk_output {
+	struct npk_tensor w; /* bits 8, rows = vocab_end - vocab_begin */
+	uint64_t eps;
+	struct npk_rq norm; /* Q16 unit-RMS -> int8 h */
+	uint32_t rsvd[2];
+};
+
+/*
+ * Program block, at the card address a job's prog field names (core 0,
+ * offset 0 as the compiler lays it out). Offsets are from its start.
+ */
+struct npk_card {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t hdr_size; /* sizeof(struct npk_card) */
+	uint32_t kind; /* enum npk_kind */
+	uint32_t block_size; /* whole program block, bytes */
+	uint32_t first_layer;
+	uint32_t n_layers; /* NPK_KIND_LAYERS: npk_layer array at layers_off */
+	uint32_t dim;
+	uint32_t n_heads;
+	uint32_t n_kv_heads;
+	uint32_t head_dim;
+	uint32_t ffn;
+	uint32_t vocab_begin; /* NPK_KIND_OUTPUT: rows of this card */
+	uint32_t vocab_end;
+	uint32_t max_seq;
+	uint32_t batch;
+	uint32_t layers_off;
+	uint32_t output_off; /* struct npk_output */
+	uint32_t rope_off; /* head_dim / 2 uint32: rotation per position,
+			    * in 2^-32 turns */
+	/* KV cache: unit u = (layer unit base + slot * n_kv_heads + kv head)
+	 * on core u % 256 at per-core offset kv_off + (u / 256) * kv_unit;
+	 * a unit holds K then V, each max_seq rows of head_dim int4. */
+	uint32_t kv_off;
+	uint32_t kv_unit;
+	uint32_t core_bytes; /* per-core high-water mark */
+	uint32_t rsvd[3];
+};
+
+_Static_assert(sizeof(struct npk_tensor) == 32, "npk_tensor layout");
+_Static_assert(sizeof(struct npk_layer) == 7 * 32 + 16 + 64 + 8 + 256,
+	       "npk_layer layout");
+_Static_assert(sizeof(struct npk_output) == 32 + 8 + 8 + 8, "npk_output");
+_Static_assert(sizeof(struct npk_card) == 96, "npk_card layout");
+
+/* Job arguments (the job descriptor's arg) and output (its out). */
+struct npk_tok {
+	uint32_t slot; /* session, < batch */
+	uint32_t pos; /* position in the session, < max_seq */
+};
+/*
+ * arg: uint32 n_tokens, uint32 zero, n_tokens struct npk_tok, then
+ * n_tokens rows of dim int16 (x). Tokens run in order, so a later token
+ * sees KV entries an earlier one wrote.
+ * out: layer cards n_tokens rows of dim int16; output cards n_tokens rows
+ * of (vocab_end - vocab_begin) int32 logits.
+ */
+#define NPK_ARG_HDR 8u
+
+/* ---- primitives (docs/numerics.md) ---- */
+int64_t npk_rshift_round(int64_t v, unsigned int shift);
+int32_t npk_requant(int64_t v, struct npk_rq rq, int32_t lo, int32_t hi);
+uint64_t npk_isqrt64(uint64_t v);
+int64_t npk_div_round(int64_t num, int64_t den);
+/* sin and cos of angle (2^-32 turns), Q14 */
+void npk_sincos(uint32_t angle, int32_t *s, int32_t *c);
+/* 2^(-e / 256) in Q15, e >= 0 */
+int32_t npk_exp2_neg_q8(int64_t e);
+/* x int16[n] -> q[n] in [lo, hi]: RMS normalisation + requantisation */
+void npk_rmsnorm_q(const int16_t *x, uint32_t n, uint64_t eps,
+		   struct npk_rq rq, int32_t lo, int32_t hi, int8_t *q);
+/* acc[r] = sum_c w[r][c] * a[c]; w packed per bits, a holds int4/int8 */
+void npk_matvec(const uint8_t *w, uint32_t rows, uint32_t cols,
+		uint32_t row_bytes, uint32_t bits, const int8_t *a,
+		int32_t *acc);
+/* pack int4 values (-8..7) two per byte, low nibble first */
+void npk_pack4(const int8_t *q, uint32_t n, uint8_t *out);
+int8_t npk_unpack4(const uint8_t *p, uint32_t i);
+
+/* ---- layer programs ---- */
+
+/*
+ * Validate the program block at card address prog against an SRAM of
+ * sram_size bytes: magic, version, shapes, every offset and extent.
+ * Returns 0 or an NP_ERR_* (np_abi.h) value, NP_ERR_BAD_PROGRAM mostly.
+ */
+int npk_validate(const uint8_t *sram, uint64_t sram_size, uint64_t prog);
+/* Scratch bytes npk_run needs for this (validated) program. */
+size_t npk_scratch_size(const uint8_t *sram, uint64_t prog);
+/* Output bytes for n tokens */
+size_t npk_out_size(const uint8_t *sram, uint64_t prog, uint32_t n_tokens);
+/*
+ * Run a validated program on arg (arg_len bytes, layout above), writing
+ * out (out_len bytes). KV entries are written into sram. Returns 0 or
+ * NP_ERR_BAD_PROGRAM for arguments that do not match the program (token
+ * count, slot, position, lengths).
+ */
+int npk_run(uint8_t *sram, uint64_t prog, const void *arg, size_t arg_len,
+	    void *out, size_t out_len, void *scratch);
+
+#endif /* NPK_H */

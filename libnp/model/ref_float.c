@@ -1,0 +1,439 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Float reference of the llama decoder, and calibration: the float pass
+ * observes every activation the integer pipeline quantises and the scales
+ * are chosen from those observations (docs/numerics.md, "Calibration").
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "npim.h"
+
+struct np_ref_float {
+	struct np_model_shape s;
+	uint32_t hd, qd, kvd, max_seq, batch;
+	float **w; /* [n_layers * 9 + 3] materialised rows */
+	float *kc, *vc; /* [batch][layer][max_seq][kvd] */
+	float *x, *xn, *q, *k, *v, *att, *g, *u, *sc;
+};
+
+static float *load_tensor(const struct np_model *m, int t, uint32_t layer,
+			  int *ret)
+{
+	uint32_t rows, cols;
+	float *w;
+
+	np_model_dims(m, t, &rows, &cols);
+	w = malloc((size_t)rows * cols * sizeof(*w));
+	if (!w) {
+		*ret = -ENOMEM;
+		return NULL;
+	}
+	for (uint32_t r = 0; r < rows && !*ret; r++)
+		*ret = np_model_row(m, t, layer, r, w + (size_t)r * cols);
+	return w;
+}
+
+void np_ref_float_destroy(struct np_ref_float *r)
+{
+	if (!r)
+		return;
+	if (r->w)
+		for (uint32_t i = 0; i < r->s.n_layers * 9 + 3; i++)
+			free(r->w[i]);
+	free(r->w);
+	free(r->kc);
+	free(r->vc);
+	free(r->x);
+	free(r->xn);
+	free(r->q);
+	free(r->k);
+	free(r->v);
+	free(r->att);
+	free(r->g);
+	free(r->u);
+	free(r->sc);
+	free(r);
+}
+
+int np_ref_float_create(const struct np_model *m, uint32_t max_seq,
+			uint32_t batch, struct np_ref_float **out)
+{
+	struct np_ref_float *r;
+	size_t kv;
+	int ret = 0;
+
+	*out = NULL;
+	if (max_seq == 0 || batch == 0 || max_seq > 65536 || batch > 4096)
+		return -EINVAL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->s = *np_model_get_shape(m);
+	r->hd = r->s.dim / r->s.n_heads;
+	r->qd = r->s.n_heads * r->hd;
+	r->kvd = r->s.n_kv_heads * r->hd;
+	r->max_seq = max_seq;
+	r->batch = batch;
+	kv = (size_t)batch * r->s.n_layers * max_seq * r->kvd;
+	r->w = calloc(r->s.n_layers * 9 + 3, sizeof(*r->w));
+	r->kc = calloc(kv, sizeof(float));
+	r->vc = calloc(kv, sizeof(float));
+	r->x = calloc(r->s.dim, sizeof(float));
+	r->xn = calloc(r->s.dim > r->s.ffn ? r->s.dim : r->s.ffn, sizeof(float));
+	r->q = calloc(r->qd, sizeof(float));
+	r->k = calloc(r->kvd, sizeof(float));
+	r->v = calloc(r->kvd, sizeof(float));
+	r->att = calloc(r->qd, sizeof(float));
+	r->g = calloc(r->s.ffn, sizeof(float));
+	r->u = calloc(r->s.ffn, sizeof(float));
+	r->sc = calloc(max_seq, sizeof(float));
+	if (!r->w || !r->kc || !r->vc || !r->x || !r->xn || !r->q || !r->k ||
+	    !r->v || !r->att || !r->g || !r->u || !r->sc) {
+		np_ref_float_destroy(r);
+		return -ENOMEM;
+	}
+	for (uint32_t l = 0; l < r->s.n_layers && !ret; l++)
+		for (int t = 0; t < 9 && !ret; t++)
+			r->w[l * 9 + t] = load_tensor(m, t, l, &ret);
+	for (int t = 0; t < 3 && !ret; t++)
+		r->w[r->s.n_layers * 9 + t] =
+			load_tensor(m, NP_T_TOK_EMBD + t, 0, &ret);
+	if (ret) {
+		np_ref_float_destroy(r);
+		return ret;
+	}
+	*out = r;
+	return 0;
+}
+
+static void matvec(const float *w, uint32_t rows, uint32_t cols,
+		   const float *x, float *y)
+{
+	for (uint32_t r = 0; r < rows; r++) {
+		const float *row = w + (size_t)r * cols;
+		double acc = 0;
+
+		for (uint32_t c = 0; c < cols; c++)
+			acc += (double)row[c] * x[c];
+		y[r] = (float)acc;
+	}
+}
+
+/* out = x / rms(x) (without gamma); returns 1/rms */
+static void rms_unit(const float *x, uint32_t n, float eps, float *out)
+{
+	double ss = 0;
+	float inv;
+
+	for (uint32_t i = 0; i < n; i++)
+		ss += (double)x[i] * x[i];
+	inv = (float)(1.0 / sqrt(ss / n + eps));
+	for (uint32_t i = 0; i < n; i++)
+		out[i] = x[i] * inv;
+}
+
+static void rope(float *v, uint32_t hd, uint32_t pos, float base)
+{
+	for (uint32_t i = 0; i < hd / 2; i++) {
+		double th = pos * pow(base, -2.0 * i / hd);
+		float c = (float)cos(th), s = (float)sin(th);
+		float x0 = v[2 * i], x1 = v[2 * i + 1];
+
+		v[2 * i] = x0 * c - x1 * s;
+		v[2 * i + 1] = x0 * s + x1 * c;
+	}
+}
+
+static void observe(struct npim_stat *st, uint32_t layer, int act,
+		    const float *v, size_t n)
+{
+	if (st)
+		npim_stat_add(&st[layer * NPIM_A_COUNT + act], v, n);
+}
+
+int npim_ref_float_forward(struct np_ref_float *r, uint32_t slot, uint32_t pos,
+			  int32_t token, float *logits, struct npim_stat *st)
+{
+	const struct np_model_shape *s = &r->s;
+	uint32_t hd = r->hd, group = s->n_heads / s->n_kv_heads, L = s->n_layers;
+	float **W = r->w, *x = r->x, *xn = r->xn;
+
+	if (slot >= r->batch || pos >= r->max_seq || token < 0 ||
+	    (uint32_t)token >= s->vocab)
+		return -ERANGE;
+	memcpy(x, W[L * 9] + (size_t)token * s->dim, s->dim * sizeof(float));
+	for (uint32_t l = 0; l < L; l++) {
+		float *const *w = W + l * 9;
+		size_t cbase = ((size_t)slot * L + l) * r->max_seq * r->kvd;
+		float *kc = r->kc + cbase, *vc = r->vc + cbase;
+
+		observe(st, l, NPIM_A_X, x, s->dim);
+		rms_unit(x, s->dim, s->norm_eps, xn);
+		observe(st, l, NPIM_A_N1, xn, s->dim);
+		for (uint32_t i = 0; i < s->dim; i++)
+			xn[i] *= w[NP_T_ATTN_NORM][i];
+		matvec(w[NP_T_Q], r->qd, s->dim, xn, r->q);
+		matvec(w[NP_T_K], r->kvd, s->dim, xn, r->k);
+		matvec(w[NP_T_V], r->kvd, s->dim, xn, r->v);
+		observe(st, l, NPIM_A_Q16, r->q, r->qd);
+		observe(st, l, NPIM_A_K16, r->k, r->kvd);
+		observe(st, l, NPIM_A_V4, r->v, r->kvd);
+		for (uint32_t h = 0; h < s->n_heads; h++)
+			rope(r->q + h * hd, hd, pos, s->rope_base);
+		for (uint32_t h = 0; h < s->n_kv_heads; h++)
+			rope(r->k + h * hd, hd, pos, s->rope_base);
+		observe(st, l, NPIM_A_Q4, r->q, r->qd);
+		observe(st, l, NPIM_A_K4, r->k, r->kvd);
+		memcpy(kc + (size_t)pos * r->kvd, r->k, r->kvd * sizeof(float));
+		memcpy(vc + (size_t)pos * r->kvd, r->v, r->kvd * sizeof(float));
+		for (uint32_t h = 0; h < s->n_heads; h++) {
+			const float *q = r->q + h * hd;
+			uint32_t g = h / group;
+			float max = -INFINITY;
+			double sum = 0;
+
+			for (uint32_t t = 0; t <= pos; t++) {
+				const float *k = kc + (size_t)t * r->kvd + g * hd;
+				double d = 0;
+
+				for (uint32_t i = 0; i < hd; i++)
+					d += (double)q[i] * k[i];
+				r->sc[t] = (float)(d / sqrt((double)hd));
+				max = fmaxf(max, r->sc[t]);
+			}
+			for (uint32_t t = 0; t <= pos; t++) {
+				r->sc[t] = expf(r->sc[t] - max);
+				sum += r->sc[t];
+			}
+			for (uint32_t i = 0; i < hd; i++) {
+				double a = 0;
+
+				for (uint32_t t = 0; t <= pos; t++)
+					a += (double)r->sc[t] *
+					     vc[(size_t)t * r->kvd + g * hd + i];
+				r->att[h * hd + i] = (float)(a / sum);
+			}
+		}
+		observe(st, l, NPIM_A_ATT, r->att, r->qd);
+		matvec(w[NP_T_O], s->dim, r->qd, r->att, xn);
+		for (uint32_t i = 0; i < s->dim; i++)
+			x[i] += xn[i];
+		observe(st, l, NPIM_A_XMID, x, s->dim);
+		rms_unit(x, s->dim, s->norm_eps, xn);
+		observe(st, l, NPIM_A_N2, xn, s->dim);
+		for (uint32_t i = 0; i < s->dim; i++)
+			xn[i] *= w[NP_T_FFN_NORM][i];
+		matvec(w[NP_T_GATE], s->ffn, s->dim, xn, r->g);
+		matvec(w[NP_T_UP], s->ffn, s->dim, xn, r->u);
+		observe(st, l, NPIM_A_G8, r->g, s->ffn);
+		observe(st, l, NPIM_A_U8, r->u, s->ffn);
+		for (uint32_t i = 0; i < s->ffn; i++)
+			r->g[i] = r->g[i] / (1.0f + expf(-r->g[i])) * r->u[i];
+		observe(st, l, NPIM_A_A8, r->g, s->ffn);
+		matvec(w[NP_T_DOWN], s->dim, s->ffn, r->g, xn);
+		for (uint32_t i = 0; i < s->dim; i++)
+			x[i] += xn[i];
+	}
+	observe(st, L, NPIM_A_XFIN, x, s->dim);
+	rms_unit(x, s->dim, s->norm_eps, xn);
+	observe(st, L, NPIM_A_NOUT, xn, s->dim);
+	for (uint32_t i = 0; i < s->dim; i++)
+		xn[i] *= W[L * 9 + 1][i];
+	matvec(W[L * 9 + 2], s->vocab, s->dim, xn, logits);
+	observe(st, L, NPIM_A_LOGIT, logits, s->vocab);
+	return 0;
+}
+
+int np_ref_float_step(struct np_ref_float *r, uint32_t slot, uint32_t pos,
+		      int32_t token, float *logits)
+{
+	return npim_ref_float_forward(r, slot, pos, token, logits, NULL);
+}
+
+/* ---------------------------------------------------------------- */
+/* Calibration                                                       */
+
+void npim_stat_add(struct npim_stat *st, const float *v, size_t n)
+{
+	if (st->stride == 0)
+		st->stride = 1;
+	for (size_t i = 0; i < n; i++) {
+		float a = fabsf(v[i]);
+
+		if (a > st->amax)
+			st->amax = a;
+		if (st->seen++ % st->stride)
+			continue;
+		if (st->n == NPIM_SAMPLES) {
+			/* keep every other sample, halve the rate */
+			for (uint32_t j = 0; j < NPIM_SAMPLES / 2; j++)
+				st->s[j] = st->s[2 * j];
+			st->n = NPIM_SAMPLES / 2;
+			st->stride *= 2;
+			if ((st->seen - 1) % st->stride)
+				continue;
+		}
+		st->s[st->n++] = v[i];
+	}
+}
+
+/* Clipping scale of least squared error over a grid of clip ratios */
+static float mse_scale(const struct npim_stat *st, int qmin, int qmax)
+{
+	float best = st->amax / (float)qmax;
+	double best_err = INFINITY;
+
+	if (st->amax == 0.0f)
+		return 1.0f;
+	for (int k = 20; k >= 4; k--) {
+		float s = st->amax * (float)k / 20.0f / (float)qmax;
+		double err = 0;
+
+		for (uint32_t i = 0; i < st->n; i++) {
+			float q = rintf(st->s[i] / s);
+
+			q = q < qmin ? (float)qmin : q > qmax ? (float)qmax : q;
+			err += (double)(st->s[i] - q * s) * (st->s[i] - q * s);
+		}
+		if (err < best_err) {
+			best_err = err;
+			best = s;
+		}
+	}
+	return best;
+}
+
+static float amax_scale(float amax, float headroom, float qmax)
+{
+	return amax > 0.0f ? amax * headroom / qmax : 1.0f;
+}
+
+static float silu_scale(float s_g)
+{
+	float m = 0;
+
+	for (int q = -128; q < 128; q++) {
+		float g = (float)q * s_g;
+
+		m = fmaxf(m, fabsf(g / (1.0f + expf(-g))));
+	}
+	return m > 0 ? m / 127.0f : 1.0f;
+}
+
+static int calib_alloc(uint32_t n_layers, struct np_quant_calib **out)
+{
+	struct np_quant_calib *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->n_layers = n_layers;
+	c->l = calloc(n_layers + 1, sizeof(*c->l));
+	if (!c->l) {
+		free(c);
+		return -ENOMEM;
+	}
+	*out = c;
+	return 0;
+}
+
+int np_quant_calibrate(const struct np_model *m, const int32_t *tokens,
+		       size_t n, struct np_quant_calib **out)
+{
+	const struct np_model_shape *s = np_model_get_shape(m);
+	struct np_ref_float *r = NULL;
+	struct npim_stat *st;
+	struct np_quant_calib *c;
+	float *logits;
+	uint32_t L = s->n_layers;
+	int ret;
+
+	*out = NULL;
+	if (n == 0 || n > 65536)
+		return -EINVAL;
+	st = calloc((size_t)(L + 1) * NPIM_A_COUNT, sizeof(*st));
+	logits = malloc((size_t)s->vocab * sizeof(*logits));
+	ret = st && logits ? np_ref_float_create(m, (uint32_t)n, 1, &r) :
+			     -ENOMEM;
+	for (size_t i = 0; i < n && !ret; i++)
+		ret = npim_ref_float_forward(r, 0, (uint32_t)i, tokens[i], logits,
+					    st);
+	np_ref_float_destroy(r);
+	free(logits);
+	if (!ret)
+		ret = calib_alloc(L, &c);
+	if (ret) {
+		free(st);
+		return ret;
+	}
+	for (uint32_t l = 0; l <= L; l++) {
+		struct npim_stat *a = &st[l * NPIM_A_COUNT];
+		float *o = c->l[l].s;
+
+		if (l == L) {
+			o[NPIM_A_XFIN] = amax_scale(a[NPIM_A_XFIN].amax, 2, 32767);
+			o[NPIM_A_NOUT] = mse_scale(&a[NPIM_A_NOUT], -127, 127);
+			o[NPIM_A_LOGIT] =
+				amax_scale(a[NPIM_A_LOGIT].amax, 2, 1 << 23);
+			break;
+		}
+		o[NPIM_A_X] = amax_scale(fmaxf(a[NPIM_A_X].amax,
+					      a[NPIM_A_XMID].amax),
+					2, 32767);
+		o[NPIM_A_XMID] = o[NPIM_A_X];
+		o[NPIM_A_N1] = mse_scale(&a[NPIM_A_N1], -8, 7);
+		o[NPIM_A_Q16] = amax_scale(a[NPIM_A_Q16].amax, 1.25f, 32767);
+		o[NPIM_A_K16] = amax_scale(a[NPIM_A_K16].amax, 1.25f, 32767);
+		o[NPIM_A_Q4] = mse_scale(&a[NPIM_A_Q4], -8, 7);
+		o[NPIM_A_K4] = mse_scale(&a[NPIM_A_K4], -8, 7);
+		o[NPIM_A_V4] = mse_scale(&a[NPIM_A_V4], -8, 7);
+		o[NPIM_A_ATT] = mse_scale(&a[NPIM_A_ATT], -8, 7);
+		o[NPIM_A_N2] = mse_scale(&a[NPIM_A_N2], -8, 7);
+		o[NPIM_A_G8] = mse_scale(&a[NPIM_A_G8], -128, 127);
+		o[NPIM_A_U8] = mse_scale(&a[NPIM_A_U8], -128, 127);
+		o[NPIM_A_A8] = mse_scale(&a[NPIM_A_A8], -128, 127);
+		c->l[l].sl8 = silu_scale(o[NPIM_A_G8]);
+	}
+	free(st);
+	*out = c;
+	return 0;
+}
+
+int np_quant_calib_default(const struct np_model *m,
+			   struct np_quant_calib **out)
+{
+	const struct np_model_shape *s = np_model_get_shape(m);
+	struct np_quant_calib *c;
+	int ret = calib_alloc(s->n_layers, &c);
+
+	*out = NULL;
+	if (ret)
+		return ret;
+	/* unit-RMS activations, clipped at 2.5 sigma for INT4, 4 for INT8 */
+	for (uint32_t l = 0; l <= s->n_layers; l++) {
+		float *o = c->l[l].s;
+
+		o[NPIM_A_X] = o[NPIM_A_XMID] = 16.0f / 32767;
+		o[NPIM_A_N1] = o[NPIM_A_N2] = o[NPIM_A_Q4] = o[NPIM_A_K4] = 2.5f / 7;
+		o[NPIM_A_V4] = o[NPIM_A_ATT] = 2.5f / 7;
+		o[NPIM_A_Q16] = o[NPIM_A_K16] = 16.0f / 32767;
+		o[NPIM_A_G8] = o[NPIM_A_U8] = o[NPIM_A_A8] = 4.0f / 127;
+		c->l[l].sl8 = silu_scale(o[NPIM_A_G8]);
+		if (l == s->n_layers) {
+			o[NPIM_A_NOUT] = 4.0f / 127;
+			o[NPIM_A_LOGIT] = 64.0f / (1 << 23);
+		}
+	}
+	*out = c;
+	return 0;
+}
+
+void np_quant_calib_destroy(struct np_quant_calib *c)
+{
+	if (!c)
+		return;
+	free(c->l);
+	free(c);
+}
