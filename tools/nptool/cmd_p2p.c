@@ -7,6 +7,7 @@
  * read back and compared, which gives the integrity. Pairs that libnp
  * cannot map directly fall back to a bounce through host memory: they
  * are marked, as their bandwidth is not the card-to-card path's.
+ * --bounce forces that fallback for every pair, to compare the two paths.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -92,8 +93,10 @@ int npt_cmd_p2p(struct npt *t, int argc, char **argv)
 	static const struct option opts[] = {
 		{"size", required_argument, NULL, 's'},
 		{"iterations", required_argument, NULL, 'n'},
+		{"bounce", no_argument, NULL, 'b'},
 		{0},
 	};
+	struct np_open_opts oo = {0};
 	uint64_t size = 4 << 20;
 	unsigned int iters = 8, n, nsel = 0, pairs = 0, good = 0, bounce = 0;
 	struct npt_progress pg;
@@ -104,8 +107,11 @@ int npt_cmd_p2p(struct npt *t, int argc, char **argv)
 	char *end, sz[32];
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "s:n:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:n:b", opts, NULL)) != -1) {
 		switch (c) {
+		case 'b':
+			oo.flags |= NP_OPEN_F_FORCE_BOUNCE;
+			break;
 		case 's':
 			if (npt_parse_size(optarg, &size) || !size ||
 			    size > NP_FB_SIZE)
@@ -126,7 +132,7 @@ int npt_cmd_p2p(struct npt *t, int argc, char **argv)
 			return npt_usage(t, "p2p: bad option");
 		}
 	}
-	rc = npt_open(t, NULL, &ctx);
+	rc = npt_open(t, &oo, &ctx);
 	if (rc)
 		return rc;
 	n = np_ctx_num_cards(ctx);

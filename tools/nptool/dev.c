@@ -54,6 +54,9 @@ int npt_open(struct npt *t, const struct np_open_opts *opts,
 				       "NP_DEVICES=emu:16; 'nptool doctor' "
 				       "checks the host)" :
 				       "");
+	/* libnp refuses a malformed spec with -EINVAL: the user's mistake */
+	if (rc == -EINVAL)
+		return NPT_EXIT_USAGE;
 	return npt_errno_exit(rc);
 }
 

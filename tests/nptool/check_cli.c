@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: MIT
+/* The command line contract: help, version, usage errors, exit codes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "npt_test.h"
+
+/* The commands of nptool(1); the table in main.c must have them all. */
+static const char *const commands[] = {
+	"list", "info", "status",   "top",    "reset", "memtest",
+	"dma",	"p2p",	"validate", "doctor", "cdi",
+};
+#define NCMDS (sizeof(commands) / sizeof(commands[0]))
+
+START_TEST(test_no_args_is_usage)
+{
+	struct npt_run r;
+
+	npt_run(&r, NULL);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "Usage: nptool"));
+	ck_assert_str_eq(r.out, "");
+	npt_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_help_lists_commands)
+{
+	struct npt_run r;
+
+	npt_run(&r, "--help", NULL);
+	ck_assert_int_eq(r.status, 0);
+	for (size_t i = 0; i < NCMDS; i++) {
+		char line[32];
+
+		snprintf(line, sizeof(line), "\n  %s ", commands[i]);
+		ck_assert_msg(strstr(r.out, line), "help lacks %s",
+			      commands[i]);
+	}
+	ck_assert_ptr_nonnull(strstr(r.out, "Exit codes"));
+	npt_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_command_help)
+{
+	struct npt_run r;
+
+	/* both spellings, for every command: usage on stdout, exit 0 */
+	npt_run(&r, commands[_i], "--help", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, commands[_i]));
+	ck_assert_ptr_nonnull(strstr(r.out, "Usage: nptool"));
+	npt_run_free(&r);
+	npt_run(&r, "help", commands[_i], NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, commands[_i]));
+	npt_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_version)
+{
+	struct npt_run r;
+
+	npt_run(&r, "-V", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "JSON schema 1"));
+	npt_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_unknown_command_and_option)
+{
+	struct npt_run r;
+
+	npt_run(&r, "frobnicate", NULL);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "frobnicate"));
+	npt_run_free(&r);
+	npt_run(&r, "--frobnicate", "list", NULL);
+	ck_assert_int_eq(r.status, 2);
+	npt_run_free(&r);
+	npt_run(&r, "help", "frobnicate", NULL);
+	ck_assert_int_eq(r.status, 2);
+	npt_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_bad_option_json_envelope)
+{
+	struct npt_run r;
+	struct jv *e;
+
+	/* a usage error still yields one document with the error in it */
+	npt_run(&r, "--json", commands[_i], "--no-such-option", NULL);
+	e = npt_envelope(&r, commands[_i], 2);
+	ck_assert_uint_ge(jv_get(e, "errors")->n, 1);
+	npt_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_bad_values)
+{
+	static const char *const bad[][4] = {
+		{"memtest", "--level", "forever"},
+		{"memtest", "--size", "12x"},
+		{"memtest", "--size", "7"},
+		{"dma", "--sizes", "0"},
+		{"dma", "--sizes", "32M"},
+		{"dma", "--iterations", "0"},
+		{"p2p", "--size", "64M"},
+		{"status", "--interval", "-1"},
+		{"top", "--count", "zero"},
+		{"validate", "forever"},
+		{"reset"},
+		{"cdi", "--kind", "NoSlash"},
+	};
+	struct npt_run r;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		npt_run(&r, bad[i][0], bad[i][1], bad[i][2], bad[i][3], NULL);
+		ck_assert_msg(r.status == 2, "%s %s %s: exit %d, not 2",
+			      bad[i][0], bad[i][1] ? bad[i][1] : "",
+			      bad[i][2] ? bad[i][2] : "", r.status);
+		ck_assert_str_ne(r.err, "");
+		npt_run_free(&r);
+	}
+}
+END_TEST
+
+START_TEST(test_bad_spec)
+{
+	struct npt_run r;
+
+	/* a spec libnp refuses is the user's mistake: usage, named */
+	npt_run(&r, "-d", "emu:0", "info", NULL);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "emu:0"));
+	npt_run_free(&r);
+}
+END_TEST
+
+Suite *np_suite_cli(void)
+{
+	Suite *s = suite_create("cli");
+	TCase *tc = tcase_create("contract");
+
+	tcase_add_test(tc, test_no_args_is_usage);
+	tcase_add_test(tc, test_help_lists_commands);
+	tcase_add_loop_test(tc, test_command_help, 0, NCMDS);
+	tcase_add_test(tc, test_version);
+	tcase_add_test(tc, test_unknown_command_and_option);
+	tcase_add_loop_test(tc, test_bad_option_json_envelope, 0, NCMDS);
+	tcase_add_test(tc, test_bad_values);
+	tcase_add_test(tc, test_bad_spec);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,386 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Every command against 16 emulated cards (NP_DEVICES=emu:16), text and
+ * JSON. Expected values come from np_abi.h and from the cards themselves
+ * (info), never from constants written here.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "np_abi.h"
+#include "npt_test.h"
+
+#define NCARDS 16
+
+static void emu_setup(void)
+{
+	setenv("NP_DEVICES", "emu:16", 1);
+}
+
+static struct jv *cards_of(struct jv *e, size_t want)
+{
+	struct jv *cards = jv_get(e, "cards");
+
+	ck_assert_ptr_nonnull(cards);
+	ck_assert_int_eq(cards->type, JV_ARR);
+	ck_assert_uint_eq(cards->n, want);
+	return cards;
+}
+
+START_TEST(test_list)
+{
+	struct npt_run r;
+	struct jv *cards;
+	char name[16], vendor[8];
+
+	npt_run(&r, "--json", "list", NULL);
+	cards = cards_of(npt_envelope(&r, "list", 0), NCARDS);
+	snprintf(vendor, sizeof(vendor), "0x%04x", NP_PCI_VENDOR_ID);
+	for (size_t i = 0; i < NCARDS; i++) {
+		struct jv *c = jv_at(cards, i);
+
+		snprintf(name, sizeof(name), "emu:%zu", i);
+		ck_assert_double_eq(jv_num(c, "index"), (double)i);
+		ck_assert_str_eq(jv_str(c, "name"), name);
+		ck_assert_str_eq(jv_str(jv_get(c, "ids"), "vendor"), vendor);
+		ck_assert_str_eq(jv_str(c, "state"), "ready");
+		ck_assert_ptr_nonnull(jv_str(c, "fw_version"));
+		ck_assert_ptr_nonnull(jv_str(c, "serial"));
+		ck_assert_int_eq(jv_get(c, "iommu_group")->type, JV_NULL);
+		ck_assert_double_eq(jv_num(jv_get(c, "link"), "gen"), 3);
+		ck_assert_double_eq(jv_num(jv_get(c, "link"), "width"), 8);
+	}
+	npt_run_free(&r);
+
+	npt_run(&r, "list", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_uint_eq(npt_lines(r.out), NCARDS + 1);
+	ck_assert_ptr_nonnull(strstr(r.out, "emu:15"));
+	ck_assert_ptr_nonnull(strstr(r.out, "Gen3 x8"));
+	npt_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_info)
+{
+	struct npt_run r;
+	struct jv *cards;
+
+	npt_run(&r, "-p", "info", NULL);
+	cards = cards_of(npt_envelope(&r, "info", 0), NCARDS);
+	ck_assert_str_eq(jv_str(r.json, "backend"), "emu");
+	for (size_t i = 0; i < NCARDS; i++) {
+		struct jv *c = jv_at(cards, i);
+
+		ck_assert_double_eq(jv_num(c, "sram_bytes"), NP_SRAM_SIZE);
+		ck_assert_double_eq(jv_num(c, "fb_bytes"), NP_FB_SIZE);
+		ck_assert_double_eq(jv_num(c, "cores_x"), NP_CORES_X);
+		ck_assert_double_eq(
+			jv_num(jv_get(c, "p2p"), "direct_peers") +
+				jv_num(jv_get(c, "p2p"), "bounce_peers"),
+			NCARDS - 1);
+		ck_assert_uint_ge(jv_get(c, "caps")->n, 1);
+	}
+	npt_run_free(&r);
+
+	npt_run(&r, "info", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "card 15: emu:15"));
+	ck_assert_ptr_nonnull(strstr(r.out, "192 MiB"));
+	npt_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_status)
+{
+	struct npt_run r;
+	struct jv *cards;
+
+	npt_run(&r, "--json", "status", "-i", "0.05", NULL);
+	cards = cards_of(npt_envelope(&r, "status", 0), NCARDS);
+	ck_assert_str_eq(jv_str(r.json, "source"), "registers");
+	for (size_t i = 0; i < NCARDS; i++) {
+		struct jv *c = jv_at(cards, i);
+
+		ck_assert_str_eq(jv_str(c, "state"), "ready");
+		ck_assert_double_gt(jv_num(c, "temp_mc"), 0);
+		ck_assert_double_lt(jv_num(c, "temp_mc"),
+				    jv_num(c, "temp_crit_mc"));
+		ck_assert_double_gt(jv_num(c, "power_mw"), 0);
+		ck_assert_double_gt(jv_num(c, "core_clock_mhz"), 0);
+		ck_assert_double_eq(jv_num(c, "sram_ue"), 0);
+		ck_assert_double_ge(jv_num(c, "dma_bytes_per_s"), 0);
+	}
+	npt_run_free(&r);
+
+	npt_run(&r, "status", "-i", "0.05", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_uint_eq(npt_lines(r.out), NCARDS + 1);
+	ck_assert_ptr_nonnull(strstr(r.out, "TEMP"));
+	ck_assert_ptr_nonnull(strstr(r.out, "MB/s"));
+	npt_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_top)
+{
+	struct npt_run r;
+	const char *p;
+	unsigned int docs = 0;
+
+	/* --json: one document per refresh (JSON lines) */
+	npt_run(&r, "--json", "top", "-n", "3", "-i", "0.05", NULL);
+	ck_assert_int_eq(r.status, 0);
+	for (p = r.out; *p;) {
+		struct jv *v = jv_parse(p, &p);
+
+		ck_assert_msg(v, "bad document at: %s", p);
+		ck_assert_str_eq(jv_str(v, "command"), "top");
+		ck_assert_uint_eq(jv_get(v, "cards")->n, NCARDS);
+		jv_free(v);
+		docs++;
+	}
+	ck_assert_uint_eq(docs, 3);
+	npt_run_free(&r);
+
+	npt_run(&r, "top", "-n", "2", "-i", "0.05", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_uint_eq(npt_lines(r.out), 2 * (NCARDS + 2));
+	npt_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_reset)
+{
+	struct npt_run r;
+	struct jv *cards;
+
+	npt_run(&r, "--json", "reset", "3", "emu:7", NULL);
+	cards = cards_of(npt_envelope(&r, "reset", 0), 2);
+	ck_assert_str_eq(jv_str(jv_at(cards, 0), "name"), "emu:3");
+	ck_assert_str_eq(jv_str(jv_at(cards, 1), "name"), "emu:7");
+	for (size_t i = 0; i < 2; i++) {
+		ck_assert(jv_get(jv_at(cards, i), "healthy")->b);
+		ck_assert_int_eq(jv_get(jv_at(cards, i), "reason")->type,
+				 JV_NULL);
+	}
+	npt_run_free(&r);
+
+	npt_run(&r, "reset", "--all", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_uint_eq(npt_lines(r.out), NCARDS);
+	ck_assert_ptr_nonnull(strstr(r.out, "card 15 (emu:15): reset in"));
+	npt_run_free(&r);
+
+	/* a card that does not exist: no device */
+	npt_run(&r, "reset", "16", NULL);
+	ck_assert_int_eq(r.status, 3);
+	ck_assert_ptr_nonnull(strstr(r.err, "'16'"));
+	npt_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_memtest)
+{
+	struct npt_run r;
+	struct jv *cards;
+
+	npt_run(&r, "--json", "memtest", "--level", "quick", "--size", "64K",
+		NULL);
+	cards = cards_of(npt_envelope(&r, "memtest", 0), NCARDS);
+	ck_assert_str_eq(jv_str(r.json, "level"), "quick");
+	for (size_t i = 0; i < NCARDS; i++) {
+		struct jv *mems = jv_get(jv_at(cards, i), "memories");
+
+		ck_assert_uint_eq(mems->n, 2);
+		ck_assert_str_eq(jv_str(jv_at(mems, 0), "memory"), "sram");
+		ck_assert_str_eq(jv_str(jv_at(mems, 1), "memory"), "fb");
+		for (size_t m = 0; m < 2; m++) {
+			struct jv *mem = jv_at(mems, m);
+			struct jv *tests = jv_get(mem, "tests");
+
+			ck_assert_str_eq(jv_str(mem, "result"), "pass");
+			ck_assert_double_eq(jv_num(mem, "bytes"), 64 * 1024);
+			ck_assert_uint_eq(tests->n, 2);
+			ck_assert_str_eq(jv_str(jv_at(tests, 0), "test"),
+					 "walking-ones");
+			ck_assert_double_eq(
+				jv_num(jv_at(tests, 1), "bad_words"), 0);
+		}
+	}
+	npt_run_free(&r);
+
+	/* long: four inversion patterns and the inverted address pass */
+	npt_run(&r, "--json", "memtest", "--level", "long", "--size", "64K",
+		"--fb", "5", NULL);
+	cards = cards_of(npt_envelope(&r, "memtest", 0), 1);
+	ck_assert_uint_eq(jv_get(jv_at(cards, 0), "memories")->n, 1);
+	ck_assert_uint_eq(
+		jv_get(jv_at(jv_get(jv_at(cards, 0), "memories"), 0), "tests")
+			->n,
+		7);
+	npt_run_free(&r);
+
+	npt_run(&r, "memtest", "--level", "medium", "--size", "64K", "0", "1",
+		NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_uint_eq(npt_lines(r.out), 4);
+	ck_assert_ptr_nonnull(strstr(r.out, "moving-inversions ok: pass"));
+	npt_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_dma)
+{
+	struct npt_run r;
+	struct jv *res;
+
+	npt_run(&r, "--json", "dma", "--sizes", "4k,64k", "-n", "4", "0", "15",
+		NULL);
+	npt_envelope(&r, "dma", 0);
+	res = jv_get(r.json, "results");
+	ck_assert_uint_eq(res->n, 4);
+	for (size_t i = 0; i < 4; i++) {
+		struct jv *x = jv_at(res, i);
+
+		ck_assert_double_eq(jv_num(x, "index"), i < 2 ? 0 : 15);
+		ck_assert_double_eq(jv_num(x, "size"), i % 2 ? 65536 : 4096);
+		ck_assert_double_gt(jv_num(jv_get(x, "h2c"), "bytes_per_s"), 0);
+		ck_assert_double_gt(jv_num(jv_get(x, "c2h"), "latency_us"), 0);
+		ck_assert_str_eq(jv_str(x, "integrity"), "pass");
+	}
+	npt_run_free(&r);
+
+	npt_run(&r, "dma", "--sizes", "1M", "-n", "2", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_uint_eq(npt_lines(r.out), NCARDS + 1);
+	ck_assert_ptr_nonnull(strstr(r.out, "1 MiB"));
+	npt_run_free(&r);
+}
+END_TEST
+
+static void check_pairs(struct jv *e, const char *mode)
+{
+	struct jv *pairs = jv_get(e, "pairs");
+
+	ck_assert_uint_eq(pairs->n, NCARDS * (NCARDS - 1));
+	for (size_t i = 0; i < pairs->n; i++) {
+		struct jv *p = jv_at(pairs, i);
+
+		ck_assert_double_ne(jv_num(p, "src"), jv_num(p, "dst"));
+		ck_assert_str_eq(jv_str(p, "mode"), mode);
+		ck_assert_str_eq(jv_str(p, "integrity"), "pass");
+		ck_assert_double_gt(jv_num(p, "bytes_per_s"), 0);
+	}
+	ck_assert_double_eq(jv_num(jv_get(e, "summary"), "intact"),
+			    NCARDS * (NCARDS - 1));
+}
+
+START_TEST(test_p2p)
+{
+	struct npt_run r;
+
+	npt_run(&r, "--json", "p2p", "--size", "64K", "-n", "2", NULL);
+	check_pairs(npt_envelope(&r, "p2p", 0), "direct");
+	ck_assert_double_eq(jv_num(jv_get(r.json, "summary"), "bounce"), 0);
+	npt_run_free(&r);
+
+	/* forced host bounce: every pair marked */
+	npt_run(&r, "--json", "p2p", "--size", "64K", "-n", "1", "--bounce",
+		NULL);
+	check_pairs(npt_envelope(&r, "p2p", 0), "bounce");
+	npt_run_free(&r);
+
+	npt_run(&r, "p2p", "--size", "64K", "-n", "1", "--bounce", NULL);
+	ck_assert_int_eq(r.status, 0);
+	/* title, header, 16 rows, summary */
+	ck_assert_uint_eq(npt_lines(r.out), NCARDS + 3);
+	ck_assert_ptr_nonnull(strstr(r.out, "*"));
+	ck_assert_ptr_nonnull(strstr(r.out, "240 of 240 pairs intact"));
+	npt_run_free(&r);
+
+	setenv("NP_DEVICES", "emu:1", 1);
+	npt_run(&r, "p2p", NULL);
+	ck_assert_int_eq(r.status, 3);
+	npt_run_free(&r);
+}
+END_TEST
+
+static void check_validate(struct jv *e, const char *const *names, size_t n)
+{
+	struct jv *checks = jv_get(e, "checks");
+
+	ck_assert_uint_eq(checks->n, n);
+	for (size_t i = 0; i < n; i++) {
+		struct jv *c = jv_at(checks, i);
+		bool model = !strcmp(names[i], "model-run");
+
+		ck_assert_str_eq(jv_str(c, "name"), names[i]);
+		ck_assert_str_eq(jv_str(c, "result"), model ? "skip" : "pass");
+		ck_assert_str_ne(jv_str(c, "detail"), "");
+	}
+	ck_assert_double_eq(jv_num(jv_get(e, "summary"), "fail"), 0);
+	ck_assert_double_eq(jv_num(jv_get(e, "summary"), "skip"), 1);
+}
+
+START_TEST(test_validate_quick)
+{
+	static const char *const quick[] = {
+		"open",	     "id-abi",	      "state",	  "error-counters",
+		"telemetry", "dma-integrity", "p2p-ring", "model-run",
+	};
+	struct npt_run r;
+
+	npt_run(&r, "--json", "validate", "quick", NULL);
+	check_validate(npt_envelope(&r, "validate", 0), quick, 8);
+	ck_assert_str_eq(jv_str(r.json, "level"), "quick");
+	npt_run_free(&r);
+
+	npt_run(&r, "validate", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_uint_eq(npt_lines(r.out), 9);
+	ck_assert_ptr_nonnull(strstr(r.out, "[SKIP] model-run"));
+	ck_assert_ptr_nonnull(strstr(r.out, "[ OK ] p2p-ring"));
+	npt_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_validate_long)
+{
+	static const char *const lng[] = {
+		"open",	     "id-abi",	      "state",	      "error-counters",
+		"telemetry", "dma-integrity", "p2p-ring",     "dma-bandwidth",
+		"p2p-all",   "memtest-quick", "memtest-full", "reset",
+		"model-run",
+	};
+	struct npt_run r;
+
+	/* four cards keep the full memtest short */
+	setenv("NP_DEVICES", "emu:4", 1);
+	npt_run(&r, "--json", "validate", "long", NULL);
+	check_validate(npt_envelope(&r, "validate", 0), lng, 13);
+	npt_run_free(&r);
+}
+END_TEST
+
+Suite *np_suite_emu(void)
+{
+	Suite *s = suite_create("emu");
+	TCase *tc = tcase_create("commands");
+
+	tcase_add_checked_fixture(tc, emu_setup, NULL);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_list);
+	tcase_add_test(tc, test_info);
+	tcase_add_test(tc, test_status);
+	tcase_add_test(tc, test_top);
+	tcase_add_test(tc, test_reset);
+	tcase_add_test(tc, test_memtest);
+	tcase_add_test(tc, test_dma);
+	tcase_add_test(tc, test_p2p);
+	tcase_add_test(tc, test_validate_quick);
+	tcase_add_test(tc, test_validate_long);
+	suite_add_tcase(s, tc);
+	return s;
+}

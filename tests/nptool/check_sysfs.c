@@ -1,0 +1,524 @@
+// SPDX-License-Identifier: MIT
+/*
+ * list, status, doctor and cdi on real-card hosts, simulated by a fake
+ * sysfs, /dev and /proc tree in a temporary directory (NP_SYSFS_ROOT):
+ *
+ *   0000:03:00.0  np card, np_vfio_pci, IOMMU group 12, telemetry
+ *   0000:04:00.0  np card, vfio-pci, group 13, link x4, no telemetry
+ *   0000:04:00.1  an NVMe drive bound to nvme, also in group 13
+ *   0000:00:1f.0  some other device, group 14
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "npt_test.h"
+
+static char root[256];
+
+static void mkparents(const char *path)
+{
+	char p[PATH_MAX];
+
+	snprintf(p, sizeof(p), "%s", path);
+	for (char *s = p + strlen(root) + 1; (s = strchr(s, '/')); s++) {
+		*s = '\0';
+		ck_assert(!mkdir(p, 0755) || errno == EEXIST);
+		*s = '/';
+	}
+}
+
+static void put(const char *rel, const char *content)
+{
+	char p[PATH_MAX];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s%s", root, rel);
+	mkparents(p);
+	f = fopen(p, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(content, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static void link_to(const char *rel, const char *target)
+{
+	char p[PATH_MAX];
+
+	snprintf(p, sizeof(p), "%s%s", root, rel);
+	mkparents(p);
+	unlink(p);
+	ck_assert_int_eq(symlink(target, p), 0);
+}
+
+static void rm(const char *rel)
+{
+	char p[PATH_MAX];
+
+	snprintf(p, sizeof(p), "%s%s", root, rel);
+	ck_assert_int_eq(unlink(p), 0);
+}
+
+static void pci(const char *bdf, const char *vendor, const char *device,
+		const char *driver, int group, const char *width)
+{
+	char p[PATH_MAX], t[64];
+	static const char *const attrs[][2] = {
+		{"subsystem_vendor", "0x1af4\n"},
+		{"subsystem_device", "0x1100\n"},
+		{"revision", "0x01\n"},
+		{"class", "0x120000\n"},
+		{"numa_node", "0\n"},
+		{"current_link_speed", "8.0 GT/s PCIe\n"},
+		{"max_link_speed", "8.0 GT/s PCIe\n"},
+		{"max_link_width", "8\n"},
+	};
+
+#define DEV(attr) \
+	(snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/%s", bdf, attr), p)
+	put(DEV("vendor"), vendor);
+	put(DEV("device"), device);
+	put(DEV("current_link_width"), width);
+	for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++)
+		put(DEV(attrs[i][0]), attrs[i][1]);
+	snprintf(t, sizeof(t), "../../../bus/pci/drivers/%s", driver);
+	link_to(DEV("driver"), t);
+	snprintf(t, sizeof(t), "../../../kernel/iommu_groups/%d", group);
+	link_to(DEV("iommu_group"), t);
+	snprintf(p, sizeof(p), "/sys/kernel/iommu_groups/%d/devices/%s", group,
+		 bdf);
+	put(p, "");
+#undef DEV
+}
+
+static void telemetry(const char *bdf)
+{
+	static const char *const np[][2] = {
+		{"fw_version", "1.2.3\n"}, {"serial", "00000000000000aa\n"},
+		{"card_state", "ready\n"}, {"core_clock_mhz", "1000\n"},
+		{"uptime_ms", "5000\n"},   {"busy_percent", "42\n"},
+		{"dma_bytes", "123456\n"}, {"dma_errors", "0\n"},
+		{"sram_ce", "1\n"},	   {"sram_ue", "0\n"},
+		{"throttle_count", "0\n"},
+	};
+	static const char *const hw[][2] = {
+		{"temp1_input", "45000\n"}, {"temp1_max", "85000\n"},
+		{"temp1_crit", "95000\n"},  {"power1_input", "25000000\n"},
+		{"in0_input", "850\n"},
+	};
+	char p[PATH_MAX];
+
+	for (size_t i = 0; i < sizeof(np) / sizeof(np[0]); i++) {
+		snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/np/%s", bdf,
+			 np[i][0]);
+		put(p, np[i][1]);
+	}
+	for (size_t i = 0; i < sizeof(hw) / sizeof(hw[0]); i++) {
+		snprintf(p, sizeof(p),
+			 "/sys/bus/pci/devices/%s/hwmon/hwmon3/%s", bdf,
+			 hw[i][0]);
+		put(p, hw[i][1]);
+	}
+}
+
+static void tree_setup(void)
+{
+	snprintf(root, sizeof(root), "%s/npt-sysfs-XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(root));
+	setenv("NP_SYSFS_ROOT", root, 1);
+	setenv("NP_DEVICES", "vfio:all", 1);
+	npt_pre_exec = NULL;
+	pci("0000:03:00.0", "0x1234\n", "0x4e50\n", "np_vfio_pci", 12, "8\n");
+	telemetry("0000:03:00.0");
+	pci("0000:04:00.0", "0x1234\n", "0x4e50\n", "vfio-pci", 13, "4\n");
+	pci("0000:04:00.1", "0x144d\n", "0xa808\n", "nvme", 13, "4\n");
+	pci("0000:00:1f.0", "0x8086\n", "0x7a06\n", "lpc_ich", 14, "1\n");
+	put("/sys/module/vfio_iommu_type1/refcnt", "1\n");
+	put("/sys/module/np_vfio_pci/refcnt", "1\n");
+	put("/dev/vfio/vfio", "");
+	put("/dev/vfio/12", "");
+	put("/dev/vfio/13", "");
+	put("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "1024\n");
+	put("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages",
+	    "1024\n");
+	put("/proc/cpuinfo", "processor\t: 0\nvendor_id\t: GenuineIntel\n");
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag,
+		  struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void tree_teardown(void)
+{
+	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* The check called name whose detail mentions what (NULL: any). */
+static struct jv *find_check(struct jv *e, const char *name, const char *what)
+{
+	struct jv *checks = jv_get(e, "checks");
+
+	for (size_t i = 0; checks && i < checks->n; i++) {
+		struct jv *c = jv_at(checks, i);
+
+		if (!strcmp(jv_str(c, "name"), name) &&
+		    (!what || strstr(jv_str(c, "detail"), what)))
+			return c;
+	}
+	ck_abort_msg("no check %s about %s", name, what ? what : "anything");
+	return NULL;
+}
+
+START_TEST(test_list)
+{
+	struct npt_run r;
+	struct jv *cards, *a, *b;
+
+	npt_run(&r, "--json", "list", NULL);
+	npt_envelope(&r, "list", 0);
+	cards = jv_get(r.json, "cards");
+	ck_assert_uint_eq(cards->n, 2);
+	a = jv_at(cards, 0);
+	b = jv_at(cards, 1);
+	ck_assert_str_eq(jv_str(a, "bdf"), "0000:03:00.0");
+	ck_assert_str_eq(jv_str(a, "fw_version"), "1.2.3");
+	ck_assert_str_eq(jv_str(a, "serial"), "00000000000000aa");
+	ck_assert_str_eq(jv_str(a, "driver"), "np_vfio_pci");
+	ck_assert_str_eq(jv_str(a, "state"), "ready");
+	ck_assert_double_eq(jv_num(a, "iommu_group"), 12);
+	ck_assert_double_eq(jv_num(a, "numa_node"), 0);
+	ck_assert_double_eq(jv_num(jv_get(a, "link"), "gen"), 3);
+	ck_assert_double_eq(jv_num(jv_get(a, "link"), "width"), 8);
+	ck_assert_str_eq(jv_str(jv_get(a, "ids"), "subsystem_vendor"),
+			 "0x1af4");
+	ck_assert_str_eq(jv_str(b, "driver"), "vfio-pci");
+	ck_assert_str_eq(jv_str(b, "state"), "no-telemetry");
+	ck_assert_int_eq(jv_get(b, "fw_version")->type, JV_NULL);
+	ck_assert_double_eq(jv_num(jv_get(b, "link"), "width"), 4);
+	ck_assert_double_eq(jv_num(jv_get(b, "link"), "max_width"), 8);
+	npt_run_free(&r);
+
+	npt_run(&r, "list", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_uint_eq(npt_lines(r.out), 3);
+	ck_assert_ptr_nonnull(strstr(r.out, "Gen3 x4"));
+	ck_assert_ptr_nonnull(strstr(r.out, "np_vfio_pci"));
+	npt_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_list_spec)
+{
+	struct npt_run r;
+
+	/* short BDF, as lspci prints it */
+	npt_run(&r, "--json", "-d", "vfio:04:00.0", "list", NULL);
+	npt_envelope(&r, "list", 0);
+	ck_assert_uint_eq(jv_get(r.json, "cards")->n, 1);
+	npt_run_free(&r);
+
+	npt_run(&r, "-d", "vfio:0000:09:00.0", "list", NULL);
+	ck_assert_int_eq(r.status, 3);
+	ck_assert_ptr_nonnull(strstr(r.err, "nptool doctor"));
+	npt_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_list_no_cards)
+{
+	struct npt_run r;
+
+	setenv("NP_SYSFS_ROOT", "/nonexistent-npt-root", 1);
+	npt_run(&r, "--json", "list", NULL);
+	npt_envelope(&r, "list", 3);
+	ck_assert_uint_eq(jv_get(r.json, "cards")->n, 0);
+	npt_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_status)
+{
+	struct npt_run r;
+	struct jv *c;
+
+	npt_run(&r, "--json", "-d", "vfio:0000:03:00.0", "status", "-i", "0.01",
+		NULL);
+	npt_envelope(&r, "status", 0);
+	ck_assert_str_eq(jv_str(r.json, "source"), "sysfs");
+	c = jv_at(jv_get(r.json, "cards"), 0);
+	ck_assert_str_eq(jv_str(c, "state"), "ready");
+	ck_assert_double_eq(jv_num(c, "temp_mc"), 45000);
+	ck_assert_double_eq(jv_num(c, "temp_crit_mc"), 95000);
+	/* hwmon's microwatts, reported in milliwatts */
+	ck_assert_double_eq(jv_num(c, "power_mw"), 25000);
+	ck_assert_double_eq(jv_num(c, "voltage_mv"), 850);
+	ck_assert_double_eq(jv_num(c, "core_clock_mhz"), 1000);
+	ck_assert_double_eq(jv_num(c, "busy_percent"), 42);
+	ck_assert_double_eq(jv_num(c, "sram_ce"), 1);
+	ck_assert_double_eq(jv_num(c, "dma_bytes"), 123456);
+	ck_assert_double_eq(jv_num(c, "dma_bytes_per_s"), 0);
+	npt_run_free(&r);
+
+	/* the vfio-pci card has no telemetry: reported, exit 4 */
+	npt_run(&r, "status", "-i", "0.01", NULL);
+	ck_assert_int_eq(r.status, 4);
+	ck_assert_ptr_nonnull(strstr(r.err, "0000:04:00.0"));
+	ck_assert_ptr_nonnull(strstr(r.err, "np_vfio_pci"));
+	ck_assert_ptr_nonnull(strstr(r.out, "45.0C"));
+	ck_assert_ptr_nonnull(strstr(r.out, "25.0W"));
+	npt_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_doctor_problems)
+{
+	struct npt_run r;
+	struct jv *e, *c;
+
+	npt_run(&r, "--json", "doctor", NULL);
+	e = npt_envelope(&r, "doctor", 1);
+	ck_assert_str_eq(jv_str(find_check(e, "iommu", NULL), "result"),
+			 "pass");
+	ck_assert_str_eq(jv_str(find_check(e, "cards", "2 np cards"), "result"),
+			 "pass");
+	c = find_check(e, "driver-bound", "0000:04:00.0");
+	ck_assert_str_eq(jv_str(c, "result"), "warn");
+	ck_assert_ptr_nonnull(strstr(jv_str(c, "fix"), "driver_override"));
+	c = find_check(e, "iommu-group", "0000:04:00.1 is bound to nvme");
+	ck_assert_str_eq(jv_str(c, "result"), "fail");
+	ck_assert_ptr_nonnull(
+		strstr(jv_str(c, "fix"),
+		       "/sys/bus/pci/devices/0000:04:00.1/driver/unbind"));
+	c = find_check(e, "iommu-group", "0000:03:00.0");
+	ck_assert_str_eq(jv_str(c, "result"), "pass");
+	ck_assert_int_eq(jv_get(c, "fix")->type, JV_NULL);
+	ck_assert_str_eq(
+		jv_str(find_check(e, "dev-vfio", "/dev/vfio/13"), "result"),
+		"pass");
+	ck_assert_str_eq(jv_str(find_check(e, "hugepages", NULL), "result"),
+			 "pass");
+	ck_assert_double_eq(jv_num(jv_get(e, "summary"), "fail"), 1);
+	npt_run_free(&r);
+
+	npt_run(&r, "doctor", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_ptr_nonnull(strstr(r.out, "[FAIL] iommu-group"));
+	ck_assert_ptr_nonnull(strstr(r.out, "       fix: echo 0000:04:00.1"));
+	npt_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_doctor_fixed)
+{
+	struct npt_run r;
+	struct jv *e;
+
+	/* what the printed fixes do */
+	link_to("/sys/bus/pci/devices/0000:04:00.1/driver",
+		"../../../bus/pci/drivers/vfio-pci");
+	link_to("/sys/bus/pci/devices/0000:04:00.0/driver",
+		"../../../bus/pci/drivers/np_vfio_pci");
+	npt_run(&r, "--json", "doctor", NULL);
+	e = npt_envelope(&r, "doctor", geteuid() == 0 ? 0 : r.status);
+	if (geteuid() == 0) {
+		ck_assert_double_eq(jv_num(jv_get(e, "summary"), "fail"), 0);
+		ck_assert_double_eq(jv_num(jv_get(e, "summary"), "warn"), 0);
+	}
+	ck_assert_str_eq(
+		jv_str(find_check(e, "iommu-group", "group 13"), "result"),
+		"pass");
+	npt_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_doctor_iommu_off)
+{
+	struct npt_run r;
+	struct jv *c;
+
+	tree_teardown();
+	ck_assert_int_eq(mkdir(root, 0700), 0);
+	put("/sys/kernel/iommu_groups/.keep", "");
+	put("/sys/bus/pci/devices/.keep", "");
+	put("/proc/cpuinfo", "vendor_id\t: AuthenticAMD\n");
+	npt_run(&r, "--json", "doctor", NULL);
+	npt_envelope(&r, "doctor", 1);
+	c = find_check(r.json, "iommu", NULL);
+	ck_assert_str_eq(jv_str(c, "result"), "fail");
+	ck_assert_ptr_nonnull(strstr(jv_str(c, "fix"), "amd_iommu=on"));
+	ck_assert_ptr_nonnull(strstr(jv_str(c, "fix"), "update-grub"));
+	ck_assert_str_eq(jv_str(find_check(r.json, "cards", NULL), "result"),
+			 "fail");
+	ck_assert_str_eq(jv_str(find_check(r.json, "vfio", NULL), "fix"),
+			 "sudo modprobe vfio_iommu_type1");
+	npt_run_free(&r);
+}
+END_TEST
+
+static void low_memlock(void)
+{
+	struct rlimit rl;
+
+	/* lose CAP_IPC_LOCK across exec (fails harmlessly without root) */
+	prctl(PR_CAPBSET_DROP, CAP_IPC_LOCK, 0, 0, 0);
+	getrlimit(RLIMIT_MEMLOCK, &rl);
+	rl.rlim_cur = 64 * 1024;
+	setrlimit(RLIMIT_MEMLOCK, &rl);
+}
+
+START_TEST(test_doctor_memlock_hugepages_nodes)
+{
+	struct npt_run r;
+	struct jv *c;
+
+	npt_pre_exec = low_memlock;
+	put("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages", "0\n");
+	rm("/dev/vfio/13");
+	npt_run(&r, "--json", "doctor", NULL);
+	npt_envelope(&r, "doctor", 1);
+	c = find_check(r.json, "memlock", NULL);
+	ck_assert_str_eq(jv_str(c, "result"), "fail");
+	ck_assert_ptr_nonnull(strstr(jv_str(c, "detail"), "64 KiB"));
+	ck_assert_ptr_nonnull(strstr(jv_str(c, "fix"), "memlock unlimited"));
+	c = find_check(r.json, "hugepages", NULL);
+	ck_assert_str_eq(jv_str(c, "result"), "warn");
+	ck_assert_ptr_nonnull(strstr(jv_str(c, "fix"), "nr_hugepages"));
+	c = find_check(r.json, "dev-vfio", "/dev/vfio/13");
+	ck_assert_str_eq(jv_str(c, "result"), "fail");
+	ck_assert_ptr_nonnull(strstr(jv_str(c, "fix"), "drivers_probe"));
+	npt_run_free(&r);
+}
+END_TEST
+
+static struct jv *cdi_device(struct jv *spec, const char *name)
+{
+	struct jv *devs = jv_get(spec, "devices");
+
+	for (size_t i = 0; i < devs->n; i++)
+		if (!strcmp(jv_str(jv_at(devs, i), "name"), name))
+			return jv_at(devs, i);
+	ck_abort_msg("no CDI device %s", name);
+	return NULL;
+}
+
+static void check_spec(struct jv *spec, const char *kind)
+{
+	struct jv *d, *nodes, *edits;
+
+	ck_assert_str_eq(jv_str(spec, "cdiVersion"), "0.6.0");
+	ck_assert_str_eq(jv_str(spec, "kind"), kind);
+	ck_assert_uint_eq(jv_get(spec, "devices")->n, 5);
+	d = cdi_device(spec, "0");
+	nodes = jv_get(jv_get(d, "containerEdits"), "deviceNodes");
+	ck_assert_uint_eq(nodes->n, 1);
+	ck_assert_str_eq(jv_str(jv_at(nodes, 0), "path"), "/dev/vfio/12");
+	d = cdi_device(spec, "0000:04:00.0");
+	nodes = jv_get(jv_get(d, "containerEdits"), "deviceNodes");
+	ck_assert_str_eq(jv_str(jv_at(nodes, 0), "path"), "/dev/vfio/13");
+	ck_assert_uint_eq(jv_get(d, "annotations")->n, 1);
+	d = cdi_device(spec, "all");
+	ck_assert_uint_eq(jv_get(jv_get(d, "containerEdits"), "deviceNodes")->n,
+			  2);
+	edits = jv_get(spec, "containerEdits");
+	ck_assert_str_eq(jv_str(jv_at(jv_get(edits, "deviceNodes"), 0), "path"),
+			 "/dev/vfio/vfio");
+	ck_assert_str_eq(jv_at(jv_get(edits, "env"), 0)->str,
+			 "NP_DEVICES=vfio:all");
+}
+
+START_TEST(test_cdi_file)
+{
+	char path[PATH_MAX], *text;
+	struct npt_run r;
+	struct stat st;
+	struct jv *spec;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/np.json", root);
+	npt_run(&r, "cdi", "-o", path, NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "wrote"));
+	npt_run_free(&r);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0644);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	text = calloc(1, (size_t)st.st_size + 1);
+	ck_assert_uint_eq(fread(text, 1, (size_t)st.st_size, f),
+			  (size_t)st.st_size);
+	fclose(f);
+	spec = jv_parse(text, NULL);
+	ck_assert_ptr_nonnull(spec);
+	check_spec(spec, "northpole.example/card");
+	jv_free(spec);
+	free(text);
+}
+END_TEST
+
+START_TEST(test_cdi_stdout_and_json)
+{
+	struct npt_run r;
+
+	npt_run(&r, "cdi", "--kind", "example.com/npu", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_ptr_nonnull(r.json);
+	check_spec(r.json, "example.com/npu");
+	npt_run_free(&r);
+
+	npt_run(&r, "--json", "cdi", NULL);
+	npt_envelope(&r, "cdi", 0);
+	ck_assert_int_eq(jv_get(r.json, "path")->type, JV_NULL);
+	check_spec(jv_get(r.json, "spec"), "northpole.example/card");
+	npt_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_cdi_errors)
+{
+	struct npt_run r;
+
+	npt_run(&r, "cdi", "-o", "/nonexistent-npt-dir/np.json", NULL);
+	ck_assert_int_eq(r.status, 4);
+	ck_assert_ptr_nonnull(strstr(r.err, "/nonexistent-npt-dir"));
+	npt_run_free(&r);
+
+	/* a card no container can use: named, exit 1 */
+	rm("/sys/bus/pci/devices/0000:04:00.0/driver");
+	npt_run(&r, "cdi", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_ptr_nonnull(strstr(r.err, "0000:04:00.0"));
+	npt_run_free(&r);
+}
+END_TEST
+
+Suite *np_suite_sysfs(void)
+{
+	Suite *s = suite_create("sysfs");
+	TCase *tc = tcase_create("fake-tree");
+
+	tcase_add_checked_fixture(tc, tree_setup, tree_teardown);
+	tcase_add_test(tc, test_list);
+	tcase_add_test(tc, test_list_spec);
+	tcase_add_test(tc, test_list_no_cards);
+	tcase_add_test(tc, test_status);
+	tcase_add_test(tc, test_doctor_problems);
+	tcase_add_test(tc, test_doctor_fixed);
+	tcase_add_test(tc, test_doctor_iommu_off);
+	tcase_add_test(tc, test_doctor_memlock_hugepages_nodes);
+	tcase_add_test(tc, test_cdi_file);
+	tcase_add_test(tc, test_cdi_stdout_and_json);
+	tcase_add_test(tc, test_cdi_errors);
+	suite_add_tcase(s, tc);
+	return s;
+}
