@@ -32,7 +32,7 @@
 
 void np_emu_logf(struct np_emu *emu, int level, const char *fmt, ...)
 {
-	char msg[256];
+	char msg[384];
 	int n;
 	va_list ap;
 
@@ -45,6 +45,33 @@ void np_emu_logf(struct np_emu *emu, int level, const char *fmt, ...)
 	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
 	va_end(ap);
 	emu->bus.log(emu->bus.opaque, level, msg);
+}
+
+/* Record a message; a second one is appended to the first. */
+void np_emu_msgf(struct np_emu_msg *msg, int level, const char *fmt, ...)
+{
+	size_t n = 0;
+	va_list ap;
+
+	if (msg->level >= 0) {
+		n = strlen(msg->text);
+		if (n + 2 < sizeof(msg->text)) {
+			memcpy(msg->text + n, "; ", 3);
+			n += 2;
+		}
+	}
+	if (msg->level < 0 || level < msg->level)
+		msg->level = level;
+	va_start(ap, fmt);
+	vsnprintf(msg->text + n, sizeof(msg->text) - n, fmt, ap);
+	va_end(ap);
+}
+
+void np_emu_msg_flush(struct np_emu *emu, struct np_emu_msg *msg)
+{
+	if (msg->level >= 0)
+		np_emu_logf(emu, msg->level, "%s", msg->text);
+	msg->level = -1;
 }
 
 uint64_t np_emu_now_ns(void)
@@ -131,7 +158,7 @@ static bool any_queue_busy(struct np_emu *emu)
 		if (!q->present)
 			continue;
 		pthread_mutex_lock(&q->lock);
-		busy = q->busy || q->notifying;
+		busy = q->active;
 		pthread_mutex_unlock(&q->lock);
 	}
 	return busy;
@@ -190,7 +217,8 @@ static void finish_reset(struct np_emu *emu, uint64_t seq)
 	emu->scratch = 0;
 	emu->event_irq = 0;
 	emu->event_pend = 0;
-	emu->hi_latch = 0;
+	emu->uptime_hi_latch = 0;
+	emu->dma_bytes_hi_latch = 0;
 	emu->irq_deferred = 0;
 	np_emu_telemetry_reset(emu, now);
 	if (emu->reset_requested == seq) {
@@ -198,7 +226,9 @@ static void finish_reset(struct np_emu *emu, uint64_t seq)
 	}
 	emu->reset_done = seq;
 	pthread_cond_broadcast(&emu->reset_cond);
+	pthread_mutex_unlock(&emu->lock);
 	np_emu_logf(emu, LOG_INFO, "card reset complete");
+	pthread_mutex_lock(&emu->lock);
 }
 
 static void *service_thread(void *arg)

@@ -99,7 +99,7 @@ struct np_emu_queue {
 	/* Worker state, under lock. */
 	bool busy; /* executing a descriptor (STATUS.BUSY) */
 	bool waiting; /* blocked on an event (STATUS.WAITING) */
-	bool notifying; /* writing a stop record: a card reset waits */
+	bool active; /* executing or reporting: a card reset waits */
 	bool sleeping; /* on cond; writers must signal */
 	bool stop_pending; /* a stop detected by mmio awaits wb + irq */
 	bool hold; /* card reset in progress: start nothing */
@@ -135,7 +135,8 @@ struct np_emu {
 	uint32_t scratch;
 	uint64_t event_irq;
 	uint64_t event_pend;
-	uint32_t hi_latch; /* _HI half latched by the last _LO read */
+	uint32_t uptime_hi_latch; /* _HI halves latched by _LO reads */
+	uint32_t dma_bytes_hi_latch;
 
 	/* Service thread work, under lock. */
 	uint32_t irq_deferred; /* vectors to deliver from the service thread */
@@ -170,9 +171,22 @@ struct np_emu {
 	struct np_emu_queue q[NP_EMU_NUM_QUEUES];
 };
 
+/*
+ * A log message composed while a core lock is held and emitted after it is
+ * dropped, since the log callback is a bus callback like any other.
+ */
+struct np_emu_msg {
+	int level; /* -1: empty */
+	char text[320];
+};
+#define NP_EMU_MSG_INIT { .level = -1 }
+
 /* emu.c */
 void np_emu_logf(struct np_emu *emu, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+void np_emu_msgf(struct np_emu_msg *msg, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void np_emu_msg_flush(struct np_emu *emu, struct np_emu_msg *msg);
 uint64_t np_emu_now_ns(void);
 void np_emu_raise_irq(struct np_emu *emu, unsigned int vector);
 void np_emu_defer_irq_locked(struct np_emu *emu, uint32_t mask);

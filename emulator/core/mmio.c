@@ -197,6 +197,7 @@ static void control_write(struct np_emu *emu, uint32_t value)
 static void global_write(struct np_emu *emu, uint32_t off, uint32_t value)
 {
 	const char *name = global_name(off);
+	struct np_emu_msg msg = NP_EMU_MSG_INIT;
 	uint32_t newly;
 
 	if (!name) {
@@ -224,7 +225,7 @@ static void global_write(struct np_emu *emu, uint32_t off, uint32_t value)
 		break;
 	case NP_REG_INT_ENABLE:
 		if (value & ~NP_EMU_IRQ_MASK)
-			np_emu_logf(emu, LOG_WARNING,
+			np_emu_msgf(&msg, LOG_WARNING,
 				    "INT_ENABLE write 0x%08x: bits 0x%08x name no vector; ignored",
 				    value, value & ~NP_EMU_IRQ_MASK);
 		value &= NP_EMU_IRQ_MASK;
@@ -258,6 +259,7 @@ static void global_write(struct np_emu *emu, uint32_t off, uint32_t value)
 		return;
 	}
 	pthread_mutex_unlock(&emu->lock);
+	np_emu_msg_flush(emu, &msg);
 }
 
 uint32_t np_emu_mmio_read(struct np_emu *emu, uint64_t offset)

@@ -97,17 +97,16 @@ static uint32_t status_bits(const struct np_emu_queue *q)
 	return s;
 }
 
-/* q->lock held: the record software sees for the current state. */
-static void make_wb(const struct np_emu_queue *q, struct np_queue_wb *wb,
-		    uint32_t error)
+static void make_wb(struct np_queue_wb *wb, uint32_t head, uint32_t completed,
+		    uint32_t status, uint32_t error, uint64_t user)
 {
 	memset(wb, 0, sizeof(*wb));
-	wb->head = np_emu_le32(q->head);
-	wb->completed = np_emu_le32(q->completed);
-	wb->status = np_emu_le32(status_bits(q) &
-				 ~(NP_Q_STATUS_BUSY | NP_Q_STATUS_WAITING));
+	wb->head = np_emu_le32(head);
+	wb->completed = np_emu_le32(completed);
+	wb->status = np_emu_le32(status & ~(NP_Q_STATUS_BUSY |
+					    NP_Q_STATUS_WAITING));
 	wb->error = np_emu_le32(error);
-	wb->user = np_emu_le64(q->last_user);
+	wb->user = np_emu_le64(user);
 }
 
 /* q->lock held: registers back to their reset values, except the ring
@@ -157,6 +156,7 @@ static void wake_event_waiters(struct np_emu *emu)
 
 uint32_t np_emu_queue_read(struct np_emu_queue *q, uint32_t reg)
 {
+	struct np_emu_msg m = NP_EMU_MSG_INIT, *msg = &m;
 	char name[32];
 	uint32_t v;
 
@@ -216,30 +216,31 @@ uint32_t np_emu_queue_read(struct np_emu_queue *q, uint32_t reg)
 		break;
 	default:
 		v = 0;
-		np_emu_logf(q->emu, LOG_WARNING,
+		np_emu_msgf(msg, LOG_WARNING,
 			    "read of %s register 0x%02x: no register there; reads as 0",
 			    queue_name(q, name, sizeof(name)), reg);
 		break;
 	}
 	pthread_mutex_unlock(&q->lock);
+	np_emu_msg_flush(q->emu, msg);
 	return v;
 }
 
 /* q->lock held: a ring register may change only while the queue is idle. */
 static bool ring_writable(struct np_emu_queue *q, const char *reg,
-			  uint32_t value)
+			  uint32_t value, struct np_emu_msg *msg)
 {
 	char name[32];
 
 	if (q->ctrl & NP_Q_CTRL_ENABLE) {
-		np_emu_logf(q->emu, LOG_WARNING,
+		np_emu_msgf(msg, LOG_WARNING,
 			    "%s: write of 0x%08x to %s while the queue is enabled; queue stopped with NP_ERR_RING_CONFIG (clear NP_Q_CTRL_ENABLE and wait for STATUS.BUSY to clear first)",
 			    queue_name(q, name, sizeof(name)), value, reg);
 		mmio_stop(q, NP_ERR_RING_CONFIG, 0);
 		return false;
 	}
 	if (q->busy) {
-		np_emu_logf(q->emu, LOG_WARNING,
+		np_emu_msgf(msg, LOG_WARNING,
 			    "%s: write of 0x%08x to %s while a descriptor still executes; ignored (wait for STATUS.BUSY to clear)",
 			    queue_name(q, name, sizeof(name)), value, reg);
 		return false;
@@ -248,7 +249,7 @@ static bool ring_writable(struct np_emu_queue *q, const char *reg,
 }
 
 /* q->lock held: validate the ring and start fetching. */
-static void enable(struct np_emu_queue *q)
+static void enable(struct np_emu_queue *q, struct np_emu_msg *msg)
 {
 	char name[32];
 	const char *why = NULL;
@@ -256,7 +257,7 @@ static void enable(struct np_emu_queue *q)
 	if (q->ctrl & NP_Q_CTRL_ENABLE)
 		return;
 	if (q->error) {
-		np_emu_logf(q->emu, LOG_WARNING,
+		np_emu_msgf(msg, LOG_WARNING,
 			    "%s: enable while stopped with error %u (%s); ignored (write NP_Q_CTRL_RESET first)",
 			    queue_name(q, name, sizeof(name)), q->error,
 			    err_names[q->error]);
@@ -271,7 +272,7 @@ static void enable(struct np_emu_queue *q)
 	else if (q->head >= q->ring_size || q->tail >= q->ring_size)
 		why = "head or tail beyond the ring size (reset the queue after resizing the ring)";
 	if (why) {
-		np_emu_logf(q->emu, LOG_WARNING,
+		np_emu_msgf(msg, LOG_WARNING,
 			    "%s: enable refused, %s (ring 0x%llx, size %u, writeback 0x%llx); queue stopped with NP_ERR_RING_CONFIG",
 			    queue_name(q, name, sizeof(name)), why,
 			    (unsigned long long)q->ring, q->ring_size,
@@ -283,13 +284,14 @@ static void enable(struct np_emu_queue *q)
 	np_emu_queue_kick(q);
 }
 
-static void ctrl_write(struct np_emu_queue *q, uint32_t value)
+static void ctrl_write(struct np_emu_queue *q, uint32_t value,
+		       struct np_emu_msg *msg)
 {
 	const uint32_t known = NP_Q_CTRL_ENABLE | NP_Q_CTRL_RESET;
 	char name[32];
 
 	if (value & ~known)
-		np_emu_logf(q->emu, LOG_WARNING,
+		np_emu_msgf(msg, LOG_WARNING,
 			    "%s: CTRL write 0x%08x has undefined bits 0x%08x; they are ignored",
 			    queue_name(q, name, sizeof(name)), value,
 			    value & ~known);
@@ -300,7 +302,7 @@ static void ctrl_write(struct np_emu_queue *q, uint32_t value)
 		pthread_mutex_lock(&q->lock);
 	}
 	if (value & NP_Q_CTRL_ENABLE) {
-		enable(q);
+		enable(q, msg);
 	} else if (q->ctrl & NP_Q_CTRL_ENABLE) {
 		/* Graceful: the current descriptor completes, no new fetch. */
 		q->ctrl &= ~NP_Q_CTRL_ENABLE;
@@ -308,12 +310,13 @@ static void ctrl_write(struct np_emu_queue *q, uint32_t value)
 	}
 }
 
-static void tail_write(struct np_emu_queue *q, uint32_t value)
+static void tail_write(struct np_emu_queue *q, uint32_t value,
+		       struct np_emu_msg *msg)
 {
 	char name[32];
 
 	if (value >= q->ring_size && !(value == 0 && !q->ring_size)) {
-		np_emu_logf(q->emu, LOG_WARNING,
+		np_emu_msgf(msg, LOG_WARNING,
 			    "%s: tail %u is not below the ring size %u; queue stopped with NP_ERR_BAD_TAIL",
 			    queue_name(q, name, sizeof(name)), value,
 			    q->ring_size);
@@ -326,44 +329,46 @@ static void tail_write(struct np_emu_queue *q, uint32_t value)
 
 void np_emu_queue_write(struct np_emu_queue *q, uint32_t reg, uint32_t value)
 {
+	struct np_emu_msg m = NP_EMU_MSG_INIT, *msg = &m;
 	char name[32];
 	const char *ro = NULL;
 
 	pthread_mutex_lock(&q->lock);
 	if (q->hold) {
-		pthread_mutex_unlock(&q->lock);
-		np_emu_logf(q->emu, LOG_WARNING,
+		np_emu_msgf(msg, LOG_WARNING,
 			    "%s: write of 0x%08x to register 0x%02x while the card resets; ignored (wait for NP_STATUS_READY)",
 			    queue_name(q, name, sizeof(name)), value, reg);
+		pthread_mutex_unlock(&q->lock);
+		np_emu_msg_flush(q->emu, msg);
 		return;
 	}
 	switch (reg) {
 	case NP_Q_RING_LO:
-		if (ring_writable(q, "RING_LO", value))
+		if (ring_writable(q, "RING_LO", value, msg))
 			q->ring = (q->ring & ~0xffffffffull) | value;
 		break;
 	case NP_Q_RING_HI:
-		if (ring_writable(q, "RING_HI", value))
+		if (ring_writable(q, "RING_HI", value, msg))
 			q->ring = (q->ring & 0xffffffffull) |
 				  (uint64_t)value << 32;
 		break;
 	case NP_Q_RING_SIZE:
-		if (ring_writable(q, "RING_SIZE", value))
+		if (ring_writable(q, "RING_SIZE", value, msg))
 			q->ring_size = value;
 		break;
 	case NP_Q_WB_LO:
-		if (ring_writable(q, "WB_LO", value))
+		if (ring_writable(q, "WB_LO", value, msg))
 			q->wb = (q->wb & ~0xffffffffull) | value;
 		break;
 	case NP_Q_WB_HI:
-		if (ring_writable(q, "WB_HI", value))
+		if (ring_writable(q, "WB_HI", value, msg))
 			q->wb = (q->wb & 0xffffffffull) | (uint64_t)value << 32;
 		break;
 	case NP_Q_CTRL:
-		ctrl_write(q, value);
+		ctrl_write(q, value, msg);
 		break;
 	case NP_Q_TAIL:
-		tail_write(q, value);
+		tail_write(q, value, msg);
 		break;
 	case NP_Q_WAIT_TIMEOUT:
 		q->wait_timeout = value;
@@ -378,16 +383,17 @@ void np_emu_queue_write(struct np_emu_queue *q, uint32_t reg, uint32_t value)
 	case NP_Q_BYTES_LO: ro = "BYTES_LO"; break;
 	case NP_Q_BYTES_HI: ro = "BYTES_HI"; break;
 	default:
-		np_emu_logf(q->emu, LOG_WARNING,
+		np_emu_msgf(msg, LOG_WARNING,
 			    "%s: write of 0x%08x to 0x%02x: no register there; ignored",
 			    queue_name(q, name, sizeof(name)), value, reg);
 		break;
 	}
-	pthread_mutex_unlock(&q->lock);
 	if (ro)
-		np_emu_logf(q->emu, LOG_WARNING,
+		np_emu_msgf(msg, LOG_WARNING,
 			    "%s: write of 0x%08x to read-only register %s; ignored",
 			    queue_name(q, name, sizeof(name)), value, ro);
+	pthread_mutex_unlock(&q->lock);
+	np_emu_msg_flush(q->emu, msg);
 }
 
 /* ---------------------------------------------------------------- */
@@ -664,26 +670,47 @@ static bool write_wb(struct np_emu *emu, uint64_t addr,
 	return !emu->bus.dma_write(emu->bus.opaque, addr, wb, sizeof(*wb));
 }
 
-/* q->lock held on entry and exit. */
+/* q->lock held: the descriptor at idx failed with err. */
+static void stop_locked(struct np_emu_queue *q, uint32_t idx, uint32_t err,
+			uint64_t addr)
+{
+	atomic_fetch_add(&q->emu->dma_errors, 1);
+	if (q->error)
+		return;
+	q->error = err;
+	q->err_index = idx;
+	q->err_addr = addr;
+	q->ctrl &= ~NP_Q_CTRL_ENABLE;
+}
+
+/*
+ * Execute the descriptor at the head. q->lock held on entry and exit.
+ *
+ * The writeback record goes out before the registers are updated, so once
+ * software sees NP_Q_COMPLETED or STATUS.ERROR move, the record that
+ * describes it is already in memory; the interrupt comes last.
+ */
 static void run_one(struct np_emu_queue *q)
 {
 	struct np_emu *emu = q->emu;
 	const struct np_emu_bus *bus = &emu->bus;
 	unsigned int gen = atomic_load(&q->gen);
 	uint32_t idx = q->head;
-	uint32_t size = q->ring_size;
+	uint32_t next = (idx + 1) & (q->ring_size - 1);
 	uint64_t desc_addr = q->ring + (uint64_t)idx * sizeof(struct np_dma_desc);
 	uint64_t wb_addr = q->wb;
 	uint32_t timeout_us = q->wait_timeout;
 	struct np_emu_result res = { 0 };
 	struct np_emu_desc d = { 0 };
 	uint8_t raw[sizeof(struct np_dma_desc)];
+	struct np_emu_msg msg = NP_EMU_MSG_INIT;
 	struct np_queue_wb wb;
-	bool have_wb = false, irq = false;
+	bool wb_ok = true, irq = false;
 	char name[32];
 	uint32_t err;
 
 	q->busy = true;
+	q->active = true;
 	pthread_mutex_unlock(&q->lock);
 
 	if (bus->dma_read(bus->opaque, desc_addr, raw, sizeof(raw))) {
@@ -696,72 +723,75 @@ static void run_one(struct np_emu_queue *q)
 
 	pthread_mutex_lock(&q->lock);
 	if (aborted(q, gen)) {
-		/* A queue reset (or card reset, or destroy) took the queue
-		 * away; the registers are already cleared. Only a queue
-		 * reset leaves the bus usable for the ABORTED record. */
+		/* A queue reset, card reset or destroy took the queue away
+		 * and already cleared its registers. Only after a queue
+		 * reset is the bus still usable for an ABORTED record. */
+		bool report = wb_addr && !q->hold && !q->exit;
+
 		atomic_fetch_add(&emu->dma_errors, 1);
-		if (wb_addr && !q->hold && !q->exit) {
-			make_wb(q, &wb, NP_ERR_ABORTED);
-			have_wb = true;
-		}
-	} else if (err) {
-		atomic_fetch_add(&emu->dma_errors, 1);
-		if (!q->error) {
-			q->error = err;
-			q->err_index = idx;
-			q->err_addr = res.err_addr;
-			q->ctrl &= ~NP_Q_CTRL_ENABLE;
-		}
-		np_emu_logf(emu, LOG_WARNING,
+		make_wb(&wb, q->head, q->completed, status_bits(q),
+			NP_ERR_ABORTED, q->last_user);
+		pthread_mutex_unlock(&q->lock);
+		if (report)
+			write_wb(emu, wb_addr, &wb);
+		pthread_mutex_lock(&q->lock);
+		q->busy = false;
+		q->active = false;
+		return;
+	}
+	if (err) {
+		np_emu_msgf(&msg, LOG_WARNING,
 			    "%s: descriptor %u (opcode %u, flags 0x%x) failed: %s (error %u, address 0x%llx); queue stopped, write NP_Q_CTRL_RESET to recover",
 			    queue_name(q, name, sizeof(name)), idx, d.opcode,
 			    d.flags, err_names[err], err,
 			    (unsigned long long)res.err_addr);
-		if (wb_addr) {
-			make_wb(q, &wb, q->error);
-			have_wb = true;
-		}
+		make_wb(&wb, q->head, q->completed, NP_Q_STATUS_ERROR,
+			q->error ? q->error : err, q->last_user);
 		irq = true;
 	} else {
-		q->head = (idx + 1) & (size - 1);
-		q->completed++;
-		q->bytes += res.bytes;
-		q->last_user = d.user;
-		if (q->compute) {
-			atomic_fetch_add(&emu->jobs, 1);
-		} else {
-			atomic_fetch_add(&emu->dma_descs, 1);
-			atomic_fetch_add(&emu->dma_bytes, res.bytes);
-		}
-		if (wb_addr) {
-			make_wb(q, &wb, q->error);
-			have_wb = true;
-		}
+		make_wb(&wb, next, q->completed + 1,
+			status_bits(q) & ~NP_Q_STATUS_BUSY, q->error, d.user);
 		irq = d.flags & NP_DESC_F_IRQ;
 	}
 	pthread_mutex_unlock(&q->lock);
+	np_emu_msg_flush(emu, &msg);
 
-	if (have_wb && !write_wb(emu, wb_addr, &wb) && !aborted(q, gen)) {
-		pthread_mutex_lock(&q->lock);
-		if (!aborted(q, gen) && !q->error) {
-			q->error = NP_ERR_WB_WRITE;
-			q->err_index = idx;
-			q->err_addr = wb_addr;
-			q->ctrl &= ~NP_Q_CTRL_ENABLE;
-			atomic_fetch_add(&emu->dma_errors, 1);
-			np_emu_logf(emu, LOG_WARNING,
+	if (wb_addr)
+		wb_ok = write_wb(emu, wb_addr, &wb);
+
+	pthread_mutex_lock(&q->lock);
+	if (!aborted(q, gen)) {
+		if (err) {
+			stop_locked(q, idx, err, res.err_addr);
+		} else {
+			q->head = next;
+			q->completed++;
+			q->bytes += res.bytes;
+			q->last_user = d.user;
+			if (q->compute) {
+				atomic_fetch_add(&emu->jobs, 1);
+			} else {
+				atomic_fetch_add(&emu->dma_descs, 1);
+				atomic_fetch_add(&emu->dma_bytes, res.bytes);
+			}
+		}
+		if (!wb_ok && !err) {
+			np_emu_msgf(&msg, LOG_WARNING,
 				    "%s: writeback to 0x%llx refused after descriptor %u; queue stopped with NP_ERR_WB_WRITE",
 				    queue_name(q, name, sizeof(name)),
 				    (unsigned long long)wb_addr, idx);
+			stop_locked(q, idx, NP_ERR_WB_WRITE, wb_addr);
+			irq = true;
 		}
-		pthread_mutex_unlock(&q->lock);
-		irq = true;
 	}
+	q->busy = false;
+	pthread_mutex_unlock(&q->lock);
+	np_emu_msg_flush(emu, &msg);
+
 	if (irq && !aborted(q, gen))
 		np_emu_raise_irq(emu, q->vector);
-
 	pthread_mutex_lock(&q->lock);
-	q->busy = false;
+	q->active = false;
 }
 
 /* q->lock held on entry and exit: deliver a stop detected in MMIO. */
@@ -774,15 +804,16 @@ static void report_stop(struct np_emu_queue *q)
 	bool have_wb = wb_addr && !(wb_addr % NP_WB_ALIGN);
 
 	q->stop_pending = false;
-	make_wb(q, &wb, q->error);
-	q->notifying = true;
+	make_wb(&wb, q->head, q->completed, status_bits(q), q->error,
+		q->last_user);
+	q->active = true;
 	pthread_mutex_unlock(&q->lock);
 	if (have_wb)
 		write_wb(emu, wb_addr, &wb);
 	if (!aborted(q, gen))
 		np_emu_raise_irq(emu, q->vector);
 	pthread_mutex_lock(&q->lock);
-	q->notifying = false;
+	q->active = false;
 }
 
 /* q->lock held on entry and exit: a card reset waits for this worker. */

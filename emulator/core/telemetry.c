@@ -98,12 +98,14 @@ uint32_t np_emu_telemetry_read(struct np_emu *emu, uint32_t reg)
 		break;
 	case NP_REG_UPTIME_LO:
 		v64 = (now - emu->reset_ns) / 1000000u;
-		emu->hi_latch = (uint32_t)(v64 >> 32);
+		emu->uptime_hi_latch = (uint32_t)(v64 >> 32);
 		v = (uint32_t)v64;
 		break;
 	case NP_REG_UPTIME_HI:
+		v = emu->uptime_hi_latch;
+		break;
 	case NP_REG_DMA_BYTES_HI:
-		v = emu->hi_latch;
+		v = emu->dma_bytes_hi_latch;
 		break;
 	case NP_REG_DMA_ERRORS:
 		v = atomic_load(&emu->dma_errors);
@@ -116,7 +118,7 @@ uint32_t np_emu_telemetry_read(struct np_emu *emu, uint32_t reg)
 		break;
 	case NP_REG_DMA_BYTES_LO:
 		v64 = atomic_load(&emu->dma_bytes);
-		emu->hi_latch = (uint32_t)(v64 >> 32);
+		emu->dma_bytes_hi_latch = (uint32_t)(v64 >> 32);
 		v = (uint32_t)v64;
 		break;
 	case NP_REG_DMA_DESCS:

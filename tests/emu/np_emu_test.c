@@ -53,12 +53,25 @@ static bool mailbox(struct npt_bus *tb, uint64_t addr, size_t len,
 	return true;
 }
 
+static void gate(struct npt_bus *tb, uint64_t addr, size_t len)
+{
+	pthread_mutex_lock(&tb->lock);
+	if (addr < tb->gate_hi && addr + len > tb->gate_lo) {
+		tb->gate_blocked++;
+		while (tb->gate_closed)
+			pthread_cond_wait(&tb->gate_cond, &tb->lock);
+		tb->gate_blocked--;
+	}
+	pthread_mutex_unlock(&tb->lock);
+}
+
 static int bus_read(void *opaque, uint64_t addr, void *buf, size_t len)
 {
 	struct npt_bus *tb = opaque;
 	uint8_t *p = resolve(tb, addr, len);
 	uint32_t off, v;
 
+	gate(tb, addr, len);
 	if (faulted(tb, addr, len))
 		return -EFAULT;
 	if (p) {
@@ -98,6 +111,11 @@ static void bus_irq(void *opaque, unsigned int vector)
 	struct npt_bus *tb = opaque;
 
 	pthread_mutex_lock(&tb->lock);
+	if (tb->snap_wb)
+		memcpy(&tb->snap, npt_ptr(tb, tb->snap_wb), sizeof(tb->snap));
+	if (tb->peer)
+		tb->snap_event_value = np_emu_mmio_read(
+			tb->peer, NP_MBOX_EVENT(tb->snap_event));
 	if (vector < NP_MSIX_VECTORS)
 		tb->irqs[vector]++;
 	pthread_mutex_unlock(&tb->lock);
@@ -123,11 +141,13 @@ void npt_bus_init(struct npt_bus *tb, uint64_t host_size)
 	ck_assert_ptr_ne(tb->host, MAP_FAILED);
 	tb->host_size = host_size;
 	pthread_mutex_init(&tb->lock, NULL);
+	pthread_cond_init(&tb->gate_cond, NULL);
 }
 
 void npt_bus_fini(struct npt_bus *tb)
 {
 	munmap(tb->host, tb->host_size);
+	pthread_cond_destroy(&tb->gate_cond);
 	pthread_mutex_destroy(&tb->lock);
 }
 
@@ -181,6 +201,39 @@ void npt_fault(struct npt_bus *tb, uint64_t lo, uint64_t hi)
 {
 	tb->fault_lo = lo;
 	tb->fault_hi = hi;
+}
+
+void npt_gate_close(struct npt_bus *tb, uint64_t lo, uint64_t hi)
+{
+	pthread_mutex_lock(&tb->lock);
+	tb->gate_lo = lo;
+	tb->gate_hi = hi;
+	tb->gate_closed = true;
+	pthread_mutex_unlock(&tb->lock);
+}
+
+static bool gate_blocked(void *p)
+{
+	struct npt_bus *tb = p;
+	bool blocked;
+
+	pthread_mutex_lock(&tb->lock);
+	blocked = tb->gate_blocked > 0;
+	pthread_mutex_unlock(&tb->lock);
+	return blocked;
+}
+
+bool npt_gate_wait_blocked(struct npt_bus *tb)
+{
+	return npt_poll(gate_blocked, tb);
+}
+
+void npt_gate_open(struct npt_bus *tb)
+{
+	pthread_mutex_lock(&tb->lock);
+	tb->gate_closed = false;
+	pthread_cond_broadcast(&tb->gate_cond);
+	pthread_mutex_unlock(&tb->lock);
 }
 
 unsigned int npt_irqs(struct npt_bus *tb, unsigned int vector)

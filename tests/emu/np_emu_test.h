@@ -43,6 +43,20 @@ struct npt_bus {
 	unsigned int warnings;
 	char last_log[256];
 	uint64_t fault_lo, fault_hi; /* refused bus range, if hi > lo */
+
+	/* Bus reads that touch [gate_lo, gate_hi) block while the gate is
+	 * closed: a transfer can be held at a chunk boundary. */
+	uint64_t gate_lo, gate_hi;
+	bool gate_closed;
+	unsigned int gate_blocked;
+	pthread_cond_t gate_cond;
+
+	/* On each interrupt, copy the record at snap_wb (if set) and read
+	 * event snap_event of the peer card, to check effect ordering. */
+	uint64_t snap_wb;
+	unsigned int snap_event;
+	struct np_queue_wb snap;
+	uint32_t snap_event_value;
 };
 
 /* One queue's ring and writeback record in host memory. */
@@ -66,6 +80,10 @@ struct np_emu *npt_card(struct npt_bus *tb, uint64_t sram, uint64_t fb,
 uint64_t npt_alloc(struct npt_bus *tb, uint64_t size, uint64_t align);
 void *npt_ptr(struct npt_bus *tb, uint64_t bus_addr);
 void npt_fault(struct npt_bus *tb, uint64_t lo, uint64_t hi);
+void npt_gate_close(struct npt_bus *tb, uint64_t lo, uint64_t hi);
+/* Wait until a bus read is blocked at the gate. */
+bool npt_gate_wait_blocked(struct npt_bus *tb);
+void npt_gate_open(struct npt_bus *tb);
 unsigned int npt_irqs(struct npt_bus *tb, unsigned int vector);
 unsigned int npt_warnings(struct npt_bus *tb);
 bool npt_log_contains(struct npt_bus *tb, const char *needle);

@@ -8,8 +8,13 @@
 
 int main(void)
 {
-	SRunner *sr = srunner_create(np_suite_dma());
+	SRunner *sr = srunner_create(np_suite_regs());
 	int failed;
+
+	srunner_add_suite(sr, np_suite_dma());
+	srunner_add_suite(sr, np_suite_errors());
+	srunner_add_suite(sr, np_suite_events());
+	srunner_add_suite(sr, np_suite_reset());
 
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

@@ -1,0 +1,372 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Event counters as seen by descriptors: F_WAIT (blocking, wrap-aware,
+ * timeout), F_SIGNAL, F_NOTIFY, F_IRQ and the order of their effects;
+ * FENCE across engines; the compute queue's NOP job; and the card-to-card
+ * protocol with credits between two cards.
+ */
+#include <string.h>
+
+#include "np_emu_test.h"
+
+static struct npt_bus tb;
+static struct np_emu *emu;
+
+static void setup(void)
+{
+	npt_bus_init(&tb, 8u << 20);
+	emu = npt_card(&tb, 0, 0, 0);
+}
+
+static void teardown(void)
+{
+	tb.peer = NULL;
+	np_emu_destroy(emu);
+	npt_bus_fini(&tb);
+}
+
+struct status_arg {
+	struct np_emu *emu;
+	uint32_t reg, mask, want;
+};
+
+static bool status_is(void *p)
+{
+	struct status_arg *a = p;
+
+	return (npt_rd(a->emu, a->reg) & a->mask) == a->want;
+}
+
+static void wait_status(struct np_emu *e, uint32_t reg, uint32_t mask,
+			uint32_t want)
+{
+	struct status_arg a = { e, reg, mask, want };
+
+	ck_assert(npt_poll(status_is, &a));
+}
+
+START_TEST(wait_blocks_until_mailbox)
+{
+	struct npt_queue q;
+	uint64_t src = npt_alloc(&tb, 4096, 4096);
+	struct np_dma_desc d = npt_dma(NP_DMA_OP_H2C, src, NP_CA_FB_BASE,
+				       4096);
+
+	npt_fill(npt_ptr(&tb, src), 4096, 3);
+	npt_queue_init(&q, &tb, emu, NP_DMA_BASE(0), NPT_RING_ENTRIES);
+	d.flags = NP_DESC_F_WAIT;
+	d.wait_event = 12;
+	d.wait_value = 2;
+	npt_submit(&q, &d);
+	wait_status(emu, q.base + NP_Q_STATUS,
+		    NP_Q_STATUS_WAITING | NP_Q_STATUS_BUSY,
+		    NP_Q_STATUS_WAITING | NP_Q_STATUS_BUSY);
+	npt_wr(emu, NP_MBOX_EVENT(12), 1);
+	/* Still short of 2: nothing moved. */
+	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_COMPLETED), 0);
+	ck_assert(!npt_check(np_emu_fb(emu, NULL), 4096, 3));
+	npt_wr(emu, NP_MBOX_EVENT(12), 1);
+	ck_assert_uint_eq(npt_wait_completed(&q, 1), 1);
+	ck_assert(npt_check(np_emu_fb(emu, NULL), 4096, 3));
+	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_STATUS),
+			  NP_Q_STATUS_ENABLED);
+}
+END_TEST
+
+START_TEST(wait_already_satisfied)
+{
+	struct npt_queue q;
+	struct np_dma_desc d = npt_dma(NP_DMA_OP_FENCE, 0, 0, 0);
+
+	npt_queue_init(&q, &tb, emu, NP_DMA_BASE(1), NPT_RING_ENTRIES);
+	npt_wr(emu, NP_MBOX_EVENT(0), 10);
+	d.flags = NP_DESC_F_WAIT;
+	d.wait_value = 7; /* counter past the value also satisfies */
+	npt_submit(&q, &d);
+	ck_assert_uint_eq(npt_wait_completed(&q, 1), 1);
+}
+END_TEST
+
+START_TEST(wait_is_wrap_aware)
+{
+	struct npt_queue q;
+	struct np_dma_desc d = npt_dma(NP_DMA_OP_FENCE, 0, 0, 0);
+
+	npt_queue_init(&q, &tb, emu, NP_DMA_BASE(2), NPT_RING_ENTRIES);
+	npt_wr(emu, NP_MBOX_EVENT(5), 0xfffffff0u);
+	/* 5 is "after" 0xfffffff0 in serial-number arithmetic. */
+	d.flags = NP_DESC_F_WAIT;
+	d.wait_event = 5;
+	d.wait_value = 5;
+	npt_submit(&q, &d);
+	wait_status(emu, q.base + NP_Q_STATUS, NP_Q_STATUS_WAITING,
+		    NP_Q_STATUS_WAITING);
+	npt_wr(emu, NP_MBOX_EVENT(5), 0x10); /* wraps to 0 */
+	ck_assert_uint_eq(npt_rd(emu, NP_MBOX_EVENT(5)), 0);
+	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_COMPLETED), 0);
+	npt_wr(emu, NP_MBOX_EVENT(5), 5);
+	ck_assert_uint_eq(npt_wait_completed(&q, 1), 1);
+}
+END_TEST
+
+START_TEST(wait_timeout)
+{
+	struct npt_queue q;
+	struct np_dma_desc d = npt_dma(NP_DMA_OP_FENCE, 0, 0, 0);
+	npt_wr(emu, NP_REG_INT_ENABLE, 1u << NP_IRQ_DMA(3));
+	npt_queue_init(&q, &tb, emu, NP_DMA_BASE(3), NPT_RING_ENTRIES);
+	npt_wr(emu, q.base + NP_Q_WAIT_TIMEOUT, 2000);
+	d.flags = NP_DESC_F_WAIT;
+	d.wait_event = 1;
+	d.wait_value = 1;
+	npt_submit(&q, &d);
+	ck_assert_uint_eq(npt_wait_error(&q), NP_ERR_WAIT_TIMEOUT);
+	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_ERR_INDEX), 0);
+	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_STATUS),
+			  NP_Q_STATUS_ERROR);
+	ck_assert_uint_eq(npt_wb(&q)->error, NP_ERR_WAIT_TIMEOUT);
+	ck_assert(npt_wait_irqs(&tb, NP_IRQ_DMA(3), 1));
+	ck_assert_uint_eq(npt_rd(emu, NP_REG_INT_STATUS), 1u << NP_IRQ_DMA(3));
+}
+END_TEST
+
+START_TEST(fence_orders_engines)
+{
+	/* Engine 0 reads back what engine 1 writes, ordered by event 3. */
+	struct npt_queue q0, q1;
+	uint32_t len = 600 * 1024;
+	uint64_t src = npt_alloc(&tb, len, 4096);
+	uint64_t dst = npt_alloc(&tb, len, 4096);
+	struct np_dma_desc d;
+
+	npt_fill(npt_ptr(&tb, src), len, 17);
+	npt_queue_init(&q0, &tb, emu, NP_DMA_BASE(0), NPT_RING_ENTRIES);
+	npt_queue_init(&q1, &tb, emu, NP_DMA_BASE(1), NPT_RING_ENTRIES);
+	d = npt_dma(NP_DMA_OP_FENCE, 0, 0, 0);
+	d.flags = NP_DESC_F_WAIT;
+	d.wait_event = 3;
+	d.wait_value = 1;
+	npt_submit(&q0, &d);
+	d = npt_dma(NP_DMA_OP_C2H, NP_CA_SRAM_BASE, dst, len);
+	npt_submit(&q0, &d);
+	wait_status(emu, q0.base + NP_Q_STATUS, NP_Q_STATUS_WAITING,
+		    NP_Q_STATUS_WAITING);
+	d = npt_dma(NP_DMA_OP_H2C, src, NP_CA_SRAM_BASE, len);
+	d.flags = NP_DESC_F_SIGNAL;
+	d.signal_event = 3;
+	npt_submit(&q1, &d);
+	ck_assert_uint_eq(npt_wait_completed(&q0, 2), 2);
+	ck_assert(npt_check(npt_ptr(&tb, dst), len, 17));
+	ck_assert_uint_eq(npt_rd(emu, NP_MBOX_EVENT(3)), 1);
+}
+END_TEST
+
+START_TEST(signal_counts)
+{
+	struct npt_queue q;
+	struct np_dma_desc d = npt_dma(NP_DMA_OP_NOP, 0, 0, 0);
+
+	npt_queue_init(&q, &tb, emu, NP_DMA_BASE(0), NPT_RING_ENTRIES);
+	d.flags = NP_DESC_F_SIGNAL;
+	d.signal_event = 63;
+	for (unsigned int i = 0; i < 10; i++)
+		npt_queue_put(&q, &d);
+	npt_kick(&q);
+	ck_assert_uint_eq(npt_wait_completed(&q, 10), 10);
+	ck_assert_uint_eq(npt_rd(emu, NP_MBOX_EVENT(63)), 10);
+	ck_assert_uint_eq(npt_rd(emu, NP_MBOX_EVENT(62)), 0);
+}
+END_TEST
+
+START_TEST(signal_raises_mailbox_irq)
+{
+	struct npt_queue q;
+	struct np_dma_desc d = npt_dma(NP_DMA_OP_NOP, 0, 0, 0);
+
+	npt_wr(emu, NP_REG_INT_ENABLE, 1u << NP_IRQ_MAILBOX);
+	npt_wr(emu, NP_REG_EVENT_IRQ_HI, 1u << (33 - 32));
+	npt_queue_init(&q, &tb, emu, NP_DMA_BASE(0), NPT_RING_ENTRIES);
+	d.flags = NP_DESC_F_SIGNAL;
+	d.signal_event = 33;
+	npt_submit(&q, &d);
+	ck_assert(npt_wait_irqs(&tb, NP_IRQ_MAILBOX, 1));
+	ck_assert_uint_eq(npt_rd(emu, NP_REG_EVENT_PEND_HI), 1u << 1);
+	ck_assert_uint_eq(npt_rd(emu, NP_REG_INT_STATUS) &
+				  (1u << NP_IRQ_MAILBOX),
+			  1u << NP_IRQ_MAILBOX);
+}
+END_TEST
+
+START_TEST(effect_order)
+{
+	/* The card notifies its own mailbox (the test bus routes the
+	 * "peer" window back to it). When the interrupt arrives, signal,
+	 * notify and the writeback record must all be visible. */
+	struct npt_queue q;
+	struct np_dma_desc d = npt_dma(NP_DMA_OP_NOP, 0, 0, 0);
+
+	tb.peer = emu;
+	npt_wr(emu, NP_REG_INT_ENABLE, 1u << NP_IRQ_DMA(2));
+	npt_queue_init(&q, &tb, emu, NP_DMA_BASE(2), NPT_RING_ENTRIES);
+	tb.snap_wb = q.wb;
+	tb.snap_event = 20;
+	d.flags = NP_DESC_F_SIGNAL | NP_DESC_F_NOTIFY | NP_DESC_F_IRQ;
+	d.signal_event = 19;
+	d.notify_addr = NPT_PEER_MBOX_BASE + 20 * 4;
+	d.notify_data = 0x100;
+	d.user = 55;
+	npt_submit(&q, &d);
+	ck_assert(npt_wait_irqs(&tb, NP_IRQ_DMA(2), 1));
+	ck_assert_uint_eq(tb.snap.completed, 1);
+	ck_assert_uint_eq(tb.snap.user, 55);
+	ck_assert_uint_eq(tb.snap_event_value, 0x100);
+	ck_assert_uint_eq(npt_rd(emu, NP_MBOX_EVENT(19)), 1);
+}
+END_TEST
+
+START_TEST(compute_nop_jobs)
+{
+	struct npt_queue cq;
+	struct np_job_desc j = { .opcode = NP_JOB_OP_NOP };
+
+	tb.peer = emu;
+	npt_wr(emu, NP_REG_INT_ENABLE, 1u << NP_IRQ_COMPUTE);
+	npt_queue_init(&cq, &tb, emu, NP_COMPUTE_BASE, 8);
+	npt_wr(emu, NP_MBOX_EVENT(2), 1);
+	j.flags = NP_DESC_F_ALL;
+	j.wait_event = 2;
+	j.wait_value = 1;
+	j.signal_event = 4;
+	j.notify_addr = NPT_PEER_MBOX_BASE + 6 * 4;
+	j.notify_data = 9;
+	j.user = 0x1234;
+	/* prog/arg/out are not looked at by a NOP job. */
+	j.prog = ~0ull;
+	for (unsigned int i = 0; i < 3; i++)
+		npt_queue_put(&cq, &j);
+	npt_kick(&cq);
+	ck_assert_uint_eq(npt_wait_completed(&cq, 3), 3);
+	ck_assert(npt_wait_irqs(&tb, NP_IRQ_COMPUTE, 3));
+	ck_assert_uint_eq(npt_rd(emu, NP_MBOX_EVENT(4)), 3);
+	ck_assert_uint_eq(npt_rd(emu, NP_MBOX_EVENT(6)), 27);
+	ck_assert_uint_eq(npt_rd(emu, NP_REG_JOBS), 3);
+	ck_assert_uint_eq(npt_rd(emu, NP_REG_DMA_DESCS), 0);
+	ck_assert_uint_eq(npt_wb(&cq)->user, 0x1234);
+	ck_assert_uint_eq(npt_wb(&cq)->completed, 3);
+}
+END_TEST
+
+START_TEST(card_to_card_with_credits)
+{
+	/*
+	 * Card A streams frames into two slots of card B's frame buffer.
+	 * A: H2C frame -> SRAM; C2P SRAM -> B's slot, after waiting for a
+	 *    credit (A's event 1), then notify B's event 0.
+	 * B: C2H slot -> host after waiting for frame i (event 0 >= i + 1),
+	 *    then notify A's event 1: a credit back.
+	 */
+	enum { FRAMES = 8, SLOTS = 2 };
+	const uint32_t len = 128 * 1024;
+	struct npt_bus tbb;
+	struct np_emu *b;
+	struct npt_queue qa, qb;
+	uint64_t src = npt_alloc(&tb, FRAMES * len, 4096);
+	uint64_t dst;
+
+	npt_bus_init(&tbb, 4u << 20);
+	b = npt_card(&tbb, 0, 0, 1);
+	tb.peer = b;
+	tbb.peer = emu;
+	dst = npt_alloc(&tbb, FRAMES * len, 4096);
+	npt_fill(npt_ptr(&tb, src), FRAMES * len, 1000);
+	npt_queue_init(&qa, &tb, emu, NP_DMA_BASE(0), NPT_RING_ENTRIES);
+	npt_queue_init(&qb, &tbb, b, NP_DMA_BASE(0), NPT_RING_ENTRIES);
+
+	for (uint32_t i = 0; i < FRAMES; i++) {
+		uint64_t slot = (uint64_t)(i % SLOTS) * len;
+		struct np_dma_desc d;
+
+		d = npt_dma(NP_DMA_OP_H2C, src + i * len, NP_CA_SRAM_BASE,
+			    len);
+		npt_queue_put(&qa, &d);
+		d = npt_dma(NP_DMA_OP_C2P, NP_CA_SRAM_BASE,
+			    NPT_PEER_FB_BASE + slot, len);
+		d.flags = NP_DESC_F_WAIT | NP_DESC_F_NOTIFY;
+		d.wait_event = 1;
+		d.wait_value = i >= SLOTS ? i - SLOTS + 1 : 0;
+		d.notify_addr = NPT_PEER_MBOX_BASE + 0 * 4;
+		d.notify_data = 1;
+		npt_queue_put(&qa, &d);
+
+		d = npt_dma(NP_DMA_OP_C2H, NP_CA_FB_BASE + slot, dst + i * len,
+			    len);
+		d.flags = NP_DESC_F_WAIT | NP_DESC_F_NOTIFY;
+		d.wait_event = 0;
+		d.wait_value = i + 1;
+		d.notify_addr = NPT_PEER_MBOX_BASE + 1 * 4;
+		d.notify_data = 1;
+		npt_queue_put(&qb, &d);
+	}
+	/* The consumer first: it waits for frames that do not exist yet. */
+	npt_kick(&qb);
+	npt_kick(&qa);
+	ck_assert_uint_eq(npt_wait_completed(&qa, 2 * FRAMES), 2 * FRAMES);
+	ck_assert_uint_eq(npt_wait_completed(&qb, FRAMES), FRAMES);
+	ck_assert(npt_check(npt_ptr(&tbb, dst), FRAMES * len, 1000));
+	ck_assert_uint_eq(npt_rd(b, NP_MBOX_EVENT(0)), FRAMES);
+	ck_assert_uint_eq(npt_rd(emu, NP_MBOX_EVENT(1)), FRAMES);
+
+	tb.peer = NULL;
+	np_emu_destroy(b);
+	npt_bus_fini(&tbb);
+}
+END_TEST
+
+START_TEST(queue_reset_while_waiting)
+{
+	struct npt_queue q;
+	struct np_dma_desc d = npt_dma(NP_DMA_OP_FENCE, 0, 0, 0);
+
+	npt_queue_init(&q, &tb, emu, NP_DMA_BASE(1), NPT_RING_ENTRIES);
+	d.flags = NP_DESC_F_WAIT;
+	d.wait_event = 8;
+	d.wait_value = 1;
+	npt_submit(&q, &d);
+	wait_status(emu, q.base + NP_Q_STATUS, NP_Q_STATUS_WAITING,
+		    NP_Q_STATUS_WAITING);
+	npt_wr(emu, q.base + NP_Q_CTRL, NP_Q_CTRL_RESET);
+	/* The wait is abandoned: the engine goes idle, reports the abort
+	 * in its record, and the queue is clean. */
+	wait_status(emu, q.base + NP_Q_STATUS, 0xffffffff, 0);
+	ck_assert_uint_eq(npt_wb(&q)->error, NP_ERR_ABORTED);
+	ck_assert_uint_eq(npt_wb(&q)->completed, 0);
+	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_ERROR), 0);
+	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_HEAD), 0);
+	ck_assert_uint_eq(npt_rd(emu, NP_REG_DMA_ERRORS), 1);
+	/* Signalling the event now runs nothing. */
+	npt_wr(emu, NP_MBOX_EVENT(8), 1);
+	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_COMPLETED), 0);
+}
+END_TEST
+
+Suite *np_suite_events(void)
+{
+	Suite *s = suite_create("emu_events");
+	TCase *tc = tcase_create("events");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, wait_blocks_until_mailbox);
+	tcase_add_test(tc, wait_already_satisfied);
+	tcase_add_test(tc, wait_is_wrap_aware);
+	tcase_add_test(tc, wait_timeout);
+	tcase_add_test(tc, fence_orders_engines);
+	tcase_add_test(tc, signal_counts);
+	tcase_add_test(tc, signal_raises_mailbox_irq);
+	tcase_add_test(tc, effect_order);
+	tcase_add_test(tc, compute_nop_jobs);
+	tcase_add_test(tc, card_to_card_with_credits);
+	tcase_add_test(tc, queue_reset_while_waiting);
+	suite_add_tcase(s, tc);
+	return s;
+}
