@@ -267,6 +267,16 @@ void np_emu_defer_irq_locked(struct np_emu *emu, uint32_t mask)
 	pthread_cond_signal(&emu->service_cond);
 }
 
+/* emu->lock held, any context: raise NP_IRQ_ERROR. */
+void np_emu_error_irq_locked(struct np_emu *emu)
+{
+	uint32_t bit = 1u << NP_IRQ_ERROR;
+
+	emu->int_status |= bit;
+	if (emu->int_enable & bit)
+		np_emu_defer_irq_locked(emu, bit);
+}
+
 static uint64_t reset_begin(struct np_emu *emu)
 {
 	uint64_t seq;
@@ -316,6 +326,36 @@ void np_emu_reset(struct np_emu *emu)
 	while (emu->reset_done < seq && !emu->exit)
 		pthread_cond_wait(&emu->reset_cond, &emu->lock);
 	pthread_mutex_unlock(&emu->lock);
+}
+
+int np_emu_inject(struct np_emu *emu, enum np_emu_fault fault)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&emu->lock);
+	if (emu->status & NP_STATUS_RESETTING) {
+		rc = -EBUSY;
+		goto out;
+	}
+	switch (fault) {
+	case NP_EMU_FAULT_SRAM_CE:
+		atomic_fetch_add(&emu->sram_ce, 1);
+		break;
+	case NP_EMU_FAULT_SRAM_UE:
+		atomic_fetch_add(&emu->sram_ue, 1);
+		emu->status |= NP_STATUS_FATAL;
+		np_emu_error_irq_locked(emu);
+		break;
+	case NP_EMU_FAULT_OVERHEAT:
+		np_emu_telemetry_overheat(emu, np_emu_now_ns());
+		break;
+	default:
+		rc = -EINVAL;
+		break;
+	}
+out:
+	pthread_mutex_unlock(&emu->lock);
+	return rc;
 }
 
 void *np_emu_fb(struct np_emu *emu, uint64_t *size)

@@ -190,6 +190,7 @@ void np_emu_msg_flush(struct np_emu *emu, struct np_emu_msg *msg);
 uint64_t np_emu_now_ns(void);
 void np_emu_raise_irq(struct np_emu *emu, unsigned int vector);
 void np_emu_defer_irq_locked(struct np_emu *emu, uint32_t mask);
+void np_emu_error_irq_locked(struct np_emu *emu);
 void np_emu_signal_event(struct np_emu *emu, unsigned int n, uint32_t value,
 			 bool from_worker);
 void np_emu_worker_idle(struct np_emu *emu);
@@ -204,5 +205,6 @@ void np_emu_queue_clear(struct np_emu_queue *q);
 /* telemetry.c */
 void np_emu_telemetry_reset(struct np_emu *emu, uint64_t now);
 uint32_t np_emu_telemetry_read(struct np_emu *emu, uint32_t reg);
+void np_emu_telemetry_overheat(struct np_emu *emu, uint64_t now);
 
 #endif /* NP_EMU_PRIV_H */

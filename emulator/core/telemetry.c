@@ -10,7 +10,7 @@
  *   power  15 W idle + 60 W at full load, plus a small per-card offset
  *   temp   first-order lag (2 s) towards 40 C idle .. 85 C at full load
  *   clock  400 MHz, halved while throttled (temp above NP_REG_TEMP_MAX)
- * All of it is under emu->lock.
+ * Entering throttling raises NP_IRQ_ERROR. All of it is under emu->lock.
  */
 #include "emu_priv.h"
 
@@ -67,10 +67,19 @@ static void model_update(struct np_emu *emu, uint64_t now)
 	    emu->temp_mc > NP_EMU_TEMP_MAX_MC) {
 		emu->status |= NP_STATUS_THROTTLED;
 		emu->throttle_count++;
+		np_emu_error_irq_locked(emu);
 	} else if ((emu->status & NP_STATUS_THROTTLED) &&
 		   emu->temp_mc < NP_EMU_TEMP_MAX_MC - THROTTLE_HYST_MC) {
 		emu->status &= ~NP_STATUS_THROTTLED;
 	}
+}
+
+/* A heat spike above the throttle threshold (np_emu_inject). */
+void np_emu_telemetry_overheat(struct np_emu *emu, uint64_t now)
+{
+	model_update(emu, now);
+	emu->temp_mc = NP_EMU_TEMP_MAX_MC + THROTTLE_HYST_MC;
+	model_update(emu, now + 1);
 }
 
 uint32_t np_emu_telemetry_read(struct np_emu *emu, uint32_t reg)

@@ -13,6 +13,15 @@
  * it calls a bus callback, so a host may hold its own big lock (QEMU's BQL)
  * around np_emu_mmio_* while bus callbacks take the same lock.
  *
+ * dma_read, dma_write and irq are called only from the card's own threads
+ * (queue workers and one service thread), never from inside np_emu_mmio_*,
+ * np_emu_reset*, np_emu_inject or np_emu_create; an interrupt raised by an
+ * MMIO write (a mailbox event, enabling a pending vector) is delivered from
+ * the service thread. log may be called from any of the card's entry points
+ * too, but never with a core lock held. All entry points are thread-safe;
+ * np_emu_mmio_* may be called from another card's bus callback (a peer
+ * ringing this card's mailbox).
+ *
  * Lifecycle: np_emu_create -> (mmio, DMA, resets) -> np_emu_destroy.
  */
 #ifndef NP_EMU_H
@@ -85,8 +94,27 @@ void *np_emu_fb(struct np_emu *emu, uint64_t *size);
 void np_emu_reset(struct np_emu *emu);
 void np_emu_reset_async(struct np_emu *emu);
 
-/* Bytes of SRAM and frame buffer actually backed by RAM right now. */
+/* Bytes of SRAM and frame buffer actually backed by RAM right now
+ * (mincore(); pages only read so far map the shared zero page and count). */
 uint64_t np_emu_resident_bytes(struct np_emu *emu);
+
+/* Faults a host (a test, a QEMU monitor command) can inject. */
+enum np_emu_fault {
+	/* Corrected SRAM error: NP_REG_SRAM_CE += 1. */
+	NP_EMU_FAULT_SRAM_CE = 1,
+	/* Uncorrected SRAM error: NP_REG_SRAM_UE += 1, NP_STATUS_FATAL set
+	 * (until NP_CONTROL_CLEAR_FATAL or reset), NP_IRQ_ERROR raised. */
+	NP_EMU_FAULT_SRAM_UE = 2,
+	/* The die heats past NP_REG_TEMP_MAX: NP_STATUS_THROTTLED, the clock
+	 * halves, NP_REG_THROTTLE_COUNT += 1, NP_IRQ_ERROR raised; it cools
+	 * back below the threshold within seconds. */
+	NP_EMU_FAULT_OVERHEAT = 3,
+};
+
+/* Inject a fault. Safe under any host lock (interrupts are delivered from
+ * the service thread). Returns 0, or -EINVAL for an unknown fault, or
+ * -EBUSY while the card resets. */
+int np_emu_inject(struct np_emu *emu, enum np_emu_fault fault);
 
 #ifdef __cplusplus
 }

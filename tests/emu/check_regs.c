@@ -363,6 +363,45 @@ START_TEST(telemetry_under_load)
 }
 END_TEST
 
+START_TEST(injected_faults)
+{
+	uint32_t clk = npt_rd(emu, NP_REG_CORE_CLK);
+
+	npt_wr(emu, NP_REG_INT_ENABLE, 1u << NP_IRQ_ERROR);
+	ck_assert_int_eq(np_emu_inject(emu, NP_EMU_FAULT_SRAM_CE), 0);
+	ck_assert_uint_eq(npt_rd(emu, NP_REG_SRAM_CE), 1);
+	ck_assert_uint_eq(npt_rd(emu, NP_REG_STATUS), NP_STATUS_READY);
+	ck_assert_uint_eq(npt_rd(emu, NP_REG_INT_STATUS), 0);
+
+	ck_assert_int_eq(np_emu_inject(emu, NP_EMU_FAULT_SRAM_UE), 0);
+	ck_assert_uint_eq(npt_rd(emu, NP_REG_SRAM_UE), 1);
+	ck_assert_uint_eq(npt_rd(emu, NP_REG_STATUS),
+			  NP_STATUS_READY | NP_STATUS_FATAL);
+	ck_assert_uint_eq(npt_rd(emu, NP_REG_INT_STATUS), 1u << NP_IRQ_ERROR);
+	ck_assert(npt_wait_irqs(&tb, NP_IRQ_ERROR, 1));
+	npt_wr(emu, NP_REG_CONTROL, NP_CONTROL_CLEAR_FATAL);
+	ck_assert_uint_eq(npt_rd(emu, NP_REG_STATUS), NP_STATUS_READY);
+	npt_wr(emu, NP_REG_INT_STATUS, 1u << NP_IRQ_ERROR);
+
+	ck_assert_int_eq(np_emu_inject(emu, NP_EMU_FAULT_OVERHEAT), 0);
+	ck_assert_uint_eq(npt_rd(emu, NP_REG_STATUS) & NP_STATUS_THROTTLED,
+			  NP_STATUS_THROTTLED);
+	ck_assert_uint_gt(npt_rd(emu, NP_REG_TEMP),
+			  npt_rd(emu, NP_REG_TEMP_MAX));
+	ck_assert_uint_lt(npt_rd(emu, NP_REG_CORE_CLK), clk);
+	ck_assert_uint_eq(npt_rd(emu, NP_REG_THROTTLE_COUNT), 1);
+	ck_assert(npt_wait_irqs(&tb, NP_IRQ_ERROR, 2));
+
+	ck_assert_int_eq(np_emu_inject(emu, (enum np_emu_fault)99), -EINVAL);
+	np_emu_reset(emu);
+	ck_assert_uint_eq(npt_rd(emu, NP_REG_SRAM_CE), 0);
+	ck_assert_uint_eq(npt_rd(emu, NP_REG_SRAM_UE), 0);
+	ck_assert_uint_eq(npt_rd(emu, NP_REG_THROTTLE_COUNT), 0);
+	ck_assert_uint_eq(npt_rd(emu, NP_REG_STATUS), NP_STATUS_READY);
+	ck_assert_uint_eq(npt_rd(emu, NP_REG_CORE_CLK), clk);
+}
+END_TEST
+
 Suite *np_suite_regs(void)
 {
 	Suite *s = suite_create("emu_regs");
@@ -384,6 +423,7 @@ Suite *np_suite_regs(void)
 	tcase_add_test(tc, bad_accesses_are_harmless);
 	tcase_add_test(tc, telemetry_idle);
 	tcase_add_test(tc, telemetry_under_load);
+	tcase_add_test(tc, injected_faults);
 	suite_add_tcase(s, tc);
 	return s;
 }
