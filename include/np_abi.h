@@ -9,7 +9,8 @@
  *
  * All registers are 32 bits wide, little-endian, and must be accessed with
  * naturally aligned 32-bit loads and stores. 64-bit quantities are split in
- * _LO/_HI register pairs; write _LO first, then _HI.
+ * _LO/_HI register pairs; write _LO first, then _HI. For counters that move
+ * (UPTIME, DMA_BYTES, NP_Q_BYTES) read _LO first: it latches _HI.
  */
 #ifndef NP_ABI_H
 #define NP_ABI_H
@@ -158,14 +159,17 @@
 #define NP_Q_CTRL 0x0c /* RW */
 #define NP_Q_CTRL_ENABLE (1u << 0) /* fetch descriptors from the ring */
 #define NP_Q_CTRL_RESET (1u << 1) /* WO, self-clearing: abort, clear error,
-				    * head = tail = 0, completed = 0 */
+				    * head = tail = 0, completed = 0, bytes = 0,
+				    * ENABLE cleared; ring, writeback and wait
+				    * timeout stay programmed. With ENABLE in the
+				    * same write, the queue restarts at once. */
 #define NP_Q_TAIL 0x10 /* RW: index of the next slot software fills */
 #define NP_Q_HEAD 0x14 /* RO: index of the next slot the queue executes */
 #define NP_Q_STATUS 0x18 /* RO */
 #define NP_Q_STATUS_ENABLED (1u << 0)
 #define NP_Q_STATUS_BUSY (1u << 1) /* executing a descriptor */
 #define NP_Q_STATUS_WAITING (1u << 2) /* blocked on an event */
-#define NP_Q_STATUS_ERROR (1u << 3) /* stopped; see NP_Q_ERROR */
+#define NP_Q_STATUS_ERROR (1u << 3) /* stopped (ENABLE cleared); NP_Q_ERROR */
 #define NP_Q_ERROR 0x1c /* RO: NP_ERR_* of the stop, 0 if none */
 #define NP_Q_ERR_INDEX 0x20 /* RO: ring index of the failed descriptor */
 #define NP_Q_ERR_ADDR_LO 0x24 /* RO: address that faulted, if any */
@@ -289,7 +293,7 @@ enum np_err {
 	NP_ERR_BAD_TAIL = 10, /* tail written >= ring size */
 	NP_ERR_BAD_EVENT = 11, /* event index >= NP_NUM_EVENTS */
 	NP_ERR_WAIT_TIMEOUT = 12, /* event wait exceeded NP_Q_WAIT_TIMEOUT */
-	NP_ERR_ABORTED = 13, /* queue or card reset while busy */
+	NP_ERR_ABORTED = 13, /* queue reset while busy (writeback record only) */
 	NP_ERR_WB_WRITE = 14, /* writeback record write failed */
 	NP_ERR_NOTIFY_WRITE = 15, /* notify write failed */
 	NP_ERR_BAD_PROGRAM = 16, /* compute program invalid */
