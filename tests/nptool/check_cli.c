@@ -142,6 +142,51 @@ START_TEST(test_bad_spec)
 }
 END_TEST
 
+static char *read_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *text;
+	long len;
+
+	ck_assert_msg(f, "cannot open %s", path);
+	fseek(f, 0, SEEK_END);
+	len = ftell(f);
+	rewind(f);
+	text = calloc(1, (size_t)len + 1);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_uint_eq(fread(text, 1, (size_t)len, f), (size_t)len);
+	fclose(f);
+	return text;
+}
+
+START_TEST(test_documented)
+{
+	char *man = read_file(NPTOOL_MAN), *doc = read_file(NPTOOL_DOC);
+	char want[64];
+
+	/* every command has its entry in nptool(1) and docs/nptool.md */
+	for (size_t i = 0; i < NCMDS; i++) {
+		snprintf(want, sizeof(want), "\n.B %s", commands[i]);
+		ck_assert_msg(strstr(man, want), "nptool.1 lacks %s",
+			      commands[i]);
+		snprintf(want, sizeof(want), "### %s", commands[i]);
+		ck_assert_msg(strstr(doc, want), "nptool.md lacks %s",
+			      commands[i]);
+	}
+	/* and every exit code */
+	for (int code = 0; code <= 5; code++) {
+		snprintf(want, sizeof(want), ".B %d\n", code);
+		ck_assert_msg(strstr(man, want), "nptool.1 lacks exit %d",
+			      code);
+		snprintf(want, sizeof(want), "| %d |", code);
+		ck_assert_msg(strstr(doc, want), "nptool.md lacks exit %d",
+			      code);
+	}
+	free(man);
+	free(doc);
+}
+END_TEST
+
 Suite *np_suite_cli(void)
 {
 	Suite *s = suite_create("cli");
@@ -155,6 +200,7 @@ Suite *np_suite_cli(void)
 	tcase_add_loop_test(tc, test_bad_option_json_envelope, 0, NCMDS);
 	tcase_add_test(tc, test_bad_values);
 	tcase_add_test(tc, test_bad_spec);
+	tcase_add_test(tc, test_documented);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -19,8 +19,9 @@ struct npt_run {
 /* Called in the child between fork and exec (may be NULL). */
 extern void (*npt_pre_exec)(void);
 
-/* Run nptool with the given arguments (NULL-terminated), in the current
- * environment. Always fills r; free it with npt_run_free. */
+/* Run nptool ($NPTOOL, else the one built with the suite) with the given
+ * arguments (NULL-terminated), in the current environment. Always fills
+ * r; free it with npt_run_free. */
 void npt_run(struct npt_run *r, ...) __attribute__((sentinel));
 void npt_run_free(struct npt_run *r);
 
@@ -35,5 +36,6 @@ Suite *np_suite_json(void);
 Suite *np_suite_cli(void);
 Suite *np_suite_emu(void);
 Suite *np_suite_sysfs(void);
+Suite *np_suite_guest(void);
 
 #endif /* NPT_TEST_H */

@@ -10,8 +10,10 @@
  *   medium  + DMA bandwidth, every card pair, memtest quick (16 MiB)
  *   long    + memtest medium over all of SRAM and FB, reset and verify
  *
- * The model run needs the model runtime, which libnp does not have yet:
- * it is reported as skipped with that reason, never faked.
+ * The model run needs a runtime that runs layer programs on the cards,
+ * which libnp does not have yet (libnp/model compiles models and runs
+ * host references only): it is reported as skipped with that reason,
+ * never faked.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -413,8 +415,8 @@ int npt_cmd_validate(struct npt *t, int argc, char **argv)
 		per_card(&v, "reset", chk_reset, "reset and came back healthy");
 	}
 	npt_check(&v.ck, NPT_SKIP, "model-run", NULL,
-		  "no model runtime in libnp yet (np.h has no model API): "
-		  "not run");
+		  "not run: libnp cannot run a model on cards yet (layer "
+		  "programs, NP_JOB_OP_LAYER, are reserved in np_abi.h)");
 	rc = npt_checks_end(&v.ck);
 	np_buf_free(v.b);
 	np_close(v.ctx);

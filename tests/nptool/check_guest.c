@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: MIT
+/*
+ * nptool on real cards over VFIO: the guest run (tests/guest) runs this
+ * suite alone (CK_RUN_SUITE=guest) with NP_DEVICES=vfio:all and NPTOOL
+ * naming the static nptool binary. It is registered only when NP_DEVICES
+ * names VFIO cards.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "npt_test.h"
+
+static size_t ncards;
+
+static void guest_setup(void)
+{
+	struct npt_run r;
+
+	npt_run(&r, "--json", "list", NULL);
+	npt_envelope(&r, "list", 0);
+	ncards = jv_get(r.json, "cards")->n;
+	ck_assert_uint_ge(ncards, 2);
+	npt_run_free(&r);
+}
+
+START_TEST(test_list)
+{
+	struct npt_run r;
+	struct jv *cards;
+
+	npt_run(&r, "--json", "list", NULL);
+	cards = jv_get(npt_envelope(&r, "list", 0), "cards");
+	for (size_t i = 0; i < cards->n; i++) {
+		struct jv *c = jv_at(cards, i);
+
+		ck_assert_str_eq(jv_str(c, "driver"), "np_vfio_pci");
+		ck_assert_str_eq(jv_str(c, "state"), "ready");
+		ck_assert_int_eq(jv_get(c, "iommu_group")->type, JV_NUM);
+		ck_assert_ptr_nonnull(jv_str(c, "fw_version"));
+		ck_assert_ptr_nonnull(jv_str(c, "serial"));
+	}
+	npt_run_free(&r);
+}
+END_TEST
+
+/* status from the driver's hwmon/sysfs while another process holds every
+ * card through VFIO and moves data with them */
+START_TEST(test_status_during_run)
+{
+	const char *tool = getenv("NPTOOL") ? getenv("NPTOOL") : NPTOOL_PATH;
+	struct npt_run r;
+	struct jv *cards;
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		execl(tool, tool, "dma", "--sizes", "1M", "--iterations",
+		      "4096", (char *)NULL);
+		_exit(127);
+	}
+	/* until the cards are open and busy */
+	sleep(2);
+	npt_run(&r, "--json", "status", "-i", "0.5", NULL);
+	cards = jv_get(npt_envelope(&r, "status", 0), "cards");
+	ck_assert_str_eq(jv_str(r.json, "source"), "sysfs");
+	ck_assert_uint_eq(cards->n, ncards);
+	for (size_t i = 0; i < cards->n; i++) {
+		struct jv *c = jv_at(cards, i);
+
+		ck_assert_double_gt(jv_num(c, "temp_mc"), 0);
+		ck_assert_double_gt(jv_num(c, "power_mw"), 0);
+		ck_assert_double_ge(jv_num(c, "dma_bytes_per_s"), 0);
+	}
+	npt_run_free(&r);
+	kill(pid, SIGTERM);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+}
+END_TEST
+
+START_TEST(test_reset)
+{
+	struct npt_run r;
+	struct jv *cards;
+
+	npt_run(&r, "--json", "reset", "--all", NULL);
+	cards = jv_get(npt_envelope(&r, "reset", 0), "cards");
+	ck_assert_uint_eq(cards->n, ncards);
+	for (size_t i = 0; i < cards->n; i++)
+		ck_assert(jv_get(jv_at(cards, i), "healthy")->b);
+	npt_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_p2p)
+{
+	struct npt_run r;
+	struct jv *pairs;
+
+	npt_run(&r, "--json", "p2p", "--size", "64K", "-n", "1", NULL);
+	pairs = jv_get(npt_envelope(&r, "p2p", 0), "pairs");
+	ck_assert_uint_eq(pairs->n, ncards * (ncards - 1));
+	for (size_t i = 0; i < pairs->n; i++)
+		ck_assert_str_eq(jv_str(jv_at(pairs, i), "integrity"), "pass");
+	npt_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_validate_quick)
+{
+	struct npt_run r;
+
+	npt_run(&r, "--json", "validate", "quick", NULL);
+	npt_envelope(&r, "validate", 0);
+	ck_assert_double_eq(jv_num(jv_get(r.json, "summary"), "fail"), 0);
+	npt_run_free(&r);
+}
+END_TEST
+
+Suite *np_suite_guest(void)
+{
+	Suite *s = suite_create("guest");
+	TCase *tc = tcase_create("vfio");
+
+	tcase_add_checked_fixture(tc, guest_setup, NULL);
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, test_list);
+	tcase_add_test(tc, test_status_during_run);
+	tcase_add_test(tc, test_reset);
+	tcase_add_test(tc, test_p2p);
+	tcase_add_test(tc, test_validate_quick);
+	suite_add_tcase(s, tc);
+	return s;
+}
