@@ -41,6 +41,13 @@ struct np_vfio_pci_device {
 	 * the user, and telemetry must work without one.
 	 */
 	void __iomem *regs;
+	/*
+	 * Non-zero while the PCI core resets the card (FLR with memory
+	 * decoding off), which vfio_pci_core does on open and close without
+	 * memory_lock: telemetry answers -EAGAIN instead of reading a card
+	 * that does not decode its BARs.
+	 */
+	atomic_t resets;
 };
 
 static struct np_vfio_pci_device *np_from_dev(struct device *dev)
@@ -81,7 +88,7 @@ static int np_mmio_begin(struct np_vfio_pci_device *np)
 	struct device *dev = &vdev->pdev->dev;
 	int ret;
 
-	if (READ_ONCE(vdev->pm_runtime_engaged))
+	if (READ_ONCE(vdev->pm_runtime_engaged) || atomic_read(&np->resets))
 		return -EAGAIN;
 	/* vfio_pci_core's runtime resume takes memory_lock: get it first. */
 	ret = pm_runtime_resume_and_get(dev);
@@ -111,14 +118,17 @@ static void np_mmio_end(struct np_vfio_pci_device *np)
 
 /*
  * A surprise-removed or dead card reads all-ones; NP_REG_ID never does, so
- * it tells an all-ones counter from a missing card.
+ * it tells an all-ones counter from a missing card. A reset that began
+ * after np_mmio_begin() also reads all-ones: that card is busy, not gone.
  */
 static int np_reg_read(struct np_vfio_pci_device *np, u32 reg, u32 *val)
 {
 	*val = ioread32(np->regs + reg);
-	if (*val == ~0u && ioread32(np->regs + NP_REG_ID) == ~0u)
-		return -ENODEV;
-	return 0;
+	if (*val != ~0u || ioread32(np->regs + NP_REG_ID) != ~0u)
+		return 0;
+	if (atomic_read(&np->resets) || !np_mmio_enabled(np))
+		return -EAGAIN;
+	return -ENODEV;
 }
 
 /* The counters run while we read: re-read until the high half is stable. */
@@ -490,6 +500,21 @@ static int np_vfio_pci_open_device(struct vfio_device *core_vdev)
 	return 0;
 }
 
+/*
+ * vfio_pci_core_disable() resets the card with __pci_reset_function_locked(),
+ * which bypasses the reset_prepare/reset_done handlers.
+ */
+static void np_vfio_pci_close_device(struct vfio_device *core_vdev)
+{
+	struct np_vfio_pci_device *np =
+		container_of(core_vdev, struct np_vfio_pci_device,
+			     core_device.vdev);
+
+	atomic_inc(&np->resets);
+	vfio_pci_core_close_device(core_vdev);
+	atomic_dec(&np->resets);
+}
+
 static long np_vfio_pci_ioctl(struct vfio_device *core_vdev, unsigned int cmd,
 			      unsigned long arg)
 {
@@ -517,7 +542,7 @@ static const struct vfio_device_ops np_vfio_pci_ops = {
 	.init = vfio_pci_core_init_dev,
 	.release = vfio_pci_core_release_dev,
 	.open_device = np_vfio_pci_open_device,
-	.close_device = vfio_pci_core_close_device,
+	.close_device = np_vfio_pci_close_device,
 	.ioctl = np_vfio_pci_ioctl,
 	.device_feature = vfio_pci_core_ioctl_feature,
 	.read = vfio_pci_core_read,
@@ -555,6 +580,23 @@ static int np_check_abi(struct np_vfio_pci_device *np)
 	}
 	return 0;
 }
+
+/* Called around every PCI function reset: FLR, sysfs reset, VFIO. */
+static void np_vfio_pci_reset_prepare(struct pci_dev *pdev)
+{
+	atomic_inc(&np_from_dev(&pdev->dev)->resets);
+}
+
+static void np_vfio_pci_reset_done(struct pci_dev *pdev)
+{
+	atomic_dec(&np_from_dev(&pdev->dev)->resets);
+}
+
+static const struct pci_error_handlers np_vfio_pci_err_handlers = {
+	.error_detected = vfio_pci_core_aer_err_detected,
+	.reset_prepare = np_vfio_pci_reset_prepare,
+	.reset_done = np_vfio_pci_reset_done,
+};
 
 static void np_put_device(void *data)
 {
@@ -633,7 +675,7 @@ static struct pci_driver np_vfio_pci_driver = {
 	.id_table = np_vfio_pci_table,
 	.probe = np_vfio_pci_probe,
 	.remove = np_vfio_pci_remove,
-	.err_handler = &vfio_pci_core_err_handlers,
+	.err_handler = &np_vfio_pci_err_handlers,
 	.driver_managed_dma = true,
 	.dev_groups = np_attr_groups,
 };
