@@ -91,7 +91,8 @@ void np_emu_raise_irq(struct np_emu *emu, unsigned int vector)
 
 	pthread_mutex_lock(&emu->lock);
 	emu->int_status |= bit;
-	deliver = (emu->int_enable & bit) && !(emu->status & NP_STATUS_RESETTING);
+	deliver =
+		(emu->int_enable & bit) && !(emu->status & NP_STATUS_RESETTING);
 	pthread_mutex_unlock(&emu->lock);
 	if (deliver)
 		emu->bus.irq(emu->bus.opaque, vector);
@@ -367,8 +368,8 @@ void *np_emu_fb(struct np_emu *emu, uint64_t *size)
 
 uint64_t np_emu_resident_bytes(struct np_emu *emu)
 {
-	const uint8_t *regions[2] = { emu->sram, emu->fb };
-	const uint64_t sizes[2] = { emu->sram_size, emu->fb_size };
+	const uint8_t *regions[2] = {emu->sram, emu->fb};
+	const uint64_t sizes[2] = {emu->sram_size, emu->fb_size};
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
 	uint64_t resident = 0;
 	unsigned char vec[4096];

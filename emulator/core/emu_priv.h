@@ -179,7 +179,10 @@ struct np_emu_msg {
 	int level; /* -1: empty */
 	char text[320];
 };
-#define NP_EMU_MSG_INIT { .level = -1 }
+#define NP_EMU_MSG_INIT     \
+	{                   \
+		.level = -1 \
+	}
 
 /* emu.c */
 void np_emu_logf(struct np_emu *emu, int level, const char *fmt, ...)

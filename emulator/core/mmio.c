@@ -12,47 +12,51 @@
 
 #define NP_EMU_IRQ_MASK ((1u << NP_NUM_IRQS) - 1u)
 
+/* Names of the global and telemetry registers, by offset / 4. */
+static const char *const global_names[] = {
+	[NP_REG_ID / 4] = "ID",
+	[NP_REG_CAPS / 4] = "CAPS",
+	[NP_REG_CONFIG / 4] = "CONFIG",
+	[NP_REG_SRAM_SIZE / 4] = "SRAM_SIZE",
+	[NP_REG_FB_SIZE / 4] = "FB_SIZE",
+	[NP_REG_CORES / 4] = "CORES",
+	[NP_REG_FW_VERSION / 4] = "FW_VERSION",
+	[NP_REG_SERIAL_LO / 4] = "SERIAL_LO",
+	[NP_REG_SERIAL_HI / 4] = "SERIAL_HI",
+	[NP_REG_LINK / 4] = "LINK",
+	[NP_REG_STATUS / 4] = "STATUS",
+	[NP_REG_CONTROL / 4] = "CONTROL",
+	[NP_REG_INT_STATUS / 4] = "INT_STATUS",
+	[NP_REG_INT_ENABLE / 4] = "INT_ENABLE",
+	[NP_REG_SCRATCH / 4] = "SCRATCH",
+	[NP_REG_EVENT_IRQ_LO / 4] = "EVENT_IRQ_LO",
+	[NP_REG_EVENT_IRQ_HI / 4] = "EVENT_IRQ_HI",
+	[NP_REG_EVENT_PEND_LO / 4] = "EVENT_PEND_LO",
+	[NP_REG_EVENT_PEND_HI / 4] = "EVENT_PEND_HI",
+	[NP_REG_TEMP / 4] = "TEMP",
+	[NP_REG_POWER / 4] = "POWER",
+	[NP_REG_VOLTAGE / 4] = "VOLTAGE",
+	[NP_REG_CORE_CLK / 4] = "CORE_CLK",
+	[NP_REG_UPTIME_LO / 4] = "UPTIME_LO",
+	[NP_REG_UPTIME_HI / 4] = "UPTIME_HI",
+	[NP_REG_DMA_ERRORS / 4] = "DMA_ERRORS",
+	[NP_REG_SRAM_CE / 4] = "SRAM_CE",
+	[NP_REG_SRAM_UE / 4] = "SRAM_UE",
+	[NP_REG_DMA_BYTES_LO / 4] = "DMA_BYTES_LO",
+	[NP_REG_DMA_BYTES_HI / 4] = "DMA_BYTES_HI",
+	[NP_REG_DMA_DESCS / 4] = "DMA_DESCS",
+	[NP_REG_JOBS / 4] = "JOBS",
+	[NP_REG_THROTTLE_COUNT / 4] = "THROTTLE_COUNT",
+	[NP_REG_BUSY / 4] = "BUSY",
+	[NP_REG_TEMP_CRIT / 4] = "TEMP_CRIT",
+	[NP_REG_TEMP_MAX / 4] = "TEMP_MAX",
+};
+
 static const char *global_name(uint32_t off)
 {
-	switch (off) {
-	case NP_REG_ID: return "ID";
-	case NP_REG_CAPS: return "CAPS";
-	case NP_REG_CONFIG: return "CONFIG";
-	case NP_REG_SRAM_SIZE: return "SRAM_SIZE";
-	case NP_REG_FB_SIZE: return "FB_SIZE";
-	case NP_REG_CORES: return "CORES";
-	case NP_REG_FW_VERSION: return "FW_VERSION";
-	case NP_REG_SERIAL_LO: return "SERIAL_LO";
-	case NP_REG_SERIAL_HI: return "SERIAL_HI";
-	case NP_REG_LINK: return "LINK";
-	case NP_REG_STATUS: return "STATUS";
-	case NP_REG_CONTROL: return "CONTROL";
-	case NP_REG_INT_STATUS: return "INT_STATUS";
-	case NP_REG_INT_ENABLE: return "INT_ENABLE";
-	case NP_REG_SCRATCH: return "SCRATCH";
-	case NP_REG_EVENT_IRQ_LO: return "EVENT_IRQ_LO";
-	case NP_REG_EVENT_IRQ_HI: return "EVENT_IRQ_HI";
-	case NP_REG_EVENT_PEND_LO: return "EVENT_PEND_LO";
-	case NP_REG_EVENT_PEND_HI: return "EVENT_PEND_HI";
-	case NP_REG_TEMP: return "TEMP";
-	case NP_REG_POWER: return "POWER";
-	case NP_REG_VOLTAGE: return "VOLTAGE";
-	case NP_REG_CORE_CLK: return "CORE_CLK";
-	case NP_REG_UPTIME_LO: return "UPTIME_LO";
-	case NP_REG_UPTIME_HI: return "UPTIME_HI";
-	case NP_REG_DMA_ERRORS: return "DMA_ERRORS";
-	case NP_REG_SRAM_CE: return "SRAM_CE";
-	case NP_REG_SRAM_UE: return "SRAM_UE";
-	case NP_REG_DMA_BYTES_LO: return "DMA_BYTES_LO";
-	case NP_REG_DMA_BYTES_HI: return "DMA_BYTES_HI";
-	case NP_REG_DMA_DESCS: return "DMA_DESCS";
-	case NP_REG_JOBS: return "JOBS";
-	case NP_REG_THROTTLE_COUNT: return "THROTTLE_COUNT";
-	case NP_REG_BUSY: return "BUSY";
-	case NP_REG_TEMP_CRIT: return "TEMP_CRIT";
-	case NP_REG_TEMP_MAX: return "TEMP_MAX";
-	default: return NULL;
-	}
+	if (off / 4 >= sizeof(global_names) / sizeof(global_names[0]))
+		return NULL;
+	return global_names[off / 4];
 }
 
 /* Locate the queue block at off; NULL (and logged) if absent. */
@@ -65,9 +69,11 @@ static struct np_emu_queue *queue_at(struct np_emu *emu, uint32_t off,
 		return &emu->q[NP_EMU_COMPUTE_Q];
 	e = (off - NP_DMA_BASE(0)) / NP_QUEUE_BLOCK_SIZE;
 	if (e >= emu->cfg.dma_engines) {
-		np_emu_logf(emu, LOG_WARNING,
-			    "%s at 0x%04x: DMA engine %u is not present (the card has %u engines, see NP_REG_CONFIG); access ignored",
-			    what, off, e, emu->cfg.dma_engines);
+		np_emu_logf(
+			emu, LOG_WARNING,
+			"%s at 0x%04x: DMA engine %u is not present (the card "
+			"has %u engines, see NP_REG_CONFIG); access ignored",
+			what, off, e, emu->cfg.dma_engines);
 		return NULL;
 	}
 	return &emu->q[e];
@@ -96,7 +102,8 @@ static bool check_access(struct np_emu *emu, uint64_t offset, const char *what)
 	}
 	if (offset & 3u) {
 		np_emu_logf(emu, LOG_WARNING,
-			    "%s at 0x%04llx: unaligned; registers take naturally aligned 32-bit accesses; ignored",
+			    "%s at 0x%04llx: unaligned; registers take "
+			    "naturally aligned 32-bit accesses; ignored",
 			    what, (unsigned long long)offset);
 		return false;
 	}
@@ -179,10 +186,11 @@ static uint32_t global_read(struct np_emu *emu, uint32_t off)
 static void control_write(struct np_emu *emu, uint32_t value)
 {
 	if (value & ~(NP_CONTROL_RESET | NP_CONTROL_CLEAR_FATAL))
-		np_emu_logf(emu, LOG_WARNING,
-			    "CONTROL write 0x%08x: undefined bits 0x%08x ignored",
-			    value,
-			    value & ~(NP_CONTROL_RESET | NP_CONTROL_CLEAR_FATAL));
+		np_emu_logf(
+			emu, LOG_WARNING,
+			"CONTROL write 0x%08x: undefined bits 0x%08x ignored",
+			value,
+			value & ~(NP_CONTROL_RESET | NP_CONTROL_CLEAR_FATAL));
 	if (value & NP_CONTROL_RESET) {
 		np_emu_reset_async(emu);
 		return;
@@ -201,9 +209,10 @@ static void global_write(struct np_emu *emu, uint32_t off, uint32_t value)
 	uint32_t newly;
 
 	if (!name) {
-		np_emu_logf(emu, LOG_WARNING,
-			    "write of 0x%08x at 0x%04x: no register there; ignored",
-			    value, off);
+		np_emu_logf(
+			emu, LOG_WARNING,
+			"write of 0x%08x at 0x%04x: no register there; ignored",
+			value, off);
 		return;
 	}
 	if (off == NP_REG_CONTROL) {
@@ -215,7 +224,8 @@ static void global_write(struct np_emu *emu, uint32_t off, uint32_t value)
 	if (emu->status & NP_STATUS_RESETTING) {
 		pthread_mutex_unlock(&emu->lock);
 		np_emu_logf(emu, LOG_WARNING,
-			    "write of 0x%08x to %s while the card resets; ignored (wait for NP_STATUS_READY)",
+			    "write of 0x%08x to %s while the card resets; "
+			    "ignored (wait for NP_STATUS_READY)",
 			    value, name);
 		return;
 	}
@@ -226,7 +236,8 @@ static void global_write(struct np_emu *emu, uint32_t off, uint32_t value)
 	case NP_REG_INT_ENABLE:
 		if (value & ~NP_EMU_IRQ_MASK)
 			np_emu_msgf(&msg, LOG_WARNING,
-				    "INT_ENABLE write 0x%08x: bits 0x%08x name no vector; ignored",
+				    "INT_ENABLE write 0x%08x: bits 0x%08x name "
+				    "no vector; ignored",
 				    value, value & ~NP_EMU_IRQ_MASK);
 		value &= NP_EMU_IRQ_MASK;
 		/* Like a pending bit in the MSI-X PBA: a vector enabled
@@ -254,7 +265,8 @@ static void global_write(struct np_emu *emu, uint32_t off, uint32_t value)
 	default:
 		pthread_mutex_unlock(&emu->lock);
 		np_emu_logf(emu, LOG_WARNING,
-			    "write of 0x%08x to read-only register %s (0x%03x); ignored",
+			    "write of 0x%08x to read-only register %s "
+			    "(0x%03x); ignored",
 			    value, name, off);
 		return;
 	}
@@ -307,7 +319,8 @@ void np_emu_mmio_write(struct np_emu *emu, uint64_t offset, uint32_t value)
 		pthread_mutex_unlock(&emu->lock);
 		if (resetting) {
 			np_emu_logf(emu, LOG_WARNING,
-				    "mailbox write of %u to event %u while the card resets; ignored",
+				    "mailbox write of %u to event %u while the "
+				    "card resets; ignored",
 				    value, (off - NP_MBOX_OFFSET) / 4u);
 			return;
 		}

@@ -65,6 +65,19 @@ static const char *const err_names[] = {
 	[NP_ERR_SRAM_UE] = "uncorrected SRAM error",
 };
 
+/* Names of the read-only queue registers, by offset / 4. */
+static const char *const queue_ro_names[] = {
+	[NP_Q_HEAD / 4] = "HEAD",
+	[NP_Q_STATUS / 4] = "STATUS",
+	[NP_Q_ERROR / 4] = "ERROR",
+	[NP_Q_ERR_INDEX / 4] = "ERR_INDEX",
+	[NP_Q_ERR_ADDR_LO / 4] = "ERR_ADDR_LO",
+	[NP_Q_ERR_ADDR_HI / 4] = "ERR_ADDR_HI",
+	[NP_Q_COMPLETED / 4] = "COMPLETED",
+	[NP_Q_BYTES_LO / 4] = "BYTES_LO",
+	[NP_Q_BYTES_HI / 4] = "BYTES_HI",
+};
+
 static const char *queue_name(const struct np_emu_queue *q, char *buf,
 			      size_t len)
 {
@@ -103,8 +116,8 @@ static void make_wb(struct np_queue_wb *wb, uint32_t head, uint32_t completed,
 	memset(wb, 0, sizeof(*wb));
 	wb->head = np_emu_le32(head);
 	wb->completed = np_emu_le32(completed);
-	wb->status = np_emu_le32(status & ~(NP_Q_STATUS_BUSY |
-					    NP_Q_STATUS_WAITING));
+	wb->status =
+		np_emu_le32(status & ~(NP_Q_STATUS_BUSY | NP_Q_STATUS_WAITING));
 	wb->error = np_emu_le32(error);
 	wb->user = np_emu_le64(user);
 }
@@ -217,7 +230,8 @@ uint32_t np_emu_queue_read(struct np_emu_queue *q, uint32_t reg)
 	default:
 		v = 0;
 		np_emu_msgf(msg, LOG_WARNING,
-			    "read of %s register 0x%02x: no register there; reads as 0",
+			    "read of %s register 0x%02x: no register there; "
+			    "reads as 0",
 			    queue_name(q, name, sizeof(name)), reg);
 		break;
 	}
@@ -234,15 +248,20 @@ static bool ring_writable(struct np_emu_queue *q, const char *reg,
 
 	if (q->ctrl & NP_Q_CTRL_ENABLE) {
 		np_emu_msgf(msg, LOG_WARNING,
-			    "%s: write of 0x%08x to %s while the queue is enabled; queue stopped with NP_ERR_RING_CONFIG (clear NP_Q_CTRL_ENABLE and wait for STATUS.BUSY to clear first)",
+			    "%s: write of 0x%08x to %s while the queue is "
+			    "enabled; queue stopped with NP_ERR_RING_CONFIG "
+			    "(clear NP_Q_CTRL_ENABLE and wait for STATUS.BUSY "
+			    "to clear first)",
 			    queue_name(q, name, sizeof(name)), value, reg);
 		mmio_stop(q, NP_ERR_RING_CONFIG, 0);
 		return false;
 	}
 	if (q->busy) {
-		np_emu_msgf(msg, LOG_WARNING,
-			    "%s: write of 0x%08x to %s while a descriptor still executes; ignored (wait for STATUS.BUSY to clear)",
-			    queue_name(q, name, sizeof(name)), value, reg);
+		np_emu_msgf(
+			msg, LOG_WARNING,
+			"%s: write of 0x%08x to %s while a descriptor still "
+			"executes; ignored (wait for STATUS.BUSY to clear)",
+			queue_name(q, name, sizeof(name)), value, reg);
 		return false;
 	}
 	return true;
@@ -258,7 +277,8 @@ static void enable(struct np_emu_queue *q, struct np_emu_msg *msg)
 		return;
 	if (q->error) {
 		np_emu_msgf(msg, LOG_WARNING,
-			    "%s: enable while stopped with error %u (%s); ignored (write NP_Q_CTRL_RESET first)",
+			    "%s: enable while stopped with error %u (%s); "
+			    "ignored (write NP_Q_CTRL_RESET first)",
 			    queue_name(q, name, sizeof(name)), q->error,
 			    err_names[q->error]);
 		return;
@@ -270,10 +290,13 @@ static void enable(struct np_emu_queue *q, struct np_emu_msg *msg)
 	else if (q->wb % NP_WB_ALIGN)
 		why = "writeback address is not 32-byte aligned";
 	else if (q->head >= q->ring_size || q->tail >= q->ring_size)
-		why = "head or tail beyond the ring size (reset the queue after resizing the ring)";
+		why = "head or tail beyond the ring size (reset the queue "
+		      "after resizing the ring)";
 	if (why) {
 		np_emu_msgf(msg, LOG_WARNING,
-			    "%s: enable refused, %s (ring 0x%llx, size %u, writeback 0x%llx); queue stopped with NP_ERR_RING_CONFIG",
+			    "%s: enable refused, %s (ring 0x%llx, size %u, "
+			    "writeback 0x%llx); queue stopped with "
+			    "NP_ERR_RING_CONFIG",
 			    queue_name(q, name, sizeof(name)), why,
 			    (unsigned long long)q->ring, q->ring_size,
 			    (unsigned long long)q->wb);
@@ -292,7 +315,8 @@ static void ctrl_write(struct np_emu_queue *q, uint32_t value,
 
 	if (value & ~known)
 		np_emu_msgf(msg, LOG_WARNING,
-			    "%s: CTRL write 0x%08x has undefined bits 0x%08x; they are ignored",
+			    "%s: CTRL write 0x%08x has undefined bits 0x%08x; "
+			    "they are ignored",
 			    queue_name(q, name, sizeof(name)), value,
 			    value & ~known);
 	if (value & NP_Q_CTRL_RESET) {
@@ -317,7 +341,8 @@ static void tail_write(struct np_emu_queue *q, uint32_t value,
 
 	if (value >= q->ring_size && !(value == 0 && !q->ring_size)) {
 		np_emu_msgf(msg, LOG_WARNING,
-			    "%s: tail %u is not below the ring size %u; queue stopped with NP_ERR_BAD_TAIL",
+			    "%s: tail %u is not below the ring size %u; queue "
+			    "stopped with NP_ERR_BAD_TAIL",
 			    queue_name(q, name, sizeof(name)), value,
 			    q->ring_size);
 		mmio_stop(q, NP_ERR_BAD_TAIL, 0);
@@ -336,7 +361,8 @@ void np_emu_queue_write(struct np_emu_queue *q, uint32_t reg, uint32_t value)
 	pthread_mutex_lock(&q->lock);
 	if (q->hold) {
 		np_emu_msgf(msg, LOG_WARNING,
-			    "%s: write of 0x%08x to register 0x%02x while the card resets; ignored (wait for NP_STATUS_READY)",
+			    "%s: write of 0x%08x to register 0x%02x while the "
+			    "card resets; ignored (wait for NP_STATUS_READY)",
 			    queue_name(q, name, sizeof(name)), value, reg);
 		pthread_mutex_unlock(&q->lock);
 		np_emu_msg_flush(q->emu, msg);
@@ -349,8 +375,8 @@ void np_emu_queue_write(struct np_emu_queue *q, uint32_t reg, uint32_t value)
 		break;
 	case NP_Q_RING_HI:
 		if (ring_writable(q, "RING_HI", value, msg))
-			q->ring = (q->ring & 0xffffffffull) |
-				  (uint64_t)value << 32;
+			q->ring = (q->ring & 0xffffffffull) | (uint64_t)value
+								      << 32;
 		break;
 	case NP_Q_RING_SIZE:
 		if (ring_writable(q, "RING_SIZE", value, msg))
@@ -373,25 +399,29 @@ void np_emu_queue_write(struct np_emu_queue *q, uint32_t reg, uint32_t value)
 	case NP_Q_WAIT_TIMEOUT:
 		q->wait_timeout = value;
 		break;
-	case NP_Q_HEAD: ro = "HEAD"; break;
-	case NP_Q_STATUS: ro = "STATUS"; break;
-	case NP_Q_ERROR: ro = "ERROR"; break;
-	case NP_Q_ERR_INDEX: ro = "ERR_INDEX"; break;
-	case NP_Q_ERR_ADDR_LO: ro = "ERR_ADDR_LO"; break;
-	case NP_Q_ERR_ADDR_HI: ro = "ERR_ADDR_HI"; break;
-	case NP_Q_COMPLETED: ro = "COMPLETED"; break;
-	case NP_Q_BYTES_LO: ro = "BYTES_LO"; break;
-	case NP_Q_BYTES_HI: ro = "BYTES_HI"; break;
+	case NP_Q_HEAD:
+	case NP_Q_STATUS:
+	case NP_Q_ERROR:
+	case NP_Q_ERR_INDEX:
+	case NP_Q_ERR_ADDR_LO:
+	case NP_Q_ERR_ADDR_HI:
+	case NP_Q_COMPLETED:
+	case NP_Q_BYTES_LO:
+	case NP_Q_BYTES_HI:
+		ro = queue_ro_names[reg / 4];
+		break;
 	default:
 		np_emu_msgf(msg, LOG_WARNING,
-			    "%s: write of 0x%08x to 0x%02x: no register there; ignored",
+			    "%s: write of 0x%08x to 0x%02x: no register there; "
+			    "ignored",
 			    queue_name(q, name, sizeof(name)), value, reg);
 		break;
 	}
 	if (ro)
-		np_emu_msgf(msg, LOG_WARNING,
-			    "%s: write of 0x%08x to read-only register %s; ignored",
-			    queue_name(q, name, sizeof(name)), value, ro);
+		np_emu_msgf(
+			msg, LOG_WARNING,
+			"%s: write of 0x%08x to read-only register %s; ignored",
+			queue_name(q, name, sizeof(name)), value, ro);
 	pthread_mutex_unlock(&q->lock);
 	np_emu_msg_flush(q->emu, msg);
 }
@@ -441,9 +471,9 @@ static void decode(const struct np_emu_queue *q, const void *raw,
  * not lie entirely within one memory. */
 static uint8_t *card_ptr(struct np_emu *emu, uint64_t addr, uint64_t len)
 {
-	const uint64_t base[2] = { NP_CA_SRAM_BASE, NP_CA_FB_BASE };
-	const uint64_t size[2] = { emu->sram_size, emu->fb_size };
-	uint8_t *mem[2] = { emu->sram, emu->fb };
+	const uint64_t base[2] = {NP_CA_SRAM_BASE, NP_CA_FB_BASE};
+	const uint64_t size[2] = {emu->sram_size, emu->fb_size};
+	uint8_t *mem[2] = {emu->sram, emu->fb};
 
 	for (unsigned int i = 0; i < 2; i++) {
 		uint64_t off = addr - base[i];
@@ -464,8 +494,7 @@ static uint32_t validate(struct np_emu_queue *q, const struct np_emu_desc *d,
 {
 	struct np_emu *emu = q->emu;
 
-	if (q->compute ? d->opcode > NP_JOB_OP_MAX :
-			 d->opcode > NP_DMA_OP_MAX)
+	if (q->compute ? d->opcode > NP_JOB_OP_MAX : d->opcode > NP_DMA_OP_MAX)
 		return NP_ERR_BAD_OPCODE;
 	if ((d->flags & ~NP_DESC_F_ALL) || d->rsvd_set)
 		return NP_ERR_BAD_FLAGS;
@@ -473,8 +502,7 @@ static uint32_t validate(struct np_emu_queue *q, const struct np_emu_desc *d,
 	    !(d->flags & NP_DESC_F_WAIT))
 		return NP_ERR_BAD_FLAGS;
 	if (((d->flags & NP_DESC_F_WAIT) && d->wait_event >= NP_NUM_EVENTS) ||
-	    ((d->flags & NP_DESC_F_SIGNAL) &&
-	     d->signal_event >= NP_NUM_EVENTS))
+	    ((d->flags & NP_DESC_F_SIGNAL) && d->signal_event >= NP_NUM_EVENTS))
 		return NP_ERR_BAD_EVENT;
 	if (!is_data_op(q, d->opcode))
 		return NP_ERR_NONE;
@@ -697,11 +725,12 @@ static void run_one(struct np_emu_queue *q)
 	unsigned int gen = atomic_load(&q->gen);
 	uint32_t idx = q->head;
 	uint32_t next = (idx + 1) & (q->ring_size - 1);
-	uint64_t desc_addr = q->ring + (uint64_t)idx * sizeof(struct np_dma_desc);
+	uint64_t desc_addr =
+		q->ring + (uint64_t)idx * sizeof(struct np_dma_desc);
 	uint64_t wb_addr = q->wb;
 	uint32_t timeout_us = q->wait_timeout;
-	struct np_emu_result res = { 0 };
-	struct np_emu_desc d = { 0 };
+	struct np_emu_result res = {0};
+	struct np_emu_desc d = {0};
 	uint8_t raw[sizeof(struct np_dma_desc)];
 	struct np_emu_msg msg = NP_EMU_MSG_INIT;
 	struct np_queue_wb wb;
@@ -741,7 +770,9 @@ static void run_one(struct np_emu_queue *q)
 	}
 	if (err) {
 		np_emu_msgf(&msg, LOG_WARNING,
-			    "%s: descriptor %u (opcode %u, flags 0x%x) failed: %s (error %u, address 0x%llx); queue stopped, write NP_Q_CTRL_RESET to recover",
+			    "%s: descriptor %u (opcode %u, flags 0x%x) failed: "
+			    "%s (error %u, address 0x%llx); queue stopped, "
+			    "write NP_Q_CTRL_RESET to recover",
 			    queue_name(q, name, sizeof(name)), idx, d.opcode,
 			    d.flags, err_names[err], err,
 			    (unsigned long long)res.err_addr);
@@ -777,7 +808,9 @@ static void run_one(struct np_emu_queue *q)
 		}
 		if (!wb_ok && !err) {
 			np_emu_msgf(&msg, LOG_WARNING,
-				    "%s: writeback to 0x%llx refused after descriptor %u; queue stopped with NP_ERR_WB_WRITE",
+				    "%s: writeback to 0x%llx refused after "
+				    "descriptor %u; queue stopped with "
+				    "NP_ERR_WB_WRITE",
 				    queue_name(q, name, sizeof(name)),
 				    (unsigned long long)wb_addr, idx);
 			stop_locked(q, idx, NP_ERR_WB_WRITE, wb_addr);

@@ -50,8 +50,9 @@ static void model_update(struct np_emu *emu, uint64_t now)
 		return;
 	dt = (double)(now - emu->tele_ns);
 	/* busy_ns restarts at 0 on reset, after tele_busy_ns did. */
-	u = busy >= emu->tele_busy_ns ? (double)(busy - emu->tele_busy_ns) / dt :
-					0.0;
+	u = busy >= emu->tele_busy_ns ?
+		    (double)(busy - emu->tele_busy_ns) / dt :
+		    0.0;
 	if (u > 1.0)
 		u = 1.0;
 	emu->tele_ns = now;
@@ -59,7 +60,8 @@ static void model_update(struct np_emu *emu, uint64_t now)
 
 	a = dt / (dt + UTIL_TAU_NS);
 	emu->util += (u - emu->util) * a;
-	target = IDLE_TEMP_MC + card_offset(emu, 100) + LOAD_TEMP_MC * emu->util;
+	target =
+		IDLE_TEMP_MC + card_offset(emu, 100) + LOAD_TEMP_MC * emu->util;
 	a = dt / (dt + TEMP_TAU_NS);
 	emu->temp_mc += (target - emu->temp_mc) * a;
 

@@ -121,7 +121,7 @@ END_TEST
 START_TEST(copy_overlapping)
 {
 	/* Forward and backward overlap, both larger than one chunk. */
-	static const int64_t shifts[] = { 4096 + 1, -(4096 + 1) };
+	static const int64_t shifts[] = {4096 + 1, -(4096 + 1)};
 	uint32_t len = 600 * 1024;
 	struct npt_queue q;
 
@@ -151,18 +151,15 @@ START_TEST(max_length_transfer)
 	big = npt_card(&tb, 32u << 20, 0, 1);
 	npt_fill(npt_ptr(&tb, src), NP_DMA_MAX_LEN, 5);
 	npt_queue_init(&q, &tb, big, NP_DMA_BASE(0), NPT_RING_ENTRIES);
-	d = npt_dma(NP_DMA_OP_H2C, src, NP_CA_SRAM_BASE + 4096,
-		    NP_DMA_MAX_LEN);
+	d = npt_dma(NP_DMA_OP_H2C, src, NP_CA_SRAM_BASE + 4096, NP_DMA_MAX_LEN);
 	npt_submit(&q, &d);
-	d = npt_dma(NP_DMA_OP_C2H, NP_CA_SRAM_BASE + 4096, dst,
-		    NP_DMA_MAX_LEN);
+	d = npt_dma(NP_DMA_OP_C2H, NP_CA_SRAM_BASE + 4096, dst, NP_DMA_MAX_LEN);
 	npt_submit(&q, &d);
 	ck_assert_uint_eq(npt_wait_completed(&q, 2), 2);
-	ck_assert_int_eq(memcmp(npt_ptr(&tb, src), npt_ptr(&tb, dst),
-				NP_DMA_MAX_LEN),
-			 0);
-	ck_assert_uint_eq(npt_rd(big, NP_REG_DMA_BYTES_LO),
-			  2 * NP_DMA_MAX_LEN);
+	ck_assert_int_eq(
+		memcmp(npt_ptr(&tb, src), npt_ptr(&tb, dst), NP_DMA_MAX_LEN),
+		0);
+	ck_assert_uint_eq(npt_rd(big, NP_REG_DMA_BYTES_LO), 2 * NP_DMA_MAX_LEN);
 	ck_assert_uint_eq(npt_rd(big, NP_REG_DMA_BYTES_HI), 0);
 	np_emu_destroy(big);
 }
@@ -229,9 +226,9 @@ START_TEST(ring_wraps)
 	/* Submit in bursts of up to entries - 1 so the ring never overflows,
 	 * waiting for each burst; the ring wraps several times. */
 	for (uint32_t i = 0; i < rounds; i++) {
-		struct np_dma_desc d = npt_dma(NP_DMA_OP_H2C, src + i * 4096,
-					       NP_CA_SRAM_BASE + i * 4096,
-					       4096);
+		struct np_dma_desc d =
+			npt_dma(NP_DMA_OP_H2C, src + i * 4096,
+				NP_CA_SRAM_BASE + i * 4096, 4096);
 
 		d.user = 1000 + i;
 		npt_queue_put(&q, &d);
@@ -274,9 +271,9 @@ START_TEST(engines_in_parallel)
 			       NPT_RING_ENTRIES);
 		for (unsigned int i = 0; i < per; i++) {
 			uint64_t off = (uint64_t)(e * per + i) * len;
-			struct np_dma_desc d = npt_dma(NP_DMA_OP_H2C, src + off,
-						       NP_CA_SRAM_BASE + off,
-						       len);
+			struct np_dma_desc d =
+				npt_dma(NP_DMA_OP_H2C, src + off,
+					NP_CA_SRAM_BASE + off, len);
 
 			npt_queue_put(&q[e], &d);
 			d = npt_dma(NP_DMA_OP_C2H, NP_CA_SRAM_BASE + off,
@@ -361,9 +358,8 @@ START_TEST(disable_stops_fetching)
 
 	npt_queue_init(&q, &tb, emu, NP_DMA_BASE(0), NPT_RING_ENTRIES);
 	npt_wr(emu, q.base + NP_Q_CTRL, 0);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_STATUS) &
-				  NP_Q_STATUS_ENABLED,
-			  0);
+	ck_assert_uint_eq(
+		npt_rd(emu, q.base + NP_Q_STATUS) & NP_Q_STATUS_ENABLED, 0);
 	npt_submit(&q, &d);
 	npt_submit(&q, &d);
 	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_TAIL), 2);

@@ -44,8 +44,7 @@ static void check_recovers(void)
 
 	/* Enable is refused while the error stands. */
 	npt_wr(emu, q.base + NP_Q_CTRL, NP_Q_CTRL_ENABLE);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_STATUS),
-			  NP_Q_STATUS_ERROR);
+	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_STATUS), NP_Q_STATUS_ERROR);
 	npt_wr(emu, q.base + NP_Q_CTRL, NP_Q_CTRL_RESET);
 	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_STATUS), 0);
 	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_ERROR), 0);
@@ -82,8 +81,7 @@ static void expect_stop(const struct np_dma_desc *bad, uint32_t err,
 	npt_queue_put(&q, &nop);
 	npt_kick(&q);
 	ck_assert_uint_eq(npt_wait_error(&q), err);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_STATUS),
-			  NP_Q_STATUS_ERROR);
+	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_STATUS), NP_Q_STATUS_ERROR);
 	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_ERR_INDEX), bad_index);
 	ck_assert_uint_eq(err_addr(), addr);
 	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_HEAD), bad_index);
@@ -124,8 +122,8 @@ END_TEST
 
 START_TEST(reserved_fields)
 {
-	struct np_dma_desc d = npt_dma(NP_DMA_OP_H2C, host_buf,
-				       NP_CA_SRAM_BASE, 64);
+	struct np_dma_desc d =
+		npt_dma(NP_DMA_OP_H2C, host_buf, NP_CA_SRAM_BASE, 64);
 
 	d.rsvd[0] = 1;
 	expect_stop(&d, NP_ERR_BAD_FLAGS, 0);
@@ -146,8 +144,8 @@ END_TEST
 
 START_TEST(bad_length)
 {
-	struct np_dma_desc d = npt_dma(NP_DMA_OP_H2C, host_buf,
-				       NP_CA_SRAM_BASE, 0);
+	struct np_dma_desc d =
+		npt_dma(NP_DMA_OP_H2C, host_buf, NP_CA_SRAM_BASE, 0);
 
 	expect_stop(&d, NP_ERR_BAD_LENGTH, 0);
 	d.len = NP_DMA_MAX_LEN + 1;
@@ -303,8 +301,7 @@ START_TEST(bad_tail)
 
 	npt_wr(emu, q.base + NP_Q_TAIL, NPT_RING_ENTRIES);
 	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_ERROR), NP_ERR_BAD_TAIL);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_STATUS),
-			  NP_Q_STATUS_ERROR);
+	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_STATUS), NP_Q_STATUS_ERROR);
 	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_TAIL), 0);
 	ck_assert(npt_log_contains(&tb, "NP_ERR_BAD_TAIL"));
 	/* Record and interrupt follow from the engine. */
@@ -352,9 +349,8 @@ END_TEST
 
 START_TEST(ring_reconfig_while_enabled)
 {
-	static const uint32_t regs[] = { NP_Q_RING_LO, NP_Q_RING_HI,
-					 NP_Q_RING_SIZE, NP_Q_WB_LO,
-					 NP_Q_WB_HI };
+	static const uint32_t regs[] = {NP_Q_RING_LO, NP_Q_RING_HI,
+					NP_Q_RING_SIZE, NP_Q_WB_LO, NP_Q_WB_HI};
 
 	/* Each ring register: the write is ignored and stops the queue. */
 	for (unsigned int i = 0; i < 5; i++) {
@@ -391,8 +387,8 @@ START_TEST(error_leaves_other_queues_alone)
 {
 	struct npt_queue good;
 	struct np_dma_desc bad = npt_dma(NP_DMA_OP_MAX + 1, 0, 0, 0);
-	struct np_dma_desc d = npt_dma(NP_DMA_OP_H2C, host_buf,
-				       NP_CA_FB_BASE, 4096);
+	struct np_dma_desc d =
+		npt_dma(NP_DMA_OP_H2C, host_buf, NP_CA_FB_BASE, 4096);
 
 	npt_queue_init(&good, &tb, emu, NP_DMA_BASE(0), NPT_RING_ENTRIES);
 	npt_fill(npt_ptr(&tb, host_buf), 4096, 8);
@@ -421,7 +417,8 @@ START_TEST(garbage_descriptors)
 		if (d.opcode == NP_DMA_OP_FENCE)
 			d.opcode = NP_DMA_OP_NOP;
 		npt_submit(&q, &d);
-		npt_wait_completed(&q, npt_rd(emu, q.base + NP_Q_COMPLETED) + 1);
+		npt_wait_completed(&q,
+				   npt_rd(emu, q.base + NP_Q_COMPLETED) + 1);
 		st = npt_rd(emu, q.base + NP_Q_STATUS);
 		if (st & NP_Q_STATUS_ERROR) {
 			ck_assert_uint_ge(npt_rd(emu, q.base + NP_Q_ERROR), 1);
@@ -439,7 +436,7 @@ END_TEST
 START_TEST(compute_bad_jobs)
 {
 	struct npt_queue cq;
-	struct np_job_desc j = { .opcode = NP_JOB_OP_LAYER };
+	struct np_job_desc j = {.opcode = NP_JOB_OP_LAYER};
 
 	npt_queue_init(&cq, &tb, emu, NP_COMPUTE_BASE, 8);
 	npt_submit(&cq, &j);

@@ -40,7 +40,7 @@ static bool status_is(void *p)
 static void wait_status(struct np_emu *e, uint32_t reg, uint32_t mask,
 			uint32_t want)
 {
-	struct status_arg a = { e, reg, mask, want };
+	struct status_arg a = {e, reg, mask, want};
 
 	ck_assert(npt_poll(status_is, &a));
 }
@@ -49,8 +49,7 @@ START_TEST(wait_blocks_until_mailbox)
 {
 	struct npt_queue q;
 	uint64_t src = npt_alloc(&tb, 4096, 4096);
-	struct np_dma_desc d = npt_dma(NP_DMA_OP_H2C, src, NP_CA_FB_BASE,
-				       4096);
+	struct np_dma_desc d = npt_dma(NP_DMA_OP_H2C, src, NP_CA_FB_BASE, 4096);
 
 	npt_fill(npt_ptr(&tb, src), 4096, 3);
 	npt_queue_init(&q, &tb, emu, NP_DMA_BASE(0), NPT_RING_ENTRIES);
@@ -122,8 +121,7 @@ START_TEST(wait_timeout)
 	npt_submit(&q, &d);
 	ck_assert_uint_eq(npt_wait_error(&q), NP_ERR_WAIT_TIMEOUT);
 	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_ERR_INDEX), 0);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_STATUS),
-			  NP_Q_STATUS_ERROR);
+	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_STATUS), NP_Q_STATUS_ERROR);
 	ck_assert_uint_eq(npt_wb(&q)->error, NP_ERR_WAIT_TIMEOUT);
 	ck_assert(npt_wait_irqs(&tb, NP_IRQ_DMA(3), 1));
 	ck_assert_uint_eq(npt_rd(emu, NP_REG_INT_STATUS), 1u << NP_IRQ_DMA(3));
@@ -227,7 +225,7 @@ END_TEST
 START_TEST(compute_nop_jobs)
 {
 	struct npt_queue cq;
-	struct np_job_desc j = { .opcode = NP_JOB_OP_NOP };
+	struct np_job_desc j = {.opcode = NP_JOB_OP_NOP};
 
 	tb.peer = emu;
 	npt_wr(emu, NP_REG_INT_ENABLE, 1u << NP_IRQ_COMPUTE);
@@ -286,8 +284,7 @@ START_TEST(card_to_card_with_credits)
 		uint64_t slot = (uint64_t)(i % SLOTS) * len;
 		struct np_dma_desc d;
 
-		d = npt_dma(NP_DMA_OP_H2C, src + i * len, NP_CA_SRAM_BASE,
-			    len);
+		d = npt_dma(NP_DMA_OP_H2C, src + i * len, NP_CA_SRAM_BASE, len);
 		npt_queue_put(&qa, &d);
 		d = npt_dma(NP_DMA_OP_C2P, NP_CA_SRAM_BASE,
 			    NPT_PEER_FB_BASE + slot, len);

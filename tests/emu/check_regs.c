@@ -77,12 +77,12 @@ END_TEST
 START_TEST(bad_configs_rejected)
 {
 	static const struct np_emu_config bad[] = {
-		{ .sram_size = NP_SRAM_SIZE + 4096 },
-		{ .sram_size = 4096 + 1 },
-		{ .fb_size = 32 * 1024 },
-		{ .fb_size = 3 * 1024 * 1024 },
-		{ .fb_size = 2ull * NP_FB_SIZE },
-		{ .dma_engines = NP_MAX_DMA_ENGINES + 1 },
+		{.sram_size = NP_SRAM_SIZE + 4096},
+		{.sram_size = 4096 + 1},
+		{.fb_size = 32 * 1024},
+		{.fb_size = 3 * 1024 * 1024},
+		{.fb_size = 2ull * NP_FB_SIZE},
+		{.dma_engines = NP_MAX_DMA_ENGINES + 1},
 	};
 	struct np_emu_bus bus = npt_bus_ops(&tb);
 	struct np_emu *e = (struct np_emu *)&bus;
@@ -100,12 +100,25 @@ END_TEST
 START_TEST(read_only_registers_ignore_writes)
 {
 	static const uint32_t ro[] = {
-		NP_REG_ID, NP_REG_CAPS, NP_REG_CONFIG, NP_REG_SRAM_SIZE,
-		NP_REG_FB_SIZE, NP_REG_CORES, NP_REG_FW_VERSION,
-		NP_REG_SERIAL_LO, NP_REG_SERIAL_HI, NP_REG_LINK,
-		NP_REG_STATUS, NP_REG_DMA_ERRORS, NP_REG_DMA_DESCS,
-		NP_REG_JOBS, NP_REG_TEMP_CRIT, NP_REG_TEMP_MAX,
-		NP_REG_SRAM_CE, NP_REG_SRAM_UE, NP_REG_THROTTLE_COUNT,
+		NP_REG_ID,
+		NP_REG_CAPS,
+		NP_REG_CONFIG,
+		NP_REG_SRAM_SIZE,
+		NP_REG_FB_SIZE,
+		NP_REG_CORES,
+		NP_REG_FW_VERSION,
+		NP_REG_SERIAL_LO,
+		NP_REG_SERIAL_HI,
+		NP_REG_LINK,
+		NP_REG_STATUS,
+		NP_REG_DMA_ERRORS,
+		NP_REG_DMA_DESCS,
+		NP_REG_JOBS,
+		NP_REG_TEMP_CRIT,
+		NP_REG_TEMP_MAX,
+		NP_REG_SRAM_CE,
+		NP_REG_SRAM_UE,
+		NP_REG_THROTTLE_COUNT,
 	};
 
 	for (unsigned int i = 0; i < sizeof(ro) / sizeof(ro[0]); i++) {
@@ -225,8 +238,8 @@ END_TEST
 
 START_TEST(queue_reset_values)
 {
-	static const uint32_t bases[] = { NP_DMA_BASE(0), NP_DMA_BASE(3),
-					  NP_COMPUTE_BASE };
+	static const uint32_t bases[] = {NP_DMA_BASE(0), NP_DMA_BASE(3),
+					 NP_COMPUTE_BASE};
 
 	for (unsigned int i = 0; i < 3; i++)
 		for (uint32_t r = 0; r <= NP_Q_BYTES_HI; r += 4)
@@ -303,7 +316,7 @@ START_TEST(telemetry_idle)
 	uint32_t temp = npt_rd(emu, NP_REG_TEMP);
 	uint32_t power = npt_rd(emu, NP_REG_POWER);
 	uint32_t up0, up1;
-	struct timespec nap = { 0, 20 * 1000 * 1000 };
+	struct timespec nap = {0, 20 * 1000 * 1000};
 
 	ck_assert_uint_ge(temp, 35000);
 	ck_assert_uint_le(temp, 50000);

@@ -65,9 +65,9 @@ static void start_big_transfers(struct npt_queue *q, uint64_t src)
 	npt_gate_close(&tb, src + 256 * 1024, src + 256 * 1024 + 1);
 	for (unsigned int e = 0; e < 4; e++) {
 		/* Each engine its own 8 MiB of SRAM. */
-		struct np_dma_desc d = npt_dma(NP_DMA_OP_H2C, src,
-					       NP_CA_SRAM_BASE + e * 8 * MIB,
-					       8 * MIB);
+		struct np_dma_desc d =
+			npt_dma(NP_DMA_OP_H2C, src,
+				NP_CA_SRAM_BASE + e * 8 * MIB, 8 * MIB);
 
 		npt_queue_init(&q[e], &tb, emu, NP_DMA_BASE(e),
 			       NPT_RING_ENTRIES);
@@ -151,10 +151,10 @@ START_TEST(reset_aborts_waits_and_compute)
 {
 	struct npt_queue q, cq;
 	struct np_dma_desc d = npt_dma(NP_DMA_OP_FENCE, 0, 0, 0);
-	struct np_job_desc j = { .opcode = NP_JOB_OP_NOP,
-				 .flags = NP_DESC_F_WAIT,
-				 .wait_event = 1,
-				 .wait_value = 1 };
+	struct np_job_desc j = {.opcode = NP_JOB_OP_NOP,
+				.flags = NP_DESC_F_WAIT,
+				.wait_event = 1,
+				.wait_value = 1};
 
 	npt_queue_init(&q, &tb, emu, NP_DMA_BASE(3), NPT_RING_ENTRIES);
 	npt_queue_init(&cq, &tb, emu, NP_COMPUTE_BASE, NPT_RING_ENTRIES);
@@ -182,7 +182,7 @@ END_TEST
 
 START_TEST(uptime_restarts)
 {
-	struct timespec nap = { 0, 30 * 1000 * 1000 };
+	struct timespec nap = {0, 30 * 1000 * 1000};
 
 	nanosleep(&nap, NULL);
 	ck_assert_uint_ge(npt_rd(emu, NP_REG_UPTIME_LO), 30);
@@ -196,8 +196,7 @@ START_TEST(queue_reset_mid_transfer)
 	struct npt_queue q;
 	uint32_t len = 4 * 256 * 1024;
 	uint64_t src = npt_alloc(&tb, len, 4096);
-	struct np_dma_desc d = npt_dma(NP_DMA_OP_H2C, src, NP_CA_FB_BASE,
-				       len);
+	struct np_dma_desc d = npt_dma(NP_DMA_OP_H2C, src, NP_CA_FB_BASE, len);
 	struct np_queue_wb wb;
 
 	npt_fill(npt_ptr(&tb, src), len, 4);
@@ -303,7 +302,7 @@ START_TEST(sixteen_full_size_cards)
 	uint64_t resident = 0;
 
 	for (unsigned int i = 0; i < 16; i++) {
-		struct np_emu_config cfg = { .card_index = i, .serial = i };
+		struct np_emu_config cfg = {.card_index = i, .serial = i};
 
 		ck_assert_int_eq(np_emu_create(&cfg, &bus, &cards[i]), 0);
 		ck_assert_uint_eq(npt_rd(cards[i], NP_REG_SRAM_SIZE),

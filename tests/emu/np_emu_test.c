@@ -276,8 +276,8 @@ void npt_wr(struct np_emu *emu, uint32_t off, uint32_t v)
 	np_emu_mmio_write(emu, off, v);
 }
 
-void npt_queue_init(struct npt_queue *q, struct npt_bus *tb,
-		    struct np_emu *emu, uint32_t base, uint32_t entries)
+void npt_queue_init(struct npt_queue *q, struct npt_bus *tb, struct np_emu *emu,
+		    uint32_t base, uint32_t entries)
 {
 	memset(q, 0, sizeof(*q));
 	q->emu = emu;
@@ -292,8 +292,7 @@ void npt_queue_init(struct npt_queue *q, struct npt_bus *tb,
 	npt_wr(emu, base + NP_Q_WB_LO, (uint32_t)q->wb);
 	npt_wr(emu, base + NP_Q_WB_HI, (uint32_t)(q->wb >> 32));
 	npt_wr(emu, base + NP_Q_CTRL, NP_Q_CTRL_ENABLE);
-	ck_assert_uint_eq(npt_rd(emu, base + NP_Q_STATUS),
-			  NP_Q_STATUS_ENABLED);
+	ck_assert_uint_eq(npt_rd(emu, base + NP_Q_STATUS), NP_Q_STATUS_ENABLED);
 }
 
 void npt_queue_put(struct npt_queue *q, const void *desc)
@@ -329,7 +328,7 @@ static uint64_t now_ns(void)
 bool npt_poll(bool (*cond)(void *), void *arg)
 {
 	uint64_t start = now_ns();
-	struct timespec nap = { 0, 20000 };
+	struct timespec nap = {0, 20000};
 
 	while (!cond(arg)) {
 		if (now_ns() - start > NPT_POLL_LIMIT_NS)
@@ -355,7 +354,7 @@ static bool completed_or_error(void *p)
 
 uint32_t npt_wait_completed(struct npt_queue *q, uint32_t n)
 {
-	struct completed_arg a = { q, n };
+	struct completed_arg a = {q, n};
 
 	ck_assert(npt_poll(completed_or_error, &a));
 	return npt_rd(q->emu, q->base + NP_Q_COMPLETED);
@@ -388,7 +387,7 @@ static bool irqs_reached(void *p)
 
 bool npt_wait_irqs(struct npt_bus *tb, unsigned int vector, unsigned int n)
 {
-	struct irq_arg a = { tb, vector, n };
+	struct irq_arg a = {tb, vector, n};
 
 	return npt_poll(irqs_reached, &a);
 }
@@ -403,8 +402,7 @@ bool npt_wait_ready(struct np_emu *emu)
 	return npt_poll(is_ready, emu);
 }
 
-struct np_dma_desc npt_dma(uint8_t op, uint64_t src, uint64_t dst,
-			   uint32_t len)
+struct np_dma_desc npt_dma(uint8_t op, uint64_t src, uint64_t dst, uint32_t len)
 {
 	struct np_dma_desc d = {
 		.opcode = op,

@@ -92,8 +92,8 @@ uint32_t npt_rd(struct np_emu *emu, uint32_t off);
 void npt_wr(struct np_emu *emu, uint32_t off, uint32_t v);
 
 /* Program and enable a queue (base = NP_DMA_BASE(e) / NP_COMPUTE_BASE). */
-void npt_queue_init(struct npt_queue *q, struct npt_bus *tb,
-		    struct np_emu *emu, uint32_t base, uint32_t entries);
+void npt_queue_init(struct npt_queue *q, struct npt_bus *tb, struct np_emu *emu,
+		    uint32_t base, uint32_t entries);
 /* Put a descriptor in the next slot; npt_kick() publishes the tail. */
 void npt_queue_put(struct npt_queue *q, const void *desc);
 void npt_kick(struct npt_queue *q);
