@@ -210,8 +210,10 @@ int np_model_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
 		ret = -EINVAL;
 		goto fail;
 	}
-	if (np_gguf_get_arr(g, "tokenizer.ggml.tokens", &atype, &nvocab) ||
-	    nvocab > UINT32_MAX) {
+	if ((np_gguf_get_arr(g, "tokenizer.ggml.tokens", &atype, &nvocab) ||
+	     nvocab > UINT32_MAX) &&
+	    (np_gguf_get_u64(g, "llama.vocab_size", &nvocab) ||
+	     nvocab > UINT32_MAX)) {
 		const struct np_gguf_tensor *e =
 			np_gguf_find_tensor(g, "token_embd.weight");
 

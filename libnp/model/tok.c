@@ -432,12 +432,12 @@ static int spm_encode(const struct np_tok *t, const char *text, size_t len,
 		goto out;
 	}
 	for (size_t off = 0; off < n; nsym++) {
-		static const uint8_t lens[16] = { 1, 1, 1, 1, 1, 1, 1, 1,
-						  1, 1, 1, 1, 2, 2, 3, 4 };
-		size_t l = lens[(unsigned char)s[off] >> 4];
+		uint32_t cp;
+		/* invalid UTF-8 bytes are symbols of their own (byte
+		 * fallback), never glued to the next character */
+		size_t l = npim_utf8_next((const unsigned char *)s + off,
+					 n - off, &cp);
 
-		if (l > n - off)
-			l = n - off;
 		sym[nsym] = (struct spm_sym){ (int)nsym - 1,
 					      off + l < n ? (int)nsym + 1 : -1,
 					      off, l };
@@ -911,8 +911,67 @@ static void tr_free(struct tr *r)
 	npim_map_free(r->words);
 }
 
+struct tr_char {
+	const char *p;
+	size_t n;
+	int32_t count;
+};
+
+static int tr_char_cmp(const void *a, const void *b)
+{
+	const struct tr_char *x = a, *y = b;
+
+	if (x->count != y->count)
+		return x->count > y->count ? -1 : 1;
+	if (x->n != y->n)
+		return x->n < y->n ? -1 : 1;
+	return memcmp(x->p, y->p, x->n);
+}
+
+/* The `max` most frequent characters (and the space mark) as a map */
+static struct npim_map *tr_allowed(const char *text, size_t len, uint32_t max)
+{
+	struct npim_map *cnt = npim_map_new(1024), *ok = npim_map_new(max + 1);
+	struct tr_char *ch = calloc(len + 1, sizeof(*ch));
+	size_t nch = 0;
+
+	if (!cnt || !ok || !ch)
+		goto fail;
+	for (size_t i = 0; i < len;) {
+		uint32_t cp;
+		size_t l = npim_utf8_next((const unsigned char *)text + i,
+					 len - i, &cp);
+		int32_t c = npim_map_get(cnt, text + i, l);
+
+		if (c < 0) {
+			ch[nch++] = (struct tr_char){ text + i, l, 0 };
+			c = 0;
+		}
+		if (npim_map_put(cnt, text + i, l, c + 1))
+			goto fail;
+		i += l;
+	}
+	for (size_t i = 0; i < nch; i++)
+		ch[i].count = npim_map_get(cnt, ch[i].p, ch[i].n);
+	qsort(ch, nch, sizeof(*ch), tr_char_cmp);
+	for (size_t i = 0; i < nch && i < max; i++)
+		if (npim_map_put(ok, ch[i].p, ch[i].n, 1))
+			goto fail;
+	if (npim_map_put(ok, " ", 1, 1))
+		goto fail;
+	npim_map_free(cnt);
+	free(ch);
+	return ok;
+fail:
+	npim_map_free(cnt);
+	npim_map_free(ok);
+	free(ch);
+	return NULL;
+}
+
 /* Split text into training words with per-symbol byte lengths */
-static int tr_words(struct tr *r, int kind, const char *text, size_t len)
+static int tr_words(struct tr *r, int kind, const char *text, size_t len,
+		    const struct npim_map *allowed)
 {
 	size_t cap = len * 3 + 4, *sl = malloc(cap * sizeof(*sl));
 	char *s = malloc(cap);
@@ -923,7 +982,8 @@ static int tr_words(struct tr *r, int kind, const char *text, size_t len)
 		goto out;
 	}
 	if (kind == NP_TOK_SPM) {
-		/* "▁word" units: a word starts at each (replaced) space */
+		/* "▁word" units: a word starts at each (replaced) space;
+		 * characters left out of the vocabulary split words */
 		size_t n = 0, ns = 0, ws = 0, wsym = 0;
 
 		memcpy(s, spm_space, 3);
@@ -933,17 +993,21 @@ static int tr_words(struct tr *r, int kind, const char *text, size_t len)
 			uint32_t cp;
 			size_t l = npim_utf8_next((const unsigned char *)text + i,
 						 len - i, &cp);
+			int keep = npim_map_get(allowed, text + i, l) >= 0;
 
-			if (text[i] == ' ') {
-				ret = tr_add_word(r, s + ws, n - ws, sl + wsym,
-						  ns - wsym);
+			if (text[i] == ' ' || !keep) {
+				if (ns > wsym)
+					ret = tr_add_word(r, s + ws, n - ws,
+							  sl + wsym, ns - wsym);
 				if (ret)
 					goto out;
 				ws = n;
 				wsym = ns;
-				memcpy(s + n, spm_space, 3);
-				n += 3;
-				sl[ns++] = 3;
+				if (keep) {
+					memcpy(s + n, spm_space, 3);
+					n += 3;
+					sl[ns++] = 3;
+				}
 			} else {
 				memcpy(s + n, text + i, l);
 				n += l;
@@ -951,7 +1015,9 @@ static int tr_words(struct tr *r, int kind, const char *text, size_t len)
 			}
 			i += l;
 		}
-		ret = tr_add_word(r, s + ws, n - ws, sl + wsym, ns - wsym);
+		if (ns > wsym)
+			ret = tr_add_word(r, s + ws, n - ws, sl + wsym,
+					  ns - wsym);
 	} else {
 		uint32_t map[256];
 
@@ -983,6 +1049,7 @@ int np_tok_train(int kind, const char *text, size_t len, uint32_t n_vocab,
 {
 	uint32_t fixed = kind == NP_TOK_SPM ? 259 : 257, n_base, n_merges = 0;
 	struct tr r = { 0 };
+	struct npim_map *allowed = NULL;
 	int32_t (*merge)[2] = NULL;
 	char **tok = NULL;
 	char **mstr = NULL;
@@ -1018,7 +1085,16 @@ int np_tok_train(int kind, const char *text, size_t len, uint32_t n_vocab,
 			}
 		}
 	}
-	ret = tr_words(&r, kind, text, len);
+	if (kind == NP_TOK_SPM) {
+		/* at most half of the free entries go to single characters;
+		 * the rest reach the text through byte fallback */
+		allowed = tr_allowed(text, len, (n_vocab - fixed) / 2);
+		if (!allowed) {
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+	ret = tr_words(&r, kind, text, len, allowed);
 	if (ret)
 		goto out;
 	n_base = r.np;
@@ -1139,5 +1215,6 @@ out:
 	free(type);
 	free(merge);
 	tr_free(&r);
+	npim_map_free(allowed);
 	return ret;
 }

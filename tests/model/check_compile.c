@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: MIT
+/* Layer-to-card mapping, SRAM budget, the not-fits message and the
+ * program blocks of rendered card images. */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_model.h"
+#include "np_abi.h"
+#include "npk.h"
+
+static const struct np_model_shape granite = { 14, 4096, 32, 8, 14336, 49152,
+					       4096, 1e7f, 1e-5f };
+/* GQA: 8 query heads share 2 KV heads */
+static const struct np_model_shape tiny = { 14, 256, 8, 2, 704, 4096, 2048,
+					    10000.0f, 1e-5f };
+static const struct np_model_shape deep = { 20, 128, 4, 4, 256, 512, 256,
+					    10000.0f, 1e-5f };
+
+static struct np_compiled *plan(const struct np_model_shape *s,
+				const struct np_compile_opts *o,
+				struct np_model **m)
+{
+	struct np_compiled *c = NULL;
+
+	ck_assert_int_eq(np_model_synthetic(s, 1, m), 0);
+	cm_reset();
+	ck_assert_int_eq(np_compile(*m, NULL, o, &cm_log, &c), 0);
+	return c;
+}
+
+/* layers appear once each, in order, on consecutive cards; then the
+ * output rows, split without gaps */
+static void check_mapping(const struct np_compiled *c,
+			  const struct np_model_shape *s, uint32_t max_per_card)
+{
+	uint32_t next_layer = 0, next_row = 0, n = np_compiled_n_cards(c);
+
+	for (uint32_t i = 0; i < n; i++) {
+		const struct np_card_plan *p = np_compiled_card(c, i);
+
+		ck_assert_uint_le(p->core_bytes, NP_CORE_SRAM_SIZE);
+		if (p->kind == NP_CARD_LAYERS) {
+			ck_assert_uint_eq(next_row, 0);
+			ck_assert_uint_eq(p->first_layer, next_layer);
+			ck_assert_uint_ge(p->n_layers, 1);
+			ck_assert_uint_le(p->n_layers, max_per_card);
+			next_layer += p->n_layers;
+		} else {
+			ck_assert_int_eq(p->kind, NP_CARD_OUTPUT);
+			ck_assert_uint_eq(p->vocab_begin, next_row);
+			ck_assert_uint_gt(p->vocab_end, p->vocab_begin);
+			next_row = p->vocab_end;
+		}
+	}
+	ck_assert_uint_eq(next_layer, s->n_layers);
+	ck_assert_uint_eq(next_row, s->vocab);
+	ck_assert_ptr_null(np_compiled_card(c, n));
+}
+
+START_TEST(test_granite_design_point)
+{
+	struct np_model *m;
+	struct np_compiled *c = plan(&granite, NULL, &m);
+	char desc[4096];
+
+	/* 14 layer cards + 2 output cards, one layer each, N=28 x 2048 */
+	ck_assert_uint_eq(np_compiled_n_cards(c), 16);
+	check_mapping(c, &granite, 1);
+	for (uint32_t i = 0; i < 14; i++)
+		ck_assert_int_eq(np_compiled_card(c, i)->kind, NP_CARD_LAYERS);
+	ck_assert_uint_eq(np_compiled_card(c, 14)->vocab_end, 24576);
+	/* INT4 weights of a layer: 218M parameters, 104 MiB */
+	ck_assert_uint_ge(np_compiled_card(c, 0)->weight_bytes, 218103808ull / 2);
+	/* INT4 KV: 28 x 8 heads x 2048 x 128 x 2 / 2 bytes */
+	ck_assert_uint_eq(np_compiled_card(c, 0)->kv_bytes,
+			  28ull * 8 * 2048 * 128);
+	np_compiled_describe(c, desc, sizeof(desc));
+	ck_assert_ptr_nonnull(strstr(desc, "card 15: output rows 24576..49151"));
+	np_compiled_destroy(c);
+	np_model_destroy(m);
+}
+END_TEST
+
+START_TEST(test_gqa_one_layer_per_card)
+{
+	struct np_model *m;
+	struct np_compiled *c = plan(&tiny, NULL, &m);
+
+	/* 16 cards, the output fits one: 14 layer cards, 1 output card */
+	ck_assert_uint_eq(np_compiled_n_cards(c), 15);
+	check_mapping(c, &tiny, 1);
+	/* KV cache of 2 KV heads (not 8): 28 x 2 x 2048 x 32 bytes */
+	ck_assert_uint_eq(np_compiled_card(c, 0)->kv_bytes,
+			  28ull * 2 * 2048 * 32);
+	np_compiled_destroy(c);
+	np_model_destroy(m);
+}
+END_TEST
+
+START_TEST(test_more_layers_than_cards)
+{
+	struct np_compile_opts o = { .n_cards = 4, .batch = 2, .max_seq = 64 };
+	struct np_model *m;
+	struct np_compiled *c = plan(&deep, &o, &m);
+
+	/* 20 layers over 3 layer cards: 7, 7, 6; 1 output card */
+	ck_assert_uint_eq(np_compiled_n_cards(c), 4);
+	check_mapping(c, &deep, 7);
+	ck_assert_uint_eq(np_compiled_card(c, 0)->n_layers, 7);
+	ck_assert_uint_eq(np_compiled_card(c, 2)->n_layers, 6);
+	np_compiled_destroy(c);
+	np_model_destroy(m);
+}
+END_TEST
+
+START_TEST(test_output_split)
+{
+	struct np_compile_opts o = { .out_cards = 3, .batch = 1, .max_seq = 16 };
+	struct np_model *m;
+	struct np_compiled *c = plan(&tiny, &o, &m);
+
+	ck_assert_uint_eq(np_compiled_n_cards(c), 16);
+	check_mapping(c, &tiny, 2);
+	/* 14 layers on 13 cards: the first card takes two */
+	ck_assert_uint_eq(np_compiled_card(c, 0)->n_layers, 2);
+	ck_assert_uint_eq(np_compiled_card(c, 1)->n_layers, 1);
+	ck_assert_int_eq(np_compiled_card(c, 13)->kind, NP_CARD_OUTPUT);
+	ck_assert_int_eq(np_compiled_card(c, 15)->kind, NP_CARD_OUTPUT);
+	ck_assert_uint_eq(np_compiled_card(c, 15)->vocab_end -
+				  np_compiled_card(c, 15)->vocab_begin,
+			  1365);
+	np_compiled_destroy(c);
+	np_model_destroy(m);
+}
+END_TEST
+
+START_TEST(test_does_not_fit)
+{
+	struct np_model *m;
+	struct np_compiled *c = NULL;
+	struct np_compile_opts few = { .n_cards = 8 };
+	struct np_compile_opts big = { .batch = 64 };
+
+	ck_assert_int_eq(np_model_synthetic(&granite, 1, &m), 0);
+	cm_reset();
+	ck_assert_int_eq(np_compile(m, NULL, &few, &cm_log, &c), -E2BIG);
+	ck_assert_ptr_null(c);
+	ck_assert_ptr_nonnull(strstr(cm_last, "does not fit 8 cards"));
+	ck_assert_ptr_nonnull(strstr(cm_last, "budget per card 192 MiB = 256 cores x 768 KiB"));
+	ck_assert_ptr_nonnull(strstr(cm_last, "1 layer(s) fit a card"));
+	ck_assert_ptr_nonnull(strstr(cm_last, "needs 2 card(s)"));
+	ck_assert_ptr_nonnull(strstr(cm_last, "would fit"));
+	/* 64 sessions: the KV cache alone overflows a card */
+	cm_reset();
+	ck_assert_int_eq(np_compile(m, NULL, &big, &cm_log, &c), -E2BIG);
+	ck_assert_ptr_nonnull(strstr(cm_last, "0 layer(s) fit a card"));
+	ck_assert_ptr_nonnull(strstr(cm_last, "64 sessions x 2048 tokens"));
+	ck_assert_ptr_nonnull(strstr(cm_last, "would fit: 32 sessions of 2048 tokens"));
+	np_model_destroy(m);
+}
+END_TEST
+
+START_TEST(test_bad_opts)
+{
+	struct np_model *m;
+	struct np_compiled *c = NULL;
+	struct np_compile_opts one = { .n_cards = 1 };
+
+	ck_assert_int_eq(np_model_synthetic(&tiny, 1, &m), 0);
+	ck_assert_int_eq(np_compile(m, NULL, &one, &cm_log, &c), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(cm_last, "cards must be"));
+	np_model_destroy(m);
+	np_compiled_destroy(NULL);
+}
+END_TEST
+
+/* Rendered images carry valid program blocks; corruptions are refused */
+START_TEST(test_images_validate)
+{
+	struct np_compile_opts o = { .n_cards = 3, .batch = 2, .max_seq = 32 };
+	struct np_model *m;
+	struct np_quant_calib *cal;
+	struct np_compiled *c = NULL;
+	uint8_t *sram = calloc(1, NP_SRAM_SIZE);
+	struct npk_card h;
+	struct npk_layer L;
+
+	ck_assert_ptr_nonnull(sram);
+	ck_assert_int_eq(np_model_synthetic(&deep, 3, &m), 0);
+	ck_assert_int_eq(np_quant_calib_default(m, &cal), 0);
+	ck_assert_int_eq(np_compile(m, cal, &o, &cm_log, &c), 0);
+	ck_assert_uint_eq(np_compiled_n_cards(c), 3);
+	for (uint32_t i = 0; i < 3; i++) {
+		const struct np_card_plan *p = np_compiled_card(c, i);
+
+		memset(sram, 0, NP_SRAM_SIZE);
+		ck_assert_int_eq(np_compile_card_image(c, i, sram), 0);
+		ck_assert_int_eq(npk_validate(sram, NP_SRAM_SIZE, p->prog), 0);
+		/* a smaller SRAM than the image needs is refused */
+		ck_assert_int_eq(npk_validate(sram, 4096, p->prog),
+				 NP_ERR_BAD_PROGRAM);
+	}
+	/* card 0 again, then break it in several ways */
+	memset(sram, 0, NP_SRAM_SIZE);
+	ck_assert_int_eq(np_compile_card_image(c, 0, sram), 0);
+	memcpy(&h, sram, sizeof(h));
+	ck_assert_uint_eq(h.magic, NPK_MAGIC);
+	ck_assert_uint_eq(h.n_layers, 10);
+	ck_assert_uint_eq(h.core_bytes, np_compiled_card(c, 0)->core_bytes);
+	sram[0] ^= 1;
+	ck_assert_int_eq(npk_validate(sram, NP_SRAM_SIZE, 0), NP_ERR_BAD_PROGRAM);
+	sram[0] ^= 1;
+	ck_assert_int_eq(npk_validate(sram, NP_SRAM_SIZE, 4), NP_ERR_BAD_PROGRAM);
+	ck_assert_int_eq(npk_validate(sram, NP_SRAM_SIZE, NP_SRAM_SIZE),
+			 NP_ERR_BAD_PROGRAM);
+	memcpy(&L, sram + h.layers_off, sizeof(L));
+	L.t[NPK_DOWN].off = NP_CORE_SRAM_SIZE - 16;
+	memcpy(sram + h.layers_off, &L, sizeof(L));
+	ck_assert_int_eq(npk_validate(sram, NP_SRAM_SIZE, 0), NP_ERR_BAD_PROGRAM);
+	memcpy(&L, sram + h.layers_off + sizeof(L), sizeof(L));
+	memcpy(sram + h.layers_off, &L, sizeof(L)); /* layer 0 := layer 1 */
+	L.kv_first_unit = 0;
+	memcpy(sram + h.layers_off, &L, sizeof(L));
+	ck_assert_int_eq(npk_validate(sram, NP_SRAM_SIZE, 0), 0);
+	L.softmax.shift = 63;
+	memcpy(sram + h.layers_off, &L, sizeof(L));
+	ck_assert_int_eq(npk_validate(sram, NP_SRAM_SIZE, 0), NP_ERR_BAD_PROGRAM);
+	L.softmax.shift = 20;
+	L.kv_first_unit = 0xfffffff0u; /* units past the cores' SRAM */
+	memcpy(sram + h.layers_off, &L, sizeof(L));
+	ck_assert_int_eq(npk_validate(sram, NP_SRAM_SIZE, 0), NP_ERR_BAD_PROGRAM);
+	h.n_heads = 3; /* no longer a multiple of the KV heads */
+	memcpy(sram, &h, sizeof(h));
+	ck_assert_int_eq(npk_validate(sram, NP_SRAM_SIZE, 0), NP_ERR_BAD_PROGRAM);
+	np_compiled_destroy(c);
+	np_quant_calib_destroy(cal);
+	np_model_destroy(m);
+	free(sram);
+}
+END_TEST
+
+/* A weight row in the image is the quantised, gamma-folded model row */
+START_TEST(test_image_layout)
+{
+	struct np_compile_opts o = { .n_cards = 2, .batch = 1, .max_seq = 8 };
+	const struct np_model_shape s = { 1, 512, 4, 2, 512, 300, 64, 1e4f,
+					  1e-5f };
+	struct np_model *m;
+	struct np_quant_calib *cal;
+	struct np_compiled *c = NULL;
+	uint8_t *sram = calloc(1, NP_SRAM_SIZE);
+	float row[512], gamma[512];
+	int8_t q[512];
+	struct npk_card h;
+	struct npk_layer L;
+
+	ck_assert_int_eq(np_model_synthetic(&s, 5, &m), 0);
+	ck_assert_int_eq(np_quant_calib_default(m, &cal), 0);
+	ck_assert_int_eq(np_compile(m, cal, &o, &cm_log, &c), 0);
+	ck_assert_int_eq(np_compile_card_image(c, 0, sram), 0);
+	memcpy(&h, sram, sizeof(h));
+	memcpy(&L, sram + h.layers_off, sizeof(L));
+	/* 512 gate rows over 256 cores: 2 per core */
+	ck_assert_uint_eq(L.t[NPK_GATE].rows_per_core, 2);
+	ck_assert_uint_eq(L.t[NPK_GATE].row_bytes, 256);
+	ck_assert_int_eq(np_model_row(m, NP_T_FFN_NORM, 0, 0, gamma), 0);
+	for (uint32_t r = 0; r < 512; r += 77) {
+		const uint8_t *p = sram + (uint64_t)(r / 2) * NP_CORE_SRAM_SIZE +
+				   L.t[NPK_GATE].off + (r % 2) * 256;
+
+		ck_assert_int_eq(np_model_row(m, NP_T_GATE, 0, r, row), 0);
+		for (int i = 0; i < 512; i++)
+			row[i] *= gamma[i];
+		np_quant_row(row, 512, np_quant_row_scale(row, 512, 4), 4, q);
+		for (uint32_t i = 0; i < 512; i++)
+			ck_assert_int_eq(npk_unpack4(p, i), q[i]);
+	}
+	np_compiled_destroy(c);
+	np_quant_calib_destroy(cal);
+	np_model_destroy(m);
+	free(sram);
+}
+END_TEST
+
+Suite *np_suite_compile(void)
+{
+	Suite *s = suite_create("compile");
+	TCase *tc = tcase_create("mapping");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_granite_design_point);
+	tcase_add_test(tc, test_gqa_one_layer_per_card);
+	tcase_add_test(tc, test_more_layers_than_cards);
+	tcase_add_test(tc, test_output_split);
+	tcase_add_test(tc, test_does_not_fit);
+	tcase_add_test(tc, test_bad_opts);
+	tcase_add_test(tc, test_images_validate);
+	tcase_add_test(tc, test_image_layout);
+	suite_add_tcase(s, tc);
+	return s;
+}

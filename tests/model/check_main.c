@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: MIT
+/* Runner of the model suite, and the helpers the suites share. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check_model.h"
+
+char cm_last[1024];
+
+static void cm_log_fn(void *opaque, int level, const char *msg)
+{
+	snprintf(cm_last, sizeof(cm_last), "%s", msg);
+}
+
+const struct np_model_log cm_log = { cm_log_fn, NULL };
+
+void cm_reset(void)
+{
+	cm_last[0] = 0;
+}
+
+char *cm_sample(size_t *len)
+{
+	FILE *f = fopen(NP_SAMPLE_TEXT, "rb");
+	char *buf;
+	long n;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	ck_assert_int_gt(n, 4096);
+	ck_assert_int_eq(fseek(f, 0, SEEK_SET), 0);
+	buf = malloc((size_t)n + 1);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+	buf[n] = 0;
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+const char *cm_write_model(const struct np_model_shape *s, uint32_t wtype,
+			   int tok_kind)
+{
+	static char path[64];
+	struct np_model *m;
+	size_t len;
+	char *text = cm_sample(&len);
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/np-model-test-XXXXXX");
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(np_model_synthetic(s, 7, &m), 0);
+	ck_assert_int_eq(np_model_write_gguf(m, wtype, tok_kind, text, len,
+					     path),
+			 0);
+	np_model_destroy(m);
+	free(text);
+	return path;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(np_suite_gguf());
+	int failed;
+
+	srunner_add_suite(sr, np_suite_tok());
+	srunner_add_suite(sr, np_suite_quant());
+	srunner_add_suite(sr, np_suite_compile());
+	srunner_add_suite(sr, np_suite_ref());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
