@@ -220,8 +220,9 @@ static uint64_t test_bytes(const struct test *ts, uint64_t size)
 	return 5 * size;
 }
 
+/* JSON, or for text the failure lines into out */
 static void report(struct npt *t, const struct mt *m, const struct test *ts,
-		   unsigned int card, const char *mem)
+		   unsigned int card, const char *mem, FILE *out)
 {
 	bool pass = !m->nbad && !m->err;
 
@@ -263,16 +264,19 @@ static void report(struct npt *t, const struct mt *m, const struct test *ts,
 			m->err_what, strerror(-m->err));
 		return;
 	}
-	printf("  FAIL %s: %llu bad words\n", ts->name,
-	       (unsigned long long)m->nbad);
+	if (!out)
+		out = stdout;
+	fprintf(out, "  FAIL %s: %llu bad words\n", ts->name,
+		(unsigned long long)m->nbad);
 	for (uint64_t i = 0; i < m->nbad && i < MAX_REPORTED; i++)
-		printf("    card address 0x%09llx wrote 0x%016llx read "
-		       "0x%016llx (bits 0x%016llx)\n",
-		       (unsigned long long)m->bad[i].addr,
-		       (unsigned long long)m->bad[i].expected,
-		       (unsigned long long)m->bad[i].actual,
-		       (unsigned long long)(m->bad[i].expected ^
-					    m->bad[i].actual));
+		fprintf(out,
+			"    card address 0x%09llx wrote 0x%016llx read "
+			"0x%016llx (bits 0x%016llx)\n",
+			(unsigned long long)m->bad[i].addr,
+			(unsigned long long)m->bad[i].expected,
+			(unsigned long long)m->bad[i].actual,
+			(unsigned long long)(m->bad[i].expected ^
+					     m->bad[i].actual));
 }
 
 int npt_memtest_region(struct np_card *c, struct np_buf *b, uint64_t base,
@@ -422,7 +426,9 @@ int npt_cmd_memtest(struct npt *t, int argc, char **argv)
 		for (unsigned int mem = 0; mem < 2; mem++) {
 			uint64_t full = mem ? in.fb_size : in.sram_size;
 			const char *mname = mem ? "fb" : "sram";
-			char sz[32];
+			char sz[32], line[512], *details = NULL;
+			size_t dlen = 0, off = 0;
+			FILE *df = NULL;
 			bool pass = true;
 
 			if (!(mem ? want_fb : want_sram))
@@ -440,9 +446,10 @@ int npt_cmd_memtest(struct npt *t, int argc, char **argv)
 				npt_json_key(t->j, "tests");
 				npt_json_arr_open(t->j);
 			} else {
-				printf("card %u (%s) %s %s:", i, in.name, mname,
-				       sz);
-				fflush(stdout);
+				df = open_memstream(&details, &dlen);
+				off = (size_t)snprintf(line, sizeof(line),
+						       "card %u (%s) %s %s:", i,
+						       in.name, mname, sz);
 			}
 			for (unsigned int k = 0; k < ntests; k++) {
 				m.nbad = 0;
@@ -453,13 +460,14 @@ int npt_cmd_memtest(struct npt *t, int argc, char **argv)
 					rc = NPT_EXIT_DEVERR;
 				else if (m.nbad && !rc)
 					rc = NPT_EXIT_FAIL;
-				if (!t->j && !m.nbad && !m.err)
-					printf("%s %s ok", k ? "," : "",
-					       tests[k].name);
-				else if (!t->j)
-					printf("\n");
-				report(t, &m, &tests[k], i, mname);
-				fflush(stdout);
+				if (!t->j && off < sizeof(line))
+					off += (size_t)snprintf(
+						line + off, sizeof(line) - off,
+						"%s %s %s", k ? "," : "",
+						tests[k].name,
+						m.nbad || m.err ? "FAIL" :
+								  "ok");
+				report(t, &m, &tests[k], i, mname, df);
 			}
 			if (t->j) {
 				npt_json_arr_close(t->j);
@@ -467,7 +475,14 @@ int npt_cmd_memtest(struct npt *t, int argc, char **argv)
 					      pass ? "pass" : "fail");
 				npt_json_obj_close(t->j);
 			} else {
-				printf(": %s\n", pass ? "pass" : "FAIL");
+				if (df)
+					fclose(df);
+				npt_progress_clear();
+				printf("%s: %s\n%s", line,
+				       pass ? "pass" : "FAIL",
+				       details ? details : "");
+				fflush(stdout);
+				free(details);
 			}
 		}
 		if (t->j) {

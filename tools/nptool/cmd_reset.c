@@ -166,6 +166,7 @@ int npt_cmd_reset(struct npt *t, int argc, char **argv)
 				npt_json_kstr(t->j, "reason", why);
 			npt_json_obj_close(t->j);
 		} else if (ok) {
+			npt_progress_clear();
 			printf("card %u (%s): reset in %.1f ms, healthy: ID, "
 			       "ready, counters clear, SRAM and FB DMA "
 			       "intact\n",

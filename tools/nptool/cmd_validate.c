@@ -48,9 +48,13 @@ static void per_card(struct val *v, const char *name, card_fn fn,
 	char why[256], first[320] = "";
 	unsigned int failed = 0, warned = 0;
 	enum npt_result r = NPT_PASS;
+	struct npt_progress pg;
 
+	npt_progress_begin(v->t, &pg, name, v->n);
 	for (unsigned int i = 0; i < v->n; i++) {
 		int rc;
+
+		npt_progress_update(&pg, i);
 
 		why[0] = '\0';
 		rc = fn(v, i, why, sizeof(why));
@@ -68,6 +72,7 @@ static void per_card(struct val *v, const char *name, card_fn fn,
 			snprintf(first, sizeof(first), "card %u (%s): %s", i,
 				 np_card_name(np_ctx_card(v->ctx, i)), why);
 	}
+	npt_progress_end(&pg);
 	if (r == NPT_PASS && warned)
 		r = NPT_WARN;
 	if (r == NPT_PASS)
@@ -300,16 +305,19 @@ static void p2p(struct val *v, bool all)
 	unsigned int pairs = 0, bad = 0, bounce = 0;
 	char first[256] = "";
 	uint64_t addr = 0;
+	struct npt_progress pg;
 
 	if (v->n < 2) {
 		npt_check(&v->ck, NPT_SKIP, all ? "p2p-all" : "p2p-ring", NULL,
 			  "one card: no pair to test");
 		return;
 	}
+	npt_progress_begin(v->t, &pg, all ? "p2p-all" : "p2p-ring", v->n);
 	for (unsigned int s = 0; s < v->n; s++) {
 		struct np_card *src = np_ctx_card(v->ctx, s);
 		int rc;
 
+		npt_progress_update(&pg, s);
 		npt_fill(np_buf_ptr(v->b), RT_LEN, 0xb0b0u + s);
 		rc = npt_h2c(src, v->b, 0, NP_CA_SRAM_BASE, RT_LEN);
 		for (unsigned int d = 0; d < v->n; d++) {
@@ -340,6 +348,7 @@ static void p2p(struct val *v, bool all)
 					 strerror(-err));
 		}
 	}
+	npt_progress_end(&pg);
 	if (bad)
 		npt_check(&v->ck, NPT_FAIL, all ? "p2p-all" : "p2p-ring", NULL,
 			  "%u/%u pairs failed; %s", bad, pairs, first);

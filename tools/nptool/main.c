@@ -102,6 +102,7 @@ void npt_err(struct npt *t, const char *fmt, ...)
 		return;
 	}
 	pthread_mutex_lock(&err_lock);
+	npt_progress_clear();
 	fprintf(stderr, "nptool: %s\n", msg);
 	grown = realloc(t->errors, (t->nerrors + 1) * sizeof(*grown));
 	if (grown) {

@@ -77,6 +77,9 @@ void npt_progress_begin(struct npt *t, struct npt_progress *p,
 			const char *label, uint64_t total);
 void npt_progress_update(struct npt_progress *p, uint64_t done);
 void npt_progress_end(struct npt_progress *p);
+/* Erase the bar being drawn, if any, before printing a line; the next
+ * update draws it again below that line. */
+void npt_progress_clear(void);
 
 /* Plain-text table: add cells row by row, then print with aligned columns. */
 struct npt_table;

@@ -80,6 +80,19 @@ double npt_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* the bar on screen, for npt_progress_clear() */
+static struct npt_progress *shown;
+
+void npt_progress_clear(void)
+{
+	if (!shown || !shown->drawn)
+		return;
+	fprintf(stderr, "\r\033[K");
+	fflush(stderr);
+	shown->drawn = false;
+	shown->last_draw = 0;
+}
+
 void npt_progress_begin(struct npt *t, struct npt_progress *p,
 			const char *label, uint64_t total)
 {
@@ -109,16 +122,20 @@ void npt_progress_update(struct npt_progress *p, uint64_t done)
 	memset(bar, '#', fill);
 	memset(bar + fill, '.', WIDTH - fill);
 	bar[WIDTH] = '\0';
+	fflush(stdout);
 	fprintf(stderr, "\r%-24.24s [%s] %3u%% %5.1fs", p->label, bar,
 		(unsigned int)(frac * 100), now - p->start);
+	fflush(stderr);
 	p->drawn = true;
+	shown = p;
 }
 
 void npt_progress_end(struct npt_progress *p)
 {
-	if (p->drawn)
-		fprintf(stderr, "\r\033[K");
-	p->drawn = false;
+	if (shown == p) {
+		npt_progress_clear();
+		shown = NULL;
+	}
 }
 
 struct npt_table {
@@ -228,6 +245,7 @@ void npt_check(struct npt_checks *ck, enum npt_result r, const char *name,
 			npt_json_knull(ck->t->j, "fix");
 		npt_json_obj_close(ck->t->j);
 	} else {
+		npt_progress_clear();
 		printf("%s %-16s %s\n", tag[r], name, msg ? msg : "");
 		if (fix)
 			printf("       fix: %s\n", fix);
