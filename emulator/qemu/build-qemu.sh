@@ -57,7 +57,7 @@ dev_files=("$here/np_card.c" "$here/trace-events" "$root/emulator/include/np_emu
 
 hash_of() { sha256sum "$@" | sed "s|$root/||" | sha256sum | cut -c1-16; }
 
-key=$(hash_of "${BASH_SOURCE[0]}" "$patchfile" "${dev_files[@]}")
+key=$(hash_of "$here/$(basename "${BASH_SOURCE[0]}")" "$patchfile" "${dev_files[@]}")
 out=$cache/qemu-$key
 bin=$out/qemu-system-x86_64
 

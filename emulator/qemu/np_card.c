@@ -100,6 +100,7 @@ static unsigned int np_card_count;
  */
 static pthread_key_t np_card_rcu_key;
 static pthread_once_t np_card_rcu_once = PTHREAD_ONCE_INIT;
+static int np_card_rcu_key_err;
 static __thread bool np_card_rcu_registered;
 
 static void np_card_rcu_thread_exit(void *unused)
@@ -107,13 +108,11 @@ static void np_card_rcu_thread_exit(void *unused)
     rcu_unregister_thread();
 }
 
+/* Run once, from the first realize; workers exist only after it. */
 static void np_card_rcu_key_init(void)
 {
-    if (pthread_key_create(&np_card_rcu_key, np_card_rcu_thread_exit)) {
-        /* Without the key workers could not unregister: stop here. */
-        error_report("np-card: cannot create the worker thread key");
-        abort();
-    }
+    np_card_rcu_key_err = pthread_key_create(&np_card_rcu_key,
+                                             np_card_rcu_thread_exit);
 }
 
 static void np_card_attach_thread(void)
@@ -121,7 +120,6 @@ static void np_card_attach_thread(void)
     if (np_card_rcu_registered || qemu_mutex_iothread_locked()) {
         return;
     }
-    pthread_once(&np_card_rcu_once, np_card_rcu_key_init);
     rcu_register_thread();
     pthread_setspecific(np_card_rcu_key, &np_card_rcu_registered);
     np_card_rcu_registered = true;
@@ -182,6 +180,10 @@ static void np_card_irq(void *opaque, unsigned int vector)
         trace_np_card_err_irq_vector(s->index, vector);
         return;
     }
+    /* Unrealize relies on this test coming before the BQL is taken. */
+    if (qatomic_read(&s->stopping)) {
+        return;
+    }
     np_card_attach_thread();
     /*
      * MSI delivery needs the BQL. Taking it here cannot deadlock: the
@@ -191,7 +193,7 @@ static void np_card_irq(void *opaque, unsigned int vector)
     if (!locked) {
         qemu_mutex_lock_iothread();
     }
-    if (!s->stopping) {
+    if (!qatomic_read(&s->stopping)) {
         msix_notify(pdev, vector);
     }
     if (!locked) {
@@ -315,6 +317,12 @@ static void np_card_realize(PCIDevice *pdev, Error **errp)
     if (!np_card_check_params(s, errp)) {
         return;
     }
+    pthread_once(&np_card_rcu_once, np_card_rcu_key_init);
+    if (np_card_rcu_key_err) {
+        error_setg_errno(errp, np_card_rcu_key_err, "np-card: cannot create "
+                         "the thread key its DMA workers need");
+        return;
+    }
     s->index = np_card_count++;
     cfg = (struct np_emu_config) {
         .sram_size = s->sram_size,
@@ -372,37 +380,62 @@ err_emu:
     s->emu = NULL;
 }
 
+/* Frees a card's core once no flat view can reach its frame buffer. */
+typedef struct NpCardReaper {
+    struct rcu_head rcu;
+    struct np_emu *emu;
+    unsigned int index;
+} NpCardReaper;
+
+static void np_card_reap(NpCardReaper *r)
+{
+    /*
+     * Runs in the RCU thread under the BQL. The workers are idle (see
+     * unrealize) and nothing can give them work any more, so no bus
+     * callback is running or will run: joining them here cannot wait for
+     * the BQL.
+     */
+    trace_np_card_destroy(r->index);
+    np_emu_destroy(r->emu);
+    g_free(r);
+}
+
 static void np_card_unrealize(PCIDevice *pdev)
 {
     NpCardState *s = NP_CARD(pdev);
+    NpCardReaper *r = g_new0(NpCardReaper, 1);
 
     trace_np_card_unrealize(s->index);
     /*
-     * From here on MMIO handlers ignore the guest and bus callbacks refuse
-     * DMA and drop interrupts, so MSI-X can go before the workers do.
+     * From here on MMIO handlers and resets ignore the guest, and bus
+     * callbacks refuse DMA and drop interrupts without taking the BQL, so
+     * MSI-X can go before the workers do.
      */
     qatomic_set(&s->stopping, true);
     pcie_cap_exit(pdev);
     msix_unuse_all_vectors(pdev);
     msix_uninit_exclusive_bar(pdev);
+    memory_region_set_enabled(&s->fb, false);
 
     /*
-     * Take the frame buffer out of the memory map before the core frees it.
-     * Then destroy the core without the BQL: a worker may be blocked on
-     * the BQL right now (in msix delivery, or in pci_dma_write() to a
-     * peer's MMIO) and np_emu_destroy() joins the workers, so joining
-     * under the BQL could deadlock. synchronize_rcu() first waits for
-     * every thread (vCPUs, peers' workers) that may still use a flat view
-     * holding the old frame buffer mapping; it too must not run under
-     * the BQL, since such a thread may be waiting for it. While the BQL
-     * is dropped, the stopping flag keeps this device inert.
+     * Quiesce the card without the BQL: np_emu_reset() waits for every
+     * worker to abort its descriptor, and a worker may be blocked on the
+     * BQL right now (in MSI-X delivery, or in pci_dma_write() to a peer's
+     * MMIO), so waiting under the BQL could deadlock. While it is dropped
+     * the stopping flag keeps this device inert. The core itself is freed
+     * after an RCU grace period, not here: unrealize can run inside an RCU
+     * read-side section (a guest config write that powers the slot off),
+     * and vCPUs or peer cards may still reach the frame buffer through an
+     * older flat view until the grace period ends.
      */
-    memory_region_set_enabled(&s->fb, false);
     qemu_mutex_unlock_iothread();
-    synchronize_rcu();
-    np_emu_destroy(s->emu);
+    np_emu_reset(s->emu);
     qemu_mutex_lock_iothread();
+
+    r->emu = s->emu;
+    r->index = s->index;
     s->emu = NULL;
+    call_rcu(r, np_card_reap, rcu);
 }
 
 static void np_card_reset(DeviceState *dev)
@@ -460,6 +493,14 @@ static void np_card_class_init(ObjectClass *klass, void *data)
     dc->reset = np_card_reset;
     dc->vmsd = &np_card_vmstate;
     device_class_set_props(dc, np_card_properties);
+    object_class_property_set_description(klass, "sram-size",
+        "SRAM size, a multiple of 4K up to 192M");
+    object_class_property_set_description(klass, "fb-size",
+        "frame buffer (BAR2) size, a power of two from 64K to 32M");
+    object_class_property_set_description(klass, "dma-engines",
+        "number of DMA engines, 1 to 8");
+    object_class_property_set_description(klass, "serial",
+        "serial number; 0 numbers the cards of the VM");
     set_bit(DEVICE_CATEGORY_MISC, dc->categories);
 }
 

@@ -38,12 +38,21 @@
 #define PCI_SUBSYSTEM_ID 0x2e
 #define PCI_BASE_ADDRESS_MEM_TYPE_64 0x04
 #define PCI_BASE_ADDRESS_MEM_PREFETCH 0x08
+#define PCI_PRIMARY_BUS 0x18
+#define PCI_MEMORY_BASE 0x20
+#define PCI_PREF_MEMORY_BASE 0x24
 #define PCI_CAP_ID_EXP 0x10
 #define PCI_CAP_ID_MSIX 0x11
 #define PCI_EXP_DEVCAP 4
 #define PCI_EXP_DEVCAP_FLR 0x10000000
 #define PCI_EXP_DEVCTL 8
 #define PCI_EXP_DEVCTL_BCR_FLR 0x8000
+#define PCI_EXP_SLTCTL 24
+#define PCI_EXP_SLTCTL_PIC 0x0300
+#define PCI_EXP_SLTCTL_PWR_IND_OFF 0x0300
+#define PCI_EXP_SLTCTL_PCC 0x0400
+#define PCI_EXP_SLTSTA 26
+#define PCI_EXP_SLTSTA_PDS 0x0040
 #define PCI_MSIX_FLAGS 2
 #define PCI_MSIX_FLAGS_QSIZE 0x07ff
 #define PCI_MSIX_FLAGS_ENABLE 0x8000
@@ -57,7 +66,7 @@
 #define NCARDS 2
 #define CARD_SLOT(i) (4u + (i))
 #define CARD_DEVFN(i) (CARD_SLOT(i) << 3)
-#define CARD_REGS(i) (0xe0000000ull + (i) * 0x100000ull)
+#define CARD_REGS(i) (0xe0000000ull + (i)*0x100000ull)
 #define CARD_MSIX(i) (CARD_REGS(i) + 0x80000ull)
 #define CARD_FB(i) (0xe8000000ull + (i) * (uint64_t)NP_FB_SIZE)
 #define GUEST_HEAP 0x01000000ull /* 16 MiB .. 256 MiB of guest RAM */
@@ -83,7 +92,7 @@ static struct np_qtest *qt;
 static struct card cards[NCARDS];
 static uint64_t heap;
 
-/* ---- helpers ------------------------------------------------------ */
+/* ---- helpers ---- */
 
 static uint64_t guest_alloc(uint64_t size, uint64_t align)
 {
@@ -116,8 +125,8 @@ static void qwr(const struct card *c, unsigned int e, uint32_t reg, uint32_t v)
 
 static void sleep_ms(unsigned int ms)
 {
-	struct timespec ts = { .tv_sec = ms / 1000,
-			       .tv_nsec = (long)(ms % 1000) * 1000000 };
+	struct timespec ts = {.tv_sec = ms / 1000,
+			      .tv_nsec = (long)(ms % 1000) * 1000000};
 
 	nanosleep(&ts, NULL);
 }
@@ -132,7 +141,8 @@ static void card_map(const struct card *c)
 			    (uint32_t)(c->regs >> 32));
 	np_qtest_cfg_writel(qt, c->devfn, PCI_BASE_ADDRESS_0 + 4 * NP_BAR_FB,
 			    (uint32_t)c->fb);
-	np_qtest_cfg_writel(qt, c->devfn, PCI_BASE_ADDRESS_0 + 4 * NP_BAR_FB + 4,
+	np_qtest_cfg_writel(qt, c->devfn,
+			    PCI_BASE_ADDRESS_0 + 4 * NP_BAR_FB + 4,
 			    (uint32_t)(c->fb >> 32));
 	np_qtest_cfg_writel(qt, c->devfn, PCI_BASE_ADDRESS_0 + 4 * NP_BAR_MSIX,
 			    (uint32_t)c->msix);
@@ -155,6 +165,25 @@ static void card_wait_ready(const struct card *c)
 		     WAIT_MS, st);
 }
 
+/* Wait until (register & mask) == want; effects after completion (the
+ * interrupt) may trail the COMPLETED count a little. */
+static void wait_reg(const struct card *c, uint32_t off, uint32_t mask,
+		     uint32_t want)
+{
+	unsigned int waited;
+	uint32_t v = 0;
+
+	for (waited = 0; waited < WAIT_MS; waited++) {
+		v = rd(c, off);
+		if ((v & mask) == want)
+			return;
+		sleep_ms(1);
+	}
+	ck_abort_msg("card %u register 0x%04x: 0x%08x, want 0x%08x under mask "
+		     "0x%08x",
+		     c->idx, off, v, want, mask);
+}
+
 static void ring_init(const struct card *c, unsigned int e, struct ring *r)
 {
 	r->engine = e;
@@ -162,8 +191,11 @@ static void ring_init(const struct card *c, unsigned int e, struct ring *r)
 	r->tail = 0;
 	r->base = guest_alloc(RING_ENTRIES * sizeof(struct np_dma_desc),
 			      NP_RING_ALIGN);
-	np_qtest_memset(qt, r->base, 0, RING_ENTRIES * sizeof(struct np_dma_desc));
+	np_qtest_memset(qt, r->base, 0,
+			RING_ENTRIES * sizeof(struct np_dma_desc));
 	qwr(c, e, NP_Q_CTRL, NP_Q_CTRL_RESET);
+	/* Ring registers take writes once an aborted descriptor is gone. */
+	wait_reg(c, NP_DMA_BASE(e) + NP_Q_STATUS, NP_Q_STATUS_BUSY, 0);
 	qwr(c, e, NP_Q_RING_LO, (uint32_t)r->base);
 	qwr(c, e, NP_Q_RING_HI, (uint32_t)(r->base >> 32));
 	qwr(c, e, NP_Q_RING_SIZE, RING_ENTRIES);
@@ -204,8 +236,7 @@ static void ring_wait(const struct card *c, const struct ring *r, uint32_t n)
 
 		ck_assert_msg(!(st & NP_Q_STATUS_ERROR),
 			      "card %u engine %u stopped: error %u at index %u",
-			      c->idx, r->engine,
-			      qrd(c, r->engine, NP_Q_ERROR),
+			      c->idx, r->engine, qrd(c, r->engine, NP_Q_ERROR),
 			      qrd(c, r->engine, NP_Q_ERR_INDEX));
 		if (qrd(c, r->engine, NP_Q_COMPLETED) >= n)
 			return;
@@ -226,8 +257,8 @@ static uint32_t ring_wait_error(const struct card *c, const struct ring *r)
 			return qrd(c, r->engine, NP_Q_ERROR);
 		sleep_ms(1);
 	}
-	ck_abort_msg("card %u engine %u did not stop with an error",
-		     c->idx, r->engine);
+	ck_abort_msg("card %u engine %u did not stop with an error", c->idx,
+		     r->engine);
 	return 0;
 }
 
@@ -292,8 +323,8 @@ static void msix_enable(const struct card *c)
 
 static uint64_t msix_entry(const struct card *c, unsigned int v)
 {
-	uint32_t table = np_qtest_cfg_readl(qt, c->devfn,
-					     msix_cap(c) + PCI_MSIX_TABLE);
+	uint32_t table =
+		np_qtest_cfg_readl(qt, c->devfn, msix_cap(c) + PCI_MSIX_TABLE);
 
 	ck_assert_uint_eq(table & 7, NP_BAR_MSIX);
 	return c->msix + (table & ~7u) + (uint64_t)v * PCI_MSIX_ENTRY_SIZE;
@@ -312,11 +343,12 @@ static void msix_route(const struct card *c, unsigned int v, uint64_t addr,
 
 static int msix_pending(const struct card *c, unsigned int v)
 {
-	uint32_t pba = np_qtest_cfg_readl(qt, c->devfn,
-					   msix_cap(c) + PCI_MSIX_PBA);
+	uint32_t pba =
+		np_qtest_cfg_readl(qt, c->devfn, msix_cap(c) + PCI_MSIX_PBA);
 
 	return (np_qtest_readl(qt, c->msix + (pba & ~7u) + (v / 32) * 4) >>
-		(v % 32)) & 1;
+		(v % 32)) &
+	       1;
 }
 
 static void wait_guest_u32(uint64_t addr, uint32_t want, const char *what)
@@ -334,24 +366,6 @@ static void wait_guest_u32(uint64_t addr, uint32_t want, const char *what)
 		     want);
 }
 
-/* Wait until (register & mask) == want; effects after completion (the
- * interrupt) may trail the COMPLETED count a little. */
-static void wait_reg(const struct card *c, uint32_t off, uint32_t mask,
-		     uint32_t want)
-{
-	unsigned int waited;
-	uint32_t v = 0;
-
-	for (waited = 0; waited < WAIT_MS; waited++) {
-		v = rd(c, off);
-		if ((v & mask) == want)
-			return;
-		sleep_ms(1);
-	}
-	ck_abort_msg("card %u register 0x%04x: 0x%08x, want 0x%08x under mask "
-		     "0x%08x", c->idx, off, v, want, mask);
-}
-
 static void wait_pending(const struct card *c, unsigned int v)
 {
 	unsigned int waited;
@@ -361,7 +375,8 @@ static void wait_pending(const struct card *c, unsigned int v)
 			return;
 		sleep_ms(1);
 	}
-	ck_abort_msg("card %u: MSI-X vector %u never became pending", c->idx, v);
+	ck_abort_msg("card %u: MSI-X vector %u never became pending", c->idx,
+		     v);
 }
 
 static void pcie_flr(const struct card *c)
@@ -375,7 +390,7 @@ static void pcie_flr(const struct card *c)
 			    ctl | PCI_EXP_DEVCTL_BCR_FLR);
 }
 
-/* ---- fixture: two cards, mapped and READY ----------------------------- */
+/* ---- fixture: two cards, mapped and READY ---- */
 
 static void setup_cards(const char *props)
 {
@@ -388,10 +403,11 @@ static void setup_cards(const char *props)
 	qt = np_qtest_start(args);
 	heap = GUEST_HEAP;
 	for (i = 0; i < NCARDS; i++) {
-		cards[i] = (struct card){ .idx = i, .devfn = CARD_DEVFN(i),
-					  .regs = CARD_REGS(i),
-					  .fb = CARD_FB(i),
-					  .msix = CARD_MSIX(i) };
+		cards[i] = (struct card){.idx = i,
+					 .devfn = CARD_DEVFN(i),
+					 .regs = CARD_REGS(i),
+					 .fb = CARD_FB(i),
+					 .msix = CARD_MSIX(i)};
 		card_map(&cards[i]);
 		card_wait_ready(&cards[i]);
 	}
@@ -408,7 +424,7 @@ static void teardown(void)
 	qt = NULL;
 }
 
-/* ---- identity and configuration space --------------------------------- */
+/* ---- identity and configuration space ---- */
 
 START_TEST(test_pci_identity)
 {
@@ -424,8 +440,9 @@ START_TEST(test_pci_identity)
 	class = (uint32_t)np_qtest_cfg_readw(qt, devfn, PCI_CLASS_DEVICE) << 8 |
 		np_qtest_cfg_readb(qt, devfn, PCI_CLASS_PROG);
 	ck_assert_uint_eq(class, NP_PCI_CLASS);
-	ck_assert_uint_eq(np_qtest_cfg_readw(qt, devfn, PCI_SUBSYSTEM_VENDOR_ID),
-			  NP_PCI_SUBSYS_VENDOR_ID);
+	ck_assert_uint_eq(
+		np_qtest_cfg_readw(qt, devfn, PCI_SUBSYSTEM_VENDOR_ID),
+		NP_PCI_SUBSYS_VENDOR_ID);
 	ck_assert_uint_eq(np_qtest_cfg_readw(qt, devfn, PCI_SUBSYSTEM_ID),
 			  NP_PCI_SUBSYS_ID);
 
@@ -436,12 +453,16 @@ START_TEST(test_pci_identity)
 			  0);
 	msix = np_qtest_cfg_find_cap(qt, devfn, PCI_CAP_ID_MSIX);
 	ck_assert_uint_ne(msix, 0);
-	ck_assert_uint_eq((np_qtest_cfg_readw(qt, devfn, msix + PCI_MSIX_FLAGS) &
-			   PCI_MSIX_FLAGS_QSIZE) + 1,
-			  NP_MSIX_VECTORS);
-	ck_assert_uint_eq(np_qtest_cfg_readl(qt, devfn, msix + PCI_MSIX_TABLE) & 7,
+	ck_assert_uint_eq(
+		(np_qtest_cfg_readw(qt, devfn, msix + PCI_MSIX_FLAGS) &
+		 PCI_MSIX_FLAGS_QSIZE) +
+			1,
+		NP_MSIX_VECTORS);
+	ck_assert_uint_eq(np_qtest_cfg_readl(qt, devfn, msix + PCI_MSIX_TABLE) &
+				  7,
 			  NP_BAR_MSIX);
-	ck_assert_uint_eq(np_qtest_cfg_readl(qt, devfn, msix + PCI_MSIX_PBA) & 7,
+	ck_assert_uint_eq(np_qtest_cfg_readl(qt, devfn, msix + PCI_MSIX_PBA) &
+				  7,
 			  NP_BAR_MSIX);
 }
 END_TEST
@@ -520,7 +541,8 @@ END_TEST
 
 static void setup_props(void)
 {
-	setup_cards(",dma-engines=3,sram-size=64M,fb-size=1M,serial=0x1234567890ab");
+	setup_cards(",dma-engines=3,sram-size=64M,fb-size=1M,serial="
+		    "0x1234567890ab");
 }
 
 START_TEST(test_default_serials_differ)
@@ -533,12 +555,13 @@ START_TEST(test_default_serials_differ)
 	ck_assert_uint_ne(s0, 0);
 	ck_assert_uint_ne(s0, s1);
 	ck_assert_uint_eq(rd(&cards[0], NP_REG_SRAM_SIZE), NP_SRAM_SIZE);
-	ck_assert_uint_eq(NP_CONFIG_DMA_ENGINES(rd(&cards[0], NP_REG_CONFIG)), 4);
+	ck_assert_uint_eq(NP_CONFIG_DMA_ENGINES(rd(&cards[0], NP_REG_CONFIG)),
+			  4);
 }
 END_TEST
 
 static const char *const bad_props[] = {
-	"fb-size=12345", "fb-size=64M", "fb-size=32K", "sram-size=0",
+	"fb-size=12345",  "fb-size=64M",    "fb-size=32K",   "sram-size=0",
 	"sram-size=193M", "sram-size=5000", "dma-engines=0", "dma-engines=9",
 };
 
@@ -560,16 +583,16 @@ START_TEST(test_bad_property)
 }
 END_TEST
 
-/* ---- registers ---------------------------------------------------------- */
+/* ---- registers ---- */
 
 static const uint32_t ro_regs[] = {
-	NP_REG_ID,	    NP_REG_CAPS,	 NP_REG_CONFIG,
-	NP_REG_SRAM_SIZE,   NP_REG_FB_SIZE,	 NP_REG_CORES,
-	NP_REG_FW_VERSION,  NP_REG_SERIAL_LO,	 NP_REG_SERIAL_HI,
-	NP_REG_LINK,	    NP_REG_STATUS,	 NP_REG_TEMP_CRIT,
-	NP_REG_TEMP_MAX,    NP_REG_DMA_ERRORS,	 NP_REG_SRAM_CE,
-	NP_REG_SRAM_UE,	    NP_REG_DMA_BYTES_LO, NP_REG_DMA_BYTES_HI,
-	NP_REG_DMA_DESCS,   NP_REG_JOBS,	 NP_REG_THROTTLE_COUNT,
+	NP_REG_ID,	   NP_REG_CAPS,		NP_REG_CONFIG,
+	NP_REG_SRAM_SIZE,  NP_REG_FB_SIZE,	NP_REG_CORES,
+	NP_REG_FW_VERSION, NP_REG_SERIAL_LO,	NP_REG_SERIAL_HI,
+	NP_REG_LINK,	   NP_REG_STATUS,	NP_REG_TEMP_CRIT,
+	NP_REG_TEMP_MAX,   NP_REG_DMA_ERRORS,	NP_REG_SRAM_CE,
+	NP_REG_SRAM_UE,	   NP_REG_DMA_BYTES_LO, NP_REG_DMA_BYTES_HI,
+	NP_REG_DMA_DESCS,  NP_REG_JOBS,		NP_REG_THROTTLE_COUNT,
 };
 
 START_TEST(test_ro_registers)
@@ -582,7 +605,8 @@ START_TEST(test_ro_registers)
 
 		wr(c, ro_regs[i], ~before);
 		ck_assert_msg(rd(c, ro_regs[i]) == before,
-			      "RO register 0x%03x changed by a write", ro_regs[i]);
+			      "RO register 0x%03x changed by a write",
+			      ro_regs[i]);
 	}
 	ck_assert_uint_eq(rd(c, NP_REG_CONTROL), 0);
 	ck_assert_uint_eq(rd(c, NP_DMA_BASE(0) + NP_Q_HEAD), 0);
@@ -609,8 +633,9 @@ END_TEST
 
 START_TEST(test_scratch)
 {
-	static const uint32_t pat[] = { 0, 0xffffffff, 0xa5a5a5a5, 0x5a5a5a5a,
-					0x12345678, 1, 0x80000000 };
+	static const uint32_t pat[] = {0,	   0xffffffff, 0xa5a5a5a5,
+				       0x5a5a5a5a, 0x12345678, 1,
+				       0x80000000};
 	unsigned int i;
 
 	for (i = 0; i < sizeof(pat) / sizeof(pat[0]); i++) {
@@ -641,7 +666,8 @@ START_TEST(test_int_enable_and_status)
 	d = desc_make(NP_DMA_OP_NOP, NP_DESC_F_IRQ, 0, 0, 0);
 	ring_push(c, &r, &d);
 	ring_wait(c, &r, 1);
-	wait_reg(c, NP_REG_INT_STATUS, 1u << NP_IRQ_DMA(0), 1u << NP_IRQ_DMA(0));
+	wait_reg(c, NP_REG_INT_STATUS, 1u << NP_IRQ_DMA(0),
+		 1u << NP_IRQ_DMA(0));
 	/* RW1C: writing 0 keeps it, writing 1 clears it. */
 	wr(c, NP_REG_INT_STATUS, 0);
 	ck_assert_uint_ne(rd(c, NP_REG_INT_STATUS) & (1u << NP_IRQ_DMA(0)), 0);
@@ -700,9 +726,11 @@ START_TEST(test_queue_registers)
 		ck_assert_uint_eq(qrd(c, e, NP_Q_RING_LO), 0x12340040);
 		ck_assert_uint_eq(qrd(c, e, NP_Q_RING_HI), 0x1);
 		ck_assert_uint_eq(qrd(c, e, NP_Q_RING_SIZE), 256);
-		ck_assert_uint_eq(qrd(c, e, NP_Q_WB_LO), 0x5000 + e * NP_WB_ALIGN);
+		ck_assert_uint_eq(qrd(c, e, NP_Q_WB_LO),
+				  0x5000 + e * NP_WB_ALIGN);
 		ck_assert_uint_eq(qrd(c, e, NP_Q_WAIT_TIMEOUT), 1000 + e);
-		ck_assert_uint_eq(qrd(c, e, NP_Q_STATUS) & NP_Q_STATUS_ENABLED, 0);
+		ck_assert_uint_eq(qrd(c, e, NP_Q_STATUS) & NP_Q_STATUS_ENABLED,
+				  0);
 		ck_assert_uint_eq(qrd(c, e, NP_Q_COMPLETED), 0);
 	}
 	/* The compute queue has the same block layout. */
@@ -733,14 +761,22 @@ START_TEST(test_bad_access_sizes)
 }
 END_TEST
 
-/* ---- DMA ------------------------------------------------------------------ */
+/* ---- DMA ---- */
+
+/* A 64-bit counter: _LO first, it latches _HI. */
+static uint64_t rd64(const struct card *c, uint32_t lo_off, uint32_t hi_off)
+{
+	uint32_t lo = rd(c, lo_off);
+
+	return (uint64_t)rd(c, hi_off) << 32 | lo;
+}
 
 START_TEST(test_dma_round_trip)
 {
 	const struct card *c = &cards[0];
+	const uint64_t moved = 2 * (65536 + 12345 + 4096);
 	uint32_t descs = rd(c, NP_REG_DMA_DESCS);
-	uint64_t bytes = (uint64_t)qrd(c, 1, NP_Q_BYTES_HI) << 32 |
-			 qrd(c, 1, NP_Q_BYTES_LO);
+	uint64_t bytes = rd64(c, NP_REG_DMA_BYTES_LO, NP_REG_DMA_BYTES_HI);
 	struct ring r;
 
 	ring_init(c, 1, &r);
@@ -752,9 +788,12 @@ START_TEST(test_dma_round_trip)
 	ck_assert_uint_eq(qrd(c, 1, NP_Q_COMPLETED), 6);
 	ck_assert_uint_eq(qrd(c, 1, NP_Q_HEAD), 6);
 	ck_assert_uint_eq(rd(c, NP_REG_DMA_DESCS) - descs, 6);
-	ck_assert_uint_eq(((uint64_t)qrd(c, 1, NP_Q_BYTES_HI) << 32 |
-			   qrd(c, 1, NP_Q_BYTES_LO)) - bytes,
-			  2 * (65536 + 12345 + 4096));
+	ck_assert_uint_eq(rd64(c, NP_DMA_BASE(1) + NP_Q_BYTES_LO,
+			       NP_DMA_BASE(1) + NP_Q_BYTES_HI),
+			  moved);
+	ck_assert_uint_eq(rd64(c, NP_REG_DMA_BYTES_LO, NP_REG_DMA_BYTES_HI) -
+				  bytes,
+			  moved);
 }
 END_TEST
 
@@ -928,7 +967,7 @@ START_TEST(test_card_to_card)
 }
 END_TEST
 
-/* ---- MSI-X ---------------------------------------------------------------- */
+/* ---- MSI-X ---- */
 
 START_TEST(test_msix_dma_completion)
 {
@@ -955,8 +994,9 @@ START_TEST(test_msix_dma_completion)
 	ring_wait(c, &r, 2);
 	wait_pending(c, NP_IRQ_DMA(1));
 	ck_assert_uint_eq(np_qtest_readl(qt, msg), 0);
-	np_qtest_writel(qt, msix_entry(c, NP_IRQ_DMA(1)) +
-				    PCI_MSIX_ENTRY_VECTOR_CTRL, 0);
+	np_qtest_writel(
+		qt, msix_entry(c, NP_IRQ_DMA(1)) + PCI_MSIX_ENTRY_VECTOR_CTRL,
+		0);
 	wait_guest_u32(msg, 0xabcd0002, "MSI-X message after unmask");
 	ck_assert_int_eq(msix_pending(c, NP_IRQ_DMA(1)), 0);
 }
@@ -981,7 +1021,7 @@ START_TEST(test_msix_mailbox)
 }
 END_TEST
 
-/* ---- reset ---------------------------------------------------------------- */
+/* ---- reset ---- */
 
 /* Queue enough copying to keep engine 0 busy, return its ring. */
 static void start_long_transfer(const struct card *c, struct ring *r)
@@ -993,7 +1033,8 @@ static void start_long_transfer(const struct card *c, struct ring *r)
 		struct np_dma_desc d = desc_make(
 			NP_DMA_OP_COPY, 0, NP_DMA_MAX_LEN,
 			NP_CA_SRAM_BASE + (i % 4) * (uint64_t)NP_DMA_MAX_LEN,
-			NP_CA_SRAM_BASE + (4 + i % 4) * (uint64_t)NP_DMA_MAX_LEN);
+			NP_CA_SRAM_BASE +
+				(4 + i % 4) * (uint64_t)NP_DMA_MAX_LEN);
 
 		np_qtest_memwrite(qt, r->base + (uint64_t)i * sizeof(d), &d,
 				  sizeof(d));
@@ -1049,9 +1090,128 @@ START_TEST(test_flr_mid_transfer)
 }
 END_TEST
 
-/* ---- fuzz ------------------------------------------------------------------ */
+/* ---- hot unplug ---- */
 
-#define FUZZ_WRITES 5000u
+#define RP_DEVFN (6u << 3)
+#define RP_BUS 1u
+
+/* Bridge memory base/limit register pair for [base, base + size). */
+static uint32_t bridge_window(uint64_t base, uint64_t size)
+{
+	return (uint32_t)((base + size - 1) & 0xfff00000u) |
+	       (uint32_t)(base >> 16 & 0xfff0u);
+}
+
+/*
+ * A card behind a PCIe root port is unplugged while engine 0 copies and
+ * engine 1 waits for an event that never comes: powering the slot off
+ * (what a guest does after an attention button press) unrealizes the
+ * device at once. QEMU must stay up, and a card elsewhere must keep working.
+ */
+START_TEST(test_unplug_mid_transfer)
+{
+	struct card c = {.idx = 2,
+			 .devfn = RP_BUS << 8,
+			 .regs = CARD_REGS(2),
+			 .fb = CARD_FB(2),
+			 .msix = CARD_MSIX(2)};
+	unsigned int exp;
+	struct np_dma_desc d;
+	struct ring r0, r1, rp;
+	unsigned int i;
+	uint16_t ctl;
+
+	np_qtest_stop(qt);
+	/* Native PCIe hotplug on the root port instead of ACPI's. */
+	qt = np_qtest_start("-global ICH9-LPC.acpi-pci-hotplug-with-bridge-"
+			    "support=off -device np-card,addr=04.0 "
+			    "-device pcie-root-port,id=rp,chassis=1,slot=1,"
+			    "addr=06.0 -device np-card,bus=rp,addr=00.0");
+	/* Bus 1 behind the port; its memory window covers card 2's BARs. */
+	np_qtest_cfg_writel(qt, RP_DEVFN, PCI_PRIMARY_BUS,
+			    RP_BUS << 16 | RP_BUS << 8);
+	np_qtest_cfg_writel(qt, RP_DEVFN, PCI_MEMORY_BASE,
+			    bridge_window(CARD_REGS(2), 0x100000));
+	np_qtest_cfg_writel(qt, RP_DEVFN, PCI_PREF_MEMORY_BASE,
+			    bridge_window(CARD_FB(2), NP_FB_SIZE));
+	np_qtest_cfg_writew(qt, RP_DEVFN, PCI_COMMAND,
+			    PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	ck_assert_uint_eq(np_qtest_cfg_readw(qt, c.devfn, PCI_VENDOR_ID),
+			  NP_PCI_VENDOR_ID);
+	card_map(&c);
+	card_wait_ready(&c);
+	ck_assert_uint_eq(rd(&c, NP_REG_ID), NP_ID_VALUE);
+
+	/* Card 0 streams into card 2's frame buffer and rings its mailbox. */
+	cards[0] = (struct card){.idx = 0,
+				 .devfn = CARD_DEVFN(0),
+				 .regs = CARD_REGS(0),
+				 .fb = CARD_FB(0),
+				 .msix = CARD_MSIX(0)};
+	card_map(&cards[0]);
+	card_wait_ready(&cards[0]);
+	ring_init(&cards[0], 0, &rp);
+	for (i = 0; i < 32; i++) {
+		d = desc_make(NP_DMA_OP_C2P, NP_DESC_F_NOTIFY, 1 << 20,
+			      NP_CA_SRAM_BASE, c.fb + (i % 16) * (1 << 20));
+		d.notify_addr = htole64(c.regs + NP_MBOX_EVENT(2));
+		d.notify_data = htole32(1);
+		np_qtest_memwrite(qt, rp.base + i * sizeof(d), &d, sizeof(d));
+	}
+
+	start_long_transfer(&c, &r0);
+	rp.tail = 32;
+	qwr(&cards[0], 0, NP_Q_TAIL, rp.tail);
+	ring_init(&c, 1, &r1);
+	d = desc_make(NP_DMA_OP_FENCE, NP_DESC_F_WAIT, 0, 0, 0);
+	d.wait_event = 3;
+	d.wait_value = htole32(1);
+	ring_push(&c, &r1, &d);
+	wait_reg(&c, NP_DMA_BASE(1) + NP_Q_STATUS, NP_Q_STATUS_WAITING,
+		 NP_Q_STATUS_WAITING);
+
+	exp = np_qtest_cfg_find_cap(qt, RP_DEVFN, PCI_CAP_ID_EXP);
+	ck_assert_uint_ne(exp, 0);
+	ck_assert_uint_ne(
+		np_qtest_cfg_readw(qt, RP_DEVFN, exp + PCI_EXP_SLTSTA) &
+			PCI_EXP_SLTSTA_PDS,
+		0);
+	ctl = np_qtest_cfg_readw(qt, RP_DEVFN, exp + PCI_EXP_SLTCTL);
+	np_qtest_cfg_writew(qt, RP_DEVFN, exp + PCI_EXP_SLTCTL,
+			    (ctl & ~PCI_EXP_SLTCTL_PIC) |
+				    PCI_EXP_SLTCTL_PWR_IND_OFF |
+				    PCI_EXP_SLTCTL_PCC);
+
+	ck_assert_uint_eq(
+		np_qtest_cfg_readw(qt, RP_DEVFN, exp + PCI_EXP_SLTSTA) &
+			PCI_EXP_SLTSTA_PDS,
+		0);
+	ck_assert_uint_eq(np_qtest_cfg_readw(qt, c.devfn, PCI_VENDOR_ID),
+			  0xffff);
+	ck_assert(np_qtest_alive(qt));
+
+	/*
+	 * Card 0 either finished or stopped on a refused bus write; either
+	 * way it works once its queue is reset.
+	 */
+	for (i = 0; i < WAIT_MS; i++) {
+		if ((qrd(&cards[0], 0, NP_Q_STATUS) & NP_Q_STATUS_ERROR) ||
+		    qrd(&cards[0], 0, NP_Q_COMPLETED) == 32)
+			break;
+		sleep_ms(1);
+	}
+	ck_assert_uint_lt(i, WAIT_MS);
+	if (qrd(&cards[0], 0, NP_Q_STATUS) & NP_Q_STATUS_ERROR)
+		ck_assert_uint_eq(qrd(&cards[0], 0, NP_Q_ERROR),
+				  NP_ERR_BUS_WRITE);
+	ring_init(&cards[0], 0, &r0);
+	dma_round_trip(&cards[0], &r0, NP_CA_FB_BASE, 8192, 8);
+}
+END_TEST
+
+/* ---- fuzz ---- */
+
+#define FUZZ_WRITES 5000u /* NP_QTEST_FUZZ_WRITES overrides */
 #define FUZZ_RING_ENTRIES 16u
 
 static uint64_t fuzz_state;
@@ -1068,9 +1228,12 @@ static uint32_t fuzz_rand(void)
 /* A descriptor that is mostly plausible, sometimes garbage. */
 static void fuzz_desc(struct np_dma_desc *d, const struct card *peer)
 {
-	static const uint64_t addrs[] = { NP_CA_SRAM_BASE, NP_CA_FB_BASE,
-					  GUEST_HEAP, CARD_FB(1), CARD_REGS(1),
-					  0xfd00000000ull };
+	/* Card memories, host memory, the peer's and its own BARs, a hole. */
+	static const uint64_t addrs[] = {
+		NP_CA_SRAM_BASE, NP_CA_FB_BASE, GUEST_HEAP,   CARD_FB(1),
+		CARD_REGS(1),	 CARD_FB(0),	CARD_REGS(0), 0xfd00000000ull,
+	};
+	const unsigned int naddrs = sizeof(addrs) / sizeof(addrs[0]);
 	unsigned int i;
 
 	for (i = 0; i < sizeof(*d) / 4; i++)
@@ -1082,63 +1245,94 @@ static void fuzz_desc(struct np_dma_desc *d, const struct card *peer)
 	d->wait_event %= NP_NUM_EVENTS;
 	d->signal_event %= NP_NUM_EVENTS;
 	d->len = htole32(1 + fuzz_rand() % 65536);
-	d->src = htole64(addrs[fuzz_rand() % 6] + fuzz_rand() % 0x100000);
-	d->dst = htole64(addrs[fuzz_rand() % 6] + fuzz_rand() % 0x100000);
+	d->src = htole64(addrs[fuzz_rand() % naddrs] + fuzz_rand() % 0x100000);
+	d->dst = htole64(addrs[fuzz_rand() % naddrs] + fuzz_rand() % 0x100000);
 	d->notify_addr = htole64(peer->regs + NP_MBOX_EVENT(fuzz_rand() % 64));
 	d->rsvd[0] = d->rsvd[1] = 0;
+}
+
+static uint64_t fuzz_slot(uint64_t rings, unsigned int e, uint32_t idx)
+{
+	return rings +
+	       ((uint64_t)e * FUZZ_RING_ENTRIES + idx % FUZZ_RING_ENTRIES) *
+		       sizeof(struct np_dma_desc);
+}
+
+/* What a driver does to (re)start a queue, with a short event timeout. */
+static void fuzz_queue_setup(const struct card *c, unsigned int e,
+			     uint64_t rings)
+{
+	uint64_t base = fuzz_slot(rings, e, 0);
+
+	qwr(c, e, NP_Q_CTRL, NP_Q_CTRL_RESET);
+	qwr(c, e, NP_Q_RING_LO, (uint32_t)base);
+	qwr(c, e, NP_Q_RING_HI, (uint32_t)(base >> 32));
+	qwr(c, e, NP_Q_RING_SIZE, FUZZ_RING_ENTRIES);
+	qwr(c, e, NP_Q_WAIT_TIMEOUT, 1000);
+	qwr(c, e, NP_Q_CTRL, NP_Q_CTRL_ENABLE);
 }
 
 START_TEST(test_fuzz_registers)
 {
 	const struct card *c = &cards[0];
 	const char *env = getenv("NP_QTEST_SEED");
-	unsigned int seed = env ? (unsigned int)strtoul(env, NULL, 0)
-				: (unsigned int)time(NULL) ^ (unsigned int)getpid();
+	unsigned int seed =
+		env ? (unsigned int)strtoul(env, NULL, 0) :
+		      (unsigned int)time(NULL) ^ (unsigned int)getpid();
+	const char *nenv = getenv("NP_QTEST_FUZZ_WRITES");
+	unsigned int writes =
+		nenv ? (unsigned int)strtoul(nenv, NULL, 0) : FUZZ_WRITES;
 	unsigned int engines = NP_CONFIG_DMA_ENGINES(rd(c, NP_REG_CONFIG));
-	uint64_t rings = guest_alloc((uint64_t)engines * FUZZ_RING_ENTRIES * 64,
-				     4096);
+	uint64_t rings =
+		guest_alloc((uint64_t)engines * FUZZ_RING_ENTRIES * 64, 4096);
 	unsigned int i, e;
 	struct ring r;
 
-	fprintf(stderr, "np-card fuzz: seed %u (NP_QTEST_SEED=%u reproduces), "
-			"%u writes\n", seed, seed, FUZZ_WRITES);
+	fprintf(stderr,
+		"np-card fuzz: seed %u (NP_QTEST_SEED=%u reproduces), "
+		"%u writes\n",
+		seed, seed, writes);
 	fuzz_state = seed ? seed : 1;
-	for (e = 0; e < engines; e++) {
-		qwr(c, e, NP_Q_RING_LO, (uint32_t)(rings + e * FUZZ_RING_ENTRIES * 64));
-		qwr(c, e, NP_Q_RING_HI, 0);
-		qwr(c, e, NP_Q_RING_SIZE, FUZZ_RING_ENTRIES);
-		qwr(c, e, NP_Q_WAIT_TIMEOUT, 1000);
-		qwr(c, e, NP_Q_CTRL, NP_Q_CTRL_ENABLE);
-	}
+	for (e = 0; e < engines; e++)
+		fuzz_queue_setup(c, e, rings);
 
-	for (i = 0; i < FUZZ_WRITES; i++) {
+	/*
+	 * Each step is one guest action: mostly what a driver does (fill a
+	 * descriptor, ring a doorbell, restart a queue) with random content,
+	 * interleaved with random writes to any register and, rarely, a
+	 * card reset.
+	 */
+	for (i = 0; i < writes; i++) {
 		uint32_t pick = fuzz_rand() % 100, v = fuzz_rand(), off;
 
-		if (pick < 10) {
-			/* Rewrite a descriptor somewhere in the rings. */
+		e = fuzz_rand() % engines;
+		if (pick < 25) {
 			struct np_dma_desc d;
 
 			fuzz_desc(&d, &cards[1]);
-			np_qtest_memwrite(qt, rings + (fuzz_rand() % (engines *
-					  FUZZ_RING_ENTRIES)) * 64, &d, sizeof(d));
+			np_qtest_memwrite(qt, fuzz_slot(rings, e, fuzz_rand()),
+					  &d, sizeof(d));
 			continue;
 		}
-		if (pick < 55) {
-			/* Queue registers; tails mostly in range. */
+		if (pick < 50) {
+			qwr(c, e, NP_Q_TAIL, v % FUZZ_RING_ENTRIES);
+			continue;
+		}
+		if (pick < 58) {
+			fuzz_queue_setup(c, e, rings);
+			continue;
+		}
+		if (pick < 75) {
+			/* Any queue register (the compute queue too). */
 			e = fuzz_rand() % (NP_MAX_DMA_ENGINES + 1);
-			off = (fuzz_rand() % (NP_Q_BYTES_HI / 4 + 2)) * 4;
-			if (off == NP_Q_TAIL && fuzz_rand() % 4)
-				v %= FUZZ_RING_ENTRIES;
-			if (off == NP_Q_CTRL && fuzz_rand() % 2)
-				v &= NP_Q_CTRL_ENABLE | NP_Q_CTRL_RESET;
-			off += e < NP_MAX_DMA_ENGINES ? NP_DMA_BASE(e)
-						      : NP_COMPUTE_BASE;
-		} else if (pick < 75) {
+			off = (fuzz_rand() % (NP_QUEUE_BLOCK_SIZE / 4)) * 4;
+			off += e < NP_MAX_DMA_ENGINES ? NP_DMA_BASE(e) :
+							NP_COMPUTE_BASE;
+		} else if (pick < 87) {
 			off = (fuzz_rand() % (NP_REG_TEMP_MAX / 4 + 1)) * 4;
-			/* Card resets stay rare so the queues get to run. */
-			if (off == NP_REG_CONTROL && fuzz_rand() % 8)
+			if (off == NP_REG_CONTROL && fuzz_rand() % 16)
 				v &= ~NP_CONTROL_RESET;
-		} else if (pick < 90) {
+		} else if (pick < 95) {
 			off = NP_MBOX_EVENT(fuzz_rand() % NP_NUM_EVENTS);
 		} else {
 			/* Anywhere, any size, any alignment. */
@@ -1153,7 +1347,8 @@ START_TEST(test_fuzz_registers)
 				break;
 			case 2:
 				np_qtest_writeq(qt, c->regs + (off & ~7u),
-						(uint64_t)v << 32 | fuzz_rand());
+						(uint64_t)v << 32 |
+							fuzz_rand());
 				break;
 			default:
 				np_qtest_readl(qt, c->regs + off);
@@ -1168,6 +1363,10 @@ START_TEST(test_fuzz_registers)
 	ck_assert(np_qtest_alive(qt));
 	ck_assert_uint_eq(rd(c, NP_REG_ID), NP_ID_VALUE);
 	ck_assert_uint_eq(rd(&cards[1], NP_REG_ID), NP_ID_VALUE);
+	fprintf(stderr,
+		"np-card fuzz: card 0 completed %u descriptors, %u "
+		"ended in an error\n",
+		rd(c, NP_REG_DMA_DESCS), rd(c, NP_REG_DMA_ERRORS));
 
 	/* After a reset the card works again. */
 	wr(c, NP_REG_CONTROL, NP_CONTROL_RESET);
@@ -1240,6 +1439,12 @@ Suite *np_suite_np_card(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_reset_control_mid_transfer);
 	tcase_add_test(tc, test_flr_mid_transfer);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("unplug");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_unplug_mid_transfer);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("fuzz");

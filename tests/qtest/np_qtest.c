@@ -60,9 +60,21 @@ static void np_qtest_argv(const char *qemu, const char *sock,
 			  char **argv)
 {
 	static const char *const fixed[] = {
-		"-machine", "q35", "-accel", "qtest", "-display", "none",
-		"-nodefaults", "-m", "256M", "-L", "/usr/share/seabios",
-		"-L", "/usr/share/qemu", "-qtest-log", "/dev/null",
+		"-machine",
+		"q35",
+		"-accel",
+		"qtest",
+		"-display",
+		"none",
+		"-nodefaults",
+		"-m",
+		"256M",
+		"-L",
+		"/usr/share/seabios",
+		"-L",
+		"/usr/share/qemu",
+		"-qtest-log",
+		"/dev/null",
 	};
 	size_t argc = 0, i;
 	char *tok, *save;
@@ -124,7 +136,7 @@ static void np_qtest_print_stderr(const char *dir)
 struct np_qtest *np_qtest_start(const char *extra_args)
 {
 	const char *qemu = np_qtest_binary();
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	char sockarg[128], errpath[96], argbuf[1024];
 	char *argv[NP_QTEST_MAX_ARGS];
 	struct np_qtest *qt;
@@ -148,7 +160,7 @@ struct np_qtest *np_qtest_start(const char *extra_args)
 	qt->pid = np_qtest_spawn(argv, errpath);
 
 	/* Wait for the connection, noticing an early exit of QEMU. */
-	pfd = (struct pollfd){ .fd = lfd, .events = POLLIN };
+	pfd = (struct pollfd){.fd = lfd, .events = POLLIN};
 	for (waited = 0; waited < NP_QTEST_TIMEOUT_MS; waited += 100) {
 		int status;
 
@@ -157,9 +169,10 @@ struct np_qtest *np_qtest_start(const char *extra_args)
 			break;
 		if (waitpid(qt->pid, &status, WNOHANG) == qt->pid) {
 			np_qtest_print_stderr(qt->dir);
-			ck_abort_msg("%s exited (status 0x%x) before connecting; "
-				     "arguments: %s",
-				     qemu, status, extra_args);
+			ck_abort_msg(
+				"%s exited (status 0x%x) before connecting; "
+				"arguments: %s",
+				qemu, status, extra_args);
 		}
 	}
 	ck_assert_msg(ret > 0, "%s did not connect to %s within %d ms", qemu,
@@ -230,7 +243,7 @@ static void np_qtest_recv_line(struct np_qtest *qt, const char *cmd)
 {
 	for (;;) {
 		char *nl = memchr(qt->rx, '\n', qt->rx_len);
-		struct pollfd pfd = { .fd = qt->fd, .events = POLLIN };
+		struct pollfd pfd = {.fd = qt->fd, .events = POLLIN};
 		ssize_t n;
 
 		if (nl) {
@@ -255,10 +268,12 @@ static void np_qtest_recv_line(struct np_qtest *qt, const char *cmd)
 		ck_assert_msg(poll(&pfd, 1, NP_QTEST_TIMEOUT_MS) == 1,
 			      "no qtest reply to \"%.60s\" within %d ms", cmd,
 			      NP_QTEST_TIMEOUT_MS);
-		n = read(qt->fd, qt->rx + qt->rx_len, sizeof(qt->rx) - qt->rx_len);
+		n = read(qt->fd, qt->rx + qt->rx_len,
+			 sizeof(qt->rx) - qt->rx_len);
 		if (n <= 0)
 			np_qtest_print_stderr(qt->dir);
-		ck_assert_msg(n > 0, "QEMU closed the qtest socket during \"%.60s\"",
+		ck_assert_msg(n > 0,
+			      "QEMU closed the qtest socket during \"%.60s\"",
 			      cmd);
 		qt->rx_len += (size_t)n;
 	}
@@ -332,18 +347,17 @@ uint32_t np_qtest_inl(struct np_qtest *qt, uint16_t port)
 	return (uint32_t)np_qtest_value(qt, "inl 0x%x\n", port);
 }
 
-#define NP_QTEST_RW(name, type)                                          \
-	type np_qtest_read##name(struct np_qtest *qt, uint64_t addr)           \
-	{                                                                      \
-		return (type)np_qtest_value(qt, "read" #name " 0x%" PRIx64     \
-						"\n",                          \
-					    addr);                             \
-	}                                                                      \
-	void np_qtest_write##name(struct np_qtest *qt, uint64_t addr, type v)  \
-	{                                                                      \
-		np_qtest_cmd(qt, "write" #name " 0x%" PRIx64 " 0x%" PRIx64     \
-				 "\n",                                         \
-			     addr, (uint64_t)v);                               \
+#define NP_QTEST_RW(name, type)                                               \
+	type np_qtest_read##name(struct np_qtest *qt, uint64_t addr)          \
+	{                                                                     \
+		return (type)np_qtest_value(                                  \
+			qt, "read" #name " 0x%" PRIx64 "\n", addr);           \
+	}                                                                     \
+	void np_qtest_write##name(struct np_qtest *qt, uint64_t addr, type v) \
+	{                                                                     \
+		np_qtest_cmd(qt,                                              \
+			     "write" #name " 0x%" PRIx64 " 0x%" PRIx64 "\n",  \
+			     addr, (uint64_t)v);                              \
 	}
 
 NP_QTEST_RW(b, uint8_t)
@@ -364,15 +378,14 @@ static int np_qtest_nibble(char c)
 /* Chunked so that command lines and replies stay reasonably small. */
 #define NP_QTEST_CHUNK 4096u
 
-void np_qtest_memread(struct np_qtest *qt, uint64_t addr, void *buf,
-		      size_t len)
+void np_qtest_memread(struct np_qtest *qt, uint64_t addr, void *buf, size_t len)
 {
 	uint8_t *p = buf;
 
 	while (len) {
 		size_t n = len < NP_QTEST_CHUNK ? len : NP_QTEST_CHUNK, i;
-		const char *hex = np_qtest_cmd(qt, "read 0x%" PRIx64 " 0x%zx\n",
-					       addr, n);
+		const char *hex =
+			np_qtest_cmd(qt, "read 0x%" PRIx64 " 0x%zx\n", addr, n);
 
 		ck_assert_msg(strncmp(hex, "0x", 2) == 0 &&
 				      strlen(hex) == 2 + 2 * n,
@@ -421,56 +434,56 @@ void np_qtest_memset(struct np_qtest *qt, uint64_t addr, uint8_t v, size_t len)
 	np_qtest_cmd(qt, "memset 0x%" PRIx64 " 0x%zx 0x%x\n", addr, len, v);
 }
 
-static uint32_t np_qtest_cfg_addr(unsigned int devfn, unsigned int off)
+static uint32_t np_qtest_cfg_addr(unsigned int bdf, unsigned int off)
 {
-	return 0x80000000u | devfn << 8 | (off & 0xfc);
+	return 0x80000000u | bdf << 8 | (off & 0xfc);
 }
 
-uint32_t np_qtest_cfg_readl(struct np_qtest *qt, unsigned int devfn,
+uint32_t np_qtest_cfg_readl(struct np_qtest *qt, unsigned int bdf,
 			    unsigned int off)
 {
-	np_qtest_outl(qt, 0xcf8, np_qtest_cfg_addr(devfn, off));
+	np_qtest_outl(qt, 0xcf8, np_qtest_cfg_addr(bdf, off));
 	return np_qtest_inl(qt, 0xcfc);
 }
 
-uint16_t np_qtest_cfg_readw(struct np_qtest *qt, unsigned int devfn,
+uint16_t np_qtest_cfg_readw(struct np_qtest *qt, unsigned int bdf,
 			    unsigned int off)
 {
-	return (uint16_t)(np_qtest_cfg_readl(qt, devfn, off) >> (8 * (off & 2)));
+	return (uint16_t)(np_qtest_cfg_readl(qt, bdf, off) >> (8 * (off & 2)));
 }
 
-uint8_t np_qtest_cfg_readb(struct np_qtest *qt, unsigned int devfn,
+uint8_t np_qtest_cfg_readb(struct np_qtest *qt, unsigned int bdf,
 			   unsigned int off)
 {
-	return (uint8_t)(np_qtest_cfg_readl(qt, devfn, off) >> (8 * (off & 3)));
+	return (uint8_t)(np_qtest_cfg_readl(qt, bdf, off) >> (8 * (off & 3)));
 }
 
-void np_qtest_cfg_writel(struct np_qtest *qt, unsigned int devfn,
+void np_qtest_cfg_writel(struct np_qtest *qt, unsigned int bdf,
 			 unsigned int off, uint32_t v)
 {
-	np_qtest_outl(qt, 0xcf8, np_qtest_cfg_addr(devfn, off));
+	np_qtest_outl(qt, 0xcf8, np_qtest_cfg_addr(bdf, off));
 	np_qtest_outl(qt, 0xcfc, v);
 }
 
-void np_qtest_cfg_writew(struct np_qtest *qt, unsigned int devfn,
+void np_qtest_cfg_writew(struct np_qtest *qt, unsigned int bdf,
 			 unsigned int off, uint16_t v)
 {
-	np_qtest_outl(qt, 0xcf8, np_qtest_cfg_addr(devfn, off));
+	np_qtest_outl(qt, 0xcf8, np_qtest_cfg_addr(bdf, off));
 	np_qtest_cmd(qt, "outw 0x%x 0x%x\n", 0xcfc + (off & 2), v);
 }
 
-unsigned int np_qtest_cfg_find_cap(struct np_qtest *qt, unsigned int devfn,
+unsigned int np_qtest_cfg_find_cap(struct np_qtest *qt, unsigned int bdf,
 				   uint8_t id)
 {
 	unsigned int pos, guard;
 
-	if (!(np_qtest_cfg_readw(qt, devfn, 0x06) & 0x10)) /* capability list */
+	if (!(np_qtest_cfg_readw(qt, bdf, 0x06) & 0x10)) /* capability list */
 		return 0;
-	pos = np_qtest_cfg_readb(qt, devfn, 0x34) & 0xfc;
+	pos = np_qtest_cfg_readb(qt, bdf, 0x34) & 0xfc;
 	for (guard = 0; pos && guard < 48; guard++) {
-		if (np_qtest_cfg_readb(qt, devfn, pos) == id)
+		if (np_qtest_cfg_readb(qt, bdf, pos) == id)
 			return pos;
-		pos = np_qtest_cfg_readb(qt, devfn, pos + 1) & 0xfc;
+		pos = np_qtest_cfg_readb(qt, bdf, pos + 1) & 0xfc;
 	}
 	return 0;
 }

@@ -53,22 +53,24 @@ void np_qtest_memread(struct np_qtest *qt, uint64_t addr, void *buf,
 		      size_t len);
 void np_qtest_memwrite(struct np_qtest *qt, uint64_t addr, const void *buf,
 		       size_t len);
-void np_qtest_memset(struct np_qtest *qt, uint64_t addr, uint8_t v,
-		     size_t len);
+void np_qtest_memset(struct np_qtest *qt, uint64_t addr, uint8_t v, size_t len);
 
-/* PCI configuration space of bus 0 through ports 0xcf8/0xcfc */
-uint32_t np_qtest_cfg_readl(struct np_qtest *qt, unsigned int devfn,
+/*
+ * PCI configuration space through ports 0xcf8/0xcfc (the first 256 bytes);
+ * bdf is bus << 8 | device << 3 | function.
+ */
+uint32_t np_qtest_cfg_readl(struct np_qtest *qt, unsigned int bdf,
 			    unsigned int off);
-uint16_t np_qtest_cfg_readw(struct np_qtest *qt, unsigned int devfn,
+uint16_t np_qtest_cfg_readw(struct np_qtest *qt, unsigned int bdf,
 			    unsigned int off);
-uint8_t np_qtest_cfg_readb(struct np_qtest *qt, unsigned int devfn,
+uint8_t np_qtest_cfg_readb(struct np_qtest *qt, unsigned int bdf,
 			   unsigned int off);
-void np_qtest_cfg_writel(struct np_qtest *qt, unsigned int devfn,
+void np_qtest_cfg_writel(struct np_qtest *qt, unsigned int bdf,
 			 unsigned int off, uint32_t v);
-void np_qtest_cfg_writew(struct np_qtest *qt, unsigned int devfn,
+void np_qtest_cfg_writew(struct np_qtest *qt, unsigned int bdf,
 			 unsigned int off, uint16_t v);
 /* Offset of capability id in the standard list, 0 if absent. */
-unsigned int np_qtest_cfg_find_cap(struct np_qtest *qt, unsigned int devfn,
+unsigned int np_qtest_cfg_find_cap(struct np_qtest *qt, unsigned int bdf,
 				   uint8_t id);
 
 #endif /* NP_QTEST_H */
