@@ -208,7 +208,9 @@ static void finish_reset(struct np_emu *emu, uint64_t seq)
 		q->ring_size = 0;
 		q->wb = 0;
 		q->wait_timeout = 0;
-		q->hold = false;
+		/* A reset requested meanwhile keeps its hold. */
+		if (q->hold_seq <= seq)
+			q->hold = false;
 		pthread_mutex_unlock(&q->lock);
 	}
 	now = np_emu_now_ns();
@@ -294,6 +296,8 @@ static uint64_t reset_begin(struct np_emu *emu)
 			continue;
 		pthread_mutex_lock(&q->lock);
 		q->hold = true;
+		if (q->hold_seq < seq)
+			q->hold_seq = seq;
 		q->ctrl = 0;
 		q->stop_pending = false;
 		atomic_fetch_add(&q->gen, 1);

@@ -103,6 +103,7 @@ struct np_emu_queue {
 	bool sleeping; /* on cond; writers must signal */
 	bool stop_pending; /* a stop detected by mmio awaits wb + irq */
 	bool hold; /* card reset in progress: start nothing */
+	uint64_t hold_seq; /* the reset request that set hold */
 	bool exit;
 
 	/* Bumped under lock by queue and card resets; the worker compares it

@@ -346,6 +346,37 @@ START_TEST(queue_reset_while_waiting)
 }
 END_TEST
 
+START_TEST(ping_pong_between_engines)
+{
+	/* Engines 0 and 1 take turns through events 10 and 11, 500 rounds
+	 * each: a lost wake-up would hang here. */
+	enum { ROUNDS = 500 };
+	struct npt_queue q0, q1;
+
+	npt_queue_init(&q0, &tb, emu, NP_DMA_BASE(0), 1024);
+	npt_queue_init(&q1, &tb, emu, NP_DMA_BASE(1), 1024);
+	for (uint32_t i = 0; i < ROUNDS; i++) {
+		struct np_dma_desc d = npt_dma(NP_DMA_OP_FENCE, 0, 0, 0);
+
+		d.flags = NP_DESC_F_WAIT | NP_DESC_F_SIGNAL;
+		d.wait_event = 10;
+		d.wait_value = i;
+		d.signal_event = 11;
+		npt_queue_put(&q0, &d);
+		d.wait_event = 11;
+		d.wait_value = i + 1;
+		d.signal_event = 10;
+		npt_queue_put(&q1, &d);
+	}
+	npt_kick(&q1);
+	npt_kick(&q0);
+	ck_assert_uint_eq(npt_wait_completed(&q0, ROUNDS), ROUNDS);
+	ck_assert_uint_eq(npt_wait_completed(&q1, ROUNDS), ROUNDS);
+	ck_assert_uint_eq(npt_rd(emu, NP_MBOX_EVENT(10)), ROUNDS);
+	ck_assert_uint_eq(npt_rd(emu, NP_MBOX_EVENT(11)), ROUNDS);
+}
+END_TEST
+
 Suite *np_suite_events(void)
 {
 	Suite *s = suite_create("emu_events");
@@ -364,6 +395,7 @@ Suite *np_suite_events(void)
 	tcase_add_test(tc, compute_nop_jobs);
 	tcase_add_test(tc, card_to_card_with_credits);
 	tcase_add_test(tc, queue_reset_while_waiting);
+	tcase_add_test(tc, ping_pong_between_engines);
 	suite_add_tcase(s, tc);
 	return s;
 }

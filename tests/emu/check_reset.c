@@ -5,6 +5,7 @@
  * busy engine, destroy of a busy card, and memory that stays uncommitted
  * until touched, also for full-size cards.
  */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "np_emu_test.h"
@@ -318,6 +319,81 @@ START_TEST(sixteen_full_size_cards)
 }
 END_TEST
 
+struct storm {
+	struct np_emu *emu;
+	atomic_bool stop;
+};
+
+static void *reset_storm(void *arg)
+{
+	struct storm *st = arg;
+	struct timespec nap = {0, 200 * 1000};
+
+	while (!atomic_load(&st->stop)) {
+		np_emu_mmio_write(st->emu, NP_REG_CONTROL, NP_CONTROL_RESET);
+		np_emu_mmio_write(st->emu, NP_MBOX_EVENT(1), 1);
+		nanosleep(&nap, NULL);
+	}
+	return NULL;
+}
+
+START_TEST(resets_racing_traffic)
+{
+	/* Card resets from one thread while another keeps programming
+	 * queues and submitting: nothing hangs or crashes, and after a
+	 * final reset the card is clean and works. */
+	struct storm st = {.emu = emu};
+	uint64_t src = npt_alloc(&tb, MIB, 4096);
+	uint64_t rings[4], wbs[4];
+	struct npt_queue q;
+	struct np_dma_desc d;
+	pthread_t t;
+
+	for (unsigned int e = 0; e < 4; e++) {
+		rings[e] = npt_alloc(&tb, 8 * 64, 64);
+		wbs[e] = npt_alloc(&tb, 32, 32);
+	}
+	atomic_init(&st.stop, false);
+	ck_assert_int_eq(pthread_create(&t, NULL, reset_storm, &st), 0);
+	for (unsigned int i = 0; i < 200; i++) {
+		unsigned int e = i % 4;
+		uint32_t b = NP_DMA_BASE(e);
+
+		memset(&q, 0, sizeof(q));
+		q.emu = emu;
+		q.tb = &tb;
+		q.base = b;
+		q.entries = 8;
+		q.ring = rings[e];
+		q.wb = wbs[e];
+		npt_wr(emu, b + NP_Q_CTRL, NP_Q_CTRL_RESET);
+		npt_wr(emu, b + NP_Q_RING_LO, (uint32_t)q.ring);
+		npt_wr(emu, b + NP_Q_RING_HI, 0);
+		npt_wr(emu, b + NP_Q_RING_SIZE, 8);
+		npt_wr(emu, b + NP_Q_WB_LO, (uint32_t)q.wb);
+		npt_wr(emu, b + NP_Q_CTRL, NP_Q_CTRL_ENABLE);
+		d = npt_dma(NP_DMA_OP_H2C, src, NP_CA_SRAM_BASE + e * MIB, MIB);
+		d.flags = NP_DESC_F_SIGNAL | NP_DESC_F_IRQ;
+		npt_submit(&q, &d);
+		d = npt_dma(NP_DMA_OP_FENCE, 0, 0, 0);
+		d.flags = NP_DESC_F_WAIT;
+		d.wait_event = 1;
+		d.wait_value = 3;
+		npt_submit(&q, &d);
+	}
+	atomic_store(&st.stop, true);
+	pthread_join(t, NULL);
+	np_emu_reset(emu);
+	check_clean(emu);
+	npt_queue_init(&q, &tb, emu, NP_DMA_BASE(3), 8);
+	d = npt_dma(NP_DMA_OP_H2C, src, NP_CA_FB_BASE, 4096);
+	npt_fill(npt_ptr(&tb, src), 4096, 12);
+	npt_submit(&q, &d);
+	ck_assert_uint_eq(npt_wait_completed(&q, 1), 1);
+	ck_assert(npt_check(np_emu_fb(emu, NULL), 4096, 12));
+}
+END_TEST
+
 Suite *np_suite_reset(void)
 {
 	Suite *s = suite_create("emu_reset");
@@ -334,6 +410,7 @@ Suite *np_suite_reset(void)
 	tcase_add_test(tc, destroy_busy_card);
 	tcase_add_test(tc, memory_commits_on_touch);
 	tcase_add_test(tc, sixteen_full_size_cards);
+	tcase_add_test(tc, resets_racing_traffic);
 	suite_add_tcase(s, tc);
 	return s;
 }
