@@ -3,8 +3,10 @@
  * program blocks of rendered card images. */
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check_model.h"
 #include "np_abi.h"
@@ -284,6 +286,84 @@ START_TEST(test_image_layout)
 }
 END_TEST
 
+START_TEST(test_write_files)
+{
+	struct np_compile_opts o = { .n_cards = 3, .batch = 1, .max_seq = 8 };
+	const struct np_model_shape s = { 2, 64, 2, 1, 64, 300, 64, 1e4f,
+					  1e-5f };
+	char dir[] = "/tmp/np-compile-XXXXXX", path[128];
+	struct np_model *m;
+	struct np_quant_calib *cal;
+	struct np_compiled *c = NULL;
+	uint8_t *sram = calloc(1, NP_SRAM_SIZE), *seg;
+	int16_t *x = malloc(64 * 2), *xf = malloc(64 * 2);
+	struct {
+		uint32_t magic, version, card, kind;
+		uint64_t prog;
+		uint32_t n_segments, rsvd;
+		uint64_t segment_len;
+	} h;
+	struct {
+		uint32_t magic, version, n_cards, dim, vocab, batch, max_seq,
+			rsvd;
+		double logit_scale;
+	} hh;
+	FILE *f;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(np_model_synthetic(&s, 9, &m), 0);
+	ck_assert_int_eq(np_quant_calib_default(m, &cal), 0);
+	ck_assert_int_eq(np_compile(m, cal, &o, &cm_log, &c), 0);
+	ck_assert_int_eq(np_compile_write(c, dir), 0);
+	for (uint32_t i = 0; i < np_compiled_n_cards(c); i++) {
+		snprintf(path, sizeof(path), "%s/card-%02u.npimg", dir, i);
+		f = fopen(path, "rb");
+		ck_assert_ptr_nonnull(f);
+		ck_assert_uint_eq(fread(&h, sizeof(h), 1, f), 1);
+		ck_assert_uint_eq(h.magic, 0x4943504eu); /* "NPCI" */
+		ck_assert_uint_eq(h.card, i);
+		ck_assert_uint_eq(h.n_segments, 256);
+		ck_assert_uint_eq(h.segment_len, np_compiled_card(c, i)->core_bytes);
+		/* every segment equals the rendered core */
+		memset(sram, 0, NP_SRAM_SIZE);
+		ck_assert_int_eq(np_compile_card_image(c, i, sram), 0);
+		seg = malloc(h.segment_len);
+		for (uint32_t k = 0; k < 256; k++) {
+			ck_assert_uint_eq(fread(seg, 1, h.segment_len, f),
+					  h.segment_len);
+			ck_assert_int_eq(memcmp(seg, sram + (uint64_t)k * NP_CORE_SRAM_SIZE,
+						h.segment_len),
+					 0);
+		}
+		ck_assert_int_eq(fgetc(f), EOF);
+		free(seg);
+		fclose(f);
+		unlink(path);
+	}
+	snprintf(path, sizeof(path), "%s/host.nphost", dir);
+	f = fopen(path, "rb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fread(&hh, sizeof(hh), 1, f), 1);
+	ck_assert_uint_eq(hh.magic, 0x4f48504eu); /* "NPHO" */
+	ck_assert_uint_eq(hh.vocab, 300);
+	ck_assert_double_eq(hh.logit_scale, np_compiled_logit_scale(c));
+	ck_assert_int_eq(fseek(f, (long)(sizeof(hh) + 7 * 64 * 2), SEEK_SET), 0);
+	ck_assert_uint_eq(fread(xf, 2, 64, f), 64);
+	ck_assert_int_eq(np_compiled_embed(c, 7, x), 0);
+	ck_assert_int_eq(memcmp(x, xf, 64 * 2), 0);
+	fclose(f);
+	unlink(path);
+	ck_assert_int_eq(rmdir(dir), 0);
+	ck_assert_int_eq(np_compile_write(c, "/nonexistent/dir"), -ENOENT);
+	np_compiled_destroy(c);
+	np_quant_calib_destroy(cal);
+	np_model_destroy(m);
+	free(sram);
+	free(x);
+	free(xf);
+}
+END_TEST
+
 Suite *np_suite_compile(void)
 {
 	Suite *s = suite_create("compile");
@@ -298,6 +378,7 @@ Suite *np_suite_compile(void)
 	tcase_add_test(tc, test_bad_opts);
 	tcase_add_test(tc, test_images_validate);
 	tcase_add_test(tc, test_image_layout);
+	tcase_add_test(tc, test_write_files);
 	suite_add_tcase(s, tc);
 	return s;
 }

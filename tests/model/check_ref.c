@@ -311,7 +311,12 @@ START_TEST(test_float_ref)
 	ck_assert_int_eq(np_ref_float_step(a, 0, 8, 0, la), -ERANGE);
 	ck_assert_int_eq(np_ref_float_step(a, 1, 0, 0, la), -ERANGE);
 	ck_assert_int_eq(np_ref_float_step(a, 0, 0, -1, la), -ERANGE);
-	ck_assert_int_eq(np_ref_float_create(syn, 0, 1, &b), -EINVAL);
+	{
+		struct np_ref_float *bad = NULL;
+
+		ck_assert_int_eq(np_ref_float_create(syn, 0, 1, &bad), -EINVAL);
+		ck_assert_ptr_null(bad);
+	}
 	np_ref_float_destroy(a);
 	np_ref_float_destroy(b);
 	np_ref_float_destroy(NULL);
@@ -319,6 +324,42 @@ START_TEST(test_float_ref)
 	fx_close(&f);
 	free(la);
 	free(lb);
+}
+END_TEST
+
+/* The model the build ships: loads, tokenizes, maps onto 15 cards */
+START_TEST(test_demo_model)
+{
+	struct np_gguf *g;
+	struct np_model *m;
+	struct np_tok *t;
+	struct np_compiled *c;
+	const struct np_model_shape *s;
+	size_t len, n, back_len;
+	char *text = cm_sample(&len), *back = malloc(len);
+	int32_t *ids = malloc(len * sizeof(*ids));
+
+	ck_assert_int_eq(np_gguf_open(NP_DEMO_GGUF, &cm_log, &g), 0);
+	ck_assert_int_eq(np_model_from_gguf(g, &cm_log, &m), 0);
+	s = np_model_get_shape(m);
+	ck_assert_uint_eq(s->n_layers, 14);
+	ck_assert_uint_eq(s->n_heads, 8);
+	ck_assert_uint_eq(s->n_kv_heads, 2);
+	ck_assert_int_eq(np_tok_from_gguf(g, &cm_log, &t), 0);
+	ck_assert_uint_eq(np_tok_n_vocab(t), s->vocab);
+	ck_assert_int_eq(np_tok_encode(t, text, len, ids, len, &n), 0);
+	ck_assert_int_eq(np_tok_decode(t, ids, n, back, len, &back_len), 0);
+	ck_assert_uint_eq(back_len, len);
+	ck_assert_int_eq(memcmp(back, text, len), 0);
+	ck_assert_int_eq(np_compile(m, NULL, NULL, &cm_log, &c), 0);
+	ck_assert_uint_eq(np_compiled_n_cards(c), 15);
+	np_compiled_destroy(c);
+	np_tok_destroy(t);
+	np_model_destroy(m);
+	np_gguf_close(g);
+	free(text);
+	free(back);
+	free(ids);
 }
 END_TEST
 
@@ -334,6 +375,7 @@ Suite *np_suite_ref(void)
 	tcase_add_test(tc, test_sessions_isolated);
 	tcase_add_test(tc, test_npk_run_jobs);
 	tcase_add_test(tc, test_float_ref);
+	tcase_add_test(tc, test_demo_model);
 	suite_add_tcase(s, tc);
 	return s;
 }
