@@ -300,6 +300,22 @@ START_TEST(test_p2p)
 	ck_assert_ptr_nonnull(strstr(r.out, "240 of 240 pairs intact"));
 	npt_run_free(&r);
 
+	/* a selection: indices in pairs refer to the cards array */
+	npt_run(&r, "--json", "p2p", "--size", "4K", "-n", "1", "3", "emu:5",
+		NULL);
+	npt_envelope(&r, "p2p", 0);
+	ck_assert_uint_eq(jv_get(r.json, "cards")->n, 2);
+	ck_assert_double_eq(jv_num(jv_at(jv_get(r.json, "cards"), 1), "index"),
+			    5);
+	ck_assert_str_eq(jv_str(jv_at(jv_get(r.json, "cards"), 1), "name"),
+			 "emu:5");
+	ck_assert_uint_eq(jv_get(r.json, "pairs")->n, 2);
+	ck_assert_double_eq(jv_num(jv_at(jv_get(r.json, "pairs"), 0), "src"),
+			    3);
+	ck_assert_double_eq(jv_num(jv_at(jv_get(r.json, "pairs"), 0), "dst"),
+			    5);
+	npt_run_free(&r);
+
 	setenv("NP_DEVICES", "emu:1", 1);
 	npt_run(&r, "p2p", NULL);
 	ck_assert_int_eq(r.status, 3);

@@ -211,10 +211,15 @@ int npt_cmd_p2p(struct npt *t, int argc, char **argv)
 		npt_json_kuint(t->j, "iterations", iters);
 		npt_json_key(t->j, "cards");
 		npt_json_arr_open(t->j);
-		for (unsigned int i = 0; i < n; i++)
-			if (sel[i])
-				npt_json_str(t->j,
-					     np_card_name(np_ctx_card(ctx, i)));
+		for (unsigned int i = 0; i < n; i++) {
+			if (!sel[i])
+				continue;
+			npt_json_obj_open(t->j);
+			npt_json_kuint(t->j, "index", i);
+			npt_json_kstr(t->j, "name",
+				      np_card_name(np_ctx_card(ctx, i)));
+			npt_json_obj_close(t->j);
+		}
 		npt_json_arr_close(t->j);
 		npt_json_key(t->j, "pairs");
 		npt_json_arr_open(t->j);
