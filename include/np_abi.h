@@ -243,15 +243,36 @@ struct np_dma_desc {
 
 enum np_job_op {
 	NP_JOB_OP_NOP = 0, /* no compute; flags still apply */
-	NP_JOB_OP_LAYER = 1, /* reserved: run the layer program at prog */
-	NP_JOB_OP_MAX = 0,
+	NP_JOB_OP_LAYER = 1, /* run the layer program at prog */
+	NP_JOB_OP_MAX = 1,
 };
 
 /*
- * Compute job: same size and flag semantics as a DMA descriptor. The
- * layer program format that prog points to is defined with the LLM
- * runtime; until then only NP_JOB_OP_NOP is accepted.
+ * Compute job: same size and flag semantics as a DMA descriptor.
+ *
+ * NP_JOB_OP_LAYER runs the program block at prog (SRAM, format in
+ * docs/model-format.md) on the arguments at arg (arg_len bytes, frame
+ * buffer or SRAM): a header of two uint32, the token count n and a word
+ * of options, then n (slot, pos) uint32 pairs, then n rows of dim int16
+ * activations (docs/pipeline.md). What lands at out:
+ *  - a layer program: the header and token table unchanged, then the n
+ *    output rows, so out is the argument frame of the next layer card
+ *    (arg_len bytes);
+ *  - an output program with NP_JOB_ARG_TOPK(k) = 0: n rows of its
+ *    vocabulary slice as int32 logits;
+ *  - an output program with k > 0: n rows of k struct np_job_topk, the
+ *    k largest logits of the slice, largest first, ties by lower index.
  */
+#define NP_JOB_ARG_HDR 8u /* uint32 n_tokens, uint32 options */
+#define NP_JOB_ARG_TOK 8u /* uint32 slot, uint32 pos per token */
+#define NP_JOB_ARG_TOPK(opt) ((opt) & 0xffu) /* options bits 7:0 */
+#define NP_JOB_TOPK_MAX 64u
+
+struct np_job_topk {
+	int32_t value; /* integer logit */
+	uint32_t index; /* vocabulary index (whole vocabulary) */
+};
+
 struct np_job_desc {
 	uint8_t opcode; /* enum np_job_op */
 	uint8_t flags; /* NP_DESC_F_* */
@@ -305,6 +326,7 @@ enum np_err {
 _Static_assert(sizeof(struct np_dma_desc) == 64, "np_dma_desc is 64 bytes");
 _Static_assert(sizeof(struct np_job_desc) == 64, "np_job_desc is 64 bytes");
 _Static_assert(sizeof(struct np_queue_wb) == 32, "np_queue_wb is 32 bytes");
+_Static_assert(sizeof(struct np_job_topk) == 8, "np_job_topk is 8 bytes");
 _Static_assert(NP_SRAM_SIZE == 192u * 1024u * 1024u, "192 MiB SRAM");
 _Static_assert(NP_DMA_BASE(NP_MAX_DMA_ENGINES) <= NP_COMPUTE_BASE,
 	       "DMA blocks fit below the compute queue");
