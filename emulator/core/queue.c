@@ -19,6 +19,7 @@
 #include <syslog.h>
 #include <time.h>
 
+#include "compute.h"
 #include "emu_priv.h"
 
 /* A descriptor of either kind, decoded to host byte order. */
@@ -34,6 +35,7 @@ struct np_emu_desc {
 	uint32_t notify_data;
 	uint32_t wait_value;
 	uint64_t user;
+	uint64_t out; /* job out */
 	bool rsvd_set;
 };
 
@@ -447,6 +449,7 @@ static void decode(const struct np_emu_queue *q, const void *raw,
 		d->notify_data = np_emu_le32(j.notify_data);
 		d->wait_value = np_emu_le32(j.wait_value);
 		d->user = np_emu_le64(j.user);
+		d->out = np_emu_le64(j.out);
 		d->rsvd_set = j.rsvd != 0;
 	} else {
 		struct np_dma_desc m;
@@ -610,6 +613,11 @@ static uint32_t transfer(struct np_emu_queue *q, unsigned int gen,
 	const struct np_emu_bus *bus = &emu->bus;
 	uint8_t *card;
 
+	if (q->compute)
+		return d->opcode == NP_JOB_OP_LAYER ?
+			       np_emu_layer_job(emu, d->src, d->dst, d->len,
+						d->out, err_addr) :
+			       NP_ERR_NONE;
 	switch (d->opcode) {
 	case NP_DMA_OP_H2C:
 		card = card_ptr(emu, d->dst, d->len);

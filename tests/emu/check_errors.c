@@ -436,7 +436,7 @@ END_TEST
 START_TEST(compute_bad_jobs)
 {
 	struct npt_queue cq;
-	struct np_job_desc j = {.opcode = NP_JOB_OP_LAYER};
+	struct np_job_desc j = {.opcode = NP_JOB_OP_MAX + 1};
 
 	npt_queue_init(&cq, &tb, emu, NP_COMPUTE_BASE, 8);
 	npt_submit(&cq, &j);
