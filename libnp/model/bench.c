@@ -6,9 +6,9 @@
  *       int reference vs float reference, teacher forced over the first N
  *       tokens of TEXT (calibrated on the same text): top-1 agreement and
  *       logit cosine.
- *   np_model_bench compile [granite3b|medium|tiny] [--images]
- *       plan (and with --images render every card image) for a
- *       seed-derived model of that shape; wall-clock times.
+ *   np_model_bench compile [granite3b|medium|tiny] [--images [CARD]]
+ *       plan (and with --images render every card image, or only CARD)
+ *       for a seed-derived model of that shape; wall-clock times.
  */
 #include <errno.h>
 #include <math.h>
@@ -157,7 +157,7 @@ out:
 	return ret;
 }
 
-static int compile_bench(const char *shape, int images)
+static int compile_bench(const char *shape, int images, int only)
 {
 	struct np_model_shape s = { 14, 4096, 32, 8, 14336, 49152, 4096,
 				    10000000.0f, 1e-5f };
@@ -196,6 +196,8 @@ static int compile_bench(const char *shape, int images)
 		for (uint32_t i = 0; i < np_compiled_n_cards(c); i++) {
 			double t;
 
+			if (only >= 0 && i != (uint32_t)only)
+				continue;
 			memset(sram, 0, NP_SRAM_SIZE);
 			t0 = now();
 			ret = np_compile_card_image(c, i, sram);
@@ -226,11 +228,12 @@ int main(int argc, char **argv)
 			       0;
 	if (argc >= 2 && !strcmp(argv[1], "compile"))
 		return compile_bench(argc > 2 ? argv[2] : "granite3b",
-				     argc > 3 && !strcmp(argv[3], "--images")) ?
+				     argc > 3 && !strcmp(argv[3], "--images"),
+				     argc > 4 ? atoi(argv[4]) : -1) ?
 			       1 :
 			       0;
 	fprintf(stderr,
 		"usage: np_model_bench accuracy MODEL.gguf TEXT [N]\n"
-		"       np_model_bench compile [granite3b|medium|tiny] [--images]\n");
+		"       np_model_bench compile [granite3b|medium|tiny] [--images [CARD]]\n");
 	return 2;
 }

@@ -29,8 +29,11 @@ float np_quant_row_scale(const float *w, size_t n, int bits)
 {
 	float amax = 0;
 
-	for (size_t i = 0; i < n; i++)
-		amax = fmaxf(amax, fabsf(w[i]));
+	for (size_t i = 0; i < n; i++) {
+		float a = fabsf(w[i]);
+
+		amax = a > amax ? a : amax;
+	}
 	if (amax == 0.0f)
 		return 1.0f;
 	return amax / (bits == 4 ? 7.0f : 127.0f);
@@ -39,12 +42,19 @@ float np_quant_row_scale(const float *w, size_t n, int bits)
 void np_quant_row(const float *w, size_t n, float scale, int bits, int8_t *q)
 {
 	int lo = bits == 4 ? -8 : -128, hi = bits == 4 ? 7 : 127;
+	float inv = 1.0f / scale;
 
 	for (size_t i = 0; i < n; i++) {
-		/* round half away from zero, then saturate */
-		float v = roundf(w[i] / scale);
+		/* round half away from zero, then saturate; branch free */
+		float v = w[i] * inv, a = fabsf(v);
+		int t, neg = v < 0;
 
-		q[i] = (int8_t)(v < lo ? lo : v > hi ? hi : v);
+		a = a < 255.0f ? a : 255.0f;
+		t = (int)a;
+		t += a - (float)t >= 0.5f;
+		t = (t ^ -neg) + neg;
+		t = t < lo ? lo : t;
+		q[i] = (int8_t)(t > hi ? hi : t);
 	}
 }
 

@@ -345,9 +345,7 @@ int np_model_row(const struct np_model *m, int tensor, uint32_t layer,
 			amp = sqrtf(3.0f / (float)cols);
 			break;
 		}
-		for (uint32_t i = 0; i < cols; i++)
-			out[i] = base +
-				 amp * npim_rand_uniform(m->seed, id, row, i);
+		npim_rand_row(m->seed, id, row, amp, base, out, cols);
 	}
 	return 0;
 }

@@ -33,8 +33,9 @@ void npim_buf_u64(struct npim_buf *b, uint64_t v);
 void npim_buf_str(struct npim_buf *b, const char *s, size_t n);
 void npim_buf_pad(struct npim_buf *b, size_t align);
 
-/* Seed-derived uniform float in [-1, 1) */
-float npim_rand_uniform(uint64_t seed, uint64_t a, uint64_t b, uint64_t i);
+/* Row b of stream a: n seed-derived floats base + amp * U[-1, 1) */
+void npim_rand_row(uint64_t seed, uint64_t a, uint64_t b, float amp,
+		   float base, float *out, size_t n);
 
 /* UTF-8: length of the sequence at s (1 for an invalid byte), decoded
  * code point in *cp (0xfffd for invalid) */

@@ -164,13 +164,18 @@ static uint64_t npim_mix(uint64_t z)
 	return z ^ (z >> 31);
 }
 
-float npim_rand_uniform(uint64_t seed, uint64_t a, uint64_t b, uint64_t i)
+void npim_rand_row(uint64_t seed, uint64_t a, uint64_t b, float amp,
+		   float base, float *out, size_t n)
 {
 	uint64_t h = npim_mix(seed + 0x9e3779b97f4a7c15ull * (a + 1));
 
 	h = npim_mix(h ^ (b * 0xd1b54a32d192ed03ull));
-	h = npim_mix(h + i * 0x9e3779b97f4a7c15ull);
-	return (float)((int64_t)(h >> 40) - (1 << 23)) * (1.0f / (1 << 23));
+	for (size_t i = 0; i < n; i++) {
+		uint64_t z = npim_mix(h + (i + 1) * 0x9e3779b97f4a7c15ull);
+
+		out[i] = base + amp * ((float)((int64_t)(z >> 40) - (1 << 23)) *
+				       (1.0f / (1 << 23)));
+	}
 }
 
 size_t npim_utf8_next(const unsigned char *s, size_t len, uint32_t *cp)
