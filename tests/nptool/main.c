@@ -77,7 +77,10 @@ void npt_run_free(struct npt_run *r)
 
 struct jv *npt_envelope(const struct npt_run *r, const char *cmd, int rc)
 {
-	ck_assert_msg(r->json, "stdout is not one JSON document: %s", r->out);
+	ck_assert_msg(r->json,
+		      "stdout is not one JSON document (exit %d, stderr '%s'): "
+		      "'%s'",
+		      r->status, r->err, r->out);
 	ck_assert_int_eq(r->json->type, JV_OBJ);
 	ck_assert_double_eq(jv_num(r->json, "schema_version"), 1);
 	ck_assert_str_eq(jv_str(r->json, "command"), cmd);

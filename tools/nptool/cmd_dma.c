@@ -101,13 +101,11 @@ int npt_cmd_dma(struct npt *t, int argc, char **argv)
 		{0},
 	};
 	uint64_t sizes[MAX_SIZES] = {4 << 10, 64 << 10, 1 << 20, 16 << 20};
-	unsigned int nsizes = 4, iters = 0, n, nsel = 0, done = 0;
+	unsigned int nsizes = 4, iters = 0, done = 0;
 	uint64_t max = 0;
 	struct npt_progress pg;
 	struct npt_table *tb = NULL;
-	struct np_ctx *ctx;
-	struct np_buf *b = NULL;
-	bool *sel = NULL;
+	struct npt_cards cs;
 	char *end;
 	int c, rc;
 
@@ -135,27 +133,10 @@ int npt_cmd_dma(struct npt *t, int argc, char **argv)
 	}
 	for (unsigned int i = 0; i < nsizes; i++)
 		max = sizes[i] > max ? sizes[i] : max;
-	rc = npt_open(t, NULL, &ctx);
-	if (rc)
-		return rc;
-	n = np_ctx_num_cards(ctx);
-	sel = calloc(n, sizeof(*sel));
-	if (!sel) {
-		rc = NPT_EXIT_DEVERR;
-		goto out;
-	}
-	rc = npt_select(t, ctx, argc - optind, argv + optind, sel);
+	rc = npt_cards_open(t, NULL, argc - optind, argv + optind,
+			    (size_t)(2 * max), &cs);
 	if (rc)
 		goto out;
-	rc = np_buf_alloc(ctx, 2 * max, &b);
-	if (rc) {
-		npt_err(t, "dma: cannot allocate a %llu KiB DMA buffer: %s",
-			(unsigned long long)(2 * max) >> 10, strerror(-rc));
-		rc = npt_errno_exit(rc);
-		goto out;
-	}
-	for (unsigned int i = 0; i < n; i++)
-		nsel += sel[i];
 	if (t->j) {
 		npt_json_key(t->j, "results");
 		npt_json_arr_open(t->j);
@@ -170,11 +151,11 @@ int npt_cmd_dma(struct npt *t, int argc, char **argv)
 		npt_table_cell(tb, "C2H us");
 		npt_table_cell(tb, "DATA");
 	}
-	npt_progress_begin(t, &pg, "dma", (uint64_t)nsel * nsizes);
-	for (unsigned int i = 0; i < n; i++) {
-		struct np_card *card = np_ctx_card(ctx, i);
+	npt_progress_begin(t, &pg, "dma", (uint64_t)cs.nsel * nsizes);
+	for (unsigned int i = 0; i < cs.n; i++) {
+		struct np_card *card = np_ctx_card(cs.ctx, i);
 
-		if (!sel[i])
+		if (!cs.sel[i])
 			continue;
 		for (unsigned int k = 0; k < nsizes; k++) {
 			size_t size = (size_t)sizes[k];
@@ -188,15 +169,15 @@ int npt_cmd_dma(struct npt *t, int argc, char **argv)
 				it = (unsigned int)(AUTO_BYTES / size);
 				it = it < 4 ? 4 : it > 256 ? 256 : it;
 			}
-			data = npt_roundtrip(card, b, NP_CA_SRAM_BASE, size,
-					     i * 131 + k, &bad);
+			data = npt_roundtrip(card, cs.buf, NP_CA_SRAM_BASE,
+					     size, i * 131 + k, &bad);
 			err = data < 0 ? data : 0;
 			if (!err)
-				err = measure(card, b, NP_XFER_H2C, size, it,
-					      &h2c);
+				err = measure(card, cs.buf, NP_XFER_H2C, size,
+					      it, &h2c);
 			if (!err)
-				err = measure(card, b, NP_XFER_C2H, size, it,
-					      &c2h);
+				err = measure(card, cs.buf, NP_XFER_C2H, size,
+					      it, &c2h);
 			npt_progress_update(&pg, ++done);
 			npt_fmt_size(sz, sizeof(sz), size);
 			if (err) {
@@ -244,8 +225,6 @@ int npt_cmd_dma(struct npt *t, int argc, char **argv)
 	npt_table_print(tb);
 	npt_table_free(tb);
 out:
-	np_buf_free(b);
-	free(sel);
-	np_close(ctx);
+	npt_cards_close(&cs);
 	return rc;
 }

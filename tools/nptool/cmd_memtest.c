@@ -319,13 +319,13 @@ int npt_cmd_memtest(struct npt *t, int argc, char **argv)
 		{0},
 	};
 	static const char *const level_name[] = {"quick", "medium", "long"};
-	bool want_sram = false, want_fb = false, *sel = NULL;
+	bool want_sram = false, want_fb = false;
 	uint64_t size = 0, total = 0;
 	enum level lv = MEDIUM;
 	struct test tests[8];
-	unsigned int ntests, n;
+	unsigned int ntests;
 	struct npt_progress pg;
-	struct np_ctx *ctx;
+	struct npt_cards cs;
 	struct mt m = {0};
 	int c, rc;
 
@@ -364,34 +364,20 @@ int npt_cmd_memtest(struct npt *t, int argc, char **argv)
 	if (!size && lv == QUICK)
 		size = QUICK_MAX;
 	ntests = level_tests(lv, tests);
-	rc = npt_open(t, NULL, &ctx);
-	if (rc)
-		return rc;
-	n = np_ctx_num_cards(ctx);
-	sel = calloc(n, sizeof(*sel));
-	if (!sel) {
-		rc = NPT_EXIT_DEVERR;
-		goto out;
-	}
-	rc = npt_select(t, ctx, argc - optind, argv + optind, sel);
+	rc = npt_cards_open(t, NULL, argc - optind, argv + optind,
+			    NPT_MEMTEST_BUF, &cs);
 	if (rc)
 		goto out;
-	rc = np_buf_alloc(ctx, NPT_MEMTEST_BUF, &m.buf);
-	if (rc) {
-		npt_err(t, "memtest: cannot allocate a %u MiB DMA buffer: %s",
-			2 * CHUNK >> 20, strerror(-rc));
-		rc = npt_errno_exit(rc);
-		goto out;
-	}
+	m.buf = cs.buf;
 	m.w = np_buf_ptr(m.buf);
 	m.r = m.w + CHUNK / 8;
 	/* total bytes for the progress bar */
-	for (unsigned int i = 0; i < n; i++) {
+	for (unsigned int i = 0; i < cs.n; i++) {
 		struct np_card_info in;
 
-		if (!sel[i])
+		if (!cs.sel[i])
 			continue;
-		np_card_info(np_ctx_card(ctx, i), &in);
+		np_card_info(np_ctx_card(cs.ctx, i), &in);
 		for (unsigned int k = 0; k < ntests; k++) {
 			uint64_t s = size && size < in.sram_size ? size :
 								   in.sram_size;
@@ -409,12 +395,12 @@ int npt_cmd_memtest(struct npt *t, int argc, char **argv)
 	}
 	npt_progress_begin(t, &pg, "memtest", total);
 	m.pg = &pg;
-	for (unsigned int i = 0; i < n; i++) {
+	for (unsigned int i = 0; i < cs.n; i++) {
 		struct np_card_info in;
 
-		if (!sel[i])
+		if (!cs.sel[i])
 			continue;
-		m.card = np_ctx_card(ctx, i);
+		m.card = np_ctx_card(cs.ctx, i);
 		np_card_info(m.card, &in);
 		if (t->j) {
 			npt_json_obj_open(t->j);
@@ -494,8 +480,6 @@ int npt_cmd_memtest(struct npt *t, int argc, char **argv)
 	if (t->j)
 		npt_json_arr_close(t->j);
 out:
-	np_buf_free(m.buf);
-	free(sel);
-	np_close(ctx);
+	npt_cards_close(&cs);
 	return rc;
 }

@@ -98,12 +98,13 @@ int npt_cmd_p2p(struct npt *t, int argc, char **argv)
 	};
 	struct np_open_opts oo = {0};
 	uint64_t size = 4 << 20;
-	unsigned int iters = 8, n, nsel = 0, pairs = 0, good = 0, bounce = 0;
+	unsigned int iters = 8, n, pairs = 0, good = 0, bounce = 0;
 	struct npt_progress pg;
+	struct npt_cards cs;
 	struct np_ctx *ctx;
-	struct np_buf *b = NULL;
+	struct np_buf *b;
 	struct pair *pr = NULL;
-	bool *sel = NULL;
+	bool *sel;
 	char *end, sz[32];
 	int c, rc;
 
@@ -132,35 +133,26 @@ int npt_cmd_p2p(struct npt *t, int argc, char **argv)
 			return npt_usage(t, "p2p: bad option");
 		}
 	}
-	rc = npt_open(t, &oo, &ctx);
-	if (rc)
-		return rc;
-	n = np_ctx_num_cards(ctx);
-	sel = calloc(n, sizeof(*sel));
-	pr = calloc((size_t)n * n, sizeof(*pr));
-	if (!sel || !pr) {
-		rc = NPT_EXIT_DEVERR;
-		goto out;
-	}
-	rc = npt_select(t, ctx, argc - optind, argv + optind, sel);
+	rc = npt_cards_open(t, &oo, argc - optind, argv + optind,
+			    (size_t)(2 * size), &cs);
 	if (rc)
 		goto out;
-	for (unsigned int i = 0; i < n; i++)
-		nsel += sel[i];
-	if (nsel < 2) {
+	n = cs.n;
+	sel = cs.sel;
+	ctx = cs.ctx;
+	b = cs.buf;
+	if (cs.nsel < 2) {
 		npt_err(t, "p2p: needs at least two cards, '%s' selects %u",
-			t->spec, nsel);
+			t->spec, cs.nsel);
 		rc = NPT_EXIT_NODEV;
 		goto out;
 	}
-	rc = np_buf_alloc(ctx, 2 * size, &b);
-	if (rc) {
-		npt_err(t, "p2p: cannot allocate a %llu KiB DMA buffer: %s",
-			(unsigned long long)(2 * size) >> 10, strerror(-rc));
-		rc = npt_errno_exit(rc);
+	pr = calloc((size_t)n * n, sizeof(*pr));
+	if (!pr) {
+		rc = NPT_EXIT_DEVERR;
 		goto out;
 	}
-	npt_progress_begin(t, &pg, "p2p", (uint64_t)nsel * (nsel - 1));
+	npt_progress_begin(t, &pg, "p2p", (uint64_t)cs.nsel * (cs.nsel - 1));
 	for (unsigned int s = 0; s < n; s++) {
 		struct np_card *src = np_ctx_card(ctx, s);
 
@@ -265,9 +257,7 @@ int npt_cmd_p2p(struct npt *t, int argc, char **argv)
 		       good, pairs, bounce);
 	}
 out:
-	np_buf_free(b);
 	free(pr);
-	free(sel);
-	np_close(ctx);
+	npt_cards_close(&cs);
 	return rc;
 }

@@ -95,10 +95,9 @@ int npt_cmd_reset(struct npt *t, int argc, char **argv)
 		{0},
 	};
 	struct npt_progress pg;
-	struct np_ctx *ctx;
-	struct np_buf *b = NULL;
-	bool all = false, *sel;
-	unsigned int n, nsel = 0, done = 0;
+	struct npt_cards cs;
+	unsigned int done = 0;
+	bool all = false;
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "a", opts, NULL)) != -1) {
@@ -109,42 +108,25 @@ int npt_cmd_reset(struct npt *t, int argc, char **argv)
 	if (all == (optind < argc))
 		return npt_usage(t, "reset: name the cards to reset, or "
 				    "--all");
-	rc = npt_open(t, NULL, &ctx);
-	if (rc)
-		return rc;
-	n = np_ctx_num_cards(ctx);
-	sel = calloc(n, sizeof(*sel));
-	if (!sel) {
-		np_close(ctx);
-		return NPT_EXIT_DEVERR;
-	}
-	rc = npt_select(t, ctx, argc - optind, argv + optind, sel);
+	rc = npt_cards_open(t, NULL, argc - optind, argv + optind,
+			    2 * VERIFY_LEN, &cs);
 	if (rc)
 		goto out;
-	rc = np_buf_alloc(ctx, 2 * VERIFY_LEN, &b);
-	if (rc) {
-		npt_err(t, "cannot allocate a %u KiB DMA buffer: %s",
-			2 * VERIFY_LEN / 1024, strerror(-rc));
-		rc = npt_errno_exit(rc);
-		goto out;
-	}
-	for (unsigned int i = 0; i < n; i++)
-		nsel += sel[i];
 	if (t->j) {
 		npt_json_key(t->j, "cards");
 		npt_json_arr_open(t->j);
 	}
-	npt_progress_begin(t, &pg, "reset", nsel);
-	for (unsigned int i = 0; i < n; i++) {
-		struct np_card *card = np_ctx_card(ctx, i);
+	npt_progress_begin(t, &pg, "reset", cs.nsel);
+	for (unsigned int i = 0; i < cs.n; i++) {
+		struct np_card *card = np_ctx_card(cs.ctx, i);
 		char why[256] = "";
 		bool ok;
 		double ms;
 		int err;
 
-		if (!sel[i])
+		if (!cs.sel[i])
 			continue;
-		err = npt_reset_verify(card, b, &ms, why, sizeof(why));
+		err = npt_reset_verify(card, cs.buf, &ms, why, sizeof(why));
 		ok = !err;
 		if (err < 0)
 			rc = NPT_EXIT_DEVERR;
@@ -177,8 +159,6 @@ int npt_cmd_reset(struct npt *t, int argc, char **argv)
 	if (t->j)
 		npt_json_arr_close(t->j);
 out:
-	np_buf_free(b);
-	free(sel);
-	np_close(ctx);
+	npt_cards_close(&cs);
 	return rc;
 }

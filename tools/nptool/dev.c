@@ -216,11 +216,11 @@ void npt_fill(void *p, size_t len, uint64_t seed)
 		b[i] = (unsigned char)(seed + i);
 }
 
-int npt_h2c(struct np_card *c, struct np_buf *b, size_t off, uint64_t ca,
-	    size_t len)
+static int xfer_host(struct np_card *c, enum np_xfer_op op, struct np_buf *b,
+		     size_t off, uint64_t ca, size_t len)
 {
 	struct np_xfer_spec s = {
-		.op = NP_XFER_H2C,
+		.op = op,
 		.engine = -1,
 		.buf = b,
 		.buf_offset = off,
@@ -231,19 +231,16 @@ int npt_h2c(struct np_card *c, struct np_buf *b, size_t off, uint64_t ca,
 	return np_xfer_run(c, &s);
 }
 
+int npt_h2c(struct np_card *c, struct np_buf *b, size_t off, uint64_t ca,
+	    size_t len)
+{
+	return xfer_host(c, NP_XFER_H2C, b, off, ca, len);
+}
+
 int npt_c2h(struct np_card *c, struct np_buf *b, size_t off, uint64_t ca,
 	    size_t len)
 {
-	struct np_xfer_spec s = {
-		.op = NP_XFER_C2H,
-		.engine = -1,
-		.buf = b,
-		.buf_offset = off,
-		.card_addr = ca,
-		.len = len,
-	};
-
-	return np_xfer_run(c, &s);
+	return xfer_host(c, NP_XFER_C2H, b, off, ca, len);
 }
 
 int npt_roundtrip(struct np_card *c, struct np_buf *b, uint64_t ca, size_t len,
@@ -295,35 +292,71 @@ int npt_xfer_batch(struct np_card *c, const struct np_xfer_spec *spec,
 	return rc;
 }
 
-int npt_select(struct npt *t, struct np_ctx *ctx, int argc, char **argv,
-	       bool *sel)
+/* sel[i] for each card named by an index or a name; all for none */
+static int select_cards(struct npt *t, struct npt_cards *cs, int argc,
+			char **argv)
 {
-	unsigned int n = np_ctx_num_cards(ctx);
-
-	for (unsigned int i = 0; i < n; i++)
-		sel[i] = argc == 0;
+	for (unsigned int i = 0; i < cs->n; i++)
+		cs->sel[i] = argc == 0;
 	for (int a = 0; a < argc; a++) {
 		char *end;
 		unsigned long idx = strtoul(argv[a], &end, 10);
 		bool found = false;
 
-		if (*argv[a] && !*end && idx < n) {
-			sel[idx] = true;
+		if (*argv[a] && !*end && idx < cs->n) {
+			cs->sel[idx] = true;
 			continue;
 		}
-		for (unsigned int i = 0; i < n; i++) {
-			if (!strcmp(np_card_name(np_ctx_card(ctx, i)),
-				    argv[a])) {
-				sel[i] = found = true;
-			}
+		for (unsigned int i = 0; i < cs->n; i++) {
+			if (!strcmp(np_card_name(np_ctx_card(cs->ctx, i)),
+				    argv[a]))
+				cs->sel[i] = found = true;
 		}
 		if (!found) {
 			npt_err(t,
-				"no card '%s' in '%s': give an index "
-				"0..%u or a name shown by 'nptool list'",
-				argv[a], t->spec, n - 1);
+				"no card '%s' in '%s': give an index 0..%u or "
+				"a name shown by 'nptool list'",
+				argv[a], t->spec, cs->n - 1);
 			return NPT_EXIT_NODEV;
 		}
 	}
+	for (unsigned int i = 0; i < cs->n; i++)
+		cs->nsel += cs->sel[i];
 	return NPT_EXIT_OK;
+}
+
+int npt_cards_open(struct npt *t, const struct np_open_opts *opts, int argc,
+		   char **argv, size_t buf_size, struct npt_cards *cs)
+{
+	char sz[32];
+	int rc;
+
+	memset(cs, 0, sizeof(*cs));
+	rc = npt_open(t, opts, &cs->ctx);
+	if (rc)
+		return rc;
+	cs->n = np_ctx_num_cards(cs->ctx);
+	cs->sel = calloc(cs->n, sizeof(*cs->sel));
+	if (!cs->sel)
+		return NPT_EXIT_DEVERR;
+	rc = select_cards(t, cs, argc, argv);
+	if (rc)
+		return rc;
+	rc = np_buf_alloc(cs->ctx, buf_size, &cs->buf);
+	if (rc) {
+		npt_err(t,
+			"cannot allocate a %s DMA buffer: %s; 'nptool doctor' "
+			"checks the memlock limit",
+			npt_fmt_size(sz, sizeof(sz), buf_size), strerror(-rc));
+		return npt_errno_exit(rc);
+	}
+	return NPT_EXIT_OK;
+}
+
+void npt_cards_close(struct npt_cards *cs)
+{
+	np_buf_free(cs->buf);
+	free(cs->sel);
+	np_close(cs->ctx);
+	memset(cs, 0, sizeof(*cs));
 }

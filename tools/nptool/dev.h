@@ -100,10 +100,23 @@ int npt_p2p_pair(struct np_card *src, struct np_card *dst, struct np_buf *b,
 int npt_reset_verify(struct np_card *c, struct np_buf *b, double *ms, char *why,
 		     size_t len);
 
-/* Pick cards from "CARD..." arguments: indices or names. sel[i] set for
- * each named card; all set when none is given. Returns 0 or an exit code
- * after printing what was wrong. */
-int npt_select(struct npt *t, struct np_ctx *ctx, int argc, char **argv,
-	       bool *sel);
+/* The cards a test command works on. */
+struct npt_cards {
+	struct np_ctx *ctx;
+	unsigned int n; /* cards in the context */
+	bool *sel; /* sel[i]: card i was named (all when none was) */
+	unsigned int nsel;
+	struct np_buf *buf; /* DMA buffer for the command */
+};
+
+/*
+ * Open t->spec with opts (may be NULL), select the cards named by the
+ * "CARD..." arguments (indices or names; none: all) and allocate a DMA
+ * buffer of buf_size bytes. Returns 0, or an exit code after printing
+ * what was wrong; npt_cards_close() is safe either way.
+ */
+int npt_cards_open(struct npt *t, const struct np_open_opts *opts, int argc,
+		   char **argv, size_t buf_size, struct npt_cards *cs);
+void npt_cards_close(struct npt_cards *cs);
 
 #endif /* NPTOOL_DEV_H */
