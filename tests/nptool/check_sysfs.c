@@ -228,6 +228,20 @@ START_TEST(test_list_spec)
 	ck_assert_uint_eq(jv_get(r.json, "cards")->n, 1);
 	npt_run_free(&r);
 
+	/* cards come in the order the spec lists them, as in libnp */
+	npt_run(&r, "--json", "-d", "vfio:0000:04:00.0,03:00.0", "list", NULL);
+	npt_envelope(&r, "list", 0);
+	ck_assert_str_eq(jv_str(jv_at(jv_get(r.json, "cards"), 0), "bdf"),
+			 "0000:04:00.0");
+	ck_assert_str_eq(jv_str(jv_at(jv_get(r.json, "cards"), 1), "bdf"),
+			 "0000:03:00.0");
+	npt_run_free(&r);
+
+	/* emulated cards have no PCI view */
+	npt_run(&r, "-d", "emu:2", "cdi", NULL);
+	ck_assert_int_eq(r.status, 2);
+	npt_run_free(&r);
+
 	npt_run(&r, "-d", "vfio:0000:09:00.0", "list", NULL);
 	ck_assert_int_eq(r.status, 3);
 	ck_assert_ptr_nonnull(strstr(r.err, "nptool doctor"));

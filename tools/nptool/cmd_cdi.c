@@ -180,8 +180,8 @@ int npt_cmd_cdi(struct npt *t, int argc, char **argv)
 		{0},
 	};
 	const char *out = NULL, *kind = CDI_KIND;
-	struct npt_pci *all, *cards;
-	size_t n_all, n = 0;
+	struct npt_pci *cards;
+	size_t n;
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "o:k:", opts, NULL)) != -1) {
@@ -204,45 +204,22 @@ int npt_cmd_cdi(struct npt *t, int argc, char **argv)
 				 "cdi: kind '%s' is not VENDOR/CLASS with "
 				 "VENDOR a DNS name (e.g. %s)",
 				 kind, CDI_KIND);
-	rc = npt_pci_cards(&all, &n_all);
-	if (rc) {
-		npt_err(t, "cdi: cannot scan PCI devices: %s", strerror(-rc));
-		return NPT_EXIT_DEVERR;
-	}
-	cards = all;
-	for (size_t i = 0; i < n_all; i++) {
-		rc = npt_spec_match(t->spec, all[i].bdf);
-		if (rc < 0) {
-			free(all);
-			return npt_usage(t,
-					 "cdi: device spec '%s' is not "
-					 "vfio:all or vfio:BDF[,BDF...]",
-					 t->spec);
-		}
-		if (!rc)
+	rc = npt_sysfs_cards(t, &cards, &n);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		if (cards[i].iommu_group >= 0 &&
+		    (!strcmp(cards[i].driver, NPT_DRIVER) ||
+		     !strcmp(cards[i].driver, "vfio-pci")))
 			continue;
-		if (all[i].iommu_group < 0 ||
-		    (strcmp(all[i].driver, NPT_DRIVER) &&
-		     strcmp(all[i].driver, "vfio-pci"))) {
-			npt_err(t,
-				"cdi: card %s is not usable through VFIO "
-				"(driver '%s', IOMMU group %d); "
-				"'nptool doctor' prints the fix",
-				all[i].bdf,
-				all[i].driver[0] ? all[i].driver : "none",
-				all[i].iommu_group);
-			free(all);
-			return NPT_EXIT_FAIL;
-		}
-		cards[n++] = all[i];
-	}
-	if (!n) {
 		npt_err(t,
-			"cdi: no np card matches '%s'; 'nptool doctor' "
-			"checks the host",
-			t->spec);
-		free(all);
-		return NPT_EXIT_NODEV;
+			"cdi: card %s is not usable through VFIO (driver "
+			"'%s', IOMMU group %d); 'nptool doctor' prints the fix",
+			cards[i].bdf,
+			cards[i].driver[0] ? cards[i].driver : "none",
+			cards[i].iommu_group);
+		free(cards);
+		return NPT_EXIT_FAIL;
 	}
 	rc = out ? write_spec(t, out, kind, cards, n) : NPT_EXIT_OK;
 	if (t->j) {
@@ -265,6 +242,6 @@ int npt_cmd_cdi(struct npt *t, int argc, char **argv)
 		       "=all\n",
 		       out, n, n == 1 ? "" : "s", kind, n - 1);
 	}
-	free(all);
+	free(cards);
 	return rc;
 }

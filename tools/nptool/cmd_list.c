@@ -242,48 +242,21 @@ static int rows_from_sysfs(struct npt *t, struct card_row **out, size_t *n)
 {
 	struct npt_pci *pci;
 	struct card_row *rows;
-	size_t cnt, k = 0;
-	char p[256];
-	int rc = npt_pci_cards(&pci, &cnt);
+	size_t cnt;
+	int rc = npt_sysfs_cards(t, &pci, &cnt);
 
-	if (rc) {
-		npt_err(t, "cannot read %s: %s",
-			npt_path(p, sizeof(p), "/sys/bus/pci/devices"),
-			strerror(-rc));
-		return NPT_EXIT_DEVERR;
-	}
-	rows = calloc(cnt ? cnt : 1, sizeof(*rows));
+	if (rc)
+		return rc;
+	rows = calloc(cnt, sizeof(*rows));
 	if (!rows) {
 		free(pci);
 		return NPT_EXIT_DEVERR;
 	}
-	for (size_t i = 0; i < cnt; i++) {
-		rc = npt_spec_match(t->spec, pci[i].bdf);
-		if (rc < 0) {
-			npt_err(t,
-				"device spec '%s' is not vfio:all or "
-				"vfio:BDF[,BDF...]",
-				t->spec);
-			free(rows);
-			free(pci);
-			return NPT_EXIT_USAGE;
-		}
-		if (rc)
-			row_from_pci(&rows[k], (unsigned int)k, &pci[i]);
-		k += (size_t)rc;
-	}
+	for (size_t i = 0; i < cnt; i++)
+		row_from_pci(&rows[i], (unsigned int)i, &pci[i]);
 	free(pci);
-	if (!k) {
-		npt_err(t,
-			"no np card (%04x:%04x) matches '%s' under %s; "
-			"'nptool doctor' checks the host",
-			NP_PCI_VENDOR_ID, NP_PCI_DEVICE_ID, t->spec,
-			npt_path(p, sizeof(p), "/sys/bus/pci/devices"));
-		free(rows);
-		return NPT_EXIT_NODEV;
-	}
 	*out = rows;
-	*n = k;
+	*n = cnt;
 	return NPT_EXIT_OK;
 }
 

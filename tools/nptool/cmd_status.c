@@ -32,8 +32,6 @@ struct sample {
 
 static int source_open(struct npt *t, struct source *s)
 {
-	struct npt_pci *all;
-	size_t n_all;
 	int rc;
 
 	memset(s, 0, sizeof(*s));
@@ -43,33 +41,7 @@ static int source_open(struct npt *t, struct source *s)
 			s->n = np_ctx_num_cards(s->ctx);
 		return rc;
 	}
-	rc = npt_pci_cards(&all, &n_all);
-	if (rc) {
-		npt_err(t, "cannot scan PCI devices: %s", strerror(-rc));
-		return NPT_EXIT_DEVERR;
-	}
-	for (size_t i = 0; i < n_all; i++) {
-		rc = npt_spec_match(t->spec, all[i].bdf);
-		if (rc < 0) {
-			free(all);
-			npt_err(t,
-				"device spec '%s' is not emu:N, vfio:all "
-				"or vfio:BDF[,BDF...]",
-				t->spec);
-			return NPT_EXIT_USAGE;
-		}
-		if (rc)
-			all[s->n++] = all[i];
-	}
-	s->pci = all;
-	if (!s->n) {
-		npt_err(t,
-			"no np card matches '%s'; 'nptool doctor' checks "
-			"the host",
-			t->spec);
-		return NPT_EXIT_NODEV;
-	}
-	return NPT_EXIT_OK;
+	return npt_sysfs_cards(t, &s->pci, &s->n);
 }
 
 static void source_close(struct source *s)

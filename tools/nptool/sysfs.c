@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "np_abi.h"
+#include "nptool.h"
 
 const char *npt_path(char *buf, size_t len, const char *fmt, ...)
 {
@@ -253,24 +254,96 @@ static bool bdf_eq(const char *a, size_t alen, const char *bdf)
 	return strlen(bdf) == alen && !strncasecmp(a, bdf, alen);
 }
 
-int npt_spec_match(const char *spec, const char *bdf)
+/* 0 when spec does not select bdf, else its rank: 1 for vfio:all, the
+ * 1-based position in a list; -EINVAL when spec names no PCI cards. */
+static int spec_rank(const char *spec, const char *bdf)
 {
 	const char *s = spec;
+	int pos = 1;
 
-	if (!strncmp(s, "vfio:", 5))
-		s += 5;
-	else if (!strncmp(s, "emu:", 4))
+	if (strncmp(s, "vfio:", 5))
 		return -EINVAL;
+	s += 5;
 	if (!strcmp(s, "all"))
 		return 1;
 	while (*s) {
 		size_t len = strcspn(s, ",");
 
 		if (bdf_eq(s, len, bdf))
-			return 1;
+			return pos;
 		s += len;
 		if (*s == ',')
 			s++;
+		pos++;
 	}
 	return 0;
+}
+
+struct ranked {
+	struct npt_pci pci;
+	int rank;
+};
+
+static int cmp_ranked(const void *a, const void *b)
+{
+	const struct ranked *x = a, *y = b;
+
+	if (x->rank != y->rank)
+		return x->rank - y->rank;
+	return strcmp(x->pci.bdf, y->pci.bdf);
+}
+
+int npt_sysfs_cards(struct npt *t, struct npt_pci **out, size_t *n)
+{
+	struct npt_pci *all;
+	struct ranked *r;
+	size_t n_all, k = 0;
+	char p[PATH_MAX];
+	int rc = npt_pci_cards(&all, &n_all);
+
+	*out = NULL;
+	*n = 0;
+	if (rc) {
+		npt_err(t, "cannot scan %s: %s",
+			npt_path(p, sizeof(p), "/sys/bus/pci/devices"),
+			strerror(-rc));
+		return NPT_EXIT_DEVERR;
+	}
+	r = calloc(n_all ? n_all : 1, sizeof(*r));
+	if (!r) {
+		free(all);
+		return NPT_EXIT_DEVERR;
+	}
+	for (size_t i = 0; i < n_all; i++) {
+		rc = spec_rank(t->spec, all[i].bdf);
+		if (rc < 0) {
+			free(r);
+			free(all);
+			return npt_usage(t,
+					 "%s: device spec '%s' is not vfio:all "
+					 "or vfio:BDF[,BDF...]",
+					 t->cmd, t->spec);
+		}
+		if (!rc)
+			continue;
+		r[k].pci = all[i];
+		r[k++].rank = rc;
+	}
+	if (!k) {
+		npt_err(t,
+			"no np card (%04x:%04x) matches '%s' under %s; "
+			"'nptool doctor' checks the host",
+			NP_PCI_VENDOR_ID, NP_PCI_DEVICE_ID, t->spec,
+			npt_path(p, sizeof(p), "/sys/bus/pci/devices"));
+		free(r);
+		free(all);
+		return NPT_EXIT_NODEV;
+	}
+	qsort(r, k, sizeof(*r), cmp_ranked);
+	for (size_t i = 0; i < k; i++)
+		all[i] = r[i].pci;
+	free(r);
+	*out = all;
+	*n = k;
+	return NPT_EXIT_OK;
 }

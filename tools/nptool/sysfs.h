@@ -50,8 +50,15 @@ int npt_card_attr(const char *bdf, const char *attr, char *buf, size_t len);
 /* A hwmon attribute of the card ("temp1_input"). 0 or -errno. */
 int npt_card_hwmon(const char *bdf, const char *attr, long long *v);
 
-/* Whether a device spec (vfio:all, vfio:BDF[,BDF...]) selects bdf;
- * -EINVAL for a spec nptool cannot read at the PCI level. */
-int npt_spec_match(const char *spec, const char *bdf);
+struct npt;
+
+/*
+ * The np cards of t->spec (vfio:all, vfio:BDF[,BDF...]; BDF may omit the
+ * domain) as sysfs shows them, in the spec's order (vfio:all: by BDF).
+ * The caller frees *out. Returns 0, or an exit code after printing why:
+ * usage for a spec that names no PCI cards (emu:N), no device when none
+ * matches.
+ */
+int npt_sysfs_cards(struct npt *t, struct npt_pci **out, size_t *n);
 
 #endif /* NPTOOL_SYSFS_H */
