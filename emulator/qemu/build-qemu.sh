@@ -45,15 +45,49 @@ die() {
 sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
 
-# Device sources, relative to the repository root. Core files are taken as a
-# glob so that the core can add files without touching this script.
-shopt -s nullglob
-core_c=("$root"/emulator/core/*.c)
-core_h=("$root"/emulator/core/*.h)
-shopt -u nullglob
-[ ${#core_c[@]} -gt 0 ] || die "no emulator core sources in $root/emulator/core"
-dev_files=("$here/np_card.c" "$here/trace-events" "$root/emulator/include/np_emu.h"
-	"$root/include/np_abi.h" "${core_c[@]}" "${core_h[@]}")
+# The core's C sources are the np_emu target's list in emulator/CMakeLists.txt
+# (the one place that names them), so the library and the device are always
+# built from the same files. Relative entries are relative to emulator/.
+mapfile -t core_c < <(sed 's/#.*//' "$root/emulator/CMakeLists.txt" |
+	awk '/add_library\(np_emu[[:space:]]/ { f = 1 } f { print } f && /\)/ { exit }' |
+	grep -oE '[^[:space:]()]+\.c' |
+	sed -e "s|\${PROJECT_SOURCE_DIR}|$root|" -e t -e "s|^|$root/emulator/|")
+[ ${#core_c[@]} -gt 0 ] ||
+	die "no np_emu sources found in $root/emulator/CMakeLists.txt"
+
+# Headers: every #include "..." reachable from the sources, looked up next
+# to the including file, then in the core's include directories. All files
+# land flat in hw/misc/np/, so names must be unique and includes plain.
+header_dirs=("$root/emulator/core" "$root/emulator/include" "$root/include")
+for f in "${core_c[@]}"; do
+	header_dirs+=("$(dirname "$f")")
+done
+dev_files=("$here/np_card.c" "$here/trace-events" "${core_c[@]}")
+declare -A seen=()
+i=0
+while [ $i -lt ${#dev_files[@]} ]; do
+	f=${dev_files[$i]}
+	i=$((i + 1))
+	[ -f "$f" ] || die "missing device source $f"
+	case $f in *.c | *.h) ;; *) continue ;; esac
+	for inc in $(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f"); do
+		[ "$inc" != trace.h ] || continue # generated in hw/misc/np
+		found=
+		for d in "$(dirname "$f")" "${header_dirs[@]}"; do
+			if [ -f "$d/$inc" ]; then
+				found=$(realpath -s "$d/$inc")
+				break
+			fi
+		done
+		[ -n "$found" ] || continue # a QEMU header (qemu/osdep.h, ...)
+		[[ $inc != */* ]] || die "$f includes \"$inc\": the QEMU build flattens the sources, include by file name only"
+		[ -z "${seen[$found]:-}" ] || continue
+		seen[$found]=1
+		dev_files+=("$found")
+	done
+done
+names=$(for f in "${dev_files[@]}"; do basename "$f"; done | sort | uniq -d)
+[ -z "$names" ] || die "two device sources share the name(s) $names"
 
 hash_of() { sha256sum "$@" | sed "s|$root/||" | sha256sum | cut -c1-16; }
 

@@ -29,11 +29,18 @@
  *   serial=N           64-bit serial number in NP_REG_SERIAL_LO/HI; 0 (the
  *                      default) gives 0x4e50000000000001 + the index of the
  *                      card in this VM, so that every card differs.
- * Fault-injection knobs will be further properties validated in
- * np_card_check_params().
  *
- * Usage: -device np-card[,sram-size=...][,fb-size=...][,dma-engines=...]
- *        [,serial=...]
+ * Fault injection, at run time, through the write-only property
+ * inject-fault (QMP qom-set, or HMP qom-set):
+ *   sram-ce            a corrected SRAM error (NP_REG_SRAM_CE += 1)
+ *   sram-ue            an uncorrected SRAM error: NP_STATUS_FATAL and
+ *                      NP_IRQ_ERROR
+ *   overheat           the die passes NP_REG_TEMP_MAX: NP_STATUS_THROTTLED
+ *                      for a few seconds and NP_IRQ_ERROR
+ *
+ * Usage: -device np-card,id=np0[,sram-size=...][,fb-size=...]
+ *        [,dma-engines=...][,serial=...]
+ *        (qemu) qom-set /machine/peripheral/np0 inject-fault sram-ue
  */
 
 #include "qemu/osdep.h"
@@ -453,6 +460,48 @@ static void np_card_reset(DeviceState *dev)
     }
 }
 
+static const struct {
+    const char *name;
+    enum np_emu_fault fault;
+} np_card_faults[] = {
+    { "sram-ce", NP_EMU_FAULT_SRAM_CE },
+    { "sram-ue", NP_EMU_FAULT_SRAM_UE },
+    { "overheat", NP_EMU_FAULT_OVERHEAT },
+};
+
+static void np_card_set_inject_fault(Object *obj, const char *value,
+                                     Error **errp)
+{
+    NpCardState *s = NP_CARD(obj);
+    unsigned int i;
+    int ret;
+
+    for (i = 0; i < ARRAY_SIZE(np_card_faults); i++) {
+        if (!strcmp(value, np_card_faults[i].name)) {
+            break;
+        }
+    }
+    if (i == ARRAY_SIZE(np_card_faults)) {
+        error_setg(errp, "np-card: unknown fault '%s': use sram-ce, sram-ue "
+                   "or overheat", value);
+        return;
+    }
+    if (!s->emu || s->stopping) {
+        error_setg(errp, "np-card: inject-fault needs a realized card; set "
+                   "it with qom-set once the VM runs");
+        return;
+    }
+    trace_np_card_inject_fault(s->index, value);
+    ret = np_emu_inject(s->emu, np_card_faults[i].fault);
+    if (ret == -EBUSY) {
+        error_setg(errp, "np-card %u: the card is resetting; inject '%s' "
+                   "again once NP_STATUS_READY is set", s->index, value);
+    } else if (ret < 0) {
+        error_setg_errno(errp, -ret, "np-card %u: cannot inject '%s'",
+                         s->index, value);
+    }
+}
+
 static void np_card_write_config(PCIDevice *pdev, uint32_t addr, uint32_t val,
                                  int len)
 {
@@ -501,6 +550,10 @@ static void np_card_class_init(ObjectClass *klass, void *data)
         "number of DMA engines, 1 to 8");
     object_class_property_set_description(klass, "serial",
         "serial number; 0 numbers the cards of the VM");
+    object_class_property_add_str(klass, "inject-fault", NULL,
+                                  np_card_set_inject_fault);
+    object_class_property_set_description(klass, "inject-fault",
+        "at run time (qom-set): sram-ce, sram-ue or overheat");
     set_bit(DEVICE_CATEGORY_MISC, dc->categories);
 }
 

@@ -398,7 +398,8 @@ static void setup_cards(const char *props)
 	unsigned int i;
 
 	snprintf(args, sizeof(args),
-		 "-device np-card,addr=%02x.0%s -device np-card,addr=%02x.0%s",
+		 "-device np-card,id=np0,addr=%02x.0%s "
+		 "-device np-card,id=np1,addr=%02x.0%s",
 		 CARD_SLOT(0), props, CARD_SLOT(1), props);
 	qt = np_qtest_start(args);
 	heap = GUEST_HEAP;
@@ -1021,6 +1022,68 @@ START_TEST(test_msix_mailbox)
 }
 END_TEST
 
+/* ---- fault injection ---- */
+
+static void inject(const char *dev, const char *fault)
+{
+	const char *reply = np_qtest_qmp(
+		qt,
+		"{\"execute\": \"qom-set\", \"arguments\": {\"path\": "
+		"\"/machine/peripheral/%s\", \"property\": \"inject-fault\", "
+		"\"value\": \"%s\"}}",
+		dev, fault);
+
+	ck_assert_msg(strstr(reply, "\"return\""), "inject %s into %s: %s",
+		      fault, dev, reply);
+}
+
+START_TEST(test_fault_injection)
+{
+	const struct card *c = &cards[0];
+	uint64_t msg = guest_alloc(64, 64);
+	const char *reply;
+
+	np_qtest_memset(qt, msg, 0, 64);
+	msix_enable(c);
+	msix_route(c, NP_IRQ_ERROR, msg, 0xe5505001, 0);
+	wr(c, NP_REG_INT_ENABLE, 1u << NP_IRQ_ERROR);
+
+	/* Corrected: counted, nothing else. */
+	inject("np0", "sram-ce");
+	ck_assert_uint_eq(rd(c, NP_REG_SRAM_CE), 1);
+	ck_assert_uint_eq(rd(c, NP_REG_STATUS) & NP_STATUS_FATAL, 0);
+
+	/* Uncorrected: FATAL until cleared, and NP_IRQ_ERROR. */
+	inject("np0", "sram-ue");
+	ck_assert_uint_eq(rd(c, NP_REG_SRAM_UE), 1);
+	ck_assert_uint_ne(rd(c, NP_REG_STATUS) & NP_STATUS_FATAL, 0);
+	wait_guest_u32(msg, 0xe5505001, "MSI-X message of NP_IRQ_ERROR");
+	wr(c, NP_REG_CONTROL, NP_CONTROL_CLEAR_FATAL);
+	ck_assert_uint_eq(rd(c, NP_REG_STATUS) & NP_STATUS_FATAL, 0);
+	ck_assert_uint_eq(rd(c, NP_REG_SRAM_UE), 1);
+
+	/* Overheat: a throttle episode, signalled the same way. */
+	np_qtest_writel(qt, msg, 0);
+	wr(c, NP_REG_INT_STATUS, 1u << NP_IRQ_ERROR);
+	inject("np0", "overheat");
+	ck_assert_uint_eq(rd(c, NP_REG_THROTTLE_COUNT), 1);
+	wait_guest_u32(msg, 0xe5505001, "MSI-X message after overheat");
+
+	/* Only the card named was hit. */
+	ck_assert_uint_eq(rd(&cards[1], NP_REG_SRAM_CE), 0);
+	ck_assert_uint_eq(rd(&cards[1], NP_REG_SRAM_UE), 0);
+
+	/* Unknown faults are refused with a message naming the choices. */
+	reply = np_qtest_qmp(qt, "{\"execute\": \"qom-set\", \"arguments\": "
+				 "{\"path\": \"/machine/peripheral/np1\", "
+				 "\"property\": \"inject-fault\", "
+				 "\"value\": \"meltdown\"}}");
+	ck_assert_ptr_nonnull(strstr(reply, "\"error\""));
+	ck_assert_ptr_nonnull(strstr(reply, "sram-ue"));
+	ck_assert(np_qtest_alive(qt));
+}
+END_TEST
+
 /* ---- reset ---- */
 
 /* Queue enough copying to keep engine 0 busy, return its ring. */
@@ -1191,8 +1254,8 @@ START_TEST(test_unplug_mid_transfer)
 	ck_assert(np_qtest_alive(qt));
 
 	/*
-	 * Card 0 either finished or stopped on a refused bus write; either
-	 * way it works once its queue is reset.
+	 * Card 0 either finished or stopped on a refused bus write (the data
+	 * or the mailbox notify); either way it works once its queue is reset.
 	 */
 	for (i = 0; i < WAIT_MS; i++) {
 		if ((qrd(&cards[0], 0, NP_Q_STATUS) & NP_Q_STATUS_ERROR) ||
@@ -1201,9 +1264,13 @@ START_TEST(test_unplug_mid_transfer)
 		sleep_ms(1);
 	}
 	ck_assert_uint_lt(i, WAIT_MS);
-	if (qrd(&cards[0], 0, NP_Q_STATUS) & NP_Q_STATUS_ERROR)
-		ck_assert_uint_eq(qrd(&cards[0], 0, NP_Q_ERROR),
-				  NP_ERR_BUS_WRITE);
+	if (qrd(&cards[0], 0, NP_Q_STATUS) & NP_Q_STATUS_ERROR) {
+		uint32_t err = qrd(&cards[0], 0, NP_Q_ERROR);
+
+		ck_assert_msg(err == NP_ERR_BUS_WRITE ||
+				      err == NP_ERR_NOTIFY_WRITE,
+			      "card 0 stopped with error %u", err);
+	}
 	ring_init(&cards[0], 0, &r0);
 	dma_round_trip(&cards[0], &r0, NP_CA_FB_BASE, 8192, 8);
 }
@@ -1432,6 +1499,12 @@ Suite *np_suite_np_card(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_msix_dma_completion);
 	tcase_add_test(tc, test_msix_mailbox);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("faults");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_fault_injection);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("reset");

@@ -34,12 +34,19 @@
 #define NP_QTEST_TIMEOUT_MS 30000
 #define NP_QTEST_MAX_ARGS 64
 
-struct np_qtest {
-	pid_t pid;
+/* One socket QEMU connected to, read line by line. */
+struct np_qtest_chan {
 	int fd;
-	char dir[64];
+	const char *name;
 	char rx[1 << 16];
 	size_t rx_len;
+};
+
+struct np_qtest {
+	pid_t pid;
+	char dir[64];
+	struct np_qtest_chan qtest; /* -qtest: the test protocol */
+	struct np_qtest_chan qmp; /* -qmp: QEMU's machine protocol */
 	char *line; /* last reply, grown as needed */
 	size_t line_cap;
 };
@@ -55,9 +62,9 @@ static const char *np_qtest_binary(void)
 }
 
 /* argv for QEMU: fixed options, then extra_args split at spaces. */
-static void np_qtest_argv(const char *qemu, const char *sock,
-			  const char *extra_args, char *buf, size_t buflen,
-			  char **argv)
+static void np_qtest_argv(const char *qemu, const char *qtest_arg,
+			  const char *qmp_arg, const char *extra_args,
+			  char *buf, size_t buflen, char **argv)
 {
 	static const char *const fixed[] = {
 		"-machine",
@@ -82,9 +89,13 @@ static void np_qtest_argv(const char *qemu, const char *sock,
 	argv[argc++] = (char *)qemu;
 	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
 		argv[argc++] = (char *)fixed[i];
-	if (sock) {
+	if (qtest_arg) {
 		argv[argc++] = "-qtest";
-		argv[argc++] = (char *)sock;
+		argv[argc++] = (char *)qtest_arg;
+	}
+	if (qmp_arg) {
+		argv[argc++] = "-qmp";
+		argv[argc++] = (char *)qmp_arg;
 	}
 	ck_assert_uint_lt(strlen(extra_args), buflen);
 	strcpy(buf, extra_args);
@@ -133,54 +144,88 @@ static void np_qtest_print_stderr(const char *dir)
 		fprintf(stderr, "np_qtest: QEMU stderr:\n%s", buf);
 }
 
-struct np_qtest *np_qtest_start(const char *extra_args)
+static void np_qtest_recv_line(struct np_qtest *qt, struct np_qtest_chan *ch,
+			       const char *cmd);
+static void np_qtest_send(struct np_qtest_chan *ch, const char *cmd,
+			  size_t len);
+
+static int np_qtest_listen(const char *dir, const char *name, char *arg,
+			   size_t arglen)
 {
-	const char *qemu = np_qtest_binary();
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	char sockarg[128], errpath[96], argbuf[1024];
-	char *argv[NP_QTEST_MAX_ARGS];
-	struct np_qtest *qt;
-	struct pollfd pfd;
-	int lfd, ret, waited;
+	int fd;
 
-	qt = calloc(1, sizeof(*qt));
-	ck_assert_ptr_nonnull(qt);
-	snprintf(qt->dir, sizeof(qt->dir), "/tmp/np-qtest.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(qt->dir));
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sock", qt->dir);
-	snprintf(sockarg, sizeof(sockarg), "unix:%s", sa.sun_path);
-	snprintf(errpath, sizeof(errpath), "%s/stderr", qt->dir);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir, name);
+	snprintf(arg, arglen, "unix:%s", sa.sun_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(fd, 1), 0);
+	return fd;
+}
 
-	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_ge(lfd, 0);
-	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	ck_assert_int_eq(listen(lfd, 1), 0);
+/* Accept QEMU's connection on lfd, noticing an early exit of QEMU. */
+static void np_qtest_accept(struct np_qtest *qt, int lfd,
+			    struct np_qtest_chan *ch, const char *name,
+			    const char *extra_args)
+{
+	struct pollfd pfd = {.fd = lfd, .events = POLLIN};
+	int ret = 0, waited, status;
+	char path[96];
 
-	np_qtest_argv(qemu, sockarg, extra_args, argbuf, sizeof(argbuf), argv);
-	qt->pid = np_qtest_spawn(argv, errpath);
-
-	/* Wait for the connection, noticing an early exit of QEMU. */
-	pfd = (struct pollfd){.fd = lfd, .events = POLLIN};
 	for (waited = 0; waited < NP_QTEST_TIMEOUT_MS; waited += 100) {
-		int status;
-
 		ret = poll(&pfd, 1, 100);
 		if (ret > 0)
 			break;
 		if (waitpid(qt->pid, &status, WNOHANG) == qt->pid) {
 			np_qtest_print_stderr(qt->dir);
 			ck_abort_msg(
-				"%s exited (status 0x%x) before connecting; "
-				"arguments: %s",
-				qemu, status, extra_args);
+				"QEMU exited (status 0x%x) before connecting "
+				"its %s socket; arguments: %s",
+				status, name, extra_args);
 		}
 	}
-	ck_assert_msg(ret > 0, "%s did not connect to %s within %d ms", qemu,
-		      sa.sun_path, NP_QTEST_TIMEOUT_MS);
-	qt->fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	ck_assert_int_ge(qt->fd, 0);
+	ck_assert_msg(ret > 0,
+		      "QEMU did not connect its %s socket within %d ms", name,
+		      NP_QTEST_TIMEOUT_MS);
+	ch->fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	ck_assert_int_ge(ch->fd, 0);
+	ch->name = name;
 	close(lfd);
-	unlink(sa.sun_path);
+	snprintf(path, sizeof(path), "%s/%s", qt->dir, name);
+	unlink(path);
+}
+
+struct np_qtest *np_qtest_start(const char *extra_args)
+{
+	static const char caps[] = "{\"execute\": \"qmp_capabilities\"}\n";
+	const char *qemu = np_qtest_binary();
+	char qtest_arg[128], qmp_arg[128], errpath[96], argbuf[1024];
+	char *argv[NP_QTEST_MAX_ARGS];
+	struct np_qtest *qt;
+	int qtest_lfd, qmp_lfd;
+
+	qt = calloc(1, sizeof(*qt));
+	ck_assert_ptr_nonnull(qt);
+	snprintf(qt->dir, sizeof(qt->dir), "/tmp/np-qtest.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(qt->dir));
+	snprintf(errpath, sizeof(errpath), "%s/stderr", qt->dir);
+	qtest_lfd =
+		np_qtest_listen(qt->dir, "qtest", qtest_arg, sizeof(qtest_arg));
+	qmp_lfd = np_qtest_listen(qt->dir, "qmp", qmp_arg, sizeof(qmp_arg));
+
+	np_qtest_argv(qemu, qtest_arg, qmp_arg, extra_args, argbuf,
+		      sizeof(argbuf), argv);
+	qt->pid = np_qtest_spawn(argv, errpath);
+	np_qtest_accept(qt, qtest_lfd, &qt->qtest, "qtest", extra_args);
+	np_qtest_accept(qt, qmp_lfd, &qt->qmp, "qmp", extra_args);
+
+	/* QMP greets, then takes commands once capabilities are negotiated. */
+	np_qtest_recv_line(qt, &qt->qmp, "(greeting)");
+	ck_assert_ptr_nonnull(strstr(qt->line, "\"QMP\""));
+	np_qtest_send(&qt->qmp, caps, sizeof(caps) - 1);
+	np_qtest_recv_line(qt, &qt->qmp, caps);
+	ck_assert_ptr_nonnull(strstr(qt->line, "\"return\""));
 	return qt;
 }
 
@@ -191,7 +236,8 @@ void np_qtest_stop(struct np_qtest *qt)
 
 	if (!qt)
 		return;
-	close(qt->fd);
+	close(qt->qtest.fd);
+	close(qt->qmp.fd);
 	kill(qt->pid, SIGTERM);
 	waitpid(qt->pid, &status, 0);
 	snprintf(path, sizeof(path), "%s/stderr", qt->dir);
@@ -214,7 +260,8 @@ int np_qtest_run_expect_exit(const char *extra_args, char *err, size_t errlen)
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(errpath, sizeof(errpath), "%s/stderr", dir);
 	/* No -qtest socket: a QEMU that realizes every device keeps running. */
-	np_qtest_argv(qemu, NULL, extra_args, argbuf, sizeof(argbuf), argv);
+	np_qtest_argv(qemu, NULL, NULL, extra_args, argbuf, sizeof(argbuf),
+		      argv);
 	pid = np_qtest_spawn(argv, errpath);
 	for (waited = 0; waited < NP_QTEST_TIMEOUT_MS; waited += 10) {
 		if (waitpid(pid, &status, WNOHANG) == pid)
@@ -238,58 +285,63 @@ int np_qtest_run_expect_exit(const char *extra_args, char *err, size_t errlen)
 	return status;
 }
 
-/* Read one line into qt->line, skipping asynchronous IRQ notifications. */
-static void np_qtest_recv_line(struct np_qtest *qt, const char *cmd)
+/*
+ * Read one line into qt->line, skipping asynchronous notifications: qtest's
+ * "IRQ ..." lines and QMP events.
+ */
+static void np_qtest_recv_line(struct np_qtest *qt, struct np_qtest_chan *ch,
+			       const char *cmd)
 {
 	for (;;) {
-		char *nl = memchr(qt->rx, '\n', qt->rx_len);
-		struct pollfd pfd = {.fd = qt->fd, .events = POLLIN};
+		char *nl = memchr(ch->rx, '\n', ch->rx_len);
+		struct pollfd pfd = {.fd = ch->fd, .events = POLLIN};
 		ssize_t n;
 
 		if (nl) {
-			size_t len = (size_t)(nl - qt->rx);
+			size_t len = (size_t)(nl - ch->rx);
 
 			if (len + 1 > qt->line_cap) {
 				qt->line_cap = len + 1;
 				qt->line = realloc(qt->line, qt->line_cap);
 				ck_assert_ptr_nonnull(qt->line);
 			}
-			memcpy(qt->line, qt->rx, len);
+			memcpy(qt->line, ch->rx, len);
 			qt->line[len] = 0;
-			qt->rx_len -= len + 1;
-			memmove(qt->rx, nl + 1, qt->rx_len);
-			if (strncmp(qt->line, "IRQ", 3) == 0)
+			ch->rx_len -= len + 1;
+			memmove(ch->rx, nl + 1, ch->rx_len);
+			if (strncmp(qt->line, "IRQ", 3) == 0 ||
+			    strncmp(qt->line, "{\"event\"", 9) == 0)
 				continue;
 			return;
 		}
-		ck_assert_msg(qt->rx_len < sizeof(qt->rx),
-			      "qtest reply to \"%.60s\" is over %zu bytes", cmd,
-			      sizeof(qt->rx));
+		ck_assert_msg(ch->rx_len < sizeof(ch->rx),
+			      "%s reply to \"%.60s\" is over %zu bytes",
+			      ch->name, cmd, sizeof(ch->rx));
 		ck_assert_msg(poll(&pfd, 1, NP_QTEST_TIMEOUT_MS) == 1,
-			      "no qtest reply to \"%.60s\" within %d ms", cmd,
-			      NP_QTEST_TIMEOUT_MS);
-		n = read(qt->fd, qt->rx + qt->rx_len,
-			 sizeof(qt->rx) - qt->rx_len);
+			      "no %s reply to \"%.60s\" within %d ms", ch->name,
+			      cmd, NP_QTEST_TIMEOUT_MS);
+		n = read(ch->fd, ch->rx + ch->rx_len,
+			 sizeof(ch->rx) - ch->rx_len);
 		if (n <= 0)
 			np_qtest_print_stderr(qt->dir);
 		ck_assert_msg(n > 0,
-			      "QEMU closed the qtest socket during \"%.60s\"",
-			      cmd);
-		qt->rx_len += (size_t)n;
+			      "QEMU closed its %s socket during \"%.60s\"",
+			      ch->name, cmd);
+		ch->rx_len += (size_t)n;
 	}
 }
 
-static void np_qtest_send(struct np_qtest *qt, const char *cmd, size_t len)
+static void np_qtest_send(struct np_qtest_chan *ch, const char *cmd, size_t len)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = send(qt->fd, cmd + done, len - done, MSG_NOSIGNAL);
+		ssize_t n = send(ch->fd, cmd + done, len - done, MSG_NOSIGNAL);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		ck_assert_msg(n > 0, "qtest send of \"%.60s\" failed: %s", cmd,
-			      strerror(errno));
+		ck_assert_msg(n > 0, "%s send of \"%.60s\" failed: %s",
+			      ch->name, cmd, strerror(errno));
 		done += (size_t)n;
 	}
 }
@@ -305,8 +357,8 @@ static const char *np_qtest_cmd(struct np_qtest *qt, const char *fmt, ...)
 	n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
 	va_end(ap);
 	ck_assert(n > 0 && (size_t)n < sizeof(cmd));
-	np_qtest_send(qt, cmd, (size_t)n);
-	np_qtest_recv_line(qt, cmd);
+	np_qtest_send(&qt->qtest, cmd, (size_t)n);
+	np_qtest_recv_line(qt, &qt->qtest, cmd);
 	ck_assert_msg(strncmp(qt->line, "OK", 2) == 0,
 		      "qtest command \"%.*s\" answered \"%s\"", n - 1, cmd,
 		      qt->line);
@@ -324,6 +376,22 @@ static uint64_t np_qtest_value(struct np_qtest *qt, const char *fmt, ...)
 	va_end(ap);
 	reply = np_qtest_cmd(qt, "%s", cmd);
 	return strtoull(reply, NULL, 0);
+}
+
+const char *np_qtest_qmp(struct np_qtest *qt, const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(cmd, sizeof(cmd) - 1, fmt, ap);
+	va_end(ap);
+	ck_assert(n > 0 && (size_t)n < sizeof(cmd) - 1);
+	cmd[n++] = '\n';
+	np_qtest_send(&qt->qmp, cmd, (size_t)n);
+	np_qtest_recv_line(qt, &qt->qmp, cmd);
+	return qt->line;
 }
 
 int np_qtest_alive(struct np_qtest *qt)
@@ -417,8 +485,8 @@ void np_qtest_memwrite(struct np_qtest *qt, uint64_t addr, const void *buf,
 			cmd[off++] = digits[p[i] & 15];
 		}
 		cmd[off++] = '\n';
-		np_qtest_send(qt, cmd, (size_t)off);
-		np_qtest_recv_line(qt, "write");
+		np_qtest_send(&qt->qtest, cmd, (size_t)off);
+		np_qtest_recv_line(qt, &qt->qtest, "write");
 		ck_assert_msg(strcmp(qt->line, "OK") == 0,
 			      "write of %zu bytes at 0x%" PRIx64 " answered %s",
 			      n, addr, qt->line);

@@ -2,8 +2,9 @@
 /*
  * A small client for QEMU's qtest protocol (docs/devel/qtest.rst): starts
  * qemu-system-x86_64 with -accel qtest on q35 and drives it over a Unix
- * socket with text commands (port I/O, MMIO, guest memory). It needs
- * nothing from the QEMU tree: the binary comes from $NP_QEMU.
+ * socket with text commands (port I/O, MMIO, guest memory), plus a QMP
+ * socket for monitor commands. It needs nothing from the QEMU tree: the
+ * binary comes from $NP_QEMU.
  *
  * Every helper checks the reply with ck_assert_*: a protocol failure or a
  * dead QEMU fails the running test, naming the command.
@@ -32,6 +33,14 @@ void np_qtest_stop(struct np_qtest *qt);
  * stderr into err (NUL-terminated, truncated to errlen).
  */
 int np_qtest_run_expect_exit(const char *extra_args, char *err, size_t errlen);
+
+/*
+ * Send one QMP command (a JSON object, printf-style) and return QEMU's
+ * one-line reply: {"return": ...} or {"error": ...}. Events are skipped.
+ * The string lives until the next command.
+ */
+const char *np_qtest_qmp(struct np_qtest *qt, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* True while the QEMU process runs and answers a command. */
 int np_qtest_alive(struct np_qtest *qt);
