@@ -33,7 +33,7 @@ static void log_stderr(void *opaque, int level, const char *msg)
 	fprintf(stderr, "%s\n", msg);
 }
 
-static const struct np_model_log lg = { log_stderr, NULL };
+static const struct np_model_log lg = {log_stderr, NULL};
 
 static char *read_file(const char *path, size_t *len)
 {
@@ -70,10 +70,10 @@ static int accuracy(const char *path, const char *text_path, size_t n_max)
 	int32_t *ids = NULL, *il = NULL;
 	float *fl = NULL;
 	double cos_sum = 0, t0, t_cal, t_comp, t_int = 0, t_f = 0;
-	size_t agree = 0;
+	size_t agree = 0, top5 = 0;
 	uint32_t V;
 	int ret;
-	struct np_compile_opts o = { .batch = 1 };
+	struct np_compile_opts o = {.batch = 1};
 
 	if (!text)
 		return -errno;
@@ -110,7 +110,8 @@ static int accuracy(const char *path, const char *text_path, size_t n_max)
 		ret = np_ref_int_step(ri, 0, (uint32_t)i, ids[i], il);
 		t_int += now() - t0;
 		t0 = now();
-		ret = ret ? ret : np_ref_float_step(rf, 0, (uint32_t)i, ids[i], fl);
+		ret = ret ? ret :
+			    np_ref_float_step(rf, 0, (uint32_t)i, ids[i], fl);
 		t_f += now() - t0;
 		if (ret)
 			goto out;
@@ -126,17 +127,28 @@ static int accuracy(const char *path, const char *text_path, size_t n_max)
 				af = v;
 		}
 		agree += ai == af;
+		{
+			/* rank of the float top-1 among the int logits */
+			uint32_t above = 0;
+
+			for (uint32_t v = 0; v < V; v++)
+				above += il[v] > il[af];
+			top5 += above < 5;
+		}
 		cos_sum += dot / (sqrt(ni * nf) + 1e-30);
 	}
-	printf("model %s: %u layers dim %u heads %u/%u ffn %u vocab %u, tokenizer %s\n",
-	       path, np_model_get_shape(m)->n_layers, np_model_get_shape(m)->dim,
-	       np_model_get_shape(m)->n_heads,
-	       np_model_get_shape(m)->n_kv_heads, np_model_get_shape(m)->ffn,
-	       V, np_tok_kind(tok) == NP_TOK_SPM ? "llama (SPM)" : "gpt2 (BPE)");
-	printf("tokens %zu (text %zu bytes), calibration %.2f s, compile+render %.2f s\n",
+	printf("model %s: %u layers dim %u heads %u/%u ffn %u vocab %u, "
+	       "tokenizer %s\n",
+	       path, np_model_get_shape(m)->n_layers,
+	       np_model_get_shape(m)->dim, np_model_get_shape(m)->n_heads,
+	       np_model_get_shape(m)->n_kv_heads, np_model_get_shape(m)->ffn, V,
+	       np_tok_kind(tok) == NP_TOK_SPM ? "llama (SPM)" : "gpt2 (BPE)");
+	printf("tokens %zu (text %zu bytes), calibration %.2f s, "
+	       "compile+render %.2f s\n",
 	       n, len, t_cal, t_comp);
 	printf("top-1 agreement int vs float: %.1f%% (%zu/%zu)\n",
 	       100.0 * agree / n, agree, n);
+	printf("float top-1 within int top-5: %.1f%%\n", 100.0 * top5 / n);
 	printf("mean logit cosine int vs float: %.4f\n", cos_sum / n);
 	printf("per token: int reference %.2f ms, float reference %.2f ms\n",
 	       1e3 * t_int / n, 1e3 * t_f / n);
@@ -159,8 +171,8 @@ out:
 
 static int compile_bench(const char *shape, int images, int only)
 {
-	struct np_model_shape s = { 14, 4096, 32, 8, 14336, 49152, 4096,
-				    10000000.0f, 1e-5f };
+	struct np_model_shape s = {14,	  4096, 32,	     8,	   14336,
+				   49152, 4096, 10000000.0f, 1e-5f};
 	struct np_model *m = NULL;
 	struct np_quant_calib *cal = NULL;
 	struct np_compiled *c = NULL;
@@ -170,11 +182,11 @@ static int compile_bench(const char *shape, int images, int only)
 	int ret;
 
 	if (!strcmp(shape, "medium"))
-		s = (struct np_model_shape){ 14, 1024, 16, 4, 2816, 32000, 2048,
-					     10000.0f, 1e-5f };
+		s = (struct np_model_shape){14,	   1024, 16,	   4,	 2816,
+					    32000, 2048, 10000.0f, 1e-5f};
 	else if (!strcmp(shape, "tiny"))
-		s = (struct np_model_shape){ 14, 256, 8, 2, 704, 4096, 2048,
-					     10000.0f, 1e-5f };
+		s = (struct np_model_shape){14,	  256,	8,	  2,	704,
+					    4096, 2048, 10000.0f, 1e-5f};
 	ret = np_model_synthetic(&s, 1, &m);
 	ret = ret ? ret : np_quant_calib_default(m, &cal);
 	if (ret)
@@ -232,8 +244,8 @@ int main(int argc, char **argv)
 				     argc > 4 ? atoi(argv[4]) : -1) ?
 			       1 :
 			       0;
-	fprintf(stderr,
-		"usage: np_model_bench accuracy MODEL.gguf TEXT [N]\n"
-		"       np_model_bench compile [granite3b|medium|tiny] [--images [CARD]]\n");
+	fprintf(stderr, "usage: np_model_bench accuracy MODEL.gguf TEXT [N]\n"
+			"       np_model_bench compile [granite3b|medium|tiny] "
+			"[--images [CARD]]\n");
 	return 2;
 }

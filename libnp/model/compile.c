@@ -94,7 +94,7 @@ int np_quant_multiplier(double f, int32_t *m, int32_t *shift)
 
 static struct npk_rq rq_of(double f, int *err)
 {
-	struct npk_rq rq = { 0, 0 };
+	struct npk_rq rq = {0, 0};
 
 	if (np_quant_multiplier(f, &rq.m, &rq.shift))
 		*err = -ERANGE;
@@ -126,8 +126,8 @@ static void tensor_place(struct npk_tensor *t, uint32_t rows, uint32_t cols,
 	t->bits = bits;
 	t->rsvd = 0;
 	t->rows_per_core = (rows + NP_NUM_CORES - 1) / NP_NUM_CORES;
-	t->row_bytes = (uint32_t)align_up(((uint64_t)cols * bits + 7) / 8,
-					  ROW_ALIGN);
+	t->row_bytes =
+		(uint32_t)align_up(((uint64_t)cols * bits + 7) / 8, ROW_ALIGN);
 	t->off = (uint32_t)*off;
 	*off = align_up(*off + (uint64_t)t->rows_per_core * t->row_bytes,
 			NPK_ALIGN);
@@ -156,9 +156,9 @@ static uint64_t layout_layers(const struct np_model_shape *s, uint32_t hd,
 	uint32_t qd = s->n_heads * hd, kvd = s->n_kv_heads * hd;
 	uint64_t off = prog_bytes_layers(n, hd), units, unit;
 	const uint32_t dims[NPK_N_TENSORS][2] = {
-		{ qd, s->dim },	   { kvd, s->dim },   { kvd, s->dim },
-		{ s->dim, qd },	   { s->ffn, s->dim }, { s->ffn, s->dim },
-		{ s->dim, s->ffn },
+		{qd, s->dim},	  {kvd, s->dim},    {kvd, s->dim},
+		{s->dim, qd},	  {s->ffn, s->dim}, {s->ffn, s->dim},
+		{s->dim, s->ffn},
 	};
 	uint64_t wstart = off;
 
@@ -185,7 +185,8 @@ static uint64_t layout_output(const struct np_model_shape *s, uint32_t rows,
 			      struct npk_output *o)
 {
 	struct npk_output tmp;
-	uint64_t off = align_up(sizeof(struct npk_card) + sizeof(*o), NPK_ALIGN);
+	uint64_t off =
+		align_up(sizeof(struct npk_card) + sizeof(*o), NPK_ALIGN);
 
 	tensor_place(o ? &o->w : &tmp.w, rows, s->dim, 8, &off);
 	return off;
@@ -203,8 +204,8 @@ static uint32_t layers_per_card(const struct np_model_shape *s, uint32_t hd,
 	uint32_t k = 0;
 
 	while (k < s->n_layers &&
-	       fits_core(layout_layers(s, hd, k + 1, batch, max_seq, NULL,
-				       NULL, NULL)))
+	       fits_core(layout_layers(s, hd, k + 1, batch, max_seq, NULL, NULL,
+				       NULL)))
 		k++;
 	return k;
 }
@@ -247,27 +248,34 @@ static void explain_no_fit(const struct np_model_shape *s, uint32_t hd,
 	}
 	if (best_batch || best_seq)
 		snprintf(fit, sizeof(fit),
-			 "would fit: %u sessions of %u tokens, or %u sessions of %u tokens",
+			 "would fit: %u sessions of %u tokens, or %u sessions "
+			 "of %u tokens",
 			 best_batch, o->max_seq, o->batch, best_seq);
 	else
 		snprintf(fit, sizeof(fit),
-			 "would fit: %llu layers at most (%u layer cards x %u per card)",
+			 "would fit: %llu layers at most (%u layer cards x %u "
+			 "per card)",
 			 (unsigned long long)m_fit * c_l, c_l, m_fit);
 	need = m_fit ? (s->n_layers + m_fit - 1) / m_fit + k_out : 0;
 	npim_log(log, LOG_ERR,
-		"compile: model does not fit %u cards: budget per card %u MiB = 256 cores x %u KiB; one layer needs %.1f KiB per core (weights %.1f KiB, KV cache %.1f KiB for %u sessions x %u tokens, program %.1f KiB), so %u layer(s) fit a card; the output layer (%u x %u INT8) needs %u card(s); %u layers need %s%u cards; %s",
-		o->n_cards, NP_SRAM_SIZE >> 20, NP_CORE_SRAM_SIZE >> 10,
-		one / KiB, w1 / NP_NUM_CORES / KiB, kv1 / KiB, o->batch,
-		o->max_seq, prog_bytes_layers(1, hd) / KiB, m_fit, s->vocab,
-		s->dim, k_out, s->n_layers, need ? "" : "more than ", need,
-		fit);
+		 "compile: model does not fit %u cards: budget per card %u MiB "
+		 "= 256 cores x %u KiB; one layer needs %.1f KiB per core "
+		 "(weights %.1f KiB, KV cache %.1f KiB for %u sessions x %u "
+		 "tokens, program %.1f KiB), so %u layer(s) fit a card; the "
+		 "output layer (%u x %u INT8) needs %u card(s); %u layers need "
+		 "%s%u cards; %s",
+		 o->n_cards, NP_SRAM_SIZE >> 20, NP_CORE_SRAM_SIZE >> 10,
+		 one / KiB, w1 / NP_NUM_CORES / KiB, kv1 / KiB, o->batch,
+		 o->max_seq, prog_bytes_layers(1, hd) / KiB, m_fit, s->vocab,
+		 s->dim, k_out, s->n_layers, need ? "" : "more than ", need,
+		 fit);
 }
 
 int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
 	       const struct np_compile_opts *opts,
 	       const struct np_model_log *log, struct np_compiled **out)
 {
-	struct np_compile_opts o = opts ? *opts : (struct np_compile_opts){ 0 };
+	struct np_compile_opts o = opts ? *opts : (struct np_compile_opts){0};
 	const struct np_model_shape *s = np_model_get_shape(m);
 	uint32_t hd = s->dim / s->n_heads, m_fit, k_out, c_l, c, card = 0;
 	struct np_compiled *cp;
@@ -279,14 +287,16 @@ int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
 	if (o.n_cards > NPIM_MAX_CARDS || o.n_cards < 2 || o.batch > 4096 ||
 	    o.max_seq > 65536) {
 		npim_log(log, LOG_ERR,
-			"compile: %u cards, %u sessions, %u tokens: cards must be 2..%u, sessions 1..4096, tokens 1..65536",
-			o.n_cards, o.batch, o.max_seq, NPIM_MAX_CARDS);
+			 "compile: %u cards, %u sessions, %u tokens: cards "
+			 "must be 2..%u, sessions 1..4096, tokens 1..65536",
+			 o.n_cards, o.batch, o.max_seq, NPIM_MAX_CARDS);
 		return -EINVAL;
 	}
 	if (calib && calib->n_layers != s->n_layers) {
 		npim_log(log, LOG_ERR,
-			"compile: calibration is for %u layers, the model has %u",
-			calib->n_layers, s->n_layers);
+			 "compile: calibration is for %u layers, the model has "
+			 "%u",
+			 calib->n_layers, s->n_layers);
 		return -EINVAL;
 	}
 	k_out = output_cards_min(s);
@@ -317,8 +327,8 @@ int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
 		p->first_layer = first;
 		p->n_layers = n;
 		p->prog = NP_CA_SRAM_BASE;
-		p->core_bytes = layout_layers(s, hd, n, o.batch, o.max_seq, NULL,
-					      NULL, &w);
+		p->core_bytes = layout_layers(s, hd, n, o.batch, o.max_seq,
+					      NULL, NULL, &w);
 		p->prog_bytes = prog_bytes_layers(n, hd);
 		p->weight_bytes = w;
 		p->kv_bytes = (uint64_t)n * o.batch * s->n_kv_heads *
@@ -337,7 +347,8 @@ int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
 		p->prog_bytes = align_up(sizeof(struct npk_card) +
 						 sizeof(struct npk_output),
 					 NPK_ALIGN);
-		p->weight_bytes = (p->core_bytes - p->prog_bytes) * NP_NUM_CORES;
+		p->weight_bytes =
+			(p->core_bytes - p->prog_bytes) * NP_NUM_CORES;
 		vb += rows;
 	}
 	cp->n_cards = card;
@@ -369,7 +380,8 @@ void np_compiled_describe(const struct np_compiled *c, char *buf, size_t len)
 		return;
 	buf[0] = 0;
 	o += (size_t)snprintf(buf + o, len - o,
-			      "%u layers, dim %u, %u/%u heads, ffn %u, vocab %u; %u sessions x %u tokens; %u of %u cards\n",
+			      "%u layers, dim %u, %u/%u heads, ffn %u, vocab "
+			      "%u; %u sessions x %u tokens; %u of %u cards\n",
 			      c->s.n_layers, c->s.dim, c->s.n_heads,
 			      c->s.n_kv_heads, c->s.ffn, c->s.vocab, c->o.batch,
 			      c->o.max_seq, c->n_cards, c->o.n_cards);
@@ -378,22 +390,22 @@ void np_compiled_describe(const struct np_compiled *c, char *buf, size_t len)
 
 		if (p->kind == NP_CARD_LAYERS)
 			o += (size_t)snprintf(buf + o, len - o,
-					      "card %2u: layers %u..%u",
-					      i, p->first_layer,
+					      "card %2u: layers %u..%u", i,
+					      p->first_layer,
 					      p->first_layer + p->n_layers - 1);
 		else
 			o += (size_t)snprintf(buf + o, len - o,
-					      "card %2u: output rows %u..%u",
-					      i, p->vocab_begin, p->vocab_end - 1);
+					      "card %2u: output rows %u..%u", i,
+					      p->vocab_begin, p->vocab_end - 1);
 		if (o < len)
-			o += (size_t)snprintf(buf + o, len - o,
-					      "  %.1f/%.0f KiB per core, weights %.1f MiB, KV %.1f MiB, %.1f%% of SRAM\n",
-					      p->core_bytes / KiB,
-					      NP_CORE_SRAM_SIZE / KiB,
-					      p->weight_bytes / MiB,
-					      p->kv_bytes / MiB,
-					      100.0 * (double)p->core_bytes /
-						      NP_CORE_SRAM_SIZE);
+			o += (size_t)snprintf(
+				buf + o, len - o,
+				"  %.1f/%.0f KiB per core, weights %.1f MiB, "
+				"KV %.1f MiB, %.1f%% of SRAM\n",
+				p->core_bytes / KiB, NP_CORE_SRAM_SIZE / KiB,
+				p->weight_bytes / MiB, p->kv_bytes / MiB,
+				100.0 * (double)p->core_bytes /
+					NP_CORE_SRAM_SIZE);
 	}
 }
 
@@ -401,7 +413,7 @@ void np_compiled_describe(const struct np_compiled *c, char *buf, size_t len)
 /* Card images                                                       */
 
 static const struct npim_layer_scales *sc(const struct np_compiled *c,
-					 uint32_t l)
+					  uint32_t l)
 {
 	return &c->calib->l[l];
 }
@@ -421,7 +433,8 @@ static int emit_tensor(const struct np_compiled *c, uint8_t *sram,
 		goto out;
 	}
 	for (uint32_t r = 0; r < t->rows && !ret; r++) {
-		uint64_t core = r / t->rows_per_core, local = r % t->rows_per_core;
+		uint64_t core = r / t->rows_per_core,
+			 local = r % t->rows_per_core;
 		uint8_t *base = sram + core * NP_CORE_SRAM_SIZE;
 		struct npk_rq rq;
 		float sw;
@@ -435,9 +448,11 @@ static int emit_tensor(const struct np_compiled *c, uint8_t *sram,
 		sw = np_quant_row_scale(w, t->cols, (int)t->bits);
 		np_quant_row(w, t->cols, sw, (int)t->bits, q);
 		if (t->bits == 4)
-			npk_pack4(q, t->cols, base + t->off + local * t->row_bytes);
+			npk_pack4(q, t->cols,
+				  base + t->off + local * t->row_bytes);
 		else
-			memcpy(base + t->off + local * t->row_bytes, q, t->cols);
+			memcpy(base + t->off + local * t->row_bytes, q,
+			       t->cols);
 		rq = rq_of((double)sw * in_scale / out_scale, &ret);
 		memcpy(base + t->rq_off + local * 8, &rq, sizeof(rq));
 	}
@@ -481,7 +496,8 @@ static int emit_layer(const struct np_compiled *c, uint8_t *sram,
 				   sqrt((double)c->hd) * M_LOG2E * 256.0,
 			   &ret);
 	L->attn = rq_of(S[NPIM_A_V4] / (65536.0 * S[NPIM_A_ATT]), &ret);
-	L->silu_mul = rq_of((double)ls->sl8 * S[NPIM_A_U8] / S[NPIM_A_A8], &ret);
+	L->silu_mul =
+		rq_of((double)ls->sl8 * S[NPIM_A_U8] / S[NPIM_A_A8], &ret);
 	L->res = rq_of(s_x / s_next, &ret);
 	L->rsvd = 0;
 	for (int i = 0; i < 256; i++) {
@@ -506,14 +522,14 @@ static int emit_layer(const struct np_compiled *c, uint8_t *sram,
 		    emit_tensor(c, sram, &L->t[NPK_O], NP_T_O, layer, 0, NULL,
 				S[NPIM_A_ATT], s_x);
 	ret = ret ? ret :
-		    emit_tensor(c, sram, &L->t[NPK_GATE], NP_T_GATE, layer, 0, g2,
-				S[NPIM_A_N2], S[NPIM_A_G8]);
+		    emit_tensor(c, sram, &L->t[NPK_GATE], NP_T_GATE, layer, 0,
+				g2, S[NPIM_A_N2], S[NPIM_A_G8]);
 	ret = ret ? ret :
 		    emit_tensor(c, sram, &L->t[NPK_UP], NP_T_UP, layer, 0, g2,
 				S[NPIM_A_N2], S[NPIM_A_U8]);
 	ret = ret ? ret :
-		    emit_tensor(c, sram, &L->t[NPK_DOWN], NP_T_DOWN, layer, 0, NULL,
-				S[NPIM_A_A8], s_next);
+		    emit_tensor(c, sram, &L->t[NPK_DOWN], NP_T_DOWN, layer, 0,
+				NULL, S[NPIM_A_A8], s_next);
 out:
 	free(g1);
 	free(g2);
@@ -557,7 +573,7 @@ int np_compile_card_image(const struct np_compiled *c, uint32_t card,
 	card_header(c, p, &h);
 	if (p->kind == NP_CARD_OUTPUT) {
 		const float *S = sc(c, c->s.n_layers)->s;
-		struct npk_output o = { 0 };
+		struct npk_output o = {0};
 		float *g = malloc(c->s.dim * sizeof(float));
 
 		if (!g)
@@ -566,7 +582,8 @@ int np_compile_card_image(const struct np_compiled *c, uint32_t card,
 		layout_output(&c->s, p->vocab_end - p->vocab_begin, &o);
 		o.eps = eps_q16(c->s.norm_eps, S[NPIM_A_XFIN]);
 		o.norm = rq_of(1.0 / (65536.0 * S[NPIM_A_NOUT]), &ret);
-		ret = ret ? -ERANGE : np_model_row(c->m, NP_T_OUT_NORM, 0, 0, g);
+		ret = ret ? -ERANGE :
+			    np_model_row(c->m, NP_T_OUT_NORM, 0, 0, g);
 		if (!ret)
 			ret = emit_tensor(c, sram, &o.w, NP_T_OUTPUT, 0,
 					  p->vocab_begin, g, S[NPIM_A_NOUT],
@@ -663,7 +680,7 @@ int np_compile_write(const struct np_compiled *c, const char *dir)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < c->n_cards && !ret; i++) {
 		const struct np_card_plan *p = &c->card[i];
-		struct npim_img_hdr h = { 0 };
+		struct npim_img_hdr h = {0};
 
 		memset(sram, 0, NP_SRAM_SIZE);
 		ret = np_compile_card_image(c, i, sram);
@@ -698,7 +715,7 @@ int np_compile_write(const struct np_compiled *c, const char *dir)
 	if (fd < 0)
 		return -errno;
 	{
-		struct npim_host_hdr h = { 0 };
+		struct npim_host_hdr h = {0};
 		int16_t *x = malloc(c->s.dim * sizeof(*x));
 
 		h.magic = NPIM_HOST_MAGIC;

@@ -60,8 +60,10 @@ static int cur_need(struct gguf_cur *c, size_t n, const char *item)
 	if (c->g->len - c->pos >= n)
 		return 0;
 	npim_log(c->log, LOG_ERR,
-		"gguf: truncated file: %s of %s needs %zu bytes at offset %zu but the file has %zu; the file is incomplete, download or write it again",
-		item, c->what, n, c->pos, c->g->len);
+		 "gguf: truncated file: %s of %s needs %zu bytes at offset %zu "
+		 "but the file has %zu; the file is incomplete, download or "
+		 "write it again",
+		 item, c->what, n, c->pos, c->g->len);
 	return -EINVAL;
 }
 
@@ -92,9 +94,10 @@ static int cur_str(struct gguf_cur *c, const char *item, const char **s,
 		return -EINVAL;
 	if (len > c->g->len - c->pos) {
 		npim_log(c->log, LOG_ERR,
-			"gguf: %s of %s at offset %zu claims %llu bytes but only %zu remain; the file is truncated or corrupt",
-			item, c->what, c->pos - 8, (unsigned long long)len,
-			c->g->len - c->pos);
+			 "gguf: %s of %s at offset %zu claims %llu bytes but "
+			 "only %zu remain; the file is truncated or corrupt",
+			 item, c->what, c->pos - 8, (unsigned long long)len,
+			 c->g->len - c->pos);
 		return -EINVAL;
 	}
 	*s = (const char *)c->g->p + c->pos;
@@ -134,8 +137,7 @@ static int gguf_skip_value(struct gguf_cur *c, uint32_t t, int depth)
 	size_t n;
 
 	if (sz)
-		return cur_need(c, sz, "value") ? -EINVAL :
-						  (c->pos += sz, 0);
+		return cur_need(c, sz, "value") ? -EINVAL : (c->pos += sz, 0);
 	if (t == NP_GGUF_STRING)
 		return cur_str(c, "string value", &s, &n);
 	if (t == NP_GGUF_ARRAY) {
@@ -144,8 +146,9 @@ static int gguf_skip_value(struct gguf_cur *c, uint32_t t, int depth)
 
 		if (depth >= GGUF_MAX_DEPTH) {
 			npim_log(c->log, LOG_ERR,
-				"gguf: arrays nested deeper than %d in %s at offset %zu; the file is corrupt",
-				GGUF_MAX_DEPTH, c->what, c->pos);
+				 "gguf: arrays nested deeper than %d in %s at "
+				 "offset %zu; the file is corrupt",
+				 GGUF_MAX_DEPTH, c->what, c->pos);
 			return -EINVAL;
 		}
 		if (cur_u32(c, "array type", &et) ||
@@ -154,16 +157,20 @@ static int gguf_skip_value(struct gguf_cur *c, uint32_t t, int depth)
 		sz = gguf_scalar_size(et);
 		if (!sz && et != NP_GGUF_STRING && et != NP_GGUF_ARRAY) {
 			npim_log(c->log, LOG_ERR,
-				"gguf: array element type %u in %s at offset %zu is not a GGUF type (0..12); the file is corrupt",
-				et, c->what, c->pos - 12);
+				 "gguf: array element type %u in %s at offset "
+				 "%zu is not a GGUF type (0..12); the file is "
+				 "corrupt",
+				 et, c->what, c->pos - 12);
 			return -EINVAL;
 		}
 		/* every element takes at least sz (scalars) or 8 bytes */
 		if (count > (c->g->len - c->pos) / (sz ? sz : 8)) {
 			npim_log(c->log, LOG_ERR,
-				"gguf: array in %s at offset %zu claims %llu elements, more than the %zu bytes left can hold; the file is truncated or corrupt",
-				c->what, c->pos - 12, (unsigned long long)count,
-				c->g->len - c->pos);
+				 "gguf: array in %s at offset %zu claims %llu "
+				 "elements, more than the %zu bytes left can "
+				 "hold; the file is truncated or corrupt",
+				 c->what, c->pos - 12,
+				 (unsigned long long)count, c->g->len - c->pos);
 			return -EINVAL;
 		}
 		if (sz) {
@@ -176,8 +183,9 @@ static int gguf_skip_value(struct gguf_cur *c, uint32_t t, int depth)
 		return 0;
 	}
 	npim_log(c->log, LOG_ERR,
-		"gguf: value type %u in %s at offset %zu is not a GGUF type (0..12); the file is corrupt",
-		t, c->what, c->pos);
+		 "gguf: value type %u in %s at offset %zu is not a GGUF type "
+		 "(0..12); the file is corrupt",
+		 t, c->what, c->pos);
 	return -EINVAL;
 }
 
@@ -203,8 +211,9 @@ static int gguf_parse_kv(struct np_gguf *g, struct gguf_cur *c, size_t i)
 		return -EINVAL;
 	if (kv->key_len == 0 || kv->key_len > GGUF_MAX_NAME) {
 		npim_log(c->log, LOG_ERR,
-			"gguf: metadata entry %zu has a key of %zu bytes (1..%d allowed); the file is corrupt",
-			i, kv->key_len, GGUF_MAX_NAME);
+			 "gguf: metadata entry %zu has a key of %zu bytes "
+			 "(1..%d allowed); the file is corrupt",
+			 i, kv->key_len, GGUF_MAX_NAME);
 		return -EINVAL;
 	}
 	snprintf(what, sizeof(what), "metadata '%.*s'", (int)kv->key_len,
@@ -213,8 +222,8 @@ static int gguf_parse_kv(struct np_gguf *g, struct gguf_cur *c, size_t i)
 		if (g->kv[j].key_len == kv->key_len &&
 		    !memcmp(g->kv[j].key, kv->key, kv->key_len)) {
 			npim_log(c->log, LOG_ERR,
-				"gguf: %s appears twice; the file is corrupt",
-				what);
+				 "gguf: %s appears twice; the file is corrupt",
+				 what);
 			return -EINVAL;
 		}
 	}
@@ -267,8 +276,9 @@ static int gguf_parse_tensor(struct np_gguf *g, struct gguf_cur *c, size_t i,
 		return -EINVAL;
 	if (nlen == 0 || nlen > GGUF_MAX_NAME) {
 		npim_log(c->log, LOG_ERR,
-			"gguf: tensor %zu has a name of %zu bytes (1..%d allowed); the file is corrupt",
-			i, nlen, GGUF_MAX_NAME);
+			 "gguf: tensor %zu has a name of %zu bytes (1..%d "
+			 "allowed); the file is corrupt",
+			 i, nlen, GGUF_MAX_NAME);
 		return -EINVAL;
 	}
 	memcpy(*names, name, nlen);
@@ -279,8 +289,8 @@ static int gguf_parse_tensor(struct np_gguf *g, struct gguf_cur *c, size_t i,
 	for (size_t j = 0; j < i; j++) {
 		if (!strcmp(g->t[j].name, t->name)) {
 			npim_log(c->log, LOG_ERR,
-				"gguf: %s appears twice; the file is corrupt",
-				what);
+				 "gguf: %s appears twice; the file is corrupt",
+				 what);
 			return -EINVAL;
 		}
 	}
@@ -288,8 +298,9 @@ static int gguf_parse_tensor(struct np_gguf *g, struct gguf_cur *c, size_t i,
 		return -EINVAL;
 	if (t->n_dims == 0 || t->n_dims > NP_GGUF_MAX_DIMS) {
 		npim_log(c->log, LOG_ERR,
-			"gguf: %s has %u dimensions (1..%d allowed); the file is corrupt",
-			what, t->n_dims, NP_GGUF_MAX_DIMS);
+			 "gguf: %s has %u dimensions (1..%d allowed); the file "
+			 "is corrupt",
+			 what, t->n_dims, NP_GGUF_MAX_DIMS);
 		return -EINVAL;
 	}
 	for (uint32_t d = 0; d < t->n_dims; d++) {
@@ -298,8 +309,10 @@ static int gguf_parse_tensor(struct np_gguf *g, struct gguf_cur *c, size_t i,
 		if (t->ne[d] == 0 || t->ne[d] > ((uint64_t)1 << 40) ||
 		    n > ((uint64_t)1 << 50) / t->ne[d]) {
 			npim_log(c->log, LOG_ERR,
-				"gguf: %s dimension %u is %llu: zero or the tensor would exceed 2^50 elements; the file is corrupt",
-				what, d, (unsigned long long)t->ne[d]);
+				 "gguf: %s dimension %u is %llu: zero or the "
+				 "tensor would exceed 2^50 elements; the file "
+				 "is corrupt",
+				 what, d, (unsigned long long)t->ne[d]);
 			return -EINVAL;
 		}
 		n *= t->ne[d];
@@ -311,13 +324,16 @@ static int gguf_parse_tensor(struct np_gguf *g, struct gguf_cur *c, size_t i,
 		return -EINVAL;
 	if (!npim_ggml_type_info(t->type, &blck, &tbytes, &tname)) {
 		npim_log(c->log, LOG_ERR,
-			"gguf: %s has type %u, which is not a ggml tensor type; the file is corrupt",
-			what, t->type);
+			 "gguf: %s has type %u, which is not a ggml tensor "
+			 "type; the file is corrupt",
+			 what, t->type);
 		return -EINVAL;
 	}
 	if (t->ne[0] % blck) {
-		npim_log(c->log, LOG_ERR,
-			"gguf: %s of type %s has a row of %llu elements, not a multiple of the %u-element block; the file is corrupt",
+		npim_log(
+			c->log, LOG_ERR,
+			"gguf: %s of type %s has a row of %llu elements, not a "
+			"multiple of the %u-element block; the file is corrupt",
 			what, tname, (unsigned long long)t->ne[0], blck);
 		return -EINVAL;
 	}
@@ -329,7 +345,7 @@ static int gguf_parse_tensor(struct np_gguf *g, struct gguf_cur *c, size_t i,
 
 static int gguf_parse(struct np_gguf *g, const struct np_model_log *log)
 {
-	struct gguf_cur c = { .g = g, .log = log, .what = "the header" };
+	struct gguf_cur c = {.g = g, .log = log, .what = "the header"};
 	uint32_t magic;
 	uint64_t n_t, n_kv, al = 32;
 	char *names;
@@ -340,16 +356,19 @@ static int gguf_parse(struct np_gguf *g, const struct np_model_log *log)
 		return -EINVAL;
 	if (magic != GGUF_MAGIC) {
 		npim_log(log, LOG_ERR,
-			"gguf: bad magic %02x %02x %02x %02x (expected 'GGUF'); this is not a GGUF file",
-			g->p[0], g->p[1], g->p[2], g->p[3]);
+			 "gguf: bad magic %02x %02x %02x %02x (expected "
+			 "'GGUF'); this is not a GGUF file",
+			 g->p[0], g->p[1], g->p[2], g->p[3]);
 		return -EINVAL;
 	}
 	if (cur_u32(&c, "version", &g->version))
 		return -EINVAL;
 	if (g->version != 2 && g->version != 3) {
 		npim_log(log, LOG_ERR,
-			"gguf: version %u is not supported (np reads GGUF versions 2 and 3); convert the file with a current llama.cpp",
-			g->version);
+			 "gguf: version %u is not supported (np reads GGUF "
+			 "versions 2 and 3); convert the file with a current "
+			 "llama.cpp",
+			 g->version);
 		return -EINVAL;
 	}
 	if (cur_u64(&c, "tensor count", &n_t) ||
@@ -358,13 +377,17 @@ static int gguf_parse(struct np_gguf *g, const struct np_model_log *log)
 	/* a metadata entry takes >= 13 bytes, a tensor info >= 32 */
 	if (n_kv > GGUF_MAX_KV || n_kv > (g->len - c.pos) / 13) {
 		npim_log(log, LOG_ERR,
-			"gguf: header claims %llu metadata entries but %zu bytes cannot hold that many (limit %u); the file is corrupt",
-			(unsigned long long)n_kv, g->len - c.pos, GGUF_MAX_KV);
+			 "gguf: header claims %llu metadata entries but %zu "
+			 "bytes cannot hold that many (limit %u); the file is "
+			 "corrupt",
+			 (unsigned long long)n_kv, g->len - c.pos, GGUF_MAX_KV);
 		return -EINVAL;
 	}
 	if (n_t > GGUF_MAX_TENSORS || n_t > (g->len - c.pos) / 32) {
-		npim_log(log, LOG_ERR,
-			"gguf: header claims %llu tensors but %zu bytes cannot hold that many (limit %u); the file is corrupt",
+		npim_log(
+			log, LOG_ERR,
+			"gguf: header claims %llu tensors but %zu bytes cannot "
+			"hold that many (limit %u); the file is corrupt",
 			(unsigned long long)n_t, g->len - c.pos,
 			GGUF_MAX_TENSORS);
 		return -EINVAL;
@@ -386,16 +409,18 @@ static int gguf_parse(struct np_gguf *g, const struct np_model_log *log)
 
 		if (akv->type != NP_GGUF_UINT32) {
 			npim_log(log, LOG_ERR,
-				"gguf: general.alignment has type %u, expected uint32 (4); the file is corrupt",
-				akv->type);
+				 "gguf: general.alignment has type %u, "
+				 "expected uint32 (4); the file is corrupt",
+				 akv->type);
 			return -EINVAL;
 		}
 		memcpy(&a32, g->p + akv->off, 4);
 		al = a32;
 		if (al == 0 || (al & (al - 1)) || al > 65536) {
 			npim_log(log, LOG_ERR,
-				"gguf: general.alignment is %llu, not a power of two up to 65536; the file is corrupt",
-				(unsigned long long)al);
+				 "gguf: general.alignment is %llu, not a power "
+				 "of two up to 65536; the file is corrupt",
+				 (unsigned long long)al);
 			return -EINVAL;
 		}
 	}
@@ -416,8 +441,10 @@ static int gguf_parse(struct np_gguf *g, const struct np_model_log *log)
 	g->data_off = (c.pos + al - 1) / al * al;
 	if (n_t && g->data_off > g->len) {
 		npim_log(log, LOG_ERR,
-			"gguf: truncated file: tensor data would start at offset %zu but the file has %zu bytes; the file is incomplete",
-			g->data_off, g->len);
+			 "gguf: truncated file: tensor data would start at "
+			 "offset %zu but the file has %zu bytes; the file is "
+			 "incomplete",
+			 g->data_off, g->len);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < n_t; i++) {
@@ -427,17 +454,21 @@ static int gguf_parse(struct np_gguf *g, const struct np_model_log *log)
 
 		if (off % al) {
 			npim_log(log, LOG_ERR,
-				"gguf: tensor '%s' data offset %llu is not a multiple of the alignment %llu; the file is corrupt",
-				t->name, (unsigned long long)off,
-				(unsigned long long)al);
+				 "gguf: tensor '%s' data offset %llu is not a "
+				 "multiple of the alignment %llu; the file is "
+				 "corrupt",
+				 t->name, (unsigned long long)off,
+				 (unsigned long long)al);
 			return -EINVAL;
 		}
 		if (off > avail || t->size > avail - off) {
 			npim_log(log, LOG_ERR,
-				"gguf: truncated file: tensor '%s' needs bytes %llu..%llu of the data section but it has %llu; the file is incomplete",
-				t->name, (unsigned long long)off,
-				(unsigned long long)(off + t->size),
-				(unsigned long long)avail);
+				 "gguf: truncated file: tensor '%s' needs "
+				 "bytes %llu..%llu of the data section but it "
+				 "has %llu; the file is incomplete",
+				 t->name, (unsigned long long)off,
+				 (unsigned long long)(off + t->size),
+				 (unsigned long long)avail);
 			return -EINVAL;
 		}
 		t->data = g->p + g->data_off + off;
@@ -459,8 +490,9 @@ static int gguf_new(const void *buf, size_t len, void *map,
 	g->map = map;
 	if (len < 4) {
 		npim_log(log, LOG_ERR,
-			"gguf: file of %zu bytes is too short for the magic; this is not a GGUF file",
-			len);
+			 "gguf: file of %zu bytes is too short for the magic; "
+			 "this is not a GGUF file",
+			 len);
 		np_gguf_close(g);
 		return -EINVAL;
 	}
@@ -473,8 +505,8 @@ static int gguf_new(const void *buf, size_t len, void *map,
 	return 0;
 }
 
-int np_gguf_open_mem(const void *buf, size_t len, const struct np_model_log *log,
-		     struct np_gguf **out)
+int np_gguf_open_mem(const void *buf, size_t len,
+		     const struct np_model_log *log, struct np_gguf **out)
 {
 	if (!buf && len)
 		return -EINVAL;
@@ -493,7 +525,7 @@ int np_gguf_open(const char *path, const struct np_model_log *log,
 	if (fd < 0) {
 		ret = -errno;
 		npim_log(log, LOG_ERR, "gguf: cannot open %s: %s", path,
-			strerror(-ret));
+			 strerror(-ret));
 		return ret;
 	}
 	if (fstat(fd, &st) < 0) {
@@ -509,7 +541,7 @@ int np_gguf_open(const char *path, const struct np_model_log *log,
 	if (st.st_size == 0) {
 		close(fd);
 		npim_log(log, LOG_ERR, "gguf: %s is empty; not a GGUF file",
-			path);
+			 path);
 		return -EINVAL;
 	}
 	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -517,7 +549,7 @@ int np_gguf_open(const char *path, const struct np_model_log *log,
 	close(fd);
 	if (map == MAP_FAILED) {
 		npim_log(log, LOG_ERR, "gguf: cannot map %s: %s", path,
-			strerror(-ret));
+			 strerror(-ret));
 		return ret;
 	}
 	ret = gguf_new(map, (size_t)st.st_size, map, log, out);
@@ -564,8 +596,8 @@ const struct np_gguf_tensor *np_gguf_find_tensor(const struct np_gguf *g,
 	return NULL;
 }
 
-static int gguf_num_at(const uint8_t *p, uint32_t type, double *d,
-		       uint64_t *u, int *is_neg)
+static int gguf_num_at(const uint8_t *p, uint32_t type, double *d, uint64_t *u,
+		       int *is_neg)
 {
 	union {
 		uint8_t u8;
@@ -775,7 +807,8 @@ int np_gguf_tensor_row(const struct np_gguf_tensor *t, uint64_t row, float *out)
 			memcpy(&h, p, 2);
 			d = npim_f16_to_f32(h);
 			for (int j = 0; j < 16; j++) {
-				out[b * 32 + j] = d * (float)((p[2 + j] & 15) - 8);
+				out[b * 32 + j] =
+					d * (float)((p[2 + j] & 15) - 8);
 				out[b * 32 + j + 16] =
 					d * (float)((p[2 + j] >> 4) - 8);
 			}
@@ -979,7 +1012,7 @@ int np_gguf_writer_tensor(struct np_gguf_writer *w, const char *name,
 
 int np_gguf_writer_buf(struct np_gguf_writer *w, void **buf, size_t *len)
 {
-	struct npim_buf b = { 0 };
+	struct npim_buf b = {0};
 
 	npim_buf_u32(&b, GGUF_MAGIC);
 	npim_buf_u32(&b, 3);

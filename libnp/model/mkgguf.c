@@ -20,18 +20,20 @@ static const struct {
 	const char *name;
 	struct np_model_shape s;
 } shapes[] = {
-	{ "tiny", { 14, 256, 8, 2, 704, 4096, 2048, 10000.0f, 1e-5f } },
-	{ "medium", { 14, 1024, 16, 4, 2816, 32000, 2048, 10000.0f, 1e-5f } },
-	{ "granite3b",
-	  { 14, 4096, 32, 8, 14336, 49152, 4096, 10000000.0f, 1e-5f } },
+	{"tiny", {14, 256, 8, 2, 704, 4096, 2048, 10000.0f, 1e-5f}},
+	{"medium", {14, 1024, 16, 4, 2816, 32000, 2048, 10000.0f, 1e-5f}},
+	{"granite3b",
+	 {14, 4096, 32, 8, 14336, 49152, 4096, 10000000.0f, 1e-5f}},
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: np_mkgguf --text FILE --out FILE [--shape tiny|medium|granite3b]\n"
-		"       [--layers N] [--dim N] [--heads N] [--kv-heads N] [--ffn N]\n"
-		"       [--vocab N] [--seed N] [--type f32|f16|q8_0|q4_0] [--tok spm|bpe]\n");
+	fprintf(f, "usage: np_mkgguf --text FILE --out FILE [--shape "
+		   "tiny|medium|granite3b]\n"
+		   "       [--layers N] [--dim N] [--heads N] [--kv-heads N] "
+		   "[--ffn N]\n"
+		   "       [--vocab N] [--seed N] [--type f32|f16|q8_0|q4_0] "
+		   "[--tok spm|bpe]\n");
 }
 
 static int parse_u32(const char *opt, const char *v, uint32_t *out)
@@ -42,7 +44,8 @@ static int parse_u32(const char *opt, const char *v, uint32_t *out)
 	errno = 0;
 	x = strtoul(v, &end, 0);
 	if (errno || *end || x > UINT32_MAX) {
-		fprintf(stderr, "np_mkgguf: --%s '%s' is not a number\n", opt, v);
+		fprintf(stderr, "np_mkgguf: --%s '%s' is not a number\n", opt,
+			v);
 		return -1;
 	}
 	*out = (uint32_t)x;
@@ -73,20 +76,20 @@ static char *read_file(const char *path, size_t *len)
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "shape", required_argument, NULL, 's' },
-		{ "layers", required_argument, NULL, 'l' },
-		{ "dim", required_argument, NULL, 'd' },
-		{ "heads", required_argument, NULL, 'h' },
-		{ "kv-heads", required_argument, NULL, 'k' },
-		{ "ffn", required_argument, NULL, 'f' },
-		{ "vocab", required_argument, NULL, 'v' },
-		{ "seed", required_argument, NULL, 'S' },
-		{ "type", required_argument, NULL, 't' },
-		{ "tok", required_argument, NULL, 'T' },
-		{ "text", required_argument, NULL, 'x' },
-		{ "out", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'H' },
-		{ 0 },
+		{"shape", required_argument, NULL, 's'},
+		{"layers", required_argument, NULL, 'l'},
+		{"dim", required_argument, NULL, 'd'},
+		{"heads", required_argument, NULL, 'h'},
+		{"kv-heads", required_argument, NULL, 'k'},
+		{"ffn", required_argument, NULL, 'f'},
+		{"vocab", required_argument, NULL, 'v'},
+		{"seed", required_argument, NULL, 'S'},
+		{"type", required_argument, NULL, 't'},
+		{"tok", required_argument, NULL, 'T'},
+		{"text", required_argument, NULL, 'x'},
+		{"out", required_argument, NULL, 'o'},
+		{"help", no_argument, NULL, 'H'},
+		{0},
 	};
 	struct np_model_shape s = shapes[0].s;
 	const char *text_path = NULL, *out = NULL;
@@ -108,7 +111,8 @@ int main(int argc, char **argv)
 					break;
 			if (i == sizeof(shapes) / sizeof(shapes[0])) {
 				fprintf(stderr,
-					"np_mkgguf: unknown shape '%s'; use tiny, medium or granite3b\n",
+					"np_mkgguf: unknown shape '%s'; use "
+					"tiny, medium or granite3b\n",
 					optarg);
 				return 2;
 			}
@@ -186,7 +190,10 @@ int main(int argc, char **argv)
 	ret = np_model_synthetic(&s, seed, &m);
 	if (ret) {
 		fprintf(stderr,
-			"np_mkgguf: invalid shape (layers %u dim %u heads %u kv-heads %u ffn %u vocab %u): dim and ffn must be multiples of 32, heads divide dim, kv-heads divide heads\n",
+			"np_mkgguf: invalid shape (layers %u dim %u heads %u "
+			"kv-heads %u ffn %u vocab %u): dim and ffn must be "
+			"multiples of 32, heads divide dim, kv-heads divide "
+			"heads\n",
 			s.n_layers, s.dim, s.n_heads, s.n_kv_heads, s.ffn,
 			s.vocab);
 		free(text);

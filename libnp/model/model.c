@@ -16,7 +16,7 @@
 #define NPIM_PER_LAYER 9
 
 static const char *const layer_names[NPIM_PER_LAYER] = {
-	"attn_norm", "attn_q", "attn_k",   "attn_v",   "attn_output",
+	"attn_norm", "attn_q",	 "attn_k", "attn_v",   "attn_output",
 	"ffn_norm",  "ffn_gate", "ffn_up", "ffn_down",
 };
 
@@ -83,13 +83,15 @@ int np_model_shape_check(const struct np_model_shape *s,
 		why = "vocabulary size must be 1..2^22";
 	else if (!(s->rope_base > 1.0f) || !(s->norm_eps >= 0.0f) ||
 		 !(s->norm_eps < 1.0f))
-		why = "RoPE base must exceed 1 and the RMS epsilon lie in [0, 1)";
+		why = "RoPE base must exceed 1 and the RMS epsilon lie in [0, "
+		      "1)";
 	if (!why)
 		return 0;
 	npim_log(log, LOG_ERR,
-		"model: shape layers %u, dim %u, heads %u, kv heads %u, ffn %u, vocab %u is invalid: %s",
-		s->n_layers, s->dim, s->n_heads, s->n_kv_heads, s->ffn,
-		s->vocab, why);
+		 "model: shape layers %u, dim %u, heads %u, kv heads %u, ffn "
+		 "%u, vocab %u is invalid: %s",
+		 s->n_layers, s->dim, s->n_heads, s->n_kv_heads, s->ffn,
+		 s->vocab, why);
 	return -EINVAL;
 }
 
@@ -103,8 +105,9 @@ static int hp_u32(const struct np_gguf *g, const char *key, uint32_t *v,
 		return 0;
 	if (ret || u > UINT32_MAX) {
 		npim_log(log, LOG_ERR,
-			"model: %s is %s; a llama GGUF needs it as an unsigned integer",
-			key, ret == -ENOENT ? "missing" : "not a valid count");
+			 "model: %s is %s; a llama GGUF needs it as an "
+			 "unsigned integer",
+			 key, ret == -ENOENT ? "missing" : "not a valid count");
 		return -EINVAL;
 	}
 	*v = (uint32_t)u;
@@ -125,27 +128,32 @@ static int check_tensor(const struct np_gguf *g, const char *name,
 		if (optional)
 			return 0;
 		npim_log(log, LOG_ERR,
-			"model: tensor '%s' is missing; the file is not a complete llama model",
-			name);
+			 "model: tensor '%s' is missing; the file is not a "
+			 "complete llama model",
+			 name);
 		return -EINVAL;
 	}
 	npim_ggml_type_info(t->type, &blck, &bytes, &tname);
 	if (t->type != NP_GGML_F32 && t->type != NP_GGML_F16 &&
 	    t->type != NP_GGML_Q8_0 && t->type != NP_GGML_Q4_0) {
 		npim_log(log, LOG_ERR,
-			"model: tensor '%s' has type %s; np reads F32, F16, Q8_0 and Q4_0: requantise the file (llama-quantize ... Q8_0)",
-			name, tname);
+			 "model: tensor '%s' has type %s; np reads F32, F16, "
+			 "Q8_0 and Q4_0: requantise the file (llama-quantize "
+			 "... Q8_0)",
+			 name, tname);
 		return -ENOTSUP;
 	}
 	if (t->ne[0] != cols || t->n_elems != rows * cols ||
 	    (rows > 1 && t->n_dims != 2)) {
 		npim_log(log, LOG_ERR,
-			"model: tensor '%s' has shape %llux%llux%llux%llu, expected %llux%llu from the metadata; the file is inconsistent",
-			name, (unsigned long long)t->ne[0],
-			(unsigned long long)t->ne[1],
-			(unsigned long long)t->ne[2],
-			(unsigned long long)t->ne[3], (unsigned long long)cols,
-			(unsigned long long)rows);
+			 "model: tensor '%s' has shape %llux%llux%llux%llu, "
+			 "expected %llux%llu from the metadata; the file is "
+			 "inconsistent",
+			 name, (unsigned long long)t->ne[0],
+			 (unsigned long long)t->ne[1],
+			 (unsigned long long)t->ne[2],
+			 (unsigned long long)t->ne[3], (unsigned long long)cols,
+			 (unsigned long long)rows);
 		return -EINVAL;
 	}
 	return 0;
@@ -166,14 +174,15 @@ int np_model_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
 	ret = np_gguf_get_str(g, "general.architecture", &arch, &alen);
 	if (ret) {
 		npim_log(log, LOG_ERR,
-			"model: general.architecture is %s; not a model file",
-			ret == -ENOENT ? "missing" : "not a string");
+			 "model: general.architecture is %s; not a model file",
+			 ret == -ENOENT ? "missing" : "not a string");
 		return -EINVAL;
 	}
 	if (alen != 5 || memcmp(arch, "llama", 5)) {
 		npim_log(log, LOG_ERR,
-			"model: architecture '%.*s' is not supported; np compiles 'llama' models",
-			(int)(alen > 64 ? 64 : alen), arch);
+			 "model: architecture '%.*s' is not supported; np "
+			 "compiles 'llama' models",
+			 (int)(alen > 64 ? 64 : alen), arch);
 		return -ENOTSUP;
 	}
 	m = calloc(1, sizeof(*m));
@@ -182,13 +191,14 @@ int np_model_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
 	m->g = g;
 	m->shape.rope_base = 10000.0f;
 	m->shape.norm_eps = 1e-5f;
-	if ((ret = hp_u32(g, "llama.block_count", &m->shape.n_layers, 1, log)) ||
+	if ((ret = hp_u32(g, "llama.block_count", &m->shape.n_layers, 1,
+			  log)) ||
 	    (ret = hp_u32(g, "llama.embedding_length", &m->shape.dim, 1,
 			  log)) ||
 	    (ret = hp_u32(g, "llama.feed_forward_length", &m->shape.ffn, 1,
 			  log)) ||
-	    (ret = hp_u32(g, "llama.attention.head_count", &m->shape.n_heads,
-			  1, log)) ||
+	    (ret = hp_u32(g, "llama.attention.head_count", &m->shape.n_heads, 1,
+			  log)) ||
 	    (ret = hp_u32(g, "llama.context_length", &m->shape.ctx, 0, log)) ||
 	    (ret = hp_u32(g, "llama.rope.dimension_count", &rope_dim, 0, log)))
 		goto fail;
@@ -199,14 +209,16 @@ int np_model_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
 	if (np_gguf_get_f32(g, "llama.rope.freq_base", &m->shape.rope_base) ==
 	    -EINVAL) {
 		npim_log(log, LOG_ERR,
-			"model: llama.rope.freq_base is not a float; the file is corrupt");
+			 "model: llama.rope.freq_base is not a float; the file "
+			 "is corrupt");
 		ret = -EINVAL;
 		goto fail;
 	}
 	if (np_gguf_get_f32(g, "llama.attention.layer_norm_rms_epsilon",
 			    &m->shape.norm_eps) == -EINVAL) {
 		npim_log(log, LOG_ERR,
-			"model: llama.attention.layer_norm_rms_epsilon is not a float; the file is corrupt");
+			 "model: llama.attention.layer_norm_rms_epsilon is not "
+			 "a float; the file is corrupt");
 		ret = -EINVAL;
 		goto fail;
 	}
@@ -224,8 +236,9 @@ int np_model_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
 		goto fail;
 	if (rope_dim && rope_dim != m->shape.dim / m->shape.n_heads) {
 		npim_log(log, LOG_ERR,
-			"model: llama.rope.dimension_count is %u but the head dimension is %u; partial RoPE is not supported",
-			rope_dim, m->shape.dim / m->shape.n_heads);
+			 "model: llama.rope.dimension_count is %u but the head "
+			 "dimension is %u; partial RoPE is not supported",
+			 rope_dim, m->shape.dim / m->shape.n_heads);
 		ret = -ENOTSUP;
 		goto fail;
 	}
@@ -362,25 +375,42 @@ int np_model_write_gguf(const struct np_model *m, uint32_t wtype, int tok_kind,
 	if (ret)
 		return ret;
 	ret = np_gguf_writer_kv_str(w, "general.architecture", "llama");
-	ret = ret ? ret : np_gguf_writer_kv_str(w, "general.name", "np synthetic");
+	ret = ret ? ret :
+		    np_gguf_writer_kv_str(w, "general.name", "np synthetic");
 	ret = ret ? ret : np_gguf_writer_kv_u32(w, "general.alignment", 32);
-	ret = ret ? ret : np_gguf_writer_kv_u32(w, "llama.block_count", s->n_layers);
-	ret = ret ? ret : np_gguf_writer_kv_u32(w, "llama.context_length", s->ctx);
-	ret = ret ? ret : np_gguf_writer_kv_u32(w, "llama.embedding_length", s->dim);
-	ret = ret ? ret : np_gguf_writer_kv_u32(w, "llama.feed_forward_length", s->ffn);
-	ret = ret ? ret : np_gguf_writer_kv_u32(w, "llama.attention.head_count", s->n_heads);
-	ret = ret ? ret : np_gguf_writer_kv_u32(w, "llama.attention.head_count_kv", s->n_kv_heads);
-	ret = ret ? ret : np_gguf_writer_kv_u32(w, "llama.rope.dimension_count", s->dim / s->n_heads);
-	ret = ret ? ret : np_gguf_writer_kv_f32(w, "llama.rope.freq_base", s->rope_base);
-	ret = ret ? ret : np_gguf_writer_kv_f32(w, "llama.attention.layer_norm_rms_epsilon", s->norm_eps);
+	ret = ret ? ret :
+		    np_gguf_writer_kv_u32(w, "llama.block_count", s->n_layers);
+	ret = ret ? ret :
+		    np_gguf_writer_kv_u32(w, "llama.context_length", s->ctx);
+	ret = ret ? ret :
+		    np_gguf_writer_kv_u32(w, "llama.embedding_length", s->dim);
+	ret = ret ? ret :
+		    np_gguf_writer_kv_u32(w, "llama.feed_forward_length",
+					  s->ffn);
+	ret = ret ? ret :
+		    np_gguf_writer_kv_u32(w, "llama.attention.head_count",
+					  s->n_heads);
+	ret = ret ? ret :
+		    np_gguf_writer_kv_u32(w, "llama.attention.head_count_kv",
+					  s->n_kv_heads);
+	ret = ret ? ret :
+		    np_gguf_writer_kv_u32(w, "llama.rope.dimension_count",
+					  s->dim / s->n_heads);
+	ret = ret ? ret :
+		    np_gguf_writer_kv_f32(w, "llama.rope.freq_base",
+					  s->rope_base);
+	ret = ret ? ret :
+		    np_gguf_writer_kv_f32(
+			    w, "llama.attention.layer_norm_rms_epsilon",
+			    s->norm_eps);
 	ret = ret ? ret : np_tok_train(tok_kind, text, text_len, s->vocab, w);
 	if (ret)
 		goto out;
 	for (int k = -1; k < (int)s->n_layers + 1 && !ret; k++) {
 		int first = k < 0 || k == (int)s->n_layers ? NP_T_TOK_EMBD : 0;
-		int last = k < 0 ? NP_T_TOK_EMBD : k == (int)s->n_layers ?
-						NP_T_OUTPUT :
-						NP_T_DOWN;
+		int last = k < 0		 ? NP_T_TOK_EMBD :
+			   k == (int)s->n_layers ? NP_T_OUTPUT :
+						   NP_T_DOWN;
 
 		for (int t = first; t <= last && !ret; t++) {
 			uint32_t rows, cols;
@@ -400,20 +430,23 @@ int np_model_write_gguf(const struct np_model *m, uint32_t wtype, int tok_kind,
 				break;
 			}
 			for (uint32_t r = 0; r < rows && !ret; r++)
-				ret = np_model_row(m, t, k < 0 ? 0 : (uint32_t)k,
-						   r, buf + (size_t)r * cols);
+				ret = np_model_row(m, t,
+						   k < 0 ? 0 : (uint32_t)k, r,
+						   buf + (size_t)r * cols);
 			if (t >= NP_T_TOK_EMBD)
 				snprintf(name, sizeof(name), "%s",
-					 t == NP_T_TOK_EMBD ? "token_embd.weight" :
-					 t == NP_T_OUT_NORM ? "output_norm.weight" :
-							      "output.weight");
+					 t == NP_T_TOK_EMBD ?
+						 "token_embd.weight" :
+					 t == NP_T_OUT_NORM ?
+						 "output_norm.weight" :
+						 "output.weight");
 			else
 				snprintf(name, sizeof(name), "blk.%d.%s.weight",
 					 k, layer_names[t]);
 			if (!ret)
 				ret = np_gguf_writer_tensor(
-					w, name, norm ? NP_GGML_F32 : wtype, rows,
-					cols, !norm, buf);
+					w, name, norm ? NP_GGML_F32 : wtype,
+					rows, cols, !norm, buf);
 		}
 	}
 	if (!ret)

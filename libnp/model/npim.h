@@ -19,7 +19,7 @@ uint16_t npim_f32_to_f16(float f);
 
 /* ggml type table: block elements and bytes; 0 if unknown */
 int npim_ggml_type_info(uint32_t type, uint32_t *blck, uint32_t *bytes,
-		       const char **name);
+			const char **name);
 
 /* Growable byte buffer */
 struct npim_buf {
@@ -34,8 +34,8 @@ void npim_buf_str(struct npim_buf *b, const char *s, size_t n);
 void npim_buf_pad(struct npim_buf *b, size_t align);
 
 /* Row b of stream a: n seed-derived floats base + amp * U[-1, 1) */
-void npim_rand_row(uint64_t seed, uint64_t a, uint64_t b, float amp,
-		   float base, float *out, size_t n);
+void npim_rand_row(uint64_t seed, uint64_t a, uint64_t b, float amp, float base,
+		   float *out, size_t n);
 
 /* UTF-8: length of the sequence at s (1 for an invalid byte), decoded
  * code point in *cp (0xfffd for invalid) */
@@ -95,7 +95,8 @@ void npim_stat_add(struct npim_stat *st, const float *v, size_t n);
 
 /* Float forward pass; stats ([n_layers + 1][NPIM_A_COUNT]) may be NULL */
 int npim_ref_float_forward(struct np_ref_float *r, uint32_t slot, uint32_t pos,
-			  int32_t token, float *logits, struct npim_stat *stats);
+			   int32_t token, float *logits,
+			   struct npim_stat *stats);
 
 struct npim_layer_scales {
 	float s[NPIM_A_COUNT];

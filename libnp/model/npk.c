@@ -62,15 +62,15 @@ int64_t npk_div_round(int64_t num, int64_t den)
 
 void npk_sincos(uint32_t angle, int32_t *s, int32_t *c)
 {
-	uint32_t a[2] = { angle, angle + 0x40000000u };
+	uint32_t a[2] = {angle, angle + 0x40000000u};
 	int32_t r[2];
 
 	for (int k = 0; k < 2; k++) {
 		uint32_t i = a[k] >> 22, f = (a[k] >> 6) & 0xffff;
 		int32_t lo = npk_sin_tab[i], hi = npk_sin_tab[i + 1];
 
-		r[k] = lo + (int32_t)npk_rshift_round((int64_t)(hi - lo) * f,
-						      16);
+		r[k] = lo +
+		       (int32_t)npk_rshift_round((int64_t)(hi - lo) * f, 16);
 	}
 	*s = r[0];
 	*c = r[1];
@@ -89,8 +89,8 @@ int32_t npk_exp2_neg_q8(int64_t e)
 					 (unsigned int)(15 + n));
 }
 
-void npk_rmsnorm_q(const int16_t *x, uint32_t n, uint64_t eps,
-		   struct npk_rq rq, int32_t lo, int32_t hi, int8_t *q)
+void npk_rmsnorm_q(const int16_t *x, uint32_t n, uint64_t eps, struct npk_rq rq,
+		   int32_t lo, int32_t hi, int8_t *q)
 {
 	uint64_t ss = 0, v, r, inv;
 
@@ -157,7 +157,8 @@ void npk_matvec(const uint8_t *w, uint32_t rows, uint32_t cols,
 		int32_t *acc)
 {
 	for (uint32_t r = 0; r < rows; r++, w += row_bytes)
-		acc[r] = bits == 4 ? npk_dot4(w, cols, a) : npk_dot8(w, cols, a);
+		acc[r] =
+			bits == 4 ? npk_dot4(w, cols, a) : npk_dot8(w, cols, a);
 }
 
 /* ---------------------------------------------------------------- */
@@ -210,8 +211,8 @@ static int npk_tensor_ok(const uint8_t *sram, uint64_t sram_size,
 	return 1;
 }
 
-static int npk_card_get(const uint8_t *sram, uint64_t sram_size,
-			uint64_t prog, struct npk_card *c)
+static int npk_card_get(const uint8_t *sram, uint64_t sram_size, uint64_t prog,
+			struct npk_card *c)
 {
 	if (prog > sram_size || sram_size - prog < sizeof(*c) || (prog & 7))
 		return 0;
@@ -302,8 +303,9 @@ int npk_validate(const uint8_t *sram, uint64_t sram_size, uint64_t prog)
 		kv_end = c.kv_off + (last / NP_NUM_CORES + 1) * c.kv_unit;
 		if (kv_end > NP_CORE_SRAM_SIZE)
 			return NP_ERR_BAD_PROGRAM;
-		for (uint64_t u = L.kv_first_unit; u <= last &&
-		     u < (uint64_t)L.kv_first_unit + NP_NUM_CORES; u++) {
+		for (uint64_t u = L.kv_first_unit;
+		     u <= last && u < (uint64_t)L.kv_first_unit + NP_NUM_CORES;
+		     u++) {
 			uint64_t core = u % NP_NUM_CORES;
 
 			if (core * NP_CORE_SRAM_SIZE + kv_end > sram_size)
@@ -337,9 +339,9 @@ static void npk_scratch_layout(const struct npk_card *c, struct npk_scratch *s)
 				npk_max3(qd, c->ffn, c->dim);
 	size_t o = 0;
 
-#define NPK_TAKE(field, bytes)                         \
-	do {                                           \
-		s->field = o;                          \
+#define NPK_TAKE(field, bytes)                           \
+	do {                                             \
+		s->field = o;                            \
 		o += ((size_t)(bytes) + 7) & ~(size_t)7; \
 	} while (0)
 	NPK_TAKE(x, (size_t)c->dim * 2);
@@ -408,8 +410,8 @@ static uint8_t *npk_kv_unit(uint8_t *sram, const struct npk_card *c,
 			    const struct npk_layer *L, uint32_t slot,
 			    uint32_t g)
 {
-	uint64_t u = (uint64_t)L->kv_first_unit +
-		     (uint64_t)slot * c->n_kv_heads + g;
+	uint64_t u =
+		(uint64_t)L->kv_first_unit + (uint64_t)slot * c->n_kv_heads + g;
 
 	return sram + (u % NP_NUM_CORES) * NP_CORE_SRAM_SIZE + c->kv_off +
 	       (u / NP_NUM_CORES) * c->kv_unit;
@@ -423,8 +425,8 @@ static void npk_rope(const uint32_t *freq, uint32_t hd, uint32_t pos,
 
 		npk_sincos(pos * freq[i], &s, &co);
 		out[2 * i] = (int8_t)npk_requant(x0 * co - x1 * s, rq, -8, 7);
-		out[2 * i + 1] = (int8_t)npk_requant(x0 * s + x1 * co, rq, -8,
-						     7);
+		out[2 * i + 1] =
+			(int8_t)npk_requant(x0 * s + x1 * co, rq, -8, 7);
 	}
 }
 
@@ -450,8 +452,8 @@ static void npk_attention(uint8_t *sram, const struct npk_card *c,
 			int32_t sc = 0;
 
 			for (uint32_t d = 0; d < hd; d++)
-				sc += q[d] * npk_unpack4(K + (size_t)t * rowb,
-							 d);
+				sc += q[d] *
+				      npk_unpack4(K + (size_t)t * rowb, d);
 			p[t] = sc;
 			if (sc > max)
 				max = sc;
@@ -516,8 +518,8 @@ static void npk_layer_step(uint8_t *sram, const struct npk_card *c,
 			  unit + (size_t)c->max_seq * rowb + pos * rowb);
 	}
 	npk_attention(sram, c, L, slot, pos, s, o);
-	npk_linear(sram, &L->t[NPK_O], (const int8_t *)(s + o->attn),
-		   INT16_MIN, INT16_MAX, acc);
+	npk_linear(sram, &L->t[NPK_O], (const int8_t *)(s + o->attn), INT16_MIN,
+		   INT16_MAX, acc);
 	for (uint32_t i = 0; i < c->dim; i++)
 		xmid[i] = (int16_t)npk_clamp64((int64_t)x[i] + acc[i],
 					       INT16_MIN, INT16_MAX);
@@ -577,7 +579,8 @@ int npk_run(uint8_t *sram, uint64_t prog, const void *arg, size_t arg_len,
 			return NP_ERR_BAD_PROGRAM;
 	}
 	if (c.kind == NPK_KIND_LAYERS)
-		memcpy(freq, sram + prog + c.rope_off, (size_t)c.head_dim / 2 * 4);
+		memcpy(freq, sram + prog + c.rope_off,
+		       (size_t)c.head_dim / 2 * 4);
 	for (uint32_t i = 0; i < n; i++) {
 		const uint8_t *xin = ab + NPK_ARG_HDR +
 				     (size_t)n * sizeof(struct npk_tok) +

@@ -151,8 +151,8 @@ void npk_sincos(uint32_t angle, int32_t *s, int32_t *c);
 /* 2^(-e / 256) in Q15, e >= 0 */
 int32_t npk_exp2_neg_q8(int64_t e);
 /* x int16[n] -> q[n] in [lo, hi]: RMS normalisation + requantisation */
-void npk_rmsnorm_q(const int16_t *x, uint32_t n, uint64_t eps,
-		   struct npk_rq rq, int32_t lo, int32_t hi, int8_t *q);
+void npk_rmsnorm_q(const int16_t *x, uint32_t n, uint64_t eps, struct npk_rq rq,
+		   int32_t lo, int32_t hi, int8_t *q);
 /* acc[r] = sum_c w[r][c] * a[c]; w packed per bits, a holds int4/int8 */
 void npk_matvec(const uint8_t *w, uint32_t rows, uint32_t cols,
 		uint32_t row_bytes, uint32_t bits, const int8_t *a,

@@ -82,7 +82,8 @@ int np_ref_float_create(const struct np_model *m, uint32_t max_seq,
 	r->kc = calloc(kv, sizeof(float));
 	r->vc = calloc(kv, sizeof(float));
 	r->x = calloc(r->s.dim, sizeof(float));
-	r->xn = calloc(r->s.dim > r->s.ffn ? r->s.dim : r->s.ffn, sizeof(float));
+	r->xn = calloc(r->s.dim > r->s.ffn ? r->s.dim : r->s.ffn,
+		       sizeof(float));
 	r->q = calloc(r->qd, sizeof(float));
 	r->k = calloc(r->kvd, sizeof(float));
 	r->v = calloc(r->kvd, sizeof(float));
@@ -109,8 +110,8 @@ int np_ref_float_create(const struct np_model *m, uint32_t max_seq,
 	return 0;
 }
 
-static void matvec(const float *w, uint32_t rows, uint32_t cols,
-		   const float *x, float *y)
+static void matvec(const float *w, uint32_t rows, uint32_t cols, const float *x,
+		   float *y)
 {
 	for (uint32_t r = 0; r < rows; r++) {
 		const float *row = w + (size_t)r * cols;
@@ -155,10 +156,11 @@ static void observe(struct npim_stat *st, uint32_t layer, int act,
 }
 
 int npim_ref_float_forward(struct np_ref_float *r, uint32_t slot, uint32_t pos,
-			  int32_t token, float *logits, struct npim_stat *st)
+			   int32_t token, float *logits, struct npim_stat *st)
 {
 	const struct np_model_shape *s = &r->s;
-	uint32_t hd = r->hd, group = s->n_heads / s->n_kv_heads, L = s->n_layers;
+	uint32_t hd = r->hd, group = s->n_heads / s->n_kv_heads,
+		 L = s->n_layers;
 	float **W = r->w, *x = r->x, *xn = r->xn;
 
 	if (slot >= r->batch || pos >= r->max_seq || token < 0 ||
@@ -196,7 +198,8 @@ int npim_ref_float_forward(struct np_ref_float *r, uint32_t slot, uint32_t pos,
 			double sum = 0;
 
 			for (uint32_t t = 0; t <= pos; t++) {
-				const float *k = kc + (size_t)t * r->kvd + g * hd;
+				const float *k =
+					kc + (size_t)t * r->kvd + g * hd;
 				double d = 0;
 
 				for (uint32_t i = 0; i < hd; i++)
@@ -213,7 +216,8 @@ int npim_ref_float_forward(struct np_ref_float *r, uint32_t slot, uint32_t pos,
 
 				for (uint32_t t = 0; t <= pos; t++)
 					a += (double)r->sc[t] *
-					     vc[(size_t)t * r->kvd + g * hd + i];
+					     vc[(size_t)t * r->kvd + g * hd +
+						i];
 				r->att[h * hd + i] = (float)(a / sum);
 			}
 		}
@@ -358,8 +362,8 @@ int np_quant_calibrate(const struct np_model *m, const int32_t *tokens,
 	ret = st && logits ? np_ref_float_create(m, (uint32_t)n, 1, &r) :
 			     -ENOMEM;
 	for (size_t i = 0; i < n && !ret; i++)
-		ret = npim_ref_float_forward(r, 0, (uint32_t)i, tokens[i], logits,
-					    st);
+		ret = npim_ref_float_forward(r, 0, (uint32_t)i, tokens[i],
+					     logits, st);
 	np_ref_float_destroy(r);
 	free(logits);
 	if (!ret)
@@ -373,15 +377,15 @@ int np_quant_calibrate(const struct np_model *m, const int32_t *tokens,
 		float *o = c->l[l].s;
 
 		if (l == L) {
-			o[NPIM_A_XFIN] = amax_scale(a[NPIM_A_XFIN].amax, 2, 32767);
+			o[NPIM_A_XFIN] =
+				amax_scale(a[NPIM_A_XFIN].amax, 2, 32767);
 			o[NPIM_A_NOUT] = mse_scale(&a[NPIM_A_NOUT], -127, 127);
 			o[NPIM_A_LOGIT] =
 				amax_scale(a[NPIM_A_LOGIT].amax, 2, 1 << 23);
 			break;
 		}
-		o[NPIM_A_X] = amax_scale(fmaxf(a[NPIM_A_X].amax,
-					      a[NPIM_A_XMID].amax),
-					2, 32767);
+		o[NPIM_A_X] = amax_scale(
+			fmaxf(a[NPIM_A_X].amax, a[NPIM_A_XMID].amax), 2, 32767);
 		o[NPIM_A_XMID] = o[NPIM_A_X];
 		o[NPIM_A_N1] = mse_scale(&a[NPIM_A_N1], -8, 7);
 		o[NPIM_A_Q16] = amax_scale(a[NPIM_A_Q16].amax, 1.25f, 32767);
@@ -416,7 +420,8 @@ int np_quant_calib_default(const struct np_model *m,
 		float *o = c->l[l].s;
 
 		o[NPIM_A_X] = o[NPIM_A_XMID] = 16.0f / 32767;
-		o[NPIM_A_N1] = o[NPIM_A_N2] = o[NPIM_A_Q4] = o[NPIM_A_K4] = 2.5f / 7;
+		o[NPIM_A_N1] = o[NPIM_A_N2] = o[NPIM_A_Q4] = o[NPIM_A_K4] =
+			2.5f / 7;
 		o[NPIM_A_V4] = o[NPIM_A_ATT] = 2.5f / 7;
 		o[NPIM_A_Q16] = o[NPIM_A_K16] = 16.0f / 32767;
 		o[NPIM_A_G8] = o[NPIM_A_U8] = o[NPIM_A_A8] = 4.0f / 127;

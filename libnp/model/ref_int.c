@@ -96,7 +96,7 @@ int np_ref_int_create(const struct np_compiled *c, struct np_ref_int **out)
 int np_ref_int_step(struct np_ref_int *r, uint32_t slot, uint32_t pos,
 		    int32_t token, int32_t *logits)
 {
-	struct npk_tok tk = { slot, pos };
+	struct npk_tok tk = {slot, pos};
 	uint32_t one = 1;
 	int16_t *x = (int16_t *)(r->arg + NPK_ARG_HDR + sizeof(tk));
 	int ret;

@@ -96,8 +96,9 @@ static int tok_opt_id(const struct np_gguf *g, const char *key, uint32_t n,
 		return 0;
 	if (ret || v >= n) {
 		npim_log(log, LOG_ERR,
-			"tokenizer: %s is not a token id below the vocabulary size %u; the file is corrupt",
-			key, n);
+			 "tokenizer: %s is not a token id below the vocabulary "
+			 "size %u; the file is corrupt",
+			 key, n);
 		return -EINVAL;
 	}
 	*id = (int32_t)v;
@@ -118,8 +119,9 @@ int np_tok_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
 	ret = np_gguf_get_str(g, "tokenizer.ggml.model", &model, &mlen);
 	if (ret) {
 		npim_log(log, LOG_ERR,
-			"tokenizer: tokenizer.ggml.model is %s; the file carries no tokenizer np can use",
-			ret == -ENOENT ? "missing" : "not a string");
+			 "tokenizer: tokenizer.ggml.model is %s; the file "
+			 "carries no tokenizer np can use",
+			 ret == -ENOENT ? "missing" : "not a string");
 		return -EINVAL;
 	}
 	t = calloc(1, sizeof(*t));
@@ -131,15 +133,19 @@ int np_tok_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
 		t->kind = NP_TOK_BPE;
 	} else {
 		npim_log(log, LOG_ERR,
-			"tokenizer: tokenizer.ggml.model '%.*s' is not supported; np reads 'llama' (SentencePiece) and 'gpt2' (byte-level BPE)",
-			(int)(mlen > 64 ? 64 : mlen), model);
+			 "tokenizer: tokenizer.ggml.model '%.*s' is not "
+			 "supported; np reads 'llama' (SentencePiece) and "
+			 "'gpt2' (byte-level BPE)",
+			 (int)(mlen > 64 ? 64 : mlen), model);
 		free(t);
 		return -ENOTSUP;
 	}
 	ret = np_gguf_get_arr(g, "tokenizer.ggml.tokens", &atype, &n);
 	if (ret || atype != NP_GGUF_STRING || n == 0 || n > (1u << 22)) {
-		npim_log(log, LOG_ERR,
-			"tokenizer: tokenizer.ggml.tokens is missing, not a string array or empty/too large; the file is corrupt");
+		npim_log(
+			log, LOG_ERR,
+			"tokenizer: tokenizer.ggml.tokens is missing, not a "
+			"string array or empty/too large; the file is corrupt");
 		ret = -EINVAL;
 		goto fail;
 	}
@@ -165,8 +171,10 @@ int np_tok_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
 		if (cnt != n || atype == NP_GGUF_STRING ||
 		    atype == NP_GGUF_ARRAY) {
 			npim_log(log, LOG_ERR,
-				"tokenizer: tokenizer.ggml.scores has %llu numbers for %llu tokens; the file is corrupt",
-				(unsigned long long)cnt, (unsigned long long)n);
+				 "tokenizer: tokenizer.ggml.scores has %llu "
+				 "numbers for %llu tokens; the file is corrupt",
+				 (unsigned long long)cnt,
+				 (unsigned long long)n);
 			ret = -EINVAL;
 			goto fail;
 		}
@@ -180,8 +188,10 @@ int np_tok_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
 	if (!np_gguf_get_arr(g, "tokenizer.ggml.token_type", &atype, &cnt)) {
 		if (cnt != n || atype == NP_GGUF_STRING ||
 		    atype == NP_GGUF_ARRAY) {
-			npim_log(log, LOG_ERR,
-				"tokenizer: tokenizer.ggml.token_type has %llu entries for %llu tokens; the file is corrupt",
+			npim_log(
+				log, LOG_ERR,
+				"tokenizer: tokenizer.ggml.token_type has %llu "
+				"entries for %llu tokens; the file is corrupt",
 				(unsigned long long)cnt, (unsigned long long)n);
 			ret = -EINVAL;
 			goto fail;
@@ -221,7 +231,9 @@ int np_tok_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
 		ret = np_gguf_get_arr(g, "tokenizer.ggml.merges", &atype, &cnt);
 		if (ret || atype != NP_GGUF_STRING) {
 			npim_log(log, LOG_ERR,
-				"tokenizer: a gpt2 tokenizer needs tokenizer.ggml.merges (string array); the file is corrupt");
+				 "tokenizer: a gpt2 tokenizer needs "
+				 "tokenizer.ggml.merges (string array); the "
+				 "file is corrupt");
 			ret = -EINVAL;
 			goto fail;
 		}
@@ -249,8 +261,10 @@ int np_tok_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
 			t->byte_id[b] = npim_map_get(t->ids, s, l);
 			if (t->byte_id[b] < 0) {
 				npim_log(log, LOG_ERR,
-					"tokenizer: gpt2 vocabulary lacks the token for byte 0x%02x; byte-level BPE needs all 256",
-					b);
+					 "tokenizer: gpt2 vocabulary lacks the "
+					 "token for byte 0x%02x; byte-level "
+					 "BPE needs all 256",
+					 b);
 				ret = -EINVAL;
 				goto fail;
 			}
@@ -314,8 +328,8 @@ static void out_put(struct tok_out *o, int32_t id)
 	o->n++;
 }
 
-static int out_bytes(const struct np_tok *t, struct tok_out *o,
-		     const char *s, size_t n)
+static int out_bytes(const struct np_tok *t, struct tok_out *o, const char *s,
+		     size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		int32_t id = t->byte_id[(unsigned char)s[i]];
@@ -399,7 +413,7 @@ static void spm_try(const struct np_tok *t, const char *s,
 	if (id < 0 || t->type[id] != TOK_TYPE_NORMAL)
 		return;
 	heap_push(h, hn,
-		  (struct spm_bigram){ t->score[id], l, sym[l].n + sym[r].n });
+		  (struct spm_bigram){t->score[id], l, sym[l].n + sym[r].n});
 }
 
 static int spm_encode(const struct np_tok *t, const char *text, size_t len,
@@ -436,11 +450,11 @@ static int spm_encode(const struct np_tok *t, const char *text, size_t len,
 		/* invalid UTF-8 bytes are symbols of their own (byte
 		 * fallback), never glued to the next character */
 		size_t l = npim_utf8_next((const unsigned char *)s + off,
-					 n - off, &cp);
+					  n - off, &cp);
 
-		sym[nsym] = (struct spm_sym){ (int)nsym - 1,
-					      off + l < n ? (int)nsym + 1 : -1,
-					      off, l };
+		sym[nsym] = (struct spm_sym){(int)nsym - 1,
+					     off + l < n ? (int)nsym + 1 : -1,
+					     off, l};
 		off += l;
 	}
 	for (size_t i = 1; i < nsym; i++)
@@ -481,8 +495,8 @@ out:
 /* GPT-2 pre-tokenizer: the length of the piece starting at text[i] */
 static size_t gpt2_piece(const unsigned char *p, size_t len)
 {
-	static const char *const contr[] = { "'s", "'t", "'re", "'ve",
-					     "'m", "'ll", "'d" };
+	static const char *const contr[] = {"'s", "'t",	 "'re", "'ve",
+					    "'m", "'ll", "'d"};
 	uint32_t cp;
 	size_t i = 0, l;
 	int cls;
@@ -499,17 +513,19 @@ static size_t gpt2_piece(const unsigned char *p, size_t len)
 	if (p[0] == ' ' && len > 1)
 		i = 1;
 	l = npim_utf8_next(p + i, len - i, &cp);
-	cls = npim_is_letter(cp) ? 1 : npim_is_number(cp) ? 2 :
-	      npim_is_space(cp)	? 0 :
-				  3;
+	cls = npim_is_letter(cp) ? 1 :
+	      npim_is_number(cp) ? 2 :
+	      npim_is_space(cp)	 ? 0 :
+				   3;
 	if (cls) {
 		size_t j = i + l;
 
 		while (j < len) {
 			size_t k = npim_utf8_next(p + j, len - j, &cp);
-			int c2 = npim_is_letter(cp) ? 1 : npim_is_number(cp) ? 2 :
-				 npim_is_space(cp)	? 0 :
-							  3;
+			int c2 = npim_is_letter(cp) ? 1 :
+				 npim_is_number(cp) ? 2 :
+				 npim_is_space(cp)  ? 0 :
+						      3;
 
 			if (c2 != cls)
 				break;
@@ -577,8 +593,8 @@ static int bpe_word(const struct np_tok *t, const unsigned char *w, size_t n,
 		nsym--;
 	}
 	for (size_t i = 0; i < nsym; i++) {
-		int32_t id = npim_map_get(t->ids, buf + off[i],
-					 off[i + 1] - off[i]);
+		int32_t id =
+			npim_map_get(t->ids, buf + off[i], off[i + 1] - off[i]);
 
 		if (id >= 0) {
 			out_put(o, id);
@@ -623,7 +639,7 @@ static int bpe_encode(const struct np_tok *t, const char *text, size_t len,
 int np_tok_encode(const struct np_tok *t, const char *text, size_t len,
 		  int32_t *ids, size_t cap, size_t *n_out)
 {
-	struct tok_out o = { ids, cap, 0 };
+	struct tok_out o = {ids, cap, 0};
 	int ret = 0;
 
 	if (len)
@@ -638,8 +654,7 @@ int np_tok_encode(const struct np_tok *t, const char *text, size_t len,
 /* ---------------------------------------------------------------- */
 /* Decoding                                                          */
 
-static void dec_put(char *out, size_t cap, size_t *n, const void *s,
-		    size_t l)
+static void dec_put(char *out, size_t cap, size_t *n, const void *s, size_t l)
 {
 	if (*n < cap)
 		memcpy(out + *n, s, *n + l <= cap ? l : cap - *n);
@@ -667,15 +682,16 @@ int np_tok_decode(const struct np_tok *t, const int32_t *ids, size_t n,
 			continue;
 		if (t->kind == NP_TOK_SPM) {
 			if (t->type[ids[i]] == TOK_TYPE_BYTE && l == 6) {
-				unsigned char b = (unsigned char)strtoul(
-					s + 3, NULL, 16);
+				unsigned char b =
+					(unsigned char)strtoul(s + 3, NULL, 16);
 
 				dec_put(text, cap, &o, &b, 1);
 				first = 0;
 				continue;
 			}
 			for (size_t j = 0; j < l;) {
-				if (l - j >= 3 && !memcmp(s + j, spm_space, 3)) {
+				if (l - j >= 3 &&
+				    !memcmp(s + j, spm_space, 3)) {
 					if (!(first && t->add_space_prefix))
 						dec_put(text, cap, &o, " ", 1);
 					j += 3;
@@ -690,7 +706,7 @@ int np_tok_decode(const struct np_tok *t, const int32_t *ids, size_t n,
 		for (size_t j = 0; j < l;) {
 			uint32_t cp;
 			size_t k = npim_utf8_next((const unsigned char *)s + j,
-						 l - j, &cp);
+						  l - j, &cp);
 			int b;
 
 			for (b = 0; b < 256; b++)
@@ -761,8 +777,8 @@ static int32_t tr_piece(struct tr *r, const char *s, size_t n)
 }
 
 /* Add one word made of `syms` symbol strings (byte lengths in sl) */
-static int tr_add_word(struct tr *r, const char *s, size_t n,
-		       const size_t *sl, size_t nsl)
+static int tr_add_word(struct tr *r, const char *s, size_t n, const size_t *sl,
+		       size_t nsl)
 {
 	int32_t wi = npim_map_get(r->words, s, n);
 	struct tr_word *w;
@@ -845,17 +861,23 @@ static int tr_learn(struct tr *r, uint32_t budget, int32_t (*merge)[2],
 		memset(p.key, 0xff, p.cap * sizeof(*p.key));
 		for (size_t i = 0; i < r->nw; i++)
 			for (size_t j = 0; j + 1 < r->w[i].n; j++)
-				*pair_slot(&p, (uint64_t)r->w[i].sym[j] << 32 |
-						       (uint32_t)r->w[i].sym[j + 1]) = 0;
+				*pair_slot(
+					&p,
+					(uint64_t)r->w[i].sym[j] << 32 |
+						(uint32_t)r->w[i].sym[j + 1]) =
+					0;
 		for (size_t i = 0; i < r->nw; i++)
 			for (size_t j = 0; j + 1 < r->w[i].n; j++)
-				*pair_slot(&p, (uint64_t)r->w[i].sym[j] << 32 |
-						       (uint32_t)r->w[i].sym[j + 1]) +=
+				*pair_slot(
+					&p,
+					(uint64_t)r->w[i].sym[j] << 32 |
+						(uint32_t)r->w[i].sym[j + 1]) +=
 					r->w[i].count;
 		for (size_t i = 0; i < p.cap; i++) {
 			if (p.key[i] == UINT64_MAX)
 				continue;
-			if (p.cnt[i] > bc || (p.cnt[i] == bc && p.key[i] < best)) {
+			if (p.cnt[i] > bc ||
+			    (p.cnt[i] == bc && p.key[i] < best)) {
 				bc = p.cnt[i];
 				best = p.key[i];
 			}
@@ -940,11 +962,11 @@ static struct npim_map *tr_allowed(const char *text, size_t len, uint32_t max)
 	for (size_t i = 0; i < len;) {
 		uint32_t cp;
 		size_t l = npim_utf8_next((const unsigned char *)text + i,
-					 len - i, &cp);
+					  len - i, &cp);
 		int32_t c = npim_map_get(cnt, text + i, l);
 
 		if (c < 0) {
-			ch[nch++] = (struct tr_char){ text + i, l, 0 };
+			ch[nch++] = (struct tr_char){text + i, l, 0};
 			c = 0;
 		}
 		if (npim_map_put(cnt, text + i, l, c + 1))
@@ -991,8 +1013,8 @@ static int tr_words(struct tr *r, int kind, const char *text, size_t len,
 		sl[ns++] = 3;
 		for (size_t i = 0; i < len;) {
 			uint32_t cp;
-			size_t l = npim_utf8_next((const unsigned char *)text + i,
-						 len - i, &cp);
+			size_t l = npim_utf8_next(
+				(const unsigned char *)text + i, len - i, &cp);
 			int keep = npim_map_get(allowed, text + i, l) >= 0;
 
 			if (text[i] == ' ' || !keep) {
@@ -1028,8 +1050,8 @@ static int tr_words(struct tr *r, int kind, const char *text, size_t len,
 			       n = 0;
 
 			for (size_t j = 0; j < l; j++) {
-				sl[j] = utf8_put(map[(unsigned char)text[i + j]],
-						 s + n);
+				sl[j] = utf8_put(
+					map[(unsigned char)text[i + j]], s + n);
 				n += sl[j];
 			}
 			ret = tr_add_word(r, s, n, sl, l);
@@ -1048,9 +1070,9 @@ int np_tok_train(int kind, const char *text, size_t len, uint32_t n_vocab,
 		 struct np_gguf_writer *w)
 {
 	uint32_t fixed = kind == NP_TOK_SPM ? 259 : 257, n_base, n_merges = 0;
-	struct tr r = { 0 };
+	struct tr r = {0};
 	struct npim_map *allowed = NULL;
-	int32_t (*merge)[2] = NULL;
+	int32_t(*merge)[2] = NULL;
 	char **tok = NULL;
 	char **mstr = NULL;
 	float *score = NULL;
@@ -1103,18 +1125,18 @@ int np_tok_train(int kind, const char *text, size_t len, uint32_t n_vocab,
 		goto out;
 	}
 	ret = tr_learn(&r,
-		       n_vocab - fixed - (kind == NP_TOK_SPM ? n_base :
-							       n_base - 256),
+		       n_vocab - fixed -
+			       (kind == NP_TOK_SPM ? n_base : n_base - 256),
 		       merge, &n_merges);
 	if (ret)
 		goto out;
 	if (kind == NP_TOK_SPM) {
-		static const char *const sp[3] = { "<unk>", "<s>", "</s>" };
+		static const char *const sp[3] = {"<unk>", "<s>", "</s>"};
 
 		for (int i = 0; i < 3; i++) {
 			tok[n] = strdup(sp[i]);
-			type[n++] = i == 0 ? TOK_TYPE_UNKNOWN :
-					     TOK_TYPE_CONTROL;
+			type[n++] =
+				i == 0 ? TOK_TYPE_UNKNOWN : TOK_TYPE_CONTROL;
 		}
 		for (int b = 0; b < 256; b++) {
 			char s[8];
@@ -1161,14 +1183,14 @@ int np_tok_train(int kind, const char *text, size_t len, uint32_t n_vocab,
 					      type, n);
 	if (kind == NP_TOK_SPM) {
 		ret = ret ? ret :
-			    np_gguf_writer_kv_arr_f32(w, "tokenizer.ggml.scores",
-						      score, n);
+			    np_gguf_writer_kv_arr_f32(
+				    w, "tokenizer.ggml.scores", score, n);
 		ret = ret ? ret :
-			    np_gguf_writer_kv_u32(w, "tokenizer.ggml.bos_token_id",
-						  1);
+			    np_gguf_writer_kv_u32(
+				    w, "tokenizer.ggml.bos_token_id", 1);
 		ret = ret ? ret :
-			    np_gguf_writer_kv_u32(w, "tokenizer.ggml.eos_token_id",
-						  2);
+			    np_gguf_writer_kv_u32(
+				    w, "tokenizer.ggml.eos_token_id", 2);
 		ret = ret ? ret :
 			    np_gguf_writer_kv_u32(
 				    w, "tokenizer.ggml.unknown_token_id", 0);
@@ -1179,7 +1201,8 @@ int np_tok_train(int kind, const char *text, size_t len, uint32_t n_vocab,
 			goto out;
 		}
 		for (uint32_t i = 0; i < n_merges; i++) {
-			size_t la = r.plen[merge[i][0]], lb = r.plen[merge[i][1]];
+			size_t la = r.plen[merge[i][0]],
+			       lb = r.plen[merge[i][1]];
 
 			mstr[i] = malloc(la + lb + 2);
 			if (!mstr[i]) {
@@ -1192,15 +1215,15 @@ int np_tok_train(int kind, const char *text, size_t len, uint32_t n_vocab,
 			mstr[i][la + lb + 1] = 0;
 		}
 		ret = ret ? ret :
-			    np_gguf_writer_kv_arr_str(w, "tokenizer.ggml.merges",
-						      (const char *const *)mstr,
-						      n_merges);
+			    np_gguf_writer_kv_arr_str(
+				    w, "tokenizer.ggml.merges",
+				    (const char *const *)mstr, n_merges);
 		ret = ret ? ret :
-			    np_gguf_writer_kv_u32(w, "tokenizer.ggml.bos_token_id",
-						  r.np);
+			    np_gguf_writer_kv_u32(
+				    w, "tokenizer.ggml.bos_token_id", r.np);
 		ret = ret ? ret :
-			    np_gguf_writer_kv_u32(w, "tokenizer.ggml.eos_token_id",
-						  r.np);
+			    np_gguf_writer_kv_u32(
+				    w, "tokenizer.ggml.eos_token_id", r.np);
 	}
 out:
 	if (mstr)

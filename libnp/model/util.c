@@ -78,22 +78,22 @@ uint16_t npim_f32_to_f16(float f)
 }
 
 int npim_ggml_type_info(uint32_t type, uint32_t *blck, uint32_t *bytes,
-		       const char **name)
+			const char **name)
 {
 	static const struct {
 		uint32_t type, blck, bytes;
 		const char *name;
 	} tab[] = {
-		{ 0, 1, 4, "F32" },	    { 1, 1, 2, "F16" },
-		{ 2, 32, 18, "Q4_0" },	    { 3, 32, 20, "Q4_1" },
-		{ 6, 32, 22, "Q5_0" },	    { 7, 32, 24, "Q5_1" },
-		{ 8, 32, 34, "Q8_0" },	    { 9, 32, 36, "Q8_1" },
-		{ 10, 256, 84, "Q2_K" },    { 11, 256, 110, "Q3_K" },
-		{ 12, 256, 144, "Q4_K" },   { 13, 256, 176, "Q5_K" },
-		{ 14, 256, 210, "Q6_K" },   { 15, 256, 292, "Q8_K" },
-		{ 24, 1, 1, "I8" },	    { 25, 1, 2, "I16" },
-		{ 26, 1, 4, "I32" },	    { 27, 1, 8, "I64" },
-		{ 28, 1, 8, "F64" },	    { 30, 1, 2, "BF16" },
+		{0, 1, 4, "F32"},	{1, 1, 2, "F16"},
+		{2, 32, 18, "Q4_0"},	{3, 32, 20, "Q4_1"},
+		{6, 32, 22, "Q5_0"},	{7, 32, 24, "Q5_1"},
+		{8, 32, 34, "Q8_0"},	{9, 32, 36, "Q8_1"},
+		{10, 256, 84, "Q2_K"},	{11, 256, 110, "Q3_K"},
+		{12, 256, 144, "Q4_K"}, {13, 256, 176, "Q5_K"},
+		{14, 256, 210, "Q6_K"}, {15, 256, 292, "Q8_K"},
+		{24, 1, 1, "I8"},	{25, 1, 2, "I16"},
+		{26, 1, 4, "I32"},	{27, 1, 8, "I64"},
+		{28, 1, 8, "F64"},	{30, 1, 2, "BF16"},
 	};
 
 	for (size_t i = 0; i < NPIM_ARRAY_SIZE(tab); i++) {
@@ -152,9 +152,10 @@ void npim_buf_pad(struct npim_buf *b, size_t align)
 	static const uint8_t zero[64];
 
 	while (b->len % align && !b->err)
-		npim_buf_put(b, zero, align - b->len % align > sizeof(zero) ?
-					     sizeof(zero) :
-					     align - b->len % align);
+		npim_buf_put(b, zero,
+			     align - b->len % align > sizeof(zero) ?
+				     sizeof(zero) :
+				     align - b->len % align);
 }
 
 static uint64_t npim_mix(uint64_t z)
@@ -164,8 +165,8 @@ static uint64_t npim_mix(uint64_t z)
 	return z ^ (z >> 31);
 }
 
-void npim_rand_row(uint64_t seed, uint64_t a, uint64_t b, float amp,
-		   float base, float *out, size_t n)
+void npim_rand_row(uint64_t seed, uint64_t a, uint64_t b, float amp, float base,
+		   float *out, size_t n)
 {
 	uint64_t h = npim_mix(seed + 0x9e3779b97f4a7c15ull * (a + 1));
 
@@ -240,21 +241,20 @@ static int npim_in_ranges(const uint32_t (*r)[2], size_t n, uint32_t cp)
 int npim_is_letter(uint32_t cp)
 {
 	return npim_in_ranges(npim_letter_ranges,
-			     NPIM_ARRAY_SIZE(npim_letter_ranges), cp);
+			      NPIM_ARRAY_SIZE(npim_letter_ranges), cp);
 }
 
 int npim_is_number(uint32_t cp)
 {
 	return npim_in_ranges(npim_number_ranges,
-			     NPIM_ARRAY_SIZE(npim_number_ranges), cp);
+			      NPIM_ARRAY_SIZE(npim_number_ranges), cp);
 }
 
 int npim_is_space(uint32_t cp)
 {
-	return (cp >= 9 && cp <= 13) || cp == 32 || cp == 0x85 ||
-	       cp == 0xa0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) ||
-	       cp == 0x2028 || cp == 0x2029 || cp == 0x202f || cp == 0x205f ||
-	       cp == 0x3000;
+	return (cp >= 9 && cp <= 13) || cp == 32 || cp == 0x85 || cp == 0xa0 ||
+	       cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 ||
+	       cp == 0x2029 || cp == 0x202f || cp == 0x205f || cp == 0x3000;
 }
 
 struct npim_map {
@@ -310,8 +310,7 @@ static size_t npim_map_slot(const struct npim_map *m, const char *k, size_t n)
 {
 	size_t i = npim_hash(k, n) & (m->cap - 1);
 
-	while (m->keys[i] &&
-	       (m->lens[i] != n || memcmp(m->keys[i], k, n) != 0))
+	while (m->keys[i] && (m->lens[i] != n || memcmp(m->keys[i], k, n) != 0))
 		i = (i + 1) & (m->cap - 1);
 	return i;
 }
@@ -321,7 +320,7 @@ int npim_map_put(struct npim_map *m, const char *k, size_t n, int32_t v)
 	size_t i;
 
 	if ((m->n + 1) * 2 > m->cap) {
-		struct npim_map big = { 0 };
+		struct npim_map big = {0};
 		size_t cap = m->cap * 2;
 
 		big.cap = cap;

@@ -12,13 +12,13 @@
 #include "np_abi.h"
 #include "npk.h"
 
-static const struct np_model_shape granite = { 14, 4096, 32, 8, 14336, 49152,
-					       4096, 1e7f, 1e-5f };
+static const struct np_model_shape granite = {14,    4096, 32,	 8,    14336,
+					      49152, 4096, 1e7f, 1e-5f};
 /* GQA: 8 query heads share 2 KV heads */
-static const struct np_model_shape tiny = { 14, 256, 8, 2, 704, 4096, 2048,
-					    10000.0f, 1e-5f };
-static const struct np_model_shape deep = { 20, 128, 4, 4, 256, 512, 256,
-					    10000.0f, 1e-5f };
+static const struct np_model_shape tiny = {14,	 256,  8,	 2,    704,
+					   4096, 2048, 10000.0f, 1e-5f};
+static const struct np_model_shape deep = {20,	128, 4,	       4,    256,
+					   512, 256, 10000.0f, 1e-5f};
 
 static struct np_compiled *plan(const struct np_model_shape *s,
 				const struct np_compile_opts *o,
@@ -74,12 +74,14 @@ START_TEST(test_granite_design_point)
 		ck_assert_int_eq(np_compiled_card(c, i)->kind, NP_CARD_LAYERS);
 	ck_assert_uint_eq(np_compiled_card(c, 14)->vocab_end, 24576);
 	/* INT4 weights of a layer: 218M parameters, 104 MiB */
-	ck_assert_uint_ge(np_compiled_card(c, 0)->weight_bytes, 218103808ull / 2);
+	ck_assert_uint_ge(np_compiled_card(c, 0)->weight_bytes,
+			  218103808ull / 2);
 	/* INT4 KV: 28 x 8 heads x 2048 x 128 x 2 / 2 bytes */
 	ck_assert_uint_eq(np_compiled_card(c, 0)->kv_bytes,
 			  28ull * 8 * 2048 * 128);
 	np_compiled_describe(c, desc, sizeof(desc));
-	ck_assert_ptr_nonnull(strstr(desc, "card 15: output rows 24576..49151"));
+	ck_assert_ptr_nonnull(
+		strstr(desc, "card 15: output rows 24576..49151"));
 	np_compiled_destroy(c);
 	np_model_destroy(m);
 }
@@ -103,7 +105,7 @@ END_TEST
 
 START_TEST(test_more_layers_than_cards)
 {
-	struct np_compile_opts o = { .n_cards = 4, .batch = 2, .max_seq = 64 };
+	struct np_compile_opts o = {.n_cards = 4, .batch = 2, .max_seq = 64};
 	struct np_model *m;
 	struct np_compiled *c = plan(&deep, &o, &m);
 
@@ -119,7 +121,7 @@ END_TEST
 
 START_TEST(test_output_split)
 {
-	struct np_compile_opts o = { .out_cards = 3, .batch = 1, .max_seq = 16 };
+	struct np_compile_opts o = {.out_cards = 3, .batch = 1, .max_seq = 16};
 	struct np_model *m;
 	struct np_compiled *c = plan(&tiny, &o, &m);
 
@@ -142,15 +144,16 @@ START_TEST(test_does_not_fit)
 {
 	struct np_model *m;
 	struct np_compiled *c = NULL;
-	struct np_compile_opts few = { .n_cards = 8 };
-	struct np_compile_opts big = { .batch = 64 };
+	struct np_compile_opts few = {.n_cards = 8};
+	struct np_compile_opts big = {.batch = 64};
 
 	ck_assert_int_eq(np_model_synthetic(&granite, 1, &m), 0);
 	cm_reset();
 	ck_assert_int_eq(np_compile(m, NULL, &few, &cm_log, &c), -E2BIG);
 	ck_assert_ptr_null(c);
 	ck_assert_ptr_nonnull(strstr(cm_last, "does not fit 8 cards"));
-	ck_assert_ptr_nonnull(strstr(cm_last, "budget per card 192 MiB = 256 cores x 768 KiB"));
+	ck_assert_ptr_nonnull(strstr(
+		cm_last, "budget per card 192 MiB = 256 cores x 768 KiB"));
 	ck_assert_ptr_nonnull(strstr(cm_last, "1 layer(s) fit a card"));
 	ck_assert_ptr_nonnull(strstr(cm_last, "needs 2 card(s)"));
 	ck_assert_ptr_nonnull(strstr(cm_last, "would fit"));
@@ -159,7 +162,8 @@ START_TEST(test_does_not_fit)
 	ck_assert_int_eq(np_compile(m, NULL, &big, &cm_log, &c), -E2BIG);
 	ck_assert_ptr_nonnull(strstr(cm_last, "0 layer(s) fit a card"));
 	ck_assert_ptr_nonnull(strstr(cm_last, "64 sessions x 2048 tokens"));
-	ck_assert_ptr_nonnull(strstr(cm_last, "would fit: 32 sessions of 2048 tokens"));
+	ck_assert_ptr_nonnull(
+		strstr(cm_last, "would fit: 32 sessions of 2048 tokens"));
 	np_model_destroy(m);
 }
 END_TEST
@@ -168,7 +172,7 @@ START_TEST(test_bad_opts)
 {
 	struct np_model *m;
 	struct np_compiled *c = NULL;
-	struct np_compile_opts one = { .n_cards = 1 };
+	struct np_compile_opts one = {.n_cards = 1};
 
 	ck_assert_int_eq(np_model_synthetic(&tiny, 1, &m), 0);
 	ck_assert_int_eq(np_compile(m, NULL, &one, &cm_log, &c), -EINVAL);
@@ -181,7 +185,7 @@ END_TEST
 /* Rendered images carry valid program blocks; corruptions are refused */
 START_TEST(test_images_validate)
 {
-	struct np_compile_opts o = { .n_cards = 3, .batch = 2, .max_seq = 32 };
+	struct np_compile_opts o = {.n_cards = 3, .batch = 2, .max_seq = 32};
 	struct np_model *m;
 	struct np_quant_calib *cal;
 	struct np_compiled *c = NULL;
@@ -212,15 +216,18 @@ START_TEST(test_images_validate)
 	ck_assert_uint_eq(h.n_layers, 10);
 	ck_assert_uint_eq(h.core_bytes, np_compiled_card(c, 0)->core_bytes);
 	sram[0] ^= 1;
-	ck_assert_int_eq(npk_validate(sram, NP_SRAM_SIZE, 0), NP_ERR_BAD_PROGRAM);
+	ck_assert_int_eq(npk_validate(sram, NP_SRAM_SIZE, 0),
+			 NP_ERR_BAD_PROGRAM);
 	sram[0] ^= 1;
-	ck_assert_int_eq(npk_validate(sram, NP_SRAM_SIZE, 4), NP_ERR_BAD_PROGRAM);
+	ck_assert_int_eq(npk_validate(sram, NP_SRAM_SIZE, 4),
+			 NP_ERR_BAD_PROGRAM);
 	ck_assert_int_eq(npk_validate(sram, NP_SRAM_SIZE, NP_SRAM_SIZE),
 			 NP_ERR_BAD_PROGRAM);
 	memcpy(&L, sram + h.layers_off, sizeof(L));
 	L.t[NPK_DOWN].off = NP_CORE_SRAM_SIZE - 16;
 	memcpy(sram + h.layers_off, &L, sizeof(L));
-	ck_assert_int_eq(npk_validate(sram, NP_SRAM_SIZE, 0), NP_ERR_BAD_PROGRAM);
+	ck_assert_int_eq(npk_validate(sram, NP_SRAM_SIZE, 0),
+			 NP_ERR_BAD_PROGRAM);
 	memcpy(&L, sram + h.layers_off + sizeof(L), sizeof(L));
 	memcpy(sram + h.layers_off, &L, sizeof(L)); /* layer 0 := layer 1 */
 	L.kv_first_unit = 0;
@@ -228,14 +235,17 @@ START_TEST(test_images_validate)
 	ck_assert_int_eq(npk_validate(sram, NP_SRAM_SIZE, 0), 0);
 	L.softmax.shift = 63;
 	memcpy(sram + h.layers_off, &L, sizeof(L));
-	ck_assert_int_eq(npk_validate(sram, NP_SRAM_SIZE, 0), NP_ERR_BAD_PROGRAM);
+	ck_assert_int_eq(npk_validate(sram, NP_SRAM_SIZE, 0),
+			 NP_ERR_BAD_PROGRAM);
 	L.softmax.shift = 20;
 	L.kv_first_unit = 0xfffffff0u; /* units past the cores' SRAM */
 	memcpy(sram + h.layers_off, &L, sizeof(L));
-	ck_assert_int_eq(npk_validate(sram, NP_SRAM_SIZE, 0), NP_ERR_BAD_PROGRAM);
+	ck_assert_int_eq(npk_validate(sram, NP_SRAM_SIZE, 0),
+			 NP_ERR_BAD_PROGRAM);
 	h.n_heads = 3; /* no longer a multiple of the KV heads */
 	memcpy(sram, &h, sizeof(h));
-	ck_assert_int_eq(npk_validate(sram, NP_SRAM_SIZE, 0), NP_ERR_BAD_PROGRAM);
+	ck_assert_int_eq(npk_validate(sram, NP_SRAM_SIZE, 0),
+			 NP_ERR_BAD_PROGRAM);
 	np_compiled_destroy(c);
 	np_quant_calib_destroy(cal);
 	np_model_destroy(m);
@@ -246,9 +256,9 @@ END_TEST
 /* A weight row in the image is the quantised, gamma-folded model row */
 START_TEST(test_image_layout)
 {
-	struct np_compile_opts o = { .n_cards = 2, .batch = 1, .max_seq = 8 };
-	const struct np_model_shape s = { 1, 512, 4, 2, 512, 300, 64, 1e4f,
-					  1e-5f };
+	struct np_compile_opts o = {.n_cards = 2, .batch = 1, .max_seq = 8};
+	const struct np_model_shape s = {1,   512, 4,	 2,    512,
+					 300, 64,  1e4f, 1e-5f};
 	struct np_model *m;
 	struct np_quant_calib *cal;
 	struct np_compiled *c = NULL;
@@ -269,7 +279,8 @@ START_TEST(test_image_layout)
 	ck_assert_uint_eq(L.t[NPK_GATE].row_bytes, 256);
 	ck_assert_int_eq(np_model_row(m, NP_T_FFN_NORM, 0, 0, gamma), 0);
 	for (uint32_t r = 0; r < 512; r += 77) {
-		const uint8_t *p = sram + (uint64_t)(r / 2) * NP_CORE_SRAM_SIZE +
+		const uint8_t *p = sram +
+				   (uint64_t)(r / 2) * NP_CORE_SRAM_SIZE +
 				   L.t[NPK_GATE].off + (r % 2) * 256;
 
 		ck_assert_int_eq(np_model_row(m, NP_T_GATE, 0, r, row), 0);
@@ -288,9 +299,8 @@ END_TEST
 
 START_TEST(test_write_files)
 {
-	struct np_compile_opts o = { .n_cards = 3, .batch = 1, .max_seq = 8 };
-	const struct np_model_shape s = { 2, 64, 2, 1, 64, 300, 64, 1e4f,
-					  1e-5f };
+	struct np_compile_opts o = {.n_cards = 3, .batch = 1, .max_seq = 8};
+	const struct np_model_shape s = {2, 64, 2, 1, 64, 300, 64, 1e4f, 1e-5f};
 	char dir[] = "/tmp/np-compile-XXXXXX", path[128];
 	struct np_model *m;
 	struct np_quant_calib *cal;
@@ -323,7 +333,8 @@ START_TEST(test_write_files)
 		ck_assert_uint_eq(h.magic, 0x4943504eu); /* "NPCI" */
 		ck_assert_uint_eq(h.card, i);
 		ck_assert_uint_eq(h.n_segments, 256);
-		ck_assert_uint_eq(h.segment_len, np_compiled_card(c, i)->core_bytes);
+		ck_assert_uint_eq(h.segment_len,
+				  np_compiled_card(c, i)->core_bytes);
 		/* every segment equals the rendered core */
 		memset(sram, 0, NP_SRAM_SIZE);
 		ck_assert_int_eq(np_compile_card_image(c, i, sram), 0);
@@ -331,9 +342,11 @@ START_TEST(test_write_files)
 		for (uint32_t k = 0; k < 256; k++) {
 			ck_assert_uint_eq(fread(seg, 1, h.segment_len, f),
 					  h.segment_len);
-			ck_assert_int_eq(memcmp(seg, sram + (uint64_t)k * NP_CORE_SRAM_SIZE,
-						h.segment_len),
-					 0);
+			ck_assert_int_eq(
+				memcmp(seg,
+				       sram + (uint64_t)k * NP_CORE_SRAM_SIZE,
+				       h.segment_len),
+				0);
 		}
 		ck_assert_int_eq(fgetc(f), EOF);
 		free(seg);
@@ -347,7 +360,8 @@ START_TEST(test_write_files)
 	ck_assert_uint_eq(hh.magic, 0x4f48504eu); /* "NPHO" */
 	ck_assert_uint_eq(hh.vocab, 300);
 	ck_assert_double_eq(hh.logit_scale, np_compiled_logit_scale(c));
-	ck_assert_int_eq(fseek(f, (long)(sizeof(hh) + 7 * 64 * 2), SEEK_SET), 0);
+	ck_assert_int_eq(fseek(f, (long)(sizeof(hh) + 7 * 64 * 2), SEEK_SET),
+			 0);
 	ck_assert_uint_eq(fread(xf, 2, 64, f), 64);
 	ck_assert_int_eq(np_compiled_embed(c, 7, x), 0);
 	ck_assert_int_eq(memcmp(x, xf, 64 * 2), 0);

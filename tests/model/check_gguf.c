@@ -90,15 +90,16 @@ static int open_hb(struct hb *h)
 static void *make_file(size_t *len, float *src)
 {
 	struct np_gguf_writer *w;
-	static const char *const strs[] = { "a", "", "ünïcode" };
-	const float f[3] = { 1.5f, -2.0f, 0.25f };
-	const int32_t i3[3] = { -1, 0, 7 };
+	static const char *const strs[] = {"a", "", "ünïcode"};
+	const float f[3] = {1.5f, -2.0f, 0.25f};
+	const int32_t i3[3] = {-1, 0, 7};
 	void *buf;
 
 	for (int i = 0; i < 2 * 64; i++)
 		src[i] = sinf((float)i * 0.37f) * (1.0f + (float)(i % 5));
 	ck_assert_int_eq(np_gguf_writer_create(&w), 0);
-	ck_assert_int_eq(np_gguf_writer_kv_str(w, "general.architecture", "llama"), 0);
+	ck_assert_int_eq(
+		np_gguf_writer_kv_str(w, "general.architecture", "llama"), 0);
 	ck_assert_int_eq(np_gguf_writer_kv_u32(w, "k.u32", 4000000000u), 0);
 	ck_assert_int_eq(np_gguf_writer_kv_i32(w, "k.i32", -5), 0);
 	ck_assert_int_eq(np_gguf_writer_kv_f32(w, "k.f32", 0.125f), 0);
@@ -106,11 +107,16 @@ static void *make_file(size_t *len, float *src)
 	ck_assert_int_eq(np_gguf_writer_kv_arr_str(w, "k.strs", strs, 3), 0);
 	ck_assert_int_eq(np_gguf_writer_kv_arr_f32(w, "k.f32s", f, 3), 0);
 	ck_assert_int_eq(np_gguf_writer_kv_arr_i32(w, "k.i32s", i3, 3), 0);
-	ck_assert_int_eq(np_gguf_writer_tensor(w, "f32", NP_GGML_F32, 2, 64, 1, src), 0);
-	ck_assert_int_eq(np_gguf_writer_tensor(w, "f16", NP_GGML_F16, 2, 64, 1, src), 0);
-	ck_assert_int_eq(np_gguf_writer_tensor(w, "q8", NP_GGML_Q8_0, 2, 64, 1, src), 0);
-	ck_assert_int_eq(np_gguf_writer_tensor(w, "q4", NP_GGML_Q4_0, 2, 64, 1, src), 0);
-	ck_assert_int_eq(np_gguf_writer_tensor(w, "vec", NP_GGML_F32, 1, 32, 0, src), 0);
+	ck_assert_int_eq(
+		np_gguf_writer_tensor(w, "f32", NP_GGML_F32, 2, 64, 1, src), 0);
+	ck_assert_int_eq(
+		np_gguf_writer_tensor(w, "f16", NP_GGML_F16, 2, 64, 1, src), 0);
+	ck_assert_int_eq(
+		np_gguf_writer_tensor(w, "q8", NP_GGML_Q8_0, 2, 64, 1, src), 0);
+	ck_assert_int_eq(
+		np_gguf_writer_tensor(w, "q4", NP_GGML_Q4_0, 2, 64, 1, src), 0);
+	ck_assert_int_eq(
+		np_gguf_writer_tensor(w, "vec", NP_GGML_F32, 1, 32, 0, src), 0);
 	ck_assert_int_eq(np_gguf_writer_buf(w, &buf, len), 0);
 	np_gguf_writer_destroy(w);
 	return buf;
@@ -132,13 +138,16 @@ START_TEST(test_round_trip)
 	static const struct {
 		const char *name;
 		float tol; /* relative to the block's max */
-	} types[] = { { "f32", 0 }, { "f16", 1e-3f }, { "q8", 1.0f / 127 },
-		      { "q4", 1.0f / 8 } };
+	} types[] = {{"f32", 0},
+		     {"f16", 1e-3f},
+		     {"q8", 1.0f / 127},
+		     {"q4", 1.0f / 8}};
 
 	ck_assert_int_eq(np_gguf_open_mem(buf, len, &cm_log, &g), 0);
 	ck_assert_uint_eq(np_gguf_version(g), 3);
 	ck_assert_uint_eq(np_gguf_n_tensors(g), 5);
-	ck_assert_int_eq(np_gguf_get_str(g, "general.architecture", &s, &slen), 0);
+	ck_assert_int_eq(np_gguf_get_str(g, "general.architecture", &s, &slen),
+			 0);
 	ck_assert_uint_eq(slen, 5);
 	ck_assert_int_eq(memcmp(s, "llama", 5), 0);
 	ck_assert_int_eq(np_gguf_get_u64(g, "k.u32", &u), 0);
@@ -179,12 +188,15 @@ START_TEST(test_round_trip)
 				float amax = 0;
 
 				for (int i = 0; i < 32; i++)
-					amax = fmaxf(amax, fabsf(src[r * 64 + blk * 32 + i]));
+					amax = fmaxf(amax,
+						     fabsf(src[r * 64 +
+							       blk * 32 + i]));
 				for (int i = 0; i < 32; i++) {
 					int j = blk * 32 + i;
 
-					ck_assert_float_le(fabsf(row[j] - src[r * 64 + j]),
-							   types[k].tol * amax + 1e-6f);
+					ck_assert_float_le(
+						fabsf(row[j] - src[r * 64 + j]),
+						types[k].tol * amax + 1e-6f);
 				}
 			}
 		}
@@ -214,7 +226,8 @@ START_TEST(test_truncated_everywhere)
 		ck_assert_ptr_nonnull(copy);
 		memcpy(copy, buf, n);
 		cm_reset();
-		ck_assert_int_eq(np_gguf_open_mem(copy, n, &cm_log, &g), -EINVAL);
+		ck_assert_int_eq(np_gguf_open_mem(copy, n, &cm_log, &g),
+				 -EINVAL);
 		ck_assert_ptr_null(g);
 		ck_assert_msg(strncmp(cm_last, "gguf: ", 6) == 0,
 			      "length %zu: no message", n);
@@ -289,7 +302,7 @@ END_TEST
 START_TEST(test_bad_types)
 {
 	struct hb h;
-	const uint64_t ne[2] = { 32, 1 };
+	const uint64_t ne[2] = {32, 1};
 
 	/* metadata value type */
 	hb_header(&h, 3, 0, 1);
@@ -334,7 +347,7 @@ END_TEST
 START_TEST(test_absurd_shapes)
 {
 	struct hb h;
-	uint64_t ne[5] = { 32, 1, 1, 1, 1 };
+	uint64_t ne[5] = {32, 1, 1, 1, 1};
 
 	hb_header(&h, 3, 1, 0);
 	hb_tensor(&h, 5, ne, NP_GGML_F32, 0);
@@ -407,7 +420,7 @@ static void *model_file(const char *arch, uint32_t q_type, uint64_t q_rows,
 {
 	struct np_gguf_writer *w;
 	float *z = calloc(64 * 300, sizeof(float));
-	static const char *const tok[1] = { "a" };
+	static const char *const tok[1] = {"a"};
 	void *buf;
 	char name[64];
 
@@ -420,17 +433,21 @@ static void *model_file(const char *arch, uint32_t q_type, uint64_t q_rows,
 	np_gguf_writer_kv_u32(w, "llama.attention.head_count", 2);
 	np_gguf_writer_kv_arr_str(w, "tokenizer.ggml.tokens", tok, 1);
 	np_gguf_writer_tensor(w, "token_embd.weight", NP_GGML_F32, 1, 64, 1, z);
-	np_gguf_writer_tensor(w, "output_norm.weight", NP_GGML_F32, 1, 64, 0, z);
+	np_gguf_writer_tensor(w, "output_norm.weight", NP_GGML_F32, 1, 64, 0,
+			      z);
 	for (int i = 0; i < 9; i++) {
 		static const char *const n[9] = {
-			"attn_norm", "attn_q", "attn_k", "attn_v", "attn_output",
-			"ffn_norm", "ffn_gate", "ffn_up", "ffn_down"
-		};
+			"attn_norm", "attn_q",	    "attn_k",
+			"attn_v",    "attn_output", "ffn_norm",
+			"ffn_gate",  "ffn_up",	    "ffn_down"};
 		int vec = i == 0 || i == 5;
 
 		snprintf(name, sizeof(name), "blk.0.%s.weight", n[i]);
 		np_gguf_writer_tensor(w, name, i == 1 ? q_type : NP_GGML_F32,
-				      vec ? 1 : i == 1 ? q_rows : 64, 64, !vec, z);
+				      vec    ? 1 :
+				      i == 1 ? q_rows :
+					       64,
+				      64, !vec, z);
 	}
 	ck_assert_int_eq(np_gguf_writer_buf(w, &buf, len), 0);
 	np_gguf_writer_destroy(w);
@@ -479,7 +496,7 @@ END_TEST
 START_TEST(test_model_unsupported_type)
 {
 	struct hb h;
-	const uint64_t ne[1] = { 256 };
+	const uint64_t ne[1] = {256};
 	struct np_gguf *g;
 	struct np_model *m;
 

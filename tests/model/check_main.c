@@ -15,7 +15,7 @@ static void cm_log_fn(void *opaque, int level, const char *msg)
 	snprintf(cm_last, sizeof(cm_last), "%s", msg);
 }
 
-const struct np_model_log cm_log = { cm_log_fn, NULL };
+const struct np_model_log cm_log = {cm_log_fn, NULL};
 
 void cm_reset(void)
 {
@@ -56,9 +56,8 @@ const char *cm_write_model(const struct np_model_shape *s, uint32_t wtype,
 	ck_assert_int_ge(fd, 0);
 	close(fd);
 	ck_assert_int_eq(np_model_synthetic(s, 7, &m), 0);
-	ck_assert_int_eq(np_model_write_gguf(m, wtype, tok_kind, text, len,
-					     path),
-			 0);
+	ck_assert_int_eq(
+		np_model_write_gguf(m, wtype, tok_kind, text, len, path), 0);
 	np_model_destroy(m);
 	free(text);
 	return path;

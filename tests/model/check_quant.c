@@ -11,8 +11,8 @@
 
 START_TEST(test_row_scale)
 {
-	const float w[4] = { 0.5f, -3.5f, 1.0f, 2.0f };
-	const float z[3] = { 0, 0, 0 };
+	const float w[4] = {0.5f, -3.5f, 1.0f, 2.0f};
+	const float z[3] = {0, 0, 0};
 
 	ck_assert_float_eq(np_quant_row_scale(w, 4, 4), 0.5f);
 	ck_assert_float_eq_tol(np_quant_row_scale(w, 4, 8), 3.5f / 127, 1e-9f);
@@ -23,7 +23,7 @@ END_TEST
 START_TEST(test_row_round_saturate)
 {
 	/* halves round away from zero; beyond the range saturates */
-	const float w[8] = { 0.5f, -0.5f, 1.5f, 2.5f, -2.5f, 100, -100, 0.49f };
+	const float w[8] = {0.5f, -0.5f, 1.5f, 2.5f, -2.5f, 100, -100, 0.49f};
 	int8_t q[8];
 
 	np_quant_row(w, 8, 1.0f, 4, q);
@@ -57,7 +57,8 @@ START_TEST(test_multiplier)
 	ck_assert_int_eq(np_quant_multiplier(4294967296.0, &m, &sh), -ERANGE);
 	ck_assert_int_eq(np_quant_multiplier(-1.0, &m, &sh), -ERANGE);
 	ck_assert_int_eq(np_quant_multiplier(NAN, &m, &sh), -ERANGE);
-	ck_assert_int_eq(np_quant_multiplier(ldexp(1.0, -70), &m, &sh), -ERANGE);
+	ck_assert_int_eq(np_quant_multiplier(ldexp(1.0, -70), &m, &sh),
+			 -ERANGE);
 	/* accurate to 2^-30 relative over a wide range */
 	for (int i = -31; i <= 30; i++) {
 		double f = ldexp(1.2345678901, i);
@@ -73,7 +74,7 @@ END_TEST
 
 START_TEST(test_rshift_requant)
 {
-	struct npk_rq half = { 1 << 30, 31 }, one = { 1 << 30, 30 };
+	struct npk_rq half = {1 << 30, 31}, one = {1 << 30, 30};
 
 	ck_assert_int_eq(npk_rshift_round(5, 1), 3); /* 2.5 -> 3 */
 	ck_assert_int_eq(npk_rshift_round(-5, 1), -2); /* -2.5 -> -2 */
@@ -87,9 +88,9 @@ START_TEST(test_rshift_requant)
 	ck_assert_int_eq(npk_requant(100, one, -8, 7), 7);
 	ck_assert_int_eq(npk_requant(-100, one, -8, 7), -8);
 	/* inputs beyond int32 saturate before the multiply */
-	ck_assert_int_eq(npk_requant((int64_t)1 << 40, one, INT32_MIN,
-				     INT32_MAX),
-			 INT32_MAX);
+	ck_assert_int_eq(
+		npk_requant((int64_t)1 << 40, one, INT32_MIN, INT32_MAX),
+		INT32_MAX);
 	ck_assert_int_eq(npk_div_round(5, 2), 3);
 	ck_assert_int_eq(npk_div_round(-5, 2), -3);
 	ck_assert_int_eq(npk_div_round(4, 3), 1);
@@ -194,7 +195,7 @@ START_TEST(test_rmsnorm)
 	int16_t x[64];
 	int8_t q[64];
 	/* output scale 1/4: unit RMS -> 4 */
-	struct npk_rq rq = { 1 << 30, 44 };
+	struct npk_rq rq = {1 << 30, 44};
 
 	for (int i = 0; i < 64; i++)
 		x[i] = 1000;

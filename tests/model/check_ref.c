@@ -15,11 +15,11 @@
 #include "npk.h"
 
 /* GQA: 4 query heads over 2 KV heads */
-static const struct np_model_shape gqa = { 2, 64, 4, 2, 128, 512, 64, 1e4f,
-					   1e-5f };
+static const struct np_model_shape gqa = {2,   64, 4,	 2,    128,
+					  512, 64, 1e4f, 1e-5f};
 /* more layers than the 3 cards it gets */
-static const struct np_model_shape deep = { 6, 64, 2, 2, 64, 512, 64, 1e4f,
-					    1e-5f };
+static const struct np_model_shape deep = {6,	64, 2,	  2,	64,
+					   512, 64, 1e4f, 1e-5f};
 
 #define NTOK 40
 
@@ -75,7 +75,8 @@ static void int_vs_float(struct fx *f, const struct np_compile_opts *o,
 
 	ck_assert_int_eq(np_compile(f->m, f->cal, o, &cm_log, &c), 0);
 	ck_assert_int_eq(np_ref_int_create(c, &ri), 0);
-	ck_assert_int_eq(np_ref_float_create(f->m, o->max_seq, o->batch, &rf), 0);
+	ck_assert_int_eq(np_ref_float_create(f->m, o->max_seq, o->batch, &rf),
+			 0);
 	s = np_compiled_logit_scale(c);
 	ck_assert_double_gt(s, 0);
 	for (uint32_t i = 0; i < NTOK; i++) {
@@ -105,7 +106,7 @@ static void int_vs_float(struct fx *f, const struct np_compile_opts *o,
 
 START_TEST(test_gqa_int_vs_float)
 {
-	struct np_compile_opts o = { .batch = 2, .max_seq = 64 };
+	struct np_compile_opts o = {.batch = 2, .max_seq = 64};
 	struct fx f;
 	double top1, cosine;
 
@@ -120,7 +121,7 @@ END_TEST
 
 START_TEST(test_deep_int_vs_float)
 {
-	struct np_compile_opts o = { .n_cards = 3, .batch = 2, .max_seq = 64 };
+	struct np_compile_opts o = {.n_cards = 3, .batch = 2, .max_seq = 64};
 	struct fx f;
 	double top1, cosine;
 
@@ -132,8 +133,8 @@ START_TEST(test_deep_int_vs_float)
 }
 END_TEST
 
-static void run_int(struct fx *f, const struct np_compile_opts *o,
-		    int32_t *out, uint32_t steps)
+static void run_int(struct fx *f, const struct np_compile_opts *o, int32_t *out,
+		    uint32_t steps)
 {
 	uint32_t V = np_model_get_shape(f->m)->vocab;
 	struct np_compiled *c;
@@ -153,10 +154,10 @@ START_TEST(test_mapping_invariant)
 {
 	/* one layer per card, all layers on one card, the output split in
 	 * three: bit-identical logits */
-	struct np_compile_opts a = { .batch = 1, .max_seq = 16 };
-	struct np_compile_opts b = { .n_cards = 2, .batch = 1, .max_seq = 16 };
-	struct np_compile_opts c = { .n_cards = 5, .out_cards = 3, .batch = 1,
-				     .max_seq = 16 };
+	struct np_compile_opts a = {.batch = 1, .max_seq = 16};
+	struct np_compile_opts b = {.n_cards = 2, .batch = 1, .max_seq = 16};
+	struct np_compile_opts c = {
+		.n_cards = 5, .out_cards = 3, .batch = 1, .max_seq = 16};
 	struct fx f;
 	uint32_t V = deep.vocab, steps = 12;
 	int32_t *la = malloc(steps * V * 4), *lb = malloc(steps * V * 4),
@@ -177,7 +178,7 @@ END_TEST
 
 START_TEST(test_sessions_isolated)
 {
-	struct np_compile_opts o = { .batch = 3, .max_seq = 16 };
+	struct np_compile_opts o = {.batch = 3, .max_seq = 16};
 	struct fx f;
 	struct np_compiled *c;
 	struct np_ref_int *ri;
@@ -190,10 +191,13 @@ START_TEST(test_sessions_isolated)
 	ck_assert_int_eq(np_ref_int_create(c, &ri), 0);
 	for (uint32_t i = 0; i < 8; i++) {
 		/* other sessions run different text in between */
-		ck_assert_int_eq(np_ref_int_step(ri, 1, i, f.ids[39 - i], mixed), 0);
-		ck_assert_int_eq(np_ref_int_step(ri, 2, i, f.ids[20 + i], mixed), 0);
+		ck_assert_int_eq(
+			np_ref_int_step(ri, 1, i, f.ids[39 - i], mixed), 0);
+		ck_assert_int_eq(
+			np_ref_int_step(ri, 2, i, f.ids[20 + i], mixed), 0);
 		ck_assert_int_eq(np_ref_int_step(ri, 0, i, f.ids[i], mixed), 0);
-		ck_assert_int_eq(memcmp(mixed, alone + (size_t)i * V, V * 4), 0);
+		ck_assert_int_eq(memcmp(mixed, alone + (size_t)i * V, V * 4),
+				 0);
 	}
 	ck_assert_int_eq(np_ref_int_step(ri, 3, 0, f.ids[0], mixed), -ERANGE);
 	ck_assert_int_eq(np_ref_int_step(ri, 0, 16, f.ids[0], mixed), -ERANGE);
@@ -210,17 +214,19 @@ END_TEST
  * one-token jobs */
 START_TEST(test_npk_run_jobs)
 {
-	struct np_compile_opts o = { .n_cards = 2, .batch = 2, .max_seq = 8 };
+	struct np_compile_opts o = {.n_cards = 2, .batch = 2, .max_seq = 8};
 	struct fx f;
 	struct np_compiled *c;
 	uint8_t *s1 = calloc(1, NP_SRAM_SIZE), *s2 = calloc(1, NP_SRAM_SIZE);
 	uint32_t dim = gqa.dim;
-	size_t one = NPK_ARG_HDR + 8 + dim * 2, two = NPK_ARG_HDR + 16 + dim * 4;
+	size_t one = NPK_ARG_HDR + 8 + dim * 2,
+	       two = NPK_ARG_HDR + 16 + dim * 4;
 	uint8_t *a1 = calloc(1, one), *a2 = calloc(1, two);
-	int16_t *o1 = malloc(dim * 4), *o2 = malloc(dim * 4), *x = malloc(dim * 4);
+	int16_t *o1 = malloc(dim * 4), *o2 = malloc(dim * 4),
+		*x = malloc(dim * 4);
 	void *scratch;
 	uint32_t n;
-	struct npk_tok t[2] = { { 1, 0 }, { 1, 1 } };
+	struct npk_tok t[2] = {{1, 0}, {1, 1}};
 
 	fx_open(&f, &gqa, NP_TOK_SPM);
 	ck_assert_int_eq(np_compile(f.m, f.cal, &o, &cm_log, &c), 0);
@@ -242,9 +248,9 @@ START_TEST(test_npk_run_jobs)
 		memcpy(a1, &n, 4);
 		memcpy(a1 + NPK_ARG_HDR, &t[i], 8);
 		memcpy(a1 + NPK_ARG_HDR + 8, x + i * dim, dim * 2);
-		ck_assert_int_eq(npk_run(s1, 0, a1, one, o1 + i * dim, dim * 2,
-					 scratch),
-				 0);
+		ck_assert_int_eq(
+			npk_run(s1, 0, a1, one, o1 + i * dim, dim * 2, scratch),
+			0);
 	}
 	ck_assert_int_eq(memcmp(o1, o2, dim * 4), 0);
 	ck_assert_int_eq(memcmp(s1, s2, np_compiled_card(c, 0)->core_bytes), 0);

@@ -54,17 +54,25 @@ static void round_trip(const struct np_tok *t, const char *s, size_t len)
 }
 
 static const char *const edge[] = {
-	"",	      " ",	     "  two leading",  "trailing  ",
-	"\n\n\t x",   "a",	     "I'm   here's",   "x  \n  y",
-	"\xff\xfe bad utf8 \xc3", "nul\0inside", "<s> </s> <0x41> <unused9>",
-	"🐈‍⬛ zwj", "mixed العربية and 中文 and ελληνικά",
+	"",
+	" ",
+	"  two leading",
+	"trailing  ",
+	"\n\n\t x",
+	"a",
+	"I'm   here's",
+	"x  \n  y",
+	"\xff\xfe bad utf8 \xc3",
+	"nul\0inside",
+	"<s> </s> <0x41> <unused9>",
+	"🐈‍⬛ zwj",
+	"mixed العربية and 中文 and ελληνικά",
 };
 
 static void edge_cases(const struct np_tok *t)
 {
 	for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]); i++)
-		round_trip(t, edge[i],
-			   i == 9 ? 10 : strlen(edge[i]));
+		round_trip(t, edge[i], i == 9 ? 10 : strlen(edge[i]));
 }
 
 static void sample_trips(const struct np_tok *t)
@@ -151,10 +159,10 @@ END_TEST
 static struct np_tok *spm_vocab(float s_sp_a, float s_ab, struct np_gguf **g,
 				void **buf)
 {
-	const char *tok[] = { "<unk>", "<s>", "</s>", SP, "a", "b",
-			      SP "a", "ab", "<0x63>" };
-	const float score[] = { 0, 0, 0, -10, -10, -10, s_sp_a, s_ab, 0 };
-	const int32_t type[] = { 2, 3, 3, 1, 1, 1, 1, 1, 6 };
+	const char *tok[] = {"<unk>", "<s>",  "</s>", SP,      "a",
+			     "b",     SP "a", "ab",   "<0x63>"};
+	const float score[] = {0, 0, 0, -10, -10, -10, s_sp_a, s_ab, 0};
+	const int32_t type[] = {2, 3, 3, 1, 1, 1, 1, 1, 6};
 	struct np_gguf_writer *w;
 	struct np_tok *t;
 
@@ -192,25 +200,25 @@ START_TEST(test_spm_known_answers)
 
 	/* "ab" -> "▁ab": "▁a" scores higher than "ab": [▁a][b] */
 	t = spm_vocab(-1, -2, &g, &buf);
-	expect(t, "ab", (const int32_t[]){ 6, 5 }, 2);
+	expect(t, "ab", (const int32_t[]){6, 5}, 2);
 	/* "c" is not a piece: byte fallback <0x63>; "a c" -> ▁a ▁ <0x63> */
-	expect(t, "a c", (const int32_t[]){ 6, 3, 8 }, 3);
+	expect(t, "a c", (const int32_t[]){6, 3, 8}, 3);
 	/* "d" has neither piece nor byte token: <unk> */
-	expect(t, "d", (const int32_t[]){ 3, 0 }, 2);
+	expect(t, "d", (const int32_t[]){3, 0}, 2);
 	/* decoding drops the prefix space once and maps bytes */
-	ck_assert_int_eq(np_tok_decode(t, (const int32_t[]){ 6, 3, 8 }, 3, out,
+	ck_assert_int_eq(np_tok_decode(t, (const int32_t[]){6, 3, 8}, 3, out,
 				       sizeof(out), &n),
 			 0);
 	ck_assert_uint_eq(n, 3);
 	ck_assert_int_eq(memcmp(out, "a c", 3), 0);
 	/* control tokens decode to nothing; bad ids are refused */
-	ck_assert_int_eq(np_tok_decode(t, (const int32_t[]){ 1, 4, 2 }, 3, out,
+	ck_assert_int_eq(np_tok_decode(t, (const int32_t[]){1, 4, 2}, 3, out,
 				       sizeof(out), &n),
 			 0);
 	ck_assert_uint_eq(n, 1);
-	ck_assert_int_eq(np_tok_decode(t, (const int32_t[]){ 9 }, 1, out,
-				       sizeof(out), &n),
-			 -EINVAL);
+	ck_assert_int_eq(
+		np_tok_decode(t, (const int32_t[]){9}, 1, out, sizeof(out), &n),
+		-EINVAL);
 	/* too small an output array: -ENOSPC with the needed count */
 	ck_assert_int_eq(np_tok_encode(t, "a c", 3, ids, 1, &n), -ENOSPC);
 	ck_assert_uint_eq(n, 3);
@@ -219,7 +227,7 @@ START_TEST(test_spm_known_answers)
 	free(buf);
 	/* "ab" scores higher: [▁][ab] */
 	t = spm_vocab(-2, -1, &g, &buf);
-	expect(t, "ab", (const int32_t[]){ 3, 7 }, 2);
+	expect(t, "ab", (const int32_t[]){3, 7}, 2);
 	np_tok_destroy(t);
 	np_gguf_close(g);
 	free(buf);
@@ -241,8 +249,8 @@ static void gpt2_bytes(uint32_t map[256])
 
 START_TEST(test_bpe_known_answers)
 {
-	static const char *const merges[] = { "o \xc4\xa0", "h e", "l l",
-					      "he ll", "\xc4\xa0 w" };
+	static const char *const merges[] = {"o \xc4\xa0", "h e", "l l",
+					     "he ll", "\xc4\xa0 w"};
 	char *tok[261];
 	uint32_t map[256];
 	struct np_gguf_writer *w;
@@ -276,9 +284,9 @@ START_TEST(test_bpe_known_answers)
 	 * "o Ġ" ranks first but never applies: the pre-tokenizer splits
 	 * "hello| world" before merging. */
 	expect(t, "hello world",
-	       (const int32_t[]){ 258, 'o', 259, 'o', 'r', 'l', 'd' }, 7);
+	       (const int32_t[]){258, 'o', 259, 'o', 'r', 'l', 'd'}, 7);
 	/* contractions and digit runs are their own pieces */
-	expect(t, "he'll 42", (const int32_t[]){ 256, '\'', 257, 0x20, '4', '2' },
+	expect(t, "he'll 42", (const int32_t[]){256, '\'', 257, 0x20, '4', '2'},
 	       6);
 	for (int i = 0; i < 261; i++)
 		free(tok[i]);
@@ -294,7 +302,7 @@ START_TEST(test_tok_errors)
 	struct np_gguf *g;
 	struct np_tok *t = NULL;
 	void *buf;
-	static const char *const tok[2] = { "a", "b" };
+	static const char *const tok[2] = {"a", "b"};
 
 	np_gguf_writer_create(&w);
 	np_gguf_writer_kv_str(w, "tokenizer.ggml.model", "bert");

@@ -86,8 +86,8 @@ struct np_gguf_tensor {
 int np_gguf_open(const char *path, const struct np_model_log *log,
 		 struct np_gguf **out);
 /* The same on a caller buffer, which must outlive the handle. */
-int np_gguf_open_mem(const void *buf, size_t len, const struct np_model_log *log,
-		     struct np_gguf **out);
+int np_gguf_open_mem(const void *buf, size_t len,
+		     const struct np_model_log *log, struct np_gguf **out);
 void np_gguf_close(struct np_gguf *g);
 
 uint32_t np_gguf_version(const struct np_gguf *g);
@@ -114,13 +114,15 @@ int np_gguf_arr_num(const struct np_gguf *g, const char *key, uint64_t i,
 		    double *v);
 
 /* Dequantise row `row` of a 2-D tensor (ne[0] elements) to float. */
-int np_gguf_tensor_row(const struct np_gguf_tensor *t, uint64_t row, float *out);
+int np_gguf_tensor_row(const struct np_gguf_tensor *t, uint64_t row,
+		       float *out);
 
 /* Writer: build a file in memory, then np_gguf_writer_save(). */
 struct np_gguf_writer;
 int np_gguf_writer_create(struct np_gguf_writer **out);
 void np_gguf_writer_destroy(struct np_gguf_writer *w);
-int np_gguf_writer_kv_u32(struct np_gguf_writer *w, const char *key, uint32_t v);
+int np_gguf_writer_kv_u32(struct np_gguf_writer *w, const char *key,
+			  uint32_t v);
 int np_gguf_writer_kv_i32(struct np_gguf_writer *w, const char *key, int32_t v);
 int np_gguf_writer_kv_f32(struct np_gguf_writer *w, const char *key, float v);
 int np_gguf_writer_kv_bool(struct np_gguf_writer *w, const char *key, int v);
@@ -330,8 +332,7 @@ int np_compile_card_image(const struct np_compiled *c, uint32_t card,
 int np_compile_write(const struct np_compiled *c, const char *dir);
 
 /* Host side: int16 embedding row of a token at the first layer's scale. */
-int np_compiled_embed(const struct np_compiled *c, int32_t token,
-		      int16_t *x);
+int np_compiled_embed(const struct np_compiled *c, int32_t token, int16_t *x);
 /* Real value of one integer logit unit. */
 double np_compiled_logit_scale(const struct np_compiled *c);
 
