@@ -226,8 +226,9 @@ static void explain_no_fit(const struct np_model_shape *s, uint32_t hd,
 					 NULL, &w1);
 	uint64_t kv1 = one - prog_bytes_layers(1, hd) - w1 / NP_NUM_CORES;
 	uint32_t c_l = o->n_cards > k_out ? o->n_cards - k_out : 0;
-	uint32_t best_batch = 0, best_seq = 0, need;
-	char fit[256];
+	uint32_t best_batch = 0, best_seq = 0;
+	char fit[256], need[96];
+	int n = 0;
 
 	/* largest session count, then longest context, that would fit */
 	for (uint32_t b = o->batch; b >= 1; b--) {
@@ -238,7 +239,7 @@ static void explain_no_fit(const struct np_model_shape *s, uint32_t hd,
 			break;
 		}
 	}
-	for (uint32_t q = o->max_seq; q >= 16; q -= q > 256 ? 256 : 16) {
+	for (uint32_t q = o->max_seq; q >= 16; q -= 16) {
 		uint32_t m = layers_per_card(s, hd, o->batch, q);
 
 		if (m && (uint64_t)m * c_l >= s->n_layers) {
@@ -246,29 +247,34 @@ static void explain_no_fit(const struct np_model_shape *s, uint32_t hd,
 			break;
 		}
 	}
-	if (best_batch || best_seq)
-		snprintf(fit, sizeof(fit),
-			 "would fit: %u sessions of %u tokens, or %u sessions "
-			 "of %u tokens",
-			 best_batch, o->max_seq, o->batch, best_seq);
-	else
-		snprintf(fit, sizeof(fit),
-			 "would fit: %llu layers at most (%u layer cards x %u "
-			 "per card)",
+	n = snprintf(fit, sizeof(fit), "would fit: ");
+	if (best_batch)
+		n += snprintf(fit + n, sizeof(fit) - (size_t)n,
+			      "%u sessions of %u tokens%s", best_batch,
+			      o->max_seq, best_seq ? ", or " : "");
+	if (best_seq)
+		n += snprintf(fit + n, sizeof(fit) - (size_t)n,
+			      "%u sessions of %u tokens", o->batch, best_seq);
+	if (!best_batch && !best_seq)
+		snprintf(fit + n, sizeof(fit) - (size_t)n,
+			 "%llu layers at most (%u layer cards x %u per card)",
 			 (unsigned long long)m_fit * c_l, c_l, m_fit);
-	need = m_fit ? (s->n_layers + m_fit - 1) / m_fit + k_out : 0;
+	if (m_fit)
+		snprintf(need, sizeof(need), "%u layers need %u cards",
+			 s->n_layers,
+			 (s->n_layers + m_fit - 1) / m_fit + k_out);
+	else
+		snprintf(need, sizeof(need), "a single layer exceeds a card");
 	npim_log(log, LOG_ERR,
 		 "compile: model does not fit %u cards: budget per card %u MiB "
 		 "= 256 cores x %u KiB; one layer needs %.1f KiB per core "
 		 "(weights %.1f KiB, KV cache %.1f KiB for %u sessions x %u "
 		 "tokens, program %.1f KiB), so %u layer(s) fit a card; the "
-		 "output layer (%u x %u INT8) needs %u card(s); %u layers need "
-		 "%s%u cards; %s",
+		 "output layer (%u x %u INT8) needs %u card(s); %s; %s",
 		 o->n_cards, NP_SRAM_SIZE >> 20, NP_CORE_SRAM_SIZE >> 10,
 		 one / KiB, w1 / NP_NUM_CORES / KiB, kv1 / KiB, o->batch,
 		 o->max_seq, prog_bytes_layers(1, hd) / KiB, m_fit, s->vocab,
-		 s->dim, k_out, s->n_layers, need ? "" : "more than ", need,
-		 fit);
+		 s->dim, k_out, need, fit);
 }
 
 int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
