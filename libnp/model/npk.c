@@ -332,11 +332,15 @@ static uint32_t npk_max3(uint32_t a, uint32_t b, uint32_t c)
 
 static void npk_scratch_layout(const struct npk_card *c, struct npk_scratch *s)
 {
-	uint32_t qd = c->n_heads * c->head_dim;
-	uint32_t kvd = c->n_kv_heads * c->head_dim;
-	uint32_t rows = c->kind == NPK_KIND_OUTPUT ?
-				c->vocab_end - c->vocab_begin :
-				npk_max3(qd, c->ffn, c->dim);
+	/* an output program uses x, a and acc only: its other fields are
+	 * not validated and must not size anything */
+	int out = c->kind == NPK_KIND_OUTPUT;
+	uint32_t qd = out ? 0 : c->n_heads * c->head_dim;
+	uint32_t kvd = out ? 0 : c->n_kv_heads * c->head_dim;
+	uint32_t ffn = out ? 0 : c->ffn, seq = out ? 0 : c->max_seq;
+	uint32_t hd = out ? 0 : c->head_dim;
+	uint32_t rows = out ? c->vocab_end - c->vocab_begin :
+			      npk_max3(qd, c->ffn, c->dim);
 	size_t o = 0;
 
 #define NPK_TAKE(field, bytes)                           \
@@ -346,7 +350,7 @@ static void npk_scratch_layout(const struct npk_card *c, struct npk_scratch *s)
 	} while (0)
 	NPK_TAKE(x, (size_t)c->dim * 2);
 	NPK_TAKE(xmid, (size_t)c->dim * 2);
-	NPK_TAKE(a, npk_max3(c->dim, c->ffn, qd));
+	NPK_TAKE(a, npk_max3(c->dim, ffn, qd));
 	NPK_TAKE(acc, (size_t)rows * 4);
 	NPK_TAKE(q16, (size_t)qd * 2);
 	NPK_TAKE(k16, (size_t)kvd * 2);
@@ -354,10 +358,10 @@ static void npk_scratch_layout(const struct npk_card *c, struct npk_scratch *s)
 	NPK_TAKE(k4, kvd);
 	NPK_TAKE(v4, kvd);
 	NPK_TAKE(attn, qd);
-	NPK_TAKE(g8, c->ffn);
-	NPK_TAKE(u8, c->ffn);
-	NPK_TAKE(p, (size_t)c->max_seq * 4);
-	NPK_TAKE(oacc, (size_t)c->head_dim * 8);
+	NPK_TAKE(g8, ffn);
+	NPK_TAKE(u8, ffn);
+	NPK_TAKE(p, (size_t)seq * 4);
+	NPK_TAKE(oacc, (size_t)hd * 8);
 #undef NPK_TAKE
 	s->total = o;
 }

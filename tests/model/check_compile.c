@@ -378,6 +378,74 @@ START_TEST(test_write_files)
 }
 END_TEST
 
+/*
+ * Program blocks come from the guest: random corruption of a valid block
+ * is either refused by npk_validate or runs within the SRAM (ASan run).
+ */
+START_TEST(test_validate_random_corruption)
+{
+	struct np_compile_opts o = { .n_cards = 3, .batch = 2, .max_seq = 8 };
+	const struct np_model_shape sh = { 4, 64, 4, 2, 64, 300, 64, 1e4f,
+					   1e-5f };
+	struct np_model *m;
+	struct np_quant_calib *cal;
+	struct np_compiled *c = NULL;
+	uint8_t *sram = calloc(1, NP_SRAM_SIZE), *pristine[2];
+	uint8_t arg[NPK_ARG_HDR + 8 + 64 * 2] = { 0 };
+	uint32_t one = 1, block[2], valid = 0, rng = 12345;
+	size_t out_cap = 300 * 4;
+	void *out = malloc(out_cap);
+
+	ck_assert_int_eq(np_model_synthetic(&sh, 4, &m), 0);
+	ck_assert_int_eq(np_quant_calib_default(m, &cal), 0);
+	ck_assert_int_eq(np_compile(m, cal, &o, &cm_log, &c), 0);
+	memcpy(arg, &one, 4);
+	for (int card = 0; card < 2; card++) {
+		/* card 0 holds layers, card 2 the output */
+		uint32_t ci = card ? 2 : 0;
+		struct npk_card h;
+
+		memset(sram, 0, NP_SRAM_SIZE);
+		ck_assert_int_eq(np_compile_card_image(c, ci, sram), 0);
+		memcpy(&h, sram, sizeof(h));
+		block[card] = h.block_size;
+		pristine[card] = malloc(h.block_size);
+		memcpy(pristine[card], sram, h.block_size);
+		for (int it = 0; it < 1500; it++) {
+			int flips = 1 + it % 3;
+			void *scratch;
+
+			memcpy(sram, pristine[card], block[card]);
+			for (int f = 0; f < flips; f++) {
+				rng = rng * 1103515245u + 12345u;
+				sram[(rng >> 8) % block[card]] ^=
+					(uint8_t)(1u << ((rng >> 4) & 7));
+			}
+			if (npk_validate(sram, NP_SRAM_SIZE, 0) != 0)
+				continue;
+			valid++;
+			scratch = malloc(npk_scratch_size(sram, 0));
+			ck_assert_ptr_nonnull(scratch);
+			if (npk_out_size(sram, 0, 1) <= out_cap) {
+				int r = npk_run(sram, 0, arg, sizeof(arg), out,
+						out_cap, scratch);
+
+				ck_assert(r == 0 || r == NP_ERR_BAD_PROGRAM);
+			}
+			free(scratch);
+		}
+		free(pristine[card]);
+	}
+	/* flips of weights' data or unused header words stay valid */
+	ck_assert_uint_gt(valid, 100);
+	np_compiled_destroy(c);
+	np_quant_calib_destroy(cal);
+	np_model_destroy(m);
+	free(sram);
+	free(out);
+}
+END_TEST
+
 Suite *np_suite_compile(void)
 {
 	Suite *s = suite_create("compile");
@@ -393,6 +461,7 @@ Suite *np_suite_compile(void)
 	tcase_add_test(tc, test_images_validate);
 	tcase_add_test(tc, test_image_layout);
 	tcase_add_test(tc, test_write_files);
+	tcase_add_test(tc, test_validate_random_corruption);
 	suite_add_tcase(s, tc);
 	return s;
 }
