@@ -6,8 +6,9 @@
  * integer reference runs, so a card and the oracle cannot disagree. This
  * file adds what the card does around it: range checks on the job's
  * addresses, the options word of the argument header (top-k selection on
- * output programs) and the chaining of a layer card's output into the next
- * card's argument frame (np_abi.h, docs/pipeline.md).
+ * output programs, passed on unchanged by layer programs) and the chaining
+ * of a layer card's output into the next card's argument frame (np_abi.h,
+ * docs/pipeline.md).
  *
  * Jobs run on the compute queue's worker only, one at a time per card, so
  * the scratch memory is per job and nothing here needs a lock.
@@ -89,8 +90,6 @@ uint32_t np_emu_layer_job(struct np_emu *emu, uint64_t prog, uint64_t arg,
 	in_len = NP_JOB_ARG_HDR + (size_t)n * (NP_JOB_ARG_TOK + row_in);
 	res_len = npk_out_size(emu->sram, sram_prog, n);
 	if (c.kind == NPK_KIND_LAYERS) {
-		if (k)
-			return NP_ERR_BAD_PROGRAM;
 		out_len = in_len;
 	} else {
 		slice = c.vocab_end - c.vocab_begin;
@@ -123,7 +122,9 @@ uint32_t np_emu_layer_job(struct np_emu *emu, uint64_t prog, uint64_t arg,
 	if (c.kind == NPK_KIND_LAYERS) {
 		size_t hdr = NP_JOB_ARG_HDR + (size_t)n * NP_JOB_ARG_TOK;
 
+		/* options travel on to the output cards */
 		memcpy(o, copy, hdr);
+		memcpy(o + 4, &opt, 4);
 		memcpy(o + hdr, res, res_len);
 	} else if (!k) {
 		memcpy(o, res, res_len);

@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libnp pipeline: a language model resident on a set of cards, and
+ * sessions of concurrent requests pipelined through them (GPipe).
+ *
+ *   np_model_load()        GGUF -> compiled card images -> every card's
+ *                          SRAM (weights and KV cache), once
+ *   np_pipeline_create()   the same from an already compiled model
+ *   np_session_run()       N requests in M micro-batches: prefill, then
+ *                          one token per request and step, streamed
+ *
+ * One card per group of layers and one or more output cards, in the order
+ * the compiler mapped them (np_compile). Per frame of tokens, the host
+ * writes the embeddings into the first card's frame buffer; every card runs
+ * an NP_JOB_OP_LAYER job when its input slot fills, its DMA engine forwards
+ * the result into the next card's frame buffer and rings its mailbox, and
+ * slot credits flow back the same way; the output cards return the top-k
+ * (logit, token) pairs of their vocabulary slice, which the host merges and
+ * samples from. No host CPU touches a frame between the first card and the
+ * output cards. docs/pipeline.md has the protocol.
+ *
+ * The library never prints: messages go to the context's log callback.
+ * Every function that can fail returns 0 or a negative errno.
+ */
+#ifndef NP_PIPELINE_H
+#define NP_PIPELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "np/model.h"
+#include "np/np.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct np_pipeline;
+
+/* Progress of np_model_load: stage, then done of total units. */
+enum np_load_stage {
+	NP_LOAD_MODEL = 1, /* GGUF parsed, tokenizer read (0/1, 1/1) */
+	NP_LOAD_COMPILE = 2, /* calibration and mapping (0/1, 1/1) */
+	NP_LOAD_CARDS = 3, /* card images written: bytes done of total */
+};
+typedef void (*np_progress_fn)(void *opaque, enum np_load_stage stage,
+			       uint64_t done, uint64_t total);
+
+struct np_pipeline_opts {
+	uint32_t n_cards; /* cards of the context to use, 0: all */
+	uint32_t out_cards; /* output cards, 0: 2 when 3 or more cards, else
+			      * as few as fit */
+	uint32_t max_sessions; /* requests per session run (N), 0: 28 */
+	uint32_t max_seq; /* tokens per request (prompt + output), 0: 512 */
+	uint32_t frame_tokens; /* most tokens in one frame (prefill chunks),
+				 * 0: 64 */
+	/* Calibration text for the activation scales; NULL: unit-RMS
+	 * defaults (np_quant_calib_default). np_model_load only. */
+	const char *calib_text;
+	size_t calib_len;
+	np_progress_fn progress; /* NULL: none */
+	void *progress_opaque;
+};
+
+/*
+ * Load the llama GGUF at path onto the cards of ctx: parse, calibrate,
+ * compile, render each card's image and DMA it into the card's SRAM; then
+ * program the compute queues. opts may be NULL. The context must outlive
+ * the pipeline and no other user may drive its cards' compute queues,
+ * DMA engines 0 and 1 or mailbox events 0..7 while it exists.
+ * Returns 0, or:
+ *   -ENOENT/-EACCES ...  opening path
+ *   -EINVAL   a malformed file or options (logged: which and why)
+ *   -ENOTSUP  not a llama model, or an unsupported tensor type
+ *   -E2BIG    the model does not fit the cards (logged: budget and need)
+ *   -ENODEV   fewer than 2 cards
+ *   -ENOMEM, or a transfer's error while loading (-EFAULT, -ETIMEDOUT...)
+ */
+int np_model_load(struct np_ctx *ctx, const char *path,
+		  const struct np_pipeline_opts *opts, struct np_pipeline **out);
+
+/*
+ * The same for a model compiled by the caller (np_compile; its card count
+ * and session count apply, opts->n_cards, out_cards, max_sessions, max_seq
+ * and calib_* are ignored). c must outlive the pipeline. There is no
+ * tokenizer: np_pipeline_tok() returns NULL.
+ */
+int np_pipeline_create(struct np_ctx *ctx, const struct np_compiled *c,
+		       const struct np_pipeline_opts *opts,
+		       struct np_pipeline **out);
+
+/* Stop the compute queues and free the pipeline. NULL is fine. */
+void np_pipeline_destroy(struct np_pipeline *p);
+
+/* Tokenizer of a GGUF-loaded pipeline, NULL for np_pipeline_create. */
+const struct np_tok *np_pipeline_tok(const struct np_pipeline *p);
+const struct np_compiled *np_pipeline_compiled(const struct np_pipeline *p);
+/* Cards the model occupies (layer cards, then output cards). */
+uint32_t np_pipeline_cards(const struct np_pipeline *p);
+/* Most requests one np_session_run takes (the compiled session count). */
+uint32_t np_pipeline_max_sessions(const struct np_pipeline *p);
+uint32_t np_pipeline_max_seq(const struct np_pipeline *p);
+
+/* ---------------------------------------------------------------- */
+/* Sessions                                                           */
+
+/* Sampling of one request. temperature 0 is greedy (the largest logit,
+ * ties to the lower token id); otherwise softmax(logit / temperature)
+ * over the top_k candidates (0: all the output cards returned) cut to the
+ * smallest set of mass >= top_p (0 or 1: no cut), drawn with a generator
+ * seeded with seed: the same seed gives the same tokens. */
+struct np_sampling {
+	float temperature;
+	uint32_t top_k;
+	float top_p;
+	uint64_t seed;
+};
+
+struct np_request {
+	const int32_t *prompt; /* >= 1 token, copied during the call */
+	size_t n_prompt;
+	uint32_t max_tokens; /* tokens to generate, 0: until stop/max_seq */
+	const int32_t *stop; /* generation ends after one of these */
+	size_t n_stop;
+	struct np_sampling sampling;
+};
+
+enum np_stop_reason {
+	NP_STOP_NONE = 0, /* more tokens follow */
+	NP_STOP_TOKEN = 1, /* this token is one of the request's stop tokens */
+	NP_STOP_MAX_TOKENS = 2, /* max_tokens reached */
+	NP_STOP_LENGTH = 3, /* the request reached max_seq tokens */
+	NP_STOP_CALLER = 4, /* the token callback returned non-zero */
+};
+
+/* One generated token, as soon as the output cards produced it. */
+struct np_token_event {
+	uint32_t request; /* index into the np_session_run array */
+	uint32_t pos; /* position of the token in its sequence */
+	int32_t token;
+	enum np_stop_reason stop;
+	/* The candidates the token was chosen from: n_cand (logit, id) pairs,
+	 * largest logit first, ties by lower id. Integer logits: multiply by
+	 * np_compiled_logit_scale() for real ones. */
+	uint32_t n_cand;
+	const int32_t *cand_logit;
+	const uint32_t *cand_id;
+	/* With np_session_opts.full_logits: all vocab logits, else NULL. */
+	const int32_t *logits;
+	uint64_t t_ns; /* since the start of the run */
+};
+/* Return 0 to continue the request, non-zero to end it (NP_STOP_CALLER). */
+typedef int (*np_token_fn)(void *opaque, const struct np_token_event *ev);
+
+struct np_session_opts {
+	uint32_t micro_batches; /* M, 1..n requests; 0: min(n, 14) */
+	uint32_t candidates; /* top-k pairs per token and output card,
+			       * 1..NP_JOB_TOPK_MAX; 0: 40 */
+	int full_logits; /* output cards return every logit (tests) */
+	np_token_fn on_token; /* NULL: none */
+	void *opaque;
+};
+
+struct np_request_stats {
+	uint32_t prompt_tokens;
+	uint32_t tokens; /* generated */
+	uint64_t first_ns; /* time to the first generated token */
+	uint64_t last_ns; /* time of the last one */
+	enum np_stop_reason stop;
+};
+
+struct np_session_stats {
+	uint64_t wall_ns;
+	uint64_t tokens; /* generated, all requests */
+	uint64_t prompt_tokens; /* prefilled, all requests */
+	uint64_t frames; /* frames pushed through the pipeline */
+	double tokens_per_s; /* generated tokens / wall time */
+	double avg_in_flight; /* frames in the pipeline, time average */
+	/* Card utilization: NP_REG_BUSY (share of time the card had work)
+	 * sampled during the run, mean of the used cards, and per card. */
+	double utilization;
+	double card_busy[NP_MAX_CARDS];
+	struct np_request_stats *req; /* caller's array of n, or NULL */
+};
+
+/*
+ * Run n requests (1..np_pipeline_max_sessions) to completion: request r
+ * uses KV slot r and micro-batch r % M. Each micro-batch has one frame in
+ * flight at a time (its next tokens depend on its last output); M
+ * micro-batches keep the cards busy (GPipe). Prompts are prefilled in
+ * frames of up to frame_tokens tokens. Tokens stream through on_token.
+ * stats may be NULL.
+ * Returns 0, or:
+ *   -EINVAL   n, a prompt, a token id or the options out of range
+ *   -ERANGE   a prompt does not fit max_seq
+ *   -EIO      a card stopped a job (logged: card, job, NP_ERR_* and fix)
+ *   -ETIMEDOUT  a frame did not come back within the context timeout
+ *   other -errno from transfers
+ * After an error the pipeline is unusable: destroy it.
+ */
+int np_session_run(struct np_pipeline *p, const struct np_request *req,
+		   size_t n, const struct np_session_opts *opts,
+		   struct np_session_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NP_PIPELINE_H */

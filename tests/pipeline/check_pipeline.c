@@ -1,0 +1,530 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The pipeline on emulated cards (NP_DEVICES, default emu:16) against the
+ * integer reference: every generated token, and every logit or top-k
+ * candidate list the output cards returned, must equal what np_ref_int
+ * computes for the same sequences. Shapes: grouped-query attention on one
+ * layer per card, and more layers than layer cards; several N and M.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "np/model.h"
+#include "np/np.h"
+#include "np/pipeline.h"
+#include "np_abi.h"
+#include "np_pipeline_test.h"
+
+/* GQA: 4 query heads over 2 KV heads, 3 layers on 3 cards */
+static const struct np_model_shape gqa = { 3,	64, 4,	  2,	128,
+					   512, 64, 1e4f, 1e-5f };
+/* 6 layers on 2 layer cards */
+static const struct np_model_shape deep = { 6,	 64, 2,	   2,	 64,
+					    512, 64, 1e4f, 1e-5f };
+
+#define MAX_REQ 8
+#define MAX_POS 64
+#define VOCAB 512
+
+struct rec_tok {
+	int seen;
+	int32_t token;
+	enum np_stop_reason stop;
+	uint32_t n_cand;
+	int32_t cv[NP_JOB_TOPK_MAX];
+	uint32_t ci[NP_JOB_TOPK_MAX];
+	int32_t logits[VOCAB];
+};
+
+struct rec {
+	struct rec_tok t[MAX_REQ][MAX_POS];
+	uint32_t count[MAX_REQ];
+	int stop_after; /* callback returns 1 at this many tokens, 0: never */
+};
+
+static struct np_ctx *ctx;
+static struct np_model *model;
+static struct np_quant_calib *calib;
+static struct np_compiled *comp;
+static struct np_pipeline *pipe_;
+static struct rec *rc;
+static char last_log[512];
+
+static void log_fn(void *opaque, int level, const char *msg)
+{
+	(void)opaque;
+	if (level <= 3)
+		snprintf(last_log, sizeof(last_log), "%s", msg);
+}
+
+static void setup(void)
+{
+	struct np_open_opts o = { .log = log_fn };
+	const char *spec = getenv("NP_DEVICES");
+
+	ck_assert_int_eq(np_open(spec && *spec ? spec : "emu:16", &o, &ctx),
+			 0);
+	rc = calloc(1, sizeof(*rc));
+	ck_assert_ptr_nonnull(rc);
+}
+
+static void teardown(void)
+{
+	np_pipeline_destroy(pipe_);
+	np_compiled_destroy(comp);
+	np_quant_calib_destroy(calib);
+	np_model_destroy(model);
+	np_close(ctx);
+	free(rc);
+	pipe_ = NULL;
+	comp = NULL;
+	calib = NULL;
+	model = NULL;
+	ctx = NULL;
+}
+
+/* Compile a synthetic model of shape s for n_cards cards (2 output). */
+static void build(const struct np_model_shape *s, uint32_t n_cards,
+		  uint32_t batch, uint32_t frame_tokens)
+{
+	struct np_compile_opts co = { .n_cards = n_cards,
+				      .batch = batch,
+				      .max_seq = MAX_POS,
+				      .out_cards = 2 };
+	struct np_pipeline_opts po = { .frame_tokens = frame_tokens };
+
+	ck_assert_uint_ge(np_ctx_num_cards(ctx), n_cards);
+	ck_assert_int_eq(np_model_synthetic(s, 1234 + s->n_layers, &model), 0);
+	ck_assert_int_eq(np_quant_calib_default(model, &calib), 0);
+	ck_assert_int_eq(np_compile(model, calib, &co, NULL, &comp), 0);
+	ck_assert_uint_eq(np_compiled_n_cards(comp), n_cards);
+	ck_assert_int_eq(np_pipeline_create(ctx, comp, &po, &pipe_), 0);
+	ck_assert_uint_eq(np_pipeline_cards(pipe_), n_cards);
+}
+
+static int on_token(void *opaque, const struct np_token_event *e)
+{
+	struct rec *r = opaque;
+	struct rec_tok *t;
+
+	ck_assert_uint_lt(e->request, MAX_REQ);
+	ck_assert_uint_lt(e->pos, MAX_POS);
+	t = &r->t[e->request][e->pos];
+	ck_assert_int_eq(t->seen, 0);
+	t->seen = 1;
+	t->token = e->token;
+	t->stop = e->stop;
+	t->n_cand = e->n_cand;
+	ck_assert_uint_le(e->n_cand, NP_JOB_TOPK_MAX);
+	memcpy(t->cv, e->cand_logit, e->n_cand * sizeof(int32_t));
+	memcpy(t->ci, e->cand_id, e->n_cand * sizeof(uint32_t));
+	if (e->logits)
+		memcpy(t->logits, e->logits, sizeof(t->logits));
+	r->count[e->request]++;
+	return r->stop_after && r->count[e->request] >= (uint32_t)r->stop_after;
+}
+
+/* Deterministic prompts of the given lengths. */
+static void prompts(struct np_request *req, int32_t (*buf)[MAX_POS],
+		    const uint32_t *len, size_t n, uint32_t max_tokens)
+{
+	for (size_t r = 0; r < n; r++) {
+		for (uint32_t i = 0; i < len[r]; i++)
+			buf[r][i] = (int32_t)((r * 131 + i * 17 + 3) % VOCAB);
+		memset(&req[r], 0, sizeof(req[r]));
+		req[r].prompt = buf[r];
+		req[r].n_prompt = len[r];
+		req[r].max_tokens = max_tokens;
+	}
+}
+
+/* Reference top-k: largest first, ties by lower index. */
+static uint32_t ref_topk(const int32_t *l, uint32_t n, uint32_t k,
+			 int32_t *v, uint32_t *id)
+{
+	uint32_t have = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t j;
+
+		if (have == k && l[i] <= v[k - 1])
+			continue;
+		j = have < k ? have++ : k - 1;
+		while (j > 0 && v[j - 1] < l[i]) {
+			v[j] = v[j - 1];
+			id[j] = id[j - 1];
+			j--;
+		}
+		v[j] = l[i];
+		id[j] = i;
+	}
+	return have;
+}
+
+/*
+ * Replay every request through np_ref_int: the prompt, then each token
+ * the pipeline generated; the reference's logits after position pos must
+ * be those the cards returned for the token at pos + 1.
+ */
+static void check_ref(const struct np_request *req, size_t n, uint32_t cand,
+		      int full, int greedy)
+{
+	struct np_ref_int *ref;
+	int32_t logits[VOCAB], v[NP_JOB_TOPK_MAX];
+	uint32_t id[NP_JOB_TOPK_MAX];
+
+	ck_assert_int_eq(np_ref_int_create(comp, &ref), 0);
+	for (size_t r = 0; r < n; r++) {
+		int32_t seq[MAX_POS];
+		uint32_t len = (uint32_t)req[r].n_prompt;
+
+		memcpy(seq, req[r].prompt, len * sizeof(int32_t));
+		for (uint32_t pos = len; pos < MAX_POS && rc->t[r][pos].seen;
+		     pos++)
+			seq[len++] = rc->t[r][pos].token;
+		ck_assert_uint_gt(len, req[r].n_prompt);
+		for (uint32_t pos = 0; pos + 1 < len; pos++) {
+			const struct rec_tok *t = &rc->t[r][pos + 1];
+			uint32_t k;
+
+			ck_assert_int_eq(np_ref_int_step(ref, (uint32_t)r, pos,
+							 seq[pos], logits),
+					 0);
+			if (pos + 1 < req[r].n_prompt)
+				continue;
+			ck_assert_int_eq(t->seen, 1);
+			k = ref_topk(logits, VOCAB, cand, v, id);
+			ck_assert_uint_eq(t->n_cand, k);
+			ck_assert_mem_eq(t->cv, v, k * sizeof(int32_t));
+			ck_assert_mem_eq(t->ci, id, k * sizeof(uint32_t));
+			if (full)
+				ck_assert_mem_eq(t->logits, logits,
+						 sizeof(logits));
+			if (greedy)
+				ck_assert_int_eq(t->token, (int32_t)id[0]);
+		}
+	}
+	np_ref_int_destroy(ref);
+}
+
+START_TEST(gqa_full_logits)
+{
+	static const uint32_t len[4] = { 1, 5, 12, 20 };
+	struct np_request req[4];
+	int32_t buf[4][MAX_POS];
+	struct np_request_stats rs[4];
+	struct np_session_stats st = { .req = rs };
+	struct np_session_opts so = { .micro_batches = 2,
+				      .candidates = 8,
+				      .full_logits = 1,
+				      .on_token = on_token,
+				      .opaque = rc };
+
+	build(&gqa, 5, 4, 8);
+	prompts(req, buf, len, 4, 6);
+	ck_assert_int_eq(np_session_run(pipe_, req, 4, &so, &st), 0);
+	for (int r = 0; r < 4; r++) {
+		ck_assert_uint_eq(rc->count[r], 6);
+		ck_assert_uint_eq(rs[r].tokens, 6);
+		ck_assert_uint_eq(rs[r].prompt_tokens, len[r]);
+		ck_assert_int_eq(rs[r].stop, NP_STOP_MAX_TOKENS);
+		ck_assert_uint_le(rs[r].first_ns, rs[r].last_ns);
+	}
+	ck_assert_uint_eq(st.tokens, 24);
+	ck_assert_uint_eq(st.prompt_tokens, 38);
+	ck_assert_double_gt(st.tokens_per_s, 0);
+	check_ref(req, 4, 8, 1, 1);
+}
+END_TEST
+
+START_TEST(deep_topk)
+{
+	static const uint32_t len[6] = { 3, 9, 2, 7, 4, 11 };
+	struct np_request req[6];
+	int32_t buf[6][MAX_POS];
+	struct np_session_opts so = { .micro_batches = 3,
+				      .candidates = 16,
+				      .on_token = on_token,
+				      .opaque = rc };
+
+	build(&deep, 4, 6, 16);
+	prompts(req, buf, len, 6, 5);
+	ck_assert_int_eq(np_session_run(pipe_, req, 6, &so, NULL), 0);
+	check_ref(req, 6, 16, 0, 1);
+}
+END_TEST
+
+/* One pipeline, several request counts and micro-batch counts in a row:
+ * every run starts its sequences over in the KV cache. */
+START_TEST(shapes_n_m)
+{
+	static const uint32_t cfg[][2] = { { 1, 1 }, { 5, 5 }, { 7, 3 } };
+	static const uint32_t len[7] = { 2, 6, 1, 9, 4, 3, 5 };
+	struct np_request req[7];
+	int32_t buf[7][MAX_POS];
+
+	build(&gqa, 5, 7, 16);
+	for (size_t c = 0; c < sizeof(cfg) / sizeof(cfg[0]); c++) {
+		struct np_session_opts so = { .micro_batches = cfg[c][1],
+					      .candidates = 4,
+					      .on_token = on_token,
+					      .opaque = rc };
+		struct np_session_stats st;
+
+		memset(rc, 0, sizeof(*rc));
+		prompts(req, buf, len, cfg[c][0], 4);
+		ck_assert_int_eq(np_session_run(pipe_, req, cfg[c][0], &so,
+						&st),
+				 0);
+		ck_assert_uint_eq(st.tokens, 4 * cfg[c][0]);
+		ck_assert_uint_ge(st.frames, 4);
+		ck_assert_double_ge(st.utilization, 0);
+		ck_assert_double_le(st.utilization, 1);
+		check_ref(req, cfg[c][0], 4, 0, 1);
+	}
+}
+END_TEST
+
+START_TEST(sampling_seeded)
+{
+	static const uint32_t len[3] = { 4, 4, 6 };
+	struct np_request req[3];
+	int32_t buf[3][MAX_POS], first[3][MAX_POS];
+	struct np_session_opts so = { .micro_batches = 3,
+				      .candidates = 16,
+				      .on_token = on_token,
+				      .opaque = rc };
+
+	build(&gqa, 5, 3, 16);
+	prompts(req, buf, len, 3, 8);
+	for (int r = 0; r < 3; r++)
+		req[r].sampling = (struct np_sampling){ .temperature = 1.5f,
+							.top_k = 6,
+							.top_p = 0.95f,
+							.seed = 42 };
+	ck_assert_int_eq(np_session_run(pipe_, req, 3, &so, NULL), 0);
+	for (int r = 0; r < 3; r++)
+		for (uint32_t p = len[r]; p < len[r] + 8; p++) {
+			const struct rec_tok *t = &rc->t[r][p];
+			int found = 0;
+
+			first[r][p] = t->token;
+			for (int i = 0; i < 6; i++)
+				found |= (int32_t)t->ci[i] == t->token;
+			ck_assert_int_eq(found, 1);
+		}
+	/* the logits stay exact whatever was sampled */
+	check_ref(req, 3, 16, 0, 0);
+	memset(rc, 0, sizeof(*rc));
+	ck_assert_int_eq(np_session_run(pipe_, req, 3, &so, NULL), 0);
+	for (int r = 0; r < 3; r++)
+		for (uint32_t p = len[r]; p < len[r] + 8; p++)
+			ck_assert_int_eq(rc->t[r][p].token, first[r][p]);
+}
+END_TEST
+
+START_TEST(stop_conditions)
+{
+	static const uint32_t len[3] = { 3, 3, 3 };
+	struct np_request req[3];
+	int32_t buf[3][MAX_POS], stop;
+	struct np_request_stats rs[3];
+	struct np_session_stats st = { .req = rs };
+	struct np_session_opts so = { .micro_batches = 2,
+				      .on_token = on_token,
+				      .opaque = rc };
+
+	build(&gqa, 5, 3, 16);
+	prompts(req, buf, len, 3, 6);
+	ck_assert_int_eq(np_session_run(pipe_, req, 3, &so, NULL), 0);
+	/* request 0 stops at its third token, request 1 at the caller's
+	 * word after two tokens, request 2 runs into the context length */
+	stop = rc->t[0][5].token;
+	req[0].stop = &stop;
+	req[0].n_stop = 1;
+	req[2].max_tokens = 0;
+	memset(rc, 0, sizeof(*rc));
+	rc->stop_after = 0;
+	ck_assert_int_eq(np_session_run(pipe_, req, 3, &so, &st), 0);
+	ck_assert_int_eq(rs[0].stop, NP_STOP_TOKEN);
+	ck_assert_uint_le(rs[0].tokens, 3);
+	ck_assert_int_eq(rc->t[0][3 + rs[0].tokens - 1].token, stop);
+	ck_assert_int_eq(rs[1].stop, NP_STOP_MAX_TOKENS);
+	ck_assert_int_eq(rs[2].stop, NP_STOP_LENGTH);
+	ck_assert_uint_eq(rs[2].tokens, MAX_POS - 3);
+	memset(rc, 0, sizeof(*rc));
+	rc->stop_after = 2;
+	ck_assert_int_eq(np_session_run(pipe_, req, 3, &so, &st), 0);
+	ck_assert_int_eq(rs[1].stop, NP_STOP_CALLER);
+	ck_assert_uint_eq(rs[1].tokens, 2);
+}
+END_TEST
+
+START_TEST(bad_requests)
+{
+	static const uint32_t len[3] = { 3, 3, 3 };
+	struct np_request req[3];
+	int32_t buf[3][MAX_POS];
+	struct np_session_opts so = { .micro_batches = 4 };
+
+	build(&gqa, 5, 2, 16);
+	prompts(req, buf, len, 3, 2);
+	/* more requests than compiled sessions */
+	ck_assert_int_eq(np_session_run(pipe_, req, 3, NULL, NULL), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(last_log, "requests must be 1..2"));
+	/* more micro-batches than requests */
+	ck_assert_int_eq(np_session_run(pipe_, req, 2, &so, NULL), -EINVAL);
+	req[0].n_prompt = 0;
+	ck_assert_int_eq(np_session_run(pipe_, req, 2, NULL, NULL), -EINVAL);
+	req[0].n_prompt = MAX_POS;
+	ck_assert_int_eq(np_session_run(pipe_, req, 2, NULL, NULL), -ERANGE);
+	req[0].n_prompt = 3;
+	buf[1][2] = VOCAB;
+	ck_assert_int_eq(np_session_run(pipe_, req, 2, NULL, NULL), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(last_log, "outside the vocabulary"));
+	/* nothing was sent to the cards: a valid run still works */
+	buf[1][2] = 7;
+	ck_assert_int_eq(np_session_run(pipe_, req, 2, NULL, NULL), 0);
+}
+END_TEST
+
+struct progress {
+	int last_stage;
+	uint64_t done, total;
+	unsigned int calls;
+};
+
+static void on_progress(void *opaque, enum np_load_stage stage, uint64_t done,
+			uint64_t total)
+{
+	struct progress *pr = opaque;
+
+	ck_assert_int_ge(stage, pr->last_stage);
+	if ((int)stage == pr->last_stage)
+		ck_assert_uint_ge(done, pr->done);
+	ck_assert_uint_le(done, total);
+	pr->last_stage = stage;
+	pr->done = done;
+	pr->total = total;
+	pr->calls++;
+}
+
+static char *read_sample(size_t *len)
+{
+	FILE *f = fopen(NP_SAMPLE_TEXT, "rb");
+	char *buf = malloc(65536);
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(buf);
+	*len = fread(buf, 1, 65535, f);
+	fclose(f);
+	ck_assert_uint_gt(*len, 1024);
+	return buf;
+}
+
+/* GGUF -> cards with np_model_load, text through its tokenizer. */
+START_TEST(model_load_gguf)
+{
+	char path[] = "/tmp/np-pipeline-XXXXXX";
+	struct progress pr = { 0 };
+	size_t text_len, n;
+	char *text = read_sample(&text_len);
+	int fd = mkstemp(path);
+	struct np_pipeline_opts po = { .n_cards = 5,
+				       .max_sessions = 2,
+				       .max_seq = MAX_POS,
+				       .calib_text = text,
+				       .calib_len = text_len,
+				       .progress = on_progress,
+				       .progress_opaque = &pr };
+	struct np_session_opts so = { .on_token = on_token, .opaque = rc };
+	struct np_request req[2] = { { 0 } };
+	int32_t ids[2][16];
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(np_model_synthetic(&gqa, 7, &model), 0);
+	ck_assert_int_eq(np_model_write_gguf(model, NP_GGML_F32, NP_TOK_SPM,
+					     text, text_len, path),
+			 0);
+	ck_assert_int_eq(np_model_load(ctx, path, &po, &pipe_), 0);
+	unlink(path);
+	ck_assert_int_eq(pr.last_stage, NP_LOAD_CARDS);
+	ck_assert_uint_eq(pr.done, pr.total);
+	ck_assert_uint_gt(pr.total, 0);
+	ck_assert_ptr_nonnull(np_pipeline_tok(pipe_));
+	ck_assert_uint_eq(np_pipeline_max_sessions(pipe_), 2);
+	ck_assert_uint_eq(np_pipeline_max_seq(pipe_), MAX_POS);
+	for (int r = 0; r < 2; r++) {
+		const char *p = r ? "The cards" : "Hello";
+
+		ck_assert_int_eq(np_tok_encode(np_pipeline_tok(pipe_), p,
+					       strlen(p), ids[r], 16, &n),
+				 0);
+		ck_assert_uint_gt(n, 0);
+		req[r].prompt = ids[r];
+		req[r].n_prompt = n;
+		req[r].max_tokens = 5;
+	}
+	ck_assert_int_eq(np_session_run(pipe_, req, 2, &so, NULL), 0);
+	comp = NULL;
+	{
+		/* the reference needs the pipeline's own compiled model */
+		struct np_ref_int *ref;
+		int32_t logits[VOCAB];
+		const struct rec_tok *t;
+
+		ck_assert_int_eq(np_ref_int_create(np_pipeline_compiled(pipe_),
+						   &ref),
+				 0);
+		for (int r = 0; r < 2; r++) {
+			for (uint32_t pos = 0; pos < req[r].n_prompt; pos++)
+				ck_assert_int_eq(np_ref_int_step(
+							 ref, (uint32_t)r, pos,
+							 ids[r][pos], logits),
+						 0);
+			t = &rc->t[r][req[r].n_prompt];
+			ck_assert_int_eq(t->seen, 1);
+			for (uint32_t v = 0; v < VOCAB; v++)
+				ck_assert_int_le(logits[v], t->cv[0]);
+			ck_assert_int_eq(logits[t->token], t->cv[0]);
+		}
+		np_ref_int_destroy(ref);
+	}
+	free(text);
+}
+END_TEST
+
+START_TEST(load_errors)
+{
+	ck_assert_int_eq(np_model_load(ctx, "/nonexistent/np.gguf", NULL,
+				       &pipe_),
+			 -ENOENT);
+	ck_assert_ptr_null(pipe_);
+	ck_assert_ptr_nonnull(strstr(last_log, "/nonexistent/np.gguf"));
+	ck_assert_int_eq(np_pipeline_create(ctx, NULL, NULL, &pipe_), -EINVAL);
+}
+END_TEST
+
+Suite *np_suite_pipeline(void)
+{
+	Suite *s = suite_create("pipeline");
+	TCase *tc = tcase_create("pipeline");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, gqa_full_logits);
+	tcase_add_test(tc, deep_topk);
+	tcase_add_test(tc, shapes_n_m);
+	tcase_add_test(tc, sampling_seeded);
+	tcase_add_test(tc, stop_conditions);
+	tcase_add_test(tc, bad_requests);
+	tcase_add_test(tc, model_load_gguf);
+	tcase_add_test(tc, load_errors);
+	suite_add_tcase(s, tc);
+	return s;
+}

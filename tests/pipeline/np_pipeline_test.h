@@ -1,0 +1,10 @@
+/* SPDX-License-Identifier: MIT */
+/* Suites of the pipeline test runner. */
+#ifndef NP_PIPELINE_TEST_H
+#define NP_PIPELINE_TEST_H
+
+#include <check.h>
+
+Suite *np_suite_pipeline(void);
+
+#endif /* NP_PIPELINE_TEST_H */

@@ -1,0 +1,16 @@
+// SPDX-License-Identifier: MIT
+/* Runner of the pipeline suite. */
+#include <stdlib.h>
+
+#include "np_pipeline_test.h"
+
+int main(void)
+{
+	SRunner *sr = srunner_create(np_suite_pipeline());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
