@@ -1,0 +1,128 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# np fuzzing and memory-safety CI.
+#
+#   fuzz/ci.sh [fuzz|sanitize|valgrind|all]     (default: fuzz)
+#
+# fuzz      build the libFuzzer binaries (clang, ASan+UBSan, coverage in
+#           every np library) and run each harness for NP_FUZZ_SECONDS
+#           from the checked-in seeds of fuzz/corpus/<harness>/. A crash,
+#           leak or timeout fails the run; its reproducer is kept under
+#           $NP_ARTIFACTS/<harness>/ (copy it to fuzz/regress/<harness>/).
+# sanitize  the whole unit suite (ctest) built with ASan+UBSan.
+# valgrind  the whole unit suite under valgrind memcheck, leaks included.
+#
+# Environment:
+#   NP_FUZZ_SECONDS    per harness, default 60
+#   NP_FUZZ_HARNESSES  default "gguf compile emu card"
+#   NP_ARTIFACTS       default /tmp/np-artifacts (crashes, corpora, logs)
+#   NP_BUILD_ROOT      build directories go here, default the source tree
+#   NP_JOBS            build parallelism, default 2
+set -eu
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+mode=${1:-fuzz}
+secs=${NP_FUZZ_SECONDS:-60}
+harnesses=${NP_FUZZ_HARNESSES:-"gguf compile emu card"}
+art=${NP_ARTIFACTS:-/tmp/np-artifacts}
+broot=${NP_BUILD_ROOT:-$root}
+jobs=${NP_JOBS:-2}
+
+say() { printf 'np-fuzz: %s\n' "$*"; }
+die() { printf 'np-fuzz: %s\n' "$*" >&2; exit 1; }
+
+# clang's libFuzzer runtime ships in libclang-rt-14-dev on Debian 12 (a
+# dependency of clang-14); install it only when linking fails.
+need_libfuzzer() {
+	command -v clang >/dev/null || die "clang not found: apt-get install clang"
+	t=$(mktemp -d)
+	printf '%s\n' '#include <stddef.h>' '#include <stdint.h>' \
+		'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);' \
+		'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return 0; }' \
+		>"$t/t.c"
+	if ! clang -fsanitize=fuzzer,address,undefined "$t/t.c" -o "$t/t" \
+		2>/dev/null; then
+		say "clang cannot link libFuzzer; installing libclang-rt-14-dev"
+		apt-get install -y libclang-rt-14-dev >/dev/null ||
+			die "cannot install libclang-rt-14-dev; install it and rerun"
+		clang -fsanitize=fuzzer,address,undefined "$t/t.c" -o "$t/t" ||
+			die "clang still cannot link -fsanitize=fuzzer"
+	fi
+	rm -rf "$t"
+}
+
+run_fuzz() {
+	need_libfuzzer
+	b=$broot/build-fuzz-clang
+	cmake -S "$root" -B "$b" -DCMAKE_C_COMPILER=clang \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DNP_SANITIZE=ON -DNP_FUZZ=ON \
+		-DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link >/dev/null
+	targets=
+	for h in $harnesses; do targets="$targets np_fuzz_$h"; done
+	# shellcheck disable=SC2086
+	cmake --build "$b" -j"$jobs" --target $targets
+	failed=
+	for h in $harnesses; do
+		bin=$b/tests/fuzz/harness/np_fuzz_$h
+		work=$art/corpus/$h
+		mkdir -p "$work" "$art/$h"
+		dict=
+		[ -f "$root/fuzz/$h.dict" ] && dict=-dict=$root/fuzz/$h.dict
+		say "$h: fuzzing for ${secs}s (log $art/$h.log)"
+		# new inputs go to $work; the checked-in seeds stay untouched
+		# shellcheck disable=SC2086
+		if ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+		   UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+		   "$bin" -max_total_time="$secs" -timeout=30 -rss_limit_mb=4096 \
+			-print_final_stats=1 -artifact_prefix="$art/$h/" $dict \
+			"$work" "$root/fuzz/corpus/$h" >"$art/$h.log" 2>&1; then
+			grep -E '^stat::number_of_executed_units|^#[0-9]+.*DONE' \
+				"$art/$h.log" | sed "s/^/np-fuzz: $h: /" || true
+		else
+			say "$h: FAILED; reproducer(s):"
+			ls "$art/$h/" >&2
+			tail -n 60 "$art/$h.log" >&2
+			failed="$failed $h"
+		fi
+	done
+	[ -z "$failed" ] || die "harnesses with findings:$failed"
+	say "all harnesses clean"
+}
+
+run_sanitize() {
+	b=$broot/build-asan
+	cmake -S "$root" -B "$b" -DNP_SANITIZE=ON -DNP_WERROR=ON >/dev/null
+	cmake --build "$b" -j"$jobs"
+	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
+	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+		ctest --test-dir "$b" --output-on-failure
+}
+
+run_valgrind() {
+	command -v valgrind >/dev/null || die "valgrind not found: apt-get install valgrind"
+	b=$broot/build-valgrind
+	cmake -S "$root" -B "$b" -DNP_WERROR=ON \
+		-DMEMORYCHECK_COMMAND_OPTIONS="--leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --track-fds=no" \
+		>/dev/null
+	cmake --build "$b" -j"$jobs"
+	# Check forks each test; CK_FORK=no keeps the test in the process
+	# valgrind watches. Emulated cards are slow under valgrind: long timeout.
+	CK_FORK=no CK_DEFAULT_TIMEOUT=600 \
+		ctest --test-dir "$b" -T memcheck --timeout 3600 \
+		--output-on-failure || die "unit suite failed under valgrind"
+	# ctest -T memcheck reports defects without failing: look for them
+	if grep -l 'ERROR SUMMARY: [1-9]\|definitely lost: [1-9]\|indirectly lost: [1-9]' \
+		"$b"/Testing/Temporary/MemoryChecker.*.log 2>/dev/null; then
+		die "valgrind found memory errors or leaks (logs above)"
+	fi
+	say "valgrind: no errors, no leaks"
+}
+
+case $mode in
+fuzz) run_fuzz ;;
+sanitize) run_sanitize ;;
+valgrind) run_valgrind ;;
+all) run_sanitize && run_valgrind && run_fuzz ;;
+*) die "usage: fuzz/ci.sh [fuzz|sanitize|valgrind|all]" ;;
+esac

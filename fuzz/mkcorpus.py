@@ -1,0 +1,243 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Write the hand-made seeds of the np fuzz corpora (fuzz/corpus/).
+
+The valid-*.gguf seeds come from np_mkgguf (fuzz/ci.sh --seeds regenerates
+them); this script writes the edge cases next to them: hand-built GGUF
+files (every value type, nested arrays, each tensor type, each way a file
+can be broken) and structured inputs for the compile, emu and card
+harnesses (their byte formats are documented in the harness sources).
+Deterministic: running it again rewrites identical files.
+
+usage: fuzz/mkcorpus.py [corpus dir, default: the directory next to this]
+"""
+import os
+import struct
+import sys
+
+U8, I8, U16, I16, U32, I32, F32, BOOL, STR, ARR, U64, I64, F64 = range(13)
+GGML_F32, GGML_F16, GGML_Q4_0, GGML_Q8_0 = 0, 1, 2, 8
+
+
+def s(text):
+    b = text.encode() if isinstance(text, str) else text
+    return struct.pack("<Q", len(b)) + b
+
+
+SCALAR = {U8: "<B", I8: "<b", U16: "<H", I16: "<h", U32: "<I", I32: "<i",
+          F32: "<f", BOOL: "<B", U64: "<Q", I64: "<q", F64: "<d"}
+
+
+def val(t, v):
+    if t == STR:
+        return s(v)
+    if t == ARR:
+        et, items = v
+        return struct.pack("<IQ", et, len(items)) + b"".join(
+            val(et, i) for i in items)
+    return struct.pack(SCALAR[t], v)
+
+
+def kv(key, t, v):
+    return s(key) + struct.pack("<I", t) + val(t, v)
+
+
+def gguf(kvs, tensors=(), version=3, align=32, n_kv=None, n_t=None):
+    """tensors: (name, dims, type, data bytes)"""
+    head = b"GGUF" + struct.pack("<IQQ", version,
+                                 len(tensors) if n_t is None else n_t,
+                                 len(kvs) if n_kv is None else n_kv)
+    body = b"".join(kvs)
+    infos, data = b"", b""
+    for name, dims, ttype, raw in tensors:
+        off = len(data)
+        infos += s(name) + struct.pack("<I", len(dims)) + b"".join(
+            struct.pack("<Q", d) for d in dims) + struct.pack("<IQ", ttype,
+                                                             off)
+        data += raw + b"\0" * (-len(raw) % align)
+    out = head + body + infos
+    out += b"\0" * (-len(out) % align)
+    return out + data
+
+
+def f16(x):
+    return struct.pack("<e", x)
+
+
+def q8_0_block(scale, q):
+    return f16(scale) + bytes(v & 0xff for v in q)
+
+
+def q4_0_block(scale, q):
+    return f16(scale) + bytes((q[j] & 15) | (q[j + 16] & 15) << 4
+                              for j in range(16))
+
+
+def gguf_seeds():
+    every_type = [
+        kv("general.architecture", STR, "np-fuzz"),
+        kv("general.alignment", U32, 64),
+        kv("t.u8", U8, 200), kv("t.i8", I8, -5), kv("t.u16", U16, 60000),
+        kv("t.i16", I16, -3000), kv("t.u32", U32, 4000000000),
+        kv("t.i32", I32, -7), kv("t.f32", F32, 1.5), kv("t.bool", BOOL, 1),
+        kv("t.u64", U64, 1 << 40), kv("t.i64", I64, -(1 << 40)),
+        kv("t.f64", F64, 2.25),
+        kv("t.arr_str", ARR, (STR, ["a", "", "\u00e9t\u00e9"])),
+        kv("t.arr_f32", ARR, (F32, [0.5, -1.0])),
+        kv("t.nested", ARR, (ARR, [(U8, [1, 2]), (STR, ["x"])])),
+        kv("t.empty", ARR, (I32, [])),
+    ]
+    f32 = struct.pack("<32f", *[i / 8 for i in range(32)])
+    tensors = [
+        ("f32", [8, 4], GGML_F32, f32),
+        ("f16", [16, 2], GGML_F16, b"".join(f16(i / 4) for i in range(32))),
+        ("q8_0", [32, 2], GGML_Q8_0,
+         q8_0_block(0.5, range(-16, 16)) + q8_0_block(-1, range(32))),
+        ("q4_0", [64], GGML_Q4_0,
+         q4_0_block(0.25, [i % 16 for i in range(32)]) * 2),
+        ("four_d", [32, 1, 1, 1], GGML_F32, struct.pack("<32f", *[1.0] * 32)),
+    ]
+    out = {
+        "empty-v3.gguf": gguf([]),
+        "empty-v2.gguf": gguf([], version=2),
+        "every-type.gguf": gguf(every_type, tensors, align=64),
+        "bad-magic.gguf": b"GGUG" + gguf([])[4:],
+        "version-1.gguf": gguf([], version=1),
+        "too-short.gguf": b"GGU",
+        "header-only.gguf": gguf([])[:20],
+        "kv-count-huge.gguf": gguf([], n_kv=1 << 40),
+        "tensor-count-huge.gguf": gguf([], n_t=1 << 40),
+        "string-len-huge.gguf": b"GGUF" + struct.pack("<IQQ", 3, 0, 1) +
+        struct.pack("<Q", 1 << 62) + b"key" + b"\0" * 16,
+        "array-count-huge.gguf": gguf([s("a") + struct.pack("<IIQ", ARR, U32,
+                                                             1 << 61)]),
+        "nested-deep.gguf": gguf([kv("d", ARR, (ARR, [(ARR, [(ARR, [
+            (ARR, [(U8, [1])])])])]))]),
+        "bad-value-type.gguf": gguf([s("k") + struct.pack("<II", 13, 0)]),
+        "duplicate-key.gguf": gguf([kv("k", U8, 1), kv("k", U8, 2)]),
+        "alignment-bad.gguf": gguf([kv("general.alignment", U32, 48)]),
+        "alignment-type.gguf": gguf([kv("general.alignment", U64, 64)]),
+        "tensor-type-bad.gguf": gguf([], [("t", [32], 77, f32[:128])]),
+        "tensor-dims-0.gguf": gguf([], [("t", [0], GGML_F32, b"")]),
+        "tensor-dims-5.gguf": gguf([], [("t", [1, 1, 1, 1, 1], GGML_F32,
+                                         b"\0" * 4)]),
+        "tensor-huge.gguf": gguf([], [("t", [1 << 40, 1 << 20], GGML_F32,
+                                       b"")]),
+        "tensor-block.gguf": gguf([], [("t", [31], GGML_Q8_0, b"\0" * 34)]),
+        "tensor-truncated.gguf": gguf([], [("t", [8, 4], GGML_F32, f32)])[:-16],
+        "tensor-duplicate.gguf": gguf([], [("t", [8], GGML_F32, f32[:32]),
+                                           ("t", [8], GGML_F32, f32[:32])]),
+    }
+    # llama metadata without a single tensor, and a tokenizer whose arrays
+    # disagree in length
+    llama = [
+        kv("general.architecture", STR, "llama"),
+        kv("llama.block_count", U32, 1),
+        kv("llama.embedding_length", U32, 32),
+        kv("llama.feed_forward_length", U32, 32),
+        kv("llama.attention.head_count", U32, 2),
+        kv("llama.attention.head_count_kv", U32, 1),
+        kv("llama.rope.freq_base", F32, 10000.0),
+        kv("llama.attention.layer_norm_rms_epsilon", F32, 1e-5),
+        kv("tokenizer.ggml.model", STR, "llama"),
+        kv("tokenizer.ggml.tokens", ARR, (STR, ["<unk>", "<s>", "</s>", "a",
+                                               "\u2581b"])),
+        kv("tokenizer.ggml.scores", ARR, (F32, [0.0, 0.0, 0.0, -1.0])),
+        kv("tokenizer.ggml.token_type", ARR, (I32, [2, 3, 3, 1, 1])),
+        kv("tokenizer.ggml.bos_token_id", U32, 1),
+        kv("tokenizer.ggml.eos_token_id", U32, 9),
+    ]
+    out["llama-no-tensors.gguf"] = gguf(llama)
+    gpt2 = [
+        kv("tokenizer.ggml.model", STR, "gpt2"),
+        kv("tokenizer.ggml.tokens", ARR, (STR, ["a", "b", "ab", "\u0120"])),
+        kv("tokenizer.ggml.merges", ARR, (STR, ["a b", "zz q", "x"])),
+    ]
+    out["gpt2-small-vocab.gguf"] = gguf(gpt2)
+    return out
+
+
+def shape(layers, dim, heads, kv_heads, ffn, vocab, cards=0, batch=0,
+          seq=0, out_cards=0):
+    """compile harness input: each dimension as a selector byte
+    (< 0x80: small value times the unit) or 0x80 then a raw u32."""
+    def d(v, unit):
+        if v % unit == 0 and v // unit < 0x80:
+            return bytes([v // unit])
+        return b"\x80" + struct.pack("<I", v)
+    return (d(layers, 1) + d(dim, 32) + d(heads, 1) + d(kv_heads, 1) +
+            d(ffn, 32) + d(vocab, 16) + struct.pack("<I", 2048) +
+            b"\0\0" + d(cards, 1) + d(batch, 1) + d(seq, 16) +
+            d(out_cards, 1) + struct.pack("<Q", 7) + b"\x01\x05\0\0\0\x40\0")
+
+
+def compile_seeds():
+    return {
+        "tiny-render.bin": shape(2, 64, 4, 2, 64, 256, cards=3, batch=1,
+                                 seq=16),
+        "tiny-default-opts.bin": shape(1, 32, 2, 1, 32, 64),
+        "demo-shape.bin": shape(14, 256, 8, 2, 704, 4096),
+        "granite3b.bin": shape(14, 4096, 32, 8, 14336, 49152),
+        "too-big.bin": shape(1024, 65536, 64, 8, 1 << 20, 1 << 22),
+        "bad-heads.bin": shape(1, 96, 5, 1, 32, 64),
+        "cards-1.bin": shape(1, 32, 2, 1, 32, 64, cards=1),
+    }
+
+
+def emu_seeds():
+    """emu harness input: op byte (mod 9) then its arguments."""
+    def desc(slot, op, flags, ln, src, dst):
+        # addr selector 0: host + off, 1: SRAM + off, 2: FB + off
+        def a(kind, off):
+            return bytes([kind]) + struct.pack("<H", off)
+        return (b"\x03" + struct.pack("<H", slot) + b"\0" +
+                bytes([op, flags, 0, 0]) + bytes([ln // 16, ln % 16]) +
+                a(*src) + a(*dst) + struct.pack("<Q", slot))
+    prog = (desc(0, 1, 0, 256, (0, 0x2000), (1, 0)) +
+            desc(1, 2, 1, 256, (1, 0), (0, 0x3000)) +
+            desc(2, 4, 4, 128, (1, 0), (2, 0x40)))
+    queue = b"\x04\x00\x03" + b"\x04\x00\x00" + b"\x00\x00\x7f" + \
+        b"\x00\xe8\x03"  # engine 0, 8 entries, ring host+0, wb host+0x7f00
+    tail = b"\x05\x00\x03"
+    wait = b"\x06\x1f" * 4
+    return {
+        "round-trip.bin": prog + queue + tail + wait,
+        "regs.bin": b"\x00\x00\x38\x78\x56\x34\x12" + b"\x01\x00\x00" +
+        b"\x01\x01\x0a" + b"\x00\x02\x01\x05\0\0\0",
+        "reset-busy.bin": prog + queue + tail + b"\x07\x40\x07\x45" + wait,
+        "fault.bin": b"\x07\x0a\x07\x0b\x07\x0c" + b"\x06\x10",
+        "fb.bin": b"\x08\x10\x00\xaa",
+    }
+
+
+def card_seeds():
+    """card harness input: op byte (mod 8), xfer slot, engine, args."""
+    return {
+        "fence-then-bad-record.bin":
+            b"\x00\x00\x00" + b"\x00\x01\x05\x01" +  # fence on engine 0
+            b"\x01\x00\x00\x02" + struct.pack("<I", 1000) +  # completed
+            b"\x03\x00\x00" + b"\x05\x00\x00\x05\x01" + b"\x04\x00\x00\x05",
+        "lying-registers.bin":
+            b"\x02\x00\x00\x04" + struct.pack("<4I", 8, 0xffffffff, 9, 1) +
+            b"\x00\x01\x00" + b"\x01\x01\x00\x00\x10\x00\x00\x01" +
+            b"\x04\x01\x00\x05",
+        "orphan.bin":
+            b"\x00\x02\x01" + b"\x00\x02\x09\x03" + b"\x06\x02\x00" +
+            b"\x05\x00\x00\x09\x03" + b"\x07\x00\x00",
+    }
+
+
+def main():
+    root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "corpus")
+    for harness, seeds in (("gguf", gguf_seeds()),
+                           ("compile", compile_seeds()),
+                           ("emu", emu_seeds()), ("card", card_seeds())):
+        os.makedirs(os.path.join(root, harness), exist_ok=True)
+        for name, data in seeds.items():
+            with open(os.path.join(root, harness, name), "wb") as f:
+                f.write(data)
+
+
+if __name__ == "__main__":
+    main()
