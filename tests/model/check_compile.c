@@ -384,14 +384,14 @@ END_TEST
  */
 START_TEST(test_validate_random_corruption)
 {
-	struct np_compile_opts o = { .n_cards = 3, .batch = 2, .max_seq = 8 };
-	const struct np_model_shape sh = { 4, 64, 4, 2, 64, 300, 64, 1e4f,
-					   1e-5f };
+	struct np_compile_opts o = {.n_cards = 3, .batch = 2, .max_seq = 8};
+	const struct np_model_shape sh = {4,   64, 4,	 2,    64,
+					  300, 64, 1e4f, 1e-5f};
 	struct np_model *m;
 	struct np_quant_calib *cal;
 	struct np_compiled *c = NULL;
 	uint8_t *sram = calloc(1, NP_SRAM_SIZE), *pristine[2];
-	uint8_t arg[NPK_ARG_HDR + 8 + 64 * 2] = { 0 };
+	uint8_t arg[NPK_ARG_HDR + 8 + 64 * 2] = {0};
 	uint32_t one = 1, block[2], valid = 0, rng = 12345;
 	size_t out_cap = 300 * 4;
 	void *out = malloc(out_cap);

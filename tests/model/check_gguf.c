@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check_model.h"
 
@@ -534,6 +535,70 @@ START_TEST(test_model_unsupported_type)
 }
 END_TEST
 
+/* Random corruption of a complete model file: every layer of loading
+ * either refuses it with a message or works within bounds (ASan run). */
+START_TEST(test_random_corruption)
+{
+	const struct np_model_shape sh = {1,   32, 2,	 1,    32,
+					  300, 64, 1e4f, 1e-5f};
+	const char *path = cm_write_model(&sh, NP_GGML_Q4_0, NP_TOK_BPE);
+	FILE *f = fopen(path, "rb");
+	uint8_t *good, *buf;
+	long len;
+	uint32_t rng = 777, opened = 0;
+	float row[300];
+
+	ck_assert_ptr_nonnull(f);
+	fseek(f, 0, SEEK_END);
+	len = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	good = malloc((size_t)len);
+	buf = malloc((size_t)len);
+	ck_assert_uint_eq(fread(good, 1, (size_t)len, f), (size_t)len);
+	fclose(f);
+	unlink(path);
+	for (int it = 0; it < 400; it++) {
+		struct np_gguf *g;
+		struct np_model *m;
+		struct np_tok *t;
+
+		memcpy(buf, good, (size_t)len);
+		for (int k = 0; k < 1 + it % 4; k++) {
+			rng = rng * 1103515245u + 12345u;
+			/* mostly the metadata and tensor infos at the front */
+			buf[(rng >> 8) % (uint32_t)(it % 2 ? len : len / 8)] ^=
+				(uint8_t)(1u << ((rng >> 4) & 7));
+		}
+		if (np_gguf_open_mem(buf, (size_t)len, &cm_log, &g))
+			continue;
+		opened++;
+		if (np_model_from_gguf(g, &cm_log, &m) == 0) {
+			const struct np_model_shape *ms = np_model_get_shape(m);
+
+			if (ms->dim <= 300)
+				for (int tn = 0; tn < NP_T_COUNT; tn++)
+					np_model_row(m, tn, 0, 0, row);
+			np_model_destroy(m);
+		}
+		if (np_tok_from_gguf(g, &cm_log, &t) == 0) {
+			int32_t ids[64];
+			char back[64];
+			size_t n, bl;
+
+			if (np_tok_encode(t, "héllo wörld 42", 16, ids, 64,
+					  &n) == 0)
+				np_tok_decode(t, ids, n, back, sizeof(back),
+					      &bl);
+			np_tok_destroy(t);
+		}
+		np_gguf_close(g);
+	}
+	ck_assert_uint_gt(opened, 50);
+	free(good);
+	free(buf);
+}
+END_TEST
+
 Suite *np_suite_gguf(void)
 {
 	Suite *s = suite_create("gguf");
@@ -548,6 +613,7 @@ Suite *np_suite_gguf(void)
 	tcase_add_test(tc, test_open_errors);
 	tcase_add_test(tc, test_model_checks);
 	tcase_add_test(tc, test_model_unsupported_type);
+	tcase_add_test(tc, test_random_corruption);
 	suite_add_tcase(s, tc);
 	return s;
 }
