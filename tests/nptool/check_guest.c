@@ -51,7 +51,7 @@ END_TEST
  * card through VFIO and moves data with them */
 START_TEST(test_status_during_run)
 {
-	const char *tool = getenv("NPTOOL") ? getenv("NPTOOL") : NPTOOL_PATH;
+	const char *tool = getenv("NPTOOL");
 	struct npt_run r;
 	struct jv *cards;
 	int status;
@@ -60,6 +60,8 @@ START_TEST(test_status_during_run)
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
+		if (!tool)
+			tool = NPTOOL_PATH;
 		execl(tool, tool, "dma", "--sizes", "1M", "--iterations",
 		      "4096", (char *)NULL);
 		_exit(127);

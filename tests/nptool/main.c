@@ -36,7 +36,8 @@ static char *slurp(FILE *f)
 
 void npt_run(struct npt_run *r, ...)
 {
-	const char *argv[64] = {NPTOOL_PATH};
+	const char *tool = getenv("NPTOOL");
+	const char *argv[64] = {tool ? tool : NPTOOL_PATH};
 	FILE *out = tmpfile(), *err = tmpfile();
 	unsigned int argc = 1;
 	int status;
@@ -58,6 +59,7 @@ void npt_run(struct npt_run *r, ...)
 		if (npt_pre_exec)
 			npt_pre_exec();
 		execv(argv[0], (char *const *)argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
