@@ -556,18 +556,22 @@ static int bpe_word(const struct np_tok *t, const unsigned char *w, size_t n,
 		    struct tok_out *o)
 {
 	char *buf = malloc(n * 2 + 1), *key = malloc(n * 2 + 2);
+	/* symbol i: mapped text buf[off[i]..off[i+1]), bytes w[src[i]..] */
 	size_t *off = calloc(n + 1, sizeof(*off)), nsym = n, blen = 0;
+	size_t *src = calloc(n + 1, sizeof(*src));
 	int ret = 0;
 
-	if (!buf || !key || !off) {
+	if (!buf || !key || !off || !src) {
 		ret = -ENOMEM;
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
 		off[i] = blen;
+		src[i] = i;
 		blen += utf8_put(t->unicode_of_byte[w[i]], buf + blen);
 	}
 	off[n] = blen;
+	src[n] = n;
 	for (;;) {
 		int32_t best = INT32_MAX;
 		size_t bi = 0;
@@ -590,6 +594,8 @@ static int bpe_word(const struct np_tok *t, const unsigned char *w, size_t n,
 			break;
 		memmove(off + bi + 1, off + bi + 2,
 			(nsym - bi - 1) * sizeof(*off));
+		memmove(src + bi + 1, src + bi + 2,
+			(nsym - bi - 1) * sizeof(*src));
 		nsym--;
 	}
 	for (size_t i = 0; i < nsym; i++) {
@@ -600,20 +606,15 @@ static int bpe_word(const struct np_tok *t, const unsigned char *w, size_t n,
 			out_put(o, id);
 			continue;
 		}
-		/* unknown merge result: fall back to its bytes */
-		for (size_t j = 0; j < n; j++) {
-			size_t bo = 0;
-
-			for (size_t k = 0; k < j; k++)
-				bo += t->unicode_of_byte[w[k]] < 0x80 ? 1 : 2;
-			if (bo >= off[i] && bo < off[i + 1])
-				out_put(o, t->byte_id[w[j]]);
-		}
+		/* a merge whose result is not a token: its bytes */
+		for (size_t j = src[i]; j < src[i + 1]; j++)
+			out_put(o, t->byte_id[w[j]]);
 	}
 out:
 	free(buf);
 	free(key);
 	free(off);
+	free(src);
 	return ret;
 }
 

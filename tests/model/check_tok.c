@@ -277,7 +277,7 @@ START_TEST(test_bpe_known_answers)
 	np_gguf_writer_kv_str(w, "tokenizer.ggml.model", "gpt2");
 	np_gguf_writer_kv_arr_str(w, "tokenizer.ggml.tokens",
 				  (const char *const *)tok, 261);
-	np_gguf_writer_kv_arr_str(w, "tokenizer.ggml.merges", merges, 5);
+	np_gguf_writer_kv_arr_str(w, "tokenizer.ggml.merges", merges, 6);
 	g = g_buf_gguf(w, &buf);
 	ck_assert_int_eq(np_tok_from_gguf(g, &cm_log, &t), 0);
 	/* "hello" -> he,l,l,o -> he,ll,o -> hell,o; " world" -> Ġw,o,r,l,d.
@@ -288,6 +288,8 @@ START_TEST(test_bpe_known_answers)
 	/* contractions and digit runs are their own pieces */
 	expect(t, "he'll 42", (const int32_t[]){256, '\'', 257, 0x20, '4', '2'},
 	       6);
+	/* a merge with no token ("x x" ranks, "xx" absent): its bytes */
+	expect(t, "xx", (const int32_t[]){'x', 'x'}, 2);
 	for (int i = 0; i < 261; i++)
 		free(tok[i]);
 	np_tok_destroy(t);
