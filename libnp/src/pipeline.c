@@ -29,6 +29,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -931,6 +932,49 @@ static void account_in_flight(struct npi_run *R, int delta)
 		sample_busy(R, now);
 }
 
+/* Layer jobs completed over all cards: moves while the pipeline works. */
+static uint64_t progress_mark(struct np_pipeline *p)
+{
+	uint64_t sum = 0;
+
+	for (uint32_t i = 0; i < p->n_stages; i++) {
+		uint32_t v = 0;
+
+		np_card_event_read(p->st[i].card, EV_DONE, &v);
+		sum += v;
+	}
+	return sum;
+}
+
+/*
+ * Wait for x without resetting its engine while the cards still make
+ * progress: a deep pipeline of slow cards may take longer than the
+ * context timeout per frame, but no card may stall that long.
+ */
+static int wait_progress(struct np_pipeline *p, struct np_xfer *x)
+{
+	uint64_t mark = progress_mark(p), t = npi_now_ns();
+	uint64_t limit = (uint64_t)p->ctx->timeout_ms * 1000000ull;
+	int r;
+
+	while ((r = np_xfer_poll(x)) == -EINPROGRESS) {
+		struct pollfd pfd = { .fd = np_xfer_fd(x), .events = POLLIN };
+		uint64_t now, m;
+
+		poll(&pfd, 1, 20);
+		now = npi_now_ns();
+		m = progress_mark(p);
+		if (m != mark) {
+			mark = m;
+			t = now;
+		} else if (now - t > limit) {
+			/* the engine reset that reports the stall */
+			return np_xfer_wait(x, 1);
+		}
+	}
+	return r;
+}
+
 /* Wait for frame f's results; free its transfers. */
 static int finish(struct npi_run *R, struct npi_frame *f)
 {
@@ -939,7 +983,7 @@ static int finish(struct npi_run *R, struct npi_frame *f)
 
 	/* the output cards' C2H come last in the list */
 	for (uint32_t i = f->nx; i-- > 0;) {
-		int r = np_xfer_wait(f->x[i], NP_TIMEOUT_DEFAULT);
+		int r = wait_progress(p, f->x[i]);
 
 		if (r && !ret) {
 			ret = r;
@@ -948,8 +992,9 @@ static int finish(struct npi_run *R, struct npi_frame *f)
 					ret = -EIO;
 			if (ret != -EIO)
 				npi_log(p->ctx, LOG_ERR,
-					"pipeline: frame %u of micro-batch %u did not complete (%s); check the cards with nptool status",
-					f->k, f->m, strerror(-r));
+					"pipeline: frame %u of micro-batch %u did not complete (%s); no card finished a layer job for %d ms: check the cards with nptool status",
+					f->k, f->m, strerror(-r),
+					p->ctx->timeout_ms);
 		}
 		np_xfer_free(f->x[i]);
 	}

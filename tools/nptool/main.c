@@ -51,6 +51,12 @@ static const struct npt_cmd cmds[] = {
 	    "check the host setup; print the command that fixes each problem"),
 	CMD(cdi, "[-o FILE] [--kind VENDOR/CLASS]",
 	    "write a Container Device Interface spec for the cards"),
+	CMD(run,
+	    "[-m MODEL] [-p PROMPT]... [-f FILE] [-n N] [-M M] [-c CARDS] "
+	    "[-t TOKENS] [--temperature T] [--top-k K] [--top-p P] "
+	    "[--seed S]",
+	    "run a model on the cards: N requests in M micro-batches, "
+	    "text streamed, then tokens/s, latency and utilization"),
 };
 
 static const struct npt_cmd *cur_cmd;

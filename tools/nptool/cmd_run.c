@@ -1,0 +1,551 @@
+// SPDX-License-Identifier: MIT
+/*
+ * run: the job the cards exist for. A llama GGUF is compiled and loaded
+ * onto the cards (one group of layers per card, the output layer split
+ * over the last cards), then N requests run concurrently in M
+ * micro-batches through the card pipeline (libnp's np_session_run): the
+ * prompts are prefilled, tokens are sampled as the output cards return
+ * their top-k, and the text of one request streams to stdout as it is
+ * produced. At the end: tokens/s, per-token latency of every request and
+ * card utilization.
+ *
+ * Without -d or NP_DEVICES it uses the np cards bound to VFIO if there
+ * are any, else 16 emulated cards; without --model the demo model built
+ * with nptool; without prompts the first sentences of the shipped sample
+ * text.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include <np/pipeline.h>
+
+#include "dev.h"
+#include "np_abi.h"
+
+#define RUN_MAX_PROMPTS 256
+#define RUN_PROMPT_BYTES 160 /* of a default prompt: its first sentence */
+
+struct run {
+	struct npt *t;
+	const struct np_tok *tok;
+	uint32_t n, follow;
+	bool quiet;
+	/* generated tokens per request */
+	int32_t **out;
+	uint32_t *n_out;
+	uint32_t cap;
+	struct npt_progress bar;
+	bool bar_on;
+};
+
+static void print_tokens(const struct np_tok *tok, const int32_t *ids,
+			 size_t n, FILE *f)
+{
+	char buf[4096];
+	size_t len;
+
+	if (np_tok_decode(tok, ids, n, buf, sizeof(buf), &len) == 0)
+		fwrite(buf, 1, len, f);
+}
+
+static int on_token(void *opaque, const struct np_token_event *e)
+{
+	struct run *r = opaque;
+
+	if (r->n_out[e->request] < r->cap)
+		r->out[e->request][r->n_out[e->request]++] = e->token;
+	if (!r->t->json && !r->quiet && e->request == r->follow) {
+		/* decode one token at a time: a SentencePiece piece carries
+		 * its own leading space */
+		print_tokens(r->tok, &e->token, 1, stdout);
+		fflush(stdout);
+	}
+	return 0;
+}
+
+static void on_progress(void *opaque, enum np_load_stage stage, uint64_t done,
+			uint64_t total)
+{
+	struct run *r = opaque;
+
+	if (stage != NP_LOAD_CARDS)
+		return;
+	if (!r->bar_on) {
+		npt_progress_begin(r->t, &r->bar, "loading cards", total);
+		r->bar_on = true;
+	}
+	npt_progress_update(&r->bar, done);
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
+	    fseek(f, 0, SEEK_SET) == 0) {
+		buf = malloc((size_t)n + 1);
+		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+			free(buf);
+			buf = NULL;
+		}
+		if (buf) {
+			buf[n] = 0;
+			*len = (size_t)n;
+		}
+	}
+	fclose(f);
+	return buf;
+}
+
+/* Split text into prompts: one per non-empty line, or with first_sentence
+ * only each line's first sentence. Modifies text. */
+static size_t split_prompts(char *text, bool first_sentence, char **p,
+			    size_t max)
+{
+	size_t n = 0;
+
+	for (char *s = strtok(text, "\n"); s && n < max; s = strtok(NULL, "\n")) {
+		while (*s == ' ' || *s == '\t' || *s == '\r')
+			s++;
+		if (!*s)
+			continue;
+		if (first_sentence) {
+			char *end = strpbrk(s, ".!?");
+
+			if (end && end - s < RUN_PROMPT_BYTES)
+				end[1] = 0;
+			else if (strlen(s) > RUN_PROMPT_BYTES)
+				s[RUN_PROMPT_BYTES] = 0;
+		}
+		p[n++] = s;
+	}
+	return n;
+}
+
+static const char *stop_name(enum np_stop_reason s)
+{
+	switch (s) {
+	case NP_STOP_TOKEN:
+		return "stop token";
+	case NP_STOP_MAX_TOKENS:
+		return "max tokens";
+	case NP_STOP_LENGTH:
+		return "context full";
+	case NP_STOP_CALLER:
+		return "stopped";
+	default:
+		return "-";
+	}
+}
+
+static double per_token_ms(const struct np_request_stats *s)
+{
+	return s->tokens > 1 ? (double)(s->last_ns - s->first_ns) /
+				       (s->tokens - 1) / 1e6 :
+			       0;
+}
+
+static void report_text(struct run *r, const struct np_pipeline *p,
+			const struct np_session_stats *st,
+			const struct np_request_stats *rs, char **prompt,
+			uint32_t m)
+{
+	struct npt_table *tb = npt_table_new(6);
+
+	if (!r->quiet) {
+		printf("\n");
+		for (uint32_t i = 0; i < r->n; i++) {
+			if (i == r->follow)
+				continue;
+			printf("\n[%u] %s", i, prompt[i]);
+			print_tokens(r->tok, r->out[i], r->n_out[i], stdout);
+			printf("\n");
+		}
+	}
+	printf("\n%u requests, %u micro-batches, %u cards: %llu prompt + %llu generated tokens in %.2f s\n",
+	       r->n, m, np_pipeline_cards(p),
+	       (unsigned long long)st->prompt_tokens,
+	       (unsigned long long)st->tokens, st->wall_ns / 1e9);
+	printf("throughput   %.1f tokens/s\n", st->tokens_per_s);
+	printf("utilization  %.0f %% (cards busy, mean), %.1f frames in flight\n",
+	       st->utilization * 100, st->avg_in_flight);
+	printf("per card    ");
+	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
+		printf(" %.0f", st->card_busy[c] * 100);
+	printf(" %%\n\n");
+	if (!tb)
+		return;
+	npt_table_cell(tb, "REQUEST");
+	npt_table_cell(tb, "PROMPT");
+	npt_table_cell(tb, "TOKENS");
+	npt_table_cell(tb, "FIRST(ms)");
+	npt_table_cell(tb, "PER-TOKEN(ms)");
+	npt_table_cell(tb, "END");
+	for (uint32_t i = 0; i < r->n; i++) {
+		npt_table_cell(tb, "%u", i);
+		npt_table_cell(tb, "%u", rs[i].prompt_tokens);
+		npt_table_cell(tb, "%u", rs[i].tokens);
+		npt_table_cell(tb, "%.1f", rs[i].first_ns / 1e6);
+		npt_table_cell(tb, "%.2f", per_token_ms(&rs[i]));
+		npt_table_cell(tb, "%s", stop_name(rs[i].stop));
+	}
+	npt_table_print(tb);
+	npt_table_free(tb);
+}
+
+static void report_json(struct run *r, const struct np_pipeline *p,
+			const struct np_session_stats *st,
+			const struct np_request_stats *rs, char **prompt,
+			uint32_t m)
+{
+	struct npt_json *j = r->t->j;
+	char buf[8192];
+	size_t len;
+
+	npt_json_kuint(j, "cards", np_pipeline_cards(p));
+	npt_json_kuint(j, "requests", r->n);
+	npt_json_kuint(j, "micro_batches", m);
+	npt_json_kuint(j, "prompt_tokens", st->prompt_tokens);
+	npt_json_kuint(j, "tokens", st->tokens);
+	npt_json_kdouble(j, "wall_s", st->wall_ns / 1e9);
+	npt_json_kdouble(j, "tokens_per_s", st->tokens_per_s);
+	npt_json_kdouble(j, "utilization", st->utilization);
+	npt_json_kdouble(j, "frames_in_flight", st->avg_in_flight);
+	npt_json_key(j, "card_busy");
+	npt_json_arr_open(j);
+	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
+		npt_json_double(j, st->card_busy[c]);
+	npt_json_arr_close(j);
+	npt_json_key(j, "results");
+	npt_json_arr_open(j);
+	for (uint32_t i = 0; i < r->n; i++) {
+		npt_json_obj_open(j);
+		npt_json_kuint(j, "request", i);
+		npt_json_kstr(j, "prompt", prompt[i]);
+		if (np_tok_decode(r->tok, r->out[i], r->n_out[i], buf,
+				  sizeof(buf) - 1, &len) == 0) {
+			buf[len] = 0;
+			npt_json_kstr(j, "text", buf);
+		}
+		npt_json_kuint(j, "prompt_tokens", rs[i].prompt_tokens);
+		npt_json_kuint(j, "tokens", rs[i].tokens);
+		npt_json_kdouble(j, "first_token_ms", rs[i].first_ns / 1e6);
+		npt_json_kdouble(j, "per_token_ms", per_token_ms(&rs[i]));
+		npt_json_kstr(j, "end", stop_name(rs[i].stop));
+		npt_json_obj_close(j);
+	}
+	npt_json_arr_close(j);
+}
+
+/* The cards: -d/NP_DEVICES, else VFIO cards if any, else 16 emulated. */
+static int open_cards(struct npt *t, struct np_ctx **ctx)
+{
+	const char *env = getenv("NP_DEVICES");
+
+	if ((!env || !*env) && !strcmp(t->spec, "vfio:all")) {
+		if (np_open("vfio:all", NULL, ctx) == 0)
+			return NPT_EXIT_OK;
+		t->spec = "emu:16";
+		if (!t->json)
+			fprintf(stderr,
+				"nptool: no np cards bound to VFIO; running on 16 emulated cards (-d selects cards)\n");
+	}
+	return npt_open(t, NULL, ctx);
+}
+
+static int parse_u32(struct npt *t, const char *opt, const char *s,
+		     uint32_t *v)
+{
+	char *end;
+	unsigned long x;
+
+	errno = 0;
+	x = strtoul(s, &end, 0);
+	if (errno || *end || end == s || x > UINT32_MAX)
+		return npt_usage(t, "--%s: '%s' is not a number", opt, s);
+	*v = (uint32_t)x;
+	return 0;
+}
+
+static int parse_f(struct npt *t, const char *opt, const char *s, float *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtof(s, &end);
+	if (errno || *end || end == s || *v < 0)
+		return npt_usage(t, "--%s: '%s' is not a non-negative number",
+				 opt, s);
+	return 0;
+}
+
+int npt_cmd_run(struct npt *t, int argc, char **argv)
+{
+	enum {
+		O_TEMP = 256,
+		O_TOPK,
+		O_TOPP,
+		O_SEED,
+		O_MAXSEQ,
+		O_FOLLOW,
+		O_NOSTOP,
+	};
+	static const struct option opts[] = {
+		{ "model", required_argument, NULL, 'm' },
+		{ "prompt", required_argument, NULL, 'p' },
+		{ "prompt-file", required_argument, NULL, 'f' },
+		{ "requests", required_argument, NULL, 'n' },
+		{ "micro-batches", required_argument, NULL, 'M' },
+		{ "cards", required_argument, NULL, 'c' },
+		{ "max-tokens", required_argument, NULL, 't' },
+		{ "max-seq", required_argument, NULL, O_MAXSEQ },
+		{ "temperature", required_argument, NULL, O_TEMP },
+		{ "top-k", required_argument, NULL, O_TOPK },
+		{ "top-p", required_argument, NULL, O_TOPP },
+		{ "seed", required_argument, NULL, O_SEED },
+		{ "follow", required_argument, NULL, O_FOLLOW },
+		{ "no-stop", no_argument, NULL, O_NOSTOP },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ 0 },
+	};
+	const char *model = getenv("NP_MODEL"), *pfile = NULL;
+	char *cli_prompt[RUN_MAX_PROMPTS], *prompt[RUN_MAX_PROMPTS];
+	size_t n_cli = 0, n_prompts = 0, text_len = 0;
+	uint32_t n = 28, m = 14, cards = 0, max_tokens = 32, max_seq = 256,
+		 seed = 0;
+	struct np_sampling sp = { 0 };
+	struct run r = { .t = t };
+	bool stop_eos = true;
+	struct np_ctx *ctx = NULL;
+	struct np_pipeline *p = NULL;
+	struct np_request *req = NULL;
+	struct np_request_stats *rs = NULL;
+	struct np_session_stats st = { 0 };
+	int32_t eos, *ids = NULL;
+	char *text = NULL, *calib = NULL;
+	size_t calib_len = 0;
+	int c, rc = NPT_EXIT_OK, ret;
+
+	if (!model || !*model)
+		model = NPT_DEFAULT_MODEL;
+	while ((c = getopt_long(argc, argv, "m:p:f:n:M:c:t:q", opts, NULL)) !=
+	       -1) {
+		rc = 0;
+		switch (c) {
+		case 'm':
+			model = optarg;
+			break;
+		case 'p':
+			if (n_cli == RUN_MAX_PROMPTS)
+				return npt_usage(t, "at most %d --prompt",
+						 RUN_MAX_PROMPTS);
+			cli_prompt[n_cli++] = optarg;
+			break;
+		case 'f':
+			pfile = optarg;
+			break;
+		case 'n':
+			rc = parse_u32(t, "requests", optarg, &n);
+			break;
+		case 'M':
+			rc = parse_u32(t, "micro-batches", optarg, &m);
+			break;
+		case 'c':
+			rc = parse_u32(t, "cards", optarg, &cards);
+			break;
+		case 't':
+			rc = parse_u32(t, "max-tokens", optarg, &max_tokens);
+			break;
+		case O_MAXSEQ:
+			rc = parse_u32(t, "max-seq", optarg, &max_seq);
+			break;
+		case O_TEMP:
+			rc = parse_f(t, "temperature", optarg, &sp.temperature);
+			break;
+		case O_TOPK:
+			rc = parse_u32(t, "top-k", optarg, &sp.top_k);
+			break;
+		case O_TOPP:
+			rc = parse_f(t, "top-p", optarg, &sp.top_p);
+			break;
+		case O_SEED:
+			rc = parse_u32(t, "seed", optarg, &seed);
+			break;
+		case O_FOLLOW:
+			rc = parse_u32(t, "follow", optarg, &r.follow);
+			break;
+		case O_NOSTOP:
+			stop_eos = false;
+			break;
+		case 'q':
+			r.quiet = true;
+			break;
+		default:
+			return NPT_EXIT_USAGE;
+		}
+		if (rc)
+			return rc;
+	}
+	if (optind < argc)
+		return npt_usage(t, "unexpected argument '%s'", argv[optind]);
+	if (!n || !m || m > n)
+		return npt_usage(t,
+				 "--requests %u, --micro-batches %u: need 1 <= micro-batches <= requests",
+				 n, m);
+	if (r.follow >= n)
+		return npt_usage(t, "--follow %u: requests are 0..%u", r.follow,
+				 n - 1);
+	if (sp.top_k > NP_JOB_TOPK_MAX)
+		return npt_usage(t, "--top-k %u: at most %u", sp.top_k,
+				 NP_JOB_TOPK_MAX);
+	sp.seed = seed;
+
+	/* prompts: --prompt, else --prompt-file lines, else the sample */
+	if (n_cli) {
+		memcpy(prompt, cli_prompt, n_cli * sizeof(*prompt));
+		n_prompts = n_cli;
+	} else {
+		text = read_file(pfile ? pfile : NPT_SAMPLE_TEXT, &text_len);
+		if (!text) {
+			npt_err(t, "cannot read prompts from %s: %s",
+				pfile ? pfile : NPT_SAMPLE_TEXT,
+				strerror(errno));
+			return pfile ? NPT_EXIT_USAGE : NPT_EXIT_UNAVAIL;
+		}
+		calib = malloc(text_len + 1);
+		if (calib) {
+			memcpy(calib, text, text_len + 1);
+			calib_len = text_len;
+		}
+		n_prompts = split_prompts(text, !pfile, prompt,
+					  RUN_MAX_PROMPTS);
+		if (!n_prompts) {
+			npt_err(t, "%s holds no prompt (one per line)",
+				pfile ? pfile : NPT_SAMPLE_TEXT);
+			rc = NPT_EXIT_USAGE;
+			goto out;
+		}
+	}
+
+	rc = open_cards(t, &ctx);
+	if (rc)
+		goto out;
+	{
+		struct np_pipeline_opts po = {
+			.n_cards = cards,
+			.max_sessions = n,
+			.max_seq = max_seq,
+			.calib_text = calib,
+			.calib_len = calib_len,
+			.progress = on_progress,
+			.progress_opaque = &r,
+		};
+
+		if (!t->json && !r.quiet)
+			fprintf(stderr, "nptool: loading %s onto %s\n", model,
+				t->spec);
+		ret = np_model_load(ctx, model, &po, &p);
+		if (r.bar_on)
+			npt_progress_end(&r.bar);
+		if (ret) {
+			npt_err(t, "cannot load %s onto %s: %s%s", model,
+				t->spec, strerror(-ret),
+				ret == -ENOENT ?
+					" (build the demo model with 'cmake --build build', or pass --model FILE.gguf)" :
+					"");
+			rc = ret == -ENOENT || ret == -EINVAL ||
+					     ret == -E2BIG ?
+				     NPT_EXIT_USAGE :
+				     npt_errno_exit(ret);
+			goto out;
+		}
+	}
+	r.tok = np_pipeline_tok(p);
+	r.n = n;
+	r.cap = max_seq;
+	eos = np_tok_eos(r.tok);
+	req = calloc(n, sizeof(*req));
+	rs = calloc(n, sizeof(*rs));
+	r.out = calloc(n, sizeof(*r.out));
+	r.n_out = calloc(n, sizeof(*r.n_out));
+	ids = calloc((size_t)n * max_seq, sizeof(*ids));
+	if (!req || !rs || !r.out || !r.n_out || !ids) {
+		npt_err(t, "out of memory for %u requests", n);
+		rc = NPT_EXIT_DEVERR;
+		goto out;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		const char *s = prompt[i % n_prompts];
+		int32_t *id = ids + (size_t)i * max_seq;
+		size_t k = 0, got = 0;
+
+		prompt[i] = prompt[i % n_prompts];
+		if (np_tok_bos(r.tok) >= 0)
+			id[k++] = np_tok_bos(r.tok);
+		ret = np_tok_encode(r.tok, s, strlen(s), id + k,
+				    max_seq - 1 - k, &got);
+		if (ret) {
+			npt_err(t, "prompt %u (%zu bytes) does not fit %u tokens; shorten it or raise --max-seq",
+				i, strlen(s), max_seq);
+			rc = NPT_EXIT_USAGE;
+			goto out;
+		}
+		r.out[i] = calloc(max_seq, sizeof(int32_t));
+		if (!r.out[i]) {
+			rc = NPT_EXIT_DEVERR;
+			goto out;
+		}
+		req[i].prompt = id;
+		req[i].n_prompt = k + got;
+		req[i].max_tokens = max_tokens;
+		req[i].sampling = sp;
+		req[i].sampling.seed = sp.seed + i;
+		if (stop_eos && eos >= 0) {
+			req[i].stop = &eos;
+			req[i].n_stop = 1;
+		}
+	}
+	if (!t->json && !r.quiet)
+		printf("[%u] %s", r.follow, prompt[r.follow]);
+	fflush(stdout);
+	st.req = rs;
+	{
+		struct np_session_opts so = { .micro_batches = m,
+					      .on_token = on_token,
+					      .opaque = &r };
+
+		ret = np_session_run(p, req, n, &so, &st);
+	}
+	if (ret) {
+		npt_err(t, "the run failed: %s (the cards' messages above say where)",
+			strerror(-ret));
+		rc = npt_errno_exit(ret);
+		goto out;
+	}
+	if (t->json)
+		report_json(&r, p, &st, rs, prompt, m);
+	else
+		report_text(&r, p, &st, rs, prompt, m);
+out:
+	if (r.out)
+		for (uint32_t i = 0; i < n; i++)
+			free(r.out[i]);
+	free(r.out);
+	free(r.n_out);
+	free(ids);
+	free(req);
+	free(rs);
+	np_pipeline_destroy(p);
+	np_close(ctx);
+	free(text);
+	free(calib);
+	return rc;
+}
