@@ -273,7 +273,7 @@ START_TEST(shapes_n_m)
 					      .candidates = 4,
 					      .on_token = on_token,
 					      .opaque = rc };
-		struct np_session_stats st;
+		struct np_session_stats st = { 0 };
 
 		memset(rc, 0, sizeof(*rc));
 		prompts(req, buf, len, cfg[c][0], 4);
