@@ -242,6 +242,9 @@ void np_model_dims(const struct np_model *m, int tensor, uint32_t *rows,
 /*
  * Write a llama GGUF of this model: weights in `wtype` (norms always F32),
  * plus a vocabulary trained on `text` (np_tok_train) of shape->vocab tokens.
+ * Returns 0, -EINVAL (wtype not F32/F16/Q8_0/Q4_0 or columns not a
+ * multiple of 32 for Q8_0/Q4_0, vocabulary below the fixed part), -ENOMEM,
+ * -EIO or -errno of fopen().
  */
 int np_model_write_gguf(const struct np_model *m, uint32_t wtype, int tok_kind,
 			const char *text, size_t text_len, const char *path);
@@ -250,6 +253,10 @@ int np_model_write_gguf(const struct np_model *m, uint32_t wtype, int tok_kind,
 /* Float reference                                                     */
 
 struct np_ref_float;
+/* Materialises the weights as F32 (4 bytes per parameter) and a float KV
+ * cache of batch x layers x max_seq x kv_dim x 2. Returns 0, -EINVAL for
+ * max_seq outside 1..65536 or batch outside 1..4096, -ENOMEM, or the
+ * model's row read error. */
 int np_ref_float_create(const struct np_model *m, uint32_t max_seq,
 			uint32_t batch, struct np_ref_float **out);
 void np_ref_float_destroy(struct np_ref_float *r);
@@ -265,6 +272,8 @@ struct np_quant_calib;
 /*
  * Run the float reference over `tokens` (teacher forced, one session)
  * and choose every activation scale (docs/numerics.md, "Calibration").
+ * Returns 0, -EINVAL for n of 0 or above 65536, -ERANGE for a token
+ * outside the vocabulary, -ENOMEM, or the model's row read error.
  */
 int np_quant_calibrate(const struct np_model *m, const int32_t *tokens,
 		       size_t n, struct np_quant_calib **out);
@@ -276,8 +285,9 @@ void np_quant_calib_destroy(struct np_quant_calib *c);
 /* Weight quantisation primitives (docs/numerics.md "Weights") */
 float np_quant_row_scale(const float *w, size_t n, int bits);
 void np_quant_row(const float *w, size_t n, float scale, int bits, int8_t *q);
-/* Real factor -> (multiplier in [2^30, 2^31), shift); -ERANGE if the
- * factor is not representable (> 2^31 or <= 2^-31 while nonzero). */
+/* Real factor -> (multiplier in [2^30, 2^31), shift in 0..62), or (0, 0)
+ * for 0; -ERANGE for a negative or non-finite factor, one >= 2^31, or one
+ * too small to keep a nonzero multiplier at shift 62. */
 int np_quant_multiplier(double f, int32_t *m, int32_t *shift);
 
 struct np_compile_opts {
@@ -324,14 +334,21 @@ void np_compiled_describe(const struct np_compiled *c, char *buf, size_t len);
  * Render card `card`'s SRAM: `sram` must be NP_SRAM_SIZE bytes (zeroed by
  * the caller where nothing is placed). Only [core base, core base +
  * core_bytes) of each core is written. Quantises that card's weights.
+ * Returns 0, -EINVAL (no such card, compiled without calibration),
+ * -ERANGE (a scale gives a multiplier out of range: calibration
+ * degenerate), -ENOMEM, or the model's row read error.
  */
 int np_compile_card_image(const struct np_compiled *c, uint32_t card,
 			  uint8_t *sram);
 /* Write card images (card-NN.npimg) and the host part (host.nphost)
- * into directory dir; format in docs/model-format.md. */
+ * into directory dir; format in docs/model-format.md. Returns 0, -EINVAL
+ * (no calibration), -ENOMEM, an np_compile_card_image error or -errno of
+ * open()/write(). */
 int np_compile_write(const struct np_compiled *c, const char *dir);
 
-/* Host side: int16 embedding row of a token at the first layer's scale. */
+/* Host side: int16 embedding row of a token at the first layer's scale.
+ * Returns 0, -ERANGE for a token outside the vocabulary, -EINVAL without
+ * calibration, -ENOMEM. */
 int np_compiled_embed(const struct np_compiled *c, int32_t token, int16_t *x);
 /* Real value of one integer logit unit. */
 double np_compiled_logit_scale(const struct np_compiled *c);
@@ -340,10 +357,13 @@ double np_compiled_logit_scale(const struct np_compiled *c);
 /* Integer reference                                                   */
 
 struct np_ref_int;
-/* Renders every card image into its own SRAM (reserved, not committed). */
+/* Renders every card image into its own SRAM (reserved, not committed).
+ * Returns 0, -ENOMEM, -EPROTO if a rendered program fails npk_validate,
+ * or an np_compile_card_image error. */
 int np_ref_int_create(const struct np_compiled *c, struct np_ref_int **out);
 void np_ref_int_destroy(struct np_ref_int *r);
-/* One token: int32 logits of vocab entries (np_compiled_logit_scale). */
+/* One token: int32 logits of vocab entries (np_compiled_logit_scale).
+ * Returns 0, -ERANGE for a token, slot or position out of range. */
 int np_ref_int_step(struct np_ref_int *r, uint32_t slot, uint32_t pos,
 		    int32_t token, int32_t *logits);
 /* A card's SRAM, as the emulator should hold it after loading. */
