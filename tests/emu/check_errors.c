@@ -256,7 +256,8 @@ START_TEST(ring_fetch_refused)
 	/* A ring whose second slot lies beyond host memory. */
 	npt_wr(emu, b + NP_Q_RING_LO,
 	       (uint32_t)(NPT_HOST_BASE + tb.host_size - 64));
-	npt_wr(emu, b + NP_Q_RING_HI, 0);
+	npt_wr(emu, b + NP_Q_RING_HI,
+	       (uint32_t)((NPT_HOST_BASE + tb.host_size - 64) >> 32));
 	npt_wr(emu, b + NP_Q_RING_SIZE, 4);
 	npt_wr(emu, b + NP_Q_CTRL, NP_Q_CTRL_ENABLE);
 	memcpy(tb.host + tb.host_size - 64, &nop, sizeof(nop));

@@ -368,9 +368,10 @@ START_TEST(resets_racing_traffic)
 		q.wb = wbs[e];
 		npt_wr(emu, b + NP_Q_CTRL, NP_Q_CTRL_RESET);
 		npt_wr(emu, b + NP_Q_RING_LO, (uint32_t)q.ring);
-		npt_wr(emu, b + NP_Q_RING_HI, 0);
+		npt_wr(emu, b + NP_Q_RING_HI, (uint32_t)(q.ring >> 32));
 		npt_wr(emu, b + NP_Q_RING_SIZE, 8);
 		npt_wr(emu, b + NP_Q_WB_LO, (uint32_t)q.wb);
+		npt_wr(emu, b + NP_Q_WB_HI, (uint32_t)(q.wb >> 32));
 		npt_wr(emu, b + NP_Q_CTRL, NP_Q_CTRL_ENABLE);
 		d = npt_dma(NP_DMA_OP_H2C, src, NP_CA_SRAM_BASE + e * MIB, MIB);
 		d.flags = NP_DESC_F_SIGNAL | NP_DESC_F_IRQ;

@@ -22,7 +22,8 @@
 #include "np_abi.h"
 #include "np_emu.h"
 
-#define NPT_HOST_BASE 0x10000000ull
+/* Above 4 GiB, so every address needs its _HI register. */
+#define NPT_HOST_BASE 0x7f0010000000ull
 #define NPT_PEER_FB_BASE 0x4000000000ull
 #define NPT_PEER_MBOX_BASE 0x5000000000ull
 
