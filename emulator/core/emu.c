@@ -440,6 +440,21 @@ static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg,
 	return -rc;
 }
 
+/* Locks are held for a few dozen instructions: spin briefly on contention
+ * rather than sleep in the kernel at once (a submitter writing TAIL while
+ * the worker commits a completion). */
+static void init_lock(pthread_mutex_t *lock)
+{
+	pthread_mutexattr_t attr;
+
+	pthread_mutexattr_init(&attr);
+#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+#endif
+	pthread_mutex_init(lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+}
+
 static void init_cond(pthread_cond_t *cond)
 {
 	pthread_condattr_t attr;
@@ -459,7 +474,7 @@ static void init_queue(struct np_emu *emu, unsigned int i)
 	q->compute = i == NP_EMU_COMPUTE_Q;
 	q->vector = q->compute ? NP_IRQ_COMPUTE : NP_IRQ_DMA(i);
 	q->present = q->compute || i < emu->cfg.dma_engines;
-	pthread_mutex_init(&q->lock, NULL);
+	init_lock(&q->lock);
 	init_cond(&q->cond);
 	atomic_init(&q->gen, 0);
 	atomic_init(&q->doorbell, 0);
@@ -490,8 +505,8 @@ int np_emu_create(const struct np_emu_config *cfg, const struct np_emu_bus *bus,
 	emu->sram_size = emu->cfg.sram_size;
 	emu->fb_size = emu->cfg.fb_size;
 
-	pthread_mutex_init(&emu->lock, NULL);
-	pthread_mutex_init(&emu->ev_lock, NULL);
+	init_lock(&emu->lock);
+	init_lock(&emu->ev_lock);
 	init_cond(&emu->service_cond);
 	init_cond(&emu->reset_cond);
 	init_cond(&emu->ev_cond);
