@@ -511,6 +511,17 @@ static uint32_t validate(struct np_emu_queue *q, const struct np_emu_desc *d,
 		return NP_ERR_NONE;
 	if (d->len == 0 || d->len > NP_DMA_MAX_LEN)
 		return NP_ERR_BAD_LENGTH;
+	/* A bus range may not wrap past 2^64: the access is refused as the
+	 * bus would refuse it, before any piece of it moves. */
+	if (d->opcode == NP_DMA_OP_H2C && d->len - 1 > UINT64_MAX - d->src) {
+		*err_addr = d->src;
+		return NP_ERR_BUS_READ;
+	}
+	if ((d->opcode == NP_DMA_OP_C2H || d->opcode == NP_DMA_OP_C2P) &&
+	    d->len - 1 > UINT64_MAX - d->dst) {
+		*err_addr = d->dst;
+		return NP_ERR_BUS_WRITE;
+	}
 	if (d->opcode != NP_DMA_OP_H2C && !card_ptr(emu, d->src, d->len)) {
 		*err_addr = d->src;
 		return NP_ERR_SRC_RANGE;

@@ -217,6 +217,9 @@ START_TEST(bus_read_refused)
 	 * reports the address of the refused access. */
 	d = npt_dma(NP_DMA_OP_H2C, 0x1000, NP_CA_SRAM_BASE, 64);
 	expect_stop(&d, NP_ERR_BUS_READ, 0x1000);
+	/* A bus range wrapping past 2^64 is refused as a whole. */
+	d = npt_dma(NP_DMA_OP_H2C, ~0ull - 4095, NP_CA_SRAM_BASE, 8192);
+	expect_stop(&d, NP_ERR_BUS_READ, ~0ull - 4095);
 	npt_fault(&tb, host_buf + 300 * 1024, host_buf + 300 * 1024 + 1);
 	d = npt_dma(NP_DMA_OP_H2C, host_buf, NP_CA_SRAM_BASE, len);
 	expect_stop(&d, NP_ERR_BUS_READ, host_buf + 256 * 1024);
@@ -232,6 +235,8 @@ START_TEST(bus_write_refused)
 	expect_stop(&d, NP_ERR_BUS_WRITE, NPT_HOST_BASE + (8u << 20));
 	d = npt_dma(NP_DMA_OP_C2P, NP_CA_FB_BASE, NPT_PEER_FB_BASE, 8);
 	expect_stop(&d, NP_ERR_BUS_WRITE, NPT_PEER_FB_BASE);
+	d = npt_dma(NP_DMA_OP_C2H, NP_CA_SRAM_BASE, ~0ull, 2);
+	expect_stop(&d, NP_ERR_BUS_WRITE, ~0ull);
 }
 END_TEST
 
