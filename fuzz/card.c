@@ -5,14 +5,16 @@
  * libnp runs on one in-process emulated card, but between it and the card
  * sits this harness: it can overwrite any engine's writeback record with
  * arbitrary bytes (what a buggy card's DMA would do) and answer libnp's
- * queue register reads with arbitrary values. Meanwhile the input submits,
- * polls, waits for, completes and frees transfers. libnp must treat all of
+ * register reads with arbitrary values, also across a card reset.
+ * Meanwhile the input submits, polls, waits for, completes and frees
+ * transfers, and resets the card. libnp must treat all of
  * it as untrusted: no write out of bounds, no use after free (ASan), no
  * wait without a bound (the context timeout is short), and once the card
  * is honest again the engine carries data correctly.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -31,6 +33,7 @@ static struct {
 	pthread_mutex_t lock;
 	uint32_t v[MAX_LIES];
 	unsigned int n;
+	bool any_reg; /* lie about every register, not only the queues' */
 	uint32_t (*honest)(struct np_card *card, uint32_t off);
 } lies = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -38,10 +41,9 @@ static uint32_t lying_reg_read(struct np_card *card, uint32_t off)
 {
 	uint32_t v;
 
-	if (off < NP_DMA_BASE(0) || off >= NP_COMPUTE_BASE)
-		return lies.honest(card, off);
 	pthread_mutex_lock(&lies.lock);
-	if (lies.n) {
+	if (lies.n && (lies.any_reg ||
+		       (off >= NP_DMA_BASE(0) && off < NP_COMPUTE_BASE))) {
 		v = lies.v[--lies.n];
 		pthread_mutex_unlock(&lies.lock);
 		return v;
@@ -99,7 +101,7 @@ static void run_op(struct np_card *card, struct np_buf *buf, struct np_xfer **x,
 	uint8_t op = np_fuzz_u8(in), i = np_fuzz_u8(in) % MAX_XFERS;
 	struct npi_engine *eng = &card->eng[np_fuzz_u8(in) % ENGINES];
 
-	switch (op % 8) {
+	switch (op % 9) {
 	case 0:
 		if (!x[i]) {
 			struct np_xfer_spec s = spec_of(in, buf);
@@ -125,6 +127,7 @@ static void run_op(struct np_card *card, struct np_buf *buf, struct np_xfer **x,
 		unsigned int n = np_fuzz_u8(in) % MAX_LIES;
 
 		pthread_mutex_lock(&lies.lock);
+		lies.any_reg = op & 0x80;
 		for (lies.n = 0; lies.n < n;)
 			lies.v[lies.n++] = np_fuzz_u32(in);
 		pthread_mutex_unlock(&lies.lock);
@@ -146,8 +149,11 @@ static void run_op(struct np_card *card, struct np_buf *buf, struct np_xfer **x,
 		np_xfer_free(x[i]);
 		x[i] = NULL;
 		break;
-	default:
+	case 7:
 		np_ctx_process(card->ctx);
+		break;
+	default: /* with lies queued: a card that resets into garbage */
+		np_card_reset(card);
 		break;
 	}
 }
@@ -259,6 +265,10 @@ int np_fuzz_card(const uint8_t *data, size_t size)
 	/* fences still waiting would hold the engine: complete them all */
 	for (unsigned int e = 0; e < NP_NUM_EVENTS; e++)
 		np_card_event_add(card, e, 0x100);
+	/* a reset the liar spoiled is redone now */
+	if (!card->ready)
+		NP_FUZZ_ASSERT(np_card_reset(card) == 0,
+			       "honest card reset failed");
 	for (unsigned int e = 0; e < ENGINES; e++)
 		honest_record(card, e);
 	check_recovered(card, buf);

@@ -211,7 +211,7 @@ def emu_seeds():
 
 
 def card_seeds():
-    """card harness input: op byte (mod 8), xfer slot, engine, args."""
+    """card harness input: op byte (mod 9), xfer slot, engine, args."""
     return {
         "fence-then-bad-record.bin":
             b"\x00\x00\x00" + b"\x00\x01\x05\x01" +  # fence on engine 0
@@ -221,6 +221,10 @@ def card_seeds():
             b"\x02\x00\x00\x04" + struct.pack("<4I", 8, 0xffffffff, 9, 1) +
             b"\x00\x01\x00" + b"\x01\x01\x00\x00\x10\x00\x00\x01" +
             b"\x04\x01\x00\x05",
+        "reset-into-garbage.bin":
+            b"\x00\x00\x00" + b"\x00\x01\x05\x01" +
+            b"\x82\x00\x00\x03" + struct.pack("<3I", 0, 0x4e500100, 1) +
+            b"\x08\x00\x00" + b"\x00\x01\x00\x01\x00\x00",
         "orphan.bin":
             b"\x00\x02\x01" + b"\x00\x02\x09\x03" + b"\x06\x02\x00" +
             b"\x05\x00\x00\x09\x03" + b"\x07\x00\x00",
