@@ -47,9 +47,8 @@
 #define NPI_DEF_FRAME_TOKENS 64u
 #define NPI_DEF_MICRO 14u
 #define NPI_DEF_CAND 40u
-#define NPI_CALIB_TOKENS 256u
+#define NPI_CALIB_TOKENS 128u
 #define NPI_LOAD_CORES 32u /* cores per image transfer batch */
-#define NPI_BUSY_PERIOD_NS 100000000ull
 
 enum {
 	EV_DATA = 0,
@@ -613,8 +612,7 @@ struct npi_run {
 	/* statistics */
 	uint64_t busy_t, in_flight_t, in_flight_acc;
 	uint32_t in_flight;
-	double busy_sum[NP_MAX_CARDS];
-	uint32_t busy_n;
+	uint64_t busy_ns[NP_MAX_CARDS];
 	uint64_t frames, prompt_tokens, tokens;
 };
 
@@ -907,17 +905,27 @@ static int submit(struct npi_run *R, uint32_t m)
 	return ret ? ret : 1;
 }
 
-static void sample_busy(struct npi_run *R, uint64_t now)
+/*
+ * Card utilization: a card is busy while it has a frame to compute, its
+ * input arrived (DATA) and its layer job has not finished (DONE). The
+ * host samples the counters whenever it wakes (at least every 20 ms) and
+ * charges the interval since the last sample to the cards busy now.
+ */
+static void sample_busy(struct npi_run *R)
 {
 	struct np_pipeline *p = R->p;
+	uint64_t now = npi_now_ns(), dt = now - R->busy_t;
 
 	for (uint32_t i = 0; i < p->n_stages; i++) {
-		uint32_t v = 0;
+		struct npi_stage *st = &p->st[i];
+		uint32_t data = 0, done = 0;
 
-		np_card_reg_read(p->st[i].card, NP_REG_BUSY, &v);
-		R->busy_sum[i] += v;
+		np_card_event_read(st->card, EV_DATA, &data);
+		np_card_event_read(st->card, EV_DONE, &done);
+		if ((int32_t)((data - st->ev[EV_DATA]) -
+			      (done - st->ev[EV_DONE])) > 0)
+			R->busy_ns[i] += dt;
 	}
-	R->busy_n++;
 	R->busy_t = now;
 }
 
@@ -928,8 +936,7 @@ static void account_in_flight(struct npi_run *R, int delta)
 	R->in_flight_acc += (now - R->in_flight_t) * R->in_flight;
 	R->in_flight_t = now;
 	R->in_flight += delta;
-	if (now - R->busy_t >= NPI_BUSY_PERIOD_NS)
-		sample_busy(R, now);
+	sample_busy(R);
 }
 
 /* Layer jobs completed over all cards: moves while the pipeline works. */
@@ -951,8 +958,9 @@ static uint64_t progress_mark(struct np_pipeline *p)
  * progress: a deep pipeline of slow cards may take longer than the
  * context timeout per frame, but no card may stall that long.
  */
-static int wait_progress(struct np_pipeline *p, struct np_xfer *x)
+static int wait_progress(struct npi_run *R, struct np_xfer *x)
 {
+	struct np_pipeline *p = R->p;
 	uint64_t mark = progress_mark(p), t = npi_now_ns();
 	uint64_t limit = (uint64_t)p->ctx->timeout_ms * 1000000ull;
 	int r;
@@ -962,6 +970,7 @@ static int wait_progress(struct np_pipeline *p, struct np_xfer *x)
 		uint64_t now, m;
 
 		poll(&pfd, 1, 20);
+		sample_busy(R);
 		now = npi_now_ns();
 		m = progress_mark(p);
 		if (m != mark) {
@@ -983,7 +992,7 @@ static int finish(struct npi_run *R, struct npi_frame *f)
 
 	/* the output cards' C2H come last in the list */
 	for (uint32_t i = f->nx; i-- > 0;) {
-		int r = wait_progress(p, f->x[i]);
+		int r = wait_progress(R, f->x[i]);
 
 		if (r && !ret) {
 			ret = r;
@@ -1254,8 +1263,6 @@ int np_session_run(struct np_pipeline *p, const struct np_request *req,
 		uint64_t wall = npi_now_ns() - R.t0;
 		struct np_request_stats *rs = stats->req;
 
-		if (!R.busy_n && R.rq)
-			sample_busy(&R, npi_now_ns());
 		memset(stats, 0, sizeof(*stats));
 		stats->req = rs;
 		stats->wall_ns = wall;
@@ -1264,8 +1271,8 @@ int np_session_run(struct np_pipeline *p, const struct np_request *req,
 		stats->frames = R.frames;
 		stats->tokens_per_s = wall ? R.tokens * 1e9 / wall : 0;
 		stats->avg_in_flight = wall ? (double)R.in_flight_acc / wall : 0;
-		for (uint32_t i = 0; i < p->n_stages && R.busy_n; i++) {
-			stats->card_busy[i] = R.busy_sum[i] / R.busy_n / 100.0;
+		for (uint32_t i = 0; i < p->n_stages && wall; i++) {
+			stats->card_busy[i] = (double)R.busy_ns[i] / wall;
 			stats->utilization += stats->card_busy[i] / p->n_stages;
 		}
 		for (uint32_t r = 0; rs && R.rq && r < R.n; r++)

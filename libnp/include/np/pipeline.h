@@ -176,8 +176,9 @@ struct np_session_stats {
 	uint64_t frames; /* frames pushed through the pipeline */
 	double tokens_per_s; /* generated tokens / wall time */
 	double avg_in_flight; /* frames in the pipeline, time average */
-	/* Card utilization: NP_REG_BUSY (share of time the card had work)
-	 * sampled during the run, mean of the used cards, and per card. */
+	/* Card utilization: share of the run a card had a frame to compute
+	 * (its input arrived, its layer job not finished), sampled by the
+	 * host at least every 20 ms; mean of the used cards, and per card. */
 	double utilization;
 	double card_busy[NP_MAX_CARDS];
 	struct np_request_stats *req; /* caller's array of n, or NULL */
