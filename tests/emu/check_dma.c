@@ -370,6 +370,34 @@ START_TEST(disable_stops_fetching)
 }
 END_TEST
 
+START_TEST(record_before_registers)
+{
+	/* Whenever NP_Q_COMPLETED shows n, the record in host memory
+	 * already says at least n: software may read either. */
+	const uint32_t total = 1000;
+	struct npt_queue q;
+	struct np_dma_desc d = npt_dma(NP_DMA_OP_NOP, 0, 0, 0);
+	volatile const struct np_queue_wb *wb;
+	uint32_t seen = 0;
+
+	npt_queue_init(&q, &tb, emu, NP_DMA_BASE(0), 1024);
+	wb = npt_wb(&q);
+	for (uint32_t i = 0; i < total; i++)
+		npt_queue_put(&q, &d);
+	npt_kick(&q);
+	while (seen < total) {
+		uint32_t reg = npt_rd(emu, q.base + NP_Q_COMPLETED);
+
+		ck_assert_uint_ge(wb->completed, reg);
+		ck_assert_uint_ge(reg, seen);
+		ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_ERROR), 0);
+		seen = reg;
+	}
+	ck_assert_uint_eq(wb->completed, total);
+	ck_assert_uint_eq(wb->head, total);
+}
+END_TEST
+
 Suite *np_suite_dma(void)
 {
 	Suite *s = suite_create("emu_dma");
@@ -390,6 +418,7 @@ Suite *np_suite_dma(void)
 	tcase_add_test(tc, writeback_and_irq);
 	tcase_add_test(tc, no_writeback_address);
 	tcase_add_test(tc, disable_stops_fetching);
+	tcase_add_test(tc, record_before_registers);
 	suite_add_tcase(s, tc);
 	return s;
 }
