@@ -6,5 +6,6 @@
 #include <check.h>
 
 Suite *np_suite_pipeline(void);
+Suite *np_suite_layer_job(void);
 
 #endif /* NP_PIPELINE_TEST_H */

@@ -6,9 +6,10 @@
 
 int main(void)
 {
-	SRunner *sr = srunner_create(np_suite_pipeline());
+	SRunner *sr = srunner_create(np_suite_layer_job());
 	int failed;
 
+	srunner_add_suite(sr, np_suite_pipeline());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
