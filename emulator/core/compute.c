@@ -26,9 +26,9 @@ _Static_assert(NP_JOB_ARG_TOK == sizeof(struct npk_tok), "token entry");
 /* Host pointer of card range [addr, addr + len) inside one memory. */
 static uint8_t *job_ptr(struct np_emu *emu, uint64_t addr, uint64_t len)
 {
-	const uint64_t base[2] = { NP_CA_SRAM_BASE, NP_CA_FB_BASE };
-	const uint64_t size[2] = { emu->sram_size, emu->fb_size };
-	uint8_t *mem[2] = { emu->sram, emu->fb };
+	const uint64_t base[2] = {NP_CA_SRAM_BASE, NP_CA_FB_BASE};
+	const uint64_t size[2] = {emu->sram_size, emu->fb_size};
+	uint8_t *mem[2] = {emu->sram, emu->fb};
 
 	for (unsigned int i = 0; i < 2; i++) {
 		uint64_t off = addr - base[i];

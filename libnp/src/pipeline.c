@@ -164,7 +164,8 @@ static int cq_start(struct np_pipeline *p, struct npi_stage *st)
 	cq_write(st, NP_Q_CTRL, NP_Q_CTRL_ENABLE);
 	if (!(cq_read(st, NP_Q_STATUS) & NP_Q_STATUS_ENABLED)) {
 		npi_log(p->ctx, LOG_ERR,
-			"pipeline: card %s: compute queue did not enable (error %u); reset the card (nptool reset)",
+			"pipeline: card %s: compute queue did not enable "
+			"(error %u); reset the card (nptool reset)",
 			st->card->name, cq_read(st, NP_Q_ERROR));
 		return -EIO;
 	}
@@ -174,8 +175,8 @@ static int cq_start(struct np_pipeline *p, struct npi_stage *st)
 
 static void cq_stop(struct np_pipeline *p, struct npi_stage *st)
 {
-	uint64_t deadline = npi_now_ns() + (uint64_t)p->ctx->timeout_ms *
-						   1000000ull;
+	uint64_t deadline =
+		npi_now_ns() + (uint64_t)p->ctx->timeout_ms * 1000000ull;
 
 	if (!st->cq_mem)
 		return;
@@ -201,7 +202,9 @@ static int cq_check(struct np_pipeline *p, struct npi_stage *st)
 	if (!(status & NP_Q_STATUS_ERROR))
 		return 0;
 	npi_log(p->ctx, LOG_ERR,
-		"pipeline: card %s: compute queue stopped at job %u with NP_ERR %u (%s); the card image or frame layout is wrong: reload the model",
+		"pipeline: card %s: compute queue stopped at job %u with "
+		"NP_ERR %u (%s); the card image or frame layout is wrong: "
+		"reload the model",
 		st->card->name, cq_read(st, NP_Q_ERR_INDEX),
 		cq_read(st, NP_Q_ERROR),
 		cq_read(st, NP_Q_ERROR) == NP_ERR_BAD_PROGRAM ?
@@ -225,7 +228,9 @@ static int cq_push(struct np_pipeline *p, struct npi_stage *st,
 				   (uint64_t)p->ctx->timeout_ms * 1000000ull;
 		} else if (npi_now_ns() > deadline) {
 			npi_log(p->ctx, LOG_ERR,
-				"pipeline: card %s: compute queue full for %d ms; a card stopped forwarding (check nptool status)",
+				"pipeline: card %s: compute queue full for %d "
+				"ms; a card stopped forwarding (check nptool "
+				"status)",
 				st->card->name, p->ctx->timeout_ms);
 			return -ETIMEDOUT;
 		}
@@ -270,12 +275,12 @@ static int load_images(struct np_pipeline *p, const struct np_pipeline_opts *o)
 		ret = np_compile_card_image(p->c, i, sram);
 		for (uint32_t c0 = 0; c0 < NP_NUM_CORES && !ret;
 		     c0 += NPI_LOAD_CORES) {
-			struct np_xfer *x[NPI_LOAD_CORES] = { 0 };
+			struct np_xfer *x[NPI_LOAD_CORES] = {0};
 
 			for (uint32_t c = 0; c < NPI_LOAD_CORES; c++)
 				memcpy((uint8_t *)np_buf_ptr(buf) + c * cb,
 				       sram + (uint64_t)(c0 + c) *
-						      NP_CORE_SRAM_SIZE,
+						       NP_CORE_SRAM_SIZE,
 				       cb);
 			for (uint32_t c = 0; c < NPI_LOAD_CORES && !ret; c++) {
 				struct np_xfer_spec s = {
@@ -292,8 +297,9 @@ static int load_images(struct np_pipeline *p, const struct np_pipeline_opts *o)
 				ret = np_xfer_submit(st->card, &s, &x[c]);
 			}
 			for (uint32_t c = 0; c < NPI_LOAD_CORES; c++) {
-				int r = x[c] ? np_xfer_wait(x[c],
-							    NP_TIMEOUT_DEFAULT) :
+				int r = x[c] ? np_xfer_wait(
+						       x[c],
+						       NP_TIMEOUT_DEFAULT) :
 					       0;
 
 				ret = ret ? ret : r;
@@ -307,7 +313,8 @@ static int load_images(struct np_pipeline *p, const struct np_pipeline_opts *o)
 		free(sram);
 		if (ret)
 			npi_log(p->ctx, LOG_ERR,
-				"pipeline: card %s: loading its image failed (%s)",
+				"pipeline: card %s: loading its image failed "
+				"(%s)",
 				st->card->name, strerror(-ret));
 	}
 	np_buf_free(buf);
@@ -344,20 +351,27 @@ static int check_cards(struct np_pipeline *p)
 		if (in->sram_size < NP_SRAM_SIZE ||
 		    in->fb_size < p->out_off + p->out_size) {
 			npi_log(p->ctx, LOG_ERR,
-				"pipeline: card %s has %llu MiB SRAM and %llu KiB frame buffer; the model needs %u MiB and %llu KiB: use full-size cards (emu: leave emu_sram_size/emu_fb_size at 0)",
+				"pipeline: card %s has %llu MiB SRAM and %llu "
+				"KiB frame buffer; the model needs %u MiB and "
+				"%llu KiB: use full-size cards (emu: leave "
+				"emu_sram_size/emu_fb_size at 0)",
 				st->card->name,
 				(unsigned long long)(in->sram_size >> 20),
 				(unsigned long long)(in->fb_size >> 10),
 				NP_SRAM_SIZE >> 20,
 				(unsigned long long)((p->out_off +
-						      p->out_size) >> 10));
+						      p->out_size) >>
+						     10));
 			return -E2BIG;
 		}
 		if (i && !p->st[st->producer].card->info.mbox_iova) {
 			npi_log(p->ctx, LOG_ERR,
-				"pipeline: card %s cannot reach the mailbox of card %s (peers not mapped); the pipeline needs direct card-to-card access: do not force bounce mode, put the cards in one IOMMU-capable context",
-				st->card->name,
-				p->st[st->producer].card->name);
+				"pipeline: card %s cannot reach the mailbox of "
+				"card %s (peers not mapped); the pipeline "
+				"needs direct card-to-card access: do not "
+				"force bounce mode, put the cards in one "
+				"IOMMU-capable context",
+				st->card->name, p->st[st->producer].card->name);
 			return -ENOTSUP;
 		}
 		for (uint32_t e = 0; e < EV_COUNT; e++) {
@@ -381,7 +395,9 @@ static int pipeline_init(struct np_pipeline *p,
 
 	if (n < 2 || n > np_ctx_num_cards(p->ctx)) {
 		npi_log(p->ctx, LOG_ERR,
-			"pipeline: the model is compiled for %u cards, the context has %u: open as many cards (NP_DEVICES=emu:%u)",
+			"pipeline: the model is compiled for %u cards, the "
+			"context has %u: open as many cards "
+			"(NP_DEVICES=emu:%u)",
 			n, np_ctx_num_cards(p->ctx), n);
 		return -ENODEV;
 	}
@@ -394,7 +410,8 @@ static int pipeline_init(struct np_pipeline *p,
 		if (pl->kind == NP_CARD_LAYERS) {
 			if (p->n_out) {
 				npi_log(p->ctx, LOG_ERR,
-					"pipeline: card %u holds layers after an output card; recompile the model",
+					"pipeline: card %u holds layers after "
+					"an output card; recompile the model",
 					i);
 				return -EINVAL;
 			}
@@ -404,12 +421,15 @@ static int pipeline_init(struct np_pipeline *p,
 
 			p->n_out++;
 			p->vocab = pl->vocab_end;
-			p->max_slice = rows > p->max_slice ? rows : p->max_slice;
+			p->max_slice =
+				rows > p->max_slice ? rows : p->max_slice;
 		}
 	}
 	if (!p->n_layer || !p->n_out || p->n_out > NPI_MAX_OUT) {
 		npi_log(p->ctx, LOG_ERR,
-			"pipeline: %u layer cards and %u output cards; the pipeline needs at least one of each and at most %u output cards: compile with out_cards <= %u",
+			"pipeline: %u layer cards and %u output cards; the "
+			"pipeline needs at least one of each and at most %u "
+			"output cards: compile with out_cards <= %u",
 			p->n_layer, p->n_out, NPI_MAX_OUT, NPI_MAX_OUT);
 		return -EINVAL;
 	}
@@ -429,8 +449,8 @@ static int pipeline_init(struct np_pipeline *p,
 			st->consumer_idx = i - p->n_layer;
 		}
 	}
-	p->frame_tokens = o->frame_tokens ? o->frame_tokens :
-					    NPI_DEF_FRAME_TOKENS;
+	p->frame_tokens =
+		o->frame_tokens ? o->frame_tokens : NPI_DEF_FRAME_TOKENS;
 	row = NP_JOB_ARG_TOK + (uint64_t)p->dim * 2;
 	p->frame_max = NP_JOB_ARG_HDR + p->frame_tokens * row;
 	p->in_off = 0;
@@ -473,7 +493,7 @@ int np_pipeline_create(struct np_ctx *ctx, const struct np_compiled *c,
 		       const struct np_pipeline_opts *opts,
 		       struct np_pipeline **out)
 {
-	const struct np_pipeline_opts none = { 0 };
+	const struct np_pipeline_opts none = {0};
 	struct np_pipeline *p;
 	int ret;
 
@@ -522,10 +542,10 @@ static int calibrate(struct np_pipeline *p, const struct np_pipeline_opts *o)
 int np_model_load(struct np_ctx *ctx, const char *path,
 		  const struct np_pipeline_opts *opts, struct np_pipeline **out)
 {
-	const struct np_pipeline_opts none = { 0 };
+	const struct np_pipeline_opts none = {0};
 	const struct np_pipeline_opts *o = opts ? opts : &none;
-	struct np_model_log lg = { model_log, ctx };
-	struct np_compile_opts co = { 0 };
+	struct np_model_log lg = {model_log, ctx};
+	struct np_compile_opts co = {0};
 	struct np_pipeline *p;
 	int ret;
 
@@ -551,14 +571,16 @@ int np_model_load(struct np_ctx *ctx, const char *path,
 	ret = ret ? ret : calibrate(p, o);
 	if (!ret) {
 		co.n_cards = o->n_cards ? o->n_cards : np_ctx_num_cards(ctx);
-		co.out_cards = o->out_cards ? o->out_cards :
-			       co.n_cards >= 3 ? 2 : 0;
-		co.batch = o->max_sessions ? o->max_sessions :
-					     NPI_DEF_SESSIONS;
+		co.out_cards = o->out_cards    ? o->out_cards :
+			       co.n_cards >= 3 ? 2 :
+						 0;
+		co.batch = o->max_sessions ? o->max_sessions : NPI_DEF_SESSIONS;
 		co.max_seq = o->max_seq ? o->max_seq : NPI_DEF_SEQ;
 		if (co.n_cards > np_ctx_num_cards(ctx)) {
 			npi_log(ctx, LOG_ERR,
-				"pipeline: %u cards asked for, the context has %u: open more cards (NP_DEVICES=emu:%u) or ask for fewer",
+				"pipeline: %u cards asked for, the context has "
+				"%u: open more cards (NP_DEVICES=emu:%u) or "
+				"ask for fewer",
 				co.n_cards, np_ctx_num_cards(ctx), co.n_cards);
 			ret = -ENODEV;
 		}
@@ -708,8 +730,8 @@ static int post_frame(struct npi_run *R, struct npi_frame *f, uint32_t len)
 	uint32_t k = f->k, s = k % NPI_SLOTS, w = k + 1 - NPI_SLOTS;
 	bool wait_slot = k >= NPI_SLOTS;
 	uint64_t in = NP_CA_FB_BASE + p->in_off + s * p->in_size;
-	uint64_t out = NP_CA_FB_BASE + p->out_off + s * (p->out_size /
-							 NPI_SLOTS);
+	uint64_t out =
+		NP_CA_FB_BASE + p->out_off + s * (p->out_size / NPI_SLOTS);
 	uint64_t hbase = f->m * R->host_slot;
 	uint32_t opt = R->o->full_logits ? 0 : R->cand;
 	int ret;
@@ -765,10 +787,10 @@ static int post_frame(struct npi_run *R, struct npi_frame *f, uint32_t len)
 			const struct npi_stage *pr = &p->st[st->producer];
 
 			j.flags |= NP_DESC_F_NOTIFY;
-			j.notify_addr = pr->card->info.mbox_iova +
-					NP_MBOX_EVENT(EV_CREDIT +
-						      st->consumer_idx) -
-					NP_MBOX_OFFSET;
+			j.notify_addr =
+				pr->card->info.mbox_iova +
+				NP_MBOX_EVENT(EV_CREDIT + st->consumer_idx) -
+				NP_MBOX_OFFSET;
 			j.notify_data = 1;
 		}
 		ret = cq_push(p, st, &j);
@@ -783,12 +805,14 @@ static int post_frame(struct npi_run *R, struct npi_frame *f, uint32_t len)
 				.buf = R->host,
 				.buf_offset = hbase + R->out_at[o],
 				.card_addr = out,
-				.len = f->n * (R->o->full_logits ?
-						       (size_t)(st->plan->vocab_end -
-								st->plan->vocab_begin) *
-							       4 :
-						       (size_t)R->cand *
-							       sizeof(struct np_job_topk)),
+				.len = f->n *
+				       (R->o->full_logits ?
+						(size_t)(st->plan->vocab_end -
+							 st->plan->vocab_begin) *
+							4 :
+						(size_t)R->cand *
+							sizeof(struct
+							       np_job_topk)),
 				.wait_event = EV_DONE,
 				.wait_value = ev(st, EV_DONE, k + 1),
 				.signal_event = EV_SENT,
@@ -871,7 +895,7 @@ static int submit(struct npi_run *R, uint32_t m)
 			continue;
 		take = take < quota ? take : quota;
 		for (uint32_t t = 0; t < take; t++, n++) {
-			struct npk_tok tk = { r, q->fed };
+			struct npk_tok tk = {r, q->fed};
 
 			memcpy(h + NP_JOB_ARG_HDR + (size_t)n * sizeof(tk), &tk,
 			       sizeof(tk));
@@ -966,7 +990,7 @@ static int wait_progress(struct npi_run *R, struct np_xfer *x)
 	int r;
 
 	while ((r = np_xfer_poll(x)) == -EINPROGRESS) {
-		struct pollfd pfd = { .fd = np_xfer_fd(x), .events = POLLIN };
+		struct pollfd pfd = {.fd = np_xfer_fd(x), .events = POLLIN};
 		uint64_t now, m;
 
 		poll(&pfd, 1, 20);
@@ -1001,7 +1025,10 @@ static int finish(struct npi_run *R, struct npi_frame *f)
 					ret = -EIO;
 			if (ret != -EIO)
 				npi_log(p->ctx, LOG_ERR,
-					"pipeline: frame %u of micro-batch %u did not complete (%s); no card finished a layer job for %d ms: check the cards with nptool status",
+					"pipeline: frame %u of micro-batch %u "
+					"did not complete (%s); no card "
+					"finished a layer job for %d ms: check "
+					"the cards with nptool status",
 					f->k, f->m, strerror(-r),
 					p->ctx->timeout_ms);
 		}
@@ -1016,8 +1043,8 @@ static uint32_t candidates(struct npi_run *R, const struct npi_frame *f,
 			   uint32_t i)
 {
 	struct np_pipeline *p = R->p;
-	const uint8_t *h = (const uint8_t *)np_buf_ptr(R->host) +
-			   f->m * R->host_slot;
+	const uint8_t *h =
+		(const uint8_t *)np_buf_ptr(R->host) + f->m * R->host_slot;
 	uint32_t have = 0, k = R->cand;
 
 	for (uint32_t o = 0; o < p->n_out; o++) {
@@ -1054,7 +1081,7 @@ static int process(struct npi_run *R, const struct npi_frame *f)
 	for (uint32_t i = 0; i < f->n; i++) {
 		struct npi_req *q = &R->rq[f->req[i]];
 		const struct np_request *r = q->r;
-		struct np_token_event e = { 0 };
+		struct np_token_event e = {0};
 		uint64_t now;
 
 		if (!f->sample[i])
@@ -1098,13 +1125,17 @@ static int run_check(struct np_pipeline *p, const struct np_request *req,
 
 	if (p->broken) {
 		npi_log(p->ctx, LOG_ERR,
-			"pipeline: an earlier run failed; destroy the pipeline and load the model again");
+			"pipeline: an earlier run failed; destroy the pipeline "
+			"and load the model again");
 		return -EIO;
 	}
 	if (!n || n > p->batch || m > n || (n + m - 1) / m > p->frame_tokens ||
 	    o->candidates > NP_JOB_TOPK_MAX) {
 		npi_log(p->ctx, LOG_ERR,
-			"pipeline: %zu requests in %u micro-batches with %u candidates: requests must be 1..%u, micro-batches 1..requests with at most %u requests each, candidates 0..%u",
+			"pipeline: %zu requests in %u micro-batches with %u "
+			"candidates: requests must be 1..%u, micro-batches "
+			"1..requests with at most %u requests each, candidates "
+			"0..%u",
 			n, m, o->candidates, p->batch, p->frame_tokens,
 			NP_JOB_TOPK_MAX);
 		return -EINVAL;
@@ -1112,13 +1143,16 @@ static int run_check(struct np_pipeline *p, const struct np_request *req,
 	for (size_t r = 0; r < n; r++) {
 		if (!req[r].prompt || !req[r].n_prompt) {
 			npi_log(p->ctx, LOG_ERR,
-				"pipeline: request %zu has an empty prompt; give at least one token (BOS)",
+				"pipeline: request %zu has an empty prompt; "
+				"give at least one token (BOS)",
 				r);
 			return -EINVAL;
 		}
 		if (req[r].n_prompt >= p->max_seq) {
 			npi_log(p->ctx, LOG_ERR,
-				"pipeline: request %zu: prompt of %zu tokens does not fit the context of %u; shorten it or load with a larger max_seq",
+				"pipeline: request %zu: prompt of %zu tokens "
+				"does not fit the context of %u; shorten it or "
+				"load with a larger max_seq",
 				r, req[r].n_prompt, p->max_seq);
 			return -ERANGE;
 		}
@@ -1126,7 +1160,8 @@ static int run_check(struct np_pipeline *p, const struct np_request *req,
 			if (req[r].prompt[t] < 0 ||
 			    (uint32_t)req[r].prompt[t] >= vocab) {
 				npi_log(p->ctx, LOG_ERR,
-					"pipeline: request %zu: token %d at %zu is outside the vocabulary of %u",
+					"pipeline: request %zu: token %d at "
+					"%zu is outside the vocabulary of %u",
 					r, req[r].prompt[t], t, vocab);
 				return -EINVAL;
 			}
@@ -1175,7 +1210,8 @@ static int run_alloc(struct npi_run *R, const struct np_request *req)
 		q->seq = malloc((size_t)p->max_seq * sizeof(*q->seq));
 		if (!q->seq)
 			return -ENOMEM;
-		memcpy(q->seq, req[r].prompt, req[r].n_prompt * sizeof(int32_t));
+		memcpy(q->seq, req[r].prompt,
+		       req[r].n_prompt * sizeof(int32_t));
 		q->len = (uint32_t)req[r].n_prompt;
 		q->rng = req[r].sampling.seed;
 		q->st.prompt_tokens = q->len;
@@ -1189,11 +1225,11 @@ static int run_alloc(struct npi_run *R, const struct np_request *req)
 	}
 	for (uint32_t o = 0; o < p->n_out; o++) {
 		const struct np_card_plan *pl = p->st[p->n_layer + o].plan;
-		uint64_t row = R->o->full_logits ?
-				       (uint64_t)(pl->vocab_end -
-						  pl->vocab_begin) * 4 :
-				       (uint64_t)R->cand *
-					       sizeof(struct np_job_topk);
+		uint64_t row =
+			R->o->full_logits ?
+				(uint64_t)(pl->vocab_end - pl->vocab_begin) *
+					4 :
+				(uint64_t)R->cand * sizeof(struct np_job_topk);
 
 		R->out_at[o] = at;
 		at = align_up(at + row * p->frame_tokens, 64);
@@ -1206,9 +1242,9 @@ int np_session_run(struct np_pipeline *p, const struct np_request *req,
 		   size_t n, const struct np_session_opts *opts,
 		   struct np_session_stats *stats)
 {
-	const struct np_session_opts none = { 0 };
+	const struct np_session_opts none = {0};
 	const struct np_session_opts *o = opts ? opts : &none;
-	struct npi_run R = { 0 };
+	struct npi_run R = {0};
 	uint32_t *fifo = NULL, head = 0, count = 0;
 	int ret;
 
@@ -1270,7 +1306,8 @@ int np_session_run(struct np_pipeline *p, const struct np_request *req,
 		stats->prompt_tokens = R.prompt_tokens;
 		stats->frames = R.frames;
 		stats->tokens_per_s = wall ? R.tokens * 1e9 / wall : 0;
-		stats->avg_in_flight = wall ? (double)R.in_flight_acc / wall : 0;
+		stats->avg_in_flight =
+			wall ? (double)R.in_flight_acc / wall : 0;
 		for (uint32_t i = 0; i < p->n_stages && wall; i++) {
 			stats->card_busy[i] = (double)R.busy_ns[i] / wall;
 			stats->utilization += stats->card_busy[i] / p->n_stages;

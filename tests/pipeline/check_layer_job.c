@@ -22,8 +22,8 @@
 #define HOST_SIZE (8u << 20)
 #define RING 64u
 
-static const struct np_model_shape gqa = { 2,	64, 4,	  2,	128,
-					   512, 32, 1e4f, 1e-5f };
+static const struct np_model_shape gqa = {2,   64, 4,	 2,    128,
+					  512, 32, 1e4f, 1e-5f};
 
 struct lj {
 	uint8_t *host;
@@ -62,7 +62,7 @@ static void bus_irq(void *o, unsigned int v)
 }
 
 /* Host layout: rings and records first, data from DATA_OFF. */
-#define RING_OFF(q) ((uint64_t)(q) * 0x2000u)
+#define RING_OFF(q) ((uint64_t)(q)*0x2000u)
 #define WB_OFF(q) (RING_OFF(q) + RING * 64u)
 #define DATA_OFF 0x10000u
 
@@ -88,7 +88,7 @@ static void queue_init(int q)
 static uint32_t run(int q, const void *desc)
 {
 	uint32_t want = np_emu_mmio_read(L.emu, qbase(q) + NP_Q_COMPLETED) + 1;
-	struct timespec ts = { 0, 100000 };
+	struct timespec ts = {0, 100000};
 
 	memcpy(L.host + RING_OFF(q) + L.tail[q] * 64u, desc, 64);
 	L.tail[q] = (L.tail[q] + 1) % RING;
@@ -118,9 +118,9 @@ static void load(const uint8_t *image, uint64_t core_bytes)
 {
 	ck_assert_uint_le(core_bytes, HOST_SIZE - DATA_OFF);
 	for (uint32_t core = 0; core < NP_NUM_CORES; core++) {
-		struct np_dma_desc d = { .opcode = NP_DMA_OP_H2C,
-					 .len = (uint32_t)core_bytes,
-					 .src = HOST_BASE + DATA_OFF };
+		struct np_dma_desc d = {.opcode = NP_DMA_OP_H2C,
+					.len = (uint32_t)core_bytes,
+					.src = HOST_BASE + DATA_OFF};
 
 		d.dst = NP_CA_SRAM_BASE + (uint64_t)core * NP_CORE_SRAM_SIZE;
 		memcpy(L.host + DATA_OFF,
@@ -131,14 +131,11 @@ static void load(const uint8_t *image, uint64_t core_bytes)
 
 static void setup(void)
 {
-	struct np_emu_config cfg = { 0 };
-	struct np_emu_bus bus = { .dma_read = bus_read,
-				  .dma_write = bus_write,
-				  .irq = bus_irq };
-	struct np_compile_opts co = { .n_cards = 4,
-				      .batch = 2,
-				      .max_seq = 32,
-				      .out_cards = 2 };
+	struct np_emu_config cfg = {0};
+	struct np_emu_bus bus = {
+		.dma_read = bus_read, .dma_write = bus_write, .irq = bus_irq};
+	struct np_compile_opts co = {
+		.n_cards = 4, .batch = 2, .max_seq = 32, .out_cards = 2};
 
 	memset(&L, 0, sizeof(L));
 	L.host = mmap(NULL, HOST_SIZE, PROT_READ | PROT_WRITE,
@@ -155,9 +152,8 @@ static void setup(void)
 	for (int i = 0; i < 2; i++) {
 		L.sram[i] = calloc(1, NP_SRAM_SIZE);
 		ck_assert_ptr_nonnull(L.sram[i]);
-		ck_assert_int_eq(np_compile_card_image(L.c, i ? 2 : 0,
-						       L.sram[i]),
-				 0);
+		ck_assert_int_eq(
+			np_compile_card_image(L.c, i ? 2 : 0, L.sram[i]), 0);
 	}
 }
 
@@ -183,24 +179,23 @@ static size_t put_frame(uint64_t fb_off, uint32_t n, uint32_t opt,
 	memcpy(f, &n, 4);
 	memcpy(f + 4, &opt, 4);
 	for (uint32_t i = 0; i < n; i++) {
-		struct npk_tok tk = { i % 2, pos0 + i / 2 };
+		struct npk_tok tk = {i % 2, pos0 + i / 2};
 		int16_t *x = (int16_t *)(f + NP_JOB_ARG_HDR + n * 8u) + i * 64;
 
 		memcpy(f + NP_JOB_ARG_HDR + i * 8u, &tk, 8);
-		ck_assert_int_eq(np_compiled_embed(L.c, (int32_t)(i * 37 % 512),
-						   x),
-				 0);
+		ck_assert_int_eq(
+			np_compiled_embed(L.c, (int32_t)(i * 37 % 512), x), 0);
 	}
 	return len;
 }
 
 static struct np_job_desc job(uint64_t arg, uint32_t len, uint64_t out)
 {
-	struct np_job_desc j = { .opcode = NP_JOB_OP_LAYER,
-				 .prog = np_compiled_card(L.c, 0)->prog,
-				 .arg = NP_CA_FB_BASE + arg,
-				 .arg_len = len,
-				 .out = NP_CA_FB_BASE + out };
+	struct np_job_desc j = {.opcode = NP_JOB_OP_LAYER,
+				.prog = np_compiled_card(L.c, 0)->prog,
+				.arg = NP_CA_FB_BASE + arg,
+				.arg_len = len,
+				.out = NP_CA_FB_BASE + out};
 	return j;
 }
 
@@ -218,22 +213,19 @@ START_TEST(layer_card_matches_npk)
 	memcpy(arg, fb, len);
 	ck_assert_uint_eq(run(1, &j), 0);
 	ck_assert_uint_eq(np_emu_mmio_read(L.emu, NP_REG_JOBS), 1);
-	ck_assert_int_eq(npk_run(L.sram[0], 0, arg, len, want, out_len,
-				 scratch),
-			 0);
+	ck_assert_int_eq(
+		npk_run(L.sram[0], 0, arg, len, want, out_len, scratch), 0);
 	/* header and token table passed on, then the layer's rows */
 	ck_assert_mem_eq(fb + 0x100000, arg, NP_JOB_ARG_HDR + 5 * 8);
-	ck_assert_mem_eq(fb + 0x100000 + NP_JOB_ARG_HDR + 5 * 8, want,
-			 out_len);
+	ck_assert_mem_eq(fb + 0x100000 + NP_JOB_ARG_HDR + 5 * 8, want, out_len);
 	/* the KV cache the job wrote is the one npk wrote: a second frame
 	 * at the next positions still agrees */
 	len = put_frame(0, 2, 0, 3);
 	memcpy(arg, fb, len);
 	j.arg_len = (uint32_t)len;
 	ck_assert_uint_eq(run(1, &j), 0);
-	ck_assert_int_eq(npk_run(L.sram[0], 0, arg, len, want, out_len,
-				 scratch),
-			 0);
+	ck_assert_int_eq(
+		npk_run(L.sram[0], 0, arg, len, want, out_len, scratch), 0);
 	ck_assert_mem_eq(fb + 0x100000 + NP_JOB_ARG_HDR + 2 * 8, want,
 			 npk_out_size(L.sram[0], 0, 2));
 	free(want);
@@ -259,9 +251,9 @@ START_TEST(output_card_topk)
 	load(L.sram[1], pl->core_bytes);
 	memcpy(arg, fb, len);
 	memset(arg + 4, 0, 4);
-	ck_assert_int_eq(npk_run(L.sram[1], pl->prog, arg, len, logits, full,
-				 scratch),
-			 0);
+	ck_assert_int_eq(
+		npk_run(L.sram[1], pl->prog, arg, len, logits, full, scratch),
+		0);
 	ck_assert_uint_eq(run(1, &j), 0);
 	for (uint32_t t = 0; t < 3; t++) {
 		const struct np_job_topk *got =
@@ -313,9 +305,9 @@ START_TEST(bad_jobs_stop_the_queue)
 	/* arguments crossing the end of the frame buffer */
 	j = job(size - 16, (uint32_t)len, 0x100000);
 	ck_assert_uint_eq(run(1, &j), NP_ERR_SRC_RANGE);
-	ck_assert_uint_eq(np_emu_mmio_read(L.emu, NP_COMPUTE_BASE +
-							  NP_Q_ERR_ADDR_LO),
-			  (uint32_t)(NP_CA_FB_BASE + size - 16));
+	ck_assert_uint_eq(
+		np_emu_mmio_read(L.emu, NP_COMPUTE_BASE + NP_Q_ERR_ADDR_LO),
+		(uint32_t)(NP_CA_FB_BASE + size - 16));
 	cq_recover();
 	/* output crossing it */
 	j = job(0, (uint32_t)len, size - 64);

@@ -20,11 +20,11 @@
 #include "np_pipeline_test.h"
 
 /* GQA: 4 query heads over 2 KV heads, 3 layers on 3 cards */
-static const struct np_model_shape gqa = { 3,	64, 4,	  2,	128,
-					   512, 64, 1e4f, 1e-5f };
+static const struct np_model_shape gqa = {3,   64, 4,	 2,    128,
+					  512, 64, 1e4f, 1e-5f};
 /* 6 layers on 2 layer cards */
-static const struct np_model_shape deep = { 6,	 64, 2,	   2,	 64,
-					    512, 64, 1e4f, 1e-5f };
+static const struct np_model_shape deep = {6,	64, 2,	  2,	64,
+					   512, 64, 1e4f, 1e-5f};
 
 #define MAX_REQ 8
 #define MAX_POS 64
@@ -63,11 +63,10 @@ static void log_fn(void *opaque, int level, const char *msg)
 
 static void setup(void)
 {
-	struct np_open_opts o = { .log = log_fn };
+	struct np_open_opts o = {.log = log_fn};
 	const char *spec = getenv("NP_DEVICES");
 
-	ck_assert_int_eq(np_open(spec && *spec ? spec : "emu:16", &o, &ctx),
-			 0);
+	ck_assert_int_eq(np_open(spec && *spec ? spec : "emu:16", &o, &ctx), 0);
 	rc = calloc(1, sizeof(*rc));
 	ck_assert_ptr_nonnull(rc);
 }
@@ -91,11 +90,11 @@ static void teardown(void)
 static void build(const struct np_model_shape *s, uint32_t n_cards,
 		  uint32_t batch, uint32_t frame_tokens)
 {
-	struct np_compile_opts co = { .n_cards = n_cards,
-				      .batch = batch,
-				      .max_seq = MAX_POS,
-				      .out_cards = 2 };
-	struct np_pipeline_opts po = { .frame_tokens = frame_tokens };
+	struct np_compile_opts co = {.n_cards = n_cards,
+				     .batch = batch,
+				     .max_seq = MAX_POS,
+				     .out_cards = 2};
+	struct np_pipeline_opts po = {.frame_tokens = frame_tokens};
 
 	ck_assert_uint_ge(np_ctx_num_cards(ctx), n_cards);
 	ck_assert_int_eq(np_model_synthetic(s, 1234 + s->n_layers, &model), 0);
@@ -143,8 +142,8 @@ static void prompts(struct np_request *req, int32_t (*buf)[MAX_POS],
 }
 
 /* Reference top-k: largest first, ties by lower index. */
-static uint32_t ref_topk(const int32_t *l, uint32_t n, uint32_t k,
-			 int32_t *v, uint32_t *id)
+static uint32_t ref_topk(const int32_t *l, uint32_t n, uint32_t k, int32_t *v,
+			 uint32_t *id)
 {
 	uint32_t have = 0;
 
@@ -213,16 +212,16 @@ static void check_ref(const struct np_request *req, size_t n, uint32_t cand,
 
 START_TEST(gqa_full_logits)
 {
-	static const uint32_t len[4] = { 1, 5, 12, 20 };
+	static const uint32_t len[4] = {1, 5, 12, 20};
 	struct np_request req[4];
 	int32_t buf[4][MAX_POS];
 	struct np_request_stats rs[4];
-	struct np_session_stats st = { .req = rs };
-	struct np_session_opts so = { .micro_batches = 2,
-				      .candidates = 8,
-				      .full_logits = 1,
-				      .on_token = on_token,
-				      .opaque = rc };
+	struct np_session_stats st = {.req = rs};
+	struct np_session_opts so = {.micro_batches = 2,
+				     .candidates = 8,
+				     .full_logits = 1,
+				     .on_token = on_token,
+				     .opaque = rc};
 
 	build(&gqa, 5, 4, 8);
 	prompts(req, buf, len, 4, 6);
@@ -243,13 +242,13 @@ END_TEST
 
 START_TEST(deep_topk)
 {
-	static const uint32_t len[6] = { 3, 9, 2, 7, 4, 11 };
+	static const uint32_t len[6] = {3, 9, 2, 7, 4, 11};
 	struct np_request req[6];
 	int32_t buf[6][MAX_POS];
-	struct np_session_opts so = { .micro_batches = 3,
-				      .candidates = 16,
-				      .on_token = on_token,
-				      .opaque = rc };
+	struct np_session_opts so = {.micro_batches = 3,
+				     .candidates = 16,
+				     .on_token = on_token,
+				     .opaque = rc};
 
 	build(&deep, 4, 6, 16);
 	prompts(req, buf, len, 6, 5);
@@ -262,24 +261,23 @@ END_TEST
  * every run starts its sequences over in the KV cache. */
 START_TEST(shapes_n_m)
 {
-	static const uint32_t cfg[][2] = { { 1, 1 }, { 5, 5 }, { 7, 3 } };
-	static const uint32_t len[7] = { 2, 6, 1, 9, 4, 3, 5 };
+	static const uint32_t cfg[][2] = {{1, 1}, {5, 5}, {7, 3}};
+	static const uint32_t len[7] = {2, 6, 1, 9, 4, 3, 5};
 	struct np_request req[7];
 	int32_t buf[7][MAX_POS];
 
 	build(&gqa, 5, 7, 16);
 	for (size_t c = 0; c < sizeof(cfg) / sizeof(cfg[0]); c++) {
-		struct np_session_opts so = { .micro_batches = cfg[c][1],
-					      .candidates = 4,
-					      .on_token = on_token,
-					      .opaque = rc };
-		struct np_session_stats st = { 0 };
+		struct np_session_opts so = {.micro_batches = cfg[c][1],
+					     .candidates = 4,
+					     .on_token = on_token,
+					     .opaque = rc};
+		struct np_session_stats st = {0};
 
 		memset(rc, 0, sizeof(*rc));
 		prompts(req, buf, len, cfg[c][0], 4);
-		ck_assert_int_eq(np_session_run(pipe_, req, cfg[c][0], &so,
-						&st),
-				 0);
+		ck_assert_int_eq(
+			np_session_run(pipe_, req, cfg[c][0], &so, &st), 0);
 		ck_assert_uint_eq(st.tokens, 4 * cfg[c][0]);
 		ck_assert_uint_ge(st.frames, 4);
 		ck_assert_double_ge(st.utilization, 0);
@@ -291,21 +289,21 @@ END_TEST
 
 START_TEST(sampling_seeded)
 {
-	static const uint32_t len[3] = { 4, 4, 6 };
+	static const uint32_t len[3] = {4, 4, 6};
 	struct np_request req[3];
 	int32_t buf[3][MAX_POS], first[3][MAX_POS];
-	struct np_session_opts so = { .micro_batches = 3,
-				      .candidates = 16,
-				      .on_token = on_token,
-				      .opaque = rc };
+	struct np_session_opts so = {.micro_batches = 3,
+				     .candidates = 16,
+				     .on_token = on_token,
+				     .opaque = rc};
 
 	build(&gqa, 5, 3, 16);
 	prompts(req, buf, len, 3, 8);
 	for (int r = 0; r < 3; r++)
-		req[r].sampling = (struct np_sampling){ .temperature = 1.5f,
-							.top_k = 6,
-							.top_p = 0.95f,
-							.seed = 42 };
+		req[r].sampling = (struct np_sampling){.temperature = 1.5f,
+						       .top_k = 6,
+						       .top_p = 0.95f,
+						       .seed = 42};
 	ck_assert_int_eq(np_session_run(pipe_, req, 3, &so, NULL), 0);
 	for (int r = 0; r < 3; r++)
 		for (uint32_t p = len[r]; p < len[r] + 8; p++) {
@@ -329,14 +327,13 @@ END_TEST
 
 START_TEST(stop_conditions)
 {
-	static const uint32_t len[3] = { 3, 3, 3 };
+	static const uint32_t len[3] = {3, 3, 3};
 	struct np_request req[3];
 	int32_t buf[3][MAX_POS], stop;
 	struct np_request_stats rs[3];
-	struct np_session_stats st = { .req = rs };
-	struct np_session_opts so = { .micro_batches = 2,
-				      .on_token = on_token,
-				      .opaque = rc };
+	struct np_session_stats st = {.req = rs};
+	struct np_session_opts so = {
+		.micro_batches = 2, .on_token = on_token, .opaque = rc};
 
 	build(&gqa, 5, 3, 16);
 	prompts(req, buf, len, 3, 6);
@@ -366,10 +363,10 @@ END_TEST
 
 START_TEST(bad_requests)
 {
-	static const uint32_t len[3] = { 3, 3, 3 };
+	static const uint32_t len[3] = {3, 3, 3};
 	struct np_request req[3];
 	int32_t buf[3][MAX_POS];
-	struct np_session_opts so = { .micro_batches = 4 };
+	struct np_session_opts so = {.micro_batches = 4};
 
 	build(&gqa, 5, 2, 16);
 	prompts(req, buf, len, 3, 2);
@@ -430,19 +427,19 @@ static char *read_sample(size_t *len)
 START_TEST(model_load_gguf)
 {
 	char path[] = "/tmp/np-pipeline-XXXXXX";
-	struct progress pr = { 0 };
+	struct progress pr = {0};
 	size_t text_len, n;
 	char *text = read_sample(&text_len);
 	int fd = mkstemp(path);
-	struct np_pipeline_opts po = { .n_cards = 5,
-				       .max_sessions = 2,
-				       .max_seq = MAX_POS,
-				       .calib_text = text,
-				       .calib_len = text_len,
-				       .progress = on_progress,
-				       .progress_opaque = &pr };
-	struct np_session_opts so = { .on_token = on_token, .opaque = rc };
-	struct np_request req[2] = { { 0 } };
+	struct np_pipeline_opts po = {.n_cards = 5,
+				      .max_sessions = 2,
+				      .max_seq = MAX_POS,
+				      .calib_text = text,
+				      .calib_len = text_len,
+				      .progress = on_progress,
+				      .progress_opaque = &pr};
+	struct np_session_opts so = {.on_token = on_token, .opaque = rc};
+	struct np_request req[2] = {{0}};
 	int32_t ids[2][16];
 
 	ck_assert_int_ge(fd, 0);
@@ -478,15 +475,15 @@ START_TEST(model_load_gguf)
 		int32_t logits[VOCAB];
 		const struct rec_tok *t;
 
-		ck_assert_int_eq(np_ref_int_create(np_pipeline_compiled(pipe_),
-						   &ref),
-				 0);
+		ck_assert_int_eq(
+			np_ref_int_create(np_pipeline_compiled(pipe_), &ref),
+			0);
 		for (int r = 0; r < 2; r++) {
 			for (uint32_t pos = 0; pos < req[r].n_prompt; pos++)
-				ck_assert_int_eq(np_ref_int_step(
-							 ref, (uint32_t)r, pos,
-							 ids[r][pos], logits),
-						 0);
+				ck_assert_int_eq(
+					np_ref_int_step(ref, (uint32_t)r, pos,
+							ids[r][pos], logits),
+					0);
 			t = &rc->t[r][req[r].n_prompt];
 			ck_assert_int_eq(t->seen, 1);
 			for (uint32_t v = 0; v < VOCAB; v++)
@@ -501,9 +498,9 @@ END_TEST
 
 START_TEST(load_errors)
 {
-	ck_assert_int_eq(np_model_load(ctx, "/nonexistent/np.gguf", NULL,
-				       &pipe_),
-			 -ENOENT);
+	ck_assert_int_eq(
+		np_model_load(ctx, "/nonexistent/np.gguf", NULL, &pipe_),
+		-ENOENT);
 	ck_assert_ptr_null(pipe_);
 	ck_assert_ptr_nonnull(strstr(last_log, "/nonexistent/np.gguf"));
 	ck_assert_int_eq(np_pipeline_create(ctx, NULL, NULL, &pipe_), -EINVAL);

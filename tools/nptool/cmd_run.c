@@ -42,8 +42,8 @@ struct run {
 	bool bar_on;
 };
 
-static void print_tokens(const struct np_tok *tok, const int32_t *ids,
-			 size_t n, FILE *f)
+static void print_tokens(const struct np_tok *tok, const int32_t *ids, size_t n,
+			 FILE *f)
 {
 	char buf[4096];
 	size_t len;
@@ -112,7 +112,8 @@ static size_t split_prompts(char *text, bool first_sentence, char **p,
 {
 	size_t n = 0;
 
-	for (char *s = strtok(text, "\n"); s && n < max; s = strtok(NULL, "\n")) {
+	for (char *s = strtok(text, "\n"); s && n < max;
+	     s = strtok(NULL, "\n")) {
 		while (*s == ' ' || *s == '\t' || *s == '\r')
 			s++;
 		if (!*s)
@@ -170,12 +171,14 @@ static void report_text(struct run *r, const struct np_pipeline *p,
 			printf("\n");
 		}
 	}
-	printf("\n%u requests, %u micro-batches, %u cards: %llu prompt + %llu generated tokens in %.2f s\n",
+	printf("\n%u requests, %u micro-batches, %u cards: %llu prompt + %llu "
+	       "generated tokens in %.2f s\n",
 	       r->n, m, np_pipeline_cards(p),
 	       (unsigned long long)st->prompt_tokens,
 	       (unsigned long long)st->tokens, st->wall_ns / 1e9);
 	printf("throughput   %.1f tokens/s\n", st->tokens_per_s);
-	printf("utilization  %.0f %% (cards busy, mean), %.1f frames in flight\n",
+	printf("utilization  %.0f %% (cards busy, mean), %.1f frames in "
+	       "flight\n",
 	       st->utilization * 100, st->avg_in_flight);
 	printf("per card    ");
 	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
@@ -256,13 +259,13 @@ static int open_cards(struct npt *t, struct np_ctx **ctx)
 		t->spec = "emu:16";
 		if (!t->json)
 			fprintf(stderr,
-				"nptool: no np cards bound to VFIO; running on 16 emulated cards (-d selects cards)\n");
+				"nptool: no np cards bound to VFIO; running on "
+				"16 emulated cards (-d selects cards)\n");
 	}
 	return npt_open(t, NULL, ctx);
 }
 
-static int parse_u32(struct npt *t, const char *opt, const char *s,
-		     uint32_t *v)
+static int parse_u32(struct npt *t, const char *opt, const char *s, uint32_t *v)
 {
 	char *end;
 	unsigned long x;
@@ -299,36 +302,36 @@ int npt_cmd_run(struct npt *t, int argc, char **argv)
 		O_NOSTOP,
 	};
 	static const struct option opts[] = {
-		{ "model", required_argument, NULL, 'm' },
-		{ "prompt", required_argument, NULL, 'p' },
-		{ "prompt-file", required_argument, NULL, 'f' },
-		{ "requests", required_argument, NULL, 'n' },
-		{ "micro-batches", required_argument, NULL, 'M' },
-		{ "cards", required_argument, NULL, 'c' },
-		{ "max-tokens", required_argument, NULL, 't' },
-		{ "max-seq", required_argument, NULL, O_MAXSEQ },
-		{ "temperature", required_argument, NULL, O_TEMP },
-		{ "top-k", required_argument, NULL, O_TOPK },
-		{ "top-p", required_argument, NULL, O_TOPP },
-		{ "seed", required_argument, NULL, O_SEED },
-		{ "follow", required_argument, NULL, O_FOLLOW },
-		{ "no-stop", no_argument, NULL, O_NOSTOP },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ 0 },
+		{"model", required_argument, NULL, 'm'},
+		{"prompt", required_argument, NULL, 'p'},
+		{"prompt-file", required_argument, NULL, 'f'},
+		{"requests", required_argument, NULL, 'n'},
+		{"micro-batches", required_argument, NULL, 'M'},
+		{"cards", required_argument, NULL, 'c'},
+		{"max-tokens", required_argument, NULL, 't'},
+		{"max-seq", required_argument, NULL, O_MAXSEQ},
+		{"temperature", required_argument, NULL, O_TEMP},
+		{"top-k", required_argument, NULL, O_TOPK},
+		{"top-p", required_argument, NULL, O_TOPP},
+		{"seed", required_argument, NULL, O_SEED},
+		{"follow", required_argument, NULL, O_FOLLOW},
+		{"no-stop", no_argument, NULL, O_NOSTOP},
+		{"quiet", no_argument, NULL, 'q'},
+		{0},
 	};
 	const char *model = getenv("NP_MODEL"), *pfile = NULL;
 	char *cli_prompt[RUN_MAX_PROMPTS], *prompt[RUN_MAX_PROMPTS];
 	size_t n_cli = 0, n_prompts = 0, text_len = 0;
 	uint32_t n = 28, m = 14, cards = 0, max_tokens = 32, max_seq = 256,
 		 seed = 0;
-	struct np_sampling sp = { 0 };
-	struct run r = { .t = t };
+	struct np_sampling sp = {0};
+	struct run r = {.t = t};
 	bool stop_eos = true;
 	struct np_ctx *ctx = NULL;
 	struct np_pipeline *p = NULL;
 	struct np_request *req = NULL;
 	struct np_request_stats *rs = NULL;
-	struct np_session_stats st = { 0 };
+	struct np_session_stats st = {0};
 	int32_t eos, *ids = NULL;
 	char *text = NULL, *calib = NULL;
 	size_t calib_len = 0;
@@ -398,7 +401,8 @@ int npt_cmd_run(struct npt *t, int argc, char **argv)
 		return npt_usage(t, "unexpected argument '%s'", argv[optind]);
 	if (!n || !m || m > n)
 		return npt_usage(t,
-				 "--requests %u, --micro-batches %u: need 1 <= micro-batches <= requests",
+				 "--requests %u, --micro-batches %u: need 1 <= "
+				 "micro-batches <= requests",
 				 n, m);
 	if (r.follow >= n)
 		return npt_usage(t, "--follow %u: requests are 0..%u", r.follow,
@@ -425,8 +429,8 @@ int npt_cmd_run(struct npt *t, int argc, char **argv)
 			memcpy(calib, text, text_len + 1);
 			calib_len = text_len;
 		}
-		n_prompts = split_prompts(text, !pfile, prompt,
-					  RUN_MAX_PROMPTS);
+		n_prompts =
+			split_prompts(text, !pfile, prompt, RUN_MAX_PROMPTS);
 		if (!n_prompts) {
 			npt_err(t, "%s holds no prompt (one per line)",
 				pfile ? pfile : NPT_SAMPLE_TEXT);
@@ -458,11 +462,11 @@ int npt_cmd_run(struct npt *t, int argc, char **argv)
 		if (ret) {
 			npt_err(t, "cannot load %s onto %s: %s%s", model,
 				t->spec, strerror(-ret),
-				ret == -ENOENT ?
-					" (build the demo model with 'cmake --build build', or pass --model FILE.gguf)" :
-					"");
-			rc = ret == -ENOENT || ret == -EINVAL ||
-					     ret == -E2BIG ?
+				ret == -ENOENT ? " (build the demo model with "
+						 "'cmake --build build', or "
+						 "pass --model FILE.gguf)" :
+						 "");
+			rc = ret == -ENOENT || ret == -EINVAL || ret == -E2BIG ?
 				     NPT_EXIT_USAGE :
 				     npt_errno_exit(ret);
 			goto out;
@@ -493,7 +497,9 @@ int npt_cmd_run(struct npt *t, int argc, char **argv)
 		ret = np_tok_encode(r.tok, s, strlen(s), id + k,
 				    max_seq - 1 - k, &got);
 		if (ret) {
-			npt_err(t, "prompt %u (%zu bytes) does not fit %u tokens; shorten it or raise --max-seq",
+			npt_err(t,
+				"prompt %u (%zu bytes) does not fit %u tokens; "
+				"shorten it or raise --max-seq",
 				i, strlen(s), max_seq);
 			rc = NPT_EXIT_USAGE;
 			goto out;
@@ -518,14 +524,15 @@ int npt_cmd_run(struct npt *t, int argc, char **argv)
 	fflush(stdout);
 	st.req = rs;
 	{
-		struct np_session_opts so = { .micro_batches = m,
-					      .on_token = on_token,
-					      .opaque = &r };
+		struct np_session_opts so = {
+			.micro_batches = m, .on_token = on_token, .opaque = &r};
 
 		ret = np_session_run(p, req, n, &so, &st);
 	}
 	if (ret) {
-		npt_err(t, "the run failed: %s (the cards' messages above say where)",
+		npt_err(t,
+			"the run failed: %s (the cards' messages above say "
+			"where)",
 			strerror(-ret));
 		rc = npt_errno_exit(ret);
 		goto out;

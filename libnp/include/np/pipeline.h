@@ -77,7 +77,8 @@ struct np_pipeline_opts {
  *   -ENOMEM, or a transfer's error while loading (-EFAULT, -ETIMEDOUT...)
  */
 int np_model_load(struct np_ctx *ctx, const char *path,
-		  const struct np_pipeline_opts *opts, struct np_pipeline **out);
+		  const struct np_pipeline_opts *opts,
+		  struct np_pipeline **out);
 
 /*
  * The same for a model compiled by the caller (np_compile; its card count
