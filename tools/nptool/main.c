@@ -53,8 +53,8 @@ static const struct npt_cmd cmds[] = {
 	    "write a Container Device Interface spec for the cards"),
 	CMD(run,
 	    "[-m MODEL] [-p PROMPT]... [-f FILE] [-n N] [-M M] [-c CARDS] "
-	    "[-t TOKENS] [--temperature T] [--top-k K] [--top-p P] "
-	    "[--seed S]",
+	    "[-t TOKENS] [--max-seq N] [--temperature T] [--top-k K] "
+	    "[--top-p P] [--seed S] [--follow R] [--no-stop] [-q]",
 	    "run a model on the cards: N requests in M micro-batches, "
 	    "text streamed, then tokens/s, latency and utilization"),
 };
