@@ -21,6 +21,9 @@
  *
  * The library never prints: messages go to the context's log callback.
  * Every function that can fail returns 0 or a negative errno.
+ *
+ * Threading: a pipeline is used by one thread at a time; the token
+ * callback runs on the thread that called np_session_run.
  */
 #ifndef NP_PIPELINE_H
 #define NP_PIPELINE_H
@@ -198,7 +201,9 @@ struct np_session_stats {
  *   -EIO      a card stopped a job (logged: card, job, NP_ERR_* and fix)
  *   -ETIMEDOUT  a frame did not come back within the context timeout
  *   other -errno from transfers
- * After an error the pipeline is unusable: destroy it.
+ * After an error the pipeline is unusable: destroy it, and reset its cards
+ * (np_card_reset) before loading a model onto them again, since jobs and
+ * transfers of the failed run may still wait for events on them.
  */
 int np_session_run(struct np_pipeline *p, const struct np_request *req,
 		   size_t n, const struct np_session_opts *opts,
