@@ -323,21 +323,27 @@ START_TEST(test_p2p)
 }
 END_TEST
 
-static void check_validate(struct jv *e, const char *const *names, size_t n)
+/* checks in order, all passing except a skipped one (NULL: none) */
+static void check_validate(struct jv *e, const char *const *names, size_t n,
+			   const char *skipped)
 {
 	struct jv *checks = jv_get(e, "checks");
 
 	ck_assert_uint_eq(checks->n, n);
 	for (size_t i = 0; i < n; i++) {
 		struct jv *c = jv_at(checks, i);
-		bool model = !strcmp(names[i], "model-run");
+		bool skip = skipped && !strcmp(names[i], skipped);
 
 		ck_assert_str_eq(jv_str(c, "name"), names[i]);
-		ck_assert_str_eq(jv_str(c, "result"), model ? "skip" : "pass");
+		ck_assert_msg(
+			!strcmp(jv_str(c, "result"), skip ? "skip" : "pass"),
+			"%s: %s: %s", names[i], jv_str(c, "result"),
+			jv_str(c, "detail"));
 		ck_assert_str_ne(jv_str(c, "detail"), "");
 	}
 	ck_assert_double_eq(jv_num(jv_get(e, "summary"), "fail"), 0);
-	ck_assert_double_eq(jv_num(jv_get(e, "summary"), "skip"), 1);
+	ck_assert_double_eq(jv_num(jv_get(e, "summary"), "skip"),
+			    skipped ? 1 : 0);
 }
 
 START_TEST(test_validate_quick)
@@ -349,7 +355,7 @@ START_TEST(test_validate_quick)
 	struct npt_run r;
 
 	npt_run(&r, "--json", "validate", "quick", NULL);
-	check_validate(npt_envelope(&r, "validate", 0), quick, 8);
+	check_validate(npt_envelope(&r, "validate", 0), quick, 8, "model-run");
 	ck_assert_str_eq(jv_str(r.json, "level"), "quick");
 	npt_run_free(&r);
 
@@ -375,7 +381,22 @@ START_TEST(test_validate_long)
 	/* four cards keep the full memtest short */
 	setenv("NP_DEVICES", "emu:4", 1);
 	npt_run(&r, "--json", "validate", "long", NULL);
-	check_validate(npt_envelope(&r, "validate", 0), lng, 13);
+	check_validate(npt_envelope(&r, "validate", 0), lng, 13, NULL);
+	ck_assert_ptr_nonnull(
+		strstr(jv_str(jv_at(jv_get(r.json, "checks"), 12), "detail"),
+		       "match the integer reference"));
+	npt_run_free(&r);
+
+	/* a model that is not there: the model check fails, with the fix */
+	npt_run(&r, "--json", "validate", "--model", "/nonexistent.gguf",
+		"medium", NULL);
+	npt_envelope(&r, "validate", 1);
+	ck_assert_str_eq(jv_str(jv_at(jv_get(r.json, "checks"), 10), "name"),
+			 "model-run");
+	ck_assert_str_eq(jv_str(jv_at(jv_get(r.json, "checks"), 10), "result"),
+			 "fail");
+	ck_assert_ptr_nonnull(
+		jv_str(jv_at(jv_get(r.json, "checks"), 10), "fix"));
 	npt_run_free(&r);
 }
 END_TEST

@@ -6,18 +6,23 @@
  *
  *   quick   cards open, ID/ABI, state, error counters, telemetry sanity,
  *           1 MiB DMA round trip to SRAM and FB, card->card ring
- *           integrity (each card to the next), model run
- *   medium  + DMA bandwidth, every card pair, memtest quick (16 MiB)
+ *           integrity (each card to the next)
+ *   medium  + DMA bandwidth, every card pair, memtest quick (16 MiB),
+ *           model run
  *   long    + memtest medium over all of SRAM and FB, reset and verify
  *
- * The model run needs a runtime that runs layer programs on the cards,
- * which libnp does not have yet (libnp/model compiles models and runs
- * host references only): it is reported as skipped with that reason,
- * never faked.
+ * The model run loads the demo model (or --model) onto the cards through
+ * libnp's pipeline, runs two greedy requests and compares every generated
+ * token with libnp's integer reference of the same card images: the
+ * cards' arithmetic, SRAM, frame buffers and card->card hops all have to
+ * be right for the tokens to match.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <np/pipeline.h>
 
 #include "dev.h"
 #include "np_abi.h"
@@ -360,25 +365,185 @@ static void p2p(struct val *v, bool all)
 			  bounce ? " (no direct card->card path)" : "");
 }
 
+#define MR_REQUESTS 2
+#define MR_TOKENS 4
+#define MR_MAX_SEQ 64
+
+struct mr {
+	int32_t out[MR_REQUESTS][MR_TOKENS];
+	uint32_t n_out[MR_REQUESTS];
+};
+
+static int mr_token(void *opaque, const struct np_token_event *e)
+{
+	struct mr *m = opaque;
+
+	if (e->request < MR_REQUESTS && m->n_out[e->request] < MR_TOKENS)
+		m->out[e->request][m->n_out[e->request]++] = e->token;
+	return 0;
+}
+
+/* Greedy continuation of prompt by the integer reference; 0 when it
+ * matches the cards' tokens, 1 with *at set to the first that differs. */
+static int mr_reference(struct np_ref_int *ri, uint32_t slot,
+			const int32_t *prompt, size_t n_prompt,
+			const int32_t *cards, uint32_t n, uint32_t vocab,
+			int32_t *logits, uint32_t *at, int32_t *want)
+{
+	uint32_t pos = 0;
+	int rc;
+
+	for (size_t i = 0; i < n_prompt; i++) {
+		rc = np_ref_int_step(ri, slot, pos++, prompt[i], logits);
+		if (rc)
+			return rc;
+	}
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t best = 0;
+
+		for (uint32_t v = 1; v < vocab; v++)
+			best = logits[v] > logits[best] ? v : best;
+		if ((int32_t)best != cards[k]) {
+			*at = k;
+			*want = (int32_t)best;
+			return 1;
+		}
+		rc = np_ref_int_step(ri, slot, pos++, cards[k], logits);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static void model_run(struct val *v, const char *path)
+{
+	static const char *const prompts[MR_REQUESTS] = {
+		"The cards pass tensors along the pipeline.",
+		"Once upon a time",
+	};
+	struct np_pipeline_opts po = {
+		.max_sessions = MR_REQUESTS,
+		.max_seq = MR_MAX_SEQ,
+	};
+	struct np_session_opts so = {.micro_batches = MR_REQUESTS};
+	int32_t ids[MR_REQUESTS][MR_MAX_SEQ], *logits = NULL;
+	struct np_request req[MR_REQUESTS];
+	struct np_session_stats st = {0};
+	struct np_pipeline *p = NULL;
+	struct np_ref_int *ri = NULL;
+	const struct np_tok *tok;
+	struct mr m = {0};
+	uint32_t vocab;
+	int rc;
+
+	if (v->n < 2) {
+		npt_check(&v->ck, NPT_SKIP, "model-run", NULL,
+			  "the pipeline needs at least 2 cards, '%s' has 1",
+			  v->t->spec);
+		return;
+	}
+	rc = np_model_load(v->ctx, path, &po, &p);
+	if (rc) {
+		npt_check(&v->ck, NPT_FAIL, "model-run",
+			  rc == -ENOENT ? "give a llama GGUF with --model" :
+					  NULL,
+			  "cannot load %s onto the cards: %s", path,
+			  strerror(-rc));
+		return;
+	}
+	tok = np_pipeline_tok(p);
+	vocab = np_tok_n_vocab(tok);
+	for (uint32_t r = 0; r < MR_REQUESTS; r++) {
+		size_t k = 0, got = 0;
+
+		if (np_tok_bos(tok) >= 0)
+			ids[r][k++] = np_tok_bos(tok);
+		rc = np_tok_encode(tok, prompts[r], strlen(prompts[r]),
+				   ids[r] + k, MR_MAX_SEQ - MR_TOKENS - k,
+				   &got);
+		if (rc)
+			goto out;
+		req[r] = (struct np_request){
+			.prompt = ids[r],
+			.n_prompt = k + got,
+			.max_tokens = MR_TOKENS,
+		};
+	}
+	so.on_token = mr_token;
+	so.opaque = &m;
+	rc = np_session_run(p, req, MR_REQUESTS, &so, &st);
+	if (rc)
+		goto out;
+	logits = malloc(vocab * sizeof(*logits));
+	rc = logits ? np_ref_int_create(np_pipeline_compiled(p), &ri) : -ENOMEM;
+	for (uint32_t r = 0; !rc && r < MR_REQUESTS; r++) {
+		uint32_t at = 0;
+		int32_t want = 0;
+
+		if (m.n_out[r] != MR_TOKENS) {
+			npt_check(&v->ck, NPT_FAIL, "model-run", NULL,
+				  "request %u produced %u of %u tokens", r,
+				  m.n_out[r], MR_TOKENS);
+			goto done;
+		}
+		rc = mr_reference(ri, r, req[r].prompt, req[r].n_prompt,
+				  m.out[r], MR_TOKENS, vocab, logits, &at,
+				  &want);
+		if (rc == 1) {
+			npt_check(&v->ck, NPT_FAIL, "model-run", NULL,
+				  "request %u token %u: the cards produced %d, "
+				  "the integer reference %d",
+				  r, at, m.out[r][at], want);
+			goto done;
+		}
+	}
+out:
+	if (rc)
+		npt_check(&v->ck, NPT_FAIL, "model-run", NULL,
+			  "model run on %u cards failed: %s",
+			  np_pipeline_cards(p), strerror(-rc));
+	else
+		npt_check(&v->ck, NPT_PASS, "model-run", NULL,
+			  "%u requests x %u greedy tokens on %u cards match "
+			  "the integer reference (%.1f tokens/s, cards %.0f%% "
+			  "busy)",
+			  MR_REQUESTS, MR_TOKENS, np_pipeline_cards(p),
+			  st.tokens_per_s, st.utilization * 100);
+done:
+	np_ref_int_destroy(ri);
+	free(logits);
+	np_pipeline_destroy(p);
+}
+
 int npt_cmd_validate(struct npt *t, int argc, char **argv)
 {
 	static const char *const level_name[] = {"quick", "medium", "long"};
+	static const struct option opts[] = {
+		{"model", required_argument, NULL, 'm'},
+		{0},
+	};
+	const char *model = NPT_DEFAULT_MODEL;
 	enum vlevel lv = V_QUICK;
 	struct val v = {.t = t};
-	int rc;
+	int c, rc;
 
-	if (argc > 2)
+	while ((c = getopt_long(argc, argv, "m:", opts, NULL)) != -1) {
+		if (c != 'm')
+			return npt_usage(t, "validate: bad option");
+		model = optarg;
+	}
+	if (argc - optind > 1)
 		return npt_usage(t, "validate: unexpected argument '%s'",
-				 argv[2]);
-	if (argc == 2) {
+				 argv[optind + 1]);
+	if (optind < argc) {
 		for (lv = V_QUICK; lv <= V_LONG; lv++)
-			if (!strcmp(argv[1], level_name[lv]))
+			if (!strcmp(argv[optind], level_name[lv]))
 				break;
 		if (lv > V_LONG)
 			return npt_usage(t,
 					 "validate: level '%s' is not "
 					 "quick, medium or long",
-					 argv[1]);
+					 argv[optind]);
 	}
 	if (t->j)
 		npt_json_kstr(t->j, "level", level_name[lv]);
@@ -423,9 +588,12 @@ int npt_cmd_validate(struct npt *t, int argc, char **argv)
 			 "pass all patterns over all of SRAM and FB");
 		per_card(&v, "reset", chk_reset, "reset and came back healthy");
 	}
-	npt_check(&v.ck, NPT_SKIP, "model-run", NULL,
-		  "not run: libnp cannot run a model on cards yet (layer "
-		  "programs, NP_JOB_OP_LAYER, are reserved in np_abi.h)");
+	if (lv >= V_MEDIUM)
+		model_run(&v, model);
+	else
+		npt_check(&v.ck, NPT_SKIP, "model-run", NULL,
+			  "runs at the medium and long levels (loading a "
+			  "model takes seconds to minutes)");
 	rc = npt_checks_end(&v.ck);
 	np_buf_free(v.b);
 	np_close(v.ctx);

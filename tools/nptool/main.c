@@ -45,7 +45,7 @@ static const struct npt_cmd cmds[] = {
 	    "host<->card bandwidth and latency per transfer size"),
 	CMD(p2p, "[--size BYTES] [--iterations N] [--bounce] [CARD...]",
 	    "card->card integrity and bandwidth for every pair, as a matrix"),
-	CMD(validate, "[quick|medium|long]",
+	CMD(validate, "[--model GGUF] [quick|medium|long]",
 	    "diagnostic levels chaining the other tests; a line per check"),
 	CMD(doctor, "",
 	    "check the host setup; print the command that fixes each problem"),
