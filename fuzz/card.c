@@ -25,7 +25,7 @@
 #define MAX_XFERS 8u
 #define MAX_LIES 16u
 #define MAX_OPS 128u
-#define TIMEOUT_MS 100
+#define TIMEOUT_MS 1000 /* loaded CI machines: no false hangs */
 #define BUF_SIZE 8192u
 
 /* Register lies, consumed by libnp's reads of queue registers. */
@@ -55,6 +55,8 @@ static uint32_t lying_reg_read(struct np_card *card, uint32_t off)
 static void log_fn(void *opaque, int level, const char *msg)
 {
 	NP_FUZZ_ASSERT(msg && *msg, "empty log message at level %d", level);
+	if (getenv("NP_FUZZ_VERBOSE"))
+		fprintf(stderr, "libnp: %d: %s\n", level, msg);
 }
 
 static struct np_xfer_spec spec_of(struct np_fuzz_in *in, struct np_buf *buf)

@@ -18,6 +18,7 @@
 #   NP_FUZZ_HARNESSES  default "gguf compile emu card"
 #   NP_ARTIFACTS       default /tmp/np-artifacts (crashes, corpora, logs)
 #   NP_BUILD_ROOT      build directories go here, default the source tree
+#   NP_CTEST_ARGS      extra ctest arguments for sanitize/valgrind (-R, -E)
 #   NP_JOBS            build parallelism, default 2
 set -eu
 
@@ -94,9 +95,11 @@ run_sanitize() {
 	b=$broot/build-asan
 	cmake -S "$root" -B "$b" -DNP_SANITIZE=ON -DNP_WERROR=ON >/dev/null
 	cmake --build "$b" -j"$jobs"
+	# NP_CTEST_ARGS is a list of arguments: split it
+	# shellcheck disable=SC2086
 	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
 	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-		ctest --test-dir "$b" --output-on-failure
+		ctest --test-dir "$b" --output-on-failure ${NP_CTEST_ARGS:-}
 }
 
 run_valgrind() {
@@ -108,9 +111,11 @@ run_valgrind() {
 	cmake --build "$b" -j"$jobs"
 	# Check forks each test; CK_FORK=no keeps the test in the process
 	# valgrind watches. Emulated cards are slow under valgrind: long timeout.
+	# shellcheck disable=SC2086
 	CK_FORK=no CK_DEFAULT_TIMEOUT=600 \
 		ctest --test-dir "$b" -T memcheck --timeout 3600 \
-		--output-on-failure || die "unit suite failed under valgrind"
+		--output-on-failure ${NP_CTEST_ARGS:-} ||
+		die "unit suite failed under valgrind"
 	# ctest -T memcheck reports defects without failing: look for them
 	if grep -l 'ERROR SUMMARY: [1-9]\|definitely lost: [1-9]\|indirectly lost: [1-9]' \
 		"$b"/Testing/Temporary/MemoryChecker.*.log 2>/dev/null; then
