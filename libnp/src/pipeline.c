@@ -1016,7 +1016,9 @@ static int finish(struct npi_run *R, struct npi_frame *f)
 
 	/* the output cards' C2H come last in the list */
 	for (uint32_t i = f->nx; i-- > 0;) {
-		int r = wait_progress(R, f->x[i]);
+		/* after a failure the rest is released unwaited: it may
+		 * never complete */
+		int r = ret ? 0 : wait_progress(R, f->x[i]);
 
 		if (r && !ret) {
 			ret = r;

@@ -389,6 +389,34 @@ START_TEST(bad_requests)
 }
 END_TEST
 
+/* A card whose program was overwritten stops its compute queue: the run
+ * fails with -EIO and names the card and the error instead of hanging. */
+START_TEST(card_failure_reported)
+{
+	static const uint32_t len[2] = {3, 3};
+	struct np_request req[2];
+	int32_t buf[2][MAX_POS];
+	struct np_buf *zero;
+	struct np_xfer_spec x = {.op = NP_XFER_H2C,
+				 .engine = 0,
+				 .card_addr = NP_CA_SRAM_BASE,
+				 .len = 4096};
+
+	build(&gqa, 5, 2, 16);
+	prompts(req, buf, len, 2, 4);
+	ck_assert_int_eq(np_session_run(pipe_, req, 2, NULL, NULL), 0);
+	ck_assert_int_eq(np_buf_alloc(ctx, 4096, &zero), 0);
+	x.buf = zero;
+	ck_assert_int_eq(np_xfer_run(np_ctx_card(ctx, 2), &x), 0);
+	np_buf_free(zero);
+	ck_assert_int_eq(np_session_run(pipe_, req, 2, NULL, NULL), -EIO);
+	ck_assert_ptr_nonnull(strstr(last_log, "card emu:2"));
+	ck_assert_ptr_nonnull(strstr(last_log, "NP_ERR 16"));
+	/* a failed pipeline refuses further runs */
+	ck_assert_int_eq(np_session_run(pipe_, req, 2, NULL, NULL), -EIO);
+}
+END_TEST
+
 struct progress {
 	int last_stage;
 	uint64_t done, total;
@@ -520,6 +548,7 @@ Suite *np_suite_pipeline(void)
 	tcase_add_test(tc, sampling_seeded);
 	tcase_add_test(tc, stop_conditions);
 	tcase_add_test(tc, bad_requests);
+	tcase_add_test(tc, card_failure_reported);
 	tcase_add_test(tc, model_load_gguf);
 	tcase_add_test(tc, load_errors);
 	suite_add_tcase(s, tc);
