@@ -113,6 +113,7 @@ START_TEST(test_bad_values)
 		{"p2p", "--size", "64M"},
 		{"status", "--interval", "-1"},
 		{"top", "--count", "zero"},
+		{"pipeline", "--interval", "0.01"},
 		{"validate", "forever"},
 		{"reset"},
 		{"cdi", "--kind", "NoSlash"},

@@ -151,6 +151,52 @@ START_TEST(test_top)
 }
 END_TEST
 
+START_TEST(test_pipeline)
+{
+	struct npt_run r;
+	struct jv *cards, *bn;
+	double top = 0;
+
+	npt_run(&r, "--json", "pipeline", "-i", "0.5", NULL);
+	cards = cards_of(npt_envelope(&r, "pipeline", 0), NCARDS);
+	ck_assert_str_eq(jv_str(r.json, "source"), "registers");
+	ck_assert_double_ge(jv_num(r.json, "samples"), 1);
+	for (size_t i = 0; i < NCARDS; i++) {
+		struct jv *c = jv_at(cards, i);
+		double occ = jv_num(c, "occupancy");
+
+		ck_assert_double_ge(occ, 0);
+		ck_assert_double_le(occ, 1);
+		ck_assert_double_eq_tol(jv_num(c, "bubble_fraction"), 1 - occ,
+					1e-9);
+		/* not measured: null, never a made-up number */
+		ck_assert_int_eq(jv_get(c, "hop_latency_us")->type, JV_NULL);
+		ck_assert_int_eq(jv_get(c, "credit_stalls")->type, JV_NULL);
+		top = occ > top ? occ : top;
+	}
+	/* a model ran meanwhile: some card worked, the busiest is named */
+	bn = jv_get(r.json, "bottleneck");
+	ck_assert_int_eq(bn->type, JV_OBJ);
+	ck_assert_double_gt(top, 0);
+	ck_assert_double_eq(jv_num(bn, "occupancy"), top);
+	ck_assert_double_eq(
+		jv_num(jv_at(cards, (size_t)jv_num(bn, "index")), "occupancy"),
+		top);
+	npt_run_free(&r);
+
+	npt_run(&r, "pipeline", "-i", "0.3", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "OCCUPANCY"));
+	ck_assert_ptr_nonnull(strstr(r.out, "bottleneck: card "));
+	npt_run_free(&r);
+
+	npt_run(&r, "pipeline", "-i", "0.3", "-m", "/nonexistent.gguf", NULL);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "/nonexistent.gguf"));
+	npt_run_free(&r);
+}
+END_TEST
+
 START_TEST(test_reset)
 {
 	struct npt_run r;
@@ -412,6 +458,7 @@ Suite *np_suite_emu(void)
 	tcase_add_test(tc, test_info);
 	tcase_add_test(tc, test_status);
 	tcase_add_test(tc, test_top);
+	tcase_add_test(tc, test_pipeline);
 	tcase_add_test(tc, test_reset);
 	tcase_add_test(tc, test_memtest);
 	tcase_add_test(tc, test_dma);

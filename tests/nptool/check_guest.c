@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -61,6 +62,8 @@ START_TEST(test_status_during_run)
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
+		/* a failed assertion ends this test: the holder goes too */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (!tool)
 			tool = NPTOOL_PATH;
 		execl(tool, tool, "dma", "--sizes", "1M", "--iterations",

@@ -49,6 +49,7 @@ static void row_from_pci(struct card_row *r, unsigned int idx,
 			 const struct npt_pci *p)
 {
 	struct npt_tele tl;
+	int rc;
 
 	memset(r, 0, sizeof(*r));
 	r->index = idx;
@@ -68,11 +69,12 @@ static void row_from_pci(struct card_row *r, unsigned int idx,
 	snprintf(r->driver, sizeof(r->driver), "%s", p->driver);
 	r->iommu_group = p->iommu_group;
 	r->numa_node = p->numa_node;
-	if (!npt_tele_sysfs(p->bdf, &tl))
-		snprintf(r->state, sizeof(r->state), "%s", tl.state);
-	else
-		snprintf(r->state, sizeof(r->state), "%s",
-			 p->driver[0] ? "no-telemetry" : "unbound");
+	rc = npt_tele_sysfs(p->bdf, &tl);
+	snprintf(r->state, sizeof(r->state), "%s",
+		 !rc	       ? tl.state :
+		 rc == -EAGAIN ? "unavailable" :
+		 p->driver[0]  ? "no-telemetry" :
+				 "unbound");
 }
 
 static int row_from_card(struct card_row *r, struct np_card *c)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * status and top: telemetry of every card.
+ * status, top and pipeline: telemetry of every card.
  *
  * Real cards are read through the np driver's hwmon and sysfs attributes,
  * which work while another process (a model run) holds the cards through
@@ -9,11 +9,15 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <np/pipeline.h>
 
 #include "dev.h"
 #include "np_abi.h"
@@ -93,7 +97,8 @@ static int report_errors(struct npt *t, const struct source *s,
 	for (size_t i = 0; i < s->n; i++) {
 		if (!smp[i].err)
 			continue;
-		if (s->pci && smp[i].err == -ENOENT)
+		if (s->pci && smp[i].err == -ENOENT &&
+		    strcmp(s->pci[i].driver, NPT_DRIVER))
 			npt_err(t,
 				"card %s: no telemetry: bound to '%s', not "
 				"%s; 'nptool doctor' prints the command "
@@ -102,6 +107,12 @@ static int report_errors(struct npt *t, const struct source *s,
 				s->pci[i].driver[0] ? s->pci[i].driver :
 						      "no driver",
 				NPT_DRIVER);
+		else if (smp[i].err == -EAGAIN)
+			npt_err(t,
+				"card %s: telemetry unavailable for a second: "
+				"the card is resetting or being opened; run "
+				"the command again",
+				source_name(s, i));
 		else
 			npt_err(t, "card %s: cannot read telemetry: %s",
 				source_name(s, i), strerror(-smp[i].err));
@@ -354,6 +365,243 @@ int npt_cmd_top(struct npt *t, int argc, char **argv)
 out:
 	free(a);
 	free(b);
+	source_close(&s);
+	return rc;
+}
+
+/*
+ * pipeline: how the cards share a model run. Each card's occupancy is the
+ * mean of its busy register (share of the last 100 ms with work) sampled
+ * every 100 ms; its bubble fraction is the rest, the time it waited for
+ * input or credits; the card with the highest occupancy is the one the
+ * others wait on. Real cards are watched through sysfs while another
+ * process runs the model; emulated cards exist only in this process, so
+ * for them a small model runs here meanwhile.
+ */
+#define PIPE_SAMPLE_S 0.1
+
+struct bg_run {
+	struct np_ctx *ctx;
+	const char *model;
+	pthread_t thread;
+	atomic_int loaded; /* 1 running, -errno if the load failed */
+	atomic_int quit;
+	int err;
+};
+
+static int bg_token(void *opaque, const struct np_token_event *e)
+{
+	struct bg_run *b = opaque;
+
+	return b->quit;
+}
+
+static void *bg_main(void *arg)
+{
+	struct bg_run *b = arg;
+	struct np_pipeline_opts po = {.max_sessions = 8, .max_seq = 64};
+	struct np_session_opts so = {.on_token = bg_token, .opaque = b};
+	struct np_request req[8];
+	struct np_pipeline *p;
+	int32_t prompt[8][4];
+	int rc = np_model_load(b->ctx, b->model, &po, &p);
+
+	if (rc) {
+		b->loaded = rc;
+		return NULL;
+	}
+	for (unsigned int r = 0; r < 8; r++) {
+		for (unsigned int k = 0; k < 4; k++)
+			prompt[r][k] = (int32_t)(1 + r * 4 + k);
+		req[r] = (struct np_request){
+			.prompt = prompt[r],
+			.n_prompt = 4,
+			.max_tokens = 48,
+		};
+	}
+	b->loaded = 1;
+	while (!b->quit && !rc)
+		rc = np_session_run(p, req, 8, &so, NULL);
+	b->err = rc;
+	np_pipeline_destroy(p);
+	return NULL;
+}
+
+int npt_cmd_pipeline(struct npt *t, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"interval", required_argument, NULL, 'i'},
+		{"model", required_argument, NULL, 'm'},
+		{0},
+	};
+	struct bg_run bg = {.model = NPT_DEFAULT_MODEL};
+	double interval = 2.0, t0, secs;
+	struct sample *first = NULL, *cur = NULL;
+	double *busy = NULL;
+	unsigned int nsamples = 0;
+	struct source s;
+	long best = -1;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "i:m:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			if (npt_parse_seconds(optarg, &interval) ||
+			    interval < PIPE_SAMPLE_S)
+				return npt_usage(t,
+						 "pipeline: interval '%s' is "
+						 "not a number of seconds >= "
+						 "0.1",
+						 optarg);
+			break;
+		case 'm':
+			bg.model = optarg;
+			break;
+		default:
+			return npt_usage(t, "pipeline: bad option");
+		}
+	}
+	if (optind < argc)
+		return npt_usage(t, "pipeline: unexpected argument '%s'",
+				 argv[optind]);
+	rc = source_open(t, &s);
+	if (rc)
+		goto out;
+	first = calloc(s.n, sizeof(*first));
+	cur = calloc(s.n, sizeof(*cur));
+	busy = calloc(s.n, sizeof(*busy));
+	if (!first || !cur || !busy) {
+		rc = NPT_EXIT_DEVERR;
+		goto out;
+	}
+	if (s.ctx) {
+		bg.ctx = s.ctx;
+		if (pthread_create(&bg.thread, NULL, bg_main, &bg)) {
+			rc = NPT_EXIT_DEVERR;
+			goto out;
+		}
+		while (!bg.loaded)
+			sleep_s(0.01);
+		if (bg.loaded < 0) {
+			pthread_join(bg.thread, NULL);
+			bg.ctx = NULL;
+			npt_err(t,
+				"pipeline: cannot load %s onto the cards: %s",
+				bg.model, strerror(-bg.loaded));
+			/* a model path that is not there is the caller's */
+			rc = bg.loaded == -ENOENT || bg.loaded == -EACCES ?
+				     NPT_EXIT_USAGE :
+				     npt_errno_exit(bg.loaded);
+			goto out;
+		}
+	}
+	sample_all(&s, first);
+	rc = report_errors(t, &s, first);
+	if (rc)
+		goto out;
+	t0 = npt_now();
+	do {
+		sleep_s(PIPE_SAMPLE_S);
+		sample_all(&s, cur);
+		for (size_t i = 0; i < s.n; i++)
+			busy[i] += has(&cur[i], NPT_TF_BUSY) ?
+					   (double)cur[i].tl.v[NPT_TF_BUSY] :
+					   0;
+		nsamples++;
+		secs = npt_now() - t0;
+	} while (secs < interval && !stop);
+	rc = report_errors(t, &s, cur);
+	for (size_t i = 0; i < s.n; i++) {
+		busy[i] /= nsamples * 100.0;
+		if (busy[i] > 0 && (best < 0 || busy[i] > busy[best]))
+			best = (long)i;
+	}
+	if (t->j) {
+		npt_json_kstr(t->j, "source", s.ctx ? "registers" : "sysfs");
+		npt_json_kdouble(t->j, "interval_s", secs);
+		npt_json_kuint(t->j, "samples", nsamples);
+		npt_json_key(t->j, "cards");
+		npt_json_arr_open(t->j);
+		for (size_t i = 0; i < s.n; i++) {
+			double rate = dma_rate(&first[i], &cur[i], secs);
+
+			npt_json_obj_open(t->j);
+			npt_json_kuint(t->j, "index", i);
+			npt_json_kstr(t->j, "name", source_name(&s, i));
+			npt_json_kdouble(t->j, "occupancy", busy[i]);
+			npt_json_kdouble(t->j, "bubble_fraction", 1 - busy[i]);
+			if (rate >= 0)
+				npt_json_kdouble(t->j, "dma_bytes_per_s", rate);
+			else
+				npt_json_knull(t->j, "dma_bytes_per_s");
+			npt_json_knull(t->j, "hop_latency_us");
+			npt_json_knull(t->j, "credit_stalls");
+			npt_json_obj_close(t->j);
+		}
+		npt_json_arr_close(t->j);
+		npt_json_key(t->j, "bottleneck");
+		if (best < 0) {
+			npt_json_null(t->j);
+		} else {
+			npt_json_obj_open(t->j);
+			npt_json_kuint(t->j, "index", (uint64_t)best);
+			npt_json_kstr(t->j, "name", source_name(&s, best));
+			npt_json_kdouble(t->j, "occupancy", busy[best]);
+			npt_json_obj_close(t->j);
+		}
+	} else {
+		struct npt_table *tb = npt_table_new(7);
+
+		npt_table_cell(tb, "CARD");
+		npt_table_cell(tb, "NAME");
+		npt_table_cell(tb, "OCCUPANCY");
+		npt_table_cell(tb, "BUBBLE");
+		npt_table_cell(tb, "DMA");
+		npt_table_cell(tb, "HOP-LAT");
+		npt_table_cell(tb, "CREDIT-STALLS");
+		for (size_t i = 0; i < s.n; i++) {
+			double rate = dma_rate(&first[i], &cur[i], secs);
+
+			npt_table_cell(tb, "%zu", i);
+			npt_table_cell(tb, "%s", source_name(&s, i));
+			npt_table_cell(tb, "%.0f%%", busy[i] * 100);
+			npt_table_cell(tb, "%.0f%%", (1 - busy[i]) * 100);
+			if (rate >= 0)
+				npt_table_cell(tb, "%.1fMB/s", rate / 1e6);
+			else
+				npt_table_cell(tb, "-");
+			npt_table_cell(tb, "-");
+			npt_table_cell(tb, "-");
+		}
+		npt_table_print(tb);
+		npt_table_free(tb);
+		if (best < 0)
+			printf("bottleneck: none, every card was idle for "
+			       "%.1f s: is a model running?\n",
+			       secs);
+		else
+			printf("bottleneck: card %ld (%s), busy %.0f%% of "
+			       "%.1f s; the other cards wait on it\n",
+			       best, source_name(&s, best), busy[best] * 100,
+			       secs);
+		printf("hop latency and credit stalls: not measured (libnp "
+		       "and the driver expose no per-hop timestamps or "
+		       "credit counters)\n");
+	}
+out:
+	if (bg.ctx) {
+		bg.quit = 1;
+		pthread_join(bg.thread, NULL);
+		if (bg.err && bg.err != -ECANCELED) {
+			npt_err(t, "pipeline: the model run failed: %s",
+				strerror(-bg.err));
+			if (!rc)
+				rc = NPT_EXIT_DEVERR;
+		}
+	}
+	free(first);
+	free(cur);
+	free(busy);
 	source_close(&s);
 	return rc;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 
 #include "np_abi.h"
 #include "sysfs.h"
@@ -165,39 +166,57 @@ int npt_tele_regs(struct np_card *card, struct npt_tele *tl)
 	return 0;
 }
 
-int npt_tele_sysfs(const char *bdf, struct npt_tele *tl)
+/* One pass over the attributes: -EAGAIN as soon as the driver says the
+ * card cannot be read right now (it is resetting, or being opened). */
+static int tele_sysfs_once(const char *bdf, struct npt_tele *tl)
 {
 	char buf[64];
-	long long v;
+	long long v = 0;
+	int rc;
 
 	memset(tl, 0, sizeof(*tl));
 	for (unsigned int f = 0; f < NPT_TF_COUNT; f++) {
-		int rc = -ENOENT;
-
 		if (tf_desc[f].sysfs) {
-			if (!npt_card_attr(bdf, tf_desc[f].sysfs, buf,
-					   sizeof(buf))) {
-				char *end;
+			char *end;
 
+			rc = npt_card_attr(bdf, tf_desc[f].sysfs, buf,
+					   sizeof(buf));
+			if (!rc) {
 				errno = 0;
 				v = strtoll(buf, &end, 0);
 				rc = errno || end == buf ? -EINVAL : 0;
 			}
-		} else if (tf_desc[f].hwmon) {
+		} else {
 			rc = npt_card_hwmon(bdf, tf_desc[f].hwmon, &v);
-			v /= tf_desc[f].hwmon_div;
+			if (!rc)
+				v /= tf_desc[f].hwmon_div;
 		}
+		if (rc == -EAGAIN)
+			return rc;
 		if (rc || v < 0)
 			continue;
 		tl->v[f] = (uint64_t)v;
 		tl->valid |= 1u << f;
 	}
-	if (npt_card_attr(bdf, "card_state", tl->state, sizeof(tl->state)) &&
-	    !tl->valid)
-		return -ENOENT;
+	rc = npt_card_attr(bdf, "card_state", tl->state, sizeof(tl->state));
+	if (rc == -EAGAIN || (rc && !tl->valid))
+		return rc == -EAGAIN ? rc : -ENOENT;
 	if (!tl->state[0])
 		snprintf(tl->state, sizeof(tl->state), "unknown");
 	return 0;
+}
+
+int npt_tele_sysfs(const char *bdf, struct npt_tele *tl)
+{
+	const struct timespec pause = {.tv_nsec = 50 * 1000 * 1000};
+	int rc;
+
+	/* a reset or an open by another process lasts a moment: wait it out
+	 * for up to a second */
+	for (int i = 0; (rc = tele_sysfs_once(bdf, tl)) == -EAGAIN && i < 20;
+	     i++)
+		nanosleep(&pause, NULL);
+	return rc;
 }
 
 void npt_fill(void *p, size_t len, uint64_t seed)

@@ -52,8 +52,9 @@ struct npt_tele {
 const char *npt_tf_key(enum npt_tf f);
 /* From registers through libnp. 0 or -errno. */
 int npt_tele_regs(struct np_card *card, struct npt_tele *tl);
-/* From the np driver's hwmon and sysfs attributes. 0, or -ENOENT when the
- * card has none (not bound to the np driver). */
+/* From the np driver's hwmon and sysfs attributes. 0, -ENOENT when the
+ * card has none (not bound to the np driver), -EAGAIN when the card could
+ * not be read for a second (resetting). */
 int npt_tele_sysfs(const char *bdf, struct npt_tele *tl);
 
 /* Fill len bytes with a pattern derived from seed. */

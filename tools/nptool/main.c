@@ -35,6 +35,9 @@ static const struct npt_cmd cmds[] = {
 	 .args = "[-i SECONDS] [-n COUNT]",
 	 .help = "status, refreshed every interval until interrupted",
 	 .stream = true},
+	CMD(pipeline, "[-i SECONDS] [-m GGUF]",
+	    "during a model run: per card occupancy and bubbles, the "
+	    "bottleneck card"),
 	CMD(reset, "--all | CARD...",
 	    "reset cards and verify that they came back healthy"),
 	CMD(memtest,

@@ -116,6 +116,7 @@ int npt_cmd_p2p(struct npt *t, int argc, char **argv);
 int npt_cmd_validate(struct npt *t, int argc, char **argv);
 int npt_cmd_doctor(struct npt *t, int argc, char **argv);
 int npt_cmd_cdi(struct npt *t, int argc, char **argv);
+int npt_cmd_pipeline(struct npt *t, int argc, char **argv);
 int npt_cmd_run(struct npt *t, int argc, char **argv);
 
 #endif /* NPTOOL_H */

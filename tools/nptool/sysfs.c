@@ -39,8 +39,9 @@ int npt_read_line(const char *path, char *buf, size_t len)
 
 	if (!f)
 		return -errno;
+	errno = 0;
 	if (!fgets(buf, (int)len, f))
-		rc = ferror(f) ? -EIO : -ENODATA;
+		rc = !ferror(f) ? -ENODATA : errno ? -errno : -EIO;
 	else
 		buf[strcspn(buf, "\n")] = '\0';
 	fclose(f);
