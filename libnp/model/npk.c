@@ -7,6 +7,7 @@
 
 #include "np_abi.h"
 #include "npk.h"
+#include "npk_simd.h"
 #include "npk_tables.h"
 
 int64_t npk_rshift_round(int64_t v, unsigned int shift)
@@ -152,13 +153,21 @@ static int32_t npk_dot8(const uint8_t *w, uint32_t cols, const int8_t *a)
 	return acc;
 }
 
-void npk_matvec(const uint8_t *w, uint32_t rows, uint32_t cols,
-		uint32_t row_bytes, uint32_t bits, const int8_t *a,
-		int32_t *acc)
+void npk_matvec_c(const uint8_t *w, uint32_t rows, uint32_t cols,
+		  uint32_t row_bytes, uint32_t bits, const int8_t *a,
+		  int32_t *acc)
 {
 	for (uint32_t r = 0; r < rows; r++, w += row_bytes)
 		acc[r] =
 			bits == 4 ? npk_dot4(w, cols, a) : npk_dot8(w, cols, a);
+}
+
+void npk_matvec(const uint8_t *w, uint32_t rows, uint32_t cols,
+		uint32_t row_bytes, uint32_t bits, const int8_t *a,
+		int32_t *acc)
+{
+	/* the SIMD variants are bit-identical (npk_simd.h) */
+	npk_matvec_isa(npk_isa_best(), w, rows, cols, row_bytes, bits, a, acc);
 }
 
 /* ---------------------------------------------------------------- */
@@ -396,17 +405,22 @@ static const uint8_t *npk_row(const uint8_t *sram, const struct npk_tensor *t,
 	return base + t->off + local * t->row_bytes;
 }
 
-/* acc[r] for every row of t, then requantised into [lo, hi] */
+/* acc[r] for every row of t, then requantised into [lo, hi]; one matvec
+ * per core, whose rows are row_bytes apart */
 static void npk_linear(const uint8_t *sram, const struct npk_tensor *t,
 		       const int8_t *a, int32_t lo, int32_t hi, int32_t *out)
 {
-	for (uint32_t r = 0; r < t->rows; r++) {
+	for (uint32_t r0 = 0; r0 < t->rows; r0 += t->rows_per_core) {
+		uint32_t n = t->rows - r0 < t->rows_per_core ? t->rows - r0 :
+							       t->rows_per_core;
 		struct npk_rq rq;
-		const uint8_t *w = npk_row(sram, t, r, &rq);
-		int32_t acc;
+		const uint8_t *w = npk_row(sram, t, r0, &rq);
 
-		npk_matvec(w, 1, t->cols, t->row_bytes, t->bits, a, &acc);
-		out[r] = npk_requant(acc, rq, lo, hi);
+		npk_matvec(w, n, t->cols, t->row_bytes, t->bits, a, out + r0);
+		for (uint32_t r = r0; r < r0 + n; r++) {
+			npk_row(sram, t, r, &rq);
+			out[r] = npk_requant(out[r], rq, lo, hi);
+		}
 	}
 }
 
@@ -452,16 +466,11 @@ static void npk_attention(uint8_t *sram, const struct npk_card *c,
 		int32_t max = INT32_MIN;
 		int64_t sum = 0;
 
-		for (uint32_t t = 0; t <= pos; t++) {
-			int32_t sc = 0;
-
-			for (uint32_t d = 0; d < hd; d++)
-				sc += q[d] *
-				      npk_unpack4(K + (size_t)t * rowb, d);
-			p[t] = sc;
-			if (sc > max)
-				max = sc;
-		}
+		/* scores: the K rows are an int4 matrix of pos + 1 rows */
+		npk_matvec(K, pos + 1, hd, rowb, 4, q, p);
+		for (uint32_t t = 0; t <= pos; t++)
+			if (p[t] > max)
+				max = p[t];
 		memset(oacc, 0, (size_t)hd * sizeof(*oacc));
 		for (uint32_t t = 0; t <= pos; t++) {
 			int32_t e = npk_requant((int64_t)max - p[t], L->softmax,

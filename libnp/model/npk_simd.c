@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: MIT
+/*
+ * npk_simd: AVX2 and AVX-512 VNNI matrix-vector kernels (see npk_simd.h).
+ *
+ * Each variant is compiled for its instruction set with a per-function
+ * target attribute, so the file builds with the baseline x86-64 flags and
+ * the portable build still runs on any CPU; __builtin_cpu_supports picks
+ * the variant at run time (libgcc's check includes the OS's XSAVE state).
+ *
+ * Both instruction sets multiply unsigned by signed bytes, so the signed
+ * weight is biased: an int4 nibble n holds w = n - 16 * (n >> 3), and
+ * n ^ 8 = w + 8 in 0..15; an int8 byte b ^ 0x80 = w + 128 in 0..255. Then
+ * sum (w + k) * a - k * sum a = sum w * a. All sums wrap modulo 2^32, as
+ * the portable int32 accumulator does, so the result is the same bit for
+ * bit whatever the inputs. The AVX2 vpmaddubsw saturates its int16 pair
+ * sums: the int4 pairs reach at most 2 * 15 * 128 = 3840, the int8 kernel
+ * widens to int16 and uses vpmaddwd instead.
+ */
+#include "npk_simd.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* GCC 12's AVX-512 headers self-initialise their "undefined" vectors and
+ * then warn about them where they inline (GCC bug 105593) */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#define NPK_AVX2 __attribute__((target("avx2")))
+#define NPK_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+
+/* ---- AVX2 ---- */
+
+NPK_AVX2 static uint32_t npk_hsum256(__m256i v)
+{
+	__m128i s = _mm_add_epi32(_mm256_castsi256_si128(v),
+				  _mm256_extracti128_si256(v, 1));
+
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+	return (uint32_t)_mm_cvtsi128_si32(s);
+}
+
+/* 16 packed bytes -> 32 biased nibbles (w + 8) in column order */
+NPK_AVX2 static __m256i npk_nib_avx2(const uint8_t *p)
+{
+	__m256i x = _mm256_cvtepu8_epi16(_mm_loadu_si128((const void *)p));
+
+	x = _mm256_or_si256(x, _mm256_slli_epi16(x, 4));
+	x = _mm256_and_si256(x, _mm256_set1_epi16(0x0f0f));
+	return _mm256_xor_si256(x, _mm256_set1_epi16(0x0808));
+}
+
+NPK_AVX2 static void npk_mv4_avx2(const uint8_t *w, uint32_t rows,
+				  uint32_t cols, uint32_t row_bytes,
+				  const int8_t *a, int32_t *acc)
+{
+	const __m256i one8 = _mm256_set1_epi8(1), one16 = _mm256_set1_epi16(1);
+	uint32_t n = cols & ~63u, sum_a;
+	__m256i s = _mm256_setzero_si256();
+
+	for (uint32_t c = 0; c < n; c += 32) {
+		__m256i p = _mm256_maddubs_epi16(
+			one8, _mm256_loadu_si256((const void *)(a + c)));
+
+		s = _mm256_add_epi32(s, _mm256_madd_epi16(p, one16));
+	}
+	sum_a = npk_hsum256(s);
+	for (uint32_t r = 0; r < rows; r++, w += row_bytes) {
+		__m256i s0 = _mm256_setzero_si256(), s1 = s0;
+		int32_t tail = 0;
+
+		for (uint32_t c = 0; c < n; c += 64) {
+			__m256i p0 = _mm256_maddubs_epi16(
+				npk_nib_avx2(w + c / 2),
+				_mm256_loadu_si256((const void *)(a + c)));
+			__m256i p1 = _mm256_maddubs_epi16(
+				npk_nib_avx2(w + c / 2 + 16),
+				_mm256_loadu_si256((const void *)(a + c + 32)));
+
+			s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(p0, one16));
+			s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(p1, one16));
+		}
+		if (n < cols)
+			npk_matvec_c(w + n / 2, 1, cols - n, row_bytes, 4,
+				     a + n, &tail);
+		acc[r] = (int32_t)(npk_hsum256(_mm256_add_epi32(s0, s1)) -
+				   8u * sum_a + (uint32_t)tail);
+	}
+}
+
+NPK_AVX2 static void npk_mv8_avx2(const uint8_t *w, uint32_t rows,
+				  uint32_t cols, uint32_t row_bytes,
+				  const int8_t *a, int32_t *acc)
+{
+	uint32_t n = cols & ~31u;
+
+	for (uint32_t r = 0; r < rows; r++, w += row_bytes) {
+		__m256i s0 = _mm256_setzero_si256(), s1 = s0;
+		int32_t tail = 0;
+
+		for (uint32_t c = 0; c < n; c += 32) {
+			__m256i w0 = _mm256_cvtepi8_epi16(
+				_mm_loadu_si128((const void *)(w + c)));
+			__m256i w1 = _mm256_cvtepi8_epi16(
+				_mm_loadu_si128((const void *)(w + c + 16)));
+			__m256i a0 = _mm256_cvtepi8_epi16(
+				_mm_loadu_si128((const void *)(a + c)));
+			__m256i a1 = _mm256_cvtepi8_epi16(
+				_mm_loadu_si128((const void *)(a + c + 16)));
+
+			s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(w0, a0));
+			s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(w1, a1));
+		}
+		if (n < cols)
+			npk_matvec_c(w + n, 1, cols - n, row_bytes, 8, a + n,
+				     &tail);
+		acc[r] = (int32_t)(npk_hsum256(_mm256_add_epi32(s0, s1)) +
+				   (uint32_t)tail);
+	}
+}
+
+/* ---- AVX-512 VNNI ---- */
+
+/* bytes 0..n-1 of a 64-byte block, n <= 64 */
+NPK_VNNI static __mmask64 npk_mask64(uint32_t n)
+{
+	return n >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << n) - 1;
+}
+
+NPK_VNNI static uint32_t npk_sum_a_vnni(const int8_t *a, uint32_t cols)
+{
+	const __m512i one8 = _mm512_set1_epi8(1);
+	__m512i s = _mm512_setzero_si512();
+
+	for (uint32_t c = 0; c < cols; c += 64)
+		s = _mm512_dpbusd_epi32(
+			s, one8,
+			_mm512_maskz_loadu_epi8(npk_mask64(cols - c), a + c));
+	return (uint32_t)_mm512_reduce_add_epi32(s);
+}
+
+/* 32 packed bytes (the first nb of them) -> 64 biased nibbles */
+NPK_VNNI static __m512i npk_nib_vnni(const uint8_t *p, __mmask32 m)
+{
+	__m512i x = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(m, p));
+
+	/* (x | x << 4) & 0x0f0f, then ^ 0x0808 */
+	x = _mm512_ternarylogic_epi32(x, _mm512_slli_epi16(x, 4),
+				      _mm512_set1_epi16(0x0f0f), 0xa8);
+	return _mm512_xor_si512(x, _mm512_set1_epi16(0x0808));
+}
+
+NPK_VNNI static void npk_mv4_vnni(const uint8_t *w, uint32_t rows,
+				  uint32_t cols, uint32_t row_bytes,
+				  const int8_t *a, int32_t *acc)
+{
+	uint32_t n = cols & ~127u, sum_a = npk_sum_a_vnni(a, cols);
+
+	for (uint32_t r = 0; r < rows; r++, w += row_bytes) {
+		__m512i s0 = _mm512_setzero_si512(), s1 = s0;
+
+		for (uint32_t c = 0; c < n; c += 128) {
+			s0 = _mm512_dpbusd_epi32(
+				s0, npk_nib_vnni(w + c / 2, ~(__mmask32)0),
+				_mm512_loadu_si512(a + c));
+			s1 = _mm512_dpbusd_epi32(
+				s1, npk_nib_vnni(w + c / 2 + 32, ~(__mmask32)0),
+				_mm512_loadu_si512(a + c + 64));
+		}
+		/* the tail: masked loads read nothing past the row, and the
+		 * high nibble of an odd last byte meets a zero activation */
+		for (uint32_t c = n; c < cols; c += 64) {
+			uint32_t left = cols - c, nb = (left + 1) / 2;
+
+			s0 = _mm512_dpbusd_epi32(
+				s0,
+				npk_nib_vnni(w + c / 2,
+					     (__mmask32)npk_mask64(nb)),
+				_mm512_maskz_loadu_epi8(npk_mask64(left),
+							a + c));
+		}
+		acc[r] = (int32_t)((uint32_t)_mm512_reduce_add_epi32(
+					   _mm512_add_epi32(s0, s1)) -
+				   8u * sum_a);
+	}
+}
+
+NPK_VNNI static void npk_mv8_vnni(const uint8_t *w, uint32_t rows,
+				  uint32_t cols, uint32_t row_bytes,
+				  const int8_t *a, int32_t *acc)
+{
+	const __m512i bias = _mm512_set1_epi8((char)0x80);
+	uint32_t n = cols & ~127u, sum_a = npk_sum_a_vnni(a, cols);
+
+	for (uint32_t r = 0; r < rows; r++, w += row_bytes) {
+		__m512i s0 = _mm512_setzero_si512(), s1 = s0;
+
+		for (uint32_t c = 0; c < n; c += 128) {
+			__m512i w0 = _mm512_xor_si512(_mm512_loadu_si512(w + c),
+						      bias);
+			__m512i w1 = _mm512_xor_si512(
+				_mm512_loadu_si512(w + c + 64), bias);
+
+			s0 = _mm512_dpbusd_epi32(s0, w0,
+						 _mm512_loadu_si512(a + c));
+			s1 = _mm512_dpbusd_epi32(
+				s1, w1, _mm512_loadu_si512(a + c + 64));
+		}
+		for (uint32_t c = n; c < cols; c += 64) {
+			__mmask64 m = npk_mask64(cols - c);
+
+			s0 = _mm512_dpbusd_epi32(
+				s0,
+				_mm512_xor_si512(
+					_mm512_maskz_loadu_epi8(m, w + c),
+					bias),
+				_mm512_maskz_loadu_epi8(m, a + c));
+		}
+		/* a masked-off weight is 0 ^ 0x80 = 128 but meets a = 0 */
+		acc[r] = (int32_t)((uint32_t)_mm512_reduce_add_epi32(
+					   _mm512_add_epi32(s0, s1)) -
+				   128u * sum_a);
+	}
+}
+
+int npk_isa_available(enum npk_isa isa)
+{
+	switch (isa) {
+	case NPK_ISA_C:
+		return 1;
+	case NPK_ISA_AVX2:
+		return __builtin_cpu_supports("avx2") != 0;
+	case NPK_ISA_AVX512_VNNI:
+		return __builtin_cpu_supports("avx512f") &&
+		       __builtin_cpu_supports("avx512bw") &&
+		       __builtin_cpu_supports("avx512vl") &&
+		       __builtin_cpu_supports("avx512vnni");
+	default:
+		return 0;
+	}
+}
+
+void npk_matvec_isa(enum npk_isa isa, const uint8_t *w, uint32_t rows,
+		    uint32_t cols, uint32_t row_bytes, uint32_t bits,
+		    const int8_t *a, int32_t *acc)
+{
+	if (!npk_isa_available(isa))
+		isa = NPK_ISA_C;
+	switch (isa) {
+	case NPK_ISA_AVX512_VNNI:
+		if (bits == 4)
+			npk_mv4_vnni(w, rows, cols, row_bytes, a, acc);
+		else
+			npk_mv8_vnni(w, rows, cols, row_bytes, a, acc);
+		return;
+	case NPK_ISA_AVX2:
+		if (bits == 4)
+			npk_mv4_avx2(w, rows, cols, row_bytes, a, acc);
+		else
+			npk_mv8_avx2(w, rows, cols, row_bytes, a, acc);
+		return;
+	default:
+		npk_matvec_c(w, rows, cols, row_bytes, bits, a, acc);
+		return;
+	}
+}
+
+#pragma GCC diagnostic pop
+
+#else /* not x86-64 with GNU C: the portable kernel only */
+
+int npk_isa_available(enum npk_isa isa)
+{
+	return isa == NPK_ISA_C;
+}
+
+void npk_matvec_isa(enum npk_isa isa, const uint8_t *w, uint32_t rows,
+		    uint32_t cols, uint32_t row_bytes, uint32_t bits,
+		    const int8_t *a, int32_t *acc)
+{
+	(void)isa;
+	npk_matvec_c(w, rows, cols, row_bytes, bits, a, acc);
+}
+
+#endif
+
+enum npk_isa npk_isa_best(void)
+{
+	if (npk_isa_available(NPK_ISA_AVX512_VNNI))
+		return NPK_ISA_AVX512_VNNI;
+	if (npk_isa_available(NPK_ISA_AVX2))
+		return NPK_ISA_AVX2;
+	return NPK_ISA_C;
+}
+
+const char *npk_isa_name(enum npk_isa isa)
+{
+	static const char *const names[NPK_ISA_N] = {
+		[NPK_ISA_C] = "c",
+		[NPK_ISA_AVX2] = "avx2",
+		[NPK_ISA_AVX512_VNNI] = "avx512-vnni",
+	};
+
+	return (unsigned int)isa < NPK_ISA_N ? names[isa] : NULL;
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * npk_simd: x86-64 SIMD versions of npk's matrix-vector kernel, chosen at
+ * run time from what the CPU supports. The integer sums are exact, so every
+ * variant is bit-identical to the portable C (tests/perf checks it on
+ * random and extreme inputs); a build for another architecture, or a CPU
+ * without AVX2, runs the portable code. Self-contained like npk.c (stdint,
+ * stddef only): the emulator core compiles it in QEMU's tree as well.
+ */
+#ifndef NPK_SIMD_H
+#define NPK_SIMD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum npk_isa {
+	NPK_ISA_C, /* portable C, always available */
+	NPK_ISA_AVX2, /* AVX2: vpmaddubsw/vpmaddwd */
+	NPK_ISA_AVX512_VNNI, /* AVX-512 BW, VL + VNNI: vpdpbusd */
+	NPK_ISA_N,
+};
+
+/* 1 if this CPU (and OS) runs variant isa, else 0. */
+int npk_isa_available(enum npk_isa isa);
+/* The fastest available variant: what npk_matvec runs. */
+enum npk_isa npk_isa_best(void);
+/* "c", "avx2", "avx512-vnni"; NULL for an unknown value. */
+const char *npk_isa_name(enum npk_isa isa);
+/*
+ * npk_matvec (npk.h) computed by variant isa, which must be available
+ * (an unavailable one runs the portable code).
+ */
+void npk_matvec_isa(enum npk_isa isa, const uint8_t *w, uint32_t rows,
+		    uint32_t cols, uint32_t row_bytes, uint32_t bits,
+		    const int8_t *a, int32_t *acc);
+/* npk_matvec's portable body (npk.c). */
+void npk_matvec_c(const uint8_t *w, uint32_t rows, uint32_t cols,
+		  uint32_t row_bytes, uint32_t bits, const int8_t *a,
+		  int32_t *acc);
+
+#endif /* NPK_SIMD_H */

@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The SIMD matrix-vector kernels (npk_simd.c) against the portable C:
+ * every variant this CPU runs must give the same int32 sums bit for bit,
+ * on random data, on the extreme values of each precision (where the
+ * AVX2 int16 pair sums come closest to saturating and the biased unsigned
+ * operands reach 15 and 255), on every tail length, on unaligned rows and
+ * vectors, and with garbage in the row padding, which no kernel may read.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_perf.h"
+#include "npk.h"
+#include "npk_simd.h"
+
+static uint64_t rng_state;
+
+static uint32_t rng(void)
+{
+	/* xorshift64*: reproducible without libc's rand() state */
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return (uint32_t)((rng_state * 0x2545f4914f6cdd1dull) >> 32);
+}
+
+enum fill {
+	FILL_RANDOM, /* uniform over the precision */
+	FILL_MIN, /* -8 / -128 everywhere */
+	FILL_MAX, /* 7 / 127 everywhere */
+	FILL_ALTERNATE, /* min, max, min, ... */
+};
+
+static int8_t value(enum fill f, uint32_t bits, uint32_t i)
+{
+	int32_t lo = bits == 4 ? -8 : -128, hi = bits == 4 ? 7 : 127;
+
+	switch (f) {
+	case FILL_MIN:
+		return (int8_t)lo;
+	case FILL_MAX:
+		return (int8_t)hi;
+	case FILL_ALTERNATE:
+		return (int8_t)(i & 1 ? hi : lo);
+	default:
+		return (int8_t)(lo +
+				(int32_t)(rng() % (uint32_t)(hi - lo + 1)));
+	}
+}
+
+/*
+ * One comparison: rows x cols weights of `bits`, activations of abits
+ * (w4a4 uses int4 activations, w4a8 the FFN's down projection int8 ones),
+ * w and a shifted by wofs/aofs bytes from an aligned buffer.
+ */
+static void compare(uint32_t rows, uint32_t cols, uint32_t bits, uint32_t abits,
+		    enum fill wf, enum fill af, uint32_t wofs, uint32_t aofs)
+{
+	uint32_t used = bits == 4 ? (cols + 1) / 2 : cols;
+	uint32_t row_bytes = used + rng() % 3;
+	uint8_t *wbuf = malloc((size_t)rows * row_bytes + wofs + 1);
+	int8_t *abuf = malloc((size_t)cols + aofs + 1);
+	int8_t *q = malloc((size_t)cols + 1);
+	int32_t *ref = malloc((size_t)rows * 4),
+		*got = malloc((size_t)rows * 4);
+	uint8_t *w = wbuf + wofs;
+	int8_t *a = abuf + aofs;
+
+	ck_assert_ptr_nonnull(wbuf);
+	ck_assert_ptr_nonnull(abuf);
+	ck_assert_ptr_nonnull(q);
+	ck_assert_ptr_nonnull(ref);
+	ck_assert_ptr_nonnull(got);
+	/* padding and the high nibble past an odd row end: garbage */
+	for (size_t i = 0; i < (size_t)rows * row_bytes + 1; i++)
+		wbuf[wofs + i] = (uint8_t)rng();
+	for (uint32_t r = 0; r < rows; r++) {
+		for (uint32_t c = 0; c < cols; c++)
+			q[c] = value(wf, bits, c);
+		if (bits == 4) {
+			uint8_t last = w[(size_t)r * row_bytes + used - 1];
+
+			npk_pack4(q, cols, w + (size_t)r * row_bytes);
+			if (cols & 1)
+				w[(size_t)r * row_bytes + used - 1] =
+					(uint8_t)((last & 0xf0) |
+						  ((uint8_t)q[cols - 1] & 15));
+		} else {
+			memcpy(w + (size_t)r * row_bytes, q, cols);
+		}
+	}
+	for (uint32_t c = 0; c < cols; c++)
+		a[c] = value(af, abits, c);
+	npk_matvec_c(w, rows, cols, row_bytes, bits, a, ref);
+	for (int isa = 0; isa < NPK_ISA_N; isa++) {
+		if (!npk_isa_available((enum npk_isa)isa))
+			continue;
+		memset(got, 0x5a, (size_t)rows * 4);
+		npk_matvec_isa((enum npk_isa)isa, w, rows, cols, row_bytes,
+			       bits, a, got);
+		for (uint32_t r = 0; r < rows; r++)
+			ck_assert_msg(got[r] == ref[r],
+				      "%s: w%ua%u rows %u cols %u fill %d/%d "
+				      "row %u: %d, portable %d",
+				      npk_isa_name((enum npk_isa)isa), bits,
+				      abits, rows, cols, wf, af, r, got[r],
+				      ref[r]);
+	}
+	npk_matvec(w, rows, cols, row_bytes, bits, a, got);
+	ck_assert_mem_eq(got, ref, (size_t)rows * 4);
+	free(wbuf);
+	free(abuf);
+	free(q);
+	free(ref);
+	free(got);
+}
+
+static const uint32_t col_list[] = {1,	 2,   3,   31,	 32,   33,  63,
+				    64,	 65,  127, 128,	 129,  255, 256,
+				    257, 511, 700, 1024, 2816, 4097};
+static const struct {
+	uint32_t bits, abits;
+} prec[] = {{4, 4}, {4, 8}, {8, 8}};
+
+START_TEST(tails_and_alignment)
+{
+	rng_state = 0x9e3779b97f4a7c15ull + (uint64_t)_i;
+	for (size_t p = 0; p < sizeof(prec) / sizeof(prec[0]); p++)
+		for (size_t k = 0; k < sizeof(col_list) / sizeof(col_list[0]);
+		     k++)
+			compare(1 + rng() % 5, col_list[k], prec[p].bits,
+				prec[p].abits, FILL_RANDOM, FILL_RANDOM,
+				(uint32_t)_i % 4, (uint32_t)(_i * 3) % 5);
+}
+END_TEST
+
+START_TEST(extreme_values)
+{
+	static const enum fill fills[] = {FILL_MIN, FILL_MAX, FILL_ALTERNATE,
+					  FILL_RANDOM};
+
+	rng_state = 42;
+	for (size_t p = 0; p < sizeof(prec) / sizeof(prec[0]); p++)
+		for (size_t i = 0; i < 4; i++)
+			for (size_t j = 0; j < 4; j++) {
+				compare(3, 1024, prec[p].bits, prec[p].abits,
+					fills[i], fills[j], 0, 0);
+				compare(2, 129, prec[p].bits, prec[p].abits,
+					fills[i], fills[j], 1, 3);
+			}
+}
+END_TEST
+
+/* the largest row a program may have (NPK_MAX_DIM inputs): int8 -128 *
+ * -128 sums to 2^30, the biased VNNI sum to more than 2^31 before the
+ * correction brings it back */
+START_TEST(longest_rows)
+{
+	rng_state = 7;
+	compare(2, 65536, 8, 8, FILL_MIN, FILL_MIN, 0, 0);
+	compare(2, 65536, 8, 8, FILL_MAX, FILL_MIN, 0, 0);
+	compare(2, 65536, 4, 8, FILL_MAX, FILL_MIN, 0, 0);
+	compare(2, 65535, 4, 8, FILL_MIN, FILL_MIN, 1, 1);
+}
+END_TEST
+
+START_TEST(dispatch)
+{
+	enum npk_isa best = npk_isa_best();
+
+	ck_assert_int_eq(npk_isa_available(NPK_ISA_C), 1);
+	ck_assert_int_eq(npk_isa_available(best), 1);
+	ck_assert_int_eq(npk_isa_available(NPK_ISA_N), 0);
+	ck_assert_str_eq(npk_isa_name(NPK_ISA_C), "c");
+	ck_assert_ptr_null(npk_isa_name(NPK_ISA_N));
+	/* the best is at least every available one */
+	for (int isa = best + 1; isa < NPK_ISA_N; isa++)
+		ck_assert_int_eq(npk_isa_available((enum npk_isa)isa), 0);
+}
+END_TEST
+
+Suite *np_suite_kernels(void)
+{
+	Suite *s = suite_create("kernels");
+	TCase *tc = tcase_create("simd");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, tails_and_alignment, 0, 8);
+	tcase_add_test(tc, extreme_values);
+	tcase_add_test(tc, longest_rows);
+	tcase_add_test(tc, dispatch);
+	suite_add_tcase(s, tc);
+	return s;
+}
