@@ -47,7 +47,7 @@
 #define NPI_DEF_FRAME_TOKENS 64u
 #define NPI_DEF_MICRO 14u
 #define NPI_DEF_CAND 40u
-#define NPI_CALIB_TOKENS 128u
+#define NPI_CALIB_TOKENS 64u
 #define NPI_LOAD_CORES 32u /* cores per image transfer batch */
 
 enum {
