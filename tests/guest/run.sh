@@ -11,7 +11,8 @@
 #
 # Steps: fetch the guest kernel and busybox-static (apt-get download, cached
 # in $NP_CACHE/guest), install the matching linux-headers package, build
-# np_vfio_pci.ko with W=1 -Werror, build the static test binaries, pack an
+# np_vfio_pci.ko with W=1 -Werror, build the static test binaries (libnp
+# suite, nptool and its guest suite), pack an
 # initramfs, boot it under TCG with a timeout, read the result marker from
 # the serial console.
 #
@@ -119,14 +120,20 @@ cflags=(-O2 -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes
 	-Wstrict-prototypes -Werror -I"$root/include")
 cc "${cflags[@]}" -static -o "$work/np_vfio_hold" "$here/np_vfio_hold.c"
 
-suite=
+# Static builds of the libnp suite, nptool and nptool's suite, renamed in
+# the initramfs to the names the suites expect.
+static_bins=()
 if [ "$ncards" -gt 0 ]; then
-	log "building the libnp suite, statically linked"
+	log "building the libnp and nptool suites, statically linked"
 	cmake -S "$root" -B "$work/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 		-DNP_WERROR=ON >/dev/null
-	cmake --build "$work/build" -j"$jobs" --target np_libnp_tests_static >&2
-	suite=$(find "$work/build" -type f -name np_libnp_tests_static | head -1)
-	[ -n "$suite" ] || die "the build produced no np_libnp_tests_static"
+	cmake --build "$work/build" -j"$jobs" --target np_libnp_tests_static \
+		nptool_static np_nptool_tests_static >&2
+	for t in np_libnp_tests nptool np_nptool_tests; do
+		f=$(find "$work/build" -type f -name "${t}_static" | head -1)
+		[ -n "$f" ] || die "the build produced no ${t}_static"
+		static_bins+=("$f:$t")
+	done
 fi
 
 # ---- initramfs ----------------------------------------------------------
@@ -138,7 +145,9 @@ cp "$bbroot/bin/busybox" "$ir/bin/busybox"
 ln -s busybox "$ir/bin/sh"
 cp "$here/init" "$ir/init"
 cp "$work/np_vfio_hold" "$ir/bin/"
-[ -z "$suite" ] || cp "$suite" "$ir/bin/np_libnp_tests"
+for b in "${static_bins[@]}"; do
+	cp "${b%%:*}" "$ir/bin/${b##*:}"
+done
 cp "$ko" "$ir/lib/modules/np/"
 for m in virt/lib/irqbypass drivers/vfio/vfio drivers/vfio/vfio_iommu_type1 \
 	drivers/vfio/vfio_virqfd drivers/vfio/pci/vfio-pci-core; do
