@@ -60,6 +60,11 @@ static const struct npt_cmd cmds[] = {
 	    "[--top-p P] [--seed S] [--follow R] [--no-stop] [-q]",
 	    "run a model on the cards: N requests in M micro-batches, "
 	    "text streamed, then tokens/s, latency and utilization"),
+	CMD(bench,
+	    "[--model-shape FILE] [-n N] [-M M] [-c CARDS] [--out-cards K] "
+	    "[--prompt T] [--generate T]",
+	    "what real cards would do with a model shape: tokens/s, per "
+	    "card, per-token latency, time per stage (performance model)"),
 };
 
 static const struct npt_cmd *cur_cmd;

@@ -118,5 +118,6 @@ int npt_cmd_doctor(struct npt *t, int argc, char **argv);
 int npt_cmd_cdi(struct npt *t, int argc, char **argv);
 int npt_cmd_pipeline(struct npt *t, int argc, char **argv);
 int npt_cmd_run(struct npt *t, int argc, char **argv);
+int npt_cmd_bench(struct npt *t, int argc, char **argv);
 
 #endif /* NPTOOL_H */

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libnp performance model: the time real np cards would take to run a
+ * transformer, from first principles (docs/perfmodel.md).
+ *
+ *   np_perf_arch_default()   the architecture parameters, each with its
+ *                            source in docs/perfmodel.md
+ *   np_perf_shape_parse()    a model shape file (data/shapes/ *.shape)
+ *   np_perf_estimate()       per-stage compute, vector, SRAM and PCIe
+ *                            times, the GPipe schedule, tokens/s
+ *
+ * Nothing here is fitted to a measured or published throughput: the
+ * figures follow from the operation counts of the shape and the
+ * architecture's rates. The functions are pure (no cards, no I/O).
+ * Every function that can fail returns 0 or a negative errno.
+ */
+#ifndef NP_PERFMODEL_H
+#define NP_PERFMODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Architecture parameters of one card, its link and the host. */
+struct np_perf_arch {
+	uint32_t cores; /* compute cores per card */
+	uint32_t ops_int8; /* vector-matrix ops per cycle per core, INT8 */
+	uint32_t ops_int4; /* ... INT4 */
+	uint32_t ops_int2; /* ... INT2 */
+	uint32_t vector_lanes; /* FP16 vector unit elements/cycle/core */
+	uint32_t act_lanes; /* activation unit elements/cycle/core */
+	double clock_hz; /* core clock */
+	double sram_bw; /* SRAM <-> compute bytes/s, whole card */
+	uint64_t sram_bytes; /* SRAM per card */
+	uint64_t fb_bytes; /* frame buffer per card */
+	double pcie_raw_bw; /* link bytes/s after line coding */
+	double pcie_efficiency; /* payload share after TLP/DLLP overhead */
+	double pcie_latency_s; /* one posted write, port to port */
+	double dma_setup_s; /* descriptor fetch and doorbell per transfer */
+	double host_step_s; /* host: merge top-k, sample, embed, per frame */
+};
+
+/* Model shape and run: a llama-style decoder plus N, M, cards. */
+struct np_perf_shape {
+	char name[64];
+	uint32_t layers, dim, ffn, heads, kv_heads, vocab;
+	uint32_t prompt; /* tokens of each request's prompt */
+	uint32_t generate; /* tokens generated per request */
+	uint32_t weight_bits; /* layer weights: 2, 4 or 8 */
+	uint32_t act_bits; /* layer activations into Q/K/V/O/gate/up */
+	uint32_t kv_bits; /* KV cache */
+	uint32_t out_bits; /* output layer weights and activations */
+	uint32_t requests; /* N: concurrent requests */
+	uint32_t micro_batches; /* M: GPipe micro-batches, divides N */
+	uint32_t cards; /* cards in the pipeline */
+	uint32_t out_cards; /* of which run the output layer */
+	uint32_t top_k; /* (logit, token) pairs an output card returns */
+};
+
+/* Time of one stage (a card, or the output cards side by side) for one
+ * micro-batch, seconds. */
+struct np_perf_stage {
+	uint32_t first_layer, n_layers; /* n_layers 0: output stage */
+	double matrix_s; /* vector-matrix units at their precision */
+	double attn_s; /* QK scores on the cores that hold the KV units */
+	double vector_s; /* FP16 vector and activation units */
+	double sram_s; /* SRAM <-> compute traffic at sram_bw */
+	double time_s; /* max(matrix + attn, sram) + vector */
+	double hop_s; /* PCIe transfer of the result to the next stage */
+	uint64_t sram_used; /* weights + KV + frames, bytes per card */
+};
+
+#define NP_PERF_MAX_STAGES 64
+
+struct np_perf_result {
+	uint32_t n_stages;
+	/* decode stages at the mean context of the generation phase */
+	struct np_perf_stage stage[NP_PERF_MAX_STAGES];
+	double link_bw; /* effective PCIe bytes/s */
+	double host_in_s; /* host -> first card per frame (decode) */
+	double prefill_s; /* every prompt through the pipeline (GPipe) */
+	double decode_s; /* every generated token, all requests */
+	double round_s; /* mean time for every request to get one token */
+	double total_s;
+	double tokens_per_s; /* generated tokens / decode_s, all cards */
+	double tokens_per_s_card;
+	double e2e_tokens_per_s; /* N * generate / (prefill + decode) */
+	double token_latency_s; /* per generated token, per request */
+	double first_token_s; /* prompt in to first token out */
+	double bound_stage_s; /* slowest stage, decode */
+	double loop_s; /* one micro-batch around the ring, decode */
+	double matrix_util; /* matrix units' busy share, decode */
+	int fits; /* weights, KV cache and frames fit every card */
+};
+
+/* The documented defaults (docs/perfmodel.md). */
+void np_perf_arch_default(struct np_perf_arch *a);
+
+/*
+ * Parse a shape file's text (len bytes): lines "key = value", '#'
+ * comments; keys as in struct np_perf_shape (heads, kv_heads, ...). Keys
+ * left out keep the values *out holds on entry, so callers set defaults
+ * first (np_perf_shape_default). On error, err (errlen bytes) names the
+ * line, the key or value and what is allowed.
+ * Returns 0, or -EINVAL (unknown key, bad number, missing '=').
+ */
+int np_perf_shape_parse(const char *text, size_t len, struct np_perf_shape *out,
+			char *err, size_t errlen);
+/* Granite-3B-like defaults: N 28, M 14, 16 cards, 2 output cards... */
+void np_perf_shape_default(struct np_perf_shape *s);
+
+/*
+ * Estimate shape s on architecture a. On error, err names the field, the
+ * value and what would work.
+ * Returns 0, or -EINVAL (a zero dimension, heads not dividing dim or not
+ * a multiple of kv_heads, M not dividing N, fewer cards than output
+ * cards + 1, more stages than NP_PERF_MAX_STAGES, a bit width not 2, 4
+ * or 8, a non-positive rate).
+ */
+int np_perf_estimate(const struct np_perf_arch *a,
+		     const struct np_perf_shape *s, struct np_perf_result *out,
+		     char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NP_PERFMODEL_H */

@@ -1,0 +1,535 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The performance model of real cards (np/perfmodel.h, docs/perfmodel.md).
+ *
+ * Work is counted per micro-batch of b = N / M requests: the operations of
+ * every matrix at its precision, the attention over the context, the
+ * element-wise work of norms, RoPE, softmax, SiLU and requantisation, and
+ * the bytes that cross the SRAM-compute interface and the PCIe links.
+ * Rates come from struct np_perf_arch only.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "np/perfmodel.h"
+
+void np_perf_arch_default(struct np_perf_arch *a)
+{
+	/* docs/perfmodel.md, "Parameters", gives the source of each */
+	*a = (struct np_perf_arch){
+		.cores = 256,
+		.ops_int8 = 2048,
+		.ops_int4 = 4096,
+		.ops_int2 = 8192,
+		.vector_lanes = 32 * 4,
+		.act_lanes = 32,
+		.clock_hz = 400e6,
+		.sram_bw = 13e12,
+		.sram_bytes = 192ull << 20,
+		.fb_bytes = 32ull << 20,
+		.pcie_raw_bw = 8e9 * 8 * 128.0 / 130.0 / 8.0,
+		.pcie_efficiency = 256.0 / (256.0 + 24.0) * 0.98,
+		.pcie_latency_s = 1e-6,
+		.dma_setup_s = 2e-6,
+		.host_step_s = 10e-6,
+	};
+}
+
+void np_perf_shape_default(struct np_perf_shape *s)
+{
+	*s = (struct np_perf_shape){
+		.name = "granite-3b",
+		.layers = 14,
+		.dim = 4096,
+		.ffn = 14336,
+		.heads = 32,
+		.kv_heads = 8,
+		.vocab = 49152,
+		.prompt = 1024,
+		.generate = 1024,
+		.weight_bits = 4,
+		.act_bits = 4,
+		.kv_bits = 4,
+		.out_bits = 8,
+		.requests = 28,
+		.micro_batches = 14,
+		.cards = 16,
+		.out_cards = 2,
+		.top_k = 40,
+	};
+}
+
+static void perr(char *err, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void perr(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+}
+
+static const struct {
+	const char *key;
+	size_t off;
+} perf_keys[] = {
+#define K(f)                                          \
+	{                                             \
+#f, offsetof(struct np_perf_shape, f) \
+	}
+	K(layers),    K(dim),	   K(ffn),	K(heads),	  K(kv_heads),
+	K(vocab),     K(prompt),   K(generate), K(weight_bits),	  K(act_bits),
+	K(kv_bits),   K(out_bits), K(requests), K(micro_batches), K(cards),
+	K(out_cards), K(top_k),
+#undef K
+};
+
+static char *perf_trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		*--e = 0;
+	return s;
+}
+
+static int perf_line(char *line, unsigned int no, struct np_perf_shape *out,
+		     char *err, size_t errlen)
+{
+	char *eq, *key, *val, *end;
+	unsigned long long v;
+
+	line[strcspn(line, "#")] = 0;
+	key = perf_trim(line);
+	if (!*key)
+		return 0;
+	eq = strchr(key, '=');
+	if (!eq) {
+		perr(err, errlen,
+		     "line %u: \"%s\" is not key = value; write e.g. "
+		     "\"dim = 4096\"",
+		     no, key);
+		return -EINVAL;
+	}
+	*eq = 0;
+	key = perf_trim(key);
+	val = perf_trim(eq + 1);
+	if (!strcmp(key, "name")) {
+		if (strlen(val) >= sizeof(out->name) || !*val) {
+			perr(err, errlen,
+			     "line %u: name \"%s\" must be 1 to %zu characters",
+			     no, val, sizeof(out->name) - 1);
+			return -EINVAL;
+		}
+		strcpy(out->name, val);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(perf_keys) / sizeof(perf_keys[0]); i++) {
+		if (strcmp(key, perf_keys[i].key))
+			continue;
+		errno = 0;
+		v = strtoull(val, &end, 10);
+		if (!*val || *end || errno || v > UINT32_MAX || *val == '-') {
+			perr(err, errlen,
+			     "line %u: %s = \"%s\" is not a number from 0 to "
+			     "%u",
+			     no, key, val, UINT32_MAX);
+			return -EINVAL;
+		}
+		*(uint32_t *)((char *)out + perf_keys[i].off) = (uint32_t)v;
+		return 0;
+	}
+	perr(err, errlen,
+	     "line %u: unknown key \"%s\"; the keys are name, layers, dim, "
+	     "ffn, heads, kv_heads, vocab, prompt, generate, weight_bits, "
+	     "act_bits, kv_bits, out_bits, requests, micro_batches, cards, "
+	     "out_cards, top_k",
+	     no, key);
+	return -EINVAL;
+}
+
+int np_perf_shape_parse(const char *text, size_t len, struct np_perf_shape *out,
+			char *err, size_t errlen)
+{
+	char *buf = malloc(len + 1), *line, *save = NULL;
+	unsigned int no = 0;
+	int ret = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	memcpy(buf, text, len);
+	buf[len] = 0;
+	if (memchr(buf, 0, len)) {
+		perr(err, errlen, "a shape file is text: NUL byte at %zu",
+		     (size_t)((char *)memchr(buf, 0, len) - buf));
+		free(buf);
+		return -EINVAL;
+	}
+	/* strtok_r would skip empty lines and miscount */
+	for (line = buf; line && !ret; line = save) {
+		save = strchr(line, '\n');
+		if (save)
+			*save++ = 0;
+		ret = perf_line(line, ++no, out, err, errlen);
+	}
+	free(buf);
+	return ret;
+}
+
+/* ---------------------------------------------------------------- */
+
+struct perf_ctx {
+	const struct np_perf_arch *a;
+	const struct np_perf_shape *s;
+	double hd, qd, kvd, group, b;
+};
+
+/* vector-matrix ops per second of one core at a precision in bits */
+static double perf_core_rate(const struct np_perf_arch *a, uint32_t bits)
+{
+	uint32_t ops = bits <= 2 ? a->ops_int2 :
+		       bits <= 4 ? a->ops_int4 :
+				   a->ops_int8;
+
+	return (double)ops * a->clock_hz;
+}
+
+/* ... of the whole card */
+static double perf_rate(const struct np_perf_arch *a, uint32_t bits)
+{
+	return a->cores * perf_core_rate(a, bits);
+}
+
+static uint32_t perf_max(uint32_t x, uint32_t y)
+{
+	return x > y ? x : y;
+}
+
+/*
+ * One layer for a micro-batch of `tokens` tokens from `reqs` requests,
+ * whose tokens see `ctx_sum` KV entries in total (sum over tokens of the
+ * context length). Adds into st.
+ */
+static void perf_layer(const struct perf_ctx *c, double tokens, double reqs,
+		       double ctx_sum, struct np_perf_stage *st)
+{
+	const struct np_perf_arch *a = c->a;
+	const struct np_perf_shape *s = c->s;
+	double dim = s->dim, ffn = s->ffn;
+	uint32_t pa = perf_max(s->weight_bits, s->act_bits);
+	/* docs/numerics.md: the FFN's down projection takes int8 SiLU*up */
+	uint32_t pd = perf_max(s->weight_bits, 8);
+	double macs_a =
+		dim * (c->qd + 2 * c->kvd) + c->qd * dim + 2 * dim * ffn;
+	double macs_d = ffn * dim;
+	double wbytes = (macs_a + macs_d) * s->weight_bits / 8;
+	double units = reqs * s->kv_heads, rounds, per_unit_ctx;
+	double vec, act, lane_rate, kv_bytes;
+
+	st->matrix_s += tokens * (2 * macs_a / perf_rate(a, pa) +
+				  2 * macs_d / perf_rate(a, pd));
+	/*
+	 * Attention runs where the KV units are: one unit (request, KV head)
+	 * per core (docs/model-format.md), so reqs * kv_heads cores work and
+	 * the rest wait. Per unit: group heads x context x head_dim MACs for
+	 * the scores (INT4 q x INT4 K on the matrix unit) and as many for
+	 * the Q15 softmax weights times V on the FP16 vector unit.
+	 */
+	rounds = (double)(((uint64_t)units + a->cores - 1) / a->cores);
+	per_unit_ctx = ctx_sum / reqs;
+	st->attn_s += rounds * 2 * c->group * per_unit_ctx * c->hd /
+		      perf_core_rate(a, perf_max(s->act_bits, s->kv_bits));
+	lane_rate = (double)a->vector_lanes * a->clock_hz;
+	st->vector_s += rounds * c->group * per_unit_ctx * (c->hd + 3) /
+			lane_rate; /* PV, max/sub/sum */
+	st->vector_s += rounds * c->group * per_unit_ctx /
+			((double)a->act_lanes * a->clock_hz); /* exp */
+	/*
+	 * Element-wise work spread over every core: two RMSNorms (square-
+	 * accumulate, scale, quantise), RoPE on q and k (4 products, 2 sums
+	 * per pair), the requantisation of every matrix output, the
+	 * attention normalisation, SiLU * up, two residual sums.
+	 */
+	vec = 2 * 3 * dim + 3 * (c->qd + c->kvd) +
+	      (c->qd + 2 * c->kvd + dim + 2 * ffn + dim) + c->qd + ffn +
+	      2 * dim;
+	act = ffn + 2; /* SiLU, two reciprocal square roots */
+	st->vector_s += tokens *
+			(vec / ((double)a->cores * lane_rate) +
+			 act / ((double)a->cores * a->act_lanes * a->clock_hz));
+	/*
+	 * SRAM traffic: each weight read once per micro-batch (the matrix
+	 * unit applies a loaded weight block to every token of the frame),
+	 * the KV entries each token attends to, and the KV entries it writes.
+	 */
+	kv_bytes = (ctx_sum + tokens) * c->kvd * 2 * s->kv_bits / 8;
+	st->sram_s += (wbytes + kv_bytes + tokens * dim * 2 * 2) / a->sram_bw;
+}
+
+static void perf_output(const struct perf_ctx *c, double tokens,
+			struct np_perf_stage *st)
+{
+	const struct np_perf_arch *a = c->a;
+	const struct np_perf_shape *s = c->s;
+	double rows = ((double)s->vocab + s->out_cards - 1) / s->out_cards;
+	double lane_rate = (double)a->cores * a->vector_lanes * a->clock_hz;
+
+	rows = (double)(uint64_t)rows;
+	st->matrix_s = tokens * 2 * rows * s->dim / perf_rate(a, s->out_bits);
+	/* RMSNorm, then a compare per logit for the top-k */
+	st->vector_s = tokens * (3.0 * s->dim + rows) / lane_rate;
+	st->sram_s = (rows * s->dim * s->out_bits / 8 + tokens * rows * 4) /
+		     a->sram_bw;
+}
+
+static double perf_hop(const struct np_perf_arch *a, double link_bw,
+		       double bytes)
+{
+	return a->dma_setup_s + a->pcie_latency_s + bytes / link_bw;
+}
+
+static void perf_finish(struct np_perf_stage *st)
+{
+	double m = st->matrix_s + st->attn_s;
+
+	st->time_s = (m > st->sram_s ? m : st->sram_s) + st->vector_s;
+}
+
+/*
+ * Every stage for one micro-batch of b requests with `per_req` tokens
+ * each, the first at context ctx0 + 1 (a decode token sees ctx0 earlier
+ * entries and itself). Fills r->stage[].
+ */
+static void perf_stages(const struct perf_ctx *c, double per_req, double ctx0,
+			double link_bw, struct np_perf_result *r)
+{
+	const struct np_perf_shape *s = c->s;
+	uint32_t lcards = s->cards - s->out_cards;
+	uint32_t nl = lcards < s->layers ? lcards : s->layers, layer = 0;
+	double tokens = c->b * per_req;
+	/* sum over a request's tokens of (ctx0 + i + 1), i < per_req */
+	double ctx_sum = c->b * (per_req * ctx0 + per_req * (per_req + 1) / 2);
+	double frame = tokens * s->dim * 2 + 8 + tokens * 8;
+
+	r->n_stages = nl + 1;
+	for (uint32_t i = 0; i < nl; i++) {
+		struct np_perf_stage *st = &r->stage[i];
+		uint32_t n = s->layers / nl + (i < s->layers % nl);
+
+		memset(st, 0, sizeof(*st));
+		st->first_layer = layer;
+		st->n_layers = n;
+		layer += n;
+		perf_layer(c, tokens, c->b, ctx_sum, st);
+		st->matrix_s *= n;
+		st->attn_s *= n;
+		st->vector_s *= n;
+		st->sram_s *= n;
+		perf_finish(st);
+		/* the last layer card sends its frame to every output card
+		 * over its one link */
+		st->hop_s = perf_hop(c->a, link_bw,
+				     frame * (i + 1 == nl ? s->out_cards : 1));
+	}
+	memset(&r->stage[nl], 0, sizeof(r->stage[nl]));
+	r->stage[nl].first_layer = s->layers;
+	perf_output(c, tokens, &r->stage[nl]);
+	perf_finish(&r->stage[nl]);
+	r->stage[nl].hop_s = perf_hop(c->a, link_bw, tokens * s->top_k * 8.0);
+}
+
+static int perf_check(const struct np_perf_arch *a,
+		      const struct np_perf_shape *s, char *err, size_t errlen)
+{
+	const uint32_t *dims[] = {
+		&s->layers,   &s->dim,		 &s->ffn,    &s->heads,
+		&s->kv_heads, &s->vocab,	 &s->prompt, &s->generate,
+		&s->requests, &s->micro_batches, &s->cards,  &s->out_cards};
+	static const char *const names[] = {
+		"layers",   "dim",	     "ffn",    "heads",
+		"kv_heads", "vocab",	     "prompt", "generate",
+		"requests", "micro_batches", "cards",  "out_cards"};
+	const uint32_t *bits[] = {&s->weight_bits, &s->act_bits, &s->kv_bits,
+				  &s->out_bits};
+	static const char *const bnames[] = {"weight_bits", "act_bits",
+					     "kv_bits", "out_bits"};
+
+	for (size_t i = 0; i < sizeof(dims) / sizeof(dims[0]); i++)
+		if (*dims[i] == 0) {
+			perr(err, errlen, "%s = 0: give a positive value",
+			     names[i]);
+			return -EINVAL;
+		}
+	for (size_t i = 0; i < 4; i++)
+		if (*bits[i] != 2 && *bits[i] != 4 && *bits[i] != 8) {
+			perr(err, errlen, "%s = %u: use 2, 4 or 8", bnames[i],
+			     *bits[i]);
+			return -EINVAL;
+		}
+	if (s->dim % s->heads || s->heads % s->kv_heads) {
+		perr(err, errlen,
+		     "heads = %u, kv_heads = %u, dim = %u: heads must divide "
+		     "dim and be a multiple of kv_heads",
+		     s->heads, s->kv_heads, s->dim);
+		return -EINVAL;
+	}
+	if (s->requests % s->micro_batches) {
+		perr(err, errlen,
+		     "micro_batches = %u does not divide requests = %u: "
+		     "use a divisor of %u",
+		     s->micro_batches, s->requests, s->requests);
+		return -EINVAL;
+	}
+	if (s->cards <= s->out_cards ||
+	    s->cards - s->out_cards + 1 > NP_PERF_MAX_STAGES) {
+		perr(err, errlen,
+		     "cards = %u with out_cards = %u: need at least one layer "
+		     "card and at most %u stages",
+		     s->cards, s->out_cards, NP_PERF_MAX_STAGES);
+		return -EINVAL;
+	}
+	if (!a->cores || !a->ops_int2 || !a->ops_int4 || !a->ops_int8 ||
+	    !a->vector_lanes || !a->act_lanes || !(a->clock_hz > 0) ||
+	    !(a->sram_bw > 0) || !(a->pcie_raw_bw > 0) ||
+	    !(a->pcie_efficiency > 0) || a->pcie_efficiency > 1 ||
+	    !(a->pcie_latency_s >= 0) || !(a->dma_setup_s >= 0) ||
+	    !(a->host_step_s >= 0)) {
+		perr(err, errlen,
+		     "architecture: every rate must be positive, the PCIe "
+		     "efficiency at most 1, times not negative; start from "
+		     "np_perf_arch_default()");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* the round every request gets a token in, and the ring's parts */
+static double perf_round(const struct np_perf_arch *a,
+			 const struct np_perf_shape *s,
+			 const struct np_perf_result *r, double host_in,
+			 double *bound, double *loop)
+{
+	double m = s->micro_batches, round;
+
+	*bound = 0;
+	*loop = a->host_step_s + host_in;
+	for (uint32_t i = 0; i < r->n_stages; i++) {
+		const struct np_perf_stage *st = &r->stage[i];
+		double busy = st->time_s > st->hop_s ? st->time_s : st->hop_s;
+
+		if (busy > *bound)
+			*bound = busy;
+		*loop += st->time_s + st->hop_s;
+	}
+	/* M frames circulate: the slowest stage serves each once, or one
+	 * frame's trip around the ring, or the host's M steps */
+	round = m * *bound;
+	if (*loop > round)
+		round = *loop;
+	if (m * a->host_step_s > round)
+		round = m * a->host_step_s;
+	return round;
+}
+
+int np_perf_estimate(const struct np_perf_arch *a,
+		     const struct np_perf_shape *s, struct np_perf_result *out,
+		     char *err, size_t errlen)
+{
+	struct perf_ctx c = {.a = a, .s = s};
+	struct np_perf_result *r = out;
+	double link_bw, host_in, bound, loop, m, busy = 0, pre_bound = 0;
+	double total_ctx, pre_loop;
+	uint64_t kv_layer, w_layer, frame_max;
+	int ret = perf_check(a, s, err, errlen);
+
+	if (ret)
+		return ret;
+	memset(r, 0, sizeof(*r));
+	c.hd = (double)s->dim / s->heads;
+	c.qd = s->dim;
+	c.kvd = c.hd * s->kv_heads;
+	c.group = (double)s->heads / s->kv_heads;
+	c.b = (double)s->requests / s->micro_batches;
+	m = s->micro_batches;
+	link_bw = a->pcie_raw_bw * a->pcie_efficiency;
+	r->link_bw = link_bw;
+
+	/* prefill: each micro-batch's prompts in one frame, GPipe flush */
+	perf_stages(&c, s->prompt, 0, link_bw, r);
+	host_in = perf_hop(a, link_bw, c.b * s->prompt * s->dim * 2.0);
+	pre_loop = a->host_step_s + host_in;
+	for (uint32_t i = 0; i < r->n_stages; i++) {
+		double t = r->stage[i].time_s > r->stage[i].hop_s ?
+				   r->stage[i].time_s :
+				   r->stage[i].hop_s;
+
+		pre_loop += r->stage[i].time_s + r->stage[i].hop_s;
+		if (t > pre_bound)
+			pre_bound = t;
+	}
+	r->prefill_s = pre_loop + (m - 1) * pre_bound;
+	r->first_token_s = r->prefill_s;
+
+	/* decode: the prefill yields the first token; each further token
+	 * is one round at its context */
+	host_in = perf_hop(a, link_bw, c.b * s->dim * 2.0 + 8 + c.b * 8);
+	r->host_in_s = host_in;
+	for (uint32_t g = 1; g < s->generate; g++) {
+		perf_stages(&c, 1, (double)s->prompt + g - 1, link_bw, r);
+		r->decode_s += perf_round(a, s, r, host_in, &bound, &loop);
+	}
+	/* the reported stages: decode at the generation's mean context */
+	perf_stages(&c, 1, s->prompt + (s->generate - 1) / 2.0, link_bw, r);
+	r->round_s =
+		perf_round(a, s, r, host_in, &r->bound_stage_s, &r->loop_s);
+	if (s->generate > 1) {
+		r->round_s = r->decode_s / (s->generate - 1);
+		r->tokens_per_s =
+			(double)s->requests * (s->generate - 1) / r->decode_s;
+	}
+	r->total_s = r->prefill_s + r->decode_s;
+	r->e2e_tokens_per_s = (double)s->requests * s->generate / r->total_s;
+	r->tokens_per_s_card = r->tokens_per_s / s->cards;
+	r->token_latency_s = r->round_s;
+	for (uint32_t i = 0; i < r->n_stages; i++) {
+		double n = i + 1 == r->n_stages ? s->out_cards : 1;
+
+		busy += n * m * (r->stage[i].matrix_s + r->stage[i].attn_s);
+	}
+	if (r->round_s > 0)
+		r->matrix_util = busy / (s->cards * r->round_s);
+
+	/* capacity: weights, KV cache, two frame slots */
+	w_layer = ((uint64_t)s->dim * (uint64_t)(c.qd + 2 * c.kvd) +
+		   (uint64_t)c.qd * s->dim + 3ull * s->dim * s->ffn) *
+		  s->weight_bits / 8;
+	total_ctx = (double)s->prompt + s->generate;
+	kv_layer = (uint64_t)((double)s->requests * total_ctx * c.kvd * 2 *
+			      s->kv_bits / 8);
+	frame_max = (uint64_t)(c.b * s->prompt * s->dim * 2);
+	r->fits = 2 * frame_max <= a->fb_bytes;
+	for (uint32_t i = 0; i < r->n_stages; i++) {
+		struct np_perf_stage *st = &r->stage[i];
+
+		if (st->n_layers)
+			st->sram_used = st->n_layers * (w_layer + kv_layer);
+		else
+			st->sram_used =
+				(uint64_t)((s->vocab + s->out_cards - 1) /
+					   s->out_cards) *
+				s->dim * s->out_bits / 8;
+		if (st->sram_used > a->sram_bytes)
+			r->fits = 0;
+	}
+	return 0;
+}
