@@ -120,6 +120,34 @@ staging=
 cleanup() { [ -z "$staging" ] || rm -rf "$staging"; }
 trap cleanup EXIT
 
+# Long steps run as stages: in the background, waited for. Bash runs a trap
+# as soon as a signal interrupts "wait", while after a foreground command
+# that survived a SIGINT (meson does: it takes the interrupted compiler check
+# for a failed one and completes) it would carry on and stamp a bad tree.
+stage_pid=
+kill_tree() {
+	local p
+	for p in $(pgrep -P "$1"); do
+		kill_tree "$p"
+	done
+	kill -TERM "$1" 2>/dev/null || true
+}
+on_signal() {
+	log "interrupted; the next run picks up from here"
+	[ -z "$stage_pid" ] || kill_tree "$stage_pid"
+	exit 130
+}
+trap on_signal INT TERM HUP
+stage() {
+	local rc=0
+
+	"$@" &
+	stage_pid=$!
+	wait "$stage_pid" || rc=$?
+	stage_pid=
+	return "$rc"
+}
+
 # --- dependencies -----------------------------------------------------------
 
 missing=()
@@ -177,8 +205,8 @@ if [ -z "$dsc" ]; then
 	log "downloading Debian's QEMU 7.2 source into $cache/src"
 	rm -rf "$cache/src.tmp"
 	mkdir -p "$cache/src.tmp"
-	(cd "$cache/src.tmp" &&
-		apt-get source -q --download-only -o APT::Sandbox::User=root qemu >&2)
+	stage env -C "$cache/src.tmp" apt-get source -q --download-only \
+		-o APT::Sandbox::User=root qemu >&2
 	find "$cache/src.tmp" -maxdepth 1 -name 'qemu_7.2+dfsg-*.dsc' | grep -q . ||
 		die "apt-get source qemu did not fetch QEMU 7.2 (is this Debian 12?)"
 	# Tarballs first, the .dsc last: a .dsc in src/ means a complete set.
@@ -200,7 +228,7 @@ if [ ! -e "$work/.stamp-src" ]; then
 	log "unpacking $(basename "$dsc") with Debian's patches into $src"
 	rm -rf "$work"
 	mkdir -p "$work"
-	dpkg-source -q -x "$dsc" "$src" >&2
+	stage dpkg-source -q -x "$dsc" "$src" >&2
 	patch -d "$src" -p1 --forward -s <"$patchfile" >&2
 	mkdir -p "$src/hw/misc/np"
 	touch "$work/.stamp-src"
@@ -255,14 +283,14 @@ if [ ! -e "$work/.stamp-configured" ]; then
 	log "configuring: ${configure_flags[*]}"
 	rm -rf "$build"
 	mkdir -p "$build"
-	(cd "$build" && ../src/configure "${configure_flags[@]}" >&2)
+	stage env -C "$build" ../src/configure "${configure_flags[@]}" >&2
 	touch "$work/.stamp-configured"
 fi
 
 # --- build and publish --------------------------------------------------------
 
 log "building qemu-system-x86_64 (ninja -j$jobs in $build)"
-ninja -C "$build" -j"$jobs" qemu-system-x86_64 >&2
+stage ninja -C "$build" -j"$jobs" qemu-system-x86_64 >&2
 
 rm -rf "$gen"
 staging=$out.tmp.$$
