@@ -1,21 +1,16 @@
 #!/bin/bash
-# Run the main job: the demo model on 16 emulated np cards (or the np cards
-# bound to VFIO, if there are any), 28 concurrent requests in 14
-# micro-batches, text streamed, then tokens/s, per-token latency per
-# request and card utilization (docs/pipeline.md). Installs what it needs
-# on a fresh Debian 12 machine and builds first.
-#
-# Arguments go to `nptool run` (see `nptool help run`), e.g.
+# The main job: the pipelined LLM on 16 emulated np cards (14 layer cards +
+# 2 output cards, N=28 requests in M=14 micro-batches). Installs what it
+# needs on a fresh Debian 12 machine, builds, then runs `nptool run`.
+# Extra arguments go to `nptool run` (see `nptool help run`), e.g.
 #   scripts/run.sh -p "Once upon a time" -n 4 -M 2 -t 64 --temperature 0.8
-# Environment: NP_DEVICES selects cards (default: VFIO cards, else emu:16),
-# NP_JOBS sets build parallelism.
+# NP_DEVICES selects the cards (default emu:16; vfio:all for real cards).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-jobs=${NP_JOBS:-$(nproc)}
-
-scripts/deps.sh
-cmake -S . -B build -DNP_WERROR=ON >/dev/null
-cmake --build build -j"$jobs" --target nptool
-exec build/tools/nptool run "$@"
+"$root/scripts/deps.sh"
+cmake -S . -B build-run -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build-run -j"$(nproc)" --target nptool np_demo_model >&2
+export NP_DEVICES=${NP_DEVICES:-emu:16}
+exec build-run/tools/nptool run "$@"
