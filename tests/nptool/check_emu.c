@@ -157,7 +157,7 @@ START_TEST(test_pipeline)
 	struct jv *cards, *bn;
 	double top = 0;
 
-	npt_run(&r, "--json", "pipeline", "-i", "0.5", NULL);
+	npt_run(&r, "--json", "pipeline", "-i", "1", NULL);
 	cards = cards_of(npt_envelope(&r, "pipeline", 0), NCARDS);
 	ck_assert_str_eq(jv_str(r.json, "source"), "registers");
 	ck_assert_double_ge(jv_num(r.json, "samples"), 1);
