@@ -96,6 +96,7 @@ out=$cache/qemu-$key
 bin=$out/qemu-system-x86_64
 
 if [ -x "$bin" ]; then
+	touch "$out" 2>/dev/null || true
 	log "cached: $bin"
 	echo "$bin"
 	exit 0
@@ -306,12 +307,15 @@ cp "$build/qemu-system-x86_64" "$staging/"
 mv -T "$staging" "$out"
 staging=
 
-# Keep the three newest binaries and the current work tree.
+# Binaries unused for two days go (a cache hit refreshes a binary's time:
+# another checkout may still be testing with an older one); so do leftovers
+# of interrupted runs and work trees of other configurations.
 find "$cache" -maxdepth 1 -name 'qemu-*.tmp.*' -exec rm -rf {} +
 find "$cache" -maxdepth 1 -name 'qemu-7.2-work-*' ! -name "qemu-7.2-work-$wkey" \
 	-exec rm -rf {} +
-find "$cache" -maxdepth 1 -regex '.*/qemu-[0-9a-f]\{16\}' -printf '%T@ %p\n' |
-	sort -rn | tail -n +4 | cut -d' ' -f2- | xargs -r rm -rf
+find "$cache" -maxdepth 1 -regextype posix-extended \
+	-regex '.*/qemu-[0-9a-f]{16}' -mtime +1 ! -name "qemu-$key" \
+	-exec rm -rf {} +
 
 log "built: $bin"
 echo "$bin"
