@@ -186,6 +186,8 @@ Suite *np_suite_ctx(void)
 	TCase *tc = tcase_create("open");
 	TCase *tcc = tcase_create("card");
 
+	/* Opening 16 cards over VFIO under TCG takes seconds. */
+	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_open_bad_spec);
 	tcase_add_test(tc, test_open_bad_opts);
 	tcase_add_test(tc, test_open_nothing_set);

@@ -84,7 +84,8 @@ struct np_open_opts {
  *             is unset (the message suggests NP_DEVICES=emu:16)
  *   -ENOENT   a listed card does not exist, or /dev/vfio is missing
  *   -EBUSY    an IOMMU group is not viable (another driver holds a device
- *             of the group) or already in use
+ *             of the group) or already open: a VFIO group opens once, so
+ *             a card belongs to one context of one process at a time
  *   -EPROTO   a card's ID register is wrong (not an np card, ABI major
  *             mismatch) or the card never became ready
  *   -ENOMEM   out of memory, or RLIMIT_MEMLOCK too low to pin rings
