@@ -436,11 +436,11 @@ static int pipeline_init(struct np_pipeline *p,
 	ret = read_shape(p);
 	if (ret)
 		return ret;
-	for (uint32_t i = 0; i < n; i++) {
+	/* who feeds whom: layer cards in a chain, the last one feeding every
+	 * output card */
+	for (uint32_t i = 1; i < n; i++) {
 		struct npi_stage *st = &p->st[i];
 
-		if (i == 0)
-			continue;
 		if (i < p->n_layer) {
 			st->producer = i - 1;
 			st->consumer_idx = 0;
@@ -681,7 +681,7 @@ static int32_t sample(const struct np_sampling *sp, uint64_t *rng,
 	if (sp->temperature <= 0)
 		return (int32_t)id[0];
 	for (uint32_t i = 0; i < k; i++) {
-		w[i] = exp((double)(v[i] - v[0]) * scale / sp->temperature);
+		w[i] = exp(((double)v[i] - v[0]) * scale / sp->temperature);
 		sum += w[i];
 	}
 	if (sp->top_p > 0 && sp->top_p < 1) {
