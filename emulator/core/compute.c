@@ -110,6 +110,8 @@ uint32_t np_emu_layer_job(struct np_emu *emu, uint64_t prog, uint64_t arg,
 	scratch = malloc(npk_scratch_size(emu->sram, sram_prog));
 	res = malloc(res_len);
 	if (!copy || !scratch || !res) {
+		/* the card has its own memory for this; only the host that
+		 * emulates it can run out: the job fails, the card lives */
 		err = NP_ERR_BAD_PROGRAM;
 		goto out;
 	}
