@@ -140,49 +140,78 @@ NPK_VNNI static uint32_t npk_sum_a_vnni(const int8_t *a, uint32_t cols)
 	return (uint32_t)_mm512_reduce_add_epi32(s);
 }
 
-/* 32 packed bytes (the first nb of them) -> 64 biased nibbles */
-NPK_VNNI static __m512i npk_nib_vnni(const uint8_t *p, __mmask32 m)
-{
-	__m512i x = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(m, p));
+/*
+ * The int4 kernel splits the activations once per call, by blocks, into
+ * the even columns (met by the low nibbles of the weight bytes, in order)
+ * and the odd ones (the high nibbles): a row then costs a load, two
+ * nibble extractions and two vpdpbusd per 128 columns, with no shuffle.
+ */
+#define NPK_VNNI_BLOCK 2048u /* columns per split block */
 
-	/* (x | x << 4) & 0x0f0f, then ^ 0x0808 */
-	x = _mm512_ternarylogic_epi32(x, _mm512_slli_epi16(x, 4),
-				      _mm512_set1_epi16(0x0f0f), 0xa8);
-	return _mm512_xor_si512(x, _mm512_set1_epi16(0x0808));
+/* a[0, n) (n <= 128, zeros past n) -> even[0, 64), odd[0, 64) */
+NPK_VNNI static void npk_split128(const int8_t *a, uint32_t n, int8_t *even,
+				  int8_t *odd)
+{
+	const __m512i lo8 = _mm512_set1_epi16(0x00ff);
+	const __m512i order = _mm512_set_epi64(7, 5, 3, 1, 6, 4, 2, 0);
+	__m512i v0 = _mm512_maskz_loadu_epi8(npk_mask64(n), a);
+	__m512i v1 = _mm512_maskz_loadu_epi8(npk_mask64(n > 64 ? n - 64 : 0),
+					     a + 64);
+	/* packus works per 128-bit lane: the permute restores the order */
+	__m512i e = _mm512_packus_epi16(_mm512_and_si512(v0, lo8),
+					_mm512_and_si512(v1, lo8));
+	__m512i o = _mm512_packus_epi16(_mm512_srli_epi16(v0, 8),
+					_mm512_srli_epi16(v1, 8));
+
+	_mm512_storeu_si512(even, _mm512_permutexvar_epi64(order, e));
+	_mm512_storeu_si512(odd, _mm512_permutexvar_epi64(order, o));
 }
 
 NPK_VNNI static void npk_mv4_vnni(const uint8_t *w, uint32_t rows,
 				  uint32_t cols, uint32_t row_bytes,
 				  const int8_t *a, int32_t *acc)
 {
-	uint32_t n = cols & ~127u, sum_a = npk_sum_a_vnni(a, cols);
+	const __m512i m0f = _mm512_set1_epi8(0x0f), m08 = _mm512_set1_epi8(8);
+	int8_t even[NPK_VNNI_BLOCK / 2] __attribute__((aligned(64)));
+	int8_t odd[NPK_VNNI_BLOCK / 2] __attribute__((aligned(64)));
+	uint32_t sum_a = npk_sum_a_vnni(a, cols);
 
-	for (uint32_t r = 0; r < rows; r++, w += row_bytes) {
-		__m512i s0 = _mm512_setzero_si512(), s1 = s0;
+	for (uint32_t r = 0; r < rows; r++)
+		acc[r] = (int32_t)(0u - 8u * sum_a);
+	for (uint32_t c0 = 0; c0 < cols; c0 += NPK_VNNI_BLOCK) {
+		uint32_t bc =
+			cols - c0 < NPK_VNNI_BLOCK ? cols - c0 : NPK_VNNI_BLOCK;
+		uint32_t nb = (bc + 1) / 2; /* weight bytes of the block */
+		const uint8_t *wr = w + c0 / 2;
 
-		for (uint32_t c = 0; c < n; c += 128) {
-			s0 = _mm512_dpbusd_epi32(
-				s0, npk_nib_vnni(w + c / 2, ~(__mmask32)0),
-				_mm512_loadu_si512(a + c));
-			s1 = _mm512_dpbusd_epi32(
-				s1, npk_nib_vnni(w + c / 2 + 32, ~(__mmask32)0),
-				_mm512_loadu_si512(a + c + 64));
+		for (uint32_t c = 0; c < bc; c += 128)
+			npk_split128(a + c0 + c, bc - c, even + c / 2,
+				     odd + c / 2);
+		for (uint32_t r = 0; r < rows; r++, wr += row_bytes) {
+			__m512i s0 = _mm512_setzero_si512(), s1 = s0;
+
+			for (uint32_t j = 0; j < nb; j += 64) {
+				/* past the row: weight 0 -> nibble 8, met by
+				 * a zero activation; so is the high nibble
+				 * of an odd last byte */
+				__m512i x = _mm512_maskz_loadu_epi8(
+					npk_mask64(nb - j), wr + j);
+				/* (x & 0x0f) ^ 0x08 */
+				__m512i lo = _mm512_ternarylogic_epi32(
+					x, m0f, m08, 0x6a);
+				__m512i hi = _mm512_ternarylogic_epi32(
+					_mm512_srli_epi16(x, 4), m0f, m08,
+					0x6a);
+
+				s0 = _mm512_dpbusd_epi32(
+					s0, lo, _mm512_load_si512(even + j));
+				s1 = _mm512_dpbusd_epi32(
+					s1, hi, _mm512_load_si512(odd + j));
+			}
+			acc[r] = (int32_t)((uint32_t)acc[r] +
+					   (uint32_t)_mm512_reduce_add_epi32(
+						   _mm512_add_epi32(s0, s1)));
 		}
-		/* the tail: masked loads read nothing past the row, and the
-		 * high nibble of an odd last byte meets a zero activation */
-		for (uint32_t c = n; c < cols; c += 64) {
-			uint32_t left = cols - c, nb = (left + 1) / 2;
-
-			s0 = _mm512_dpbusd_epi32(
-				s0,
-				npk_nib_vnni(w + c / 2,
-					     (__mmask32)npk_mask64(nb)),
-				_mm512_maskz_loadu_epi8(npk_mask64(left),
-							a + c));
-		}
-		acc[r] = (int32_t)((uint32_t)_mm512_reduce_add_epi32(
-					   _mm512_add_epi32(s0, s1)) -
-				   8u * sum_a);
 	}
 }
 

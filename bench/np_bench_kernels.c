@@ -1,0 +1,388 @@
+// SPDX-License-Identifier: MIT
+/*
+ * np_bench_kernels: how close the emulator's layer kernels come to this
+ * machine's limits. In one run, on all its threads at once:
+ *
+ *   1. the INT8 SIMD peak: independent vpdpbusd (AVX-512 VNNI) or
+ *      vpmaddubsw + vpmaddwd (AVX2) chains on registers, no memory;
+ *   2. the memory bandwidth: a streaming read of a buffer far larger than
+ *      the last-level cache;
+ *   3. the layer kernels (npk_matvec) of the reference "medium" shape
+ *      (dim 1024, 14 layers, 16/4 heads, FFN 2816, vocab 32000, w4a4 and
+ *      an INT8 output layer), every variant this CPU runs, weights of all
+ *      14 layers in distinct buffers as on the 16 emulated cards;
+ *
+ * and prints ns per MAC, the fraction of the INT8 peak (in MACs) and of
+ * the memory bandwidth (weight bytes streamed) each variant reaches, and
+ * the tokens/s the kernels alone would allow.
+ *
+ *   np_bench_kernels [-t THREADS] [-s SECONDS_PER_FIGURE]
+ */
+#include <errno.h>
+#include <immintrin.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "npk.h"
+#include "npk_simd.h"
+
+#define MED_DIM 1024u
+#define MED_LAYERS 14u
+#define MED_HEADS 16u
+#define MED_KV 4u
+#define MED_FFN 2816u
+#define MED_VOCAB 32000u
+#define MED_HD (MED_DIM / MED_HEADS)
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- 1. INT8 SIMD peak ---- */
+
+/* 8 independent chains of vpdpbusd: 8 x 64 MACs per iteration */
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static uint64_t
+peak_vnni(uint64_t iters, int32_t *sink)
+{
+	__m512i a = _mm512_set1_epi8(3), b = _mm512_set1_epi8(-5);
+	__m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0, s4 = s0,
+		s5 = s0, s6 = s0, s7 = s0;
+
+	for (uint64_t i = 0; i < iters; i++) {
+		s0 = _mm512_dpbusd_epi32(s0, a, b);
+		s1 = _mm512_dpbusd_epi32(s1, a, b);
+		s2 = _mm512_dpbusd_epi32(s2, a, b);
+		s3 = _mm512_dpbusd_epi32(s3, a, b);
+		s4 = _mm512_dpbusd_epi32(s4, a, b);
+		s5 = _mm512_dpbusd_epi32(s5, a, b);
+		s6 = _mm512_dpbusd_epi32(s6, a, b);
+		s7 = _mm512_dpbusd_epi32(s7, a, b);
+		/* keep the compiler from folding the chains */
+		__asm__ volatile("" : "+v"(a));
+	}
+	s0 = _mm512_add_epi32(_mm512_add_epi32(s0, s1),
+			      _mm512_add_epi32(s2, s3));
+	s4 = _mm512_add_epi32(_mm512_add_epi32(s4, s5),
+			      _mm512_add_epi32(s6, s7));
+	_mm512_storeu_si512(sink, _mm512_add_epi32(s0, s4));
+	return iters * 8 * 64;
+}
+
+/* AVX2: vpmaddubsw + vpmaddwd + vpaddd, 8 chains x 32 MACs */
+__attribute__((target("avx2"))) static uint64_t peak_avx2(uint64_t iters,
+							  int32_t *sink)
+{
+	__m256i a = _mm256_set1_epi8(3), b = _mm256_set1_epi8(-5);
+	__m256i one = _mm256_set1_epi16(1);
+	__m256i s[8];
+
+	for (int k = 0; k < 8; k++)
+		s[k] = _mm256_setzero_si256();
+	for (uint64_t i = 0; i < iters; i++) {
+		for (int k = 0; k < 8; k++)
+			s[k] = _mm256_add_epi32(
+				s[k], _mm256_madd_epi16(
+					      _mm256_maddubs_epi16(a, b), one));
+		__asm__ volatile("" : "+x"(a));
+	}
+	for (int k = 1; k < 8; k++)
+		s[0] = _mm256_add_epi32(s[0], s[k]);
+	_mm256_storeu_si256((void *)sink, s[0]);
+	return iters * 8 * 32;
+}
+
+/* ---- 2. memory bandwidth ---- */
+
+/* every byte of buf[0, len) read once, len a multiple of 128 */
+__attribute__((target("avx2"))) static size_t
+stream_read(const uint8_t *buf, size_t len, int32_t *sink)
+{
+	__m256i s = _mm256_setzero_si256();
+
+	for (size_t i = 0; i < len; i += 128) {
+		const uint8_t *p = buf + i;
+		__m256i x = _mm256_or_si256(
+			_mm256_or_si256(
+				_mm256_loadu_si256((const void *)p),
+				_mm256_loadu_si256((const void *)(p + 32))),
+			_mm256_or_si256(
+				_mm256_loadu_si256((const void *)(p + 64)),
+				_mm256_loadu_si256((const void *)(p + 96))));
+
+		s = _mm256_add_epi64(
+			s, _mm256_sad_epu8(x, _mm256_setzero_si256()));
+	}
+	_mm256_storeu_si256((void *)sink, s);
+	return len;
+}
+
+/* ---- threads: every figure runs on all threads at once ---- */
+
+struct job {
+	int kind; /* 0 peak, 1 stream, 2 layer kernels */
+	enum npk_isa isa;
+	double seconds;
+	/* stream */
+	const uint8_t *buf;
+	size_t len;
+	/* results */
+	double work, elapsed;
+	int32_t sink[16];
+};
+
+static pthread_barrier_t start_line;
+
+/* the medium shape's weights, shared read-only by all threads */
+struct matrix {
+	uint8_t *w;
+	uint32_t rows, cols, row_bytes, bits;
+};
+static struct matrix layers[MED_LAYERS][7];
+static struct matrix out_half[2];
+static int8_t act4[MED_FFN], act8[MED_FFN];
+
+static uint64_t macs_per_token(void)
+{
+	uint64_t m = 0;
+
+	for (unsigned int l = 0; l < MED_LAYERS; l++)
+		for (unsigned int k = 0; k < 7; k++)
+			m += (uint64_t)layers[l][k].rows * layers[l][k].cols;
+	for (unsigned int k = 0; k < 2; k++)
+		m += (uint64_t)out_half[k].rows * out_half[k].cols;
+	return m;
+}
+
+static uint64_t bytes_per_token(void)
+{
+	uint64_t b = 0;
+
+	for (unsigned int l = 0; l < MED_LAYERS; l++)
+		for (unsigned int k = 0; k < 7; k++)
+			b += (uint64_t)layers[l][k].rows *
+			     layers[l][k].row_bytes;
+	for (unsigned int k = 0; k < 2; k++)
+		b += (uint64_t)out_half[k].rows * out_half[k].row_bytes;
+	return b;
+}
+
+/* one token through every matrix of the model */
+static void one_token(enum npk_isa isa, int32_t *acc)
+{
+	for (unsigned int l = 0; l < MED_LAYERS; l++)
+		for (unsigned int k = 0; k < 7; k++) {
+			const struct matrix *m = &layers[l][k];
+
+			/* FFN down (k 6) takes int8 activations */
+			npk_matvec_isa(isa, m->w, m->rows, m->cols,
+				       m->row_bytes, m->bits,
+				       k == 6 ? act8 : act4, acc);
+		}
+	for (unsigned int k = 0; k < 2; k++)
+		npk_matvec_isa(isa, out_half[k].w, out_half[k].rows,
+			       out_half[k].cols, out_half[k].row_bytes, 8, act8,
+			       acc);
+}
+
+static void *worker(void *arg)
+{
+	struct job *j = arg;
+	static int32_t acc_dummy;
+	int32_t *acc = malloc(MED_VOCAB * sizeof(*acc));
+	double t0, t;
+	uint64_t rounds = 0;
+
+	if (!acc)
+		return NULL;
+	pthread_barrier_wait(&start_line);
+	t0 = now();
+	do {
+		switch (j->kind) {
+		case 0:
+			j->work +=
+				(double)(j->isa == NPK_ISA_AVX512_VNNI ?
+						 peak_vnni(1 << 20, j->sink) :
+						 peak_avx2(1 << 20, j->sink));
+			break;
+		case 1:
+			j->work += (double)stream_read(j->buf, j->len, j->sink);
+			break;
+		default:
+			one_token(j->isa, acc);
+			j->work += 1;
+			break;
+		}
+		rounds++;
+		t = now() - t0;
+	} while (t < j->seconds);
+	j->elapsed = t;
+	acc_dummy += acc[0];
+	free(acc);
+	return NULL;
+}
+
+/* run kind on n threads at once; the sum of each thread's rate */
+static double run_all(int n, int kind, enum npk_isa isa, double seconds,
+		      const uint8_t *buf, size_t len)
+{
+	pthread_t th[64];
+	struct job jobs[64];
+	double rate = 0;
+
+	pthread_barrier_init(&start_line, NULL, (unsigned int)n);
+	for (int i = 0; i < n; i++) {
+		jobs[i] = (struct job){.kind = kind,
+				       .isa = isa,
+				       .seconds = seconds,
+				       .buf = buf + (len / n) * i,
+				       .len = (len / n) & ~(size_t)127};
+		pthread_create(&th[i], NULL, worker, &jobs[i]);
+	}
+	for (int i = 0; i < n; i++) {
+		pthread_join(th[i], NULL);
+		rate += jobs[i].work / jobs[i].elapsed;
+	}
+	pthread_barrier_destroy(&start_line);
+	return rate;
+}
+
+static uint64_t rng_state = 0x853c49e6748fea9bull;
+
+static uint8_t rnd8(void)
+{
+	rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+	return (uint8_t)(rng_state >> 56);
+}
+
+static int matrix_init(struct matrix *m, uint32_t rows, uint32_t cols,
+		       uint32_t bits)
+{
+	size_t bytes;
+
+	m->rows = rows;
+	m->cols = cols;
+	m->bits = bits;
+	/* the card layout's row stride (NPK_ALIGN) */
+	m->row_bytes = ((cols * bits / 8) + NPK_ALIGN - 1) & ~(NPK_ALIGN - 1);
+	bytes = (size_t)rows * m->row_bytes;
+	m->w = aligned_alloc(64, bytes);
+	if (!m->w)
+		return -ENOMEM;
+	for (size_t i = 0; i < bytes; i++)
+		m->w[i] = rnd8();
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	long nproc = sysconf(_SC_NPROCESSORS_ONLN);
+	int threads = nproc > 0 && nproc <= 64 ? (int)nproc : 1, c;
+	double secs = 2, peak, bw, layer_rate[NPK_ISA_N] = {0};
+	size_t stream_len = (size_t)1 << 30;
+	uint8_t *stream;
+	uint64_t macs, wbytes;
+	enum npk_isa pisa = npk_isa_best();
+
+	while ((c = getopt(argc, argv, "t:s:")) != -1) {
+		switch (c) {
+		case 't':
+			threads = atoi(optarg);
+			break;
+		case 's':
+			secs = atof(optarg);
+			break;
+		default:
+			fprintf(stderr, "usage: np_bench_kernels [-t THREADS] "
+					"[-s SECONDS_PER_FIGURE]\n");
+			return 2;
+		}
+	}
+	if (threads < 1 || threads > 64 || !(secs > 0)) {
+		fprintf(stderr, "np_bench_kernels: -t takes 1..64 threads, -s "
+				"a positive number of seconds\n");
+		return 2;
+	}
+	if (pisa == NPK_ISA_C) {
+		fprintf(stderr, "np_bench_kernels: this CPU has neither AVX2 "
+				"nor AVX-512 VNNI; no SIMD peak to measure\n");
+		return 1;
+	}
+	for (unsigned int l = 0; l < MED_LAYERS; l++) {
+		static const uint32_t shape[7][2] = {
+			{MED_DIM, MED_DIM}, /* Q */
+			{MED_KV * MED_HD, MED_DIM}, /* K */
+			{MED_KV * MED_HD, MED_DIM}, /* V */
+			{MED_DIM, MED_DIM}, /* O */
+			{MED_FFN, MED_DIM}, /* gate */
+			{MED_FFN, MED_DIM}, /* up */
+			{MED_DIM, MED_FFN}, /* down */
+		};
+
+		for (unsigned int k = 0; k < 7; k++)
+			if (matrix_init(&layers[l][k], shape[k][0], shape[k][1],
+					4))
+				return 1;
+	}
+	for (unsigned int k = 0; k < 2; k++)
+		if (matrix_init(&out_half[k], MED_VOCAB / 2, MED_DIM, 8))
+			return 1;
+	for (unsigned int i = 0; i < MED_FFN; i++) {
+		act4[i] = (int8_t)((int)(rnd8() & 15) - 8);
+		act8[i] = (int8_t)rnd8();
+	}
+	stream = aligned_alloc(64, stream_len);
+	if (!stream)
+		return 1;
+	memset(stream, 1, stream_len);
+	macs = macs_per_token();
+	wbytes = bytes_per_token();
+
+	printf("np_bench_kernels: %d thread%s, %.1f s per figure, best "
+	       "kernel %s\n",
+	       threads, threads == 1 ? "" : "s", secs, npk_isa_name(pisa));
+	peak = run_all(threads, 0, pisa, secs, NULL, 0);
+	printf("INT8 SIMD peak (%s, registers only)  %8.1f GMAC/s  "
+	       "(%.1f GOPS)\n",
+	       pisa == NPK_ISA_AVX512_VNNI ? "vpdpbusd" : "vpmaddubsw",
+	       peak / 1e9, 2 * peak / 1e9);
+	bw = run_all(threads, 1, pisa, secs, stream, stream_len);
+	printf("memory bandwidth (streaming read, %zu MiB)  %6.1f GB/s\n\n",
+	       stream_len >> 20, bw / 1e9);
+	printf("medium shape, one token through 14 w4a4 layers and the "
+	       "INT8 output layer:\n%.1f M MACs, %.1f MB of weights per "
+	       "token\n",
+	       macs / 1e6, wbytes / 1e6);
+	printf("%-12s %10s %10s %9s %9s %10s\n", "kernel", "ns/MAC", "GMAC/s",
+	       "of peak", "of mem bw", "tokens/s");
+	for (int isa = 0; isa < NPK_ISA_N; isa++) {
+		double tok, gmac, gbs;
+
+		if (!npk_isa_available((enum npk_isa)isa))
+			continue;
+		tok = run_all(threads, 2, (enum npk_isa)isa, secs, NULL, 0);
+		layer_rate[isa] = tok;
+		gmac = tok * macs;
+		gbs = tok * wbytes;
+		printf("%-12s %10.4f %10.2f %8.1f%% %8.1f%% %10.1f\n",
+		       npk_isa_name((enum npk_isa)isa), threads * 1e9 / gmac,
+		       gmac / 1e9, 100 * gmac / peak, 100 * gbs / bw, tok);
+	}
+	printf("\nspeedup of %s over the portable C: %.1fx (ns/MAC is per "
+	       "thread)\n",
+	       npk_isa_name(pisa), layer_rate[pisa] / layer_rate[NPK_ISA_C]);
+	free(stream);
+	for (unsigned int l = 0; l < MED_LAYERS; l++)
+		for (unsigned int k = 0; k < 7; k++)
+			free(layers[l][k].w);
+	free(out_half[0].w);
+	free(out_half[1].w);
+	return 0;
+}
