@@ -254,8 +254,13 @@ static int open_cards(struct npt *t, struct np_ctx **ctx)
 	const char *env = getenv("NP_DEVICES");
 
 	if ((!env || !*env) && !strcmp(t->spec, "vfio:all")) {
-		if (np_open("vfio:all", NULL, ctx) == 0)
+		int ret = np_open("vfio:all", NULL, ctx);
+
+		if (ret == 0)
 			return NPT_EXIT_OK;
+		/* cards that exist but fail are reported, not replaced */
+		if (ret != -ENODEV && ret != -ENOENT && ret != -ENOTSUP)
+			return npt_open(t, NULL, ctx);
 		t->spec = "emu:16";
 		if (!t->json)
 			fprintf(stderr,
