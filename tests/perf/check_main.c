@@ -10,6 +10,7 @@ int main(void)
 	SRunner *sr = srunner_create(np_suite_kernels());
 	int failed;
 
+	srunner_add_suite(sr, np_suite_perfmodel());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -6,5 +6,6 @@
 #include <check.h>
 
 Suite *np_suite_kernels(void);
+Suite *np_suite_perfmodel(void);
 
 #endif
