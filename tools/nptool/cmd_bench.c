@@ -110,10 +110,16 @@ static void report_json(struct npt_json *j, const struct np_perf_shape *s,
 	stages_json(j, s, r);
 }
 
-static void report_text(const struct np_perf_shape *s,
+static void report_text(const struct np_perf_arch *a,
+			const struct np_perf_shape *s,
 			const struct np_perf_result *r)
 {
 	uint32_t hd = s->dim / s->heads;
+	double stage = r->bound_stage_s * s->micro_batches;
+	double host = a->host_step_s * s->micro_batches;
+	const char *bound = host >= stage && host >= r->loop_s ? "host" :
+			    stage >= r->loop_s		       ? "stage" :
+								 "latency";
 
 	printf("shape %s: %u layers, dim %u, FFN %u, %u/%u heads of %u, "
 	       "vocab %u, w%ua%u, KV int%u, output int%u\n",
@@ -159,12 +165,11 @@ static void report_text(const struct np_perf_shape *s,
 	       r->first_token_s * 1e3);
 	printf("end to end tokens/s          %10.0f (%.3f s)\n",
 	       r->e2e_tokens_per_s, r->total_s);
-	printf("slowest stage %.2f us x M %u = %.2f us; ring %.2f us: %s "
-	       "bound\n",
+	printf("round: slowest stage %.2f us x M %u = %.2f us, ring %.2f "
+	       "us, host %.2f us x M: %s bound\n",
 	       r->bound_stage_s * 1e6, s->micro_batches,
 	       r->bound_stage_s * 1e6 * s->micro_batches, r->loop_s * 1e6,
-	       r->bound_stage_s * s->micro_batches >= r->loop_s ? "stage" :
-								  "latency");
+	       a->host_step_s * 1e6, bound);
 	printf("matrix units busy            %10.1f %%\n",
 	       r->matrix_util * 100);
 	if (!r->fits)
@@ -265,7 +270,7 @@ int npt_cmd_bench(struct npt *t, int argc, char **argv)
 	if (t->j)
 		report_json(t->j, &s, r);
 	else
-		report_text(&s, r);
+		report_text(&a, &s, r);
 	free(r);
 	return NPT_EXIT_OK;
 }
