@@ -32,8 +32,8 @@ configure_flags=(--target-list=x86_64-softmmu --disable-docs --disable-werror
 	--without-default-features --enable-slirp --enable-fdt=system
 	--disable-install-blobs
 	--firmwarepath=/usr/share/qemu:/usr/share/seabios)
-build_deps=(dpkg-dev ninja-build meson libglib2.0-dev libpixman-1-dev
-	libfdt-dev libslirp-dev pkg-config flex bison python3 patch
+build_deps=(build-essential dpkg-dev ninja-build meson libglib2.0-dev libpixman-1-dev
+	libfdt-dev libslirp-dev pkg-config flex bison python3 patch procps
 	seabios ipxe-qemu qemu-system-data)
 
 log() { printf 'build-qemu: %s\n' "$*" >&2; }
