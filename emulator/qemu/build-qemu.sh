@@ -32,9 +32,9 @@ configure_flags=(--target-list=x86_64-softmmu --disable-docs --disable-werror
 	--without-default-features --enable-slirp --enable-fdt=system
 	--disable-install-blobs
 	--firmwarepath=/usr/share/qemu:/usr/share/seabios)
-build_deps=(build-essential dpkg-dev ninja-build meson libglib2.0-dev libpixman-1-dev
-	libfdt-dev libslirp-dev pkg-config flex bison python3 patch procps
-	seabios ipxe-qemu qemu-system-data)
+build_deps=(build-essential dpkg-dev ninja-build meson libglib2.0-dev
+	libpixman-1-dev libfdt-dev libslirp-dev pkg-config flex bison python3
+	patch procps seabios ipxe-qemu qemu-system-data)
 
 log() { printf 'build-qemu: %s\n' "$*" >&2; }
 die() {
@@ -49,7 +49,9 @@ sudo_cmd=()
 # (the one place that names them), so the library and the device are always
 # built from the same files. Relative entries are relative to emulator/.
 mapfile -t core_c < <(sed 's/#.*//' "$root/emulator/CMakeLists.txt" |
-	awk '/add_library\(np_emu[[:space:]]/ { f = 1 } f { print } f && /\)/ { exit }' |
+	awk '/add_library\(np_emu[[:space:]]/ { f = 1 }
+		f { print }
+		f && /\)/ { exit }' |
 	grep -oE '[^[:space:]()]+\.c' |
 	sed -e "s|\${PROJECT_SOURCE_DIR}|$root|" -e t -e "s|^|$root/emulator/|")
 [ ${#core_c[@]} -gt 0 ] ||
@@ -63,6 +65,7 @@ for f in "${core_c[@]}"; do
 	header_dirs+=("$(dirname "$f")")
 done
 dev_files=("$here/np_card.c" "$here/trace-events" "${core_c[@]}")
+include_re='s/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p'
 declare -A seen=()
 i=0
 while [ $i -lt ${#dev_files[@]} ]; do
@@ -70,7 +73,7 @@ while [ $i -lt ${#dev_files[@]} ]; do
 	i=$((i + 1))
 	[ -f "$f" ] || die "missing device source $f"
 	case $f in *.c | *.h) ;; *) continue ;; esac
-	for inc in $(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f"); do
+	for inc in $(sed -n "$include_re" "$f"); do
 		[ "$inc" != trace.h ] || continue # generated in hw/misc/np
 		found=
 		for d in "$(dirname "$f")" "${header_dirs[@]}"; do
@@ -80,7 +83,8 @@ while [ $i -lt ${#dev_files[@]} ]; do
 			fi
 		done
 		[ -n "$found" ] || continue # a QEMU header (qemu/osdep.h, ...)
-		[[ $inc != */* ]] || die "$f includes \"$inc\": the QEMU build flattens the sources, include by file name only"
+		[[ $inc != */* ]] || die "$f includes \"$inc\": the QEMU" \
+			"build flattens the sources, include by file name only"
 		[ -z "${seen[$found]:-}" ] || continue
 		seen[$found]=1
 		dev_files+=("$found")
@@ -91,7 +95,8 @@ names=$(for f in "${dev_files[@]}"; do basename "$f"; done | sort | uniq -d)
 
 hash_of() { sha256sum "$@" | sed "s|$root/||" | sha256sum | cut -c1-16; }
 
-key=$(hash_of "$here/$(basename "${BASH_SOURCE[0]}")" "$patchfile" "${dev_files[@]}")
+key=$(hash_of "$here/$(basename "${BASH_SOURCE[0]}")" "$patchfile" \
+	"${dev_files[@]}")
 out=$cache/qemu-$key
 bin=$out/qemu-system-x86_64
 
@@ -200,7 +205,10 @@ fi
 # --- Debian's QEMU 7.2 source ---------------------------------------------
 
 mkdir -p "$cache/src"
-find_dsc() { find "$cache/src" -maxdepth 1 -name 'qemu_7.2+dfsg-*.dsc' | sort -V | tail -1; }
+find_dsc() {
+	find "$cache/src" -maxdepth 1 -name 'qemu_7.2+dfsg-*.dsc' |
+		sort -V | tail -1
+}
 dsc=$(find_dsc)
 if [ -z "$dsc" ]; then
 	log "downloading Debian's QEMU 7.2 source into $cache/src"
@@ -211,7 +219,8 @@ if [ -z "$dsc" ]; then
 	find "$cache/src.tmp" -maxdepth 1 -name 'qemu_7.2+dfsg-*.dsc' | grep -q . ||
 		die "apt-get source qemu did not fetch QEMU 7.2 (is this Debian 12?)"
 	# Tarballs first, the .dsc last: a .dsc in src/ means a complete set.
-	find "$cache/src.tmp" -maxdepth 1 -type f ! -name '*.dsc' -exec mv -t "$cache/src" {} +
+	find "$cache/src.tmp" -maxdepth 1 -type f ! -name '*.dsc' \
+		-exec mv -t "$cache/src" {} +
 	mv "$cache/src.tmp"/*.dsc "$cache/src/"
 	rmdir "$cache/src.tmp"
 	dsc=$(find_dsc)
