@@ -26,7 +26,7 @@ static const struct np_model_shape gqa = {3,   64, 4,	 2,    128,
 static const struct np_model_shape deep = {6,	64, 2,	  2,	64,
 					   512, 64, 1e4f, 1e-5f};
 
-#define MAX_REQ 8
+#define MAX_REQ 28
 #define MAX_POS 64
 #define VOCAB 512
 
@@ -254,6 +254,35 @@ START_TEST(deep_topk)
 	prompts(req, buf, len, 6, 5);
 	ck_assert_int_eq(np_session_run(pipe_, req, 6, &so, NULL), 0);
 	check_ref(req, 6, 16, 0, 1);
+}
+END_TEST
+
+/* The main job's topology: 14 layer cards and 2 output cards, 28
+ * requests in 14 micro-batches of 2 (small dimensions). */
+START_TEST(main_topology)
+{
+	static const struct np_model_shape s14 = {14,  64, 4,	 2,    64,
+						  512, 64, 1e4f, 1e-5f};
+	uint32_t len[MAX_REQ];
+	struct np_request req[MAX_REQ];
+	int32_t buf[MAX_REQ][MAX_POS];
+	struct np_session_stats st = {0};
+	struct np_session_opts so = {.micro_batches = 14,
+				     .candidates = 8,
+				     .on_token = on_token,
+				     .opaque = rc};
+
+	ck_assert_uint_ge(np_ctx_num_cards(ctx), 16);
+	for (int r = 0; r < MAX_REQ; r++)
+		len[r] = 1 + (uint32_t)(r * 5) % 9;
+	build(&s14, 16, MAX_REQ, 64);
+	ck_assert_uint_eq(np_compiled_card(comp, 13)->kind, NP_CARD_LAYERS);
+	ck_assert_uint_eq(np_compiled_card(comp, 14)->kind, NP_CARD_OUTPUT);
+	prompts(req, buf, len, MAX_REQ, 3);
+	ck_assert_int_eq(np_session_run(pipe_, req, MAX_REQ, &so, &st), 0);
+	ck_assert_uint_eq(st.tokens, 3 * MAX_REQ);
+	ck_assert_double_gt(st.avg_in_flight, 1);
+	check_ref(req, MAX_REQ, 8, 0, 1);
 }
 END_TEST
 
@@ -545,6 +574,7 @@ Suite *np_suite_pipeline(void)
 	tcase_add_test(tc, gqa_full_logits);
 	tcase_add_test(tc, deep_topk);
 	tcase_add_test(tc, shapes_n_m);
+	tcase_add_test(tc, main_topology);
 	tcase_add_test(tc, sampling_seeded);
 	tcase_add_test(tc, stop_conditions);
 	tcase_add_test(tc, bad_requests);
