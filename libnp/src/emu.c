@@ -143,6 +143,11 @@ static void bus_irq(void *opaque, unsigned int vector)
 
 	if (vector >= NP_NUM_IRQS)
 		return;
+	/* Coalesce: while the fd is still readable another write (a system
+	 * call per descriptor) wakes nobody. */
+	if (__atomic_exchange_n(&ec->card->irq_pending[vector], 1,
+				__ATOMIC_SEQ_CST))
+		return;
 	fd = ec->card->irq_fd[vector];
 	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0)
 		return; /* counter saturated: the reader is woken anyway */

@@ -70,6 +70,9 @@ struct np_card {
 	unsigned int num_engines;
 	struct npi_engine eng[NP_MAX_DMA_ENGINES];
 	int irq_fd[NP_NUM_IRQS];
+	/* An interrupt was signalled on irq_fd[v] and not drained yet: the
+	 * fd is readable, so the emu backend skips further writes. */
+	int irq_pending[NP_NUM_IRQS];
 	unsigned int rr; /* next engine, round-robin */
 	bool p2p_mapped;
 	bool ready; /* engines programmed */
