@@ -106,7 +106,8 @@ fi
 
 # ---- module and test binaries -------------------------------------------
 
-rm -rf "$work"
+# The CMake build stays for incremental rebuilds; the rest is rebuilt.
+rm -rf "$work/kmod" "$work/initramfs"
 mkdir -p "$work/kmod" "$work/initramfs"
 
 # Kbuild builds in the source tree; build a copy to keep the clone clean.
