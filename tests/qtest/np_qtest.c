@@ -25,6 +25,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <dirent.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,7 +45,7 @@ struct np_qtest_chan {
 
 struct np_qtest {
 	pid_t pid;
-	char dir[64];
+	char dir[80];
 	struct np_qtest_chan qtest; /* -qtest: the test protocol */
 	struct np_qtest_chan qmp; /* -qmp: QEMU's machine protocol */
 	char *line; /* last reply, grown as needed */
@@ -80,6 +81,8 @@ static void np_qtest_argv(const char *qemu, const char *qtest_arg,
 		"/usr/share/seabios",
 		"-L",
 		"/usr/share/qemu",
+		"-d",
+		"guest_errors",
 		"-qtest-log",
 		"/dev/null",
 	};
@@ -127,9 +130,10 @@ static pid_t np_qtest_spawn(char **argv, const char *errpath)
 	return pid;
 }
 
+/* The end of QEMU's stderr (guest errors are logged there), if any. */
 static void np_qtest_print_stderr(const char *dir)
 {
-	char path[96], buf[4096];
+	char path[128], buf[4096];
 	FILE *f;
 	size_t n;
 
@@ -137,11 +141,13 @@ static void np_qtest_print_stderr(const char *dir)
 	f = fopen(path, "r");
 	if (!f)
 		return;
+	if (fseek(f, -(long)(sizeof(buf) - 1), SEEK_END))
+		rewind(f);
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	buf[n] = 0;
 	fclose(f);
 	if (n)
-		fprintf(stderr, "np_qtest: QEMU stderr:\n%s", buf);
+		fprintf(stderr, "np_qtest: end of QEMU's stderr:\n%s", buf);
 }
 
 static void np_qtest_recv_line(struct np_qtest *qt, struct np_qtest_chan *ch,
@@ -171,7 +177,7 @@ static void np_qtest_accept(struct np_qtest *qt, int lfd,
 {
 	struct pollfd pfd = {.fd = lfd, .events = POLLIN};
 	int ret = 0, waited, status;
-	char path[96];
+	char path[128];
 
 	for (waited = 0; waited < NP_QTEST_TIMEOUT_MS; waited += 100) {
 		ret = poll(&pfd, 1, 100);
@@ -196,19 +202,28 @@ static void np_qtest_accept(struct np_qtest *qt, int lfd,
 	unlink(path);
 }
 
+/* A fresh directory for a session's sockets and QEMU's stderr. */
+static void np_qtest_mkdir(char *dir, size_t len)
+{
+	const char *base = getenv("NP_QTEST_TMPDIR");
+
+	snprintf(dir, len, "%s/np-qtest.XXXXXX", base && *base ? base : "/tmp");
+	ck_assert_msg(mkdtemp(dir), "cannot create %s: %s", dir,
+		      strerror(errno));
+}
+
 struct np_qtest *np_qtest_start(const char *extra_args)
 {
 	static const char caps[] = "{\"execute\": \"qmp_capabilities\"}\n";
 	const char *qemu = np_qtest_binary();
-	char qtest_arg[128], qmp_arg[128], errpath[96], argbuf[1024];
+	char qtest_arg[128], qmp_arg[128], errpath[128], argbuf[1024];
 	char *argv[NP_QTEST_MAX_ARGS];
 	struct np_qtest *qt;
 	int qtest_lfd, qmp_lfd;
 
 	qt = calloc(1, sizeof(*qt));
 	ck_assert_ptr_nonnull(qt);
-	snprintf(qt->dir, sizeof(qt->dir), "/tmp/np-qtest.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(qt->dir));
+	np_qtest_mkdir(qt->dir, sizeof(qt->dir));
 	snprintf(errpath, sizeof(errpath), "%s/stderr", qt->dir);
 	qtest_lfd =
 		np_qtest_listen(qt->dir, "qtest", qtest_arg, sizeof(qtest_arg));
@@ -231,7 +246,7 @@ struct np_qtest *np_qtest_start(const char *extra_args)
 
 void np_qtest_stop(struct np_qtest *qt)
 {
-	char path[96];
+	char path[128];
 	int status;
 
 	if (!qt)
@@ -250,14 +265,14 @@ void np_qtest_stop(struct np_qtest *qt)
 int np_qtest_run_expect_exit(const char *extra_args, char *err, size_t errlen)
 {
 	const char *qemu = np_qtest_binary();
-	char dir[] = "/tmp/np-qtest.XXXXXX", errpath[96], argbuf[1024];
+	char dir[80], errpath[128], argbuf[1024];
 	char *argv[NP_QTEST_MAX_ARGS];
 	int status, waited;
 	pid_t pid;
 	FILE *f;
 	size_t n = 0;
 
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	np_qtest_mkdir(dir, sizeof(dir));
 	snprintf(errpath, sizeof(errpath), "%s/stderr", dir);
 	/* No -qtest socket: a QEMU that realizes every device keeps running. */
 	np_qtest_argv(qemu, NULL, NULL, extra_args, argbuf, sizeof(argbuf),
@@ -283,6 +298,31 @@ int np_qtest_run_expect_exit(const char *extra_args, char *err, size_t errlen)
 	unlink(errpath);
 	rmdir(dir);
 	return status;
+}
+
+void np_qtest_reap(const char *base)
+{
+	struct dirent *e;
+	char path[512];
+	DIR *d = opendir(base);
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, "np-qtest.", 9))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", base, e->d_name);
+		fprintf(stderr,
+			"np_qtest: a test ended without stopping QEMU (%s)\n",
+			path);
+		np_qtest_print_stderr(path);
+		snprintf(path, sizeof(path), "%s/%s/stderr", base, e->d_name);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/%s", base, e->d_name);
+		rmdir(path);
+	}
+	closedir(d);
+	rmdir(base);
 }
 
 /*

@@ -28,6 +28,14 @@ struct np_qtest *np_qtest_start(const char *extra_args);
 void np_qtest_stop(struct np_qtest *qt);
 
 /*
+ * Sessions live in $NP_QTEST_TMPDIR (default /tmp). A test that fails ends
+ * its process before its teardown, so its session stays behind: the
+ * runner calls this at the end to print the end of each such QEMU's stderr
+ * (guest errors are logged there) and to remove base.
+ */
+void np_qtest_reap(const char *base);
+
+/*
  * Run QEMU with extra_args, expecting it to exit before it connects (a
  * realize error). Returns its exit status (as from waitpid) and copies its
  * stderr into err (NUL-terminated, truncated to errlen).
