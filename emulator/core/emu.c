@@ -91,8 +91,9 @@ void np_emu_raise_irq(struct np_emu *emu, unsigned int vector)
 
 	pthread_mutex_lock(&emu->lock);
 	emu->int_status |= bit;
-	deliver =
-		(emu->int_enable & bit) && !(emu->status & NP_STATUS_RESETTING);
+	deliver = (emu->int_enable & bit) &&
+		  !(emu->status & NP_STATUS_RESETTING) &&
+		  !atomic_load(&emu->dead);
 	pthread_mutex_unlock(&emu->lock);
 	if (deliver)
 		emu->bus.irq(emu->bus.opaque, vector);
@@ -128,7 +129,7 @@ void np_emu_signal_event(struct np_emu *emu, unsigned int n, uint32_t value,
 			np_emu_defer_irq_locked(emu, vbit);
 	}
 	pthread_mutex_unlock(&emu->lock);
-	if (deliver)
+	if (deliver && !atomic_load(&emu->dead))
 		emu->bus.irq(emu->bus.opaque, NP_IRQ_MAILBOX);
 }
 
@@ -188,6 +189,7 @@ static void finish_reset(struct np_emu *emu, uint64_t seq)
 	/* Every worker is idle and holds off new work. */
 	pthread_mutex_unlock(&emu->lock);
 	release_memory(emu);
+	np_emu_fault_clear(emu);
 	for (unsigned int n = 0; n < NP_NUM_EVENTS; n++)
 		atomic_store(&emu->events[n], 0);
 	atomic_store(&emu->busy_ns, 0);
@@ -208,6 +210,7 @@ static void finish_reset(struct np_emu *emu, uint64_t seq)
 		q->ring_size = 0;
 		q->wb = 0;
 		q->wait_timeout = 0;
+		q->fault_countdown = 0;
 		/* A reset requested meanwhile keeps its hold. */
 		if (q->hold_seq <= seq)
 			q->hold = false;
@@ -245,8 +248,10 @@ static void *service_thread(void *arg)
 
 			emu->irq_deferred = 0;
 			pthread_mutex_unlock(&emu->lock);
+			/* A card that stopped answering sends no message. */
 			for (unsigned int v = 0; v < NP_NUM_IRQS; v++)
-				if (mask & (1u << v))
+				if ((mask & (1u << v)) &&
+				    !atomic_load(&emu->dead))
 					emu->bus.irq(emu->bus.opaque, v);
 			pthread_mutex_lock(&emu->lock);
 			continue;
@@ -331,36 +336,6 @@ void np_emu_reset(struct np_emu *emu)
 	while (emu->reset_done < seq && !emu->exit)
 		pthread_cond_wait(&emu->reset_cond, &emu->lock);
 	pthread_mutex_unlock(&emu->lock);
-}
-
-int np_emu_inject(struct np_emu *emu, enum np_emu_fault fault)
-{
-	int rc = 0;
-
-	pthread_mutex_lock(&emu->lock);
-	if (emu->status & NP_STATUS_RESETTING) {
-		rc = -EBUSY;
-		goto out;
-	}
-	switch (fault) {
-	case NP_EMU_FAULT_SRAM_CE:
-		atomic_fetch_add(&emu->sram_ce, 1);
-		break;
-	case NP_EMU_FAULT_SRAM_UE:
-		atomic_fetch_add(&emu->sram_ue, 1);
-		emu->status |= NP_STATUS_FATAL;
-		np_emu_error_irq_locked(emu);
-		break;
-	case NP_EMU_FAULT_OVERHEAT:
-		np_emu_telemetry_overheat(emu, np_emu_now_ns());
-		break;
-	default:
-		rc = -EINVAL;
-		break;
-	}
-out:
-	pthread_mutex_unlock(&emu->lock);
-	return rc;
 }
 
 void *np_emu_fb(struct np_emu *emu, uint64_t *size)
@@ -512,6 +487,8 @@ int np_emu_create(const struct np_emu_config *cfg, const struct np_emu_bus *bus,
 	init_cond(&emu->ev_cond);
 	for (unsigned int n = 0; n < NP_NUM_EVENTS; n++)
 		atomic_init(&emu->events[n], 0);
+	atomic_init(&emu->dead, false);
+	atomic_init(&emu->n_flips, 0);
 	for (unsigned int i = 0; i < NP_EMU_NUM_QUEUES; i++)
 		init_queue(emu, i);
 	emu->status = NP_STATUS_READY;

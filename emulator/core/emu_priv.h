@@ -106,6 +106,11 @@ struct np_emu_queue {
 	uint64_t hold_seq; /* the reset request that set hold */
 	bool exit;
 
+	/* Injected fault armed on this queue, under lock: it strikes the
+	 * descriptor that brings fault_countdown to 0. */
+	enum np_emu_fault fault;
+	uint32_t fault_countdown;
+
 	/* Bumped under lock by queue and card resets; the worker compares it
 	 * between chunks to abort promptly. */
 	atomic_uint gen;
@@ -163,6 +168,16 @@ struct np_emu {
 	atomic_uint sram_ce;
 	atomic_uint sram_ue;
 
+	/* Injected faults (fault.c). dead is read without the lock on the
+	 * MMIO and interrupt paths; flips is under lock, n_flips mirrors
+	 * its length so reads of SRAM skip the lock when nothing is armed. */
+	atomic_bool dead;
+	struct np_emu_flip {
+		uint64_t word; /* SRAM offset, 8-byte aligned */
+		unsigned int bits;
+	} flips[NP_EMU_MAX_FLIPS];
+	atomic_uint n_flips;
+
 	/* Event counters (mailbox). */
 	atomic_uint events[NP_NUM_EVENTS];
 	pthread_mutex_t ev_lock;
@@ -205,6 +220,16 @@ void np_emu_queue_kick(struct np_emu_queue *q);
 uint32_t np_emu_queue_read(struct np_emu_queue *q, uint32_t reg);
 void np_emu_queue_write(struct np_emu_queue *q, uint32_t reg, uint32_t value);
 void np_emu_queue_clear(struct np_emu_queue *q);
+
+/* fault.c */
+int np_emu_fault_arm_locked(struct np_emu *emu, enum np_emu_fault fault,
+			    const struct np_emu_fault_args *args);
+void np_emu_fault_clear(struct np_emu *emu);
+uint32_t np_emu_fault_sram_read(struct np_emu *emu, uint64_t addr, uint64_t len,
+				uint64_t *err_addr);
+void np_emu_fault_sram_write(struct np_emu *emu, uint64_t addr, uint64_t len);
+uint32_t np_emu_fault_job_read(struct np_emu *emu, uint64_t prog,
+			       uint64_t *err_addr);
 
 /* telemetry.c */
 void np_emu_telemetry_reset(struct np_emu *emu, uint64_t now);

@@ -278,6 +278,8 @@ uint32_t np_emu_mmio_read(struct np_emu *emu, uint64_t offset)
 {
 	uint32_t off = (uint32_t)offset;
 
+	if (atomic_load(&emu->dead))
+		return 0xffffffffu; /* no completion: the bus answers ones */
 	if (!check_access(emu, offset, "read"))
 		return 0;
 	if (off < NP_DMA_BASE(0))
@@ -298,7 +300,7 @@ void np_emu_mmio_write(struct np_emu *emu, uint64_t offset, uint32_t value)
 {
 	uint32_t off = (uint32_t)offset;
 
-	if (!check_access(emu, offset, "write"))
+	if (atomic_load(&emu->dead) || !check_access(emu, offset, "write"))
 		return;
 	if (off < NP_DMA_BASE(0)) {
 		global_write(emu, off, value);

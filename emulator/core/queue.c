@@ -624,11 +624,25 @@ static uint32_t transfer(struct np_emu_queue *q, unsigned int gen,
 	const struct np_emu_bus *bus = &emu->bus;
 	uint8_t *card;
 
-	if (q->compute)
-		return d->opcode == NP_JOB_OP_LAYER ?
-			       np_emu_layer_job(emu, d->src, d->dst, d->len,
-						d->out, err_addr) :
-			       NP_ERR_NONE;
+	uint32_t err;
+
+	if (q->compute) {
+		if (d->opcode != NP_JOB_OP_LAYER)
+			return NP_ERR_NONE;
+		err = np_emu_fault_job_read(emu, d->src, err_addr);
+		return err ? err :
+			     np_emu_layer_job(emu, d->src, d->dst, d->len,
+					      d->out, err_addr);
+	}
+	/* SRAM's ECC is checked as the source is read. */
+	if (d->opcode == NP_DMA_OP_C2H || d->opcode == NP_DMA_OP_C2P ||
+	    d->opcode == NP_DMA_OP_COPY) {
+		err = np_emu_fault_sram_read(emu, d->src, d->len, err_addr);
+		if (err)
+			return err;
+	}
+	if (d->opcode == NP_DMA_OP_H2C || d->opcode == NP_DMA_OP_COPY)
+		np_emu_fault_sram_write(emu, d->dst, d->len);
 	switch (d->opcode) {
 	case NP_DMA_OP_H2C:
 		card = card_ptr(emu, d->dst, d->len);
@@ -711,6 +725,37 @@ static uint32_t execute(struct np_emu_queue *q, unsigned int gen,
 	return err;
 }
 
+/* An injected hang, or a card that stopped answering: the descriptor
+ * never finishes; only a queue or card reset (or destroy) ends the wait. */
+static void stall(struct np_emu_queue *q, unsigned int gen)
+{
+	pthread_mutex_lock(&q->lock);
+	while (!aborted(q, gen)) {
+		q->sleeping = true;
+		pthread_cond_wait(&q->cond, &q->lock);
+		q->sleeping = false;
+	}
+	pthread_mutex_unlock(&q->lock);
+}
+
+/* The error an injected DMA error gives descriptor d (np_emu.h). */
+static uint32_t injected_error(const struct np_emu_queue *q,
+			       const struct np_emu_desc *d, uint64_t desc_addr,
+			       uint64_t *err_addr)
+{
+	if (!q->compute && d->opcode == NP_DMA_OP_H2C) {
+		*err_addr = d->src;
+		return NP_ERR_BUS_READ;
+	}
+	if (!q->compute &&
+	    (d->opcode == NP_DMA_OP_C2H || d->opcode == NP_DMA_OP_C2P)) {
+		*err_addr = d->dst;
+		return NP_ERR_BUS_WRITE;
+	}
+	*err_addr = desc_addr;
+	return NP_ERR_RING_FETCH;
+}
+
 static bool write_wb(struct np_emu *emu, uint64_t addr,
 		     const struct np_queue_wb *wb)
 {
@@ -753,21 +798,35 @@ static void run_one(struct np_emu_queue *q)
 	uint8_t raw[sizeof(struct np_dma_desc)];
 	struct np_emu_msg msg = NP_EMU_MSG_INIT;
 	struct np_queue_wb wb;
+	enum np_emu_fault fault = 0;
 	bool wb_ok = true, irq = false;
 	char name[32];
 	uint32_t err;
 
+	if (q->fault_countdown && !--q->fault_countdown)
+		fault = q->fault;
 	q->busy = true;
 	q->active = true;
 	pthread_mutex_unlock(&q->lock);
 
-	if (bus->dma_read(bus->opaque, desc_addr, raw, sizeof(raw))) {
+	if (fault == NP_EMU_FAULT_HANG) {
+		np_emu_logf(emu, LOG_DEBUG,
+			    "%s: injected hang at descriptor %u",
+			    queue_name(q, name, sizeof(name)), idx);
+		stall(q, gen);
+		err = NP_ERR_ABORTED;
+	} else if (bus->dma_read(bus->opaque, desc_addr, raw, sizeof(raw))) {
 		err = NP_ERR_RING_FETCH;
 		res.err_addr = desc_addr;
 	} else {
 		decode(q, raw, &d);
-		err = execute(q, gen, &d, timeout_us, &res);
+		if (fault == NP_EMU_FAULT_DMA_ERROR)
+			err = injected_error(q, &d, desc_addr, &res.err_addr);
+		else
+			err = execute(q, gen, &d, timeout_us, &res);
 	}
+	if (atomic_load(&emu->dead))
+		stall(q, gen);
 
 	pthread_mutex_lock(&q->lock);
 	if (aborted(q, gen)) {
@@ -881,7 +940,7 @@ static void quiesced(struct np_emu_queue *q)
 static bool runnable(const struct np_emu_queue *q)
 {
 	return (q->ctrl & NP_Q_CTRL_ENABLE) && !q->error && !q->hold &&
-	       q->head != q->tail;
+	       q->head != q->tail && !atomic_load(&q->emu->dead);
 }
 
 void *np_emu_queue_worker(void *arg)

@@ -109,12 +109,77 @@ enum np_emu_fault {
 	 * halves, NP_REG_THROTTLE_COUNT += 1, NP_IRQ_ERROR raised; it cools
 	 * back below the threshold within seconds. */
 	NP_EMU_FAULT_OVERHEAT = 3,
+	/* The n-th descriptor queue `engine` starts from now on (1: the
+	 * next) fails as if the bus refused its data: an H2C stops the queue
+	 * with NP_ERR_BUS_READ at its source, a C2H or C2P with
+	 * NP_ERR_BUS_WRITE at its destination, any other descriptor (NOP,
+	 * FENCE, COPY, a compute job) with NP_ERR_RING_FETCH at its ring
+	 * slot. Nothing of the descriptor moves. Needs engine and n. */
+	NP_EMU_FAULT_DMA_ERROR = 4,
+	/* Queue `engine` hangs at its n-th descriptor from now on: the
+	 * descriptor is fetched, STATUS.BUSY stays set and nothing of it
+	 * happens (no data, record, completion or interrupt) until
+	 * NP_Q_CTRL_RESET or a card reset aborts it. Needs engine and n. */
+	NP_EMU_FAULT_HANG = 5,
+	/* The card stops answering: BAR0 reads return all-ones, writes
+	 * (NP_CONTROL_RESET too) are dropped, no queue starts or completes a
+	 * descriptor and no interrupt is raised. Only a reset from outside
+	 * (np_emu_reset*, i.e. FLR or a bus reset) brings it back. */
+	NP_EMU_FAULT_DEAD = 6,
+	/* Flip `bits` (1 or 2) bits of the 64-bit SRAM word holding card
+	 * address addr. SRAM is modelled with SECDED ECC per 64-bit word and
+	 * checked when the word is read (DMA source, or any word of a core's
+	 * SRAM below the running program's high-water mark for a layer
+	 * job). One bit: the read returns correct data, NP_REG_SRAM_CE += 1
+	 * and the word is scrubbed. Two bits: the data stays corrupted,
+	 * every read of the word adds 1 to NP_REG_SRAM_UE, sets
+	 * NP_STATUS_FATAL, raises NP_IRQ_ERROR and stops the reading queue
+	 * with NP_ERR_SRAM_UE. Writing the word or a card reset clears it.
+	 * Needs addr and bits. */
+	NP_EMU_FAULT_SRAM_FLIP = 7,
+};
+
+/* The compute queue, as an engine of NP_EMU_FAULT_DMA_ERROR/HANG. */
+#define NP_EMU_ENGINE_COMPUTE 8u
+/* Bit flips armed at once per card; more are refused with -ENOSPC. */
+#define NP_EMU_MAX_FLIPS 64u
+
+/* Where a fault strikes; only the fields its kind names are used. */
+struct np_emu_fault_args {
+	unsigned int engine; /* DMA engine, or NP_EMU_ENGINE_COMPUTE */
+	uint32_t n; /* >= 1: the n-th descriptor from now on */
+	uint64_t addr; /* card address in SRAM */
+	unsigned int bits; /* 1 or 2 */
 };
 
 /* Inject a fault. Safe under any host lock (interrupts are delivered from
  * the service thread). Returns 0, or -EINVAL for an unknown fault, or
- * -EBUSY while the card resets. */
+ * -EBUSY while the card resets. Faults that need arguments are refused
+ * with -EINVAL: use np_emu_inject_args(). */
 int np_emu_inject(struct np_emu *emu, enum np_emu_fault fault);
+
+/*
+ * Inject a fault with its arguments (args may be NULL for kinds that take
+ * none). Faults armed on a queue (DMA_ERROR, HANG: one per queue, a new
+ * one replaces the old) and bit flips are deterministic: they strike
+ * exactly where they name, whatever the timing. A card reset disarms all.
+ * Returns 0; -EINVAL for an unknown fault, a missing argument, an absent
+ * engine, n == 0, an address outside SRAM or bits not 1 or 2; -ENOSPC
+ * when NP_EMU_MAX_FLIPS flips are armed; -EBUSY while the card resets.
+ */
+int np_emu_inject_args(struct np_emu *emu, enum np_emu_fault fault,
+		       const struct np_emu_fault_args *args);
+
+/*
+ * Parse a fault as hosts spell it (QEMU's inject-fault property, libnp,
+ * nptool): "sram-ce", "sram-ue", "overheat", "dead",
+ * "dma-error:engine=E,n=N", "hang:engine=E,n=N" (E a number or
+ * "compute"), "sram-flip:addr=A,bits=B" (numbers in C syntax). Values are
+ * checked against a card by np_emu_inject_args(), not here.
+ * Returns 0, or -EINVAL for anything else.
+ */
+int np_emu_fault_parse(const char *spec, enum np_emu_fault *fault,
+		       struct np_emu_fault_args *args);
 
 #ifdef __cplusplus
 }

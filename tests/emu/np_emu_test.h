@@ -121,5 +121,6 @@ Suite *np_suite_dma(void);
 Suite *np_suite_errors(void);
 Suite *np_suite_events(void);
 Suite *np_suite_reset(void);
+Suite *np_suite_faults(void);
 
 #endif /* NP_EMU_TEST_H */

@@ -15,6 +15,7 @@ int main(void)
 	srunner_add_suite(sr, np_suite_errors());
 	srunner_add_suite(sr, np_suite_events());
 	srunner_add_suite(sr, np_suite_reset());
+	srunner_add_suite(sr, np_suite_faults());
 
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
