@@ -327,8 +327,20 @@ int npk_validate(const uint8_t *sram, uint64_t sram_size, uint64_t prog)
 /* ---------------------------------------------------------------- */
 /* Execution                                                         */
 
+/*
+ * A job's tokens run in groups of up to NPK_GROUP: each layer takes the
+ * whole group before the next layer, so one pass over a core's weight rows
+ * (which stay in the host's cache) serves every token of the group. The
+ * results are those of running the tokens one after the other: a layer's
+ * KV entries are only read by the same layer, and within a layer every
+ * token still writes its entry and then attends, in token order.
+ */
+#define NPK_GROUP 16u
+
+/* scratch offsets, and per-token strides in elements */
 struct npk_scratch {
 	size_t x, xmid, a, acc, q16, k16, q4, k4, v4, attn, g8, u8, p, oacc;
+	size_t a_n, acc_n; /* per-token elements of a and acc */
 	size_t total;
 };
 
@@ -350,25 +362,27 @@ static void npk_scratch_layout(const struct npk_card *c, struct npk_scratch *s)
 	uint32_t hd = out ? 0 : c->head_dim;
 	uint32_t rows = out ? c->vocab_end - c->vocab_begin :
 			      npk_max3(qd, c->ffn, c->dim);
-	size_t o = 0;
+	size_t o = 0, g = NPK_GROUP;
 
 #define NPK_TAKE(field, bytes)                           \
 	do {                                             \
 		s->field = o;                            \
 		o += ((size_t)(bytes) + 7) & ~(size_t)7; \
 	} while (0)
-	NPK_TAKE(x, (size_t)c->dim * 2);
-	NPK_TAKE(xmid, (size_t)c->dim * 2);
-	NPK_TAKE(a, npk_max3(c->dim, ffn, qd));
-	NPK_TAKE(acc, (size_t)rows * 4);
-	NPK_TAKE(q16, (size_t)qd * 2);
-	NPK_TAKE(k16, (size_t)kvd * 2);
-	NPK_TAKE(q4, qd);
-	NPK_TAKE(k4, kvd);
-	NPK_TAKE(v4, kvd);
-	NPK_TAKE(attn, qd);
-	NPK_TAKE(g8, ffn);
-	NPK_TAKE(u8, ffn);
+	s->a_n = npk_max3(c->dim, ffn, qd);
+	s->acc_n = rows;
+	NPK_TAKE(x, g * c->dim * 2);
+	NPK_TAKE(xmid, g * c->dim * 2);
+	NPK_TAKE(a, g * s->a_n);
+	NPK_TAKE(acc, g * rows * 4);
+	NPK_TAKE(q16, g * qd * 2);
+	NPK_TAKE(k16, g * kvd * 2);
+	NPK_TAKE(q4, g * qd);
+	NPK_TAKE(k4, g * kvd);
+	NPK_TAKE(v4, g * kvd);
+	NPK_TAKE(attn, g * qd);
+	NPK_TAKE(g8, g * ffn);
+	NPK_TAKE(u8, g * ffn);
 	NPK_TAKE(p, (size_t)seq * 4);
 	NPK_TAKE(oacc, (size_t)hd * 8);
 #undef NPK_TAKE
@@ -405,21 +419,30 @@ static const uint8_t *npk_row(const uint8_t *sram, const struct npk_tensor *t,
 	return base + t->off + local * t->row_bytes;
 }
 
-/* acc[r] for every row of t, then requantised into [lo, hi]; one matvec
- * per core, whose rows are row_bytes apart */
+/*
+ * For each of n tokens (activations a + k * a_n, results out + k * out_n):
+ * acc[r] for every row of t, then requantised into [lo, hi]. One matvec
+ * per core and token, all tokens on a core's rows before the next core.
+ */
 static void npk_linear(const uint8_t *sram, const struct npk_tensor *t,
-		       const int8_t *a, int32_t lo, int32_t hi, int32_t *out)
+		       const int8_t *a, size_t a_n, uint32_t n, int32_t lo,
+		       int32_t hi, int32_t *out, size_t out_n)
 {
 	for (uint32_t r0 = 0; r0 < t->rows; r0 += t->rows_per_core) {
-		uint32_t n = t->rows - r0 < t->rows_per_core ? t->rows - r0 :
-							       t->rows_per_core;
+		uint32_t nr = t->rows - r0 < t->rows_per_core ?
+				      t->rows - r0 :
+				      t->rows_per_core;
 		struct npk_rq rq;
 		const uint8_t *w = npk_row(sram, t, r0, &rq);
 
-		npk_matvec(w, n, t->cols, t->row_bytes, t->bits, a, out + r0);
-		for (uint32_t r = r0; r < r0 + n; r++) {
+		for (uint32_t k = 0; k < n; k++)
+			npk_matvec(w, nr, t->cols, t->row_bytes, t->bits,
+				   a + k * a_n, out + k * out_n + r0);
+		for (uint32_t r = r0; r < r0 + nr; r++) {
 			npk_row(sram, t, r, &rq);
-			out[r] = npk_requant(out[r], rq, lo, hi);
+			for (uint32_t k = 0; k < n; k++)
+				out[k * out_n + r] = npk_requant(
+					out[k * out_n + r], rq, lo, hi);
 		}
 	}
 }
@@ -450,12 +473,11 @@ static void npk_rope(const uint32_t *freq, uint32_t hd, uint32_t pos,
 
 static void npk_attention(uint8_t *sram, const struct npk_card *c,
 			  const struct npk_layer *L, uint32_t slot,
-			  uint32_t pos, uint8_t *s, const struct npk_scratch *o)
+			  uint32_t pos, const int8_t *q4, int8_t *attn,
+			  uint8_t *s, const struct npk_scratch *o)
 {
 	uint32_t hd = c->head_dim, rowb = hd / 2;
 	uint32_t group = c->n_heads / c->n_kv_heads;
-	const int8_t *q4 = (const int8_t *)(s + o->q4);
-	int8_t *attn = (int8_t *)(s + o->attn);
 	int32_t *p = (int32_t *)(s + o->p);
 	int64_t *oacc = (int64_t *)(s + o->oacc);
 
@@ -491,71 +513,100 @@ static void npk_attention(uint8_t *sram, const struct npk_card *c,
 	}
 }
 
-static void npk_layer_step(uint8_t *sram, const struct npk_card *c,
-			   const struct npk_layer *L, const uint32_t *freq,
-			   uint32_t slot, uint32_t pos, uint8_t *s,
-			   const struct npk_scratch *o)
+/* one layer for the n tokens of a group, x in and out */
+static void npk_layer_group(uint8_t *sram, const struct npk_card *c,
+			    const struct npk_layer *L, const uint32_t *freq,
+			    const struct npk_tok *tk, uint32_t n, uint8_t *s,
+			    const struct npk_scratch *o)
 {
 	uint32_t hd = c->head_dim, qd = c->n_heads * hd;
-	uint32_t kvd = c->n_kv_heads * hd;
+	uint32_t kvd = c->n_kv_heads * hd, dim = c->dim, ffn = c->ffn;
 	int16_t *x = (int16_t *)(s + o->x), *xmid = (int16_t *)(s + o->xmid);
 	int8_t *a = (int8_t *)(s + o->a);
 	int32_t *acc = (int32_t *)(s + o->acc);
 	int16_t *q16 = (int16_t *)(s + o->q16), *k16 = (int16_t *)(s + o->k16);
 	int8_t *q4 = (int8_t *)(s + o->q4), *k4 = (int8_t *)(s + o->k4);
-	int8_t *v4 = (int8_t *)(s + o->v4);
+	int8_t *v4 = (int8_t *)(s + o->v4), *attn = (int8_t *)(s + o->attn);
 	int8_t *g8 = (int8_t *)(s + o->g8), *u8 = (int8_t *)(s + o->u8);
+	size_t an = o->a_n, accn = o->acc_n;
 
 	/* attention */
-	npk_rmsnorm_q(x, c->dim, L->eps1, L->norm1, -8, 7, a);
-	npk_linear(sram, &L->t[NPK_Q], a, INT16_MIN, INT16_MAX, acc);
-	for (uint32_t i = 0; i < qd; i++)
-		q16[i] = (int16_t)acc[i];
-	npk_linear(sram, &L->t[NPK_K], a, INT16_MIN, INT16_MAX, acc);
-	for (uint32_t i = 0; i < kvd; i++)
-		k16[i] = (int16_t)acc[i];
-	npk_linear(sram, &L->t[NPK_V], a, -8, 7, acc);
-	for (uint32_t i = 0; i < kvd; i++)
-		v4[i] = (int8_t)acc[i];
-	for (uint32_t h = 0; h < c->n_heads; h++)
-		npk_rope(freq, hd, pos, q16 + (size_t)h * hd, L->rope_q,
-			 q4 + (size_t)h * hd);
-	for (uint32_t g = 0; g < c->n_kv_heads; g++) {
-		uint8_t *unit = npk_kv_unit(sram, c, L, slot, g);
-		size_t rowb = hd / 2;
+	for (uint32_t k = 0; k < n; k++)
+		npk_rmsnorm_q(x + k * dim, dim, L->eps1, L->norm1, -8, 7,
+			      a + k * an);
+	npk_linear(sram, &L->t[NPK_Q], a, an, n, INT16_MIN, INT16_MAX, acc,
+		   accn);
+	for (uint32_t k = 0; k < n; k++)
+		for (uint32_t i = 0; i < qd; i++)
+			q16[k * qd + i] = (int16_t)acc[k * accn + i];
+	npk_linear(sram, &L->t[NPK_K], a, an, n, INT16_MIN, INT16_MAX, acc,
+		   accn);
+	for (uint32_t k = 0; k < n; k++)
+		for (uint32_t i = 0; i < kvd; i++)
+			k16[k * kvd + i] = (int16_t)acc[k * accn + i];
+	npk_linear(sram, &L->t[NPK_V], a, an, n, -8, 7, acc, accn);
+	for (uint32_t k = 0; k < n; k++)
+		for (uint32_t i = 0; i < kvd; i++)
+			v4[k * kvd + i] = (int8_t)acc[k * accn + i];
+	/* in token order: a token's KV entries, then its attention */
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t pos = tk[k].pos;
 
-		npk_rope(freq, hd, pos, k16 + (size_t)g * hd, L->rope_k,
-			 k4 + (size_t)g * hd);
-		npk_pack4(k4 + (size_t)g * hd, hd, unit + pos * rowb);
-		npk_pack4(v4 + (size_t)g * hd, hd,
-			  unit + (size_t)c->max_seq * rowb + pos * rowb);
+		for (uint32_t h = 0; h < c->n_heads; h++)
+			npk_rope(freq, hd, pos, q16 + k * qd + (size_t)h * hd,
+				 L->rope_q, q4 + k * qd + (size_t)h * hd);
+		for (uint32_t g = 0; g < c->n_kv_heads; g++) {
+			uint8_t *unit = npk_kv_unit(sram, c, L, tk[k].slot, g);
+			size_t rowb = hd / 2;
+			int8_t *kk = k4 + k * kvd + (size_t)g * hd;
+
+			npk_rope(freq, hd, pos, k16 + k * kvd + (size_t)g * hd,
+				 L->rope_k, kk);
+			npk_pack4(kk, hd, unit + pos * rowb);
+			npk_pack4(v4 + k * kvd + (size_t)g * hd, hd,
+				  unit + (size_t)c->max_seq * rowb +
+					  pos * rowb);
+		}
+		npk_attention(sram, c, L, tk[k].slot, pos, q4 + k * qd,
+			      attn + k * qd, s, o);
 	}
-	npk_attention(sram, c, L, slot, pos, s, o);
-	npk_linear(sram, &L->t[NPK_O], (const int8_t *)(s + o->attn), INT16_MIN,
-		   INT16_MAX, acc);
-	for (uint32_t i = 0; i < c->dim; i++)
-		xmid[i] = (int16_t)npk_clamp64((int64_t)x[i] + acc[i],
-					       INT16_MIN, INT16_MAX);
+	npk_linear(sram, &L->t[NPK_O], attn, qd, n, INT16_MIN, INT16_MAX, acc,
+		   accn);
+	for (uint32_t k = 0; k < n; k++)
+		for (uint32_t i = 0; i < dim; i++)
+			xmid[k * dim + i] = (int16_t)npk_clamp64(
+				(int64_t)x[k * dim + i] + acc[k * accn + i],
+				INT16_MIN, INT16_MAX);
 
 	/* feed-forward */
-	npk_rmsnorm_q(xmid, c->dim, L->eps2, L->norm2, -8, 7, a);
-	npk_linear(sram, &L->t[NPK_GATE], a, -128, 127, acc);
-	for (uint32_t i = 0; i < c->ffn; i++)
-		g8[i] = (int8_t)acc[i];
-	npk_linear(sram, &L->t[NPK_UP], a, -128, 127, acc);
-	for (uint32_t i = 0; i < c->ffn; i++)
-		u8[i] = (int8_t)acc[i];
-	for (uint32_t i = 0; i < c->ffn; i++) {
-		int32_t sl = L->silu_lut[(uint8_t)g8[i]];
+	for (uint32_t k = 0; k < n; k++)
+		npk_rmsnorm_q(xmid + k * dim, dim, L->eps2, L->norm2, -8, 7,
+			      a + k * an);
+	npk_linear(sram, &L->t[NPK_GATE], a, an, n, -128, 127, acc, accn);
+	for (uint32_t k = 0; k < n; k++)
+		for (uint32_t i = 0; i < ffn; i++)
+			g8[k * ffn + i] = (int8_t)acc[k * accn + i];
+	npk_linear(sram, &L->t[NPK_UP], a, an, n, -128, 127, acc, accn);
+	for (uint32_t k = 0; k < n; k++)
+		for (uint32_t i = 0; i < ffn; i++)
+			u8[k * ffn + i] = (int8_t)acc[k * accn + i];
+	for (uint32_t k = 0; k < n; k++)
+		for (uint32_t i = 0; i < ffn; i++) {
+			int32_t sl = L->silu_lut[(uint8_t)g8[k * ffn + i]];
 
-		a[i] = (int8_t)npk_requant(sl * u8[i], L->silu_mul, -128, 127);
-	}
-	npk_linear(sram, &L->t[NPK_DOWN], a, INT16_MIN, INT16_MAX, acc);
-	for (uint32_t i = 0; i < c->dim; i++) {
-		int64_t r = npk_requant(xmid[i], L->res, INT16_MIN, INT16_MAX);
+			a[k * an + i] = (int8_t)npk_requant(
+				sl * u8[k * ffn + i], L->silu_mul, -128, 127);
+		}
+	npk_linear(sram, &L->t[NPK_DOWN], a, an, n, INT16_MIN, INT16_MAX, acc,
+		   accn);
+	for (uint32_t k = 0; k < n; k++)
+		for (uint32_t i = 0; i < dim; i++) {
+			int64_t r = npk_requant(xmid[k * dim + i], L->res,
+						INT16_MIN, INT16_MAX);
 
-		x[i] = (int16_t)npk_clamp64(r + acc[i], INT16_MIN, INT16_MAX);
-	}
+			x[k * dim + i] = (int16_t)npk_clamp64(
+				r + acc[k * accn + i], INT16_MIN, INT16_MAX);
+		}
 }
 
 int npk_run(uint8_t *sram, uint64_t prog, const void *arg, size_t arg_len,
@@ -594,24 +645,32 @@ int npk_run(uint8_t *sram, uint64_t prog, const void *arg, size_t arg_len,
 	if (c.kind == NPK_KIND_LAYERS)
 		memcpy(freq, sram + prog + c.rope_off,
 		       (size_t)c.head_dim / 2 * 4);
-	for (uint32_t i = 0; i < n; i++) {
+	for (uint32_t i0 = 0; i0 < n; i0 += NPK_GROUP) {
+		uint32_t g = n - i0 < NPK_GROUP ? n - i0 : NPK_GROUP;
+		struct npk_tok tk[NPK_GROUP];
 		const uint8_t *xin = ab + NPK_ARG_HDR +
 				     (size_t)n * sizeof(struct npk_tok) +
-				     (size_t)i * row_in;
-		struct npk_tok tk;
+				     (size_t)i0 * row_in;
 
-		memcpy(&tk, ab + NPK_ARG_HDR + i * sizeof(tk), sizeof(tk));
-		memcpy(s + o.x, xin, row_in);
+		memcpy(tk, ab + NPK_ARG_HDR + (size_t)i0 * sizeof(tk[0]),
+		       g * sizeof(tk[0]));
+		memcpy(s + o.x, xin, g * row_in);
 		if (c.kind == NPK_KIND_OUTPUT) {
 			struct npk_output ou;
 
 			memcpy(&ou, sram + prog + c.output_off, sizeof(ou));
-			npk_rmsnorm_q((const int16_t *)(s + o.x), c.dim, ou.eps,
-				      ou.norm, -127, 127, (int8_t *)(s + o.a));
+			for (uint32_t k = 0; k < g; k++)
+				npk_rmsnorm_q((const int16_t *)(s + o.x) +
+						      (size_t)k * c.dim,
+					      c.dim, ou.eps, ou.norm, -127, 127,
+					      (int8_t *)(s + o.a) + k * o.a_n);
 			npk_linear(sram, &ou.w, (const int8_t *)(s + o.a),
-				   INT32_MIN, INT32_MAX,
-				   (int32_t *)(s + o.acc));
-			memcpy(ob + (size_t)i * row_out, s + o.acc, row_out);
+				   o.a_n, g, INT32_MIN, INT32_MAX,
+				   (int32_t *)(s + o.acc), o.acc_n);
+			for (uint32_t k = 0; k < g; k++)
+				memcpy(ob + (size_t)(i0 + k) * row_out,
+				       s + o.acc + (size_t)k * o.acc_n * 4,
+				       row_out);
 			continue;
 		}
 		for (uint32_t l = 0; l < c.n_layers; l++) {
@@ -619,10 +678,9 @@ int npk_run(uint8_t *sram, uint64_t prog, const void *arg, size_t arg_len,
 
 			memcpy(&L, sram + prog + c.layers_off + l * sizeof(L),
 			       sizeof(L));
-			npk_layer_step(sram, &c, &L, freq, tk.slot, tk.pos, s,
-				       &o);
+			npk_layer_group(sram, &c, &L, freq, tk, g, s, &o);
 		}
-		memcpy(ob + (size_t)i * row_out, s + o.x, row_out);
+		memcpy(ob + (size_t)i0 * row_out, s + o.x, g * row_out);
 	}
 	return NP_ERR_NONE;
 }

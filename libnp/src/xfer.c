@@ -122,13 +122,11 @@ static void retire_head(struct npi_engine *eng, int status, unsigned int np_err,
 	__atomic_store_n(&x->status, status, __ATOMIC_RELEASE);
 }
 
-/* Program the ring and enable the engine; software counters restart. */
-static int engine_hw_reset(struct npi_engine *eng)
+/* Abort the queue and wait until it no longer touches the ring or the
+ * writeback record (an aborted descriptor still writes its record). */
+static int engine_stop(struct npi_engine *eng)
 {
 	struct np_ctx *ctx = ectx(eng);
-	uint64_t ring = np_buf_iova(eng->mem);
-	uint64_t wb =
-		ring + (uint64_t)eng->entries * sizeof(struct np_dma_desc);
 	uint64_t deadline = npi_now_ns() + (uint64_t)ctx->timeout_ms * 1000000;
 	uint32_t st;
 
@@ -145,6 +143,22 @@ static int engine_hw_reset(struct npi_engine *eng)
 		}
 		usleep(10);
 	}
+	return 0;
+}
+
+/* Program the ring and enable the engine; software counters restart. */
+static int engine_hw_reset(struct npi_engine *eng)
+{
+	struct np_ctx *ctx = ectx(eng);
+	uint64_t ring = np_buf_iova(eng->mem);
+	uint64_t wb =
+		ring + (uint64_t)eng->entries * sizeof(struct np_dma_desc);
+	uint32_t st;
+	int ret;
+
+	ret = engine_stop(eng);
+	if (ret)
+		return ret;
 	memset(eng->wb, 0, sizeof(*eng->wb));
 	eng->submitted = 0;
 	eng->completed = 0;
@@ -380,8 +394,9 @@ void npi_engine_fini(struct npi_engine *eng)
 	if (!eng->mem)
 		return;
 	npi_engine_abort(eng, -ECANCELED);
-	qwr(eng, NP_Q_CTRL, 0);
-	qwr(eng, NP_Q_CTRL, NP_Q_CTRL_RESET);
+	pthread_mutex_lock(&eng->lock);
+	engine_stop(eng);
+	pthread_mutex_unlock(&eng->lock);
 	np_buf_free(eng->mem);
 	eng->mem = NULL;
 	pthread_cond_destroy(&eng->cond);

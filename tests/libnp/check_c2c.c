@@ -62,6 +62,8 @@ static void chain(struct np_ctx *ctx, enum np_p2p_mode expect)
 			 0);
 	ck_assert_msg(npt_check(p, TENSOR_LEN, 2024),
 		      "the tensor changed on its way through %u cards", n);
+	if (npt_is_emu())
+		ck_assert_uint_eq(np_ctx_iommu_faults(ctx), 0);
 	np_buf_free(b);
 }
 
