@@ -291,6 +291,8 @@ static uint64_t reset_begin(struct np_emu *emu)
 
 	pthread_mutex_lock(&emu->lock);
 	emu->status = NP_STATUS_RESETTING;
+	/* A card that stopped answering answers again, RESETTING. */
+	atomic_store(&emu->dead, false);
 	seq = ++emu->reset_requested;
 	pthread_mutex_unlock(&emu->lock);
 

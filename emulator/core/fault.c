@@ -160,7 +160,6 @@ uint32_t np_emu_fault_job_read(struct np_emu *emu, uint64_t prog,
 void np_emu_fault_clear(struct np_emu *emu)
 {
 	atomic_store(&emu->n_flips, 0);
-	atomic_store(&emu->dead, false);
 }
 
 static int arm_queue(struct np_emu *emu, enum np_emu_fault fault,

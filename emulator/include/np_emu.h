@@ -117,7 +117,7 @@ enum np_emu_fault {
 	 * slot. Nothing of the descriptor moves. Needs engine and n. */
 	NP_EMU_FAULT_DMA_ERROR = 4,
 	/* Queue `engine` hangs at its n-th descriptor from now on: the
-	 * descriptor is fetched, STATUS.BUSY stays set and nothing of it
+	 * descriptor takes STATUS.BUSY and keeps it, and nothing of it
 	 * happens (no data, record, completion or interrupt) until
 	 * NP_Q_CTRL_RESET or a card reset aborts it. Needs engine and n. */
 	NP_EMU_FAULT_HANG = 5,

@@ -37,6 +37,16 @@
  *                      NP_IRQ_ERROR
  *   overheat           the die passes NP_REG_TEMP_MAX: NP_STATUS_THROTTLED
  *                      for a few seconds and NP_IRQ_ERROR
+ *   dma-error:engine=E,n=N
+ *                      the N-th descriptor DMA engine E (or "compute")
+ *                      starts from now on fails with a bus error
+ *   hang:engine=E,n=N  engine E hangs at its N-th descriptor from now on
+ *   dead               the card stops answering (BAR0 reads all-ones)
+ *                      until FLR or a system reset
+ *   sram-flip:addr=A,bits=B
+ *                      B (1: corrected, 2: uncorrected) bits of the SRAM
+ *                      word at card address A flip
+ * (docs/hardware.md, "Fault injection"). Surprise removal is device_del.
  *
  * Usage: -device np-card,id=np0[,sram-size=...][,fb-size=...]
  *        [,dma-engines=...][,serial=...]
@@ -460,30 +470,18 @@ static void np_card_reset(DeviceState *dev)
     }
 }
 
-static const struct {
-    const char *name;
-    enum np_emu_fault fault;
-} np_card_faults[] = {
-    { "sram-ce", NP_EMU_FAULT_SRAM_CE },
-    { "sram-ue", NP_EMU_FAULT_SRAM_UE },
-    { "overheat", NP_EMU_FAULT_OVERHEAT },
-};
-
 static void np_card_set_inject_fault(Object *obj, const char *value,
                                      Error **errp)
 {
     NpCardState *s = NP_CARD(obj);
-    unsigned int i;
+    struct np_emu_fault_args args;
+    enum np_emu_fault fault;
     int ret;
 
-    for (i = 0; i < ARRAY_SIZE(np_card_faults); i++) {
-        if (!strcmp(value, np_card_faults[i].name)) {
-            break;
-        }
-    }
-    if (i == ARRAY_SIZE(np_card_faults)) {
-        error_setg(errp, "np-card: unknown fault '%s': use sram-ce, sram-ue "
-                   "or overheat", value);
+    if (np_emu_fault_parse(value, &fault, &args)) {
+        error_setg(errp, "np-card: unknown fault '%s': use sram-ce, sram-ue, "
+                   "overheat, dead, dma-error:engine=E,n=N, "
+                   "hang:engine=E,n=N or sram-flip:addr=A,bits=1|2", value);
         return;
     }
     if (!s->emu || s->stopping) {
@@ -492,10 +490,15 @@ static void np_card_set_inject_fault(Object *obj, const char *value,
         return;
     }
     trace_np_card_inject_fault(s->index, value);
-    ret = np_emu_inject(s->emu, np_card_faults[i].fault);
+    ret = np_emu_inject_args(s->emu, fault, &args);
     if (ret == -EBUSY) {
         error_setg(errp, "np-card %u: the card is resetting; inject '%s' "
                    "again once NP_STATUS_READY is set", s->index, value);
+    } else if (ret == -EINVAL) {
+        error_setg(errp, "np-card %u: cannot inject '%s': engine E must "
+                   "be below dma-engines (%u) or 'compute', n at least 1, "
+                   "addr inside sram-size (0x%" PRIx64 ")", s->index, value,
+                   s->dma_engines, (uint64_t)s->sram_size);
     } else if (ret < 0) {
         error_setg_errno(errp, -ret, "np-card %u: cannot inject '%s'",
                          s->index, value);
@@ -553,7 +556,9 @@ static void np_card_class_init(ObjectClass *klass, void *data)
     object_class_property_add_str(klass, "inject-fault", NULL,
                                   np_card_set_inject_fault);
     object_class_property_set_description(klass, "inject-fault",
-        "at run time (qom-set): sram-ce, sram-ue or overheat");
+        "at run time (qom-set): sram-ce, sram-ue, overheat, dead, "
+        "dma-error:engine=E,n=N, hang:engine=E,n=N, "
+        "sram-flip:addr=A,bits=1|2");
     set_bit(DEVICE_CATEGORY_MISC, dc->categories);
 }
 

@@ -1122,6 +1122,70 @@ static void check_after_reset(const struct card *c)
 	dma_round_trip(c, &r, NP_CA_SRAM_BASE + 8192, 16384, 5);
 }
 
+/* Deterministic faults: they strike where qom-set names them. */
+START_TEST(test_fault_injection_deterministic)
+{
+	const struct card *c = &cards[0];
+	struct np_dma_desc nop = desc_make(NP_DMA_OP_NOP, 0, 0, 0, 0);
+	uint64_t buf = guest_alloc(4096, 4096);
+	struct np_dma_desc d;
+	struct ring r;
+	const char *reply;
+
+	/* A bus error on engine 0's second descriptor from now on. */
+	ring_init(c, 0, &r);
+	inject("np0", "dma-error:engine=0,n=2");
+	ring_push(c, &r, &nop);
+	d = desc_make(NP_DMA_OP_H2C, 0, 4096, buf, NP_CA_SRAM_BASE);
+	ring_push(c, &r, &d);
+	ck_assert_uint_eq(ring_wait_error(c, &r), NP_ERR_BUS_READ);
+	ck_assert_uint_eq(qrd(c, 0, NP_Q_COMPLETED), 1);
+	ck_assert_uint_eq(qrd(c, 0, NP_Q_ERR_INDEX), 1);
+
+	/* Engine 1 hangs at its next descriptor; a queue reset ends it. */
+	ring_init(c, 1, &r);
+	inject("np0", "hang:engine=1,n=1");
+	ring_push(c, &r, &nop);
+	wait_reg(c, NP_DMA_BASE(1) + NP_Q_STATUS, NP_Q_STATUS_BUSY,
+		 NP_Q_STATUS_BUSY);
+	sleep_ms(20);
+	ck_assert_uint_eq(qrd(c, 1, NP_Q_COMPLETED), 0);
+	ring_init(c, 1, &r);
+	dma_round_trip(c, &r, NP_CA_SRAM_BASE + 65536, 4096, 3);
+
+	/* Two flipped bits in a word that was written: its read fails. */
+	ring_init(c, 0, &r);
+	dma_round_trip(c, &r, NP_CA_SRAM_BASE, 4096, 4);
+	inject("np0", "sram-flip:addr=0x100,bits=2");
+	d = desc_make(NP_DMA_OP_C2H, 0, 4096, NP_CA_SRAM_BASE, buf);
+	ring_push(c, &r, &d);
+	ck_assert_uint_eq(ring_wait_error(c, &r), NP_ERR_SRAM_UE);
+	ck_assert_uint_eq(rd(c, NP_REG_SRAM_UE), 1);
+	ck_assert_uint_ne(rd(c, NP_REG_STATUS) & NP_STATUS_FATAL, 0);
+
+	/* A dead card reads all-ones until FLR. */
+	inject("np0", "dead");
+	ck_assert_uint_eq(rd(c, NP_REG_ID), 0xffffffffu);
+	wr(c, NP_REG_CONTROL, NP_CONTROL_RESET);
+	ck_assert_uint_eq(rd(c, NP_REG_STATUS), 0xffffffffu);
+	pcie_flr(c);
+	card_map(c);
+	card_wait_ready(c);
+	ck_assert_uint_eq(rd(c, NP_REG_ID), NP_ID_VALUE);
+	ck_assert_uint_eq(rd(c, NP_REG_SRAM_UE), 0);
+	check_after_reset(c);
+
+	/* An engine the card does not have is refused, naming the limit. */
+	reply = np_qtest_qmp(qt, "{\"execute\": \"qom-set\", \"arguments\": "
+				 "{\"path\": \"/machine/peripheral/np1\", "
+				 "\"property\": \"inject-fault\", "
+				 "\"value\": \"dma-error:engine=6,n=1\"}}");
+	ck_assert_ptr_nonnull(strstr(reply, "\"error\""));
+	ck_assert_ptr_nonnull(strstr(reply, "dma-engines"));
+	ck_assert(np_qtest_alive(qt));
+}
+END_TEST
+
 START_TEST(test_reset_control_mid_transfer)
 {
 	const struct card *c = &cards[0];
@@ -1505,6 +1569,7 @@ Suite *np_suite_np_card(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_fault_injection);
+	tcase_add_test(tc, test_fault_injection_deterministic);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("reset");
