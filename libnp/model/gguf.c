@@ -572,6 +572,14 @@ void np_gguf_close(struct np_gguf *g)
 	free(g);
 }
 
+const char *np_ggml_type_name(uint32_t type)
+{
+	uint32_t blck, bytes;
+	const char *name;
+
+	return npim_ggml_type_info(type, &blck, &bytes, &name) ? name : NULL;
+}
+
 uint32_t np_gguf_version(const struct np_gguf *g)
 {
 	return g->version;

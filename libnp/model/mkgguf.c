@@ -16,16 +16,6 @@
 
 #include "np/model.h"
 
-static const struct {
-	const char *name;
-	struct np_model_shape s;
-} shapes[] = {
-	{"tiny", {14, 256, 8, 2, 704, 4096, 2048, 10000.0f, 1e-5f}},
-	{"medium", {14, 1024, 16, 4, 2816, 32000, 2048, 10000.0f, 1e-5f}},
-	{"granite3b",
-	 {14, 4096, 32, 8, 14336, 49152, 4096, 10000000.0f, 1e-5f}},
-};
-
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: np_mkgguf --text FILE --out FILE [--shape "
@@ -91,7 +81,7 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'H'},
 		{0},
 	};
-	struct np_model_shape s = shapes[0].s;
+	struct np_model_shape s;
 	const char *text_path = NULL, *out = NULL;
 	uint32_t wtype = NP_GGML_Q8_0, seed = 1;
 	int tok = NP_TOK_SPM, c, ret;
@@ -99,26 +89,20 @@ int main(int argc, char **argv)
 	size_t len;
 	char *text;
 
+	np_model_shape_preset("tiny", &s);
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		int bad = 0;
 
 		switch (c) {
-		case 's': {
-			size_t i;
-
-			for (i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
-				if (!strcmp(optarg, shapes[i].name))
-					break;
-			if (i == sizeof(shapes) / sizeof(shapes[0])) {
+		case 's':
+			if (np_model_shape_preset(optarg, &s)) {
 				fprintf(stderr,
 					"np_mkgguf: unknown shape '%s'; use "
 					"tiny, medium or granite3b\n",
 					optarg);
 				return 2;
 			}
-			s = shapes[i].s;
 			break;
-		}
 		case 'l':
 			bad = parse_u32("layers", optarg, &s.n_layers);
 			break;

@@ -113,6 +113,11 @@ int np_gguf_arr_str(const struct np_gguf *g, const char *key, uint64_t i,
 int np_gguf_arr_num(const struct np_gguf *g, const char *key, uint64_t i,
 		    double *v);
 
+/* ggml's name of a tensor type ("Q8_0", "F32", "Q4_K"...), NULL when
+ * the type is unknown. Any known type may appear in a file np_gguf_open
+ * accepts; np_model_from_gguf reads enum np_ggml_type only. */
+const char *np_ggml_type_name(uint32_t type);
+
 /* Dequantise row `row` of a 2-D tensor (ne[0] elements) to float. */
 int np_gguf_tensor_row(const struct np_gguf_tensor *t, uint64_t row,
 		       float *out);
@@ -211,6 +216,10 @@ int np_model_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
  * so any shape (the 3B one included) costs no memory. */
 int np_model_synthetic(const struct np_model_shape *shape, uint64_t seed,
 		       struct np_model **out);
+/* The shapes np_mkgguf and nptool generate by name: "tiny" (the demo
+ * model), "medium" (the emulator's reference shape) and "granite3b".
+ * Returns 0, or -ENOENT for any other name. */
+int np_model_shape_preset(const char *name, struct np_model_shape *out);
 void np_model_destroy(struct np_model *m);
 const struct np_model_shape *np_model_get_shape(const struct np_model *m);
 /* Check a shape's consistency: -EINVAL with a logged reason. */
