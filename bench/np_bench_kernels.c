@@ -14,7 +14,8 @@
  *
  * and prints ns per MAC, the fraction of the INT8 peak (in MACs) and of
  * the memory bandwidth (weight bytes streamed) each variant reaches, and
- * the tokens/s the kernels alone would allow.
+ * the tokens/s the kernels alone would allow, with one token per pass
+ * over the weights and with npk_run's groups of 16 tokens.
  *
  *   np_bench_kernels [-t THREADS] [-s SECONDS_PER_FIGURE]
  */
@@ -129,6 +130,7 @@ stream_read(const uint8_t *buf, size_t len, int32_t *sink)
 struct job {
 	int kind; /* 0 peak, 1 stream, 2 layer kernels */
 	enum npk_isa isa;
+	unsigned int group; /* layer kernels: tokens per weight pass */
 	double seconds;
 	/* stream */
 	const uint8_t *buf;
@@ -174,22 +176,33 @@ static uint64_t bytes_per_token(void)
 	return b;
 }
 
-/* one token through every matrix of the model */
-static void one_token(enum npk_isa isa, int32_t *acc)
+/* tokens through one matrix as npk_run does: per core's block of rows
+ * (rows / 256, rounded up), every token of the group */
+static void pass_matrix(enum npk_isa isa, const struct matrix *m,
+			const int8_t *a, unsigned int group, int32_t *acc)
+{
+	uint32_t rpc = (m->rows + 255) / 256;
+
+	for (uint32_t r0 = 0; r0 < m->rows; r0 += rpc) {
+		uint32_t nr = m->rows - r0 < rpc ? m->rows - r0 : rpc;
+
+		for (unsigned int t = 0; t < group; t++)
+			npk_matvec_isa(isa, m->w + (size_t)r0 * m->row_bytes,
+				       nr, m->cols, m->row_bytes, m->bits, a,
+				       acc + r0);
+	}
+}
+
+/* a group of tokens through every matrix of the model */
+static void one_pass(enum npk_isa isa, unsigned int group, int32_t *acc)
 {
 	for (unsigned int l = 0; l < MED_LAYERS; l++)
-		for (unsigned int k = 0; k < 7; k++) {
-			const struct matrix *m = &layers[l][k];
-
+		for (unsigned int k = 0; k < 7; k++)
 			/* FFN down (k 6) takes int8 activations */
-			npk_matvec_isa(isa, m->w, m->rows, m->cols,
-				       m->row_bytes, m->bits,
-				       k == 6 ? act8 : act4, acc);
-		}
+			pass_matrix(isa, &layers[l][k], k == 6 ? act8 : act4,
+				    group, acc);
 	for (unsigned int k = 0; k < 2; k++)
-		npk_matvec_isa(isa, out_half[k].w, out_half[k].rows,
-			       out_half[k].cols, out_half[k].row_bytes, 8, act8,
-			       acc);
+		pass_matrix(isa, &out_half[k], act8, group, acc);
 }
 
 static void *worker(void *arg)
@@ -216,8 +229,8 @@ static void *worker(void *arg)
 			j->work += (double)stream_read(j->buf, j->len, j->sink);
 			break;
 		default:
-			one_token(j->isa, acc);
-			j->work += 1;
+			one_pass(j->isa, j->group, acc);
+			j->work += j->group;
 			break;
 		}
 		rounds++;
@@ -230,8 +243,8 @@ static void *worker(void *arg)
 }
 
 /* run kind on n threads at once; the sum of each thread's rate */
-static double run_all(int n, int kind, enum npk_isa isa, double seconds,
-		      const uint8_t *buf, size_t len)
+static double run_all(int n, int kind, enum npk_isa isa, unsigned int group,
+		      double seconds, const uint8_t *buf, size_t len)
 {
 	pthread_t th[64];
 	struct job jobs[64];
@@ -241,6 +254,7 @@ static double run_all(int n, int kind, enum npk_isa isa, double seconds,
 	for (int i = 0; i < n; i++) {
 		jobs[i] = (struct job){.kind = kind,
 				       .isa = isa,
+				       .group = group,
 				       .seconds = seconds,
 				       .buf = buf + (len / n) * i,
 				       .len = (len / n) & ~(size_t)127};
@@ -348,35 +362,44 @@ int main(int argc, char **argv)
 	printf("np_bench_kernels: %d thread%s, %.1f s per figure, best "
 	       "kernel %s\n",
 	       threads, threads == 1 ? "" : "s", secs, npk_isa_name(pisa));
-	peak = run_all(threads, 0, pisa, secs, NULL, 0);
+	peak = run_all(threads, 0, pisa, 1, secs, NULL, 0);
 	printf("INT8 SIMD peak (%s, registers only)  %8.1f GMAC/s  "
 	       "(%.1f GOPS)\n",
 	       pisa == NPK_ISA_AVX512_VNNI ? "vpdpbusd" : "vpmaddubsw",
 	       peak / 1e9, 2 * peak / 1e9);
-	bw = run_all(threads, 1, pisa, secs, stream, stream_len);
+	bw = run_all(threads, 1, pisa, 1, secs, stream, stream_len);
 	printf("memory bandwidth (streaming read, %zu MiB)  %6.1f GB/s\n\n",
 	       stream_len >> 20, bw / 1e9);
 	printf("medium shape, one token through 14 w4a4 layers and the "
 	       "INT8 output layer:\n%.1f M MACs, %.1f MB of weights per "
 	       "token\n",
 	       macs / 1e6, wbytes / 1e6);
-	printf("%-12s %10s %10s %9s %9s %10s\n", "kernel", "ns/MAC", "GMAC/s",
-	       "of peak", "of mem bw", "tokens/s");
+	printf("%-12s %6s %10s %10s %9s %9s %10s\n", "kernel", "tokens",
+	       "ns/MAC", "GMAC/s", "of peak", "of mem bw", "tokens/s");
 	for (int isa = 0; isa < NPK_ISA_N; isa++) {
-		double tok, gmac, gbs;
+		/* 1 token per weight pass, and npk_run's group of 16 (SIMD
+		 * only: the portable kernel would take minutes) */
+		for (unsigned int group = 1; group <= 16; group += 15) {
+			double tok, gmac, gbs;
 
-		if (!npk_isa_available((enum npk_isa)isa))
-			continue;
-		tok = run_all(threads, 2, (enum npk_isa)isa, secs, NULL, 0);
-		layer_rate[isa] = tok;
-		gmac = tok * macs;
-		gbs = tok * wbytes;
-		printf("%-12s %10.4f %10.2f %8.1f%% %8.1f%% %10.1f\n",
-		       npk_isa_name((enum npk_isa)isa), threads * 1e9 / gmac,
-		       gmac / 1e9, 100 * gmac / peak, 100 * gbs / bw, tok);
+			if (!npk_isa_available((enum npk_isa)isa) ||
+			    (isa == NPK_ISA_C && group > 1))
+				continue;
+			tok = run_all(threads, 2, (enum npk_isa)isa, group,
+				      secs, NULL, 0);
+			if (group == 1)
+				layer_rate[isa] = tok;
+			gmac = tok * macs;
+			gbs = tok * wbytes / group;
+			printf("%-12s %6u %10.4f %10.2f %8.1f%% %8.1f%% "
+			       "%10.1f\n",
+			       npk_isa_name((enum npk_isa)isa), group,
+			       threads * 1e9 / gmac, gmac / 1e9,
+			       100 * gmac / peak, 100 * gbs / bw, tok);
+		}
 	}
-	printf("\nspeedup of %s over the portable C: %.1fx (ns/MAC is per "
-	       "thread)\n",
+	printf("\nspeedup of %s over the portable C, one token per pass: "
+	       "%.1fx (ns/MAC is per thread)\n",
 	       npk_isa_name(pisa), layer_rate[pisa] / layer_rate[NPK_ISA_C]);
 	free(stream);
 	for (unsigned int l = 0; l < MED_LAYERS; l++)
