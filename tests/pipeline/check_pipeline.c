@@ -286,6 +286,30 @@ START_TEST(main_topology)
 }
 END_TEST
 
+/* Cards with a single DMA engine: host I/O and forwarding share it. */
+START_TEST(single_engine_cards)
+{
+	static const uint32_t len[3] = {4, 1, 7};
+	struct np_open_opts o = {.log = log_fn, .emu_dma_engines = 1};
+	struct np_request req[3];
+	int32_t buf[3][MAX_POS];
+	struct np_session_opts so = {.micro_batches = 3,
+				     .candidates = 4,
+				     .on_token = on_token,
+				     .opaque = rc};
+	struct np_card_info info;
+
+	np_close(ctx);
+	ck_assert_int_eq(np_open("emu:5", &o, &ctx), 0);
+	ck_assert_int_eq(np_card_info(np_ctx_card(ctx, 0), &info), 0);
+	ck_assert_uint_eq(info.dma_engines, 1);
+	build(&deep, 5, 3, 4);
+	prompts(req, buf, len, 3, 5);
+	ck_assert_int_eq(np_session_run(pipe_, req, 3, &so, NULL), 0);
+	check_ref(req, 3, 4, 0, 1);
+}
+END_TEST
+
 /* One pipeline, several request counts and micro-batch counts in a row:
  * every run starts its sequences over in the KV cache. */
 START_TEST(shapes_n_m)
@@ -575,6 +599,7 @@ Suite *np_suite_pipeline(void)
 	tcase_add_test(tc, deep_topk);
 	tcase_add_test(tc, shapes_n_m);
 	tcase_add_test(tc, main_topology);
+	tcase_add_test(tc, single_engine_cards);
 	tcase_add_test(tc, sampling_seeded);
 	tcase_add_test(tc, stop_conditions);
 	tcase_add_test(tc, bad_requests);
