@@ -421,8 +421,8 @@ static const uint8_t *npk_row(const uint8_t *sram, const struct npk_tensor *t,
 
 /*
  * For each of n tokens (activations a + k * a_n, results out + k * out_n):
- * acc[r] for every row of t, then requantised into [lo, hi]. One matvec
- * per core and token, all tokens on a core's rows before the next core.
+ * acc[r] for every row of t, then requantised into [lo, hi]. One call per
+ * core, all tokens on a core's rows before the next core.
  */
 static void npk_linear(const uint8_t *sram, const struct npk_tensor *t,
 		       const int8_t *a, size_t a_n, uint32_t n, int32_t lo,
@@ -435,9 +435,8 @@ static void npk_linear(const uint8_t *sram, const struct npk_tensor *t,
 		struct npk_rq rq;
 		const uint8_t *w = npk_row(sram, t, r0, &rq);
 
-		for (uint32_t k = 0; k < n; k++)
-			npk_matvec(w, nr, t->cols, t->row_bytes, t->bits,
-				   a + k * a_n, out + k * out_n + r0);
+		npk_matmul_isa(npk_isa_best(), w, nr, t->cols, t->row_bytes,
+			       t->bits, a, a_n, n, out + r0, out_n);
 		for (uint32_t r = r0; r < r0 + nr; r++) {
 			npk_row(sram, t, r, &rq);
 			for (uint32_t k = 0; k < n; k++)

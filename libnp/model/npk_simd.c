@@ -167,89 +167,167 @@ NPK_VNNI static void npk_split128(const int8_t *a, uint32_t n, int8_t *even,
 	_mm512_storeu_si512(odd, _mm512_permutexvar_epi64(order, o));
 }
 
-NPK_VNNI static void npk_mv4_vnni(const uint8_t *w, uint32_t rows,
-				  uint32_t cols, uint32_t row_bytes,
-				  const int8_t *a, int32_t *acc)
+#define NPK_MM_T 4u /* tokens per pass over a row */
+
+/* nt tokens' dot products with rows of one split block, added to acc */
+NPK_VNNI static inline __attribute__((always_inline)) void
+npk_mm4_block(const uint8_t *wr, uint32_t rows, uint32_t row_bytes, uint32_t nb,
+	      const int8_t *even, const int8_t *odd, const uint32_t nt,
+	      int32_t *acc, size_t acc_n)
 {
 	const __m512i m0f = _mm512_set1_epi8(0x0f), m08 = _mm512_set1_epi8(8);
-	int8_t even[NPK_VNNI_BLOCK / 2] __attribute__((aligned(64)));
-	int8_t odd[NPK_VNNI_BLOCK / 2] __attribute__((aligned(64)));
-	uint32_t sum_a = npk_sum_a_vnni(a, cols);
 
-	for (uint32_t r = 0; r < rows; r++)
-		acc[r] = (int32_t)(0u - 8u * sum_a);
-	for (uint32_t c0 = 0; c0 < cols; c0 += NPK_VNNI_BLOCK) {
-		uint32_t bc =
-			cols - c0 < NPK_VNNI_BLOCK ? cols - c0 : NPK_VNNI_BLOCK;
-		uint32_t nb = (bc + 1) / 2; /* weight bytes of the block */
-		const uint8_t *wr = w + c0 / 2;
+	for (uint32_t r = 0; r < rows; r++, wr += row_bytes) {
+		__m512i s[2 * NPK_MM_T];
 
-		for (uint32_t c = 0; c < bc; c += 128)
-			npk_split128(a + c0 + c, bc - c, even + c / 2,
-				     odd + c / 2);
-		for (uint32_t r = 0; r < rows; r++, wr += row_bytes) {
-			__m512i s0 = _mm512_setzero_si512(), s1 = s0;
+		for (uint32_t k = 0; k < 2 * nt; k++)
+			s[k] = _mm512_setzero_si512();
+		for (uint32_t j = 0; j < nb; j += 64) {
+			/* past the row: weight 0 -> nibble 8, met by a zero
+			 * activation; so is the high nibble of an odd last
+			 * byte */
+			__m512i x = _mm512_maskz_loadu_epi8(npk_mask64(nb - j),
+							    wr + j);
+			/* (x & 0x0f) ^ 0x08 */
+			__m512i lo =
+				_mm512_ternarylogic_epi32(x, m0f, m08, 0x6a);
+			__m512i hi = _mm512_ternarylogic_epi32(
+				_mm512_srli_epi16(x, 4), m0f, m08, 0x6a);
 
-			for (uint32_t j = 0; j < nb; j += 64) {
-				/* past the row: weight 0 -> nibble 8, met by
-				 * a zero activation; so is the high nibble
-				 * of an odd last byte */
-				__m512i x = _mm512_maskz_loadu_epi8(
-					npk_mask64(nb - j), wr + j);
-				/* (x & 0x0f) ^ 0x08 */
-				__m512i lo = _mm512_ternarylogic_epi32(
-					x, m0f, m08, 0x6a);
-				__m512i hi = _mm512_ternarylogic_epi32(
-					_mm512_srli_epi16(x, 4), m0f, m08,
-					0x6a);
-
-				s0 = _mm512_dpbusd_epi32(
-					s0, lo, _mm512_load_si512(even + j));
-				s1 = _mm512_dpbusd_epi32(
-					s1, hi, _mm512_load_si512(odd + j));
+			for (uint32_t k = 0; k < nt; k++) {
+				s[2 * k] = _mm512_dpbusd_epi32(
+					s[2 * k], lo,
+					_mm512_load_si512(
+						even + k * NPK_VNNI_BLOCK / 2 +
+						j));
+				s[2 * k + 1] = _mm512_dpbusd_epi32(
+					s[2 * k + 1], hi,
+					_mm512_load_si512(
+						odd + k * NPK_VNNI_BLOCK / 2 +
+						j));
 			}
-			acc[r] = (int32_t)((uint32_t)acc[r] +
-					   (uint32_t)_mm512_reduce_add_epi32(
-						   _mm512_add_epi32(s0, s1)));
+		}
+		for (uint32_t k = 0; k < nt; k++)
+			acc[k * acc_n + r] =
+				(int32_t)((uint32_t)acc[k * acc_n + r] +
+					  (uint32_t)_mm512_reduce_add_epi32(
+						  _mm512_add_epi32(
+							  s[2 * k],
+							  s[2 * k + 1])));
+	}
+}
+
+NPK_VNNI static void npk_mm4_vnni(const uint8_t *w, uint32_t rows,
+				  uint32_t cols, uint32_t row_bytes,
+				  const int8_t *a, size_t a_n, uint32_t n,
+				  int32_t *acc, size_t acc_n)
+{
+	int8_t even[NPK_MM_T * NPK_VNNI_BLOCK / 2] __attribute__((aligned(64)));
+	int8_t odd[NPK_MM_T * NPK_VNNI_BLOCK / 2] __attribute__((aligned(64)));
+
+	for (uint32_t t0 = 0; t0 < n; t0 += NPK_MM_T) {
+		uint32_t nt = n - t0 < NPK_MM_T ? n - t0 : NPK_MM_T;
+		const int8_t *at = a + t0 * a_n;
+		int32_t *ac = acc + t0 * acc_n;
+
+		for (uint32_t k = 0; k < nt; k++) {
+			uint32_t sum_a = npk_sum_a_vnni(at + k * a_n, cols);
+
+			for (uint32_t r = 0; r < rows; r++)
+				ac[k * acc_n + r] = (int32_t)(0u - 8u * sum_a);
+		}
+		for (uint32_t c0 = 0; c0 < cols; c0 += NPK_VNNI_BLOCK) {
+			uint32_t bc = cols - c0 < NPK_VNNI_BLOCK ?
+					      cols - c0 :
+					      NPK_VNNI_BLOCK;
+			uint32_t nb = (bc + 1) / 2; /* weight bytes */
+			const uint8_t *wr = w + c0 / 2;
+
+			for (uint32_t k = 0; k < nt; k++)
+				for (uint32_t c = 0; c < bc; c += 128)
+					npk_split128(
+						at + k * a_n + c0 + c, bc - c,
+						even + k * NPK_VNNI_BLOCK / 2 +
+							c / 2,
+						odd + k * NPK_VNNI_BLOCK / 2 +
+							c / 2);
+			/* the token count a compile-time constant: the
+			 * accumulators live in registers */
+			if (nt == 4)
+				npk_mm4_block(wr, rows, row_bytes, nb, even,
+					      odd, 4, ac, acc_n);
+			else if (nt == 3)
+				npk_mm4_block(wr, rows, row_bytes, nb, even,
+					      odd, 3, ac, acc_n);
+			else if (nt == 2)
+				npk_mm4_block(wr, rows, row_bytes, nb, even,
+					      odd, 2, ac, acc_n);
+			else
+				npk_mm4_block(wr, rows, row_bytes, nb, even,
+					      odd, 1, ac, acc_n);
 		}
 	}
 }
 
-NPK_VNNI static void npk_mv8_vnni(const uint8_t *w, uint32_t rows,
-				  uint32_t cols, uint32_t row_bytes,
-				  const int8_t *a, int32_t *acc)
+/* nt tokens against rows of int8 weights */
+NPK_VNNI static inline __attribute__((always_inline)) void
+npk_mm8_rows(const uint8_t *w, uint32_t rows, uint32_t cols, uint32_t row_bytes,
+	     const int8_t *a, size_t a_n, const uint32_t nt, int32_t *acc,
+	     size_t acc_n)
 {
 	const __m512i bias = _mm512_set1_epi8((char)0x80);
-	uint32_t n = cols & ~127u, sum_a = npk_sum_a_vnni(a, cols);
+	uint32_t sum_a[NPK_MM_T];
 
+	for (uint32_t k = 0; k < nt; k++)
+		sum_a[k] = npk_sum_a_vnni(a + k * a_n, cols);
 	for (uint32_t r = 0; r < rows; r++, w += row_bytes) {
-		__m512i s0 = _mm512_setzero_si512(), s1 = s0;
+		__m512i s[NPK_MM_T];
 
-		for (uint32_t c = 0; c < n; c += 128) {
-			__m512i w0 = _mm512_xor_si512(_mm512_loadu_si512(w + c),
-						      bias);
-			__m512i w1 = _mm512_xor_si512(
-				_mm512_loadu_si512(w + c + 64), bias);
-
-			s0 = _mm512_dpbusd_epi32(s0, w0,
-						 _mm512_loadu_si512(a + c));
-			s1 = _mm512_dpbusd_epi32(
-				s1, w1, _mm512_loadu_si512(a + c + 64));
-		}
-		for (uint32_t c = n; c < cols; c += 64) {
+		for (uint32_t k = 0; k < nt; k++)
+			s[k] = _mm512_setzero_si512();
+		for (uint32_t c = 0; c < cols; c += 64) {
 			__mmask64 m = npk_mask64(cols - c);
+			/* a masked-off weight is 0 ^ 0x80 = 128 but meets
+			 * a = 0 */
+			__m512i x = _mm512_xor_si512(
+				_mm512_maskz_loadu_epi8(m, w + c), bias);
 
-			s0 = _mm512_dpbusd_epi32(
-				s0,
-				_mm512_xor_si512(
-					_mm512_maskz_loadu_epi8(m, w + c),
-					bias),
-				_mm512_maskz_loadu_epi8(m, a + c));
+			for (uint32_t k = 0; k < nt; k++)
+				s[k] = _mm512_dpbusd_epi32(
+					s[k], x,
+					_mm512_maskz_loadu_epi8(m, a + k * a_n +
+									   c));
 		}
-		/* a masked-off weight is 0 ^ 0x80 = 128 but meets a = 0 */
-		acc[r] = (int32_t)((uint32_t)_mm512_reduce_add_epi32(
-					   _mm512_add_epi32(s0, s1)) -
-				   128u * sum_a);
+		for (uint32_t k = 0; k < nt; k++)
+			acc[k * acc_n + r] =
+				(int32_t)((uint32_t)_mm512_reduce_add_epi32(
+						  s[k]) -
+					  128u * sum_a[k]);
+	}
+}
+
+NPK_VNNI static void npk_mm8_vnni(const uint8_t *w, uint32_t rows,
+				  uint32_t cols, uint32_t row_bytes,
+				  const int8_t *a, size_t a_n, uint32_t n,
+				  int32_t *acc, size_t acc_n)
+{
+	for (uint32_t t0 = 0; t0 < n; t0 += NPK_MM_T) {
+		uint32_t nt = n - t0 < NPK_MM_T ? n - t0 : NPK_MM_T;
+		const int8_t *at = a + t0 * a_n;
+		int32_t *ac = acc + t0 * acc_n;
+
+		if (nt == 4)
+			npk_mm8_rows(w, rows, cols, row_bytes, at, a_n, 4, ac,
+				     acc_n);
+		else if (nt == 3)
+			npk_mm8_rows(w, rows, cols, row_bytes, at, a_n, 3, ac,
+				     acc_n);
+		else if (nt == 2)
+			npk_mm8_rows(w, rows, cols, row_bytes, at, a_n, 2, ac,
+				     acc_n);
+		else
+			npk_mm8_rows(w, rows, cols, row_bytes, at, a_n, 1, ac,
+				     acc_n);
 	}
 }
 
@@ -270,28 +348,32 @@ int npk_isa_available(enum npk_isa isa)
 	}
 }
 
-void npk_matvec_isa(enum npk_isa isa, const uint8_t *w, uint32_t rows,
+void npk_matmul_isa(enum npk_isa isa, const uint8_t *w, uint32_t rows,
 		    uint32_t cols, uint32_t row_bytes, uint32_t bits,
-		    const int8_t *a, int32_t *acc)
+		    const int8_t *a, size_t a_n, uint32_t n, int32_t *acc,
+		    size_t acc_n)
 {
 	if (!npk_isa_available(isa))
 		isa = NPK_ISA_C;
-	switch (isa) {
-	case NPK_ISA_AVX512_VNNI:
+	if (isa == NPK_ISA_AVX512_VNNI) {
 		if (bits == 4)
-			npk_mv4_vnni(w, rows, cols, row_bytes, a, acc);
+			npk_mm4_vnni(w, rows, cols, row_bytes, a, a_n, n, acc,
+				     acc_n);
 		else
-			npk_mv8_vnni(w, rows, cols, row_bytes, a, acc);
+			npk_mm8_vnni(w, rows, cols, row_bytes, a, a_n, n, acc,
+				     acc_n);
 		return;
-	case NPK_ISA_AVX2:
-		if (bits == 4)
-			npk_mv4_avx2(w, rows, cols, row_bytes, a, acc);
+	}
+	for (uint32_t k = 0; k < n; k++) {
+		const int8_t *ak = a + k * a_n;
+		int32_t *acck = acc + k * acc_n;
+
+		if (isa == NPK_ISA_AVX2 && bits == 4)
+			npk_mv4_avx2(w, rows, cols, row_bytes, ak, acck);
+		else if (isa == NPK_ISA_AVX2)
+			npk_mv8_avx2(w, rows, cols, row_bytes, ak, acck);
 		else
-			npk_mv8_avx2(w, rows, cols, row_bytes, a, acc);
-		return;
-	default:
-		npk_matvec_c(w, rows, cols, row_bytes, bits, a, acc);
-		return;
+			npk_matvec_c(w, rows, cols, row_bytes, bits, ak, acck);
 	}
 }
 
@@ -304,15 +386,25 @@ int npk_isa_available(enum npk_isa isa)
 	return isa == NPK_ISA_C;
 }
 
+void npk_matmul_isa(enum npk_isa isa, const uint8_t *w, uint32_t rows,
+		    uint32_t cols, uint32_t row_bytes, uint32_t bits,
+		    const int8_t *a, size_t a_n, uint32_t n, int32_t *acc,
+		    size_t acc_n)
+{
+	(void)isa;
+	for (uint32_t k = 0; k < n; k++)
+		npk_matvec_c(w, rows, cols, row_bytes, bits, a + k * a_n,
+			     acc + k * acc_n);
+}
+
+#endif
+
 void npk_matvec_isa(enum npk_isa isa, const uint8_t *w, uint32_t rows,
 		    uint32_t cols, uint32_t row_bytes, uint32_t bits,
 		    const int8_t *a, int32_t *acc)
 {
-	(void)isa;
-	npk_matvec_c(w, rows, cols, row_bytes, bits, a, acc);
+	npk_matmul_isa(isa, w, rows, cols, row_bytes, bits, a, 0, 1, acc, 0);
 }
-
-#endif
 
 enum npk_isa npk_isa_best(void)
 {

@@ -33,6 +33,15 @@ const char *npk_isa_name(enum npk_isa isa);
 void npk_matvec_isa(enum npk_isa isa, const uint8_t *w, uint32_t rows,
 		    uint32_t cols, uint32_t row_bytes, uint32_t bits,
 		    const int8_t *a, int32_t *acc);
+/*
+ * n tokens at once: acc + k * acc_n = rows of w times a + k * a_n, for
+ * k < n; each as npk_matvec_isa, but a row is read once for up to four
+ * tokens.
+ */
+void npk_matmul_isa(enum npk_isa isa, const uint8_t *w, uint32_t rows,
+		    uint32_t cols, uint32_t row_bytes, uint32_t bits,
+		    const int8_t *a, size_t a_n, uint32_t n, int32_t *acc,
+		    size_t acc_n);
 /* npk_matvec's portable body (npk.c). */
 void npk_matvec_c(const uint8_t *w, uint32_t rows, uint32_t cols,
 		  uint32_t row_bytes, uint32_t bits, const int8_t *a,

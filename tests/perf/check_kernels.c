@@ -166,6 +166,67 @@ START_TEST(longest_rows)
 }
 END_TEST
 
+/* npk_matmul_isa: n tokens with their own strides, as n matvecs */
+START_TEST(multi_token)
+{
+	static const uint32_t cols[] = {1, 63, 64, 129, 1024, 2049, 2816};
+
+	rng_state = 1234 + (uint64_t)_i;
+	for (size_t p = 0; p < sizeof(prec) / sizeof(prec[0]); p++)
+		for (size_t ci = 0; ci < sizeof(cols) / sizeof(cols[0]); ci++)
+			for (uint32_t n = 1; n <= 9; n++) {
+				uint32_t bits = prec[p].bits, C = cols[ci];
+				uint32_t rows = 1 + rng() % 6;
+				uint32_t row_bytes =
+					(bits == 4 ? (C + 1) / 2 : C) +
+					rng() % 4;
+				size_t a_n = C + rng() % 5, acc_n = rows + 3;
+				uint8_t *w = malloc((size_t)rows * row_bytes);
+				int8_t *a = malloc(a_n * n);
+				int32_t *ref = malloc(acc_n * n * 4);
+				int32_t *got = malloc(acc_n * n * 4);
+
+				ck_assert_ptr_nonnull(w);
+				ck_assert_ptr_nonnull(a);
+				ck_assert_ptr_nonnull(ref);
+				ck_assert_ptr_nonnull(got);
+				for (size_t i = 0; i < (size_t)rows * row_bytes;
+				     i++)
+					w[i] = (uint8_t)rng();
+				for (size_t i = 0; i < a_n * n; i++)
+					a[i] = value(_i & 1 ? FILL_ALTERNATE :
+							      FILL_RANDOM,
+						     prec[p].abits,
+						     (uint32_t)i);
+				memset(ref, 0x11, acc_n * n * 4);
+				for (uint32_t k = 0; k < n; k++)
+					npk_matvec_c(w, rows, C, row_bytes,
+						     bits, a + k * a_n,
+						     ref + k * acc_n);
+				for (int isa = 0; isa < NPK_ISA_N; isa++) {
+					if (!npk_isa_available(
+						    (enum npk_isa)isa))
+						continue;
+					memset(got, 0x11, acc_n * n * 4);
+					npk_matmul_isa((enum npk_isa)isa, w,
+						       rows, C, row_bytes, bits,
+						       a, a_n, n, got, acc_n);
+					ck_assert_msg(
+						!memcmp(got, ref,
+							acc_n * n * 4),
+						"%s: w%u rows %u cols %u "
+						"tokens %u",
+						npk_isa_name((enum npk_isa)isa),
+						bits, rows, C, n);
+				}
+				free(w);
+				free(a);
+				free(ref);
+				free(got);
+			}
+}
+END_TEST
+
 START_TEST(dispatch)
 {
 	enum npk_isa best = npk_isa_best();
@@ -190,6 +251,7 @@ Suite *np_suite_kernels(void)
 	tcase_add_loop_test(tc, tails_and_alignment, 0, 8);
 	tcase_add_test(tc, extreme_values);
 	tcase_add_test(tc, longest_rows);
+	tcase_add_loop_test(tc, multi_token, 0, 2);
 	tcase_add_test(tc, dispatch);
 	suite_add_tcase(s, tc);
 	return s;
