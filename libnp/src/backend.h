@@ -44,6 +44,9 @@ struct npi_backend {
 	/* Function-level reset. The generic layer then waits for
 	 * NP_STATUS_READY and checks the ID register. */
 	int (*reset)(struct np_card *card);
+	/* Inject a fault (np_emu_fault_parse() spelling) into the card's
+	 * model; NULL where the card is real (VFIO). */
+	int (*inject)(struct np_card *card, const char *fault);
 	/* Whether dma_map pins memory itself (VFIO type1 does; counting an
 	 * mlock as well would halve the RLIMIT_MEMLOCK budget). */
 	int pins_memory;

@@ -355,6 +355,16 @@ static int emu_reset(struct np_card *card)
 	return 0;
 }
 
+static int emu_inject(struct np_card *card, const char *fault)
+{
+	struct np_emu_fault_args args;
+	enum np_emu_fault kind;
+
+	if (np_emu_fault_parse(fault, &kind, &args))
+		return -EINVAL;
+	return np_emu_inject_args(emu_of(card), kind, &args);
+}
+
 const struct npi_backend npi_backend_emu = {
 	.name = "emu",
 	.open = emu_open,
@@ -367,5 +377,6 @@ const struct npi_backend npi_backend_emu = {
 	.peer_unmap = emu_peer_unmap,
 	.irq_enable = emu_irq_enable,
 	.reset = emu_reset,
+	.inject = emu_inject,
 	.pins_memory = 0,
 };

@@ -38,6 +38,7 @@
 #include "internal.h"
 #include "np/pipeline.h"
 #include "npk.h"
+#include "recover.h"
 
 #define NPI_SLOTS 2u /* frame buffer slots per direction */
 #define NPI_CQ_ENTRIES 256u
@@ -71,6 +72,7 @@ struct npi_stage {
 	/* role */
 	uint32_t producer; /* stage feeding this one (stage 0: none) */
 	uint32_t consumer_idx; /* this stage's j at its producer */
+	struct npi_weights_sum sum; /* of the image loaded (recover.c) */
 };
 
 struct np_pipeline {
@@ -273,6 +275,8 @@ static int load_images(struct np_pipeline *p, const struct np_pipeline_opts *o)
 			break;
 		}
 		ret = np_compile_card_image(p->c, i, sram);
+		if (!ret)
+			npi_weights_sum(sram, st->plan, &st->sum);
 		for (uint32_t c0 = 0; c0 < NP_NUM_CORES && !ret;
 		     c0 += NPI_LOAD_CORES) {
 			struct np_xfer *x[NPI_LOAD_CORES] = {0};
@@ -511,6 +515,40 @@ int np_pipeline_create(struct np_ctx *ctx, const struct np_compiled *c,
 		return ret;
 	}
 	*out = p;
+	return 0;
+}
+
+struct np_card *npi_pipeline_card(struct np_pipeline *p, uint32_t i,
+				  struct npi_weights_sum *sum)
+{
+	if (i >= p->n_stages)
+		return NULL;
+	if (sum)
+		*sum = p->st[i].sum;
+	return p->st[i].card;
+}
+
+int npi_pipeline_reload(struct np_pipeline *p)
+{
+	const struct np_pipeline_opts none = {0};
+	int ret = 0;
+
+	/* Reset first: a hung or dead card's compute queue then stops at
+	 * once instead of after cq_stop's timeout. */
+	for (uint32_t i = 0; i < p->n_stages && !ret; i++) {
+		ret = np_card_reset(p->st[i].card);
+		cq_stop(p, &p->st[i]);
+	}
+	if (!ret)
+		ret = check_cards(p);
+	if (!ret)
+		ret = load_images(p, &none);
+	for (uint32_t i = 0; i < p->n_stages && !ret; i++)
+		ret = cq_start(p, &p->st[i]);
+	if (ret)
+		return ret;
+	p->frames = 0;
+	p->broken = 0;
 	return 0;
 }
 

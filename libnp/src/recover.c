@@ -1,0 +1,396 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libnp fault handling: fault injection into emulated cards, checksums of
+ * resident weights, and sessions that survive a card failure (np/recover.h).
+ *
+ * Recovery works at the granularity the hardware offers: a failed run
+ * leaves jobs and forwards waiting on events in every card of the
+ * pipeline, so every card is reset, reloaded from the host copy (the
+ * compiled model renders each image again) and verified by reading its
+ * weights back. What the cards lost is only KV cache, and that is a pure
+ * function of each request's tokens so far: running them again as a
+ * prompt rebuilds it bit for bit, since the integer layer job does not
+ * depend on how tokens are grouped into frames.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "np/recover.h"
+#include "npk.h"
+#include "recover.h"
+
+#define NPI_VERIFY_CORES 32u /* cores per read-back batch */
+#define NPI_DEF_RECOVERIES 4u
+
+/* ---------------------------------------------------------------- */
+/* CRC32C (Castagnoli), reflected, as iSCSI and ext4 use it            */
+
+static uint32_t crc_table[256];
+
+static void crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+		crc_table[i] = c;
+	}
+}
+
+static uint32_t crc_sw(uint32_t crc, const uint8_t *p, size_t len)
+{
+	while (len--)
+		crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return crc;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t
+crc_hw(uint32_t crc, const uint8_t *p, size_t len)
+{
+	uint64_t c = crc;
+
+	for (; len >= 8; p += 8, len -= 8) {
+		uint64_t v;
+
+		memcpy(&v, p, 8);
+		c = __builtin_ia32_crc32di(c, v);
+	}
+	crc = (uint32_t)c;
+	while (len--)
+		crc = __builtin_ia32_crc32qi(crc, *p++);
+	return crc;
+}
+#endif
+
+/* Continue crc (start from 0) over len bytes at p. */
+static uint32_t crc32c(uint32_t crc, const void *p, size_t len)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	crc = ~crc;
+#if defined(__x86_64__)
+	if (__builtin_cpu_supports("sse4.2"))
+		return ~crc_hw(crc, p, len);
+#endif
+	pthread_once(&once, crc_init);
+	return ~crc_sw(crc, p, len);
+}
+
+/* ---------------------------------------------------------------- */
+/* Weights checksum                                                   */
+
+/* Per-core bytes of weights: below the KV cache of a layer card, the
+ * whole used part of an output card. */
+static uint64_t weights_reach(const uint8_t *image,
+			      const struct np_card_plan *pl)
+{
+	struct npk_card h;
+
+	memcpy(&h, image + pl->prog, sizeof(h));
+	if (h.kind == NPK_KIND_LAYERS && h.kv_off && h.kv_off < pl->core_bytes)
+		return h.kv_off;
+	return pl->core_bytes;
+}
+
+void npi_weights_sum(const uint8_t *image, const struct np_card_plan *pl,
+		     struct npi_weights_sum *out)
+{
+	uint32_t crc = 0;
+
+	out->reach = weights_reach(image, pl);
+	for (uint32_t c = 0; c < NP_NUM_CORES; c++)
+		crc = crc32c(crc, image + (uint64_t)c * NP_CORE_SRAM_SIZE,
+			     out->reach);
+	out->crc = crc;
+}
+
+/* CRC32C of the weights card holds now, read back by DMA. */
+static int read_sum(struct np_card *card, uint64_t reach, uint32_t *crc)
+{
+	struct np_buf *buf;
+	int ret;
+
+	*crc = 0;
+	if (!reach)
+		return 0;
+	ret = np_buf_alloc(card->ctx, reach * NPI_VERIFY_CORES, &buf);
+	if (ret)
+		return ret;
+	for (uint32_t c0 = 0; c0 < NP_NUM_CORES && !ret;
+	     c0 += NPI_VERIFY_CORES) {
+		struct np_xfer *x[NPI_VERIFY_CORES] = {0};
+
+		for (uint32_t c = 0; c < NPI_VERIFY_CORES && !ret; c++) {
+			struct np_xfer_spec s = {
+				.op = NP_XFER_C2H,
+				.engine = 0,
+				.buf = buf,
+				.buf_offset = c * reach,
+				.card_addr =
+					NP_CA_SRAM_BASE +
+					(uint64_t)(c0 + c) * NP_CORE_SRAM_SIZE,
+				.len = reach,
+			};
+
+			ret = np_xfer_submit(card, &s, &x[c]);
+		}
+		for (uint32_t c = 0; c < NPI_VERIFY_CORES; c++) {
+			int r = x[c] ? np_xfer_wait(x[c], NP_TIMEOUT_DEFAULT) :
+				       0;
+
+			ret = ret ? ret : r;
+			np_xfer_free(x[c]);
+		}
+		if (!ret)
+			*crc = crc32c(*crc, np_buf_ptr(buf),
+				      reach * NPI_VERIFY_CORES);
+	}
+	np_buf_free(buf);
+	return ret;
+}
+
+int np_pipeline_verify(struct np_pipeline *p, uint32_t card, uint32_t *crc)
+{
+	struct npi_weights_sum sum;
+	struct np_card *c;
+	uint32_t found;
+	int ret;
+
+	c = p ? npi_pipeline_card(p, card, &sum) : NULL;
+	if (!c)
+		return -EINVAL;
+	ret = read_sum(c, sum.reach, &found);
+	if (ret) {
+		npi_log(c->ctx, LOG_ERR,
+			"np: card %s: reading its weights back failed (%s); "
+			"reset the card and reload the model",
+			c->name, strerror(-ret));
+		return ret;
+	}
+	if (crc)
+		*crc = found;
+	if (found != sum.crc) {
+		npi_log(c->ctx, LOG_ERR,
+			"np: card %s: weights checksum 0x%08x, loaded 0x%08x; "
+			"the card's SRAM is corrupt: reset it and reload the "
+			"model",
+			c->name, found, sum.crc);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* Fault injection                                                    */
+
+int np_card_inject(struct np_card *card, const char *fault)
+{
+	int ret;
+
+	if (!card || !fault)
+		return -EINVAL;
+	if (!card->ctx->ops->inject)
+		return -EOPNOTSUPP;
+	ret = card->ctx->ops->inject(card, fault);
+	npi_log(card->ctx, ret ? LOG_ERR : LOG_NOTICE,
+		"np: card %s: inject '%s': %s", card->name, fault,
+		ret == -EINVAL ?
+			"no such fault for this card (docs/hardware.md, "
+			"Fault injection)" :
+			strerror(-ret));
+	return ret;
+}
+
+/* ---------------------------------------------------------------- */
+/* Sessions that survive a card failure                               */
+
+struct rec_req {
+	int32_t *seq; /* prompt, then every token delivered */
+	size_t len;
+	uint32_t generated;
+	bool done;
+	uint64_t first_ns, last_ns;
+	enum np_stop_reason stop;
+};
+
+struct rec_run {
+	struct rec_req *r;
+	uint32_t *map; /* request of the current attempt -> index in req */
+	const struct np_session_opts *user;
+	uint64_t t0, offset; /* run start; start of this attempt - t0 */
+};
+
+static int rec_token(void *opaque, const struct np_token_event *ev)
+{
+	struct rec_run *R = opaque;
+	uint32_t i = R->map[ev->request];
+	struct rec_req *q = &R->r[i];
+	struct np_token_event e = *ev;
+	int stop = 0;
+
+	e.request = i;
+	e.t_ns += R->offset;
+	q->seq[q->len++] = ev->token;
+	if (!q->generated++)
+		q->first_ns = e.t_ns;
+	q->last_ns = e.t_ns;
+	q->stop = ev->stop;
+	q->done = ev->stop != NP_STOP_NONE;
+	if (R->user && R->user->on_token)
+		stop = R->user->on_token(R->user->opaque, &e);
+	if (stop) {
+		q->stop = NP_STOP_CALLER;
+		q->done = true;
+	}
+	return stop;
+}
+
+/* Reset, reload and verify every card of p. */
+static int recover(struct np_pipeline *p)
+{
+	int ret = npi_pipeline_reload(p);
+
+	for (uint32_t i = 0; i < np_pipeline_cards(p) && !ret; i++)
+		ret = np_pipeline_verify(p, i, NULL);
+	return ret;
+}
+
+static void fill_stats(struct np_session_stats *stats, struct rec_run *R,
+		       const struct np_request *req, size_t n, uint64_t frames)
+{
+	uint64_t tokens = 0, prompt = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		tokens += R->r[i].generated;
+		prompt += req[i].n_prompt;
+		if (stats->req) {
+			struct np_request_stats *s = &stats->req[i];
+
+			s->prompt_tokens = (uint32_t)req[i].n_prompt;
+			s->tokens = R->r[i].generated;
+			s->first_ns = R->r[i].first_ns;
+			s->last_ns = R->r[i].last_ns;
+			s->stop = R->r[i].stop;
+		}
+	}
+	stats->wall_ns = npi_now_ns() - R->t0;
+	stats->tokens = tokens;
+	stats->prompt_tokens = prompt;
+	stats->frames = frames;
+	stats->tokens_per_s =
+		stats->wall_ns ? (double)tokens * 1e9 / (double)stats->wall_ns :
+				 0;
+}
+
+int np_session_run_recover(struct np_pipeline *p, const struct np_request *req,
+			   size_t n, const struct np_session_opts *opts,
+			   const struct np_recover_opts *ropts,
+			   struct np_session_stats *stats)
+{
+	uint32_t max_rec = ropts && ropts->max_recoveries ?
+				   ropts->max_recoveries :
+				   NPI_DEF_RECOVERIES;
+	uint32_t max_seq = p ? np_pipeline_max_seq(p) : 0;
+	struct np_session_opts sopts = {0};
+	struct np_request *sub = NULL;
+	struct rec_run R = {0};
+	uint64_t frames = 0;
+	uint32_t attempt = 0;
+	int ret = 0;
+
+	if (!p || !req || !n || n > np_pipeline_max_sessions(p))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!req[i].prompt || !req[i].n_prompt ||
+		    req[i].n_prompt > max_seq)
+			return req[i].n_prompt > max_seq ? -ERANGE : -EINVAL;
+	R.r = calloc(n, sizeof(*R.r));
+	R.map = calloc(n, sizeof(*R.map));
+	sub = calloc(n, sizeof(*sub));
+	if (!R.r || !R.map || !sub) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		R.r[i].seq = malloc((max_seq + 1) * sizeof(int32_t));
+		if (!R.r[i].seq) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		memcpy(R.r[i].seq, req[i].prompt,
+		       req[i].n_prompt * sizeof(int32_t));
+		R.r[i].len = req[i].n_prompt;
+	}
+	if (opts)
+		sopts = *opts;
+	R.user = opts;
+	R.t0 = npi_now_ns();
+	sopts.on_token = rec_token;
+	sopts.opaque = &R;
+
+	for (;;) {
+		struct np_session_stats st = {0};
+		struct np_recover_event ev = {0};
+		uint32_t m = 0;
+		uint64_t t;
+
+		for (size_t i = 0; i < n; i++) {
+			if (R.r[i].done)
+				continue;
+			R.map[m] = (uint32_t)i;
+			sub[m] = req[i];
+			sub[m].prompt = R.r[i].seq;
+			sub[m].n_prompt = R.r[i].len;
+			if (req[i].max_tokens)
+				sub[m].max_tokens =
+					req[i].max_tokens - R.r[i].generated;
+			m++;
+		}
+		if (!m)
+			break;
+		if (opts && opts->micro_batches > m)
+			sopts.micro_batches = m;
+		R.offset = npi_now_ns() - R.t0;
+		ret = np_session_run(p, sub, m, &sopts, &st);
+		frames += st.frames;
+		if (!ret || ret == -EINVAL || ret == -ERANGE ||
+		    attempt == max_rec)
+			break;
+
+		t = npi_now_ns();
+		ev.attempt = ++attempt;
+		ev.error = ret;
+		for (size_t i = 0; i < n; i++)
+			ev.requests += !R.r[i].done;
+		npi_log(npi_pipeline_card(p, 0, NULL)->ctx, LOG_WARNING,
+			"pipeline: run failed (%s); recovery %u of %u: "
+			"resetting and reloading %u cards, then resuming %u "
+			"requests",
+			strerror(-ret), attempt, max_rec, np_pipeline_cards(p),
+			ev.requests);
+		ret = recover(p);
+		if (ret)
+			break;
+		ev.recover_ns = npi_now_ns() - t;
+		for (size_t i = 0; i < n; i++)
+			if (!R.r[i].done)
+				ev.replayed_tokens += R.r[i].len;
+		if (ropts && ropts->on_recover)
+			ropts->on_recover(ropts->opaque, &ev);
+	}
+	if (stats)
+		fill_stats(stats, &R, req, n, frames);
+out:
+	for (size_t i = 0; R.r && i < n; i++)
+		free(R.r[i].seq);
+	free(R.r);
+	free(R.map);
+	free(sub);
+	return ret;
+}

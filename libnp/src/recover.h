@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Hooks between the pipeline (pipeline.c) and fault recovery (recover.c).
+ */
+#ifndef NP_RECOVER_PRIV_H
+#define NP_RECOVER_PRIV_H
+
+#include <stdint.h>
+
+#include "np/model.h"
+#include "np/pipeline.h"
+
+/* Checksum of the weights a card holds: CRC32C of every core's SRAM in
+ * [0, reach), core after core. */
+struct npi_weights_sum {
+	uint64_t reach; /* per-core bytes below the KV cache */
+	uint32_t crc;
+};
+
+/* recover.c: the checksum of a rendered card image. */
+void npi_weights_sum(const uint8_t *image, const struct np_card_plan *pl,
+		     struct npi_weights_sum *out);
+
+/* pipeline.c: card i of the pipeline and its checksum (NULL if out of
+ * range). */
+struct np_card *npi_pipeline_card(struct np_pipeline *p, uint32_t i,
+				  struct npi_weights_sum *sum);
+/* pipeline.c: reset every card, reload the images, restart the compute
+ * queues; the pipeline is as after np_pipeline_create. */
+int npi_pipeline_reload(struct np_pipeline *p);
+
+#endif /* NP_RECOVER_PRIV_H */
