@@ -499,9 +499,15 @@ static void npk_attention(uint8_t *sram, const struct npk_card *c,
 			int32_t w = npk_exp2_neg_q8(e);
 
 			sum += w;
-			for (uint32_t d = 0; d < hd; d++)
+			/* head_dim is even: both nibbles of each byte */
+			for (uint32_t d = 0; d < hd; d += 2) {
+				uint8_t b = V[(size_t)t * rowb + d / 2];
+
 				oacc[d] += (int64_t)w *
-					   npk_unpack4(V + (size_t)t * rowb, d);
+					   ((int32_t)(b & 15) - ((b & 8) << 1));
+				oacc[d + 1] += (int64_t)w * ((int32_t)(b >> 4) -
+							     ((b & 0x80) >> 3));
+			}
 		}
 		for (uint32_t d = 0; d < hd; d++) {
 			int64_t v = npk_div_round(oacc[d] * 65536, sum);
