@@ -60,6 +60,17 @@ static const struct npt_cmd cmds[] = {
 	    "[--top-p P] [--seed S] [--follow R] [--no-stop] [-q]",
 	    "run a model on the cards: N requests in M micro-batches, "
 	    "text streamed, then tokens/s, latency and utilization"),
+	CMD(model,
+	    "info FILE | tokenize FILE [--bos] TEXT|-f FILE | detokenize "
+	    "FILE ID... | mkgguf --shape tiny|medium|granite3b [--tok "
+	    "spm|bpe] [--type f32|f16|q8_0|q4_0] [--seed N] --text FILE "
+	    "--out FILE",
+	    "GGUF models: metadata, tokenizer, generate a model"),
+	CMD(compile,
+	    "FILE [--cards N] [--batch N] [--max-seq N] [--out-cards N] "
+	    "[-o DIR [--calib TEXTFILE]]",
+	    "map a model onto cards: layers and SRAM per card, budget; -o "
+	    "writes the card images"),
 	CMD(bench,
 	    "[--model-shape FILE] [-n N] [-M M] [-c CARDS] [--out-cards K] "
 	    "[--prompt T] [--generate T]",

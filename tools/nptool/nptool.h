@@ -62,6 +62,9 @@ int npt_parse_seconds(const char *s, double *out);
 /* "1.5 GiB", "512 KiB"... into buf */
 const char *npt_fmt_size(char *buf, size_t len, uint64_t bytes);
 double npt_now(void); /* monotonic seconds */
+/* Read a whole file ("-": standard input) of at most max bytes into a
+ * NUL-terminated malloc()ed buffer. 0, -EFBIG over max, or -errno. */
+int npt_read_file(const char *path, size_t max, char **buf, size_t *len);
 
 /* Progress bar on stderr: only on a terminal, not in --json mode, and
  * only once the operation has run for a second. */
@@ -119,5 +122,7 @@ int npt_cmd_cdi(struct npt *t, int argc, char **argv);
 int npt_cmd_pipeline(struct npt *t, int argc, char **argv);
 int npt_cmd_run(struct npt *t, int argc, char **argv);
 int npt_cmd_bench(struct npt *t, int argc, char **argv);
+int npt_cmd_model(struct npt *t, int argc, char **argv);
+int npt_cmd_compile(struct npt *t, int argc, char **argv);
 
 #endif /* NPTOOL_H */

@@ -80,6 +80,48 @@ double npt_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+int npt_read_file(const char *path, size_t max, char **buf, size_t *len)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	size_t cap = 4096, n = 0, got;
+	char *b = NULL, *nb;
+	int ret = 0;
+
+	if (!f)
+		return -errno;
+	for (;;) {
+		if (n + 1 >= cap)
+			cap *= 2;
+		nb = realloc(b, cap);
+		if (!nb) {
+			ret = -ENOMEM;
+			break;
+		}
+		b = nb;
+		got = fread(b + n, 1, cap - n - 1, f);
+		n += got;
+		if (n > max) {
+			ret = -EFBIG;
+			break;
+		}
+		if (!got) {
+			if (ferror(f))
+				ret = -EIO;
+			break;
+		}
+	}
+	if (f != stdin)
+		fclose(f);
+	if (ret) {
+		free(b);
+		return ret;
+	}
+	b[n] = 0;
+	*buf = b;
+	*len = n;
+	return 0;
+}
+
 /* the bar on screen, for npt_progress_clear() */
 static struct npt_progress *shown;
 
