@@ -195,12 +195,14 @@ int np_card_event_read(struct np_card *card, unsigned int event, uint32_t *out);
  * Allocate size bytes (rounded up to the page size) of zeroed, locked
  * memory and map it at a fresh IOVA for all cards of ctx. 2 MiB huge pages
  * are used when the size is a multiple of 2 MiB and the system has free
- * huge pages, else 4 KiB pages.
- * Returns 0 and stores the buffer in *out, or:
- *   -EINVAL   size is 0
- *   -ENOMEM   out of memory or IOVA space, or mlock failed (RLIMIT_MEMLOCK
- *             too low: raise it with `ulimit -l` or limits.conf)
- *   -errno    from VFIO_IOMMU_MAP_DMA
+ * huge pages, else 4 KiB pages. VFIO pins the pages when it maps them; the
+ * emu backend mlock()s them and only logs a notice if RLIMIT_MEMLOCK
+ * refuses (the emulator needs no pinning to be correct).
+ * Returns 0 and stores the buffer in *out (NULL on failure), or:
+ *   -EINVAL   ctx or out is NULL, or size is 0
+ *   -ENOMEM   out of memory or IOVA space, or VFIO could not pin the pages
+ *             (RLIMIT_MEMLOCK too low; the log names the limit and the fix)
+ *   -errno    other errors of VFIO_IOMMU_MAP_DMA
  */
 int np_buf_alloc(struct np_ctx *ctx, size_t size, struct np_buf **out);
 
