@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: MIT
+/* Runner of the fault suite. */
+#include <check.h>
+#include <stdlib.h>
+
+Suite *np_suite_recover(void);
+
+int main(void)
+{
+	SRunner *sr = srunner_create(np_suite_recover());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
