@@ -23,7 +23,9 @@
  * then warn about them where they inline (GCC bug 105593) */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#ifndef __clang__
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #define NPK_AVX2 __attribute__((target("avx2")))
