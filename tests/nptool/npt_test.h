@@ -37,5 +37,6 @@ Suite *np_suite_cli(void);
 Suite *np_suite_emu(void);
 Suite *np_suite_sysfs(void);
 Suite *np_suite_guest(void);
+Suite *np_suite_model(void);
 
 #endif /* NPT_TEST_H */

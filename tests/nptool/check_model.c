@@ -1,0 +1,715 @@
+// SPDX-License-Identifier: MIT
+/*
+ * model and compile against libnp's model pipeline: what nptool reports
+ * must be what np/model.h says about the same file (the oracle is linked
+ * in), models nptool writes must be np_mkgguf's, card images
+ * np_compile_write's, and broken files must be refused with exit 2 and a
+ * reason, never a crash.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <np/model.h>
+
+#include "np_abi.h"
+#include "npt_test.h"
+
+static char tmp[64];
+
+static void tmp_setup(void)
+{
+	snprintf(tmp, sizeof(tmp), "/tmp/npt-model-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmp));
+}
+
+static void rm_tree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char p[512];
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		struct stat st;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		if (!lstat(p, &st) && S_ISDIR(st.st_mode))
+			rm_tree(p);
+		else
+			unlink(p);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+static void tmp_teardown(void)
+{
+	rm_tree(tmp);
+}
+
+static char *tmp_path(const char *name)
+{
+	char *p;
+
+	ck_assert_int_ge(asprintf(&p, "%s/%s", tmp, name), 0);
+	return p;
+}
+
+static void *read_all(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	void *buf;
+	long n;
+
+	ck_assert_msg(f, "cannot open %s", path);
+	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	ck_assert_int_ge(n, 0);
+	rewind(f);
+	buf = malloc((size_t)n + 1);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+static void write_all(const char *path, const void *buf, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(buf, 1, len, f), len);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static void same_files(const char *a, const char *b)
+{
+	size_t la, lb;
+	void *x = read_all(a, &la), *y = read_all(b, &lb);
+
+	ck_assert_msg(la == lb && !memcmp(x, y, la), "%s and %s differ", a, b);
+	free(x);
+	free(y);
+}
+
+static void check_shape(const struct jv *o, const struct np_model_shape *s)
+{
+	ck_assert_ptr_nonnull(o);
+	ck_assert_int_eq(o->type, JV_OBJ);
+	ck_assert_double_eq(jv_num(o, "layers"), s->n_layers);
+	ck_assert_double_eq(jv_num(o, "dim"), s->dim);
+	ck_assert_double_eq(jv_num(o, "heads"), s->n_heads);
+	ck_assert_double_eq(jv_num(o, "kv_heads"), s->n_kv_heads);
+	ck_assert_double_eq(jv_num(o, "head_dim"), s->dim / s->n_heads);
+	ck_assert_double_eq(jv_num(o, "ffn"), s->ffn);
+	ck_assert_double_eq(jv_num(o, "vocab"), s->vocab);
+	ck_assert_double_eq(jv_num(o, "context"), s->ctx);
+	ck_assert_double_eq_tol(jv_num(o, "rope_base"), s->rope_base,
+				s->rope_base * 1e-6);
+	ck_assert_double_eq_tol(jv_num(o, "norm_eps"), s->norm_eps, 1e-12);
+}
+
+/* The demo model as libnp reads it */
+struct oracle {
+	struct np_gguf *g;
+	struct np_model *m;
+	struct np_tok *tok;
+};
+
+static void oracle_open(struct oracle *o, const char *path)
+{
+	ck_assert_int_eq(np_gguf_open(path, NULL, &o->g), 0);
+	ck_assert_int_eq(np_model_from_gguf(o->g, NULL, &o->m), 0);
+	ck_assert_int_eq(np_tok_from_gguf(o->g, NULL, &o->tok), 0);
+}
+
+static void oracle_close(struct oracle *o)
+{
+	np_tok_destroy(o->tok);
+	np_model_destroy(o->m);
+	np_gguf_close(o->g);
+}
+
+START_TEST(test_mkgguf_is_np_mkgguf)
+{
+	char *out = tmp_path("tiny.gguf");
+	struct np_model_shape s;
+	struct npt_run r;
+	struct jv *e;
+	struct stat st;
+
+	/* the demo model is np_mkgguf --shape tiny on the sample text */
+	npt_run(&r, "--json", "model", "mkgguf", "--shape", "tiny", "--text",
+		NPT_SAMPLE_TEXT, "--out", out, NULL);
+	e = npt_envelope(&r, "model", 0);
+	ck_assert_str_eq(jv_str(e, "subcommand"), "mkgguf");
+	ck_assert_str_eq(jv_str(e, "path"), out);
+	ck_assert_str_eq(jv_str(e, "type"), np_ggml_type_name(NP_GGML_Q8_0));
+	ck_assert_str_eq(jv_str(e, "tokenizer"), "spm");
+	ck_assert_int_eq(np_model_shape_preset("tiny", &s), 0);
+	check_shape(jv_get(e, "shape"), &s);
+	ck_assert_int_eq(stat(out, &st), 0);
+	ck_assert_double_eq(jv_num(e, "file_bytes"), (double)st.st_size);
+	npt_run_free(&r);
+	same_files(out, NPT_DEMO_MODEL);
+	free(out);
+}
+END_TEST
+
+START_TEST(test_mkgguf_options)
+{
+	char *out = tmp_path("bpe.gguf");
+	struct oracle o;
+	struct npt_run r;
+	const struct np_gguf_tensor *te;
+
+	npt_run(&r, "model", "mkgguf", "--tok", "bpe", "--type", "q4_0",
+		"--seed", "7", "--text", NPT_SAMPLE_TEXT, "--out", out, NULL);
+	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+	ck_assert_ptr_nonnull(strstr(r.out, out));
+	npt_run_free(&r);
+	oracle_open(&o, out);
+	ck_assert_int_eq(np_tok_kind(o.tok), NP_TOK_BPE);
+	te = np_gguf_find_tensor(o.g, "blk.0.attn_q.weight");
+	ck_assert_ptr_nonnull(te);
+	ck_assert_uint_eq(te->type, NP_GGML_Q4_0);
+	oracle_close(&o);
+	free(out);
+}
+END_TEST
+
+START_TEST(test_info)
+{
+	struct oracle o;
+	struct npt_run r;
+	struct jv *e, *tensors, *types, *vocab;
+	uint64_t bytes = 0, params = 0, counted = 0;
+	char want[160];
+	struct stat st;
+
+	oracle_open(&o, NPT_DEMO_MODEL);
+	for (size_t i = 0; i < np_gguf_n_tensors(o.g); i++) {
+		bytes += np_gguf_tensor(o.g, i)->size;
+		params += np_gguf_tensor(o.g, i)->n_elems;
+	}
+	ck_assert_int_eq(stat(NPT_DEMO_MODEL, &st), 0);
+
+	npt_run(&r, "--json", "model", "info", NPT_DEMO_MODEL, NULL);
+	e = npt_envelope(&r, "model", 0);
+	ck_assert_str_eq(jv_str(e, "subcommand"), "info");
+	ck_assert_double_eq(jv_num(e, "file_bytes"), (double)st.st_size);
+	ck_assert_double_eq(jv_num(e, "gguf_version"), np_gguf_version(o.g));
+	ck_assert_str_eq(jv_str(e, "architecture"), "llama");
+	ck_assert_int_eq(jv_get(e, "compilable")->type, JV_BOOL);
+	ck_assert(jv_get(e, "compilable")->b);
+	check_shape(jv_get(e, "shape"), np_model_get_shape(o.m));
+	tensors = jv_get(e, "tensors");
+	ck_assert_double_eq(jv_num(tensors, "count"), np_gguf_n_tensors(o.g));
+	ck_assert_double_eq(jv_num(tensors, "bytes"), (double)bytes);
+	ck_assert_double_eq(jv_num(tensors, "params"), (double)params);
+	types = jv_get(tensors, "types");
+	ck_assert_ptr_nonnull(types);
+	for (size_t i = 0; i < types->n; i++) {
+		const struct jv *ty = jv_at(types, i);
+		uint64_t n = 0;
+
+		for (size_t k = 0; k < np_gguf_n_tensors(o.g); k++)
+			n += !strcmp(
+				np_ggml_type_name(np_gguf_tensor(o.g, k)->type),
+				jv_str(ty, "type"));
+		ck_assert_double_eq(jv_num(ty, "count"), (double)n);
+		counted += n;
+	}
+	ck_assert_uint_eq(counted, np_gguf_n_tensors(o.g));
+	vocab = jv_get(e, "vocab");
+	ck_assert_str_eq(jv_str(vocab, "kind"), "spm");
+	ck_assert_double_eq(jv_num(vocab, "tokens"), np_tok_n_vocab(o.tok));
+	ck_assert_double_eq(jv_num(vocab, "bos"), np_tok_bos(o.tok));
+	ck_assert_double_eq(jv_num(vocab, "eos"), np_tok_eos(o.tok));
+	ck_assert_uint_eq(jv_get(e, "problems")->n, 0);
+	npt_run_free(&r);
+
+	npt_run(&r, "model", "info", NPT_DEMO_MODEL, NULL);
+	ck_assert_int_eq(r.status, 0);
+	snprintf(want, sizeof(want), "GGUF v%u", np_gguf_version(o.g));
+	ck_assert_ptr_nonnull(strstr(r.out, want));
+	snprintf(want, sizeof(want), "vocab     spm, %u tokens",
+		 np_tok_n_vocab(o.tok));
+	ck_assert_ptr_nonnull(strstr(r.out, want));
+	snprintf(want, sizeof(want), "%u layers, dim %u",
+		 np_model_get_shape(o.m)->n_layers,
+		 np_model_get_shape(o.m)->dim);
+	ck_assert_ptr_nonnull(strstr(r.out, want));
+	ck_assert_ptr_nonnull(strstr(r.out, "compiles it"));
+	npt_run_free(&r);
+	oracle_close(&o);
+}
+END_TEST
+
+START_TEST(test_info_not_llama)
+{
+	static const float w[32] = {1.0f};
+	struct np_gguf_writer *wr;
+	char *path = tmp_path("gpt2.gguf");
+	struct npt_run r;
+	struct jv *e, *pr;
+
+	/* a valid GGUF of another architecture: described, not compilable */
+	ck_assert_int_eq(np_gguf_writer_create(&wr), 0);
+	ck_assert_int_eq(
+		np_gguf_writer_kv_str(wr, "general.architecture", "gpt2"), 0);
+	ck_assert_int_eq(
+		np_gguf_writer_tensor(wr, "wte", NP_GGML_F32, 1, 32, 0, w), 0);
+	ck_assert_int_eq(np_gguf_writer_save(wr, path), 0);
+	np_gguf_writer_destroy(wr);
+
+	npt_run(&r, "--json", "model", "info", path, NULL);
+	e = npt_envelope(&r, "model", 0);
+	ck_assert_str_eq(jv_str(e, "architecture"), "gpt2");
+	ck_assert(!jv_get(e, "compilable")->b);
+	ck_assert_int_eq(jv_get(e, "shape")->type, JV_NULL);
+	ck_assert_int_eq(jv_get(e, "vocab")->type, JV_NULL);
+	ck_assert_double_eq(jv_num(jv_get(e, "tensors"), "count"), 1);
+	pr = jv_get(e, "problems");
+	ck_assert_uint_ge(pr->n, 1);
+	ck_assert_ptr_nonnull(strstr(jv_at(pr, 0)->str, "gpt2"));
+	npt_run_free(&r);
+
+	/* compile refuses it: the user's file, exit 2 with libnp's reason */
+	npt_run(&r, "--json", "compile", path, NULL);
+	e = npt_envelope(&r, "compile", 2);
+	ck_assert_uint_ge(jv_get(e, "errors")->n, 1);
+	ck_assert_ptr_nonnull(
+		strstr(jv_at(jv_get(e, "errors"), 0)->str, "gpt2"));
+	npt_run_free(&r);
+	free(path);
+}
+END_TEST
+
+/* Broken files: every command that reads a model refuses them with exit
+ * 2 and a message naming the file, and never crashes. */
+START_TEST(test_corrupt)
+{
+	static const char *const cmds[][3] = {
+		{"model", "info", NULL},
+		{"model", "tokenize", "hello"},
+		{"compile", NULL, NULL},
+	};
+	size_t len, cuts[] = {0, 3, 24, 1000, 0};
+	char *model = read_all(NPT_DEMO_MODEL, &len);
+	char *path = tmp_path("broken.gguf");
+
+	cuts[4] = len / 2;
+	for (size_t c = 0; c < sizeof(cuts) / sizeof(cuts[0]) + 2; c++) {
+		if (c < sizeof(cuts) / sizeof(cuts[0])) {
+			write_all(path, model, cuts[c]);
+		} else if (c == sizeof(cuts) / sizeof(cuts[0])) {
+			/* tensor count in the header made absurd */
+			char *bad = malloc(len);
+
+			ck_assert_ptr_nonnull(bad);
+			memcpy(bad, model, len);
+			memset(bad + 8, 0xff, 8);
+			write_all(path, bad, len);
+			free(bad);
+		} else {
+			write_all(path, "not a model\n", 12);
+		}
+		for (size_t k = 0; k < sizeof(cmds) / sizeof(cmds[0]); k++) {
+			struct npt_run r;
+			const char *a = cmds[k][1] ? cmds[k][1] : path;
+			const char *b = cmds[k][1] ? path : NULL;
+			struct jv *e;
+
+			npt_run(&r, "--json", cmds[k][0], a, b, cmds[k][2],
+				NULL);
+			e = npt_envelope(&r, cmds[k][0], 2);
+			ck_assert_uint_ge(jv_get(e, "errors")->n, 1);
+			ck_assert_ptr_nonnull(strstr(r.err, path));
+			npt_run_free(&r);
+		}
+	}
+	free(path);
+	free(model);
+}
+END_TEST
+
+START_TEST(test_missing_file)
+{
+	struct npt_run r;
+	char *path = tmp_path("no-such.gguf");
+
+	npt_run(&r, "model", "info", path, NULL);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, path));
+	npt_run_free(&r);
+	free(path);
+}
+END_TEST
+
+static const char text[] = "Hello, world! Grüße, 世界. ¿Qué tal?\n\tdone";
+
+START_TEST(test_tokenize)
+{
+	struct oracle o;
+	struct npt_run r;
+	struct jv *e, *ids;
+	int32_t want[256];
+	size_t n;
+	char line[2048] = "";
+
+	oracle_open(&o, NPT_DEMO_MODEL);
+	ck_assert_int_eq(
+		np_tok_encode(o.tok, text, strlen(text), want, 256, &n), 0);
+
+	npt_run(&r, "--json", "model", "tokenize", NPT_DEMO_MODEL, text, NULL);
+	e = npt_envelope(&r, "model", 0);
+	ck_assert_str_eq(jv_str(e, "subcommand"), "tokenize");
+	ids = jv_get(e, "ids");
+	ck_assert_uint_eq(ids->n, n);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_double_eq(jv_at(ids, i)->num, want[i]);
+	ck_assert_uint_eq(jv_get(e, "pieces")->n, n);
+	ck_assert_double_eq(jv_num(e, "tokens"), n);
+	ck_assert_double_eq(jv_num(e, "bytes"), strlen(text));
+	ck_assert(jv_get(e, "round_trip")->b);
+	npt_run_free(&r);
+
+	/* text: the ids on the first line; --bos puts BOS first */
+	npt_run(&r, "model", "tokenize", "--bos", NPT_DEMO_MODEL, text, NULL);
+	ck_assert_int_eq(r.status, 0);
+	snprintf(line, sizeof(line), "%d", np_tok_bos(o.tok));
+	for (size_t i = 0; i < n; i++)
+		snprintf(line + strlen(line), sizeof(line) - strlen(line),
+			 " %d", want[i]);
+	strcat(line, "\n");
+	ck_assert_int_eq(strncmp(r.out, line, strlen(line)), 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "gives the text back"));
+	npt_run_free(&r);
+	oracle_close(&o);
+}
+END_TEST
+
+START_TEST(test_tokenize_file)
+{
+	size_t len;
+	char *sample = read_all(NPT_SAMPLE_TEXT, &len);
+	struct npt_run r;
+	struct jv *e;
+
+	/* the whole multilingual sample round-trips */
+	npt_run(&r, "--json", "model", "tokenize", "-f", NPT_SAMPLE_TEXT,
+		NPT_DEMO_MODEL, NULL);
+	e = npt_envelope(&r, "model", 0);
+	ck_assert_double_eq(jv_num(e, "bytes"), len);
+	ck_assert(jv_get(e, "round_trip")->b);
+	ck_assert_uint_ge(jv_get(e, "ids")->n, 1);
+	npt_run_free(&r);
+	free(sample);
+}
+END_TEST
+
+START_TEST(test_detokenize)
+{
+	struct oracle o;
+	struct npt_run r;
+	struct jv *e;
+	int32_t ids[256];
+	size_t n;
+	char *args[8], list[2048] = "";
+
+	oracle_open(&o, NPT_DEMO_MODEL);
+	ck_assert_int_eq(np_tok_encode(o.tok, text, strlen(text), ids, 256, &n),
+			 0);
+	ck_assert_uint_ge(n, 4);
+	for (size_t i = 0; i < n; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list),
+			 "%s%d", i ? "," : "", ids[i]);
+
+	npt_run(&r, "--json", "model", "detokenize", NPT_DEMO_MODEL, list,
+		NULL);
+	e = npt_envelope(&r, "model", 0);
+	ck_assert_str_eq(jv_str(e, "text"), text);
+	ck_assert_double_eq(jv_num(e, "bytes"), strlen(text));
+	ck_assert_uint_eq(jv_get(e, "ids")->n, n);
+	npt_run_free(&r);
+
+	/* separate arguments, text mode: the text and a newline */
+	for (size_t i = 0; i < 4; i++)
+		ck_assert_int_ge(asprintf(&args[i], "%d", ids[i]), 0);
+	npt_run(&r, "model", "detokenize", NPT_DEMO_MODEL, args[0], args[1],
+		args[2], args[3], NULL);
+	ck_assert_int_eq(r.status, 0);
+	{
+		char want[256];
+		size_t len;
+
+		ck_assert_int_eq(
+			np_tok_decode(o.tok, ids, 4, want, sizeof(want), &len),
+			0);
+		want[len] = 0;
+		ck_assert_uint_eq(strlen(r.out), len + 1);
+		ck_assert_int_eq(strncmp(r.out, want, len), 0);
+		ck_assert_int_eq(r.out[len], '\n');
+	}
+	npt_run_free(&r);
+	for (size_t i = 0; i < 4; i++)
+		free(args[i]);
+
+	/* an id outside the vocabulary is named */
+	snprintf(list, sizeof(list), "%u", np_tok_n_vocab(o.tok));
+	npt_run(&r, "--json", "model", "detokenize", NPT_DEMO_MODEL, list,
+		NULL);
+	e = npt_envelope(&r, "model", 2);
+	ck_assert_ptr_nonnull(strstr(jv_at(jv_get(e, "errors"), 0)->str, list));
+	npt_run_free(&r);
+	oracle_close(&o);
+}
+END_TEST
+
+/* The plan nptool shows is np_compile's for the same options. */
+static void check_plan(const struct jv *e, const struct np_compiled *c)
+{
+	const struct jv *cards = jv_get(e, "cards"), *total;
+	uint64_t sram = 0;
+
+	ck_assert_ptr_nonnull(cards);
+	ck_assert_uint_eq(cards->n, np_compiled_n_cards(c));
+	for (uint32_t i = 0; i < np_compiled_n_cards(c); i++) {
+		const struct np_card_plan *p = np_compiled_card(c, i);
+		const struct jv *j = jv_at(cards, i);
+
+		ck_assert_double_eq(jv_num(j, "card"), i);
+		ck_assert_str_eq(jv_str(j, "kind"), p->kind == NP_CARD_LAYERS ?
+							    "layers" :
+							    "output");
+		if (p->kind == NP_CARD_LAYERS) {
+			ck_assert_double_eq(jv_num(j, "first_layer"),
+					    p->first_layer);
+			ck_assert_double_eq(jv_num(j, "layers"), p->n_layers);
+			ck_assert_int_eq(jv_get(j, "vocab_begin")->type,
+					 JV_NULL);
+		} else {
+			ck_assert_double_eq(jv_num(j, "vocab_begin"),
+					    p->vocab_begin);
+			ck_assert_double_eq(jv_num(j, "vocab_end"),
+					    p->vocab_end);
+			ck_assert_int_eq(jv_get(j, "layers")->type, JV_NULL);
+		}
+		ck_assert_double_eq(jv_num(j, "core_bytes"), p->core_bytes);
+		ck_assert_double_eq(jv_num(j, "sram_bytes"),
+				    (double)p->core_bytes * NP_NUM_CORES);
+		ck_assert_double_eq(jv_num(j, "weight_bytes"), p->weight_bytes);
+		ck_assert_double_eq(jv_num(j, "kv_bytes"), p->kv_bytes);
+		ck_assert_double_eq(jv_num(j, "prog_bytes"), p->prog_bytes);
+		sram += p->core_bytes * NP_NUM_CORES;
+	}
+	total = jv_get(e, "total");
+	ck_assert_double_eq(jv_num(total, "cards"), np_compiled_n_cards(c));
+	ck_assert_double_eq(jv_num(total, "sram_bytes"), (double)sram);
+	ck_assert_double_eq(jv_num(jv_get(e, "budget"), "card_bytes"),
+			    NP_SRAM_SIZE);
+}
+
+START_TEST(test_compile)
+{
+	struct np_compile_opts co = {.n_cards = 6, .batch = 8, .max_seq = 512};
+	struct np_compiled *c;
+	struct oracle o;
+	struct npt_run r;
+	struct jv *e;
+	char desc[16384];
+
+	oracle_open(&o, NPT_DEMO_MODEL);
+	ck_assert_int_eq(np_compile(o.m, NULL, &co, NULL, &c), 0);
+
+	npt_run(&r, "--json", "compile", "--cards", "6", "--batch", "8",
+		"--max-seq", "512", NPT_DEMO_MODEL, NULL);
+	e = npt_envelope(&r, "compile", 0);
+	check_shape(jv_get(e, "shape"), np_model_get_shape(o.m));
+	ck_assert_double_eq(jv_num(jv_get(e, "options"), "cards"), 6);
+	ck_assert_int_eq(jv_get(jv_get(e, "options"), "out_cards")->type,
+			 JV_NULL);
+	check_plan(e, c);
+	ck_assert_int_eq(jv_get(e, "output")->type, JV_NULL);
+	npt_run_free(&r);
+
+	/* text: libnp's own description, then the totals */
+	npt_run(&r, "compile", "--cards", "6", "--batch", "8", "--max-seq",
+		"512", NPT_DEMO_MODEL, NULL);
+	ck_assert_int_eq(r.status, 0);
+	np_compiled_describe(c, desc, sizeof(desc));
+	ck_assert_msg(strstr(r.out, desc), "'%s' lacks '%s'", r.out, desc);
+	ck_assert_ptr_nonnull(strstr(r.out, "budget    192 MiB per card"));
+	ck_assert_ptr_nonnull(strstr(r.out, "total "));
+	npt_run_free(&r);
+	np_compiled_destroy(c);
+
+	/* --out-cards: more output cards than the fewest */
+	co.out_cards = 2;
+	ck_assert_int_eq(np_compile(o.m, NULL, &co, NULL, &c), 0);
+	npt_run(&r, "--json", "compile", "--cards", "6", "--batch", "8",
+		"--max-seq", "512", "--out-cards", "2", NPT_DEMO_MODEL, NULL);
+	e = npt_envelope(&r, "compile", 0);
+	check_plan(e, c);
+	npt_run_free(&r);
+	np_compiled_destroy(c);
+	oracle_close(&o);
+}
+END_TEST
+
+START_TEST(test_compile_not_fits)
+{
+	struct npt_run r;
+	struct jv *e;
+	const char *msg;
+
+	/* 4096 sessions of 65536 tokens: the KV cache of one layer alone
+	 * exceeds a card */
+	npt_run(&r, "--json", "compile", "--batch", "4096", "--max-seq",
+		"65536", NPT_DEMO_MODEL, NULL);
+	e = npt_envelope(&r, "compile", 1);
+	ck_assert_uint_ge(jv_get(e, "errors")->n, 1);
+	msg = jv_at(jv_get(e, "errors"), 0)->str;
+	ck_assert_ptr_nonnull(strstr(msg, "does not fit"));
+	ck_assert_ptr_nonnull(strstr(msg, "budget per card"));
+	ck_assert_ptr_nonnull(strstr(msg, "would fit"));
+	ck_assert_ptr_null(jv_get(e, "cards"));
+	npt_run_free(&r);
+
+	npt_run(&r, "compile", "--cards", "2", "--batch", "4096", "--max-seq",
+		"65536", NPT_DEMO_MODEL, NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_ptr_nonnull(strstr(r.err, "does not fit 2 cards"));
+	ck_assert_str_eq(r.out, "");
+	npt_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_compile_images)
+{
+	struct np_compile_opts co = {.n_cards = 3, .batch = 2, .max_seq = 64};
+	struct np_quant_calib *calib;
+	struct np_compiled *c;
+	struct oracle o;
+	struct npt_run r;
+	struct jv *e, *out;
+	char *dir = tmp_path("images"), *ref = tmp_path("ref"), a[512], b[512];
+
+	/* the same images as np_compile_write with default scales */
+	oracle_open(&o, NPT_DEMO_MODEL);
+	ck_assert_int_eq(np_quant_calib_default(o.m, &calib), 0);
+	ck_assert_int_eq(np_compile(o.m, calib, &co, NULL, &c), 0);
+	ck_assert_int_eq(mkdir(ref, 0755), 0);
+	ck_assert_int_eq(np_compile_write(c, ref), 0);
+
+	npt_run(&r, "--json", "compile", "--cards", "3", "--batch", "2",
+		"--max-seq", "64", "-o", dir, NPT_DEMO_MODEL, NULL);
+	e = npt_envelope(&r, "compile", 0);
+	check_plan(e, c);
+	out = jv_get(e, "output");
+	ck_assert_str_eq(jv_str(out, "dir"), dir);
+	ck_assert_double_eq(jv_num(out, "images"), np_compiled_n_cards(c));
+	ck_assert_str_eq(jv_str(out, "calibration"), "default");
+	npt_run_free(&r);
+	for (uint32_t i = 0; i < np_compiled_n_cards(c); i++) {
+		snprintf(a, sizeof(a), "%s/card-%02u.npimg", dir, i);
+		snprintf(b, sizeof(b), "%s/card-%02u.npimg", ref, i);
+		same_files(a, b);
+	}
+	snprintf(a, sizeof(a), "%s/host.nphost", dir);
+	snprintf(b, sizeof(b), "%s/host.nphost", ref);
+	same_files(a, b);
+
+	/* calibrated on text: written, and named in the report */
+	npt_run(&r, "compile", "--cards", "3", "--batch", "2", "--max-seq",
+		"64", "-o", dir, "--calib", NPT_SAMPLE_TEXT, NPT_DEMO_MODEL,
+		NULL);
+	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+	ck_assert_ptr_nonnull(strstr(r.out, "calibrated"));
+	npt_run_free(&r);
+
+	/* an output directory that cannot be created is the OS's error */
+	snprintf(a, sizeof(a), "%s/card-00.npimg/sub", dir);
+	npt_run(&r, "compile", "--cards", "3", "--batch", "2", "--max-seq",
+		"64", "-o", a, NPT_DEMO_MODEL, NULL);
+	ck_assert_int_eq(r.status, 4);
+	ck_assert_ptr_nonnull(strstr(r.err, a));
+	npt_run_free(&r);
+
+	np_compiled_destroy(c);
+	np_quant_calib_destroy(calib);
+	oracle_close(&o);
+	free(dir);
+	free(ref);
+}
+END_TEST
+
+START_TEST(test_bad_usage)
+{
+	static const char *const bad[][6] = {
+		{"model"},
+		{"model", "frobnicate"},
+		{"model", "info"},
+		{"model", "tokenize", NPT_DEMO_MODEL},
+		{"model", "detokenize", NPT_DEMO_MODEL},
+		{"model", "detokenize", NPT_DEMO_MODEL, "12x"},
+		{"model", "detokenize", NPT_DEMO_MODEL, "-5"},
+		{"model", "mkgguf", "--shape", "huge"},
+		{"model", "mkgguf", "--type", "q5_k"},
+		{"model", "mkgguf", "--tok", "wordpiece"},
+		{"model", "mkgguf", "--shape", "tiny"},
+		{"compile"},
+		{"compile", "--cards", "many", NPT_DEMO_MODEL},
+		{"compile", "--cards", "1", NPT_DEMO_MODEL},
+		{"compile", "--batch", "0", NPT_DEMO_MODEL},
+		{"compile", "--calib", NPT_SAMPLE_TEXT, NPT_DEMO_MODEL},
+	};
+	struct npt_run r;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		npt_run(&r, "--json", bad[i][0], bad[i][1], bad[i][2],
+			bad[i][3], bad[i][4], bad[i][5], NULL);
+		ck_assert_msg(r.status == 2, "%s %s %s %s: exit %d, not 2",
+			      bad[i][0], bad[i][1] ? bad[i][1] : "",
+			      bad[i][2] ? bad[i][2] : "",
+			      bad[i][3] ? bad[i][3] : "", r.status);
+		npt_envelope(&r, bad[i][0], 2);
+		ck_assert_uint_ge(jv_get(r.json, "errors")->n, 1);
+		npt_run_free(&r);
+	}
+}
+END_TEST
+
+Suite *np_suite_model(void)
+{
+	Suite *s = suite_create("model");
+	TCase *tc = tcase_create("model");
+
+	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_mkgguf_is_np_mkgguf);
+	tcase_add_test(tc, test_mkgguf_options);
+	tcase_add_test(tc, test_info);
+	tcase_add_test(tc, test_info_not_llama);
+	tcase_add_test(tc, test_corrupt);
+	tcase_add_test(tc, test_missing_file);
+	tcase_add_test(tc, test_tokenize);
+	tcase_add_test(tc, test_tokenize_file);
+	tcase_add_test(tc, test_detokenize);
+	tcase_add_test(tc, test_compile);
+	tcase_add_test(tc, test_compile_not_fits);
+	tcase_add_test(tc, test_compile_images);
+	tcase_add_test(tc, test_bad_usage);
+	suite_add_tcase(s, tc);
+	return s;
+}
