@@ -1015,6 +1015,20 @@ static uint64_t progress_mark(struct np_pipeline *p)
 	return sum;
 }
 
+/* A card failed in a way no waiting cures (recover.c says which). */
+static int stages_failed(struct np_pipeline *p)
+{
+	for (uint32_t i = 0; i < p->n_stages; i++) {
+		int ret = cq_check(p, &p->st[i]);
+
+		if (!ret)
+			ret = npi_card_failed(p->st[i].card);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 /*
  * Wait for x without resetting its engine while the cards still make
  * progress: a deep pipeline of slow cards may take longer than the
@@ -1041,6 +1055,8 @@ static int wait_progress(struct npi_run *R, struct np_xfer *x)
 		} else if (now - t > limit) {
 			/* the engine reset that reports the stall */
 			return np_xfer_wait(x, 1);
+		} else if ((r = stages_failed(p))) {
+			return r;
 		}
 	}
 	return r;

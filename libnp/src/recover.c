@@ -186,6 +186,41 @@ int np_pipeline_verify(struct np_pipeline *p, uint32_t card, uint32_t *crc)
 	return 0;
 }
 
+int npi_card_failed(struct np_card *card)
+{
+	uint32_t st = card->ctx->ops->reg_read(card, NP_REG_STATUS);
+
+	if (st == 0xffffffffu) {
+		npi_log(card->ctx, LOG_ERR,
+			"np: card %s does not answer (registers read "
+			"0xffffffff): it needs a reset",
+			card->name);
+		return -EIO;
+	}
+	if (st & NP_STATUS_FATAL) {
+		npi_log(card->ctx, LOG_ERR,
+			"np: card %s: uncorrected SRAM error (NP_STATUS_FATAL, "
+			"%u so far): its SRAM needs a reset and reload",
+			card->name,
+			card->ctx->ops->reg_read(card, NP_REG_SRAM_UE));
+		return -EIO;
+	}
+	for (unsigned int e = 0; e < card->num_engines; e++) {
+		const struct np_queue_wb *wb = card->eng[e].wb;
+
+		if (wb && (__atomic_load_n(&wb->status, __ATOMIC_ACQUIRE) &
+			   NP_Q_STATUS_ERROR)) {
+			npi_log(card->ctx, LOG_ERR,
+				"np: card %s: DMA engine %u stopped with "
+				"error %u",
+				card->name, e,
+				__atomic_load_n(&wb->error, __ATOMIC_RELAXED));
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
 /* ---------------------------------------------------------------- */
 /* Fault injection                                                    */
 

@@ -21,6 +21,12 @@ struct npi_weights_sum {
 void npi_weights_sum(const uint8_t *image, const struct np_card_plan *pl,
 		     struct npi_weights_sum *out);
 
+/* recover.c: whether card reports a failure that no waiting will cure:
+ * registers that read all-ones (the card stopped answering), an
+ * uncorrected SRAM error (NP_STATUS_FATAL), or a DMA engine stopped with
+ * an error. Logs which and returns -EIO; 0 if none. */
+int npi_card_failed(struct np_card *card);
+
 /* pipeline.c: card i of the pipeline and its checksum (NULL if out of
  * range). */
 struct np_card *npi_pipeline_card(struct np_pipeline *p, uint32_t i,
