@@ -340,6 +340,7 @@ int npk_validate(const uint8_t *sram, uint64_t sram_size, uint64_t prog)
 /* scratch offsets, and per-token strides in elements */
 struct npk_scratch {
 	size_t x, xmid, a, acc, q16, k16, q4, k4, v4, attn, g8, u8, p, oacc;
+	size_t o32, vrow;
 	size_t a_n, acc_n; /* per-token elements of a and acc */
 	size_t total;
 };
@@ -385,6 +386,8 @@ static void npk_scratch_layout(const struct npk_card *c, struct npk_scratch *s)
 	NPK_TAKE(u8, g * ffn);
 	NPK_TAKE(p, (size_t)seq * 4);
 	NPK_TAKE(oacc, (size_t)hd * 8);
+	NPK_TAKE(o32, (size_t)hd * 4);
+	NPK_TAKE(vrow, hd);
 #undef NPK_TAKE
 	s->total = o;
 }
@@ -479,6 +482,8 @@ static void npk_attention(uint8_t *sram, const struct npk_card *c,
 	uint32_t group = c->n_heads / c->n_kv_heads;
 	int32_t *p = (int32_t *)(s + o->p);
 	int64_t *oacc = (int64_t *)(s + o->oacc);
+	int32_t *o32 = (int32_t *)(s + o->o32);
+	int8_t *vrow = (int8_t *)(s + o->vrow);
 
 	for (uint32_t h = 0; h < c->n_heads; h++) {
 		const uint8_t *unit = npk_kv_unit(sram, c, L, slot, h / group);
@@ -493,6 +498,7 @@ static void npk_attention(uint8_t *sram, const struct npk_card *c,
 			if (p[t] > max)
 				max = p[t];
 		memset(oacc, 0, (size_t)hd * sizeof(*oacc));
+		memset(o32, 0, (size_t)hd * sizeof(*o32));
 		for (uint32_t t = 0; t <= pos; t++) {
 			int32_t e = npk_requant((int64_t)max - p[t], L->softmax,
 						0, INT32_MAX);
@@ -503,12 +509,21 @@ static void npk_attention(uint8_t *sram, const struct npk_card *c,
 			for (uint32_t d = 0; d < hd; d += 2) {
 				uint8_t b = V[(size_t)t * rowb + d / 2];
 
-				oacc[d] += (int64_t)w *
-					   ((int32_t)(b & 15) - ((b & 8) << 1));
-				oacc[d + 1] += (int64_t)w * ((int32_t)(b >> 4) -
-							     ((b & 0x80) >> 3));
+				vrow[d] = (int8_t)((b & 15) - ((b & 8) << 1));
+				vrow[d + 1] =
+					(int8_t)((b >> 4) - ((b & 0x80) >> 3));
 			}
+			/* |w * v| <= 2^15 * 8: 4096 positions fit int32 */
+			for (uint32_t d = 0; d < hd; d++)
+				o32[d] += w * vrow[d];
+			if ((t & 4095) == 4095)
+				for (uint32_t d = 0; d < hd; d++) {
+					oacc[d] += o32[d];
+					o32[d] = 0;
+				}
 		}
+		for (uint32_t d = 0; d < hd; d++)
+			oacc[d] += o32[d];
 		for (uint32_t d = 0; d < hd; d++) {
 			int64_t v = npk_div_round(oacc[d] * 65536, sum);
 
