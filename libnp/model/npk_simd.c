@@ -150,12 +150,14 @@ NPK_VNNI static uint32_t npk_sum_a_vnni(const int8_t *a, uint32_t cols)
  */
 #define NPK_VNNI_BLOCK 2048u /* columns per split block */
 
-/* a[0, n) (n <= 128, zeros past n) -> even[0, 64), odd[0, 64) */
+/* a[0, n) (n <= 128, zeros past n) -> even[0, 64), odd[0, 64); adds
+ * the sum of a into *sum's lanes */
 NPK_VNNI static void npk_split128(const int8_t *a, uint32_t n, int8_t *even,
-				  int8_t *odd)
+				  int8_t *odd, __m512i *sum)
 {
 	const __m512i lo8 = _mm512_set1_epi16(0x00ff);
 	const __m512i order = _mm512_set_epi64(7, 5, 3, 1, 6, 4, 2, 0);
+	const __m512i one8 = _mm512_set1_epi8(1);
 	__m512i v0 = _mm512_maskz_loadu_epi8(npk_mask64(n), a);
 	__m512i v1 = _mm512_maskz_loadu_epi8(npk_mask64(n > 64 ? n - 64 : 0),
 					     a + 64);
@@ -165,6 +167,8 @@ NPK_VNNI static void npk_split128(const int8_t *a, uint32_t n, int8_t *even,
 	__m512i o = _mm512_packus_epi16(_mm512_srli_epi16(v0, 8),
 					_mm512_srli_epi16(v1, 8));
 
+	*sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(*sum, one8, v0), one8,
+				   v1);
 	_mm512_storeu_si512(even, _mm512_permutexvar_epi64(order, e));
 	_mm512_storeu_si512(odd, _mm512_permutexvar_epi64(order, o));
 }
@@ -232,11 +236,12 @@ NPK_VNNI static void npk_mm4_vnni(const uint8_t *w, uint32_t rows,
 		const int8_t *at = a + t0 * a_n;
 		int32_t *ac = acc + t0 * acc_n;
 
-		for (uint32_t k = 0; k < nt; k++) {
-			uint32_t sum_a = npk_sum_a_vnni(at + k * a_n, cols);
+		__m512i sum_a[NPK_MM_T];
 
+		for (uint32_t k = 0; k < nt; k++) {
+			sum_a[k] = _mm512_setzero_si512();
 			for (uint32_t r = 0; r < rows; r++)
-				ac[k * acc_n + r] = (int32_t)(0u - 8u * sum_a);
+				ac[k * acc_n + r] = 0;
 		}
 		for (uint32_t c0 = 0; c0 < cols; c0 += NPK_VNNI_BLOCK) {
 			uint32_t bc = cols - c0 < NPK_VNNI_BLOCK ?
@@ -252,7 +257,8 @@ NPK_VNNI static void npk_mm4_vnni(const uint8_t *w, uint32_t rows,
 						even + k * NPK_VNNI_BLOCK / 2 +
 							c / 2,
 						odd + k * NPK_VNNI_BLOCK / 2 +
-							c / 2);
+							c / 2,
+						&sum_a[k]);
 			/* the token count a compile-time constant: the
 			 * accumulators live in registers */
 			if (nt == 4)
@@ -267,6 +273,15 @@ NPK_VNNI static void npk_mm4_vnni(const uint8_t *w, uint32_t rows,
 			else
 				npk_mm4_block(wr, rows, row_bytes, nb, even,
 					      odd, 1, ac, acc_n);
+		}
+		for (uint32_t k = 0; k < nt; k++) {
+			uint32_t sa =
+				(uint32_t)_mm512_reduce_add_epi32(sum_a[k]);
+
+			for (uint32_t r = 0; r < rows; r++)
+				ac[k * acc_n + r] =
+					(int32_t)((uint32_t)ac[k * acc_n + r] -
+						  8u * sa);
 		}
 	}
 }
