@@ -144,6 +144,35 @@ static void np_card_attach_thread(void)
 
 /* Bus callbacks: called by the core, concurrently, from its workers. */
 
+/*
+ * DMA runs under the BQL. Translation through an emulated IOMMU is not
+ * safe without it: a refused access makes intel-iommu record the fault
+ * and raise its own interrupt, and raising an interrupt from a thread
+ * without the BQL aborts QEMU (tcg_handle_interrupt asserts it). Taking
+ * the BQL here cannot deadlock for the same reason as in np_card_irq().
+ */
+static MemTxResult np_card_dma_rw(NpCardState *s, uint64_t addr, void *buf,
+                                  size_t len, DMADirection dir)
+{
+    bool locked = qemu_mutex_iothread_locked();
+    MemTxResult res = MEMTX_ERROR;
+
+    np_card_attach_thread();
+    if (!locked) {
+        qemu_mutex_lock_iothread();
+    }
+    /* Unrealize drops the BQL while it quiesces the core: recheck. */
+    if (!qatomic_read(&s->stopping)) {
+        /* Honours bus master enable and the vIOMMU in front of the device. */
+        res = pci_dma_rw(PCI_DEVICE(s), addr, buf, len, dir,
+                         MEMTXATTRS_UNSPECIFIED);
+    }
+    if (!locked) {
+        qemu_mutex_unlock_iothread();
+    }
+    return res;
+}
+
 static int np_card_dma_read(void *opaque, uint64_t addr, void *buf, size_t len)
 {
     NpCardState *s = opaque;
@@ -153,9 +182,7 @@ static int np_card_dma_read(void *opaque, uint64_t addr, void *buf, size_t len)
     if (qatomic_read(&s->stopping)) {
         return -EFAULT;
     }
-    np_card_attach_thread();
-    /* Honours bus master enable and the vIOMMU in front of the device. */
-    res = pci_dma_read(PCI_DEVICE(s), addr, buf, len);
+    res = np_card_dma_rw(s, addr, buf, len, DMA_DIRECTION_TO_DEVICE);
     if (res != MEMTX_OK) {
         trace_np_card_err_dma_read(s->index, addr, len, res);
         return -EFAULT;
@@ -173,12 +200,12 @@ static int np_card_dma_write(void *opaque, uint64_t addr, const void *buf,
     if (qatomic_read(&s->stopping)) {
         return -EFAULT;
     }
-    np_card_attach_thread();
     /*
      * A write to a peer card's BAR2 lands in its RAM; one to its BAR0
-     * mailbox is dispatched to its MMIO handler, which takes the BQL.
+     * mailbox is dispatched to its MMIO handler.
      */
-    res = pci_dma_write(PCI_DEVICE(s), addr, buf, len);
+    res = np_card_dma_rw(s, addr, (void *)buf, len,
+                         DMA_DIRECTION_FROM_DEVICE);
     if (res != MEMTX_OK) {
         trace_np_card_err_dma_write(s->index, addr, len, res);
         return -EFAULT;
@@ -437,8 +464,8 @@ static void np_card_unrealize(PCIDevice *pdev)
     /*
      * Quiesce the card without the BQL: np_emu_reset() waits for every
      * worker to abort its descriptor, and a worker may be blocked on the
-     * BQL right now (in MSI-X delivery, or in pci_dma_write() to a peer's
-     * MMIO), so waiting under the BQL could deadlock. While it is dropped
+     * BQL right now (in MSI-X delivery or in DMA, see np_card_dma_rw()),
+     * so waiting under the BQL could deadlock. While it is dropped
      * the stopping flag keeps this device inert. The core itself is freed
      * after an RCU grace period, not here: unrealize can run inside an RCU
      * read-side section (a guest config write that powers the slot off),
