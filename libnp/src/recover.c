@@ -235,10 +235,10 @@ int np_card_inject(struct np_card *card, const char *fault)
 	ret = card->ctx->ops->inject(card, fault);
 	npi_log(card->ctx, ret ? LOG_ERR : LOG_NOTICE,
 		"np: card %s: inject '%s': %s", card->name, fault,
-		ret == -EINVAL ?
-			"no such fault for this card (docs/hardware.md, "
-			"Fault injection)" :
-			strerror(-ret));
+		!ret	       ? "armed" :
+		ret == -EINVAL ? "no such fault for this card "
+				 "(docs/hardware.md, Fault injection)" :
+				 strerror(-ret));
 	return ret;
 }
 

@@ -40,6 +40,9 @@ static const struct npt_cmd cmds[] = {
 	    "bottleneck card"),
 	CMD(reset, "--all | CARD...",
 	    "reset cards and verify that they came back healthy"),
+	CMD(verify, "[-m MODEL] [-c CARDS] [--inject CARD:FAULT]...",
+	    "load a model, read every card's weights back and check their "
+	    "CRC32C against the host copy"),
 	CMD(memtest,
 	    "[--sram | --fb] [--size BYTES] [--level quick|medium|long] "
 	    "[CARD...]",

@@ -113,6 +113,7 @@ int npt_cmd_info(struct npt *t, int argc, char **argv);
 int npt_cmd_status(struct npt *t, int argc, char **argv);
 int npt_cmd_top(struct npt *t, int argc, char **argv);
 int npt_cmd_reset(struct npt *t, int argc, char **argv);
+int npt_cmd_verify(struct npt *t, int argc, char **argv);
 int npt_cmd_memtest(struct npt *t, int argc, char **argv);
 int npt_cmd_dma(struct npt *t, int argc, char **argv);
 int npt_cmd_p2p(struct npt *t, int argc, char **argv);

@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: MIT
+/*
+ * verify: load a model onto the cards, then read every card's resident
+ * weights back by DMA and compare their CRC32C with the one taken of the
+ * host copy at load time (np_pipeline_verify). --inject puts a fault into
+ * an emulated card between the load and the check, to see what the check
+ * reports for it (docs/hardware.md, "Fault injection"). Exit 0 only if
+ * every card's weights are intact.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <np/pipeline.h>
+#include <np/recover.h>
+
+#include "dev.h"
+
+#define VERIFY_MAX_INJECT 16
+
+struct inject {
+	unsigned int card;
+	const char *fault;
+};
+
+static int parse_inject(struct npt *t, char *s, struct inject *in)
+{
+	char *colon = strchr(s, ':'), *end;
+	unsigned long v;
+
+	errno = 0;
+	v = colon ? strtoul(s, &end, 10) : 0;
+	if (!colon || errno || end != colon || end == s || v >= NP_MAX_CARDS)
+		return npt_usage(t,
+				 "--inject '%s': expected CARD:FAULT, e.g. "
+				 "3:sram-flip:addr=0x1000,bits=2",
+				 s);
+	in->card = (unsigned int)v;
+	in->fault = colon + 1;
+	return 0;
+}
+
+int npt_cmd_verify(struct npt *t, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"model", required_argument, NULL, 'm'},
+		{"cards", required_argument, NULL, 'c'},
+		{"inject", required_argument, NULL, 'i'},
+		{0},
+	};
+	const char *model = getenv("NP_MODEL");
+	struct inject inj[VERIFY_MAX_INJECT];
+	struct np_pipeline_opts po = {0};
+	struct np_pipeline *p = NULL;
+	struct np_ctx *ctx = NULL;
+	unsigned int n_inj = 0;
+	int c, rc, ret;
+	char *end;
+
+	if (!model || !*model)
+		model = NPT_DEFAULT_MODEL;
+	while ((c = getopt_long(argc, argv, "m:c:i:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			model = optarg;
+			break;
+		case 'c':
+			errno = 0;
+			po.n_cards = (uint32_t)strtoul(optarg, &end, 10);
+			if (errno || *end || end == optarg)
+				return npt_usage(t,
+						 "--cards: '%s' is not a "
+						 "number",
+						 optarg);
+			break;
+		case 'i':
+			if (n_inj == VERIFY_MAX_INJECT)
+				return npt_usage(t, "at most %d --inject",
+						 VERIFY_MAX_INJECT);
+			rc = parse_inject(t, optarg, &inj[n_inj++]);
+			if (rc)
+				return rc;
+			break;
+		default:
+			return npt_usage(t, "verify: bad option");
+		}
+	}
+	if (optind < argc)
+		return npt_usage(t, "verify: unexpected '%s'", argv[optind]);
+	rc = npt_open(t, NULL, &ctx);
+	if (rc)
+		return rc;
+	ret = np_model_load(ctx, model, &po, &p);
+	if (ret) {
+		npt_err(t, "cannot load %s onto %s: %s", model, t->spec,
+			strerror(-ret));
+		rc = ret == -ENOENT || ret == -EINVAL || ret == -E2BIG ?
+			     NPT_EXIT_USAGE :
+			     npt_errno_exit(ret);
+		goto out;
+	}
+	for (unsigned int i = 0; i < n_inj; i++) {
+		struct np_card *card = inj[i].card < np_pipeline_cards(p) ?
+					       np_ctx_card(ctx, inj[i].card) :
+					       NULL;
+
+		ret = card ? np_card_inject(card, inj[i].fault) : -EINVAL;
+		if (ret) {
+			npt_err(t, "inject '%s' into card %u: %s%s",
+				inj[i].fault, inj[i].card, strerror(-ret),
+				ret == -EOPNOTSUPP ?
+					" (real cards: inject on the QEMU "
+					"monitor, qom-set ... inject-fault)" :
+					"");
+			rc = ret == -EOPNOTSUPP ? NPT_EXIT_UNAVAIL :
+						  NPT_EXIT_USAGE;
+			goto out;
+		}
+	}
+	if (t->j) {
+		npt_json_kstr(t->j, "model", model);
+		npt_json_key(t->j, "cards");
+		npt_json_arr_open(t->j);
+	}
+	for (uint32_t i = 0; i < np_pipeline_cards(p); i++) {
+		struct np_card *card = np_ctx_card(ctx, i);
+		uint32_t crc = 0;
+		const char *verdict;
+
+		ret = np_pipeline_verify(p, i, &crc);
+		verdict = !ret		  ? "intact" :
+			  ret == -EBADMSG ? "corrupt" :
+					    "unreadable";
+		if (ret)
+			npt_err(t, "card %u (%s): weights %s%s%s", i,
+				np_card_name(card), verdict,
+				ret == -EBADMSG ? "" : ": ",
+				ret == -EBADMSG ? "" : strerror(-ret));
+		if (ret == -EBADMSG && !rc)
+			rc = NPT_EXIT_FAIL;
+		else if (ret && ret != -EBADMSG)
+			rc = NPT_EXIT_DEVERR;
+		if (t->j) {
+			npt_json_obj_open(t->j);
+			npt_json_kuint(t->j, "index", i);
+			npt_json_kstr(t->j, "name", np_card_name(card));
+			npt_json_kstr(t->j, "weights", verdict);
+			if (ret && ret != -EBADMSG)
+				npt_json_knull(t->j, "crc32c");
+			else
+				npt_json_kuint(t->j, "crc32c", crc);
+			npt_json_obj_close(t->j);
+		} else if (!ret || ret == -EBADMSG) {
+			printf("card %-3u %-16s crc32c %08x  %s\n", i,
+			       np_card_name(card), crc, verdict);
+		} else {
+			printf("card %-3u %-16s %s\n", i, np_card_name(card),
+			       verdict);
+		}
+	}
+	if (t->j)
+		npt_json_arr_close(t->j);
+out:
+	np_pipeline_destroy(p);
+	np_close(ctx);
+	return rc;
+}
