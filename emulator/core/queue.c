@@ -641,8 +641,6 @@ static uint32_t transfer(struct np_emu_queue *q, unsigned int gen,
 		if (err)
 			return err;
 	}
-	if (d->opcode == NP_DMA_OP_H2C || d->opcode == NP_DMA_OP_COPY)
-		np_emu_fault_sram_write(emu, d->dst, d->len);
 	switch (d->opcode) {
 	case NP_DMA_OP_H2C:
 		card = card_ptr(emu, d->dst, d->len);
@@ -708,6 +706,11 @@ static uint32_t execute(struct np_emu_queue *q, unsigned int gen,
 	err = transfer(q, gen, d, &res->err_addr);
 	if (!err && is_data_op(q, d->opcode))
 		res->bytes = d->len;
+	/* Written words get fresh check bits. */
+	if (!err &&
+	    (d->opcode == NP_DMA_OP_H2C || d->opcode == NP_DMA_OP_COPY) &&
+	    !q->compute)
+		np_emu_fault_sram_write(emu, d->dst, d->len);
 	if (!err && aborted(q, gen))
 		err = NP_ERR_ABORTED;
 	if (!err && (d->flags & NP_DESC_F_SIGNAL))
