@@ -575,8 +575,20 @@ out:
 /* ---------------------------------------------------------------- */
 /* model mkgguf                                                       */
 
-static const uint32_t writable_types[] = {NP_GGML_F32, NP_GGML_F16,
-					  NP_GGML_Q8_0, NP_GGML_Q4_0};
+/* "q8_0" -> NP_GGML_Q8_0: the types np_model_write_gguf writes */
+static int parse_type(const char *s, uint32_t *type)
+{
+	static const uint32_t types[] = {NP_GGML_F32, NP_GGML_F16, NP_GGML_Q8_0,
+					 NP_GGML_Q4_0};
+
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		if (!strcasecmp(s, np_ggml_type_name(types[i]))) {
+			*type = types[i];
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
 
 static int model_mkgguf(struct npt *t, int argc, char **argv)
 {
@@ -614,25 +626,13 @@ static int model_mkgguf(struct npt *t, int argc, char **argv)
 						 "--tok '%s': use spm or bpe",
 						 optarg);
 			break;
-		case 't': {
-			size_t i;
-
-			for (i = 0; i < sizeof(writable_types) /
-						sizeof(writable_types[0]);
-			     i++)
-				if (!strcasecmp(optarg,
-						np_ggml_type_name(
-							writable_types[i])))
-					break;
-			if (i ==
-			    sizeof(writable_types) / sizeof(writable_types[0]))
+		case 't':
+			if (parse_type(optarg, &wtype))
 				return npt_usage(t,
 						 "--type '%s': use f32, f16, "
 						 "q8_0 or q4_0",
 						 optarg);
-			wtype = writable_types[i];
 			break;
-		}
 		case 'S':
 			rc = parse_u32(t, "--seed", optarg, &seed);
 			if (rc)
