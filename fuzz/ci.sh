@@ -11,7 +11,8 @@
 #           leak or timeout fails the run; its reproducer is kept under
 #           $NP_ARTIFACTS/<harness>/ (copy it to fuzz/regress/<harness>/).
 # sanitize  the whole unit suite (ctest) built with ASan+UBSan.
-# valgrind  the whole unit suite under valgrind memcheck, leaks included.
+# valgrind  the whole unit suite under valgrind memcheck, leaks included
+#           Each ctest command runs under valgrind (logs: $NP_ARTIFACTS/valgrind).
 #
 # Environment:
 #   NP_FUZZ_SECONDS    per harness, default 60
@@ -104,23 +105,40 @@ run_sanitize() {
 
 run_valgrind() {
 	command -v valgrind >/dev/null || die "valgrind not found: apt-get install valgrind"
+	command -v python3 >/dev/null || die "python3 not found: apt-get install python3"
 	b=$broot/build-valgrind
-	cmake -S "$root" -B "$b" -DNP_WERROR=ON \
-		-DMEMORYCHECK_COMMAND_OPTIONS="--leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --track-fds=no" \
-		>/dev/null
+	logs=$art/valgrind
+	cmake -S "$root" -B "$b" -DNP_WERROR=ON >/dev/null
 	cmake --build "$b" -j"$jobs"
-	# Check forks each test; CK_FORK=no keeps the test in the process
-	# valgrind watches. Emulated cards are slow under valgrind: long timeout.
+	mkdir -p "$logs"
+	# Each ctest test's command and environment, run under valgrind
+	# directly: the tests' TIMEOUT properties are sized for native runs.
+	# CK_FORK=no keeps every Check test in the process valgrind watches.
 	# shellcheck disable=SC2086
-	CK_FORK=no CK_DEFAULT_TIMEOUT=600 \
-		ctest --test-dir "$b" -T memcheck --timeout 3600 \
-		--output-on-failure ${NP_CTEST_ARGS:-} ||
-		die "unit suite failed under valgrind"
-	# ctest -T memcheck reports defects without failing: look for them
-	if grep -l 'ERROR SUMMARY: [1-9]\|definitely lost: [1-9]\|indirectly lost: [1-9]' \
-		"$b"/Testing/Temporary/MemoryChecker.*.log 2>/dev/null; then
-		die "valgrind found memory errors or leaks (logs above)"
-	fi
+	ctest --test-dir "$b" --show-only=json-v1 ${NP_CTEST_ARGS:-} |
+		python3 -c '
+import json, shlex, sys
+logs, opts = sys.argv[1], sys.argv[2]
+for t in json.load(sys.stdin)["tests"]:
+    props = {p["name"]: p["value"] for p in t.get("properties", [])}
+    env = ["CK_FORK=no", "CK_DEFAULT_TIMEOUT=3600"] + props.get("ENVIRONMENT", [])
+    cmd = ["env"] + env + ["valgrind"] + opts.split() + [
+        "--log-file=%s/%s.log" % (logs, t["name"])] + t["command"]
+    wd = props.get("WORKING_DIRECTORY", ".")
+    print(t["name"], "cd %s && %s" % (shlex.quote(wd), shlex.join(cmd)))
+' "$logs" "--leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99" \
+		>"$logs/tests"
+	failed=
+	while read -r name cmd; do
+		say "valgrind: $name (log $logs/$name.log)"
+		if ! sh -c "$cmd" </dev/null >"$logs/$name.out" 2>&1; then
+			tail -n 20 "$logs/$name.out" >&2
+			grep -E 'ERROR SUMMARY|definitely lost|indirectly lost' \
+				"$logs/$name.log" >&2 || true
+			failed="$failed $name"
+		fi
+	done <"$logs/tests"
+	[ -z "$failed" ] || die "failed under valgrind (errors, leaks or test failures):$failed"
 	say "valgrind: no errors, no leaks"
 }
 
