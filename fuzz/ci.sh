@@ -11,12 +11,15 @@
 #           leak or timeout fails the run; its reproducer is kept under
 #           $NP_ARTIFACTS/<harness>/ (copy it to fuzz/regress/<harness>/).
 # sanitize  the whole unit suite (ctest) built with ASan+UBSan.
-# valgrind  the whole unit suite under valgrind memcheck, leaks included
+# valgrind  the whole unit suite under valgrind memcheck, leaks included.
 #           Each ctest command runs under valgrind (logs: $NP_ARTIFACTS/valgrind).
 #
 # Environment:
 #   NP_FUZZ_SECONDS    per harness, default 60
 #   NP_FUZZ_HARNESSES  default "gguf compile emu card"
+#   NP_FUZZ_KEEP_GOING 1: keep fuzzing after a crash (-fork=1
+#                      -ignore_crashes=1) so one known bug does not end the
+#                      run; any crash still fails it
 #   NP_ARTIFACTS       default /tmp/np-artifacts (crashes, corpora, logs)
 #   NP_BUILD_ROOT      build directories go here, default the source tree
 #   NP_CTEST_ARGS      extra ctest arguments for sanitize/valgrind (-R, -E)
@@ -69,21 +72,29 @@ run_fuzz() {
 		bin=$b/tests/fuzz/harness/np_fuzz_$h
 		work=$art/corpus/$h
 		mkdir -p "$work" "$art/$h"
-		dict=
-		[ -f "$root/fuzz/$h.dict" ] && dict=-dict=$root/fuzz/$h.dict
+		before=$(find "$art/$h" -type f | wc -l)
+		extra=
+		[ -f "$root/fuzz/$h.dict" ] && extra=-dict=$root/fuzz/$h.dict
+		[ "${NP_FUZZ_KEEP_GOING:-0}" = 1 ] &&
+			extra="$extra -fork=1 -ignore_crashes=1"
 		say "$h: fuzzing for ${secs}s (log $art/$h.log)"
 		# new inputs go to $work; the checked-in seeds stay untouched
+		rc=0
 		# shellcheck disable=SC2086
-		if ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
-		   UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-		   "$bin" -max_total_time="$secs" -timeout=30 -rss_limit_mb=4096 \
-			-print_final_stats=1 -artifact_prefix="$art/$h/" $dict \
-			"$work" "$root/fuzz/corpus/$h" >"$art/$h.log" 2>&1; then
-			grep -E '^stat::number_of_executed_units|^#[0-9]+.*DONE' \
-				"$art/$h.log" | sed "s/^/np-fuzz: $h: /" || true
-		else
-			say "$h: FAILED; reproducer(s):"
-			ls "$art/$h/" >&2
+		ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+		UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+			"$bin" -max_total_time="$secs" -timeout=30 \
+			-rss_limit_mb=4096 -print_final_stats=1 \
+			-artifact_prefix="$art/$h/" $extra \
+			"$work" "$root/fuzz/corpus/$h" >"$art/$h.log" 2>&1 || rc=$?
+		# totals: the DONE line, or the last progress line in fork mode
+		{ grep -E '^stat::number_of_executed_units|^#[0-9]+.*DONE' \
+			"$art/$h.log"; grep -E '^#[0-9]+: cov' "$art/$h.log" |
+			tail -n 1; } | sed "s/^/np-fuzz: $h: /" || true
+		if [ "$rc" != 0 ] ||
+		   [ "$(find "$art/$h" -type f | wc -l)" != "$before" ]; then
+			say "$h: FAILED (exit $rc); reproducers in $art/$h/:"
+			ls -t "$art/$h/" >&2
 			tail -n 60 "$art/$h.log" >&2
 			failed="$failed $h"
 		fi
