@@ -522,7 +522,7 @@ int np_card_event_read(struct np_card *card, unsigned int event, uint32_t *out)
 int np_card_reset(struct np_card *card)
 {
 	struct np_ctx *ctx;
-	unsigned int i;
+	unsigned int i, attempt;
 	int ret;
 
 	if (!card)
@@ -531,18 +531,27 @@ int np_card_reset(struct np_card *card)
 	for (i = 0; i < card->num_engines; i++)
 		npi_engine_abort(&card->eng[i], -ECANCELED);
 	card->ready = false;
-	ret = ctx->ops->reset(card);
-	if (ret) {
-		npi_log(ctx, LOG_ERR, "np: card %s: reset failed: %s",
-			card->name, strerror(-ret));
-		return ret;
+	for (attempt = 0;; attempt++) {
+		ret = ctx->ops->reset(card);
+		if (ret) {
+			npi_log(ctx, LOG_ERR, "np: card %s: reset failed: %s",
+				card->name, strerror(-ret));
+			return ret;
+		}
+		ret = card_wait_ready(card);
+		if (!ret)
+			ret = card_check_id(card);
+		if (ret)
+			return ret;
+		/* Verify: every engine must take its ring again. */
+		ret = card_start(card);
+		if (ret != -EIO || attempt)
+			break;
+		npi_log(ctx, LOG_WARNING,
+			"np: card %s: an engine refused its ring after the "
+			"reset; resetting once more",
+			card->name);
 	}
-	ret = card_wait_ready(card);
-	if (!ret)
-		ret = card_check_id(card);
-	if (ret)
-		return ret;
-	ret = card_start(card);
 	if (!ret)
 		npi_log(ctx, LOG_INFO, "np: card %s: reset, ID verified",
 			card->name);

@@ -159,7 +159,7 @@ START_TEST(test_reset_and_reuse)
 	/* A transfer blocked on the card is cancelled by the reset. */
 	ck_assert_int_eq(np_xfer_submit(c, &fence, &x), 0);
 	ck_assert_int_eq(np_xfer_poll(x), -EINPROGRESS);
-	ck_assert_int_eq(np_card_reset(c), 0);
+	ck_assert_msg(np_card_reset(c) == 0, "reset: %s", npt_log_text());
 	ck_assert_int_eq(np_xfer_poll(x), -ECANCELED);
 	np_xfer_free(x);
 	/* The reset cleared memory and event counters. */

@@ -171,13 +171,15 @@ int np_card_reg_read(struct np_card *card, uint32_t off, uint32_t *value);
 
 /*
  * Reset the card (VFIO_DEVICE_RESET / emulator reset), wait for
- * NP_STATUS_READY, verify the ID register, and re-program all engines.
+ * NP_STATUS_READY, verify the ID register, and re-program all engines; if
+ * an engine refuses its ring, the card is reset once more.
  * Transfers in flight on the card fail with -ECANCELED; SRAM, frame buffer
  * and event counters are cleared. No other thread may use the card during
  * the call.
  * Returns 0, or:
  *   -ETIMEDOUT  the card did not become ready within the context timeout
  *   -EPROTO     the ID register is wrong after the reset
+ *   -EIO        an engine still refuses its ring after the second reset
  *   -errno      from VFIO_DEVICE_RESET
  */
 int np_card_reset(struct np_card *card);
