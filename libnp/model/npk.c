@@ -438,6 +438,19 @@ static void npk_linear(const uint8_t *sram, const struct npk_tensor *t,
 		struct npk_rq rq;
 		const uint8_t *w = npk_row(sram, t, r0, &rq);
 
+		/* the next core's rows, 768 KiB away: the host's hardware
+		 * prefetchers stop at such a jump, and a core's rows are
+		 * only a few KiB */
+		if (t->rows - r0 > t->rows_per_core) {
+			uint32_t nn = t->rows - r0 - nr < t->rows_per_core ?
+					      t->rows - r0 - nr :
+					      t->rows_per_core;
+			const uint8_t *nw = w + NP_CORE_SRAM_SIZE;
+
+			for (size_t b = 0; b < (size_t)nn * t->row_bytes;
+			     b += 64)
+				__builtin_prefetch(nw + b);
+		}
 		npk_matmul_isa(npk_isa_best(), w, nr, t->cols, t->row_bytes,
 			       t->bits, a, a_n, n, out + r0, out_n);
 		for (uint32_t r = r0; r < r0 + nr; r++) {
