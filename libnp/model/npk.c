@@ -340,7 +340,7 @@ int npk_validate(const uint8_t *sram, uint64_t sram_size, uint64_t prog)
 /* scratch offsets, and per-token strides in elements */
 struct npk_scratch {
 	size_t x, xmid, a, acc, q16, k16, q4, k4, v4, attn, g8, u8, p, oacc;
-	size_t o32, vrow;
+	size_t o32;
 	size_t a_n, acc_n; /* per-token elements of a and acc */
 	size_t total;
 };
@@ -387,7 +387,6 @@ static void npk_scratch_layout(const struct npk_card *c, struct npk_scratch *s)
 	NPK_TAKE(p, (size_t)seq * 4);
 	NPK_TAKE(oacc, (size_t)hd * 8);
 	NPK_TAKE(o32, (size_t)hd * 4);
-	NPK_TAKE(vrow, hd);
 #undef NPK_TAKE
 	s->total = o;
 }
@@ -438,19 +437,6 @@ static void npk_linear(const uint8_t *sram, const struct npk_tensor *t,
 		struct npk_rq rq;
 		const uint8_t *w = npk_row(sram, t, r0, &rq);
 
-		/* the next core's rows, 768 KiB away: the host's hardware
-		 * prefetchers stop at such a jump, and a core's rows are
-		 * only a few KiB */
-		if (t->rows - r0 > t->rows_per_core) {
-			uint32_t nn = t->rows - r0 - nr < t->rows_per_core ?
-					      t->rows - r0 - nr :
-					      t->rows_per_core;
-			const uint8_t *nw = w + NP_CORE_SRAM_SIZE;
-
-			for (size_t b = 0; b < (size_t)nn * t->row_bytes;
-			     b += 64)
-				__builtin_prefetch(nw + b);
-		}
 		npk_matmul_isa(npk_isa_best(), w, nr, t->cols, t->row_bytes,
 			       t->bits, a, a_n, n, out + r0, out_n);
 		for (uint32_t r = r0; r < r0 + nr; r++) {
@@ -496,7 +482,6 @@ static void npk_attention(uint8_t *sram, const struct npk_card *c,
 	int32_t *p = (int32_t *)(s + o->p);
 	int64_t *oacc = (int64_t *)(s + o->oacc);
 	int32_t *o32 = (int32_t *)(s + o->o32);
-	int8_t *vrow = (int8_t *)(s + o->vrow);
 
 	for (uint32_t h = 0; h < c->n_heads; h++) {
 		const uint8_t *unit = npk_kv_unit(sram, c, L, slot, h / group);
@@ -518,17 +503,9 @@ static void npk_attention(uint8_t *sram, const struct npk_card *c,
 			int32_t w = npk_exp2_neg_q8(e);
 
 			sum += w;
-			/* head_dim is even: both nibbles of each byte */
-			for (uint32_t d = 0; d < hd; d += 2) {
-				uint8_t b = V[(size_t)t * rowb + d / 2];
-
-				vrow[d] = (int8_t)((b & 15) - ((b & 8) << 1));
-				vrow[d + 1] =
-					(int8_t)((b >> 4) - ((b & 0x80) >> 3));
-			}
 			/* |w * v| <= 2^15 * 8: 4096 positions fit int32 */
-			for (uint32_t d = 0; d < hd; d++)
-				o32[d] += w * vrow[d];
+			npk_wsum4_isa(npk_isa_best(), o32, V + (size_t)t * rowb,
+				      hd, w);
 			if ((t & 4095) == 4095)
 				for (uint32_t d = 0; d < hd; d++) {
 					oacc[d] += o32[d];

@@ -348,6 +348,51 @@ NPK_VNNI static void npk_mm8_vnni(const uint8_t *w, uint32_t rows,
 	}
 }
 
+/* 32 nibbles of v (16 bytes) times w, added to o[0, 32) */
+NPK_VNNI static void npk_wsum4_vnni(int32_t *o, const uint8_t *v, uint32_t n,
+				    int32_t w)
+{
+	const __m512i m0f = _mm512_set1_epi32(15), m8 = _mm512_set1_epi32(8);
+	const __m512i lo_idx = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19,
+						3, 18, 2, 17, 1, 16, 0);
+	const __m512i hi_idx = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12,
+						27, 11, 26, 10, 25, 9, 24, 8);
+	const __m512i wv = _mm512_set1_epi32(w);
+	uint32_t d = 0;
+
+	for (; d + 32 <= n; d += 32) {
+		__m512i x = _mm512_cvtepu8_epi32(
+			_mm_loadu_si128((const void *)(v + d / 2)));
+		/* sign-extended nibbles: (n ^ 8) - 8 */
+		__m512i lo = _mm512_sub_epi32(
+			_mm512_xor_si512(_mm512_and_si512(x, m0f), m8), m8);
+		__m512i hi = _mm512_sub_epi32(
+			_mm512_xor_si512(_mm512_srli_epi32(x, 4), m8), m8);
+		/* column order: lo0 hi0 lo1 hi1 ... */
+		__m512i c0 = _mm512_permutex2var_epi32(lo, lo_idx, hi);
+		__m512i c1 = _mm512_permutex2var_epi32(lo, hi_idx, hi);
+
+		_mm512_storeu_si512(
+			o + d, _mm512_add_epi32(_mm512_loadu_si512(o + d),
+						_mm512_mullo_epi32(c0, wv)));
+		_mm512_storeu_si512(
+			o + d + 16,
+			_mm512_add_epi32(_mm512_loadu_si512(o + d + 16),
+					 _mm512_mullo_epi32(c1, wv)));
+	}
+	for (; d < n; d += 2) {
+		uint8_t b = v[d / 2];
+
+		o[d] = (int32_t)((uint32_t)o[d] +
+				 (uint32_t)w *
+					 (uint32_t)((b & 15) - ((b & 8) << 1)));
+		o[d + 1] =
+			(int32_t)((uint32_t)o[d + 1] +
+				  (uint32_t)w * (uint32_t)((b >> 4) -
+							   ((b & 0x80) >> 3)));
+	}
+}
+
 int npk_isa_available(enum npk_isa isa)
 {
 	switch (isa) {
@@ -421,6 +466,28 @@ void npk_matvec_isa(enum npk_isa isa, const uint8_t *w, uint32_t rows,
 		    const int8_t *a, int32_t *acc)
 {
 	npk_matmul_isa(isa, w, rows, cols, row_bytes, bits, a, 0, 1, acc, 0);
+}
+
+void npk_wsum4_isa(enum npk_isa isa, int32_t *o, const uint8_t *v, uint32_t n,
+		   int32_t w)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	if (isa == NPK_ISA_AVX512_VNNI && npk_isa_available(isa)) {
+		npk_wsum4_vnni(o, v, n, w);
+		return;
+	}
+#else
+	(void)isa;
+#endif
+	for (uint32_t d = 0; d < n; d += 2) {
+		uint8_t b = v[d / 2];
+		int32_t lo = (int32_t)(b & 15) - ((b & 8) << 1);
+		int32_t hi = (int32_t)(b >> 4) - ((b & 0x80) >> 3);
+
+		o[d] = (int32_t)((uint32_t)o[d] + (uint32_t)w * (uint32_t)lo);
+		o[d + 1] = (int32_t)((uint32_t)o[d + 1] +
+				     (uint32_t)w * (uint32_t)hi);
+	}
 }
 
 enum npk_isa npk_isa_best(void)

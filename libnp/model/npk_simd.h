@@ -42,6 +42,12 @@ void npk_matmul_isa(enum npk_isa isa, const uint8_t *w, uint32_t rows,
 		    uint32_t cols, uint32_t row_bytes, uint32_t bits,
 		    const int8_t *a, size_t a_n, uint32_t n, int32_t *acc,
 		    size_t acc_n);
+/*
+ * o[d] += w * v[d] for d < n (n even), v packed int4 (npk_pack4 order):
+ * attention's weighted sum of V rows. Wraps modulo 2^32 like int32.
+ */
+void npk_wsum4_isa(enum npk_isa isa, int32_t *o, const uint8_t *v, uint32_t n,
+		   int32_t w);
 /* npk_matvec's portable body (npk.c). */
 void npk_matvec_c(const uint8_t *w, uint32_t rows, uint32_t cols,
 		  uint32_t row_bytes, uint32_t bits, const int8_t *a,

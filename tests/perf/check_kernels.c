@@ -227,6 +227,48 @@ START_TEST(multi_token)
 }
 END_TEST
 
+/* attention's weighted V sum: every variant against the portable one */
+START_TEST(weighted_v_sum)
+{
+	static const uint32_t ns[] = {2, 4, 30, 32, 34, 64, 96, 128, 130, 1024};
+	static const int32_t ws[] = {0, 1, 32768, 12345, -7};
+
+	rng_state = 99;
+	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
+		for (size_t j = 0; j < sizeof(ws) / sizeof(ws[0]); j++) {
+			uint32_t n = ns[i];
+			uint8_t v[512];
+			int32_t ref[1024], got[1024], init[1024];
+
+			for (uint32_t k = 0; k < n / 2; k++)
+				v[k] = (uint8_t)(j == 0 ? 0x88 : rng());
+			for (uint32_t k = 0; k < n; k++)
+				init[k] = (int32_t)rng();
+			memcpy(ref, init, n * 4);
+			npk_wsum4_isa(NPK_ISA_C, ref, v, n, ws[j]);
+			for (int isa = 0; isa < NPK_ISA_N; isa++) {
+				if (!npk_isa_available((enum npk_isa)isa))
+					continue;
+				memcpy(got, init, n * 4);
+				npk_wsum4_isa((enum npk_isa)isa, got, v, n,
+					      ws[j]);
+				ck_assert_msg(!memcmp(got, ref, n * 4),
+					      "%s: n %u w %d",
+					      npk_isa_name((enum npk_isa)isa),
+					      n, ws[j]);
+			}
+			/* and the portable one is the definition */
+			for (uint32_t k = 0; k < n; k++)
+				ck_assert_int_eq(
+					ref[k],
+					(int32_t)((uint32_t)init[k] +
+						  (uint32_t)ws[j] *
+							  (uint32_t)npk_unpack4(
+								  v, k)));
+		}
+}
+END_TEST
+
 START_TEST(dispatch)
 {
 	enum npk_isa best = npk_isa_best();
@@ -252,6 +294,7 @@ Suite *np_suite_kernels(void)
 	tcase_add_test(tc, extreme_values);
 	tcase_add_test(tc, longest_rows);
 	tcase_add_loop_test(tc, multi_token, 0, 2);
+	tcase_add_test(tc, weighted_v_sum);
 	tcase_add_test(tc, dispatch);
 	suite_add_tcase(s, tc);
 	return s;
