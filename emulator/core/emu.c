@@ -256,7 +256,8 @@ static void *service_thread(void *arg)
 			pthread_mutex_lock(&emu->lock);
 			continue;
 		}
-		if (emu->reset_done != emu->reset_requested) {
+		if (emu->reset_done != emu->reset_requested &&
+		    !emu->resets_arming) {
 			finish_reset(emu, emu->reset_requested);
 			continue;
 		}
@@ -294,6 +295,7 @@ static uint64_t reset_begin(struct np_emu *emu)
 	/* A card that stopped answering answers again, RESETTING. */
 	atomic_store(&emu->dead, false);
 	seq = ++emu->reset_requested;
+	emu->resets_arming++;
 	pthread_mutex_unlock(&emu->lock);
 
 	for (unsigned int i = 0; i < NP_EMU_NUM_QUEUES; i++) {
@@ -317,6 +319,7 @@ static uint64_t reset_begin(struct np_emu *emu)
 	pthread_mutex_unlock(&emu->ev_lock);
 
 	pthread_mutex_lock(&emu->lock);
+	emu->resets_arming--;
 	pthread_cond_signal(&emu->service_cond);
 	pthread_mutex_unlock(&emu->lock);
 	return seq;

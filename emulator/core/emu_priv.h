@@ -148,6 +148,10 @@ struct np_emu {
 	uint32_t irq_deferred; /* vectors to deliver from the service thread */
 	uint64_t reset_requested; /* reset sequence numbers */
 	uint64_t reset_done;
+	/* reset_begin() calls still holding queues: the service thread
+	 * finishes no reset before they are done, or it would release
+	 * only the queues held so far. */
+	unsigned int resets_arming;
 	uint64_t quiesce_seq; /* bumped when a worker goes idle in a reset */
 	bool exit;
 

@@ -395,6 +395,43 @@ START_TEST(resets_racing_traffic)
 }
 END_TEST
 
+/* The queue registers of every engine take a value: no queue is left held
+ * by a reset that has finished. */
+static void check_queues_writable(struct np_emu *e, unsigned int round)
+{
+	uint32_t bases[5] = {NP_DMA_BASE(0), NP_DMA_BASE(1), NP_DMA_BASE(2),
+			     NP_DMA_BASE(3), NP_COMPUTE_BASE};
+
+	for (unsigned int i = 0; i < 5; i++) {
+		uint32_t ring = 0x1000u * (round % 64u + 1u);
+
+		npt_wr(e, bases[i] + NP_Q_RING_LO, ring);
+		ck_assert_msg(npt_rd(e, bases[i] + NP_Q_RING_LO) == ring,
+			      "queue at 0x%x still held after reset %u",
+			      bases[i], round);
+	}
+}
+
+START_TEST(resets_with_service_work_release_every_queue)
+{
+	/* Each reset starts while the service thread has an interrupt to
+	 * deliver, so it runs while reset_begin() is still holding the
+	 * queues: it must not finish the reset before all are held. */
+	uint32_t mbox = 1u << NP_IRQ_MAILBOX;
+
+	for (unsigned int round = 0; round < 400; round++) {
+		npt_wr(emu, NP_REG_INT_ENABLE, mbox);
+		npt_wr(emu, NP_REG_EVENT_IRQ_LO, 1u);
+		npt_wr(emu, NP_MBOX_EVENT(0), 1);
+		np_emu_reset(emu);
+		ck_assert_uint_eq(npt_rd(emu, NP_REG_STATUS), NP_STATUS_READY);
+		check_queues_writable(emu, round);
+	}
+	np_emu_reset(emu);
+	check_clean(emu);
+}
+END_TEST
+
 Suite *np_suite_reset(void)
 {
 	Suite *s = suite_create("emu_reset");
@@ -412,6 +449,7 @@ Suite *np_suite_reset(void)
 	tcase_add_test(tc, memory_commits_on_touch);
 	tcase_add_test(tc, sixteen_full_size_cards);
 	tcase_add_test(tc, resets_racing_traffic);
+	tcase_add_test(tc, resets_with_service_work_release_every_queue);
 	suite_add_tcase(s, tc);
 	return s;
 }
