@@ -305,6 +305,14 @@ int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
 			 calib->n_layers, s->n_layers);
 		return -EINVAL;
 	}
+	if (o.out_cards > s->vocab) {
+		npim_log(log, LOG_ERR,
+			 "compile: %u output cards for a %u-token vocabulary "
+			 "would leave output cards without rows; ask for at "
+			 "most %u, or 0 for as few as fit",
+			 o.out_cards, s->vocab, s->vocab);
+		return -EINVAL;
+	}
 	k_out = output_cards_min(s);
 	if (o.out_cards > k_out)
 		k_out = o.out_cards;

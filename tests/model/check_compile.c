@@ -182,6 +182,32 @@ START_TEST(test_bad_opts)
 }
 END_TEST
 
+START_TEST(test_out_cards_above_vocab)
+{
+	struct np_model_shape s = deep;
+	struct np_compile_opts o = {.n_cards = 2, .batch = 1, .max_seq = 16};
+	struct np_model *m;
+	struct np_compiled *c = NULL;
+
+	/* fewer tokens than output cards would leave cards without rows */
+	s.vocab = 16;
+	s.n_layers = 1;
+	o.out_cards = s.vocab + 1;
+	o.n_cards = o.out_cards + 1;
+	ck_assert_int_eq(np_model_synthetic(&s, 1, &m), 0);
+	cm_reset();
+	ck_assert_int_eq(np_compile(m, NULL, &o, &cm_log, &c), -EINVAL);
+	ck_assert_ptr_null(c);
+	ck_assert_ptr_nonnull(strstr(cm_last, "17 output cards"));
+	ck_assert_ptr_nonnull(strstr(cm_last, "16-token vocabulary"));
+	o.out_cards = s.vocab;
+	ck_assert_int_eq(np_compile(m, NULL, &o, &cm_log, &c), 0);
+	check_mapping(c, &s, 1);
+	np_compiled_destroy(c);
+	np_model_destroy(m);
+}
+END_TEST
+
 /* Rendered images carry valid program blocks; corruptions are refused */
 START_TEST(test_images_validate)
 {
@@ -458,6 +484,7 @@ Suite *np_suite_compile(void)
 	tcase_add_test(tc, test_output_split);
 	tcase_add_test(tc, test_does_not_fit);
 	tcase_add_test(tc, test_bad_opts);
+	tcase_add_test(tc, test_out_cards_above_vocab);
 	tcase_add_test(tc, test_images_validate);
 	tcase_add_test(tc, test_image_layout);
 	tcase_add_test(tc, test_write_files);

@@ -303,7 +303,7 @@ struct np_compile_opts {
 	uint32_t n_cards; /* 0: 16 */
 	uint32_t batch; /* sessions N, 0: 28 */
 	uint32_t max_seq; /* tokens per session, 0: 2048 */
-	uint32_t out_cards; /* 0: as few as fit */
+	uint32_t out_cards; /* 0: as few as fit, at most the vocabulary */
 };
 
 enum np_card_kind {
@@ -324,9 +324,12 @@ struct np_card_plan {
 struct np_compiled;
 
 /*
- * Plan the mapping and the SRAM layout, quantise nothing yet. -E2BIG when
- * the model does not fit the cards: the log shows the per-card budget,
- * what one layer and the output layer need, and what would fit.
+ * Plan the mapping and the SRAM layout, quantise nothing yet. Returns 0,
+ * -EINVAL (cards not 2..256, sessions or tokens out of range,
+ * calibration for another layer count, more output cards than vocabulary
+ * tokens), -ENOMEM, or -E2BIG when the model does not fit the cards: the
+ * log shows the per-card budget, what one layer and the output layer need,
+ * and what would fit.
  * calib may be NULL only for planning (np_compile_card_image needs it).
  */
 int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
