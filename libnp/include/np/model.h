@@ -74,7 +74,11 @@ struct np_gguf_tensor {
 	uint64_t ne[NP_GGUF_MAX_DIMS]; /* ne[0] is the contiguous dimension */
 	uint64_t n_elems;
 	uint64_t size; /* bytes */
-	const void *data; /* inside the mapping, aligned */
+	/* Inside the file, at an offset that is a multiple of the file's
+	 * general.alignment (32 by default): aligned in memory for
+	 * np_gguf_open (a page-aligned mapping), for np_gguf_open_mem only
+	 * as far as the caller's buffer is. */
+	const void *data;
 };
 
 /*
