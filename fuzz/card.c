@@ -107,8 +107,13 @@ static void run_op(struct np_card *card, struct np_buf *buf, struct np_xfer **x,
 	case 0:
 		if (!x[i]) {
 			struct np_xfer_spec s = spec_of(in, buf);
+			bool ready = card->ready;
+			int ret = np_xfer_submit(card, &s, &x[i]);
 
-			np_xfer_submit(card, &s, &x[i]);
+			/* after a failed reset nothing reaches the rings */
+			NP_FUZZ_ASSERT(ready || ret == -EIO || ret == -EINVAL,
+				       "submit to a card not ready returned %d",
+				       ret);
 		}
 		break;
 	case 1: { /* the card writes a record of its own invention */

@@ -630,6 +630,16 @@ static int engine_submit(struct npi_engine *eng, const struct plan *p,
 	uint32_t n = plan_descs(p);
 	uint64_t deadline = 0;
 
+	if (!eng->card->ready) {
+		/* Its engines lost their rings in a reset that failed:
+		 * descriptors written now would never run. */
+		npi_log(ctx, LOG_ERR,
+			"np: card %s: not ready, its last reset failed; reset "
+			"it with `nptool reset %s` or np_card_reset() before "
+			"submitting",
+			eng->card->name, eng->card->name);
+		return -EIO;
+	}
 	if (n > eng->entries - 1)
 		return bad_spec(eng->card, "needs more descriptors than a ring",
 				n);

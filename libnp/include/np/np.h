@@ -272,6 +272,8 @@ struct np_xfer_spec {
  *             outside the peer's FB, or a peer from another context
  *   -ENOMEM   out of memory
  *   -ETIMEDOUT  the ring stayed full for the whole timeout (engine reset)
+ *   -EIO      the card is not ready: its last np_card_reset() failed; the
+ *             transfer is not queued until a reset succeeds
  */
 int np_xfer_submit(struct np_card *card, const struct np_xfer_spec *spec,
 		   struct np_xfer **out);
