@@ -183,9 +183,9 @@ START_TEST(test_round_trip)
 		ck_assert_uint_eq(t->ne[0], 64);
 		ck_assert_uint_eq(t->ne[1], 2);
 		/* aligned within the file; malloc's buffer may be less */
-		ck_assert_uint_eq(((const uint8_t *)t->data -
-				   (const uint8_t *)buf) % 32,
-				  0);
+		ck_assert_uint_eq(
+			((const uint8_t *)t->data - (const uint8_t *)buf) % 32,
+			0);
 		for (uint64_t r = 0; r < 2; r++) {
 			ck_assert_int_eq(np_gguf_tensor_row(t, r, row), 0);
 			for (int blk = 0; blk < 2; blk++) {
