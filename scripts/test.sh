@@ -1,10 +1,12 @@
 #!/bin/bash
-# Run every np test: unit suites (plain and under ASan+UBSan), the QEMU
-# device's qtest suite and the kernel driver run inside a QEMU guest.
+# Run every np test: unit suites (plain, under ASan+UBSan and under
+# valgrind), the QEMU device's qtest suite, time-boxed fuzzers and the
+# kernel driver run inside a QEMU guest.
 # Installs what it needs on a fresh Debian 12 machine first.
 #
 # Environment: NP_CACHE (default /var/cache/np) holds the QEMU build and the
-# guest kernel between runs; NP_JOBS sets build parallelism.
+# guest kernel between runs; NP_JOBS sets build parallelism;
+# NP_FUZZ_SECONDS the time per fuzz harness (default 30).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -68,10 +70,22 @@ step "unit, library and tool suites under ASan+UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	ctest_run build-asan -LE qtest
 
-step "kernel driver and libnp over VFIO inside a QEMU guest (16 cards)"
-if NP_QEMU="$qemu" tests/guest/run.sh; then
-	passed=$((passed + 1))
+step "unit suites under valgrind memcheck (leaks included)"
+NP_BUILD_ROOT="$root" fuzz/ci.sh valgrind
+passed=$((passed + 1))
+
+step "fuzzers: each harness for ${NP_FUZZ_SECONDS:=30} s from the checked-in corpus"
+NP_FUZZ_SECONDS=$NP_FUZZ_SECONDS NP_BUILD_ROOT="$root" fuzz/ci.sh fuzz
+passed=$((passed + 1))
+
+step "kernel driver, libnp and nptool over VFIO inside a QEMU guest (16 cards)"
+glog=$(mktemp)
+if NP_QEMU="$qemu" tests/guest/run.sh 2>&1 | tee "$glog"; then
+	n=$(grep -aoE 'PASS in [0-9]+s: n=[0-9]+' "$glog" | tail -1 | sed 's/.*n=//')
+	passed=$((passed + ${n:-1}))
+	rm -f "$glog"
 else
 	failed=$((failed + 1))
+	rm -f "$glog"
 	exit 1
 fi

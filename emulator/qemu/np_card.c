@@ -145,28 +145,73 @@ static void np_card_attach_thread(void)
 /* Bus callbacks: called by the core, concurrently, from its workers. */
 
 /*
- * DMA runs under the BQL. Translation through an emulated IOMMU is not
- * safe without it: a refused access makes intel-iommu record the fault
- * and raise its own interrupt, and raising an interrupt from a thread
- * without the BQL aborts QEMU (tcg_handle_interrupt asserts it). Taking
- * the BQL here cannot deadlock for the same reason as in np_card_irq().
+ * address_space_map() hands out a bounce buffer for anything that is not
+ * RAM (MMIO, unassigned space, a disabled bus master address space) and
+ * hides the access error: only a pointer into a RAM block is a real map.
+ */
+static bool np_card_is_ram(void *p)
+{
+    ram_addr_t offset;
+    MemoryRegion *mr = memory_region_from_host(p, &offset);
+
+    return mr && memory_region_is_ram(mr);
+}
+
+/*
+ * DMA translation runs under the BQL: a refused access makes intel-iommu
+ * record the fault and raise its own interrupt, and raising an interrupt
+ * from a thread without the BQL aborts QEMU (tcg_handle_interrupt asserts
+ * it). The copy itself does not: holding the BQL across it lets 16 cards'
+ * workers starve the main loop and the guest's timers. So RAM (host memory,
+ * a peer's frame buffer) is mapped under the BQL and copied without it,
+ * inside an RCU read-side section that keeps a peer's frame buffer alive
+ * (unrealize frees it after a grace period); anything else (a peer's
+ * mailbox, a partial mapping, a refused access) is dispatched under the
+ * BQL. Taking the BQL here cannot deadlock for the same reason as in
+ * np_card_irq().
  */
 static MemTxResult np_card_dma_rw(NpCardState *s, uint64_t addr, void *buf,
                                   size_t len, DMADirection dir)
 {
+    PCIDevice *pdev = PCI_DEVICE(s);
     bool locked = qemu_mutex_iothread_locked();
     MemTxResult res = MEMTX_ERROR;
+    dma_addr_t plen = len;
+    void *p = NULL;
 
     np_card_attach_thread();
     if (!locked) {
         qemu_mutex_lock_iothread();
     }
     /* Unrealize drops the BQL while it quiesces the core: recheck. */
-    if (!qatomic_read(&s->stopping)) {
-        /* Honours bus master enable and the vIOMMU in front of the device. */
-        res = pci_dma_rw(PCI_DEVICE(s), addr, buf, len, dir,
-                         MEMTXATTRS_UNSPECIFIED);
+    if (qatomic_read(&s->stopping)) {
+        goto out;
     }
+    rcu_read_lock();
+    /* Honours bus master enable and the vIOMMU in front of the device. */
+    p = pci_dma_map(pdev, addr, &plen, dir);
+    if (p && plen == len && np_card_is_ram(p)) {
+        if (!locked) {
+            qemu_mutex_unlock_iothread();
+        }
+        if (dir == DMA_DIRECTION_TO_DEVICE) {
+            memcpy(buf, p, len);
+        } else {
+            memcpy(p, buf, len);
+        }
+        if (!locked) {
+            qemu_mutex_lock_iothread();
+        }
+        pci_dma_unmap(pdev, p, len, dir, len);
+        res = MEMTX_OK;
+    } else {
+        if (p) {
+            pci_dma_unmap(pdev, p, plen, dir, 0);
+        }
+        res = pci_dma_rw(pdev, addr, buf, len, dir, MEMTXATTRS_UNSPECIFIED);
+    }
+    rcu_read_unlock();
+out:
     if (!locked) {
         qemu_mutex_unlock_iothread();
     }
