@@ -129,7 +129,13 @@ if [ "$ncards" -gt 0 ]; then
 	cmake -S "$root" -B "$work/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 		-DNP_WERROR=ON >/dev/null
 	cmake --build "$work/build" -j"$jobs" --target np_libnp_tests_static \
-		nptool_static np_nptool_tests_static >&2
+		nptool_static np_nptool_tests_static np_mkgguf >&2
+	# A tiny model for `nptool run` over VFIO: 3 layer cards + 2 output
+	# cards, small enough for TCG, with a vocabulary from the sample text.
+	"$work/build/libnp/model/np_mkgguf" --shape tiny --layers 3 --dim 64 \
+		--heads 4 --kv-heads 2 --ffn 128 --vocab 512 \
+		--text "$root/data/sample-multilingual.txt" \
+		--out "$work/np-ci.gguf" >&2
 	for t in np_libnp_tests nptool np_nptool_tests; do
 		f=$(find "$work/build" -type f -name "${t}_static" | head -1)
 		[ -n "$f" ] || die "the build produced no ${t}_static"
@@ -150,6 +156,7 @@ for b in "${static_bins[@]}"; do
 	cp "${b%%:*}" "$ir/bin/${b##*:}"
 done
 cp "$ko" "$ir/lib/modules/np/"
+[ "$ncards" -gt 0 ] && cp "$work/np-ci.gguf" "$ir/np-ci.gguf"
 for m in virt/lib/irqbypass drivers/vfio/vfio drivers/vfio/vfio_iommu_type1 \
 	drivers/vfio/vfio_virqfd drivers/vfio/pci/vfio-pci-core; do
 	dst=$ir/lib/modules/np/$(basename "$m").ko
