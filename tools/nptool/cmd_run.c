@@ -397,7 +397,8 @@ int npt_cmd_run(struct npt *t, int argc, char **argv)
 			r.quiet = true;
 			break;
 		default:
-			return NPT_EXIT_USAGE;
+			return npt_usage(t, "run: bad option '%s'",
+					 argv[optind - 1]);
 		}
 		if (rc)
 			return rc;
