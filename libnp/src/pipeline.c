@@ -657,6 +657,18 @@ struct npi_frame {
 	uint32_t nx;
 };
 
+#define NPI_HOP_RING 8u /* frames a card's forwards may lag its jobs */
+
+/* Host-observed hop and credit state of a forwarding card (sample_busy) */
+struct npi_hop {
+	uint32_t done, sent; /* frames seen done / forwarded, this stage */
+	uint64_t t_before[NPI_HOP_RING]; /* sample before a job was seen */
+	uint64_t n, sum_ns, max_ns;
+	bool stalled;
+	uint32_t stall_k;
+	uint64_t stall_t, stalls, stall_ns;
+};
+
 struct npi_run {
 	struct np_pipeline *p;
 	const struct np_session_opts *o;
@@ -673,6 +685,7 @@ struct npi_run {
 	uint64_t busy_t, in_flight_t, in_flight_acc;
 	uint32_t in_flight;
 	uint64_t busy_ns[NP_MAX_CARDS];
+	struct npi_hop hop[NP_MAX_CARDS];
 	uint64_t frames, prompt_tokens, tokens;
 };
 
@@ -973,6 +986,61 @@ static int submit(struct npi_run *R, uint32_t m)
  * host samples the counters whenever it wakes (at least every 20 ms) and
  * charges the interval since the last sample to the cards busy now.
  */
+static void stall_end(struct npi_hop *h, uint64_t now)
+{
+	/* a stall seen lasted at least until the next sample */
+	h->stall_ns += now > h->stall_t ? now - h->stall_t : 1;
+	h->stalled = false;
+}
+
+/*
+ * Hops and credit stalls of forwarding stage i (documented at
+ * np_session_stats): done is its EV_DONE count since creation.
+ */
+static void sample_hop(struct npi_run *R, uint32_t i, uint32_t done,
+		       uint64_t now)
+{
+	struct np_pipeline *p = R->p;
+	struct npi_stage *st = &p->st[i];
+	struct npi_hop *h = &R->hop[i];
+	uint32_t sent = 0, n_cons = i + 1 < p->n_layer ? 1 : p->n_out;
+	bool waiting = false;
+
+	np_card_event_read(st->card, EV_SENT, &sent);
+	sent -= st->ev[EV_SENT];
+	for (; (int32_t)(done - h->done) > 0; h->done++)
+		h->t_before[h->done % NPI_HOP_RING] = R->busy_t;
+	for (;
+	     (int32_t)(sent - h->sent) > 0 && (int32_t)(h->done - h->sent) > 0;
+	     h->sent++) {
+		uint64_t lat = now - h->t_before[h->sent % NPI_HOP_RING];
+
+		h->n++;
+		h->sum_ns += lat;
+		if (lat > h->max_ns)
+			h->max_ns = lat;
+	}
+	/* frame h->sent is computed, its forward not done: credit? */
+	if (h->done != h->sent && h->sent >= NPI_SLOTS) {
+		for (uint32_t c = 0; c < n_cons && !waiting; c++) {
+			uint32_t cr = 0;
+
+			np_card_event_read(st->card, EV_CREDIT + c, &cr);
+			waiting =
+				(int32_t)(cr - ev(st, EV_CREDIT + c,
+						  h->sent + 1 - NPI_SLOTS)) < 0;
+		}
+	}
+	if (h->stalled && (!waiting || h->stall_k != h->sent))
+		stall_end(h, now);
+	if (waiting && !h->stalled) {
+		h->stalled = true;
+		h->stall_k = h->sent;
+		h->stall_t = now;
+		h->stalls++;
+	}
+}
+
 static void sample_busy(struct npi_run *R)
 {
 	struct np_pipeline *p = R->p;
@@ -987,6 +1055,8 @@ static void sample_busy(struct npi_run *R)
 		if ((int32_t)((data - st->ev[EV_DATA]) -
 			      (done - st->ev[EV_DONE])) > 0)
 			R->busy_ns[i] += dt;
+		if (i < p->n_layer && p->n_stages > 1)
+			sample_hop(R, i, done - st->ev[EV_DONE], now);
 	}
 	R->busy_t = now;
 }
@@ -1324,6 +1394,9 @@ int np_session_run(struct np_pipeline *p, const struct np_request *req,
 	R.t0 = npi_now_ns();
 	R.in_flight_t = R.t0;
 	R.busy_t = R.t0;
+	/* frames of earlier runs were all forwarded */
+	for (uint32_t i = 0; i < p->n_stages; i++)
+		R.hop[i].done = R.hop[i].sent = p->frames;
 	/* GPipe: every micro-batch has one frame in flight; frames leave the
 	 * output cards in the order they entered the first card */
 	for (uint32_t m = 0; m < R.m && !ret; m++) {
@@ -1367,6 +1440,17 @@ int np_session_run(struct np_pipeline *p, const struct np_request *req,
 		for (uint32_t i = 0; i < p->n_stages && wall; i++) {
 			stats->card_busy[i] = (double)R.busy_ns[i] / wall;
 			stats->utilization += stats->card_busy[i] / p->n_stages;
+		}
+		for (uint32_t i = 0; i < p->n_stages; i++) {
+			struct npi_hop *h = &R.hop[i];
+
+			if (h->stalled)
+				stall_end(h, npi_now_ns());
+			stats->hop_frames[i] = h->n;
+			stats->hop_mean_ns[i] = h->n ? h->sum_ns / h->n : 0;
+			stats->hop_max_ns[i] = h->max_ns;
+			stats->credit_stalls[i] = h->stalls;
+			stats->credit_stall_ns[i] = h->stall_ns;
 		}
 		for (uint32_t r = 0; rs && R.rq && r < R.n; r++)
 			rs[r] = R.rq[r].st;

@@ -335,6 +335,20 @@ START_TEST(shapes_n_m)
 		ck_assert_uint_ge(st.frames, 4);
 		ck_assert_double_ge(st.utilization, 0);
 		ck_assert_double_le(st.utilization, 1);
+		/* 3 layer cards forward every frame, 2 output cards none */
+		for (uint32_t i = 0; i < 5; i++) {
+			ck_assert_uint_eq(st.hop_frames[i],
+					  i < 3 ? st.frames : 0);
+			if (i < 3) {
+				ck_assert_uint_gt(st.hop_mean_ns[i], 0);
+				ck_assert_uint_ge(st.hop_max_ns[i],
+						  st.hop_mean_ns[i]);
+			}
+			ck_assert_int_eq(st.credit_stalls[i] == 0,
+					 st.credit_stall_ns[i] == 0);
+			if (i >= 3)
+				ck_assert_uint_eq(st.credit_stalls[i], 0);
+		}
 		check_ref(req, cfg[c][0], 4, 0, 1);
 	}
 }

@@ -186,6 +186,25 @@ struct np_session_stats {
 	double utilization;
 	double card_busy[NP_MAX_CARDS];
 	struct np_request_stats *req; /* caller's array of n, or NULL */
+	/*
+	 * Per card that forwards frames to a next card (the layer cards;
+	 * zero for the output cards), host-observed from the event counters
+	 * the host samples (whenever it wakes, at least every 20 ms):
+	 * hop: from the last sample before the card's layer job for a frame
+	 * was seen done to the first sample that saw the frame's forward
+	 * done (in the next card's frame buffer, its data event signalled):
+	 * an upper bound on each hop, exact to the sampling interval.
+	 * credit stall: a sample saw the frame's job done but the next
+	 * card's credit event (a free frame buffer slot) not yet signalled;
+	 * stall_ns runs from that sample to the first that saw the credit.
+	 * Stalls shorter than a sampling interval can go unseen: a lower
+	 * bound. credit_stall_ns is 0 iff credit_stalls is 0.
+	 */
+	uint64_t hop_frames[NP_MAX_CARDS]; /* hops measured */
+	uint64_t hop_mean_ns[NP_MAX_CARDS];
+	uint64_t hop_max_ns[NP_MAX_CARDS];
+	uint64_t credit_stalls[NP_MAX_CARDS];
+	uint64_t credit_stall_ns[NP_MAX_CARDS];
 };
 
 /*
