@@ -183,7 +183,18 @@ static void report_text(struct run *r, const struct np_pipeline *p,
 	printf("per card    ");
 	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
 		printf(" %.0f", st->card_busy[c] * 100);
-	printf(" %%\n\n");
+	printf(" %%\n");
+	printf("hop (ms)    ");
+	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
+		if (st->hop_frames[c])
+			printf(" %.2f", st->hop_mean_ns[c] / 1e6);
+		else
+			printf(" -");
+	printf(" (mean, host-observed upper bound)\n");
+	printf("credit stalls");
+	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
+		printf(" %llu", (unsigned long long)st->credit_stalls[c]);
+	printf(" (host-observed)\n\n");
 	if (!tb)
 		return;
 	npt_table_cell(tb, "REQUEST");
@@ -226,6 +237,19 @@ static void report_json(struct run *r, const struct np_pipeline *p,
 	npt_json_arr_open(j);
 	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
 		npt_json_double(j, st->card_busy[c]);
+	npt_json_arr_close(j);
+	npt_json_key(j, "hop_latency_us");
+	npt_json_arr_open(j);
+	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
+		if (st->hop_frames[c])
+			npt_json_double(j, st->hop_mean_ns[c] / 1e3);
+		else
+			npt_json_null(j);
+	npt_json_arr_close(j);
+	npt_json_key(j, "credit_stalls");
+	npt_json_arr_open(j);
+	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
+		npt_json_uint(j, st->credit_stalls[c]);
 	npt_json_arr_close(j);
 	npt_json_key(j, "results");
 	npt_json_arr_open(j);

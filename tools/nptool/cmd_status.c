@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -387,6 +388,11 @@ struct bg_run {
 	atomic_int loaded; /* 1 running, -errno if the load failed */
 	atomic_int quit;
 	int err;
+	bool joined;
+	/* per card, over the runs (np_session_stats), read after join */
+	uint64_t hops[NP_MAX_CARDS], hop_sum_ns[NP_MAX_CARDS];
+	uint64_t hop_max_ns[NP_MAX_CARDS];
+	uint64_t stalls[NP_MAX_CARDS], stall_ns[NP_MAX_CARDS];
 };
 
 static int bg_token(void *opaque, const struct np_token_event *e)
@@ -420,8 +426,20 @@ static void *bg_main(void *arg)
 		};
 	}
 	b->loaded = 1;
-	while (!b->quit && !rc)
-		rc = np_session_run(p, req, 8, &so, NULL);
+	while (!b->quit && !rc) {
+		struct np_session_stats st = {0};
+
+		rc = np_session_run(p, req, 8, &so, &st);
+		for (unsigned int i = 0; i < NP_MAX_CARDS; i++) {
+			b->hops[i] += st.hop_frames[i];
+			b->hop_sum_ns[i] +=
+				st.hop_mean_ns[i] * st.hop_frames[i];
+			if (st.hop_max_ns[i] > b->hop_max_ns[i])
+				b->hop_max_ns[i] = st.hop_max_ns[i];
+			b->stalls[i] += st.credit_stalls[i];
+			b->stall_ns[i] += st.credit_stall_ns[i];
+		}
+	}
 	b->err = rc;
 	np_pipeline_destroy(p);
 	return NULL;
@@ -511,6 +529,12 @@ int npt_cmd_pipeline(struct npt *t, int argc, char **argv)
 		secs = npt_now() - t0;
 	} while (secs < interval && !stop);
 	rc = report_errors(t, &s, cur);
+	if (bg.ctx) {
+		/* the hop statistics come with the end of a run */
+		bg.quit = 1;
+		pthread_join(bg.thread, NULL);
+		bg.joined = true;
+	}
 	for (size_t i = 0; i < s.n; i++) {
 		busy[i] /= nsamples * 100.0;
 		if (busy[i] > 0 && (best < 0 || busy[i] > busy[best]))
@@ -534,8 +558,24 @@ int npt_cmd_pipeline(struct npt *t, int argc, char **argv)
 				npt_json_kdouble(t->j, "dma_bytes_per_s", rate);
 			else
 				npt_json_knull(t->j, "dma_bytes_per_s");
-			npt_json_knull(t->j, "hop_latency_us");
-			npt_json_knull(t->j, "credit_stalls");
+			if (bg.ctx && i < NP_MAX_CARDS && bg.hops[i]) {
+				npt_json_kdouble(t->j, "hop_latency_us",
+						 bg.hop_sum_ns[i] / 1e3 /
+							 bg.hops[i]);
+				npt_json_kdouble(t->j, "hop_latency_max_us",
+						 bg.hop_max_ns[i] / 1e3);
+				npt_json_kuint(t->j, "hops", bg.hops[i]);
+				npt_json_kuint(t->j, "credit_stalls",
+					       bg.stalls[i]);
+				npt_json_kdouble(t->j, "credit_stall_us",
+						 bg.stall_ns[i] / 1e3);
+			} else {
+				npt_json_knull(t->j, "hop_latency_us");
+				npt_json_knull(t->j, "hop_latency_max_us");
+				npt_json_knull(t->j, "hops");
+				npt_json_knull(t->j, "credit_stalls");
+				npt_json_knull(t->j, "credit_stall_us");
+			}
 			npt_json_obj_close(t->j);
 		}
 		npt_json_arr_close(t->j);
@@ -570,8 +610,18 @@ int npt_cmd_pipeline(struct npt *t, int argc, char **argv)
 				npt_table_cell(tb, "%.1fMB/s", rate / 1e6);
 			else
 				npt_table_cell(tb, "-");
-			npt_table_cell(tb, "-");
-			npt_table_cell(tb, "-");
+			if (bg.ctx && i < NP_MAX_CARDS && bg.hops[i]) {
+				npt_table_cell(tb, "%.0f/%.0fus",
+					       bg.hop_sum_ns[i] / 1e3 /
+						       bg.hops[i],
+					       bg.hop_max_ns[i] / 1e3);
+				npt_table_cell(tb, "%llu (%.1fms)",
+					       (unsigned long long)bg.stalls[i],
+					       bg.stall_ns[i] / 1e6);
+			} else {
+				npt_table_cell(tb, "-");
+				npt_table_cell(tb, "-");
+			}
 		}
 		npt_table_print(tb);
 		npt_table_free(tb);
@@ -584,14 +634,23 @@ int npt_cmd_pipeline(struct npt *t, int argc, char **argv)
 			       "%.1f s; the other cards wait on it\n",
 			       best, source_name(&s, best), busy[best] * 100,
 			       secs);
-		printf("hop latency and credit stalls: not measured (libnp "
-		       "and the driver expose no per-hop timestamps or "
-		       "credit counters)\n");
+		if (bg.ctx)
+			printf("HOP-LAT: mean/max from a card's layer job done "
+			       "to its frame in the next card's frame buffer; "
+			       "CREDIT-STALLS: forwards that waited for a free "
+			       "slot there (total wait); both host-observed "
+			       "from event counters sampled at least every "
+			       "20 ms\n");
+		else
+			printf("hop latency and credit stalls: not measured "
+			       "(sysfs source: only libnp observes the "
+			       "pipeline's events)\n");
 	}
 out:
 	if (bg.ctx) {
 		bg.quit = 1;
-		pthread_join(bg.thread, NULL);
+		if (!bg.joined)
+			pthread_join(bg.thread, NULL);
 		if (bg.err && bg.err != -ECANCELED) {
 			npt_err(t, "pipeline: the model run failed: %s",
 				strerror(-bg.err));
