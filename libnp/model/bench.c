@@ -19,6 +19,7 @@
 
 #include "np_abi.h"
 #include "np/model.h"
+#include "npim.h"
 
 static double now(void)
 {
@@ -35,27 +36,6 @@ static void log_stderr(void *opaque, int level, const char *msg)
 
 static const struct np_model_log lg = {log_stderr, NULL};
 
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-	    fseek(f, 0, SEEK_SET) == 0) {
-		buf = malloc((size_t)n + 1);
-		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		}
-		*len = (size_t)n;
-	}
-	fclose(f);
-	return buf;
-}
-
 static int accuracy(const char *path, const char *text_path, size_t n_max)
 {
 	struct np_gguf *g = NULL;
@@ -66,7 +46,7 @@ static int accuracy(const char *path, const char *text_path, size_t n_max)
 	struct np_ref_int *ri = NULL;
 	struct np_ref_float *rf = NULL;
 	size_t len, n = 0;
-	char *text = read_file(text_path, &len);
+	char *text = NULL;
 	int32_t *ids = NULL, *il = NULL;
 	float *fl = NULL;
 	double cos_sum = 0, t0, t_cal, t_comp, t_int = 0, t_f = 0;
@@ -75,8 +55,9 @@ static int accuracy(const char *path, const char *text_path, size_t n_max)
 	int ret;
 	struct np_compile_opts o = {.batch = 1};
 
-	if (!text)
-		return -errno;
+	ret = npim_read_file(text_path, &text, &len);
+	if (ret)
+		return ret;
 	ret = np_gguf_open(path, &lg, &g);
 	ret = ret ? ret : np_model_from_gguf(g, &lg, &m);
 	ret = ret ? ret : np_tok_from_gguf(g, &lg, &tok);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "np/model.h"
+#include "npim.h"
 
 static void usage(FILE *f)
 {
@@ -40,27 +41,6 @@ static int parse_u32(const char *opt, const char *v, uint32_t *out)
 	}
 	*out = (uint32_t)x;
 	return 0;
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-	    fseek(f, 0, SEEK_SET) == 0) {
-		buf = malloc((size_t)n + 1);
-		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		}
-		*len = (size_t)n;
-	}
-	fclose(f);
-	return buf;
 }
 
 int main(int argc, char **argv)
@@ -165,10 +145,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	text = read_file(text_path, &len);
-	if (!text) {
+	ret = npim_read_file(text_path, &text, &len);
+	if (ret) {
 		fprintf(stderr, "np_mkgguf: cannot read %s: %s\n", text_path,
-			strerror(errno));
+			strerror(-ret));
 		return 1;
 	}
 	ret = np_model_synthetic(&s, seed, &m);

@@ -14,6 +14,8 @@
 __attribute__((format(printf, 3, 4))) void
 npim_log(const struct np_model_log *log, int level, const char *fmt, ...);
 
+/* Whole file, NUL-terminated; 0 or -errno. */
+int npim_read_file(const char *path, char **buf, size_t *len);
 float npim_f16_to_f32(uint16_t h);
 uint16_t npim_f32_to_f16(float f);
 

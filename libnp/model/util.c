@@ -21,6 +21,34 @@ void npim_log(const struct np_model_log *log, int level, const char *fmt, ...)
 	log->fn(log->opaque, level, msg);
 }
 
+int npim_read_file(const char *path, char **buf, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *b = NULL;
+	long n;
+	int ret = -EIO;
+
+	if (!f)
+		return -errno;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
+	    fseek(f, 0, SEEK_SET) == 0) {
+		b = malloc((size_t)n + 1);
+		if (!b)
+			ret = -ENOMEM;
+		else if (fread(b, 1, (size_t)n, f) == (size_t)n)
+			ret = 0;
+	}
+	fclose(f);
+	if (ret) {
+		free(b);
+		return ret;
+	}
+	b[n] = 0;
+	*buf = b;
+	*len = (size_t)n;
+	return 0;
+}
+
 float npim_f16_to_f32(uint16_t h)
 {
 	uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 31;

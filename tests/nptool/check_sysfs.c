@@ -41,7 +41,8 @@ static void put(const char *rel, const char *content)
 	char p[PATH_MAX];
 	FILE *f;
 
-	snprintf(p, sizeof(p), "%s%s", root, rel);
+	ck_assert_int_lt(snprintf(p, sizeof(p), "%s%s", root, rel),
+			 (int)sizeof(p));
 	mkparents(p);
 	f = fopen(p, "w");
 	ck_assert_ptr_nonnull(f);
@@ -53,7 +54,8 @@ static void link_to(const char *rel, const char *target)
 {
 	char p[PATH_MAX];
 
-	snprintf(p, sizeof(p), "%s%s", root, rel);
+	ck_assert_int_lt(snprintf(p, sizeof(p), "%s%s", root, rel),
+			 (int)sizeof(p));
 	mkparents(p);
 	unlink(p);
 	ck_assert_int_eq(symlink(target, p), 0);
@@ -63,7 +65,8 @@ static void rm(const char *rel)
 {
 	char p[PATH_MAX];
 
-	snprintf(p, sizeof(p), "%s%s", root, rel);
+	ck_assert_int_lt(snprintf(p, sizeof(p), "%s%s", root, rel),
+			 (int)sizeof(p));
 	ck_assert_int_eq(unlink(p), 0);
 }
 

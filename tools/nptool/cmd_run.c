@@ -28,6 +28,7 @@
 
 #define RUN_MAX_PROMPTS 256
 #define RUN_PROMPT_BYTES 160 /* of a default prompt: its first sentence */
+#define RUN_TEXT_MAX (64u << 20) /* a prompts file */
 
 struct run {
 	struct npt *t;
@@ -79,30 +80,6 @@ static void on_progress(void *opaque, enum np_load_stage stage, uint64_t done,
 		r->bar_on = true;
 	}
 	npt_progress_update(&r->bar, done);
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-	    fseek(f, 0, SEEK_SET) == 0) {
-		buf = malloc((size_t)n + 1);
-		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		}
-		if (buf) {
-			buf[n] = 0;
-			*len = (size_t)n;
-		}
-	}
-	fclose(f);
-	return buf;
 }
 
 /* Split text into prompts: one per non-empty line, or with first_sentence
@@ -447,11 +424,12 @@ int npt_cmd_run(struct npt *t, int argc, char **argv)
 		memcpy(prompt, cli_prompt, n_cli * sizeof(*prompt));
 		n_prompts = n_cli;
 	} else {
-		text = read_file(pfile ? pfile : NPT_SAMPLE_TEXT, &text_len);
-		if (!text) {
+		ret = npt_read_file(pfile ? pfile : NPT_SAMPLE_TEXT,
+				    RUN_TEXT_MAX, &text, &text_len);
+		if (ret) {
 			npt_err(t, "cannot read prompts from %s: %s",
 				pfile ? pfile : NPT_SAMPLE_TEXT,
-				strerror(errno));
+				strerror(-ret));
 			return pfile ? NPT_EXIT_USAGE : NPT_EXIT_UNAVAIL;
 		}
 		calib = malloc(text_len + 1);
