@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,6 +285,7 @@ int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
 	struct np_compile_opts o = opts ? *opts : (struct np_compile_opts){0};
 	const struct np_model_shape *s = np_model_get_shape(m);
 	uint32_t hd = s->dim / s->n_heads, m_fit, k_out, c_l, c, card = 0;
+	bool pass;
 	struct np_compiled *cp;
 
 	*out = NULL;
@@ -291,13 +293,16 @@ int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
 	o.batch = o.batch ? o.batch : 28;
 	o.max_seq = o.max_seq ? o.max_seq : 2048;
 	if (o.n_cards > NPIM_MAX_CARDS || o.n_cards < 2 || o.batch > 4096 ||
-	    o.max_seq > 65536) {
+	    o.max_seq > 65536 || (o.flags & ~NP_COMPILE_PASS_THROUGH)) {
 		npim_log(log, LOG_ERR,
-			 "compile: %u cards, %u sessions, %u tokens: cards "
-			 "must be 2..%u, sessions 1..4096, tokens 1..65536",
-			 o.n_cards, o.batch, o.max_seq, NPIM_MAX_CARDS);
+			 "compile: %u cards, %u sessions, %u tokens, flags "
+			 "0x%x: cards must be 2..%u, sessions 1..4096, tokens "
+			 "1..65536, flags NP_COMPILE_*",
+			 o.n_cards, o.batch, o.max_seq, o.flags,
+			 NPIM_MAX_CARDS);
 		return -EINVAL;
 	}
+	pass = o.flags & NP_COMPILE_PASS_THROUGH;
 	if (calib && calib->n_layers != s->n_layers) {
 		npim_log(log, LOG_ERR,
 			 "compile: calibration is for %u layers, the model has "
@@ -318,8 +323,8 @@ int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
 		k_out = o.out_cards;
 	m_fit = layers_per_card(s, hd, o.batch, o.max_seq);
 	c_l = o.n_cards > k_out ? o.n_cards - k_out : 0;
-	if (!k_out || m_fit == 0 || c_l == 0 ||
-	    (uint64_t)m_fit * c_l < s->n_layers) {
+	if (!k_out || c_l == 0 ||
+	    (!pass && (m_fit == 0 || (uint64_t)m_fit * c_l < s->n_layers))) {
 		explain_no_fit(s, hd, &o, k_out, m_fit, log);
 		return -E2BIG;
 	}
@@ -331,10 +336,11 @@ int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
 	cp->s = *s;
 	cp->o = o;
 	cp->hd = hd;
-	c = c_l < s->n_layers ? c_l : s->n_layers;
+	/* pass-through: every layer card, none of the layers */
+	c = pass || c_l < s->n_layers ? c_l : s->n_layers;
 	for (uint32_t i = 0, first = 0; i < c; i++, card++) {
 		struct np_card_plan *p = &cp->card[card];
-		uint32_t n = s->n_layers / c + (i < s->n_layers % c);
+		uint32_t n = pass ? 0 : s->n_layers / c + (i < s->n_layers % c);
 		uint64_t w;
 
 		p->kind = NP_CARD_LAYERS;
@@ -402,7 +408,10 @@ void np_compiled_describe(const struct np_compiled *c, char *buf, size_t len)
 	for (uint32_t i = 0; i < c->n_cards && o < len; i++) {
 		const struct np_card_plan *p = &c->card[i];
 
-		if (p->kind == NP_CARD_LAYERS)
+		if (p->kind == NP_CARD_LAYERS && !p->n_layers)
+			o += (size_t)snprintf(buf + o, len - o,
+					      "card %2u: pass-through", i);
+		else if (p->kind == NP_CARD_LAYERS)
 			o += (size_t)snprintf(buf + o, len - o,
 					      "card %2u: layers %u..%u", i,
 					      p->first_layer,
@@ -594,7 +603,12 @@ int np_compile_card_image(const struct np_compiled *c, uint32_t card,
 			return -ENOMEM;
 		h.output_off = sizeof(h);
 		layout_output(&c->s, p->vocab_end - p->vocab_begin, &o);
-		o.eps = eps_q16(c->s.norm_eps, S[NPIM_A_XFIN]);
+		/* pass-through: its input is the embedding, at layer 0's
+		 * scale */
+		o.eps = eps_q16(c->s.norm_eps,
+				c->o.flags & NP_COMPILE_PASS_THROUGH ?
+					sc(c, 0)->s[NPIM_A_X] :
+					S[NPIM_A_XFIN]);
 		o.norm = rq_of(1.0 / (65536.0 * S[NPIM_A_NOUT]), &ret);
 		ret = ret ? -ERANGE :
 			    np_model_row(c->m, NP_T_OUT_NORM, 0, 0, g);
@@ -608,7 +622,8 @@ int np_compile_card_image(const struct np_compiled *c, uint32_t card,
 		return ret;
 	}
 	{
-		struct npk_layer *L = calloc(p->n_layers, sizeof(*L));
+		/* one at least: a pass-through card has none */
+		struct npk_layer *L = calloc(p->n_layers + 1, sizeof(*L));
 		uint32_t *freq = calloc(c->hd / 2, sizeof(*freq));
 
 		if (!L || !freq) {

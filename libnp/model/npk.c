@@ -264,10 +264,10 @@ int npk_validate(const uint8_t *sram, uint64_t sram_size, uint64_t prog)
 			return NP_ERR_BAD_PROGRAM;
 		return NP_ERR_NONE;
 	}
-	if (c.kind != NPK_KIND_LAYERS || c.n_layers == 0 ||
-	    c.n_layers > NPK_MAX_LAYERS || c.ffn == 0 || c.ffn > NPK_MAX_FFN ||
-	    c.max_seq == 0 || c.max_seq > NPK_MAX_SEQ || c.batch == 0 ||
-	    c.batch > NPK_MAX_BATCH)
+	/* n_layers 0 is a pass-through card: its output is its input */
+	if (c.kind != NPK_KIND_LAYERS || c.n_layers > NPK_MAX_LAYERS ||
+	    c.ffn == 0 || c.ffn > NPK_MAX_FFN || c.max_seq == 0 ||
+	    c.max_seq > NPK_MAX_SEQ || c.batch == 0 || c.batch > NPK_MAX_BATCH)
 		return NP_ERR_BAD_PROGRAM;
 	if (c.layers_off < sizeof(c) ||
 	    (uint64_t)c.layers_off +

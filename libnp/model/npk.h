@@ -98,7 +98,8 @@ struct npk_card {
 	uint32_t kind; /* enum npk_kind */
 	uint32_t block_size; /* whole program block, bytes */
 	uint32_t first_layer;
-	uint32_t n_layers; /* NPK_KIND_LAYERS: npk_layer array at layers_off */
+	uint32_t n_layers; /* NPK_KIND_LAYERS: npk_layer array at layers_off;
+			    * 0: a pass-through card, out rows = in rows */
 	uint32_t dim;
 	uint32_t n_heads;
 	uint32_t n_kv_heads;

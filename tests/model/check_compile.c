@@ -177,6 +177,9 @@ START_TEST(test_bad_opts)
 	ck_assert_int_eq(np_model_synthetic(&tiny, 1, &m), 0);
 	ck_assert_int_eq(np_compile(m, NULL, &one, &cm_log, &c), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(cm_last, "cards must be"));
+	one = (struct np_compile_opts){.flags = 2};
+	ck_assert_int_eq(np_compile(m, NULL, &one, &cm_log, &c), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(cm_last, "flags 0x2"));
 	np_model_destroy(m);
 	np_compiled_destroy(NULL);
 }

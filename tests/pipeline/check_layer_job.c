@@ -285,6 +285,43 @@ START_TEST(output_card_topk)
 }
 END_TEST
 
+/* A layer program of no layers (NP_COMPILE_PASS_THROUGH): the card
+ * validates and runs it, and its output frame is its argument frame. */
+START_TEST(pass_through_card)
+{
+	struct np_compile_opts co = {.n_cards = 4,
+				     .batch = 2,
+				     .max_seq = 32,
+				     .out_cards = 2,
+				     .flags = NP_COMPILE_PASS_THROUGH};
+	const struct np_card_plan *pl;
+	struct np_compiled *c;
+	uint64_t size;
+	uint8_t *fb = np_emu_fb(L.emu, &size), *image = calloc(1, NP_SRAM_SIZE);
+	size_t len = put_frame(0, 5, 3, 7);
+	struct np_job_desc j = job(0, (uint32_t)len, 0x100000);
+
+	ck_assert_ptr_nonnull(image);
+	ck_assert_int_eq(np_compile(L.m, L.cal, &co, NULL, &c), 0);
+	pl = np_compiled_card(c, 0);
+	ck_assert_int_eq(pl->kind, NP_CARD_LAYERS);
+	ck_assert_uint_eq(pl->n_layers, 0);
+	ck_assert_int_eq(np_compile_card_image(c, 0, image), 0);
+	ck_assert_int_eq(npk_validate(image, NP_SRAM_SIZE, pl->prog), 0);
+	load(image, pl->core_bytes);
+	j.prog = pl->prog;
+	ck_assert_uint_eq(run(1, &j), 0);
+	/* header, options, token table and rows, byte for byte */
+	ck_assert_mem_eq(fb + 0x100000, fb, len);
+	/* the token table is still checked against the program */
+	put_frame(0, 2, 0, 40);
+	ck_assert_uint_eq(run(1, &j), NP_ERR_BAD_PROGRAM);
+	cq_recover();
+	np_compiled_destroy(c);
+	free(image);
+}
+END_TEST
+
 START_TEST(bad_jobs_stop_the_queue)
 {
 	uint64_t size;
@@ -344,6 +381,7 @@ Suite *np_suite_layer_job(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, layer_card_matches_npk);
 	tcase_add_test(tc, output_card_topk);
+	tcase_add_test(tc, pass_through_card);
 	tcase_add_test(tc, bad_jobs_stop_the_queue);
 	suite_add_tcase(s, tc);
 	return s;

@@ -18,6 +18,7 @@
 #include "np/pipeline.h"
 #include "np_abi.h"
 #include "np_pipeline_test.h"
+#include "npk.h"
 
 /* GQA: 4 query heads over 2 KV heads, 3 layers on 3 cards */
 static const struct np_model_shape gqa = {3,   64, 4,	 2,    128,
@@ -484,6 +485,99 @@ START_TEST(card_failure_reported)
 }
 END_TEST
 
+/*
+ * Pass-through layer cards (NP_COMPILE_PASS_THROUGH): 14 cards without
+ * layers in front of the 2 output cards. Every token's logits must be
+ * the output program run on the embedding of the token before it, at any
+ * position and in any request: computed here from the output cards'
+ * images alone.
+ */
+START_TEST(pass_through)
+{
+	static const uint32_t len[4] = {1, 3, 6, 2};
+	struct np_compile_opts co = {.n_cards = 16,
+				     .batch = 4,
+				     .max_seq = MAX_POS,
+				     .out_cards = 2,
+				     .flags = NP_COMPILE_PASS_THROUGH};
+	struct np_session_opts so = {.micro_batches = 2,
+				     .candidates = 8,
+				     .full_logits = 1,
+				     .on_token = on_token,
+				     .opaque = rc};
+	struct np_request req[4];
+	int32_t buf[4][MAX_POS];
+	uint8_t *sram[2];
+	uint8_t arg[NPK_ARG_HDR + sizeof(struct npk_tok) + 64 * 2] = {0};
+	int32_t *want = malloc(VOCAB * sizeof(int32_t));
+	void *scratch;
+	uint32_t one = 1;
+
+	ck_assert_uint_ge(np_ctx_num_cards(ctx), 16);
+	ck_assert_int_eq(np_model_synthetic(&gqa, 55, &model), 0);
+	ck_assert_int_eq(np_quant_calib_default(model, &calib), 0);
+	ck_assert_int_eq(np_compile(model, calib, &co, NULL, &comp), 0);
+	ck_assert_uint_eq(np_compiled_n_cards(comp), 16);
+	for (uint32_t i = 0; i < 14; i++) {
+		const struct np_card_plan *pl = np_compiled_card(comp, i);
+
+		ck_assert_int_eq(pl->kind, NP_CARD_LAYERS);
+		ck_assert_uint_eq(pl->n_layers, 0);
+		ck_assert_uint_eq(pl->weight_bytes + pl->kv_bytes, 0);
+	}
+	ck_assert_int_eq(np_pipeline_create(ctx, comp, NULL, &pipe_), 0);
+	prompts(req, buf, len, 4, 5);
+	ck_assert_int_eq(np_session_run(pipe_, req, 4, &so, NULL), 0);
+
+	memcpy(arg, &one, 4);
+	for (int o = 0; o < 2; o++) {
+		sram[o] = calloc(1, NP_SRAM_SIZE);
+		ck_assert_ptr_nonnull(sram[o]);
+		ck_assert_int_eq(np_compile_card_image(comp, 14 + o, sram[o]),
+				 0);
+	}
+	scratch = malloc(npk_scratch_size(sram[0], 0));
+	ck_assert_ptr_nonnull(want);
+	ck_assert_ptr_nonnull(scratch);
+	for (int r = 0; r < 4; r++) {
+		for (uint32_t pos = len[r]; pos < len[r] + 5; pos++) {
+			const struct rec_tok *t = &rc->t[r][pos];
+			int32_t prev = pos == len[r] ? req[r].prompt[pos - 1] :
+						       rc->t[r][pos - 1].token;
+			struct npk_tok tk = {(uint32_t)r, pos - 1};
+
+			ck_assert_int_eq(t->seen, 1);
+			memcpy(arg + NPK_ARG_HDR, &tk, sizeof(tk));
+			ck_assert_int_eq(np_compiled_embed(
+						 comp, prev,
+						 (int16_t *)(arg + NPK_ARG_HDR +
+							     sizeof(tk))),
+					 0);
+			for (int o = 0; o < 2; o++) {
+				const struct np_card_plan *pl =
+					np_compiled_card(comp, 14 + o);
+
+				ck_assert_int_eq(
+					npk_run(sram[o], pl->prog, arg,
+						sizeof(arg),
+						want + pl->vocab_begin,
+						(pl->vocab_end -
+						 pl->vocab_begin) *
+							sizeof(int32_t),
+						scratch),
+					0);
+			}
+			ck_assert_mem_eq(t->logits, want,
+					 VOCAB * sizeof(int32_t));
+		}
+	}
+	free(sram[0]);
+	free(sram[1]);
+	free(scratch);
+	free(want);
+}
+END_TEST
+
 struct progress {
 	int last_stage;
 	uint64_t done, total;
@@ -613,6 +707,7 @@ Suite *np_suite_pipeline(void)
 	tcase_add_test(tc, deep_topk);
 	tcase_add_test(tc, shapes_n_m);
 	tcase_add_test(tc, main_topology);
+	tcase_add_test(tc, pass_through);
 	tcase_add_test(tc, single_engine_cards);
 	tcase_add_test(tc, sampling_seeded);
 	tcase_add_test(tc, stop_conditions);

@@ -308,7 +308,17 @@ struct np_compile_opts {
 	uint32_t batch; /* sessions N, 0: 28 */
 	uint32_t max_seq; /* tokens per session, 0: 2048 */
 	uint32_t out_cards; /* 0: as few as fit, at most the vocabulary */
+	uint32_t flags; /* NP_COMPILE_* */
 };
+
+/*
+ * Every card but the output cards gets a layer program of no layers: it
+ * passes its input frame on unchanged, and the output cards see the
+ * embeddings. The pipeline still runs every hop, transfer, event and
+ * top-k, with no arithmetic on the layer cards: the runtime's own cost
+ * (bench/np_bench_runtime). The model's layers are not mapped.
+ */
+#define NP_COMPILE_PASS_THROUGH (1u << 0)
 
 enum np_card_kind {
 	NP_CARD_UNUSED = 0,
