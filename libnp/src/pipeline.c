@@ -687,7 +687,18 @@ struct npi_run {
 	uint64_t busy_ns[NP_MAX_CARDS];
 	struct npi_hop hop[NP_MAX_CARDS];
 	uint64_t frames, prompt_tokens, tokens;
+	/* host CPU time, ns: the token loop's parts, the token callback */
+	uint64_t cpu_submit, cpu_wait, cpu_sample, cpu_callback;
 };
+
+/* CPU time of the calling thread (np_session_stats.host_cpu_ns). */
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static bool better(int32_t a, uint32_t ia, int32_t b, uint32_t ib)
 {
@@ -1235,9 +1246,13 @@ static int process(struct npi_run *R, const struct npi_frame *f)
 			q->st.first_ns = now;
 		q->st.last_ns = now;
 		e.t_ns = now;
-		if (R->o->on_token && R->o->on_token(R->o->opaque, &e) &&
-		    !e.stop)
-			e.stop = NP_STOP_CALLER;
+		if (R->o->on_token) {
+			uint64_t c0 = thread_cpu_ns();
+
+			if (R->o->on_token(R->o->opaque, &e) && !e.stop)
+				e.stop = NP_STOP_CALLER;
+			R->cpu_callback += thread_cpu_ns() - c0;
+		}
 		q->stop = e.stop;
 		q->st.stop = e.stop;
 	}
@@ -1372,6 +1387,7 @@ int np_session_run(struct np_pipeline *p, const struct np_request *req,
 	const struct np_session_opts *o = opts ? opts : &none;
 	struct npi_run R = {0};
 	uint32_t *fifo = NULL, head = 0, count = 0;
+	uint64_t cpu0 = thread_cpu_ns(), c0, c1;
 	int ret;
 
 	if (!p || !req)
@@ -1399,6 +1415,7 @@ int np_session_run(struct np_pipeline *p, const struct np_request *req,
 		R.hop[i].done = R.hop[i].sent = p->frames;
 	/* GPipe: every micro-batch has one frame in flight; frames leave the
 	 * output cards in the order they entered the first card */
+	c0 = thread_cpu_ns();
 	for (uint32_t m = 0; m < R.m && !ret; m++) {
 		ret = submit(&R, m);
 		if (ret == 1) {
@@ -1407,20 +1424,31 @@ int np_session_run(struct np_pipeline *p, const struct np_request *req,
 			ret = 0;
 		}
 	}
+	c1 = thread_cpu_ns();
+	R.cpu_submit += c1 - c0;
 	while (count && !ret) {
 		struct npi_frame *f = &R.fr[fifo[head]];
 
 		head = (head + 1) % R.m;
 		count--;
+		c0 = c1;
 		ret = finish(&R, f);
 		account_in_flight(&R, -1);
+		c1 = thread_cpu_ns();
+		R.cpu_wait += c1 - c0;
+		c0 = c1;
 		ret = ret ? ret : process(&R, f);
+		c1 = thread_cpu_ns();
+		R.cpu_sample += c1 - c0;
+		c0 = c1;
 		ret = ret ? ret : submit(&R, f->m);
 		if (ret == 1) {
 			fifo[(head + count++) % R.m] = f->m;
 			account_in_flight(&R, 1);
 			ret = 0;
 		}
+		c1 = thread_cpu_ns();
+		R.cpu_submit += c1 - c0;
 	}
 	if (ret)
 		p->broken = 1;
@@ -1457,5 +1485,11 @@ int np_session_run(struct np_pipeline *p, const struct np_request *req,
 	}
 	free(fifo);
 	run_free(&R);
+	if (stats) {
+		stats->host_cpu_ns = thread_cpu_ns() - cpu0 - R.cpu_callback;
+		stats->host_submit_ns = R.cpu_submit;
+		stats->host_wait_ns = R.cpu_wait;
+		stats->host_sample_ns = R.cpu_sample - R.cpu_callback;
+	}
 	return ret;
 }

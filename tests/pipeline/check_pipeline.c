@@ -237,6 +237,12 @@ START_TEST(gqa_full_logits)
 	ck_assert_uint_eq(st.tokens, 24);
 	ck_assert_uint_eq(st.prompt_tokens, 38);
 	ck_assert_double_gt(st.tokens_per_s, 0);
+	/* the loop's parts are inside the whole call's host time */
+	ck_assert_uint_gt(st.host_submit_ns, 0);
+	ck_assert_uint_gt(st.host_wait_ns, 0);
+	ck_assert_uint_gt(st.host_sample_ns, 0);
+	ck_assert_uint_ge(st.host_cpu_ns, st.host_submit_ns + st.host_wait_ns +
+						  st.host_sample_ns);
 	check_ref(req, 4, 8, 1, 1);
 }
 END_TEST

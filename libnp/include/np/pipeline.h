@@ -205,6 +205,20 @@ struct np_session_stats {
 	uint64_t hop_max_ns[NP_MAX_CARDS];
 	uint64_t credit_stalls[NP_MAX_CARDS];
 	uint64_t credit_stall_ns[NP_MAX_CARDS];
+	/*
+	 * Host software time: CPU time of the thread that called
+	 * np_session_run (CLOCK_THREAD_CPUTIME_ID; libnp runs no threads of
+	 * its own, and emulated cards' threads are not counted), without
+	 * the token callback. Time asleep waiting for the cards is not CPU
+	 * time. host_cpu_ns is the whole call; the token loop splits into
+	 * building and posting frames (submit), waiting for results with
+	 * the card checks and statistics done meanwhile (wait), merging the
+	 * output cards' candidates and sampling (sample).
+	 */
+	uint64_t host_cpu_ns;
+	uint64_t host_submit_ns;
+	uint64_t host_wait_ns;
+	uint64_t host_sample_ns;
 };
 
 /*

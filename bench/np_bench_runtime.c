@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: MIT
+/*
+ * np_bench_runtime: the runtime's own cost per card hop and per token,
+ * and pipeline utilization against the GPipe ideal (issue #9).
+ *
+ *   np_bench_runtime [tokens]      tokens per request, default 64
+ *
+ * 16 emulated cards, two topologies: 14 layer cards + 2 output cards
+ * (the main job's: S = 15 stages, N = 28, M = 14) and 15 + 1 (S = 16,
+ * N = 32, M = 16 = S). Each runs twice through np_session_run: with
+ * pass-through layer programs (NP_COMPILE_PASS_THROUGH: every hop,
+ * transfer, event and top-k, no arithmetic on the layer cards), then with
+ * real layers (a synthetic model of the demo's shape, one layer per layer
+ * card). Requests: a 4-token prompt, then `tokens` greedy tokens, 40
+ * candidates per output card.
+ *
+ * Host time is np_session_stats.host_cpu_ns: CPU time of the thread that
+ * runs the token loop (the emulated cards' threads are not counted, time
+ * asleep is not CPU time). A hop is one frame through one card: frames x
+ * 16. Budget: a real card answers a token through 16 hops in under 1 ms,
+ * 62.5 us a hop; np may spend 2 % of that, 1.25 us of host time a hop.
+ *
+ * Utilization U is np_session_stats.utilization (the mean share of the
+ * run a card had a frame to compute). The ideal for S stages of equal
+ * time, M micro-batches of K frames each and no host time (a micro-batch
+ * sends its next frame when its last one leaves the last stage) is
+ *   U* = K M / (K max(M, S) + min(M, S) - 1)
+ * (K = 1 gives GPipe's M / (M + S - 1)); bubble = 1 - U, the idle share.
+ * The emulated cards share the host's cores: their utilization measures
+ * the emulation, not the protocol alone (docs/pipeline.md).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "np/model.h"
+#include "np/np.h"
+#include "np/pipeline.h"
+
+#define CARDS 16u
+#define PROMPT 4u
+#define MAX_REQ 32u
+#define BUDGET_NS 1250.0 /* host time per hop */
+
+struct cfg {
+	int pass;
+	uint32_t out_cards, n, m;
+};
+
+static const struct cfg cfgs[] = {
+	{1, 2, 28, 14},
+	{1, 1, 32, 16},
+	{0, 2, 28, 14},
+	{0, 1, 32, 16},
+};
+
+static int run_one(struct np_ctx *ctx, const struct cfg *c, uint32_t tokens,
+		   struct np_session_stats *st)
+{
+	struct np_model_shape s = {0, 256, 8, 2, 704, 4096, 256, 1e4f, 1e-5f};
+	struct np_compile_opts co = {
+		.n_cards = CARDS,
+		.batch = c->n,
+		.max_seq = PROMPT + tokens,
+		.out_cards = c->out_cards,
+		.flags = c->pass ? NP_COMPILE_PASS_THROUGH : 0,
+	};
+	struct np_session_opts so = {.micro_batches = c->m};
+	static int32_t prompt[MAX_REQ][PROMPT];
+	struct np_request req[MAX_REQ];
+	struct np_quant_calib *calib = NULL;
+	struct np_compiled *comp = NULL;
+	struct np_pipeline *p = NULL;
+	struct np_model *m = NULL;
+	int ret;
+
+	s.n_layers = CARDS - c->out_cards;
+	for (uint32_t r = 0; r < c->n; r++) {
+		for (uint32_t i = 0; i < PROMPT; i++)
+			prompt[r][i] =
+				(int32_t)((r * 131 + i * 17 + 3) % s.vocab);
+		memset(&req[r], 0, sizeof(req[r]));
+		req[r].prompt = prompt[r];
+		req[r].n_prompt = PROMPT;
+		req[r].max_tokens = tokens;
+	}
+	ret = np_model_synthetic(&s, 9, &m);
+	if (!ret)
+		ret = np_quant_calib_default(m, &calib);
+	if (!ret)
+		ret = np_compile(m, calib, &co, NULL, &comp);
+	if (!ret)
+		ret = np_pipeline_create(ctx, comp, NULL, &p);
+	if (!ret)
+		ret = np_session_run(p, req, c->n, &so, st);
+	np_pipeline_destroy(p);
+	np_compiled_destroy(comp);
+	np_quant_calib_destroy(calib);
+	np_model_destroy(m);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	long tokens = argc > 1 ? strtol(argv[1], NULL, 10) : 64;
+	size_t n_cfg = sizeof(cfgs) / sizeof(cfgs[0]);
+	struct np_session_stats st[sizeof(cfgs) / sizeof(cfgs[0])];
+	struct np_ctx *ctx = NULL;
+	int ret;
+
+	if (argc > 2 || tokens < 1 || tokens > 1024) {
+		fprintf(stderr, "usage: np_bench_runtime [tokens 1..1024]\n");
+		return 2;
+	}
+	ret = np_open("emu:16", NULL, &ctx);
+	for (size_t i = 0; i < n_cfg && !ret; i++) {
+		memset(&st[i], 0, sizeof(st[i]));
+		ret = run_one(ctx, &cfgs[i], (uint32_t)tokens, &st[i]);
+	}
+	np_close(ctx);
+	if (ret) {
+		fprintf(stderr, "np_bench_runtime: %s\n", strerror(-ret));
+		return 1;
+	}
+	printf("%u emulated cards, %u-token prompts, %ld tokens per request, "
+	       "greedy; host budget %.2f us per hop\n\n",
+	       CARDS, PROMPT, tokens, BUDGET_NS / 1e3);
+	printf("%-12s %5s %3s %3s %3s %6s %6s %8s %7s %8s %7s %7s %7s\n",
+	       "program", "cards", "S", "N", "M", "frames", "tokens", "us/hop",
+	       "budget", "us/tok", "submit", "wait", "sample");
+	for (size_t i = 0; i < n_cfg; i++) {
+		const struct cfg *c = &cfgs[i];
+		double hops = (double)st[i].frames * CARDS;
+
+		printf("%-12s %2u+%-2u %3u %3u %3u %6llu %6llu %8.3f %6.2fx "
+		       "%8.2f %7.3f %7.3f %7.3f\n",
+		       c->pass ? "pass-through" : "layers",
+		       CARDS - c->out_cards, c->out_cards,
+		       CARDS - c->out_cards + 1, c->n, c->m,
+		       (unsigned long long)st[i].frames,
+		       (unsigned long long)st[i].tokens,
+		       st[i].host_cpu_ns / hops / 1e3,
+		       st[i].host_cpu_ns / hops / BUDGET_NS,
+		       (double)st[i].host_cpu_ns / (double)st[i].tokens / 1e3,
+		       st[i].host_submit_ns / hops / 1e3,
+		       st[i].host_wait_ns / hops / 1e3,
+		       st[i].host_sample_ns / hops / 1e3);
+	}
+	printf("\n%-12s %5s %3s %3s %5s %8s %8s %8s %8s %9s\n", "program",
+	       "cards", "S", "M", "K", "tok/s", "util", "ideal", "bubble",
+	       "ideal bub");
+	for (size_t i = 0; i < n_cfg; i++) {
+		const struct cfg *c = &cfgs[i];
+		double S = CARDS - c->out_cards + 1, M = c->m;
+		double K = (double)st[i].frames / M;
+		double ideal =
+			K * M / (K * (M > S ? M : S) + (M < S ? M : S) - 1);
+
+		printf("%-12s %2u+%-2u %3.0f %3.0f %5.1f %8.0f %7.1f%% "
+		       "%7.1f%% %7.1f%% %8.1f%%\n",
+		       c->pass ? "pass-through" : "layers",
+		       CARDS - c->out_cards, c->out_cards, S, M, K,
+		       st[i].tokens_per_s, 100 * st[i].utilization, 100 * ideal,
+		       100 * (1 - st[i].utilization), 100 * (1 - ideal));
+	}
+	return 0;
+}
