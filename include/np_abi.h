@@ -10,7 +10,8 @@
  * All registers are 32 bits wide, little-endian, and must be accessed with
  * naturally aligned 32-bit loads and stores. 64-bit quantities are split in
  * _LO/_HI register pairs; write _LO first, then _HI. For counters that move
- * (UPTIME, DMA_BYTES, NP_Q_BYTES) read _LO first: it latches _HI.
+ * (UPTIME, DMA_BYTES, NP_Q_BYTES and the NP_Q_*_NS statistics) read _LO
+ * first: it latches _HI.
  */
 #ifndef NP_ABI_H
 #define NP_ABI_H
@@ -23,7 +24,7 @@
 
 /* ABI version carried in NP_REG_ID. A change of major breaks compatibility. */
 #define NP_ABI_MAJOR 1
-#define NP_ABI_MINOR 0
+#define NP_ABI_MINOR 1 /* 1: queue statistics NP_Q_FENCE_WAITS.. */
 
 /*
  * PCI identity. 0x1234 is the vendor ID QEMU's own example devices use
@@ -180,6 +181,28 @@
 #define NP_Q_WAIT_TIMEOUT 0x38 /* RW: max event wait in us, 0 = forever */
 #define NP_Q_BYTES_LO 0x3c /* RO: bytes moved since reset */
 #define NP_Q_BYTES_HI 0x40
+
+/*
+ * Queue statistics (minor >= 1), cleared by NP_Q_CTRL_RESET and card reset,
+ * times in ns of the card clock. A descriptor "works" if it moves data or
+ * runs a job; DMA NOP/FENCE and compute NOP do not. Only a wait (F_WAIT)
+ * that found its event short counts, from the moment it blocked until the
+ * event arrived (or the wait failed); fence waits are those of descriptors
+ * that do not work, work waits those of descriptors that do. Service time
+ * is a working descriptor's fetch to its completion (NP_Q_COMPLETED moves),
+ * its own wait excluded. Counts are free-running mod 2^32.
+ */
+#define NP_Q_FENCE_WAITS 0x44 /* RO: fence waits that blocked */
+#define NP_Q_FENCE_NS_LO 0x48 /* RO: ns blocked in them */
+#define NP_Q_FENCE_NS_HI 0x4c
+#define NP_Q_WORK_WAITS 0x50 /* RO: work waits that blocked */
+#define NP_Q_WORK_WAIT_NS_LO 0x54 /* RO: ns blocked in them */
+#define NP_Q_WORK_WAIT_NS_HI 0x58
+#define NP_Q_WORK_DONE 0x5c /* RO: working descriptors completed */
+#define NP_Q_WORK_NS_LO 0x60 /* RO: their summed service time */
+#define NP_Q_WORK_NS_HI 0x64
+#define NP_Q_WORK_MAX_NS 0x68 /* RW: longest service time, saturates at
+			       * 2^32 - 1; any write sets it to 0 */
 
 #define NP_RING_ALIGN 64u
 #define NP_RING_MIN_ENTRIES 2u

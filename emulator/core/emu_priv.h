@@ -95,6 +95,10 @@ struct np_emu_queue {
 	uint64_t last_user; /* user of the last completed descriptor */
 	uint32_t bytes_hi_latch;
 	uint32_t err_addr_hi_latch;
+	/* Statistics registers (NP_Q_FENCE_WAITS..), under lock. */
+	uint32_t fence_waits, work_waits, work_done, work_max_ns;
+	uint64_t fence_ns, work_wait_ns, work_ns;
+	uint32_t stat_hi_latch; /* _HI of the last NP_Q_*_NS_LO read */
 
 	/* Worker state, under lock. */
 	bool busy; /* executing a descriptor (STATUS.BUSY) */

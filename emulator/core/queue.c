@@ -44,6 +44,7 @@ struct np_emu_result {
 	uint32_t error;
 	uint64_t err_addr;
 	uint64_t bytes;
+	uint64_t wait_ns; /* blocked in the F_WAIT */
 };
 
 static const char *const err_names[] = {
@@ -78,6 +79,15 @@ static const char *const queue_ro_names[] = {
 	[NP_Q_COMPLETED / 4] = "COMPLETED",
 	[NP_Q_BYTES_LO / 4] = "BYTES_LO",
 	[NP_Q_BYTES_HI / 4] = "BYTES_HI",
+	[NP_Q_FENCE_WAITS / 4] = "FENCE_WAITS",
+	[NP_Q_FENCE_NS_LO / 4] = "FENCE_NS_LO",
+	[NP_Q_FENCE_NS_HI / 4] = "FENCE_NS_HI",
+	[NP_Q_WORK_WAITS / 4] = "WORK_WAITS",
+	[NP_Q_WORK_WAIT_NS_LO / 4] = "WORK_WAIT_NS_LO",
+	[NP_Q_WORK_WAIT_NS_HI / 4] = "WORK_WAIT_NS_HI",
+	[NP_Q_WORK_DONE / 4] = "WORK_DONE",
+	[NP_Q_WORK_NS_LO / 4] = "WORK_NS_LO",
+	[NP_Q_WORK_NS_HI / 4] = "WORK_NS_HI",
 };
 
 static const char *queue_name(const struct np_emu_queue *q, char *buf,
@@ -138,6 +148,9 @@ void np_emu_queue_clear(struct np_emu_queue *q)
 	q->bytes = 0;
 	q->last_user = 0;
 	q->bytes_hi_latch = 0;
+	q->fence_waits = q->work_waits = q->work_done = q->work_max_ns = 0;
+	q->fence_ns = q->work_wait_ns = q->work_ns = 0;
+	q->stat_hi_latch = 0;
 	q->stop_pending = false;
 	atomic_fetch_add(&q->gen, 1);
 	np_emu_queue_kick(q);
@@ -228,6 +241,34 @@ uint32_t np_emu_queue_read(struct np_emu_queue *q, uint32_t reg)
 		break;
 	case NP_Q_BYTES_HI:
 		v = q->bytes_hi_latch;
+		break;
+	case NP_Q_FENCE_WAITS:
+		v = q->fence_waits;
+		break;
+	case NP_Q_WORK_WAITS:
+		v = q->work_waits;
+		break;
+	case NP_Q_WORK_DONE:
+		v = q->work_done;
+		break;
+	case NP_Q_WORK_MAX_NS:
+		v = q->work_max_ns;
+		break;
+	case NP_Q_FENCE_NS_LO:
+	case NP_Q_WORK_WAIT_NS_LO:
+	case NP_Q_WORK_NS_LO: {
+		uint64_t ns = reg == NP_Q_FENCE_NS_LO	  ? q->fence_ns :
+			      reg == NP_Q_WORK_WAIT_NS_LO ? q->work_wait_ns :
+							    q->work_ns;
+
+		v = (uint32_t)ns;
+		q->stat_hi_latch = (uint32_t)(ns >> 32);
+		break;
+	}
+	case NP_Q_FENCE_NS_HI:
+	case NP_Q_WORK_WAIT_NS_HI:
+	case NP_Q_WORK_NS_HI:
+		v = q->stat_hi_latch;
 		break;
 	default:
 		v = 0;
@@ -401,6 +442,9 @@ void np_emu_queue_write(struct np_emu_queue *q, uint32_t reg, uint32_t value)
 	case NP_Q_WAIT_TIMEOUT:
 		q->wait_timeout = value;
 		break;
+	case NP_Q_WORK_MAX_NS:
+		q->work_max_ns = 0;
+		break;
 	case NP_Q_HEAD:
 	case NP_Q_STATUS:
 	case NP_Q_ERROR:
@@ -410,6 +454,15 @@ void np_emu_queue_write(struct np_emu_queue *q, uint32_t reg, uint32_t value)
 	case NP_Q_COMPLETED:
 	case NP_Q_BYTES_LO:
 	case NP_Q_BYTES_HI:
+	case NP_Q_FENCE_WAITS:
+	case NP_Q_FENCE_NS_LO:
+	case NP_Q_FENCE_NS_HI:
+	case NP_Q_WORK_WAITS:
+	case NP_Q_WORK_WAIT_NS_LO:
+	case NP_Q_WORK_WAIT_NS_HI:
+	case NP_Q_WORK_DONE:
+	case NP_Q_WORK_NS_LO:
+	case NP_Q_WORK_NS_HI:
 		ro = queue_ro_names[reg / 4];
 		break;
 	default:
@@ -492,6 +545,12 @@ static bool is_data_op(const struct np_emu_queue *q, uint8_t op)
 	return !q->compute && op != NP_DMA_OP_NOP && op != NP_DMA_OP_FENCE;
 }
 
+/* Counted by the NP_Q_WORK_* statistics (np_abi.h). */
+static bool is_work(const struct np_emu_queue *q, uint8_t op)
+{
+	return q->compute ? op == NP_JOB_OP_LAYER : is_data_op(q, op);
+}
+
 static uint32_t validate(struct np_emu_queue *q, const struct np_emu_desc *d,
 			 uint64_t *err_addr)
 {
@@ -551,15 +610,37 @@ static void set_waiting(struct np_emu_queue *q, bool waiting)
 	pthread_mutex_unlock(&q->lock);
 }
 
+/* A blocked wait of descriptor d ended after ns: count it, unless a reset
+ * cleared the statistics meanwhile. */
+static void wait_done(struct np_emu_queue *q, unsigned int gen,
+		      const struct np_emu_desc *d, uint64_t ns)
+{
+	pthread_mutex_lock(&q->lock);
+	q->waiting = false;
+	if (!aborted(q, gen)) {
+		if (is_work(q, d->opcode)) {
+			q->work_waits++;
+			q->work_wait_ns += ns;
+		} else {
+			q->fence_waits++;
+			q->fence_ns += ns;
+		}
+	}
+	pthread_mutex_unlock(&q->lock);
+}
+
 static uint32_t wait_event(struct np_emu_queue *q, unsigned int gen,
-			   const struct np_emu_desc *d, uint32_t timeout_us)
+			   const struct np_emu_desc *d, uint32_t timeout_us,
+			   uint64_t *wait_ns)
 {
 	struct np_emu *emu = q->emu;
 	struct timespec deadline;
 	uint32_t err = NP_ERR_NONE;
+	uint64_t t0;
 
 	if (event_reached(emu, d->wait_event, d->wait_value))
 		return NP_ERR_NONE;
+	t0 = np_emu_now_ns();
 	set_waiting(q, true);
 	if (timeout_us) {
 		clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -589,7 +670,8 @@ static uint32_t wait_event(struct np_emu_queue *q, unsigned int gen,
 	}
 	atomic_fetch_sub(&emu->ev_waiters, 1);
 	pthread_mutex_unlock(&emu->ev_lock);
-	set_waiting(q, false);
+	*wait_ns = np_emu_now_ns() - t0;
+	wait_done(q, gen, d, *wait_ns);
 	return err;
 }
 
@@ -698,7 +780,7 @@ static uint32_t execute(struct np_emu_queue *q, unsigned int gen,
 	if (err)
 		return err;
 	if (d->flags & NP_DESC_F_WAIT) {
-		err = wait_event(q, gen, d, timeout_us);
+		err = wait_event(q, gen, d, timeout_us, &res->wait_ns);
 		if (err)
 			return err;
 	}
@@ -778,6 +860,15 @@ static void stop_locked(struct np_emu_queue *q, uint32_t idx, uint32_t err,
 	q->ctrl &= ~NP_Q_CTRL_ENABLE;
 }
 
+/* q->lock held: a working descriptor completed after ns of service. */
+static void work_done(struct np_emu_queue *q, uint64_t ns)
+{
+	q->work_done++;
+	q->work_ns += ns;
+	if (ns > q->work_max_ns)
+		q->work_max_ns = ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
+}
+
 /*
  * Execute the descriptor at the head. q->lock held on entry and exit.
  *
@@ -805,6 +896,7 @@ static void run_one(struct np_emu_queue *q)
 	bool wb_ok = true, irq = false;
 	char name[32];
 	uint32_t err;
+	uint64_t t_fetch = np_emu_now_ns();
 
 	if (q->fault_countdown && !--q->fault_countdown)
 		fault = q->fault;
@@ -880,6 +972,9 @@ static void run_one(struct np_emu_queue *q)
 			q->completed++;
 			q->bytes += res.bytes;
 			q->last_user = d.user;
+			if (is_work(q, d.opcode))
+				work_done(q, np_emu_now_ns() - t_fetch -
+						     res.wait_ns);
 			if (q->compute) {
 				atomic_fetch_add(&emu->jobs, 1);
 			} else {

@@ -346,6 +346,90 @@ START_TEST(queue_reset_while_waiting)
 }
 END_TEST
 
+static uint64_t rd64(uint32_t lo)
+{
+	uint64_t v = npt_rd(emu, lo);
+
+	return v | (uint64_t)npt_rd(emu, lo + 4) << 32;
+}
+
+struct completed_arg {
+	struct npt_queue *q;
+	uint32_t n;
+};
+
+static bool waiting_after(void *p)
+{
+	struct completed_arg *a = p;
+
+	return npt_rd(emu, a->q->base + NP_Q_COMPLETED) == a->n &&
+	       (npt_rd(emu, a->q->base + NP_Q_STATUS) & NP_Q_STATUS_WAITING);
+}
+
+START_TEST(statistics_count_waits_and_service)
+{
+	struct npt_queue q;
+	uint64_t src = npt_alloc(&tb, 8192, 4096);
+	struct completed_arg a = {&q, 1};
+	struct np_dma_desc d;
+	uint64_t work_ns;
+	uint32_t max_ns;
+
+	npt_queue_init(&q, &tb, emu, NP_DMA_BASE(1), NPT_RING_ENTRIES);
+	/* a fence and a transfer that both block, a NOP, and a transfer
+	 * whose wait is already satisfied */
+	d = npt_dma(NP_DMA_OP_FENCE, 0, 0, 0);
+	d.flags = NP_DESC_F_WAIT;
+	d.wait_event = 20;
+	d.wait_value = 1;
+	npt_queue_put(&q, &d);
+	d = npt_dma(NP_DMA_OP_H2C, src, NP_CA_FB_BASE, 4096);
+	d.flags = NP_DESC_F_WAIT;
+	d.wait_event = 21;
+	d.wait_value = 1;
+	npt_queue_put(&q, &d);
+	d = npt_dma(NP_DMA_OP_NOP, 0, 0, 0);
+	npt_queue_put(&q, &d);
+	d = npt_dma(NP_DMA_OP_H2C, src + 4096, NP_CA_FB_BASE, 4096);
+	d.flags = NP_DESC_F_WAIT;
+	d.wait_event = 20;
+	d.wait_value = 1;
+	npt_queue_put(&q, &d);
+	npt_kick(&q);
+	wait_status(emu, q.base + NP_Q_STATUS, NP_Q_STATUS_WAITING,
+		    NP_Q_STATUS_WAITING);
+	npt_wr(emu, NP_MBOX_EVENT(20), 1);
+	ck_assert(npt_poll(waiting_after, &a));
+	npt_wr(emu, NP_MBOX_EVENT(21), 1);
+	ck_assert_uint_eq(npt_wait_completed(&q, 4), 4);
+
+	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_FENCE_WAITS), 1);
+	ck_assert_uint_gt(rd64(q.base + NP_Q_FENCE_NS_LO), 0);
+	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_WORK_WAITS), 1);
+	ck_assert_uint_gt(rd64(q.base + NP_Q_WORK_WAIT_NS_LO), 0);
+	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_WORK_DONE), 2);
+	work_ns = rd64(q.base + NP_Q_WORK_NS_LO);
+	max_ns = npt_rd(emu, q.base + NP_Q_WORK_MAX_NS);
+	ck_assert_uint_gt(max_ns, 0);
+	ck_assert_uint_le(max_ns, work_ns);
+	ck_assert_uint_ge(2 * (uint64_t)max_ns, work_ns);
+	/* the engines and the compute queue keep their own statistics */
+	ck_assert_uint_eq(npt_rd(emu, NP_DMA_BASE(0) + NP_Q_WORK_DONE), 0);
+	ck_assert_uint_eq(npt_rd(emu, NP_COMPUTE_BASE + NP_Q_FENCE_WAITS), 0);
+
+	/* any write clears the maximum, the rest is read-only */
+	npt_wr(emu, q.base + NP_Q_WORK_MAX_NS, 12345);
+	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_WORK_MAX_NS), 0);
+	npt_wr(emu, q.base + NP_Q_WORK_DONE, 0);
+	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_WORK_DONE), 2);
+	ck_assert_uint_eq(rd64(q.base + NP_Q_WORK_NS_LO), work_ns);
+
+	npt_wr(emu, q.base + NP_Q_CTRL, NP_Q_CTRL_RESET);
+	for (uint32_t r = NP_Q_FENCE_WAITS; r <= NP_Q_WORK_MAX_NS; r += 4)
+		ck_assert_uint_eq(npt_rd(emu, q.base + r), 0);
+}
+END_TEST
+
 START_TEST(ping_pong_between_engines)
 {
 	/* Engines 0 and 1 take turns through events 10 and 11, 500 rounds
@@ -396,6 +480,7 @@ Suite *np_suite_events(void)
 	tcase_add_test(tc, card_to_card_with_credits);
 	tcase_add_test(tc, queue_reset_while_waiting);
 	tcase_add_test(tc, ping_pong_between_engines);
+	tcase_add_test(tc, statistics_count_waits_and_service);
 	suite_add_tcase(s, tc);
 	return s;
 }
