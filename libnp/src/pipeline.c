@@ -657,16 +657,10 @@ struct npi_frame {
 	uint32_t nx;
 };
 
-#define NPI_HOP_RING 8u /* frames a card's forwards may lag its jobs */
-
-/* Host-observed hop and credit state of a forwarding card (sample_busy) */
-struct npi_hop {
-	uint32_t done, sent; /* frames seen done / forwarded, this stage */
-	uint64_t t_before[NPI_HOP_RING]; /* sample before a job was seen */
-	uint64_t n, sum_ns, max_ns;
-	bool stalled;
-	uint32_t stall_k;
-	uint64_t stall_t, stalls, stall_ns;
+/* Statistics registers of a stage's forwarding engine (np_abi.h) */
+struct npi_fwd_stats {
+	uint32_t fence_waits, work_done;
+	uint64_t fence_ns, work_ns;
 };
 
 struct npi_run {
@@ -685,7 +679,7 @@ struct npi_run {
 	uint64_t busy_t, in_flight_t, in_flight_acc;
 	uint32_t in_flight;
 	uint64_t busy_ns[NP_MAX_CARDS];
-	struct npi_hop hop[NP_MAX_CARDS];
+	struct npi_fwd_stats fwd0[NP_MAX_CARDS]; /* at the start of the run */
 	uint64_t frames, prompt_tokens, tokens;
 	/* host CPU time, ns: the token loop's parts, the token callback */
 	uint64_t cpu_submit, cpu_wait, cpu_sample, cpu_callback;
@@ -992,66 +986,96 @@ static int submit(struct npi_run *R, uint32_t m)
 }
 
 /*
+ * Hop latency and credit stalls come from the card's own statistics
+ * registers of the forwarding engine, exact (np_session_stats): its work
+ * is the forwards (C2P), its fence waits the credit waits. A single-engine
+ * card 0 also moves the host's frames on that engine: not measured; nor
+ * is a card older than ABI 1.1, which has no statistics.
+ */
+static bool fwd_measured(const struct np_pipeline *p, uint32_t i)
+{
+	const struct npi_stage *st = &p->st[i];
+
+	return i < p->n_layer && p->n_stages > 1 &&
+	       st->card->info.abi_minor >= 1 && (st->fwd_engine || i);
+}
+
+static uint32_t fwd_rd(const struct npi_stage *st, uint32_t reg)
+{
+	return st->card->ctx->ops->reg_read(
+		st->card, NP_DMA_BASE(st->fwd_engine) + reg);
+}
+
+static void fwd_read(const struct npi_stage *st, struct npi_fwd_stats *s)
+{
+	s->fence_waits = fwd_rd(st, NP_Q_FENCE_WAITS);
+	/* _LO first: it latches _HI */
+	s->fence_ns = fwd_rd(st, NP_Q_FENCE_NS_LO);
+	s->fence_ns |= (uint64_t)fwd_rd(st, NP_Q_FENCE_NS_HI) << 32;
+	s->work_done = fwd_rd(st, NP_Q_WORK_DONE);
+	s->work_ns = fwd_rd(st, NP_Q_WORK_NS_LO);
+	s->work_ns |= (uint64_t)fwd_rd(st, NP_Q_WORK_NS_HI) << 32;
+}
+
+static void fwd_start(struct npi_run *R)
+{
+	struct np_pipeline *p = R->p;
+
+	for (uint32_t i = 0; i < p->n_stages; i++) {
+		struct npi_stage *st = &p->st[i];
+
+		if (!fwd_measured(p, i))
+			continue;
+		fwd_read(st, &R->fwd0[i]);
+		st->card->ctx->ops->reg_write(
+			st->card, NP_DMA_BASE(st->fwd_engine) + NP_Q_WORK_MAX_NS,
+			0);
+	}
+}
+
+/*
+ * The run's statistics of every forwarding engine into stats. A forward
+ * the host saw complete (its writeback record) is in the statistics once
+ * HEAD moved past it: the engine is drained, as no frame is left.
+ */
+static void fwd_end(struct npi_run *R, struct np_session_stats *stats)
+{
+	struct np_pipeline *p = R->p;
+	uint64_t deadline =
+		npi_now_ns() + (uint64_t)p->ctx->timeout_ms * 1000000ull;
+
+	for (uint32_t i = 0; i < p->n_stages; i++) {
+		const struct npi_fwd_stats *a = &R->fwd0[i];
+		struct npi_stage *st = &p->st[i];
+		struct npi_fwd_stats b;
+
+		if (!fwd_measured(p, i))
+			continue;
+		while ((fwd_rd(st, NP_Q_HEAD) != fwd_rd(st, NP_Q_TAIL) ||
+			(fwd_rd(st, NP_Q_STATUS) & NP_Q_STATUS_BUSY)) &&
+		       npi_now_ns() < deadline)
+			usleep(50);
+		fwd_read(st, &b);
+		/* a reset during the run cleared the counters */
+		if (b.fence_ns < a->fence_ns || b.work_ns < a->work_ns)
+			continue;
+		stats->hop_frames[i] = b.work_done - a->work_done;
+		stats->hop_mean_ns[i] = stats->hop_frames[i] ?
+						(b.work_ns - a->work_ns) /
+							stats->hop_frames[i] :
+						0;
+		stats->hop_max_ns[i] = fwd_rd(st, NP_Q_WORK_MAX_NS);
+		stats->credit_stalls[i] = b.fence_waits - a->fence_waits;
+		stats->credit_stall_ns[i] = b.fence_ns - a->fence_ns;
+	}
+}
+
+/*
  * Card utilization: a card is busy while it has a frame to compute, its
  * input arrived (DATA) and its layer job has not finished (DONE). The
  * host samples the counters whenever it wakes (at least every 20 ms) and
  * charges the interval since the last sample to the cards busy now.
  */
-static void stall_end(struct npi_hop *h, uint64_t now)
-{
-	/* a stall seen lasted at least until the next sample */
-	h->stall_ns += now > h->stall_t ? now - h->stall_t : 1;
-	h->stalled = false;
-}
-
-/*
- * Hops and credit stalls of forwarding stage i (documented at
- * np_session_stats): done is its EV_DONE count since creation.
- */
-static void sample_hop(struct npi_run *R, uint32_t i, uint32_t done,
-		       uint64_t now)
-{
-	struct np_pipeline *p = R->p;
-	struct npi_stage *st = &p->st[i];
-	struct npi_hop *h = &R->hop[i];
-	uint32_t sent = 0, n_cons = i + 1 < p->n_layer ? 1 : p->n_out;
-	bool waiting = false;
-
-	np_card_event_read(st->card, EV_SENT, &sent);
-	sent -= st->ev[EV_SENT];
-	for (; (int32_t)(done - h->done) > 0; h->done++)
-		h->t_before[h->done % NPI_HOP_RING] = R->busy_t;
-	for (;
-	     (int32_t)(sent - h->sent) > 0 && (int32_t)(h->done - h->sent) > 0;
-	     h->sent++) {
-		uint64_t lat = now - h->t_before[h->sent % NPI_HOP_RING];
-
-		h->n++;
-		h->sum_ns += lat;
-		if (lat > h->max_ns)
-			h->max_ns = lat;
-	}
-	/* frame h->sent is computed, its forward not done: credit? */
-	if (h->done != h->sent && h->sent >= NPI_SLOTS) {
-		for (uint32_t c = 0; c < n_cons && !waiting; c++) {
-			uint32_t cr = 0;
-
-			np_card_event_read(st->card, EV_CREDIT + c, &cr);
-			waiting =
-				(int32_t)(cr - ev(st, EV_CREDIT + c,
-						  h->sent + 1 - NPI_SLOTS)) < 0;
-		}
-	}
-	if (h->stalled && (!waiting || h->stall_k != h->sent))
-		stall_end(h, now);
-	if (waiting && !h->stalled) {
-		h->stalled = true;
-		h->stall_k = h->sent;
-		h->stall_t = now;
-		h->stalls++;
-	}
-}
-
 static void sample_busy(struct npi_run *R)
 {
 	struct np_pipeline *p = R->p;
@@ -1066,8 +1090,6 @@ static void sample_busy(struct npi_run *R)
 		if ((int32_t)((data - st->ev[EV_DATA]) -
 			      (done - st->ev[EV_DONE])) > 0)
 			R->busy_ns[i] += dt;
-		if (i < p->n_layer && p->n_stages > 1)
-			sample_hop(R, i, done - st->ev[EV_DONE], now);
 	}
 	R->busy_t = now;
 }
@@ -1410,9 +1432,7 @@ int np_session_run(struct np_pipeline *p, const struct np_request *req,
 	R.t0 = npi_now_ns();
 	R.in_flight_t = R.t0;
 	R.busy_t = R.t0;
-	/* frames of earlier runs were all forwarded */
-	for (uint32_t i = 0; i < p->n_stages; i++)
-		R.hop[i].done = R.hop[i].sent = p->frames;
+	fwd_start(&R);
 	/* GPipe: every micro-batch has one frame in flight; frames leave the
 	 * output cards in the order they entered the first card */
 	c0 = thread_cpu_ns();
@@ -1469,17 +1489,8 @@ int np_session_run(struct np_pipeline *p, const struct np_request *req,
 			stats->card_busy[i] = (double)R.busy_ns[i] / wall;
 			stats->utilization += stats->card_busy[i] / p->n_stages;
 		}
-		for (uint32_t i = 0; i < p->n_stages; i++) {
-			struct npi_hop *h = &R.hop[i];
-
-			if (h->stalled)
-				stall_end(h, npi_now_ns());
-			stats->hop_frames[i] = h->n;
-			stats->hop_mean_ns[i] = h->n ? h->sum_ns / h->n : 0;
-			stats->hop_max_ns[i] = h->max_ns;
-			stats->credit_stalls[i] = h->stalls;
-			stats->credit_stall_ns[i] = h->stall_ns;
-		}
+		if (!ret)
+			fwd_end(&R, stats);
 		for (uint32_t r = 0; rs && R.rq && r < R.n; r++)
 			rs[r] = R.rq[r].st;
 	}

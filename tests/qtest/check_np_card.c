@@ -968,6 +968,46 @@ START_TEST(test_card_to_card)
 }
 END_TEST
 
+/* The queue statistics count a blocked fence wait and the service of a
+ * transfer, in the device as in the core (docs/hardware.md). */
+START_TEST(test_queue_statistics)
+{
+	const struct card *c = &cards[0];
+	uint64_t src = guest_alloc(4096, 4096);
+	struct np_dma_desc d;
+	struct ring r;
+	uint64_t ns;
+
+	ring_init(c, 2, &r);
+	ck_assert_uint_eq(qrd(c, 2, NP_Q_FENCE_WAITS), 0);
+	d = desc_make(NP_DMA_OP_FENCE, NP_DESC_F_WAIT, 0, 0, 0);
+	d.wait_event = 30;
+	d.wait_value = htole32(rd(c, NP_MBOX_EVENT(30)) + 1);
+	ring_push(c, &r, &d);
+	d = desc_make(NP_DMA_OP_H2C, 0, 4096, src, NP_CA_FB_BASE);
+	ring_push(c, &r, &d);
+	wait_reg(c, NP_DMA_BASE(2) + NP_Q_STATUS, NP_Q_STATUS_WAITING,
+		 NP_Q_STATUS_WAITING);
+	wr(c, NP_MBOX_EVENT(30), 1);
+	ring_wait(c, &r, 2);
+
+	ck_assert_uint_eq(qrd(c, 2, NP_Q_FENCE_WAITS), 1);
+	ns = qrd(c, 2, NP_Q_FENCE_NS_LO); /* _LO first: latches _HI */
+	ns |= (uint64_t)qrd(c, 2, NP_Q_FENCE_NS_HI) << 32;
+	ck_assert_uint_gt(ns, 0);
+	ck_assert_uint_eq(qrd(c, 2, NP_Q_WORK_WAITS), 0);
+	ck_assert_uint_eq(qrd(c, 2, NP_Q_WORK_DONE), 1);
+	ns = qrd(c, 2, NP_Q_WORK_NS_LO);
+	ns |= (uint64_t)qrd(c, 2, NP_Q_WORK_NS_HI) << 32;
+	ck_assert_uint_gt(ns, 0);
+	ck_assert_uint_eq(qrd(c, 2, NP_Q_WORK_MAX_NS), ns);
+	qwr(c, 2, NP_Q_CTRL, NP_Q_CTRL_RESET);
+	ck_assert_uint_eq(qrd(c, 2, NP_Q_FENCE_WAITS), 0);
+	ck_assert_uint_eq(qrd(c, 2, NP_Q_WORK_DONE), 0);
+	ck_assert_uint_eq(qrd(c, 2, NP_Q_WORK_MAX_NS), 0);
+}
+END_TEST
+
 /* ---- MSI-X ---- */
 
 START_TEST(test_msix_dma_completion)
@@ -1556,6 +1596,7 @@ Suite *np_suite_np_card(void)
 	tcase_add_test(tc, test_dma_errors);
 	tcase_add_test(tc, test_dma_needs_bus_master);
 	tcase_add_test(tc, test_card_to_card);
+	tcase_add_test(tc, test_queue_statistics);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("msix");

@@ -167,11 +167,11 @@ static void report_text(struct run *r, const struct np_pipeline *p,
 			printf(" %.2f", st->hop_mean_ns[c] / 1e6);
 		else
 			printf(" -");
-	printf(" (mean, host-observed upper bound)\n");
+	printf(" (mean per forward, card counters)\n");
 	printf("credit stalls");
 	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
 		printf(" %llu", (unsigned long long)st->credit_stalls[c]);
-	printf(" (host-observed)\n\n");
+	printf(" (forwards that waited for a free slot)\n\n");
 	if (!tb)
 		return;
 	npt_table_cell(tb, "REQUEST");

@@ -635,12 +635,11 @@ int npt_cmd_pipeline(struct npt *t, int argc, char **argv)
 			       best, source_name(&s, best), busy[best] * 100,
 			       secs);
 		if (bg.ctx)
-			printf("HOP-LAT: mean/max from a card's layer job done "
-			       "to its frame in the next card's frame buffer; "
+			printf("HOP-LAT: mean/max time a card takes to forward "
+			       "a frame into the next card's frame buffer; "
 			       "CREDIT-STALLS: forwards that waited for a free "
-			       "slot there (total wait); both host-observed "
-			       "from event counters sampled at least every "
-			       "20 ms\n");
+			       "slot there (total wait); both exact, from the "
+			       "card's statistics registers\n");
 		else
 			printf("hop latency and credit stalls: not measured "
 			       "(sysfs source: only libnp observes the "

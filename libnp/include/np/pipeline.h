@@ -188,19 +188,22 @@ struct np_session_stats {
 	struct np_request_stats *req; /* caller's array of n, or NULL */
 	/*
 	 * Per card that forwards frames to a next card (the layer cards;
-	 * zero for the output cards), host-observed from the event counters
-	 * the host samples (whenever it wakes, at least every 20 ms):
-	 * hop: from the last sample before the card's layer job for a frame
-	 * was seen done to the first sample that saw the frame's forward
-	 * done (in the next card's frame buffer, its data event signalled):
-	 * an upper bound on each hop, exact to the sampling interval.
-	 * credit stall: a sample saw the frame's job done but the next
-	 * card's credit event (a free frame buffer slot) not yet signalled;
-	 * stall_ns runs from that sample to the first that saw the credit.
-	 * Stalls shorter than a sampling interval can go unseen: a lower
-	 * bound. credit_stall_ns is 0 iff credit_stalls is 0.
+	 * zero for the output cards), exact, from the statistics registers
+	 * the card keeps for its forwarding DMA engine (docs/hardware.md,
+	 * queue statistics), as differences over the run:
+	 * hop: one forward of a frame to one consumer (the last layer card
+	 * forwards each frame to every output card): the card's time from
+	 * fetching the C2P descriptor to its completion, the frame in the
+	 * consumer's frame buffer and its data event signalled, not counting
+	 * the wait for the layer job; hop_max_ns is the longest of the run.
+	 * credit stall: the forwarding engine blocked waiting for a credit
+	 * (a free frame buffer slot on the consumer); credit_stall_ns is the
+	 * total time it was blocked, 0 iff credit_stalls is 0.
+	 * All zero where not measured: a single-engine first card (its one
+	 * engine also carries the host's frames) or a card without the
+	 * statistics registers (ABI minor 0).
 	 */
-	uint64_t hop_frames[NP_MAX_CARDS]; /* hops measured */
+	uint64_t hop_frames[NP_MAX_CARDS]; /* forwards measured */
 	uint64_t hop_mean_ns[NP_MAX_CARDS];
 	uint64_t hop_max_ns[NP_MAX_CARDS];
 	uint64_t credit_stalls[NP_MAX_CARDS];
