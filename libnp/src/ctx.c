@@ -479,6 +479,11 @@ int np_card_info(const struct np_card *card, struct np_card_info *info)
 	return 0;
 }
 
+int np_card_removed(const struct np_card *card)
+{
+	return card && __atomic_load_n(&card->removed, __ATOMIC_ACQUIRE);
+}
+
 const char *np_card_name(const struct np_card *card)
 {
 	return card->name;
@@ -528,6 +533,12 @@ int np_card_reset(struct np_card *card)
 	if (!card)
 		return -EINVAL;
 	ctx = card->ctx;
+	if (card->removed) {
+		npi_log(ctx, LOG_ERR,
+			"np: card %s was removed; it cannot be reset",
+			card->name);
+		return -ENODEV;
+	}
 	for (i = 0; i < card->num_engines; i++)
 		npi_engine_abort(&card->eng[i], -ECANCELED);
 	card->ready = false;
@@ -552,8 +563,10 @@ int np_card_reset(struct np_card *card)
 			"reset; resetting once more",
 			card->name);
 	}
-	if (!ret)
+	if (!ret) {
+		__atomic_store_n(&card->dma_failed, 0, __ATOMIC_RELEASE);
 		npi_log(ctx, LOG_INFO, "np: card %s: reset, ID verified",
 			card->name);
+	}
 	return ret;
 }

@@ -360,6 +360,18 @@ static int emu_inject(struct np_card *card, const char *fault)
 	struct np_emu_fault_args args;
 	enum np_emu_fault kind;
 
+	if (!strcmp(fault, "remove")) {
+		/* Surprise removal: the card stops answering, as after
+		 * "dead", but for good; what it had in flight fails. */
+		int ret = np_emu_inject(emu_of(card), NP_EMU_FAULT_DEAD);
+
+		if (ret)
+			return ret;
+		__atomic_store_n(&card->removed, true, __ATOMIC_RELEASE);
+		for (unsigned int e = 0; e < card->num_engines; e++)
+			npi_engine_abort(&card->eng[e], -ENODEV);
+		return 0;
+	}
 	if (np_emu_fault_parse(fault, &kind, &args))
 		return -EINVAL;
 	return np_emu_inject_args(emu_of(card), kind, &args);

@@ -76,6 +76,13 @@ struct np_card {
 	unsigned int rr; /* next engine, round-robin */
 	bool p2p_mapped;
 	bool ready; /* engines programmed */
+	/* Surprise-removed: gone for good, refuses resets and transfers
+	 * (np_card_removed). Set once, never cleared. */
+	bool removed;
+	/* Engines (bit e for engine e) that stopped with an error since
+	 * the card's last reset: the engine itself is restarted at once, so
+	 * recovery learns of the error here. Atomic. */
+	uint32_t dma_failed;
 };
 
 struct np_ctx {

@@ -183,8 +183,10 @@ static void cq_stop(struct np_pipeline *p, struct npi_stage *st)
 	if (!st->cq_mem)
 		return;
 	cq_write(st, NP_Q_CTRL, NP_Q_CTRL_RESET);
-	/* the ring and record stay in use until the job in flight ends */
-	while ((cq_read(st, NP_Q_STATUS) & NP_Q_STATUS_BUSY) &&
+	/* the ring and record stay in use until the job in flight ends (a
+	 * removed card no longer reaches them) */
+	while (!np_card_removed(st->card) &&
+	       (cq_read(st, NP_Q_STATUS) & NP_Q_STATUS_BUSY) &&
 	       npi_now_ns() < deadline)
 		usleep(100);
 	np_buf_free(st->cq_mem);
@@ -526,6 +528,22 @@ struct np_card *npi_pipeline_card(struct np_pipeline *p, uint32_t i,
 	if (sum)
 		*sum = p->st[i].sum;
 	return p->st[i].card;
+}
+
+int npi_pipeline_cq_failed(struct np_pipeline *p, uint32_t i)
+{
+	const struct npi_stage *st = &p->st[i];
+
+	return st->cq_mem &&
+	       (__atomic_load_n(&st->wb->status, __ATOMIC_ACQUIRE) &
+		NP_Q_STATUS_ERROR);
+}
+
+void npi_pipeline_replace(struct np_pipeline *p, uint32_t i,
+			  struct np_card *card)
+{
+	cq_stop(p, &p->st[i]);
+	p->st[i].card = card;
 }
 
 int npi_pipeline_reload(struct np_pipeline *p)

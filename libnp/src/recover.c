@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -186,18 +187,51 @@ int np_pipeline_verify(struct np_pipeline *p, uint32_t card, uint32_t *crc)
 	return 0;
 }
 
+/* What card reports wrong, as a recovery event names it; NULL if
+ * nothing. *engine gets the engine of a DMA error. Silent. */
+static const char *card_fault(struct np_card *card, unsigned int *engine)
+{
+	uint32_t st;
+
+	if (np_card_removed(card))
+		return "removed";
+	st = card->ctx->ops->reg_read(card, NP_REG_STATUS);
+	if (st == 0xffffffffu)
+		return "not answering";
+	if (st & NP_STATUS_FATAL)
+		return "uncorrected SRAM error";
+	for (unsigned int e = 0; e < card->num_engines; e++) {
+		const struct np_queue_wb *wb = card->eng[e].wb;
+
+		if (wb && (__atomic_load_n(&wb->status, __ATOMIC_ACQUIRE) &
+			   NP_Q_STATUS_ERROR)) {
+			*engine = e;
+			return "DMA error";
+		}
+	}
+	return NULL;
+}
+
 int npi_card_failed(struct np_card *card)
 {
-	uint32_t st = card->ctx->ops->reg_read(card, NP_REG_STATUS);
+	unsigned int e = 0;
+	const char *f = card_fault(card, &e);
 
-	if (st == 0xffffffffu) {
+	if (!f)
+		return 0;
+	if (np_card_removed(card)) {
+		npi_log(card->ctx, LOG_ERR, "np: card %s was removed",
+			card->name);
+		return -ENODEV;
+	}
+	if (!strcmp(f, "not answering")) {
 		npi_log(card->ctx, LOG_ERR,
 			"np: card %s does not answer (registers read "
 			"0xffffffff): it needs a reset",
 			card->name);
 		return -EIO;
 	}
-	if (st & NP_STATUS_FATAL) {
+	if (!strcmp(f, "uncorrected SRAM error")) {
 		npi_log(card->ctx, LOG_ERR,
 			"np: card %s: uncorrected SRAM error (NP_STATUS_FATAL, "
 			"%u so far): its SRAM needs a reset and reload",
@@ -205,20 +239,10 @@ int npi_card_failed(struct np_card *card)
 			card->ctx->ops->reg_read(card, NP_REG_SRAM_UE));
 		return -EIO;
 	}
-	for (unsigned int e = 0; e < card->num_engines; e++) {
-		const struct np_queue_wb *wb = card->eng[e].wb;
-
-		if (wb && (__atomic_load_n(&wb->status, __ATOMIC_ACQUIRE) &
-			   NP_Q_STATUS_ERROR)) {
-			npi_log(card->ctx, LOG_ERR,
-				"np: card %s: DMA engine %u stopped with "
-				"error %u",
-				card->name, e,
-				__atomic_load_n(&wb->error, __ATOMIC_RELAXED));
-			return -EIO;
-		}
-	}
-	return 0;
+	npi_log(card->ctx, LOG_ERR,
+		"np: card %s: DMA engine %u stopped with error %u", card->name,
+		e, __atomic_load_n(&card->eng[e].wb->error, __ATOMIC_RELAXED));
+	return -EIO;
 }
 
 /* ---------------------------------------------------------------- */
@@ -259,6 +283,7 @@ struct rec_run {
 	uint32_t *map; /* request of the current attempt -> index in req */
 	const struct np_session_opts *user;
 	uint64_t t0, offset; /* run start; start of this attempt - t0 */
+	uint64_t last_ns; /* the last token delivered, or the attempt's start */
 };
 
 static int rec_token(void *opaque, const struct np_token_event *ev)
@@ -275,6 +300,7 @@ static int rec_token(void *opaque, const struct np_token_event *ev)
 	if (!q->generated++)
 		q->first_ns = e.t_ns;
 	q->last_ns = e.t_ns;
+	R->last_ns = npi_now_ns();
 	q->stop = ev->stop;
 	q->done = ev->stop != NP_STOP_NONE;
 	if (R->user && R->user->on_token)
@@ -286,10 +312,94 @@ static int rec_token(void *opaque, const struct np_token_event *ev)
 	return stop;
 }
 
-/* Reset, reload and verify every card of p. */
-static int recover(struct np_pipeline *p)
+/* Which card of p failed and how, as far as the cards tell. A card that
+ * is gone makes its peers' transfers to it fail too: a removed card is
+ * the cause before one that does not answer, and that one before any
+ * other fault. */
+static void diagnose(struct np_pipeline *p, struct np_recover_event *ev)
 {
-	int ret = npi_pipeline_reload(p);
+	int rank = 3;
+
+	ev->card = -1;
+	ev->fault = "timeout";
+	for (uint32_t i = 0; i < np_pipeline_cards(p); i++) {
+		struct np_card *c = npi_pipeline_card(p, i, NULL);
+		unsigned int e;
+		const char *f = card_fault(c, &e);
+		int r = 2;
+
+		/* an engine that failed a transfer was restarted at once */
+		if (!f && __atomic_load_n(&c->dma_failed, __ATOMIC_ACQUIRE))
+			f = "DMA error";
+		if (!f && npi_pipeline_cq_failed(p, i))
+			f = "compute error";
+		if (!f)
+			continue;
+		if (!strcmp(f, "removed"))
+			r = 0;
+		else if (!strcmp(f, "not answering"))
+			r = 1;
+		if (r < rank) {
+			rank = r;
+			ev->card = (int32_t)i;
+			ev->fault = f;
+		}
+	}
+}
+
+/* A card of the context that p does not use and that is still there. */
+static struct np_card *spare_card(struct np_pipeline *p, struct np_ctx *ctx)
+{
+	for (unsigned int k = 0; k < np_ctx_num_cards(ctx); k++) {
+		struct np_card *s = np_ctx_card(ctx, k);
+		bool used = np_card_removed(s);
+
+		for (uint32_t i = 0; i < np_pipeline_cards(p) && !used; i++)
+			used = npi_pipeline_card(p, i, NULL) == s;
+		if (!used)
+			return s;
+	}
+	return NULL;
+}
+
+/* A removed card cannot be reset: its image moves to a spare card. A
+ * card holds one compiled image (the compiler fills its SRAM), so without
+ * a spare the pipeline cannot go on. */
+static int replace_removed(struct np_pipeline *p, struct np_recover_event *ev)
+{
+	for (uint32_t i = 0; i < np_pipeline_cards(p); i++) {
+		struct np_card *c = npi_pipeline_card(p, i, NULL);
+		struct np_card *s;
+
+		if (!np_card_removed(c))
+			continue;
+		s = spare_card(p, c->ctx);
+		if (!s) {
+			npi_log(c->ctx, LOG_ERR,
+				"pipeline: card %s (card %u of the pipeline) "
+				"was removed and the context has no spare card "
+				"to take its image: open more cards than the "
+				"model is compiled for to survive a removal",
+				c->name, i);
+			return -ENODEV;
+		}
+		npi_log(c->ctx, LOG_WARNING,
+			"pipeline: card %s (card %u of the pipeline) was "
+			"removed; spare card %s takes its image",
+			c->name, i, s->name);
+		npi_pipeline_replace(p, i, s);
+		ev->spare = (int32_t)s->index;
+	}
+	return 0;
+}
+
+/* Move the images of removed cards to spares, then reset, reload and
+ * verify every card of p. */
+static int recover(struct np_pipeline *p, struct np_recover_event *ev)
+{
+	int ret = replace_removed(p, ev);
+
+	ret = ret ? ret : npi_pipeline_reload(p);
 
 	for (uint32_t i = 0; i < np_pipeline_cards(p) && !ret; i++)
 		ret = np_pipeline_verify(p, i, NULL);
@@ -372,6 +482,7 @@ int np_session_run_recover(struct np_pipeline *p, const struct np_request *req,
 	for (;;) {
 		struct np_session_stats st = {0};
 		struct np_recover_event ev = {0};
+		char what[96];
 		uint32_t m = 0;
 		uint64_t t;
 
@@ -392,6 +503,7 @@ int np_session_run_recover(struct np_pipeline *p, const struct np_request *req,
 		if (opts && opts->micro_batches > m)
 			sopts.micro_batches = m;
 		R.offset = npi_now_ns() - R.t0;
+		R.last_ns = npi_now_ns();
 		ret = np_session_run(p, sub, m, &sopts, &st);
 		frames += st.frames;
 		if (!ret || ret == -EINVAL || ret == -ERANGE ||
@@ -401,15 +513,26 @@ int np_session_run_recover(struct np_pipeline *p, const struct np_request *req,
 		t = npi_now_ns();
 		ev.attempt = ++attempt;
 		ev.error = ret;
+		ev.detect_ns = t - R.last_ns;
+		ev.spare = -1;
+		diagnose(p, &ev);
 		for (size_t i = 0; i < n; i++)
 			ev.requests += !R.r[i].done;
+		if (ev.card >= 0)
+			snprintf(what, sizeof(what), "card %s: %s",
+				 npi_pipeline_card(p, (uint32_t)ev.card, NULL)
+					 ->name,
+				 ev.fault);
+		else
+			snprintf(what, sizeof(what),
+				 "no card reported a fault");
 		npi_log(npi_pipeline_card(p, 0, NULL)->ctx, LOG_WARNING,
-			"pipeline: run failed (%s); recovery %u of %u: "
+			"pipeline: run failed (%s), %s; recovery %u of %u: "
 			"resetting and reloading %u cards, then resuming %u "
 			"requests",
-			strerror(-ret), attempt, max_rec, np_pipeline_cards(p),
-			ev.requests);
-		ret = recover(p);
+			strerror(-ret), what, attempt, max_rec,
+			np_pipeline_cards(p), ev.requests);
+		ret = recover(p, &ev);
 		if (ret)
 			break;
 		ev.recover_ns = npi_now_ns() - t;

@@ -24,7 +24,8 @@ void npi_weights_sum(const uint8_t *image, const struct np_card_plan *pl,
 /* recover.c: whether card reports a failure that no waiting will cure:
  * registers that read all-ones (the card stopped answering), an
  * uncorrected SRAM error (NP_STATUS_FATAL), or a DMA engine stopped with
- * an error. Logs which and returns -EIO; 0 if none. */
+ * an error. Logs which and returns -EIO (-ENODEV for a removed card); 0
+ * if none. */
 int npi_card_failed(struct np_card *card);
 
 /* pipeline.c: card i of the pipeline and its checksum (NULL if out of
@@ -34,5 +35,11 @@ struct np_card *npi_pipeline_card(struct np_pipeline *p, uint32_t i,
 /* pipeline.c: reset every card, reload the images, restart the compute
  * queues; the pipeline is as after np_pipeline_create. */
 int npi_pipeline_reload(struct np_pipeline *p);
+/* pipeline.c: whether card i's compute queue stopped with an error. */
+int npi_pipeline_cq_failed(struct np_pipeline *p, uint32_t i);
+/* pipeline.c: card i of the pipeline becomes card (the next reload loads
+ * its image there); the old card's compute queue is released. */
+void npi_pipeline_replace(struct np_pipeline *p, uint32_t i,
+			  struct np_card *card);
 
 #endif /* NP_RECOVER_PRIV_H */

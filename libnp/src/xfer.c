@@ -123,13 +123,16 @@ static void retire_head(struct npi_engine *eng, int status, unsigned int np_err,
 }
 
 /* Abort the queue and wait until it no longer touches the ring or the
- * writeback record (an aborted descriptor still writes its record). */
+ * writeback record (an aborted descriptor still writes its record). A
+ * removed card no longer reaches either. */
 static int engine_stop(struct npi_engine *eng)
 {
 	struct np_ctx *ctx = ectx(eng);
 	uint64_t deadline = npi_now_ns() + (uint64_t)ctx->timeout_ms * 1000000;
 	uint32_t st;
 
+	if (np_card_removed(eng->card))
+		return -ENODEV;
 	qwr(eng, NP_Q_CTRL, 0);
 	qwr(eng, NP_Q_CTRL, NP_Q_CTRL_RESET);
 	while ((st = qrd(eng, NP_Q_STATUS)) &
@@ -229,6 +232,8 @@ static int engine_check_error(struct npi_engine *eng)
 	n = 0;
 	if (c - eng->completed <= eng->submitted - eng->completed)
 		n = retire_completed(eng, c);
+	__atomic_fetch_or(&eng->card->dma_failed, 1u << eng->idx,
+			  __ATOMIC_RELEASE);
 	npi_log(ectx(eng), LOG_ERR,
 		"np: card %s: DMA engine %u stopped at descriptor %u: error %u "
 		"(%s), address 0x%llx",
@@ -630,6 +635,11 @@ static int engine_submit(struct npi_engine *eng, const struct plan *p,
 	uint32_t n = plan_descs(p);
 	uint64_t deadline = 0;
 
+	if (eng->card->removed) {
+		npi_log(ctx, LOG_ERR, "np: card %s was removed",
+			eng->card->name);
+		return -ENODEV;
+	}
 	if (!eng->card->ready) {
 		/* Its engines lost their rings in a reset that failed:
 		 * descriptors written now would never run. */

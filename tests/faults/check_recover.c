@@ -6,7 +6,9 @@
  * absorbs, simply continues), and every request's greedy tokens equal
  * those of a fault-free run of the same pipeline. Also: the weights
  * checksum of every card verifies after load, and catches SRAM that was
- * overwritten behind the pipeline's back.
+ * overwritten behind the pipeline's back. A removed card's image moves to
+ * the spare card (the context opens one card more than the model needs);
+ * without a spare the run fails naming the removed card.
  */
 #include <check.h>
 #include <errno.h>
@@ -24,7 +26,7 @@
 static const struct np_model_shape shape = {3,	 64, 4,	   2,	 128,
 					    512, 64, 1e4f, 1e-5f};
 
-#define N_CARDS 5u
+#define N_CARDS 5u /* the pipeline's; the context has one spare more */
 #define N_REQ 6u
 #define MAX_POS 64u
 #define MAX_TOKENS 12u
@@ -40,6 +42,7 @@ struct record {
 	unsigned int card;
 	int inject_ret;
 	unsigned int recoveries;
+	struct np_recover_event last; /* the last recovery */
 };
 
 static struct np_ctx *ctx;
@@ -70,7 +73,7 @@ static void setup(void)
 	struct np_pipeline_opts po = {.frame_tokens = 8};
 	char spec[16];
 
-	snprintf(spec, sizeof(spec), "emu:%u", N_CARDS);
+	snprintf(spec, sizeof(spec), "emu:%u", N_CARDS + 1);
 	ck_assert_int_eq(np_open(spec, &o, &ctx), 0);
 	ck_assert_int_eq(np_model_synthetic(&shape, 77, &model), 0);
 	ck_assert_int_eq(np_quant_calib_default(model, &calib), 0);
@@ -125,6 +128,9 @@ static void on_recover(void *opaque, const struct np_recover_event *ev)
 	ck_assert_int_lt(ev->error, 0);
 	ck_assert_uint_gt(ev->requests, 0);
 	ck_assert_uint_gt(ev->replayed_tokens, 0);
+	ck_assert_ptr_nonnull(ev->fault);
+	ck_assert_int_lt(ev->card, (int)N_CARDS);
+	r->last = *ev;
 	r->recoveries++;
 }
 
@@ -260,6 +266,44 @@ START_TEST(thermal_throttling)
 }
 END_TEST
 
+START_TEST(surprise_removal_moves_to_spare)
+{
+	struct np_card *gone = np_ctx_card(ctx, 2);
+
+	check_fault("remove", 2, 1);
+	ck_assert_int_eq(run->last.card, 2);
+	ck_assert_str_eq(run->last.fault, "removed");
+	ck_assert_int_eq(run->last.spare, (int)N_CARDS);
+	ck_assert_int_eq(np_card_removed(gone), 1);
+	ck_assert_int_eq(np_card_removed(np_ctx_card(ctx, N_CARDS)), 0);
+	ck_assert_int_eq(np_card_reset(gone), -ENODEV);
+}
+END_TEST
+
+START_TEST(removal_without_spare_fails_naming_the_card)
+{
+	struct np_request req[N_REQ];
+	int32_t buf[N_REQ][MAX_POS];
+	struct np_session_opts so = {
+		.micro_batches = 3, .on_token = on_token, .opaque = run};
+	char name[32];
+
+	ck_assert_int_eq(np_card_inject(np_ctx_card(ctx, N_CARDS), "remove"),
+			 0);
+	run->fault = "remove";
+	run->card = 1;
+	prompts(req, buf);
+	ck_assert_int_eq(
+		np_session_run_recover(pipe_, req, N_REQ, &so, NULL, NULL),
+		-ENODEV);
+	ck_assert_int_eq(run->inject_ret, 0);
+	snprintf(name, sizeof(name), "card %s ",
+		 np_card_name(np_ctx_card(ctx, 1)));
+	ck_assert_msg(strstr(last_log, name) && strstr(last_log, "spare"),
+		      "log: %s", last_log);
+}
+END_TEST
+
 START_TEST(verify_catches_overwritten_weights)
 {
 	struct np_buf *buf;
@@ -314,6 +358,8 @@ Suite *np_suite_recover(void)
 	tcase_add_test(tc, double_bit_flip_in_weights);
 	tcase_add_test(tc, single_bit_flip_is_corrected);
 	tcase_add_test(tc, thermal_throttling);
+	tcase_add_test(tc, surprise_removal_moves_to_spare);
+	tcase_add_test(tc, removal_without_spare_fails_naming_the_card);
 	tcase_add_test(tc, verify_catches_overwritten_weights);
 	tcase_add_test(tc, inject_refuses_bad_faults);
 	suite_add_tcase(s, tc);

@@ -153,6 +153,15 @@ struct np_card_info {
 /* Fill *info. Returns 0, or -EINVAL if card or info is NULL. */
 int np_card_info(const struct np_card *card, struct np_card_info *info);
 
+/*
+ * Whether the card was surprise-removed (unplugged, or the kernel asked
+ * for it back through VFIO's device request; emulated: the "remove"
+ * fault). A removed card is gone for good: its registers read all-ones
+ * and np_card_reset and np_xfer_submit fail with -ENODEV. Returns 1 or 0
+ * (0 for NULL).
+ */
+int np_card_removed(const struct np_card *card);
+
 /* Card name as in np_card_info.name; never NULL for a valid card. */
 const char *np_card_name(const struct np_card *card);
 

@@ -31,8 +31,11 @@ extern "C" {
  * QEMU's np-card inject-fault property: "dma-error:engine=E,n=N",
  * "hang:engine=E,n=N" (E a DMA engine or "compute"), "dead",
  * "sram-flip:addr=A,bits=1|2", "sram-ce", "sram-ue", "overheat"
- * (docs/hardware.md, "Fault injection"). Faults strike where they name,
- * whatever the timing; a card reset disarms those that have not.
+ * (docs/hardware.md, "Fault injection"), or "remove": a surprise removal,
+ * as QEMU's device_del (np_card_removed; the card stops answering and
+ * fails what it had in flight with -ENODEV, for good). Faults strike
+ * where they name, whatever the timing; a card reset disarms those that
+ * have not.
  * Returns 0, or:
  *   -EOPNOTSUPP  a real card (VFIO): inject on the QEMU monitor instead
  *   -EINVAL      card or fault NULL, a misspelt fault, or one the card
@@ -59,6 +62,17 @@ int np_pipeline_verify(struct np_pipeline *p, uint32_t card, uint32_t *crc);
 struct np_recover_event {
 	uint32_t attempt; /* 1 for the first recovery of the run */
 	int error; /* what np_session_run failed with */
+	/* The first card of the pipeline (0 .. np_pipeline_cards - 1) found
+	 * failed, and how: "removed", "not answering", "uncorrected SRAM
+	 * error", "DMA error", "compute error"; card -1 and "timeout" when
+	 * no card reports a fault (a hang: the run stopped making progress
+	 * for the context's timeout). */
+	int32_t card;
+	const char *fault;
+	/* The context card (np_ctx_card index) that took the image of a
+	 * removed card, else -1. */
+	int32_t spare;
+	uint64_t detect_ns; /* last token delivered -> failure reported */
 	uint64_t recover_ns; /* cards reset, reloaded and verified */
 	uint32_t requests; /* unfinished requests resumed */
 	uint64_t replayed_tokens; /* tokens prefilled again to rebuild KV */
@@ -72,7 +86,10 @@ struct np_recover_opts {
 
 /*
  * np_session_run, surviving card failures. When the run fails with
- * anything but a caller error (-EINVAL, -ERANGE), every card of the
+ * anything but a caller error (-EINVAL, -ERANGE), the image of every
+ * removed card moves to a spare card (a card of the context that the
+ * pipeline does not use; a card holds one image, so without a spare the
+ * run fails with -ENODEV naming the removed card), every card of the
  * pipeline is reset (a failed run leaves jobs waiting on all of them),
  * its image is reloaded from the host copy and verified against its
  * checksum, and the requests that had not finished are run again with
