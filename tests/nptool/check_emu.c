@@ -466,6 +466,86 @@ START_TEST(test_validate_long)
 }
 END_TEST
 
+/* run --recover: the demo model on 5 of 6 cards, greedy; a fault struck
+ * after 6 tokens is recovered and every request's text is that of the
+ * fault-free run. */
+static void run_recover(const char *inject, const char *fault, int spare,
+			struct jv *ref)
+{
+	struct npt_run r;
+	struct jv *res, *ev;
+
+	npt_run(&r, "--json", "run", "-m", NPT_DEMO_MODEL, "-c", "5", "-n", "4",
+		"-M", "2", "-t", "8", "--no-stop", "--recover", "--inject",
+		inject, "--inject-after", "6", NULL);
+	npt_envelope(&r, "run", 0);
+	res = jv_get(r.json, "results");
+	ck_assert_uint_eq(res->n, ref->n);
+	for (size_t i = 0; i < res->n; i++)
+		ck_assert_str_eq(jv_str(jv_at(res, i), "text"),
+				 jv_str(jv_at(ref, i), "text"));
+	ck_assert_uint_eq(jv_get(r.json, "recoveries")->n, 1);
+	ev = jv_at(jv_get(r.json, "recoveries"), 0);
+	ck_assert_str_eq(jv_str(ev, "fault"), fault);
+	ck_assert_double_eq(jv_num(ev, "card"), inject[0] - '0');
+	ck_assert_double_gt(jv_num(ev, "replayed_tokens"), 0);
+	ck_assert_double_ge(jv_num(ev, "recover_ms"), 0);
+	if (spare >= 0)
+		ck_assert_double_eq(jv_num(ev, "spare"), spare);
+	else
+		ck_assert_ptr_null(jv_get(ev, "spare"));
+	npt_run_free(&r);
+}
+
+START_TEST(test_run_recover)
+{
+	struct npt_run ref, r;
+
+	setenv("NP_DEVICES", "emu:6", 1);
+	npt_run(&ref, "--json", "run", "-m", NPT_DEMO_MODEL, "-c", "5", "-n",
+		"4", "-M", "2", "-t", "8", "--no-stop", NULL);
+	npt_envelope(&ref, "run", 0);
+	ck_assert_uint_eq(jv_get(ref.json, "results")->n, 4);
+	run_recover("1:dead", "not answering", -1, jv_get(ref.json, "results"));
+	run_recover("0:dma-error:engine=1,n=1", "DMA error", -1,
+		    jv_get(ref.json, "results"));
+	run_recover("2:remove", "removed", 5, jv_get(ref.json, "results"));
+	npt_run_free(&ref);
+
+	/* text: one line per recovery */
+	npt_run(&r, "run", "-q", "-m", NPT_DEMO_MODEL, "-c", "5", "-n", "4",
+		"-M", "2", "-t", "8", "--no-stop", "--recover", "--inject",
+		"3:remove", "--inject-after", "6", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_ptr_nonnull(strstr(r.err, "nptool: recovery 1: card 3 "
+					    "removed, detected in "));
+	ck_assert_ptr_nonnull(strstr(r.err, "card emu:5 took its image"));
+	ck_assert_ptr_nonnull(strstr(r.out, "recoveries   1"));
+	npt_run_free(&r);
+
+	/* no spare: the run fails, naming the removed card */
+	setenv("NP_DEVICES", "emu:5", 1);
+	npt_run(&r, "run", "-q", "-m", NPT_DEMO_MODEL, "-c", "5", "-n", "4",
+		"-M", "2", "-t", "8", "--recover", "--inject", "2:remove",
+		"--inject-after", "6", NULL);
+	ck_assert_int_ne(r.status, 0);
+	ck_assert_ptr_nonnull(strstr(r.err, "card emu:2 (card 2 of the "
+					    "pipeline) was removed and the "
+					    "context has no spare card"));
+	npt_run_free(&r);
+
+	/* bad --inject */
+	npt_run(&r, "run", "--inject", "dead", NULL);
+	ck_assert_int_eq(r.status, 2);
+	npt_run_free(&r);
+	npt_run(&r, "run", "-m", NPT_DEMO_MODEL, "-c", "5", "--inject",
+		"9:dead", NULL);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "no card 9"));
+	npt_run_free(&r);
+}
+END_TEST
+
 Suite *np_suite_emu(void)
 {
 	Suite *s = suite_create("emu");
@@ -484,6 +564,7 @@ Suite *np_suite_emu(void)
 	tcase_add_test(tc, test_p2p);
 	tcase_add_test(tc, test_validate_quick);
 	tcase_add_test(tc, test_validate_long);
+	tcase_add_test(tc, test_run_recover);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -13,6 +13,12 @@
  * are any, else 16 emulated cards; without --model the demo model built
  * with nptool; without prompts the first sentences of the shipped sample
  * text.
+ *
+ * --recover runs the session with np_session_run_recover: a card that
+ * fails is reset and reloaded (a removed one replaced by a spare card)
+ * and the requests resume; one line per recovery says which card, what
+ * was found, and how long detection and recovery took. --inject puts
+ * faults into emulated cards once --inject-after tokens were delivered.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -22,6 +28,7 @@
 #include <syslog.h>
 
 #include <np/pipeline.h>
+#include <np/recover.h>
 
 #include "dev.h"
 #include "np_abi.h"
@@ -29,6 +36,13 @@
 #define RUN_MAX_PROMPTS 256
 #define RUN_PROMPT_BYTES 160 /* of a default prompt: its first sentence */
 #define RUN_TEXT_MAX (64u << 20) /* a prompts file */
+#define RUN_MAX_INJECT 16
+#define RUN_MAX_EVENTS 16 /* recoveries kept for the JSON report */
+
+struct run_inject {
+	unsigned int card; /* context card */
+	const char *fault;
+};
 
 struct run {
 	struct npt *t;
@@ -41,7 +55,34 @@ struct run {
 	uint32_t cap;
 	struct npt_progress bar;
 	bool bar_on;
+	/* --inject: into ctx's cards when `after` tokens were delivered */
+	struct np_ctx *ctx;
+	struct run_inject inj[RUN_MAX_INJECT];
+	uint32_t n_inj, after;
+	uint64_t delivered;
+	int inj_err;
+	/* --recover: the run's stats hold no utilization, hop or stalls */
+	bool recover;
+	struct np_recover_event ev[RUN_MAX_EVENTS];
+	uint32_t n_ev;
 };
+
+/* Arm every --inject fault; 0 or the first error (reported). */
+static int inject(struct run *r)
+{
+	for (uint32_t i = 0; i < r->n_inj; i++) {
+		int ret = np_card_inject(np_ctx_card(r->ctx, r->inj[i].card),
+					 r->inj[i].fault);
+
+		if (ret) {
+			npt_err(r->t, "inject '%s' into card %u: %s",
+				r->inj[i].fault, r->inj[i].card,
+				strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
 
 static void print_tokens(const struct np_tok *tok, const int32_t *ids, size_t n,
 			 FILE *f)
@@ -59,6 +100,11 @@ static int on_token(void *opaque, const struct np_token_event *e)
 
 	if (r->n_out[e->request] < r->cap)
 		r->out[e->request][r->n_out[e->request]++] = e->token;
+	if (r->n_inj && ++r->delivered == r->after) {
+		r->inj_err = inject(r);
+		if (r->inj_err)
+			return 1;
+	}
 	if (!r->t->json && !r->quiet && e->request == r->follow) {
 		/* decode one token at a time: a SentencePiece piece carries
 		 * its own leading space */
@@ -66,6 +112,61 @@ static int on_token(void *opaque, const struct np_token_event *e)
 		fflush(stdout);
 	}
 	return 0;
+}
+
+static void on_recover(void *opaque, const struct np_recover_event *ev)
+{
+	struct run *r = opaque;
+	struct np_card_info spare;
+
+	if (r->n_ev < RUN_MAX_EVENTS)
+		r->ev[r->n_ev++] = *ev;
+	if (r->t->json)
+		return;
+	if (!r->quiet)
+		printf("\n");
+	fprintf(stderr, "nptool: recovery %u: ", ev->attempt);
+	if (ev->card >= 0)
+		fprintf(stderr, "card %d %s", ev->card, ev->fault);
+	else
+		fprintf(stderr, "%s, no card reported a fault", ev->fault);
+	fprintf(stderr,
+		", detected in %.1f ms, recovered in %.1f ms, %llu tokens "
+		"replayed for %u requests",
+		ev->detect_ns / 1e6, ev->recover_ns / 1e6,
+		(unsigned long long)ev->replayed_tokens, ev->requests);
+	if (ev->spare >= 0 &&
+	    np_card_info(np_ctx_card(r->ctx, (unsigned int)ev->spare),
+			 &spare) == 0)
+		fprintf(stderr, "; card %s took its image", spare.name);
+	fprintf(stderr, "\n");
+}
+
+static void report_recoveries(struct run *r)
+{
+	struct npt_json *j = r->t->j;
+
+	npt_json_key(j, "recoveries");
+	npt_json_arr_open(j);
+	for (uint32_t i = 0; i < r->n_ev; i++) {
+		const struct np_recover_event *ev = &r->ev[i];
+
+		npt_json_obj_open(j);
+		if (ev->card >= 0)
+			npt_json_kuint(j, "card", (uint64_t)ev->card);
+		else
+			npt_json_knull(j, "card");
+		npt_json_kstr(j, "fault", ev->fault);
+		npt_json_kstr(j, "error", strerror(-ev->error));
+		npt_json_kdouble(j, "detect_ms", ev->detect_ns / 1e6);
+		npt_json_kdouble(j, "recover_ms", ev->recover_ns / 1e6);
+		npt_json_kuint(j, "requests", ev->requests);
+		npt_json_kuint(j, "replayed_tokens", ev->replayed_tokens);
+		if (ev->spare >= 0)
+			npt_json_kuint(j, "spare", (uint64_t)ev->spare);
+		npt_json_obj_close(j);
+	}
+	npt_json_arr_close(j);
 }
 
 static void on_progress(void *opaque, enum np_load_stage stage, uint64_t done,
@@ -131,6 +232,30 @@ static double per_token_ms(const struct np_request_stats *s)
 			       0;
 }
 
+/* Utilization, hops and credit stalls per card (np_session_run's). */
+static void report_cards(const struct np_pipeline *p,
+			 const struct np_session_stats *st)
+{
+	printf("utilization  %.0f %% (cards busy, mean), %.1f frames in "
+	       "flight\n",
+	       st->utilization * 100, st->avg_in_flight);
+	printf("per card    ");
+	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
+		printf(" %.0f", st->card_busy[c] * 100);
+	printf(" %%\n");
+	printf("hop (ms)    ");
+	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
+		if (st->hop_frames[c])
+			printf(" %.2f", st->hop_mean_ns[c] / 1e6);
+		else
+			printf(" -");
+	printf(" (mean per forward, card counters)\n");
+	printf("credit stalls");
+	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
+		printf(" %llu", (unsigned long long)st->credit_stalls[c]);
+	printf(" (forwards that waited for a free slot)\n\n");
+}
+
 static void report_text(struct run *r, const struct np_pipeline *p,
 			const struct np_session_stats *st,
 			const struct np_request_stats *rs, char **prompt,
@@ -154,24 +279,10 @@ static void report_text(struct run *r, const struct np_pipeline *p,
 	       (unsigned long long)st->prompt_tokens,
 	       (unsigned long long)st->tokens, st->wall_ns / 1e9);
 	printf("throughput   %.1f tokens/s\n", st->tokens_per_s);
-	printf("utilization  %.0f %% (cards busy, mean), %.1f frames in "
-	       "flight\n",
-	       st->utilization * 100, st->avg_in_flight);
-	printf("per card    ");
-	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
-		printf(" %.0f", st->card_busy[c] * 100);
-	printf(" %%\n");
-	printf("hop (ms)    ");
-	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
-		if (st->hop_frames[c])
-			printf(" %.2f", st->hop_mean_ns[c] / 1e6);
-		else
-			printf(" -");
-	printf(" (mean per forward, card counters)\n");
-	printf("credit stalls");
-	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
-		printf(" %llu", (unsigned long long)st->credit_stalls[c]);
-	printf(" (forwards that waited for a free slot)\n\n");
+	if (r->recover)
+		printf("recoveries   %u\n\n", r->n_ev);
+	else
+		report_cards(p, st);
 	if (!tb)
 		return;
 	npt_table_cell(tb, "REQUEST");
@@ -192,22 +303,9 @@ static void report_text(struct run *r, const struct np_pipeline *p,
 	npt_table_free(tb);
 }
 
-static void report_json(struct run *r, const struct np_pipeline *p,
-			const struct np_session_stats *st,
-			const struct np_request_stats *rs, char **prompt,
-			uint32_t m)
+static void json_cards(struct npt_json *j, const struct np_pipeline *p,
+		       const struct np_session_stats *st)
 {
-	struct npt_json *j = r->t->j;
-	char buf[8192];
-	size_t len;
-
-	npt_json_kuint(j, "cards", np_pipeline_cards(p));
-	npt_json_kuint(j, "requests", r->n);
-	npt_json_kuint(j, "micro_batches", m);
-	npt_json_kuint(j, "prompt_tokens", st->prompt_tokens);
-	npt_json_kuint(j, "tokens", st->tokens);
-	npt_json_kdouble(j, "wall_s", st->wall_ns / 1e9);
-	npt_json_kdouble(j, "tokens_per_s", st->tokens_per_s);
 	npt_json_kdouble(j, "utilization", st->utilization);
 	npt_json_kdouble(j, "frames_in_flight", st->avg_in_flight);
 	npt_json_key(j, "card_busy");
@@ -228,6 +326,26 @@ static void report_json(struct run *r, const struct np_pipeline *p,
 	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
 		npt_json_uint(j, st->credit_stalls[c]);
 	npt_json_arr_close(j);
+}
+
+static void report_json(struct run *r, const struct np_pipeline *p,
+			const struct np_session_stats *st,
+			const struct np_request_stats *rs, char **prompt,
+			uint32_t m)
+{
+	struct npt_json *j = r->t->j;
+	char buf[8192];
+	size_t len;
+
+	npt_json_kuint(j, "cards", np_pipeline_cards(p));
+	npt_json_kuint(j, "requests", r->n);
+	npt_json_kuint(j, "micro_batches", m);
+	npt_json_kuint(j, "prompt_tokens", st->prompt_tokens);
+	npt_json_kuint(j, "tokens", st->tokens);
+	npt_json_kdouble(j, "wall_s", st->wall_ns / 1e9);
+	npt_json_kdouble(j, "tokens_per_s", st->tokens_per_s);
+	if (!r->recover)
+		json_cards(j, p, st);
 	npt_json_key(j, "results");
 	npt_json_arr_open(j);
 	for (uint32_t i = 0; i < r->n; i++) {
@@ -284,6 +402,24 @@ static int parse_u32(struct npt *t, const char *opt, const char *s, uint32_t *v)
 	return 0;
 }
 
+/* CARD:FAULT, the fault spelled as for np_card_inject. */
+static int parse_inject(struct npt *t, char *s, struct run_inject *in)
+{
+	char *colon = strchr(s, ':'), *end;
+	unsigned long v;
+
+	errno = 0;
+	v = colon ? strtoul(s, &end, 10) : 0;
+	if (!colon || errno || end != colon || end == s || v >= NP_MAX_CARDS)
+		return npt_usage(t,
+				 "--inject '%s': expected CARD:FAULT, e.g. "
+				 "2:dead or 1:hang:engine=compute,n=1",
+				 s);
+	in->card = (unsigned int)v;
+	in->fault = colon + 1;
+	return 0;
+}
+
 static int parse_f(struct npt *t, const char *opt, const char *s, float *v)
 {
 	char *end;
@@ -306,6 +442,9 @@ int npt_cmd_run(struct npt *t, int argc, char **argv)
 		O_MAXSEQ,
 		O_FOLLOW,
 		O_NOSTOP,
+		O_RECOVER,
+		O_INJECT,
+		O_INJECT_AFTER,
 	};
 	static const struct option opts[] = {
 		{"model", required_argument, NULL, 'm'},
@@ -322,6 +461,9 @@ int npt_cmd_run(struct npt *t, int argc, char **argv)
 		{"seed", required_argument, NULL, O_SEED},
 		{"follow", required_argument, NULL, O_FOLLOW},
 		{"no-stop", no_argument, NULL, O_NOSTOP},
+		{"recover", no_argument, NULL, O_RECOVER},
+		{"inject", required_argument, NULL, O_INJECT},
+		{"inject-after", required_argument, NULL, O_INJECT_AFTER},
 		{"quiet", no_argument, NULL, 'q'},
 		{0},
 	};
@@ -394,6 +536,18 @@ int npt_cmd_run(struct npt *t, int argc, char **argv)
 		case O_NOSTOP:
 			stop_eos = false;
 			break;
+		case O_RECOVER:
+			r.recover = true;
+			break;
+		case O_INJECT:
+			if (r.n_inj == RUN_MAX_INJECT)
+				return npt_usage(t, "at most %d --inject",
+						 RUN_MAX_INJECT);
+			rc = parse_inject(t, optarg, &r.inj[r.n_inj++]);
+			break;
+		case O_INJECT_AFTER:
+			rc = parse_u32(t, "inject-after", optarg, &r.after);
+			break;
 		case 'q':
 			r.quiet = true;
 			break;
@@ -450,6 +604,25 @@ int npt_cmd_run(struct npt *t, int argc, char **argv)
 	rc = open_cards(t, &ctx);
 	if (rc)
 		goto out;
+	r.ctx = ctx;
+	for (uint32_t i = 0; i < r.n_inj; i++) {
+		struct np_card_info in;
+
+		if (r.inj[i].card >= np_ctx_num_cards(ctx)) {
+			rc = npt_usage(t, "--inject: no card %u (%u cards)",
+				       r.inj[i].card, np_ctx_num_cards(ctx));
+			goto out;
+		}
+		np_card_info(np_ctx_card(ctx, r.inj[i].card), &in);
+		if (in.iommu_group >= 0) {
+			npt_err(t,
+				"--inject: card %s is real; inject on the QEMU "
+				"monitor instead (qom-set ... inject-fault)",
+				in.name);
+			rc = NPT_EXIT_UNAVAIL;
+			goto out;
+		}
+	}
 	{
 		struct np_pipeline_opts po = {
 			.n_cards = cards,
@@ -531,11 +704,24 @@ int npt_cmd_run(struct npt *t, int argc, char **argv)
 		printf("[%u] %s", r.follow, prompt[r.follow]);
 	fflush(stdout);
 	st.req = rs;
+	ret = r.n_inj && !r.after ? inject(&r) : 0;
+	if (ret) {
+		rc = NPT_EXIT_USAGE;
+		goto out;
+	}
 	{
 		struct np_session_opts so = {
 			.micro_batches = m, .on_token = on_token, .opaque = &r};
+		struct np_recover_opts ro = {.on_recover = on_recover,
+					     .opaque = &r};
 
-		ret = np_session_run(p, req, n, &so, &st);
+		ret = r.recover ?
+			      np_session_run_recover(p, req, n, &so, &ro, &st) :
+			      np_session_run(p, req, n, &so, &st);
+	}
+	if (r.inj_err) {
+		rc = NPT_EXIT_USAGE;
+		goto out;
 	}
 	if (ret) {
 		npt_err(t,
@@ -545,9 +731,11 @@ int npt_cmd_run(struct npt *t, int argc, char **argv)
 		rc = npt_errno_exit(ret);
 		goto out;
 	}
-	if (t->json)
+	if (t->json) {
 		report_json(&r, p, &st, rs, prompt, m);
-	else
+		if (r.recover)
+			report_recoveries(&r);
+	} else
 		report_text(&r, p, &st, rs, prompt, m);
 out:
 	if (r.out)

@@ -60,7 +60,8 @@ static const struct npt_cmd cmds[] = {
 	CMD(run,
 	    "[-m MODEL] [-p PROMPT]... [-f FILE] [-n N] [-M M] [-c CARDS] "
 	    "[-t TOKENS] [--max-seq N] [--temperature T] [--top-k K] "
-	    "[--top-p P] [--seed S] [--follow R] [--no-stop] [-q]",
+	    "[--top-p P] [--seed S] [--follow R] [--no-stop] [-q] "
+	    "[--recover] [--inject CARD:FAULT]... [--inject-after N]",
 	    "run a model on the cards: N requests in M micro-batches, "
 	    "text streamed, then tokens/s, latency and utilization"),
 	CMD(model,
