@@ -131,6 +131,22 @@ void npi_engine_fini(struct npi_engine *eng);
 void npi_engine_abort(struct npi_engine *eng, int err);
 int npi_engine_process(struct npi_engine *eng);
 
+#define NPI_XFER_BATCH 16u
+/*
+ * np_xfer_submit for n (<= NPI_XFER_BATCH) transfers on one engine of one
+ * card, behind one doorbell: spec[i].engine must be engine, and no C2C
+ * may need a host bounce. All are posted or none (out[] NULL).
+ */
+int npi_xfer_submit_batch(struct np_card *card, unsigned int engine,
+			  const struct np_xfer_spec *spec, unsigned int n,
+			  struct np_xfer **out);
+/*
+ * The transfer's status after retiring what its engine completed, without
+ * consuming the engine's interrupt or sleeping: 0, -errno, or
+ * -EINPROGRESS (a host-bounce C2C: np_xfer_poll).
+ */
+int npi_xfer_reap(struct np_xfer *x);
+
 uint64_t npi_now_ns(void);
 
 #endif /* NP_INTERNAL_H */

@@ -43,6 +43,7 @@
 #define NPI_SLOTS 2u /* frame buffer slots per direction */
 #define NPI_CQ_ENTRIES 256u
 #define NPI_MAX_OUT 5u
+_Static_assert(2 * NPI_MAX_OUT <= NPI_XFER_BATCH, "a card's forwards");
 #define NPI_DEF_SESSIONS 28u
 #define NPI_DEF_SEQ 512u
 #define NPI_DEF_FRAME_TOKENS 64u
@@ -50,6 +51,8 @@
 #define NPI_DEF_CAND 40u
 #define NPI_CALIB_TOKENS 64u
 #define NPI_LOAD_CORES 32u /* cores per image transfer batch */
+#define NPI_POLL_MS 20 /* progress and failure checks while waiting */
+#define NPI_SAMPLE_NS 1000000ull /* utilization samples at most this often */
 
 enum {
 	EV_DATA = 0,
@@ -217,6 +220,8 @@ static int cq_check(struct np_pipeline *p, struct npi_stage *st)
 	return -EIO;
 }
 
+/* Write job j into the ring; cq_doorbell() hands what was written to
+ * the card. */
 static int cq_push(struct np_pipeline *p, struct npi_stage *st,
 		   const struct np_job_desc *j)
 {
@@ -241,10 +246,14 @@ static int cq_push(struct np_pipeline *p, struct npi_stage *st,
 		usleep(50);
 	}
 	st->ring[st->cq_submitted % NPI_CQ_ENTRIES] = *j;
-	__atomic_thread_fence(__ATOMIC_RELEASE);
 	st->cq_submitted++;
-	cq_write(st, NP_Q_TAIL, st->cq_submitted % NPI_CQ_ENTRIES);
 	return 0;
+}
+
+static void cq_doorbell(struct npi_stage *st)
+{
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	cq_write(st, NP_Q_TAIL, st->cq_submitted % NPI_CQ_ENTRIES);
 }
 
 /* ---------------------------------------------------------------- */
@@ -870,6 +879,7 @@ static int post_frame(struct npi_run *R, struct npi_frame *f, uint32_t len)
 		ret = cq_push(p, st, &j);
 		if (ret)
 			return ret;
+		cq_doorbell(st);
 		if (is_out) {
 			uint32_t o = i - p->n_layer;
 			struct np_xfer_spec x = {
@@ -898,27 +908,26 @@ static int post_frame(struct npi_run *R, struct npi_frame *f, uint32_t len)
 			continue;
 		}
 		/* forward to the consumers: the next layer card, or every
-		 * output card */
+		 * output card; fences and copies behind one doorbell */
 		{
 			uint32_t c0 = i + 1 < p->n_layer ? i + 1 : p->n_layer;
 			uint32_t c1 = i + 1 < p->n_layer ? i + 2 : p->n_stages;
+			struct np_xfer_spec x[2 * NPI_MAX_OUT];
+			uint32_t nx = 0;
 
 			for (uint32_t c = c0; c < c1 && wait_slot; c++) {
 				uint32_t e = EV_CREDIT + c - c0;
-				struct np_xfer_spec x = {
+
+				x[nx++] = (struct np_xfer_spec){
 					.op = NP_XFER_FENCE,
 					.flags = NP_XFER_F_WAIT,
 					.engine = (int)st->fwd_engine,
 					.wait_event = e,
 					.wait_value = ev(st, e, w),
 				};
-
-				ret = add_xfer(f, st->card, &x);
-				if (ret)
-					return ret;
 			}
 			for (uint32_t c = c0; c < c1; c++) {
-				struct np_xfer_spec x = {
+				x[nx] = (struct np_xfer_spec){
 					.op = NP_XFER_C2C,
 					.flags = NP_XFER_F_PEER_EVENT,
 					.engine = (int)st->fwd_engine,
@@ -931,15 +940,17 @@ static int post_frame(struct npi_run *R, struct npi_frame *f, uint32_t len)
 					.signal_event = EV_SENT,
 					.peer_event = EV_DATA,
 				};
-
 				if (c == c0)
-					x.flags |= NP_XFER_F_WAIT;
+					x[nx].flags |= NP_XFER_F_WAIT;
 				if (c == c1 - 1)
-					x.flags |= NP_XFER_F_SIGNAL;
-				ret = add_xfer(f, st->card, &x);
-				if (ret)
-					return ret;
+					x[nx].flags |= NP_XFER_F_SIGNAL;
+				nx++;
 			}
+			ret = npi_xfer_submit_batch(st->card, st->fwd_engine, x,
+						    nx, f->x + f->nx);
+			if (ret)
+				return ret;
+			f->nx += nx;
 		}
 	}
 	return 0;
@@ -1091,13 +1102,18 @@ static void fwd_end(struct npi_run *R, struct np_session_stats *stats)
 /*
  * Card utilization: a card is busy while it has a frame to compute, its
  * input arrived (DATA) and its layer job has not finished (DONE). The
- * host samples the counters whenever it wakes (at least every 20 ms) and
- * charges the interval since the last sample to the cards busy now.
+ * host samples the counters when it wakes, at most every NPI_SAMPLE_NS
+ * and at least every NPI_POLL_MS, and charges the interval since the
+ * last sample to the cards busy now.
  */
 static void sample_busy(struct npi_run *R)
 {
 	struct np_pipeline *p = R->p;
 	uint64_t now = npi_now_ns(), dt = now - R->busy_t;
+
+	/* register reads cost a PCIe round trip each on real cards */
+	if (dt < NPI_SAMPLE_NS)
+		return;
 
 	for (uint32_t i = 0; i < p->n_stages; i++) {
 		struct npi_stage *st = &p->st[i];
@@ -1158,19 +1174,26 @@ static int stages_failed(struct np_pipeline *p)
 static int wait_progress(struct npi_run *R, struct np_xfer *x)
 {
 	struct np_pipeline *p = R->p;
-	uint64_t mark = progress_mark(p), t = npi_now_ns();
+	uint64_t t = npi_now_ns(), checked = t, mark = 0;
 	uint64_t limit = (uint64_t)p->ctx->timeout_ms * 1000000ull;
+	bool marked = false;
 	int r;
 
+	/* the cards are looked at every NPI_POLL_MS, not on every wakeup:
+	 * a frame usually completes before the first look */
 	while ((r = np_xfer_poll(x)) == -EINPROGRESS) {
 		struct pollfd pfd = {.fd = np_xfer_fd(x), .events = POLLIN};
 		uint64_t now, m;
 
-		poll(&pfd, 1, 20);
+		poll(&pfd, 1, NPI_POLL_MS);
 		sample_busy(R);
 		now = npi_now_ns();
+		if (now - checked < NPI_POLL_MS * 1000000ull)
+			continue;
+		checked = now;
 		m = progress_mark(p);
-		if (m != mark) {
+		if (!marked || m != mark) {
+			marked = true;
 			mark = m;
 			t = now;
 		} else if (now - t > limit) {
@@ -1189,11 +1212,15 @@ static int finish(struct npi_run *R, struct npi_frame *f)
 	struct np_pipeline *p = R->p;
 	int ret = 0;
 
-	/* the output cards' C2H come last in the list */
+	/* the output cards' C2H come last in the list: once they are done,
+	 * the rest mostly is, and a look at the writeback record tells */
 	for (uint32_t i = f->nx; i-- > 0;) {
 		/* after a failure the rest is released unwaited: it may
 		 * never complete */
-		int r = ret ? 0 : wait_progress(R, f->x[i]);
+		int r = ret ? 0 : npi_xfer_reap(f->x[i]);
+
+		if (r == -EINPROGRESS)
+			r = wait_progress(R, f->x[i]);
 
 		if (r && !ret) {
 			ret = r;

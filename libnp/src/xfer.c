@@ -628,11 +628,12 @@ static void write_descs(struct npi_engine *eng, const struct plan *p,
 	}
 }
 
+/* Post n transfers (plans p[], records x[]) with one doorbell. */
 static int engine_submit(struct npi_engine *eng, const struct plan *p,
-			 struct np_xfer *x)
+			 struct np_xfer **x, unsigned int n_x)
 {
 	struct np_ctx *ctx = ectx(eng);
-	uint32_t n = plan_descs(p);
+	uint32_t n = 0;
 	uint64_t deadline = 0;
 
 	if (eng->card->removed) {
@@ -650,6 +651,8 @@ static int engine_submit(struct npi_engine *eng, const struct plan *p,
 			eng->card->name, eng->card->name);
 		return -EIO;
 	}
+	for (unsigned int i = 0; i < n_x; i++)
+		n += plan_descs(&p[i]);
 	if (n > eng->entries - 1)
 		return bad_spec(eng->card, "needs more descriptors than a ring",
 				n);
@@ -673,16 +676,18 @@ static int engine_submit(struct npi_engine *eng, const struct plan *p,
 		}
 		engine_sleep_locked(eng, deadline);
 	}
-	write_descs(eng, p, n);
-	x->eng = eng;
-	x->end = eng->submitted;
-	x->status = -EINPROGRESS;
-	x->next = NULL;
-	if (eng->tail)
-		eng->tail->next = x;
-	else
-		eng->head = x;
-	eng->tail = x;
+	for (unsigned int i = 0; i < n_x; i++) {
+		write_descs(eng, &p[i], plan_descs(&p[i]));
+		x[i]->eng = eng;
+		x[i]->end = eng->submitted;
+		x[i]->status = -EINPROGRESS;
+		x[i]->next = NULL;
+		if (eng->tail)
+			eng->tail->next = x[i];
+		else
+			eng->head = x[i];
+		eng->tail = x[i];
+	}
 	/* Descriptors must be visible before the doorbell. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	qwr(eng, NP_Q_TAIL, eng->submitted & (eng->entries - 1));
@@ -738,7 +743,7 @@ int np_xfer_submit(struct np_card *card, const struct np_xfer_spec *spec,
 	}
 	ret = plan_build(card, &s1, &p);
 	if (!ret)
-		ret = engine_submit(pick_engine(card, spec->engine), &p, x);
+		ret = engine_submit(pick_engine(card, spec->engine), &p, &x, 1);
 	if (ret)
 		goto err;
 	*out = x;
@@ -746,6 +751,62 @@ int np_xfer_submit(struct np_card *card, const struct np_xfer_spec *spec,
 err:
 	xfer_release(x);
 	return ret;
+}
+
+int npi_xfer_submit_batch(struct np_card *card, unsigned int engine,
+			  const struct np_xfer_spec *spec, unsigned int n,
+			  struct np_xfer **out)
+{
+	struct plan p[NPI_XFER_BATCH];
+	unsigned int i;
+	int ret = 0;
+
+	if (n > NPI_XFER_BATCH || engine >= card->num_engines)
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		out[i] = NULL;
+	for (i = 0; i < n && !ret; i++) {
+		if (spec[i].engine != (int)engine ||
+		    (spec[i].op == NP_XFER_C2C && spec[i].peer &&
+		     np_card_p2p_mode(card, spec[i].peer) == NP_P2P_BOUNCE))
+			ret = bad_spec(card,
+				       "in a batch is not a direct transfer "
+				       "on the batch's engine",
+				       (unsigned long long)spec[i].engine);
+		if (!ret)
+			ret = plan_build(card, &spec[i], &p[i]);
+		out[i] = ret ? NULL : calloc(1, sizeof(*out[i]));
+		if (!ret && !out[i])
+			ret = -ENOMEM;
+		if (!ret)
+			out[i]->ctx = card->ctx;
+	}
+	if (!ret)
+		ret = engine_submit(&card->eng[engine], p, out, n);
+	if (ret)
+		for (i = 0; i < n; i++) {
+			free(out[i]);
+			out[i] = NULL;
+		}
+	return ret;
+}
+
+int npi_xfer_reap(struct np_xfer *x)
+{
+	struct npi_engine *eng = x->eng;
+	int st;
+
+	/* a bounce's second stage starts in np_xfer_poll */
+	if (x->bounce)
+		return np_xfer_poll(x);
+	st = __atomic_load_n(&x->status, __ATOMIC_ACQUIRE);
+	if (st != -EINPROGRESS)
+		return st;
+	pthread_mutex_lock(&eng->lock);
+	engine_reap_locked(eng);
+	st = x->status;
+	pthread_mutex_unlock(&eng->lock);
+	return st;
 }
 
 /* The bounce's first stage landed in host memory: start the second. */
@@ -758,7 +819,7 @@ static int xfer_stage2(struct np_xfer *x)
 	x->stage2_pending = false;
 	ret = plan_build(peer, &x->stage2, &p);
 	if (!ret)
-		ret = engine_submit(pick_engine(peer, -1), &p, x);
+		ret = engine_submit(pick_engine(peer, -1), &p, &x, 1);
 	if (ret)
 		x->status = ret;
 	return ret ? ret : -EINPROGRESS;

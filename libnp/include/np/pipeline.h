@@ -182,7 +182,7 @@ struct np_session_stats {
 	double avg_in_flight; /* frames in the pipeline, time average */
 	/* Card utilization: share of the run a card had a frame to compute
 	 * (its input arrived, its layer job not finished), sampled by the
-	 * host at least every 20 ms; mean of the used cards, and per card. */
+	 * host every 1 to 20 ms; mean of the used cards, and per card. */
 	double utilization;
 	double card_busy[NP_MAX_CARDS];
 	struct np_request_stats *req; /* caller's array of n, or NULL */
