@@ -42,6 +42,7 @@
 
 #define NPI_SLOTS 2u /* frame buffer slots per direction */
 #define NPI_CQ_ENTRIES 256u
+#define NPI_CQ_AHEAD 8u /* frames of compute jobs per doorbell */
 #define NPI_MAX_OUT 5u
 _Static_assert(2 * NPI_MAX_OUT <= NPI_XFER_BATCH, "a card's forwards");
 #define NPI_DEF_SESSIONS 28u
@@ -72,6 +73,7 @@ struct npi_stage {
 	struct np_job_desc *ring;
 	volatile struct np_queue_wb *wb;
 	uint32_t cq_submitted;
+	uint32_t cq_frames; /* frames whose jobs are in the ring */
 	/* role */
 	uint32_t producer; /* stage feeding this one (stage 0: none) */
 	uint32_t consumer_idx; /* this stage's j at its producer */
@@ -175,6 +177,7 @@ static int cq_start(struct np_pipeline *p, struct npi_stage *st)
 		return -EIO;
 	}
 	st->cq_submitted = 0;
+	st->cq_frames = 0;
 	return 0;
 }
 
@@ -806,6 +809,79 @@ static uint32_t ev(const struct npi_stage *st, unsigned int e, uint32_t c)
 	return st->ev[e] + c;
 }
 
+/* The NOP and LAYER jobs of frame k on stage i. */
+static int cq_post_frame(struct np_pipeline *p, uint32_t i, uint32_t k)
+{
+	struct npi_stage *st = &p->st[i];
+	uint32_t s = k % NPI_SLOTS, w = k + 1 - NPI_SLOTS;
+	struct np_job_desc j = {
+		.opcode = NP_JOB_OP_NOP,
+		.flags = NP_DESC_F_WAIT,
+		.wait_event = EV_SENT,
+		.wait_value = ev(st, EV_SENT, w),
+	};
+	int ret;
+
+	if (k >= NPI_SLOTS) {
+		ret = cq_push(p, st, &j);
+		if (ret)
+			return ret;
+	}
+	memset(&j, 0, sizeof(j));
+	j.opcode = NP_JOB_OP_LAYER;
+	j.flags = NP_DESC_F_WAIT | NP_DESC_F_SIGNAL;
+	j.wait_event = EV_DATA;
+	j.wait_value = ev(st, EV_DATA, k + 1);
+	j.signal_event = EV_DONE;
+	/* the whole slot: the frame's header says how much of it is used */
+	j.arg_len = (uint32_t)p->in_size;
+	j.prog = st->plan->prog;
+	j.arg = NP_CA_FB_BASE + p->in_off + s * p->in_size;
+	j.out = NP_CA_FB_BASE + p->out_off + s * (p->out_size / NPI_SLOTS);
+	j.user = k;
+	if (i) {
+		const struct npi_stage *pr = &p->st[st->producer];
+
+		j.flags |= NP_DESC_F_NOTIFY;
+		j.notify_addr = pr->card->info.mbox_iova +
+				NP_MBOX_EVENT(EV_CREDIT + st->consumer_idx) -
+				NP_MBOX_OFFSET;
+		j.notify_data = 1;
+	}
+	return cq_push(p, st, &j);
+}
+
+/*
+ * Make sure stage i's jobs for frame k are posted. They depend on k
+ * alone, so jobs for up to NPI_CQ_AHEAD frames go behind one doorbell
+ * while the ring has room; jobs of frames not sent yet just wait for
+ * their data, in this run or the next.
+ */
+static int cq_post_frames(struct np_pipeline *p, uint32_t i, uint32_t k)
+{
+	struct npi_stage *st = &p->st[i];
+	uint32_t n = 0;
+	int ret;
+
+	if ((int32_t)(st->cq_frames - k) > 0)
+		return 0;
+	/* every job in the ring is for a frame already sent: room comes */
+	for (; (int32_t)(st->cq_frames - k) <= 0; st->cq_frames++, n++) {
+		ret = cq_post_frame(p, i, st->cq_frames);
+		if (ret)
+			return ret;
+	}
+	for (; n < NPI_CQ_AHEAD &&
+	       st->cq_submitted - cq_completed(st) + 2 < NPI_CQ_ENTRIES;
+	     st->cq_frames++, n++) {
+		ret = cq_post_frame(p, i, st->cq_frames);
+		if (ret)
+			return ret;
+	}
+	cq_doorbell(st);
+	return 0;
+}
+
 /* Post every descriptor of frame f (rows already in the host slot). */
 static int post_frame(struct npi_run *R, struct npi_frame *f, uint32_t len)
 {
@@ -843,43 +919,10 @@ static int post_frame(struct npi_run *R, struct npi_frame *f, uint32_t len)
 	for (uint32_t i = 0; i < p->n_stages; i++) {
 		struct npi_stage *st = &p->st[i];
 		bool is_out = i >= p->n_layer;
-		struct np_job_desc j = {
-			.opcode = NP_JOB_OP_NOP,
-			.flags = NP_DESC_F_WAIT,
-			.wait_event = EV_SENT,
-			.wait_value = ev(st, EV_SENT, w),
-		};
 
-		if (wait_slot) {
-			ret = cq_push(p, st, &j);
-			if (ret)
-				return ret;
-		}
-		memset(&j, 0, sizeof(j));
-		j.opcode = NP_JOB_OP_LAYER;
-		j.flags = NP_DESC_F_WAIT | NP_DESC_F_SIGNAL;
-		j.wait_event = EV_DATA;
-		j.wait_value = ev(st, EV_DATA, k + 1);
-		j.signal_event = EV_DONE;
-		j.arg_len = len;
-		j.prog = st->plan->prog;
-		j.arg = in;
-		j.out = out;
-		j.user = k;
-		if (i) {
-			const struct npi_stage *pr = &p->st[st->producer];
-
-			j.flags |= NP_DESC_F_NOTIFY;
-			j.notify_addr =
-				pr->card->info.mbox_iova +
-				NP_MBOX_EVENT(EV_CREDIT + st->consumer_idx) -
-				NP_MBOX_OFFSET;
-			j.notify_data = 1;
-		}
-		ret = cq_push(p, st, &j);
+		ret = cq_post_frames(p, i, k);
 		if (ret)
 			return ret;
-		cq_doorbell(st);
 		if (is_out) {
 			uint32_t o = i - p->n_layer;
 			struct np_xfer_spec x = {
@@ -1031,8 +1074,8 @@ static bool fwd_measured(const struct np_pipeline *p, uint32_t i)
 
 static uint32_t fwd_rd(const struct npi_stage *st, uint32_t reg)
 {
-	return st->card->ctx->ops->reg_read(
-		st->card, NP_DMA_BASE(st->fwd_engine) + reg);
+	return st->card->ctx->ops->reg_read(st->card,
+					    NP_DMA_BASE(st->fwd_engine) + reg);
 }
 
 static void fwd_read(const struct npi_stage *st, struct npi_fwd_stats *s)
@@ -1057,8 +1100,8 @@ static void fwd_start(struct npi_run *R)
 			continue;
 		fwd_read(st, &R->fwd0[i]);
 		st->card->ctx->ops->reg_write(
-			st->card, NP_DMA_BASE(st->fwd_engine) + NP_Q_WORK_MAX_NS,
-			0);
+			st->card,
+			NP_DMA_BASE(st->fwd_engine) + NP_Q_WORK_MAX_NS, 0);
 	}
 }
 
