@@ -12,7 +12,9 @@
  * transfer, event and top-k, no arithmetic on the layer cards), then with
  * real layers (a synthetic model of the demo's shape, one layer per layer
  * card). Requests: a 4-token prompt, then `tokens` greedy tokens, 40
- * candidates per output card.
+ * candidates per output card. Each configuration runs ROUNDS sessions
+ * on its loaded pipeline; the table shows the session of median host time
+ * per hop, and the range over the rounds (the machine is shared).
  *
  * Host time is np_session_stats.host_cpu_ns: CPU time of the thread that
  * runs the token loop (the emulated cards' threads are not counted, time
@@ -40,6 +42,7 @@
 #define CARDS 16u
 #define PROMPT 4u
 #define MAX_REQ 32u
+#define ROUNDS 5u
 #define BUDGET_NS 1250.0 /* host time per hop */
 
 struct cfg {
@@ -54,8 +57,27 @@ static const struct cfg cfgs[] = {
 	{0, 1, 32, 16},
 };
 
-static int run_one(struct np_ctx *ctx, const struct cfg *c, uint32_t tokens,
-		   struct np_session_stats *st)
+#define N_CFG (sizeof(cfgs) / sizeof(cfgs[0]))
+
+struct result {
+	struct np_session_stats st; /* the median round */
+	double lo, hi; /* host us per hop over the rounds */
+};
+
+static double us_per_hop(const struct np_session_stats *st)
+{
+	return (double)st->host_cpu_ns / ((double)st->frames * CARDS) / 1e3;
+}
+
+static int cmp_hop(const void *a, const void *b)
+{
+	double x = us_per_hop(a), y = us_per_hop(b);
+
+	return x < y ? -1 : x > y;
+}
+
+static int run_cfg(struct np_ctx *ctx, const struct cfg *c, uint32_t tokens,
+		   struct result *res)
 {
 	struct np_model_shape s = {0, 256, 8, 2, 704, 4096, 256, 1e4f, 1e-5f};
 	struct np_compile_opts co = {
@@ -68,6 +90,7 @@ static int run_one(struct np_ctx *ctx, const struct cfg *c, uint32_t tokens,
 	struct np_session_opts so = {.micro_batches = c->m};
 	static int32_t prompt[MAX_REQ][PROMPT];
 	struct np_request req[MAX_REQ];
+	struct np_session_stats st[ROUNDS];
 	struct np_quant_calib *calib = NULL;
 	struct np_compiled *comp = NULL;
 	struct np_pipeline *p = NULL;
@@ -91,8 +114,16 @@ static int run_one(struct np_ctx *ctx, const struct cfg *c, uint32_t tokens,
 		ret = np_compile(m, calib, &co, NULL, &comp);
 	if (!ret)
 		ret = np_pipeline_create(ctx, comp, NULL, &p);
-	if (!ret)
-		ret = np_session_run(p, req, c->n, &so, st);
+	for (uint32_t i = 0; i < ROUNDS && !ret; i++) {
+		memset(&st[i], 0, sizeof(st[i]));
+		ret = np_session_run(p, req, c->n, &so, &st[i]);
+	}
+	if (!ret) {
+		qsort(st, ROUNDS, sizeof(st[0]), cmp_hop);
+		res->st = st[ROUNDS / 2];
+		res->lo = us_per_hop(&st[0]);
+		res->hi = us_per_hop(&st[ROUNDS - 1]);
+	}
 	np_pipeline_destroy(p);
 	np_compiled_destroy(comp);
 	np_quant_calib_destroy(calib);
@@ -100,11 +131,15 @@ static int run_one(struct np_ctx *ctx, const struct cfg *c, uint32_t tokens,
 	return ret;
 }
 
+static const char *name(const struct cfg *c)
+{
+	return c->pass ? "pass-through" : "layers";
+}
+
 int main(int argc, char **argv)
 {
 	long tokens = argc > 1 ? strtol(argv[1], NULL, 10) : 64;
-	size_t n_cfg = sizeof(cfgs) / sizeof(cfgs[0]);
-	struct np_session_stats st[sizeof(cfgs) / sizeof(cfgs[0])];
+	static struct result res[N_CFG];
 	struct np_ctx *ctx = NULL;
 	int ret;
 
@@ -113,55 +148,55 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	ret = np_open("emu:16", NULL, &ctx);
-	for (size_t i = 0; i < n_cfg && !ret; i++) {
-		memset(&st[i], 0, sizeof(st[i]));
-		ret = run_one(ctx, &cfgs[i], (uint32_t)tokens, &st[i]);
-	}
+	for (size_t i = 0; i < N_CFG && !ret; i++)
+		ret = run_cfg(ctx, &cfgs[i], (uint32_t)tokens, &res[i]);
 	np_close(ctx);
 	if (ret) {
 		fprintf(stderr, "np_bench_runtime: %s\n", strerror(-ret));
 		return 1;
 	}
 	printf("%u emulated cards, %u-token prompts, %ld tokens per request, "
-	       "greedy; host budget %.2f us per hop\n\n",
-	       CARDS, PROMPT, tokens, BUDGET_NS / 1e3);
-	printf("%-12s %5s %3s %3s %3s %6s %6s %8s %7s %8s %7s %7s %7s\n",
-	       "program", "cards", "S", "N", "M", "frames", "tokens", "us/hop",
-	       "budget", "us/tok", "submit", "wait", "sample");
-	for (size_t i = 0; i < n_cfg; i++) {
+	       "greedy, median of %u sessions; host budget %.2f us per hop\n\n",
+	       CARDS, PROMPT, tokens, ROUNDS, BUDGET_NS / 1e3);
+	printf("%-12s %5s %3s %3s %6s %6s %6s %11s %6s %7s %6s %6s %6s %6s "
+	       "%6s %6s\n",
+	       "program", "cards", "N", "M", "frames", "tokens", "us/hop",
+	       "(range)", "budget", "us/tok", "submit", "wait", "sample", "emu",
+	       "wr/hop", "rd/hop");
+	for (size_t i = 0; i < N_CFG; i++) {
 		const struct cfg *c = &cfgs[i];
-		double hops = (double)st[i].frames * CARDS;
+		const struct np_session_stats *st = &res[i].st;
+		double hops = (double)st->frames * CARDS;
 
-		printf("%-12s %2u+%-2u %3u %3u %3u %6llu %6llu %8.3f %6.2fx "
-		       "%8.2f %7.3f %7.3f %7.3f\n",
-		       c->pass ? "pass-through" : "layers",
-		       CARDS - c->out_cards, c->out_cards,
-		       CARDS - c->out_cards + 1, c->n, c->m,
-		       (unsigned long long)st[i].frames,
-		       (unsigned long long)st[i].tokens,
-		       st[i].host_cpu_ns / hops / 1e3,
-		       st[i].host_cpu_ns / hops / BUDGET_NS,
-		       (double)st[i].host_cpu_ns / (double)st[i].tokens / 1e3,
-		       st[i].host_submit_ns / hops / 1e3,
-		       st[i].host_wait_ns / hops / 1e3,
-		       st[i].host_sample_ns / hops / 1e3);
+		printf("%-12s %2u+%-2u %3u %3u %6llu %6llu %6.3f %5.2f-%-5.2f "
+		       "%5.2fx %7.2f %6.3f %6.3f %6.3f %6.3f %6.2f %6.2f\n",
+		       name(c), CARDS - c->out_cards, c->out_cards, c->n, c->m,
+		       (unsigned long long)st->frames,
+		       (unsigned long long)st->tokens, us_per_hop(st),
+		       res[i].lo, res[i].hi, us_per_hop(st) * 1e3 / BUDGET_NS,
+		       (double)st->host_cpu_ns / (double)st->tokens / 1e3,
+		       st->host_submit_ns / hops / 1e3,
+		       st->host_wait_ns / hops / 1e3,
+		       st->host_sample_ns / hops / 1e3,
+		       st->host_emu_ns / hops / 1e3, st->host_reg_writes / hops,
+		       st->host_reg_reads / hops);
 	}
-	printf("\n%-12s %5s %3s %3s %5s %8s %8s %8s %8s %9s\n", "program",
+	printf("\n%-12s %5s %3s %3s %5s %7s %7s %7s %7s %9s\n", "program",
 	       "cards", "S", "M", "K", "tok/s", "util", "ideal", "bubble",
 	       "ideal bub");
-	for (size_t i = 0; i < n_cfg; i++) {
+	for (size_t i = 0; i < N_CFG; i++) {
 		const struct cfg *c = &cfgs[i];
+		const struct np_session_stats *st = &res[i].st;
 		double S = CARDS - c->out_cards + 1, M = c->m;
-		double K = (double)st[i].frames / M;
+		double K = (double)st->frames / M;
 		double ideal =
 			K * M / (K * (M > S ? M : S) + (M < S ? M : S) - 1);
 
-		printf("%-12s %2u+%-2u %3.0f %3.0f %5.1f %8.0f %7.1f%% "
-		       "%7.1f%% %7.1f%% %8.1f%%\n",
-		       c->pass ? "pass-through" : "layers",
-		       CARDS - c->out_cards, c->out_cards, S, M, K,
-		       st[i].tokens_per_s, 100 * st[i].utilization, 100 * ideal,
-		       100 * (1 - st[i].utilization), 100 * (1 - ideal));
+		printf("%-12s %2u+%-2u %3.0f %3.0f %5.1f %7.0f %6.1f%% %6.1f%% "
+		       "%6.1f%% %8.1f%%\n",
+		       name(c), CARDS - c->out_cards, c->out_cards, S, M, K,
+		       st->tokens_per_s, 100 * st->utilization, 100 * ideal,
+		       100 * (1 - st->utilization), 100 * (1 - ideal));
 	}
 	return 0;
 }

@@ -30,6 +30,32 @@ uint64_t npi_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t npi_thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+__thread struct npi_reg_acct npi_reg_acct
+	__attribute__((tls_model("initial-exec")));
+
+uint64_t npi_reg_emu_ns(const struct npi_reg_acct *a,
+			const struct npi_reg_acct *b)
+{
+	double ns = 0;
+
+	for (int k = 0; k < 2; k++) {
+		uint64_t timed = b->timed[k] - a->timed[k];
+
+		if (timed)
+			ns += (double)(b->ns[k] - a->ns[k]) / (double)timed *
+			      (double)(b->n[k] - a->n[k]);
+	}
+	return (uint64_t)ns;
+}
+
 void npi_log(const struct np_ctx *ctx, int level, const char *fmt, ...)
 {
 	char msg[512];

@@ -148,5 +148,26 @@ int npi_xfer_submit_batch(struct np_card *card, unsigned int engine,
 int npi_xfer_reap(struct np_xfer *x);
 
 uint64_t npi_now_ns(void);
+/* CPU time of the calling thread, ns */
+uint64_t npi_thread_cpu_ns(void);
+
+/*
+ * Register accesses of the calling thread, for np_session_stats. The
+ * in-process emulator runs a card's side of an access (a doorbell wakes
+ * the card's worker thread) on the host thread: that is the card's work,
+ * so one access in NPI_REG_SAMPLE of each kind is timed with the thread's
+ * CPU clock and stands for the others (npi_reg_emu_ns).
+ */
+#define NPI_REG_SAMPLE 32u
+struct npi_reg_acct {
+	uint64_t n[2]; /* reads, writes */
+	uint64_t timed[2]; /* emulated ones timed */
+	uint64_t ns[2]; /* their CPU time */
+};
+extern __thread struct npi_reg_acct npi_reg_acct
+	__attribute__((tls_model("initial-exec")));
+/* Emulated register time between two snapshots of npi_reg_acct. */
+uint64_t npi_reg_emu_ns(const struct npi_reg_acct *a,
+			const struct npi_reg_acct *b);
 
 #endif /* NP_INTERNAL_H */

@@ -693,6 +693,13 @@ struct npi_fwd_stats {
 	uint64_t fence_ns, work_ns;
 };
 
+enum npi_phase {
+	NPI_SUBMIT,
+	NPI_WAIT,
+	NPI_SAMPLE,
+	NPI_PHASES,
+};
+
 struct npi_run {
 	struct np_pipeline *p;
 	const struct np_session_opts *o;
@@ -711,17 +718,40 @@ struct npi_run {
 	uint64_t busy_ns[NP_MAX_CARDS];
 	struct npi_fwd_stats fwd0[NP_MAX_CARDS]; /* at the start of the run */
 	uint64_t frames, prompt_tokens, tokens;
-	/* host CPU time, ns: the token loop's parts, the token callback */
-	uint64_t cpu_submit, cpu_wait, cpu_sample, cpu_callback;
+	/* host CPU time of the token loop's parts (enum npi_phase), their
+	 * register accesses, the token callback's CPU time */
+	uint64_t cpu[NPI_PHASES];
+	struct npi_reg_acct reg[NPI_PHASES];
+	uint64_t cpu_callback;
+	/* the last phase_end() */
+	uint64_t cpu_t;
+	struct npi_reg_acct reg_t;
 };
 
-/* CPU time of the calling thread (np_session_stats.host_cpu_ns). */
-static uint64_t thread_cpu_ns(void)
+/* Charge the CPU time and register accesses since the last call to
+ * phase ph (np_session_stats.host_*). */
+static void phase_end(struct npi_run *R, enum npi_phase ph)
 {
-	struct timespec ts;
+	uint64_t now = npi_thread_cpu_ns();
+	struct npi_reg_acct b = npi_reg_acct, *a = &R->reg_t;
 
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	R->cpu[ph] += now - R->cpu_t;
+	for (int k = 0; k < 2; k++) {
+		R->reg[ph].n[k] += b.n[k] - a->n[k];
+		R->reg[ph].timed[k] += b.timed[k] - a->timed[k];
+		R->reg[ph].ns[k] += b.ns[k] - a->ns[k];
+	}
+	R->cpu_t = now;
+	R->reg_t = b;
+}
+
+/* CPU time of phase ph without the emulated cards' register handling */
+static uint64_t phase_host_ns(const struct npi_run *R, enum npi_phase ph)
+{
+	static const struct npi_reg_acct zero;
+	uint64_t emu = npi_reg_emu_ns(&zero, &R->reg[ph]);
+
+	return R->cpu[ph] > emu ? R->cpu[ph] - emu : 0;
 }
 
 static bool better(int32_t a, uint32_t ia, int32_t b, uint32_t ib)
@@ -1357,11 +1387,11 @@ static int process(struct npi_run *R, const struct npi_frame *f)
 		q->st.last_ns = now;
 		e.t_ns = now;
 		if (R->o->on_token) {
-			uint64_t c0 = thread_cpu_ns();
+			uint64_t c0 = npi_thread_cpu_ns();
 
 			if (R->o->on_token(R->o->opaque, &e) && !e.stop)
 				e.stop = NP_STOP_CALLER;
-			R->cpu_callback += thread_cpu_ns() - c0;
+			R->cpu_callback += npi_thread_cpu_ns() - c0;
 		}
 		q->stop = e.stop;
 		q->st.stop = e.stop;
@@ -1497,7 +1527,8 @@ int np_session_run(struct np_pipeline *p, const struct np_request *req,
 	const struct np_session_opts *o = opts ? opts : &none;
 	struct npi_run R = {0};
 	uint32_t *fifo = NULL, head = 0, count = 0;
-	uint64_t cpu0 = thread_cpu_ns(), c0, c1;
+	uint64_t cpu0 = npi_thread_cpu_ns();
+	struct npi_reg_acct reg0 = npi_reg_acct;
 	int ret;
 
 	if (!p || !req)
@@ -1523,7 +1554,8 @@ int np_session_run(struct np_pipeline *p, const struct np_request *req,
 	fwd_start(&R);
 	/* GPipe: every micro-batch has one frame in flight; frames leave the
 	 * output cards in the order they entered the first card */
-	c0 = thread_cpu_ns();
+	R.cpu_t = npi_thread_cpu_ns();
+	R.reg_t = npi_reg_acct;
 	for (uint32_t m = 0; m < R.m && !ret; m++) {
 		ret = submit(&R, m);
 		if (ret == 1) {
@@ -1532,31 +1564,24 @@ int np_session_run(struct np_pipeline *p, const struct np_request *req,
 			ret = 0;
 		}
 	}
-	c1 = thread_cpu_ns();
-	R.cpu_submit += c1 - c0;
+	phase_end(&R, NPI_SUBMIT);
 	while (count && !ret) {
 		struct npi_frame *f = &R.fr[fifo[head]];
 
 		head = (head + 1) % R.m;
 		count--;
-		c0 = c1;
 		ret = finish(&R, f);
 		account_in_flight(&R, -1);
-		c1 = thread_cpu_ns();
-		R.cpu_wait += c1 - c0;
-		c0 = c1;
+		phase_end(&R, NPI_WAIT);
 		ret = ret ? ret : process(&R, f);
-		c1 = thread_cpu_ns();
-		R.cpu_sample += c1 - c0;
-		c0 = c1;
+		phase_end(&R, NPI_SAMPLE);
 		ret = ret ? ret : submit(&R, f->m);
 		if (ret == 1) {
 			fifo[(head + count++) % R.m] = f->m;
 			account_in_flight(&R, 1);
 			ret = 0;
 		}
-		c1 = thread_cpu_ns();
-		R.cpu_submit += c1 - c0;
+		phase_end(&R, NPI_SUBMIT);
 	}
 	if (ret)
 		p->broken = 1;
@@ -1585,10 +1610,21 @@ int np_session_run(struct np_pipeline *p, const struct np_request *req,
 	free(fifo);
 	run_free(&R);
 	if (stats) {
-		stats->host_cpu_ns = thread_cpu_ns() - cpu0 - R.cpu_callback;
-		stats->host_submit_ns = R.cpu_submit;
-		stats->host_wait_ns = R.cpu_wait;
-		stats->host_sample_ns = R.cpu_sample - R.cpu_callback;
+		struct npi_reg_acct reg1 = npi_reg_acct;
+		uint64_t cpu = npi_thread_cpu_ns() - cpu0 - R.cpu_callback;
+
+		stats->host_emu_ns = npi_reg_emu_ns(&reg0, &reg1);
+		stats->host_reg_reads = reg1.n[0] - reg0.n[0];
+		stats->host_reg_writes = reg1.n[1] - reg0.n[1];
+		stats->host_cpu_ns =
+			cpu > stats->host_emu_ns ? cpu - stats->host_emu_ns : 0;
+		stats->host_submit_ns = phase_host_ns(&R, NPI_SUBMIT);
+		stats->host_wait_ns = phase_host_ns(&R, NPI_WAIT);
+		stats->host_sample_ns = phase_host_ns(&R, NPI_SAMPLE);
+		stats->host_sample_ns =
+			stats->host_sample_ns > R.cpu_callback ?
+				stats->host_sample_ns - R.cpu_callback :
+				0;
 	}
 	return ret;
 }

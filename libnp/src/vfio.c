@@ -700,11 +700,13 @@ static void vfio_close(struct np_ctx *ctx)
 
 static uint32_t vfio_reg_read(struct np_card *card, uint32_t off)
 {
+	npi_reg_acct.n[0]++;
 	return *(volatile uint32_t *)(vcard(card)->bar0 + off);
 }
 
 static void vfio_reg_write(struct np_card *card, uint32_t off, uint32_t value)
 {
+	npi_reg_acct.n[1]++;
 	*(volatile uint32_t *)(vcard(card)->bar0 + off) = value;
 }
 
