@@ -41,18 +41,15 @@ uint64_t npi_thread_cpu_ns(void)
 __thread struct npi_reg_acct npi_reg_acct
 	__attribute__((tls_model("initial-exec")));
 
-uint64_t npi_reg_emu_ns(const struct npi_reg_acct *a,
-			const struct npi_reg_acct *b)
+uint64_t npi_reg_emu_ns(const struct npi_reg_acct *rate,
+			const struct npi_reg_acct *n)
 {
 	double ns = 0;
 
-	for (int k = 0; k < 2; k++) {
-		uint64_t timed = b->timed[k] - a->timed[k];
-
-		if (timed)
-			ns += (double)(b->ns[k] - a->ns[k]) / (double)timed *
-			      (double)(b->n[k] - a->n[k]);
-	}
+	for (int k = 0; k < 2; k++)
+		if (rate->timed[k])
+			ns += (double)rate->ns[k] / (double)rate->timed[k] *
+			      (double)n->n[k];
 	return (uint64_t)ns;
 }
 

@@ -135,7 +135,10 @@ int npi_engine_process(struct npi_engine *eng);
 /*
  * np_xfer_submit for n (<= NPI_XFER_BATCH) transfers on one engine of one
  * card, behind one doorbell: spec[i].engine must be engine, and no C2C
- * may need a host bounce. All are posted or none (out[] NULL).
+ * may need a host bounce. All are posted or none (out[] NULL). With out
+ * NULL nothing tracks them and they raise no interrupt: for transfers the
+ * caller learns about otherwise (a failure stops the engine, which
+ * npi_card_failed sees).
  */
 int npi_xfer_submit_batch(struct np_card *card, unsigned int engine,
 			  const struct np_xfer_spec *spec, unsigned int n,
@@ -166,8 +169,10 @@ struct npi_reg_acct {
 };
 extern __thread struct npi_reg_acct npi_reg_acct
 	__attribute__((tls_model("initial-exec")));
-/* Emulated register time between two snapshots of npi_reg_acct. */
-uint64_t npi_reg_emu_ns(const struct npi_reg_acct *a,
-			const struct npi_reg_acct *b);
+/* Emulated register time of the accesses counted in n, at the CPU time
+ * per access of each kind that the timed ones of rate took (both are
+ * differences of npi_reg_acct snapshots). */
+uint64_t npi_reg_emu_ns(const struct npi_reg_acct *rate,
+			const struct npi_reg_acct *n);
 
 #endif /* NP_INTERNAL_H */

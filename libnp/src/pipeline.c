@@ -719,7 +719,7 @@ struct npi_run {
 	struct npi_fwd_stats fwd0[NP_MAX_CARDS]; /* at the start of the run */
 	uint64_t frames, prompt_tokens, tokens;
 	/* host CPU time of the token loop's parts (enum npi_phase), their
-	 * register accesses, the token callback's CPU time */
+	 * register access counts, the token callback's CPU time */
 	uint64_t cpu[NPI_PHASES];
 	struct npi_reg_acct reg[NPI_PHASES];
 	uint64_t cpu_callback;
@@ -736,20 +736,18 @@ static void phase_end(struct npi_run *R, enum npi_phase ph)
 	struct npi_reg_acct b = npi_reg_acct, *a = &R->reg_t;
 
 	R->cpu[ph] += now - R->cpu_t;
-	for (int k = 0; k < 2; k++) {
+	for (int k = 0; k < 2; k++)
 		R->reg[ph].n[k] += b.n[k] - a->n[k];
-		R->reg[ph].timed[k] += b.timed[k] - a->timed[k];
-		R->reg[ph].ns[k] += b.ns[k] - a->ns[k];
-	}
 	R->cpu_t = now;
 	R->reg_t = b;
 }
 
-/* CPU time of phase ph without the emulated cards' register handling */
-static uint64_t phase_host_ns(const struct npi_run *R, enum npi_phase ph)
+/* CPU time of phase ph without the emulated cards' register handling,
+ * at the run's time per access (run: the whole call's accesses) */
+static uint64_t phase_host_ns(const struct npi_run *R, enum npi_phase ph,
+			      const struct npi_reg_acct *run)
 {
-	static const struct npi_reg_acct zero;
-	uint64_t emu = npi_reg_emu_ns(&zero, &R->reg[ph]);
+	uint64_t emu = npi_reg_emu_ns(run, &R->reg[ph]);
 
 	return R->cpu[ph] > emu ? R->cpu[ph] - emu : 0;
 }
@@ -1019,11 +1017,12 @@ static int post_frame(struct npi_run *R, struct npi_frame *f, uint32_t len)
 					x[nx].flags |= NP_XFER_F_SIGNAL;
 				nx++;
 			}
+			/* untracked: the output cards' results complete after
+			 * them, and a failure stops the engine */
 			ret = npi_xfer_submit_batch(st->card, st->fwd_engine, x,
-						    nx, f->x + f->nx);
+						    nx, NULL);
 			if (ret)
 				return ret;
-			f->nx += nx;
 		}
 	}
 	return 0;
@@ -1286,7 +1285,7 @@ static int finish(struct npi_run *R, struct npi_frame *f)
 	int ret = 0;
 
 	/* the output cards' C2H come last in the list: once they are done,
-	 * the rest mostly is, and a look at the writeback record tells */
+	 * the H2C mostly is, and a look at the writeback record tells */
 	for (uint32_t i = f->nx; i-- > 0;) {
 		/* after a failure the rest is released unwaited: it may
 		 * never complete */
@@ -1474,7 +1473,7 @@ static void run_free(struct npi_run *R)
 static int run_alloc(struct npi_run *R, const struct np_request *req)
 {
 	struct np_pipeline *p = R->p;
-	uint32_t max_x = 2 + p->n_stages * (2 * p->n_out + 2);
+	uint32_t max_x = 1 + p->n_out; /* the H2C, the C2H (forwards: none) */
 	uint64_t at = align_up(p->frame_max, 64);
 
 	R->rq = calloc(R->n, sizeof(*R->rq));
@@ -1610,17 +1609,22 @@ int np_session_run(struct np_pipeline *p, const struct np_request *req,
 	free(fifo);
 	run_free(&R);
 	if (stats) {
-		struct npi_reg_acct reg1 = npi_reg_acct;
+		struct npi_reg_acct d = npi_reg_acct;
 		uint64_t cpu = npi_thread_cpu_ns() - cpu0 - R.cpu_callback;
 
-		stats->host_emu_ns = npi_reg_emu_ns(&reg0, &reg1);
-		stats->host_reg_reads = reg1.n[0] - reg0.n[0];
-		stats->host_reg_writes = reg1.n[1] - reg0.n[1];
+		for (int k = 0; k < 2; k++) {
+			d.n[k] -= reg0.n[k];
+			d.timed[k] -= reg0.timed[k];
+			d.ns[k] -= reg0.ns[k];
+		}
+		stats->host_emu_ns = npi_reg_emu_ns(&d, &d);
+		stats->host_reg_reads = d.n[0];
+		stats->host_reg_writes = d.n[1];
 		stats->host_cpu_ns =
 			cpu > stats->host_emu_ns ? cpu - stats->host_emu_ns : 0;
-		stats->host_submit_ns = phase_host_ns(&R, NPI_SUBMIT);
-		stats->host_wait_ns = phase_host_ns(&R, NPI_WAIT);
-		stats->host_sample_ns = phase_host_ns(&R, NPI_SAMPLE);
+		stats->host_submit_ns = phase_host_ns(&R, NPI_SUBMIT, &d);
+		stats->host_wait_ns = phase_host_ns(&R, NPI_WAIT, &d);
+		stats->host_sample_ns = phase_host_ns(&R, NPI_SAMPLE, &d);
 		stats->host_sample_ns =
 			stats->host_sample_ns > R.cpu_callback ?
 				stats->host_sample_ns - R.cpu_callback :

@@ -425,6 +425,7 @@ int npi_engine_process(struct npi_engine *eng)
 struct plan {
 	uint8_t opcode;
 	uint8_t flags; /* NP_DESC_F_* of the whole transfer */
+	bool quiet; /* no interrupt: nobody waits for it */
 	uint8_t wait_event, signal_event;
 	uint32_t wait_value;
 	uint64_t src, dst, len;
@@ -608,7 +609,8 @@ static void write_descs(struct npi_engine *eng, const struct plan *p,
 			(uint8_t)((i == 0 ? (p->flags & NP_DESC_F_WAIT) : 0) |
 				  (last ? (p->flags & (NP_DESC_F_SIGNAL |
 						       NP_DESC_F_NOTIFY)) |
-						   NP_DESC_F_IRQ :
+						   (p->quiet ? 0 :
+							       NP_DESC_F_IRQ) :
 					  0));
 		d->wait_event = p->wait_event;
 		d->wait_value = p->wait_value;
@@ -628,7 +630,7 @@ static void write_descs(struct npi_engine *eng, const struct plan *p,
 	}
 }
 
-/* Post n transfers (plans p[], records x[]) with one doorbell. */
+/* Post n transfers (plans p[], records x[] or none) with one doorbell. */
 static int engine_submit(struct npi_engine *eng, const struct plan *p,
 			 struct np_xfer **x, unsigned int n_x)
 {
@@ -678,6 +680,8 @@ static int engine_submit(struct npi_engine *eng, const struct plan *p,
 	}
 	for (unsigned int i = 0; i < n_x; i++) {
 		write_descs(eng, &p[i], plan_descs(&p[i]));
+		if (!x)
+			continue;
 		x[i]->eng = eng;
 		x[i]->end = eng->submitted;
 		x[i]->status = -EINPROGRESS;
@@ -763,7 +767,7 @@ int npi_xfer_submit_batch(struct np_card *card, unsigned int engine,
 
 	if (n > NPI_XFER_BATCH || engine >= card->num_engines)
 		return -EINVAL;
-	for (i = 0; i < n; i++)
+	for (i = 0; out && i < n; i++)
 		out[i] = NULL;
 	for (i = 0; i < n && !ret; i++) {
 		if (spec[i].engine != (int)engine ||
@@ -775,15 +779,18 @@ int npi_xfer_submit_batch(struct np_card *card, unsigned int engine,
 				       (unsigned long long)spec[i].engine);
 		if (!ret)
 			ret = plan_build(card, &spec[i], &p[i]);
-		out[i] = ret ? NULL : calloc(1, sizeof(*out[i]));
-		if (!ret && !out[i])
+		p[i].quiet = !out;
+		if (ret || !out)
+			continue;
+		out[i] = calloc(1, sizeof(*out[i]));
+		if (!out[i])
 			ret = -ENOMEM;
-		if (!ret)
+		else
 			out[i]->ctx = card->ctx;
 	}
 	if (!ret)
 		ret = engine_submit(&card->eng[engine], p, out, n);
-	if (ret)
+	if (ret && out)
 		for (i = 0; i < n; i++) {
 			free(out[i]);
 			out[i] = NULL;
