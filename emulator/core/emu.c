@@ -3,19 +3,19 @@
  * np emulator core: card lifecycle, memories, interrupts, event counters
  * and card reset.
  *
- * Besides one worker per queue, each card has a service thread. It performs
+ * The queues are run by the process's worker pool (pool.c); besides, each
+ * card has a service thread. It performs
  * the part of a card reset that must wait for the workers to go idle, and it
  * delivers interrupts raised from inside np_emu_mmio_write() (a mailbox
  * write, enabling a pending vector). That way bus callbacks are only ever
- * called from the card's own threads, never from a host's MMIO handler that
- * may hold the lock those callbacks take.
+ * called from the pool's and the card's own threads, never from a host's
+ * MMIO handler that may hold the lock those callbacks take.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 
 #include <errno.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,8 +100,8 @@ void np_emu_raise_irq(struct np_emu *emu, unsigned int vector)
 }
 
 /*
- * Add value to event counter n (n < NP_NUM_EVENTS), wake queues waiting on
- * events, and raise NP_IRQ_MAILBOX if the event has its EVENT_IRQ bit. From
+ * Add value to event counter n (n < NP_NUM_EVENTS), requeue the queues
+ * parked on event waits, and raise NP_IRQ_MAILBOX if the event has its EVENT_IRQ bit. From
  * a worker the interrupt is delivered directly; from MMIO context it is
  * handed to the service thread.
  */
@@ -113,11 +113,8 @@ void np_emu_signal_event(struct np_emu *emu, unsigned int n, uint32_t value,
 	bool deliver = false;
 
 	atomic_fetch_add(&emu->events[n], value);
-	if (atomic_load(&emu->ev_waiters)) {
-		pthread_mutex_lock(&emu->ev_lock);
-		pthread_cond_broadcast(&emu->ev_cond);
-		pthread_mutex_unlock(&emu->ev_lock);
-	}
+	if (atomic_load(&emu->ev_waiters))
+		np_emu_pool_wake_parked(emu);
 
 	pthread_mutex_lock(&emu->lock);
 	if ((emu->event_irq & bit) && !(emu->status & NP_STATUS_RESETTING)) {
@@ -313,10 +310,6 @@ static uint64_t reset_begin(struct np_emu *emu)
 		np_emu_queue_kick(q);
 		pthread_mutex_unlock(&q->lock);
 	}
-	/* Wake queues blocked on an event so they see the abort. */
-	pthread_mutex_lock(&emu->ev_lock);
-	pthread_cond_broadcast(&emu->ev_cond);
-	pthread_mutex_unlock(&emu->ev_lock);
 
 	pthread_mutex_lock(&emu->lock);
 	emu->resets_arming--;
@@ -403,23 +396,6 @@ static void *map_memory(uint64_t size)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-/* Start a thread with every signal blocked: hosts (QEMU) direct their
- * signals at threads of their own. */
-static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg,
-			const char *name)
-{
-	sigset_t all, old;
-	int rc;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(t, NULL, fn, arg);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (!rc)
-		pthread_setname_np(*t, name);
-	return -rc;
-}
-
 /* Locks are held for a few dozen instructions: spin briefly on contention
  * rather than sleep in the kernel at once (a submitter writing TAIL while
  * the worker commits a completion). */
@@ -455,15 +431,14 @@ static void init_queue(struct np_emu *emu, unsigned int i)
 	q->vector = q->compute ? NP_IRQ_COMPUTE : NP_IRQ_DMA(i);
 	q->present = q->compute || i < emu->cfg.dma_engines;
 	init_lock(&q->lock);
-	init_cond(&q->cond);
 	atomic_init(&q->gen, 0);
-	atomic_init(&q->doorbell, 0);
 }
 
 int np_emu_create(const struct np_emu_config *cfg, const struct np_emu_bus *bus,
 		  struct np_emu **out)
 {
 	struct np_emu *emu;
+	char name[16];
 	int rc;
 
 	*out = NULL;
@@ -486,12 +461,11 @@ int np_emu_create(const struct np_emu_config *cfg, const struct np_emu_bus *bus,
 	emu->fb_size = emu->cfg.fb_size;
 
 	init_lock(&emu->lock);
-	init_lock(&emu->ev_lock);
 	init_cond(&emu->service_cond);
 	init_cond(&emu->reset_cond);
-	init_cond(&emu->ev_cond);
 	for (unsigned int n = 0; n < NP_NUM_EVENTS; n++)
 		atomic_init(&emu->events[n], 0);
+	atomic_init(&emu->ev_waiters, 0);
 	atomic_init(&emu->dead, false);
 	atomic_init(&emu->n_flips, 0);
 	for (unsigned int i = 0; i < NP_EMU_NUM_QUEUES; i++)
@@ -506,27 +480,16 @@ int np_emu_create(const struct np_emu_config *cfg, const struct np_emu_bus *bus,
 		goto fail;
 	}
 
-	rc = start_thread(&emu->service, service_thread, emu, "np-service");
+	rc = np_emu_pool_get();
+	if (rc)
+		goto fail;
+	emu->pool_ref = true;
+	snprintf(name, sizeof(name), "np%u-service",
+		 emu->cfg.card_index % 1000u);
+	rc = np_emu_start_thread(&emu->service, service_thread, emu, name);
 	if (rc)
 		goto fail;
 	emu->service_started = true;
-	for (unsigned int i = 0; i < NP_EMU_NUM_QUEUES; i++) {
-		struct np_emu_queue *q = &emu->q[i];
-		char name[16];
-
-		if (!q->present)
-			continue;
-		if (q->compute)
-			snprintf(name, sizeof(name), "np%u-compute",
-				 emu->cfg.card_index % 1000u);
-		else
-			snprintf(name, sizeof(name), "np%u-dma%u",
-				 emu->cfg.card_index % 1000u, i);
-		rc = start_thread(&q->thread, np_emu_queue_worker, q, name);
-		if (rc)
-			goto fail;
-		q->thread_started = true;
-	}
 	*out = emu;
 	return 0;
 
@@ -548,34 +511,29 @@ void np_emu_destroy(struct np_emu *emu)
 		np_emu_queue_kick(q);
 		pthread_mutex_unlock(&q->lock);
 	}
-	pthread_mutex_lock(&emu->ev_lock);
-	pthread_cond_broadcast(&emu->ev_cond);
-	pthread_mutex_unlock(&emu->ev_lock);
 	pthread_mutex_lock(&emu->lock);
 	emu->exit = true;
 	pthread_cond_broadcast(&emu->service_cond);
 	pthread_cond_broadcast(&emu->reset_cond);
 	pthread_mutex_unlock(&emu->lock);
 
-	for (unsigned int i = 0; i < NP_EMU_NUM_QUEUES; i++) {
-		struct np_emu_queue *q = &emu->q[i];
-
-		if (q->thread_started)
-			pthread_join(q->thread, NULL);
-		pthread_cond_destroy(&q->cond);
-		pthread_mutex_destroy(&q->lock);
+	/* Every queue finishes or aborts what it was doing; then no worker
+	 * touches this card again. */
+	if (emu->pool_ref) {
+		np_emu_pool_drain(emu);
+		np_emu_pool_put();
 	}
 	if (emu->service_started)
 		pthread_join(emu->service, NULL);
+	for (unsigned int i = 0; i < NP_EMU_NUM_QUEUES; i++)
+		pthread_mutex_destroy(&emu->q[i].lock);
 
 	if (emu->sram)
 		munmap(emu->sram, emu->sram_size);
 	if (emu->fb)
 		munmap(emu->fb, emu->fb_size);
-	pthread_cond_destroy(&emu->ev_cond);
 	pthread_cond_destroy(&emu->reset_cond);
 	pthread_cond_destroy(&emu->service_cond);
-	pthread_mutex_destroy(&emu->ev_lock);
 	pthread_mutex_destroy(&emu->lock);
 	free(emu);
 }

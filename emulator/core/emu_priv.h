@@ -4,9 +4,9 @@
  *
  * Locking (never held across a bus callback):
  *   emu->lock     global registers, interrupt state, telemetry, reset state
- *   q->lock       one queue's registers and worker state
- *   emu->ev_lock  only to sleep on / wake up event waiters
- * Lock order: q->lock before emu->lock; ev_lock is a leaf.
+ *   q->lock       one queue's registers and the descriptor in flight
+ *   pool lock     the worker pool's run list and queue states (pool.c)
+ * Lock order: q->lock before emu->lock; the pool lock is a leaf.
  * Event counters and statistics are atomics so the data path takes no lock
  * beyond q->lock once per descriptor.
  */
@@ -27,9 +27,13 @@
 /* Data is moved in chunks of this size so resets and aborts are prompt. */
 #define NP_EMU_CHUNK (256u * 1024u)
 
-/* After finishing work, a worker polls its doorbell this long before it
- * sleeps, so back-to-back submissions do not pay a thread wake-up. */
+/* After finishing work, a pool worker polls the run list this long before
+ * it sleeps, so back-to-back submissions do not pay a thread wake-up. */
 #define NP_EMU_POLL_NS 20000u
+
+/* Descriptors a worker runs from one queue before it lets the other ready
+ * queues have their turn. */
+#define NP_EMU_TURN 8u
 
 #define NP_EMU_FW_VERSION (1u << 16 | 0u << 8 | 0u)
 #define NP_EMU_PCIE_GEN 3u
@@ -67,6 +71,58 @@ static inline void np_emu_cpu_relax(void)
 
 struct np_emu;
 
+/* A descriptor of either kind, decoded to host byte order. */
+struct np_emu_desc {
+	uint8_t opcode;
+	uint8_t flags;
+	uint8_t wait_event;
+	uint8_t signal_event;
+	uint32_t len;
+	uint64_t src; /* DMA src; job prog */
+	uint64_t dst; /* DMA dst; job arg */
+	uint64_t notify_addr;
+	uint32_t notify_data;
+	uint32_t wait_value;
+	uint64_t user;
+	uint64_t out; /* job out */
+	bool rsvd_set;
+};
+
+/* Why a descriptor in flight gave its worker back (queue.c). */
+enum np_emu_park {
+	NP_EMU_PARK_NONE,
+	NP_EMU_PARK_HANG, /* injected hang: until an abort */
+	NP_EMU_PARK_WAIT, /* event wait: until the event, timeout or abort */
+	NP_EMU_PARK_DEAD, /* card stopped answering: until an abort */
+};
+
+/* The descriptor a queue is executing, kept across a park. */
+struct np_emu_flight {
+	enum np_emu_park park;
+	unsigned int gen;
+	uint32_t idx;
+	uint32_t next; /* idx + 1 in the ring */
+	uint32_t timeout_us;
+	uint32_t err;
+	uint64_t desc_addr;
+	uint64_t wb_addr;
+	uint64_t err_addr;
+	uint64_t bytes;
+	uint64_t deadline_ns; /* PARK_WAIT with a timeout; 0: none */
+	uint64_t fetch_ns; /* when the worker took it */
+	uint64_t wait_t0_ns; /* when its event wait began */
+	uint64_t wait_ns; /* how long it waited for its event */
+	struct np_emu_desc d;
+};
+
+/* Where a queue is in the worker pool (pool.c), under the pool's lock. */
+enum np_emu_sched {
+	NP_EMU_SCHED_IDLE, /* no work known */
+	NP_EMU_SCHED_QUEUED, /* on the run list */
+	NP_EMU_SCHED_RUNNING, /* a worker has it */
+	NP_EMU_SCHED_PARKED, /* a descriptor waits; no worker has it */
+};
+
 struct np_emu_queue {
 	struct np_emu *emu;
 	unsigned int index; /* engine number; NP_EMU_COMPUTE_Q for compute */
@@ -74,10 +130,7 @@ struct np_emu_queue {
 	bool compute;
 	bool present; /* DMA engine beyond cfg.dma_engines: absent */
 
-	pthread_t thread;
-	bool thread_started;
 	pthread_mutex_t lock;
-	pthread_cond_t cond; /* worker sleeps here */
 
 	/* Registers, under lock. */
 	uint64_t ring;
@@ -104,7 +157,6 @@ struct np_emu_queue {
 	bool busy; /* executing a descriptor (STATUS.BUSY) */
 	bool waiting; /* blocked on an event (STATUS.WAITING) */
 	bool active; /* executing or reporting: a card reset waits */
-	bool sleeping; /* on cond; writers must signal */
 	bool stop_pending; /* a stop detected by mmio awaits wb + irq */
 	bool hold; /* card reset in progress: start nothing */
 	uint64_t hold_seq; /* the reset request that set hold */
@@ -115,12 +167,20 @@ struct np_emu_queue {
 	enum np_emu_fault fault;
 	uint32_t fault_countdown;
 
+	/* The descriptor in flight, owned by the worker that has the queue
+	 * (or by none while it is parked); read and written under lock. */
+	struct np_emu_flight fl;
+
 	/* Bumped under lock by queue and card resets; the worker compares it
 	 * between chunks to abort promptly. */
 	atomic_uint gen;
-	/* Bumped under lock by every register change the worker must see;
-	 * polled without the lock while the worker spins before sleeping. */
-	atomic_uint doorbell;
+
+	/* Pool state (pool.c), under the pool's lock. */
+	enum np_emu_sched sched;
+	bool again; /* woken while RUNNING: look again before idling */
+	struct np_emu_queue *run_next; /* run list */
+	struct np_emu_queue *park_next, **park_pprev; /* parked list */
+	uint64_t park_deadline_ns; /* 0: none */
 };
 
 struct np_emu {
@@ -186,11 +246,11 @@ struct np_emu {
 	} flips[NP_EMU_MAX_FLIPS];
 	atomic_uint n_flips;
 
-	/* Event counters (mailbox). */
+	/* Event counters (mailbox). ev_waiters counts queues parked on an
+	 * event wait, so a signal with none skips the pool. */
 	atomic_uint events[NP_NUM_EVENTS];
-	pthread_mutex_t ev_lock;
-	pthread_cond_t ev_cond;
 	atomic_uint ev_waiters;
+	bool pool_ref; /* holds a reference on the worker pool */
 
 	struct np_emu_queue q[NP_EMU_NUM_QUEUES];
 };
@@ -223,11 +283,27 @@ void np_emu_signal_event(struct np_emu *emu, unsigned int n, uint32_t value,
 void np_emu_worker_idle(struct np_emu *emu);
 
 /* queue.c */
-void *np_emu_queue_worker(void *arg);
+enum np_emu_turn {
+	NP_EMU_TURN_IDLE, /* nothing to do */
+	NP_EMU_TURN_AGAIN, /* more to do: back on the run list */
+	NP_EMU_TURN_PARK, /* a descriptor waits until *deadline_ns (0: an
+			     event or register write ends the wait) */
+};
+enum np_emu_turn np_emu_queue_turn(struct np_emu_queue *q,
+				   uint64_t *deadline_ns);
 void np_emu_queue_kick(struct np_emu_queue *q);
 uint32_t np_emu_queue_read(struct np_emu_queue *q, uint32_t reg);
 void np_emu_queue_write(struct np_emu_queue *q, uint32_t reg, uint32_t value);
 void np_emu_queue_clear(struct np_emu_queue *q);
+
+/* pool.c */
+int np_emu_pool_get(void);
+void np_emu_pool_put(void);
+int np_emu_start_thread(pthread_t *t, void *(*fn)(void *), void *arg,
+			const char *name);
+void np_emu_pool_kick(struct np_emu_queue *q, bool work);
+void np_emu_pool_wake_parked(struct np_emu *emu);
+void np_emu_pool_drain(struct np_emu *emu);
 
 /* fault.c */
 int np_emu_fault_arm_locked(struct np_emu *emu, enum np_emu_fault fault,

@@ -2,9 +2,11 @@
 /*
  * np emulator core: DMA engines and the compute queue.
  *
- * One worker thread per queue. The worker takes q->lock only to pick the
- * next descriptor and to commit its completion; descriptor fetch, data
- * movement, notify and writeback run unlocked through the bus. Data moves in
+ * Queues are run by the worker pool (pool.c), one descriptor at a time per
+ * queue. The worker takes q->lock only to pick the next descriptor and to
+ * commit its completion; descriptor fetch, data movement, notify and
+ * writeback run unlocked through the bus. A descriptor that waits parks
+ * its queue (q->fl keeps it) and gives the worker back. Data moves in
  * NP_EMU_CHUNK pieces with a check of q->gen between them, so a queue or card
  * reset stops a 16 MiB transfer within one chunk.
  *
@@ -21,31 +23,6 @@
 
 #include "compute.h"
 #include "emu_priv.h"
-
-/* A descriptor of either kind, decoded to host byte order. */
-struct np_emu_desc {
-	uint8_t opcode;
-	uint8_t flags;
-	uint8_t wait_event;
-	uint8_t signal_event;
-	uint32_t len;
-	uint64_t src; /* DMA src; job prog */
-	uint64_t dst; /* DMA dst; job arg */
-	uint64_t notify_addr;
-	uint32_t notify_data;
-	uint32_t wait_value;
-	uint64_t user;
-	uint64_t out; /* job out */
-	bool rsvd_set;
-};
-
-/* What the execution of one descriptor produced. */
-struct np_emu_result {
-	uint32_t error;
-	uint64_t err_addr;
-	uint64_t bytes;
-	uint64_t wait_ns; /* blocked in the F_WAIT */
-};
 
 static const char *const err_names[] = {
 	[NP_ERR_NONE] = "none",
@@ -99,12 +76,16 @@ static const char *queue_name(const struct np_emu_queue *q, char *buf,
 	return buf;
 }
 
-/* q->lock held: tell the worker something changed. */
+static bool runnable(const struct np_emu_queue *q)
+{
+	return (q->ctrl & NP_Q_CTRL_ENABLE) && !q->error && !q->hold &&
+	       q->head != q->tail && !atomic_load(&q->emu->dead);
+}
+
+/* q->lock held: tell the pool something changed. */
 void np_emu_queue_kick(struct np_emu_queue *q)
 {
-	atomic_fetch_add(&q->doorbell, 1);
-	if (q->sleeping)
-		pthread_cond_signal(&q->cond);
+	np_emu_pool_kick(q, runnable(q) || (q->stop_pending && !q->hold));
 }
 
 static uint32_t status_bits(const struct np_emu_queue *q)
@@ -173,13 +154,6 @@ static void mmio_stop(struct np_emu_queue *q, uint32_t err, uint64_t addr)
 	q->ctrl &= ~NP_Q_CTRL_ENABLE;
 	q->stop_pending = true;
 	np_emu_queue_kick(q);
-}
-
-static void wake_event_waiters(struct np_emu *emu)
-{
-	pthread_mutex_lock(&emu->ev_lock);
-	pthread_cond_broadcast(&emu->ev_cond);
-	pthread_mutex_unlock(&emu->ev_lock);
 }
 
 uint32_t np_emu_queue_read(struct np_emu_queue *q, uint32_t reg)
@@ -362,12 +336,8 @@ static void ctrl_write(struct np_emu_queue *q, uint32_t value,
 			    "they are ignored",
 			    queue_name(q, name, sizeof(name)), value,
 			    value & ~known);
-	if (value & NP_Q_CTRL_RESET) {
+	if (value & NP_Q_CTRL_RESET)
 		np_emu_queue_clear(q);
-		pthread_mutex_unlock(&q->lock);
-		wake_event_waiters(q->emu);
-		pthread_mutex_lock(&q->lock);
-	}
 	if (value & NP_Q_CTRL_ENABLE) {
 		enable(q, msg);
 	} else if (q->ctrl & NP_Q_CTRL_ENABLE) {
@@ -603,76 +573,48 @@ static bool event_reached(struct np_emu *emu, unsigned int n, uint32_t value)
 	return (int32_t)(atomic_load(&emu->events[n]) - value) >= 0;
 }
 
-static void set_waiting(struct np_emu_queue *q, bool waiting)
-{
-	pthread_mutex_lock(&q->lock);
-	q->waiting = waiting;
-	pthread_mutex_unlock(&q->lock);
-}
-
-/* A blocked wait of descriptor d ended after ns: count it, unless a reset
- * cleared the statistics meanwhile. */
-static void wait_done(struct np_emu_queue *q, unsigned int gen,
-		      const struct np_emu_desc *d, uint64_t ns)
-{
-	pthread_mutex_lock(&q->lock);
-	q->waiting = false;
-	if (!aborted(q, gen)) {
-		if (is_work(q, d->opcode)) {
-			q->work_waits++;
-			q->work_wait_ns += ns;
-		} else {
-			q->fence_waits++;
-			q->fence_ns += ns;
-		}
-	}
-	pthread_mutex_unlock(&q->lock);
-}
-
-static uint32_t wait_event(struct np_emu_queue *q, unsigned int gen,
-			   const struct np_emu_desc *d, uint32_t timeout_us,
-			   uint64_t *wait_ns)
+/* q->lock held: descriptor q->fl waits for its event. Returns false if
+ * the event is already there; otherwise the queue parks. The waiter count
+ * goes up before the last look at the counter, so a signal in between
+ * finds the queue (np_emu_signal_event()). */
+static bool begin_wait(struct np_emu_queue *q)
 {
 	struct np_emu *emu = q->emu;
-	struct timespec deadline;
-	uint32_t err = NP_ERR_NONE;
-	uint64_t t0;
+	struct np_emu_flight *fl = &q->fl;
 
-	if (event_reached(emu, d->wait_event, d->wait_value))
-		return NP_ERR_NONE;
-	t0 = np_emu_now_ns();
-	set_waiting(q, true);
-	if (timeout_us) {
-		clock_gettime(CLOCK_MONOTONIC, &deadline);
-		deadline.tv_sec += timeout_us / 1000000u;
-		deadline.tv_nsec += (long)(timeout_us % 1000000u) * 1000;
-		if (deadline.tv_nsec >= 1000000000) {
-			deadline.tv_sec++;
-			deadline.tv_nsec -= 1000000000;
-		}
-	}
-	pthread_mutex_lock(&emu->ev_lock);
 	atomic_fetch_add(&emu->ev_waiters, 1);
-	while (!event_reached(emu, d->wait_event, d->wait_value)) {
-		if (aborted(q, gen)) {
-			err = NP_ERR_ABORTED;
-			break;
-		}
-		if (!timeout_us) {
-			pthread_cond_wait(&emu->ev_cond, &emu->ev_lock);
-		} else if (pthread_cond_timedwait(&emu->ev_cond, &emu->ev_lock,
-						  &deadline) == ETIMEDOUT &&
-			   !event_reached(emu, d->wait_event, d->wait_value)) {
-			err = aborted(q, gen) ? NP_ERR_ABORTED :
-						NP_ERR_WAIT_TIMEOUT;
-			break;
-		}
+	if (event_reached(emu, fl->d.wait_event, fl->d.wait_value)) {
+		atomic_fetch_sub(&emu->ev_waiters, 1);
+		return false;
 	}
-	atomic_fetch_sub(&emu->ev_waiters, 1);
-	pthread_mutex_unlock(&emu->ev_lock);
-	*wait_ns = np_emu_now_ns() - t0;
-	wait_done(q, gen, d, *wait_ns);
-	return err;
+	q->waiting = true;
+	fl->park = NP_EMU_PARK_WAIT;
+	fl->wait_t0_ns = np_emu_now_ns();
+	fl->deadline_ns =
+		fl->timeout_us ? np_emu_now_ns() + fl->timeout_us * 1000ull : 0;
+	return true;
+}
+
+/* q->lock held: the wait of q->fl ends (err: how). It is counted, unless
+ * a reset cleared the statistics meanwhile. */
+static void end_wait(struct np_emu_queue *q, uint32_t err)
+{
+	struct np_emu_flight *fl = &q->fl;
+
+	atomic_fetch_sub(&q->emu->ev_waiters, 1);
+	q->waiting = false;
+	fl->park = NP_EMU_PARK_NONE;
+	fl->err = err;
+	fl->wait_ns = np_emu_now_ns() - fl->wait_t0_ns;
+	if (aborted(q, fl->gen))
+		return;
+	if (is_work(q, fl->d.opcode)) {
+		q->work_waits++;
+		q->work_wait_ns += fl->wait_ns;
+	} else {
+		q->fence_waits++;
+		q->fence_ns += fl->wait_ns;
+	}
 }
 
 static uint32_t copy_local(struct np_emu_queue *q, unsigned int gen,
@@ -765,35 +707,27 @@ static uint32_t transfer(struct np_emu_queue *q, unsigned int gen,
 }
 
 /*
- * Execute one descriptor up to (not including) its writeback and interrupt.
- * Returns the NP_ERR_* code; res->err_addr is set for address faults.
+ * The part of descriptor fl after its event wait, up to (not including) its
+ * writeback and interrupt. Returns the NP_ERR_* code; fl->err_addr is set
+ * for address faults.
  */
-static uint32_t execute(struct np_emu_queue *q, unsigned int gen,
-			const struct np_emu_desc *d, uint32_t timeout_us,
-			struct np_emu_result *res)
+static uint32_t execute(struct np_emu_queue *q, struct np_emu_flight *fl)
 {
 	struct np_emu *emu = q->emu;
+	const struct np_emu_desc *d = &fl->d;
 	uint32_t err;
 	uint64_t t0;
 
-	err = validate(q, d, &res->err_addr);
-	if (err)
-		return err;
-	if (d->flags & NP_DESC_F_WAIT) {
-		err = wait_event(q, gen, d, timeout_us, &res->wait_ns);
-		if (err)
-			return err;
-	}
 	t0 = np_emu_now_ns();
-	err = transfer(q, gen, d, &res->err_addr);
+	err = transfer(q, fl->gen, d, &fl->err_addr);
 	if (!err && is_data_op(q, d->opcode))
-		res->bytes = d->len;
+		fl->bytes = d->len;
 	/* Written words get fresh check bits. */
 	if (!err &&
 	    (d->opcode == NP_DMA_OP_H2C || d->opcode == NP_DMA_OP_COPY) &&
 	    !q->compute)
 		np_emu_fault_sram_write(emu, d->dst, d->len);
-	if (!err && aborted(q, gen))
+	if (!err && aborted(q, fl->gen))
 		err = NP_ERR_ABORTED;
 	if (!err && (d->flags & NP_DESC_F_SIGNAL))
 		np_emu_signal_event(emu, d->signal_event, 1, true);
@@ -802,25 +736,12 @@ static uint32_t execute(struct np_emu_queue *q, unsigned int gen,
 
 		if (emu->bus.dma_write(emu->bus.opaque, d->notify_addr, &data,
 				       sizeof(data))) {
-			res->err_addr = d->notify_addr;
+			fl->err_addr = d->notify_addr;
 			err = NP_ERR_NOTIFY_WRITE;
 		}
 	}
 	atomic_fetch_add(&emu->busy_ns, np_emu_now_ns() - t0);
 	return err;
-}
-
-/* An injected hang, or a card that stopped answering: the descriptor
- * never finishes; only a queue or card reset (or destroy) ends the wait. */
-static void stall(struct np_emu_queue *q, unsigned int gen)
-{
-	pthread_mutex_lock(&q->lock);
-	while (!aborted(q, gen)) {
-		q->sleeping = true;
-		pthread_cond_wait(&q->cond, &q->lock);
-		q->sleeping = false;
-	}
-	pthread_mutex_unlock(&q->lock);
 }
 
 /* The error an injected DMA error gives descriptor d (np_emu.h). */
@@ -870,60 +791,26 @@ static void work_done(struct np_emu_queue *q, uint64_t ns)
 }
 
 /*
- * Execute the descriptor at the head. q->lock held on entry and exit.
+ * Finish descriptor q->fl: writeback, registers, interrupt. q->lock held on
+ * entry and exit.
  *
  * The writeback record goes out before the registers are updated, so once
  * software sees NP_Q_COMPLETED or STATUS.ERROR move, the record that
  * describes it is already in memory; the interrupt comes last.
  */
-static void run_one(struct np_emu_queue *q)
+static void complete(struct np_emu_queue *q)
 {
 	struct np_emu *emu = q->emu;
-	const struct np_emu_bus *bus = &emu->bus;
-	unsigned int gen = atomic_load(&q->gen);
-	uint32_t idx = q->head;
-	uint32_t next = (idx + 1) & (q->ring_size - 1);
-	uint64_t desc_addr =
-		q->ring + (uint64_t)idx * sizeof(struct np_dma_desc);
-	uint64_t wb_addr = q->wb;
-	uint32_t timeout_us = q->wait_timeout;
-	struct np_emu_result res = {0};
-	struct np_emu_desc d = {0};
-	uint8_t raw[sizeof(struct np_dma_desc)];
+	const struct np_emu_flight *fl = &q->fl;
+	const struct np_emu_desc *d = &fl->d;
+	unsigned int gen = fl->gen;
+	uint32_t idx = fl->idx, err = fl->err;
+	uint64_t wb_addr = fl->wb_addr;
 	struct np_emu_msg msg = NP_EMU_MSG_INIT;
 	struct np_queue_wb wb;
-	enum np_emu_fault fault = 0;
 	bool wb_ok = true, irq = false;
 	char name[32];
-	uint32_t err;
-	uint64_t t_fetch = np_emu_now_ns();
 
-	if (q->fault_countdown && !--q->fault_countdown)
-		fault = q->fault;
-	q->busy = true;
-	q->active = true;
-	pthread_mutex_unlock(&q->lock);
-
-	if (fault == NP_EMU_FAULT_HANG) {
-		np_emu_logf(emu, LOG_DEBUG,
-			    "%s: injected hang at descriptor %u",
-			    queue_name(q, name, sizeof(name)), idx);
-		stall(q, gen);
-		err = NP_ERR_ABORTED;
-	} else if (bus->dma_read(bus->opaque, desc_addr, raw, sizeof(raw))) {
-		err = NP_ERR_RING_FETCH;
-		res.err_addr = desc_addr;
-	} else {
-		decode(q, raw, &d);
-		if (fault == NP_EMU_FAULT_DMA_ERROR)
-			err = injected_error(q, &d, desc_addr, &res.err_addr);
-		else
-			err = execute(q, gen, &d, timeout_us, &res);
-	}
-	if (atomic_load(&emu->dead))
-		stall(q, gen);
-
-	pthread_mutex_lock(&q->lock);
 	if (aborted(q, gen)) {
 		/* A queue reset, card reset or destroy took the queue away
 		 * and already cleared its registers. Only after a queue
@@ -946,16 +833,16 @@ static void run_one(struct np_emu_queue *q)
 			    "%s: descriptor %u (opcode %u, flags 0x%x) failed: "
 			    "%s (error %u, address 0x%llx); queue stopped, "
 			    "write NP_Q_CTRL_RESET to recover",
-			    queue_name(q, name, sizeof(name)), idx, d.opcode,
-			    d.flags, err_names[err], err,
-			    (unsigned long long)res.err_addr);
+			    queue_name(q, name, sizeof(name)), idx, d->opcode,
+			    d->flags, err_names[err], err,
+			    (unsigned long long)fl->err_addr);
 		make_wb(&wb, q->head, q->completed, NP_Q_STATUS_ERROR,
 			q->error ? q->error : err, q->last_user);
 		irq = true;
 	} else {
-		make_wb(&wb, next, q->completed + 1,
-			status_bits(q) & ~NP_Q_STATUS_BUSY, q->error, d.user);
-		irq = d.flags & NP_DESC_F_IRQ;
+		make_wb(&wb, fl->next, q->completed + 1,
+			status_bits(q) & ~NP_Q_STATUS_BUSY, q->error, d->user);
+		irq = d->flags & NP_DESC_F_IRQ;
 	}
 	pthread_mutex_unlock(&q->lock);
 	np_emu_msg_flush(emu, &msg);
@@ -966,20 +853,20 @@ static void run_one(struct np_emu_queue *q)
 	pthread_mutex_lock(&q->lock);
 	if (!aborted(q, gen)) {
 		if (err) {
-			stop_locked(q, idx, err, res.err_addr);
+			stop_locked(q, idx, err, fl->err_addr);
 		} else {
-			q->head = next;
+			q->head = fl->next;
 			q->completed++;
-			q->bytes += res.bytes;
-			q->last_user = d.user;
-			if (is_work(q, d.opcode))
-				work_done(q, np_emu_now_ns() - t_fetch -
-						     res.wait_ns);
+			q->bytes += fl->bytes;
+			q->last_user = d->user;
+			if (is_work(q, d->opcode))
+				work_done(q, np_emu_now_ns() - fl->fetch_ns -
+						     fl->wait_ns);
 			if (q->compute) {
 				atomic_fetch_add(&emu->jobs, 1);
 			} else {
 				atomic_fetch_add(&emu->dma_descs, 1);
-				atomic_fetch_add(&emu->dma_bytes, res.bytes);
+				atomic_fetch_add(&emu->dma_bytes, fl->bytes);
 			}
 		}
 		if (!wb_ok && !err) {
@@ -1001,6 +888,125 @@ static void run_one(struct np_emu_queue *q)
 		np_emu_raise_irq(emu, q->vector);
 	pthread_mutex_lock(&q->lock);
 	q->active = false;
+}
+
+/* q->lock held on entry and exit: descriptor q->fl has run (or failed).
+ * A card that stopped answering never finishes it: only a queue or card
+ * reset (or destroy) ends that wait. Returns true if the queue parks. */
+static bool ran(struct np_emu_queue *q)
+{
+	if (atomic_load(&q->emu->dead) && !aborted(q, q->fl.gen)) {
+		q->fl.park = NP_EMU_PARK_DEAD;
+		return true;
+	}
+	complete(q);
+	return false;
+}
+
+/* q->lock held on entry and exit: run descriptor q->fl past its wait. */
+static bool run_rest(struct np_emu_queue *q)
+{
+	pthread_mutex_unlock(&q->lock);
+	q->fl.err = execute(q, &q->fl);
+	pthread_mutex_lock(&q->lock);
+	return ran(q);
+}
+
+/*
+ * Start the descriptor at the head. q->lock held on entry and exit. Returns
+ * true if it parks: an injected hang, an event that has not come, a card
+ * that stopped answering; resume() picks it up again.
+ */
+static bool run_one(struct np_emu_queue *q)
+{
+	struct np_emu *emu = q->emu;
+	const struct np_emu_bus *bus = &emu->bus;
+	struct np_emu_flight *fl = &q->fl;
+	uint8_t raw[sizeof(struct np_dma_desc)];
+	enum np_emu_fault fault = 0;
+	char name[32];
+
+	memset(fl, 0, sizeof(*fl));
+	fl->fetch_ns = np_emu_now_ns();
+	fl->gen = atomic_load(&q->gen);
+	fl->idx = q->head;
+	fl->next = (fl->idx + 1) & (q->ring_size - 1);
+	fl->desc_addr =
+		q->ring + (uint64_t)fl->idx * sizeof(struct np_dma_desc);
+	fl->wb_addr = q->wb;
+	fl->timeout_us = q->wait_timeout;
+	if (q->fault_countdown && !--q->fault_countdown)
+		fault = q->fault;
+	q->busy = true;
+	q->active = true;
+	pthread_mutex_unlock(&q->lock);
+
+	if (fault == NP_EMU_FAULT_HANG) {
+		/* Never finishes: only a queue or card reset (or destroy)
+		 * ends it. */
+		np_emu_logf(emu, LOG_DEBUG,
+			    "%s: injected hang at descriptor %u",
+			    queue_name(q, name, sizeof(name)), fl->idx);
+		pthread_mutex_lock(&q->lock);
+		fl->park = NP_EMU_PARK_HANG;
+		return true;
+	}
+	if (bus->dma_read(bus->opaque, fl->desc_addr, raw, sizeof(raw))) {
+		fl->err = NP_ERR_RING_FETCH;
+		fl->err_addr = fl->desc_addr;
+	} else {
+		decode(q, raw, &fl->d);
+		if (fault == NP_EMU_FAULT_DMA_ERROR)
+			fl->err = injected_error(q, &fl->d, fl->desc_addr,
+						 &fl->err_addr);
+		else
+			fl->err = validate(q, &fl->d, &fl->err_addr);
+	}
+	pthread_mutex_lock(&q->lock);
+	if (fl->err)
+		return ran(q);
+	if ((fl->d.flags & NP_DESC_F_WAIT) && begin_wait(q))
+		return true;
+	return run_rest(q);
+}
+
+/* q->lock held on entry and exit: look at parked descriptor q->fl again.
+ * Returns true if it stays parked. */
+static bool resume(struct np_emu_queue *q)
+{
+	struct np_emu_flight *fl = &q->fl;
+
+	switch (fl->park) {
+	case NP_EMU_PARK_HANG:
+		if (!aborted(q, fl->gen))
+			return true;
+		fl->park = NP_EMU_PARK_NONE;
+		fl->err = NP_ERR_ABORTED;
+		return ran(q);
+	case NP_EMU_PARK_DEAD:
+		if (!aborted(q, fl->gen))
+			return true;
+		fl->park = NP_EMU_PARK_NONE;
+		complete(q);
+		return false;
+	case NP_EMU_PARK_WAIT:
+		if (event_reached(q->emu, fl->d.wait_event, fl->d.wait_value)) {
+			end_wait(q, NP_ERR_NONE);
+			return run_rest(q);
+		}
+		if (aborted(q, fl->gen)) {
+			end_wait(q, NP_ERR_ABORTED);
+		} else if (fl->deadline_ns &&
+			   np_emu_now_ns() >= fl->deadline_ns) {
+			end_wait(q, NP_ERR_WAIT_TIMEOUT);
+		} else {
+			return true;
+		}
+		return ran(q);
+	case NP_EMU_PARK_NONE:
+		break;
+	}
+	return false;
 }
 
 /* q->lock held on entry and exit: deliver a stop detected in MMIO. */
@@ -1035,51 +1041,42 @@ static void quiesced(struct np_emu_queue *q)
 	pthread_mutex_lock(&q->lock);
 }
 
-static bool runnable(const struct np_emu_queue *q)
+/*
+ * A pool worker's turn at q (pool.c): pick up a parked descriptor, deliver
+ * a stop detected in MMIO, run up to NP_EMU_TURN descriptors.
+ */
+enum np_emu_turn np_emu_queue_turn(struct np_emu_queue *q,
+				   uint64_t *deadline_ns)
 {
-	return (q->ctrl & NP_Q_CTRL_ENABLE) && !q->error && !q->hold &&
-	       q->head != q->tail && !atomic_load(&q->emu->dead);
-}
-
-void *np_emu_queue_worker(void *arg)
-{
-	struct np_emu_queue *q = arg;
-	uint64_t last_work = 0;
+	unsigned int budget = NP_EMU_TURN;
+	enum np_emu_turn turn = NP_EMU_TURN_IDLE;
 
 	pthread_mutex_lock(&q->lock);
+	if (q->fl.park != NP_EMU_PARK_NONE) {
+		if (resume(q))
+			goto park;
+		quiesced(q);
+	}
 	while (!q->exit) {
-		unsigned int bell;
-
 		if (q->stop_pending && !q->hold) {
 			report_stop(q);
 			quiesced(q);
 			continue;
 		}
-		if (runnable(q)) {
-			run_one(q);
-			quiesced(q);
-			last_work = np_emu_now_ns();
-			continue;
+		if (!runnable(q))
+			break;
+		if (!budget--) {
+			turn = NP_EMU_TURN_AGAIN;
+			break;
 		}
-		bell = atomic_load(&q->doorbell);
-		if (last_work) {
-			/* Poll briefly: a submitter that keeps the queue fed
-			 * should not pay for a futex wake-up per descriptor. */
-			pthread_mutex_unlock(&q->lock);
-			while (atomic_load_explicit(&q->doorbell,
-						    memory_order_acquire) ==
-				       bell &&
-			       np_emu_now_ns() - last_work < NP_EMU_POLL_NS)
-				np_emu_cpu_relax();
-			last_work = 0;
-			pthread_mutex_lock(&q->lock);
-			continue;
-		}
-		q->sleeping = true;
-		while (atomic_load(&q->doorbell) == bell && !q->exit)
-			pthread_cond_wait(&q->cond, &q->lock);
-		q->sleeping = false;
+		if (run_one(q))
+			goto park;
+		quiesced(q);
 	}
 	pthread_mutex_unlock(&q->lock);
-	return NULL;
+	return turn;
+park:
+	*deadline_ns = q->fl.park == NP_EMU_PARK_WAIT ? q->fl.deadline_ns : 0;
+	pthread_mutex_unlock(&q->lock);
+	return NP_EMU_TURN_PARK;
 }

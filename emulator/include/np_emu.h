@@ -8,13 +8,17 @@
  * supplies a bus through which the card's DMA engines reach host memory,
  * peer cards and interrupts.
  *
- * Threading: each queue (DMA engine, compute queue) runs on its own worker
- * thread that sleeps when idle. The core never holds an internal lock while
+ * Threading: the queues (DMA engines, compute queue) of every card in the
+ * process are run by one pool of as many worker threads as online CPUs,
+ * created with the first card and joined when the last is destroyed; a
+ * queue runs one descriptor at a time, in order, and one that waits for an
+ * event holds no worker. Each card also has a service thread that sleeps
+ * when idle. The core never holds an internal lock while
  * it calls a bus callback, so a host may hold its own big lock (QEMU's BQL)
  * around np_emu_mmio_* while bus callbacks take the same lock.
  *
- * dma_read, dma_write and irq are called only from the card's own threads
- * (queue workers and one service thread), never from inside np_emu_mmio_*,
+ * dma_read, dma_write and irq are called only from the pool's workers and
+ * the card's service thread, never from inside np_emu_mmio_*,
  * np_emu_reset*, np_emu_inject or np_emu_create; an interrupt raised by an
  * MMIO write (a mailbox event, enabling a pending vector) is delivered from
  * the service thread. log may be called from any of the card's entry points
