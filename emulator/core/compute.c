@@ -10,8 +10,9 @@
  * of a layer card's output into the next card's argument frame (np_abi.h,
  * docs/pipeline.md).
  *
- * Jobs run on the compute queue's worker only, one at a time per card, so
- * the scratch memory is per job and nothing here needs a lock.
+ * Jobs run one at a time per card (the pool runs a queue's descriptors one
+ * at a time), so the scratch memory is per job and the validated-program
+ * cache needs no lock.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,29 @@ static void topk_row(const int32_t *v, uint32_t n, uint32_t base, uint32_t k,
 	}
 }
 
+/*
+ * npk_validate, skipped for the program validated last if nothing wrote
+ * into the SRAM since and its own runs cannot change what it checks.
+ */
+static uint32_t validate(struct np_emu *emu, uint64_t prog)
+{
+	struct np_emu_prog_ok *ok = &emu->prog_ok;
+	uint64_t gen =
+		atomic_load_explicit(&emu->sram_gen, memory_order_acquire);
+	uint32_t err;
+
+	if (ok->valid && ok->prog == prog && ok->gen == gen)
+		return NP_ERR_NONE;
+	ok->valid = false;
+	err = (uint32_t)npk_validate(emu->sram, emu->sram_size, prog);
+	if (!err && npk_validate_stable(emu->sram, emu->sram_size, prog)) {
+		ok->valid = true;
+		ok->prog = prog;
+		ok->gen = gen;
+	}
+	return err;
+}
+
 uint32_t np_emu_layer_job(struct np_emu *emu, uint64_t prog, uint64_t arg,
 			  uint32_t arg_len, uint64_t out, uint64_t *err_addr)
 {
@@ -76,7 +100,7 @@ uint32_t np_emu_layer_job(struct np_emu *emu, uint64_t prog, uint64_t arg,
 	}
 	if (sram_prog >= emu->sram_size)
 		return NP_ERR_BAD_PROGRAM;
-	err = (uint32_t)npk_validate(emu->sram, emu->sram_size, sram_prog);
+	err = validate(emu, sram_prog);
 	if (err)
 		return err;
 	memcpy(&c, emu->sram + sram_prog, sizeof(c));
@@ -140,6 +164,7 @@ uint32_t np_emu_layer_job(struct np_emu *emu, uint64_t prog, uint64_t arg,
 			       k * sizeof(row[0]));
 		}
 	}
+	np_emu_sram_written(emu, out, out_len);
 out:
 	free(copy);
 	free(scratch);

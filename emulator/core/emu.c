@@ -130,6 +130,16 @@ void np_emu_signal_event(struct np_emu *emu, unsigned int n, uint32_t value,
 		emu->bus.irq(emu->bus.opaque, NP_IRQ_MAILBOX);
 }
 
+/* Card range [addr, addr + len) was written (or partly, by a transfer
+ * that failed): if it touches the SRAM, validated programs are stale. */
+void np_emu_sram_written(struct np_emu *emu, uint64_t addr, uint64_t len)
+{
+	_Static_assert(NP_CA_SRAM_BASE == 0, "the SRAM starts at 0");
+	if (addr < emu->sram_size && len)
+		atomic_fetch_add_explicit(&emu->sram_gen, 1,
+					  memory_order_release);
+}
+
 /* A worker went idle while a card reset waits for it. */
 void np_emu_worker_idle(struct np_emu *emu)
 {
@@ -186,6 +196,7 @@ static void finish_reset(struct np_emu *emu, uint64_t seq)
 	/* Every worker is idle and holds off new work. */
 	pthread_mutex_unlock(&emu->lock);
 	release_memory(emu);
+	atomic_fetch_add(&emu->sram_gen, 1);
 	np_emu_fault_clear(emu);
 	for (unsigned int n = 0; n < NP_NUM_EVENTS; n++)
 		atomic_store(&emu->events[n], 0);
@@ -466,6 +477,7 @@ int np_emu_create(const struct np_emu_config *cfg, const struct np_emu_bus *bus,
 	for (unsigned int n = 0; n < NP_NUM_EVENTS; n++)
 		atomic_init(&emu->events[n], 0);
 	atomic_init(&emu->ev_waiters, 0);
+	atomic_init(&emu->sram_gen, 0);
 	atomic_init(&emu->dead, false);
 	atomic_init(&emu->n_flips, 0);
 	for (unsigned int i = 0; i < NP_EMU_NUM_QUEUES; i++)

@@ -227,6 +227,18 @@ struct np_emu {
 	double temp_mc; /* die temperature, 2 s time constant */
 	uint32_t throttle_count;
 
+	/* Bumped after every write into the SRAM but a layer job's own KV
+	 * writes (DMA, job output, fault flip, reset), so the compute queue
+	 * validates a program again only after its SRAM may have changed. */
+	atomic_uint_fast64_t sram_gen;
+	/* The program last validated, for the compute queue only (one job
+	 * at a time per card): valid while sram_gen stays at gen. */
+	struct np_emu_prog_ok {
+		bool valid;
+		uint64_t prog;
+		uint64_t gen;
+	} prog_ok;
+
 	/* Statistics, updated by workers without locks. */
 	atomic_uint_fast64_t busy_ns;
 	atomic_uint_fast64_t dma_bytes;
@@ -281,6 +293,7 @@ void np_emu_error_irq_locked(struct np_emu *emu);
 void np_emu_signal_event(struct np_emu *emu, unsigned int n, uint32_t value,
 			 bool from_worker);
 void np_emu_worker_idle(struct np_emu *emu);
+void np_emu_sram_written(struct np_emu *emu, uint64_t addr, uint64_t len);
 
 /* queue.c */
 enum np_emu_turn {

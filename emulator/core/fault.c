@@ -54,8 +54,10 @@ static int flip_arm_locked(struct np_emu *emu, uint64_t addr, unsigned int bits)
 	f->bits = before + bits > 2 ? 2 : before + bits;
 	/* ECC hides one flipped bit from every reader; two corrupt the data
 	 * that the word holds. */
-	if (f->bits == 2 && before < 2)
+	if (f->bits == 2 && before < 2) {
 		emu->sram[addr] ^= 0x3;
+		atomic_fetch_add(&emu->sram_gen, 1);
+	}
 	return 0;
 }
 

@@ -720,6 +720,9 @@ static uint32_t execute(struct np_emu_queue *q, struct np_emu_flight *fl)
 
 	t0 = np_emu_now_ns();
 	err = transfer(q, fl->gen, d, &fl->err_addr);
+	if (!q->compute &&
+	    (d->opcode == NP_DMA_OP_H2C || d->opcode == NP_DMA_OP_COPY))
+		np_emu_sram_written(emu, d->dst, d->len);
 	if (!err && is_data_op(q, d->opcode))
 		fl->bytes = d->len;
 	/* Written words get fresh check bits. */

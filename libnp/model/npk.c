@@ -324,6 +324,58 @@ int npk_validate(const uint8_t *sram, uint64_t sram_size, uint64_t prog)
 	return NP_ERR_NONE;
 }
 
+/* [a, a + alen) and [b, b + blen) overlap */
+static int npk_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+int npk_validate_stable(const uint8_t *sram, uint64_t sram_size, uint64_t prog)
+{
+	struct npk_card c;
+	uint64_t kv_end = 0, first, last;
+
+	memcpy(&c, sram + prog, sizeof(c));
+	if (c.kind == NPK_KIND_OUTPUT)
+		return 1; /* writes nothing into the SRAM */
+	/* The KV units of every layer, in per-core offsets: on every core,
+	 * [kv_off, kv_end) at most. */
+	for (uint32_t l = 0; l < c.n_layers; l++) {
+		struct npk_layer L;
+		uint64_t end;
+
+		memcpy(&L, sram + prog + c.layers_off + l * sizeof(L),
+		       sizeof(L));
+		last = (uint64_t)L.kv_first_unit +
+		       (uint64_t)c.batch * c.n_kv_heads - 1;
+		end = c.kv_off + (last / NP_NUM_CORES + 1) * c.kv_unit;
+		if (end > kv_end)
+			kv_end = end;
+	}
+	/* the requantisation pairs, at the same per-core offsets */
+	for (uint32_t l = 0; l < c.n_layers; l++) {
+		struct npk_layer L;
+
+		memcpy(&L, sram + prog + c.layers_off + l * sizeof(L),
+		       sizeof(L));
+		for (unsigned int t = 0; t < NPK_N_TENSORS; t++)
+			if (npk_overlap(L.t[t].rq_off,
+					(uint64_t)L.t[t].rows_per_core * 8,
+					c.kv_off, kv_end - c.kv_off))
+				return 0;
+	}
+	/* the block, on each core it covers */
+	first = prog / NP_CORE_SRAM_SIZE;
+	last = (prog + c.block_size - 1) / NP_CORE_SRAM_SIZE;
+	for (uint64_t k = first; k <= last && k * NP_CORE_SRAM_SIZE < sram_size;
+	     k++)
+		if (npk_overlap(prog, c.block_size,
+				k * NP_CORE_SRAM_SIZE + c.kv_off,
+				kv_end - c.kv_off))
+			return 0;
+	return 1;
+}
+
 /* ---------------------------------------------------------------- */
 /* Execution                                                         */
 

@@ -170,6 +170,14 @@ int8_t npk_unpack4(const uint8_t *p, uint32_t i);
  * Returns 0 or an NP_ERR_* (np_abi.h) value, NP_ERR_BAD_PROGRAM mostly.
  */
 int npk_validate(const uint8_t *sram, uint64_t sram_size, uint64_t prog);
+/*
+ * For a program npk_validate accepted: 1 if npk_run of it leaves every byte
+ * npk_validate read as it was (its block and its tensors' requantisation
+ * pairs lie outside the KV units it writes), 0 if it may not. Only then may
+ * a caller that sees every other write into the SRAM skip validating the
+ * program again.
+ */
+int npk_validate_stable(const uint8_t *sram, uint64_t sram_size, uint64_t prog);
 /* Scratch bytes npk_run needs for this (validated) program. */
 size_t npk_scratch_size(const uint8_t *sram, uint64_t prog);
 /* Output bytes for n tokens */

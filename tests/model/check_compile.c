@@ -233,6 +233,9 @@ START_TEST(test_images_validate)
 		memset(sram, 0, NP_SRAM_SIZE);
 		ck_assert_int_eq(np_compile_card_image(c, i, sram), 0);
 		ck_assert_int_eq(npk_validate(sram, NP_SRAM_SIZE, p->prog), 0);
+		/* its runs leave what validation read alone */
+		ck_assert_int_eq(
+			npk_validate_stable(sram, NP_SRAM_SIZE, p->prog), 1);
 		/* a smaller SRAM than the image needs is refused */
 		ck_assert_int_eq(npk_validate(sram, 4096, p->prog),
 				 NP_ERR_BAD_PROGRAM);
@@ -252,7 +255,19 @@ START_TEST(test_images_validate)
 			 NP_ERR_BAD_PROGRAM);
 	ck_assert_int_eq(npk_validate(sram, NP_SRAM_SIZE, NP_SRAM_SIZE),
 			 NP_ERR_BAD_PROGRAM);
+	/* KV units over a tensor's requantisation pairs, or over the
+	 * program block: valid, but its runs may change them */
 	memcpy(&L, sram + h.layers_off, sizeof(L));
+	h.kv_off = L.t[NPK_UP].rq_off;
+	memcpy(sram, &h, sizeof(h));
+	ck_assert_int_eq(npk_validate(sram, NP_SRAM_SIZE, 0), 0);
+	ck_assert_int_eq(npk_validate_stable(sram, NP_SRAM_SIZE, 0), 0);
+	h.kv_off = 0;
+	memcpy(sram, &h, sizeof(h));
+	ck_assert_int_eq(npk_validate(sram, NP_SRAM_SIZE, 0), 0);
+	ck_assert_int_eq(npk_validate_stable(sram, NP_SRAM_SIZE, 0), 0);
+	ck_assert_int_eq(np_compile_card_image(c, 0, sram), 0);
+	memcpy(&h, sram, sizeof(h));
 	L.t[NPK_DOWN].off = NP_CORE_SRAM_SIZE - 16;
 	memcpy(sram + h.layers_off, &L, sizeof(L));
 	ck_assert_int_eq(npk_validate(sram, NP_SRAM_SIZE, 0),

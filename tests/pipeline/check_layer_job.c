@@ -372,6 +372,40 @@ START_TEST(bad_jobs_stop_the_queue)
 }
 END_TEST
 
+/* The card validates a program again after any write into the SRAM: a
+ * DMA over its header, or a job's output landing on it. */
+START_TEST(program_rewritten_is_validated_again)
+{
+	uint64_t prog = np_compiled_card(L.c, 0)->prog;
+	struct np_dma_desc d = {.opcode = NP_DMA_OP_H2C,
+				.len = 8,
+				.src = HOST_BASE + DATA_OFF,
+				.dst = NP_CA_SRAM_BASE + prog};
+	struct np_job_desc j;
+	size_t len;
+
+	load(L.sram[0], np_compiled_card(L.c, 0)->core_bytes);
+	len = put_frame(0, 2, 0, 0);
+	j = job(0, (uint32_t)len, 0x100000);
+	ck_assert_uint_eq(run(1, &j), 0);
+	ck_assert_uint_eq(run(1, &j), 0);
+	/* zero the magic by DMA */
+	memset(L.host + DATA_OFF, 0, 8);
+	ck_assert_uint_eq(run(0, &d), 0);
+	ck_assert_uint_eq(run(1, &j), NP_ERR_BAD_PROGRAM);
+	cq_recover();
+	/* restored, the same job runs again */
+	memcpy(L.host + DATA_OFF, L.sram[0] + prog, 8);
+	ck_assert_uint_eq(run(0, &d), 0);
+	ck_assert_uint_eq(run(1, &j), 0);
+	/* a job whose output overwrites the program: the next one fails */
+	j.out = NP_CA_SRAM_BASE + prog;
+	ck_assert_uint_eq(run(1, &j), 0);
+	j.out = NP_CA_FB_BASE + 0x100000;
+	ck_assert_uint_eq(run(1, &j), NP_ERR_BAD_PROGRAM);
+}
+END_TEST
+
 Suite *np_suite_layer_job(void)
 {
 	Suite *s = suite_create("layer_job");
@@ -383,6 +417,7 @@ Suite *np_suite_layer_job(void)
 	tcase_add_test(tc, output_card_topk);
 	tcase_add_test(tc, pass_through_card);
 	tcase_add_test(tc, bad_jobs_stop_the_queue);
+	tcase_add_test(tc, program_rewritten_is_validated_again);
 	suite_add_tcase(s, tc);
 	return s;
 }
