@@ -8,14 +8,17 @@
 #include <stdint.h>
 
 struct np_emu;
+struct np_emu_desc;
 
 /*
- * Run the layer job (prog, arg, arg_len, out) on emu's memories, on the
- * compute queue's worker. Returns NP_ERR_NONE or the NP_ERR_* the queue
- * stops with; *err_addr names the faulting card address for
- * NP_ERR_SRC_RANGE/NP_ERR_DST_RANGE.
+ * Run layer job d (prog, arg, arg_len, out) on emu's memories, on the
+ * compute queue, reset generation qgen. next, if not NULL, is the layer job
+ * that follows d, ready to run: it may run along (compute.c). Returns
+ * NP_ERR_NONE or the NP_ERR_* the queue stops with; *err_addr names the
+ * faulting card address for NP_ERR_SRC_RANGE/NP_ERR_DST_RANGE.
  */
-uint32_t np_emu_layer_job(struct np_emu *emu, uint64_t prog, uint64_t arg,
-			  uint32_t arg_len, uint64_t out, uint64_t *err_addr);
+uint32_t np_emu_layer_job(struct np_emu *emu, const struct np_emu_desc *d,
+			  const struct np_emu_desc *next, unsigned int qgen,
+			  uint64_t *err_addr);
 
 #endif /* NP_EMU_COMPUTE_H */

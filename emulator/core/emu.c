@@ -544,6 +544,7 @@ void np_emu_destroy(struct np_emu *emu)
 		munmap(emu->sram, emu->sram_size);
 	if (emu->fb)
 		munmap(emu->fb, emu->fb_size);
+	free(emu->stash.buf);
 	pthread_cond_destroy(&emu->reset_cond);
 	pthread_cond_destroy(&emu->service_cond);
 	pthread_mutex_destroy(&emu->lock);

@@ -238,6 +238,18 @@ struct np_emu {
 		uint64_t prog;
 		uint64_t gen;
 	} prog_ok;
+	/* A layer job's output computed along with the job before it
+	 * (compute.c), compute queue only: buf holds its arguments as they
+	 * were (in_len bytes), then its output (out_len bytes). */
+	struct np_emu_stash {
+		bool valid;
+		uint64_t prog, arg, out;
+		uint32_t arg_len;
+		unsigned int qgen;
+		uint64_t sram_gen;
+		size_t in_len, out_len, cap;
+		uint8_t *buf;
+	} stash;
 
 	/* Statistics, updated by workers without locks. */
 	atomic_uint_fast64_t busy_ns;

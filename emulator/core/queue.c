@@ -641,22 +641,67 @@ static uint32_t copy_local(struct np_emu_queue *q, unsigned int gen,
 	return NP_ERR_NONE;
 }
 
-static uint32_t transfer(struct np_emu_queue *q, unsigned int gen,
-			 const struct np_emu_desc *d, uint64_t *err_addr)
+/*
+ * Compute queue, unlocked: the layer job after descriptor fl, if it is ready
+ * to run now (its wait met) with nothing but plain NOPs whose waits are met
+ * before it, so it may run along with fl's job.
+ */
+static bool next_layer(struct np_emu_queue *q, const struct np_emu_flight *fl,
+		       struct np_emu_desc *next)
+{
+	struct np_emu *emu = q->emu;
+	uint32_t idx = fl->next, tail, size;
+	uint64_t ring, ignored;
+	bool ok;
+
+	pthread_mutex_lock(&q->lock);
+	tail = q->tail;
+	size = q->ring_size;
+	ring = q->ring;
+	ok = (q->ctrl & NP_Q_CTRL_ENABLE) && !q->error && !q->hold &&
+	     !q->fault_countdown;
+	pthread_mutex_unlock(&q->lock);
+	for (unsigned int i = 0; ok && i < 2 && idx != tail; i++) {
+		uint8_t raw[sizeof(struct np_dma_desc)];
+
+		if (emu->bus.dma_read(emu->bus.opaque,
+				      ring + (uint64_t)idx * sizeof(raw), raw,
+				      sizeof(raw)))
+			return false;
+		decode(q, raw, next);
+		if (validate(q, next, &ignored) ||
+		    ((next->flags & NP_DESC_F_WAIT) &&
+		     !event_reached(emu, next->wait_event, next->wait_value)))
+			return false;
+		if (next->opcode == NP_JOB_OP_LAYER)
+			return true;
+		if (next->flags & ~NP_DESC_F_WAIT)
+			return false;
+		idx = (idx + 1) & (size - 1);
+	}
+	return false;
+}
+
+static uint32_t transfer(struct np_emu_queue *q, struct np_emu_flight *fl)
 {
 	struct np_emu *emu = q->emu;
 	const struct np_emu_bus *bus = &emu->bus;
+	const struct np_emu_desc *d = &fl->d;
+	uint64_t *err_addr = &fl->err_addr;
+	unsigned int gen = fl->gen;
+	struct np_emu_desc next;
 	uint8_t *card;
-
 	uint32_t err;
 
 	if (q->compute) {
 		if (d->opcode != NP_JOB_OP_LAYER)
 			return NP_ERR_NONE;
 		err = np_emu_fault_job_read(emu, d->src, err_addr);
-		return err ? err :
-			     np_emu_layer_job(emu, d->src, d->dst, d->len,
-					      d->out, err_addr);
+		if (err)
+			return err;
+		return np_emu_layer_job(emu, d,
+					next_layer(q, fl, &next) ? &next : NULL,
+					gen, err_addr);
 	}
 	/* SRAM's ECC is checked as the source is read. */
 	if (d->opcode == NP_DMA_OP_C2H || d->opcode == NP_DMA_OP_C2P ||
@@ -719,7 +764,7 @@ static uint32_t execute(struct np_emu_queue *q, struct np_emu_flight *fl)
 	uint64_t t0;
 
 	t0 = np_emu_now_ns();
-	err = transfer(q, fl->gen, d, &fl->err_addr);
+	err = transfer(q, fl);
 	if (!q->compute &&
 	    (d->opcode == NP_DMA_OP_H2C || d->opcode == NP_DMA_OP_COPY))
 		np_emu_sram_written(emu, d->dst, d->len);

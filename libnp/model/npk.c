@@ -387,7 +387,6 @@ int npk_validate_stable(const uint8_t *sram, uint64_t sram_size, uint64_t prog)
  * KV entries are only read by the same layer, and within a layer every
  * token still writes its entry and then attends, in token order.
  */
-#define NPK_GROUP 16u
 
 /* scratch offsets, and per-token strides in elements */
 struct npk_scratch {

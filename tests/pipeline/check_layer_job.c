@@ -234,6 +234,52 @@ START_TEST(layer_card_matches_npk)
 }
 END_TEST
 
+/* Two frames queued together (the card may run them in one pass over the
+ * weights): each output is the one npk gives running them one by one. */
+START_TEST(queued_frames_match_npk)
+{
+	uint8_t *fb = np_emu_fb(L.emu, NULL);
+	size_t len = put_frame(0, 2, 0, 0), len2;
+	size_t out_len = npk_out_size(L.sram[0], 0, 2);
+	uint8_t *want = malloc(2 * out_len), *arg = malloc(len);
+	void *scratch = malloc(npk_scratch_size(L.sram[0], 0));
+	struct np_job_desc j[2] = {job(0, (uint32_t)len, 0x100000),
+				   job(0x40000, 0, 0x140000)};
+	struct timespec ts = {0, 100000};
+
+	load(L.sram[0], np_compiled_card(L.c, 0)->core_bytes);
+	len2 = put_frame(0x40000, 2, 0, 1);
+	j[1].arg_len = (uint32_t)len2;
+	memcpy(arg, fb, len);
+	ck_assert_int_eq(
+		npk_run(L.sram[0], 0, arg, len, want, out_len, scratch), 0);
+	memcpy(arg, fb + 0x40000, len2);
+	ck_assert_int_eq(npk_run(L.sram[0], 0, arg, len2, want + out_len,
+				 out_len, scratch),
+			 0);
+	for (int i = 0; i < 2; i++) {
+		memcpy(L.host + RING_OFF(1) + L.tail[1] * 64u, &j[i], 64);
+		L.tail[1] = (L.tail[1] + 1) % RING;
+	}
+	np_emu_mmio_write(L.emu, NP_COMPUTE_BASE + NP_Q_TAIL, L.tail[1]);
+	for (int i = 0;
+	     i < 200000 && np_emu_mmio_read(L.emu, NP_REG_JOBS) < 2 &&
+	     !np_emu_mmio_read(L.emu, NP_COMPUTE_BASE + NP_Q_ERROR);
+	     i++)
+		nanosleep(&ts, NULL);
+	ck_assert_uint_eq(np_emu_mmio_read(L.emu, NP_COMPUTE_BASE + NP_Q_ERROR),
+			  0);
+	ck_assert_uint_eq(np_emu_mmio_read(L.emu, NP_REG_JOBS), 2);
+	ck_assert_mem_eq(fb + 0x100000 + NP_JOB_ARG_HDR + 2 * 8, want, out_len);
+	ck_assert_mem_eq(fb + 0x140000 + NP_JOB_ARG_HDR + 2 * 8, want + out_len,
+			 out_len);
+	ck_assert_mem_eq(fb + 0x140000, fb + 0x40000, NP_JOB_ARG_HDR + 2 * 8);
+	free(want);
+	free(arg);
+	free(scratch);
+}
+END_TEST
+
 START_TEST(output_card_topk)
 {
 	const struct np_card_plan *pl = np_compiled_card(L.c, 2);
@@ -414,6 +460,7 @@ Suite *np_suite_layer_job(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, layer_card_matches_npk);
+	tcase_add_test(tc, queued_frames_match_npk);
 	tcase_add_test(tc, output_card_topk);
 	tcase_add_test(tc, pass_through_card);
 	tcase_add_test(tc, bad_jobs_stop_the_queue);
