@@ -38,6 +38,18 @@ uint64_t npi_thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t npi_thread_cpu_cost(void)
+{
+	static __thread uint64_t cost = UINT64_MAX;
+
+	for (int i = 0; cost == UINT64_MAX && i < 8; i++) {
+		uint64_t t0 = npi_thread_cpu_ns(), t1 = npi_thread_cpu_ns();
+
+		cost = t1 - t0 < cost ? t1 - t0 : cost;
+	}
+	return cost;
+}
+
 __thread struct npi_reg_acct npi_reg_acct
 	__attribute__((tls_model("initial-exec")));
 

@@ -290,25 +290,12 @@ static void emu_close(struct np_ctx *ctx)
 	ctx->priv = NULL;
 }
 
-/* CPU clock overhead inside a timed interval, this thread's, min of 8 */
-static uint64_t clock_cost(void)
-{
-	static __thread uint64_t cost = UINT64_MAX;
-
-	for (int i = 0; cost == UINT64_MAX && i < 8; i++) {
-		uint64_t t0 = npi_thread_cpu_ns(), t1 = npi_thread_cpu_ns();
-
-		cost = t1 - t0 < cost ? t1 - t0 : cost;
-	}
-	return cost;
-}
-
 /* Start timing access kind k if it is the sampled one (internal.h). */
 static uint64_t acct_start(int k)
 {
 	if (npi_reg_acct.n[k]++ % NPI_REG_SAMPLE)
 		return 0;
-	clock_cost();
+	npi_thread_cpu_cost();
 	return npi_thread_cpu_ns();
 }
 
@@ -319,7 +306,7 @@ static void acct_end(int k, uint64_t t0)
 	if (!t0)
 		return;
 	dt = npi_thread_cpu_ns() - t0;
-	c = clock_cost();
+	c = npi_thread_cpu_cost();
 	npi_reg_acct.timed[k]++;
 	npi_reg_acct.ns[k] += dt > c ? dt - c : 0;
 }

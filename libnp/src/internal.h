@@ -153,6 +153,8 @@ int npi_xfer_reap(struct np_xfer *x);
 uint64_t npi_now_ns(void);
 /* CPU time of the calling thread, ns */
 uint64_t npi_thread_cpu_ns(void);
+/* What reading it adds to an interval it ends, this thread's (min of 8) */
+uint64_t npi_thread_cpu_cost(void);
 
 /*
  * Register accesses of the calling thread, for np_session_stats. The

@@ -54,6 +54,7 @@ _Static_assert(2 * NPI_MAX_OUT <= NPI_XFER_BATCH, "a card's forwards");
 #define NPI_LOAD_CORES 32u /* cores per image transfer batch */
 #define NPI_POLL_MS 20 /* progress and failure checks while waiting */
 #define NPI_SAMPLE_NS 1000000ull /* utilization samples at most this often */
+#define NPI_PHASE_SAMPLE_BITS 3 /* 1 in 2^3 token loop iterations timed */
 
 enum {
 	EV_DATA = 0,
@@ -718,38 +719,70 @@ struct npi_run {
 	uint64_t busy_ns[NP_MAX_CARDS];
 	struct npi_fwd_stats fwd0[NP_MAX_CARDS]; /* at the start of the run */
 	uint64_t frames, prompt_tokens, tokens;
-	/* host CPU time of the token loop's parts (enum npi_phase), their
-	 * register access counts, the token callback's CPU time */
+	/* host CPU time of the token loop's parts (enum npi_phase) and their
+	 * register access counts over the timed iterations (timing: this one
+	 * is), the token callback's CPU time (all, in timed iterations) */
 	uint64_t cpu[NPI_PHASES];
 	struct npi_reg_acct reg[NPI_PHASES];
-	uint64_t cpu_callback;
+	uint64_t loops, timed_loops;
+	bool timing;
+	uint64_t cpu_callback, cpu_callback_timed;
 	/* the last phase_end() */
 	uint64_t cpu_t;
 	struct npi_reg_acct reg_t;
 };
 
+/* Start timing a token loop iteration, one in 2^NPI_PHASE_SAMPLE_BITS
+ * (the CPU clock costs a system call), picked by Fibonacci hashing of the
+ * count: an iteration's work has periods (micro-batches, compute jobs
+ * posted 8 frames at a time) that every n-th one would alias with. */
+static void phase_begin(struct npi_run *R)
+{
+	R->timing = (R->loops++ * 0x9e3779b97f4a7c15ull) >>
+			    (64 - NPI_PHASE_SAMPLE_BITS) ==
+		    0;
+	if (!R->timing)
+		return;
+	R->timed_loops++;
+	npi_thread_cpu_cost();
+	R->cpu_t = npi_thread_cpu_ns();
+	R->reg_t = npi_reg_acct;
+}
+
 /* Charge the CPU time and register accesses since the last call to
- * phase ph (np_session_stats.host_*). */
+ * phase ph (np_session_stats.host_*), in a timed iteration. */
 static void phase_end(struct npi_run *R, enum npi_phase ph)
 {
-	uint64_t now = npi_thread_cpu_ns();
-	struct npi_reg_acct b = npi_reg_acct, *a = &R->reg_t;
+	uint64_t now;
+	struct npi_reg_acct b, *a = &R->reg_t;
 
-	R->cpu[ph] += now - R->cpu_t;
+	if (!R->timing)
+		return;
+	now = npi_thread_cpu_ns();
+	b = npi_reg_acct;
+	/* less the clock's own cost, which a loop not timed does not pay */
+	R->cpu[ph] += now - R->cpu_t > npi_thread_cpu_cost() ?
+			      now - R->cpu_t - npi_thread_cpu_cost() :
+			      0;
 	for (int k = 0; k < 2; k++)
 		R->reg[ph].n[k] += b.n[k] - a->n[k];
 	R->cpu_t = now;
 	R->reg_t = b;
 }
 
-/* CPU time of phase ph without the emulated cards' register handling,
- * at the run's time per access (run: the whole call's accesses) */
+/* CPU time of phase ph over the whole loop without the emulated cards'
+ * register handling (at the run's time per access; run: the whole call's
+ * accesses) and, for NPI_SAMPLE, without the token callback. */
 static uint64_t phase_host_ns(const struct npi_run *R, enum npi_phase ph,
 			      const struct npi_reg_acct *run)
 {
 	uint64_t emu = npi_reg_emu_ns(run, &R->reg[ph]);
+	uint64_t cb = ph == NPI_SAMPLE ? R->cpu_callback_timed : 0;
 
-	return R->cpu[ph] > emu ? R->cpu[ph] - emu : 0;
+	if (!R->timed_loops || R->cpu[ph] < emu + cb)
+		return 0;
+	return (uint64_t)((double)(R->cpu[ph] - emu - cb) * (double)R->loops /
+			  (double)R->timed_loops);
 }
 
 static bool better(int32_t a, uint32_t ia, int32_t b, uint32_t ib)
@@ -1390,7 +1423,9 @@ static int process(struct npi_run *R, const struct npi_frame *f)
 
 			if (R->o->on_token(R->o->opaque, &e) && !e.stop)
 				e.stop = NP_STOP_CALLER;
-			R->cpu_callback += npi_thread_cpu_ns() - c0;
+			c0 = npi_thread_cpu_ns() - c0;
+			R->cpu_callback += c0;
+			R->cpu_callback_timed += R->timing ? c0 : 0;
 		}
 		q->stop = e.stop;
 		q->st.stop = e.stop;
@@ -1553,8 +1588,6 @@ int np_session_run(struct np_pipeline *p, const struct np_request *req,
 	fwd_start(&R);
 	/* GPipe: every micro-batch has one frame in flight; frames leave the
 	 * output cards in the order they entered the first card */
-	R.cpu_t = npi_thread_cpu_ns();
-	R.reg_t = npi_reg_acct;
 	for (uint32_t m = 0; m < R.m && !ret; m++) {
 		ret = submit(&R, m);
 		if (ret == 1) {
@@ -1563,12 +1596,12 @@ int np_session_run(struct np_pipeline *p, const struct np_request *req,
 			ret = 0;
 		}
 	}
-	phase_end(&R, NPI_SUBMIT);
 	while (count && !ret) {
 		struct npi_frame *f = &R.fr[fifo[head]];
 
 		head = (head + 1) % R.m;
 		count--;
+		phase_begin(&R);
 		ret = finish(&R, f);
 		account_in_flight(&R, -1);
 		phase_end(&R, NPI_WAIT);
@@ -1625,10 +1658,6 @@ int np_session_run(struct np_pipeline *p, const struct np_request *req,
 		stats->host_submit_ns = phase_host_ns(&R, NPI_SUBMIT, &d);
 		stats->host_wait_ns = phase_host_ns(&R, NPI_WAIT, &d);
 		stats->host_sample_ns = phase_host_ns(&R, NPI_SAMPLE, &d);
-		stats->host_sample_ns =
-			stats->host_sample_ns > R.cpu_callback ?
-				stats->host_sample_ns - R.cpu_callback :
-				0;
 	}
 	return ret;
 }

@@ -237,14 +237,12 @@ START_TEST(gqa_full_logits)
 	ck_assert_uint_eq(st.tokens, 24);
 	ck_assert_uint_eq(st.prompt_tokens, 38);
 	ck_assert_double_gt(st.tokens_per_s, 0);
-	/* doorbells at least; the loop's parts inside the whole call's
-	 * thread time (host_cpu_ns + host_emu_ns: the emulator's part is an
-	 * estimate, the parts are clamped at 0 against it) */
+	/* doorbells at least, host time, and parts of it: estimates (the
+	 * emulator's share, parts timed on one loop iteration in 8) */
 	ck_assert_uint_gt(st.host_reg_writes, 0);
 	ck_assert_uint_gt(st.host_cpu_ns + st.host_emu_ns, 0);
-	ck_assert_uint_ge(st.host_cpu_ns + st.host_emu_ns,
-			  st.host_submit_ns + st.host_wait_ns +
-				  st.host_sample_ns);
+	ck_assert_uint_gt(
+		st.host_submit_ns + st.host_wait_ns + st.host_sample_ns, 0);
 	check_ref(req, 4, 8, 1, 1);
 }
 END_TEST

@@ -217,7 +217,9 @@ struct np_session_stats {
 	 * token loop splits into building and posting frames (submit),
 	 * waiting for results with the card checks and statistics done
 	 * meanwhile (wait), merging the output cards' candidates and
-	 * sampling (sample).
+	 * sampling (sample); the parts are timed on one iteration of the
+	 * loop in 8 and scaled (the CPU clock is a system call), the whole
+	 * on every one.
 	 */
 	uint64_t host_cpu_ns;
 	uint64_t host_submit_ns;
