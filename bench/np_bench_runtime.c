@@ -18,9 +18,14 @@
  *
  * Host time is np_session_stats.host_cpu_ns: CPU time of the thread that
  * runs the token loop (the emulated cards' threads are not counted, time
- * asleep is not CPU time). A hop is one frame through one card: frames x
+ * asleep is not CPU time), without the in-process emulator's side of the
+ * register accesses (host_emu_ns, the emu column: a doorbell wakes the
+ * emulator's workers, a real card's is a posted PCIe write); submit,
+ * wait and sample split it. A hop is one frame through one card: frames x
  * 16. Budget: a real card answers a token through 16 hops in under 1 ms,
  * 62.5 us a hop; np may spend 2 % of that, 1.25 us of host time a hop.
+ * wr/hop and rd/hop count register writes and reads: what a real card's
+ * link sees (a read is a round trip).
  *
  * Utilization U is np_session_stats.utilization (the mean share of the
  * run a card had a frame to compute). The ideal for S stages of equal

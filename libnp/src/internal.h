@@ -159,7 +159,7 @@ uint64_t npi_thread_cpu_cost(void);
 /*
  * Register accesses of the calling thread, for np_session_stats. The
  * in-process emulator runs a card's side of an access (a doorbell wakes
- * the card's worker thread) on the host thread: that is the card's work,
+ * the emulator's workers) on the host thread: that is the card's work,
  * so one access in NPI_REG_SAMPLE of each kind is timed with the thread's
  * CPU clock and stands for the others (npi_reg_emu_ns).
  */

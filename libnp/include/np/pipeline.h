@@ -228,8 +228,7 @@ struct np_session_stats {
 	/*
 	 * Card register accesses the call made, and the CPU time the thread
 	 * spent in the in-process emulator's side of them (a doorbell wakes
-	 * an emulated card's worker thread; a real card does that in
-	 * hardware), estimated from one access in 32 timed; 0 over VFIO.
+	 * the emulator's workers; a real card does that in hardware), estimated from one access in 32 timed; 0 over VFIO.
 	 */
 	uint64_t host_reg_reads;
 	uint64_t host_reg_writes;
