@@ -40,7 +40,8 @@ uint64_t npi_thread_cpu_ns(void)
 
 uint64_t npi_thread_cpu_cost(void)
 {
-	static __thread uint64_t cost = UINT64_MAX;
+	static __thread uint64_t cost
+		__attribute__((tls_model("initial-exec"))) = UINT64_MAX;
 
 	for (int i = 0; cost == UINT64_MAX && i < 8; i++) {
 		uint64_t t0 = npi_thread_cpu_ns(), t1 = npi_thread_cpu_ns();
