@@ -48,6 +48,10 @@ struct np_vfio_pci_device {
 	 * that does not decode its BARs.
 	 */
 	atomic_t resets;
+	/* From NP_REG_ID and NP_REG_CONFIG at probe: which queue statistics
+	 * the card has (ABI minor >= 1) and for how many DMA engines. */
+	u8 abi_minor;
+	u8 dma_engines;
 };
 
 static struct np_vfio_pci_device *np_from_dev(struct device *dev)
@@ -285,6 +289,8 @@ enum np_attr_format {
 	NP_ATTR_FW_VERSION,
 	NP_ATTR_SERIAL,
 	NP_ATTR_CARD_STATE,
+	NP_ATTR_QUEUE_STAT, /* reg: the queue's register block */
+	NP_ATTR_LINK,
 };
 
 struct np_attr {
@@ -308,6 +314,78 @@ static const char *np_card_state(u32 status)
 	return "not-ready";
 }
 
+/*
+ * One queue's statistics registers in one line, like /sys/block/<dev>/stat:
+ * fence_waits fence_ns work_waits work_wait_ns work_done work_ns
+ * work_max_ns (docs/driver.md).
+ */
+static ssize_t np_queue_stat_show(struct np_vfio_pci_device *np, u32 base,
+				  char *buf)
+{
+	u32 fence_waits, work_waits, work_done, work_max;
+	u64 fence_ns, work_wait_ns, work_ns;
+	int ret;
+
+	ret = np_mmio_begin(np);
+	if (ret)
+		return ret;
+	ret = np_reg_read(np, base + NP_Q_FENCE_WAITS, &fence_waits);
+	if (!ret)
+		ret = np_reg_read64(np, base + NP_Q_FENCE_NS_LO,
+				    base + NP_Q_FENCE_NS_HI, &fence_ns);
+	if (!ret)
+		ret = np_reg_read(np, base + NP_Q_WORK_WAITS, &work_waits);
+	if (!ret)
+		ret = np_reg_read64(np, base + NP_Q_WORK_WAIT_NS_LO,
+				    base + NP_Q_WORK_WAIT_NS_HI, &work_wait_ns);
+	if (!ret)
+		ret = np_reg_read(np, base + NP_Q_WORK_DONE, &work_done);
+	if (!ret)
+		ret = np_reg_read64(np, base + NP_Q_WORK_NS_LO,
+				    base + NP_Q_WORK_NS_HI, &work_ns);
+	if (!ret)
+		ret = np_reg_read(np, base + NP_Q_WORK_MAX_NS, &work_max);
+	np_mmio_end(np);
+	if (ret)
+		return ret;
+	return sysfs_emit(buf, "%u %llu %u %llu %u %llu %u\n", fence_waits,
+			  fence_ns, work_waits, work_wait_ns, work_done,
+			  work_ns, work_max);
+}
+
+/*
+ * The link the card runs at, from the Link Status register the PCI core
+ * reads. A root complex integrated endpoint (on a root bus, as in QEMU's
+ * q35 pcie.0) has no link registers: there the card's own NP_REG_LINK.
+ */
+static ssize_t np_link_show(struct np_vfio_pci_device *np, char *buf)
+{
+	struct pci_dev *pdev = np->core_device.pdev;
+	u32 gen, width, v;
+	u16 lnksta;
+	int ret;
+
+	if (pci_is_pcie(pdev) && pci_pcie_type(pdev) != PCI_EXP_TYPE_RC_END) {
+		ret = pcie_capability_read_word(pdev, PCI_EXP_LNKSTA, &lnksta);
+		if (ret)
+			return pcibios_err_to_errno(ret);
+		if (PCI_POSSIBLE_ERROR(lnksta))
+			return -EAGAIN;
+		gen = lnksta & PCI_EXP_LNKSTA_CLS;
+		width = (lnksta & PCI_EXP_LNKSTA_NLW) >>
+			PCI_EXP_LNKSTA_NLW_SHIFT;
+	} else {
+		ret = np_telemetry_read(np, NP_REG_LINK, &v);
+		if (ret)
+			return ret;
+		gen = NP_LINK_GEN(v);
+		width = NP_LINK_WIDTH(v);
+	}
+	if (!gen || !width)
+		return sysfs_emit(buf, "unknown\n");
+	return sysfs_emit(buf, "Gen%u x%u\n", gen, width);
+}
+
 static ssize_t np_attr_show(struct device *dev, struct device_attribute *attr,
 			    char *buf)
 {
@@ -317,6 +395,10 @@ static ssize_t np_attr_show(struct device *dev, struct device_attribute *attr,
 	u32 v;
 	int ret;
 
+	if (na->format == NP_ATTR_QUEUE_STAT)
+		return np_queue_stat_show(np, na->reg, buf);
+	if (na->format == NP_ATTR_LINK)
+		return np_link_show(np, buf);
 	if (na->format == NP_ATTR_U64 || na->format == NP_ATTR_SERIAL)
 		ret = np_telemetry_read64(np, na->reg, na->reg_hi, &v64);
 	else
@@ -336,8 +418,9 @@ static ssize_t np_attr_show(struct device *dev, struct device_attribute *attr,
 		return sysfs_emit(buf, "%016llx\n", v64);
 	case NP_ATTR_CARD_STATE:
 		return sysfs_emit(buf, "%s\n", np_card_state(v));
+	default:
+		return -EINVAL;
 	}
-	return -EINVAL;
 }
 
 #define NP_ATTR(_name, _format, _reg, _reg_hi)                   \
@@ -361,6 +444,16 @@ NP_ATTR(jobs, NP_ATTR_U32, NP_REG_JOBS, 0);
 NP_ATTR(sram_ce, NP_ATTR_U32, NP_REG_SRAM_CE, 0);
 NP_ATTR(sram_ue, NP_ATTR_U32, NP_REG_SRAM_UE, 0);
 NP_ATTR(throttle_count, NP_ATTR_U32, NP_REG_THROTTLE_COUNT, 0);
+NP_ATTR(link, NP_ATTR_LINK, 0, 0);
+NP_ATTR(dma0_stat, NP_ATTR_QUEUE_STAT, NP_DMA_BASE(0), 0);
+NP_ATTR(dma1_stat, NP_ATTR_QUEUE_STAT, NP_DMA_BASE(1), 0);
+NP_ATTR(dma2_stat, NP_ATTR_QUEUE_STAT, NP_DMA_BASE(2), 0);
+NP_ATTR(dma3_stat, NP_ATTR_QUEUE_STAT, NP_DMA_BASE(3), 0);
+NP_ATTR(dma4_stat, NP_ATTR_QUEUE_STAT, NP_DMA_BASE(4), 0);
+NP_ATTR(dma5_stat, NP_ATTR_QUEUE_STAT, NP_DMA_BASE(5), 0);
+NP_ATTR(dma6_stat, NP_ATTR_QUEUE_STAT, NP_DMA_BASE(6), 0);
+NP_ATTR(dma7_stat, NP_ATTR_QUEUE_STAT, NP_DMA_BASE(7), 0);
+NP_ATTR(compute_stat, NP_ATTR_QUEUE_STAT, NP_COMPUTE_BASE, 0);
 
 static struct attribute *np_attrs[] = {
 	&np_attr_fw_version.attr.attr,
@@ -376,12 +469,40 @@ static struct attribute *np_attrs[] = {
 	&np_attr_sram_ce.attr.attr,
 	&np_attr_sram_ue.attr.attr,
 	&np_attr_throttle_count.attr.attr,
+	&np_attr_link.attr.attr,
+	&np_attr_dma0_stat.attr.attr,
+	&np_attr_dma1_stat.attr.attr,
+	&np_attr_dma2_stat.attr.attr,
+	&np_attr_dma3_stat.attr.attr,
+	&np_attr_dma4_stat.attr.attr,
+	&np_attr_dma5_stat.attr.attr,
+	&np_attr_dma6_stat.attr.attr,
+	&np_attr_dma7_stat.attr.attr,
+	&np_attr_compute_stat.attr.attr,
 	NULL,
 };
+
+/* Queue statistics only where the card has them: ABI 1.1, engines present. */
+static umode_t np_attr_is_visible(struct kobject *kobj, struct attribute *a,
+				  int n)
+{
+	struct np_attr *na = container_of(a, struct np_attr, attr.attr);
+	struct np_vfio_pci_device *np = np_from_dev(kobj_to_dev(kobj));
+
+	if (na->format != NP_ATTR_QUEUE_STAT)
+		return a->mode;
+	if (np->abi_minor < 1)
+		return 0;
+	if (na->reg != NP_COMPUTE_BASE &&
+	    (na->reg - NP_DMA_BASE(0)) / NP_QUEUE_BLOCK_SIZE >= np->dma_engines)
+		return 0;
+	return a->mode;
+}
 
 static const struct attribute_group np_attr_group = {
 	.name = "np",
 	.attrs = np_attrs,
+	.is_visible = np_attr_is_visible,
 };
 
 static const struct attribute_group *np_attr_groups[] = {
@@ -558,13 +679,14 @@ static const struct vfio_device_ops np_vfio_pci_ops = {
 static int np_check_abi(struct np_vfio_pci_device *np)
 {
 	struct pci_dev *pdev = np->core_device.pdev;
-	u32 id;
+	u32 id, config;
 	int ret;
 
 	ret = pci_enable_device_mem(pdev);
 	if (ret)
 		return ret;
 	id = ioread32(np->regs + NP_REG_ID);
+	config = ioread32(np->regs + NP_REG_CONFIG);
 	pci_disable_device(pdev);
 
 	if (id == ~0u) {
@@ -578,6 +700,9 @@ static int np_check_abi(struct np_vfio_pci_device *np)
 			NP_ABI_MAJOR);
 		return -ENODEV;
 	}
+	np->abi_minor = NP_ID_GET_MINOR(id);
+	np->dma_engines = min_t(u32, NP_CONFIG_DMA_ENGINES(config),
+				NP_MAX_DMA_ENGINES);
 	return 0;
 }
 

@@ -151,7 +151,9 @@ struct np_emu_queue {
 	/* Statistics registers (NP_Q_FENCE_WAITS..), under lock. */
 	uint32_t fence_waits, work_waits, work_done, work_max_ns;
 	uint64_t fence_ns, work_wait_ns, work_ns;
-	uint32_t stat_hi_latch; /* _HI of the last NP_Q_*_NS_LO read */
+	/* _HI halves latched by the _LO reads, one per pair, so readers of
+	 * different pairs (libnp, the driver's sysfs) do not mix them */
+	uint32_t fence_ns_hi_latch, work_wait_ns_hi_latch, work_ns_hi_latch;
 
 	/* Worker state, under lock. */
 	bool busy; /* executing a descriptor (STATUS.BUSY) */

@@ -131,7 +131,9 @@ void np_emu_queue_clear(struct np_emu_queue *q)
 	q->bytes_hi_latch = 0;
 	q->fence_waits = q->work_waits = q->work_done = q->work_max_ns = 0;
 	q->fence_ns = q->work_wait_ns = q->work_ns = 0;
-	q->stat_hi_latch = 0;
+	q->fence_ns_hi_latch = 0;
+	q->work_wait_ns_hi_latch = 0;
+	q->work_ns_hi_latch = 0;
 	q->stop_pending = false;
 	atomic_fetch_add(&q->gen, 1);
 	np_emu_queue_kick(q);
@@ -229,20 +231,25 @@ uint32_t np_emu_queue_read(struct np_emu_queue *q, uint32_t reg)
 		v = q->work_max_ns;
 		break;
 	case NP_Q_FENCE_NS_LO:
-	case NP_Q_WORK_WAIT_NS_LO:
-	case NP_Q_WORK_NS_LO: {
-		uint64_t ns = reg == NP_Q_FENCE_NS_LO	  ? q->fence_ns :
-			      reg == NP_Q_WORK_WAIT_NS_LO ? q->work_wait_ns :
-							    q->work_ns;
-
-		v = (uint32_t)ns;
-		q->stat_hi_latch = (uint32_t)(ns >> 32);
+		v = (uint32_t)q->fence_ns;
+		q->fence_ns_hi_latch = (uint32_t)(q->fence_ns >> 32);
 		break;
-	}
 	case NP_Q_FENCE_NS_HI:
+		v = q->fence_ns_hi_latch;
+		break;
+	case NP_Q_WORK_WAIT_NS_LO:
+		v = (uint32_t)q->work_wait_ns;
+		q->work_wait_ns_hi_latch = (uint32_t)(q->work_wait_ns >> 32);
+		break;
 	case NP_Q_WORK_WAIT_NS_HI:
+		v = q->work_wait_ns_hi_latch;
+		break;
+	case NP_Q_WORK_NS_LO:
+		v = (uint32_t)q->work_ns;
+		q->work_ns_hi_latch = (uint32_t)(q->work_ns >> 32);
+		break;
 	case NP_Q_WORK_NS_HI:
-		v = q->stat_hi_latch;
+		v = q->work_ns_hi_latch;
 		break;
 	default:
 		v = 0;

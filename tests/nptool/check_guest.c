@@ -43,6 +43,9 @@ START_TEST(test_list)
 		ck_assert_int_eq(jv_get(c, "iommu_group")->type, JV_NUM);
 		ck_assert_ptr_nonnull(jv_str(c, "fw_version"));
 		ck_assert_ptr_nonnull(jv_str(c, "serial"));
+		/* the cards sit on the root bus: the driver's np/link */
+		ck_assert_double_ge(jv_num(jv_get(c, "link"), "gen"), 1);
+		ck_assert_double_ge(jv_num(jv_get(c, "link"), "width"), 1);
 	}
 	npt_run_free(&r);
 }

@@ -221,6 +221,35 @@ START_TEST(test_list)
 }
 END_TEST
 
+/* A card on a root bus has no link registers: the PCI core shows no
+ * link, the driver's np/link the card's own. */
+START_TEST(test_list_driver_link)
+{
+	struct npt_run r;
+	struct jv *link;
+
+	put("/sys/bus/pci/devices/0000:03:00.0/current_link_speed",
+	    "Unknown\n");
+	put("/sys/bus/pci/devices/0000:03:00.0/current_link_width", "0\n");
+	npt_run(&r, "--json", "list", NULL);
+	link = jv_get(jv_at(jv_get(npt_envelope(&r, "list", 0), "cards"), 0),
+		      "link");
+	ck_assert_int_eq(jv_get(link, "gen")->type, JV_NULL);
+	npt_run_free(&r);
+
+	put("/sys/bus/pci/devices/0000:03:00.0/np/link", "Gen4 x16\n");
+	npt_run(&r, "--json", "list", NULL);
+	link = jv_get(jv_at(jv_get(npt_envelope(&r, "list", 0), "cards"), 0),
+		      "link");
+	ck_assert_double_eq(jv_num(link, "gen"), 4);
+	ck_assert_double_eq(jv_num(link, "width"), 16);
+	npt_run_free(&r);
+	npt_run(&r, "list", NULL);
+	ck_assert_ptr_nonnull(strstr(r.out, "Gen4 x16"));
+	npt_run_free(&r);
+}
+END_TEST
+
 START_TEST(test_list_spec)
 {
 	struct npt_run r;
@@ -526,6 +555,7 @@ Suite *np_suite_sysfs(void)
 
 	tcase_add_checked_fixture(tc, tree_setup, tree_teardown);
 	tcase_add_test(tc, test_list);
+	tcase_add_test(tc, test_list_driver_link);
 	tcase_add_test(tc, test_list_spec);
 	tcase_add_test(tc, test_list_no_cards);
 	tcase_add_test(tc, test_status);

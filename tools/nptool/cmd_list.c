@@ -45,6 +45,20 @@ static int speed_to_gen(const char *s)
 	return -1;
 }
 
+/* The driver's np/link ("Gen3 x8"), which also knows the link of a card
+ * on a root bus, where the PCI core shows none; kept as is otherwise. */
+static void driver_link(const char *bdf, int *gen, int *width)
+{
+	char s[32];
+	int g, w;
+
+	if (!npt_card_attr(bdf, "link", s, sizeof(s)) &&
+	    sscanf(s, "Gen%d x%d", &g, &w) == 2 && g > 0 && w > 0) {
+		*gen = g;
+		*width = w;
+	}
+}
+
 static void row_from_pci(struct card_row *r, unsigned int idx,
 			 const struct npt_pci *p)
 {
@@ -64,6 +78,7 @@ static void row_from_pci(struct card_row *r, unsigned int idx,
 	npt_card_attr(p->bdf, "serial", r->serial, sizeof(r->serial));
 	r->link_gen = speed_to_gen(p->link_speed);
 	r->link_width = p->link_width;
+	driver_link(p->bdf, &r->link_gen, &r->link_width);
 	r->max_link_gen = speed_to_gen(p->max_link_speed);
 	r->max_link_width = p->max_link_width;
 	snprintf(r->driver, sizeof(r->driver), "%s", p->driver);
