@@ -1151,15 +1151,37 @@ static void fwd_read(const struct npi_stage *st, struct npi_fwd_stats *s)
 	s->work_ns |= (uint64_t)fwd_rd(st, NP_Q_WORK_NS_HI) << 32;
 }
 
+/*
+ * Wait until the forwarding engine executed everything posted to it. A
+ * forward the host saw complete (its writeback record) is in the
+ * statistics once HEAD moved past it; between runs no frame is left, so
+ * the engine drains.
+ */
+static void fwd_drain(const struct npi_stage *st, uint64_t deadline)
+{
+	while ((fwd_rd(st, NP_Q_HEAD) != fwd_rd(st, NP_Q_TAIL) ||
+		(fwd_rd(st, NP_Q_STATUS) & NP_Q_STATUS_BUSY)) &&
+	       npi_now_ns() < deadline)
+		usleep(50);
+}
+
+static uint64_t fwd_deadline(const struct np_pipeline *p)
+{
+	return npi_now_ns() + (uint64_t)p->ctx->timeout_ms * 1000000ull;
+}
+
 static void fwd_start(struct npi_run *R)
 {
 	struct np_pipeline *p = R->p;
+	uint64_t deadline = fwd_deadline(p);
 
 	for (uint32_t i = 0; i < p->n_stages; i++) {
 		struct npi_stage *st = &p->st[i];
 
 		if (!fwd_measured(p, i))
 			continue;
+		/* the last forward of the previous run is not this run's */
+		fwd_drain(st, deadline);
 		fwd_read(st, &R->fwd0[i]);
 		st->card->ctx->ops->reg_write(
 			st->card,
@@ -1167,16 +1189,11 @@ static void fwd_start(struct npi_run *R)
 	}
 }
 
-/*
- * The run's statistics of every forwarding engine into stats. A forward
- * the host saw complete (its writeback record) is in the statistics once
- * HEAD moved past it: the engine is drained, as no frame is left.
- */
+/* The run's statistics of every forwarding engine into stats. */
 static void fwd_end(struct npi_run *R, struct np_session_stats *stats)
 {
 	struct np_pipeline *p = R->p;
-	uint64_t deadline =
-		npi_now_ns() + (uint64_t)p->ctx->timeout_ms * 1000000ull;
+	uint64_t deadline = fwd_deadline(p);
 
 	for (uint32_t i = 0; i < p->n_stages; i++) {
 		const struct npi_fwd_stats *a = &R->fwd0[i];
@@ -1185,10 +1202,7 @@ static void fwd_end(struct npi_run *R, struct np_session_stats *stats)
 
 		if (!fwd_measured(p, i))
 			continue;
-		while ((fwd_rd(st, NP_Q_HEAD) != fwd_rd(st, NP_Q_TAIL) ||
-			(fwd_rd(st, NP_Q_STATUS) & NP_Q_STATUS_BUSY)) &&
-		       npi_now_ns() < deadline)
-			usleep(50);
+		fwd_drain(st, deadline);
 		fwd_read(st, &b);
 		/* a reset during the run cleared the counters */
 		if (b.fence_ns < a->fence_ns || b.work_ns < a->work_ns)

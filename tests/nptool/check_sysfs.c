@@ -9,9 +9,12 @@
  *   0000:00:1f.0  some other device, group 14
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <linux/capability.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,6 +249,70 @@ START_TEST(test_list_driver_link)
 	npt_run_free(&r);
 	npt_run(&r, "list", NULL);
 	ck_assert_ptr_nonnull(strstr(r.out, "Gen4 x16"));
+	npt_run_free(&r);
+}
+END_TEST
+
+/* Serves the lines of a FIFO one per open: what a sysfs attribute that
+ * changes between two reads shows. */
+struct fifo_lines {
+	char path[PATH_MAX];
+	const char *line[2];
+	int served;
+};
+
+static void *fifo_serve(void *arg)
+{
+	struct fifo_lines *f = arg;
+
+	for (int i = 0; i < 2; i++) {
+		int fd = -1;
+
+		/* no reader yet: ENXIO; give nptool 60 s to open it */
+		for (int tries = 0; fd < 0 && tries < 60000; tries++) {
+			fd = open(f->path, O_WRONLY | O_NONBLOCK);
+			if (fd < 0)
+				usleep(1000);
+		}
+		if (fd < 0)
+			break;
+		if (write(fd, f->line[i], strlen(f->line[i])) > 0)
+			f->served++;
+		/* the next open must meet the next reader, not this one */
+		poll(&(struct pollfd){.fd = fd}, 1, 60000);
+		close(fd);
+	}
+	return NULL;
+}
+
+/* pipeline on a card another process holds: hops and credit stalls are
+ * the differences of the driver's dma1_stat over the interval */
+START_TEST(test_pipeline_driver_stats)
+{
+	struct fifo_lines f = {
+		.line = {"3 5000 7 9000 100 2000000 30000\n",
+			 "5 65000 9 9100 150 3500000 31000\n"},
+	};
+	struct npt_run r;
+	pthread_t th;
+	struct jv *c;
+
+	snprintf(f.path, sizeof(f.path),
+		 "%s/sys/bus/pci/devices/0000:03:00.0/np/dma1_stat", root);
+	ck_assert_int_eq(mkfifo(f.path, 0644), 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, fifo_serve, &f), 0);
+	npt_run(&r, "-d", "vfio:0000:03:00.0", "--json", "pipeline", "-i",
+		"0.2", NULL);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(f.served, 2);
+	c = jv_at(jv_get(npt_envelope(&r, "pipeline", 0), "cards"), 0);
+	ck_assert_str_eq(jv_str(r.json, "source"), "sysfs");
+	ck_assert_double_eq(jv_num(c, "hops"), 50);
+	ck_assert_double_eq(jv_num(c, "hop_latency_us"), 30);
+	ck_assert_double_eq(jv_num(c, "credit_stalls"), 2);
+	ck_assert_double_eq(jv_num(c, "credit_stall_us"), 60);
+	/* the running maximum is the model process's, not the interval's */
+	ck_assert_int_eq(jv_get(c, "hop_latency_max_us")->type, JV_NULL);
 	npt_run_free(&r);
 }
 END_TEST
@@ -556,6 +623,7 @@ Suite *np_suite_sysfs(void)
 	tcase_add_checked_fixture(tc, tree_setup, tree_teardown);
 	tcase_add_test(tc, test_list);
 	tcase_add_test(tc, test_list_driver_link);
+	tcase_add_test(tc, test_pipeline_driver_stats);
 	tcase_add_test(tc, test_list_spec);
 	tcase_add_test(tc, test_list_no_cards);
 	tcase_add_test(tc, test_status);

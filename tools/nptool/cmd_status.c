@@ -395,6 +395,78 @@ struct bg_run {
 	uint64_t stalls[NP_MAX_CARDS], stall_ns[NP_MAX_CARDS];
 };
 
+/*
+ * Hops and credit stalls of a card another process holds: the statistics
+ * of its forwarding engine, DMA engine 1 (docs/pipeline.md), from the
+ * driver's np/dma1_stat (docs/driver.md). Its work is the forwards, its
+ * fence waits the credit stalls. The maximum is the model process's (libnp
+ * clears it at each run), so only counts and sums are used.
+ */
+struct fwd {
+	bool ok;
+	uint32_t fence_waits, work_done;
+	uint64_t fence_ns, work_ns;
+};
+
+static void fwd_read(const struct npt_pci *pci, struct fwd *f)
+{
+	unsigned long long fns, wwns, wns;
+	unsigned int ww, wmax;
+	char line[160];
+
+	memset(f, 0, sizeof(*f));
+	f->ok = !npt_card_attr(pci->bdf, "dma1_stat", line, sizeof(line)) &&
+		sscanf(line, "%u %llu %u %llu %u %llu %u", &f->fence_waits,
+		       &fns, &ww, &wwns, &f->work_done, &wns, &wmax) == 7;
+	f->fence_ns = fns;
+	f->work_ns = wns;
+}
+
+/* Forwards and credit stalls between two reads; false if there were no
+ * forwards (an output card) or the counters are unknown or were reset. */
+static bool fwd_delta(const struct fwd *a, const struct fwd *b, struct fwd *d)
+{
+	if (!a->ok || !b->ok || b->fence_ns < a->fence_ns ||
+	    b->work_ns < a->work_ns)
+		return false;
+	d->work_done = b->work_done - a->work_done;
+	d->work_ns = b->work_ns - a->work_ns;
+	d->fence_waits = b->fence_waits - a->fence_waits;
+	d->fence_ns = b->fence_ns - a->fence_ns;
+	return d->work_done > 0;
+}
+
+/* One card's pipeline figures: from libnp's run (emulated cards) or from
+ * the driver's counters over the interval (cards held elsewhere). */
+struct hop_fig {
+	bool have, have_max;
+	uint64_t hops, stalls;
+	double mean_us, max_us, stall_us;
+};
+
+static struct hop_fig hop_fig(const struct bg_run *bg, const struct fwd *a,
+			      const struct fwd *b, size_t i)
+{
+	struct hop_fig h = {0};
+	struct fwd d;
+
+	if (bg->ctx && i < NP_MAX_CARDS && bg->hops[i]) {
+		h.have = h.have_max = true;
+		h.hops = bg->hops[i];
+		h.mean_us = bg->hop_sum_ns[i] / 1e3 / bg->hops[i];
+		h.max_us = bg->hop_max_ns[i] / 1e3;
+		h.stalls = bg->stalls[i];
+		h.stall_us = bg->stall_ns[i] / 1e3;
+	} else if (!bg->ctx && fwd_delta(a, b, &d)) {
+		h.have = true;
+		h.hops = d.work_done;
+		h.mean_us = d.work_ns / 1e3 / d.work_done;
+		h.stalls = d.fence_waits;
+		h.stall_us = d.fence_ns / 1e3;
+	}
+	return h;
+}
+
 static int bg_token(void *opaque, const struct np_token_event *e)
 {
 	struct bg_run *b = opaque;
@@ -455,6 +527,7 @@ int npt_cmd_pipeline(struct npt *t, int argc, char **argv)
 	struct bg_run bg = {.model = NPT_DEFAULT_MODEL};
 	double interval = 2.0, t0, secs;
 	struct sample *first = NULL, *cur = NULL;
+	struct fwd *fwd0 = NULL, *fwd1 = NULL;
 	double *busy = NULL;
 	unsigned int nsamples = 0;
 	struct source s;
@@ -488,7 +561,9 @@ int npt_cmd_pipeline(struct npt *t, int argc, char **argv)
 	first = calloc(s.n, sizeof(*first));
 	cur = calloc(s.n, sizeof(*cur));
 	busy = calloc(s.n, sizeof(*busy));
-	if (!first || !cur || !busy) {
+	fwd0 = calloc(s.n, sizeof(*fwd0));
+	fwd1 = calloc(s.n, sizeof(*fwd1));
+	if (!first || !cur || !busy || !fwd0 || !fwd1) {
 		rc = NPT_EXIT_DEVERR;
 		goto out;
 	}
@@ -517,6 +592,8 @@ int npt_cmd_pipeline(struct npt *t, int argc, char **argv)
 	rc = report_errors(t, &s, first);
 	if (rc)
 		goto out;
+	for (size_t i = 0; s.pci && i < s.n; i++)
+		fwd_read(&s.pci[i], &fwd0[i]);
 	t0 = npt_now();
 	do {
 		sleep_s(PIPE_SAMPLE_S);
@@ -529,6 +606,8 @@ int npt_cmd_pipeline(struct npt *t, int argc, char **argv)
 		secs = npt_now() - t0;
 	} while (secs < interval && !stop);
 	rc = report_errors(t, &s, cur);
+	for (size_t i = 0; s.pci && i < s.n; i++)
+		fwd_read(&s.pci[i], &fwd1[i]);
 	if (bg.ctx) {
 		/* the hop statistics come with the end of a run */
 		bg.quit = 1;
@@ -548,6 +627,7 @@ int npt_cmd_pipeline(struct npt *t, int argc, char **argv)
 		npt_json_arr_open(t->j);
 		for (size_t i = 0; i < s.n; i++) {
 			double rate = dma_rate(&first[i], &cur[i], secs);
+			struct hop_fig h = hop_fig(&bg, &fwd0[i], &fwd1[i], i);
 
 			npt_json_obj_open(t->j);
 			npt_json_kuint(t->j, "index", i);
@@ -558,17 +638,20 @@ int npt_cmd_pipeline(struct npt *t, int argc, char **argv)
 				npt_json_kdouble(t->j, "dma_bytes_per_s", rate);
 			else
 				npt_json_knull(t->j, "dma_bytes_per_s");
-			if (bg.ctx && i < NP_MAX_CARDS && bg.hops[i]) {
+			if (h.have) {
 				npt_json_kdouble(t->j, "hop_latency_us",
-						 bg.hop_sum_ns[i] / 1e3 /
-							 bg.hops[i]);
-				npt_json_kdouble(t->j, "hop_latency_max_us",
-						 bg.hop_max_ns[i] / 1e3);
-				npt_json_kuint(t->j, "hops", bg.hops[i]);
-				npt_json_kuint(t->j, "credit_stalls",
-					       bg.stalls[i]);
+						 h.mean_us);
+				if (h.have_max)
+					npt_json_kdouble(t->j,
+							 "hop_latency_max_us",
+							 h.max_us);
+				else
+					npt_json_knull(t->j,
+						       "hop_latency_max_us");
+				npt_json_kuint(t->j, "hops", h.hops);
+				npt_json_kuint(t->j, "credit_stalls", h.stalls);
 				npt_json_kdouble(t->j, "credit_stall_us",
-						 bg.stall_ns[i] / 1e3);
+						 h.stall_us);
 			} else {
 				npt_json_knull(t->j, "hop_latency_us");
 				npt_json_knull(t->j, "hop_latency_max_us");
@@ -601,6 +684,7 @@ int npt_cmd_pipeline(struct npt *t, int argc, char **argv)
 		npt_table_cell(tb, "CREDIT-STALLS");
 		for (size_t i = 0; i < s.n; i++) {
 			double rate = dma_rate(&first[i], &cur[i], secs);
+			struct hop_fig h = hop_fig(&bg, &fwd0[i], &fwd1[i], i);
 
 			npt_table_cell(tb, "%zu", i);
 			npt_table_cell(tb, "%s", source_name(&s, i));
@@ -610,18 +694,19 @@ int npt_cmd_pipeline(struct npt *t, int argc, char **argv)
 				npt_table_cell(tb, "%.1fMB/s", rate / 1e6);
 			else
 				npt_table_cell(tb, "-");
-			if (bg.ctx && i < NP_MAX_CARDS && bg.hops[i]) {
-				npt_table_cell(tb, "%.0f/%.0fus",
-					       bg.hop_sum_ns[i] / 1e3 /
-						       bg.hops[i],
-					       bg.hop_max_ns[i] / 1e3);
-				npt_table_cell(tb, "%llu (%.1fms)",
-					       (unsigned long long)bg.stalls[i],
-					       bg.stall_ns[i] / 1e6);
-			} else {
+			if (!h.have) {
 				npt_table_cell(tb, "-");
 				npt_table_cell(tb, "-");
+				continue;
 			}
+			if (h.have_max)
+				npt_table_cell(tb, "%.0f/%.0fus", h.mean_us,
+					       h.max_us);
+			else
+				npt_table_cell(tb, "%.0f/-us", h.mean_us);
+			npt_table_cell(tb, "%llu (%.1fms)",
+				       (unsigned long long)h.stalls,
+				       h.stall_us / 1e3);
 		}
 		npt_table_print(tb);
 		npt_table_free(tb);
@@ -634,16 +719,14 @@ int npt_cmd_pipeline(struct npt *t, int argc, char **argv)
 			       "%.1f s; the other cards wait on it\n",
 			       best, source_name(&s, best), busy[best] * 100,
 			       secs);
-		if (bg.ctx)
-			printf("HOP-LAT: mean/max time a card takes to forward "
-			       "a frame into the next card's frame buffer; "
-			       "CREDIT-STALLS: forwards that waited for a free "
-			       "slot there (total wait); both exact, from the "
-			       "card's statistics registers\n");
-		else
-			printf("hop latency and credit stalls: not measured "
-			       "(sysfs source: only libnp observes the "
-			       "pipeline's events)\n");
+		printf("HOP-LAT: mean/max time a card took to forward a frame "
+		       "into the next card's frame buffer; CREDIT-STALLS: "
+		       "times it waited for a free slot there (total wait); "
+		       "both exact, from the card's statistics registers "
+		       "(%s; -: the card forwarded nothing)\n",
+		       bg.ctx ? "over the model runs" :
+				"over the interval; the maximum only the "
+				"process running the model sees");
 	}
 out:
 	if (bg.ctx) {
@@ -660,6 +743,8 @@ out:
 	free(first);
 	free(cur);
 	free(busy);
+	free(fwd0);
+	free(fwd1);
 	source_close(&s);
 	return rc;
 }
