@@ -216,6 +216,45 @@ START_TEST(test_pipeline)
 }
 END_TEST
 
+/* run --json: per card, the forwards and credit stalls of the run, from
+ * the cards' statistics registers */
+START_TEST(test_run_hops)
+{
+	struct npt_run r;
+	struct jv *hops, *mean, *max, *stalls, *stall_us;
+
+	npt_run(&r, "--json", "run", "-c", "5", "-n", "2", "-M", "2", "-t", "4",
+		"-q", NULL);
+	npt_envelope(&r, "run", 0);
+	hops = jv_get(r.json, "hops");
+	mean = jv_get(r.json, "hop_latency_us");
+	max = jv_get(r.json, "hop_latency_max_us");
+	stalls = jv_get(r.json, "credit_stalls");
+	stall_us = jv_get(r.json, "credit_stall_us");
+	ck_assert_uint_eq(hops->n, 5);
+	ck_assert_uint_eq(stall_us->n, 5);
+	for (size_t i = 0; i < 5; i++) {
+		double h = jv_at(hops, i)->num;
+
+		if (jv_at(mean, i)->type == JV_NUM) {
+			ck_assert_double_ge(h, 1);
+			ck_assert_double_gt(jv_at(mean, i)->num, 0);
+			ck_assert_double_ge(jv_at(max, i)->num,
+					    jv_at(mean, i)->num);
+		} else {
+			ck_assert_double_eq(h, 0);
+			ck_assert_int_eq(jv_at(max, i)->type, JV_NULL);
+		}
+		ck_assert_int_eq(jv_at(stalls, i)->num == 0,
+				 jv_at(stall_us, i)->num == 0);
+	}
+	/* the first card forwards, the last (an output card) does not */
+	ck_assert_int_eq(jv_at(mean, 0)->type, JV_NUM);
+	ck_assert_int_eq(jv_at(mean, 4)->type, JV_NULL);
+	npt_run_free(&r);
+}
+END_TEST
+
 START_TEST(test_reset)
 {
 	struct npt_run r;
@@ -558,6 +597,7 @@ Suite *np_suite_emu(void)
 	tcase_add_test(tc, test_status);
 	tcase_add_test(tc, test_top);
 	tcase_add_test(tc, test_pipeline);
+	tcase_add_test(tc, test_run_hops);
 	tcase_add_test(tc, test_reset);
 	tcase_add_test(tc, test_memtest);
 	tcase_add_test(tc, test_dma);

@@ -102,6 +102,56 @@ START_TEST(test_status_during_run)
 }
 END_TEST
 
+/* pipeline from the driver's sysfs while another process runs a model
+ * over VFIO: the layer cards' forwards and credit stalls (np/dma1_stat) */
+START_TEST(test_pipeline_during_run)
+{
+	const char *tool = getenv("NPTOOL"), *model = getenv("NP_GUEST_MODEL");
+	struct npt_run r;
+	unsigned int forwarders = 0;
+	int status;
+	pid_t pid;
+
+	ck_assert_msg(model, "NP_GUEST_MODEL names no model");
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (!tool)
+			tool = NPTOOL_PATH;
+		execl(tool, tool, "run", "-m", model, "-c", "5", "-n", "64",
+		      "-M", "4", "-t", "64", "--max-seq", "96", "--no-stop",
+		      "-q", (char *)NULL);
+		_exit(127);
+	}
+	for (int tries = 0; !forwarders; tries++) {
+		struct jv *cards;
+
+		ck_assert_msg(tries < 60, "no card forwarded in a minute");
+		ck_assert_msg(waitpid(pid, &status, WNOHANG) == 0,
+			      "the model run ended before a forward was seen");
+		if (tries)
+			npt_run_free(&r);
+		npt_run(&r, "--json", "pipeline", "-i", "1", NULL);
+		cards = jv_get(npt_envelope(&r, "pipeline", 0), "cards");
+		ck_assert_str_eq(jv_str(r.json, "source"), "sysfs");
+		for (size_t i = 0; i < cards->n; i++) {
+			struct jv *c = jv_at(cards, i);
+
+			if (jv_get(c, "hops")->type != JV_NUM)
+				continue;
+			forwarders++;
+			ck_assert_double_gt(jv_num(c, "hop_latency_us"), 0);
+			ck_assert_int_eq(jv_num(c, "credit_stalls") == 0,
+					 jv_num(c, "credit_stall_us") == 0);
+		}
+	}
+	npt_run_free(&r);
+	kill(pid, SIGTERM);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+}
+END_TEST
+
 START_TEST(test_reset)
 {
 	struct npt_run r;
@@ -150,6 +200,7 @@ Suite *np_suite_guest(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_list);
 	tcase_add_test(tc, test_status_during_run);
+	tcase_add_test(tc, test_pipeline_during_run);
 	tcase_add_test(tc, test_reset);
 	tcase_add_test(tc, test_p2p);
 	tcase_add_test(tc, test_validate_quick);

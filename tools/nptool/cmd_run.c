@@ -250,10 +250,21 @@ static void report_cards(const struct np_pipeline *p,
 		else
 			printf(" -");
 	printf(" (mean per forward, card counters)\n");
+	printf("hop max (ms)");
+	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
+		if (st->hop_frames[c])
+			printf(" %.2f", st->hop_max_ns[c] / 1e6);
+		else
+			printf(" -");
+	printf("\n");
 	printf("credit stalls");
 	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
 		printf(" %llu", (unsigned long long)st->credit_stalls[c]);
-	printf(" (forwards that waited for a free slot)\n\n");
+	printf(" (waits for a free slot on the next card)\n");
+	printf("stalled (ms)");
+	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
+		printf(" %.2f", st->credit_stall_ns[c] / 1e6);
+	printf(" (total time of those waits)\n\n");
 }
 
 static void report_text(struct run *r, const struct np_pipeline *p,
@@ -321,10 +332,28 @@ static void json_cards(struct npt_json *j, const struct np_pipeline *p,
 		else
 			npt_json_null(j);
 	npt_json_arr_close(j);
+	npt_json_key(j, "hop_latency_max_us");
+	npt_json_arr_open(j);
+	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
+		if (st->hop_frames[c])
+			npt_json_double(j, st->hop_max_ns[c] / 1e3);
+		else
+			npt_json_null(j);
+	npt_json_arr_close(j);
+	npt_json_key(j, "hops");
+	npt_json_arr_open(j);
+	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
+		npt_json_uint(j, st->hop_frames[c]);
+	npt_json_arr_close(j);
 	npt_json_key(j, "credit_stalls");
 	npt_json_arr_open(j);
 	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
 		npt_json_uint(j, st->credit_stalls[c]);
+	npt_json_arr_close(j);
+	npt_json_key(j, "credit_stall_us");
+	npt_json_arr_open(j);
+	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
+		npt_json_double(j, st->credit_stall_ns[c] / 1e3);
 	npt_json_arr_close(j);
 }
 
