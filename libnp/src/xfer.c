@@ -761,7 +761,7 @@ int npi_xfer_submit_batch(struct np_card *card, unsigned int engine,
 			  const struct np_xfer_spec *spec, unsigned int n,
 			  struct np_xfer **out)
 {
-	struct plan p[NPI_XFER_BATCH];
+	struct plan p[NPI_XFER_BATCH] = {0};
 	unsigned int i;
 	int ret = 0;
 
