@@ -109,7 +109,7 @@ START_TEST(test_pipeline_during_run)
 	const char *tool = getenv("NPTOOL"), *model = getenv("NP_GUEST_MODEL");
 	struct npt_run r;
 	unsigned int forwarders = 0;
-	int status;
+	int status = 0;
 	pid_t pid;
 
 	ck_assert_msg(model, "NP_GUEST_MODEL names no model");
@@ -119,20 +119,24 @@ START_TEST(test_pipeline_during_run)
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (!tool)
 			tool = NPTOOL_PATH;
-		execl(tool, tool, "run", "-m", model, "-c", "5", "-n", "64",
-		      "-M", "4", "-t", "64", "--max-seq", "96", "--no-stop",
-		      "-q", (char *)NULL);
+		/* 960 frames of 64 tokens: long enough to be watched */
+		execl(tool, tool, "run", "-m", model, "-p", "The cards", "-c",
+		      "5", "-n", "512", "-M", "8", "-t", "120", "--max-seq",
+		      "128", "--no-stop", "-q", (char *)NULL);
 		_exit(127);
 	}
 	for (int tries = 0; !forwarders; tries++) {
 		struct jv *cards;
 
-		ck_assert_msg(tries < 60, "no card forwarded in a minute");
+		ck_assert_msg(tries < 120,
+			      "no card forwarded in 120 intervals");
 		ck_assert_msg(waitpid(pid, &status, WNOHANG) == 0,
-			      "the model run ended before a forward was seen");
+			      "the model run ended (status 0x%x) before a "
+			      "forward was seen",
+			      status);
 		if (tries)
 			npt_run_free(&r);
-		npt_run(&r, "--json", "pipeline", "-i", "1", NULL);
+		npt_run(&r, "--json", "pipeline", "-i", "0.5", NULL);
 		cards = jv_get(npt_envelope(&r, "pipeline", 0), "cards");
 		ck_assert_str_eq(jv_str(r.json, "source"), "sysfs");
 		for (size_t i = 0; i < cards->n; i++) {
