@@ -390,8 +390,14 @@ static int emu_inject(struct np_card *card, const char *fault)
 
 	if (!strcmp(fault, "remove")) {
 		/* Surprise removal: the card stops answering, as after
-		 * "dead", but for good; what it had in flight fails. */
-		int ret = np_emu_inject(emu_of(card), NP_EMU_FAULT_DEAD);
+		 * "dead", but for good; what it had in flight fails. A card
+		 * that is gone does no more DMA either: its queues stop
+		 * first (a dead card's keep running), so no forward it had
+		 * queued lands in a peer after the peer's reset. */
+		int ret;
+
+		np_emu_reset(emu_of(card));
+		ret = np_emu_inject(emu_of(card), NP_EMU_FAULT_DEAD);
 
 		if (ret)
 			return ret;
