@@ -243,17 +243,17 @@ static void report_cards(const struct np_pipeline *p,
 	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
 		printf(" %.0f", st->card_busy[c] * 100);
 	printf(" %%\n");
-	printf("hop (ms)    ");
+	printf("hop (us)    ");
 	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
 		if (st->hop_frames[c])
-			printf(" %.2f", st->hop_mean_ns[c] / 1e6);
+			printf(" %.1f", st->hop_mean_ns[c] / 1e3);
 		else
 			printf(" -");
 	printf(" (mean per forward, card counters)\n");
-	printf("hop max (ms)");
+	printf("hop max (us)");
 	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
 		if (st->hop_frames[c])
-			printf(" %.2f", st->hop_max_ns[c] / 1e6);
+			printf(" %.1f", st->hop_max_ns[c] / 1e3);
 		else
 			printf(" -");
 	printf("\n");

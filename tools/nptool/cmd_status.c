@@ -700,10 +700,10 @@ int npt_cmd_pipeline(struct npt *t, int argc, char **argv)
 				continue;
 			}
 			if (h.have_max)
-				npt_table_cell(tb, "%.0f/%.0fus", h.mean_us,
+				npt_table_cell(tb, "%.1f/%.1fus", h.mean_us,
 					       h.max_us);
 			else
-				npt_table_cell(tb, "%.0f/-us", h.mean_us);
+				npt_table_cell(tb, "%.1f/-us", h.mean_us);
 			npt_table_cell(tb, "%llu (%.1fms)",
 				       (unsigned long long)h.stalls,
 				       h.stall_us / 1e3);
