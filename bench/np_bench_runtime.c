@@ -35,6 +35,15 @@
  * (K = 1 gives GPipe's M / (M + S - 1)); bubble = 1 - U, the idle share.
  * The emulated cards share the host's cores: their utilization measures
  * the emulation, not the protocol alone (docs/pipeline.md).
+ *
+ * What the runtime adds to the bubble is measured apart: F is
+ * np_session_stats.avg_in_flight, the time average of frames submitted
+ * and not yet taken back by the host. A micro-batch outside the cards is
+ * waiting on the host (its frame noticed, sampled, the next one posted)
+ * or done; host bubble = 1 - F / M is that share. With stages of equal
+ * time and M >= S, F = M keeps every stage fed, so the host bubble is
+ * the bubble np itself causes (plus the drain of requests that finish
+ * at different times).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,9 +195,9 @@ int main(int argc, char **argv)
 		       st->host_emu_ns / hops / 1e3, st->host_reg_writes / hops,
 		       st->host_reg_reads / hops);
 	}
-	printf("\n%-12s %5s %3s %3s %5s %7s %7s %7s %7s %9s\n", "program",
-	       "cards", "S", "M", "K", "tok/s", "util", "ideal", "bubble",
-	       "ideal bub");
+	printf("\n%-12s %5s %3s %3s %5s %7s %7s %7s %7s %9s %6s %8s\n",
+	       "program", "cards", "S", "M", "K", "tok/s", "util", "ideal",
+	       "bubble", "ideal bub", "F", "host bub");
 	for (size_t i = 0; i < N_CFG; i++) {
 		const struct cfg *c = &cfgs[i];
 		const struct np_session_stats *st = &res[i].st;
@@ -198,10 +207,11 @@ int main(int argc, char **argv)
 			K * M / (K * (M > S ? M : S) + (M < S ? M : S) - 1);
 
 		printf("%-12s %2u+%-2u %3.0f %3.0f %5.1f %7.0f %6.1f%% %6.1f%% "
-		       "%6.1f%% %8.1f%%\n",
+		       "%6.1f%% %8.1f%% %6.2f %7.1f%%\n",
 		       name(c), CARDS - c->out_cards, c->out_cards, S, M, K,
 		       st->tokens_per_s, 100 * st->utilization, 100 * ideal,
-		       100 * (1 - st->utilization), 100 * (1 - ideal));
+		       100 * (1 - st->utilization), 100 * (1 - ideal),
+		       st->avg_in_flight, 100 * (1 - st->avg_in_flight / M));
 	}
 	return 0;
 }
