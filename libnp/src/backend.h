@@ -44,6 +44,13 @@ struct npi_backend {
 	/* Function-level reset. The generic layer then waits for
 	 * NP_STATUS_READY and checks the ID register. */
 	int (*reset)(struct np_card *card);
+	/* Whether the platform asked for the card back (VFIO's device
+	 * request: hot-unplug, unbind); consumes the request. NULL where a
+	 * card cannot go away (emu: the "remove" fault). */
+	int (*remove_requested)(struct np_card *card);
+	/* Let the device go, once it is marked removed: its registers read
+	 * all-ones from then on, also for a thread reading one meanwhile. */
+	void (*release)(struct np_card *card);
 	/* Inject a fault (np_emu_fault_parse() spelling) into the card's
 	 * model; NULL where the card is real (VFIO). */
 	int (*inject)(struct np_card *card, const char *fault);

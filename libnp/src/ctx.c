@@ -515,6 +515,29 @@ int np_card_info(const struct np_card *card, struct np_card_info *info)
 	return 0;
 }
 
+void npi_card_set_removed(struct np_card *card)
+{
+	__atomic_store_n(&card->removed, true, __ATOMIC_RELEASE);
+	for (unsigned int e = 0; e < card->num_engines; e++)
+		npi_engine_abort(&card->eng[e], -ENODEV);
+}
+
+bool npi_card_gone(struct np_card *card)
+{
+	if (np_card_removed(card))
+		return true;
+	if (!card->ctx->ops->remove_requested ||
+	    !card->ctx->ops->remove_requested(card))
+		return false;
+	npi_card_set_removed(card);
+	card->ctx->ops->release(card);
+	npi_log(card->ctx, LOG_ERR,
+		"np: card %s was removed (the kernel asked for it back: "
+		"hot-unplug or unbind); released",
+		card->name);
+	return true;
+}
+
 int np_card_removed(const struct np_card *card)
 {
 	return card && __atomic_load_n(&card->removed, __ATOMIC_ACQUIRE);
@@ -569,7 +592,7 @@ int np_card_reset(struct np_card *card)
 	if (!card)
 		return -EINVAL;
 	ctx = card->ctx;
-	if (card->removed) {
+	if (npi_card_gone(card)) {
 		npi_log(ctx, LOG_ERR,
 			"np: card %s was removed; it cannot be reset",
 			card->name);

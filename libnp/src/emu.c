@@ -399,12 +399,9 @@ static int emu_inject(struct np_card *card, const char *fault)
 		np_emu_reset(emu_of(card));
 		ret = np_emu_inject(emu_of(card), NP_EMU_FAULT_DEAD);
 
-		if (ret)
-			return ret;
-		__atomic_store_n(&card->removed, true, __ATOMIC_RELEASE);
-		for (unsigned int e = 0; e < card->num_engines; e++)
-			npi_engine_abort(&card->eng[e], -ENODEV);
-		return 0;
+		if (!ret)
+			npi_card_set_removed(card);
+		return ret;
 	}
 	if (np_emu_fault_parse(fault, &kind, &args))
 		return -EINVAL;

@@ -177,4 +177,11 @@ extern __thread struct npi_reg_acct npi_reg_acct
 uint64_t npi_reg_emu_ns(const struct npi_reg_acct *rate,
 			const struct npi_reg_acct *n);
 
+/* Whether card is gone: removed before, or the backend reports it now
+ * (the first caller then marks it removed and fails what it had in
+ * flight with -ENODEV). */
+bool npi_card_gone(struct np_card *card);
+/* Mark card removed for good; fail what it had in flight. */
+void npi_card_set_removed(struct np_card *card);
+
 #endif /* NP_INTERNAL_H */

@@ -193,7 +193,7 @@ static const char *card_fault(struct np_card *card, unsigned int *engine)
 {
 	uint32_t st;
 
-	if (np_card_removed(card))
+	if (npi_card_gone(card))
 		return "removed";
 	st = card->ctx->ops->reg_read(card, NP_REG_STATUS);
 	if (st == 0xffffffffu)

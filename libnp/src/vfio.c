@@ -17,7 +17,13 @@
  * Card discovery uses libpci in the shared library. The static library
  * (linked into fully static binaries) scans sysfs itself, because Debian's
  * libpci-dev ships no static archive; libpci reads the same sysfs files.
+ *
+ * A card the kernel asks back through the device request eventfd
+ * (hot-unplug, unbind) is released at the next check (npi_card_gone):
+ * its BAR mappings become memory that reads all-ones and its device fd is
+ * closed, so that the removal completes while the context lives on.
  */
+#define _GNU_SOURCE /* mremap */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +34,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -64,6 +71,7 @@ struct vfio_card {
 	uint64_t cfg_off; /* config space region offset in the device fd */
 	bool can_reset;
 	unsigned int msix_count;
+	int req_fd; /* the kernel asks for the device back; -1: no channel */
 };
 
 static struct vfio_ctx *vctx(struct np_ctx *ctx)
@@ -432,6 +440,84 @@ static int enable_bus_master(struct np_card *card)
 	return 0;
 }
 
+/*
+ * The device request channel: when the device is to go away (hot-unplug,
+ * unbind), the kernel signals this eventfd and waits for the device fd to
+ * be closed; npi_card_gone() answers it. A kernel without one blocks the
+ * removal until the context is closed.
+ */
+static void req_enable(struct np_card *card)
+{
+	struct vfio_card *vc = vcard(card);
+	struct vfio_irq_info ii = {.argsz = sizeof(ii),
+				   .index = VFIO_PCI_REQ_IRQ_INDEX};
+	char buf[sizeof(struct vfio_irq_set) + sizeof(int32_t)];
+	struct vfio_irq_set *set = (struct vfio_irq_set *)buf;
+	int32_t fd;
+
+	if (ioctl(vc->fd, VFIO_DEVICE_GET_IRQ_INFO, &ii) || !ii.count)
+		return;
+	fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (fd < 0)
+		return;
+	set->argsz = sizeof(buf);
+	set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+	set->index = VFIO_PCI_REQ_IRQ_INDEX;
+	set->start = 0;
+	set->count = 1;
+	memcpy(set->data, &fd, sizeof(fd));
+	if (ioctl(vc->fd, VFIO_DEVICE_SET_IRQS, set)) {
+		npi_log(card->ctx, LOG_WARNING,
+			"np: card %s: no device request channel (%s); a "
+			"hot-unplug waits until the cards are closed",
+			card->name, strerror(errno));
+		close(fd);
+		return;
+	}
+	vc->req_fd = fd;
+}
+
+/* Replace the mapping at bar with memory that reads all-ones, in one
+ * step: a thread reading a register meanwhile never faults. */
+static void bar_release(volatile uint8_t *bar, size_t size)
+{
+	void *ones = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (ones == MAP_FAILED) {
+		munmap((void *)bar, size);
+		return;
+	}
+	memset(ones, 0xff, size);
+	if (mremap(ones, size, size, MREMAP_MAYMOVE | MREMAP_FIXED,
+		   (void *)bar) == MAP_FAILED) {
+		munmap(ones, size);
+		munmap((void *)bar, size);
+	}
+}
+
+static int vfio_remove_requested(struct np_card *card)
+{
+	struct vfio_card *vc = vcard(card);
+	uint64_t n;
+
+	return vc->req_fd >= 0 && read(vc->req_fd, &n, sizeof(n)) == sizeof(n);
+}
+
+/* The kernel completes the removal once the device fd is closed. */
+static void vfio_release(struct np_card *card)
+{
+	struct vfio_card *vc = vcard(card);
+
+	bar_release(vc->bar0, vc->bar0_size);
+	if (vc->bar2)
+		bar_release(vc->bar2, vc->bar2_size);
+	close(vc->fd);
+	vc->fd = -1;
+	close(vc->req_fd);
+	vc->req_fd = -1;
+}
+
 static int device_open(struct np_card *card, int group_fd)
 {
 	struct vfio_card *vc = vcard(card);
@@ -493,6 +579,7 @@ static int device_open(struct np_card *card, int group_fd)
 	ret = map_bar(card, NP_BAR_FB, 64 * 1024, &vc->bar2, &vc->bar2_size);
 	if (ret)
 		return ret;
+	req_enable(card);
 	return enable_bus_master(card);
 }
 
@@ -648,6 +735,7 @@ static int vfio_open(struct np_ctx *ctx, const char *args)
 			break;
 		}
 		vc->fd = -1;
+		vc->req_fd = -1;
 		ret = npi_card_add(ctx, bdf[i], vc, &card);
 		if (ret) {
 			free(vc);
@@ -685,6 +773,8 @@ static void vfio_close(struct np_ctx *ctx)
 			munmap(vc->bar2, vc->bar2_size);
 		if (vc->fd >= 0)
 			close(vc->fd);
+		if (vc->req_fd >= 0)
+			close(vc->req_fd);
 		free(vc);
 		ctx->cards[i]->priv = NULL;
 	}
@@ -701,12 +791,16 @@ static void vfio_close(struct np_ctx *ctx)
 static uint32_t vfio_reg_read(struct np_card *card, uint32_t off)
 {
 	npi_reg_acct.n[0]++;
+	if (np_card_removed(card))
+		return 0xffffffffu; /* as the bus answers for a missing card */
 	return *(volatile uint32_t *)(vcard(card)->bar0 + off);
 }
 
 static void vfio_reg_write(struct np_card *card, uint32_t off, uint32_t value)
 {
 	npi_reg_acct.n[1]++;
+	if (np_card_removed(card))
+		return;
 	*(volatile uint32_t *)(vcard(card)->bar0 + off) = value;
 }
 
@@ -832,5 +926,7 @@ const struct npi_backend npi_backend_vfio = {
 	.peer_unmap = vfio_peer_unmap,
 	.irq_enable = vfio_irq_enable,
 	.reset = vfio_reset,
+	.remove_requested = vfio_remove_requested,
+	.release = vfio_release,
 	.pins_memory = 1,
 };
