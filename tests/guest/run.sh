@@ -14,7 +14,10 @@
 # np_vfio_pci.ko with W=1 -Werror, build the static test binaries (libnp
 # suite, nptool and its guest suite), pack an
 # initramfs, boot it under TCG with a timeout, read the result marker from
-# the serial console.
+# the serial console. Each card has the id np<i>; the last two sit behind
+# PCIe root ports, so that they can be hot-unplugged. tests/guest/qmp-helper.py
+# follows the console and turns the guest's "NP-GUEST-QMP ..." lines into
+# QMP commands (fault injection, device_del) on QEMU's monitor socket.
 #
 # Environment:
 #   NP_QEMU            qemu-system-x86_64 with np-card (default: the last
@@ -71,7 +74,7 @@ if [ -z "$kver" ]; then
 fi
 log "guest kernel $kver, $ncards cards"
 
-need_pkgs build-essential cmake pkg-config check libsubunit-dev cpio kmod \
+need_pkgs build-essential cmake pkg-config check libsubunit-dev cpio kmod python3 \
 	xz-utils zstd "linux-headers-$kver"
 
 kroot=$cache/linux-image-$kver
@@ -176,11 +179,20 @@ done
 
 cards=()
 for ((i = 0; i < ncards; i++)); do
-	cards+=(-device "np-card${NP_GUEST_CARD_OPTS:-}")
+	bus=
+	if [ "$ncards" -ge 8 ] && [ $((i + 2)) -ge "$ncards" ]; then
+		cards+=(-device "pcie-root-port,id=rp$i,chassis=$((i + 1)),slot=$((i + 1))")
+		bus=,bus=rp$i
+	fi
+	cards+=(-device "np-card,id=np$i$bus${NP_GUEST_CARD_OPTS:-}")
 done
 
 mkdir -p "$artifacts"
 serial=$(mktemp "$artifacts/guest-serial.XXXXXX.log")
+qmp=$work/qmp.sock
+rm -f "$qmp"
+python3 "$here/qmp-helper.py" "$qmp" "$serial" &
+helper=$!
 log "booting: $qemu ($ncards cards, timeout ${timeout_s}s)"
 start=$(date +%s)
 rc=0
@@ -189,11 +201,14 @@ timeout -k 10 "$timeout_s" "$qemu" \
 	-L /usr/share/seabios -L /usr/share/qemu \
 	-M q35,kernel-irqchip=split -accel tcg -cpu max -smp 2 -m 2G \
 	-nic none -vga none -display none -monitor none -serial stdio \
+	-qmp "unix:$qmp,server=on,wait=off" \
 	-device intel-iommu,intremap=on,caching-mode=on \
 	-kernel "$vmlinuz" -initrd "$work/initrd.gz" \
 	-append "console=ttyS0 intel_iommu=on panic=-1 oops=panic quiet np.cards=$ncards" \
 	-no-reboot "${cards[@]}" </dev/null | tee "$serial" || rc=$?
 elapsed=$(($(date +%s) - start))
+kill "$helper" 2>/dev/null || true
+wait "$helper" 2>/dev/null || true
 
 result=$(grep -a '^NP-GUEST-RESULT:' "$serial" | tail -1 | tr -d '\r' || true)
 if [ "$rc" -eq 124 ]; then
