@@ -1285,6 +1285,17 @@ static int stages_failed(struct np_pipeline *p)
 	return 0;
 }
 
+/* A card was removed (or the kernel asks for it back: it is released
+ * now). A card asked back still works, so this is checked whether or not
+ * the pipeline makes progress. */
+static int stages_removed(struct np_pipeline *p)
+{
+	for (uint32_t i = 0; i < p->n_stages; i++)
+		if (npi_card_gone(p->st[i].card))
+			return -ENODEV;
+	return 0;
+}
+
 /*
  * Wait for x without resetting its engine while the cards still make
  * progress: a deep pipeline of slow cards may take longer than the
@@ -1310,6 +1321,9 @@ static int wait_progress(struct npi_run *R, struct np_xfer *x)
 		if (now - checked < NPI_POLL_MS * 1000000ull)
 			continue;
 		checked = now;
+		r = stages_removed(p);
+		if (r)
+			return r;
 		m = progress_mark(p);
 		if (!marked || m != mark) {
 			marked = true;
