@@ -398,7 +398,6 @@ static int emu_inject(struct np_card *card, const char *fault)
 
 		np_emu_reset(emu_of(card));
 		ret = np_emu_inject(emu_of(card), NP_EMU_FAULT_DEAD);
-
 		if (!ret)
 			npi_card_set_removed(card);
 		return ret;
