@@ -703,6 +703,7 @@ enum npi_phase {
 
 struct npi_run {
 	struct np_pipeline *p;
+	uint64_t removed_at; /* last look for removed cards */
 	const struct np_session_opts *o;
 	struct npi_req *rq;
 	uint32_t n, m, cand;
@@ -1343,7 +1344,15 @@ static int wait_progress(struct npi_run *R, struct np_xfer *x)
 static int finish(struct npi_run *R, struct npi_frame *f)
 {
 	struct np_pipeline *p = R->p;
+	uint64_t now = npi_now_ns();
 	int ret = 0;
+
+	/* frames that complete before they are waited for never reach
+	 * wait_progress's checks: look for removed cards here too */
+	if (now - R->removed_at >= NPI_POLL_MS * 1000000ull) {
+		R->removed_at = now;
+		ret = stages_removed(p);
+	}
 
 	/* the output cards' C2H come last in the list: once they are done,
 	 * the H2C mostly is, and a look at the writeback record tells */
