@@ -142,85 +142,136 @@ NPK_VNNI static uint32_t npk_sum_a_vnni(const int8_t *a, uint32_t cols)
 	return (uint32_t)_mm512_reduce_add_epi32(s);
 }
 
-/*
- * The int4 kernel splits the activations once per call, by blocks, into
- * the even columns (met by the low nibbles of the weight bytes, in order)
- * and the odd ones (the high nibbles): a row then costs a load, two
- * nibble extractions and two vpdpbusd per 128 columns, with no shuffle.
- */
-#define NPK_VNNI_BLOCK 2048u /* columns per split block */
+#define NPK_MM_T 4u /* tokens per pass over a row */
+#define NPK_MM_R 4u /* rows per pass over the activations */
 
-/* a[0, n) (n <= 128, zeros past n) -> even[0, 64), odd[0, 64); adds
- * the sum of a into *sum's lanes */
-NPK_VNNI static void npk_split128(const int8_t *a, uint32_t n, int8_t *even,
-				  int8_t *odd, __m512i *sum)
+/* the sums of the 16 lanes of a, b, c and d, in that order */
+NPK_VNNI static inline __attribute__((always_inline)) __m128i
+npk_hsum4x(__m512i a, __m512i b, __m512i c, __m512i d)
 {
-	const __m512i lo8 = _mm512_set1_epi16(0x00ff);
-	const __m512i order = _mm512_set_epi64(7, 5, 3, 1, 6, 4, 2, 0);
-	const __m512i one8 = _mm512_set1_epi8(1);
-	__m512i v0 = _mm512_maskz_loadu_epi8(npk_mask64(n), a);
-	__m512i v1 = _mm512_maskz_loadu_epi8(npk_mask64(n > 64 ? n - 64 : 0),
-					     a + 64);
-	/* packus works per 128-bit lane: the permute restores the order */
-	__m512i e = _mm512_packus_epi16(_mm512_and_si512(v0, lo8),
-					_mm512_and_si512(v1, lo8));
-	__m512i o = _mm512_packus_epi16(_mm512_srli_epi16(v0, 8),
-					_mm512_srli_epi16(v1, 8));
+	/* 128-bit chunks: [a0 + a2, a1 + a3, b0 + b2, b1 + b3] */
+	__m512i ab = _mm512_add_epi32(_mm512_shuffle_i64x2(a, b, 0x44),
+				      _mm512_shuffle_i64x2(a, b, 0xee));
+	__m512i cd = _mm512_add_epi32(_mm512_shuffle_i64x2(c, d, 0x44),
+				      _mm512_shuffle_i64x2(c, d, 0xee));
+	/* one chunk each for a, b, c, d */
+	__m512i x = _mm512_add_epi32(_mm512_shuffle_i64x2(ab, cd, 0x88),
+				     _mm512_shuffle_i64x2(ab, cd, 0xdd));
 
-	*sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(*sum, one8, v0), one8,
-				   v1);
-	_mm512_storeu_si512(even, _mm512_permutexvar_epi64(order, e));
-	_mm512_storeu_si512(odd, _mm512_permutexvar_epi64(order, o));
+	/* every lane of a chunk: the sum of its four */
+	x = _mm512_add_epi32(x, _mm512_shuffle_epi32(x, 0x4e));
+	x = _mm512_add_epi32(x, _mm512_shuffle_epi32(x, 0xb1));
+	return _mm512_castsi512_si128(_mm512_permutexvar_epi32(
+		_mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4,
+				 0),
+		x));
 }
 
-#define NPK_MM_T 4u /* tokens per pass over a row */
-
-/* nt tokens' dot products with rows of one split block, added to acc */
+/*
+ * nt tokens' dot products with nr rows of int4 weights, less 8 x sum_a:
+ * each weight load serves every token and each activation load every
+ * row, the nr x nt accumulators stay in registers for the whole row.
+ *
+ * Per 128 columns (64 weight bytes): the low nibbles (even columns) and
+ * high nibbles (odd columns) are interleaved back into column order per
+ * 128-bit lane, vpunpck{l,h}bw, which leaves u0 with columns 0-15, 32-47,
+ * 64-79, 96-111 and u1 with the rest; one vshufi64x2 per half brings a
+ * token's 128 activations into the same order. With few accumulators,
+ * u0 and u1 get their own, so that enough vpdpbusd chains run at once.
+ */
 NPK_VNNI static inline __attribute__((always_inline)) void
-npk_mm4_block(const uint8_t *wr, uint32_t rows, uint32_t row_bytes, uint32_t nb,
-	      const int8_t *even, const int8_t *odd, const uint32_t nt,
-	      int32_t *acc, size_t acc_n)
+npk_mm4_tile(const uint8_t *w, uint32_t cols, uint32_t row_bytes,
+	     const int8_t *a, size_t a_n, const uint32_t *sum_a,
+	     const uint32_t nr, const uint32_t nt, int32_t *acc, size_t acc_n)
 {
 	const __m512i m0f = _mm512_set1_epi8(0x0f), m08 = _mm512_set1_epi8(8);
+	const __m512i zero = _mm512_setzero_si512();
+	const int two = nr * nt <= 8;
+	uint32_t nb = (cols + 1) / 2; /* weight bytes */
+	__m512i s[NPK_MM_R][NPK_MM_T], s2[NPK_MM_R][NPK_MM_T];
 
-	for (uint32_t r = 0; r < rows; r++, wr += row_bytes) {
-		__m512i s[2 * NPK_MM_T];
+	for (uint32_t r = 0; r < NPK_MM_R; r++)
+		for (uint32_t k = 0; k < NPK_MM_T; k++)
+			s[r][k] = s2[r][k] = zero;
+	for (uint32_t j = 0; j < nb; j += 64) {
+		__mmask64 mw = npk_mask64(nb - j);
+		__mmask64 ma0 = npk_mask64(cols - 2 * j);
+		__mmask64 ma1 =
+			npk_mask64(cols - 2 * j > 64 ? cols - 2 * j - 64 : 0);
+		__m512i u0[NPK_MM_R], u1[NPK_MM_R];
 
-		for (uint32_t k = 0; k < 2 * nt; k++)
-			s[k] = _mm512_setzero_si512();
-		for (uint32_t j = 0; j < nb; j += 64) {
+		for (uint32_t r = 0; r < nr; r++) {
 			/* past the row: weight 0 -> nibble 8, met by a zero
 			 * activation; so is the high nibble of an odd last
 			 * byte */
-			__m512i x = _mm512_maskz_loadu_epi8(npk_mask64(nb - j),
-							    wr + j);
+			__m512i x = _mm512_maskz_loadu_epi8(
+				mw, w + (size_t)r * row_bytes + j);
 			/* (x & 0x0f) ^ 0x08 */
 			__m512i lo =
 				_mm512_ternarylogic_epi32(x, m0f, m08, 0x6a);
 			__m512i hi = _mm512_ternarylogic_epi32(
 				_mm512_srli_epi16(x, 4), m0f, m08, 0x6a);
 
-			for (uint32_t k = 0; k < nt; k++) {
-				s[2 * k] = _mm512_dpbusd_epi32(
-					s[2 * k], lo,
-					_mm512_load_si512(
-						even + k * NPK_VNNI_BLOCK / 2 +
-						j));
-				s[2 * k + 1] = _mm512_dpbusd_epi32(
-					s[2 * k + 1], hi,
-					_mm512_load_si512(
-						odd + k * NPK_VNNI_BLOCK / 2 +
-						j));
+			u0[r] = _mm512_unpacklo_epi8(lo, hi);
+			u1[r] = _mm512_unpackhi_epi8(lo, hi);
+		}
+		for (uint32_t k = 0; k < nt; k++) {
+			const int8_t *ak = a + k * a_n + 2 * j;
+			__m512i a0 = _mm512_maskz_loadu_epi8(ma0, ak);
+			__m512i a1 = _mm512_maskz_loadu_epi8(ma1, ak + 64);
+			__m512i p0 = _mm512_shuffle_i64x2(a0, a1, 0x88);
+			__m512i p1 = _mm512_shuffle_i64x2(a0, a1, 0xdd);
+
+			for (uint32_t r = 0; r < nr; r++) {
+				s[r][k] =
+					_mm512_dpbusd_epi32(s[r][k], u0[r], p0);
+				if (two)
+					s2[r][k] = _mm512_dpbusd_epi32(
+						s2[r][k], u1[r], p1);
+				else
+					s[r][k] = _mm512_dpbusd_epi32(
+						s[r][k], u1[r], p1);
 			}
 		}
-		for (uint32_t k = 0; k < nt; k++)
-			acc[k * acc_n + r] =
-				(int32_t)((uint32_t)acc[k * acc_n + r] +
-					  (uint32_t)_mm512_reduce_add_epi32(
-						  _mm512_add_epi32(
-							  s[2 * k],
-							  s[2 * k + 1])));
 	}
+	for (uint32_t k = 0; k < nt; k++) {
+		__mmask8 m = (__mmask8)((1u << nr) - 1);
+		__m128i v;
+
+		for (uint32_t r = 0; r < nr; r++)
+			if (two)
+				s[r][k] = _mm512_add_epi32(s[r][k], s2[r][k]);
+		v = npk_hsum4x(s[0][k], s[1][k], s[2][k], s[3][k]);
+		_mm_mask_storeu_epi32(
+			acc + k * acc_n, m,
+			_mm_sub_epi32(v, _mm_set1_epi32((int)(8u * sum_a[k]))));
+	}
+}
+
+/* nt tokens against rows of int4 weights */
+NPK_VNNI static inline __attribute__((always_inline)) void
+npk_mm4_rows(const uint8_t *w, uint32_t rows, uint32_t cols, uint32_t row_bytes,
+	     const int8_t *a, size_t a_n, const uint32_t nt, int32_t *acc,
+	     size_t acc_n)
+{
+	uint32_t sum_a[NPK_MM_T], r = 0;
+
+	for (uint32_t k = 0; k < nt; k++)
+		sum_a[k] = npk_sum_a_vnni(a + k * a_n, cols);
+	for (; r + NPK_MM_R <= rows; r += NPK_MM_R)
+		npk_mm4_tile(w + (size_t)r * row_bytes, cols, row_bytes, a, a_n,
+			     sum_a, NPK_MM_R, nt, acc + r, acc_n);
+	w += (size_t)r * row_bytes;
+	acc += r;
+	if (rows - r == 3)
+		npk_mm4_tile(w, cols, row_bytes, a, a_n, sum_a, 3, nt, acc,
+			     acc_n);
+	else if (rows - r == 2)
+		npk_mm4_tile(w, cols, row_bytes, a, a_n, sum_a, 2, nt, acc,
+			     acc_n);
+	else if (rows - r == 1)
+		npk_mm4_tile(w, cols, row_bytes, a, a_n, sum_a, 1, nt, acc,
+			     acc_n);
 }
 
 NPK_VNNI static void npk_mm4_vnni(const uint8_t *w, uint32_t rows,
@@ -228,61 +279,25 @@ NPK_VNNI static void npk_mm4_vnni(const uint8_t *w, uint32_t rows,
 				  const int8_t *a, size_t a_n, uint32_t n,
 				  int32_t *acc, size_t acc_n)
 {
-	int8_t even[NPK_MM_T * NPK_VNNI_BLOCK / 2] __attribute__((aligned(64)));
-	int8_t odd[NPK_MM_T * NPK_VNNI_BLOCK / 2] __attribute__((aligned(64)));
-
 	for (uint32_t t0 = 0; t0 < n; t0 += NPK_MM_T) {
 		uint32_t nt = n - t0 < NPK_MM_T ? n - t0 : NPK_MM_T;
 		const int8_t *at = a + t0 * a_n;
 		int32_t *ac = acc + t0 * acc_n;
 
-		__m512i sum_a[NPK_MM_T];
-
-		for (uint32_t k = 0; k < nt; k++) {
-			sum_a[k] = _mm512_setzero_si512();
-			for (uint32_t r = 0; r < rows; r++)
-				ac[k * acc_n + r] = 0;
-		}
-		for (uint32_t c0 = 0; c0 < cols; c0 += NPK_VNNI_BLOCK) {
-			uint32_t bc = cols - c0 < NPK_VNNI_BLOCK ?
-					      cols - c0 :
-					      NPK_VNNI_BLOCK;
-			uint32_t nb = (bc + 1) / 2; /* weight bytes */
-			const uint8_t *wr = w + c0 / 2;
-
-			for (uint32_t k = 0; k < nt; k++)
-				for (uint32_t c = 0; c < bc; c += 128)
-					npk_split128(
-						at + k * a_n + c0 + c, bc - c,
-						even + k * NPK_VNNI_BLOCK / 2 +
-							c / 2,
-						odd + k * NPK_VNNI_BLOCK / 2 +
-							c / 2,
-						&sum_a[k]);
-			/* the token count a compile-time constant: the
-			 * accumulators live in registers */
-			if (nt == 4)
-				npk_mm4_block(wr, rows, row_bytes, nb, even,
-					      odd, 4, ac, acc_n);
-			else if (nt == 3)
-				npk_mm4_block(wr, rows, row_bytes, nb, even,
-					      odd, 3, ac, acc_n);
-			else if (nt == 2)
-				npk_mm4_block(wr, rows, row_bytes, nb, even,
-					      odd, 2, ac, acc_n);
-			else
-				npk_mm4_block(wr, rows, row_bytes, nb, even,
-					      odd, 1, ac, acc_n);
-		}
-		for (uint32_t k = 0; k < nt; k++) {
-			uint32_t sa =
-				(uint32_t)_mm512_reduce_add_epi32(sum_a[k]);
-
-			for (uint32_t r = 0; r < rows; r++)
-				ac[k * acc_n + r] =
-					(int32_t)((uint32_t)ac[k * acc_n + r] -
-						  8u * sa);
-		}
+		/* the token count a compile-time constant: the
+		 * accumulators live in registers */
+		if (nt == 4)
+			npk_mm4_rows(w, rows, cols, row_bytes, at, a_n, 4, ac,
+				     acc_n);
+		else if (nt == 3)
+			npk_mm4_rows(w, rows, cols, row_bytes, at, a_n, 3, ac,
+				     acc_n);
+		else if (nt == 2)
+			npk_mm4_rows(w, rows, cols, row_bytes, at, a_n, 2, ac,
+				     acc_n);
+		else
+			npk_mm4_rows(w, rows, cols, row_bytes, at, a_n, 1, ac,
+				     acc_n);
 	}
 }
 
