@@ -182,7 +182,8 @@ npk_hsum4x(__m512i a, __m512i b, __m512i c, __m512i d)
 NPK_VNNI static inline __attribute__((always_inline)) void
 npk_mm4_tile(const uint8_t *w, uint32_t cols, uint32_t row_bytes,
 	     const int8_t *a, size_t a_n, const uint32_t *sum_a,
-	     const uint32_t nr, const uint32_t nt, int32_t *acc, size_t acc_n)
+	     const uint32_t nr, const uint32_t nt, int first, uint32_t next_nr,
+	     int32_t *acc, size_t acc_n)
 {
 	const __m512i m0f = _mm512_set1_epi8(0x0f), m08 = _mm512_set1_epi8(8);
 	const __m512i zero = _mm512_setzero_si512();
@@ -193,6 +194,14 @@ npk_mm4_tile(const uint8_t *w, uint32_t cols, uint32_t row_bytes,
 	for (uint32_t r = 0; r < NPK_MM_R; r++)
 		for (uint32_t k = 0; k < NPK_MM_T; k++)
 			s[r][k] = s2[r][k] = zero;
+	/* the rows are read side by side, which the hardware prefetcher
+	 * does not follow as it does one sequential stream: the first tile
+	 * of a call fetches its rows, each tile the next one's */
+	for (uint32_t r = first ? 0 : nr; r < nr + next_nr; r++)
+		for (uint32_t j = 0; j < nb; j += 64)
+			_mm_prefetch((const char *)w + (size_t)r * row_bytes +
+					     j,
+				     _MM_HINT_T0);
 	for (uint32_t j = 0; j < nb; j += 64) {
 		__mmask64 mw = npk_mask64(nb - j);
 		__mmask64 ma0 = npk_mask64(cols - 2 * j);
@@ -258,20 +267,32 @@ npk_mm4_rows(const uint8_t *w, uint32_t rows, uint32_t cols, uint32_t row_bytes,
 
 	for (uint32_t k = 0; k < nt; k++)
 		sum_a[k] = npk_sum_a_vnni(a + k * a_n, cols);
-	for (; r + NPK_MM_R <= rows; r += NPK_MM_R)
+	if (nt == 1) {
+		/* bound by memory: one sequential stream */
+		for (; r < rows; r++)
+			npk_mm4_tile(w + (size_t)r * row_bytes, cols, row_bytes,
+				     a, a_n, sum_a, 1, nt, 0, 0, acc + r,
+				     acc_n);
+		return;
+	}
+	for (; r + NPK_MM_R <= rows; r += NPK_MM_R) {
+		uint32_t left = rows - r - NPK_MM_R;
+
 		npk_mm4_tile(w + (size_t)r * row_bytes, cols, row_bytes, a, a_n,
-			     sum_a, NPK_MM_R, nt, acc + r, acc_n);
+			     sum_a, NPK_MM_R, nt, r == 0,
+			     left < NPK_MM_R ? left : NPK_MM_R, acc + r, acc_n);
+	}
 	w += (size_t)r * row_bytes;
 	acc += r;
 	if (rows - r == 3)
-		npk_mm4_tile(w, cols, row_bytes, a, a_n, sum_a, 3, nt, acc,
-			     acc_n);
+		npk_mm4_tile(w, cols, row_bytes, a, a_n, sum_a, 3, nt, r == 0,
+			     0, acc, acc_n);
 	else if (rows - r == 2)
-		npk_mm4_tile(w, cols, row_bytes, a, a_n, sum_a, 2, nt, acc,
-			     acc_n);
+		npk_mm4_tile(w, cols, row_bytes, a, a_n, sum_a, 2, nt, r == 0,
+			     0, acc, acc_n);
 	else if (rows - r == 1)
-		npk_mm4_tile(w, cols, row_bytes, a, a_n, sum_a, 1, nt, acc,
-			     acc_n);
+		npk_mm4_tile(w, cols, row_bytes, a, a_n, sum_a, 1, nt, r == 0,
+			     0, acc, acc_n);
 }
 
 NPK_VNNI static void npk_mm4_vnni(const uint8_t *w, uint32_t rows,
@@ -301,41 +322,89 @@ NPK_VNNI static void npk_mm4_vnni(const uint8_t *w, uint32_t rows,
 	}
 }
 
+/* nt tokens' dot products with nr rows of int8 weights, as npk_mm4_tile */
+NPK_VNNI static inline __attribute__((always_inline)) void
+npk_mm8_tile(const uint8_t *w, uint32_t cols, uint32_t row_bytes,
+	     const int8_t *a, size_t a_n, const uint32_t *sum_a,
+	     const uint32_t nr, const uint32_t nt, int first, uint32_t next_nr,
+	     int32_t *acc, size_t acc_n)
+{
+	const __m512i bias = _mm512_set1_epi8((char)0x80);
+	const __m512i zero = _mm512_setzero_si512();
+	__m512i s[NPK_MM_R][NPK_MM_T];
+
+	for (uint32_t r = 0; r < NPK_MM_R; r++)
+		for (uint32_t k = 0; k < NPK_MM_T; k++)
+			s[r][k] = zero;
+	for (uint32_t r = first ? 0 : nr; r < nr + next_nr; r++)
+		for (uint32_t c = 0; c < cols; c += 64)
+			_mm_prefetch((const char *)w + (size_t)r * row_bytes +
+					     c,
+				     _MM_HINT_T0);
+	for (uint32_t c = 0; c < cols; c += 64) {
+		__mmask64 m = npk_mask64(cols - c);
+		__m512i x[NPK_MM_R];
+
+		/* a masked-off weight is 0 ^ 0x80 = 128 but meets a = 0 */
+		for (uint32_t r = 0; r < nr; r++)
+			x[r] = _mm512_xor_si512(
+				_mm512_maskz_loadu_epi8(
+					m, w + (size_t)r * row_bytes + c),
+				bias);
+		for (uint32_t k = 0; k < nt; k++) {
+			__m512i ak =
+				_mm512_maskz_loadu_epi8(m, a + k * a_n + c);
+
+			for (uint32_t r = 0; r < nr; r++)
+				s[r][k] =
+					_mm512_dpbusd_epi32(s[r][k], x[r], ak);
+		}
+	}
+	for (uint32_t k = 0; k < nt; k++) {
+		__mmask8 m = (__mmask8)((1u << nr) - 1);
+		__m128i v = npk_hsum4x(s[0][k], s[1][k], s[2][k], s[3][k]);
+
+		_mm_mask_storeu_epi32(
+			acc + k * acc_n, m,
+			_mm_sub_epi32(v,
+				      _mm_set1_epi32((int)(128u * sum_a[k]))));
+	}
+}
+
 /* nt tokens against rows of int8 weights */
 NPK_VNNI static inline __attribute__((always_inline)) void
 npk_mm8_rows(const uint8_t *w, uint32_t rows, uint32_t cols, uint32_t row_bytes,
 	     const int8_t *a, size_t a_n, const uint32_t nt, int32_t *acc,
 	     size_t acc_n)
 {
-	const __m512i bias = _mm512_set1_epi8((char)0x80);
-	uint32_t sum_a[NPK_MM_T];
+	uint32_t sum_a[NPK_MM_T], r = 0;
 
 	for (uint32_t k = 0; k < nt; k++)
 		sum_a[k] = npk_sum_a_vnni(a + k * a_n, cols);
-	for (uint32_t r = 0; r < rows; r++, w += row_bytes) {
-		__m512i s[NPK_MM_T];
-
-		for (uint32_t k = 0; k < nt; k++)
-			s[k] = _mm512_setzero_si512();
-		for (uint32_t c = 0; c < cols; c += 64) {
-			__mmask64 m = npk_mask64(cols - c);
-			/* a masked-off weight is 0 ^ 0x80 = 128 but meets
-			 * a = 0 */
-			__m512i x = _mm512_xor_si512(
-				_mm512_maskz_loadu_epi8(m, w + c), bias);
-
-			for (uint32_t k = 0; k < nt; k++)
-				s[k] = _mm512_dpbusd_epi32(
-					s[k], x,
-					_mm512_maskz_loadu_epi8(m, a + k * a_n +
-									   c));
-		}
-		for (uint32_t k = 0; k < nt; k++)
-			acc[k * acc_n + r] =
-				(int32_t)((uint32_t)_mm512_reduce_add_epi32(
-						  s[k]) -
-					  128u * sum_a[k]);
+	if (nt == 1) {
+		for (; r < rows; r++)
+			npk_mm8_tile(w + (size_t)r * row_bytes, cols, row_bytes,
+				     a, a_n, sum_a, 1, 1, 0, 0, acc + r, acc_n);
+		return;
 	}
+	for (; r + NPK_MM_R <= rows; r += NPK_MM_R) {
+		uint32_t left = rows - r - NPK_MM_R;
+
+		npk_mm8_tile(w + (size_t)r * row_bytes, cols, row_bytes, a, a_n,
+			     sum_a, NPK_MM_R, nt, r == 0,
+			     left < NPK_MM_R ? left : NPK_MM_R, acc + r, acc_n);
+	}
+	w += (size_t)r * row_bytes;
+	acc += r;
+	if (rows - r == 3)
+		npk_mm8_tile(w, cols, row_bytes, a, a_n, sum_a, 3, nt, r == 0,
+			     0, acc, acc_n);
+	else if (rows - r == 2)
+		npk_mm8_tile(w, cols, row_bytes, a, a_n, sum_a, 2, nt, r == 0,
+			     0, acc, acc_n);
+	else if (rows - r == 1)
+		npk_mm8_tile(w, cols, row_bytes, a, a_n, sum_a, 1, nt, r == 0,
+			     0, acc, acc_n);
 }
 
 NPK_VNNI static void npk_mm8_vnni(const uint8_t *w, uint32_t rows,
