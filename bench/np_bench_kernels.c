@@ -16,7 +16,8 @@
  * the memory bandwidth (weight bytes streamed) each variant reaches, and
  * the tokens/s the kernels alone would allow, with one token per pass
  * over the weights, with 4 (a decode pass) and with npk_run's groups of
- * 16 tokens.
+ * 16 tokens; and the tokens per CPU second of a thread, which other
+ * processes on a shared machine disturb less than the wall-clock rates.
  *
  *   np_bench_kernels [-t THREADS] [-s SECONDS_PER_FIGURE]
  */
@@ -40,12 +41,17 @@
 #define MED_VOCAB 32000u
 #define MED_HD (MED_DIM / MED_HEADS)
 
-static double now(void)
+static double clock_s(clockid_t clock)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(clock, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double now(void)
+{
+	return clock_s(CLOCK_MONOTONIC);
 }
 
 /* ---- 1. INT8 SIMD peak ---- */
@@ -137,7 +143,7 @@ struct job {
 	const uint8_t *buf;
 	size_t len;
 	/* results */
-	double work, elapsed;
+	double work, elapsed, cpu; /* cpu: the thread's CPU seconds */
 	int32_t sink[16];
 };
 
@@ -211,12 +217,13 @@ static void *worker(void *arg)
 	struct job *j = arg;
 	static int32_t acc_dummy;
 	int32_t *acc = malloc((size_t)16 * MED_VOCAB * sizeof(*acc));
-	double t0, t;
+	double c0, t0, t;
 	uint64_t rounds = 0;
 
 	if (!acc)
 		return NULL;
 	pthread_barrier_wait(&start_line);
+	c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
 	t0 = now();
 	do {
 		switch (j->kind) {
@@ -238,14 +245,17 @@ static void *worker(void *arg)
 		t = now() - t0;
 	} while (t < j->seconds);
 	j->elapsed = t;
+	j->cpu = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
 	acc_dummy += acc[0];
 	free(acc);
 	return NULL;
 }
 
-/* run kind on n threads at once; the sum of each thread's rate */
+/* run kind on n threads at once; the sum of each thread's rate, and into
+ * *per_cpu (if not NULL) its work per CPU second, averaged over the threads */
 static double run_all(int n, int kind, enum npk_isa isa, unsigned int group,
-		      double seconds, const uint8_t *buf, size_t len)
+		      double seconds, const uint8_t *buf, size_t len,
+		      double *per_cpu)
 {
 	pthread_t th[64];
 	struct job jobs[64];
@@ -264,6 +274,8 @@ static double run_all(int n, int kind, enum npk_isa isa, unsigned int group,
 	for (int i = 0; i < n; i++) {
 		pthread_join(th[i], NULL);
 		rate += jobs[i].work / jobs[i].elapsed;
+		if (per_cpu)
+			*per_cpu += jobs[i].work / jobs[i].cpu / n;
 	}
 	pthread_barrier_destroy(&start_line);
 	return rate;
@@ -363,20 +375,21 @@ int main(int argc, char **argv)
 	printf("np_bench_kernels: %d thread%s, %.1f s per figure, best "
 	       "kernel %s\n",
 	       threads, threads == 1 ? "" : "s", secs, npk_isa_name(pisa));
-	peak = run_all(threads, 0, pisa, 1, secs, NULL, 0);
+	peak = run_all(threads, 0, pisa, 1, secs, NULL, 0, NULL);
 	printf("INT8 SIMD peak (%s, registers only)  %8.1f GMAC/s  "
 	       "(%.1f GOPS)\n",
 	       pisa == NPK_ISA_AVX512_VNNI ? "vpdpbusd" : "vpmaddubsw",
 	       peak / 1e9, 2 * peak / 1e9);
-	bw = run_all(threads, 1, pisa, 1, secs, stream, stream_len);
+	bw = run_all(threads, 1, pisa, 1, secs, stream, stream_len, NULL);
 	printf("memory bandwidth (streaming read, %zu MiB)  %6.1f GB/s\n\n",
 	       stream_len >> 20, bw / 1e9);
 	printf("medium shape, one token through 14 w4a4 layers and the "
 	       "INT8 output layer:\n%.1f M MACs, %.1f MB of weights per "
 	       "token\n",
 	       macs / 1e6, wbytes / 1e6);
-	printf("%-12s %6s %10s %10s %9s %9s %10s\n", "kernel", "tokens",
-	       "ns/MAC", "GMAC/s", "of peak", "of mem bw", "tokens/s");
+	printf("%-12s %6s %10s %10s %9s %9s %10s %13s\n", "kernel", "tokens",
+	       "ns/MAC", "GMAC/s", "of peak", "of mem bw", "tokens/s",
+	       "tok/CPU-s/thr");
 	for (int isa = 0; isa < NPK_ISA_N; isa++) {
 		/* 1 token per weight pass, 4 (a decode pass of two joined
 		 * frames) and npk_run's group of 16 (SIMD only: the
@@ -385,22 +398,22 @@ int main(int argc, char **argv)
 
 		for (unsigned int g = 0; g < 3; g++) {
 			unsigned int group = groups[g];
-			double tok, gmac, gbs;
+			double tok, gmac, gbs, tok_cpu = 0;
 
 			if (!npk_isa_available((enum npk_isa)isa) ||
 			    (isa == NPK_ISA_C && group > 1))
 				continue;
 			tok = run_all(threads, 2, (enum npk_isa)isa, group,
-				      secs, NULL, 0);
+				      secs, NULL, 0, &tok_cpu);
 			if (group == 1)
 				layer_rate[isa] = tok;
 			gmac = tok * macs;
 			gbs = tok * wbytes / group;
 			printf("%-12s %6u %10.4f %10.2f %8.1f%% %8.1f%% "
-			       "%10.1f\n",
+			       "%10.1f %13.1f\n",
 			       npk_isa_name((enum npk_isa)isa), group,
 			       threads * 1e9 / gmac, gmac / 1e9,
-			       100 * gmac / peak, 100 * gbs / bw, tok);
+			       100 * gmac / peak, 100 * gbs / bw, tok, tok_cpu);
 		}
 	}
 	printf("\nspeedup of %s over the portable C, one token per pass: "
