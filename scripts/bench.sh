@@ -1,0 +1,55 @@
+#!/bin/bash
+# The performance figures of issue #9, from one run (docs/perfmodel.md,
+# docs/pipeline.md):
+#   1. the runtime's own cost: libnp's host time per card hop and token on
+#      16 emulated cards with pass-through layer programs, and the pipeline
+#      bubble against the GPipe ideal (bench/np_bench_runtime);
+#   2. the emulated cards' speed: the machine's INT8 SIMD peak and memory
+#      bandwidth with the layer kernels' share of both
+#      (bench/np_bench_kernels), then `nptool run` on the medium shape
+#      (14 x 1024, vocabulary 32000, w4a4; N = 28 requests with 128-token
+#      prompts, M = 14, 128 generated tokens each, 16 emulated cards);
+#   3. the performance model of real cards on the Granite-3B-like shape
+#      (`nptool bench --model-shape data/shapes/granite-3b.shape`).
+# Installs what it needs on a fresh Debian 12 machine and builds in
+# build-bench (Release). Figures vary with the machine's load: compare the
+# ratios printed within one run.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+"$root/scripts/deps.sh"
+cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build-bench -j"$(nproc)" --target nptool np_bench_runtime \
+	np_bench_kernels >&2
+b=build-bench
+
+echo "== 1. the runtime's own cost (np_bench_runtime)"
+"$b/bench/np_bench_runtime"
+
+echo
+echo "== 2. the emulated cards' speed"
+"$b/bench/np_bench_kernels" -s 2
+model=$b/medium.gguf
+prompts=$b/medium-prompts.txt
+[ -s "$model" ] ||
+	"$b/tools/nptool" model mkgguf --shape medium --type q4_0 \
+		--text data/sample-multilingual.txt --out "$model"
+# 28 prompts: 700-character windows of the sample text, one a line
+python3 - data/sample-multilingual.txt "$prompts" <<'EOF'
+import sys
+text = " ".join(open(sys.argv[1], encoding="utf-8").read().split())
+n, width = 28, 700
+with open(sys.argv[2], "w", encoding="utf-8") as f:
+    for i in range(n):
+        start = i * (len(text) - width) // (n - 1)
+        f.write(text[start:start + width] + "\n")
+EOF
+echo "nptool run -m $model -f $prompts -n 28 -M 14 -t 128 --max-seq 512 --no-stop -q"
+/usr/bin/time -f "process: %e s wall, %U s user, %S s system, %P of one core" \
+	"$b/tools/nptool" -d emu:16 run -m "$model" -f "$prompts" -n 28 -M 14 \
+	-t 128 --max-seq 512 --no-stop -q
+
+echo
+echo "== 3. the performance model of real cards"
+"$b/tools/nptool" bench --model-shape data/shapes/granite-3b.shape
