@@ -8,7 +8,7 @@
 #     QEMU=$(emulator/qemu/build-qemu.sh | tail -1)
 #
 # The binary is cached outside the clone in $NP_CACHE/qemu-<hash> (default
-# NP_CACHE=/var/cache/np), keyed by a hash of this script, the QEMU patch and
+# NP_CACHE=/var/cache/np), keyed by a hash of this script, the QEMU patches and
 # every device and core source file: an unchanged rerun prints the cached
 # path at once. The patched, configured QEMU tree is kept in
 # $NP_CACHE/qemu-7.2-work-<key> so that a changed device file costs an
@@ -27,7 +27,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cache=${NP_CACHE:-/var/cache/np}
 jobs=${NP_JOBS:-$(nproc)}
-patchfile=$here/qemu-7.2-np-card.patch
+# The np-card hook, then upstream fixes Debian's 7.2 lacks (each patch's
+# header says why np needs it)
+patches=("$here/qemu-7.2-np-card.patch" "$here/qemu-7.2-tcg-commit.patch")
 configure_flags=(--target-list=x86_64-softmmu --disable-docs --disable-werror
 	--without-default-features --enable-slirp --enable-fdt=system
 	--disable-install-blobs
@@ -95,7 +97,7 @@ names=$(for f in "${dev_files[@]}"; do basename "$f"; done | sort | uniq -d)
 
 hash_of() { sha256sum "$@" | sed "s|$root/||" | sha256sum | cut -c1-16; }
 
-key=$(hash_of "$here/$(basename "${BASH_SOURCE[0]}")" "$patchfile" \
+key=$(hash_of "$here/$(basename "${BASH_SOURCE[0]}")" "${patches[@]}" \
 	"${dev_files[@]}")
 out=$cache/qemu-$key
 bin=$out/qemu-system-x86_64
@@ -228,7 +230,7 @@ fi
 
 # --- patched tree --------------------------------------------
 
-wkey=$( (basename "$dsc"; cat "$patchfile"; echo "${configure_flags[*]}") |
+wkey=$( (basename "$dsc"; cat "${patches[@]}"; echo "${configure_flags[*]}") |
 	sha256sum | cut -c1-16)
 work=$cache/qemu-7.2-work-$wkey
 src=$work/src
@@ -239,7 +241,9 @@ if [ ! -e "$work/.stamp-src" ]; then
 	rm -rf "$work"
 	mkdir -p "$work"
 	stage dpkg-source -q -x "$dsc" "$src" >&2
-	patch -d "$src" -p1 --forward -s <"$patchfile" >&2
+	for p in "${patches[@]}"; do
+		patch -d "$src" -p1 --forward -s <"$p" >&2
+	done
 	mkdir -p "$src/hw/misc/np"
 	touch "$work/.stamp-src"
 fi
@@ -308,7 +312,7 @@ rm -rf "$staging"
 mkdir -p "$staging"
 cp "$build/qemu-system-x86_64" "$staging/"
 {
-	echo "source: $(basename "$dsc") + $(basename "$patchfile")"
+	echo "source: $(basename "$dsc") + ${patches[*]##*/}"
 	echo "configure: ${configure_flags[*]}"
 	echo "device sources:"
 	sha256sum "${dev_files[@]}" | sed "s|$root/||"
