@@ -39,11 +39,6 @@
 #define RUN_MAX_INJECT 16
 #define RUN_MAX_EVENTS 16 /* recoveries kept for the JSON report */
 
-struct run_inject {
-	unsigned int card; /* context card */
-	const char *fault;
-};
-
 struct run {
 	struct npt *t;
 	const struct np_tok *tok;
@@ -57,7 +52,7 @@ struct run {
 	bool bar_on;
 	/* --inject: into ctx's cards when `after` tokens were delivered */
 	struct np_ctx *ctx;
-	struct run_inject inj[RUN_MAX_INJECT];
+	struct npt_inject inj[RUN_MAX_INJECT];
 	uint32_t n_inj, after;
 	uint64_t delivered;
 	int inj_err;
@@ -431,24 +426,6 @@ static int parse_u32(struct npt *t, const char *opt, const char *s, uint32_t *v)
 	return 0;
 }
 
-/* CARD:FAULT, the fault spelled as for np_card_inject. */
-static int parse_inject(struct npt *t, char *s, struct run_inject *in)
-{
-	char *colon = strchr(s, ':'), *end;
-	unsigned long v;
-
-	errno = 0;
-	v = colon ? strtoul(s, &end, 10) : 0;
-	if (!colon || errno || end != colon || end == s || v >= NP_MAX_CARDS)
-		return npt_usage(t,
-				 "--inject '%s': expected CARD:FAULT, e.g. "
-				 "2:dead or 1:hang:engine=compute,n=1",
-				 s);
-	in->card = (unsigned int)v;
-	in->fault = colon + 1;
-	return 0;
-}
-
 static int parse_f(struct npt *t, const char *opt, const char *s, float *v)
 {
 	char *end;
@@ -572,7 +549,10 @@ int npt_cmd_run(struct npt *t, int argc, char **argv)
 			if (r.n_inj == RUN_MAX_INJECT)
 				return npt_usage(t, "at most %d --inject",
 						 RUN_MAX_INJECT);
-			rc = parse_inject(t, optarg, &r.inj[r.n_inj++]);
+			rc = npt_parse_inject(
+				t, optarg,
+				"2:dead or 1:hang:engine=compute,n=1",
+				&r.inj[r.n_inj++]);
 			break;
 		case O_INJECT_AFTER:
 			rc = parse_u32(t, "inject-after", optarg, &r.after);

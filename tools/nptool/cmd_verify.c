@@ -19,28 +19,6 @@
 
 #define VERIFY_MAX_INJECT 16
 
-struct inject {
-	unsigned int card;
-	const char *fault;
-};
-
-static int parse_inject(struct npt *t, char *s, struct inject *in)
-{
-	char *colon = strchr(s, ':'), *end;
-	unsigned long v;
-
-	errno = 0;
-	v = colon ? strtoul(s, &end, 10) : 0;
-	if (!colon || errno || end != colon || end == s || v >= NP_MAX_CARDS)
-		return npt_usage(t,
-				 "--inject '%s': expected CARD:FAULT, e.g. "
-				 "3:sram-flip:addr=0x1000,bits=2",
-				 s);
-	in->card = (unsigned int)v;
-	in->fault = colon + 1;
-	return 0;
-}
-
 int npt_cmd_verify(struct npt *t, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -50,7 +28,7 @@ int npt_cmd_verify(struct npt *t, int argc, char **argv)
 		{0},
 	};
 	const char *model = getenv("NP_MODEL");
-	struct inject inj[VERIFY_MAX_INJECT];
+	struct npt_inject inj[VERIFY_MAX_INJECT];
 	struct np_pipeline_opts po = {0};
 	struct np_pipeline *p = NULL;
 	struct np_ctx *ctx = NULL;
@@ -78,7 +56,9 @@ int npt_cmd_verify(struct npt *t, int argc, char **argv)
 			if (n_inj == VERIFY_MAX_INJECT)
 				return npt_usage(t, "at most %d --inject",
 						 VERIFY_MAX_INJECT);
-			rc = parse_inject(t, optarg, &inj[n_inj++]);
+			rc = npt_parse_inject(t, optarg,
+					      "3:sram-flip:addr=0x1000,bits=2",
+					      &inj[n_inj++]);
 			if (rc)
 				return rc;
 			break;

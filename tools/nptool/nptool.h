@@ -66,6 +66,15 @@ double npt_now(void); /* monotonic seconds */
  * NUL-terminated malloc()ed buffer. 0, -EFBIG over max, or -errno. */
 int npt_read_file(const char *path, size_t max, char **buf, size_t *len);
 
+/* --inject CARD:FAULT: a context card and a fault as np_card_inject()
+ * spells it; example is shown in the usage error. */
+struct npt_inject {
+	unsigned int card;
+	const char *fault;
+};
+int npt_parse_inject(struct npt *t, char *s, const char *example,
+		     struct npt_inject *in);
+
 /* Progress bar on stderr: only on a terminal, not in --json mode, and
  * only once the operation has run for a second. */
 struct npt_progress {

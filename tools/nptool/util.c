@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <np/np.h>
+
 #include "nptool.h"
 
 int npt_parse_size(const char *s, uint64_t *out)
@@ -119,6 +121,23 @@ int npt_read_file(const char *path, size_t max, char **buf, size_t *len)
 	b[n] = 0;
 	*buf = b;
 	*len = n;
+	return 0;
+}
+
+int npt_parse_inject(struct npt *t, char *s, const char *example,
+		     struct npt_inject *in)
+{
+	char *colon = strchr(s, ':'), *end;
+	unsigned long v;
+
+	errno = 0;
+	v = colon ? strtoul(s, &end, 10) : 0;
+	if (!colon || errno || end != colon || end == s || v >= NP_MAX_CARDS)
+		return npt_usage(t,
+				 "--inject '%s': expected CARD:FAULT, e.g. %s",
+				 s, example);
+	in->card = (unsigned int)v;
+	in->fault = colon + 1;
 	return 0;
 }
 
