@@ -155,7 +155,7 @@ int np_fuzz_compile(const uint8_t *data, size_t size)
 	struct fuzz_log l = {0};
 	struct np_model_log log = {.fn = log_fn, .opaque = &l};
 	struct np_model_shape s;
-	struct np_compile_opts o;
+	struct np_compile_opts o = {0};
 	struct np_compiled *c;
 	struct np_model *m;
 	int ret;
