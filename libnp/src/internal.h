@@ -129,6 +129,9 @@ int npi_engine_start(struct npi_engine *eng);
 void npi_engine_fini(struct npi_engine *eng);
 /* Fail every transfer in flight with err (card going away or reset). */
 void npi_engine_abort(struct npi_engine *eng, int err);
+/* Cancel every queued transfer (-ECANCELED) and restart the engine, so
+ * nothing it had queued touches host memory any more. */
+void npi_engine_cancel(struct npi_engine *eng);
 int npi_engine_process(struct npi_engine *eng);
 
 #define NPI_XFER_BATCH 16u

@@ -1652,8 +1652,13 @@ int np_session_run(struct np_pipeline *p, const struct np_request *req,
 		}
 		phase_end(&R, NPI_SUBMIT);
 	}
-	if (ret)
+	if (ret) {
 		p->broken = 1;
+		/* Frames still queued to or from the host buffer must not
+		 * reach it once it is freed: cancel host I/O (engine 0). */
+		for (uint32_t i = 0; i < p->n_stages; i++)
+			npi_engine_cancel(&p->st[i].card->eng[0]);
+	}
 	if (stats) {
 		uint64_t wall = npi_now_ns() - R.t0;
 		struct np_request_stats *rs = stats->req;

@@ -394,6 +394,19 @@ void npi_engine_abort(struct npi_engine *eng, int err)
 	pthread_mutex_unlock(&eng->lock);
 }
 
+void npi_engine_cancel(struct npi_engine *eng)
+{
+	if (!eng->mem)
+		return;
+	pthread_mutex_lock(&eng->lock);
+	while (eng->head)
+		retire_head(eng, -ECANCELED, NP_ERR_ABORTED, 0);
+	pthread_cond_broadcast(&eng->cond);
+	if (!np_card_removed(eng->card))
+		engine_hw_reset(eng);
+	pthread_mutex_unlock(&eng->lock);
+}
+
 void npi_engine_fini(struct npi_engine *eng)
 {
 	if (!eng->mem)
