@@ -402,7 +402,9 @@ void npi_engine_cancel(struct npi_engine *eng)
 	while (eng->head)
 		retire_head(eng, -ECANCELED, NP_ERR_ABORTED, 0);
 	pthread_cond_broadcast(&eng->cond);
-	if (!np_card_removed(eng->card))
+	/* A card that reads all-ones does not answer: it moves no data, and
+	 * waiting for its engine to stop would only add the timeout. */
+	if (!np_card_removed(eng->card) && qrd(eng, NP_Q_STATUS) != UINT32_MAX)
 		engine_hw_reset(eng);
 	pthread_mutex_unlock(&eng->lock);
 }
