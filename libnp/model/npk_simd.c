@@ -18,6 +18,51 @@
  */
 #include "npk_simd.h"
 
+#include <string.h>
+
+#include "npk.h"
+
+/* Row r of m. */
+static inline const uint8_t *npk_wrow(const struct npk_wmat *m, uint32_t r)
+{
+	return m->w + (size_t)(r / m->rpc) * m->stride +
+	       (size_t)(r % m->rpc) * m->row_bytes;
+}
+
+static void npk_requant_c(int32_t *acc, const void *rq, uint32_t n,
+			  int32_t lo, int32_t hi)
+{
+	for (uint32_t r = 0; r < n; r++) {
+		struct npk_rq q;
+
+		memcpy(&q, (const uint8_t *)rq + (size_t)r * sizeof(q),
+		       sizeof(q));
+		acc[r] = npk_requant(acc[r], q, lo, hi);
+	}
+}
+
+/* npk_linear_isa without a variant of its own: block by block */
+static void npk_linear_blocks(enum npk_isa isa, const struct npk_wmat *m,
+			      const int8_t *a, size_t a_n, uint32_t n,
+			      int32_t *acc, size_t acc_n)
+{
+	for (uint32_t r = 0; r < m->rows; r += m->rpc)
+		npk_matmul_isa(isa, npk_wrow(m, r),
+			       m->rows - r < m->rpc ? m->rows - r : m->rpc,
+			       m->cols, m->row_bytes, m->bits, a, a_n, n,
+			       acc + r, acc_n);
+}
+
+static void npk_wsumv_c(const uint8_t *v, size_t row_bytes, uint32_t n,
+			uint32_t hd, const int32_t *w, size_t w_n,
+			uint32_t heads, int32_t *o, size_t o_n)
+{
+	for (uint32_t j = 0; j < heads; j++)
+		for (uint32_t t = 0; t < n; t++)
+			npk_wsum4_isa(NPK_ISA_C, o + j * o_n, v + t * row_bytes,
+				      hd, w[j * w_n + t]);
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 /* GCC 12's AVX-512 headers self-initialise their "undefined" vectors and
  * then warn about them where they inline (GCC bug 105593) */
@@ -432,6 +477,222 @@ NPK_VNNI static void npk_mm8_vnni(const uint8_t *w, uint32_t rows,
 	}
 }
 
+/* ---- blocked matrices (npk_linear_isa) ---- */
+
+#define NPK_LIN_BLK 16u /* tokens on a row tile while it is in the cache */
+#define NPK_LIN_AHEAD 2u /* row tiles fetched ahead */
+
+/* The rows of tile [r, r + NPK_MM_R) into the cache, as far as m has
+ * them. */
+NPK_VNNI static inline void npk_fetch_tile(const struct npk_wmat *m,
+					   uint32_t r, uint32_t nb)
+{
+	for (uint32_t i = 0; i < NPK_MM_R && r + i < m->rows; i++) {
+		const char *p = (const char *)npk_wrow(m, r + i);
+
+		for (uint32_t j = 0; j < nb; j += 64)
+			_mm_prefetch(p + j, _MM_HINT_T0);
+	}
+}
+
+/*
+ * nt tokens' dot products with the nr rows w[0..nr) (int4 or int8, bits),
+ * written to acc + k * acc_n, [0, nr). sum_a: the tokens' activation sums.
+ * The inner loops are those of npk_mm4_tile and npk_mm8_tile, with row
+ * pointers in place of a row stride.
+ */
+NPK_VNNI static inline __attribute__((always_inline)) void
+npk_lin_tile(const uint8_t *const *w, uint32_t cols, const uint32_t bits,
+	     const int8_t *a, size_t a_n, const uint32_t *sum_a,
+	     const uint32_t nr, const uint32_t nt, int32_t *acc, size_t acc_n)
+{
+	const __m512i m0f = _mm512_set1_epi8(0x0f), m08 = _mm512_set1_epi8(8);
+	const __m512i bias = _mm512_set1_epi8((char)0x80);
+	const __m512i zero = _mm512_setzero_si512();
+	const int two = nr * nt <= 8;
+	__m512i s[NPK_MM_R][NPK_MM_T], s2[NPK_MM_R][NPK_MM_T];
+
+	for (uint32_t r = 0; r < NPK_MM_R; r++)
+		for (uint32_t k = 0; k < NPK_MM_T; k++)
+			s[r][k] = s2[r][k] = zero;
+	if (bits == 4) {
+		uint32_t nb = (cols + 1) / 2;
+
+		for (uint32_t j = 0; j < nb; j += 64) {
+			__mmask64 mw = npk_mask64(nb - j);
+			__mmask64 ma0 = npk_mask64(cols - 2 * j);
+			__mmask64 ma1 = npk_mask64(
+				cols - 2 * j > 64 ? cols - 2 * j - 64 : 0);
+			__m512i u0[NPK_MM_R], u1[NPK_MM_R];
+
+			for (uint32_t r = 0; r < nr; r++) {
+				__m512i x = _mm512_maskz_loadu_epi8(mw,
+								    w[r] + j);
+				__m512i lo = _mm512_ternarylogic_epi32(
+					x, m0f, m08, 0x6a);
+				__m512i hi = _mm512_ternarylogic_epi32(
+					_mm512_srli_epi16(x, 4), m0f, m08,
+					0x6a);
+
+				u0[r] = _mm512_unpacklo_epi8(lo, hi);
+				u1[r] = _mm512_unpackhi_epi8(lo, hi);
+			}
+			for (uint32_t k = 0; k < nt; k++) {
+				const int8_t *ak = a + k * a_n + 2 * j;
+				__m512i a0 = _mm512_maskz_loadu_epi8(ma0, ak);
+				__m512i a1 =
+					_mm512_maskz_loadu_epi8(ma1, ak + 64);
+				__m512i p0 = _mm512_shuffle_i64x2(a0, a1, 0x88);
+				__m512i p1 = _mm512_shuffle_i64x2(a0, a1, 0xdd);
+
+				for (uint32_t r = 0; r < nr; r++) {
+					s[r][k] = _mm512_dpbusd_epi32(
+						s[r][k], u0[r], p0);
+					if (two)
+						s2[r][k] = _mm512_dpbusd_epi32(
+							s2[r][k], u1[r], p1);
+					else
+						s[r][k] = _mm512_dpbusd_epi32(
+							s[r][k], u1[r], p1);
+				}
+			}
+		}
+	} else {
+		for (uint32_t c = 0; c < cols; c += 64) {
+			__mmask64 m = npk_mask64(cols - c);
+			__m512i x[NPK_MM_R];
+
+			for (uint32_t r = 0; r < nr; r++)
+				x[r] = _mm512_xor_si512(
+					_mm512_maskz_loadu_epi8(m, w[r] + c),
+					bias);
+			for (uint32_t k = 0; k < nt; k++) {
+				__m512i ak = _mm512_maskz_loadu_epi8(
+					m, a + k * a_n + c);
+
+				for (uint32_t r = 0; r < nr; r++)
+					s[r][k] = _mm512_dpbusd_epi32(
+						s[r][k], x[r], ak);
+			}
+		}
+	}
+	for (uint32_t k = 0; k < nt; k++) {
+		__mmask8 m = (__mmask8)((1u << nr) - 1);
+		uint32_t corr = (bits == 4 ? 8u : 128u) * sum_a[k];
+		__m128i v;
+
+		for (uint32_t r = 0; r < nr; r++)
+			if (two)
+				s[r][k] = _mm512_add_epi32(s[r][k], s2[r][k]);
+		v = npk_hsum4x(s[0][k], s[1][k], s[2][k], s[3][k]);
+		_mm_mask_storeu_epi32(acc + k * acc_n, m,
+				      _mm_sub_epi32(v, _mm_set1_epi32((int)corr)));
+	}
+}
+
+/* nr rows (compile-time at every call) against nt tokens, nt < 5 */
+NPK_VNNI static inline __attribute__((always_inline)) void
+npk_lin_tokens(const uint8_t *const *w, uint32_t cols, const uint32_t bits,
+	       const int8_t *a, size_t a_n, const uint32_t *sum_a,
+	       const uint32_t nr, uint32_t nt, int32_t *acc, size_t acc_n)
+{
+	if (nt == 4)
+		npk_lin_tile(w, cols, bits, a, a_n, sum_a, nr, 4, acc, acc_n);
+	else if (nt == 3)
+		npk_lin_tile(w, cols, bits, a, a_n, sum_a, nr, 3, acc, acc_n);
+	else if (nt == 2)
+		npk_lin_tile(w, cols, bits, a, a_n, sum_a, nr, 2, acc, acc_n);
+	else
+		npk_lin_tile(w, cols, bits, a, a_n, sum_a, nr, 1, acc, acc_n);
+}
+
+NPK_VNNI static inline __attribute__((always_inline)) void
+npk_lin_rows(const uint8_t *const *w, uint32_t cols, const uint32_t bits,
+	     const int8_t *a, size_t a_n, const uint32_t *sum_a, uint32_t nr,
+	     uint32_t nt, int32_t *acc, size_t acc_n)
+{
+	if (nr == 4)
+		npk_lin_tokens(w, cols, bits, a, a_n, sum_a, 4, nt, acc, acc_n);
+	else if (nr == 3)
+		npk_lin_tokens(w, cols, bits, a, a_n, sum_a, 3, nt, acc, acc_n);
+	else if (nr == 2)
+		npk_lin_tokens(w, cols, bits, a, a_n, sum_a, 2, nt, acc, acc_n);
+	else
+		npk_lin_tokens(w, cols, bits, a, a_n, sum_a, 1, nt, acc, acc_n);
+}
+
+/*
+ * Row tiles outer, tokens inner: a tile's rows come from memory once per
+ * group of NPK_LIN_BLK tokens and stay in L1 for its token tiles, while
+ * the tiles NPK_LIN_AHEAD ahead are fetched (the blocks of a card's
+ * matrix lie a core's SRAM apart, no stream the hardware prefetcher
+ * follows). The activation sums are taken once per group.
+ */
+NPK_VNNI static void npk_linear_vnni(const struct npk_wmat *m,
+				     const int8_t *a, size_t a_n, uint32_t n,
+				     int32_t *acc, size_t acc_n)
+{
+	uint32_t nb = m->bits == 4 ? (m->cols + 1) / 2 : m->cols;
+	uint32_t sum_a[NPK_LIN_BLK];
+
+	for (uint32_t t0 = 0; t0 < n; t0 += NPK_LIN_BLK) {
+		uint32_t g = n - t0 < NPK_LIN_BLK ? n - t0 : NPK_LIN_BLK;
+		const int8_t *at = a + t0 * a_n;
+		int32_t *ac = acc + t0 * acc_n;
+
+		for (uint32_t k = 0; k < g; k++)
+			sum_a[k] = npk_sum_a_vnni(at + k * a_n, m->cols);
+		for (uint32_t i = 0; i < NPK_LIN_AHEAD; i++)
+			npk_fetch_tile(m, i * NPK_MM_R, nb);
+		for (uint32_t r = 0; r < m->rows; r += NPK_MM_R) {
+			uint32_t nr = m->rows - r < NPK_MM_R ? m->rows - r :
+							       NPK_MM_R;
+			const uint8_t *w[NPK_MM_R];
+
+			for (uint32_t i = 0; i < NPK_MM_R; i++)
+				w[i] = i < nr ? npk_wrow(m, r + i) : NULL;
+			npk_fetch_tile(m, r + NPK_LIN_AHEAD * NPK_MM_R, nb);
+			for (uint32_t k = 0; k < g; k += NPK_MM_T) {
+				uint32_t nt = g - k < NPK_MM_T ? g - k :
+								 NPK_MM_T;
+
+				npk_lin_rows(w, m->cols, m->bits == 4 ? 4 : 8,
+					     at + k * a_n, a_n, sum_a + k, nr,
+					     nt, ac + k * acc_n + r, acc_n);
+			}
+		}
+	}
+}
+
+/* npk_requant on 8 values at a time: |acc * m| <= 2^62, so adding the
+ * rounding half cannot overflow and the shift is exact */
+NPK_VNNI static void npk_requant_vnni(int32_t *acc, const void *rq,
+				      uint32_t n, int32_t lo, int32_t hi)
+{
+	const __m512i one = _mm512_set1_epi64(1), c62 = _mm512_set1_epi64(62);
+	const __m512i vlo = _mm512_set1_epi64(lo), vhi = _mm512_set1_epi64(hi);
+	uint32_t r = 0;
+
+	for (; r < n; r += 8) {
+		__mmask8 m = n - r >= 8 ? 0xff : (__mmask8)((1u << (n - r)) - 1);
+		__m512i x = _mm512_cvtepi32_epi64(
+			_mm256_maskz_loadu_epi32(m, acc + r));
+		__m512i q = _mm512_maskz_loadu_epi64(
+			m, (const uint8_t *)rq + (size_t)r * 8);
+		__m512i sh = _mm512_srli_epi64(q, 32);
+		__m512i p = _mm512_mul_epi32(x, q);
+		__m512i half = _mm512_sllv_epi64(
+			one, _mm512_sub_epi64(sh, one));
+		__m512i y = _mm512_srav_epi64(_mm512_add_epi64(p, half), sh);
+
+		/* shift 0: the product itself (half is 0); over 62: 0 */
+		y = _mm512_maskz_mov_epi64(
+			_mm512_cmple_epu64_mask(sh, c62), y);
+		y = _mm512_min_epi64(_mm512_max_epi64(y, vlo), vhi);
+		_mm256_mask_storeu_epi32(acc + r, m, _mm512_cvtepi64_epi32(y));
+	}
+}
+
 /* 32 nibbles of v (16 bytes) times w, added to o[0, 32) */
 NPK_VNNI static void npk_wsum4_vnni(int32_t *o, const uint8_t *v, uint32_t n,
 				    int32_t w)
@@ -474,6 +735,91 @@ NPK_VNNI static void npk_wsum4_vnni(int32_t *o, const uint8_t *v, uint32_t n,
 			(int32_t)((uint32_t)o[d + 1] +
 				  (uint32_t)w * (uint32_t)((b >> 4) -
 							   ((b & 0x80) >> 3)));
+	}
+}
+
+/*
+ * npk_wsumv_isa for heads (compile-time) <= 4: 32 dimensions at a time,
+ * their sums for every head in registers while the positions go by, so a
+ * V row is read and unpacked once for all heads.
+ */
+NPK_VNNI static inline __attribute__((always_inline)) void
+npk_wsumv_heads(const uint8_t *v, size_t row_bytes, uint32_t n, uint32_t hd,
+		const int32_t *w, size_t w_n, const uint32_t heads, int32_t *o,
+		size_t o_n)
+{
+	const __m512i m0f = _mm512_set1_epi32(15), m8 = _mm512_set1_epi32(8);
+	const __m512i lo_idx = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19,
+						3, 18, 2, 17, 1, 16, 0);
+	const __m512i hi_idx = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12,
+						27, 11, 26, 10, 25, 9, 24, 8);
+	uint32_t d = 0;
+
+	for (; d + 32 <= hd; d += 32) {
+		__m512i s0[4], s1[4];
+
+		for (uint32_t j = 0; j < heads; j++) {
+			s0[j] = _mm512_loadu_si512(o + j * o_n + d);
+			s1[j] = _mm512_loadu_si512(o + j * o_n + d + 16);
+		}
+		for (uint32_t t = 0; t < n; t++) {
+			__m512i x = _mm512_cvtepu8_epi32(_mm_loadu_si128(
+				(const void *)(v + t * row_bytes + d / 2)));
+			/* sign-extended nibbles: (n ^ 8) - 8 */
+			__m512i lo = _mm512_sub_epi32(
+				_mm512_xor_si512(_mm512_and_si512(x, m0f), m8),
+				m8);
+			__m512i hi = _mm512_sub_epi32(
+				_mm512_xor_si512(_mm512_srli_epi32(x, 4), m8),
+				m8);
+			/* column order: lo0 hi0 lo1 hi1 ... */
+			__m512i c0 = _mm512_permutex2var_epi32(lo, lo_idx, hi);
+			__m512i c1 = _mm512_permutex2var_epi32(lo, hi_idx, hi);
+
+			for (uint32_t j = 0; j < heads; j++) {
+				__m512i wv = _mm512_set1_epi32(w[j * w_n + t]);
+
+				s0[j] = _mm512_add_epi32(
+					s0[j], _mm512_mullo_epi32(c0, wv));
+				s1[j] = _mm512_add_epi32(
+					s1[j], _mm512_mullo_epi32(c1, wv));
+			}
+		}
+		for (uint32_t j = 0; j < heads; j++) {
+			_mm512_storeu_si512(o + j * o_n + d, s0[j]);
+			_mm512_storeu_si512(o + j * o_n + d + 16, s1[j]);
+		}
+	}
+	if (d < hd)
+		for (uint32_t j = 0; j < heads; j++)
+			for (uint32_t t = 0; t < n; t++)
+				npk_wsum4_isa(NPK_ISA_C, o + j * o_n + d,
+					      v + t * row_bytes + d / 2, hd - d,
+					      w[j * w_n + t]);
+}
+
+NPK_VNNI static void npk_wsumv_vnni(const uint8_t *v, size_t row_bytes,
+				    uint32_t n, uint32_t hd, const int32_t *w,
+				    size_t w_n, uint32_t heads, int32_t *o,
+				    size_t o_n)
+{
+	for (uint32_t j = 0; j < heads; j += 4) {
+		uint32_t h = heads - j < 4 ? heads - j : 4;
+		const int32_t *wj = w + j * w_n;
+		int32_t *oj = o + j * o_n;
+
+		if (h == 4)
+			npk_wsumv_heads(v, row_bytes, n, hd, wj, w_n, 4, oj,
+					o_n);
+		else if (h == 3)
+			npk_wsumv_heads(v, row_bytes, n, hd, wj, w_n, 3, oj,
+					o_n);
+		else if (h == 2)
+			npk_wsumv_heads(v, row_bytes, n, hd, wj, w_n, 2, oj,
+					o_n);
+		else
+			npk_wsumv_heads(v, row_bytes, n, hd, wj, w_n, 1, oj,
+					o_n);
 	}
 }
 
@@ -523,6 +869,38 @@ void npk_matmul_isa(enum npk_isa isa, const uint8_t *w, uint32_t rows,
 	}
 }
 
+void npk_linear_isa(enum npk_isa isa, const struct npk_wmat *m,
+		    const int8_t *a, size_t a_n, uint32_t n, int32_t *acc,
+		    size_t acc_n)
+{
+	if (isa == NPK_ISA_AVX512_VNNI && npk_isa_available(isa)) {
+		npk_linear_vnni(m, a, a_n, n, acc, acc_n);
+		return;
+	}
+	npk_linear_blocks(isa, m, a, a_n, n, acc, acc_n);
+}
+
+void npk_wsumv_isa(enum npk_isa isa, const uint8_t *v, size_t row_bytes,
+		   uint32_t n, uint32_t hd, const int32_t *w, size_t w_n,
+		   uint32_t heads, int32_t *o, size_t o_n)
+{
+	if (isa == NPK_ISA_AVX512_VNNI && npk_isa_available(isa)) {
+		npk_wsumv_vnni(v, row_bytes, n, hd, w, w_n, heads, o, o_n);
+		return;
+	}
+	npk_wsumv_c(v, row_bytes, n, hd, w, w_n, heads, o, o_n);
+}
+
+void npk_requant_isa(enum npk_isa isa, int32_t *acc, const void *rq,
+		     uint32_t n, int32_t lo, int32_t hi)
+{
+	if (isa == NPK_ISA_AVX512_VNNI && npk_isa_available(isa)) {
+		npk_requant_vnni(acc, rq, n, lo, hi);
+		return;
+	}
+	npk_requant_c(acc, rq, n, lo, hi);
+}
+
 #pragma GCC diagnostic pop
 
 #else /* not x86-64 with GNU C: the portable kernel only */
@@ -541,6 +919,28 @@ void npk_matmul_isa(enum npk_isa isa, const uint8_t *w, uint32_t rows,
 	for (uint32_t k = 0; k < n; k++)
 		npk_matvec_c(w, rows, cols, row_bytes, bits, a + k * a_n,
 			     acc + k * acc_n);
+}
+
+void npk_linear_isa(enum npk_isa isa, const struct npk_wmat *m,
+		    const int8_t *a, size_t a_n, uint32_t n, int32_t *acc,
+		    size_t acc_n)
+{
+	npk_linear_blocks(isa, m, a, a_n, n, acc, acc_n);
+}
+
+void npk_wsumv_isa(enum npk_isa isa, const uint8_t *v, size_t row_bytes,
+		   uint32_t n, uint32_t hd, const int32_t *w, size_t w_n,
+		   uint32_t heads, int32_t *o, size_t o_n)
+{
+	(void)isa;
+	npk_wsumv_c(v, row_bytes, n, hd, w, w_n, heads, o, o_n);
+}
+
+void npk_requant_isa(enum npk_isa isa, int32_t *acc, const void *rq,
+		     uint32_t n, int32_t lo, int32_t hi)
+{
+	(void)isa;
+	npk_requant_c(acc, rq, n, lo, hi);
 }
 
 #endif

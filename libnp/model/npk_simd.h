@@ -43,11 +43,45 @@ void npk_matmul_isa(enum npk_isa isa, const uint8_t *w, uint32_t rows,
 		    const int8_t *a, size_t a_n, uint32_t n, int32_t *acc,
 		    size_t acc_n);
 /*
+ * A weight matrix as a card holds it: rows in blocks of rpc rows (one
+ * core's share), block b at w + b * stride, row i of a block at
+ * + i * row_bytes. A contiguous matrix is one block: rpc = rows.
+ */
+struct npk_wmat {
+	const uint8_t *w;
+	size_t stride;
+	uint32_t rows, cols, row_bytes, bits, rpc;
+};
+/*
+ * npk_matmul_isa over a blocked matrix: acc + k * acc_n = rows of m times
+ * a + k * a_n, for k < n. The SIMD variants take the rows a few at a time
+ * across block boundaries, every token of a group of up to 16 on rows
+ * while they are in the cache, and fetch the next rows ahead.
+ */
+void npk_linear_isa(enum npk_isa isa, const struct npk_wmat *m,
+		    const int8_t *a, size_t a_n, uint32_t n, int32_t *acc,
+		    size_t acc_n);
+/*
+ * acc[r] = npk_requant(acc[r], rq[r], lo, hi) for r < n, rq an array of n
+ * struct npk_rq (npk.h; 8 bytes each, any alignment).
+ */
+void npk_requant_isa(enum npk_isa isa, int32_t *acc, const void *rq,
+		     uint32_t n, int32_t lo, int32_t hi);
+/*
  * o[d] += w * v[d] for d < n (n even), v packed int4 (npk_pack4 order):
  * attention's weighted sum of V rows. Wraps modulo 2^32 like int32.
  */
 void npk_wsum4_isa(enum npk_isa isa, int32_t *o, const uint8_t *v, uint32_t n,
 		   int32_t w);
+/*
+ * o[j * o_n + d] += sum over t < n of w[j * w_n + t] * v[t][d], for
+ * j < heads, d < hd (hd even), v[t] the int4 row t (npk_pack4 order) at
+ * v + t * row_bytes: attention's weighted sums of V rows for heads that
+ * share them. Wraps modulo 2^32 like int32, as npk_wsum4_isa.
+ */
+void npk_wsumv_isa(enum npk_isa isa, const uint8_t *v, size_t row_bytes,
+		   uint32_t n, uint32_t hd, const int32_t *w, size_t w_n,
+		   uint32_t heads, int32_t *o, size_t o_n);
 /* npk_matvec's portable body (npk.c). */
 void npk_matvec_c(const uint8_t *w, uint32_t rows, uint32_t cols,
 		  uint32_t row_bytes, uint32_t bits, const int8_t *a,

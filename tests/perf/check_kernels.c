@@ -272,6 +272,187 @@ START_TEST(weighted_v_sum)
 }
 END_TEST
 
+/*
+ * npk_linear_isa: a matrix split in blocks of rpc rows a stride apart, as
+ * a card's cores hold it, with garbage between the blocks, against the
+ * portable matvec of each row; every token count up to two of the
+ * kernel's groups of 16 and past them.
+ */
+START_TEST(blocked_matrix)
+{
+	static const uint32_t cols[] = {1, 64, 127, 1024, 2816};
+
+	rng_state = 555 + (uint64_t)_i;
+	for (size_t p = 0; p < sizeof(prec) / sizeof(prec[0]); p++)
+		for (size_t ci = 0; ci < sizeof(cols) / sizeof(cols[0]); ci++)
+			for (uint32_t n = 1; n <= 35; n += 1 + n / 4) {
+				uint32_t bits = prec[p].bits, C = cols[ci];
+				uint32_t rows = 1 + rng() % 23;
+				uint32_t rpc = 1 + rng() % 12;
+				uint32_t row_bytes =
+					(bits == 4 ? (C + 1) / 2 : C) +
+					rng() % 3;
+				size_t stride = (size_t)rpc * row_bytes +
+						rng() % 200;
+				size_t blocks = (rows + rpc - 1) / rpc;
+				size_t wlen = blocks * stride;
+				size_t a_n = C + rng() % 5, acc_n = rows + 2;
+				uint8_t *w = malloc(wlen);
+				int8_t *a = malloc(a_n * n);
+				int32_t *ref = malloc(acc_n * n * 4);
+				int32_t *got = malloc(acc_n * n * 4);
+				struct npk_wmat m = {
+					.w = w,
+					.stride = stride,
+					.rows = rows,
+					.cols = C,
+					.row_bytes = row_bytes,
+					.bits = bits,
+					.rpc = rpc,
+				};
+
+				ck_assert_ptr_nonnull(w);
+				ck_assert_ptr_nonnull(a);
+				ck_assert_ptr_nonnull(ref);
+				ck_assert_ptr_nonnull(got);
+				for (size_t i = 0; i < wlen; i++)
+					w[i] = (uint8_t)rng();
+				for (size_t i = 0; i < a_n * n; i++)
+					a[i] = value(_i & 1 ? FILL_ALTERNATE :
+							      FILL_RANDOM,
+						     prec[p].abits,
+						     (uint32_t)i);
+				memset(ref, 0x22, acc_n * n * 4);
+				for (uint32_t k = 0; k < n; k++)
+					for (uint32_t r = 0; r < rows; r++)
+						npk_matvec_c(
+							w + r / rpc * stride +
+								r % rpc *
+									row_bytes,
+							1, C, row_bytes, bits,
+							a + k * a_n,
+							ref + k * acc_n + r);
+				for (int isa = 0; isa < NPK_ISA_N; isa++) {
+					if (!npk_isa_available(
+						    (enum npk_isa)isa))
+						continue;
+					memset(got, 0x22, acc_n * n * 4);
+					npk_linear_isa((enum npk_isa)isa, &m, a,
+						       a_n, n, got, acc_n);
+					ck_assert_msg(
+						!memcmp(got, ref,
+							acc_n * n * 4),
+						"%s: w%u rows %u rpc %u cols "
+						"%u tokens %u",
+						npk_isa_name((enum npk_isa)isa),
+						bits, rows, rpc, C, n);
+				}
+				free(w);
+				free(a);
+				free(ref);
+				free(got);
+			}
+}
+END_TEST
+
+/* npk_requant_isa against npk_requant, on every shift (the validated
+ * 0..62 and past them) and on the extreme values of both factors */
+START_TEST(requant_rows)
+{
+	static const int32_t xs[] = {0, 1, -1, INT32_MAX, INT32_MIN, 12345,
+				     -98765};
+	static const int32_t ms[] = {0, 1, INT32_MAX, INT32_MIN, -3, 77777};
+	enum { N = 67 };
+	struct npk_rq rq[N];
+	int32_t in[N], ref[N], got[N];
+
+	rng_state = 4242;
+	for (uint32_t round = 0; round < 200; round++) {
+		int32_t lo = round % 3 == 0 ? INT32_MIN : -8 - (int32_t)round;
+		int32_t hi = round % 3 == 0 ? INT32_MAX : 7 + (int32_t)round;
+		uint32_t n = 1 + round % N;
+
+		for (uint32_t r = 0; r < n; r++) {
+			in[r] = round & 1 ? xs[rng() % 7] : (int32_t)rng();
+			rq[r].m = round & 2 ? ms[rng() % 6] : (int32_t)rng();
+			rq[r].shift = (int32_t)(rng() % 70);
+			if (round % 5 == 0)
+				rq[r].shift = (int32_t)rng();
+			ref[r] = npk_requant(in[r], rq[r], lo, hi);
+		}
+		for (int isa = 0; isa < NPK_ISA_N; isa++) {
+			if (!npk_isa_available((enum npk_isa)isa))
+				continue;
+			memcpy(got, in, sizeof(in));
+			npk_requant_isa((enum npk_isa)isa, got, rq, n, lo, hi);
+			for (uint32_t r = 0; r < n; r++)
+				ck_assert_msg(got[r] == ref[r],
+					      "%s: %d * %d >> %d in [%d, %d]: "
+					      "%d, portable %d",
+					      npk_isa_name((enum npk_isa)isa),
+					      in[r], rq[r].m, rq[r].shift, lo,
+					      hi, got[r], ref[r]);
+		}
+	}
+}
+END_TEST
+
+/* npk_wsumv_isa: heads sharing V rows, against npk_wsum4 per row */
+START_TEST(shared_v_sum)
+{
+	static const uint32_t hds[] = {2, 30, 32, 64, 66, 128};
+
+	rng_state = 31337;
+	for (size_t i = 0; i < sizeof(hds) / sizeof(hds[0]); i++)
+		for (uint32_t heads = 1; heads <= 9; heads++) {
+			uint32_t hd = hds[i], n = 1 + rng() % 300;
+			size_t rowb = hd / 2 + rng() % 3, w_n = n + 3,
+			       o_n = hd + 5;
+			uint8_t *v = malloc(rowb * n);
+			int32_t *w = malloc(w_n * heads * 4);
+			int32_t *init = malloc(o_n * heads * 4);
+			int32_t *ref = malloc(o_n * heads * 4);
+			int32_t *got = malloc(o_n * heads * 4);
+
+			ck_assert_ptr_nonnull(v);
+			ck_assert_ptr_nonnull(w);
+			ck_assert_ptr_nonnull(init);
+			ck_assert_ptr_nonnull(ref);
+			ck_assert_ptr_nonnull(got);
+			for (size_t k = 0; k < rowb * n; k++)
+				v[k] = (uint8_t)rng();
+			for (size_t k = 0; k < w_n * heads; k++)
+				w[k] = k % 7 ? (int32_t)(rng() % 32769) :
+					       (int32_t)rng();
+			for (size_t k = 0; k < o_n * heads; k++)
+				init[k] = (int32_t)rng();
+			memcpy(ref, init, o_n * heads * 4);
+			for (uint32_t j = 0; j < heads; j++)
+				for (uint32_t t = 0; t < n; t++)
+					npk_wsum4_isa(NPK_ISA_C, ref + j * o_n,
+						      v + t * rowb, hd,
+						      w[j * w_n + t]);
+			for (int isa = 0; isa < NPK_ISA_N; isa++) {
+				if (!npk_isa_available((enum npk_isa)isa))
+					continue;
+				memcpy(got, init, o_n * heads * 4);
+				npk_wsumv_isa((enum npk_isa)isa, v, rowb, n, hd,
+					      w, w_n, heads, got, o_n);
+				ck_assert_msg(!memcmp(got, ref,
+						      o_n * heads * 4),
+					      "%s: hd %u heads %u rows %u",
+					      npk_isa_name((enum npk_isa)isa),
+					      hd, heads, n);
+			}
+			free(v);
+			free(w);
+			free(init);
+			free(ref);
+			free(got);
+		}
+}
+END_TEST
+
 START_TEST(dispatch)
 {
 	enum npk_isa best = npk_isa_best();
@@ -298,6 +479,9 @@ Suite *np_suite_kernels(void)
 	tcase_add_test(tc, longest_rows);
 	tcase_add_loop_test(tc, multi_token, 0, 2);
 	tcase_add_test(tc, weighted_v_sum);
+	tcase_add_loop_test(tc, blocked_matrix, 0, 2);
+	tcase_add_test(tc, requant_rows);
+	tcase_add_test(tc, shared_v_sum);
 	tcase_add_test(tc, dispatch);
 	suite_add_tcase(s, tc);
 	return s;
