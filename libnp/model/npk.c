@@ -388,6 +388,9 @@ int npk_validate_stable(const uint8_t *sram, uint64_t sram_size, uint64_t prog)
  * token still writes its entry and then attends, in token order.
  */
 
+/* heads of one KV head that attend in one pass over its K and V rows */
+#define NPK_ATT_HEADS 4u
+
 /* scratch offsets, and per-token strides in elements */
 struct npk_scratch {
 	size_t x, xmid, a, acc, q16, k16, q4, k4, v4, attn, g8, u8, p, oacc;
@@ -435,9 +438,9 @@ static void npk_scratch_layout(const struct npk_card *c, struct npk_scratch *s)
 	NPK_TAKE(attn, g * qd);
 	NPK_TAKE(g8, g * ffn);
 	NPK_TAKE(u8, g * ffn);
-	NPK_TAKE(p, (size_t)seq * 4);
-	NPK_TAKE(oacc, (size_t)hd * 8);
-	NPK_TAKE(o32, (size_t)hd * 4);
+	NPK_TAKE(p, (size_t)NPK_ATT_HEADS * seq * 4);
+	NPK_TAKE(oacc, (size_t)NPK_ATT_HEADS * hd * 8);
+	NPK_TAKE(o32, (size_t)NPK_ATT_HEADS * hd * 4);
 #undef NPK_TAKE
 	s->total = o;
 }
@@ -462,40 +465,40 @@ size_t npk_out_size(const uint8_t *sram, uint64_t prog, uint32_t n_tokens)
 	return (size_t)n_tokens * c.dim * 2;
 }
 
-static const uint8_t *npk_row(const uint8_t *sram, const struct npk_tensor *t,
-			      uint32_t r, struct npk_rq *rq)
-{
-	uint64_t core = r / t->rows_per_core, local = r % t->rows_per_core;
-	const uint8_t *base = sram + core * NP_CORE_SRAM_SIZE;
-
-	memcpy(rq, base + t->rq_off + local * 8, sizeof(*rq));
-	return base + t->off + local * t->row_bytes;
-}
-
 /*
  * For each of n tokens (activations a + k * a_n, results out + k * out_n):
- * acc[r] for every row of t, then requantised into [lo, hi]. One call per
- * core, all tokens on a core's rows before the next core.
+ * acc[r] for every row of t, then requantised into [lo, hi]: the whole
+ * matrix in one call (npk_linear_isa takes the cores' blocks of rows in
+ * order), then each core's requantisation pairs.
  */
 static void npk_linear(const uint8_t *sram, const struct npk_tensor *t,
 		       const int8_t *a, size_t a_n, uint32_t n, int32_t lo,
 		       int32_t hi, int32_t *out, size_t out_n)
 {
+	const struct npk_wmat m = {
+		.w = sram + t->off,
+		.stride = NP_CORE_SRAM_SIZE,
+		.rows = t->rows,
+		.cols = t->cols,
+		.row_bytes = t->row_bytes,
+		.bits = t->bits,
+		.rpc = t->rows_per_core,
+	};
+	enum npk_isa isa = npk_isa_best();
+
+	npk_linear_isa(isa, &m, a, a_n, n, out, out_n);
 	for (uint32_t r0 = 0; r0 < t->rows; r0 += t->rows_per_core) {
 		uint32_t nr = t->rows - r0 < t->rows_per_core ?
 				      t->rows - r0 :
 				      t->rows_per_core;
-		struct npk_rq rq;
-		const uint8_t *w = npk_row(sram, t, r0, &rq);
+		const uint8_t *rq = sram +
+				    (size_t)(r0 / t->rows_per_core) *
+					    NP_CORE_SRAM_SIZE +
+				    t->rq_off;
 
-		npk_matmul_isa(npk_isa_best(), w, nr, t->cols, t->row_bytes,
-			       t->bits, a, a_n, n, out + r0, out_n);
-		for (uint32_t r = r0; r < r0 + nr; r++) {
-			npk_row(sram, t, r, &rq);
-			for (uint32_t k = 0; k < n; k++)
-				out[k * out_n + r] = npk_requant(
-					out[k * out_n + r], rq, lo, hi);
-		}
+		for (uint32_t k = 0; k < n; k++)
+			npk_requant_isa(isa, out + k * out_n + r0, rq, nr, lo,
+					hi);
 	}
 }
 
@@ -523,54 +526,68 @@ static void npk_rope(const uint32_t *freq, uint32_t hd, uint32_t pos,
 	}
 }
 
+/*
+ * Attention of one token: the heads that share a KV head go up to
+ * NPK_ATT_HEADS at a time, so one pass over the K rows scores all of them
+ * (as tokens of one matmul) and one pass over the V rows sums for all.
+ */
 static void npk_attention(uint8_t *sram, const struct npk_card *c,
 			  const struct npk_layer *L, uint32_t slot,
 			  uint32_t pos, const int8_t *q4, int8_t *attn,
 			  uint8_t *s, const struct npk_scratch *o)
 {
-	uint32_t hd = c->head_dim, rowb = hd / 2;
+	enum npk_isa isa = npk_isa_best();
+	uint32_t hd = c->head_dim, rowb = hd / 2, seq = c->max_seq;
 	uint32_t group = c->n_heads / c->n_kv_heads;
 	int32_t *p = (int32_t *)(s + o->p);
 	int64_t *oacc = (int64_t *)(s + o->oacc);
 	int32_t *o32 = (int32_t *)(s + o->o32);
 
-	for (uint32_t h = 0; h < c->n_heads; h++) {
-		const uint8_t *unit = npk_kv_unit(sram, c, L, slot, h / group);
-		const uint8_t *K = unit, *V = unit + (size_t)c->max_seq * rowb;
-		const int8_t *q = q4 + (size_t)h * hd;
-		int32_t max = INT32_MIN;
-		int64_t sum = 0;
+	for (uint32_t h0 = 0, g; h0 < c->n_heads; h0 += g) {
+		const uint8_t *unit = npk_kv_unit(sram, c, L, slot, h0 / group);
+		const uint8_t *K = unit, *V = unit + (size_t)seq * rowb;
+		int64_t sum[NPK_ATT_HEADS] = {0};
 
+		/* heads h0.. of one KV head, at most NPK_ATT_HEADS */
+		g = h0 / group * group + group - h0;
+		g = g < NPK_ATT_HEADS ? g : NPK_ATT_HEADS;
 		/* scores: the K rows are an int4 matrix of pos + 1 rows */
-		npk_matvec(K, pos + 1, hd, rowb, 4, q, p);
-		for (uint32_t t = 0; t <= pos; t++)
-			if (p[t] > max)
-				max = p[t];
-		memset(oacc, 0, (size_t)hd * sizeof(*oacc));
-		memset(o32, 0, (size_t)hd * sizeof(*o32));
-		for (uint32_t t = 0; t <= pos; t++) {
-			int32_t e = npk_requant((int64_t)max - p[t], L->softmax,
-						0, INT32_MAX);
-			int32_t w = npk_exp2_neg_q8(e);
+		npk_matmul_isa(isa, K, pos + 1, hd, rowb, 4,
+			       q4 + (size_t)h0 * hd, hd, g, p, seq);
+		for (uint32_t j = 0; j < g; j++) {
+			int32_t *pj = p + (size_t)j * seq, max = INT32_MIN;
 
-			sum += w;
-			/* |w * v| <= 2^15 * 8: 4096 positions fit int32 */
-			npk_wsum4_isa(npk_isa_best(), o32, V + (size_t)t * rowb,
-				      hd, w);
-			if ((t & 4095) == 4095)
-				for (uint32_t d = 0; d < hd; d++) {
-					oacc[d] += o32[d];
-					o32[d] = 0;
-				}
+			for (uint32_t t = 0; t <= pos; t++)
+				if (pj[t] > max)
+					max = pj[t];
+			/* the score becomes its softmax weight */
+			for (uint32_t t = 0; t <= pos; t++) {
+				pj[t] = npk_exp2_neg_q8(
+					npk_requant((int64_t)max - pj[t],
+						    L->softmax, 0, INT32_MAX));
+				sum[j] += pj[t];
+			}
 		}
-		for (uint32_t d = 0; d < hd; d++)
-			oacc[d] += o32[d];
-		for (uint32_t d = 0; d < hd; d++) {
-			int64_t v = npk_div_round(oacc[d] * 65536, sum);
+		memset(oacc, 0, (size_t)g * hd * sizeof(*oacc));
+		/* |w * v| <= 2^15 * 8: 4096 positions fit int32 */
+		for (uint32_t t0 = 0; t0 <= pos; t0 += 4096) {
+			uint32_t nt = pos + 1 - t0 < 4096 ? pos + 1 - t0 : 4096;
 
-			attn[(size_t)h * hd + d] =
-				(int8_t)npk_requant(v, L->attn, -8, 7);
+			memset(o32, 0, (size_t)g * hd * sizeof(*o32));
+			npk_wsumv_isa(isa, V + (size_t)t0 * rowb, rowb, nt, hd,
+				      p + t0, seq, g, o32, hd);
+			for (uint32_t d = 0; d < g * hd; d++)
+				oacc[d] += o32[d];
 		}
+		for (uint32_t j = 0; j < g; j++)
+			for (uint32_t d = 0; d < hd; d++) {
+				int64_t v = npk_div_round(
+					oacc[(size_t)j * hd + d] * 65536,
+					sum[j]);
+
+				attn[(size_t)(h0 + j) * hd + d] =
+					(int8_t)npk_requant(v, L->attn, -8, 7);
+			}
 	}
 }
 
