@@ -14,14 +14,15 @@
  * at a time), so the scratch memory is per job and the validated-program
  * cache and the stash need no lock.
  *
- * Two layer jobs in a row with the same program (a card's two input slots,
- * docs/pipeline.md) run in one npk_run when the second is ready as the
- * first starts: one pass over the weights serves the tokens of both. The
- * second's output waits in emu->stash until its own turn, which writes it
- * if nothing it depends on changed (its arguments, the SRAM, a reset);
- * otherwise it runs on its own. Either way its results are the same: its
- * tokens follow the first job's, as npk_run would take them one job after
- * the other.
+ * Layer jobs in a row with the same program (frames queued in a card's
+ * input slots, docs/pipeline.md) run in one npk_run when they are ready as
+ * the first starts: one pass over the weights serves the tokens of all,
+ * up to NP_EMU_JOIN jobs and NPK_GROUP tokens. The outputs of all but the
+ * first wait in emu->stash until their own turn, which writes them if
+ * nothing they depend on changed (their arguments, the SRAM, a reset);
+ * otherwise that job and every one stashed behind it run on their own.
+ * Either way the results are the same: a job's tokens follow the earlier
+ * jobs', as npk_run would take them one job after the other.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -183,27 +184,35 @@ static bool overlap(const uint8_t *a, size_t alen, const uint8_t *b,
 	return a < b + blen && b < a + alen;
 }
 
-/* Whether job j2 may run in one npk_run with j (before j's output is
- * written): same program, one whose runs leave it as validated, few enough
- * tokens to share every pass over the weights, outputs outside the SRAM,
- * j's output clear of j2's arguments. */
-static bool joinable(struct np_emu *emu, const struct job *j,
+/* Whether job j2 may run in one npk_run with j and the jobs joined
+ * before it, n tokens so far (before j's output is written): same program,
+ * one whose runs leave it as validated, few enough tokens to share every
+ * pass over the weights, outputs outside the SRAM, j's output clear of
+ * j2's arguments. */
+static bool joinable(struct np_emu *emu, const struct job *j, uint32_t n,
 		     const struct job *j2)
 {
 	return j2->prog == j->prog && emu->prog_ok.valid &&
-	       emu->prog_ok.prog == j->prog && j->n + j2->n <= NPK_GROUP &&
+	       emu->prog_ok.prog == j->prog && j2->n <= NPK_GROUP - n &&
 	       !overlap(j->o, j->out_len, emu->sram, emu->sram_size) &&
 	       !overlap(j2->o, j2->out_len, emu->sram, emu->sram_size) &&
 	       !overlap(j->o, j->out_len, j2->a, j2->in_len);
 }
 
-/* The output computed ahead for job d, if nothing it depends on changed
- * since: written, and true returned. The stash is used up either way. */
+static void stash_drop(struct np_emu *emu)
+{
+	emu->stash_n = 0;
+	emu->stash_head = 0;
+}
+
+/* The output computed ahead for job d, if it is the first one stashed and
+ * nothing it depends on changed since: written, and true returned. A miss
+ * drops every stashed output (those behind may depend on d's KV entries). */
 static bool stash_take(struct np_emu *emu, const struct np_emu_desc *d,
 		       unsigned int qgen)
 {
-	struct np_emu_stash *st = &emu->stash;
-	bool hit = st->valid && st->qgen == qgen && st->prog == d->src &&
+	struct np_emu_stash *st = &emu->stash[emu->stash_head];
+	bool hit = emu->stash_n && st->qgen == qgen && st->prog == d->src &&
 		   st->arg == d->dst && st->arg_len == d->len &&
 		   st->out == d->out &&
 		   st->sram_gen == atomic_load_explicit(&emu->sram_gen,
@@ -211,26 +220,32 @@ static bool stash_take(struct np_emu *emu, const struct np_emu_desc *d,
 	const uint8_t *a = hit ? job_ptr(emu, d->dst, st->in_len) : NULL;
 	uint8_t *o = hit ? job_ptr(emu, d->out, st->out_len) : NULL;
 
-	st->valid = false;
-	if (!a || !o || memcmp(a, st->buf, st->in_len))
+	if (!a || !o || memcmp(a, st->buf, st->in_len)) {
+		stash_drop(emu);
 		return false;
+	}
 	memcpy(o, st->buf + st->in_len, st->out_len);
+	emu->stash_head++;
+	if (!--emu->stash_n)
+		emu->stash_head = 0;
 	return true;
 }
 
-/* Keep job j2's output res for its own turn. */
-static void stash_put(struct np_emu *emu, const struct np_emu_desc *d2,
+/* Keep job j2's output res for its own turn, behind those kept before.
+ * False if there is no memory for it: it and the jobs after it run again
+ * on their turn. */
+static bool stash_put(struct np_emu *emu, const struct np_emu_desc *d2,
 		      const struct job *j2, unsigned int qgen, uint64_t gen,
 		      const uint8_t *res)
 {
-	struct np_emu_stash *st = &emu->stash;
+	struct np_emu_stash *st = &emu->stash[emu->stash_head + emu->stash_n];
 	size_t need = j2->in_len + j2->out_len;
 
 	if (need > st->cap) {
 		uint8_t *b = realloc(st->buf, need);
 
 		if (!b)
-			return; /* j2 runs again on its turn */
+			return false;
 		st->buf = b;
 		st->cap = need;
 	}
@@ -244,38 +259,46 @@ static void stash_put(struct np_emu *emu, const struct np_emu_desc *d2,
 	st->out_len = j2->out_len;
 	st->qgen = qgen;
 	st->sram_gen = gen;
-	st->valid = true;
+	emu->stash_n++;
+	return true;
 }
 
 uint32_t np_emu_layer_job(struct np_emu *emu, const struct np_emu_desc *d,
-			  const struct np_emu_desc *next, unsigned int qgen,
-			  uint64_t *err_addr)
+			  const struct np_emu_desc *next, unsigned int n_next,
+			  unsigned int qgen, uint64_t *err_addr)
 {
-	struct job j, j2;
+	struct job j[NP_EMU_JOIN];
 	uint64_t gen, ignored;
-	uint32_t err, n;
-	size_t row_in, hdr2, in_len;
+	uint32_t err, n, nj = 1;
+	size_t row_in, in_len, res_len, at_tok, at_row, at_res;
 	uint8_t *copy = NULL, *scratch = NULL, *res = NULL;
-	bool join;
 
 	if (stash_take(emu, d, qgen))
 		return NP_ERR_NONE;
 	gen = atomic_load_explicit(&emu->sram_gen, memory_order_acquire);
-	err = job_get(emu, d, &j, err_addr);
+	err = job_get(emu, d, &j[0], err_addr);
 	if (err)
 		return err;
-	join = next && !job_get(emu, next, &j2, &ignored) &&
-	       joinable(emu, &j, &j2);
-	n = j.n + (join ? j2.n : 0);
-	row_in = (size_t)j.c.dim * 2;
+	n = j[0].n;
+	res_len = j[0].res_len;
+	for (unsigned int i = 0; i < n_next && nj < NP_EMU_JOIN; i++) {
+		if (job_get(emu, &next[i], &j[nj], &ignored) ||
+		    !joinable(emu, &j[0], n, &j[nj]))
+			break;
+		n += j[nj].n;
+		res_len += j[nj].res_len;
+		nj++;
+	}
+	row_in = (size_t)j[0].c.dim * 2;
 	in_len = NP_JOB_ARG_HDR + (size_t)n * (NP_JOB_ARG_TOK + row_in);
 
 	/* The arguments are copied first: out may overlap them, and npk
-	 * reads the options word as zero. Joined, j2's tokens follow j's:
-	 * header, j's and j2's token entries, j's and j2's rows. */
+	 * reads the options word as zero. Joined, each job's tokens follow
+	 * the job's before: header, every job's token entries, every job's
+	 * rows. */
 	copy = malloc(in_len);
-	scratch = malloc(npk_scratch_size(emu->sram, j.prog));
-	res = malloc(j.res_len + (join ? j2.res_len : 0));
+	scratch = malloc(npk_scratch_size(emu->sram, j[0].prog));
+	res = malloc(res_len);
 	if (!copy || !scratch || !res) {
 		/* the card has its own memory for this; only the host that
 		 * emulates it can run out: the job fails, the card lives */
@@ -284,28 +307,33 @@ uint32_t np_emu_layer_job(struct np_emu *emu, const struct np_emu_desc *d,
 	}
 	memcpy(copy, &n, 4);
 	memset(copy + 4, 0, 4);
-	hdr2 = NP_JOB_ARG_HDR + (size_t)n * NP_JOB_ARG_TOK;
-	memcpy(copy + NP_JOB_ARG_HDR, j.a + NP_JOB_ARG_HDR,
-	       (size_t)j.n * NP_JOB_ARG_TOK);
-	memcpy(copy + hdr2, j.a + NP_JOB_ARG_HDR + (size_t)j.n * NP_JOB_ARG_TOK,
-	       (size_t)j.n * row_in);
-	if (join) {
-		memcpy(copy + NP_JOB_ARG_HDR + (size_t)j.n * NP_JOB_ARG_TOK,
-		       j2.a + NP_JOB_ARG_HDR, (size_t)j2.n * NP_JOB_ARG_TOK);
-		memcpy(copy + hdr2 + (size_t)j.n * row_in,
-		       j2.a + NP_JOB_ARG_HDR + (size_t)j2.n * NP_JOB_ARG_TOK,
-		       (size_t)j2.n * row_in);
+	at_tok = NP_JOB_ARG_HDR;
+	at_row = NP_JOB_ARG_HDR + (size_t)n * NP_JOB_ARG_TOK;
+	for (uint32_t i = 0; i < nj; i++) {
+		const uint8_t *a = j[i].a + NP_JOB_ARG_HDR;
+
+		memcpy(copy + at_tok, a, (size_t)j[i].n * NP_JOB_ARG_TOK);
+		memcpy(copy + at_row, a + (size_t)j[i].n * NP_JOB_ARG_TOK,
+		       (size_t)j[i].n * row_in);
+		at_tok += (size_t)j[i].n * NP_JOB_ARG_TOK;
+		at_row += (size_t)j[i].n * row_in;
 	}
-	err = (uint32_t)npk_run(emu->sram, j.prog, copy, in_len, res,
-				j.res_len + (join ? j2.res_len : 0), scratch);
+	err = (uint32_t)npk_run(emu->sram, j[0].prog, copy, in_len, res,
+				res_len, scratch);
 	if (err)
 		goto out;
-	if (join)
-		stash_put(emu, next, &j2, qgen, gen, res + j.res_len);
-	/* j's own header: its token entries are at the front of copy */
-	memcpy(copy, &j.n, 4);
-	job_put(&j, copy, res, j.o);
-	np_emu_sram_written(emu, d->out, j.out_len);
+	stash_drop(emu);
+	at_res = j[0].res_len;
+	for (uint32_t i = 1; i < nj; i++) {
+		if (!stash_put(emu, &next[i - 1], &j[i], qgen, gen,
+			       res + at_res))
+			break;
+		at_res += j[i].res_len;
+	}
+	/* j[0]'s own header: its token entries are at the front of copy */
+	memcpy(copy, &j[0].n, 4);
+	job_put(&j[0], copy, res, j[0].o);
+	np_emu_sram_written(emu, d->out, j[0].out_len);
 out:
 	free(copy);
 	free(scratch);

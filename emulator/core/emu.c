@@ -544,7 +544,8 @@ void np_emu_destroy(struct np_emu *emu)
 		munmap(emu->sram, emu->sram_size);
 	if (emu->fb)
 		munmap(emu->fb, emu->fb_size);
-	free(emu->stash.buf);
+	for (unsigned int i = 0; i < NP_EMU_JOIN - 1; i++)
+		free(emu->stash[i].buf);
 	pthread_cond_destroy(&emu->reset_cond);
 	pthread_cond_destroy(&emu->service_cond);
 	pthread_mutex_destroy(&emu->lock);

@@ -27,6 +27,10 @@
 /* Data is moved in chunks of this size so resets and aborts are prompt. */
 #define NP_EMU_CHUNK (256u * 1024u)
 
+/* Most layer jobs in a row that run in one pass over the weights
+ * (compute.c): decode frames queued at a card share the weight reads. */
+#define NP_EMU_JOIN 8u
+
 /* After finishing work, a pool worker polls the run list this long before
  * it sleeps, so back-to-back submissions do not pay a thread wake-up. */
 #define NP_EMU_POLL_NS 20000u
@@ -240,18 +244,19 @@ struct np_emu {
 		uint64_t prog;
 		uint64_t gen;
 	} prog_ok;
-	/* A layer job's output computed along with the job before it
-	 * (compute.c), compute queue only: buf holds its arguments as they
-	 * were (in_len bytes), then its output (out_len bytes). */
+	/* Layer jobs' outputs computed along with the job before them
+	 * (compute.c), compute queue only, in queue order from head: each
+	 * buf holds the job's arguments as they were (in_len bytes), then its
+	 * output (out_len bytes). */
 	struct np_emu_stash {
-		bool valid;
 		uint64_t prog, arg, out;
 		uint32_t arg_len;
 		unsigned int qgen;
 		uint64_t sram_gen;
 		size_t in_len, out_len, cap;
 		uint8_t *buf;
-	} stash;
+	} stash[NP_EMU_JOIN - 1];
+	unsigned int stash_head, stash_n;
 
 	/* Statistics, updated by workers without locks. */
 	atomic_uint_fast64_t busy_ns;

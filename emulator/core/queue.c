@@ -649,16 +649,19 @@ static uint32_t copy_local(struct np_emu_queue *q, unsigned int gen,
 }
 
 /*
- * Compute queue, unlocked: the layer job after descriptor fl, if it is ready
- * to run now (its wait met) with nothing but plain NOPs whose waits are met
- * before it, so it may run along with fl's job.
+ * Compute queue, unlocked: the layer jobs right after descriptor fl, at
+ * most max, that are ready to run now (their waits met) with nothing but
+ * plain NOPs whose waits are met between them, so they may run along with
+ * fl's job. Returns how many were stored in next.
  */
-static bool next_layer(struct np_emu_queue *q, const struct np_emu_flight *fl,
-		       struct np_emu_desc *next)
+static unsigned int next_layers(struct np_emu_queue *q,
+				const struct np_emu_flight *fl,
+				struct np_emu_desc *next, unsigned int max)
 {
 	struct np_emu *emu = q->emu;
 	uint32_t idx = fl->next, tail, size;
 	uint64_t ring, ignored;
+	unsigned int n = 0;
 	bool ok;
 
 	pthread_mutex_lock(&q->lock);
@@ -668,25 +671,28 @@ static bool next_layer(struct np_emu_queue *q, const struct np_emu_flight *fl,
 	ok = (q->ctrl & NP_Q_CTRL_ENABLE) && !q->error && !q->hold &&
 	     !q->fault_countdown;
 	pthread_mutex_unlock(&q->lock);
-	for (unsigned int i = 0; ok && i < 2 && idx != tail; i++) {
+	/* a NOP may come before every layer job */
+	for (unsigned int i = 0; ok && n < max && i < 2 * max && idx != tail;
+	     i++) {
 		uint8_t raw[sizeof(struct np_dma_desc)];
+		struct np_emu_desc *d = &next[n];
 
 		if (emu->bus.dma_read(emu->bus.opaque,
 				      ring + (uint64_t)idx * sizeof(raw), raw,
 				      sizeof(raw)))
-			return false;
-		decode(q, raw, next);
-		if (validate(q, next, &ignored) ||
-		    ((next->flags & NP_DESC_F_WAIT) &&
-		     !event_reached(emu, next->wait_event, next->wait_value)))
-			return false;
-		if (next->opcode == NP_JOB_OP_LAYER)
-			return true;
-		if (next->flags & ~NP_DESC_F_WAIT)
-			return false;
+			break;
+		decode(q, raw, d);
+		if (validate(q, d, &ignored) ||
+		    ((d->flags & NP_DESC_F_WAIT) &&
+		     !event_reached(emu, d->wait_event, d->wait_value)))
+			break;
+		if (d->opcode == NP_JOB_OP_LAYER)
+			n++;
+		else if (d->flags & ~NP_DESC_F_WAIT)
+			break;
 		idx = (idx + 1) & (size - 1);
 	}
-	return false;
+	return n;
 }
 
 static uint32_t transfer(struct np_emu_queue *q, struct np_emu_flight *fl)
@@ -696,7 +702,7 @@ static uint32_t transfer(struct np_emu_queue *q, struct np_emu_flight *fl)
 	const struct np_emu_desc *d = &fl->d;
 	uint64_t *err_addr = &fl->err_addr;
 	unsigned int gen = fl->gen;
-	struct np_emu_desc next;
+	struct np_emu_desc next[NP_EMU_JOIN - 1];
 	uint8_t *card;
 	uint32_t err;
 
@@ -706,8 +712,9 @@ static uint32_t transfer(struct np_emu_queue *q, struct np_emu_flight *fl)
 		err = np_emu_fault_job_read(emu, d->src, err_addr);
 		if (err)
 			return err;
-		return np_emu_layer_job(emu, d,
-					next_layer(q, fl, &next) ? &next : NULL,
+		return np_emu_layer_job(emu, d, next,
+					next_layers(q, fl, next,
+						    NP_EMU_JOIN - 1),
 					gen, err_addr);
 	}
 	/* SRAM's ECC is checked as the source is read. */
