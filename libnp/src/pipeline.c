@@ -40,7 +40,11 @@
 #include "npk.h"
 #include "recover.h"
 
-#define NPI_SLOTS 2u /* frame buffer slots per direction */
+/* frame buffer slots per direction: as many as fit, up to NPI_MAX_SLOTS.
+ * More than two let frames queue at a card while it computes, so the
+ * emulated card runs several of them in one pass over its weights. */
+#define NPI_MAX_SLOTS 8u
+#define NPI_MIN_SLOTS 2u
 #define NPI_CQ_ENTRIES 256u
 #define NPI_CQ_AHEAD 8u /* frames of compute jobs per doorbell */
 #define NPI_MAX_OUT 5u
@@ -97,6 +101,7 @@ struct np_pipeline {
 	uint32_t max_slice; /* most vocabulary rows of one output card */
 	uint64_t frame_max; /* bytes of a full frame */
 	uint64_t in_off, in_size, out_off, out_size; /* FB layout */
+	uint32_t slots; /* per direction; frame k uses slot k % slots */
 	uint32_t frames; /* frames submitted so far (k of the next one) */
 	int broken;
 };
@@ -361,6 +366,24 @@ static int read_shape(struct np_pipeline *p)
 	return ret;
 }
 
+/*
+ * Slots per direction for a slot pair of pair bytes: as many as every
+ * card's frame buffer holds, at most NPI_MAX_SLOTS, at least NPI_MIN_SLOTS
+ * (check_cards() says so if even those do not fit).
+ */
+static uint32_t fb_slots(const struct np_pipeline *p, uint64_t pair)
+{
+	uint64_t fb = UINT64_MAX, n;
+
+	for (uint32_t i = 0; i < p->n_stages; i++)
+		if (p->st[i].card->info.fb_size < fb)
+			fb = p->st[i].card->info.fb_size;
+	n = fb / pair;
+	if (n > NPI_MAX_SLOTS)
+		n = NPI_MAX_SLOTS;
+	return n < NPI_MIN_SLOTS ? NPI_MIN_SLOTS : (uint32_t)n;
+}
+
 static int check_cards(struct np_pipeline *p)
 {
 	for (uint32_t i = 0; i < p->n_stages; i++) {
@@ -474,7 +497,6 @@ static int pipeline_init(struct np_pipeline *p,
 	p->frame_max = NP_JOB_ARG_HDR + p->frame_tokens * row;
 	p->in_off = 0;
 	p->in_size = align_up(p->frame_max, 4096);
-	p->out_off = p->in_off + NPI_SLOTS * p->in_size;
 	{
 		uint64_t lo = (uint64_t)p->frame_tokens * p->max_slice * 4;
 		uint64_t tk = (uint64_t)p->frame_tokens * NP_JOB_TOPK_MAX *
@@ -484,7 +506,9 @@ static int pipeline_init(struct np_pipeline *p,
 		m = m > p->frame_max ? m : p->frame_max;
 		p->out_size = align_up(m, 4096);
 	}
-	p->out_size *= NPI_SLOTS;
+	p->slots = fb_slots(p, p->in_size + p->out_size);
+	p->out_off = p->in_off + p->slots * p->in_size;
+	p->out_size *= p->slots;
 	ret = check_cards(p);
 	if (ret)
 		return ret;
@@ -875,7 +899,7 @@ static uint32_t ev(const struct npi_stage *st, unsigned int e, uint32_t c)
 static int cq_post_frame(struct np_pipeline *p, uint32_t i, uint32_t k)
 {
 	struct npi_stage *st = &p->st[i];
-	uint32_t s = k % NPI_SLOTS, w = k + 1 - NPI_SLOTS;
+	uint32_t s = k % p->slots, w = k + 1 - p->slots;
 	struct np_job_desc j = {
 		.opcode = NP_JOB_OP_NOP,
 		.flags = NP_DESC_F_WAIT,
@@ -884,7 +908,7 @@ static int cq_post_frame(struct np_pipeline *p, uint32_t i, uint32_t k)
 	};
 	int ret;
 
-	if (k >= NPI_SLOTS) {
+	if (k >= p->slots) {
 		ret = cq_push(p, st, &j);
 		if (ret)
 			return ret;
@@ -899,7 +923,7 @@ static int cq_post_frame(struct np_pipeline *p, uint32_t i, uint32_t k)
 	j.arg_len = (uint32_t)p->in_size;
 	j.prog = st->plan->prog;
 	j.arg = NP_CA_FB_BASE + p->in_off + s * p->in_size;
-	j.out = NP_CA_FB_BASE + p->out_off + s * (p->out_size / NPI_SLOTS);
+	j.out = NP_CA_FB_BASE + p->out_off + s * (p->out_size / p->slots);
 	j.user = k;
 	if (i) {
 		const struct npi_stage *pr = &p->st[st->producer];
@@ -948,11 +972,11 @@ static int cq_post_frames(struct np_pipeline *p, uint32_t i, uint32_t k)
 static int post_frame(struct npi_run *R, struct npi_frame *f, uint32_t len)
 {
 	struct np_pipeline *p = R->p;
-	uint32_t k = f->k, s = k % NPI_SLOTS, w = k + 1 - NPI_SLOTS;
-	bool wait_slot = k >= NPI_SLOTS;
+	uint32_t k = f->k, s = k % p->slots, w = k + 1 - p->slots;
+	bool wait_slot = k >= p->slots;
 	uint64_t in = NP_CA_FB_BASE + p->in_off + s * p->in_size;
 	uint64_t out =
-		NP_CA_FB_BASE + p->out_off + s * (p->out_size / NPI_SLOTS);
+		NP_CA_FB_BASE + p->out_off + s * (p->out_size / p->slots);
 	uint64_t hbase = f->m * R->host_slot;
 	uint32_t opt = R->o->full_logits ? 0 : R->cand;
 	int ret;
