@@ -20,7 +20,6 @@ struct np_emu_desc;
  */
 uint32_t np_emu_layer_job(struct np_emu *emu, const struct np_emu_desc *d,
 			  const struct np_emu_desc *next, unsigned int n_next,
-			  unsigned int qgen,
-			  uint64_t *err_addr);
+			  unsigned int qgen, uint64_t *err_addr);
 
 #endif /* NP_EMU_COMPUTE_H */

@@ -712,10 +712,9 @@ static uint32_t transfer(struct np_emu_queue *q, struct np_emu_flight *fl)
 		err = np_emu_fault_job_read(emu, d->src, err_addr);
 		if (err)
 			return err;
-		return np_emu_layer_job(emu, d, next,
-					next_layers(q, fl, next,
-						    NP_EMU_JOIN - 1),
-					gen, err_addr);
+		return np_emu_layer_job(
+			emu, d, next, next_layers(q, fl, next, NP_EMU_JOIN - 1),
+			gen, err_addr);
 	}
 	/* SRAM's ECC is checked as the source is read. */
 	if (d->opcode == NP_DMA_OP_C2H || d->opcode == NP_DMA_OP_C2P ||

@@ -29,8 +29,8 @@ static inline const uint8_t *npk_wrow(const struct npk_wmat *m, uint32_t r)
 	       (size_t)(r % m->rpc) * m->row_bytes;
 }
 
-static void npk_requant_c(int32_t *acc, const void *rq, uint32_t n,
-			  int32_t lo, int32_t hi)
+static void npk_requant_c(int32_t *acc, const void *rq, uint32_t n, int32_t lo,
+			  int32_t hi)
 {
 	for (uint32_t r = 0; r < n; r++) {
 		struct npk_rq q;
@@ -39,6 +39,12 @@ static void npk_requant_c(int32_t *acc, const void *rq, uint32_t n,
 		       sizeof(q));
 		acc[r] = npk_requant(acc[r], q, lo, hi);
 	}
+}
+
+size_t npk_linear_tmp_size(uint32_t cols)
+{
+	/* a group's activations and one row tile, 128-column padded */
+	return (size_t)(16 + 4) * (((size_t)cols + 127) & ~(size_t)127);
 }
 
 /* npk_linear_isa without a variant of its own: block by block */
@@ -484,8 +490,8 @@ NPK_VNNI static void npk_mm8_vnni(const uint8_t *w, uint32_t rows,
 
 /* The rows of tile [r, r + NPK_MM_R) into the cache, as far as m has
  * them. */
-NPK_VNNI static inline void npk_fetch_tile(const struct npk_wmat *m,
-					   uint32_t r, uint32_t nb)
+NPK_VNNI static inline void npk_fetch_tile(const struct npk_wmat *m, uint32_t r,
+					   uint32_t nb)
 {
 	for (uint32_t i = 0; i < NPK_MM_R && r + i < m->rows; i++) {
 		const char *p = (const char *)npk_wrow(m, r + i);
@@ -526,8 +532,8 @@ npk_lin_tile(const uint8_t *const *w, uint32_t cols, const uint32_t bits,
 			__m512i u0[NPK_MM_R], u1[NPK_MM_R];
 
 			for (uint32_t r = 0; r < nr; r++) {
-				__m512i x = _mm512_maskz_loadu_epi8(mw,
-								    w[r] + j);
+				__m512i x =
+					_mm512_maskz_loadu_epi8(mw, w[r] + j);
 				__m512i lo = _mm512_ternarylogic_epi32(
 					x, m0f, m08, 0x6a);
 				__m512i hi = _mm512_ternarylogic_epi32(
@@ -571,8 +577,8 @@ npk_lin_tile(const uint8_t *const *w, uint32_t cols, const uint32_t bits,
 					m, a + k * a_n + c);
 
 				for (uint32_t r = 0; r < nr; r++)
-					s[r][k] = _mm512_dpbusd_epi32(
-						s[r][k], x[r], ak);
+					s[r][k] = _mm512_dpbusd_epi32(s[r][k],
+								      x[r], ak);
 			}
 		}
 	}
@@ -585,8 +591,153 @@ npk_lin_tile(const uint8_t *const *w, uint32_t cols, const uint32_t bits,
 			if (two)
 				s[r][k] = _mm512_add_epi32(s[r][k], s2[r][k]);
 		v = npk_hsum4x(s[0][k], s[1][k], s[2][k], s[3][k]);
-		_mm_mask_storeu_epi32(acc + k * acc_n, m,
-				      _mm_sub_epi32(v, _mm_set1_epi32((int)corr)));
+		_mm_mask_storeu_epi32(
+			acc + k * acc_n, m,
+			_mm_sub_epi32(v, _mm_set1_epi32((int)corr)));
+	}
+}
+
+/*
+ * The int4 rows w[0..nr) unpacked to biased bytes (w + 8) into ub, row r
+ * at ub + r * cp, in npk_lin_tile's register order: per 128 columns the
+ * 64 of u0, then the 64 of u1. Past the row: 8 (a zero weight), met by
+ * the zero activations npk_lin_perm pads with.
+ */
+NPK_VNNI static void npk_lin_unpack(const uint8_t *const *w, uint32_t nr,
+				    uint32_t cols, uint8_t *ub, uint32_t cp)
+{
+	const __m512i m0f = _mm512_set1_epi8(0x0f), m08 = _mm512_set1_epi8(8);
+	uint32_t nb = (cols + 1) / 2;
+
+	for (uint32_t r = 0; r < nr; r++)
+		for (uint32_t j = 0; j < cp / 2; j += 64) {
+			__m512i x = _mm512_maskz_loadu_epi8(
+				j < nb ? npk_mask64(nb - j) : 0, w[r] + j);
+			__m512i lo =
+				_mm512_ternarylogic_epi32(x, m0f, m08, 0x6a);
+			__m512i hi = _mm512_ternarylogic_epi32(
+				_mm512_srli_epi16(x, 4), m0f, m08, 0x6a);
+
+			_mm512_storeu_si512(ub + (size_t)r * cp + 2 * j,
+					    _mm512_unpacklo_epi8(lo, hi));
+			_mm512_storeu_si512(ub + (size_t)r * cp + 2 * j + 64,
+					    _mm512_unpackhi_epi8(lo, hi));
+		}
+}
+
+/* n tokens' activations into ap (token k at ap + k * cp) in the order of
+ * npk_lin_unpack's rows, zero past cols */
+NPK_VNNI static void npk_lin_perm(const int8_t *a, size_t a_n, uint32_t n,
+				  uint32_t cols, int8_t *ap, uint32_t cp)
+{
+	for (uint32_t k = 0; k < n; k++)
+		for (uint32_t c = 0; c < cp; c += 128) {
+			const int8_t *ak = a + k * a_n + c;
+			__m512i a0 = _mm512_maskz_loadu_epi8(
+				c < cols ? npk_mask64(cols - c) : 0, ak);
+			__m512i a1 = _mm512_maskz_loadu_epi8(
+				c + 64 < cols ? npk_mask64(cols - c - 64) : 0,
+				ak + 64);
+
+			_mm512_storeu_si512(ap + (size_t)k * cp + c,
+					    _mm512_shuffle_i64x2(a0, a1, 0x88));
+			_mm512_storeu_si512(ap + (size_t)k * cp + c + 64,
+					    _mm512_shuffle_i64x2(a0, a1, 0xdd));
+		}
+}
+
+/* npk_lin_tile on rows and activations laid out by npk_lin_unpack and
+ * npk_lin_perm: two loads per row and per token for 2 * nr * nt vpdpbusd */
+NPK_VNNI static inline __attribute__((always_inline)) void
+npk_lin_tile_pre(const uint8_t *ub, uint32_t cp, const int8_t *ap,
+		 const uint32_t *sum_a, const uint32_t nr, const uint32_t nt,
+		 int32_t *acc, size_t acc_n)
+{
+	const __m512i zero = _mm512_setzero_si512();
+	const int two = nr * nt <= 8;
+	__m512i s[NPK_MM_R][NPK_MM_T], s2[NPK_MM_R][NPK_MM_T];
+
+	for (uint32_t r = 0; r < NPK_MM_R; r++)
+		for (uint32_t k = 0; k < NPK_MM_T; k++)
+			s[r][k] = s2[r][k] = zero;
+	for (uint32_t c = 0; c < cp; c += 128) {
+		__m512i u0[NPK_MM_R], u1[NPK_MM_R];
+
+		for (uint32_t r = 0; r < nr; r++) {
+			u0[r] = _mm512_loadu_si512(ub + (size_t)r * cp + c);
+			u1[r] = _mm512_loadu_si512(ub + (size_t)r * cp + c +
+						   64);
+		}
+		for (uint32_t k = 0; k < nt; k++) {
+			__m512i p0 =
+				_mm512_loadu_si512(ap + (size_t)k * cp + c);
+			__m512i p1 = _mm512_loadu_si512(ap + (size_t)k * cp +
+							c + 64);
+
+			for (uint32_t r = 0; r < nr; r++) {
+				s[r][k] =
+					_mm512_dpbusd_epi32(s[r][k], u0[r], p0);
+				if (two)
+					s2[r][k] = _mm512_dpbusd_epi32(
+						s2[r][k], u1[r], p1);
+				else
+					s[r][k] = _mm512_dpbusd_epi32(
+						s[r][k], u1[r], p1);
+			}
+		}
+	}
+	for (uint32_t k = 0; k < nt; k++) {
+		__mmask8 m = (__mmask8)((1u << nr) - 1);
+		__m128i v;
+
+		for (uint32_t r = 0; r < nr; r++)
+			if (two)
+				s[r][k] = _mm512_add_epi32(s[r][k], s2[r][k]);
+		v = npk_hsum4x(s[0][k], s[1][k], s[2][k], s[3][k]);
+		_mm_mask_storeu_epi32(
+			acc + k * acc_n, m,
+			_mm_sub_epi32(v, _mm_set1_epi32((int)(8u * sum_a[k]))));
+	}
+}
+
+NPK_VNNI static inline __attribute__((always_inline)) void
+npk_lin_pre_tokens(const uint8_t *ub, uint32_t cp, const int8_t *ap,
+		   const uint32_t *sum_a, const uint32_t nr, uint32_t nt,
+		   int32_t *acc, size_t acc_n)
+{
+	if (nt == 4)
+		npk_lin_tile_pre(ub, cp, ap, sum_a, nr, 4, acc, acc_n);
+	else if (nt == 3)
+		npk_lin_tile_pre(ub, cp, ap, sum_a, nr, 3, acc, acc_n);
+	else if (nt == 2)
+		npk_lin_tile_pre(ub, cp, ap, sum_a, nr, 2, acc, acc_n);
+	else
+		npk_lin_tile_pre(ub, cp, ap, sum_a, nr, 1, acc, acc_n);
+}
+
+/* every token tile of a group on one unpacked row tile */
+NPK_VNNI static void npk_lin_pre_rows(const uint8_t *ub, uint32_t cp,
+				      const int8_t *ap, const uint32_t *sum_a,
+				      uint32_t nr, uint32_t g, int32_t *acc,
+				      size_t acc_n)
+{
+	for (uint32_t k = 0; k < g; k += NPK_MM_T) {
+		uint32_t nt = g - k < NPK_MM_T ? g - k : NPK_MM_T;
+		const int8_t *apk = ap + (size_t)k * cp;
+		int32_t *ak = acc + k * acc_n;
+
+		if (nr == 4)
+			npk_lin_pre_tokens(ub, cp, apk, sum_a + k, 4, nt, ak,
+					   acc_n);
+		else if (nr == 3)
+			npk_lin_pre_tokens(ub, cp, apk, sum_a + k, 3, nt, ak,
+					   acc_n);
+		else if (nr == 2)
+			npk_lin_pre_tokens(ub, cp, apk, sum_a + k, 2, nt, ak,
+					   acc_n);
+		else
+			npk_lin_pre_tokens(ub, cp, apk, sum_a + k, 1, nt, ak,
+					   acc_n);
 	}
 }
 
@@ -626,35 +777,49 @@ npk_lin_rows(const uint8_t *const *w, uint32_t cols, const uint32_t bits,
  * group of NPK_LIN_BLK tokens and stay in L1 for its token tiles, while
  * the tiles NPK_LIN_AHEAD ahead are fetched (the blocks of a card's
  * matrix lie a core's SRAM apart, no stream the hardware prefetcher
- * follows). The activation sums are taken once per group.
+ * follows). The activation sums are taken once per group. With more
+ * tokens than one tile and tmp, an int4 row tile is unpacked once for
+ * all of them and the activations are put in its order once per group.
  */
-NPK_VNNI static void npk_linear_vnni(const struct npk_wmat *m,
-				     const int8_t *a, size_t a_n, uint32_t n,
-				     int32_t *acc, size_t acc_n)
+NPK_VNNI static void npk_linear_vnni(const struct npk_wmat *m, const int8_t *a,
+				     size_t a_n, uint32_t n, int32_t *acc,
+				     size_t acc_n, void *tmp)
 {
 	uint32_t nb = m->bits == 4 ? (m->cols + 1) / 2 : m->cols;
+	uint32_t cp = (m->cols + 127) & ~127u;
 	uint32_t sum_a[NPK_LIN_BLK];
+	int8_t *ap = tmp;
+	uint8_t *ub = (uint8_t *)tmp + (size_t)NPK_LIN_BLK * cp;
 
 	for (uint32_t t0 = 0; t0 < n; t0 += NPK_LIN_BLK) {
 		uint32_t g = n - t0 < NPK_LIN_BLK ? n - t0 : NPK_LIN_BLK;
 		const int8_t *at = a + t0 * a_n;
 		int32_t *ac = acc + t0 * acc_n;
+		int pre = tmp && m->bits == 4 && g > NPK_MM_T;
 
 		for (uint32_t k = 0; k < g; k++)
 			sum_a[k] = npk_sum_a_vnni(at + k * a_n, m->cols);
+		if (pre)
+			npk_lin_perm(at, a_n, g, m->cols, ap, cp);
 		for (uint32_t i = 0; i < NPK_LIN_AHEAD; i++)
 			npk_fetch_tile(m, i * NPK_MM_R, nb);
 		for (uint32_t r = 0; r < m->rows; r += NPK_MM_R) {
-			uint32_t nr = m->rows - r < NPK_MM_R ? m->rows - r :
-							       NPK_MM_R;
+			uint32_t nr =
+				m->rows - r < NPK_MM_R ? m->rows - r : NPK_MM_R;
 			const uint8_t *w[NPK_MM_R];
 
 			for (uint32_t i = 0; i < NPK_MM_R; i++)
 				w[i] = i < nr ? npk_wrow(m, r + i) : NULL;
 			npk_fetch_tile(m, r + NPK_LIN_AHEAD * NPK_MM_R, nb);
+			if (pre) {
+				npk_lin_unpack(w, nr, m->cols, ub, cp);
+				npk_lin_pre_rows(ub, cp, ap, sum_a, nr, g,
+						 ac + r, acc_n);
+				continue;
+			}
 			for (uint32_t k = 0; k < g; k += NPK_MM_T) {
-				uint32_t nt = g - k < NPK_MM_T ? g - k :
-								 NPK_MM_T;
+				uint32_t nt =
+					g - k < NPK_MM_T ? g - k : NPK_MM_T;
 
 				npk_lin_rows(w, m->cols, m->bits == 4 ? 4 : 8,
 					     at + k * a_n, a_n, sum_a + k, nr,
@@ -666,28 +831,28 @@ NPK_VNNI static void npk_linear_vnni(const struct npk_wmat *m,
 
 /* npk_requant on 8 values at a time: |acc * m| <= 2^62, so adding the
  * rounding half cannot overflow and the shift is exact */
-NPK_VNNI static void npk_requant_vnni(int32_t *acc, const void *rq,
-				      uint32_t n, int32_t lo, int32_t hi)
+NPK_VNNI static void npk_requant_vnni(int32_t *acc, const void *rq, uint32_t n,
+				      int32_t lo, int32_t hi)
 {
 	const __m512i one = _mm512_set1_epi64(1), c62 = _mm512_set1_epi64(62);
 	const __m512i vlo = _mm512_set1_epi64(lo), vhi = _mm512_set1_epi64(hi);
 	uint32_t r = 0;
 
 	for (; r < n; r += 8) {
-		__mmask8 m = n - r >= 8 ? 0xff : (__mmask8)((1u << (n - r)) - 1);
+		__mmask8 m =
+			n - r >= 8 ? 0xff : (__mmask8)((1u << (n - r)) - 1);
 		__m512i x = _mm512_cvtepi32_epi64(
 			_mm256_maskz_loadu_epi32(m, acc + r));
-		__m512i q = _mm512_maskz_loadu_epi64(
-			m, (const uint8_t *)rq + (size_t)r * 8);
+		__m512i q = _mm512_maskz_loadu_epi64(m, (const uint8_t *)rq +
+								(size_t)r * 8);
 		__m512i sh = _mm512_srli_epi64(q, 32);
 		__m512i p = _mm512_mul_epi32(x, q);
-		__m512i half = _mm512_sllv_epi64(
-			one, _mm512_sub_epi64(sh, one));
+		__m512i half =
+			_mm512_sllv_epi64(one, _mm512_sub_epi64(sh, one));
 		__m512i y = _mm512_srav_epi64(_mm512_add_epi64(p, half), sh);
 
 		/* shift 0: the product itself (half is 0); over 62: 0 */
-		y = _mm512_maskz_mov_epi64(
-			_mm512_cmple_epu64_mask(sh, c62), y);
+		y = _mm512_maskz_mov_epi64(_mm512_cmple_epu64_mask(sh, c62), y);
 		y = _mm512_min_epi64(_mm512_max_epi64(y, vlo), vhi);
 		_mm256_mask_storeu_epi32(acc + r, m, _mm512_cvtepi64_epi32(y));
 	}
@@ -869,12 +1034,12 @@ void npk_matmul_isa(enum npk_isa isa, const uint8_t *w, uint32_t rows,
 	}
 }
 
-void npk_linear_isa(enum npk_isa isa, const struct npk_wmat *m,
-		    const int8_t *a, size_t a_n, uint32_t n, int32_t *acc,
-		    size_t acc_n)
+void npk_linear_isa(enum npk_isa isa, const struct npk_wmat *m, const int8_t *a,
+		    size_t a_n, uint32_t n, int32_t *acc, size_t acc_n,
+		    void *tmp)
 {
 	if (isa == NPK_ISA_AVX512_VNNI && npk_isa_available(isa)) {
-		npk_linear_vnni(m, a, a_n, n, acc, acc_n);
+		npk_linear_vnni(m, a, a_n, n, acc, acc_n, tmp);
 		return;
 	}
 	npk_linear_blocks(isa, m, a, a_n, n, acc, acc_n);
@@ -891,8 +1056,8 @@ void npk_wsumv_isa(enum npk_isa isa, const uint8_t *v, size_t row_bytes,
 	npk_wsumv_c(v, row_bytes, n, hd, w, w_n, heads, o, o_n);
 }
 
-void npk_requant_isa(enum npk_isa isa, int32_t *acc, const void *rq,
-		     uint32_t n, int32_t lo, int32_t hi)
+void npk_requant_isa(enum npk_isa isa, int32_t *acc, const void *rq, uint32_t n,
+		     int32_t lo, int32_t hi)
 {
 	if (isa == NPK_ISA_AVX512_VNNI && npk_isa_available(isa)) {
 		npk_requant_vnni(acc, rq, n, lo, hi);
@@ -921,10 +1086,11 @@ void npk_matmul_isa(enum npk_isa isa, const uint8_t *w, uint32_t rows,
 			     acc + k * acc_n);
 }
 
-void npk_linear_isa(enum npk_isa isa, const struct npk_wmat *m,
-		    const int8_t *a, size_t a_n, uint32_t n, int32_t *acc,
-		    size_t acc_n)
+void npk_linear_isa(enum npk_isa isa, const struct npk_wmat *m, const int8_t *a,
+		    size_t a_n, uint32_t n, int32_t *acc, size_t acc_n,
+		    void *tmp)
 {
+	(void)tmp;
 	npk_linear_blocks(isa, m, a, a_n, n, acc, acc_n);
 }
 
@@ -936,8 +1102,8 @@ void npk_wsumv_isa(enum npk_isa isa, const uint8_t *v, size_t row_bytes,
 	npk_wsumv_c(v, row_bytes, n, hd, w, w_n, heads, o, o_n);
 }
 
-void npk_requant_isa(enum npk_isa isa, int32_t *acc, const void *rq,
-		     uint32_t n, int32_t lo, int32_t hi)
+void npk_requant_isa(enum npk_isa isa, int32_t *acc, const void *rq, uint32_t n,
+		     int32_t lo, int32_t hi)
 {
 	(void)isa;
 	npk_requant_c(acc, rq, n, lo, hi);

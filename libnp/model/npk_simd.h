@@ -56,17 +56,20 @@ struct npk_wmat {
  * npk_matmul_isa over a blocked matrix: acc + k * acc_n = rows of m times
  * a + k * a_n, for k < n. The SIMD variants take the rows a few at a time
  * across block boundaries, every token of a group of up to 16 on rows
- * while they are in the cache, and fetch the next rows ahead.
+ * while they are in the cache, and fetch the next rows ahead. tmp, if not
+ * NULL, is npk_linear_tmp_size(m->cols) bytes of working memory (any
+ * alignment) that lets them unpack int4 rows once for many tokens.
  */
-void npk_linear_isa(enum npk_isa isa, const struct npk_wmat *m,
-		    const int8_t *a, size_t a_n, uint32_t n, int32_t *acc,
-		    size_t acc_n);
+void npk_linear_isa(enum npk_isa isa, const struct npk_wmat *m, const int8_t *a,
+		    size_t a_n, uint32_t n, int32_t *acc, size_t acc_n,
+		    void *tmp);
+size_t npk_linear_tmp_size(uint32_t cols);
 /*
  * acc[r] = npk_requant(acc[r], rq[r], lo, hi) for r < n, rq an array of n
  * struct npk_rq (npk.h; 8 bytes each, any alignment).
  */
-void npk_requant_isa(enum npk_isa isa, int32_t *acc, const void *rq,
-		     uint32_t n, int32_t lo, int32_t hi);
+void npk_requant_isa(enum npk_isa isa, int32_t *acc, const void *rq, uint32_t n,
+		     int32_t lo, int32_t hi);
 /*
  * o[d] += w * v[d] for d < n (n even), v packed int4 (npk_pack4 order):
  * attention's weighted sum of V rows. Wraps modulo 2^32 like int32.

@@ -292,8 +292,8 @@ START_TEST(blocked_matrix)
 				uint32_t row_bytes =
 					(bits == 4 ? (C + 1) / 2 : C) +
 					rng() % 3;
-				size_t stride = (size_t)rpc * row_bytes +
-						rng() % 200;
+				size_t stride =
+					(size_t)rpc * row_bytes + rng() % 200;
 				size_t blocks = (rows + rpc - 1) / rpc;
 				size_t wlen = blocks * stride;
 				size_t a_n = C + rng() % 5, acc_n = rows + 2;
@@ -301,6 +301,7 @@ START_TEST(blocked_matrix)
 				int8_t *a = malloc(a_n * n);
 				int32_t *ref = malloc(acc_n * n * 4);
 				int32_t *got = malloc(acc_n * n * 4);
+				void *tmp = malloc(npk_linear_tmp_size(C));
 				struct npk_wmat m = {
 					.w = w,
 					.stride = stride,
@@ -315,6 +316,7 @@ START_TEST(blocked_matrix)
 				ck_assert_ptr_nonnull(a);
 				ck_assert_ptr_nonnull(ref);
 				ck_assert_ptr_nonnull(got);
+				ck_assert_ptr_nonnull(tmp);
 				for (size_t i = 0; i < wlen; i++)
 					w[i] = (uint8_t)rng();
 				for (size_t i = 0; i < a_n * n; i++)
@@ -332,21 +334,28 @@ START_TEST(blocked_matrix)
 							1, C, row_bytes, bits,
 							a + k * a_n,
 							ref + k * acc_n + r);
-				for (int isa = 0; isa < NPK_ISA_N; isa++) {
-					if (!npk_isa_available(
-						    (enum npk_isa)isa))
+				/* without working memory, and with
+				 * garbage in it */
+				memset(tmp, 0xa5, npk_linear_tmp_size(C));
+				for (int v = 0; v < 2 * NPK_ISA_N; v++) {
+					enum npk_isa isa =
+						(enum npk_isa)(v / 2);
+
+					if (!npk_isa_available(isa))
 						continue;
 					memset(got, 0x22, acc_n * n * 4);
-					npk_linear_isa((enum npk_isa)isa, &m, a,
-						       a_n, n, got, acc_n);
+					npk_linear_isa(isa, &m, a, a_n, n, got,
+						       acc_n,
+						       v & 1 ? tmp : NULL);
 					ck_assert_msg(
 						!memcmp(got, ref,
 							acc_n * n * 4),
 						"%s: w%u rows %u rpc %u cols "
-						"%u tokens %u",
-						npk_isa_name((enum npk_isa)isa),
-						bits, rows, rpc, C, n);
+						"%u tokens %u tmp %d",
+						npk_isa_name(isa), bits, rows,
+						rpc, C, n, v & 1);
 				}
+				free(tmp);
 				free(w);
 				free(a);
 				free(ref);
@@ -359,8 +368,8 @@ END_TEST
  * 0..62 and past them) and on the extreme values of both factors */
 START_TEST(requant_rows)
 {
-	static const int32_t xs[] = {0, 1, -1, INT32_MAX, INT32_MIN, 12345,
-				     -98765};
+	static const int32_t xs[] = {0,		1,     -1,    INT32_MAX,
+				     INT32_MIN, 12345, -98765};
 	static const int32_t ms[] = {0, 1, INT32_MAX, INT32_MIN, -3, 77777};
 	enum { N = 67 };
 	struct npk_rq rq[N];
@@ -438,11 +447,11 @@ START_TEST(shared_v_sum)
 				memcpy(got, init, o_n * heads * 4);
 				npk_wsumv_isa((enum npk_isa)isa, v, rowb, n, hd,
 					      w, w_n, heads, got, o_n);
-				ck_assert_msg(!memcmp(got, ref,
-						      o_n * heads * 4),
-					      "%s: hd %u heads %u rows %u",
-					      npk_isa_name((enum npk_isa)isa),
-					      hd, heads, n);
+				ck_assert_msg(
+					!memcmp(got, ref, o_n * heads * 4),
+					"%s: hd %u heads %u rows %u",
+					npk_isa_name((enum npk_isa)isa), hd,
+					heads, n);
 			}
 			free(v);
 			free(w);
