@@ -36,8 +36,9 @@
 #define NP_EMU_POLL_NS 20000u
 
 /* Descriptors a worker runs from one queue before it lets the other ready
- * queues have their turn. */
-#define NP_EMU_TURN 8u
+ * queues have their turn: 16 finish a compute queue's 8 joined layer jobs
+ * (the NOP before each and the outputs computed ahead) in one turn. */
+#define NP_EMU_TURN 16u
 
 #define NP_EMU_FW_VERSION (1u << 16 | 0u << 8 | 0u)
 #define NP_EMU_PCIE_GEN 3u

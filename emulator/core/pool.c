@@ -5,10 +5,16 @@
  * Every queue of every card in the process (DMA engines and compute queues)
  * is run by one pool of as many worker threads as there are online CPUs,
  * created with the first card and joined with the last. A queue with work
- * is put on one run list; a worker takes the queue at its front and runs
+ * is put on a run list; a worker takes the queue at its front and runs
  * up to NP_EMU_TURN of its descriptors (np_emu_queue_turn()), then puts it
- * back at the end if it has more. A queue is on the list or with a worker
+ * back at the end if it has more. A queue is on a list or with a worker
  * at most once, so its descriptors run one at a time and in order.
+ *
+ * DMA engines have a list of their own that workers empty first: moving a
+ * frame is short next to a layer job, and the frames a compute queue
+ * finds when its turn comes are the ones it runs in one pass over its
+ * weights (compute.c), so a card's forwards land before its consumer
+ * starts computing rather than one frame at a time behind it.
  *
  * A descriptor that waits (an event wait, an injected hang, a card that
  * stopped answering) parks its queue: the worker moves on, and the queue
@@ -33,7 +39,8 @@ static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t work; /* idle workers sleep here */
 	pthread_cond_t drained; /* np_emu_pool_drain() sleeps here */
-	struct np_emu_queue *run_head, **run_tail;
+	/* run lists: [0] DMA engines, [1] compute queues */
+	struct np_emu_queue *run_head[2], **run_tail[2];
 	struct np_emu_queue *parked;
 	atomic_uint queued; /* length of the run list, polled unlocked */
 	unsigned int sleeping; /* workers on work */
@@ -68,10 +75,12 @@ int np_emu_start_thread(pthread_t *t, void *(*fn)(void *), void *arg,
 /* pool.lock held. */
 static void enqueue(struct np_emu_queue *q)
 {
+	unsigned int l = q->compute;
+
 	q->sched = NP_EMU_SCHED_QUEUED;
 	q->run_next = NULL;
-	*pool.run_tail = q;
-	pool.run_tail = &q->run_next;
+	*pool.run_tail[l] = q;
+	pool.run_tail[l] = &q->run_next;
 	atomic_fetch_add(&pool.queued, 1);
 	if (pool.sleeping)
 		pthread_cond_signal(&pool.work);
@@ -80,13 +89,14 @@ static void enqueue(struct np_emu_queue *q)
 /* pool.lock held. */
 static struct np_emu_queue *dequeue(void)
 {
-	struct np_emu_queue *q = pool.run_head;
+	unsigned int l = pool.run_head[0] ? 0 : 1;
+	struct np_emu_queue *q = pool.run_head[l];
 
 	if (!q)
 		return NULL;
-	pool.run_head = q->run_next;
-	if (!pool.run_head)
-		pool.run_tail = &pool.run_head;
+	pool.run_head[l] = q->run_next;
+	if (!pool.run_head[l])
+		pool.run_tail[l] = &pool.run_head[l];
 	atomic_fetch_sub(&pool.queued, 1);
 	q->sched = NP_EMU_SCHED_RUNNING;
 	q->again = false;
@@ -246,7 +256,7 @@ static void *worker(void *arg)
 			break;
 		now = np_emu_now_ns();
 		next = expire(now);
-		if (pool.run_head)
+		if (pool.run_head[0] || pool.run_head[1])
 			continue;
 		if (worked) {
 			/* Poll briefly: a submitter that keeps its queues
@@ -295,8 +305,10 @@ static int start_workers(void)
 	pthread_cond_init(&pool.work, &attr);
 	pthread_condattr_destroy(&attr);
 	pthread_cond_init(&pool.drained, NULL);
-	pool.run_head = NULL;
-	pool.run_tail = &pool.run_head;
+	for (unsigned int l = 0; l < 2; l++) {
+		pool.run_head[l] = NULL;
+		pool.run_tail[l] = &pool.run_head[l];
+	}
 	pool.parked = NULL;
 	pool.exit = false;
 	for (unsigned int i = 0; i < n; i++) {
