@@ -10,7 +10,9 @@
 #include "npk_simd.h"
 #include "npk_tables.h"
 
-int64_t npk_rshift_round(int64_t v, unsigned int shift)
+/* The primitives' bodies, inlined into this file's loops (a call each
+ * was a tenth of a layer job); the exported functions wrap them. */
+static inline int64_t npk_rshift_round_i(int64_t v, unsigned int shift)
 {
 	if (shift == 0)
 		return v;
@@ -22,17 +24,28 @@ int64_t npk_rshift_round(int64_t v, unsigned int shift)
 	return (v + ((int64_t)1 << (shift - 1))) >> shift;
 }
 
-static int64_t npk_clamp64(int64_t v, int64_t lo, int64_t hi)
+static inline int64_t npk_clamp64(int64_t v, int64_t lo, int64_t hi)
 {
 	return v < lo ? lo : v > hi ? hi : v;
 }
 
-int32_t npk_requant(int64_t v, struct npk_rq rq, int32_t lo, int32_t hi)
+static inline int32_t npk_requant_i(int64_t v, struct npk_rq rq, int32_t lo,
+				    int32_t hi)
 {
 	int64_t x = npk_clamp64(v, INT32_MIN, INT32_MAX);
 
-	x = npk_rshift_round(x * (int64_t)rq.m, (unsigned int)rq.shift);
+	x = npk_rshift_round_i(x * (int64_t)rq.m, (unsigned int)rq.shift);
 	return (int32_t)npk_clamp64(x, lo, hi);
+}
+
+int64_t npk_rshift_round(int64_t v, unsigned int shift)
+{
+	return npk_rshift_round_i(v, shift);
+}
+
+int32_t npk_requant(int64_t v, struct npk_rq rq, int32_t lo, int32_t hi)
+{
+	return npk_requant_i(v, rq, lo, hi);
 }
 
 uint64_t npk_isqrt64(uint64_t v)
@@ -71,7 +84,7 @@ void npk_sincos(uint32_t angle, int32_t *s, int32_t *c)
 		int32_t lo = npk_sin_tab[i], hi = npk_sin_tab[i + 1];
 
 		r[k] = lo +
-		       (int32_t)npk_rshift_round((int64_t)(hi - lo) * f, 16);
+		       (int32_t)npk_rshift_round_i((int64_t)(hi - lo) * f, 16);
 	}
 	*s = r[0];
 	*c = r[1];
@@ -86,8 +99,8 @@ int32_t npk_exp2_neg_q8(int64_t e)
 	n = e >> 8;
 	if (n > 46)
 		return 0;
-	return (int32_t)npk_rshift_round(npk_exp2_tab[e & 255],
-					 (unsigned int)(15 + n));
+	return (int32_t)npk_rshift_round_i(npk_exp2_tab[e & 255],
+					   (unsigned int)(15 + n));
 }
 
 void npk_rmsnorm_q(const int16_t *x, uint32_t n, uint64_t eps, struct npk_rq rq,
@@ -104,9 +117,10 @@ void npk_rmsnorm_q(const int16_t *x, uint32_t n, uint64_t eps, struct npk_rq rq,
 		r = 1;
 	inv = ((uint64_t)1 << 40) / r;
 	for (uint32_t i = 0; i < n; i++) {
-		int64_t y = npk_rshift_round((int64_t)x[i] * (int64_t)inv, 16);
+		int64_t y =
+			npk_rshift_round_i((int64_t)x[i] * (int64_t)inv, 16);
 
-		q[i] = (int8_t)npk_requant(y, rq, lo, hi);
+		q[i] = (int8_t)npk_requant_i(y, rq, lo, hi);
 	}
 }
 
@@ -522,9 +536,9 @@ static void npk_rope(const uint32_t *freq, uint32_t hd, uint32_t pos,
 		int32_t s, co, x0 = in[2 * i], x1 = in[2 * i + 1];
 
 		npk_sincos(pos * freq[i], &s, &co);
-		out[2 * i] = (int8_t)npk_requant(x0 * co - x1 * s, rq, -8, 7);
+		out[2 * i] = (int8_t)npk_requant_i(x0 * co - x1 * s, rq, -8, 7);
 		out[2 * i + 1] =
-			(int8_t)npk_requant(x0 * s + x1 * co, rq, -8, 7);
+			(int8_t)npk_requant_i(x0 * s + x1 * co, rq, -8, 7);
 	}
 }
 
@@ -564,9 +578,9 @@ static void npk_attention(uint8_t *sram, const struct npk_card *c,
 					max = pj[t];
 			/* the score becomes its softmax weight */
 			for (uint32_t t = 0; t <= pos; t++) {
-				pj[t] = npk_exp2_neg_q8(
-					npk_requant((int64_t)max - pj[t],
-						    L->softmax, 0, INT32_MAX));
+				pj[t] = npk_exp2_neg_q8(npk_requant_i(
+					(int64_t)max - pj[t], L->softmax, 0,
+					INT32_MAX));
 				sum[j] += pj[t];
 			}
 		}
@@ -588,7 +602,8 @@ static void npk_attention(uint8_t *sram, const struct npk_card *c,
 					sum[j]);
 
 				attn[(size_t)(h0 + j) * hd + d] =
-					(int8_t)npk_requant(v, L->attn, -8, 7);
+					(int8_t)npk_requant_i(v, L->attn, -8,
+							      7);
 			}
 	}
 }
@@ -676,15 +691,15 @@ static void npk_layer_group(uint8_t *sram, const struct npk_card *c,
 		for (uint32_t i = 0; i < ffn; i++) {
 			int32_t sl = L->silu_lut[(uint8_t)g8[k * ffn + i]];
 
-			a[k * an + i] = (int8_t)npk_requant(
+			a[k * an + i] = (int8_t)npk_requant_i(
 				sl * u8[k * ffn + i], L->silu_mul, -128, 127);
 		}
 	npk_linear(sram, &L->t[NPK_DOWN], a, an, n, INT16_MIN, INT16_MAX, acc,
 		   accn, s + o->lin);
 	for (uint32_t k = 0; k < n; k++)
 		for (uint32_t i = 0; i < dim; i++) {
-			int64_t r = npk_requant(xmid[k * dim + i], L->res,
-						INT16_MIN, INT16_MAX);
+			int64_t r = npk_requant_i(xmid[k * dim + i], L->res,
+						  INT16_MIN, INT16_MAX);
 
 			x[k * dim + i] = (int16_t)npk_clamp64(
 				r + acc[k * accn + i], INT16_MIN, INT16_MAX);
