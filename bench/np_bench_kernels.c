@@ -7,16 +7,19 @@
  *      vpmaddubsw + vpmaddwd (AVX2) chains on registers, no memory;
  *   2. the memory bandwidth: a streaming read of a buffer far larger than
  *      the last-level cache;
- *   3. the layer kernels (npk_matvec) of the reference "medium" shape
- *      (dim 1024, 14 layers, 16/4 heads, FFN 2816, vocab 32000, w4a4 and
- *      an INT8 output layer), every variant this CPU runs, weights of all
- *      14 layers in distinct buffers as on the 16 emulated cards;
+ *   3. the layer kernels (npk_linear_isa, as npk_run calls them) of the
+ *      reference "medium" shape (dim 1024, 14 layers, 16/4 heads, FFN
+ *      2816, vocab 32000, w4a4 and an INT8 output layer), every variant
+ *      this CPU runs, weights laid out as the 16 emulated cards hold them:
+ *      one 192 MiB SRAM per layer and per output half, each matrix split
+ *      over the 256 cores' 768 KiB blocks;
  *
  * and prints ns per MAC, the fraction of the INT8 peak (in MACs) and of
  * the memory bandwidth (weight bytes streamed) each variant reaches, and
  * the tokens/s the kernels alone would allow, with one token per pass
- * over the weights, with 4 (a decode pass) and with npk_run's groups of
- * 16 tokens; and the tokens per CPU second of a thread, which other
+ * over the weights, with 4 and with 14 (decode passes of 2 and 7 joined
+ * frames) and with npk_run's groups of 16 tokens; and the tokens per CPU
+ * second of a thread, which other
  * processes on a shared machine disturb less than the wall-clock rates.
  *
  *   np_bench_kernels [-t THREADS] [-s SECONDS_PER_FIGURE]
@@ -30,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "np_abi.h"
 #include "npk.h"
 #include "npk_simd.h"
 
@@ -149,13 +153,15 @@ struct job {
 
 static pthread_barrier_t start_line;
 
-/* the medium shape's weights, shared read-only by all threads */
+/* the medium shape's weights, shared read-only by all threads: blocked
+ * as on a card (npk_wmat: a core's rows, then the next core's 768 KiB on) */
 struct matrix {
-	uint8_t *w;
-	uint32_t rows, cols, row_bytes, bits;
+	struct npk_wmat m;
+	uint32_t row_bytes;
 };
 static struct matrix layers[MED_LAYERS][7];
 static struct matrix out_half[2];
+static uint8_t *srams[MED_LAYERS + 2]; /* one card's SRAM each */
 static int8_t act4[MED_FFN], act8[MED_FFN];
 
 static uint64_t macs_per_token(void)
@@ -164,9 +170,10 @@ static uint64_t macs_per_token(void)
 
 	for (unsigned int l = 0; l < MED_LAYERS; l++)
 		for (unsigned int k = 0; k < 7; k++)
-			m += (uint64_t)layers[l][k].rows * layers[l][k].cols;
+			m += (uint64_t)layers[l][k].m.rows *
+			     layers[l][k].m.cols;
 	for (unsigned int k = 0; k < 2; k++)
-		m += (uint64_t)out_half[k].rows * out_half[k].cols;
+		m += (uint64_t)out_half[k].m.rows * out_half[k].m.cols;
 	return m;
 }
 
@@ -176,40 +183,34 @@ static uint64_t bytes_per_token(void)
 
 	for (unsigned int l = 0; l < MED_LAYERS; l++)
 		for (unsigned int k = 0; k < 7; k++)
-			b += (uint64_t)layers[l][k].rows *
+			b += (uint64_t)layers[l][k].m.rows *
 			     layers[l][k].row_bytes;
 	for (unsigned int k = 0; k < 2; k++)
-		b += (uint64_t)out_half[k].rows * out_half[k].row_bytes;
+		b += (uint64_t)out_half[k].m.rows * out_half[k].row_bytes;
 	return b;
 }
 
-/* tokens through one matrix as npk_run does: per core's block of rows
- * (rows / 256, rounded up), every token of the group in one call (the
- * tokens share one activation vector here; the work is the same) */
+/* tokens through one matrix as npk_run does: the whole blocked matrix
+ * in one call, every token of the group (the tokens share one activation
+ * vector here; the work is the same) */
 static void pass_matrix(enum npk_isa isa, const struct matrix *m,
-			const int8_t *a, unsigned int group, int32_t *acc)
+			const int8_t *a, unsigned int group, int32_t *acc,
+			void *tmp)
 {
-	uint32_t rpc = (m->rows + 255) / 256;
-
-	for (uint32_t r0 = 0; r0 < m->rows; r0 += rpc) {
-		uint32_t nr = m->rows - r0 < rpc ? m->rows - r0 : rpc;
-
-		npk_matmul_isa(isa, m->w + (size_t)r0 * m->row_bytes, nr,
-			       m->cols, m->row_bytes, m->bits, a, 0, group,
-			       acc + r0, MED_VOCAB);
-	}
+	npk_linear_isa(isa, &m->m, a, 0, group, acc, MED_VOCAB, tmp);
 }
 
 /* a group of tokens through every matrix of the model */
-static void one_pass(enum npk_isa isa, unsigned int group, int32_t *acc)
+static void one_pass(enum npk_isa isa, unsigned int group, int32_t *acc,
+		     void *tmp)
 {
 	for (unsigned int l = 0; l < MED_LAYERS; l++)
 		for (unsigned int k = 0; k < 7; k++)
 			/* FFN down (k 6) takes int8 activations */
 			pass_matrix(isa, &layers[l][k], k == 6 ? act8 : act4,
-				    group, acc);
+				    group, acc, tmp);
 	for (unsigned int k = 0; k < 2; k++)
-		pass_matrix(isa, &out_half[k], act8, group, acc);
+		pass_matrix(isa, &out_half[k], act8, group, acc, tmp);
 }
 
 static void *worker(void *arg)
@@ -217,11 +218,15 @@ static void *worker(void *arg)
 	struct job *j = arg;
 	static int32_t acc_dummy;
 	int32_t *acc = malloc((size_t)16 * MED_VOCAB * sizeof(*acc));
+	void *tmp = malloc(npk_linear_tmp_size(MED_FFN));
 	double c0, t0, t;
 	uint64_t rounds = 0;
 
-	if (!acc)
+	if (!acc || !tmp) {
+		free(acc);
+		free(tmp);
 		return NULL;
+	}
 	pthread_barrier_wait(&start_line);
 	c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
 	t0 = now();
@@ -237,7 +242,7 @@ static void *worker(void *arg)
 			j->work += (double)stream_read(j->buf, j->len, j->sink);
 			break;
 		default:
-			one_pass(j->isa, j->group, acc);
+			one_pass(j->isa, j->group, acc, tmp);
 			j->work += j->group;
 			break;
 		}
@@ -248,6 +253,7 @@ static void *worker(void *arg)
 	j->cpu = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
 	acc_dummy += acc[0];
 	free(acc);
+	free(tmp);
 	return NULL;
 }
 
@@ -289,23 +295,29 @@ static uint8_t rnd8(void)
 	return (uint8_t)(rng_state >> 56);
 }
 
-static int matrix_init(struct matrix *m, uint32_t rows, uint32_t cols,
-		       uint32_t bits)
+/* matrix m of the card whose SRAM is sram, its rows at *off in every
+ * core's block (the compiler's layout: rows / 256 per core, rounded up,
+ * rows NPK_ALIGN apart), random bytes */
+static void matrix_init(struct matrix *m, uint8_t *sram, uint64_t *off,
+			uint32_t rows, uint32_t cols, uint32_t bits)
 {
-	size_t bytes;
+	uint32_t rpc = (rows + NP_NUM_CORES - 1) / NP_NUM_CORES;
 
-	m->rows = rows;
-	m->cols = cols;
-	m->bits = bits;
-	/* the card layout's row stride (NPK_ALIGN) */
 	m->row_bytes = ((cols * bits / 8) + NPK_ALIGN - 1) & ~(NPK_ALIGN - 1);
-	bytes = (size_t)rows * m->row_bytes;
-	m->w = aligned_alloc(64, bytes);
-	if (!m->w)
-		return -ENOMEM;
-	for (size_t i = 0; i < bytes; i++)
-		m->w[i] = rnd8();
-	return 0;
+	m->m = (struct npk_wmat){
+		.w = sram + *off,
+		.stride = NP_CORE_SRAM_SIZE,
+		.rows = rows,
+		.cols = cols,
+		.row_bytes = m->row_bytes,
+		.bits = bits,
+		.rpc = rpc,
+	};
+	for (uint32_t core = 0; core < NP_NUM_CORES; core++)
+		for (size_t i = 0; i < (size_t)rpc * m->row_bytes; i++)
+			sram[(size_t)core * NP_CORE_SRAM_SIZE + *off + i] =
+				rnd8();
+	*off += (uint64_t)rpc * m->row_bytes;
 }
 
 int main(int argc, char **argv)
@@ -342,7 +354,14 @@ int main(int argc, char **argv)
 				"nor AVX-512 VNNI; no SIMD peak to measure\n");
 		return 1;
 	}
+	for (unsigned int i = 0; i < MED_LAYERS + 2; i++) {
+		/* untouched pages stay unallocated, as in the emulator */
+		srams[i] = calloc(1, NP_SRAM_SIZE);
+		if (!srams[i])
+			return 1;
+	}
 	for (unsigned int l = 0; l < MED_LAYERS; l++) {
+		uint64_t off = 0;
 		static const uint32_t shape[7][2] = {
 			{MED_DIM, MED_DIM}, /* Q */
 			{MED_KV * MED_HD, MED_DIM}, /* K */
@@ -354,13 +373,15 @@ int main(int argc, char **argv)
 		};
 
 		for (unsigned int k = 0; k < 7; k++)
-			if (matrix_init(&layers[l][k], shape[k][0], shape[k][1],
-					4))
-				return 1;
+			matrix_init(&layers[l][k], srams[l], &off, shape[k][0],
+				    shape[k][1], 4);
 	}
-	for (unsigned int k = 0; k < 2; k++)
-		if (matrix_init(&out_half[k], MED_VOCAB / 2, MED_DIM, 8))
-			return 1;
+	for (unsigned int k = 0; k < 2; k++) {
+		uint64_t off = 0;
+
+		matrix_init(&out_half[k], srams[MED_LAYERS + k], &off,
+			    MED_VOCAB / 2, MED_DIM, 8);
+	}
 	for (unsigned int i = 0; i < MED_FFN; i++) {
 		act4[i] = (int8_t)((int)(rnd8() & 15) - 8);
 		act8[i] = (int8_t)rnd8();
@@ -391,12 +412,12 @@ int main(int argc, char **argv)
 	       "ns/MAC", "GMAC/s", "of peak", "of mem bw", "tokens/s",
 	       "tok/CPU-s/thr");
 	for (int isa = 0; isa < NPK_ISA_N; isa++) {
-		/* 1 token per weight pass, 4 (a decode pass of two joined
-		 * frames) and npk_run's group of 16 (SIMD only: the
-		 * portable kernel would take minutes) */
-		static const unsigned int groups[] = {1, 4, 16};
+		/* 1 token per weight pass, 4 and 14 (decode passes of 2
+		 * and 7 joined frames) and npk_run's group of 16 (SIMD
+		 * only: the portable kernel would take minutes) */
+		static const unsigned int groups[] = {1, 4, 14, 16};
 
-		for (unsigned int g = 0; g < 3; g++) {
+		for (unsigned int g = 0; g < 4; g++) {
 			unsigned int group = groups[g];
 			double tok, gmac, gbs, tok_cpu = 0;
 
@@ -420,10 +441,7 @@ int main(int argc, char **argv)
 	       "%.1fx (ns/MAC is per thread)\n",
 	       npk_isa_name(pisa), layer_rate[pisa] / layer_rate[NPK_ISA_C]);
 	free(stream);
-	for (unsigned int l = 0; l < MED_LAYERS; l++)
-		for (unsigned int k = 0; k < 7; k++)
-			free(layers[l][k].w);
-	free(out_half[0].w);
-	free(out_half[1].w);
+	for (unsigned int i = 0; i < MED_LAYERS + 2; i++)
+		free(srams[i]);
 	return 0;
 }
