@@ -11,8 +11,8 @@
  * docs/pipeline.md).
  *
  * Jobs run one at a time per card (the pool runs a queue's descriptors one
- * at a time), so the scratch memory is per job and the validated-program
- * cache and the stash need no lock.
+ * at a time), so the card's working memory, the validated-program cache
+ * and the stash need no lock.
  *
  * Layer jobs in a row with the same program (frames queued in a card's
  * input slots, docs/pipeline.md) run in one npk_run when they are ready as
@@ -184,6 +184,25 @@ static bool overlap(const uint8_t *a, size_t alen, const uint8_t *b,
 	return a < b + blen && b < a + alen;
 }
 
+/* Working memory i of the card's layer jobs, at least n bytes: kept from
+ * job to job (jobs run one at a time per card), so a job does not map,
+ * fault in and zero megabytes of scratch and results every time. NULL if
+ * it cannot grow. */
+static void *job_mem(struct np_emu *emu, unsigned int i, size_t n)
+{
+	struct np_emu_job_mem *m = &emu->job_mem[i];
+
+	if (n > m->cap) {
+		void *p = realloc(m->p, n);
+
+		if (!p)
+			return NULL;
+		m->p = p;
+		m->cap = n;
+	}
+	return m->p;
+}
+
 /* Whether job j2 may run in one npk_run with j and the jobs joined
  * before it, n tokens so far (before j's output is written): same program,
  * one whose runs leave it as validated, few enough tokens to share every
@@ -271,7 +290,7 @@ uint32_t np_emu_layer_job(struct np_emu *emu, const struct np_emu_desc *d,
 	uint64_t gen, ignored;
 	uint32_t err, n, nj = 1;
 	size_t row_in, in_len, res_len, at_tok, at_row, at_res;
-	uint8_t *copy = NULL, *scratch = NULL, *res = NULL;
+	uint8_t *copy, *scratch, *res;
 
 	if (stash_take(emu, d, qgen))
 		return NP_ERR_NONE;
@@ -296,14 +315,14 @@ uint32_t np_emu_layer_job(struct np_emu *emu, const struct np_emu_desc *d,
 	 * reads the options word as zero. Joined, each job's tokens follow
 	 * the job's before: header, every job's token entries, every job's
 	 * rows. */
-	copy = malloc(in_len);
-	scratch = malloc(npk_scratch_size(emu->sram, j[0].prog));
-	res = malloc(res_len);
+	copy = job_mem(emu, NP_EMU_JOB_ARGS, in_len);
+	scratch = job_mem(emu, NP_EMU_JOB_SCRATCH,
+			  npk_scratch_size(emu->sram, j[0].prog));
+	res = job_mem(emu, NP_EMU_JOB_RESULT, res_len);
 	if (!copy || !scratch || !res) {
 		/* the card has its own memory for this; only the host that
 		 * emulates it can run out: the job fails, the card lives */
-		err = NP_ERR_BAD_PROGRAM;
-		goto out;
+		return NP_ERR_BAD_PROGRAM;
 	}
 	memcpy(copy, &n, 4);
 	memset(copy + 4, 0, 4);
@@ -321,7 +340,7 @@ uint32_t np_emu_layer_job(struct np_emu *emu, const struct np_emu_desc *d,
 	err = (uint32_t)npk_run(emu->sram, j[0].prog, copy, in_len, res,
 				res_len, scratch);
 	if (err)
-		goto out;
+		return err;
 	stash_drop(emu);
 	at_res = j[0].res_len;
 	for (uint32_t i = 1; i < nj; i++) {
@@ -334,9 +353,5 @@ uint32_t np_emu_layer_job(struct np_emu *emu, const struct np_emu_desc *d,
 	memcpy(copy, &j[0].n, 4);
 	job_put(&j[0], copy, res, j[0].o);
 	np_emu_sram_written(emu, d->out, j[0].out_len);
-out:
-	free(copy);
-	free(scratch);
-	free(res);
-	return err;
+	return NP_ERR_NONE;
 }

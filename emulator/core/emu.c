@@ -546,6 +546,8 @@ void np_emu_destroy(struct np_emu *emu)
 		munmap(emu->fb, emu->fb_size);
 	for (unsigned int i = 0; i < NP_EMU_JOIN - 1; i++)
 		free(emu->stash[i].buf);
+	for (unsigned int i = 0; i < NP_EMU_JOB_MEMS; i++)
+		free(emu->job_mem[i].p);
 	pthread_cond_destroy(&emu->reset_cond);
 	pthread_cond_destroy(&emu->service_cond);
 	pthread_mutex_destroy(&emu->lock);

@@ -27,6 +27,14 @@
 /* Data is moved in chunks of this size so resets and aborts are prompt. */
 #define NP_EMU_CHUNK (256u * 1024u)
 
+/* A layer job's working memory: its arguments, npk's scratch, results. */
+enum {
+	NP_EMU_JOB_ARGS,
+	NP_EMU_JOB_SCRATCH,
+	NP_EMU_JOB_RESULT,
+	NP_EMU_JOB_MEMS
+};
+
 /* Most layer jobs in a row that run in one pass over the weights
  * (compute.c): decode frames queued at a card share the weight reads. */
 #define NP_EMU_JOIN 8u
@@ -258,6 +266,11 @@ struct np_emu {
 		uint8_t *buf;
 	} stash[NP_EMU_JOIN - 1];
 	unsigned int stash_head, stash_n;
+	/* Layer jobs' working memory (compute.c), compute queue only. */
+	struct np_emu_job_mem {
+		void *p;
+		size_t cap;
+	} job_mem[NP_EMU_JOB_MEMS];
 
 	/* Statistics, updated by workers without locks. */
 	atomic_uint_fast64_t busy_ns;
