@@ -18,7 +18,7 @@
  * the memory bandwidth (weight bytes streamed) each variant reaches, and
  * the tokens/s the kernels alone would allow, with one token per pass
  * over the weights, with 4 and with 14 (decode passes of 2 and 7 joined
- * frames) and with npk_run's groups of 16 tokens; and the tokens per CPU
+ * frames) and with npk_run's groups of 32 tokens; and the tokens per CPU
  * second of a thread, which other
  * processes on a shared machine disturb less than the wall-clock rates.
  *
@@ -217,7 +217,7 @@ static void *worker(void *arg)
 {
 	struct job *j = arg;
 	static int32_t acc_dummy;
-	int32_t *acc = malloc((size_t)16 * MED_VOCAB * sizeof(*acc));
+	int32_t *acc = malloc((size_t)32 * MED_VOCAB * sizeof(*acc));
 	void *tmp = malloc(npk_linear_tmp_size(MED_FFN));
 	double c0, t0, t;
 	uint64_t rounds = 0;
@@ -413,9 +413,9 @@ int main(int argc, char **argv)
 	       "tok/CPU-s/thr");
 	for (int isa = 0; isa < NPK_ISA_N; isa++) {
 		/* 1 token per weight pass, 4 and 14 (decode passes of 2
-		 * and 7 joined frames) and npk_run's group of 16 (SIMD
+		 * and 7 joined frames) and npk_run's group of 32 (SIMD
 		 * only: the portable kernel would take minutes) */
-		static const unsigned int groups[] = {1, 4, 14, 16};
+		static const unsigned int groups[] = {1, 4, 14, 32};
 
 		for (unsigned int g = 0; g < 4; g++) {
 			unsigned int group = groups[g];

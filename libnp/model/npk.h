@@ -143,7 +143,7 @@ struct npk_tok {
 #define NPK_ARG_HDR 8u
 /* npk_run takes a job's tokens in groups of this many, each group in one
  * pass over the weights */
-#define NPK_GROUP 16u
+#define NPK_GROUP 32u
 
 /* ---- primitives (docs/numerics.md) ---- */
 int64_t npk_rshift_round(int64_t v, unsigned int shift);

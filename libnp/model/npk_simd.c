@@ -41,10 +41,15 @@ static void npk_requant_c(int32_t *acc, const void *rq, uint32_t n, int32_t lo,
 	}
 }
 
+#define NPK_MM_T 4u /* tokens per pass over a row */
+#define NPK_MM_R 4u /* rows per pass over the activations */
+#define NPK_LIN_BLK 32u /* tokens on a row tile while it is in the cache */
+
 size_t npk_linear_tmp_size(uint32_t cols)
 {
 	/* a group's activations and one row tile, 128-column padded */
-	return (size_t)(16 + 4) * (((size_t)cols + 127) & ~(size_t)127);
+	return (size_t)(NPK_LIN_BLK + NPK_MM_R) *
+	       (((size_t)cols + 127) & ~(size_t)127);
 }
 
 /* npk_linear_isa without a variant of its own: block by block */
@@ -192,9 +197,6 @@ NPK_VNNI static uint32_t npk_sum_a_vnni(const int8_t *a, uint32_t cols)
 			_mm512_maskz_loadu_epi8(npk_mask64(cols - c), a + c));
 	return (uint32_t)_mm512_reduce_add_epi32(s);
 }
-
-#define NPK_MM_T 4u /* tokens per pass over a row */
-#define NPK_MM_R 4u /* rows per pass over the activations */
 
 /* the sums of the 16 lanes of a, b, c and d, in that order */
 NPK_VNNI static inline __attribute__((always_inline)) __m128i
@@ -485,7 +487,6 @@ NPK_VNNI static void npk_mm8_vnni(const uint8_t *w, uint32_t rows,
 
 /* ---- blocked matrices (npk_linear_isa) ---- */
 
-#define NPK_LIN_BLK 16u /* tokens on a row tile while it is in the cache */
 #define NPK_LIN_AHEAD 4u /* row tiles fetched ahead, into L2 */
 
 /* The rows of tile [r, r + NPK_MM_R) into L2, as far as m has them. */

@@ -275,8 +275,8 @@ END_TEST
 /*
  * npk_linear_isa: a matrix split in blocks of rpc rows a stride apart, as
  * a card's cores hold it, with garbage between the blocks, against the
- * portable matvec of each row; every token count up to two of the
- * kernel's groups of 16 and past them.
+ * portable matvec of each row; token counts from 1 (one register tile or
+ * part of one) to past two of the kernel's groups of 32.
  */
 START_TEST(blocked_matrix)
 {
@@ -285,7 +285,7 @@ START_TEST(blocked_matrix)
 	rng_state = 555 + (uint64_t)_i;
 	for (size_t p = 0; p < sizeof(prec) / sizeof(prec[0]); p++)
 		for (size_t ci = 0; ci < sizeof(cols) / sizeof(cols[0]); ci++)
-			for (uint32_t n = 1; n <= 35; n += 1 + n / 4) {
+			for (uint32_t n = 1; n <= 70; n += 1 + n / 4) {
 				uint32_t bits = prec[p].bits, C = cols[ci];
 				uint32_t rows = 1 + rng() % 23;
 				uint32_t rpc = 1 + rng() % 12;
