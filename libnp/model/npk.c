@@ -408,7 +408,7 @@ int npk_validate_stable(const uint8_t *sram, uint64_t sram_size, uint64_t prog)
 /* scratch offsets, and per-token strides in elements */
 struct npk_scratch {
 	size_t x, xmid, a, acc, q16, k16, q4, k4, v4, attn, g8, u8, p, oacc;
-	size_t o32, lin;
+	size_t o32, lin, rq;
 	size_t a_n, acc_n; /* per-token elements of a and acc */
 	size_t total;
 };
@@ -457,6 +457,7 @@ static void npk_scratch_layout(const struct npk_card *c, struct npk_scratch *s)
 	NPK_TAKE(o32, (size_t)NPK_ATT_HEADS * hd * 4);
 	/* the matrices' columns: dim, ffn (down) or qd (O) */
 	NPK_TAKE(lin, npk_linear_tmp_size(npk_max3(c->dim, ffn, qd)));
+	NPK_TAKE(rq, (size_t)rows * sizeof(struct npk_rq));
 #undef NPK_TAKE
 	s->total = o;
 }
@@ -489,7 +490,8 @@ size_t npk_out_size(const uint8_t *sram, uint64_t prog, uint32_t n_tokens)
  */
 static void npk_linear(const uint8_t *sram, const struct npk_tensor *t,
 		       const int8_t *a, size_t a_n, uint32_t n, int32_t lo,
-		       int32_t hi, int32_t *out, size_t out_n, void *tmp)
+		       int32_t hi, int32_t *out, size_t out_n, uint8_t *s,
+		       const struct npk_scratch *o)
 {
 	const struct npk_wmat m = {
 		.w = sram + t->off,
@@ -501,21 +503,25 @@ static void npk_linear(const uint8_t *sram, const struct npk_tensor *t,
 		.rpc = t->rows_per_core,
 	};
 	enum npk_isa isa = npk_isa_best();
+	uint8_t *rq = s + o->rq;
 
-	npk_linear_isa(isa, &m, a, a_n, n, out, out_n, tmp);
+	npk_linear_isa(isa, &m, a, a_n, n, out, out_n, s + o->lin);
+	/* the cores' requantisation pairs in one array, so each token's
+	 * rows requantise in one call of whole vectors */
 	for (uint32_t r0 = 0; r0 < t->rows; r0 += t->rows_per_core) {
 		uint32_t nr = t->rows - r0 < t->rows_per_core ?
 				      t->rows - r0 :
 				      t->rows_per_core;
-		const uint8_t *rq =
-			sram +
-			(size_t)(r0 / t->rows_per_core) * NP_CORE_SRAM_SIZE +
-			t->rq_off;
 
-		for (uint32_t k = 0; k < n; k++)
-			npk_requant_isa(isa, out + k * out_n + r0, rq, nr, lo,
-					hi);
+		memcpy(rq + (size_t)r0 * sizeof(struct npk_rq),
+		       sram +
+			       (size_t)(r0 / t->rows_per_core) *
+				       NP_CORE_SRAM_SIZE +
+			       t->rq_off,
+		       (size_t)nr * sizeof(struct npk_rq));
 	}
+	for (uint32_t k = 0; k < n; k++)
+		npk_requant_isa(isa, out + k * out_n, rq, t->rows, lo, hi);
 }
 
 static uint8_t *npk_kv_unit(uint8_t *sram, const struct npk_card *c,
@@ -630,16 +636,16 @@ static void npk_layer_group(uint8_t *sram, const struct npk_card *c,
 		npk_rmsnorm_q(x + k * dim, dim, L->eps1, L->norm1, -8, 7,
 			      a + k * an);
 	npk_linear(sram, &L->t[NPK_Q], a, an, n, INT16_MIN, INT16_MAX, acc,
-		   accn, s + o->lin);
+		   accn, s, o);
 	for (uint32_t k = 0; k < n; k++)
 		for (uint32_t i = 0; i < qd; i++)
 			q16[k * qd + i] = (int16_t)acc[k * accn + i];
 	npk_linear(sram, &L->t[NPK_K], a, an, n, INT16_MIN, INT16_MAX, acc,
-		   accn, s + o->lin);
+		   accn, s, o);
 	for (uint32_t k = 0; k < n; k++)
 		for (uint32_t i = 0; i < kvd; i++)
 			k16[k * kvd + i] = (int16_t)acc[k * accn + i];
-	npk_linear(sram, &L->t[NPK_V], a, an, n, -8, 7, acc, accn, s + o->lin);
+	npk_linear(sram, &L->t[NPK_V], a, an, n, -8, 7, acc, accn, s, o);
 	for (uint32_t k = 0; k < n; k++)
 		for (uint32_t i = 0; i < kvd; i++)
 			v4[k * kvd + i] = (int8_t)acc[k * accn + i];
@@ -666,7 +672,7 @@ static void npk_layer_group(uint8_t *sram, const struct npk_card *c,
 			      attn + k * qd, s, o);
 	}
 	npk_linear(sram, &L->t[NPK_O], attn, qd, n, INT16_MIN, INT16_MAX, acc,
-		   accn, s + o->lin);
+		   accn, s, o);
 	for (uint32_t k = 0; k < n; k++)
 		for (uint32_t i = 0; i < dim; i++)
 			xmid[k * dim + i] = (int16_t)npk_clamp64(
@@ -677,13 +683,11 @@ static void npk_layer_group(uint8_t *sram, const struct npk_card *c,
 	for (uint32_t k = 0; k < n; k++)
 		npk_rmsnorm_q(xmid + k * dim, dim, L->eps2, L->norm2, -8, 7,
 			      a + k * an);
-	npk_linear(sram, &L->t[NPK_GATE], a, an, n, -128, 127, acc, accn,
-		   s + o->lin);
+	npk_linear(sram, &L->t[NPK_GATE], a, an, n, -128, 127, acc, accn, s, o);
 	for (uint32_t k = 0; k < n; k++)
 		for (uint32_t i = 0; i < ffn; i++)
 			g8[k * ffn + i] = (int8_t)acc[k * accn + i];
-	npk_linear(sram, &L->t[NPK_UP], a, an, n, -128, 127, acc, accn,
-		   s + o->lin);
+	npk_linear(sram, &L->t[NPK_UP], a, an, n, -128, 127, acc, accn, s, o);
 	for (uint32_t k = 0; k < n; k++)
 		for (uint32_t i = 0; i < ffn; i++)
 			u8[k * ffn + i] = (int8_t)acc[k * accn + i];
@@ -695,7 +699,7 @@ static void npk_layer_group(uint8_t *sram, const struct npk_card *c,
 				sl * u8[k * ffn + i], L->silu_mul, -128, 127);
 		}
 	npk_linear(sram, &L->t[NPK_DOWN], a, an, n, INT16_MIN, INT16_MAX, acc,
-		   accn, s + o->lin);
+		   accn, s, o);
 	for (uint32_t k = 0; k < n; k++)
 		for (uint32_t i = 0; i < dim; i++) {
 			int64_t r = npk_requant_i(xmid[k * dim + i], L->res,
@@ -763,7 +767,7 @@ int npk_run(uint8_t *sram, uint64_t prog, const void *arg, size_t arg_len,
 					      (int8_t *)(s + o.a) + k * o.a_n);
 			npk_linear(sram, &ou.w, (const int8_t *)(s + o.a),
 				   o.a_n, g, INT32_MIN, INT32_MAX,
-				   (int32_t *)(s + o.acc), o.acc_n, s + o.lin);
+				   (int32_t *)(s + o.acc), o.acc_n, s, &o);
 			for (uint32_t k = 0; k < g; k++)
 				memcpy(ob + (size_t)(i0 + k) * row_out,
 				       s + o.acc + (size_t)k * o.acc_n * 4,
