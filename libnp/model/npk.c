@@ -583,12 +583,8 @@ static void npk_attention(uint8_t *sram, const struct npk_card *c,
 				if (pj[t] > max)
 					max = pj[t];
 			/* the score becomes its softmax weight */
-			for (uint32_t t = 0; t <= pos; t++) {
-				pj[t] = npk_exp2_neg_q8(npk_requant_i(
-					(int64_t)max - pj[t], L->softmax, 0,
-					INT32_MAX));
-				sum[j] += pj[t];
-			}
+			sum[j] = npk_softmax_isa(isa, pj, pos + 1, max,
+						 &L->softmax);
 		}
 		memset(oacc, 0, (size_t)g * hd * sizeof(*oacc));
 		/* |w * v| <= 2^15 * 8: 4096 positions fit int32 */

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "npk.h"
+#include "npk_tables.h"
 
 /* Row r of m. */
 static inline const uint8_t *npk_wrow(const struct npk_wmat *m, uint32_t r)
@@ -50,6 +51,21 @@ size_t npk_linear_tmp_size(uint32_t cols)
 	/* a group's activations and one row tile, 128-column padded */
 	return (size_t)(NPK_LIN_BLK + NPK_MM_R) *
 	       (((size_t)cols + 127) & ~(size_t)127);
+}
+
+static int64_t npk_softmax_c(int32_t *p, uint32_t n, int32_t max,
+			     const void *rq)
+{
+	struct npk_rq q;
+	int64_t sum = 0;
+
+	memcpy(&q, rq, sizeof(q));
+	for (uint32_t t = 0; t < n; t++) {
+		p[t] = npk_exp2_neg_q8(
+			npk_requant((int64_t)max - p[t], q, 0, INT32_MAX));
+		sum += p[t];
+	}
+	return sum;
 }
 
 /* npk_linear_isa without a variant of its own: block by block */
@@ -990,6 +1006,86 @@ NPK_VNNI static void npk_wsumv_vnni(const uint8_t *v, size_t row_bytes,
 	}
 }
 
+/*
+ * npk_softmax_isa, 16 scores at a time. max >= p[t], so max - p[t] is
+ * exact as an unsigned 32-bit difference before the clamp to INT32_MAX;
+ * the requantisation product (< 2^62) and its rounding take 64-bit lanes.
+ * exp2: e = 256 n + i gives round(tab[i] / 2^(15 + n)), tab[i] <= 2^30:
+ * for n <= 16 the rounding fits 32 unsigned bits (tab[i] + 2^30 <= 2^31;
+ * n = 16 rounds tab[0] = 2^30 up to 1), beyond it the result is 0, as
+ * npk_exp2_neg_q8 gives.
+ */
+NPK_VNNI static inline __m512i
+npk_softmax_rq(__m512i x, __m512i m, __m512i half, __m128i sh, __m512i keep)
+{
+	__m512i y = _mm512_sra_epi64(
+		_mm512_add_epi64(_mm512_mul_epi32(x, m), half), sh);
+
+	/* into [0, INT32_MAX]; a shift over 62 gives 0 */
+	y = _mm512_max_epi64(y, _mm512_setzero_si512());
+	y = _mm512_min_epi64(y, _mm512_set1_epi64(INT32_MAX));
+	return _mm512_and_si512(y, keep);
+}
+
+NPK_VNNI static int64_t npk_softmax_vnni(int32_t *p, uint32_t n, int32_t max,
+					 const void *rq)
+{
+	const __m512i vmax = _mm512_set1_epi32(max);
+	const __m512i imax = _mm512_set1_epi32(INT32_MAX);
+	const __m512i one = _mm512_set1_epi32(1), c15 = _mm512_set1_epi32(15);
+	const __m512i c16 = _mm512_set1_epi32(16);
+	const __m512i b255 = _mm512_set1_epi32(255);
+	__m512i m, half, keep, vsum = _mm512_setzero_si512();
+	__m128i shv;
+	struct npk_rq q;
+	uint32_t sh;
+
+	memcpy(&q, rq, sizeof(q));
+	sh = (uint32_t)q.shift;
+	m = _mm512_set1_epi64(q.m);
+	half = _mm512_set1_epi64(sh && sh <= 62 ? (int64_t)1 << (sh - 1) : 0);
+	keep = _mm512_set1_epi64(sh <= 62 ? -1 : 0);
+	shv = _mm_cvtsi32_si128((int)(sh <= 62 ? sh : 0));
+	for (uint32_t t = 0; t < n; t += 16) {
+		__mmask16 k =
+			n - t >= 16 ? 0xffff : (__mmask16)((1u << (n - t)) - 1);
+		__m512i x = _mm512_maskz_loadu_epi32(k, p + t);
+		/* max - p, clamped to INT32_MAX */
+		__m512i d = _mm512_min_epu32(_mm512_sub_epi32(vmax, x), imax);
+		__m512i lo = npk_softmax_rq(
+			_mm512_cvtepu32_epi64(_mm512_castsi512_si256(d)), m,
+			half, shv, keep);
+		__m512i hi = npk_softmax_rq(
+			_mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(d, 1)),
+			m, half, shv, keep);
+		__m512i e = _mm512_inserti64x4(
+			_mm512_castsi256_si512(_mm512_cvtepi64_epi32(lo)),
+			_mm512_cvtepi64_epi32(hi), 1);
+		__m512i nn = _mm512_srli_epi32(e, 8);
+		__m512i v =
+			_mm512_i32gather_epi32(_mm512_and_si512(e, b255),
+					       (const void *)npk_exp2_tab, 4);
+		__m512i s = _mm512_add_epi32(nn, c15);
+		__m512i w = _mm512_srlv_epi32(
+			_mm512_add_epi32(
+				v, _mm512_sllv_epi32(one,
+						     _mm512_sub_epi32(s, one))),
+			s);
+
+		w = _mm512_maskz_mov_epi32(_mm512_cmple_epu32_mask(nn, c16) & k,
+					   w);
+		_mm512_mask_storeu_epi32(p + t, k, w);
+		vsum = _mm512_add_epi64(
+			vsum,
+			_mm512_add_epi64(
+				_mm512_cvtepu32_epi64(
+					_mm512_castsi512_si256(w)),
+				_mm512_cvtepu32_epi64(
+					_mm512_extracti64x4_epi64(w, 1))));
+	}
+	return _mm512_reduce_add_epi64(vsum);
+}
+
 int npk_isa_available(enum npk_isa isa)
 {
 	switch (isa) {
@@ -1058,6 +1154,14 @@ void npk_wsumv_isa(enum npk_isa isa, const uint8_t *v, size_t row_bytes,
 	npk_wsumv_c(v, row_bytes, n, hd, w, w_n, heads, o, o_n);
 }
 
+int64_t npk_softmax_isa(enum npk_isa isa, int32_t *p, uint32_t n, int32_t max,
+			const void *rq)
+{
+	if (isa == NPK_ISA_AVX512_VNNI && npk_isa_available(isa))
+		return npk_softmax_vnni(p, n, max, rq);
+	return npk_softmax_c(p, n, max, rq);
+}
+
 void npk_requant_isa(enum npk_isa isa, int32_t *acc, const void *rq, uint32_t n,
 		     int32_t lo, int32_t hi)
 {
@@ -1102,6 +1206,13 @@ void npk_wsumv_isa(enum npk_isa isa, const uint8_t *v, size_t row_bytes,
 {
 	(void)isa;
 	npk_wsumv_c(v, row_bytes, n, hd, w, w_n, heads, o, o_n);
+}
+
+int64_t npk_softmax_isa(enum npk_isa isa, int32_t *p, uint32_t n, int32_t max,
+			const void *rq)
+{
+	(void)isa;
+	return npk_softmax_c(p, n, max, rq);
 }
 
 void npk_requant_isa(enum npk_isa isa, int32_t *acc, const void *rq, uint32_t n,

@@ -71,6 +71,13 @@ size_t npk_linear_tmp_size(uint32_t cols);
 void npk_requant_isa(enum npk_isa isa, int32_t *acc, const void *rq, uint32_t n,
 		     int32_t lo, int32_t hi);
 /*
+ * Softmax weights of attention scores p[0..n), max their maximum:
+ * p[t] = npk_exp2_neg_q8(npk_requant(max - p[t], rq, 0, INT32_MAX)),
+ * rq one struct npk_rq (npk.h); returns the sum of the weights.
+ */
+int64_t npk_softmax_isa(enum npk_isa isa, int32_t *p, uint32_t n, int32_t max,
+			const void *rq);
+/*
  * o[d] += w * v[d] for d < n (n even), v packed int4 (npk_pack4 order):
  * attention's weighted sum of V rows. Wraps modulo 2^32 like int32.
  */

@@ -406,6 +406,61 @@ START_TEST(requant_rows)
 }
 END_TEST
 
+/* npk_softmax_isa against npk_requant + npk_exp2_neg_q8 per score: every
+ * shift (the validated 0..62 and past them), scores from close to the
+ * maximum to 2^32 below it */
+START_TEST(softmax_weights)
+{
+	enum { N = 300 };
+	int32_t init[N], ref[N], got[N];
+
+	rng_state = 2718;
+	for (uint32_t round = 0; round < 400; round++) {
+		uint32_t n = 1 + rng() % N;
+		int32_t max = INT32_MIN;
+		struct npk_rq rq = {
+			.m = round & 1 ? (int32_t)(rng() >> 1) :
+					 (int32_t)(rng() % 70000),
+			.shift = (int32_t)(round % 70),
+		};
+		int64_t want = 0;
+
+		for (uint32_t t = 0; t < n; t++) {
+			switch (round % 4) {
+			case 0: /* near each other */
+				init[t] = (int32_t)(rng() % 5000);
+				break;
+			case 1: /* anything */
+				init[t] = (int32_t)rng();
+				break;
+			default: /* the extremes */
+				init[t] = rng() & 1 ? INT32_MIN : INT32_MAX;
+				break;
+			}
+			max = init[t] > max ? init[t] : max;
+		}
+		for (uint32_t t = 0; t < n; t++) {
+			ref[t] = npk_exp2_neg_q8(npk_requant(
+				(int64_t)max - init[t], rq, 0, INT32_MAX));
+			want += ref[t];
+		}
+		for (int isa = 0; isa < NPK_ISA_N; isa++) {
+			int64_t sum;
+
+			if (!npk_isa_available((enum npk_isa)isa))
+				continue;
+			memcpy(got, init, n * 4);
+			sum = npk_softmax_isa((enum npk_isa)isa, got, n, max,
+					      &rq);
+			ck_assert_msg(!memcmp(got, ref, n * 4) && sum == want,
+				      "%s: n %u m %d shift %d round %u",
+				      npk_isa_name((enum npk_isa)isa), n, rq.m,
+				      rq.shift, round);
+		}
+	}
+}
+END_TEST
+
 /* npk_wsumv_isa: heads sharing V rows, against npk_wsum4 per row */
 START_TEST(shared_v_sum)
 {
@@ -491,6 +546,7 @@ Suite *np_suite_kernels(void)
 	tcase_add_loop_test(tc, blocked_matrix, 0, 2);
 	tcase_add_test(tc, requant_rows);
 	tcase_add_test(tc, shared_v_sum);
+	tcase_add_test(tc, softmax_weights);
 	tcase_add_test(tc, dispatch);
 	suite_add_tcase(s, tc);
 	return s;
