@@ -236,274 +236,10 @@ npk_hsum4x(__m512i a, __m512i b, __m512i c, __m512i d)
 		x));
 }
 
-/*
- * nt tokens' dot products with nr rows of int4 weights, less 8 x sum_a:
- * each weight load serves every token and each activation load every
- * row, the nr x nt accumulators stay in registers for the whole row.
- *
- * Per 128 columns (64 weight bytes): the low nibbles (even columns) and
- * high nibbles (odd columns) are interleaved back into column order per
- * 128-bit lane, vpunpck{l,h}bw, which leaves u0 with columns 0-15, 32-47,
- * 64-79, 96-111 and u1 with the rest; one vshufi64x2 per half brings a
- * token's 128 activations into the same order. With few accumulators,
- * u0 and u1 get their own, so that enough vpdpbusd chains run at once.
- */
-NPK_VNNI static inline __attribute__((always_inline)) void
-npk_mm4_tile(const uint8_t *w, uint32_t cols, uint32_t row_bytes,
-	     const int8_t *a, size_t a_n, const uint32_t *sum_a,
-	     const uint32_t nr, const uint32_t nt, int first, uint32_t next_nr,
-	     int32_t *acc, size_t acc_n)
-{
-	const __m512i m0f = _mm512_set1_epi8(0x0f), m08 = _mm512_set1_epi8(8);
-	const __m512i zero = _mm512_setzero_si512();
-	const int two = nr * nt <= 8;
-	uint32_t nb = (cols + 1) / 2; /* weight bytes */
-	__m512i s[NPK_MM_R][NPK_MM_T], s2[NPK_MM_R][NPK_MM_T];
-
-	for (uint32_t r = 0; r < NPK_MM_R; r++)
-		for (uint32_t k = 0; k < NPK_MM_T; k++)
-			s[r][k] = s2[r][k] = zero;
-	/* the rows are read side by side, which the hardware prefetcher
-	 * does not follow as it does one sequential stream: the first tile
-	 * of a call fetches its rows, each tile the next one's */
-	for (uint32_t r = first ? 0 : nr; r < nr + next_nr; r++)
-		for (uint32_t j = 0; j < nb; j += 64)
-			_mm_prefetch((const char *)w + (size_t)r * row_bytes +
-					     j,
-				     _MM_HINT_T0);
-	for (uint32_t j = 0; j < nb; j += 64) {
-		__mmask64 mw = npk_mask64(nb - j);
-		__mmask64 ma0 = npk_mask64(cols - 2 * j);
-		__mmask64 ma1 =
-			npk_mask64(cols - 2 * j > 64 ? cols - 2 * j - 64 : 0);
-		__m512i u0[NPK_MM_R], u1[NPK_MM_R];
-
-		for (uint32_t r = 0; r < nr; r++) {
-			/* past the row: weight 0 -> nibble 8, met by a zero
-			 * activation; so is the high nibble of an odd last
-			 * byte */
-			__m512i x = _mm512_maskz_loadu_epi8(
-				mw, w + (size_t)r * row_bytes + j);
-			/* (x & 0x0f) ^ 0x08 */
-			__m512i lo =
-				_mm512_ternarylogic_epi32(x, m0f, m08, 0x6a);
-			__m512i hi = _mm512_ternarylogic_epi32(
-				_mm512_srli_epi16(x, 4), m0f, m08, 0x6a);
-
-			u0[r] = _mm512_unpacklo_epi8(lo, hi);
-			u1[r] = _mm512_unpackhi_epi8(lo, hi);
-		}
-		for (uint32_t k = 0; k < nt; k++) {
-			const int8_t *ak = a + k * a_n + 2 * j;
-			__m512i a0 = _mm512_maskz_loadu_epi8(ma0, ak);
-			__m512i a1 = _mm512_maskz_loadu_epi8(ma1, ak + 64);
-			__m512i p0 = _mm512_shuffle_i64x2(a0, a1, 0x88);
-			__m512i p1 = _mm512_shuffle_i64x2(a0, a1, 0xdd);
-
-			for (uint32_t r = 0; r < nr; r++) {
-				s[r][k] =
-					_mm512_dpbusd_epi32(s[r][k], u0[r], p0);
-				if (two)
-					s2[r][k] = _mm512_dpbusd_epi32(
-						s2[r][k], u1[r], p1);
-				else
-					s[r][k] = _mm512_dpbusd_epi32(
-						s[r][k], u1[r], p1);
-			}
-		}
-	}
-	for (uint32_t k = 0; k < nt; k++) {
-		__mmask8 m = (__mmask8)((1u << nr) - 1);
-		__m128i v;
-
-		for (uint32_t r = 0; r < nr; r++)
-			if (two)
-				s[r][k] = _mm512_add_epi32(s[r][k], s2[r][k]);
-		v = npk_hsum4x(s[0][k], s[1][k], s[2][k], s[3][k]);
-		_mm_mask_storeu_epi32(
-			acc + k * acc_n, m,
-			_mm_sub_epi32(v, _mm_set1_epi32((int)(8u * sum_a[k]))));
-	}
-}
-
-/* nt tokens against rows of int4 weights */
-NPK_VNNI static inline __attribute__((always_inline)) void
-npk_mm4_rows(const uint8_t *w, uint32_t rows, uint32_t cols, uint32_t row_bytes,
-	     const int8_t *a, size_t a_n, const uint32_t nt, int32_t *acc,
-	     size_t acc_n)
-{
-	uint32_t sum_a[NPK_MM_T], r = 0;
-
-	for (uint32_t k = 0; k < nt; k++)
-		sum_a[k] = npk_sum_a_vnni(a + k * a_n, cols);
-	if (nt == 1) {
-		/* bound by memory: one sequential stream */
-		for (; r < rows; r++)
-			npk_mm4_tile(w + (size_t)r * row_bytes, cols, row_bytes,
-				     a, a_n, sum_a, 1, nt, 0, 0, acc + r,
-				     acc_n);
-		return;
-	}
-	for (; r + NPK_MM_R <= rows; r += NPK_MM_R) {
-		uint32_t left = rows - r - NPK_MM_R;
-
-		npk_mm4_tile(w + (size_t)r * row_bytes, cols, row_bytes, a, a_n,
-			     sum_a, NPK_MM_R, nt, r == 0,
-			     left < NPK_MM_R ? left : NPK_MM_R, acc + r, acc_n);
-	}
-	w += (size_t)r * row_bytes;
-	acc += r;
-	if (rows - r == 3)
-		npk_mm4_tile(w, cols, row_bytes, a, a_n, sum_a, 3, nt, r == 0,
-			     0, acc, acc_n);
-	else if (rows - r == 2)
-		npk_mm4_tile(w, cols, row_bytes, a, a_n, sum_a, 2, nt, r == 0,
-			     0, acc, acc_n);
-	else if (rows - r == 1)
-		npk_mm4_tile(w, cols, row_bytes, a, a_n, sum_a, 1, nt, r == 0,
-			     0, acc, acc_n);
-}
-
-NPK_VNNI static void npk_mm4_vnni(const uint8_t *w, uint32_t rows,
-				  uint32_t cols, uint32_t row_bytes,
-				  const int8_t *a, size_t a_n, uint32_t n,
-				  int32_t *acc, size_t acc_n)
-{
-	for (uint32_t t0 = 0; t0 < n; t0 += NPK_MM_T) {
-		uint32_t nt = n - t0 < NPK_MM_T ? n - t0 : NPK_MM_T;
-		const int8_t *at = a + t0 * a_n;
-		int32_t *ac = acc + t0 * acc_n;
-
-		/* the token count a compile-time constant: the
-		 * accumulators live in registers */
-		if (nt == 4)
-			npk_mm4_rows(w, rows, cols, row_bytes, at, a_n, 4, ac,
-				     acc_n);
-		else if (nt == 3)
-			npk_mm4_rows(w, rows, cols, row_bytes, at, a_n, 3, ac,
-				     acc_n);
-		else if (nt == 2)
-			npk_mm4_rows(w, rows, cols, row_bytes, at, a_n, 2, ac,
-				     acc_n);
-		else
-			npk_mm4_rows(w, rows, cols, row_bytes, at, a_n, 1, ac,
-				     acc_n);
-	}
-}
-
-/* nt tokens' dot products with nr rows of int8 weights, as npk_mm4_tile */
-NPK_VNNI static inline __attribute__((always_inline)) void
-npk_mm8_tile(const uint8_t *w, uint32_t cols, uint32_t row_bytes,
-	     const int8_t *a, size_t a_n, const uint32_t *sum_a,
-	     const uint32_t nr, const uint32_t nt, int first, uint32_t next_nr,
-	     int32_t *acc, size_t acc_n)
-{
-	const __m512i bias = _mm512_set1_epi8((char)0x80);
-	const __m512i zero = _mm512_setzero_si512();
-	__m512i s[NPK_MM_R][NPK_MM_T];
-
-	for (uint32_t r = 0; r < NPK_MM_R; r++)
-		for (uint32_t k = 0; k < NPK_MM_T; k++)
-			s[r][k] = zero;
-	for (uint32_t r = first ? 0 : nr; r < nr + next_nr; r++)
-		for (uint32_t c = 0; c < cols; c += 64)
-			_mm_prefetch((const char *)w + (size_t)r * row_bytes +
-					     c,
-				     _MM_HINT_T0);
-	for (uint32_t c = 0; c < cols; c += 64) {
-		__mmask64 m = npk_mask64(cols - c);
-		__m512i x[NPK_MM_R];
-
-		/* a masked-off weight is 0 ^ 0x80 = 128 but meets a = 0 */
-		for (uint32_t r = 0; r < nr; r++)
-			x[r] = _mm512_xor_si512(
-				_mm512_maskz_loadu_epi8(
-					m, w + (size_t)r * row_bytes + c),
-				bias);
-		for (uint32_t k = 0; k < nt; k++) {
-			__m512i ak =
-				_mm512_maskz_loadu_epi8(m, a + k * a_n + c);
-
-			for (uint32_t r = 0; r < nr; r++)
-				s[r][k] =
-					_mm512_dpbusd_epi32(s[r][k], x[r], ak);
-		}
-	}
-	for (uint32_t k = 0; k < nt; k++) {
-		__mmask8 m = (__mmask8)((1u << nr) - 1);
-		__m128i v = npk_hsum4x(s[0][k], s[1][k], s[2][k], s[3][k]);
-
-		_mm_mask_storeu_epi32(
-			acc + k * acc_n, m,
-			_mm_sub_epi32(v,
-				      _mm_set1_epi32((int)(128u * sum_a[k]))));
-	}
-}
-
-/* nt tokens against rows of int8 weights */
-NPK_VNNI static inline __attribute__((always_inline)) void
-npk_mm8_rows(const uint8_t *w, uint32_t rows, uint32_t cols, uint32_t row_bytes,
-	     const int8_t *a, size_t a_n, const uint32_t nt, int32_t *acc,
-	     size_t acc_n)
-{
-	uint32_t sum_a[NPK_MM_T], r = 0;
-
-	for (uint32_t k = 0; k < nt; k++)
-		sum_a[k] = npk_sum_a_vnni(a + k * a_n, cols);
-	if (nt == 1) {
-		for (; r < rows; r++)
-			npk_mm8_tile(w + (size_t)r * row_bytes, cols, row_bytes,
-				     a, a_n, sum_a, 1, 1, 0, 0, acc + r, acc_n);
-		return;
-	}
-	for (; r + NPK_MM_R <= rows; r += NPK_MM_R) {
-		uint32_t left = rows - r - NPK_MM_R;
-
-		npk_mm8_tile(w + (size_t)r * row_bytes, cols, row_bytes, a, a_n,
-			     sum_a, NPK_MM_R, nt, r == 0,
-			     left < NPK_MM_R ? left : NPK_MM_R, acc + r, acc_n);
-	}
-	w += (size_t)r * row_bytes;
-	acc += r;
-	if (rows - r == 3)
-		npk_mm8_tile(w, cols, row_bytes, a, a_n, sum_a, 3, nt, r == 0,
-			     0, acc, acc_n);
-	else if (rows - r == 2)
-		npk_mm8_tile(w, cols, row_bytes, a, a_n, sum_a, 2, nt, r == 0,
-			     0, acc, acc_n);
-	else if (rows - r == 1)
-		npk_mm8_tile(w, cols, row_bytes, a, a_n, sum_a, 1, nt, r == 0,
-			     0, acc, acc_n);
-}
-
-NPK_VNNI static void npk_mm8_vnni(const uint8_t *w, uint32_t rows,
-				  uint32_t cols, uint32_t row_bytes,
-				  const int8_t *a, size_t a_n, uint32_t n,
-				  int32_t *acc, size_t acc_n)
-{
-	for (uint32_t t0 = 0; t0 < n; t0 += NPK_MM_T) {
-		uint32_t nt = n - t0 < NPK_MM_T ? n - t0 : NPK_MM_T;
-		const int8_t *at = a + t0 * a_n;
-		int32_t *ac = acc + t0 * acc_n;
-
-		if (nt == 4)
-			npk_mm8_rows(w, rows, cols, row_bytes, at, a_n, 4, ac,
-				     acc_n);
-		else if (nt == 3)
-			npk_mm8_rows(w, rows, cols, row_bytes, at, a_n, 3, ac,
-				     acc_n);
-		else if (nt == 2)
-			npk_mm8_rows(w, rows, cols, row_bytes, at, a_n, 2, ac,
-				     acc_n);
-		else
-			npk_mm8_rows(w, rows, cols, row_bytes, at, a_n, 1, ac,
-				     acc_n);
-	}
-}
-
 /* ---- blocked matrices (npk_linear_isa) ---- */
 
 #define NPK_LIN_AHEAD 4u /* row tiles fetched ahead, into L2 */
+#define NPK_LIN_TILE_T NPK_MM_T /* most tokens of a register tile */
 
 /* The rows of tile [r, r + NPK_MM_R) into L2, as far as m has them. */
 NPK_VNNI static inline void npk_fetch_tile(const struct npk_wmat *m, uint32_t r,
@@ -518,10 +254,44 @@ NPK_VNNI static inline void npk_fetch_tile(const struct npk_wmat *m, uint32_t r,
 }
 
 /*
+ * The accumulators of an nr x nt register tile (s, and s2 if two) as nt
+ * tokens' sums of nr rows, less bias x sum_a[k], to acc + k * acc_n,
+ * [0, nr): a token's row sums are reduced together and stored with one
+ * masked store.
+ */
+NPK_VNNI static inline __attribute__((always_inline)) void
+npk_tile_store(__m512i (*s)[NPK_LIN_TILE_T], __m512i (*s2)[NPK_LIN_TILE_T],
+	       int two, const uint32_t nr, const uint32_t nt, uint32_t bias,
+	       const uint32_t *sum_a, int32_t *acc, size_t acc_n)
+{
+	for (uint32_t k = 0; k < nt; k++) {
+		__mmask8 m = (__mmask8)((1u << nr) - 1);
+		__m128i v;
+
+		for (uint32_t r = 0; r < nr; r++)
+			if (two)
+				s[r][k] = _mm512_add_epi32(s[r][k], s2[r][k]);
+		v = npk_hsum4x(s[0][k], s[1][k], s[2][k], s[3][k]);
+		_mm_mask_storeu_epi32(
+			acc + k * acc_n, m,
+			_mm_sub_epi32(v,
+				      _mm_set1_epi32((int)(bias * sum_a[k]))));
+	}
+}
+
+/*
  * nt tokens' dot products with the nr rows w[0..nr) (int4 or int8, bits),
  * written to acc + k * acc_n, [0, nr). sum_a: the tokens' activation sums.
- * The inner loops are those of npk_mm4_tile and npk_mm8_tile, with row
- * pointers in place of a row stride.
+ * Each weight load serves every token and each activation load every row;
+ * the nr x nt accumulators stay in registers for the whole row.
+ *
+ * int4, per 128 columns (64 weight bytes): the low nibbles (even columns)
+ * and high nibbles (odd columns) are interleaved back into column order
+ * per 128-bit lane, vpunpck{l,h}bw, which leaves u0 with columns 0-15,
+ * 32-47, 64-79, 96-111 and u1 with the rest; one vshufi64x2 per half
+ * brings a token's 128 activations into the same order. With few
+ * accumulators, u0 and u1 get their own, so that enough vpdpbusd chains
+ * run at once.
  */
 NPK_VNNI static inline __attribute__((always_inline)) void
 npk_lin_tile(const uint8_t *const *w, uint32_t cols, const uint32_t bits,
@@ -532,10 +302,10 @@ npk_lin_tile(const uint8_t *const *w, uint32_t cols, const uint32_t bits,
 	const __m512i bias = _mm512_set1_epi8((char)0x80);
 	const __m512i zero = _mm512_setzero_si512();
 	const int two = nr * nt <= 8;
-	__m512i s[NPK_MM_R][NPK_MM_T], s2[NPK_MM_R][NPK_MM_T];
+	__m512i s[NPK_MM_R][NPK_LIN_TILE_T], s2[NPK_MM_R][NPK_LIN_TILE_T];
 
 	for (uint32_t r = 0; r < NPK_MM_R; r++)
-		for (uint32_t k = 0; k < NPK_MM_T; k++)
+		for (uint32_t k = 0; k < nt; k++)
 			s[r][k] = s2[r][k] = zero;
 	if (bits == 4) {
 		uint32_t nb = (cols + 1) / 2;
@@ -598,19 +368,8 @@ npk_lin_tile(const uint8_t *const *w, uint32_t cols, const uint32_t bits,
 			}
 		}
 	}
-	for (uint32_t k = 0; k < nt; k++) {
-		__mmask8 m = (__mmask8)((1u << nr) - 1);
-		uint32_t corr = (bits == 4 ? 8u : 128u) * sum_a[k];
-		__m128i v;
-
-		for (uint32_t r = 0; r < nr; r++)
-			if (two)
-				s[r][k] = _mm512_add_epi32(s[r][k], s2[r][k]);
-		v = npk_hsum4x(s[0][k], s[1][k], s[2][k], s[3][k]);
-		_mm_mask_storeu_epi32(
-			acc + k * acc_n, m,
-			_mm_sub_epi32(v, _mm_set1_epi32((int)corr)));
-	}
+	npk_tile_store(s, s2, two, nr, nt, bits == 4 ? 8u : 128u, sum_a, acc,
+		       acc_n);
 }
 
 /*
@@ -671,10 +430,10 @@ npk_lin_tile_pre(const uint8_t *ub, uint32_t cp, const int8_t *ap,
 {
 	const __m512i zero = _mm512_setzero_si512();
 	const int two = nr * nt <= 8;
-	__m512i s[NPK_MM_R][NPK_MM_T], s2[NPK_MM_R][NPK_MM_T];
+	__m512i s[NPK_MM_R][NPK_LIN_TILE_T], s2[NPK_MM_R][NPK_LIN_TILE_T];
 
 	for (uint32_t r = 0; r < NPK_MM_R; r++)
-		for (uint32_t k = 0; k < NPK_MM_T; k++)
+		for (uint32_t k = 0; k < nt; k++)
 			s[r][k] = s2[r][k] = zero;
 	for (uint32_t c = 0; c < cp; c += 128) {
 		__m512i u0[NPK_MM_R], u1[NPK_MM_R];
@@ -702,18 +461,7 @@ npk_lin_tile_pre(const uint8_t *ub, uint32_t cp, const int8_t *ap,
 			}
 		}
 	}
-	for (uint32_t k = 0; k < nt; k++) {
-		__mmask8 m = (__mmask8)((1u << nr) - 1);
-		__m128i v;
-
-		for (uint32_t r = 0; r < nr; r++)
-			if (two)
-				s[r][k] = _mm512_add_epi32(s[r][k], s2[r][k]);
-		v = npk_hsum4x(s[0][k], s[1][k], s[2][k], s[3][k]);
-		_mm_mask_storeu_epi32(
-			acc + k * acc_n, m,
-			_mm_sub_epi32(v, _mm_set1_epi32((int)(8u * sum_a[k]))));
-	}
+	npk_tile_store(s, s2, two, nr, nt, 8u, sum_a, acc, acc_n);
 }
 
 NPK_VNNI static inline __attribute__((always_inline)) void
@@ -1111,12 +859,17 @@ void npk_matmul_isa(enum npk_isa isa, const uint8_t *w, uint32_t rows,
 	if (!npk_isa_available(isa))
 		isa = NPK_ISA_C;
 	if (isa == NPK_ISA_AVX512_VNNI) {
-		if (bits == 4)
-			npk_mm4_vnni(w, rows, cols, row_bytes, a, a_n, n, acc,
-				     acc_n);
-		else
-			npk_mm8_vnni(w, rows, cols, row_bytes, a, a_n, n, acc,
-				     acc_n);
+		/* one block: the rows a row_bytes stride apart */
+		const struct npk_wmat m = {
+			.w = w,
+			.rows = rows,
+			.cols = cols,
+			.row_bytes = row_bytes,
+			.bits = bits,
+			.rpc = rows ? rows : 1,
+		};
+
+		npk_linear_vnni(&m, a, a_n, n, acc, acc_n, NULL);
 		return;
 	}
 	for (uint32_t k = 0; k < n; k++) {
