@@ -486,7 +486,8 @@ size_t npk_out_size(const uint8_t *sram, uint64_t prog, uint32_t n_tokens)
  * For each of n tokens (activations a + k * a_n, results out + k * out_n):
  * acc[r] for every row of t, then requantised into [lo, hi]: the whole
  * matrix in one call (npk_linear_isa takes the cores' blocks of rows in
- * order), then each core's requantisation pairs.
+ * order), then each token's rows in one call, with the cores'
+ * requantisation pairs gathered into one array.
  */
 static void npk_linear(const uint8_t *sram, const struct npk_tensor *t,
 		       const int8_t *a, size_t a_n, uint32_t n, int32_t lo,
