@@ -200,6 +200,16 @@ int np_tok_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
 			double d;
 
 			np_gguf_arr_num(g, "tokenizer.ggml.token_type", i, &d);
+			/* NaN fails both comparisons */
+			if (!(d >= INT32_MIN && d <= INT32_MAX)) {
+				npim_log(log, LOG_ERR,
+					 "tokenizer: tokenizer.ggml.token_type "
+					 "of token %u is %g, not a token type; "
+					 "the file is corrupt",
+					 i, d);
+				ret = -EINVAL;
+				goto fail;
+			}
 			t->type[i] = (int32_t)d;
 		}
 	}
