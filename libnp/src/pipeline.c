@@ -154,6 +154,29 @@ static uint32_t cq_read(struct npi_stage *st, uint32_t reg)
 	return st->card->ctx->ops->reg_read(st->card, NP_COMPUTE_BASE + reg);
 }
 
+/*
+ * Reset stage st's compute queue and wait until it no longer runs a job
+ * (a job in flight is abandoned and still writes its record; until BUSY
+ * clears the card ignores new ring and writeback addresses). -ETIMEDOUT
+ * if it still runs one after the context's timeout, -ENODEV if the card
+ * is gone.
+ */
+static int cq_quiesce(struct np_pipeline *p, struct npi_stage *st)
+{
+	uint64_t deadline =
+		npi_now_ns() + (uint64_t)p->ctx->timeout_ms * 1000000ull;
+
+	cq_write(st, NP_Q_CTRL, NP_Q_CTRL_RESET);
+	while (cq_read(st, NP_Q_STATUS) & NP_Q_STATUS_BUSY) {
+		if (np_card_removed(st->card))
+			return -ENODEV;
+		if (npi_now_ns() >= deadline)
+			return -ETIMEDOUT;
+		usleep(100);
+	}
+	return 0;
+}
+
 static int cq_start(struct np_pipeline *p, struct npi_stage *st)
 {
 	size_t ring = NPI_CQ_ENTRIES * sizeof(struct np_job_desc);
@@ -167,7 +190,16 @@ static int cq_start(struct np_pipeline *p, struct npi_stage *st)
 	st->ring = np_buf_ptr(st->cq_mem);
 	st->wb = (volatile struct np_queue_wb *)((uint8_t *)st->ring + ring);
 	iova = np_buf_iova(st->cq_mem);
-	cq_write(st, NP_Q_CTRL, NP_Q_CTRL_RESET);
+	ret = cq_quiesce(p, st);
+	if (ret) {
+		npi_log(p->ctx, LOG_ERR,
+			"pipeline: card %s: compute queue still runs a job "
+			"%u ms after its reset%s; reset the card (nptool "
+			"reset)",
+			st->card->name, p->ctx->timeout_ms,
+			ret == -ENODEV ? " (the card is gone)" : "");
+		return ret;
+	}
 	cq_write(st, NP_Q_RING_LO, (uint32_t)iova);
 	cq_write(st, NP_Q_RING_HI, (uint32_t)(iova >> 32));
 	cq_write(st, NP_Q_RING_SIZE, NPI_CQ_ENTRIES);
@@ -189,18 +221,11 @@ static int cq_start(struct np_pipeline *p, struct npi_stage *st)
 
 static void cq_stop(struct np_pipeline *p, struct npi_stage *st)
 {
-	uint64_t deadline =
-		npi_now_ns() + (uint64_t)p->ctx->timeout_ms * 1000000ull;
-
 	if (!st->cq_mem)
 		return;
-	cq_write(st, NP_Q_CTRL, NP_Q_CTRL_RESET);
 	/* the ring and record stay in use until the job in flight ends (a
 	 * removed card no longer reaches them) */
-	while (!np_card_removed(st->card) &&
-	       (cq_read(st, NP_Q_STATUS) & NP_Q_STATUS_BUSY) &&
-	       npi_now_ns() < deadline)
-		usleep(100);
+	cq_quiesce(p, st);
 	np_buf_free(st->cq_mem);
 	st->cq_mem = NULL;
 }
