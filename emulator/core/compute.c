@@ -184,23 +184,20 @@ static bool overlap(const uint8_t *a, size_t alen, const uint8_t *b,
 	return a < b + blen && b < a + alen;
 }
 
-/* Working memory i of the card's layer jobs, at least n bytes: kept from
- * job to job (jobs run one at a time per card), so a job does not map,
- * fault in and zero megabytes of scratch and results every time. NULL if
- * it cannot grow. */
-static void *job_mem(struct np_emu *emu, unsigned int i, size_t n)
+/* At least n bytes of the card's memory b, kept from job to job (jobs run
+ * one at a time per card), so a job does not map, fault in and zero
+ * megabytes of scratch and results every time. NULL if it cannot grow. */
+static void *buf_reserve(struct np_emu_buf *b, size_t n)
 {
-	struct np_emu_job_mem *m = &emu->job_mem[i];
-
-	if (n > m->cap) {
-		void *p = realloc(m->p, n);
+	if (n > b->cap) {
+		void *p = realloc(b->p, n);
 
 		if (!p)
 			return NULL;
-		m->p = p;
-		m->cap = n;
+		b->p = p;
+		b->cap = n;
 	}
-	return m->p;
+	return b->p;
 }
 
 /* Whether job j2 may run in one npk_run with j and the jobs joined
@@ -238,12 +235,13 @@ static bool stash_take(struct np_emu *emu, const struct np_emu_desc *d,
 							memory_order_acquire);
 	const uint8_t *a = hit ? job_ptr(emu, d->dst, st->in_len) : NULL;
 	uint8_t *o = hit ? job_ptr(emu, d->out, st->out_len) : NULL;
+	const uint8_t *kept = st->buf.p;
 
-	if (!a || !o || memcmp(a, st->buf, st->in_len)) {
+	if (!a || !o || memcmp(a, kept, st->in_len)) {
 		stash_drop(emu);
 		return false;
 	}
-	memcpy(o, st->buf + st->in_len, st->out_len);
+	memcpy(o, kept + st->in_len, st->out_len);
 	emu->stash_head++;
 	if (!--emu->stash_n)
 		emu->stash_head = 0;
@@ -258,18 +256,12 @@ static bool stash_put(struct np_emu *emu, const struct np_emu_desc *d2,
 		      const uint8_t *res)
 {
 	struct np_emu_stash *st = &emu->stash[emu->stash_head + emu->stash_n];
-	size_t need = j2->in_len + j2->out_len;
+	uint8_t *b = buf_reserve(&st->buf, j2->in_len + j2->out_len);
 
-	if (need > st->cap) {
-		uint8_t *b = realloc(st->buf, need);
-
-		if (!b)
-			return false;
-		st->buf = b;
-		st->cap = need;
-	}
-	memcpy(st->buf, j2->a, j2->in_len);
-	job_put(j2, j2->a, res, st->buf + j2->in_len);
+	if (!b)
+		return false;
+	memcpy(b, j2->a, j2->in_len);
+	job_put(j2, j2->a, res, b + j2->in_len);
 	st->prog = d2->src;
 	st->arg = d2->dst;
 	st->arg_len = d2->len;
@@ -315,10 +307,10 @@ uint32_t np_emu_layer_job(struct np_emu *emu, const struct np_emu_desc *d,
 	 * reads the options word as zero. Joined, each job's tokens follow
 	 * the job's before: header, every job's token entries, every job's
 	 * rows. */
-	copy = job_mem(emu, NP_EMU_JOB_ARGS, in_len);
-	scratch = job_mem(emu, NP_EMU_JOB_SCRATCH,
-			  npk_scratch_size(emu->sram, j[0].prog));
-	res = job_mem(emu, NP_EMU_JOB_RESULT, res_len);
+	copy = buf_reserve(&emu->job_mem[NP_EMU_JOB_ARGS], in_len);
+	scratch = buf_reserve(&emu->job_mem[NP_EMU_JOB_SCRATCH],
+			      npk_scratch_size(emu->sram, j[0].prog));
+	res = buf_reserve(&emu->job_mem[NP_EMU_JOB_RESULT], res_len);
 	if (!copy || !scratch || !res) {
 		/* the card has its own memory for this; only the host that
 		 * emulates it can run out: the job fails, the card lives */
@@ -341,7 +333,7 @@ uint32_t np_emu_layer_job(struct np_emu *emu, const struct np_emu_desc *d,
 				res_len, scratch);
 	if (err)
 		return err;
-	stash_drop(emu);
+	/* the stash is empty here: stash_take used it up or dropped it */
 	at_res = j[0].res_len;
 	for (uint32_t i = 1; i < nj; i++) {
 		if (!stash_put(emu, &next[i - 1], &j[i], qgen, gen,

@@ -545,7 +545,7 @@ void np_emu_destroy(struct np_emu *emu)
 	if (emu->fb)
 		munmap(emu->fb, emu->fb_size);
 	for (unsigned int i = 0; i < NP_EMU_JOIN - 1; i++)
-		free(emu->stash[i].buf);
+		free(emu->stash[i].buf.p);
 	for (unsigned int i = 0; i < NP_EMU_JOB_MEMS; i++)
 		free(emu->job_mem[i].p);
 	pthread_cond_destroy(&emu->reset_cond);

@@ -27,6 +27,12 @@
 /* Data is moved in chunks of this size so resets and aborts are prompt. */
 #define NP_EMU_CHUNK (256u * 1024u)
 
+/* Memory a card keeps from job to job, grown as needed (compute.c). */
+struct np_emu_buf {
+	void *p;
+	size_t cap;
+};
+
 /* A layer job's working memory: its arguments, npk's scratch, results. */
 enum {
 	NP_EMU_JOB_ARGS,
@@ -262,15 +268,12 @@ struct np_emu {
 		uint32_t arg_len;
 		unsigned int qgen;
 		uint64_t sram_gen;
-		size_t in_len, out_len, cap;
-		uint8_t *buf;
+		size_t in_len, out_len;
+		struct np_emu_buf buf;
 	} stash[NP_EMU_JOIN - 1];
 	unsigned int stash_head, stash_n;
 	/* Layer jobs' working memory (compute.c), compute queue only. */
-	struct np_emu_job_mem {
-		void *p;
-		size_t cap;
-	} job_mem[NP_EMU_JOB_MEMS];
+	struct np_emu_buf job_mem[NP_EMU_JOB_MEMS];
 
 	/* Statistics, updated by workers without locks. */
 	atomic_uint_fast64_t busy_ns;
