@@ -50,6 +50,20 @@ static int8_t value(enum fill f, uint32_t bits, uint32_t i)
 	}
 }
 
+/* n bytes of random weights (any byte: packed nibbles, padding) */
+static void fill_bytes(uint8_t *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		w[i] = (uint8_t)rng();
+}
+
+/* n activations of abits, random or alternating extremes */
+static void fill_acts(int8_t *a, size_t n, enum fill f, uint32_t abits)
+{
+	for (size_t i = 0; i < n; i++)
+		a[i] = value(f, abits, (uint32_t)i);
+}
+
 /*
  * One comparison: rows x cols weights of `bits`, activations of abits
  * (w4a4 uses int4 activations, w4a8 the FFN's down projection int8 ones),
@@ -193,14 +207,10 @@ START_TEST(multi_token)
 				ck_assert_ptr_nonnull(a);
 				ck_assert_ptr_nonnull(ref);
 				ck_assert_ptr_nonnull(got);
-				for (size_t i = 0; i < (size_t)rows * row_bytes;
-				     i++)
-					w[i] = (uint8_t)rng();
-				for (size_t i = 0; i < a_n * n; i++)
-					a[i] = value(_i & 1 ? FILL_ALTERNATE :
-							      FILL_RANDOM,
-						     prec[p].abits,
-						     (uint32_t)i);
+				fill_bytes(w, (size_t)rows * row_bytes);
+				fill_acts(a, a_n * n,
+					  _i & 1 ? FILL_ALTERNATE : FILL_RANDOM,
+					  prec[p].abits);
 				memset(ref, 0x11, acc_n * n * 4);
 				for (uint32_t k = 0; k < n; k++)
 					npk_matvec_c(w, rows, C, row_bytes,
@@ -317,13 +327,10 @@ START_TEST(blocked_matrix)
 				ck_assert_ptr_nonnull(ref);
 				ck_assert_ptr_nonnull(got);
 				ck_assert_ptr_nonnull(tmp);
-				for (size_t i = 0; i < wlen; i++)
-					w[i] = (uint8_t)rng();
-				for (size_t i = 0; i < a_n * n; i++)
-					a[i] = value(_i & 1 ? FILL_ALTERNATE :
-							      FILL_RANDOM,
-						     prec[p].abits,
-						     (uint32_t)i);
+				fill_bytes(w, wlen);
+				fill_acts(a, a_n * n,
+					  _i & 1 ? FILL_ALTERNATE : FILL_RANDOM,
+					  prec[p].abits);
 				memset(ref, 0x22, acc_n * n * 4);
 				for (uint32_t k = 0; k < n; k++)
 					for (uint32_t r = 0; r < rows; r++)
