@@ -2,7 +2,7 @@
 /*
  * np emulator core: the layer job (NP_JOB_OP_LAYER).
  *
- * The arithmetic is npk (libnp/model/npk.c), the very source libnp's
+ * The arithmetic is npk (npk/npk.c), the very source libnp's
  * integer reference runs, so a card and the oracle cannot disagree. This
  * file adds what the card does around it: range checks on the job's
  * addresses, the options word of the argument header (top-k selection on

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "emu_priv.h"
-#include "npk.h"
+#include "np_prog.h"
 
 _Static_assert(NP_EMU_ENGINE_COMPUTE == NP_EMU_COMPUTE_Q,
 	       "the compute queue's engine number is its queue index");

@@ -47,17 +47,18 @@ die() {
 sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
 
-# The core's C sources are the np_emu target's list in emulator/CMakeLists.txt
-# (the one place that names them), so the library and the device are always
-# built from the same files. Relative entries are relative to emulator/.
-mapfile -t core_c < <(sed 's/#.*//' "$root/emulator/CMakeLists.txt" |
-	awk '/add_library\(np_emu[[:space:]]/ { f = 1 }
-		f { print }
-		f && /\)/ { exit }' |
-	grep -oE '[^[:space:]()]+\.c' |
-	sed -e "s|\${PROJECT_SOURCE_DIR}|$root|" -e t -e "s|^|$root/emulator/|")
-[ ${#core_c[@]} -gt 0 ] ||
-	die "no np_emu sources found in $root/emulator/CMakeLists.txt"
+# The core's C sources and npk's, from the lists CMake reads too
+# (emulator/sources.txt, npk/sources.txt), so the library and the device are
+# always built from the same files.
+core_c=()
+for list in "$root/emulator/sources.txt" "$root/npk/sources.txt"; do
+	[ -f "$list" ] || die "missing source list $list"
+	while read -r f; do
+		case $f in '' | '#'*) continue ;; esac
+		core_c+=("$(dirname "$list")/$f")
+	done <"$list"
+done
+[ ${#core_c[@]} -gt 0 ] || die "no emulator sources listed"
 
 # Headers: every #include "..." reachable from the sources, looked up next
 # to the including file, then in the core's include directories. All files

@@ -37,7 +37,7 @@
 
 #include "internal.h"
 #include "np/pipeline.h"
-#include "npk.h"
+#include "np_prog.h"
 #include "recover.h"
 
 /* frame buffer slots per direction: as many as fit, up to NPI_MAX_SLOTS.

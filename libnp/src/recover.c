@@ -21,7 +21,7 @@
 
 #include "internal.h"
 #include "np/recover.h"
-#include "npk.h"
+#include "np_prog.h"
 #include "recover.h"
 
 #define NPI_VERIFY_CORES 32u /* cores per read-back batch */

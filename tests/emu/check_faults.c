@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "np_emu_test.h"
-#include "npk.h"
+#include "np_prog.h"
 
 #define HOST_SIZE (8u * 1024u * 1024u)
 #define BUF (64u * 1024u)

@@ -135,7 +135,7 @@ if [ "$ncards" -gt 0 ]; then
 		nptool_static np_nptool_tests_static np_mkgguf >&2
 	# A tiny model for `nptool run` over VFIO: 3 layer cards + 2 output
 	# cards, small enough for TCG, with a vocabulary from the sample text.
-	"$work/build/libnp/model/np_mkgguf" --shape tiny --layers 3 --dim 64 \
+	"$work/build/libnpmodel/np_mkgguf" --shape tiny --layers 3 --dim 64 \
 		--heads 4 --kv-heads 2 --ffn 128 --vocab 512 \
 		--text "$root/data/sample-multilingual.txt" \
 		--out "$work/np-ci.gguf" >&2

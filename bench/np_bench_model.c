@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * np_model_bench: the figures of the model pipeline.
+ * np_bench_model: the figures of the model pipeline.
  *
- *   np_model_bench accuracy MODEL.gguf TEXT [N]
+ *   np_bench_model accuracy MODEL.gguf TEXT [N]
  *       int reference vs float reference, teacher forced over the first N
  *       tokens of TEXT (calibrated on the same text): top-1 agreement and
  *       logit cosine.
- *   np_model_bench compile [granite3b|medium|tiny] [--images [CARD]]
+ *   np_bench_model compile [granite3b|medium|tiny] [--images [CARD]]
  *       plan (and with --images render every card image, or only CARD)
  *       for a seed-derived model of that shape; wall-clock times.
  */
@@ -225,8 +225,8 @@ int main(int argc, char **argv)
 				     argc > 4 ? atoi(argv[4]) : -1) ?
 			       1 :
 			       0;
-	fprintf(stderr, "usage: np_model_bench accuracy MODEL.gguf TEXT [N]\n"
-			"       np_model_bench compile [granite3b|medium|tiny] "
+	fprintf(stderr, "usage: np_bench_model accuracy MODEL.gguf TEXT [N]\n"
+			"       np_bench_model compile [granite3b|medium|tiny] "
 			"[--images [CARD]]\n");
 	return 2;
 }
