@@ -89,6 +89,30 @@ START_TEST(test_unknown_command_and_option)
 }
 END_TEST
 
+/* Every integer option goes through one parser: the option and the value
+ * are named, a sign or a value out of range is refused, not wrapped. */
+START_TEST(test_integer_options)
+{
+	static const char *const bad[][4] = {
+		{"run", "--requests", "x", "--requests: 'x' is not a number"},
+		{"run", "-n", "-3", "--requests: '-3' is not a number"},
+		{"run", "--max-seq", "4294967296",
+		 "--max-seq: '4294967296' is not a number"},
+		{"model", "mkgguf", "--seed=+1", "--seed: '+1' is not a number"},
+		{"bench", "--cards", "0", "--cards: '0' is below its minimum 1"},
+	};
+	struct npt_run r;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		npt_run(&r, bad[i][0], bad[i][1], bad[i][2], NULL);
+		ck_assert_int_eq(r.status, 2);
+		ck_assert_msg(strstr(r.err, bad[i][3]), "%s %s %s: %s",
+			      bad[i][0], bad[i][1], bad[i][2], r.err);
+		npt_run_free(&r);
+	}
+}
+END_TEST
+
 START_TEST(test_bad_option_json_envelope)
 {
 	struct npt_run r;
@@ -198,6 +222,7 @@ Suite *np_suite_cli(void)
 	tcase_add_test(tc, test_help_lists_commands);
 	tcase_add_loop_test(tc, test_command_help, 0, NCMDS);
 	tcase_add_test(tc, test_version);
+	tcase_add_test(tc, test_integer_options);
 	tcase_add_test(tc, test_unknown_command_and_option);
 	tcase_add_loop_test(tc, test_bad_option_json_envelope, 0, NCMDS);
 	tcase_add_test(tc, test_bad_values);

@@ -49,19 +49,6 @@ static int read_text(struct npt *t, const char *path, char **buf, size_t *len)
 	return 0;
 }
 
-static int parse_u32(const char *s, uint32_t *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (!*s || *end || errno || v == 0 || v > UINT32_MAX || *s == '-')
-		return -EINVAL;
-	*out = (uint32_t)v;
-	return 0;
-}
-
 static void stages_json(struct npt_json *j, const struct np_perf_shape *s,
 			const struct np_perf_result *r)
 {
@@ -193,6 +180,10 @@ int npt_cmd_bench(struct npt *t, int argc, char **argv)
 	struct np_perf_arch a;
 	struct np_perf_result *r;
 	const char *path = NULL;
+	/* the options over[] collects, by index */
+	static const char *const names[] = {"--requests",  "--micro-batches",
+					    "--cards",	   "--out-cards",
+					    "--prompt",	   "--generate"};
 	uint32_t over[6] = {0};
 	char err[512] = "";
 	int c, rc;
@@ -225,11 +216,9 @@ int npt_cmd_bench(struct npt *t, int argc, char **argv)
 		default:
 			return npt_usage(t, "bench: bad option");
 		}
-		if (parse_u32(optarg, &over[k]))
-			return npt_usage(t,
-					 "bench: '%s' is not a positive "
-					 "integer",
-					 optarg);
+		rc = npt_parse_u32(t, names[k], optarg, 1, &over[k]);
+		if (rc)
+			return rc;
 	}
 	if (optind < argc)
 		return npt_usage(t, "bench: unexpected argument '%s'",

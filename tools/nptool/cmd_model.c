@@ -83,19 +83,6 @@ static int open_gguf(struct npt *t, const char *path, struct np_gguf **g)
 	return file_exit(ret);
 }
 
-static int parse_u32(struct npt *t, const char *opt, const char *s, uint32_t *v)
-{
-	char *end;
-	unsigned long x;
-
-	errno = 0;
-	x = strtoul(s, &end, 0);
-	if (errno || *end || end == s || *s == '-' || x > UINT32_MAX)
-		return npt_usage(t, "%s '%s' is not a number", opt, s);
-	*v = (uint32_t)x;
-	return 0;
-}
-
 static const char *tok_kind_name(int kind)
 {
 	return kind == NP_TOK_SPM ? "spm" : kind == NP_TOK_BPE ? "bpe" : "?";
@@ -634,7 +621,7 @@ static int model_mkgguf(struct npt *t, int argc, char **argv)
 						 optarg);
 			break;
 		case 'S':
-			rc = parse_u32(t, "--seed", optarg, &seed);
+			rc = npt_parse_u32(t, "--seed", optarg, 0, &seed);
 			if (rc)
 				return rc;
 			break;
@@ -979,16 +966,16 @@ int npt_cmd_compile(struct npt *t, int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "c:b:o:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
-			rc = parse_u32(t, "--cards", optarg, &o.n_cards);
+			rc = npt_parse_u32(t, "--cards", optarg, 0, &o.n_cards);
 			break;
 		case 'b':
-			rc = parse_u32(t, "--batch", optarg, &o.batch);
+			rc = npt_parse_u32(t, "--batch", optarg, 0, &o.batch);
 			break;
 		case 's':
-			rc = parse_u32(t, "--max-seq", optarg, &o.max_seq);
+			rc = npt_parse_u32(t, "--max-seq", optarg, 0, &o.max_seq);
 			break;
 		case 'k':
-			rc = parse_u32(t, "--out-cards", optarg, &o.out_cards);
+			rc = npt_parse_u32(t, "--out-cards", optarg, 0, &o.out_cards);
 			break;
 		case 'C':
 			calib_path = optarg;

@@ -413,19 +413,6 @@ static int open_cards(struct npt *t, struct np_ctx **ctx)
 	return npt_open(t, NULL, ctx);
 }
 
-static int parse_u32(struct npt *t, const char *opt, const char *s, uint32_t *v)
-{
-	char *end;
-	unsigned long x;
-
-	errno = 0;
-	x = strtoul(s, &end, 0);
-	if (errno || *end || end == s || x > UINT32_MAX)
-		return npt_usage(t, "--%s: '%s' is not a number", opt, s);
-	*v = (uint32_t)x;
-	return 0;
-}
-
 static int parse_f(struct npt *t, const char *opt, const char *s, float *v)
 {
 	char *end;
@@ -510,34 +497,34 @@ int npt_cmd_run(struct npt *t, int argc, char **argv)
 			pfile = optarg;
 			break;
 		case 'n':
-			rc = parse_u32(t, "requests", optarg, &n);
+			rc = npt_parse_u32(t, "--requests", optarg, 0, &n);
 			break;
 		case 'M':
-			rc = parse_u32(t, "micro-batches", optarg, &m);
+			rc = npt_parse_u32(t, "--micro-batches", optarg, 0, &m);
 			break;
 		case 'c':
-			rc = parse_u32(t, "cards", optarg, &cards);
+			rc = npt_parse_u32(t, "--cards", optarg, 0, &cards);
 			break;
 		case 't':
-			rc = parse_u32(t, "max-tokens", optarg, &max_tokens);
+			rc = npt_parse_u32(t, "--max-tokens", optarg, 0, &max_tokens);
 			break;
 		case O_MAXSEQ:
-			rc = parse_u32(t, "max-seq", optarg, &max_seq);
+			rc = npt_parse_u32(t, "--max-seq", optarg, 0, &max_seq);
 			break;
 		case O_TEMP:
 			rc = parse_f(t, "temperature", optarg, &sp.temperature);
 			break;
 		case O_TOPK:
-			rc = parse_u32(t, "top-k", optarg, &sp.top_k);
+			rc = npt_parse_u32(t, "--top-k", optarg, 0, &sp.top_k);
 			break;
 		case O_TOPP:
 			rc = parse_f(t, "top-p", optarg, &sp.top_p);
 			break;
 		case O_SEED:
-			rc = parse_u32(t, "seed", optarg, &seed);
+			rc = npt_parse_u32(t, "--seed", optarg, 0, &seed);
 			break;
 		case O_FOLLOW:
-			rc = parse_u32(t, "follow", optarg, &r.follow);
+			rc = npt_parse_u32(t, "--follow", optarg, 0, &r.follow);
 			break;
 		case O_NOSTOP:
 			stop_eos = false;
@@ -555,7 +542,7 @@ int npt_cmd_run(struct npt *t, int argc, char **argv)
 				&r.inj[r.n_inj++]);
 			break;
 		case O_INJECT_AFTER:
-			rc = parse_u32(t, "inject-after", optarg, &r.after);
+			rc = npt_parse_u32(t, "--inject-after", optarg, 0, &r.after);
 			break;
 		case 'q':
 			r.quiet = true;

@@ -57,6 +57,11 @@ int npt_usage(struct npt *t, const char *fmt, ...)
 
 /* Parse "4k", "1M", "64MiB"... Returns 0 or -EINVAL. */
 int npt_parse_size(const char *s, uint64_t *out);
+/* Parse the value s of option opt ("--seed") as an integer in
+ * [min, UINT32_MAX] (decimal, 0x hex or 0 octal). Returns 0, or reports
+ * the bad value through npt_usage() and returns its exit code. */
+int npt_parse_u32(struct npt *t, const char *opt, const char *s, uint32_t min,
+		  uint32_t *v);
 /* Parse a non-negative decimal number of seconds. 0 or -EINVAL. */
 int npt_parse_seconds(const char *s, double *out);
 /* "1.5 GiB", "512 KiB"... into buf */

@@ -42,6 +42,25 @@ int npt_parse_size(const char *s, uint64_t *out)
 	return -EINVAL;
 }
 
+int npt_parse_u32(struct npt *t, const char *opt, const char *s, uint32_t min,
+		  uint32_t *v)
+{
+	unsigned long long x;
+	char *end;
+
+	errno = 0;
+	x = strtoull(s, &end, 0);
+	if (errno || *end || end == s || *s == '-' || *s == '+' ||
+	    x > UINT32_MAX)
+		return npt_usage(t, "%s: '%s' is not a number from 0 to %u",
+				 opt, s, UINT32_MAX);
+	if (x < min)
+		return npt_usage(t, "%s: '%s' is below its minimum %u", opt, s,
+				 min);
+	*v = (uint32_t)x;
+	return 0;
+}
+
 int npt_parse_seconds(const char *s, double *out)
 {
 	char *end;
