@@ -322,25 +322,27 @@ struct np_queue_wb {
 	uint64_t rsvd;
 };
 
-/* Queue stop reasons (NP_Q_ERROR, np_queue_wb.error) */
+/* Queue stop reasons (NP_Q_ERROR, np_queue_wb.error). Each comment is the
+ * reason's name in messages: scripts/gen_err_names.py makes np_err_names.h
+ * from these lines. */
 enum np_err {
-	NP_ERR_NONE = 0,
+	NP_ERR_NONE = 0, /* none */
 	NP_ERR_BAD_OPCODE = 1, /* unknown opcode */
-	NP_ERR_BAD_FLAGS = 2, /* unknown flag bits, or reserved field != 0 */
-	NP_ERR_BAD_LENGTH = 3, /* 0 or > NP_DMA_MAX_LEN for a data opcode */
+	NP_ERR_BAD_FLAGS = 2, /* unknown flag bits or reserved field set */
+	NP_ERR_BAD_LENGTH = 3, /* bad length (0, or over NP_DMA_MAX_LEN) */
 	NP_ERR_SRC_RANGE = 4, /* card source outside SRAM or frame buffer */
-	NP_ERR_DST_RANGE = 5, /* card destination outside SRAM or FB */
+	NP_ERR_DST_RANGE = 5, /* card destination outside SRAM or frame buffer */
 	NP_ERR_BUS_READ = 6, /* bus read refused (IOMMU fault, unmapped) */
-	NP_ERR_BUS_WRITE = 7, /* bus write refused */
-	NP_ERR_RING_CONFIG = 8, /* ring base/size/writeback invalid */
+	NP_ERR_BUS_WRITE = 7, /* bus write refused (IOMMU fault, unmapped) */
+	NP_ERR_RING_CONFIG = 8, /* ring base, size or writeback address invalid */
 	NP_ERR_RING_FETCH = 9, /* descriptor fetch failed */
-	NP_ERR_BAD_TAIL = 10, /* tail written >= ring size */
-	NP_ERR_BAD_EVENT = 11, /* event index >= NP_NUM_EVENTS */
-	NP_ERR_WAIT_TIMEOUT = 12, /* event wait exceeded NP_Q_WAIT_TIMEOUT */
-	NP_ERR_ABORTED = 13, /* queue reset while busy (writeback record only) */
+	NP_ERR_BAD_TAIL = 10, /* tail written beyond the ring size */
+	NP_ERR_BAD_EVENT = 11, /* event index out of range */
+	NP_ERR_WAIT_TIMEOUT = 12, /* event wait timed out (NP_Q_WAIT_TIMEOUT) */
+	NP_ERR_ABORTED = 13, /* aborted by a queue reset (writeback only) */
 	NP_ERR_WB_WRITE = 14, /* writeback record write failed */
 	NP_ERR_NOTIFY_WRITE = 15, /* notify write failed */
-	NP_ERR_BAD_PROGRAM = 16, /* compute program invalid */
+	NP_ERR_BAD_PROGRAM = 16, /* bad compute program */
 	NP_ERR_SRAM_UE = 17, /* uncorrected SRAM error during the job */
 	NP_ERR_MAX = 17,
 };

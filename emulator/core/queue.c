@@ -23,27 +23,7 @@
 
 #include "compute.h"
 #include "emu_priv.h"
-
-static const char *const err_names[] = {
-	[NP_ERR_NONE] = "none",
-	[NP_ERR_BAD_OPCODE] = "bad opcode",
-	[NP_ERR_BAD_FLAGS] = "bad flags or reserved field",
-	[NP_ERR_BAD_LENGTH] = "bad length",
-	[NP_ERR_SRC_RANGE] = "source outside card memory",
-	[NP_ERR_DST_RANGE] = "destination outside card memory",
-	[NP_ERR_BUS_READ] = "bus read refused",
-	[NP_ERR_BUS_WRITE] = "bus write refused",
-	[NP_ERR_RING_CONFIG] = "invalid ring configuration",
-	[NP_ERR_RING_FETCH] = "descriptor fetch refused",
-	[NP_ERR_BAD_TAIL] = "tail beyond ring size",
-	[NP_ERR_BAD_EVENT] = "event index out of range",
-	[NP_ERR_WAIT_TIMEOUT] = "event wait timed out",
-	[NP_ERR_ABORTED] = "aborted by reset",
-	[NP_ERR_WB_WRITE] = "writeback write refused",
-	[NP_ERR_NOTIFY_WRITE] = "notify write refused",
-	[NP_ERR_BAD_PROGRAM] = "bad compute program",
-	[NP_ERR_SRAM_UE] = "uncorrected SRAM error",
-};
+#include "np_err_names.h"
 
 /* Names of the read-only queue registers, by offset / 4. */
 static const char *const queue_ro_names[] = {
@@ -304,7 +284,7 @@ static void enable(struct np_emu_queue *q, struct np_emu_msg *msg)
 			    "%s: enable while stopped with error %u (%s); "
 			    "ignored (write NP_Q_CTRL_RESET first)",
 			    queue_name(q, name, sizeof(name)), q->error,
-			    err_names[q->error]);
+			    np_err_name(q->error));
 		return;
 	}
 	if (!ring_size_valid(q->ring_size))
@@ -895,7 +875,7 @@ static void complete(struct np_emu_queue *q)
 			    "%s (error %u, address 0x%llx); queue stopped, "
 			    "write NP_Q_CTRL_RESET to recover",
 			    queue_name(q, name, sizeof(name)), idx, d->opcode,
-			    d->flags, err_names[err], err,
+			    d->flags, np_err_name(err), err,
 			    (unsigned long long)fl->err_addr);
 		make_wb(&wb, q->head, q->completed, NP_Q_STATUS_ERROR,
 			q->error ? q->error : err, q->last_user);

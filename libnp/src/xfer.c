@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "np_err_names.h"
 
 #define SPIN_NS 20000u /* busy-poll before sleeping: a wakeup costs more */
 
@@ -49,32 +50,6 @@ static uint32_t qrd(struct npi_engine *eng, uint32_t off)
 static void qwr(struct npi_engine *eng, uint32_t off, uint32_t val)
 {
 	ectx(eng)->ops->reg_write(eng->card, NP_DMA_BASE(eng->idx) + off, val);
-}
-
-static const char *const np_err_names[] = {
-	[NP_ERR_NONE] = "none",
-	[NP_ERR_BAD_OPCODE] = "bad opcode",
-	[NP_ERR_BAD_FLAGS] = "bad flags",
-	[NP_ERR_BAD_LENGTH] = "bad length",
-	[NP_ERR_SRC_RANGE] = "source out of range",
-	[NP_ERR_DST_RANGE] = "destination out of range",
-	[NP_ERR_BUS_READ] = "bus read refused (IOMMU fault)",
-	[NP_ERR_BUS_WRITE] = "bus write refused (IOMMU fault)",
-	[NP_ERR_RING_CONFIG] = "ring configuration invalid",
-	[NP_ERR_RING_FETCH] = "descriptor fetch failed",
-	[NP_ERR_BAD_TAIL] = "bad tail",
-	[NP_ERR_BAD_EVENT] = "bad event index",
-	[NP_ERR_WAIT_TIMEOUT] = "event wait timed out",
-	[NP_ERR_ABORTED] = "aborted",
-	[NP_ERR_WB_WRITE] = "writeback write failed",
-	[NP_ERR_NOTIFY_WRITE] = "notify write failed",
-	[NP_ERR_BAD_PROGRAM] = "bad program",
-	[NP_ERR_SRAM_UE] = "uncorrected SRAM error",
-};
-
-static const char *err_name(unsigned int e)
-{
-	return e <= NP_ERR_MAX ? np_err_names[e] : "unknown";
 }
 
 static int err_errno(unsigned int e)
@@ -179,7 +154,7 @@ static int engine_hw_reset(struct npi_engine *eng)
 			"(%u entries): status 0x%08x, error %u (%s)",
 			eng->card->name, eng->idx, (unsigned long long)ring,
 			eng->entries, st, qrd(eng, NP_Q_ERROR),
-			err_name(qrd(eng, NP_Q_ERROR)));
+			np_err_name(qrd(eng, NP_Q_ERROR)));
 		return -EIO;
 	}
 	return 0;
@@ -237,7 +212,7 @@ static int engine_check_error(struct npi_engine *eng)
 	npi_log(ectx(eng), LOG_ERR,
 		"np: card %s: DMA engine %u stopped at descriptor %u: error %u "
 		"(%s), address 0x%llx",
-		eng->card->name, eng->idx, idx, err, err_name(err),
+		eng->card->name, eng->idx, idx, err, np_err_name(err),
 		(unsigned long long)addr);
 	return n + engine_fail(eng, err_errno(err), err, addr);
 }
