@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """Write the hand-made seeds of the np fuzz corpora (fuzz/corpus/).
 
-The valid-*.gguf seeds come from np_mkgguf (fuzz/ci.sh --seeds regenerates
+The valid-*.gguf seeds come from nptool model mkgguf (fuzz/ci.sh --seeds regenerates
 them); this script writes the edge cases next to them: hand-built GGUF
 files (every value type, nested arrays, each tensor type, each way a file
 can be broken) and structured inputs for the compile, emu and card

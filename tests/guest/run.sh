@@ -132,10 +132,10 @@ if [ "$ncards" -gt 0 ]; then
 	cmake -S "$root" -B "$work/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 		-DNP_WERROR=ON >/dev/null
 	cmake --build "$work/build" -j"$jobs" --target np_libnp_tests_static \
-		nptool_static np_nptool_tests_static np_mkgguf >&2
+		nptool_static np_nptool_tests_static nptool >&2
 	# A tiny model for `nptool run` over VFIO: 3 layer cards + 2 output
 	# cards, small enough for TCG, with a vocabulary from the sample text.
-	"$work/build/libnpmodel/np_mkgguf" --shape tiny --layers 3 --dim 64 \
+	"$work/build/tools/nptool" model mkgguf --shape tiny --layers 3 --dim 64 \
 		--heads 4 --kv-heads 2 --ffn 128 --vocab 512 \
 		--text "$root/data/sample-multilingual.txt" \
 		--out "$work/np-ci.gguf" >&2

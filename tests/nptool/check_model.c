@@ -2,7 +2,7 @@
 /*
  * model and compile against libnp's model pipeline: what nptool reports
  * must be what np/model.h says about the same file (the oracle is linked
- * in), models nptool writes must be np_mkgguf's, card images
+ * in), models nptool writes must be np_model_write_gguf's, card images
  * np_compile_write's, and broken files must be refused with exit 2 and a
  * reason, never a crash.
  */
@@ -139,7 +139,7 @@ static void oracle_close(struct oracle *o)
 	np_gguf_close(o->g);
 }
 
-START_TEST(test_mkgguf_is_np_mkgguf)
+START_TEST(test_mkgguf_writes_the_demo_model)
 {
 	char *out = tmp_path("tiny.gguf");
 	struct np_model_shape s;
@@ -147,7 +147,7 @@ START_TEST(test_mkgguf_is_np_mkgguf)
 	struct jv *e;
 	struct stat st;
 
-	/* the demo model is np_mkgguf --shape tiny on the sample text */
+	/* the demo model is mkgguf --shape tiny on the sample text */
 	npt_run(&r, "--json", "model", "mkgguf", "--shape", "tiny", "--text",
 		NPT_SAMPLE_TEXT, "--out", out, NULL);
 	e = npt_envelope(&r, "model", 0);
@@ -697,7 +697,7 @@ Suite *np_suite_model(void)
 
 	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
 	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_mkgguf_is_np_mkgguf);
+	tcase_add_test(tc, test_mkgguf_writes_the_demo_model);
 	tcase_add_test(tc, test_mkgguf_options);
 	tcase_add_test(tc, test_info);
 	tcase_add_test(tc, test_info_not_llama);

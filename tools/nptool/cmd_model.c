@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
  * model, compile: the model front end. GGUF files are read, generated and
- * compiled through libnp's model pipeline (np/model.h) exactly as
- * np_model_load() and np_mkgguf do it; nothing here touches a card.
+ * compiled through libnpmodel (np/model.h) exactly as np_model_load() does
+ * it; nothing here touches a card.
  *
  *   model info FILE          what the file holds and whether np compiles it
  *   model tokenize FILE TEXT token ids of TEXT, checked by decoding back
  *   model detokenize FILE ID...
- *   model mkgguf ...         a llama GGUF of a named shape (np_mkgguf)
+ *   model mkgguf ...         a llama GGUF of a named shape (the demo model)
  *   compile FILE ...         the mapping onto cards and the SRAM budget;
  *                            -o writes the card images
  */
@@ -581,6 +581,12 @@ static int model_mkgguf(struct npt *t, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"shape", required_argument, NULL, 's'},
+		{"layers", required_argument, NULL, 'l'},
+		{"dim", required_argument, NULL, 'd'},
+		{"heads", required_argument, NULL, 'h'},
+		{"kv-heads", required_argument, NULL, 'k'},
+		{"ffn", required_argument, NULL, 'f'},
+		{"vocab", required_argument, NULL, 'v'},
 		{"tok", required_argument, NULL, 'T'},
 		{"type", required_argument, NULL, 't'},
 		{"seed", required_argument, NULL, 'S'},
@@ -588,6 +594,7 @@ static int model_mkgguf(struct npt *t, int argc, char **argv)
 		{"out", required_argument, NULL, 'o'},
 		{0},
 	};
+	struct np_model_log lg = {log_err, t};
 	const char *shape_name = "tiny", *text_path = NULL, *out = NULL;
 	uint32_t wtype = NP_GGML_Q8_0, seed = 1;
 	int tok = NP_TOK_SPM, c, rc, ret;
@@ -598,10 +605,49 @@ static int model_mkgguf(struct npt *t, int argc, char **argv)
 	struct stat st;
 	double t0;
 
+	np_model_shape_preset(shape_name, &s);
 	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			shape_name = optarg;
+			if (np_model_shape_preset(shape_name, &s))
+				return npt_usage(t,
+						 "--shape '%s': use tiny, "
+						 "medium or granite3b",
+						 shape_name);
+			break;
+		case 'l':
+			rc = npt_parse_u32(t, "--layers", optarg, 1,
+					   &s.n_layers);
+			if (rc)
+				return rc;
+			break;
+		case 'd':
+			rc = npt_parse_u32(t, "--dim", optarg, 1, &s.dim);
+			if (rc)
+				return rc;
+			break;
+		case 'h':
+			rc = npt_parse_u32(t, "--heads", optarg, 1,
+					   &s.n_heads);
+			if (rc)
+				return rc;
+			break;
+		case 'k':
+			rc = npt_parse_u32(t, "--kv-heads", optarg, 1,
+					   &s.n_kv_heads);
+			if (rc)
+				return rc;
+			break;
+		case 'f':
+			rc = npt_parse_u32(t, "--ffn", optarg, 1, &s.ffn);
+			if (rc)
+				return rc;
+			break;
+		case 'v':
+			rc = npt_parse_u32(t, "--vocab", optarg, 1, &s.vocab);
+			if (rc)
+				return rc;
 			break;
 		case 'T':
 			if (!strcmp(optarg, "spm"))
@@ -639,10 +685,6 @@ static int model_mkgguf(struct npt *t, int argc, char **argv)
 	if (optind < argc)
 		return npt_usage(t, "model mkgguf: unexpected argument '%s'",
 				 argv[optind]);
-	if (np_model_shape_preset(shape_name, &s))
-		return npt_usage(t,
-				 "--shape '%s': use tiny, medium or granite3b",
-				 shape_name);
 	if (!text_path || !out)
 		return npt_usage(t, "model mkgguf needs --text FILE (the "
 				    "vocabulary's training text) and --out "
@@ -653,6 +695,8 @@ static int model_mkgguf(struct npt *t, int argc, char **argv)
 			strerror(-ret));
 		return NPT_EXIT_USAGE;
 	}
+	if (np_model_shape_check(&s, &lg))
+		return NPT_EXIT_USAGE;
 	t0 = npt_now();
 	ret = np_model_synthetic(&s, seed, &m);
 	ret = ret ? ret : np_model_write_gguf(m, wtype, tok, text, len, out);

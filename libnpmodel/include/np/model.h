@@ -220,7 +220,7 @@ int np_model_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
  * so any shape (the 3B one included) costs no memory. */
 int np_model_synthetic(const struct np_model_shape *shape, uint64_t seed,
 		       struct np_model **out);
-/* The shapes np_mkgguf and nptool generate by name: "tiny" (the demo
+/* The shapes nptool model mkgguf generates by name: "tiny" (the demo
  * model), "medium" (the emulator's reference shape) and "granite3b".
  * Returns 0, or -ENOENT for any other name. */
 int np_model_shape_preset(const char *name, struct np_model_shape *out);
