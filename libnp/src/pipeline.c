@@ -49,11 +49,6 @@
 #define NPI_CQ_AHEAD 8u /* frames of compute jobs per doorbell */
 #define NPI_MAX_OUT 5u
 _Static_assert(2 * NPI_MAX_OUT <= NPI_XFER_BATCH, "a card's forwards");
-#define NPI_DEF_SESSIONS 28u
-#define NPI_DEF_SEQ 512u
-#define NPI_DEF_FRAME_TOKENS 64u
-#define NPI_DEF_MICRO 14u
-#define NPI_DEF_CAND 40u
 #define NPI_CALIB_TOKENS 64u
 #define NPI_LOAD_CORES 32u /* cores per image transfer batch */
 #define NPI_POLL_MS 20 /* progress and failure checks while waiting */
@@ -517,7 +512,7 @@ static int pipeline_init(struct np_pipeline *p,
 		}
 	}
 	p->frame_tokens =
-		o->frame_tokens ? o->frame_tokens : NPI_DEF_FRAME_TOKENS;
+		o->frame_tokens ? o->frame_tokens : NP_DEFAULT_FRAME_TOKENS;
 	row = NP_JOB_ARG_TOK + (uint64_t)p->dim * 2;
 	p->frame_max = NP_JOB_ARG_HDR + p->frame_tokens * row;
 	p->in_off = 0;
@@ -692,8 +687,8 @@ int np_model_load(struct np_ctx *ctx, const char *path,
 		co.out_cards = o->out_cards    ? o->out_cards :
 			       co.n_cards >= 3 ? 2 :
 						 0;
-		co.batch = o->max_sessions ? o->max_sessions : NPI_DEF_SESSIONS;
-		co.max_seq = o->max_seq ? o->max_seq : NPI_DEF_SEQ;
+		co.batch = o->max_sessions ? o->max_sessions : NP_DEFAULT_SESSIONS;
+		co.max_seq = o->max_seq ? o->max_seq : NP_DEFAULT_LOAD_MAX_SEQ;
 		if (co.n_cards > np_ctx_num_cards(ctx)) {
 			npi_log(ctx, LOG_ERR,
 				"pipeline: %u cards asked for, the context has "
@@ -1657,8 +1652,8 @@ int np_session_run(struct np_pipeline *p, const struct np_request *req,
 	R.o = o;
 	R.n = (uint32_t)(n < UINT32_MAX ? n : UINT32_MAX);
 	R.m = o->micro_batches ? o->micro_batches :
-				 (R.n < NPI_DEF_MICRO ? R.n : NPI_DEF_MICRO);
-	R.cand = o->candidates ? o->candidates : NPI_DEF_CAND;
+				 (R.n < NP_DEFAULT_MICRO_BATCHES ? R.n : NP_DEFAULT_MICRO_BATCHES);
+	R.cand = o->candidates ? o->candidates : NP_DEFAULT_CANDIDATES;
 	ret = run_check(p, req, n, o, R.m);
 	if (ret)
 		return ret;

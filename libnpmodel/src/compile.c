@@ -289,9 +289,9 @@ int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
 	struct np_compiled *cp;
 
 	*out = NULL;
-	o.n_cards = o.n_cards ? o.n_cards : 16;
-	o.batch = o.batch ? o.batch : 28;
-	o.max_seq = o.max_seq ? o.max_seq : 2048;
+	o.n_cards = o.n_cards ? o.n_cards : NP_DEFAULT_CARDS;
+	o.batch = o.batch ? o.batch : NP_DEFAULT_SESSIONS;
+	o.max_seq = o.max_seq ? o.max_seq : NP_DEFAULT_PLAN_MAX_SEQ;
 	if (o.n_cards > NPIM_MAX_CARDS || o.n_cards < 2 || o.batch > 4096 ||
 	    o.max_seq > 65536 || (o.flags & ~NP_COMPILE_PASS_THROUGH)) {
 		npim_log(log, LOG_ERR,

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "np/model.h"
 #include "np/perfmodel.h"
 
 void np_perf_arch_default(struct np_perf_arch *a)
@@ -54,9 +55,9 @@ void np_perf_shape_default(struct np_perf_shape *s)
 		.act_bits = 4,
 		.kv_bits = 4,
 		.out_bits = 8,
-		.requests = 28,
-		.micro_batches = 14,
-		.cards = 16,
+		.requests = NP_DEFAULT_SESSIONS,
+		.micro_batches = NP_DEFAULT_MICRO_BATCHES,
+		.cards = NP_DEFAULT_CARDS,
 		.out_cards = 2,
 		.top_k = 40,
 	};

@@ -997,7 +997,8 @@ int npt_cmd_compile(struct npt *t, int argc, char **argv)
 		{0},
 	};
 	struct np_compile_opts o = {
-		.n_cards = 16, .batch = 28, .max_seq = 2048};
+		.n_cards = NP_DEFAULT_CARDS, .batch = NP_DEFAULT_SESSIONS,
+		.max_seq = NP_DEFAULT_PLAN_MAX_SEQ};
 	const char *path, *dir = NULL, *calib_path = NULL;
 	struct np_model_log lg = {log_err, t};
 	struct np_quant_calib *calib = NULL;

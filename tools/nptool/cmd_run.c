@@ -463,7 +463,7 @@ int npt_cmd_run(struct npt *t, int argc, char **argv)
 	const char *model = getenv("NP_MODEL"), *pfile = NULL;
 	char *cli_prompt[RUN_MAX_PROMPTS], *prompt[RUN_MAX_PROMPTS];
 	size_t n_cli = 0, n_prompts = 0, text_len = 0;
-	uint32_t n = 28, m = 14, cards = 0, max_tokens = 32, max_seq = 256,
+	uint32_t n = NP_DEFAULT_SESSIONS, m = NP_DEFAULT_MICRO_BATCHES, cards = 0, max_tokens = 32, max_seq = 256,
 		 seed = 0;
 	struct np_sampling sp = {0};
 	struct run r = {.t = t};

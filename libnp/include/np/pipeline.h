@@ -53,10 +53,12 @@ struct np_pipeline_opts {
 	uint32_t n_cards; /* cards of the context to use, 0: all */
 	uint32_t out_cards; /* output cards, 0: 2 when 3 or more cards, else
 			      * as few as fit */
-	uint32_t max_sessions; /* requests per session run (N), 0: 28 */
-	uint32_t max_seq; /* tokens per request (prompt + output), 0: 512 */
+	uint32_t max_sessions; /* requests per session run (N), 0:
+				 * NP_DEFAULT_SESSIONS */
+	uint32_t max_seq; /* tokens per request (prompt + output), 0:
+			    * NP_DEFAULT_LOAD_MAX_SEQ */
 	uint32_t frame_tokens; /* most tokens in one frame (prefill chunks),
-				 * 0: 64 */
+				 * 0: NP_DEFAULT_FRAME_TOKENS */
 	/* Calibration text for the activation scales; NULL: unit-RMS
 	 * defaults (np_quant_calib_default). np_model_load only. */
 	const char *calib_text;
@@ -157,9 +159,10 @@ struct np_token_event {
 typedef int (*np_token_fn)(void *opaque, const struct np_token_event *ev);
 
 struct np_session_opts {
-	uint32_t micro_batches; /* M, 1..n requests; 0: min(n, 14) */
+	uint32_t micro_batches; /* M, 1..n requests; 0: min(n,
+				  * NP_DEFAULT_MICRO_BATCHES) */
 	uint32_t candidates; /* top-k pairs per token and output card,
-			       * 1..NP_JOB_TOPK_MAX; 0: 40 */
+			       * 1..NP_JOB_TOPK_MAX; 0: NP_DEFAULT_CANDIDATES */
 	int full_logits; /* output cards return every logit (tests) */
 	np_token_fn on_token; /* NULL: none */
 	void *opaque;

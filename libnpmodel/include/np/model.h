@@ -303,10 +303,25 @@ void np_quant_row(const float *w, size_t n, float scale, int bits, int8_t *q);
  * too small to keep a nonzero multiplier at shift 62. */
 int np_quant_multiplier(double f, int32_t *m, int32_t *shift);
 
+/*
+ * The defaults of every np component, defined here once: an option of 0
+ * means "the library default", and these are the defaults. They are the
+ * 2024 NorthPole run: N = 28 requests in M = 14 micro-batches on 16 cards.
+ * Where a default differs by use (a compile plans for the paper's 2048
+ * tokens, a pipeline loads with a smaller KV cache), each has its name.
+ */
+#define NP_DEFAULT_CARDS 16u
+#define NP_DEFAULT_SESSIONS 28u /* N */
+#define NP_DEFAULT_MICRO_BATCHES 14u /* M */
+#define NP_DEFAULT_PLAN_MAX_SEQ 2048u /* np_compile's tokens per session */
+#define NP_DEFAULT_LOAD_MAX_SEQ 512u /* np_model_load's */
+#define NP_DEFAULT_FRAME_TOKENS 64u /* most tokens of one frame */
+#define NP_DEFAULT_CANDIDATES 40u /* top-k pairs per token and output card */
+
 struct np_compile_opts {
-	uint32_t n_cards; /* 0: 16 */
-	uint32_t batch; /* sessions N, 0: 28 */
-	uint32_t max_seq; /* tokens per session, 0: 2048 */
+	uint32_t n_cards; /* 0: NP_DEFAULT_CARDS */
+	uint32_t batch; /* sessions N, 0: NP_DEFAULT_SESSIONS */
+	uint32_t max_seq; /* tokens per session, 0: NP_DEFAULT_PLAN_MAX_SEQ */
 	uint32_t out_cards; /* 0: as few as fit, at most the vocabulary */
 	uint32_t flags; /* NP_COMPILE_* */
 };
