@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -577,16 +578,37 @@ static int parse_type(const char *s, uint32_t *type)
 	return -EINVAL;
 }
 
+/* --layers .. --vocab: one dimension of the named shape, by index */
+#define MKGGUF_DIM 0x100
+static int mkgguf_dim(struct npt *t, int i, const char *v,
+		      struct np_model_shape *s)
+{
+	static const struct {
+		const char *opt;
+		size_t off;
+	} dims[] = {
+		{"--layers", offsetof(struct np_model_shape, n_layers)},
+		{"--dim", offsetof(struct np_model_shape, dim)},
+		{"--heads", offsetof(struct np_model_shape, n_heads)},
+		{"--kv-heads", offsetof(struct np_model_shape, n_kv_heads)},
+		{"--ffn", offsetof(struct np_model_shape, ffn)},
+		{"--vocab", offsetof(struct np_model_shape, vocab)},
+	};
+
+	return npt_parse_u32(t, dims[i].opt, v, 1,
+			     (uint32_t *)((char *)s + dims[i].off));
+}
+
 static int model_mkgguf(struct npt *t, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"shape", required_argument, NULL, 's'},
-		{"layers", required_argument, NULL, 'l'},
-		{"dim", required_argument, NULL, 'd'},
-		{"heads", required_argument, NULL, 'h'},
-		{"kv-heads", required_argument, NULL, 'k'},
-		{"ffn", required_argument, NULL, 'f'},
-		{"vocab", required_argument, NULL, 'v'},
+		{"layers", required_argument, NULL, MKGGUF_DIM + 0},
+		{"dim", required_argument, NULL, MKGGUF_DIM + 1},
+		{"heads", required_argument, NULL, MKGGUF_DIM + 2},
+		{"kv-heads", required_argument, NULL, MKGGUF_DIM + 3},
+		{"ffn", required_argument, NULL, MKGGUF_DIM + 4},
+		{"vocab", required_argument, NULL, MKGGUF_DIM + 5},
 		{"tok", required_argument, NULL, 'T'},
 		{"type", required_argument, NULL, 't'},
 		{"seed", required_argument, NULL, 'S'},
@@ -616,36 +638,8 @@ static int model_mkgguf(struct npt *t, int argc, char **argv)
 						 "medium or granite3b",
 						 shape_name);
 			break;
-		case 'l':
-			rc = npt_parse_u32(t, "--layers", optarg, 1,
-					   &s.n_layers);
-			if (rc)
-				return rc;
-			break;
-		case 'd':
-			rc = npt_parse_u32(t, "--dim", optarg, 1, &s.dim);
-			if (rc)
-				return rc;
-			break;
-		case 'h':
-			rc = npt_parse_u32(t, "--heads", optarg, 1,
-					   &s.n_heads);
-			if (rc)
-				return rc;
-			break;
-		case 'k':
-			rc = npt_parse_u32(t, "--kv-heads", optarg, 1,
-					   &s.n_kv_heads);
-			if (rc)
-				return rc;
-			break;
-		case 'f':
-			rc = npt_parse_u32(t, "--ffn", optarg, 1, &s.ffn);
-			if (rc)
-				return rc;
-			break;
-		case 'v':
-			rc = npt_parse_u32(t, "--vocab", optarg, 1, &s.vocab);
+		case MKGGUF_DIM + 0 ... MKGGUF_DIM + 5:
+			rc = mkgguf_dim(t, c - MKGGUF_DIM, optarg, &s);
 			if (rc)
 				return rc;
 			break;

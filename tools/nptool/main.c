@@ -66,7 +66,8 @@ static const struct npt_cmd cmds[] = {
 	    "text streamed, then tokens/s, latency and utilization"),
 	CMD(model,
 	    "info FILE | tokenize FILE [--bos] TEXT|-f FILE | detokenize "
-	    "FILE ID... | mkgguf --shape tiny|medium|granite3b [--tok "
+	    "FILE ID... | mkgguf --shape tiny|medium|granite3b "
+	    "[--layers|--dim|--heads|--kv-heads|--ffn|--vocab N]... [--tok "
 	    "spm|bpe] [--type f32|f16|q8_0|q4_0] [--seed N] --text FILE "
 	    "--out FILE",
 	    "GGUF models: metadata, tokenizer, generate a model"),
