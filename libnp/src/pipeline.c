@@ -687,7 +687,8 @@ int np_model_load(struct np_ctx *ctx, const char *path,
 		co.out_cards = o->out_cards    ? o->out_cards :
 			       co.n_cards >= 3 ? 2 :
 						 0;
-		co.batch = o->max_sessions ? o->max_sessions : NP_DEFAULT_SESSIONS;
+		co.batch =
+			o->max_sessions ? o->max_sessions : NP_DEFAULT_SESSIONS;
 		co.max_seq = o->max_seq ? o->max_seq : NP_DEFAULT_LOAD_MAX_SEQ;
 		if (co.n_cards > np_ctx_num_cards(ctx)) {
 			npi_log(ctx, LOG_ERR,
@@ -1652,7 +1653,9 @@ int np_session_run(struct np_pipeline *p, const struct np_request *req,
 	R.o = o;
 	R.n = (uint32_t)(n < UINT32_MAX ? n : UINT32_MAX);
 	R.m = o->micro_batches ? o->micro_batches :
-				 (R.n < NP_DEFAULT_MICRO_BATCHES ? R.n : NP_DEFAULT_MICRO_BATCHES);
+				 (R.n < NP_DEFAULT_MICRO_BATCHES ?
+					  R.n :
+					  NP_DEFAULT_MICRO_BATCHES);
 	R.cand = o->candidates ? o->candidates : NP_DEFAULT_CANDIDATES;
 	ret = run_check(p, req, n, o, R.m);
 	if (ret)

@@ -181,9 +181,9 @@ int npt_cmd_bench(struct npt *t, int argc, char **argv)
 	struct np_perf_result *r;
 	const char *path = NULL;
 	/* the options over[] collects, by index */
-	static const char *const names[] = {"--requests",  "--micro-batches",
-					    "--cards",	   "--out-cards",
-					    "--prompt",	   "--generate"};
+	static const char *const names[] = {"--requests", "--micro-batches",
+					    "--cards",	  "--out-cards",
+					    "--prompt",	  "--generate"};
 	uint32_t over[6] = {0};
 	char err[512] = "";
 	int c, rc;

@@ -990,9 +990,9 @@ int npt_cmd_compile(struct npt *t, int argc, char **argv)
 		{"out", required_argument, NULL, 'o'},
 		{0},
 	};
-	struct np_compile_opts o = {
-		.n_cards = NP_DEFAULT_CARDS, .batch = NP_DEFAULT_SESSIONS,
-		.max_seq = NP_DEFAULT_PLAN_MAX_SEQ};
+	struct np_compile_opts o = {.n_cards = NP_DEFAULT_CARDS,
+				    .batch = NP_DEFAULT_SESSIONS,
+				    .max_seq = NP_DEFAULT_PLAN_MAX_SEQ};
 	const char *path, *dir = NULL, *calib_path = NULL;
 	struct np_model_log lg = {log_err, t};
 	struct np_quant_calib *calib = NULL;
@@ -1011,10 +1011,12 @@ int npt_cmd_compile(struct npt *t, int argc, char **argv)
 			rc = npt_parse_u32(t, "--batch", optarg, 0, &o.batch);
 			break;
 		case 's':
-			rc = npt_parse_u32(t, "--max-seq", optarg, 0, &o.max_seq);
+			rc = npt_parse_u32(t, "--max-seq", optarg, 0,
+					   &o.max_seq);
 			break;
 		case 'k':
-			rc = npt_parse_u32(t, "--out-cards", optarg, 0, &o.out_cards);
+			rc = npt_parse_u32(t, "--out-cards", optarg, 0,
+					   &o.out_cards);
 			break;
 		case 'C':
 			calib_path = optarg;

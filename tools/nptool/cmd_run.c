@@ -463,8 +463,8 @@ int npt_cmd_run(struct npt *t, int argc, char **argv)
 	const char *model = getenv("NP_MODEL"), *pfile = NULL;
 	char *cli_prompt[RUN_MAX_PROMPTS], *prompt[RUN_MAX_PROMPTS];
 	size_t n_cli = 0, n_prompts = 0, text_len = 0;
-	uint32_t n = NP_DEFAULT_SESSIONS, m = NP_DEFAULT_MICRO_BATCHES, cards = 0, max_tokens = 32, max_seq = 256,
-		 seed = 0;
+	uint32_t n = NP_DEFAULT_SESSIONS, m = NP_DEFAULT_MICRO_BATCHES,
+		 cards = 0, max_tokens = 32, max_seq = 256, seed = 0;
 	struct np_sampling sp = {0};
 	struct run r = {.t = t};
 	bool stop_eos = true;
@@ -506,7 +506,8 @@ int npt_cmd_run(struct npt *t, int argc, char **argv)
 			rc = npt_parse_u32(t, "--cards", optarg, 0, &cards);
 			break;
 		case 't':
-			rc = npt_parse_u32(t, "--max-tokens", optarg, 0, &max_tokens);
+			rc = npt_parse_u32(t, "--max-tokens", optarg, 0,
+					   &max_tokens);
 			break;
 		case O_MAXSEQ:
 			rc = npt_parse_u32(t, "--max-seq", optarg, 0, &max_seq);
@@ -542,7 +543,8 @@ int npt_cmd_run(struct npt *t, int argc, char **argv)
 				&r.inj[r.n_inj++]);
 			break;
 		case O_INJECT_AFTER:
-			rc = npt_parse_u32(t, "--inject-after", optarg, 0, &r.after);
+			rc = npt_parse_u32(t, "--inject-after", optarg, 0,
+					   &r.after);
 			break;
 		case 'q':
 			r.quiet = true;
