@@ -14,6 +14,7 @@
 #include "np/np.h"
 #include "np_abi.h"
 #include "backend.h"
+#include "ring.h"
 
 #define NPI_IOVA_BASE 0x100000000ull /* above the 32-bit MSI window */
 #define NPI_IOVA_LIMIT (1ull << 39) /* VT-d 39-bit address width */
@@ -36,11 +37,12 @@ struct npi_engine {
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* followers of the thread polling irq_fd */
 	bool poller; /* a thread is blocked in poll() on irq_fd */
-	struct np_buf *mem; /* ring, then the writeback record */
-	struct np_dma_desc *ring;
+	/* descriptors (struct np_dma_desc); q.submitted counts them since
+	 * the last engine reset */
+	struct npi_ring q;
+	/* q.wb, for the readers of the record outside the engine code
+	 * (recover.c, the fuzz harness) */
 	struct np_queue_wb *wb;
-	uint32_t entries;
-	uint32_t submitted; /* descriptors since the last engine reset */
 	uint32_t completed; /* validated from the writeback record */
 	struct np_xfer *head, *tail; /* in flight, submission order */
 	int irq_fd;

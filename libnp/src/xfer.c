@@ -44,12 +44,7 @@ static struct np_ctx *ectx(const struct npi_engine *eng)
 
 static uint32_t qrd(struct npi_engine *eng, uint32_t off)
 {
-	return ectx(eng)->ops->reg_read(eng->card, NP_DMA_BASE(eng->idx) + off);
-}
-
-static void qwr(struct npi_engine *eng, uint32_t off, uint32_t val)
-{
-	ectx(eng)->ops->reg_write(eng->card, NP_DMA_BASE(eng->idx) + off, val);
+	return npi_ring_rd(&eng->q, off);
 }
 
 static int err_errno(unsigned int e)
@@ -102,58 +97,41 @@ static void retire_head(struct npi_engine *eng, int status, unsigned int np_err,
  * removed card no longer reaches either. */
 static int engine_stop(struct npi_engine *eng)
 {
-	struct np_ctx *ctx = ectx(eng);
-	uint64_t deadline = npi_now_ns() + (uint64_t)ctx->timeout_ms * 1000000;
-	uint32_t st;
+	static const struct npi_ring_stop stop = {
+		.removed_first = true,
+		.disable = true,
+		.idle = NP_Q_STATUS_BUSY | NP_Q_STATUS_ENABLED,
+		.poll_us = 10,
+	};
+	uint32_t st = 0;
+	int ret = npi_ring_reset(&eng->q, &stop, &st);
 
-	if (np_card_removed(eng->card))
-		return -ENODEV;
-	qwr(eng, NP_Q_CTRL, 0);
-	qwr(eng, NP_Q_CTRL, NP_Q_CTRL_RESET);
-	while ((st = qrd(eng, NP_Q_STATUS)) &
-	       (NP_Q_STATUS_BUSY | NP_Q_STATUS_ENABLED)) {
-		if (npi_now_ns() > deadline) {
-			npi_log(ctx, LOG_ERR,
-				"np: card %s: DMA engine %u still busy after "
-				"reset (status 0x%08x); reset the card",
-				eng->card->name, eng->idx, st);
-			return -ETIMEDOUT;
-		}
-		usleep(10);
-	}
-	return 0;
+	if (ret == -ETIMEDOUT)
+		npi_log(ectx(eng), LOG_ERR,
+			"np: card %s: DMA engine %u still busy after reset "
+			"(status 0x%08x); reset the card",
+			eng->card->name, eng->idx, st);
+	return ret;
 }
 
 /* Program the ring and enable the engine; software counters restart. */
 static int engine_hw_reset(struct npi_engine *eng)
 {
-	struct np_ctx *ctx = ectx(eng);
-	uint64_t ring = np_buf_iova(eng->mem);
-	uint64_t wb =
-		ring + (uint64_t)eng->entries * sizeof(struct np_dma_desc);
 	uint32_t st;
 	int ret;
 
 	ret = engine_stop(eng);
 	if (ret)
 		return ret;
-	memset(eng->wb, 0, sizeof(*eng->wb));
-	eng->submitted = 0;
 	eng->completed = 0;
-	qwr(eng, NP_Q_RING_LO, (uint32_t)ring);
-	qwr(eng, NP_Q_RING_HI, (uint32_t)(ring >> 32));
-	qwr(eng, NP_Q_RING_SIZE, eng->entries);
-	qwr(eng, NP_Q_WB_LO, (uint32_t)wb);
-	qwr(eng, NP_Q_WB_HI, (uint32_t)(wb >> 32));
-	qwr(eng, NP_Q_WAIT_TIMEOUT, 0);
-	qwr(eng, NP_Q_CTRL, NP_Q_CTRL_ENABLE);
-	st = qrd(eng, NP_Q_STATUS);
+	st = npi_ring_program(&eng->q);
 	if (!(st & NP_Q_STATUS_ENABLED) || (st & NP_Q_STATUS_ERROR)) {
-		npi_log(ctx, LOG_ERR,
+		npi_log(ectx(eng), LOG_ERR,
 			"np: card %s: DMA engine %u refused its ring at 0x%llx "
 			"(%u entries): status 0x%08x, error %u (%s)",
-			eng->card->name, eng->idx, (unsigned long long)ring,
-			eng->entries, st, qrd(eng, NP_Q_ERROR),
+			eng->card->name, eng->idx,
+			(unsigned long long)np_buf_iova(eng->q.mem),
+			eng->q.entries, st, qrd(eng, NP_Q_ERROR),
 			np_err_name(qrd(eng, NP_Q_ERROR)));
 		return -EIO;
 	}
@@ -205,7 +183,7 @@ static int engine_check_error(struct npi_engine *eng)
 						    << 32;
 	c = qrd(eng, NP_Q_COMPLETED);
 	n = 0;
-	if (c - eng->completed <= eng->submitted - eng->completed)
+	if (c - eng->completed <= eng->q.submitted - eng->completed)
 		n = retire_completed(eng, c);
 	__atomic_fetch_or(&eng->card->dma_failed, 1u << eng->idx,
 			  __ATOMIC_RELEASE);
@@ -224,14 +202,14 @@ static int engine_reap_locked(struct npi_engine *eng)
 	uint32_t head = __atomic_load_n(&eng->wb->head, __ATOMIC_RELAXED);
 	int n;
 
-	if (c - eng->completed > eng->submitted - eng->completed ||
-	    head >= eng->entries) {
+	if (c - eng->completed > eng->q.submitted - eng->completed ||
+	    head >= eng->q.entries) {
 		npi_log(ectx(eng), LOG_ERR,
 			"np: card %s: DMA engine %u wrote an invalid writeback "
 			"record (completed %u, head %u; submitted %u of %u "
 			"entries): engine reset",
-			eng->card->name, eng->idx, c, head, eng->submitted,
-			eng->entries);
+			eng->card->name, eng->idx, c, head, eng->q.submitted,
+			eng->q.entries);
 		return engine_fail(eng, -EIO, NP_ERR_NONE, 0);
 	}
 	n = c != eng->completed ? retire_completed(eng, c) : 0;
@@ -319,7 +297,7 @@ static void engine_timeout(struct npi_engine *eng, int timeout_ms)
 		"np: card %s: DMA engine %u made no progress for %d ms "
 		"(status 0x%08x, head %u, completed %u of %u): engine reset",
 		eng->card->name, eng->idx, timeout_ms, qrd(eng, NP_Q_STATUS),
-		qrd(eng, NP_Q_HEAD), eng->completed, eng->submitted);
+		qrd(eng, NP_Q_HEAD), eng->completed, eng->q.submitted);
 	engine_fail(eng, -ETIMEDOUT, NP_ERR_NONE, 0);
 }
 
@@ -328,25 +306,21 @@ int npi_engine_init(struct np_card *card, unsigned int idx)
 	struct npi_engine *eng = &card->eng[idx];
 	struct np_ctx *ctx = card->ctx;
 	pthread_condattr_t ca;
-	size_t ring_bytes;
 	int ret;
 
 	eng->card = card;
 	eng->idx = idx;
-	eng->entries = ctx->ring_entries;
 	eng->irq_fd = card->irq_fd[NP_IRQ_DMA(idx)];
 	pthread_mutex_init(&eng->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&eng->cond, &ca);
 	pthread_condattr_destroy(&ca);
-	ring_bytes = (size_t)eng->entries * sizeof(struct np_dma_desc);
-	ret = np_buf_alloc(ctx, ring_bytes + sizeof(struct np_queue_wb),
-			   &eng->mem);
+	ret = npi_ring_alloc(&eng->q, card, NP_DMA_BASE(idx),
+			     ctx->ring_entries, sizeof(struct np_dma_desc));
 	if (ret)
 		return ret;
-	eng->ring = np_buf_ptr(eng->mem);
-	eng->wb = (struct np_queue_wb *)((char *)eng->ring + ring_bytes);
+	eng->wb = eng->q.wb;
 	return 0;
 }
 
@@ -371,7 +345,7 @@ void npi_engine_abort(struct npi_engine *eng, int err)
 
 void npi_engine_cancel(struct npi_engine *eng)
 {
-	if (!eng->mem)
+	if (!eng->q.mem)
 		return;
 	pthread_mutex_lock(&eng->lock);
 	while (eng->head)
@@ -386,14 +360,14 @@ void npi_engine_cancel(struct npi_engine *eng)
 
 void npi_engine_fini(struct npi_engine *eng)
 {
-	if (!eng->mem)
+	if (!eng->q.mem)
 		return;
 	npi_engine_abort(eng, -ECANCELED);
 	pthread_mutex_lock(&eng->lock);
 	engine_stop(eng);
 	pthread_mutex_unlock(&eng->lock);
-	np_buf_free(eng->mem);
-	eng->mem = NULL;
+	npi_ring_free(&eng->q);
+	eng->wb = NULL;
 	pthread_cond_destroy(&eng->cond);
 	pthread_mutex_destroy(&eng->lock);
 }
@@ -586,8 +560,7 @@ static void write_descs(struct npi_engine *eng, const struct plan *p,
 	uint32_t i;
 
 	for (i = 0; i < n; i++) {
-		struct np_dma_desc *d =
-			&eng->ring[eng->submitted & (eng->entries - 1)];
+		struct np_dma_desc *d = npi_ring_next(&eng->q);
 		uint64_t chunk = p->len - off;
 		bool last = i + 1 == n;
 
@@ -614,8 +587,7 @@ static void write_descs(struct npi_engine *eng, const struct plan *p,
 			d->notify_addr = p->notify_addr;
 			d->notify_data = 1;
 		}
-		eng->submitted++;
-		d->user = eng->submitted;
+		d->user = eng->q.submitted;
 		off += chunk;
 	}
 }
@@ -645,23 +617,23 @@ static int engine_submit(struct npi_engine *eng, const struct plan *p,
 	}
 	for (unsigned int i = 0; i < n_x; i++)
 		n += plan_descs(&p[i]);
-	if (n > eng->entries - 1)
+	if (n > eng->q.entries - 1)
 		return bad_spec(eng->card, "needs more descriptors than a ring",
 				n);
 	pthread_mutex_lock(&eng->lock);
 	for (;;) {
-		if (eng->submitted - eng->completed + n <= eng->entries - 1)
+		if (eng->q.submitted - eng->completed + n <= eng->q.entries - 1)
 			break;
 		engine_reap_locked(eng);
-		if (eng->submitted - eng->completed + n <= eng->entries - 1)
+		if (eng->q.submitted - eng->completed + n <= eng->q.entries - 1)
 			break;
 		if (!deadline)
 			deadline = npi_now_ns() +
 				   (uint64_t)ctx->timeout_ms * 1000000;
 		if (npi_now_ns() >= deadline) {
 			engine_timeout(eng, ctx->timeout_ms);
-			if (eng->submitted - eng->completed + n <=
-			    eng->entries - 1)
+			if (eng->q.submitted - eng->completed + n <=
+			    eng->q.entries - 1)
 				break;
 			pthread_mutex_unlock(&eng->lock);
 			return -ETIMEDOUT;
@@ -673,7 +645,7 @@ static int engine_submit(struct npi_engine *eng, const struct plan *p,
 		if (!x)
 			continue;
 		x[i]->eng = eng;
-		x[i]->end = eng->submitted;
+		x[i]->end = eng->q.submitted;
 		x[i]->status = -EINPROGRESS;
 		x[i]->next = NULL;
 		if (eng->tail)
@@ -682,9 +654,7 @@ static int engine_submit(struct npi_engine *eng, const struct plan *p,
 			eng->head = x[i];
 		eng->tail = x[i];
 	}
-	/* Descriptors must be visible before the doorbell. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	qwr(eng, NP_Q_TAIL, eng->submitted & (eng->entries - 1));
+	npi_ring_doorbell(&eng->q);
 	pthread_mutex_unlock(&eng->lock);
 	return 0;
 }

@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the files of the pipeline share: the pipeline and its stages (one
+ * per card), a session run's state, and the functions each file offers
+ * the others.
+ *
+ *   pipe_load.c     creation: the compiled model onto the cards, reload
+ *   pipe_queue.c    the cards' compute queues: layer jobs per frame
+ *   pipe_session.c  sessions: frames posted, waited for, the token loop
+ *   pipe_sample.c   candidates merged over the output cards, sampling
+ *   pipe_stats.c    session statistics: phases, hops, utilization
+ *
+ * Card roles (np_compile's order): layer cards 0..L-1, then output cards
+ * L..L+O-1. Every card has S input slots and S output slots in its frame
+ * buffer; frame k (counted over the pipeline's life) uses slot k % S on
+ * every card. Mailbox events per card, as offsets from the values read at
+ * creation (counters are wrap-around, targets are base + count):
+ *
+ *   EV_DATA    frames that arrived in an input slot
+ *   EV_DONE    layer jobs completed (the input slot is free again)
+ *   EV_SENT    output slots drained (forwarded, or read by the host)
+ *   EV_CREDIT+j  input slots consumer j freed (its layer job finished)
+ *
+ * Frame k, slot s = k % S, w = k - S + 1 (the count that frees slot s):
+ *   host    H2C embeddings -> card 0 in[s]   wait DONE >= w, signal DATA
+ *   card i  job NOP                          wait SENT >= w  (out[s] free)
+ *           job LAYER in[s] -> out[s]        wait DATA >= k+1, signal DONE,
+ *                                            notify producer CREDIT+j
+ *   layer   FENCE per consumer j             wait CREDIT+j >= w
+ *           C2P out[s] -> consumer in[s]     wait DONE >= k+1, notify its
+ *                                            DATA; the last signals SENT
+ *   output  C2H out[s] -> host (top-k)       wait DONE >= k+1, signal SENT
+ *
+ * so the host posts descriptors ahead and only touches the first card's
+ * input and the output cards' results. Host I/O uses DMA engine 0,
+ * card-to-card forwarding engine 1, so neither blocks the other.
+ */
+#ifndef NP_PIPE_H
+#define NP_PIPE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "internal.h"
+#include "np/pipeline.h"
+#include "np_prog.h"
+#include "recover.h"
+
+/* frame buffer slots per direction: as many as fit, up to NPI_MAX_SLOTS.
+ * More than two let frames queue at a card while it computes, so the
+ * emulated card runs several of them in one pass over its weights. */
+#define NPI_MAX_SLOTS 8u
+#define NPI_MIN_SLOTS 2u
+#define NPI_CQ_ENTRIES 256u
+#define NPI_CQ_AHEAD 8u /* frames of compute jobs per doorbell */
+#define NPI_MAX_OUT 5u
+_Static_assert(2 * NPI_MAX_OUT <= NPI_XFER_BATCH, "a card's forwards");
+#define NPI_CALIB_TOKENS 64u
+#define NPI_LOAD_CORES 32u /* cores per image transfer batch */
+#define NPI_POLL_MS 20 /* progress and failure checks while waiting */
+#define NPI_SAMPLE_NS 1000000ull /* utilization samples at most this often */
+#define NPI_PHASE_SAMPLE_BITS 3 /* 1 in 2^3 token loop iterations timed */
+
+enum {
+	EV_DATA = 0,
+	EV_DONE = 1,
+	EV_SENT = 2,
+	EV_CREDIT = 3, /* .. EV_CREDIT + NPI_MAX_OUT - 1 */
+	EV_COUNT = EV_CREDIT + NPI_MAX_OUT,
+};
+
+struct npi_stage {
+	struct np_card *card;
+	const struct np_card_plan *plan;
+	unsigned int fwd_engine; /* 1, or 0 on a single-engine card */
+	uint32_t ev[EV_COUNT]; /* counter values at creation */
+	/* compute queue: descriptors (struct np_job_desc), and the frames
+	 * whose jobs are in the ring */
+	struct npi_ring cq;
+	uint32_t cq_frames;
+	/* role */
+	uint32_t producer; /* stage feeding this one (stage 0: none) */
+	uint32_t consumer_idx; /* this stage's j at its producer */
+	struct npi_weights_sum sum; /* of the image loaded (recover.c) */
+};
+
+struct np_pipeline {
+	struct np_ctx *ctx;
+	/* owned by np_model_load, NULL for np_pipeline_create */
+	struct np_gguf *gguf;
+	struct np_model *model;
+	struct np_tok *tok;
+	struct np_quant_calib *calib;
+	struct np_compiled *owned;
+	const struct np_compiled *c;
+
+	uint32_t n_stages, n_layer, n_out;
+	struct npi_stage st[NP_MAX_CARDS];
+	uint32_t dim, vocab, batch, max_seq, frame_tokens;
+	uint32_t max_slice; /* most vocabulary rows of one output card */
+	uint64_t frame_max; /* bytes of a full frame */
+	uint64_t in_off, in_size, out_off, out_size; /* FB layout */
+	uint32_t slots; /* per direction; frame k uses slot k % slots */
+	uint32_t frames; /* frames submitted so far (k of the next one) */
+	int broken;
+};
+
+struct npi_req {
+	const struct np_request *r;
+	int32_t *seq; /* prompt, then generated tokens */
+	uint32_t len; /* tokens in seq */
+	uint32_t fed; /* tokens of seq sent to the cards */
+	uint64_t rng;
+	enum np_stop_reason stop; /* != NONE: finished */
+	struct np_request_stats st;
+};
+
+struct npi_frame {
+	uint32_t k, m, n;
+	uint32_t *req; /* per row: request */
+	uint8_t *sample; /* per row: its output picks the next token */
+	struct np_xfer **x;
+	uint32_t nx;
+};
+
+/* Statistics registers of a stage's forwarding engine (np_abi.h) */
+struct npi_fwd_stats {
+	uint32_t fence_waits, work_done;
+	uint64_t fence_ns, work_ns;
+};
+
+enum npi_phase {
+	NPI_SUBMIT,
+	NPI_WAIT,
+	NPI_SAMPLE,
+	NPI_PHASES,
+};
+
+struct npi_run {
+	struct np_pipeline *p;
+	uint64_t removed_at; /* last look for removed cards */
+	const struct np_session_opts *o;
+	struct npi_req *rq;
+	uint32_t n, m, cand;
+	struct np_buf *host;
+	uint64_t host_slot, out_at[NPI_MAX_OUT]; /* offsets in a host slot */
+	struct npi_frame *fr; /* one per micro-batch */
+	int32_t *logits; /* full_logits: vocab */
+	int32_t *cv; /* candidates */
+	uint32_t *ci;
+	uint64_t t0;
+	/* statistics */
+	uint64_t busy_t, in_flight_t, in_flight_acc;
+	uint32_t in_flight;
+	uint64_t busy_ns[NP_MAX_CARDS];
+	struct npi_fwd_stats fwd0[NP_MAX_CARDS]; /* at the start of the run */
+	uint64_t frames, prompt_tokens, tokens;
+	/* host CPU time of the token loop's parts (enum npi_phase) and their
+	 * register access counts over the timed iterations (timing: this one
+	 * is), the token callback's CPU time (all, in timed iterations) */
+	uint64_t cpu[NPI_PHASES];
+	struct npi_reg_acct reg[NPI_PHASES];
+	uint64_t loops, timed_loops;
+	bool timing;
+	uint64_t cpu_callback, cpu_callback_timed;
+	/* the last npi_phase_end() */
+	uint64_t cpu_t;
+	struct npi_reg_acct reg_t;
+};
+
+static inline uint64_t npi_align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) / a * a;
+}
+
+/* Count c as an event target of stage st. */
+static inline uint32_t npi_ev(const struct npi_stage *st, unsigned int e,
+			      uint32_t c)
+{
+	return st->ev[e] + c;
+}
+
+/* pipe_queue.c */
+int npi_cq_start(struct np_pipeline *p, struct npi_stage *st);
+void npi_cq_stop(struct np_pipeline *p, struct npi_stage *st);
+/* The queue stopped: say where and why (-EIO); 0 if it did not. */
+int npi_cq_check(struct np_pipeline *p, struct npi_stage *st);
+int npi_cq_post_frames(struct np_pipeline *p, uint32_t i, uint32_t k);
+
+/* pipe_sample.c */
+int32_t npi_sample(const struct np_sampling *sp, uint64_t *rng,
+		   const int32_t *v, const uint32_t *id, uint32_t n,
+		   double scale);
+uint32_t npi_candidates(struct npi_run *R, const struct npi_frame *f,
+			uint32_t i);
+
+/* pipe_stats.c */
+void npi_phase_begin(struct npi_run *R);
+void npi_phase_end(struct npi_run *R, enum npi_phase ph);
+void npi_fwd_start(struct npi_run *R);
+void npi_busy_sample(struct npi_run *R);
+void npi_in_flight(struct npi_run *R, int delta);
+/* The run's statistics, before its buffers are freed (ret: its result). */
+void npi_stats_run(struct npi_run *R, struct np_session_stats *stats, int ret);
+/* The host's share, after they are: CPU time and register accesses since
+ * cpu0 and reg0 (the start of np_session_run). */
+void npi_stats_host(const struct npi_run *R, struct np_session_stats *stats,
+		    uint64_t cpu0, const struct npi_reg_acct *reg0);
+
+#endif /* NP_PIPE_H */
