@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Hooks between the pipeline (pipeline.c) and fault recovery (recover.c).
+ * Hooks between the pipeline (pipe_load.c) and fault recovery (recover.c).
  */
 #ifndef NP_RECOVER_PRIV_H
 #define NP_RECOVER_PRIV_H
@@ -28,16 +28,16 @@ void npi_weights_sum(const uint8_t *image, const struct np_card_plan *pl,
  * if none. */
 int npi_card_failed(struct np_card *card);
 
-/* pipeline.c: card i of the pipeline and its checksum (NULL if out of
+/* pipe_load.c: card i of the pipeline and its checksum (NULL if out of
  * range). */
 struct np_card *npi_pipeline_card(struct np_pipeline *p, uint32_t i,
 				  struct npi_weights_sum *sum);
-/* pipeline.c: reset every card, reload the images, restart the compute
+/* pipe_load.c: reset every card, reload the images, restart the compute
  * queues; the pipeline is as after np_pipeline_create. */
 int npi_pipeline_reload(struct np_pipeline *p);
-/* pipeline.c: whether card i's compute queue stopped with an error. */
+/* pipe_load.c: whether card i's compute queue stopped with an error. */
 int npi_pipeline_cq_failed(struct np_pipeline *p, uint32_t i);
-/* pipeline.c: card i of the pipeline becomes card (the next reload loads
+/* pipe_load.c: card i of the pipeline becomes card (the next reload loads
  * its image there); the old card's compute queue is released. */
 void npi_pipeline_replace(struct np_pipeline *p, uint32_t i,
 			  struct np_card *card);

@@ -14,9 +14,7 @@
  * not used: the legacy container works on every kernel that has either,
  * including the 6.1 kernel of the guest run, which has no iommufd.
  *
- * Card discovery uses libpci in the shared library. The static library
- * (linked into fully static binaries) scans sysfs itself, because Debian's
- * libpci-dev ships no static archive; libpci reads the same sysfs files.
+ * Which cards, bound to what, in which IOMMU group: vfio_pci.c.
  *
  * A card the kernel asks back through the device request eventfd
  * (hot-unplug, unbind) is released at the next check (npi_card_gone):
@@ -41,15 +39,8 @@
 #include <linux/pci_regs.h>
 #include <linux/vfio.h>
 
-#ifdef NP_HAVE_LIBPCI
-#include <pci/pci.h>
-#include <setjmp.h>
-#endif
-
 #include "internal.h"
-
-#define SYSFS_PCI "/sys/bus/pci/devices"
-#define BDF_LEN 16 /* "0000:03:00.0" + NUL */
+#include "vfio_pci.h"
 
 struct vfio_group {
 	int num;
@@ -84,144 +75,6 @@ static struct vfio_card *vcard(struct np_card *card)
 	return card->priv;
 }
 
-static const char *const allowed_drivers[] = {
-	"vfio-pci",
-	"np_vfio_pci",
-	"pci-stub",
-	"pcieport",
-};
-
-/* ---------------------------------------------------------------- */
-/* sysfs                                                              */
-
-/* Basename of the symlink bdf/attr, or "" if absent. */
-static void sysfs_link(const char *bdf, const char *attr, char *buf, size_t len)
-{
-	char path[PATH_MAX], target[PATH_MAX];
-	ssize_t n;
-	char *b;
-
-	snprintf(path, sizeof(path), SYSFS_PCI "/%s/%s", bdf, attr);
-	n = readlink(path, target, sizeof(target) - 1);
-	buf[0] = 0;
-	if (n < 0)
-		return;
-	target[n] = 0;
-	b = strrchr(target, '/');
-	b = b ? b + 1 : target;
-	n = (ssize_t)strlen(b);
-	if ((size_t)n >= len)
-		n = (ssize_t)len - 1;
-	memcpy(buf, b, (size_t)n);
-	buf[n] = 0;
-}
-
-static bool driver_allowed(const char *drv)
-{
-	unsigned int i;
-
-	if (!*drv)
-		return true;
-	for (i = 0; i < sizeof(allowed_drivers) / sizeof(allowed_drivers[0]);
-	     i++)
-		if (!strcmp(drv, allowed_drivers[i]))
-			return true;
-	return false;
-}
-
-#ifdef NP_HAVE_LIBPCI
-static jmp_buf pci_jmp;
-
-static void __attribute__((noreturn)) pci_fatal(char *msg, ...)
-{
-	longjmp(pci_jmp, 1);
-}
-
-static void pci_quiet(char *msg, ...)
-{
-}
-
-/* Every np card on the bus, by libpci. */
-static int find_cards(struct np_ctx *ctx, char (*bdf)[BDF_LEN], unsigned int *n)
-{
-	struct pci_access *pa = pci_alloc();
-	struct pci_dev *d;
-
-	*n = 0;
-	if (!pa)
-		return -ENOMEM;
-	pa->error = pci_fatal;
-	pa->warning = pci_quiet;
-	pa->debug = pci_quiet;
-	if (setjmp(pci_jmp)) {
-		npi_log(ctx, LOG_ERR,
-			"np: libpci cannot read the PCI bus (is /sys "
-			"mounted?)");
-		return -ENODEV;
-	}
-	pci_init(pa);
-	pci_scan_bus(pa);
-	for (d = pa->devices; d && *n < NP_MAX_CARDS; d = d->next) {
-		pci_fill_info(d, PCI_FILL_IDENT);
-		if (d->vendor_id != NP_PCI_VENDOR_ID ||
-		    d->device_id != NP_PCI_DEVICE_ID)
-			continue;
-		snprintf(bdf[(*n)++], BDF_LEN, "%04x:%02x:%02x.%d",
-			 d->domain & 0xffff, d->bus, d->dev, d->func);
-	}
-	pci_cleanup(pa);
-	return 0;
-}
-#else
-static int sysfs_read(const char *bdf, const char *attr, char *buf, size_t len)
-{
-	char path[PATH_MAX];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), SYSFS_PCI "/%s/%s", bdf, attr);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = 0;
-	buf[strcspn(buf, "\n")] = 0;
-	return 0;
-}
-
-static bool is_np_card(const char *bdf)
-{
-	char v[16], d[16];
-
-	return !sysfs_read(bdf, "vendor", v, sizeof(v)) &&
-	       !sysfs_read(bdf, "device", d, sizeof(d)) &&
-	       strtoul(v, NULL, 16) == NP_PCI_VENDOR_ID &&
-	       strtoul(d, NULL, 16) == NP_PCI_DEVICE_ID;
-}
-
-/* Every np card on the bus, from sysfs (what libpci reads too). */
-static int find_cards(struct np_ctx *ctx, char (*bdf)[BDF_LEN], unsigned int *n)
-{
-	DIR *dir = opendir(SYSFS_PCI);
-	struct dirent *de;
-
-	*n = 0;
-	if (!dir) {
-		npi_log(ctx, LOG_ERR, "np: cannot read " SYSFS_PCI ": %s",
-			strerror(errno));
-		return -ENODEV;
-	}
-	while ((de = readdir(dir)) && *n < NP_MAX_CARDS)
-		if (strlen(de->d_name) < BDF_LEN && is_np_card(de->d_name))
-			memcpy(bdf[(*n)++], de->d_name, BDF_LEN);
-	closedir(dir);
-	return 0;
-}
-#endif
-
 static int cmp_bdf(const void *a, const void *b)
 {
 	return strcmp(a, b);
@@ -229,37 +82,6 @@ static int cmp_bdf(const void *a, const void *b)
 
 /* ---------------------------------------------------------------- */
 /* Groups and the container                                           */
-
-static int group_check_viable(struct np_ctx *ctx, const char *bdf, int num)
-{
-	char path[PATH_MAX], drv[64];
-	struct dirent *de;
-	DIR *dir;
-
-	snprintf(path, sizeof(path), "/sys/kernel/iommu_groups/%d/devices",
-		 num);
-	dir = opendir(path);
-	if (!dir)
-		return 0; /* VFIO_GROUP_GET_STATUS decides */
-	while ((de = readdir(dir))) {
-		if (de->d_name[0] == '.')
-			continue;
-		sysfs_link(de->d_name, "driver", drv, sizeof(drv));
-		if (!driver_allowed(drv)) {
-			npi_log(ctx, LOG_ERR,
-				"np: card %s: IOMMU group %d is not viable: "
-				"%s is bound to %s; bind it to vfio-pci or "
-				"np_vfio_pci (echo %s > " SYSFS_PCI
-				"/%s/driver/unbind)",
-				bdf, num, de->d_name, drv, de->d_name,
-				de->d_name);
-			closedir(dir);
-			return -EBUSY;
-		}
-	}
-	closedir(dir);
-	return 0;
-}
 
 static int group_open(struct np_ctx *ctx, const char *bdf, int num, int *fd)
 {
@@ -276,7 +98,7 @@ static int group_open(struct np_ctx *ctx, const char *bdf, int num, int *fd)
 			return 0;
 		}
 	}
-	ret = group_check_viable(ctx, bdf, num);
+	ret = npi_vfio_group_viable(ctx, bdf, num);
 	if (ret)
 		return ret;
 	snprintf(path, sizeof(path), "/dev/vfio/%d", num);
@@ -583,94 +405,6 @@ static int device_open(struct np_card *card, int group_fd)
 	return enable_bus_master(card);
 }
 
-static int parse_bdf(const char *s, char *out)
-{
-	unsigned int dom = 0, bus, dev, fn;
-	int n = 0;
-
-	if (sscanf(s, "%x:%x:%x.%u%n", &dom, &bus, &dev, &fn, &n) != 4 ||
-	    s[n]) {
-		n = 0;
-		dom = 0;
-		if (sscanf(s, "%x:%x.%u%n", &bus, &dev, &fn, &n) != 3 || s[n])
-			return -EINVAL;
-	}
-	if (dom > 0xffff || bus > 0xff || dev > 0x1f || fn > 7)
-		return -EINVAL;
-	snprintf(out, BDF_LEN, "%04x:%02x:%02x.%u", dom, bus, dev, fn);
-	return 0;
-}
-
-static int parse_list(struct np_ctx *ctx, const char *args,
-		      char (*bdf)[BDF_LEN], unsigned int *n)
-{
-	char *copy = strdup(args), *tok, *save = NULL;
-	int ret = 0;
-
-	if (!copy)
-		return -ENOMEM;
-	*n = 0;
-	for (tok = strtok_r(copy, ",", &save); tok && !ret;
-	     tok = strtok_r(NULL, ",", &save)) {
-		if (*n == NP_MAX_CARDS || parse_bdf(tok, bdf[*n])) {
-			npi_log(ctx, LOG_ERR,
-				"np: device spec \"vfio:%s\": \"%s\" is not a "
-				"PCI address like 0000:03:00.0 (at most %d)",
-				args, tok, NP_MAX_CARDS);
-			ret = -EINVAL;
-			break;
-		}
-		(*n)++;
-	}
-	free(copy);
-	if (!ret && !*n) {
-		npi_log(ctx, LOG_ERR,
-			"np: device spec \"vfio:%s\" names no card: use "
-			"vfio:all or vfio:0000:03:00.0[,...]",
-			args);
-		ret = -EINVAL;
-	}
-	return ret;
-}
-
-/* Sysfs checks that turn a VFIO errno into a sentence. */
-static int check_binding(struct np_ctx *ctx, const char *bdf, int *group)
-{
-	char drv[64], grp[32];
-	struct stat sb;
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), SYSFS_PCI "/%s", bdf);
-	if (stat(path, &sb)) {
-		npi_log(ctx, LOG_ERR,
-			"np: card %s: no such PCI device (see lspci -d "
-			"%04x:%04x)",
-			bdf, NP_PCI_VENDOR_ID, NP_PCI_DEVICE_ID);
-		return -ENOENT;
-	}
-	sysfs_link(bdf, "driver", drv, sizeof(drv));
-	if (strcmp(drv, "vfio-pci") && strcmp(drv, "np_vfio_pci")) {
-		npi_log(ctx, LOG_ERR,
-			"np: card %s: %s%s; bind it with `echo np_vfio_pci "
-			"> " SYSFS_PCI "/%s/driver_override; echo %s > "
-			"/sys/bus/pci/drivers_probe`%s",
-			bdf, *drv ? "bound to " : "bound to no driver", drv,
-			bdf, bdf, *drv ? " after unbinding it" : "");
-		return -EBUSY;
-	}
-	sysfs_link(bdf, "iommu_group", grp, sizeof(grp));
-	if (!*grp) {
-		npi_log(ctx, LOG_ERR,
-			"np: card %s: no IOMMU group; enable the IOMMU "
-			"(intel_iommu=on or amd_iommu=on on the kernel "
-			"command line)",
-			bdf);
-		return -ENODEV;
-	}
-	*group = atoi(grp);
-	return 0;
-}
-
 static int vfio_open(struct np_ctx *ctx, const char *args)
 {
 	char(*bdf)[BDF_LEN];
@@ -689,7 +423,7 @@ static int vfio_open(struct np_ctx *ctx, const char *args)
 	v->container = -1;
 	ctx->priv = v;
 	if (!strcmp(args, "all")) {
-		ret = find_cards(ctx, bdf, &n);
+		ret = npi_vfio_find_cards(ctx, bdf, &n);
 		if (!ret && !n) {
 			npi_log(ctx, LOG_ERR,
 				"np: no np card (%04x:%04x) on the PCI bus; "
@@ -701,7 +435,7 @@ static int vfio_open(struct np_ctx *ctx, const char *args)
 		if (!ret)
 			qsort(bdf, n, BDF_LEN, cmp_bdf);
 	} else {
-		ret = parse_list(ctx, args, bdf, &n);
+		ret = npi_vfio_parse_list(ctx, args, bdf, &n);
 	}
 	if (ret)
 		goto out;
@@ -724,7 +458,7 @@ static int vfio_open(struct np_ctx *ctx, const char *args)
 		struct vfio_card *vc;
 		int group = -1, gfd = -1;
 
-		ret = check_binding(ctx, bdf[i], &group);
+		ret = npi_vfio_check_binding(ctx, bdf[i], &group);
 		if (!ret)
 			ret = group_open(ctx, bdf[i], group, &gfd);
 		if (ret)

@@ -25,6 +25,7 @@
 
 #include "internal.h"
 #include "np_err_names.h"
+#include "xfer_plan.h"
 
 #define SPIN_NS 20000u /* busy-poll before sleeping: a wakeup costs more */
 
@@ -316,8 +317,8 @@ int npi_engine_init(struct np_card *card, unsigned int idx)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&eng->cond, &ca);
 	pthread_condattr_destroy(&ca);
-	ret = npi_ring_alloc(&eng->q, card, NP_DMA_BASE(idx),
-			     ctx->ring_entries, sizeof(struct np_dma_desc));
+	ret = npi_ring_alloc(&eng->q, card, NP_DMA_BASE(idx), ctx->ring_entries,
+			     sizeof(struct np_dma_desc));
 	if (ret)
 		return ret;
 	eng->wb = eng->q.wb;
@@ -386,156 +387,6 @@ int npi_engine_process(struct npi_engine *eng)
 
 /* ---------------------------------------------------------------- */
 
-struct plan {
-	uint8_t opcode;
-	uint8_t flags; /* NP_DESC_F_* of the whole transfer */
-	bool quiet; /* no interrupt: nobody waits for it */
-	uint8_t wait_event, signal_event;
-	uint32_t wait_value;
-	uint64_t src, dst, len;
-	uint64_t notify_addr;
-};
-
-static bool card_range_ok(const struct np_card *card, uint64_t addr,
-			  uint64_t len)
-{
-	const struct np_card_info *in = &card->info;
-
-	if (addr + len < addr)
-		return false;
-	if (addr + len <= NP_CA_SRAM_BASE + in->sram_size)
-		return true;
-	return addr >= NP_CA_FB_BASE &&
-	       addr + len <= NP_CA_FB_BASE + in->fb_size;
-}
-
-static int bad_spec(struct np_card *card, const char *what,
-		    unsigned long long v)
-{
-	npi_log(card->ctx, LOG_ERR, "np: card %s: transfer %s (0x%llx)",
-		card->name, what, v);
-	return -EINVAL;
-}
-
-static int host_side(struct np_card *card, const struct np_xfer_spec *s,
-		     uint64_t *bus)
-{
-	if (!s->buf) {
-		*bus = s->bus_addr;
-		return 0;
-	}
-	if (s->buf->ctx != card->ctx)
-		return bad_spec(card, "buffer belongs to another context", 0);
-	if (s->buf_offset > s->buf->size ||
-	    s->len > s->buf->size - s->buf_offset)
-		return bad_spec(card, "host range ends past its buffer",
-				(unsigned long long)(s->buf_offset + s->len));
-	*bus = s->buf->iova + s->buf_offset;
-	return 0;
-}
-
-static int plan_build(struct np_card *card, const struct np_xfer_spec *s,
-		      struct plan *p)
-{
-	const unsigned int ev = card->info.events;
-	struct np_card *peer = s->peer;
-	int ret = 0;
-
-	memset(p, 0, sizeof(*p));
-	if (s->flags &
-	    ~(NP_XFER_F_WAIT | NP_XFER_F_SIGNAL | NP_XFER_F_PEER_EVENT))
-		return bad_spec(card, "has unknown flags", s->flags);
-	if (((s->flags & NP_XFER_F_WAIT) && s->wait_event >= ev) ||
-	    ((s->flags & NP_XFER_F_SIGNAL) && s->signal_event >= ev))
-		return bad_spec(card, "names an event past the card's events",
-				ev);
-	if (s->flags & NP_XFER_F_WAIT) {
-		p->flags |= NP_DESC_F_WAIT;
-		p->wait_event = (uint8_t)s->wait_event;
-		p->wait_value = s->wait_value;
-	}
-	if (s->flags & NP_XFER_F_SIGNAL) {
-		p->flags |= NP_DESC_F_SIGNAL;
-		p->signal_event = (uint8_t)s->signal_event;
-	}
-	if (s->op != NP_XFER_C2C && (s->flags & NP_XFER_F_PEER_EVENT))
-		return bad_spec(card, "asks for a peer event without C2C",
-				s->op);
-	if (s->op != NP_XFER_FENCE && !s->len)
-		return bad_spec(card, "has length 0", 0);
-	p->len = s->len;
-	switch (s->op) {
-	case NP_XFER_H2C:
-		p->opcode = NP_DMA_OP_H2C;
-		p->dst = s->card_addr;
-		ret = host_side(card, s, &p->src);
-		if (!ret && !card_range_ok(card, p->dst, p->len))
-			ret = bad_spec(card, "destination outside SRAM/FB",
-				       p->dst);
-		return ret;
-	case NP_XFER_C2H:
-		p->opcode = NP_DMA_OP_C2H;
-		p->src = s->card_addr;
-		ret = host_side(card, s, &p->dst);
-		if (!ret && !card_range_ok(card, p->src, p->len))
-			ret = bad_spec(card, "source outside SRAM/FB", p->src);
-		return ret;
-	case NP_XFER_COPY:
-		p->opcode = NP_DMA_OP_COPY;
-		p->src = s->card_addr;
-		p->dst = s->dst_addr;
-		if (!card_range_ok(card, p->src, p->len) ||
-		    !card_range_ok(card, p->dst, p->len))
-			return bad_spec(card, "copy outside SRAM/FB", p->src);
-		return 0;
-	case NP_XFER_FENCE:
-		if (!(s->flags & NP_XFER_F_WAIT))
-			return bad_spec(card, "fence without F_WAIT", 0);
-		p->opcode = NP_DMA_OP_FENCE;
-		p->len = 0;
-		return 0;
-	case NP_XFER_C2C:
-		break;
-	default:
-		return bad_spec(card, "has an unknown op", s->op);
-	}
-	if (!peer || peer->ctx != card->ctx)
-		return bad_spec(card, "C2C peer missing or of another context",
-				0);
-	if (s->dst_addr < NP_CA_FB_BASE || s->len > peer->info.fb_size ||
-	    s->dst_addr - NP_CA_FB_BASE > peer->info.fb_size - s->len)
-		return bad_spec(card, "C2C destination outside the peer's FB",
-				s->dst_addr);
-	if ((s->flags & NP_XFER_F_PEER_EVENT) &&
-	    s->peer_event >= peer->info.events)
-		return bad_spec(card, "peer event past the peer's events",
-				s->peer_event);
-	p->src = s->card_addr;
-	if (!card_range_ok(card, p->src, p->len))
-		return bad_spec(card, "source outside SRAM/FB", p->src);
-	if (peer == card) {
-		p->opcode = NP_DMA_OP_COPY;
-		p->dst = s->dst_addr;
-		if (s->flags & NP_XFER_F_PEER_EVENT) {
-			if (s->flags & NP_XFER_F_SIGNAL)
-				return bad_spec(
-					card, "C2C to itself with two signals",
-					0);
-			p->flags |= NP_DESC_F_SIGNAL;
-			p->signal_event = (uint8_t)s->peer_event;
-		}
-		return 0;
-	}
-	p->opcode = NP_DMA_OP_C2P;
-	p->dst = peer->info.fb_iova + (s->dst_addr - NP_CA_FB_BASE);
-	if (s->flags & NP_XFER_F_PEER_EVENT) {
-		p->flags |= NP_DESC_F_NOTIFY;
-		p->notify_addr = peer->info.mbox_iova +
-				 NP_MBOX_EVENT(s->peer_event) - NP_MBOX_OFFSET;
-	}
-	return 0;
-}
-
 static struct npi_engine *pick_engine(struct np_card *card, int engine)
 {
 	unsigned int e;
@@ -546,54 +397,8 @@ static struct npi_engine *pick_engine(struct np_card *card, int engine)
 	return &card->eng[e % card->num_engines];
 }
 
-static uint32_t plan_descs(const struct plan *p)
-{
-	if (!p->len)
-		return 1;
-	return (uint32_t)((p->len + NP_DMA_MAX_LEN - 1) / NP_DMA_MAX_LEN);
-}
-
-static void write_descs(struct npi_engine *eng, const struct plan *p,
-			uint32_t n)
-{
-	uint64_t off = 0;
-	uint32_t i;
-
-	for (i = 0; i < n; i++) {
-		struct np_dma_desc *d = npi_ring_next(&eng->q);
-		uint64_t chunk = p->len - off;
-		bool last = i + 1 == n;
-
-		if (chunk > NP_DMA_MAX_LEN)
-			chunk = NP_DMA_MAX_LEN;
-		memset(d, 0, sizeof(*d));
-		d->opcode = p->opcode;
-		d->flags =
-			(uint8_t)((i == 0 ? (p->flags & NP_DESC_F_WAIT) : 0) |
-				  (last ? (p->flags & (NP_DESC_F_SIGNAL |
-						       NP_DESC_F_NOTIFY)) |
-						   (p->quiet ? 0 :
-							       NP_DESC_F_IRQ) :
-					  0));
-		d->wait_event = p->wait_event;
-		d->wait_value = p->wait_value;
-		d->signal_event = p->signal_event;
-		d->len = (uint32_t)chunk;
-		if (p->len) {
-			d->src = p->src + off;
-			d->dst = p->dst + off;
-		}
-		if (last && (p->flags & NP_DESC_F_NOTIFY)) {
-			d->notify_addr = p->notify_addr;
-			d->notify_data = 1;
-		}
-		d->user = eng->q.submitted;
-		off += chunk;
-	}
-}
-
 /* Post n transfers (plans p[], records x[] or none) with one doorbell. */
-static int engine_submit(struct npi_engine *eng, const struct plan *p,
+static int engine_submit(struct npi_engine *eng, const struct npi_plan *p,
 			 struct np_xfer **x, unsigned int n_x)
 {
 	struct np_ctx *ctx = ectx(eng);
@@ -616,10 +421,10 @@ static int engine_submit(struct npi_engine *eng, const struct plan *p,
 		return -EIO;
 	}
 	for (unsigned int i = 0; i < n_x; i++)
-		n += plan_descs(&p[i]);
+		n += npi_plan_descs(&p[i]);
 	if (n > eng->q.entries - 1)
-		return bad_spec(eng->card, "needs more descriptors than a ring",
-				n);
+		return npi_xfer_bad_spec(
+			eng->card, "needs more descriptors than a ring", n);
 	pthread_mutex_lock(&eng->lock);
 	for (;;) {
 		if (eng->q.submitted - eng->completed + n <= eng->q.entries - 1)
@@ -641,7 +446,7 @@ static int engine_submit(struct npi_engine *eng, const struct plan *p,
 		engine_sleep_locked(eng, deadline);
 	}
 	for (unsigned int i = 0; i < n_x; i++) {
-		write_descs(eng, &p[i], plan_descs(&p[i]));
+		npi_plan_write(&eng->q, &p[i], npi_plan_descs(&p[i]));
 		if (!x)
 			continue;
 		x[i]->eng = eng;
@@ -664,15 +469,15 @@ int np_xfer_submit(struct np_card *card, const struct np_xfer_spec *spec,
 {
 	struct np_xfer_spec s1;
 	struct np_xfer *x;
-	struct plan p;
+	struct npi_plan p;
 	int ret;
 
 	if (!card || !spec || !out)
 		return -EINVAL;
 	*out = NULL;
 	if (spec->engine >= (int)card->num_engines || spec->engine < -1)
-		return bad_spec(card, "names an engine the card lacks",
-				(unsigned long long)spec->engine);
+		return npi_xfer_bad_spec(card, "names an engine the card lacks",
+					 (unsigned long long)spec->engine);
 	x = calloc(1, sizeof(*x));
 	if (!x)
 		return -ENOMEM;
@@ -681,7 +486,7 @@ int np_xfer_submit(struct np_card *card, const struct np_xfer_spec *spec,
 	if (spec->op == NP_XFER_C2C && spec->peer &&
 	    np_card_p2p_mode(card, spec->peer) == NP_P2P_BOUNCE) {
 		/* Validate the whole transfer before allocating. */
-		ret = plan_build(card, spec, &p);
+		ret = npi_plan_build(card, spec, &p);
 		if (ret)
 			goto err;
 		ret = np_buf_alloc(card->ctx, spec->len, &x->bounce);
@@ -705,7 +510,7 @@ int np_xfer_submit(struct np_card *card, const struct np_xfer_spec *spec,
 		s1.buf_offset = 0;
 		s1.flags &= ~NP_XFER_F_PEER_EVENT;
 	}
-	ret = plan_build(card, &s1, &p);
+	ret = npi_plan_build(card, &s1, &p);
 	if (!ret)
 		ret = engine_submit(pick_engine(card, spec->engine), &p, &x, 1);
 	if (ret)
@@ -721,7 +526,7 @@ int npi_xfer_submit_batch(struct np_card *card, unsigned int engine,
 			  const struct np_xfer_spec *spec, unsigned int n,
 			  struct np_xfer **out)
 {
-	struct plan p[NPI_XFER_BATCH] = {0};
+	struct npi_plan p[NPI_XFER_BATCH] = {0};
 	unsigned int i;
 	int ret = 0;
 
@@ -733,12 +538,13 @@ int npi_xfer_submit_batch(struct np_card *card, unsigned int engine,
 		if (spec[i].engine != (int)engine ||
 		    (spec[i].op == NP_XFER_C2C && spec[i].peer &&
 		     np_card_p2p_mode(card, spec[i].peer) == NP_P2P_BOUNCE))
-			ret = bad_spec(card,
-				       "in a batch is not a direct transfer "
-				       "on the batch's engine",
-				       (unsigned long long)spec[i].engine);
+			ret = npi_xfer_bad_spec(
+				card,
+				"in a batch is not a direct transfer "
+				"on the batch's engine",
+				(unsigned long long)spec[i].engine);
 		if (!ret)
-			ret = plan_build(card, &spec[i], &p[i]);
+			ret = npi_plan_build(card, &spec[i], &p[i]);
 		p[i].quiet = !out;
 		if (ret || !out)
 			continue;
@@ -780,11 +586,11 @@ int npi_xfer_reap(struct np_xfer *x)
 static int xfer_stage2(struct np_xfer *x)
 {
 	struct np_card *peer = x->stage2.peer;
-	struct plan p;
+	struct npi_plan p;
 	int ret;
 
 	x->stage2_pending = false;
-	ret = plan_build(peer, &x->stage2, &p);
+	ret = npi_plan_build(peer, &x->stage2, &p);
 	if (!ret)
 		ret = engine_submit(pick_engine(peer, -1), &p, &x, 1);
 	if (ret)
