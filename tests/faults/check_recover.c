@@ -21,6 +21,7 @@
 #include "np/pipeline.h"
 #include "np/recover.h"
 #include "np_abi.h"
+#include "test.h"
 
 /* 3 layers on 3 cards, 2 output cards */
 static const struct np_model_shape shape = {3,	 64, 4,	   2,	 128,
@@ -340,8 +341,6 @@ START_TEST(inject_refuses_bad_faults)
 	ck_assert_int_eq(np_card_inject(c, NULL), -EINVAL);
 }
 END_TEST
-
-Suite *np_suite_recover(void);
 
 Suite *np_suite_recover(void)
 {

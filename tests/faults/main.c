@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* Runner of the fault suite. */
-#include <check.h>
 #include <stdlib.h>
 
-Suite *np_suite_recover(void);
+#include "test.h"
 
 int main(void)
 {

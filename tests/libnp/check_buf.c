@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <stdint.h>
 
-#include "np_test.h"
+#include "test.h"
 
 START_TEST(test_buf_alloc)
 {
@@ -14,7 +14,7 @@ START_TEST(test_buf_alloc)
 	for (i = 0; i < 5; i++) {
 		const uint8_t *p;
 
-		ck_assert_int_eq(np_buf_alloc(npt_ctx, sizes[i], &b[i]), 0);
+		ck_assert_int_eq(np_buf_alloc(tst_ctx, sizes[i], &b[i]), 0);
 		ck_assert_uint_ge(np_buf_size(b[i]), sizes[i]);
 		ck_assert_uint_eq(np_buf_size(b[i]) % 4096, 0);
 		ck_assert_uint_eq(np_buf_iova(b[i]) % 4096, 0);
@@ -34,7 +34,7 @@ START_TEST(test_buf_alloc)
 	uint64_t iova = np_buf_iova(b[1]);
 
 	np_buf_free(b[1]);
-	ck_assert_int_eq(np_buf_alloc(npt_ctx, 4096, &b[1]), 0);
+	ck_assert_int_eq(np_buf_alloc(tst_ctx, 4096, &b[1]), 0);
 	ck_assert_uint_eq(np_buf_iova(b[1]), iova);
 	for (i = 0; i < 5; i++)
 		np_buf_free(b[i]);
@@ -46,10 +46,10 @@ START_TEST(test_buf_invalid)
 {
 	struct np_buf *b = (struct np_buf *)&b;
 
-	ck_assert_int_eq(np_buf_alloc(npt_ctx, 0, &b), -EINVAL);
+	ck_assert_int_eq(np_buf_alloc(tst_ctx, 0, &b), -EINVAL);
 	ck_assert_ptr_null(b);
 	ck_assert_int_eq(np_buf_alloc(NULL, 4096, &b), -EINVAL);
-	ck_assert_int_eq(np_buf_alloc(npt_ctx, 4096, NULL), -EINVAL);
+	ck_assert_int_eq(np_buf_alloc(tst_ctx, 4096, NULL), -EINVAL);
 }
 END_TEST
 
@@ -58,7 +58,7 @@ START_TEST(test_buf_left_open)
 	struct np_buf *b;
 
 	/* np_close frees buffers the caller forgot (checked under ASan). */
-	ck_assert_int_eq(np_buf_alloc(npt_ctx, 8192, &b), 0);
+	ck_assert_int_eq(np_buf_alloc(tst_ctx, 8192, &b), 0);
 	ck_assert_ptr_nonnull(np_buf_ptr(b));
 }
 END_TEST
@@ -68,7 +68,7 @@ Suite *np_suite_buf(void)
 	Suite *s = suite_create("buf");
 	TCase *tc = tcase_create("buf");
 
-	tcase_add_checked_fixture(tc, npt_setup, npt_teardown);
+	tcase_add_checked_fixture(tc, tst_setup, tst_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_buf_alloc);
 	tcase_add_test(tc, test_buf_invalid);

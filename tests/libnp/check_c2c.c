@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "np_abi.h"
-#include "np_test.h"
+#include "test.h"
 
 #define TENSOR_LEN (3u * 1024u * 1024u + 333u)
 #define PEER_EVENT 20u
@@ -31,10 +31,10 @@ static void chain(struct np_ctx *ctx, enum np_p2p_mode expect)
 
 	ck_assert_int_eq(np_buf_alloc(ctx, TENSOR_LEN, &b), 0);
 	p = np_buf_ptr(b);
-	npt_fill(p, TENSOR_LEN, 2024);
+	tst_fill(p, TENSOR_LEN, 2024);
 	for (unsigned int i = 0; i < n; i++)
 		ev[i] = event_now(np_ctx_card(ctx, i), PEER_EVENT);
-	ck_assert_int_eq(npt_h2c(np_ctx_card(ctx, 0), b, 0, at, TENSOR_LEN), 0);
+	ck_assert_int_eq(tst_h2c(np_ctx_card(ctx, 0), b, 0, at, TENSOR_LEN), 0);
 	for (unsigned int i = 0; i + 1 < n; i++) {
 		struct np_card *src = np_ctx_card(ctx, i);
 		struct np_card *dst = np_ctx_card(ctx, i + 1);
@@ -51,18 +51,18 @@ static void chain(struct np_ctx *ctx, enum np_p2p_mode expect)
 
 		/* Emulated peers always map; a VFIO platform may refuse a
 		 * BAR mapping and bounce instead, which must work as well. */
-		if (npt_is_emu() || expect == NP_P2P_BOUNCE)
+		if (tst_is_emu() || expect == NP_P2P_BOUNCE)
 			ck_assert_int_eq(np_card_p2p_mode(src, dst), expect);
 		ck_assert_int_eq(np_xfer_run(src, &s), 0);
 		ck_assert_uint_eq(event_now(dst, PEER_EVENT), ev[i + 1] + 1);
 		at = s.dst_addr;
 	}
 	memset(p, 0, TENSOR_LEN);
-	ck_assert_int_eq(npt_c2h(np_ctx_card(ctx, n - 1), b, 0, at, TENSOR_LEN),
+	ck_assert_int_eq(tst_c2h(np_ctx_card(ctx, n - 1), b, 0, at, TENSOR_LEN),
 			 0);
-	ck_assert_msg(npt_check(p, TENSOR_LEN, 2024),
+	ck_assert_msg(tst_check(p, TENSOR_LEN, 2024),
 		      "the tensor changed on its way through %u cards", n);
-	if (npt_is_emu())
+	if (tst_is_emu())
 		ck_assert_uint_eq(np_ctx_iommu_faults(ctx), 0);
 	np_buf_free(b);
 }
@@ -71,25 +71,25 @@ START_TEST(test_chain_direct)
 {
 	struct np_card_info in;
 
-	np_card_info(np_ctx_card(npt_ctx, 0), &in);
-	if (npt_is_emu()) {
+	np_card_info(np_ctx_card(tst_ctx, 0), &in);
+	if (tst_is_emu()) {
 		ck_assert_uint_ne(in.fb_iova, 0);
 		ck_assert_uint_ne(in.mbox_iova, 0);
 	}
-	chain(npt_ctx, NP_P2P_DIRECT);
+	chain(tst_ctx, NP_P2P_DIRECT);
 }
 END_TEST
 
 START_TEST(test_chain_bounce)
 {
-	struct np_open_opts o = npt_opts();
+	struct np_open_opts o = tst_opts();
 	struct np_card_info in;
 	struct np_ctx *ctx;
 
 	o.flags = NP_OPEN_F_FORCE_BOUNCE;
 	/* A VFIO group opens once per process: free the cards first. */
-	npt_teardown();
-	ck_assert_int_eq(npt_open(&o, &ctx), 0);
+	tst_teardown();
+	ck_assert_int_eq(tst_open(&o, &ctx), 0);
 	np_card_info(np_ctx_card(ctx, 0), &in);
 	ck_assert_uint_eq(in.fb_iova, 0);
 	chain(ctx, np_ctx_num_cards(ctx) > 1 ? NP_P2P_BOUNCE : NP_P2P_DIRECT);
@@ -102,9 +102,9 @@ START_TEST(test_c2c_pipelined)
 	/* The receiving card waits on the event the sender's notify rings,
 	 * then copies the tensor from its FB into SRAM: no host in between
 	 * once both are queued (receiver queued first). */
-	struct np_card *a = np_ctx_card(npt_ctx, 0);
+	struct np_card *a = np_ctx_card(tst_ctx, 0);
 	struct np_card *bc =
-		np_ctx_card(npt_ctx, np_ctx_num_cards(npt_ctx) - 1);
+		np_ctx_card(tst_ctx, np_ctx_num_cards(tst_ctx) - 1);
 	const size_t len = 1u << 20;
 	struct np_xfer_spec recv = {
 		.op = NP_XFER_COPY,
@@ -129,9 +129,9 @@ START_TEST(test_c2c_pipelined)
 	struct np_xfer *xr, *xs;
 	struct np_buf *b;
 
-	ck_assert_int_eq(np_buf_alloc(npt_ctx, len, &b), 0);
-	npt_fill(np_buf_ptr(b), len, 99);
-	ck_assert_int_eq(npt_h2c(a, b, 0, NP_CA_SRAM_BASE, len), 0);
+	ck_assert_int_eq(np_buf_alloc(tst_ctx, len, &b), 0);
+	tst_fill(np_buf_ptr(b), len, 99);
+	ck_assert_int_eq(tst_h2c(a, b, 0, NP_CA_SRAM_BASE, len), 0);
 	ck_assert_int_eq(np_xfer_submit(bc, &recv, &xr), 0);
 	ck_assert_int_eq(np_xfer_poll(xr), -EINPROGRESS);
 	ck_assert_int_eq(np_xfer_submit(a, &send, &xs), 0);
@@ -140,8 +140,8 @@ START_TEST(test_c2c_pipelined)
 	np_xfer_free(xs);
 	np_xfer_free(xr);
 	memset(np_buf_ptr(b), 0, len);
-	ck_assert_int_eq(npt_c2h(bc, b, 0, recv.dst_addr, len), 0);
-	ck_assert(npt_check(np_buf_ptr(b), len, 99));
+	ck_assert_int_eq(tst_c2h(bc, b, 0, recv.dst_addr, len), 0);
+	ck_assert(tst_check(np_buf_ptr(b), len, 99));
 	np_buf_free(b);
 }
 END_TEST
@@ -151,7 +151,7 @@ Suite *np_suite_c2c(void)
 	Suite *s = suite_create("c2c");
 	TCase *tc = tcase_create("c2c");
 
-	tcase_add_checked_fixture(tc, npt_setup, npt_teardown);
+	tcase_add_checked_fixture(tc, tst_setup, tst_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_chain_direct);
 	tcase_add_test(tc, test_chain_bounce);

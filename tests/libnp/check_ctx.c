@@ -6,18 +6,18 @@
 #include <string.h>
 
 #include "np_abi.h"
-#include "np_test.h"
+#include "test.h"
 
 START_TEST(test_open_close)
 {
-	unsigned int n = np_ctx_num_cards(npt_ctx), i, j;
+	unsigned int n = np_ctx_num_cards(tst_ctx), i, j;
 	struct np_card_info a, b;
 
 	ck_assert_uint_ge(n, 1);
-	ck_assert_ptr_null(np_ctx_card(npt_ctx, n));
-	ck_assert_int_eq(np_ctx_timeout_ms(npt_ctx), 5000);
+	ck_assert_ptr_null(np_ctx_card(tst_ctx, n));
+	ck_assert_int_eq(np_ctx_timeout_ms(tst_ctx), 5000);
 	for (i = 0; i < n; i++) {
-		struct np_card *c = np_ctx_card(npt_ctx, i);
+		struct np_card *c = np_ctx_card(tst_ctx, i);
 
 		ck_assert_ptr_nonnull(c);
 		ck_assert_int_eq(np_card_info(c, &a), 0);
@@ -34,7 +34,7 @@ START_TEST(test_open_close)
 		ck_assert_uint_gt(a.link_width, 0);
 		ck_assert(a.caps & NP_CAPS_WRITEBACK);
 		for (j = 0; j < i; j++) {
-			np_card_info(np_ctx_card(npt_ctx, j), &b);
+			np_card_info(np_ctx_card(tst_ctx, j), &b);
 			ck_assert_str_ne(a.name, b.name);
 		}
 	}
@@ -47,15 +47,15 @@ START_TEST(test_open_bad_spec)
 {
 	static const char *const bad[] = {"bogus:3", "emu:0", "emu:x",
 					  "emu:65",  "emu:",  "emu:2x"};
-	struct np_open_opts o = npt_opts();
+	struct np_open_opts o = tst_opts();
 	struct np_ctx *ctx = (struct np_ctx *)&o;
 
 	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		npt_log_clear();
+		tst_log_clear();
 		ck_assert_int_eq(np_open(bad[i], &o, &ctx), -EINVAL);
 		ck_assert_ptr_null(ctx);
 		/* The message names the spec it refused. */
-		ck_assert_ptr_nonnull(strstr(npt_log_text(), bad[i]));
+		ck_assert_ptr_nonnull(strstr(tst_log_text(), bad[i]));
 	}
 	ck_assert_int_eq(np_open("emu:1", &o, NULL), -EINVAL);
 }
@@ -63,16 +63,16 @@ END_TEST
 
 START_TEST(test_open_bad_opts)
 {
-	struct np_open_opts o = npt_opts();
+	struct np_open_opts o = tst_opts();
 	struct np_ctx *ctx;
 
 	o.ring_entries = 100;
 	ck_assert_int_eq(np_open("emu:1", &o, &ctx), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(npt_log_text(), "100"));
-	o = npt_opts();
+	ck_assert_ptr_nonnull(strstr(tst_log_text(), "100"));
+	o = tst_opts();
 	o.timeout_ms = -5;
 	ck_assert_int_eq(np_open("emu:1", &o, &ctx), -EINVAL);
-	o = npt_opts();
+	o = tst_opts();
 	o.flags = 0x80;
 	ck_assert_int_eq(np_open("emu:1", &o, &ctx), -EINVAL);
 }
@@ -80,21 +80,21 @@ END_TEST
 
 START_TEST(test_open_nothing_set)
 {
-	struct np_open_opts o = npt_opts();
+	struct np_open_opts o = tst_opts();
 	char *saved = strdup(getenv("NP_DEVICES"));
 	struct np_ctx *ctx;
 	int ret;
 
 	unsetenv("NP_DEVICES");
-	npt_log_clear();
+	tst_log_clear();
 	ret = np_open(NULL, &o, &ctx);
 	setenv("NP_DEVICES", saved, 1);
 	free(saved);
-	if (npt_is_emu()) {
+	if (tst_is_emu()) {
 		/* The emulator run has no VFIO cards bound. */
 		ck_assert_int_eq(ret, -ENODEV);
 		ck_assert_ptr_nonnull(
-			strstr(npt_log_text(), "NP_DEVICES=emu:16"));
+			strstr(tst_log_text(), "NP_DEVICES=emu:16"));
 	} else {
 		/* In the guest, vfio:all is found without NP_DEVICES. */
 		ck_assert_int_eq(ret, 0);
@@ -106,7 +106,7 @@ END_TEST
 
 START_TEST(test_reg_read)
 {
-	struct np_card *c = np_ctx_card(npt_ctx, 0);
+	struct np_card *c = np_ctx_card(tst_ctx, 0);
 	uint32_t v;
 
 	ck_assert_int_eq(np_card_reg_read(c, NP_REG_ID, &v), 0);
@@ -123,7 +123,7 @@ END_TEST
 
 START_TEST(test_events)
 {
-	struct np_card *c = np_ctx_card(npt_ctx, 0);
+	struct np_card *c = np_ctx_card(tst_ctx, 0);
 	struct np_card_info in;
 	uint32_t before, after;
 
@@ -139,8 +139,8 @@ END_TEST
 
 START_TEST(test_reset_and_reuse)
 {
-	unsigned int last = np_ctx_num_cards(npt_ctx) - 1;
-	struct np_card *c = np_ctx_card(npt_ctx, last);
+	unsigned int last = np_ctx_num_cards(tst_ctx) - 1;
+	struct np_card *c = np_ctx_card(tst_ctx, last);
 	struct np_xfer_spec fence = {
 		.op = NP_XFER_FENCE,
 		.engine = 0,
@@ -152,29 +152,29 @@ START_TEST(test_reset_and_reuse)
 	struct np_buf *b;
 	uint32_t ev;
 
-	ck_assert_int_eq(np_buf_alloc(npt_ctx, 65536, &b), 0);
-	npt_fill(np_buf_ptr(b), 65536, 77);
-	ck_assert_int_eq(npt_h2c(c, b, 0, NP_CA_SRAM_BASE + 4096, 65536), 0);
+	ck_assert_int_eq(np_buf_alloc(tst_ctx, 65536, &b), 0);
+	tst_fill(np_buf_ptr(b), 65536, 77);
+	ck_assert_int_eq(tst_h2c(c, b, 0, NP_CA_SRAM_BASE + 4096, 65536), 0);
 	ck_assert_int_eq(np_card_event_add(c, 9, 1), 0);
 	/* A transfer blocked on the card is cancelled by the reset. */
 	ck_assert_int_eq(np_xfer_submit(c, &fence, &x), 0);
 	ck_assert_int_eq(np_xfer_poll(x), -EINPROGRESS);
-	ck_assert_msg(np_card_reset(c) == 0, "reset: %s", npt_log_text());
+	ck_assert_msg(np_card_reset(c) == 0, "reset: %s", tst_log_text());
 	ck_assert_int_eq(np_xfer_poll(x), -ECANCELED);
 	np_xfer_free(x);
 	/* The reset cleared memory and event counters. */
 	ck_assert_int_eq(np_card_event_read(c, 9, &ev), 0);
 	ck_assert_uint_eq(ev, 0);
 	memset(np_buf_ptr(b), 0xa5, 65536);
-	ck_assert_int_eq(npt_c2h(c, b, 0, NP_CA_SRAM_BASE + 4096, 65536), 0);
+	ck_assert_int_eq(tst_c2h(c, b, 0, NP_CA_SRAM_BASE + 4096, 65536), 0);
 	for (size_t i = 0; i < 65536; i++)
 		ck_assert_uint_eq(((uint8_t *)np_buf_ptr(b))[i], 0);
 	/* And the card works again on every engine. */
-	npt_fill(np_buf_ptr(b), 65536, 78);
-	ck_assert_int_eq(npt_h2c(c, b, 0, NP_CA_FB_BASE, 65536), 0);
+	tst_fill(np_buf_ptr(b), 65536, 78);
+	ck_assert_int_eq(tst_h2c(c, b, 0, NP_CA_FB_BASE, 65536), 0);
 	memset(np_buf_ptr(b), 0, 65536);
-	ck_assert_int_eq(npt_c2h(c, b, 0, NP_CA_FB_BASE, 65536), 0);
-	ck_assert(npt_check(np_buf_ptr(b), 65536, 78));
+	ck_assert_int_eq(tst_c2h(c, b, 0, NP_CA_FB_BASE, 65536), 0);
+	ck_assert(tst_check(np_buf_ptr(b), 65536, 78));
 	ck_assert_int_eq(np_card_reset(NULL), -EINVAL);
 	np_buf_free(b);
 }
@@ -192,7 +192,7 @@ Suite *np_suite_ctx(void)
 	tcase_add_test(tc, test_open_bad_opts);
 	tcase_add_test(tc, test_open_nothing_set);
 	suite_add_tcase(s, tc);
-	tcase_add_checked_fixture(tcc, npt_setup, npt_teardown);
+	tcase_add_checked_fixture(tcc, tst_setup, tst_teardown);
 	tcase_set_timeout(tcc, 60);
 	tcase_add_test(tcc, test_open_close);
 	tcase_add_test(tcc, test_reg_read);

@@ -8,11 +8,11 @@
 #include <sys/epoll.h>
 
 #include "np_abi.h"
-#include "np_test.h"
+#include "test.h"
 
 static struct np_card *card0(void)
 {
-	return np_ctx_card(npt_ctx, 0);
+	return np_ctx_card(tst_ctx, 0);
 }
 
 static void roundtrip(struct np_card *c, struct np_buf *b, uint64_t addr,
@@ -20,11 +20,11 @@ static void roundtrip(struct np_card *c, struct np_buf *b, uint64_t addr,
 {
 	uint8_t *p = np_buf_ptr(b);
 
-	npt_fill(p, len, seed);
-	ck_assert_int_eq(npt_h2c(c, b, 0, addr, len), 0);
+	tst_fill(p, len, seed);
+	ck_assert_int_eq(tst_h2c(c, b, 0, addr, len), 0);
 	memset(p, 0, len);
-	ck_assert_int_eq(npt_c2h(c, b, 0, addr, len), 0);
-	ck_assert_msg(npt_check(p, len, seed),
+	ck_assert_int_eq(tst_c2h(c, b, 0, addr, len), 0);
+	ck_assert_msg(tst_check(p, len, seed),
 		      "card %s: %zu bytes at 0x%llx came back changed",
 		      np_card_name(c), len, (unsigned long long)addr);
 }
@@ -32,13 +32,13 @@ static void roundtrip(struct np_card *c, struct np_buf *b, uint64_t addr,
 START_TEST(test_h2c_c2h_sram_fb)
 {
 	static const size_t lens[] = {1, 3, 4096, 65539, 1u << 20};
-	unsigned int n = np_ctx_num_cards(npt_ctx);
+	unsigned int n = np_ctx_num_cards(tst_ctx);
 	struct np_card_info in;
 	struct np_buf *b;
 
-	ck_assert_int_eq(np_buf_alloc(npt_ctx, 1u << 20, &b), 0);
+	ck_assert_int_eq(np_buf_alloc(tst_ctx, 1u << 20, &b), 0);
 	for (unsigned int i = 0; i < n; i++) {
-		struct np_card *c = np_ctx_card(npt_ctx, i);
+		struct np_card *c = np_ctx_card(tst_ctx, i);
 
 		np_card_info(c, &in);
 		for (unsigned int k = 0; k < 5; k++) {
@@ -62,13 +62,13 @@ START_TEST(test_split_and_offset)
 	struct np_buf *b;
 	uint8_t *p;
 
-	ck_assert_int_eq(np_buf_alloc(npt_ctx, len + 4096, &b), 0);
+	ck_assert_int_eq(np_buf_alloc(tst_ctx, len + 4096, &b), 0);
 	p = np_buf_ptr(b);
-	npt_fill(p + 100, len, 5);
-	ck_assert_int_eq(npt_h2c(c, b, 100, NP_CA_SRAM_BASE + 64, len), 0);
+	tst_fill(p + 100, len, 5);
+	ck_assert_int_eq(tst_h2c(c, b, 100, NP_CA_SRAM_BASE + 64, len), 0);
 	memset(p, 0, len + 4096);
-	ck_assert_int_eq(npt_c2h(c, b, 9, NP_CA_SRAM_BASE + 64, len), 0);
-	ck_assert(npt_check(p + 9, len, 5));
+	ck_assert_int_eq(tst_c2h(c, b, 9, NP_CA_SRAM_BASE + 64, len), 0);
+	ck_assert(tst_check(p + 9, len, 5));
 	ck_assert_uint_eq(p[8], 0);
 	ck_assert_uint_eq(p[9 + len], 0);
 	np_buf_free(b);
@@ -87,13 +87,13 @@ START_TEST(test_copy_on_card)
 	};
 	struct np_buf *b;
 
-	ck_assert_int_eq(np_buf_alloc(npt_ctx, 300000, &b), 0);
-	npt_fill(np_buf_ptr(b), 300000, 31);
-	ck_assert_int_eq(npt_h2c(c, b, 0, s.card_addr, 300000), 0);
+	ck_assert_int_eq(np_buf_alloc(tst_ctx, 300000, &b), 0);
+	tst_fill(np_buf_ptr(b), 300000, 31);
+	ck_assert_int_eq(tst_h2c(c, b, 0, s.card_addr, 300000), 0);
 	ck_assert_int_eq(np_xfer_run(c, &s), 0);
 	memset(np_buf_ptr(b), 0, 300000);
-	ck_assert_int_eq(npt_c2h(c, b, 0, s.dst_addr, 300000), 0);
-	ck_assert(npt_check(np_buf_ptr(b), 300000, 31));
+	ck_assert_int_eq(tst_c2h(c, b, 0, s.dst_addr, 300000), 0);
+	ck_assert(tst_check(np_buf_ptr(b), 300000, 31));
 	np_buf_free(b);
 }
 END_TEST
@@ -122,12 +122,12 @@ static void *engine_worker(void *arg)
 		};
 		unsigned int seed = (unsigned int)w->engine * 1000 + it;
 
-		npt_fill(p, len, seed);
+		tst_fill(p, len, seed);
 		if (np_xfer_run(w->card, &s))
 			w->errors++;
 		memset(p, 0, len);
 		s.op = NP_XFER_C2H;
-		if (np_xfer_run(w->card, &s) || !npt_check(p, len, seed))
+		if (np_xfer_run(w->card, &s) || !tst_check(p, len, seed))
 			w->errors++;
 	}
 	return NULL;
@@ -135,14 +135,14 @@ static void *engine_worker(void *arg)
 
 START_TEST(test_concurrent_engines)
 {
-	unsigned int n = np_ctx_num_cards(npt_ctx), cards = n < 4 ? n : 4;
+	unsigned int n = np_ctx_num_cards(tst_ctx), cards = n < 4 ? n : 4;
 	struct worker w[4 * NP_MAX_DMA_ENGINES];
 	pthread_t t[4 * NP_MAX_DMA_ENGINES];
 	unsigned int nw = 0, i;
 
 	/* One thread per engine on several cards at once. */
 	for (unsigned int c = 0; c < cards; c++) {
-		struct np_card *card = np_ctx_card(npt_ctx, c);
+		struct np_card *card = np_ctx_card(tst_ctx, c);
 		struct np_card_info in;
 
 		np_card_info(card, &in);
@@ -155,7 +155,7 @@ START_TEST(test_concurrent_engines)
 					(uint64_t)e * (1u << 20),
 			};
 			ck_assert_int_eq(
-				np_buf_alloc(npt_ctx, 200000 + e, &w[nw].buf),
+				np_buf_alloc(tst_ctx, 200000 + e, &w[nw].buf),
 				0);
 			nw++;
 		}
@@ -175,7 +175,7 @@ START_TEST(test_async_ring_wrap)
 {
 	/* 200 transfers through 16-entry rings: submission waits for ring
 	 * space, completions arrive in order, nothing is lost. */
-	struct np_open_opts o = npt_opts();
+	struct np_open_opts o = tst_opts();
 	struct np_xfer *x[200];
 	struct np_ctx *ctx;
 	struct np_card *c;
@@ -184,12 +184,12 @@ START_TEST(test_async_ring_wrap)
 
 	o.ring_entries = 16;
 	/* A VFIO group opens once per process: free the cards first. */
-	npt_teardown();
-	ck_assert_int_eq(npt_open(&o, &ctx), 0);
+	tst_teardown();
+	ck_assert_int_eq(tst_open(&o, &ctx), 0);
 	c = np_ctx_card(ctx, 0);
 	ck_assert_int_eq(np_buf_alloc(ctx, 200 * 512, &b), 0);
 	p = np_buf_ptr(b);
-	npt_fill(p, 200 * 512, 9);
+	tst_fill(p, 200 * 512, 9);
 	for (unsigned int i = 0; i < 200; i++) {
 		struct np_xfer_spec s = {
 			.op = NP_XFER_H2C,
@@ -207,8 +207,8 @@ START_TEST(test_async_ring_wrap)
 		np_xfer_free(x[i]);
 	}
 	memset(p, 0, 200 * 512);
-	ck_assert_int_eq(npt_c2h(c, b, 0, NP_CA_SRAM_BASE, 200 * 512), 0);
-	ck_assert(npt_check(p, 200 * 512, 9));
+	ck_assert_int_eq(tst_c2h(c, b, 0, NP_CA_SRAM_BASE, 200 * 512), 0);
+	ck_assert(tst_check(p, 200 * 512, 9));
 	np_close(ctx);
 }
 END_TEST
@@ -244,9 +244,9 @@ START_TEST(test_fence_and_fds)
 	struct pollfd pfd;
 	struct np_buf *b;
 
-	ck_assert_int_eq(np_buf_alloc(npt_ctx, 4096, &b), 0);
+	ck_assert_int_eq(np_buf_alloc(tst_ctx, 4096, &b), 0);
 	h2c.buf = b;
-	np_ctx_process(npt_ctx);
+	np_ctx_process(tst_ctx);
 	ck_assert_int_eq(np_xfer_submit(c, &fence, &f), 0);
 	ck_assert_int_eq(np_xfer_submit(c, &h2c, &x), 0);
 	/* Both wait behind the fence: no completion, no interrupt. */
@@ -260,8 +260,8 @@ START_TEST(test_fence_and_fds)
 	/* ...then the rest: the interrupt fires on both fds. */
 	ck_assert_int_eq(np_card_event_add(c, 11, 1), 0);
 	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
-	ck_assert_int_eq(epoll_wait(np_ctx_fd(npt_ctx), &ev, 1, 5000), 1);
-	ck_assert_int_ge(np_ctx_process(npt_ctx), 0);
+	ck_assert_int_eq(epoll_wait(np_ctx_fd(tst_ctx), &ev, 1, 5000), 1);
+	ck_assert_int_ge(np_ctx_process(tst_ctx), 0);
 	ck_assert_int_eq(np_xfer_wait(x, NP_TIMEOUT_DEFAULT), 0);
 	ck_assert_int_eq(np_xfer_poll(f), 0);
 	ck_assert_uint_eq(np_xfer_error(f, NULL), 0);
@@ -293,26 +293,26 @@ START_TEST(test_timeout_resets_engine)
 	struct np_xfer *f, *x;
 	struct np_buf *b;
 
-	ck_assert_int_eq(np_buf_alloc(npt_ctx, 8192, &b), 0);
+	ck_assert_int_eq(np_buf_alloc(tst_ctx, 8192, &b), 0);
 	h2c.buf = b;
 	ck_assert_int_eq(np_xfer_submit(c, &fence, &f), 0);
 	ck_assert_int_eq(np_xfer_submit(c, &h2c, &x), 0);
-	npt_log_clear();
+	tst_log_clear();
 	ck_assert_int_eq(np_xfer_wait(f, 50), -ETIMEDOUT);
 	ck_assert_int_eq(np_xfer_poll(x), -ECANCELED);
-	ck_assert_ptr_nonnull(strstr(npt_log_text(), "no progress"));
+	ck_assert_ptr_nonnull(strstr(tst_log_text(), "no progress"));
 	ck_assert_int_eq(np_xfer_wait(f, 0), -EINVAL);
 	np_xfer_free(f);
 	np_xfer_free(x);
-	npt_fill(np_buf_ptr(b), 8192, 3);
+	tst_fill(np_buf_ptr(b), 8192, 3);
 	ck_assert_int_eq(np_xfer_run(c, &h2c), 0);
 	memset(np_buf_ptr(b), 0, 8192);
 	h2c.op = NP_XFER_C2H;
 	ck_assert_int_eq(np_xfer_run(c, &h2c), 0);
-	ck_assert(npt_check(np_buf_ptr(b), 8192, 3));
+	ck_assert(tst_check(np_buf_ptr(b), 8192, 3));
 	/* Aborting the engine left no DMA to unmapped memory behind. */
-	if (npt_is_emu())
-		ck_assert_uint_eq(np_ctx_iommu_faults(npt_ctx), 0);
+	if (tst_is_emu())
+		ck_assert_uint_eq(np_ctx_iommu_faults(tst_ctx), 0);
 	np_buf_free(b);
 }
 END_TEST
@@ -330,7 +330,7 @@ START_TEST(test_iommu_fault)
 		.card_addr = NP_CA_SRAM_BASE,
 		.len = 4096,
 	};
-	uint64_t faults = np_ctx_iommu_faults(npt_ctx), addr;
+	uint64_t faults = np_ctx_iommu_faults(tst_ctx), addr;
 	struct np_xfer *x;
 	struct np_buf *b;
 
@@ -346,11 +346,11 @@ START_TEST(test_iommu_fault)
 	ck_assert_uint_eq(np_xfer_error(x, &addr), NP_ERR_BUS_WRITE);
 	ck_assert_uint_eq(addr, bad + 0x1000);
 	np_xfer_free(x);
-	if (npt_is_emu()) {
-		ck_assert_uint_eq(np_ctx_iommu_faults(npt_ctx), faults + 2);
-		ck_assert_ptr_nonnull(strstr(npt_log_text(), "IOMMU fault"));
+	if (tst_is_emu()) {
+		ck_assert_uint_eq(np_ctx_iommu_faults(tst_ctx), faults + 2);
+		ck_assert_ptr_nonnull(strstr(tst_log_text(), "IOMMU fault"));
 	}
-	ck_assert_int_eq(np_buf_alloc(npt_ctx, 4096, &b), 0);
+	ck_assert_int_eq(np_buf_alloc(tst_ctx, 4096, &b), 0);
 	roundtrip(c, b, NP_CA_SRAM_BASE, 4096, 4);
 	np_buf_free(b);
 }
@@ -365,7 +365,7 @@ START_TEST(test_bad_requests)
 	struct np_buf *b;
 
 	np_card_info(c, &in);
-	ck_assert_int_eq(np_buf_alloc(npt_ctx, 4096, &b), 0);
+	ck_assert_int_eq(np_buf_alloc(tst_ctx, 4096, &b), 0);
 #define BAD(change)                                                            \
 	do {                                                                   \
 		s = (struct np_xfer_spec){                                     \
@@ -414,7 +414,7 @@ START_TEST(test_free_in_flight)
 	np_xfer_free(x);
 	np_xfer_free(NULL);
 	ck_assert_int_eq(np_card_event_add(c, 14, 1), 0);
-	ck_assert_int_eq(np_buf_alloc(npt_ctx, 4096, &b), 0);
+	ck_assert_int_eq(np_buf_alloc(tst_ctx, 4096, &b), 0);
 	fence.op = NP_XFER_H2C;
 	fence.flags = 0;
 	fence.buf = b;
@@ -434,7 +434,7 @@ START_TEST(test_bad_writeback)
 	 * record sits right after its 16 descriptors at the IOVA base.
 	 */
 	const uint64_t wb_iova = 0x100000000ull + 16 * 64;
-	struct np_open_opts o = npt_opts();
+	struct np_open_opts o = tst_opts();
 	struct np_queue_wb rec = {.completed = 1000};
 	struct np_xfer_spec fence = {
 		.op = NP_XFER_FENCE,
@@ -463,8 +463,8 @@ START_TEST(test_bad_writeback)
 
 	o.ring_entries = 16;
 	/* A VFIO group opens once per process: free the cards first. */
-	npt_teardown();
-	ck_assert_int_eq(npt_open(&o, &ctx), 0);
+	tst_teardown();
+	ck_assert_int_eq(tst_open(&o, &ctx), 0);
 	c = np_ctx_card(ctx, 0);
 	ck_assert_int_eq(np_buf_alloc(ctx, 4096, &b), 0);
 	memcpy(np_buf_ptr(b), &rec, sizeof(rec));
@@ -472,9 +472,9 @@ START_TEST(test_bad_writeback)
 	ck_assert_int_eq(np_xfer_run(c, &h2c), 0);
 	ck_assert_int_eq(np_xfer_submit(c, &fence, &x), 0);
 	ck_assert_int_eq(np_xfer_run(c, &c2h), 0);
-	npt_log_clear();
+	tst_log_clear();
 	ck_assert_int_eq(np_xfer_poll(x), -EIO);
-	ck_assert_ptr_nonnull(strstr(npt_log_text(), "invalid writeback"));
+	ck_assert_ptr_nonnull(strstr(tst_log_text(), "invalid writeback"));
 	np_xfer_free(x);
 	/* Engine 0 was reset and works. */
 	h2c.engine = 0;
@@ -489,7 +489,7 @@ Suite *np_suite_xfer(void)
 	Suite *s = suite_create("xfer");
 	TCase *tc = tcase_create("xfer");
 
-	tcase_add_checked_fixture(tc, npt_setup, npt_teardown);
+	tcase_add_checked_fixture(tc, tst_setup, tst_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_h2c_c2h_sram_fb);
 	tcase_add_test(tc, test_split_and_offset);
@@ -502,7 +502,7 @@ Suite *np_suite_xfer(void)
 	tcase_add_test(tc, test_bad_requests);
 	tcase_add_test(tc, test_free_in_flight);
 	/* Relies on the emulator's four engines per card. */
-	if (npt_is_emu())
+	if (tst_is_emu())
 		tcase_add_test(tc, test_bad_writeback);
 	suite_add_tcase(s, tc);
 	return s;

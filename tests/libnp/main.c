@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "np_test.h"
+#include "test.h"
 
-struct np_ctx *npt_ctx;
+struct np_ctx *tst_ctx;
 static char log_text[16384];
 static size_t log_len;
 static const char *spec_seen;
@@ -24,50 +24,50 @@ static void log_cb(void *opaque, int level, const char *msg)
 		log_len += (size_t)n;
 }
 
-const char *npt_log_text(void)
+const char *tst_log_text(void)
 {
 	return log_text;
 }
 
-void npt_log_clear(void)
+void tst_log_clear(void)
 {
 	log_len = 0;
 	log_text[0] = 0;
 }
 
-struct np_open_opts npt_opts(void)
+struct np_open_opts tst_opts(void)
 {
 	struct np_open_opts o = {.log = log_cb, .log_level = 7};
 
 	return o;
 }
 
-int npt_open(const struct np_open_opts *opts, struct np_ctx **out)
+int tst_open(const struct np_open_opts *opts, struct np_ctx **out)
 {
 	return np_open(NULL, opts, out);
 }
 
-int npt_is_emu(void)
+int tst_is_emu(void)
 {
 	return !strncmp(spec_seen, "emu:", 4);
 }
 
-void npt_setup(void)
+void tst_setup(void)
 {
-	struct np_open_opts o = npt_opts();
+	struct np_open_opts o = tst_opts();
 
-	npt_log_clear();
-	ck_assert_msg(npt_open(&o, &npt_ctx) == 0, "np_open(NP_DEVICES=%s): %s",
-		      spec_seen, npt_log_text());
+	tst_log_clear();
+	ck_assert_msg(tst_open(&o, &tst_ctx) == 0, "np_open(NP_DEVICES=%s): %s",
+		      spec_seen, tst_log_text());
 }
 
-void npt_teardown(void)
+void tst_teardown(void)
 {
-	np_close(npt_ctx);
-	npt_ctx = NULL;
+	np_close(tst_ctx);
+	tst_ctx = NULL;
 }
 
-void npt_fill(void *p, size_t len, unsigned int seed)
+void tst_fill(void *p, size_t len, unsigned int seed)
 {
 	uint32_t x = seed * 2654435761u + 1;
 	uint8_t *b = p;
@@ -80,7 +80,7 @@ void npt_fill(void *p, size_t len, unsigned int seed)
 	}
 }
 
-int npt_check(const void *p, size_t len, unsigned int seed)
+int tst_check(const void *p, size_t len, unsigned int seed)
 {
 	uint32_t x = seed * 2654435761u + 1;
 	const uint8_t *b = p;
@@ -110,13 +110,13 @@ static int xfer(struct np_card *c, enum np_xfer_op op, struct np_buf *b,
 	return np_xfer_run(c, &s);
 }
 
-int npt_h2c(struct np_card *c, struct np_buf *b, size_t off, uint64_t addr,
+int tst_h2c(struct np_card *c, struct np_buf *b, size_t off, uint64_t addr,
 	    size_t len)
 {
 	return xfer(c, NP_XFER_H2C, b, off, addr, len);
 }
 
-int npt_c2h(struct np_card *c, struct np_buf *b, size_t off, uint64_t addr,
+int tst_c2h(struct np_card *c, struct np_buf *b, size_t off, uint64_t addr,
 	    size_t len)
 {
 	return xfer(c, NP_XFER_C2H, b, off, addr, len);

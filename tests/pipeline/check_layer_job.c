@@ -15,7 +15,7 @@
 #include "np/model.h"
 #include "np_abi.h"
 #include "np_emu.h"
-#include "np_pipeline_test.h"
+#include "test.h"
 #include "npk.h"
 
 #define HOST_BASE 0x10000000ull

@@ -17,7 +17,7 @@
 #include "np/np.h"
 #include "np/pipeline.h"
 #include "np_abi.h"
-#include "np_pipeline_test.h"
+#include "test.h"
 #include "npk.h"
 
 /* GQA: 4 query heads over 2 KV heads, 3 layers on 3 cards */

@@ -2,7 +2,7 @@
 /* Runner of the pipeline suite. */
 #include <stdlib.h>
 
-#include "np_pipeline_test.h"
+#include "test.h"
 
 int main(void)
 {

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Suites of the pipeline test runner. */
-#ifndef NP_PIPELINE_TEST_H
-#define NP_PIPELINE_TEST_H
+#ifndef TST_PIPELINE_TEST_H
+#define TST_PIPELINE_TEST_H
 
 #include <check.h>
 
 Suite *np_suite_pipeline(void);
 Suite *np_suite_layer_job(void);
 
-#endif /* NP_PIPELINE_TEST_H */
+#endif /* TST_PIPELINE_TEST_H */

@@ -1,0 +1,10 @@
+/* SPDX-License-Identifier: MIT */
+/* Suites of the fault test runner. */
+#ifndef TST_FAULTS_TEST_H
+#define TST_FAULTS_TEST_H
+
+#include <check.h>
+
+Suite *np_suite_recover(void);
+
+#endif /* TST_FAULTS_TEST_H */
