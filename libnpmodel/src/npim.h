@@ -19,6 +19,8 @@ int npim_read_file(const char *path, char **buf, size_t *len);
 float npim_f16_to_f32(uint16_t h);
 uint16_t npim_f32_to_f16(float f);
 
+#define NPIM_GGUF_MAGIC 0x46554747u /* "GGUF", the file's first bytes */
+
 /* ggml type table: block elements and bytes; 0 if unknown */
 int npim_ggml_type_info(uint32_t type, uint32_t *blck, uint32_t *bytes,
 			const char **name);
