@@ -57,9 +57,12 @@ int npim_map_put(struct npim_map *m, const char *k, size_t n, int32_t v);
 /* value or -1 */
 int32_t npim_map_get(const struct npim_map *m, const char *k, size_t n);
 
+struct npim_arch;
+
 /* The model pieces np_compile and the references need */
 struct np_model {
 	struct np_model_shape shape;
+	const struct npim_arch *arch; /* npim_arch.h */
 	const struct np_gguf *g;
 	const struct np_gguf_tensor **t; /* [n_layers * 9 + 3] when g */
 	uint64_t seed;
