@@ -278,28 +278,6 @@ fail:
 	return ret;
 }
 
-int np_model_shape_preset(const char *name, struct np_model_shape *out)
-{
-	static const struct {
-		const char *name;
-		struct np_model_shape s;
-	} presets[] = {
-		{"tiny", {14, 256, 8, 2, 704, 4096, 2048, 10000.0f, 1e-5f}},
-		{"medium",
-		 {14, 1024, 16, 4, 2816, 32000, 2048, 10000.0f, 1e-5f}},
-		{"granite3b",
-		 {14, 4096, 32, 8, 14336, 49152, 4096, 10000000.0f, 1e-5f}},
-	};
-
-	for (size_t i = 0; i < NPIM_ARRAY_SIZE(presets); i++) {
-		if (!strcmp(name, presets[i].name)) {
-			*out = presets[i].s;
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
 int np_model_synthetic(const struct np_model_shape *shape, uint64_t seed,
 		       struct np_model **out)
 {
