@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check_model.h"
+#include "test.h"
 #include "npim.h"
 #include "npim_arch.h"
 
@@ -26,7 +26,7 @@ static struct np_gguf *arch_only(const char *arch, void **buf)
 			 0);
 	ck_assert_int_eq(np_gguf_writer_buf(w, buf, &len), 0);
 	np_gguf_writer_destroy(w);
-	ck_assert_int_eq(np_gguf_open_mem(*buf, len, &cm_log, &g), 0);
+	ck_assert_int_eq(np_gguf_open_mem(*buf, len, &tst_log, &g), 0);
 	return g;
 }
 
@@ -37,17 +37,17 @@ START_TEST(test_unknown_arch)
 	void *buf;
 
 	g = arch_only("rwkv6", &buf);
-	cm_reset();
-	ck_assert_int_eq(np_model_from_gguf(g, &cm_log, &m), -ENOTSUP);
+	tst_reset();
+	ck_assert_int_eq(np_model_from_gguf(g, &tst_log, &m), -ENOTSUP);
 	ck_assert_ptr_null(m);
-	ck_assert_str_eq(cm_last, "model: architecture 'rwkv6' is not "
-				  "supported; np compiles 'llama' models");
+	ck_assert_str_eq(tst_last, "model: architecture 'rwkv6' is not "
+				   "supported; np compiles 'llama' models");
 	np_gguf_close(g);
 	free(buf);
 	/* a prefix of a supported name is another name */
 	g = arch_only("llam", &buf);
-	ck_assert_int_eq(np_model_from_gguf(g, &cm_log, &m), -ENOTSUP);
-	ck_assert_ptr_nonnull(strstr(cm_last, "architecture 'llam'"));
+	ck_assert_int_eq(np_model_from_gguf(g, &tst_log, &m), -ENOTSUP);
+	ck_assert_ptr_nonnull(strstr(tst_last, "architecture 'llam'"));
 	np_gguf_close(g);
 	free(buf);
 }
@@ -58,19 +58,19 @@ START_TEST(test_feature_not_compiled)
 	const struct npim_arch *llama;
 	struct npim_arch neox;
 
-	ck_assert_int_eq(npim_arch_find("llama", 5, &cm_log, &llama), 0);
-	ck_assert_int_eq(npim_arch_usable(llama, &cm_log), 0);
+	ck_assert_int_eq(npim_arch_find("llama", 5, &tst_log, &llama), 0);
+	ck_assert_int_eq(npim_arch_usable(llama, &tst_log), 0);
 	neox = *llama;
 	neox.name = "neoxish";
 	neox.features |= NPIM_ARCH_ROPE_NEOX;
-	cm_reset();
-	ck_assert_int_eq(npim_arch_usable(&neox, &cm_log), -ENOTSUP);
-	ck_assert_str_eq(cm_last, "model: architecture 'neoxish' needs NeoX "
-				  "RoPE, which np does not compile yet; np "
-				  "compiles 'llama' models");
+	tst_reset();
+	ck_assert_int_eq(npim_arch_usable(&neox, &tst_log), -ENOTSUP);
+	ck_assert_str_eq(tst_last, "model: architecture 'neoxish' needs NeoX "
+				   "RoPE, which np does not compile yet; np "
+				   "compiles 'llama' models");
 	neox.features = NPIM_ARCH_QKV_BIAS;
-	ck_assert_int_eq(npim_arch_usable(&neox, &cm_log), -ENOTSUP);
-	ck_assert_ptr_nonnull(strstr(cm_last, "needs Q/K/V biases"));
+	ck_assert_int_eq(npim_arch_usable(&neox, &tst_log), -ENOTSUP);
+	ck_assert_ptr_nonnull(strstr(tst_last, "needs Q/K/V biases"));
 }
 END_TEST
 
@@ -104,8 +104,8 @@ START_TEST(test_llama_loads_demo)
 	struct np_model *m;
 	float *a, *b;
 
-	ck_assert_int_eq(np_gguf_open(NP_DEMO_GGUF, &cm_log, &g), 0);
-	ck_assert_int_eq(np_model_from_gguf(g, &cm_log, &m), 0);
+	ck_assert_int_eq(np_gguf_open(NP_DEMO_GGUF, &tst_log, &g), 0);
+	ck_assert_int_eq(np_model_from_gguf(g, &tst_log, &m), 0);
 	ck_assert_int_eq(np_model_shape_preset("tiny", &tiny), 0);
 	s = np_model_get_shape(m);
 	ck_assert_int_eq(memcmp(s, &tiny, sizeof(tiny)), 0);

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check_perf.h"
+#include "test.h"
 #include "np/perfmodel.h"
 #include "np_abi.h"
 
@@ -151,12 +151,10 @@ START_TEST(old_key_spellings)
 
 	np_perf_shape_default(&a);
 	np_perf_shape_default(&b);
-	ck_assert_int_eq(np_perf_shape_parse(old, strlen(old), &a, err,
-					     sizeof(err)),
-			 0);
-	ck_assert_int_eq(np_perf_shape_parse(now, strlen(now), &b, err,
-					     sizeof(err)),
-			 0);
+	ck_assert_int_eq(
+		np_perf_shape_parse(old, strlen(old), &a, err, sizeof(err)), 0);
+	ck_assert_int_eq(
+		np_perf_shape_parse(now, strlen(now), &b, err, sizeof(err)), 0);
 	ck_assert_uint_eq(a.model.n_layers, 3);
 	ck_assert_uint_eq(a.model.n_heads, 4);
 	ck_assert_uint_eq(a.model.n_kv_heads, 2);
@@ -164,13 +162,13 @@ START_TEST(old_key_spellings)
 	/* the model parser reads the model keys and skips the run's */
 	np_perf_shape_default(&a);
 	m = a.model;
-	ck_assert_int_eq(np_model_shape_parse(run, strlen(run), &m, err,
-					      sizeof(err)),
-			 0);
+	ck_assert_int_eq(
+		np_model_shape_parse(run, strlen(run), &m, err, sizeof(err)),
+		0);
 	a.model.dim = 64;
 	ck_assert_mem_eq(&m, &a.model, sizeof(m));
-	ck_assert_int_eq(np_model_shape_parse("rope_base = inf\n", 16, &m,
-					      err, sizeof(err)),
+	ck_assert_int_eq(np_model_shape_parse("rope_base = inf\n", 16, &m, err,
+					      sizeof(err)),
 			 -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "rope_base"));
 }
@@ -263,7 +261,8 @@ START_TEST(matrix_time_is_ops_over_rate)
 	hd = (double)s.model.dim / s.model.n_heads;
 	kvd = hd * s.model.n_kv_heads;
 	b = (double)s.requests / s.micro_batches;
-	macs4 = (double)s.model.dim * (s.model.dim + 2 * kvd) + (double)s.model.dim * s.model.dim +
+	macs4 = (double)s.model.dim * (s.model.dim + 2 * kvd) +
+		(double)s.model.dim * s.model.dim +
 		2.0 * s.model.dim * s.model.ffn;
 	macs8 = (double)s.model.ffn * s.model.dim;
 	rate4 = (double)a.cores * a.ops_int4 * a.clock_hz;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Shared helpers of the model suite. */
-#ifndef CHECK_MODEL_H
-#define CHECK_MODEL_H
+/* Suites and shared helpers of the model test runner. */
+#ifndef TST_MODEL_TEST_H
+#define TST_MODEL_TEST_H
 
 #include <check.h>
 #include <stddef.h>
@@ -16,17 +16,17 @@ Suite *np_suite_quant(void);
 Suite *np_suite_compile(void);
 Suite *np_suite_ref(void);
 
-/* Log capture: the last message logged through cm_log */
-extern const struct np_model_log cm_log;
-extern char cm_last[1024];
-void cm_reset(void);
+/* Log capture: the last message logged through tst_log */
+extern const struct np_model_log tst_log;
+extern char tst_last[1024];
+void tst_reset(void);
 
 /* The shipped sample text (malloc()ed, caller frees) */
-char *cm_sample(size_t *len);
+char *tst_sample(size_t *len);
 
 /* Write a synthetic model to a temporary GGUF; returns the path
  * (static buffer). */
-const char *cm_write_model(const struct np_model_shape *s, uint32_t wtype,
-			   int tok_kind);
+const char *tst_write_model(const struct np_model_shape *s, uint32_t wtype,
+			    int tok_kind);
 
-#endif
+#endif /* TST_MODEL_TEST_H */
