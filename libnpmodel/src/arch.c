@@ -12,24 +12,27 @@
 #include "npim.h"
 #include "npim_arch.h"
 
+/* llama.cpp's tensor names, which the architectures below share */
+static const char *const llama_tensors[NP_T_COUNT] = {
+	[NP_T_ATTN_NORM] = "attn_norm",
+	[NP_T_Q] = "attn_q",
+	[NP_T_K] = "attn_k",
+	[NP_T_V] = "attn_v",
+	[NP_T_O] = "attn_output",
+	[NP_T_FFN_NORM] = "ffn_norm",
+	[NP_T_GATE] = "ffn_gate",
+	[NP_T_UP] = "ffn_up",
+	[NP_T_DOWN] = "ffn_down",
+	[NP_T_TOK_EMBD] = "token_embd",
+	[NP_T_OUT_NORM] = "output_norm",
+	[NP_T_OUTPUT] = "output",
+};
+
 static const struct npim_arch archs[] = {
 	{
 		.name = "llama",
 		.prefix = "llama",
-		.tensor = {
-			[NP_T_ATTN_NORM] = "attn_norm",
-			[NP_T_Q] = "attn_q",
-			[NP_T_K] = "attn_k",
-			[NP_T_V] = "attn_v",
-			[NP_T_O] = "attn_output",
-			[NP_T_FFN_NORM] = "ffn_norm",
-			[NP_T_GATE] = "ffn_gate",
-			[NP_T_UP] = "ffn_up",
-			[NP_T_DOWN] = "ffn_down",
-			[NP_T_TOK_EMBD] = "token_embd",
-			[NP_T_OUT_NORM] = "output_norm",
-			[NP_T_OUTPUT] = "output",
-		},
+		.tensor = llama_tensors,
 		.features = NPIM_ARCH_TIED_OUTPUT,
 		.rope_base = 10000.0f,
 		.norm_eps = 1e-5f,
@@ -57,8 +60,8 @@ static void supported(char *buf, size_t len)
 	for (size_t i = 0; i < NPIM_ARRAY_SIZE(archs) && n < len; i++) {
 		if (archs[i].features & ~NPIM_ARCH_IMPLEMENTED)
 			continue;
-		n += (size_t)snprintf(buf + n, len - n, "%s'%s'",
-				      n ? ", " : "", archs[i].name);
+		n += (size_t)snprintf(buf + n, len - n, "%s'%s'", n ? ", " : "",
+				      archs[i].name);
 	}
 }
 
@@ -84,8 +87,8 @@ int npim_arch_usable(const struct npim_arch *a, const struct np_model_log *log)
 	return -ENOTSUP;
 }
 
-int npim_arch_find(const char *name, size_t len,
-		   const struct np_model_log *log, const struct npim_arch **out)
+int npim_arch_find(const char *name, size_t len, const struct np_model_log *log,
+		   const struct npim_arch **out)
 {
 	char list[256];
 
@@ -117,7 +120,8 @@ void npim_arch_tensor_name(const struct npim_arch *a, int tensor,
 			   uint32_t layer, char *buf, size_t len)
 {
 	if (tensor < NP_T_TOK_EMBD)
-		snprintf(buf, len, "blk.%u.%s.weight", layer, a->tensor[tensor]);
+		snprintf(buf, len, "blk.%u.%s.weight", layer,
+			 a->tensor[tensor]);
 	else
 		snprintf(buf, len, "%s.weight", a->tensor[tensor]);
 }

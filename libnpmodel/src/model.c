@@ -204,8 +204,8 @@ int np_model_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
 	    (ret = hp_u32(m, "rope.dimension_count", &rope_dim, 0, log)))
 		goto fail;
 	m->shape.n_kv_heads = m->shape.n_heads;
-	if ((ret = hp_u32(m, "attention.head_count_kv", &m->shape.n_kv_heads,
-			  0, log)))
+	if ((ret = hp_u32(m, "attention.head_count_kv", &m->shape.n_kv_heads, 0,
+			  log)))
 		goto fail;
 	npim_arch_key(a, "rope.freq_base", key, sizeof(key));
 	if (np_gguf_get_f32(g, key, &m->shape.rope_base) == -EINVAL) {

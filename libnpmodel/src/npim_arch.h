@@ -15,14 +15,14 @@
 #include "np/model.h"
 
 /* Features of an architecture beyond llama's */
-#define NPIM_ARCH_QKV_BIAS (1u << 0) /* attn_q/k/v have .bias tensors */
-#define NPIM_ARCH_MULTIPLIERS (1u << 1) /* Granite's embedding, residual,
-					 * attention and logit scales */
-#define NPIM_ARCH_TIED_OUTPUT (1u << 2) /* output.weight may be absent: the
-					 * token embedding is then the
-					 * output matrix */
-#define NPIM_ARCH_ROPE_NEOX (1u << 3) /* RoPE rotates pairs (i, i + hd/2),
-				       * not adjacent pairs (2i, 2i + 1) */
+/* attn_q/k/v have .bias tensors */
+#define NPIM_ARCH_QKV_BIAS (1u << 0)
+/* Granite's embedding, residual, attention and logit scales */
+#define NPIM_ARCH_MULTIPLIERS (1u << 1)
+/* output.weight may be absent: the token embedding is then the output */
+#define NPIM_ARCH_TIED_OUTPUT (1u << 2)
+/* RoPE rotates pairs (i, i + hd/2), not adjacent pairs (2i, 2i + 1) */
+#define NPIM_ARCH_ROPE_NEOX (1u << 3)
 
 /* The features the loader, the references and the compiler implement */
 #define NPIM_ARCH_IMPLEMENTED NPIM_ARCH_TIED_OUTPUT
@@ -30,9 +30,10 @@
 struct npim_arch {
 	const char *name; /* general.architecture */
 	const char *prefix; /* of its keys: "<prefix>.block_count" */
-	/* tensor base names by enum np_model_tensor: "blk.<layer>.<name>.weight"
-	 * for a layer's, "<name>.weight" for the others */
-	const char *tensor[NP_T_COUNT];
+	/* [NP_T_COUNT] tensor base names by enum np_model_tensor:
+	 * "blk.<layer>.<name>.weight" for a layer's, "<name>.weight" for the
+	 * others */
+	const char *const *tensor;
 	uint32_t features; /* NPIM_ARCH_* */
 	float rope_base; /* when <prefix>.rope.freq_base is absent */
 	float norm_eps; /* when <prefix>.attention.layer_norm_rms_epsilon is */
@@ -47,8 +48,7 @@ extern const struct npim_arch *const npim_arch_synthetic;
  * (logged: the name, what is missing, the architectures np compiles) for
  * a name not in the table or a row needing features not implemented.
  */
-int npim_arch_find(const char *name, size_t len,
-		   const struct np_model_log *log,
+int npim_arch_find(const char *name, size_t len, const struct np_model_log *log,
 		   const struct npim_arch **out);
 /* The feature check of npim_arch_find on one row: 0 or -ENOTSUP. */
 int npim_arch_usable(const struct npim_arch *a, const struct np_model_log *log);

@@ -148,15 +148,18 @@ static void perf_output(const struct perf_ctx *c, double tokens,
 {
 	const struct np_perf_arch *a = c->a;
 	const struct np_perf_shape *s = c->s;
-	double rows = ((double)s->model.vocab + s->out_cards - 1) / s->out_cards;
+	double rows =
+		((double)s->model.vocab + s->out_cards - 1) / s->out_cards;
 	double lane_rate = (double)a->cores * a->vector_lanes * a->clock_hz;
 
 	rows = (double)(uint64_t)rows;
-	st->matrix_s = tokens * 2 * rows * s->model.dim / perf_rate(a, s->out_bits);
+	st->matrix_s =
+		tokens * 2 * rows * s->model.dim / perf_rate(a, s->out_bits);
 	/* RMSNorm, then a compare per logit for the top-k */
 	st->vector_s = tokens * (3.0 * s->model.dim + rows) / lane_rate;
-	st->sram_s = (rows * s->model.dim * s->out_bits / 8 + tokens * rows * 4) /
-		     a->sram_bw;
+	st->sram_s =
+		(rows * s->model.dim * s->out_bits / 8 + tokens * rows * 4) /
+		a->sram_bw;
 }
 
 static double perf_hop(const struct np_perf_arch *a, double link_bw,
@@ -182,7 +185,8 @@ static void perf_stages(const struct perf_ctx *c, double per_req, double ctx0,
 {
 	const struct np_perf_shape *s = c->s;
 	uint32_t lcards = s->cards - s->out_cards;
-	uint32_t nl = lcards < s->model.n_layers ? lcards : s->model.n_layers, layer = 0;
+	uint32_t nl = lcards < s->model.n_layers ? lcards : s->model.n_layers,
+		 layer = 0;
 	double tokens = c->b * per_req;
 	/* sum over a request's tokens of (ctx0 + i + 1), i < per_req */
 	double ctx_sum = c->b * (per_req * ctx0 + per_req * (per_req + 1) / 2);
@@ -191,7 +195,8 @@ static void perf_stages(const struct perf_ctx *c, double per_req, double ctx0,
 	r->n_stages = nl + 1;
 	for (uint32_t i = 0; i < nl; i++) {
 		struct np_perf_stage *st = &r->stage[i];
-		uint32_t n = s->model.n_layers / nl + (i < s->model.n_layers % nl);
+		uint32_t n =
+			s->model.n_layers / nl + (i < s->model.n_layers % nl);
 
 		memset(st, 0, sizeof(*st));
 		st->first_layer = layer;
@@ -218,14 +223,22 @@ static void perf_stages(const struct perf_ctx *c, double per_req, double ctx0,
 static int perf_check(const struct np_perf_arch *a,
 		      const struct np_perf_shape *s, char *err, size_t errlen)
 {
-	const uint32_t *dims[] = {
-		&s->model.n_layers,   &s->model.dim,		 &s->model.ffn,    &s->model.n_heads,
-		&s->model.n_kv_heads, &s->model.vocab,	 &s->prompt, &s->generate,
-		&s->requests, &s->micro_batches, &s->cards,  &s->out_cards};
+	const uint32_t *dims[] = {&s->model.n_layers,
+				  &s->model.dim,
+				  &s->model.ffn,
+				  &s->model.n_heads,
+				  &s->model.n_kv_heads,
+				  &s->model.vocab,
+				  &s->prompt,
+				  &s->generate,
+				  &s->requests,
+				  &s->micro_batches,
+				  &s->cards,
+				  &s->out_cards};
 	static const char *const names[] = {
 		"n_layers",   "dim",	       "ffn",	 "n_heads",
 		"n_kv_heads", "vocab",	       "prompt", "generate",
-		"requests", "micro_batches", "cards",  "out_cards"};
+		"requests",   "micro_batches", "cards",	 "out_cards"};
 	const uint32_t *bits[] = {&s->weight_bits, &s->act_bits, &s->kv_bits,
 				  &s->out_bits};
 	static const char *const bnames[] = {"weight_bits", "act_bits",
@@ -243,7 +256,8 @@ static int perf_check(const struct np_perf_arch *a,
 			     *bits[i]);
 			return -EINVAL;
 		}
-	if (s->model.dim % s->model.n_heads || s->model.n_heads % s->model.n_kv_heads) {
+	if (s->model.dim % s->model.n_heads ||
+	    s->model.n_heads % s->model.n_kv_heads) {
 		perr(err, errlen,
 		     "n_heads = %u, n_kv_heads = %u, dim = %u: n_heads must "
 		     "divide dim and be a multiple of n_kv_heads",
@@ -378,7 +392,8 @@ int np_perf_estimate(const struct np_perf_arch *a,
 
 	/* capacity: weights, KV cache, two frame slots */
 	w_layer = ((uint64_t)s->model.dim * (uint64_t)(c.qd + 2 * c.kvd) +
-		   (uint64_t)c.qd * s->model.dim + 3ull * s->model.dim * s->model.ffn) *
+		   (uint64_t)c.qd * s->model.dim +
+		   3ull * s->model.dim * s->model.ffn) *
 		  s->weight_bits / 8;
 	total_ctx = (double)s->prompt + s->generate;
 	kv_layer = (uint64_t)((double)s->requests * total_ctx * c.kvd * 2 *

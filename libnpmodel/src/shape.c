@@ -77,8 +77,14 @@ static const struct {
 	enum shape_kind kind;
 	size_t off;
 } shape_keys[] = {
-#define M(f, k) {#f, k, offsetof(struct np_model_shape, f)}
-#define R(f) {#f, SHAPE_RUN_U32, offsetof(struct np_perf_shape, f)}
+#define M(f, k)                                           \
+	{                                                 \
+#f, k, offsetof(struct np_model_shape, f) \
+	}
+#define R(f)                                                         \
+	{                                                            \
+#f, SHAPE_RUN_U32, offsetof(struct np_perf_shape, f) \
+	}
 	M(n_layers, SHAPE_MODEL_U32),
 	M(dim, SHAPE_MODEL_U32),
 	M(n_heads, SHAPE_MODEL_U32),

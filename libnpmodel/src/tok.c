@@ -312,8 +312,8 @@ void npim_tok_out_put(struct npim_tok_out *o, int32_t id)
 	o->n++;
 }
 
-int npim_tok_out_bytes(const struct np_tok *t, struct npim_tok_out *o, const char *s,
-		     size_t n)
+int npim_tok_out_bytes(const struct np_tok *t, struct npim_tok_out *o,
+		       const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		int32_t id = t->byte_id[(unsigned char)s[i]];
@@ -334,8 +334,9 @@ int np_tok_encode(const struct np_tok *t, const char *text, size_t len,
 	int ret = 0;
 
 	if (len)
-		ret = t->kind == NP_TOK_SPM ? npim_spm_encode(t, text, len, &o) :
-					      npim_bpe_encode(t, text, len, &o);
+		ret = t->kind == NP_TOK_SPM ?
+			      npim_spm_encode(t, text, len, &o) :
+			      npim_bpe_encode(t, text, len, &o);
 	*n_out = o.n;
 	if (ret)
 		return ret;
@@ -416,4 +417,3 @@ int np_tok_decode(const struct np_tok *t, const int32_t *ids, size_t n,
 	*len_out = o;
 	return o > cap ? -ENOSPC : 0;
 }
-

@@ -210,7 +210,7 @@ out:
 }
 
 int npim_bpe_encode(const struct np_tok *t, const char *text, size_t len,
-		      struct npim_tok_out *o)
+		    struct npim_tok_out *o)
 {
 	const unsigned char *p = (const unsigned char *)text;
 

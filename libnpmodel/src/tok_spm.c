@@ -86,7 +86,7 @@ static void spm_try(const struct np_tok *t, const char *s,
 }
 
 int npim_spm_encode(const struct np_tok *t, const char *text, size_t len,
-		      struct npim_tok_out *o)
+		    struct npim_tok_out *o)
 {
 	size_t cap = len * 3 + 3, n = 0, nsym = 0, hn = 0;
 	char *s = malloc(cap);
@@ -151,7 +151,8 @@ int npim_spm_encode(const struct np_tok *t, const char *text, size_t len,
 		if (id >= 0 && t->type[id] != TOK_TYPE_CONTROL &&
 		    t->type[id] != TOK_TYPE_UNUSED)
 			npim_tok_out_put(o, id);
-		else if ((ret = npim_tok_out_bytes(t, o, s + sym[i].off, sym[i].n)))
+		else if ((ret = npim_tok_out_bytes(t, o, s + sym[i].off,
+						   sym[i].n)))
 			break;
 	}
 out:

@@ -328,8 +328,9 @@ static int tr_words(struct tr *r, int kind, const char *text, size_t len,
 
 		npim_bpe_byte_map(map);
 		for (size_t i = 0; i < len;) {
-			size_t l = npim_gpt2_piece((const unsigned char *)text + i,
-					      len - i),
+			size_t l = npim_gpt2_piece((const unsigned char *)text +
+							   i,
+						   len - i),
 			       n = 0;
 
 			for (size_t j = 0; j < l; j++) {
