@@ -3,7 +3,8 @@
  * np model pipeline: GGUF files in, card images and reference runs out.
  *
  *   np_gguf_open()            parse and validate a GGUF file (mmap)
- *   np_model_from_gguf()      llama-architecture view of it (or
+ *   np_model_from_gguf()      the model in it, of an architecture np
+ *                             compiles (or
  *   np_model_synthetic()      seed-derived weights of a given shape)
  *   np_tok_from_gguf()        the tokenizer stored in the file
  *   np_quant_calibrate()      activation scales from sample text
@@ -212,8 +213,9 @@ struct np_model;
 
 /* Checks architecture, hyperparameters and every tensor's name, type and
  * shape. -EINVAL (logged: which key or tensor, what was found, what was
- * expected), -ENOTSUP for an architecture other than llama or a tensor
- * type other than F32/F16/Q8_0/Q4_0. The gguf must outlive the model. */
+ * expected), -ENOTSUP for an architecture np does not compile (logged
+ * with the ones it does: llama) or a tensor type other than
+ * F32/F16/Q8_0/Q4_0. The gguf must outlive the model. */
 int np_model_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
 		       struct np_model **out);
 /* Weights generated on demand from (seed, tensor, row): nothing is stored,
