@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * GGUF reader and writer. The reader validates the whole header before
- * handing anything out: every count against the bytes that remain, every
- * size against overflow, every tensor against the data section. Input is
- * untrusted; nothing here asserts on it.
+ * GGUF reader (the writer is gguf_write.c). It validates the whole header
+ * before handing anything out: every count against the bytes that remain,
+ * every size against overflow, every tensor against the data section.
+ * Input is untrusted; nothing here asserts on it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +18,6 @@
 
 #include "npim.h"
 
-#define GGUF_MAGIC 0x46554747u /* "GGUF" */
 #define GGUF_MAX_KV (1u << 20)
 #define GGUF_MAX_TENSORS (1u << 20)
 #define GGUF_MAX_NAME 256
@@ -354,7 +353,7 @@ static int gguf_parse(struct np_gguf *g, const struct np_model_log *log)
 
 	if (cur_u32(&c, "magic", &magic))
 		return -EINVAL;
-	if (magic != GGUF_MAGIC) {
+	if (magic != NPIM_GGUF_MAGIC) {
 		npim_log(log, LOG_ERR,
 			 "gguf: bad magic %02x %02x %02x %02x (expected "
 			 "'GGUF'); this is not a GGUF file",
@@ -825,239 +824,4 @@ int np_gguf_tensor_row(const struct np_gguf_tensor *t, uint64_t row, float *out)
 	default:
 		return -ENOTSUP;
 	}
-}
-
-/* ---------------------------------------------------------------- */
-/* Writer                                                            */
-
-struct np_gguf_writer {
-	struct npim_buf kv, info, data;
-	uint64_t n_kv, n_t;
-};
-
-int np_gguf_writer_create(struct np_gguf_writer **out)
-{
-	*out = calloc(1, sizeof(**out));
-	return *out ? 0 : -ENOMEM;
-}
-
-void np_gguf_writer_destroy(struct np_gguf_writer *w)
-{
-	if (!w)
-		return;
-	free(w->kv.p);
-	free(w->info.p);
-	free(w->data.p);
-	free(w);
-}
-
-static int wr_key(struct np_gguf_writer *w, const char *key, uint32_t type)
-{
-	npim_buf_str(&w->kv, key, strlen(key));
-	npim_buf_u32(&w->kv, type);
-	w->n_kv++;
-	return w->kv.err;
-}
-
-int np_gguf_writer_kv_u32(struct np_gguf_writer *w, const char *key, uint32_t v)
-{
-	wr_key(w, key, NP_GGUF_UINT32);
-	npim_buf_u32(&w->kv, v);
-	return w->kv.err;
-}
-
-int np_gguf_writer_kv_i32(struct np_gguf_writer *w, const char *key, int32_t v)
-{
-	wr_key(w, key, NP_GGUF_INT32);
-	npim_buf_put(&w->kv, &v, 4);
-	return w->kv.err;
-}
-
-int np_gguf_writer_kv_f32(struct np_gguf_writer *w, const char *key, float v)
-{
-	wr_key(w, key, NP_GGUF_FLOAT32);
-	npim_buf_put(&w->kv, &v, 4);
-	return w->kv.err;
-}
-
-int np_gguf_writer_kv_bool(struct np_gguf_writer *w, const char *key, int v)
-{
-	uint8_t b = v != 0;
-
-	wr_key(w, key, NP_GGUF_BOOL);
-	npim_buf_put(&w->kv, &b, 1);
-	return w->kv.err;
-}
-
-int np_gguf_writer_kv_str(struct np_gguf_writer *w, const char *key,
-			  const char *v)
-{
-	wr_key(w, key, NP_GGUF_STRING);
-	npim_buf_str(&w->kv, v, strlen(v));
-	return w->kv.err;
-}
-
-int np_gguf_writer_kv_arr_str(struct np_gguf_writer *w, const char *key,
-			      const char *const *v, size_t n)
-{
-	wr_key(w, key, NP_GGUF_ARRAY);
-	npim_buf_u32(&w->kv, NP_GGUF_STRING);
-	npim_buf_u64(&w->kv, n);
-	for (size_t i = 0; i < n; i++)
-		npim_buf_str(&w->kv, v[i], strlen(v[i]));
-	return w->kv.err;
-}
-
-int np_gguf_writer_kv_arr_f32(struct np_gguf_writer *w, const char *key,
-			      const float *v, size_t n)
-{
-	wr_key(w, key, NP_GGUF_ARRAY);
-	npim_buf_u32(&w->kv, NP_GGUF_FLOAT32);
-	npim_buf_u64(&w->kv, n);
-	npim_buf_put(&w->kv, v, n * 4);
-	return w->kv.err;
-}
-
-int np_gguf_writer_kv_arr_i32(struct np_gguf_writer *w, const char *key,
-			      const int32_t *v, size_t n)
-{
-	wr_key(w, key, NP_GGUF_ARRAY);
-	npim_buf_u32(&w->kv, NP_GGUF_INT32);
-	npim_buf_u64(&w->kv, n);
-	npim_buf_put(&w->kv, v, n * 4);
-	return w->kv.err;
-}
-
-/* ggml's reference quantisers (quantize_row_q8_0_ref, _q4_0_ref) */
-static void wr_q8_0(struct npim_buf *b, const float *x, uint64_t n)
-{
-	for (uint64_t i = 0; i < n; i += 32) {
-		float amax = 0, d, id;
-		uint8_t blk[34];
-		uint16_t h;
-
-		for (int j = 0; j < 32; j++)
-			amax = fmaxf(amax, fabsf(x[i + j]));
-		d = amax / 127.0f;
-		id = d != 0.0f ? 1.0f / d : 0.0f;
-		h = npim_f32_to_f16(d);
-		memcpy(blk, &h, 2);
-		for (int j = 0; j < 32; j++)
-			blk[2 + j] = (uint8_t)(int8_t)roundf(x[i + j] * id);
-		npim_buf_put(b, blk, sizeof(blk));
-	}
-}
-
-static void wr_q4_0(struct npim_buf *b, const float *x, uint64_t n)
-{
-	for (uint64_t i = 0; i < n; i += 32) {
-		float amax = 0, max = 0, d, id;
-		uint8_t blk[18];
-		uint16_t h;
-
-		for (int j = 0; j < 32; j++) {
-			if (fabsf(x[i + j]) > amax) {
-				amax = fabsf(x[i + j]);
-				max = x[i + j];
-			}
-		}
-		d = max / -8.0f;
-		id = d != 0.0f ? 1.0f / d : 0.0f;
-		h = npim_f32_to_f16(d);
-		memcpy(blk, &h, 2);
-		for (int j = 0; j < 16; j++) {
-			int a = (int)(x[i + j] * id + 8.5f);
-			int c = (int)(x[i + j + 16] * id + 8.5f);
-
-			a = a > 15 ? 15 : a;
-			c = c > 15 ? 15 : c;
-			blk[2 + j] = (uint8_t)(a | c << 4);
-		}
-		npim_buf_put(b, blk, sizeof(blk));
-	}
-}
-
-int np_gguf_writer_tensor(struct np_gguf_writer *w, const char *name,
-			  uint32_t type, uint64_t rows, uint64_t cols,
-			  int two_d, const float *data)
-{
-	uint64_t n = rows * cols;
-
-	if ((type == NP_GGML_Q4_0 || type == NP_GGML_Q8_0) && cols % 32)
-		return -EINVAL;
-	if (type != NP_GGML_F32 && type != NP_GGML_F16 &&
-	    type != NP_GGML_Q4_0 && type != NP_GGML_Q8_0)
-		return -EINVAL;
-	npim_buf_pad(&w->data, 32);
-	npim_buf_str(&w->info, name, strlen(name));
-	npim_buf_u32(&w->info, two_d ? 2 : 1);
-	npim_buf_u64(&w->info, cols);
-	if (two_d)
-		npim_buf_u64(&w->info, rows);
-	npim_buf_u32(&w->info, type);
-	npim_buf_u64(&w->info, w->data.len);
-	w->n_t++;
-	switch (type) {
-	case NP_GGML_F32:
-		npim_buf_put(&w->data, data, n * 4);
-		break;
-	case NP_GGML_F16:
-		for (uint64_t i = 0; i < n; i++) {
-			uint16_t h = npim_f32_to_f16(data[i]);
-
-			npim_buf_put(&w->data, &h, 2);
-		}
-		break;
-	case NP_GGML_Q8_0:
-		wr_q8_0(&w->data, data, n);
-		break;
-	case NP_GGML_Q4_0:
-		wr_q4_0(&w->data, data, n);
-		break;
-	}
-	return w->info.err ? w->info.err : w->data.err;
-}
-
-int np_gguf_writer_buf(struct np_gguf_writer *w, void **buf, size_t *len)
-{
-	struct npim_buf b = {0};
-
-	npim_buf_u32(&b, GGUF_MAGIC);
-	npim_buf_u32(&b, 3);
-	npim_buf_u64(&b, w->n_t);
-	npim_buf_u64(&b, w->n_kv);
-	npim_buf_put(&b, w->kv.p, w->kv.len);
-	npim_buf_put(&b, w->info.p, w->info.len);
-	npim_buf_pad(&b, 32);
-	npim_buf_put(&b, w->data.p, w->data.len);
-	if (b.err || w->kv.err || w->info.err || w->data.err) {
-		free(b.p);
-		return -ENOMEM;
-	}
-	*buf = b.p;
-	*len = b.len;
-	return 0;
-}
-
-int np_gguf_writer_save(struct np_gguf_writer *w, const char *path)
-{
-	void *buf;
-	size_t len;
-	FILE *f;
-	int ret = np_gguf_writer_buf(w, &buf, &len);
-
-	if (ret)
-		return ret;
-	f = fopen(path, "wb");
-	if (!f) {
-		ret = -errno;
-		free(buf);
-		return ret;
-	}
-	if (fwrite(buf, 1, len, f) != len)
-		ret = -EIO;
-	if (fclose(f) && !ret)
-		ret = -EIO;
-	free(buf);
-	return ret;
 }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * llama-architecture models: a checked view of a GGUF file, or weights
- * derived from a seed on demand, and the writer that turns the latter into
- * a GGUF file with a trained vocabulary.
+ * Models: a checked view of a GGUF file of an architecture in the table
+ * (arch.c), or weights derived from a seed on demand, and the writer that
+ * turns the latter into a GGUF file with a trained vocabulary.
  */
 #include <errno.h>
 #include <math.h>
@@ -12,13 +12,9 @@
 #include <syslog.h>
 
 #include "npim.h"
+#include "npim_arch.h"
 
 #define NPIM_PER_LAYER 9
-
-static const char *const layer_names[NPIM_PER_LAYER] = {
-	"attn_norm", "attn_q",	 "attn_k", "attn_v",   "attn_output",
-	"ffn_norm",  "ffn_gate", "ffn_up", "ffn_down",
-};
 
 void np_model_dims(const struct np_model *m, int tensor, uint32_t *rows,
 		   uint32_t *cols)
@@ -95,42 +91,51 @@ int np_model_shape_check(const struct np_model_shape *s,
 	return -EINVAL;
 }
 
-static int hp_u32(const struct np_gguf *g, const char *key, uint32_t *v,
+/* Hyperparameter "<prefix>.<name>" of the model's architecture */
+static int hp_u32(const struct np_model *m, const char *name, uint32_t *v,
 		  int required, const struct np_model_log *log)
 {
+	char key[96];
 	uint64_t u;
-	int ret = np_gguf_get_u64(g, key, &u);
+	int ret;
 
+	npim_arch_key(m->arch, name, key, sizeof(key));
+	ret = np_gguf_get_u64(m->g, key, &u);
 	if (ret == -ENOENT && !required)
 		return 0;
 	if (ret || u > UINT32_MAX) {
 		npim_log(log, LOG_ERR,
-			 "model: %s is %s; a llama GGUF needs it as an "
+			 "model: %s is %s; a %s GGUF needs it as an "
 			 "unsigned integer",
-			 key, ret == -ENOENT ? "missing" : "not a valid count");
+			 key, ret == -ENOENT ? "missing" : "not a valid count",
+			 m->arch->name);
 		return -EINVAL;
 	}
 	*v = (uint32_t)u;
 	return 0;
 }
 
-static int check_tensor(const struct np_gguf *g, const char *name,
-			uint64_t rows, uint64_t cols, int optional,
-			const struct np_gguf_tensor **out,
+/* Tensor `tensor` of layer `layer` (of the model for the others) */
+static int check_tensor(const struct np_model *m, int tensor, uint32_t layer,
+			int optional, const struct np_gguf_tensor **out,
 			const struct np_model_log *log)
 {
-	const struct np_gguf_tensor *t = np_gguf_find_tensor(g, name);
-	uint32_t blck, bytes;
+	const struct np_gguf_tensor *t;
+	uint32_t blck, bytes, rows, cols;
 	const char *tname = "?";
+	char name[96];
 
+	npim_arch_tensor_name(m->arch, tensor, layer, name, sizeof(name));
+	np_model_dims(m, tensor, &rows, &cols);
+	t = np_gguf_find_tensor(m->g, name);
 	*out = t;
 	if (!t) {
 		if (optional)
 			return 0;
 		npim_log(log, LOG_ERR,
 			 "model: tensor '%s' is missing; the file is not a "
-			 "complete llama model",
-			 name);
+			 "complete %s model",
+			 name, m->arch->name);
 		return -EINVAL;
 	}
 	npim_ggml_type_info(t->type, &blck, &bytes, &tname);
@@ -143,7 +148,7 @@ static int check_tensor(const struct np_gguf *g, const char *name,
 			 name, tname);
 		return -ENOTSUP;
 	}
-	if (t->ne[0] != cols || t->n_elems != rows * cols ||
+	if (t->ne[0] != cols || t->n_elems != (uint64_t)rows * cols ||
 	    (rows > 1 && t->n_dims != 2)) {
 		npim_log(log, LOG_ERR,
 			 "model: tensor '%s' has shape %llux%llux%llux%llu, "
@@ -162,12 +167,14 @@ static int check_tensor(const struct np_gguf *g, const char *name,
 int np_model_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
 		       struct np_model **out)
 {
+	const struct npim_arch *a;
 	struct np_model *m;
 	const char *arch;
 	size_t alen;
 	uint32_t rope_dim = 0, ntot;
 	uint64_t nvocab;
 	uint32_t atype;
+	char key[96], embd[96];
 	int ret;
 
 	*out = NULL;
@@ -178,56 +185,48 @@ int np_model_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
 			 ret == -ENOENT ? "missing" : "not a string");
 		return -EINVAL;
 	}
-	if (alen != 5 || memcmp(arch, "llama", 5)) {
-		npim_log(log, LOG_ERR,
-			 "model: architecture '%.*s' is not supported; np "
-			 "compiles 'llama' models",
-			 (int)(alen > 64 ? 64 : alen), arch);
-		return -ENOTSUP;
-	}
+	ret = npim_arch_find(arch, alen, log, &a);
+	if (ret)
+		return ret;
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
 	m->g = g;
-	m->shape.rope_base = 10000.0f;
-	m->shape.norm_eps = 1e-5f;
-	if ((ret = hp_u32(g, "llama.block_count", &m->shape.n_layers, 1,
+	m->arch = a;
+	m->shape.rope_base = a->rope_base;
+	m->shape.norm_eps = a->norm_eps;
+	if ((ret = hp_u32(m, "block_count", &m->shape.n_layers, 1, log)) ||
+	    (ret = hp_u32(m, "embedding_length", &m->shape.dim, 1, log)) ||
+	    (ret = hp_u32(m, "feed_forward_length", &m->shape.ffn, 1, log)) ||
+	    (ret = hp_u32(m, "attention.head_count", &m->shape.n_heads, 1,
 			  log)) ||
-	    (ret = hp_u32(g, "llama.embedding_length", &m->shape.dim, 1,
-			  log)) ||
-	    (ret = hp_u32(g, "llama.feed_forward_length", &m->shape.ffn, 1,
-			  log)) ||
-	    (ret = hp_u32(g, "llama.attention.head_count", &m->shape.n_heads, 1,
-			  log)) ||
-	    (ret = hp_u32(g, "llama.context_length", &m->shape.ctx, 0, log)) ||
-	    (ret = hp_u32(g, "llama.rope.dimension_count", &rope_dim, 0, log)))
+	    (ret = hp_u32(m, "context_length", &m->shape.ctx, 0, log)) ||
+	    (ret = hp_u32(m, "rope.dimension_count", &rope_dim, 0, log)))
 		goto fail;
 	m->shape.n_kv_heads = m->shape.n_heads;
-	if ((ret = hp_u32(g, "llama.attention.head_count_kv",
-			  &m->shape.n_kv_heads, 0, log)))
+	if ((ret = hp_u32(m, "attention.head_count_kv", &m->shape.n_kv_heads, 0,
+			  log)))
 		goto fail;
-	if (np_gguf_get_f32(g, "llama.rope.freq_base", &m->shape.rope_base) ==
-	    -EINVAL) {
+	npim_arch_key(a, "rope.freq_base", key, sizeof(key));
+	if (np_gguf_get_f32(g, key, &m->shape.rope_base) == -EINVAL) {
 		npim_log(log, LOG_ERR,
-			 "model: llama.rope.freq_base is not a float; the file "
-			 "is corrupt");
+			 "model: %s is not a float; the file is corrupt", key);
 		ret = -EINVAL;
 		goto fail;
 	}
-	if (np_gguf_get_f32(g, "llama.attention.layer_norm_rms_epsilon",
-			    &m->shape.norm_eps) == -EINVAL) {
+	npim_arch_key(a, "attention.layer_norm_rms_epsilon", key, sizeof(key));
+	if (np_gguf_get_f32(g, key, &m->shape.norm_eps) == -EINVAL) {
 		npim_log(log, LOG_ERR,
-			 "model: llama.attention.layer_norm_rms_epsilon is not "
-			 "a float; the file is corrupt");
+			 "model: %s is not a float; the file is corrupt", key);
 		ret = -EINVAL;
 		goto fail;
 	}
+	npim_arch_key(a, "vocab_size", key, sizeof(key));
+	npim_arch_tensor_name(a, NP_T_TOK_EMBD, 0, embd, sizeof(embd));
 	if ((np_gguf_get_arr(g, "tokenizer.ggml.tokens", &atype, &nvocab) ||
 	     nvocab > UINT32_MAX) &&
-	    (np_gguf_get_u64(g, "llama.vocab_size", &nvocab) ||
-	     nvocab > UINT32_MAX)) {
-		const struct np_gguf_tensor *e =
-			np_gguf_find_tensor(g, "token_embd.weight");
+	    (np_gguf_get_u64(g, key, &nvocab) || nvocab > UINT32_MAX)) {
+		const struct np_gguf_tensor *e = np_gguf_find_tensor(g, embd);
 
 		nvocab = e && e->n_dims == 2 ? e->ne[1] : 0;
 	}
@@ -235,10 +234,11 @@ int np_model_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
 	if ((ret = np_model_shape_check(&m->shape, log)))
 		goto fail;
 	if (rope_dim && rope_dim != m->shape.dim / m->shape.n_heads) {
+		npim_arch_key(a, "rope.dimension_count", key, sizeof(key));
 		npim_log(log, LOG_ERR,
-			 "model: llama.rope.dimension_count is %u but the head "
-			 "dimension is %u; partial RoPE is not supported",
-			 rope_dim, m->shape.dim / m->shape.n_heads);
+			 "model: %s is %u but the head dimension is %u; "
+			 "partial RoPE is not supported",
+			 key, rope_dim, m->shape.dim / m->shape.n_heads);
 		ret = -ENOTSUP;
 		goto fail;
 	}
@@ -250,13 +250,7 @@ int np_model_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
 	}
 	for (uint32_t l = 0; l < m->shape.n_layers; l++) {
 		for (int k = 0; k < NPIM_PER_LAYER; k++) {
-			char name[96];
-			uint32_t r, c;
-
-			snprintf(name, sizeof(name), "blk.%u.%s.weight", l,
-				 layer_names[k]);
-			np_model_dims(m, k, &r, &c);
-			ret = check_tensor(g, name, r, c, 0,
+			ret = check_tensor(m, k, l, 0,
 					   &m->t[l * NPIM_PER_LAYER + k], log);
 			if (ret)
 				goto fail;
@@ -265,13 +259,14 @@ int np_model_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
 	{
 		const struct np_gguf_tensor **tail =
 			&m->t[m->shape.n_layers * NPIM_PER_LAYER];
+		int tied = !!(a->features & NPIM_ARCH_TIED_OUTPUT);
 
-		if ((ret = check_tensor(g, "token_embd.weight", m->shape.vocab,
-					m->shape.dim, 0, &tail[0], log)) ||
-		    (ret = check_tensor(g, "output_norm.weight", 1,
-					m->shape.dim, 0, &tail[1], log)) ||
-		    (ret = check_tensor(g, "output.weight", m->shape.vocab,
-					m->shape.dim, 1, &tail[2], log)))
+		if ((ret = check_tensor(m, NP_T_TOK_EMBD, 0, 0, &tail[0],
+					log)) ||
+		    (ret = check_tensor(m, NP_T_OUT_NORM, 0, 0, &tail[1],
+					log)) ||
+		    (ret = check_tensor(m, NP_T_OUTPUT, 0, tied, &tail[2],
+					log)))
 			goto fail;
 		if (!tail[2])
 			tail[2] = tail[0]; /* tied embeddings */
@@ -281,28 +276,6 @@ int np_model_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
 fail:
 	np_model_destroy(m);
 	return ret;
-}
-
-int np_model_shape_preset(const char *name, struct np_model_shape *out)
-{
-	static const struct {
-		const char *name;
-		struct np_model_shape s;
-	} presets[] = {
-		{"tiny", {14, 256, 8, 2, 704, 4096, 2048, 10000.0f, 1e-5f}},
-		{"medium",
-		 {14, 1024, 16, 4, 2816, 32000, 2048, 10000.0f, 1e-5f}},
-		{"granite3b",
-		 {14, 4096, 32, 8, 14336, 49152, 4096, 10000000.0f, 1e-5f}},
-	};
-
-	for (size_t i = 0; i < NPIM_ARRAY_SIZE(presets); i++) {
-		if (!strcmp(name, presets[i].name)) {
-			*out = presets[i].s;
-			return 0;
-		}
-	}
-	return -ENOENT;
 }
 
 int np_model_synthetic(const struct np_model_shape *shape, uint64_t seed,
@@ -318,6 +291,7 @@ int np_model_synthetic(const struct np_model_shape *shape, uint64_t seed,
 	if (!m)
 		return -ENOMEM;
 	m->shape = *shape;
+	m->arch = npim_arch_synthetic;
 	m->seed = seed;
 	*out = m;
 	return 0;
@@ -385,6 +359,25 @@ int np_model_row(const struct np_model *m, int tensor, uint32_t layer,
 	return 0;
 }
 
+/* "<prefix>.<name>" = v of the model's architecture */
+static int wr_u32(struct np_gguf_writer *w, const struct np_model *m,
+		  const char *name, uint32_t v)
+{
+	char key[96];
+
+	npim_arch_key(m->arch, name, key, sizeof(key));
+	return np_gguf_writer_kv_u32(w, key, v);
+}
+
+static int wr_f32(struct np_gguf_writer *w, const struct np_model *m,
+		  const char *name, float v)
+{
+	char key[96];
+
+	npim_arch_key(m->arch, name, key, sizeof(key));
+	return np_gguf_writer_kv_f32(w, key, v);
+}
+
 int np_model_write_gguf(const struct np_model *m, uint32_t wtype, int tok_kind,
 			const char *text, size_t text_len, const char *path)
 {
@@ -396,35 +389,23 @@ int np_model_write_gguf(const struct np_model *m, uint32_t wtype, int tok_kind,
 	ret = np_gguf_writer_create(&w);
 	if (ret)
 		return ret;
-	ret = np_gguf_writer_kv_str(w, "general.architecture", "llama");
+	ret = np_gguf_writer_kv_str(w, "general.architecture", m->arch->name);
 	ret = ret ? ret :
 		    np_gguf_writer_kv_str(w, "general.name", "np synthetic");
 	ret = ret ? ret : np_gguf_writer_kv_u32(w, "general.alignment", 32);
+	ret = ret ? ret : wr_u32(w, m, "block_count", s->n_layers);
+	ret = ret ? ret : wr_u32(w, m, "context_length", s->ctx);
+	ret = ret ? ret : wr_u32(w, m, "embedding_length", s->dim);
+	ret = ret ? ret : wr_u32(w, m, "feed_forward_length", s->ffn);
+	ret = ret ? ret : wr_u32(w, m, "attention.head_count", s->n_heads);
 	ret = ret ? ret :
-		    np_gguf_writer_kv_u32(w, "llama.block_count", s->n_layers);
+		    wr_u32(w, m, "attention.head_count_kv", s->n_kv_heads);
 	ret = ret ? ret :
-		    np_gguf_writer_kv_u32(w, "llama.context_length", s->ctx);
+		    wr_u32(w, m, "rope.dimension_count", s->dim / s->n_heads);
+	ret = ret ? ret : wr_f32(w, m, "rope.freq_base", s->rope_base);
 	ret = ret ? ret :
-		    np_gguf_writer_kv_u32(w, "llama.embedding_length", s->dim);
-	ret = ret ? ret :
-		    np_gguf_writer_kv_u32(w, "llama.feed_forward_length",
-					  s->ffn);
-	ret = ret ? ret :
-		    np_gguf_writer_kv_u32(w, "llama.attention.head_count",
-					  s->n_heads);
-	ret = ret ? ret :
-		    np_gguf_writer_kv_u32(w, "llama.attention.head_count_kv",
-					  s->n_kv_heads);
-	ret = ret ? ret :
-		    np_gguf_writer_kv_u32(w, "llama.rope.dimension_count",
-					  s->dim / s->n_heads);
-	ret = ret ? ret :
-		    np_gguf_writer_kv_f32(w, "llama.rope.freq_base",
-					  s->rope_base);
-	ret = ret ? ret :
-		    np_gguf_writer_kv_f32(
-			    w, "llama.attention.layer_norm_rms_epsilon",
-			    s->norm_eps);
+		    wr_f32(w, m, "attention.layer_norm_rms_epsilon",
+			   s->norm_eps);
 	ret = ret ? ret : np_tok_train(tok_kind, text, text_len, s->vocab, w);
 	if (ret)
 		goto out;
@@ -455,16 +436,9 @@ int np_model_write_gguf(const struct np_model *m, uint32_t wtype, int tok_kind,
 				ret = np_model_row(m, t,
 						   k < 0 ? 0 : (uint32_t)k, r,
 						   buf + (size_t)r * cols);
-			if (t >= NP_T_TOK_EMBD)
-				snprintf(name, sizeof(name), "%s",
-					 t == NP_T_TOK_EMBD ?
-						 "token_embd.weight" :
-					 t == NP_T_OUT_NORM ?
-						 "output_norm.weight" :
-						 "output.weight");
-			else
-				snprintf(name, sizeof(name), "blk.%d.%s.weight",
-					 k, layer_names[t]);
+			npim_arch_tensor_name(m->arch, t,
+					      k < 0 ? 0 : (uint32_t)k, name,
+					      sizeof(name));
 			if (!ret)
 				ret = np_gguf_writer_tensor(
 					w, name, norm ? NP_GGML_F32 : wtype,

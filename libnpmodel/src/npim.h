@@ -19,6 +19,8 @@ int npim_read_file(const char *path, char **buf, size_t *len);
 float npim_f16_to_f32(uint16_t h);
 uint16_t npim_f32_to_f16(float f);
 
+#define NPIM_GGUF_MAGIC 0x46554747u /* "GGUF", the file's first bytes */
+
 /* ggml type table: block elements and bytes; 0 if unknown */
 int npim_ggml_type_info(uint32_t type, uint32_t *blck, uint32_t *bytes,
 			const char **name);
@@ -55,9 +57,12 @@ int npim_map_put(struct npim_map *m, const char *k, size_t n, int32_t v);
 /* value or -1 */
 int32_t npim_map_get(const struct npim_map *m, const char *k, size_t n);
 
+struct npim_arch;
+
 /* The model pieces np_compile and the references need */
 struct np_model {
 	struct np_model_shape shape;
+	const struct npim_arch *arch; /* npim_arch.h */
 	const struct np_gguf *g;
 	const struct np_gguf_tensor **t; /* [n_layers * 9 + 3] when g */
 	uint64_t seed;

@@ -39,30 +39,6 @@ void np_perf_arch_default(struct np_perf_arch *a)
 	};
 }
 
-void np_perf_shape_default(struct np_perf_shape *s)
-{
-	*s = (struct np_perf_shape){
-		.name = "granite-3b",
-		.layers = 14,
-		.dim = 4096,
-		.ffn = 14336,
-		.heads = 32,
-		.kv_heads = 8,
-		.vocab = 49152,
-		.prompt = 1024,
-		.generate = 1024,
-		.weight_bits = 4,
-		.act_bits = 4,
-		.kv_bits = 4,
-		.out_bits = 8,
-		.requests = NP_DEFAULT_SESSIONS,
-		.micro_batches = NP_DEFAULT_MICRO_BATCHES,
-		.cards = NP_DEFAULT_CARDS,
-		.out_cards = 2,
-		.top_k = 40,
-	};
-}
-
 static void perr(char *err, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -75,116 +51,6 @@ static void perr(char *err, size_t len, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, len, fmt, ap);
 	va_end(ap);
-}
-
-static const struct {
-	const char *key;
-	size_t off;
-} perf_keys[] = {
-#define K(f)                                          \
-	{                                             \
-#f, offsetof(struct np_perf_shape, f) \
-	}
-	K(layers),    K(dim),	   K(ffn),	K(heads),	  K(kv_heads),
-	K(vocab),     K(prompt),   K(generate), K(weight_bits),	  K(act_bits),
-	K(kv_bits),   K(out_bits), K(requests), K(micro_batches), K(cards),
-	K(out_cards), K(top_k),
-#undef K
-};
-
-static char *perf_trim(char *s)
-{
-	char *e;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
-		*--e = 0;
-	return s;
-}
-
-static int perf_line(char *line, unsigned int no, struct np_perf_shape *out,
-		     char *err, size_t errlen)
-{
-	char *eq, *key, *val, *end;
-	unsigned long long v;
-
-	line[strcspn(line, "#")] = 0;
-	key = perf_trim(line);
-	if (!*key)
-		return 0;
-	eq = strchr(key, '=');
-	if (!eq) {
-		perr(err, errlen,
-		     "line %u: \"%s\" is not key = value; write e.g. "
-		     "\"dim = 4096\"",
-		     no, key);
-		return -EINVAL;
-	}
-	*eq = 0;
-	key = perf_trim(key);
-	val = perf_trim(eq + 1);
-	if (!strcmp(key, "name")) {
-		if (strlen(val) >= sizeof(out->name) || !*val) {
-			perr(err, errlen,
-			     "line %u: name \"%s\" must be 1 to %zu characters",
-			     no, val, sizeof(out->name) - 1);
-			return -EINVAL;
-		}
-		strcpy(out->name, val);
-		return 0;
-	}
-	for (size_t i = 0; i < sizeof(perf_keys) / sizeof(perf_keys[0]); i++) {
-		if (strcmp(key, perf_keys[i].key))
-			continue;
-		errno = 0;
-		v = strtoull(val, &end, 10);
-		if (!*val || *end || errno || v > UINT32_MAX || *val == '-') {
-			perr(err, errlen,
-			     "line %u: %s = \"%s\" is not a number from 0 to "
-			     "%u",
-			     no, key, val, UINT32_MAX);
-			return -EINVAL;
-		}
-		*(uint32_t *)((char *)out + perf_keys[i].off) = (uint32_t)v;
-		return 0;
-	}
-	perr(err, errlen,
-	     "line %u: unknown key \"%s\"; the keys are name, layers, dim, "
-	     "ffn, heads, kv_heads, vocab, prompt, generate, weight_bits, "
-	     "act_bits, kv_bits, out_bits, requests, micro_batches, cards, "
-	     "out_cards, top_k",
-	     no, key);
-	return -EINVAL;
-}
-
-int np_perf_shape_parse(const char *text, size_t len, struct np_perf_shape *out,
-			char *err, size_t errlen)
-{
-	char *buf = malloc(len + 1), *line, *save = NULL;
-	unsigned int no = 0;
-	int ret = 0;
-
-	if (!buf)
-		return -ENOMEM;
-	memcpy(buf, text, len);
-	buf[len] = 0;
-	if (memchr(buf, 0, len)) {
-		perr(err, errlen, "a shape file is text: NUL byte at %zu",
-		     (size_t)((char *)memchr(buf, 0, len) - buf));
-		free(buf);
-		return -EINVAL;
-	}
-	/* strtok_r would skip empty lines and miscount */
-	for (line = buf; line && !ret; line = save) {
-		save = strchr(line, '\n');
-		if (save)
-			*save++ = 0;
-		ret = perf_line(line, ++no, out, err, errlen);
-	}
-	free(buf);
-	return ret;
 }
 
 /* ---------------------------------------------------------------- */
@@ -226,7 +92,7 @@ static void perf_layer(const struct perf_ctx *c, double tokens, double reqs,
 {
 	const struct np_perf_arch *a = c->a;
 	const struct np_perf_shape *s = c->s;
-	double dim = s->dim, ffn = s->ffn;
+	double dim = s->model.dim, ffn = s->model.ffn;
 	uint32_t pa = perf_max(s->weight_bits, s->act_bits);
 	/* docs/numerics.md: the FFN's down projection takes int8 SiLU*up */
 	uint32_t pd = perf_max(s->weight_bits, 8);
@@ -234,7 +100,7 @@ static void perf_layer(const struct perf_ctx *c, double tokens, double reqs,
 		dim * (c->qd + 2 * c->kvd) + c->qd * dim + 2 * dim * ffn;
 	double macs_d = ffn * dim;
 	double wbytes = (macs_a + macs_d) * s->weight_bits / 8;
-	double units = reqs * s->kv_heads, rounds, per_unit_ctx;
+	double units = reqs * s->model.n_kv_heads, rounds, per_unit_ctx;
 	double vec, act, lane_rate, kv_bytes;
 
 	st->matrix_s += tokens * (2 * macs_a / perf_rate(a, pa) +
@@ -282,15 +148,18 @@ static void perf_output(const struct perf_ctx *c, double tokens,
 {
 	const struct np_perf_arch *a = c->a;
 	const struct np_perf_shape *s = c->s;
-	double rows = ((double)s->vocab + s->out_cards - 1) / s->out_cards;
+	double rows =
+		((double)s->model.vocab + s->out_cards - 1) / s->out_cards;
 	double lane_rate = (double)a->cores * a->vector_lanes * a->clock_hz;
 
 	rows = (double)(uint64_t)rows;
-	st->matrix_s = tokens * 2 * rows * s->dim / perf_rate(a, s->out_bits);
+	st->matrix_s =
+		tokens * 2 * rows * s->model.dim / perf_rate(a, s->out_bits);
 	/* RMSNorm, then a compare per logit for the top-k */
-	st->vector_s = tokens * (3.0 * s->dim + rows) / lane_rate;
-	st->sram_s = (rows * s->dim * s->out_bits / 8 + tokens * rows * 4) /
-		     a->sram_bw;
+	st->vector_s = tokens * (3.0 * s->model.dim + rows) / lane_rate;
+	st->sram_s =
+		(rows * s->model.dim * s->out_bits / 8 + tokens * rows * 4) /
+		a->sram_bw;
 }
 
 static double perf_hop(const struct np_perf_arch *a, double link_bw,
@@ -316,16 +185,18 @@ static void perf_stages(const struct perf_ctx *c, double per_req, double ctx0,
 {
 	const struct np_perf_shape *s = c->s;
 	uint32_t lcards = s->cards - s->out_cards;
-	uint32_t nl = lcards < s->layers ? lcards : s->layers, layer = 0;
+	uint32_t nl = lcards < s->model.n_layers ? lcards : s->model.n_layers,
+		 layer = 0;
 	double tokens = c->b * per_req;
 	/* sum over a request's tokens of (ctx0 + i + 1), i < per_req */
 	double ctx_sum = c->b * (per_req * ctx0 + per_req * (per_req + 1) / 2);
-	double frame = tokens * s->dim * 2 + 8 + tokens * 8;
+	double frame = tokens * s->model.dim * 2 + 8 + tokens * 8;
 
 	r->n_stages = nl + 1;
 	for (uint32_t i = 0; i < nl; i++) {
 		struct np_perf_stage *st = &r->stage[i];
-		uint32_t n = s->layers / nl + (i < s->layers % nl);
+		uint32_t n =
+			s->model.n_layers / nl + (i < s->model.n_layers % nl);
 
 		memset(st, 0, sizeof(*st));
 		st->first_layer = layer;
@@ -343,7 +214,7 @@ static void perf_stages(const struct perf_ctx *c, double per_req, double ctx0,
 				     frame * (i + 1 == nl ? s->out_cards : 1));
 	}
 	memset(&r->stage[nl], 0, sizeof(r->stage[nl]));
-	r->stage[nl].first_layer = s->layers;
+	r->stage[nl].first_layer = s->model.n_layers;
 	perf_output(c, tokens, &r->stage[nl]);
 	perf_finish(&r->stage[nl]);
 	r->stage[nl].hop_s = perf_hop(c->a, link_bw, tokens * s->top_k * 8.0);
@@ -352,14 +223,22 @@ static void perf_stages(const struct perf_ctx *c, double per_req, double ctx0,
 static int perf_check(const struct np_perf_arch *a,
 		      const struct np_perf_shape *s, char *err, size_t errlen)
 {
-	const uint32_t *dims[] = {
-		&s->layers,   &s->dim,		 &s->ffn,    &s->heads,
-		&s->kv_heads, &s->vocab,	 &s->prompt, &s->generate,
-		&s->requests, &s->micro_batches, &s->cards,  &s->out_cards};
+	const uint32_t *dims[] = {&s->model.n_layers,
+				  &s->model.dim,
+				  &s->model.ffn,
+				  &s->model.n_heads,
+				  &s->model.n_kv_heads,
+				  &s->model.vocab,
+				  &s->prompt,
+				  &s->generate,
+				  &s->requests,
+				  &s->micro_batches,
+				  &s->cards,
+				  &s->out_cards};
 	static const char *const names[] = {
-		"layers",   "dim",	     "ffn",    "heads",
-		"kv_heads", "vocab",	     "prompt", "generate",
-		"requests", "micro_batches", "cards",  "out_cards"};
+		"n_layers",   "dim",	       "ffn",	 "n_heads",
+		"n_kv_heads", "vocab",	       "prompt", "generate",
+		"requests",   "micro_batches", "cards",	 "out_cards"};
 	const uint32_t *bits[] = {&s->weight_bits, &s->act_bits, &s->kv_bits,
 				  &s->out_bits};
 	static const char *const bnames[] = {"weight_bits", "act_bits",
@@ -377,11 +256,12 @@ static int perf_check(const struct np_perf_arch *a,
 			     *bits[i]);
 			return -EINVAL;
 		}
-	if (s->dim % s->heads || s->heads % s->kv_heads) {
+	if (s->model.dim % s->model.n_heads ||
+	    s->model.n_heads % s->model.n_kv_heads) {
 		perr(err, errlen,
-		     "heads = %u, kv_heads = %u, dim = %u: heads must divide "
-		     "dim and be a multiple of kv_heads",
-		     s->heads, s->kv_heads, s->dim);
+		     "n_heads = %u, n_kv_heads = %u, dim = %u: n_heads must "
+		     "divide dim and be a multiple of n_kv_heads",
+		     s->model.n_heads, s->model.n_kv_heads, s->model.dim);
 		return -EINVAL;
 	}
 	if (s->requests % s->micro_batches) {
@@ -456,10 +336,10 @@ int np_perf_estimate(const struct np_perf_arch *a,
 	if (ret)
 		return ret;
 	memset(r, 0, sizeof(*r));
-	c.hd = (double)s->dim / s->heads;
-	c.qd = s->dim;
-	c.kvd = c.hd * s->kv_heads;
-	c.group = (double)s->heads / s->kv_heads;
+	c.hd = (double)s->model.dim / s->model.n_heads;
+	c.qd = s->model.dim;
+	c.kvd = c.hd * s->model.n_kv_heads;
+	c.group = (double)s->model.n_heads / s->model.n_kv_heads;
 	c.b = (double)s->requests / s->micro_batches;
 	m = s->micro_batches;
 	link_bw = a->pcie_raw_bw * a->pcie_efficiency;
@@ -467,7 +347,7 @@ int np_perf_estimate(const struct np_perf_arch *a,
 
 	/* prefill: each micro-batch's prompts in one frame, GPipe flush */
 	perf_stages(&c, s->prompt, 0, link_bw, r);
-	host_in = perf_hop(a, link_bw, c.b * s->prompt * s->dim * 2.0);
+	host_in = perf_hop(a, link_bw, c.b * s->prompt * s->model.dim * 2.0);
 	pre_loop = a->host_step_s + host_in;
 	for (uint32_t i = 0; i < r->n_stages; i++) {
 		double t = r->stage[i].time_s > r->stage[i].hop_s ?
@@ -483,7 +363,7 @@ int np_perf_estimate(const struct np_perf_arch *a,
 
 	/* decode: the prefill yields the first token; each further token
 	 * is one round at its context */
-	host_in = perf_hop(a, link_bw, c.b * s->dim * 2.0 + 8 + c.b * 8);
+	host_in = perf_hop(a, link_bw, c.b * s->model.dim * 2.0 + 8 + c.b * 8);
 	r->host_in_s = host_in;
 	for (uint32_t g = 1; g < s->generate; g++) {
 		perf_stages(&c, 1, (double)s->prompt + g - 1, link_bw, r);
@@ -511,13 +391,14 @@ int np_perf_estimate(const struct np_perf_arch *a,
 		r->matrix_util = busy / (s->cards * r->round_s);
 
 	/* capacity: weights, KV cache, two frame slots */
-	w_layer = ((uint64_t)s->dim * (uint64_t)(c.qd + 2 * c.kvd) +
-		   (uint64_t)c.qd * s->dim + 3ull * s->dim * s->ffn) *
+	w_layer = ((uint64_t)s->model.dim * (uint64_t)(c.qd + 2 * c.kvd) +
+		   (uint64_t)c.qd * s->model.dim +
+		   3ull * s->model.dim * s->model.ffn) *
 		  s->weight_bits / 8;
 	total_ctx = (double)s->prompt + s->generate;
 	kv_layer = (uint64_t)((double)s->requests * total_ctx * c.kvd * 2 *
 			      s->kv_bits / 8);
-	frame_max = (uint64_t)(c.b * s->prompt * s->dim * 2);
+	frame_max = (uint64_t)(c.b * s->prompt * s->model.dim * 2);
 	r->fits = 2 * frame_max <= a->fb_bytes;
 	for (uint32_t i = 0; i < r->n_stages; i++) {
 		struct np_perf_stage *st = &r->stage[i];
@@ -526,9 +407,9 @@ int np_perf_estimate(const struct np_perf_arch *a,
 			st->sram_used = st->n_layers * (w_layer + kv_layer);
 		else
 			st->sram_used =
-				(uint64_t)((s->vocab + s->out_cards - 1) /
+				(uint64_t)((s->model.vocab + s->out_cards - 1) /
 					   s->out_cards) *
-				s->dim * s->out_bits / 8;
+				s->model.dim * s->out_bits / 8;
 		if (st->sram_used > a->sram_bytes)
 			r->fits = 0;
 	}

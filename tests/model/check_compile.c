@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "check_model.h"
+#include "test.h"
 #include "np_abi.h"
 #include "npk.h"
 
@@ -27,8 +27,8 @@ static struct np_compiled *plan(const struct np_model_shape *s,
 	struct np_compiled *c = NULL;
 
 	ck_assert_int_eq(np_model_synthetic(s, 1, m), 0);
-	cm_reset();
-	ck_assert_int_eq(np_compile(*m, NULL, o, &cm_log, &c), 0);
+	tst_reset();
+	ck_assert_int_eq(np_compile(*m, NULL, o, &tst_log, &c), 0);
 	return c;
 }
 
@@ -148,22 +148,22 @@ START_TEST(test_does_not_fit)
 	struct np_compile_opts big = {.batch = 64};
 
 	ck_assert_int_eq(np_model_synthetic(&granite, 1, &m), 0);
-	cm_reset();
-	ck_assert_int_eq(np_compile(m, NULL, &few, &cm_log, &c), -E2BIG);
+	tst_reset();
+	ck_assert_int_eq(np_compile(m, NULL, &few, &tst_log, &c), -E2BIG);
 	ck_assert_ptr_null(c);
-	ck_assert_ptr_nonnull(strstr(cm_last, "does not fit 8 cards"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "does not fit 8 cards"));
 	ck_assert_ptr_nonnull(strstr(
-		cm_last, "budget per card 192 MiB = 256 cores x 768 KiB"));
-	ck_assert_ptr_nonnull(strstr(cm_last, "1 layer(s) fit a card"));
-	ck_assert_ptr_nonnull(strstr(cm_last, "needs 2 card(s)"));
-	ck_assert_ptr_nonnull(strstr(cm_last, "would fit"));
+		tst_last, "budget per card 192 MiB = 256 cores x 768 KiB"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "1 layer(s) fit a card"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "needs 2 card(s)"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "would fit"));
 	/* 64 sessions: the KV cache alone overflows a card */
-	cm_reset();
-	ck_assert_int_eq(np_compile(m, NULL, &big, &cm_log, &c), -E2BIG);
-	ck_assert_ptr_nonnull(strstr(cm_last, "0 layer(s) fit a card"));
-	ck_assert_ptr_nonnull(strstr(cm_last, "64 sessions x 2048 tokens"));
+	tst_reset();
+	ck_assert_int_eq(np_compile(m, NULL, &big, &tst_log, &c), -E2BIG);
+	ck_assert_ptr_nonnull(strstr(tst_last, "0 layer(s) fit a card"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "64 sessions x 2048 tokens"));
 	ck_assert_ptr_nonnull(
-		strstr(cm_last, "would fit: 32 sessions of 2048 tokens"));
+		strstr(tst_last, "would fit: 32 sessions of 2048 tokens"));
 	np_model_destroy(m);
 }
 END_TEST
@@ -175,11 +175,11 @@ START_TEST(test_bad_opts)
 	struct np_compile_opts one = {.n_cards = 1};
 
 	ck_assert_int_eq(np_model_synthetic(&tiny, 1, &m), 0);
-	ck_assert_int_eq(np_compile(m, NULL, &one, &cm_log, &c), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(cm_last, "cards must be"));
+	ck_assert_int_eq(np_compile(m, NULL, &one, &tst_log, &c), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(tst_last, "cards must be"));
 	one = (struct np_compile_opts){.flags = 2};
-	ck_assert_int_eq(np_compile(m, NULL, &one, &cm_log, &c), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(cm_last, "flags 0x2"));
+	ck_assert_int_eq(np_compile(m, NULL, &one, &tst_log, &c), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(tst_last, "flags 0x2"));
 	np_model_destroy(m);
 	np_compiled_destroy(NULL);
 }
@@ -198,13 +198,13 @@ START_TEST(test_out_cards_above_vocab)
 	o.out_cards = s.vocab + 1;
 	o.n_cards = o.out_cards + 1;
 	ck_assert_int_eq(np_model_synthetic(&s, 1, &m), 0);
-	cm_reset();
-	ck_assert_int_eq(np_compile(m, NULL, &o, &cm_log, &c), -EINVAL);
+	tst_reset();
+	ck_assert_int_eq(np_compile(m, NULL, &o, &tst_log, &c), -EINVAL);
 	ck_assert_ptr_null(c);
-	ck_assert_ptr_nonnull(strstr(cm_last, "17 output cards"));
-	ck_assert_ptr_nonnull(strstr(cm_last, "16-token vocabulary"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "17 output cards"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "16-token vocabulary"));
 	o.out_cards = s.vocab;
-	ck_assert_int_eq(np_compile(m, NULL, &o, &cm_log, &c), 0);
+	ck_assert_int_eq(np_compile(m, NULL, &o, &tst_log, &c), 0);
 	check_mapping(c, &s, 1);
 	np_compiled_destroy(c);
 	np_model_destroy(m);
@@ -225,7 +225,7 @@ START_TEST(test_images_validate)
 	ck_assert_ptr_nonnull(sram);
 	ck_assert_int_eq(np_model_synthetic(&deep, 3, &m), 0);
 	ck_assert_int_eq(np_quant_calib_default(m, &cal), 0);
-	ck_assert_int_eq(np_compile(m, cal, &o, &cm_log, &c), 0);
+	ck_assert_int_eq(np_compile(m, cal, &o, &tst_log, &c), 0);
 	ck_assert_uint_eq(np_compiled_n_cards(c), 3);
 	for (uint32_t i = 0; i < 3; i++) {
 		const struct np_card_plan *p = np_compiled_card(c, i);
@@ -314,7 +314,7 @@ START_TEST(test_image_layout)
 
 	ck_assert_int_eq(np_model_synthetic(&s, 5, &m), 0);
 	ck_assert_int_eq(np_quant_calib_default(m, &cal), 0);
-	ck_assert_int_eq(np_compile(m, cal, &o, &cm_log, &c), 0);
+	ck_assert_int_eq(np_compile(m, cal, &o, &tst_log, &c), 0);
 	ck_assert_int_eq(np_compile_card_image(c, 0, sram), 0);
 	memcpy(&h, sram, sizeof(h));
 	memcpy(&L, sram + h.layers_off, sizeof(L));
@@ -367,7 +367,7 @@ START_TEST(test_write_files)
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	ck_assert_int_eq(np_model_synthetic(&s, 9, &m), 0);
 	ck_assert_int_eq(np_quant_calib_default(m, &cal), 0);
-	ck_assert_int_eq(np_compile(m, cal, &o, &cm_log, &c), 0);
+	ck_assert_int_eq(np_compile(m, cal, &o, &tst_log, &c), 0);
 	ck_assert_int_eq(np_compile_write(c, dir), 0);
 	for (uint32_t i = 0; i < np_compiled_n_cards(c); i++) {
 		snprintf(path, sizeof(path), "%s/card-%02u.npimg", dir, i);
@@ -442,7 +442,7 @@ START_TEST(test_validate_random_corruption)
 
 	ck_assert_int_eq(np_model_synthetic(&sh, 4, &m), 0);
 	ck_assert_int_eq(np_quant_calib_default(m, &cal), 0);
-	ck_assert_int_eq(np_compile(m, cal, &o, &cm_log, &c), 0);
+	ck_assert_int_eq(np_compile(m, cal, &o, &tst_log, &c), 0);
 	memcpy(arg, &one, 4);
 	for (int card = 0; card < 2; card++) {
 		/* card 0 holds layers, card 2 the output */

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "check_model.h"
+#include "test.h"
 
 /* Hand-crafted GGUF byte buffers */
 struct hb {
@@ -74,15 +74,15 @@ static int open_hb(struct hb *h)
 	struct np_gguf *g = NULL;
 	int ret;
 
-	cm_reset();
-	ret = np_gguf_open_mem(h->b, h->n, &cm_log, &g);
+	tst_reset();
+	ret = np_gguf_open_mem(h->b, h->n, &tst_log, &g);
 	if (ret == 0) {
 		ck_assert_ptr_nonnull(g);
 		np_gguf_close(g);
 	} else {
 		ck_assert_ptr_null(g);
-		ck_assert_msg(strncmp(cm_last, "gguf: ", 6) == 0,
-			      "error not logged: '%s'", cm_last);
+		ck_assert_msg(strncmp(tst_last, "gguf: ", 6) == 0,
+			      "error not logged: '%s'", tst_last);
 	}
 	return ret;
 }
@@ -144,7 +144,7 @@ START_TEST(test_round_trip)
 		     {"q8", 1.0f / 127},
 		     {"q4", 1.0f / 8}};
 
-	ck_assert_int_eq(np_gguf_open_mem(buf, len, &cm_log, &g), 0);
+	ck_assert_int_eq(np_gguf_open_mem(buf, len, &tst_log, &g), 0);
 	ck_assert_uint_eq(np_gguf_version(g), 3);
 	ck_assert_uint_eq(np_gguf_n_tensors(g), 5);
 	ck_assert_int_eq(np_gguf_get_str(g, "general.architecture", &s, &slen),
@@ -229,11 +229,11 @@ START_TEST(test_truncated_everywhere)
 
 		ck_assert_ptr_nonnull(copy);
 		memcpy(copy, buf, n);
-		cm_reset();
-		ck_assert_int_eq(np_gguf_open_mem(copy, n, &cm_log, &g),
+		tst_reset();
+		ck_assert_int_eq(np_gguf_open_mem(copy, n, &tst_log, &g),
 				 -EINVAL);
 		ck_assert_ptr_null(g);
-		ck_assert_msg(strncmp(cm_last, "gguf: ", 6) == 0,
+		ck_assert_msg(strncmp(tst_last, "gguf: ", 6) == 0,
 			      "length %zu: no message", n);
 		free(copy);
 	}
@@ -248,13 +248,13 @@ START_TEST(test_bad_magic_version)
 	hb_header(&h, 3, 0, 0);
 	memcpy(h.b, "GGML", 4);
 	ck_assert_int_eq(open_hb(&h), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(cm_last, "magic"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "magic"));
 	hb_header(&h, 1, 0, 0);
 	ck_assert_int_eq(open_hb(&h), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(cm_last, "version 1"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "version 1"));
 	hb_header(&h, 4, 0, 0);
 	ck_assert_int_eq(open_hb(&h), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(cm_last, "version 4"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "version 4"));
 	hb_header(&h, 2, 0, 0);
 	ck_assert_int_eq(open_hb(&h), 0);
 	hb_header(&h, 3, 0, 0);
@@ -268,16 +268,16 @@ START_TEST(test_absurd_counts)
 
 	hb_header(&h, 3, (uint64_t)1 << 40, 0);
 	ck_assert_int_eq(open_hb(&h), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(cm_last, "1099511627776 tensors"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "1099511627776 tensors"));
 	hb_header(&h, 3, 0, UINT64_MAX);
 	ck_assert_int_eq(open_hb(&h), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(cm_last, "metadata entries"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "metadata entries"));
 	/* string longer than the file */
 	hb_header(&h, 3, 0, 1);
 	hb_u64(&h, (uint64_t)1 << 62);
 	hb_put(&h, "abcdefgh", 8);
 	ck_assert_int_eq(open_hb(&h), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(cm_last, "key"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "key"));
 	/* array claiming 2^60 uint32 elements */
 	hb_header(&h, 3, 0, 1);
 	hb_str(&h, "arr");
@@ -286,7 +286,7 @@ START_TEST(test_absurd_counts)
 	hb_u64(&h, (uint64_t)1 << 60);
 	hb_u32(&h, 0);
 	ck_assert_int_eq(open_hb(&h), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(cm_last, "elements"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "elements"));
 	/* nested arrays deeper than the limit */
 	hb_header(&h, 3, 0, 1);
 	hb_str(&h, "nest");
@@ -299,7 +299,7 @@ START_TEST(test_absurd_counts)
 	hb_u64(&h, 1);
 	hb_put(&h, "x", 1);
 	ck_assert_int_eq(open_hb(&h), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(cm_last, "nested"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "nested"));
 }
 END_TEST
 
@@ -314,7 +314,7 @@ START_TEST(test_bad_types)
 	hb_u32(&h, 13);
 	hb_u32(&h, 0);
 	ck_assert_int_eq(open_hb(&h), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(cm_last, "value type 13"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "value type 13"));
 	/* array element type */
 	hb_header(&h, 3, 0, 1);
 	hb_str(&h, "k");
@@ -322,20 +322,20 @@ START_TEST(test_bad_types)
 	hb_u32(&h, 99);
 	hb_u64(&h, 1);
 	ck_assert_int_eq(open_hb(&h), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(cm_last, "element type 99"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "element type 99"));
 	/* tensor type */
 	hb_header(&h, 3, 1, 0);
 	hb_tensor(&h, 2, ne, 99, 0);
 	hb_pad_data(&h, 128);
 	ck_assert_int_eq(open_hb(&h), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(cm_last, "type 99"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "type 99"));
 	/* alignment of the wrong type */
 	hb_header(&h, 3, 0, 1);
 	hb_str(&h, "general.alignment");
 	hb_u32(&h, NP_GGUF_UINT64);
 	hb_u64(&h, 32);
 	ck_assert_int_eq(open_hb(&h), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(cm_last, "general.alignment"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "general.alignment"));
 	/* duplicate key */
 	hb_header(&h, 3, 0, 2);
 	for (int i = 0; i < 2; i++) {
@@ -344,7 +344,7 @@ START_TEST(test_bad_types)
 		hb_put(&h, "x", 1);
 	}
 	ck_assert_int_eq(open_hb(&h), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(cm_last, "twice"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "twice"));
 }
 END_TEST
 
@@ -356,39 +356,39 @@ START_TEST(test_absurd_shapes)
 	hb_header(&h, 3, 1, 0);
 	hb_tensor(&h, 5, ne, NP_GGML_F32, 0);
 	ck_assert_int_eq(open_hb(&h), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(cm_last, "5 dimensions"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "5 dimensions"));
 	ne[0] = 0;
 	hb_header(&h, 3, 1, 0);
 	hb_tensor(&h, 2, ne, NP_GGML_F32, 0);
 	ck_assert_int_eq(open_hb(&h), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(cm_last, "dimension 0 is 0"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "dimension 0 is 0"));
 	/* product overflows 64 bits */
 	ne[0] = (uint64_t)1 << 32;
 	ne[1] = (uint64_t)1 << 32;
 	hb_header(&h, 3, 1, 0);
 	hb_tensor(&h, 2, ne, NP_GGML_F32, 0);
 	ck_assert_int_eq(open_hb(&h), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(cm_last, "2^50"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "2^50"));
 	/* row not a multiple of the Q4_0 block */
 	ne[0] = 33;
 	ne[1] = 1;
 	hb_header(&h, 3, 1, 0);
 	hb_tensor(&h, 2, ne, NP_GGML_Q4_0, 0);
 	ck_assert_int_eq(open_hb(&h), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(cm_last, "block"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "block"));
 	/* data beyond the end of the file */
 	ne[0] = 32;
 	hb_header(&h, 3, 1, 0);
 	hb_tensor(&h, 2, ne, NP_GGML_F32, 0);
 	hb_pad_data(&h, 64);
 	ck_assert_int_eq(open_hb(&h), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(cm_last, "truncated"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "truncated"));
 	/* misaligned offset */
 	hb_header(&h, 3, 1, 0);
 	hb_tensor(&h, 2, ne, NP_GGML_F32, 4);
 	hb_pad_data(&h, 256);
 	ck_assert_int_eq(open_hb(&h), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(cm_last, "alignment"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "alignment"));
 	/* offset near 2^64 must not wrap */
 	hb_header(&h, 3, 1, 0);
 	hb_tensor(&h, 2, ne, NP_GGML_F32, UINT64_MAX - 31);
@@ -406,14 +406,14 @@ START_TEST(test_open_errors)
 {
 	struct np_gguf *g = NULL;
 
-	cm_reset();
-	ck_assert_int_eq(np_gguf_open("/nonexistent/x.gguf", &cm_log, &g),
+	tst_reset();
+	ck_assert_int_eq(np_gguf_open("/nonexistent/x.gguf", &tst_log, &g),
 			 -ENOENT);
 	ck_assert_ptr_null(g);
-	ck_assert_ptr_nonnull(strstr(cm_last, "/nonexistent/x.gguf"));
-	ck_assert_int_eq(np_gguf_open("/tmp", &cm_log, &g), -EINVAL);
-	ck_assert_int_eq(np_gguf_open_mem("GG", 2, &cm_log, &g), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(cm_last, "too short"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "/nonexistent/x.gguf"));
+	ck_assert_int_eq(np_gguf_open("/tmp", &tst_log, &g), -EINVAL);
+	ck_assert_int_eq(np_gguf_open_mem("GG", 2, &tst_log, &g), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(tst_last, "too short"));
 	np_gguf_close(NULL);
 }
 END_TEST
@@ -465,9 +465,9 @@ static int model_open(void *buf, size_t len)
 	struct np_model *m = NULL;
 	int ret;
 
-	ck_assert_int_eq(np_gguf_open_mem(buf, len, &cm_log, &g), 0);
-	cm_reset();
-	ret = np_model_from_gguf(g, &cm_log, &m);
+	ck_assert_int_eq(np_gguf_open_mem(buf, len, &tst_log, &g), 0);
+	tst_reset();
+	ret = np_model_from_gguf(g, &tst_log, &m);
 	if (!ret)
 		ck_assert_uint_eq(np_model_get_shape(m)->n_kv_heads, 2);
 	else
@@ -487,12 +487,12 @@ START_TEST(test_model_checks)
 	free(buf);
 	buf = model_file("mamba", NP_GGML_F32, 64, &len);
 	ck_assert_int_eq(model_open(buf, len), -ENOTSUP);
-	ck_assert_ptr_nonnull(strstr(cm_last, "architecture 'mamba'"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "architecture 'mamba'"));
 	free(buf);
 	buf = model_file("llama", NP_GGML_F32, 32, &len);
 	ck_assert_int_eq(model_open(buf, len), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(cm_last, "blk.0.attn_q.weight"));
-	ck_assert_ptr_nonnull(strstr(cm_last, "shape"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "blk.0.attn_q.weight"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "shape"));
 	free(buf);
 }
 END_TEST
@@ -530,10 +530,10 @@ START_TEST(test_model_unsupported_type)
 	hb_u32(&h, 12); /* Q4_K: 144 bytes per 256 */
 	hb_u64(&h, 0);
 	hb_pad_data(&h, 144);
-	ck_assert_int_eq(np_gguf_open_mem(h.b, h.n, &cm_log, &g), 0);
-	cm_reset();
-	ck_assert_int_eq(np_model_from_gguf(g, &cm_log, &m), -ENOTSUP);
-	ck_assert_ptr_nonnull(strstr(cm_last, "Q4_K"));
+	ck_assert_int_eq(np_gguf_open_mem(h.b, h.n, &tst_log, &g), 0);
+	tst_reset();
+	ck_assert_int_eq(np_model_from_gguf(g, &tst_log, &m), -ENOTSUP);
+	ck_assert_ptr_nonnull(strstr(tst_last, "Q4_K"));
 	np_gguf_close(g);
 }
 END_TEST
@@ -544,7 +544,7 @@ START_TEST(test_random_corruption)
 {
 	const struct np_model_shape sh = {1,   32, 2,	 1,    32,
 					  300, 64, 1e4f, 1e-5f};
-	const char *path = cm_write_model(&sh, NP_GGML_Q4_0, NP_TOK_BPE);
+	const char *path = tst_write_model(&sh, NP_GGML_Q4_0, NP_TOK_BPE);
 	FILE *f = fopen(path, "rb");
 	uint8_t *good, *buf;
 	long len;
@@ -572,10 +572,10 @@ START_TEST(test_random_corruption)
 			buf[(rng >> 8) % (uint32_t)(it % 2 ? len : len / 8)] ^=
 				(uint8_t)(1u << ((rng >> 4) & 7));
 		}
-		if (np_gguf_open_mem(buf, (size_t)len, &cm_log, &g))
+		if (np_gguf_open_mem(buf, (size_t)len, &tst_log, &g))
 			continue;
 		opened++;
-		if (np_model_from_gguf(g, &cm_log, &m) == 0) {
+		if (np_model_from_gguf(g, &tst_log, &m) == 0) {
 			const struct np_model_shape *ms = np_model_get_shape(m);
 
 			if (ms->dim <= 300)
@@ -583,7 +583,7 @@ START_TEST(test_random_corruption)
 					np_model_row(m, tn, 0, 0, row);
 			np_model_destroy(m);
 		}
-		if (np_tok_from_gguf(g, &cm_log, &t) == 0) {
+		if (np_tok_from_gguf(g, &tst_log, &t) == 0) {
 			int32_t ids[64];
 			char back[64];
 			size_t n, bl;

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check_model.h"
+#include "test.h"
 #include "npk.h"
 
 START_TEST(test_row_scale)

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "check_model.h"
+#include "test.h"
 #include "np_abi.h"
 #include "npk.h"
 
@@ -35,14 +35,14 @@ struct fx {
 static void fx_open(struct fx *f, const struct np_model_shape *s, int kind)
 {
 	size_t len, n;
-	char *text = cm_sample(&len);
+	char *text = tst_sample(&len);
 	int32_t *all = malloc(len * sizeof(*all));
 
 	snprintf(f->path, sizeof(f->path), "%s",
-		 cm_write_model(s, NP_GGML_F32, kind));
-	ck_assert_int_eq(np_gguf_open(f->path, &cm_log, &f->g), 0);
-	ck_assert_int_eq(np_model_from_gguf(f->g, &cm_log, &f->m), 0);
-	ck_assert_int_eq(np_tok_from_gguf(f->g, &cm_log, &f->tok), 0);
+		 tst_write_model(s, NP_GGML_F32, kind));
+	ck_assert_int_eq(np_gguf_open(f->path, &tst_log, &f->g), 0);
+	ck_assert_int_eq(np_model_from_gguf(f->g, &tst_log, &f->m), 0);
+	ck_assert_int_eq(np_tok_from_gguf(f->g, &tst_log, &f->tok), 0);
 	ck_assert_int_eq(np_tok_encode(f->tok, text, len, all, len, &n), 0);
 	ck_assert_uint_ge(n, NTOK);
 	memcpy(f->ids, all, sizeof(f->ids));
@@ -73,7 +73,7 @@ static void int_vs_float(struct fx *f, const struct np_compile_opts *o,
 	double cs = 0, s;
 	int agree = 0;
 
-	ck_assert_int_eq(np_compile(f->m, f->cal, o, &cm_log, &c), 0);
+	ck_assert_int_eq(np_compile(f->m, f->cal, o, &tst_log, &c), 0);
 	ck_assert_int_eq(np_ref_int_create(c, &ri), 0);
 	ck_assert_int_eq(np_ref_float_create(f->m, o->max_seq, o->batch, &rf),
 			 0);
@@ -140,7 +140,7 @@ static void run_int(struct fx *f, const struct np_compile_opts *o, int32_t *out,
 	struct np_compiled *c;
 	struct np_ref_int *ri;
 
-	ck_assert_int_eq(np_compile(f->m, f->cal, o, &cm_log, &c), 0);
+	ck_assert_int_eq(np_compile(f->m, f->cal, o, &tst_log, &c), 0);
 	ck_assert_int_eq(np_ref_int_create(c, &ri), 0);
 	for (uint32_t i = 0; i < steps; i++)
 		ck_assert_int_eq(np_ref_int_step(ri, 0, i, f->ids[i],
@@ -187,7 +187,7 @@ START_TEST(test_sessions_isolated)
 
 	fx_open(&f, &gqa, NP_TOK_SPM);
 	run_int(&f, &o, alone, 8);
-	ck_assert_int_eq(np_compile(f.m, f.cal, &o, &cm_log, &c), 0);
+	ck_assert_int_eq(np_compile(f.m, f.cal, &o, &tst_log, &c), 0);
 	ck_assert_int_eq(np_ref_int_create(c, &ri), 0);
 	for (uint32_t i = 0; i < 8; i++) {
 		/* other sessions run different text in between */
@@ -229,7 +229,7 @@ START_TEST(test_npk_run_jobs)
 	struct npk_tok t[2] = {{1, 0}, {1, 1}};
 
 	fx_open(&f, &gqa, NP_TOK_SPM);
-	ck_assert_int_eq(np_compile(f.m, f.cal, &o, &cm_log, &c), 0);
+	ck_assert_int_eq(np_compile(f.m, f.cal, &o, &tst_log, &c), 0);
 	ck_assert_int_eq(np_compile_card_image(c, 0, s1), 0);
 	ck_assert_int_eq(np_compile_card_image(c, 0, s2), 0);
 	scratch = malloc(npk_scratch_size(s1, 0));
@@ -342,22 +342,22 @@ START_TEST(test_demo_model)
 	struct np_compiled *c;
 	const struct np_model_shape *s;
 	size_t len, n, back_len;
-	char *text = cm_sample(&len), *back = malloc(len);
+	char *text = tst_sample(&len), *back = malloc(len);
 	int32_t *ids = malloc(len * sizeof(*ids));
 
-	ck_assert_int_eq(np_gguf_open(NP_DEMO_GGUF, &cm_log, &g), 0);
-	ck_assert_int_eq(np_model_from_gguf(g, &cm_log, &m), 0);
+	ck_assert_int_eq(np_gguf_open(NP_DEMO_GGUF, &tst_log, &g), 0);
+	ck_assert_int_eq(np_model_from_gguf(g, &tst_log, &m), 0);
 	s = np_model_get_shape(m);
 	ck_assert_uint_eq(s->n_layers, 14);
 	ck_assert_uint_eq(s->n_heads, 8);
 	ck_assert_uint_eq(s->n_kv_heads, 2);
-	ck_assert_int_eq(np_tok_from_gguf(g, &cm_log, &t), 0);
+	ck_assert_int_eq(np_tok_from_gguf(g, &tst_log, &t), 0);
 	ck_assert_uint_eq(np_tok_n_vocab(t), s->vocab);
 	ck_assert_int_eq(np_tok_encode(t, text, len, ids, len, &n), 0);
 	ck_assert_int_eq(np_tok_decode(t, ids, n, back, len, &back_len), 0);
 	ck_assert_uint_eq(back_len, len);
 	ck_assert_int_eq(memcmp(back, text, len), 0);
-	ck_assert_int_eq(np_compile(m, NULL, NULL, &cm_log, &c), 0);
+	ck_assert_int_eq(np_compile(m, NULL, NULL, &tst_log, &c), 0);
 	ck_assert_uint_eq(np_compiled_n_cards(c), 15);
 	np_compiled_destroy(c);
 	np_tok_destroy(t);

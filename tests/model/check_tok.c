@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check_model.h"
+#include "test.h"
 
 static struct np_gguf *g_buf_gguf(struct np_gguf_writer *w, void **buf)
 {
@@ -16,7 +16,7 @@ static struct np_gguf *g_buf_gguf(struct np_gguf_writer *w, void **buf)
 
 	ck_assert_int_eq(np_gguf_writer_buf(w, buf, &len), 0);
 	np_gguf_writer_destroy(w);
-	ck_assert_int_eq(np_gguf_open_mem(*buf, len, &cm_log, &g), 0);
+	ck_assert_int_eq(np_gguf_open_mem(*buf, len, &tst_log, &g), 0);
 	return g;
 }
 
@@ -26,13 +26,13 @@ static struct np_tok *trained(int kind, uint32_t n_vocab, struct np_gguf **g,
 	struct np_gguf_writer *w;
 	struct np_tok *t;
 	size_t len;
-	char *text = cm_sample(&len);
+	char *text = tst_sample(&len);
 
 	ck_assert_int_eq(np_gguf_writer_create(&w), 0);
 	ck_assert_int_eq(np_tok_train(kind, text, len, n_vocab, w), 0);
 	free(text);
 	*g = g_buf_gguf(w, buf);
-	ck_assert_int_eq(np_tok_from_gguf(*g, &cm_log, &t), 0);
+	ck_assert_int_eq(np_tok_from_gguf(*g, &tst_log, &t), 0);
 	ck_assert_uint_eq(np_tok_n_vocab(t), n_vocab);
 	return t;
 }
@@ -78,7 +78,7 @@ static void edge_cases(const struct np_tok *t)
 static void sample_trips(const struct np_tok *t)
 {
 	size_t len, n;
-	char *text = cm_sample(&len);
+	char *text = tst_sample(&len);
 	int32_t *ids = malloc(len * sizeof(*ids));
 
 	round_trip(t, text, len);
@@ -173,7 +173,7 @@ static struct np_tok *spm_vocab(float s_sp_a, float s_ab, struct np_gguf **g,
 	np_gguf_writer_kv_arr_i32(w, "tokenizer.ggml.token_type", type, 9);
 	np_gguf_writer_kv_u32(w, "tokenizer.ggml.unknown_token_id", 0);
 	*g = g_buf_gguf(w, buf);
-	ck_assert_int_eq(np_tok_from_gguf(*g, &cm_log, &t), 0);
+	ck_assert_int_eq(np_tok_from_gguf(*g, &tst_log, &t), 0);
 	return t;
 }
 
@@ -279,7 +279,7 @@ START_TEST(test_bpe_known_answers)
 				  (const char *const *)tok, 261);
 	np_gguf_writer_kv_arr_str(w, "tokenizer.ggml.merges", merges, 6);
 	g = g_buf_gguf(w, &buf);
-	ck_assert_int_eq(np_tok_from_gguf(g, &cm_log, &t), 0);
+	ck_assert_int_eq(np_tok_from_gguf(g, &tst_log, &t), 0);
 	/* "hello" -> he,l,l,o -> he,ll,o -> hell,o; " world" -> Ġw,o,r,l,d.
 	 * "o Ġ" ranks first but never applies: the pre-tokenizer splits
 	 * "hello| world" before merging. */
@@ -310,10 +310,10 @@ START_TEST(test_tok_errors)
 	np_gguf_writer_kv_str(w, "tokenizer.ggml.model", "bert");
 	np_gguf_writer_kv_arr_str(w, "tokenizer.ggml.tokens", tok, 2);
 	g = g_buf_gguf(w, &buf);
-	cm_reset();
-	ck_assert_int_eq(np_tok_from_gguf(g, &cm_log, &t), -ENOTSUP);
+	tst_reset();
+	ck_assert_int_eq(np_tok_from_gguf(g, &tst_log, &t), -ENOTSUP);
 	ck_assert_ptr_null(t);
-	ck_assert_ptr_nonnull(strstr(cm_last, "'bert'"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "'bert'"));
 	np_gguf_close(g);
 	free(buf);
 
@@ -322,9 +322,9 @@ START_TEST(test_tok_errors)
 	np_gguf_writer_kv_arr_str(w, "tokenizer.ggml.tokens", tok, 2);
 	np_gguf_writer_kv_arr_str(w, "tokenizer.ggml.merges", tok, 0);
 	g = g_buf_gguf(w, &buf);
-	cm_reset();
-	ck_assert_int_eq(np_tok_from_gguf(g, &cm_log, &t), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(cm_last, "byte 0x00"));
+	tst_reset();
+	ck_assert_int_eq(np_tok_from_gguf(g, &tst_log, &t), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(tst_last, "byte 0x00"));
 	np_gguf_close(g);
 	free(buf);
 
@@ -333,16 +333,16 @@ START_TEST(test_tok_errors)
 	np_gguf_writer_kv_arr_str(w, "tokenizer.ggml.tokens", tok, 2);
 	np_gguf_writer_kv_u32(w, "tokenizer.ggml.bos_token_id", 7);
 	g = g_buf_gguf(w, &buf);
-	cm_reset();
-	ck_assert_int_eq(np_tok_from_gguf(g, &cm_log, &t), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(cm_last, "bos_token_id"));
+	tst_reset();
+	ck_assert_int_eq(np_tok_from_gguf(g, &tst_log, &t), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(tst_last, "bos_token_id"));
 	np_gguf_close(g);
 	free(buf);
 
 	np_gguf_writer_create(&w);
 	np_gguf_writer_kv_u32(w, "x", 1);
 	g = g_buf_gguf(w, &buf);
-	ck_assert_int_eq(np_tok_from_gguf(g, &cm_log, &t), -EINVAL);
+	ck_assert_int_eq(np_tok_from_gguf(g, &tst_log, &t), -EINVAL);
 	np_gguf_close(g);
 	free(buf);
 	np_tok_destroy(NULL);

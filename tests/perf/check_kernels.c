@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check_perf.h"
+#include "test.h"
 #include "npk.h"
 #include "npk_simd.h"
 

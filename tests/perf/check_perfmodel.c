@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check_perf.h"
+#include "test.h"
 #include "np/perfmodel.h"
 #include "np_abi.h"
 
@@ -106,6 +106,74 @@ START_TEST(shape_files_estimate)
 }
 END_TEST
 
+/* Each shipped file's model is the preset of its name (np/model.h), the
+ * default's model the granite-3b preset */
+START_TEST(shape_files_are_the_presets)
+{
+	static const char *const files[] = {"granite-3b", "medium", "tiny"};
+	struct np_model_shape want, got, alias;
+	struct np_perf_shape def;
+
+	for (size_t i = 0; i < 3; i++) {
+		char path[256];
+		size_t len;
+		char *text;
+
+		snprintf(path, sizeof(path), "%s/%s.shape", NP_SHAPES_DIR,
+			 files[i]);
+		text = slurp(path, &len);
+		memset(&got, 0, sizeof(got));
+		ck_assert_int_eq(
+			np_model_shape_parse(text, len, &got, err, sizeof(err)),
+			0);
+		ck_assert_int_eq(np_model_shape_preset(files[i], &want), 0);
+		ck_assert_mem_eq(&got, &want, sizeof(got));
+		free(text);
+	}
+	np_perf_shape_default(&def);
+	ck_assert_int_eq(np_model_shape_preset("granite-3b", &want), 0);
+	ck_assert_mem_eq(&def.model, &want, sizeof(want));
+	/* the earlier spelling of the name */
+	ck_assert_int_eq(np_model_shape_preset("granite3b", &alias), 0);
+	ck_assert_mem_eq(&alias, &want, sizeof(want));
+	ck_assert_int_eq(np_model_shape_preset("granite", &alias), -ENOENT);
+}
+END_TEST
+
+/* layers, heads and kv_heads, the keys before the field names, still read */
+START_TEST(old_key_spellings)
+{
+	static const char old[] = "layers = 3\nheads = 4\nkv_heads = 2\n";
+	static const char now[] = "n_layers = 3\nn_heads = 4\nn_kv_heads = 2\n";
+	static const char run[] = "name = x\nprompt = 5\ndim = 64\n";
+	struct np_perf_shape a, b;
+	struct np_model_shape m;
+
+	np_perf_shape_default(&a);
+	np_perf_shape_default(&b);
+	ck_assert_int_eq(
+		np_perf_shape_parse(old, strlen(old), &a, err, sizeof(err)), 0);
+	ck_assert_int_eq(
+		np_perf_shape_parse(now, strlen(now), &b, err, sizeof(err)), 0);
+	ck_assert_uint_eq(a.model.n_layers, 3);
+	ck_assert_uint_eq(a.model.n_heads, 4);
+	ck_assert_uint_eq(a.model.n_kv_heads, 2);
+	ck_assert_mem_eq(&a, &b, sizeof(a));
+	/* the model parser reads the model keys and skips the run's */
+	np_perf_shape_default(&a);
+	m = a.model;
+	ck_assert_int_eq(
+		np_model_shape_parse(run, strlen(run), &m, err, sizeof(err)),
+		0);
+	a.model.dim = 64;
+	ck_assert_mem_eq(&m, &a.model, sizeof(m));
+	ck_assert_int_eq(np_model_shape_parse("rope_base = inf\n", 16, &m, err,
+					      sizeof(err)),
+			 -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "rope_base"));
+}
+END_TEST
+
 START_TEST(parse_errors_name_the_line)
 {
 	static const struct {
@@ -139,8 +207,8 @@ START_TEST(parse_errors_name_the_line)
 						     sizeof(err)),
 				 0);
 	}
-	ck_assert_uint_eq(s.dim, 512);
-	ck_assert_uint_eq(s.ffn, 7);
+	ck_assert_uint_eq(s.model.dim, 512);
+	ck_assert_uint_eq(s.model.ffn, 7);
 }
 END_TEST
 
@@ -158,7 +226,7 @@ START_TEST(bad_shapes_refused)
 			 -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "micro_batches = 5"));
 	np_perf_shape_default(&s);
-	s.heads = 24; /* 4096 / 24 */
+	s.model.n_heads = 24; /* 4096 / 24 */
 	ck_assert_int_eq(np_perf_estimate(&a, &s, r, err, sizeof(err)),
 			 -EINVAL);
 	np_perf_shape_default(&s);
@@ -190,23 +258,24 @@ START_TEST(matrix_time_is_ops_over_rate)
 	np_perf_arch_default(&a);
 	np_perf_shape_default(&s);
 	r = estimate(&a, &s);
-	hd = (double)s.dim / s.heads;
-	kvd = hd * s.kv_heads;
+	hd = (double)s.model.dim / s.model.n_heads;
+	kvd = hd * s.model.n_kv_heads;
 	b = (double)s.requests / s.micro_batches;
-	macs4 = (double)s.dim * (s.dim + 2 * kvd) + (double)s.dim * s.dim +
-		2.0 * s.dim * s.ffn;
-	macs8 = (double)s.ffn * s.dim;
+	macs4 = (double)s.model.dim * (s.model.dim + 2 * kvd) +
+		(double)s.model.dim * s.model.dim +
+		2.0 * s.model.dim * s.model.ffn;
+	macs8 = (double)s.model.ffn * s.model.dim;
 	rate4 = (double)a.cores * a.ops_int4 * a.clock_hz;
 	rate8 = (double)a.cores * a.ops_int8 * a.clock_hz;
 	want = b * (2 * macs4 / rate4 + 2 * macs8 / rate8);
 	ck_assert_double_eq_tol(r->stage[0].matrix_s, want, want * 1e-9);
 	/* the output stage: vocab / out_cards rows at INT8 */
-	want = b * 2.0 * (s.vocab / s.out_cards) * s.dim / rate8;
+	want = b * 2.0 * (s.model.vocab / s.out_cards) * s.model.dim / rate8;
 	ck_assert_double_eq_tol(r->stage[r->n_stages - 1].matrix_s, want,
 				want * 1e-9);
 	/* one hop: DMA setup + latency + the INT16 frame over the link */
 	want = a.dma_setup_s + a.pcie_latency_s +
-	       (b * s.dim * 2 + 8 + b * 8) /
+	       (b * s.model.dim * 2 + 8 + b * 8) /
 		       (a.pcie_raw_bw * a.pcie_efficiency);
 	ck_assert_double_eq_tol(r->stage[0].hop_s, want, want * 1e-9);
 	free(r);
@@ -308,6 +377,8 @@ Suite *np_suite_perfmodel(void)
 	tcase_add_test(tc, defaults_are_the_abi);
 	tcase_add_test(tc, granite_file_is_the_default);
 	tcase_add_test(tc, shape_files_estimate);
+	tcase_add_test(tc, shape_files_are_the_presets);
+	tcase_add_test(tc, old_key_spellings);
 	tcase_add_test(tc, parse_errors_name_the_line);
 	tcase_add_test(tc, bad_shapes_refused);
 	tcase_add_test(tc, matrix_time_is_ops_over_rate);

@@ -101,7 +101,7 @@ static void report_text(const struct np_perf_arch *a,
 			const struct np_perf_shape *s,
 			const struct np_perf_result *r)
 {
-	uint32_t hd = s->dim / s->heads;
+	uint32_t hd = s->model.dim / s->model.n_heads;
 	double stage = r->bound_stage_s * s->micro_batches;
 	double host = a->host_step_s * s->micro_batches;
 	const char *bound = host >= stage && host >= r->loop_s ? "host" :
@@ -110,8 +110,9 @@ static void report_text(const struct np_perf_arch *a,
 
 	printf("shape %s: %u layers, dim %u, FFN %u, %u/%u heads of %u, "
 	       "vocab %u, w%ua%u, KV int%u, output int%u\n",
-	       s->name, s->layers, s->dim, s->ffn, s->heads, s->kv_heads, hd,
-	       s->vocab, s->weight_bits, s->act_bits, s->kv_bits, s->out_bits);
+	       s->name, s->model.n_layers, s->model.dim, s->model.ffn,
+	       s->model.n_heads, s->model.n_kv_heads, hd, s->model.vocab,
+	       s->weight_bits, s->act_bits, s->kv_bits, s->out_bits);
 	printf("run: N %u requests in M %u micro-batches of %u, %u + %u "
 	       "tokens each, %u cards (%u layer, %u output)\n",
 	       s->requests, s->micro_batches, s->requests / s->micro_batches,

@@ -3,7 +3,8 @@
  * np model pipeline: GGUF files in, card images and reference runs out.
  *
  *   np_gguf_open()            parse and validate a GGUF file (mmap)
- *   np_model_from_gguf()      llama-architecture view of it (or
+ *   np_model_from_gguf()      the model in it, of an architecture np
+ *                             compiles (or
  *   np_model_synthetic()      seed-derived weights of a given shape)
  *   np_tok_from_gguf()        the tokenizer stored in the file
  *   np_quant_calibrate()      activation scales from sample text
@@ -212,8 +213,9 @@ struct np_model;
 
 /* Checks architecture, hyperparameters and every tensor's name, type and
  * shape. -EINVAL (logged: which key or tensor, what was found, what was
- * expected), -ENOTSUP for an architecture other than llama or a tensor
- * type other than F32/F16/Q8_0/Q4_0. The gguf must outlive the model. */
+ * expected), -ENOTSUP for an architecture np does not compile (logged
+ * with the ones it does: llama) or a tensor type other than
+ * F32/F16/Q8_0/Q4_0. The gguf must outlive the model. */
 int np_model_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
 		       struct np_model **out);
 /* Weights generated on demand from (seed, tensor, row): nothing is stored,
@@ -221,9 +223,22 @@ int np_model_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
 int np_model_synthetic(const struct np_model_shape *shape, uint64_t seed,
 		       struct np_model **out);
 /* The shapes nptool model mkgguf generates by name: "tiny" (the demo
- * model), "medium" (the emulator's reference shape) and "granite3b".
+ * model), "medium" (the emulator's reference shape) and "granite-3b"
+ * (also spelt "granite3b"); data/shapes/<name>.shape holds the same.
  * Returns 0, or -ENOENT for any other name. */
 int np_model_shape_preset(const char *name, struct np_model_shape *out);
+/*
+ * Read the model keys of a shape file (data/shapes/ *.shape, format in
+ * docs/perfmodel.md): lines "key = value", '#' comments, keys the field
+ * names above (n_layers, dim, n_heads, n_kv_heads, ffn, vocab, ctx,
+ * rope_base, norm_eps); "name" and the run keys np_perf_shape_parse
+ * reads are skipped. Keys left out keep the values *out holds on entry.
+ * On error, err (errlen bytes) names the line, the key or value and what
+ * is allowed. Returns 0, -EINVAL (unknown key, bad number, missing '='),
+ * -ENOMEM.
+ */
+int np_model_shape_parse(const char *text, size_t len,
+			 struct np_model_shape *out, char *err, size_t errlen);
 void np_model_destroy(struct np_model *m);
 const struct np_model_shape *np_model_get_shape(const struct np_model *m);
 /* Check a shape's consistency: -EINVAL with a logged reason. */

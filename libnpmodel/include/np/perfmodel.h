@@ -5,6 +5,7 @@
  *
  *   np_perf_arch_default()   the architecture parameters, each with its
  *                            source in docs/perfmodel.md
+ *   np_perf_shape_default()  the Granite-3B-like shape and run
  *   np_perf_shape_parse()    a model shape file (data/shapes/ *.shape)
  *   np_perf_estimate()       per-stage compute, vector, SRAM and PCIe
  *                            times, the GPipe schedule, tokens/s
@@ -19,6 +20,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "np/model.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -46,7 +49,9 @@ struct np_perf_arch {
 /* Model shape and run: a llama-style decoder plus N, M, cards. */
 struct np_perf_shape {
 	char name[64];
-	uint32_t layers, dim, ffn, heads, kv_heads, vocab;
+	/* n_layers, dim, n_heads, n_kv_heads, ffn, vocab; the estimate
+	 * does not depend on ctx, rope_base and norm_eps */
+	struct np_model_shape model;
 	uint32_t prompt; /* tokens of each request's prompt */
 	uint32_t generate; /* tokens generated per request */
 	uint32_t weight_bits; /* layer weights: 2, 4 or 8 */
@@ -101,22 +106,28 @@ void np_perf_arch_default(struct np_perf_arch *a);
 
 /*
  * Parse a shape file's text (len bytes): lines "key = value", '#'
- * comments; keys as in struct np_perf_shape (heads, kv_heads, ...). Keys
- * left out keep the values *out holds on entry, so callers set defaults
- * first (np_perf_shape_default). On error, err (errlen bytes) names the
- * line, the key or value and what is allowed.
- * Returns 0, or -EINVAL (unknown key, bad number, missing '=').
+ * comments; "name", the struct np_model_shape field names (n_heads,
+ * n_kv_heads, rope_base...; layers, heads and kv_heads are accepted for
+ * n_layers, n_heads and n_kv_heads) and the run fields of struct
+ * np_perf_shape (prompt, requests...). Keys left out keep the values
+ * *out holds on entry, so callers set defaults first
+ * (np_perf_shape_default). On error, err (errlen bytes) names the line,
+ * the key or value and what is allowed. np_model_shape_parse
+ * (np/model.h) reads the model keys of the same files.
+ * Returns 0, -EINVAL (unknown key, bad number, missing '='), -ENOMEM.
  */
 int np_perf_shape_parse(const char *text, size_t len, struct np_perf_shape *out,
 			char *err, size_t errlen);
-/* Granite-3B-like defaults: N 28, M 14, 16 cards, 2 output cards... */
+/* The "granite-3b" preset shape (np_model_shape_preset) run as N 28
+ * requests in M 14 micro-batches on 16 cards, 2 of them output cards,
+ * 1024 + 1024 tokens, w4a4, INT4 KV cache, INT8 output layer. */
 void np_perf_shape_default(struct np_perf_shape *s);
 
 /*
  * Estimate shape s on architecture a. On error, err names the field, the
  * value and what would work.
- * Returns 0, or -EINVAL (a zero dimension, heads not dividing dim or not
- * a multiple of kv_heads, M not dividing N, fewer cards than output
+ * Returns 0, or -EINVAL (a zero dimension, n_heads not dividing dim or
+ * not a multiple of n_kv_heads, M not dividing N, fewer cards than output
  * cards + 1, more stages than NP_PERF_MAX_STAGES, a bit width not 2, 4
  * or 8, a non-positive rate).
  */

@@ -1,28 +1,28 @@
 // SPDX-License-Identifier: MIT
-/* Runner of the model suite, and the helpers the suites share. */
+/* Runner of the model suites, and the helpers they share (test.h). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "check_model.h"
+#include "test.h"
 
-char cm_last[1024];
+char tst_last[1024];
 
-static void cm_log_fn(void *opaque, int level, const char *msg)
+static void log_fn(void *opaque, int level, const char *msg)
 {
-	snprintf(cm_last, sizeof(cm_last), "%s", msg);
+	snprintf(tst_last, sizeof(tst_last), "%s", msg);
 }
 
-const struct np_model_log cm_log = {cm_log_fn, NULL};
+const struct np_model_log tst_log = {log_fn, NULL};
 
-void cm_reset(void)
+void tst_reset(void)
 {
-	cm_last[0] = 0;
+	tst_last[0] = 0;
 }
 
-char *cm_sample(size_t *len)
+char *tst_sample(size_t *len)
 {
 	FILE *f = fopen(NP_SAMPLE_TEXT, "rb");
 	char *buf;
@@ -42,13 +42,13 @@ char *cm_sample(size_t *len)
 	return buf;
 }
 
-const char *cm_write_model(const struct np_model_shape *s, uint32_t wtype,
-			   int tok_kind)
+const char *tst_write_model(const struct np_model_shape *s, uint32_t wtype,
+			    int tok_kind)
 {
 	static char path[64];
 	struct np_model *m;
 	size_t len;
-	char *text = cm_sample(&len);
+	char *text = tst_sample(&len);
 	int fd;
 
 	snprintf(path, sizeof(path), "/tmp/np-model-test-XXXXXX");
@@ -68,6 +68,7 @@ int main(void)
 	SRunner *sr = srunner_create(np_suite_gguf());
 	int failed;
 
+	srunner_add_suite(sr, np_suite_arch());
 	srunner_add_suite(sr, np_suite_tok());
 	srunner_add_suite(sr, np_suite_quant());
 	srunner_add_suite(sr, np_suite_compile());

@@ -3,7 +3,7 @@
 #include <check.h>
 #include <stdlib.h>
 
-#include "check_perf.h"
+#include "test.h"
 
 int main(void)
 {

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/* Suites and shared helpers of the model test runner. */
+#ifndef TST_MODEL_TEST_H
+#define TST_MODEL_TEST_H
+
+#include <check.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "np/model.h"
+
+Suite *np_suite_gguf(void);
+Suite *np_suite_arch(void);
+Suite *np_suite_tok(void);
+Suite *np_suite_quant(void);
+Suite *np_suite_compile(void);
+Suite *np_suite_ref(void);
+
+/* Log capture: the last message logged through tst_log */
+extern const struct np_model_log tst_log;
+extern char tst_last[1024];
+void tst_reset(void);
+
+/* The shipped sample text (malloc()ed, caller frees) */
+char *tst_sample(size_t *len);
+
+/* Write a synthetic model to a temporary GGUF; returns the path
+ * (static buffer). */
+const char *tst_write_model(const struct np_model_shape *s, uint32_t wtype,
+			    int tok_kind);
+
+#endif /* TST_MODEL_TEST_H */
