@@ -47,9 +47,8 @@ NPK_AVX2 static __m256i npk_nib_avx2(const uint8_t *p)
 	return _mm256_xor_si256(x, _mm256_set1_epi16(0x0808));
 }
 
-NPK_AVX2 void npk_mv4_avx2(const uint8_t *w, uint32_t rows,
-				  uint32_t cols, uint32_t row_bytes,
-				  const int8_t *a, int32_t *acc)
+NPK_AVX2 void npk_mv4_avx2(const uint8_t *w, uint32_t rows, uint32_t cols,
+			   uint32_t row_bytes, const int8_t *a, int32_t *acc)
 {
 	const __m256i one8 = _mm256_set1_epi8(1), one16 = _mm256_set1_epi16(1);
 	uint32_t n = cols & ~63u, sum_a;
@@ -85,9 +84,8 @@ NPK_AVX2 void npk_mv4_avx2(const uint8_t *w, uint32_t rows,
 	}
 }
 
-NPK_AVX2 void npk_mv8_avx2(const uint8_t *w, uint32_t rows,
-				  uint32_t cols, uint32_t row_bytes,
-				  const int8_t *a, int32_t *acc)
+NPK_AVX2 void npk_mv8_avx2(const uint8_t *w, uint32_t rows, uint32_t cols,
+			   uint32_t row_bytes, const int8_t *a, int32_t *acc)
 {
 	uint32_t n = cols & ~31u;
 
@@ -470,8 +468,8 @@ npk_lin_rows(const uint8_t *const *w, uint32_t cols, const uint32_t bits,
  * all of them and the activations are put in its order once per group.
  */
 NPK_VNNI void npk_linear_vnni(const struct npk_wmat *m, const int8_t *a,
-				     size_t a_n, uint32_t n, int32_t *acc,
-				     size_t acc_n, void *tmp)
+			      size_t a_n, uint32_t n, int32_t *acc,
+			      size_t acc_n, void *tmp)
 {
 	uint32_t nb = m->bits == 4 ? (m->cols + 1) / 2 : m->cols;
 	uint32_t cp = (m->cols + 127) & ~127u;

@@ -9,7 +9,6 @@
 
 #include "npk_simd.h"
 
-
 /* Row r of m. */
 static inline const uint8_t *npk_wrow(const struct npk_wmat *m, uint32_t r)
 {
@@ -31,8 +30,8 @@ NPK_AVX2 void npk_mv4_avx2(const uint8_t *w, uint32_t rows, uint32_t cols,
 NPK_AVX2 void npk_mv8_avx2(const uint8_t *w, uint32_t rows, uint32_t cols,
 			   uint32_t row_bytes, const int8_t *a, int32_t *acc);
 NPK_VNNI void npk_linear_vnni(const struct npk_wmat *m, const int8_t *a,
-			      size_t a_n, uint32_t n, int32_t *acc, size_t acc_n,
-			      void *tmp);
+			      size_t a_n, uint32_t n, int32_t *acc,
+			      size_t acc_n, void *tmp);
 
 /* npk_simd_vector.c */
 NPK_VNNI void npk_requant_vnni(int32_t *acc, const void *rq, uint32_t n,

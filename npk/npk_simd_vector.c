@@ -24,7 +24,7 @@
 /* npk_requant on 8 values at a time: |acc * m| <= 2^62, so adding the
  * rounding half cannot overflow and the shift is exact */
 NPK_VNNI void npk_requant_vnni(int32_t *acc, const void *rq, uint32_t n,
-				      int32_t lo, int32_t hi)
+			       int32_t lo, int32_t hi)
 {
 	const __m512i one = _mm512_set1_epi64(1), c62 = _mm512_set1_epi64(62);
 	const __m512i vlo = _mm512_set1_epi64(lo), vhi = _mm512_set1_epi64(hi);
@@ -52,7 +52,7 @@ NPK_VNNI void npk_requant_vnni(int32_t *acc, const void *rq, uint32_t n,
 
 /* 32 nibbles of v (16 bytes) times w, added to o[0, 32) */
 NPK_VNNI void npk_wsum4_vnni(int32_t *o, const uint8_t *v, uint32_t n,
-				    int32_t w)
+			     int32_t w)
 {
 	const __m512i m0f = _mm512_set1_epi32(15), m8 = _mm512_set1_epi32(8);
 	const __m512i lo_idx = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19,
@@ -155,10 +155,9 @@ npk_wsumv_heads(const uint8_t *v, size_t row_bytes, uint32_t n, uint32_t hd,
 					      w[j * w_n + t]);
 }
 
-NPK_VNNI void npk_wsumv_vnni(const uint8_t *v, size_t row_bytes,
-				    uint32_t n, uint32_t hd, const int32_t *w,
-				    size_t w_n, uint32_t heads, int32_t *o,
-				    size_t o_n)
+NPK_VNNI void npk_wsumv_vnni(const uint8_t *v, size_t row_bytes, uint32_t n,
+			     uint32_t hd, const int32_t *w, size_t w_n,
+			     uint32_t heads, int32_t *o, size_t o_n)
 {
 	for (uint32_t j = 0; j < heads; j += 4) {
 		uint32_t h = heads - j < 4 ? heads - j : 4;
@@ -202,7 +201,7 @@ npk_softmax_rq(__m512i x, __m512i m, __m512i half, __m128i sh, __m512i keep)
 }
 
 NPK_VNNI int64_t npk_softmax_vnni(int32_t *p, uint32_t n, int32_t max,
-					 const void *rq)
+				  const void *rq)
 {
 	const __m512i vmax = _mm512_set1_epi32(max);
 	const __m512i imax = _mm512_set1_epi32(INT32_MAX);

@@ -480,15 +480,16 @@ static void complete(struct np_emu_queue *q)
 			    "%s: descriptor %u (opcode %u, flags 0x%x) failed: "
 			    "%s (error %u, address 0x%llx); queue stopped, "
 			    "write NP_Q_CTRL_RESET to recover",
-			    np_emu_queue_name(q, name, sizeof(name)), idx, d->opcode,
-			    d->flags, np_err_name(err), err,
+			    np_emu_queue_name(q, name, sizeof(name)), idx,
+			    d->opcode, d->flags, np_err_name(err), err,
 			    (unsigned long long)fl->err_addr);
 		make_wb(&wb, q->head, q->completed, NP_Q_STATUS_ERROR,
 			q->error ? q->error : err, q->last_user);
 		irq = true;
 	} else {
 		make_wb(&wb, fl->next, q->completed + 1,
-			np_emu_queue_status(q) & ~NP_Q_STATUS_BUSY, q->error, d->user);
+			np_emu_queue_status(q) & ~NP_Q_STATUS_BUSY, q->error,
+			d->user);
 		irq = d->flags & NP_DESC_F_IRQ;
 	}
 	pthread_mutex_unlock(&q->lock);

@@ -223,7 +223,8 @@ static bool ring_writable(struct np_emu_queue *q, const char *reg,
 			    "enabled; queue stopped with NP_ERR_RING_CONFIG "
 			    "(clear NP_Q_CTRL_ENABLE and wait for STATUS.BUSY "
 			    "to clear first)",
-			    np_emu_queue_name(q, name, sizeof(name)), value, reg);
+			    np_emu_queue_name(q, name, sizeof(name)), value,
+			    reg);
 		mmio_stop(q, NP_ERR_RING_CONFIG, 0);
 		return false;
 	}
@@ -330,7 +331,8 @@ void np_emu_queue_write(struct np_emu_queue *q, uint32_t reg, uint32_t value)
 		np_emu_msgf(msg, LOG_WARNING,
 			    "%s: write of 0x%08x to register 0x%02x while the "
 			    "card resets; ignored (wait for NP_STATUS_READY)",
-			    np_emu_queue_name(q, name, sizeof(name)), value, reg);
+			    np_emu_queue_name(q, name, sizeof(name)), value,
+			    reg);
 		pthread_mutex_unlock(&q->lock);
 		np_emu_msg_flush(q->emu, msg);
 		return;
@@ -393,7 +395,8 @@ void np_emu_queue_write(struct np_emu_queue *q, uint32_t reg, uint32_t value)
 		np_emu_msgf(msg, LOG_WARNING,
 			    "%s: write of 0x%08x to 0x%02x: no register there; "
 			    "ignored",
-			    np_emu_queue_name(q, name, sizeof(name)), value, reg);
+			    np_emu_queue_name(q, name, sizeof(name)), value,
+			    reg);
 		break;
 	}
 	if (ro)
