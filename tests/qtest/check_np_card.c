@@ -134,19 +134,17 @@ static void sleep_ms(unsigned int ms)
 static void card_map(const struct card *c)
 {
 	tst_cfg_writel(qt, c->devfn, PCI_BASE_ADDRESS_0 + 4 * NP_BAR_REGS,
-			    (uint32_t)c->regs);
-	tst_cfg_writel(qt, c->devfn,
-			    PCI_BASE_ADDRESS_0 + 4 * NP_BAR_REGS + 4,
-			    (uint32_t)(c->regs >> 32));
+		       (uint32_t)c->regs);
+	tst_cfg_writel(qt, c->devfn, PCI_BASE_ADDRESS_0 + 4 * NP_BAR_REGS + 4,
+		       (uint32_t)(c->regs >> 32));
 	tst_cfg_writel(qt, c->devfn, PCI_BASE_ADDRESS_0 + 4 * NP_BAR_FB,
-			    (uint32_t)c->fb);
-	tst_cfg_writel(qt, c->devfn,
-			    PCI_BASE_ADDRESS_0 + 4 * NP_BAR_FB + 4,
-			    (uint32_t)(c->fb >> 32));
+		       (uint32_t)c->fb);
+	tst_cfg_writel(qt, c->devfn, PCI_BASE_ADDRESS_0 + 4 * NP_BAR_FB + 4,
+		       (uint32_t)(c->fb >> 32));
 	tst_cfg_writel(qt, c->devfn, PCI_BASE_ADDRESS_0 + 4 * NP_BAR_MSIX,
-			    (uint32_t)c->msix);
+		       (uint32_t)c->msix);
 	tst_cfg_writew(qt, c->devfn, PCI_COMMAND,
-			    PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+		       PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
 }
 
 static void card_wait_ready(const struct card *c)
@@ -190,8 +188,7 @@ static void ring_init(const struct card *c, unsigned int e, struct ring *r)
 	r->tail = 0;
 	r->base = guest_alloc(RING_ENTRIES * sizeof(struct np_dma_desc),
 			      NP_RING_ALIGN);
-	tst_memset(qt, r->base, 0,
-			RING_ENTRIES * sizeof(struct np_dma_desc));
+	tst_memset(qt, r->base, 0, RING_ENTRIES * sizeof(struct np_dma_desc));
 	qwr(c, e, NP_Q_CTRL, NP_Q_CTRL_RESET);
 	/* Ring registers take writes once an aborted descriptor is gone. */
 	wait_reg(c, NP_DMA_BASE(e) + NP_Q_STATUS, NP_Q_STATUS_BUSY, 0);
@@ -220,7 +217,7 @@ static void ring_push(const struct card *c, struct ring *r,
 		      const struct np_dma_desc *d)
 {
 	tst_memwrite(qt, r->base + (uint64_t)r->tail * sizeof(*d), d,
-			  sizeof(*d));
+		     sizeof(*d));
 	r->tail = (r->tail + 1) % r->entries;
 	qwr(c, r->engine, NP_Q_TAIL, r->tail);
 }
@@ -317,7 +314,7 @@ static void msix_enable(const struct card *c)
 	uint16_t ctrl = tst_cfg_readw(qt, c->devfn, cap + PCI_MSIX_FLAGS);
 
 	tst_cfg_writew(qt, c->devfn, cap + PCI_MSIX_FLAGS,
-			    ctrl | PCI_MSIX_FLAGS_ENABLE);
+		       ctrl | PCI_MSIX_FLAGS_ENABLE);
 }
 
 static uint64_t msix_entry(const struct card *c, unsigned int v)
@@ -342,8 +339,7 @@ static void msix_route(const struct card *c, unsigned int v, uint64_t addr,
 
 static int msix_pending(const struct card *c, unsigned int v)
 {
-	uint32_t pba =
-		tst_cfg_readl(qt, c->devfn, msix_cap(c) + PCI_MSIX_PBA);
+	uint32_t pba = tst_cfg_readl(qt, c->devfn, msix_cap(c) + PCI_MSIX_PBA);
 
 	return (tst_readl(qt, c->msix + (pba & ~7u) + (v / 32) * 4) >>
 		(v % 32)) &
@@ -386,7 +382,7 @@ static void pcie_flr(const struct card *c)
 	ck_assert_uint_ne(cap, 0);
 	ctl = tst_cfg_readw(qt, c->devfn, cap + PCI_EXP_DEVCTL);
 	tst_cfg_writew(qt, c->devfn, cap + PCI_EXP_DEVCTL,
-			    ctl | PCI_EXP_DEVCTL_BCR_FLR);
+		       ctl | PCI_EXP_DEVCTL_BCR_FLR);
 }
 
 /* ---- fixture: two cards, mapped and READY ---- */
@@ -440,9 +436,8 @@ START_TEST(test_pci_identity)
 	class = (uint32_t)tst_cfg_readw(qt, devfn, PCI_CLASS_DEVICE) << 8 |
 		tst_cfg_readb(qt, devfn, PCI_CLASS_PROG);
 	ck_assert_uint_eq(class, NP_PCI_CLASS);
-	ck_assert_uint_eq(
-		tst_cfg_readw(qt, devfn, PCI_SUBSYSTEM_VENDOR_ID),
-		NP_PCI_SUBSYS_VENDOR_ID);
+	ck_assert_uint_eq(tst_cfg_readw(qt, devfn, PCI_SUBSYSTEM_VENDOR_ID),
+			  NP_PCI_SUBSYS_VENDOR_ID);
 	ck_assert_uint_eq(tst_cfg_readw(qt, devfn, PCI_SUBSYSTEM_ID),
 			  NP_PCI_SUBSYS_ID);
 
@@ -453,16 +448,13 @@ START_TEST(test_pci_identity)
 			  0);
 	msix = tst_cfg_find_cap(qt, devfn, PCI_CAP_ID_MSIX);
 	ck_assert_uint_ne(msix, 0);
-	ck_assert_uint_eq(
-		(tst_cfg_readw(qt, devfn, msix + PCI_MSIX_FLAGS) &
-		 PCI_MSIX_FLAGS_QSIZE) +
-			1,
-		NP_MSIX_VECTORS);
-	ck_assert_uint_eq(tst_cfg_readl(qt, devfn, msix + PCI_MSIX_TABLE) &
-				  7,
+	ck_assert_uint_eq((tst_cfg_readw(qt, devfn, msix + PCI_MSIX_FLAGS) &
+			   PCI_MSIX_FLAGS_QSIZE) +
+				  1,
+			  NP_MSIX_VECTORS);
+	ck_assert_uint_eq(tst_cfg_readl(qt, devfn, msix + PCI_MSIX_TABLE) & 7,
 			  NP_BAR_MSIX);
-	ck_assert_uint_eq(tst_cfg_readl(qt, devfn, msix + PCI_MSIX_PBA) &
-				  7,
+	ck_assert_uint_eq(tst_cfg_readl(qt, devfn, msix + PCI_MSIX_PBA) & 7,
 			  NP_BAR_MSIX);
 }
 END_TEST
@@ -909,7 +901,7 @@ START_TEST(test_dma_needs_bus_master)
 	ck_assert_uint_eq(ring_wait_error(c, &r), NP_ERR_RING_FETCH);
 
 	tst_cfg_writew(qt, c->devfn, PCI_COMMAND,
-			    PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+		       PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
 	ring_init(c, 0, &r);
 	dma_round_trip(c, &r, NP_CA_FB_BASE, 4096, 4);
 }
@@ -1034,9 +1026,9 @@ START_TEST(test_msix_dma_completion)
 	ring_wait(c, &r, 2);
 	wait_pending(c, NP_IRQ_DMA(1));
 	ck_assert_uint_eq(tst_readl(qt, msg), 0);
-	tst_writel(
-		qt, msix_entry(c, NP_IRQ_DMA(1)) + PCI_MSIX_ENTRY_VECTOR_CTRL,
-		0);
+	tst_writel(qt,
+		   msix_entry(c, NP_IRQ_DMA(1)) + PCI_MSIX_ENTRY_VECTOR_CTRL,
+		   0);
 	wait_guest_u32(msg, 0xabcd0002, "MSI-X message after unmask");
 	ck_assert_int_eq(msix_pending(c, NP_IRQ_DMA(1)), 0);
 }
@@ -1114,9 +1106,9 @@ START_TEST(test_fault_injection)
 
 	/* Unknown faults are refused with a message naming the choices. */
 	reply = tst_qmp(qt, "{\"execute\": \"qom-set\", \"arguments\": "
-				 "{\"path\": \"/machine/peripheral/np1\", "
-				 "\"property\": \"inject-fault\", "
-				 "\"value\": \"meltdown\"}}");
+			    "{\"path\": \"/machine/peripheral/np1\", "
+			    "\"property\": \"inject-fault\", "
+			    "\"value\": \"meltdown\"}}");
 	ck_assert_ptr_nonnull(strstr(reply, "\"error\""));
 	ck_assert_ptr_nonnull(strstr(reply, "sram-ue"));
 	ck_assert(tst_alive(qt));
@@ -1139,7 +1131,7 @@ static void start_long_transfer(const struct card *c, struct ring *r)
 				(4 + i % 4) * (uint64_t)NP_DMA_MAX_LEN);
 
 		tst_memwrite(qt, r->base + (uint64_t)i * sizeof(d), &d,
-				  sizeof(d));
+			     sizeof(d));
 	}
 	r->tail = 16;
 	qwr(c, 0, NP_Q_TAIL, r->tail);
@@ -1216,9 +1208,9 @@ START_TEST(test_fault_injection_deterministic)
 
 	/* An engine the card does not have is refused, naming the limit. */
 	reply = tst_qmp(qt, "{\"execute\": \"qom-set\", \"arguments\": "
-				 "{\"path\": \"/machine/peripheral/np1\", "
-				 "\"property\": \"inject-fault\", "
-				 "\"value\": \"dma-error:engine=6,n=1\"}}");
+			    "{\"path\": \"/machine/peripheral/np1\", "
+			    "\"property\": \"inject-fault\", "
+			    "\"value\": \"dma-error:engine=6,n=1\"}}");
 	ck_assert_ptr_nonnull(strstr(reply, "\"error\""));
 	ck_assert_ptr_nonnull(strstr(reply, "dma-engines"));
 	ck_assert(tst_alive(qt));
@@ -1290,18 +1282,18 @@ START_TEST(test_unplug_mid_transfer)
 	tst_stop(qt);
 	/* Native PCIe hotplug on the root port instead of ACPI's. */
 	qt = tst_start("-global ICH9-LPC.acpi-pci-hotplug-with-bridge-"
-			    "support=off -device np-card,addr=04.0 "
-			    "-device pcie-root-port,id=rp,chassis=1,slot=1,"
-			    "addr=06.0 -device np-card,bus=rp,addr=00.0");
+		       "support=off -device np-card,addr=04.0 "
+		       "-device pcie-root-port,id=rp,chassis=1,slot=1,"
+		       "addr=06.0 -device np-card,bus=rp,addr=00.0");
 	/* Bus 1 behind the port; its memory window covers card 2's BARs. */
 	tst_cfg_writel(qt, RP_DEVFN, PCI_PRIMARY_BUS,
-			    RP_BUS << 16 | RP_BUS << 8);
+		       RP_BUS << 16 | RP_BUS << 8);
 	tst_cfg_writel(qt, RP_DEVFN, PCI_MEMORY_BASE,
-			    bridge_window(CARD_REGS(2), 0x100000));
+		       bridge_window(CARD_REGS(2), 0x100000));
 	tst_cfg_writel(qt, RP_DEVFN, PCI_PREF_MEMORY_BASE,
-			    bridge_window(CARD_FB(2), NP_FB_SIZE));
+		       bridge_window(CARD_FB(2), NP_FB_SIZE));
 	tst_cfg_writew(qt, RP_DEVFN, PCI_COMMAND,
-			    PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+		       PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
 	ck_assert_uint_eq(tst_cfg_readw(qt, c.devfn, PCI_VENDOR_ID),
 			  NP_PCI_VENDOR_ID);
 	card_map(&c);
@@ -1338,22 +1330,18 @@ START_TEST(test_unplug_mid_transfer)
 
 	exp = tst_cfg_find_cap(qt, RP_DEVFN, PCI_CAP_ID_EXP);
 	ck_assert_uint_ne(exp, 0);
-	ck_assert_uint_ne(
-		tst_cfg_readw(qt, RP_DEVFN, exp + PCI_EXP_SLTSTA) &
-			PCI_EXP_SLTSTA_PDS,
-		0);
+	ck_assert_uint_ne(tst_cfg_readw(qt, RP_DEVFN, exp + PCI_EXP_SLTSTA) &
+				  PCI_EXP_SLTSTA_PDS,
+			  0);
 	ctl = tst_cfg_readw(qt, RP_DEVFN, exp + PCI_EXP_SLTCTL);
 	tst_cfg_writew(qt, RP_DEVFN, exp + PCI_EXP_SLTCTL,
-			    (ctl & ~PCI_EXP_SLTCTL_PIC) |
-				    PCI_EXP_SLTCTL_PWR_IND_OFF |
-				    PCI_EXP_SLTCTL_PCC);
+		       (ctl & ~PCI_EXP_SLTCTL_PIC) |
+			       PCI_EXP_SLTCTL_PWR_IND_OFF | PCI_EXP_SLTCTL_PCC);
 
-	ck_assert_uint_eq(
-		tst_cfg_readw(qt, RP_DEVFN, exp + PCI_EXP_SLTSTA) &
-			PCI_EXP_SLTSTA_PDS,
-		0);
-	ck_assert_uint_eq(tst_cfg_readw(qt, c.devfn, PCI_VENDOR_ID),
-			  0xffff);
+	ck_assert_uint_eq(tst_cfg_readw(qt, RP_DEVFN, exp + PCI_EXP_SLTSTA) &
+				  PCI_EXP_SLTSTA_PDS,
+			  0);
+	ck_assert_uint_eq(tst_cfg_readw(qt, c.devfn, PCI_VENDOR_ID), 0xffff);
 	ck_assert(tst_alive(qt));
 
 	/*
@@ -1480,8 +1468,8 @@ START_TEST(test_fuzz_registers)
 			struct np_dma_desc d;
 
 			fuzz_desc(&d, &cards[1]);
-			tst_memwrite(qt, fuzz_slot(rings, e, fuzz_rand()),
-					  &d, sizeof(d));
+			tst_memwrite(qt, fuzz_slot(rings, e, fuzz_rand()), &d,
+				     sizeof(d));
 			continue;
 		}
 		if (pick < 50) {
@@ -1513,12 +1501,11 @@ START_TEST(test_fuzz_registers)
 				break;
 			case 1:
 				tst_writew(qt, c->regs + (off & ~1u),
-						(uint16_t)v);
+					   (uint16_t)v);
 				break;
 			case 2:
 				tst_writeq(qt, c->regs + (off & ~7u),
-						(uint64_t)v << 32 |
-							fuzz_rand());
+					   (uint64_t)v << 32 | fuzz_rand());
 				break;
 			default:
 				tst_readl(qt, c->regs + off);

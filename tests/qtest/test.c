@@ -64,8 +64,8 @@ static const char *tst_binary(void)
 
 /* argv for QEMU: fixed options, then extra_args split at spaces. */
 static void tst_argv(const char *qemu, const char *qtest_arg,
-			  const char *qmp_arg, const char *extra_args,
-			  char *buf, size_t buflen, char **argv)
+		     const char *qmp_arg, const char *extra_args, char *buf,
+		     size_t buflen, char **argv)
 {
 	static const char *const fixed[] = {
 		"-machine",
@@ -151,12 +151,11 @@ static void tst_print_stderr(const char *dir)
 }
 
 static void tst_recv_line(struct tst_qtest *qt, struct tst_chan *ch,
-			       const char *cmd);
-static void tst_send(struct tst_chan *ch, const char *cmd,
-			  size_t len);
+			  const char *cmd);
+static void tst_send(struct tst_chan *ch, const char *cmd, size_t len);
 
 static int tst_listen(const char *dir, const char *name, char *arg,
-			   size_t arglen)
+		      size_t arglen)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd;
@@ -171,9 +170,8 @@ static int tst_listen(const char *dir, const char *name, char *arg,
 }
 
 /* Accept QEMU's connection on lfd, noticing an early exit of QEMU. */
-static void tst_accept(struct tst_qtest *qt, int lfd,
-			    struct tst_chan *ch, const char *name,
-			    const char *extra_args)
+static void tst_accept(struct tst_qtest *qt, int lfd, struct tst_chan *ch,
+		       const char *name, const char *extra_args)
 {
 	struct pollfd pfd = {.fd = lfd, .events = POLLIN};
 	int ret = 0, waited, status;
@@ -225,12 +223,11 @@ struct tst_qtest *tst_start(const char *extra_args)
 	ck_assert_ptr_nonnull(qt);
 	tst_mkdir(qt->dir, sizeof(qt->dir));
 	snprintf(errpath, sizeof(errpath), "%s/stderr", qt->dir);
-	qtest_lfd =
-		tst_listen(qt->dir, "qtest", qtest_arg, sizeof(qtest_arg));
+	qtest_lfd = tst_listen(qt->dir, "qtest", qtest_arg, sizeof(qtest_arg));
 	qmp_lfd = tst_listen(qt->dir, "qmp", qmp_arg, sizeof(qmp_arg));
 
-	tst_argv(qemu, qtest_arg, qmp_arg, extra_args, argbuf,
-		      sizeof(argbuf), argv);
+	tst_argv(qemu, qtest_arg, qmp_arg, extra_args, argbuf, sizeof(argbuf),
+		 argv);
 	qt->pid = tst_spawn(argv, errpath);
 	tst_accept(qt, qtest_lfd, &qt->qtest, "qtest", extra_args);
 	tst_accept(qt, qmp_lfd, &qt->qmp, "qmp", extra_args);
@@ -275,8 +272,7 @@ int tst_run_expect_exit(const char *extra_args, char *err, size_t errlen)
 	tst_mkdir(dir, sizeof(dir));
 	snprintf(errpath, sizeof(errpath), "%s/stderr", dir);
 	/* No -qtest socket: a QEMU that realizes every device keeps running. */
-	tst_argv(qemu, NULL, NULL, extra_args, argbuf, sizeof(argbuf),
-		      argv);
+	tst_argv(qemu, NULL, NULL, extra_args, argbuf, sizeof(argbuf), argv);
 	pid = tst_spawn(argv, errpath);
 	for (waited = 0; waited < NP_QTEST_TIMEOUT_MS; waited += 10) {
 		if (waitpid(pid, &status, WNOHANG) == pid)
@@ -330,7 +326,7 @@ void tst_reap(const char *base)
  * "IRQ ..." lines and QMP events.
  */
 static void tst_recv_line(struct tst_qtest *qt, struct tst_chan *ch,
-			       const char *cmd)
+			  const char *cmd)
 {
 	for (;;) {
 		char *nl = memchr(ch->rx, '\n', ch->rx_len);
@@ -455,17 +451,16 @@ uint32_t tst_inl(struct tst_qtest *qt, uint16_t port)
 	return (uint32_t)tst_value(qt, "inl 0x%x\n", port);
 }
 
-#define NP_QTEST_RW(name, type)                                               \
-	type tst_read##name(struct tst_qtest *qt, uint64_t addr)          \
-	{                                                                     \
-		return (type)tst_value(                                  \
-			qt, "read" #name " 0x%" PRIx64 "\n", addr);           \
-	}                                                                     \
-	void tst_write##name(struct tst_qtest *qt, uint64_t addr, type v) \
-	{                                                                     \
-		tst_cmd(qt,                                              \
-			     "write" #name " 0x%" PRIx64 " 0x%" PRIx64 "\n",  \
-			     addr, (uint64_t)v);                              \
+#define NP_QTEST_RW(name, type)                                             \
+	type tst_read##name(struct tst_qtest *qt, uint64_t addr)            \
+	{                                                                   \
+		return (type)tst_value(qt, "read" #name " 0x%" PRIx64 "\n", \
+				       addr);                               \
+	}                                                                   \
+	void tst_write##name(struct tst_qtest *qt, uint64_t addr, type v)   \
+	{                                                                   \
+		tst_cmd(qt, "write" #name " 0x%" PRIx64 " 0x%" PRIx64 "\n", \
+			addr, (uint64_t)v);                                 \
 	}
 
 NP_QTEST_RW(b, uint8_t)
@@ -508,7 +503,7 @@ void tst_memread(struct tst_qtest *qt, uint64_t addr, void *buf, size_t len)
 }
 
 void tst_memwrite(struct tst_qtest *qt, uint64_t addr, const void *buf,
-		       size_t len)
+		  size_t len)
 {
 	static const char digits[] = "0123456789abcdef";
 	const uint8_t *p = buf;
@@ -547,41 +542,38 @@ static uint32_t tst_cfg_addr(unsigned int bdf, unsigned int off)
 	return 0x80000000u | bdf << 8 | (off & 0xfc);
 }
 
-uint32_t tst_cfg_readl(struct tst_qtest *qt, unsigned int bdf,
-			    unsigned int off)
+uint32_t tst_cfg_readl(struct tst_qtest *qt, unsigned int bdf, unsigned int off)
 {
 	tst_outl(qt, 0xcf8, tst_cfg_addr(bdf, off));
 	return tst_inl(qt, 0xcfc);
 }
 
-uint16_t tst_cfg_readw(struct tst_qtest *qt, unsigned int bdf,
-			    unsigned int off)
+uint16_t tst_cfg_readw(struct tst_qtest *qt, unsigned int bdf, unsigned int off)
 {
 	return (uint16_t)(tst_cfg_readl(qt, bdf, off) >> (8 * (off & 2)));
 }
 
-uint8_t tst_cfg_readb(struct tst_qtest *qt, unsigned int bdf,
-			   unsigned int off)
+uint8_t tst_cfg_readb(struct tst_qtest *qt, unsigned int bdf, unsigned int off)
 {
 	return (uint8_t)(tst_cfg_readl(qt, bdf, off) >> (8 * (off & 3)));
 }
 
-void tst_cfg_writel(struct tst_qtest *qt, unsigned int bdf,
-			 unsigned int off, uint32_t v)
+void tst_cfg_writel(struct tst_qtest *qt, unsigned int bdf, unsigned int off,
+		    uint32_t v)
 {
 	tst_outl(qt, 0xcf8, tst_cfg_addr(bdf, off));
 	tst_outl(qt, 0xcfc, v);
 }
 
-void tst_cfg_writew(struct tst_qtest *qt, unsigned int bdf,
-			 unsigned int off, uint16_t v)
+void tst_cfg_writew(struct tst_qtest *qt, unsigned int bdf, unsigned int off,
+		    uint16_t v)
 {
 	tst_outl(qt, 0xcf8, tst_cfg_addr(bdf, off));
 	tst_cmd(qt, "outw 0x%x 0x%x\n", 0xcfc + (off & 2), v);
 }
 
 unsigned int tst_cfg_find_cap(struct tst_qtest *qt, unsigned int bdf,
-				   uint8_t id)
+			      uint8_t id)
 {
 	unsigned int pos, guard;
 

@@ -72,10 +72,9 @@ void tst_writeb(struct tst_qtest *qt, uint64_t addr, uint8_t v);
 void tst_writew(struct tst_qtest *qt, uint64_t addr, uint16_t v);
 void tst_writel(struct tst_qtest *qt, uint64_t addr, uint32_t v);
 void tst_writeq(struct tst_qtest *qt, uint64_t addr, uint64_t v);
-void tst_memread(struct tst_qtest *qt, uint64_t addr, void *buf,
-		      size_t len);
+void tst_memread(struct tst_qtest *qt, uint64_t addr, void *buf, size_t len);
 void tst_memwrite(struct tst_qtest *qt, uint64_t addr, const void *buf,
-		       size_t len);
+		  size_t len);
 void tst_memset(struct tst_qtest *qt, uint64_t addr, uint8_t v, size_t len);
 
 /*
@@ -83,17 +82,16 @@ void tst_memset(struct tst_qtest *qt, uint64_t addr, uint8_t v, size_t len);
  * bdf is bus << 8 | device << 3 | function.
  */
 uint32_t tst_cfg_readl(struct tst_qtest *qt, unsigned int bdf,
-			    unsigned int off);
+		       unsigned int off);
 uint16_t tst_cfg_readw(struct tst_qtest *qt, unsigned int bdf,
-			    unsigned int off);
-uint8_t tst_cfg_readb(struct tst_qtest *qt, unsigned int bdf,
-			   unsigned int off);
-void tst_cfg_writel(struct tst_qtest *qt, unsigned int bdf,
-			 unsigned int off, uint32_t v);
-void tst_cfg_writew(struct tst_qtest *qt, unsigned int bdf,
-			 unsigned int off, uint16_t v);
+		       unsigned int off);
+uint8_t tst_cfg_readb(struct tst_qtest *qt, unsigned int bdf, unsigned int off);
+void tst_cfg_writel(struct tst_qtest *qt, unsigned int bdf, unsigned int off,
+		    uint32_t v);
+void tst_cfg_writew(struct tst_qtest *qt, unsigned int bdf, unsigned int off,
+		    uint16_t v);
 /* Offset of capability id in the standard list, 0 if absent. */
 unsigned int tst_cfg_find_cap(struct tst_qtest *qt, unsigned int bdf,
-				   uint8_t id);
+			      uint8_t id);
 
 #endif /* TESTS_QTEST_TEST_H */
