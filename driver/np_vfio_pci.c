@@ -455,6 +455,8 @@ NP_ATTR(dma6_stat, NP_ATTR_QUEUE_STAT, NP_DMA_BASE(6), 0);
 NP_ATTR(dma7_stat, NP_ATTR_QUEUE_STAT, NP_DMA_BASE(7), 0);
 NP_ATTR(compute_stat, NP_ATTR_QUEUE_STAT, NP_COMPUTE_BASE, 0);
 
+/* one attribute a line, as sysfs lists them */
+/* clang-format off */
 static struct attribute *np_attrs[] = {
 	&np_attr_fw_version.attr.attr,
 	&np_attr_serial.attr.attr,
@@ -481,6 +483,7 @@ static struct attribute *np_attrs[] = {
 	&np_attr_compute_stat.attr.attr,
 	NULL,
 };
+/* clang-format on */
 
 /* Queue statistics only where the card has them: ABI 1.1, engines present. */
 static umode_t np_attr_is_visible(struct kobject *kobj, struct attribute *a,
@@ -527,22 +530,24 @@ static int np_card_wait_ready(struct np_vfio_pci_device *np)
 	int ret;
 
 	if (!np_mmio_enabled(np)) {
-		pci_warn(pdev,
-			 "card reset needs memory decoding: set PCI_COMMAND_MEMORY first\n");
+		pci_warn(
+			pdev,
+			"card reset needs memory decoding: set PCI_COMMAND_MEMORY first\n");
 		return -EIO;
 	}
-	ret = readx_poll_timeout(ioread32, np->regs + NP_REG_STATUS, status,
-				 status == ~0u ||
-					 ((status & NP_STATUS_READY) &&
-					  !(status & NP_STATUS_RESETTING)),
-				 NP_RESET_POLL_US,
-				 NP_RESET_TIMEOUT_MS * USEC_PER_MSEC);
+	ret = readx_poll_timeout(
+		ioread32, np->regs + NP_REG_STATUS, status,
+		status == ~0u || ((status & NP_STATUS_READY) &&
+				  !(status & NP_STATUS_RESETTING)),
+		NP_RESET_POLL_US, NP_RESET_TIMEOUT_MS * USEC_PER_MSEC);
 	if (status == ~0u) {
-		pci_err(pdev, "card reset: the card stopped answering (status reads all-ones); check the slot and power\n");
+		pci_err(pdev,
+			"card reset: the card stopped answering (status reads all-ones); check the slot and power\n");
 		return -ENODEV;
 	}
 	if (ret) {
-		pci_err(pdev, "card reset: not ready after %u ms (status %#x); the card needs a power cycle\n",
+		pci_err(pdev,
+			"card reset: not ready after %u ms (status %#x); the card needs a power cycle\n",
 			NP_RESET_TIMEOUT_MS, status);
 		return ret;
 	}
@@ -598,9 +603,8 @@ static long np_vfio_pci_get_info(struct np_vfio_pci_device *np,
 
 static int np_vfio_pci_open_device(struct vfio_device *core_vdev)
 {
-	struct np_vfio_pci_device *np =
-		container_of(core_vdev, struct np_vfio_pci_device,
-			     core_device.vdev);
+	struct np_vfio_pci_device *np = container_of(
+		core_vdev, struct np_vfio_pci_device, core_device.vdev);
 	struct vfio_pci_core_device *vdev = &np->core_device;
 	int ret;
 
@@ -627,9 +631,8 @@ static int np_vfio_pci_open_device(struct vfio_device *core_vdev)
  */
 static void np_vfio_pci_close_device(struct vfio_device *core_vdev)
 {
-	struct np_vfio_pci_device *np =
-		container_of(core_vdev, struct np_vfio_pci_device,
-			     core_device.vdev);
+	struct np_vfio_pci_device *np = container_of(
+		core_vdev, struct np_vfio_pci_device, core_device.vdev);
 
 	atomic_inc(&np->resets);
 	vfio_pci_core_close_device(core_vdev);
@@ -639,9 +642,8 @@ static void np_vfio_pci_close_device(struct vfio_device *core_vdev)
 static long np_vfio_pci_ioctl(struct vfio_device *core_vdev, unsigned int cmd,
 			      unsigned long arg)
 {
-	struct np_vfio_pci_device *np =
-		container_of(core_vdev, struct np_vfio_pci_device,
-			     core_device.vdev);
+	struct np_vfio_pci_device *np = container_of(
+		core_vdev, struct np_vfio_pci_device, core_device.vdev);
 	long ret;
 
 	switch (cmd) {
@@ -690,19 +692,21 @@ static int np_check_abi(struct np_vfio_pci_device *np)
 	pci_disable_device(pdev);
 
 	if (id == ~0u) {
-		pci_err(pdev, "BAR0 reads all-ones: the card does not answer; check the slot and power\n");
+		pci_err(pdev,
+			"BAR0 reads all-ones: the card does not answer; check the slot and power\n");
 		return -ENODEV;
 	}
 	if (NP_ID_GET_MAGIC(id) != NP_ID_MAGIC ||
 	    NP_ID_GET_MAJOR(id) != NP_ABI_MAJOR) {
-		pci_err(pdev, "NP_REG_ID %#010x: card ABI %u.%u is not supported by this driver (ABI %u.x); install a matching np_vfio_pci\n",
+		pci_err(pdev,
+			"NP_REG_ID %#010x: card ABI %u.%u is not supported by this driver (ABI %u.x); install a matching np_vfio_pci\n",
 			id, NP_ID_GET_MAJOR(id), NP_ID_GET_MINOR(id),
 			NP_ABI_MAJOR);
 		return -ENODEV;
 	}
 	np->abi_minor = NP_ID_GET_MINOR(id);
-	np->dma_engines = min_t(u32, NP_CONFIG_DMA_ENGINES(config),
-				NP_MAX_DMA_ENGINES);
+	np->dma_engines =
+		min_t(u32, NP_CONFIG_DMA_ENGINES(config), NP_MAX_DMA_ENGINES);
 	return 0;
 }
 
@@ -737,8 +741,8 @@ static int np_vfio_pci_probe(struct pci_dev *pdev,
 	struct device *hwmon;
 	int ret;
 
-	np = vfio_alloc_device(np_vfio_pci_device, core_device.vdev,
-			       &pdev->dev, &np_vfio_pci_ops);
+	np = vfio_alloc_device(np_vfio_pci_device, core_device.vdev, &pdev->dev,
+			       &np_vfio_pci_ops);
 	if (IS_ERR(np))
 		return PTR_ERR(np);
 	dev_set_drvdata(&pdev->dev, &np->core_device);
@@ -808,4 +812,5 @@ module_pci_driver(np_vfio_pci_driver);
 
 MODULE_LICENSE("GPL");
 MODULE_AUTHOR("np project");
-MODULE_DESCRIPTION("VFIO PCI variant driver with hwmon and telemetry for np inference cards");
+MODULE_DESCRIPTION(
+	"VFIO PCI variant driver with hwmon and telemetry for np inference cards");

@@ -341,9 +341,16 @@ enum np_emu_turn {
 enum np_emu_turn np_emu_queue_turn(struct np_emu_queue *q,
 				   uint64_t *deadline_ns);
 void np_emu_queue_kick(struct np_emu_queue *q);
+
+/* queue_regs.c */
 uint32_t np_emu_queue_read(struct np_emu_queue *q, uint32_t reg);
 void np_emu_queue_write(struct np_emu_queue *q, uint32_t reg, uint32_t value);
 void np_emu_queue_clear(struct np_emu_queue *q);
+/* "compute queue" or "DMA engine <n>", in buf (len bytes) if need be */
+const char *np_emu_queue_name(const struct np_emu_queue *q, char *buf,
+			      size_t len);
+/* The NP_Q_STATUS bits of q, q->lock held. */
+uint32_t np_emu_queue_status(const struct np_emu_queue *q);
 
 /* pool.c */
 int np_emu_pool_get(void);

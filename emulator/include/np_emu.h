@@ -59,8 +59,10 @@ struct np_emu_bus {
 };
 
 struct np_emu_config {
-	uint64_t sram_size; /* 0: NP_SRAM_SIZE; else <= NP_SRAM_SIZE, 4 KiB multiple */
-	uint64_t fb_size; /* 0: NP_FB_SIZE; else power of two >= 64 KiB, <= NP_FB_SIZE */
+	/* 0: NP_SRAM_SIZE; else <= NP_SRAM_SIZE, 4 KiB multiple */
+	uint64_t sram_size;
+	/* 0: NP_FB_SIZE; else power of two >= 64 KiB, <= NP_FB_SIZE */
+	uint64_t fb_size;
 	unsigned int dma_engines; /* 0: 4; else 1..NP_MAX_DMA_ENGINES */
 	uint64_t serial; /* reported in NP_REG_SERIAL_* */
 	unsigned int card_index; /* used in log messages and telemetry seeds */

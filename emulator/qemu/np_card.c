@@ -90,10 +90,10 @@ struct NpCardState {
     uint32_t dma_engines;
     uint64_t serial;
 
-    unsigned int index;         /* creation order, for names and serials */
-    struct np_emu *emu;         /* the card; NULL outside realize..unrealize */
-    MemoryRegion regs;          /* BAR0 */
-    MemoryRegion fb;            /* BAR2, RAM owned by emu */
+    unsigned int index; /* creation order, for names and serials */
+    struct np_emu *emu; /* the card; NULL outside realize..unrealize */
+    MemoryRegion regs;  /* BAR0 */
+    MemoryRegion fb;    /* BAR2, RAM owned by emu */
     /*
      * Set (under the BQL) when unrealize starts: MMIO handlers and bus
      * callbacks become no-ops while the core's workers are being joined.
@@ -128,8 +128,8 @@ static void np_card_rcu_thread_exit(void *unused)
 /* Run once, from the first realize; workers exist only after it. */
 static void np_card_rcu_key_init(void)
 {
-    np_card_rcu_key_err = pthread_key_create(&np_card_rcu_key,
-                                             np_card_rcu_thread_exit);
+    np_card_rcu_key_err =
+        pthread_key_create(&np_card_rcu_key, np_card_rcu_thread_exit);
 }
 
 static void np_card_attach_thread(void)
@@ -249,8 +249,7 @@ static int np_card_dma_write(void *opaque, uint64_t addr, const void *buf,
      * A write to a peer card's BAR2 lands in its RAM; one to its BAR0
      * mailbox is dispatched to its MMIO handler.
      */
-    res = np_card_dma_rw(s, addr, (void *)buf, len,
-                         DMA_DIRECTION_FROM_DEVICE);
+    res = np_card_dma_rw(s, addr, (void *)buf, len, DMA_DIRECTION_FROM_DEVICE);
     if (res != MEMTX_OK) {
         trace_np_card_err_dma_write(s->index, addr, len, res);
         return -EFAULT;
@@ -368,20 +367,25 @@ static bool np_card_check_params(NpCardState *s, Error **errp)
 {
     if (s->sram_size < 4 * KiB || s->sram_size > NP_SRAM_SIZE ||
         !QEMU_IS_ALIGNED(s->sram_size, 4 * KiB)) {
-        error_setg(errp, "np-card: sram-size %" PRIu64 " is invalid: use a "
+        error_setg(errp,
+                   "np-card: sram-size %" PRIu64 " is invalid: use a "
                    "multiple of 4 KiB from 4K to 192M (default 192M)",
                    s->sram_size);
         return false;
     }
     if (s->fb_size < 64 * KiB || s->fb_size > NP_FB_SIZE ||
         !is_power_of_2(s->fb_size)) {
-        error_setg(errp, "np-card: fb-size %" PRIu64 " is invalid: use a "
-                   "power of two from 64K to 32M (default 32M)", s->fb_size);
+        error_setg(errp,
+                   "np-card: fb-size %" PRIu64 " is invalid: use a "
+                   "power of two from 64K to 32M (default 32M)",
+                   s->fb_size);
         return false;
     }
     if (s->dma_engines < 1 || s->dma_engines > NP_MAX_DMA_ENGINES) {
-        error_setg(errp, "np-card: dma-engines %" PRIu32 " is invalid: use "
-                   "1 to %u (default 4)", s->dma_engines, NP_MAX_DMA_ENGINES);
+        error_setg(errp,
+                   "np-card: dma-engines %" PRIu32 " is invalid: use "
+                   "1 to %u (default 4)",
+                   s->dma_engines, NP_MAX_DMA_ENGINES);
         return false;
     }
     return true;
@@ -408,12 +412,13 @@ static void np_card_realize(PCIDevice *pdev, Error **errp)
     }
     pthread_once(&np_card_rcu_once, np_card_rcu_key_init);
     if (np_card_rcu_key_err) {
-        error_setg_errno(errp, np_card_rcu_key_err, "np-card: cannot create "
+        error_setg_errno(errp, np_card_rcu_key_err,
+                         "np-card: cannot create "
                          "the thread key its DMA workers need");
         return;
     }
     s->index = np_card_count++;
-    cfg = (struct np_emu_config) {
+    cfg = (struct np_emu_config){
         .sram_size = s->sram_size,
         .fb_size = s->fb_size,
         .dma_engines = s->dma_engines,
@@ -424,7 +429,8 @@ static void np_card_realize(PCIDevice *pdev, Error **errp)
 
     ret = np_emu_create(&cfg, &bus, &s->emu);
     if (ret < 0) {
-        error_setg_errno(errp, -ret, "np-card %u: cannot create the card "
+        error_setg_errno(errp, -ret,
+                         "np-card %u: cannot create the card "
                          "model (sram-size %" PRIu64 ", fb-size %" PRIu64 ")",
                          s->index, s->sram_size, s->fb_size);
         return;
@@ -433,13 +439,16 @@ static void np_card_realize(PCIDevice *pdev, Error **errp)
 
     memory_region_init_io(&s->regs, OBJECT(s), &np_card_mmio_ops, s,
                           "np-card-regs", NP_REGS_SIZE);
-    pci_register_bar(pdev, NP_BAR_REGS, PCI_BASE_ADDRESS_SPACE_MEMORY |
-                     PCI_BASE_ADDRESS_MEM_TYPE_64, &s->regs);
+    pci_register_bar(
+        pdev, NP_BAR_REGS,
+        PCI_BASE_ADDRESS_SPACE_MEMORY | PCI_BASE_ADDRESS_MEM_TYPE_64, &s->regs);
 
     memory_region_init_ram_ptr(&s->fb, OBJECT(s), "np-card-fb", fb_size, fb);
-    pci_register_bar(pdev, NP_BAR_FB, PCI_BASE_ADDRESS_SPACE_MEMORY |
-                     PCI_BASE_ADDRESS_MEM_TYPE_64 |
-                     PCI_BASE_ADDRESS_MEM_PREFETCH, &s->fb);
+    pci_register_bar(pdev, NP_BAR_FB,
+                     PCI_BASE_ADDRESS_SPACE_MEMORY |
+                         PCI_BASE_ADDRESS_MEM_TYPE_64 |
+                         PCI_BASE_ADDRESS_MEM_PREFETCH,
+                     &s->fb);
 
     if (msix_init_exclusive_bar(pdev, NP_MSIX_VECTORS, NP_BAR_MSIX, errp)) {
         goto err_emu;
@@ -450,8 +459,10 @@ static void np_card_realize(PCIDevice *pdev, Error **errp)
 
     ret = pcie_endpoint_cap_init(pdev, NP_CARD_PCIE_CAP_OFFSET);
     if (ret < 0) {
-        error_setg_errno(errp, -ret, "np-card %u: cannot add the PCI Express "
-                         "capability", s->index);
+        error_setg_errno(errp, -ret,
+                         "np-card %u: cannot add the PCI Express "
+                         "capability",
+                         s->index);
         goto err_msix;
     }
     pcie_cap_flr_init(pdev);
@@ -551,29 +562,34 @@ static void np_card_set_inject_fault(Object *obj, const char *value,
     int ret;
 
     if (np_emu_fault_parse(value, &fault, &args)) {
-        error_setg(errp, "np-card: unknown fault '%s': use sram-ce, sram-ue, "
+        error_setg(errp,
+                   "np-card: unknown fault '%s': use sram-ce, sram-ue, "
                    "overheat, dead, dma-error:engine=E,n=N, "
-                   "hang:engine=E,n=N or sram-flip:addr=A,bits=1|2", value);
+                   "hang:engine=E,n=N or sram-flip:addr=A,bits=1|2",
+                   value);
         return;
     }
     if (!s->emu || s->stopping) {
         error_setg(errp, "np-card: inject-fault needs a realized card; set "
-                   "it with qom-set once the VM runs");
+                         "it with qom-set once the VM runs");
         return;
     }
     trace_np_card_inject_fault(s->index, value);
     ret = np_emu_inject_args(s->emu, fault, &args);
     if (ret == -EBUSY) {
-        error_setg(errp, "np-card %u: the card is resetting; inject '%s' "
-                   "again once NP_STATUS_READY is set", s->index, value);
+        error_setg(errp,
+                   "np-card %u: the card is resetting; inject '%s' "
+                   "again once NP_STATUS_READY is set",
+                   s->index, value);
     } else if (ret == -EINVAL) {
-        error_setg(errp, "np-card %u: cannot inject '%s': engine E must "
+        error_setg(errp,
+                   "np-card %u: cannot inject '%s': engine E must "
                    "be below dma-engines (%u) or 'compute', n at least 1, "
-                   "addr inside sram-size (0x%" PRIx64 ")", s->index, value,
-                   s->dma_engines, (uint64_t)s->sram_size);
+                   "addr inside sram-size (0x%" PRIx64 ")",
+                   s->index, value, s->dma_engines, (uint64_t)s->sram_size);
     } else if (ret < 0) {
-        error_setg_errno(errp, -ret, "np-card %u: cannot inject '%s'",
-                         s->index, value);
+        error_setg_errno(errp, -ret, "np-card %u: cannot inject '%s'", s->index,
+                         value);
     }
 }
 
@@ -617,17 +633,19 @@ static void np_card_class_init(ObjectClass *klass, void *data)
     dc->reset = np_card_reset;
     dc->vmsd = &np_card_vmstate;
     device_class_set_props(dc, np_card_properties);
-    object_class_property_set_description(klass, "sram-size",
-        "SRAM size, a multiple of 4K up to 192M");
-    object_class_property_set_description(klass, "fb-size",
+    object_class_property_set_description(
+        klass, "sram-size", "SRAM size, a multiple of 4K up to 192M");
+    object_class_property_set_description(
+        klass, "fb-size",
         "frame buffer (BAR2) size, a power of two from 64K to 32M");
     object_class_property_set_description(klass, "dma-engines",
-        "number of DMA engines, 1 to 8");
-    object_class_property_set_description(klass, "serial",
-        "serial number; 0 numbers the cards of the VM");
+                                          "number of DMA engines, 1 to 8");
+    object_class_property_set_description(
+        klass, "serial", "serial number; 0 numbers the cards of the VM");
     object_class_property_add_str(klass, "inject-fault", NULL,
                                   np_card_set_inject_fault);
-    object_class_property_set_description(klass, "inject-fault",
+    object_class_property_set_description(
+        klass, "inject-fault",
         "at run time (qom-set): sram-ce, sram-ue, overheat, dead, "
         "dma-error:engine=E,n=N, hang:engine=E,n=N, "
         "sram-flip:addr=A,bits=1|2");
@@ -639,10 +657,13 @@ static const TypeInfo np_card_info = {
     .parent = TYPE_PCI_DEVICE,
     .instance_size = sizeof(NpCardState),
     .class_init = np_card_class_init,
+    /* QEMU's layout of an interface list */
+    /* clang-format off */
     .interfaces = (InterfaceInfo[]) {
         { INTERFACE_PCIE_DEVICE },
         { }
     },
+    /* clang-format on */
 };
 
 static void np_card_register_types(void)

@@ -7,59 +7,59 @@
  */
 #include <string.h>
 
-#include "np_emu_test.h"
+#include "test.h"
 
-static struct npt_bus tb;
+static struct tst_bus tb;
 static struct np_emu *emu;
-static struct npt_queue q;
+static struct tst_queue q;
 static uint64_t host_buf; /* 1 MiB of host memory */
 
 #define HOST_BUF_SIZE (1u << 20)
 
 static void setup(void)
 {
-	npt_bus_init(&tb, 8u << 20);
-	emu = npt_card(&tb, 0, 0, 0);
-	host_buf = npt_alloc(&tb, HOST_BUF_SIZE, 4096);
-	npt_wr(emu, NP_REG_INT_ENABLE, (1u << NP_NUM_IRQS) - 1);
-	npt_queue_init(&q, &tb, emu, NP_DMA_BASE(2), NPT_RING_ENTRIES);
+	tst_bus_init(&tb, 8u << 20);
+	emu = tst_card(&tb, 0, 0, 0);
+	host_buf = tst_alloc(&tb, HOST_BUF_SIZE, 4096);
+	tst_wr(emu, NP_REG_INT_ENABLE, (1u << NP_NUM_IRQS) - 1);
+	tst_queue_init(&q, &tb, emu, NP_DMA_BASE(2), TST_RING_ENTRIES);
 }
 
 static void teardown(void)
 {
 	np_emu_destroy(emu);
-	npt_bus_fini(&tb);
+	tst_bus_fini(&tb);
 }
 
 static uint64_t err_addr(void)
 {
-	return (uint64_t)npt_rd(emu, q.base + NP_Q_ERR_ADDR_HI) << 32 |
-	       npt_rd(emu, q.base + NP_Q_ERR_ADDR_LO);
+	return (uint64_t)tst_rd(emu, q.base + NP_Q_ERR_ADDR_HI) << 32 |
+	       tst_rd(emu, q.base + NP_Q_ERR_ADDR_LO);
 }
 
 /* After the stop: queue reset, then the engine works again. */
 static void check_recovers(void)
 {
-	struct np_dma_desc nop = npt_dma(NP_DMA_OP_NOP, 0, 0, 0);
+	struct np_dma_desc nop = tst_dma(NP_DMA_OP_NOP, 0, 0, 0);
 
 	/* Enable is refused while the error stands. */
-	npt_wr(emu, q.base + NP_Q_CTRL, NP_Q_CTRL_ENABLE);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_STATUS), NP_Q_STATUS_ERROR);
-	npt_wr(emu, q.base + NP_Q_CTRL, NP_Q_CTRL_RESET);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_STATUS), 0);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_ERROR), 0);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_ERR_INDEX), 0);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_HEAD), 0);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_TAIL), 0);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_COMPLETED), 0);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_CTRL), 0);
-	npt_wr(emu, q.base + NP_Q_CTRL, NP_Q_CTRL_ENABLE);
+	tst_wr(emu, q.base + NP_Q_CTRL, NP_Q_CTRL_ENABLE);
+	ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_STATUS), NP_Q_STATUS_ERROR);
+	tst_wr(emu, q.base + NP_Q_CTRL, NP_Q_CTRL_RESET);
+	ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_STATUS), 0);
+	ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_ERROR), 0);
+	ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_ERR_INDEX), 0);
+	ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_HEAD), 0);
+	ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_TAIL), 0);
+	ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_COMPLETED), 0);
+	ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_CTRL), 0);
+	tst_wr(emu, q.base + NP_Q_CTRL, NP_Q_CTRL_ENABLE);
 	q.tail = 0;
 	nop.user = 4242;
-	npt_submit(&q, &nop);
-	ck_assert_uint_eq(npt_wait_completed(&q, 1), 1);
-	ck_assert_uint_eq(npt_wb(&q)->user, 4242);
-	ck_assert_uint_eq(npt_wb(&q)->error, NP_ERR_NONE);
+	tst_submit(&q, &nop);
+	ck_assert_uint_eq(tst_wait_completed(&q, 1), 1);
+	ck_assert_uint_eq(tst_wb(&q)->user, 4242);
+	ck_assert_uint_eq(tst_wb(&q)->error, NP_ERR_NONE);
 }
 
 /*
@@ -69,39 +69,39 @@ static void check_recovers(void)
 static void expect_stop(const struct np_dma_desc *bad, uint32_t err,
 			uint64_t addr)
 {
-	struct np_dma_desc nop = npt_dma(NP_DMA_OP_NOP, 0, 0, 0);
-	unsigned int irqs = npt_irqs(&tb, NP_IRQ_DMA(2));
-	uint32_t errors = npt_rd(emu, NP_REG_DMA_ERRORS);
+	struct np_dma_desc nop = tst_dma(NP_DMA_OP_NOP, 0, 0, 0);
+	unsigned int irqs = tst_irqs(&tb, NP_IRQ_DMA(2));
+	uint32_t errors = tst_rd(emu, NP_REG_DMA_ERRORS);
 	uint32_t bad_index = (q.tail + 1) % q.entries;
-	uint32_t done = npt_rd(emu, q.base + NP_Q_COMPLETED) + 1;
+	uint32_t done = tst_rd(emu, q.base + NP_Q_COMPLETED) + 1;
 
 	nop.user = 77;
-	npt_queue_put(&q, &nop);
-	npt_queue_put(&q, bad);
-	npt_queue_put(&q, &nop);
-	npt_kick(&q);
-	ck_assert_uint_eq(npt_wait_error(&q), err);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_STATUS), NP_Q_STATUS_ERROR);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_ERR_INDEX), bad_index);
+	tst_queue_put(&q, &nop);
+	tst_queue_put(&q, bad);
+	tst_queue_put(&q, &nop);
+	tst_kick(&q);
+	ck_assert_uint_eq(tst_wait_error(&q), err);
+	ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_STATUS), NP_Q_STATUS_ERROR);
+	ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_ERR_INDEX), bad_index);
 	ck_assert_uint_eq(err_addr(), addr);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_HEAD), bad_index);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_COMPLETED), done);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_DMA_ERRORS), errors + 1);
+	ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_HEAD), bad_index);
+	ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_COMPLETED), done);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_DMA_ERRORS), errors + 1);
 	/* The stop is reported with a record and the queue's vector, F_IRQ
 	 * or not. */
-	ck_assert(npt_wait_irqs(&tb, NP_IRQ_DMA(2), irqs + 1));
-	ck_assert_uint_eq(npt_wb(&q)->error, err);
-	ck_assert_uint_eq(npt_wb(&q)->status, NP_Q_STATUS_ERROR);
-	ck_assert_uint_eq(npt_wb(&q)->head, bad_index);
-	ck_assert_uint_eq(npt_wb(&q)->completed, done);
-	ck_assert_uint_eq(npt_wb(&q)->user, 77);
-	ck_assert(npt_log_contains(&tb, "queue stopped"));
+	ck_assert(tst_wait_irqs(&tb, NP_IRQ_DMA(2), irqs + 1));
+	ck_assert_uint_eq(tst_wb(&q)->error, err);
+	ck_assert_uint_eq(tst_wb(&q)->status, NP_Q_STATUS_ERROR);
+	ck_assert_uint_eq(tst_wb(&q)->head, bad_index);
+	ck_assert_uint_eq(tst_wb(&q)->completed, done);
+	ck_assert_uint_eq(tst_wb(&q)->user, 77);
+	ck_assert(tst_log_contains(&tb, "queue stopped"));
 	check_recovers();
 }
 
 START_TEST(bad_opcode)
 {
-	struct np_dma_desc d = npt_dma(NP_DMA_OP_MAX + 1, 0, 0, 0);
+	struct np_dma_desc d = tst_dma(NP_DMA_OP_MAX + 1, 0, 0, 0);
 
 	expect_stop(&d, NP_ERR_BAD_OPCODE, 0);
 	d.opcode = 0xff;
@@ -111,7 +111,7 @@ END_TEST
 
 START_TEST(bad_flags)
 {
-	struct np_dma_desc d = npt_dma(NP_DMA_OP_NOP, 0, 0, 0);
+	struct np_dma_desc d = tst_dma(NP_DMA_OP_NOP, 0, 0, 0);
 
 	d.flags = NP_DESC_F_ALL + 1;
 	expect_stop(&d, NP_ERR_BAD_FLAGS, 0);
@@ -123,7 +123,7 @@ END_TEST
 START_TEST(reserved_fields)
 {
 	struct np_dma_desc d =
-		npt_dma(NP_DMA_OP_H2C, host_buf, NP_CA_SRAM_BASE, 64);
+		tst_dma(NP_DMA_OP_H2C, host_buf, NP_CA_SRAM_BASE, 64);
 
 	d.rsvd[0] = 1;
 	expect_stop(&d, NP_ERR_BAD_FLAGS, 0);
@@ -135,7 +135,7 @@ END_TEST
 
 START_TEST(fence_without_wait)
 {
-	struct np_dma_desc d = npt_dma(NP_DMA_OP_FENCE, 0, 0, 0);
+	struct np_dma_desc d = tst_dma(NP_DMA_OP_FENCE, 0, 0, 0);
 
 	d.flags = NP_DESC_F_SIGNAL;
 	expect_stop(&d, NP_ERR_BAD_FLAGS, 0);
@@ -145,19 +145,19 @@ END_TEST
 START_TEST(bad_length)
 {
 	struct np_dma_desc d =
-		npt_dma(NP_DMA_OP_H2C, host_buf, NP_CA_SRAM_BASE, 0);
+		tst_dma(NP_DMA_OP_H2C, host_buf, NP_CA_SRAM_BASE, 0);
 
 	expect_stop(&d, NP_ERR_BAD_LENGTH, 0);
 	d.len = NP_DMA_MAX_LEN + 1;
 	expect_stop(&d, NP_ERR_BAD_LENGTH, 0);
-	d = npt_dma(NP_DMA_OP_COPY, NP_CA_FB_BASE, NP_CA_SRAM_BASE, 0);
+	d = tst_dma(NP_DMA_OP_COPY, NP_CA_FB_BASE, NP_CA_SRAM_BASE, 0);
 	expect_stop(&d, NP_ERR_BAD_LENGTH, 0);
 }
 END_TEST
 
 START_TEST(bad_event_index)
 {
-	struct np_dma_desc d = npt_dma(NP_DMA_OP_NOP, 0, 0, 0);
+	struct np_dma_desc d = tst_dma(NP_DMA_OP_NOP, 0, 0, 0);
 
 	d.flags = NP_DESC_F_WAIT;
 	d.wait_event = NP_NUM_EVENTS;
@@ -171,39 +171,39 @@ END_TEST
 
 START_TEST(src_range)
 {
-	const uint64_t sram_end = NP_CA_SRAM_BASE + NPT_SRAM_SIZE;
-	const uint64_t fb_end = NP_CA_FB_BASE + NPT_FB_SIZE;
+	const uint64_t sram_end = NP_CA_SRAM_BASE + TST_SRAM_SIZE;
+	const uint64_t fb_end = NP_CA_FB_BASE + TST_FB_SIZE;
 	struct np_dma_desc d;
 
 	/* Past the end of SRAM, straddling its end, in the hole between
 	 * SRAM and FB, straddling the FB end, and at a wrapping address. */
-	d = npt_dma(NP_DMA_OP_C2H, sram_end, host_buf, 4);
+	d = tst_dma(NP_DMA_OP_C2H, sram_end, host_buf, 4);
 	expect_stop(&d, NP_ERR_SRC_RANGE, sram_end);
-	d = npt_dma(NP_DMA_OP_C2H, sram_end - 4, host_buf, 8);
+	d = tst_dma(NP_DMA_OP_C2H, sram_end - 4, host_buf, 8);
 	expect_stop(&d, NP_ERR_SRC_RANGE, sram_end - 4);
-	d = npt_dma(NP_DMA_OP_C2P, NP_CA_FB_BASE - 8, host_buf, 4);
+	d = tst_dma(NP_DMA_OP_C2P, NP_CA_FB_BASE - 8, host_buf, 4);
 	expect_stop(&d, NP_ERR_SRC_RANGE, NP_CA_FB_BASE - 8);
-	d = npt_dma(NP_DMA_OP_COPY, fb_end - 16, NP_CA_SRAM_BASE, 17);
+	d = tst_dma(NP_DMA_OP_COPY, fb_end - 16, NP_CA_SRAM_BASE, 17);
 	expect_stop(&d, NP_ERR_SRC_RANGE, fb_end - 16);
-	d = npt_dma(NP_DMA_OP_C2H, ~0ull - 3, host_buf, 16);
+	d = tst_dma(NP_DMA_OP_C2H, ~0ull - 3, host_buf, 16);
 	expect_stop(&d, NP_ERR_SRC_RANGE, ~0ull - 3);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_DMA_BYTES_LO), 0);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_DMA_BYTES_LO), 0);
 }
 END_TEST
 
 START_TEST(dst_range)
 {
-	const uint64_t fb_end = NP_CA_FB_BASE + NPT_FB_SIZE;
+	const uint64_t fb_end = NP_CA_FB_BASE + TST_FB_SIZE;
 	struct np_dma_desc d;
 
-	d = npt_dma(NP_DMA_OP_H2C, host_buf, fb_end, 1);
+	d = tst_dma(NP_DMA_OP_H2C, host_buf, fb_end, 1);
 	expect_stop(&d, NP_ERR_DST_RANGE, fb_end);
 	/* A range must lie in one memory, even if both ends are valid. */
-	d = npt_dma(NP_DMA_OP_H2C, host_buf, NP_CA_SRAM_BASE, 0);
+	d = tst_dma(NP_DMA_OP_H2C, host_buf, NP_CA_SRAM_BASE, 0);
 	d.len = 4096;
-	d.dst = NP_CA_SRAM_BASE + NPT_SRAM_SIZE - 2048;
+	d.dst = NP_CA_SRAM_BASE + TST_SRAM_SIZE - 2048;
 	expect_stop(&d, NP_ERR_DST_RANGE, d.dst);
-	d = npt_dma(NP_DMA_OP_COPY, NP_CA_SRAM_BASE, fb_end - 100, 101);
+	d = tst_dma(NP_DMA_OP_COPY, NP_CA_SRAM_BASE, fb_end - 100, 101);
 	expect_stop(&d, NP_ERR_DST_RANGE, fb_end - 100);
 }
 END_TEST
@@ -215,13 +215,13 @@ START_TEST(bus_read_refused)
 
 	/* Unmapped address; then a fault in the middle of a transfer
 	 * reports the address of the refused access. */
-	d = npt_dma(NP_DMA_OP_H2C, 0x1000, NP_CA_SRAM_BASE, 64);
+	d = tst_dma(NP_DMA_OP_H2C, 0x1000, NP_CA_SRAM_BASE, 64);
 	expect_stop(&d, NP_ERR_BUS_READ, 0x1000);
 	/* A bus range wrapping past 2^64 is refused as a whole. */
-	d = npt_dma(NP_DMA_OP_H2C, ~0ull - 4095, NP_CA_SRAM_BASE, 8192);
+	d = tst_dma(NP_DMA_OP_H2C, ~0ull - 4095, NP_CA_SRAM_BASE, 8192);
 	expect_stop(&d, NP_ERR_BUS_READ, ~0ull - 4095);
-	npt_fault(&tb, host_buf + 300 * 1024, host_buf + 300 * 1024 + 1);
-	d = npt_dma(NP_DMA_OP_H2C, host_buf, NP_CA_SRAM_BASE, len);
+	tst_fault(&tb, host_buf + 300 * 1024, host_buf + 300 * 1024 + 1);
+	d = tst_dma(NP_DMA_OP_H2C, host_buf, NP_CA_SRAM_BASE, len);
 	expect_stop(&d, NP_ERR_BUS_READ, host_buf + 256 * 1024);
 }
 END_TEST
@@ -230,126 +230,126 @@ START_TEST(bus_write_refused)
 {
 	struct np_dma_desc d;
 
-	d = npt_dma(NP_DMA_OP_C2H, NP_CA_SRAM_BASE, NPT_HOST_BASE + (8u << 20),
+	d = tst_dma(NP_DMA_OP_C2H, NP_CA_SRAM_BASE, TST_HOST_BASE + (8u << 20),
 		    8);
-	expect_stop(&d, NP_ERR_BUS_WRITE, NPT_HOST_BASE + (8u << 20));
-	d = npt_dma(NP_DMA_OP_C2P, NP_CA_FB_BASE, NPT_PEER_FB_BASE, 8);
-	expect_stop(&d, NP_ERR_BUS_WRITE, NPT_PEER_FB_BASE);
-	d = npt_dma(NP_DMA_OP_C2H, NP_CA_SRAM_BASE, ~0ull, 2);
+	expect_stop(&d, NP_ERR_BUS_WRITE, TST_HOST_BASE + (8u << 20));
+	d = tst_dma(NP_DMA_OP_C2P, NP_CA_FB_BASE, TST_PEER_FB_BASE, 8);
+	expect_stop(&d, NP_ERR_BUS_WRITE, TST_PEER_FB_BASE);
+	d = tst_dma(NP_DMA_OP_C2H, NP_CA_SRAM_BASE, ~0ull, 2);
 	expect_stop(&d, NP_ERR_BUS_WRITE, ~0ull);
 }
 END_TEST
 
 START_TEST(notify_write_refused)
 {
-	struct np_dma_desc d = npt_dma(NP_DMA_OP_NOP, 0, 0, 0);
+	struct np_dma_desc d = tst_dma(NP_DMA_OP_NOP, 0, 0, 0);
 
 	d.flags = NP_DESC_F_NOTIFY | NP_DESC_F_SIGNAL;
 	d.signal_event = 9;
-	d.notify_addr = NPT_PEER_MBOX_BASE;
-	expect_stop(&d, NP_ERR_NOTIFY_WRITE, NPT_PEER_MBOX_BASE);
+	d.notify_addr = TST_PEER_MBOX_BASE;
+	expect_stop(&d, NP_ERR_NOTIFY_WRITE, TST_PEER_MBOX_BASE);
 	/* The signal before the notify happened. */
-	ck_assert_uint_eq(npt_rd(emu, NP_MBOX_EVENT(9)), 1);
+	ck_assert_uint_eq(tst_rd(emu, NP_MBOX_EVENT(9)), 1);
 }
 END_TEST
 
 START_TEST(ring_fetch_refused)
 {
-	struct np_dma_desc nop = npt_dma(NP_DMA_OP_NOP, 0, 0, 0);
+	struct np_dma_desc nop = tst_dma(NP_DMA_OP_NOP, 0, 0, 0);
 	uint32_t b = NP_DMA_BASE(0);
 
 	/* A ring whose second slot lies beyond host memory. */
-	npt_wr(emu, b + NP_Q_RING_LO,
-	       (uint32_t)(NPT_HOST_BASE + tb.host_size - 64));
-	npt_wr(emu, b + NP_Q_RING_HI,
-	       (uint32_t)((NPT_HOST_BASE + tb.host_size - 64) >> 32));
-	npt_wr(emu, b + NP_Q_RING_SIZE, 4);
-	npt_wr(emu, b + NP_Q_CTRL, NP_Q_CTRL_ENABLE);
+	tst_wr(emu, b + NP_Q_RING_LO,
+	       (uint32_t)(TST_HOST_BASE + tb.host_size - 64));
+	tst_wr(emu, b + NP_Q_RING_HI,
+	       (uint32_t)((TST_HOST_BASE + tb.host_size - 64) >> 32));
+	tst_wr(emu, b + NP_Q_RING_SIZE, 4);
+	tst_wr(emu, b + NP_Q_CTRL, NP_Q_CTRL_ENABLE);
 	memcpy(tb.host + tb.host_size - 64, &nop, sizeof(nop));
-	npt_wr(emu, b + NP_Q_TAIL, 2);
+	tst_wr(emu, b + NP_Q_TAIL, 2);
 	q.emu = emu;
 	q.base = b;
-	ck_assert_uint_eq(npt_wait_error(&q), NP_ERR_RING_FETCH);
-	ck_assert_uint_eq(npt_rd(emu, b + NP_Q_ERR_INDEX), 1);
-	ck_assert_uint_eq(npt_rd(emu, b + NP_Q_COMPLETED), 1);
-	ck_assert_uint_eq(err_addr(), NPT_HOST_BASE + tb.host_size);
-	ck_assert(npt_wait_irqs(&tb, NP_IRQ_DMA(0), 1));
+	ck_assert_uint_eq(tst_wait_error(&q), NP_ERR_RING_FETCH);
+	ck_assert_uint_eq(tst_rd(emu, b + NP_Q_ERR_INDEX), 1);
+	ck_assert_uint_eq(tst_rd(emu, b + NP_Q_COMPLETED), 1);
+	ck_assert_uint_eq(err_addr(), TST_HOST_BASE + tb.host_size);
+	ck_assert(tst_wait_irqs(&tb, NP_IRQ_DMA(0), 1));
 }
 END_TEST
 
 START_TEST(writeback_refused)
 {
-	struct np_dma_desc nop = npt_dma(NP_DMA_OP_NOP, 0, 0, 0);
+	struct np_dma_desc nop = tst_dma(NP_DMA_OP_NOP, 0, 0, 0);
 	uint32_t b = NP_DMA_BASE(1);
-	struct npt_queue q1;
+	struct tst_queue q1;
 
-	npt_queue_init(&q1, &tb, emu, b, 8);
-	npt_wr(emu, b + NP_Q_CTRL, 0);
-	npt_wr(emu, b + NP_Q_WB_LO, 0x20);
-	npt_wr(emu, b + NP_Q_WB_HI, 0);
-	npt_wr(emu, b + NP_Q_CTRL, NP_Q_CTRL_ENABLE);
-	npt_submit(&q1, &nop);
-	npt_submit(&q1, &nop);
-	ck_assert_uint_eq(npt_wait_error(&q1), NP_ERR_WB_WRITE);
+	tst_queue_init(&q1, &tb, emu, b, 8);
+	tst_wr(emu, b + NP_Q_CTRL, 0);
+	tst_wr(emu, b + NP_Q_WB_LO, 0x20);
+	tst_wr(emu, b + NP_Q_WB_HI, 0);
+	tst_wr(emu, b + NP_Q_CTRL, NP_Q_CTRL_ENABLE);
+	tst_submit(&q1, &nop);
+	tst_submit(&q1, &nop);
+	ck_assert_uint_eq(tst_wait_error(&q1), NP_ERR_WB_WRITE);
 	/* The descriptor itself completed; the record did not land. */
-	ck_assert_uint_eq(npt_rd(emu, b + NP_Q_COMPLETED), 1);
-	ck_assert_uint_eq(npt_rd(emu, b + NP_Q_HEAD), 1);
-	ck_assert_uint_eq(npt_rd(emu, b + NP_Q_ERR_INDEX), 0);
-	ck_assert_uint_eq(npt_rd(emu, b + NP_Q_ERR_ADDR_LO), 0x20);
-	ck_assert(npt_wait_irqs(&tb, NP_IRQ_DMA(1), 1));
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_DMA_ERRORS), 1);
+	ck_assert_uint_eq(tst_rd(emu, b + NP_Q_COMPLETED), 1);
+	ck_assert_uint_eq(tst_rd(emu, b + NP_Q_HEAD), 1);
+	ck_assert_uint_eq(tst_rd(emu, b + NP_Q_ERR_INDEX), 0);
+	ck_assert_uint_eq(tst_rd(emu, b + NP_Q_ERR_ADDR_LO), 0x20);
+	ck_assert(tst_wait_irqs(&tb, NP_IRQ_DMA(1), 1));
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_DMA_ERRORS), 1);
 }
 END_TEST
 
 START_TEST(bad_tail)
 {
-	unsigned int irqs = npt_irqs(&tb, NP_IRQ_DMA(2));
+	unsigned int irqs = tst_irqs(&tb, NP_IRQ_DMA(2));
 
-	npt_wr(emu, q.base + NP_Q_TAIL, NPT_RING_ENTRIES);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_ERROR), NP_ERR_BAD_TAIL);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_STATUS), NP_Q_STATUS_ERROR);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_TAIL), 0);
-	ck_assert(npt_log_contains(&tb, "NP_ERR_BAD_TAIL"));
+	tst_wr(emu, q.base + NP_Q_TAIL, TST_RING_ENTRIES);
+	ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_ERROR), NP_ERR_BAD_TAIL);
+	ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_STATUS), NP_Q_STATUS_ERROR);
+	ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_TAIL), 0);
+	ck_assert(tst_log_contains(&tb, "NP_ERR_BAD_TAIL"));
 	/* Record and interrupt follow from the engine. */
-	ck_assert(npt_wait_irqs(&tb, NP_IRQ_DMA(2), irqs + 1));
-	ck_assert_uint_eq(npt_wb(&q)->error, NP_ERR_BAD_TAIL);
+	ck_assert(tst_wait_irqs(&tb, NP_IRQ_DMA(2), irqs + 1));
+	ck_assert_uint_eq(tst_wb(&q)->error, NP_ERR_BAD_TAIL);
 	check_recovers();
 }
 END_TEST
 
 static void expect_enable_refused(uint32_t b, const char *why)
 {
-	npt_wr(emu, b + NP_Q_CTRL, NP_Q_CTRL_ENABLE);
-	ck_assert_uint_eq(npt_rd(emu, b + NP_Q_ERROR), NP_ERR_RING_CONFIG);
-	ck_assert_uint_eq(npt_rd(emu, b + NP_Q_STATUS), NP_Q_STATUS_ERROR);
-	ck_assert(npt_log_contains(&tb, why));
-	npt_wr(emu, b + NP_Q_CTRL, NP_Q_CTRL_RESET);
-	ck_assert_uint_eq(npt_rd(emu, b + NP_Q_STATUS), 0);
+	tst_wr(emu, b + NP_Q_CTRL, NP_Q_CTRL_ENABLE);
+	ck_assert_uint_eq(tst_rd(emu, b + NP_Q_ERROR), NP_ERR_RING_CONFIG);
+	ck_assert_uint_eq(tst_rd(emu, b + NP_Q_STATUS), NP_Q_STATUS_ERROR);
+	ck_assert(tst_log_contains(&tb, why));
+	tst_wr(emu, b + NP_Q_CTRL, NP_Q_CTRL_RESET);
+	ck_assert_uint_eq(tst_rd(emu, b + NP_Q_STATUS), 0);
 }
 
 START_TEST(ring_config_invalid)
 {
 	uint32_t b = NP_DMA_BASE(3);
-	uint64_t ring = npt_alloc(&tb, 64 * 64, 64);
+	uint64_t ring = tst_alloc(&tb, 64 * 64, 64);
 
 	/* Nothing programmed. */
 	expect_enable_refused(b, "ring size");
-	npt_wr(emu, b + NP_Q_RING_SIZE, 3);
+	tst_wr(emu, b + NP_Q_RING_SIZE, 3);
 	expect_enable_refused(b, "ring size");
-	npt_wr(emu, b + NP_Q_RING_SIZE, NP_RING_MAX_ENTRIES * 2);
+	tst_wr(emu, b + NP_Q_RING_SIZE, NP_RING_MAX_ENTRIES * 2);
 	expect_enable_refused(b, "ring size");
-	npt_wr(emu, b + NP_Q_RING_SIZE, 1);
+	tst_wr(emu, b + NP_Q_RING_SIZE, 1);
 	expect_enable_refused(b, "ring size");
-	npt_wr(emu, b + NP_Q_RING_SIZE, 64);
+	tst_wr(emu, b + NP_Q_RING_SIZE, 64);
 	expect_enable_refused(b, "ring base");
-	npt_wr(emu, b + NP_Q_RING_LO, (uint32_t)ring + 32);
+	tst_wr(emu, b + NP_Q_RING_LO, (uint32_t)ring + 32);
 	expect_enable_refused(b, "ring base");
-	npt_wr(emu, b + NP_Q_RING_LO, (uint32_t)ring);
-	npt_wr(emu, b + NP_Q_WB_LO, (uint32_t)ring + 16);
+	tst_wr(emu, b + NP_Q_RING_LO, (uint32_t)ring);
+	tst_wr(emu, b + NP_Q_WB_LO, (uint32_t)ring + 16);
 	expect_enable_refused(b, "writeback");
-	npt_wr(emu, b + NP_Q_WB_LO, 0);
-	npt_wr(emu, b + NP_Q_CTRL, NP_Q_CTRL_ENABLE);
-	ck_assert_uint_eq(npt_rd(emu, b + NP_Q_STATUS), NP_Q_STATUS_ENABLED);
+	tst_wr(emu, b + NP_Q_WB_LO, 0);
+	tst_wr(emu, b + NP_Q_CTRL, NP_Q_CTRL_ENABLE);
+	ck_assert_uint_eq(tst_rd(emu, b + NP_Q_STATUS), NP_Q_STATUS_ENABLED);
 }
 END_TEST
 
@@ -360,13 +360,13 @@ START_TEST(ring_reconfig_while_enabled)
 
 	/* Each ring register: the write is ignored and stops the queue. */
 	for (unsigned int i = 0; i < 5; i++) {
-		uint32_t before = npt_rd(emu, q.base + regs[i]);
+		uint32_t before = tst_rd(emu, q.base + regs[i]);
 
-		npt_wr(emu, q.base + regs[i], 0x1000);
-		ck_assert_uint_eq(npt_rd(emu, q.base + regs[i]), before);
-		ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_ERROR),
+		tst_wr(emu, q.base + regs[i], 0x1000);
+		ck_assert_uint_eq(tst_rd(emu, q.base + regs[i]), before);
+		ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_ERROR),
 				  NP_ERR_RING_CONFIG);
-		ck_assert(npt_log_contains(&tb, "while the queue is enabled"));
+		ck_assert(tst_log_contains(&tb, "while the queue is enabled"));
 		check_recovers();
 	}
 }
@@ -374,38 +374,38 @@ END_TEST
 
 START_TEST(resized_ring_needs_reset)
 {
-	struct np_dma_desc nop = npt_dma(NP_DMA_OP_NOP, 0, 0, 0);
+	struct np_dma_desc nop = tst_dma(NP_DMA_OP_NOP, 0, 0, 0);
 
 	/* head = 5, then shrink the ring to 4 entries. */
 	for (unsigned int i = 0; i < 5; i++)
-		npt_queue_put(&q, &nop);
-	npt_kick(&q);
-	ck_assert_uint_eq(npt_wait_completed(&q, 5), 5);
-	npt_wr(emu, q.base + NP_Q_CTRL, 0);
-	npt_wr(emu, q.base + NP_Q_RING_SIZE, 4);
-	npt_wr(emu, q.base + NP_Q_CTRL, NP_Q_CTRL_ENABLE);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_ERROR), NP_ERR_RING_CONFIG);
-	ck_assert(npt_log_contains(&tb, "head or tail"));
+		tst_queue_put(&q, &nop);
+	tst_kick(&q);
+	ck_assert_uint_eq(tst_wait_completed(&q, 5), 5);
+	tst_wr(emu, q.base + NP_Q_CTRL, 0);
+	tst_wr(emu, q.base + NP_Q_RING_SIZE, 4);
+	tst_wr(emu, q.base + NP_Q_CTRL, NP_Q_CTRL_ENABLE);
+	ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_ERROR), NP_ERR_RING_CONFIG);
+	ck_assert(tst_log_contains(&tb, "head or tail"));
 }
 END_TEST
 
 START_TEST(error_leaves_other_queues_alone)
 {
-	struct npt_queue good;
-	struct np_dma_desc bad = npt_dma(NP_DMA_OP_MAX + 1, 0, 0, 0);
+	struct tst_queue good;
+	struct np_dma_desc bad = tst_dma(NP_DMA_OP_MAX + 1, 0, 0, 0);
 	struct np_dma_desc d =
-		npt_dma(NP_DMA_OP_H2C, host_buf, NP_CA_FB_BASE, 4096);
+		tst_dma(NP_DMA_OP_H2C, host_buf, NP_CA_FB_BASE, 4096);
 
-	npt_queue_init(&good, &tb, emu, NP_DMA_BASE(0), NPT_RING_ENTRIES);
-	npt_fill(npt_ptr(&tb, host_buf), 4096, 8);
-	npt_submit(&q, &bad);
-	ck_assert_uint_eq(npt_wait_error(&q), NP_ERR_BAD_OPCODE);
-	npt_submit(&good, &d);
-	ck_assert_uint_eq(npt_wait_completed(&good, 1), 1);
-	ck_assert_uint_eq(npt_rd(emu, good.base + NP_Q_STATUS),
+	tst_queue_init(&good, &tb, emu, NP_DMA_BASE(0), TST_RING_ENTRIES);
+	tst_fill(tst_ptr(&tb, host_buf), 4096, 8);
+	tst_submit(&q, &bad);
+	ck_assert_uint_eq(tst_wait_error(&q), NP_ERR_BAD_OPCODE);
+	tst_submit(&good, &d);
+	ck_assert_uint_eq(tst_wait_completed(&good, 1), 1);
+	ck_assert_uint_eq(tst_rd(emu, good.base + NP_Q_STATUS),
 			  NP_Q_STATUS_ENABLED);
-	ck_assert(npt_check(np_emu_fb(emu, NULL), 4096, 8));
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_STATUS), NP_STATUS_READY);
+	ck_assert(tst_check(np_emu_fb(emu, NULL), 4096, 8));
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_STATUS), NP_STATUS_READY);
 }
 END_TEST
 
@@ -418,43 +418,43 @@ START_TEST(garbage_descriptors)
 	for (uint32_t seed = 1; seed <= 200; seed++) {
 		uint32_t st;
 
-		npt_fill(&d, sizeof(d), seed);
+		tst_fill(&d, sizeof(d), seed);
 		d.flags &= ~NP_DESC_F_WAIT; /* no waits on random events */
 		if (d.opcode == NP_DMA_OP_FENCE)
 			d.opcode = NP_DMA_OP_NOP;
-		npt_submit(&q, &d);
-		npt_wait_completed(&q,
-				   npt_rd(emu, q.base + NP_Q_COMPLETED) + 1);
-		st = npt_rd(emu, q.base + NP_Q_STATUS);
+		tst_submit(&q, &d);
+		tst_wait_completed(&q,
+				   tst_rd(emu, q.base + NP_Q_COMPLETED) + 1);
+		st = tst_rd(emu, q.base + NP_Q_STATUS);
 		if (st & NP_Q_STATUS_ERROR) {
-			ck_assert_uint_ge(npt_rd(emu, q.base + NP_Q_ERROR), 1);
-			ck_assert_uint_le(npt_rd(emu, q.base + NP_Q_ERROR),
+			ck_assert_uint_ge(tst_rd(emu, q.base + NP_Q_ERROR), 1);
+			ck_assert_uint_le(tst_rd(emu, q.base + NP_Q_ERROR),
 					  NP_ERR_MAX);
-			npt_wr(emu, q.base + NP_Q_CTRL,
+			tst_wr(emu, q.base + NP_Q_CTRL,
 			       NP_Q_CTRL_RESET | NP_Q_CTRL_ENABLE);
 			q.tail = 0;
 		}
 	}
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_STATUS), NP_STATUS_READY);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_STATUS), NP_STATUS_READY);
 }
 END_TEST
 
 START_TEST(compute_bad_jobs)
 {
-	struct npt_queue cq;
+	struct tst_queue cq;
 	struct np_job_desc j = {.opcode = NP_JOB_OP_MAX + 1};
 
-	npt_queue_init(&cq, &tb, emu, NP_COMPUTE_BASE, 8);
-	npt_submit(&cq, &j);
-	ck_assert_uint_eq(npt_wait_error(&cq), NP_ERR_BAD_OPCODE);
-	ck_assert(npt_wait_irqs(&tb, NP_IRQ_COMPUTE, 1));
-	npt_wr(emu, cq.base + NP_Q_CTRL, NP_Q_CTRL_RESET | NP_Q_CTRL_ENABLE);
+	tst_queue_init(&cq, &tb, emu, NP_COMPUTE_BASE, 8);
+	tst_submit(&cq, &j);
+	ck_assert_uint_eq(tst_wait_error(&cq), NP_ERR_BAD_OPCODE);
+	ck_assert(tst_wait_irqs(&tb, NP_IRQ_COMPUTE, 1));
+	tst_wr(emu, cq.base + NP_Q_CTRL, NP_Q_CTRL_RESET | NP_Q_CTRL_ENABLE);
 	cq.tail = 0;
 	j.opcode = NP_JOB_OP_NOP;
 	j.rsvd = 1;
-	npt_submit(&cq, &j);
-	ck_assert_uint_eq(npt_wait_error(&cq), NP_ERR_BAD_FLAGS);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_JOBS), 0);
+	tst_submit(&cq, &j);
+	ck_assert_uint_eq(tst_wait_error(&cq), NP_ERR_BAD_FLAGS);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_JOBS), 0);
 }
 END_TEST
 

@@ -7,22 +7,22 @@
  */
 #include <string.h>
 
-#include "np_emu_test.h"
+#include "test.h"
 
-static struct npt_bus tb;
+static struct tst_bus tb;
 static struct np_emu *emu;
 
 static void setup(void)
 {
-	npt_bus_init(&tb, 8u << 20);
-	emu = npt_card(&tb, 0, 0, 0);
+	tst_bus_init(&tb, 8u << 20);
+	emu = tst_card(&tb, 0, 0, 0);
 }
 
 static void teardown(void)
 {
 	tb.peer = NULL;
 	np_emu_destroy(emu);
-	npt_bus_fini(&tb);
+	tst_bus_fini(&tb);
 }
 
 struct status_arg {
@@ -34,7 +34,7 @@ static bool status_is(void *p)
 {
 	struct status_arg *a = p;
 
-	return (npt_rd(a->emu, a->reg) & a->mask) == a->want;
+	return (tst_rd(a->emu, a->reg) & a->mask) == a->want;
 }
 
 static void wait_status(struct np_emu *e, uint32_t reg, uint32_t mask,
@@ -42,154 +42,154 @@ static void wait_status(struct np_emu *e, uint32_t reg, uint32_t mask,
 {
 	struct status_arg a = {e, reg, mask, want};
 
-	ck_assert(npt_poll(status_is, &a));
+	ck_assert(tst_poll(status_is, &a));
 }
 
 START_TEST(wait_blocks_until_mailbox)
 {
-	struct npt_queue q;
-	uint64_t src = npt_alloc(&tb, 4096, 4096);
-	struct np_dma_desc d = npt_dma(NP_DMA_OP_H2C, src, NP_CA_FB_BASE, 4096);
+	struct tst_queue q;
+	uint64_t src = tst_alloc(&tb, 4096, 4096);
+	struct np_dma_desc d = tst_dma(NP_DMA_OP_H2C, src, NP_CA_FB_BASE, 4096);
 
-	npt_fill(npt_ptr(&tb, src), 4096, 3);
-	npt_queue_init(&q, &tb, emu, NP_DMA_BASE(0), NPT_RING_ENTRIES);
+	tst_fill(tst_ptr(&tb, src), 4096, 3);
+	tst_queue_init(&q, &tb, emu, NP_DMA_BASE(0), TST_RING_ENTRIES);
 	d.flags = NP_DESC_F_WAIT;
 	d.wait_event = 12;
 	d.wait_value = 2;
-	npt_submit(&q, &d);
+	tst_submit(&q, &d);
 	wait_status(emu, q.base + NP_Q_STATUS,
 		    NP_Q_STATUS_WAITING | NP_Q_STATUS_BUSY,
 		    NP_Q_STATUS_WAITING | NP_Q_STATUS_BUSY);
-	npt_wr(emu, NP_MBOX_EVENT(12), 1);
+	tst_wr(emu, NP_MBOX_EVENT(12), 1);
 	/* Still short of 2: nothing moved. */
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_COMPLETED), 0);
-	ck_assert(!npt_check(np_emu_fb(emu, NULL), 4096, 3));
-	npt_wr(emu, NP_MBOX_EVENT(12), 1);
-	ck_assert_uint_eq(npt_wait_completed(&q, 1), 1);
-	ck_assert(npt_check(np_emu_fb(emu, NULL), 4096, 3));
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_STATUS),
+	ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_COMPLETED), 0);
+	ck_assert(!tst_check(np_emu_fb(emu, NULL), 4096, 3));
+	tst_wr(emu, NP_MBOX_EVENT(12), 1);
+	ck_assert_uint_eq(tst_wait_completed(&q, 1), 1);
+	ck_assert(tst_check(np_emu_fb(emu, NULL), 4096, 3));
+	ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_STATUS),
 			  NP_Q_STATUS_ENABLED);
 }
 END_TEST
 
 START_TEST(wait_already_satisfied)
 {
-	struct npt_queue q;
-	struct np_dma_desc d = npt_dma(NP_DMA_OP_FENCE, 0, 0, 0);
+	struct tst_queue q;
+	struct np_dma_desc d = tst_dma(NP_DMA_OP_FENCE, 0, 0, 0);
 
-	npt_queue_init(&q, &tb, emu, NP_DMA_BASE(1), NPT_RING_ENTRIES);
-	npt_wr(emu, NP_MBOX_EVENT(0), 10);
+	tst_queue_init(&q, &tb, emu, NP_DMA_BASE(1), TST_RING_ENTRIES);
+	tst_wr(emu, NP_MBOX_EVENT(0), 10);
 	d.flags = NP_DESC_F_WAIT;
 	d.wait_value = 7; /* counter past the value also satisfies */
-	npt_submit(&q, &d);
-	ck_assert_uint_eq(npt_wait_completed(&q, 1), 1);
+	tst_submit(&q, &d);
+	ck_assert_uint_eq(tst_wait_completed(&q, 1), 1);
 }
 END_TEST
 
 START_TEST(wait_is_wrap_aware)
 {
-	struct npt_queue q;
-	struct np_dma_desc d = npt_dma(NP_DMA_OP_FENCE, 0, 0, 0);
+	struct tst_queue q;
+	struct np_dma_desc d = tst_dma(NP_DMA_OP_FENCE, 0, 0, 0);
 
-	npt_queue_init(&q, &tb, emu, NP_DMA_BASE(2), NPT_RING_ENTRIES);
-	npt_wr(emu, NP_MBOX_EVENT(5), 0xfffffff0u);
+	tst_queue_init(&q, &tb, emu, NP_DMA_BASE(2), TST_RING_ENTRIES);
+	tst_wr(emu, NP_MBOX_EVENT(5), 0xfffffff0u);
 	/* 5 is "after" 0xfffffff0 in serial-number arithmetic. */
 	d.flags = NP_DESC_F_WAIT;
 	d.wait_event = 5;
 	d.wait_value = 5;
-	npt_submit(&q, &d);
+	tst_submit(&q, &d);
 	wait_status(emu, q.base + NP_Q_STATUS, NP_Q_STATUS_WAITING,
 		    NP_Q_STATUS_WAITING);
-	npt_wr(emu, NP_MBOX_EVENT(5), 0x10); /* wraps to 0 */
-	ck_assert_uint_eq(npt_rd(emu, NP_MBOX_EVENT(5)), 0);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_COMPLETED), 0);
-	npt_wr(emu, NP_MBOX_EVENT(5), 5);
-	ck_assert_uint_eq(npt_wait_completed(&q, 1), 1);
+	tst_wr(emu, NP_MBOX_EVENT(5), 0x10); /* wraps to 0 */
+	ck_assert_uint_eq(tst_rd(emu, NP_MBOX_EVENT(5)), 0);
+	ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_COMPLETED), 0);
+	tst_wr(emu, NP_MBOX_EVENT(5), 5);
+	ck_assert_uint_eq(tst_wait_completed(&q, 1), 1);
 }
 END_TEST
 
 START_TEST(wait_timeout)
 {
-	struct npt_queue q;
-	struct np_dma_desc d = npt_dma(NP_DMA_OP_FENCE, 0, 0, 0);
-	npt_wr(emu, NP_REG_INT_ENABLE, 1u << NP_IRQ_DMA(3));
-	npt_queue_init(&q, &tb, emu, NP_DMA_BASE(3), NPT_RING_ENTRIES);
-	npt_wr(emu, q.base + NP_Q_WAIT_TIMEOUT, 2000);
+	struct tst_queue q;
+	struct np_dma_desc d = tst_dma(NP_DMA_OP_FENCE, 0, 0, 0);
+	tst_wr(emu, NP_REG_INT_ENABLE, 1u << NP_IRQ_DMA(3));
+	tst_queue_init(&q, &tb, emu, NP_DMA_BASE(3), TST_RING_ENTRIES);
+	tst_wr(emu, q.base + NP_Q_WAIT_TIMEOUT, 2000);
 	d.flags = NP_DESC_F_WAIT;
 	d.wait_event = 1;
 	d.wait_value = 1;
-	npt_submit(&q, &d);
-	ck_assert_uint_eq(npt_wait_error(&q), NP_ERR_WAIT_TIMEOUT);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_ERR_INDEX), 0);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_STATUS), NP_Q_STATUS_ERROR);
-	ck_assert_uint_eq(npt_wb(&q)->error, NP_ERR_WAIT_TIMEOUT);
-	ck_assert(npt_wait_irqs(&tb, NP_IRQ_DMA(3), 1));
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_INT_STATUS), 1u << NP_IRQ_DMA(3));
+	tst_submit(&q, &d);
+	ck_assert_uint_eq(tst_wait_error(&q), NP_ERR_WAIT_TIMEOUT);
+	ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_ERR_INDEX), 0);
+	ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_STATUS), NP_Q_STATUS_ERROR);
+	ck_assert_uint_eq(tst_wb(&q)->error, NP_ERR_WAIT_TIMEOUT);
+	ck_assert(tst_wait_irqs(&tb, NP_IRQ_DMA(3), 1));
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_INT_STATUS), 1u << NP_IRQ_DMA(3));
 }
 END_TEST
 
 START_TEST(fence_orders_engines)
 {
 	/* Engine 0 reads back what engine 1 writes, ordered by event 3. */
-	struct npt_queue q0, q1;
+	struct tst_queue q0, q1;
 	uint32_t len = 600 * 1024;
-	uint64_t src = npt_alloc(&tb, len, 4096);
-	uint64_t dst = npt_alloc(&tb, len, 4096);
+	uint64_t src = tst_alloc(&tb, len, 4096);
+	uint64_t dst = tst_alloc(&tb, len, 4096);
 	struct np_dma_desc d;
 
-	npt_fill(npt_ptr(&tb, src), len, 17);
-	npt_queue_init(&q0, &tb, emu, NP_DMA_BASE(0), NPT_RING_ENTRIES);
-	npt_queue_init(&q1, &tb, emu, NP_DMA_BASE(1), NPT_RING_ENTRIES);
-	d = npt_dma(NP_DMA_OP_FENCE, 0, 0, 0);
+	tst_fill(tst_ptr(&tb, src), len, 17);
+	tst_queue_init(&q0, &tb, emu, NP_DMA_BASE(0), TST_RING_ENTRIES);
+	tst_queue_init(&q1, &tb, emu, NP_DMA_BASE(1), TST_RING_ENTRIES);
+	d = tst_dma(NP_DMA_OP_FENCE, 0, 0, 0);
 	d.flags = NP_DESC_F_WAIT;
 	d.wait_event = 3;
 	d.wait_value = 1;
-	npt_submit(&q0, &d);
-	d = npt_dma(NP_DMA_OP_C2H, NP_CA_SRAM_BASE, dst, len);
-	npt_submit(&q0, &d);
+	tst_submit(&q0, &d);
+	d = tst_dma(NP_DMA_OP_C2H, NP_CA_SRAM_BASE, dst, len);
+	tst_submit(&q0, &d);
 	wait_status(emu, q0.base + NP_Q_STATUS, NP_Q_STATUS_WAITING,
 		    NP_Q_STATUS_WAITING);
-	d = npt_dma(NP_DMA_OP_H2C, src, NP_CA_SRAM_BASE, len);
+	d = tst_dma(NP_DMA_OP_H2C, src, NP_CA_SRAM_BASE, len);
 	d.flags = NP_DESC_F_SIGNAL;
 	d.signal_event = 3;
-	npt_submit(&q1, &d);
-	ck_assert_uint_eq(npt_wait_completed(&q0, 2), 2);
-	ck_assert(npt_check(npt_ptr(&tb, dst), len, 17));
-	ck_assert_uint_eq(npt_rd(emu, NP_MBOX_EVENT(3)), 1);
+	tst_submit(&q1, &d);
+	ck_assert_uint_eq(tst_wait_completed(&q0, 2), 2);
+	ck_assert(tst_check(tst_ptr(&tb, dst), len, 17));
+	ck_assert_uint_eq(tst_rd(emu, NP_MBOX_EVENT(3)), 1);
 }
 END_TEST
 
 START_TEST(signal_counts)
 {
-	struct npt_queue q;
-	struct np_dma_desc d = npt_dma(NP_DMA_OP_NOP, 0, 0, 0);
+	struct tst_queue q;
+	struct np_dma_desc d = tst_dma(NP_DMA_OP_NOP, 0, 0, 0);
 
-	npt_queue_init(&q, &tb, emu, NP_DMA_BASE(0), NPT_RING_ENTRIES);
+	tst_queue_init(&q, &tb, emu, NP_DMA_BASE(0), TST_RING_ENTRIES);
 	d.flags = NP_DESC_F_SIGNAL;
 	d.signal_event = 63;
 	for (unsigned int i = 0; i < 10; i++)
-		npt_queue_put(&q, &d);
-	npt_kick(&q);
-	ck_assert_uint_eq(npt_wait_completed(&q, 10), 10);
-	ck_assert_uint_eq(npt_rd(emu, NP_MBOX_EVENT(63)), 10);
-	ck_assert_uint_eq(npt_rd(emu, NP_MBOX_EVENT(62)), 0);
+		tst_queue_put(&q, &d);
+	tst_kick(&q);
+	ck_assert_uint_eq(tst_wait_completed(&q, 10), 10);
+	ck_assert_uint_eq(tst_rd(emu, NP_MBOX_EVENT(63)), 10);
+	ck_assert_uint_eq(tst_rd(emu, NP_MBOX_EVENT(62)), 0);
 }
 END_TEST
 
 START_TEST(signal_raises_mailbox_irq)
 {
-	struct npt_queue q;
-	struct np_dma_desc d = npt_dma(NP_DMA_OP_NOP, 0, 0, 0);
+	struct tst_queue q;
+	struct np_dma_desc d = tst_dma(NP_DMA_OP_NOP, 0, 0, 0);
 
-	npt_wr(emu, NP_REG_INT_ENABLE, 1u << NP_IRQ_MAILBOX);
-	npt_wr(emu, NP_REG_EVENT_IRQ_HI, 1u << (33 - 32));
-	npt_queue_init(&q, &tb, emu, NP_DMA_BASE(0), NPT_RING_ENTRIES);
+	tst_wr(emu, NP_REG_INT_ENABLE, 1u << NP_IRQ_MAILBOX);
+	tst_wr(emu, NP_REG_EVENT_IRQ_HI, 1u << (33 - 32));
+	tst_queue_init(&q, &tb, emu, NP_DMA_BASE(0), TST_RING_ENTRIES);
 	d.flags = NP_DESC_F_SIGNAL;
 	d.signal_event = 33;
-	npt_submit(&q, &d);
-	ck_assert(npt_wait_irqs(&tb, NP_IRQ_MAILBOX, 1));
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_EVENT_PEND_HI), 1u << 1);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_INT_STATUS) &
+	tst_submit(&q, &d);
+	ck_assert(tst_wait_irqs(&tb, NP_IRQ_MAILBOX, 1));
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_EVENT_PEND_HI), 1u << 1);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_INT_STATUS) &
 				  (1u << NP_IRQ_MAILBOX),
 			  1u << NP_IRQ_MAILBOX);
 }
@@ -200,57 +200,57 @@ START_TEST(effect_order)
 	/* The card notifies its own mailbox (the test bus routes the
 	 * "peer" window back to it). When the interrupt arrives, signal,
 	 * notify and the writeback record must all be visible. */
-	struct npt_queue q;
-	struct np_dma_desc d = npt_dma(NP_DMA_OP_NOP, 0, 0, 0);
+	struct tst_queue q;
+	struct np_dma_desc d = tst_dma(NP_DMA_OP_NOP, 0, 0, 0);
 
 	tb.peer = emu;
-	npt_wr(emu, NP_REG_INT_ENABLE, 1u << NP_IRQ_DMA(2));
-	npt_queue_init(&q, &tb, emu, NP_DMA_BASE(2), NPT_RING_ENTRIES);
+	tst_wr(emu, NP_REG_INT_ENABLE, 1u << NP_IRQ_DMA(2));
+	tst_queue_init(&q, &tb, emu, NP_DMA_BASE(2), TST_RING_ENTRIES);
 	tb.snap_wb = q.wb;
 	tb.snap_event = 20;
 	d.flags = NP_DESC_F_SIGNAL | NP_DESC_F_NOTIFY | NP_DESC_F_IRQ;
 	d.signal_event = 19;
-	d.notify_addr = NPT_PEER_MBOX_BASE + 20 * 4;
+	d.notify_addr = TST_PEER_MBOX_BASE + 20 * 4;
 	d.notify_data = 0x100;
 	d.user = 55;
-	npt_submit(&q, &d);
-	ck_assert(npt_wait_irqs(&tb, NP_IRQ_DMA(2), 1));
+	tst_submit(&q, &d);
+	ck_assert(tst_wait_irqs(&tb, NP_IRQ_DMA(2), 1));
 	ck_assert_uint_eq(tb.snap.completed, 1);
 	ck_assert_uint_eq(tb.snap.user, 55);
 	ck_assert_uint_eq(tb.snap_event_value, 0x100);
-	ck_assert_uint_eq(npt_rd(emu, NP_MBOX_EVENT(19)), 1);
+	ck_assert_uint_eq(tst_rd(emu, NP_MBOX_EVENT(19)), 1);
 }
 END_TEST
 
 START_TEST(compute_nop_jobs)
 {
-	struct npt_queue cq;
+	struct tst_queue cq;
 	struct np_job_desc j = {.opcode = NP_JOB_OP_NOP};
 
 	tb.peer = emu;
-	npt_wr(emu, NP_REG_INT_ENABLE, 1u << NP_IRQ_COMPUTE);
-	npt_queue_init(&cq, &tb, emu, NP_COMPUTE_BASE, 8);
-	npt_wr(emu, NP_MBOX_EVENT(2), 1);
+	tst_wr(emu, NP_REG_INT_ENABLE, 1u << NP_IRQ_COMPUTE);
+	tst_queue_init(&cq, &tb, emu, NP_COMPUTE_BASE, 8);
+	tst_wr(emu, NP_MBOX_EVENT(2), 1);
 	j.flags = NP_DESC_F_ALL;
 	j.wait_event = 2;
 	j.wait_value = 1;
 	j.signal_event = 4;
-	j.notify_addr = NPT_PEER_MBOX_BASE + 6 * 4;
+	j.notify_addr = TST_PEER_MBOX_BASE + 6 * 4;
 	j.notify_data = 9;
 	j.user = 0x1234;
 	/* prog/arg/out are not looked at by a NOP job. */
 	j.prog = ~0ull;
 	for (unsigned int i = 0; i < 3; i++)
-		npt_queue_put(&cq, &j);
-	npt_kick(&cq);
-	ck_assert_uint_eq(npt_wait_completed(&cq, 3), 3);
-	ck_assert(npt_wait_irqs(&tb, NP_IRQ_COMPUTE, 3));
-	ck_assert_uint_eq(npt_rd(emu, NP_MBOX_EVENT(4)), 3);
-	ck_assert_uint_eq(npt_rd(emu, NP_MBOX_EVENT(6)), 27);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_JOBS), 3);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_DMA_DESCS), 0);
-	ck_assert_uint_eq(npt_wb(&cq)->user, 0x1234);
-	ck_assert_uint_eq(npt_wb(&cq)->completed, 3);
+		tst_queue_put(&cq, &j);
+	tst_kick(&cq);
+	ck_assert_uint_eq(tst_wait_completed(&cq, 3), 3);
+	ck_assert(tst_wait_irqs(&tb, NP_IRQ_COMPUTE, 3));
+	ck_assert_uint_eq(tst_rd(emu, NP_MBOX_EVENT(4)), 3);
+	ck_assert_uint_eq(tst_rd(emu, NP_MBOX_EVENT(6)), 27);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_JOBS), 3);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_DMA_DESCS), 0);
+	ck_assert_uint_eq(tst_wb(&cq)->user, 0x1234);
+	ck_assert_uint_eq(tst_wb(&cq)->completed, 3);
 }
 END_TEST
 
@@ -265,96 +265,96 @@ START_TEST(card_to_card_with_credits)
 	 */
 	enum { FRAMES = 8, SLOTS = 2 };
 	const uint32_t len = 128 * 1024;
-	struct npt_bus tbb;
+	struct tst_bus tbb;
 	struct np_emu *b;
-	struct npt_queue qa, qb;
-	uint64_t src = npt_alloc(&tb, FRAMES * len, 4096);
+	struct tst_queue qa, qb;
+	uint64_t src = tst_alloc(&tb, FRAMES * len, 4096);
 	uint64_t dst;
 
-	npt_bus_init(&tbb, 4u << 20);
-	b = npt_card(&tbb, 0, 0, 1);
+	tst_bus_init(&tbb, 4u << 20);
+	b = tst_card(&tbb, 0, 0, 1);
 	tb.peer = b;
 	tbb.peer = emu;
-	dst = npt_alloc(&tbb, FRAMES * len, 4096);
-	npt_fill(npt_ptr(&tb, src), FRAMES * len, 1000);
-	npt_queue_init(&qa, &tb, emu, NP_DMA_BASE(0), NPT_RING_ENTRIES);
-	npt_queue_init(&qb, &tbb, b, NP_DMA_BASE(0), NPT_RING_ENTRIES);
+	dst = tst_alloc(&tbb, FRAMES * len, 4096);
+	tst_fill(tst_ptr(&tb, src), FRAMES * len, 1000);
+	tst_queue_init(&qa, &tb, emu, NP_DMA_BASE(0), TST_RING_ENTRIES);
+	tst_queue_init(&qb, &tbb, b, NP_DMA_BASE(0), TST_RING_ENTRIES);
 
 	for (uint32_t i = 0; i < FRAMES; i++) {
 		uint64_t slot = (uint64_t)(i % SLOTS) * len;
 		struct np_dma_desc d;
 
-		d = npt_dma(NP_DMA_OP_H2C, src + i * len, NP_CA_SRAM_BASE, len);
-		npt_queue_put(&qa, &d);
-		d = npt_dma(NP_DMA_OP_C2P, NP_CA_SRAM_BASE,
-			    NPT_PEER_FB_BASE + slot, len);
+		d = tst_dma(NP_DMA_OP_H2C, src + i * len, NP_CA_SRAM_BASE, len);
+		tst_queue_put(&qa, &d);
+		d = tst_dma(NP_DMA_OP_C2P, NP_CA_SRAM_BASE,
+			    TST_PEER_FB_BASE + slot, len);
 		d.flags = NP_DESC_F_WAIT | NP_DESC_F_NOTIFY;
 		d.wait_event = 1;
 		d.wait_value = i >= SLOTS ? i - SLOTS + 1 : 0;
-		d.notify_addr = NPT_PEER_MBOX_BASE + 0 * 4;
+		d.notify_addr = TST_PEER_MBOX_BASE + 0 * 4;
 		d.notify_data = 1;
-		npt_queue_put(&qa, &d);
+		tst_queue_put(&qa, &d);
 
-		d = npt_dma(NP_DMA_OP_C2H, NP_CA_FB_BASE + slot, dst + i * len,
+		d = tst_dma(NP_DMA_OP_C2H, NP_CA_FB_BASE + slot, dst + i * len,
 			    len);
 		d.flags = NP_DESC_F_WAIT | NP_DESC_F_NOTIFY;
 		d.wait_event = 0;
 		d.wait_value = i + 1;
-		d.notify_addr = NPT_PEER_MBOX_BASE + 1 * 4;
+		d.notify_addr = TST_PEER_MBOX_BASE + 1 * 4;
 		d.notify_data = 1;
-		npt_queue_put(&qb, &d);
+		tst_queue_put(&qb, &d);
 	}
 	/* The consumer first: it waits for frames that do not exist yet. */
-	npt_kick(&qb);
-	npt_kick(&qa);
-	ck_assert_uint_eq(npt_wait_completed(&qa, 2 * FRAMES), 2 * FRAMES);
-	ck_assert_uint_eq(npt_wait_completed(&qb, FRAMES), FRAMES);
-	ck_assert(npt_check(npt_ptr(&tbb, dst), FRAMES * len, 1000));
-	ck_assert_uint_eq(npt_rd(b, NP_MBOX_EVENT(0)), FRAMES);
-	ck_assert_uint_eq(npt_rd(emu, NP_MBOX_EVENT(1)), FRAMES);
+	tst_kick(&qb);
+	tst_kick(&qa);
+	ck_assert_uint_eq(tst_wait_completed(&qa, 2 * FRAMES), 2 * FRAMES);
+	ck_assert_uint_eq(tst_wait_completed(&qb, FRAMES), FRAMES);
+	ck_assert(tst_check(tst_ptr(&tbb, dst), FRAMES * len, 1000));
+	ck_assert_uint_eq(tst_rd(b, NP_MBOX_EVENT(0)), FRAMES);
+	ck_assert_uint_eq(tst_rd(emu, NP_MBOX_EVENT(1)), FRAMES);
 
 	tb.peer = NULL;
 	np_emu_destroy(b);
-	npt_bus_fini(&tbb);
+	tst_bus_fini(&tbb);
 }
 END_TEST
 
 START_TEST(queue_reset_while_waiting)
 {
-	struct npt_queue q;
-	struct np_dma_desc d = npt_dma(NP_DMA_OP_FENCE, 0, 0, 0);
+	struct tst_queue q;
+	struct np_dma_desc d = tst_dma(NP_DMA_OP_FENCE, 0, 0, 0);
 
-	npt_queue_init(&q, &tb, emu, NP_DMA_BASE(1), NPT_RING_ENTRIES);
+	tst_queue_init(&q, &tb, emu, NP_DMA_BASE(1), TST_RING_ENTRIES);
 	d.flags = NP_DESC_F_WAIT;
 	d.wait_event = 8;
 	d.wait_value = 1;
-	npt_submit(&q, &d);
+	tst_submit(&q, &d);
 	wait_status(emu, q.base + NP_Q_STATUS, NP_Q_STATUS_WAITING,
 		    NP_Q_STATUS_WAITING);
-	npt_wr(emu, q.base + NP_Q_CTRL, NP_Q_CTRL_RESET);
+	tst_wr(emu, q.base + NP_Q_CTRL, NP_Q_CTRL_RESET);
 	/* The wait is abandoned: the engine goes idle, reports the abort
 	 * in its record, and the queue is clean. */
 	wait_status(emu, q.base + NP_Q_STATUS, 0xffffffff, 0);
-	ck_assert_uint_eq(npt_wb(&q)->error, NP_ERR_ABORTED);
-	ck_assert_uint_eq(npt_wb(&q)->completed, 0);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_ERROR), 0);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_HEAD), 0);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_DMA_ERRORS), 1);
+	ck_assert_uint_eq(tst_wb(&q)->error, NP_ERR_ABORTED);
+	ck_assert_uint_eq(tst_wb(&q)->completed, 0);
+	ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_ERROR), 0);
+	ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_HEAD), 0);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_DMA_ERRORS), 1);
 	/* Signalling the event now runs nothing. */
-	npt_wr(emu, NP_MBOX_EVENT(8), 1);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_COMPLETED), 0);
+	tst_wr(emu, NP_MBOX_EVENT(8), 1);
+	ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_COMPLETED), 0);
 }
 END_TEST
 
 static uint64_t rd64(uint32_t lo)
 {
-	uint64_t v = npt_rd(emu, lo);
+	uint64_t v = tst_rd(emu, lo);
 
-	return v | (uint64_t)npt_rd(emu, lo + 4) << 32;
+	return v | (uint64_t)tst_rd(emu, lo + 4) << 32;
 }
 
 struct completed_arg {
-	struct npt_queue *q;
+	struct tst_queue *q;
 	uint32_t n;
 };
 
@@ -362,71 +362,71 @@ static bool waiting_after(void *p)
 {
 	struct completed_arg *a = p;
 
-	return npt_rd(emu, a->q->base + NP_Q_COMPLETED) == a->n &&
-	       (npt_rd(emu, a->q->base + NP_Q_STATUS) & NP_Q_STATUS_WAITING);
+	return tst_rd(emu, a->q->base + NP_Q_COMPLETED) == a->n &&
+	       (tst_rd(emu, a->q->base + NP_Q_STATUS) & NP_Q_STATUS_WAITING);
 }
 
 START_TEST(statistics_count_waits_and_service)
 {
-	struct npt_queue q;
-	uint64_t src = npt_alloc(&tb, 8192, 4096);
+	struct tst_queue q;
+	uint64_t src = tst_alloc(&tb, 8192, 4096);
 	struct completed_arg a = {&q, 1};
 	struct np_dma_desc d;
 	uint64_t work_ns;
 	uint32_t max_ns;
 
-	npt_queue_init(&q, &tb, emu, NP_DMA_BASE(1), NPT_RING_ENTRIES);
+	tst_queue_init(&q, &tb, emu, NP_DMA_BASE(1), TST_RING_ENTRIES);
 	/* a fence and a transfer that both block, a NOP, and a transfer
 	 * whose wait is already satisfied */
-	d = npt_dma(NP_DMA_OP_FENCE, 0, 0, 0);
+	d = tst_dma(NP_DMA_OP_FENCE, 0, 0, 0);
 	d.flags = NP_DESC_F_WAIT;
 	d.wait_event = 20;
 	d.wait_value = 1;
-	npt_queue_put(&q, &d);
-	d = npt_dma(NP_DMA_OP_H2C, src, NP_CA_FB_BASE, 4096);
+	tst_queue_put(&q, &d);
+	d = tst_dma(NP_DMA_OP_H2C, src, NP_CA_FB_BASE, 4096);
 	d.flags = NP_DESC_F_WAIT;
 	d.wait_event = 21;
 	d.wait_value = 1;
-	npt_queue_put(&q, &d);
-	d = npt_dma(NP_DMA_OP_NOP, 0, 0, 0);
-	npt_queue_put(&q, &d);
-	d = npt_dma(NP_DMA_OP_H2C, src + 4096, NP_CA_FB_BASE, 4096);
+	tst_queue_put(&q, &d);
+	d = tst_dma(NP_DMA_OP_NOP, 0, 0, 0);
+	tst_queue_put(&q, &d);
+	d = tst_dma(NP_DMA_OP_H2C, src + 4096, NP_CA_FB_BASE, 4096);
 	d.flags = NP_DESC_F_WAIT;
 	d.wait_event = 20;
 	d.wait_value = 1;
-	npt_queue_put(&q, &d);
-	npt_kick(&q);
+	tst_queue_put(&q, &d);
+	tst_kick(&q);
 	wait_status(emu, q.base + NP_Q_STATUS, NP_Q_STATUS_WAITING,
 		    NP_Q_STATUS_WAITING);
-	npt_wr(emu, NP_MBOX_EVENT(20), 1);
-	ck_assert(npt_poll(waiting_after, &a));
-	npt_wr(emu, NP_MBOX_EVENT(21), 1);
-	ck_assert_uint_eq(npt_wait_completed(&q, 4), 4);
+	tst_wr(emu, NP_MBOX_EVENT(20), 1);
+	ck_assert(tst_poll(waiting_after, &a));
+	tst_wr(emu, NP_MBOX_EVENT(21), 1);
+	ck_assert_uint_eq(tst_wait_completed(&q, 4), 4);
 
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_FENCE_WAITS), 1);
+	ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_FENCE_WAITS), 1);
 	ck_assert_uint_gt(rd64(q.base + NP_Q_FENCE_NS_LO), 0);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_WORK_WAITS), 1);
+	ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_WORK_WAITS), 1);
 	ck_assert_uint_gt(rd64(q.base + NP_Q_WORK_WAIT_NS_LO), 0);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_WORK_DONE), 2);
+	ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_WORK_DONE), 2);
 	work_ns = rd64(q.base + NP_Q_WORK_NS_LO);
-	max_ns = npt_rd(emu, q.base + NP_Q_WORK_MAX_NS);
+	max_ns = tst_rd(emu, q.base + NP_Q_WORK_MAX_NS);
 	ck_assert_uint_gt(max_ns, 0);
 	ck_assert_uint_le(max_ns, work_ns);
 	ck_assert_uint_ge(2 * (uint64_t)max_ns, work_ns);
 	/* the engines and the compute queue keep their own statistics */
-	ck_assert_uint_eq(npt_rd(emu, NP_DMA_BASE(0) + NP_Q_WORK_DONE), 0);
-	ck_assert_uint_eq(npt_rd(emu, NP_COMPUTE_BASE + NP_Q_FENCE_WAITS), 0);
+	ck_assert_uint_eq(tst_rd(emu, NP_DMA_BASE(0) + NP_Q_WORK_DONE), 0);
+	ck_assert_uint_eq(tst_rd(emu, NP_COMPUTE_BASE + NP_Q_FENCE_WAITS), 0);
 
 	/* any write clears the maximum, the rest is read-only */
-	npt_wr(emu, q.base + NP_Q_WORK_MAX_NS, 12345);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_WORK_MAX_NS), 0);
-	npt_wr(emu, q.base + NP_Q_WORK_DONE, 0);
-	ck_assert_uint_eq(npt_rd(emu, q.base + NP_Q_WORK_DONE), 2);
+	tst_wr(emu, q.base + NP_Q_WORK_MAX_NS, 12345);
+	ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_WORK_MAX_NS), 0);
+	tst_wr(emu, q.base + NP_Q_WORK_DONE, 0);
+	ck_assert_uint_eq(tst_rd(emu, q.base + NP_Q_WORK_DONE), 2);
 	ck_assert_uint_eq(rd64(q.base + NP_Q_WORK_NS_LO), work_ns);
 
-	npt_wr(emu, q.base + NP_Q_CTRL, NP_Q_CTRL_RESET);
+	tst_wr(emu, q.base + NP_Q_CTRL, NP_Q_CTRL_RESET);
 	for (uint32_t r = NP_Q_FENCE_WAITS; r <= NP_Q_WORK_MAX_NS; r += 4)
-		ck_assert_uint_eq(npt_rd(emu, q.base + r), 0);
+		ck_assert_uint_eq(tst_rd(emu, q.base + r), 0);
 }
 END_TEST
 
@@ -435,29 +435,29 @@ START_TEST(ping_pong_between_engines)
 	/* Engines 0 and 1 take turns through events 10 and 11, 500 rounds
 	 * each: a lost wake-up would hang here. */
 	enum { ROUNDS = 500 };
-	struct npt_queue q0, q1;
+	struct tst_queue q0, q1;
 
-	npt_queue_init(&q0, &tb, emu, NP_DMA_BASE(0), 1024);
-	npt_queue_init(&q1, &tb, emu, NP_DMA_BASE(1), 1024);
+	tst_queue_init(&q0, &tb, emu, NP_DMA_BASE(0), 1024);
+	tst_queue_init(&q1, &tb, emu, NP_DMA_BASE(1), 1024);
 	for (uint32_t i = 0; i < ROUNDS; i++) {
-		struct np_dma_desc d = npt_dma(NP_DMA_OP_FENCE, 0, 0, 0);
+		struct np_dma_desc d = tst_dma(NP_DMA_OP_FENCE, 0, 0, 0);
 
 		d.flags = NP_DESC_F_WAIT | NP_DESC_F_SIGNAL;
 		d.wait_event = 10;
 		d.wait_value = i;
 		d.signal_event = 11;
-		npt_queue_put(&q0, &d);
+		tst_queue_put(&q0, &d);
 		d.wait_event = 11;
 		d.wait_value = i + 1;
 		d.signal_event = 10;
-		npt_queue_put(&q1, &d);
+		tst_queue_put(&q1, &d);
 	}
-	npt_kick(&q1);
-	npt_kick(&q0);
-	ck_assert_uint_eq(npt_wait_completed(&q0, ROUNDS), ROUNDS);
-	ck_assert_uint_eq(npt_wait_completed(&q1, ROUNDS), ROUNDS);
-	ck_assert_uint_eq(npt_rd(emu, NP_MBOX_EVENT(10)), ROUNDS);
-	ck_assert_uint_eq(npt_rd(emu, NP_MBOX_EVENT(11)), ROUNDS);
+	tst_kick(&q1);
+	tst_kick(&q0);
+	ck_assert_uint_eq(tst_wait_completed(&q0, ROUNDS), ROUNDS);
+	ck_assert_uint_eq(tst_wait_completed(&q1, ROUNDS), ROUNDS);
+	ck_assert_uint_eq(tst_rd(emu, NP_MBOX_EVENT(10)), ROUNDS);
+	ck_assert_uint_eq(tst_rd(emu, NP_MBOX_EVENT(11)), ROUNDS);
 }
 END_TEST
 

@@ -8,66 +8,66 @@
 #include <errno.h>
 #include <time.h>
 
-#include "np_emu_test.h"
+#include "test.h"
 
-static struct npt_bus tb;
+static struct tst_bus tb;
 static struct np_emu *emu;
 
 static void setup(void)
 {
-	npt_bus_init(&tb, 1u << 20);
-	emu = npt_card(&tb, 0, 0, 0);
+	tst_bus_init(&tb, 1u << 20);
+	emu = tst_card(&tb, 0, 0, 0);
 }
 
 static void teardown(void)
 {
 	np_emu_destroy(emu);
-	npt_bus_fini(&tb);
+	tst_bus_fini(&tb);
 }
 
 START_TEST(identity)
 {
-	uint32_t id = npt_rd(emu, NP_REG_ID);
-	uint32_t cfg = npt_rd(emu, NP_REG_CONFIG);
-	uint32_t cores = npt_rd(emu, NP_REG_CORES);
-	uint32_t link = npt_rd(emu, NP_REG_LINK);
+	uint32_t id = tst_rd(emu, NP_REG_ID);
+	uint32_t cfg = tst_rd(emu, NP_REG_CONFIG);
+	uint32_t cores = tst_rd(emu, NP_REG_CORES);
+	uint32_t link = tst_rd(emu, NP_REG_LINK);
 
 	ck_assert_uint_eq(id, NP_ID_VALUE);
 	ck_assert_uint_eq(NP_ID_GET_MAGIC(id), NP_ID_MAGIC);
 	ck_assert_uint_eq(NP_ID_GET_MAJOR(id), NP_ABI_MAJOR);
 	ck_assert_uint_eq(NP_ID_GET_MINOR(id), NP_ABI_MINOR);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_CAPS),
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_CAPS),
 			  NP_CAPS_P2P | NP_CAPS_COMPUTE | NP_CAPS_MAILBOX |
 				  NP_CAPS_WRITEBACK);
 	ck_assert_uint_eq(NP_CONFIG_DMA_ENGINES(cfg), 4);
 	ck_assert_uint_eq(NP_CONFIG_COMPUTE_QUEUES(cfg), 1);
 	ck_assert_uint_eq(NP_CONFIG_EVENTS(cfg), NP_NUM_EVENTS);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_SRAM_SIZE), NPT_SRAM_SIZE);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_FB_SIZE), NPT_FB_SIZE);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_SRAM_SIZE), TST_SRAM_SIZE);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_FB_SIZE), TST_FB_SIZE);
 	ck_assert_uint_eq(cores & 0xff, NP_CORES_X);
 	ck_assert_uint_eq((cores >> 8) & 0xff, NP_CORES_Y);
 	ck_assert_uint_eq(cores >> 16, NP_CORE_SRAM_SIZE / 1024);
-	ck_assert_uint_ne(npt_rd(emu, NP_REG_FW_VERSION), 0);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_SERIAL_LO), 0x55667788u);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_SERIAL_HI), 0x11223344u);
+	ck_assert_uint_ne(tst_rd(emu, NP_REG_FW_VERSION), 0);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_SERIAL_LO), 0x55667788u);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_SERIAL_HI), 0x11223344u);
 	ck_assert_uint_eq(NP_LINK_GEN(link), 3);
 	ck_assert_uint_eq(NP_LINK_WIDTH(link), 8);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_STATUS), NP_STATUS_READY);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_STATUS), NP_STATUS_READY);
 }
 END_TEST
 
 START_TEST(default_config_is_full_size)
 {
-	struct np_emu_bus bus = npt_bus_ops(&tb);
+	struct np_emu_bus bus = tst_bus_ops(&tb);
 	struct np_emu *full;
 	uint64_t fb_size;
 
 	ck_assert_int_eq(np_emu_create(NULL, &bus, &full), 0);
-	ck_assert_uint_eq(npt_rd(full, NP_REG_SRAM_SIZE), NP_SRAM_SIZE);
-	ck_assert_uint_eq(npt_rd(full, NP_REG_FB_SIZE), NP_FB_SIZE);
+	ck_assert_uint_eq(tst_rd(full, NP_REG_SRAM_SIZE), NP_SRAM_SIZE);
+	ck_assert_uint_eq(tst_rd(full, NP_REG_FB_SIZE), NP_FB_SIZE);
 	ck_assert_ptr_nonnull(np_emu_fb(full, &fb_size));
 	ck_assert_uint_eq(fb_size, NP_FB_SIZE);
-	ck_assert_uint_eq(NP_CONFIG_DMA_ENGINES(npt_rd(full, NP_REG_CONFIG)),
+	ck_assert_uint_eq(NP_CONFIG_DMA_ENGINES(tst_rd(full, NP_REG_CONFIG)),
 			  4);
 	np_emu_destroy(full);
 	np_emu_destroy(NULL);
@@ -84,7 +84,7 @@ START_TEST(bad_configs_rejected)
 		{.fb_size = 2ull * NP_FB_SIZE},
 		{.dma_engines = NP_MAX_DMA_ENGINES + 1},
 	};
-	struct np_emu_bus bus = npt_bus_ops(&tb);
+	struct np_emu_bus bus = tst_bus_ops(&tb);
 	struct np_emu *e = (struct np_emu *)&bus;
 
 	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -122,117 +122,117 @@ START_TEST(read_only_registers_ignore_writes)
 	};
 
 	for (unsigned int i = 0; i < sizeof(ro) / sizeof(ro[0]); i++) {
-		uint32_t before = npt_rd(emu, ro[i]);
-		unsigned int warnings = npt_warnings(&tb);
+		uint32_t before = tst_rd(emu, ro[i]);
+		unsigned int warnings = tst_warnings(&tb);
 
-		npt_wr(emu, ro[i], ~before);
-		ck_assert_uint_eq(npt_rd(emu, ro[i]), before);
-		ck_assert_uint_eq(npt_warnings(&tb), warnings + 1);
-		ck_assert(npt_log_contains(&tb, "read-only"));
+		tst_wr(emu, ro[i], ~before);
+		ck_assert_uint_eq(tst_rd(emu, ro[i]), before);
+		ck_assert_uint_eq(tst_warnings(&tb), warnings + 1);
+		ck_assert(tst_log_contains(&tb, "read-only"));
 	}
 	/* CONTROL is write-only and reads as 0. */
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_CONTROL), 0);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_CONTROL), 0);
 }
 END_TEST
 
 START_TEST(scratch)
 {
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_SCRATCH), 0);
-	npt_wr(emu, NP_REG_SCRATCH, 0xa5a55a5a);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_SCRATCH), 0xa5a55a5a);
-	npt_wr(emu, NP_REG_SCRATCH, 0);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_SCRATCH), 0);
-	ck_assert_uint_eq(npt_warnings(&tb), 0);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_SCRATCH), 0);
+	tst_wr(emu, NP_REG_SCRATCH, 0xa5a55a5a);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_SCRATCH), 0xa5a55a5a);
+	tst_wr(emu, NP_REG_SCRATCH, 0);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_SCRATCH), 0);
+	ck_assert_uint_eq(tst_warnings(&tb), 0);
 }
 END_TEST
 
 START_TEST(int_status_rw1c)
 {
 	/* Two completion interrupts on different engines set two bits. */
-	struct npt_queue q0, q2;
-	struct np_dma_desc d = npt_dma(NP_DMA_OP_NOP, 0, 0, 0);
+	struct tst_queue q0, q2;
+	struct np_dma_desc d = tst_dma(NP_DMA_OP_NOP, 0, 0, 0);
 	uint32_t both = 1u << NP_IRQ_DMA(0) | 1u << NP_IRQ_DMA(2);
 
 	d.flags = NP_DESC_F_IRQ;
-	npt_queue_init(&q0, &tb, emu, NP_DMA_BASE(0), NPT_RING_ENTRIES);
-	npt_queue_init(&q2, &tb, emu, NP_DMA_BASE(2), NPT_RING_ENTRIES);
-	npt_submit(&q0, &d);
-	npt_submit(&q2, &d);
-	npt_wait_completed(&q0, 1);
-	npt_wait_completed(&q2, 1);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_INT_STATUS), both);
+	tst_queue_init(&q0, &tb, emu, NP_DMA_BASE(0), TST_RING_ENTRIES);
+	tst_queue_init(&q2, &tb, emu, NP_DMA_BASE(2), TST_RING_ENTRIES);
+	tst_submit(&q0, &d);
+	tst_submit(&q2, &d);
+	tst_wait_completed(&q0, 1);
+	tst_wait_completed(&q2, 1);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_INT_STATUS), both);
 	/* Writing 0 changes nothing; writing a 1 clears only that bit. */
-	npt_wr(emu, NP_REG_INT_STATUS, 0);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_INT_STATUS), both);
-	npt_wr(emu, NP_REG_INT_STATUS, 1u << NP_IRQ_DMA(0));
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_INT_STATUS), 1u << NP_IRQ_DMA(2));
-	npt_wr(emu, NP_REG_INT_STATUS, 0xffffffff);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_INT_STATUS), 0);
+	tst_wr(emu, NP_REG_INT_STATUS, 0);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_INT_STATUS), both);
+	tst_wr(emu, NP_REG_INT_STATUS, 1u << NP_IRQ_DMA(0));
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_INT_STATUS), 1u << NP_IRQ_DMA(2));
+	tst_wr(emu, NP_REG_INT_STATUS, 0xffffffff);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_INT_STATUS), 0);
 	/* Nothing was enabled, so nothing was delivered. */
-	ck_assert_uint_eq(npt_irqs(&tb, NP_IRQ_DMA(0)), 0);
-	ck_assert_uint_eq(npt_irqs(&tb, NP_IRQ_DMA(2)), 0);
+	ck_assert_uint_eq(tst_irqs(&tb, NP_IRQ_DMA(0)), 0);
+	ck_assert_uint_eq(tst_irqs(&tb, NP_IRQ_DMA(2)), 0);
 }
 END_TEST
 
 START_TEST(int_enable_mask)
 {
-	npt_wr(emu, NP_REG_INT_ENABLE, 0xffffffff);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_INT_ENABLE),
+	tst_wr(emu, NP_REG_INT_ENABLE, 0xffffffff);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_INT_ENABLE),
 			  (1u << NP_NUM_IRQS) - 1);
-	ck_assert(npt_log_contains(&tb, "INT_ENABLE"));
-	npt_wr(emu, NP_REG_INT_ENABLE, 1u << NP_IRQ_MAILBOX);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_INT_ENABLE), 1u << NP_IRQ_MAILBOX);
+	ck_assert(tst_log_contains(&tb, "INT_ENABLE"));
+	tst_wr(emu, NP_REG_INT_ENABLE, 1u << NP_IRQ_MAILBOX);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_INT_ENABLE), 1u << NP_IRQ_MAILBOX);
 }
 END_TEST
 
 START_TEST(mailbox_counters)
 {
 	for (unsigned int n = 0; n < NP_NUM_EVENTS; n++)
-		ck_assert_uint_eq(npt_rd(emu, NP_MBOX_EVENT(n)), 0);
-	npt_wr(emu, NP_MBOX_EVENT(7), 5);
-	npt_wr(emu, NP_MBOX_EVENT(7), 6);
-	ck_assert_uint_eq(npt_rd(emu, NP_MBOX_EVENT(7)), 11);
+		ck_assert_uint_eq(tst_rd(emu, NP_MBOX_EVENT(n)), 0);
+	tst_wr(emu, NP_MBOX_EVENT(7), 5);
+	tst_wr(emu, NP_MBOX_EVENT(7), 6);
+	ck_assert_uint_eq(tst_rd(emu, NP_MBOX_EVENT(7)), 11);
 	/* Counters wrap modulo 2^32. */
-	npt_wr(emu, NP_MBOX_EVENT(63), 0xfffffffe);
-	npt_wr(emu, NP_MBOX_EVENT(63), 3);
-	ck_assert_uint_eq(npt_rd(emu, NP_MBOX_EVENT(63)), 1);
-	ck_assert_uint_eq(npt_rd(emu, NP_MBOX_EVENT(0)), 0);
+	tst_wr(emu, NP_MBOX_EVENT(63), 0xfffffffe);
+	tst_wr(emu, NP_MBOX_EVENT(63), 3);
+	ck_assert_uint_eq(tst_rd(emu, NP_MBOX_EVENT(63)), 1);
+	ck_assert_uint_eq(tst_rd(emu, NP_MBOX_EVENT(0)), 0);
 	/* Without EVENT_IRQ bits, nothing pends. */
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_EVENT_PEND_LO), 0);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_EVENT_PEND_HI), 0);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_INT_STATUS), 0);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_EVENT_PEND_LO), 0);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_EVENT_PEND_HI), 0);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_INT_STATUS), 0);
 	/* The rest of the mailbox page holds nothing. */
-	npt_wr(emu, NP_MBOX_EVENT(NP_NUM_EVENTS), 1);
-	ck_assert(npt_log_contains(&tb, "no register"));
-	ck_assert_uint_eq(npt_rd(emu, NP_MBOX_EVENT(NP_NUM_EVENTS)), 0);
+	tst_wr(emu, NP_MBOX_EVENT(NP_NUM_EVENTS), 1);
+	ck_assert(tst_log_contains(&tb, "no register"));
+	ck_assert_uint_eq(tst_rd(emu, NP_MBOX_EVENT(NP_NUM_EVENTS)), 0);
 }
 END_TEST
 
 START_TEST(mailbox_irq_and_pend)
 {
-	npt_wr(emu, NP_REG_EVENT_IRQ_LO, 1u << 3);
-	npt_wr(emu, NP_REG_EVENT_IRQ_HI, 1u << (40 - 32));
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_EVENT_IRQ_LO), 1u << 3);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_EVENT_IRQ_HI), 1u << 8);
+	tst_wr(emu, NP_REG_EVENT_IRQ_LO, 1u << 3);
+	tst_wr(emu, NP_REG_EVENT_IRQ_HI, 1u << (40 - 32));
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_EVENT_IRQ_LO), 1u << 3);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_EVENT_IRQ_HI), 1u << 8);
 
 	/* Vector disabled: pend and status bits set, no interrupt. */
-	npt_wr(emu, NP_MBOX_EVENT(3), 1);
-	npt_wr(emu, NP_MBOX_EVENT(4), 1);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_EVENT_PEND_LO), 1u << 3);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_INT_STATUS), 1u << NP_IRQ_MAILBOX);
-	ck_assert_uint_eq(npt_irqs(&tb, NP_IRQ_MAILBOX), 0);
+	tst_wr(emu, NP_MBOX_EVENT(3), 1);
+	tst_wr(emu, NP_MBOX_EVENT(4), 1);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_EVENT_PEND_LO), 1u << 3);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_INT_STATUS), 1u << NP_IRQ_MAILBOX);
+	ck_assert_uint_eq(tst_irqs(&tb, NP_IRQ_MAILBOX), 0);
 
-	npt_wr(emu, NP_REG_INT_STATUS, 1u << NP_IRQ_MAILBOX);
-	npt_wr(emu, NP_REG_EVENT_PEND_LO, 1u << 3);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_EVENT_PEND_LO), 0);
-	npt_wr(emu, NP_REG_INT_ENABLE, 1u << NP_IRQ_MAILBOX);
-	npt_wr(emu, NP_MBOX_EVENT(40), 2);
-	ck_assert(npt_wait_irqs(&tb, NP_IRQ_MAILBOX, 1));
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_EVENT_PEND_HI), 1u << 8);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_EVENT_PEND_LO), 0);
-	npt_wr(emu, NP_REG_EVENT_PEND_HI, 1u << 8);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_EVENT_PEND_HI), 0);
-	ck_assert_uint_eq(npt_rd(emu, NP_MBOX_EVENT(40)), 2);
+	tst_wr(emu, NP_REG_INT_STATUS, 1u << NP_IRQ_MAILBOX);
+	tst_wr(emu, NP_REG_EVENT_PEND_LO, 1u << 3);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_EVENT_PEND_LO), 0);
+	tst_wr(emu, NP_REG_INT_ENABLE, 1u << NP_IRQ_MAILBOX);
+	tst_wr(emu, NP_MBOX_EVENT(40), 2);
+	ck_assert(tst_wait_irqs(&tb, NP_IRQ_MAILBOX, 1));
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_EVENT_PEND_HI), 1u << 8);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_EVENT_PEND_LO), 0);
+	tst_wr(emu, NP_REG_EVENT_PEND_HI, 1u << 8);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_EVENT_PEND_HI), 0);
+	ck_assert_uint_eq(tst_rd(emu, NP_MBOX_EVENT(40)), 2);
 }
 END_TEST
 
@@ -243,8 +243,8 @@ START_TEST(queue_reset_values)
 
 	for (unsigned int i = 0; i < 3; i++)
 		for (uint32_t r = 0; r <= NP_Q_BYTES_HI; r += 4)
-			ck_assert_uint_eq(npt_rd(emu, bases[i] + r), 0);
-	ck_assert_uint_eq(npt_warnings(&tb), 0);
+			ck_assert_uint_eq(tst_rd(emu, bases[i] + r), 0);
+	ck_assert_uint_eq(tst_warnings(&tb), 0);
 }
 END_TEST
 
@@ -252,94 +252,94 @@ START_TEST(queue_registers_rw)
 {
 	uint32_t b = NP_DMA_BASE(1);
 
-	npt_wr(emu, b + NP_Q_RING_LO, 0x12345640);
-	npt_wr(emu, b + NP_Q_RING_HI, 0x9);
-	npt_wr(emu, b + NP_Q_RING_SIZE, 256);
-	npt_wr(emu, b + NP_Q_WB_LO, 0xabcdef20);
-	npt_wr(emu, b + NP_Q_WB_HI, 0x7);
-	npt_wr(emu, b + NP_Q_WAIT_TIMEOUT, 1000);
-	npt_wr(emu, b + NP_Q_TAIL, 255);
-	ck_assert_uint_eq(npt_rd(emu, b + NP_Q_RING_LO), 0x12345640);
-	ck_assert_uint_eq(npt_rd(emu, b + NP_Q_RING_HI), 0x9);
-	ck_assert_uint_eq(npt_rd(emu, b + NP_Q_RING_SIZE), 256);
-	ck_assert_uint_eq(npt_rd(emu, b + NP_Q_WB_LO), 0xabcdef20);
-	ck_assert_uint_eq(npt_rd(emu, b + NP_Q_WB_HI), 0x7);
-	ck_assert_uint_eq(npt_rd(emu, b + NP_Q_WAIT_TIMEOUT), 1000);
-	ck_assert_uint_eq(npt_rd(emu, b + NP_Q_TAIL), 255);
-	ck_assert_uint_eq(npt_warnings(&tb), 0);
+	tst_wr(emu, b + NP_Q_RING_LO, 0x12345640);
+	tst_wr(emu, b + NP_Q_RING_HI, 0x9);
+	tst_wr(emu, b + NP_Q_RING_SIZE, 256);
+	tst_wr(emu, b + NP_Q_WB_LO, 0xabcdef20);
+	tst_wr(emu, b + NP_Q_WB_HI, 0x7);
+	tst_wr(emu, b + NP_Q_WAIT_TIMEOUT, 1000);
+	tst_wr(emu, b + NP_Q_TAIL, 255);
+	ck_assert_uint_eq(tst_rd(emu, b + NP_Q_RING_LO), 0x12345640);
+	ck_assert_uint_eq(tst_rd(emu, b + NP_Q_RING_HI), 0x9);
+	ck_assert_uint_eq(tst_rd(emu, b + NP_Q_RING_SIZE), 256);
+	ck_assert_uint_eq(tst_rd(emu, b + NP_Q_WB_LO), 0xabcdef20);
+	ck_assert_uint_eq(tst_rd(emu, b + NP_Q_WB_HI), 0x7);
+	ck_assert_uint_eq(tst_rd(emu, b + NP_Q_WAIT_TIMEOUT), 1000);
+	ck_assert_uint_eq(tst_rd(emu, b + NP_Q_TAIL), 255);
+	ck_assert_uint_eq(tst_warnings(&tb), 0);
 
 	/* Read-only queue registers. */
-	npt_wr(emu, b + NP_Q_HEAD, 5);
-	ck_assert_uint_eq(npt_rd(emu, b + NP_Q_HEAD), 0);
-	ck_assert(npt_log_contains(&tb, "read-only register HEAD"));
-	npt_wr(emu, b + NP_Q_COMPLETED, 5);
-	ck_assert_uint_eq(npt_rd(emu, b + NP_Q_COMPLETED), 0);
-	npt_wr(emu, b + NP_Q_STATUS, 0xf);
-	ck_assert_uint_eq(npt_rd(emu, b + NP_Q_STATUS), 0);
-	npt_wr(emu, b + NP_Q_ERROR, 3);
-	ck_assert_uint_eq(npt_rd(emu, b + NP_Q_ERROR), 0);
-	ck_assert_uint_eq(npt_warnings(&tb), 4);
+	tst_wr(emu, b + NP_Q_HEAD, 5);
+	ck_assert_uint_eq(tst_rd(emu, b + NP_Q_HEAD), 0);
+	ck_assert(tst_log_contains(&tb, "read-only register HEAD"));
+	tst_wr(emu, b + NP_Q_COMPLETED, 5);
+	ck_assert_uint_eq(tst_rd(emu, b + NP_Q_COMPLETED), 0);
+	tst_wr(emu, b + NP_Q_STATUS, 0xf);
+	ck_assert_uint_eq(tst_rd(emu, b + NP_Q_STATUS), 0);
+	tst_wr(emu, b + NP_Q_ERROR, 3);
+	ck_assert_uint_eq(tst_rd(emu, b + NP_Q_ERROR), 0);
+	ck_assert_uint_eq(tst_warnings(&tb), 4);
 }
 END_TEST
 
 START_TEST(bad_accesses_are_harmless)
 {
-	unsigned int w = npt_warnings(&tb);
+	unsigned int w = tst_warnings(&tb);
 
 	/* Beyond BAR0, unaligned, holes, absent engine, beyond a block. */
-	ck_assert_uint_eq(npt_rd(emu, NP_REGS_SIZE), 0);
+	ck_assert_uint_eq(tst_rd(emu, NP_REGS_SIZE), 0);
 	ck_assert_uint_eq(np_emu_mmio_read(emu, ~0ull), 0);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_SCRATCH + 1), 0);
-	ck_assert(npt_log_contains(&tb, "unaligned"));
-	ck_assert_uint_eq(npt_rd(emu, 0x03c), 0);
-	ck_assert_uint_eq(npt_rd(emu, 0x800), 0);
-	ck_assert_uint_eq(npt_rd(emu, NP_DMA_BASE(5) + NP_Q_RING_SIZE), 0);
-	ck_assert(npt_log_contains(&tb, "not present"));
-	ck_assert_uint_eq(npt_rd(emu, NP_DMA_BASE(0) + 0x80), 0);
-	ck_assert_uint_eq(npt_rd(emu, 0x4000), 0);
-	ck_assert_uint_eq(npt_warnings(&tb), w + 8);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_SCRATCH + 1), 0);
+	ck_assert(tst_log_contains(&tb, "unaligned"));
+	ck_assert_uint_eq(tst_rd(emu, 0x03c), 0);
+	ck_assert_uint_eq(tst_rd(emu, 0x800), 0);
+	ck_assert_uint_eq(tst_rd(emu, NP_DMA_BASE(5) + NP_Q_RING_SIZE), 0);
+	ck_assert(tst_log_contains(&tb, "not present"));
+	ck_assert_uint_eq(tst_rd(emu, NP_DMA_BASE(0) + 0x80), 0);
+	ck_assert_uint_eq(tst_rd(emu, 0x4000), 0);
+	ck_assert_uint_eq(tst_warnings(&tb), w + 8);
 
-	npt_wr(emu, NP_REGS_SIZE + 4, 1);
-	npt_wr(emu, NP_REG_SCRATCH + 2, 0xffffffff);
-	npt_wr(emu, 0x03c, 1);
-	npt_wr(emu, NP_DMA_BASE(7) + NP_Q_CTRL, NP_Q_CTRL_ENABLE);
-	npt_wr(emu, NP_COMPUTE_BASE + 0xfc, 1);
-	npt_wr(emu, 0xfffc, 1);
-	ck_assert_uint_eq(npt_warnings(&tb), w + 14);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_SCRATCH), 0);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_STATUS), NP_STATUS_READY);
+	tst_wr(emu, NP_REGS_SIZE + 4, 1);
+	tst_wr(emu, NP_REG_SCRATCH + 2, 0xffffffff);
+	tst_wr(emu, 0x03c, 1);
+	tst_wr(emu, NP_DMA_BASE(7) + NP_Q_CTRL, NP_Q_CTRL_ENABLE);
+	tst_wr(emu, NP_COMPUTE_BASE + 0xfc, 1);
+	tst_wr(emu, 0xfffc, 1);
+	ck_assert_uint_eq(tst_warnings(&tb), w + 14);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_SCRATCH), 0);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_STATUS), NP_STATUS_READY);
 }
 END_TEST
 
 START_TEST(telemetry_idle)
 {
-	uint32_t temp = npt_rd(emu, NP_REG_TEMP);
-	uint32_t power = npt_rd(emu, NP_REG_POWER);
+	uint32_t temp = tst_rd(emu, NP_REG_TEMP);
+	uint32_t power = tst_rd(emu, NP_REG_POWER);
 	uint32_t up0, up1;
 	struct timespec nap = {0, 20 * 1000 * 1000};
 
 	ck_assert_uint_ge(temp, 35000);
 	ck_assert_uint_le(temp, 50000);
-	ck_assert_uint_lt(temp, npt_rd(emu, NP_REG_TEMP_MAX));
-	ck_assert_uint_lt(npt_rd(emu, NP_REG_TEMP_MAX),
-			  npt_rd(emu, NP_REG_TEMP_CRIT));
+	ck_assert_uint_lt(temp, tst_rd(emu, NP_REG_TEMP_MAX));
+	ck_assert_uint_lt(tst_rd(emu, NP_REG_TEMP_MAX),
+			  tst_rd(emu, NP_REG_TEMP_CRIT));
 	ck_assert_uint_ge(power, 10000);
 	ck_assert_uint_le(power, 20000);
-	ck_assert_uint_ge(npt_rd(emu, NP_REG_VOLTAGE), 500);
-	ck_assert_uint_le(npt_rd(emu, NP_REG_VOLTAGE), 1000);
-	ck_assert_uint_gt(npt_rd(emu, NP_REG_CORE_CLK), 0);
-	ck_assert_uint_le(npt_rd(emu, NP_REG_BUSY), 100);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_DMA_ERRORS), 0);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_DMA_DESCS), 0);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_JOBS), 0);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_DMA_BYTES_LO), 0);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_DMA_BYTES_HI), 0);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_STATUS) & NP_STATUS_THROTTLED, 0);
+	ck_assert_uint_ge(tst_rd(emu, NP_REG_VOLTAGE), 500);
+	ck_assert_uint_le(tst_rd(emu, NP_REG_VOLTAGE), 1000);
+	ck_assert_uint_gt(tst_rd(emu, NP_REG_CORE_CLK), 0);
+	ck_assert_uint_le(tst_rd(emu, NP_REG_BUSY), 100);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_DMA_ERRORS), 0);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_DMA_DESCS), 0);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_JOBS), 0);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_DMA_BYTES_LO), 0);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_DMA_BYTES_HI), 0);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_STATUS) & NP_STATUS_THROTTLED, 0);
 
-	up0 = npt_rd(emu, NP_REG_UPTIME_LO);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_UPTIME_HI), 0);
+	up0 = tst_rd(emu, NP_REG_UPTIME_LO);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_UPTIME_HI), 0);
 	nanosleep(&nap, NULL);
-	up1 = npt_rd(emu, NP_REG_UPTIME_LO);
+	up1 = tst_rd(emu, NP_REG_UPTIME_LO);
 	ck_assert_uint_ge(up1, up0 + 20);
 }
 END_TEST
@@ -348,70 +348,70 @@ START_TEST(telemetry_under_load)
 {
 	/* Keep two engines copying for a while: power, temperature and
 	 * BUSY rise above their idle values. */
-	struct npt_queue q[2];
-	uint32_t p0 = npt_rd(emu, NP_REG_POWER);
-	uint32_t t0 = npt_rd(emu, NP_REG_TEMP);
+	struct tst_queue q[2];
+	uint32_t p0 = tst_rd(emu, NP_REG_POWER);
+	uint32_t t0 = tst_rd(emu, NP_REG_TEMP);
 	const uint32_t len = 1u << 20;
 
 	for (unsigned int e = 0; e < 2; e++)
-		npt_queue_init(&q[e], &tb, emu, NP_DMA_BASE(e), 8);
+		tst_queue_init(&q[e], &tb, emu, NP_DMA_BASE(e), 8);
 	for (uint32_t round = 1; round <= 40; round++) {
 		for (unsigned int e = 0; e < 2; e++) {
-			struct np_dma_desc d = npt_dma(
+			struct np_dma_desc d = tst_dma(
 				NP_DMA_OP_COPY, NP_CA_SRAM_BASE + e * len,
 				NP_CA_SRAM_BASE + (e + 2) * len, len);
 
 			for (unsigned int i = 0; i < 7; i++)
-				npt_queue_put(&q[e], &d);
-			npt_kick(&q[e]);
+				tst_queue_put(&q[e], &d);
+			tst_kick(&q[e]);
 		}
 		for (unsigned int e = 0; e < 2; e++)
-			ck_assert_uint_eq(npt_wait_completed(&q[e], round * 7),
+			ck_assert_uint_eq(tst_wait_completed(&q[e], round * 7),
 					  round * 7);
 	}
-	ck_assert_uint_gt(npt_rd(emu, NP_REG_BUSY), 0);
-	ck_assert_uint_gt(npt_rd(emu, NP_REG_POWER), p0);
-	ck_assert_uint_gt(npt_rd(emu, NP_REG_TEMP), t0);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_DMA_DESCS), 2 * 40 * 7);
+	ck_assert_uint_gt(tst_rd(emu, NP_REG_BUSY), 0);
+	ck_assert_uint_gt(tst_rd(emu, NP_REG_POWER), p0);
+	ck_assert_uint_gt(tst_rd(emu, NP_REG_TEMP), t0);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_DMA_DESCS), 2 * 40 * 7);
 }
 END_TEST
 
 START_TEST(injected_faults)
 {
-	uint32_t clk = npt_rd(emu, NP_REG_CORE_CLK);
+	uint32_t clk = tst_rd(emu, NP_REG_CORE_CLK);
 
-	npt_wr(emu, NP_REG_INT_ENABLE, 1u << NP_IRQ_ERROR);
+	tst_wr(emu, NP_REG_INT_ENABLE, 1u << NP_IRQ_ERROR);
 	ck_assert_int_eq(np_emu_inject(emu, NP_EMU_FAULT_SRAM_CE), 0);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_SRAM_CE), 1);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_STATUS), NP_STATUS_READY);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_INT_STATUS), 0);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_SRAM_CE), 1);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_STATUS), NP_STATUS_READY);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_INT_STATUS), 0);
 
 	ck_assert_int_eq(np_emu_inject(emu, NP_EMU_FAULT_SRAM_UE), 0);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_SRAM_UE), 1);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_STATUS),
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_SRAM_UE), 1);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_STATUS),
 			  NP_STATUS_READY | NP_STATUS_FATAL);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_INT_STATUS), 1u << NP_IRQ_ERROR);
-	ck_assert(npt_wait_irqs(&tb, NP_IRQ_ERROR, 1));
-	npt_wr(emu, NP_REG_CONTROL, NP_CONTROL_CLEAR_FATAL);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_STATUS), NP_STATUS_READY);
-	npt_wr(emu, NP_REG_INT_STATUS, 1u << NP_IRQ_ERROR);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_INT_STATUS), 1u << NP_IRQ_ERROR);
+	ck_assert(tst_wait_irqs(&tb, NP_IRQ_ERROR, 1));
+	tst_wr(emu, NP_REG_CONTROL, NP_CONTROL_CLEAR_FATAL);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_STATUS), NP_STATUS_READY);
+	tst_wr(emu, NP_REG_INT_STATUS, 1u << NP_IRQ_ERROR);
 
 	ck_assert_int_eq(np_emu_inject(emu, NP_EMU_FAULT_OVERHEAT), 0);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_STATUS) & NP_STATUS_THROTTLED,
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_STATUS) & NP_STATUS_THROTTLED,
 			  NP_STATUS_THROTTLED);
-	ck_assert_uint_gt(npt_rd(emu, NP_REG_TEMP),
-			  npt_rd(emu, NP_REG_TEMP_MAX));
-	ck_assert_uint_lt(npt_rd(emu, NP_REG_CORE_CLK), clk);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_THROTTLE_COUNT), 1);
-	ck_assert(npt_wait_irqs(&tb, NP_IRQ_ERROR, 2));
+	ck_assert_uint_gt(tst_rd(emu, NP_REG_TEMP),
+			  tst_rd(emu, NP_REG_TEMP_MAX));
+	ck_assert_uint_lt(tst_rd(emu, NP_REG_CORE_CLK), clk);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_THROTTLE_COUNT), 1);
+	ck_assert(tst_wait_irqs(&tb, NP_IRQ_ERROR, 2));
 
 	ck_assert_int_eq(np_emu_inject(emu, (enum np_emu_fault)99), -EINVAL);
 	np_emu_reset(emu);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_SRAM_CE), 0);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_SRAM_UE), 0);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_THROTTLE_COUNT), 0);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_STATUS), NP_STATUS_READY);
-	ck_assert_uint_eq(npt_rd(emu, NP_REG_CORE_CLK), clk);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_SRAM_CE), 0);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_SRAM_UE), 0);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_THROTTLE_COUNT), 0);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_STATUS), NP_STATUS_READY);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_CORE_CLK), clk);
 }
 END_TEST
 

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <syslog.h>
 
-#include "check_fuzz.h"
+#include "test.h"
 #include "np/model.h"
 
 static char last[1024];
@@ -214,7 +214,7 @@ START_TEST(test_oversized)
 		 seeds[_i]);
 	{
 		size_t len;
-		uint8_t *buf = npf_read_file(path, &len);
+		uint8_t *buf = tst_read_file(path, &len);
 		struct np_gguf *g;
 
 		log_clear();

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "check_fuzz.h"
+#include "test.h"
 #include "np_fuzz.h"
 
 static const struct {
@@ -55,7 +55,7 @@ static unsigned int replay_dir(const char *dir,
 			continue;
 		}
 		free(ents[i]);
-		data = npf_read_file(path, &len);
+		data = tst_read_file(path, &len);
 		/* names the input in the log should the harness crash */
 		fprintf(stderr, "replay %s (%zu bytes)\n", path, len);
 		ck_assert_int_eq(fn(data, len), 0);

@@ -21,8 +21,7 @@
 #include <unistd.h>
 
 #include "np_abi.h"
-#include "np_qtest.h"
-#include "np_qtest_suites.h"
+#include "test.h"
 
 /* PCI configuration space (include/uapi/linux/pci_regs.h) */
 #define PCI_VENDOR_ID 0x00
@@ -88,7 +87,7 @@ struct ring {
 	uint32_t tail;
 };
 
-static struct np_qtest *qt;
+static struct tst_qtest *qt;
 static struct card cards[NCARDS];
 static uint64_t heap;
 
@@ -105,12 +104,12 @@ static uint64_t guest_alloc(uint64_t size, uint64_t align)
 
 static uint32_t rd(const struct card *c, uint32_t off)
 {
-	return np_qtest_readl(qt, c->regs + off);
+	return tst_readl(qt, c->regs + off);
 }
 
 static void wr(const struct card *c, uint32_t off, uint32_t v)
 {
-	np_qtest_writel(qt, c->regs + off, v);
+	tst_writel(qt, c->regs + off, v);
 }
 
 static uint32_t qrd(const struct card *c, unsigned int e, uint32_t reg)
@@ -134,20 +133,18 @@ static void sleep_ms(unsigned int ms)
 /* Program the BARs and enable memory decoding and bus mastering. */
 static void card_map(const struct card *c)
 {
-	np_qtest_cfg_writel(qt, c->devfn, PCI_BASE_ADDRESS_0 + 4 * NP_BAR_REGS,
-			    (uint32_t)c->regs);
-	np_qtest_cfg_writel(qt, c->devfn,
-			    PCI_BASE_ADDRESS_0 + 4 * NP_BAR_REGS + 4,
-			    (uint32_t)(c->regs >> 32));
-	np_qtest_cfg_writel(qt, c->devfn, PCI_BASE_ADDRESS_0 + 4 * NP_BAR_FB,
-			    (uint32_t)c->fb);
-	np_qtest_cfg_writel(qt, c->devfn,
-			    PCI_BASE_ADDRESS_0 + 4 * NP_BAR_FB + 4,
-			    (uint32_t)(c->fb >> 32));
-	np_qtest_cfg_writel(qt, c->devfn, PCI_BASE_ADDRESS_0 + 4 * NP_BAR_MSIX,
-			    (uint32_t)c->msix);
-	np_qtest_cfg_writew(qt, c->devfn, PCI_COMMAND,
-			    PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	tst_cfg_writel(qt, c->devfn, PCI_BASE_ADDRESS_0 + 4 * NP_BAR_REGS,
+		       (uint32_t)c->regs);
+	tst_cfg_writel(qt, c->devfn, PCI_BASE_ADDRESS_0 + 4 * NP_BAR_REGS + 4,
+		       (uint32_t)(c->regs >> 32));
+	tst_cfg_writel(qt, c->devfn, PCI_BASE_ADDRESS_0 + 4 * NP_BAR_FB,
+		       (uint32_t)c->fb);
+	tst_cfg_writel(qt, c->devfn, PCI_BASE_ADDRESS_0 + 4 * NP_BAR_FB + 4,
+		       (uint32_t)(c->fb >> 32));
+	tst_cfg_writel(qt, c->devfn, PCI_BASE_ADDRESS_0 + 4 * NP_BAR_MSIX,
+		       (uint32_t)c->msix);
+	tst_cfg_writew(qt, c->devfn, PCI_COMMAND,
+		       PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
 }
 
 static void card_wait_ready(const struct card *c)
@@ -191,8 +188,7 @@ static void ring_init(const struct card *c, unsigned int e, struct ring *r)
 	r->tail = 0;
 	r->base = guest_alloc(RING_ENTRIES * sizeof(struct np_dma_desc),
 			      NP_RING_ALIGN);
-	np_qtest_memset(qt, r->base, 0,
-			RING_ENTRIES * sizeof(struct np_dma_desc));
+	tst_memset(qt, r->base, 0, RING_ENTRIES * sizeof(struct np_dma_desc));
 	qwr(c, e, NP_Q_CTRL, NP_Q_CTRL_RESET);
 	/* Ring registers take writes once an aborted descriptor is gone. */
 	wait_reg(c, NP_DMA_BASE(e) + NP_Q_STATUS, NP_Q_STATUS_BUSY, 0);
@@ -220,8 +216,8 @@ static struct np_dma_desc desc_make(uint8_t op, uint8_t flags, uint32_t len,
 static void ring_push(const struct card *c, struct ring *r,
 		      const struct np_dma_desc *d)
 {
-	np_qtest_memwrite(qt, r->base + (uint64_t)r->tail * sizeof(*d), d,
-			  sizeof(*d));
+	tst_memwrite(qt, r->base + (uint64_t)r->tail * sizeof(*d), d,
+		     sizeof(*d));
 	r->tail = (r->tail + 1) % r->entries;
 	qwr(c, r->engine, NP_Q_TAIL, r->tail);
 }
@@ -287,8 +283,8 @@ static uint32_t dma_round_trip(const struct card *c, struct ring *r,
 	ck_assert_ptr_nonnull(in);
 	ck_assert_ptr_nonnull(out);
 	fill_pattern(in, len, seed);
-	np_qtest_memwrite(qt, src, in, len);
-	np_qtest_memset(qt, dst, 0, len);
+	tst_memwrite(qt, src, in, len);
+	tst_memset(qt, dst, 0, len);
 
 	d = desc_make(NP_DMA_OP_H2C, 0, (uint32_t)len, src, card_addr);
 	ring_push(c, r, &d);
@@ -296,7 +292,7 @@ static uint32_t dma_round_trip(const struct card *c, struct ring *r,
 	ring_push(c, r, &d);
 	ring_wait(c, r, done + 2);
 
-	np_qtest_memread(qt, dst, out, len);
+	tst_memread(qt, dst, out, len);
 	ck_assert_mem_eq(out, in, len);
 	free(in);
 	free(out);
@@ -306,7 +302,7 @@ static uint32_t dma_round_trip(const struct card *c, struct ring *r,
 /* MSI-X: enable the function and point vector v at guest memory. */
 static unsigned int msix_cap(const struct card *c)
 {
-	unsigned int cap = np_qtest_cfg_find_cap(qt, c->devfn, PCI_CAP_ID_MSIX);
+	unsigned int cap = tst_cfg_find_cap(qt, c->devfn, PCI_CAP_ID_MSIX);
 
 	ck_assert_uint_ne(cap, 0);
 	return cap;
@@ -315,16 +311,16 @@ static unsigned int msix_cap(const struct card *c)
 static void msix_enable(const struct card *c)
 {
 	unsigned int cap = msix_cap(c);
-	uint16_t ctrl = np_qtest_cfg_readw(qt, c->devfn, cap + PCI_MSIX_FLAGS);
+	uint16_t ctrl = tst_cfg_readw(qt, c->devfn, cap + PCI_MSIX_FLAGS);
 
-	np_qtest_cfg_writew(qt, c->devfn, cap + PCI_MSIX_FLAGS,
-			    ctrl | PCI_MSIX_FLAGS_ENABLE);
+	tst_cfg_writew(qt, c->devfn, cap + PCI_MSIX_FLAGS,
+		       ctrl | PCI_MSIX_FLAGS_ENABLE);
 }
 
 static uint64_t msix_entry(const struct card *c, unsigned int v)
 {
 	uint32_t table =
-		np_qtest_cfg_readl(qt, c->devfn, msix_cap(c) + PCI_MSIX_TABLE);
+		tst_cfg_readl(qt, c->devfn, msix_cap(c) + PCI_MSIX_TABLE);
 
 	ck_assert_uint_eq(table & 7, NP_BAR_MSIX);
 	return c->msix + (table & ~7u) + (uint64_t)v * PCI_MSIX_ENTRY_SIZE;
@@ -335,18 +331,17 @@ static void msix_route(const struct card *c, unsigned int v, uint64_t addr,
 {
 	uint64_t e = msix_entry(c, v);
 
-	np_qtest_writel(qt, e, (uint32_t)addr);
-	np_qtest_writel(qt, e + 4, (uint32_t)(addr >> 32));
-	np_qtest_writel(qt, e + PCI_MSIX_ENTRY_DATA, data);
-	np_qtest_writel(qt, e + PCI_MSIX_ENTRY_VECTOR_CTRL, masked ? 1 : 0);
+	tst_writel(qt, e, (uint32_t)addr);
+	tst_writel(qt, e + 4, (uint32_t)(addr >> 32));
+	tst_writel(qt, e + PCI_MSIX_ENTRY_DATA, data);
+	tst_writel(qt, e + PCI_MSIX_ENTRY_VECTOR_CTRL, masked ? 1 : 0);
 }
 
 static int msix_pending(const struct card *c, unsigned int v)
 {
-	uint32_t pba =
-		np_qtest_cfg_readl(qt, c->devfn, msix_cap(c) + PCI_MSIX_PBA);
+	uint32_t pba = tst_cfg_readl(qt, c->devfn, msix_cap(c) + PCI_MSIX_PBA);
 
-	return (np_qtest_readl(qt, c->msix + (pba & ~7u) + (v / 32) * 4) >>
+	return (tst_readl(qt, c->msix + (pba & ~7u) + (v / 32) * 4) >>
 		(v % 32)) &
 	       1;
 }
@@ -357,7 +352,7 @@ static void wait_guest_u32(uint64_t addr, uint32_t want, const char *what)
 	uint32_t v = 0;
 
 	for (waited = 0; waited < WAIT_MS; waited++) {
-		v = np_qtest_readl(qt, addr);
+		v = tst_readl(qt, addr);
 		if (v == want)
 			return;
 		sleep_ms(1);
@@ -381,13 +376,13 @@ static void wait_pending(const struct card *c, unsigned int v)
 
 static void pcie_flr(const struct card *c)
 {
-	unsigned int cap = np_qtest_cfg_find_cap(qt, c->devfn, PCI_CAP_ID_EXP);
+	unsigned int cap = tst_cfg_find_cap(qt, c->devfn, PCI_CAP_ID_EXP);
 	uint16_t ctl;
 
 	ck_assert_uint_ne(cap, 0);
-	ctl = np_qtest_cfg_readw(qt, c->devfn, cap + PCI_EXP_DEVCTL);
-	np_qtest_cfg_writew(qt, c->devfn, cap + PCI_EXP_DEVCTL,
-			    ctl | PCI_EXP_DEVCTL_BCR_FLR);
+	ctl = tst_cfg_readw(qt, c->devfn, cap + PCI_EXP_DEVCTL);
+	tst_cfg_writew(qt, c->devfn, cap + PCI_EXP_DEVCTL,
+		       ctl | PCI_EXP_DEVCTL_BCR_FLR);
 }
 
 /* ---- fixture: two cards, mapped and READY ---- */
@@ -401,7 +396,7 @@ static void setup_cards(const char *props)
 		 "-device np-card,id=np0,addr=%02x.0%s "
 		 "-device np-card,id=np1,addr=%02x.0%s",
 		 CARD_SLOT(0), props, CARD_SLOT(1), props);
-	qt = np_qtest_start(args);
+	qt = tst_start(args);
 	heap = GUEST_HEAP;
 	for (i = 0; i < NCARDS; i++) {
 		cards[i] = (struct card){.idx = i,
@@ -421,7 +416,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	np_qtest_stop(qt);
+	tst_stop(qt);
 	qt = NULL;
 }
 
@@ -432,38 +427,34 @@ START_TEST(test_pci_identity)
 	unsigned int devfn = cards[0].devfn, pcie, msix;
 	uint32_t class;
 
-	ck_assert_uint_eq(np_qtest_cfg_readw(qt, devfn, PCI_VENDOR_ID),
+	ck_assert_uint_eq(tst_cfg_readw(qt, devfn, PCI_VENDOR_ID),
 			  NP_PCI_VENDOR_ID);
-	ck_assert_uint_eq(np_qtest_cfg_readw(qt, devfn, PCI_DEVICE_ID),
+	ck_assert_uint_eq(tst_cfg_readw(qt, devfn, PCI_DEVICE_ID),
 			  NP_PCI_DEVICE_ID);
-	ck_assert_uint_eq(np_qtest_cfg_readb(qt, devfn, PCI_REVISION_ID),
+	ck_assert_uint_eq(tst_cfg_readb(qt, devfn, PCI_REVISION_ID),
 			  NP_PCI_REVISION);
-	class = (uint32_t)np_qtest_cfg_readw(qt, devfn, PCI_CLASS_DEVICE) << 8 |
-		np_qtest_cfg_readb(qt, devfn, PCI_CLASS_PROG);
+	class = (uint32_t)tst_cfg_readw(qt, devfn, PCI_CLASS_DEVICE) << 8 |
+		tst_cfg_readb(qt, devfn, PCI_CLASS_PROG);
 	ck_assert_uint_eq(class, NP_PCI_CLASS);
-	ck_assert_uint_eq(
-		np_qtest_cfg_readw(qt, devfn, PCI_SUBSYSTEM_VENDOR_ID),
-		NP_PCI_SUBSYS_VENDOR_ID);
-	ck_assert_uint_eq(np_qtest_cfg_readw(qt, devfn, PCI_SUBSYSTEM_ID),
+	ck_assert_uint_eq(tst_cfg_readw(qt, devfn, PCI_SUBSYSTEM_VENDOR_ID),
+			  NP_PCI_SUBSYS_VENDOR_ID);
+	ck_assert_uint_eq(tst_cfg_readw(qt, devfn, PCI_SUBSYSTEM_ID),
 			  NP_PCI_SUBSYS_ID);
 
-	pcie = np_qtest_cfg_find_cap(qt, devfn, PCI_CAP_ID_EXP);
+	pcie = tst_cfg_find_cap(qt, devfn, PCI_CAP_ID_EXP);
 	ck_assert_uint_ne(pcie, 0);
-	ck_assert_uint_ne(np_qtest_cfg_readl(qt, devfn, pcie + PCI_EXP_DEVCAP) &
+	ck_assert_uint_ne(tst_cfg_readl(qt, devfn, pcie + PCI_EXP_DEVCAP) &
 				  PCI_EXP_DEVCAP_FLR,
 			  0);
-	msix = np_qtest_cfg_find_cap(qt, devfn, PCI_CAP_ID_MSIX);
+	msix = tst_cfg_find_cap(qt, devfn, PCI_CAP_ID_MSIX);
 	ck_assert_uint_ne(msix, 0);
-	ck_assert_uint_eq(
-		(np_qtest_cfg_readw(qt, devfn, msix + PCI_MSIX_FLAGS) &
-		 PCI_MSIX_FLAGS_QSIZE) +
-			1,
-		NP_MSIX_VECTORS);
-	ck_assert_uint_eq(np_qtest_cfg_readl(qt, devfn, msix + PCI_MSIX_TABLE) &
-				  7,
+	ck_assert_uint_eq((tst_cfg_readw(qt, devfn, msix + PCI_MSIX_FLAGS) &
+			   PCI_MSIX_FLAGS_QSIZE) +
+				  1,
+			  NP_MSIX_VECTORS);
+	ck_assert_uint_eq(tst_cfg_readl(qt, devfn, msix + PCI_MSIX_TABLE) & 7,
 			  NP_BAR_MSIX);
-	ck_assert_uint_eq(np_qtest_cfg_readl(qt, devfn, msix + PCI_MSIX_PBA) &
-				  7,
+	ck_assert_uint_eq(tst_cfg_readl(qt, devfn, msix + PCI_MSIX_PBA) & 7,
 			  NP_BAR_MSIX);
 }
 END_TEST
@@ -475,11 +466,11 @@ static uint64_t bar64_size(unsigned int devfn, unsigned int bar,
 	unsigned int off = PCI_BASE_ADDRESS_0 + 4 * bar;
 	uint32_t lo, hi;
 
-	np_qtest_cfg_writew(qt, devfn, PCI_COMMAND, 0);
-	np_qtest_cfg_writel(qt, devfn, off, 0xffffffff);
-	np_qtest_cfg_writel(qt, devfn, off + 4, 0xffffffff);
-	lo = np_qtest_cfg_readl(qt, devfn, off);
-	hi = np_qtest_cfg_readl(qt, devfn, off + 4);
+	tst_cfg_writew(qt, devfn, PCI_COMMAND, 0);
+	tst_cfg_writel(qt, devfn, off, 0xffffffff);
+	tst_cfg_writel(qt, devfn, off + 4, 0xffffffff);
+	lo = tst_cfg_readl(qt, devfn, off);
+	hi = tst_cfg_readl(qt, devfn, off + 4);
 	*flags = lo & 0xf;
 	return ~((uint64_t)hi << 32 | (lo & ~0xfu)) + 1;
 }
@@ -573,7 +564,7 @@ START_TEST(test_bad_property)
 	int status;
 
 	snprintf(args, sizeof(args), "-device np-card,%s", bad_props[_i]);
-	status = np_qtest_run_expect_exit(args, err, sizeof(err));
+	status = tst_run_expect_exit(args, err, sizeof(err));
 	ck_assert(WIFEXITED(status));
 	ck_assert_int_ne(WEXITSTATUS(status), 0);
 	snprintf(name, sizeof(name), "%.*s",
@@ -746,19 +737,19 @@ START_TEST(test_bad_access_sizes)
 	const struct card *c = &cards[0];
 
 	wr(c, NP_REG_SCRATCH, 0x11223344);
-	ck_assert_uint_eq(np_qtest_readb(qt, c->regs + NP_REG_SCRATCH), 0);
-	ck_assert_uint_eq(np_qtest_readw(qt, c->regs + NP_REG_SCRATCH), 0);
-	ck_assert_uint_eq(np_qtest_readq(qt, c->regs + NP_REG_SCRATCH), 0);
-	ck_assert_uint_eq(np_qtest_readl(qt, c->regs + NP_REG_SCRATCH + 1), 0);
-	np_qtest_writeb(qt, c->regs + NP_REG_SCRATCH, 0xff);
-	np_qtest_writew(qt, c->regs + NP_REG_SCRATCH, 0xffff);
-	np_qtest_writeq(qt, c->regs + NP_REG_SCRATCH, ~0ull);
-	np_qtest_writel(qt, c->regs + NP_REG_SCRATCH + 2, 0xffffffff);
+	ck_assert_uint_eq(tst_readb(qt, c->regs + NP_REG_SCRATCH), 0);
+	ck_assert_uint_eq(tst_readw(qt, c->regs + NP_REG_SCRATCH), 0);
+	ck_assert_uint_eq(tst_readq(qt, c->regs + NP_REG_SCRATCH), 0);
+	ck_assert_uint_eq(tst_readl(qt, c->regs + NP_REG_SCRATCH + 1), 0);
+	tst_writeb(qt, c->regs + NP_REG_SCRATCH, 0xff);
+	tst_writew(qt, c->regs + NP_REG_SCRATCH, 0xffff);
+	tst_writeq(qt, c->regs + NP_REG_SCRATCH, ~0ull);
+	tst_writel(qt, c->regs + NP_REG_SCRATCH + 2, 0xffffffff);
 	ck_assert_uint_eq(rd(c, NP_REG_SCRATCH), 0x11223344);
 	/* Holes read as 0. */
 	ck_assert_uint_eq(rd(c, 0x3000), 0);
 	ck_assert_uint_eq(rd(c, NP_REGS_SIZE - 4), 0);
-	ck_assert(np_qtest_alive(qt));
+	ck_assert(tst_alive(qt));
 }
 END_TEST
 
@@ -808,23 +799,23 @@ START_TEST(test_fb_bar)
 	struct ring r;
 
 	fill_pattern(in, sizeof(in), 9);
-	np_qtest_memwrite(qt, src, in, sizeof(in));
+	tst_memwrite(qt, src, in, sizeof(in));
 	ring_init(c, 0, &r);
 	d = desc_make(NP_DMA_OP_H2C, 0, sizeof(in), src,
 		      NP_CA_FB_BASE + 0x10000);
 	ring_push(c, &r, &d);
 	ring_wait(c, &r, 1);
-	np_qtest_memread(qt, c->fb + 0x10000, out, sizeof(out));
+	tst_memread(qt, c->fb + 0x10000, out, sizeof(out));
 	ck_assert_mem_eq(out, in, sizeof(in));
 
 	/* And the other way: host writes to BAR2, the card reads them. */
 	fill_pattern(in, sizeof(in), 10);
-	np_qtest_memwrite(qt, c->fb + 0x20000, in, sizeof(in));
+	tst_memwrite(qt, c->fb + 0x20000, in, sizeof(in));
 	d = desc_make(NP_DMA_OP_C2H, 0, sizeof(in), NP_CA_FB_BASE + 0x20000,
 		      src);
 	ring_push(c, &r, &d);
 	ring_wait(c, &r, 2);
-	np_qtest_memread(qt, src, out, sizeof(out));
+	tst_memread(qt, src, out, sizeof(out));
 	ck_assert_mem_eq(out, in, sizeof(in));
 }
 END_TEST
@@ -837,7 +828,7 @@ START_TEST(test_dma_writeback)
 	struct np_dma_desc d;
 	struct ring r;
 
-	np_qtest_memset(qt, wb, 0xff, sizeof(rec));
+	tst_memset(qt, wb, 0xff, sizeof(rec));
 	qwr(c, 2, NP_Q_CTRL, NP_Q_CTRL_RESET);
 	qwr(c, 2, NP_Q_WB_LO, (uint32_t)wb);
 	qwr(c, 2, NP_Q_WB_HI, (uint32_t)(wb >> 32));
@@ -854,7 +845,7 @@ START_TEST(test_dma_writeback)
 	d.user = htole64(0x1122334455667788ull);
 	ring_push(c, &r, &d);
 	ring_wait(c, &r, 1);
-	np_qtest_memread(qt, wb, &rec, sizeof(rec));
+	tst_memread(qt, wb, &rec, sizeof(rec));
 	ck_assert_uint_eq(le32toh(rec.head), 1);
 	ck_assert_uint_eq(le32toh(rec.completed), 1);
 	ck_assert_uint_eq(le32toh(rec.error), NP_ERR_NONE);
@@ -891,7 +882,7 @@ START_TEST(test_dma_errors)
 	ck_assert_uint_eq((uint64_t)qrd(c, 0, NP_Q_ERR_ADDR_HI) << 32 |
 				  qrd(c, 0, NP_Q_ERR_ADDR_LO),
 			  0xfd00000000ull);
-	ck_assert(np_qtest_alive(qt));
+	ck_assert(tst_alive(qt));
 }
 END_TEST
 
@@ -904,13 +895,13 @@ START_TEST(test_dma_needs_bus_master)
 	uint64_t buf = guest_alloc(4096, 4096);
 
 	ring_init(c, 0, &r);
-	np_qtest_cfg_writew(qt, c->devfn, PCI_COMMAND, PCI_COMMAND_MEMORY);
+	tst_cfg_writew(qt, c->devfn, PCI_COMMAND, PCI_COMMAND_MEMORY);
 	d = desc_make(NP_DMA_OP_H2C, 0, 4096, buf, NP_CA_FB_BASE);
 	ring_push(c, &r, &d);
 	ck_assert_uint_eq(ring_wait_error(c, &r), NP_ERR_RING_FETCH);
 
-	np_qtest_cfg_writew(qt, c->devfn, PCI_COMMAND,
-			    PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	tst_cfg_writew(qt, c->devfn, PCI_COMMAND,
+		       PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
 	ring_init(c, 0, &r);
 	dma_round_trip(c, &r, NP_CA_FB_BASE, 4096, 4);
 }
@@ -934,7 +925,7 @@ START_TEST(test_card_to_card)
 	ck_assert_ptr_nonnull(in);
 	ck_assert_ptr_nonnull(out);
 	fill_pattern(in, len, 77);
-	np_qtest_memwrite(qt, src, in, len);
+	tst_memwrite(qt, src, in, len);
 	ring_init(a, 0, &ra);
 	ring_init(b, 3, &rb);
 	wr(b, NP_REG_EVENT_IRQ_LO, 1u << 12);
@@ -958,10 +949,10 @@ START_TEST(test_card_to_card)
 	d.wait_value = htole32(1);
 	ring_push(b, &rb, &d);
 	ring_wait(b, &rb, 1);
-	np_qtest_memread(qt, dst, out, len);
+	tst_memread(qt, dst, out, len);
 	ck_assert_mem_eq(out, in, len);
 	/* Also visible to the host straight through card 1's BAR2. */
-	np_qtest_memread(qt, b->fb + 0x100000, out, 4096);
+	tst_memread(qt, b->fb + 0x100000, out, 4096);
 	ck_assert_mem_eq(out, in, 4096);
 	free(in);
 	free(out);
@@ -1017,7 +1008,7 @@ START_TEST(test_msix_dma_completion)
 	struct np_dma_desc d;
 	struct ring r;
 
-	np_qtest_memset(qt, msg, 0, 64);
+	tst_memset(qt, msg, 0, 64);
 	msix_enable(c);
 	msix_route(c, NP_IRQ_DMA(1), msg, 0xabcd0001, 0);
 	wr(c, NP_REG_INT_ENABLE, 1u << NP_IRQ_DMA(1));
@@ -1028,16 +1019,16 @@ START_TEST(test_msix_dma_completion)
 	wait_guest_u32(msg, 0xabcd0001, "MSI-X message of NP_IRQ_DMA(1)");
 
 	/* Masked: the vector becomes pending, unmasking delivers it. */
-	np_qtest_writel(qt, msg, 0);
+	tst_writel(qt, msg, 0);
 	msix_route(c, NP_IRQ_DMA(1), msg, 0xabcd0002, 1);
 	d = desc_make(NP_DMA_OP_NOP, NP_DESC_F_IRQ, 0, 0, 0);
 	ring_push(c, &r, &d);
 	ring_wait(c, &r, 2);
 	wait_pending(c, NP_IRQ_DMA(1));
-	ck_assert_uint_eq(np_qtest_readl(qt, msg), 0);
-	np_qtest_writel(
-		qt, msix_entry(c, NP_IRQ_DMA(1)) + PCI_MSIX_ENTRY_VECTOR_CTRL,
-		0);
+	ck_assert_uint_eq(tst_readl(qt, msg), 0);
+	tst_writel(qt,
+		   msix_entry(c, NP_IRQ_DMA(1)) + PCI_MSIX_ENTRY_VECTOR_CTRL,
+		   0);
 	wait_guest_u32(msg, 0xabcd0002, "MSI-X message after unmask");
 	ck_assert_int_eq(msix_pending(c, NP_IRQ_DMA(1)), 0);
 }
@@ -1049,7 +1040,7 @@ START_TEST(test_msix_mailbox)
 	const struct card *c = &cards[1];
 	uint64_t msg = guest_alloc(64, 64);
 
-	np_qtest_memset(qt, msg, 0, 64);
+	tst_memset(qt, msg, 0, 64);
 	msix_enable(c);
 	msix_route(c, NP_IRQ_MAILBOX, msg, 0x3a11b0c5, 0);
 	wr(c, NP_REG_INT_ENABLE, 1u << NP_IRQ_MAILBOX);
@@ -1066,7 +1057,7 @@ END_TEST
 
 static void inject(const char *dev, const char *fault)
 {
-	const char *reply = np_qtest_qmp(
+	const char *reply = tst_qmp(
 		qt,
 		"{\"execute\": \"qom-set\", \"arguments\": {\"path\": "
 		"\"/machine/peripheral/%s\", \"property\": \"inject-fault\", "
@@ -1083,7 +1074,7 @@ START_TEST(test_fault_injection)
 	uint64_t msg = guest_alloc(64, 64);
 	const char *reply;
 
-	np_qtest_memset(qt, msg, 0, 64);
+	tst_memset(qt, msg, 0, 64);
 	msix_enable(c);
 	msix_route(c, NP_IRQ_ERROR, msg, 0xe5505001, 0);
 	wr(c, NP_REG_INT_ENABLE, 1u << NP_IRQ_ERROR);
@@ -1103,7 +1094,7 @@ START_TEST(test_fault_injection)
 	ck_assert_uint_eq(rd(c, NP_REG_SRAM_UE), 1);
 
 	/* Overheat: a throttle episode, signalled the same way. */
-	np_qtest_writel(qt, msg, 0);
+	tst_writel(qt, msg, 0);
 	wr(c, NP_REG_INT_STATUS, 1u << NP_IRQ_ERROR);
 	inject("np0", "overheat");
 	ck_assert_uint_eq(rd(c, NP_REG_THROTTLE_COUNT), 1);
@@ -1114,13 +1105,13 @@ START_TEST(test_fault_injection)
 	ck_assert_uint_eq(rd(&cards[1], NP_REG_SRAM_UE), 0);
 
 	/* Unknown faults are refused with a message naming the choices. */
-	reply = np_qtest_qmp(qt, "{\"execute\": \"qom-set\", \"arguments\": "
-				 "{\"path\": \"/machine/peripheral/np1\", "
-				 "\"property\": \"inject-fault\", "
-				 "\"value\": \"meltdown\"}}");
+	reply = tst_qmp(qt, "{\"execute\": \"qom-set\", \"arguments\": "
+			    "{\"path\": \"/machine/peripheral/np1\", "
+			    "\"property\": \"inject-fault\", "
+			    "\"value\": \"meltdown\"}}");
 	ck_assert_ptr_nonnull(strstr(reply, "\"error\""));
 	ck_assert_ptr_nonnull(strstr(reply, "sram-ue"));
-	ck_assert(np_qtest_alive(qt));
+	ck_assert(tst_alive(qt));
 }
 END_TEST
 
@@ -1139,8 +1130,8 @@ static void start_long_transfer(const struct card *c, struct ring *r)
 			NP_CA_SRAM_BASE +
 				(4 + i % 4) * (uint64_t)NP_DMA_MAX_LEN);
 
-		np_qtest_memwrite(qt, r->base + (uint64_t)i * sizeof(d), &d,
-				  sizeof(d));
+		tst_memwrite(qt, r->base + (uint64_t)i * sizeof(d), &d,
+			     sizeof(d));
 	}
 	r->tail = 16;
 	qwr(c, 0, NP_Q_TAIL, r->tail);
@@ -1216,13 +1207,13 @@ START_TEST(test_fault_injection_deterministic)
 	check_after_reset(c);
 
 	/* An engine the card does not have is refused, naming the limit. */
-	reply = np_qtest_qmp(qt, "{\"execute\": \"qom-set\", \"arguments\": "
-				 "{\"path\": \"/machine/peripheral/np1\", "
-				 "\"property\": \"inject-fault\", "
-				 "\"value\": \"dma-error:engine=6,n=1\"}}");
+	reply = tst_qmp(qt, "{\"execute\": \"qom-set\", \"arguments\": "
+			    "{\"path\": \"/machine/peripheral/np1\", "
+			    "\"property\": \"inject-fault\", "
+			    "\"value\": \"dma-error:engine=6,n=1\"}}");
 	ck_assert_ptr_nonnull(strstr(reply, "\"error\""));
 	ck_assert_ptr_nonnull(strstr(reply, "dma-engines"));
-	ck_assert(np_qtest_alive(qt));
+	ck_assert(tst_alive(qt));
 }
 END_TEST
 
@@ -1248,7 +1239,7 @@ START_TEST(test_flr_mid_transfer)
 	start_long_transfer(c, &r);
 	pcie_flr(c);
 	/* FLR clears the command register and the BARs, as on hardware. */
-	ck_assert_uint_eq(np_qtest_cfg_readw(qt, c->devfn, PCI_COMMAND) &
+	ck_assert_uint_eq(tst_cfg_readw(qt, c->devfn, PCI_COMMAND) &
 				  (PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER),
 			  0);
 	card_map(c);
@@ -1288,22 +1279,22 @@ START_TEST(test_unplug_mid_transfer)
 	unsigned int i;
 	uint16_t ctl;
 
-	np_qtest_stop(qt);
+	tst_stop(qt);
 	/* Native PCIe hotplug on the root port instead of ACPI's. */
-	qt = np_qtest_start("-global ICH9-LPC.acpi-pci-hotplug-with-bridge-"
-			    "support=off -device np-card,addr=04.0 "
-			    "-device pcie-root-port,id=rp,chassis=1,slot=1,"
-			    "addr=06.0 -device np-card,bus=rp,addr=00.0");
+	qt = tst_start("-global ICH9-LPC.acpi-pci-hotplug-with-bridge-"
+		       "support=off -device np-card,addr=04.0 "
+		       "-device pcie-root-port,id=rp,chassis=1,slot=1,"
+		       "addr=06.0 -device np-card,bus=rp,addr=00.0");
 	/* Bus 1 behind the port; its memory window covers card 2's BARs. */
-	np_qtest_cfg_writel(qt, RP_DEVFN, PCI_PRIMARY_BUS,
-			    RP_BUS << 16 | RP_BUS << 8);
-	np_qtest_cfg_writel(qt, RP_DEVFN, PCI_MEMORY_BASE,
-			    bridge_window(CARD_REGS(2), 0x100000));
-	np_qtest_cfg_writel(qt, RP_DEVFN, PCI_PREF_MEMORY_BASE,
-			    bridge_window(CARD_FB(2), NP_FB_SIZE));
-	np_qtest_cfg_writew(qt, RP_DEVFN, PCI_COMMAND,
-			    PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
-	ck_assert_uint_eq(np_qtest_cfg_readw(qt, c.devfn, PCI_VENDOR_ID),
+	tst_cfg_writel(qt, RP_DEVFN, PCI_PRIMARY_BUS,
+		       RP_BUS << 16 | RP_BUS << 8);
+	tst_cfg_writel(qt, RP_DEVFN, PCI_MEMORY_BASE,
+		       bridge_window(CARD_REGS(2), 0x100000));
+	tst_cfg_writel(qt, RP_DEVFN, PCI_PREF_MEMORY_BASE,
+		       bridge_window(CARD_FB(2), NP_FB_SIZE));
+	tst_cfg_writew(qt, RP_DEVFN, PCI_COMMAND,
+		       PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	ck_assert_uint_eq(tst_cfg_readw(qt, c.devfn, PCI_VENDOR_ID),
 			  NP_PCI_VENDOR_ID);
 	card_map(&c);
 	card_wait_ready(&c);
@@ -1323,7 +1314,7 @@ START_TEST(test_unplug_mid_transfer)
 			      NP_CA_SRAM_BASE, c.fb + (i % 16) * (1 << 20));
 		d.notify_addr = htole64(c.regs + NP_MBOX_EVENT(2));
 		d.notify_data = htole32(1);
-		np_qtest_memwrite(qt, rp.base + i * sizeof(d), &d, sizeof(d));
+		tst_memwrite(qt, rp.base + i * sizeof(d), &d, sizeof(d));
 	}
 
 	start_long_transfer(&c, &r0);
@@ -1337,25 +1328,21 @@ START_TEST(test_unplug_mid_transfer)
 	wait_reg(&c, NP_DMA_BASE(1) + NP_Q_STATUS, NP_Q_STATUS_WAITING,
 		 NP_Q_STATUS_WAITING);
 
-	exp = np_qtest_cfg_find_cap(qt, RP_DEVFN, PCI_CAP_ID_EXP);
+	exp = tst_cfg_find_cap(qt, RP_DEVFN, PCI_CAP_ID_EXP);
 	ck_assert_uint_ne(exp, 0);
-	ck_assert_uint_ne(
-		np_qtest_cfg_readw(qt, RP_DEVFN, exp + PCI_EXP_SLTSTA) &
-			PCI_EXP_SLTSTA_PDS,
-		0);
-	ctl = np_qtest_cfg_readw(qt, RP_DEVFN, exp + PCI_EXP_SLTCTL);
-	np_qtest_cfg_writew(qt, RP_DEVFN, exp + PCI_EXP_SLTCTL,
-			    (ctl & ~PCI_EXP_SLTCTL_PIC) |
-				    PCI_EXP_SLTCTL_PWR_IND_OFF |
-				    PCI_EXP_SLTCTL_PCC);
+	ck_assert_uint_ne(tst_cfg_readw(qt, RP_DEVFN, exp + PCI_EXP_SLTSTA) &
+				  PCI_EXP_SLTSTA_PDS,
+			  0);
+	ctl = tst_cfg_readw(qt, RP_DEVFN, exp + PCI_EXP_SLTCTL);
+	tst_cfg_writew(qt, RP_DEVFN, exp + PCI_EXP_SLTCTL,
+		       (ctl & ~PCI_EXP_SLTCTL_PIC) |
+			       PCI_EXP_SLTCTL_PWR_IND_OFF | PCI_EXP_SLTCTL_PCC);
 
-	ck_assert_uint_eq(
-		np_qtest_cfg_readw(qt, RP_DEVFN, exp + PCI_EXP_SLTSTA) &
-			PCI_EXP_SLTSTA_PDS,
-		0);
-	ck_assert_uint_eq(np_qtest_cfg_readw(qt, c.devfn, PCI_VENDOR_ID),
-			  0xffff);
-	ck_assert(np_qtest_alive(qt));
+	ck_assert_uint_eq(tst_cfg_readw(qt, RP_DEVFN, exp + PCI_EXP_SLTSTA) &
+				  PCI_EXP_SLTSTA_PDS,
+			  0);
+	ck_assert_uint_eq(tst_cfg_readw(qt, c.devfn, PCI_VENDOR_ID), 0xffff);
+	ck_assert(tst_alive(qt));
 
 	/*
 	 * Card 0 either finished or stopped on a refused bus write (the data
@@ -1481,8 +1468,8 @@ START_TEST(test_fuzz_registers)
 			struct np_dma_desc d;
 
 			fuzz_desc(&d, &cards[1]);
-			np_qtest_memwrite(qt, fuzz_slot(rings, e, fuzz_rand()),
-					  &d, sizeof(d));
+			tst_memwrite(qt, fuzz_slot(rings, e, fuzz_rand()), &d,
+				     sizeof(d));
 			continue;
 		}
 		if (pick < 50) {
@@ -1510,19 +1497,18 @@ START_TEST(test_fuzz_registers)
 			off = fuzz_rand() % NP_REGS_SIZE;
 			switch (fuzz_rand() % 4) {
 			case 0:
-				np_qtest_writeb(qt, c->regs + off, (uint8_t)v);
+				tst_writeb(qt, c->regs + off, (uint8_t)v);
 				break;
 			case 1:
-				np_qtest_writew(qt, c->regs + (off & ~1u),
-						(uint16_t)v);
+				tst_writew(qt, c->regs + (off & ~1u),
+					   (uint16_t)v);
 				break;
 			case 2:
-				np_qtest_writeq(qt, c->regs + (off & ~7u),
-						(uint64_t)v << 32 |
-							fuzz_rand());
+				tst_writeq(qt, c->regs + (off & ~7u),
+					   (uint64_t)v << 32 | fuzz_rand());
 				break;
 			default:
-				np_qtest_readl(qt, c->regs + off);
+				tst_readl(qt, c->regs + off);
 				break;
 			}
 			continue;
@@ -1531,7 +1517,7 @@ START_TEST(test_fuzz_registers)
 	}
 
 	/* QEMU survived and answers; the card still identifies itself. */
-	ck_assert(np_qtest_alive(qt));
+	ck_assert(tst_alive(qt));
 	ck_assert_uint_eq(rd(c, NP_REG_ID), NP_ID_VALUE);
 	ck_assert_uint_eq(rd(&cards[1], NP_REG_ID), NP_ID_VALUE);
 	fprintf(stderr,

@@ -7,8 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "np_qtest.h"
-#include "np_qtest_suites.h"
+#include "test.h"
 
 int main(void)
 {
@@ -24,6 +23,6 @@ int main(void)
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
-	np_qtest_reap(base);
+	tst_reap(base);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

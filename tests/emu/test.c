@@ -9,12 +9,12 @@
 #include <syslog.h>
 #include <time.h>
 
-#include "np_emu_test.h"
+#include "test.h"
 
 /* Failsafe for waits: far above anything a passing test needs. */
-#define NPT_POLL_LIMIT_NS (10ull * 1000 * 1000 * 1000)
+#define TST_POLL_LIMIT_NS (10ull * 1000 * 1000 * 1000)
 
-static bool faulted(struct npt_bus *tb, uint64_t addr, size_t len)
+static bool faulted(struct tst_bus *tb, uint64_t addr, size_t len)
 {
 	return tb->fault_hi > tb->fault_lo && addr < tb->fault_hi &&
 	       addr + len > tb->fault_lo;
@@ -30,30 +30,30 @@ static uint8_t *window(uint8_t *mem, uint64_t base, uint64_t size,
 	return mem + (addr - base);
 }
 
-static uint8_t *resolve(struct npt_bus *tb, uint64_t addr, size_t len)
+static uint8_t *resolve(struct tst_bus *tb, uint64_t addr, size_t len)
 {
-	uint8_t *p = window(tb->host, NPT_HOST_BASE, tb->host_size, addr, len);
+	uint8_t *p = window(tb->host, TST_HOST_BASE, tb->host_size, addr, len);
 	uint64_t fb_size;
 	uint8_t *fb;
 
 	if (p || !tb->peer)
 		return p;
 	fb = np_emu_fb(tb->peer, &fb_size);
-	return window(fb, NPT_PEER_FB_BASE, fb_size, addr, len);
+	return window(fb, TST_PEER_FB_BASE, fb_size, addr, len);
 }
 
-static bool mailbox(struct npt_bus *tb, uint64_t addr, size_t len,
+static bool mailbox(struct tst_bus *tb, uint64_t addr, size_t len,
 		    uint32_t *off)
 {
-	if (!tb->peer || addr < NPT_PEER_MBOX_BASE ||
-	    addr - NPT_PEER_MBOX_BASE >= NP_MBOX_SIZE || len != 4 ||
+	if (!tb->peer || addr < TST_PEER_MBOX_BASE ||
+	    addr - TST_PEER_MBOX_BASE >= NP_MBOX_SIZE || len != 4 ||
 	    (addr & 3u))
 		return false;
-	*off = NP_MBOX_OFFSET + (uint32_t)(addr - NPT_PEER_MBOX_BASE);
+	*off = NP_MBOX_OFFSET + (uint32_t)(addr - TST_PEER_MBOX_BASE);
 	return true;
 }
 
-static void gate(struct npt_bus *tb, uint64_t addr, size_t len)
+static void gate(struct tst_bus *tb, uint64_t addr, size_t len)
 {
 	pthread_mutex_lock(&tb->lock);
 	if (addr < tb->gate_hi && addr + len > tb->gate_lo) {
@@ -67,7 +67,7 @@ static void gate(struct npt_bus *tb, uint64_t addr, size_t len)
 
 static int bus_read(void *opaque, uint64_t addr, void *buf, size_t len)
 {
-	struct npt_bus *tb = opaque;
+	struct tst_bus *tb = opaque;
 	uint8_t *p = resolve(tb, addr, len);
 	uint32_t off, v;
 
@@ -88,7 +88,7 @@ static int bus_read(void *opaque, uint64_t addr, void *buf, size_t len)
 
 static int bus_write(void *opaque, uint64_t addr, const void *buf, size_t len)
 {
-	struct npt_bus *tb = opaque;
+	struct tst_bus *tb = opaque;
 	uint8_t *p = resolve(tb, addr, len);
 	uint32_t off, v;
 
@@ -108,11 +108,11 @@ static int bus_write(void *opaque, uint64_t addr, const void *buf, size_t len)
 
 static void bus_irq(void *opaque, unsigned int vector)
 {
-	struct npt_bus *tb = opaque;
+	struct tst_bus *tb = opaque;
 
 	pthread_mutex_lock(&tb->lock);
 	if (tb->snap_wb)
-		memcpy(&tb->snap, npt_ptr(tb, tb->snap_wb), sizeof(tb->snap));
+		memcpy(&tb->snap, tst_ptr(tb, tb->snap_wb), sizeof(tb->snap));
 	if (tb->peer)
 		tb->snap_event_value = np_emu_mmio_read(
 			tb->peer, NP_MBOX_EVENT(tb->snap_event));
@@ -123,7 +123,7 @@ static void bus_irq(void *opaque, unsigned int vector)
 
 static void bus_log(void *opaque, int level, const char *msg)
 {
-	struct npt_bus *tb = opaque;
+	struct tst_bus *tb = opaque;
 
 	pthread_mutex_lock(&tb->lock);
 	if (level <= LOG_WARNING) {
@@ -133,7 +133,7 @@ static void bus_log(void *opaque, int level, const char *msg)
 	pthread_mutex_unlock(&tb->lock);
 }
 
-void npt_bus_init(struct npt_bus *tb, uint64_t host_size)
+void tst_bus_init(struct tst_bus *tb, uint64_t host_size)
 {
 	memset(tb, 0, sizeof(*tb));
 	tb->host = mmap(NULL, host_size, PROT_READ | PROT_WRITE,
@@ -144,14 +144,14 @@ void npt_bus_init(struct npt_bus *tb, uint64_t host_size)
 	pthread_cond_init(&tb->gate_cond, NULL);
 }
 
-void npt_bus_fini(struct npt_bus *tb)
+void tst_bus_fini(struct tst_bus *tb)
 {
 	munmap(tb->host, tb->host_size);
 	pthread_cond_destroy(&tb->gate_cond);
 	pthread_mutex_destroy(&tb->lock);
 }
 
-struct np_emu_bus npt_bus_ops(struct npt_bus *tb)
+struct np_emu_bus tst_bus_ops(struct tst_bus *tb)
 {
 	struct np_emu_bus bus = {
 		.opaque = tb,
@@ -164,16 +164,16 @@ struct np_emu_bus npt_bus_ops(struct npt_bus *tb)
 	return bus;
 }
 
-struct np_emu *npt_card(struct npt_bus *tb, uint64_t sram, uint64_t fb,
+struct np_emu *tst_card(struct tst_bus *tb, uint64_t sram, uint64_t fb,
 			unsigned int engines)
 {
 	struct np_emu_config cfg = {
-		.sram_size = sram ? sram : NPT_SRAM_SIZE,
-		.fb_size = fb ? fb : NPT_FB_SIZE,
+		.sram_size = sram ? sram : TST_SRAM_SIZE,
+		.fb_size = fb ? fb : TST_FB_SIZE,
 		.dma_engines = engines,
 		.serial = 0x1122334455667788ull,
 	};
-	struct np_emu_bus bus = npt_bus_ops(tb);
+	struct np_emu_bus bus = tst_bus_ops(tb);
 	struct np_emu *emu;
 
 	ck_assert_int_eq(np_emu_create(&cfg, &bus, &emu), 0);
@@ -181,29 +181,29 @@ struct np_emu *npt_card(struct npt_bus *tb, uint64_t sram, uint64_t fb,
 	return emu;
 }
 
-uint64_t npt_alloc(struct npt_bus *tb, uint64_t size, uint64_t align)
+uint64_t tst_alloc(struct tst_bus *tb, uint64_t size, uint64_t align)
 {
 	uint64_t off = (tb->next + align - 1) & ~(align - 1);
 
 	ck_assert_uint_le(off + size, tb->host_size);
 	tb->next = off + size;
-	return NPT_HOST_BASE + off;
+	return TST_HOST_BASE + off;
 }
 
-void *npt_ptr(struct npt_bus *tb, uint64_t bus_addr)
+void *tst_ptr(struct tst_bus *tb, uint64_t bus_addr)
 {
-	ck_assert_uint_ge(bus_addr, NPT_HOST_BASE);
-	ck_assert_uint_lt(bus_addr - NPT_HOST_BASE, tb->host_size);
-	return tb->host + (bus_addr - NPT_HOST_BASE);
+	ck_assert_uint_ge(bus_addr, TST_HOST_BASE);
+	ck_assert_uint_lt(bus_addr - TST_HOST_BASE, tb->host_size);
+	return tb->host + (bus_addr - TST_HOST_BASE);
 }
 
-void npt_fault(struct npt_bus *tb, uint64_t lo, uint64_t hi)
+void tst_fault(struct tst_bus *tb, uint64_t lo, uint64_t hi)
 {
 	tb->fault_lo = lo;
 	tb->fault_hi = hi;
 }
 
-void npt_gate_close(struct npt_bus *tb, uint64_t lo, uint64_t hi)
+void tst_gate_close(struct tst_bus *tb, uint64_t lo, uint64_t hi)
 {
 	pthread_mutex_lock(&tb->lock);
 	tb->gate_lo = lo;
@@ -214,7 +214,7 @@ void npt_gate_close(struct npt_bus *tb, uint64_t lo, uint64_t hi)
 
 static bool gate_blocked(void *p)
 {
-	struct npt_bus *tb = p;
+	struct tst_bus *tb = p;
 	bool blocked;
 
 	pthread_mutex_lock(&tb->lock);
@@ -223,12 +223,12 @@ static bool gate_blocked(void *p)
 	return blocked;
 }
 
-bool npt_gate_wait_blocked(struct npt_bus *tb)
+bool tst_gate_wait_blocked(struct tst_bus *tb)
 {
-	return npt_poll(gate_blocked, tb);
+	return tst_poll(gate_blocked, tb);
 }
 
-void npt_gate_open(struct npt_bus *tb)
+void tst_gate_open(struct tst_bus *tb)
 {
 	pthread_mutex_lock(&tb->lock);
 	tb->gate_closed = false;
@@ -236,7 +236,7 @@ void npt_gate_open(struct npt_bus *tb)
 	pthread_mutex_unlock(&tb->lock);
 }
 
-unsigned int npt_irqs(struct npt_bus *tb, unsigned int vector)
+unsigned int tst_irqs(struct tst_bus *tb, unsigned int vector)
 {
 	unsigned int n;
 
@@ -246,7 +246,7 @@ unsigned int npt_irqs(struct npt_bus *tb, unsigned int vector)
 	return n;
 }
 
-unsigned int npt_warnings(struct npt_bus *tb)
+unsigned int tst_warnings(struct tst_bus *tb)
 {
 	unsigned int n;
 
@@ -256,7 +256,7 @@ unsigned int npt_warnings(struct npt_bus *tb)
 	return n;
 }
 
-bool npt_log_contains(struct npt_bus *tb, const char *needle)
+bool tst_log_contains(struct tst_bus *tb, const char *needle)
 {
 	bool found;
 
@@ -266,17 +266,17 @@ bool npt_log_contains(struct npt_bus *tb, const char *needle)
 	return found;
 }
 
-uint32_t npt_rd(struct np_emu *emu, uint32_t off)
+uint32_t tst_rd(struct np_emu *emu, uint32_t off)
 {
 	return np_emu_mmio_read(emu, off);
 }
 
-void npt_wr(struct np_emu *emu, uint32_t off, uint32_t v)
+void tst_wr(struct np_emu *emu, uint32_t off, uint32_t v)
 {
 	np_emu_mmio_write(emu, off, v);
 }
 
-void npt_queue_init(struct npt_queue *q, struct npt_bus *tb, struct np_emu *emu,
+void tst_queue_init(struct tst_queue *q, struct tst_bus *tb, struct np_emu *emu,
 		    uint32_t base, uint32_t entries)
 {
 	memset(q, 0, sizeof(*q));
@@ -284,37 +284,37 @@ void npt_queue_init(struct npt_queue *q, struct npt_bus *tb, struct np_emu *emu,
 	q->tb = tb;
 	q->base = base;
 	q->entries = entries;
-	q->ring = npt_alloc(tb, (uint64_t)entries * 64u, NP_RING_ALIGN);
-	q->wb = npt_alloc(tb, sizeof(struct np_queue_wb), NP_WB_ALIGN);
-	npt_wr(emu, base + NP_Q_RING_LO, (uint32_t)q->ring);
-	npt_wr(emu, base + NP_Q_RING_HI, (uint32_t)(q->ring >> 32));
-	npt_wr(emu, base + NP_Q_RING_SIZE, entries);
-	npt_wr(emu, base + NP_Q_WB_LO, (uint32_t)q->wb);
-	npt_wr(emu, base + NP_Q_WB_HI, (uint32_t)(q->wb >> 32));
-	npt_wr(emu, base + NP_Q_CTRL, NP_Q_CTRL_ENABLE);
-	ck_assert_uint_eq(npt_rd(emu, base + NP_Q_STATUS), NP_Q_STATUS_ENABLED);
+	q->ring = tst_alloc(tb, (uint64_t)entries * 64u, NP_RING_ALIGN);
+	q->wb = tst_alloc(tb, sizeof(struct np_queue_wb), NP_WB_ALIGN);
+	tst_wr(emu, base + NP_Q_RING_LO, (uint32_t)q->ring);
+	tst_wr(emu, base + NP_Q_RING_HI, (uint32_t)(q->ring >> 32));
+	tst_wr(emu, base + NP_Q_RING_SIZE, entries);
+	tst_wr(emu, base + NP_Q_WB_LO, (uint32_t)q->wb);
+	tst_wr(emu, base + NP_Q_WB_HI, (uint32_t)(q->wb >> 32));
+	tst_wr(emu, base + NP_Q_CTRL, NP_Q_CTRL_ENABLE);
+	ck_assert_uint_eq(tst_rd(emu, base + NP_Q_STATUS), NP_Q_STATUS_ENABLED);
 }
 
-void npt_queue_put(struct npt_queue *q, const void *desc)
+void tst_queue_put(struct tst_queue *q, const void *desc)
 {
-	memcpy(npt_ptr(q->tb, q->ring + (uint64_t)q->tail * 64u), desc, 64);
+	memcpy(tst_ptr(q->tb, q->ring + (uint64_t)q->tail * 64u), desc, 64);
 	q->tail = (q->tail + 1) & (q->entries - 1);
 }
 
-void npt_kick(struct npt_queue *q)
+void tst_kick(struct tst_queue *q)
 {
-	npt_wr(q->emu, q->base + NP_Q_TAIL, q->tail);
+	tst_wr(q->emu, q->base + NP_Q_TAIL, q->tail);
 }
 
-void npt_submit(struct npt_queue *q, const void *desc)
+void tst_submit(struct tst_queue *q, const void *desc)
 {
-	npt_queue_put(q, desc);
-	npt_kick(q);
+	tst_queue_put(q, desc);
+	tst_kick(q);
 }
 
-const struct np_queue_wb *npt_wb(struct npt_queue *q)
+const struct np_queue_wb *tst_wb(struct tst_queue *q)
 {
-	return npt_ptr(q->tb, q->wb);
+	return tst_ptr(q->tb, q->wb);
 }
 
 static uint64_t now_ns(void)
@@ -325,13 +325,13 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-bool npt_poll(bool (*cond)(void *), void *arg)
+bool tst_poll(bool (*cond)(void *), void *arg)
 {
 	uint64_t start = now_ns();
 	struct timespec nap = {0, 20000};
 
 	while (!cond(arg)) {
-		if (now_ns() - start > NPT_POLL_LIMIT_NS)
+		if (now_ns() - start > TST_POLL_LIMIT_NS)
 			return false;
 		nanosleep(&nap, NULL);
 	}
@@ -339,7 +339,7 @@ bool npt_poll(bool (*cond)(void *), void *arg)
 }
 
 struct completed_arg {
-	struct npt_queue *q;
+	struct tst_queue *q;
 	uint32_t n;
 };
 
@@ -348,33 +348,33 @@ static bool completed_or_error(void *p)
 	struct completed_arg *a = p;
 	uint32_t base = a->q->base;
 
-	return npt_rd(a->q->emu, base + NP_Q_COMPLETED) - a->n < 0x80000000u ||
-	       (npt_rd(a->q->emu, base + NP_Q_STATUS) & NP_Q_STATUS_ERROR);
+	return tst_rd(a->q->emu, base + NP_Q_COMPLETED) - a->n < 0x80000000u ||
+	       (tst_rd(a->q->emu, base + NP_Q_STATUS) & NP_Q_STATUS_ERROR);
 }
 
-uint32_t npt_wait_completed(struct npt_queue *q, uint32_t n)
+uint32_t tst_wait_completed(struct tst_queue *q, uint32_t n)
 {
 	struct completed_arg a = {q, n};
 
-	ck_assert(npt_poll(completed_or_error, &a));
-	return npt_rd(q->emu, q->base + NP_Q_COMPLETED);
+	ck_assert(tst_poll(completed_or_error, &a));
+	return tst_rd(q->emu, q->base + NP_Q_COMPLETED);
 }
 
 static bool has_error(void *p)
 {
-	struct npt_queue *q = p;
+	struct tst_queue *q = p;
 
-	return npt_rd(q->emu, q->base + NP_Q_STATUS) & NP_Q_STATUS_ERROR;
+	return tst_rd(q->emu, q->base + NP_Q_STATUS) & NP_Q_STATUS_ERROR;
 }
 
-uint32_t npt_wait_error(struct npt_queue *q)
+uint32_t tst_wait_error(struct tst_queue *q)
 {
-	ck_assert(npt_poll(has_error, q));
-	return npt_rd(q->emu, q->base + NP_Q_ERROR);
+	ck_assert(tst_poll(has_error, q));
+	return tst_rd(q->emu, q->base + NP_Q_ERROR);
 }
 
 struct irq_arg {
-	struct npt_bus *tb;
+	struct tst_bus *tb;
 	unsigned int vector, n;
 };
 
@@ -382,27 +382,27 @@ static bool irqs_reached(void *p)
 {
 	struct irq_arg *a = p;
 
-	return npt_irqs(a->tb, a->vector) >= a->n;
+	return tst_irqs(a->tb, a->vector) >= a->n;
 }
 
-bool npt_wait_irqs(struct npt_bus *tb, unsigned int vector, unsigned int n)
+bool tst_wait_irqs(struct tst_bus *tb, unsigned int vector, unsigned int n)
 {
 	struct irq_arg a = {tb, vector, n};
 
-	return npt_poll(irqs_reached, &a);
+	return tst_poll(irqs_reached, &a);
 }
 
 static bool is_ready(void *p)
 {
-	return npt_rd(p, NP_REG_STATUS) == NP_STATUS_READY;
+	return tst_rd(p, NP_REG_STATUS) == NP_STATUS_READY;
 }
 
-bool npt_wait_ready(struct np_emu *emu)
+bool tst_wait_ready(struct np_emu *emu)
 {
-	return npt_poll(is_ready, emu);
+	return tst_poll(is_ready, emu);
 }
 
-struct np_dma_desc npt_dma(uint8_t op, uint64_t src, uint64_t dst, uint32_t len)
+struct np_dma_desc tst_dma(uint8_t op, uint64_t src, uint64_t dst, uint32_t len)
 {
 	struct np_dma_desc d = {
 		.opcode = op,
@@ -423,7 +423,7 @@ static uint32_t next(uint32_t *s)
 	return *s;
 }
 
-void npt_fill(void *p, size_t len, uint32_t seed)
+void tst_fill(void *p, size_t len, uint32_t seed)
 {
 	uint8_t *b = p;
 	uint32_t s = seed | 1u;
@@ -432,7 +432,7 @@ void npt_fill(void *p, size_t len, uint32_t seed)
 		b[i] = (uint8_t)next(&s);
 }
 
-bool npt_check(const void *p, size_t len, uint32_t seed)
+bool tst_check(const void *p, size_t len, uint32_t seed)
 {
 	const uint8_t *b = p;
 	uint32_t s = seed | 1u;

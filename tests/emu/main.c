@@ -4,7 +4,7 @@
  */
 #include <stdlib.h>
 
-#include "np_emu_test.h"
+#include "test.h"
 
 int main(void)
 {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * qtest protocol client; see np_qtest.h.
+ * qtest protocol client; see test.h.
  *
  * QEMU connects to a Unix socket the test listens on (-qtest unix:PATH),
  * then answers one line per command: "OK [value]", "FAIL ..." or "ERR ...".
@@ -29,30 +29,30 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "np_qtest.h"
+#include "test.h"
 
 /* Generous: QEMU under ASan or on a loaded 2-core machine is slow. */
 #define NP_QTEST_TIMEOUT_MS 30000
 #define NP_QTEST_MAX_ARGS 64
 
 /* One socket QEMU connected to, read line by line. */
-struct np_qtest_chan {
+struct tst_chan {
 	int fd;
 	const char *name;
 	char rx[1 << 16];
 	size_t rx_len;
 };
 
-struct np_qtest {
+struct tst_qtest {
 	pid_t pid;
 	char dir[80];
-	struct np_qtest_chan qtest; /* -qtest: the test protocol */
-	struct np_qtest_chan qmp; /* -qmp: QEMU's machine protocol */
+	struct tst_chan qtest; /* -qtest: the test protocol */
+	struct tst_chan qmp; /* -qmp: QEMU's machine protocol */
 	char *line; /* last reply, grown as needed */
 	size_t line_cap;
 };
 
-static const char *np_qtest_binary(void)
+static const char *tst_binary(void)
 {
 	const char *qemu = getenv("NP_QEMU");
 
@@ -63,9 +63,9 @@ static const char *np_qtest_binary(void)
 }
 
 /* argv for QEMU: fixed options, then extra_args split at spaces. */
-static void np_qtest_argv(const char *qemu, const char *qtest_arg,
-			  const char *qmp_arg, const char *extra_args,
-			  char *buf, size_t buflen, char **argv)
+static void tst_argv(const char *qemu, const char *qtest_arg,
+		     const char *qmp_arg, const char *extra_args, char *buf,
+		     size_t buflen, char **argv)
 {
 	static const char *const fixed[] = {
 		"-machine",
@@ -110,7 +110,7 @@ static void np_qtest_argv(const char *qemu, const char *qtest_arg,
 	argv[argc] = NULL;
 }
 
-static pid_t np_qtest_spawn(char **argv, const char *errpath)
+static pid_t tst_spawn(char **argv, const char *errpath)
 {
 	pid_t pid = fork();
 
@@ -131,7 +131,7 @@ static pid_t np_qtest_spawn(char **argv, const char *errpath)
 }
 
 /* The end of QEMU's stderr (guest errors are logged there), if any. */
-static void np_qtest_print_stderr(const char *dir)
+static void tst_print_stderr(const char *dir)
 {
 	char path[128], buf[4096];
 	FILE *f;
@@ -150,13 +150,12 @@ static void np_qtest_print_stderr(const char *dir)
 		fprintf(stderr, "np_qtest: end of QEMU's stderr:\n%s", buf);
 }
 
-static void np_qtest_recv_line(struct np_qtest *qt, struct np_qtest_chan *ch,
-			       const char *cmd);
-static void np_qtest_send(struct np_qtest_chan *ch, const char *cmd,
-			  size_t len);
+static void tst_recv_line(struct tst_qtest *qt, struct tst_chan *ch,
+			  const char *cmd);
+static void tst_send(struct tst_chan *ch, const char *cmd, size_t len);
 
-static int np_qtest_listen(const char *dir, const char *name, char *arg,
-			   size_t arglen)
+static int tst_listen(const char *dir, const char *name, char *arg,
+		      size_t arglen)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd;
@@ -171,9 +170,8 @@ static int np_qtest_listen(const char *dir, const char *name, char *arg,
 }
 
 /* Accept QEMU's connection on lfd, noticing an early exit of QEMU. */
-static void np_qtest_accept(struct np_qtest *qt, int lfd,
-			    struct np_qtest_chan *ch, const char *name,
-			    const char *extra_args)
+static void tst_accept(struct tst_qtest *qt, int lfd, struct tst_chan *ch,
+		       const char *name, const char *extra_args)
 {
 	struct pollfd pfd = {.fd = lfd, .events = POLLIN};
 	int ret = 0, waited, status;
@@ -184,7 +182,7 @@ static void np_qtest_accept(struct np_qtest *qt, int lfd,
 		if (ret > 0)
 			break;
 		if (waitpid(qt->pid, &status, WNOHANG) == qt->pid) {
-			np_qtest_print_stderr(qt->dir);
+			tst_print_stderr(qt->dir);
 			ck_abort_msg(
 				"QEMU exited (status 0x%x) before connecting "
 				"its %s socket; arguments: %s",
@@ -203,7 +201,7 @@ static void np_qtest_accept(struct np_qtest *qt, int lfd,
 }
 
 /* A fresh directory for a session's sockets and QEMU's stderr. */
-static void np_qtest_mkdir(char *dir, size_t len)
+static void tst_mkdir(char *dir, size_t len)
 {
 	const char *base = getenv("NP_QTEST_TMPDIR");
 
@@ -212,39 +210,38 @@ static void np_qtest_mkdir(char *dir, size_t len)
 		      strerror(errno));
 }
 
-struct np_qtest *np_qtest_start(const char *extra_args)
+struct tst_qtest *tst_start(const char *extra_args)
 {
 	static const char caps[] = "{\"execute\": \"qmp_capabilities\"}\n";
-	const char *qemu = np_qtest_binary();
+	const char *qemu = tst_binary();
 	char qtest_arg[128], qmp_arg[128], errpath[128], argbuf[1024];
 	char *argv[NP_QTEST_MAX_ARGS];
-	struct np_qtest *qt;
+	struct tst_qtest *qt;
 	int qtest_lfd, qmp_lfd;
 
 	qt = calloc(1, sizeof(*qt));
 	ck_assert_ptr_nonnull(qt);
-	np_qtest_mkdir(qt->dir, sizeof(qt->dir));
+	tst_mkdir(qt->dir, sizeof(qt->dir));
 	snprintf(errpath, sizeof(errpath), "%s/stderr", qt->dir);
-	qtest_lfd =
-		np_qtest_listen(qt->dir, "qtest", qtest_arg, sizeof(qtest_arg));
-	qmp_lfd = np_qtest_listen(qt->dir, "qmp", qmp_arg, sizeof(qmp_arg));
+	qtest_lfd = tst_listen(qt->dir, "qtest", qtest_arg, sizeof(qtest_arg));
+	qmp_lfd = tst_listen(qt->dir, "qmp", qmp_arg, sizeof(qmp_arg));
 
-	np_qtest_argv(qemu, qtest_arg, qmp_arg, extra_args, argbuf,
-		      sizeof(argbuf), argv);
-	qt->pid = np_qtest_spawn(argv, errpath);
-	np_qtest_accept(qt, qtest_lfd, &qt->qtest, "qtest", extra_args);
-	np_qtest_accept(qt, qmp_lfd, &qt->qmp, "qmp", extra_args);
+	tst_argv(qemu, qtest_arg, qmp_arg, extra_args, argbuf, sizeof(argbuf),
+		 argv);
+	qt->pid = tst_spawn(argv, errpath);
+	tst_accept(qt, qtest_lfd, &qt->qtest, "qtest", extra_args);
+	tst_accept(qt, qmp_lfd, &qt->qmp, "qmp", extra_args);
 
 	/* QMP greets, then takes commands once capabilities are negotiated. */
-	np_qtest_recv_line(qt, &qt->qmp, "(greeting)");
+	tst_recv_line(qt, &qt->qmp, "(greeting)");
 	ck_assert_ptr_nonnull(strstr(qt->line, "\"QMP\""));
-	np_qtest_send(&qt->qmp, caps, sizeof(caps) - 1);
-	np_qtest_recv_line(qt, &qt->qmp, caps);
+	tst_send(&qt->qmp, caps, sizeof(caps) - 1);
+	tst_recv_line(qt, &qt->qmp, caps);
 	ck_assert_ptr_nonnull(strstr(qt->line, "\"return\""));
 	return qt;
 }
 
-void np_qtest_stop(struct np_qtest *qt)
+void tst_stop(struct tst_qtest *qt)
 {
 	char path[128];
 	int status;
@@ -262,9 +259,9 @@ void np_qtest_stop(struct np_qtest *qt)
 	free(qt);
 }
 
-int np_qtest_run_expect_exit(const char *extra_args, char *err, size_t errlen)
+int tst_run_expect_exit(const char *extra_args, char *err, size_t errlen)
 {
-	const char *qemu = np_qtest_binary();
+	const char *qemu = tst_binary();
 	char dir[80], errpath[128], argbuf[1024];
 	char *argv[NP_QTEST_MAX_ARGS];
 	int status, waited;
@@ -272,12 +269,11 @@ int np_qtest_run_expect_exit(const char *extra_args, char *err, size_t errlen)
 	FILE *f;
 	size_t n = 0;
 
-	np_qtest_mkdir(dir, sizeof(dir));
+	tst_mkdir(dir, sizeof(dir));
 	snprintf(errpath, sizeof(errpath), "%s/stderr", dir);
 	/* No -qtest socket: a QEMU that realizes every device keeps running. */
-	np_qtest_argv(qemu, NULL, NULL, extra_args, argbuf, sizeof(argbuf),
-		      argv);
-	pid = np_qtest_spawn(argv, errpath);
+	tst_argv(qemu, NULL, NULL, extra_args, argbuf, sizeof(argbuf), argv);
+	pid = tst_spawn(argv, errpath);
 	for (waited = 0; waited < NP_QTEST_TIMEOUT_MS; waited += 10) {
 		if (waitpid(pid, &status, WNOHANG) == pid)
 			break;
@@ -300,7 +296,7 @@ int np_qtest_run_expect_exit(const char *extra_args, char *err, size_t errlen)
 	return status;
 }
 
-void np_qtest_reap(const char *base)
+void tst_reap(const char *base)
 {
 	struct dirent *e;
 	char path[512];
@@ -315,7 +311,7 @@ void np_qtest_reap(const char *base)
 		fprintf(stderr,
 			"np_qtest: a test ended without stopping QEMU (%s)\n",
 			path);
-		np_qtest_print_stderr(path);
+		tst_print_stderr(path);
 		snprintf(path, sizeof(path), "%s/%s/stderr", base, e->d_name);
 		unlink(path);
 		snprintf(path, sizeof(path), "%s/%s", base, e->d_name);
@@ -329,8 +325,8 @@ void np_qtest_reap(const char *base)
  * Read one line into qt->line, skipping asynchronous notifications: qtest's
  * "IRQ ..." lines and QMP events.
  */
-static void np_qtest_recv_line(struct np_qtest *qt, struct np_qtest_chan *ch,
-			       const char *cmd)
+static void tst_recv_line(struct tst_qtest *qt, struct tst_chan *ch,
+			  const char *cmd)
 {
 	for (;;) {
 		char *nl = memchr(ch->rx, '\n', ch->rx_len);
@@ -363,7 +359,7 @@ static void np_qtest_recv_line(struct np_qtest *qt, struct np_qtest_chan *ch,
 		n = read(ch->fd, ch->rx + ch->rx_len,
 			 sizeof(ch->rx) - ch->rx_len);
 		if (n <= 0)
-			np_qtest_print_stderr(qt->dir);
+			tst_print_stderr(qt->dir);
 		ck_assert_msg(n > 0,
 			      "QEMU closed its %s socket during \"%.60s\"",
 			      ch->name, cmd);
@@ -371,7 +367,7 @@ static void np_qtest_recv_line(struct np_qtest *qt, struct np_qtest_chan *ch,
 	}
 }
 
-static void np_qtest_send(struct np_qtest_chan *ch, const char *cmd, size_t len)
+static void tst_send(struct tst_chan *ch, const char *cmd, size_t len)
 {
 	size_t done = 0;
 
@@ -387,7 +383,7 @@ static void np_qtest_send(struct np_qtest_chan *ch, const char *cmd, size_t len)
 }
 
 /* Send a command and return the text after "OK" (may be empty). */
-static const char *np_qtest_cmd(struct np_qtest *qt, const char *fmt, ...)
+static const char *tst_cmd(struct tst_qtest *qt, const char *fmt, ...)
 {
 	char cmd[256];
 	va_list ap;
@@ -397,15 +393,15 @@ static const char *np_qtest_cmd(struct np_qtest *qt, const char *fmt, ...)
 	n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
 	va_end(ap);
 	ck_assert(n > 0 && (size_t)n < sizeof(cmd));
-	np_qtest_send(&qt->qtest, cmd, (size_t)n);
-	np_qtest_recv_line(qt, &qt->qtest, cmd);
+	tst_send(&qt->qtest, cmd, (size_t)n);
+	tst_recv_line(qt, &qt->qtest, cmd);
 	ck_assert_msg(strncmp(qt->line, "OK", 2) == 0,
 		      "qtest command \"%.*s\" answered \"%s\"", n - 1, cmd,
 		      qt->line);
 	return qt->line[2] == ' ' ? qt->line + 3 : qt->line + 2;
 }
 
-static uint64_t np_qtest_value(struct np_qtest *qt, const char *fmt, ...)
+static uint64_t tst_value(struct tst_qtest *qt, const char *fmt, ...)
 {
 	char cmd[128];
 	const char *reply;
@@ -414,11 +410,11 @@ static uint64_t np_qtest_value(struct np_qtest *qt, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(cmd, sizeof(cmd), fmt, ap);
 	va_end(ap);
-	reply = np_qtest_cmd(qt, "%s", cmd);
+	reply = tst_cmd(qt, "%s", cmd);
 	return strtoull(reply, NULL, 0);
 }
 
-const char *np_qtest_qmp(struct np_qtest *qt, const char *fmt, ...)
+const char *tst_qmp(struct tst_qtest *qt, const char *fmt, ...)
 {
 	char cmd[512];
 	va_list ap;
@@ -429,43 +425,42 @@ const char *np_qtest_qmp(struct np_qtest *qt, const char *fmt, ...)
 	va_end(ap);
 	ck_assert(n > 0 && (size_t)n < sizeof(cmd) - 1);
 	cmd[n++] = '\n';
-	np_qtest_send(&qt->qmp, cmd, (size_t)n);
-	np_qtest_recv_line(qt, &qt->qmp, cmd);
+	tst_send(&qt->qmp, cmd, (size_t)n);
+	tst_recv_line(qt, &qt->qmp, cmd);
 	return qt->line;
 }
 
-int np_qtest_alive(struct np_qtest *qt)
+int tst_alive(struct tst_qtest *qt)
 {
 	int status;
 
 	if (waitpid(qt->pid, &status, WNOHANG) != 0)
 		return 0;
 	/* A harmless round trip proves the main loop still answers. */
-	np_qtest_value(qt, "inl 0xcf8\n");
+	tst_value(qt, "inl 0xcf8\n");
 	return 1;
 }
 
-void np_qtest_outl(struct np_qtest *qt, uint16_t port, uint32_t v)
+void tst_outl(struct tst_qtest *qt, uint16_t port, uint32_t v)
 {
-	np_qtest_cmd(qt, "outl 0x%x 0x%x\n", port, v);
+	tst_cmd(qt, "outl 0x%x 0x%x\n", port, v);
 }
 
-uint32_t np_qtest_inl(struct np_qtest *qt, uint16_t port)
+uint32_t tst_inl(struct tst_qtest *qt, uint16_t port)
 {
-	return (uint32_t)np_qtest_value(qt, "inl 0x%x\n", port);
+	return (uint32_t)tst_value(qt, "inl 0x%x\n", port);
 }
 
-#define NP_QTEST_RW(name, type)                                               \
-	type np_qtest_read##name(struct np_qtest *qt, uint64_t addr)          \
-	{                                                                     \
-		return (type)np_qtest_value(                                  \
-			qt, "read" #name " 0x%" PRIx64 "\n", addr);           \
-	}                                                                     \
-	void np_qtest_write##name(struct np_qtest *qt, uint64_t addr, type v) \
-	{                                                                     \
-		np_qtest_cmd(qt,                                              \
-			     "write" #name " 0x%" PRIx64 " 0x%" PRIx64 "\n",  \
-			     addr, (uint64_t)v);                              \
+#define NP_QTEST_RW(name, type)                                             \
+	type tst_read##name(struct tst_qtest *qt, uint64_t addr)            \
+	{                                                                   \
+		return (type)tst_value(qt, "read" #name " 0x%" PRIx64 "\n", \
+				       addr);                               \
+	}                                                                   \
+	void tst_write##name(struct tst_qtest *qt, uint64_t addr, type v)   \
+	{                                                                   \
+		tst_cmd(qt, "write" #name " 0x%" PRIx64 " 0x%" PRIx64 "\n", \
+			addr, (uint64_t)v);                                 \
 	}
 
 NP_QTEST_RW(b, uint8_t)
@@ -473,7 +468,7 @@ NP_QTEST_RW(w, uint16_t)
 NP_QTEST_RW(l, uint32_t)
 NP_QTEST_RW(q, uint64_t)
 
-static int np_qtest_nibble(char c)
+static int tst_nibble(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -486,29 +481,29 @@ static int np_qtest_nibble(char c)
 /* Chunked so that command lines and replies stay reasonably small. */
 #define NP_QTEST_CHUNK 4096u
 
-void np_qtest_memread(struct np_qtest *qt, uint64_t addr, void *buf, size_t len)
+void tst_memread(struct tst_qtest *qt, uint64_t addr, void *buf, size_t len)
 {
 	uint8_t *p = buf;
 
 	while (len) {
 		size_t n = len < NP_QTEST_CHUNK ? len : NP_QTEST_CHUNK, i;
 		const char *hex =
-			np_qtest_cmd(qt, "read 0x%" PRIx64 " 0x%zx\n", addr, n);
+			tst_cmd(qt, "read 0x%" PRIx64 " 0x%zx\n", addr, n);
 
 		ck_assert_msg(strncmp(hex, "0x", 2) == 0 &&
 				      strlen(hex) == 2 + 2 * n,
 			      "bad reply to read of %zu bytes", n);
 		for (i = 0; i < n; i++)
-			p[i] = (uint8_t)(np_qtest_nibble(hex[2 + 2 * i]) << 4 |
-					 np_qtest_nibble(hex[3 + 2 * i]));
+			p[i] = (uint8_t)(tst_nibble(hex[2 + 2 * i]) << 4 |
+					 tst_nibble(hex[3 + 2 * i]));
 		p += n;
 		addr += n;
 		len -= n;
 	}
 }
 
-void np_qtest_memwrite(struct np_qtest *qt, uint64_t addr, const void *buf,
-		       size_t len)
+void tst_memwrite(struct tst_qtest *qt, uint64_t addr, const void *buf,
+		  size_t len)
 {
 	static const char digits[] = "0123456789abcdef";
 	const uint8_t *p = buf;
@@ -525,8 +520,8 @@ void np_qtest_memwrite(struct np_qtest *qt, uint64_t addr, const void *buf,
 			cmd[off++] = digits[p[i] & 15];
 		}
 		cmd[off++] = '\n';
-		np_qtest_send(&qt->qtest, cmd, (size_t)off);
-		np_qtest_recv_line(qt, &qt->qtest, "write");
+		tst_send(&qt->qtest, cmd, (size_t)off);
+		tst_recv_line(qt, &qt->qtest, "write");
 		ck_assert_msg(strcmp(qt->line, "OK") == 0,
 			      "write of %zu bytes at 0x%" PRIx64 " answered %s",
 			      n, addr, qt->line);
@@ -537,61 +532,58 @@ void np_qtest_memwrite(struct np_qtest *qt, uint64_t addr, const void *buf,
 	free(cmd);
 }
 
-void np_qtest_memset(struct np_qtest *qt, uint64_t addr, uint8_t v, size_t len)
+void tst_memset(struct tst_qtest *qt, uint64_t addr, uint8_t v, size_t len)
 {
-	np_qtest_cmd(qt, "memset 0x%" PRIx64 " 0x%zx 0x%x\n", addr, len, v);
+	tst_cmd(qt, "memset 0x%" PRIx64 " 0x%zx 0x%x\n", addr, len, v);
 }
 
-static uint32_t np_qtest_cfg_addr(unsigned int bdf, unsigned int off)
+static uint32_t tst_cfg_addr(unsigned int bdf, unsigned int off)
 {
 	return 0x80000000u | bdf << 8 | (off & 0xfc);
 }
 
-uint32_t np_qtest_cfg_readl(struct np_qtest *qt, unsigned int bdf,
-			    unsigned int off)
+uint32_t tst_cfg_readl(struct tst_qtest *qt, unsigned int bdf, unsigned int off)
 {
-	np_qtest_outl(qt, 0xcf8, np_qtest_cfg_addr(bdf, off));
-	return np_qtest_inl(qt, 0xcfc);
+	tst_outl(qt, 0xcf8, tst_cfg_addr(bdf, off));
+	return tst_inl(qt, 0xcfc);
 }
 
-uint16_t np_qtest_cfg_readw(struct np_qtest *qt, unsigned int bdf,
-			    unsigned int off)
+uint16_t tst_cfg_readw(struct tst_qtest *qt, unsigned int bdf, unsigned int off)
 {
-	return (uint16_t)(np_qtest_cfg_readl(qt, bdf, off) >> (8 * (off & 2)));
+	return (uint16_t)(tst_cfg_readl(qt, bdf, off) >> (8 * (off & 2)));
 }
 
-uint8_t np_qtest_cfg_readb(struct np_qtest *qt, unsigned int bdf,
-			   unsigned int off)
+uint8_t tst_cfg_readb(struct tst_qtest *qt, unsigned int bdf, unsigned int off)
 {
-	return (uint8_t)(np_qtest_cfg_readl(qt, bdf, off) >> (8 * (off & 3)));
+	return (uint8_t)(tst_cfg_readl(qt, bdf, off) >> (8 * (off & 3)));
 }
 
-void np_qtest_cfg_writel(struct np_qtest *qt, unsigned int bdf,
-			 unsigned int off, uint32_t v)
+void tst_cfg_writel(struct tst_qtest *qt, unsigned int bdf, unsigned int off,
+		    uint32_t v)
 {
-	np_qtest_outl(qt, 0xcf8, np_qtest_cfg_addr(bdf, off));
-	np_qtest_outl(qt, 0xcfc, v);
+	tst_outl(qt, 0xcf8, tst_cfg_addr(bdf, off));
+	tst_outl(qt, 0xcfc, v);
 }
 
-void np_qtest_cfg_writew(struct np_qtest *qt, unsigned int bdf,
-			 unsigned int off, uint16_t v)
+void tst_cfg_writew(struct tst_qtest *qt, unsigned int bdf, unsigned int off,
+		    uint16_t v)
 {
-	np_qtest_outl(qt, 0xcf8, np_qtest_cfg_addr(bdf, off));
-	np_qtest_cmd(qt, "outw 0x%x 0x%x\n", 0xcfc + (off & 2), v);
+	tst_outl(qt, 0xcf8, tst_cfg_addr(bdf, off));
+	tst_cmd(qt, "outw 0x%x 0x%x\n", 0xcfc + (off & 2), v);
 }
 
-unsigned int np_qtest_cfg_find_cap(struct np_qtest *qt, unsigned int bdf,
-				   uint8_t id)
+unsigned int tst_cfg_find_cap(struct tst_qtest *qt, unsigned int bdf,
+			      uint8_t id)
 {
 	unsigned int pos, guard;
 
-	if (!(np_qtest_cfg_readw(qt, bdf, 0x06) & 0x10)) /* capability list */
+	if (!(tst_cfg_readw(qt, bdf, 0x06) & 0x10)) /* capability list */
 		return 0;
-	pos = np_qtest_cfg_readb(qt, bdf, 0x34) & 0xfc;
+	pos = tst_cfg_readb(qt, bdf, 0x34) & 0xfc;
 	for (guard = 0; pos && guard < 48; guard++) {
-		if (np_qtest_cfg_readb(qt, bdf, pos) == id)
+		if (tst_cfg_readb(qt, bdf, pos) == id)
 			return pos;
-		pos = np_qtest_cfg_readb(qt, bdf, pos + 1) & 0xfc;
+		pos = tst_cfg_readb(qt, bdf, pos + 1) & 0xfc;
 	}
 	return 0;
 }

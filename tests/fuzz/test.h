@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Fuzz replay suite: suites and shared helpers. */
-#ifndef NP_CHECK_FUZZ_H
-#define NP_CHECK_FUZZ_H
+/* The fuzz suites' shared header: the suites and their helpers (test.c). */
+#ifndef TESTS_FUZZ_TEST_H
+#define TESTS_FUZZ_TEST_H
 
 #include <check.h>
 #include <stddef.h>
@@ -11,6 +11,6 @@ Suite *np_suite_replay(void);
 Suite *np_suite_badinput(void);
 
 /* Whole file into a malloc()ed buffer (ck_assert on failure). */
-uint8_t *npf_read_file(const char *path, size_t *len);
+uint8_t *tst_read_file(const char *path, size_t *len);
 
-#endif /* NP_CHECK_FUZZ_H */
+#endif /* TESTS_FUZZ_TEST_H */
