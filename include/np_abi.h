@@ -16,6 +16,12 @@
 #ifndef NP_ABI_H
 #define NP_ABI_H
 
+/*
+ * Laid out by hand: clang-format 14 writes macro arithmetic as "(v)&0xff"
+ * and "(y)*NP_CORES_X" and breaks every #define with a trailing comment.
+ */
+/* clang-format off */
+
 #ifdef __KERNEL__
 #include <linux/types.h>
 #else
@@ -358,5 +364,7 @@ _Static_assert(NP_DMA_BASE(NP_MAX_DMA_ENGINES) <= NP_COMPUTE_BASE,
 _Static_assert(NP_MBOX_EVENT(NP_NUM_EVENTS) <= NP_MBOX_OFFSET + NP_MBOX_SIZE,
 	       "events fit the mailbox page");
 #endif
+
+/* clang-format on */
 
 #endif /* NP_ABI_H */

@@ -39,7 +39,8 @@ static int np_group_of(const char *bdf, int *group)
 	n = readlink(path, link, sizeof(link) - 1);
 	if (n < 0) {
 		fprintf(stderr,
-			"np_vfio_hold: %s: no IOMMU group (%s); boot with intel_iommu=on\n",
+			"np_vfio_hold: %s: no IOMMU group (%s); boot with "
+			"intel_iommu=on\n",
 			bdf, strerror(errno));
 		return -1;
 	}
@@ -52,9 +53,9 @@ static int np_group_of(const char *bdf, int *group)
 /* Check the card through the VFIO device before holding it. */
 static int np_check_card(const char *bdf, int fd)
 {
-	struct vfio_device_info info = { .argsz = sizeof(info) };
-	struct vfio_region_info reg = { .argsz = sizeof(reg),
-					.index = VFIO_PCI_BAR0_REGION_INDEX };
+	struct vfio_device_info info = {.argsz = sizeof(info)};
+	struct vfio_region_info reg = {.argsz = sizeof(reg),
+				       .index = VFIO_PCI_BAR0_REGION_INDEX};
 	uint32_t id;
 
 	if (ioctl(fd, VFIO_DEVICE_GET_INFO, &info)) {
@@ -64,7 +65,9 @@ static int np_check_card(const char *bdf, int fd)
 	}
 	if (!(info.flags & VFIO_DEVICE_FLAGS_RESET)) {
 		fprintf(stderr,
-			"np_vfio_hold: %s: VFIO device flags %#x lack VFIO_DEVICE_FLAGS_RESET; np_vfio_pci must provide a reset\n",
+			"np_vfio_hold: %s: VFIO device flags %#x lack "
+			"VFIO_DEVICE_FLAGS_RESET; np_vfio_pci must provide a "
+			"reset\n",
 			bdf, info.flags);
 		return -1;
 	}
@@ -74,8 +77,8 @@ static int np_check_card(const char *bdf, int fd)
 		return -1;
 	}
 	if (ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &reg)) {
-		fprintf(stderr, "np_vfio_hold: %s: BAR0 region info: %s\n",
-			bdf, strerror(errno));
+		fprintf(stderr, "np_vfio_hold: %s: BAR0 region info: %s\n", bdf,
+			strerror(errno));
 		return -1;
 	}
 	if (pread(fd, &id, sizeof(id), (off_t)reg.offset + NP_REG_ID) !=
@@ -86,7 +89,8 @@ static int np_check_card(const char *bdf, int fd)
 	}
 	if (NP_ID_GET_MAGIC(id) != NP_ID_MAGIC) {
 		fprintf(stderr,
-			"np_vfio_hold: %s: NP_REG_ID reads %#010x, expected magic %#06x: not an np card\n",
+			"np_vfio_hold: %s: NP_REG_ID reads %#010x, expected "
+			"magic %#06x: not an np card\n",
 			bdf, id, NP_ID_MAGIC);
 		return -1;
 	}
@@ -113,12 +117,13 @@ int main(int argc, char **argv)
 	container = open("/dev/vfio/vfio", O_RDWR);
 	if (container < 0) {
 		fprintf(stderr,
-			"np_vfio_hold: /dev/vfio/vfio: %s; load the vfio module\n",
+			"np_vfio_hold: /dev/vfio/vfio: %s; load the vfio "
+			"module\n",
 			strerror(errno));
 		return 1;
 	}
 	for (i = 0; i < ncards; i++) {
-		struct vfio_group_status status = { .argsz = sizeof(status) };
+		struct vfio_group_status status = {.argsz = sizeof(status)};
 		const char *bdf = argv[i + 1];
 		char path[64];
 		int group;
@@ -129,20 +134,24 @@ int main(int argc, char **argv)
 		groups[i] = open(path, O_RDWR);
 		if (groups[i] < 0) {
 			fprintf(stderr,
-				"np_vfio_hold: %s: %s: %s; bind the card to np_vfio_pci\n",
+				"np_vfio_hold: %s: %s: %s; bind the card to "
+				"np_vfio_pci\n",
 				bdf, path, strerror(errno));
 			return 1;
 		}
 		if (ioctl(groups[i], VFIO_GROUP_GET_STATUS, &status) ||
 		    !(status.flags & VFIO_GROUP_FLAGS_VIABLE)) {
 			fprintf(stderr,
-				"np_vfio_hold: %s: IOMMU group %d is not viable; bind every device in it to np_vfio_pci or vfio-pci\n",
+				"np_vfio_hold: %s: IOMMU group %d is not "
+				"viable; bind every device in it to "
+				"np_vfio_pci or vfio-pci\n",
 				bdf, group);
 			return 1;
 		}
 		if (ioctl(groups[i], VFIO_GROUP_SET_CONTAINER, &container)) {
 			fprintf(stderr,
-				"np_vfio_hold: %s: VFIO_GROUP_SET_CONTAINER: %s\n",
+				"np_vfio_hold: %s: VFIO_GROUP_SET_CONTAINER: "
+				"%s\n",
 				bdf, strerror(errno));
 			return 1;
 		}
@@ -150,14 +159,16 @@ int main(int argc, char **argv)
 		if (i == 0 &&
 		    ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU)) {
 			fprintf(stderr,
-				"np_vfio_hold: VFIO_SET_IOMMU(TYPE1v2): %s; load vfio_iommu_type1\n",
+				"np_vfio_hold: VFIO_SET_IOMMU(TYPE1v2): %s; "
+				"load vfio_iommu_type1\n",
 				strerror(errno));
 			return 1;
 		}
 		devices[i] = ioctl(groups[i], VFIO_GROUP_GET_DEVICE_FD, bdf);
 		if (devices[i] < 0) {
 			fprintf(stderr,
-				"np_vfio_hold: %s: VFIO_GROUP_GET_DEVICE_FD: %s\n",
+				"np_vfio_hold: %s: VFIO_GROUP_GET_DEVICE_FD: "
+				"%s\n",
 				bdf, strerror(errno));
 			return 1;
 		}

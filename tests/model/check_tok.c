@@ -249,8 +249,9 @@ static void gpt2_bytes(uint32_t map[256])
 
 START_TEST(test_bpe_known_answers)
 {
-	static const char *const merges[] = {"o \xc4\xa0", "h e", "l l",
-					     "he ll", "\xc4\xa0 w", "x x"};
+	static const char *const merges[] = {
+		"o \xc4\xa0", "h e", "l l", "he ll", "\xc4\xa0 w", "x x",
+	};
 	char *tok[261];
 	uint32_t map[256];
 	struct np_gguf_writer *w;
