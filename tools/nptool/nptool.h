@@ -6,6 +6,7 @@
 #ifndef NPTOOL_H
 #define NPTOOL_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -55,6 +56,11 @@ void npt_err(struct npt *t, const char *fmt, ...)
 int npt_usage(struct npt *t, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* Refuse arguments after the command name. Returns an exit code. */
+int npt_no_args(struct npt *t, int argc, char **argv);
+/* s, or "-" when s is empty */
+const char *npt_or_dash(const char *s);
+
 /* Parse "4k", "1M", "64MiB"... Returns 0 or -EINVAL. */
 int npt_parse_size(const char *s, uint64_t *out);
 /* Parse the value s of option opt ("--seed") as an integer in
@@ -64,9 +70,17 @@ int npt_parse_u32(struct npt *t, const char *opt, const char *s, uint32_t min,
 		  uint32_t *v);
 /* Parse a non-negative decimal number of seconds. 0 or -EINVAL. */
 int npt_parse_seconds(const char *s, double *out);
+/* -i SECONDS and, with allow_count, -n COUNT of status and top; nothing
+ * else. Returns an exit code. */
+int npt_parse_interval(struct npt *t, int argc, char **argv, double *interval,
+		       long *count, bool allow_count);
 /* "1.5 GiB", "512 KiB"... into buf */
 const char *npt_fmt_size(char *buf, size_t len, uint64_t bytes);
 double npt_now(void); /* monotonic seconds */
+/* Set by a signal handler: stop sampling. */
+extern volatile sig_atomic_t npt_stop;
+/* Sleep secs seconds, or until npt_stop is set. */
+void npt_sleep(double secs);
 /* Read a whole file ("-": standard input) of at most max bytes into a
  * NUL-terminated malloc()ed buffer. 0, -EFBIG over max, or -errno. */
 int npt_read_file(const char *path, size_t max, char **buf, size_t *len);

@@ -348,3 +348,19 @@ int npt_sysfs_cards(struct npt *t, struct npt_pci **out, size_t *n)
 	*n = k;
 	return NPT_EXIT_OK;
 }
+
+/* "8.0 GT/s PCIe" -> 3 */
+int npt_speed_to_gen(const char *s)
+{
+	static const struct {
+		double gts;
+		int gen;
+	} g[] = {{2.5, 1}, {5, 2}, {8, 3}, {16, 4}, {32, 5}, {64, 6}};
+	double v = strtod(s, NULL);
+
+	for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++)
+		if (v == g[i].gts)
+			return g[i].gen;
+	return -1;
+}
+

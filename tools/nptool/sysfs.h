@@ -45,6 +45,9 @@ int npt_pci_cards(struct npt_pci **out, size_t *n);
 /* Functions in IOMMU group g, sorted. The caller frees *out. */
 int npt_group_members(int group, char (**out)[NPT_BDF_LEN], size_t *n);
 
+/* PCIe generation of a link speed ("8.0 GT/s PCIe" -> 3), -1 if unknown */
+int npt_speed_to_gen(const char *s);
+
 /* An attribute of the np driver's "np" group on the card ("fw_version"). */
 int npt_card_attr(const char *bdf, const char *attr, char *buf, size_t len);
 /* A hwmon attribute of the card ("temp1_input"). 0 or -errno. */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* nptool helpers: number parsing and formatting, progress bars, tables. */
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -351,4 +352,73 @@ int npt_checks_end(struct npt_checks *ck)
 		       ck->count[NPT_WARN], ck->count[NPT_SKIP]);
 	}
 	return ck->count[NPT_FAIL] ? NPT_EXIT_FAIL : NPT_EXIT_OK;
+}
+
+const char *npt_or_dash(const char *s)
+{
+	return s[0] ? s : "-";
+}
+
+int npt_no_args(struct npt *t, int argc, char **argv)
+{
+	if (argc > 1)
+		return npt_usage(t, "%s: unexpected argument '%s'", argv[0],
+				 argv[1]);
+	return NPT_EXIT_OK;
+}
+
+volatile sig_atomic_t npt_stop;
+
+void npt_sleep(double secs)
+{
+	struct timespec ts = {
+		.tv_sec = (time_t)secs,
+		.tv_nsec = (long)((secs - (double)(time_t)secs) * 1e9),
+	};
+
+	while (!npt_stop && nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+int npt_parse_interval(struct npt *t, int argc, char **argv, double *interval,
+		      long *count, bool allow_count)
+{
+	static const struct option opts[] = {
+		{"interval", required_argument, NULL, 'i'},
+		{"count", required_argument, NULL, 'n'},
+		{0},
+	};
+	char *end;
+	int c;
+
+	while ((c = getopt_long(argc, argv, allow_count ? "i:n:" : "i:", opts,
+				NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			if (npt_parse_seconds(optarg, interval) ||
+			    *interval < 0.01)
+				return npt_usage(t,
+						 "%s: interval '%s' is not "
+						 "a number of seconds >= "
+						 "0.01",
+						 argv[0], optarg);
+			break;
+		case 'n':
+			if (!allow_count)
+				return npt_usage(t, "%s: bad option", argv[0]);
+			*count = strtol(optarg, &end, 10);
+			if (*end || *count < 1)
+				return npt_usage(t,
+						 "%s: count '%s' is not a "
+						 "positive integer",
+						 argv[0], optarg);
+			break;
+		default:
+			return npt_usage(t, "%s: bad option", argv[0]);
+		}
+	}
+	if (optind < argc)
+		return npt_usage(t, "%s: unexpected argument '%s'", argv[0],
+				 argv[optind]);
+	return NPT_EXIT_OK;
 }
