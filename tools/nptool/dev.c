@@ -10,12 +10,6 @@
 
 #include "np_abi.h"
 
-static void log_cb(void *opaque, int level, const char *msg)
-{
-	if (level <= LOG_WARNING)
-		npt_err(opaque, "%s", msg);
-}
-
 int npt_errno_exit(int err)
 {
 	switch (err) {
@@ -39,7 +33,7 @@ int npt_open(struct npt *t, const struct np_open_opts *opts,
 
 	if (opts)
 		o = *opts;
-	o.log = log_cb;
+	o.log = npt_log_err;
 	o.log_opaque = t;
 	o.log_level = LOG_WARNING;
 	rc = np_open(t->spec, &o, out);

@@ -135,6 +135,28 @@ void npt_check(struct npt_checks *ck, enum npt_result r, const char *name,
 /* Closes the array, writes the summary; NPT_EXIT_FAIL if a check failed. */
 int npt_checks_end(struct npt_checks *ck);
 
+/* The model front end (model, compile). */
+struct np_gguf;
+struct np_model_shape;
+struct np_tok;
+#define NPT_TEXT_MAX (64u << 20) /* text to tokenize or train on */
+/* A log callback of libnp and libnpmodel: messages become nptool's
+ * errors; opaque is the struct npt. */
+void npt_log_err(void *opaque, int level, const char *msg);
+/* Exit code of a failure to read a model file the user named. */
+int npt_file_exit(int err);
+/* Open a GGUF file, saying what is wrong. Returns an exit code. */
+int npt_open_gguf(struct npt *t, const char *path, struct np_gguf **g);
+/* "spm", "bpe" */
+const char *npt_tok_kind_name(int kind);
+/* The "shape" member, or the "shape" line of the text report. */
+void npt_shape_json(struct npt_json *j, const struct np_model_shape *s);
+void npt_shape_text(const struct np_model_shape *s);
+/* Encode len bytes into a malloc()ed array, with the BOS token first when
+ * bos and the vocabulary has one. 0 or -errno. */
+int npt_encode(const struct np_tok *tok, const char *text, size_t len,
+	       bool bos, int32_t **ids, size_t *n);
+
 /* Commands */
 int npt_cmd_list(struct npt *t, int argc, char **argv);
 int npt_cmd_info(struct npt *t, int argc, char **argv);
@@ -152,6 +174,8 @@ int npt_cmd_pipeline(struct npt *t, int argc, char **argv);
 int npt_cmd_run(struct npt *t, int argc, char **argv);
 int npt_cmd_bench(struct npt *t, int argc, char **argv);
 int npt_cmd_model(struct npt *t, int argc, char **argv);
+/* model mkgguf, argv[0] the subcommand */
+int npt_model_mkgguf(struct npt *t, int argc, char **argv);
 int npt_cmd_compile(struct npt *t, int argc, char **argv);
 
 #endif /* NPTOOL_H */
