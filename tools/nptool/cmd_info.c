@@ -90,7 +90,7 @@ int npt_cmd_info(struct npt *t, int argc, char **argv)
 			continue;
 		}
 		npt_link_str(link, sizeof(link), rows[i].link_gen,
-			 rows[i].link_width);
+			     rows[i].link_width);
 		printf("card %zu: %s\n", i, in.name);
 		printf("  ids          %04x:%04x subsystem %04x:%04x rev "
 		       "%02x\n",

@@ -95,7 +95,6 @@ static void print_table(const struct npt_card_row *rows, size_t n)
 	npt_table_free(tb);
 }
 
-
 /* Rows of the cards sysfs shows that the spec selects. */
 static int rows_from_sysfs(struct npt *t, struct npt_card_row **out, size_t *n)
 {

@@ -476,4 +476,3 @@ int npt_cmd_model(struct npt *t, int argc, char **argv)
 			 "detokenize or mkgguf",
 			 sub);
 }
-

@@ -359,8 +359,8 @@ int npt_cmd_pipeline(struct npt *t, int argc, char **argv)
 		else
 			printf("bottleneck: card %ld (%s), busy %.0f%% of "
 			       "%.1f s; the other cards wait on it\n",
-			       best, npt_source_name(&s, best), busy[best] * 100,
-			       secs);
+			       best, npt_source_name(&s, best),
+			       busy[best] * 100, secs);
 		printf("HOP-LAT: mean/max time a card took to forward a frame "
 		       "into the next card's frame buffer; CREDIT-STALLS: "
 		       "times it waited for a free slot there (total wait); "

@@ -79,4 +79,3 @@ out:
 	npt_source_close(&s);
 	return rc;
 }
-

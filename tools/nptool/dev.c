@@ -464,8 +464,8 @@ void npt_card_row_json(struct npt_json *j, const struct npt_card_row *r)
 }
 
 /* Rows of the cards of a libnp context. */
-int npt_card_rows(struct npt *t, struct np_ctx *ctx,
-			 struct npt_card_row **out, size_t *n)
+int npt_card_rows(struct npt *t, struct np_ctx *ctx, struct npt_card_row **out,
+		  size_t *n)
 {
 	unsigned int cnt = np_ctx_num_cards(ctx);
 	struct npt_card_row *rows = calloc(cnt, sizeof(*rows));
@@ -540,10 +540,11 @@ bool npt_sample_has(const struct npt_sample *s, enum npt_tf f)
 
 /* Bytes per second between two samples, or -1 if unknown. */
 double npt_dma_rate(const struct npt_sample *a, const struct npt_sample *b,
-		       double secs)
+		    double secs)
 {
-	if (!npt_sample_has(a, NPT_TF_DMA_BYTES) || !npt_sample_has(b, NPT_TF_DMA_BYTES) ||
-	    secs <= 0 || b->tl.v[NPT_TF_DMA_BYTES] < a->tl.v[NPT_TF_DMA_BYTES])
+	if (!npt_sample_has(a, NPT_TF_DMA_BYTES) ||
+	    !npt_sample_has(b, NPT_TF_DMA_BYTES) || secs <= 0 ||
+	    b->tl.v[NPT_TF_DMA_BYTES] < a->tl.v[NPT_TF_DMA_BYTES])
 		return -1;
 	return (double)(b->tl.v[NPT_TF_DMA_BYTES] - a->tl.v[NPT_TF_DMA_BYTES]) /
 	       secs;
@@ -551,7 +552,7 @@ double npt_dma_rate(const struct npt_sample *a, const struct npt_sample *b,
 
 /* Report unreadable cards once; returns the exit code of the sample. */
 int npt_tele_errors(struct npt *t, const struct npt_source *s,
-			 const struct npt_sample *smp)
+		    const struct npt_sample *smp)
 {
 	int rc = NPT_EXIT_OK;
 
@@ -583,8 +584,8 @@ int npt_tele_errors(struct npt *t, const struct npt_source *s,
 }
 
 void npt_tele_json(struct npt *t, const struct npt_source *s,
-		      const struct npt_sample *a, const struct npt_sample *b,
-		      double secs)
+		   const struct npt_sample *a, const struct npt_sample *b,
+		   double secs)
 {
 	struct npt_json *j = t->j;
 
@@ -618,8 +619,8 @@ void npt_tele_json(struct npt *t, const struct npt_source *s,
 }
 
 /* Cell with a scaled value, "-" when the field is missing. */
-static void cell(struct npt_table *tb, const struct npt_sample *s, enum npt_tf f,
-		 double div, int prec, const char *unit)
+static void cell(struct npt_table *tb, const struct npt_sample *s,
+		 enum npt_tf f, double div, int prec, const char *unit)
 {
 	if (npt_sample_has(s, f))
 		npt_table_cell(tb, "%.*f%s", prec, (double)s->tl.v[f] / div,
@@ -629,7 +630,7 @@ static void cell(struct npt_table *tb, const struct npt_sample *s, enum npt_tf f
 }
 
 void npt_tele_table(const struct npt_source *s, const struct npt_sample *a,
-		      const struct npt_sample *b, double secs)
+		    const struct npt_sample *b, double secs)
 {
 	static const char *const head[] = {
 		"CARD",	   "NAME",    "STATE",	 "TEMP", "POWER",

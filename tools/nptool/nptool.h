@@ -68,6 +68,9 @@ int npt_parse_size(const char *s, uint64_t *out);
  * the bad value through npt_usage() and returns its exit code. */
 int npt_parse_u32(struct npt *t, const char *opt, const char *s, uint32_t min,
 		  uint32_t *v);
+/* Parse the value s of option opt ("--top-p") as a non-negative float. Returns 0, or reports the bad value through
+ * npt_usage() and returns its exit code. */
+int npt_parse_float(struct npt *t, const char *opt, const char *s, float *v);
 /* Parse a non-negative decimal number of seconds. 0 or -EINVAL. */
 int npt_parse_seconds(const char *s, double *out);
 /* -i SECONDS and, with allow_count, -n COUNT of status and top; nothing
@@ -154,8 +157,8 @@ void npt_shape_json(struct npt_json *j, const struct np_model_shape *s);
 void npt_shape_text(const struct np_model_shape *s);
 /* Encode len bytes into a malloc()ed array, with the BOS token first when
  * bos and the vocabulary has one. 0 or -errno. */
-int npt_encode(const struct np_tok *tok, const char *text, size_t len,
-	       bool bos, int32_t **ids, size_t *n);
+int npt_encode(const struct np_tok *tok, const char *text, size_t len, bool bos,
+	       int32_t **ids, size_t *n);
 
 /* Commands */
 int npt_cmd_list(struct npt *t, int argc, char **argv);

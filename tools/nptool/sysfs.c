@@ -363,4 +363,3 @@ int npt_speed_to_gen(const char *s)
 			return g[i].gen;
 	return -1;
 }
-

@@ -64,6 +64,18 @@ int npt_parse_u32(struct npt *t, const char *opt, const char *s, uint32_t min,
 	return 0;
 }
 
+int npt_parse_float(struct npt *t, const char *opt, const char *s, float *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtof(s, &end);
+	if (errno || *end || end == s || *v < 0)
+		return npt_usage(t, "%s: '%s' is not a non-negative number",
+				 opt, s);
+	return 0;
+}
+
 int npt_parse_seconds(const char *s, double *out)
 {
 	char *end;
@@ -383,7 +395,7 @@ void npt_sleep(double secs)
 }
 
 int npt_parse_interval(struct npt *t, int argc, char **argv, double *interval,
-		      long *count, bool allow_count)
+		       long *count, bool allow_count)
 {
 	static const struct option opts[] = {
 		{"interval", required_argument, NULL, 'i'},
@@ -496,8 +508,8 @@ void npt_shape_text(const struct np_model_shape *s)
 }
 
 /* Encode len bytes into a malloc()ed array. 0 or -errno. */
-int npt_encode(const struct np_tok *tok, const char *text, size_t len,
-		  bool bos, int32_t **ids, size_t *n)
+int npt_encode(const struct np_tok *tok, const char *text, size_t len, bool bos,
+	       int32_t **ids, size_t *n)
 {
 	size_t cap = len + 2, got = 0, k = 0;
 	int32_t *v = NULL;
