@@ -159,28 +159,35 @@ static void *bg_main(void *arg)
 	return NULL;
 }
 
-int npt_cmd_pipeline(struct npt *t, int argc, char **argv)
+/* One pipeline command: the cards, their samples and the model run. */
+struct pipe {
+	struct npt *t;
+	double interval, secs;
+	struct bg_run bg;
+	struct npt_source s;
+	struct npt_sample *first, *cur;
+	struct fwd *fwd0, *fwd1;
+	double *busy; /* occupancy per card */
+	unsigned int nsamples;
+	long best; /* the bottleneck card, -1 if every card was idle */
+	bool sampled; /* the interval was sampled: there is a report */
+};
+
+static int pipe_parse(struct pipe *pp, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"interval", required_argument, NULL, 'i'},
 		{"model", required_argument, NULL, 'm'},
 		{0},
 	};
-	struct bg_run bg = {.model = NPT_DEFAULT_MODEL};
-	double interval = 2.0, t0, secs;
-	struct npt_sample *first = NULL, *cur = NULL;
-	struct fwd *fwd0 = NULL, *fwd1 = NULL;
-	double *busy = NULL;
-	unsigned int nsamples = 0;
-	struct npt_source s;
-	long best = -1;
-	int c, rc;
+	struct npt *t = pp->t;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "i:m:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
-			if (npt_parse_seconds(optarg, &interval) ||
-			    interval < PIPE_SAMPLE_S)
+			if (npt_parse_seconds(optarg, &pp->interval) ||
+			    pp->interval < PIPE_SAMPLE_S)
 				return npt_usage(t,
 						 "pipeline: interval '%s' is "
 						 "not a number of seconds >= "
@@ -188,7 +195,7 @@ int npt_cmd_pipeline(struct npt *t, int argc, char **argv)
 						 optarg);
 			break;
 		case 'm':
-			bg.model = optarg;
+			pp->bg.model = optarg;
 			break;
 		default:
 			return npt_usage(t, "pipeline: bad option");
@@ -197,196 +204,251 @@ int npt_cmd_pipeline(struct npt *t, int argc, char **argv)
 	if (optind < argc)
 		return npt_usage(t, "pipeline: unexpected argument '%s'",
 				 argv[optind]);
-	rc = npt_source_open(t, &s);
+	return NPT_EXIT_OK;
+}
+
+/* The cards, and on emulated cards the model running in the background. */
+static int pipe_setup(struct pipe *pp)
+{
+	struct npt_source *s = &pp->s;
+	struct bg_run *bg = &pp->bg;
+	int rc = npt_source_open(pp->t, s);
+
 	if (rc)
-		goto out;
-	first = calloc(s.n, sizeof(*first));
-	cur = calloc(s.n, sizeof(*cur));
-	busy = calloc(s.n, sizeof(*busy));
-	fwd0 = calloc(s.n, sizeof(*fwd0));
-	fwd1 = calloc(s.n, sizeof(*fwd1));
-	if (!first || !cur || !busy || !fwd0 || !fwd1) {
-		rc = NPT_EXIT_DEVERR;
-		goto out;
+		return rc;
+	pp->first = calloc(s->n, sizeof(*pp->first));
+	pp->cur = calloc(s->n, sizeof(*pp->cur));
+	pp->busy = calloc(s->n, sizeof(*pp->busy));
+	pp->fwd0 = calloc(s->n, sizeof(*pp->fwd0));
+	pp->fwd1 = calloc(s->n, sizeof(*pp->fwd1));
+	if (!pp->first || !pp->cur || !pp->busy || !pp->fwd0 || !pp->fwd1)
+		return NPT_EXIT_DEVERR;
+	if (!s->ctx)
+		return NPT_EXIT_OK;
+	bg->ctx = s->ctx;
+	if (pthread_create(&bg->thread, NULL, bg_main, bg))
+		return NPT_EXIT_DEVERR;
+	while (!bg->loaded)
+		npt_sleep(0.01);
+	if (bg->loaded < 0) {
+		pthread_join(bg->thread, NULL);
+		bg->ctx = NULL;
+		npt_err(pp->t, "pipeline: cannot load %s onto the cards: %s",
+			bg->model, strerror(-bg->loaded));
+		/* a model path that is not there is the caller's */
+		return bg->loaded == -ENOENT || bg->loaded == -EACCES ?
+			       NPT_EXIT_USAGE :
+			       npt_errno_exit(bg->loaded);
 	}
-	if (s.ctx) {
-		bg.ctx = s.ctx;
-		if (pthread_create(&bg.thread, NULL, bg_main, &bg)) {
-			rc = NPT_EXIT_DEVERR;
-			goto out;
-		}
-		while (!bg.loaded)
-			npt_sleep(0.01);
-		if (bg.loaded < 0) {
-			pthread_join(bg.thread, NULL);
-			bg.ctx = NULL;
-			npt_err(t,
-				"pipeline: cannot load %s onto the cards: %s",
-				bg.model, strerror(-bg.loaded));
-			/* a model path that is not there is the caller's */
-			rc = bg.loaded == -ENOENT || bg.loaded == -EACCES ?
-				     NPT_EXIT_USAGE :
-				     npt_errno_exit(bg.loaded);
-			goto out;
-		}
-	}
-	npt_sample_all(&s, first);
-	rc = npt_tele_errors(t, &s, first);
+	return NPT_EXIT_OK;
+}
+
+/* Sample every card for the interval; then the occupancies and the
+ * bottleneck. */
+static int pipe_loop(struct pipe *pp)
+{
+	struct npt_source *s = &pp->s;
+	double t0;
+	int rc;
+
+	npt_sample_all(s, pp->first);
+	rc = npt_tele_errors(pp->t, s, pp->first);
 	if (rc)
-		goto out;
-	for (size_t i = 0; s.pci && i < s.n; i++)
-		fwd_read(&s.pci[i], &fwd0[i]);
+		return rc;
+	for (size_t i = 0; s->pci && i < s->n; i++)
+		fwd_read(&s->pci[i], &pp->fwd0[i]);
 	t0 = npt_now();
 	do {
 		npt_sleep(PIPE_SAMPLE_S);
-		npt_sample_all(&s, cur);
-		for (size_t i = 0; i < s.n; i++)
-			busy[i] += npt_sample_has(&cur[i], NPT_TF_BUSY) ?
-					   (double)cur[i].tl.v[NPT_TF_BUSY] :
-					   0;
-		nsamples++;
-		secs = npt_now() - t0;
-	} while (secs < interval && !npt_stop);
-	rc = npt_tele_errors(t, &s, cur);
-	for (size_t i = 0; s.pci && i < s.n; i++)
-		fwd_read(&s.pci[i], &fwd1[i]);
-	if (bg.ctx) {
+		npt_sample_all(s, pp->cur);
+		for (size_t i = 0; i < s->n; i++)
+			pp->busy[i] +=
+				npt_sample_has(&pp->cur[i], NPT_TF_BUSY) ?
+					(double)pp->cur[i].tl.v[NPT_TF_BUSY] :
+					0;
+		pp->nsamples++;
+		pp->secs = npt_now() - t0;
+	} while (pp->secs < pp->interval && !npt_stop);
+	rc = npt_tele_errors(pp->t, s, pp->cur);
+	for (size_t i = 0; s->pci && i < s->n; i++)
+		fwd_read(&s->pci[i], &pp->fwd1[i]);
+	if (pp->bg.ctx) {
 		/* the hop statistics come with the end of a run */
-		bg.quit = 1;
-		pthread_join(bg.thread, NULL);
-		bg.joined = true;
+		pp->bg.quit = 1;
+		pthread_join(pp->bg.thread, NULL);
+		pp->bg.joined = true;
 	}
-	for (size_t i = 0; i < s.n; i++) {
-		busy[i] /= nsamples * 100.0;
-		if (busy[i] > 0 && (best < 0 || busy[i] > busy[best]))
-			best = (long)i;
+	for (size_t i = 0; i < s->n; i++) {
+		pp->busy[i] /= pp->nsamples * 100.0;
+		if (pp->busy[i] > 0 &&
+		    (pp->best < 0 || pp->busy[i] > pp->busy[pp->best]))
+			pp->best = (long)i;
 	}
-	if (t->j) {
-		npt_json_kstr(t->j, "source", s.ctx ? "registers" : "sysfs");
-		npt_json_kdouble(t->j, "interval_s", secs);
-		npt_json_kuint(t->j, "samples", nsamples);
-		npt_json_key(t->j, "cards");
-		npt_json_arr_open(t->j);
-		for (size_t i = 0; i < s.n; i++) {
-			double rate = npt_dma_rate(&first[i], &cur[i], secs);
-			struct hop_fig h = hop_fig(&bg, &fwd0[i], &fwd1[i], i);
+	pp->sampled = true;
+	return rc;
+}
 
-			npt_json_obj_open(t->j);
-			npt_json_kuint(t->j, "index", i);
-			npt_json_kstr(t->j, "name", npt_source_name(&s, i));
-			npt_json_kdouble(t->j, "occupancy", busy[i]);
-			npt_json_kdouble(t->j, "bubble_fraction", 1 - busy[i]);
-			if (rate >= 0)
-				npt_json_kdouble(t->j, "dma_bytes_per_s", rate);
-			else
-				npt_json_knull(t->j, "dma_bytes_per_s");
-			if (h.have) {
-				npt_json_kdouble(t->j, "hop_latency_us",
-						 h.mean_us);
-				if (h.have_max)
-					npt_json_kdouble(t->j,
-							 "hop_latency_max_us",
-							 h.max_us);
-				else
-					npt_json_knull(t->j,
-						       "hop_latency_max_us");
-				npt_json_kuint(t->j, "hops", h.hops);
-				npt_json_kuint(t->j, "credit_stalls", h.stalls);
-				npt_json_kdouble(t->j, "credit_stall_us",
-						 h.stall_us);
-			} else {
-				npt_json_knull(t->j, "hop_latency_us");
-				npt_json_knull(t->j, "hop_latency_max_us");
-				npt_json_knull(t->j, "hops");
-				npt_json_knull(t->j, "credit_stalls");
-				npt_json_knull(t->j, "credit_stall_us");
-			}
-			npt_json_obj_close(t->j);
-		}
-		npt_json_arr_close(t->j);
-		npt_json_key(t->j, "bottleneck");
-		if (best < 0) {
-			npt_json_null(t->j);
-		} else {
-			npt_json_obj_open(t->j);
-			npt_json_kuint(t->j, "index", (uint64_t)best);
-			npt_json_kstr(t->j, "name", npt_source_name(&s, best));
-			npt_json_kdouble(t->j, "occupancy", busy[best]);
-			npt_json_obj_close(t->j);
-		}
-	} else {
-		struct npt_table *tb = npt_table_new(7);
+static void pipe_json(const struct pipe *pp)
+{
+	const struct npt_source *s = &pp->s;
+	struct npt_json *j = pp->t->j;
+	long best = pp->best;
 
-		npt_table_cell(tb, "CARD");
-		npt_table_cell(tb, "NAME");
-		npt_table_cell(tb, "OCCUPANCY");
-		npt_table_cell(tb, "BUBBLE");
-		npt_table_cell(tb, "DMA");
-		npt_table_cell(tb, "HOP-LAT");
-		npt_table_cell(tb, "CREDIT-STALLS");
-		for (size_t i = 0; i < s.n; i++) {
-			double rate = npt_dma_rate(&first[i], &cur[i], secs);
-			struct hop_fig h = hop_fig(&bg, &fwd0[i], &fwd1[i], i);
+	npt_json_kstr(j, "source", s->ctx ? "registers" : "sysfs");
+	npt_json_kdouble(j, "interval_s", pp->secs);
+	npt_json_kuint(j, "samples", pp->nsamples);
+	npt_json_key(j, "cards");
+	npt_json_arr_open(j);
+	for (size_t i = 0; i < s->n; i++) {
+		double rate =
+			npt_dma_rate(&pp->first[i], &pp->cur[i], pp->secs);
+		struct hop_fig h =
+			hop_fig(&pp->bg, &pp->fwd0[i], &pp->fwd1[i], i);
 
-			npt_table_cell(tb, "%zu", i);
-			npt_table_cell(tb, "%s", npt_source_name(&s, i));
-			npt_table_cell(tb, "%.0f%%", busy[i] * 100);
-			npt_table_cell(tb, "%.0f%%", (1 - busy[i]) * 100);
-			if (rate >= 0)
-				npt_table_cell(tb, "%.1fMB/s", rate / 1e6);
-			else
-				npt_table_cell(tb, "-");
-			if (!h.have) {
-				npt_table_cell(tb, "-");
-				npt_table_cell(tb, "-");
-				continue;
-			}
-			if (h.have_max)
-				npt_table_cell(tb, "%.1f/%.1fus", h.mean_us,
-					       h.max_us);
-			else
-				npt_table_cell(tb, "%.1f/-us", h.mean_us);
-			npt_table_cell(tb, "%llu (%.1fms)",
-				       (unsigned long long)h.stalls,
-				       h.stall_us / 1e3);
-		}
-		npt_table_print(tb);
-		npt_table_free(tb);
-		if (best < 0)
-			printf("bottleneck: none, every card was idle for "
-			       "%.1f s: is a model running?\n",
-			       secs);
+		npt_json_obj_open(j);
+		npt_json_kuint(j, "index", i);
+		npt_json_kstr(j, "name", npt_source_name(s, i));
+		npt_json_kdouble(j, "occupancy", pp->busy[i]);
+		npt_json_kdouble(j, "bubble_fraction", 1 - pp->busy[i]);
+		if (rate >= 0)
+			npt_json_kdouble(j, "dma_bytes_per_s", rate);
 		else
-			printf("bottleneck: card %ld (%s), busy %.0f%% of "
-			       "%.1f s; the other cards wait on it\n",
-			       best, npt_source_name(&s, best),
-			       busy[best] * 100, secs);
-		printf("HOP-LAT: mean/max time a card took to forward a frame "
-		       "into the next card's frame buffer; CREDIT-STALLS: "
-		       "times it waited for a free slot there (total wait); "
-		       "both exact, from the card's statistics registers "
-		       "(%s; -: the card forwarded nothing)\n",
-		       bg.ctx ? "over the model runs" :
-				"over the interval; the maximum only the "
-				"process running the model sees");
+			npt_json_knull(j, "dma_bytes_per_s");
+		if (h.have) {
+			npt_json_kdouble(j, "hop_latency_us", h.mean_us);
+			if (h.have_max)
+				npt_json_kdouble(j, "hop_latency_max_us",
+						 h.max_us);
+			else
+				npt_json_knull(j, "hop_latency_max_us");
+			npt_json_kuint(j, "hops", h.hops);
+			npt_json_kuint(j, "credit_stalls", h.stalls);
+			npt_json_kdouble(j, "credit_stall_us", h.stall_us);
+		} else {
+			npt_json_knull(j, "hop_latency_us");
+			npt_json_knull(j, "hop_latency_max_us");
+			npt_json_knull(j, "hops");
+			npt_json_knull(j, "credit_stalls");
+			npt_json_knull(j, "credit_stall_us");
+		}
+		npt_json_obj_close(j);
 	}
-out:
-	if (bg.ctx) {
-		bg.quit = 1;
-		if (!bg.joined)
-			pthread_join(bg.thread, NULL);
-		if (bg.err && bg.err != -ECANCELED) {
-			npt_err(t, "pipeline: the model run failed: %s",
-				strerror(-bg.err));
+	npt_json_arr_close(j);
+	npt_json_key(j, "bottleneck");
+	if (best < 0) {
+		npt_json_null(j);
+	} else {
+		npt_json_obj_open(j);
+		npt_json_kuint(j, "index", (uint64_t)best);
+		npt_json_kstr(j, "name", npt_source_name(s, best));
+		npt_json_kdouble(j, "occupancy", pp->busy[best]);
+		npt_json_obj_close(j);
+	}
+}
+
+static void pipe_text(const struct pipe *pp)
+{
+	const struct npt_source *s = &pp->s;
+	struct npt_table *tb = npt_table_new(7);
+	long best = pp->best;
+
+	npt_table_cell(tb, "CARD");
+	npt_table_cell(tb, "NAME");
+	npt_table_cell(tb, "OCCUPANCY");
+	npt_table_cell(tb, "BUBBLE");
+	npt_table_cell(tb, "DMA");
+	npt_table_cell(tb, "HOP-LAT");
+	npt_table_cell(tb, "CREDIT-STALLS");
+	for (size_t i = 0; i < s->n; i++) {
+		double rate =
+			npt_dma_rate(&pp->first[i], &pp->cur[i], pp->secs);
+		struct hop_fig h =
+			hop_fig(&pp->bg, &pp->fwd0[i], &pp->fwd1[i], i);
+
+		npt_table_cell(tb, "%zu", i);
+		npt_table_cell(tb, "%s", npt_source_name(s, i));
+		npt_table_cell(tb, "%.0f%%", pp->busy[i] * 100);
+		npt_table_cell(tb, "%.0f%%", (1 - pp->busy[i]) * 100);
+		if (rate >= 0)
+			npt_table_cell(tb, "%.1fMB/s", rate / 1e6);
+		else
+			npt_table_cell(tb, "-");
+		if (!h.have) {
+			npt_table_cell(tb, "-");
+			npt_table_cell(tb, "-");
+			continue;
+		}
+		if (h.have_max)
+			npt_table_cell(tb, "%.1f/%.1fus", h.mean_us, h.max_us);
+		else
+			npt_table_cell(tb, "%.1f/-us", h.mean_us);
+		npt_table_cell(tb, "%llu (%.1fms)",
+			       (unsigned long long)h.stalls, h.stall_us / 1e3);
+	}
+	npt_table_print(tb);
+	npt_table_free(tb);
+	if (best < 0)
+		printf("bottleneck: none, every card was idle for "
+		       "%.1f s: is a model running?\n",
+		       pp->secs);
+	else
+		printf("bottleneck: card %ld (%s), busy %.0f%% of "
+		       "%.1f s; the other cards wait on it\n",
+		       best, npt_source_name(s, best), pp->busy[best] * 100,
+		       pp->secs);
+	printf("HOP-LAT: mean/max time a card took to forward a frame "
+	       "into the next card's frame buffer; CREDIT-STALLS: "
+	       "times it waited for a free slot there (total wait); "
+	       "both exact, from the card's statistics registers "
+	       "(%s; -: the card forwarded nothing)\n",
+	       pp->bg.ctx ? "over the model runs" :
+			    "over the interval; the maximum only the "
+			    "process running the model sees");
+}
+
+/* Stop the model run, say whether it failed; free everything. */
+static int pipe_end(struct pipe *pp, int rc)
+{
+	struct bg_run *bg = &pp->bg;
+
+	if (bg->ctx) {
+		bg->quit = 1;
+		if (!bg->joined)
+			pthread_join(bg->thread, NULL);
+		if (bg->err && bg->err != -ECANCELED) {
+			npt_err(pp->t, "pipeline: the model run failed: %s",
+				strerror(-bg->err));
 			if (!rc)
 				rc = NPT_EXIT_DEVERR;
 		}
 	}
-	free(first);
-	free(cur);
-	free(busy);
-	free(fwd0);
-	free(fwd1);
-	npt_source_close(&s);
+	free(pp->first);
+	free(pp->cur);
+	free(pp->busy);
+	free(pp->fwd0);
+	free(pp->fwd1);
+	npt_source_close(&pp->s);
 	return rc;
+}
+
+int npt_cmd_pipeline(struct npt *t, int argc, char **argv)
+{
+	struct pipe pp = {
+		.t = t,
+		.interval = 2.0,
+		.bg = {.model = NPT_DEFAULT_MODEL},
+		.best = -1,
+	};
+	int rc = pipe_parse(&pp, argc, argv);
+
+	if (rc)
+		return rc;
+	rc = pipe_setup(&pp);
+	if (!rc)
+		rc = pipe_loop(&pp);
+	if (pp.sampled && t->j)
+		pipe_json(&pp);
+	else if (pp.sampled)
+		pipe_text(&pp);
+	return pipe_end(&pp, rc);
 }
