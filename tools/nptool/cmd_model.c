@@ -45,149 +45,178 @@ struct type_sum {
 	uint64_t count, bytes;
 };
 
-static int model_info(struct npt *t, const char *path)
-{
-	struct problems pr = {0};
-	struct np_model_log keep = {log_keep, &pr};
+/* What model info found in one file. */
+struct info {
+	const char *path;
+	struct problems pr;
 	struct type_sum ts[32];
-	unsigned int nts = 0;
-	uint64_t bytes = 0, params = 0;
-	struct np_gguf *g = NULL;
-	struct np_model *m = NULL;
-	struct np_tok *tok = NULL;
-	const char *name = NULL, *arch = NULL;
-	size_t name_len = 0, arch_len = 0, nt;
-	char nbuf[128], abuf[64], sz[32];
-	struct stat st;
-	int rc;
+	unsigned int nts;
+	uint64_t bytes, params, file_bytes;
+	size_t nt;
+	struct np_gguf *g;
+	struct np_model *m; /* NULL when np does not compile it */
+	struct np_tok *tok; /* NULL without a tokenizer np reads */
+	bool has_name, has_arch;
+	char name[128], arch[64];
+};
 
-	rc = npt_open_gguf(t, path, &g);
+/* The file's metadata, tensors by type, and whether np takes it. */
+static int info_read(struct npt *t, struct info *in)
+{
+	struct np_model_log keep = {log_keep, &in->pr};
+	const char *name = NULL, *arch = NULL;
+	size_t name_len = 0, arch_len = 0;
+	struct stat st;
+	int rc = npt_open_gguf(t, in->path, &in->g);
+
 	if (rc)
 		return rc;
-	if (stat(path, &st))
-		st.st_size = 0;
-	if (np_gguf_get_str(g, "general.name", &name, &name_len))
+	in->file_bytes = stat(in->path, &st) ? 0 : (uint64_t)st.st_size;
+	if (np_gguf_get_str(in->g, "general.name", &name, &name_len))
 		name = NULL;
-	if (np_gguf_get_str(g, "general.architecture", &arch, &arch_len))
+	if (np_gguf_get_str(in->g, "general.architecture", &arch, &arch_len))
 		arch = NULL;
-	snprintf(nbuf, sizeof(nbuf), "%.*s", (int)name_len, name ? name : "");
-	snprintf(abuf, sizeof(abuf), "%.*s", (int)arch_len, arch ? arch : "");
-	nt = np_gguf_n_tensors(g);
-	for (size_t i = 0; i < nt; i++) {
-		const struct np_gguf_tensor *te = np_gguf_tensor(g, i);
+	in->has_name = name;
+	in->has_arch = arch;
+	snprintf(in->name, sizeof(in->name), "%.*s", (int)name_len,
+		 name ? name : "");
+	snprintf(in->arch, sizeof(in->arch), "%.*s", (int)arch_len,
+		 arch ? arch : "");
+	in->nt = np_gguf_n_tensors(in->g);
+	for (size_t i = 0; i < in->nt; i++) {
+		const struct np_gguf_tensor *te = np_gguf_tensor(in->g, i);
+		struct type_sum *ts = in->ts;
 		unsigned int k;
 
-		bytes += te->size;
-		params += te->n_elems;
-		for (k = 0; k < nts && ts[k].type != te->type; k++)
+		in->bytes += te->size;
+		in->params += te->n_elems;
+		for (k = 0; k < in->nts && ts[k].type != te->type; k++)
 			;
-		if (k == nts) {
-			if (nts == sizeof(ts) / sizeof(ts[0]))
+		if (k == in->nts) {
+			if (in->nts == sizeof(in->ts) / sizeof(in->ts[0]))
 				continue;
-			ts[nts++] = (struct type_sum){te->type, 0, 0};
+			ts[in->nts++] = (struct type_sum){te->type, 0, 0};
 		}
 		ts[k].count++;
 		ts[k].bytes += te->size;
 	}
-	np_model_from_gguf(g, &keep, &m);
-	np_tok_from_gguf(g, &keep, &tok);
+	np_model_from_gguf(in->g, &keep, &in->m);
+	np_tok_from_gguf(in->g, &keep, &in->tok);
+	return NPT_EXIT_OK;
+}
 
-	if (t->j) {
-		struct npt_json *j = t->j;
+static void info_json(struct npt_json *j, const struct info *in)
+{
+	npt_json_kstr(j, "path", in->path);
+	npt_json_kuint(j, "file_bytes", in->file_bytes);
+	npt_json_kuint(j, "gguf_version", np_gguf_version(in->g));
+	if (in->has_name)
+		npt_json_kstr(j, "name", in->name);
+	else
+		npt_json_knull(j, "name");
+	if (in->has_arch)
+		npt_json_kstr(j, "architecture", in->arch);
+	else
+		npt_json_knull(j, "architecture");
+	npt_json_kbool(j, "compilable", in->m != NULL);
+	if (in->m)
+		npt_shape_json(j, np_model_get_shape(in->m));
+	else
+		npt_json_knull(j, "shape");
+	npt_json_key(j, "tensors");
+	npt_json_obj_open(j);
+	npt_json_kuint(j, "count", in->nt);
+	npt_json_kuint(j, "bytes", in->bytes);
+	npt_json_kuint(j, "params", in->params);
+	npt_json_key(j, "types");
+	npt_json_arr_open(j);
+	for (unsigned int k = 0; k < in->nts; k++) {
+		const char *tn = np_ggml_type_name(in->ts[k].type);
 
-		npt_json_kstr(j, "path", path);
-		npt_json_kuint(j, "file_bytes", (uint64_t)st.st_size);
-		npt_json_kuint(j, "gguf_version", np_gguf_version(g));
-		if (name)
-			npt_json_kstr(j, "name", nbuf);
-		else
-			npt_json_knull(j, "name");
-		if (arch)
-			npt_json_kstr(j, "architecture", abuf);
-		else
-			npt_json_knull(j, "architecture");
-		npt_json_kbool(j, "compilable", m != NULL);
-		if (m)
-			npt_shape_json(j, np_model_get_shape(m));
-		else
-			npt_json_knull(j, "shape");
-		npt_json_key(j, "tensors");
 		npt_json_obj_open(j);
-		npt_json_kuint(j, "count", nt);
-		npt_json_kuint(j, "bytes", bytes);
-		npt_json_kuint(j, "params", params);
-		npt_json_key(j, "types");
-		npt_json_arr_open(j);
-		for (unsigned int k = 0; k < nts; k++) {
-			const char *tn = np_ggml_type_name(ts[k].type);
-
-			npt_json_obj_open(j);
-			if (tn)
-				npt_json_kstr(j, "type", tn);
-			else
-				npt_json_kuint(j, "type", ts[k].type);
-			npt_json_kuint(j, "count", ts[k].count);
-			npt_json_kuint(j, "bytes", ts[k].bytes);
-			npt_json_obj_close(j);
-		}
-		npt_json_arr_close(j);
-		npt_json_obj_close(j);
-		if (tok) {
-			npt_json_key(j, "vocab");
-			npt_json_obj_open(j);
-			npt_json_kstr(j, "kind",
-				      npt_tok_kind_name(np_tok_kind(tok)));
-			npt_json_kuint(j, "tokens", np_tok_n_vocab(tok));
-			npt_json_kint(j, "bos", np_tok_bos(tok));
-			npt_json_kint(j, "eos", np_tok_eos(tok));
-			npt_json_obj_close(j);
-		} else {
-			npt_json_knull(j, "vocab");
-		}
-		npt_json_key(j, "problems");
-		npt_json_arr_open(j);
-		for (unsigned int i = 0; i < pr.n; i++)
-			if (pr.msg[i])
-				npt_json_str(j, pr.msg[i]);
-		npt_json_arr_close(j);
-	} else {
-		printf("file      %s (%s, GGUF v%u)\n", path,
-		       npt_fmt_size(sz, sizeof(sz), (uint64_t)st.st_size),
-		       np_gguf_version(g));
-		printf("name      %s\n", name ? nbuf : "-");
-		printf("arch      %s\n", arch ? abuf : "-");
-		if (m)
-			npt_shape_text(np_model_get_shape(m));
-		printf("tensors   %zu, %.1fM parameters, %s:", nt, params / 1e6,
-		       npt_fmt_size(sz, sizeof(sz), bytes));
-		for (unsigned int k = 0; k < nts; k++) {
-			const char *tn = np_ggml_type_name(ts[k].type);
-
-			printf("%s %llu %s%s (%s)", k ? "," : "",
-			       (unsigned long long)ts[k].count,
-			       tn ? tn : "type ", tn ? "" : "?",
-			       npt_fmt_size(sz, sizeof(sz), ts[k].bytes));
-		}
-		printf("\n");
-		if (tok)
-			printf("vocab     %s, %u tokens, BOS %d, EOS %d\n",
-			       npt_tok_kind_name(np_tok_kind(tok)),
-			       np_tok_n_vocab(tok), np_tok_bos(tok),
-			       np_tok_eos(tok));
+		if (tn)
+			npt_json_kstr(j, "type", tn);
 		else
-			printf("vocab     -\n");
-		printf("np        %s\n",
-		       m ? "compiles it (llama, F32/F16/Q8_0/Q4_0 tensors)" :
-			   "cannot compile it:");
-		for (unsigned int i = 0; i < pr.n; i++)
-			if (pr.msg[i])
-				printf("          %s\n", pr.msg[i]);
+			npt_json_kuint(j, "type", in->ts[k].type);
+		npt_json_kuint(j, "count", in->ts[k].count);
+		npt_json_kuint(j, "bytes", in->ts[k].bytes);
+		npt_json_obj_close(j);
 	}
-	for (unsigned int i = 0; i < pr.n; i++)
-		free(pr.msg[i]);
-	np_tok_destroy(tok);
-	np_model_destroy(m);
-	np_gguf_close(g);
+	npt_json_arr_close(j);
+	npt_json_obj_close(j);
+	if (in->tok) {
+		npt_json_key(j, "vocab");
+		npt_json_obj_open(j);
+		npt_json_kstr(j, "kind",
+			      npt_tok_kind_name(np_tok_kind(in->tok)));
+		npt_json_kuint(j, "tokens", np_tok_n_vocab(in->tok));
+		npt_json_kint(j, "bos", np_tok_bos(in->tok));
+		npt_json_kint(j, "eos", np_tok_eos(in->tok));
+		npt_json_obj_close(j);
+	} else {
+		npt_json_knull(j, "vocab");
+	}
+	npt_json_key(j, "problems");
+	npt_json_arr_open(j);
+	for (unsigned int i = 0; i < in->pr.n; i++)
+		if (in->pr.msg[i])
+			npt_json_str(j, in->pr.msg[i]);
+	npt_json_arr_close(j);
+}
+
+static void info_text(const struct info *in)
+{
+	char sz[32];
+
+	printf("file      %s (%s, GGUF v%u)\n", in->path,
+	       npt_fmt_size(sz, sizeof(sz), in->file_bytes),
+	       np_gguf_version(in->g));
+	printf("name      %s\n", in->has_name ? in->name : "-");
+	printf("arch      %s\n", in->has_arch ? in->arch : "-");
+	if (in->m)
+		npt_shape_text(np_model_get_shape(in->m));
+	printf("tensors   %zu, %.1fM parameters, %s:", in->nt, in->params / 1e6,
+	       npt_fmt_size(sz, sizeof(sz), in->bytes));
+	for (unsigned int k = 0; k < in->nts; k++) {
+		const char *tn = np_ggml_type_name(in->ts[k].type);
+
+		printf("%s %llu %s%s (%s)", k ? "," : "",
+		       (unsigned long long)in->ts[k].count, tn ? tn : "type ",
+		       tn ? "" : "?",
+		       npt_fmt_size(sz, sizeof(sz), in->ts[k].bytes));
+	}
+	printf("\n");
+	if (in->tok)
+		printf("vocab     %s, %u tokens, BOS %d, EOS %d\n",
+		       npt_tok_kind_name(np_tok_kind(in->tok)),
+		       np_tok_n_vocab(in->tok), np_tok_bos(in->tok),
+		       np_tok_eos(in->tok));
+	else
+		printf("vocab     -\n");
+	printf("np        %s\n",
+	       in->m ? "compiles it (llama, F32/F16/Q8_0/Q4_0 tensors)" :
+		       "cannot compile it:");
+	for (unsigned int i = 0; i < in->pr.n; i++)
+		if (in->pr.msg[i])
+			printf("          %s\n", in->pr.msg[i]);
+}
+
+static int model_info(struct npt *t, const char *path)
+{
+	struct info in = {.path = path};
+	int rc = info_read(t, &in);
+
+	if (rc)
+		return rc;
+	if (t->j)
+		info_json(t->j, &in);
+	else
+		info_text(&in);
+	for (unsigned int i = 0; i < in.pr.n; i++)
+		free(in.pr.msg[i]);
+	np_tok_destroy(in.tok);
+	np_model_destroy(in.m);
+	np_gguf_close(in.g);
 	return NPT_EXIT_OK;
 }
 
