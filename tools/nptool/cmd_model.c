@@ -272,133 +272,154 @@ static int decode(const struct np_tok *tok, const int32_t *ids, size_t n,
 	return 0;
 }
 
-static int model_tokenize(struct npt *t, int argc, char **argv)
+/* One model tokenize: the text, its ids and the text they decode to. */
+struct tokenize {
+	const char *path, *tfile;
+	bool bos;
+	char *text, *back;
+	size_t len, blen;
+	struct np_gguf *g;
+	struct np_tok *tok;
+	int32_t *ids;
+	size_t n;
+	bool checked; /* encoded and decoded: there is a report */
+};
+
+/* The options, the model FILE and the text (TEXT or -f TEXTFILE). */
+static int tokenize_parse(struct npt *t, struct tokenize *z, int argc,
+			  char **argv)
 {
 	static const struct option opts[] = {
 		{"file", required_argument, NULL, 'f'},
 		{"bos", no_argument, NULL, 'b'},
 		{0},
 	};
-	const char *path, *tfile = NULL;
-	struct np_gguf *g = NULL;
-	struct np_tok *tok = NULL;
-	char *text = NULL, *back = NULL;
-	int32_t *ids = NULL;
-	size_t len = 0, n = 0, blen = 0, diff;
-	bool bos = false;
-	int c, rc, ret;
+	int c, ret;
 
 	while ((c = getopt_long(argc, argv, "f:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
-			tfile = optarg;
+			z->tfile = optarg;
 			break;
 		case 'b':
-			bos = true;
+			z->bos = true;
 			break;
 		default:
 			return npt_usage(t, "model tokenize: bad option '%s'",
 					 argv[optind - 1]);
 		}
 	}
-	if (optind >= argc || argc - optind != (tfile ? 1 : 2))
+	if (optind >= argc || argc - optind != (z->tfile ? 1 : 2))
 		return npt_usage(t, "model tokenize takes FILE and TEXT (or "
 				    "FILE and -f TEXTFILE)");
-	path = argv[optind];
-	if (tfile) {
-		ret = npt_read_file(tfile, NPT_TEXT_MAX, &text, &len);
+	z->path = argv[optind];
+	if (z->tfile) {
+		ret = npt_read_file(z->tfile, NPT_TEXT_MAX, &z->text, &z->len);
 		if (ret) {
-			npt_err(t, "cannot read text from %s: %s", tfile,
+			npt_err(t, "cannot read text from %s: %s", z->tfile,
 				strerror(-ret));
 			return NPT_EXIT_USAGE;
 		}
-	} else {
-		text = strdup(argv[optind + 1]);
-		if (!text)
-			return NPT_EXIT_DEVERR;
-		len = strlen(text);
+		return NPT_EXIT_OK;
 	}
-	rc = open_tok(t, path, &g, &tok);
+	z->text = strdup(argv[optind + 1]);
+	if (!z->text)
+		return NPT_EXIT_DEVERR;
+	z->len = strlen(z->text);
+	return NPT_EXIT_OK;
+}
+
+/* Encode, decode back and compare: NPT_EXIT_FAIL if the text differs. */
+static int tokenize_check(struct npt *t, struct tokenize *z)
+{
+	size_t diff;
+	int rc = open_tok(t, z->path, &z->g, &z->tok), ret;
+
 	if (rc)
-		goto out;
-	ret = npt_encode(tok, text, len, bos, &ids, &n);
-	ret = ret ? ret : decode(tok, ids, n, &back, &blen);
+		return rc;
+	ret = npt_encode(z->tok, z->text, z->len, z->bos, &z->ids, &z->n);
+	ret = ret ? ret : decode(z->tok, z->ids, z->n, &z->back, &z->blen);
 	if (ret) {
-		npt_err(t, "tokenizing %zu bytes with %s failed: %s", len, path,
-			strerror(-ret));
-		rc = NPT_EXIT_DEVERR;
-		goto out;
+		npt_err(t, "tokenizing %zu bytes with %s failed: %s", z->len,
+			z->path, strerror(-ret));
+		return NPT_EXIT_DEVERR;
 	}
-	for (diff = 0; diff < len && diff < blen && text[diff] == back[diff];
+	z->checked = true;
+	for (diff = 0;
+	     diff < z->len && diff < z->blen && z->text[diff] == z->back[diff];
 	     diff++)
 		;
-	if (diff < len || blen != len) {
+	if (diff < z->len || z->blen != z->len) {
 		npt_err(t,
 			"round trip of %s's tokenizer differs: the text has "
 			"%zu "
 			"bytes, decoding its %zu tokens gives %zu, first "
 			"difference at byte %zu",
-			path, len, n, blen, diff);
-		rc = NPT_EXIT_FAIL;
+			z->path, z->len, z->n, z->blen, diff);
+		return NPT_EXIT_FAIL;
 	}
-	if (t->j) {
-		npt_json_key(t->j, "ids");
-		npt_json_arr_open(t->j);
-		for (size_t i = 0; i < n; i++)
-			npt_json_int(t->j, ids[i]);
-		npt_json_arr_close(t->j);
-		npt_json_key(t->j, "pieces");
-		npt_json_arr_open(t->j);
-		for (size_t i = 0; i < n; i++) {
-			char *p = NULL;
-			size_t pl;
+	return NPT_EXIT_OK;
+}
 
-			if (decode(tok, &ids[i], 1, &p, &pl))
-				npt_json_null(t->j);
-			else
-				npt_json_str(t->j, p);
-			free(p);
-		}
-		npt_json_arr_close(t->j);
-		npt_json_kuint(t->j, "tokens", n);
-		npt_json_kuint(t->j, "bytes", len);
-		npt_json_kbool(t->j, "round_trip", rc == NPT_EXIT_OK);
-	} else {
-		for (size_t i = 0; i < n; i++)
-			printf("%s%d", i ? " " : "", ids[i]);
-		printf("\n%zu tokens for %zu bytes; %s\n", n, len,
+static void tokenize_report(struct npt *t, const struct tokenize *z, int rc)
+{
+	if (!t->j) {
+		for (size_t i = 0; i < z->n; i++)
+			printf("%s%d", i ? " " : "", z->ids[i]);
+		printf("\n%zu tokens for %zu bytes; %s\n", z->n, z->len,
 		       rc ? "decoding them does NOT give the text back" :
 			    "decoding them gives the text back");
+		return;
 	}
-out:
-	free(back);
-	free(ids);
-	free(text);
-	np_tok_destroy(tok);
-	np_gguf_close(g);
+	npt_json_key(t->j, "ids");
+	npt_json_arr_open(t->j);
+	for (size_t i = 0; i < z->n; i++)
+		npt_json_int(t->j, z->ids[i]);
+	npt_json_arr_close(t->j);
+	npt_json_key(t->j, "pieces");
+	npt_json_arr_open(t->j);
+	for (size_t i = 0; i < z->n; i++) {
+		char *p = NULL;
+		size_t pl;
+
+		if (decode(z->tok, &z->ids[i], 1, &p, &pl))
+			npt_json_null(t->j);
+		else
+			npt_json_str(t->j, p);
+		free(p);
+	}
+	npt_json_arr_close(t->j);
+	npt_json_kuint(t->j, "tokens", z->n);
+	npt_json_kuint(t->j, "bytes", z->len);
+	npt_json_kbool(t->j, "round_trip", rc == NPT_EXIT_OK);
+}
+
+static int model_tokenize(struct npt *t, int argc, char **argv)
+{
+	struct tokenize z = {0};
+	int rc = tokenize_parse(t, &z, argc, argv);
+
+	if (!rc)
+		rc = tokenize_check(t, &z);
+	if (z.checked)
+		tokenize_report(t, &z, rc);
+	free(z.back);
+	free(z.ids);
+	free(z.text);
+	np_tok_destroy(z.tok);
+	np_gguf_close(z.g);
 	return rc;
 }
 
-static int model_detokenize(struct npt *t, int argc, char **argv)
+/* Token ids as separate arguments, or one list split by spaces/commas,
+ * into a malloc()ed array. Returns an exit code. */
+static int detokenize_ids(struct npt *t, int argc, char **argv, int32_t **out,
+			  size_t *nout)
 {
-	const char *path;
-	struct np_gguf *g = NULL;
-	struct np_tok *tok = NULL;
 	int32_t *ids = NULL;
-	char *text = NULL;
-	size_t n = 0, cap = 0, len = 0;
-	int rc, ret;
+	size_t n = 0, cap = 0;
 
-	/* "+": an id like -5 is refused as an id, not as an option */
-	if (getopt_long(argc, argv, "+", NULL, NULL) != -1)
-		return npt_usage(t, "model detokenize: bad option '%s'",
-				 argv[optind - 1]);
-	if (argc - optind < 2)
-		return npt_usage(t, "model detokenize takes FILE and token "
-				    "ids");
-	path = argv[optind];
-	/* ids as separate arguments, or one list split by spaces/commas */
-	for (int a = optind + 1; a < argc; a++) {
+	for (int a = 0; a < argc; a++) {
 		const char *s = argv[a];
 
 		while (*s) {
@@ -439,6 +460,32 @@ static int model_detokenize(struct npt *t, int argc, char **argv)
 		free(ids);
 		return npt_usage(t, "model detokenize: no token ids given");
 	}
+	*out = ids;
+	*nout = n;
+	return NPT_EXIT_OK;
+}
+
+static int model_detokenize(struct npt *t, int argc, char **argv)
+{
+	const char *path;
+	struct np_gguf *g = NULL;
+	struct np_tok *tok = NULL;
+	int32_t *ids = NULL;
+	char *text = NULL;
+	size_t n = 0, len = 0;
+	int rc, ret;
+
+	/* "+": an id like -5 is refused as an id, not as an option */
+	if (getopt_long(argc, argv, "+", NULL, NULL) != -1)
+		return npt_usage(t, "model detokenize: bad option '%s'",
+				 argv[optind - 1]);
+	if (argc - optind < 2)
+		return npt_usage(t, "model detokenize takes FILE and token "
+				    "ids");
+	path = argv[optind];
+	rc = detokenize_ids(t, argc - optind - 1, argv + optind + 1, &ids, &n);
+	if (rc)
+		return rc;
 	rc = open_tok(t, path, &g, &tok);
 	if (rc)
 		goto out;
