@@ -246,7 +246,19 @@ static void compile_text(const char *path, const struct np_model_shape *s,
 	       npt_fmt_size(d, sizeof(d), w), npt_fmt_size(e, sizeof(e), kv));
 }
 
-int npt_cmd_compile(struct npt *t, int argc, char **argv)
+/* One compile: its options, the model and what it compiled to. */
+struct compile {
+	struct np_compile_opts o;
+	const char *path, *dir, *calib_path;
+	struct np_gguf *g;
+	struct np_model *m;
+	struct np_quant_calib *calib;
+	struct np_compiled *c;
+	double secs; /* writing the images */
+};
+
+static int compile_parse(struct npt *t, struct compile *k, int argc,
+			 char **argv)
 {
 	static const struct option opts[] = {
 		{"cards", required_argument, NULL, 'c'},
@@ -257,39 +269,31 @@ int npt_cmd_compile(struct npt *t, int argc, char **argv)
 		{"out", required_argument, NULL, 'o'},
 		{0},
 	};
-	struct np_compile_opts o = {.n_cards = NP_DEFAULT_CARDS,
-				    .batch = NP_DEFAULT_SESSIONS,
-				    .max_seq = NP_DEFAULT_PLAN_MAX_SEQ};
-	const char *path, *dir = NULL, *calib_path = NULL;
-	struct np_model_log lg = {npt_log_err, t};
-	struct np_quant_calib *calib = NULL;
-	struct np_compiled *c = NULL;
-	struct np_model *m = NULL;
-	struct np_gguf *g = NULL;
-	double secs = 0;
-	int ch, rc = 0, ret;
+	struct np_compile_opts *o = &k->o;
+	int ch, rc = 0;
 
 	while ((ch = getopt_long(argc, argv, "c:b:o:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
-			rc = npt_parse_u32(t, "--cards", optarg, 0, &o.n_cards);
+			rc = npt_parse_u32(t, "--cards", optarg, 0,
+					   &o->n_cards);
 			break;
 		case 'b':
-			rc = npt_parse_u32(t, "--batch", optarg, 0, &o.batch);
+			rc = npt_parse_u32(t, "--batch", optarg, 0, &o->batch);
 			break;
 		case 's':
 			rc = npt_parse_u32(t, "--max-seq", optarg, 0,
-					   &o.max_seq);
+					   &o->max_seq);
 			break;
 		case 'k':
 			rc = npt_parse_u32(t, "--out-cards", optarg, 0,
-					   &o.out_cards);
+					   &o->out_cards);
 			break;
 		case 'C':
-			calib_path = optarg;
+			k->calib_path = optarg;
 			break;
 		case 'o':
-			dir = optarg;
+			k->dir = optarg;
 			break;
 		default:
 			return npt_usage(t, "compile: bad option '%s'",
@@ -300,70 +304,97 @@ int npt_cmd_compile(struct npt *t, int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		return npt_usage(t, "compile takes one GGUF FILE");
-	if (!o.n_cards || !o.batch || !o.max_seq)
+	if (!o->n_cards || !o->batch || !o->max_seq)
 		return npt_usage(t, "--cards, --batch and --max-seq must be "
 				    "at least 1");
-	if (calib_path && !dir)
+	if (k->calib_path && !k->dir)
 		return npt_usage(t, "--calib only matters with -o DIR (the "
 				    "card images)");
-	path = argv[optind];
-	rc = npt_open_gguf(t, path, &g);
+	k->path = argv[optind];
+	return NPT_EXIT_OK;
+}
+
+/* The model, its activation scales (for images) and the mapping. */
+static int compile_setup(struct npt *t, struct compile *k)
+{
+	struct np_model_log lg = {npt_log_err, t};
+	int rc, ret;
+
+	rc = npt_open_gguf(t, k->path, &k->g);
 	if (rc)
 		return rc;
-	ret = np_model_from_gguf(g, &lg, &m);
+	ret = np_model_from_gguf(k->g, &lg, &k->m);
 	if (ret) {
-		npt_err(t, "%s is not a model np compiles (see above)", path);
-		rc = npt_file_exit(ret);
-		goto out;
+		npt_err(t, "%s is not a model np compiles (see above)",
+			k->path);
+		return npt_file_exit(ret);
 	}
-	if (dir) {
-		if (calib_path) {
-			rc = calibrate(t, g, m, calib_path, &calib);
+	if (k->dir) {
+		if (k->calib_path) {
+			rc = calibrate(t, k->g, k->m, k->calib_path, &k->calib);
 		} else {
-			ret = np_quant_calib_default(m, &calib);
+			ret = np_quant_calib_default(k->m, &k->calib);
 			rc = ret ? NPT_EXIT_DEVERR : NPT_EXIT_OK;
 		}
 		if (rc)
-			goto out;
+			return rc;
 	}
-	ret = np_compile(m, calib, &o, &lg, &c);
-	if (ret == -E2BIG) {
-		rc = NPT_EXIT_FAIL;
-		goto out;
-	}
-	if (ret) {
-		rc = ret == -EINVAL ? NPT_EXIT_USAGE : NPT_EXIT_DEVERR;
-		goto out;
-	}
-	if (dir)
-		rc = write_images(t, c, dir, &secs);
-	if (t->j) {
-		compile_json(t->j, path, np_model_get_shape(m), &o, c);
-		if (dir && !rc) {
-			npt_json_key(t->j, "output");
-			npt_json_obj_open(t->j);
-			npt_json_kstr(t->j, "dir", dir);
-			npt_json_kuint(t->j, "images", np_compiled_n_cards(c));
-			npt_json_kstr(t->j, "calibration",
-				      calib_path ? calib_path : "default");
-			npt_json_kdouble(t->j, "seconds", secs);
-			npt_json_obj_close(t->j);
-		} else {
-			npt_json_knull(t->j, "output");
-		}
-	} else {
-		compile_text(path, np_model_get_shape(m), c);
-		if (dir && !rc)
+	ret = np_compile(k->m, k->calib, &k->o, &lg, &k->c);
+	if (ret == -E2BIG)
+		return NPT_EXIT_FAIL;
+	if (ret)
+		return ret == -EINVAL ? NPT_EXIT_USAGE : NPT_EXIT_DEVERR;
+	return NPT_EXIT_OK;
+}
+
+/* The mapping, and what -o wrote unless writing failed (rc). */
+static void compile_report(struct npt *t, const struct compile *k, int rc)
+{
+	const struct np_model_shape *s = np_model_get_shape(k->m);
+
+	if (!t->j) {
+		compile_text(k->path, s, k->c);
+		if (k->dir && !rc)
 			printf("wrote     %u card images (card-NN.npimg) and "
 			       "host.nphost to %s in %.1f s, %s activation "
 			       "scales\n",
-			       np_compiled_n_cards(c), dir, secs,
-			       calib_path ? "calibrated" : "default");
+			       np_compiled_n_cards(k->c), k->dir, k->secs,
+			       k->calib_path ? "calibrated" : "default");
+		return;
 	}
-out:
-	np_compiled_destroy(c);
-	np_quant_calib_destroy(calib);
-	np_model_destroy(m);
-	np_gguf_close(g);
+	compile_json(t->j, k->path, s, &k->o, k->c);
+	if (k->dir && !rc) {
+		npt_json_key(t->j, "output");
+		npt_json_obj_open(t->j);
+		npt_json_kstr(t->j, "dir", k->dir);
+		npt_json_kuint(t->j, "images", np_compiled_n_cards(k->c));
+		npt_json_kstr(t->j, "calibration",
+			      k->calib_path ? k->calib_path : "default");
+		npt_json_kdouble(t->j, "seconds", k->secs);
+		npt_json_obj_close(t->j);
+	} else {
+		npt_json_knull(t->j, "output");
+	}
+}
+
+int npt_cmd_compile(struct npt *t, int argc, char **argv)
+{
+	struct compile k = {.o = {.n_cards = NP_DEFAULT_CARDS,
+				  .batch = NP_DEFAULT_SESSIONS,
+				  .max_seq = NP_DEFAULT_PLAN_MAX_SEQ}};
+	int rc = compile_parse(t, &k, argc, argv);
+
+	if (rc)
+		return rc;
+	rc = compile_setup(t, &k);
+	if (!rc) {
+		if (k.dir)
+			rc = write_images(t, k.c, k.dir, &k.secs);
+		compile_report(t, &k, rc);
+	}
+	np_compiled_destroy(k.c);
+	np_quant_calib_destroy(k.calib);
+	np_model_destroy(k.m);
+	np_gguf_close(k.g);
 	return rc;
 }
