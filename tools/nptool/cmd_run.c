@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,7 @@ struct run_opts {
 	const char *model, *pfile;
 	char *cli_prompt[RUN_MAX_PROMPTS];
 	size_t n_cli;
-	uint32_t n, m, cards, max_tokens, max_seq;
+	uint32_t n, m, cards, max_tokens, max_seq, seed;
 	struct np_sampling sp;
 	bool stop_eos;
 };
@@ -436,45 +437,53 @@ static int open_cards(struct npt *t, struct np_ctx **ctx)
 	return npt_open(t, NULL, ctx);
 }
 
+/* The options that take a number, and where it goes in struct run; the
+ * first four also have a short form (RUN_NUM_SHORT). */
+#define RUN_NUM 0x100
+#define RUN_NUM_SHORT "nMct"
+static const struct {
+	const char *opt;
+	size_t off;
+} run_nums[] = {
+	{"--requests", offsetof(struct run, o.n)},
+	{"--micro-batches", offsetof(struct run, o.m)},
+	{"--cards", offsetof(struct run, o.cards)},
+	{"--max-tokens", offsetof(struct run, o.max_tokens)},
+	{"--max-seq", offsetof(struct run, o.max_seq)},
+	{"--top-k", offsetof(struct run, o.sp.top_k)},
+	{"--seed", offsetof(struct run, o.seed)},
+	{"--follow", offsetof(struct run, follow)},
+	{"--inject-after", offsetof(struct run, after)},
+};
+
 /* The options into r->o and the fields of r they set. */
 static int run_parse(struct run *r, int argc, char **argv)
 {
-	enum {
-		O_TEMP = 256,
-		O_TOPK,
-		O_TOPP,
-		O_SEED,
-		O_MAXSEQ,
-		O_FOLLOW,
-		O_NOSTOP,
-		O_RECOVER,
-		O_INJECT,
-		O_INJECT_AFTER,
-	};
+	enum { O_TEMP = 0x200, O_TOPP, O_NOSTOP, O_RECOVER, O_INJECT };
 	static const struct option opts[] = {
 		{"model", required_argument, NULL, 'm'},
 		{"prompt", required_argument, NULL, 'p'},
 		{"prompt-file", required_argument, NULL, 'f'},
-		{"requests", required_argument, NULL, 'n'},
-		{"micro-batches", required_argument, NULL, 'M'},
-		{"cards", required_argument, NULL, 'c'},
-		{"max-tokens", required_argument, NULL, 't'},
-		{"max-seq", required_argument, NULL, O_MAXSEQ},
+		{"requests", required_argument, NULL, RUN_NUM + 0},
+		{"micro-batches", required_argument, NULL, RUN_NUM + 1},
+		{"cards", required_argument, NULL, RUN_NUM + 2},
+		{"max-tokens", required_argument, NULL, RUN_NUM + 3},
+		{"max-seq", required_argument, NULL, RUN_NUM + 4},
 		{"temperature", required_argument, NULL, O_TEMP},
-		{"top-k", required_argument, NULL, O_TOPK},
+		{"top-k", required_argument, NULL, RUN_NUM + 5},
 		{"top-p", required_argument, NULL, O_TOPP},
-		{"seed", required_argument, NULL, O_SEED},
-		{"follow", required_argument, NULL, O_FOLLOW},
+		{"seed", required_argument, NULL, RUN_NUM + 6},
+		{"follow", required_argument, NULL, RUN_NUM + 7},
 		{"no-stop", no_argument, NULL, O_NOSTOP},
 		{"recover", no_argument, NULL, O_RECOVER},
 		{"inject", required_argument, NULL, O_INJECT},
-		{"inject-after", required_argument, NULL, O_INJECT_AFTER},
+		{"inject-after", required_argument, NULL, RUN_NUM + 8},
 		{"quiet", no_argument, NULL, 'q'},
 		{0},
 	};
 	struct npt *t = r->t;
 	struct run_opts *o = &r->o;
-	uint32_t seed = 0;
+	const char *sh;
 	int c, rc;
 
 	o->model = getenv("NP_MODEL");
@@ -487,6 +496,9 @@ static int run_parse(struct run *r, int argc, char **argv)
 	o->stop_eos = true;
 	while ((c = getopt_long(argc, argv, "m:p:f:n:M:c:t:q", opts, NULL)) !=
 	       -1) {
+		sh = c < RUN_NUM ? strchr(RUN_NUM_SHORT, c) : NULL;
+		if (sh)
+			c = RUN_NUM + (int)(sh - RUN_NUM_SHORT);
 		rc = 0;
 		switch (c) {
 		case 'm':
@@ -501,42 +513,19 @@ static int run_parse(struct run *r, int argc, char **argv)
 		case 'f':
 			o->pfile = optarg;
 			break;
-		case 'n':
-			rc = npt_parse_u32(t, "--requests", optarg, 0, &o->n);
-			break;
-		case 'M':
-			rc = npt_parse_u32(t, "--micro-batches", optarg, 0,
-					   &o->m);
-			break;
-		case 'c':
-			rc = npt_parse_u32(t, "--cards", optarg, 0, &o->cards);
-			break;
-		case 't':
-			rc = npt_parse_u32(t, "--max-tokens", optarg, 0,
-					   &o->max_tokens);
-			break;
-		case O_MAXSEQ:
-			rc = npt_parse_u32(t, "--max-seq", optarg, 0,
-					   &o->max_seq);
+		case RUN_NUM + 0 ... RUN_NUM + 8:
+			rc = npt_parse_u32(
+				t, run_nums[c - RUN_NUM].opt, optarg, 0,
+				(uint32_t *)((char *)r +
+					     run_nums[c - RUN_NUM].off));
 			break;
 		case O_TEMP:
 			rc = npt_parse_float(t, "--temperature", optarg,
 					     &o->sp.temperature);
 			break;
-		case O_TOPK:
-			rc = npt_parse_u32(t, "--top-k", optarg, 0,
-					   &o->sp.top_k);
-			break;
 		case O_TOPP:
 			rc = npt_parse_float(t, "--top-p", optarg,
 					     &o->sp.top_p);
-			break;
-		case O_SEED:
-			rc = npt_parse_u32(t, "--seed", optarg, 0, &seed);
-			break;
-		case O_FOLLOW:
-			rc = npt_parse_u32(t, "--follow", optarg, 0,
-					   &r->follow);
 			break;
 		case O_NOSTOP:
 			o->stop_eos = false;
@@ -552,10 +541,6 @@ static int run_parse(struct run *r, int argc, char **argv)
 				t, optarg,
 				"2:dead or 1:hang:engine=compute,n=1",
 				&r->inj[r->n_inj++]);
-			break;
-		case O_INJECT_AFTER:
-			rc = npt_parse_u32(t, "--inject-after", optarg, 0,
-					   &r->after);
 			break;
 		case 'q':
 			r->quiet = true;
@@ -580,7 +565,7 @@ static int run_parse(struct run *r, int argc, char **argv)
 	if (o->sp.top_k > NP_JOB_TOPK_MAX)
 		return npt_usage(t, "--top-k %u: at most %u", o->sp.top_k,
 				 NP_JOB_TOPK_MAX);
-	o->sp.seed = seed;
+	o->sp.seed = o->seed;
 	return NPT_EXIT_OK;
 }
 
