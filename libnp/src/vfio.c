@@ -583,56 +583,6 @@ static int device_open(struct np_card *card, int group_fd)
 	return enable_bus_master(card);
 }
 
-static int parse_bdf(const char *s, char *out)
-{
-	unsigned int dom = 0, bus, dev, fn;
-	int n = 0;
-
-	if (sscanf(s, "%x:%x:%x.%u%n", &dom, &bus, &dev, &fn, &n) != 4 ||
-	    s[n]) {
-		n = 0;
-		dom = 0;
-		if (sscanf(s, "%x:%x.%u%n", &bus, &dev, &fn, &n) != 3 || s[n])
-			return -EINVAL;
-	}
-	if (dom > 0xffff || bus > 0xff || dev > 0x1f || fn > 7)
-		return -EINVAL;
-	snprintf(out, BDF_LEN, "%04x:%02x:%02x.%u", dom, bus, dev, fn);
-	return 0;
-}
-
-static int parse_list(struct np_ctx *ctx, const char *args,
-		      char (*bdf)[BDF_LEN], unsigned int *n)
-{
-	char *copy = strdup(args), *tok, *save = NULL;
-	int ret = 0;
-
-	if (!copy)
-		return -ENOMEM;
-	*n = 0;
-	for (tok = strtok_r(copy, ",", &save); tok && !ret;
-	     tok = strtok_r(NULL, ",", &save)) {
-		if (*n == NP_MAX_CARDS || parse_bdf(tok, bdf[*n])) {
-			npi_log(ctx, LOG_ERR,
-				"np: device spec \"vfio:%s\": \"%s\" is not a "
-				"PCI address like 0000:03:00.0 (at most %d)",
-				args, tok, NP_MAX_CARDS);
-			ret = -EINVAL;
-			break;
-		}
-		(*n)++;
-	}
-	free(copy);
-	if (!ret && !*n) {
-		npi_log(ctx, LOG_ERR,
-			"np: device spec \"vfio:%s\" names no card: use "
-			"vfio:all or vfio:0000:03:00.0[,...]",
-			args);
-		ret = -EINVAL;
-	}
-	return ret;
-}
-
 /* Sysfs checks that turn a VFIO errno into a sentence. */
 static int check_binding(struct np_ctx *ctx, const char *bdf, int *group)
 {
@@ -671,7 +621,7 @@ static int check_binding(struct np_ctx *ctx, const char *bdf, int *group)
 	return 0;
 }
 
-static int vfio_open(struct np_ctx *ctx, const char *args)
+static int vfio_open(struct np_ctx *ctx, const struct np_spec *spec)
 {
 	char(*bdf)[BDF_LEN];
 	struct vfio_ctx *v;
@@ -688,7 +638,7 @@ static int vfio_open(struct np_ctx *ctx, const char *args)
 	}
 	v->container = -1;
 	ctx->priv = v;
-	if (!strcmp(args, "all")) {
+	if (spec->kind == NP_SPEC_VFIO_ALL) {
 		ret = find_cards(ctx, bdf, &n);
 		if (!ret && !n) {
 			npi_log(ctx, LOG_ERR,
@@ -701,7 +651,9 @@ static int vfio_open(struct np_ctx *ctx, const char *args)
 		if (!ret)
 			qsort(bdf, n, BDF_LEN, cmp_bdf);
 	} else {
-		ret = parse_list(ctx, args, bdf, &n);
+		for (n = 0; n < spec->count; n++)
+			memcpy(bdf[n], spec->bdf[n], NP_SPEC_BDF_LEN);
+		ret = 0;
 	}
 	if (ret)
 		goto out;
