@@ -56,7 +56,9 @@ int npt_open(struct npt *t, const struct np_open_opts *opts,
 
 bool npt_spec_is_emu(const char *spec)
 {
-	return !strncmp(spec, "emu:", 4);
+	struct np_spec s;
+
+	return !np_spec_parse(spec, &s, NULL, 0) && s.kind == NP_SPEC_EMU;
 }
 
 const char *npt_state_name(uint32_t st)

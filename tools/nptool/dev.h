@@ -18,7 +18,8 @@ int npt_open(struct npt *t, const struct np_open_opts *opts,
 	     struct np_ctx **out);
 /* Exit code for a libnp -errno. */
 int npt_errno_exit(int err);
-/* Whether the spec names emulated cards (no sysfs view exists). */
+/* Whether the spec names emulated cards (no sysfs view exists); a spec
+ * libnp refuses does not. */
 bool npt_spec_is_emu(const char *spec);
 /* "ready", "throttled", "resetting", "fatal", "not-ready" */
 const char *npt_state_name(uint32_t status_reg);

@@ -57,10 +57,10 @@ struct npt;
 
 /*
  * The np cards of t->spec (vfio:all, vfio:BDF[,BDF...]; BDF may omit the
- * domain) as sysfs shows them, in the spec's order (vfio:all: by BDF).
- * The caller frees *out. Returns 0, or an exit code after printing why:
- * usage for a spec that names no PCI cards (emu:N), no device when none
- * matches.
+ * domain; libnp's np_spec_parse() reads it) as sysfs shows them, in the
+ * spec's order (vfio:all: by BDF). The caller frees *out. Returns 0, or
+ * an exit code after printing why: usage for a spec libnp refuses or one
+ * that names no PCI cards (emu:N), no device when none matches.
  */
 int npt_sysfs_cards(struct npt *t, struct npt_pci **out, size_t *n);
 
