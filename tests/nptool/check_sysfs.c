@@ -342,9 +342,28 @@ START_TEST(test_list_spec)
 		"0000:03:00.0");
 	tst_run_free(&r);
 
+	/* addresses compare as numbers, as libnp reads them */
+	tst_run(&r, "--json", "-d", "vfio:4:0.0", "list", NULL);
+	tst_envelope(&r, "list", 0);
+	ck_assert_str_eq(
+		tst_jv_str(tst_jv_at(tst_jv_get(r.json, "cards"), 0), "bdf"),
+		"0000:04:00.0");
+	tst_run_free(&r);
+
 	/* emulated cards have no PCI view */
 	tst_run(&r, "-d", "emu:2", "cdi", NULL);
 	ck_assert_int_eq(r.status, 2);
+	tst_run_free(&r);
+
+	/* a spec libnp refuses: usage, with libnp's sentence */
+	tst_run(&r, "-d", "vfio:", "list", NULL);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "list: device spec \"vfio:\" "
+					    "names no card"));
+	tst_run_free(&r);
+	tst_run(&r, "-d", "bogus", "status", NULL);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "is not understood"));
 	tst_run_free(&r);
 
 	tst_run(&r, "-d", "vfio:0000:09:00.0", "list", NULL);

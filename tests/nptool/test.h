@@ -74,5 +74,6 @@ Suite *np_suite_emu(void);
 Suite *np_suite_sysfs(void);
 Suite *np_suite_guest(void);
 Suite *np_suite_model(void);
+Suite *np_suite_spec(void);
 
 #endif /* TST_TEST_H */
