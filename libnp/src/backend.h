@@ -12,16 +12,17 @@
 
 struct np_ctx;
 struct np_card;
+struct np_spec;
 
 struct npi_backend {
 	const char *name; /* spec prefix: "emu", "vfio" */
 	/*
-	 * Create the cards named by args (the spec after "name:") with
-	 * npi_card_add(); the generic layer then checks IDs, programs the
-	 * engines and maps the IOVA space. Returns 0 or -errno after logging
-	 * what is wrong and how to fix it.
+	 * Create the cards named by spec (parsed by np_spec_parse(), of this
+	 * backend's kind) with npi_card_add(); the generic layer then checks
+	 * IDs, programs the engines and maps the IOVA space. Returns 0 or
+	 * -errno after logging what is wrong and how to fix it.
 	 */
-	int (*open)(struct np_ctx *ctx, const char *args);
+	int (*open)(struct np_ctx *ctx, const struct np_spec *spec);
 	/* Release everything open() created. Called once, after every
 	 * buffer has been unmapped; also after a failed open(). */
 	void (*close)(struct np_ctx *ctx);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * Contexts and cards: spec parsing, backend selection, card bring-up (ID
- * check, engines, interrupts, peer windows) and the diagnostic accessors.
+ * Contexts and cards: the device spec parser (np_spec_parse), backend
+ * selection, card bring-up (ID check, engines, interrupts, peer windows)
+ * and the diagnostic accessors.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -14,13 +15,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-
-static const struct npi_backend *const backends[] = {
-	&npi_backend_emu,
-#ifdef NP_HAVE_VFIO
-	&npi_backend_vfio,
-#endif
-};
 
 uint64_t npi_now_ns(void)
 {
@@ -345,33 +339,142 @@ static int parse_opts(struct np_ctx *ctx, const struct np_open_opts *o)
 	return 0;
 }
 
+/*
+ * Device specs: the one parser of libnp, and through np_spec_parse() of
+ * the tools. A PCI address is parsed into numbers and written back in the
+ * full form, so "3:0.0", "03:00.0" and "0000:03:00.0" name one card.
+ */
+static int spec_err(char *why, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int spec_err(char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why && len) {
+		va_start(ap, fmt);
+		vsnprintf(why, len, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+static int parse_emu(const char *args, struct np_spec *out, char *why,
+		     size_t len)
+{
+	unsigned long n;
+	char *end;
+
+	errno = 0;
+	n = strtoul(args, &end, 10);
+	if (errno || end == args || *end || n < 1 || n > NP_MAX_CARDS)
+		return spec_err(why, len,
+				"device spec \"emu:%s\": the card count must "
+				"be a number in 1..%d, e.g. emu:16",
+				args, NP_MAX_CARDS);
+	out->kind = NP_SPEC_EMU;
+	out->count = (unsigned int)n;
+	return 0;
+}
+
+static int parse_bdf(const char *s, char *out)
+{
+	unsigned int dom = 0, bus, dev, fn;
+	int n = 0;
+
+	if (sscanf(s, "%x:%x:%x.%u%n", &dom, &bus, &dev, &fn, &n) != 4 ||
+	    s[n]) {
+		n = 0;
+		dom = 0;
+		if (sscanf(s, "%x:%x.%u%n", &bus, &dev, &fn, &n) != 3 || s[n])
+			return -EINVAL;
+	}
+	if (dom > 0xffff || bus > 0xff || dev > 0x1f || fn > 7)
+		return -EINVAL;
+	snprintf(out, NP_SPEC_BDF_LEN, "%04x:%02x:%02x.%u", dom, bus, dev, fn);
+	return 0;
+}
+
+static int parse_vfio(const char *args, struct np_spec *out, char *why,
+		      size_t len)
+{
+	char *copy, *tok, *save = NULL;
+	int ret = 0;
+
+	if (!strcmp(args, "all")) {
+		out->kind = NP_SPEC_VFIO_ALL;
+		return 0;
+	}
+	copy = strdup(args);
+	if (!copy)
+		return -ENOMEM;
+	out->kind = NP_SPEC_VFIO_LIST;
+	for (tok = strtok_r(copy, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (out->count == NP_MAX_CARDS ||
+		    parse_bdf(tok, out->bdf[out->count])) {
+			ret = spec_err(why, len,
+				       "device spec \"vfio:%s\": \"%s\" is not "
+				       "a PCI address like 0000:03:00.0 (at "
+				       "most %d)",
+				       args, tok, NP_MAX_CARDS);
+			break;
+		}
+		out->count++;
+	}
+	free(copy);
+	if (!ret && !out->count)
+		ret = spec_err(why, len,
+			       "device spec \"vfio:%s\" names no card: use "
+			       "vfio:all or vfio:0000:03:00.0[,...]",
+			       args);
+	return ret;
+}
+
+int np_spec_parse(const char *spec, struct np_spec *out, char *why, size_t len)
+{
+	if (!out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	if (!spec)
+		spec = "";
+	if (!strncmp(spec, "emu:", 4))
+		return parse_emu(spec + 4, out, why, len);
+	if (!strncmp(spec, "vfio:", 5))
+		return parse_vfio(spec + 5, out, why, len);
+	return spec_err(why, len,
+			"device spec \"%s\" is not understood: use emu:N (N in "
+			"1..%d), vfio:all or vfio:<pci address>[,<pci "
+			"address>...]",
+			spec, NP_MAX_CARDS);
+}
+
+/* implicit: the spec is NP_DEVICES's, or the default vfio:all */
 static int open_backend(struct np_ctx *ctx, const char *spec, bool implicit)
 {
-	size_t n = strcspn(spec, ":");
-	unsigned int i;
+	struct np_spec s;
+	char why[512];
+	int ret = np_spec_parse(spec, &s, why, sizeof(why));
 
-	for (i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
-		if (strlen(backends[i]->name) == n &&
-		    !strncmp(spec, backends[i]->name, n) && spec[n] == ':') {
-			ctx->ops = backends[i];
-			return ctx->ops->open(ctx, spec + n + 1);
-		}
-	}
-	if (!strncmp(spec, "vfio:", 5)) {
+	if (ret == -EINVAL)
+		npi_log(ctx, LOG_ERR, "np: %s%s",
+			implicit ? "NP_DEVICES: " : "", why);
+	if (ret)
+		return ret;
+	if (s.kind == NP_SPEC_EMU) {
+		ctx->ops = &npi_backend_emu;
+	} else {
+#ifdef NP_HAVE_VFIO
+		ctx->ops = &npi_backend_vfio;
+#else
 		npi_log(ctx, LOG_ERR,
 			"np: device spec \"%s\": this libnp was built without "
 			"the vfio backend (linux/vfio.h missing at build time)",
 			spec);
 		return -ENOTSUP;
+#endif
 	}
-	npi_log(ctx, LOG_ERR,
-		"np: device spec \"%s\" %s: use emu:N (N in 1..%d), vfio:all "
-		"or vfio:<pci address>[,<pci address>...]",
-		spec,
-		implicit ? "(from NP_DEVICES) is not understood" :
-			   "is not understood",
-		NP_MAX_CARDS);
-	return -EINVAL;
+	return ctx->ops->open(ctx, &s);
 }
 
 int np_open(const char *spec, const struct np_open_opts *opts,

@@ -200,7 +200,7 @@ static void siommu_remove(struct emu_ctx *e, uint64_t iova)
 	pthread_rwlock_unlock(&e->lock);
 }
 
-static int emu_open(struct np_ctx *ctx, const char *args)
+static int emu_open(struct np_ctx *ctx, const struct np_spec *spec)
 {
 	const struct np_emu_bus bus = {
 		.dma_read = bus_dma_read,
@@ -213,21 +213,10 @@ static int emu_open(struct np_ctx *ctx, const char *args)
 		.fb_size = ctx->emu_fb_size,
 		.dma_engines = ctx->emu_dma_engines,
 	};
+	unsigned int n = spec->count, i;
 	struct emu_ctx *e;
-	unsigned long n;
-	unsigned int i;
-	char *end;
 	int ret;
 
-	errno = 0;
-	n = strtoul(args, &end, 10);
-	if (errno || end == args || *end || n < 1 || n > NP_MAX_CARDS) {
-		npi_log(ctx, LOG_ERR,
-			"np: device spec \"emu:%s\": the card count must be a "
-			"number in 1..%d, e.g. emu:16",
-			args, NP_MAX_CARDS);
-		return -EINVAL;
-	}
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;

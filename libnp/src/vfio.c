@@ -405,7 +405,7 @@ static int device_open(struct np_card *card, int group_fd)
 	return enable_bus_master(card);
 }
 
-static int vfio_open(struct np_ctx *ctx, const char *args)
+static int vfio_open(struct np_ctx *ctx, const struct np_spec *spec)
 {
 	char(*bdf)[BDF_LEN];
 	struct vfio_ctx *v;
@@ -422,7 +422,7 @@ static int vfio_open(struct np_ctx *ctx, const char *args)
 	}
 	v->container = -1;
 	ctx->priv = v;
-	if (!strcmp(args, "all")) {
+	if (spec->kind == NP_SPEC_VFIO_ALL) {
 		ret = npi_vfio_find_cards(ctx, bdf, &n);
 		if (!ret && !n) {
 			npi_log(ctx, LOG_ERR,
@@ -435,7 +435,9 @@ static int vfio_open(struct np_ctx *ctx, const char *args)
 		if (!ret)
 			qsort(bdf, n, BDF_LEN, cmp_bdf);
 	} else {
-		ret = npi_vfio_parse_list(ctx, args, bdf, &n);
+		for (n = 0; n < spec->count; n++)
+			memcpy(bdf[n], spec->bdf[n], NP_SPEC_BDF_LEN);
+		ret = 0;
 	}
 	if (ret)
 		goto out;

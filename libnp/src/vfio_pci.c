@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * The PCI side of the vfio backend: which np cards are on the bus, the
- * addresses a "vfio:" spec names, and the sysfs checks (driver binding,
- * IOMMU group) that turn a VFIO errno into a sentence.
+ * The PCI side of the vfio backend: which np cards are on the bus, and
+ * the sysfs checks (driver binding, IOMMU group) that turn a VFIO errno
+ * into a sentence. A "vfio:" spec's addresses are read by np_spec_parse().
  *
  * Card discovery uses libpci in the shared library. The static library
  * (linked into fully static binaries) scans sysfs itself, because Debian's
@@ -192,56 +192,6 @@ int npi_vfio_group_viable(struct np_ctx *ctx, const char *bdf, int num)
 	}
 	closedir(dir);
 	return 0;
-}
-
-static int parse_bdf(const char *s, char *out)
-{
-	unsigned int dom = 0, bus, dev, fn;
-	int n = 0;
-
-	if (sscanf(s, "%x:%x:%x.%u%n", &dom, &bus, &dev, &fn, &n) != 4 ||
-	    s[n]) {
-		n = 0;
-		dom = 0;
-		if (sscanf(s, "%x:%x.%u%n", &bus, &dev, &fn, &n) != 3 || s[n])
-			return -EINVAL;
-	}
-	if (dom > 0xffff || bus > 0xff || dev > 0x1f || fn > 7)
-		return -EINVAL;
-	snprintf(out, BDF_LEN, "%04x:%02x:%02x.%u", dom, bus, dev, fn);
-	return 0;
-}
-
-int npi_vfio_parse_list(struct np_ctx *ctx, const char *args,
-			char (*bdf)[BDF_LEN], unsigned int *n)
-{
-	char *copy = strdup(args), *tok, *save = NULL;
-	int ret = 0;
-
-	if (!copy)
-		return -ENOMEM;
-	*n = 0;
-	for (tok = strtok_r(copy, ",", &save); tok && !ret;
-	     tok = strtok_r(NULL, ",", &save)) {
-		if (*n == NP_MAX_CARDS || parse_bdf(tok, bdf[*n])) {
-			npi_log(ctx, LOG_ERR,
-				"np: device spec \"vfio:%s\": \"%s\" is not a "
-				"PCI address like 0000:03:00.0 (at most %d)",
-				args, tok, NP_MAX_CARDS);
-			ret = -EINVAL;
-			break;
-		}
-		(*n)++;
-	}
-	free(copy);
-	if (!ret && !*n) {
-		npi_log(ctx, LOG_ERR,
-			"np: device spec \"vfio:%s\" names no card: use "
-			"vfio:all or vfio:0000:03:00.0[,...]",
-			args);
-		ret = -EINVAL;
-	}
-	return ret;
 }
 
 /* Sysfs checks that turn a VFIO errno into a sentence. */

@@ -15,9 +15,6 @@ struct np_ctx;
 /* Every np card on the bus (at most NP_MAX_CARDS), in bus scan order. */
 int npi_vfio_find_cards(struct np_ctx *ctx, char (*bdf)[BDF_LEN],
 			unsigned int *n);
-/* The addresses of "vfio:<args>", comma separated, normalised. */
-int npi_vfio_parse_list(struct np_ctx *ctx, const char *args,
-			char (*bdf)[BDF_LEN], unsigned int *n);
 /* Card bdf exists, is bound to vfio-pci or np_vfio_pci and has an IOMMU
  * group (*group); otherwise says what to do. */
 int npi_vfio_check_binding(struct np_ctx *ctx, const char *bdf, int *group);

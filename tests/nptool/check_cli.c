@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "npt_test.h"
+#include "test.h"
 
 /* The commands of nptool(1); the table in main.c must have them all. */
 static const char *const commands[] = {
@@ -16,21 +16,21 @@ static const char *const commands[] = {
 
 START_TEST(test_no_args_is_usage)
 {
-	struct npt_run r;
+	struct tst_run r;
 
-	npt_run(&r, NULL);
+	tst_run(&r, NULL);
 	ck_assert_int_eq(r.status, 2);
 	ck_assert_ptr_nonnull(strstr(r.err, "Usage: nptool"));
 	ck_assert_str_eq(r.out, "");
-	npt_run_free(&r);
+	tst_run_free(&r);
 }
 END_TEST
 
 START_TEST(test_help_lists_commands)
 {
-	struct npt_run r;
+	struct tst_run r;
 
-	npt_run(&r, "--help", NULL);
+	tst_run(&r, "--help", NULL);
 	ck_assert_int_eq(r.status, 0);
 	for (size_t i = 0; i < NCMDS; i++) {
 		char line[32];
@@ -40,52 +40,52 @@ START_TEST(test_help_lists_commands)
 			      commands[i]);
 	}
 	ck_assert_ptr_nonnull(strstr(r.out, "Exit codes"));
-	npt_run_free(&r);
+	tst_run_free(&r);
 }
 END_TEST
 
 START_TEST(test_command_help)
 {
-	struct npt_run r;
+	struct tst_run r;
 
 	/* both spellings, for every command: usage on stdout, exit 0 */
-	npt_run(&r, commands[_i], "--help", NULL);
+	tst_run(&r, commands[_i], "--help", NULL);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_ptr_nonnull(strstr(r.out, commands[_i]));
 	ck_assert_ptr_nonnull(strstr(r.out, "Usage: nptool"));
-	npt_run_free(&r);
-	npt_run(&r, "help", commands[_i], NULL);
+	tst_run_free(&r);
+	tst_run(&r, "help", commands[_i], NULL);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_ptr_nonnull(strstr(r.out, commands[_i]));
-	npt_run_free(&r);
+	tst_run_free(&r);
 }
 END_TEST
 
 START_TEST(test_version)
 {
-	struct npt_run r;
+	struct tst_run r;
 
-	npt_run(&r, "-V", NULL);
+	tst_run(&r, "-V", NULL);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_ptr_nonnull(strstr(r.out, "JSON schema 1"));
-	npt_run_free(&r);
+	tst_run_free(&r);
 }
 END_TEST
 
 START_TEST(test_unknown_command_and_option)
 {
-	struct npt_run r;
+	struct tst_run r;
 
-	npt_run(&r, "frobnicate", NULL);
+	tst_run(&r, "frobnicate", NULL);
 	ck_assert_int_eq(r.status, 2);
 	ck_assert_ptr_nonnull(strstr(r.err, "frobnicate"));
-	npt_run_free(&r);
-	npt_run(&r, "--frobnicate", "list", NULL);
+	tst_run_free(&r);
+	tst_run(&r, "--frobnicate", "list", NULL);
 	ck_assert_int_eq(r.status, 2);
-	npt_run_free(&r);
-	npt_run(&r, "help", "frobnicate", NULL);
+	tst_run_free(&r);
+	tst_run(&r, "help", "frobnicate", NULL);
 	ck_assert_int_eq(r.status, 2);
-	npt_run_free(&r);
+	tst_run_free(&r);
 }
 END_TEST
 
@@ -98,31 +98,33 @@ START_TEST(test_integer_options)
 		{"run", "-n", "-3", "--requests: '-3' is not a number"},
 		{"run", "--max-seq", "4294967296",
 		 "--max-seq: '4294967296' is not a number"},
-		{"model", "mkgguf", "--seed=+1", "--seed: '+1' is not a number"},
-		{"bench", "--cards", "0", "--cards: '0' is below its minimum 1"},
+		{"model", "mkgguf", "--seed=+1",
+		 "--seed: '+1' is not a number"},
+		{"bench", "--cards", "0",
+		 "--cards: '0' is below its minimum 1"},
 	};
-	struct npt_run r;
+	struct tst_run r;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		npt_run(&r, bad[i][0], bad[i][1], bad[i][2], NULL);
+		tst_run(&r, bad[i][0], bad[i][1], bad[i][2], NULL);
 		ck_assert_int_eq(r.status, 2);
 		ck_assert_msg(strstr(r.err, bad[i][3]), "%s %s %s: %s",
 			      bad[i][0], bad[i][1], bad[i][2], r.err);
-		npt_run_free(&r);
+		tst_run_free(&r);
 	}
 }
 END_TEST
 
 START_TEST(test_bad_option_json_envelope)
 {
-	struct npt_run r;
-	struct jv *e;
+	struct tst_run r;
+	struct tst_jv *e;
 
 	/* a usage error still yields one document with the error in it */
-	npt_run(&r, "--json", commands[_i], "--no-such-option", NULL);
-	e = npt_envelope(&r, commands[_i], 2);
-	ck_assert_uint_ge(jv_get(e, "errors")->n, 1);
-	npt_run_free(&r);
+	tst_run(&r, "--json", commands[_i], "--no-such-option", NULL);
+	e = tst_envelope(&r, commands[_i], 2);
+	ck_assert_uint_ge(tst_jv_get(e, "errors")->n, 1);
+	tst_run_free(&r);
 }
 END_TEST
 
@@ -143,28 +145,28 @@ START_TEST(test_bad_values)
 		{"reset"},
 		{"cdi", "--kind", "NoSlash"},
 	};
-	struct npt_run r;
+	struct tst_run r;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		npt_run(&r, bad[i][0], bad[i][1], bad[i][2], bad[i][3], NULL);
+		tst_run(&r, bad[i][0], bad[i][1], bad[i][2], bad[i][3], NULL);
 		ck_assert_msg(r.status == 2, "%s %s %s: exit %d, not 2",
 			      bad[i][0], bad[i][1] ? bad[i][1] : "",
 			      bad[i][2] ? bad[i][2] : "", r.status);
 		ck_assert_str_ne(r.err, "");
-		npt_run_free(&r);
+		tst_run_free(&r);
 	}
 }
 END_TEST
 
 START_TEST(test_bad_spec)
 {
-	struct npt_run r;
+	struct tst_run r;
 
 	/* a spec libnp refuses is the user's mistake: usage, named */
-	npt_run(&r, "-d", "emu:0", "info", NULL);
+	tst_run(&r, "-d", "emu:0", "info", NULL);
 	ck_assert_int_eq(r.status, 2);
 	ck_assert_ptr_nonnull(strstr(r.err, "emu:0"));
-	npt_run_free(&r);
+	tst_run_free(&r);
 }
 END_TEST
 

@@ -13,41 +13,44 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "npt_test.h"
+#include "test.h"
 
 static size_t ncards;
 
 static void guest_setup(void)
 {
-	struct npt_run r;
+	struct tst_run r;
 
-	npt_run(&r, "--json", "list", NULL);
-	npt_envelope(&r, "list", 0);
-	ncards = jv_get(r.json, "cards")->n;
+	tst_run(&r, "--json", "list", NULL);
+	tst_envelope(&r, "list", 0);
+	ncards = tst_jv_get(r.json, "cards")->n;
 	ck_assert_uint_ge(ncards, 2);
-	npt_run_free(&r);
+	tst_run_free(&r);
 }
 
 START_TEST(test_list)
 {
-	struct npt_run r;
-	struct jv *cards;
+	struct tst_run r;
+	struct tst_jv *cards;
 
-	npt_run(&r, "--json", "list", NULL);
-	cards = jv_get(npt_envelope(&r, "list", 0), "cards");
+	tst_run(&r, "--json", "list", NULL);
+	cards = tst_jv_get(tst_envelope(&r, "list", 0), "cards");
 	for (size_t i = 0; i < cards->n; i++) {
-		struct jv *c = jv_at(cards, i);
+		struct tst_jv *c = tst_jv_at(cards, i);
 
-		ck_assert_str_eq(jv_str(c, "driver"), "np_vfio_pci");
-		ck_assert_str_eq(jv_str(c, "state"), "ready");
-		ck_assert_int_eq(jv_get(c, "iommu_group")->type, JV_NUM);
-		ck_assert_ptr_nonnull(jv_str(c, "fw_version"));
-		ck_assert_ptr_nonnull(jv_str(c, "serial"));
+		ck_assert_str_eq(tst_jv_str(c, "driver"), "np_vfio_pci");
+		ck_assert_str_eq(tst_jv_str(c, "state"), "ready");
+		ck_assert_int_eq(tst_jv_get(c, "iommu_group")->type,
+				 TST_JV_NUM);
+		ck_assert_ptr_nonnull(tst_jv_str(c, "fw_version"));
+		ck_assert_ptr_nonnull(tst_jv_str(c, "serial"));
 		/* the cards sit on the root bus: the driver's np/link */
-		ck_assert_double_ge(jv_num(jv_get(c, "link"), "gen"), 1);
-		ck_assert_double_ge(jv_num(jv_get(c, "link"), "width"), 1);
+		ck_assert_double_ge(tst_jv_num(tst_jv_get(c, "link"), "gen"),
+				    1);
+		ck_assert_double_ge(tst_jv_num(tst_jv_get(c, "link"), "width"),
+				    1);
 	}
-	npt_run_free(&r);
+	tst_run_free(&r);
 }
 END_TEST
 
@@ -56,8 +59,8 @@ END_TEST
 START_TEST(test_status_during_run)
 {
 	const char *tool = getenv("NPTOOL");
-	struct npt_run r;
-	struct jv *cards;
+	struct tst_run r;
+	struct tst_jv *cards;
 	double rate = 0;
 	int status;
 	pid_t pid;
@@ -77,26 +80,27 @@ START_TEST(test_status_during_run)
 	for (int tries = 0; rate <= 0; tries++) {
 		ck_assert_msg(tries < 60, "no DMA activity seen in a minute");
 		if (tries)
-			npt_run_free(&r);
-		npt_run(&r, "--json", "status", "-i", "1", NULL);
-		cards = jv_get(npt_envelope(&r, "status", 0), "cards");
-		ck_assert_str_eq(jv_str(r.json, "source"), "sysfs");
+			tst_run_free(&r);
+		tst_run(&r, "--json", "status", "-i", "1", NULL);
+		cards = tst_jv_get(tst_envelope(&r, "status", 0), "cards");
+		ck_assert_str_eq(tst_jv_str(r.json, "source"), "sysfs");
 		ck_assert_uint_eq(cards->n, ncards);
 		for (size_t i = 0; i < cards->n; i++) {
-			struct jv *c = jv_at(cards, i);
+			struct tst_jv *c = tst_jv_at(cards, i);
 
-			ck_assert_double_gt(jv_num(c, "temp_mc"), 0);
-			ck_assert_double_gt(jv_num(c, "power_mw"), 0);
-			ck_assert_double_ge(jv_num(c, "dma_bytes_per_s"), 0);
-			rate += jv_num(c, "dma_bytes_per_s");
+			ck_assert_double_gt(tst_jv_num(c, "temp_mc"), 0);
+			ck_assert_double_gt(tst_jv_num(c, "power_mw"), 0);
+			ck_assert_double_ge(tst_jv_num(c, "dma_bytes_per_s"),
+					    0);
+			rate += tst_jv_num(c, "dma_bytes_per_s");
 		}
 	}
-	npt_run_free(&r);
+	tst_run_free(&r);
 	/* the cards are held: opening them is refused, the holder goes on */
-	npt_run(&r, "info", NULL);
+	tst_run(&r, "info", NULL);
 	ck_assert_int_eq(r.status, 4);
 	ck_assert_int_eq(kill(pid, 0), 0);
-	npt_run_free(&r);
+	tst_run_free(&r);
 	kill(pid, SIGTERM);
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 }
@@ -107,7 +111,7 @@ END_TEST
 START_TEST(test_pipeline_during_run)
 {
 	const char *tool = getenv("NPTOOL"), *model = getenv("NP_GUEST_MODEL");
-	struct npt_run r;
+	struct tst_run r;
 	unsigned int forwarders = 0;
 	int status = 0;
 	pid_t pid;
@@ -126,7 +130,7 @@ START_TEST(test_pipeline_during_run)
 		_exit(127);
 	}
 	for (int tries = 0; !forwarders; tries++) {
-		struct jv *cards;
+		struct tst_jv *cards;
 
 		ck_assert_msg(tries < 120,
 			      "no card forwarded in 120 intervals");
@@ -135,22 +139,22 @@ START_TEST(test_pipeline_during_run)
 			      "forward was seen",
 			      status);
 		if (tries)
-			npt_run_free(&r);
-		npt_run(&r, "--json", "pipeline", "-i", "0.5", NULL);
-		cards = jv_get(npt_envelope(&r, "pipeline", 0), "cards");
-		ck_assert_str_eq(jv_str(r.json, "source"), "sysfs");
+			tst_run_free(&r);
+		tst_run(&r, "--json", "pipeline", "-i", "0.5", NULL);
+		cards = tst_jv_get(tst_envelope(&r, "pipeline", 0), "cards");
+		ck_assert_str_eq(tst_jv_str(r.json, "source"), "sysfs");
 		for (size_t i = 0; i < cards->n; i++) {
-			struct jv *c = jv_at(cards, i);
+			struct tst_jv *c = tst_jv_at(cards, i);
 
-			if (jv_get(c, "hops")->type != JV_NUM)
+			if (tst_jv_get(c, "hops")->type != TST_JV_NUM)
 				continue;
 			forwarders++;
-			ck_assert_double_gt(jv_num(c, "hop_latency_us"), 0);
-			ck_assert_int_eq(jv_num(c, "credit_stalls") == 0,
-					 jv_num(c, "credit_stall_us") == 0);
+			ck_assert_double_gt(tst_jv_num(c, "hop_latency_us"), 0);
+			ck_assert_int_eq(tst_jv_num(c, "credit_stalls") == 0,
+					 tst_jv_num(c, "credit_stall_us") == 0);
 		}
 	}
-	npt_run_free(&r);
+	tst_run_free(&r);
 	kill(pid, SIGTERM);
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 }
@@ -158,40 +162,42 @@ END_TEST
 
 START_TEST(test_reset)
 {
-	struct npt_run r;
-	struct jv *cards;
+	struct tst_run r;
+	struct tst_jv *cards;
 
-	npt_run(&r, "--json", "reset", "--all", NULL);
-	cards = jv_get(npt_envelope(&r, "reset", 0), "cards");
+	tst_run(&r, "--json", "reset", "--all", NULL);
+	cards = tst_jv_get(tst_envelope(&r, "reset", 0), "cards");
 	ck_assert_uint_eq(cards->n, ncards);
 	for (size_t i = 0; i < cards->n; i++)
-		ck_assert(jv_get(jv_at(cards, i), "healthy")->b);
-	npt_run_free(&r);
+		ck_assert(tst_jv_get(tst_jv_at(cards, i), "healthy")->b);
+	tst_run_free(&r);
 }
 END_TEST
 
 START_TEST(test_p2p)
 {
-	struct npt_run r;
-	struct jv *pairs;
+	struct tst_run r;
+	struct tst_jv *pairs;
 
-	npt_run(&r, "--json", "p2p", "--size", "64K", "-n", "1", NULL);
-	pairs = jv_get(npt_envelope(&r, "p2p", 0), "pairs");
+	tst_run(&r, "--json", "p2p", "--size", "64K", "-n", "1", NULL);
+	pairs = tst_jv_get(tst_envelope(&r, "p2p", 0), "pairs");
 	ck_assert_uint_eq(pairs->n, ncards * (ncards - 1));
 	for (size_t i = 0; i < pairs->n; i++)
-		ck_assert_str_eq(jv_str(jv_at(pairs, i), "integrity"), "pass");
-	npt_run_free(&r);
+		ck_assert_str_eq(tst_jv_str(tst_jv_at(pairs, i), "integrity"),
+				 "pass");
+	tst_run_free(&r);
 }
 END_TEST
 
 START_TEST(test_validate_quick)
 {
-	struct npt_run r;
+	struct tst_run r;
 
-	npt_run(&r, "--json", "validate", "quick", NULL);
-	npt_envelope(&r, "validate", 0);
-	ck_assert_double_eq(jv_num(jv_get(r.json, "summary"), "fail"), 0);
-	npt_run_free(&r);
+	tst_run(&r, "--json", "validate", "quick", NULL);
+	tst_envelope(&r, "validate", 0);
+	ck_assert_double_eq(tst_jv_num(tst_jv_get(r.json, "summary"), "fail"),
+			    0);
+	tst_run_free(&r);
 }
 END_TEST
 

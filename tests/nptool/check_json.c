@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "json.h"
-#include "npt_test.h"
+#include "test.h"
 
 struct doc {
 	char *text;
@@ -25,13 +25,13 @@ static void doc_begin(struct doc *d, bool pretty)
 }
 
 /* Finish the document and parse it back. */
-static struct jv *doc_end(struct doc *d)
+static struct tst_jv *doc_end(struct doc *d)
 {
-	struct jv *v;
+	struct tst_jv *v;
 
 	npt_json_free(d->j);
 	fclose(d->f);
-	v = jv_parse(d->text, NULL);
+	v = tst_jv_parse(d->text, NULL);
 	ck_assert_msg(v, "writer produced invalid JSON: %s", d->text);
 	return v;
 }
@@ -40,15 +40,15 @@ static struct jv *doc_end(struct doc *d)
 static char *roundtrip(const char *s)
 {
 	struct doc d;
-	struct jv *v;
+	struct tst_jv *v;
 	char *out;
 
 	doc_begin(&d, false);
 	npt_json_str(d.j, s);
 	v = doc_end(&d);
-	ck_assert_int_eq(v->type, JV_STR);
+	ck_assert_int_eq(v->type, TST_JV_STR);
 	out = strdup(v->str);
-	jv_free(v);
+	tst_jv_free(v);
 	free(d.text);
 	return out;
 }
@@ -127,20 +127,20 @@ static void nested(struct npt_json *j)
 	npt_json_obj_close(j);
 }
 
-static void check_nested(const struct jv *v)
+static void check_nested(const struct tst_jv *v)
 {
-	ck_assert_int_eq(v->type, JV_OBJ);
+	ck_assert_int_eq(v->type, TST_JV_OBJ);
 	ck_assert_uint_eq(v->n, 6);
-	ck_assert_str_eq(jv_str(v, "name"), "x");
-	ck_assert_uint_eq(jv_get(v, "empty_obj")->n, 0);
-	ck_assert_int_eq(jv_get(v, "empty_arr")->type, JV_ARR);
-	ck_assert_uint_eq(jv_get(v, "list")->n, 3);
+	ck_assert_str_eq(tst_jv_str(v, "name"), "x");
+	ck_assert_uint_eq(tst_jv_get(v, "empty_obj")->n, 0);
+	ck_assert_int_eq(tst_jv_get(v, "empty_arr")->type, TST_JV_ARR);
+	ck_assert_uint_eq(tst_jv_get(v, "list")->n, 3);
 	for (size_t i = 0; i < 3; i++) {
-		struct jv *e = jv_at(jv_get(v, "list"), i);
+		struct tst_jv *e = tst_jv_at(tst_jv_get(v, "list"), i);
 
-		ck_assert_double_eq(jv_num(e, "i"), -(double)i);
-		ck_assert_int_eq(jv_get(e, "odd")->b, (int)(i & 1));
-		ck_assert_int_eq(jv_get(e, "none")->type, JV_NULL);
+		ck_assert_double_eq(tst_jv_num(e, "i"), -(double)i);
+		ck_assert_int_eq(tst_jv_get(e, "odd")->b, (int)(i & 1));
+		ck_assert_int_eq(tst_jv_get(e, "none")->type, TST_JV_NULL);
 	}
 }
 
@@ -148,7 +148,7 @@ START_TEST(test_nesting_compact_and_pretty)
 {
 	for (int pretty = 0; pretty < 2; pretty++) {
 		struct doc d;
-		struct jv *v;
+		struct tst_jv *v;
 
 		doc_begin(&d, pretty);
 		nested(d.j);
@@ -159,7 +159,7 @@ START_TEST(test_nesting_compact_and_pretty)
 		ck_assert_ptr_nonnull(strstr(d.text, "-9223372036854775808"));
 		ck_assert_int_eq(strchr(d.text, '\n') < d.text + d.len - 1,
 				 pretty);
-		jv_free(v);
+		tst_jv_free(v);
 		free(d.text);
 	}
 }
@@ -169,7 +169,7 @@ START_TEST(test_doubles)
 {
 	const double vals[] = {0.1, 1.0 / 3, 123456789.123, 1e-300, -2.5};
 	struct doc d;
-	struct jv *v;
+	struct tst_jv *v;
 
 	doc_begin(&d, false);
 	npt_json_arr_open(d.j);
@@ -180,12 +180,12 @@ START_TEST(test_doubles)
 	npt_json_arr_close(d.j);
 	v = doc_end(&d);
 	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++)
-		ck_assert_double_eq(jv_at(v, i)->num, vals[i]);
-	ck_assert_int_eq(jv_at(v, 5)->type, JV_NULL);
-	ck_assert_int_eq(jv_at(v, 6)->type, JV_NULL);
+		ck_assert_double_eq(tst_jv_at(v, i)->num, vals[i]);
+	ck_assert_int_eq(tst_jv_at(v, 5)->type, TST_JV_NULL);
+	ck_assert_int_eq(tst_jv_at(v, 6)->type, TST_JV_NULL);
 	/* the short form when it reads back exactly */
 	ck_assert_ptr_nonnull(strstr(d.text, "[0.1,"));
-	jv_free(v);
+	tst_jv_free(v);
 	free(d.text);
 }
 END_TEST
@@ -199,7 +199,8 @@ START_TEST(test_parser_rejects)
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ck_assert_msg(!jv_parse(bad[i], NULL), "accepted '%s'", bad[i]);
+		ck_assert_msg(!tst_jv_parse(bad[i], NULL), "accepted '%s'",
+			      bad[i]);
 }
 END_TEST
 

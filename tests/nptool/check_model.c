@@ -17,7 +17,7 @@
 #include <np/model.h>
 
 #include "np_abi.h"
-#include "npt_test.h"
+#include "test.h"
 
 static char tmp[64];
 
@@ -101,21 +101,21 @@ static void same_files(const char *a, const char *b)
 	free(y);
 }
 
-static void check_shape(const struct jv *o, const struct np_model_shape *s)
+static void check_shape(const struct tst_jv *o, const struct np_model_shape *s)
 {
 	ck_assert_ptr_nonnull(o);
-	ck_assert_int_eq(o->type, JV_OBJ);
-	ck_assert_double_eq(jv_num(o, "layers"), s->n_layers);
-	ck_assert_double_eq(jv_num(o, "dim"), s->dim);
-	ck_assert_double_eq(jv_num(o, "heads"), s->n_heads);
-	ck_assert_double_eq(jv_num(o, "kv_heads"), s->n_kv_heads);
-	ck_assert_double_eq(jv_num(o, "head_dim"), s->dim / s->n_heads);
-	ck_assert_double_eq(jv_num(o, "ffn"), s->ffn);
-	ck_assert_double_eq(jv_num(o, "vocab"), s->vocab);
-	ck_assert_double_eq(jv_num(o, "context"), s->ctx);
-	ck_assert_double_eq_tol(jv_num(o, "rope_base"), s->rope_base,
+	ck_assert_int_eq(o->type, TST_JV_OBJ);
+	ck_assert_double_eq(tst_jv_num(o, "layers"), s->n_layers);
+	ck_assert_double_eq(tst_jv_num(o, "dim"), s->dim);
+	ck_assert_double_eq(tst_jv_num(o, "heads"), s->n_heads);
+	ck_assert_double_eq(tst_jv_num(o, "kv_heads"), s->n_kv_heads);
+	ck_assert_double_eq(tst_jv_num(o, "head_dim"), s->dim / s->n_heads);
+	ck_assert_double_eq(tst_jv_num(o, "ffn"), s->ffn);
+	ck_assert_double_eq(tst_jv_num(o, "vocab"), s->vocab);
+	ck_assert_double_eq(tst_jv_num(o, "context"), s->ctx);
+	ck_assert_double_eq_tol(tst_jv_num(o, "rope_base"), s->rope_base,
 				s->rope_base * 1e-6);
-	ck_assert_double_eq_tol(jv_num(o, "norm_eps"), s->norm_eps, 1e-12);
+	ck_assert_double_eq_tol(tst_jv_num(o, "norm_eps"), s->norm_eps, 1e-12);
 }
 
 /* The demo model as libnp reads it */
@@ -143,23 +143,24 @@ START_TEST(test_mkgguf_writes_the_demo_model)
 {
 	char *out = tmp_path("tiny.gguf");
 	struct np_model_shape s;
-	struct npt_run r;
-	struct jv *e;
+	struct tst_run r;
+	struct tst_jv *e;
 	struct stat st;
 
 	/* the demo model is mkgguf --shape tiny on the sample text */
-	npt_run(&r, "--json", "model", "mkgguf", "--shape", "tiny", "--text",
+	tst_run(&r, "--json", "model", "mkgguf", "--shape", "tiny", "--text",
 		NPT_SAMPLE_TEXT, "--out", out, NULL);
-	e = npt_envelope(&r, "model", 0);
-	ck_assert_str_eq(jv_str(e, "subcommand"), "mkgguf");
-	ck_assert_str_eq(jv_str(e, "path"), out);
-	ck_assert_str_eq(jv_str(e, "type"), np_ggml_type_name(NP_GGML_Q8_0));
-	ck_assert_str_eq(jv_str(e, "tokenizer"), "spm");
+	e = tst_envelope(&r, "model", 0);
+	ck_assert_str_eq(tst_jv_str(e, "subcommand"), "mkgguf");
+	ck_assert_str_eq(tst_jv_str(e, "path"), out);
+	ck_assert_str_eq(tst_jv_str(e, "type"),
+			 np_ggml_type_name(NP_GGML_Q8_0));
+	ck_assert_str_eq(tst_jv_str(e, "tokenizer"), "spm");
 	ck_assert_int_eq(np_model_shape_preset("tiny", &s), 0);
-	check_shape(jv_get(e, "shape"), &s);
+	check_shape(tst_jv_get(e, "shape"), &s);
 	ck_assert_int_eq(stat(out, &st), 0);
-	ck_assert_double_eq(jv_num(e, "file_bytes"), (double)st.st_size);
-	npt_run_free(&r);
+	ck_assert_double_eq(tst_jv_num(e, "file_bytes"), (double)st.st_size);
+	tst_run_free(&r);
 	same_files(out, NPT_DEMO_MODEL);
 	free(out);
 }
@@ -169,14 +170,14 @@ START_TEST(test_mkgguf_options)
 {
 	char *out = tmp_path("bpe.gguf");
 	struct oracle o;
-	struct npt_run r;
+	struct tst_run r;
 	const struct np_gguf_tensor *te;
 
-	npt_run(&r, "model", "mkgguf", "--tok", "bpe", "--type", "q4_0",
+	tst_run(&r, "model", "mkgguf", "--tok", "bpe", "--type", "q4_0",
 		"--seed", "7", "--text", NPT_SAMPLE_TEXT, "--out", out, NULL);
 	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
 	ck_assert_ptr_nonnull(strstr(r.out, out));
-	npt_run_free(&r);
+	tst_run_free(&r);
 	oracle_open(&o, out);
 	ck_assert_int_eq(np_tok_kind(o.tok), NP_TOK_BPE);
 	te = np_gguf_find_tensor(o.g, "blk.0.attn_q.weight");
@@ -190,8 +191,8 @@ END_TEST
 START_TEST(test_info)
 {
 	struct oracle o;
-	struct npt_run r;
-	struct jv *e, *tensors, *types, *vocab;
+	struct tst_run r;
+	struct tst_jv *e, *tensors, *types, *vocab;
 	uint64_t bytes = 0, params = 0, counted = 0;
 	char want[160];
 	struct stat st;
@@ -203,42 +204,44 @@ START_TEST(test_info)
 	}
 	ck_assert_int_eq(stat(NPT_DEMO_MODEL, &st), 0);
 
-	npt_run(&r, "--json", "model", "info", NPT_DEMO_MODEL, NULL);
-	e = npt_envelope(&r, "model", 0);
-	ck_assert_str_eq(jv_str(e, "subcommand"), "info");
-	ck_assert_double_eq(jv_num(e, "file_bytes"), (double)st.st_size);
-	ck_assert_double_eq(jv_num(e, "gguf_version"), np_gguf_version(o.g));
-	ck_assert_str_eq(jv_str(e, "architecture"), "llama");
-	ck_assert_int_eq(jv_get(e, "compilable")->type, JV_BOOL);
-	ck_assert(jv_get(e, "compilable")->b);
-	check_shape(jv_get(e, "shape"), np_model_get_shape(o.m));
-	tensors = jv_get(e, "tensors");
-	ck_assert_double_eq(jv_num(tensors, "count"), np_gguf_n_tensors(o.g));
-	ck_assert_double_eq(jv_num(tensors, "bytes"), (double)bytes);
-	ck_assert_double_eq(jv_num(tensors, "params"), (double)params);
-	types = jv_get(tensors, "types");
+	tst_run(&r, "--json", "model", "info", NPT_DEMO_MODEL, NULL);
+	e = tst_envelope(&r, "model", 0);
+	ck_assert_str_eq(tst_jv_str(e, "subcommand"), "info");
+	ck_assert_double_eq(tst_jv_num(e, "file_bytes"), (double)st.st_size);
+	ck_assert_double_eq(tst_jv_num(e, "gguf_version"),
+			    np_gguf_version(o.g));
+	ck_assert_str_eq(tst_jv_str(e, "architecture"), "llama");
+	ck_assert_int_eq(tst_jv_get(e, "compilable")->type, TST_JV_BOOL);
+	ck_assert(tst_jv_get(e, "compilable")->b);
+	check_shape(tst_jv_get(e, "shape"), np_model_get_shape(o.m));
+	tensors = tst_jv_get(e, "tensors");
+	ck_assert_double_eq(tst_jv_num(tensors, "count"),
+			    np_gguf_n_tensors(o.g));
+	ck_assert_double_eq(tst_jv_num(tensors, "bytes"), (double)bytes);
+	ck_assert_double_eq(tst_jv_num(tensors, "params"), (double)params);
+	types = tst_jv_get(tensors, "types");
 	ck_assert_ptr_nonnull(types);
 	for (size_t i = 0; i < types->n; i++) {
-		const struct jv *ty = jv_at(types, i);
+		const struct tst_jv *ty = tst_jv_at(types, i);
 		uint64_t n = 0;
 
 		for (size_t k = 0; k < np_gguf_n_tensors(o.g); k++)
 			n += !strcmp(
 				np_ggml_type_name(np_gguf_tensor(o.g, k)->type),
-				jv_str(ty, "type"));
-		ck_assert_double_eq(jv_num(ty, "count"), (double)n);
+				tst_jv_str(ty, "type"));
+		ck_assert_double_eq(tst_jv_num(ty, "count"), (double)n);
 		counted += n;
 	}
 	ck_assert_uint_eq(counted, np_gguf_n_tensors(o.g));
-	vocab = jv_get(e, "vocab");
-	ck_assert_str_eq(jv_str(vocab, "kind"), "spm");
-	ck_assert_double_eq(jv_num(vocab, "tokens"), np_tok_n_vocab(o.tok));
-	ck_assert_double_eq(jv_num(vocab, "bos"), np_tok_bos(o.tok));
-	ck_assert_double_eq(jv_num(vocab, "eos"), np_tok_eos(o.tok));
-	ck_assert_uint_eq(jv_get(e, "problems")->n, 0);
-	npt_run_free(&r);
+	vocab = tst_jv_get(e, "vocab");
+	ck_assert_str_eq(tst_jv_str(vocab, "kind"), "spm");
+	ck_assert_double_eq(tst_jv_num(vocab, "tokens"), np_tok_n_vocab(o.tok));
+	ck_assert_double_eq(tst_jv_num(vocab, "bos"), np_tok_bos(o.tok));
+	ck_assert_double_eq(tst_jv_num(vocab, "eos"), np_tok_eos(o.tok));
+	ck_assert_uint_eq(tst_jv_get(e, "problems")->n, 0);
+	tst_run_free(&r);
 
-	npt_run(&r, "model", "info", NPT_DEMO_MODEL, NULL);
+	tst_run(&r, "model", "info", NPT_DEMO_MODEL, NULL);
 	ck_assert_int_eq(r.status, 0);
 	snprintf(want, sizeof(want), "GGUF v%u", np_gguf_version(o.g));
 	ck_assert_ptr_nonnull(strstr(r.out, want));
@@ -250,7 +253,7 @@ START_TEST(test_info)
 		 np_model_get_shape(o.m)->dim);
 	ck_assert_ptr_nonnull(strstr(r.out, want));
 	ck_assert_ptr_nonnull(strstr(r.out, "compiles it"));
-	npt_run_free(&r);
+	tst_run_free(&r);
 	oracle_close(&o);
 }
 END_TEST
@@ -260,8 +263,8 @@ START_TEST(test_info_not_llama)
 	static const float w[32] = {1.0f};
 	struct np_gguf_writer *wr;
 	char *path = tmp_path("gpt2.gguf");
-	struct npt_run r;
-	struct jv *e, *pr;
+	struct tst_run r;
+	struct tst_jv *e, *pr;
 
 	/* a valid GGUF of another architecture: described, not compilable */
 	ck_assert_int_eq(np_gguf_writer_create(&wr), 0);
@@ -272,25 +275,25 @@ START_TEST(test_info_not_llama)
 	ck_assert_int_eq(np_gguf_writer_save(wr, path), 0);
 	np_gguf_writer_destroy(wr);
 
-	npt_run(&r, "--json", "model", "info", path, NULL);
-	e = npt_envelope(&r, "model", 0);
-	ck_assert_str_eq(jv_str(e, "architecture"), "gpt2");
-	ck_assert(!jv_get(e, "compilable")->b);
-	ck_assert_int_eq(jv_get(e, "shape")->type, JV_NULL);
-	ck_assert_int_eq(jv_get(e, "vocab")->type, JV_NULL);
-	ck_assert_double_eq(jv_num(jv_get(e, "tensors"), "count"), 1);
-	pr = jv_get(e, "problems");
+	tst_run(&r, "--json", "model", "info", path, NULL);
+	e = tst_envelope(&r, "model", 0);
+	ck_assert_str_eq(tst_jv_str(e, "architecture"), "gpt2");
+	ck_assert(!tst_jv_get(e, "compilable")->b);
+	ck_assert_int_eq(tst_jv_get(e, "shape")->type, TST_JV_NULL);
+	ck_assert_int_eq(tst_jv_get(e, "vocab")->type, TST_JV_NULL);
+	ck_assert_double_eq(tst_jv_num(tst_jv_get(e, "tensors"), "count"), 1);
+	pr = tst_jv_get(e, "problems");
 	ck_assert_uint_ge(pr->n, 1);
-	ck_assert_ptr_nonnull(strstr(jv_at(pr, 0)->str, "gpt2"));
-	npt_run_free(&r);
+	ck_assert_ptr_nonnull(strstr(tst_jv_at(pr, 0)->str, "gpt2"));
+	tst_run_free(&r);
 
 	/* compile refuses it: the user's file, exit 2 with libnp's reason */
-	npt_run(&r, "--json", "compile", path, NULL);
-	e = npt_envelope(&r, "compile", 2);
-	ck_assert_uint_ge(jv_get(e, "errors")->n, 1);
+	tst_run(&r, "--json", "compile", path, NULL);
+	e = tst_envelope(&r, "compile", 2);
+	ck_assert_uint_ge(tst_jv_get(e, "errors")->n, 1);
 	ck_assert_ptr_nonnull(
-		strstr(jv_at(jv_get(e, "errors"), 0)->str, "gpt2"));
-	npt_run_free(&r);
+		strstr(tst_jv_at(tst_jv_get(e, "errors"), 0)->str, "gpt2"));
+	tst_run_free(&r);
 	free(path);
 }
 END_TEST
@@ -325,17 +328,17 @@ START_TEST(test_corrupt)
 			write_all(path, "not a model\n", 12);
 		}
 		for (size_t k = 0; k < sizeof(cmds) / sizeof(cmds[0]); k++) {
-			struct npt_run r;
+			struct tst_run r;
 			const char *a = cmds[k][1] ? cmds[k][1] : path;
 			const char *b = cmds[k][1] ? path : NULL;
-			struct jv *e;
+			struct tst_jv *e;
 
-			npt_run(&r, "--json", cmds[k][0], a, b, cmds[k][2],
+			tst_run(&r, "--json", cmds[k][0], a, b, cmds[k][2],
 				NULL);
-			e = npt_envelope(&r, cmds[k][0], 2);
-			ck_assert_uint_ge(jv_get(e, "errors")->n, 1);
+			e = tst_envelope(&r, cmds[k][0], 2);
+			ck_assert_uint_ge(tst_jv_get(e, "errors")->n, 1);
 			ck_assert_ptr_nonnull(strstr(r.err, path));
-			npt_run_free(&r);
+			tst_run_free(&r);
 		}
 	}
 	free(path);
@@ -345,13 +348,13 @@ END_TEST
 
 START_TEST(test_missing_file)
 {
-	struct npt_run r;
+	struct tst_run r;
 	char *path = tmp_path("no-such.gguf");
 
-	npt_run(&r, "model", "info", path, NULL);
+	tst_run(&r, "model", "info", path, NULL);
 	ck_assert_int_eq(r.status, 2);
 	ck_assert_ptr_nonnull(strstr(r.err, path));
-	npt_run_free(&r);
+	tst_run_free(&r);
 	free(path);
 }
 END_TEST
@@ -361,8 +364,8 @@ static const char text[] = "Hello, world! Grüße, 世界. ¿Qué tal?\n\tdone";
 START_TEST(test_tokenize)
 {
 	struct oracle o;
-	struct npt_run r;
-	struct jv *e, *ids;
+	struct tst_run r;
+	struct tst_jv *e, *ids;
 	int32_t want[256];
 	size_t n;
 	char line[2048] = "";
@@ -371,21 +374,21 @@ START_TEST(test_tokenize)
 	ck_assert_int_eq(
 		np_tok_encode(o.tok, text, strlen(text), want, 256, &n), 0);
 
-	npt_run(&r, "--json", "model", "tokenize", NPT_DEMO_MODEL, text, NULL);
-	e = npt_envelope(&r, "model", 0);
-	ck_assert_str_eq(jv_str(e, "subcommand"), "tokenize");
-	ids = jv_get(e, "ids");
+	tst_run(&r, "--json", "model", "tokenize", NPT_DEMO_MODEL, text, NULL);
+	e = tst_envelope(&r, "model", 0);
+	ck_assert_str_eq(tst_jv_str(e, "subcommand"), "tokenize");
+	ids = tst_jv_get(e, "ids");
 	ck_assert_uint_eq(ids->n, n);
 	for (size_t i = 0; i < n; i++)
-		ck_assert_double_eq(jv_at(ids, i)->num, want[i]);
-	ck_assert_uint_eq(jv_get(e, "pieces")->n, n);
-	ck_assert_double_eq(jv_num(e, "tokens"), n);
-	ck_assert_double_eq(jv_num(e, "bytes"), strlen(text));
-	ck_assert(jv_get(e, "round_trip")->b);
-	npt_run_free(&r);
+		ck_assert_double_eq(tst_jv_at(ids, i)->num, want[i]);
+	ck_assert_uint_eq(tst_jv_get(e, "pieces")->n, n);
+	ck_assert_double_eq(tst_jv_num(e, "tokens"), n);
+	ck_assert_double_eq(tst_jv_num(e, "bytes"), strlen(text));
+	ck_assert(tst_jv_get(e, "round_trip")->b);
+	tst_run_free(&r);
 
 	/* text: the ids on the first line; --bos puts BOS first */
-	npt_run(&r, "model", "tokenize", "--bos", NPT_DEMO_MODEL, text, NULL);
+	tst_run(&r, "model", "tokenize", "--bos", NPT_DEMO_MODEL, text, NULL);
 	ck_assert_int_eq(r.status, 0);
 	snprintf(line, sizeof(line), "%d", np_tok_bos(o.tok));
 	for (size_t i = 0; i < n; i++)
@@ -394,7 +397,7 @@ START_TEST(test_tokenize)
 	strcat(line, "\n");
 	ck_assert_int_eq(strncmp(r.out, line, strlen(line)), 0);
 	ck_assert_ptr_nonnull(strstr(r.out, "gives the text back"));
-	npt_run_free(&r);
+	tst_run_free(&r);
 	oracle_close(&o);
 }
 END_TEST
@@ -403,17 +406,17 @@ START_TEST(test_tokenize_file)
 {
 	size_t len;
 	char *sample = read_all(NPT_SAMPLE_TEXT, &len);
-	struct npt_run r;
-	struct jv *e;
+	struct tst_run r;
+	struct tst_jv *e;
 
 	/* the whole multilingual sample round-trips */
-	npt_run(&r, "--json", "model", "tokenize", "-f", NPT_SAMPLE_TEXT,
+	tst_run(&r, "--json", "model", "tokenize", "-f", NPT_SAMPLE_TEXT,
 		NPT_DEMO_MODEL, NULL);
-	e = npt_envelope(&r, "model", 0);
-	ck_assert_double_eq(jv_num(e, "bytes"), len);
-	ck_assert(jv_get(e, "round_trip")->b);
-	ck_assert_uint_ge(jv_get(e, "ids")->n, 1);
-	npt_run_free(&r);
+	e = tst_envelope(&r, "model", 0);
+	ck_assert_double_eq(tst_jv_num(e, "bytes"), len);
+	ck_assert(tst_jv_get(e, "round_trip")->b);
+	ck_assert_uint_ge(tst_jv_get(e, "ids")->n, 1);
+	tst_run_free(&r);
 	free(sample);
 }
 END_TEST
@@ -421,8 +424,8 @@ END_TEST
 START_TEST(test_detokenize)
 {
 	struct oracle o;
-	struct npt_run r;
-	struct jv *e;
+	struct tst_run r;
+	struct tst_jv *e;
 	int32_t ids[256];
 	size_t n;
 	char *args[8], list[2048] = "";
@@ -435,18 +438,18 @@ START_TEST(test_detokenize)
 		snprintf(list + strlen(list), sizeof(list) - strlen(list),
 			 "%s%d", i ? "," : "", ids[i]);
 
-	npt_run(&r, "--json", "model", "detokenize", NPT_DEMO_MODEL, list,
+	tst_run(&r, "--json", "model", "detokenize", NPT_DEMO_MODEL, list,
 		NULL);
-	e = npt_envelope(&r, "model", 0);
-	ck_assert_str_eq(jv_str(e, "text"), text);
-	ck_assert_double_eq(jv_num(e, "bytes"), strlen(text));
-	ck_assert_uint_eq(jv_get(e, "ids")->n, n);
-	npt_run_free(&r);
+	e = tst_envelope(&r, "model", 0);
+	ck_assert_str_eq(tst_jv_str(e, "text"), text);
+	ck_assert_double_eq(tst_jv_num(e, "bytes"), strlen(text));
+	ck_assert_uint_eq(tst_jv_get(e, "ids")->n, n);
+	tst_run_free(&r);
 
 	/* separate arguments, text mode: the text and a newline */
 	for (size_t i = 0; i < 4; i++)
 		ck_assert_int_ge(asprintf(&args[i], "%d", ids[i]), 0);
-	npt_run(&r, "model", "detokenize", NPT_DEMO_MODEL, args[0], args[1],
+	tst_run(&r, "model", "detokenize", NPT_DEMO_MODEL, args[0], args[1],
 		args[2], args[3], NULL);
 	ck_assert_int_eq(r.status, 0);
 	{
@@ -461,62 +464,66 @@ START_TEST(test_detokenize)
 		ck_assert_int_eq(strncmp(r.out, want, len), 0);
 		ck_assert_int_eq(r.out[len], '\n');
 	}
-	npt_run_free(&r);
+	tst_run_free(&r);
 	for (size_t i = 0; i < 4; i++)
 		free(args[i]);
 
 	/* an id outside the vocabulary is named */
 	snprintf(list, sizeof(list), "%u", np_tok_n_vocab(o.tok));
-	npt_run(&r, "--json", "model", "detokenize", NPT_DEMO_MODEL, list,
+	tst_run(&r, "--json", "model", "detokenize", NPT_DEMO_MODEL, list,
 		NULL);
-	e = npt_envelope(&r, "model", 2);
-	ck_assert_ptr_nonnull(strstr(jv_at(jv_get(e, "errors"), 0)->str, list));
-	npt_run_free(&r);
+	e = tst_envelope(&r, "model", 2);
+	ck_assert_ptr_nonnull(
+		strstr(tst_jv_at(tst_jv_get(e, "errors"), 0)->str, list));
+	tst_run_free(&r);
 	oracle_close(&o);
 }
 END_TEST
 
 /* The plan nptool shows is np_compile's for the same options. */
-static void check_plan(const struct jv *e, const struct np_compiled *c)
+static void check_plan(const struct tst_jv *e, const struct np_compiled *c)
 {
-	const struct jv *cards = jv_get(e, "cards"), *total;
+	const struct tst_jv *cards = tst_jv_get(e, "cards"), *total;
 	uint64_t sram = 0;
 
 	ck_assert_ptr_nonnull(cards);
 	ck_assert_uint_eq(cards->n, np_compiled_n_cards(c));
 	for (uint32_t i = 0; i < np_compiled_n_cards(c); i++) {
 		const struct np_card_plan *p = np_compiled_card(c, i);
-		const struct jv *j = jv_at(cards, i);
+		const struct tst_jv *j = tst_jv_at(cards, i);
 
-		ck_assert_double_eq(jv_num(j, "card"), i);
-		ck_assert_str_eq(jv_str(j, "kind"), p->kind == NP_CARD_LAYERS ?
-							    "layers" :
-							    "output");
+		ck_assert_double_eq(tst_jv_num(j, "card"), i);
+		ck_assert_str_eq(tst_jv_str(j, "kind"),
+				 p->kind == NP_CARD_LAYERS ? "layers" :
+							     "output");
 		if (p->kind == NP_CARD_LAYERS) {
-			ck_assert_double_eq(jv_num(j, "first_layer"),
+			ck_assert_double_eq(tst_jv_num(j, "first_layer"),
 					    p->first_layer);
-			ck_assert_double_eq(jv_num(j, "layers"), p->n_layers);
-			ck_assert_int_eq(jv_get(j, "vocab_begin")->type,
-					 JV_NULL);
+			ck_assert_double_eq(tst_jv_num(j, "layers"),
+					    p->n_layers);
+			ck_assert_int_eq(tst_jv_get(j, "vocab_begin")->type,
+					 TST_JV_NULL);
 		} else {
-			ck_assert_double_eq(jv_num(j, "vocab_begin"),
+			ck_assert_double_eq(tst_jv_num(j, "vocab_begin"),
 					    p->vocab_begin);
-			ck_assert_double_eq(jv_num(j, "vocab_end"),
+			ck_assert_double_eq(tst_jv_num(j, "vocab_end"),
 					    p->vocab_end);
-			ck_assert_int_eq(jv_get(j, "layers")->type, JV_NULL);
+			ck_assert_int_eq(tst_jv_get(j, "layers")->type,
+					 TST_JV_NULL);
 		}
-		ck_assert_double_eq(jv_num(j, "core_bytes"), p->core_bytes);
-		ck_assert_double_eq(jv_num(j, "sram_bytes"),
+		ck_assert_double_eq(tst_jv_num(j, "core_bytes"), p->core_bytes);
+		ck_assert_double_eq(tst_jv_num(j, "sram_bytes"),
 				    (double)p->core_bytes * NP_NUM_CORES);
-		ck_assert_double_eq(jv_num(j, "weight_bytes"), p->weight_bytes);
-		ck_assert_double_eq(jv_num(j, "kv_bytes"), p->kv_bytes);
-		ck_assert_double_eq(jv_num(j, "prog_bytes"), p->prog_bytes);
+		ck_assert_double_eq(tst_jv_num(j, "weight_bytes"),
+				    p->weight_bytes);
+		ck_assert_double_eq(tst_jv_num(j, "kv_bytes"), p->kv_bytes);
+		ck_assert_double_eq(tst_jv_num(j, "prog_bytes"), p->prog_bytes);
 		sram += p->core_bytes * NP_NUM_CORES;
 	}
-	total = jv_get(e, "total");
-	ck_assert_double_eq(jv_num(total, "cards"), np_compiled_n_cards(c));
-	ck_assert_double_eq(jv_num(total, "sram_bytes"), (double)sram);
-	ck_assert_double_eq(jv_num(jv_get(e, "budget"), "card_bytes"),
+	total = tst_jv_get(e, "total");
+	ck_assert_double_eq(tst_jv_num(total, "cards"), np_compiled_n_cards(c));
+	ck_assert_double_eq(tst_jv_num(total, "sram_bytes"), (double)sram);
+	ck_assert_double_eq(tst_jv_num(tst_jv_get(e, "budget"), "card_bytes"),
 			    NP_SRAM_SIZE);
 }
 
@@ -525,43 +532,44 @@ START_TEST(test_compile)
 	struct np_compile_opts co = {.n_cards = 6, .batch = 8, .max_seq = 512};
 	struct np_compiled *c;
 	struct oracle o;
-	struct npt_run r;
-	struct jv *e;
+	struct tst_run r;
+	struct tst_jv *e;
 	char desc[16384];
 
 	oracle_open(&o, NPT_DEMO_MODEL);
 	ck_assert_int_eq(np_compile(o.m, NULL, &co, NULL, &c), 0);
 
-	npt_run(&r, "--json", "compile", "--cards", "6", "--batch", "8",
+	tst_run(&r, "--json", "compile", "--cards", "6", "--batch", "8",
 		"--max-seq", "512", NPT_DEMO_MODEL, NULL);
-	e = npt_envelope(&r, "compile", 0);
-	check_shape(jv_get(e, "shape"), np_model_get_shape(o.m));
-	ck_assert_double_eq(jv_num(jv_get(e, "options"), "cards"), 6);
-	ck_assert_int_eq(jv_get(jv_get(e, "options"), "out_cards")->type,
-			 JV_NULL);
+	e = tst_envelope(&r, "compile", 0);
+	check_shape(tst_jv_get(e, "shape"), np_model_get_shape(o.m));
+	ck_assert_double_eq(tst_jv_num(tst_jv_get(e, "options"), "cards"), 6);
+	ck_assert_int_eq(
+		tst_jv_get(tst_jv_get(e, "options"), "out_cards")->type,
+		TST_JV_NULL);
 	check_plan(e, c);
-	ck_assert_int_eq(jv_get(e, "output")->type, JV_NULL);
-	npt_run_free(&r);
+	ck_assert_int_eq(tst_jv_get(e, "output")->type, TST_JV_NULL);
+	tst_run_free(&r);
 
 	/* text: libnp's own description, then the totals */
-	npt_run(&r, "compile", "--cards", "6", "--batch", "8", "--max-seq",
+	tst_run(&r, "compile", "--cards", "6", "--batch", "8", "--max-seq",
 		"512", NPT_DEMO_MODEL, NULL);
 	ck_assert_int_eq(r.status, 0);
 	np_compiled_describe(c, desc, sizeof(desc));
 	ck_assert_msg(strstr(r.out, desc), "'%s' lacks '%s'", r.out, desc);
 	ck_assert_ptr_nonnull(strstr(r.out, "budget    192 MiB per card"));
 	ck_assert_ptr_nonnull(strstr(r.out, "total "));
-	npt_run_free(&r);
+	tst_run_free(&r);
 	np_compiled_destroy(c);
 
 	/* --out-cards: more output cards than the fewest */
 	co.out_cards = 2;
 	ck_assert_int_eq(np_compile(o.m, NULL, &co, NULL, &c), 0);
-	npt_run(&r, "--json", "compile", "--cards", "6", "--batch", "8",
+	tst_run(&r, "--json", "compile", "--cards", "6", "--batch", "8",
 		"--max-seq", "512", "--out-cards", "2", NPT_DEMO_MODEL, NULL);
-	e = npt_envelope(&r, "compile", 0);
+	e = tst_envelope(&r, "compile", 0);
 	check_plan(e, c);
-	npt_run_free(&r);
+	tst_run_free(&r);
 	np_compiled_destroy(c);
 	oracle_close(&o);
 }
@@ -569,29 +577,29 @@ END_TEST
 
 START_TEST(test_compile_not_fits)
 {
-	struct npt_run r;
-	struct jv *e;
+	struct tst_run r;
+	struct tst_jv *e;
 	const char *msg;
 
 	/* 4096 sessions of 65536 tokens: the KV cache of one layer alone
 	 * exceeds a card */
-	npt_run(&r, "--json", "compile", "--batch", "4096", "--max-seq",
+	tst_run(&r, "--json", "compile", "--batch", "4096", "--max-seq",
 		"65536", NPT_DEMO_MODEL, NULL);
-	e = npt_envelope(&r, "compile", 1);
-	ck_assert_uint_ge(jv_get(e, "errors")->n, 1);
-	msg = jv_at(jv_get(e, "errors"), 0)->str;
+	e = tst_envelope(&r, "compile", 1);
+	ck_assert_uint_ge(tst_jv_get(e, "errors")->n, 1);
+	msg = tst_jv_at(tst_jv_get(e, "errors"), 0)->str;
 	ck_assert_ptr_nonnull(strstr(msg, "does not fit"));
 	ck_assert_ptr_nonnull(strstr(msg, "budget per card"));
 	ck_assert_ptr_nonnull(strstr(msg, "would fit"));
-	ck_assert_ptr_null(jv_get(e, "cards"));
-	npt_run_free(&r);
+	ck_assert_ptr_null(tst_jv_get(e, "cards"));
+	tst_run_free(&r);
 
-	npt_run(&r, "compile", "--cards", "2", "--batch", "4096", "--max-seq",
+	tst_run(&r, "compile", "--cards", "2", "--batch", "4096", "--max-seq",
 		"65536", NPT_DEMO_MODEL, NULL);
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_ptr_nonnull(strstr(r.err, "does not fit 2 cards"));
 	ck_assert_str_eq(r.out, "");
-	npt_run_free(&r);
+	tst_run_free(&r);
 }
 END_TEST
 
@@ -601,8 +609,8 @@ START_TEST(test_compile_images)
 	struct np_quant_calib *calib;
 	struct np_compiled *c;
 	struct oracle o;
-	struct npt_run r;
-	struct jv *e, *out;
+	struct tst_run r;
+	struct tst_jv *e, *out;
 	char *dir = tmp_path("images"), *ref = tmp_path("ref"), a[512], b[512];
 
 	/* the same images as np_compile_write with default scales */
@@ -612,15 +620,15 @@ START_TEST(test_compile_images)
 	ck_assert_int_eq(mkdir(ref, 0755), 0);
 	ck_assert_int_eq(np_compile_write(c, ref), 0);
 
-	npt_run(&r, "--json", "compile", "--cards", "3", "--batch", "2",
+	tst_run(&r, "--json", "compile", "--cards", "3", "--batch", "2",
 		"--max-seq", "64", "-o", dir, NPT_DEMO_MODEL, NULL);
-	e = npt_envelope(&r, "compile", 0);
+	e = tst_envelope(&r, "compile", 0);
 	check_plan(e, c);
-	out = jv_get(e, "output");
-	ck_assert_str_eq(jv_str(out, "dir"), dir);
-	ck_assert_double_eq(jv_num(out, "images"), np_compiled_n_cards(c));
-	ck_assert_str_eq(jv_str(out, "calibration"), "default");
-	npt_run_free(&r);
+	out = tst_jv_get(e, "output");
+	ck_assert_str_eq(tst_jv_str(out, "dir"), dir);
+	ck_assert_double_eq(tst_jv_num(out, "images"), np_compiled_n_cards(c));
+	ck_assert_str_eq(tst_jv_str(out, "calibration"), "default");
+	tst_run_free(&r);
 	for (uint32_t i = 0; i < np_compiled_n_cards(c); i++) {
 		snprintf(a, sizeof(a), "%s/card-%02u.npimg", dir, i);
 		snprintf(b, sizeof(b), "%s/card-%02u.npimg", ref, i);
@@ -631,20 +639,20 @@ START_TEST(test_compile_images)
 	same_files(a, b);
 
 	/* calibrated on text: written, and named in the report */
-	npt_run(&r, "compile", "--cards", "3", "--batch", "2", "--max-seq",
+	tst_run(&r, "compile", "--cards", "3", "--batch", "2", "--max-seq",
 		"64", "-o", dir, "--calib", NPT_SAMPLE_TEXT, NPT_DEMO_MODEL,
 		NULL);
 	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
 	ck_assert_ptr_nonnull(strstr(r.out, "calibrated"));
-	npt_run_free(&r);
+	tst_run_free(&r);
 
 	/* an output directory that cannot be created is the OS's error */
 	snprintf(a, sizeof(a), "%s/card-00.npimg/sub", dir);
-	npt_run(&r, "compile", "--cards", "3", "--batch", "2", "--max-seq",
+	tst_run(&r, "compile", "--cards", "3", "--batch", "2", "--max-seq",
 		"64", "-o", a, NPT_DEMO_MODEL, NULL);
 	ck_assert_int_eq(r.status, 4);
 	ck_assert_ptr_nonnull(strstr(r.err, a));
-	npt_run_free(&r);
+	tst_run_free(&r);
 
 	np_compiled_destroy(c);
 	np_quant_calib_destroy(calib);
@@ -674,18 +682,18 @@ START_TEST(test_bad_usage)
 		{"compile", "--batch", "0", NPT_DEMO_MODEL},
 		{"compile", "--calib", NPT_SAMPLE_TEXT, NPT_DEMO_MODEL},
 	};
-	struct npt_run r;
+	struct tst_run r;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		npt_run(&r, "--json", bad[i][0], bad[i][1], bad[i][2],
+		tst_run(&r, "--json", bad[i][0], bad[i][1], bad[i][2],
 			bad[i][3], bad[i][4], bad[i][5], NULL);
 		ck_assert_msg(r.status == 2, "%s %s %s %s: exit %d, not 2",
 			      bad[i][0], bad[i][1] ? bad[i][1] : "",
 			      bad[i][2] ? bad[i][2] : "",
 			      bad[i][3] ? bad[i][3] : "", r.status);
-		npt_envelope(&r, bad[i][0], 2);
-		ck_assert_uint_ge(jv_get(r.json, "errors")->n, 1);
-		npt_run_free(&r);
+		tst_envelope(&r, bad[i][0], 2);
+		ck_assert_uint_ge(tst_jv_get(r.json, "errors")->n, 1);
+		tst_run_free(&r);
 	}
 }
 END_TEST

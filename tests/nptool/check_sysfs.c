@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "npt_test.h"
+#include "test.h"
 
 static char root[256];
 
@@ -142,7 +142,7 @@ static void tree_setup(void)
 	ck_assert_ptr_nonnull(mkdtemp(root));
 	setenv("NP_SYSFS_ROOT", root, 1);
 	setenv("NP_DEVICES", "vfio:all", 1);
-	npt_pre_exec = NULL;
+	tst_pre_exec = NULL;
 	pci("0000:03:00.0", "0x1234\n", "0x4e50\n", "np_vfio_pci", 12, "8\n");
 	telemetry("0000:03:00.0");
 	pci("0000:04:00.0", "0x1234\n", "0x4e50\n", "vfio-pci", 13, "4\n");
@@ -171,15 +171,16 @@ static void tree_teardown(void)
 }
 
 /* The check called name whose detail mentions what (NULL: any). */
-static struct jv *find_check(struct jv *e, const char *name, const char *what)
+static struct tst_jv *find_check(struct tst_jv *e, const char *name,
+				 const char *what)
 {
-	struct jv *checks = jv_get(e, "checks");
+	struct tst_jv *checks = tst_jv_get(e, "checks");
 
 	for (size_t i = 0; checks && i < checks->n; i++) {
-		struct jv *c = jv_at(checks, i);
+		struct tst_jv *c = tst_jv_at(checks, i);
 
-		if (!strcmp(jv_str(c, "name"), name) &&
-		    (!what || strstr(jv_str(c, "detail"), what)))
+		if (!strcmp(tst_jv_str(c, "name"), name) &&
+		    (!what || strstr(tst_jv_str(c, "detail"), what)))
 			return c;
 	}
 	ck_abort_msg("no check %s about %s", name, what ? what : "anything");
@@ -188,39 +189,39 @@ static struct jv *find_check(struct jv *e, const char *name, const char *what)
 
 START_TEST(test_list)
 {
-	struct npt_run r;
-	struct jv *cards, *a, *b;
+	struct tst_run r;
+	struct tst_jv *cards, *a, *b;
 
-	npt_run(&r, "--json", "list", NULL);
-	npt_envelope(&r, "list", 0);
-	cards = jv_get(r.json, "cards");
+	tst_run(&r, "--json", "list", NULL);
+	tst_envelope(&r, "list", 0);
+	cards = tst_jv_get(r.json, "cards");
 	ck_assert_uint_eq(cards->n, 2);
-	a = jv_at(cards, 0);
-	b = jv_at(cards, 1);
-	ck_assert_str_eq(jv_str(a, "bdf"), "0000:03:00.0");
-	ck_assert_str_eq(jv_str(a, "fw_version"), "1.2.3");
-	ck_assert_str_eq(jv_str(a, "serial"), "00000000000000aa");
-	ck_assert_str_eq(jv_str(a, "driver"), "np_vfio_pci");
-	ck_assert_str_eq(jv_str(a, "state"), "ready");
-	ck_assert_double_eq(jv_num(a, "iommu_group"), 12);
-	ck_assert_double_eq(jv_num(a, "numa_node"), 0);
-	ck_assert_double_eq(jv_num(jv_get(a, "link"), "gen"), 3);
-	ck_assert_double_eq(jv_num(jv_get(a, "link"), "width"), 8);
-	ck_assert_str_eq(jv_str(jv_get(a, "ids"), "subsystem_vendor"),
+	a = tst_jv_at(cards, 0);
+	b = tst_jv_at(cards, 1);
+	ck_assert_str_eq(tst_jv_str(a, "bdf"), "0000:03:00.0");
+	ck_assert_str_eq(tst_jv_str(a, "fw_version"), "1.2.3");
+	ck_assert_str_eq(tst_jv_str(a, "serial"), "00000000000000aa");
+	ck_assert_str_eq(tst_jv_str(a, "driver"), "np_vfio_pci");
+	ck_assert_str_eq(tst_jv_str(a, "state"), "ready");
+	ck_assert_double_eq(tst_jv_num(a, "iommu_group"), 12);
+	ck_assert_double_eq(tst_jv_num(a, "numa_node"), 0);
+	ck_assert_double_eq(tst_jv_num(tst_jv_get(a, "link"), "gen"), 3);
+	ck_assert_double_eq(tst_jv_num(tst_jv_get(a, "link"), "width"), 8);
+	ck_assert_str_eq(tst_jv_str(tst_jv_get(a, "ids"), "subsystem_vendor"),
 			 "0x1af4");
-	ck_assert_str_eq(jv_str(b, "driver"), "vfio-pci");
-	ck_assert_str_eq(jv_str(b, "state"), "no-telemetry");
-	ck_assert_int_eq(jv_get(b, "fw_version")->type, JV_NULL);
-	ck_assert_double_eq(jv_num(jv_get(b, "link"), "width"), 4);
-	ck_assert_double_eq(jv_num(jv_get(b, "link"), "max_width"), 8);
-	npt_run_free(&r);
+	ck_assert_str_eq(tst_jv_str(b, "driver"), "vfio-pci");
+	ck_assert_str_eq(tst_jv_str(b, "state"), "no-telemetry");
+	ck_assert_int_eq(tst_jv_get(b, "fw_version")->type, TST_JV_NULL);
+	ck_assert_double_eq(tst_jv_num(tst_jv_get(b, "link"), "width"), 4);
+	ck_assert_double_eq(tst_jv_num(tst_jv_get(b, "link"), "max_width"), 8);
+	tst_run_free(&r);
 
-	npt_run(&r, "list", NULL);
+	tst_run(&r, "list", NULL);
 	ck_assert_int_eq(r.status, 0);
-	ck_assert_uint_eq(npt_lines(r.out), 3);
+	ck_assert_uint_eq(tst_lines(r.out), 3);
 	ck_assert_ptr_nonnull(strstr(r.out, "Gen3 x4"));
 	ck_assert_ptr_nonnull(strstr(r.out, "np_vfio_pci"));
-	npt_run_free(&r);
+	tst_run_free(&r);
 }
 END_TEST
 
@@ -228,28 +229,30 @@ END_TEST
  * link, the driver's np/link the card's own. */
 START_TEST(test_list_driver_link)
 {
-	struct npt_run r;
-	struct jv *link;
+	struct tst_run r;
+	struct tst_jv *link;
 
 	put("/sys/bus/pci/devices/0000:03:00.0/current_link_speed",
 	    "Unknown\n");
 	put("/sys/bus/pci/devices/0000:03:00.0/current_link_width", "0\n");
-	npt_run(&r, "--json", "list", NULL);
-	link = jv_get(jv_at(jv_get(npt_envelope(&r, "list", 0), "cards"), 0),
-		      "link");
-	ck_assert_int_eq(jv_get(link, "gen")->type, JV_NULL);
-	npt_run_free(&r);
+	tst_run(&r, "--json", "list", NULL);
+	link = tst_jv_get(
+		tst_jv_at(tst_jv_get(tst_envelope(&r, "list", 0), "cards"), 0),
+		"link");
+	ck_assert_int_eq(tst_jv_get(link, "gen")->type, TST_JV_NULL);
+	tst_run_free(&r);
 
 	put("/sys/bus/pci/devices/0000:03:00.0/np/link", "Gen4 x16\n");
-	npt_run(&r, "--json", "list", NULL);
-	link = jv_get(jv_at(jv_get(npt_envelope(&r, "list", 0), "cards"), 0),
-		      "link");
-	ck_assert_double_eq(jv_num(link, "gen"), 4);
-	ck_assert_double_eq(jv_num(link, "width"), 16);
-	npt_run_free(&r);
-	npt_run(&r, "list", NULL);
+	tst_run(&r, "--json", "list", NULL);
+	link = tst_jv_get(
+		tst_jv_at(tst_jv_get(tst_envelope(&r, "list", 0), "cards"), 0),
+		"link");
+	ck_assert_double_eq(tst_jv_num(link, "gen"), 4);
+	ck_assert_double_eq(tst_jv_num(link, "width"), 16);
+	tst_run_free(&r);
+	tst_run(&r, "list", NULL);
 	ck_assert_ptr_nonnull(strstr(r.out, "Gen4 x16"));
-	npt_run_free(&r);
+	tst_run_free(&r);
 }
 END_TEST
 
@@ -293,189 +296,215 @@ START_TEST(test_pipeline_driver_stats)
 		.line = {"3 5000 7 9000 100 2000000 30000\n",
 			 "5 65000 9 9100 150 3500000 31000\n"},
 	};
-	struct npt_run r;
+	struct tst_run r;
 	pthread_t th;
-	struct jv *c;
+	struct tst_jv *c;
 
 	snprintf(f.path, sizeof(f.path),
 		 "%s/sys/bus/pci/devices/0000:03:00.0/np/dma1_stat", root);
 	ck_assert_int_eq(mkfifo(f.path, 0644), 0);
 	ck_assert_int_eq(pthread_create(&th, NULL, fifo_serve, &f), 0);
-	npt_run(&r, "-d", "vfio:0000:03:00.0", "--json", "pipeline", "-i",
+	tst_run(&r, "-d", "vfio:0000:03:00.0", "--json", "pipeline", "-i",
 		"0.2", NULL);
 	pthread_join(th, NULL);
 	ck_assert_int_eq(f.served, 2);
-	c = jv_at(jv_get(npt_envelope(&r, "pipeline", 0), "cards"), 0);
-	ck_assert_str_eq(jv_str(r.json, "source"), "sysfs");
-	ck_assert_double_eq(jv_num(c, "hops"), 50);
-	ck_assert_double_eq(jv_num(c, "hop_latency_us"), 30);
-	ck_assert_double_eq(jv_num(c, "credit_stalls"), 2);
-	ck_assert_double_eq(jv_num(c, "credit_stall_us"), 60);
+	c = tst_jv_at(tst_jv_get(tst_envelope(&r, "pipeline", 0), "cards"), 0);
+	ck_assert_str_eq(tst_jv_str(r.json, "source"), "sysfs");
+	ck_assert_double_eq(tst_jv_num(c, "hops"), 50);
+	ck_assert_double_eq(tst_jv_num(c, "hop_latency_us"), 30);
+	ck_assert_double_eq(tst_jv_num(c, "credit_stalls"), 2);
+	ck_assert_double_eq(tst_jv_num(c, "credit_stall_us"), 60);
 	/* the running maximum is the model process's, not the interval's */
-	ck_assert_int_eq(jv_get(c, "hop_latency_max_us")->type, JV_NULL);
-	npt_run_free(&r);
+	ck_assert_int_eq(tst_jv_get(c, "hop_latency_max_us")->type,
+			 TST_JV_NULL);
+	tst_run_free(&r);
 }
 END_TEST
 
 START_TEST(test_list_spec)
 {
-	struct npt_run r;
+	struct tst_run r;
 
 	/* short BDF, as lspci prints it */
-	npt_run(&r, "--json", "-d", "vfio:04:00.0", "list", NULL);
-	npt_envelope(&r, "list", 0);
-	ck_assert_uint_eq(jv_get(r.json, "cards")->n, 1);
-	npt_run_free(&r);
+	tst_run(&r, "--json", "-d", "vfio:04:00.0", "list", NULL);
+	tst_envelope(&r, "list", 0);
+	ck_assert_uint_eq(tst_jv_get(r.json, "cards")->n, 1);
+	tst_run_free(&r);
 
 	/* cards come in the order the spec lists them, as in libnp */
-	npt_run(&r, "--json", "-d", "vfio:0000:04:00.0,03:00.0", "list", NULL);
-	npt_envelope(&r, "list", 0);
-	ck_assert_str_eq(jv_str(jv_at(jv_get(r.json, "cards"), 0), "bdf"),
-			 "0000:04:00.0");
-	ck_assert_str_eq(jv_str(jv_at(jv_get(r.json, "cards"), 1), "bdf"),
-			 "0000:03:00.0");
-	npt_run_free(&r);
+	tst_run(&r, "--json", "-d", "vfio:0000:04:00.0,03:00.0", "list", NULL);
+	tst_envelope(&r, "list", 0);
+	ck_assert_str_eq(
+		tst_jv_str(tst_jv_at(tst_jv_get(r.json, "cards"), 0), "bdf"),
+		"0000:04:00.0");
+	ck_assert_str_eq(
+		tst_jv_str(tst_jv_at(tst_jv_get(r.json, "cards"), 1), "bdf"),
+		"0000:03:00.0");
+	tst_run_free(&r);
+
+	/* addresses compare as numbers, as libnp reads them */
+	tst_run(&r, "--json", "-d", "vfio:4:0.0", "list", NULL);
+	tst_envelope(&r, "list", 0);
+	ck_assert_str_eq(
+		tst_jv_str(tst_jv_at(tst_jv_get(r.json, "cards"), 0), "bdf"),
+		"0000:04:00.0");
+	tst_run_free(&r);
 
 	/* emulated cards have no PCI view */
-	npt_run(&r, "-d", "emu:2", "cdi", NULL);
+	tst_run(&r, "-d", "emu:2", "cdi", NULL);
 	ck_assert_int_eq(r.status, 2);
-	npt_run_free(&r);
+	tst_run_free(&r);
 
-	npt_run(&r, "-d", "vfio:0000:09:00.0", "list", NULL);
+	/* a spec libnp refuses: usage, with libnp's sentence */
+	tst_run(&r, "-d", "vfio:", "list", NULL);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "list: device spec \"vfio:\" "
+					    "names no card"));
+	tst_run_free(&r);
+	tst_run(&r, "-d", "bogus", "status", NULL);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "is not understood"));
+	tst_run_free(&r);
+
+	tst_run(&r, "-d", "vfio:0000:09:00.0", "list", NULL);
 	ck_assert_int_eq(r.status, 3);
 	ck_assert_ptr_nonnull(strstr(r.err, "nptool doctor"));
-	npt_run_free(&r);
+	tst_run_free(&r);
 }
 END_TEST
 
 START_TEST(test_list_no_cards)
 {
-	struct npt_run r;
+	struct tst_run r;
 
 	setenv("NP_SYSFS_ROOT", "/nonexistent-npt-root", 1);
-	npt_run(&r, "--json", "list", NULL);
-	npt_envelope(&r, "list", 3);
-	ck_assert_uint_eq(jv_get(r.json, "cards")->n, 0);
-	npt_run_free(&r);
+	tst_run(&r, "--json", "list", NULL);
+	tst_envelope(&r, "list", 3);
+	ck_assert_uint_eq(tst_jv_get(r.json, "cards")->n, 0);
+	tst_run_free(&r);
 }
 END_TEST
 
 START_TEST(test_status)
 {
-	struct npt_run r;
-	struct jv *c;
+	struct tst_run r;
+	struct tst_jv *c;
 
-	npt_run(&r, "--json", "-d", "vfio:0000:03:00.0", "status", "-i", "0.01",
+	tst_run(&r, "--json", "-d", "vfio:0000:03:00.0", "status", "-i", "0.01",
 		NULL);
-	npt_envelope(&r, "status", 0);
-	ck_assert_str_eq(jv_str(r.json, "source"), "sysfs");
-	c = jv_at(jv_get(r.json, "cards"), 0);
-	ck_assert_str_eq(jv_str(c, "state"), "ready");
-	ck_assert_double_eq(jv_num(c, "temp_mc"), 45000);
-	ck_assert_double_eq(jv_num(c, "temp_crit_mc"), 95000);
+	tst_envelope(&r, "status", 0);
+	ck_assert_str_eq(tst_jv_str(r.json, "source"), "sysfs");
+	c = tst_jv_at(tst_jv_get(r.json, "cards"), 0);
+	ck_assert_str_eq(tst_jv_str(c, "state"), "ready");
+	ck_assert_double_eq(tst_jv_num(c, "temp_mc"), 45000);
+	ck_assert_double_eq(tst_jv_num(c, "temp_crit_mc"), 95000);
 	/* hwmon's microwatts, reported in milliwatts */
-	ck_assert_double_eq(jv_num(c, "power_mw"), 25000);
-	ck_assert_double_eq(jv_num(c, "voltage_mv"), 850);
-	ck_assert_double_eq(jv_num(c, "core_clock_mhz"), 1000);
-	ck_assert_double_eq(jv_num(c, "busy_percent"), 42);
-	ck_assert_double_eq(jv_num(c, "sram_ce"), 1);
-	ck_assert_double_eq(jv_num(c, "dma_bytes"), 123456);
-	ck_assert_double_eq(jv_num(c, "dma_bytes_per_s"), 0);
-	npt_run_free(&r);
+	ck_assert_double_eq(tst_jv_num(c, "power_mw"), 25000);
+	ck_assert_double_eq(tst_jv_num(c, "voltage_mv"), 850);
+	ck_assert_double_eq(tst_jv_num(c, "core_clock_mhz"), 1000);
+	ck_assert_double_eq(tst_jv_num(c, "busy_percent"), 42);
+	ck_assert_double_eq(tst_jv_num(c, "sram_ce"), 1);
+	ck_assert_double_eq(tst_jv_num(c, "dma_bytes"), 123456);
+	ck_assert_double_eq(tst_jv_num(c, "dma_bytes_per_s"), 0);
+	tst_run_free(&r);
 
 	/* the vfio-pci card has no telemetry: reported, exit 4 */
-	npt_run(&r, "status", "-i", "0.01", NULL);
+	tst_run(&r, "status", "-i", "0.01", NULL);
 	ck_assert_int_eq(r.status, 4);
 	ck_assert_ptr_nonnull(strstr(r.err, "0000:04:00.0"));
 	ck_assert_ptr_nonnull(strstr(r.err, "np_vfio_pci"));
 	ck_assert_ptr_nonnull(strstr(r.out, "45.0C"));
 	ck_assert_ptr_nonnull(strstr(r.out, "25.0W"));
-	npt_run_free(&r);
+	tst_run_free(&r);
 }
 END_TEST
 
 START_TEST(test_doctor_problems)
 {
-	struct npt_run r;
-	struct jv *e, *c;
+	struct tst_run r;
+	struct tst_jv *e, *c;
 
-	npt_run(&r, "--json", "doctor", NULL);
-	e = npt_envelope(&r, "doctor", 1);
-	ck_assert_str_eq(jv_str(find_check(e, "iommu", NULL), "result"),
+	tst_run(&r, "--json", "doctor", NULL);
+	e = tst_envelope(&r, "doctor", 1);
+	ck_assert_str_eq(tst_jv_str(find_check(e, "iommu", NULL), "result"),
 			 "pass");
-	ck_assert_str_eq(jv_str(find_check(e, "cards", "2 np cards"), "result"),
-			 "pass");
+	ck_assert_str_eq(
+		tst_jv_str(find_check(e, "cards", "2 np cards"), "result"),
+		"pass");
 	c = find_check(e, "driver-bound", "0000:04:00.0");
-	ck_assert_str_eq(jv_str(c, "result"), "warn");
-	ck_assert_ptr_nonnull(strstr(jv_str(c, "fix"), "driver_override"));
+	ck_assert_str_eq(tst_jv_str(c, "result"), "warn");
+	ck_assert_ptr_nonnull(strstr(tst_jv_str(c, "fix"), "driver_override"));
 	c = find_check(e, "iommu-group", "0000:04:00.1 is bound to nvme");
-	ck_assert_str_eq(jv_str(c, "result"), "fail");
+	ck_assert_str_eq(tst_jv_str(c, "result"), "fail");
 	ck_assert_ptr_nonnull(
-		strstr(jv_str(c, "fix"),
+		strstr(tst_jv_str(c, "fix"),
 		       "/sys/bus/pci/devices/0000:04:00.1/driver/unbind"));
 	c = find_check(e, "iommu-group", "0000:03:00.0");
-	ck_assert_str_eq(jv_str(c, "result"), "pass");
-	ck_assert_int_eq(jv_get(c, "fix")->type, JV_NULL);
+	ck_assert_str_eq(tst_jv_str(c, "result"), "pass");
+	ck_assert_int_eq(tst_jv_get(c, "fix")->type, TST_JV_NULL);
 	ck_assert_str_eq(
-		jv_str(find_check(e, "dev-vfio", "/dev/vfio/13"), "result"),
+		tst_jv_str(find_check(e, "dev-vfio", "/dev/vfio/13"), "result"),
 		"pass");
-	ck_assert_str_eq(jv_str(find_check(e, "hugepages", NULL), "result"),
+	ck_assert_str_eq(tst_jv_str(find_check(e, "hugepages", NULL), "result"),
 			 "pass");
-	ck_assert_double_eq(jv_num(jv_get(e, "summary"), "fail"), 1);
-	npt_run_free(&r);
+	ck_assert_double_eq(tst_jv_num(tst_jv_get(e, "summary"), "fail"), 1);
+	tst_run_free(&r);
 
-	npt_run(&r, "doctor", NULL);
+	tst_run(&r, "doctor", NULL);
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_ptr_nonnull(strstr(r.out, "[FAIL] iommu-group"));
 	ck_assert_ptr_nonnull(strstr(r.out, "       fix: echo 0000:04:00.1"));
-	npt_run_free(&r);
+	tst_run_free(&r);
 }
 END_TEST
 
 START_TEST(test_doctor_fixed)
 {
-	struct npt_run r;
-	struct jv *e;
+	struct tst_run r;
+	struct tst_jv *e;
 
 	/* what the printed fixes do */
 	link_to("/sys/bus/pci/devices/0000:04:00.1/driver",
 		"../../../bus/pci/drivers/vfio-pci");
 	link_to("/sys/bus/pci/devices/0000:04:00.0/driver",
 		"../../../bus/pci/drivers/np_vfio_pci");
-	npt_run(&r, "--json", "doctor", NULL);
-	e = npt_envelope(&r, "doctor", geteuid() == 0 ? 0 : r.status);
+	tst_run(&r, "--json", "doctor", NULL);
+	e = tst_envelope(&r, "doctor", geteuid() == 0 ? 0 : r.status);
 	if (geteuid() == 0) {
-		ck_assert_double_eq(jv_num(jv_get(e, "summary"), "fail"), 0);
-		ck_assert_double_eq(jv_num(jv_get(e, "summary"), "warn"), 0);
+		ck_assert_double_eq(
+			tst_jv_num(tst_jv_get(e, "summary"), "fail"), 0);
+		ck_assert_double_eq(
+			tst_jv_num(tst_jv_get(e, "summary"), "warn"), 0);
 	}
 	ck_assert_str_eq(
-		jv_str(find_check(e, "iommu-group", "group 13"), "result"),
+		tst_jv_str(find_check(e, "iommu-group", "group 13"), "result"),
 		"pass");
-	npt_run_free(&r);
+	tst_run_free(&r);
 }
 END_TEST
 
 START_TEST(test_doctor_iommu_off)
 {
-	struct npt_run r;
-	struct jv *c;
+	struct tst_run r;
+	struct tst_jv *c;
 
 	tree_teardown();
 	ck_assert_int_eq(mkdir(root, 0700), 0);
 	put("/sys/kernel/iommu_groups/.keep", "");
 	put("/sys/bus/pci/devices/.keep", "");
 	put("/proc/cpuinfo", "vendor_id\t: AuthenticAMD\n");
-	npt_run(&r, "--json", "doctor", NULL);
-	npt_envelope(&r, "doctor", 1);
+	tst_run(&r, "--json", "doctor", NULL);
+	tst_envelope(&r, "doctor", 1);
 	c = find_check(r.json, "iommu", NULL);
-	ck_assert_str_eq(jv_str(c, "result"), "fail");
-	ck_assert_ptr_nonnull(strstr(jv_str(c, "fix"), "amd_iommu=on"));
-	ck_assert_ptr_nonnull(strstr(jv_str(c, "fix"), "update-grub"));
-	ck_assert_str_eq(jv_str(find_check(r.json, "cards", NULL), "result"),
-			 "fail");
-	ck_assert_str_eq(jv_str(find_check(r.json, "vfio", NULL), "fix"),
+	ck_assert_str_eq(tst_jv_str(c, "result"), "fail");
+	ck_assert_ptr_nonnull(strstr(tst_jv_str(c, "fix"), "amd_iommu=on"));
+	ck_assert_ptr_nonnull(strstr(tst_jv_str(c, "fix"), "update-grub"));
+	ck_assert_str_eq(
+		tst_jv_str(find_check(r.json, "cards", NULL), "result"),
+		"fail");
+	ck_assert_str_eq(tst_jv_str(find_check(r.json, "vfio", NULL), "fix"),
 			 "sudo modprobe vfio_iommu_type1");
-	npt_run_free(&r);
+	tst_run_free(&r);
 }
 END_TEST
 
@@ -492,77 +521,83 @@ static void low_memlock(void)
 
 START_TEST(test_doctor_memlock_hugepages_nodes)
 {
-	struct npt_run r;
-	struct jv *c;
+	struct tst_run r;
+	struct tst_jv *c;
 
-	npt_pre_exec = low_memlock;
+	tst_pre_exec = low_memlock;
 	put("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages", "0\n");
 	rm("/dev/vfio/13");
-	npt_run(&r, "--json", "doctor", NULL);
-	npt_envelope(&r, "doctor", 1);
+	tst_run(&r, "--json", "doctor", NULL);
+	tst_envelope(&r, "doctor", 1);
 	c = find_check(r.json, "memlock", NULL);
-	ck_assert_str_eq(jv_str(c, "result"), "fail");
-	ck_assert_ptr_nonnull(strstr(jv_str(c, "detail"), "64 KiB"));
-	ck_assert_ptr_nonnull(strstr(jv_str(c, "fix"), "memlock unlimited"));
+	ck_assert_str_eq(tst_jv_str(c, "result"), "fail");
+	ck_assert_ptr_nonnull(strstr(tst_jv_str(c, "detail"), "64 KiB"));
+	ck_assert_ptr_nonnull(
+		strstr(tst_jv_str(c, "fix"), "memlock unlimited"));
 	c = find_check(r.json, "hugepages", NULL);
-	ck_assert_str_eq(jv_str(c, "result"), "warn");
-	ck_assert_ptr_nonnull(strstr(jv_str(c, "fix"), "nr_hugepages"));
+	ck_assert_str_eq(tst_jv_str(c, "result"), "warn");
+	ck_assert_ptr_nonnull(strstr(tst_jv_str(c, "fix"), "nr_hugepages"));
 	c = find_check(r.json, "dev-vfio", "/dev/vfio/13");
-	ck_assert_str_eq(jv_str(c, "result"), "fail");
-	ck_assert_ptr_nonnull(strstr(jv_str(c, "fix"), "drivers_probe"));
-	npt_run_free(&r);
+	ck_assert_str_eq(tst_jv_str(c, "result"), "fail");
+	ck_assert_ptr_nonnull(strstr(tst_jv_str(c, "fix"), "drivers_probe"));
+	tst_run_free(&r);
 }
 END_TEST
 
-static struct jv *cdi_device(struct jv *spec, const char *name)
+static struct tst_jv *cdi_device(struct tst_jv *spec, const char *name)
 {
-	struct jv *devs = jv_get(spec, "devices");
+	struct tst_jv *devs = tst_jv_get(spec, "devices");
 
 	for (size_t i = 0; i < devs->n; i++)
-		if (!strcmp(jv_str(jv_at(devs, i), "name"), name))
-			return jv_at(devs, i);
+		if (!strcmp(tst_jv_str(tst_jv_at(devs, i), "name"), name))
+			return tst_jv_at(devs, i);
 	ck_abort_msg("no CDI device %s", name);
 	return NULL;
 }
 
-static void check_spec(struct jv *spec, const char *kind)
+static void check_spec(struct tst_jv *spec, const char *kind)
 {
-	struct jv *d, *nodes, *edits;
+	struct tst_jv *d, *nodes, *edits;
 
-	ck_assert_str_eq(jv_str(spec, "cdiVersion"), "0.6.0");
-	ck_assert_str_eq(jv_str(spec, "kind"), kind);
-	ck_assert_uint_eq(jv_get(spec, "devices")->n, 5);
+	ck_assert_str_eq(tst_jv_str(spec, "cdiVersion"), "0.6.0");
+	ck_assert_str_eq(tst_jv_str(spec, "kind"), kind);
+	ck_assert_uint_eq(tst_jv_get(spec, "devices")->n, 5);
 	d = cdi_device(spec, "0");
-	nodes = jv_get(jv_get(d, "containerEdits"), "deviceNodes");
+	nodes = tst_jv_get(tst_jv_get(d, "containerEdits"), "deviceNodes");
 	ck_assert_uint_eq(nodes->n, 1);
-	ck_assert_str_eq(jv_str(jv_at(nodes, 0), "path"), "/dev/vfio/12");
+	ck_assert_str_eq(tst_jv_str(tst_jv_at(nodes, 0), "path"),
+			 "/dev/vfio/12");
 	d = cdi_device(spec, "0000:04:00.0");
-	nodes = jv_get(jv_get(d, "containerEdits"), "deviceNodes");
-	ck_assert_str_eq(jv_str(jv_at(nodes, 0), "path"), "/dev/vfio/13");
-	ck_assert_uint_eq(jv_get(d, "annotations")->n, 1);
+	nodes = tst_jv_get(tst_jv_get(d, "containerEdits"), "deviceNodes");
+	ck_assert_str_eq(tst_jv_str(tst_jv_at(nodes, 0), "path"),
+			 "/dev/vfio/13");
+	ck_assert_uint_eq(tst_jv_get(d, "annotations")->n, 1);
 	d = cdi_device(spec, "all");
-	ck_assert_uint_eq(jv_get(jv_get(d, "containerEdits"), "deviceNodes")->n,
-			  2);
-	edits = jv_get(spec, "containerEdits");
-	ck_assert_str_eq(jv_str(jv_at(jv_get(edits, "deviceNodes"), 0), "path"),
-			 "/dev/vfio/vfio");
-	ck_assert_str_eq(jv_at(jv_get(edits, "env"), 0)->str,
+	ck_assert_uint_eq(
+		tst_jv_get(tst_jv_get(d, "containerEdits"), "deviceNodes")->n,
+		2);
+	edits = tst_jv_get(spec, "containerEdits");
+	ck_assert_str_eq(
+		tst_jv_str(tst_jv_at(tst_jv_get(edits, "deviceNodes"), 0),
+			   "path"),
+		"/dev/vfio/vfio");
+	ck_assert_str_eq(tst_jv_at(tst_jv_get(edits, "env"), 0)->str,
 			 "NP_DEVICES=vfio:all");
 }
 
 START_TEST(test_cdi_file)
 {
 	char path[PATH_MAX], *text;
-	struct npt_run r;
+	struct tst_run r;
 	struct stat st;
-	struct jv *spec;
+	struct tst_jv *spec;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/np.json", root);
-	npt_run(&r, "cdi", "-o", path, NULL);
+	tst_run(&r, "cdi", "-o", path, NULL);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_ptr_nonnull(strstr(r.out, "wrote"));
-	npt_run_free(&r);
+	tst_run_free(&r);
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_uint_eq(st.st_mode & 0777, 0644);
 	f = fopen(path, "r");
@@ -571,47 +606,47 @@ START_TEST(test_cdi_file)
 	ck_assert_uint_eq(fread(text, 1, (size_t)st.st_size, f),
 			  (size_t)st.st_size);
 	fclose(f);
-	spec = jv_parse(text, NULL);
+	spec = tst_jv_parse(text, NULL);
 	ck_assert_ptr_nonnull(spec);
 	check_spec(spec, "northpole.example/card");
-	jv_free(spec);
+	tst_jv_free(spec);
 	free(text);
 }
 END_TEST
 
 START_TEST(test_cdi_stdout_and_json)
 {
-	struct npt_run r;
+	struct tst_run r;
 
-	npt_run(&r, "cdi", "--kind", "example.com/npu", NULL);
+	tst_run(&r, "cdi", "--kind", "example.com/npu", NULL);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_ptr_nonnull(r.json);
 	check_spec(r.json, "example.com/npu");
-	npt_run_free(&r);
+	tst_run_free(&r);
 
-	npt_run(&r, "--json", "cdi", NULL);
-	npt_envelope(&r, "cdi", 0);
-	ck_assert_int_eq(jv_get(r.json, "path")->type, JV_NULL);
-	check_spec(jv_get(r.json, "spec"), "northpole.example/card");
-	npt_run_free(&r);
+	tst_run(&r, "--json", "cdi", NULL);
+	tst_envelope(&r, "cdi", 0);
+	ck_assert_int_eq(tst_jv_get(r.json, "path")->type, TST_JV_NULL);
+	check_spec(tst_jv_get(r.json, "spec"), "northpole.example/card");
+	tst_run_free(&r);
 }
 END_TEST
 
 START_TEST(test_cdi_errors)
 {
-	struct npt_run r;
+	struct tst_run r;
 
-	npt_run(&r, "cdi", "-o", "/nonexistent-npt-dir/np.json", NULL);
+	tst_run(&r, "cdi", "-o", "/nonexistent-npt-dir/np.json", NULL);
 	ck_assert_int_eq(r.status, 4);
 	ck_assert_ptr_nonnull(strstr(r.err, "/nonexistent-npt-dir"));
-	npt_run_free(&r);
+	tst_run_free(&r);
 
 	/* a card no container can use: named, exit 1 */
 	rm("/sys/bus/pci/devices/0000:04:00.0/driver");
-	npt_run(&r, "cdi", NULL);
+	tst_run(&r, "cdi", NULL);
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_ptr_nonnull(strstr(r.err, "0000:04:00.0"));
-	npt_run_free(&r);
+	tst_run_free(&r);
 }
 END_TEST
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* Strict JSON parser for the nptool tests; see jsonp.h. */
-#include "jsonp.h"
+/* Strict JSON parser for the nptool tests; see test.h. */
+#include "test.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,11 +19,11 @@ static void ws(struct p *p)
 		p->s++;
 }
 
-static struct jv *value(struct p *p);
+static struct tst_jv *value(struct p *p);
 
-static struct jv *new_jv(enum jv_type t)
+static struct tst_jv *new_jv(enum tst_jv_type t)
 {
-	struct jv *v = calloc(1, sizeof(*v));
+	struct tst_jv *v = calloc(1, sizeof(*v));
 
 	if (v)
 		v->type = t;
@@ -148,10 +148,10 @@ bad:
 	return NULL;
 }
 
-static struct jv *number(struct p *p)
+static struct tst_jv *number(struct p *p)
 {
 	const char *s = p->s;
-	struct jv *v;
+	struct tst_jv *v;
 	char *end;
 
 	if (*s == '-')
@@ -179,7 +179,7 @@ static struct jv *number(struct p *p)
 		while (*s >= '0' && *s <= '9')
 			s++;
 	}
-	v = new_jv(JV_NUM);
+	v = new_jv(TST_JV_NUM);
 	if (!v)
 		return NULL;
 	v->num = strtod(p->s, &end);
@@ -191,15 +191,15 @@ static struct jv *number(struct p *p)
 	return v;
 }
 
-static int push(struct jv *v, char *key, struct jv *item)
+static int push(struct tst_jv *v, char *key, struct tst_jv *item)
 {
-	struct jv **items = realloc(v->items, (v->n + 1) * sizeof(*items));
+	struct tst_jv **items = realloc(v->items, (v->n + 1) * sizeof(*items));
 	char **keys;
 
 	if (!items)
 		return -1;
 	v->items = items;
-	if (v->type == JV_OBJ) {
+	if (v->type == TST_JV_OBJ) {
 		keys = realloc(v->keys, (v->n + 1) * sizeof(*keys));
 		if (!keys)
 			return -1;
@@ -210,9 +210,9 @@ static int push(struct jv *v, char *key, struct jv *item)
 	return 0;
 }
 
-static struct jv *container(struct p *p, bool obj)
+static struct tst_jv *container(struct p *p, bool obj)
 {
-	struct jv *v = new_jv(obj ? JV_OBJ : JV_ARR);
+	struct tst_jv *v = new_jv(obj ? TST_JV_OBJ : TST_JV_ARR);
 
 	if (!v || ++p->depth > MAX_DEPTH)
 		goto bad;
@@ -225,7 +225,7 @@ static struct jv *container(struct p *p, bool obj)
 	}
 	for (;;) {
 		char *key = NULL;
-		struct jv *item;
+		struct tst_jv *item;
 
 		ws(p);
 		if (obj) {
@@ -241,7 +241,7 @@ static struct jv *container(struct p *p, bool obj)
 		item = value(p);
 		if (!item || push(v, key, item)) {
 			free(key);
-			jv_free(item);
+			tst_jv_free(item);
 			goto bad;
 		}
 		ws(p);
@@ -256,13 +256,13 @@ static struct jv *container(struct p *p, bool obj)
 		return v;
 	}
 bad:
-	jv_free(v);
+	tst_jv_free(v);
 	return NULL;
 }
 
-static struct jv *value(struct p *p)
+static struct tst_jv *value(struct p *p)
 {
-	struct jv *v = NULL;
+	struct tst_jv *v = NULL;
 
 	ws(p);
 	switch (*p->s) {
@@ -273,7 +273,7 @@ static struct jv *value(struct p *p)
 	case '"': {
 		char *s = string(p);
 
-		if (s && (v = new_jv(JV_STR)))
+		if (s && (v = new_jv(TST_JV_STR)))
 			v->str = s;
 		else
 			free(s);
@@ -283,12 +283,12 @@ static struct jv *value(struct p *p)
 	case 'f':
 	case 'n':
 		if (!strncmp(p->s, "true", 4) || !strncmp(p->s, "false", 5)) {
-			v = new_jv(JV_BOOL);
+			v = new_jv(TST_JV_BOOL);
 			if (v)
 				v->b = *p->s == 't';
 			p->s += *p->s == 't' ? 4 : 5;
 		} else if (!strncmp(p->s, "null", 4)) {
-			v = new_jv(JV_NULL);
+			v = new_jv(TST_JV_NULL);
 			p->s += 4;
 		}
 		return v;
@@ -297,10 +297,10 @@ static struct jv *value(struct p *p)
 	}
 }
 
-struct jv *jv_parse(const char *s, const char **end)
+struct tst_jv *tst_jv_parse(const char *s, const char **end)
 {
 	struct p p = {.s = s};
-	struct jv *v = value(&p);
+	struct tst_jv *v = value(&p);
 
 	if (!v)
 		return NULL;
@@ -308,18 +308,18 @@ struct jv *jv_parse(const char *s, const char **end)
 	if (end) {
 		*end = p.s;
 	} else if (*p.s) {
-		jv_free(v);
+		tst_jv_free(v);
 		return NULL;
 	}
 	return v;
 }
 
-void jv_free(struct jv *v)
+void tst_jv_free(struct tst_jv *v)
 {
 	if (!v)
 		return;
 	for (size_t i = 0; i < v->n; i++) {
-		jv_free(v->items[i]);
+		tst_jv_free(v->items[i]);
 		if (v->keys)
 			free(v->keys[i]);
 	}
@@ -329,9 +329,9 @@ void jv_free(struct jv *v)
 	free(v);
 }
 
-struct jv *jv_get(const struct jv *obj, const char *key)
+struct tst_jv *tst_jv_get(const struct tst_jv *obj, const char *key)
 {
-	if (!obj || obj->type != JV_OBJ)
+	if (!obj || obj->type != TST_JV_OBJ)
 		return NULL;
 	for (size_t i = 0; i < obj->n; i++)
 		if (!strcmp(obj->keys[i], key))
@@ -339,23 +339,23 @@ struct jv *jv_get(const struct jv *obj, const char *key)
 	return NULL;
 }
 
-struct jv *jv_at(const struct jv *arr, size_t i)
+struct tst_jv *tst_jv_at(const struct tst_jv *arr, size_t i)
 {
-	if (!arr || arr->type != JV_ARR || i >= arr->n)
+	if (!arr || arr->type != TST_JV_ARR || i >= arr->n)
 		return NULL;
 	return arr->items[i];
 }
 
-const char *jv_str(const struct jv *obj, const char *key)
+const char *tst_jv_str(const struct tst_jv *obj, const char *key)
 {
-	struct jv *v = jv_get(obj, key);
+	struct tst_jv *v = tst_jv_get(obj, key);
 
-	return v && v->type == JV_STR ? v->str : NULL;
+	return v && v->type == TST_JV_STR ? v->str : NULL;
 }
 
-double jv_num(const struct jv *obj, const char *key)
+double tst_jv_num(const struct tst_jv *obj, const char *key)
 {
-	struct jv *v = jv_get(obj, key);
+	struct tst_jv *v = tst_jv_get(obj, key);
 
-	return v && v->type == JV_NUM ? v->num : -1e300;
+	return v && v->type == TST_JV_NUM ? v->num : -1e300;
 }

@@ -165,7 +165,14 @@ static void report_text(const struct np_perf_arch *a,
 		       "buffer); the figures assume it did\n");
 }
 
-int npt_cmd_bench(struct npt *t, int argc, char **argv)
+/* The command line of bench: the shape file and the overrides. */
+struct bench_opts {
+	const char *path;
+	uint32_t over[6]; /* by index of names[] in bench_parse(), 0: unset */
+};
+
+static int bench_parse(struct npt *t, struct bench_opts *b, int argc,
+		       char **argv)
 {
 	static const struct option opts[] = {
 		{"model-shape", required_argument, NULL, 's'},
@@ -177,16 +184,10 @@ int npt_cmd_bench(struct npt *t, int argc, char **argv)
 		{"generate", required_argument, NULL, 'g'},
 		{0},
 	};
-	struct np_perf_shape s;
-	struct np_perf_arch a;
-	struct np_perf_result *r;
-	const char *path = NULL;
 	/* the options over[] collects, by index */
 	static const char *const names[] = {"--requests", "--micro-batches",
 					    "--cards",	  "--out-cards",
 					    "--prompt",	  "--generate"};
-	uint32_t over[6] = {0};
-	char err[512] = "";
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "s:n:M:c:", opts, NULL)) != -1) {
@@ -194,7 +195,7 @@ int npt_cmd_bench(struct npt *t, int argc, char **argv)
 
 		switch (c) {
 		case 's':
-			path = optarg;
+			b->path = optarg;
 			continue;
 		case 'n':
 			k = 0;
@@ -217,35 +218,63 @@ int npt_cmd_bench(struct npt *t, int argc, char **argv)
 		default:
 			return npt_usage(t, "bench: bad option");
 		}
-		rc = npt_parse_u32(t, names[k], optarg, 1, &over[k]);
+		rc = npt_parse_u32(t, names[k], optarg, 1, &b->over[k]);
 		if (rc)
 			return rc;
 	}
 	if (optind < argc)
 		return npt_usage(t, "bench: unexpected argument '%s'",
 				 argv[optind]);
-	np_perf_shape_default(&s);
-	np_perf_arch_default(&a);
-	if (path) {
+	return NPT_EXIT_OK;
+}
+
+/* The default shape, or the file's, with the overrides applied. */
+static int bench_shape(struct npt *t, const struct bench_opts *b,
+		       struct np_perf_shape *s)
+{
+	const uint32_t *over = b->over;
+	char err[512] = "";
+	int rc;
+
+	np_perf_shape_default(s);
+	if (b->path) {
 		char *text = NULL;
 		size_t len = 0;
 
-		rc = read_text(t, path, &text, &len);
+		rc = read_text(t, b->path, &text, &len);
 		if (rc)
 			return NPT_EXIT_USAGE;
-		rc = np_perf_shape_parse(text, len, &s, err, sizeof(err));
+		rc = np_perf_shape_parse(text, len, s, err, sizeof(err));
 		free(text);
 		if (rc) {
-			npt_err(t, "bench: %s: %s", path, err);
+			npt_err(t, "bench: %s: %s", b->path, err);
 			return NPT_EXIT_USAGE;
 		}
 	}
-	s.requests = over[0] ? over[0] : s.requests;
-	s.micro_batches = over[1] ? over[1] : s.micro_batches;
-	s.cards = over[2] ? over[2] : s.cards;
-	s.out_cards = over[3] ? over[3] : s.out_cards;
-	s.prompt = over[4] ? over[4] : s.prompt;
-	s.generate = over[5] ? over[5] : s.generate;
+	s->requests = over[0] ? over[0] : s->requests;
+	s->micro_batches = over[1] ? over[1] : s->micro_batches;
+	s->cards = over[2] ? over[2] : s->cards;
+	s->out_cards = over[3] ? over[3] : s->out_cards;
+	s->prompt = over[4] ? over[4] : s->prompt;
+	s->generate = over[5] ? over[5] : s->generate;
+	return NPT_EXIT_OK;
+}
+
+int npt_cmd_bench(struct npt *t, int argc, char **argv)
+{
+	struct bench_opts b = {0};
+	struct np_perf_shape s;
+	struct np_perf_arch a;
+	struct np_perf_result *r;
+	char err[512] = "";
+	int rc = bench_parse(t, &b, argc, argv);
+
+	if (rc)
+		return rc;
+	np_perf_arch_default(&a);
+	rc = bench_shape(t, &b, &s);
+	if (rc)
+		return rc;
 	r = malloc(sizeof(*r));
 	if (!r) {
 		npt_err(t, "bench: out of memory");
@@ -253,7 +282,7 @@ int npt_cmd_bench(struct npt *t, int argc, char **argv)
 	}
 	rc = np_perf_estimate(&a, &s, r, err, sizeof(err));
 	if (rc) {
-		npt_err(t, "bench: %s: %s", path ? path : s.name, err);
+		npt_err(t, "bench: %s: %s", b.path ? b.path : s.name, err);
 		free(r);
 		return NPT_EXIT_USAGE;
 	}

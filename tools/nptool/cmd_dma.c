@@ -93,26 +93,33 @@ static void dir_json(struct npt_json *j, const char *key,
 	npt_json_obj_close(j);
 }
 
-int npt_cmd_dma(struct npt *t, int argc, char **argv)
+/* One dma command: its options, the cards, the report being built. */
+struct dma {
+	struct npt *t;
+	uint64_t sizes[MAX_SIZES];
+	unsigned int nsizes, iters, done;
+	struct npt_cards cs;
+	struct npt_progress pg;
+	struct npt_table *tb; /* text report */
+	int rc;
+};
+
+static int dma_parse(struct dma *r, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"sizes", required_argument, NULL, 's'},
 		{"iterations", required_argument, NULL, 'n'},
 		{0},
 	};
-	uint64_t sizes[MAX_SIZES] = {4 << 10, 64 << 10, 1 << 20, 16 << 20};
-	unsigned int nsizes = 4, iters = 0, done = 0;
-	uint64_t max = 0;
-	struct npt_progress pg;
-	struct npt_table *tb = NULL;
-	struct npt_cards cs;
+	struct npt *t = r->t;
 	char *end;
-	int c, rc;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "s:n:", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			if (parse_sizes(optarg, sizes, &nsizes, NP_DMA_MAX_LEN))
+			if (parse_sizes(optarg, r->sizes, &r->nsizes,
+					NP_DMA_MAX_LEN))
 				return npt_usage(t,
 						 "dma: sizes '%s' are not a "
 						 "list of up to %d sizes "
@@ -120,8 +127,8 @@ int npt_cmd_dma(struct npt *t, int argc, char **argv)
 						 optarg, MAX_SIZES);
 			break;
 		case 'n':
-			iters = (unsigned int)strtoul(optarg, &end, 10);
-			if (*end || !iters || iters > 4096)
+			r->iters = (unsigned int)strtoul(optarg, &end, 10);
+			if (*end || !r->iters || r->iters > 4096)
 				return npt_usage(t,
 						 "dma: iterations '%s' is "
 						 "not 1..4096",
@@ -131,100 +138,122 @@ int npt_cmd_dma(struct npt *t, int argc, char **argv)
 			return npt_usage(t, "dma: bad option");
 		}
 	}
-	for (unsigned int i = 0; i < nsizes; i++)
-		max = sizes[i] > max ? sizes[i] : max;
+	return NPT_EXIT_OK;
+}
+
+/* The JSON array or the table the results go to. */
+static void dma_report_begin(struct dma *r)
+{
+	struct npt_table *tb;
+
+	if (r->t->j) {
+		npt_json_key(r->t->j, "results");
+		npt_json_arr_open(r->t->j);
+		return;
+	}
+	tb = r->tb = npt_table_new(8);
+	npt_table_cell(tb, "CARD");
+	npt_table_cell(tb, "NAME");
+	npt_table_cell(tb, "SIZE");
+	npt_table_cell(tb, "H2C GB/s");
+	npt_table_cell(tb, "H2C us");
+	npt_table_cell(tb, "C2H GB/s");
+	npt_table_cell(tb, "C2H us");
+	npt_table_cell(tb, "DATA");
+}
+
+/* Transfer size k of card i: integrity, then both directions' figures. */
+static void dma_size(struct dma *r, unsigned int i, unsigned int k)
+{
+	struct npt *t = r->t;
+	struct np_card *card = np_ctx_card(r->cs.ctx, i);
+	size_t size = (size_t)r->sizes[k];
+	unsigned int it = r->iters;
+	struct dir_result h2c, c2h;
+	uint64_t bad = 0;
+	char sz[32];
+	int err, data;
+
+	if (!it) {
+		it = (unsigned int)(AUTO_BYTES / size);
+		it = it < 4 ? 4 : it > 256 ? 256 : it;
+	}
+	data = npt_roundtrip(card, r->cs.buf, NP_CA_SRAM_BASE, size,
+			     i * 131 + k, &bad);
+	err = data < 0 ? data : 0;
+	if (!err)
+		err = measure(card, r->cs.buf, NP_XFER_H2C, size, it, &h2c);
+	if (!err)
+		err = measure(card, r->cs.buf, NP_XFER_C2H, size, it, &c2h);
+	npt_progress_update(&r->pg, ++r->done);
+	npt_fmt_size(sz, sizeof(sz), size);
+	if (err) {
+		npt_err(t, "dma: card %u (%s), %s: %s", i, np_card_name(card),
+			sz, strerror(-err));
+		r->rc = NPT_EXIT_DEVERR;
+		return;
+	}
+	if (data) {
+		npt_err(t,
+			"dma: card %u (%s), %s: data read "
+			"back differs at card address "
+			"%#llx",
+			i, np_card_name(card), sz, (unsigned long long)bad);
+		if (!r->rc)
+			r->rc = NPT_EXIT_FAIL;
+	}
+	if (t->j) {
+		npt_json_obj_open(t->j);
+		npt_json_kuint(t->j, "index", i);
+		npt_json_kstr(t->j, "name", np_card_name(card));
+		npt_json_kuint(t->j, "size", size);
+		npt_json_kuint(t->j, "iterations", it);
+		dir_json(t->j, "h2c", &h2c);
+		dir_json(t->j, "c2h", &c2h);
+		npt_json_kstr(t->j, "integrity", data ? "fail" : "pass");
+		npt_json_obj_close(t->j);
+		return;
+	}
+	npt_table_cell(r->tb, "%u", i);
+	npt_table_cell(r->tb, "%s", np_card_name(card));
+	npt_table_cell(r->tb, "%s", sz);
+	npt_table_cell(r->tb, "%.2f", h2c.bytes_per_s / 1e9);
+	npt_table_cell(r->tb, "%.1f", h2c.latency_us);
+	npt_table_cell(r->tb, "%.2f", c2h.bytes_per_s / 1e9);
+	npt_table_cell(r->tb, "%.1f", c2h.latency_us);
+	npt_table_cell(r->tb, "%s", data ? "FAIL" : "ok");
+}
+
+int npt_cmd_dma(struct npt *t, int argc, char **argv)
+{
+	struct dma r = {
+		.t = t,
+		.sizes = {4 << 10, 64 << 10, 1 << 20, 16 << 20},
+		.nsizes = 4,
+	};
+	uint64_t max = 0;
+	int rc = dma_parse(&r, argc, argv);
+
+	if (rc)
+		return rc;
+	for (unsigned int i = 0; i < r.nsizes; i++)
+		max = r.sizes[i] > max ? r.sizes[i] : max;
 	rc = npt_cards_open(t, NULL, argc - optind, argv + optind,
-			    (size_t)(2 * max), &cs);
+			    (size_t)(2 * max), &r.cs);
 	if (rc)
 		goto out;
-	if (t->j) {
-		npt_json_key(t->j, "results");
-		npt_json_arr_open(t->j);
-	} else {
-		tb = npt_table_new(8);
-		npt_table_cell(tb, "CARD");
-		npt_table_cell(tb, "NAME");
-		npt_table_cell(tb, "SIZE");
-		npt_table_cell(tb, "H2C GB/s");
-		npt_table_cell(tb, "H2C us");
-		npt_table_cell(tb, "C2H GB/s");
-		npt_table_cell(tb, "C2H us");
-		npt_table_cell(tb, "DATA");
-	}
-	npt_progress_begin(t, &pg, "dma", (uint64_t)cs.nsel * nsizes);
-	for (unsigned int i = 0; i < cs.n; i++) {
-		struct np_card *card = np_ctx_card(cs.ctx, i);
-
-		if (!cs.sel[i])
-			continue;
-		for (unsigned int k = 0; k < nsizes; k++) {
-			size_t size = (size_t)sizes[k];
-			unsigned int it = iters;
-			struct dir_result h2c, c2h;
-			uint64_t bad = 0;
-			char sz[32];
-			int err, data;
-
-			if (!it) {
-				it = (unsigned int)(AUTO_BYTES / size);
-				it = it < 4 ? 4 : it > 256 ? 256 : it;
-			}
-			data = npt_roundtrip(card, cs.buf, NP_CA_SRAM_BASE,
-					     size, i * 131 + k, &bad);
-			err = data < 0 ? data : 0;
-			if (!err)
-				err = measure(card, cs.buf, NP_XFER_H2C, size,
-					      it, &h2c);
-			if (!err)
-				err = measure(card, cs.buf, NP_XFER_C2H, size,
-					      it, &c2h);
-			npt_progress_update(&pg, ++done);
-			npt_fmt_size(sz, sizeof(sz), size);
-			if (err) {
-				npt_err(t, "dma: card %u (%s), %s: %s", i,
-					np_card_name(card), sz, strerror(-err));
-				rc = NPT_EXIT_DEVERR;
-				continue;
-			}
-			if (data) {
-				npt_err(t,
-					"dma: card %u (%s), %s: data read "
-					"back differs at card address "
-					"%#llx",
-					i, np_card_name(card), sz,
-					(unsigned long long)bad);
-				if (!rc)
-					rc = NPT_EXIT_FAIL;
-			}
-			if (t->j) {
-				npt_json_obj_open(t->j);
-				npt_json_kuint(t->j, "index", i);
-				npt_json_kstr(t->j, "name", np_card_name(card));
-				npt_json_kuint(t->j, "size", size);
-				npt_json_kuint(t->j, "iterations", it);
-				dir_json(t->j, "h2c", &h2c);
-				dir_json(t->j, "c2h", &c2h);
-				npt_json_kstr(t->j, "integrity",
-					      data ? "fail" : "pass");
-				npt_json_obj_close(t->j);
-				continue;
-			}
-			npt_table_cell(tb, "%u", i);
-			npt_table_cell(tb, "%s", np_card_name(card));
-			npt_table_cell(tb, "%s", sz);
-			npt_table_cell(tb, "%.2f", h2c.bytes_per_s / 1e9);
-			npt_table_cell(tb, "%.1f", h2c.latency_us);
-			npt_table_cell(tb, "%.2f", c2h.bytes_per_s / 1e9);
-			npt_table_cell(tb, "%.1f", c2h.latency_us);
-			npt_table_cell(tb, "%s", data ? "FAIL" : "ok");
-		}
-	}
-	npt_progress_end(&pg);
+	dma_report_begin(&r);
+	npt_progress_begin(t, &r.pg, "dma", (uint64_t)r.cs.nsel * r.nsizes);
+	for (unsigned int i = 0; i < r.cs.n; i++)
+		for (unsigned int k = 0; r.cs.sel[i] && k < r.nsizes; k++)
+			dma_size(&r, i, k);
+	npt_progress_end(&r.pg);
 	if (t->j)
 		npt_json_arr_close(t->j);
-	npt_table_print(tb);
-	npt_table_free(tb);
+	npt_table_print(r.tb);
+	npt_table_free(r.tb);
+	rc = r.rc;
 out:
-	npt_cards_close(&cs);
+	npt_cards_close(&r.cs);
 	return rc;
 }

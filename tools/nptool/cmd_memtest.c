@@ -309,7 +309,23 @@ int npt_memtest_region(struct np_card *c, struct np_buf *b, uint64_t base,
 	return *nbad ? 1 : 0;
 }
 
-int npt_cmd_memtest(struct npt *t, int argc, char **argv)
+static const char *const level_name[] = {"quick", "medium", "long"};
+
+/* One memtest command: its options, the cards and the running result. */
+struct memtest {
+	struct npt *t;
+	bool want_sram, want_fb;
+	uint64_t size; /* --size, 0: all of each memory */
+	enum level lv;
+	struct test tests[8];
+	unsigned int ntests;
+	struct npt_cards cs;
+	struct npt_progress pg;
+	struct mt m;
+	int rc;
+};
+
+static int memtest_parse(struct memtest *r, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"sram", no_argument, NULL, 's'},
@@ -318,27 +334,20 @@ int npt_cmd_memtest(struct npt *t, int argc, char **argv)
 		{"level", required_argument, NULL, 'l'},
 		{0},
 	};
-	static const char *const level_name[] = {"quick", "medium", "long"};
-	bool want_sram = false, want_fb = false;
-	uint64_t size = 0, total = 0;
-	enum level lv = MEDIUM;
-	struct test tests[8];
-	unsigned int ntests;
-	struct npt_progress pg;
-	struct npt_cards cs;
-	struct mt m = {0};
-	int c, rc;
+	struct npt *t = r->t;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			want_sram = true;
+			r->want_sram = true;
 			break;
 		case 'f':
-			want_fb = true;
+			r->want_fb = true;
 			break;
 		case 'z':
-			if (npt_parse_size(optarg, &size) || !size || size % 8)
+			if (npt_parse_size(optarg, &r->size) || !r->size ||
+			    r->size % 8)
 				return npt_usage(t,
 						 "memtest: size '%s' is not "
 						 "a positive multiple of 8 "
@@ -346,10 +355,10 @@ int npt_cmd_memtest(struct npt *t, int argc, char **argv)
 						 optarg);
 			break;
 		case 'l':
-			for (lv = QUICK; lv <= LONG; lv++)
-				if (!strcmp(optarg, level_name[lv]))
+			for (r->lv = QUICK; r->lv <= LONG; r->lv++)
+				if (!strcmp(optarg, level_name[r->lv]))
 					break;
-			if (lv > LONG)
+			if (r->lv > LONG)
 				return npt_usage(t,
 						 "memtest: level '%s' is "
 						 "not quick, medium or long",
@@ -359,127 +368,151 @@ int npt_cmd_memtest(struct npt *t, int argc, char **argv)
 			return npt_usage(t, "memtest: bad option");
 		}
 	}
-	if (!want_sram && !want_fb)
-		want_sram = want_fb = true;
-	if (!size && lv == QUICK)
-		size = QUICK_MAX;
-	ntests = level_tests(lv, tests);
-	rc = npt_cards_open(t, NULL, argc - optind, argv + optind,
-			    NPT_MEMTEST_BUF, &cs);
-	if (rc)
-		goto out;
-	m.buf = cs.buf;
-	m.w = np_buf_ptr(m.buf);
-	m.r = m.w + CHUNK / 8;
-	/* total bytes for the progress bar */
-	for (unsigned int i = 0; i < cs.n; i++) {
+	if (!r->want_sram && !r->want_fb)
+		r->want_sram = r->want_fb = true;
+	if (!r->size && r->lv == QUICK)
+		r->size = QUICK_MAX;
+	r->ntests = level_tests(r->lv, r->tests);
+	return NPT_EXIT_OK;
+}
+
+/* Total bytes the tests move, for the progress bar. */
+static uint64_t memtest_total(const struct memtest *r)
+{
+	uint64_t size = r->size, total = 0;
+
+	for (unsigned int i = 0; i < r->cs.n; i++) {
 		struct np_card_info in;
 
-		if (!cs.sel[i])
+		if (!r->cs.sel[i])
 			continue;
-		np_card_info(np_ctx_card(cs.ctx, i), &in);
-		for (unsigned int k = 0; k < ntests; k++) {
+		np_card_info(np_ctx_card(r->cs.ctx, i), &in);
+		for (unsigned int k = 0; k < r->ntests; k++) {
 			uint64_t s = size && size < in.sram_size ? size :
 								   in.sram_size;
 			uint64_t f =
 				size && size < in.fb_size ? size : in.fb_size;
 
-			total += want_sram ? test_bytes(&tests[k], s) : 0;
-			total += want_fb ? test_bytes(&tests[k], f) : 0;
+			total += r->want_sram ? test_bytes(&r->tests[k], s) : 0;
+			total += r->want_fb ? test_bytes(&r->tests[k], f) : 0;
 		}
 	}
+	return total;
+}
+
+/* Every test on one memory (mem 0 SRAM, 1 frame buffer) of card i. */
+static void memtest_memory(struct memtest *r, unsigned int i,
+			   const struct np_card_info *in, unsigned int mem)
+{
+	struct npt *t = r->t;
+	struct mt *m = &r->m;
+	uint64_t full = mem ? in->fb_size : in->sram_size;
+	const char *mname = mem ? "fb" : "sram";
+	char sz[32], line[512], *details = NULL;
+	size_t dlen = 0, off = 0;
+	FILE *df = NULL;
+	bool pass = true;
+
+	m->base = mem ? NP_CA_FB_BASE : NP_CA_SRAM_BASE;
+	m->size = r->size && r->size < full ? r->size : full;
+	npt_fmt_size(sz, sizeof(sz), m->size);
 	if (t->j) {
-		npt_json_kstr(t->j, "level", level_name[lv]);
+		npt_json_obj_open(t->j);
+		npt_json_kstr(t->j, "memory", mname);
+		npt_json_key(t->j, "base");
+		npt_json_strf(t->j, "0x%llx", (unsigned long long)m->base);
+		npt_json_kuint(t->j, "bytes", m->size);
+		npt_json_key(t->j, "tests");
+		npt_json_arr_open(t->j);
+	} else {
+		df = open_memstream(&details, &dlen);
+		off = (size_t)snprintf(line, sizeof(line),
+				       "card %u (%s) %s %s:", i, in->name,
+				       mname, sz);
+	}
+	for (unsigned int k = 0; k < r->ntests; k++) {
+		m->nbad = 0;
+		m->err = 0;
+		r->tests[k].run(m, r->tests[k].arg);
+		pass &= !m->nbad && !m->err;
+		if (m->err)
+			r->rc = NPT_EXIT_DEVERR;
+		else if (m->nbad && !r->rc)
+			r->rc = NPT_EXIT_FAIL;
+		if (!t->j && off < sizeof(line))
+			off += (size_t)snprintf(
+				line + off, sizeof(line) - off, "%s %s %s",
+				k ? "," : "", r->tests[k].name,
+				m->nbad || m->err ? "FAIL" : "ok");
+		report(t, m, &r->tests[k], i, mname, df);
+	}
+	if (t->j) {
+		npt_json_arr_close(t->j);
+		npt_json_kstr(t->j, "result", pass ? "pass" : "fail");
+		npt_json_obj_close(t->j);
+	} else {
+		if (df)
+			fclose(df);
+		npt_progress_clear();
+		printf("%s: %s\n%s", line, pass ? "pass" : "FAIL",
+		       details ? details : "");
+		fflush(stdout);
+		free(details);
+	}
+}
+
+static void memtest_card(struct memtest *r, unsigned int i)
+{
+	struct npt *t = r->t;
+	struct np_card_info in;
+
+	r->m.card = np_ctx_card(r->cs.ctx, i);
+	np_card_info(r->m.card, &in);
+	if (t->j) {
+		npt_json_obj_open(t->j);
+		npt_json_kuint(t->j, "index", i);
+		npt_json_kstr(t->j, "name", in.name);
+		npt_json_key(t->j, "memories");
+		npt_json_arr_open(t->j);
+	}
+	for (unsigned int mem = 0; mem < 2; mem++)
+		if (mem ? r->want_fb : r->want_sram)
+			memtest_memory(r, i, &in, mem);
+	if (t->j) {
+		npt_json_arr_close(t->j);
+		npt_json_obj_close(t->j);
+	}
+}
+
+int npt_cmd_memtest(struct npt *t, int argc, char **argv)
+{
+	struct memtest r = {.t = t, .lv = MEDIUM};
+	int rc = memtest_parse(&r, argc, argv);
+
+	if (rc)
+		return rc;
+	rc = npt_cards_open(t, NULL, argc - optind, argv + optind,
+			    NPT_MEMTEST_BUF, &r.cs);
+	if (rc)
+		goto out;
+	r.m.buf = r.cs.buf;
+	r.m.w = np_buf_ptr(r.m.buf);
+	r.m.r = r.m.w + CHUNK / 8;
+	if (t->j) {
+		npt_json_kstr(t->j, "level", level_name[r.lv]);
 		npt_json_key(t->j, "cards");
 		npt_json_arr_open(t->j);
 	}
-	npt_progress_begin(t, &pg, "memtest", total);
-	m.pg = &pg;
-	for (unsigned int i = 0; i < cs.n; i++) {
-		struct np_card_info in;
-
-		if (!cs.sel[i])
-			continue;
-		m.card = np_ctx_card(cs.ctx, i);
-		np_card_info(m.card, &in);
-		if (t->j) {
-			npt_json_obj_open(t->j);
-			npt_json_kuint(t->j, "index", i);
-			npt_json_kstr(t->j, "name", in.name);
-			npt_json_key(t->j, "memories");
-			npt_json_arr_open(t->j);
-		}
-		for (unsigned int mem = 0; mem < 2; mem++) {
-			uint64_t full = mem ? in.fb_size : in.sram_size;
-			const char *mname = mem ? "fb" : "sram";
-			char sz[32], line[512], *details = NULL;
-			size_t dlen = 0, off = 0;
-			FILE *df = NULL;
-			bool pass = true;
-
-			if (!(mem ? want_fb : want_sram))
-				continue;
-			m.base = mem ? NP_CA_FB_BASE : NP_CA_SRAM_BASE;
-			m.size = size && size < full ? size : full;
-			npt_fmt_size(sz, sizeof(sz), m.size);
-			if (t->j) {
-				npt_json_obj_open(t->j);
-				npt_json_kstr(t->j, "memory", mname);
-				npt_json_key(t->j, "base");
-				npt_json_strf(t->j, "0x%llx",
-					      (unsigned long long)m.base);
-				npt_json_kuint(t->j, "bytes", m.size);
-				npt_json_key(t->j, "tests");
-				npt_json_arr_open(t->j);
-			} else {
-				df = open_memstream(&details, &dlen);
-				off = (size_t)snprintf(line, sizeof(line),
-						       "card %u (%s) %s %s:", i,
-						       in.name, mname, sz);
-			}
-			for (unsigned int k = 0; k < ntests; k++) {
-				m.nbad = 0;
-				m.err = 0;
-				tests[k].run(&m, tests[k].arg);
-				pass &= !m.nbad && !m.err;
-				if (m.err)
-					rc = NPT_EXIT_DEVERR;
-				else if (m.nbad && !rc)
-					rc = NPT_EXIT_FAIL;
-				if (!t->j && off < sizeof(line))
-					off += (size_t)snprintf(
-						line + off, sizeof(line) - off,
-						"%s %s %s", k ? "," : "",
-						tests[k].name,
-						m.nbad || m.err ? "FAIL" :
-								  "ok");
-				report(t, &m, &tests[k], i, mname, df);
-			}
-			if (t->j) {
-				npt_json_arr_close(t->j);
-				npt_json_kstr(t->j, "result",
-					      pass ? "pass" : "fail");
-				npt_json_obj_close(t->j);
-			} else {
-				if (df)
-					fclose(df);
-				npt_progress_clear();
-				printf("%s: %s\n%s", line,
-				       pass ? "pass" : "FAIL",
-				       details ? details : "");
-				fflush(stdout);
-				free(details);
-			}
-		}
-		if (t->j) {
-			npt_json_arr_close(t->j);
-			npt_json_obj_close(t->j);
-		}
-	}
-	npt_progress_end(&pg);
+	npt_progress_begin(t, &r.pg, "memtest", memtest_total(&r));
+	r.m.pg = &r.pg;
+	for (unsigned int i = 0; i < r.cs.n; i++)
+		if (r.cs.sel[i])
+			memtest_card(&r, i);
+	npt_progress_end(&r.pg);
 	if (t->j)
 		npt_json_arr_close(t->j);
+	rc = r.rc;
 out:
-	npt_cards_close(&cs);
+	npt_cards_close(&r.cs);
 	return rc;
 }

@@ -88,7 +88,18 @@ static void print_matrix(const struct pair *pr, unsigned int n, const bool *sel)
 	}
 }
 
-int npt_cmd_p2p(struct npt *t, int argc, char **argv)
+/* One p2p command: its options, the cards and every pair's result. */
+struct p2p {
+	struct npt *t;
+	struct np_open_opts oo;
+	uint64_t size;
+	unsigned int iters;
+	struct npt_cards cs;
+	struct pair *pr; /* [src * n + dst] */
+	unsigned int pairs, good, bounce;
+};
+
+static int p2p_parse(struct p2p *r, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"size", required_argument, NULL, 's'},
@@ -96,34 +107,26 @@ int npt_cmd_p2p(struct npt *t, int argc, char **argv)
 		{"bounce", no_argument, NULL, 'b'},
 		{0},
 	};
-	struct np_open_opts oo = {0};
-	uint64_t size = 4 << 20;
-	unsigned int iters = 8, n, pairs = 0, good = 0, bounce = 0;
-	struct npt_progress pg;
-	struct npt_cards cs;
-	struct np_ctx *ctx;
-	struct np_buf *b;
-	struct pair *pr = NULL;
-	bool *sel;
-	char *end, sz[32];
-	int c, rc;
+	struct npt *t = r->t;
+	char *end;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "s:n:b", opts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
-			oo.flags |= NP_OPEN_F_FORCE_BOUNCE;
+			r->oo.flags |= NP_OPEN_F_FORCE_BOUNCE;
 			break;
 		case 's':
-			if (npt_parse_size(optarg, &size) || !size ||
-			    size > NP_FB_SIZE)
+			if (npt_parse_size(optarg, &r->size) || !r->size ||
+			    r->size > NP_FB_SIZE)
 				return npt_usage(t,
 						 "p2p: size '%s' is not "
 						 "1..32M bytes",
 						 optarg);
 			break;
 		case 'n':
-			iters = (unsigned int)strtoul(optarg, &end, 10);
-			if (*end || !iters || iters > 1024)
+			r->iters = (unsigned int)strtoul(optarg, &end, 10);
+			if (*end || !r->iters || r->iters > 1024)
 				return npt_usage(t,
 						 "p2p: iterations '%s' is "
 						 "not 1..1024",
@@ -133,131 +136,175 @@ int npt_cmd_p2p(struct npt *t, int argc, char **argv)
 			return npt_usage(t, "p2p: bad option");
 		}
 	}
-	rc = npt_cards_open(t, &oo, argc - optind, argv + optind,
-			    (size_t)(2 * size), &cs);
+	return NPT_EXIT_OK;
+}
+
+/* The selected cards (at least two) and room for the pairs. */
+static int p2p_setup(struct p2p *r, int argc, char **argv)
+{
+	int rc = npt_cards_open(r->t, &r->oo, argc, argv, (size_t)(2 * r->size),
+				&r->cs);
+
 	if (rc)
-		goto out;
-	n = cs.n;
-	sel = cs.sel;
-	ctx = cs.ctx;
-	b = cs.buf;
-	if (cs.nsel < 2) {
-		npt_err(t, "p2p: needs at least two cards, '%s' selects %u",
-			t->spec, cs.nsel);
-		rc = NPT_EXIT_NODEV;
-		goto out;
+		return rc;
+	if (r->cs.nsel < 2) {
+		npt_err(r->t, "p2p: needs at least two cards, '%s' selects %u",
+			r->t->spec, r->cs.nsel);
+		return NPT_EXIT_NODEV;
 	}
-	pr = calloc((size_t)n * n, sizeof(*pr));
-	if (!pr) {
-		rc = NPT_EXIT_DEVERR;
-		goto out;
-	}
-	npt_progress_begin(t, &pg, "p2p", (uint64_t)cs.nsel * (cs.nsel - 1));
+	r->pr = calloc((size_t)r->cs.n * r->cs.n, sizeof(*r->pr));
+	return r->pr ? NPT_EXIT_OK : NPT_EXIT_DEVERR;
+}
+
+/* Card src to card d, after src's SRAM got its pattern (h2c: its -errno). */
+static void p2p_one(struct p2p *r, unsigned int s, unsigned int d, int h2c)
+{
+	struct np_ctx *ctx = r->cs.ctx;
+	struct np_card *src = np_ctx_card(ctx, s);
+	struct pair *p = &r->pr[s * r->cs.n + d];
+
+	p->mode = np_card_p2p_mode(src, np_ctx_card(ctx, d));
+	p->err = h2c;
+	if (!h2c)
+		p->err = npt_p2p_pair(src, np_ctx_card(ctx, d), r->cs.buf,
+				      r->size, r->iters, &p->bytes_per_s,
+				      &p->bad_addr);
+	p->bad = p->err == 1;
+	if (p->bad)
+		p->err = 0;
+	r->pairs++;
+	r->good += !p->err && !p->bad;
+	r->bounce += p->mode == NP_P2P_BOUNCE;
+	if (p->err)
+		npt_err(r->t, "p2p: card %u -> card %u: %s", s, d,
+			strerror(-p->err));
+	else if (p->bad)
+		npt_err(r->t,
+			"p2p: card %u -> card %u: data in "
+			"the destination frame buffer "
+			"differs at card address %#llx",
+			s, d, (unsigned long long)p->bad_addr);
+}
+
+/* Every ordered pair of selected cards; the exit code of the results. */
+static int p2p_loop(struct p2p *r)
+{
+	unsigned int n = r->cs.n;
+	struct npt_progress pg;
+	int rc = NPT_EXIT_OK;
+
+	npt_progress_begin(r->t, &pg, "p2p",
+			   (uint64_t)r->cs.nsel * (r->cs.nsel - 1));
 	for (unsigned int s = 0; s < n; s++) {
-		struct np_card *src = np_ctx_card(ctx, s);
+		struct np_card *src = np_ctx_card(r->cs.ctx, s);
+		int h2c;
 
-		if (!sel[s])
+		if (!r->cs.sel[s])
 			continue;
-		npt_fill(np_buf_ptr(b), size, 0x5eed0000u + s);
-		rc = npt_h2c(src, b, 0, NP_CA_SRAM_BASE, size);
+		npt_fill(np_buf_ptr(r->cs.buf), r->size, 0x5eed0000u + s);
+		h2c = npt_h2c(src, r->cs.buf, 0, NP_CA_SRAM_BASE, r->size);
 		for (unsigned int d = 0; d < n; d++) {
-			struct pair *p = &pr[s * n + d];
-
-			if (!sel[d] || d == s)
+			if (!r->cs.sel[d] || d == s)
 				continue;
-			p->mode = np_card_p2p_mode(src, np_ctx_card(ctx, d));
-			p->err = rc;
-			if (!rc)
-				p->err = npt_p2p_pair(
-					src, np_ctx_card(ctx, d), b, size,
-					iters, &p->bytes_per_s, &p->bad_addr);
-			p->bad = p->err == 1;
-			if (p->bad)
-				p->err = 0;
-			pairs++;
-			good += !p->err && !p->bad;
-			bounce += p->mode == NP_P2P_BOUNCE;
-			if (p->err)
-				npt_err(t, "p2p: card %u -> card %u: %s", s, d,
-					strerror(-p->err));
-			else if (p->bad)
-				npt_err(t,
-					"p2p: card %u -> card %u: data in "
-					"the destination frame buffer "
-					"differs at card address %#llx",
-					s, d, (unsigned long long)p->bad_addr);
-			npt_progress_update(&pg, pairs);
+			p2p_one(r, s, d, h2c);
+			npt_progress_update(&pg, r->pairs);
 		}
-		rc = 0;
 	}
 	npt_progress_end(&pg);
 	for (unsigned int i = 0; i < (size_t)n * n; i++) {
-		if (pr[i].err)
+		if (r->pr[i].err)
 			rc = NPT_EXIT_DEVERR;
-		else if (pr[i].bad && !rc)
+		else if (r->pr[i].bad && !rc)
 			rc = NPT_EXIT_FAIL;
 	}
-	npt_fmt_size(sz, sizeof(sz), size);
-	if (t->j) {
-		npt_json_kuint(t->j, "size", size);
-		npt_json_kuint(t->j, "iterations", iters);
-		npt_json_key(t->j, "cards");
-		npt_json_arr_open(t->j);
-		for (unsigned int i = 0; i < n; i++) {
-			if (!sel[i])
-				continue;
-			npt_json_obj_open(t->j);
-			npt_json_kuint(t->j, "index", i);
-			npt_json_kstr(t->j, "name",
-				      np_card_name(np_ctx_card(ctx, i)));
-			npt_json_obj_close(t->j);
-		}
-		npt_json_arr_close(t->j);
-		npt_json_key(t->j, "pairs");
-		npt_json_arr_open(t->j);
-		for (unsigned int s = 0; s < n; s++) {
-			for (unsigned int d = 0; d < n; d++) {
-				const struct pair *p = &pr[s * n + d];
+	return rc;
+}
 
-				if (!sel[s] || !sel[d] || s == d)
-					continue;
-				npt_json_obj_open(t->j);
-				npt_json_kuint(t->j, "src", s);
-				npt_json_kuint(t->j, "dst", d);
-				npt_json_kstr(t->j, "mode",
-					      p->mode == NP_P2P_BOUNCE ?
-						      "bounce" :
-						      "direct");
-				if (p->err)
-					npt_json_knull(t->j, "bytes_per_s");
-				else
-					npt_json_kdouble(t->j, "bytes_per_s",
-							 p->bytes_per_s);
-				npt_json_kstr(t->j, "integrity",
-					      p->err ? "error" :
-					      p->bad ? "fail" :
-						       "pass");
-				npt_json_obj_close(t->j);
-			}
-		}
-		npt_json_arr_close(t->j);
-		npt_json_key(t->j, "summary");
-		npt_json_obj_open(t->j);
-		npt_json_kuint(t->j, "pairs", pairs);
-		npt_json_kuint(t->j, "intact", good);
-		npt_json_kuint(t->j, "bounce", bounce);
-		npt_json_obj_close(t->j);
-	} else {
-		printf("card->card bandwidth, GB/s (%s x %u per pair; rows "
-		       "source, columns destination; * = host bounce)\n",
-		       sz, iters);
-		print_matrix(pr, n, sel);
-		printf("data integrity: %u of %u pairs intact; %u pairs "
-		       "through host bounce\n",
-		       good, pairs, bounce);
+static void p2p_json(const struct p2p *r)
+{
+	struct npt_json *j = r->t->j;
+	unsigned int n = r->cs.n;
+	const bool *sel = r->cs.sel;
+
+	npt_json_kuint(j, "size", r->size);
+	npt_json_kuint(j, "iterations", r->iters);
+	npt_json_key(j, "cards");
+	npt_json_arr_open(j);
+	for (unsigned int i = 0; i < n; i++) {
+		if (!sel[i])
+			continue;
+		npt_json_obj_open(j);
+		npt_json_kuint(j, "index", i);
+		npt_json_kstr(j, "name",
+			      np_card_name(np_ctx_card(r->cs.ctx, i)));
+		npt_json_obj_close(j);
 	}
-out:
-	free(pr);
-	npt_cards_close(&cs);
+	npt_json_arr_close(j);
+	npt_json_key(j, "pairs");
+	npt_json_arr_open(j);
+	for (unsigned int s = 0; s < n; s++) {
+		for (unsigned int d = 0; d < n; d++) {
+			const struct pair *p = &r->pr[s * n + d];
+
+			if (!sel[s] || !sel[d] || s == d)
+				continue;
+			npt_json_obj_open(j);
+			npt_json_kuint(j, "src", s);
+			npt_json_kuint(j, "dst", d);
+			npt_json_kstr(j, "mode",
+				      p->mode == NP_P2P_BOUNCE ? "bounce" :
+								 "direct");
+			if (p->err)
+				npt_json_knull(j, "bytes_per_s");
+			else
+				npt_json_kdouble(j, "bytes_per_s",
+						 p->bytes_per_s);
+			npt_json_kstr(j, "integrity",
+				      p->err ? "error" :
+				      p->bad ? "fail" :
+					       "pass");
+			npt_json_obj_close(j);
+		}
+	}
+	npt_json_arr_close(j);
+	npt_json_key(j, "summary");
+	npt_json_obj_open(j);
+	npt_json_kuint(j, "pairs", r->pairs);
+	npt_json_kuint(j, "intact", r->good);
+	npt_json_kuint(j, "bounce", r->bounce);
+	npt_json_obj_close(j);
+}
+
+static void p2p_text(const struct p2p *r)
+{
+	char sz[32];
+
+	npt_fmt_size(sz, sizeof(sz), r->size);
+	printf("card->card bandwidth, GB/s (%s x %u per pair; rows "
+	       "source, columns destination; * = host bounce)\n",
+	       sz, r->iters);
+	print_matrix(r->pr, r->cs.n, r->cs.sel);
+	printf("data integrity: %u of %u pairs intact; %u pairs "
+	       "through host bounce\n",
+	       r->good, r->pairs, r->bounce);
+}
+
+int npt_cmd_p2p(struct npt *t, int argc, char **argv)
+{
+	struct p2p r = {.t = t, .size = 4 << 20, .iters = 8};
+	int rc = p2p_parse(&r, argc, argv);
+
+	if (rc)
+		return rc;
+	rc = p2p_setup(&r, argc - optind, argv + optind);
+	if (!rc) {
+		rc = p2p_loop(&r);
+		if (t->j)
+			p2p_json(&r);
+		else
+			p2p_text(&r);
+	}
+	free(r.pr);
+	npt_cards_close(&r.cs);
 	return rc;
 }

@@ -22,10 +22,10 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <syslog.h>
 
 #include <np/pipeline.h>
 #include <np/recover.h>
@@ -39,11 +39,34 @@
 #define RUN_MAX_INJECT 16
 #define RUN_MAX_EVENTS 16 /* recoveries kept for the JSON report */
 
+/* The command line of run. */
+struct run_opts {
+	const char *model, *pfile;
+	char *cli_prompt[RUN_MAX_PROMPTS];
+	size_t n_cli;
+	uint32_t n, m, cards, max_tokens, max_seq, seed;
+	struct np_sampling sp;
+	bool stop_eos;
+};
+
+/* One run, from its command line to its report. */
 struct run {
 	struct npt *t;
+	struct run_opts o;
 	const struct np_tok *tok;
 	uint32_t n, follow;
 	bool quiet;
+	/* the prompts of the requests, and the text they came from */
+	char *prompt[RUN_MAX_PROMPTS];
+	size_t n_prompts;
+	char *text, *calib;
+	size_t calib_len;
+	/* the loaded model, its requests and their statistics */
+	struct np_pipeline *p;
+	struct np_request *req;
+	struct np_request_stats *rs;
+	struct np_session_stats st;
+	int32_t eos, *ids;
 	/* generated tokens per request */
 	int32_t **out;
 	uint32_t *n_out;
@@ -413,141 +436,113 @@ static int open_cards(struct npt *t, struct np_ctx **ctx)
 	return npt_open(t, NULL, ctx);
 }
 
-static int parse_f(struct npt *t, const char *opt, const char *s, float *v)
-{
-	char *end;
+/* The options that take a number, and where it goes in struct run; the
+ * first four also have a short form (RUN_NUM_SHORT). */
+#define RUN_NUM 0x100
+#define RUN_NUM_SHORT "nMct"
+static const struct {
+	const char *opt;
+	size_t off;
+} run_nums[] = {
+	{"--requests", offsetof(struct run, o.n)},
+	{"--micro-batches", offsetof(struct run, o.m)},
+	{"--cards", offsetof(struct run, o.cards)},
+	{"--max-tokens", offsetof(struct run, o.max_tokens)},
+	{"--max-seq", offsetof(struct run, o.max_seq)},
+	{"--top-k", offsetof(struct run, o.sp.top_k)},
+	{"--seed", offsetof(struct run, o.seed)},
+	{"--follow", offsetof(struct run, follow)},
+	{"--inject-after", offsetof(struct run, after)},
+};
 
-	errno = 0;
-	*v = strtof(s, &end);
-	if (errno || *end || end == s || *v < 0)
-		return npt_usage(t, "--%s: '%s' is not a non-negative number",
-				 opt, s);
-	return 0;
-}
-
-int npt_cmd_run(struct npt *t, int argc, char **argv)
+/* The options into r->o and the fields of r they set. */
+static int run_parse(struct run *r, int argc, char **argv)
 {
-	enum {
-		O_TEMP = 256,
-		O_TOPK,
-		O_TOPP,
-		O_SEED,
-		O_MAXSEQ,
-		O_FOLLOW,
-		O_NOSTOP,
-		O_RECOVER,
-		O_INJECT,
-		O_INJECT_AFTER,
-	};
+	enum { O_TEMP = 0x200, O_TOPP, O_NOSTOP, O_RECOVER, O_INJECT };
 	static const struct option opts[] = {
 		{"model", required_argument, NULL, 'm'},
 		{"prompt", required_argument, NULL, 'p'},
 		{"prompt-file", required_argument, NULL, 'f'},
-		{"requests", required_argument, NULL, 'n'},
-		{"micro-batches", required_argument, NULL, 'M'},
-		{"cards", required_argument, NULL, 'c'},
-		{"max-tokens", required_argument, NULL, 't'},
-		{"max-seq", required_argument, NULL, O_MAXSEQ},
+		{"requests", required_argument, NULL, RUN_NUM + 0},
+		{"micro-batches", required_argument, NULL, RUN_NUM + 1},
+		{"cards", required_argument, NULL, RUN_NUM + 2},
+		{"max-tokens", required_argument, NULL, RUN_NUM + 3},
+		{"max-seq", required_argument, NULL, RUN_NUM + 4},
 		{"temperature", required_argument, NULL, O_TEMP},
-		{"top-k", required_argument, NULL, O_TOPK},
+		{"top-k", required_argument, NULL, RUN_NUM + 5},
 		{"top-p", required_argument, NULL, O_TOPP},
-		{"seed", required_argument, NULL, O_SEED},
-		{"follow", required_argument, NULL, O_FOLLOW},
+		{"seed", required_argument, NULL, RUN_NUM + 6},
+		{"follow", required_argument, NULL, RUN_NUM + 7},
 		{"no-stop", no_argument, NULL, O_NOSTOP},
 		{"recover", no_argument, NULL, O_RECOVER},
 		{"inject", required_argument, NULL, O_INJECT},
-		{"inject-after", required_argument, NULL, O_INJECT_AFTER},
+		{"inject-after", required_argument, NULL, RUN_NUM + 8},
 		{"quiet", no_argument, NULL, 'q'},
 		{0},
 	};
-	const char *model = getenv("NP_MODEL"), *pfile = NULL;
-	char *cli_prompt[RUN_MAX_PROMPTS], *prompt[RUN_MAX_PROMPTS];
-	size_t n_cli = 0, n_prompts = 0, text_len = 0;
-	uint32_t n = NP_DEFAULT_SESSIONS, m = NP_DEFAULT_MICRO_BATCHES,
-		 cards = 0, max_tokens = 32, max_seq = 256, seed = 0;
-	struct np_sampling sp = {0};
-	struct run r = {.t = t};
-	bool stop_eos = true;
-	struct np_ctx *ctx = NULL;
-	struct np_pipeline *p = NULL;
-	struct np_request *req = NULL;
-	struct np_request_stats *rs = NULL;
-	struct np_session_stats st = {0};
-	int32_t eos, *ids = NULL;
-	char *text = NULL, *calib = NULL;
-	size_t calib_len = 0;
-	int c, rc = NPT_EXIT_OK, ret;
+	struct npt *t = r->t;
+	struct run_opts *o = &r->o;
+	const char *sh;
+	int c, rc;
 
-	if (!model || !*model)
-		model = NPT_DEFAULT_MODEL;
+	o->model = getenv("NP_MODEL");
+	if (!o->model || !*o->model)
+		o->model = NPT_DEFAULT_MODEL;
+	o->n = NP_DEFAULT_SESSIONS;
+	o->m = NP_DEFAULT_MICRO_BATCHES;
+	o->max_tokens = 32;
+	o->max_seq = 256;
+	o->stop_eos = true;
 	while ((c = getopt_long(argc, argv, "m:p:f:n:M:c:t:q", opts, NULL)) !=
 	       -1) {
+		sh = c < RUN_NUM ? strchr(RUN_NUM_SHORT, c) : NULL;
+		if (sh)
+			c = RUN_NUM + (int)(sh - RUN_NUM_SHORT);
 		rc = 0;
 		switch (c) {
 		case 'm':
-			model = optarg;
+			o->model = optarg;
 			break;
 		case 'p':
-			if (n_cli == RUN_MAX_PROMPTS)
+			if (o->n_cli == RUN_MAX_PROMPTS)
 				return npt_usage(t, "at most %d --prompt",
 						 RUN_MAX_PROMPTS);
-			cli_prompt[n_cli++] = optarg;
+			o->cli_prompt[o->n_cli++] = optarg;
 			break;
 		case 'f':
-			pfile = optarg;
+			o->pfile = optarg;
 			break;
-		case 'n':
-			rc = npt_parse_u32(t, "--requests", optarg, 0, &n);
-			break;
-		case 'M':
-			rc = npt_parse_u32(t, "--micro-batches", optarg, 0, &m);
-			break;
-		case 'c':
-			rc = npt_parse_u32(t, "--cards", optarg, 0, &cards);
-			break;
-		case 't':
-			rc = npt_parse_u32(t, "--max-tokens", optarg, 0,
-					   &max_tokens);
-			break;
-		case O_MAXSEQ:
-			rc = npt_parse_u32(t, "--max-seq", optarg, 0, &max_seq);
+		case RUN_NUM + 0 ... RUN_NUM + 8:
+			rc = npt_parse_u32(
+				t, run_nums[c - RUN_NUM].opt, optarg, 0,
+				(uint32_t *)((char *)r +
+					     run_nums[c - RUN_NUM].off));
 			break;
 		case O_TEMP:
-			rc = parse_f(t, "temperature", optarg, &sp.temperature);
-			break;
-		case O_TOPK:
-			rc = npt_parse_u32(t, "--top-k", optarg, 0, &sp.top_k);
+			rc = npt_parse_float(t, "--temperature", optarg,
+					     &o->sp.temperature);
 			break;
 		case O_TOPP:
-			rc = parse_f(t, "top-p", optarg, &sp.top_p);
-			break;
-		case O_SEED:
-			rc = npt_parse_u32(t, "--seed", optarg, 0, &seed);
-			break;
-		case O_FOLLOW:
-			rc = npt_parse_u32(t, "--follow", optarg, 0, &r.follow);
+			rc = npt_parse_float(t, "--top-p", optarg,
+					     &o->sp.top_p);
 			break;
 		case O_NOSTOP:
-			stop_eos = false;
+			o->stop_eos = false;
 			break;
 		case O_RECOVER:
-			r.recover = true;
+			r->recover = true;
 			break;
 		case O_INJECT:
-			if (r.n_inj == RUN_MAX_INJECT)
+			if (r->n_inj == RUN_MAX_INJECT)
 				return npt_usage(t, "at most %d --inject",
 						 RUN_MAX_INJECT);
 			rc = npt_parse_inject(
 				t, optarg,
 				"2:dead or 1:hang:engine=compute,n=1",
-				&r.inj[r.n_inj++]);
-			break;
-		case O_INJECT_AFTER:
-			rc = npt_parse_u32(t, "--inject-after", optarg, 0,
-					   &r.after);
+				&r->inj[r->n_inj++]);
 			break;
 		case 'q':
-			r.quiet = true;
+			r->quiet = true;
 			break;
 		default:
 			return npt_usage(t, "run: bad option '%s'",
@@ -558,195 +553,248 @@ int npt_cmd_run(struct npt *t, int argc, char **argv)
 	}
 	if (optind < argc)
 		return npt_usage(t, "unexpected argument '%s'", argv[optind]);
-	if (!n || !m || m > n)
+	if (!o->n || !o->m || o->m > o->n)
 		return npt_usage(t,
 				 "--requests %u, --micro-batches %u: need 1 <= "
 				 "micro-batches <= requests",
-				 n, m);
-	if (r.follow >= n)
-		return npt_usage(t, "--follow %u: requests are 0..%u", r.follow,
-				 n - 1);
-	if (sp.top_k > NP_JOB_TOPK_MAX)
-		return npt_usage(t, "--top-k %u: at most %u", sp.top_k,
+				 o->n, o->m);
+	if (r->follow >= o->n)
+		return npt_usage(t, "--follow %u: requests are 0..%u",
+				 r->follow, o->n - 1);
+	if (o->sp.top_k > NP_JOB_TOPK_MAX)
+		return npt_usage(t, "--top-k %u: at most %u", o->sp.top_k,
 				 NP_JOB_TOPK_MAX);
-	sp.seed = seed;
+	o->sp.seed = o->seed;
+	return NPT_EXIT_OK;
+}
 
-	/* prompts: --prompt, else --prompt-file lines, else the sample */
-	if (n_cli) {
-		memcpy(prompt, cli_prompt, n_cli * sizeof(*prompt));
-		n_prompts = n_cli;
-	} else {
-		ret = npt_read_file(pfile ? pfile : NPT_SAMPLE_TEXT,
-				    RUN_TEXT_MAX, &text, &text_len);
-		if (ret) {
-			npt_err(t, "cannot read prompts from %s: %s",
-				pfile ? pfile : NPT_SAMPLE_TEXT,
-				strerror(-ret));
-			return pfile ? NPT_EXIT_USAGE : NPT_EXIT_UNAVAIL;
-		}
-		calib = malloc(text_len + 1);
-		if (calib) {
-			memcpy(calib, text, text_len + 1);
-			calib_len = text_len;
-		}
-		n_prompts =
-			split_prompts(text, !pfile, prompt, RUN_MAX_PROMPTS);
-		if (!n_prompts) {
-			npt_err(t, "%s holds no prompt (one per line)",
-				pfile ? pfile : NPT_SAMPLE_TEXT);
-			rc = NPT_EXIT_USAGE;
-			goto out;
-		}
+/* prompts: --prompt, else --prompt-file lines, else the sample */
+static int run_prompts(struct run *r)
+{
+	const char *pfile = r->o.pfile;
+	size_t text_len = 0;
+	int ret;
+
+	if (r->o.n_cli) {
+		memcpy(r->prompt, r->o.cli_prompt,
+		       r->o.n_cli * sizeof(*r->prompt));
+		r->n_prompts = r->o.n_cli;
+		return NPT_EXIT_OK;
 	}
+	ret = npt_read_file(pfile ? pfile : NPT_SAMPLE_TEXT, RUN_TEXT_MAX,
+			    &r->text, &text_len);
+	if (ret) {
+		npt_err(r->t, "cannot read prompts from %s: %s",
+			pfile ? pfile : NPT_SAMPLE_TEXT, strerror(-ret));
+		return pfile ? NPT_EXIT_USAGE : NPT_EXIT_UNAVAIL;
+	}
+	r->calib = malloc(text_len + 1);
+	if (r->calib) {
+		memcpy(r->calib, r->text, text_len + 1);
+		r->calib_len = text_len;
+	}
+	r->n_prompts =
+		split_prompts(r->text, !pfile, r->prompt, RUN_MAX_PROMPTS);
+	if (!r->n_prompts) {
+		npt_err(r->t, "%s holds no prompt (one per line)",
+			pfile ? pfile : NPT_SAMPLE_TEXT);
+		return NPT_EXIT_USAGE;
+	}
+	return NPT_EXIT_OK;
+}
 
-	rc = open_cards(t, &ctx);
-	if (rc)
-		goto out;
-	r.ctx = ctx;
-	for (uint32_t i = 0; i < r.n_inj; i++) {
+/* --inject names cards of the context, and emulated ones. */
+static int check_inject(struct run *r)
+{
+	for (uint32_t i = 0; i < r->n_inj; i++) {
 		struct np_card_info in;
 
-		if (r.inj[i].card >= np_ctx_num_cards(ctx)) {
-			rc = npt_usage(t, "--inject: no card %u (%u cards)",
-				       r.inj[i].card, np_ctx_num_cards(ctx));
-			goto out;
-		}
-		np_card_info(np_ctx_card(ctx, r.inj[i].card), &in);
+		if (r->inj[i].card >= np_ctx_num_cards(r->ctx))
+			return npt_usage(
+				r->t, "--inject: no card %u (%u cards)",
+				r->inj[i].card, np_ctx_num_cards(r->ctx));
+		np_card_info(np_ctx_card(r->ctx, r->inj[i].card), &in);
 		if (in.iommu_group >= 0) {
-			npt_err(t,
+			npt_err(r->t,
 				"--inject: card %s is real; inject on the QEMU "
 				"monitor instead (qom-set ... inject-fault)",
 				in.name);
-			rc = NPT_EXIT_UNAVAIL;
-			goto out;
+			return NPT_EXIT_UNAVAIL;
 		}
 	}
-	{
-		struct np_pipeline_opts po = {
-			.n_cards = cards,
-			.max_sessions = n,
-			.max_seq = max_seq,
-			.calib_text = calib,
-			.calib_len = calib_len,
-			.progress = on_progress,
-			.progress_opaque = &r,
-		};
+	return NPT_EXIT_OK;
+}
 
-		if (!t->json && !r.quiet)
-			fprintf(stderr, "nptool: loading %s onto %s\n", model,
-				t->spec);
-		ret = np_model_load(ctx, model, &po, &p);
-		if (r.bar_on)
-			npt_progress_end(&r.bar);
-		if (ret) {
-			npt_err(t, "cannot load %s onto %s: %s%s", model,
-				t->spec, strerror(-ret),
-				ret == -ENOENT ? " (build the demo model with "
-						 "'cmake --build build', or "
-						 "pass --model FILE.gguf)" :
-						 "");
-			rc = ret == -ENOENT || ret == -EINVAL || ret == -E2BIG ?
-				     NPT_EXIT_USAGE :
-				     npt_errno_exit(ret);
-			goto out;
-		}
+static int load(struct run *r)
+{
+	struct np_pipeline_opts po = {
+		.n_cards = r->o.cards,
+		.max_sessions = r->o.n,
+		.max_seq = r->o.max_seq,
+		.calib_text = r->calib,
+		.calib_len = r->calib_len,
+		.progress = on_progress,
+		.progress_opaque = r,
+	};
+	struct npt *t = r->t;
+	int ret;
+
+	if (!t->json && !r->quiet)
+		fprintf(stderr, "nptool: loading %s onto %s\n", r->o.model,
+			t->spec);
+	ret = np_model_load(r->ctx, r->o.model, &po, &r->p);
+	if (r->bar_on)
+		npt_progress_end(&r->bar);
+	if (ret) {
+		npt_err(t, "cannot load %s onto %s: %s%s", r->o.model, t->spec,
+			strerror(-ret),
+			ret == -ENOENT ? " (build the demo model with "
+					 "'cmake --build build', or "
+					 "pass --model FILE.gguf)" :
+					 "");
+		return ret == -ENOENT || ret == -EINVAL || ret == -E2BIG ?
+			       NPT_EXIT_USAGE :
+			       npt_errno_exit(ret);
 	}
-	r.tok = np_pipeline_tok(p);
-	r.n = n;
-	r.cap = max_seq;
-	eos = np_tok_eos(r.tok);
-	req = calloc(n, sizeof(*req));
-	rs = calloc(n, sizeof(*rs));
-	r.out = calloc(n, sizeof(*r.out));
-	r.n_out = calloc(n, sizeof(*r.n_out));
-	ids = calloc((size_t)n * max_seq, sizeof(*ids));
-	if (!req || !rs || !r.out || !r.n_out || !ids) {
-		npt_err(t, "out of memory for %u requests", n);
-		rc = NPT_EXIT_DEVERR;
-		goto out;
+	return NPT_EXIT_OK;
+}
+
+/* One request per prompt (the prompts repeat to fill N), tokenized. */
+static int make_requests(struct run *r)
+{
+	uint32_t n = r->o.n, max_seq = r->o.max_seq;
+
+	r->tok = np_pipeline_tok(r->p);
+	r->n = n;
+	r->cap = max_seq;
+	r->eos = np_tok_eos(r->tok);
+	r->req = calloc(n, sizeof(*r->req));
+	r->rs = calloc(n, sizeof(*r->rs));
+	r->out = calloc(n, sizeof(*r->out));
+	r->n_out = calloc(n, sizeof(*r->n_out));
+	r->ids = calloc((size_t)n * max_seq, sizeof(*r->ids));
+	if (!r->req || !r->rs || !r->out || !r->n_out || !r->ids) {
+		npt_err(r->t, "out of memory for %u requests", n);
+		return NPT_EXIT_DEVERR;
 	}
 	for (uint32_t i = 0; i < n; i++) {
-		const char *s = prompt[i % n_prompts];
-		int32_t *id = ids + (size_t)i * max_seq;
+		const char *s = r->prompt[i % r->n_prompts];
+		int32_t *id = r->ids + (size_t)i * max_seq;
+		struct np_request *q = &r->req[i];
 		size_t k = 0, got = 0;
 
-		prompt[i] = prompt[i % n_prompts];
-		if (np_tok_bos(r.tok) >= 0)
-			id[k++] = np_tok_bos(r.tok);
-		ret = np_tok_encode(r.tok, s, strlen(s), id + k,
-				    max_seq - 1 - k, &got);
-		if (ret) {
-			npt_err(t,
+		r->prompt[i] = r->prompt[i % r->n_prompts];
+		if (np_tok_bos(r->tok) >= 0)
+			id[k++] = np_tok_bos(r->tok);
+		if (np_tok_encode(r->tok, s, strlen(s), id + k, max_seq - 1 - k,
+				  &got)) {
+			npt_err(r->t,
 				"prompt %u (%zu bytes) does not fit %u tokens; "
 				"shorten it or raise --max-seq",
 				i, strlen(s), max_seq);
-			rc = NPT_EXIT_USAGE;
-			goto out;
+			return NPT_EXIT_USAGE;
 		}
-		r.out[i] = calloc(max_seq, sizeof(int32_t));
-		if (!r.out[i]) {
-			rc = NPT_EXIT_DEVERR;
-			goto out;
-		}
-		req[i].prompt = id;
-		req[i].n_prompt = k + got;
-		req[i].max_tokens = max_tokens;
-		req[i].sampling = sp;
-		req[i].sampling.seed = sp.seed + i;
-		if (stop_eos && eos >= 0) {
-			req[i].stop = &eos;
-			req[i].n_stop = 1;
+		r->out[i] = calloc(max_seq, sizeof(int32_t));
+		if (!r->out[i])
+			return NPT_EXIT_DEVERR;
+		q->prompt = id;
+		q->n_prompt = k + got;
+		q->max_tokens = r->o.max_tokens;
+		q->sampling = r->o.sp;
+		q->sampling.seed = r->o.sp.seed + i;
+		if (r->o.stop_eos && r->eos >= 0) {
+			q->stop = &r->eos;
+			q->n_stop = 1;
 		}
 	}
-	if (!t->json && !r.quiet)
-		printf("[%u] %s", r.follow, prompt[r.follow]);
-	fflush(stdout);
-	st.req = rs;
-	ret = r.n_inj && !r.after ? inject(&r) : 0;
-	if (ret) {
-		rc = NPT_EXIT_USAGE;
-		goto out;
-	}
-	{
-		struct np_session_opts so = {
-			.micro_batches = m, .on_token = on_token, .opaque = &r};
-		struct np_recover_opts ro = {.on_recover = on_recover,
-					     .opaque = &r};
+	return NPT_EXIT_OK;
+}
 
-		ret = r.recover ?
-			      np_session_run_recover(p, req, n, &so, &ro, &st) :
-			      np_session_run(p, req, n, &so, &st);
-	}
-	if (r.inj_err) {
-		rc = NPT_EXIT_USAGE;
-		goto out;
-	}
+/* The prompts, the cards, the model on them and the requests. */
+static int run_setup(struct run *r)
+{
+	int rc = run_prompts(r);
+
+	if (!rc)
+		rc = open_cards(r->t, &r->ctx);
+	if (!rc)
+		rc = check_inject(r);
+	if (!rc)
+		rc = load(r);
+	if (!rc)
+		rc = make_requests(r);
+	return rc;
+}
+
+/* The session: text streamed, faults injected, recoveries reported. */
+static int run_loop(struct run *r)
+{
+	struct np_session_opts so = {
+		.micro_batches = r->o.m, .on_token = on_token, .opaque = r};
+	struct np_recover_opts ro = {.on_recover = on_recover, .opaque = r};
+	int ret;
+
+	if (!r->t->json && !r->quiet)
+		printf("[%u] %s", r->follow, r->prompt[r->follow]);
+	fflush(stdout);
+	r->st.req = r->rs;
+	ret = r->n_inj && !r->after ? inject(r) : 0;
+	if (ret)
+		return NPT_EXIT_USAGE;
+	ret = r->recover ? np_session_run_recover(r->p, r->req, r->o.n, &so,
+						  &ro, &r->st) :
+			   np_session_run(r->p, r->req, r->o.n, &so, &r->st);
+	if (r->inj_err)
+		return NPT_EXIT_USAGE;
 	if (ret) {
-		npt_err(t,
+		npt_err(r->t,
 			"the run failed: %s (the cards' messages above say "
 			"where)",
 			strerror(-ret));
-		rc = npt_errno_exit(ret);
-		goto out;
+		return npt_errno_exit(ret);
 	}
-	if (t->json) {
-		report_json(&r, p, &st, rs, prompt, m);
-		if (r.recover)
-			report_recoveries(&r);
-	} else
-		report_text(&r, p, &st, rs, prompt, m);
-out:
-	if (r.out)
-		for (uint32_t i = 0; i < n; i++)
-			free(r.out[i]);
-	free(r.out);
-	free(r.n_out);
-	free(ids);
-	free(req);
-	free(rs);
-	np_pipeline_destroy(p);
-	np_close(ctx);
-	free(text);
-	free(calib);
+	return NPT_EXIT_OK;
+}
+
+static void run_report(struct run *r)
+{
+	if (r->t->json) {
+		report_json(r, r->p, &r->st, r->rs, r->prompt, r->o.m);
+		if (r->recover)
+			report_recoveries(r);
+	} else {
+		report_text(r, r->p, &r->st, r->rs, r->prompt, r->o.m);
+	}
+}
+
+static void run_free(struct run *r)
+{
+	if (r->out)
+		for (uint32_t i = 0; i < r->o.n; i++)
+			free(r->out[i]);
+	free(r->out);
+	free(r->n_out);
+	free(r->ids);
+	free(r->req);
+	free(r->rs);
+	np_pipeline_destroy(r->p);
+	np_close(r->ctx);
+	free(r->text);
+	free(r->calib);
+}
+
+int npt_cmd_run(struct npt *t, int argc, char **argv)
+{
+	struct run r = {.t = t};
+	int rc = run_parse(&r, argc, argv);
+
+	if (rc)
+		return rc;
+	rc = run_setup(&r);
+	if (!rc)
+		rc = run_loop(&r);
+	if (!rc)
+		run_report(&r);
+	run_free(&r);
 	return rc;
 }

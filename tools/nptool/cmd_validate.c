@@ -415,25 +415,87 @@ static int mr_reference(struct np_ref_int *ri, uint32_t slot,
 	return 0;
 }
 
-static void model_run(struct val *v, const char *path)
+/* One model-run check: the loaded model, its requests and their tokens. */
+struct mrun {
+	struct np_pipeline *p;
+	int32_t ids[MR_REQUESTS][MR_MAX_SEQ];
+	struct np_request req[MR_REQUESTS];
+	struct np_session_stats st;
+	struct mr m;
+};
+
+/* The prompts, tokenized into requests. 0 or -errno. */
+static int mr_requests(struct mrun *r)
 {
 	static const char *const prompts[MR_REQUESTS] = {
 		"The cards pass tensors along the pipeline.",
 		"Once upon a time",
 	};
+	const struct np_tok *tok = np_pipeline_tok(r->p);
+
+	for (uint32_t q = 0; q < MR_REQUESTS; q++) {
+		size_t k = 0, got = 0;
+		int rc;
+
+		if (np_tok_bos(tok) >= 0)
+			r->ids[q][k++] = np_tok_bos(tok);
+		rc = np_tok_encode(tok, prompts[q], strlen(prompts[q]),
+				   r->ids[q] + k, MR_MAX_SEQ - MR_TOKENS - k,
+				   &got);
+		if (rc)
+			return rc;
+		r->req[q] = (struct np_request){
+			.prompt = r->ids[q],
+			.n_prompt = k + got,
+			.max_tokens = MR_TOKENS,
+		};
+	}
+	return 0;
+}
+
+/* Every request's tokens against the integer reference: 0 when they
+ * match, 1 after writing the failed check, or -errno. */
+static int mr_compare(struct val *v, struct mrun *r)
+{
+	uint32_t vocab = np_tok_n_vocab(np_pipeline_tok(r->p));
+	int32_t *logits = malloc(vocab * sizeof(*logits));
+	struct np_ref_int *ri = NULL;
+	int rc = logits ? np_ref_int_create(np_pipeline_compiled(r->p), &ri) :
+			  -ENOMEM;
+
+	for (uint32_t q = 0; !rc && q < MR_REQUESTS; q++) {
+		uint32_t at = 0;
+		int32_t want = 0;
+
+		if (r->m.n_out[q] != MR_TOKENS) {
+			npt_check(&v->ck, NPT_FAIL, "model-run", NULL,
+				  "request %u produced %u of %u tokens", q,
+				  r->m.n_out[q], MR_TOKENS);
+			rc = 1;
+			break;
+		}
+		rc = mr_reference(ri, q, r->req[q].prompt, r->req[q].n_prompt,
+				  r->m.out[q], MR_TOKENS, vocab, logits, &at,
+				  &want);
+		if (rc == 1)
+			npt_check(&v->ck, NPT_FAIL, "model-run", NULL,
+				  "request %u token %u: the cards produced %d, "
+				  "the integer reference %d",
+				  q, at, r->m.out[q][at], want);
+	}
+	np_ref_int_destroy(ri);
+	free(logits);
+	return rc;
+}
+
+static void model_run(struct val *v, const char *path)
+{
 	struct np_pipeline_opts po = {
 		.max_sessions = MR_REQUESTS,
 		.max_seq = MR_MAX_SEQ,
 	};
 	struct np_session_opts so = {.micro_batches = MR_REQUESTS};
-	int32_t ids[MR_REQUESTS][MR_MAX_SEQ], *logits = NULL;
-	struct np_request req[MR_REQUESTS];
-	struct np_session_stats st = {0};
-	struct np_pipeline *p = NULL;
-	struct np_ref_int *ri = NULL;
-	const struct np_tok *tok;
-	struct mr m = {0};
-	uint32_t vocab;
+	struct mrun r = {0};
 	int rc;
 
 	if (v->n < 2) {
@@ -442,7 +504,7 @@ static void model_run(struct val *v, const char *path)
 			  v->t->spec);
 		return;
 	}
-	rc = np_model_load(v->ctx, path, &po, &p);
+	rc = np_model_load(v->ctx, path, &po, &r.p);
 	if (rc) {
 		npt_check(&v->ck, NPT_FAIL, "model-run",
 			  rc == -ENOENT ? "give a llama GGUF with --model" :
@@ -451,122 +513,103 @@ static void model_run(struct val *v, const char *path)
 			  strerror(-rc));
 		return;
 	}
-	tok = np_pipeline_tok(p);
-	vocab = np_tok_n_vocab(tok);
-	for (uint32_t r = 0; r < MR_REQUESTS; r++) {
-		size_t k = 0, got = 0;
-
-		if (np_tok_bos(tok) >= 0)
-			ids[r][k++] = np_tok_bos(tok);
-		rc = np_tok_encode(tok, prompts[r], strlen(prompts[r]),
-				   ids[r] + k, MR_MAX_SEQ - MR_TOKENS - k,
-				   &got);
-		if (rc)
-			goto out;
-		req[r] = (struct np_request){
-			.prompt = ids[r],
-			.n_prompt = k + got,
-			.max_tokens = MR_TOKENS,
-		};
-	}
+	rc = mr_requests(&r);
 	so.on_token = mr_token;
-	so.opaque = &m;
-	rc = np_session_run(p, req, MR_REQUESTS, &so, &st);
-	if (rc)
-		goto out;
-	logits = malloc(vocab * sizeof(*logits));
-	rc = logits ? np_ref_int_create(np_pipeline_compiled(p), &ri) : -ENOMEM;
-	for (uint32_t r = 0; !rc && r < MR_REQUESTS; r++) {
-		uint32_t at = 0;
-		int32_t want = 0;
-
-		if (m.n_out[r] != MR_TOKENS) {
-			npt_check(&v->ck, NPT_FAIL, "model-run", NULL,
-				  "request %u produced %u of %u tokens", r,
-				  m.n_out[r], MR_TOKENS);
-			goto done;
-		}
-		rc = mr_reference(ri, r, req[r].prompt, req[r].n_prompt,
-				  m.out[r], MR_TOKENS, vocab, logits, &at,
-				  &want);
-		if (rc == 1) {
-			npt_check(&v->ck, NPT_FAIL, "model-run", NULL,
-				  "request %u token %u: the cards produced %d, "
-				  "the integer reference %d",
-				  r, at, m.out[r][at], want);
-			goto done;
-		}
-	}
-out:
-	if (rc)
+	so.opaque = &r.m;
+	if (!rc)
+		rc = np_session_run(r.p, r.req, MR_REQUESTS, &so, &r.st);
+	if (!rc)
+		rc = mr_compare(v, &r);
+	if (rc < 0)
 		npt_check(&v->ck, NPT_FAIL, "model-run", NULL,
 			  "model run on %u cards failed: %s",
-			  np_pipeline_cards(p), strerror(-rc));
-	else
+			  np_pipeline_cards(r.p), strerror(-rc));
+	else if (!rc)
 		npt_check(&v->ck, NPT_PASS, "model-run", NULL,
 			  "%u requests x %u greedy tokens on %u cards match "
 			  "the integer reference (%.1f tokens/s, cards %.0f%% "
 			  "busy)",
-			  MR_REQUESTS, MR_TOKENS, np_pipeline_cards(p),
-			  st.tokens_per_s, st.utilization * 100);
-done:
-	np_ref_int_destroy(ri);
-	free(logits);
-	np_pipeline_destroy(p);
+			  MR_REQUESTS, MR_TOKENS, np_pipeline_cards(r.p),
+			  r.st.tokens_per_s, r.st.utilization * 100);
+	np_pipeline_destroy(r.p);
 }
 
-int npt_cmd_validate(struct npt *t, int argc, char **argv)
+static const char *const level_name[] = {"quick", "medium", "long"};
+
+/* --model and the level. Returns an exit code. */
+static int validate_parse(struct npt *t, int argc, char **argv,
+			  const char **model, enum vlevel *lv)
 {
-	static const char *const level_name[] = {"quick", "medium", "long"};
 	static const struct option opts[] = {
 		{"model", required_argument, NULL, 'm'},
 		{0},
 	};
-	const char *model = NPT_DEFAULT_MODEL;
-	enum vlevel lv = V_QUICK;
-	struct val v = {.t = t};
-	int c, rc;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "m:", opts, NULL)) != -1) {
 		if (c != 'm')
 			return npt_usage(t, "validate: bad option");
-		model = optarg;
+		*model = optarg;
 	}
 	if (argc - optind > 1)
 		return npt_usage(t, "validate: unexpected argument '%s'",
 				 argv[optind + 1]);
 	if (optind < argc) {
-		for (lv = V_QUICK; lv <= V_LONG; lv++)
-			if (!strcmp(argv[optind], level_name[lv]))
+		for (*lv = V_QUICK; *lv <= V_LONG; (*lv)++)
+			if (!strcmp(argv[optind], level_name[*lv]))
 				break;
-		if (lv > V_LONG)
+		if (*lv > V_LONG)
 			return npt_usage(t,
 					 "validate: level '%s' is not "
 					 "quick, medium or long",
 					 argv[optind]);
 	}
+	return NPT_EXIT_OK;
+}
+
+/* The "open" check: the cards and a DMA buffer. Returns an exit code;
+ * on failure the checks are closed. */
+static int validate_open(struct val *v)
+{
+	struct npt *t = v->t;
+	int rc = npt_open(t, NULL, &v->ctx);
+
+	if (rc) {
+		npt_check(&v->ck, NPT_FAIL, "open", "nptool doctor",
+			  "cannot open '%s'; see the message above", t->spec);
+		npt_checks_end(&v->ck);
+		return rc;
+	}
+	v->n = np_ctx_num_cards(v->ctx);
+	rc = np_buf_alloc(v->ctx, NPT_MEMTEST_BUF, &v->b);
+	if (rc) {
+		npt_check(&v->ck, NPT_FAIL, "open", "nptool doctor",
+			  "cannot allocate an %u MiB DMA buffer: %s",
+			  NPT_MEMTEST_BUF >> 20, strerror(-rc));
+		npt_checks_end(&v->ck);
+		np_close(v->ctx);
+		return npt_errno_exit(rc);
+	}
+	npt_check(&v->ck, NPT_PASS, "open", NULL, "%u cards opened (%s)", v->n,
+		  np_ctx_backend(v->ctx));
+	return NPT_EXIT_OK;
+}
+
+int npt_cmd_validate(struct npt *t, int argc, char **argv)
+{
+	const char *model = NPT_DEFAULT_MODEL;
+	enum vlevel lv = V_QUICK;
+	struct val v = {.t = t};
+	int rc = validate_parse(t, argc, argv, &model, &lv);
+
+	if (rc)
+		return rc;
 	if (t->j)
 		npt_json_kstr(t->j, "level", level_name[lv]);
 	npt_checks_begin(t, &v.ck);
-	rc = npt_open(t, NULL, &v.ctx);
-	if (rc) {
-		npt_check(&v.ck, NPT_FAIL, "open", "nptool doctor",
-			  "cannot open '%s'; see the message above", t->spec);
-		npt_checks_end(&v.ck);
+	rc = validate_open(&v);
+	if (rc)
 		return rc;
-	}
-	v.n = np_ctx_num_cards(v.ctx);
-	rc = np_buf_alloc(v.ctx, NPT_MEMTEST_BUF, &v.b);
-	if (rc) {
-		npt_check(&v.ck, NPT_FAIL, "open", "nptool doctor",
-			  "cannot allocate an %u MiB DMA buffer: %s",
-			  NPT_MEMTEST_BUF >> 20, strerror(-rc));
-		npt_checks_end(&v.ck);
-		np_close(v.ctx);
-		return npt_errno_exit(rc);
-	}
-	npt_check(&v.ck, NPT_PASS, "open", NULL, "%u cards opened (%s)", v.n,
-		  np_ctx_backend(v.ctx));
 	per_card(&v, "id-abi", chk_id, "answer with the np ID and ABI 1.x");
 	per_card(&v, "state", chk_state, "ready");
 	per_card(&v, "error-counters", chk_counters,

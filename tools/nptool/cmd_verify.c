@@ -19,7 +19,18 @@
 
 #define VERIFY_MAX_INJECT 16
 
-int npt_cmd_verify(struct npt *t, int argc, char **argv)
+/* One verify command: its options, the cards and the model on them. */
+struct verify {
+	struct npt *t;
+	const char *model;
+	struct npt_inject inj[VERIFY_MAX_INJECT];
+	unsigned int n_inj;
+	struct np_pipeline_opts po;
+	struct np_pipeline *p;
+	struct np_ctx *ctx;
+};
+
+static int verify_parse(struct verify *v, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"model", required_argument, NULL, 'm'},
@@ -27,25 +38,21 @@ int npt_cmd_verify(struct npt *t, int argc, char **argv)
 		{"inject", required_argument, NULL, 'i'},
 		{0},
 	};
-	const char *model = getenv("NP_MODEL");
-	struct npt_inject inj[VERIFY_MAX_INJECT];
-	struct np_pipeline_opts po = {0};
-	struct np_pipeline *p = NULL;
-	struct np_ctx *ctx = NULL;
-	unsigned int n_inj = 0;
-	int c, rc, ret;
+	struct npt *t = v->t;
 	char *end;
+	int c, rc;
 
-	if (!model || !*model)
-		model = NPT_DEFAULT_MODEL;
+	v->model = getenv("NP_MODEL");
+	if (!v->model || !*v->model)
+		v->model = NPT_DEFAULT_MODEL;
 	while ((c = getopt_long(argc, argv, "m:c:i:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
-			model = optarg;
+			v->model = optarg;
 			break;
 		case 'c':
 			errno = 0;
-			po.n_cards = (uint32_t)strtoul(optarg, &end, 10);
+			v->po.n_cards = (uint32_t)strtoul(optarg, &end, 10);
 			if (errno || *end || end == optarg)
 				return npt_usage(t,
 						 "--cards: '%s' is not a "
@@ -53,12 +60,12 @@ int npt_cmd_verify(struct npt *t, int argc, char **argv)
 						 optarg);
 			break;
 		case 'i':
-			if (n_inj == VERIFY_MAX_INJECT)
+			if (v->n_inj == VERIFY_MAX_INJECT)
 				return npt_usage(t, "at most %d --inject",
 						 VERIFY_MAX_INJECT);
 			rc = npt_parse_inject(t, optarg,
 					      "3:sram-flip:addr=0x1000,bits=2",
-					      &inj[n_inj++]);
+					      &v->inj[v->n_inj++]);
 			if (rc)
 				return rc;
 			break;
@@ -68,81 +75,106 @@ int npt_cmd_verify(struct npt *t, int argc, char **argv)
 	}
 	if (optind < argc)
 		return npt_usage(t, "verify: unexpected '%s'", argv[optind]);
-	rc = npt_open(t, NULL, &ctx);
-	if (rc)
-		return rc;
-	ret = np_model_load(ctx, model, &po, &p);
+	return NPT_EXIT_OK;
+}
+
+/* The model onto the cards, then the --inject faults into them. */
+static int verify_setup(struct verify *v)
+{
+	struct npt *t = v->t;
+	int ret;
+
+	ret = np_model_load(v->ctx, v->model, &v->po, &v->p);
 	if (ret) {
-		npt_err(t, "cannot load %s onto %s: %s", model, t->spec,
+		npt_err(t, "cannot load %s onto %s: %s", v->model, t->spec,
 			strerror(-ret));
-		rc = ret == -ENOENT || ret == -EINVAL || ret == -E2BIG ?
-			     NPT_EXIT_USAGE :
-			     npt_errno_exit(ret);
-		goto out;
+		return ret == -ENOENT || ret == -EINVAL || ret == -E2BIG ?
+			       NPT_EXIT_USAGE :
+			       npt_errno_exit(ret);
 	}
-	for (unsigned int i = 0; i < n_inj; i++) {
-		struct np_card *card = inj[i].card < np_pipeline_cards(p) ?
-					       np_ctx_card(ctx, inj[i].card) :
+	for (unsigned int i = 0; i < v->n_inj; i++) {
+		const struct npt_inject *in = &v->inj[i];
+		struct np_card *card = in->card < np_pipeline_cards(v->p) ?
+					       np_ctx_card(v->ctx, in->card) :
 					       NULL;
 
-		ret = card ? np_card_inject(card, inj[i].fault) : -EINVAL;
+		ret = card ? np_card_inject(card, in->fault) : -EINVAL;
 		if (ret) {
-			npt_err(t, "inject '%s' into card %u: %s%s",
-				inj[i].fault, inj[i].card, strerror(-ret),
+			npt_err(t, "inject '%s' into card %u: %s%s", in->fault,
+				in->card, strerror(-ret),
 				ret == -EOPNOTSUPP ?
 					" (real cards: inject on the QEMU "
 					"monitor, qom-set ... inject-fault)" :
 					"");
-			rc = ret == -EOPNOTSUPP ? NPT_EXIT_UNAVAIL :
-						  NPT_EXIT_USAGE;
-			goto out;
+			return ret == -EOPNOTSUPP ? NPT_EXIT_UNAVAIL :
+						    NPT_EXIT_USAGE;
 		}
 	}
+	return NPT_EXIT_OK;
+}
+
+/* Check card i's weights and report them; updates the exit code rc. */
+static int verify_card(struct verify *v, uint32_t i, int rc)
+{
+	struct npt *t = v->t;
+	struct np_card *card = np_ctx_card(v->ctx, i);
+	uint32_t crc = 0;
+	const char *verdict;
+	int ret = np_pipeline_verify(v->p, i, &crc);
+
+	verdict = !ret ? "intact" : ret == -EBADMSG ? "corrupt" : "unreadable";
+	if (ret)
+		npt_err(t, "card %u (%s): weights %s%s%s", i,
+			np_card_name(card), verdict,
+			ret == -EBADMSG ? "" : ": ",
+			ret == -EBADMSG ? "" : strerror(-ret));
+	if (ret == -EBADMSG && !rc)
+		rc = NPT_EXIT_FAIL;
+	else if (ret && ret != -EBADMSG)
+		rc = NPT_EXIT_DEVERR;
 	if (t->j) {
-		npt_json_kstr(t->j, "model", model);
+		npt_json_obj_open(t->j);
+		npt_json_kuint(t->j, "index", i);
+		npt_json_kstr(t->j, "name", np_card_name(card));
+		npt_json_kstr(t->j, "weights", verdict);
+		if (ret && ret != -EBADMSG)
+			npt_json_knull(t->j, "crc32c");
+		else
+			npt_json_kuint(t->j, "crc32c", crc);
+		npt_json_obj_close(t->j);
+	} else if (!ret || ret == -EBADMSG) {
+		printf("card %-3u %-16s crc32c %08x  %s\n", i,
+		       np_card_name(card), crc, verdict);
+	} else {
+		printf("card %-3u %-16s %s\n", i, np_card_name(card), verdict);
+	}
+	return rc;
+}
+
+int npt_cmd_verify(struct npt *t, int argc, char **argv)
+{
+	struct verify v = {.t = t};
+	int rc = verify_parse(&v, argc, argv);
+
+	if (rc)
+		return rc;
+	rc = npt_open(t, NULL, &v.ctx);
+	if (rc)
+		return rc;
+	rc = verify_setup(&v);
+	if (rc)
+		goto out;
+	if (t->j) {
+		npt_json_kstr(t->j, "model", v.model);
 		npt_json_key(t->j, "cards");
 		npt_json_arr_open(t->j);
 	}
-	for (uint32_t i = 0; i < np_pipeline_cards(p); i++) {
-		struct np_card *card = np_ctx_card(ctx, i);
-		uint32_t crc = 0;
-		const char *verdict;
-
-		ret = np_pipeline_verify(p, i, &crc);
-		verdict = !ret		  ? "intact" :
-			  ret == -EBADMSG ? "corrupt" :
-					    "unreadable";
-		if (ret)
-			npt_err(t, "card %u (%s): weights %s%s%s", i,
-				np_card_name(card), verdict,
-				ret == -EBADMSG ? "" : ": ",
-				ret == -EBADMSG ? "" : strerror(-ret));
-		if (ret == -EBADMSG && !rc)
-			rc = NPT_EXIT_FAIL;
-		else if (ret && ret != -EBADMSG)
-			rc = NPT_EXIT_DEVERR;
-		if (t->j) {
-			npt_json_obj_open(t->j);
-			npt_json_kuint(t->j, "index", i);
-			npt_json_kstr(t->j, "name", np_card_name(card));
-			npt_json_kstr(t->j, "weights", verdict);
-			if (ret && ret != -EBADMSG)
-				npt_json_knull(t->j, "crc32c");
-			else
-				npt_json_kuint(t->j, "crc32c", crc);
-			npt_json_obj_close(t->j);
-		} else if (!ret || ret == -EBADMSG) {
-			printf("card %-3u %-16s crc32c %08x  %s\n", i,
-			       np_card_name(card), crc, verdict);
-		} else {
-			printf("card %-3u %-16s %s\n", i, np_card_name(card),
-			       verdict);
-		}
-	}
+	for (uint32_t i = 0; i < np_pipeline_cards(v.p); i++)
+		rc = verify_card(&v, i, rc);
 	if (t->j)
 		npt_json_arr_close(t->j);
 out:
-	np_pipeline_destroy(p);
-	np_close(ctx);
+	np_pipeline_destroy(v.p);
+	np_close(v.ctx);
 	return rc;
 }

@@ -9,13 +9,6 @@
 #include <time.h>
 
 #include "np_abi.h"
-#include "sysfs.h"
-
-static void log_cb(void *opaque, int level, const char *msg)
-{
-	if (level <= LOG_WARNING)
-		npt_err(opaque, "%s", msg);
-}
 
 int npt_errno_exit(int err)
 {
@@ -40,7 +33,7 @@ int npt_open(struct npt *t, const struct np_open_opts *opts,
 
 	if (opts)
 		o = *opts;
-	o.log = log_cb;
+	o.log = npt_log_err;
 	o.log_opaque = t;
 	o.log_level = LOG_WARNING;
 	rc = np_open(t->spec, &o, out);
@@ -63,7 +56,9 @@ int npt_open(struct npt *t, const struct np_open_opts *opts,
 
 bool npt_spec_is_emu(const char *spec)
 {
-	return !strncmp(spec, "emu:", 4);
+	struct np_spec s;
+
+	return !np_spec_parse(spec, &s, NULL, 0) && s.kind == NP_SPEC_EMU;
 }
 
 const char *npt_state_name(uint32_t st)
@@ -378,4 +373,297 @@ void npt_cards_close(struct npt_cards *cs)
 	free(cs->sel);
 	np_close(cs->ctx);
 	memset(cs, 0, sizeof(*cs));
+}
+
+static int row_from_card(struct npt_card_row *r, struct np_card *c)
+{
+	struct np_card_info in;
+	struct npt_pci p;
+	uint32_t st;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	rc = np_card_info(c, &in);
+	if (!rc)
+		rc = np_card_reg_read(c, NP_REG_STATUS, &st);
+	if (rc)
+		return rc;
+	r->index = in.index;
+	snprintf(r->name, sizeof(r->name), "%s", in.name);
+	r->vendor = in.vendor_id;
+	r->device = in.device_id;
+	r->subsys_vendor = in.subsys_vendor_id;
+	r->subsys_device = in.subsys_id;
+	r->revision = in.revision;
+	npt_fw_str(r->fw, sizeof(r->fw), in.fw_version);
+	snprintf(r->serial, sizeof(r->serial), "%016llx",
+		 (unsigned long long)in.serial);
+	r->link_gen = (int)in.link_gen;
+	r->link_width = (int)in.link_width;
+	r->max_link_gen = -1;
+	r->max_link_width = -1;
+	r->iommu_group = in.iommu_group;
+	r->numa_node = -1;
+	snprintf(r->state, sizeof(r->state), "%s", npt_state_name(st));
+	if (!npt_pci_read(in.name, &p)) {
+		snprintf(r->bdf, sizeof(r->bdf), "%s", p.bdf);
+		snprintf(r->driver, sizeof(r->driver), "%s", p.driver);
+		r->numa_node = p.numa_node;
+		r->max_link_gen = npt_speed_to_gen(p.max_link_speed);
+		r->max_link_width = p.max_link_width;
+	}
+	return 0;
+}
+
+static void json_int_or_null(struct npt_json *j, const char *k, int v)
+{
+	if (v < 0)
+		npt_json_knull(j, k);
+	else
+		npt_json_kint(j, k, v);
+}
+
+static void json_str_or_null(struct npt_json *j, const char *k, const char *v)
+{
+	if (v[0])
+		npt_json_kstr(j, k, v);
+	else
+		npt_json_knull(j, k);
+}
+
+/* The members of a card object shared by list and info. */
+void npt_card_row_json(struct npt_json *j, const struct npt_card_row *r)
+{
+	npt_json_kuint(j, "index", r->index);
+	npt_json_kstr(j, "name", r->name);
+	json_str_or_null(j, "bdf", r->bdf);
+	npt_json_key(j, "ids");
+	npt_json_obj_open(j);
+	npt_json_key(j, "vendor");
+	npt_json_strf(j, "0x%04x", r->vendor);
+	npt_json_key(j, "device");
+	npt_json_strf(j, "0x%04x", r->device);
+	npt_json_key(j, "subsystem_vendor");
+	npt_json_strf(j, "0x%04x", r->subsys_vendor);
+	npt_json_key(j, "subsystem_device");
+	npt_json_strf(j, "0x%04x", r->subsys_device);
+	npt_json_key(j, "revision");
+	npt_json_strf(j, "0x%02x", r->revision);
+	npt_json_obj_close(j);
+	json_str_or_null(j, "fw_version", r->fw);
+	json_str_or_null(j, "serial", r->serial);
+	npt_json_key(j, "link");
+	npt_json_obj_open(j);
+	json_int_or_null(j, "gen", r->link_gen);
+	json_int_or_null(j, "width", r->link_width);
+	json_int_or_null(j, "max_gen", r->max_link_gen);
+	json_int_or_null(j, "max_width", r->max_link_width);
+	npt_json_obj_close(j);
+	json_str_or_null(j, "driver", r->driver);
+	json_int_or_null(j, "iommu_group", r->iommu_group);
+	json_int_or_null(j, "numa_node", r->numa_node);
+	npt_json_kstr(j, "state", r->state);
+}
+
+/* Rows of the cards of a libnp context. */
+int npt_card_rows(struct npt *t, struct np_ctx *ctx, struct npt_card_row **out,
+		  size_t *n)
+{
+	unsigned int cnt = np_ctx_num_cards(ctx);
+	struct npt_card_row *rows = calloc(cnt, sizeof(*rows));
+
+	if (!rows)
+		return NPT_EXIT_DEVERR;
+	for (unsigned int i = 0; i < cnt; i++) {
+		int rc = row_from_card(&rows[i], np_ctx_card(ctx, i));
+
+		if (rc) {
+			npt_err(t, "card %u: cannot read its registers: %s", i,
+				strerror(-rc));
+			free(rows);
+			return NPT_EXIT_DEVERR;
+		}
+	}
+	*out = rows;
+	*n = cnt;
+	return NPT_EXIT_OK;
+}
+
+void npt_link_str(char *buf, size_t len, int gen, int width)
+{
+	if (gen < 0 || width < 0)
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "Gen%d x%d", gen, width);
+}
+
+int npt_source_open(struct npt *t, struct npt_source *s)
+{
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	if (npt_spec_is_emu(t->spec)) {
+		rc = npt_open(t, NULL, &s->ctx);
+		if (!rc)
+			s->n = np_ctx_num_cards(s->ctx);
+		return rc;
+	}
+	return npt_sysfs_cards(t, &s->pci, &s->n);
+}
+
+void npt_source_close(struct npt_source *s)
+{
+	np_close(s->ctx);
+	free(s->pci);
+}
+
+const char *npt_source_name(const struct npt_source *s, size_t i)
+{
+	return s->ctx ? np_card_name(np_ctx_card(s->ctx, (unsigned int)i)) :
+			s->pci[i].bdf;
+}
+
+void npt_sample_all(const struct npt_source *s, struct npt_sample *out)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		if (s->ctx)
+			out[i].err = npt_tele_regs(
+				np_ctx_card(s->ctx, (unsigned int)i),
+				&out[i].tl);
+		else
+			out[i].err = npt_tele_sysfs(s->pci[i].bdf, &out[i].tl);
+	}
+}
+
+bool npt_sample_has(const struct npt_sample *s, enum npt_tf f)
+{
+	return !s->err && (s->tl.valid & (1u << f));
+}
+
+/* Bytes per second between two samples, or -1 if unknown. */
+double npt_dma_rate(const struct npt_sample *a, const struct npt_sample *b,
+		    double secs)
+{
+	if (!npt_sample_has(a, NPT_TF_DMA_BYTES) ||
+	    !npt_sample_has(b, NPT_TF_DMA_BYTES) || secs <= 0 ||
+	    b->tl.v[NPT_TF_DMA_BYTES] < a->tl.v[NPT_TF_DMA_BYTES])
+		return -1;
+	return (double)(b->tl.v[NPT_TF_DMA_BYTES] - a->tl.v[NPT_TF_DMA_BYTES]) /
+	       secs;
+}
+
+/* Report unreadable cards once; returns the exit code of the sample. */
+int npt_tele_errors(struct npt *t, const struct npt_source *s,
+		    const struct npt_sample *smp)
+{
+	int rc = NPT_EXIT_OK;
+
+	for (size_t i = 0; i < s->n; i++) {
+		if (!smp[i].err)
+			continue;
+		if (s->pci && smp[i].err == -ENOENT &&
+		    strcmp(s->pci[i].driver, NPT_DRIVER))
+			npt_err(t,
+				"card %s: no telemetry: bound to '%s', not "
+				"%s; 'nptool doctor' prints the command "
+				"that binds it",
+				s->pci[i].bdf,
+				s->pci[i].driver[0] ? s->pci[i].driver :
+						      "no driver",
+				NPT_DRIVER);
+		else if (smp[i].err == -EAGAIN)
+			npt_err(t,
+				"card %s: telemetry unavailable for a second: "
+				"the card is resetting or being opened; run "
+				"the command again",
+				npt_source_name(s, i));
+		else
+			npt_err(t, "card %s: cannot read telemetry: %s",
+				npt_source_name(s, i), strerror(-smp[i].err));
+		rc = NPT_EXIT_DEVERR;
+	}
+	return rc;
+}
+
+void npt_tele_json(struct npt *t, const struct npt_source *s,
+		   const struct npt_sample *a, const struct npt_sample *b,
+		   double secs)
+{
+	struct npt_json *j = t->j;
+
+	npt_json_kstr(j, "source", s->ctx ? "registers" : "sysfs");
+	npt_json_kdouble(j, "interval_s", secs);
+	npt_json_key(j, "cards");
+	npt_json_arr_open(j);
+	for (size_t i = 0; i < s->n; i++) {
+		double rate = npt_dma_rate(&a[i], &b[i], secs);
+
+		npt_json_obj_open(j);
+		npt_json_kuint(j, "index", i);
+		npt_json_kstr(j, "name", npt_source_name(s, i));
+		if (b[i].err)
+			npt_json_knull(j, "state");
+		else
+			npt_json_kstr(j, "state", b[i].tl.state);
+		for (unsigned int f = 0; f < NPT_TF_COUNT; f++) {
+			if (npt_sample_has(&b[i], f))
+				npt_json_kuint(j, npt_tf_key(f), b[i].tl.v[f]);
+			else
+				npt_json_knull(j, npt_tf_key(f));
+		}
+		if (rate >= 0)
+			npt_json_kdouble(j, "dma_bytes_per_s", rate);
+		else
+			npt_json_knull(j, "dma_bytes_per_s");
+		npt_json_obj_close(j);
+	}
+	npt_json_arr_close(j);
+}
+
+/* Cell with a scaled value, "-" when the field is missing. */
+static void cell(struct npt_table *tb, const struct npt_sample *s,
+		 enum npt_tf f, double div, int prec, const char *unit)
+{
+	if (npt_sample_has(s, f))
+		npt_table_cell(tb, "%.*f%s", prec, (double)s->tl.v[f] / div,
+			       unit);
+	else
+		npt_table_cell(tb, "-");
+}
+
+void npt_tele_table(const struct npt_source *s, const struct npt_sample *a,
+		    const struct npt_sample *b, double secs)
+{
+	static const char *const head[] = {
+		"CARD",	   "NAME",    "STATE",	 "TEMP", "POWER",
+		"VCORE",   "CLOCK",   "BUSY",	 "DMA",	 "DMA-ERR",
+		"SRAM-CE", "SRAM-UE", "THROTTLE"};
+	const unsigned int cols = sizeof(head) / sizeof(head[0]);
+	struct npt_table *tb = npt_table_new(cols);
+
+	for (unsigned int c = 0; c < cols; c++)
+		npt_table_cell(tb, "%s", head[c]);
+	for (size_t i = 0; i < s->n; i++) {
+		const struct npt_sample *x = &b[i];
+		double rate = npt_dma_rate(&a[i], x, secs);
+
+		npt_table_cell(tb, "%zu", i);
+		npt_table_cell(tb, "%s", npt_source_name(s, i));
+		npt_table_cell(tb, "%s", x->err ? "?" : x->tl.state);
+		cell(tb, x, NPT_TF_TEMP, 1000, 1, "C");
+		cell(tb, x, NPT_TF_POWER, 1000, 1, "W");
+		cell(tb, x, NPT_TF_VOLTAGE, 1000, 3, "V");
+		cell(tb, x, NPT_TF_CLOCK, 1, 0, "MHz");
+		cell(tb, x, NPT_TF_BUSY, 1, 0, "%");
+		if (rate >= 0)
+			npt_table_cell(tb, "%.1fMB/s", rate / 1e6);
+		else
+			npt_table_cell(tb, "-");
+		cell(tb, x, NPT_TF_DMA_ERRORS, 1, 0, "");
+		cell(tb, x, NPT_TF_SRAM_CE, 1, 0, "");
+		cell(tb, x, NPT_TF_SRAM_UE, 1, 0, "");
+		cell(tb, x, NPT_TF_THROTTLES, 1, 0, "");
+	}
+	npt_table_print(tb);
+	npt_table_free(tb);
 }

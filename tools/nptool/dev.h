@@ -11,13 +11,15 @@
 #include <np/np.h>
 
 #include "nptool.h"
+#include "sysfs.h"
 
 /* Open t->spec. Prints libnp's messages and returns an exit code. */
 int npt_open(struct npt *t, const struct np_open_opts *opts,
 	     struct np_ctx **out);
 /* Exit code for a libnp -errno. */
 int npt_errno_exit(int err);
-/* Whether the spec names emulated cards (no sysfs view exists). */
+/* Whether the spec names emulated cards (no sysfs view exists); a spec
+ * libnp refuses does not. */
 bool npt_spec_is_emu(const char *spec);
 /* "ready", "throttled", "resetting", "fatal", "not-ready" */
 const char *npt_state_name(uint32_t status_reg);
@@ -119,5 +121,69 @@ struct npt_cards {
 int npt_cards_open(struct npt *t, const struct np_open_opts *opts, int argc,
 		   char **argv, size_t buf_size, struct npt_cards *cs);
 void npt_cards_close(struct npt_cards *cs);
+
+/* One card as list and info show it; unknown fields are empty / -1. */
+struct npt_card_row {
+	unsigned int index;
+	char name[32];
+	char bdf[NPT_BDF_LEN];
+	unsigned int vendor, device, subsys_vendor, subsys_device, revision;
+	char fw[24];
+	char serial[40];
+	int link_gen, link_width, max_link_gen, max_link_width;
+	char driver[64];
+	int iommu_group;
+	int numa_node;
+	char state[24];
+};
+
+/* Rows of the cards of a libnp context. Returns an exit code. */
+int npt_card_rows(struct npt *t, struct np_ctx *ctx, struct npt_card_row **out,
+		  size_t *n);
+/* The members of a card object shared by list and info. */
+void npt_card_row_json(struct npt_json *j, const struct npt_card_row *r);
+/* "Gen3 x8", or "-" when the link is unknown */
+void npt_link_str(char *buf, size_t len, int gen, int width);
+
+/*
+ * Telemetry of every card of t->spec, for status, top and pipeline. Real
+ * cards are read through the np driver's hwmon and sysfs attributes, which
+ * work while another process holds the cards through VFIO; emulated cards
+ * through libnp's register access.
+ */
+
+struct npt_source {
+	struct np_ctx *ctx; /* emulated cards: registers */
+	struct npt_pci *pci; /* real cards: sysfs */
+	size_t n;
+};
+
+struct npt_sample {
+	struct npt_tele tl;
+	int err; /* 0 or -errno of the read */
+};
+
+/* Open the cards of t->spec. Returns an exit code; close it either way. */
+int npt_source_open(struct npt *t, struct npt_source *s);
+void npt_source_close(struct npt_source *s);
+/* Name of card i: libnp's name or the BDF. */
+const char *npt_source_name(const struct npt_source *s, size_t i);
+/* Read every card into out[0..s->n). */
+void npt_sample_all(const struct npt_source *s, struct npt_sample *out);
+/* Whether field f of the sample was read. */
+bool npt_sample_has(const struct npt_sample *s, enum npt_tf f);
+/* Bytes per second between two samples, or -1 if unknown. */
+double npt_dma_rate(const struct npt_sample *a, const struct npt_sample *b,
+		    double secs);
+/* Report unreadable cards once; returns the exit code of the sample. */
+int npt_tele_errors(struct npt *t, const struct npt_source *s,
+		    const struct npt_sample *smp);
+/* The cards of status and top: JSON members, or a table on stdout; the
+ * DMA rate is the difference of the samples a and b, secs apart. */
+void npt_tele_json(struct npt *t, const struct npt_source *s,
+		   const struct npt_sample *a, const struct npt_sample *b,
+		   double secs);
+void npt_tele_table(const struct npt_source *s, const struct npt_sample *a,
+		    const struct npt_sample *b, double secs);
 
 #endif /* NPTOOL_DEV_H */

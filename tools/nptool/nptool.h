@@ -6,6 +6,7 @@
 #ifndef NPTOOL_H
 #define NPTOOL_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -55,6 +56,11 @@ void npt_err(struct npt *t, const char *fmt, ...)
 int npt_usage(struct npt *t, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* Refuse arguments after the command name. Returns an exit code. */
+int npt_no_args(struct npt *t, int argc, char **argv);
+/* s, or "-" when s is empty */
+const char *npt_or_dash(const char *s);
+
 /* Parse "4k", "1M", "64MiB"... Returns 0 or -EINVAL. */
 int npt_parse_size(const char *s, uint64_t *out);
 /* Parse the value s of option opt ("--seed") as an integer in
@@ -62,11 +68,22 @@ int npt_parse_size(const char *s, uint64_t *out);
  * the bad value through npt_usage() and returns its exit code. */
 int npt_parse_u32(struct npt *t, const char *opt, const char *s, uint32_t min,
 		  uint32_t *v);
+/* Parse the value s of option opt ("--top-p") as a non-negative float. Returns 0, or reports the bad value through
+ * npt_usage() and returns its exit code. */
+int npt_parse_float(struct npt *t, const char *opt, const char *s, float *v);
 /* Parse a non-negative decimal number of seconds. 0 or -EINVAL. */
 int npt_parse_seconds(const char *s, double *out);
+/* -i SECONDS and, with allow_count, -n COUNT of status and top; nothing
+ * else. Returns an exit code. */
+int npt_parse_interval(struct npt *t, int argc, char **argv, double *interval,
+		       long *count, bool allow_count);
 /* "1.5 GiB", "512 KiB"... into buf */
 const char *npt_fmt_size(char *buf, size_t len, uint64_t bytes);
 double npt_now(void); /* monotonic seconds */
+/* Set by a signal handler: stop sampling. */
+extern volatile sig_atomic_t npt_stop;
+/* Sleep secs seconds, or until npt_stop is set. */
+void npt_sleep(double secs);
 /* Read a whole file ("-": standard input) of at most max bytes into a
  * NUL-terminated malloc()ed buffer. 0, -EFBIG over max, or -errno. */
 int npt_read_file(const char *path, size_t max, char **buf, size_t *len);
@@ -121,6 +138,28 @@ void npt_check(struct npt_checks *ck, enum npt_result r, const char *name,
 /* Closes the array, writes the summary; NPT_EXIT_FAIL if a check failed. */
 int npt_checks_end(struct npt_checks *ck);
 
+/* The model front end (model, compile). */
+struct np_gguf;
+struct np_model_shape;
+struct np_tok;
+#define NPT_TEXT_MAX (64u << 20) /* text to tokenize or train on */
+/* A log callback of libnp and libnpmodel: messages become nptool's
+ * errors; opaque is the struct npt. */
+void npt_log_err(void *opaque, int level, const char *msg);
+/* Exit code of a failure to read a model file the user named. */
+int npt_file_exit(int err);
+/* Open a GGUF file, saying what is wrong. Returns an exit code. */
+int npt_open_gguf(struct npt *t, const char *path, struct np_gguf **g);
+/* "spm", "bpe" */
+const char *npt_tok_kind_name(int kind);
+/* The "shape" member, or the "shape" line of the text report. */
+void npt_shape_json(struct npt_json *j, const struct np_model_shape *s);
+void npt_shape_text(const struct np_model_shape *s);
+/* Encode len bytes into a malloc()ed array, with the BOS token first when
+ * bos and the vocabulary has one. 0 or -errno. */
+int npt_encode(const struct np_tok *tok, const char *text, size_t len, bool bos,
+	       int32_t **ids, size_t *n);
+
 /* Commands */
 int npt_cmd_list(struct npt *t, int argc, char **argv);
 int npt_cmd_info(struct npt *t, int argc, char **argv);
@@ -138,6 +177,8 @@ int npt_cmd_pipeline(struct npt *t, int argc, char **argv);
 int npt_cmd_run(struct npt *t, int argc, char **argv);
 int npt_cmd_bench(struct npt *t, int argc, char **argv);
 int npt_cmd_model(struct npt *t, int argc, char **argv);
+/* model mkgguf, argv[0] the subcommand */
+int npt_model_mkgguf(struct npt *t, int argc, char **argv);
 int npt_cmd_compile(struct npt *t, int argc, char **argv);
 
 #endif /* NPTOOL_H */

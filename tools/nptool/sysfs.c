@@ -9,8 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
+
+#include <np/np.h>
 
 #include "np_abi.h"
 #include "nptool.h"
@@ -247,36 +248,15 @@ int npt_card_hwmon(const char *bdf, const char *attr, long long *v)
 	return rc;
 }
 
-/* "03:00.0" and "0000:03:00.0" name the same function. */
-static bool bdf_eq(const char *a, size_t alen, const char *bdf)
-{
-	if (alen == 7 && !strncmp(bdf, "0000:", 5))
-		bdf += 5;
-	return strlen(bdf) == alen && !strncasecmp(a, bdf, alen);
-}
-
 /* 0 when spec does not select bdf, else its rank: 1 for vfio:all, the
- * 1-based position in a list; -EINVAL when spec names no PCI cards. */
-static int spec_rank(const char *spec, const char *bdf)
+ * 1-based position in a list. */
+static int spec_rank(const struct np_spec *spec, const char *bdf)
 {
-	const char *s = spec;
-	int pos = 1;
-
-	if (strncmp(s, "vfio:", 5))
-		return -EINVAL;
-	s += 5;
-	if (!strcmp(s, "all"))
+	if (spec->kind == NP_SPEC_VFIO_ALL)
 		return 1;
-	while (*s) {
-		size_t len = strcspn(s, ",");
-
-		if (bdf_eq(s, len, bdf))
-			return pos;
-		s += len;
-		if (*s == ',')
-			s++;
-		pos++;
-	}
+	for (unsigned int i = 0; i < spec->count; i++)
+		if (!strcmp(spec->bdf[i], bdf))
+			return (int)i + 1;
 	return 0;
 }
 
@@ -299,11 +279,20 @@ int npt_sysfs_cards(struct npt *t, struct npt_pci **out, size_t *n)
 	struct npt_pci *all;
 	struct ranked *r;
 	size_t n_all, k = 0;
-	char p[PATH_MAX];
-	int rc = npt_pci_cards(&all, &n_all);
+	char p[PATH_MAX], why[512];
+	struct np_spec spec;
+	int rc;
 
 	*out = NULL;
 	*n = 0;
+	if (np_spec_parse(t->spec, &spec, why, sizeof(why)))
+		return npt_usage(t, "%s: %s", t->cmd, why);
+	if (spec.kind == NP_SPEC_EMU)
+		return npt_usage(t,
+				 "%s: device spec '%s' is not vfio:all "
+				 "or vfio:BDF[,BDF...]",
+				 t->cmd, t->spec);
+	rc = npt_pci_cards(&all, &n_all);
 	if (rc) {
 		npt_err(t, "cannot scan %s: %s",
 			npt_path(p, sizeof(p), "/sys/bus/pci/devices"),
@@ -316,15 +305,7 @@ int npt_sysfs_cards(struct npt *t, struct npt_pci **out, size_t *n)
 		return NPT_EXIT_DEVERR;
 	}
 	for (size_t i = 0; i < n_all; i++) {
-		rc = spec_rank(t->spec, all[i].bdf);
-		if (rc < 0) {
-			free(r);
-			free(all);
-			return npt_usage(t,
-					 "%s: device spec '%s' is not vfio:all "
-					 "or vfio:BDF[,BDF...]",
-					 t->cmd, t->spec);
-		}
+		rc = spec_rank(&spec, all[i].bdf);
 		if (!rc)
 			continue;
 		r[k].pci = all[i];
@@ -347,4 +328,19 @@ int npt_sysfs_cards(struct npt *t, struct npt_pci **out, size_t *n)
 	*out = all;
 	*n = k;
 	return NPT_EXIT_OK;
+}
+
+/* "8.0 GT/s PCIe" -> 3 */
+int npt_speed_to_gen(const char *s)
+{
+	static const struct {
+		double gts;
+		int gen;
+	} g[] = {{2.5, 1}, {5, 2}, {8, 3}, {16, 4}, {32, 5}, {64, 6}};
+	double v = strtod(s, NULL);
+
+	for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++)
+		if (v == g[i].gts)
+			return g[i].gen;
+	return -1;
 }

@@ -45,6 +45,9 @@ int npt_pci_cards(struct npt_pci **out, size_t *n);
 /* Functions in IOMMU group g, sorted. The caller frees *out. */
 int npt_group_members(int group, char (**out)[NPT_BDF_LEN], size_t *n);
 
+/* PCIe generation of a link speed ("8.0 GT/s PCIe" -> 3), -1 if unknown */
+int npt_speed_to_gen(const char *s);
+
 /* An attribute of the np driver's "np" group on the card ("fw_version"). */
 int npt_card_attr(const char *bdf, const char *attr, char *buf, size_t len);
 /* A hwmon attribute of the card ("temp1_input"). 0 or -errno. */
@@ -54,10 +57,10 @@ struct npt;
 
 /*
  * The np cards of t->spec (vfio:all, vfio:BDF[,BDF...]; BDF may omit the
- * domain) as sysfs shows them, in the spec's order (vfio:all: by BDF).
- * The caller frees *out. Returns 0, or an exit code after printing why:
- * usage for a spec that names no PCI cards (emu:N), no device when none
- * matches.
+ * domain; libnp's np_spec_parse() reads it) as sysfs shows them, in the
+ * spec's order (vfio:all: by BDF). The caller frees *out. Returns 0, or
+ * an exit code after printing why: usage for a spec libnp refuses or one
+ * that names no PCI cards (emu:N), no device when none matches.
  */
 int npt_sysfs_cards(struct npt *t, struct npt_pci **out, size_t *n);
 

@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: MIT
 /* nptool helpers: number parsing and formatting, progress bars, tables. */
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <np/model.h>
 #include <np/np.h>
 
 #include "nptool.h"
@@ -58,6 +61,18 @@ int npt_parse_u32(struct npt *t, const char *opt, const char *s, uint32_t min,
 		return npt_usage(t, "%s: '%s' is below its minimum %u", opt, s,
 				 min);
 	*v = (uint32_t)x;
+	return 0;
+}
+
+int npt_parse_float(struct npt *t, const char *opt, const char *s, float *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtof(s, &end);
+	if (errno || *end || end == s || *v < 0)
+		return npt_usage(t, "%s: '%s' is not a non-negative number",
+				 opt, s);
 	return 0;
 }
 
@@ -351,4 +366,176 @@ int npt_checks_end(struct npt_checks *ck)
 		       ck->count[NPT_WARN], ck->count[NPT_SKIP]);
 	}
 	return ck->count[NPT_FAIL] ? NPT_EXIT_FAIL : NPT_EXIT_OK;
+}
+
+const char *npt_or_dash(const char *s)
+{
+	return s[0] ? s : "-";
+}
+
+int npt_no_args(struct npt *t, int argc, char **argv)
+{
+	if (argc > 1)
+		return npt_usage(t, "%s: unexpected argument '%s'", argv[0],
+				 argv[1]);
+	return NPT_EXIT_OK;
+}
+
+volatile sig_atomic_t npt_stop;
+
+void npt_sleep(double secs)
+{
+	struct timespec ts = {
+		.tv_sec = (time_t)secs,
+		.tv_nsec = (long)((secs - (double)(time_t)secs) * 1e9),
+	};
+
+	while (!npt_stop && nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+int npt_parse_interval(struct npt *t, int argc, char **argv, double *interval,
+		       long *count, bool allow_count)
+{
+	static const struct option opts[] = {
+		{"interval", required_argument, NULL, 'i'},
+		{"count", required_argument, NULL, 'n'},
+		{0},
+	};
+	char *end;
+	int c;
+
+	while ((c = getopt_long(argc, argv, allow_count ? "i:n:" : "i:", opts,
+				NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			if (npt_parse_seconds(optarg, interval) ||
+			    *interval < 0.01)
+				return npt_usage(t,
+						 "%s: interval '%s' is not "
+						 "a number of seconds >= "
+						 "0.01",
+						 argv[0], optarg);
+			break;
+		case 'n':
+			if (!allow_count)
+				return npt_usage(t, "%s: bad option", argv[0]);
+			*count = strtol(optarg, &end, 10);
+			if (*end || *count < 1)
+				return npt_usage(t,
+						 "%s: count '%s' is not a "
+						 "positive integer",
+						 argv[0], optarg);
+			break;
+		default:
+			return npt_usage(t, "%s: bad option", argv[0]);
+		}
+	}
+	if (optind < argc)
+		return npt_usage(t, "%s: unexpected argument '%s'", argv[0],
+				 argv[optind]);
+	return NPT_EXIT_OK;
+}
+
+/* libnp's messages become nptool's errors */
+void npt_log_err(void *opaque, int level, const char *msg)
+{
+	if (level <= LOG_WARNING)
+		npt_err(opaque, "%s", msg);
+}
+
+/* Exit code of a failure to read a model file the user named. */
+int npt_file_exit(int err)
+{
+	switch (err) {
+	case -ENOENT:
+	case -EINVAL:
+	case -ENOTSUP:
+	case -EISDIR:
+		return NPT_EXIT_USAGE;
+	default:
+		return NPT_EXIT_DEVERR;
+	}
+}
+
+int npt_open_gguf(struct npt *t, const char *path, struct np_gguf **g)
+{
+	struct np_model_log lg = {npt_log_err, t};
+	size_t logged = t->nerrors;
+	int ret = np_gguf_open(path, &lg, g);
+
+	if (!ret)
+		return NPT_EXIT_OK;
+	if (ret == -EINVAL)
+		npt_err(t,
+			"%s is not a valid GGUF file (see above); give a GGUF "
+			"v2/v3 model, e.g. one from 'nptool model mkgguf'",
+			path);
+	else if (t->nerrors == logged)
+		npt_err(t, "cannot open model %s: %s", path, strerror(-ret));
+	return npt_file_exit(ret);
+}
+
+const char *npt_tok_kind_name(int kind)
+{
+	return kind == NP_TOK_SPM ? "spm" : kind == NP_TOK_BPE ? "bpe" : "?";
+}
+
+void npt_shape_json(struct npt_json *j, const struct np_model_shape *s)
+{
+	npt_json_key(j, "shape");
+	npt_json_obj_open(j);
+	npt_json_kuint(j, "layers", s->n_layers);
+	npt_json_kuint(j, "dim", s->dim);
+	npt_json_kuint(j, "heads", s->n_heads);
+	npt_json_kuint(j, "kv_heads", s->n_kv_heads);
+	npt_json_kuint(j, "head_dim", s->dim / s->n_heads);
+	npt_json_kuint(j, "ffn", s->ffn);
+	npt_json_kuint(j, "vocab", s->vocab);
+	npt_json_kuint(j, "context", s->ctx);
+	npt_json_kdouble(j, "rope_base", s->rope_base);
+	npt_json_kdouble(j, "norm_eps", s->norm_eps);
+	npt_json_obj_close(j);
+}
+
+void npt_shape_text(const struct np_model_shape *s)
+{
+	printf("shape     %u layers, dim %u, %u/%u heads (head dim %u), FFN "
+	       "%u, vocab %u, context %u, RoPE base %g, RMS eps %g\n",
+	       s->n_layers, s->dim, s->n_heads, s->n_kv_heads,
+	       s->dim / s->n_heads, s->ffn, s->vocab, s->ctx, s->rope_base,
+	       s->norm_eps);
+}
+
+/* Encode len bytes into a malloc()ed array. 0 or -errno. */
+int npt_encode(const struct np_tok *tok, const char *text, size_t len, bool bos,
+	       int32_t **ids, size_t *n)
+{
+	size_t cap = len + 2, got = 0, k = 0;
+	int32_t *v = NULL;
+	int ret;
+
+	for (;;) {
+		int32_t *nv = realloc(v, cap * sizeof(*v));
+
+		if (!nv) {
+			free(v);
+			return -ENOMEM;
+		}
+		v = nv;
+		k = 0;
+		if (bos && np_tok_bos(tok) >= 0)
+			v[k++] = np_tok_bos(tok);
+		ret = np_tok_encode(tok, text, len, v + k, cap - k, &got);
+		if (ret != -ENOSPC)
+			break;
+		cap = got + k + 1;
+	}
+	if (ret) {
+		free(v);
+		return ret;
+	}
+	*ids = v;
+	*n = k + got;
+	return 0;
 }

@@ -96,6 +96,41 @@ struct np_open_opts {
 int np_open(const char *spec, const struct np_open_opts *opts,
 	    struct np_ctx **out);
 
+/* A device spec as np_open() understands it (np_spec_parse()). */
+enum np_spec_kind {
+	NP_SPEC_EMU, /* "emu:N": N in-process emulated cards */
+	NP_SPEC_VFIO_ALL, /* "vfio:all": every np card bound to VFIO */
+	NP_SPEC_VFIO_LIST, /* "vfio:A[,B...]": the listed cards, in order */
+};
+
+#define NP_SPEC_BDF_LEN 13 /* "0000:03:00.0" and its NUL */
+
+struct np_spec {
+	enum np_spec_kind kind;
+	unsigned int count; /* emu: cards; vfio list: addresses; all: 0 */
+	/* vfio list: the addresses in full and lower case, "0000:03:00.0" */
+	char bdf[NP_MAX_CARDS][NP_SPEC_BDF_LEN];
+};
+
+/*
+ * Parse spec exactly as np_open() does, without opening anything: "emu:N"
+ * with N in 1..NP_MAX_CARDS, "vfio:all", or "vfio:" and up to NP_MAX_CARDS
+ * comma-separated PCI addresses, each DDDD:BB:DD.F or BB:DD.F in hex (the
+ * domain defaults to 0000). NP_DEVICES is not read: pass its value.
+ * Returns 0 and fills *out, or -EINVAL and writes into why (len bytes,
+ * NUL-terminated; why may be NULL) a sentence naming the spec, its bad
+ * part and the fix, one of:
+ *   device spec "S" is not understood: use emu:N (N in 1..64), vfio:all
+ *     or vfio:<pci address>[,<pci address>...]
+ *   device spec "emu:X": the card count must be a number in 1..64, e.g.
+ *     emu:16
+ *   device spec "vfio:L": "X" is not a PCI address like 0000:03:00.0 (at
+ *     most 64)
+ *   device spec "vfio:L" names no card: use vfio:all or
+ *     vfio:0000:03:00.0[,...]
+ */
+int np_spec_parse(const char *spec, struct np_spec *out, char *why, size_t len);
+
 /* Stop every engine, free the buffers still allocated and the transfers
  * released with np_xfer_free() while in flight, and release the cards.
  * Free your transfers before: a transfer outlives neither its context nor

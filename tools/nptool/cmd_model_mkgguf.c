@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: MIT
+/*
+ * model mkgguf: a llama GGUF of a named shape, its vocabulary trained on a
+ * text, written through libnpmodel (np_model_write_gguf). The build makes
+ * the demo model with it.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <np/model.h>
+
+#include "nptool.h"
+
+/* "q8_0" -> NP_GGML_Q8_0: the types np_model_write_gguf writes */
+static int parse_type(const char *s, uint32_t *type)
+{
+	static const uint32_t types[] = {NP_GGML_F32, NP_GGML_F16, NP_GGML_Q8_0,
+					 NP_GGML_Q4_0};
+
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		if (!strcasecmp(s, np_ggml_type_name(types[i]))) {
+			*type = types[i];
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* --layers .. --vocab: one dimension of the named shape, by index */
+#define MKGGUF_DIM 0x100
+static int mkgguf_dim(struct npt *t, int i, const char *v,
+		      struct np_model_shape *s)
+{
+	static const struct {
+		const char *opt;
+		size_t off;
+	} dims[] = {
+		{"--layers", offsetof(struct np_model_shape, n_layers)},
+		{"--dim", offsetof(struct np_model_shape, dim)},
+		{"--heads", offsetof(struct np_model_shape, n_heads)},
+		{"--kv-heads", offsetof(struct np_model_shape, n_kv_heads)},
+		{"--ffn", offsetof(struct np_model_shape, ffn)},
+		{"--vocab", offsetof(struct np_model_shape, vocab)},
+	};
+
+	return npt_parse_u32(t, dims[i].opt, v, 1,
+			     (uint32_t *)((char *)s + dims[i].off));
+}
+
+/* The command line of model mkgguf. */
+struct mkgguf {
+	const char *shape_name, *text_path, *out;
+	uint32_t wtype, seed;
+	int tok;
+	struct np_model_shape s;
+};
+
+static int mkgguf_parse(struct npt *t, struct mkgguf *k, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"shape", required_argument, NULL, 's'},
+		{"layers", required_argument, NULL, MKGGUF_DIM + 0},
+		{"dim", required_argument, NULL, MKGGUF_DIM + 1},
+		{"heads", required_argument, NULL, MKGGUF_DIM + 2},
+		{"kv-heads", required_argument, NULL, MKGGUF_DIM + 3},
+		{"ffn", required_argument, NULL, MKGGUF_DIM + 4},
+		{"vocab", required_argument, NULL, MKGGUF_DIM + 5},
+		{"tok", required_argument, NULL, 'T'},
+		{"type", required_argument, NULL, 't'},
+		{"seed", required_argument, NULL, 'S'},
+		{"text", required_argument, NULL, 'x'},
+		{"out", required_argument, NULL, 'o'},
+		{0},
+	};
+	int c, rc;
+
+	np_model_shape_preset(k->shape_name, &k->s);
+	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			k->shape_name = optarg;
+			if (np_model_shape_preset(k->shape_name, &k->s))
+				return npt_usage(t,
+						 "--shape '%s': use tiny, "
+						 "medium or granite3b",
+						 k->shape_name);
+			break;
+		case MKGGUF_DIM + 0 ... MKGGUF_DIM + 5:
+			rc = mkgguf_dim(t, c - MKGGUF_DIM, optarg, &k->s);
+			if (rc)
+				return rc;
+			break;
+		case 'T':
+			if (!strcmp(optarg, "spm"))
+				k->tok = NP_TOK_SPM;
+			else if (!strcmp(optarg, "bpe"))
+				k->tok = NP_TOK_BPE;
+			else
+				return npt_usage(t,
+						 "--tok '%s': use spm or bpe",
+						 optarg);
+			break;
+		case 't':
+			if (parse_type(optarg, &k->wtype))
+				return npt_usage(t,
+						 "--type '%s': use f32, f16, "
+						 "q8_0 or q4_0",
+						 optarg);
+			break;
+		case 'S':
+			rc = npt_parse_u32(t, "--seed", optarg, 0, &k->seed);
+			if (rc)
+				return rc;
+			break;
+		case 'x':
+			k->text_path = optarg;
+			break;
+		case 'o':
+			k->out = optarg;
+			break;
+		default:
+			return npt_usage(t, "model mkgguf: bad option '%s'",
+					 argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return npt_usage(t, "model mkgguf: unexpected argument '%s'",
+				 argv[optind]);
+	if (!k->text_path || !k->out)
+		return npt_usage(t, "model mkgguf needs --text FILE (the "
+				    "vocabulary's training text) and --out "
+				    "FILE");
+	return NPT_EXIT_OK;
+}
+
+/* The model of the shape, its vocabulary trained on the text, to out;
+ * *t0 is when the model's making started. */
+static int mkgguf_write(struct npt *t, const struct mkgguf *k, double *t0)
+{
+	struct np_model_log lg = {npt_log_err, t};
+	struct np_model *m = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	int ret;
+
+	ret = npt_read_file(k->text_path, NPT_TEXT_MAX, &text, &len);
+	if (ret) {
+		npt_err(t, "cannot read training text %s: %s", k->text_path,
+			strerror(-ret));
+		return NPT_EXIT_USAGE;
+	}
+	if (np_model_shape_check(&k->s, &lg)) {
+		free(text);
+		return NPT_EXIT_USAGE;
+	}
+	*t0 = npt_now();
+	ret = np_model_synthetic(&k->s, k->seed, &m);
+	ret = ret ? ret :
+		    np_model_write_gguf(m, k->wtype, k->tok, text, len, k->out);
+	np_model_destroy(m);
+	free(text);
+	if (ret) {
+		npt_err(t, "writing %s failed: %s", k->out, strerror(-ret));
+		return ret == -EINVAL ? NPT_EXIT_USAGE : NPT_EXIT_DEVERR;
+	}
+	return NPT_EXIT_OK;
+}
+
+/* What was written, and how long it took since t0. */
+static void mkgguf_report(struct npt *t, const struct mkgguf *k, double t0)
+{
+	struct stat st;
+	char sz[32];
+
+	if (stat(k->out, &st))
+		st.st_size = 0;
+	if (t->j) {
+		npt_json_kstr(t->j, "path", k->out);
+		npt_json_kstr(t->j, "shape_name", k->shape_name);
+		npt_shape_json(t->j, &k->s);
+		npt_json_kstr(t->j, "type", np_ggml_type_name(k->wtype));
+		npt_json_kstr(t->j, "tokenizer", npt_tok_kind_name(k->tok));
+		npt_json_kuint(t->j, "seed", k->seed);
+		npt_json_kuint(t->j, "file_bytes", (uint64_t)st.st_size);
+		npt_json_kdouble(t->j, "seconds", npt_now() - t0);
+	} else {
+		printf("wrote %s: %s shape, %s weights, %s vocabulary of %u, "
+		       "seed %u (%s, %.1f s)\n",
+		       k->out, k->shape_name, np_ggml_type_name(k->wtype),
+		       npt_tok_kind_name(k->tok), k->s.vocab, k->seed,
+		       npt_fmt_size(sz, sizeof(sz), (uint64_t)st.st_size),
+		       npt_now() - t0);
+	}
+}
+
+int npt_model_mkgguf(struct npt *t, int argc, char **argv)
+{
+	struct mkgguf k = {
+		.shape_name = "tiny",
+		.wtype = NP_GGML_Q8_0,
+		.seed = 1,
+		.tok = NP_TOK_SPM,
+	};
+	double t0 = 0;
+	int rc = mkgguf_parse(t, &k, argc, argv);
+
+	if (rc)
+		return rc;
+	rc = mkgguf_write(t, &k, &t0);
+	if (!rc)
+		mkgguf_report(t, &k, t0);
+	return rc;
+}
