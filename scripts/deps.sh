@@ -8,7 +8,8 @@ pkgs=(
 	# QEMU 7.2 from Debian's source, with the np-card device
 	dpkg-dev ninja-build meson libglib2.0-dev libpixman-1-dev libfdt-dev
 	libslirp-dev flex bison seabios ipxe-qemu qemu-system-data
-	# fuzzers and memory checking
+	# formatting check, fuzzers and memory checking
+	clang-format
 	clang libclang-rt-14-dev valgrind
 	# guest integration run
 	busybox-static cpio kmod xz-utils zstd

@@ -1,7 +1,8 @@
 #!/bin/bash
-# Run every np test: unit suites (plain, under ASan+UBSan and under
-# valgrind), the QEMU device's qtest suite, time-boxed fuzzers and the
-# kernel driver run inside a QEMU guest.
+# Run every np test: the formatting check (scripts/check-format.sh), unit
+# suites (plain, under ASan+UBSan and under valgrind), the QEMU device's
+# qtest suite, time-boxed fuzzers and the kernel driver run inside a QEMU
+# guest.
 # Installs what it needs on a fresh Debian 12 machine first.
 #
 # Environment: NP_CACHE (default /var/cache/np) holds the QEMU build and the
@@ -50,6 +51,14 @@ trap finish EXIT
 
 step "dependencies"
 scripts/deps.sh
+
+step "formatting (clang-format --dry-run -Werror, each tree in its own style)"
+if scripts/check-format.sh; then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1))
+	exit 1
+fi
 
 step "QEMU with the np-card device (cached in ${NP_CACHE:-/var/cache/np})"
 qemu=$(emulator/qemu/build-qemu.sh | tail -1)
