@@ -29,12 +29,12 @@ static double now(void)
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static void log_stderr(void *opaque, int level, const char *msg)
+static void log_stderr(void *opaque, enum np_log_level level, const char *msg)
 {
 	fprintf(stderr, "%s\n", msg);
 }
 
-static const struct np_model_log lg = {log_stderr, NULL};
+static const struct np_log lg = {.fn = log_stderr, .opaque = NULL};
 
 static int accuracy(const char *path, const char *text_path, size_t n_max)
 {

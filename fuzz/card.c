@@ -52,7 +52,7 @@ static uint32_t lying_reg_read(struct np_card *card, uint32_t off)
 	return lies.honest(card, off);
 }
 
-static void log_fn(void *opaque, int level, const char *msg)
+static void log_fn(void *opaque, enum np_log_level level, const char *msg)
 {
 	NP_FUZZ_ASSERT(msg && *msg, "empty log message at level %d", level);
 	if (getenv("NP_FUZZ_VERBOSE"))
@@ -234,14 +234,16 @@ static void check_recovered(struct np_card *card, struct np_buf *buf)
 int np_fuzz_card(const uint8_t *data, size_t size)
 {
 	struct np_fuzz_in in = {data, size};
+	const struct np_emu_opts emu = {
+		.sram_size = 0x10000,
+		.fb_size = 0x10000,
+		.dma_engines = ENGINES,
+	};
 	const struct np_open_opts o = {
 		.timeout_ms = TIMEOUT_MS,
 		.ring_entries = 16,
-		.log = log_fn,
-		.log_level = LOG_DEBUG,
-		.emu_sram_size = 0x10000,
-		.emu_fb_size = 0x10000,
-		.emu_dma_engines = ENGINES,
+		.log = {.fn = log_fn, .level = NP_LOG_DEBUG},
+		.emu = &emu,
 	};
 	struct np_xfer *x[MAX_XFERS] = {0};
 	struct npi_backend liar;

@@ -28,7 +28,7 @@ struct fuzz_log {
 	unsigned int errors;
 };
 
-static void log_fn(void *opaque, int level, const char *msg)
+static void log_fn(void *opaque, enum np_log_level level, const char *msg)
 {
 	struct fuzz_log *l = opaque;
 
@@ -153,7 +153,7 @@ int np_fuzz_compile(const uint8_t *data, size_t size)
 {
 	struct np_fuzz_in in = {data, size};
 	struct fuzz_log l = {0};
-	struct np_model_log log = {.fn = log_fn, .opaque = &l};
+	struct np_log log = {.fn = log_fn, .opaque = &l};
 	struct np_model_shape s;
 	struct np_compile_opts o = {0};
 	struct np_compiled *c;

@@ -56,7 +56,7 @@ struct fuzz_log {
 	unsigned int errors;
 };
 
-static void log_fn(void *opaque, int level, const char *msg)
+static void log_fn(void *opaque, enum np_log_level level, const char *msg)
 {
 	struct fuzz_log *l = opaque;
 
@@ -181,7 +181,7 @@ static void use_model(const struct np_model *m, float *row)
 int np_fuzz_gguf(const uint8_t *data, size_t size)
 {
 	struct fuzz_log l = {0};
-	struct np_model_log log = {.fn = log_fn, .opaque = &l};
+	struct np_log log = {.fn = log_fn, .opaque = &l};
 	struct np_gguf *g;
 	struct np_model *m;
 	struct np_tok *t;

@@ -65,12 +65,29 @@ void npi_log(const struct np_ctx *ctx, int level, const char *fmt, ...)
 	char msg[512];
 	va_list ap;
 
-	if (!ctx->log || level > ctx->log_level)
+	if (!ctx->log.fn || level > (int)ctx->log.level)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	ctx->log(ctx->log_opaque, level, msg);
+	ctx->log.fn(ctx->log.opaque, (enum np_log_level)level, msg);
+}
+
+bool npi_resv_zero(const struct np_ctx *ctx, const char *what, const void *p,
+		   size_t len)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < len; i++) {
+		if (b[i]) {
+			npi_log(ctx, LOG_ERR,
+				"np: %s: reserved space is not zero; "
+				"zero-initialize the struct",
+				what);
+			return false;
+		}
+	}
+	return true;
 }
 
 int npi_card_add(struct np_ctx *ctx, const char *name, void *priv,
@@ -314,11 +331,16 @@ static int parse_opts(struct np_ctx *ctx, const struct np_open_opts *o)
 	ctx->ring_entries =
 		o->ring_entries ? o->ring_entries : NPI_DEFAULT_RING;
 	ctx->log = o->log;
-	ctx->log_opaque = o->log_opaque;
-	ctx->log_level = o->log_level ? o->log_level : LOG_INFO;
-	ctx->emu_sram_size = o->emu_sram_size;
-	ctx->emu_fb_size = o->emu_fb_size;
-	ctx->emu_dma_engines = o->emu_dma_engines;
+	if (!ctx->log.level)
+		ctx->log.level = NP_LOG_INFO;
+	if (o->emu)
+		ctx->emu = *o->emu;
+	if (!npi_resv_zero(ctx, "np_open_opts", o->resv, sizeof(o->resv)) ||
+	    (o->emu && (!npi_resv_zero(ctx, "np_emu_opts", &o->emu->resv0,
+				       sizeof(o->emu->resv0)) ||
+			!npi_resv_zero(ctx, "np_emu_opts", o->emu->resv,
+				       sizeof(o->emu->resv)))))
+		return -EINVAL;
 	if (o->flags & ~NP_OPEN_F_FORCE_BOUNCE) {
 		npi_log(ctx, LOG_ERR, "np: unknown open flags 0x%x",
 			o->flags & ~NP_OPEN_F_FORCE_BOUNCE);

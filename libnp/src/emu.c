@@ -209,9 +209,9 @@ static int emu_open(struct np_ctx *ctx, const struct np_spec *spec)
 		.log = bus_log,
 	};
 	struct np_emu_config cfg = {
-		.sram_size = ctx->emu_sram_size,
-		.fb_size = ctx->emu_fb_size,
-		.dma_engines = ctx->emu_dma_engines,
+		.sram_size = ctx->emu.sram_size,
+		.fb_size = ctx->emu.fb_size,
+		.dma_engines = ctx->emu.dma_engines,
 	};
 	unsigned int n = spec->count, i;
 	struct emu_ctx *e;

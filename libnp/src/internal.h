@@ -93,11 +93,8 @@ struct np_ctx {
 	unsigned int flags;
 	int timeout_ms;
 	unsigned int ring_entries;
-	np_log_fn log;
-	void *log_opaque;
-	int log_level;
-	uint64_t emu_sram_size, emu_fb_size;
-	unsigned int emu_dma_engines;
+	struct np_log log; /* level resolved: never 0 */
+	struct np_emu_opts emu; /* zero: the card's defaults */
 
 	unsigned int num_cards;
 	struct np_card *cards[NP_MAX_CARDS];
@@ -117,6 +114,13 @@ struct npi_iova_range {
 
 __attribute__((format(printf, 3, 4))) void
 npi_log(const struct np_ctx *ctx, int level, const char *fmt, ...);
+
+/* Public option structs end in reserved space that must be zero, so that
+ * fields added there later leave old programs' behaviour alone: true if
+ * len bytes at p are zero; else logs "<what>: reserved space is not
+ * zero" and returns false. */
+bool npi_resv_zero(const struct np_ctx *ctx, const char *what, const void *p,
+		   size_t len);
 
 /* Backend open(): append a card, named name; priv is the backend's. */
 int npi_card_add(struct np_ctx *ctx, const char *name, void *priv,

@@ -11,11 +11,6 @@
 
 #include "pipe.h"
 
-static void model_log(void *opaque, int level, const char *msg)
-{
-	npi_log(opaque, level, "%s", msg);
-}
-
 const struct np_tok *np_pipeline_tok(const struct np_pipeline *p)
 {
 	return p->tok;
@@ -169,7 +164,7 @@ static int check_cards(struct np_pipeline *p)
 				"pipeline: card %s has %llu MiB SRAM and %llu "
 				"KiB frame buffer; the model needs %u MiB and "
 				"%llu KiB: use full-size cards (emu: leave "
-				"emu_sram_size/emu_fb_size at 0)",
+				"np_open_opts.emu sizes at 0)",
 				st->card->name,
 				(unsigned long long)(in->sram_size >> 20),
 				(unsigned long long)(in->fb_size >> 10),
@@ -410,7 +405,7 @@ int np_model_load(struct np_ctx *ctx, const char *path,
 {
 	const struct np_pipeline_opts none = {0};
 	const struct np_pipeline_opts *o = opts ? opts : &none;
-	struct np_model_log lg = {model_log, ctx};
+	const struct np_log *lg = &ctx->log; /* one sink for both libraries */
 	struct np_compile_opts co = {0};
 	struct np_pipeline *p;
 	int ret;
@@ -418,18 +413,20 @@ int np_model_load(struct np_ctx *ctx, const char *path,
 	*out = NULL;
 	if (!ctx || !path)
 		return -EINVAL;
+	if (!npi_resv_zero(ctx, "np_pipeline_opts", o->resv, sizeof(o->resv)))
+		return -EINVAL;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
 	p->ctx = ctx;
 	if (o->progress)
 		o->progress(o->progress_opaque, NP_LOAD_MODEL, 0, 1);
-	ret = np_gguf_open(path, &lg, &p->gguf);
+	ret = np_gguf_open(path, lg, &p->gguf);
 	if (ret)
 		npi_log(ctx, LOG_ERR, "pipeline: cannot open model %s (%s)",
 			path, strerror(-ret));
-	ret = ret ? ret : np_model_from_gguf(p->gguf, &lg, &p->model);
-	ret = ret ? ret : np_tok_from_gguf(p->gguf, &lg, &p->tok);
+	ret = ret ? ret : np_model_from_gguf(p->gguf, lg, &p->model);
+	ret = ret ? ret : np_tok_from_gguf(p->gguf, lg, &p->tok);
 	if (!ret && o->progress) {
 		o->progress(o->progress_opaque, NP_LOAD_MODEL, 1, 1);
 		o->progress(o->progress_opaque, NP_LOAD_COMPILE, 0, 1);
@@ -452,7 +449,7 @@ int np_model_load(struct np_ctx *ctx, const char *path,
 			ret = -ENODEV;
 		}
 	}
-	ret = ret ? ret : np_compile(p->model, p->calib, &co, &lg, &p->owned);
+	ret = ret ? ret : np_compile(p->model, p->calib, &co, lg, &p->owned);
 	if (!ret && o->progress)
 		o->progress(o->progress_opaque, NP_LOAD_COMPILE, 1, 1);
 	p->c = p->owned;

@@ -382,6 +382,8 @@ static int run_check(struct np_pipeline *p, const struct np_request *req,
 {
 	uint32_t vocab = p->vocab;
 
+	if (!npi_resv_zero(p->ctx, "np_session_opts", o->resv, sizeof(o->resv)))
+		return -EINVAL;
 	if (p->broken) {
 		npi_log(p->ctx, LOG_ERR,
 			"pipeline: an earlier run failed; destroy the pipeline "

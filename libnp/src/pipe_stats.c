@@ -139,6 +139,9 @@ static void fwd_end(struct npi_run *R, struct np_session_stats *stats)
 	for (uint32_t i = 0; i < p->n_stages; i++) {
 		const struct npi_fwd_stats *a = &R->fwd0[i];
 		struct npi_stage *st = &p->st[i];
+		struct np_card_stats *c = i < stats->n_card && stats->card ?
+						  &stats->card[i] :
+						  NULL;
 		struct npi_fwd_stats b;
 
 		if (!fwd_measured(p, i))
@@ -148,14 +151,15 @@ static void fwd_end(struct npi_run *R, struct np_session_stats *stats)
 		/* a reset during the run cleared the counters */
 		if (b.fence_ns < a->fence_ns || b.work_ns < a->work_ns)
 			continue;
-		stats->hop_frames[i] = b.work_done - a->work_done;
-		stats->hop_mean_ns[i] = stats->hop_frames[i] ?
-						(b.work_ns - a->work_ns) /
-							stats->hop_frames[i] :
-						0;
-		stats->hop_max_ns[i] = fwd_rd(st, NP_Q_WORK_MAX_NS);
-		stats->credit_stalls[i] = b.fence_waits - a->fence_waits;
-		stats->credit_stall_ns[i] = b.fence_ns - a->fence_ns;
+		if (!c)
+			continue;
+		c->hop_frames = b.work_done - a->work_done;
+		c->hop_mean_ns = c->hop_frames ? (b.work_ns - a->work_ns) /
+							 c->hop_frames :
+						 0;
+		c->hop_max_ns = fwd_rd(st, NP_Q_WORK_MAX_NS);
+		c->credit_stalls = b.fence_waits - a->fence_waits;
+		c->credit_stall_ns = b.fence_ns - a->fence_ns;
 	}
 }
 
@@ -205,9 +209,15 @@ void npi_stats_run(struct npi_run *R, struct np_session_stats *stats, int ret)
 	struct np_pipeline *p = R->p;
 	uint64_t wall = npi_now_ns() - R->t0;
 	struct np_request_stats *rs = stats->req;
+	struct np_card_stats *cs = stats->card;
+	uint32_t n_cs = cs ? stats->n_card : 0;
 
 	memset(stats, 0, sizeof(*stats));
 	stats->req = rs;
+	stats->card = cs;
+	stats->n_card = n_cs;
+	if (cs)
+		memset(cs, 0, n_cs * sizeof(*cs));
 	stats->wall_ns = wall;
 	stats->tokens = R->tokens;
 	stats->prompt_tokens = R->prompt_tokens;
@@ -215,8 +225,11 @@ void npi_stats_run(struct npi_run *R, struct np_session_stats *stats, int ret)
 	stats->tokens_per_s = wall ? R->tokens * 1e9 / wall : 0;
 	stats->avg_in_flight = wall ? (double)R->in_flight_acc / wall : 0;
 	for (uint32_t i = 0; i < p->n_stages && wall; i++) {
-		stats->card_busy[i] = (double)R->busy_ns[i] / wall;
-		stats->utilization += stats->card_busy[i] / p->n_stages;
+		double busy = (double)R->busy_ns[i] / wall;
+
+		if (i < n_cs)
+			cs[i].busy = busy;
+		stats->utilization += busy / p->n_stages;
 	}
 	if (!ret)
 		fwd_end(R, stats);

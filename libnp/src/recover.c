@@ -409,8 +409,17 @@ static int recover(struct np_pipeline *p, struct np_recover_event *ev)
 static void fill_stats(struct np_session_stats *stats, struct rec_run *R,
 		       const struct np_request *req, size_t n, uint64_t frames)
 {
+	struct np_request_stats *rs = stats->req;
+	struct np_card_stats *cs = stats->card;
+	uint32_t n_cs = cs ? stats->n_card : 0;
 	uint64_t tokens = 0, prompt = 0;
 
+	memset(stats, 0, sizeof(*stats));
+	stats->req = rs;
+	stats->card = cs;
+	stats->n_card = n_cs;
+	if (cs)
+		memset(cs, 0, n_cs * sizeof(*cs));
 	for (size_t i = 0; i < n; i++) {
 		tokens += R->r[i].generated;
 		prompt += req[i].n_prompt;
@@ -455,6 +464,10 @@ int np_session_run_recover(struct np_pipeline *p, const struct np_request *req,
 		if (!req[i].prompt || !req[i].n_prompt ||
 		    req[i].n_prompt > max_seq)
 			return req[i].n_prompt > max_seq ? -ERANGE : -EINVAL;
+	if (ropts &&
+	    !npi_resv_zero(npi_pipeline_card(p, 0, NULL)->ctx,
+			   "np_recover_opts", ropts->resv, sizeof(ropts->resv)))
+		return -EINVAL;
 	R.r = calloc(n, sizeof(*R.r));
 	R.map = calloc(n, sizeof(*R.map));
 	sub = calloc(n, sizeof(*sub));

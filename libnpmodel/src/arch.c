@@ -65,7 +65,7 @@ static void supported(char *buf, size_t len)
 	}
 }
 
-int npim_arch_usable(const struct npim_arch *a, const struct np_model_log *log)
+int npim_arch_usable(const struct npim_arch *a, const struct np_log *log)
 {
 	uint32_t missing = a->features & ~NPIM_ARCH_IMPLEMENTED;
 	char list[256];
@@ -87,7 +87,7 @@ int npim_arch_usable(const struct npim_arch *a, const struct np_model_log *log)
 	return -ENOTSUP;
 }
 
-int npim_arch_find(const char *name, size_t len, const struct np_model_log *log,
+int npim_arch_find(const char *name, size_t len, const struct np_log *log,
 		   const struct npim_arch **out)
 {
 	char list[256];

@@ -221,7 +221,7 @@ static uint32_t output_cards_min(const struct np_model_shape *s)
 
 static void explain_no_fit(const struct np_model_shape *s, uint32_t hd,
 			   const struct np_compile_opts *o, uint32_t k_out,
-			   uint32_t m_fit, const struct np_model_log *log)
+			   uint32_t m_fit, const struct np_log *log)
 {
 	uint64_t w1, one = layout_layers(s, hd, 1, o->batch, o->max_seq, NULL,
 					 NULL, &w1);
@@ -279,8 +279,8 @@ static void explain_no_fit(const struct np_model_shape *s, uint32_t hd,
 }
 
 int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
-	       const struct np_compile_opts *opts,
-	       const struct np_model_log *log, struct np_compiled **out)
+	       const struct np_compile_opts *opts, const struct np_log *log,
+	       struct np_compiled **out)
 {
 	struct np_compile_opts o = opts ? *opts : (struct np_compile_opts){0};
 	const struct np_model_shape *s = np_model_get_shape(m);
@@ -292,6 +292,12 @@ int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
 	o.n_cards = o.n_cards ? o.n_cards : NP_DEFAULT_CARDS;
 	o.batch = o.batch ? o.batch : NP_DEFAULT_SESSIONS;
 	o.max_seq = o.max_seq ? o.max_seq : NP_DEFAULT_PLAN_MAX_SEQ;
+	if (o.resv0 || memcmp(o.resv, (uint64_t[4]){0}, sizeof(o.resv))) {
+		npim_log(log, LOG_ERR,
+			 "compile: np_compile_opts: reserved space is not "
+			 "zero; zero-initialize the struct");
+		return -EINVAL;
+	}
 	if (o.n_cards > NPIM_MAX_CARDS || o.n_cards < 2 || o.batch > 4096 ||
 	    o.max_seq > 65536 || (o.flags & ~NP_COMPILE_PASS_THROUGH)) {
 		npim_log(log, LOG_ERR,

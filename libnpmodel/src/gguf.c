@@ -49,7 +49,7 @@ struct np_gguf {
 
 struct gguf_cur {
 	const struct np_gguf *g;
-	const struct np_model_log *log;
+	const struct np_log *log;
 	size_t pos;
 	const char *what; /* section being read, for messages */
 };
@@ -342,7 +342,7 @@ static int gguf_parse_tensor(struct np_gguf *g, struct gguf_cur *c, size_t i,
 	return 0;
 }
 
-static int gguf_parse(struct np_gguf *g, const struct np_model_log *log)
+static int gguf_parse(struct np_gguf *g, const struct np_log *log)
 {
 	struct gguf_cur c = {.g = g, .log = log, .what = "the header"};
 	uint32_t magic;
@@ -476,7 +476,7 @@ static int gguf_parse(struct np_gguf *g, const struct np_model_log *log)
 }
 
 static int gguf_new(const void *buf, size_t len, void *map,
-		    const struct np_model_log *log, struct np_gguf **out)
+		    const struct np_log *log, struct np_gguf **out)
 {
 	struct np_gguf *g = calloc(1, sizeof(*g));
 	int ret;
@@ -504,15 +504,15 @@ static int gguf_new(const void *buf, size_t len, void *map,
 	return 0;
 }
 
-int np_gguf_open_mem(const void *buf, size_t len,
-		     const struct np_model_log *log, struct np_gguf **out)
+int np_gguf_open_mem(const void *buf, size_t len, const struct np_log *log,
+		     struct np_gguf **out)
 {
 	if (!buf && len)
 		return -EINVAL;
 	return gguf_new(buf ? buf : "", len, NULL, log, out);
 }
 
-int np_gguf_open(const char *path, const struct np_model_log *log,
+int np_gguf_open(const char *path, const struct np_log *log,
 		 struct np_gguf **out)
 {
 	struct stat st;
@@ -571,7 +571,7 @@ void np_gguf_close(struct np_gguf *g)
 	free(g);
 }
 
-const char *np_ggml_type_name(uint32_t type)
+const char *np_ggml_type_name(enum np_ggml_type type)
 {
 	uint32_t blck, bytes;
 	const char *name;

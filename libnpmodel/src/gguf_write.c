@@ -159,7 +159,7 @@ static void wr_q4_0(struct npim_buf *b, const float *x, uint64_t n)
 }
 
 int np_gguf_writer_tensor(struct np_gguf_writer *w, const char *name,
-			  uint32_t type, uint64_t rows, uint64_t cols,
+			  enum np_ggml_type type, uint64_t rows, uint64_t cols,
 			  int two_d, const float *data)
 {
 	uint64_t n = rows * cols;

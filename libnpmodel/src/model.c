@@ -16,8 +16,8 @@
 
 #define NPIM_PER_LAYER 9
 
-void np_model_dims(const struct np_model *m, int tensor, uint32_t *rows,
-		   uint32_t *cols)
+void np_model_dims(const struct np_model *m, enum np_model_tensor tensor,
+		   uint32_t *rows, uint32_t *cols)
 {
 	const struct np_model_shape *s = &m->shape;
 	uint32_t hd = s->dim / s->n_heads;
@@ -59,7 +59,7 @@ void np_model_dims(const struct np_model *m, int tensor, uint32_t *rows,
 }
 
 int np_model_shape_check(const struct np_model_shape *s,
-			 const struct np_model_log *log)
+			 const struct np_log *log)
 {
 	const char *why = NULL;
 
@@ -93,7 +93,7 @@ int np_model_shape_check(const struct np_model_shape *s,
 
 /* Hyperparameter "<prefix>.<name>" of the model's architecture */
 static int hp_u32(const struct np_model *m, const char *name, uint32_t *v,
-		  int required, const struct np_model_log *log)
+		  int required, const struct np_log *log)
 {
 	char key[96];
 	uint64_t u;
@@ -118,7 +118,7 @@ static int hp_u32(const struct np_model *m, const char *name, uint32_t *v,
 /* Tensor `tensor` of layer `layer` (of the model for the others) */
 static int check_tensor(const struct np_model *m, int tensor, uint32_t layer,
 			int optional, const struct np_gguf_tensor **out,
-			const struct np_model_log *log)
+			const struct np_log *log)
 {
 	const struct np_gguf_tensor *t;
 	uint32_t blck, bytes, rows, cols;
@@ -164,7 +164,7 @@ static int check_tensor(const struct np_model *m, int tensor, uint32_t layer,
 	return 0;
 }
 
-int np_model_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
+int np_model_from_gguf(const struct np_gguf *g, const struct np_log *log,
 		       struct np_model **out)
 {
 	const struct npim_arch *a;
@@ -310,8 +310,8 @@ const struct np_model_shape *np_model_get_shape(const struct np_model *m)
 	return &m->shape;
 }
 
-int np_model_row(const struct np_model *m, int tensor, uint32_t layer,
-		 uint32_t row, float *out)
+int np_model_row(const struct np_model *m, enum np_model_tensor tensor,
+		 uint32_t layer, uint32_t row, float *out)
 {
 	uint32_t rows, cols;
 
@@ -378,8 +378,9 @@ static int wr_f32(struct np_gguf_writer *w, const struct np_model *m,
 	return np_gguf_writer_kv_f32(w, key, v);
 }
 
-int np_model_write_gguf(const struct np_model *m, uint32_t wtype, int tok_kind,
-			const char *text, size_t text_len, const char *path)
+int np_model_write_gguf(const struct np_model *m, enum np_ggml_type wtype,
+			enum np_tok_kind tok_kind, const char *text,
+			size_t text_len, const char *path)
 {
 	const struct np_model_shape *s = &m->shape;
 	struct np_gguf_writer *w;

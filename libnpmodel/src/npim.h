@@ -12,7 +12,7 @@
 #define NPIM_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 __attribute__((format(printf, 3, 4))) void
-npim_log(const struct np_model_log *log, int level, const char *fmt, ...);
+npim_log(const struct np_log *log, int level, const char *fmt, ...);
 
 /* Whole file, NUL-terminated; 0 or -errno. */
 int npim_read_file(const char *path, char **buf, size_t *len);

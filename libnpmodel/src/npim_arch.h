@@ -48,10 +48,10 @@ extern const struct npim_arch *const npim_arch_synthetic;
  * (logged: the name, what is missing, the architectures np compiles) for
  * a name not in the table or a row needing features not implemented.
  */
-int npim_arch_find(const char *name, size_t len, const struct np_model_log *log,
+int npim_arch_find(const char *name, size_t len, const struct np_log *log,
 		   const struct npim_arch **out);
 /* The feature check of npim_arch_find on one row: 0 or -ENOTSUP. */
-int npim_arch_usable(const struct npim_arch *a, const struct np_model_log *log);
+int npim_arch_usable(const struct npim_arch *a, const struct np_log *log);
 
 /* "<prefix>.<key>" into buf */
 void npim_arch_key(const struct npim_arch *a, const char *key, char *buf,

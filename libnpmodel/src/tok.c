@@ -65,7 +65,7 @@ static int tok_alloc(struct np_tok *t, uint32_t n)
 }
 
 static int tok_opt_id(const struct np_gguf *g, const char *key, uint32_t n,
-		      int32_t *id, const struct np_model_log *log)
+		      int32_t *id, const struct np_log *log)
 {
 	uint64_t v;
 	int ret = np_gguf_get_u64(g, key, &v);
@@ -84,7 +84,7 @@ static int tok_opt_id(const struct np_gguf *g, const char *key, uint32_t n,
 	return 0;
 }
 
-int np_tok_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
+int np_tok_from_gguf(const struct np_gguf *g, const struct np_log *log,
 		     struct np_tok **out)
 {
 	struct np_tok *t;

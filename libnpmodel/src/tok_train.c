@@ -350,8 +350,8 @@ out:
 	return ret;
 }
 
-int np_tok_train(int kind, const char *text, size_t len, uint32_t n_vocab,
-		 struct np_gguf_writer *w)
+int np_tok_train(enum np_tok_kind kind, const char *text, size_t len,
+		 uint32_t n_vocab, struct np_gguf_writer *w)
 {
 	uint32_t fixed = kind == NP_TOK_SPM ? 259 : 257, n_base, n_merges = 0;
 	struct tr r = {0};

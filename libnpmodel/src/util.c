@@ -8,17 +8,18 @@
 #include "npim.h"
 #include "npim_unicode_tab.h"
 
-void npim_log(const struct np_model_log *log, int level, const char *fmt, ...)
+void npim_log(const struct np_log *log, int level, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
 
-	if (!log || !log->fn)
+	if (!log || !log->fn ||
+	    level > (int)(log->level ? log->level : NP_LOG_INFO))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log->fn(log->opaque, level, msg);
+	log->fn(log->opaque, (enum np_log_level)level, msg);
 }
 
 int npim_read_file(const char *path, char **buf, size_t *len)

@@ -27,7 +27,7 @@ libdir=$(dirname "$(find "$tmp/usr" -name 'libnp.so' | head -1)")
 
 # header -> owning library, from the install manifest's directories
 declare -A owner=([np.h]=libnp [pipeline.h]=libnp [recover.h]=libnp
-	[model.h]=libnpmodel [perfmodel.h]=libnpmodel)
+	[log.h]=libnpmodel [model.h]=libnpmodel [perfmodel.h]=libnpmodel)
 for h in "$inc"/np/*.h; do
 	[ -n "${owner[$(basename "$h")]:-}" ] ||
 		err "installed header np/$(basename "$h") has no owning library in $0"
@@ -43,7 +43,7 @@ for lib in libnp libnpmodel; do
 	: >"$tmp/$lib.decl"
 	for h in "${!owner[@]}"; do
 		[ "${owner[$h]}" = "$lib" ] || continue
-		grep -F "$inc/np/$h:" "$tmp/aux.txt" |
+		{ grep -F "$inc/np/$h:" "$tmp/aux.txt" || true; } |
 			sed -E 's/.*[ *](np_[a-z0-9_]+) \(.*/\1/' >>"$tmp/$lib.decl"
 	done
 	sort -o "$tmp/$lib.decl" "$tmp/$lib.decl"

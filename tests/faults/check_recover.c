@@ -54,7 +54,7 @@ static struct np_pipeline *pipe_;
 static struct record *ref, *run;
 static char last_log[512];
 
-static void log_fn(void *opaque, int level, const char *msg)
+static void log_fn(void *opaque, enum np_log_level level, const char *msg)
 {
 	(void)opaque;
 	if (level <= 3)
@@ -66,7 +66,7 @@ static void setup(void)
 	/* A short wait timeout makes a hung or dead card quick to detect;
 	 * a spurious timeout on a loaded machine is recovered like any
 	 * other failure and changes no token. */
-	struct np_open_opts o = {.log = log_fn, .timeout_ms = 1500};
+	struct np_open_opts o = {.log = {.fn = log_fn}, .timeout_ms = 1500};
 	struct np_compile_opts co = {.n_cards = N_CARDS,
 				     .batch = N_REQ,
 				     .max_seq = MAX_POS,

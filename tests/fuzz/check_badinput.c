@@ -19,7 +19,7 @@
 static char last[1024];
 static unsigned int n_err;
 
-static void log_fn(void *opaque, int level, const char *msg)
+static void log_fn(void *opaque, enum np_log_level level, const char *msg)
 {
 	if (level <= LOG_ERR) {
 		n_err++;
@@ -27,7 +27,7 @@ static void log_fn(void *opaque, int level, const char *msg)
 	}
 }
 
-static const struct np_model_log npf_log = {log_fn, NULL};
+static const struct np_log npf_log = {.fn = log_fn, .opaque = NULL};
 
 static void log_clear(void)
 {

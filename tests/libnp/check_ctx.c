@@ -78,6 +78,31 @@ START_TEST(test_open_bad_opts)
 }
 END_TEST
 
+/* Reserved space of the option structs must be zero: a program built
+ * against a later libnp that sets a field there is refused, not ignored. */
+START_TEST(test_open_reserved)
+{
+	struct np_emu_opts emu = {.dma_engines = 2};
+	struct np_open_opts o = tst_opts();
+	struct np_ctx *ctx;
+
+	o.resv[7] = 1;
+	tst_log_clear();
+	ck_assert_int_eq(np_open("emu:1", &o, &ctx), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(
+		tst_log_text(), "np_open_opts: reserved space is not zero"));
+	o = tst_opts();
+	o.emu = &emu;
+	emu.resv0 = 1;
+	tst_log_clear();
+	ck_assert_int_eq(np_open("emu:1", &o, &ctx), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(tst_log_text(), "np_emu_opts"));
+	emu.resv0 = 0;
+	ck_assert_int_eq(np_open("emu:1", &o, &ctx), 0);
+	np_close(ctx);
+}
+END_TEST
+
 START_TEST(test_open_nothing_set)
 {
 	struct np_open_opts o = tst_opts();
@@ -190,6 +215,7 @@ Suite *np_suite_ctx(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_open_bad_spec);
 	tcase_add_test(tc, test_open_bad_opts);
+	tcase_add_test(tc, test_open_reserved);
 	tcase_add_test(tc, test_open_nothing_set);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(tcc, tst_setup, tst_teardown);

@@ -15,7 +15,7 @@ static char log_text[16384];
 static size_t log_len;
 static const char *spec_seen;
 
-static void log_cb(void *opaque, int level, const char *msg)
+static void log_cb(void *opaque, enum np_log_level level, const char *msg)
 {
 	int n = snprintf(log_text + log_len, sizeof(log_text) - log_len, "%s\n",
 			 msg);
@@ -37,7 +37,7 @@ void tst_log_clear(void)
 
 struct np_open_opts tst_opts(void)
 {
-	struct np_open_opts o = {.log = log_cb, .log_level = 7};
+	struct np_open_opts o = {.log = {.fn = log_cb, .level = NP_LOG_DEBUG}};
 
 	return o;
 }

@@ -10,12 +10,12 @@
 
 char tst_last[1024];
 
-static void log_fn(void *opaque, int level, const char *msg)
+static void log_fn(void *opaque, enum np_log_level level, const char *msg)
 {
 	snprintf(tst_last, sizeof(tst_last), "%s", msg);
 }
 
-const struct np_model_log tst_log = {log_fn, NULL};
+const struct np_log tst_log = {.fn = log_fn, .opaque = NULL};
 
 void tst_reset(void)
 {

@@ -17,7 +17,7 @@ Suite *np_suite_compile(void);
 Suite *np_suite_ref(void);
 
 /* Log capture: the last message logged through tst_log */
-extern const struct np_model_log tst_log;
+extern const struct np_log tst_log;
 extern char tst_last[1024];
 void tst_reset(void);
 

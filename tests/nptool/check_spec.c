@@ -160,7 +160,7 @@ END_TEST
 
 static char logged[512];
 
-static void log_keep(void *opaque, int level, const char *msg)
+static void log_keep(void *opaque, enum np_log_level level, const char *msg)
 {
 	snprintf(logged, sizeof(logged), "%s", msg);
 }
@@ -169,7 +169,7 @@ static void log_keep(void *opaque, int level, const char *msg)
  * came from there. */
 START_TEST(test_open_logs)
 {
-	struct np_open_opts o = {.log = log_keep};
+	struct np_open_opts o = {.log = {.fn = log_keep}};
 	const char *env = getenv("NP_DEVICES");
 	char *saved = env ? strdup(env) : NULL;
 	struct np_ctx *ctx;

@@ -55,7 +55,7 @@ static struct np_pipeline *pipe_;
 static struct rec *rc;
 static char last_log[512];
 
-static void log_fn(void *opaque, int level, const char *msg)
+static void log_fn(void *opaque, enum np_log_level level, const char *msg)
 {
 	(void)opaque;
 	if (level <= 3)
@@ -64,7 +64,7 @@ static void log_fn(void *opaque, int level, const char *msg)
 
 static void setup(void)
 {
-	struct np_open_opts o = {.log = log_fn};
+	struct np_open_opts o = {.log = {.fn = log_fn}};
 	const char *spec = getenv("NP_DEVICES");
 
 	ck_assert_int_eq(np_open(spec && *spec ? spec : "emu:16", &o, &ctx), 0);
@@ -297,7 +297,8 @@ END_TEST
 START_TEST(single_engine_cards)
 {
 	static const uint32_t len[3] = {4, 1, 7};
-	struct np_open_opts o = {.log = log_fn, .emu_dma_engines = 1};
+	struct np_emu_opts emu = {.dma_engines = 1};
+	struct np_open_opts o = {.log = {.fn = log_fn}, .emu = &emu};
 	struct np_request req[3];
 	int32_t buf[3][MAX_POS];
 	struct np_session_opts so = {.micro_batches = 3,
@@ -332,8 +333,12 @@ START_TEST(shapes_n_m)
 					     .candidates = 4,
 					     .on_token = on_token,
 					     .opaque = rc};
-		struct np_session_stats st = {0};
+		struct np_card_stats cs[6];
+		struct np_session_stats st = {.card = cs, .n_card = 5};
+		double busy = 0;
 
+		/* the library fills exactly n_card entries */
+		memset(cs, 0xa5, sizeof(cs));
 		memset(rc, 0, sizeof(*rc));
 		prompts(req, buf, len, cfg[c][0], 4);
 		ck_assert_int_eq(
@@ -347,22 +352,30 @@ START_TEST(shapes_n_m)
 		for (uint32_t i = 0; i < 5; i++) {
 			uint64_t fwd = i < 2 ? 1 : i == 2 ? 2 : 0;
 
-			ck_assert_uint_eq(st.hop_frames[i], fwd * st.frames);
+			ck_assert_double_ge(cs[i].busy, 0);
+			ck_assert_double_le(cs[i].busy, 1);
+			busy += cs[i].busy / 5;
+
+			ck_assert_uint_eq(cs[i].hop_frames, fwd * st.frames);
 			if (fwd) {
-				ck_assert_uint_gt(st.hop_mean_ns[i], 0);
-				ck_assert_uint_ge(st.hop_max_ns[i],
-						  st.hop_mean_ns[i]);
+				ck_assert_uint_gt(cs[i].hop_mean_ns, 0);
+				ck_assert_uint_ge(cs[i].hop_max_ns,
+						  cs[i].hop_mean_ns);
 			}
-			ck_assert_int_eq(st.credit_stalls[i] == 0,
-					 st.credit_stall_ns[i] == 0);
+			ck_assert_int_eq(cs[i].credit_stalls == 0,
+					 cs[i].credit_stall_ns == 0);
 			/* frames 0 and 1 need no credit */
-			ck_assert_uint_le(st.credit_stalls[i],
+			ck_assert_uint_le(cs[i].credit_stalls,
 					  fwd * (st.frames - 2));
 			/* one frame in flight: its credit was given back
 			 * before the host posted it */
 			if (cfg[c][1] == 1)
-				ck_assert_uint_eq(st.credit_stalls[i], 0);
+				ck_assert_uint_eq(cs[i].credit_stalls, 0);
 		}
+		ck_assert_double_eq_tol(busy, st.utilization, 1e-9);
+		ck_assert_ptr_eq(st.card, cs);
+		ck_assert_uint_eq(st.n_card, 5);
+		ck_assert_uint_eq(((const unsigned char *)&cs[5])[0], 0xa5);
 		check_ref(req, cfg[c][0], 4, 0, 1);
 	}
 }
@@ -456,6 +469,11 @@ START_TEST(bad_requests)
 	ck_assert_ptr_nonnull(strstr(last_log, "requests must be 1..2"));
 	/* more micro-batches than requests */
 	ck_assert_int_eq(np_session_run(pipe_, req, 2, &so, NULL), -EINVAL);
+	/* an option this libnp does not know (reserved space) */
+	so.micro_batches = 0;
+	so.resv[3] = 1;
+	ck_assert_int_eq(np_session_run(pipe_, req, 2, &so, NULL), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(last_log, "np_session_opts: reserved"));
 	req[0].n_prompt = 0;
 	ck_assert_int_eq(np_session_run(pipe_, req, 2, NULL, NULL), -EINVAL);
 	req[0].n_prompt = MAX_POS;

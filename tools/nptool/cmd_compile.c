@@ -106,7 +106,7 @@ static int calibrate(struct npt *t, const struct np_gguf *g,
 		     const struct np_model *m, const char *path,
 		     struct np_quant_calib **calib)
 {
-	struct np_model_log lg = {npt_log_err, t};
+	struct np_log lg = {.fn = npt_log_err, .opaque = t};
 	struct np_tok *tok = NULL;
 	int32_t *ids = NULL;
 	char *text = NULL;
@@ -317,7 +317,7 @@ static int compile_parse(struct npt *t, struct compile *k, int argc,
 /* The model, its activation scales (for images) and the mapping. */
 static int compile_setup(struct npt *t, struct compile *k)
 {
-	struct np_model_log lg = {npt_log_err, t};
+	struct np_log lg = {.fn = npt_log_err, .opaque = t};
 	int rc, ret;
 
 	rc = npt_open_gguf(t, k->path, &k->g);

@@ -29,7 +29,7 @@ struct problems {
 	unsigned int n;
 };
 
-static void log_keep(void *opaque, int level, const char *msg)
+static void log_keep(void *opaque, enum np_log_level level, const char *msg)
 {
 	struct problems *p = opaque;
 
@@ -63,7 +63,7 @@ struct info {
 /* The file's metadata, tensors by type, and whether np takes it. */
 static int info_read(struct npt *t, struct info *in)
 {
-	struct np_model_log keep = {log_keep, &in->pr};
+	struct np_log keep = {.fn = log_keep, .opaque = &in->pr};
 	const char *name = NULL, *arch = NULL;
 	size_t name_len = 0, arch_len = 0;
 	struct stat st;
@@ -226,7 +226,7 @@ static int model_info(struct npt *t, const char *path)
 static int open_tok(struct npt *t, const char *path, struct np_gguf **g,
 		    struct np_tok **tok)
 {
-	struct np_model_log lg = {npt_log_err, t};
+	struct np_log lg = {.fn = npt_log_err, .opaque = t};
 	int rc = npt_open_gguf(t, path, g), ret;
 
 	if (rc)

@@ -143,7 +143,7 @@ static int mkgguf_parse(struct npt *t, struct mkgguf *k, int argc, char **argv)
  * *t0 is when the model's making started. */
 static int mkgguf_write(struct npt *t, const struct mkgguf *k, double *t0)
 {
-	struct np_model_log lg = {npt_log_err, t};
+	struct np_log lg = {.fn = npt_log_err, .opaque = t};
 	struct np_model *m = NULL;
 	char *text = NULL;
 	size_t len = 0;

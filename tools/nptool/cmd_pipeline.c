@@ -141,17 +141,19 @@ static void *bg_main(void *arg)
 	}
 	b->loaded = 1;
 	while (!b->quit && !rc) {
-		struct np_session_stats st = {0};
+		struct np_card_stats cs[NP_MAX_CARDS];
+		struct np_session_stats st = {.card = cs,
+					      .n_card = NP_MAX_CARDS};
 
 		rc = np_session_run(p, req, 8, &so, &st);
 		for (unsigned int i = 0; i < NP_MAX_CARDS; i++) {
-			b->hops[i] += st.hop_frames[i];
+			b->hops[i] += cs[i].hop_frames;
 			b->hop_sum_ns[i] +=
-				st.hop_mean_ns[i] * st.hop_frames[i];
-			if (st.hop_max_ns[i] > b->hop_max_ns[i])
-				b->hop_max_ns[i] = st.hop_max_ns[i];
-			b->stalls[i] += st.credit_stalls[i];
-			b->stall_ns[i] += st.credit_stall_ns[i];
+				cs[i].hop_mean_ns * cs[i].hop_frames;
+			if (cs[i].hop_max_ns > b->hop_max_ns[i])
+				b->hop_max_ns[i] = cs[i].hop_max_ns;
+			b->stalls[i] += cs[i].credit_stalls;
+			b->stall_ns[i] += cs[i].credit_stall_ns;
 		}
 	}
 	b->err = rc;

@@ -66,6 +66,7 @@ struct run {
 	struct np_request *req;
 	struct np_request_stats *rs;
 	struct np_session_stats st;
+	struct np_card_stats cs[NP_MAX_CARDS];
 	int32_t eos, *ids;
 	/* generated tokens per request */
 	int32_t **out;
@@ -259,29 +260,29 @@ static void report_cards(const struct np_pipeline *p,
 	       st->utilization * 100, st->avg_in_flight);
 	printf("per card    ");
 	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
-		printf(" %.0f", st->card_busy[c] * 100);
+		printf(" %.0f", st->card[c].busy * 100);
 	printf(" %%\n");
 	printf("hop (us)    ");
 	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
-		if (st->hop_frames[c])
-			printf(" %.1f", st->hop_mean_ns[c] / 1e3);
+		if (st->card[c].hop_frames)
+			printf(" %.1f", st->card[c].hop_mean_ns / 1e3);
 		else
 			printf(" -");
 	printf(" (mean per forward, card counters)\n");
 	printf("hop max (us)");
 	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
-		if (st->hop_frames[c])
-			printf(" %.1f", st->hop_max_ns[c] / 1e3);
+		if (st->card[c].hop_frames)
+			printf(" %.1f", st->card[c].hop_max_ns / 1e3);
 		else
 			printf(" -");
 	printf("\n");
 	printf("credit stalls");
 	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
-		printf(" %llu", (unsigned long long)st->credit_stalls[c]);
+		printf(" %llu", (unsigned long long)st->card[c].credit_stalls);
 	printf(" (waits for a free slot on the next card)\n");
 	printf("stalled (ms)");
 	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
-		printf(" %.2f", st->credit_stall_ns[c] / 1e6);
+		printf(" %.2f", st->card[c].credit_stall_ns / 1e6);
 	printf(" (total time of those waits)\n\n");
 }
 
@@ -340,38 +341,38 @@ static void json_cards(struct npt_json *j, const struct np_pipeline *p,
 	npt_json_key(j, "card_busy");
 	npt_json_arr_open(j);
 	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
-		npt_json_double(j, st->card_busy[c]);
+		npt_json_double(j, st->card[c].busy);
 	npt_json_arr_close(j);
 	npt_json_key(j, "hop_latency_us");
 	npt_json_arr_open(j);
 	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
-		if (st->hop_frames[c])
-			npt_json_double(j, st->hop_mean_ns[c] / 1e3);
+		if (st->card[c].hop_frames)
+			npt_json_double(j, st->card[c].hop_mean_ns / 1e3);
 		else
 			npt_json_null(j);
 	npt_json_arr_close(j);
 	npt_json_key(j, "hop_latency_max_us");
 	npt_json_arr_open(j);
 	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
-		if (st->hop_frames[c])
-			npt_json_double(j, st->hop_max_ns[c] / 1e3);
+		if (st->card[c].hop_frames)
+			npt_json_double(j, st->card[c].hop_max_ns / 1e3);
 		else
 			npt_json_null(j);
 	npt_json_arr_close(j);
 	npt_json_key(j, "hops");
 	npt_json_arr_open(j);
 	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
-		npt_json_uint(j, st->hop_frames[c]);
+		npt_json_uint(j, st->card[c].hop_frames);
 	npt_json_arr_close(j);
 	npt_json_key(j, "credit_stalls");
 	npt_json_arr_open(j);
 	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
-		npt_json_uint(j, st->credit_stalls[c]);
+		npt_json_uint(j, st->card[c].credit_stalls);
 	npt_json_arr_close(j);
 	npt_json_key(j, "credit_stall_us");
 	npt_json_arr_open(j);
 	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
-		npt_json_double(j, st->credit_stall_ns[c] / 1e3);
+		npt_json_double(j, st->card[c].credit_stall_ns / 1e3);
 	npt_json_arr_close(j);
 }
 
@@ -738,6 +739,8 @@ static int run_loop(struct run *r)
 		printf("[%u] %s", r->follow, r->prompt[r->follow]);
 	fflush(stdout);
 	r->st.req = r->rs;
+	r->st.card = r->cs;
+	r->st.n_card = NP_MAX_CARDS;
 	ret = r->n_inj && !r->after ? inject(r) : 0;
 	if (ret)
 		return NPT_EXIT_USAGE;

@@ -33,9 +33,9 @@ int npt_open(struct npt *t, const struct np_open_opts *opts,
 
 	if (opts)
 		o = *opts;
-	o.log = npt_log_err;
-	o.log_opaque = t;
-	o.log_level = LOG_WARNING;
+	o.log.fn = npt_log_err;
+	o.log.opaque = t;
+	o.log.level = NP_LOG_WARNING;
 	rc = np_open(t->spec, &o, out);
 	if (rc)
 		npt_err(t, "cannot open cards '%s': %s%s", t->spec,

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <np/log.h>
+
 #include "json.h"
 
 /* Version of the --json document layout (docs/nptool.md, "JSON schema"). */
@@ -145,7 +147,7 @@ struct np_tok;
 #define NPT_TEXT_MAX (64u << 20) /* text to tokenize or train on */
 /* A log callback of libnp and libnpmodel: messages become nptool's
  * errors; opaque is the struct npt. */
-void npt_log_err(void *opaque, int level, const char *msg);
+void npt_log_err(void *opaque, enum np_log_level level, const char *msg);
 /* Exit code of a failure to read a model file the user named. */
 int npt_file_exit(int err);
 /* Open a GGUF file, saying what is wrong. Returns an exit code. */

@@ -438,7 +438,7 @@ int npt_parse_interval(struct npt *t, int argc, char **argv, double *interval,
 }
 
 /* libnp's messages become nptool's errors */
-void npt_log_err(void *opaque, int level, const char *msg)
+void npt_log_err(void *opaque, enum np_log_level level, const char *msg)
 {
 	if (level <= LOG_WARNING)
 		npt_err(opaque, "%s", msg);
@@ -460,7 +460,7 @@ int npt_file_exit(int err)
 
 int npt_open_gguf(struct npt *t, const char *path, struct np_gguf **g)
 {
-	struct np_model_log lg = {npt_log_err, t};
+	struct np_log lg = {.fn = npt_log_err, .opaque = t};
 	size_t logged = t->nerrors;
 	int ret = np_gguf_open(path, &lg, g);
 

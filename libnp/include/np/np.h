@@ -38,6 +38,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <np/log.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -50,29 +52,35 @@ struct np_card;
 struct np_buf;
 struct np_xfer;
 
-/* Log callback. level is a syslog(3) level (LOG_ERR .. LOG_DEBUG); msg has
- * no trailing newline and is valid only during the call. It may be called
- * from any thread, including emulator worker threads. */
-typedef void (*np_log_fn)(void *opaque, int level, const char *msg);
-
 /* np_open_opts.flags */
 #define NP_OPEN_F_FORCE_BOUNCE \
 	(1u << 0) /* never map peers: every
 					   * card-to-card transfer bounces
 					   * through host memory */
 
+/* Settings of the in-process emulator backend ("emu:N"); 0 selects the
+ * card's default. */
+struct np_emu_opts {
+	uint64_t sram_size;
+	uint64_t fb_size;
+	uint32_t dma_engines;
+	uint32_t resv0; /* must be zero */
+	uint64_t resv[4]; /* must be zero: room for new settings */
+};
+
+/*
+ * Options of np_open. Zero-initialize it: every field is optional, 0 means
+ * the library default, and the resv space must be zero (-EINVAL
+ * otherwise), so that fields added there later keep old programs working.
+ */
 struct np_open_opts {
 	unsigned int flags; /* NP_OPEN_F_* */
 	int timeout_ms; /* default wait timeout; 0: 5000 */
 	unsigned int ring_entries; /* descriptors per engine ring, power of
 				     * two in [16, 65536]; 0: 1024 */
-	np_log_fn log; /* NULL: messages are dropped */
-	void *log_opaque;
-	int log_level; /* highest level delivered; 0: LOG_INFO */
-	/* emu backend only; 0 selects the card's default */
-	uint64_t emu_sram_size;
-	uint64_t emu_fb_size;
-	unsigned int emu_dma_engines;
+	struct np_log log; /* np/log.h; zero: messages are dropped */
+	const struct np_emu_opts *emu; /* emu backend only; NULL: defaults */
+	uint64_t resv[8]; /* must be zero */
 };
 
 /*

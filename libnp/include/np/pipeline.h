@@ -65,6 +65,7 @@ struct np_pipeline_opts {
 	size_t calib_len;
 	np_progress_fn progress; /* NULL: none */
 	void *progress_opaque;
+	uint64_t resv[4]; /* must be zero: room for new options */
 };
 
 /*
@@ -166,6 +167,7 @@ struct np_session_opts {
 	int full_logits; /* output cards return every logit (tests) */
 	np_token_fn on_token; /* NULL: none */
 	void *opaque;
+	uint64_t resv[4]; /* must be zero: room for new options */
 };
 
 struct np_request_stats {
@@ -176,21 +178,14 @@ struct np_request_stats {
 	enum np_stop_reason stop;
 };
 
-struct np_session_stats {
-	uint64_t wall_ns;
-	uint64_t tokens; /* generated, all requests */
-	uint64_t prompt_tokens; /* prefilled, all requests */
-	uint64_t frames; /* frames pushed through the pipeline */
-	double tokens_per_s; /* generated tokens / wall time */
-	double avg_in_flight; /* frames in the pipeline, time average */
-	/* Card utilization: share of the run a card had a frame to compute
-	 * (its input arrived, its layer job not finished), sampled by the
-	 * host every 1 to 20 ms; mean of the used cards, and per card. */
-	double utilization;
-	double card_busy[NP_MAX_CARDS];
-	struct np_request_stats *req; /* caller's array of n, or NULL */
+/* One card of the pipeline over a session run (np_session_stats.card). */
+struct np_card_stats {
+	/* Share of the run the card had a frame to compute (its input
+	 * arrived, its layer job not finished), sampled by the host every 1
+	 * to 20 ms. */
+	double busy;
 	/*
-	 * Per card that forwards frames to a next card (the layer cards;
+	 * For a card that forwards frames to a next card (the layer cards;
 	 * zero for the output cards), exact, from the statistics registers
 	 * the card keeps for its forwarding DMA engine (docs/hardware.md,
 	 * queue statistics), as differences over the run:
@@ -206,11 +201,34 @@ struct np_session_stats {
 	 * engine also carries the host's frames) or a card without the
 	 * statistics registers (ABI minor 0).
 	 */
-	uint64_t hop_frames[NP_MAX_CARDS]; /* forwards measured */
-	uint64_t hop_mean_ns[NP_MAX_CARDS];
-	uint64_t hop_max_ns[NP_MAX_CARDS];
-	uint64_t credit_stalls[NP_MAX_CARDS];
-	uint64_t credit_stall_ns[NP_MAX_CARDS];
+	uint64_t hop_frames; /* forwards measured */
+	uint64_t hop_mean_ns;
+	uint64_t hop_max_ns;
+	uint64_t credit_stalls;
+	uint64_t credit_stall_ns;
+	uint64_t resv[4]; /* zeroed: room for new statistics */
+};
+
+/*
+ * Statistics of one session run. The library fills every field but the
+ * two caller arrays (req, card), whose pointers and sizes it keeps; the
+ * resv space is zeroed, so fields added there later read 0 for old
+ * programs.
+ */
+struct np_session_stats {
+	uint64_t wall_ns;
+	uint64_t tokens; /* generated, all requests */
+	uint64_t prompt_tokens; /* prefilled, all requests */
+	uint64_t frames; /* frames pushed through the pipeline */
+	double tokens_per_s; /* generated tokens / wall time */
+	double avg_in_flight; /* frames in the pipeline, time average */
+	/* Card utilization (np_card_stats.busy), mean of the used cards. */
+	double utilization;
+	struct np_request_stats *req; /* caller's array of n, or NULL */
+	/* Caller's array of n_card entries, or NULL: pipeline card i (0 ..
+	 * np_pipeline_cards - 1) goes to card[i] for i < n_card. */
+	struct np_card_stats *card;
+	uint32_t n_card;
 	/*
 	 * Host software time: CPU time of the thread that called
 	 * np_session_run (CLOCK_THREAD_CPUTIME_ID; libnp runs no threads of
@@ -231,11 +249,13 @@ struct np_session_stats {
 	/*
 	 * Card register accesses the call made, and the CPU time the thread
 	 * spent in the in-process emulator's side of them (a doorbell wakes
-	 * the emulator's workers; a real card does that in hardware), estimated from one access in 32 timed; 0 over VFIO.
+	 * the emulator's workers; a real card does that in hardware),
+	 * estimated from one access in 32 timed; 0 over VFIO.
 	 */
 	uint64_t host_reg_reads;
 	uint64_t host_reg_writes;
 	uint64_t host_emu_ns;
+	uint64_t resv[8]; /* zeroed: room for new statistics */
 };
 
 /*

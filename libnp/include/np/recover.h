@@ -82,6 +82,7 @@ struct np_recover_opts {
 	uint32_t max_recoveries; /* per run; 0: 4 */
 	void (*on_recover)(void *opaque, const struct np_recover_event *ev);
 	void *opaque;
+	uint64_t resv[4]; /* must be zero: room for new options */
 };
 
 /*
@@ -101,7 +102,8 @@ struct np_recover_opts {
  * fault-free run; a seeded sampler restarts its generator on resume.
  * ropts may be NULL. stats, if not NULL, gets wall_ns, tokens,
  * prompt_tokens (the original prompts), frames and tokens_per_s of the
- * whole run, recoveries included, and req[] when stats->req is set.
+ * whole run, recoveries included, and req[] when stats->req is set; the
+ * rest of stats, and card[], read zero.
  * Returns 0, or as np_session_run (the last failure when max_recoveries
  * recoveries did not suffice, or the recovery's own error).
  */

@@ -27,15 +27,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <np/log.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* Log sink: level is a syslog level (LOG_ERR for failures). */
-struct np_model_log {
-	void (*fn)(void *opaque, int level, const char *msg);
-	void *opaque;
-};
 
 /* ---------------------------------------------------------------- */
 /* GGUF                                                               */
@@ -70,7 +66,7 @@ enum np_ggml_type {
 
 struct np_gguf_tensor {
 	const char *name;
-	uint32_t type; /* enum np_ggml_type */
+	enum np_ggml_type type;
 	uint32_t n_dims;
 	uint64_t ne[NP_GGUF_MAX_DIMS]; /* ne[0] is the contiguous dimension */
 	uint64_t n_elems;
@@ -88,11 +84,11 @@ struct np_gguf_tensor {
  * tensor data stays mapped. Returns 0, -ENOENT/-EACCES/... from open(),
  * -EINVAL for a malformed file (the log says what and where), -ENOMEM.
  */
-int np_gguf_open(const char *path, const struct np_model_log *log,
+int np_gguf_open(const char *path, const struct np_log *log,
 		 struct np_gguf **out);
 /* The same on a caller buffer, which must outlive the handle. */
-int np_gguf_open_mem(const void *buf, size_t len,
-		     const struct np_model_log *log, struct np_gguf **out);
+int np_gguf_open_mem(const void *buf, size_t len, const struct np_log *log,
+		     struct np_gguf **out);
 void np_gguf_close(struct np_gguf *g);
 
 uint32_t np_gguf_version(const struct np_gguf *g);
@@ -121,7 +117,7 @@ int np_gguf_arr_num(const struct np_gguf *g, const char *key, uint64_t i,
 /* ggml's name of a tensor type ("Q8_0", "F32", "Q4_K"...), NULL when
  * the type is unknown. Any known type may appear in a file np_gguf_open
  * accepts; np_model_from_gguf reads enum np_ggml_type only. */
-const char *np_ggml_type_name(uint32_t type);
+const char *np_ggml_type_name(enum np_ggml_type type);
 
 /* Dequantise row `row` of a 2-D tensor (ne[0] elements) to float. */
 int np_gguf_tensor_row(const struct np_gguf_tensor *t, uint64_t row,
@@ -147,7 +143,7 @@ int np_gguf_writer_kv_arr_i32(struct np_gguf_writer *w, const char *key,
 /* 2-D tensor: rows x cols floats (row-major), stored as `type`
  * (cols must be a multiple of 32 for Q4_0/Q8_0). 1-D: rows == 1. */
 int np_gguf_writer_tensor(struct np_gguf_writer *w, const char *name,
-			  uint32_t type, uint64_t rows, uint64_t cols,
+			  enum np_ggml_type type, uint64_t rows, uint64_t cols,
 			  int two_d, const float *data);
 int np_gguf_writer_save(struct np_gguf_writer *w, const char *path);
 /* Serialise to a malloc()ed buffer (for tests). */
@@ -163,7 +159,7 @@ enum np_tok_kind {
 	NP_TOK_BPE = 2, /* tokenizer.ggml.model "gpt2" (byte level) */
 };
 
-int np_tok_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
+int np_tok_from_gguf(const struct np_gguf *g, const struct np_log *log,
 		     struct np_tok **out);
 void np_tok_destroy(struct np_tok *t);
 int np_tok_kind(const struct np_tok *t);
@@ -190,8 +186,8 @@ int np_tok_decode(const struct np_tok *t, const int32_t *ids, size_t n,
  * the vocabulary has exactly n_vocab entries. Returns -EINVAL if n_vocab
  * is below the fixed part (bytes and specials: 259 for SPM, 257 for BPE).
  */
-int np_tok_train(int kind, const char *text, size_t len, uint32_t n_vocab,
-		 struct np_gguf_writer *w);
+int np_tok_train(enum np_tok_kind kind, const char *text, size_t len,
+		 uint32_t n_vocab, struct np_gguf_writer *w);
 
 /* ---------------------------------------------------------------- */
 /* Models                                                              */
@@ -216,7 +212,7 @@ struct np_model;
  * expected), -ENOTSUP for an architecture np does not compile (logged
  * with the ones it does: llama) or a tensor type other than
  * F32/F16/Q8_0/Q4_0. The gguf must outlive the model. */
-int np_model_from_gguf(const struct np_gguf *g, const struct np_model_log *log,
+int np_model_from_gguf(const struct np_gguf *g, const struct np_log *log,
 		       struct np_model **out);
 /* Weights generated on demand from (seed, tensor, row): nothing is stored,
  * so any shape (the 3B one included) costs no memory. */
@@ -243,7 +239,7 @@ void np_model_destroy(struct np_model *m);
 const struct np_model_shape *np_model_get_shape(const struct np_model *m);
 /* Check a shape's consistency: -EINVAL with a logged reason. */
 int np_model_shape_check(const struct np_model_shape *s,
-			 const struct np_model_log *log);
+			 const struct np_log *log);
 
 /* Tensor kinds of a layer, in card order */
 enum np_model_tensor {
@@ -262,10 +258,10 @@ enum np_model_tensor {
 	NP_T_COUNT,
 };
 /* Row r (of the [rows x cols] torch-layout matrix) as floats. */
-int np_model_row(const struct np_model *m, int tensor, uint32_t layer,
-		 uint32_t row, float *out);
-void np_model_dims(const struct np_model *m, int tensor, uint32_t *rows,
-		   uint32_t *cols);
+int np_model_row(const struct np_model *m, enum np_model_tensor tensor,
+		 uint32_t layer, uint32_t row, float *out);
+void np_model_dims(const struct np_model *m, enum np_model_tensor tensor,
+		   uint32_t *rows, uint32_t *cols);
 
 /*
  * Write a llama GGUF of this model: weights in `wtype` (norms always F32),
@@ -274,8 +270,9 @@ void np_model_dims(const struct np_model *m, int tensor, uint32_t *rows,
  * multiple of 32 for Q8_0/Q4_0, vocabulary below the fixed part), -ENOMEM,
  * -EIO or -errno of fopen().
  */
-int np_model_write_gguf(const struct np_model *m, uint32_t wtype, int tok_kind,
-			const char *text, size_t text_len, const char *path);
+int np_model_write_gguf(const struct np_model *m, enum np_ggml_type wtype,
+			enum np_tok_kind tok_kind, const char *text,
+			size_t text_len, const char *path);
 
 /* ---------------------------------------------------------------- */
 /* Float reference                                                     */
@@ -339,6 +336,8 @@ struct np_compile_opts {
 	uint32_t max_seq; /* tokens per session, 0: NP_DEFAULT_PLAN_MAX_SEQ */
 	uint32_t out_cards; /* 0: as few as fit, at most the vocabulary */
 	uint32_t flags; /* NP_COMPILE_* */
+	uint32_t resv0; /* must be zero */
+	uint64_t resv[4]; /* must be zero: room for new options */
 };
 
 /*
@@ -357,7 +356,7 @@ enum np_card_kind {
 };
 
 struct np_card_plan {
-	int kind;
+	enum np_card_kind kind;
 	uint32_t first_layer, n_layers; /* NP_CARD_LAYERS */
 	uint32_t vocab_begin, vocab_end; /* NP_CARD_OUTPUT */
 	uint64_t prog; /* card address of the program block */
@@ -377,8 +376,8 @@ struct np_compiled;
  * calib may be NULL only for planning (np_compile_card_image needs it).
  */
 int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
-	       const struct np_compile_opts *opts,
-	       const struct np_model_log *log, struct np_compiled **out);
+	       const struct np_compile_opts *opts, const struct np_log *log,
+	       struct np_compiled **out);
 void np_compiled_destroy(struct np_compiled *c);
 uint32_t np_compiled_n_cards(const struct np_compiled *c); /* used ones */
 const struct np_card_plan *np_compiled_card(const struct np_compiled *c,
