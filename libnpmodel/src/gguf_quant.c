@@ -98,8 +98,14 @@ static void q_q8_0(const float *x, uint8_t *blk)
 	d = amax / 127.0f;
 	id = d != 0.0f ? 1.0f / d : 0.0f;
 	put_f16(blk, d);
-	for (int j = 0; j < 32; j++)
-		blk[2 + j] = (uint8_t)(int8_t)roundf(x[j] * id);
+	for (int j = 0; j < 32; j++) {
+		float v = roundf(x[j] * id);
+
+		/* NaN (only from NaN input) stores 0 */
+		blk[2 + j] =
+			(uint8_t)(int8_t)(v >= -127.0f && v <= 127.0f ? (int)v :
+									0);
+	}
 }
 
 /* Q4_0 and Q5_0: d = max / -2^(bits-1), q = trunc(x / d + 2^(bits-1) + .5) */
