@@ -231,12 +231,46 @@ def card_seeds():
     }
 
 
+# the types np reads, in id order: the quant harness's first byte picks one
+READABLE = (("f32", 4), ("f16", 2), ("q4_0", 18), ("q4_1", 20),
+            ("q5_0", 22), ("q5_1", 24), ("q8_0", 34), ("q2_k", 84),
+            ("q3_k", 110), ("q4_k", 144), ("q5_k", 176), ("q6_k", 210),
+            ("iq4_nl", 18), ("bf16", 2))
+
+
+def quant_seeds():
+    """pick, blocks - 1, mode (0 decode, 1 encode), then block bytes or
+    floats (fuzz/quant.c)"""
+    out = {}
+    lcg = 1
+
+    def noise(n):
+        nonlocal lcg
+        b = bytearray()
+        for _ in range(n):
+            lcg = (lcg * 1103515245 + 12345) & 0x7fffffff
+            b.append(lcg >> 16 & 0xff)
+        return bytes(b)
+
+    for i, (name, size) in enumerate(READABLE):
+        out["decode-%s.bin" % name] = bytes([i, 1, 0]) + noise(2 * size)
+    ramp = b"".join(struct.pack("<f", (j - 128) / 64.0) for j in range(256))
+    out["encode-ramp.bin"] = bytes([0, 0, 1]) + ramp
+    odd = [float("nan"), float("inf"), -float("inf"), 3.4e38, -3.4e38,
+           1e-45, 0.0, -0.0]
+    out["encode-nonfinite.bin"] = bytes([0, 0, 1]) + b"".join(
+        struct.pack("<f", odd[j % len(odd)]) for j in range(256))
+    out["encode-zero.bin"] = bytes([0, 1, 1]) + bytes(4 * 512)
+    return out
+
+
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "corpus")
     for harness, seeds in (("gguf", gguf_seeds()),
                            ("compile", compile_seeds()),
-                           ("emu", emu_seeds()), ("card", card_seeds())):
+                           ("emu", emu_seeds()), ("card", card_seeds()),
+                           ("quant", quant_seeds())):
         os.makedirs(os.path.join(root, harness), exist_ok=True)
         for name, data in seeds.items():
             with open(os.path.join(root, harness, name), "wb") as f:

@@ -139,13 +139,16 @@ static int check_tensor(const struct np_model *m, int tensor, uint32_t layer,
 		return -EINVAL;
 	}
 	npim_ggml_type_info(t->type, &blck, &bytes, &tname);
-	if (t->type != NP_GGML_F32 && t->type != NP_GGML_F16 &&
-	    t->type != NP_GGML_Q8_0 && t->type != NP_GGML_Q4_0) {
+	if (!np_ggml_type_readable(t->type)) {
+		char list[256];
+
+		npim_ggml_readable_list(list, sizeof(list));
 		npim_log(log, LOG_ERR,
-			 "model: tensor '%s' has type %s; np reads F32, F16, "
-			 "Q8_0 and Q4_0: requantise the file (llama-quantize "
-			 "... Q8_0)",
-			 name, tname);
+			 "model: tensor '%s' has type %s, which np does not "
+			 "read (it reads %s): requantise the file "
+			 "(llama-quantize "
+			 "... Q4_K_M)",
+			 name, tname, list);
 		return -ENOTSUP;
 	}
 	if (t->ne[0] != cols || t->n_elems != (uint64_t)rows * cols ||
@@ -387,6 +390,8 @@ int np_model_write_gguf(const struct np_model *m, enum np_ggml_type wtype,
 	float *buf = NULL;
 	int ret;
 
+	if (!np_ggml_type_writable(wtype))
+		return -EINVAL;
 	ret = np_gguf_writer_create(&w);
 	if (ret)
 		return ret;
@@ -442,7 +447,10 @@ int np_model_write_gguf(const struct np_model *m, enum np_ggml_type wtype,
 					      sizeof(name));
 			if (!ret)
 				ret = np_gguf_writer_tensor(
-					w, name, norm ? NP_GGML_F32 : wtype,
+					w, name,
+					norm ? NP_GGML_F32 :
+					       np_ggml_type_for_row(wtype,
+								    cols),
 					rows, cols, !norm, buf);
 		}
 	}

@@ -21,9 +21,15 @@ uint16_t npim_f32_to_f16(float f);
 
 #define NPIM_GGUF_MAGIC 0x46554747u /* "GGUF", the file's first bytes */
 
-/* ggml type table: block elements and bytes; 0 if unknown */
+/* ggml type table (gguf_dequant.c): block elements and bytes; 0 if
+ * unknown */
 int npim_ggml_type_info(uint32_t type, uint32_t *blck, uint32_t *bytes,
 			const char **name);
+/* "F32, F16, ...": the types np_gguf_tensor_row reads, for messages;
+ * returns the length written (truncated to len - 1) */
+size_t npim_ggml_readable_list(char *buf, size_t len);
+/* IQ4_NL's 16 levels */
+extern const int8_t npim_iq4nl_values[16];
 
 /* Growable byte buffer */
 struct npim_buf {
@@ -32,6 +38,10 @@ struct npim_buf {
 	int err;
 };
 void npim_buf_put(struct npim_buf *b, const void *d, size_t n);
+/* Quantise n floats (a multiple of the type's block) to `type`, appended
+ * to b (gguf_quant.c); -EINVAL when the writer does not write the type */
+int npim_ggml_quantize(uint32_t type, const float *x, uint64_t n,
+		       struct npim_buf *b);
 void npim_buf_u32(struct npim_buf *b, uint32_t v);
 void npim_buf_u64(struct npim_buf *b, uint64_t v);
 void npim_buf_str(struct npim_buf *b, const char *s, size_t n);

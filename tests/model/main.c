@@ -68,6 +68,7 @@ int main(void)
 	SRunner *sr = srunner_create(np_suite_gguf());
 	int failed;
 
+	srunner_add_suite(sr, np_suite_dequant());
 	srunner_add_suite(sr, np_suite_arch());
 	srunner_add_suite(sr, np_suite_tok());
 	srunner_add_suite(sr, np_suite_quant());

@@ -10,6 +10,7 @@
 #include "np/model.h"
 
 Suite *np_suite_gguf(void);
+Suite *np_suite_dequant(void);
 Suite *np_suite_arch(void);
 Suite *np_suite_tok(void);
 Suite *np_suite_quant(void);

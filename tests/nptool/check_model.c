@@ -300,6 +300,73 @@ END_TEST
 
 /* Broken files: every command that reads a model refuses them with exit
  * 2 and a message naming the file, and never crashes. */
+/* A tensor type np does not read is named, with its first tensor */
+START_TEST(test_info_unread_type)
+{
+	static const char qname[] = "blk.0.attn_q.weight";
+	float w[512] = {0.5f};
+	struct np_gguf_writer *wr;
+	char *path = tmp_path("iq3s.gguf");
+	uint32_t iq3_s = NP_GGML_IQ3_S;
+	struct tst_run r;
+	struct tst_jv *e, *types;
+	uint8_t *buf;
+	size_t len, at;
+	int seen = 0;
+
+	/* Q3_K and IQ3_S blocks are both 110 bytes per 256: write Q3_K,
+	 * retype it */
+	ck_assert_int_eq(np_gguf_writer_create(&wr), 0);
+	ck_assert_int_eq(
+		np_gguf_writer_kv_str(wr, "general.architecture", "llama"), 0);
+	ck_assert_int_eq(np_gguf_writer_tensor(wr, "token_embd.weight",
+					       NP_GGML_Q4_K, 2, 256, 1, w),
+			 0);
+	ck_assert_int_eq(
+		np_gguf_writer_tensor(wr, qname, NP_GGML_Q3_K, 2, 256, 1, w),
+		0);
+	ck_assert_int_eq(np_gguf_writer_buf(wr, (void **)&buf, &len), 0);
+	np_gguf_writer_destroy(wr);
+	for (at = 0; at + sizeof(qname) < len; at++)
+		if (!memcmp(buf + at, qname, sizeof(qname) - 1))
+			break;
+	/* name, n_dims, ne[0], ne[1], type */
+	at += sizeof(qname) - 1 + 4 + 16;
+	ck_assert_uint_lt(at + 4, len);
+	memcpy(buf + at, &iq3_s, 4);
+	write_all(path, buf, len);
+	free(buf);
+
+	tst_run(&r, "--json", "model", "info", path, NULL);
+	e = tst_envelope(&r, "model", 0);
+	ck_assert(!tst_jv_get(e, "compilable")->b);
+	types = tst_jv_get(tst_jv_get(e, "tensors"), "types");
+	for (size_t i = 0; i < types->n; i++) {
+		const struct tst_jv *ty = tst_jv_at(types, i);
+		int iq = !strcmp(tst_jv_str(ty, "type"), "IQ3_S");
+
+		ck_assert_int_eq(tst_jv_get(ty, "readable")->b, !iq);
+		if (iq) {
+			ck_assert_str_eq(tst_jv_str(ty, "first_tensor"), qname);
+			seen++;
+		} else {
+			ck_assert_str_eq(tst_jv_str(ty, "first_tensor"),
+					 "token_embd.weight");
+		}
+	}
+	ck_assert_int_eq(seen, 1);
+	tst_run_free(&r);
+
+	tst_run(&r, "model", "info", path, NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_msg(strstr(r.out, "np does not read IQ3_S tensors (1, the "
+				    "first 'blk.0.attn_q.weight')"),
+		      "%s", r.out);
+	tst_run_free(&r);
+	free(path);
+}
+END_TEST
+
 START_TEST(test_corrupt)
 {
 	static const char *const cmds[][3] = {
@@ -709,6 +776,7 @@ Suite *np_suite_model(void)
 	tcase_add_test(tc, test_mkgguf_options);
 	tcase_add_test(tc, test_info);
 	tcase_add_test(tc, test_info_not_llama);
+	tcase_add_test(tc, test_info_unread_type);
 	tcase_add_test(tc, test_corrupt);
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_tokenize);

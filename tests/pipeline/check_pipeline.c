@@ -643,15 +643,21 @@ static char *read_sample(size_t *len)
 	return buf;
 }
 
-/* GGUF -> cards with np_model_load, text through its tokenizer. */
-START_TEST(model_load_gguf)
+/*
+ * Write a synthetic model of shape sh with weights of wtype, load it
+ * onto n_cards cards with np_model_load (dequantised at load, quantised
+ * for the cards), run two prompts through its tokenizer: every token's
+ * top candidate equals the integer reference's.
+ */
+static void load_and_check(const struct np_model_shape *sh,
+			   enum np_ggml_type wtype, uint32_t n_cards)
 {
 	char path[] = "/tmp/np-pipeline-XXXXXX";
 	struct progress pr = {0};
 	size_t text_len, n;
 	char *text = read_sample(&text_len);
 	int fd = mkstemp(path);
-	struct np_pipeline_opts po = {.n_cards = 5,
+	struct np_pipeline_opts po = {.n_cards = n_cards,
 				      .max_sessions = 2,
 				      .max_seq = MAX_POS,
 				      .calib_text = text,
@@ -664,9 +670,9 @@ START_TEST(model_load_gguf)
 
 	ck_assert_int_ge(fd, 0);
 	close(fd);
-	ck_assert_int_eq(np_model_synthetic(&gqa, 7, &model), 0);
-	ck_assert_int_eq(np_model_write_gguf(model, NP_GGML_F32, NP_TOK_SPM,
-					     text, text_len, path),
+	ck_assert_int_eq(np_model_synthetic(sh, 7, &model), 0);
+	ck_assert_int_eq(np_model_write_gguf(model, wtype, NP_TOK_SPM, text,
+					     text_len, path),
 			 0);
 	ck_assert_int_eq(np_model_load(ctx, path, &po, &pipe_), 0);
 	unlink(path);
@@ -714,6 +720,29 @@ START_TEST(model_load_gguf)
 	}
 	free(text);
 }
+
+/* GGUF -> cards with np_model_load, text through its tokenizer. */
+START_TEST(model_load_gguf)
+{
+	load_and_check(&gqa, NP_GGML_F32, 5);
+}
+END_TEST
+
+/*
+ * A model written in each K-quant type (and the fallbacks its 384-wide
+ * FFN rows take: IQ4_NL, Q5_0, Q5_1, Q8_0) loads, compiles and runs bit
+ * for bit like the integer reference.
+ */
+static const struct np_model_shape kq = {2,   256, 4,	 2,    384,
+					 512, 64,  1e4f, 1e-5f};
+static const enum np_ggml_type kq_types[] = {
+	NP_GGML_Q2_K, NP_GGML_Q3_K, NP_GGML_Q4_K, NP_GGML_Q5_K, NP_GGML_Q6_K,
+};
+
+START_TEST(model_load_gguf_kquant)
+{
+	load_and_check(&kq, kq_types[_i], 4);
+}
 END_TEST
 
 START_TEST(load_errors)
@@ -745,6 +774,8 @@ Suite *np_suite_pipeline(void)
 	tcase_add_test(tc, bad_requests);
 	tcase_add_test(tc, card_failure_reported);
 	tcase_add_test(tc, model_load_gguf);
+	tcase_add_loop_test(tc, model_load_gguf_kquant, 0,
+			    (int)(sizeof(kq_types) / sizeof(kq_types[0])));
 	tcase_add_test(tc, load_errors);
 	suite_add_tcase(s, tc);
 	return s;

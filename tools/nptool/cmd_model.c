@@ -43,6 +43,7 @@ static void log_keep(void *opaque, enum np_log_level level, const char *msg)
 struct type_sum {
 	uint32_t type;
 	uint64_t count, bytes;
+	const char *first; /* the first tensor of the type */
 };
 
 /* What model info found in one file. */
@@ -95,7 +96,8 @@ static int info_read(struct npt *t, struct info *in)
 		if (k == in->nts) {
 			if (in->nts == sizeof(in->ts) / sizeof(in->ts[0]))
 				continue;
-			ts[in->nts++] = (struct type_sum){te->type, 0, 0};
+			ts[in->nts++] =
+				(struct type_sum){te->type, 0, 0, te->name};
 		}
 		ts[k].count++;
 		ts[k].bytes += te->size;
@@ -140,6 +142,9 @@ static void info_json(struct npt_json *j, const struct info *in)
 			npt_json_kuint(j, "type", in->ts[k].type);
 		npt_json_kuint(j, "count", in->ts[k].count);
 		npt_json_kuint(j, "bytes", in->ts[k].bytes);
+		npt_json_kbool(j, "readable",
+			       np_ggml_type_readable(in->ts[k].type));
+		npt_json_kstr(j, "first_tensor", in->ts[k].first);
 		npt_json_obj_close(j);
 	}
 	npt_json_arr_close(j);
@@ -186,6 +191,16 @@ static void info_text(const struct info *in)
 		       npt_fmt_size(sz, sizeof(sz), in->ts[k].bytes));
 	}
 	printf("\n");
+	for (unsigned int k = 0; k < in->nts; k++) {
+		const char *tn = np_ggml_type_name(in->ts[k].type);
+
+		if (np_ggml_type_readable(in->ts[k].type))
+			continue;
+		printf("          np does not read %s tensors (%llu, the first "
+		       "'%s')\n",
+		       tn ? tn : "?", (unsigned long long)in->ts[k].count,
+		       in->ts[k].first);
+	}
 	if (in->tok)
 		printf("vocab     %s, %u tokens, BOS %d, EOS %d\n",
 		       npt_tok_kind_name(np_tok_kind(in->tok)),
@@ -193,9 +208,7 @@ static void info_text(const struct info *in)
 		       np_tok_eos(in->tok));
 	else
 		printf("vocab     -\n");
-	printf("np        %s\n",
-	       in->m ? "compiles it (llama, F32/F16/Q8_0/Q4_0 tensors)" :
-		       "cannot compile it:");
+	printf("np        %s\n", in->m ? "compiles it" : "cannot compile it:");
 	for (unsigned int i = 0; i < in->pr.n; i++)
 		if (in->pr.msg[i])
 			printf("          %s\n", in->pr.msg[i]);

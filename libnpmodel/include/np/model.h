@@ -54,12 +54,46 @@ enum np_gguf_type {
 	NP_GGUF_FLOAT64 = 12,
 };
 
-/* ggml tensor types this library reads and writes */
+/*
+ * ggml tensor types (ids as in ggml.h). np_gguf_open accepts a file with
+ * any of them; np_gguf_tensor_row dequantises those np_ggml_type_readable
+ * says it does, np_gguf_writer_tensor writes np_ggml_type_writable ones.
+ */
 enum np_ggml_type {
 	NP_GGML_F32 = 0,
 	NP_GGML_F16 = 1,
 	NP_GGML_Q4_0 = 2,
+	NP_GGML_Q4_1 = 3,
+	NP_GGML_Q5_0 = 6,
+	NP_GGML_Q5_1 = 7,
 	NP_GGML_Q8_0 = 8,
+	NP_GGML_Q8_1 = 9,
+	NP_GGML_Q2_K = 10,
+	NP_GGML_Q3_K = 11,
+	NP_GGML_Q4_K = 12,
+	NP_GGML_Q5_K = 13,
+	NP_GGML_Q6_K = 14,
+	NP_GGML_Q8_K = 15,
+	NP_GGML_IQ2_XXS = 16,
+	NP_GGML_IQ2_XS = 17,
+	NP_GGML_IQ3_XXS = 18,
+	NP_GGML_IQ1_S = 19,
+	NP_GGML_IQ4_NL = 20,
+	NP_GGML_IQ3_S = 21,
+	NP_GGML_IQ2_S = 22,
+	NP_GGML_IQ4_XS = 23,
+	NP_GGML_I8 = 24,
+	NP_GGML_I16 = 25,
+	NP_GGML_I32 = 26,
+	NP_GGML_I64 = 27,
+	NP_GGML_F64 = 28,
+	NP_GGML_IQ1_M = 29,
+	NP_GGML_BF16 = 30,
+	NP_GGML_TQ1_0 = 34,
+	NP_GGML_TQ2_0 = 35,
+	NP_GGML_MXFP4 = 39,
+	NP_GGML_NVFP4 = 40,
+	NP_GGML_Q1_0 = 41,
 };
 
 #define NP_GGUF_MAX_DIMS 4
@@ -116,10 +150,33 @@ int np_gguf_arr_num(const struct np_gguf *g, const char *key, uint64_t i,
 
 /* ggml's name of a tensor type ("Q8_0", "F32", "Q4_K"...), NULL when
  * the type is unknown. Any known type may appear in a file np_gguf_open
- * accepts; np_model_from_gguf reads enum np_ggml_type only. */
+ * accepts. */
 const char *np_ggml_type_name(enum np_ggml_type type);
+/* The type of a ggml name, case-insensitive ("q4_k" -> NP_GGML_Q4_K):
+ * 0, or -ENOENT for a name no ggml type has. */
+int np_ggml_type_from_name(const char *name, enum np_ggml_type *type);
+/* A type's block: elements and bytes (1 and 4 for F32, 256 and 144 for
+ * Q4_K). 0, or -EINVAL for an unknown type. */
+int np_ggml_type_block(enum np_ggml_type type, uint32_t *elems,
+		       uint32_t *bytes);
+/* 1 when np_gguf_tensor_row dequantises the type: F32, F16, BF16, Q4_0,
+ * Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL. */
+int np_ggml_type_readable(enum np_ggml_type type);
+/* 1 when np_gguf_writer_tensor quantises to the type: every readable one. */
+int np_ggml_type_writable(enum np_ggml_type type);
+/*
+ * The type a weight row of `cols` elements is written in when `want` is
+ * asked for: `want` itself when cols is a multiple of its block, else
+ * llama.cpp's fallback (llama-quantize) for a row that does not fit
+ * 256-element super-blocks: Q2_K and Q3_K -> IQ4_NL, Q4_K -> Q5_0,
+ * Q5_K -> Q5_1, Q6_K -> Q8_0; F16 when even that block does not fit.
+ * Any other type is returned as it is.
+ */
+enum np_ggml_type np_ggml_type_for_row(enum np_ggml_type want, uint64_t cols);
 
-/* Dequantise row `row` of a 2-D tensor (ne[0] elements) to float. */
+/* Dequantise row `row` of a tensor (ne[0] elements) to float, exactly as
+ * ggml's dequantize_row_* does. -ENOTSUP for a type that is not
+ * readable, -ERANGE for a row past the tensor. */
 int np_gguf_tensor_row(const struct np_gguf_tensor *t, uint64_t row,
 		       float *out);
 
@@ -140,8 +197,11 @@ int np_gguf_writer_kv_arr_f32(struct np_gguf_writer *w, const char *key,
 			      const float *v, size_t n);
 int np_gguf_writer_kv_arr_i32(struct np_gguf_writer *w, const char *key,
 			      const int32_t *v, size_t n);
-/* 2-D tensor: rows x cols floats (row-major), stored as `type`
- * (cols must be a multiple of 32 for Q4_0/Q8_0). 1-D: rows == 1. */
+/* 2-D tensor: rows x cols floats (row-major), stored as `type`, one of
+ * the writable types, quantised as ggml's reference quantisers do it
+ * (round to nearest); cols must be a multiple of the type's block.
+ * 1-D: rows == 1. -EINVAL for another type or a row not made of whole
+ * blocks. */
 int np_gguf_writer_tensor(struct np_gguf_writer *w, const char *name,
 			  enum np_ggml_type type, uint64_t rows, uint64_t cols,
 			  int two_d, const float *data);
@@ -210,8 +270,9 @@ struct np_model;
 /* Checks architecture, hyperparameters and every tensor's name, type and
  * shape. -EINVAL (logged: which key or tensor, what was found, what was
  * expected), -ENOTSUP for an architecture np does not compile (logged
- * with the ones it does: llama) or a tensor type other than
- * F32/F16/Q8_0/Q4_0. The gguf must outlive the model. */
+ * with the ones it does: llama) or a tensor type that is not
+ * np_ggml_type_readable (logged with the tensor's name). The gguf must
+ * outlive the model. */
 int np_model_from_gguf(const struct np_gguf *g, const struct np_log *log,
 		       struct np_model **out);
 /* Weights generated on demand from (seed, tensor, row): nothing is stored,
@@ -264,10 +325,13 @@ void np_model_dims(const struct np_model *m, enum np_model_tensor tensor,
 		   uint32_t *rows, uint32_t *cols);
 
 /*
- * Write a llama GGUF of this model: weights in `wtype` (norms always F32),
- * plus a vocabulary trained on `text` (np_tok_train) of shape->vocab tokens.
- * Returns 0, -EINVAL (wtype not F32/F16/Q8_0/Q4_0 or columns not a
- * multiple of 32 for Q8_0/Q4_0, vocabulary below the fixed part), -ENOMEM,
+ * Write a llama GGUF of this model: weights in `wtype` (norms always F32;
+ * a weight whose rows do not fit wtype's block in
+ * np_ggml_type_for_row(wtype, cols)), plus a vocabulary trained on `text`
+ * (np_tok_train) of shape->vocab tokens.
+ * Returns 0, -EINVAL (wtype not writable, columns not a multiple of the
+ * block of a type without a fallback, e.g. 32 for Q8_0, vocabulary below
+ * the fixed part), -ENOMEM,
  * -EIO or -errno of fopen().
  */
 int np_model_write_gguf(const struct np_model *m, enum np_ggml_type wtype,
