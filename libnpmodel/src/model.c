@@ -271,6 +271,8 @@ int np_model_from_gguf(const struct np_gguf *g, const struct np_log *log,
 		if (!tail[2])
 			tail[2] = tail[0]; /* tied embeddings */
 	}
+	if ((ret = npim_math_load(m, log)))
+		goto fail;
 	*out = m;
 	return 0;
 fail:
@@ -278,23 +280,47 @@ fail:
 	return ret;
 }
 
-int np_model_synthetic(const struct np_model_shape *shape, uint64_t seed,
-		       struct np_model **out)
+int np_model_synthetic_arch(const char *family,
+			    const struct np_model_shape *shape, uint64_t seed,
+			    const struct np_log *log, struct np_model **out)
 {
+	const struct npim_family *f = npim_family_find(family);
+	struct np_model_shape s = *shape;
 	struct np_model *m;
-	int ret = np_model_shape_check(shape, NULL);
+	int ret;
 
 	*out = NULL;
+	if (!f) {
+		char list[256];
+
+		npim_family_list(list, sizeof(list));
+		npim_log(log, LOG_ERR,
+			 "model: no model family '%s'; np generates %s models",
+			 family, list);
+		return -EINVAL;
+	}
+	if (s.rope_base == 0.0f)
+		s.rope_base = f->rope_base;
+	ret = np_model_shape_check(&s, log);
 	if (ret)
 		return ret;
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
-	m->shape = *shape;
-	m->arch = npim_arch_synthetic;
+	m->shape = s;
+	m->arch = f->arch;
+	m->fam = f;
 	m->seed = seed;
+	npim_math_synthetic(m);
 	*out = m;
 	return 0;
+}
+
+int np_model_synthetic(const struct np_model_shape *shape, uint64_t seed,
+		       struct np_model **out)
+{
+	return np_model_synthetic_arch(npim_arch_synthetic->name, shape, seed,
+				       NULL, out);
 }
 
 void np_model_destroy(struct np_model *m)
@@ -302,6 +328,7 @@ void np_model_destroy(struct np_model *m)
 	if (!m)
 		return;
 	free(m->t);
+	free(m->bias);
 	free(m);
 }
 
@@ -348,7 +375,8 @@ int np_model_row(const struct np_model *m, enum np_model_tensor tensor,
 			base = 1.0f;
 			break;
 		case NP_T_TOK_EMBD:
-			amp = sqrtf(3.0f);
+			/* unit RMS after Granite's embedding multiplier */
+			amp = sqrtf(3.0f) / m->x.emb_scale;
 			break;
 		default:
 			amp = sqrtf(3.0f / (float)cols);
@@ -407,6 +435,7 @@ int np_model_write_gguf(const struct np_model *m, enum np_ggml_type wtype,
 	ret = ret ? ret :
 		    wr_f32(w, m, "attention.layer_norm_rms_epsilon",
 			   s->norm_eps);
+	ret = ret ? ret : npim_math_write_keys(w, m);
 	ret = ret ? ret : np_tok_train(tok_kind, text, text_len, s->vocab, w);
 	if (ret)
 		goto out;
@@ -446,6 +475,8 @@ int np_model_write_gguf(const struct np_model *m, enum np_ggml_type wtype,
 					rows, cols, !norm, buf);
 		}
 	}
+	if (!ret)
+		ret = npim_math_write_tensors(w, m);
 	if (!ret)
 		ret = np_gguf_writer_save(w, path);
 out:
