@@ -67,6 +67,7 @@ static const struct npt_cmd cmds[] = {
 	CMD(model,
 	    "info FILE | tokenize FILE [--bos] TEXT|-f FILE | detokenize "
 	    "FILE ID... | mkgguf --shape tiny|medium|granite3b "
+	    "[--arch llama|llama3|mistral|granite|qwen2] "
 	    "[--layers|--dim|--heads|--kv-heads|--ffn|--vocab N]... [--tok "
 	    "spm|bpe] [--type f32|f16|q8_0|q4_0] [--seed N] --text FILE "
 	    "--out FILE",
