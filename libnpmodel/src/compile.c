@@ -610,11 +610,13 @@ int np_compile_card_image(const struct np_compiled *c, uint32_t card,
 		uint32_t *freq = calloc(c->hd / 2, sizeof(*freq));
 		float *ff = calloc(c->hd / 2, sizeof(*ff));
 
-		if (!L || !freq || !ff || npim_model_rope_factors(c->m, ff)) {
+		ret = L && freq && ff ? npim_model_rope_factors(c->m, ff) :
+					-ENOMEM;
+		if (ret) {
 			free(L);
 			free(freq);
 			free(ff);
-			return -ENOMEM;
+			return ret;
 		}
 		layout_layers(&c->s, c->hd, c->m->x.bias_mask, p->n_layers,
 			      c->o.batch, c->o.max_seq, &h, L, NULL);

@@ -233,6 +233,25 @@ int np_model_from_gguf(const struct np_gguf *g, const struct np_log *log,
 	m->shape.vocab = (uint32_t)nvocab;
 	if ((ret = np_model_shape_check(&m->shape, log)))
 		goto fail;
+	for (int k = 0; k < 2; k++) {
+		/* heads wider or narrower than dim / heads (Mistral Nemo's) */
+		const char *name =
+			k ? "attention.value_length" : "attention.key_length";
+		uint32_t hd = m->shape.dim / m->shape.n_heads, len = hd;
+
+		if ((ret = hp_u32(m, name, &len, 0, log)))
+			goto fail;
+		if (len == hd)
+			continue;
+		npim_arch_key(a, name, key, sizeof(key));
+		npim_log(log, LOG_ERR,
+			 "model: %s is %u but embedding_length / head_count "
+			 "is %u; np computes heads of embedding_length / "
+			 "head_count only",
+			 key, len, hd);
+		ret = -ENOTSUP;
+		goto fail;
+	}
 	if (rope_dim && rope_dim != m->shape.dim / m->shape.n_heads) {
 		npim_arch_key(a, "rope.dimension_count", key, sizeof(key));
 		npim_log(log, LOG_ERR,

@@ -36,6 +36,7 @@ struct hand {
 	float factor; /* rope.scaling.factor, 0: absent */
 	/* defects */
 	int no_logit_scale, extra_tensor, zero_factor, no_bias;
+	uint32_t key_length; /* attention.key_length, 0: absent */
 };
 
 static const float ff_hand[HD / 2] = {1, 1, 2, 2, 4, 4, 8, 8};
@@ -125,6 +126,8 @@ static struct np_gguf *hand_gguf(const struct hand *h, void **buf)
 	}
 	if (h->factor != 0)
 		key_f32(w, a, "rope.scaling.factor", h->factor);
+	if (h->key_length)
+		key_u32(w, a, "attention.key_length", h->key_length);
 	for (int t = 0; t < NV; t++)
 		for (int i = 0; i < DIM; i++)
 			e[t * DIM + i] = (float)emb(t, i);
@@ -404,6 +407,11 @@ START_TEST(test_refused)
 		 "granite model as np computes it (np reads RMSNorm, Q/K/V/O "
 		 "with Q/K/V biases, a SwiGLU FFN and rope_freqs.weight); np "
 		 "will not run the model without it"},
+		{{.arch = "llama", .key_length = 8},
+		 -ENOTSUP,
+		 "model: llama.attention.key_length is 8 but "
+		 "embedding_length / head_count is 16; np computes heads of "
+		 "embedding_length / head_count only"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -420,8 +428,10 @@ START_TEST(test_refused)
 		np_gguf_close(g);
 		free(buf);
 	}
-	/* a llama file with biases is one llama.cpp runs: so does np */
-	check_hand(&(struct hand){.arch = "llama", .bias = 1}, 0);
+	/* a llama file with biases is one llama.cpp runs: so does np; a
+	 * key_length of dim / heads is the default spelt out */
+	check_hand(&(struct hand){.arch = "llama", .bias = 1, .key_length = HD},
+		   0);
 }
 END_TEST
 
