@@ -279,8 +279,10 @@ void np_model_dims(const struct np_model *m, enum np_model_tensor tensor,
 		   uint32_t *rows, uint32_t *cols);
 
 /*
- * Write a llama GGUF of this model: weights in `wtype` (norms always F32),
- * plus a vocabulary trained on `text` (np_tok_train) of shape->vocab tokens.
+ * Write a GGUF of this model in its architecture, with the keys and
+ * tensors of its family (Granite's multipliers, Q/K/V biases and
+ * rope_freqs.weight in F32): weights in `wtype` (norms always F32), plus a
+ * vocabulary trained on `text` (np_tok_train) of shape->vocab tokens.
  * Returns 0, -EINVAL (wtype not F32/F16/Q8_0/Q4_0 or columns not a
  * multiple of 32 for Q8_0/Q4_0, vocabulary below the fixed part), -ENOMEM,
  * -EIO or -errno of fopen().
