@@ -236,6 +236,25 @@ int np_model_from_gguf(const struct np_gguf *g, const struct np_log *log,
 	m->shape.vocab = (uint32_t)nvocab;
 	if ((ret = np_model_shape_check(&m->shape, log)))
 		goto fail;
+	for (int k = 0; k < 2; k++) {
+		/* heads wider or narrower than dim / heads (Mistral Nemo's) */
+		const char *name =
+			k ? "attention.value_length" : "attention.key_length";
+		uint32_t hd = m->shape.dim / m->shape.n_heads, len = hd;
+
+		if ((ret = hp_u32(m, name, &len, 0, log)))
+			goto fail;
+		if (len == hd)
+			continue;
+		npim_arch_key(a, name, key, sizeof(key));
+		npim_log(log, LOG_ERR,
+			 "model: %s is %u but embedding_length / head_count "
+			 "is %u; np computes heads of embedding_length / "
+			 "head_count only",
+			 key, len, hd);
+		ret = -ENOTSUP;
+		goto fail;
+	}
 	if (rope_dim && rope_dim != m->shape.dim / m->shape.n_heads) {
 		npim_arch_key(a, "rope.dimension_count", key, sizeof(key));
 		npim_log(log, LOG_ERR,
@@ -274,6 +293,8 @@ int np_model_from_gguf(const struct np_gguf *g, const struct np_log *log,
 		if (!tail[2])
 			tail[2] = tail[0]; /* tied embeddings */
 	}
+	if ((ret = npim_math_load(m, log)))
+		goto fail;
 	*out = m;
 	return 0;
 fail:
@@ -281,23 +302,47 @@ fail:
 	return ret;
 }
 
-int np_model_synthetic(const struct np_model_shape *shape, uint64_t seed,
-		       struct np_model **out)
+int np_model_synthetic_arch(const char *family,
+			    const struct np_model_shape *shape, uint64_t seed,
+			    const struct np_log *log, struct np_model **out)
 {
+	const struct npim_family *f = npim_family_find(family);
+	struct np_model_shape s = *shape;
 	struct np_model *m;
-	int ret = np_model_shape_check(shape, NULL);
+	int ret;
 
 	*out = NULL;
+	if (!f) {
+		char list[256];
+
+		npim_family_list(list, sizeof(list));
+		npim_log(log, LOG_ERR,
+			 "model: no model family '%s'; np generates %s models",
+			 family, list);
+		return -EINVAL;
+	}
+	if (s.rope_base == 0.0f)
+		s.rope_base = f->rope_base;
+	ret = np_model_shape_check(&s, log);
 	if (ret)
 		return ret;
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
-	m->shape = *shape;
-	m->arch = npim_arch_synthetic;
+	m->shape = s;
+	m->arch = f->arch;
+	m->fam = f;
 	m->seed = seed;
+	npim_math_synthetic(m);
 	*out = m;
 	return 0;
+}
+
+int np_model_synthetic(const struct np_model_shape *shape, uint64_t seed,
+		       struct np_model **out)
+{
+	return np_model_synthetic_arch(npim_arch_synthetic->name, shape, seed,
+				       NULL, out);
 }
 
 void np_model_destroy(struct np_model *m)
@@ -305,6 +350,7 @@ void np_model_destroy(struct np_model *m)
 	if (!m)
 		return;
 	free(m->t);
+	free(m->bias);
 	free(m);
 }
 
@@ -351,7 +397,8 @@ int np_model_row(const struct np_model *m, enum np_model_tensor tensor,
 			base = 1.0f;
 			break;
 		case NP_T_TOK_EMBD:
-			amp = sqrtf(3.0f);
+			/* unit RMS after Granite's embedding multiplier */
+			amp = sqrtf(3.0f) / m->x.emb_scale;
 			break;
 		default:
 			amp = sqrtf(3.0f / (float)cols);
@@ -412,6 +459,7 @@ int np_model_write_gguf(const struct np_model *m, enum np_ggml_type wtype,
 	ret = ret ? ret :
 		    wr_f32(w, m, "attention.layer_norm_rms_epsilon",
 			   s->norm_eps);
+	ret = ret ? ret : npim_math_write_keys(w, m);
 	ret = ret ? ret : np_tok_train(tok_kind, text, text_len, s->vocab, w);
 	if (ret)
 		goto out;
@@ -454,6 +502,8 @@ int np_model_write_gguf(const struct np_model *m, enum np_ggml_type wtype,
 					rows, cols, !norm, buf);
 		}
 	}
+	if (!ret)
+		ret = npim_math_write_tensors(w, m);
 	if (!ret)
 		ret = np_gguf_writer_save(w, path);
 out:

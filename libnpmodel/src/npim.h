@@ -68,15 +68,50 @@ int npim_map_put(struct npim_map *m, const char *k, size_t n, int32_t v);
 int32_t npim_map_get(const struct npim_map *m, const char *k, size_t n);
 
 struct npim_arch;
+struct npim_family;
+
+/*
+ * The arithmetic of a model beyond a plain llama decoder, as llama.cpp
+ * computes it; 1 (0 for kq_scale) where the model has none, and every
+ * reader multiplies by these unconditionally: x * 1 is x.
+ */
+struct npim_math {
+	float emb_scale; /* token embeddings are multiplied by it */
+	float res_scale; /* attention and FFN outputs, before the residual */
+	float kq_scale; /* attention scores; 0: 1 / sqrt(head_dim) */
+	float logit_scale; /* logits are multiplied by 1 / logit_scale */
+	float rope_factor; /* linear RoPE scaling: angles / rope_factor */
+	int neox; /* RoPE pairs (i, i + hd/2) */
+	uint32_t bias_mask; /* bit NP_T_Q/K/V: some layer has that bias */
+};
 
 /* The model pieces np_compile and the references need */
 struct np_model {
 	struct np_model_shape shape;
 	const struct npim_arch *arch; /* npim_arch.h */
+	const struct npim_family *fam; /* synthetic: what it generates */
 	const struct np_gguf *g;
 	const struct np_gguf_tensor **t; /* [n_layers * 9 + 3] when g */
+	const struct np_gguf_tensor **bias; /* [n_layers * 3] Q/K/V, when g */
+	const struct np_gguf_tensor *rope_freqs; /* NULL: none */
+	struct npim_math x;
 	uint64_t seed;
 };
+
+/* Bias of layer tensor NP_T_Q/K/V (rows floats): zeros where none */
+int npim_model_bias(const struct np_model *m, int tensor, uint32_t layer,
+		    float *out);
+/* head_dim / 2 RoPE frequency divisors (rope_freqs.weight): 1 where none */
+int npim_model_rope_factors(const struct np_model *m, float *out);
+
+/* model_math.c: m->x, m->bias and m->rope_freqs from m->g (arch and shape
+ * set); 0, -EINVAL or -ENOTSUP (logged), -ENOMEM */
+int npim_math_load(struct np_model *m, const struct np_log *log);
+/* m->x of a synthetic model of family m->fam */
+void npim_math_synthetic(struct np_model *m);
+/* The keys and tensors of m->x that np_model_write_gguf adds */
+int npim_math_write_keys(struct np_gguf_writer *w, const struct np_model *m);
+int npim_math_write_tensors(struct np_gguf_writer *w, const struct np_model *m);
 
 /* Calibration points: float activations the quantiser observes */
 enum npim_act {

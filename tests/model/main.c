@@ -74,6 +74,7 @@ int main(void)
 	srunner_add_suite(sr, np_suite_quant());
 	srunner_add_suite(sr, np_suite_compile());
 	srunner_add_suite(sr, np_suite_ref());
+	srunner_add_suite(sr, np_suite_family());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

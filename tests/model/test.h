@@ -16,6 +16,7 @@ Suite *np_suite_tok(void);
 Suite *np_suite_quant(void);
 Suite *np_suite_compile(void);
 Suite *np_suite_ref(void);
+Suite *np_suite_family(void);
 
 /* Log capture: the last message logged through tst_log */
 extern const struct np_log tst_log;

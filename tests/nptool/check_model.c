@@ -188,6 +188,39 @@ START_TEST(test_mkgguf_options)
 }
 END_TEST
 
+/* --arch: the family's keys and tensors; an unknown one names the rest */
+START_TEST(test_mkgguf_arch)
+{
+	char *out = tmp_path("qwen2.gguf");
+	struct oracle o;
+	struct tst_run r;
+	const char *arch;
+	size_t len;
+
+	tst_run(&r, "--json", "model", "mkgguf", "--arch", "qwen2", "--layers",
+		"2", "--text", NPT_SAMPLE_TEXT, "--out", out, NULL);
+	ck_assert_str_eq(tst_jv_str(tst_envelope(&r, "model", 0), "arch"),
+			 "qwen2");
+	tst_run_free(&r);
+	oracle_open(&o, out);
+	ck_assert_int_eq(
+		np_gguf_get_str(o.g, "general.architecture", &arch, &len), 0);
+	ck_assert_int_eq(len, 5);
+	ck_assert_int_eq(memcmp(arch, "qwen2", 5), 0);
+	ck_assert_ptr_nonnull(np_gguf_find_tensor(o.g, "blk.1.attn_k.bias"));
+	oracle_close(&o);
+	tst_run(&r, "model", "mkgguf", "--arch", "falcon", "--text",
+		NPT_SAMPLE_TEXT, "--out", out, NULL);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "no model family 'falcon'; np "
+					    "generates 'llama', 'llama3', "
+					    "'mistral', 'granite', 'qwen2'"));
+	tst_run_free(&r);
+	unlink(out);
+	free(out);
+}
+END_TEST
+
 START_TEST(test_info)
 {
 	struct oracle o;
@@ -774,6 +807,7 @@ Suite *np_suite_model(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_mkgguf_writes_the_demo_model);
 	tcase_add_test(tc, test_mkgguf_options);
+	tcase_add_test(tc, test_mkgguf_arch);
 	tcase_add_test(tc, test_info);
 	tcase_add_test(tc, test_info_not_llama);
 	tcase_add_test(tc, test_info_unread_type);

@@ -7,8 +7,8 @@
  *   model info FILE          what the file holds and whether np compiles it
  *   model tokenize FILE TEXT token ids of TEXT, checked by decoding back
  *   model detokenize FILE ID...
- *   model mkgguf ...         a llama GGUF of a named shape (the demo model;
- *                            cmd_model_mkgguf.c)
+ *   model mkgguf ...         a GGUF of a model family and a named shape
+ *                            (the demo model; cmd_model_mkgguf.c)
  */
 #include <errno.h>
 #include <getopt.h>

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * model mkgguf: a llama GGUF of a named shape, its vocabulary trained on a
- * text, written through libnpmodel (np_model_write_gguf). The build makes
+ * model mkgguf: a GGUF of a model family (llama, llama3, mistral, granite,
+ * qwen2) and a named shape, its vocabulary trained on a text, written
+ * through libnpmodel (np_model_write_gguf). The build makes
  * the demo model with it.
  */
 #include <errno.h>
@@ -50,7 +51,7 @@ static int mkgguf_dim(struct npt *t, int i, const char *v,
 
 /* The command line of model mkgguf. */
 struct mkgguf {
-	const char *shape_name, *text_path, *out;
+	const char *shape_name, *text_path, *out, *arch;
 	uint32_t wtype, seed;
 	int tok;
 	struct np_model_shape s;
@@ -60,6 +61,7 @@ static int mkgguf_parse(struct npt *t, struct mkgguf *k, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"shape", required_argument, NULL, 's'},
+		{"arch", required_argument, NULL, 'a'},
 		{"layers", required_argument, NULL, MKGGUF_DIM + 0},
 		{"dim", required_argument, NULL, MKGGUF_DIM + 1},
 		{"heads", required_argument, NULL, MKGGUF_DIM + 2},
@@ -85,6 +87,9 @@ static int mkgguf_parse(struct npt *t, struct mkgguf *k, int argc, char **argv)
 						 "--shape '%s': use tiny, "
 						 "medium or granite3b",
 						 k->shape_name);
+			break;
+		case 'a':
+			k->arch = optarg;
 			break;
 		case MKGGUF_DIM + 0 ... MKGGUF_DIM + 5:
 			rc = mkgguf_dim(t, c - MKGGUF_DIM, optarg, &k->s);
@@ -141,6 +146,7 @@ static int mkgguf_parse(struct npt *t, struct mkgguf *k, int argc, char **argv)
 static int mkgguf_write(struct npt *t, const struct mkgguf *k, double *t0)
 {
 	struct np_log lg = {.fn = npt_log_err, .opaque = t};
+	struct np_model_shape s = k->s;
 	struct np_model *m = NULL;
 	char *text = NULL;
 	size_t len = 0;
@@ -157,7 +163,13 @@ static int mkgguf_write(struct npt *t, const struct mkgguf *k, double *t0)
 		return NPT_EXIT_USAGE;
 	}
 	*t0 = npt_now();
-	ret = np_model_synthetic(&k->s, k->seed, &m);
+	/* the family's RoPE base, unless the default llama */
+	s.rope_base = strcmp(k->arch, "llama") ? 0.0f : s.rope_base;
+	ret = np_model_synthetic_arch(k->arch, &s, k->seed, &lg, &m);
+	if (ret == -EINVAL) {
+		free(text);
+		return NPT_EXIT_USAGE;
+	}
 	ret = ret ? ret :
 		    np_model_write_gguf(m, k->wtype, k->tok, text, len, k->out);
 	np_model_destroy(m);
@@ -201,6 +213,7 @@ static void mkgguf_report(struct npt *t, const struct mkgguf *k, double t0)
 	if (t->j) {
 		npt_json_kstr(t->j, "path", k->out);
 		npt_json_kstr(t->j, "shape_name", k->shape_name);
+		npt_json_kstr(t->j, "arch", k->arch);
 		npt_shape_json(t->j, &k->s);
 		npt_json_kstr(t->j, "type", np_ggml_type_name(k->wtype));
 		if (ft >= 0)
@@ -213,9 +226,10 @@ static void mkgguf_report(struct npt *t, const struct mkgguf *k, double t0)
 		npt_json_kuint(t->j, "file_bytes", (uint64_t)st.st_size);
 		npt_json_kdouble(t->j, "seconds", npt_now() - t0);
 	} else {
-		printf("wrote %s: %s shape, %s weights%s, %s vocabulary of %u, "
-		       "seed %u (%s, %.1f s)\n",
-		       k->out, k->shape_name, np_ggml_type_name(k->wtype), fb,
+		printf("wrote %s: %s %s shape, %s weights%s, %s vocabulary of "
+		       "%u, seed %u (%s, %.1f s)\n",
+		       k->out, k->arch, k->shape_name,
+		       np_ggml_type_name(k->wtype), fb,
 		       npt_tok_kind_name(k->tok), k->s.vocab, k->seed,
 		       npt_fmt_size(sz, sizeof(sz), (uint64_t)st.st_size),
 		       npt_now() - t0);
@@ -226,6 +240,7 @@ int npt_model_mkgguf(struct npt *t, int argc, char **argv)
 {
 	struct mkgguf k = {
 		.shape_name = "tiny",
+		.arch = "llama",
 		.wtype = NP_GGML_Q8_0,
 		.seed = 1,
 		.tok = NP_TOK_SPM,

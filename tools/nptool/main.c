@@ -67,6 +67,7 @@ static const struct npt_cmd cmds[] = {
 	CMD(model,
 	    "info FILE | tokenize FILE [--bos] TEXT|-f FILE | detokenize "
 	    "FILE ID... | mkgguf --shape tiny|medium|granite3b "
+	    "[--arch llama|llama3|mistral|granite|qwen2] "
 	    "[--layers|--dim|--heads|--kv-heads|--ffn|--vocab N]... [--tok "
 	    "spm|bpe] [--type f32|f16|bf16|q8_0|q6_k|q5_k|q5_1|q5_0|q4_k|"
 	    "q4_1|q4_0|iq4_nl|q3_k|q2_k] [--seed N] --text FILE "

@@ -264,21 +264,35 @@ struct np_model_shape {
 	float norm_eps;
 };
 
-/* A llama-architecture model; weights read through from the source. */
+/* A model of an architecture np compiles (llama, granite, qwen2);
+ * weights read through from the source. */
 struct np_model;
 
 /* Checks architecture, hyperparameters and every tensor's name, type and
  * shape. -EINVAL (logged: which key or tensor, what was found, what was
  * expected), -ENOTSUP for an architecture np does not compile (logged
- * with the ones it does: llama) or a tensor type that is not
- * np_ggml_type_readable (logged with the tensor's name). The gguf must
- * outlive the model. */
+ * with the ones it does: llama, granite, qwen2), a tensor the architecture
+ * does not compute with, RoPE scaling other than none or linear, or a
+ * tensor type that is not np_ggml_type_readable (logged with the tensor's
+ * name). The gguf must outlive the model. */
 int np_model_from_gguf(const struct np_gguf *g, const struct np_log *log,
 		       struct np_model **out);
 /* Weights generated on demand from (seed, tensor, row): nothing is stored,
  * so any shape (the 3B one included) costs no memory. */
 int np_model_synthetic(const struct np_model_shape *shape, uint64_t seed,
 		       struct np_model **out);
+/*
+ * The same for a model family: "llama" (Llama 2, what np_model_synthetic
+ * makes), "llama3" (Llama 3.1's RoPE frequency factors), "mistral" (both
+ * general.architecture "llama"), "granite" (its four multipliers) or
+ * "qwen2" (Q/K/V biases, NeoX RoPE). A shape->rope_base of 0 takes the
+ * family's (10^4, 5 * 10^5, 10^6, 10^4, 10^6). Returns 0, -EINVAL
+ * (logged: an unknown family, with the known ones, or a bad shape),
+ * -ENOMEM.
+ */
+int np_model_synthetic_arch(const char *family,
+			    const struct np_model_shape *shape, uint64_t seed,
+			    const struct np_log *log, struct np_model **out);
 /* The shapes nptool model mkgguf generates by name: "tiny" (the demo
  * model), "medium" (the emulator's reference shape) and "granite-3b"
  * (also spelt "granite3b"); data/shapes/<name>.shape holds the same.
@@ -325,8 +339,10 @@ void np_model_dims(const struct np_model *m, enum np_model_tensor tensor,
 		   uint32_t *rows, uint32_t *cols);
 
 /*
- * Write a llama GGUF of this model: weights in `wtype` (norms always F32;
- * a weight whose rows do not fit wtype's block in
+ * Write a GGUF of this model in its architecture, with the keys and
+ * tensors of its family (Granite's multipliers, Q/K/V biases and
+ * rope_freqs.weight in F32): weights in `wtype` (norms always F32; a
+ * weight whose rows do not fit wtype's block in
  * np_ggml_type_for_row(wtype, cols)), plus a vocabulary trained on `text`
  * (np_tok_train) of shape->vocab tokens.
  * Returns 0, -EINVAL (wtype not writable, columns not a multiple of the
