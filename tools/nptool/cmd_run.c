@@ -57,7 +57,7 @@ struct run {
 	uint32_t n, follow;
 	bool quiet;
 	/* the prompts of the requests, and the text they came from */
-	char *prompt[RUN_MAX_PROMPTS];
+	char **prompt; /* one per request, at least RUN_MAX_PROMPTS */
 	size_t n_prompts;
 	char *text, *calib;
 	size_t calib_len;
@@ -576,6 +576,12 @@ static int run_prompts(struct run *r)
 	size_t text_len = 0;
 	int ret;
 
+	r->prompt = calloc(r->o.n > RUN_MAX_PROMPTS ? r->o.n : RUN_MAX_PROMPTS,
+			   sizeof(*r->prompt));
+	if (!r->prompt) {
+		npt_err(r->t, "out of memory for %u requests", r->o.n);
+		return NPT_EXIT_DEVERR;
+	}
 	if (r->o.n_cli) {
 		memcpy(r->prompt, r->o.cli_prompt,
 		       r->o.n_cli * sizeof(*r->prompt));
@@ -784,6 +790,7 @@ static void run_free(struct run *r)
 	np_close(r->ctx);
 	free(r->text);
 	free(r->calib);
+	free(r->prompt);
 }
 
 int npt_cmd_run(struct npt *t, int argc, char **argv)
