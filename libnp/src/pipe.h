@@ -9,8 +9,8 @@
  *   pipe_session.c  sessions: frames posted, waited for, the token loop
  *   pipe_sample.c   candidates merged over the output cards, sampling
  *   pipe_stats.c    session statistics: phases, hops, utilization
- *   sched.c         the scheduler (np/sched.h): submit, cancel, the loop
- *   sched_req.c     a scheduler request: checks, copy, tokens, text, end
+ *   pipe_sched.c    the scheduler (np/sched.h): submit, cancel, the loop
+ *   pipe_req.c      a scheduler request: checks, copy, tokens, text, end
  *
  * Card roles (np_compile's order): layer cards 0..L-1, then output cards
  * L..L+O-1. Every card has S input slots and S output slots in its frame
@@ -109,7 +109,7 @@ struct np_pipeline {
 	int broken;
 };
 
-/* A request of the scheduler (sched.c): queued, then in a KV slot. */
+/* A request of the scheduler (pipe_sched.c): queued, then in a KV slot. */
 struct npi_req {
 	uint64_t id;
 	struct npi_req *next; /* the queue */
@@ -214,7 +214,7 @@ struct np_sched {
 	bool text; /* events carry text (a tokenizer, not np_session_run) */
 	struct np_sched_stats pub; /* counters and gauges (no card array) */
 	uint64_t busy_pub[NP_MAX_CARDS];
-	/* scratch of the event being delivered (sched_req.c) */
+	/* scratch of the event being delivered (pipe_req.c) */
 	char *txt;
 	size_t cap_txt;
 	float *lp_val;
@@ -245,7 +245,7 @@ struct npi_frame *npi_finish_next(struct npi_run *R, int *ret);
 /* Drop every frame in flight after a failure: host I/O cancelled. */
 void npi_abort_frames(struct npi_run *R);
 
-/* sched_req.c: a request's life in the scheduler */
+/* pipe_req.c: a request's life in the scheduler */
 int npi_req_new(struct np_sched *s, const struct np_sched_req *r,
 		struct npi_req **out);
 void npi_req_free(struct npi_req *q);

@@ -4,7 +4,7 @@
  * frame, one frame per micro-batch in flight (GPipe), every descriptor of
  * a frame posted ahead (pipe.h, the schedule), the results waited for
  * while the cards make progress. np_session_run: a batch of requests
- * through the scheduler (sched.c).
+ * through the scheduler (pipe_sched.c).
  */
 #include <errno.h>
 #include <poll.h>
