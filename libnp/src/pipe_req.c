@@ -390,7 +390,10 @@ bool npi_req_token(struct np_sched *s, struct npi_req *q,
 	e.stats = why ? &q->st : NULL;
 	q->end = why;
 	if (__atomic_load_n(&q->cancel, __ATOMIC_RELAXED)) {
-		q->end = NP_STOP_CANCELLED;
+		/* cancelled while the token was made: it never was */
+		q->len--;
+		q->st.tokens--;
+		R->tokens--;
 		npi_req_end(s, q, NP_STOP_CANCELLED, 0);
 		return true;
 	}

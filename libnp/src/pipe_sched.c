@@ -149,10 +149,12 @@ static void service(struct np_sched *s)
 	struct npi_req *ended = NULL, **qp;
 
 	pthread_mutex_lock(&s->mu);
+	s->q_tail = NULL;
 	for (qp = &s->q_head; *qp;) {
 		struct npi_req *q = *qp;
 
 		if (!__atomic_load_n(&q->cancel, __ATOMIC_RELAXED)) {
+			s->q_tail = q;
 			qp = &q->next;
 			continue;
 		}
@@ -161,9 +163,6 @@ static void service(struct np_sched *s)
 		q->next = ended;
 		ended = q;
 	}
-	s->q_tail = NULL;
-	for (struct npi_req *q = s->q_head; q; q = q->next)
-		s->q_tail = q;
 	for (uint32_t r = 0; r < R->n_live;) {
 		struct npi_req *q = R->live[r];
 

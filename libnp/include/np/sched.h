@@ -238,9 +238,10 @@ int np_sched_submit(struct np_sched *s, const struct np_sched_req *req,
 
 /*
  * Cancel request id; thread-safe, also from its own callback. No token
- * event of it starts after this returns; its end event (NP_STOP_CANCELLED)
- * comes on the np_sched_run thread within one frame, and its slot is free
- * for the next request then.
+ * event of it starts after this returns (one whose callback is running
+ * already finishes); its end event (NP_STOP_CANCELLED) comes on the
+ * np_sched_run thread within one frame, and its slot is free for the next
+ * request then.
  * Returns 0, or -ENOENT (no such request, or it already ended).
  */
 int np_sched_cancel(struct np_sched *s, uint64_t id);
@@ -269,9 +270,9 @@ void np_sched_drain(struct np_sched *s);
  * or drain wants np_sched_run's attention (an eventfd; do not read it). */
 int np_sched_fd(const struct np_sched *s);
 
-/* A snapshot of the statistics; thread-safe. st->card_busy_ns and n_card
- * are the caller's and kept. Returns 0, or -EINVAL (s or st NULL, resv
- * of st not zero). */
+/* A snapshot of the statistics; thread-safe, also from a callback.
+ * st->card_busy_ns and n_card are the caller's and kept; the library
+ * fills the rest, resv zeroed. Returns 0, or -EINVAL (s or st NULL). */
 int np_sched_stats(struct np_sched *s, struct np_sched_stats *st);
 
 #ifdef __cplusplus
