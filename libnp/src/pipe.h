@@ -107,6 +107,7 @@ struct np_pipeline {
 	uint32_t slots; /* per direction; frame k uses slot k % slots */
 	uint32_t frames; /* frames submitted so far (k of the next one) */
 	int broken;
+	bool sched; /* a scheduler (np_session_run's too) drives it */
 };
 
 /* A request of the scheduler (pipe_sched.c): queued, then in a KV slot. */

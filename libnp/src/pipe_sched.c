@@ -53,6 +53,12 @@ int np_sched_create(struct np_pipeline *p, const struct np_sched_opts *opts,
 			"and load the model again");
 		return -EIO;
 	}
+	if (p->sched) {
+		npi_log(p->ctx, LOG_ERR,
+			"scheduler: the pipeline has one already (or an "
+			"np_session_run is running): destroy it first");
+		return -EBUSY;
+	}
 	slots = o->slots ? o->slots : p->batch;
 	m = o->micro_batches ? o->micro_batches :
 			       (slots < NP_DEFAULT_MICRO_BATCHES ?
@@ -105,6 +111,7 @@ int np_sched_create(struct np_pipeline *p, const struct np_sched_opts *opts,
 		np_sched_destroy(s);
 		return ret;
 	}
+	p->sched = true;
 	R->t0 = npi_now_ns();
 	R->in_flight_t = R->t0;
 	R->busy_t = R->t0;
@@ -521,6 +528,8 @@ void np_sched_destroy(struct np_sched *s)
 		return;
 	if (s->R.live)
 		end_all(s, NP_STOP_CANCELLED, 0);
+	if (s->R.t0)
+		s->R.p->sched = false;
 	npi_run_free(&s->R);
 	free(s->txt);
 	free(s->lp_val);

@@ -547,7 +547,7 @@ int np_session_run_recover(struct np_pipeline *p, const struct np_request *req,
 		R.last_ns = npi_now_ns();
 		ret = np_session_run(p, sub, m, &sopts, &st);
 		frames += st.frames;
-		if (!ret || ret == -EINVAL || ret == -ERANGE ||
+		if (!ret || ret == -EINVAL || ret == -ERANGE || ret == -EBUSY ||
 		    attempt == max_rec)
 			break;
 

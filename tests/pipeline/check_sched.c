@@ -595,6 +595,18 @@ START_TEST(bad_input)
 					 &sched),
 			 -EINVAL);
 	tst_sched(&(struct np_sched_opts){.candidates = CAND});
+	{
+		/* one scheduler per pipeline; np_session_run uses one */
+		struct np_sched *second = NULL;
+		struct np_request one = {.prompt = &bad, .n_prompt = 1};
+
+		bad = 1;
+		ck_assert_int_eq(np_sched_create(pipe_, NULL, &second), -EBUSY);
+		ck_assert_ptr_null(second);
+		ck_assert_int_eq(np_session_run(pipe_, &one, 1, NULL, NULL),
+				 -EBUSY);
+		bad = VOCAB;
+	}
 	tst_req(&sr, 0, 3, 3);
 	sr.prompt = long_prompt;
 	sr.n_prompt = MAX_POS;

@@ -274,6 +274,7 @@ struct np_session_stats {
  * Returns 0, or:
  *   -EINVAL   n, a prompt, a token id or the options out of range
  *   -ERANGE   a prompt does not fit max_seq
+ *   -EBUSY    a scheduler (np/sched.h) drives the pipeline
  *   -EIO      a card stopped a job (logged: card, job, NP_ERR_* and fix)
  *   -ETIMEDOUT  a frame did not come back within the context timeout
  *   other -errno from transfers

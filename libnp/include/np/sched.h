@@ -205,9 +205,10 @@ struct np_sched_stats {
 
 /*
  * A scheduler over p; opts may be NULL. One scheduler per pipeline at a
- * time, and no np_session_run on p while it exists.
+ * time: np_session_run on p fails with -EBUSY while it exists.
  * Returns 0, or -EINVAL (p or out NULL, options out of range, resv not
- * zero: logged), -EIO (p failed earlier), -ENOMEM, -EMFILE (eventfd).
+ * zero: logged), -EBUSY (p has a scheduler), -EIO (p failed earlier),
+ * -ENOMEM, -EMFILE (eventfd).
  */
 int np_sched_create(struct np_pipeline *p, const struct np_sched_opts *opts,
 		    struct np_sched **out);
