@@ -369,8 +369,12 @@ static int run_loop(struct np_sched *s)
 		service(s);
 		stop = __atomic_load_n(&s->stop, __ATOMIC_ACQUIRE);
 		ret = stop ? 0 : post_idle(s);
-		if (ret && (ret = fail(s, ret)))
-			return ret;
+		if (ret) {
+			/* recovered: post the replays */
+			if ((ret = fail(s, ret)))
+				return ret;
+			continue;
+		}
 		if (!R->count) {
 			if (stop ||
 			    (__atomic_load_n(&s->drain, __ATOMIC_ACQUIRE) &&
