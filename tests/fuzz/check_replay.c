@@ -21,10 +21,9 @@ static const struct {
 	const char *name;
 	int (*fn)(const uint8_t *data, size_t size);
 } harnesses[] = {
-	{"gguf", np_fuzz_gguf},
-	{"compile", np_fuzz_compile},
-	{"emu", np_fuzz_emu},
-	{"card", np_fuzz_card},
+	{"gguf", np_fuzz_gguf}, {"compile", np_fuzz_compile},
+	{"emu", np_fuzz_emu},	{"card", np_fuzz_card},
+	{"tok", np_fuzz_tok},	{"chat", np_fuzz_chat},
 };
 
 #define N_HARNESSES (int)(sizeof(harnesses) / sizeof(harnesses[0]))
