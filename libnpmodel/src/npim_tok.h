@@ -74,7 +74,8 @@ int npim_pre_ignore_merges(int pre);
 /* "gpt-2, mpt, ..." for error messages */
 void npim_pre_list(char *buf, size_t cap);
 /* The pieces of text: their end offsets, ascending, the last one len, in
- * a malloc()ed *ends (NULL for empty text); 0 or -ENOMEM */
+ * a malloc()ed *ends (NULL for empty text); 0, -E2BIG (4 GiB of text or
+ * more), -ENOMEM */
 int npim_pre_split(int pre, const char *text, size_t len, size_t **ends,
 		   size_t *n);
 

@@ -411,7 +411,7 @@ void npim_pre_list(char *buf, size_t cap)
 
 /* one expression over the piece [a, b): the ends of its new pieces */
 static size_t split_piece(pre_match m, const uint32_t *c, size_t a, size_t b,
-			  size_t *out, size_t k)
+			  uint32_t *out, size_t k)
 {
 	size_t cur = a;
 
@@ -423,12 +423,12 @@ static size_t split_piece(pre_match m, const uint32_t *c, size_t a, size_t b,
 			continue;
 		}
 		if (i > cur)
-			out[k++] = i;
-		out[k++] = i + l;
+			out[k++] = (uint32_t)i;
+		out[k++] = (uint32_t)(i + l);
 		cur = i = i + l;
 	}
 	if (cur < b)
-		out[k++] = b;
+		out[k++] = (uint32_t)b;
 	return k;
 }
 
@@ -436,36 +436,36 @@ int npim_pre_split(int pre, const char *text, size_t len, size_t **ends,
 		   size_t *n_out)
 {
 	const unsigned char *p = (const unsigned char *)text;
-	uint32_t *c = malloc((len + 1) * sizeof(*c));
-	size_t *off = malloc((len + 1) * sizeof(*off));
-	size_t *e = malloc((len + 1) * sizeof(*e));
-	size_t *e2 = malloc((len + 1) * sizeof(*e2));
+	uint32_t *c, *off, *e, *e2;
 	size_t n = 0, ne = 0;
+	int ret = -ENOMEM;
 
 	*ends = NULL;
 	*n_out = 0;
-	if (!c || !off || !e || !e2) {
-		free(c);
-		free(off);
-		free(e);
-		free(e2);
-		return -ENOMEM;
-	}
+	/* code point indices and byte offsets are 32-bit */
+	if (len >= UINT32_MAX)
+		return -E2BIG;
+	c = malloc((len + 1) * sizeof(*c));
+	off = malloc((len + 1) * sizeof(*off));
+	e = malloc((len + 1) * sizeof(*e));
+	e2 = malloc((len + 1) * sizeof(*e2));
+	if (!c || !off || !e || !e2)
+		goto out;
 	for (size_t i = 0; i < len; n++) {
 		uint32_t cp;
 		size_t l = npim_utf8_next(p + i, len - i, &cp);
 
 		c[n] = cp > 0x7f && npim_is_space(cp) ? 0x0b : cp;
-		off[n] = i;
+		off[n] = (uint32_t)i;
 		i += l;
 	}
-	off[n] = len;
+	off[n] = (uint32_t)len;
 	if (n)
-		e[ne++] = n;
+		e[ne++] = (uint32_t)n;
 	for (const pre_match *m = rules[pre].m; *m && m < rules[pre].m + 7;
 	     m++) {
 		size_t k = 0, a = 0;
-		size_t *t;
+		uint32_t *t;
 
 		for (size_t s = 0; s < ne; s++) {
 			k = split_piece(*m, c, a, e[s], e2, k);
@@ -476,12 +476,19 @@ int npim_pre_split(int pre, const char *text, size_t len, size_t **ends,
 		e2 = t;
 		ne = k;
 	}
-	for (size_t s = 0; s < ne; s++)
-		e[s] = off[e[s]];
+	if (ne) {
+		*ends = malloc(ne * sizeof(**ends));
+		if (!*ends)
+			goto out;
+		for (size_t s = 0; s < ne; s++)
+			(*ends)[s] = off[e[s]];
+	}
+	*n_out = ne;
+	ret = 0;
+out:
 	free(c);
 	free(off);
+	free(e);
 	free(e2);
-	*ends = e;
-	*n_out = ne;
-	return 0;
+	return ret;
 }

@@ -58,15 +58,35 @@ int npim_special_init(struct np_tok *t)
 	return 0;
 }
 
+struct frags {
+	struct npim_frag *f;
+	size_t n, cap;
+};
+
+static int frag_put(struct frags *v, struct npim_frag x)
+{
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? 2 * v->cap : 16;
+		struct npim_frag *f = realloc(v->f, cap * sizeof(*f));
+
+		if (!f)
+			return -ENOMEM;
+		v->f = f;
+		v->cap = cap;
+	}
+	v->f[v->n++] = x;
+	return 0;
+}
+
 /* cut raw fragment f at every occurrence of token id into out */
-static size_t sp_cut(const struct np_tok *t, const char *text,
-		     struct npim_frag f, int32_t id, struct npim_frag *out,
-		     size_t k)
+static int sp_cut(const struct np_tok *t, const char *text, struct npim_frag f,
+		  int32_t id, struct frags *out)
 {
 	const char *s = t->text[id];
 	size_t l = t->len[id], end = f.off + f.len, at = f.off;
+	int ret = 0;
 
-	while (end - at >= l) {
+	while (!ret && end - at >= l) {
 		const char *m = memmem(text + at, end - at, s, l);
 		size_t pos;
 
@@ -74,52 +94,47 @@ static size_t sp_cut(const struct np_tok *t, const char *text,
 			break;
 		pos = (size_t)(m - text);
 		if (pos > at)
-			out[k++] = (struct npim_frag){at, pos - at, -1};
-		out[k++] = (struct npim_frag){pos, l, id};
+			ret = frag_put(out,
+				       (struct npim_frag){at, pos - at, -1});
+		ret = ret ? ret : frag_put(out, (struct npim_frag){pos, l, id});
 		at = pos + l;
 	}
-	if (at < end)
-		out[k++] = (struct npim_frag){at, end - at, -1};
-	return k;
+	if (!ret && at < end)
+		ret = frag_put(out, (struct npim_frag){at, end - at, -1});
+	return ret;
 }
 
 int npim_special_split(const struct np_tok *t, const char *text, size_t len,
 		       int parse_special, struct npim_frag **frags,
 		       size_t *n_out)
 {
-	/* every cut adds at most two fragments and takes a byte */
-	size_t cap = 2 * len + 1, n = 0;
-	struct npim_frag *f = malloc(cap * sizeof(*f)),
-			 *g = malloc(cap * sizeof(*g));
+	struct frags f = {0}, g = {0};
+	int ret = 0;
 
 	*frags = NULL;
 	*n_out = 0;
-	if (!f || !g) {
-		free(f);
-		free(g);
-		return -ENOMEM;
-	}
 	if (len)
-		f[n++] = (struct npim_frag){0, len, -1};
-	for (uint32_t s = 0; s < t->n_special; s++) {
+		ret = frag_put(&f, (struct npim_frag){0, len, -1});
+	for (uint32_t s = 0; !ret && s < t->n_special; s++) {
 		int32_t id = t->special[s];
-		size_t k = 0;
-		struct npim_frag *tmp;
+		struct frags tmp;
 
 		if (!parse_special && t->type[id] != TOK_TYPE_USER_DEFINED)
 			continue;
-		for (size_t i = 0; i < n; i++)
-			if (f[i].id >= 0)
-				g[k++] = f[i];
-			else
-				k = sp_cut(t, text, f[i], id, g, k);
+		g.n = 0;
+		for (size_t i = 0; !ret && i < f.n; i++)
+			ret = f.f[i].id >= 0 ? frag_put(&g, f.f[i]) :
+					       sp_cut(t, text, f.f[i], id, &g);
 		tmp = f;
 		f = g;
 		g = tmp;
-		n = k;
 	}
-	free(g);
-	*frags = f;
-	*n_out = n;
+	free(g.f);
+	if (ret) {
+		free(f.f);
+		return ret;
+	}
+	*frags = f.f;
+	*n_out = f.n;
 	return 0;
 }

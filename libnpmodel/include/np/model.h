@@ -182,7 +182,7 @@ const char *np_tok_pre(const struct np_tok *t);
  * without BOS, exactly as llama.cpp's llama_tokenize(add_special false).
  * User-defined tokens are matched before anything else. *n_out receives the
  * count; returns -ENOSPC (with the needed count in *n_out) when cap is too
- * small, -ENOMEM.
+ * small, -E2BIG for text of 4 GiB or more, -ENOMEM.
  */
 int np_tok_encode(const struct np_tok *t, const char *text, size_t len,
 		  int32_t *ids, size_t cap, size_t *n_out);
