@@ -67,12 +67,17 @@ static struct np_tok *open_tok(struct np_gguf_writer *w, size_t k)
 	return toks[k];
 }
 
-/* 256 byte tokens, a few merges, a control and two user-defined tokens */
+/*
+ * 256 byte tokens, a few merges, a control and two user-defined tokens.
+ * A user-defined token is raw text: one spelt in the byte alphabet ("Ġ!")
+ * would also be the token of the piece " !" under llama-bpe's
+ * ignore_merges, as in llama.cpp, and decode to other bytes than the text.
+ */
 static void bpe_vocab(size_t k)
 {
 	static const char *const extra[] = {
 		"he", "ll",	      "hell", "\xc4\xa0w",
-		"12", "<|im_start|>", "xyz",  "\xc4\xa0!",
+		"12", "<|im_start|>", "xyz",  "a b",
 	};
 	static const int32_t extra_type[] = {1, 1, 1, 1, 1, 3, 4, 4};
 	static const char *const merges[] = {"h e", "l l", "he ll",
