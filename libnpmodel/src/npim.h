@@ -57,6 +57,7 @@ size_t npim_utf8_next(const unsigned char *s, size_t len, uint32_t *cp);
 int npim_is_letter(uint32_t cp);
 int npim_is_number(uint32_t cp);
 int npim_is_space(uint32_t cp);
+int npim_is_punct(uint32_t cp); /* Unicode category P */
 
 /* String -> int32 hash map (open addressing); keys are copied. */
 struct npim_map;

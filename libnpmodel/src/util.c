@@ -248,6 +248,12 @@ int npim_is_number(uint32_t cp)
 			      NPIM_ARRAY_SIZE(npim_number_ranges), cp);
 }
 
+int npim_is_punct(uint32_t cp)
+{
+	return npim_in_ranges(npim_punct_ranges,
+			      NPIM_ARRAY_SIZE(npim_punct_ranges), cp);
+}
+
 int npim_is_space(uint32_t cp)
 {
 	return (cp >= 9 && cp <= 13) || cp == 32 || cp == 0x85 || cp == 0xa0 ||

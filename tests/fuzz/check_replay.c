@@ -23,7 +23,8 @@ static const struct {
 } harnesses[] = {
 	{"gguf", np_fuzz_gguf},	  {"compile", np_fuzz_compile},
 	{"emu", np_fuzz_emu},	  {"card", np_fuzz_card},
-	{"quant", np_fuzz_quant},
+	{"quant", np_fuzz_quant}, {"tok", np_fuzz_tok},
+	{"chat", np_fuzz_chat},
 };
 
 #define N_HARNESSES (int)(sizeof(harnesses) / sizeof(harnesses[0]))

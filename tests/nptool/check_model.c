@@ -331,6 +331,78 @@ START_TEST(test_info_not_llama)
 }
 END_TEST
 
+/* The pre-tokenizer and the chat family of a file with a chat template */
+START_TEST(test_info_chat)
+{
+	static const char sample[] = "Hello world, hello cards. 123 456.";
+	struct np_gguf_writer *wr;
+	char *path = tmp_path("chat.gguf");
+	struct tst_run r;
+	struct tst_jv *e;
+
+	ck_assert_int_eq(np_gguf_writer_create(&wr), 0);
+	ck_assert_int_eq(
+		np_tok_train(NP_TOK_BPE, sample, strlen(sample), 300, wr), 0);
+	ck_assert_int_eq(np_gguf_writer_kv_str(
+				 wr, "tokenizer.chat_template",
+				 "{% for m in messages %}{{'<|im_start|>' + "
+				 "m['role'] + '\\n' + m['content'] + "
+				 "'<|im_end|>\\n'}}{% endfor %}"),
+			 0);
+	ck_assert_int_eq(np_gguf_writer_save(wr, path), 0);
+	np_gguf_writer_destroy(wr);
+
+	tst_run(&r, "--json", "model", "info", path, NULL);
+	e = tst_envelope(&r, "model", 0);
+	ck_assert_str_eq(tst_jv_str(e, "chat_template"), "chatml");
+	ck_assert_str_eq(tst_jv_str(tst_jv_get(e, "vocab"), "pre"), "gpt-2");
+	tst_run_free(&r);
+	tst_run(&r, "model", "info", path, NULL);
+	ck_assert_ptr_nonnull(
+		strstr(r.out, "vocab     bpe pre-tokenizer gpt-2"));
+	ck_assert_ptr_nonnull(strstr(r.out, "chat      chatml\n"));
+	tst_run_free(&r);
+
+	/* the demo model has no template: null, and run --chat says so */
+	tst_run(&r, "--json", "model", "info", NPT_DEMO_MODEL, NULL);
+	e = tst_envelope(&r, "model", 0);
+	ck_assert_int_eq(tst_jv_get(e, "chat_template")->type, TST_JV_NULL);
+	ck_assert_int_eq(tst_jv_get(tst_jv_get(e, "vocab"), "pre")->type,
+			 TST_JV_NULL);
+	tst_run_free(&r);
+	tst_run(&r, "run", "--chat", "-p", "Hi", NULL);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "--chat-template NAME"));
+	tst_run_free(&r);
+	tst_run(&r, "run", "--chat-template", "jinja", "-p", "Hi", NULL);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "chatml, llama2"));
+	tst_run_free(&r);
+	free(path);
+}
+END_TEST
+
+/* --special: a control token written in the text is that token */
+START_TEST(test_tokenize_special)
+{
+	struct oracle o;
+	struct tst_run r;
+	char want[32];
+
+	oracle_open(&o, NPT_DEMO_MODEL);
+	tst_run(&r, "model", "tokenize", "--special", NPT_DEMO_MODEL, "</s>",
+		NULL);
+	snprintf(want, sizeof(want), "%d\n", np_tok_eos(o.tok));
+	ck_assert_int_eq(strncmp(r.out, want, strlen(want)), 0);
+	tst_run_free(&r);
+	tst_run(&r, "model", "tokenize", NPT_DEMO_MODEL, "</s>", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_int_ne(strncmp(r.out, want, strlen(want)), 0);
+	tst_run_free(&r);
+	oracle_close(&o);
+}
+END_TEST
+
 /* Broken files: every command that reads a model refuses them with exit
  * 2 and a message naming the file, and never crashes. */
 /* A tensor type np does not read is named, with its first tensor */
@@ -811,6 +883,8 @@ Suite *np_suite_model(void)
 	tcase_add_test(tc, test_info);
 	tcase_add_test(tc, test_info_not_llama);
 	tcase_add_test(tc, test_info_unread_type);
+	tcase_add_test(tc, test_info_chat);
+	tcase_add_test(tc, test_tokenize_special);
 	tcase_add_test(tc, test_corrupt);
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_tokenize);

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <syslog.h>
 
+#include <np/chat.h>
 #include <np/model.h>
 
 #include "nptool.h"
@@ -59,6 +60,8 @@ struct info {
 	struct np_tok *tok; /* NULL without a tokenizer np reads */
 	bool has_name, has_arch;
 	char name[128], arch[64];
+	const char *chat; /* the chat family, NULL when none np renders */
+	struct problems chat_pr; /* why not */
 };
 
 /* The file's metadata, tensors by type, and whether np takes it. */
@@ -104,6 +107,19 @@ static int info_read(struct npt *t, struct info *in)
 	}
 	np_model_from_gguf(in->g, &keep, &in->m);
 	np_tok_from_gguf(in->g, &keep, &in->tok);
+	{
+		struct np_log ck = {.fn = log_keep, .opaque = &in->chat_pr};
+		enum np_chat_family f;
+
+		const char *s;
+		size_t l;
+
+		/* a file without a template has no chat problem */
+		if (!np_gguf_get_str(in->g, "tokenizer.chat_template", &s,
+				     &l) &&
+		    !np_chat_from_gguf(in->g, &ck, &f))
+			in->chat = np_chat_family_name(f);
+	}
 	return NPT_EXIT_OK;
 }
 
@@ -157,10 +173,18 @@ static void info_json(struct npt_json *j, const struct info *in)
 		npt_json_kuint(j, "tokens", np_tok_n_vocab(in->tok));
 		npt_json_kint(j, "bos", np_tok_bos(in->tok));
 		npt_json_kint(j, "eos", np_tok_eos(in->tok));
+		if (np_tok_pre(in->tok))
+			npt_json_kstr(j, "pre", np_tok_pre(in->tok));
+		else
+			npt_json_knull(j, "pre");
 		npt_json_obj_close(j);
 	} else {
 		npt_json_knull(j, "vocab");
 	}
+	if (in->chat)
+		npt_json_kstr(j, "chat_template", in->chat);
+	else
+		npt_json_knull(j, "chat_template");
 	npt_json_key(j, "problems");
 	npt_json_arr_open(j);
 	for (unsigned int i = 0; i < in->pr.n; i++)
@@ -202,12 +226,23 @@ static void info_text(const struct info *in)
 		       in->ts[k].first);
 	}
 	if (in->tok)
-		printf("vocab     %s, %u tokens, BOS %d, EOS %d\n",
+		printf("vocab     %s%s%s, %u tokens, BOS %d, EOS %d\n",
 		       npt_tok_kind_name(np_tok_kind(in->tok)),
+		       np_tok_pre(in->tok) ? " pre-tokenizer " : "",
+		       np_tok_pre(in->tok) ? np_tok_pre(in->tok) : "",
 		       np_tok_n_vocab(in->tok), np_tok_bos(in->tok),
 		       np_tok_eos(in->tok));
 	else
 		printf("vocab     -\n");
+	if (in->chat)
+		printf("chat      %s\n", in->chat);
+	else if (in->chat_pr.n && in->chat_pr.msg[0])
+		printf("chat      - (%s)\n",
+		       in->chat_pr.msg[0] +
+			       (strncmp(in->chat_pr.msg[0], "chat: ", 6) ? 0 :
+									   6));
+	else
+		printf("chat      -\n");
 	printf("np        %s\n", in->m ? "compiles it" : "cannot compile it:");
 	for (unsigned int i = 0; i < in->pr.n; i++)
 		if (in->pr.msg[i])
@@ -227,6 +262,8 @@ static int model_info(struct npt *t, const char *path)
 		info_text(&in);
 	for (unsigned int i = 0; i < in.pr.n; i++)
 		free(in.pr.msg[i]);
+	for (unsigned int i = 0; i < in.chat_pr.n; i++)
+		free(in.chat_pr.msg[i]);
 	np_tok_destroy(in.tok);
 	np_model_destroy(in.m);
 	np_gguf_close(in.g);
@@ -288,7 +325,7 @@ static int decode(const struct np_tok *tok, const int32_t *ids, size_t n,
 /* One model tokenize: the text, its ids and the text they decode to. */
 struct tokenize {
 	const char *path, *tfile;
-	bool bos;
+	bool bos, special;
 	char *text, *back;
 	size_t len, blen;
 	struct np_gguf *g;
@@ -305,6 +342,7 @@ static int tokenize_parse(struct npt *t, struct tokenize *z, int argc,
 	static const struct option opts[] = {
 		{"file", required_argument, NULL, 'f'},
 		{"bos", no_argument, NULL, 'b'},
+		{"special", no_argument, NULL, 's'},
 		{0},
 	};
 	int c, ret;
@@ -316,6 +354,9 @@ static int tokenize_parse(struct npt *t, struct tokenize *z, int argc,
 			break;
 		case 'b':
 			z->bos = true;
+			break;
+		case 's':
+			z->special = true;
 			break;
 		default:
 			return npt_usage(t, "model tokenize: bad option '%s'",
@@ -350,7 +391,8 @@ static int tokenize_check(struct npt *t, struct tokenize *z)
 
 	if (rc)
 		return rc;
-	ret = npt_encode(z->tok, z->text, z->len, z->bos, &z->ids, &z->n);
+	ret = npt_encode(z->tok, z->text, z->len, z->bos,
+			 z->special ? NP_TOK_PARSE_SPECIAL : 0, &z->ids, &z->n);
 	ret = ret ? ret : decode(z->tok, z->ids, z->n, &z->back, &z->blen);
 	if (ret) {
 		npt_err(t, "tokenizing %zu bytes with %s failed: %s", z->len,

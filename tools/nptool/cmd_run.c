@@ -30,6 +30,7 @@
 #include <np/pipeline.h>
 #include <np/recover.h>
 
+#include "chat.h"
 #include "dev.h"
 #include "np_abi.h"
 
@@ -56,6 +57,7 @@ struct run {
 	const struct np_tok *tok;
 	uint32_t n, follow;
 	bool quiet;
+	struct npt_chat chat;
 	/* the prompts of the requests, and the text they came from */
 	char **prompt; /* one per request, at least RUN_MAX_PROMPTS */
 	size_t n_prompts;
@@ -459,7 +461,7 @@ static const struct {
 /* The options into r->o and the fields of r they set. */
 static int run_parse(struct run *r, int argc, char **argv)
 {
-	enum { O_TEMP = 0x200, O_TOPP, O_NOSTOP, O_RECOVER, O_INJECT };
+	enum { O_TEMP = 0x200, O_TOPP, O_NOSTOP, O_RECOVER, O_INJECT, O_CHAT };
 	static const struct option opts[] = {
 		{"model", required_argument, NULL, 'm'},
 		{"prompt", required_argument, NULL, 'p'},
@@ -478,6 +480,10 @@ static int run_parse(struct run *r, int argc, char **argv)
 		{"recover", no_argument, NULL, O_RECOVER},
 		{"inject", required_argument, NULL, O_INJECT},
 		{"inject-after", required_argument, NULL, RUN_NUM + 8},
+		{"chat", no_argument, NULL, O_CHAT + NPT_CHAT_OPT_CHAT},
+		{"chat-template", required_argument, NULL,
+		 O_CHAT + NPT_CHAT_OPT_TEMPLATE},
+		{"special", no_argument, NULL, O_CHAT + NPT_CHAT_OPT_SPECIAL},
 		{"quiet", no_argument, NULL, 'q'},
 		{0},
 	};
@@ -541,6 +547,9 @@ static int run_parse(struct run *r, int argc, char **argv)
 				t, optarg,
 				"2:dead or 1:hang:engine=compute,n=1",
 				&r->inj[r->n_inj++]);
+			break;
+		case O_CHAT ... O_CHAT + NPT_CHAT_OPT_SPECIAL:
+			rc = npt_chat_opt(t, &r->chat, c - O_CHAT, optarg);
 			break;
 		case 'q':
 			r->quiet = true;
@@ -693,8 +702,9 @@ static int make_requests(struct run *r)
 		r->prompt[i] = r->prompt[i % r->n_prompts];
 		if (np_tok_bos(r->tok) >= 0)
 			id[k++] = np_tok_bos(r->tok);
-		if (np_tok_encode(r->tok, s, strlen(s), id + k, max_seq - 1 - k,
-				  &got)) {
+		if (np_tok_encode_flags(r->tok, s, strlen(s),
+					npt_chat_flags(&r->chat), id + k,
+					max_seq - 1 - k, &got)) {
 			npt_err(r->t,
 				"prompt %u (%zu bytes) does not fit %u tokens; "
 				"shorten it or raise --max-seq",
@@ -722,6 +732,9 @@ static int run_setup(struct run *r)
 {
 	int rc = run_prompts(r);
 
+	if (!rc)
+		rc = npt_chat_render(r->t, &r->chat, r->o.model, r->prompt,
+				     r->n_prompts);
 	if (!rc)
 		rc = open_cards(r->t, &r->ctx);
 	if (!rc)
@@ -791,6 +804,7 @@ static void run_free(struct run *r)
 	free(r->text);
 	free(r->calib);
 	free(r->prompt);
+	npt_chat_free(&r->chat);
 }
 
 int npt_cmd_run(struct npt *t, int argc, char **argv)

@@ -61,11 +61,13 @@ static const struct npt_cmd cmds[] = {
 	    "[-m MODEL] [-p PROMPT]... [-f FILE] [-n N] [-M M] [-c CARDS] "
 	    "[-t TOKENS] [--max-seq N] [--temperature T] [--top-k K] "
 	    "[--top-p P] [--seed S] [--follow R] [--no-stop] [-q] "
-	    "[--recover] [--inject CARD:FAULT]... [--inject-after N]",
+	    "[--recover] [--inject CARD:FAULT]... [--inject-after N] "
+	    "[--chat] [--chat-template NAME] [--special]",
 	    "run a model on the cards: N requests in M micro-batches, "
 	    "text streamed, then tokens/s, latency and utilization"),
 	CMD(model,
-	    "info FILE | tokenize FILE [--bos] TEXT|-f FILE | detokenize "
+	    "info FILE | tokenize FILE [--bos] [--special] TEXT|-f FILE | "
+	    "detokenize "
 	    "FILE ID... | mkgguf --shape tiny|medium|granite3b "
 	    "[--arch llama|llama3|mistral|granite|qwen2] "
 	    "[--layers|--dim|--heads|--kv-heads|--ffn|--vocab N]... [--tok "

@@ -219,6 +219,13 @@ enum np_tok_kind {
 	NP_TOK_BPE = 2, /* tokenizer.ggml.model "gpt2" (byte level) */
 };
 
+/*
+ * The tokenizer of a GGUF: tokenizer.ggml.model "llama" or "gpt2"; for
+ * gpt2, tokenizer.ggml.pre names the pre-tokenizer (np_tok_pre; gpt-2's
+ * rule when the key is absent). Returns 0, -EINVAL for missing or corrupt
+ * keys, -ENOTSUP for a model or pre-tokenizer np does not implement (the
+ * log names it and lists the supported ones), -ENOMEM.
+ */
 int np_tok_from_gguf(const struct np_gguf *g, const struct np_log *log,
 		     struct np_tok **out);
 void np_tok_destroy(struct np_tok *t);
@@ -226,15 +233,29 @@ int np_tok_kind(const struct np_tok *t);
 uint32_t np_tok_n_vocab(const struct np_tok *t);
 int32_t np_tok_bos(const struct np_tok *t); /* -1 if none */
 int32_t np_tok_eos(const struct np_tok *t);
+/* The BPE pre-tokenizer in use, by its tokenizer.ggml.pre name ("gpt-2",
+ * "llama-bpe", "qwen2", ...); NULL for a SentencePiece vocabulary. */
+const char *np_tok_pre(const struct np_tok *t);
 /*
  * Encode `len` bytes of text (any bytes; invalid UTF-8 is kept through byte
- * tokens) without BOS. *n_out receives the count; returns -ENOSPC (with the
- * needed count in *n_out) when cap is too small.
+ * tokens where the vocabulary has them, bytes without a token are dropped)
+ * without BOS, exactly as llama.cpp's llama_tokenize(add_special false).
+ * User-defined tokens are matched before anything else. *n_out receives the
+ * count; returns -ENOSPC (with the needed count in *n_out) when cap is too
+ * small, -E2BIG for text of 4 GiB or more, -ENOMEM.
  */
 int np_tok_encode(const struct np_tok *t, const char *text, size_t len,
 		  int32_t *ids, size_t cap, size_t *n_out);
-/* Decode ids to text (control tokens produce nothing); -ENOSPC as above,
- * -EINVAL for an id out of range. The output is not NUL-terminated. */
+/* np_tok_encode_flags: control tokens written in the text ("<|im_start|>")
+ * become those tokens instead of their characters' (parse_special) */
+#define NP_TOK_PARSE_SPECIAL (1u << 0)
+/* np_tok_encode with NP_TOK_* flags; -EINVAL for an unknown flag */
+int np_tok_encode_flags(const struct np_tok *t, const char *text, size_t len,
+			unsigned int flags, int32_t *ids, size_t cap,
+			size_t *n_out);
+/* Decode ids to text (control tokens produce nothing, user-defined ones
+ * their text verbatim); -ENOSPC as above, -EINVAL for an id out of range.
+ * The output is not NUL-terminated. */
 int np_tok_decode(const struct np_tok *t, const int32_t *ids, size_t n,
 		  char *text, size_t cap, size_t *len_out);
 
