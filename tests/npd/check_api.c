@@ -244,6 +244,60 @@ START_TEST(metrics_count)
 }
 END_TEST
 
+/* Chat: the messages rendered in the template's family; the same text
+ * streamed and whole; the stream opens with the assistant's role. */
+START_TEST(chat)
+{
+	static const char body[] =
+		"{\"messages\": [{\"role\": \"system\", \"content\": "
+		"\"You are terse.\"}, {\"role\": \"user\", \"content\": "
+		"[{\"type\": \"text\", \"text\": \"Name a harbour.\"}]}], "
+		"\"max_completion_tokens\": 10, \"temperature\": 0%s}";
+	char b[512];
+	struct tst_resp r, rs;
+	struct tst_sse s;
+	json_t *ch, *first;
+
+	snprintf(b, sizeof(b), body, "");
+	tst_http(&npd, "POST", "/v1/chat/completions", b, TST_KEY, &r);
+	ck_assert_msg(r.status == 200, "status %ld: %s", r.status, r.body);
+	ck_assert_str_eq(json_string_value(json_object_get(r.json, "object")),
+			 "chat.completion");
+	ch = json_array_get(json_object_get(r.json, "choices"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(
+				 json_object_get(ch, "message"), "role")),
+			 "assistant");
+	/* the rendered prompt: system and user turns, then the opening of
+	 * the assistant's, many more tokens than the two contents alone */
+	ck_assert_int_gt(
+		json_integer_value(json_object_get(
+			json_object_get(r.json, "usage"), "prompt_tokens")),
+		10);
+	snprintf(b, sizeof(b), body, ", \"stream\": true");
+	tst_http(&npd, "POST", "/v1/chat/completions", b, TST_KEY, &rs);
+	ck_assert_int_eq(rs.status, 200);
+	tst_sse_parse(rs.body, &s);
+	ck_assert(s.done);
+	first = json_array_get(s.events, 0);
+	ck_assert_str_eq(json_string_value(json_object_get(first, "object")),
+			 "chat.completion.chunk");
+	ck_assert_str_eq(
+		json_string_value(json_object_get(
+			json_object_get(
+				json_array_get(
+					json_object_get(first, "choices"), 0),
+				"delta"),
+			"role")),
+		"assistant");
+	ck_assert_str_eq(s.text,
+			 json_string_value(json_object_get(
+				 json_object_get(ch, "message"), "content")));
+	tst_sse_free(&s);
+	tst_resp_free(&rs);
+	tst_resp_free(&r);
+}
+END_TEST
+
 Suite *np_suite_npd_api(void)
 {
 	Suite *s = suite_create("npd_api");
@@ -258,6 +312,7 @@ Suite *np_suite_npd_api(void)
 	tcase_add_test(tc, logprobs);
 	tcase_add_test(tc, seeded_sampling);
 	tcase_add_test(tc, metrics_count);
+	tcase_add_test(tc, chat);
 	suite_add_tcase(s, tc);
 	return s;
 }

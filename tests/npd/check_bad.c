@@ -113,6 +113,11 @@ START_TEST(malformed)
 		    "{\"messages\": [{\"role\": \"pirate\", \"content\": "
 		    "\"arr\"}]}",
 		    TST_KEY, 400, "invalid_request_error", "messages");
+	/* the demo model has no chat template and none was chosen */
+	check_error("POST", "/v1/chat/completions",
+		    "{\"messages\": [{\"role\": \"user\", \"content\": "
+		    "\"hi\"}]}",
+		    TST_KEY, 400, "invalid_request_error", "messages");
 	check_error("POST", "/v1/completions", "{\"prompt\": \"\\xff\"}",
 		    TST_KEY, 400, "invalid_request_error", NULL);
 	still_serving();

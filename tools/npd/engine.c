@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <np/chat.h>
 #include <np/model.h>
 #include <np/np.h>
 #include <np/pipeline.h>
@@ -34,6 +35,10 @@ static struct {
 	const struct np_tok *tok;
 	uint32_t max_seq, n_cards;
 	_Atomic unsigned int busy; /* requests submitted, not ended */
+	/* chat: the family to render, or why there is none */
+	bool have_chat;
+	enum np_chat_family chat;
+	char chat_why[256];
 	uint64_t tokens; /* generated, on the run thread: --inject-after */
 	bool injected;
 	_Atomic bool draining;
@@ -263,6 +268,40 @@ static int on_event(void *opaque, const struct np_sched_event *ev)
 	return cancel;
 }
 
+static void keep_msg(void *opaque, enum np_log_level level, const char *msg)
+{
+	(void)level;
+	snprintf(opaque, sizeof(E.chat_why), "%s", msg);
+}
+
+/* The chat family: --chat-template, else the model's template. */
+static void chat_setup(const struct npd_config *c)
+{
+	struct np_log lg = {.fn = keep_msg, .opaque = E.chat_why};
+	struct np_gguf *g = NULL;
+
+	if (c->chat_template) {
+		E.have_chat =
+			!np_chat_family_from_name(c->chat_template, &E.chat);
+		if (!E.have_chat)
+			snprintf(
+				E.chat_why, sizeof(E.chat_why),
+				"--chat-template %s is not a family np renders "
+				"(%s)",
+				c->chat_template, np_chat_family_list());
+		return;
+	}
+	if (!np_gguf_open(c->model, &lg, &g))
+		E.have_chat = !np_chat_from_gguf(g, &lg, &E.chat);
+	np_gguf_close(g);
+	if (E.have_chat)
+		npd_log("chat template: %s", np_chat_family_name(E.chat));
+	else
+		npd_log("no chat template (%s); /v1/chat/completions needs "
+			"--chat-template NAME (%s)",
+			E.chat_why, np_chat_family_list());
+}
+
 static void *engine_main(void *arg)
 {
 	const struct npd_config *c = arg;
@@ -291,6 +330,7 @@ static void *engine_main(void *arg)
 		atomic_store(&E.state, NPD_FAILED);
 		return NULL;
 	}
+	chat_setup(c);
 	E.tok = np_pipeline_tok(E.p);
 	E.max_seq = np_pipeline_max_seq(E.p);
 	E.n_cards = np_pipeline_cards(E.p);
@@ -420,7 +460,6 @@ int npd_engine_tokenize(const char *text, size_t len, bool special,
 	int32_t *v;
 	int ret;
 
-	(void)special;
 	*ids = NULL;
 	*n = 0;
 	if (!ready(err, errlen))
@@ -435,7 +474,9 @@ int npd_engine_tokenize(const char *text, size_t len, bool special,
 		return -ENOMEM;
 	if (np_tok_bos(E.tok) >= 0)
 		v[k++] = np_tok_bos(E.tok);
-	ret = np_tok_encode(E.tok, text, len, v + k, cap - k, &got);
+	ret = np_tok_encode_flags(E.tok, text, len,
+				  special ? NP_TOK_PARSE_SPECIAL : 0, v + k,
+				  cap - k, &got);
 	if (ret == -ENOSPC || k + got >= E.max_seq) {
 		snprintf(err, errlen,
 			 "the prompt is %zu tokens; the context holds %u, "
@@ -465,6 +506,50 @@ size_t npd_engine_piece(int32_t id, char *buf, size_t len)
 		got = 0;
 	buf[got] = 0;
 	return got;
+}
+
+int npd_engine_chat(const char *const *role, const char *const *content,
+		    size_t n, char **out, char *err, size_t errlen)
+{
+	struct np_chat_msg *m;
+	size_t len = 0;
+	int ret;
+
+	*out = NULL;
+	if (!ready(err, errlen))
+		return -ESHUTDOWN;
+	if (!E.have_chat) {
+		snprintf(err, errlen,
+			 "this model has no chat template np renders (%s); "
+			 "start npd with --chat-template NAME (%s), or use "
+			 "/v1/completions",
+			 E.chat_why, np_chat_family_list());
+		return -ENOTSUP;
+	}
+	m = calloc(n, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		m[i].role = role[i];
+		m[i].content = content[i];
+	}
+	ret = np_chat_apply(E.chat, m, n, 1, NULL, 0, &len);
+	if (ret == -ENOSPC || !ret) {
+		*out = malloc(len + 1);
+		ret = *out ? np_chat_apply(E.chat, m, n, 1, *out, len + 1,
+					   &len) :
+			     -ENOMEM;
+	}
+	free(m);
+	if (ret) {
+		free(*out);
+		*out = NULL;
+		snprintf(err, errlen, "cannot render the messages: %s",
+			 strerror(-ret));
+		return ret;
+	}
+	(*out)[len] = 0;
+	return 0;
 }
 
 int npd_engine_submit(struct npd_req *r, char *err, size_t errlen)
