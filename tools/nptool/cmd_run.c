@@ -21,6 +21,7 @@
  * faults into emulated cards once --inject-after tokens were delivered.
  */
 #include <errno.h>
+#include <float.h>
 #include <getopt.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -79,9 +80,11 @@ static void on_recover(void *opaque, const struct np_recover_event *ev)
 		r->ev[r->n_ev++] = *ev;
 	if (r->t->json)
 		return;
-	if (!r->quiet)
-		printf("\n");
-	fprintf(stderr, "nptool: recovery %u: ", ev->attempt);
+	/* the streamed text goes on unchanged on stdout (byte for byte
+	 * that of a fault-free run); on a terminal the line starts on its
+	 * own */
+	fprintf(stderr, "%snptool: recovery %u: ", r->quiet ? "" : "\n",
+		ev->attempt);
 	if (ev->card >= 0)
 		fprintf(stderr, "card %d %s", ev->card, ev->fault);
 	else
@@ -167,16 +170,18 @@ static int open_cards(struct npt *t, struct np_ctx **ctx)
 static const struct {
 	const char *opt;
 	size_t off;
+	uint32_t min;
 } run_nums[] = {
-	{"--requests", offsetof(struct run, o.n)},
-	{"--micro-batches", offsetof(struct run, o.m)},
-	{"--cards", offsetof(struct run, o.cards)},
-	{"--max-tokens", offsetof(struct run, o.max_tokens)},
-	{"--max-seq", offsetof(struct run, o.max_seq)},
-	{"--top-k", offsetof(struct run, o.sp.top_k)},
-	{"--seed", offsetof(struct run, o.seed)},
-	{"--follow", offsetof(struct run, follow)},
-	{"--inject-after", offsetof(struct run, after)},
+	{"--requests", offsetof(struct run, o.n), 1},
+	{"--micro-batches", offsetof(struct run, o.m), 1},
+	{"--cards", offsetof(struct run, o.cards), 0},
+	{"--max-tokens", offsetof(struct run, o.max_tokens), 0},
+	/* a prompt token (the BOS at least) and one to generate */
+	{"--max-seq", offsetof(struct run, o.max_seq), 2},
+	{"--top-k", offsetof(struct run, o.sp.top_k), 0},
+	{"--seed", offsetof(struct run, o.seed), 0},
+	{"--follow", offsetof(struct run, follow), 0},
+	{"--inject-after", offsetof(struct run, after), 0},
 };
 
 /* The options into r->o and the fields of r they set. */
@@ -238,16 +243,17 @@ static int run_parse(struct run *r, int argc, char **argv)
 			break;
 		case RUN_NUM + 0 ... RUN_NUM + 8:
 			rc = npt_parse_u32(
-				t, run_nums[c - RUN_NUM].opt, optarg, 0,
+				t, run_nums[c - RUN_NUM].opt, optarg,
+				run_nums[c - RUN_NUM].min,
 				(uint32_t *)((char *)r +
 					     run_nums[c - RUN_NUM].off));
 			break;
 		case O_TEMP:
-			rc = npt_parse_float(t, "--temperature", optarg,
-					     &o->sp.temperature);
+			rc = npt_parse_float(t, "--temperature", optarg, 0,
+					     FLT_MAX, &o->sp.temperature);
 			break;
 		case O_TOPP:
-			rc = npt_parse_float(t, "--top-p", optarg,
+			rc = npt_parse_float(t, "--top-p", optarg, 0, 1,
 					     &o->sp.top_p);
 			break;
 		case O_NOSTOP:
@@ -310,7 +316,7 @@ static int run_prompts(struct run *r)
 	if (ret) {
 		npt_err(r->t, "cannot read prompts from %s: %s",
 			pfile ? pfile : NPT_SAMPLE_TEXT, strerror(-ret));
-		return pfile ? NPT_EXIT_USAGE : NPT_EXIT_UNAVAIL;
+		return pfile ? npt_file_exit(ret) : NPT_EXIT_UNAVAIL;
 	}
 	r->calib = malloc(text_len + 1);
 	if (r->calib) {
@@ -375,10 +381,23 @@ static int load(struct run *r)
 			ret == -ENOENT ? " (build the demo model with "
 					 "'cmake --build build', or "
 					 "pass --model FILE.gguf)" :
+			ret == -ENOTSUP ?
+					 " (np runs llama models of F32, F16, "
+					 "Q8_0 and Q4_0 tensors; 'nptool model "
+					 "info' says why not this one)" :
+			ret == -ERANGE ? " (a number in the model is beyond "
+					 "what the cards compute with: a "
+					 "weight or norm near the float limit, "
+					 "infinite or NaN)" :
 					 "");
-		return ret == -ENOENT || ret == -EINVAL || ret == -E2BIG ?
-			       NPT_EXIT_USAGE :
-			       npt_errno_exit(ret);
+		/* a model np does not run, or does not fit, is the user's
+		 * to change; what remains is the cards' (ENODEV: fewer
+		 * cards than -c asks for) */
+		return ret == -E2BIG  ? NPT_EXIT_USAGE :
+		       ret == -ENODEV ? NPT_EXIT_NODEV :
+		       npt_file_exit(ret) == NPT_EXIT_USAGE ?
+					NPT_EXIT_USAGE :
+					npt_errno_exit(ret);
 	}
 	return NPT_EXIT_OK;
 }
@@ -410,7 +429,9 @@ static int make_requests(struct run *r)
 		r->prompt[i] = r->prompt[i % r->n_prompts];
 		if (np_tok_bos(r->tok) >= 0)
 			id[k++] = np_tok_bos(r->tok);
-		if (np_tok_encode(r->tok, s, strlen(s), id + k, max_seq - 1 - k,
+		/* the prompt leaves room for one generated token */
+		if (k + 1 >= max_seq ||
+		    np_tok_encode(r->tok, s, strlen(s), id + k, max_seq - 1 - k,
 				  &got)) {
 			npt_err(r->t,
 				"prompt %u (%zu bytes) does not fit %u tokens; "
@@ -477,9 +498,44 @@ static int run_loop(struct run *r)
 			"the run failed: %s (the cards' messages above say "
 			"where)",
 			strerror(-ret));
-		return npt_errno_exit(ret);
+		/* the cards were there at the start: whatever failed now
+		 * (a card removed included) is a card error */
+		return ret == -ENOTSUP ? NPT_EXIT_UNAVAIL : NPT_EXIT_DEVERR;
 	}
 	return NPT_EXIT_OK;
+}
+
+/* After a run that succeeded: a fault asked for that never struck, or a
+ * card left FATAL that the run did not notice (an uncorrected SRAM error
+ * counted with no data touched), is reported, not passed over. */
+static int run_after(struct run *r)
+{
+	int rc = NPT_EXIT_OK;
+
+	if (r->n_inj && r->after && r->delivered < r->after) {
+		npt_err(r->t,
+			"--inject-after %u: the run delivered %llu tokens, so "
+			"the faults were never injected; give fewer tokens",
+			r->after, (unsigned long long)r->delivered);
+		rc = NPT_EXIT_USAGE;
+	}
+	for (unsigned int i = 0; i < np_ctx_num_cards(r->ctx); i++) {
+		struct np_card *c = np_ctx_card(r->ctx, i);
+		uint32_t st, ue = 0;
+
+		/* all ones: a card removed (and replaced) under --recover */
+		if (np_card_reg_read(c, NP_REG_STATUS, &st) ||
+		    !(st & NP_STATUS_FATAL) || st == UINT32_MAX)
+			continue;
+		np_card_reg_read(c, NP_REG_SRAM_UE, &ue);
+		npt_err(r->t,
+			"card %s is fatal after the run (%u uncorrected SRAM "
+			"errors) and the run did not notice: its results are "
+			"suspect; 'nptool reset' clears the card",
+			np_card_name(c), ue);
+		rc = NPT_EXIT_DEVERR;
+	}
+	return rc;
 }
 
 static void run_free(struct run *r)
@@ -508,8 +564,10 @@ int npt_cmd_run(struct npt *t, int argc, char **argv)
 	rc = run_setup(&r);
 	if (!rc)
 		rc = run_loop(&r);
-	if (!rc)
+	if (!rc) {
 		npt_run_report(&r);
+		rc = run_after(&r);
+	}
 	run_free(&r);
 	return rc;
 }

@@ -331,7 +331,7 @@ static int select_cards(struct npt *t, struct npt_cards *cs, int argc,
 				"no card '%s' in '%s': give an index 0..%u or "
 				"a name shown by 'nptool list'",
 				argv[a], t->spec, cs->n - 1);
-			return NPT_EXIT_NODEV;
+			return NPT_EXIT_USAGE;
 		}
 	}
 	for (unsigned int i = 0; i < cs->n; i++)
@@ -506,6 +506,14 @@ int npt_source_open(struct npt *t, struct npt_source *s)
 		rc = npt_open(t, NULL, &s->ctx);
 		if (!rc)
 			s->n = np_ctx_num_cards(s->ctx);
+		/* emulated cards live inside one process: these are ours,
+		 * not those of a run in another process */
+		if (!rc && !t->json)
+			fprintf(stderr,
+				"nptool: %s: these are %zu emulated cards this "
+				"nptool created, idle; another process's "
+				"emulated cards cannot be seen from here\n",
+				t->spec, s->n);
 		return rc;
 	}
 	return npt_sysfs_cards(t, &s->pci, &s->n);

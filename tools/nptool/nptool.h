@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <np/log.h>
 
@@ -47,6 +48,10 @@ struct npt_cmd {
 	bool stream; /* writes its own JSON documents (one per refresh) */
 };
 
+/* The whole program: global options, then the command. Returns the exit
+ * code. */
+int npt_main(int argc, char **argv);
+
 /* Open / close one JSON document (the envelope of docs/nptool.md). */
 void npt_doc_begin(struct npt *t);
 void npt_doc_end(struct npt *t, int rc);
@@ -70,9 +75,11 @@ int npt_parse_size(const char *s, uint64_t *out);
  * the bad value through npt_usage() and returns its exit code. */
 int npt_parse_u32(struct npt *t, const char *opt, const char *s, uint32_t min,
 		  uint32_t *v);
-/* Parse the value s of option opt ("--top-p") as a non-negative float. Returns 0, or reports the bad value through
- * npt_usage() and returns its exit code. */
-int npt_parse_float(struct npt *t, const char *opt, const char *s, float *v);
+/* Parse the value s of option opt ("--top-p") as a finite float in
+ * [min, max] (NaN and infinities refused). Returns 0, or reports the bad
+ * value through npt_usage() and returns its exit code. */
+int npt_parse_float(struct npt *t, const char *opt, const char *s, float min,
+		    float max, float *v);
 /* Parse a non-negative decimal number of seconds. 0 or -EINVAL. */
 int npt_parse_seconds(const char *s, double *out);
 /* -i SECONDS and, with allow_count, -n COUNT of status and top; nothing
@@ -98,6 +105,16 @@ struct npt_inject {
 };
 int npt_parse_inject(struct npt *t, char *s, const char *example,
 		     struct npt_inject *in);
+
+/* Text from a file (model metadata, vocabulary pieces, messages that
+ * quote them) made safe for a terminal: control characters (C0 but tab,
+ * and newline when keep_nl; DEL; C1) become "\xNN". Writes at most cap
+ * bytes with the NUL into dst, returns the length written. */
+size_t npt_escape(char *dst, size_t cap, const char *src, size_t len,
+		  bool keep_nl);
+/* len bytes of such text to f: escaped (newlines kept) when f is a
+ * terminal, else as they are. */
+void npt_print_text(FILE *f, const char *s, size_t len);
 
 /* Progress bar on stderr: only on a terminal, not in --json mode, and
  * only once the operation has run for a second. */

@@ -16,7 +16,7 @@ void npt_run_print_tokens(const struct np_tok *tok, const int32_t *ids,
 	size_t len;
 
 	if (np_tok_decode(tok, ids, n, buf, sizeof(buf), &len) == 0)
-		fwrite(buf, 1, len, f);
+		npt_print_text(f, buf, len);
 }
 
 static void report_recoveries(struct run *r)
