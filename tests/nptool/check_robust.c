@@ -164,8 +164,8 @@ END_TEST
 /* item 5: a name or architecture with terminal controls is escaped */
 START_TEST(test_escape)
 {
-	const char *m =
-		patched_model("name.gguf", "general.name", "\033]0;pwned\007!!");
+	const char *m = patched_model("name.gguf", "general.name",
+				      "\033]0;pwned\007!!");
 	struct tst_run r;
 
 	tst_run(&r, "model", "info", m, NULL);
@@ -445,6 +445,61 @@ START_TEST(test_writer_replaces)
 }
 END_TEST
 
+/* issue 21: the prompt and the text apart, load time, prefill and decode
+ * rates; the text is the tokens JSON reports */
+START_TEST(test_run_output)
+{
+	static const char *const opts[] = {
+		"--model",	"--prompt",	   "--prompt-file",
+		"--requests",	"--micro-batches", "--cards",
+		"--max-tokens", "--max-seq",	   "--temperature",
+		"--top-k",	"--top-p",	   "--seed",
+		"--follow",	"--no-stop",	   "--quiet",
+		"--recover",	"--inject",	   "--inject-after",
+	};
+	struct tst_run r, j;
+	struct tst_jv *res;
+	char want[512];
+
+	tst_run(&j, "--json", "run", "-m", NPT_DEMO_MODEL, "-c", "5", "-n", "2",
+		"-M", "1", "-t", "6", "--no-stop", "-p", "Hello world.", "-p",
+		"The sea.", NULL);
+	tst_envelope(&j, "run", 0);
+	ck_assert_double_gt(tst_jv_num(j.json, "load_s"), 0);
+	ck_assert_double_gt(tst_jv_num(j.json, "prefill_tokens_per_s"), 0);
+	ck_assert_double_gt(tst_jv_num(j.json, "decode_tokens_per_s"), 0);
+	res = tst_jv_get(j.json, "results");
+	tst_run(&r, "run", "-m", NPT_DEMO_MODEL, "-c", "5", "-n", "2", "-M",
+		"1", "-t", "6", "--no-stop", "-p", "Hello world.", "-p",
+		"The sea.", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_ptr_eq(
+		strstr(r.out, "[0] prompt: Hello world.\n[0] output: "), r.out);
+	snprintf(want, sizeof(want), "\n[1] prompt: The sea.\n[1] output: %s\n",
+		 tst_jv_str(tst_jv_at(res, 1), "text"));
+	ck_assert_msg(strstr(r.out, want), "'%s' not in '%s'", want, r.out);
+	ck_assert_ptr_nonnull(strstr(r.out, "\nload         "));
+	ck_assert_ptr_nonnull(strstr(r.out, " prompt tokens/s\n"));
+	ck_assert_ptr_nonnull(strstr(r.out, " generated tokens/s\n"));
+	tst_run_free(&r);
+	tst_run_free(&j);
+
+	tst_run(&r, "run", "--help", NULL);
+	ck_assert_int_eq(r.status, 0);
+	/* each at the start of its own line ("  -m, --model" or
+	 * "      --max-seq"), followed by its description */
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		char a[64], b[64];
+
+		snprintf(a, sizeof(a), ", %s ", opts[i]);
+		snprintf(b, sizeof(b), "\n      %s ", opts[i]);
+		ck_assert_msg(strstr(r.out, a) || strstr(r.out, b),
+			      "run --help: no line for %s", opts[i]);
+	}
+	tst_run_free(&r);
+}
+END_TEST
+
 Suite *np_suite_robust(void)
 {
 	Suite *s = suite_create("robust");
@@ -464,6 +519,7 @@ Suite *np_suite_robust(void)
 	tcase_add_test(tc, test_status_own_cards);
 	tcase_add_test(tc, test_model_rewritten);
 	tcase_add_test(tc, test_writer_replaces);
+	tcase_add_test(tc, test_run_output);
 	suite_add_tcase(s, tc);
 	return s;
 }

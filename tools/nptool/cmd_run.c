@@ -163,6 +163,39 @@ static int open_cards(struct npt *t, struct np_ctx **ctx)
 	return npt_open(t, NULL, ctx);
 }
 
+const char npt_run_options[] =
+	"  -m, --model GGUF       llama GGUF to run (default $NP_MODEL, else "
+	"the demo model)\n"
+	"  -p, --prompt TEXT      a prompt (repeatable; requests cycle through "
+	"them)\n"
+	"  -f, --prompt-file FILE one prompt per line ('-': standard input)\n"
+	"  -n, --requests N       requests run at once (default 28)\n"
+	"  -M, --micro-batches M  micro-batches in the pipeline, 1..N "
+	"(default 14)\n"
+	"  -c, --cards CARDS      cards the model is spread over (default: "
+	"all opened)\n"
+	"  -t, --max-tokens T     tokens to generate per request (default 32; "
+	"0: until stop or --max-seq)\n"
+	"      --max-seq N        context per request, prompt + generated, at "
+	"least 2 (default 256)\n"
+	"      --temperature T    0 (default): greedy; else softmax(logit / "
+	"T)\n"
+	"      --top-k K          sample among the K most likely (0: all the "
+	"cards return)\n"
+	"      --top-p P          smallest set of probability mass >= P, 0..1 "
+	"(0 or 1: no cut)\n"
+	"      --seed S           sampling seed of request 0 (request i: S + "
+	"i)\n"
+	"      --follow R         the request whose text streams (default 0)\n"
+	"      --no-stop          do not stop at the end-of-sequence token\n"
+	"  -q, --quiet            no text, only the statistics\n"
+	"      --recover          survive card failures: reset, reload, "
+	"resume\n"
+	"      --inject CARD:FAULT  a fault into emulated card CARD "
+	"(repeatable; docs/hardware.md)\n"
+	"      --inject-after N   inject once N tokens were delivered "
+	"(default 0: before the run)\n";
+
 /* The options that take a number, and where it goes in struct run; the
  * first four also have a short form (RUN_NUM_SHORT). */
 #define RUN_NUM 0x100
@@ -372,7 +405,9 @@ static int load(struct run *r)
 	if (!t->json && !r->quiet)
 		fprintf(stderr, "nptool: loading %s onto %s\n", r->o.model,
 			t->spec);
+	r->load_s = npt_now();
 	ret = np_model_load(r->ctx, r->o.model, &po, &r->p);
+	r->load_s = npt_now() - r->load_s;
 	if (r->bar_on)
 		npt_progress_end(&r->bar);
 	if (ret) {
@@ -480,7 +515,8 @@ static int run_loop(struct run *r)
 	int ret;
 
 	if (!r->t->json && !r->quiet)
-		printf("[%u] %s", r->follow, r->prompt[r->follow]);
+		printf("[%u] prompt: %s\n[%u] output: ", r->follow,
+		       r->prompt[r->follow], r->follow);
 	fflush(stdout);
 	r->st.req = r->rs;
 	r->st.card = r->cs;

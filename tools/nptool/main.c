@@ -57,13 +57,15 @@ static const struct npt_cmd cmds[] = {
 	    "check the host setup; print the command that fixes each problem"),
 	CMD(cdi, "[-o FILE] [--kind VENDOR/CLASS]",
 	    "write a Container Device Interface spec for the cards"),
-	CMD(run,
-	    "[-m MODEL] [-p PROMPT]... [-f FILE] [-n N] [-M M] [-c CARDS] "
-	    "[-t TOKENS] [--max-seq N] [--temperature T] [--top-k K] "
-	    "[--top-p P] [--seed S] [--follow R] [--no-stop] [-q] "
-	    "[--recover] [--inject CARD:FAULT]... [--inject-after N]",
-	    "run a model on the cards: N requests in M micro-batches, "
-	    "text streamed, then tokens/s, latency and utilization"),
+	{.name = "run",
+	 .handler = npt_cmd_run,
+	 .args = "[-m MODEL] [-p PROMPT]... [-f FILE] [-n N] [-M M] [-c CARDS] "
+		 "[-t TOKENS] [--max-seq N] [--temperature T] [--top-k K] "
+		 "[--top-p P] [--seed S] [--follow R] [--no-stop] [-q] "
+		 "[--recover] [--inject CARD:FAULT]... [--inject-after N]",
+	 .help = "run a model on the cards: N requests in M micro-batches, "
+		 "text streamed, then tokens/s, latency and utilization",
+	 .options = npt_run_options},
 	CMD(model,
 	    "info FILE | tokenize FILE [--bos] TEXT|-f FILE | detokenize "
 	    "FILE ID... | mkgguf --shape tiny|medium|granite3b "
@@ -112,6 +114,8 @@ static void cmd_usage(FILE *f, const struct npt_cmd *c)
 {
 	fprintf(f, "Usage: nptool [OPTIONS] %s %s\n  %s\n", c->name, c->args,
 		c->help);
+	if (c->options)
+		fprintf(f, "\nOptions:\n%s", c->options);
 }
 
 /* npt_err() also serves libnp's log callback, called from its threads */

@@ -45,6 +45,7 @@ struct npt_cmd {
 	int (*handler)(struct npt *t, int argc, char **argv);
 	const char *args; /* synopsis of the command's own options */
 	const char *help; /* one line */
+	const char *options; /* NULL, or a line per option for --help */
 	bool stream; /* writes its own JSON documents (one per refresh) */
 };
 
@@ -194,6 +195,7 @@ int npt_cmd_doctor(struct npt *t, int argc, char **argv);
 int npt_cmd_cdi(struct npt *t, int argc, char **argv);
 int npt_cmd_pipeline(struct npt *t, int argc, char **argv);
 int npt_cmd_run(struct npt *t, int argc, char **argv);
+extern const char npt_run_options[]; /* run --help, a line per option */
 int npt_cmd_bench(struct npt *t, int argc, char **argv);
 int npt_cmd_model(struct npt *t, int argc, char **argv);
 /* model mkgguf, argv[0] the subcommand */

@@ -34,6 +34,7 @@ struct run {
 	const struct np_tok *tok;
 	uint32_t n, follow;
 	bool quiet;
+	double load_s; /* np_model_load: read, compile, cards loaded */
 	/* the prompts of the requests, and the text they came from */
 	char *prompt[RUN_MAX_PROMPTS];
 	size_t n_prompts;

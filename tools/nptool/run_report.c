@@ -69,6 +69,39 @@ static double per_token_ms(const struct np_request_stats *s)
 			       0;
 }
 
+/* Prompt tokens per second of the prefill: all prompts, over the time
+ * until the last request had its first token (every prompt prefilled). */
+static double prefill_rate(const struct np_session_stats *st,
+			   const struct np_request_stats *rs, uint32_t n)
+{
+	uint64_t end = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		if (rs[i].tokens && rs[i].first_ns > end)
+			end = rs[i].first_ns;
+	return end ? (double)st->prompt_tokens / (end / 1e9) : 0;
+}
+
+/* Generated tokens per second of the decode: the tokens after each
+ * request's first, over the span from the earliest first token to the
+ * latest last one. */
+static double decode_rate(const struct np_request_stats *rs, uint32_t n)
+{
+	uint64_t begin = UINT64_MAX, end = 0, tokens = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (!rs[i].tokens)
+			continue;
+		tokens += rs[i].tokens - 1;
+		if (rs[i].first_ns < begin)
+			begin = rs[i].first_ns;
+		if (rs[i].last_ns > end)
+			end = rs[i].last_ns;
+	}
+	return tokens && end > begin ? (double)tokens / ((end - begin) / 1e9) :
+				       0;
+}
+
 /* Utilization, hops and credit stalls per card (np_session_run's). */
 static void report_cards(const struct np_pipeline *p,
 			 const struct np_session_stats *st)
@@ -116,7 +149,8 @@ static void report_text(struct run *r, const struct np_pipeline *p,
 		for (uint32_t i = 0; i < r->n; i++) {
 			if (i == r->follow)
 				continue;
-			printf("\n[%u] %s", i, prompt[i]);
+			printf("\n[%u] prompt: %s\n[%u] output: ", i, prompt[i],
+			       i);
 			npt_run_print_tokens(r->tok, r->out[i], r->n_out[i],
 					     stdout);
 			printf("\n");
@@ -128,6 +162,11 @@ static void report_text(struct run *r, const struct np_pipeline *p,
 	       (unsigned long long)st->prompt_tokens,
 	       (unsigned long long)st->tokens, st->wall_ns / 1e9);
 	printf("throughput   %.1f tokens/s\n", st->tokens_per_s);
+	printf("load         %.2f s (model read and compiled, cards loaded)\n",
+	       r->load_s);
+	printf("prefill      %.1f prompt tokens/s\n",
+	       prefill_rate(st, rs, r->n));
+	printf("decode       %.1f generated tokens/s\n", decode_rate(rs, r->n));
 	if (r->recover)
 		printf("recoveries   %u\n\n", r->n_ev);
 	else
@@ -211,6 +250,9 @@ static void report_json(struct run *r, const struct np_pipeline *p,
 	npt_json_kuint(j, "tokens", st->tokens);
 	npt_json_kdouble(j, "wall_s", st->wall_ns / 1e9);
 	npt_json_kdouble(j, "tokens_per_s", st->tokens_per_s);
+	npt_json_kdouble(j, "load_s", r->load_s);
+	npt_json_kdouble(j, "prefill_tokens_per_s", prefill_rate(st, rs, r->n));
+	npt_json_kdouble(j, "decode_tokens_per_s", decode_rate(rs, r->n));
 	if (!r->recover)
 		json_cards(j, p, st);
 	npt_json_key(j, "results");
