@@ -23,6 +23,7 @@ int main(void)
 	srunner_add_suite(sr, np_suite_model());
 	srunner_add_suite(sr, np_suite_spec());
 	srunner_add_suite(sr, np_suite_robust());
+	srunner_add_suite(sr, np_suite_exitcodes());
 	/* real cards: only where NP_DEVICES names them (the guest run) */
 	if (spec && !strncmp(spec, "vfio:", 5))
 		srunner_add_suite(sr, np_suite_guest());

@@ -76,5 +76,6 @@ Suite *np_suite_guest(void);
 Suite *np_suite_model(void);
 Suite *np_suite_spec(void);
 Suite *np_suite_robust(void);
+Suite *np_suite_exitcodes(void);
 
 #endif /* TST_TEST_H */
