@@ -21,10 +21,9 @@ static const struct {
 	const char *name;
 	int (*fn)(const uint8_t *data, size_t size);
 } harnesses[] = {
-	{"gguf", np_fuzz_gguf},
-	{"compile", np_fuzz_compile},
-	{"emu", np_fuzz_emu},
-	{"card", np_fuzz_card},
+	{"gguf", np_fuzz_gguf}, {"compile", np_fuzz_compile},
+	{"emu", np_fuzz_emu},	{"card", np_fuzz_card},
+	{"cli", np_fuzz_cli},
 };
 
 #define N_HARNESSES (int)(sizeof(harnesses) / sizeof(harnesses[0]))
