@@ -500,6 +500,38 @@ START_TEST(test_run_output)
 }
 END_TEST
 
+/* item 7: a hung compute queue is found on its own card, in proportion to
+ * its jobs' time rather than after the whole context timeout (5 s) */
+START_TEST(test_hang_named)
+{
+	struct tst_run ref, r;
+	struct tst_jv *ev, *a, *b;
+
+	tst_run(&ref, "--json", "run", "-m", NPT_DEMO_MODEL, "-c", "5", "-n",
+		"4", "-M", "2", "-t", "8", "--no-stop", NULL);
+	tst_envelope(&ref, "run", 0);
+	tst_run(&r, "--json", "run", "-m", NPT_DEMO_MODEL, "-c", "5", "-n", "4",
+		"-M", "2", "-t", "8", "--no-stop", "--recover", "--inject",
+		"3:hang:engine=compute,n=3", NULL);
+	tst_envelope(&r, "run", 0);
+	ev = tst_jv_at(tst_jv_get(r.json, "recoveries"), 0);
+	ck_assert_ptr_nonnull(ev);
+	ck_assert_double_eq(tst_jv_num(ev, "card"), 3);
+	ck_assert_str_eq(tst_jv_str(ev, "fault"), "compute queue hang");
+	ck_assert_double_lt(tst_jv_num(ev, "detect_ms"), 2500);
+	ck_assert_ptr_nonnull(strstr(r.err, "card emu:3 (card 3 of the "
+					    "pipeline): compute queue hung"));
+	ck_assert_ptr_null(strstr(r.err, "made no progress"));
+	a = tst_jv_get(ref.json, "results");
+	b = tst_jv_get(r.json, "results");
+	for (size_t i = 0; i < a->n; i++)
+		ck_assert_str_eq(tst_jv_str(tst_jv_at(b, i), "text"),
+				 tst_jv_str(tst_jv_at(a, i), "text"));
+	tst_run_free(&ref);
+	tst_run_free(&r);
+}
+END_TEST
+
 Suite *np_suite_robust(void)
 {
 	Suite *s = suite_create("robust");
@@ -520,6 +552,7 @@ Suite *np_suite_robust(void)
 	tcase_add_test(tc, test_model_rewritten);
 	tcase_add_test(tc, test_writer_replaces);
 	tcase_add_test(tc, test_run_output);
+	tcase_add_test(tc, test_hang_named);
 	suite_add_tcase(s, tc);
 	return s;
 }
