@@ -43,6 +43,7 @@ enum kind {
 	K_FILE, /* a text file to read */
 	K_OUT, /* a path to write */
 	K_INJECT,
+	K_INJECT_DATA, /* faults that never stall a transfer */
 	K_CARD,
 	K_WORD, /* a value from the option's own word list */
 };
@@ -110,6 +111,19 @@ static const char *const injects[] = {
 	"1:hang:engine=9,n=0",
 	"4294967296:dead",
 };
+/* verify reads each card back: a dead or hung card costs it a context
+ * timeout per read (35 s in all), past the bound of an input */
+static const char *const data_injects[] = {
+	"1:sram-ue",
+	"1:sram-ce",
+	"0:sram-flip:addr=0x1000,bits=2",
+	"0:sram-flip:addr=0x1000,bits=1",
+	"1:overheat",
+	"99:sram-ue",
+	"1:bogus",
+	"x",
+	"2:dma-error:engine=1,n=1",
+};
 static const char *const cards[] = {"0",  "1",	"2", "emu:0", "emu:1",
 				    "99", "-1", "x", "",      "0000:03:00.0"};
 static const char *const specs[] = {
@@ -128,10 +142,11 @@ static const struct opt o_pipeline[] = {{.name = "-i", .kind = K_SECS},
 static const struct opt o_reset[] = {{.name = "--all", .kind = K_FLAG},
 				     {.name = "", .kind = K_CARD},
 				     {.name = NULL}};
-static const struct opt o_verify[] = {{.name = "-m", .kind = K_MODEL},
-				      {.name = "-c", .kind = K_COUNT},
-				      {.name = "--inject", .kind = K_INJECT},
-				      {.name = NULL}};
+static const struct opt o_verify[] = {
+	{.name = "-m", .kind = K_MODEL},
+	{.name = "-c", .kind = K_COUNT},
+	{.name = "--inject", .kind = K_INJECT_DATA},
+	{.name = NULL}};
 static const struct opt o_memtest[] = {
 	{.name = "--sram", .kind = K_FLAG},
 	{.name = "--fb", .kind = K_FLAG},
@@ -264,8 +279,10 @@ static void make_files(void)
 	snprintf(outs[0], sizeof(outs[0]), "%s/out", dir);
 	snprintf(outs[1], sizeof(outs[1]), "%s/missing-dir/out", dir);
 	snprintf(outs[2], sizeof(outs[2]), "%s", dir);
-	/* the files of valid models must be there */
+	/* the files of valid models must be there; run and verify without
+	 * -m load the first (the build's demo model may not exist) */
 	NP_FUZZ_ASSERT(!access(models[0], R_OK), "%s", models[0]);
+	setenv("NP_MODEL", models[0], 1);
 }
 
 /* A value of kind k: an entry of a table picked by the next byte. */
@@ -292,6 +309,8 @@ static const char *value(struct np_fuzz_in *in, const struct opt *o)
 		return outs[b % N(outs)];
 	case K_INJECT:
 		return injects[b % N(injects)];
+	case K_INJECT_DATA:
+		return data_injects[b % N(data_injects)];
 	case K_CARD:
 		return cards[b % N(cards)];
 	case K_WORD: {

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <np/model.h>
@@ -345,6 +346,21 @@ START_TEST(test_recover_stdout)
 }
 END_TEST
 
+/* a card that stopped answering is left at once, not after a context
+ * timeout (5 s) per DMA engine (found by the CLI fuzzer: 25 s) */
+START_TEST(test_dead_card_quick)
+{
+	struct tst_run r;
+	time_t t0 = time(NULL);
+
+	tst_run(&r, "run", "-q", "-m", NPT_DEMO_MODEL, "-c", "5", "-n", "2",
+		"-M", "1", "-t", "4", "--inject", "1:dead", NULL);
+	ck_assert_int_eq(r.status, 4);
+	ck_assert_int_lt(time(NULL) - t0, 8);
+	tst_run_free(&r);
+}
+END_TEST
+
 /* item 9: status on emulated cards says whose cards they are */
 START_TEST(test_status_own_cards)
 {
@@ -549,6 +565,7 @@ Suite *np_suite_robust(void)
 	tcase_add_test(tc, test_huge_norms);
 	tcase_add_test(tc, test_recover_stdout);
 	tcase_add_test(tc, test_status_own_cards);
+	tcase_add_test(tc, test_dead_card_quick);
 	tcase_add_test(tc, test_model_rewritten);
 	tcase_add_test(tc, test_writer_replaces);
 	tcase_add_test(tc, test_run_output);
