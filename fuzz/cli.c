@@ -60,6 +60,9 @@ static const char *const vlevels[] = {"quick", "QUICK", "", "x", NULL};
 static const char *const shapes[] = {"tiny", "huge", "", NULL};
 static const char *const toks[] = {"spm", "bpe", "x", NULL};
 static const char *const types[] = {"f32", "f16", "q8_0", "q4_0", "q5_k", NULL};
+static const char *const chats[] = {"chatml", "llama3", "mistral-v7",
+				    "x",      "",	NULL};
+static const char *const archs[] = {"llama", "qwen2", "granite", "gpt2", NULL};
 static const char *const kinds[] = {"a/b", "NoSlash", "x/y/z", "/", NULL};
 static const char *const subcmds[] = {"info",	"tokenize", "detokenize",
 				      "mkgguf", "bogus",    NULL};
@@ -190,6 +193,9 @@ static const struct opt o_run[] = {
 	{.name = "--recover", .kind = K_FLAG},
 	{.name = "--inject", .kind = K_INJECT},
 	{.name = "--inject-after", .kind = K_COUNT},
+	{.name = "--chat", .kind = K_FLAG},
+	{.name = "--chat-template", .kind = K_WORD, .words = chats},
+	{.name = "--special", .kind = K_FLAG},
 	{.name = NULL}};
 static const struct opt o_model[] = {
 	{.name = "", .kind = K_WORD, .words = subcmds},
@@ -206,6 +212,8 @@ static const struct opt o_model[] = {
 	{.name = "--tok", .kind = K_WORD, .words = toks},
 	{.name = "--type", .kind = K_WORD, .words = types},
 	{.name = "--seed", .kind = K_COUNT},
+	{.name = "--special", .kind = K_FLAG},
+	{.name = "--arch", .kind = K_WORD, .words = archs},
 	{.name = NULL}};
 static const struct opt o_compile[] = {{.name = "", .kind = K_MODEL},
 				       {.name = "--cards", .kind = K_COUNT},

@@ -35,10 +35,12 @@ static const char *const keys[] = {
 	"tokenizer.ggml.eos_token_id",
 	"tokenizer.ggml.merges",
 	"tokenizer.ggml.model",
+	"tokenizer.ggml.pre",
 	"tokenizer.ggml.scores",
 	"tokenizer.ggml.token_type",
 	"tokenizer.ggml.tokens",
 	"tokenizer.ggml.unknown_token_id",
+	"tokenizer.chat_template",
 	"np.fuzz.absent",
 };
 

@@ -231,12 +231,89 @@ def card_seeds():
     }
 
 
+# the types np reads, in id order: the quant harness's first byte picks one
+READABLE = (("f32", 4), ("f16", 2), ("q4_0", 18), ("q4_1", 20),
+            ("q5_0", 22), ("q5_1", 24), ("q8_0", 34), ("q2_k", 84),
+            ("q3_k", 110), ("q4_k", 144), ("q5_k", 176), ("q6_k", 210),
+            ("iq4_nl", 18), ("bf16", 2))
+
+
+def quant_seeds():
+    """pick, blocks - 1, mode (0 decode, 1 encode), then block bytes or
+    floats (fuzz/quant.c)"""
+    out = {}
+    lcg = 1
+
+    def noise(n):
+        nonlocal lcg
+        b = bytearray()
+        for _ in range(n):
+            lcg = (lcg * 1103515245 + 12345) & 0x7fffffff
+            b.append(lcg >> 16 & 0xff)
+        return bytes(b)
+
+    for i, (name, size) in enumerate(READABLE):
+        out["decode-%s.bin" % name] = bytes([i, 1, 0]) + noise(2 * size)
+    ramp = b"".join(struct.pack("<f", (j - 128) / 64.0) for j in range(256))
+    out["encode-ramp.bin"] = bytes([0, 0, 1]) + ramp
+    odd = [float("nan"), float("inf"), -float("inf"), 3.4e38, -3.4e38,
+           1e-45, 0.0, -0.0]
+    out["encode-nonfinite.bin"] = bytes([0, 0, 1]) + b"".join(
+        struct.pack("<f", odd[j % len(odd)]) for j in range(256))
+    out["encode-zero.bin"] = bytes([0, 1, 1]) + bytes(4 * 512)
+    return out
+PRES = ["gpt-2", "mpt", "llama-bpe", "qwen2", "starcoder", "refact",
+        "deepseek-llm", "deepseek-coder", "falcon", "default", "command-r",
+        "smaug-bpe", "spm"]  # fuzz/tok.c's order
+
+
+def tok_seeds():
+    """byte 0: tokenizer, byte 1 bit 0: parse special tokens, then text"""
+    text = ("Hello world 12345 it's IT'S\n\n  x\r\n\ta+b=3,1234; `q` "
+            "\u00e9t\u00e9 \u65e5\u672c\u8a9e \uac00\u3000\u3002 "
+            "\U0001f600 xyz<|im_start|>hell \u0120! ").encode()
+    seeds = {}
+    for i, name in enumerate(PRES):
+        seeds["%s.bin" % name] = bytes([i, 0]) + text
+        seeds["%s-special.bin" % name] = bytes([i, 1]) + text
+    seeds["invalid-utf8.bin"] = b"\x00\x00\xff\xfe\xc3 \xe6\x97 \x80x"
+    seeds["spaces-end.bin"] = bytes([6, 0]) + b"a   \n   "
+    return seeds
+
+
+def chat_seeds():
+    """byte 0: family, byte 1 bit 0: generation prompt, then NUL-split
+    template, role, content, role, content, ..."""
+    conv = [b"system", b"You are a helpful assistant", b"user", b"Hello",
+            b"assistant", b"Hi there", b"user", b"Who are you",
+            b"assistant", b"   I am an assistant   ", b"user",
+            b"Another question"]
+    tmpls = {
+        "chatml": b"{{'<|im_start|>' + message['role']}}",
+        "llama2-sys": b"[INST] <<SYS>>",
+        "mistral-v1": b"' [INST] ' + system_message",
+        "mistral-v3-tekken": b'[AVAILABLE_TOOLS]"[INST]"',
+        "mistral-v7": b"[SYSTEM_PROMPT][INST]",
+        "llama3": b"<|start_header_id|><|end_header_id|>",
+        "granite": b"<|start_of_role|>",
+        "phi3": b"<|assistant|><|end|>",
+        "unknown": b"{{ messages }}",
+    }
+    seeds = {}
+    for i, (name, t) in enumerate(tmpls.items()):
+        seeds["%s.bin" % name] = bytes([i, 1]) + b"\0".join([t] + conv)
+    seeds["empty.bin"] = b""
+    return seeds
+
+
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "corpus")
     for harness, seeds in (("gguf", gguf_seeds()),
                            ("compile", compile_seeds()),
-                           ("emu", emu_seeds()), ("card", card_seeds())):
+                           ("emu", emu_seeds()), ("card", card_seeds()),
+                           ("quant", quant_seeds()),
+                           ("tok", tok_seeds()), ("chat", chat_seeds())):
         os.makedirs(os.path.join(root, harness), exist_ok=True)
         for name, data in seeds.items():
             with open(os.path.join(root, harness, name), "wb") as f:

@@ -25,6 +25,9 @@ int np_fuzz_gguf(const uint8_t *data, size_t size);
 int np_fuzz_compile(const uint8_t *data, size_t size);
 int np_fuzz_emu(const uint8_t *data, size_t size);
 int np_fuzz_card(const uint8_t *data, size_t size);
+int np_fuzz_quant(const uint8_t *data, size_t size);
+int np_fuzz_tok(const uint8_t *data, size_t size);
+int np_fuzz_chat(const uint8_t *data, size_t size);
 /* nptool's command line, run in-process (fuzz/cli.c) */
 int np_fuzz_cli(const uint8_t *data, size_t size);
 

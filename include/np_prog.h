@@ -38,8 +38,9 @@ struct npk_rq {
 /*
  * A weight matrix split by output rows over the 256 cores: row r lives on
  * core r / rows_per_core at per-core offset off + (r % rows_per_core) *
- * row_bytes, and its requantisation parameters at rq_off + (r %
- * rows_per_core) * 8 on the same core. Elements are packed two per byte
+ * row_bytes, its requantisation parameters at rq_off + (r %
+ * rows_per_core) * 8 and, when bias_off is not 0, its int32 bias at
+ * bias_off + (r % rows_per_core) * 4, all on the same core. Elements are packed two per byte
  * (bits 4, low nibble first) or one per byte (bits 8), row padded with
  * zeros to row_bytes.
  */
@@ -51,7 +52,8 @@ struct npk_tensor {
 	uint32_t rows_per_core;
 	uint32_t row_bytes;
 	uint32_t bits; /* 4 or 8 */
-	uint32_t rsvd;
+	uint32_t bias_off; /* 0: no bias; else added to the accumulator
+			    * (saturating to int32) before requantisation */
 };
 
 enum npk_layer_tensor {

@@ -204,7 +204,7 @@ static int npk_tensor_ok(const uint8_t *sram, uint64_t sram_size,
 			 const struct npk_tensor *t, uint32_t rows,
 			 uint32_t cols, uint32_t bits)
 {
-	uint64_t last_core, end, rq_end;
+	uint64_t last_core, end, rq_end, bias_end;
 
 	if (t->rows != rows || t->cols != cols || t->bits != bits)
 		return 0;
@@ -215,11 +215,15 @@ static int npk_tensor_ok(const uint8_t *sram, uint64_t sram_size,
 		return 0;
 	end = (uint64_t)t->off + (uint64_t)t->rows_per_core * t->row_bytes;
 	rq_end = (uint64_t)t->rq_off + (uint64_t)t->rows_per_core * 8;
-	if (end > NP_CORE_SRAM_SIZE || rq_end > NP_CORE_SRAM_SIZE)
+	bias_end = (uint64_t)t->bias_off + (uint64_t)t->rows_per_core * 4;
+	if (end > NP_CORE_SRAM_SIZE || rq_end > NP_CORE_SRAM_SIZE ||
+	    (t->bias_off && bias_end > NP_CORE_SRAM_SIZE))
 		return 0;
 	last_core = (rows - 1) / t->rows_per_core;
 	if (last_core * NP_CORE_SRAM_SIZE + end > sram_size ||
-	    last_core * NP_CORE_SRAM_SIZE + rq_end > sram_size)
+	    last_core * NP_CORE_SRAM_SIZE + rq_end > sram_size ||
+	    (t->bias_off &&
+	     last_core * NP_CORE_SRAM_SIZE + bias_end > sram_size))
 		return 0;
 	for (uint32_t r = 0; r < rows; r++) {
 		uint64_t core = r / t->rows_per_core;
@@ -366,7 +370,8 @@ int npk_validate_stable(const uint8_t *sram, uint64_t sram_size, uint64_t prog)
 		if (end > kv_end)
 			kv_end = end;
 	}
-	/* the requantisation pairs, at the same per-core offsets */
+	/* the requantisation pairs and biases, at the same per-core
+	 * offsets */
 	for (uint32_t l = 0; l < c.n_layers; l++) {
 		struct npk_layer L;
 
@@ -375,7 +380,11 @@ int npk_validate_stable(const uint8_t *sram, uint64_t sram_size, uint64_t prog)
 		for (unsigned int t = 0; t < NPK_N_TENSORS; t++)
 			if (npk_overlap(L.t[t].rq_off,
 					(uint64_t)L.t[t].rows_per_core * 8,
-					c.kv_off, kv_end - c.kv_off))
+					c.kv_off, kv_end - c.kv_off) ||
+			    (L.t[t].bias_off &&
+			     npk_overlap(L.t[t].bias_off,
+					 (uint64_t)L.t[t].rows_per_core * 4,
+					 c.kv_off, kv_end - c.kv_off)))
 				return 0;
 	}
 	/* the block, on each core it covers */
@@ -408,7 +417,7 @@ int npk_validate_stable(const uint8_t *sram, uint64_t sram_size, uint64_t prog)
 /* scratch offsets, and per-token strides in elements */
 struct npk_scratch {
 	size_t x, xmid, a, acc, q16, k16, q4, k4, v4, attn, g8, u8, p, oacc;
-	size_t o32, lin, rq;
+	size_t o32, lin, rq, bias;
 	size_t a_n, acc_n; /* per-token elements of a and acc */
 	size_t total;
 };
@@ -458,6 +467,7 @@ static void npk_scratch_layout(const struct npk_card *c, struct npk_scratch *s)
 	/* the matrices' columns: dim, ffn (down) or qd (O) */
 	NPK_TAKE(lin, npk_linear_tmp_size(npk_max3(c->dim, ffn, qd)));
 	NPK_TAKE(rq, (size_t)rows * sizeof(struct npk_rq));
+	NPK_TAKE(bias, (size_t)rows * 4);
 #undef NPK_TAKE
 	s->total = o;
 }
@@ -506,23 +516,31 @@ static void npk_linear(const uint8_t *sram, const struct npk_tensor *t,
 	enum npk_isa isa = npk_isa_best();
 	uint8_t *rq = s + o->rq;
 
+	int32_t *bias = (int32_t *)(s + o->bias);
+
 	npk_linear_isa(isa, &m, a, a_n, n, out, out_n, s + o->lin);
-	/* the cores' requantisation pairs in one array, so each token's
-	 * rows requantise in one call of whole vectors */
+	/* the cores' requantisation pairs (and biases) in one array, so
+	 * each token's rows requantise in one call of whole vectors */
 	for (uint32_t r0 = 0; r0 < t->rows; r0 += t->rows_per_core) {
 		uint32_t nr = t->rows - r0 < t->rows_per_core ?
 				      t->rows - r0 :
 				      t->rows_per_core;
+		const uint8_t *core = sram + (size_t)(r0 / t->rows_per_core) *
+						     NP_CORE_SRAM_SIZE;
 
 		memcpy(rq + (size_t)r0 * sizeof(struct npk_rq),
-		       sram +
-			       (size_t)(r0 / t->rows_per_core) *
-				       NP_CORE_SRAM_SIZE +
-			       t->rq_off,
-		       (size_t)nr * sizeof(struct npk_rq));
+		       core + t->rq_off, (size_t)nr * sizeof(struct npk_rq));
+		if (t->bias_off)
+			memcpy(bias + r0, core + t->bias_off, (size_t)nr * 4);
 	}
-	for (uint32_t k = 0; k < n; k++)
-		npk_requant_isa(isa, out + k * out_n, rq, t->rows, lo, hi);
+	for (uint32_t k = 0; k < n; k++) {
+		int32_t *y = out + k * out_n;
+
+		for (uint32_t r = 0; t->bias_off && r < t->rows; r++)
+			y[r] = (int32_t)npk_clamp64((int64_t)y[r] + bias[r],
+						    INT32_MIN, INT32_MAX);
+		npk_requant_isa(isa, y, rq, t->rows, lo, hi);
+	}
 }
 
 static uint8_t *npk_kv_unit(uint8_t *sram, const struct npk_card *c,

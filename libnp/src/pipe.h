@@ -9,6 +9,8 @@
  *   pipe_session.c  sessions: frames posted, waited for, the token loop
  *   pipe_sample.c   candidates merged over the output cards, sampling
  *   pipe_stats.c    session statistics: phases, hops, utilization
+ *   pipe_sched.c    the scheduler (np/sched.h): submit, cancel, the loop
+ *   pipe_req.c      a scheduler request: checks, copy, tokens, text, end
  *
  * Card roles (np_compile's order): layer cards 0..L-1, then output cards
  * L..L+O-1. Every card has S input slots and S output slots in its frame
@@ -38,11 +40,13 @@
 #ifndef NP_PIPE_H
 #define NP_PIPE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "internal.h"
 #include "np/pipeline.h"
+#include "np/sched.h"
 #include "np_prog.h"
 #include "recover.h"
 
@@ -113,21 +117,38 @@ struct np_pipeline {
 	uint32_t slots; /* per direction; frame k uses slot k % slots */
 	uint32_t frames; /* frames submitted so far (k of the next one) */
 	int broken;
+	bool sched; /* a scheduler (np_session_run's too) drives it */
 };
 
+/* A request of the scheduler (pipe_sched.c): queued, then in a KV slot. */
 struct npi_req {
-	const struct np_request *r;
-	int32_t *seq; /* prompt, then generated tokens */
+	uint64_t id;
+	struct npi_req *next; /* the queue */
+	int32_t *seq; /* prompt, then generated tokens; max_seq */
 	uint32_t len; /* tokens in seq */
 	uint32_t fed; /* tokens of seq sent to the cards */
+	uint32_t fed_hw; /* most tokens ever fed (a replay feeds again) */
+	uint32_t n_prompt, max_tokens, logprobs;
+	struct np_sampling sampling;
 	uint64_t rng;
-	enum np_stop_reason stop; /* != NONE: finished */
-	struct np_request_stats st;
+	int32_t *stop; /* stop token ids */
+	uint32_t n_stop;
+	char **stop_str; /* stop strings, NUL-terminated */
+	uint32_t n_stop_str;
+	np_sched_fn cb;
+	void *opaque;
+	uint32_t slot, mb; /* with a slot */
+	int cancel; /* atomic: np_sched_cancel was called */
+	enum np_stop_reason end; /* why it ended, once it did */
+	/* text generated but not released yet (sched_text.c) */
+	char *pend;
+	size_t n_pend, cap_pend;
+	struct np_sched_req_stats st;
 };
 
 struct npi_frame {
 	uint32_t k, m, n;
-	uint32_t *req; /* per row: request */
+	struct npi_req **req; /* per row: request */
 	uint8_t *sample; /* per row: its output picks the next token */
 	struct np_xfer **x;
 	uint32_t nx;
@@ -149,12 +170,19 @@ enum npi_phase {
 struct npi_run {
 	struct np_pipeline *p;
 	uint64_t removed_at; /* last look for removed cards */
-	const struct np_session_opts *o;
-	struct npi_req *rq;
-	uint32_t n, m, cand;
+	bool full_logits;
+	uint32_t prefill_budget; /* prompt tokens per frame */
+	/* requests in KV slots in the order they got them; n of them */
+	struct npi_req **live;
+	uint32_t n_live;
+	uint32_t slots, m, cand;
+	uint32_t *mb_load; /* requests per micro-batch */
+	bool *in_flight_mb; /* the micro-batch has a frame in flight */
+	bool *slot_used; /* slots entries */
 	struct np_buf *host;
 	uint64_t host_slot, out_at[NPI_MAX_OUT]; /* offsets in a host slot */
 	struct npi_frame *fr; /* one per micro-batch */
+	uint32_t *fifo, head, count; /* micro-batches in flight, in order */
 	int32_t *logits; /* full_logits: vocab */
 	int32_t *cv; /* candidates */
 	uint32_t *ci;
@@ -178,6 +206,32 @@ struct npi_run {
 	struct npi_reg_acct reg_t;
 };
 
+/* The scheduler (np/sched.h). mu guards the queue, the slot table's
+ * membership (live, slot_used), the ids and pub; the rest is the
+ * np_sched_run thread's. */
+struct np_sched {
+	struct npi_run R;
+	pthread_mutex_t mu;
+	int efd; /* eventfd: wakes np_sched_run */
+	struct npi_req *q_head, *q_tail; /* waiting for a slot */
+	uint32_t n_queued, max_queue;
+	uint64_t next_id;
+	int stop, drain, running; /* atomics */
+	uint32_t max_rec, rec_row; /* recoveries allowed, done in a row */
+	void (*on_recover)(void *opaque, const struct np_recover_event *ev);
+	void *recover_opaque;
+	uint64_t last_token_ns;
+	int failed; /* the failure that ended the scheduler, or 0 */
+	bool text; /* events carry text (a tokenizer, not np_session_run) */
+	struct np_sched_stats pub; /* counters and gauges (no card array) */
+	uint64_t busy_pub[NP_MAX_CARDS];
+	/* scratch of the event being delivered (pipe_req.c) */
+	char *txt;
+	size_t cap_txt;
+	float *lp_val;
+	uint32_t *lp_id;
+};
+
 static inline uint64_t npi_align_up(uint64_t v, uint64_t a)
 {
 	return (v + a - 1) / a * a;
@@ -189,6 +243,38 @@ static inline uint32_t npi_ev(const struct npi_stage *st, unsigned int e,
 {
 	return st->ev[e] + c;
 }
+
+/* pipe_session.c: frames */
+int npi_run_alloc(struct npi_run *R);
+void npi_run_free(struct npi_run *R);
+/* Build and post the next frame of micro-batch m; 0 if it has nothing to
+ * send, 1 if posted (in the FIFO), or -errno. */
+int npi_submit(struct npi_run *R, uint32_t m);
+/* Wait for the oldest frame in flight, take it off the FIFO; NULL
+ * if none. *ret: 0 or the failure. */
+struct npi_frame *npi_finish_next(struct npi_run *R, int *ret);
+/* Drop every frame in flight after a failure: host I/O cancelled. */
+void npi_abort_frames(struct npi_run *R);
+
+/* pipe_req.c: a request's life in the scheduler */
+int npi_req_new(struct np_sched *s, const struct np_sched_req *r,
+		struct npi_req **out);
+void npi_req_free(struct npi_req *q);
+/* Deliver the token sampled for q in row i of frame f: stop tokens,
+ * limits, text and stop strings, logprobs, the callback. True if it
+ * ended q (its end event delivered). */
+bool npi_req_token(struct np_sched *s, struct npi_req *q,
+		   const struct npi_frame *f, uint32_t i);
+enum np_finish npi_finish_of(enum np_stop_reason why);
+/* End q without a token (cancelled, failed): its end event. */
+void npi_req_end(struct np_sched *s, struct npi_req *q, enum np_stop_reason why,
+		 int error);
+
+/* recover.c: after a failed frame (err), find the failed card, log, move
+ * removed cards' images to spares, reset, reload and verify every card;
+ * ev gets attempt..spare and recover_ns. 0, or why it could not. */
+int npi_recover(struct np_pipeline *p, int err, uint32_t attempt, uint32_t max,
+		uint32_t requests, struct np_recover_event *ev);
 
 /* pipe_queue.c */
 int npi_cq_start(struct np_pipeline *p, struct npi_stage *st);
@@ -215,7 +301,8 @@ void npi_phase_end(struct npi_run *R, enum npi_phase ph);
 void npi_fwd_start(struct npi_run *R);
 void npi_busy_sample(struct npi_run *R);
 void npi_in_flight(struct npi_run *R, int delta);
-/* The run's statistics, before its buffers are freed (ret: its result). */
+/* The run's statistics but req[], before its buffers are freed (ret: its
+ * result). */
 void npi_stats_run(struct npi_run *R, struct np_session_stats *stats, int ret);
 /* The host's share, after they are: CPU time and register accesses since
  * cpu0 and reg0 (the start of np_session_run). */

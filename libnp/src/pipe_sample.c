@@ -90,7 +90,7 @@ uint32_t npi_candidates(struct npi_run *R, const struct npi_frame *f,
 		const struct np_card_plan *pl = p->st[p->n_layer + o].plan;
 		uint32_t slice = pl->vocab_end - pl->vocab_begin;
 
-		if (R->o->full_logits) {
+		if (R->full_logits) {
 			const int32_t *l = (const int32_t *)(h + R->out_at[o]) +
 					   (size_t)i * slice;
 

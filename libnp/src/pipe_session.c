@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * Pipeline sessions (np_session_run): requests fed to the cards in frames,
- * one per micro-batch in flight (GPipe), every descriptor of a frame
- * posted ahead (pipe.h, the schedule), the results waited for while the
- * cards make progress, and the token loop around them.
+ * Pipeline frames: the requests of a micro-batch fed to the cards in a
+ * frame, one frame per micro-batch in flight (GPipe), every descriptor of
+ * a frame posted ahead (pipe.h, the schedule), the results waited for
+ * while the cards make progress. np_session_run: a batch of requests
+ * through the scheduler (pipe_sched.c).
  */
 #include <errno.h>
 #include <poll.h>
@@ -33,7 +34,7 @@ static int post_frame(struct npi_run *R, struct npi_frame *f, uint32_t len)
 	uint64_t out =
 		NP_CA_FB_BASE + p->out_off + s * (p->out_size / p->slots);
 	uint64_t hbase = f->m * R->host_slot;
-	uint32_t opt = R->o->full_logits ? 0 : R->cand;
+	uint32_t opt = R->full_logits ? 0 : R->cand;
 	int ret;
 
 	{
@@ -74,7 +75,7 @@ static int post_frame(struct npi_run *R, struct npi_frame *f, uint32_t len)
 				.buf_offset = hbase + R->out_at[o],
 				.card_addr = out,
 				.len = f->n *
-				       (R->o->full_logits ?
+				       (R->full_logits ?
 						(size_t)(st->plan->vocab_end -
 							 st->plan->vocab_begin) *
 							4 :
@@ -142,37 +143,54 @@ static int post_frame(struct npi_run *R, struct npi_frame *f, uint32_t len)
 	return 0;
 }
 
-/* Build and post the next frame of micro-batch m; 0 if it has nothing to
- * send, 1 if posted, or -errno. */
-static int submit(struct npi_run *R, uint32_t m)
+/*
+ * Build and post the next frame of micro-batch m. Its requests, in the
+ * order they got their slots, share the frame equally (each at most
+ * frame_tokens / active tokens: a decoding request takes its one token);
+ * prompt tokens beyond the first of a request's chunk also draw on the
+ * prefill budget, first come first served, so a long prompt arriving
+ * does not stretch the frame that carries the others' decode tokens.
+ */
+int npi_submit(struct npi_run *R, uint32_t m)
 {
 	struct np_pipeline *p = R->p;
 	struct npi_frame *f = &R->fr[m];
 	uint8_t *h = (uint8_t *)np_buf_ptr(R->host) + m * R->host_slot;
-	uint32_t active = 0, quota, n = 0;
+	uint32_t active = 0, quota, n = 0, budget = R->prefill_budget;
 	size_t row = (size_t)p->dim * 2;
 	int ret;
 
-	for (uint32_t r = m; r < R->n; r += R->m)
-		active += !R->rq[r].stop;
+	for (uint32_t r = 0; r < R->n_live; r++)
+		active +=
+			R->live[r]->mb == m &&
+			!__atomic_load_n(&R->live[r]->cancel, __ATOMIC_RELAXED);
 	if (!active)
 		return 0;
 	quota = p->frame_tokens / active;
-	for (uint32_t r = m; r < R->n; r += R->m) {
-		struct npi_req *q = &R->rq[r];
+	for (uint32_t r = 0; r < R->n_live; r++) {
+		struct npi_req *q = R->live[r];
 		uint32_t take = q->len - q->fed;
 
-		if (q->stop)
+		if (q->mb != m || __atomic_load_n(&q->cancel, __ATOMIC_RELAXED))
 			continue;
 		take = take < quota ? take : quota;
+		if (take > 1) {
+			take = take - 1 < budget ? take : budget + 1;
+			budget -= take - 1;
+		}
 		for (uint32_t t = 0; t < take; t++, n++) {
-			struct npk_tok tk = {r, q->fed};
+			struct npk_tok tk = {q->slot, q->fed};
 
 			memcpy(h + NP_JOB_ARG_HDR + (size_t)n * sizeof(tk), &tk,
 			       sizeof(tk));
-			f->req[n] = r;
+			f->req[n] = q;
 			f->sample[n] = q->fed + 1 == q->len;
-			R->prompt_tokens += q->fed < q->r->n_prompt;
+			if (q->fed >= q->fed_hw) {
+				q->fed_hw = q->fed + 1;
+				R->prompt_tokens += q->fed < q->n_prompt;
+			} else {
+				q->st.replayed++;
+			}
 			q->fed++;
 		}
 	}
@@ -182,7 +200,7 @@ static int submit(struct npi_run *R, uint32_t m)
 
 		memcpy(&tk, h + NP_JOB_ARG_HDR + (size_t)i * sizeof(tk),
 		       sizeof(tk));
-		ret = np_compiled_embed(p->c, R->rq[tk.slot].seq[tk.pos],
+		ret = np_compiled_embed(p->c, f->req[i]->seq[tk.pos],
 					(int16_t *)(h + NP_JOB_ARG_HDR +
 						    (size_t)n * sizeof(tk) +
 						    i * row));
@@ -197,7 +215,12 @@ static int submit(struct npi_run *R, uint32_t m)
 	R->frames++;
 	ret = post_frame(R, f,
 			 NP_JOB_ARG_HDR + n * (uint32_t)(NP_JOB_ARG_TOK + row));
-	return ret ? ret : 1;
+	if (ret)
+		return ret;
+	R->fifo[(R->head + R->count++) % R->m] = m;
+	R->in_flight_mb[m] = true;
+	npi_in_flight(R, 1);
+	return 1;
 }
 
 /* Layer jobs completed over all cards: moves while the pipeline works. */
@@ -332,55 +355,100 @@ static int finish(struct npi_run *R, struct npi_frame *f)
 	return ret;
 }
 
-static int process(struct npi_run *R, const struct npi_frame *f)
+struct npi_frame *npi_finish_next(struct npi_run *R, int *ret)
+{
+	struct npi_frame *f;
+
+	if (!R->count)
+		return NULL;
+	f = &R->fr[R->fifo[R->head]];
+	R->head = (R->head + 1) % R->m;
+	R->count--;
+	*ret = finish(R, f);
+	R->in_flight_mb[f->m] = false;
+	npi_in_flight(R, -1);
+	return f;
+}
+
+void npi_abort_frames(struct npi_run *R)
 {
 	struct np_pipeline *p = R->p;
-	double scale = np_compiled_logit_scale(p->c);
 
-	for (uint32_t i = 0; i < f->n; i++) {
-		struct npi_req *q = &R->rq[f->req[i]];
-		const struct np_request *r = q->r;
-		struct np_token_event e = {0};
-		uint64_t now;
-
-		if (!f->sample[i])
-			continue;
-		e.n_cand = npi_candidates(R, f, i);
-		e.cand_logit = R->cv;
-		e.cand_id = R->ci;
-		e.logits = R->o->full_logits ? R->logits : NULL;
-		e.token = npi_sample(&r->sampling, &q->rng, R->cv, R->ci,
-				     e.n_cand, scale);
-		e.request = f->req[i];
-		e.pos = q->len;
-		q->seq[q->len++] = e.token;
-		q->st.tokens++;
-		R->tokens++;
-		for (size_t s = 0; s < r->n_stop && !e.stop; s++)
-			if (r->stop[s] == e.token)
-				e.stop = NP_STOP_TOKEN;
-		if (!e.stop && r->max_tokens && q->st.tokens >= r->max_tokens)
-			e.stop = NP_STOP_MAX_TOKENS;
-		if (!e.stop && q->len >= p->max_seq)
-			e.stop = NP_STOP_LENGTH;
-		now = npi_now_ns() - R->t0;
-		if (q->st.tokens == 1)
-			q->st.first_ns = now;
-		q->st.last_ns = now;
-		e.t_ns = now;
-		if (R->o->on_token) {
-			uint64_t c0 = npi_thread_cpu_ns();
-
-			if (R->o->on_token(R->o->opaque, &e) && !e.stop)
-				e.stop = NP_STOP_CALLER;
-			c0 = npi_thread_cpu_ns() - c0;
-			R->cpu_callback += c0;
-			R->cpu_callback_timed += R->timing ? c0 : 0;
-		}
-		q->stop = e.stop;
-		q->st.stop = e.stop;
+	/* Frames still queued to or from the host buffer must not reach it
+	 * once it is reused or freed: cancel host I/O (engine 0). */
+	for (uint32_t i = 0; i < p->n_stages; i++)
+		npi_engine_cancel(&p->st[i].card->eng[0]);
+	for (uint32_t m = 0; m < R->m; m++) {
+		for (uint32_t i = 0; i < R->fr[m].nx; i++)
+			np_xfer_free(R->fr[m].x[i]);
+		R->fr[m].nx = 0;
+		R->in_flight_mb[m] = false;
 	}
-	return 0;
+	npi_in_flight(R, -(int)R->count);
+	R->count = 0;
+}
+
+void npi_run_free(struct npi_run *R)
+{
+	if (R->fr)
+		for (uint32_t m = 0; m < R->m; m++) {
+			for (uint32_t i = 0; i < R->fr[m].nx; i++)
+				np_xfer_free(R->fr[m].x[i]);
+			free(R->fr[m].x);
+			free(R->fr[m].req);
+			free(R->fr[m].sample);
+		}
+	free(R->fr);
+	free(R->live);
+	free(R->mb_load);
+	free(R->in_flight_mb);
+	free(R->slot_used);
+	free(R->fifo);
+	free(R->logits);
+	free(R->cv);
+	free(R->ci);
+	np_buf_free(R->host);
+}
+
+/* R's buffers for R->slots requests in R->m micro-batches. */
+int npi_run_alloc(struct npi_run *R)
+{
+	struct np_pipeline *p = R->p;
+	uint32_t max_x = 1 + p->n_out; /* the H2C, the C2H (forwards: none) */
+	uint64_t at = npi_align_up(p->frame_max, 64);
+
+	R->live = calloc(R->slots, sizeof(*R->live));
+	R->slot_used = calloc(R->slots, sizeof(*R->slot_used));
+	R->mb_load = calloc(R->m, sizeof(*R->mb_load));
+	R->in_flight_mb = calloc(R->m, sizeof(*R->in_flight_mb));
+	R->fifo = calloc(R->m, sizeof(*R->fifo));
+	R->fr = calloc(R->m, sizeof(*R->fr));
+	R->logits = calloc(p->vocab, sizeof(*R->logits));
+	R->cv = calloc(R->cand, sizeof(*R->cv));
+	R->ci = calloc(R->cand, sizeof(*R->ci));
+	if (!R->live || !R->slot_used || !R->mb_load || !R->in_flight_mb ||
+	    !R->fifo || !R->fr || !R->logits || !R->cv || !R->ci)
+		return -ENOMEM;
+	for (uint32_t m = 0; m < R->m; m++) {
+		R->fr[m].x = calloc(max_x, sizeof(*R->fr[m].x));
+		R->fr[m].req = calloc(p->frame_tokens, sizeof(*R->fr[m].req));
+		R->fr[m].sample = calloc(p->frame_tokens, 1);
+		if (!R->fr[m].x || !R->fr[m].req || !R->fr[m].sample)
+			return -ENOMEM;
+	}
+	for (uint32_t o = 0; o < p->n_out; o++) {
+		const struct np_card_plan *pl = p->st[p->n_layer + o].plan;
+		uint64_t row =
+			R->full_logits ?
+				(uint64_t)(pl->vocab_end - pl->vocab_begin) *
+					4 :
+				(uint64_t)R->cand * sizeof(struct np_job_topk);
+
+		R->out_at[o] = at;
+		at = npi_align_up(at + row * p->frame_tokens, 64);
+	}
+	R->host_slot = npi_align_up(at, 4096);
+	return np_buf_alloc(p->ctx, R->host_slot * R->m, &R->host);
 }
 
 static int run_check(struct np_pipeline *p, const struct np_request *req,
@@ -436,73 +504,66 @@ static int run_check(struct np_pipeline *p, const struct np_request *req,
 	return 0;
 }
 
-static void run_free(struct npi_run *R)
+/* np_session_run over the scheduler: request r has index r. */
+struct batch {
+	const struct np_session_opts *o;
+	struct np_request_stats *rs; /* n, or NULL */
+	uint64_t t0;
+};
+
+struct batch_req {
+	struct batch *b;
+	uint32_t index;
+};
+
+static int batch_event(void *opaque, const struct np_sched_event *ev)
 {
-	if (R->fr)
-		for (uint32_t m = 0; m < R->m; m++) {
-			for (uint32_t i = 0; i < R->fr[m].nx; i++)
-				np_xfer_free(R->fr[m].x[i]);
-			free(R->fr[m].x);
-			free(R->fr[m].req);
-			free(R->fr[m].sample);
-		}
-	if (R->rq)
-		for (uint32_t r = 0; r < R->n; r++)
-			free(R->rq[r].seq);
-	free(R->fr);
-	free(R->rq);
-	free(R->logits);
-	free(R->cv);
-	free(R->ci);
-	np_buf_free(R->host);
+	const struct batch_req *br = opaque;
+	struct batch *b = br->b;
+	struct np_token_event e = {0};
+	int stop = 0;
+
+	if (ev->finish && b->rs) {
+		struct np_request_stats *s = &b->rs[br->index];
+
+		s->prompt_tokens = ev->stats->prompt_tokens;
+		s->tokens = ev->stats->tokens;
+		s->first_ns =
+			ev->stats->first_ns ? ev->stats->first_ns - b->t0 : 0;
+		s->last_ns =
+			ev->stats->last_ns ? ev->stats->last_ns - b->t0 : 0;
+		/* a request a failure ended is unfinished, as before */
+		s->stop = ev->stop == NP_STOP_ERROR ? NP_STOP_NONE : ev->stop;
+	}
+	/* the end event of a request its callback stopped has no token */
+	if (ev->token < 0 || !b->o->on_token)
+		return 0;
+	e.request = br->index;
+	e.pos = ev->pos;
+	e.token = ev->token;
+	e.stop = ev->stop;
+	e.n_cand = ev->n_cand;
+	e.cand_logit = ev->cand_logit;
+	e.cand_id = ev->cand_id;
+	e.logits = ev->logits;
+	e.t_ns = ev->t_ns - b->t0;
+	stop = b->o->on_token(b->o->opaque, &e);
+	return stop;
 }
 
-static int run_alloc(struct npi_run *R, const struct np_request *req)
+/* The request of a batch as a scheduler request. */
+static void batch_sreq(const struct np_request *r, struct batch_req *br,
+		       struct np_sched_req *sr)
 {
-	struct np_pipeline *p = R->p;
-	uint32_t max_x = 1 + p->n_out; /* the H2C, the C2H (forwards: none) */
-	uint64_t at = npi_align_up(p->frame_max, 64);
-
-	R->rq = calloc(R->n, sizeof(*R->rq));
-	R->fr = calloc(R->m, sizeof(*R->fr));
-	R->logits = calloc(p->vocab, sizeof(*R->logits));
-	R->cv = calloc(R->cand, sizeof(*R->cv));
-	R->ci = calloc(R->cand, sizeof(*R->ci));
-	if (!R->rq || !R->fr || !R->logits || !R->cv || !R->ci)
-		return -ENOMEM;
-	for (uint32_t r = 0; r < R->n; r++) {
-		struct npi_req *q = &R->rq[r];
-
-		q->r = &req[r];
-		q->seq = malloc((size_t)p->max_seq * sizeof(*q->seq));
-		if (!q->seq)
-			return -ENOMEM;
-		memcpy(q->seq, req[r].prompt,
-		       req[r].n_prompt * sizeof(int32_t));
-		q->len = (uint32_t)req[r].n_prompt;
-		q->rng = req[r].sampling.seed;
-		q->st.prompt_tokens = q->len;
-	}
-	for (uint32_t m = 0; m < R->m; m++) {
-		R->fr[m].x = calloc(max_x, sizeof(*R->fr[m].x));
-		R->fr[m].req = calloc(p->frame_tokens, sizeof(uint32_t));
-		R->fr[m].sample = calloc(p->frame_tokens, 1);
-		if (!R->fr[m].x || !R->fr[m].req || !R->fr[m].sample)
-			return -ENOMEM;
-	}
-	for (uint32_t o = 0; o < p->n_out; o++) {
-		const struct np_card_plan *pl = p->st[p->n_layer + o].plan;
-		uint64_t row =
-			R->o->full_logits ?
-				(uint64_t)(pl->vocab_end - pl->vocab_begin) *
-					4 :
-				(uint64_t)R->cand * sizeof(struct np_job_topk);
-
-		R->out_at[o] = at;
-		at = npi_align_up(at + row * p->frame_tokens, 64);
-	}
-	R->host_slot = npi_align_up(at, 4096);
-	return np_buf_alloc(p->ctx, R->host_slot * R->m, &R->host);
+	memset(sr, 0, sizeof(*sr));
+	sr->prompt = r->prompt;
+	sr->n_prompt = r->n_prompt;
+	sr->max_tokens = r->max_tokens;
+	sr->sampling = r->sampling;
+	sr->stop = r->stop;
+	sr->n_stop = r->n_stop;
+	sr->on_event = batch_event;
+	sr->opaque = br;
 }
 
 int np_session_run(struct np_pipeline *p, const struct np_request *req,
@@ -511,76 +572,58 @@ int np_session_run(struct np_pipeline *p, const struct np_request *req,
 {
 	const struct np_session_opts none = {0};
 	const struct np_session_opts *o = opts ? opts : &none;
-	struct npi_run R = {0};
-	uint32_t *fifo = NULL, head = 0, count = 0;
 	uint64_t cpu0 = npi_thread_cpu_ns();
 	struct npi_reg_acct reg0 = npi_reg_acct;
+	struct np_sched_opts so = {0};
+	struct batch b = {.o = o, .rs = stats ? stats->req : NULL};
+	struct batch_req *br = NULL;
+	struct np_sched *s = NULL;
+	struct npi_run R;
+	uint32_t m;
 	int ret;
 
 	if (!p || !req)
 		return -EINVAL;
-	R.p = p;
-	R.o = o;
-	R.n = (uint32_t)(n < UINT32_MAX ? n : UINT32_MAX);
-	R.m = o->micro_batches ? o->micro_batches :
-				 (R.n < NP_DEFAULT_MICRO_BATCHES ?
-					  R.n :
-					  NP_DEFAULT_MICRO_BATCHES);
-	R.cand = o->candidates ? o->candidates : NP_DEFAULT_CANDIDATES;
-	ret = run_check(p, req, n, o, R.m);
+	m = o->micro_batches ?
+		    o->micro_batches :
+		    (n < NP_DEFAULT_MICRO_BATCHES ? (uint32_t)n :
+						    NP_DEFAULT_MICRO_BATCHES);
+	ret = run_check(p, req, n, o, m);
 	if (ret)
 		return ret;
-	if (R.cand > p->max_slice)
-		R.cand = p->max_slice;
-	ret = run_alloc(&R, req);
-	fifo = calloc(R.m, sizeof(*fifo));
-	if (!ret && !fifo)
-		ret = -ENOMEM;
-	R.t0 = npi_now_ns();
-	R.in_flight_t = R.t0;
-	R.busy_t = R.t0;
-	npi_fwd_start(&R);
-	/* GPipe: every micro-batch has one frame in flight; frames leave the
-	 * output cards in the order they entered the first card */
-	for (uint32_t m = 0; m < R.m && !ret; m++) {
-		ret = submit(&R, m);
-		if (ret == 1) {
-			fifo[(head + count++) % R.m] = m;
-			npi_in_flight(&R, 1);
-			ret = 0;
-		}
+	br = calloc(n, sizeof(*br));
+	if (!br)
+		return -ENOMEM;
+	so.slots = (uint32_t)n;
+	so.micro_batches = m;
+	so.max_queue = (uint32_t)n;
+	so.candidates = o->candidates;
+	so.full_logits = o->full_logits;
+	ret = np_sched_create(p, &so, &s);
+	if (!ret) {
+		b.t0 = s->R.t0;
+		s->text = false; /* the batch API has no text */
 	}
-	while (count && !ret) {
-		struct npi_frame *f = &R.fr[fifo[head]];
+	for (uint32_t r = 0; r < n && !ret; r++) {
+		struct np_sched_req sr;
 
-		head = (head + 1) % R.m;
-		count--;
-		npi_phase_begin(&R);
-		ret = finish(&R, f);
-		npi_in_flight(&R, -1);
-		npi_phase_end(&R, NPI_WAIT);
-		ret = ret ? ret : process(&R, f);
-		npi_phase_end(&R, NPI_SAMPLE);
-		ret = ret ? ret : submit(&R, f->m);
-		if (ret == 1) {
-			fifo[(head + count++) % R.m] = f->m;
-			npi_in_flight(&R, 1);
-			ret = 0;
-		}
-		npi_phase_end(&R, NPI_SUBMIT);
+		br[r] = (struct batch_req){&b, r};
+		batch_sreq(&req[r], &br[r], &sr);
+		ret = np_sched_submit(s, &sr, NULL);
 	}
-	if (ret) {
-		p->broken = 1;
-		/* Frames still queued to or from the host buffer must not
-		 * reach it once it is freed: cancel host I/O (engine 0). */
-		for (uint32_t i = 0; i < p->n_stages; i++)
-			npi_engine_cancel(&p->st[i].card->eng[0]);
+	if (!ret) {
+		np_sched_drain(s);
+		ret = np_sched_run(s);
 	}
-	if (stats)
-		npi_stats_run(&R, stats, ret);
-	free(fifo);
-	run_free(&R);
-	if (stats)
+	if (stats && s) {
+		npi_stats_run(&s->R, stats, ret);
+		/* the host's share counts the scheduler's teardown, as it
+		 * counted np_session_run's */
+		R = s->R;
+	}
+	np_sched_destroy(s);
+	if (stats && s)
 		npi_stats_host(&R, stats, cpu0, &reg0);
+	free(br);
 	return ret;
 }

@@ -233,8 +233,6 @@ void npi_stats_run(struct npi_run *R, struct np_session_stats *stats, int ret)
 	}
 	if (!ret)
 		fwd_end(R, stats);
-	for (uint32_t r = 0; rs && R->rq && r < R->n; r++)
-		rs[r] = R->rq[r].st;
 }
 
 /* The host's share, after they are: CPU time and register accesses

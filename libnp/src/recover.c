@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "pipe.h"
 #include "np/recover.h"
 #include "np_prog.h"
 #include "recover.h"
@@ -408,6 +409,34 @@ static int recover(struct np_pipeline *p, struct np_recover_event *ev)
 	return ret;
 }
 
+int npi_recover(struct np_pipeline *p, int err, uint32_t attempt, uint32_t max,
+		uint32_t requests, struct np_recover_event *ev)
+{
+	uint64_t t = npi_now_ns();
+	char what[96];
+	int ret;
+
+	ev->attempt = attempt;
+	ev->error = err;
+	ev->spare = -1;
+	ev->requests = requests;
+	diagnose(p, ev);
+	if (ev->card >= 0)
+		snprintf(what, sizeof(what), "card %s: %s",
+			 npi_pipeline_card(p, (uint32_t)ev->card, NULL)->name,
+			 ev->fault);
+	else
+		snprintf(what, sizeof(what), "no card reported a fault");
+	npi_log(npi_pipeline_card(p, 0, NULL)->ctx, LOG_WARNING,
+		"pipeline: run failed (%s), %s; recovery %u of %u: resetting "
+		"and reloading %u cards, then resuming %u requests",
+		strerror(-err), what, attempt, max, np_pipeline_cards(p),
+		requests);
+	ret = recover(p, ev);
+	ev->recover_ns = npi_now_ns() - t;
+	return ret;
+}
+
 static void fill_stats(struct np_session_stats *stats, struct rec_run *R,
 		       const struct np_request *req, size_t n, uint64_t frames)
 {
@@ -497,8 +526,7 @@ int np_session_run_recover(struct np_pipeline *p, const struct np_request *req,
 	for (;;) {
 		struct np_session_stats st = {0};
 		struct np_recover_event ev = {0};
-		char what[96];
-		uint32_t m = 0;
+		uint32_t m = 0, live = 0;
 		uint64_t t;
 
 		for (size_t i = 0; i < n; i++) {
@@ -521,36 +549,17 @@ int np_session_run_recover(struct np_pipeline *p, const struct np_request *req,
 		R.last_ns = npi_now_ns();
 		ret = np_session_run(p, sub, m, &sopts, &st);
 		frames += st.frames;
-		if (!ret || ret == -EINVAL || ret == -ERANGE ||
+		if (!ret || ret == -EINVAL || ret == -ERANGE || ret == -EBUSY ||
 		    attempt == max_rec)
 			break;
 
 		t = npi_now_ns();
-		ev.attempt = ++attempt;
-		ev.error = ret;
-		ev.detect_ns = t - R.last_ns;
-		ev.spare = -1;
-		diagnose(p, &ev);
 		for (size_t i = 0; i < n; i++)
-			ev.requests += !R.r[i].done;
-		if (ev.card >= 0)
-			snprintf(what, sizeof(what), "card %s: %s",
-				 npi_pipeline_card(p, (uint32_t)ev.card, NULL)
-					 ->name,
-				 ev.fault);
-		else
-			snprintf(what, sizeof(what),
-				 "no card reported a fault");
-		npi_log(npi_pipeline_card(p, 0, NULL)->ctx, LOG_WARNING,
-			"pipeline: run failed (%s), %s; recovery %u of %u: "
-			"resetting and reloading %u cards, then resuming %u "
-			"requests",
-			strerror(-ret), what, attempt, max_rec,
-			np_pipeline_cards(p), ev.requests);
-		ret = recover(p, &ev);
+			live += !R.r[i].done;
+		ret = npi_recover(p, ret, ++attempt, max_rec, live, &ev);
 		if (ret)
 			break;
-		ev.recover_ns = npi_now_ns() - t;
+		ev.detect_ns = t - R.last_ns;
 		for (size_t i = 0; i < n; i++)
 			if (!R.r[i].done)
 				ev.replayed_tokens += R.r[i].len;

@@ -28,6 +28,7 @@ static const char *const llama_tensors[NP_T_COUNT] = {
 	[NP_T_OUTPUT] = "output",
 };
 
+/* llama.cpp's defaults where a key is absent */
 static const struct npim_arch archs[] = {
 	{
 		.name = "llama",
@@ -37,9 +38,66 @@ static const struct npim_arch archs[] = {
 		.rope_base = 10000.0f,
 		.norm_eps = 1e-5f,
 	},
+	{
+		.name = "granite",
+		.prefix = "granite",
+		.tensor = llama_tensors,
+		.features = NPIM_ARCH_MULTIPLIERS | NPIM_ARCH_TIED_OUTPUT,
+		.rope_base = 10000.0f,
+		.norm_eps = 1e-5f,
+	},
+	{
+		.name = "qwen2",
+		.prefix = "qwen2",
+		.tensor = llama_tensors,
+		.features = NPIM_ARCH_QKV_BIAS | NPIM_ARCH_ROPE_NEOX |
+			    NPIM_ARCH_TIED_OUTPUT,
+		.rope_base = 10000.0f,
+		.norm_eps = 1e-6f,
+	},
 };
 
 const struct npim_arch *const npim_arch_synthetic = &archs[0];
+
+/*
+ * The families: Llama 2, Llama 3 (3.1's RoPE frequency factors, computed
+ * as convert_hf_to_gguf.py does), Mistral (a llama GGUF, RoPE base 10^6
+ * from v0.2 on), Granite 3 (the multipliers of granite-3.0-2b) and Qwen2.
+ */
+static const struct npim_family families[] = {
+	{.name = "llama", .arch = &archs[0], .rope_base = 10000.0f},
+	{.name = "llama3",
+	 .arch = &archs[0],
+	 .parts = NPIM_FAM_ROPE_FACTORS,
+	 .rope_base = 500000.0f},
+	{.name = "mistral", .arch = &archs[0], .rope_base = 1000000.0f},
+	{.name = "granite",
+	 .arch = &archs[1],
+	 .rope_base = 10000.0f,
+	 .embedding_scale = 12.0f,
+	 .residual_scale = 0.22f,
+	 .attention_scale = 0.015625f,
+	 .logit_scale = 8.0f},
+	{.name = "qwen2", .arch = &archs[2], .rope_base = 1000000.0f},
+};
+
+const struct npim_family *npim_family_find(const char *name)
+{
+	for (size_t i = 0; i < NPIM_ARRAY_SIZE(families); i++)
+		if (!strcmp(families[i].name, name))
+			return &families[i];
+	return NULL;
+}
+
+void npim_family_list(char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < NPIM_ARRAY_SIZE(families) && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%s'%s'", n ? ", " : "",
+				      families[i].name);
+}
 
 static const struct {
 	uint32_t flag;
@@ -69,7 +127,7 @@ int npim_arch_usable(const struct npim_arch *a, const struct np_log *log)
 {
 	uint32_t missing = a->features & ~NPIM_ARCH_IMPLEMENTED;
 	char list[256];
-	const char *what = "?";
+	const char *what = "a feature of a later np";
 
 	if (!missing)
 		return 0;
@@ -124,4 +182,10 @@ void npim_arch_tensor_name(const struct npim_arch *a, int tensor,
 			 a->tensor[tensor]);
 	else
 		snprintf(buf, len, "%s.weight", a->tensor[tensor]);
+}
+
+void npim_arch_bias_name(const struct npim_arch *a, int tensor, uint32_t layer,
+			 char *buf, size_t len)
+{
+	snprintf(buf, len, "blk.%u.%s.bias", layer, a->tensor[tensor]);
 }

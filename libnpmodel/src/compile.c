@@ -23,76 +23,6 @@
 #define MiB (1024.0 * 1024.0)
 #define KiB 1024.0
 
-/* ---------------------------------------------------------------- */
-/* Quantisation primitives                                           */
-
-float np_quant_row_scale(const float *w, size_t n, int bits)
-{
-	float amax = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		float a = fabsf(w[i]);
-
-		amax = a > amax ? a : amax;
-	}
-	if (amax == 0.0f)
-		return 1.0f;
-	return amax / (bits == 4 ? 7.0f : 127.0f);
-}
-
-void np_quant_row(const float *w, size_t n, float scale, int bits, int8_t *q)
-{
-	int lo = bits == 4 ? -8 : -128, hi = bits == 4 ? 7 : 127;
-	float inv = 1.0f / scale;
-
-	for (size_t i = 0; i < n; i++) {
-		/* round half away from zero, then saturate; branch free */
-		float v = w[i] * inv, a = fabsf(v);
-		int t, neg = v < 0;
-
-		a = a < 255.0f ? a : 255.0f;
-		t = (int)a;
-		t += a - (float)t >= 0.5f;
-		t = (t ^ -neg) + neg;
-		t = t < lo ? lo : t;
-		q[i] = (int8_t)(t > hi ? hi : t);
-	}
-}
-
-int np_quant_multiplier(double f, int32_t *m, int32_t *shift)
-{
-	int e;
-	double fr;
-	int64_t mm;
-	int sh;
-
-	if (!(f >= 0) || !isfinite(f))
-		return -ERANGE;
-	if (f == 0) {
-		*m = 0;
-		*shift = 0;
-		return 0;
-	}
-	fr = frexp(f, &e); /* f = fr * 2^e, fr in [0.5, 1) */
-	mm = llround(fr * 2147483648.0);
-	sh = 31 - e;
-	if (mm == 2147483648LL) {
-		mm = 1073741824LL;
-		sh--;
-	}
-	if (sh < 0)
-		return -ERANGE;
-	if (sh > 62) {
-		mm = llround(ldexp(f, 62));
-		sh = 62;
-		if (mm == 0)
-			return -ERANGE;
-	}
-	*m = (int32_t)mm;
-	*shift = sh;
-	return 0;
-}
-
 static struct npk_rq rq_of(double f, int *err)
 {
 	struct npk_rq rq = {0, 0};
@@ -120,12 +50,12 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 }
 
 static void tensor_place(struct npk_tensor *t, uint32_t rows, uint32_t cols,
-			 uint32_t bits, uint64_t *off)
+			 uint32_t bits, int bias, uint64_t *off)
 {
 	t->rows = rows;
 	t->cols = cols;
 	t->bits = bits;
-	t->rsvd = 0;
+	t->bias_off = 0;
 	t->rows_per_core = (rows + NP_NUM_CORES - 1) / NP_NUM_CORES;
 	t->row_bytes =
 		(uint32_t)align_up(((uint64_t)cols * bits + 7) / 8, ROW_ALIGN);
@@ -134,6 +64,11 @@ static void tensor_place(struct npk_tensor *t, uint32_t rows, uint32_t cols,
 			NPK_ALIGN);
 	t->rq_off = (uint32_t)*off;
 	*off = align_up(*off + (uint64_t)t->rows_per_core * 8, NPK_ALIGN);
+	if (bias) {
+		t->bias_off = (uint32_t)*off;
+		*off = align_up(*off + (uint64_t)t->rows_per_core * 4,
+				NPK_ALIGN);
+	}
 }
 
 static uint64_t prog_bytes_layers(uint32_t n_layers, uint32_t hd)
@@ -149,10 +84,11 @@ static uint64_t prog_bytes_layers(uint32_t n_layers, uint32_t hd)
  * tensors when given; returns the per-core high-water mark (may exceed a
  * core: the caller checks).
  */
+/* bias: bit NP_T_Q/K/V, the tensors (NPK_Q/K/V) that carry biases */
 static uint64_t layout_layers(const struct np_model_shape *s, uint32_t hd,
-			      uint32_t n, uint32_t batch, uint32_t max_seq,
-			      struct npk_card *hdr, struct npk_layer *L,
-			      uint64_t *weights)
+			      uint32_t bias, uint32_t n, uint32_t batch,
+			      uint32_t max_seq, struct npk_card *hdr,
+			      struct npk_layer *L, uint64_t *weights)
 {
 	uint32_t qd = s->n_heads * hd, kvd = s->n_kv_heads * hd;
 	uint64_t off = prog_bytes_layers(n, hd), units, unit;
@@ -168,7 +104,9 @@ static uint64_t layout_layers(const struct np_model_shape *s, uint32_t hd,
 		struct npk_layer *p = L ? &L[l] : &tmp;
 
 		for (int t = 0; t < NPK_N_TENSORS; t++)
-			tensor_place(&p->t[t], dims[t][0], dims[t][1], 4, &off);
+			tensor_place(&p->t[t], dims[t][0], dims[t][1], 4,
+				     t <= NPK_V && (bias >> (t + NP_T_Q) & 1),
+				     &off);
 		p->kv_first_unit = l * batch * s->n_kv_heads;
 	}
 	if (weights)
@@ -189,7 +127,7 @@ static uint64_t layout_output(const struct np_model_shape *s, uint32_t rows,
 	uint64_t off =
 		align_up(sizeof(struct npk_card) + sizeof(*o), NPK_ALIGN);
 
-	tensor_place(o ? &o->w : &tmp.w, rows, s->dim, 8, &off);
+	tensor_place(o ? &o->w : &tmp.w, rows, s->dim, 8, 0, &off);
 	return off;
 }
 
@@ -200,13 +138,13 @@ static int fits_core(uint64_t bytes)
 
 /* Most layers one card holds (0 if not one) */
 static uint32_t layers_per_card(const struct np_model_shape *s, uint32_t hd,
-				uint32_t batch, uint32_t max_seq)
+				uint32_t bias, uint32_t batch, uint32_t max_seq)
 {
 	uint32_t k = 0;
 
 	while (k < s->n_layers &&
-	       fits_core(layout_layers(s, hd, k + 1, batch, max_seq, NULL, NULL,
-				       NULL)))
+	       fits_core(layout_layers(s, hd, bias, k + 1, batch, max_seq, NULL,
+				       NULL, NULL)))
 		k++;
 	return k;
 }
@@ -220,11 +158,12 @@ static uint32_t output_cards_min(const struct np_model_shape *s)
 }
 
 static void explain_no_fit(const struct np_model_shape *s, uint32_t hd,
-			   const struct np_compile_opts *o, uint32_t k_out,
-			   uint32_t m_fit, const struct np_log *log)
+			   uint32_t bias, const struct np_compile_opts *o,
+			   uint32_t k_out, uint32_t m_fit,
+			   const struct np_log *log)
 {
-	uint64_t w1, one = layout_layers(s, hd, 1, o->batch, o->max_seq, NULL,
-					 NULL, &w1);
+	uint64_t w1, one = layout_layers(s, hd, bias, 1, o->batch, o->max_seq,
+					 NULL, NULL, &w1);
 	uint64_t kv1 = one - prog_bytes_layers(1, hd) - w1 / NP_NUM_CORES;
 	uint32_t c_l = o->n_cards > k_out ? o->n_cards - k_out : 0;
 	uint32_t best_batch = 0, best_seq = 0;
@@ -233,7 +172,7 @@ static void explain_no_fit(const struct np_model_shape *s, uint32_t hd,
 
 	/* largest session count, then longest context, that would fit */
 	for (uint32_t b = o->batch; b >= 1; b--) {
-		uint32_t m = layers_per_card(s, hd, b, o->max_seq);
+		uint32_t m = layers_per_card(s, hd, bias, b, o->max_seq);
 
 		if (m && (uint64_t)m * c_l >= s->n_layers) {
 			best_batch = b;
@@ -241,7 +180,7 @@ static void explain_no_fit(const struct np_model_shape *s, uint32_t hd,
 		}
 	}
 	for (uint32_t q = o->max_seq; q >= 16; q -= 16) {
-		uint32_t m = layers_per_card(s, hd, o->batch, q);
+		uint32_t m = layers_per_card(s, hd, bias, o->batch, q);
 
 		if (m && (uint64_t)m * c_l >= s->n_layers) {
 			best_seq = q;
@@ -285,6 +224,7 @@ int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
 	struct np_compile_opts o = opts ? *opts : (struct np_compile_opts){0};
 	const struct np_model_shape *s = np_model_get_shape(m);
 	uint32_t hd = s->dim / s->n_heads, m_fit, k_out, c_l, c, card = 0;
+	uint32_t bias = m->x.bias_mask;
 	bool pass;
 	struct np_compiled *cp;
 
@@ -327,11 +267,11 @@ int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
 	k_out = output_cards_min(s);
 	if (o.out_cards > k_out)
 		k_out = o.out_cards;
-	m_fit = layers_per_card(s, hd, o.batch, o.max_seq);
+	m_fit = layers_per_card(s, hd, bias, o.batch, o.max_seq);
 	c_l = o.n_cards > k_out ? o.n_cards - k_out : 0;
 	if (!k_out || c_l == 0 ||
 	    (!pass && (m_fit == 0 || (uint64_t)m_fit * c_l < s->n_layers))) {
-		explain_no_fit(s, hd, &o, k_out, m_fit, log);
+		explain_no_fit(s, hd, bias, &o, k_out, m_fit, log);
 		return -E2BIG;
 	}
 	cp = calloc(1, sizeof(*cp));
@@ -353,8 +293,8 @@ int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
 		p->first_layer = first;
 		p->n_layers = n;
 		p->prog = NP_CA_SRAM_BASE;
-		p->core_bytes = layout_layers(s, hd, n, o.batch, o.max_seq,
-					      NULL, NULL, &w);
+		p->core_bytes = layout_layers(s, hd, bias, n, o.batch,
+					      o.max_seq, NULL, NULL, &w);
 		p->prog_bytes = prog_bytes_layers(n, hd);
 		p->weight_bytes = w;
 		p->kv_bytes = (uint64_t)n * o.batch * s->n_kv_heads *
@@ -447,28 +387,48 @@ static const struct npim_layer_scales *sc(const struct np_compiled *c,
 	return &c->calib->l[l];
 }
 
-/* Quantise rows of tensor t (gamma folded into columns) into the card */
+/*
+ * The model row that becomes card row r of tensor `tensor`: with NeoX RoPE
+ * the card's adjacent pairs (2i, 2i + 1) of a Q or K head are the model's
+ * (i, i + hd/2), so the card's RoPE is NeoX's on permuted rows (scores
+ * are dot products of Q and K permuted alike).
+ */
+static uint32_t src_row(const struct np_compiled *c, int tensor, uint32_t r)
+{
+	uint32_t hd = c->hd, j = r % hd;
+
+	if (!c->m->x.neox || (tensor != NP_T_Q && tensor != NP_T_K))
+		return r;
+	return r - j + (j & 1) * (hd / 2) + j / 2;
+}
+
+/* Quantise rows of tensor t (gamma folded into columns) into the card,
+ * with their biases when t has them */
 static int emit_tensor(const struct np_compiled *c, uint8_t *sram,
 		       const struct npk_tensor *t, int tensor, uint32_t layer,
 		       uint32_t row_base, const float *gamma, double in_scale,
 		       double out_scale)
 {
 	float *w = malloc((size_t)t->cols * sizeof(*w));
+	float *b = t->bias_off ? malloc((size_t)t->rows * sizeof(*b)) : NULL;
 	int8_t *q = malloc(t->cols);
 	int ret = 0;
 
-	if (!w || !q) {
+	if (!w || !q || (t->bias_off && !b)) {
 		ret = -ENOMEM;
 		goto out;
 	}
+	if (b)
+		ret = npim_model_bias(c->m, tensor, layer, b);
 	for (uint32_t r = 0; r < t->rows && !ret; r++) {
 		uint64_t core = r / t->rows_per_core,
 			 local = r % t->rows_per_core;
 		uint8_t *base = sram + core * NP_CORE_SRAM_SIZE;
+		uint32_t src = src_row(c, tensor, r);
 		struct npk_rq rq;
 		float sw;
 
-		ret = np_model_row(c->m, tensor, layer, row_base + r, w);
+		ret = np_model_row(c->m, tensor, layer, row_base + src, w);
 		if (ret)
 			break;
 		if (gamma)
@@ -484,8 +444,18 @@ static int emit_tensor(const struct np_compiled *c, uint8_t *sram,
 			       t->cols);
 		rq = rq_of((double)sw * in_scale / out_scale, &ret);
 		memcpy(base + t->rq_off + local * 8, &rq, sizeof(rq));
+		if (b) {
+			/* in accumulator units, sw * in_scale */
+			double v = round(b[src] / ((double)sw * in_scale));
+			int32_t bi = (int32_t)(v < INT32_MIN ? INT32_MIN :
+					       v > INT32_MAX ? INT32_MAX :
+							       v);
+
+			memcpy(base + t->bias_off + local * 4, &bi, 4);
+		}
 	}
 out:
+	free(b);
 	free(w);
 	free(q);
 	return ret;
@@ -521,9 +491,13 @@ static int emit_layer(const struct np_compiled *c, uint8_t *sram,
 	L->norm2 = rq_of(1.0 / (65536.0 * S[NPIM_A_N2]), &ret);
 	L->rope_q = rq_of(S[NPIM_A_Q16] / (16384.0 * S[NPIM_A_Q4]), &ret);
 	L->rope_k = rq_of(S[NPIM_A_K16] / (16384.0 * S[NPIM_A_K4]), &ret);
-	L->softmax = rq_of((double)S[NPIM_A_Q4] * S[NPIM_A_K4] /
-				   sqrt((double)c->hd) * M_LOG2E * 256.0,
-			   &ret);
+	L->softmax =
+		rq_of(c->m->x.kq_scale != 0.0f ?
+			      (double)S[NPIM_A_Q4] * S[NPIM_A_K4] *
+				      c->m->x.kq_scale * M_LOG2E * 256.0 :
+			      (double)S[NPIM_A_Q4] * S[NPIM_A_K4] /
+				      sqrt((double)c->hd) * M_LOG2E * 256.0,
+		      &ret);
 	L->attn = rq_of(S[NPIM_A_V4] / (65536.0 * S[NPIM_A_ATT]), &ret);
 	L->silu_mul =
 		rq_of((double)ls->sl8 * S[NPIM_A_U8] / S[NPIM_A_A8], &ret);
@@ -547,9 +521,11 @@ static int emit_layer(const struct np_compiled *c, uint8_t *sram,
 	ret = ret ? ret :
 		    emit_tensor(c, sram, &L->t[NPK_V], NP_T_V, layer, 0, g1,
 				S[NPIM_A_N1], S[NPIM_A_V4]);
+	/* Granite: the residual multiplier scales what the O and down rows
+	 * add to x */
 	ret = ret ? ret :
 		    emit_tensor(c, sram, &L->t[NPK_O], NP_T_O, layer, 0, NULL,
-				S[NPIM_A_ATT], s_x);
+				S[NPIM_A_ATT], s_x / c->m->x.res_scale);
 	ret = ret ? ret :
 		    emit_tensor(c, sram, &L->t[NPK_GATE], NP_T_GATE, layer, 0,
 				g2, S[NPIM_A_N2], S[NPIM_A_G8]);
@@ -558,7 +534,7 @@ static int emit_layer(const struct np_compiled *c, uint8_t *sram,
 				S[NPIM_A_N2], S[NPIM_A_U8]);
 	ret = ret ? ret :
 		    emit_tensor(c, sram, &L->t[NPK_DOWN], NP_T_DOWN, layer, 0,
-				NULL, S[NPIM_A_A8], s_next);
+				NULL, S[NPIM_A_A8], s_next / c->m->x.res_scale);
 out:
 	free(g1);
 	free(g2);
@@ -621,7 +597,8 @@ int np_compile_card_image(const struct np_compiled *c, uint32_t card,
 		if (!ret)
 			ret = emit_tensor(c, sram, &o.w, NP_T_OUTPUT, 0,
 					  p->vocab_begin, g, S[NPIM_A_NOUT],
-					  S[NPIM_A_LOGIT]);
+					  S[NPIM_A_LOGIT] *
+						  (double)c->m->x.logit_scale);
 		free(g);
 		memcpy(prog + sizeof(h), &o, sizeof(o));
 		memcpy(prog, &h, sizeof(h));
@@ -631,21 +608,27 @@ int np_compile_card_image(const struct np_compiled *c, uint32_t card,
 		/* one at least: a pass-through card has none */
 		struct npk_layer *L = calloc(p->n_layers + 1, sizeof(*L));
 		uint32_t *freq = calloc(c->hd / 2, sizeof(*freq));
+		float *ff = calloc(c->hd / 2, sizeof(*ff));
 
-		if (!L || !freq) {
+		ret = L && freq && ff ? npim_model_rope_factors(c->m, ff) :
+					-ENOMEM;
+		if (ret) {
 			free(L);
 			free(freq);
-			return -ENOMEM;
+			free(ff);
+			return ret;
 		}
-		layout_layers(&c->s, c->hd, p->n_layers, c->o.batch,
-			      c->o.max_seq, &h, L, NULL);
+		layout_layers(&c->s, c->hd, c->m->x.bias_mask, p->n_layers,
+			      c->o.batch, c->o.max_seq, &h, L, NULL);
 		h.layers_off = sizeof(h);
 		h.rope_off = (uint32_t)(sizeof(h) + p->n_layers * sizeof(*L));
 		for (uint32_t i = 0; i < c->hd / 2; i++) {
+			/* turns per position, modulo one turn */
 			double f = pow(c->s.rope_base, -2.0 * i / c->hd) /
-				   (2 * M_PI) * 4294967296.0;
+				   ff[i] / c->m->x.rope_factor / (2 * M_PI) *
+				   4294967296.0;
 
-			freq[i] = (uint32_t)llround(f);
+			freq[i] = (uint32_t)llround(fmod(f, 4294967296.0));
 		}
 		for (uint32_t l = 0; l < p->n_layers && !ret; l++)
 			ret = emit_layer(c, sram, &L[l], p->first_layer + l);
@@ -654,6 +637,7 @@ int np_compile_card_image(const struct np_compiled *c, uint32_t card,
 		memcpy(prog + h.rope_off, freq, c->hd / 2 * sizeof(*freq));
 		free(L);
 		free(freq);
+		free(ff);
 	}
 	return ret;
 }
@@ -674,7 +658,7 @@ int np_compiled_embed(const struct np_compiled *c, int32_t token, int16_t *x)
 	ret = np_model_row(c->m, NP_T_TOK_EMBD, 0, (uint32_t)token, e);
 	s_x = sc(c, 0)->s[NPIM_A_X];
 	for (uint32_t i = 0; !ret && i < c->s.dim; i++) {
-		double v = round(e[i] / s_x);
+		double v = round(e[i] * (double)c->m->x.emb_scale / s_x);
 
 		x[i] = (int16_t)(v < -32768 ? -32768 : v > 32767 ? 32767 : v);
 	}

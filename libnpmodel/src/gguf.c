@@ -3,11 +3,11 @@
  * GGUF reader (the writer is gguf_write.c). It validates the whole header
  * before handing anything out: every count against the bytes that remain,
  * every size against overflow, every tensor against the data section.
- * Input is untrusted; nothing here asserts on it.
+ * Input is untrusted; nothing here asserts on it. The ggml type table and
+ * the row dequantisers are in gguf_dequant.c.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,16 +324,21 @@ static int gguf_parse_tensor(struct np_gguf *g, struct gguf_cur *c, size_t i,
 	if (!npim_ggml_type_info(t->type, &blck, &tbytes, &tname)) {
 		npim_log(c->log, LOG_ERR,
 			 "gguf: %s has type %u, which is not a ggml tensor "
-			 "type; the file is corrupt",
-			 what, t->type);
+			 "type np knows (ggml.h, up to %u); the file is "
+			 "corrupt or from a newer ggml",
+			 what, t->type, (unsigned)NP_GGML_Q1_0);
 		return -EINVAL;
 	}
 	if (t->ne[0] % blck) {
-		npim_log(
-			c->log, LOG_ERR,
-			"gguf: %s of type %s has a row of %llu elements, not a "
-			"multiple of the %u-element block; the file is corrupt",
-			what, tname, (unsigned long long)t->ne[0], blck);
+		npim_log(c->log, LOG_ERR,
+			 "gguf: %s of type %s has shape %llux%llux%llux%llu: "
+			 "its rows of %llu elements are not a multiple of the "
+			 "%u-element %s block; the file is corrupt",
+			 what, tname, (unsigned long long)t->ne[0],
+			 (unsigned long long)t->ne[1],
+			 (unsigned long long)t->ne[2],
+			 (unsigned long long)t->ne[3],
+			 (unsigned long long)t->ne[0], blck, tname);
 		return -EINVAL;
 	}
 	rows = n / t->ne[0];
@@ -674,14 +679,6 @@ void np_gguf_close(struct np_gguf *g)
 	free(g);
 }
 
-const char *np_ggml_type_name(enum np_ggml_type type)
-{
-	uint32_t blck, bytes;
-	const char *name;
-
-	return npim_ggml_type_info(type, &blck, &bytes, &name) ? name : NULL;
-}
-
 uint32_t np_gguf_version(const struct np_gguf *g)
 {
 	return g->version;
@@ -872,59 +869,4 @@ int np_gguf_arr_num(const struct np_gguf *g, const char *key, uint64_t i,
 		return -EINVAL;
 	gguf_num_at(g->p + kv->off + i * sz, kv->arr_type, v, &u, &neg);
 	return 0;
-}
-
-int np_gguf_tensor_row(const struct np_gguf_tensor *t, uint64_t row, float *out)
-{
-	uint32_t blck, bytes;
-	uint64_t n = t->ne[0], row_size;
-	const uint8_t *p;
-
-	if (!npim_ggml_type_info(t->type, &blck, &bytes, NULL))
-		return -EINVAL;
-	if (row >= t->n_elems / n)
-		return -ERANGE;
-	row_size = n / blck * bytes;
-	p = (const uint8_t *)t->data + row * row_size;
-	switch (t->type) {
-	case NP_GGML_F32:
-		memcpy(out, p, n * 4);
-		return 0;
-	case NP_GGML_F16:
-		for (uint64_t i = 0; i < n; i++) {
-			uint16_t h;
-
-			memcpy(&h, p + 2 * i, 2);
-			out[i] = npim_f16_to_f32(h);
-		}
-		return 0;
-	case NP_GGML_Q8_0:
-		for (uint64_t b = 0; b < n / 32; b++, p += 34) {
-			uint16_t h;
-			float d;
-
-			memcpy(&h, p, 2);
-			d = npim_f16_to_f32(h);
-			for (int j = 0; j < 32; j++)
-				out[b * 32 + j] = d * (float)(int8_t)p[2 + j];
-		}
-		return 0;
-	case NP_GGML_Q4_0:
-		for (uint64_t b = 0; b < n / 32; b++, p += 18) {
-			uint16_t h;
-			float d;
-
-			memcpy(&h, p, 2);
-			d = npim_f16_to_f32(h);
-			for (int j = 0; j < 16; j++) {
-				out[b * 32 + j] =
-					d * (float)((p[2 + j] & 15) - 8);
-				out[b * 32 + j + 16] =
-					d * (float)((p[2 + j] >> 4) - 8);
-			}
-		}
-		return 0;
-	default:
-		return -ENOTSUP;
-	}
 }

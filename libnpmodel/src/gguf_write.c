@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * GGUF writer: metadata and tensors built in memory (F32, F16, Q8_0 and
- * Q4_0 tensors quantised here), then serialised in one piece.
+ * GGUF writer: metadata and tensors built in memory (tensors quantised
+ * by gguf_quant.c), then serialised in one piece.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdatomic.h>
@@ -112,65 +111,15 @@ int np_gguf_writer_kv_arr_i32(struct np_gguf_writer *w, const char *key,
 	return w->kv.err;
 }
 
-/* ggml's reference quantisers (quantize_row_q8_0_ref, _q4_0_ref) */
-static void wr_q8_0(struct npim_buf *b, const float *x, uint64_t n)
-{
-	for (uint64_t i = 0; i < n; i += 32) {
-		float amax = 0, d, id;
-		uint8_t blk[34];
-		uint16_t h;
-
-		for (int j = 0; j < 32; j++)
-			amax = fmaxf(amax, fabsf(x[i + j]));
-		d = amax / 127.0f;
-		id = d != 0.0f ? 1.0f / d : 0.0f;
-		h = npim_f32_to_f16(d);
-		memcpy(blk, &h, 2);
-		for (int j = 0; j < 32; j++)
-			blk[2 + j] = (uint8_t)(int8_t)roundf(x[i + j] * id);
-		npim_buf_put(b, blk, sizeof(blk));
-	}
-}
-
-static void wr_q4_0(struct npim_buf *b, const float *x, uint64_t n)
-{
-	for (uint64_t i = 0; i < n; i += 32) {
-		float amax = 0, max = 0, d, id;
-		uint8_t blk[18];
-		uint16_t h;
-
-		for (int j = 0; j < 32; j++) {
-			if (fabsf(x[i + j]) > amax) {
-				amax = fabsf(x[i + j]);
-				max = x[i + j];
-			}
-		}
-		d = max / -8.0f;
-		id = d != 0.0f ? 1.0f / d : 0.0f;
-		h = npim_f32_to_f16(d);
-		memcpy(blk, &h, 2);
-		for (int j = 0; j < 16; j++) {
-			int a = (int)(x[i + j] * id + 8.5f);
-			int c = (int)(x[i + j + 16] * id + 8.5f);
-
-			a = a > 15 ? 15 : a;
-			c = c > 15 ? 15 : c;
-			blk[2 + j] = (uint8_t)(a | c << 4);
-		}
-		npim_buf_put(b, blk, sizeof(blk));
-	}
-}
-
 int np_gguf_writer_tensor(struct np_gguf_writer *w, const char *name,
 			  enum np_ggml_type type, uint64_t rows, uint64_t cols,
 			  int two_d, const float *data)
 {
-	uint64_t n = rows * cols;
+	uint32_t blck, bytes;
+	int ret;
 
-	if ((type == NP_GGML_Q4_0 || type == NP_GGML_Q8_0) && cols % 32)
-		return -EINVAL;
-	if (type != NP_GGML_F32 && type != NP_GGML_F16 &&
-	    type != NP_GGML_Q4_0 && type != NP_GGML_Q8_0)
+	if (!np_ggml_type_writable(type) ||
+	    !npim_ggml_type_info(type, &blck, &bytes, NULL) || cols % blck)
 		return -EINVAL;
 	npim_buf_pad(&w->data, 32);
 	npim_buf_str(&w->info, name, strlen(name));
@@ -181,25 +130,8 @@ int np_gguf_writer_tensor(struct np_gguf_writer *w, const char *name,
 	npim_buf_u32(&w->info, type);
 	npim_buf_u64(&w->info, w->data.len);
 	w->n_t++;
-	switch (type) {
-	case NP_GGML_F32:
-		npim_buf_put(&w->data, data, n * 4);
-		break;
-	case NP_GGML_F16:
-		for (uint64_t i = 0; i < n; i++) {
-			uint16_t h = npim_f32_to_f16(data[i]);
-
-			npim_buf_put(&w->data, &h, 2);
-		}
-		break;
-	case NP_GGML_Q8_0:
-		wr_q8_0(&w->data, data, n);
-		break;
-	case NP_GGML_Q4_0:
-		wr_q4_0(&w->data, data, n);
-		break;
-	}
-	return w->info.err ? w->info.err : w->data.err;
+	ret = npim_ggml_quantize(type, data, rows * cols, &w->data);
+	return w->info.err ? w->info.err : ret;
 }
 
 int np_gguf_writer_buf(struct np_gguf_writer *w, void **buf, size_t *len)

@@ -139,13 +139,16 @@ static int check_tensor(const struct np_model *m, int tensor, uint32_t layer,
 		return -EINVAL;
 	}
 	npim_ggml_type_info(t->type, &blck, &bytes, &tname);
-	if (t->type != NP_GGML_F32 && t->type != NP_GGML_F16 &&
-	    t->type != NP_GGML_Q8_0 && t->type != NP_GGML_Q4_0) {
+	if (!np_ggml_type_readable(t->type)) {
+		char list[256];
+
+		npim_ggml_readable_list(list, sizeof(list));
 		npim_log(log, LOG_ERR,
-			 "model: tensor '%s' has type %s; np reads F32, F16, "
-			 "Q8_0 and Q4_0: requantise the file (llama-quantize "
-			 "... Q8_0)",
-			 name, tname);
+			 "model: tensor '%s' has type %s, which np does not "
+			 "read (it reads %s): requantise the file "
+			 "(llama-quantize "
+			 "... Q4_K_M)",
+			 name, tname, list);
 		return -ENOTSUP;
 	}
 	if (t->ne[0] != cols || t->n_elems != (uint64_t)rows * cols ||
@@ -233,6 +236,25 @@ int np_model_from_gguf(const struct np_gguf *g, const struct np_log *log,
 	m->shape.vocab = (uint32_t)nvocab;
 	if ((ret = np_model_shape_check(&m->shape, log)))
 		goto fail;
+	for (int k = 0; k < 2; k++) {
+		/* heads wider or narrower than dim / heads (Mistral Nemo's) */
+		const char *name =
+			k ? "attention.value_length" : "attention.key_length";
+		uint32_t hd = m->shape.dim / m->shape.n_heads, len = hd;
+
+		if ((ret = hp_u32(m, name, &len, 0, log)))
+			goto fail;
+		if (len == hd)
+			continue;
+		npim_arch_key(a, name, key, sizeof(key));
+		npim_log(log, LOG_ERR,
+			 "model: %s is %u but embedding_length / head_count "
+			 "is %u; np computes heads of embedding_length / "
+			 "head_count only",
+			 key, len, hd);
+		ret = -ENOTSUP;
+		goto fail;
+	}
 	if (rope_dim && rope_dim != m->shape.dim / m->shape.n_heads) {
 		npim_arch_key(a, "rope.dimension_count", key, sizeof(key));
 		npim_log(log, LOG_ERR,
@@ -271,6 +293,8 @@ int np_model_from_gguf(const struct np_gguf *g, const struct np_log *log,
 		if (!tail[2])
 			tail[2] = tail[0]; /* tied embeddings */
 	}
+	if ((ret = npim_math_load(m, log)))
+		goto fail;
 	*out = m;
 	return 0;
 fail:
@@ -278,23 +302,47 @@ fail:
 	return ret;
 }
 
-int np_model_synthetic(const struct np_model_shape *shape, uint64_t seed,
-		       struct np_model **out)
+int np_model_synthetic_arch(const char *family,
+			    const struct np_model_shape *shape, uint64_t seed,
+			    const struct np_log *log, struct np_model **out)
 {
+	const struct npim_family *f = npim_family_find(family);
+	struct np_model_shape s = *shape;
 	struct np_model *m;
-	int ret = np_model_shape_check(shape, NULL);
+	int ret;
 
 	*out = NULL;
+	if (!f) {
+		char list[256];
+
+		npim_family_list(list, sizeof(list));
+		npim_log(log, LOG_ERR,
+			 "model: no model family '%s'; np generates %s models",
+			 family, list);
+		return -EINVAL;
+	}
+	if (s.rope_base == 0.0f)
+		s.rope_base = f->rope_base;
+	ret = np_model_shape_check(&s, log);
 	if (ret)
 		return ret;
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
-	m->shape = *shape;
-	m->arch = npim_arch_synthetic;
+	m->shape = s;
+	m->arch = f->arch;
+	m->fam = f;
 	m->seed = seed;
+	npim_math_synthetic(m);
 	*out = m;
 	return 0;
+}
+
+int np_model_synthetic(const struct np_model_shape *shape, uint64_t seed,
+		       struct np_model **out)
+{
+	return np_model_synthetic_arch(npim_arch_synthetic->name, shape, seed,
+				       NULL, out);
 }
 
 void np_model_destroy(struct np_model *m)
@@ -302,6 +350,7 @@ void np_model_destroy(struct np_model *m)
 	if (!m)
 		return;
 	free(m->t);
+	free(m->bias);
 	free(m);
 }
 
@@ -348,7 +397,8 @@ int np_model_row(const struct np_model *m, enum np_model_tensor tensor,
 			base = 1.0f;
 			break;
 		case NP_T_TOK_EMBD:
-			amp = sqrtf(3.0f);
+			/* unit RMS after Granite's embedding multiplier */
+			amp = sqrtf(3.0f) / m->x.emb_scale;
 			break;
 		default:
 			amp = sqrtf(3.0f / (float)cols);
@@ -387,6 +437,8 @@ int np_model_write_gguf(const struct np_model *m, enum np_ggml_type wtype,
 	float *buf = NULL;
 	int ret;
 
+	if (!np_ggml_type_writable(wtype))
+		return -EINVAL;
 	ret = np_gguf_writer_create(&w);
 	if (ret)
 		return ret;
@@ -407,6 +459,7 @@ int np_model_write_gguf(const struct np_model *m, enum np_ggml_type wtype,
 	ret = ret ? ret :
 		    wr_f32(w, m, "attention.layer_norm_rms_epsilon",
 			   s->norm_eps);
+	ret = ret ? ret : npim_math_write_keys(w, m);
 	ret = ret ? ret : np_tok_train(tok_kind, text, text_len, s->vocab, w);
 	if (ret)
 		goto out;
@@ -442,10 +495,15 @@ int np_model_write_gguf(const struct np_model *m, enum np_ggml_type wtype,
 					      sizeof(name));
 			if (!ret)
 				ret = np_gguf_writer_tensor(
-					w, name, norm ? NP_GGML_F32 : wtype,
+					w, name,
+					norm ? NP_GGML_F32 :
+					       np_ggml_type_for_row(wtype,
+								    cols),
 					rows, cols, !norm, buf);
 		}
 	}
+	if (!ret)
+		ret = npim_math_write_tensors(w, m);
 	if (!ret)
 		ret = np_gguf_writer_save(w, path);
 out:

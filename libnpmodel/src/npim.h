@@ -21,9 +21,15 @@ uint16_t npim_f32_to_f16(float f);
 
 #define NPIM_GGUF_MAGIC 0x46554747u /* "GGUF", the file's first bytes */
 
-/* ggml type table: block elements and bytes; 0 if unknown */
+/* ggml type table (gguf_dequant.c): block elements and bytes; 0 if
+ * unknown */
 int npim_ggml_type_info(uint32_t type, uint32_t *blck, uint32_t *bytes,
 			const char **name);
+/* "F32, F16, ...": the types np_gguf_tensor_row reads, for messages;
+ * returns the length written (truncated to len - 1) */
+size_t npim_ggml_readable_list(char *buf, size_t len);
+/* IQ4_NL's 16 levels */
+extern const int8_t npim_iq4nl_values[16];
 
 /* Growable byte buffer */
 struct npim_buf {
@@ -32,6 +38,10 @@ struct npim_buf {
 	int err;
 };
 void npim_buf_put(struct npim_buf *b, const void *d, size_t n);
+/* Quantise n floats (a multiple of the type's block) to `type`, appended
+ * to b (gguf_quant.c); -EINVAL when the writer does not write the type */
+int npim_ggml_quantize(uint32_t type, const float *x, uint64_t n,
+		       struct npim_buf *b);
 void npim_buf_u32(struct npim_buf *b, uint32_t v);
 void npim_buf_u64(struct npim_buf *b, uint64_t v);
 void npim_buf_str(struct npim_buf *b, const char *s, size_t n);
@@ -47,6 +57,7 @@ size_t npim_utf8_next(const unsigned char *s, size_t len, uint32_t *cp);
 int npim_is_letter(uint32_t cp);
 int npim_is_number(uint32_t cp);
 int npim_is_space(uint32_t cp);
+int npim_is_punct(uint32_t cp); /* Unicode category P */
 
 /* String -> int32 hash map (open addressing); keys are copied. */
 struct npim_map;
@@ -58,15 +69,50 @@ int npim_map_put(struct npim_map *m, const char *k, size_t n, int32_t v);
 int32_t npim_map_get(const struct npim_map *m, const char *k, size_t n);
 
 struct npim_arch;
+struct npim_family;
+
+/*
+ * The arithmetic of a model beyond a plain llama decoder, as llama.cpp
+ * computes it; 1 (0 for kq_scale) where the model has none, and every
+ * reader multiplies by these unconditionally: x * 1 is x.
+ */
+struct npim_math {
+	float emb_scale; /* token embeddings are multiplied by it */
+	float res_scale; /* attention and FFN outputs, before the residual */
+	float kq_scale; /* attention scores; 0: 1 / sqrt(head_dim) */
+	float logit_scale; /* logits are multiplied by 1 / logit_scale */
+	float rope_factor; /* linear RoPE scaling: angles / rope_factor */
+	int neox; /* RoPE pairs (i, i + hd/2) */
+	uint32_t bias_mask; /* bit NP_T_Q/K/V: some layer has that bias */
+};
 
 /* The model pieces np_compile and the references need */
 struct np_model {
 	struct np_model_shape shape;
 	const struct npim_arch *arch; /* npim_arch.h */
+	const struct npim_family *fam; /* synthetic: what it generates */
 	const struct np_gguf *g;
 	const struct np_gguf_tensor **t; /* [n_layers * 9 + 3] when g */
+	const struct np_gguf_tensor **bias; /* [n_layers * 3] Q/K/V, when g */
+	const struct np_gguf_tensor *rope_freqs; /* NULL: none */
+	struct npim_math x;
 	uint64_t seed;
 };
+
+/* Bias of layer tensor NP_T_Q/K/V (rows floats): zeros where none */
+int npim_model_bias(const struct np_model *m, int tensor, uint32_t layer,
+		    float *out);
+/* head_dim / 2 RoPE frequency divisors (rope_freqs.weight): 1 where none */
+int npim_model_rope_factors(const struct np_model *m, float *out);
+
+/* model_math.c: m->x, m->bias and m->rope_freqs from m->g (arch and shape
+ * set); 0, -EINVAL or -ENOTSUP (logged), -ENOMEM */
+int npim_math_load(struct np_model *m, const struct np_log *log);
+/* m->x of a synthetic model of family m->fam */
+void npim_math_synthetic(struct np_model *m);
+/* The keys and tensors of m->x that np_model_write_gguf adds */
+int npim_math_write_keys(struct np_gguf_writer *w, const struct np_model *m);
+int npim_math_write_tensors(struct np_gguf_writer *w, const struct np_model *m);
 
 /* Calibration points: float activations the quantiser observes */
 enum npim_act {

@@ -25,7 +25,9 @@
 #define NPIM_ARCH_ROPE_NEOX (1u << 3)
 
 /* The features the loader, the references and the compiler implement */
-#define NPIM_ARCH_IMPLEMENTED NPIM_ARCH_TIED_OUTPUT
+#define NPIM_ARCH_IMPLEMENTED                                                 \
+	(NPIM_ARCH_QKV_BIAS | NPIM_ARCH_MULTIPLIERS | NPIM_ARCH_TIED_OUTPUT | \
+	 NPIM_ARCH_ROPE_NEOX)
 
 struct npim_arch {
 	const char *name; /* general.architecture */
@@ -41,6 +43,27 @@ struct npim_arch {
 
 /* The architecture of synthetic models (np_model_synthetic) */
 extern const struct npim_arch *const npim_arch_synthetic;
+
+/* What a synthetic model of a family carries beyond its row's features */
+#define NPIM_FAM_ROPE_FACTORS (1u << 0) /* Llama 3.1's rope_freqs.weight */
+
+/*
+ * A model family np_model_synthetic_arch generates: several families share
+ * an architecture (Mistral's files are general.architecture "llama").
+ */
+struct npim_family {
+	const char *name;
+	const struct npim_arch *arch;
+	uint32_t parts; /* NPIM_FAM_* */
+	float rope_base; /* written as <prefix>.rope.freq_base */
+	/* Granite's multipliers (NPIM_ARCH_MULTIPLIERS rows) */
+	float embedding_scale, residual_scale, attention_scale, logit_scale;
+};
+
+/* The family of that name, or NULL */
+const struct npim_family *npim_family_find(const char *name);
+/* "'llama', 'llama3', ...": every family name into buf */
+void npim_family_list(char *buf, size_t len);
 
 /*
  * The architecture a general.architecture value names (len bytes, not
@@ -59,5 +82,8 @@ void npim_arch_key(const struct npim_arch *a, const char *key, char *buf,
 /* A tensor's GGUF name into buf (layer ignored for the model-level ones) */
 void npim_arch_tensor_name(const struct npim_arch *a, int tensor,
 			   uint32_t layer, char *buf, size_t len);
+/* The name of the bias of layer tensor `tensor`: "blk.<l>.attn_q.bias" */
+void npim_arch_bias_name(const struct npim_arch *a, int tensor, uint32_t layer,
+			 char *buf, size_t len);
 
 #endif /* NPIM_ARCH_H */

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tokenizer internals shared by tok.c (loading, decoding), tok_spm.c and
- * tok_bpe.c (encoding of each kind) and tok_train.c (training).
+ * Tokenizer internals shared by tok.c (loading, decoding), tok_special.c
+ * (special and user-defined tokens in text), tok_spm.c and tok_bpe.c
+ * (encoding of each kind), tok_pre.c (BPE pre-tokenizers) and tok_train.c
+ * (training).
  */
 #ifndef NPIM_TOK_H
 #define NPIM_TOK_H
@@ -15,6 +17,7 @@
 #define TOK_TYPE_NORMAL 1
 #define TOK_TYPE_UNKNOWN 2
 #define TOK_TYPE_CONTROL 3
+#define TOK_TYPE_USER_DEFINED 4
 #define TOK_TYPE_UNUSED 5
 #define TOK_TYPE_BYTE 6
 
@@ -33,6 +36,9 @@ struct np_tok {
 	uint32_t unicode_of_byte[256]; /* BPE */
 	int32_t bos, eos, unk;
 	int add_space_prefix;
+	int pre; /* BPE: npim_pre_find() index */
+	int32_t *special; /* control, user-defined, unknown: longest first */
+	uint32_t n_special;
 };
 
 /* GPT-2's byte -> code point map of byte-level BPE */
@@ -52,12 +58,38 @@ void npim_tok_out_put(struct npim_tok_out *o, int32_t id);
 int npim_tok_out_bytes(const struct np_tok *t, struct npim_tok_out *o,
 		       const char *s, size_t n);
 
-/* Encoders of each kind: 0, -ENOMEM, -EILSEQ */
+/* Encoders of each kind: 0, -ENOMEM, -EILSEQ. SPM prefixes a space when
+ * space_prefix (the vocabulary's add_space_prefix at the text's start or
+ * after a special token). */
 int npim_spm_encode(const struct np_tok *t, const char *text, size_t len,
-		    struct npim_tok_out *o);
+		    int space_prefix, struct npim_tok_out *o);
 int npim_bpe_encode(const struct np_tok *t, const char *text, size_t len,
 		    struct npim_tok_out *o);
-/* GPT-2 pre-tokenizer: the length of the piece starting at p */
-size_t npim_gpt2_piece(const unsigned char *p, size_t len);
+
+/* BPE pre-tokenizers (tok_pre.c), by tokenizer.ggml.pre name */
+#define NPIM_PRE_GPT2 0 /* the rule of a vocabulary without the key */
+int npim_pre_find(const char *name, size_t n); /* index or -1 */
+const char *npim_pre_name(int pre);
+int npim_pre_ignore_merges(int pre);
+/* "gpt-2, mpt, ..." for error messages */
+void npim_pre_list(char *buf, size_t cap);
+/* The pieces of text: their end offsets, ascending, the last one len, in
+ * a malloc()ed *ends (NULL for empty text); 0, -E2BIG (4 GiB of text or
+ * more), -ENOMEM */
+int npim_pre_split(int pre, const char *text, size_t len, size_t **ends,
+		   size_t *n);
+
+/* Text split at special tokens (tok_special.c): a fragment is raw text
+ * [off, off + len) when id is -1, else the token id */
+struct npim_frag {
+	size_t off, len;
+	int32_t id;
+};
+/* Cache the special tokens of t (t->special); 0 or -ENOMEM */
+int npim_special_init(struct np_tok *t);
+/* User-defined tokens always, control and unknown ones with
+ * parse_special; a malloc()ed *frags; 0 or -ENOMEM */
+int npim_special_split(const struct np_tok *t, const char *text, size_t len,
+		       int parse_special, struct npim_frag **frags, size_t *n);
 
 #endif /* NPIM_TOK_H */

@@ -13,8 +13,11 @@
 
 struct np_ref_float {
 	struct np_model_shape s;
+	struct npim_math m; /* beyond llama: npim.h */
 	uint32_t hd, qd, kvd, max_seq, batch;
 	float **w; /* [n_layers * 9 + 3] materialised rows */
+	float **b; /* [n_layers * 3] Q/K/V biases (zeros where none) */
+	double *theta; /* [hd / 2] RoPE angle per position of pair i */
 	float *kc, *vc; /* [batch][layer][max_seq][kvd] */
 	float *x, *xn, *q, *k, *v, *att, *g, *u, *sc;
 };
@@ -43,7 +46,12 @@ void np_ref_float_destroy(struct np_ref_float *r)
 	if (r->w)
 		for (uint32_t i = 0; i < r->s.n_layers * 9 + 3; i++)
 			free(r->w[i]);
+	if (r->b)
+		for (uint32_t i = 0; i < r->s.n_layers * 3; i++)
+			free(r->b[i]);
 	free(r->w);
+	free(r->b);
+	free(r->theta);
 	free(r->kc);
 	free(r->vc);
 	free(r->x);
@@ -78,7 +86,10 @@ int np_ref_float_create(const struct np_model *m, uint32_t max_seq,
 	r->max_seq = max_seq;
 	r->batch = batch;
 	kv = (size_t)batch * r->s.n_layers * max_seq * r->kvd;
+	r->m = m->x;
 	r->w = calloc(r->s.n_layers * 9 + 3, sizeof(*r->w));
+	r->b = calloc(r->s.n_layers * 3, sizeof(*r->b));
+	r->theta = calloc(r->hd / 2, sizeof(*r->theta));
 	r->kc = calloc(kv, sizeof(float));
 	r->vc = calloc(kv, sizeof(float));
 	r->x = calloc(r->s.dim, sizeof(float));
@@ -91,8 +102,9 @@ int np_ref_float_create(const struct np_model *m, uint32_t max_seq,
 	r->g = calloc(r->s.ffn, sizeof(float));
 	r->u = calloc(r->s.ffn, sizeof(float));
 	r->sc = calloc(max_seq, sizeof(float));
-	if (!r->w || !r->kc || !r->vc || !r->x || !r->xn || !r->q || !r->k ||
-	    !r->v || !r->att || !r->g || !r->u || !r->sc) {
+	if (!r->w || !r->b || !r->theta || !r->kc || !r->vc || !r->x ||
+	    !r->xn || !r->q || !r->k || !r->v || !r->att || !r->g || !r->u ||
+	    !r->sc) {
 		np_ref_float_destroy(r);
 		return -ENOMEM;
 	}
@@ -102,6 +114,23 @@ int np_ref_float_create(const struct np_model *m, uint32_t max_seq,
 	for (int t = 0; t < 3 && !ret; t++)
 		r->w[r->s.n_layers * 9 + t] =
 			load_tensor(m, NP_T_TOK_EMBD + t, 0, &ret);
+	for (uint32_t l = 0; l < r->s.n_layers && !ret; l++)
+		for (int t = 0; t < 3 && !ret; t++) {
+			float **b = &r->b[l * 3 + (uint32_t)t];
+
+			*b = malloc((t ? r->kvd : r->qd) * sizeof(float));
+			ret = *b ? npim_model_bias(m, NP_T_Q + t, l, *b) :
+				   -ENOMEM;
+		}
+	/* ggml's rope: theta_i = pos * base^(-2i/hd) * freq_scale / ff_i */
+	if (!ret) {
+		float *ff = r->xn; /* free until the first step */
+
+		ret = npim_model_rope_factors(m, ff);
+		for (uint32_t i = 0; i < r->hd / 2 && !ret; i++)
+			r->theta[i] = pow(r->s.rope_base, -2.0 * i / r->hd) /
+				      ff[i] / r->m.rope_factor;
+	}
 	if (ret) {
 		np_ref_float_destroy(r);
 		return ret;
@@ -136,15 +165,18 @@ static void rms_unit(const float *x, uint32_t n, float eps, float *out)
 		out[i] = x[i] * inv;
 }
 
-static void rope(float *v, uint32_t hd, uint32_t pos, float base)
+/* Rotate pairs (2i, 2i + 1), or (i, i + hd/2) for NeoX, by pos * theta_i */
+static void rope(float *v, uint32_t hd, uint32_t pos, const double *theta,
+		 int neox)
 {
 	for (uint32_t i = 0; i < hd / 2; i++) {
-		double th = pos * pow(base, -2.0 * i / hd);
+		double th = pos * theta[i];
 		float c = (float)cos(th), s = (float)sin(th);
-		float x0 = v[2 * i], x1 = v[2 * i + 1];
+		uint32_t i0 = neox ? i : 2 * i, i1 = neox ? i + hd / 2 : i0 + 1;
+		float x0 = v[i0], x1 = v[i1];
 
-		v[2 * i] = x0 * c - x1 * s;
-		v[2 * i + 1] = x0 * s + x1 * c;
+		v[i0] = x0 * c - x1 * s;
+		v[i1] = x0 * s + x1 * c;
 	}
 }
 
@@ -167,6 +199,8 @@ int npim_ref_float_forward(struct np_ref_float *r, uint32_t slot, uint32_t pos,
 	    (uint32_t)token >= s->vocab)
 		return -ERANGE;
 	memcpy(x, W[L * 9] + (size_t)token * s->dim, s->dim * sizeof(float));
+	for (uint32_t i = 0; i < s->dim; i++)
+		x[i] *= r->m.emb_scale;
 	for (uint32_t l = 0; l < L; l++) {
 		float *const *w = W + l * 9;
 		size_t cbase = ((size_t)slot * L + l) * r->max_seq * r->kvd;
@@ -180,13 +214,19 @@ int npim_ref_float_forward(struct np_ref_float *r, uint32_t slot, uint32_t pos,
 		matvec(w[NP_T_Q], r->qd, s->dim, xn, r->q);
 		matvec(w[NP_T_K], r->kvd, s->dim, xn, r->k);
 		matvec(w[NP_T_V], r->kvd, s->dim, xn, r->v);
+		for (uint32_t i = 0; i < r->qd; i++)
+			r->q[i] += r->b[l * 3][i];
+		for (uint32_t i = 0; i < r->kvd; i++) {
+			r->k[i] += r->b[l * 3 + 1][i];
+			r->v[i] += r->b[l * 3 + 2][i];
+		}
 		observe(st, l, NPIM_A_Q16, r->q, r->qd);
 		observe(st, l, NPIM_A_K16, r->k, r->kvd);
 		observe(st, l, NPIM_A_V4, r->v, r->kvd);
 		for (uint32_t h = 0; h < s->n_heads; h++)
-			rope(r->q + h * hd, hd, pos, s->rope_base);
+			rope(r->q + h * hd, hd, pos, r->theta, r->m.neox);
 		for (uint32_t h = 0; h < s->n_kv_heads; h++)
-			rope(r->k + h * hd, hd, pos, s->rope_base);
+			rope(r->k + h * hd, hd, pos, r->theta, r->m.neox);
 		observe(st, l, NPIM_A_Q4, r->q, r->qd);
 		observe(st, l, NPIM_A_K4, r->k, r->kvd);
 		memcpy(kc + (size_t)pos * r->kvd, r->k, r->kvd * sizeof(float));
@@ -204,7 +244,10 @@ int npim_ref_float_forward(struct np_ref_float *r, uint32_t slot, uint32_t pos,
 
 				for (uint32_t i = 0; i < hd; i++)
 					d += (double)q[i] * k[i];
-				r->sc[t] = (float)(d / sqrt((double)hd));
+				r->sc[t] =
+					r->m.kq_scale != 0.0f ?
+						(float)(d * r->m.kq_scale) :
+						(float)(d / sqrt((double)hd));
 				max = fmaxf(max, r->sc[t]);
 			}
 			for (uint32_t t = 0; t <= pos; t++) {
@@ -224,7 +267,7 @@ int npim_ref_float_forward(struct np_ref_float *r, uint32_t slot, uint32_t pos,
 		observe(st, l, NPIM_A_ATT, r->att, r->qd);
 		matvec(w[NP_T_O], s->dim, r->qd, r->att, xn);
 		for (uint32_t i = 0; i < s->dim; i++)
-			x[i] += xn[i];
+			x[i] += xn[i] * r->m.res_scale;
 		observe(st, l, NPIM_A_XMID, x, s->dim);
 		rms_unit(x, s->dim, s->norm_eps, xn);
 		observe(st, l, NPIM_A_N2, xn, s->dim);
@@ -239,7 +282,7 @@ int npim_ref_float_forward(struct np_ref_float *r, uint32_t slot, uint32_t pos,
 		observe(st, l, NPIM_A_A8, r->g, s->ffn);
 		matvec(w[NP_T_DOWN], s->dim, s->ffn, r->g, xn);
 		for (uint32_t i = 0; i < s->dim; i++)
-			x[i] += xn[i];
+			x[i] += xn[i] * r->m.res_scale;
 	}
 	observe(st, L, NPIM_A_XFIN, x, s->dim);
 	rms_unit(x, s->dim, s->norm_eps, xn);
@@ -247,6 +290,8 @@ int npim_ref_float_forward(struct np_ref_float *r, uint32_t slot, uint32_t pos,
 	for (uint32_t i = 0; i < s->dim; i++)
 		xn[i] *= W[L * 9 + 1][i];
 	matvec(W[L * 9 + 2], s->vocab, s->dim, xn, logits);
+	for (uint32_t i = 0; i < s->vocab; i++)
+		logits[i] *= 1.0f / r->m.logit_scale;
 	observe(st, L, NPIM_A_LOGIT, logits, s->vocab);
 	return 0;
 }

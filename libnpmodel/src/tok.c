@@ -2,10 +2,12 @@
 /*
  * Tokenizers stored in GGUF metadata: SentencePiece-style "llama"
  * vocabularies (score-driven merges with byte fallback, as llama.cpp's
- * llm_tokenizer_spm) and GPT-2 byte-level BPE (pre-tokenizer regex, rank
- * driven merges). Both round-trip any byte string exactly. This file loads
- * a vocabulary, dispatches encoding to tok_spm.c or tok_bpe.c and decodes;
- * np_tok_train (tok_train.c) learns either kind from sample text.
+ * llm_tokenizer_spm) and GPT-2 byte-level BPE (the pre-tokenizer named by
+ * tokenizer.ggml.pre, rank driven merges). Both round-trip any byte string
+ * their vocabulary covers. This file loads a vocabulary, cuts special and
+ * user-defined tokens out of the text (tok_special.c), dispatches the rest
+ * to tok_spm.c or tok_bpe.c and decodes; np_tok_train (tok_train.c) learns
+ * either kind from sample text.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -82,6 +84,35 @@ static int tok_opt_id(const struct np_gguf *g, const char *key, uint32_t n,
 	}
 	*id = (int32_t)v;
 	return 0;
+}
+
+/* tokenizer.ggml.pre: the BPE split rule; gpt-2's when absent */
+static int tok_pre(const struct np_gguf *g, struct np_tok *t,
+		   const struct np_log *log)
+{
+	const char *pre;
+	size_t l;
+	char list[512];
+	int ret = np_gguf_get_str(g, "tokenizer.ggml.pre", &pre, &l);
+
+	t->pre = NPIM_PRE_GPT2;
+	if (ret == -ENOENT)
+		return 0;
+	if (ret) {
+		npim_log(log, LOG_ERR,
+			 "tokenizer: tokenizer.ggml.pre is not a string; the "
+			 "file is corrupt");
+		return -EINVAL;
+	}
+	t->pre = npim_pre_find(pre, l);
+	if (t->pre >= 0)
+		return 0;
+	npim_pre_list(list, sizeof(list));
+	npim_log(log, LOG_ERR,
+		 "tokenizer: pre-tokenizer tokenizer.ggml.pre '%.*s' is not "
+		 "supported; np splits text exactly as llama.cpp for: %s",
+		 (int)(l > 64 ? 64 : l), pre, list);
+	return -ENOTSUP;
 }
 
 int np_tok_from_gguf(const struct np_gguf *g, const struct np_log *log,
@@ -242,23 +273,22 @@ int np_tok_from_gguf(const struct np_gguf *g, const struct np_log *log,
 				goto fail;
 			}
 		}
+		ret = tok_pre(g, t, log);
+		if (ret)
+			goto fail;
+		/* bytes without a token (0xc0, 0xf5.. in StarCoder's) are
+		 * dropped on encode, as llama.cpp does */
 		npim_bpe_byte_map(t->unicode_of_byte);
 		for (int b = 0; b < 256; b++) {
 			char s[4];
 			size_t l = npim_utf8_put(t->unicode_of_byte[b], s);
 
 			t->byte_id[b] = npim_map_get(t->ids, s, l);
-			if (t->byte_id[b] < 0) {
-				npim_log(log, LOG_ERR,
-					 "tokenizer: gpt2 vocabulary lacks the "
-					 "token for byte 0x%02x; byte-level "
-					 "BPE needs all 256",
-					 b);
-				ret = -EINVAL;
-				goto fail;
-			}
 		}
 	}
+	ret = npim_special_init(t);
+	if (ret)
+		goto fail;
 	*out = t;
 	return 0;
 fail:
@@ -277,6 +307,7 @@ void np_tok_destroy(struct np_tok *t)
 	free(t->len);
 	free(t->score);
 	free(t->type);
+	free(t->special);
 	npim_map_free(t->ids);
 	npim_map_free(t->ranks);
 	free(t);
@@ -327,20 +358,49 @@ int npim_tok_out_bytes(const struct np_tok *t, struct npim_tok_out *o,
 	return 0;
 }
 
-int np_tok_encode(const struct np_tok *t, const char *text, size_t len,
-		  int32_t *ids, size_t cap, size_t *n_out)
+const char *np_tok_pre(const struct np_tok *t)
+{
+	return t->kind == NP_TOK_BPE ? npim_pre_name(t->pre) : NULL;
+}
+
+int np_tok_encode_flags(const struct np_tok *t, const char *text, size_t len,
+			unsigned int flags, int32_t *ids, size_t cap,
+			size_t *n_out)
 {
 	struct npim_tok_out o = {ids, cap, 0};
-	int ret = 0;
+	struct npim_frag *f;
+	size_t nf;
+	int ret, prev_special = 1;
 
-	if (len)
+	*n_out = 0;
+	if (flags & ~NP_TOK_PARSE_SPECIAL)
+		return -EINVAL;
+	ret = npim_special_split(t, text, len, !!(flags & NP_TOK_PARSE_SPECIAL),
+				 &f, &nf);
+	for (size_t i = 0; !ret && i < nf; i++) {
+		if (f[i].id >= 0) {
+			npim_tok_out_put(&o, f[i].id);
+			prev_special = 1;
+			continue;
+		}
 		ret = t->kind == NP_TOK_SPM ?
-			      npim_spm_encode(t, text, len, &o) :
-			      npim_bpe_encode(t, text, len, &o);
+			      npim_spm_encode(
+				      t, text + f[i].off, f[i].len,
+				      t->add_space_prefix && prev_special, &o) :
+			      npim_bpe_encode(t, text + f[i].off, f[i].len, &o);
+		prev_special = 0;
+	}
+	free(f);
 	*n_out = o.n;
 	if (ret)
 		return ret;
 	return o.n > cap ? -ENOSPC : 0;
+}
+
+int np_tok_encode(const struct np_tok *t, const char *text, size_t len,
+		  int32_t *ids, size_t cap, size_t *n_out)
+{
+	return np_tok_encode_flags(t, text, len, 0, ids, cap, n_out);
 }
 
 /* ---------------------------------------------------------------- */
@@ -372,6 +432,11 @@ int np_tok_decode(const struct np_tok *t, const int32_t *ids, size_t n,
 		if (t->type[ids[i]] == TOK_TYPE_CONTROL ||
 		    t->type[ids[i]] == TOK_TYPE_UNUSED)
 			continue;
+		if (t->type[ids[i]] == TOK_TYPE_USER_DEFINED) {
+			dec_put(text, cap, &o, s, l);
+			first = 0;
+			continue;
+		}
 		if (t->kind == NP_TOK_SPM) {
 			if (t->type[ids[i]] == TOK_TYPE_BYTE && l == 6) {
 				unsigned char b =

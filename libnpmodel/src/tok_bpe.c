@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * GPT-2 byte-level BPE encoding: the pre-tokenizer regex splits text into
- * pieces, rank-driven merges turn each piece into tokens.
+ * Byte-level BPE encoding: the vocabulary's pre-tokenizer (tok_pre.c)
+ * splits text into pieces, rank-driven merges turn each piece into tokens.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -10,66 +10,6 @@
 #include <syslog.h>
 
 #include "npim_tok.h"
-
-/* GPT-2 pre-tokenizer: the length of the piece starting at text[i] */
-size_t npim_gpt2_piece(const unsigned char *p, size_t len)
-{
-	static const char *const contr[] = {"'s", "'t",	 "'re", "'ve",
-					    "'m", "'ll", "'d"};
-	uint32_t cp;
-	size_t i = 0, l;
-	int cls;
-
-	if (p[0] == '\'') {
-		for (size_t k = 0; k < NPIM_ARRAY_SIZE(contr); k++) {
-			size_t cl = strlen(contr[k]);
-
-			if (cl <= len && !memcmp(p, contr[k], cl))
-				return cl;
-		}
-	}
-	/* ' ?\p{L}+', ' ?\p{N}+', ' ?[^\s\p{L}\p{N}]+' */
-	if (p[0] == ' ' && len > 1)
-		i = 1;
-	l = npim_utf8_next(p + i, len - i, &cp);
-	cls = npim_is_letter(cp) ? 1 :
-	      npim_is_number(cp) ? 2 :
-	      npim_is_space(cp)	 ? 0 :
-				   3;
-	if (cls) {
-		size_t j = i + l;
-
-		while (j < len) {
-			size_t k = npim_utf8_next(p + j, len - j, &cp);
-			int c2 = npim_is_letter(cp) ? 1 :
-				 npim_is_number(cp) ? 2 :
-				 npim_is_space(cp)  ? 0 :
-						      3;
-
-			if (c2 != cls)
-				break;
-			j += k;
-		}
-		return j;
-	}
-	/* whitespace run: '\s+(?!\S)' then '\s+' */
-	{
-		size_t j = 0, last = 0, nchars = 0;
-
-		while (j < len) {
-			size_t k = npim_utf8_next(p + j, len - j, &cp);
-
-			if (!npim_is_space(cp))
-				break;
-			last = j;
-			j += k;
-			nchars++;
-		}
-		if (j < len && nchars > 1)
-			return last;
-		return j;
-	}
-}
 
 /* BPE merge candidates: min-heap on (rank, left position) */
 struct bpe_cand {
@@ -169,6 +109,15 @@ static int bpe_word(const struct np_tok *t, const unsigned char *w, size_t n,
 			(int)i - 1, i + 1 < n ? (int)i + 1 : -1, blen, l, i, 1};
 		blen += l;
 	}
+	/* llama.cpp's ignore_merges (Llama 3): a piece that is a token */
+	if (npim_pre_ignore_merges(t->pre)) {
+		int32_t id = npim_map_get(t->ids, buf, blen);
+
+		if (id >= 0) {
+			npim_tok_out_put(o, id);
+			goto out;
+		}
+	}
 	for (size_t i = 1; i < n; i++)
 		bpe_try(t, buf, key, sym, (int)i - 1, (int)i, h, &hn);
 	while (hn) {
@@ -197,9 +146,16 @@ static int bpe_word(const struct np_tok *t, const unsigned char *w, size_t n,
 			npim_tok_out_put(o, id);
 			continue;
 		}
-		/* a merge whose result is not a token: its bytes */
-		for (size_t j = sym[i].src; j < sym[i].src + sym[i].nb; j++)
-			npim_tok_out_put(o, t->byte_id[w[j]]);
+		/*
+		 * Not a token (a byte the vocabulary lacks, or a merge whose
+		 * result is not in it): each byte of its mapped text that is
+		 * a token on its own, the others dropped, as llama.cpp does.
+		 */
+		for (size_t j = 0; j < sym[i].n; j++) {
+			id = npim_map_get(t->ids, buf + sym[i].off + j, 1);
+			if (id >= 0)
+				npim_tok_out_put(o, id);
+		}
 	}
 out:
 	free(buf);
@@ -213,17 +169,13 @@ int npim_bpe_encode(const struct np_tok *t, const char *text, size_t len,
 		    struct npim_tok_out *o)
 {
 	const unsigned char *p = (const unsigned char *)text;
+	size_t *ends, n, a = 0;
+	int ret = npim_pre_split(t->pre, text, len, &ends, &n);
 
-	for (size_t i = 0; i < len;) {
-		size_t l = npim_gpt2_piece(p + i, len - i);
-		int ret;
-
-		if (l == 0)
-			l = 1;
-		ret = bpe_word(t, p + i, l, o);
-		if (ret)
-			return ret;
-		i += l;
+	for (size_t i = 0; !ret && i < n; i++) {
+		ret = bpe_word(t, p + a, ends[i] - a, o);
+		a = ends[i];
 	}
-	return 0;
+	free(ends);
+	return ret;
 }

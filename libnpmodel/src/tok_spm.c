@@ -86,7 +86,7 @@ static void spm_try(const struct np_tok *t, const char *s,
 }
 
 int npim_spm_encode(const struct np_tok *t, const char *text, size_t len,
-		    struct npim_tok_out *o)
+		    int space_prefix, struct npim_tok_out *o)
 {
 	size_t cap = len * 3 + 3, n = 0, nsym = 0, hn = 0;
 	char *s = malloc(cap);
@@ -96,7 +96,7 @@ int npim_spm_encode(const struct np_tok *t, const char *text, size_t len,
 
 	if (!s)
 		return -ENOMEM;
-	if (t->add_space_prefix) {
+	if (space_prefix) {
 		memcpy(s, npim_spm_space, 3);
 		n = 3;
 	}

@@ -325,13 +325,12 @@ static int tr_words(struct tr *r, int kind, const char *text, size_t len,
 					  ns - wsym);
 	} else {
 		uint32_t map[256];
+		size_t *ends, ne, i = 0;
 
 		npim_bpe_byte_map(map);
-		for (size_t i = 0; i < len;) {
-			size_t l = npim_gpt2_piece((const unsigned char *)text +
-							   i,
-						   len - i),
-			       n = 0;
+		ret = npim_pre_split(NPIM_PRE_GPT2, text, len, &ends, &ne);
+		for (size_t e = 0; !ret && e < ne; e++) {
+			size_t l = ends[e] - i, n = 0;
 
 			for (size_t j = 0; j < l; j++) {
 				sl[j] = npim_utf8_put(
@@ -339,10 +338,9 @@ static int tr_words(struct tr *r, int kind, const char *text, size_t len,
 				n += sl[j];
 			}
 			ret = tr_add_word(r, s, n, sl, l);
-			if (ret)
-				goto out;
-			i += l;
+			i = ends[e];
 		}
+		free(ends);
 	}
 out:
 	free(s);
@@ -502,6 +500,10 @@ int np_tok_train(enum np_tok_kind kind, const char *text, size_t len,
 			    np_gguf_writer_kv_arr_str(
 				    w, "tokenizer.ggml.merges",
 				    (const char *const *)mstr, n_merges);
+		/* the split rule the merges were learnt under */
+		ret = ret ? ret :
+			    np_gguf_writer_kv_str(w, "tokenizer.ggml.pre",
+						  npim_pre_name(NPIM_PRE_GPT2));
 		ret = ret ? ret :
 			    np_gguf_writer_kv_u32(
 				    w, "tokenizer.ggml.bos_token_id", r.np);

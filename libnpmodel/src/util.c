@@ -106,37 +106,6 @@ uint16_t npim_f32_to_f16(float f)
 	}
 }
 
-int npim_ggml_type_info(uint32_t type, uint32_t *blck, uint32_t *bytes,
-			const char **name)
-{
-	static const struct {
-		uint32_t type, blck, bytes;
-		const char *name;
-	} tab[] = {
-		{0, 1, 4, "F32"},	{1, 1, 2, "F16"},
-		{2, 32, 18, "Q4_0"},	{3, 32, 20, "Q4_1"},
-		{6, 32, 22, "Q5_0"},	{7, 32, 24, "Q5_1"},
-		{8, 32, 34, "Q8_0"},	{9, 32, 36, "Q8_1"},
-		{10, 256, 84, "Q2_K"},	{11, 256, 110, "Q3_K"},
-		{12, 256, 144, "Q4_K"}, {13, 256, 176, "Q5_K"},
-		{14, 256, 210, "Q6_K"}, {15, 256, 292, "Q8_K"},
-		{24, 1, 1, "I8"},	{25, 1, 2, "I16"},
-		{26, 1, 4, "I32"},	{27, 1, 8, "I64"},
-		{28, 1, 8, "F64"},	{30, 1, 2, "BF16"},
-	};
-
-	for (size_t i = 0; i < NPIM_ARRAY_SIZE(tab); i++) {
-		if (tab[i].type == type) {
-			*blck = tab[i].blck;
-			*bytes = tab[i].bytes;
-			if (name)
-				*name = tab[i].name;
-			return 1;
-		}
-	}
-	return 0;
-}
-
 void npim_buf_put(struct npim_buf *b, const void *d, size_t n)
 {
 	if (b->err)
@@ -277,6 +246,12 @@ int npim_is_number(uint32_t cp)
 {
 	return npim_in_ranges(npim_number_ranges,
 			      NPIM_ARRAY_SIZE(npim_number_ranges), cp);
+}
+
+int npim_is_punct(uint32_t cp)
+{
+	return npim_in_ranges(npim_punct_ranges,
+			      NPIM_ARRAY_SIZE(npim_punct_ranges), cp);
 }
 
 int npim_is_space(uint32_t cp)

@@ -9,6 +9,7 @@ int main(void)
 	SRunner *sr = srunner_create(np_suite_recover());
 	int failed;
 
+	srunner_add_suite(sr, np_suite_sched_faults());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -6,5 +6,6 @@
 #include <check.h>
 
 Suite *np_suite_recover(void);
+Suite *np_suite_sched_faults(void);
 
 #endif /* TST_FAULTS_TEST_H */

@@ -21,9 +21,10 @@ static const struct {
 	const char *name;
 	int (*fn)(const uint8_t *data, size_t size);
 } harnesses[] = {
-	{"gguf", np_fuzz_gguf}, {"compile", np_fuzz_compile},
-	{"emu", np_fuzz_emu},	{"card", np_fuzz_card},
-	{"cli", np_fuzz_cli},
+	{"gguf", np_fuzz_gguf},	  {"compile", np_fuzz_compile},
+	{"emu", np_fuzz_emu},	  {"card", np_fuzz_card},
+	{"quant", np_fuzz_quant}, {"tok", np_fuzz_tok},
+	{"chat", np_fuzz_chat},	  {"cli", np_fuzz_cli},
 };
 
 #define N_HARNESSES (int)(sizeof(harnesses) / sizeof(harnesses[0]))

@@ -504,7 +504,8 @@ START_TEST(test_model_unsupported_type)
 	struct np_gguf *g;
 	struct np_model *m;
 
-	/* a Q4_K tensor: a valid GGUF the model loader must refuse by name */
+	/* an IQ2_XXS tensor: a valid GGUF the model loader must refuse by
+	 * name */
 	hb_header(&h, 3, 1, 6);
 	hb_str(&h, "llama.vocab_size");
 	hb_u32(&h, NP_GGUF_UINT32);
@@ -527,13 +528,14 @@ START_TEST(test_model_unsupported_type)
 	hb_str(&h, "blk.0.attn_norm.weight");
 	hb_u32(&h, 1);
 	hb_u64(&h, ne[0]);
-	hb_u32(&h, 12); /* Q4_K: 144 bytes per 256 */
+	hb_u32(&h, NP_GGML_IQ2_XXS); /* 66 bytes per 256 */
 	hb_u64(&h, 0);
-	hb_pad_data(&h, 144);
+	hb_pad_data(&h, 66);
 	ck_assert_int_eq(np_gguf_open_mem(h.b, h.n, &tst_log, &g), 0);
 	tst_reset();
 	ck_assert_int_eq(np_model_from_gguf(g, &tst_log, &m), -ENOTSUP);
-	ck_assert_ptr_nonnull(strstr(tst_last, "Q4_K"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "IQ2_XXS"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "blk.0.attn_norm.weight"));
 	np_gguf_close(g);
 }
 END_TEST

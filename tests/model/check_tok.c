@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "npim_tok.h"
 #include "test.h"
 
 static struct np_gguf *g_buf_gguf(struct np_gguf_writer *w, void **buf)
@@ -107,6 +108,7 @@ START_TEST(test_spm_trained)
 	ck_assert_int_eq(np_tok_kind(t), NP_TOK_SPM);
 	ck_assert_int_eq(np_tok_bos(t), 1);
 	ck_assert_int_eq(np_tok_eos(t), 2);
+	ck_assert_ptr_null(np_tok_pre(t));
 	sample_trips(t);
 	edge_cases(t);
 	np_tok_destroy(t);
@@ -122,6 +124,8 @@ START_TEST(test_bpe_trained)
 	struct np_tok *t = trained(NP_TOK_BPE, 4096, &g, &buf);
 
 	ck_assert_int_eq(np_tok_kind(t), NP_TOK_BPE);
+	/* the writer records the split rule the merges were learnt under */
+	ck_assert_str_eq(np_tok_pre(t), "gpt-2");
 	sample_trips(t);
 	edge_cases(t);
 	np_tok_destroy(t);
@@ -299,6 +303,145 @@ START_TEST(test_bpe_known_answers)
 }
 END_TEST
 
+/* pieces of text under a pre-tokenizer, joined by '|' */
+static void expect_split(const char *pre, const char *text, const char *want)
+{
+	char got[256];
+	size_t *ends, n, a = 0, o = 0;
+	int k = npim_pre_find(pre, strlen(pre));
+
+	ck_assert_int_ge(k, 0);
+	ck_assert_str_eq(npim_pre_name(k), pre);
+	ck_assert_int_eq(npim_pre_split(k, text, strlen(text), &ends, &n), 0);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_uint_lt(o + ends[i] - a + 1, sizeof(got));
+		if (i)
+			got[o++] = '|';
+		memcpy(got + o, text + a, ends[i] - a);
+		o += ends[i] - a;
+		a = ends[i];
+	}
+	got[o] = 0;
+	free(ends);
+	ck_assert_msg(!strcmp(got, want), "%s: '%s' split as '%s', not '%s'",
+		      pre, text, got, want);
+}
+
+/* Splits worked by hand from llama.cpp's expressions (llama-vocab.cpp);
+ * gpt-2, starcoder, refact and deepseek-llm are also checked against
+ * llama.cpp's own vocabularies and ids in the vocab test. */
+START_TEST(test_pre_rules)
+{
+	static const char s[] = "Hello world 12345 it's\n\n  x";
+
+	expect_split("gpt-2", s, "Hello| world| 12345| it|'s|\n\n | x");
+	expect_split("mpt", s, "Hello| world| 12345| it|'s|\n\n | x");
+	expect_split("starcoder", s,
+		     "Hello| world| |1|2|3|4|5| it|'s|\n\n | x");
+	/* digits in threes, letters take one leading non-letter, a newline
+	 * run ends a white space piece; contractions in any case */
+	expect_split("llama-bpe", s, "Hello| world| |123|45| it|'s|\n\n| | x");
+	expect_split("llama-bpe", "IT'S ok!\n", "IT|'S| ok|!\n");
+	expect_split("qwen2", s, "Hello| world| |1|2|3|4|5| it|'s|\n\n| | x");
+	/* punctuation runs first, then gpt-2, then ASCII digit triples */
+	expect_split("falcon", "a+b=3,1234;", "a|+|b|=|3|,|123|4|;");
+	expect_split("falcon", "a `b", "a| |`|b");
+	expect_split("default", "a `b", "a| `|b");
+	expect_split("default", "x=12345", "x|=|123|45");
+	/* newlines, letter runs, punctuation (= is a symbol), single digits */
+	expect_split("deepseek-coder", "int x=42;\n", "int| x|=|4|2|;|\n");
+	expect_split("deepseek-llm", "Hi  \n", "Hi|  |\n");
+	/* non-ASCII white space counts as white space, U+3000 included */
+	expect_split("gpt-2",
+		     "a\xe3\x80\x80\xe3\x80\x80"
+		     "b",
+		     "a|\xe3\x80\x80|\xe3\x80\x80|"
+		     "b");
+	expect_split("gpt-2", "", "");
+	ck_assert_int_lt(npim_pre_find("gpt2", 4), 0);
+}
+END_TEST
+
+/* the byte tokens of GPT-2's byte map plus extra tokens of given types */
+static struct np_tok *bpe_with(const char *const *extra, const int32_t *types,
+			       int n_extra, struct np_gguf **g, void **buf)
+{
+	char *tok[300];
+	int32_t type[300];
+	uint32_t map[256];
+	struct np_gguf_writer *w;
+	struct np_tok *t;
+
+	gpt2_bytes(map);
+	for (int b = 0; b < 256; b++) {
+		tok[b] = calloc(4, 1);
+		npim_utf8_put(map[b], tok[b]);
+		type[b] = TOK_TYPE_NORMAL;
+	}
+	for (int i = 0; i < n_extra; i++) {
+		tok[256 + i] = strdup(extra[i]);
+		type[256 + i] = types[i];
+	}
+	np_gguf_writer_create(&w);
+	np_gguf_writer_kv_str(w, "tokenizer.ggml.model", "gpt2");
+	np_gguf_writer_kv_arr_str(w, "tokenizer.ggml.tokens",
+				  (const char *const *)tok, 256 + n_extra);
+	np_gguf_writer_kv_arr_i32(w, "tokenizer.ggml.token_type", type,
+				  256 + n_extra);
+	np_gguf_writer_kv_arr_str(w, "tokenizer.ggml.merges", extra, 0);
+	*g = g_buf_gguf(w, buf);
+	ck_assert_int_eq(np_tok_from_gguf(*g, &tst_log, &t), 0);
+	for (int i = 0; i < 256 + n_extra; i++)
+		free(tok[i]);
+	return t;
+}
+
+START_TEST(test_special_tokens)
+{
+	static const char *const extra[] = {"<|im_start|>", "xyz", "\xc4\xa0!",
+					    "xy"};
+	static const int32_t types[] = {TOK_TYPE_CONTROL, TOK_TYPE_USER_DEFINED,
+					TOK_TYPE_USER_DEFINED,
+					TOK_TYPE_USER_DEFINED};
+	struct np_gguf *g;
+	void *buf;
+	struct np_tok *t = bpe_with(extra, types, 4, &g, &buf);
+	int32_t ids[32];
+	size_t n;
+	char out[32];
+
+	/* user-defined tokens are cut out first, the longest first */
+	expect(t, "axyzb", (const int32_t[]){'a', 257, 'b'}, 3);
+	expect(t, "xyxyz", (const int32_t[]){259, 257}, 2);
+	/* control tokens in raw text are their characters... */
+	expect(t, "<|im_start|>",
+	       (const int32_t[]){'<', '|', 'i', 'm', '_', 's', 't', 'a', 'r',
+				 't', '|', '>'},
+	       12);
+	/* ...and the token when asked to parse them */
+	ck_assert_int_eq(np_tok_encode_flags(t, "a<|im_start|>b", 14,
+					     NP_TOK_PARSE_SPECIAL, ids, 32, &n),
+			 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_int_eq(ids[0], 'a');
+	ck_assert_int_eq(ids[1], 256);
+	ck_assert_int_eq(ids[2], 'b');
+	ck_assert_int_eq(np_tok_encode_flags(t, "a", 1, 2, ids, 32, &n),
+			 -EINVAL);
+	/* decoding: user-defined text verbatim (its "Ġ" is not a space),
+	 * control tokens nothing */
+	ids[0] = 258;
+	ids[1] = 256;
+	ids[2] = 257;
+	ck_assert_int_eq(np_tok_decode(t, ids, 3, out, sizeof(out), &n), 0);
+	ck_assert_uint_eq(n, 6);
+	ck_assert_int_eq(memcmp(out, "\xc4\xa0!xyz", 6), 0);
+	np_tok_destroy(t);
+	np_gguf_close(g);
+	free(buf);
+}
+END_TEST
+
 START_TEST(test_tok_errors)
 {
 	struct np_gguf_writer *w;
@@ -322,10 +465,30 @@ START_TEST(test_tok_errors)
 	np_gguf_writer_kv_str(w, "tokenizer.ggml.model", "gpt2");
 	np_gguf_writer_kv_arr_str(w, "tokenizer.ggml.tokens", tok, 2);
 	np_gguf_writer_kv_arr_str(w, "tokenizer.ggml.merges", tok, 0);
+	np_gguf_writer_kv_str(w, "tokenizer.ggml.pre", "bogus-pre");
 	g = g_buf_gguf(w, &buf);
 	tst_reset();
-	ck_assert_int_eq(np_tok_from_gguf(g, &tst_log, &t), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(tst_last, "byte 0x00"));
+	ck_assert_int_eq(np_tok_from_gguf(g, &tst_log, &t), -ENOTSUP);
+	ck_assert_ptr_null(t);
+	ck_assert_ptr_nonnull(strstr(tst_last, "'bogus-pre'"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "qwen2"));
+	np_gguf_close(g);
+	free(buf);
+
+	/* a vocabulary without most byte tokens loads; their bytes drop */
+	np_gguf_writer_create(&w);
+	np_gguf_writer_kv_str(w, "tokenizer.ggml.model", "gpt2");
+	np_gguf_writer_kv_arr_str(w, "tokenizer.ggml.tokens", tok, 2);
+	np_gguf_writer_kv_arr_str(w, "tokenizer.ggml.merges", tok, 0);
+	g = g_buf_gguf(w, &buf);
+	ck_assert_int_eq(np_tok_from_gguf(g, &tst_log, &t), 0);
+	ck_assert_str_eq(np_tok_pre(t), "gpt-2");
+	expect(t,
+	       "a\xff"
+	       "cb",
+	       (const int32_t[]){0, 1}, 2);
+	np_tok_destroy(t);
+	t = NULL;
 	np_gguf_close(g);
 	free(buf);
 
@@ -361,6 +524,8 @@ Suite *np_suite_tok(void)
 	tcase_add_test(tc, test_small_vocab_falls_back);
 	tcase_add_test(tc, test_spm_known_answers);
 	tcase_add_test(tc, test_bpe_known_answers);
+	tcase_add_test(tc, test_pre_rules);
+	tcase_add_test(tc, test_special_tokens);
 	tcase_add_test(tc, test_tok_errors);
 	suite_add_tcase(s, tc);
 	return s;

@@ -63,16 +63,38 @@ const char *tst_write_model(const struct np_model_shape *s, uint32_t wtype,
 	return path;
 }
 
-int main(void)
+/*
+ * No argument: every suite but the reference vocabularies. "vocab": only
+ * those, exiting 77 (CTest's skip) when NP_VOCAB_DIR is absent.
+ */
+int main(int argc, char **argv)
 {
-	SRunner *sr = srunner_create(np_suite_gguf());
+	SRunner *sr;
 	int failed;
 
-	srunner_add_suite(sr, np_suite_arch());
-	srunner_add_suite(sr, np_suite_tok());
-	srunner_add_suite(sr, np_suite_quant());
-	srunner_add_suite(sr, np_suite_compile());
-	srunner_add_suite(sr, np_suite_ref());
+	if (argc > 1 && !strcmp(argv[1], "vocab")) {
+		int n = tst_vocab_scan();
+
+		if (n <= 0) {
+			printf("vocab: no reference vocabularies in %s (%s); "
+			       "skipped. Point -DNP_VOCAB_DIR at a copy of "
+			       "shared/testdata/vocab to run them\n",
+			       NP_VOCAB_DIR,
+			       n ? strerror(-n) : "no ggml-vocab-*.gguf");
+			return 77;
+		}
+		sr = srunner_create(np_suite_vocab());
+	} else {
+		sr = srunner_create(np_suite_gguf());
+		srunner_add_suite(sr, np_suite_dequant());
+		srunner_add_suite(sr, np_suite_arch());
+		srunner_add_suite(sr, np_suite_tok());
+		srunner_add_suite(sr, np_suite_chat());
+		srunner_add_suite(sr, np_suite_quant());
+		srunner_add_suite(sr, np_suite_compile());
+		srunner_add_suite(sr, np_suite_ref());
+		srunner_add_suite(sr, np_suite_family());
+	}
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

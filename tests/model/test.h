@@ -10,11 +10,19 @@
 #include "np/model.h"
 
 Suite *np_suite_gguf(void);
+Suite *np_suite_dequant(void);
 Suite *np_suite_arch(void);
 Suite *np_suite_tok(void);
 Suite *np_suite_quant(void);
 Suite *np_suite_compile(void);
 Suite *np_suite_ref(void);
+Suite *np_suite_family(void);
+Suite *np_suite_vocab(void);
+Suite *np_suite_chat(void);
+
+/* Find the reference vocabularies of NP_VOCAB_DIR for np_suite_vocab:
+ * their count, or -errno when the directory cannot be read */
+int tst_vocab_scan(void);
 
 /* Log capture: the last message logged through tst_log */
 extern const struct np_log tst_log;

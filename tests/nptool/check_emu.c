@@ -261,6 +261,25 @@ START_TEST(test_run_hops)
 }
 END_TEST
 
+/* More requests than the prompt table holds (256): each request takes a
+ * prompt in turn, and the report names each one. */
+START_TEST(test_run_many_requests)
+{
+	struct tst_run r;
+	struct tst_jv *res;
+
+	tst_run(&r, "--json", "run", "-p", "The cards", "-c", "5", "-n", "300",
+		"-M", "8", "-t", "1", "--max-seq", "32", "--no-stop", "-q",
+		NULL);
+	tst_envelope(&r, "run", 0);
+	res = tst_jv_get(r.json, "results");
+	ck_assert_uint_eq(res->n, 300);
+	ck_assert_str_eq(tst_jv_str(tst_jv_at(res, 299), "prompt"),
+			 "The cards");
+	tst_run_free(&r);
+}
+END_TEST
+
 START_TEST(test_reset)
 {
 	struct tst_run r;
@@ -622,6 +641,7 @@ Suite *np_suite_emu(void)
 	tcase_add_test(tc, test_list);
 	tcase_add_test(tc, test_info);
 	tcase_add_test(tc, test_status);
+	tcase_add_test(tc, test_run_many_requests);
 	tcase_add_test(tc, test_top);
 	tcase_add_test(tc, test_pipeline);
 	tcase_add_test(tc, test_run_hops);

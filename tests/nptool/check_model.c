@@ -188,6 +188,39 @@ START_TEST(test_mkgguf_options)
 }
 END_TEST
 
+/* --arch: the family's keys and tensors; an unknown one names the rest */
+START_TEST(test_mkgguf_arch)
+{
+	char *out = tmp_path("qwen2.gguf");
+	struct oracle o;
+	struct tst_run r;
+	const char *arch;
+	size_t len;
+
+	tst_run(&r, "--json", "model", "mkgguf", "--arch", "qwen2", "--layers",
+		"2", "--text", NPT_SAMPLE_TEXT, "--out", out, NULL);
+	ck_assert_str_eq(tst_jv_str(tst_envelope(&r, "model", 0), "arch"),
+			 "qwen2");
+	tst_run_free(&r);
+	oracle_open(&o, out);
+	ck_assert_int_eq(
+		np_gguf_get_str(o.g, "general.architecture", &arch, &len), 0);
+	ck_assert_int_eq(len, 5);
+	ck_assert_int_eq(memcmp(arch, "qwen2", 5), 0);
+	ck_assert_ptr_nonnull(np_gguf_find_tensor(o.g, "blk.1.attn_k.bias"));
+	oracle_close(&o);
+	tst_run(&r, "model", "mkgguf", "--arch", "falcon", "--text",
+		NPT_SAMPLE_TEXT, "--out", out, NULL);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "no model family 'falcon'; np "
+					    "generates 'llama', 'llama3', "
+					    "'mistral', 'granite', 'qwen2'"));
+	tst_run_free(&r);
+	unlink(out);
+	free(out);
+}
+END_TEST
+
 START_TEST(test_info)
 {
 	struct oracle o;
@@ -298,8 +331,147 @@ START_TEST(test_info_not_llama)
 }
 END_TEST
 
+/* The pre-tokenizer and the chat family of a file with a chat template */
+START_TEST(test_info_chat)
+{
+	static const char sample[] = "Hello world, hello cards. 123 456.";
+	struct np_gguf_writer *wr;
+	char *path = tmp_path("chat.gguf");
+	struct tst_run r;
+	struct tst_jv *e;
+
+	ck_assert_int_eq(np_gguf_writer_create(&wr), 0);
+	ck_assert_int_eq(
+		np_tok_train(NP_TOK_BPE, sample, strlen(sample), 300, wr), 0);
+	ck_assert_int_eq(np_gguf_writer_kv_str(
+				 wr, "tokenizer.chat_template",
+				 "{% for m in messages %}{{'<|im_start|>' + "
+				 "m['role'] + '\\n' + m['content'] + "
+				 "'<|im_end|>\\n'}}{% endfor %}"),
+			 0);
+	ck_assert_int_eq(np_gguf_writer_save(wr, path), 0);
+	np_gguf_writer_destroy(wr);
+
+	tst_run(&r, "--json", "model", "info", path, NULL);
+	e = tst_envelope(&r, "model", 0);
+	ck_assert_str_eq(tst_jv_str(e, "chat_template"), "chatml");
+	ck_assert_str_eq(tst_jv_str(tst_jv_get(e, "vocab"), "pre"), "gpt-2");
+	tst_run_free(&r);
+	tst_run(&r, "model", "info", path, NULL);
+	ck_assert_ptr_nonnull(
+		strstr(r.out, "vocab     bpe pre-tokenizer gpt-2"));
+	ck_assert_ptr_nonnull(strstr(r.out, "chat      chatml\n"));
+	tst_run_free(&r);
+
+	/* the demo model has no template: null, and run --chat says so */
+	tst_run(&r, "--json", "model", "info", NPT_DEMO_MODEL, NULL);
+	e = tst_envelope(&r, "model", 0);
+	ck_assert_int_eq(tst_jv_get(e, "chat_template")->type, TST_JV_NULL);
+	ck_assert_int_eq(tst_jv_get(tst_jv_get(e, "vocab"), "pre")->type,
+			 TST_JV_NULL);
+	tst_run_free(&r);
+	tst_run(&r, "run", "--chat", "-p", "Hi", NULL);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "--chat-template NAME"));
+	tst_run_free(&r);
+	tst_run(&r, "run", "--chat-template", "jinja", "-p", "Hi", NULL);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "chatml, llama2"));
+	tst_run_free(&r);
+	free(path);
+}
+END_TEST
+
+/* --special: a control token written in the text is that token */
+START_TEST(test_tokenize_special)
+{
+	struct oracle o;
+	struct tst_run r;
+	char want[32];
+
+	oracle_open(&o, NPT_DEMO_MODEL);
+	tst_run(&r, "model", "tokenize", "--special", NPT_DEMO_MODEL, "</s>",
+		NULL);
+	snprintf(want, sizeof(want), "%d\n", np_tok_eos(o.tok));
+	ck_assert_int_eq(strncmp(r.out, want, strlen(want)), 0);
+	tst_run_free(&r);
+	tst_run(&r, "model", "tokenize", NPT_DEMO_MODEL, "</s>", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_int_ne(strncmp(r.out, want, strlen(want)), 0);
+	tst_run_free(&r);
+	oracle_close(&o);
+}
+END_TEST
+
 /* Broken files: every command that reads a model refuses them with exit
  * 2 and a message naming the file, and never crashes. */
+/* A tensor type np does not read is named, with its first tensor */
+START_TEST(test_info_unread_type)
+{
+	static const char qname[] = "blk.0.attn_q.weight";
+	float w[512] = {0.5f};
+	struct np_gguf_writer *wr;
+	char *path = tmp_path("iq3s.gguf");
+	uint32_t iq3_s = NP_GGML_IQ3_S;
+	struct tst_run r;
+	struct tst_jv *e, *types;
+	uint8_t *buf;
+	size_t len, at;
+	int seen = 0;
+
+	/* Q3_K and IQ3_S blocks are both 110 bytes per 256: write Q3_K,
+	 * retype it */
+	ck_assert_int_eq(np_gguf_writer_create(&wr), 0);
+	ck_assert_int_eq(
+		np_gguf_writer_kv_str(wr, "general.architecture", "llama"), 0);
+	ck_assert_int_eq(np_gguf_writer_tensor(wr, "token_embd.weight",
+					       NP_GGML_Q4_K, 2, 256, 1, w),
+			 0);
+	ck_assert_int_eq(
+		np_gguf_writer_tensor(wr, qname, NP_GGML_Q3_K, 2, 256, 1, w),
+		0);
+	ck_assert_int_eq(np_gguf_writer_buf(wr, (void **)&buf, &len), 0);
+	np_gguf_writer_destroy(wr);
+	for (at = 0; at + sizeof(qname) < len; at++)
+		if (!memcmp(buf + at, qname, sizeof(qname) - 1))
+			break;
+	/* name, n_dims, ne[0], ne[1], type */
+	at += sizeof(qname) - 1 + 4 + 16;
+	ck_assert_uint_lt(at + 4, len);
+	memcpy(buf + at, &iq3_s, 4);
+	write_all(path, buf, len);
+	free(buf);
+
+	tst_run(&r, "--json", "model", "info", path, NULL);
+	e = tst_envelope(&r, "model", 0);
+	ck_assert(!tst_jv_get(e, "compilable")->b);
+	types = tst_jv_get(tst_jv_get(e, "tensors"), "types");
+	for (size_t i = 0; i < types->n; i++) {
+		const struct tst_jv *ty = tst_jv_at(types, i);
+		int iq = !strcmp(tst_jv_str(ty, "type"), "IQ3_S");
+
+		ck_assert_int_eq(tst_jv_get(ty, "readable")->b, !iq);
+		if (iq) {
+			ck_assert_str_eq(tst_jv_str(ty, "first_tensor"), qname);
+			seen++;
+		} else {
+			ck_assert_str_eq(tst_jv_str(ty, "first_tensor"),
+					 "token_embd.weight");
+		}
+	}
+	ck_assert_int_eq(seen, 1);
+	tst_run_free(&r);
+
+	tst_run(&r, "model", "info", path, NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_msg(strstr(r.out, "np does not read IQ3_S tensors (1, the "
+				    "first 'blk.0.attn_q.weight')"),
+		      "%s", r.out);
+	tst_run_free(&r);
+	free(path);
+}
+END_TEST
+
 START_TEST(test_corrupt)
 {
 	static const char *const cmds[][3] = {
@@ -707,8 +879,12 @@ Suite *np_suite_model(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_mkgguf_writes_the_demo_model);
 	tcase_add_test(tc, test_mkgguf_options);
+	tcase_add_test(tc, test_mkgguf_arch);
 	tcase_add_test(tc, test_info);
 	tcase_add_test(tc, test_info_not_llama);
+	tcase_add_test(tc, test_info_unread_type);
+	tcase_add_test(tc, test_info_chat);
+	tcase_add_test(tc, test_tokenize_special);
 	tcase_add_test(tc, test_corrupt);
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_tokenize);

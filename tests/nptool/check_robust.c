@@ -472,6 +472,7 @@ START_TEST(test_run_output)
 		"--top-k",	"--top-p",	   "--seed",
 		"--follow",	"--no-stop",	   "--quiet",
 		"--recover",	"--inject",	   "--inject-after",
+		"--chat",	"--chat-template", "--special",
 	};
 	struct tst_run r, j;
 	struct tst_jv *res;

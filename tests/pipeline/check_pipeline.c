@@ -4,7 +4,8 @@
  * integer reference: every generated token, and every logit or top-k
  * candidate list the output cards returned, must equal what np_ref_int
  * computes for the same sequences. Shapes: grouped-query attention on one
- * layer per card, and more layers than layer cards; several N and M.
+ * layer per card, and more layers than layer cards; several N and M;
+ * every model family's generated GGUF.
  */
 #include <check.h>
 #include <errno.h>
@@ -48,6 +49,7 @@ struct rec {
 };
 
 static struct np_ctx *ctx;
+static struct np_gguf *gguf;
 static struct np_model *model;
 static struct np_quant_calib *calib;
 static struct np_compiled *comp;
@@ -78,12 +80,14 @@ static void teardown(void)
 	np_compiled_destroy(comp);
 	np_quant_calib_destroy(calib);
 	np_model_destroy(model);
+	np_gguf_close(gguf);
 	np_close(ctx);
 	free(rc);
 	pipe_ = NULL;
 	comp = NULL;
 	calib = NULL;
 	model = NULL;
+	gguf = NULL;
 	ctx = NULL;
 }
 
@@ -643,15 +647,21 @@ static char *read_sample(size_t *len)
 	return buf;
 }
 
-/* GGUF -> cards with np_model_load, text through its tokenizer. */
-START_TEST(model_load_gguf)
+/*
+ * Write a synthetic model of shape sh with weights of wtype, load it
+ * onto n_cards cards with np_model_load (dequantised at load, quantised
+ * for the cards), run two prompts through its tokenizer: every token's
+ * top candidate equals the integer reference's.
+ */
+static void load_and_check(const struct np_model_shape *sh,
+			   enum np_ggml_type wtype, uint32_t n_cards)
 {
 	char path[] = "/tmp/np-pipeline-XXXXXX";
 	struct progress pr = {0};
 	size_t text_len, n;
 	char *text = read_sample(&text_len);
 	int fd = mkstemp(path);
-	struct np_pipeline_opts po = {.n_cards = 5,
+	struct np_pipeline_opts po = {.n_cards = n_cards,
 				      .max_sessions = 2,
 				      .max_seq = MAX_POS,
 				      .calib_text = text,
@@ -664,9 +674,9 @@ START_TEST(model_load_gguf)
 
 	ck_assert_int_ge(fd, 0);
 	close(fd);
-	ck_assert_int_eq(np_model_synthetic(&gqa, 7, &model), 0);
-	ck_assert_int_eq(np_model_write_gguf(model, NP_GGML_F32, NP_TOK_SPM,
-					     text, text_len, path),
+	ck_assert_int_eq(np_model_synthetic(sh, 7, &model), 0);
+	ck_assert_int_eq(np_model_write_gguf(model, wtype, NP_TOK_SPM, text,
+					     text_len, path),
 			 0);
 	ck_assert_int_eq(np_model_load(ctx, path, &po, &pipe_), 0);
 	unlink(path);
@@ -714,6 +724,83 @@ START_TEST(model_load_gguf)
 	}
 	free(text);
 }
+
+/* GGUF -> cards with np_model_load, text through its tokenizer. */
+START_TEST(model_load_gguf)
+{
+	load_and_check(&gqa, NP_GGML_F32, 5);
+}
+END_TEST
+
+/*
+ * A model written in each K-quant type (and the fallbacks its 384-wide
+ * FFN rows take: IQ4_NL, Q5_0, Q5_1, Q8_0) loads, compiles and runs bit
+ * for bit like the integer reference.
+ */
+static const struct np_model_shape kq = {2,   256, 4,	 2,    384,
+					 512, 64,  1e4f, 1e-5f};
+static const enum np_ggml_type kq_types[] = {
+	NP_GGML_Q2_K, NP_GGML_Q3_K, NP_GGML_Q4_K, NP_GGML_Q5_K, NP_GGML_Q6_K,
+};
+
+START_TEST(model_load_gguf_kquant)
+{
+	load_and_check(&kq, kq_types[_i], 4);
+}
+END_TEST
+
+/*
+ * Every model family nptool model mkgguf --arch writes (llama, llama3,
+ * mistral, granite, qwen2), in F32, Q8_0 and Q4_0: the GGUF loaded,
+ * calibrated, 3 layers on 3 cards and 2 output cards, every logit bit
+ * for bit the integer reference's.
+ */
+START_TEST(families_gguf)
+{
+	static const char *const fam[] = {"llama", "llama3", "mistral",
+					  "granite", "qwen2"};
+	static const enum np_ggml_type types[] = {NP_GGML_F32, NP_GGML_Q8_0,
+						  NP_GGML_Q4_0};
+	static const struct np_model_shape s = {3,     64, 4,	 2,    128,
+						VOCAB, 64, 0.0f, 1e-5f};
+	static const uint32_t len[3] = {2, 7, 4};
+	struct np_compile_opts co = {
+		.n_cards = 5, .batch = 3, .max_seq = MAX_POS, .out_cards = 2};
+	struct np_pipeline_opts po = {.frame_tokens = 8};
+	struct np_session_opts so = {.micro_batches = 3,
+				     .candidates = 8,
+				     .full_logits = 1,
+				     .on_token = on_token,
+				     .opaque = rc};
+	char path[] = "/tmp/np-pipeline-XXXXXX";
+	size_t text_len;
+	char *text = read_sample(&text_len);
+	int fd = mkstemp(path);
+	struct np_request req[3];
+	int32_t buf[3][MAX_POS], ids[48];
+	struct np_model *syn;
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(
+		np_model_synthetic_arch(fam[_i % 5], &s, 99, NULL, &syn), 0);
+	ck_assert_int_eq(np_model_write_gguf(syn, types[_i / 5], NP_TOK_BPE,
+					     text, text_len, path),
+			 0);
+	np_model_destroy(syn);
+	free(text);
+	ck_assert_int_eq(np_gguf_open(path, NULL, &gguf), 0);
+	unlink(path);
+	ck_assert_int_eq(np_model_from_gguf(gguf, NULL, &model), 0);
+	for (int i = 0; i < 48; i++)
+		ids[i] = (i * 53 + 11) % VOCAB;
+	ck_assert_int_eq(np_quant_calibrate(model, ids, 48, &calib), 0);
+	ck_assert_int_eq(np_compile(model, calib, &co, NULL, &comp), 0);
+	ck_assert_int_eq(np_pipeline_create(ctx, comp, &po, &pipe_), 0);
+	prompts(req, buf, len, 3, 6);
+	ck_assert_int_eq(np_session_run(pipe_, req, 3, &so, NULL), 0);
+	check_ref(req, 3, 8, 1, 1);
+}
 END_TEST
 
 START_TEST(load_errors)
@@ -745,7 +832,10 @@ Suite *np_suite_pipeline(void)
 	tcase_add_test(tc, bad_requests);
 	tcase_add_test(tc, card_failure_reported);
 	tcase_add_test(tc, model_load_gguf);
+	tcase_add_loop_test(tc, model_load_gguf_kquant, 0,
+			    (int)(sizeof(kq_types) / sizeof(kq_types[0])));
 	tcase_add_test(tc, load_errors);
+	tcase_add_loop_test(tc, families_gguf, 0, 15);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -7,5 +7,6 @@
 
 Suite *np_suite_pipeline(void);
 Suite *np_suite_layer_job(void);
+Suite *np_suite_sched(void);
 
 #endif /* TST_PIPELINE_TEST_H */

@@ -123,7 +123,7 @@ static int calibrate(struct npt *t, const struct np_gguf *g,
 	if (len > 16 * MODEL_CALIB_TOKENS)
 		len = 16 * MODEL_CALIB_TOKENS;
 	ret = np_tok_from_gguf(g, &lg, &tok);
-	ret = ret ? ret : npt_encode(tok, text, len, false, &ids, &n);
+	ret = ret ? ret : npt_encode(tok, text, len, false, 0, &ids, &n);
 	if (!ret && !n)
 		ret = -EINVAL;
 	if (!ret)

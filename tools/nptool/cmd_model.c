@@ -7,8 +7,8 @@
  *   model info FILE          what the file holds and whether np compiles it
  *   model tokenize FILE TEXT token ids of TEXT, checked by decoding back
  *   model detokenize FILE ID...
- *   model mkgguf ...         a llama GGUF of a named shape (the demo model;
- *                            cmd_model_mkgguf.c)
+ *   model mkgguf ...         a GGUF of a model family and a named shape
+ *                            (the demo model; cmd_model_mkgguf.c)
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <syslog.h>
 
+#include <np/chat.h>
 #include <np/model.h>
 
 #include "nptool.h"
@@ -43,6 +44,7 @@ static void log_keep(void *opaque, enum np_log_level level, const char *msg)
 struct type_sum {
 	uint32_t type;
 	uint64_t count, bytes;
+	const char *first; /* the first tensor of the type */
 };
 
 /* What model info found in one file. */
@@ -58,6 +60,8 @@ struct info {
 	struct np_tok *tok; /* NULL without a tokenizer np reads */
 	bool has_name, has_arch;
 	char name[128], arch[64];
+	const char *chat; /* the chat family, NULL when none np renders */
+	struct problems chat_pr; /* why not */
 };
 
 /* The file's metadata, tensors by type, and whether np takes it. */
@@ -95,13 +99,27 @@ static int info_read(struct npt *t, struct info *in)
 		if (k == in->nts) {
 			if (in->nts == sizeof(in->ts) / sizeof(in->ts[0]))
 				continue;
-			ts[in->nts++] = (struct type_sum){te->type, 0, 0};
+			ts[in->nts++] =
+				(struct type_sum){te->type, 0, 0, te->name};
 		}
 		ts[k].count++;
 		ts[k].bytes += te->size;
 	}
 	np_model_from_gguf(in->g, &keep, &in->m);
 	np_tok_from_gguf(in->g, &keep, &in->tok);
+	{
+		struct np_log ck = {.fn = log_keep, .opaque = &in->chat_pr};
+		enum np_chat_family f;
+
+		const char *s;
+		size_t l;
+
+		/* a file without a template has no chat problem */
+		if (!np_gguf_get_str(in->g, "tokenizer.chat_template", &s,
+				     &l) &&
+		    !np_chat_from_gguf(in->g, &ck, &f))
+			in->chat = np_chat_family_name(f);
+	}
 	return NPT_EXIT_OK;
 }
 
@@ -140,6 +158,9 @@ static void info_json(struct npt_json *j, const struct info *in)
 			npt_json_kuint(j, "type", in->ts[k].type);
 		npt_json_kuint(j, "count", in->ts[k].count);
 		npt_json_kuint(j, "bytes", in->ts[k].bytes);
+		npt_json_kbool(j, "readable",
+			       np_ggml_type_readable(in->ts[k].type));
+		npt_json_kstr(j, "first_tensor", in->ts[k].first);
 		npt_json_obj_close(j);
 	}
 	npt_json_arr_close(j);
@@ -152,10 +173,18 @@ static void info_json(struct npt_json *j, const struct info *in)
 		npt_json_kuint(j, "tokens", np_tok_n_vocab(in->tok));
 		npt_json_kint(j, "bos", np_tok_bos(in->tok));
 		npt_json_kint(j, "eos", np_tok_eos(in->tok));
+		if (np_tok_pre(in->tok))
+			npt_json_kstr(j, "pre", np_tok_pre(in->tok));
+		else
+			npt_json_knull(j, "pre");
 		npt_json_obj_close(j);
 	} else {
 		npt_json_knull(j, "vocab");
 	}
+	if (in->chat)
+		npt_json_kstr(j, "chat_template", in->chat);
+	else
+		npt_json_knull(j, "chat_template");
 	npt_json_key(j, "problems");
 	npt_json_arr_open(j);
 	for (unsigned int i = 0; i < in->pr.n; i++)
@@ -188,16 +217,35 @@ static void info_text(const struct info *in)
 		       npt_fmt_size(sz, sizeof(sz), in->ts[k].bytes));
 	}
 	printf("\n");
+	for (unsigned int k = 0; k < in->nts; k++) {
+		const char *tn = np_ggml_type_name(in->ts[k].type);
+
+		if (np_ggml_type_readable(in->ts[k].type))
+			continue;
+		printf("          np does not read %s tensors (%llu, the first "
+		       "'%s')\n",
+		       tn ? tn : "?", (unsigned long long)in->ts[k].count,
+		       in->ts[k].first);
+	}
 	if (in->tok)
-		printf("vocab     %s, %u tokens, BOS %d, EOS %d\n",
+		printf("vocab     %s%s%s, %u tokens, BOS %d, EOS %d\n",
 		       npt_tok_kind_name(np_tok_kind(in->tok)),
+		       np_tok_pre(in->tok) ? " pre-tokenizer " : "",
+		       np_tok_pre(in->tok) ? np_tok_pre(in->tok) : "",
 		       np_tok_n_vocab(in->tok), np_tok_bos(in->tok),
 		       np_tok_eos(in->tok));
 	else
 		printf("vocab     -\n");
-	printf("np        %s\n",
-	       in->m ? "compiles it (llama, F32/F16/Q8_0/Q4_0 tensors)" :
-		       "cannot compile it:");
+	if (in->chat)
+		printf("chat      %s\n", in->chat);
+	else if (in->chat_pr.n && in->chat_pr.msg[0])
+		printf("chat      - (%s)\n",
+		       in->chat_pr.msg[0] +
+			       (strncmp(in->chat_pr.msg[0], "chat: ", 6) ? 0 :
+									   6));
+	else
+		printf("chat      -\n");
+	printf("np        %s\n", in->m ? "compiles it" : "cannot compile it:");
 	for (unsigned int i = 0; i < in->pr.n; i++)
 		if (in->pr.msg[i]) {
 			npt_escape(safe, sizeof(safe), in->pr.msg[i],
@@ -219,6 +267,8 @@ static int model_info(struct npt *t, const char *path)
 		info_text(&in);
 	for (unsigned int i = 0; i < in.pr.n; i++)
 		free(in.pr.msg[i]);
+	for (unsigned int i = 0; i < in.chat_pr.n; i++)
+		free(in.chat_pr.msg[i]);
 	np_tok_destroy(in.tok);
 	np_model_destroy(in.m);
 	np_gguf_close(in.g);
@@ -280,7 +330,7 @@ static int decode(const struct np_tok *tok, const int32_t *ids, size_t n,
 /* One model tokenize: the text, its ids and the text they decode to. */
 struct tokenize {
 	const char *path, *tfile;
-	bool bos;
+	bool bos, special;
 	char *text, *back;
 	size_t len, blen;
 	struct np_gguf *g;
@@ -297,6 +347,7 @@ static int tokenize_parse(struct npt *t, struct tokenize *z, int argc,
 	static const struct option opts[] = {
 		{"file", required_argument, NULL, 'f'},
 		{"bos", no_argument, NULL, 'b'},
+		{"special", no_argument, NULL, 's'},
 		{0},
 	};
 	int c, ret;
@@ -308,6 +359,9 @@ static int tokenize_parse(struct npt *t, struct tokenize *z, int argc,
 			break;
 		case 'b':
 			z->bos = true;
+			break;
+		case 's':
+			z->special = true;
 			break;
 		default:
 			return npt_usage(t, "model tokenize: bad option '%s'",
@@ -342,7 +396,8 @@ static int tokenize_check(struct npt *t, struct tokenize *z)
 
 	if (rc)
 		return rc;
-	ret = npt_encode(z->tok, z->text, z->len, z->bos, &z->ids, &z->n);
+	ret = npt_encode(z->tok, z->text, z->len, z->bos,
+			 z->special ? NP_TOK_PARSE_SPECIAL : 0, &z->ids, &z->n);
 	ret = ret ? ret : decode(z->tok, z->ids, z->n, &z->back, &z->blen);
 	if (ret) {
 		npt_err(t, "tokenizing %zu bytes with %s failed: %s", z->len,

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * model mkgguf: a llama GGUF of a named shape, its vocabulary trained on a
- * text, written through libnpmodel (np_model_write_gguf). The build makes
+ * model mkgguf: a GGUF of a model family (llama, llama3, mistral, granite,
+ * qwen2) and a named shape, its vocabulary trained on a text, written
+ * through libnpmodel (np_model_write_gguf). The build makes
  * the demo model with it.
  */
 #include <errno.h>
@@ -10,26 +11,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 
 #include <np/model.h>
 
 #include "nptool.h"
 
-/* "q8_0" -> NP_GGML_Q8_0: the types np_model_write_gguf writes */
+/* "q4_k" -> NP_GGML_Q4_K: the types np_model_write_gguf writes */
 static int parse_type(const char *s, uint32_t *type)
 {
-	static const uint32_t types[] = {NP_GGML_F32, NP_GGML_F16, NP_GGML_Q8_0,
-					 NP_GGML_Q4_0};
+	enum np_ggml_type t;
 
-	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-		if (!strcasecmp(s, np_ggml_type_name(types[i]))) {
-			*type = types[i];
-			return 0;
-		}
-	}
-	return -EINVAL;
+	if (np_ggml_type_from_name(s, &t) || !np_ggml_type_writable(t))
+		return -EINVAL;
+	*type = t;
+	return 0;
 }
 
 /* --layers .. --vocab: one dimension of the named shape, by index */
@@ -55,7 +51,7 @@ static int mkgguf_dim(struct npt *t, int i, const char *v,
 
 /* The command line of model mkgguf. */
 struct mkgguf {
-	const char *shape_name, *text_path, *out;
+	const char *shape_name, *text_path, *out, *arch;
 	uint32_t wtype, seed;
 	int tok;
 	struct np_model_shape s;
@@ -65,6 +61,7 @@ static int mkgguf_parse(struct npt *t, struct mkgguf *k, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"shape", required_argument, NULL, 's'},
+		{"arch", required_argument, NULL, 'a'},
 		{"layers", required_argument, NULL, MKGGUF_DIM + 0},
 		{"dim", required_argument, NULL, MKGGUF_DIM + 1},
 		{"heads", required_argument, NULL, MKGGUF_DIM + 2},
@@ -91,6 +88,9 @@ static int mkgguf_parse(struct npt *t, struct mkgguf *k, int argc, char **argv)
 						 "medium or granite3b",
 						 k->shape_name);
 			break;
+		case 'a':
+			k->arch = optarg;
+			break;
 		case MKGGUF_DIM + 0 ... MKGGUF_DIM + 5:
 			rc = mkgguf_dim(t, c - MKGGUF_DIM, optarg, &k->s);
 			if (rc)
@@ -110,7 +110,9 @@ static int mkgguf_parse(struct npt *t, struct mkgguf *k, int argc, char **argv)
 			if (parse_type(optarg, &k->wtype))
 				return npt_usage(t,
 						 "--type '%s': use f32, f16, "
-						 "q8_0 or q4_0",
+						 "bf16, q8_0, q6_k, q5_k, "
+						 "q5_1, q5_0, q4_k, q4_1, "
+						 "q4_0, iq4_nl, q3_k or q2_k",
 						 optarg);
 			break;
 		case 'S':
@@ -144,6 +146,7 @@ static int mkgguf_parse(struct npt *t, struct mkgguf *k, int argc, char **argv)
 static int mkgguf_write(struct npt *t, const struct mkgguf *k, double *t0)
 {
 	struct np_log lg = {.fn = npt_log_err, .opaque = t};
+	struct np_model_shape s = k->s;
 	struct np_model *m = NULL;
 	char *text = NULL;
 	size_t len = 0;
@@ -160,7 +163,13 @@ static int mkgguf_write(struct npt *t, const struct mkgguf *k, double *t0)
 		return NPT_EXIT_USAGE;
 	}
 	*t0 = npt_now();
-	ret = np_model_synthetic(&k->s, k->seed, &m);
+	/* the family's RoPE base, unless the default llama */
+	s.rope_base = strcmp(k->arch, "llama") ? 0.0f : s.rope_base;
+	ret = np_model_synthetic_arch(k->arch, &s, k->seed, &lg, &m);
+	if (ret == -EINVAL) {
+		free(text);
+		return NPT_EXIT_USAGE;
+	}
 	ret = ret ? ret :
 		    np_model_write_gguf(m, k->wtype, k->tok, text, len, k->out);
 	np_model_destroy(m);
@@ -172,27 +181,55 @@ static int mkgguf_write(struct npt *t, const struct mkgguf *k, double *t0)
 	return NPT_EXIT_OK;
 }
 
+/* The type rows of `cols` were written in instead of wtype, or -1 */
+static int row_fallback(const struct mkgguf *k, uint32_t *cols)
+{
+	const uint32_t c[2] = {k->s.dim, k->s.ffn};
+
+	for (int i = 0; i < 2; i++) {
+		enum np_ggml_type ft = np_ggml_type_for_row(k->wtype, c[i]);
+
+		if (ft != (enum np_ggml_type)k->wtype) {
+			*cols = c[i];
+			return (int)ft;
+		}
+	}
+	return -1;
+}
+
 /* What was written, and how long it took since t0. */
 static void mkgguf_report(struct npt *t, const struct mkgguf *k, double t0)
 {
 	struct stat st;
-	char sz[32];
+	char sz[32], fb[96] = "";
+	uint32_t cols = 0;
+	int ft = row_fallback(k, &cols);
 
 	if (stat(k->out, &st))
 		st.st_size = 0;
+	if (ft >= 0)
+		snprintf(fb, sizeof(fb), " (%s for rows of %u)",
+			 np_ggml_type_name((enum np_ggml_type)ft), cols);
 	if (t->j) {
 		npt_json_kstr(t->j, "path", k->out);
 		npt_json_kstr(t->j, "shape_name", k->shape_name);
+		npt_json_kstr(t->j, "arch", k->arch);
 		npt_shape_json(t->j, &k->s);
 		npt_json_kstr(t->j, "type", np_ggml_type_name(k->wtype));
+		if (ft >= 0)
+			npt_json_kstr(t->j, "fallback_type",
+				      np_ggml_type_name((enum np_ggml_type)ft));
+		else
+			npt_json_knull(t->j, "fallback_type");
 		npt_json_kstr(t->j, "tokenizer", npt_tok_kind_name(k->tok));
 		npt_json_kuint(t->j, "seed", k->seed);
 		npt_json_kuint(t->j, "file_bytes", (uint64_t)st.st_size);
 		npt_json_kdouble(t->j, "seconds", npt_now() - t0);
 	} else {
-		printf("wrote %s: %s shape, %s weights, %s vocabulary of %u, "
-		       "seed %u (%s, %.1f s)\n",
-		       k->out, k->shape_name, np_ggml_type_name(k->wtype),
+		printf("wrote %s: %s %s shape, %s weights%s, %s vocabulary of "
+		       "%u, seed %u (%s, %.1f s)\n",
+		       k->out, k->arch, k->shape_name,
+		       np_ggml_type_name(k->wtype), fb,
 		       npt_tok_kind_name(k->tok), k->s.vocab, k->seed,
 		       npt_fmt_size(sz, sizeof(sz), (uint64_t)st.st_size),
 		       npt_now() - t0);
@@ -203,6 +240,7 @@ int npt_model_mkgguf(struct npt *t, int argc, char **argv)
 {
 	struct mkgguf k = {
 		.shape_name = "tiny",
+		.arch = "llama",
 		.wtype = NP_GGML_Q8_0,
 		.seed = 1,
 		.tok = NP_TOK_SPM,

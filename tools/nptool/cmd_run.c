@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat.h"
 #include "np_abi.h"
 #include "run.h"
 
@@ -194,7 +195,13 @@ const char npt_run_options[] =
 	"      --inject CARD:FAULT  a fault into emulated card CARD "
 	"(repeatable; docs/hardware.md)\n"
 	"      --inject-after N   inject once N tokens were delivered "
-	"(default 0: before the run)\n";
+	"(default 0: before the run)\n"
+	"      --chat             each prompt a user message in the model's "
+	"chat template\n"
+	"      --chat-template NAME  the chat family (implies --chat): "
+	"chatml, llama2, llama3...\n"
+	"      --special          control tokens written in a prompt are "
+	"those tokens\n";
 
 /* The options that take a number, and where it goes in struct run; the
  * first four also have a short form (RUN_NUM_SHORT). */
@@ -220,7 +227,7 @@ static const struct {
 /* The options into r->o and the fields of r they set. */
 static int run_parse(struct run *r, int argc, char **argv)
 {
-	enum { O_TEMP = 0x200, O_TOPP, O_NOSTOP, O_RECOVER, O_INJECT };
+	enum { O_TEMP = 0x200, O_TOPP, O_NOSTOP, O_RECOVER, O_INJECT, O_CHAT };
 	static const struct option opts[] = {
 		{"model", required_argument, NULL, 'm'},
 		{"prompt", required_argument, NULL, 'p'},
@@ -239,6 +246,10 @@ static int run_parse(struct run *r, int argc, char **argv)
 		{"recover", no_argument, NULL, O_RECOVER},
 		{"inject", required_argument, NULL, O_INJECT},
 		{"inject-after", required_argument, NULL, RUN_NUM + 8},
+		{"chat", no_argument, NULL, O_CHAT + NPT_CHAT_OPT_CHAT},
+		{"chat-template", required_argument, NULL,
+		 O_CHAT + NPT_CHAT_OPT_TEMPLATE},
+		{"special", no_argument, NULL, O_CHAT + NPT_CHAT_OPT_SPECIAL},
 		{"quiet", no_argument, NULL, 'q'},
 		{0},
 	};
@@ -304,6 +315,9 @@ static int run_parse(struct run *r, int argc, char **argv)
 				"2:dead or 1:hang:engine=compute,n=1",
 				&r->inj[r->n_inj++]);
 			break;
+		case O_CHAT ... O_CHAT + NPT_CHAT_OPT_SPECIAL:
+			rc = npt_chat_opt(t, &r->chat, c - O_CHAT, optarg);
+			break;
 		case 'q':
 			r->quiet = true;
 			break;
@@ -338,6 +352,12 @@ static int run_prompts(struct run *r)
 	size_t text_len = 0;
 	int ret;
 
+	r->prompt = calloc(r->o.n > RUN_MAX_PROMPTS ? r->o.n : RUN_MAX_PROMPTS,
+			   sizeof(*r->prompt));
+	if (!r->prompt) {
+		npt_err(r->t, "out of memory for %u requests", r->o.n);
+		return NPT_EXIT_DEVERR;
+	}
 	if (r->o.n_cli) {
 		memcpy(r->prompt, r->o.cli_prompt,
 		       r->o.n_cli * sizeof(*r->prompt));
@@ -413,13 +433,15 @@ static int load(struct run *r)
 	if (ret) {
 		npt_err(t, "cannot load %s onto %s: %s%s", r->o.model, t->spec,
 			strerror(-ret),
-			ret == -ENOENT ? " (build the demo model with "
-					 "'cmake --build build', or "
-					 "pass --model FILE.gguf)" :
+			ret == -ENOENT ?
+				" (build the demo model with "
+				"'cmake --build build', or "
+				"pass --model FILE.gguf)" :
 			ret == -ENOTSUP ?
-					 " (np runs llama models of F32, F16, "
-					 "Q8_0 and Q4_0 tensors; 'nptool model "
-					 "info' says why not this one)" :
+				" (np runs the architectures and "
+				"tensor types of docs/model-format.md; "
+				"'nptool model info' says why not "
+				"this one)" :
 			ret == -ERANGE ? " (a number in the model is beyond "
 					 "what the cards compute with: a "
 					 "weight or norm near the float limit, "
@@ -466,8 +488,9 @@ static int make_requests(struct run *r)
 			id[k++] = np_tok_bos(r->tok);
 		/* the prompt leaves room for one generated token */
 		if (k + 1 >= max_seq ||
-		    np_tok_encode(r->tok, s, strlen(s), id + k, max_seq - 1 - k,
-				  &got)) {
+		    np_tok_encode_flags(r->tok, s, strlen(s),
+					npt_chat_flags(&r->chat), id + k,
+					max_seq - 1 - k, &got)) {
 			npt_err(r->t,
 				"prompt %u (%zu bytes) does not fit %u tokens; "
 				"shorten it or raise --max-seq",
@@ -495,6 +518,9 @@ static int run_setup(struct run *r)
 {
 	int rc = run_prompts(r);
 
+	if (!rc)
+		rc = npt_chat_render(r->t, &r->chat, r->o.model, r->prompt,
+				     r->n_prompts);
 	if (!rc)
 		rc = open_cards(r->t, &r->ctx);
 	if (!rc)
@@ -588,6 +614,8 @@ static void run_free(struct run *r)
 	np_close(r->ctx);
 	free(r->text);
 	free(r->calib);
+	free(r->prompt);
+	npt_chat_free(&r->chat);
 }
 
 int npt_cmd_run(struct npt *t, int argc, char **argv)

@@ -62,15 +62,19 @@ static const struct npt_cmd cmds[] = {
 	 .args = "[-m MODEL] [-p PROMPT]... [-f FILE] [-n N] [-M M] [-c CARDS] "
 		 "[-t TOKENS] [--max-seq N] [--temperature T] [--top-k K] "
 		 "[--top-p P] [--seed S] [--follow R] [--no-stop] [-q] "
-		 "[--recover] [--inject CARD:FAULT]... [--inject-after N]",
+		 "[--recover] [--inject CARD:FAULT]... [--inject-after N] "
+		 "[--chat] [--chat-template NAME] [--special]",
 	 .help = "run a model on the cards: N requests in M micro-batches, "
 		 "text streamed, then tokens/s, latency and utilization",
 	 .options = npt_run_options},
 	CMD(model,
-	    "info FILE | tokenize FILE [--bos] TEXT|-f FILE | detokenize "
+	    "info FILE | tokenize FILE [--bos] [--special] TEXT|-f FILE | "
+	    "detokenize "
 	    "FILE ID... | mkgguf --shape tiny|medium|granite3b "
+	    "[--arch llama|llama3|mistral|granite|qwen2] "
 	    "[--layers|--dim|--heads|--kv-heads|--ffn|--vocab N]... [--tok "
-	    "spm|bpe] [--type f32|f16|q8_0|q4_0] [--seed N] --text FILE "
+	    "spm|bpe] [--type f32|f16|bf16|q8_0|q6_k|q5_k|q5_1|q5_0|q4_k|"
+	    "q4_1|q4_0|iq4_nl|q3_k|q2_k] [--seed N] --text FILE "
 	    "--out FILE",
 	    "GGUF models: metadata, tokenizer, generate a model"),
 	CMD(compile,

@@ -176,9 +176,10 @@ const char *npt_tok_kind_name(int kind);
 void npt_shape_json(struct npt_json *j, const struct np_model_shape *s);
 void npt_shape_text(const struct np_model_shape *s);
 /* Encode len bytes into a malloc()ed array, with the BOS token first when
- * bos and the vocabulary has one. 0 or -errno. */
+ * bos and the vocabulary has one; flags: np_tok_encode_flags'. 0 or
+ * -errno. */
 int npt_encode(const struct np_tok *tok, const char *text, size_t len, bool bos,
-	       int32_t **ids, size_t *n);
+	       unsigned int flags, int32_t **ids, size_t *n);
 
 /* Commands */
 int npt_cmd_list(struct npt *t, int argc, char **argv);

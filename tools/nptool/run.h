@@ -11,6 +11,7 @@
 #include <np/pipeline.h>
 #include <np/recover.h>
 
+#include "chat.h"
 #include "dev.h"
 
 #define RUN_MAX_PROMPTS 256
@@ -35,8 +36,9 @@ struct run {
 	uint32_t n, follow;
 	bool quiet;
 	double load_s; /* np_model_load: read, compile, cards loaded */
+	struct npt_chat chat;
 	/* the prompts of the requests, and the text they came from */
-	char *prompt[RUN_MAX_PROMPTS];
+	char **prompt; /* one per request, at least RUN_MAX_PROMPTS */
 	size_t n_prompts;
 	char *text, *calib;
 	size_t calib_len;

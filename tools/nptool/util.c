@@ -603,7 +603,7 @@ void npt_shape_text(const struct np_model_shape *s)
 
 /* Encode len bytes into a malloc()ed array. 0 or -errno. */
 int npt_encode(const struct np_tok *tok, const char *text, size_t len, bool bos,
-	       int32_t **ids, size_t *n)
+	       unsigned int flags, int32_t **ids, size_t *n)
 {
 	size_t cap = len + 2, got = 0, k = 0;
 	int32_t *v = NULL;
@@ -620,7 +620,8 @@ int npt_encode(const struct np_tok *tok, const char *text, size_t len, bool bos,
 		k = 0;
 		if (bos && np_tok_bos(tok) >= 0)
 			v[k++] = np_tok_bos(tok);
-		ret = np_tok_encode(tok, text, len, v + k, cap - k, &got);
+		ret = np_tok_encode_flags(tok, text, len, flags, v + k, cap - k,
+					  &got);
 		if (ret != -ENOSPC)
 			break;
 		cap = got + k + 1;

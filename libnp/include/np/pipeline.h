@@ -23,7 +23,9 @@
  * Every function that can fail returns 0 or a negative errno.
  *
  * Threading: a pipeline is used by one thread at a time; the token
- * callback runs on the thread that called np_session_run.
+ * callback runs on the thread that called np_session_run. For requests
+ * that join and leave while others run, submitted from any thread, see
+ * np/sched.h (np_session_run is a batch over it).
  */
 #ifndef NP_PIPELINE_H
 #define NP_PIPELINE_H
@@ -138,6 +140,10 @@ enum np_stop_reason {
 	NP_STOP_MAX_TOKENS = 2, /* max_tokens reached */
 	NP_STOP_LENGTH = 3, /* the request reached max_seq tokens */
 	NP_STOP_CALLER = 4, /* the token callback returned non-zero */
+	/* np/sched.h only */
+	NP_STOP_STRING = 5, /* the text matched a stop string */
+	NP_STOP_CANCELLED = 6, /* np_sched_cancel, or np_sched_destroy */
+	NP_STOP_ERROR = 7, /* a card failure that was not recovered */
 };
 
 /* One generated token, as soon as the output cards produced it. */
@@ -268,6 +274,7 @@ struct np_session_stats {
  * Returns 0, or:
  *   -EINVAL   n, a prompt, a token id or the options out of range
  *   -ERANGE   a prompt does not fit max_seq
+ *   -EBUSY    a scheduler (np/sched.h) drives the pipeline
  *   -EIO      a card stopped a job (logged: card, job, NP_ERR_* and fix)
  *   -ETIMEDOUT  a frame did not come back within the context timeout
  *   other -errno from transfers

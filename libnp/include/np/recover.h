@@ -88,8 +88,8 @@ struct np_recover_opts {
 
 /*
  * np_session_run, surviving card failures. When the run fails with
- * anything but a caller error (-EINVAL, -ERANGE), the image of every
- * removed card moves to a spare card (a card of the context that the
+ * anything but a caller error (-EINVAL, -ERANGE, -EBUSY), the image of
+ * every removed card moves to a spare card (a card of the context that the
  * pipeline does not use; a card holds one image, so without a spare the
  * run fails with -ENODEV naming the removed card), every card of the
  * pipeline is reset (a failed run leaves jobs waiting on all of them),

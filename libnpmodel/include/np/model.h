@@ -54,12 +54,46 @@ enum np_gguf_type {
 	NP_GGUF_FLOAT64 = 12,
 };
 
-/* ggml tensor types this library reads and writes */
+/*
+ * ggml tensor types (ids as in ggml.h). np_gguf_open accepts a file with
+ * any of them; np_gguf_tensor_row dequantises those np_ggml_type_readable
+ * says it does, np_gguf_writer_tensor writes np_ggml_type_writable ones.
+ */
 enum np_ggml_type {
 	NP_GGML_F32 = 0,
 	NP_GGML_F16 = 1,
 	NP_GGML_Q4_0 = 2,
+	NP_GGML_Q4_1 = 3,
+	NP_GGML_Q5_0 = 6,
+	NP_GGML_Q5_1 = 7,
 	NP_GGML_Q8_0 = 8,
+	NP_GGML_Q8_1 = 9,
+	NP_GGML_Q2_K = 10,
+	NP_GGML_Q3_K = 11,
+	NP_GGML_Q4_K = 12,
+	NP_GGML_Q5_K = 13,
+	NP_GGML_Q6_K = 14,
+	NP_GGML_Q8_K = 15,
+	NP_GGML_IQ2_XXS = 16,
+	NP_GGML_IQ2_XS = 17,
+	NP_GGML_IQ3_XXS = 18,
+	NP_GGML_IQ1_S = 19,
+	NP_GGML_IQ4_NL = 20,
+	NP_GGML_IQ3_S = 21,
+	NP_GGML_IQ2_S = 22,
+	NP_GGML_IQ4_XS = 23,
+	NP_GGML_I8 = 24,
+	NP_GGML_I16 = 25,
+	NP_GGML_I32 = 26,
+	NP_GGML_I64 = 27,
+	NP_GGML_F64 = 28,
+	NP_GGML_IQ1_M = 29,
+	NP_GGML_BF16 = 30,
+	NP_GGML_TQ1_0 = 34,
+	NP_GGML_TQ2_0 = 35,
+	NP_GGML_MXFP4 = 39,
+	NP_GGML_NVFP4 = 40,
+	NP_GGML_Q1_0 = 41,
 };
 
 #define NP_GGUF_MAX_DIMS 4
@@ -120,10 +154,33 @@ int np_gguf_arr_num(const struct np_gguf *g, const char *key, uint64_t i,
 
 /* ggml's name of a tensor type ("Q8_0", "F32", "Q4_K"...), NULL when
  * the type is unknown. Any known type may appear in a file np_gguf_open
- * accepts; np_model_from_gguf reads enum np_ggml_type only. */
+ * accepts. */
 const char *np_ggml_type_name(enum np_ggml_type type);
+/* The type of a ggml name, case-insensitive ("q4_k" -> NP_GGML_Q4_K):
+ * 0, or -ENOENT for a name no ggml type has. */
+int np_ggml_type_from_name(const char *name, enum np_ggml_type *type);
+/* A type's block: elements and bytes (1 and 4 for F32, 256 and 144 for
+ * Q4_K). 0, or -EINVAL for an unknown type. */
+int np_ggml_type_block(enum np_ggml_type type, uint32_t *elems,
+		       uint32_t *bytes);
+/* 1 when np_gguf_tensor_row dequantises the type: F32, F16, BF16, Q4_0,
+ * Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL. */
+int np_ggml_type_readable(enum np_ggml_type type);
+/* 1 when np_gguf_writer_tensor quantises to the type: every readable one. */
+int np_ggml_type_writable(enum np_ggml_type type);
+/*
+ * The type a weight row of `cols` elements is written in when `want` is
+ * asked for: `want` itself when cols is a multiple of its block, else
+ * llama.cpp's fallback (llama-quantize) for a row that does not fit
+ * 256-element super-blocks: Q2_K and Q3_K -> IQ4_NL, Q4_K -> Q5_0,
+ * Q5_K -> Q5_1, Q6_K -> Q8_0; F16 when even that block does not fit.
+ * Any other type is returned as it is.
+ */
+enum np_ggml_type np_ggml_type_for_row(enum np_ggml_type want, uint64_t cols);
 
-/* Dequantise row `row` of a 2-D tensor (ne[0] elements) to float. */
+/* Dequantise row `row` of a tensor (ne[0] elements) to float, exactly as
+ * ggml's dequantize_row_* does. -ENOTSUP for a type that is not
+ * readable, -ERANGE for a row past the tensor. */
 int np_gguf_tensor_row(const struct np_gguf_tensor *t, uint64_t row,
 		       float *out);
 
@@ -144,8 +201,11 @@ int np_gguf_writer_kv_arr_f32(struct np_gguf_writer *w, const char *key,
 			      const float *v, size_t n);
 int np_gguf_writer_kv_arr_i32(struct np_gguf_writer *w, const char *key,
 			      const int32_t *v, size_t n);
-/* 2-D tensor: rows x cols floats (row-major), stored as `type`
- * (cols must be a multiple of 32 for Q4_0/Q8_0). 1-D: rows == 1. */
+/* 2-D tensor: rows x cols floats (row-major), stored as `type`, one of
+ * the writable types, quantised as ggml's reference quantisers do it
+ * (round to nearest); cols must be a multiple of the type's block.
+ * 1-D: rows == 1. -EINVAL for another type or a row not made of whole
+ * blocks. */
 int np_gguf_writer_tensor(struct np_gguf_writer *w, const char *name,
 			  enum np_ggml_type type, uint64_t rows, uint64_t cols,
 			  int two_d, const float *data);
@@ -167,6 +227,13 @@ enum np_tok_kind {
 	NP_TOK_BPE = 2, /* tokenizer.ggml.model "gpt2" (byte level) */
 };
 
+/*
+ * The tokenizer of a GGUF: tokenizer.ggml.model "llama" or "gpt2"; for
+ * gpt2, tokenizer.ggml.pre names the pre-tokenizer (np_tok_pre; gpt-2's
+ * rule when the key is absent). Returns 0, -EINVAL for missing or corrupt
+ * keys, -ENOTSUP for a model or pre-tokenizer np does not implement (the
+ * log names it and lists the supported ones), -ENOMEM.
+ */
 int np_tok_from_gguf(const struct np_gguf *g, const struct np_log *log,
 		     struct np_tok **out);
 void np_tok_destroy(struct np_tok *t);
@@ -174,15 +241,29 @@ int np_tok_kind(const struct np_tok *t);
 uint32_t np_tok_n_vocab(const struct np_tok *t);
 int32_t np_tok_bos(const struct np_tok *t); /* -1 if none */
 int32_t np_tok_eos(const struct np_tok *t);
+/* The BPE pre-tokenizer in use, by its tokenizer.ggml.pre name ("gpt-2",
+ * "llama-bpe", "qwen2", ...); NULL for a SentencePiece vocabulary. */
+const char *np_tok_pre(const struct np_tok *t);
 /*
  * Encode `len` bytes of text (any bytes; invalid UTF-8 is kept through byte
- * tokens) without BOS. *n_out receives the count; returns -ENOSPC (with the
- * needed count in *n_out) when cap is too small.
+ * tokens where the vocabulary has them, bytes without a token are dropped)
+ * without BOS, exactly as llama.cpp's llama_tokenize(add_special false).
+ * User-defined tokens are matched before anything else. *n_out receives the
+ * count; returns -ENOSPC (with the needed count in *n_out) when cap is too
+ * small, -E2BIG for text of 4 GiB or more, -ENOMEM.
  */
 int np_tok_encode(const struct np_tok *t, const char *text, size_t len,
 		  int32_t *ids, size_t cap, size_t *n_out);
-/* Decode ids to text (control tokens produce nothing); -ENOSPC as above,
- * -EINVAL for an id out of range. The output is not NUL-terminated. */
+/* np_tok_encode_flags: control tokens written in the text ("<|im_start|>")
+ * become those tokens instead of their characters' (parse_special) */
+#define NP_TOK_PARSE_SPECIAL (1u << 0)
+/* np_tok_encode with NP_TOK_* flags; -EINVAL for an unknown flag */
+int np_tok_encode_flags(const struct np_tok *t, const char *text, size_t len,
+			unsigned int flags, int32_t *ids, size_t cap,
+			size_t *n_out);
+/* Decode ids to text (control tokens produce nothing, user-defined ones
+ * their text verbatim); -ENOSPC as above, -EINVAL for an id out of range.
+ * The output is not NUL-terminated. */
 int np_tok_decode(const struct np_tok *t, const int32_t *ids, size_t n,
 		  char *text, size_t cap, size_t *len_out);
 
@@ -212,20 +293,35 @@ struct np_model_shape {
 	float norm_eps;
 };
 
-/* A llama-architecture model; weights read through from the source. */
+/* A model of an architecture np compiles (llama, granite, qwen2);
+ * weights read through from the source. */
 struct np_model;
 
 /* Checks architecture, hyperparameters and every tensor's name, type and
  * shape. -EINVAL (logged: which key or tensor, what was found, what was
  * expected), -ENOTSUP for an architecture np does not compile (logged
- * with the ones it does: llama) or a tensor type other than
- * F32/F16/Q8_0/Q4_0. The gguf must outlive the model. */
+ * with the ones it does: llama, granite, qwen2), a tensor the architecture
+ * does not compute with, RoPE scaling other than none or linear, or a
+ * tensor type that is not np_ggml_type_readable (logged with the tensor's
+ * name). The gguf must outlive the model. */
 int np_model_from_gguf(const struct np_gguf *g, const struct np_log *log,
 		       struct np_model **out);
 /* Weights generated on demand from (seed, tensor, row): nothing is stored,
  * so any shape (the 3B one included) costs no memory. */
 int np_model_synthetic(const struct np_model_shape *shape, uint64_t seed,
 		       struct np_model **out);
+/*
+ * The same for a model family: "llama" (Llama 2, what np_model_synthetic
+ * makes), "llama3" (Llama 3.1's RoPE frequency factors), "mistral" (both
+ * general.architecture "llama"), "granite" (its four multipliers) or
+ * "qwen2" (Q/K/V biases, NeoX RoPE). A shape->rope_base of 0 takes the
+ * family's (10^4, 5 * 10^5, 10^6, 10^4, 10^6). Returns 0, -EINVAL
+ * (logged: an unknown family, with the known ones, or a bad shape),
+ * -ENOMEM.
+ */
+int np_model_synthetic_arch(const char *family,
+			    const struct np_model_shape *shape, uint64_t seed,
+			    const struct np_log *log, struct np_model **out);
 /* The shapes nptool model mkgguf generates by name: "tiny" (the demo
  * model), "medium" (the emulator's reference shape) and "granite-3b"
  * (also spelt "granite3b"); data/shapes/<name>.shape holds the same.
@@ -272,10 +368,15 @@ void np_model_dims(const struct np_model *m, enum np_model_tensor tensor,
 		   uint32_t *rows, uint32_t *cols);
 
 /*
- * Write a llama GGUF of this model: weights in `wtype` (norms always F32),
- * plus a vocabulary trained on `text` (np_tok_train) of shape->vocab tokens.
- * Returns 0, -EINVAL (wtype not F32/F16/Q8_0/Q4_0 or columns not a
- * multiple of 32 for Q8_0/Q4_0, vocabulary below the fixed part), -ENOMEM,
+ * Write a GGUF of this model in its architecture, with the keys and
+ * tensors of its family (Granite's multipliers, Q/K/V biases and
+ * rope_freqs.weight in F32): weights in `wtype` (norms always F32; a
+ * weight whose rows do not fit wtype's block in
+ * np_ggml_type_for_row(wtype, cols)), plus a vocabulary trained on `text`
+ * (np_tok_train) of shape->vocab tokens.
+ * Returns 0, -EINVAL (wtype not writable, columns not a multiple of the
+ * block of a type without a fallback, e.g. 32 for Q8_0, vocabulary below
+ * the fixed part), -ENOMEM,
  * -EIO or -errno of fopen().
  */
 int np_model_write_gguf(const struct np_model *m, enum np_ggml_type wtype,
