@@ -59,6 +59,7 @@ struct run {
 	/* the prompts of the requests, and the text they came from */
 	char *prompt[RUN_MAX_PROMPTS];
 	size_t n_prompts;
+	char **req_prompt; /* the prompt of each request, -n of them */
 	char *text, *calib;
 	size_t calib_len;
 	/* the loaded model, its requests and their statistics */
@@ -674,7 +675,9 @@ static int make_requests(struct run *r)
 	r->out = calloc(n, sizeof(*r->out));
 	r->n_out = calloc(n, sizeof(*r->n_out));
 	r->ids = calloc((size_t)n * max_seq, sizeof(*r->ids));
-	if (!r->req || !r->rs || !r->out || !r->n_out || !r->ids) {
+	r->req_prompt = calloc(n, sizeof(*r->req_prompt));
+	if (!r->req || !r->rs || !r->out || !r->n_out || !r->ids ||
+	    !r->req_prompt) {
 		npt_err(r->t, "out of memory for %u requests", n);
 		return NPT_EXIT_DEVERR;
 	}
@@ -684,7 +687,7 @@ static int make_requests(struct run *r)
 		struct np_request *q = &r->req[i];
 		size_t k = 0, got = 0;
 
-		r->prompt[i] = r->prompt[i % r->n_prompts];
+		r->req_prompt[i] = r->prompt[i % r->n_prompts];
 		if (np_tok_bos(r->tok) >= 0)
 			id[k++] = np_tok_bos(r->tok);
 		if (np_tok_encode(r->tok, s, strlen(s), id + k, max_seq - 1 - k,
@@ -736,7 +739,7 @@ static int run_loop(struct run *r)
 	int ret;
 
 	if (!r->t->json && !r->quiet)
-		printf("[%u] %s", r->follow, r->prompt[r->follow]);
+		printf("[%u] %s", r->follow, r->req_prompt[r->follow]);
 	fflush(stdout);
 	r->st.req = r->rs;
 	r->st.card = r->cs;
@@ -762,11 +765,11 @@ static int run_loop(struct run *r)
 static void run_report(struct run *r)
 {
 	if (r->t->json) {
-		report_json(r, r->p, &r->st, r->rs, r->prompt, r->o.m);
+		report_json(r, r->p, &r->st, r->rs, r->req_prompt, r->o.m);
 		if (r->recover)
 			report_recoveries(r);
 	} else {
-		report_text(r, r->p, &r->st, r->rs, r->prompt, r->o.m);
+		report_text(r, r->p, &r->st, r->rs, r->req_prompt, r->o.m);
 	}
 }
 
@@ -778,6 +781,7 @@ static void run_free(struct run *r)
 	free(r->out);
 	free(r->n_out);
 	free(r->ids);
+	free(r->req_prompt);
 	free(r->req);
 	free(r->rs);
 	np_pipeline_destroy(r->p);
