@@ -12,7 +12,9 @@ pkgs=(
 	clang-format
 	clang libclang-rt-14-dev valgrind
 	# guest integration run
-	busybox-static cpio kmod xz-utils zstd
+	busybox-static cpio kmod xz-utils zstd pahole
+	# the driver's DKMS packaging (tests/dkms)
+	dkms
 )
 
 missing=()
