@@ -77,7 +77,7 @@ kver=${hdr%%$'\t'*}
 kbuild=${hdr#*$'\t'}
 log "guest kernel $kver, $ncards cards"
 
-need_pkgs build-essential cmake pkg-config check libsubunit-dev \
+need_pkgs build-essential cmake pkg-config check libsubunit-dev libsmartcols-dev \
 	cpio kmod python3 xz-utils zstd pahole
 
 kroot=$cache/linux-image-$kver

@@ -75,5 +75,6 @@ Suite *np_suite_sysfs(void);
 Suite *np_suite_guest(void);
 Suite *np_suite_model(void);
 Suite *np_suite_spec(void);
+Suite *np_suite_query(void);
 
 #endif /* TST_TEST_H */

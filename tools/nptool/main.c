@@ -24,12 +24,14 @@
 	}
 
 static const struct npt_cmd cmds[] = {
-	CMD(list, "",
+	CMD(list, "[--query FIELD,...] [--format table|csv|json]",
 	    "one line per card: BDF, IDs, firmware, serial, link, "
-	    "driver, IOMMU group, state"),
+	    "driver, IOMMU group, state, holder"),
 	CMD(info, "", "everything known about each card"),
-	CMD(status, "[-i SECONDS]",
-	    "temperature, power, clocks, error counters, DMA activity"),
+	CMD(status,
+	    "[-i SECONDS] [--query FIELD,...] [--format table|csv|json]",
+	    "temperature, power, clocks, error counters, DMA activity, "
+	    "holder"),
 	{.name = "top",
 	 .handler = npt_cmd_top,
 	 .args = "[-i SECONDS] [-n COUNT]",
