@@ -5,8 +5,8 @@ set -euo pipefail
 
 pkgs=(
 	build-essential cmake pkg-config check libsubunit-dev libpci-dev patch procps python3 time
-	# nptool: tables and JSON of list and status
-	libsmartcols-dev
+	# nptool: tables and JSON of list and status, the Prometheus exporter
+	libsmartcols-dev libmicrohttpd-dev
 	# QEMU 7.2 from Debian's source, with the np-card device
 	dpkg-dev ninja-build meson libglib2.0-dev libpixman-1-dev libfdt-dev
 	libslirp-dev flex bison seabios ipxe-qemu qemu-system-data

@@ -10,7 +10,7 @@
 static const char *const commands[] = {
 	"list",	 "info",    "status",	"top",	  "reset", "memtest",
 	"dma",	 "p2p",	    "validate", "doctor", "cdi",   "pipeline",
-	"model", "compile", "bench",	"verify", "run",
+	"model", "compile", "bench",	"verify", "run",   "exporter",
 };
 #define NCMDS (sizeof(commands) / sizeof(commands[0]))
 

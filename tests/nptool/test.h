@@ -76,5 +76,6 @@ Suite *np_suite_guest(void);
 Suite *np_suite_model(void);
 Suite *np_suite_spec(void);
 Suite *np_suite_query(void);
+Suite *np_suite_exporter(void);
 
 #endif /* TST_TEST_H */
