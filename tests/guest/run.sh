@@ -78,7 +78,7 @@ kbuild=${hdr#*$'\t'}
 log "guest kernel $kver, $ncards cards"
 
 need_pkgs build-essential cmake pkg-config check libsubunit-dev libsmartcols-dev \
-	cpio kmod python3 xz-utils zstd pahole
+	libmicrohttpd-dev cpio kmod python3 xz-utils zstd pahole
 
 kroot=$cache/linux-image-$kver
 if [ ! -e "$kroot/.done" ]; then

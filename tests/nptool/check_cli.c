@@ -8,9 +8,10 @@
 
 /* The commands of nptool(1); the table in main.c must have them all. */
 static const char *const commands[] = {
-	"list",	 "info",    "status",	"top",	  "reset", "memtest",
-	"dma",	 "p2p",	    "validate", "doctor", "cdi",   "pipeline",
-	"model", "compile", "bench",	"verify", "run",   "exporter",
+	"list",	   "info",     "status",   "top",      "reset",
+	"memtest", "dma",      "p2p",	   "validate", "doctor",
+	"cdi",	   "pipeline", "model",	   "compile",  "bench",
+	"verify",  "run",      "exporter", "topo",
 };
 #define NCMDS (sizeof(commands) / sizeof(commands[0]))
 

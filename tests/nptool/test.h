@@ -77,5 +77,6 @@ Suite *np_suite_model(void);
 Suite *np_suite_spec(void);
 Suite *np_suite_query(void);
 Suite *np_suite_exporter(void);
+Suite *np_suite_topo(void);
 
 #endif /* TST_TEST_H */

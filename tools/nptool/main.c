@@ -37,6 +37,9 @@ static const struct npt_cmd cmds[] = {
 	 .args = "[-i SECONDS] [-n COUNT]",
 	 .help = "status, refreshed every interval until interrupted",
 	 .stream = true},
+	CMD(topo, "",
+	    "PCIe path type of every card pair (PIX, PXB, PHB, NODE, SYS), "
+	    "NUMA node and local CPUs of each card"),
 	CMD(exporter, "[--listen ADDRESS:PORT]",
 	    "serve every card's telemetry, error and throttle counters to "
 	    "Prometheus (default 127.0.0.1:9400, /metrics)"),
