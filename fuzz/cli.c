@@ -14,8 +14,9 @@
  * Bounded per input: valid values stay small (a few tokens, sizes up to
  * 1 MiB, intervals up to 50 ms, counts up to 8), each costly command
  * starts with small settings (memtest --size 64k, top -n 1, run -n 2 -t
- * 4...) that later valid values replace, and validate runs only quick;
- * invalid values of every size are drawn freely.
+ * 4...) that later valid values replace, validate runs only quick and
+ * exporter only with addresses it refuses (it would serve until a
+ * signal); invalid values of every size are drawn freely.
  *
  * Invariants: the exit code is one of the documented 0..5, and with
  * --json stdout holds exactly one document (checked by the caller's
@@ -63,6 +64,18 @@ static const char *const types[] = {"f32", "f16", "q8_0", "q4_0", "q5_k", NULL};
 static const char *const chats[] = {"chatml", "llama3", "mistral-v7",
 				    "x",      "",	NULL};
 static const char *const archs[] = {"llama", "qwen2", "granite", "gpt2", NULL};
+static const char *const queries[] = {"index,name", "temp_mc,power_mw,holder",
+				      "holder_pid", "state,state",
+				      "bogus",	    "",
+				      ",",	    "index,,name",
+				      NULL};
+static const char *const formats[] = {"table", "csv", "json", "CSV", "", NULL};
+/* exporter: only addresses it refuses, so it never starts serving (a
+ * server would wait for a signal past the bound of an input) */
+static const char *const bad_listens[] = {
+	"x",	 "",	   "127.0.0.1:", ":99999",	 ":-1",
+	":1x",	 "[::1]",  "host:80",	 "1.2.3.4.5:80", "[::1:80",
+	"[]:80", ":65536", NULL};
 static const char *const kinds[] = {"a/b", "NoSlash", "x/y/z", "/", NULL};
 static const char *const subcmds[] = {"info",	"tokenize", "detokenize",
 				      "mkgguf", "bogus",    NULL};
@@ -134,8 +147,18 @@ static const char *const specs[] = {
 	"foo",	 "vfio:zz", "emu:",  "",      "emu:2,emu:3"};
 
 /* Command options (getopt spelling); NULL name ends a list. */
-static const struct opt o_status[] = {{.name = "-i", .kind = K_SECS},
-				      {.name = NULL}};
+static const struct opt o_list[] = {
+	{.name = "--query", .kind = K_WORD, .words = queries},
+	{.name = "--format", .kind = K_WORD, .words = formats},
+	{.name = NULL}};
+static const struct opt o_status[] = {
+	{.name = "-i", .kind = K_SECS},
+	{.name = "--query", .kind = K_WORD, .words = queries},
+	{.name = "--format", .kind = K_WORD, .words = formats},
+	{.name = NULL}};
+static const struct opt o_exporter[] = {
+	{.name = "--listen", .kind = K_WORD, .words = bad_listens},
+	{.name = NULL}};
 static const struct opt o_top[] = {{.name = "-i", .kind = K_SECS},
 				   {.name = "-n", .kind = K_COUNT},
 				   {.name = NULL}};
@@ -237,13 +260,17 @@ static const struct {
 	const char *name;
 	const struct opt *opts;
 } cmds[] = {
-	{"list", o_none},	{"info", o_none},	  {"status", o_status},
-	{"top", o_top},		{"pipeline", o_pipeline}, {"reset", o_reset},
-	{"verify", o_verify},	{"memtest", o_memtest},	  {"dma", o_dma},
-	{"p2p", o_p2p},		{"validate", o_validate}, {"doctor", o_none},
-	{"cdi", o_cdi},		{"run", o_run},		  {"model", o_model},
-	{"compile", o_compile}, {"bench", o_bench},	  {"help", o_none},
-	{"bogus", o_none},
+	{"list", o_list},	  {"info", o_none},
+	{"status", o_status},	  {"top", o_top},
+	{"pipeline", o_pipeline}, {"reset", o_reset},
+	{"verify", o_verify},	  {"memtest", o_memtest},
+	{"dma", o_dma},		  {"p2p", o_p2p},
+	{"validate", o_validate}, {"doctor", o_none},
+	{"cdi", o_cdi},		  {"run", o_run},
+	{"model", o_model},	  {"compile", o_compile},
+	{"bench", o_bench},	  {"help", o_none},
+	{"bogus", o_none},	  {"topo", o_none},
+	{"exporter", o_exporter},
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -350,6 +377,8 @@ static const char *const *bounds(const char *cmd)
 		{"p2p", {"--size", "64k", "--iterations", "2"}},
 		{"run", {"-n", "2", "-M", "1", "-t", "4"}},
 		{"verify", {"-c", "2"}},
+		/* never the default address: every --listen drawn is bad */
+		{"exporter", {"--listen", "x"}},
 	};
 
 	for (size_t i = 0; i < N(b); i++)

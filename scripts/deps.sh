@@ -5,6 +5,8 @@ set -euo pipefail
 
 pkgs=(
 	build-essential cmake pkg-config check libsubunit-dev libpci-dev patch procps python3 time
+	# nptool: tables and JSON of list and status, the Prometheus exporter
+	libsmartcols-dev libmicrohttpd-dev
 	# QEMU 7.2 from Debian's source, with the np-card device
 	dpkg-dev ninja-build meson libglib2.0-dev libpixman-1-dev libfdt-dev
 	libslirp-dev flex bison seabios ipxe-qemu qemu-system-data
@@ -12,7 +14,9 @@ pkgs=(
 	clang-format
 	clang libclang-rt-14-dev valgrind
 	# guest integration run
-	busybox-static cpio kmod xz-utils zstd
+	busybox-static cpio kmod xz-utils zstd pahole
+	# the driver's DKMS packaging (tests/dkms)
+	dkms
 )
 
 missing=()

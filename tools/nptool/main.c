@@ -24,17 +24,25 @@
 	}
 
 static const struct npt_cmd cmds[] = {
-	CMD(list, "",
+	CMD(list, "[--query FIELD,...] [--format table|csv|json]",
 	    "one line per card: BDF, IDs, firmware, serial, link, "
-	    "driver, IOMMU group, state"),
+	    "driver, IOMMU group, state, holder"),
 	CMD(info, "", "everything known about each card"),
-	CMD(status, "[-i SECONDS]",
-	    "temperature, power, clocks, error counters, DMA activity"),
+	CMD(status,
+	    "[-i SECONDS] [--query FIELD,...] [--format table|csv|json]",
+	    "temperature, power, clocks, error counters, DMA activity, "
+	    "holder"),
 	{.name = "top",
 	 .handler = npt_cmd_top,
 	 .args = "[-i SECONDS] [-n COUNT]",
 	 .help = "status, refreshed every interval until interrupted",
 	 .stream = true},
+	CMD(topo, "",
+	    "PCIe path type of every card pair (PIX, PXB, PHB, NODE, SYS), "
+	    "NUMA node and local CPUs of each card"),
+	CMD(exporter, "[--listen ADDRESS:PORT]",
+	    "serve every card's telemetry, error and throttle counters to "
+	    "Prometheus (default 127.0.0.1:9400, /metrics)"),
 	CMD(pipeline, "[-i SECONDS] [-m GGUF]",
 	    "during a model run: per card occupancy and bubbles, the "
 	    "bottleneck card"),
