@@ -25,6 +25,7 @@
 #include <linux/pci.h>
 #include <linux/pm_runtime.h>
 #include <linux/uaccess.h>
+#include <linux/version.h>
 #include <linux/vfio.h>
 #include <linux/vfio_pci_core.h>
 
@@ -660,6 +661,10 @@ static long np_vfio_pci_ioctl(struct vfio_device *core_vdev, unsigned int cmd,
 	return vfio_pci_core_ioctl(core_vdev, cmd, arg);
 }
 
+/*
+ * The iommufd ops are those of any physical vfio-pci device; a kernel built
+ * with IOMMUFD refuses to register a device without them.
+ */
 static const struct vfio_device_ops np_vfio_pci_ops = {
 	.name = "np-vfio-pci",
 	.init = vfio_pci_core_init_dev,
@@ -673,6 +678,14 @@ static const struct vfio_device_ops np_vfio_pci_ops = {
 	.mmap = vfio_pci_core_mmap,
 	.request = vfio_pci_core_request,
 	.match = vfio_pci_core_match,
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
+	.bind_iommufd = vfio_iommufd_physical_bind,
+	.unbind_iommufd = vfio_iommufd_physical_unbind,
+	.attach_ioas = vfio_iommufd_physical_attach_ioas,
+#endif
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 0)
+	.detach_ioas = vfio_iommufd_physical_detach_ioas,
+#endif
 };
 
 /* ---- PCI driver ---- */

@@ -15,8 +15,8 @@
 #           Each ctest command runs under valgrind (logs: $NP_ARTIFACTS/valgrind).
 #
 # Environment:
-#   NP_FUZZ_SECONDS    per harness, default 60
-#   NP_FUZZ_HARNESSES  default "gguf compile emu card quant tok chat"
+#   NP_FUZZ_SECONDS    per harness, default 30
+#   NP_FUZZ_HARNESSES  default "gguf compile emu card quant tok chat cli"
 #   NP_FUZZ_KEEP_GOING 1: keep fuzzing after a crash (-fork=1
 #                      -ignore_crashes=1) so one known bug does not end the
 #                      run; any crash still fails it
@@ -28,8 +28,8 @@ set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 mode=${1:-fuzz}
-secs=${NP_FUZZ_SECONDS:-60}
-harnesses=${NP_FUZZ_HARNESSES:-"gguf compile emu card quant tok chat"}
+secs=${NP_FUZZ_SECONDS:-30}
+harnesses=${NP_FUZZ_HARNESSES:-"gguf compile emu card quant tok chat cli"}
 art=${NP_ARTIFACTS:-/tmp/np-artifacts}
 broot=${NP_BUILD_ROOT:-$root}
 jobs=${NP_JOBS:-2}
@@ -75,6 +75,9 @@ run_fuzz() {
 		before=$(find "$art/$h" -type f | wc -l)
 		extra=
 		[ -f "$root/fuzz/$h.dict" ] && extra=-dict=$root/fuzz/$h.dict
+		# cli runs nptool, which talks on stdout and stderr: closed
+		# for the target (libFuzzer keeps its own log)
+		[ "$h" = cli ] && extra="$extra -close_fd_mask=3"
 		[ "${NP_FUZZ_KEEP_GOING:-0}" = 1 ] &&
 			extra="$extra -fork=1 -ignore_crashes=1"
 		say "$h: fuzzing for ${secs}s (log $art/$h.log)"

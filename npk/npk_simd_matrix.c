@@ -475,7 +475,8 @@ NPK_VNNI void npk_linear_vnni(const struct npk_wmat *m, const int8_t *a,
 	uint32_t cp = (m->cols + 127) & ~127u;
 	uint32_t sum_a[NPK_LIN_BLK];
 	int8_t *ap = tmp;
-	uint8_t *ub = (uint8_t *)tmp + (size_t)NPK_LIN_BLK * cp;
+	/* no offset from a NULL tmp: undefined even when unused */
+	uint8_t *ub = tmp ? (uint8_t *)tmp + (size_t)NPK_LIN_BLK * cp : NULL;
 
 	for (uint32_t t0 = 0; t0 < n; t0 += NPK_LIN_BLK) {
 		uint32_t g = n - t0 < NPK_LIN_BLK ? n - t0 : NPK_LIN_BLK;

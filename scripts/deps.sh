@@ -7,6 +7,8 @@ pkgs=(
 	build-essential cmake pkg-config check libsubunit-dev libpci-dev patch procps python3 time
 	# npd: HTTP server and JSON; its tests and load generator: HTTP client
 	libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
+	# nptool: tables of list and status (the exporter uses libmicrohttpd)
+	libsmartcols-dev
 	# QEMU 7.2 from Debian's source, with the np-card device
 	dpkg-dev ninja-build meson libglib2.0-dev libpixman-1-dev libfdt-dev
 	libslirp-dev flex bison seabios ipxe-qemu qemu-system-data
@@ -14,7 +16,9 @@ pkgs=(
 	clang-format
 	clang libclang-rt-14-dev valgrind
 	# guest integration run
-	busybox-static cpio kmod xz-utils zstd
+	busybox-static cpio kmod xz-utils zstd pahole
+	# the driver's DKMS packaging (tests/dkms)
+	dkms
 )
 
 missing=()

@@ -1,13 +1,15 @@
 #!/bin/bash
 # Run every np test: the formatting check (scripts/check-format.sh), unit
 # suites (plain, under ASan+UBSan and under valgrind), the QEMU device's
-# qtest suite, time-boxed fuzzers and the kernel driver run inside a QEMU
-# guest.
+# qtest suite, time-boxed fuzzers, the kernel driver's DKMS build against
+# Debian's 6.1 and 6.12 headers, and the kernel driver run inside a QEMU
+# guest on each of those kernels.
 # Installs what it needs on a fresh Debian 12 machine first.
 #
 # Environment: NP_CACHE (default /var/cache/np) holds the QEMU build and the
 # guest kernel between runs; NP_JOBS sets build parallelism;
-# NP_FUZZ_SECONDS the time per fuzz harness (default 30).
+# NP_FUZZ_SECONDS the time per fuzz harness (default 30); NP_GUEST_KERNELS
+# the guest kernels, one after the other (default "6.1 6.12").
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -87,14 +89,20 @@ step "fuzzers: each harness for ${NP_FUZZ_SECONDS:=30} s from the checked-in cor
 NP_FUZZ_SECONDS=$NP_FUZZ_SECONDS NP_BUILD_ROOT="$root" fuzz/ci.sh fuzz
 passed=$((passed + 1))
 
-step "kernel driver, libnp and nptool over VFIO inside a QEMU guest (16 cards)"
-glog=$(mktemp)
-if NP_QEMU="$qemu" tests/guest/run.sh 2>&1 | tee "$glog"; then
-	n=$(grep -aoE 'PASS in [0-9]+s: n=[0-9]+' "$glog" | tail -1 | sed 's/.*n=//')
-	passed=$((passed + ${n:-1}))
-	rm -f "$glog"
-else
-	failed=$((failed + 1))
-	rm -f "$glog"
-	exit 1
-fi
+step "kernel driver through DKMS (add, build, install, remove) against 6.1 and 6.12 headers"
+tests/dkms/run.sh 6.1 6.12
+passed=$((passed + 1))
+
+for k in ${NP_GUEST_KERNELS:-6.1 6.12}; do
+	step "kernel driver, libnp and nptool over VFIO inside a QEMU guest on Debian's $k kernel (16 cards)"
+	glog=$(mktemp)
+	if NP_QEMU="$qemu" NP_GUEST_KERNEL=$k tests/guest/run.sh 2>&1 | tee "$glog"; then
+		n=$(grep -aoE 'PASS in [0-9]+s on [^:]+: n=[0-9]+' "$glog" | tail -1 | sed 's/.*n=//')
+		passed=$((passed + ${n:-1}))
+		rm -f "$glog"
+	else
+		failed=$((failed + 1))
+		rm -f "$glog"
+		exit 1
+	fi
+done

@@ -62,6 +62,11 @@ _Static_assert(2 * NPI_MAX_OUT <= NPI_XFER_BATCH, "a card's forwards");
 #define NPI_CALIB_TOKENS 64u
 #define NPI_LOAD_CORES 32u /* cores per image transfer batch */
 #define NPI_POLL_MS 20 /* progress and failure checks while waiting */
+/* a compute queue is hung after NPI_HANG_FACTOR times its longest job
+ * (at least NPI_HANG_MIN_MS, which leaves room for a host too busy to
+ * run the emulated cards' threads; at most the context timeout) */
+#define NPI_HANG_FACTOR 16
+#define NPI_HANG_MIN_MS 500
 #define NPI_SAMPLE_NS 1000000ull /* utilization samples at most this often */
 #define NPI_PHASE_SAMPLE_BITS 3 /* 1 in 2^3 token loop iterations timed */
 
@@ -82,6 +87,11 @@ struct npi_stage {
 	 * whose jobs are in the ring */
 	struct npi_ring cq;
 	uint32_t cq_frames;
+	/* hang detection (npi_cq_watch): the completed count last seen,
+	 * since when the queue runs one job, the longest job seen */
+	uint32_t hang_done;
+	uint64_t busy_since, job_max_ns;
+	bool hung;
 	/* role */
 	uint32_t producer; /* stage feeding this one (stage 0: none) */
 	uint32_t consumer_idx; /* this stage's j at its producer */
@@ -271,6 +281,11 @@ int npi_cq_start(struct np_pipeline *p, struct npi_stage *st);
 void npi_cq_stop(struct np_pipeline *p, struct npi_stage *st);
 /* The queue stopped: say where and why (-EIO); 0 if it did not. */
 int npi_cq_check(struct np_pipeline *p, struct npi_stage *st);
+/* Per compute queue: one that runs a job (busy, not waiting for input)
+ * far longer than its jobs take is hung: logged naming the card and
+ * queue, marked (recover.c names it), -ETIMEDOUT. 0 otherwise. Called
+ * every NPI_POLL_MS while waiting. */
+int npi_cq_watch(struct np_pipeline *p, uint64_t now);
 int npi_cq_post_frames(struct np_pipeline *p, uint32_t i, uint32_t k);
 
 /* pipe_sample.c */

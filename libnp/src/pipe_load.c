@@ -344,6 +344,11 @@ int npi_pipeline_cq_failed(struct np_pipeline *p, uint32_t i)
 		NP_Q_STATUS_ERROR);
 }
 
+bool npi_pipeline_cq_hung(const struct np_pipeline *p, uint32_t i)
+{
+	return p->st[i].hung;
+}
+
 void npi_pipeline_replace(struct np_pipeline *p, uint32_t i,
 			  struct np_card *card)
 {

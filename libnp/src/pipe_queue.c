@@ -54,6 +54,10 @@ int npi_cq_start(struct np_pipeline *p, struct npi_stage *st)
 		return -EIO;
 	}
 	st->cq_frames = 0;
+	st->hang_done = npi_ring_rd(&st->cq, NP_Q_COMPLETED);
+	st->busy_since = 0;
+	st->job_max_ns = 0;
+	st->hung = false;
 	return 0;
 }
 
@@ -84,6 +88,70 @@ int npi_cq_check(struct np_pipeline *p, struct npi_stage *st)
 			"bad program or arguments" :
 			"see docs/hardware.md, Errors");
 	return -EIO;
+}
+
+/* How long st's queue may run one job: in proportion to its jobs so
+ * far, the context timeout until one completed. */
+static uint64_t hang_limit_ns(const struct np_pipeline *p,
+			      const struct npi_stage *st)
+{
+	uint64_t cap = (uint64_t)p->ctx->timeout_ms * 1000000ull;
+	uint64_t lim = st->job_max_ns * NPI_HANG_FACTOR;
+
+	if (!st->job_max_ns)
+		return cap;
+	if (lim < NPI_HANG_MIN_MS * 1000000ull)
+		lim = NPI_HANG_MIN_MS * 1000000ull;
+	return lim < cap ? lim : cap;
+}
+
+int npi_cq_watch(struct np_pipeline *p, uint64_t now)
+{
+	for (uint32_t i = 0; i < p->n_stages; i++) {
+		struct npi_stage *st = &p->st[i];
+		uint32_t status, done;
+		bool running;
+
+		if (!st->cq.mem)
+			continue;
+		status = npi_ring_rd(&st->cq, NP_Q_STATUS);
+		done = npi_ring_rd(&st->cq, NP_Q_COMPLETED);
+		/* all ones: the card is gone, which is found elsewhere */
+		if (status == UINT32_MAX)
+			continue;
+		/* waiting for input is no hang: the card before it is */
+		running = (status & NP_Q_STATUS_BUSY) &&
+			  !(status & NP_Q_STATUS_WAITING);
+		if (done != st->hang_done || !running) {
+			/* jobs ended since the last look: each took at most
+			 * the time watched running, or one poll interval */
+			uint64_t took = st->busy_since ?
+						now - st->busy_since :
+						NPI_POLL_MS * 1000000ull;
+
+			if (done != st->hang_done && took > st->job_max_ns)
+				st->job_max_ns = took;
+			st->hang_done = done;
+			st->busy_since = running ? now : 0;
+			continue;
+		}
+		if (!st->busy_since) {
+			st->busy_since = now;
+			continue;
+		}
+		if (now - st->busy_since <= hang_limit_ns(p, st))
+			continue;
+		st->hung = true;
+		npi_log(p->ctx, LOG_ERR,
+			"pipeline: card %s (card %u of the pipeline): compute "
+			"queue hung at job %u: busy for %llu ms, its longest "
+			"job so far took %.1f ms",
+			st->card->name, i, done,
+			(unsigned long long)((now - st->busy_since) / 1000000),
+			st->job_max_ns / 1e6);
+		return -ETIMEDOUT;
+	}
+	return 0;
 }
 
 /* Write job j into the ring; npi_ring_doorbell() hands what was written

@@ -288,6 +288,8 @@ static int wait_progress(struct npi_run *R, struct np_xfer *x)
 			continue;
 		checked = now;
 		r = stages_removed(p);
+		if (!r)
+			r = npi_cq_watch(p, now);
 		if (r)
 			return r;
 		m = progress_mark(p);
@@ -330,11 +332,15 @@ static int finish(struct npi_run *R, struct npi_frame *f)
 			r = wait_progress(R, f->x[i]);
 
 		if (r && !ret) {
+			bool hung = false;
+
 			ret = r;
-			for (uint32_t s = 0; s < p->n_stages; s++)
+			for (uint32_t s = 0; s < p->n_stages; s++) {
 				if (npi_cq_check(p, &p->st[s]))
 					ret = -EIO;
-			if (ret != -EIO)
+				hung |= p->st[s].hung; /* named already */
+			}
+			if (ret != -EIO && !hung)
 				npi_log(p->ctx, LOG_ERR,
 					"pipeline: frame %u of micro-batch %u "
 					"did not complete (%s); no card "

@@ -334,6 +334,8 @@ static void diagnose(struct np_pipeline *p, struct np_recover_event *ev)
 			f = "DMA error";
 		if (!f && npi_pipeline_cq_failed(p, i))
 			f = "compute error";
+		if (!f && npi_pipeline_cq_hung(p, i))
+			f = "compute queue hang";
 		if (!f)
 			continue;
 		if (!strcmp(f, "removed"))

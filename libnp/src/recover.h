@@ -37,6 +37,8 @@ struct np_card *npi_pipeline_card(struct np_pipeline *p, uint32_t i,
 int npi_pipeline_reload(struct np_pipeline *p);
 /* pipe_load.c: whether card i's compute queue stopped with an error. */
 int npi_pipeline_cq_failed(struct np_pipeline *p, uint32_t i);
+/* Card i's compute queue was found hung (npi_cq_watch). */
+bool npi_pipeline_cq_hung(const struct np_pipeline *p, uint32_t i);
 /* pipe_load.c: card i of the pipeline becomes card (the next reload loads
  * its image there); the old card's compute queue is released. */
 void npi_pipeline_replace(struct np_pipeline *p, uint32_t i,

@@ -64,7 +64,9 @@ int npi_ring_reset(struct npi_ring *r, const struct npi_ring_stop *stop,
 			*status = st;
 		if (!stop->removed_first && np_card_removed(r->card))
 			return -ENODEV;
-		if (npi_now_ns() >= deadline)
+		/* all ones: the card does not answer (no status has every
+		 * bit set); waiting would not change that */
+		if (st == UINT32_MAX || npi_now_ns() >= deadline)
 			return -ETIMEDOUT;
 		usleep(stop->poll_us);
 	}

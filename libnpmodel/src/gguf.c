@@ -347,6 +347,55 @@ static int gguf_parse_tensor(struct np_gguf *g, struct gguf_cur *c, size_t i,
 	return 0;
 }
 
+static int by_data(const void *a, const void *b)
+{
+	const struct np_gguf_tensor *x =
+		*(const struct np_gguf_tensor *const *)a;
+	const struct np_gguf_tensor *y =
+		*(const struct np_gguf_tensor *const *)b;
+
+	return x->data < y->data ? -1 : x->data > y->data;
+}
+
+/* No two tensors share bytes: a writer never lays them out so, and a
+ * file that does would make one tensor's weights another's. */
+static int gguf_check_overlap(struct np_gguf *g, const struct np_log *log)
+{
+	const struct np_gguf_tensor **s;
+	int ret = 0;
+
+	if (g->n_t < 2)
+		return 0;
+	s = malloc(g->n_t * sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	for (size_t i = 0; i < g->n_t; i++)
+		s[i] = &g->t[i];
+	qsort(s, g->n_t, sizeof(*s), by_data);
+	for (size_t i = 1; i < g->n_t && !ret; i++) {
+		const struct np_gguf_tensor *a = s[i - 1], *b = s[i];
+		const uint8_t *a_end = (const uint8_t *)a->data + a->size;
+
+		if (a->size && b->size && (const uint8_t *)b->data < a_end) {
+			npim_log(log, LOG_ERR,
+				 "gguf: tensors '%s' (data bytes %llu..%llu) "
+				 "and '%s' (from %llu) overlap; the file is "
+				 "corrupt",
+				 a->name,
+				 (unsigned long long)((const uint8_t *)a->data -
+						      g->p - g->data_off),
+				 (unsigned long long)(a_end - g->p -
+						      g->data_off),
+				 b->name,
+				 (unsigned long long)((const uint8_t *)b->data -
+						      g->p - g->data_off));
+			ret = -EINVAL;
+		}
+	}
+	free(s);
+	return ret;
+}
+
 static int gguf_parse(struct np_gguf *g, const struct np_log *log)
 {
 	struct gguf_cur c = {.g = g, .log = log, .what = "the header"};
@@ -477,7 +526,7 @@ static int gguf_parse(struct np_gguf *g, const struct np_log *log)
 		}
 		t->data = g->p + g->data_off + off;
 	}
-	return 0;
+	return gguf_check_overlap(g, log);
 }
 
 static int gguf_new(const void *buf, size_t len, void *map,
@@ -517,15 +566,64 @@ int np_gguf_open_mem(const void *buf, size_t len, const struct np_log *log,
 	return gguf_new(buf ? buf : "", len, NULL, log, out);
 }
 
+/* The whole file into private anonymous memory: the reader then never
+ * touches the file again, so a file truncated or rewritten under a
+ * running model cannot fault the process (a mapping of the file would
+ * raise SIGBUS on the next read of a page past the new end). */
+static int gguf_slurp(int fd, size_t len, const char *path,
+		      const struct np_log *log, void **out)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	size_t done = 0;
+
+	if (p == MAP_FAILED) {
+		int ret = -errno;
+
+		npim_log(log, LOG_ERR, "gguf: no memory for %s (%zu bytes): %s",
+			 path, len, strerror(-ret));
+		return ret;
+	}
+	while (done < len) {
+		ssize_t n =
+			pread(fd, (char *)p + done, len - done, (off_t)done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int ret = n < 0 ? -errno : -EINVAL;
+
+			if (n < 0)
+				npim_log(log, LOG_ERR,
+					 "gguf: cannot read %s at offset %zu: "
+					 "%s",
+					 path, done, strerror(-ret));
+			else
+				npim_log(log, LOG_ERR,
+					 "gguf: %s shrank to %zu bytes while "
+					 "being read",
+					 path, done);
+			munmap(p, len);
+			return ret;
+		}
+		done += (size_t)n;
+	}
+	mprotect(p, len, PROT_READ);
+	*out = p;
+	return 0;
+}
+
 int np_gguf_open(const char *path, const struct np_log *log,
 		 struct np_gguf **out)
 {
 	struct stat st;
-	void *map;
+	void *map = NULL;
 	int fd, ret;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer; the
+	 * regular-file check below refuses it */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		ret = -errno;
 		npim_log(log, LOG_ERR, "gguf: cannot open %s: %s", path,
@@ -538,7 +636,16 @@ int np_gguf_open(const char *path, const struct np_log *log,
 		return ret;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		npim_log(log, LOG_ERR, "gguf: %s is not a regular file", path);
+		npim_log(log, LOG_ERR,
+			 "gguf: %s is not a regular file (a %s); give a "
+			 "GGUF file",
+			 path,
+			 S_ISDIR(st.st_mode)  ? "directory" :
+			 S_ISFIFO(st.st_mode) ? "FIFO" :
+			 S_ISCHR(st.st_mode)  ? "character device" :
+			 S_ISBLK(st.st_mode)  ? "block device" :
+			 S_ISSOCK(st.st_mode) ? "socket" :
+						"special file");
 		close(fd);
 		return -EINVAL;
 	}
@@ -548,14 +655,10 @@ int np_gguf_open(const char *path, const struct np_log *log,
 			 path);
 		return -EINVAL;
 	}
-	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	ret = -errno;
+	ret = gguf_slurp(fd, (size_t)st.st_size, path, log, &map);
 	close(fd);
-	if (map == MAP_FAILED) {
-		npim_log(log, LOG_ERR, "gguf: cannot map %s: %s", path,
-			 strerror(-ret));
+	if (ret)
 		return ret;
-	}
 	ret = gguf_new(map, (size_t)st.st_size, map, log, out);
 	if (ret)
 		munmap(map, (size_t)st.st_size);

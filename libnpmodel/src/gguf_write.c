@@ -4,9 +4,12 @@
  * by gguf_quant.c), then serialised in one piece.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "npim.h"
 
@@ -152,25 +155,80 @@ int np_gguf_writer_buf(struct np_gguf_writer *w, void **buf, size_t *len)
 	return 0;
 }
 
+/* Create path.tmp.PID.N exclusively, mode 0666 less the umask as fopen()
+ * would; the fd, or -errno. */
+static int tmp_create(const char *path, char **tmp)
+{
+	static atomic_uint seq;
+	size_t len = strlen(path) + 48;
+
+	for (int tries = 0; tries < 100; tries++) {
+		char *name = malloc(len);
+		int fd;
+
+		if (!name)
+			return -ENOMEM;
+		snprintf(name, len, "%s.tmp.%ld.%u", path, (long)getpid(),
+			 atomic_fetch_add(&seq, 1));
+		fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+		if (fd >= 0) {
+			*tmp = name;
+			return fd;
+		}
+		fd = -errno;
+		free(name);
+		if (fd != -EEXIST)
+			return fd;
+	}
+	return -EEXIST;
+}
+
+/* Write len bytes to fd; 0 or -errno. */
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 int np_gguf_writer_save(struct np_gguf_writer *w, const char *path)
 {
+	char *tmp = NULL;
 	void *buf;
 	size_t len;
-	FILE *f;
-	int ret = np_gguf_writer_buf(w, &buf, &len);
+	int fd, ret = np_gguf_writer_buf(w, &buf, &len);
 
 	if (ret)
 		return ret;
-	f = fopen(path, "wb");
-	if (!f) {
-		ret = -errno;
-		free(buf);
-		return ret;
+	/* a temporary name in the same directory, then rename(): a process
+	 * reading the old file keeps its data, and a reader never sees half
+	 * a file */
+	fd = tmp_create(path, &tmp);
+	if (fd < 0) {
+		ret = fd;
+		goto out;
 	}
-	if (fwrite(buf, 1, len, f) != len)
-		ret = -EIO;
-	if (fclose(f) && !ret)
-		ret = -EIO;
+	ret = write_all(fd, buf, len);
+	if (!ret && fsync(fd) < 0)
+		ret = -errno;
+	if (close(fd) < 0 && !ret)
+		ret = -errno;
+	if (!ret && rename(tmp, path) < 0)
+		ret = -errno;
+	if (ret)
+		unlink(tmp);
+out:
+	free(tmp);
 	free(buf);
 	return ret;
 }

@@ -293,6 +293,28 @@ START_TEST(test_wrong_type)
 }
 END_TEST
 
+/* Two tensors sharing data bytes (issue 22): refused, both named. */
+START_TEST(test_overlap)
+{
+	struct np_gguf *g;
+	size_t len, up, gate;
+	uint8_t *buf = write_model(&tiny, NP_GGML_F16, 0, &len);
+
+	/* ffn_up's data offset (after its type) pointed into ffn_gate's */
+	up = type_field(buf, len, "blk.0.ffn_up.weight") + 4;
+	gate = type_field(buf, len, "blk.0.ffn_gate.weight") + 4;
+	memcpy(buf + up, buf + gate, 8);
+	log_clear();
+	ck_assert_int_eq(np_gguf_open_mem(buf, len, &npf_log, &g), -EINVAL);
+	ck_assert_ptr_null(g);
+	ck_assert_msg(strstr(last, "blk.0.ffn_up.weight") &&
+			      strstr(last, "blk.0.ffn_gate.weight") &&
+			      strstr(last, "overlap"),
+		      "'%s'", last);
+	free(buf);
+}
+END_TEST
+
 Suite *np_suite_badinput(void)
 {
 	Suite *s = suite_create("badinput");
@@ -304,6 +326,7 @@ Suite *np_suite_badinput(void)
 	tcase_add_loop_test(tc, test_oversized, 0, 5);
 	tcase_add_test(tc, test_wrong_shape);
 	tcase_add_test(tc, test_wrong_type);
+	tcase_add_test(tc, test_overlap);
 	suite_add_tcase(s, tc);
 	return s;
 }

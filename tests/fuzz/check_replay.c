@@ -24,7 +24,7 @@ static const struct {
 	{"gguf", np_fuzz_gguf},	  {"compile", np_fuzz_compile},
 	{"emu", np_fuzz_emu},	  {"card", np_fuzz_card},
 	{"quant", np_fuzz_quant}, {"tok", np_fuzz_tok},
-	{"chat", np_fuzz_chat},
+	{"chat", np_fuzz_chat},	  {"cli", np_fuzz_cli},
 };
 
 #define N_HARNESSES (int)(sizeof(harnesses) / sizeof(harnesses[0]))

@@ -2,17 +2,20 @@
 # SPDX-License-Identifier: MIT
 #
 # np guest run: the kernel driver and libnp over real VFIO, inside a QEMU
-# guest running Debian 12's 6.1 kernel with 16 np-card devices behind an
-# emulated VT-d IOMMU. tests/guest/init is the test; this script builds
-# what it needs, boots the guest and turns its result line into an exit
-# status.
+# guest running one of Debian 12's kernels (6.1, or 6.12 from the same
+# archive) with 16 np-card devices behind an emulated VT-d IOMMU.
+# tests/guest/init is the test; this script builds what it needs, boots
+# the guest and turns its result line into an exit status.
 #
-#   tests/guest/run.sh            # exit 0: every guest check passed
+#   tests/guest/run.sh                         # exit 0: every guest check passed
+#   NP_GUEST_KERNEL=6.12 tests/guest/run.sh    # the same on Debian's newest 6.12
 #
 # Steps: fetch the guest kernel and busybox-static (apt-get download, cached
-# in $NP_CACHE/guest), install the matching linux-headers package, build
+# in $NP_CACHE/guest), fetch the matching kernel headers
+# (scripts/kernel-headers.sh: unpacked, never installed), build
 # np_vfio_pci.ko with W=1 -Werror, build the static test binaries (libnp
-# suite, nptool and its guest suite), pack an
+# suite, nptool's guest suite) and nptool (dynamic, with the libraries it
+# loads copied to the same paths in the initramfs), pack an
 # initramfs, boot it under TCG with a timeout, read the result marker from
 # the serial console. Each card has the id np<i>; the last two sit behind
 # PCIe root ports, so that they can be hot-unplugged. tests/guest/qmp-helper.py
@@ -25,8 +28,10 @@
 #   NP_CACHE           cache directory (default /var/cache/np)
 #   NP_ARTIFACTS       where a failed run's serial log is kept
 #                      (default /tmp/np-artifacts)
-#   NP_GUEST_KERNEL    guest kernel ABI, e.g. 6.1.0-56-amd64 (default: what
-#                      Debian's linux-image-amd64 depends on)
+#   NP_GUEST_KERNEL    guest kernel: an ABI version (6.1.0-57-amd64,
+#                      6.12.118+deb12-amd64) or a series (6.1, 6.12: its
+#                      newest Debian build); default: what Debian's
+#                      linux-image-amd64 depends on
 #   NP_GUEST_CARDS     number of np-card devices (default 16; 0 boots the
 #                      guest without cards: module load/unload only)
 #   NP_GUEST_CARD_OPTS extra np-card properties, e.g. ",sram-size=0x1000000"
@@ -66,16 +71,14 @@ need_pkgs() { # install the packages that are missing
 
 # ---- guest kernel -------------------------------------------------------
 
-kver=${NP_GUEST_KERNEL:-}
-if [ -z "$kver" ]; then
-	kver=$(apt-cache depends linux-image-amd64 2>/dev/null |
-		sed -n 's/.*Depends: linux-image-\([0-9].*\)$/\1/p' | head -1)
-	[ -n "$kver" ] || die "cannot tell the kernel version linux-image-amd64 depends on; run apt-get update or set NP_GUEST_KERNEL"
-fi
+hdr=$("$root/scripts/kernel-headers.sh" "${NP_GUEST_KERNEL:-}" | tail -1) ||
+	die "no kernel headers for '${NP_GUEST_KERNEL:-the default kernel}'"
+kver=${hdr%%$'\t'*}
+kbuild=${hdr#*$'\t'}
 log "guest kernel $kver, $ncards cards"
 
-need_pkgs build-essential cmake pkg-config check libsubunit-dev cpio kmod python3 \
-	xz-utils zstd "linux-headers-$kver"
+need_pkgs build-essential cmake pkg-config check libsubunit-dev libsmartcols-dev \
+	libmicrohttpd-dev cpio kmod python3 xz-utils zstd pahole
 
 kroot=$cache/linux-image-$kver
 if [ ! -e "$kroot/.done" ]; then
@@ -116,7 +119,7 @@ mkdir -p "$work/kmod" "$work/initramfs"
 # Kbuild builds in the source tree; build a copy to keep the clone clean.
 cp -r "$root/Kbuild" "$root/driver" "$root/include" "$work/kmod/"
 log "building np_vfio_pci.ko (W=1, -Werror)"
-make -s -C "/usr/src/linux-headers-$kver" M="$work/kmod" W=1 KCFLAGS=-Werror \
+make -s -C "$kbuild" M="$work/kmod" W=1 KCFLAGS=-Werror \
 	-j"$jobs" modules >&2
 ko=$work/kmod/driver/np_vfio_pci.ko
 
@@ -124,22 +127,22 @@ cflags=(-O2 -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes
 	-Wstrict-prototypes -Werror -I"$root/include")
 cc "${cflags[@]}" -static -o "$work/np_vfio_hold" "$here/np_vfio_hold.c"
 
-# Static builds of the libnp suite, nptool and nptool's suite, renamed in
-# the initramfs to the names the suites expect.
+# Static builds of the libnp suite and nptool's suite, renamed in the
+# initramfs to the names the suites expect; nptool itself as installed.
 static_bins=()
 if [ "$ncards" -gt 0 ]; then
 	log "building the libnp and nptool suites, statically linked"
 	cmake -S "$root" -B "$work/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 		-DNP_WERROR=ON >/dev/null
 	cmake --build "$work/build" -j"$jobs" --target np_libnp_tests_static \
-		nptool_static np_nptool_tests_static nptool >&2
+		np_nptool_tests_static nptool >&2
 	# A tiny model for `nptool run` over VFIO: 3 layer cards + 2 output
 	# cards, small enough for TCG, with a vocabulary from the sample text.
 	"$work/build/tools/nptool" model mkgguf --shape tiny --layers 3 --dim 64 \
 		--heads 4 --kv-heads 2 --ffn 128 --vocab 512 \
 		--text "$root/data/sample-multilingual.txt" \
 		--out "$work/np-ci.gguf" >&2
-	for t in np_libnp_tests nptool np_nptool_tests; do
+	for t in np_libnp_tests np_nptool_tests; do
 		f=$(find "$work/build" -type f -name "${t}_static" | head -1)
 		[ -n "$f" ] || die "the build produced no ${t}_static"
 		static_bins+=("$f:$t")
@@ -158,8 +161,21 @@ cp "$work/np_vfio_hold" "$ir/bin/"
 for b in "${static_bins[@]}"; do
 	cp "${b%%:*}" "$ir/bin/${b##*:}"
 done
+if [ "$ncards" -gt 0 ]; then
+	# nptool and every library it loads (libnp, libsmartcols, libc, the
+	# dynamic loader...), each at the path ldd resolved, so that the
+	# build's RUNPATH and the loader's defaults find them.
+	nptool=$work/build/tools/nptool
+	cp "$nptool" "$ir/bin/nptool"
+	for lib in $(ldd "$nptool" | grep -oE '/[^ ]+'); do
+		mkdir -p "$ir$(dirname "$lib")"
+		cp -L "$lib" "$ir$lib"
+	done
+fi
 cp "$ko" "$ir/lib/modules/np/"
 [ "$ncards" -gt 0 ] && cp "$work/np-ci.gguf" "$ir/np-ci.gguf"
+# The VFIO modules in load order; vfio_virqfd is part of vfio.ko from 6.2 on.
+: >"$ir/lib/modules/np/order"
 for m in virt/lib/irqbypass drivers/vfio/vfio drivers/vfio/vfio_iommu_type1 \
 	drivers/vfio/vfio_virqfd drivers/vfio/pci/vfio-pci-core; do
 	dst=$ir/lib/modules/np/$(basename "$m").ko
@@ -169,9 +185,12 @@ for m in virt/lib/irqbypass drivers/vfio/vfio drivers/vfio/vfio_iommu_type1 \
 		xz -dc "$kmods/$m.ko.xz" >"$dst"
 	elif [ -e "$kmods/$m.ko.zst" ]; then
 		zstd -qdc "$kmods/$m.ko.zst" >"$dst"
+	elif [ "$m" = drivers/vfio/vfio_virqfd ]; then
+		continue
 	else
 		die "$kmods/$m.ko not found in linux-image-$kver"
 	fi
+	basename "$m" >>"$ir/lib/modules/np/order"
 done
 (cd "$ir" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$work/initrd.gz"
 
@@ -218,8 +237,8 @@ elif [ "$rc" -ne 0 ]; then
 fi
 if [ "$rc" -eq 0 ] && [[ $result == "NP-GUEST-RESULT: PASS "* ]]; then
 	rm -f "$serial"
-	log "PASS in ${elapsed}s: ${result#NP-GUEST-RESULT: PASS }"
+	log "PASS in ${elapsed}s on $kver: ${result#NP-GUEST-RESULT: PASS }"
 	exit 0
 fi
-log "FAIL after ${elapsed}s: ${result:-no result line}; guest serial log: $serial"
+log "FAIL after ${elapsed}s on $kver: ${result:-no result line}; guest serial log: $serial"
 exit 1

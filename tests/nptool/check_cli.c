@@ -8,9 +8,10 @@
 
 /* The commands of nptool(1); the table in main.c must have them all. */
 static const char *const commands[] = {
-	"list",	 "info",    "status",	"top",	  "reset", "memtest",
-	"dma",	 "p2p",	    "validate", "doctor", "cdi",   "pipeline",
-	"model", "compile", "bench",	"verify", "run",
+	"list",	   "info",     "status",   "top",      "reset",
+	"memtest", "dma",      "p2p",	   "validate", "doctor",
+	"cdi",	   "pipeline", "model",	   "compile",  "bench",
+	"verify",  "run",      "exporter", "topo",
 };
 #define NCMDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -215,6 +216,55 @@ START_TEST(test_documented)
 }
 END_TEST
 
+/* The bash completion, sourced into a plain bash: what it offers comes
+ * from this nptool (commands, options, --query fields). */
+static char *complete(const char *line)
+{
+	char cmd[1024], *out = calloc(1, 4096);
+	FILE *p;
+	size_t n;
+
+	ck_assert_ptr_nonnull(out);
+	snprintf(cmd, sizeof(cmd),
+		 "bash --norc -c 'source \"%s\"; "
+		 "read -ra COMP_WORDS <<<\"%s\"; COMP_WORDS[0]=\"%s\"; "
+		 "[[ \"%s\" == *\" \" ]] && COMP_WORDS+=(\"\"); "
+		 "COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _nptool; "
+		 "echo \"${COMPREPLY[*]}\"'",
+		 NPTOOL_COMPLETION, line, NPTOOL_PATH, line);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	n = fread(out, 1, 4095, p);
+	out[n] = '\0';
+	ck_assert_int_eq(pclose(p), 0);
+	return out;
+}
+
+START_TEST(test_bash_completion)
+{
+	static const char *const cases[][2] = {
+		{"nptool st", "status\n"},
+		{"nptool -d emu:2 exp", "exporter\n"},
+		{"nptool help valid", "validate\n"},
+		{"nptool --pre", "--pretty\n"},
+		{"nptool status --q", "--query\n"},
+		{"nptool exporter --", "--listen\n"},
+		{"nptool list --format ", "table csv json\n"},
+		{"nptool status --query index,temp_m",
+		 "index,temp_mc index,temp_max_mc\n"},
+		{"nptool list --query hol", "holder holder_pid\n"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *got = complete(cases[i][0]);
+
+		ck_assert_msg(!strcmp(got, cases[i][1]), "'%s': '%s', not '%s'",
+			      cases[i][0], got, cases[i][1]);
+		free(got);
+	}
+}
+END_TEST
+
 Suite *np_suite_cli(void)
 {
 	Suite *s = suite_create("cli");
@@ -228,6 +278,7 @@ Suite *np_suite_cli(void)
 	tcase_add_test(tc, test_unknown_command_and_option);
 	tcase_add_loop_test(tc, test_bad_option_json_envelope, 0, NCMDS);
 	tcase_add_test(tc, test_bad_values);
+	tcase_add_test(tc, test_bash_completion);
 	tcase_add_test(tc, test_bad_spec);
 	tcase_add_test(tc, test_documented);
 	suite_add_tcase(s, tc);

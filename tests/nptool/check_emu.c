@@ -303,9 +303,9 @@ START_TEST(test_reset)
 	ck_assert_ptr_nonnull(strstr(r.out, "card 15 (emu:15): reset in"));
 	tst_run_free(&r);
 
-	/* a card that does not exist: no device */
+	/* a card name that does not exist: usage (docs/nptool.md) */
 	tst_run(&r, "reset", "16", NULL);
-	ck_assert_int_eq(r.status, 3);
+	ck_assert_int_eq(r.status, 2);
 	ck_assert_ptr_nonnull(strstr(r.err, "'16'"));
 	tst_run_free(&r);
 }

@@ -225,6 +225,73 @@ START_TEST(test_list)
 }
 END_TEST
 
+/* The holders of a card: processes with a /proc/<pid>/fd link to its
+ * VFIO group or to its VFIO device cdev; others are not holders. */
+START_TEST(test_holders)
+{
+	struct tst_run r;
+	struct tst_jv *h;
+
+	put("/proc/4242/comm", "llama-server\n");
+	link_to("/proc/4242/fd/3", "/dev/null");
+	link_to("/proc/4242/fd/7", "/dev/vfio/12");
+	link_to("/proc/4242/fd/8", "/dev/vfio/vfio");
+	put("/proc/77/comm", "bash\n");
+	link_to("/proc/77/fd/0", "/dev/pts/0");
+	link_to("/proc/77/fd/1", "/dev/vfio/120");
+	put("/sys/bus/pci/devices/0000:04:00.0/vfio-dev/vfio3/dev", "511:3\n");
+	put("/proc/99/comm", "trainer\n");
+	link_to("/proc/99/fd/9", "/dev/vfio/devices/vfio3");
+	/* a name CSV must quote; holders are sorted by PID */
+	put("/proc/5/comm", "we,ird\"x\n");
+	link_to("/proc/5/fd/4", "/dev/vfio/13");
+
+	tst_run(&r, "list", "--query", "name,holder,holder_pid", "--format",
+		"csv", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_str_eq(r.out,
+			 "name,holder,holder_pid\n"
+			 "0000:03:00.0,llama-server[4242],4242\n"
+			 "0000:04:00.0,\"we,ird\"\"x[5] trainer[99]\",5\n");
+	tst_run_free(&r);
+
+	tst_run(&r, "list", NULL);
+	ck_assert_ptr_nonnull(strstr(r.out, "HOLDER"));
+	ck_assert_ptr_nonnull(strstr(r.out, "llama-server[4242]"));
+	tst_run_free(&r);
+
+	tst_run(&r, "--json", "list", NULL);
+	h = tst_jv_get(
+		tst_jv_at(tst_jv_get(tst_envelope(&r, "list", 0), "cards"), 0),
+		"holders");
+	ck_assert_uint_eq(h->n, 1);
+	ck_assert_double_eq(tst_jv_num(tst_jv_at(h, 0), "pid"), 4242);
+	ck_assert_str_eq(tst_jv_str(tst_jv_at(h, 0), "name"), "llama-server");
+	tst_run_free(&r);
+
+	tst_run(&r, "--json", "-d", "vfio:03:00.0", "status", "-i", "0.01",
+		NULL);
+	h = tst_jv_get(
+		tst_jv_at(tst_jv_get(tst_envelope(&r, "status", 0), "cards"),
+			  0),
+		"holders");
+	ck_assert_uint_eq(h->n, 1);
+	ck_assert_str_eq(tst_jv_str(tst_jv_at(h, 0), "name"), "llama-server");
+	tst_run_free(&r);
+
+	/* the holder gone: nobody holds the card */
+	rm("/proc/4242/fd/7");
+	tst_run(&r, "-d", "vfio:03:00.0", "list", "--query", "holder",
+		"--format", "json", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_int_eq(
+		tst_jv_get(tst_jv_at(tst_jv_get(r.json, "cards"), 0), "holder")
+			->type,
+		TST_JV_NULL);
+	tst_run_free(&r);
+}
+END_TEST
+
 /* A card on a root bus has no link registers: the PCI core shows no
  * link, the driver's np/link the card's own. */
 START_TEST(test_list_driver_link)
@@ -658,6 +725,7 @@ Suite *np_suite_sysfs(void)
 	tcase_add_checked_fixture(tc, tree_setup, tree_teardown);
 	tcase_add_test(tc, test_list);
 	tcase_add_test(tc, test_list_driver_link);
+	tcase_add_test(tc, test_holders);
 	tcase_add_test(tc, test_pipeline_driver_stats);
 	tcase_add_test(tc, test_list_spec);
 	tcase_add_test(tc, test_list_no_cards);

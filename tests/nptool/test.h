@@ -75,5 +75,10 @@ Suite *np_suite_sysfs(void);
 Suite *np_suite_guest(void);
 Suite *np_suite_model(void);
 Suite *np_suite_spec(void);
+Suite *np_suite_robust(void);
+Suite *np_suite_exitcodes(void);
+Suite *np_suite_query(void);
+Suite *np_suite_exporter(void);
+Suite *np_suite_topo(void);
 
 #endif /* TST_TEST_H */

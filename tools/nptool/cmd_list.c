@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * list: what cards there are, one line each.
+ * list: what cards there are, one line each, with the processes holding
+ * them; --query and --format pick the columns and print them as a table,
+ * CSV or JSON (cols.h).
  *
  * On real cards list reads only sysfs, so it works while another process
  * holds the cards through VFIO. Emulated cards exist only inside a libnp
@@ -52,6 +54,10 @@ static void row_from_pci(struct npt_card_row *r, unsigned int idx,
 	snprintf(r->driver, sizeof(r->driver), "%s", p->driver);
 	r->iommu_group = p->iommu_group;
 	r->numa_node = p->numa_node;
+	r->nholders = npt_card_holders(p->bdf, p->iommu_group, r->holders,
+				       NPT_MAX_HOLDERS);
+	if (r->nholders < 0)
+		r->nholders = 0;
 	rc = npt_tele_sysfs(p->bdf, &tl);
 	snprintf(r->state, sizeof(r->state), "%s",
 		 !rc	       ? tl.state :
@@ -60,39 +66,113 @@ static void row_from_pci(struct npt_card_row *r, unsigned int idx,
 				 "unbound");
 }
 
-static void print_table(const struct npt_card_row *rows, size_t n)
+enum {
+	COL_INDEX,
+	COL_NAME,
+	COL_BDF,
+	COL_ID,
+	COL_VENDOR,
+	COL_DEVICE,
+	COL_FW,
+	COL_SERIAL,
+	COL_LINK,
+	COL_LINK_GEN,
+	COL_LINK_WIDTH,
+	COL_MAX_LINK_GEN,
+	COL_MAX_LINK_WIDTH,
+	COL_DRIVER,
+	COL_GROUP,
+	COL_NUMA,
+	COL_STATE,
+	COL_HOLDER,
+	COL_HOLDER_PID,
+	COL_COUNT,
+};
+
+static const struct npt_col list_cols[COL_COUNT] = {
+	[COL_INDEX] = {"index", "CARD", true},
+	[COL_NAME] = {"name", "NAME", false},
+	[COL_BDF] = {"bdf", "BDF", false},
+	[COL_ID] = {"id", "ID", false},
+	[COL_VENDOR] = {"vendor", "VENDOR", false},
+	[COL_DEVICE] = {"device", "DEVICE", false},
+	[COL_FW] = {"fw_version", "FW", false},
+	[COL_SERIAL] = {"serial", "SERIAL", false},
+	[COL_LINK] = {"link", "LINK", false},
+	[COL_LINK_GEN] = {"link_gen", "GEN", true},
+	[COL_LINK_WIDTH] = {"link_width", "WIDTH", true},
+	[COL_MAX_LINK_GEN] = {"max_link_gen", "MAX-GEN", true},
+	[COL_MAX_LINK_WIDTH] = {"max_link_width", "MAX-WIDTH", true},
+	[COL_DRIVER] = {"driver", "DRIVER", false},
+	[COL_GROUP] = {"iommu_group", "GROUP", true},
+	[COL_NUMA] = {"numa_node", "NUMA", true},
+	[COL_STATE] = {"state", "STATE", false},
+	[COL_HOLDER] = {"holder", "HOLDER", false},
+	[COL_HOLDER_PID] = {"holder_pid", "PID", true},
+};
+
+static const unsigned int default_cols[] = {
+	COL_INDEX, COL_NAME,   COL_ID,	  COL_FW,    COL_SERIAL,
+	COL_LINK,  COL_DRIVER, COL_GROUP, COL_STATE, COL_HOLDER,
+};
+
+static void set_int(char **v, int x)
 {
-	struct npt_table *tb = npt_table_new(9);
-	char link[24];
+	if (x >= 0)
+		npt_cols_set(v, "%d", x);
+}
 
-	npt_table_cell(tb, "CARD");
-	npt_table_cell(tb, "NAME");
-	npt_table_cell(tb, "ID");
-	npt_table_cell(tb, "FW");
-	npt_table_cell(tb, "SERIAL");
-	npt_table_cell(tb, "LINK");
-	npt_table_cell(tb, "DRIVER");
-	npt_table_cell(tb, "GROUP");
-	npt_table_cell(tb, "STATE");
-	for (size_t i = 0; i < n; i++) {
-		const struct npt_card_row *r = &rows[i];
+static void set_str(char **v, const char *s)
+{
+	if (s[0])
+		npt_cols_set(v, "%s", s);
+}
 
-		npt_link_str(link, sizeof(link), r->link_gen, r->link_width);
-		npt_table_cell(tb, "%u", r->index);
-		npt_table_cell(tb, "%s", r->name);
-		npt_table_cell(tb, "%04x:%04x", r->vendor, r->device);
-		npt_table_cell(tb, "%s", npt_or_dash(r->fw));
-		npt_table_cell(tb, "%s", npt_or_dash(r->serial));
-		npt_table_cell(tb, "%s", link);
-		npt_table_cell(tb, "%s", npt_or_dash(r->driver));
-		if (r->iommu_group < 0)
-			npt_table_cell(tb, "-");
-		else
-			npt_table_cell(tb, "%d", r->iommu_group);
-		npt_table_cell(tb, "%s", r->state);
+static void row_vals(char **v, const struct npt_card_row *r)
+{
+	char buf[256];
+
+	npt_cols_set(&v[COL_INDEX], "%u", r->index);
+	npt_cols_set(&v[COL_NAME], "%s", r->name);
+	set_str(&v[COL_BDF], r->bdf);
+	npt_cols_set(&v[COL_ID], "%04x:%04x", r->vendor, r->device);
+	npt_cols_set(&v[COL_VENDOR], "0x%04x", r->vendor);
+	npt_cols_set(&v[COL_DEVICE], "0x%04x", r->device);
+	set_str(&v[COL_FW], r->fw);
+	set_str(&v[COL_SERIAL], r->serial);
+	if (r->link_gen >= 0 && r->link_width >= 0) {
+		npt_link_str(buf, sizeof(buf), r->link_gen, r->link_width);
+		npt_cols_set(&v[COL_LINK], "%s", buf);
 	}
-	npt_table_print(tb);
-	npt_table_free(tb);
+	set_int(&v[COL_LINK_GEN], r->link_gen);
+	set_int(&v[COL_LINK_WIDTH], r->link_width);
+	set_int(&v[COL_MAX_LINK_GEN], r->max_link_gen);
+	set_int(&v[COL_MAX_LINK_WIDTH], r->max_link_width);
+	set_str(&v[COL_DRIVER], r->driver);
+	set_int(&v[COL_GROUP], r->iommu_group);
+	set_int(&v[COL_NUMA], r->numa_node);
+	npt_cols_set(&v[COL_STATE], "%s", r->state);
+	if (r->nholders > 0) {
+		npt_cols_set(&v[COL_HOLDER], "%s",
+			     npt_holders_str(buf, sizeof(buf), r->holders,
+					     r->nholders));
+		npt_cols_set(&v[COL_HOLDER_PID], "%d", r->holders[0].pid);
+	}
+}
+
+static int print_rows(const struct npt_cols_opts *o,
+		      const struct npt_card_row *rows, size_t n)
+{
+	char **v = calloc(n * COL_COUNT + 1, sizeof(*v));
+	int rc;
+
+	if (!v)
+		return NPT_EXIT_DEVERR;
+	for (size_t i = 0; i < n; i++)
+		row_vals(v + i * COL_COUNT, &rows[i]);
+	rc = npt_cols_print(o, list_cols, COL_COUNT, v, n);
+	npt_cols_free(v, n * COL_COUNT);
+	return rc;
 }
 
 /* Rows of the cards sysfs shows that the spec selects. */
@@ -122,9 +202,13 @@ int npt_cmd_list(struct npt *t, int argc, char **argv)
 {
 	struct np_ctx *ctx = NULL;
 	struct npt_card_row *rows = NULL;
+	struct npt_cols_opts o;
 	size_t n = 0;
-	int rc = npt_no_args(t, argc, argv);
+	int rc, prc;
 
+	rc = npt_cols_parse(t, argc, argv, list_cols, COL_COUNT, default_cols,
+			    sizeof(default_cols) / sizeof(default_cols[0]),
+			    false, &o);
 	if (rc)
 		return rc;
 	if (npt_spec_is_emu(t->spec)) {
@@ -143,8 +227,10 @@ int npt_cmd_list(struct npt *t, int argc, char **argv)
 			npt_json_obj_close(t->j);
 		}
 		npt_json_arr_close(t->j);
-	} else if (n) {
-		print_table(rows, n);
+	} else if (n || o.fmt != NPT_FMT_TABLE) {
+		prc = print_rows(&o, rows, n);
+		if (prc)
+			rc = prc;
 	}
 	free(rows);
 	np_close(ctx);

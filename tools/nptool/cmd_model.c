@@ -195,13 +195,15 @@ static void info_json(struct npt_json *j, const struct info *in)
 
 static void info_text(const struct info *in)
 {
-	char sz[32];
+	char sz[32], safe[2048];
 
 	printf("file      %s (%s, GGUF v%u)\n", in->path,
 	       npt_fmt_size(sz, sizeof(sz), in->file_bytes),
 	       np_gguf_version(in->g));
-	printf("name      %s\n", in->has_name ? in->name : "-");
-	printf("arch      %s\n", in->has_arch ? in->arch : "-");
+	npt_escape(safe, sizeof(safe), in->name, strlen(in->name), false);
+	printf("name      %s\n", in->has_name ? safe : "-");
+	npt_escape(safe, sizeof(safe), in->arch, strlen(in->arch), false);
+	printf("arch      %s\n", in->has_arch ? safe : "-");
 	if (in->m)
 		npt_shape_text(np_model_get_shape(in->m));
 	printf("tensors   %zu, %.1fM parameters, %s:", in->nt, in->params / 1e6,
@@ -245,8 +247,11 @@ static void info_text(const struct info *in)
 		printf("chat      -\n");
 	printf("np        %s\n", in->m ? "compiles it" : "cannot compile it:");
 	for (unsigned int i = 0; i < in->pr.n; i++)
-		if (in->pr.msg[i])
-			printf("          %s\n", in->pr.msg[i]);
+		if (in->pr.msg[i]) {
+			npt_escape(safe, sizeof(safe), in->pr.msg[i],
+				   strlen(in->pr.msg[i]), false);
+			printf("          %s\n", safe);
+		}
 }
 
 static int model_info(struct npt *t, const char *path)
@@ -569,7 +574,7 @@ static int model_detokenize(struct npt *t, int argc, char **argv)
 		npt_json_kstr(t->j, "text", text);
 		npt_json_kuint(t->j, "bytes", len);
 	} else {
-		fwrite(text, 1, len, stdout);
+		npt_print_text(stdout, text, len);
 		printf("\n");
 	}
 out:

@@ -21,72 +21,19 @@
  * faults into emulated cards once --inject-after tokens were delivered.
  */
 #include <errno.h>
+#include <float.h>
 #include <getopt.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <np/pipeline.h>
-#include <np/recover.h>
-
 #include "chat.h"
-#include "dev.h"
 #include "np_abi.h"
+#include "run.h"
 
-#define RUN_MAX_PROMPTS 256
 #define RUN_PROMPT_BYTES 160 /* of a default prompt: its first sentence */
 #define RUN_TEXT_MAX (64u << 20) /* a prompts file */
-#define RUN_MAX_INJECT 16
-#define RUN_MAX_EVENTS 16 /* recoveries kept for the JSON report */
-
-/* The command line of run. */
-struct run_opts {
-	const char *model, *pfile;
-	char *cli_prompt[RUN_MAX_PROMPTS];
-	size_t n_cli;
-	uint32_t n, m, cards, max_tokens, max_seq, seed;
-	struct np_sampling sp;
-	bool stop_eos;
-};
-
-/* One run, from its command line to its report. */
-struct run {
-	struct npt *t;
-	struct run_opts o;
-	const struct np_tok *tok;
-	uint32_t n, follow;
-	bool quiet;
-	struct npt_chat chat;
-	/* the prompts of the requests, and the text they came from */
-	char **prompt; /* one per request, at least RUN_MAX_PROMPTS */
-	size_t n_prompts;
-	char *text, *calib;
-	size_t calib_len;
-	/* the loaded model, its requests and their statistics */
-	struct np_pipeline *p;
-	struct np_request *req;
-	struct np_request_stats *rs;
-	struct np_session_stats st;
-	struct np_card_stats cs[NP_MAX_CARDS];
-	int32_t eos, *ids;
-	/* generated tokens per request */
-	int32_t **out;
-	uint32_t *n_out;
-	uint32_t cap;
-	struct npt_progress bar;
-	bool bar_on;
-	/* --inject: into ctx's cards when `after` tokens were delivered */
-	struct np_ctx *ctx;
-	struct npt_inject inj[RUN_MAX_INJECT];
-	uint32_t n_inj, after;
-	uint64_t delivered;
-	int inj_err;
-	/* --recover: the run's stats hold no utilization, hop or stalls */
-	bool recover;
-	struct np_recover_event ev[RUN_MAX_EVENTS];
-	uint32_t n_ev;
-};
 
 /* Arm every --inject fault; 0 or the first error (reported). */
 static int inject(struct run *r)
@@ -105,16 +52,6 @@ static int inject(struct run *r)
 	return 0;
 }
 
-static void print_tokens(const struct np_tok *tok, const int32_t *ids, size_t n,
-			 FILE *f)
-{
-	char buf[4096];
-	size_t len;
-
-	if (np_tok_decode(tok, ids, n, buf, sizeof(buf), &len) == 0)
-		fwrite(buf, 1, len, f);
-}
-
 static int on_token(void *opaque, const struct np_token_event *e)
 {
 	struct run *r = opaque;
@@ -129,7 +66,7 @@ static int on_token(void *opaque, const struct np_token_event *e)
 	if (!r->t->json && !r->quiet && e->request == r->follow) {
 		/* decode one token at a time: a SentencePiece piece carries
 		 * its own leading space */
-		print_tokens(r->tok, &e->token, 1, stdout);
+		npt_run_print_tokens(r->tok, &e->token, 1, stdout);
 		fflush(stdout);
 	}
 	return 0;
@@ -144,9 +81,11 @@ static void on_recover(void *opaque, const struct np_recover_event *ev)
 		r->ev[r->n_ev++] = *ev;
 	if (r->t->json)
 		return;
-	if (!r->quiet)
-		printf("\n");
-	fprintf(stderr, "nptool: recovery %u: ", ev->attempt);
+	/* the streamed text goes on unchanged on stdout (byte for byte
+	 * that of a fault-free run); on a terminal the line starts on its
+	 * own */
+	fprintf(stderr, "%snptool: recovery %u: ", r->quiet ? "" : "\n",
+		ev->attempt);
 	if (ev->card >= 0)
 		fprintf(stderr, "card %d %s", ev->card, ev->fault);
 	else
@@ -161,33 +100,6 @@ static void on_recover(void *opaque, const struct np_recover_event *ev)
 			 &spare) == 0)
 		fprintf(stderr, "; card %s took its image", spare.name);
 	fprintf(stderr, "\n");
-}
-
-static void report_recoveries(struct run *r)
-{
-	struct npt_json *j = r->t->j;
-
-	npt_json_key(j, "recoveries");
-	npt_json_arr_open(j);
-	for (uint32_t i = 0; i < r->n_ev; i++) {
-		const struct np_recover_event *ev = &r->ev[i];
-
-		npt_json_obj_open(j);
-		if (ev->card >= 0)
-			npt_json_kuint(j, "card", (uint64_t)ev->card);
-		else
-			npt_json_knull(j, "card");
-		npt_json_kstr(j, "fault", ev->fault);
-		npt_json_kstr(j, "error", strerror(-ev->error));
-		npt_json_kdouble(j, "detect_ms", ev->detect_ns / 1e6);
-		npt_json_kdouble(j, "recover_ms", ev->recover_ns / 1e6);
-		npt_json_kuint(j, "requests", ev->requests);
-		npt_json_kuint(j, "replayed_tokens", ev->replayed_tokens);
-		if (ev->spare >= 0)
-			npt_json_kuint(j, "spare", (uint64_t)ev->spare);
-		npt_json_obj_close(j);
-	}
-	npt_json_arr_close(j);
 }
 
 static void on_progress(void *opaque, enum np_load_stage stage, uint64_t done,
@@ -230,193 +142,6 @@ static size_t split_prompts(char *text, bool first_sentence, char **p,
 	return n;
 }
 
-static const char *stop_name(enum np_stop_reason s)
-{
-	switch (s) {
-	case NP_STOP_TOKEN:
-		return "stop token";
-	case NP_STOP_MAX_TOKENS:
-		return "max tokens";
-	case NP_STOP_LENGTH:
-		return "context full";
-	case NP_STOP_CALLER:
-		return "stopped";
-	default:
-		return "-";
-	}
-}
-
-static double per_token_ms(const struct np_request_stats *s)
-{
-	return s->tokens > 1 ? (double)(s->last_ns - s->first_ns) /
-				       (s->tokens - 1) / 1e6 :
-			       0;
-}
-
-/* Utilization, hops and credit stalls per card (np_session_run's). */
-static void report_cards(const struct np_pipeline *p,
-			 const struct np_session_stats *st)
-{
-	printf("utilization  %.0f %% (cards busy, mean), %.1f frames in "
-	       "flight\n",
-	       st->utilization * 100, st->avg_in_flight);
-	printf("per card    ");
-	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
-		printf(" %.0f", st->card[c].busy * 100);
-	printf(" %%\n");
-	printf("hop (us)    ");
-	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
-		if (st->card[c].hop_frames)
-			printf(" %.1f", st->card[c].hop_mean_ns / 1e3);
-		else
-			printf(" -");
-	printf(" (mean per forward, card counters)\n");
-	printf("hop max (us)");
-	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
-		if (st->card[c].hop_frames)
-			printf(" %.1f", st->card[c].hop_max_ns / 1e3);
-		else
-			printf(" -");
-	printf("\n");
-	printf("credit stalls");
-	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
-		printf(" %llu", (unsigned long long)st->card[c].credit_stalls);
-	printf(" (waits for a free slot on the next card)\n");
-	printf("stalled (ms)");
-	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
-		printf(" %.2f", st->card[c].credit_stall_ns / 1e6);
-	printf(" (total time of those waits)\n\n");
-}
-
-static void report_text(struct run *r, const struct np_pipeline *p,
-			const struct np_session_stats *st,
-			const struct np_request_stats *rs, char **prompt,
-			uint32_t m)
-{
-	struct npt_table *tb = npt_table_new(6);
-
-	if (!r->quiet) {
-		printf("\n");
-		for (uint32_t i = 0; i < r->n; i++) {
-			if (i == r->follow)
-				continue;
-			printf("\n[%u] %s", i, prompt[i]);
-			print_tokens(r->tok, r->out[i], r->n_out[i], stdout);
-			printf("\n");
-		}
-	}
-	printf("\n%u requests, %u micro-batches, %u cards: %llu prompt + %llu "
-	       "generated tokens in %.2f s\n",
-	       r->n, m, np_pipeline_cards(p),
-	       (unsigned long long)st->prompt_tokens,
-	       (unsigned long long)st->tokens, st->wall_ns / 1e9);
-	printf("throughput   %.1f tokens/s\n", st->tokens_per_s);
-	if (r->recover)
-		printf("recoveries   %u\n\n", r->n_ev);
-	else
-		report_cards(p, st);
-	if (!tb)
-		return;
-	npt_table_cell(tb, "REQUEST");
-	npt_table_cell(tb, "PROMPT");
-	npt_table_cell(tb, "TOKENS");
-	npt_table_cell(tb, "FIRST(ms)");
-	npt_table_cell(tb, "PER-TOKEN(ms)");
-	npt_table_cell(tb, "END");
-	for (uint32_t i = 0; i < r->n; i++) {
-		npt_table_cell(tb, "%u", i);
-		npt_table_cell(tb, "%u", rs[i].prompt_tokens);
-		npt_table_cell(tb, "%u", rs[i].tokens);
-		npt_table_cell(tb, "%.1f", rs[i].first_ns / 1e6);
-		npt_table_cell(tb, "%.2f", per_token_ms(&rs[i]));
-		npt_table_cell(tb, "%s", stop_name(rs[i].stop));
-	}
-	npt_table_print(tb);
-	npt_table_free(tb);
-}
-
-static void json_cards(struct npt_json *j, const struct np_pipeline *p,
-		       const struct np_session_stats *st)
-{
-	npt_json_kdouble(j, "utilization", st->utilization);
-	npt_json_kdouble(j, "frames_in_flight", st->avg_in_flight);
-	npt_json_key(j, "card_busy");
-	npt_json_arr_open(j);
-	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
-		npt_json_double(j, st->card[c].busy);
-	npt_json_arr_close(j);
-	npt_json_key(j, "hop_latency_us");
-	npt_json_arr_open(j);
-	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
-		if (st->card[c].hop_frames)
-			npt_json_double(j, st->card[c].hop_mean_ns / 1e3);
-		else
-			npt_json_null(j);
-	npt_json_arr_close(j);
-	npt_json_key(j, "hop_latency_max_us");
-	npt_json_arr_open(j);
-	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
-		if (st->card[c].hop_frames)
-			npt_json_double(j, st->card[c].hop_max_ns / 1e3);
-		else
-			npt_json_null(j);
-	npt_json_arr_close(j);
-	npt_json_key(j, "hops");
-	npt_json_arr_open(j);
-	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
-		npt_json_uint(j, st->card[c].hop_frames);
-	npt_json_arr_close(j);
-	npt_json_key(j, "credit_stalls");
-	npt_json_arr_open(j);
-	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
-		npt_json_uint(j, st->card[c].credit_stalls);
-	npt_json_arr_close(j);
-	npt_json_key(j, "credit_stall_us");
-	npt_json_arr_open(j);
-	for (uint32_t c = 0; c < np_pipeline_cards(p); c++)
-		npt_json_double(j, st->card[c].credit_stall_ns / 1e3);
-	npt_json_arr_close(j);
-}
-
-static void report_json(struct run *r, const struct np_pipeline *p,
-			const struct np_session_stats *st,
-			const struct np_request_stats *rs, char **prompt,
-			uint32_t m)
-{
-	struct npt_json *j = r->t->j;
-	char buf[8192];
-	size_t len;
-
-	npt_json_kuint(j, "cards", np_pipeline_cards(p));
-	npt_json_kuint(j, "requests", r->n);
-	npt_json_kuint(j, "micro_batches", m);
-	npt_json_kuint(j, "prompt_tokens", st->prompt_tokens);
-	npt_json_kuint(j, "tokens", st->tokens);
-	npt_json_kdouble(j, "wall_s", st->wall_ns / 1e9);
-	npt_json_kdouble(j, "tokens_per_s", st->tokens_per_s);
-	if (!r->recover)
-		json_cards(j, p, st);
-	npt_json_key(j, "results");
-	npt_json_arr_open(j);
-	for (uint32_t i = 0; i < r->n; i++) {
-		npt_json_obj_open(j);
-		npt_json_kuint(j, "request", i);
-		npt_json_kstr(j, "prompt", prompt[i]);
-		if (np_tok_decode(r->tok, r->out[i], r->n_out[i], buf,
-				  sizeof(buf) - 1, &len) == 0) {
-			buf[len] = 0;
-			npt_json_kstr(j, "text", buf);
-		}
-		npt_json_kuint(j, "prompt_tokens", rs[i].prompt_tokens);
-		npt_json_kuint(j, "tokens", rs[i].tokens);
-		npt_json_kdouble(j, "first_token_ms", rs[i].first_ns / 1e6);
-		npt_json_kdouble(j, "per_token_ms", per_token_ms(&rs[i]));
-		npt_json_kstr(j, "end", stop_name(rs[i].stop));
-		npt_json_obj_close(j);
-	}
-	npt_json_arr_close(j);
-}
-
 /* The cards: -d/NP_DEVICES, else VFIO cards if any, else 16 emulated. */
 static int open_cards(struct npt *t, struct np_ctx **ctx)
 {
@@ -439,6 +164,45 @@ static int open_cards(struct npt *t, struct np_ctx **ctx)
 	return npt_open(t, NULL, ctx);
 }
 
+const char npt_run_options[] =
+	"  -m, --model GGUF       llama GGUF to run (default $NP_MODEL, else "
+	"the demo model)\n"
+	"  -p, --prompt TEXT      a prompt (repeatable; requests cycle through "
+	"them)\n"
+	"  -f, --prompt-file FILE one prompt per line ('-': standard input)\n"
+	"  -n, --requests N       requests run at once (default 28)\n"
+	"  -M, --micro-batches M  micro-batches in the pipeline, 1..N "
+	"(default 14)\n"
+	"  -c, --cards CARDS      cards the model is spread over (default: "
+	"all opened)\n"
+	"  -t, --max-tokens T     tokens to generate per request (default 32; "
+	"0: until stop or --max-seq)\n"
+	"      --max-seq N        context per request, prompt + generated, at "
+	"least 2 (default 256)\n"
+	"      --temperature T    0 (default): greedy; else softmax(logit / "
+	"T)\n"
+	"      --top-k K          sample among the K most likely (0: all the "
+	"cards return)\n"
+	"      --top-p P          smallest set of probability mass >= P, 0..1 "
+	"(0 or 1: no cut)\n"
+	"      --seed S           sampling seed of request 0 (request i: S + "
+	"i)\n"
+	"      --follow R         the request whose text streams (default 0)\n"
+	"      --no-stop          do not stop at the end-of-sequence token\n"
+	"  -q, --quiet            no text, only the statistics\n"
+	"      --recover          survive card failures: reset, reload, "
+	"resume\n"
+	"      --inject CARD:FAULT  a fault into emulated card CARD "
+	"(repeatable; docs/hardware.md)\n"
+	"      --inject-after N   inject once N tokens were delivered "
+	"(default 0: before the run)\n"
+	"      --chat             each prompt a user message in the model's "
+	"chat template\n"
+	"      --chat-template NAME  the chat family (implies --chat): "
+	"chatml, llama2, llama3...\n"
+	"      --special          control tokens written in a prompt are "
+	"those tokens\n";
+
 /* The options that take a number, and where it goes in struct run; the
  * first four also have a short form (RUN_NUM_SHORT). */
 #define RUN_NUM 0x100
@@ -446,16 +210,18 @@ static int open_cards(struct npt *t, struct np_ctx **ctx)
 static const struct {
 	const char *opt;
 	size_t off;
+	uint32_t min;
 } run_nums[] = {
-	{"--requests", offsetof(struct run, o.n)},
-	{"--micro-batches", offsetof(struct run, o.m)},
-	{"--cards", offsetof(struct run, o.cards)},
-	{"--max-tokens", offsetof(struct run, o.max_tokens)},
-	{"--max-seq", offsetof(struct run, o.max_seq)},
-	{"--top-k", offsetof(struct run, o.sp.top_k)},
-	{"--seed", offsetof(struct run, o.seed)},
-	{"--follow", offsetof(struct run, follow)},
-	{"--inject-after", offsetof(struct run, after)},
+	{"--requests", offsetof(struct run, o.n), 1},
+	{"--micro-batches", offsetof(struct run, o.m), 1},
+	{"--cards", offsetof(struct run, o.cards), 0},
+	{"--max-tokens", offsetof(struct run, o.max_tokens), 0},
+	/* a prompt token (the BOS at least) and one to generate */
+	{"--max-seq", offsetof(struct run, o.max_seq), 2},
+	{"--top-k", offsetof(struct run, o.sp.top_k), 0},
+	{"--seed", offsetof(struct run, o.seed), 0},
+	{"--follow", offsetof(struct run, follow), 0},
+	{"--inject-after", offsetof(struct run, after), 0},
 };
 
 /* The options into r->o and the fields of r they set. */
@@ -521,16 +287,17 @@ static int run_parse(struct run *r, int argc, char **argv)
 			break;
 		case RUN_NUM + 0 ... RUN_NUM + 8:
 			rc = npt_parse_u32(
-				t, run_nums[c - RUN_NUM].opt, optarg, 0,
+				t, run_nums[c - RUN_NUM].opt, optarg,
+				run_nums[c - RUN_NUM].min,
 				(uint32_t *)((char *)r +
 					     run_nums[c - RUN_NUM].off));
 			break;
 		case O_TEMP:
-			rc = npt_parse_float(t, "--temperature", optarg,
-					     &o->sp.temperature);
+			rc = npt_parse_float(t, "--temperature", optarg, 0,
+					     FLT_MAX, &o->sp.temperature);
 			break;
 		case O_TOPP:
-			rc = npt_parse_float(t, "--top-p", optarg,
+			rc = npt_parse_float(t, "--top-p", optarg, 0, 1,
 					     &o->sp.top_p);
 			break;
 		case O_NOSTOP:
@@ -602,7 +369,7 @@ static int run_prompts(struct run *r)
 	if (ret) {
 		npt_err(r->t, "cannot read prompts from %s: %s",
 			pfile ? pfile : NPT_SAMPLE_TEXT, strerror(-ret));
-		return pfile ? NPT_EXIT_USAGE : NPT_EXIT_UNAVAIL;
+		return pfile ? npt_file_exit(ret) : NPT_EXIT_UNAVAIL;
 	}
 	r->calib = malloc(text_len + 1);
 	if (r->calib) {
@@ -658,19 +425,36 @@ static int load(struct run *r)
 	if (!t->json && !r->quiet)
 		fprintf(stderr, "nptool: loading %s onto %s\n", r->o.model,
 			t->spec);
+	r->load_s = npt_now();
 	ret = np_model_load(r->ctx, r->o.model, &po, &r->p);
+	r->load_s = npt_now() - r->load_s;
 	if (r->bar_on)
 		npt_progress_end(&r->bar);
 	if (ret) {
 		npt_err(t, "cannot load %s onto %s: %s%s", r->o.model, t->spec,
 			strerror(-ret),
-			ret == -ENOENT ? " (build the demo model with "
-					 "'cmake --build build', or "
-					 "pass --model FILE.gguf)" :
+			ret == -ENOENT ?
+				" (build the demo model with "
+				"'cmake --build build', or "
+				"pass --model FILE.gguf)" :
+			ret == -ENOTSUP ?
+				" (np runs the architectures and "
+				"tensor types of docs/model-format.md; "
+				"'nptool model info' says why not "
+				"this one)" :
+			ret == -ERANGE ? " (a number in the model is beyond "
+					 "what the cards compute with: a "
+					 "weight or norm near the float limit, "
+					 "infinite or NaN)" :
 					 "");
-		return ret == -ENOENT || ret == -EINVAL || ret == -E2BIG ?
-			       NPT_EXIT_USAGE :
-			       npt_errno_exit(ret);
+		/* a model np does not run, or does not fit, is the user's
+		 * to change; what remains is the cards' (ENODEV: fewer
+		 * cards than -c asks for) */
+		return ret == -E2BIG  ? NPT_EXIT_USAGE :
+		       ret == -ENODEV ? NPT_EXIT_NODEV :
+		       npt_file_exit(ret) == NPT_EXIT_USAGE ?
+					NPT_EXIT_USAGE :
+					npt_errno_exit(ret);
 	}
 	return NPT_EXIT_OK;
 }
@@ -702,7 +486,9 @@ static int make_requests(struct run *r)
 		r->prompt[i] = r->prompt[i % r->n_prompts];
 		if (np_tok_bos(r->tok) >= 0)
 			id[k++] = np_tok_bos(r->tok);
-		if (np_tok_encode_flags(r->tok, s, strlen(s),
+		/* the prompt leaves room for one generated token */
+		if (k + 1 >= max_seq ||
+		    np_tok_encode_flags(r->tok, s, strlen(s),
 					npt_chat_flags(&r->chat), id + k,
 					max_seq - 1 - k, &got)) {
 			npt_err(r->t,
@@ -755,7 +541,8 @@ static int run_loop(struct run *r)
 	int ret;
 
 	if (!r->t->json && !r->quiet)
-		printf("[%u] %s", r->follow, r->prompt[r->follow]);
+		printf("[%u] prompt: %s\n[%u] output: ", r->follow,
+		       r->prompt[r->follow], r->follow);
 	fflush(stdout);
 	r->st.req = r->rs;
 	r->st.card = r->cs;
@@ -773,20 +560,44 @@ static int run_loop(struct run *r)
 			"the run failed: %s (the cards' messages above say "
 			"where)",
 			strerror(-ret));
-		return npt_errno_exit(ret);
+		/* the cards were there at the start: whatever failed now
+		 * (a card removed included) is a card error */
+		return ret == -ENOTSUP ? NPT_EXIT_UNAVAIL : NPT_EXIT_DEVERR;
 	}
 	return NPT_EXIT_OK;
 }
 
-static void run_report(struct run *r)
+/* After a run that succeeded: a fault asked for that never struck, or a
+ * card left FATAL that the run did not notice (an uncorrected SRAM error
+ * counted with no data touched), is reported, not passed over. */
+static int run_after(struct run *r)
 {
-	if (r->t->json) {
-		report_json(r, r->p, &r->st, r->rs, r->prompt, r->o.m);
-		if (r->recover)
-			report_recoveries(r);
-	} else {
-		report_text(r, r->p, &r->st, r->rs, r->prompt, r->o.m);
+	int rc = NPT_EXIT_OK;
+
+	if (r->n_inj && r->after && r->delivered < r->after) {
+		npt_err(r->t,
+			"--inject-after %u: the run delivered %llu tokens, so "
+			"the faults were never injected; give fewer tokens",
+			r->after, (unsigned long long)r->delivered);
+		rc = NPT_EXIT_USAGE;
 	}
+	for (unsigned int i = 0; i < np_ctx_num_cards(r->ctx); i++) {
+		struct np_card *c = np_ctx_card(r->ctx, i);
+		uint32_t st, ue = 0;
+
+		/* all ones: a card removed (and replaced) under --recover */
+		if (np_card_reg_read(c, NP_REG_STATUS, &st) ||
+		    !(st & NP_STATUS_FATAL) || st == UINT32_MAX)
+			continue;
+		np_card_reg_read(c, NP_REG_SRAM_UE, &ue);
+		npt_err(r->t,
+			"card %s is fatal after the run (%u uncorrected SRAM "
+			"errors) and the run did not notice: its results are "
+			"suspect; 'nptool reset' clears the card",
+			np_card_name(c), ue);
+		rc = NPT_EXIT_DEVERR;
+	}
+	return rc;
 }
 
 static void run_free(struct run *r)
@@ -817,8 +628,10 @@ int npt_cmd_run(struct npt *t, int argc, char **argv)
 	rc = run_setup(&r);
 	if (!rc)
 		rc = run_loop(&r);
-	if (!rc)
-		run_report(&r);
+	if (!rc) {
+		npt_run_report(&r);
+		rc = run_after(&r);
+	}
 	run_free(&r);
 	return rc;
 }

@@ -21,8 +21,9 @@ int npt_cmd_top(struct npt *t, int argc, char **argv)
 	struct npt_sample *a = NULL, *b = NULL, *tmp;
 	struct npt_source s;
 	bool tty = isatty(STDOUT_FILENO);
+	struct npt_cols_opts table;
 	long count = 0;
-	int rc;
+	int rc, prc;
 
 	rc = npt_parse_interval(t, argc, argv, &interval, &count, true);
 	if (!rc) {
@@ -42,6 +43,7 @@ int npt_cmd_top(struct npt *t, int argc, char **argv)
 		rc = NPT_EXIT_DEVERR;
 		goto out;
 	}
+	npt_status_default(&table);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	npt_sample_all(&s, a);
@@ -64,7 +66,9 @@ int npt_cmd_top(struct npt *t, int argc, char **argv)
 			printf("nptool top: %zu cards, every %.1fs "
 			       "(Ctrl-C quits)\n",
 			       s.n, interval);
-			npt_tele_table(&s, a, b, now - t0);
+			prc = npt_status_print(&table, &s, a, b, now - t0);
+			if (prc)
+				rc = prc;
 		}
 		npt_doc_end(t, rc);
 		fflush(stdout);

@@ -331,7 +331,7 @@ static int select_cards(struct npt *t, struct npt_cards *cs, int argc,
 				"no card '%s' in '%s': give an index 0..%u or "
 				"a name shown by 'nptool list'",
 				argv[a], t->spec, cs->n - 1);
-			return NPT_EXIT_NODEV;
+			return NPT_EXIT_USAGE;
 		}
 	}
 	for (unsigned int i = 0; i < cs->n; i++)
@@ -411,6 +411,10 @@ static int row_from_card(struct npt_card_row *r, struct np_card *c)
 		r->numa_node = p.numa_node;
 		r->max_link_gen = npt_speed_to_gen(p.max_link_speed);
 		r->max_link_width = p.max_link_width;
+		r->nholders = npt_card_holders(p.bdf, in.iommu_group,
+					       r->holders, NPT_MAX_HOLDERS);
+		if (r->nholders < 0)
+			r->nholders = 0;
 	}
 	return 0;
 }
@@ -463,6 +467,32 @@ void npt_card_row_json(struct npt_json *j, const struct npt_card_row *r)
 	json_int_or_null(j, "iommu_group", r->iommu_group);
 	json_int_or_null(j, "numa_node", r->numa_node);
 	npt_json_kstr(j, "state", r->state);
+	npt_holders_json(j, r->holders, r->nholders);
+}
+
+void npt_holders_json(struct npt_json *j, const struct npt_holder *h, int n)
+{
+	npt_json_key(j, "holders");
+	npt_json_arr_open(j);
+	for (int i = 0; i < n; i++) {
+		npt_json_obj_open(j);
+		npt_json_kint(j, "pid", h[i].pid);
+		npt_json_kstr(j, "name", h[i].comm);
+		npt_json_obj_close(j);
+	}
+	npt_json_arr_close(j);
+}
+
+const char *npt_holders_str(char *buf, size_t len, const struct npt_holder *h,
+			    int n)
+{
+	size_t k = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < n && k < len; i++)
+		k += (size_t)snprintf(buf + k, len - k, "%s%s[%d]",
+				      i ? " " : "", h[i].comm, h[i].pid);
+	return buf;
 }
 
 /* Rows of the cards of a libnp context. */
@@ -506,6 +536,14 @@ int npt_source_open(struct npt *t, struct npt_source *s)
 		rc = npt_open(t, NULL, &s->ctx);
 		if (!rc)
 			s->n = np_ctx_num_cards(s->ctx);
+		/* emulated cards live inside one process: these are ours,
+		 * not those of a run in another process */
+		if (!rc && !t->json)
+			fprintf(stderr,
+				"nptool: %s: these are %zu emulated cards this "
+				"nptool created, idle; another process's "
+				"emulated cards cannot be seen from here\n",
+				t->spec, s->n);
 		return rc;
 	}
 	return npt_sysfs_cards(t, &s->pci, &s->n);
@@ -521,6 +559,18 @@ const char *npt_source_name(const struct npt_source *s, size_t i)
 {
 	return s->ctx ? np_card_name(np_ctx_card(s->ctx, (unsigned int)i)) :
 			s->pci[i].bdf;
+}
+
+int npt_source_holders(const struct npt_source *s, size_t i,
+		       struct npt_holder *h)
+{
+	int n;
+
+	if (s->ctx)
+		return 0;
+	n = npt_card_holders(s->pci[i].bdf, s->pci[i].iommu_group, h,
+			     NPT_MAX_HOLDERS);
+	return n < 0 ? 0 : n;
 }
 
 void npt_sample_all(const struct npt_source *s, struct npt_sample *out)
@@ -590,6 +640,8 @@ void npt_tele_json(struct npt *t, const struct npt_source *s,
 		   double secs)
 {
 	struct npt_json *j = t->j;
+	struct npt_holder h[NPT_MAX_HOLDERS];
+	int nh;
 
 	npt_json_kstr(j, "source", s->ctx ? "registers" : "sysfs");
 	npt_json_kdouble(j, "interval_s", secs);
@@ -615,55 +667,9 @@ void npt_tele_json(struct npt *t, const struct npt_source *s,
 			npt_json_kdouble(j, "dma_bytes_per_s", rate);
 		else
 			npt_json_knull(j, "dma_bytes_per_s");
+		nh = npt_source_holders(s, i, h);
+		npt_holders_json(j, h, nh);
 		npt_json_obj_close(j);
 	}
 	npt_json_arr_close(j);
-}
-
-/* Cell with a scaled value, "-" when the field is missing. */
-static void cell(struct npt_table *tb, const struct npt_sample *s,
-		 enum npt_tf f, double div, int prec, const char *unit)
-{
-	if (npt_sample_has(s, f))
-		npt_table_cell(tb, "%.*f%s", prec, (double)s->tl.v[f] / div,
-			       unit);
-	else
-		npt_table_cell(tb, "-");
-}
-
-void npt_tele_table(const struct npt_source *s, const struct npt_sample *a,
-		    const struct npt_sample *b, double secs)
-{
-	static const char *const head[] = {
-		"CARD",	   "NAME",    "STATE",	 "TEMP", "POWER",
-		"VCORE",   "CLOCK",   "BUSY",	 "DMA",	 "DMA-ERR",
-		"SRAM-CE", "SRAM-UE", "THROTTLE"};
-	const unsigned int cols = sizeof(head) / sizeof(head[0]);
-	struct npt_table *tb = npt_table_new(cols);
-
-	for (unsigned int c = 0; c < cols; c++)
-		npt_table_cell(tb, "%s", head[c]);
-	for (size_t i = 0; i < s->n; i++) {
-		const struct npt_sample *x = &b[i];
-		double rate = npt_dma_rate(&a[i], x, secs);
-
-		npt_table_cell(tb, "%zu", i);
-		npt_table_cell(tb, "%s", npt_source_name(s, i));
-		npt_table_cell(tb, "%s", x->err ? "?" : x->tl.state);
-		cell(tb, x, NPT_TF_TEMP, 1000, 1, "C");
-		cell(tb, x, NPT_TF_POWER, 1000, 1, "W");
-		cell(tb, x, NPT_TF_VOLTAGE, 1000, 3, "V");
-		cell(tb, x, NPT_TF_CLOCK, 1, 0, "MHz");
-		cell(tb, x, NPT_TF_BUSY, 1, 0, "%");
-		if (rate >= 0)
-			npt_table_cell(tb, "%.1fMB/s", rate / 1e6);
-		else
-			npt_table_cell(tb, "-");
-		cell(tb, x, NPT_TF_DMA_ERRORS, 1, 0, "");
-		cell(tb, x, NPT_TF_SRAM_CE, 1, 0, "");
-		cell(tb, x, NPT_TF_SRAM_UE, 1, 0, "");
-		cell(tb, x, NPT_TF_THROTTLES, 1, 0, "");
-	}
-	npt_table_print(tb);
-	npt_table_free(tb);
 }

@@ -10,6 +10,7 @@
 
 #include <np/np.h>
 
+#include "cols.h"
 #include "nptool.h"
 #include "sysfs.h"
 
@@ -135,6 +136,8 @@ struct npt_card_row {
 	int iommu_group;
 	int numa_node;
 	char state[24];
+	struct npt_holder holders[NPT_MAX_HOLDERS]; /* npt_card_holders() */
+	int nholders;
 };
 
 /* Rows of the cards of a libnp context. Returns an exit code. */
@@ -142,6 +145,11 @@ int npt_card_rows(struct npt *t, struct np_ctx *ctx, struct npt_card_row **out,
 		  size_t *n);
 /* The members of a card object shared by list and info. */
 void npt_card_row_json(struct npt_json *j, const struct npt_card_row *r);
+/* The "holders" array of a card object: [{"pid": 42, "name": "..."}]. */
+void npt_holders_json(struct npt_json *j, const struct npt_holder *h, int n);
+/* "name[pid] name[pid]" into buf; "" when n is 0. */
+const char *npt_holders_str(char *buf, size_t len, const struct npt_holder *h,
+			    int n);
 /* "Gen3 x8", or "-" when the link is unknown */
 void npt_link_str(char *buf, size_t len, int gen, int width);
 
@@ -168,6 +176,10 @@ int npt_source_open(struct npt *t, struct npt_source *s);
 void npt_source_close(struct npt_source *s);
 /* Name of card i: libnp's name or the BDF. */
 const char *npt_source_name(const struct npt_source *s, size_t i);
+/* The processes holding card i (none for emulated cards); see
+ * npt_card_holders(). Returns how many, never an error. */
+int npt_source_holders(const struct npt_source *s, size_t i,
+		       struct npt_holder *h);
 /* Read every card into out[0..s->n). */
 void npt_sample_all(const struct npt_source *s, struct npt_sample *out);
 /* Whether field f of the sample was read. */
@@ -178,12 +190,17 @@ double npt_dma_rate(const struct npt_sample *a, const struct npt_sample *b,
 /* Report unreadable cards once; returns the exit code of the sample. */
 int npt_tele_errors(struct npt *t, const struct npt_source *s,
 		    const struct npt_sample *smp);
-/* The cards of status and top: JSON members, or a table on stdout; the
- * DMA rate is the difference of the samples a and b, secs apart. */
+/* The cards of status and top as JSON members; the DMA rate is the
+ * difference of the samples a and b, secs apart. */
 void npt_tele_json(struct npt *t, const struct npt_source *s,
 		   const struct npt_sample *a, const struct npt_sample *b,
 		   double secs);
-void npt_tele_table(const struct npt_source *s, const struct npt_sample *a,
-		    const struct npt_sample *b, double secs);
+/* The status table of status and top (cmd_status.c): the columns o
+ * picks, in its format. Returns an exit code. */
+int npt_status_print(const struct npt_cols_opts *o, const struct npt_source *s,
+		     const struct npt_sample *a, const struct npt_sample *b,
+		     double secs);
+/* The default columns of status, as a table. */
+void npt_status_default(struct npt_cols_opts *o);
 
 #endif /* NPTOOL_DEV_H */

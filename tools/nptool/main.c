@@ -24,17 +24,25 @@
 	}
 
 static const struct npt_cmd cmds[] = {
-	CMD(list, "",
+	CMD(list, "[--query FIELD,...] [--format table|csv|json]",
 	    "one line per card: BDF, IDs, firmware, serial, link, "
-	    "driver, IOMMU group, state"),
+	    "driver, IOMMU group, state, holder"),
 	CMD(info, "", "everything known about each card"),
-	CMD(status, "[-i SECONDS]",
-	    "temperature, power, clocks, error counters, DMA activity"),
+	CMD(status,
+	    "[-i SECONDS] [--query FIELD,...] [--format table|csv|json]",
+	    "temperature, power, clocks, error counters, DMA activity, "
+	    "holder"),
 	{.name = "top",
 	 .handler = npt_cmd_top,
 	 .args = "[-i SECONDS] [-n COUNT]",
 	 .help = "status, refreshed every interval until interrupted",
 	 .stream = true},
+	CMD(topo, "",
+	    "PCIe path type of every card pair (PIX, PXB, PHB, NODE, SYS), "
+	    "NUMA node and local CPUs of each card"),
+	CMD(exporter, "[--listen ADDRESS:PORT]",
+	    "serve every card's telemetry, error and throttle counters to "
+	    "Prometheus (default 127.0.0.1:9400, /metrics)"),
 	CMD(pipeline, "[-i SECONDS] [-m GGUF]",
 	    "during a model run: per card occupancy and bubbles, the "
 	    "bottleneck card"),
@@ -57,14 +65,16 @@ static const struct npt_cmd cmds[] = {
 	    "check the host setup; print the command that fixes each problem"),
 	CMD(cdi, "[-o FILE] [--kind VENDOR/CLASS]",
 	    "write a Container Device Interface spec for the cards"),
-	CMD(run,
-	    "[-m MODEL] [-p PROMPT]... [-f FILE] [-n N] [-M M] [-c CARDS] "
-	    "[-t TOKENS] [--max-seq N] [--temperature T] [--top-k K] "
-	    "[--top-p P] [--seed S] [--follow R] [--no-stop] [-q] "
-	    "[--recover] [--inject CARD:FAULT]... [--inject-after N] "
-	    "[--chat] [--chat-template NAME] [--special]",
-	    "run a model on the cards: N requests in M micro-batches, "
-	    "text streamed, then tokens/s, latency and utilization"),
+	{.name = "run",
+	 .handler = npt_cmd_run,
+	 .args = "[-m MODEL] [-p PROMPT]... [-f FILE] [-n N] [-M M] [-c CARDS] "
+		 "[-t TOKENS] [--max-seq N] [--temperature T] [--top-k K] "
+		 "[--top-p P] [--seed S] [--follow R] [--no-stop] [-q] "
+		 "[--recover] [--inject CARD:FAULT]... [--inject-after N] "
+		 "[--chat] [--chat-template NAME] [--special]",
+	 .help = "run a model on the cards: N requests in M micro-batches, "
+		 "text streamed, then tokens/s, latency and utilization",
+	 .options = npt_run_options},
 	CMD(model,
 	    "info FILE | tokenize FILE [--bos] [--special] TEXT|-f FILE | "
 	    "detokenize "
@@ -116,6 +126,8 @@ static void cmd_usage(FILE *f, const struct npt_cmd *c)
 {
 	fprintf(f, "Usage: nptool [OPTIONS] %s %s\n  %s\n", c->name, c->args,
 		c->help);
+	if (c->options)
+		fprintf(f, "\nOptions:\n%s", c->options);
 }
 
 /* npt_err() also serves libnp's log callback, called from its threads */
@@ -123,8 +135,9 @@ static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void npt_err(struct npt *t, const char *fmt, ...)
 {
-	char *msg = NULL;
+	char *msg = NULL, *safe;
 	char **grown;
+	size_t len;
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -134,6 +147,15 @@ void npt_err(struct npt *t, const char *fmt, ...)
 	if (!msg) {
 		fprintf(stderr, "nptool: out of memory\n");
 		return;
+	}
+	/* messages quote file contents (an architecture, a name): no
+	 * control character reaches the terminal */
+	len = strlen(msg);
+	safe = malloc(len * 4 + 1);
+	if (safe) {
+		npt_escape(safe, len * 4 + 1, msg, len, false);
+		free(msg);
+		msg = safe;
 	}
 	pthread_mutex_lock(&err_lock);
 	npt_progress_clear();
@@ -214,7 +236,30 @@ static bool wants_help(int argc, char **argv)
 	return false;
 }
 
-static int help(int argc, char **argv)
+/* A mistake on the global command line or in the command name: the
+ * message, the usage, and with --json an envelope for command name (as
+ * typed; "" when there is none). */
+static int main_usage(struct npt *t, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int main_usage(struct npt *t, const char *name, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	t->cmd = name;
+	npt_doc_begin(t);
+	npt_err(t, "%s", msg);
+	if (!t->json)
+		usage(stderr);
+	npt_doc_end(t, NPT_EXIT_USAGE);
+	return NPT_EXIT_USAGE;
+}
+
+static int help(struct npt *t, int argc, char **argv)
 {
 	const struct npt_cmd *c;
 
@@ -223,18 +268,17 @@ static int help(int argc, char **argv)
 		return NPT_EXIT_OK;
 	}
 	c = find_cmd(argv[1]);
-	if (!c) {
-		fprintf(stderr,
-			"nptool: unknown command '%s'; "
-			"'nptool help' lists them\n",
-			argv[1]);
-		return NPT_EXIT_USAGE;
-	}
+	if (!c)
+		return main_usage(t, "help",
+				  "unknown command '%s'; 'nptool help' lists "
+				  "them",
+				  argv[1]);
 	cmd_usage(stdout, c);
 	return NPT_EXIT_OK;
 }
 
-int main(int argc, char **argv)
+/* The global options, then the command. Returns an exit code. */
+static int dispatch(struct npt *t, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"json", no_argument, NULL, 'j'},
@@ -244,23 +288,23 @@ int main(int argc, char **argv)
 		{"version", no_argument, NULL, 'V'},
 		{0},
 	};
-	struct npt t = {0};
+	const char *bad = NULL;
 	int c, rc;
 
-	t.spec = getenv("NP_DEVICES");
-	if (!t.spec || !*t.spec)
-		t.spec = "vfio:all";
+	/* all of them first: --json after a bad option still counts */
+	opterr = 0;
+	optind = 0;
 	while ((c = getopt_long(argc, argv, "+jpd:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
-			t.json = true;
+			t->json = true;
 			break;
 		case 'p':
-			t.json = true;
-			t.pretty = true;
+			t->json = true;
+			t->pretty = true;
 			break;
 		case 'd':
-			t.spec = optarg;
+			t->spec = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -270,41 +314,55 @@ int main(int argc, char **argv)
 			       NPT_SCHEMA_VERSION);
 			return NPT_EXIT_OK;
 		default:
-			usage(stderr);
-			return NPT_EXIT_USAGE;
+			if (!bad)
+				bad = argv[optind - 1];
+			break;
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc < 1) {
-		usage(stderr);
-		return NPT_EXIT_USAGE;
-	}
+	if (bad)
+		return main_usage(t, argc ? argv[0] : "",
+				  "bad option '%s' (or its value missing)",
+				  bad);
+	if (argc < 1)
+		return main_usage(t, "", "no command given");
 	if (!strcmp(argv[0], "help"))
-		return help(argc, argv);
+		return help(t, argc, argv);
 	cur_cmd = find_cmd(argv[0]);
-	if (!cur_cmd) {
-		fprintf(stderr,
-			"nptool: unknown command '%s'; "
-			"'nptool help' lists them\n",
-			argv[0]);
-		return NPT_EXIT_USAGE;
-	}
+	if (!cur_cmd)
+		return main_usage(t, argv[0],
+				  "unknown command '%s'; 'nptool help' lists "
+				  "them",
+				  argv[0]);
 	if (wants_help(argc, argv)) {
 		cmd_usage(stdout, cur_cmd);
 		return NPT_EXIT_OK;
 	}
-	t.cmd = cur_cmd->name;
+	t->cmd = cur_cmd->name;
+	opterr = 1;
 	optind = 0; /* the command parses its own options from argv[0] on */
-	if (cur_cmd->stream) {
-		rc = cur_cmd->handler(&t, argc, argv);
-	} else {
-		npt_doc_begin(&t);
-		rc = cur_cmd->handler(&t, argc, argv);
-		npt_doc_end(&t, rc);
-	}
+	if (cur_cmd->stream)
+		return cur_cmd->handler(t, argc, argv);
+	npt_doc_begin(t);
+	rc = cur_cmd->handler(t, argc, argv);
+	npt_doc_end(t, rc);
+	return rc;
+}
+
+int npt_main(int argc, char **argv)
+{
+	struct npt t = {0};
+	int rc;
+
+	cur_cmd = NULL;
+	t.spec = getenv("NP_DEVICES");
+	if (!t.spec || !*t.spec)
+		t.spec = "vfio:all";
+	rc = dispatch(&t, argc, argv);
 	for (size_t i = 0; i < t.nerrors; i++)
 		free(t.errors[i]);
 	free(t.errors);
+	fflush(stdout);
 	return rc;
 }

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <np/log.h>
 
@@ -44,8 +45,13 @@ struct npt_cmd {
 	int (*handler)(struct npt *t, int argc, char **argv);
 	const char *args; /* synopsis of the command's own options */
 	const char *help; /* one line */
+	const char *options; /* NULL, or a line per option for --help */
 	bool stream; /* writes its own JSON documents (one per refresh) */
 };
+
+/* The whole program: global options, then the command. Returns the exit
+ * code. */
+int npt_main(int argc, char **argv);
 
 /* Open / close one JSON document (the envelope of docs/nptool.md). */
 void npt_doc_begin(struct npt *t);
@@ -70,9 +76,11 @@ int npt_parse_size(const char *s, uint64_t *out);
  * the bad value through npt_usage() and returns its exit code. */
 int npt_parse_u32(struct npt *t, const char *opt, const char *s, uint32_t min,
 		  uint32_t *v);
-/* Parse the value s of option opt ("--top-p") as a non-negative float. Returns 0, or reports the bad value through
- * npt_usage() and returns its exit code. */
-int npt_parse_float(struct npt *t, const char *opt, const char *s, float *v);
+/* Parse the value s of option opt ("--top-p") as a finite float in
+ * [min, max] (NaN and infinities refused). Returns 0, or reports the bad
+ * value through npt_usage() and returns its exit code. */
+int npt_parse_float(struct npt *t, const char *opt, const char *s, float min,
+		    float max, float *v);
 /* Parse a non-negative decimal number of seconds. 0 or -EINVAL. */
 int npt_parse_seconds(const char *s, double *out);
 /* -i SECONDS and, with allow_count, -n COUNT of status and top; nothing
@@ -98,6 +106,16 @@ struct npt_inject {
 };
 int npt_parse_inject(struct npt *t, char *s, const char *example,
 		     struct npt_inject *in);
+
+/* Text from a file (model metadata, vocabulary pieces, messages that
+ * quote them) made safe for a terminal: control characters (C0 but tab,
+ * and newline when keep_nl; DEL; C1) become "\xNN". Writes at most cap
+ * bytes with the NUL into dst, returns the length written. */
+size_t npt_escape(char *dst, size_t cap, const char *src, size_t len,
+		  bool keep_nl);
+/* len bytes of such text to f: escaped (newlines kept) when f is a
+ * terminal, else as they are. */
+void npt_print_text(FILE *f, const char *s, size_t len);
 
 /* Progress bar on stderr: only on a terminal, not in --json mode, and
  * only once the operation has run for a second. */
@@ -178,10 +196,13 @@ int npt_cmd_doctor(struct npt *t, int argc, char **argv);
 int npt_cmd_cdi(struct npt *t, int argc, char **argv);
 int npt_cmd_pipeline(struct npt *t, int argc, char **argv);
 int npt_cmd_run(struct npt *t, int argc, char **argv);
+extern const char npt_run_options[]; /* run --help, a line per option */
 int npt_cmd_bench(struct npt *t, int argc, char **argv);
 int npt_cmd_model(struct npt *t, int argc, char **argv);
 /* model mkgguf, argv[0] the subcommand */
 int npt_model_mkgguf(struct npt *t, int argc, char **argv);
 int npt_cmd_compile(struct npt *t, int argc, char **argv);
+int npt_cmd_exporter(struct npt *t, int argc, char **argv);
+int npt_cmd_topo(struct npt *t, int argc, char **argv);
 
 #endif /* NPTOOL_H */

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,6 +213,95 @@ int npt_group_members(int group, char (**out)[NPT_BDF_LEN], size_t *n)
 	return list_dir(npt_path(p, sizeof(p),
 				 "/sys/kernel/iommu_groups/%d/devices", group),
 			out, n);
+}
+
+/* "/dev/vfio/devices/vfioN" of the card's VFIO cdev, if it has one. */
+static void vfio_cdev(const char *bdf, char *buf, size_t len)
+{
+	char p[PATH_MAX];
+	struct dirent *e;
+	DIR *dir;
+
+	buf[0] = '\0';
+	dir = opendir(npt_path(p, sizeof(p), "/sys/bus/pci/devices/%s/vfio-dev",
+			       bdf));
+	if (!dir)
+		return;
+	while ((e = readdir(dir)))
+		if (!strncmp(e->d_name, "vfio", 4) &&
+		    snprintf(buf, len, "/dev/vfio/devices/%s", e->d_name) >=
+			    (int)len)
+			buf[0] = '\0';
+	closedir(dir);
+}
+
+/* Whether process pid has a descriptor linked to path a or b. */
+static bool holds(const char *pid, const char *a, const char *b)
+{
+	char p[PATH_MAX], fd[PATH_MAX], target[PATH_MAX];
+	bool found = false;
+	struct dirent *e;
+	DIR *dir = opendir(npt_path(p, sizeof(p), "/proc/%s/fd", pid));
+
+	if (!dir)
+		return false;
+	while (!found && (e = readdir(dir))) {
+		ssize_t n;
+
+		if (e->d_name[0] == '.' ||
+		    snprintf(fd, sizeof(fd), "%s/%s", p, e->d_name) >=
+			    (int)sizeof(fd))
+			continue;
+		n = readlink(fd, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		found = (a[0] && !strcmp(target, a)) ||
+			(b[0] && !strcmp(target, b));
+	}
+	closedir(dir);
+	return found;
+}
+
+static int cmp_holder(const void *a, const void *b)
+{
+	const struct npt_holder *x = a, *y = b;
+
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+int npt_card_holders(const char *bdf, int group, struct npt_holder *h,
+		     size_t max)
+{
+	char p[PATH_MAX], grp[32] = "", cdev[64];
+	size_t n = 0;
+	struct dirent *e;
+	DIR *dir;
+
+	if (group >= 0)
+		snprintf(grp, sizeof(grp), "/dev/vfio/%d", group);
+	vfio_cdev(bdf, cdev, sizeof(cdev));
+	if (!grp[0] && !cdev[0])
+		return 0;
+	dir = opendir(npt_path(p, sizeof(p), "/proc"));
+	if (!dir)
+		return -errno;
+	while (n < max && (e = readdir(dir))) {
+		char comm[PATH_MAX];
+
+		if (e->d_name[strspn(e->d_name, "0123456789")] != '\0' ||
+		    !holds(e->d_name, grp, cdev))
+			continue;
+		h[n].pid = atoi(e->d_name);
+		if (npt_read_line(npt_path(comm, sizeof(comm), "/proc/%s/comm",
+					   e->d_name),
+				  h[n].comm, sizeof(h[n].comm)))
+			h[n].comm[0] = '\0';
+		n++;
+	}
+	closedir(dir);
+	qsort(h, n, sizeof(*h), cmp_holder);
+	return (int)n;
 }
 
 int npt_card_attr(const char *bdf, const char *attr, char *buf, size_t len)

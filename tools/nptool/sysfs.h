@@ -53,6 +53,23 @@ int npt_card_attr(const char *bdf, const char *attr, char *buf, size_t len);
 /* A hwmon attribute of the card ("temp1_input"). 0 or -errno. */
 int npt_card_hwmon(const char *bdf, const char *attr, long long *v);
 
+/* A process that holds a card's VFIO file open. */
+struct npt_holder {
+	int pid;
+	char comm[32]; /* /proc/<pid>/comm */
+};
+#define NPT_MAX_HOLDERS 4
+
+/*
+ * The processes (at most max, by PID) with an open descriptor of the
+ * card's VFIO group /dev/vfio/<group> (group < 0: none) or of its VFIO
+ * device cdev /dev/vfio/devices/vfioN, from the /proc/<pid>/fd links.
+ * Processes whose descriptors this user may not read are not seen.
+ * Returns how many it found, or -errno when /proc cannot be read.
+ */
+int npt_card_holders(const char *bdf, int group, struct npt_holder *h,
+		     size_t max);
+
 struct npt;
 
 /*

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,15 +65,19 @@ int npt_parse_u32(struct npt *t, const char *opt, const char *s, uint32_t min,
 	return 0;
 }
 
-int npt_parse_float(struct npt *t, const char *opt, const char *s, float *v)
+int npt_parse_float(struct npt *t, const char *opt, const char *s, float min,
+		    float max, float *v)
 {
 	char *end;
+	float x;
 
 	errno = 0;
-	*v = strtof(s, &end);
-	if (errno || *end || end == s || *v < 0)
-		return npt_usage(t, "%s: '%s' is not a non-negative number",
-				 opt, s);
+	x = strtof(s, &end);
+	/* NaN compares false: !(x >= min) refuses it with the range */
+	if (errno || *end || end == s || !(x >= min) || !(x <= max))
+		return npt_usage(t, "%s: '%s' is not a number from %g to %g",
+				 opt, s, (double)min, (double)max);
+	*v = x;
 	return 0;
 }
 
@@ -123,8 +128,16 @@ int npt_read_file(const char *path, size_t max, char **buf, size_t *len)
 	char *b = NULL, *nb;
 	int ret = 0;
 
+	struct stat st;
+
 	if (!f)
 		return -errno;
+	/* fread() of a directory fails with EISDIR, which ferror() alone
+	 * would only call an I/O error */
+	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+		fclose(f);
+		return -EISDIR;
+	}
 	for (;;) {
 		if (n + 1 >= cap)
 			cap *= 2;
@@ -158,6 +171,72 @@ int npt_read_file(const char *path, size_t max, char **buf, size_t *len)
 	return 0;
 }
 
+/* A control character a terminal would act on: C0 (but tab and, with
+ * keep_nl, newline), DEL, and C1 as UTF-8 (U+0080..U+009F). Its length
+ * in bytes, or 0 for a byte that prints as itself. */
+static size_t ctl_len(const unsigned char *p, size_t left, bool keep_nl)
+{
+	if (*p == '\t' || (keep_nl && *p == '\n'))
+		return 0;
+	if (*p < 0x20 || *p == 0x7f)
+		return 1;
+	if (*p == 0xc2 && left > 1 && p[1] >= 0x80 && p[1] <= 0x9f)
+		return 2;
+	return 0;
+}
+
+size_t npt_escape(char *dst, size_t cap, const char *src, size_t len,
+		  bool keep_nl)
+{
+	const unsigned char *p = (const unsigned char *)src;
+	size_t o = 0;
+
+	for (size_t i = 0; i < len && cap; i++) {
+		size_t n = ctl_len(p + i, len - i, keep_nl);
+
+		if (!n) {
+			if (o + 1 >= cap)
+				break;
+			dst[o++] = (char)p[i];
+			continue;
+		}
+		for (size_t k = 0; k < n; k++) {
+			if (o + 5 > cap)
+				goto out;
+			o += (size_t)snprintf(dst + o, cap - o, "\\x%02x",
+					      p[i + k]);
+		}
+		i += n - 1;
+	}
+out:
+	if (cap)
+		dst[o < cap ? o : cap - 1] = 0;
+	return o;
+}
+
+void npt_print_text(FILE *f, const char *s, size_t len)
+{
+	char buf[1024];
+
+	/* a pipe or a file gets the bytes (as cat gives them); as with ls,
+	 * only a terminal sees control characters escaped */
+	if (!isatty(fileno(f))) {
+		fwrite(s, 1, len, f);
+		return;
+	}
+	/* each control byte grows to 4: escape a quarter buffer at a time */
+	for (size_t i = 0; i < len;) {
+		size_t n = len - i < sizeof(buf) / 4 - 1 ? len - i :
+							   sizeof(buf) / 4 - 1;
+
+		/* do not split a two-byte C1 sequence */
+		if (i + n < len && (unsigned char)s[i + n - 1] == 0xc2)
+			n--;
+		fwrite(buf, 1, npt_escape(buf, sizeof(buf), s + i, n, true), f);
+		i += n;
+	}
+}
+
 int npt_parse_inject(struct npt *t, char *s, const char *example,
 		     struct npt_inject *in)
 {
@@ -166,10 +245,15 @@ int npt_parse_inject(struct npt *t, char *s, const char *example,
 
 	errno = 0;
 	v = colon ? strtoul(s, &end, 10) : 0;
-	if (!colon || errno || end != colon || end == s || v >= NP_MAX_CARDS)
+	if (!colon || errno || end != colon || end == s)
 		return npt_usage(t,
 				 "--inject '%s': expected CARD:FAULT, e.g. %s",
 				 s, example);
+	if (v >= NP_MAX_CARDS)
+		return npt_usage(t,
+				 "--inject '%s': no card %lu (a context has at "
+				 "most %d cards)",
+				 s, v, NP_MAX_CARDS);
 	in->card = (unsigned int)v;
 	in->fault = colon + 1;
 	return 0;
@@ -447,11 +531,21 @@ void npt_log_err(void *opaque, enum np_log_level level, const char *msg)
 /* Exit code of a failure to read a model file the user named. */
 int npt_file_exit(int err)
 {
+	/* the file named is missing, unreadable, not a file, or its
+	 * content (malformed, unsupported, numbers out of range) is wrong:
+	 * the user's to fix (docs/nptool.md, "Exit codes") */
 	switch (err) {
 	case -ENOENT:
+	case -EACCES:
+	case -EPERM:
+	case -ELOOP:
+	case -ENOTDIR:
+	case -ENAMETOOLONG:
+	case -EISDIR:
+	case -EFBIG:
 	case -EINVAL:
 	case -ENOTSUP:
-	case -EISDIR:
+	case -ERANGE:
 		return NPT_EXIT_USAGE;
 	default:
 		return NPT_EXIT_DEVERR;

@@ -64,9 +64,10 @@ struct np_recover_event {
 	int error; /* what np_session_run failed with */
 	/* The first card of the pipeline (0 .. np_pipeline_cards - 1) found
 	 * failed, and how: "removed", "not answering", "uncorrected SRAM
-	 * error", "DMA error", "compute error"; card -1 and "timeout" when
-	 * no card reports a fault (a hang: the run stopped making progress
-	 * for the context's timeout). */
+	 * error", "DMA error", "compute error", "compute queue hang" (its
+	 * queue ran one job for 16 times its longest job so far, at least
+	 * 500 ms); card -1 and "timeout" when no card reports a fault (the
+	 * run stopped making progress for the context's timeout). */
 	int32_t card;
 	const char *fault;
 	/* The context card (np_ctx_card index) that took the image of a

@@ -2,7 +2,7 @@
 /*
  * np model pipeline: GGUF files in, card images and reference runs out.
  *
- *   np_gguf_open()            parse and validate a GGUF file (mmap)
+ *   np_gguf_open()            read, parse and validate a GGUF file
  *   np_model_from_gguf()      the model in it, of an architecture np
  *                             compiles (or
  *   np_model_synthetic()      seed-derived weights of a given shape)
@@ -107,16 +107,20 @@ struct np_gguf_tensor {
 	uint64_t size; /* bytes */
 	/* Inside the file, at an offset that is a multiple of the file's
 	 * general.alignment (32 by default): aligned in memory for
-	 * np_gguf_open (a page-aligned mapping), for np_gguf_open_mem only
+	 * np_gguf_open (a page-aligned copy), for np_gguf_open_mem only
 	 * as far as the caller's buffer is. */
 	const void *data;
 };
 
 /*
  * Open and fully validate a GGUF file (versions 2 and 3). Metadata and
- * tensor infos are parsed and checked (sizes, overflow, alignment, bounds);
- * tensor data stays mapped. Returns 0, -ENOENT/-EACCES/... from open(),
- * -EINVAL for a malformed file (the log says what and where), -ENOMEM.
+ * tensor infos are parsed and checked (sizes, overflow, alignment, bounds,
+ * no two tensors sharing bytes). The whole file is read into private
+ * memory, so truncating or rewriting the file afterwards does not affect
+ * (or fault) the reader. Returns 0, -ENOENT/-EACCES/-ELOOP/... from
+ * open(), -EINVAL for a malformed file or one that is not a regular file
+ * (a FIFO is refused without waiting for a writer; the log says what and
+ * where), -ENOMEM.
  */
 int np_gguf_open(const char *path, const struct np_log *log,
 		 struct np_gguf **out);
@@ -205,6 +209,10 @@ int np_gguf_writer_kv_arr_i32(struct np_gguf_writer *w, const char *key,
 int np_gguf_writer_tensor(struct np_gguf_writer *w, const char *name,
 			  enum np_ggml_type type, uint64_t rows, uint64_t cols,
 			  int two_d, const float *data);
+/* Write the file to a temporary name beside path (path.tmp.PID.N), sync
+ * it, then rename() it over path: a process reading the old file keeps
+ * its data and no reader sees half a file. 0 or -errno (the temporary
+ * file is removed on failure). */
 int np_gguf_writer_save(struct np_gguf_writer *w, const char *path);
 /* Serialise to a malloc()ed buffer (for tests). */
 int np_gguf_writer_buf(struct np_gguf_writer *w, void **buf, size_t *len);
