@@ -214,7 +214,8 @@ static int append_piece(struct np_sched *s, struct npi_req *q, uint32_t pos)
 		q->pend = t;
 		q->cap_pend = cap;
 	}
-	memcpy(q->pend + q->n_pend, s->txt + before, all - before);
+	if (all > before) /* s->txt may still be NULL */
+		memcpy(q->pend + q->n_pend, s->txt + before, all - before);
 	q->n_pend += all - before;
 	return 0;
 }
@@ -282,11 +283,12 @@ static int release(struct np_sched *s, struct npi_req *q,
 	ret = txt_room(s, rel + 1);
 	if (ret)
 		return ret;
-	memcpy(s->txt, q->pend, rel);
+	if (rel) /* q->pend is NULL until the first text */
+		memcpy(s->txt, q->pend, rel);
 	*len = rel;
 	if (*why) {
 		q->n_pend = 0;
-	} else {
+	} else if (rel) {
 		memmove(q->pend, q->pend + rel, q->n_pend - rel);
 		q->n_pend -= rel;
 	}
