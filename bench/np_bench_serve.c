@@ -185,8 +185,8 @@ static char *json_str(const char *s, size_t n)
 	return o;
 }
 
-/* A prompt: prompt_chars bytes of text from a random place, cut at
- * spaces so that UTF-8 characters stay whole. */
+/* A prompt: up to prompt_chars bytes of text from a random place, cut at
+ * spaces where the script has them, always between UTF-8 characters. */
 static char *make_body(const struct opts *o, const char *text, size_t tl,
 		       uint64_t *seed)
 {
@@ -196,13 +196,25 @@ static char *make_body(const struct opts *o, const char *text, size_t tl,
 			    0,
 	       n;
 	char *p, *body;
+	size_t space;
 
-	while (at && text[at - 1] != ' ')
+	/* start after a space if one is near, else on a character */
+	for (space = at; space && at - space < 64 && text[space - 1] != ' ';)
+		space--;
+	at = space && text[space - 1] == ' ' ? space : at;
+	while (at && ((unsigned char)text[at] & 0xc0) == 0x80)
 		at--;
 	n = tl - at < o->prompt_chars ? tl - at : o->prompt_chars;
-	while (n && at + n < tl && text[at + n] != ' ')
+	/* end before a space if one is near (not every script has them),
+	 * else before a character */
+	for (space = n;
+	     space > n / 2 && at + space < tl && text[at + space] != ' ';)
+		space--;
+	if (at + space >= tl || text[at + space] == ' ')
+		n = space;
+	while (n && at + n < tl && ((unsigned char)text[at + n] & 0xc0) == 0x80)
 		n--;
-	p = json_str(text + at, n ? n : (tl - at < 16 ? tl - at : 16));
+	p = json_str(text + at, n);
 	if (!p)
 		return NULL;
 	body = malloc(strlen(p) + 256);
@@ -233,7 +245,14 @@ static void usage(void)
 		"  --duration      or after this many seconds (default 300)\n"
 		"  --max-tokens    per request (default 64)\n"
 		"  --prompt-chars  prompt length in bytes (default 300)\n"
-		"  --text          prompts come from this file\n");
+		"  --text          prompts come from this file (default the "
+		"project's sample text)\n"
+		"  --key           Bearer key for a server started with "
+		"--api-key\n"
+		"  --model         the model field of each request (default "
+		"none: the server's)\n"
+		"  --seed          the arrivals' and prompts' random seed\n"
+		"  --json          the figures as one JSON object\n");
 }
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -254,17 +273,19 @@ static int parse(int argc, char **argv, struct opts *o)
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
-	int ch;
+	int ch, li = 0;
 
-	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "h", lo, &li)) != -1) {
+		/* the options that take text, the rest numbers */
+		bool text = ch == 'u' || ch == 'f' || ch == 'k' || ch == 'm';
 		char *end = NULL;
-		double v = optarg ? strtod(optarg, &end) : 0;
+		double v = optarg && !text ? strtod(optarg, &end) : 0;
 
-		if (optarg && (*end || !(v >= 0) || v > 1e9)) {
+		if (optarg && !text && (*end || !(v >= 0) || v > 1e9)) {
 			fprintf(stderr,
-				"np_bench_serve: %s %s: not a number "
+				"np_bench_serve: --%s %s: not a number "
 				"in 0..1e9\n",
-				argv[optind - 1], optarg);
+				lo[li].name, optarg);
 			return -EINVAL;
 		}
 		switch (ch) {
