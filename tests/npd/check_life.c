@@ -127,6 +127,33 @@ START_TEST(fault_during_28_streams)
 }
 END_TEST
 
+/* A model that cannot be served: npd says why and exits 1, so that a
+ * supervisor restarts it, instead of answering 503 for ever. */
+START_TEST(unservable_model_exits)
+{
+	char cmd[512], out[8192];
+	size_t n;
+	FILE *f;
+	int st;
+
+	snprintf(cmd, sizeof(cmd),
+		 "exec %s --port %u --model /nonexistent/np.gguf 2>&1",
+		 NPD_PATH, tst_free_port());
+	f = popen(cmd, "r");
+	ck_assert_ptr_nonnull(f);
+	n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = 0;
+	st = pclose(f);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %d: %s",
+		      st, out);
+	ck_assert_msg(strstr(out, "cannot serve /nonexistent/np.gguf: No such "
+				  "file or directory"),
+		      "%s", out);
+	ck_assert_ptr_nonnull(
+		strstr(out, "exiting: the model cannot be served"));
+}
+END_TEST
+
 Suite *np_suite_npd_life(void)
 {
 	Suite *s = suite_create("npd_life");
@@ -135,6 +162,7 @@ Suite *np_suite_npd_life(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, drain_on_sigterm);
 	tcase_add_test(tc, fault_during_28_streams);
+	tcase_add_test(tc, unservable_model_exits);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -18,7 +18,7 @@
 const char *tst_model = NPD_TEST_MODEL;
 
 /* A port the kernel just gave out, free again for npd to take. */
-static unsigned int free_port(void)
+unsigned int tst_free_port(void)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET,
 				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -39,7 +39,7 @@ void tst_npd_start(struct tst_npd *d, const char *const *args)
 	size_t n = 0;
 	int fd;
 
-	d->port = free_port();
+	d->port = tst_free_port();
 	snprintf(port, sizeof(port), "%u", d->port);
 	snprintf(d->log, sizeof(d->log), "/tmp/npd-test-XXXXXX");
 	fd = mkstemp(d->log);

@@ -25,6 +25,9 @@ struct tst_npd {
 	char log[64]; /* its stderr, a temporary file */
 };
 
+/* A TCP port on 127.0.0.1 that nothing listens on now */
+unsigned int tst_free_port(void);
+
 /* Start npd with these extra arguments (NULL-terminated) on a free
  * loopback port, and wait until /health says ok (or fail the test). */
 void tst_npd_start(struct tst_npd *d, const char *const *args);

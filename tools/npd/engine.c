@@ -7,11 +7,13 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <np/chat.h>
 #include <np/model.h>
@@ -384,6 +386,7 @@ static void *engine_main(void *arg)
 	if (ret) {
 		npd_log("cannot serve %s: %s", c->model, strerror(-ret));
 		atomic_store(&E.state, NPD_FAILED);
+		kill(getpid(), SIGUSR1); /* main() exits 1 */
 		return NULL;
 	}
 	chat_setup(c);
@@ -405,6 +408,7 @@ static void *engine_main(void *arg)
 			"error",
 			strerror(-ret));
 		atomic_store(&E.state, NPD_FAILED);
+		kill(getpid(), SIGUSR1);
 	}
 	return NULL;
 }

@@ -79,6 +79,7 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGPIPE);
+	sigaddset(&set, SIGUSR1); /* the engine: the model cannot be served */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	raise_nofile();
 	npd_metrics_init();
@@ -111,10 +112,14 @@ int main(int argc, char **argv)
 			continue;
 		break;
 	}
+	if (sig == SIGUSR1)
+		npd_log("exiting: the model cannot be served (a supervisor "
+			"such as systemd's Restart=on-failure starts it "
+			"again)");
 	drain();
 	npd_http_stop();
 	npd_engine_stop();
 	npd_log("stopped");
 	npd_config_free(&c);
-	return 0;
+	return sig == SIGUSR1 ? 1 : 0;
 }
