@@ -10,7 +10,10 @@
 #      (14 x 1024, vocabulary 32000, w4a4; N = 28 requests with 128-token
 #      prompts, M = 14, 128 generated tokens each, 16 emulated cards);
 #   3. the performance model of real cards on the Granite-3B-like shape
-#      (`nptool bench --model-shape data/shapes/granite-3b.shape`).
+#      (`nptool bench --model-shape data/shapes/granite-3b.shape`);
+#   4. serving (issue #18): npd on the medium model and 16 emulated cards
+#      under bench/np_bench_serve at 1, 8, 28 and 56 streams, and beside it
+#      batch-mode `nptool run` of 28 requests on the same model.
 # Installs what it needs on a fresh Debian 12 machine and builds in
 # build-bench (Release). Figures vary with the machine's load: compare the
 # ratios printed within one run.
@@ -21,7 +24,7 @@ cd "$root"
 "$root/scripts/deps.sh"
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build-bench -j"$(nproc)" --target nptool np_bench_runtime \
-	np_bench_kernels >&2
+	np_bench_kernels npd np_bench_serve >&2
 b=build-bench
 
 echo "== 1. the runtime's own cost (np_bench_runtime)"
@@ -53,3 +56,26 @@ echo "nptool run -m $model -f $prompts -n 28 -M 14 -t 128 --max-seq 512 --no-sto
 echo
 echo "== 3. the performance model of real cards"
 "$b/tools/nptool" bench --model-shape data/shapes/granite-3b.shape
+
+echo
+echo "== 4. serving: npd under np_bench_serve, and batch mode beside it"
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+NP_DEVICES=emu:16 "$b/tools/npd/npd" --model "$model" --port "$port" \
+	--slots 28 --micro-batches 14 --access-log /dev/null 2>"$b/npd.log" &
+npd_pid=$!
+trap 'kill "$npd_pid" 2>/dev/null || true' EXIT
+until grep -q 'ready on' "$b/npd.log"; do
+	kill -0 "$npd_pid" 2>/dev/null || { cat "$b/npd.log" >&2; exit 1; }
+	sleep 0.2
+done
+for c in 1 8 28 56; do
+	"$b/bench/np_bench_serve" --url "http://127.0.0.1:$port" \
+		--concurrency "$c" --requests $((c < 8 ? 8 : 2 * c)) \
+		--max-tokens 64 --prompt-chars 700
+done
+kill -TERM "$npd_pid"
+wait "$npd_pid" || true
+trap - EXIT
+echo "batch mode: nptool run -m $model -f $prompts -n 28 -M 14 -t 64 --no-stop"
+"$b/tools/nptool" -d emu:16 run -m "$model" -f "$prompts" -n 28 -M 14 \
+	-t 64 --max-seq 512 --no-stop 2>&1 | grep -E '^(throughput|prefill|decode|latency)'

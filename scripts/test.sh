@@ -78,7 +78,7 @@ cmake -S . -B build-asan -DNP_WERROR=ON -DNP_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debu
 cmake --build build-asan -j"$jobs"
 
 step "unit, library and tool suites under ASan+UBSan"
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+CK_TIMEOUT_MULTIPLIER=3 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	ctest_run build-asan -LE 'qtest|abi'
 
 step "unit suites under valgrind memcheck (leaks included)"
