@@ -243,7 +243,7 @@ START_TEST(metrics_count)
 	ck_assert_double_eq(tst_scrape(&npd, "npd_kv_slots"), 8);
 	ck_assert_double_eq(tst_scrape(&npd, "npd_requests_running"), 0);
 	ck_assert_double_ge(tst_scrape(&npd, "npd_card_temperature_celsius{"
-					     "card=\"0\",device=\"emu:0\"}"),
+					     "card=\"0\",name=\"emu:0\"}"),
 			    0);
 	free(t);
 	tst_resp_free(&r);

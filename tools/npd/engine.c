@@ -717,7 +717,7 @@ static void card_metrics(struct npd_buf *o)
 			if (np_card_removed(card) ||
 			    np_card_reg_read(card, regs[k].reg, &v))
 				continue;
-			npd_buf_printf(o, "%s{card=\"%u\",device=\"%s\"} %g\n",
+			npd_buf_printf(o, "%s{card=\"%u\",name=\"%s\"} %g\n",
 				       regs[k].name, i, np_card_name(card),
 				       v * regs[k].scale);
 		}
@@ -755,7 +755,7 @@ void npd_engine_metrics(struct npd_buf *o)
 			  "# TYPE npd_card_busy_ratio gauge\n");
 	for (uint32_t i = 0; i < E.n_cards && i < 64; i++)
 		npd_buf_printf(o,
-			       "npd_card_busy_ratio{card=\"%u\",device=\"%s\"} "
+			       "npd_card_busy_ratio{card=\"%u\",name=\"%s\"} "
 			       "%.4f\n",
 			       i, np_card_name(np_ctx_card(E.ctx, i)),
 			       st.wall_ns ? (double)busy[i] / st.wall_ns : 0);
