@@ -152,6 +152,23 @@ static int parse_num(const char *s, unsigned long long max,
 	return 0;
 }
 
+/* Append a copy of v to a repeatable option's list of at most max. */
+static int push(char **list, unsigned int *n, unsigned int max, const char *v,
+		const char *what, const char *where, const char *name,
+		char *err, size_t len)
+{
+	if (*n == max) {
+		snprintf(err, len, "%s%s: at most %u %s", where, name, max,
+			 what);
+		return -EINVAL;
+	}
+	list[*n] = strdup(v);
+	if (!list[*n])
+		return -ENOMEM;
+	(*n)++;
+	return 0;
+}
+
 static int set_opt(struct npd_config *c, const struct opt *o, const char *v,
 		   const char *where, char *err, size_t len)
 {
@@ -176,16 +193,8 @@ static int set_opt(struct npd_config *c, const struct opt *o, const char *v,
 				 where, o->name);
 			return -EINVAL;
 		}
-		if (c->n_api_keys == NPD_MAX_KEYS) {
-			snprintf(err, len, "%s%s: at most %d keys", where,
-				 o->name, NPD_MAX_KEYS);
-			return -EINVAL;
-		}
-		c->api_keys[c->n_api_keys] = strdup(v);
-		if (!c->api_keys[c->n_api_keys])
-			return -ENOMEM;
-		c->n_api_keys++;
-		return 0;
+		return push(c->api_keys, &c->n_api_keys, NPD_MAX_KEYS, v,
+			    "keys", where, o->name, err, len);
 	case OPT_INJECT: {
 		const char *colon = strchr(v, ':');
 
@@ -197,16 +206,8 @@ static int set_opt(struct npd_config *c, const struct opt *o, const char *v,
 				 where, o->name, v);
 			return -EINVAL;
 		}
-		if (c->n_inject == NPD_MAX_INJECT) {
-			snprintf(err, len, "%s%s: at most %d faults", where,
-				 o->name, NPD_MAX_INJECT);
-			return -EINVAL;
-		}
-		c->inject[c->n_inject] = strdup(v);
-		if (!c->inject[c->n_inject])
-			return -ENOMEM;
-		c->n_inject++;
-		return 0;
+		return push(c->inject, &c->n_inject, NPD_MAX_INJECT, v,
+			    "faults", where, o->name, err, len);
 	}
 	case OPT_BOOL:
 		if (!strcmp(v, "1") || !strcmp(v, "true") ||
