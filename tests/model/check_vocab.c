@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * Reference vocabularies: every ggml-vocab-*.gguf in NP_VOCAB_DIR with its
+ * Reference vocabularies: every ggml-vocab-*.gguf in NP_VOCAB_DIR (the
+ * environment variable, else the CMake cache variable) with its
  * .inp texts and the ids llama.cpp produces for them (.out) must encode
  * identically (no BOS, no special-token parsing). The directory's README
  * gives the format. Run as `np_model_tests
@@ -25,9 +26,16 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(a, b);
 }
 
+const char *tst_vocab_dir(void)
+{
+	const char *e = getenv("NP_VOCAB_DIR");
+
+	return e && *e ? e : NP_VOCAB_DIR;
+}
+
 int tst_vocab_scan(void)
 {
-	DIR *d = opendir(NP_VOCAB_DIR);
+	DIR *d = opendir(tst_vocab_dir());
 	struct dirent *e;
 
 	if (!d)
@@ -54,7 +62,7 @@ static char *slurp(const char *name, const char *ext, size_t *len)
 	char *buf;
 	long n;
 
-	snprintf(path, sizeof(path), "%s/%s%s", NP_VOCAB_DIR, name, ext);
+	snprintf(path, sizeof(path), "%s/%s%s", tst_vocab_dir(), name, ext);
 	f = fopen(path, "rb");
 	ck_assert_msg(f != NULL, "cannot open %s", path);
 	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
@@ -134,7 +142,7 @@ START_TEST(test_vocab_file)
 	     *out = slurp(name, ".out", &olen);
 	const char *ip = inp, *op = out;
 
-	snprintf(path, sizeof(path), "%s/%s", NP_VOCAB_DIR, name);
+	snprintf(path, sizeof(path), "%s/%s", tst_vocab_dir(), name);
 	tst_reset();
 	ck_assert_int_eq(np_gguf_open(path, &tst_log, &g), 0);
 	ck_assert_msg(np_tok_from_gguf(g, &tst_log, &t) == 0, "%s: %s", name,

@@ -77,9 +77,10 @@ int main(int argc, char **argv)
 
 		if (n <= 0) {
 			printf("vocab: no reference vocabularies in %s (%s); "
-			       "skipped. Point -DNP_VOCAB_DIR at a copy of "
+			       "skipped. Point NP_VOCAB_DIR (environment or "
+			       "CMake cache) at a copy of "
 			       "shared/testdata/vocab to run them\n",
-			       NP_VOCAB_DIR,
+			       tst_vocab_dir(),
 			       n ? strerror(-n) : "no ggml-vocab-*.gguf");
 			return 77;
 		}

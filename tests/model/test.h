@@ -23,6 +23,8 @@ Suite *np_suite_chat(void);
 /* Find the reference vocabularies of NP_VOCAB_DIR for np_suite_vocab:
  * their count, or -errno when the directory cannot be read */
 int tst_vocab_scan(void);
+/* $NP_VOCAB_DIR, else the CMake cache variable NP_VOCAB_DIR */
+const char *tst_vocab_dir(void);
 
 /* Log capture: the last message logged through tst_log */
 extern const struct np_log tst_log;
