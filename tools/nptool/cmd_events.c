@@ -250,9 +250,10 @@ static void report(struct npt *t, const char *path, const struct ev_list *l,
 		npt_json_kuint(j, "unreadable", l->unreadable);
 	} else if (l->unreadable) {
 		fprintf(stderr,
-			"nptool: events: %llu lines of %s could not be read "
+			"nptool: events: %llu line%s of %s could not be read "
 			"(skipped)\n",
-			(unsigned long long)l->unreadable, path);
+			(unsigned long long)l->unreadable,
+			l->unreadable == 1 ? "" : "s", path);
 	}
 }
 
