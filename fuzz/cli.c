@@ -254,6 +254,23 @@ static const struct opt o_bench[] = {{.name = "--model-shape", .kind = K_FILE},
 				     {.name = "--prompt", .kind = K_COUNT},
 				     {.name = "--generate", .kind = K_COUNT},
 				     {.name = NULL}};
+static const char *const ev_kinds[] = {
+	"error",	  "reset", "recovery", "thermal",
+	"fault-injected", "bogus", "",	       NULL};
+static const char *const ev_since[] = {"0",
+				       "60",
+				       "2026-01-01T00:00:00Z",
+				       "2026-01-01T00:00:00.5",
+				       "2026-13-01T00:00:00Z",
+				       "yesterday",
+				       "-1",
+				       NULL};
+static const struct opt o_events[] = {
+	{.name = "-n", .kind = K_COUNT},
+	{.name = "--since", .kind = K_WORD, .words = ev_since},
+	{.name = "--card", .kind = K_CARD},
+	{.name = "--kind", .kind = K_WORD, .words = ev_kinds},
+	{.name = NULL}};
 static const struct opt o_none[] = {{.name = NULL}};
 
 static const struct {
@@ -270,14 +287,14 @@ static const struct {
 	{"model", o_model},	  {"compile", o_compile},
 	{"bench", o_bench},	  {"help", o_none},
 	{"bogus", o_none},	  {"topo", o_none},
-	{"exporter", o_exporter},
+	{"exporter", o_exporter}, {"events", o_events},
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define MAX_ARGS 40
 
 /* Files the values point at, made once. */
-static char models[6][256], files[5][256], outs[3][256];
+static char models[6][256], files[5][256], outs[3][256], journal[256];
 
 static void make_files(void)
 {
@@ -318,6 +335,9 @@ static void make_files(void)
 	 * -m load the first (the build's demo model may not exist) */
 	NP_FUZZ_ASSERT(!access(models[0], R_OK), "%s", models[0]);
 	setenv("NP_MODEL", models[0], 1);
+	/* the runs' events, which events reads back */
+	snprintf(journal, sizeof(journal), "%s/events.jsonl", dir);
+	setenv("NP_EVENT_LOG", journal, 1);
 }
 
 /* A value of kind k: an entry of a table picked by the next byte. */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "journal.h"
 
 uint64_t npi_now_ns(void)
 {
@@ -712,6 +713,7 @@ int np_card_reset(struct np_card *card)
 {
 	struct np_ctx *ctx;
 	unsigned int i, attempt;
+	uint32_t thermal;
 	int ret;
 
 	if (!card)
@@ -723,6 +725,11 @@ int np_card_reset(struct np_card *card)
 			card->name);
 		return -ENODEV;
 	}
+	thermal = ctx->ops->reg_read(card, NP_REG_THROTTLE_COUNT);
+	if (thermal && thermal != 0xffffffffu)
+		npi_journal(card, NPI_EV_THERMAL,
+			    "%u thermal throttle episodes since the last reset",
+			    thermal);
 	for (i = 0; i < card->num_engines; i++)
 		npi_engine_abort(&card->eng[i], -ECANCELED);
 	card->ready = false;
@@ -731,13 +738,19 @@ int np_card_reset(struct np_card *card)
 		if (ret) {
 			npi_log(ctx, LOG_ERR, "np: card %s: reset failed: %s",
 				card->name, strerror(-ret));
+			npi_journal(card, NPI_EV_RESET, "reset failed: %s",
+				    strerror(-ret));
 			return ret;
 		}
 		ret = card_wait_ready(card);
 		if (!ret)
 			ret = card_check_id(card);
-		if (ret)
+		if (ret) {
+			npi_journal(card, NPI_EV_RESET,
+				    "reset: the card did not come back (%s)",
+				    strerror(-ret));
 			return ret;
+		}
 		/* Verify: every engine must take its ring again. */
 		ret = card_start(card);
 		if (ret != -EIO || attempt)
@@ -749,8 +762,14 @@ int np_card_reset(struct np_card *card)
 	}
 	if (!ret) {
 		__atomic_store_n(&card->dma_failed, 0, __ATOMIC_RELEASE);
+		card->failure_journaled = false;
 		npi_log(ctx, LOG_INFO, "np: card %s: reset, ID verified",
 			card->name);
+		npi_journal(card, NPI_EV_RESET, "reset, ID verified");
+	} else {
+		npi_journal(card, NPI_EV_RESET,
+			    "reset: an engine still refuses its ring (%s)",
+			    strerror(-ret));
 	}
 	return ret;
 }

@@ -85,6 +85,9 @@ struct np_card {
 	 * the card's last reset: the engine itself is restarted at once, so
 	 * recovery learns of the error here. Atomic. */
 	uint32_t dma_failed;
+	/* The failure npi_card_failed found went to the journal; cleared by
+	 * a reset, so a failure found again and again is written once. */
+	bool failure_journaled;
 };
 
 struct np_ctx {
@@ -104,6 +107,7 @@ struct np_ctx {
 	struct np_buf *bufs;
 	struct npi_iova_range *iova_used; /* sorted by start */
 	bool mlock_warned;
+	bool journal_warned; /* atomic; journal.c */
 	uint64_t iommu_faults; /* atomic; emu software IOMMU */
 };
 

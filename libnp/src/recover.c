@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "journal.h"
 #include "pipe.h"
 #include "np/recover.h"
 #include "np_prog.h"
@@ -213,6 +214,13 @@ static const char *card_fault(struct np_card *card, unsigned int *engine)
 	return NULL;
 }
 
+/* The first time since its last reset that card is found failed. */
+static bool first_failure(struct np_card *card)
+{
+	return !__atomic_exchange_n(&card->failure_journaled, true,
+				    __ATOMIC_RELAXED);
+}
+
 int npi_card_failed(struct np_card *card)
 {
 	unsigned int e = 0;
@@ -220,6 +228,15 @@ int npi_card_failed(struct np_card *card)
 
 	if (!f)
 		return 0;
+	if (first_failure(card)) {
+		if (!strcmp(f, "DMA error"))
+			npi_journal(card, NPI_EV_ERROR,
+				    "DMA engine %u stopped with error %u", e,
+				    __atomic_load_n(&card->eng[e].wb->error,
+						    __ATOMIC_RELAXED));
+		else
+			npi_journal(card, NPI_EV_ERROR, "card failed: %s", f);
+	}
 	if (np_card_removed(card)) {
 		npi_log(card->ctx, LOG_ERR, "np: card %s was removed",
 			card->name);
@@ -258,6 +275,8 @@ int np_card_inject(struct np_card *card, const char *fault)
 	if (!card->ctx->ops->inject)
 		return -EOPNOTSUPP;
 	ret = card->ctx->ops->inject(card, fault);
+	if (!ret)
+		npi_journal(card, NPI_EV_FAULT, "%s", fault);
 	npi_log(card->ctx, ret ? LOG_ERR : LOG_NOTICE,
 		"np: card %s: inject '%s': %s", card->name, fault,
 		!ret	       ? "armed" :
@@ -413,6 +432,7 @@ int npi_recover(struct np_pipeline *p, int err, uint32_t attempt, uint32_t max,
 		uint32_t requests, struct np_recover_event *ev)
 {
 	uint64_t t = npi_now_ns();
+	struct np_card *card;
 	char what[96];
 	int ret;
 
@@ -432,8 +452,29 @@ int npi_recover(struct np_pipeline *p, int err, uint32_t attempt, uint32_t max,
 		"and reloading %u cards, then resuming %u requests",
 		strerror(-err), what, attempt, max, np_pipeline_cards(p),
 		requests);
+	card = npi_pipeline_card(p, ev->card >= 0 ? (uint32_t)ev->card : 0,
+				 NULL);
+	npi_journal(card, NPI_EV_RECOVERY,
+		    "recovery %u of %u started: run failed (%s), %s; %u "
+		    "requests to resume",
+		    attempt, max, strerror(-err), what, requests);
 	ret = recover(p, ev);
 	ev->recover_ns = npi_now_ns() - t;
+	if (ret)
+		npi_journal(card, NPI_EV_RECOVERY,
+			    "recovery %u of %u failed after %.1f ms: %s",
+			    attempt, max, (double)ev->recover_ns / 1e6,
+			    strerror(-ret));
+	else
+		npi_journal(
+			card, NPI_EV_RECOVERY,
+			"recovery %u of %u done in %.1f ms: %u cards reset, "
+			"reloaded and verified%s",
+			attempt, max, (double)ev->recover_ns / 1e6,
+			np_pipeline_cards(p),
+			ev->spare >= 0 ? ", a spare card took a removed "
+					 "card's image" :
+					 "");
 	return ret;
 }
 

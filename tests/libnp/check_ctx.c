@@ -2,9 +2,12 @@
 /* Contexts and cards: open/close, spec errors, info, registers, events,
  * reset. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "np/recover.h"
 #include "np_abi.h"
 #include "test.h"
 
@@ -205,6 +208,69 @@ START_TEST(test_reset_and_reuse)
 }
 END_TEST
 
+/* Lines of path holding what. */
+static unsigned int lines_with(const char *path, const char *what)
+{
+	char line[4096];
+	unsigned int n = 0;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		ck_assert_int_eq(line[strlen(line) - 1], '\n');
+		n += !!strstr(line, what);
+	}
+	fclose(f);
+	return n;
+}
+
+/* The event journal: where, what a reset writes, and that a journal
+ * that cannot be written fails nothing and is said once. */
+START_TEST(test_journal)
+{
+	struct np_card *c = np_ctx_card(tst_ctx, 0);
+	char path[] = "/tmp/np-journal-XXXXXX";
+	const char *p;
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	unsetenv("NP_EVENT_LOG");
+	ck_assert_str_eq(np_event_log_path(), NP_EVENT_LOG_DEFAULT);
+	setenv("NP_EVENT_LOG", "off", 1);
+	ck_assert_ptr_null(np_event_log_path());
+	setenv("NP_EVENT_LOG", "", 1);
+	ck_assert_ptr_null(np_event_log_path());
+	setenv("NP_EVENT_LOG", path, 1);
+	p = np_event_log_path();
+	ck_assert_str_eq(p, path);
+
+	ck_assert_int_eq(np_card_reset(c), 0);
+	ck_assert_uint_eq(lines_with(path, "\"kind\":\"reset\",\"message\":"
+					   "\"reset, ID verified\""),
+			  1);
+	if (tst_is_emu()) {
+		ck_assert_int_eq(np_card_inject(c, "sram-ce"), 0);
+		ck_assert_int_ne(np_card_inject(c, "bogus"), 0);
+		ck_assert_uint_eq(
+			lines_with(path, "\"kind\":\"fault-injected\""), 1);
+	}
+	ck_assert_uint_eq(lines_with(path, "\"process\":\""),
+			  tst_is_emu() ? 2 : 1);
+
+	setenv("NP_EVENT_LOG", "/nonexistent-np/dir/events.jsonl", 1);
+	tst_log_clear();
+	ck_assert_int_eq(np_card_reset(c), 0);
+	ck_assert_int_eq(np_card_reset(c), 0);
+	p = strstr(tst_log_text(), "event journal /nonexistent-np");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_ptr_null(strstr(p + 1, "event journal"));
+	setenv("NP_EVENT_LOG", "off", 1);
+	unlink(path);
+}
+END_TEST
+
 Suite *np_suite_ctx(void)
 {
 	Suite *s = suite_create("ctx");
@@ -224,6 +290,7 @@ Suite *np_suite_ctx(void)
 	tcase_add_test(tcc, test_reg_read);
 	tcase_add_test(tcc, test_events);
 	tcase_add_test(tcc, test_reset_and_reuse);
+	tcase_add_test(tcc, test_journal);
 	suite_add_tcase(s, tcc);
 	return s;
 }

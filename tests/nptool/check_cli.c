@@ -11,7 +11,7 @@ static const char *const commands[] = {
 	"list",	   "info",     "status",   "top",      "reset",
 	"memtest", "dma",      "p2p",	   "validate", "doctor",
 	"cdi",	   "pipeline", "model",	   "compile",  "bench",
-	"verify",  "run",      "exporter", "topo",
+	"verify",  "run",      "exporter", "topo",     "events",
 };
 #define NCMDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -253,6 +253,8 @@ START_TEST(test_bash_completion)
 		{"nptool status --query index,temp_m",
 		 "index,temp_mc index,temp_max_mc\n"},
 		{"nptool list --query hol", "holder holder_pid\n"},
+		{"nptool events --kind re", "reset recovery\n"},
+		{"nptool events --s", "--since\n"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

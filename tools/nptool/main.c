@@ -46,6 +46,9 @@ static const struct npt_cmd cmds[] = {
 	CMD(pipeline, "[-i SECONDS] [-m GGUF]",
 	    "during a model run: per card occupancy and bubbles, the "
 	    "bottleneck card"),
+	CMD(events, "[-n N] [--since SECONDS|TIME] [--card CARD] [--kind KIND]",
+	    "the last events of the journal: card failures, resets, "
+	    "recoveries, thermal episodes, injected faults"),
 	CMD(reset, "--all | CARD...",
 	    "reset cards and verify that they came back healthy"),
 	CMD(verify, "[-m MODEL] [-c CARDS] [--inject CARD:FAULT]...",

@@ -45,6 +45,17 @@ extern "C" {
  */
 int np_card_inject(struct np_card *card, const char *fault);
 
+#define NP_EVENT_LOG_DEFAULT "/var/log/np/events.jsonl"
+
+/*
+ * The event journal every process of libnp appends to (one JSON line per
+ * card failure, reset, recovery, thermal episode or injected fault;
+ * docs/nptool.md, "events"): the environment's NP_EVENT_LOG, else
+ * NP_EVENT_LOG_DEFAULT. Returns NULL if NP_EVENT_LOG is "" or "off" (no
+ * journal).
+ */
+const char *np_event_log_path(void);
+
 /*
  * Read card `card` (0 .. np_pipeline_cards - 1) of the pipeline back by
  * DMA and compare the CRC32C of its resident weights (every core's SRAM
