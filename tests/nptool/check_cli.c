@@ -141,6 +141,9 @@ START_TEST(test_bad_values)
 		{"p2p", "--size", "64M"},
 		{"status", "--interval", "-1"},
 		{"top", "--count", "zero"},
+		/* beyond 32 bits: ran for ever (found by the CLI fuzzer) */
+		{"top", "-n", "4294967296"},
+		{"top", "-n", "99999999999999999999"},
 		{"pipeline", "--interval", "0.01"},
 		{"validate", "forever"},
 		{"reset"},

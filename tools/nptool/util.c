@@ -486,7 +486,6 @@ int npt_parse_interval(struct npt *t, int argc, char **argv, double *interval,
 		{"count", required_argument, NULL, 'n'},
 		{0},
 	};
-	char *end;
 	int c;
 
 	while ((c = getopt_long(argc, argv, allow_count ? "i:n:" : "i:", opts,
@@ -504,13 +503,15 @@ int npt_parse_interval(struct npt *t, int argc, char **argv, double *interval,
 		case 'n':
 			if (!allow_count)
 				return npt_usage(t, "%s: bad option", argv[0]);
-			*count = strtol(optarg, &end, 10);
-			if (*end || *count < 1)
-				return npt_usage(t,
-						 "%s: count '%s' is not a "
-						 "positive integer",
-						 argv[0], optarg);
-			break;
+			{
+				uint32_t n;
+				int rc = npt_parse_u32(t, "-n", optarg, 1, &n);
+
+				if (rc)
+					return rc;
+				*count = n;
+				break;
+			}
 		default:
 			return npt_usage(t, "%s: bad option", argv[0]);
 		}
