@@ -46,40 +46,12 @@ struct record {
 	struct np_recover_event last; /* the last recovery */
 };
 
-static struct np_ctx *ctx;
-static struct np_model *model;
-static struct np_quant_calib *calib;
-static struct np_compiled *comp;
-static struct np_pipeline *pipe_;
+static struct tst_rig rig;
 static struct record *ref, *run;
-static char last_log[512];
-
-static void log_fn(void *opaque, enum np_log_level level, const char *msg)
-{
-	(void)opaque;
-	if (level <= 3)
-		snprintf(last_log, sizeof(last_log), "%s", msg);
-}
 
 static void setup(void)
 {
-	/* A short wait timeout makes a hung or dead card quick to detect;
-	 * a spurious timeout on a loaded machine is recovered like any
-	 * other failure and changes no token. */
-	struct np_open_opts o = {.log = {.fn = log_fn}, .timeout_ms = 1500};
-	struct np_compile_opts co = {.n_cards = N_CARDS,
-				     .batch = N_REQ,
-				     .max_seq = MAX_POS,
-				     .out_cards = 2};
-	struct np_pipeline_opts po = {.frame_tokens = 8};
-	char spec[16];
-
-	snprintf(spec, sizeof(spec), "emu:%u", N_CARDS + 1);
-	ck_assert_int_eq(np_open(spec, &o, &ctx), 0);
-	ck_assert_int_eq(np_model_synthetic(&shape, 77, &model), 0);
-	ck_assert_int_eq(np_quant_calib_default(model, &calib), 0);
-	ck_assert_int_eq(np_compile(model, calib, &co, NULL, &comp), 0);
-	ck_assert_int_eq(np_pipeline_create(ctx, comp, &po, &pipe_), 0);
+	tst_rig_open(&rig, &shape, 77, N_CARDS, N_REQ, MAX_POS);
 	ref = calloc(1, sizeof(*ref));
 	run = calloc(1, sizeof(*run));
 	ck_assert_ptr_nonnull(ref);
@@ -88,18 +60,9 @@ static void setup(void)
 
 static void teardown(void)
 {
-	np_pipeline_destroy(pipe_);
-	np_compiled_destroy(comp);
-	np_quant_calib_destroy(calib);
-	np_model_destroy(model);
-	np_close(ctx);
+	tst_rig_close(&rig);
 	free(ref);
 	free(run);
-	pipe_ = NULL;
-	comp = NULL;
-	calib = NULL;
-	model = NULL;
-	ctx = NULL;
 }
 
 static int on_token(void *opaque, const struct np_token_event *e)
@@ -117,7 +80,7 @@ static int on_token(void *opaque, const struct np_token_event *e)
 	r->count[e->request]++;
 	if (++r->total == INJECT_AT && r->fault)
 		r->inject_ret =
-			np_card_inject(np_ctx_card(ctx, r->card), r->fault);
+			np_card_inject(np_ctx_card(rig.ctx, r->card), r->fault);
 	return 0;
 }
 
@@ -158,17 +121,18 @@ static void session(struct record *r, struct np_session_stats *st)
 	struct np_recover_opts ro = {.on_recover = on_recover, .opaque = r};
 
 	prompts(req, buf);
-	ck_assert_msg(np_session_run_recover(pipe_, req, N_REQ, &so, &ro, st) ==
-			      0,
-		      "run with fault '%s' failed: %s",
-		      r->fault ? r->fault : "none", last_log);
+	ck_assert_msg(
+		np_session_run_recover(rig.pipe, req, N_REQ, &so, &ro, st) == 0,
+		"run with fault '%s' failed: %s", r->fault ? r->fault : "none",
+		tst_last_log);
 }
 
 static uint32_t reg(unsigned int card, uint32_t off)
 {
 	uint32_t v = 0;
 
-	ck_assert_int_eq(np_card_reg_read(np_ctx_card(ctx, card), off, &v), 0);
+	ck_assert_int_eq(np_card_reg_read(np_ctx_card(rig.ctx, card), off, &v),
+			 0);
 	return v;
 }
 
@@ -199,7 +163,7 @@ static void check_fault(const char *fault, unsigned int card,
 	}
 	ck_assert_uint_eq(st.tokens, N_REQ * MAX_TOKENS);
 	for (uint32_t c = 0; c < N_CARDS; c++)
-		ck_assert_int_eq(np_pipeline_verify(pipe_, c, NULL), 0);
+		ck_assert_int_eq(np_pipeline_verify(rig.pipe, c, NULL), 0);
 }
 
 START_TEST(dma_error_on_forward)
@@ -269,14 +233,14 @@ END_TEST
 
 START_TEST(surprise_removal_moves_to_spare)
 {
-	struct np_card *gone = np_ctx_card(ctx, 2);
+	struct np_card *gone = np_ctx_card(rig.ctx, 2);
 
 	check_fault("remove", 2, 1);
 	ck_assert_int_eq(run->last.card, 2);
 	ck_assert_str_eq(run->last.fault, "removed");
 	ck_assert_int_eq(run->last.spare, (int)N_CARDS);
 	ck_assert_int_eq(np_card_removed(gone), 1);
-	ck_assert_int_eq(np_card_removed(np_ctx_card(ctx, N_CARDS)), 0);
+	ck_assert_int_eq(np_card_removed(np_ctx_card(rig.ctx, N_CARDS)), 0);
 	ck_assert_int_eq(np_card_reset(gone), -ENODEV);
 }
 END_TEST
@@ -289,19 +253,20 @@ START_TEST(removal_without_spare_fails_naming_the_card)
 		.micro_batches = 3, .on_token = on_token, .opaque = run};
 	char name[32];
 
-	ck_assert_int_eq(np_card_inject(np_ctx_card(ctx, N_CARDS), "remove"),
-			 0);
+	ck_assert_int_eq(
+		np_card_inject(np_ctx_card(rig.ctx, N_CARDS), "remove"), 0);
 	run->fault = "remove";
 	run->card = 1;
 	prompts(req, buf);
 	ck_assert_int_eq(
-		np_session_run_recover(pipe_, req, N_REQ, &so, NULL, NULL),
+		np_session_run_recover(rig.pipe, req, N_REQ, &so, NULL, NULL),
 		-ENODEV);
 	ck_assert_int_eq(run->inject_ret, 0);
 	snprintf(name, sizeof(name), "card %s ",
-		 np_card_name(np_ctx_card(ctx, 1)));
-	ck_assert_msg(strstr(last_log, name) && strstr(last_log, "spare"),
-		      "log: %s", last_log);
+		 np_card_name(np_ctx_card(rig.ctx, 1)));
+	ck_assert_msg(strstr(tst_last_log, name) &&
+			      strstr(tst_last_log, "spare"),
+		      "log: %s", tst_last_log);
 }
 END_TEST
 
@@ -317,23 +282,23 @@ START_TEST(verify_catches_overwritten_weights)
 	};
 
 	for (uint32_t c = 0; c < N_CARDS; c++)
-		ck_assert_int_eq(np_pipeline_verify(pipe_, c, NULL), 0);
-	ck_assert_int_eq(np_pipeline_verify(pipe_, N_CARDS, NULL), -EINVAL);
-	ck_assert_int_eq(np_pipeline_verify(pipe_, 1, &crc0), 0);
-	ck_assert_int_eq(np_buf_alloc(ctx, 4096, &buf), 0);
+		ck_assert_int_eq(np_pipeline_verify(rig.pipe, c, NULL), 0);
+	ck_assert_int_eq(np_pipeline_verify(rig.pipe, N_CARDS, NULL), -EINVAL);
+	ck_assert_int_eq(np_pipeline_verify(rig.pipe, 1, &crc0), 0);
+	ck_assert_int_eq(np_buf_alloc(rig.ctx, 4096, &buf), 0);
 	memset(np_buf_ptr(buf), 0x5a, 4096);
 	s.buf = buf;
-	ck_assert_int_eq(np_xfer_run(np_ctx_card(ctx, 1), &s), 0);
-	ck_assert_int_eq(np_pipeline_verify(pipe_, 1, &crc1), -EBADMSG);
+	ck_assert_int_eq(np_xfer_run(np_ctx_card(rig.ctx, 1), &s), 0);
+	ck_assert_int_eq(np_pipeline_verify(rig.pipe, 1, &crc1), -EBADMSG);
 	ck_assert_uint_ne(crc0, crc1);
-	ck_assert_ptr_nonnull(strstr(last_log, "checksum"));
+	ck_assert_ptr_nonnull(strstr(tst_last_log, "checksum"));
 	np_buf_free(buf);
 }
 END_TEST
 
 START_TEST(inject_refuses_bad_faults)
 {
-	struct np_card *c = np_ctx_card(ctx, 0);
+	struct np_card *c = np_ctx_card(rig.ctx, 0);
 
 	ck_assert_int_eq(np_card_inject(c, "meltdown"), -EINVAL);
 	ck_assert_int_eq(np_card_inject(c, "hang:engine=7,n=1"), -EINVAL);

@@ -53,38 +53,13 @@ struct tst_ev {
 	uint32_t i;
 };
 
-static struct np_ctx *ctx;
-static struct np_model *model;
-static struct np_quant_calib *calib;
-static struct np_compiled *comp;
-static struct np_pipeline *pipe_;
+static struct tst_rig rig;
 static struct np_sched *sched;
 static struct tst_run *ref, *run;
-static char last_log[512];
-
-static void log_fn(void *opaque, enum np_log_level level, const char *msg)
-{
-	(void)opaque;
-	if (level <= 3)
-		snprintf(last_log, sizeof(last_log), "%s", msg);
-}
 
 static void setup(void)
 {
-	struct np_open_opts o = {.log = {.fn = log_fn}, .timeout_ms = 1500};
-	struct np_compile_opts co = {.n_cards = N_CARDS,
-				     .batch = SLOTS,
-				     .max_seq = MAX_POS,
-				     .out_cards = 2};
-	struct np_pipeline_opts po = {.frame_tokens = 8};
-	char spec[16];
-
-	snprintf(spec, sizeof(spec), "emu:%u", N_CARDS + 1);
-	ck_assert_int_eq(np_open(spec, &o, &ctx), 0);
-	ck_assert_int_eq(np_model_synthetic(&shape, 78, &model), 0);
-	ck_assert_int_eq(np_quant_calib_default(model, &calib), 0);
-	ck_assert_int_eq(np_compile(model, calib, &co, NULL, &comp), 0);
-	ck_assert_int_eq(np_pipeline_create(ctx, comp, &po, &pipe_), 0);
+	tst_rig_open(&rig, &shape, 78, N_CARDS, SLOTS, MAX_POS);
 	ref = calloc(1, sizeof(*ref));
 	run = calloc(1, sizeof(*run));
 	ck_assert_ptr_nonnull(ref);
@@ -94,19 +69,10 @@ static void setup(void)
 static void teardown(void)
 {
 	np_sched_destroy(sched);
-	np_pipeline_destroy(pipe_);
-	np_compiled_destroy(comp);
-	np_quant_calib_destroy(calib);
-	np_model_destroy(model);
-	np_close(ctx);
+	tst_rig_close(&rig);
 	free(ref);
 	free(run);
 	sched = NULL;
-	pipe_ = NULL;
-	comp = NULL;
-	calib = NULL;
-	model = NULL;
-	ctx = NULL;
 }
 
 static int on_event(void *opaque, const struct np_sched_event *e)
@@ -127,7 +93,7 @@ static int on_event(void *opaque, const struct np_sched_event *e)
 	r->tok[i][r->n[i]++] = e->token;
 	if (++r->total == INJECT_AT && r->fault) {
 		r->inject_ret =
-			np_card_inject(np_ctx_card(ctx, r->card), r->fault);
+			np_card_inject(np_ctx_card(rig.ctx, r->card), r->fault);
 		__atomic_store_n(&r->injected, 1, __ATOMIC_RELEASE);
 	}
 	return 0;
@@ -164,7 +130,7 @@ static void serve(struct tst_run *r)
 	pthread_t th;
 	void *ret;
 
-	ck_assert_int_eq(np_sched_create(pipe_, &o, &sched), 0);
+	ck_assert_int_eq(np_sched_create(rig.pipe, &o, &sched), 0);
 	ck_assert_int_eq(pthread_create(&th, NULL, run_thread, NULL), 0);
 	for (uint32_t i = 0; i < N_REQ; i++) {
 		struct np_sched_req sr = {0};
@@ -191,7 +157,7 @@ static void serve(struct tst_run *r)
 	np_sched_drain(sched);
 	ck_assert_int_eq(pthread_join(th, &ret), 0);
 	ck_assert_msg(ret == NULL, "fault '%s': %s",
-		      r->fault ? r->fault : "none", last_log);
+		      r->fault ? r->fault : "none", tst_last_log);
 	ck_assert_int_eq(np_sched_stats(sched, &st), 0);
 	ck_assert_uint_eq(st.recoveries, r->recoveries);
 	ck_assert_uint_eq(st.finished[NP_FINISH_LENGTH], N_REQ);
@@ -205,7 +171,7 @@ static void check_greedy(const struct tst_run *r, uint32_t i)
 	struct np_ref_int *ri;
 	int32_t logits[512];
 
-	ck_assert_int_eq(np_ref_int_create(comp, &ri), 0);
+	ck_assert_int_eq(np_ref_int_create(rig.comp, &ri), 0);
 	for (uint32_t pos = 0; pos + 1 < r->n_prompt[i] + r->n[i]; pos++) {
 		int32_t t = pos < r->n_prompt[i] ?
 				    r->prompt[i][pos] :
@@ -245,7 +211,7 @@ static void check_fault(const char *fault, unsigned int card)
 	}
 	ck_assert_uint_gt(replayed, 0);
 	for (uint32_t c = 0; c < N_CARDS; c++)
-		ck_assert_int_eq(np_pipeline_verify(pipe_, c, NULL), 0);
+		ck_assert_int_eq(np_pipeline_verify(rig.pipe, c, NULL), 0);
 }
 
 START_TEST(dma_error_while_joining)
@@ -270,7 +236,7 @@ START_TEST(failure_without_recovery)
 
 	r->fault = "dma-error:engine=0,n=1";
 	r->card = 4;
-	ck_assert_int_eq(np_sched_create(pipe_, NULL, &sched), 0);
+	ck_assert_int_eq(np_sched_create(rig.pipe, NULL, &sched), 0);
 	for (uint32_t i = 0; i < SLOTS; i++) {
 		struct np_sched_req sr = {0};
 
