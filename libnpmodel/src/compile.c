@@ -4,6 +4,7 @@
  * mapping, the SRAM layout of every card (docs/model-format.md) and the
  * integer parameters of every layer (docs/numerics.md).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -217,6 +218,41 @@ static void explain_no_fit(const struct np_model_shape *s, uint32_t hd,
 		 s->dim, k_out, need, fit);
 }
 
+static const char *const prec_names[NP_PREC_COUNT] = {
+	[NP_PREC_W4A4] = "w4a4",
+	[NP_PREC_A8C8W4] = "a8c8w4",
+	[NP_PREC_W8A8] = "w8a8",
+	[NP_PREC_W2A8] = "w2a8",
+};
+
+const char *np_precision_name(enum np_precision p)
+{
+	if (p == NP_PREC_DEFAULT)
+		p = NP_DEFAULT_PRECISION;
+	return (unsigned int)p < NP_PREC_COUNT ? prec_names[p] : NULL;
+}
+
+int np_precision_parse(const char *name, enum np_precision *out)
+{
+	char k[16];
+	size_t n = 0;
+
+	for (; name && *name; name++) {
+		if (*name == '-' || *name == '_')
+			continue;
+		if (n + 1 >= sizeof(k))
+			return -EINVAL;
+		k[n++] = (char)tolower((unsigned char)*name);
+	}
+	k[n] = 0;
+	for (unsigned int p = 1; p < NP_PREC_COUNT; p++)
+		if (!strcmp(k, prec_names[p])) {
+			*out = (enum np_precision)p;
+			return 0;
+		}
+	return -EINVAL;
+}
+
 int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
 	       const struct np_compile_opts *opts, const struct np_log *log,
 	       struct np_compiled **out)
@@ -232,7 +268,8 @@ int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
 	o.n_cards = o.n_cards ? o.n_cards : NP_DEFAULT_CARDS;
 	o.batch = o.batch ? o.batch : NP_DEFAULT_SESSIONS;
 	o.max_seq = o.max_seq ? o.max_seq : NP_DEFAULT_PLAN_MAX_SEQ;
-	if (o.resv0 || memcmp(o.resv, (uint64_t[4]){0}, sizeof(o.resv))) {
+	o.precision = o.precision ? o.precision : NP_DEFAULT_PRECISION;
+	if (memcmp(o.resv, (uint64_t[4]){0}, sizeof(o.resv))) {
 		npim_log(log, LOG_ERR,
 			 "compile: np_compile_opts: reserved space is not "
 			 "zero; zero-initialize the struct");
@@ -247,6 +284,18 @@ int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
 			 o.n_cards, o.batch, o.max_seq, o.flags,
 			 NPIM_MAX_CARDS);
 		return -EINVAL;
+	}
+	if (o.precision >= NP_PREC_COUNT) {
+		npim_log(log, LOG_ERR,
+			 "compile: precision %u is not an enum np_precision",
+			 o.precision);
+		return -EINVAL;
+	}
+	if (o.precision != NP_PREC_W4A4) {
+		npim_log(log, LOG_ERR,
+			 "compile: precision %s: these cards compute w4a4 only",
+			 np_precision_name(o.precision));
+		return -EOPNOTSUPP;
 	}
 	pass = o.flags & NP_COMPILE_PASS_THROUGH;
 	if (calib && calib->n_layers != s->n_layers) {

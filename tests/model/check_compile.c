@@ -180,8 +180,34 @@ START_TEST(test_bad_opts)
 	one = (struct np_compile_opts){.flags = 2};
 	ck_assert_int_eq(np_compile(m, NULL, &one, &tst_log, &c), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(tst_last, "flags 0x2"));
+	one = (struct np_compile_opts){.precision = NP_PREC_COUNT};
+	ck_assert_int_eq(np_compile(m, NULL, &one, &tst_log, &c), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(tst_last, "not an enum np_precision"));
 	np_model_destroy(m);
 	np_compiled_destroy(NULL);
+}
+END_TEST
+
+START_TEST(test_precision_names)
+{
+	enum np_precision p = NP_PREC_DEFAULT;
+
+	for (unsigned int i = 1; i < NP_PREC_COUNT; i++) {
+		const char *n = np_precision_name((enum np_precision)i);
+
+		ck_assert_ptr_nonnull(n);
+		ck_assert_int_eq(np_precision_parse(n, &p), 0);
+		ck_assert_int_eq(p, i);
+	}
+	ck_assert_str_eq(np_precision_name(NP_PREC_DEFAULT),
+			 np_precision_name(NP_DEFAULT_PRECISION));
+	ck_assert_ptr_null(np_precision_name(NP_PREC_COUNT));
+	ck_assert_int_eq(np_precision_parse("A8-C8-W4", &p), 0);
+	ck_assert_int_eq(p, NP_PREC_A8C8W4);
+	ck_assert_int_eq(np_precision_parse("w4a16", &p), -EINVAL);
+	ck_assert_int_eq(np_precision_parse("", &p), -EINVAL);
+	ck_assert_int_eq(np_precision_parse("w4a4w4a4w4a4w4a4w4a4", &p),
+			 -EINVAL);
 }
 END_TEST
 
@@ -502,6 +528,7 @@ Suite *np_suite_compile(void)
 	tcase_add_test(tc, test_output_split);
 	tcase_add_test(tc, test_does_not_fit);
 	tcase_add_test(tc, test_bad_opts);
+	tcase_add_test(tc, test_precision_names);
 	tcase_add_test(tc, test_out_cards_above_vocab);
 	tcase_add_test(tc, test_images_validate);
 	tcase_add_test(tc, test_image_layout);

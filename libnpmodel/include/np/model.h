@@ -438,6 +438,31 @@ int np_quant_multiplier(double f, int32_t *m, int32_t *shift);
 #define NP_DEFAULT_LOAD_MAX_SEQ 512u /* np_model_load's */
 #define NP_DEFAULT_FRAME_TOKENS 64u /* most tokens of one frame */
 #define NP_DEFAULT_CANDIDATES 40u /* top-k pairs per token and output card */
+/* the cards' arithmetic; becomes NP_PREC_A8C8W4 once the cards compute it */
+#define NP_DEFAULT_PRECISION NP_PREC_W4A4
+
+/*
+ * The cards' arithmetic, per model (docs/numerics.md specifies each mode
+ * bit for bit). Names: "a8c8w4", "w4a4", "w8a8", "w2a8".
+ *   A8C8W4  8-bit activations and KV cache, 4-bit weights: NorthPole 2025
+ *   W4A4    4-bit weights and activations: NorthPole 2024
+ *   W8A8    8-bit weights, activations and KV cache
+ *   W2A8    2-bit weights, 8-bit activations and KV cache
+ */
+enum np_precision {
+	NP_PREC_DEFAULT = 0, /* the library default, NP_DEFAULT_PRECISION */
+	NP_PREC_W4A4 = 1,
+	NP_PREC_A8C8W4 = 2,
+	NP_PREC_W8A8 = 3,
+	NP_PREC_W2A8 = 4,
+	NP_PREC_COUNT, /* one past the last */
+};
+/* "w4a4" etc.; NULL for a value outside the enum. DEFAULT names the
+ * mode it stands for. */
+const char *np_precision_name(enum np_precision p);
+/* Name (case-insensitive; "a8-c8-w4" and "A8C8W4" both work) -> mode.
+ * Returns 0 or -EINVAL. */
+int np_precision_parse(const char *name, enum np_precision *out);
 
 struct np_compile_opts {
 	uint32_t n_cards; /* 0: NP_DEFAULT_CARDS */
@@ -445,7 +470,7 @@ struct np_compile_opts {
 	uint32_t max_seq; /* tokens per session, 0: NP_DEFAULT_PLAN_MAX_SEQ */
 	uint32_t out_cards; /* 0: as few as fit, at most the vocabulary */
 	uint32_t flags; /* NP_COMPILE_* */
-	uint32_t resv0; /* must be zero */
+	uint32_t precision; /* enum np_precision; 0: NP_DEFAULT_PRECISION */
 	uint64_t resv[4]; /* must be zero: room for new options */
 };
 
