@@ -45,6 +45,7 @@ struct np_gguf {
 	size_t n_t;
 	uint64_t alignment;
 	size_t data_off;
+	int meta; /* np_gguf_open_meta: metadata and tensor infos only */
 };
 
 struct gguf_cur {
@@ -492,6 +493,11 @@ static int gguf_parse(struct np_gguf *g, const struct np_log *log)
 			return ret;
 	}
 	g->data_off = (c.pos + al - 1) / al * al;
+	if (g->meta) { /* no tensor data was read: nothing to point at */
+		for (size_t i = 0; i < n_t; i++)
+			g->t[i].data = NULL;
+		return 0;
+	}
 	if (n_t && g->data_off > g->len) {
 		npim_log(log, LOG_ERR,
 			 "gguf: truncated file: tensor data would start at "
@@ -529,7 +535,7 @@ static int gguf_parse(struct np_gguf *g, const struct np_log *log)
 	return gguf_check_overlap(g, log);
 }
 
-static int gguf_new(const void *buf, size_t len, void *map,
+static int gguf_new(const void *buf, size_t len, void *map, int meta,
 		    const struct np_log *log, struct np_gguf **out)
 {
 	struct np_gguf *g = calloc(1, sizeof(*g));
@@ -538,6 +544,7 @@ static int gguf_new(const void *buf, size_t len, void *map,
 	*out = NULL;
 	if (!g)
 		return -ENOMEM;
+	g->meta = meta;
 	g->p = buf;
 	g->len = len;
 	g->map = map;
@@ -563,7 +570,7 @@ int np_gguf_open_mem(const void *buf, size_t len, const struct np_log *log,
 {
 	if (!buf && len)
 		return -EINVAL;
-	return gguf_new(buf ? buf : "", len, NULL, log, out);
+	return gguf_new(buf ? buf : "", len, NULL, 0, log, out);
 }
 
 /* The whole file into private anonymous memory: the reader then never
@@ -613,14 +620,13 @@ static int gguf_slurp(int fd, size_t len, const char *path,
 	return 0;
 }
 
-int np_gguf_open(const char *path, const struct np_log *log,
-		 struct np_gguf **out)
+/* open path for reading: a non-empty regular file; its size in *size */
+static int gguf_open_fd(const char *path, const struct np_log *log,
+			size_t *size)
 {
 	struct stat st;
-	void *map = NULL;
 	int fd, ret;
 
-	*out = NULL;
 	/* O_NONBLOCK: opening a FIFO must not wait for a writer; the
 	 * regular-file check below refuses it */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -655,13 +661,64 @@ int np_gguf_open(const char *path, const struct np_log *log,
 			 path);
 		return -EINVAL;
 	}
-	ret = gguf_slurp(fd, (size_t)st.st_size, path, log, &map);
+	*size = (size_t)st.st_size;
+	return fd;
+}
+
+int np_gguf_open(const char *path, const struct np_log *log,
+		 struct np_gguf **out)
+{
+	void *map = NULL;
+	size_t size;
+	int fd, ret;
+
+	*out = NULL;
+	fd = gguf_open_fd(path, log, &size);
+	if (fd < 0)
+		return fd;
+	ret = gguf_slurp(fd, size, path, log, &map);
 	close(fd);
 	if (ret)
 		return ret;
-	ret = gguf_new(map, (size_t)st.st_size, map, log, out);
+	ret = gguf_new(map, size, map, 0, log, out);
 	if (ret)
-		munmap(map, (size_t)st.st_size);
+		munmap(map, size);
+	return ret;
+}
+
+int np_gguf_open_meta(const char *path, const struct np_log *log,
+		      struct np_gguf **out)
+{
+	size_t size, n;
+	int fd, ret;
+
+	*out = NULL;
+	fd = gguf_open_fd(path, log, &size);
+	if (fd < 0)
+		return fd;
+	/*
+	 * The header, metadata and tensor infos are at the front; their
+	 * length is only known once parsed. Read 1 MiB, and 4 times more
+	 * while the parse runs past the end of what was read (quietly:
+	 * only the last attempt, on the whole file if need be, logs).
+	 */
+	for (n = size < (1u << 20) ? size : (1u << 20);; n *= 4) {
+		void *map = NULL;
+		int last;
+
+		if (n > size)
+			n = size;
+		last = n == size;
+		ret = gguf_slurp(fd, n, path, log, &map);
+		if (ret)
+			break;
+		ret = gguf_new(map, n, map, 1, last ? log : NULL, out);
+		if (ret)
+			munmap(map, n);
+		if (!ret || ret == -ENOMEM || last)
+			break;
+	}
+	close(fd);
 	return ret;
 }
 

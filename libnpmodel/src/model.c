@@ -167,35 +167,17 @@ static int check_tensor(const struct np_model *m, int tensor, uint32_t layer,
 	return 0;
 }
 
-int np_model_from_gguf(const struct np_gguf *g, const struct np_log *log,
-		       struct np_model **out)
+/* The hyperparameters of m->g into m->shape (m->arch set) */
+static int model_hparams(struct np_model *m, const struct np_log *log)
 {
-	const struct npim_arch *a;
-	struct np_model *m;
-	const char *arch;
-	size_t alen;
-	uint32_t rope_dim = 0, ntot;
+	const struct npim_arch *a = m->arch;
+	const struct np_gguf *g = m->g;
+	uint32_t rope_dim = 0;
 	uint64_t nvocab;
 	uint32_t atype;
 	char key[96], embd[96];
 	int ret;
 
-	*out = NULL;
-	ret = np_gguf_get_str(g, "general.architecture", &arch, &alen);
-	if (ret) {
-		npim_log(log, LOG_ERR,
-			 "model: general.architecture is %s; not a model file",
-			 ret == -ENOENT ? "missing" : "not a string");
-		return -EINVAL;
-	}
-	ret = npim_arch_find(arch, alen, log, &a);
-	if (ret)
-		return ret;
-	m = calloc(1, sizeof(*m));
-	if (!m)
-		return -ENOMEM;
-	m->g = g;
-	m->arch = a;
 	m->shape.rope_base = a->rope_base;
 	m->shape.norm_eps = a->norm_eps;
 	if ((ret = hp_u32(m, "block_count", &m->shape.n_layers, 1, log)) ||
@@ -205,24 +187,22 @@ int np_model_from_gguf(const struct np_gguf *g, const struct np_log *log,
 			  log)) ||
 	    (ret = hp_u32(m, "context_length", &m->shape.ctx, 0, log)) ||
 	    (ret = hp_u32(m, "rope.dimension_count", &rope_dim, 0, log)))
-		goto fail;
+		return ret;
 	m->shape.n_kv_heads = m->shape.n_heads;
 	if ((ret = hp_u32(m, "attention.head_count_kv", &m->shape.n_kv_heads, 0,
 			  log)))
-		goto fail;
+		return ret;
 	npim_arch_key(a, "rope.freq_base", key, sizeof(key));
 	if (np_gguf_get_f32(g, key, &m->shape.rope_base) == -EINVAL) {
 		npim_log(log, LOG_ERR,
 			 "model: %s is not a float; the file is corrupt", key);
-		ret = -EINVAL;
-		goto fail;
+		return -EINVAL;
 	}
 	npim_arch_key(a, "attention.layer_norm_rms_epsilon", key, sizeof(key));
 	if (np_gguf_get_f32(g, key, &m->shape.norm_eps) == -EINVAL) {
 		npim_log(log, LOG_ERR,
 			 "model: %s is not a float; the file is corrupt", key);
-		ret = -EINVAL;
-		goto fail;
+		return -EINVAL;
 	}
 	npim_arch_key(a, "vocab_size", key, sizeof(key));
 	npim_arch_tensor_name(a, NP_T_TOK_EMBD, 0, embd, sizeof(embd));
@@ -235,7 +215,7 @@ int np_model_from_gguf(const struct np_gguf *g, const struct np_log *log,
 	}
 	m->shape.vocab = (uint32_t)nvocab;
 	if ((ret = np_model_shape_check(&m->shape, log)))
-		goto fail;
+		return ret;
 	for (int k = 0; k < 2; k++) {
 		/* heads wider or narrower than dim / heads (Mistral Nemo's) */
 		const char *name =
@@ -243,7 +223,7 @@ int np_model_from_gguf(const struct np_gguf *g, const struct np_log *log,
 		uint32_t hd = m->shape.dim / m->shape.n_heads, len = hd;
 
 		if ((ret = hp_u32(m, name, &len, 0, log)))
-			goto fail;
+			return ret;
 		if (len == hd)
 			continue;
 		npim_arch_key(a, name, key, sizeof(key));
@@ -252,8 +232,7 @@ int np_model_from_gguf(const struct np_gguf *g, const struct np_log *log,
 			 "is %u; np computes heads of embedding_length / "
 			 "head_count only",
 			 key, len, hd);
-		ret = -ENOTSUP;
-		goto fail;
+		return -ENOTSUP;
 	}
 	if (rope_dim && rope_dim != m->shape.dim / m->shape.n_heads) {
 		npim_arch_key(a, "rope.dimension_count", key, sizeof(key));
@@ -261,9 +240,68 @@ int np_model_from_gguf(const struct np_gguf *g, const struct np_log *log,
 			 "model: %s is %u but the head dimension is %u; "
 			 "partial RoPE is not supported",
 			 key, rope_dim, m->shape.dim / m->shape.n_heads);
-		ret = -ENOTSUP;
-		goto fail;
+		return -ENOTSUP;
 	}
+	return 0;
+}
+
+/* general.architecture of g, among those np compiles */
+static int model_arch(const struct np_gguf *g, const struct np_log *log,
+		      const struct npim_arch **a)
+{
+	const char *arch;
+	size_t alen;
+	int ret = np_gguf_get_str(g, "general.architecture", &arch, &alen);
+
+	if (ret) {
+		npim_log(log, LOG_ERR,
+			 "model: general.architecture is %s; not a model file",
+			 ret == -ENOENT ? "missing" : "not a string");
+		return -EINVAL;
+	}
+	return npim_arch_find(arch, alen, log, a);
+}
+
+int np_model_shape_from_gguf(const struct np_gguf *g, const struct np_log *log,
+			     struct np_model_shape *out)
+{
+	struct np_model m = {.g = g};
+	int ret = model_arch(g, log, &m.arch);
+
+	if (ret)
+		return ret;
+	ret = model_hparams(&m, log);
+	if (!ret)
+		*out = m.shape;
+	return ret;
+}
+
+int np_model_from_gguf(const struct np_gguf *g, const struct np_log *log,
+		       struct np_model **out)
+{
+	const struct npim_arch *a;
+	struct np_model *m;
+	uint32_t ntot;
+	int ret;
+
+	*out = NULL;
+	if (np_gguf_n_tensors(g) && !np_gguf_tensor(g, 0)->data) {
+		npim_log(log, LOG_ERR,
+			 "model: the GGUF handle holds no tensor data "
+			 "(np_gguf_open_meta); open the file with "
+			 "np_gguf_open to load the model");
+		return -EINVAL;
+	}
+	ret = model_arch(g, log, &a);
+	if (ret)
+		return ret;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->g = g;
+	m->arch = a;
+	if ((ret = model_hparams(m, log)))
+		goto fail;
 	ntot = m->shape.n_layers * NPIM_PER_LAYER + 3;
 	m->t = calloc(ntot, sizeof(*m->t));
 	if (!m->t) {

@@ -30,6 +30,12 @@ static const struct {
 	{"granite-3b",
 	 "granite3b",
 	 {14, 4096, 32, 8, 14336, 49152, 4096, 10000000.0f, 1e-5f}},
+	/* IBM Granite-3.3-8B-instruct's config.json: 40 layers, hidden
+	 * 4096, intermediate 12800, 32/8 heads, vocabulary 49159, context
+	 * 131072, RoPE theta 10^7, RMS epsilon 1e-5 */
+	{"granite-3.3-8b",
+	 NULL,
+	 {40, 4096, 32, 8, 12800, 49159, 131072, 10000000.0f, 1e-5f}},
 };
 
 int np_model_shape_preset(const char *name, struct np_model_shape *out)
@@ -61,6 +67,37 @@ void np_perf_shape_default(struct np_perf_shape *s)
 		.top_k = 40,
 	};
 	np_model_shape_preset(s->name, &s->model);
+}
+
+int np_perf_shape_preset(const char *name, struct np_perf_shape *out)
+{
+	if (!strcmp(name, "northpole-2024")) {
+		/* Appuswamy et al., IEEE HPEC 2024: 16 cards in one 2U
+		 * server, one layer per card, the output layer on 2 */
+		np_perf_shape_default(out);
+		return 0;
+	}
+	if (strcmp(name, "northpole-2025"))
+		return -ENOENT;
+	/*
+	 * DeBole et al., arXiv:2511.15950: one of 3 Granite-3.3-8B
+	 * instances on the 18-server, 288-card rack (96 cards, 6 servers
+	 * of 16), A8-C8-W4, 28 users, 2048 tokens of context. At A8-C8-W4
+	 * a layer's weights (99.6 MB) and KV cache (117.4 MB) do not fit
+	 * one card's 192 MiB, so a layer takes two cards: attention (with
+	 * its KV cache) and FFN. The prompt/generated split of the 2048
+	 * tokens and M are not published: 1024 + 1024 and M 14, as 2024.
+	 */
+	np_perf_shape_default(out);
+	snprintf(out->name, sizeof(out->name), "granite-3.3-8b");
+	np_model_shape_preset("granite-3.3-8b", &out->model);
+	out->act_bits = 8;
+	out->kv_bits = 8;
+	out->cards = 96;
+	out->hosts = 6;
+	out->cards_per_host = 16;
+	out->cards_per_layer = 2;
+	return 0;
 }
 
 /* ---------------------------------------------------------------- */
@@ -105,6 +142,10 @@ static const struct {
 	R(cards),
 	R(out_cards),
 	R(top_k),
+	R(hosts),
+	R(cards_per_host),
+	R(cards_per_layer),
+	R(route_host),
 #undef M
 #undef R
 };
@@ -147,15 +188,16 @@ static char *shape_trim(char *s)
 static int shape_unknown(const char *key, unsigned int no, char *err,
 			 size_t errlen)
 {
-	char keys[512];
+	char keys[768];
 	size_t n = (size_t)snprintf(keys, sizeof(keys), "name");
 
 	for (size_t i = 0; i < NPIM_ARRAY_SIZE(shape_keys) && n < sizeof(keys);
 	     i++)
 		n += (size_t)snprintf(keys + n, sizeof(keys) - n, ", %s",
 				      shape_keys[i].key);
-	shape_err(err, errlen, "line %u: unknown key \"%s\"; the keys are %s",
-		  no, key, keys);
+	shape_err(err, errlen,
+		  "line %u: unknown key \"%s\"; the keys are %s, precision", no,
+		  key, keys);
 	return -EINVAL;
 }
 
@@ -192,6 +234,31 @@ static int shape_line(char *line, unsigned int no, struct np_model_shape *m,
 		}
 		if (p)
 			strcpy(p->name, val);
+		return 0;
+	}
+	if (!strcmp(key, "precision")) {
+		/* np/model.h enum np_precision: bits of weights, activations
+		 * and KV cache (docs/numerics.md) */
+		static const uint32_t bits[NP_PREC_COUNT][3] = {
+			[NP_PREC_W4A4] = {4, 4, 4},
+			[NP_PREC_A8C8W4] = {4, 8, 8},
+			[NP_PREC_W8A8] = {8, 8, 8},
+			[NP_PREC_W2A8] = {2, 8, 8},
+		};
+		enum np_precision pr;
+
+		if (np_precision_parse(val, &pr) || pr == NP_PREC_DEFAULT) {
+			shape_err(err, errlen,
+				  "line %u: precision \"%s\" is not one of "
+				  "w4a4, a8c8w4, w8a8, w2a8",
+				  no, val);
+			return -EINVAL;
+		}
+		if (p) {
+			p->weight_bits = bits[pr][0];
+			p->act_bits = bits[pr][1];
+			p->kv_bits = bits[pr][2];
+		}
 		return 0;
 	}
 	for (i = 0; i < NPIM_ARRAY_SIZE(shape_aliases); i++)

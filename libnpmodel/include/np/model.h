@@ -124,6 +124,15 @@ struct np_gguf_tensor {
  */
 int np_gguf_open(const char *path, const struct np_log *log,
 		 struct np_gguf **out);
+/*
+ * The metadata and tensor infos of a GGUF file only, without reading its
+ * tensor data: for the shape of a model of any size (nptool bench
+ * --model-shape). Tensors' data pointers are NULL; np_model_from_gguf
+ * refuses such a handle, np_model_shape_from_gguf takes it. Returns as
+ * np_gguf_open.
+ */
+int np_gguf_open_meta(const char *path, const struct np_log *log,
+		      struct np_gguf **out);
 /* The same on a caller buffer, which must outlive the handle. */
 int np_gguf_open_mem(const void *buf, size_t len, const struct np_log *log,
 		     struct np_gguf **out);
@@ -306,6 +315,11 @@ struct np_model;
  * name). The gguf must outlive the model. */
 int np_model_from_gguf(const struct np_gguf *g, const struct np_log *log,
 		       struct np_model **out);
+/* The shape of the model in g (np_gguf_open or np_gguf_open_meta) from
+ * its metadata, checked as np_model_from_gguf checks it, no tensor read.
+ * Returns 0 or np_model_from_gguf's errors for the metadata. */
+int np_model_shape_from_gguf(const struct np_gguf *g, const struct np_log *log,
+			     struct np_model_shape *out);
 /* Weights generated on demand from (seed, tensor, row): nothing is stored,
  * so any shape (the 3B one included) costs no memory. */
 int np_model_synthetic(const struct np_model_shape *shape, uint64_t seed,

@@ -44,6 +44,16 @@ struct np_perf_arch {
 	double pcie_latency_s; /* one posted write, port to port */
 	double dma_setup_s; /* descriptor fetch and doorbell per transfer */
 	double host_step_s; /* host: merge top-k, sample, embed, per frame */
+	/* between hosts (docs/perfmodel.md, "Between servers") */
+	double nic_bw; /* NIC line rate, bytes/s */
+	double nic_efficiency; /* payload share after Ethernet/RoCE framing */
+	double nic_latency_s; /* one message, NIC to NIC through a switch */
+	double host_copy_bw; /* host memcpy into a registered buffer, B/s */
+	double net_host_s; /* host software per message and side (UCX) */
+	/* host-routed hops (struct np_perf_shape route_host): the host
+	 * sees each frame land in its memory and posts the next DMA */
+	double host_hop_s;
+	uint64_t resv[4]; /* must be zero */
 };
 
 /* Model shape and run: a llama-style decoder plus N, M, cards. */
@@ -63,12 +73,24 @@ struct np_perf_shape {
 	uint32_t cards; /* cards in the pipeline */
 	uint32_t out_cards; /* of which run the output layer */
 	uint32_t top_k; /* (logit, token) pairs an output card returns */
+	/* multi-host mapping; 0 takes the default in brackets */
+	uint32_t hosts; /* servers the cards are spread over [1] */
+	uint32_t cards_per_host; /* [cards / hosts, rounded up] */
+	uint32_t cards_per_layer; /* 1, or 2: attention and FFN on two
+				   * cards (a layer too big for one) [1] */
+	uint32_t route_host; /* 1: every card-to-card frame goes through
+			      * host memory; 0: peer DMA (np's protocol) */
+	uint32_t resv[4]; /* must be zero */
 };
 
 /* Time of one stage (a card, or the output cards side by side) for one
  * micro-batch, seconds. */
 struct np_perf_stage {
 	uint32_t first_layer, n_layers; /* n_layers 0: output stage */
+	uint32_t part; /* NP_PERF_PART_*: what of its layers it runs */
+	uint32_t host; /* the server of its (first) card */
+	uint32_t card; /* its (first) card, counted over all hosts */
+	int net; /* its hop crosses to another server */
 	double matrix_s; /* vector-matrix units at their precision */
 	double attn_s; /* QK scores on the cores that hold the KV units */
 	double vector_s; /* FP16 vector and activation units */
@@ -78,7 +100,13 @@ struct np_perf_stage {
 	uint64_t sram_used; /* weights + KV + frames, bytes per card */
 };
 
-#define NP_PERF_MAX_STAGES 64
+/* struct np_perf_stage part */
+#define NP_PERF_PART_ATTN 1u /* norm, Q/K/V, attention, O, residual */
+#define NP_PERF_PART_FFN 2u /* norm, gate/up, SiLU, down, residual */
+#define NP_PERF_PART_LAYER 3u /* both */
+#define NP_PERF_PART_OUTPUT 4u /* the output layer */
+
+#define NP_PERF_MAX_STAGES 256
 
 struct np_perf_result {
 	uint32_t n_stages;
@@ -86,6 +114,10 @@ struct np_perf_result {
 	struct np_perf_stage stage[NP_PERF_MAX_STAGES];
 	double link_bw; /* effective PCIe bytes/s */
 	double host_in_s; /* host -> first card per frame (decode) */
+	double net_hop_s; /* one decode frame from a card on one server to
+			   * a card on the next (0 with one host) */
+	uint32_t net_hops; /* server crossings around the ring */
+	uint32_t cards_used; /* cards that hold a stage */
 	double prefill_s; /* every prompt through the pipeline (GPipe) */
 	double decode_s; /* every generated token, all requests */
 	double round_s; /* mean time for every request to get one token */
@@ -105,11 +137,22 @@ struct np_perf_result {
 void np_perf_arch_default(struct np_perf_arch *a);
 
 /*
+ * A run configured as a published system (docs/perfmodel.md, "Against
+ * the published systems"): "northpole-2024" (the 16-card appliance, the
+ * Granite-3B-like shape, w4a4) or "northpole-2025" (one
+ * Granite-3.3-8B-instruct instance of the 288-card rack, A8-C8-W4, over
+ * 6 servers). data/shapes/granite-3b.shape and granite-3.3-8b.shape hold
+ * the same. Returns 0 or -ENOENT for another name.
+ */
+int np_perf_shape_preset(const char *name, struct np_perf_shape *out);
+
+/*
  * Parse a shape file's text (len bytes): lines "key = value", '#'
  * comments; "name", the struct np_model_shape field names (n_heads,
  * n_kv_heads, rope_base...; layers, heads and kv_heads are accepted for
- * n_layers, n_heads and n_kv_heads) and the run fields of struct
- * np_perf_shape (prompt, requests...). Keys left out keep the values
+ * n_layers, n_heads and n_kv_heads), the run fields of struct
+ * np_perf_shape (prompt, requests, hosts...) and "precision" (a name
+ * np_precision_parse knows: sets weight_bits, act_bits and kv_bits). Keys left out keep the values
  * *out holds on entry, so callers set defaults first
  * (np_perf_shape_default). On error, err (errlen bytes) names the line,
  * the key or value and what is allowed. np_model_shape_parse
