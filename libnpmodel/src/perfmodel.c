@@ -142,7 +142,7 @@ static void perf_layer(const struct perf_ctx *c, double tokens, double reqs,
 	vec = at * (3 * dim + 3 * (c->qd + c->kvd) +
 		    (c->qd + 2 * c->kvd + dim) + c->qd + dim) +
 	      ff * (3 * dim + 2 * ffn + dim + ffn + dim);
-	act = ff * ffn + 1; /* SiLU, a reciprocal square root */
+	act = ff * ffn + at + ff; /* SiLU, a reciprocal square root per norm */
 	st->vector_s += tokens *
 			(vec / ((double)a->cores * lane_rate) +
 			 act / ((double)a->cores * a->act_lanes * a->clock_hz));

@@ -11,6 +11,7 @@ int main(void)
 	int failed;
 
 	srunner_add_suite(sr, np_suite_perfmodel());
+	srunner_add_suite(sr, np_suite_perfmulti());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -7,5 +7,6 @@
 
 Suite *np_suite_kernels(void);
 Suite *np_suite_perfmodel(void);
+Suite *np_suite_perfmulti(void);
 
 #endif /* TST_PERF_TEST_H */

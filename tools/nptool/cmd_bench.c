@@ -52,7 +52,7 @@ static int read_text(struct npt *t, const char *path, char **buf, size_t *len)
 
 static const char *part_name(uint32_t part)
 {
-	return part == NP_PERF_PART_ATTN  ? "attention" :
+	return part == NP_PERF_PART_ATTN  ? "attn" :
 	       part == NP_PERF_PART_FFN	  ? "ffn" :
 	       part == NP_PERF_PART_LAYER ? "layers" :
 					    "output";
@@ -90,6 +90,12 @@ static void report_json(struct npt_json *j, const struct np_perf_shape *s,
 			const struct np_perf_result *r)
 {
 	npt_json_kstr(j, "shape", s->name);
+	npt_json_kuint(j, "n_layers", s->model.n_layers);
+	npt_json_kuint(j, "dim", s->model.dim);
+	npt_json_kuint(j, "n_heads", s->model.n_heads);
+	npt_json_kuint(j, "n_kv_heads", s->model.n_kv_heads);
+	npt_json_kuint(j, "ffn", s->model.ffn);
+	npt_json_kuint(j, "vocab", s->model.vocab);
 	npt_json_kuint(j, "requests", s->requests);
 	npt_json_kuint(j, "micro_batches", s->micro_batches);
 	npt_json_kuint(j, "cards", s->cards);
