@@ -94,7 +94,8 @@ static const struct npt_cmd cmds[] = {
 	    "map a model onto cards: layers and SRAM per card, budget; -o "
 	    "writes the card images"),
 	CMD(bench,
-	    "[--model-shape FILE|GGUF] [-n N] [-M M] [-c CARDS] [--out-cards K] "
+	    "[--model-shape FILE|GGUF] [-n N] [-M M] [-c CARDS] [--out-cards "
+	    "K] "
 	    "[--prompt T] [--generate T] [--hosts H] [--cards-per-host C] "
 	    "[--cards-per-layer 1|2] [--precision P] [--route-host] "
 	    "[--sensitivity] [--published]",
