@@ -10,7 +10,10 @@
 #      (14 x 1024, vocabulary 32000, w4a4; N = 28 requests with 128-token
 #      prompts, M = 14, 128 generated tokens each, 16 emulated cards);
 #   3. the performance model of real cards on the Granite-3B-like shape
-#      (`nptool bench --model-shape data/shapes/granite-3b.shape`);
+#      (`nptool bench --model-shape data/shapes/granite-3b.shape`), and
+#      beside the published NorthPole systems (2024: 16 cards, 3B;
+#      2025: one Granite-3.3-8B instance on 6 servers) with each assumed
+#      parameter's sensitivity (`nptool bench --published`);
 #   4. serving (issue #18): npd on the medium model and 16 emulated cards
 #      under bench/np_bench_serve at 1, 8, 28 and 56 streams, and beside it
 #      batch-mode `nptool run` of 28 requests on the same model.
@@ -56,6 +59,8 @@ echo "nptool run -m $model -f $prompts -n 28 -M 14 -t 128 --max-seq 512 --no-sto
 echo
 echo "== 3. the performance model of real cards"
 "$b/tools/nptool" bench --model-shape data/shapes/granite-3b.shape
+echo
+"$b/tools/nptool" bench --published
 
 echo
 echo "== 4. serving: npd under np_bench_serve, and batch mode beside it"

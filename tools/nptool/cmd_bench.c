@@ -272,10 +272,11 @@ static void sens_text(const struct np_perf_shape *s,
 		      const struct np_perf_result *base,
 		      const struct sens_row *rows)
 {
-	printf("sensitivity of %s (per-token latency %.3f ms, %.0f tokens/s): "
-	       "each parameter at x0.5 and x1.5 (pcie_efficiency capped at "
-	       "1)\n",
-	       s->name, base->token_latency_s * 1e3, base->tokens_per_s);
+	printf("sensitivity of %s, %s route (per-token latency %.3f ms, %.0f "
+	       "tokens/s): each parameter at x0.5 and x1.5 (pcie_efficiency "
+	       "capped at 1)\n",
+	       s->name, s->route_host ? "host" : "peer",
+	       base->token_latency_s * 1e3, base->tokens_per_s);
 	printf("%-16s %-10s %12s %12s %12s %12s\n", "parameter", "source",
 	       "latency x0.5", "latency x1.5", "tok/s x0.5", "tok/s x1.5");
 	for (size_t i = 0; i < SENS_N; i++)
@@ -363,9 +364,10 @@ static int published_report(struct npt *t, const struct np_perf_arch *a,
 	} else {
 		printf("model against the published NorthPole systems (no "
 		       "parameter fitted; docs/perfmodel.md)\n");
-		printf("%-38s %-6s %11s %11s %9s %11s %11s %7s\n", "system",
-		       "route", "pub tok/s", "model tok/s", "ratio",
-		       "pub ms/tok", "model ms/tok", "ratio");
+		printf("%-38s %-5s %9s %11s %6s %10s %12s %6s %7s %9s\n",
+		       "system", "route", "pub tok/s", "model tok/s", "ratio",
+		       "pub ms/tok", "model ms/tok", "ratio", "gap ms",
+		       "e2e tok/s");
 	}
 	for (size_t i = 0; i < PUB_N; i++) {
 		for (uint32_t route = 0; route < 2; route++) {
@@ -397,13 +399,18 @@ static int published_report(struct npt *t, const struct np_perf_arch *a,
 				npt_json_obj_close(t->j);
 				continue;
 			}
-			printf("%-38s %-6s %11.0f %11.0f %8.2fx %11s %11.3f "
-			       "%6.2fx\n",
+			/* the gap: users / published tokens/s (the per-token
+			 * latency the throughput implies) - the model's */
+			printf("%-38s %-5s %9.0f %11.0f %5.2fx %10s %12.3f "
+			       "%5.2fx %7.3f %9.0f\n",
 			       published[i].system, route ? "host" : "peer",
 			       ptps, r->tokens_per_s, r->tokens_per_s / ptps,
 			       published[i].latency_note,
 			       r->token_latency_s * 1e3,
-			       r->token_latency_s * 1e3 / plat);
+			       r->token_latency_s * 1e3 / plat,
+			       s.requests / ptps * 1e3 -
+				       r->token_latency_s * 1e3,
+			       r->e2e_tokens_per_s);
 		}
 	}
 	if (t->j) {
@@ -411,12 +418,14 @@ static int published_report(struct npt *t, const struct np_perf_arch *a,
 		return NPT_EXIT_OK;
 	}
 	printf("(ratio: model / published; the 2025 tokens/s is 28 users / "
-	       "2.8 ms, one instance;\n peer: np's card-to-card DMA; host: "
-	       "every frame through host memory)\n");
-	for (size_t i = 0; i < PUB_N; i++) {
+	       "2.8 ms, one instance; gap: users / published tokens/s - the "
+	       "model's\n per-token latency; e2e: generated tokens / "
+	       "(prefill + decode); peer: np's card-to-card DMA; host: every\n"
+	       " frame through host memory)\n");
+	for (size_t i = 0; i < PUB_N * 2; i++) {
 		struct np_perf_result base;
 
-		if (pub_estimate(t, a, i, 0, &s, r))
+		if (pub_estimate(t, a, i / 2, i % 2, &s, r))
 			return NPT_EXIT_FAIL;
 		base = *r;
 		printf("\n");
