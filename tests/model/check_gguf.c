@@ -604,6 +604,97 @@ START_TEST(test_random_corruption)
 }
 END_TEST
 
+/*
+ * np_gguf_open_meta: the metadata and tensor infos without the tensor
+ * data, over more than the first 1 MiB it reads (3 MB of metadata), the
+ * shape from them as from a full open, and np_model_from_gguf refusing
+ * the handle. A file cut inside its tensor data still opens that way,
+ * cut inside its metadata it does not.
+ */
+START_TEST(test_open_meta)
+{
+	char path[] = "/tmp/np-meta-XXXXXX";
+	struct np_gguf_writer *w;
+	struct np_gguf *g, *full;
+	struct np_model_shape a, b;
+	struct np_model *m;
+	const char **fill = calloc(3000, sizeof(*fill));
+	char *big = malloc(1001);
+	float *emb = calloc(100 * 64, sizeof(float));
+	long len;
+	FILE *f;
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_ptr_nonnull(fill);
+	ck_assert_ptr_nonnull(big);
+	ck_assert_ptr_nonnull(emb);
+	memset(big, 'x', 1000);
+	big[1000] = 0;
+	for (int i = 0; i < 3000; i++)
+		fill[i] = big;
+	ck_assert_int_eq(np_gguf_writer_create(&w), 0);
+	ck_assert_int_eq(
+		np_gguf_writer_kv_str(w, "general.architecture", "llama"), 0);
+	ck_assert_int_eq(
+		np_gguf_writer_kv_arr_str(w, "test.filler", fill, 3000), 0);
+	ck_assert_int_eq(np_gguf_writer_kv_u32(w, "llama.block_count", 2), 0);
+	ck_assert_int_eq(np_gguf_writer_kv_u32(w, "llama.embedding_length", 64),
+			 0);
+	ck_assert_int_eq(
+		np_gguf_writer_kv_u32(w, "llama.feed_forward_length", 128), 0);
+	ck_assert_int_eq(
+		np_gguf_writer_kv_u32(w, "llama.attention.head_count", 4), 0);
+	ck_assert_int_eq(
+		np_gguf_writer_kv_u32(w, "llama.attention.head_count_kv", 2),
+		0);
+	ck_assert_int_eq(np_gguf_writer_tensor(w, "token_embd.weight",
+					       NP_GGML_F32, 100, 64, 1, emb),
+			 0);
+	ck_assert_int_eq(np_gguf_writer_save(w, path), 0);
+	np_gguf_writer_destroy(w);
+
+	ck_assert_int_eq(np_gguf_open_meta(path, &tst_log, &g), 0);
+	ck_assert_uint_eq(np_gguf_n_tensors(g), 1);
+	ck_assert_ptr_null(np_gguf_tensor(g, 0)->data);
+	ck_assert_uint_eq(np_gguf_tensor(g, 0)->ne[1], 100);
+	ck_assert_int_eq(np_model_shape_from_gguf(g, &tst_log, &a), 0);
+	ck_assert_uint_eq(a.n_layers, 2);
+	ck_assert_uint_eq(a.dim, 64);
+	ck_assert_uint_eq(a.ffn, 128);
+	ck_assert_uint_eq(a.n_heads, 4);
+	ck_assert_uint_eq(a.n_kv_heads, 2);
+	ck_assert_uint_eq(a.vocab, 100);
+	ck_assert_int_eq(np_model_from_gguf(g, &tst_log, &m), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(tst_last, "np_gguf_open_meta"));
+	np_gguf_close(g);
+	ck_assert_int_eq(np_gguf_open(path, &tst_log, &full), 0);
+	ck_assert_int_eq(np_model_shape_from_gguf(full, &tst_log, &b), 0);
+	ck_assert_mem_eq(&a, &b, sizeof(a));
+	np_gguf_close(full);
+
+	/* cut inside the tensor data: the metadata is all there */
+	f = fopen(path, "rb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+	len = ftell(f);
+	fclose(f);
+	ck_assert_int_eq(truncate(path, len - 100), 0);
+	ck_assert_int_eq(np_gguf_open(path, &tst_log, &full), -EINVAL);
+	ck_assert_int_eq(np_gguf_open_meta(path, &tst_log, &g), 0);
+	np_gguf_close(g);
+	/* cut inside the metadata */
+	ck_assert_int_eq(truncate(path, 2000000), 0);
+	ck_assert_int_eq(np_gguf_open_meta(path, &tst_log, &g), -EINVAL);
+	ck_assert_ptr_null(g);
+	unlink(path);
+	free(fill);
+	free(big);
+	free(emb);
+}
+END_TEST
+
 Suite *np_suite_gguf(void)
 {
 	Suite *s = suite_create("gguf");
@@ -619,6 +710,7 @@ Suite *np_suite_gguf(void)
 	tcase_add_test(tc, test_model_checks);
 	tcase_add_test(tc, test_model_unsupported_type);
 	tcase_add_test(tc, test_random_corruption);
+	tcase_add_test(tc, test_open_meta);
 	suite_add_tcase(s, tc);
 	return s;
 }
