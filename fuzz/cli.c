@@ -246,14 +246,24 @@ static const struct opt o_compile[] = {{.name = "", .kind = K_MODEL},
 				       {.name = "-o", .kind = K_OUT},
 				       {.name = "--calib", .kind = K_FILE},
 				       {.name = NULL}};
-static const struct opt o_bench[] = {{.name = "--model-shape", .kind = K_FILE},
-				     {.name = "-n", .kind = K_COUNT},
-				     {.name = "-M", .kind = K_COUNT},
-				     {.name = "-c", .kind = K_COUNT},
-				     {.name = "--out-cards", .kind = K_COUNT},
-				     {.name = "--prompt", .kind = K_COUNT},
-				     {.name = "--generate", .kind = K_COUNT},
-				     {.name = NULL}};
+static const char *const precisions[] = {"w4a4", "a8c8w4", "A8-C8-W4", "w2a8",
+					 "int3", "",	   NULL};
+static const struct opt o_bench[] = {
+	{.name = "--model-shape", .kind = K_FILE},
+	{.name = "-n", .kind = K_COUNT},
+	{.name = "-M", .kind = K_COUNT},
+	{.name = "-c", .kind = K_COUNT},
+	{.name = "--out-cards", .kind = K_COUNT},
+	{.name = "--prompt", .kind = K_COUNT},
+	{.name = "--generate", .kind = K_COUNT},
+	{.name = "--hosts", .kind = K_COUNT},
+	{.name = "--cards-per-host", .kind = K_COUNT},
+	{.name = "--cards-per-layer", .kind = K_COUNT},
+	{.name = "--precision", .kind = K_WORD, .words = precisions},
+	{.name = "--route-host", .kind = K_FLAG},
+	{.name = "--sensitivity", .kind = K_FLAG},
+	{.name = "--published", .kind = K_FLAG},
+	{.name = NULL}};
 static const char *const ev_kinds[] = {
 	"error",	  "reset", "recovery", "thermal",
 	"fault-injected", "bogus", "",	       NULL};

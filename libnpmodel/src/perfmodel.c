@@ -233,8 +233,9 @@ static void perf_mapping(const struct np_perf_shape *s, struct perf_map *m)
 		m->groups = s->model.n_layers;
 	m->stages = m->groups * m->cpl + 1;
 	m->cards_used = m->groups * m->cpl + s->out_cards;
-	m->cph = s->cards_per_host ? s->cards_per_host :
-				     (s->cards + hosts - 1) / hosts;
+	m->cph = s->cards_per_host ?
+			 s->cards_per_host :
+			 (uint32_t)(((uint64_t)s->cards + hosts - 1) / hosts);
 }
 
 /*

@@ -138,6 +138,11 @@ START_TEST(test_bench_published)
 	ck_assert_ptr_nonnull(strstr(r.out, "NorthPole 2025"));
 	ck_assert_ptr_nonnull(strstr(r.out, "sensitivity of granite-3.3-8b"));
 	tst_run_free(&r);
+	/* it configures both systems itself */
+	tst_run(&r, "bench", "--published", "-n", "4", NULL);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "--published"));
+	tst_run_free(&r);
 }
 END_TEST
 

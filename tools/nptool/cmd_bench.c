@@ -620,6 +620,17 @@ int npt_cmd_bench(struct npt *t, int argc, char **argv)
 		return NPT_EXIT_FAIL;
 	}
 	if (b.published) {
+		bool other =
+			b.path || b.precision || b.route_host || b.sensitivity;
+
+		for (int i = 0; i < BENCH_OVER; i++)
+			other = other || b.over[i];
+		if (other) {
+			free(r);
+			return npt_usage(t, "bench: --published configures "
+					    "both systems as published; it "
+					    "takes no other option");
+		}
 		rc = published_report(t, &a, r);
 		free(r);
 		return rc;
