@@ -6,9 +6,11 @@
  *   np_perf_arch_default()   the architecture parameters, each with its
  *                            source in docs/perfmodel.md
  *   np_perf_shape_default()  the Granite-3B-like shape and run
+ *   np_perf_shape_preset()   the published NorthPole systems as runs
  *   np_perf_shape_parse()    a model shape file (data/shapes/ *.shape)
- *   np_perf_estimate()       per-stage compute, vector, SRAM and PCIe
- *                            times, the GPipe schedule, tokens/s
+ *   np_perf_estimate()       per-stage compute, vector, SRAM, PCIe and
+ *                            network times, the GPipe schedule, tokens/s,
+ *                            on one server or a chain of servers
  *
  * Nothing here is fitted to a measured or published throughput: the
  * figures follow from the operation counts of the shape and the
