@@ -463,6 +463,17 @@ const char *np_precision_name(enum np_precision p);
 /* Name (case-insensitive; "a8-c8-w4" and "A8C8W4" both work) -> mode.
  * Returns 0 or -EINVAL. */
 int np_precision_parse(const char *name, enum np_precision *out);
+/*
+ * The precision of each of n_layers layers into out[] (enum np_precision
+ * values): base (DEFAULT: NP_DEFAULT_PRECISION) everywhere but where spec
+ * says otherwise. spec: comma-separated FIRST[-LAST]:MODE items, layers
+ * counted from 0, a later item overriding an earlier one, e.g.
+ * "0-1:w8a8,31:w8a8"; NULL or "" overrides nothing. Returns 0 or -EINVAL
+ * with the item and what is expected in err (errlen bytes, may be NULL).
+ */
+int np_precision_layers(const char *spec, uint32_t n_layers,
+			enum np_precision base, uint8_t *out, char *err,
+			size_t errlen);
 
 struct np_compile_opts {
 	uint32_t n_cards; /* 0: NP_DEFAULT_CARDS */
@@ -471,7 +482,10 @@ struct np_compile_opts {
 	uint32_t out_cards; /* 0: as few as fit, at most the vocabulary */
 	uint32_t flags; /* NP_COMPILE_* */
 	uint32_t precision; /* enum np_precision; 0: NP_DEFAULT_PRECISION */
-	uint64_t resv[4]; /* must be zero: room for new options */
+	/* per-layer override, np_precision_layers' syntax ("0-3:w8a8,
+	 * 30-31:w2a8"); NULL or "": every layer at precision */
+	const char *layer_precision;
+	uint64_t resv[3]; /* must be zero: room for new options */
 };
 
 /*
