@@ -624,6 +624,11 @@ void np_compiled_destroy(struct np_compiled *c)
 	free(c);
 }
 
+const struct np_compile_opts *np_compiled_opts(const struct np_compiled *c)
+{
+	return &c->o;
+}
+
 uint32_t np_compiled_n_cards(const struct np_compiled *c)
 {
 	return c->n_cards;

@@ -61,10 +61,12 @@ static void check_mapping(const struct np_compiled *c,
 	ck_assert_ptr_null(np_compiled_card(c, n));
 }
 
+/* the 2024 design point: w4a4 (test_kv_budget: the A8 precisions) */
 START_TEST(test_granite_design_point)
 {
+	const struct np_compile_opts o = {.precision = NP_PREC_W4A4};
 	struct np_model *m;
-	struct np_compiled *c = plan(&granite, NULL, &m);
+	struct np_compiled *c = plan(&granite, &o, &m);
 	char desc[4096];
 
 	/* 14 layer cards + 2 output cards, one layer each, N=28 x 2048 */
@@ -95,9 +97,10 @@ START_TEST(test_gqa_one_layer_per_card)
 	/* 16 cards, the output fits one: 14 layer cards, 1 output card */
 	ck_assert_uint_eq(np_compiled_n_cards(c), 15);
 	check_mapping(c, &tiny, 1);
-	/* KV cache of 2 KV heads (not 8): 28 x 2 x 2048 x 32 bytes */
+	/* KV cache of 2 KV heads (not 8), INT8 at the default a8c8w4:
+	 * 28 x 2 x 2048 x 32 x 2 bytes */
 	ck_assert_uint_eq(np_compiled_card(c, 0)->kv_bytes,
-			  28ull * 2 * 2048 * 32);
+			  28ull * 2 * 2048 * 32 * 2);
 	np_compiled_destroy(c);
 	np_model_destroy(m);
 }

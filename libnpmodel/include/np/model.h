@@ -438,8 +438,9 @@ int np_quant_multiplier(double f, int32_t *m, int32_t *shift);
 #define NP_DEFAULT_LOAD_MAX_SEQ 512u /* np_model_load's */
 #define NP_DEFAULT_FRAME_TOKENS 64u /* most tokens of one frame */
 #define NP_DEFAULT_CANDIDATES 40u /* top-k pairs per token and output card */
-/* the cards' arithmetic; becomes NP_PREC_A8C8W4 once the cards compute it */
-#define NP_DEFAULT_PRECISION NP_PREC_W4A4
+/* the cards' arithmetic: NorthPole 2025's 8-bit activations and KV cache
+ * with 4-bit weights */
+#define NP_DEFAULT_PRECISION NP_PREC_A8C8W4
 
 /*
  * The cards' arithmetic, per model (docs/numerics.md specifies each mode
@@ -528,6 +529,9 @@ int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
 	       struct np_compiled **out);
 void np_compiled_destroy(struct np_compiled *c);
 uint32_t np_compiled_n_cards(const struct np_compiled *c); /* used ones */
+/* The options it compiled for: every default filled in (cards, sessions,
+ * tokens, precision), max_seq as lowered to fit (np_compile) */
+const struct np_compile_opts *np_compiled_opts(const struct np_compiled *c);
 const struct np_card_plan *np_compiled_card(const struct np_compiled *c,
 					    uint32_t card);
 /* Human readable mapping summary into buf (NUL-terminated, truncated). */
