@@ -375,9 +375,12 @@ npk_lin_tile(const uint8_t *const *w, uint32_t cols, const uint32_t bits,
 			}
 		}
 	} else {
+		/* with few accumulators, alternate 64-column chunks go to
+		 * s and s2: two vpdpbusd chains per pair */
 		for (uint32_t c = 0; c < cols; c += 64) {
 			__mmask64 m = npk_mask64(cols - c);
 			__m512i x[NPK_MM_R];
+			const int odd = two && (c & 64);
 
 			for (uint32_t r = 0; r < nr; r++)
 				x[r] = _mm512_xor_si512(
@@ -388,8 +391,12 @@ npk_lin_tile(const uint8_t *const *w, uint32_t cols, const uint32_t bits,
 					m, a + k * a_n + c);
 
 				for (uint32_t r = 0; r < nr; r++)
-					s[r][k] = _mm512_dpbusd_epi32(s[r][k],
-								      x[r], ak);
+					if (odd)
+						s2[r][k] = _mm512_dpbusd_epi32(
+							s2[r][k], x[r], ak);
+					else
+						s[r][k] = _mm512_dpbusd_epi32(
+							s[r][k], x[r], ak);
 			}
 		}
 	}
