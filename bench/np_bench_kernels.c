@@ -9,7 +9,8 @@
  *      the last-level cache;
  *   3. the layer kernels (npk_linear_isa, as npk_run calls them) of the
  *      reference "medium" shape (dim 1024, 14 layers, 16/4 heads, FFN
- *      2816, vocab 32000, w4a4 and an INT8 output layer), every variant
+ *      2816, vocab 32000, w4a4 and an INT8 output layer; -w 2 or 8:
+ *      INT2 or INT8 layer weights with INT8 activations), every variant
  *      this CPU runs, weights laid out as the 16 emulated cards hold them:
  *      one 192 MiB SRAM per layer and per output half, each matrix split
  *      over the 256 cores' 768 KiB blocks;
@@ -22,7 +23,7 @@
  * second of a thread, which other
  * processes on a shared machine disturb less than the wall-clock rates.
  *
- *   np_bench_kernels [-t THREADS] [-s SECONDS_PER_FIGURE]
+ *   np_bench_kernels [-t THREADS] [-s SECONDS_PER_FIGURE] [-w 2|4|8]
  */
 #include <errno.h>
 #include <immintrin.h>
@@ -163,6 +164,7 @@ static struct matrix layers[MED_LAYERS][7];
 static struct matrix out_half[2];
 static uint8_t *srams[MED_LAYERS + 2]; /* one card's SRAM each */
 static int8_t act4[MED_FFN], act8[MED_FFN];
+static uint32_t wbits = 4; /* -w: the layers' weights */
 
 static uint64_t macs_per_token(void)
 {
@@ -207,8 +209,9 @@ static void one_pass(enum npk_isa isa, unsigned int group, int32_t *acc,
 	for (unsigned int l = 0; l < MED_LAYERS; l++)
 		for (unsigned int k = 0; k < 7; k++)
 			/* FFN down (k 6) takes int8 activations */
-			pass_matrix(isa, &layers[l][k], k == 6 ? act8 : act4,
-				    group, acc, tmp);
+			pass_matrix(isa, &layers[l][k],
+				    k == 6 || wbits != 4 ? act8 : act4, group,
+				    acc, tmp);
 	for (unsigned int k = 0; k < 2; k++)
 		pass_matrix(isa, &out_half[k], act8, group, acc, tmp);
 }
@@ -330,8 +333,16 @@ int main(int argc, char **argv)
 	uint64_t macs, wbytes;
 	enum npk_isa pisa = npk_isa_best();
 
-	while ((c = getopt(argc, argv, "t:s:")) != -1) {
+	while ((c = getopt(argc, argv, "t:s:w:")) != -1) {
 		switch (c) {
+		case 'w':
+			wbits = (uint32_t)atoi(optarg);
+			if (wbits != 2 && wbits != 4 && wbits != 8) {
+				fprintf(stderr, "np_bench_kernels: -w takes 2, "
+						"4 or 8 bits\n");
+				return 2;
+			}
+			break;
 		case 't':
 			threads = atoi(optarg);
 			break;
@@ -340,7 +351,7 @@ int main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr, "usage: np_bench_kernels [-t THREADS] "
-					"[-s SECONDS_PER_FIGURE]\n");
+					"[-s SECONDS_PER_FIGURE] [-w 2|4|8]\n");
 			return 2;
 		}
 	}
@@ -374,7 +385,7 @@ int main(int argc, char **argv)
 
 		for (unsigned int k = 0; k < 7; k++)
 			matrix_init(&layers[l][k], srams[l], &off, shape[k][0],
-				    shape[k][1], 4);
+				    shape[k][1], wbits);
 	}
 	for (unsigned int k = 0; k < 2; k++) {
 		uint64_t off = 0;
@@ -404,9 +415,12 @@ int main(int argc, char **argv)
 	bw = run_all(threads, 1, pisa, 1, secs, stream, stream_len, NULL);
 	printf("memory bandwidth (streaming read, %zu MiB)  %6.1f GB/s\n\n",
 	       stream_len >> 20, bw / 1e9);
-	printf("medium shape, one token through 14 w4a4 layers and the "
+	printf("medium shape, one token through 14 %s layers and the "
 	       "INT8 output layer:\n%.1f M MACs, %.1f MB of weights per "
 	       "token\n",
+	       wbits == 4 ? "w4a4" :
+	       wbits == 2 ? "w2a8" :
+			    "w8a8",
 	       macs / 1e6, wbytes / 1e6);
 	printf("%-12s %6s %10s %10s %9s %9s %10s %13s\n", "kernel", "tokens",
 	       "ns/MAC", "GMAC/s", "of peak", "of mem bw", "tokens/s",

@@ -2,10 +2,11 @@
 /*
  * np_bench_model: the figures of the model pipeline.
  *
- *   np_bench_model accuracy MODEL.gguf TEXT [N]
+ *   np_bench_model accuracy MODEL.gguf TEXT [N [PRECISION]]
  *       int reference vs float reference, teacher forced over the first N
  *       tokens of TEXT (calibrated on the same text): top-1 agreement and
- *       logit cosine.
+ *       logit cosine, at PRECISION (np_precision_parse; default the
+ *       library's).
  *   np_bench_model compile [granite3b|medium|tiny] [--images [CARD]]
  *       plan (and with --images render every card image, or only CARD)
  *       for a seed-derived model of that shape; wall-clock times.
@@ -36,7 +37,8 @@ static void log_stderr(void *opaque, enum np_log_level level, const char *msg)
 
 static const struct np_log lg = {.fn = log_stderr, .opaque = NULL};
 
-static int accuracy(const char *path, const char *text_path, size_t n_max)
+static int accuracy(const char *path, const char *text_path, size_t n_max,
+		    enum np_precision prec)
 {
 	struct np_gguf *g = NULL;
 	struct np_model *m = NULL;
@@ -53,7 +55,7 @@ static int accuracy(const char *path, const char *text_path, size_t n_max)
 	size_t agree = 0, top5 = 0;
 	uint32_t V;
 	int ret;
-	struct np_compile_opts o = {.batch = 1};
+	struct np_compile_opts o = {.batch = 1, .precision = prec};
 
 	ret = npim_read_file(text_path, &text, &len);
 	if (ret)
@@ -214,18 +216,29 @@ out:
 
 int main(int argc, char **argv)
 {
-	if (argc >= 4 && !strcmp(argv[1], "accuracy"))
+	if (argc >= 4 && !strcmp(argv[1], "accuracy")) {
+		enum np_precision p = NP_PREC_DEFAULT;
+
+		if (argc > 5 && np_precision_parse(argv[5], &p)) {
+			fprintf(stderr,
+				"np_bench_model: precision %s: modes "
+				"are a8c8w4, w4a4, w8a8, w2a8\n",
+				argv[5]);
+			return 2;
+		}
 		return accuracy(argv[2], argv[3],
-				argc > 4 ? strtoul(argv[4], NULL, 0) : 256) ?
+				argc > 4 ? strtoul(argv[4], NULL, 0) : 256, p) ?
 			       1 :
 			       0;
+	}
 	if (argc >= 2 && !strcmp(argv[1], "compile"))
 		return compile_bench(argc > 2 ? argv[2] : "granite3b",
 				     argc > 3 && !strcmp(argv[3], "--images"),
 				     argc > 4 ? atoi(argv[4]) : -1) ?
 			       1 :
 			       0;
-	fprintf(stderr, "usage: np_bench_model accuracy MODEL.gguf TEXT [N]\n"
+	fprintf(stderr, "usage: np_bench_model accuracy MODEL.gguf TEXT [N "
+			"[PRECISION]]\n"
 			"       np_bench_model compile [granite3b|medium|tiny] "
 			"[--images [CARD]]\n");
 	return 2;

@@ -197,6 +197,11 @@ static const struct opt o_cdi[] = {
 	{.name = "-o", .kind = K_OUT},
 	{.name = "--kind", .kind = K_WORD, .words = kinds},
 	{.name = NULL}};
+static const char *const precs[] = {"a8c8w4",	"w4a4", "w8a8", "w2a8",
+				    "A8-C8-W4", "w4",	"",	NULL};
+static const char *const lprecs[] = {"0:w8a8", "0-1:w2a8,3:w4a4", "9-2:w8a8",
+				     "0:",     ":w8a8",		  "0-99:a8c8w4",
+				     NULL};
 static const struct opt o_run[] = {
 	{.name = "-m", .kind = K_MODEL},
 	{.name = "-p", .kind = K_WORD, .words = levels},
@@ -206,6 +211,8 @@ static const struct opt o_run[] = {
 	{.name = "-c", .kind = K_COUNT},
 	{.name = "-t", .kind = K_COUNT},
 	{.name = "--max-seq", .kind = K_COUNT},
+	{.name = "--precision", .kind = K_WORD, .words = precs},
+	{.name = "--layer-precision", .kind = K_WORD, .words = lprecs},
 	{.name = "--temperature", .kind = K_FLOAT},
 	{.name = "--top-k", .kind = K_COUNT},
 	{.name = "--top-p", .kind = K_FLOAT},
@@ -238,16 +245,17 @@ static const struct opt o_model[] = {
 	{.name = "--special", .kind = K_FLAG},
 	{.name = "--arch", .kind = K_WORD, .words = archs},
 	{.name = NULL}};
-static const struct opt o_compile[] = {{.name = "", .kind = K_MODEL},
-				       {.name = "--cards", .kind = K_COUNT},
-				       {.name = "--batch", .kind = K_COUNT},
-				       {.name = "--max-seq", .kind = K_COUNT},
-				       {.name = "--out-cards", .kind = K_COUNT},
-				       {.name = "-o", .kind = K_OUT},
-				       {.name = "--calib", .kind = K_FILE},
-				       {.name = NULL}};
-static const char *const precisions[] = {"w4a4", "a8c8w4", "A8-C8-W4", "w2a8",
-					 "int3", "",	   NULL};
+static const struct opt o_compile[] = {
+	{.name = "", .kind = K_MODEL},
+	{.name = "--cards", .kind = K_COUNT},
+	{.name = "--batch", .kind = K_COUNT},
+	{.name = "--max-seq", .kind = K_COUNT},
+	{.name = "--out-cards", .kind = K_COUNT},
+	{.name = "--precision", .kind = K_WORD, .words = precs},
+	{.name = "--layer-precision", .kind = K_WORD, .words = lprecs},
+	{.name = "-o", .kind = K_OUT},
+	{.name = "--calib", .kind = K_FILE},
+	{.name = NULL}};
 static const struct opt o_bench[] = {
 	{.name = "--model-shape", .kind = K_FILE},
 	{.name = "-n", .kind = K_COUNT},
@@ -259,7 +267,7 @@ static const struct opt o_bench[] = {
 	{.name = "--hosts", .kind = K_COUNT},
 	{.name = "--cards-per-host", .kind = K_COUNT},
 	{.name = "--cards-per-layer", .kind = K_COUNT},
-	{.name = "--precision", .kind = K_WORD, .words = precisions},
+	{.name = "--precision", .kind = K_WORD, .words = precs},
 	{.name = "--route-host", .kind = K_FLAG},
 	{.name = "--sensitivity", .kind = K_FLAG},
 	{.name = "--published", .kind = K_FLAG},

@@ -40,9 +40,17 @@ struct npk_rq {
  * core r / rows_per_core at per-core offset off + (r % rows_per_core) *
  * row_bytes, its requantisation parameters at rq_off + (r %
  * rows_per_core) * 8 and, when bias_off is not 0, its int32 bias at
- * bias_off + (r % rows_per_core) * 4, all on the same core. Elements are packed two per byte
- * (bits 4, low nibble first) or one per byte (bits 8), row padded with
- * zeros to row_bytes.
+ * bias_off + (r % rows_per_core) * 4, all on the same core. Elements are
+ * packed four per byte (bits 2: npk_pack2), two per byte (bits 4, low
+ * nibble first) or one per byte (bits 8), row padded with zeros to
+ * row_bytes.
+ *
+ * bits 2: the row's columns in blocks of 256 (the last block holds the
+ * rest, n columns), block b at byte 64 b; with q = min(64, ceil(n / 4)),
+ * column j of a block is the two's complement 2-bit field j / q (bits
+ * 2 (j / q) and up) of the block's byte j % q. A full block is 64 bytes
+ * whose field k holds 64 consecutive columns: SIMD unpacks it with a
+ * shift and a mask per 64 columns.
  */
 struct npk_tensor {
 	uint32_t off;
@@ -51,7 +59,7 @@ struct npk_tensor {
 	uint32_t cols;
 	uint32_t rows_per_core;
 	uint32_t row_bytes;
-	uint32_t bits; /* 4 or 8 */
+	uint32_t bits; /* 2, 4 or 8 (the output layer: 8) */
 	uint32_t bias_off; /* 0: no bias; else added to the accumulator
 			    * (saturating to int32) before requantisation */
 };
@@ -67,20 +75,29 @@ enum npk_layer_tensor {
 	NPK_N_TENSORS,
 };
 
+/*
+ * A layer's precision (docs/numerics.md): act_bits is the width of h1, h2,
+ * q after RoPE and the attention output, kv_bits that of k after RoPE and
+ * v (the KV cache); 0 means 4, so images written before these fields
+ * existed (rsvd zero) still mean w4a4. The weights' width is each
+ * tensor's bits (2, 4 or 8).
+ */
 struct npk_layer {
 	struct npk_tensor t[NPK_N_TENSORS];
 	uint64_t eps1; /* RMSNorm epsilon in x units^2 * 2^16 */
 	uint64_t eps2;
-	struct npk_rq norm1; /* Q16 unit-RMS -> int4 h1 */
-	struct npk_rq norm2; /* Q16 unit-RMS -> int4 h2 */
-	struct npk_rq rope_q; /* rotated int16 (Q14 products) -> int4 q */
-	struct npk_rq rope_k; /* -> int4 k (cache) */
+	struct npk_rq norm1; /* Q16 unit-RMS -> h1 (act_bits) */
+	struct npk_rq norm2; /* Q16 unit-RMS -> h2 (act_bits) */
+	struct npk_rq rope_q; /* rotated int16 (Q14 products) -> q */
+	struct npk_rq rope_k; /* -> k (cache, kv_bits) */
 	struct npk_rq softmax; /* score difference -> exp2 exponent, Q8 */
-	struct npk_rq attn; /* Q16 weighted V -> int4 attention output */
+	struct npk_rq attn; /* Q16 weighted V -> attention output */
 	struct npk_rq silu_mul; /* int8 silu * int8 up -> int8 a */
 	struct npk_rq res; /* x_mid -> x_out scale */
 	uint32_t kv_first_unit; /* KV units: see npk_card */
-	uint32_t rsvd;
+	uint8_t act_bits; /* 0 or 4: INT4; 8: INT8 */
+	uint8_t kv_bits; /* 0 or 4: INT4; 8: INT8 */
+	uint16_t rsvd; /* zero */
 	int8_t silu_lut[256]; /* indexed by (uint8_t)gate8 */
 };
 
@@ -119,7 +136,9 @@ struct npk_card {
 			    * in 2^-32 turns */
 	/* KV cache: unit u = (layer unit base + slot * n_kv_heads + kv head)
 	 * on core u % 256 at per-core offset kv_off + (u / 256) * kv_unit;
-	 * a unit holds K then V, each max_seq rows of head_dim int4. */
+	 * a unit holds K then V, each max_seq rows of head_dim elements of
+	 * the layer's kv_bits (int4 packed as npk_pack4, or int8): kv_unit
+	 * is at least max_seq * head_dim * kv_bits / 4 for every layer. */
 	uint32_t kv_off;
 	uint32_t kv_unit;
 	uint32_t core_bytes; /* per-core high-water mark */

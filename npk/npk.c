@@ -29,6 +29,28 @@ static inline int64_t npk_clamp64(int64_t v, int64_t lo, int64_t hi)
 	return v < lo ? lo : v > hi ? hi : v;
 }
 
+/* a layer's activation and KV widths (0: the w4a4 of version 1) */
+static inline uint32_t npk_actb(const struct npk_layer *L)
+{
+	return L->act_bits ? L->act_bits : 4;
+}
+
+static inline uint32_t npk_kvb(const struct npk_layer *L)
+{
+	return L->kv_bits ? L->kv_bits : 4;
+}
+
+/* [lo, hi] of a signed integer of `bits` */
+static inline int32_t npk_lo(uint32_t bits)
+{
+	return -(1 << (bits - 1));
+}
+
+static inline int32_t npk_hi(uint32_t bits)
+{
+	return (1 << (bits - 1)) - 1;
+}
+
 static inline int32_t npk_requant_i(int64_t v, struct npk_rq rq, int32_t lo,
 				    int32_t hi)
 {
@@ -142,6 +164,53 @@ void npk_pack4(const int8_t *q, uint32_t n, uint8_t *out)
 	}
 }
 
+/* bits 2 (np_prog.h): column c of a row is field c' / q of byte
+ * 64 b + c' % q, b = c / 256, c' = c % 256, q the block's bytes */
+static inline uint32_t npk_q2(uint32_t cols, uint32_t b)
+{
+	uint32_t n = cols - b * 256;
+
+	return n >= 256 ? 64 : (n + 3) / 4;
+}
+
+int8_t npk_unpack2(const uint8_t *p, uint32_t cols, uint32_t i)
+{
+	uint32_t b = i / 256, j = i % 256, q = npk_q2(cols, b);
+	int v = (p[b * 64 + j % q] >> (2 * (j / q))) & 3;
+
+	return (int8_t)(v >= 2 ? v - 4 : v);
+}
+
+void npk_pack2(const int8_t *q, uint32_t n, uint8_t *out)
+{
+	memset(out, 0, ((size_t)n + 3) / 4);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t b = i / 256, j = i % 256, qb = npk_q2(n, b);
+
+		out[b * 64 + j % qb] |=
+			(uint8_t)(((uint8_t)q[i] & 3) << (2 * (j / qb)));
+	}
+}
+
+static int32_t npk_dot2(const uint8_t *w, uint32_t cols, const int8_t *a)
+{
+	int32_t acc = 0;
+
+	for (uint32_t c0 = 0; c0 < cols; c0 += 256) {
+		uint32_t q = npk_q2(cols, c0 / 256), n = cols - c0;
+		const uint8_t *wb = w + c0 / 4;
+
+		n = n < 256 ? n : 256;
+		for (uint32_t k = 0; k < 4; k++)
+			for (uint32_t j = 0; j < q && k * q + j < n; j++) {
+				int32_t v = (wb[j] >> (2 * k)) & 3;
+
+				acc += (v - ((v & 2) << 1)) * a[c0 + k * q + j];
+			}
+	}
+	return acc;
+}
+
 static int32_t npk_dot4(const uint8_t *w, uint32_t cols, const int8_t *a)
 {
 	int32_t acc = 0;
@@ -172,8 +241,9 @@ void npk_matvec_c(const uint8_t *w, uint32_t rows, uint32_t cols,
 		  int32_t *acc)
 {
 	for (uint32_t r = 0; r < rows; r++, w += row_bytes)
-		acc[r] =
-			bits == 4 ? npk_dot4(w, cols, a) : npk_dot8(w, cols, a);
+		acc[r] = bits == 4 ? npk_dot4(w, cols, a) :
+			 bits == 2 ? npk_dot2(w, cols, a) :
+				     npk_dot8(w, cols, a);
 }
 
 void npk_matvec(const uint8_t *w, uint32_t rows, uint32_t cols,
@@ -195,6 +265,12 @@ void npk_matvec(const uint8_t *w, uint32_t rows, uint32_t cols,
 #define NPK_MAX_LAYERS 1024u
 #define NPK_MAX_VOCAB (1u << 22)
 
+/* a layer's act_bits or kv_bits: 0 (4), 4 or 8 */
+static int npk_bits_ok(uint8_t b)
+{
+	return b == 0 || b == 4 || b == 8;
+}
+
 static int npk_rq_ok(struct npk_rq rq)
 {
 	return rq.m >= 0 && rq.shift >= 0 && rq.shift <= 62;
@@ -206,7 +282,10 @@ static int npk_tensor_ok(const uint8_t *sram, uint64_t sram_size,
 {
 	uint64_t last_core, end, rq_end, bias_end;
 
-	if (t->rows != rows || t->cols != cols || t->bits != bits)
+	/* bits 0: a layer's weights, any of 2, 4 and 8 */
+	if (t->rows != rows || t->cols != cols ||
+	    (bits ? t->bits != bits :
+		    t->bits != 2 && t->bits != 4 && t->bits != 8))
 		return 0;
 	if (t->rows_per_core == 0 ||
 	    (uint64_t)t->rows_per_core * NP_NUM_CORES < rows)
@@ -295,16 +374,20 @@ int npk_validate(const uint8_t *sram, uint64_t sram_size, uint64_t prog)
 	if (c.rope_off < sizeof(c) ||
 	    (uint64_t)c.rope_off + (uint64_t)c.head_dim / 2 * 4 > c.block_size)
 		return NP_ERR_BAD_PROGRAM;
-	if ((uint64_t)c.kv_unit < (uint64_t)c.max_seq * c.head_dim)
-		return NP_ERR_BAD_PROGRAM;
 	units = c.batch * c.n_kv_heads;
 	for (uint32_t l = 0; l < c.n_layers; l++) {
 		struct npk_layer L;
-		static const uint32_t bitsw = 4;
+		static const uint32_t bitsw = 0; /* 2, 4 or 8 */
 		uint64_t last;
 
 		memcpy(&L, sram + prog + c.layers_off + l * sizeof(L),
 		       sizeof(L));
+		/* a unit holds K and V of max_seq rows of head_dim */
+		if (!npk_bits_ok(L.act_bits) || !npk_bits_ok(L.kv_bits) ||
+		    L.rsvd != 0 ||
+		    (uint64_t)c.kv_unit * 4 <
+			    (uint64_t)c.max_seq * c.head_dim * npk_kvb(&L))
+			return NP_ERR_BAD_PROGRAM;
 		if (!npk_tensor_ok(sram, sram_size, &L.t[NPK_Q], qd, c.dim,
 				   bitsw) ||
 		    !npk_tensor_ok(sram, sram_size, &L.t[NPK_K], kvd, c.dim,
@@ -555,15 +638,19 @@ static uint8_t *npk_kv_unit(uint8_t *sram, const struct npk_card *c,
 }
 
 static void npk_rope(const uint32_t *freq, uint32_t hd, uint32_t pos,
-		     const int16_t *in, struct npk_rq rq, int8_t *out)
+		     const int16_t *in, struct npk_rq rq, uint32_t bits,
+		     int8_t *out)
 {
+	int32_t lo = npk_lo(bits), hi = npk_hi(bits);
+
 	for (uint32_t i = 0; i < hd / 2; i++) {
 		int32_t s, co, x0 = in[2 * i], x1 = in[2 * i + 1];
 
 		npk_sincos(pos * freq[i], &s, &co);
-		out[2 * i] = (int8_t)npk_requant_i(x0 * co - x1 * s, rq, -8, 7);
+		out[2 * i] =
+			(int8_t)npk_requant_i(x0 * co - x1 * s, rq, lo, hi);
 		out[2 * i + 1] =
-			(int8_t)npk_requant_i(x0 * s + x1 * co, rq, -8, 7);
+			(int8_t)npk_requant_i(x0 * s + x1 * co, rq, lo, hi);
 	}
 }
 
@@ -578,8 +665,11 @@ static void npk_attention(uint8_t *sram, const struct npk_card *c,
 			  uint8_t *s, const struct npk_scratch *o)
 {
 	enum npk_isa isa = npk_isa_best();
-	uint32_t hd = c->head_dim, rowb = hd / 2, seq = c->max_seq;
-	uint32_t group = c->n_heads / c->n_kv_heads;
+	uint32_t hd = c->head_dim, kvb = npk_kvb(L), rowb = hd * kvb / 8;
+	uint32_t seq = c->max_seq, group = c->n_heads / c->n_kv_heads;
+	/* |w * v| <= 2^15 * 2^(kvb - 1): positions whose sum fits int32 */
+	uint32_t chunk = kvb == 4 ? 4096 : 256;
+	int32_t alo = npk_lo(npk_actb(L)), ahi = npk_hi(npk_actb(L));
 	int32_t *p = (int32_t *)(s + o->p);
 	int64_t *oacc = (int64_t *)(s + o->oacc);
 	int32_t *o32 = (int32_t *)(s + o->o32);
@@ -592,8 +682,8 @@ static void npk_attention(uint8_t *sram, const struct npk_card *c,
 		/* heads h0.. of one KV head, at most NPK_ATT_HEADS */
 		g = h0 / group * group + group - h0;
 		g = g < NPK_ATT_HEADS ? g : NPK_ATT_HEADS;
-		/* scores: the K rows are an int4 matrix of pos + 1 rows */
-		npk_matmul_isa(isa, K, pos + 1, hd, rowb, 4,
+		/* scores: the K rows are a matrix of pos + 1 rows */
+		npk_matmul_isa(isa, K, pos + 1, hd, rowb, kvb,
 			       q4 + (size_t)h0 * hd, hd, g, p, seq);
 		for (uint32_t j = 0; j < g; j++) {
 			int32_t *pj = p + (size_t)j * seq, max = INT32_MIN;
@@ -606,13 +696,17 @@ static void npk_attention(uint8_t *sram, const struct npk_card *c,
 						 &L->softmax);
 		}
 		memset(oacc, 0, (size_t)g * hd * sizeof(*oacc));
-		/* |w * v| <= 2^15 * 8: 4096 positions fit int32 */
-		for (uint32_t t0 = 0; t0 <= pos; t0 += 4096) {
-			uint32_t nt = pos + 1 - t0 < 4096 ? pos + 1 - t0 : 4096;
+		for (uint32_t t0 = 0; t0 <= pos; t0 += chunk) {
+			uint32_t nt =
+				pos + 1 - t0 < chunk ? pos + 1 - t0 : chunk;
 
 			memset(o32, 0, (size_t)g * hd * sizeof(*o32));
-			npk_wsumv_isa(isa, V + (size_t)t0 * rowb, rowb, nt, hd,
-				      p + t0, seq, g, o32, hd);
+			if (kvb == 4)
+				npk_wsumv_isa(isa, V + (size_t)t0 * rowb, rowb,
+					      nt, hd, p + t0, seq, g, o32, hd);
+			else
+				npk_wsumv8_isa(isa, V + (size_t)t0 * rowb, rowb,
+					       nt, hd, p + t0, seq, g, o32, hd);
 			for (uint32_t d = 0; d < g * hd; d++)
 				oacc[d] += o32[d];
 		}
@@ -623,8 +717,8 @@ static void npk_attention(uint8_t *sram, const struct npk_card *c,
 					sum[j]);
 
 				attn[(size_t)(h0 + j) * hd + d] =
-					(int8_t)npk_requant_i(v, L->attn, -8,
-							      7);
+					(int8_t)npk_requant_i(v, L->attn, alo,
+							      ahi);
 			}
 	}
 }
@@ -645,11 +739,12 @@ static void npk_layer_group(uint8_t *sram, const struct npk_card *c,
 	int8_t *v4 = (int8_t *)(s + o->v4), *attn = (int8_t *)(s + o->attn);
 	int8_t *g8 = (int8_t *)(s + o->g8), *u8 = (int8_t *)(s + o->u8);
 	size_t an = o->a_n, accn = o->acc_n;
+	uint32_t ab = npk_actb(L), kvb = npk_kvb(L);
 
 	/* attention */
 	for (uint32_t k = 0; k < n; k++)
-		npk_rmsnorm_q(x + k * dim, dim, L->eps1, L->norm1, -8, 7,
-			      a + k * an);
+		npk_rmsnorm_q(x + k * dim, dim, L->eps1, L->norm1, npk_lo(ab),
+			      npk_hi(ab), a + k * an);
 	npk_linear(sram, &L->t[NPK_Q], a, an, n, INT16_MIN, INT16_MAX, acc,
 		   accn, s, o);
 	for (uint32_t k = 0; k < n; k++)
@@ -660,7 +755,8 @@ static void npk_layer_group(uint8_t *sram, const struct npk_card *c,
 	for (uint32_t k = 0; k < n; k++)
 		for (uint32_t i = 0; i < kvd; i++)
 			k16[k * kvd + i] = (int16_t)acc[k * accn + i];
-	npk_linear(sram, &L->t[NPK_V], a, an, n, -8, 7, acc, accn, s, o);
+	npk_linear(sram, &L->t[NPK_V], a, an, n, npk_lo(kvb), npk_hi(kvb), acc,
+		   accn, s, o);
 	for (uint32_t k = 0; k < n; k++)
 		for (uint32_t i = 0; i < kvd; i++)
 			v4[k * kvd + i] = (int8_t)acc[k * accn + i];
@@ -670,18 +766,25 @@ static void npk_layer_group(uint8_t *sram, const struct npk_card *c,
 
 		for (uint32_t h = 0; h < c->n_heads; h++)
 			npk_rope(freq, hd, pos, q16 + k * qd + (size_t)h * hd,
-				 L->rope_q, q4 + k * qd + (size_t)h * hd);
+				 L->rope_q, ab, q4 + k * qd + (size_t)h * hd);
 		for (uint32_t g = 0; g < c->n_kv_heads; g++) {
 			uint8_t *unit = npk_kv_unit(sram, c, L, tk[k].slot, g);
-			size_t rowb = hd / 2;
+			size_t rowb = (size_t)hd * kvb / 8;
 			int8_t *kk = k4 + k * kvd + (size_t)g * hd;
+			int8_t *vv = v4 + k * kvd + (size_t)g * hd;
+			uint8_t *kr = unit + pos * rowb;
+			uint8_t *vr =
+				unit + (size_t)c->max_seq * rowb + pos * rowb;
 
 			npk_rope(freq, hd, pos, k16 + k * kvd + (size_t)g * hd,
-				 L->rope_k, kk);
-			npk_pack4(kk, hd, unit + pos * rowb);
-			npk_pack4(v4 + k * kvd + (size_t)g * hd, hd,
-				  unit + (size_t)c->max_seq * rowb +
-					  pos * rowb);
+				 L->rope_k, kvb, kk);
+			if (kvb == 4) {
+				npk_pack4(kk, hd, kr);
+				npk_pack4(vv, hd, vr);
+			} else {
+				memcpy(kr, kk, hd);
+				memcpy(vr, vv, hd);
+			}
 		}
 		npk_attention(sram, c, L, tk[k].slot, pos, q4 + k * qd,
 			      attn + k * qd, s, o);
@@ -696,8 +799,8 @@ static void npk_layer_group(uint8_t *sram, const struct npk_card *c,
 
 	/* feed-forward */
 	for (uint32_t k = 0; k < n; k++)
-		npk_rmsnorm_q(xmid + k * dim, dim, L->eps2, L->norm2, -8, 7,
-			      a + k * an);
+		npk_rmsnorm_q(xmid + k * dim, dim, L->eps2, L->norm2,
+			      npk_lo(ab), npk_hi(ab), a + k * an);
 	npk_linear(sram, &L->t[NPK_GATE], a, an, n, -128, 127, acc, accn, s, o);
 	for (uint32_t k = 0; k < n; k++)
 		for (uint32_t i = 0; i < ffn; i++)

@@ -33,13 +33,19 @@ int32_t npk_exp2_neg_q8(int64_t e);
 /* x int16[n] -> q[n] in [lo, hi]: RMS normalisation + requantisation */
 void npk_rmsnorm_q(const int16_t *x, uint32_t n, uint64_t eps, struct npk_rq rq,
 		   int32_t lo, int32_t hi, int8_t *q);
-/* acc[r] = sum_c w[r][c] * a[c]; w packed per bits, a holds int4/int8 */
+/* acc[r] = sum_c w[r][c] * a[c]; w packed per bits (2, 4, 8), a holds
+ * int4/int8 */
 void npk_matvec(const uint8_t *w, uint32_t rows, uint32_t cols,
 		uint32_t row_bytes, uint32_t bits, const int8_t *a,
 		int32_t *acc);
 /* pack int4 values (-8..7) two per byte, low nibble first */
 void npk_pack4(const int8_t *q, uint32_t n, uint8_t *out);
 int8_t npk_unpack4(const uint8_t *p, uint32_t i);
+/* pack int2 values (-2..1) of a row of n columns four per byte, in the
+ * blocks of 256 columns np_prog.h describes: ceil(n / 4) bytes */
+void npk_pack2(const int8_t *q, uint32_t n, uint8_t *out);
+/* column i of such a row of cols columns */
+int8_t npk_unpack2(const uint8_t *p, uint32_t cols, uint32_t i);
 
 /* ---- layer programs ---- */
 

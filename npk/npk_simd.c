@@ -71,6 +71,21 @@ static void npk_wsumv_c(const uint8_t *v, size_t row_bytes, uint32_t n,
 				      hd, w[j * w_n + t]);
 }
 
+static void npk_wsumv8_c(const uint8_t *v, size_t row_bytes, uint32_t n,
+			 uint32_t hd, const int32_t *w, size_t w_n,
+			 uint32_t heads, int32_t *o, size_t o_n)
+{
+	for (uint32_t j = 0; j < heads; j++)
+		for (uint32_t t = 0; t < n; t++)
+			for (uint32_t d = 0; d < hd; d++)
+				o[j * o_n +
+				  d] = (int32_t)((uint32_t)o[j * o_n + d] +
+						 (uint32_t)w[j * w_n + t] *
+							 (uint32_t)(int32_t)(int8_t)
+								 v[t * row_bytes +
+								   d]);
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 
 int npk_isa_available(enum npk_isa isa)
@@ -117,7 +132,9 @@ void npk_matmul_isa(enum npk_isa isa, const uint8_t *w, uint32_t rows,
 
 		if (isa == NPK_ISA_AVX2 && bits == 4)
 			npk_mv4_avx2(w, rows, cols, row_bytes, ak, acck);
-		else if (isa == NPK_ISA_AVX2)
+		else if (isa == NPK_ISA_AVX2 && bits == 2)
+			npk_mv2_avx2(w, rows, cols, row_bytes, ak, acck);
+		else if (isa == NPK_ISA_AVX2 && bits == 8)
 			npk_mv8_avx2(w, rows, cols, row_bytes, ak, acck);
 		else
 			npk_matvec_c(w, rows, cols, row_bytes, bits, ak, acck);
@@ -144,6 +161,17 @@ void npk_wsumv_isa(enum npk_isa isa, const uint8_t *v, size_t row_bytes,
 		return;
 	}
 	npk_wsumv_c(v, row_bytes, n, hd, w, w_n, heads, o, o_n);
+}
+
+void npk_wsumv8_isa(enum npk_isa isa, const uint8_t *v, size_t row_bytes,
+		    uint32_t n, uint32_t hd, const int32_t *w, size_t w_n,
+		    uint32_t heads, int32_t *o, size_t o_n)
+{
+	if (isa == NPK_ISA_AVX512_VNNI && npk_isa_available(isa)) {
+		npk_wsumv8_vnni(v, row_bytes, n, hd, w, w_n, heads, o, o_n);
+		return;
+	}
+	npk_wsumv8_c(v, row_bytes, n, hd, w, w_n, heads, o, o_n);
 }
 
 int64_t npk_softmax_isa(enum npk_isa isa, int32_t *p, uint32_t n, int32_t max,
@@ -196,6 +224,14 @@ void npk_wsumv_isa(enum npk_isa isa, const uint8_t *v, size_t row_bytes,
 {
 	(void)isa;
 	npk_wsumv_c(v, row_bytes, n, hd, w, w_n, heads, o, o_n);
+}
+
+void npk_wsumv8_isa(enum npk_isa isa, const uint8_t *v, size_t row_bytes,
+		    uint32_t n, uint32_t hd, const int32_t *w, size_t w_n,
+		    uint32_t heads, int32_t *o, size_t o_n)
+{
+	(void)isa;
+	npk_wsumv8_c(v, row_bytes, n, hd, w, w_n, heads, o, o_n);
 }
 
 int64_t npk_softmax_isa(enum npk_isa isa, int32_t *p, uint32_t n, int32_t max,

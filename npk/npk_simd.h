@@ -59,6 +59,7 @@ struct npk_wmat {
  * while they are in the cache, and fetch the next rows ahead. tmp, if not
  * NULL, is npk_linear_tmp_size(m->cols) bytes of working memory (any
  * alignment) that lets them unpack int4 rows once for many tokens.
+ * bits 2, 4 or 8.
  */
 void npk_linear_isa(enum npk_isa isa, const struct npk_wmat *m, const int8_t *a,
 		    size_t a_n, uint32_t n, int32_t *acc, size_t acc_n,
@@ -92,6 +93,13 @@ void npk_wsum4_isa(enum npk_isa isa, int32_t *o, const uint8_t *v, uint32_t n,
 void npk_wsumv_isa(enum npk_isa isa, const uint8_t *v, size_t row_bytes,
 		   uint32_t n, uint32_t hd, const int32_t *w, size_t w_n,
 		   uint32_t heads, int32_t *o, size_t o_n);
+/*
+ * npk_wsumv_isa for int8 V rows (an INT8 KV cache): v[t] hd int8 at
+ * v + t * row_bytes.
+ */
+void npk_wsumv8_isa(enum npk_isa isa, const uint8_t *v, size_t row_bytes,
+		    uint32_t n, uint32_t hd, const int32_t *w, size_t w_n,
+		    uint32_t heads, int32_t *o, size_t o_n);
 /* npk_matvec's portable body (npk.c). */
 void npk_matvec_c(const uint8_t *w, uint32_t rows, uint32_t cols,
 		  uint32_t row_bytes, uint32_t bits, const int8_t *a,

@@ -84,6 +84,70 @@ NPK_AVX2 void npk_mv4_avx2(const uint8_t *w, uint32_t rows, uint32_t cols,
 	}
 }
 
+/*
+ * int2 (np_prog.h's blocks of 256 columns): field k of a full block's 64
+ * bytes holds columns 64 k..64 k + 63, so a shift and a mask per field
+ * give 32 biased weights (w + 2, 0..3) in column order per 32 bytes; the
+ * last, partial block goes to the portable code, which reads it at its
+ * own offset (blocks are self-contained).
+ */
+NPK_AVX2 void npk_mv2_avx2(const uint8_t *w, uint32_t rows, uint32_t cols,
+			   uint32_t row_bytes, const int8_t *a, int32_t *acc)
+{
+	const __m256i one8 = _mm256_set1_epi8(1), one16 = _mm256_set1_epi16(1);
+	const __m256i m3 = _mm256_set1_epi8(3), m2 = _mm256_set1_epi8(2);
+	uint32_t n = cols & ~255u, sum_a;
+	__m256i s = _mm256_setzero_si256();
+
+	for (uint32_t c = 0; c < n; c += 32) {
+		__m256i p = _mm256_maddubs_epi16(
+			one8, _mm256_loadu_si256((const void *)(a + c)));
+
+		s = _mm256_add_epi32(s, _mm256_madd_epi16(p, one16));
+	}
+	sum_a = npk_hsum256(s);
+	for (uint32_t r = 0; r < rows; r++, w += row_bytes) {
+		__m256i s0 = _mm256_setzero_si256(), s1 = s0;
+		int32_t tail = 0;
+
+		for (uint32_t c = 0; c < n; c += 256)
+			for (uint32_t h = 0; h < 2; h++) {
+				__m256i x = _mm256_loadu_si256(
+					(const void *)(w + c / 4 + 32 * h));
+
+				for (uint32_t k = 0; k < 4; k++) {
+					__m256i u = _mm256_xor_si256(
+						_mm256_and_si256(
+							_mm256_srli_epi16(
+								x,
+								(int)(2 * k)),
+							m3),
+						m2);
+					__m256i p = _mm256_maddubs_epi16(
+						u,
+						_mm256_loadu_si256((
+							const void *)(a + c +
+								      64 * k +
+								      32 * h)));
+
+					if (k & 1)
+						s1 = _mm256_add_epi32(
+							s1, _mm256_madd_epi16(
+								    p, one16));
+					else
+						s0 = _mm256_add_epi32(
+							s0, _mm256_madd_epi16(
+								    p, one16));
+				}
+			}
+		if (n < cols)
+			npk_matvec_c(w + n / 4, 1, cols - n, row_bytes, 2,
+				     a + n, &tail);
+		acc[r] = (int32_t)(npk_hsum256(_mm256_add_epi32(s0, s1)) -
+				   2u * sum_a + (uint32_t)tail);
+	}
+}
+
 NPK_AVX2 void npk_mv8_avx2(const uint8_t *w, uint32_t rows, uint32_t cols,
 			   uint32_t row_bytes, const int8_t *a, int32_t *acc)
 {
@@ -227,7 +291,48 @@ npk_lin_tile(const uint8_t *const *w, uint32_t cols, const uint32_t bits,
 	for (uint32_t r = 0; r < NPK_MM_R; r++)
 		for (uint32_t k = 0; k < nt; k++)
 			s[r][k] = s2[r][k] = zero;
-	if (bits == 4) {
+	if (bits == 2) {
+		const __m512i m03 = _mm512_set1_epi8(3);
+		const __m512i m02 = _mm512_set1_epi8(2);
+
+		/* per block of 256 columns (q bytes, np_prog.h): field f of
+		 * the bytes is columns f q..f q + q - 1 */
+		for (uint32_t c0 = 0; c0 < cols; c0 += 256) {
+			uint32_t n = cols - c0 < 256 ? cols - c0 : 256;
+			uint32_t q = n == 256 ? 64 : (n + 3) / 4;
+			__m512i x[NPK_MM_R];
+
+			for (uint32_t r = 0; r < nr; r++)
+				x[r] = _mm512_maskz_loadu_epi8(npk_mask64(q),
+							       w[r] + c0 / 4);
+			for (uint32_t f = 0; f < 4 && f * q < n; f++) {
+				__mmask64 ma = npk_mask64(
+					n - f * q < q ? n - f * q : q);
+				__m512i u[NPK_MM_R];
+
+				for (uint32_t r = 0; r < nr; r++)
+					u[r] = _mm512_ternarylogic_epi32(
+						_mm512_srli_epi16(x[r], 2 * f),
+						m03, m02, 0x6a);
+				for (uint32_t k = 0; k < nt; k++) {
+					__m512i ak = _mm512_maskz_loadu_epi8(
+						ma, a + k * a_n + c0 + f * q);
+
+					for (uint32_t r = 0; r < nr; r++)
+						if (two && (f & 1))
+							s2[r]
+							  [k] = _mm512_dpbusd_epi32(
+								  s2[r][k],
+								  u[r], ak);
+						else
+							s[r]
+							 [k] = _mm512_dpbusd_epi32(
+								 s[r][k], u[r],
+								 ak);
+				}
+			}
+		}
+	} else if (bits == 4) {
 		uint32_t nb = (cols + 1) / 2;
 
 		for (uint32_t j = 0; j < nb; j += 64) {
@@ -270,9 +375,12 @@ npk_lin_tile(const uint8_t *const *w, uint32_t cols, const uint32_t bits,
 			}
 		}
 	} else {
+		/* with few accumulators, alternate 64-column chunks go to
+		 * s and s2: two vpdpbusd chains per pair */
 		for (uint32_t c = 0; c < cols; c += 64) {
 			__mmask64 m = npk_mask64(cols - c);
 			__m512i x[NPK_MM_R];
+			const int odd = two && (c & 64);
 
 			for (uint32_t r = 0; r < nr; r++)
 				x[r] = _mm512_xor_si512(
@@ -283,13 +391,20 @@ npk_lin_tile(const uint8_t *const *w, uint32_t cols, const uint32_t bits,
 					m, a + k * a_n + c);
 
 				for (uint32_t r = 0; r < nr; r++)
-					s[r][k] = _mm512_dpbusd_epi32(s[r][k],
-								      x[r], ak);
+					if (odd)
+						s2[r][k] = _mm512_dpbusd_epi32(
+							s2[r][k], x[r], ak);
+					else
+						s[r][k] = _mm512_dpbusd_epi32(
+							s[r][k], x[r], ak);
 			}
 		}
 	}
-	npk_tile_store(s, s2, two, nr, nt, bits == 4 ? 8u : 128u, sum_a, acc,
-		       acc_n);
+	npk_tile_store(s, s2, two, nr, nt,
+		       bits == 4 ? 8u :
+		       bits == 2 ? 2u :
+				   128u,
+		       sum_a, acc, acc_n);
 }
 
 /*
@@ -471,7 +586,9 @@ NPK_VNNI void npk_linear_vnni(const struct npk_wmat *m, const int8_t *a,
 			      size_t a_n, uint32_t n, int32_t *acc,
 			      size_t acc_n, void *tmp)
 {
-	uint32_t nb = m->bits == 4 ? (m->cols + 1) / 2 : m->cols;
+	uint32_t nb = m->bits == 4 ? (m->cols + 1) / 2 :
+		      m->bits == 2 ? (m->cols + 3) / 4 :
+				     m->cols;
 	uint32_t cp = (m->cols + 127) & ~127u;
 	uint32_t sum_a[NPK_LIN_BLK];
 	int8_t *ap = tmp;
@@ -508,9 +625,9 @@ NPK_VNNI void npk_linear_vnni(const struct npk_wmat *m, const int8_t *a,
 				uint32_t nt =
 					g - k < NPK_MM_T ? g - k : NPK_MM_T;
 
-				npk_lin_rows(w, m->cols, m->bits == 4 ? 4 : 8,
-					     at + k * a_n, a_n, sum_a + k, nr,
-					     nt, ac + k * acc_n + r, acc_n);
+				npk_lin_rows(w, m->cols, m->bits, at + k * a_n,
+					     a_n, sum_a + k, nr, nt,
+					     ac + k * acc_n + r, acc_n);
 			}
 		}
 	}

@@ -27,6 +27,8 @@ static inline const uint8_t *npk_wrow(const struct npk_wmat *m, uint32_t r)
 /* npk_simd_matrix.c */
 NPK_AVX2 void npk_mv4_avx2(const uint8_t *w, uint32_t rows, uint32_t cols,
 			   uint32_t row_bytes, const int8_t *a, int32_t *acc);
+NPK_AVX2 void npk_mv2_avx2(const uint8_t *w, uint32_t rows, uint32_t cols,
+			   uint32_t row_bytes, const int8_t *a, int32_t *acc);
 NPK_AVX2 void npk_mv8_avx2(const uint8_t *w, uint32_t rows, uint32_t cols,
 			   uint32_t row_bytes, const int8_t *a, int32_t *acc);
 NPK_VNNI void npk_linear_vnni(const struct npk_wmat *m, const int8_t *a,
@@ -41,6 +43,9 @@ NPK_VNNI void npk_wsum4_vnni(int32_t *o, const uint8_t *v, uint32_t n,
 NPK_VNNI void npk_wsumv_vnni(const uint8_t *v, size_t row_bytes, uint32_t n,
 			     uint32_t hd, const int32_t *w, size_t w_n,
 			     uint32_t heads, int32_t *o, size_t o_n);
+NPK_VNNI void npk_wsumv8_vnni(const uint8_t *v, size_t row_bytes, uint32_t n,
+			      uint32_t hd, const int32_t *w, size_t w_n,
+			      uint32_t heads, int32_t *o, size_t o_n);
 NPK_VNNI int64_t npk_softmax_vnni(int32_t *p, uint32_t n, int32_t max,
 				  const void *rq);
 #endif

@@ -179,6 +179,78 @@ NPK_VNNI void npk_wsumv_vnni(const uint8_t *v, size_t row_bytes, uint32_t n,
 	}
 }
 
+/* npk_wsumv8_isa for up to 4 heads: 32 columns of int8 V rows,
+ * sign-extended to int32, at a time */
+NPK_VNNI static inline __attribute__((always_inline)) void
+npk_wsumv8_heads(const uint8_t *v, size_t row_bytes, uint32_t n, uint32_t hd,
+		 const int32_t *w, size_t w_n, const uint32_t heads, int32_t *o,
+		 size_t o_n)
+{
+	uint32_t d = 0;
+
+	for (; d + 32 <= hd; d += 32) {
+		__m512i s0[4], s1[4];
+
+		for (uint32_t j = 0; j < heads; j++) {
+			s0[j] = _mm512_loadu_si512(o + j * o_n + d);
+			s1[j] = _mm512_loadu_si512(o + j * o_n + d + 16);
+		}
+		for (uint32_t t = 0; t < n; t++) {
+			const uint8_t *vt = v + t * row_bytes + d;
+			__m512i c0 = _mm512_cvtepi8_epi32(
+				_mm_loadu_si128((const void *)vt));
+			__m512i c1 = _mm512_cvtepi8_epi32(
+				_mm_loadu_si128((const void *)(vt + 16)));
+
+			for (uint32_t j = 0; j < heads; j++) {
+				__m512i wv = _mm512_set1_epi32(w[j * w_n + t]);
+
+				s0[j] = _mm512_add_epi32(
+					s0[j], _mm512_mullo_epi32(c0, wv));
+				s1[j] = _mm512_add_epi32(
+					s1[j], _mm512_mullo_epi32(c1, wv));
+			}
+		}
+		for (uint32_t j = 0; j < heads; j++) {
+			_mm512_storeu_si512(o + j * o_n + d, s0[j]);
+			_mm512_storeu_si512(o + j * o_n + d + 16, s1[j]);
+		}
+	}
+	for (uint32_t j = 0; j < heads; j++)
+		for (uint32_t t = 0; t < n; t++)
+			for (uint32_t e = d; e < hd; e++)
+				o[j * o_n +
+				  e] = (int32_t)((uint32_t)o[j * o_n + e] +
+						 (uint32_t)w[j * w_n + t] *
+							 (uint32_t)(int32_t)(int8_t)
+								 v[t * row_bytes +
+								   e]);
+}
+
+NPK_VNNI void npk_wsumv8_vnni(const uint8_t *v, size_t row_bytes, uint32_t n,
+			      uint32_t hd, const int32_t *w, size_t w_n,
+			      uint32_t heads, int32_t *o, size_t o_n)
+{
+	for (uint32_t j = 0; j < heads; j += 4) {
+		uint32_t h = heads - j < 4 ? heads - j : 4;
+		const int32_t *wj = w + j * w_n;
+		int32_t *oj = o + j * o_n;
+
+		if (h == 4)
+			npk_wsumv8_heads(v, row_bytes, n, hd, wj, w_n, 4, oj,
+					 o_n);
+		else if (h == 3)
+			npk_wsumv8_heads(v, row_bytes, n, hd, wj, w_n, 3, oj,
+					 o_n);
+		else if (h == 2)
+			npk_wsumv8_heads(v, row_bytes, n, hd, wj, w_n, 2, oj,
+					 o_n);
+		else
+			npk_wsumv8_heads(v, row_bytes, n, hd, wj, w_n, 1, oj,
+					 o_n);
+	}
+}
+
 /*
  * npk_softmax_isa, 16 scores at a time. max >= p[t], so max - p[t] is
  * exact as an unsigned 32-bit difference before the clamp to INT32_MAX;

@@ -7,8 +7,10 @@
 #   2. the emulated cards' speed: the machine's INT8 SIMD peak and memory
 #      bandwidth with the layer kernels' share of both
 #      (bench/np_bench_kernels), then `nptool run` on the medium shape
-#      (14 x 1024, vocabulary 32000, w4a4; N = 28 requests with 128-token
-#      prompts, M = 14, 128 generated tokens each, 16 emulated cards);
+#      (14 x 1024, vocabulary 32000, the default a8c8w4; N = 28 requests
+#      with 128-token prompts, M = 14, 128 generated tokens each, 16
+#      emulated cards), and the layer kernels and that run at every
+#      precision (issue #17; one thread, tokens per CPU second);
 #   3. the performance model of real cards on the Granite-3B-like shape
 #      (`nptool bench --model-shape data/shapes/granite-3b.shape`), and
 #      beside the published NorthPole systems (2024: 16 cards, 3B;
@@ -55,6 +57,18 @@ echo "nptool run -m $model -f $prompts -n 28 -M 14 -t 128 --max-seq 512 --no-sto
 /usr/bin/time -f "process: %e s wall, %U s user, %S s system, %P of one core" \
 	"$b/tools/nptool" -d emu:16 run -m "$model" -f "$prompts" -n 28 -M 14 \
 	-t 128 --max-seq 512 --no-stop -q
+
+echo
+echo "== 2b. the precisions: layer kernels at INT2 and INT8 weights (INT4 above)"
+for w in 2 8; do
+	"$b/bench/np_bench_kernels" -t 1 -s 1 -w "$w"
+done
+for p in w4a4 a8c8w4 w8a8 w2a8; do
+	echo "nptool run --precision $p (32 tokens)"
+	"$b/tools/nptool" -d emu:16 run -m "$model" -f "$prompts" -n 28 -M 14 \
+		-t 32 --max-seq 512 --no-stop -q --precision "$p" |
+		grep -E 'throughput|prefill|decode'
+done
 
 echo
 echo "== 3. the performance model of real cards"

@@ -418,7 +418,9 @@ int np_model_load(struct np_ctx *ctx, const char *path,
 	*out = NULL;
 	if (!ctx || !path)
 		return -EINVAL;
-	if (!npi_resv_zero(ctx, "np_pipeline_opts", o->resv, sizeof(o->resv)))
+	if (!npi_resv_zero(ctx, "np_pipeline_opts", o->resv, sizeof(o->resv)) ||
+	    !npi_resv_zero(ctx, "np_pipeline_opts", &o->resv0,
+			   sizeof(o->resv0)))
 		return -EINVAL;
 	p = calloc(1, sizeof(*p));
 	if (!p)
@@ -445,6 +447,8 @@ int np_model_load(struct np_ctx *ctx, const char *path,
 		co.batch =
 			o->max_sessions ? o->max_sessions : NP_DEFAULT_SESSIONS;
 		co.max_seq = o->max_seq ? o->max_seq : NP_DEFAULT_LOAD_MAX_SEQ;
+		co.precision = o->precision;
+		co.layer_precision = o->layer_precision;
 		if (co.n_cards > np_ctx_num_cards(ctx)) {
 			npi_log(ctx, LOG_ERR,
 				"pipeline: %u cards asked for, the context has "

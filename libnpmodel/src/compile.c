@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * w4a4 quantisation and compilation to card images: layer-to-card
- * mapping, the SRAM layout of every card (docs/model-format.md) and the
- * integer parameters of every layer (docs/numerics.md).
+ * Quantisation and compilation to card images: layer-to-card mapping,
+ * the SRAM layout of every card (docs/model-format.md) and the integer
+ * parameters of every layer (docs/numerics.md), at the precision of each
+ * layer (np_precision: the model's, or a per-layer override).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -36,19 +37,56 @@ static struct npk_rq rq_of(double f, int *err)
 /* ---------------------------------------------------------------- */
 /* Layout                                                            */
 
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) / a * a;
+}
+
 struct np_compiled {
 	const struct np_model *m;
 	const struct np_quant_calib *calib;
 	struct np_model_shape s;
 	struct np_compile_opts o;
 	uint32_t hd, n_cards;
+	uint8_t *prec; /* enum np_precision of each layer */
+	int mixed; /* layers at another precision than o.precision */
+	char *layer_spec; /* o.layer_precision's copy */
 	struct np_card_plan card[NPIM_MAX_CARDS];
 };
 
-static uint64_t align_up(uint64_t v, uint64_t a)
+/* ---------------------------------------------------------------- */
+/* Precision modes (docs/numerics.md)                                */
+
+struct prec_bits {
+	uint8_t w, act, kv; /* weights, activations, KV cache */
+};
+
+static struct prec_bits prec_bits(enum np_precision p)
 {
-	return (v + a - 1) / a * a;
+	switch (p) {
+	case NP_PREC_A8C8W4:
+		return (struct prec_bits){4, 8, 8};
+	case NP_PREC_W8A8:
+		return (struct prec_bits){8, 8, 8};
+	case NP_PREC_W2A8:
+		return (struct prec_bits){2, 8, 8};
+	default:
+		return (struct prec_bits){4, 4, 4};
+	}
 }
+
+/* K then V of max_seq rows of hd elements of kv bits, one unit */
+static uint64_t kv_unit_bytes(uint32_t max_seq, uint32_t hd, uint32_t kv)
+{
+	return align_up((uint64_t)max_seq * hd * kv / 4, NPK_ALIGN);
+}
+
+/* What the layout of a card needs to know of the model */
+struct lay {
+	const struct np_model_shape *s;
+	uint32_t hd, bias;
+	const uint8_t *prec; /* per model layer */
+};
 
 static void tensor_place(struct npk_tensor *t, uint32_t rows, uint32_t cols,
 			 uint32_t bits, int bias, uint64_t *off)
@@ -81,17 +119,20 @@ static uint64_t prog_bytes_layers(uint32_t n_layers, uint32_t hd)
 }
 
 /*
- * Layout of a card holding n layers: fills hdr (offsets, kv) and L[]
- * tensors when given; returns the per-core high-water mark (may exceed a
- * core: the caller checks).
+ * Layout of a card holding model layers first..first + n - 1: fills hdr
+ * (offsets, kv) and L[] (tensors, widths) when given; returns the
+ * per-core high-water mark (may exceed a core: the caller checks).
+ * Weights and KV bytes of the whole card into *weights, *kv if given.
+ * The KV unit is the widest of the card's layers.
  */
-/* bias: bit NP_T_Q/K/V, the tensors (NPK_Q/K/V) that carry biases */
-static uint64_t layout_layers(const struct np_model_shape *s, uint32_t hd,
-			      uint32_t bias, uint32_t n, uint32_t batch,
-			      uint32_t max_seq, struct npk_card *hdr,
-			      struct npk_layer *L, uint64_t *weights)
+static uint64_t layout_layers(const struct lay *y, uint32_t first, uint32_t n,
+			      uint32_t batch, uint32_t max_seq,
+			      struct npk_card *hdr, struct npk_layer *L,
+			      uint64_t *weights, uint64_t *kv)
 {
-	uint32_t qd = s->n_heads * hd, kvd = s->n_kv_heads * hd;
+	const struct np_model_shape *s = y->s;
+	uint32_t hd = y->hd, bias = y->bias; /* bias: bits NP_T_Q/K/V */
+	uint32_t qd = s->n_heads * hd, kvd = s->n_kv_heads * hd, kvb = 4;
 	uint64_t off = prog_bytes_layers(n, hd), units, unit;
 	const uint32_t dims[NPK_N_TENSORS][2] = {
 		{qd, s->dim},	  {kvd, s->dim},    {kvd, s->dim},
@@ -103,17 +144,24 @@ static uint64_t layout_layers(const struct np_model_shape *s, uint32_t hd,
 	for (uint32_t l = 0; l < n; l++) {
 		struct npk_layer tmp;
 		struct npk_layer *p = L ? &L[l] : &tmp;
+		struct prec_bits b = prec_bits(y->prec[first + l]);
 
 		for (int t = 0; t < NPK_N_TENSORS; t++)
-			tensor_place(&p->t[t], dims[t][0], dims[t][1], 4,
+			tensor_place(&p->t[t], dims[t][0], dims[t][1], b.w,
 				     t <= NPK_V && (bias >> (t + NP_T_Q) & 1),
 				     &off);
 		p->kv_first_unit = l * batch * s->n_kv_heads;
+		p->act_bits = b.act;
+		p->kv_bits = b.kv;
+		p->rsvd = 0;
+		kvb = b.kv > kvb ? b.kv : kvb;
 	}
 	if (weights)
 		*weights = (off - wstart) * NP_NUM_CORES;
-	unit = align_up((uint64_t)max_seq * hd, NPK_ALIGN); /* K + V, int4 */
+	unit = kv_unit_bytes(max_seq, hd, kvb);
 	units = (uint64_t)n * batch * s->n_kv_heads;
+	if (kv)
+		*kv = units * unit;
 	if (hdr) {
 		hdr->kv_off = (uint32_t)off;
 		hdr->kv_unit = (uint32_t)unit;
@@ -137,17 +185,47 @@ static int fits_core(uint64_t bytes)
 	return bytes <= NP_CORE_SRAM_SIZE;
 }
 
-/* Most layers one card holds (0 if not one) */
-static uint32_t layers_per_card(const struct np_model_shape *s, uint32_t hd,
-				uint32_t bias, uint32_t batch, uint32_t max_seq)
+/* Most layers from `first` on that one card holds (0 if not one) */
+static uint32_t layers_per_card(const struct lay *y, uint32_t first,
+				uint32_t batch, uint32_t max_seq)
 {
 	uint32_t k = 0;
 
-	while (k < s->n_layers &&
-	       fits_core(layout_layers(s, hd, bias, k + 1, batch, max_seq, NULL,
-				       NULL, NULL)))
+	while (first + k < y->s->n_layers &&
+	       fits_core(layout_layers(y, first, k + 1, batch, max_seq, NULL,
+				       NULL, NULL, NULL)))
 		k++;
 	return k;
+}
+
+/*
+ * Layers per card for up to c_l layer cards, into n[] (c_l entries):
+ * evenly spread over min(c_l, layers) cards when every card of that fits,
+ * else each card filled in order with as many layers as fit (layers of
+ * different precisions differ in size). Returns the cards used, 0 if the
+ * layers do not fit c_l cards.
+ */
+static uint32_t map_layers(const struct lay *y, uint32_t c_l, uint32_t batch,
+			   uint32_t max_seq, uint32_t *n)
+{
+	uint32_t L = y->s->n_layers, c = c_l < L ? c_l : L, first = 0, i;
+
+	for (i = 0; i < c; i++) {
+		n[i] = L / c + (i < L % c);
+		if (!fits_core(layout_layers(y, first, n[i], batch, max_seq,
+					     NULL, NULL, NULL, NULL)))
+			break;
+		first += n[i];
+	}
+	if (i == c)
+		return c;
+	for (i = 0, first = 0; first < L && i < c_l; i++) {
+		n[i] = layers_per_card(y, first, batch, max_seq);
+		if (!n[i])
+			return 0;
+		first += n[i];
+	}
+	return first == L ? i : 0;
 }
 
 static uint32_t output_cards_min(const struct np_model_shape *s)
@@ -158,46 +236,58 @@ static uint32_t output_cards_min(const struct np_model_shape *s)
 	return 0;
 }
 
-static void explain_no_fit(const struct np_model_shape *s, uint32_t hd,
-			   uint32_t bias, const struct np_compile_opts *o,
+/* Longest context (a multiple of 16, at most max_seq) whose KV cache
+ * lets the layers fit c_l cards with `batch` sessions; 0 if none */
+static uint32_t fit_max_seq(const struct lay *y, uint32_t c_l, uint32_t batch,
+			    uint32_t max_seq, uint32_t *n)
+{
+	for (uint32_t q = max_seq / 16 * 16; q >= 16; q -= 16)
+		if (map_layers(y, c_l, batch, q, n))
+			return q;
+	return 0;
+}
+
+/* Most sessions (at most batch) that fit with max_seq tokens; 0 if none */
+static uint32_t fit_batch(const struct lay *y, uint32_t c_l, uint32_t batch,
+			  uint32_t max_seq, uint32_t *n)
+{
+	for (uint32_t b = batch; b >= 1; b--)
+		if (map_layers(y, c_l, b, max_seq, n))
+			return b;
+	return 0;
+}
+
+static void explain_no_fit(const struct lay *y, const struct np_compile_opts *o,
 			   uint32_t k_out, uint32_t m_fit,
 			   const struct np_log *log)
 {
-	uint64_t w1, one = layout_layers(s, hd, bias, 1, o->batch, o->max_seq,
-					 NULL, NULL, &w1);
-	uint64_t kv1 = one - prog_bytes_layers(1, hd) - w1 / NP_NUM_CORES;
+	const struct np_model_shape *s = y->s;
+	uint32_t hd = y->hd;
+	uint64_t w1, kv1,
+		one = layout_layers(y, 0, 1, o->batch, o->max_seq, NULL, NULL,
+				    &w1, &kv1);
 	uint32_t c_l = o->n_cards > k_out ? o->n_cards - k_out : 0;
-	uint32_t best_batch = 0, best_seq = 0;
+	uint32_t best_batch = 0, best_seq = 0, *n = calloc(c_l + 1, 4);
 	char fit[256], need[96];
-	int n = 0;
+	int k = 0;
 
 	/* largest session count, then longest context, that would fit */
-	for (uint32_t b = o->batch; b >= 1; b--) {
-		uint32_t m = layers_per_card(s, hd, bias, b, o->max_seq);
-
-		if (m && (uint64_t)m * c_l >= s->n_layers) {
-			best_batch = b;
-			break;
-		}
+	if (n && c_l) {
+		best_batch = fit_batch(y, c_l, o->batch, o->max_seq, n);
+		best_seq = fit_max_seq(y, c_l, o->batch, o->max_seq, n);
 	}
-	for (uint32_t q = o->max_seq; q >= 16; q -= 16) {
-		uint32_t m = layers_per_card(s, hd, bias, o->batch, q);
-
-		if (m && (uint64_t)m * c_l >= s->n_layers) {
-			best_seq = q;
-			break;
-		}
-	}
-	n = snprintf(fit, sizeof(fit), "would fit: ");
+	free(n);
+	kv1 /= NP_NUM_CORES;
+	k = snprintf(fit, sizeof(fit), "would fit: ");
 	if (best_batch)
-		n += snprintf(fit + n, sizeof(fit) - (size_t)n,
+		k += snprintf(fit + k, sizeof(fit) - (size_t)k,
 			      "%u sessions of %u tokens%s", best_batch,
 			      o->max_seq, best_seq ? ", or " : "");
 	if (best_seq)
-		n += snprintf(fit + n, sizeof(fit) - (size_t)n,
+		k += snprintf(fit + k, sizeof(fit) - (size_t)k,
 			      "%u sessions of %u tokens", o->batch, best_seq);
 	if (!best_batch && !best_seq)
-		snprintf(fit + n, sizeof(fit) - (size_t)n,
+		snprintf(fit + k, sizeof(fit) - (size_t)k,
 			 "%llu layers at most (%u layer cards x %u per card)",
 			 (unsigned long long)m_fit * c_l, c_l, m_fit);
 	if (m_fit)
@@ -207,15 +297,17 @@ static void explain_no_fit(const struct np_model_shape *s, uint32_t hd,
 	else
 		snprintf(need, sizeof(need), "a single layer exceeds a card");
 	npim_log(log, LOG_ERR,
-		 "compile: model does not fit %u cards: budget per card %u MiB "
-		 "= 256 cores x %u KiB; one layer needs %.1f KiB per core "
-		 "(weights %.1f KiB, KV cache %.1f KiB for %u sessions x %u "
-		 "tokens, program %.1f KiB), so %u layer(s) fit a card; the "
-		 "output layer (%u x %u INT8) needs %u card(s); %s; %s",
-		 o->n_cards, NP_SRAM_SIZE >> 20, NP_CORE_SRAM_SIZE >> 10,
-		 one / KiB, w1 / NP_NUM_CORES / KiB, kv1 / KiB, o->batch,
-		 o->max_seq, prog_bytes_layers(1, hd) / KiB, m_fit, s->vocab,
-		 s->dim, k_out, need, fit);
+		 "compile: model does not fit %u cards at %s: budget per card "
+		 "%u MiB = 256 cores x %u KiB; one layer needs %.1f KiB per "
+		 "core (weights %.1f KiB, KV cache %.1f KiB for %u sessions x "
+		 "%u tokens at INT%u, program %.1f KiB), so %u layer(s) fit a "
+		 "card; the output layer (%u x %u INT8) needs %u card(s); %s; "
+		 "%s",
+		 o->n_cards, np_precision_name(o->precision),
+		 NP_SRAM_SIZE >> 20, NP_CORE_SRAM_SIZE >> 10, one / KiB,
+		 w1 / NP_NUM_CORES / KiB, kv1 / KiB, o->batch, o->max_seq,
+		 prec_bits(y->prec[0]).kv, prog_bytes_layers(1, hd) / KiB,
+		 m_fit, s->vocab, s->dim, k_out, need, fit);
 }
 
 static const char *const prec_names[NP_PREC_COUNT] = {
@@ -253,6 +345,126 @@ int np_precision_parse(const char *name, enum np_precision *out)
 	return -EINVAL;
 }
 
+/*
+ * The layers do not fit the cards with the KV cache asked for. A context
+ * (max_seq) or session count (batch) the caller left to the default is
+ * lowered until they do, context first, and the log says so with the
+ * sizes; one the caller chose stays, and the compile fails (-E2BIG, with
+ * explain_no_fit's message). *c: the layer cards then used, or 0.
+ */
+static void adjust_kv(const struct lay *y, const struct np_compile_opts *asked,
+		      struct np_compile_opts *o, uint32_t c_l, uint32_t *cnt,
+		      uint32_t *c, const struct np_log *log)
+{
+	uint64_t w1, kv1,
+		one = layout_layers(y, 0, 1, o->batch, o->max_seq, NULL, NULL,
+				    &w1, &kv1);
+	uint32_t q = 0, b = 0;
+
+	*c = 0;
+	if (!asked || !asked->max_seq)
+		q = fit_max_seq(y, c_l, o->batch, o->max_seq, cnt);
+	else if (!asked->batch)
+		b = fit_batch(y, c_l, o->batch, o->max_seq, cnt);
+	if (!q && !b)
+		return;
+	npim_log(log, LOG_NOTICE,
+		 "compile: at %s the model does not fit %u layer cards with "
+		 "%u sessions x %u tokens: one layer needs %.1f KiB per core "
+		 "(weights %.1f KiB, KV cache %.1f KiB at INT%u) of %u KiB; "
+		 "compiled for %u sessions x %u tokens instead (set the "
+		 "sessions and tokens to choose)",
+		 np_precision_name(o->precision), c_l, o->batch, o->max_seq,
+		 one / KiB, w1 / NP_NUM_CORES / KiB, kv1 / NP_NUM_CORES / KiB,
+		 prec_bits(y->prec[0]).kv, NP_CORE_SRAM_SIZE >> 10,
+		 b ? b : o->batch, q ? q : o->max_seq);
+	if (q)
+		o->max_seq = q;
+	else
+		o->batch = b;
+	*c = map_layers(y, c_l, o->batch, o->max_seq, cnt);
+}
+
+/* "N" or "N-M" of n_layers: [*a, *b]; 0 or -EINVAL */
+static int parse_range(const char *p, const char *end, uint32_t n_layers,
+		       uint32_t *a, uint32_t *b)
+{
+	char *e;
+	unsigned long x, y;
+
+	if (p == end || !isdigit((unsigned char)*p))
+		return -EINVAL;
+	x = strtoul(p, &e, 10);
+	y = x;
+	if (e < end && *e == '-') {
+		if (!isdigit((unsigned char)e[1]))
+			return -EINVAL;
+		y = strtoul(e + 1, &e, 10);
+	}
+	if (e != end || x > y || y >= n_layers)
+		return -EINVAL;
+	*a = (uint32_t)x;
+	*b = (uint32_t)y;
+	return 0;
+}
+
+int np_precision_layers(const char *spec, uint32_t n_layers,
+			enum np_precision base, uint8_t *out, char *err,
+			size_t errlen)
+{
+	const char *p = spec ? spec : "";
+
+	if (err && errlen)
+		err[0] = 0;
+	if (base == NP_PREC_DEFAULT)
+		base = NP_DEFAULT_PRECISION;
+	if ((unsigned int)base >= NP_PREC_COUNT) {
+		if (err)
+			snprintf(err, errlen, "precision %u is not a mode",
+				 (unsigned int)base);
+		return -EINVAL;
+	}
+	for (uint32_t l = 0; l < n_layers; l++)
+		out[l] = (uint8_t)base;
+	while (*p) {
+		const char *end = strchr(p, ','), *colon;
+		char mode[16];
+		enum np_precision q;
+		uint32_t a, b;
+		size_t ml;
+
+		end = end ? end : p + strlen(p);
+		colon = memchr(p, ':', (size_t)(end - p));
+		ml = colon ? (size_t)(end - colon - 1) : 0;
+		if (!colon || ml == 0 || ml >= sizeof(mode) ||
+		    parse_range(p, colon, n_layers, &a, &b)) {
+			if (err)
+				snprintf(err, errlen,
+					 "layer precision '%.*s': expected "
+					 "FIRST[-LAST]:MODE with layers "
+					 "0..%u, e.g. '0-3:w8a8'",
+					 (int)(end - p), p,
+					 n_layers ? n_layers - 1 : 0);
+			return -EINVAL;
+		}
+		memcpy(mode, colon + 1, ml);
+		mode[ml] = 0;
+		if (np_precision_parse(mode, &q)) {
+			if (err)
+				snprintf(err, errlen,
+					 "layer precision '%.*s': unknown "
+					 "mode '%s'; modes are w4a4, a8c8w4, "
+					 "w8a8, w2a8",
+					 (int)(end - p), p, mode);
+			return -EINVAL;
+		}
+		for (uint32_t l = a; l <= b; l++)
+			out[l] = (uint8_t)q;
+		p = *end ? end + 1 : end;
+	}
+	return 0;
+}
+
 int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
 	       const struct np_compile_opts *opts, const struct np_log *log,
 	       struct np_compiled **out)
@@ -260,16 +472,20 @@ int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
 	struct np_compile_opts o = opts ? *opts : (struct np_compile_opts){0};
 	const struct np_model_shape *s = np_model_get_shape(m);
 	uint32_t hd = s->dim / s->n_heads, m_fit, k_out, c_l, c, card = 0;
-	uint32_t bias = m->x.bias_mask;
+	uint32_t bias = m->x.bias_mask, *cnt = NULL;
+	uint8_t *prec = NULL;
+	char perr[160];
 	bool pass;
-	struct np_compiled *cp;
+	struct np_compiled *cp = NULL;
+	struct lay y = {.s = s, .hd = hd, .bias = bias};
+	int ret;
 
 	*out = NULL;
 	o.n_cards = o.n_cards ? o.n_cards : NP_DEFAULT_CARDS;
 	o.batch = o.batch ? o.batch : NP_DEFAULT_SESSIONS;
 	o.max_seq = o.max_seq ? o.max_seq : NP_DEFAULT_PLAN_MAX_SEQ;
 	o.precision = o.precision ? o.precision : NP_DEFAULT_PRECISION;
-	if (memcmp(o.resv, (uint64_t[4]){0}, sizeof(o.resv))) {
+	if (memcmp(o.resv, (uint64_t[3]){0}, sizeof(o.resv))) {
 		npim_log(log, LOG_ERR,
 			 "compile: np_compile_opts: reserved space is not "
 			 "zero; zero-initialize the struct");
@@ -291,12 +507,6 @@ int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
 			 o.precision);
 		return -EINVAL;
 	}
-	if (o.precision != NP_PREC_W4A4) {
-		npim_log(log, LOG_ERR,
-			 "compile: precision %s: these cards compute w4a4 only",
-			 np_precision_name(o.precision));
-		return -EOPNOTSUPP;
-	}
 	pass = o.flags & NP_COMPILE_PASS_THROUGH;
 	if (calib && calib->n_layers != s->n_layers) {
 		npim_log(log, LOG_ERR,
@@ -313,41 +523,67 @@ int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
 			 o.out_cards, s->vocab, s->vocab);
 		return -EINVAL;
 	}
+	prec = calloc(s->n_layers + 1, 1);
+	cnt = calloc(o.n_cards + 1, sizeof(*cnt));
+	cp = calloc(1, sizeof(*cp));
+	if (!prec || !cnt || !cp) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	ret = np_precision_layers(o.layer_precision, s->n_layers, o.precision,
+				  prec, perr, sizeof(perr));
+	if (ret) {
+		npim_log(log, LOG_ERR, "compile: %s", perr);
+		goto fail;
+	}
+	y.prec = prec;
+	for (uint32_t l = 0; l < s->n_layers; l++)
+		cp->mixed |= prec[l] != o.precision;
 	k_out = output_cards_min(s);
 	if (o.out_cards > k_out)
 		k_out = o.out_cards;
-	m_fit = layers_per_card(s, hd, bias, o.batch, o.max_seq);
 	c_l = o.n_cards > k_out ? o.n_cards - k_out : 0;
-	if (!k_out || c_l == 0 ||
-	    (!pass && (m_fit == 0 || (uint64_t)m_fit * c_l < s->n_layers))) {
-		explain_no_fit(s, hd, bias, &o, k_out, m_fit, log);
-		return -E2BIG;
+	c = pass ? c_l : 0;
+	if (k_out && c_l && !pass) {
+		c = map_layers(&y, c_l, o.batch, o.max_seq, cnt);
+		if (!c)
+			adjust_kv(&y, opts, &o, c_l, cnt, &c, log);
 	}
-	cp = calloc(1, sizeof(*cp));
-	if (!cp)
-		return -ENOMEM;
+	if (!k_out || c_l == 0 || c == 0) {
+		m_fit = layers_per_card(&y, 0, o.batch, o.max_seq);
+		explain_no_fit(&y, &o, k_out, m_fit, log);
+		ret = -E2BIG;
+		goto fail;
+	}
 	cp->m = m;
 	cp->calib = calib;
 	cp->s = *s;
 	cp->o = o;
 	cp->hd = hd;
+	cp->prec = prec;
+	if (o.layer_precision) {
+		cp->layer_spec = strdup(o.layer_precision);
+		if (!cp->layer_spec) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+		cp->o.layer_precision = cp->layer_spec;
+	}
 	/* pass-through: every layer card, none of the layers */
-	c = pass || c_l < s->n_layers ? c_l : s->n_layers;
 	for (uint32_t i = 0, first = 0; i < c; i++, card++) {
 		struct np_card_plan *p = &cp->card[card];
-		uint32_t n = pass ? 0 : s->n_layers / c + (i < s->n_layers % c);
-		uint64_t w;
+		uint32_t n = pass ? 0 : cnt[i];
+		uint64_t w, kv;
 
 		p->kind = NP_CARD_LAYERS;
 		p->first_layer = first;
 		p->n_layers = n;
 		p->prog = NP_CA_SRAM_BASE;
-		p->core_bytes = layout_layers(s, hd, bias, n, o.batch,
-					      o.max_seq, NULL, NULL, &w);
+		p->core_bytes = layout_layers(&y, first, n, o.batch, o.max_seq,
+					      NULL, NULL, &w, &kv);
 		p->prog_bytes = prog_bytes_layers(n, hd);
 		p->weight_bytes = w;
-		p->kv_bytes = (uint64_t)n * o.batch * s->n_kv_heads *
-			      align_up((uint64_t)o.max_seq * hd, NPK_ALIGN);
+		p->kv_bytes = kv;
 		first += n;
 	}
 	for (uint32_t i = 0, vb = 0; i < k_out; i++, card++) {
@@ -367,13 +603,30 @@ int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
 		vb += rows;
 	}
 	cp->n_cards = card;
+	free(cnt);
 	*out = cp;
 	return 0;
+fail:
+	free(prec);
+	if (cp)
+		free(cp->layer_spec);
+	free(cnt);
+	free(cp);
+	return ret;
 }
 
 void np_compiled_destroy(struct np_compiled *c)
 {
+	if (c) {
+		free(c->prec);
+		free(c->layer_spec);
+	}
 	free(c);
+}
+
+const struct np_compile_opts *np_compiled_opts(const struct np_compiled *c)
+{
+	return &c->o;
 }
 
 uint32_t np_compiled_n_cards(const struct np_compiled *c)
@@ -400,6 +653,14 @@ void np_compiled_describe(const struct np_compiled *c, char *buf, size_t len)
 			      c->s.n_layers, c->s.dim, c->s.n_heads,
 			      c->s.n_kv_heads, c->s.ffn, c->s.vocab, c->o.batch,
 			      c->o.max_seq, c->n_cards, c->o.n_cards);
+	if (o < len)
+		o += (size_t)snprintf(buf + o, len - o, "precision %s%s%s%s\n",
+				      np_precision_name(c->o.precision),
+				      c->mixed ? " (layers " : "",
+				      c->mixed && c->o.layer_precision ?
+					      c->o.layer_precision :
+					      "",
+				      c->mixed ? ")" : "");
 	for (uint32_t i = 0; i < c->n_cards && o < len; i++) {
 		const struct np_card_plan *p = &c->card[i];
 
@@ -488,6 +749,9 @@ static int emit_tensor(const struct np_compiled *c, uint8_t *sram,
 		if (t->bits == 4)
 			npk_pack4(q, t->cols,
 				  base + t->off + local * t->row_bytes);
+		else if (t->bits == 2)
+			npk_pack2(q, t->cols,
+				  base + t->off + local * t->row_bytes);
 		else
 			memcpy(base + t->off + local * t->row_bytes, q,
 			       t->cols);
@@ -510,6 +774,25 @@ out:
 	return ret;
 }
 
+/*
+ * The activation scales of a layer at its widths: the INT4 calibration
+ * of h1, h2, q and the attention output, or the INT8 one (act 8), and of
+ * k and v likewise by the KV width; the other points have one width.
+ */
+static void layer_scales(const struct npim_layer_scales *ls, uint32_t act,
+			 uint32_t kv, float *S)
+{
+	static const int act_pts[] = {NPIM_A_N1, NPIM_A_N2, NPIM_A_Q4,
+				      NPIM_A_ATT};
+	static const int kv_pts[] = {NPIM_A_K4, NPIM_A_V4};
+
+	memcpy(S, ls->s, sizeof(ls->s));
+	for (size_t i = 0; act == 8 && i < 4; i++)
+		S[act_pts[i]] = ls->s8[act_pts[i]];
+	for (size_t i = 0; kv == 8 && i < 2; i++)
+		S[kv_pts[i]] = ls->s8[kv_pts[i]];
+}
+
 static uint64_t eps_q16(float eps, double s_x)
 {
 	double v = (double)eps / (s_x * s_x) * 65536.0;
@@ -521,8 +804,8 @@ static int emit_layer(const struct np_compiled *c, uint8_t *sram,
 		      struct npk_layer *L, uint32_t layer)
 {
 	const struct npim_layer_scales *ls = sc(c, layer);
-	const float *S = ls->s;
-	double s_x = S[NPIM_A_X], s_next = sc(c, layer + 1)->s[NPIM_A_X];
+	float S[NPIM_A_COUNT];
+	double s_x = ls->s[NPIM_A_X], s_next = sc(c, layer + 1)->s[NPIM_A_X];
 	float *g1 = malloc(c->s.dim * sizeof(float));
 	float *g2 = malloc(c->s.dim * sizeof(float));
 	int ret = 0;
@@ -531,6 +814,7 @@ static int emit_layer(const struct np_compiled *c, uint8_t *sram,
 		ret = -ENOMEM;
 		goto out;
 	}
+	layer_scales(ls, L->act_bits, L->kv_bits, S);
 	if ((ret = np_model_row(c->m, NP_T_ATTN_NORM, layer, 0, g1)) ||
 	    (ret = np_model_row(c->m, NP_T_FFN_NORM, layer, 0, g2)))
 		goto out;
@@ -551,7 +835,6 @@ static int emit_layer(const struct np_compiled *c, uint8_t *sram,
 	L->silu_mul =
 		rq_of((double)ls->sl8 * S[NPIM_A_U8] / S[NPIM_A_A8], &ret);
 	L->res = rq_of(s_x / s_next, &ret);
-	L->rsvd = 0;
 	for (int i = 0; i < 256; i++) {
 		double g = (double)(int8_t)i * S[NPIM_A_G8];
 		double v = round(g / (1.0 + exp(-g)) / ls->sl8);
@@ -667,8 +950,13 @@ int np_compile_card_image(const struct np_compiled *c, uint32_t card,
 			free(ff);
 			return ret;
 		}
-		layout_layers(&c->s, c->hd, c->m->x.bias_mask, p->n_layers,
-			      c->o.batch, c->o.max_seq, &h, L, NULL);
+		const struct lay y = {.s = &c->s,
+				      .hd = c->hd,
+				      .bias = c->m->x.bias_mask,
+				      .prec = c->prec};
+
+		layout_layers(&y, p->first_layer, p->n_layers, c->o.batch,
+			      c->o.max_seq, &h, L, NULL, NULL);
 		h.layers_off = sizeof(h);
 		h.rope_off = (uint32_t)(sizeof(h) + p->n_layers * sizeof(*L));
 		for (uint32_t i = 0; i < c->hd / 2; i++) {

@@ -152,8 +152,11 @@ int npim_ref_float_forward(struct np_ref_float *r, uint32_t slot, uint32_t pos,
 			   struct npim_stat *stats);
 
 struct npim_layer_scales {
-	float s[NPIM_A_COUNT];
+	float s[NPIM_A_COUNT]; /* N1, N2, Q4, K4, V4, ATT as INT4 */
 	float sl8; /* silu output */
+	/* the same points as INT8 (A8 precisions: np_precision); the
+	 * points that are INT8 or INT16 in every mode repeat s[] */
+	float s8[NPIM_A_COUNT];
 };
 
 struct np_quant_calib {

@@ -21,12 +21,36 @@ float np_quant_row_scale(const float *w, size_t n, int bits)
 	}
 	if (amax == 0.0f)
 		return 1.0f;
+	if (bits == 2) {
+		/* levels -2..1: the scale of least squared error among
+		 * amax * k / 16, k = 4..16 */
+		float best = amax / 2.0f;
+		double best_err = INFINITY;
+
+		for (int k = 16; k >= 4; k--) {
+			float sc = amax * (float)k / 16.0f, inv = 1.0f / sc;
+			double err = 0;
+
+			for (size_t i = 0; i < n; i++) {
+				float q = rintf(w[i] * inv);
+
+				q = q < -2.0f ? -2.0f : q > 1.0f ? 1.0f : q;
+				err += (double)(w[i] - q * sc) *
+				       (w[i] - q * sc);
+			}
+			if (err < best_err) {
+				best_err = err;
+				best = sc;
+			}
+		}
+		return best;
+	}
 	return amax / (bits == 4 ? 7.0f : 127.0f);
 }
 
 void np_quant_row(const float *w, size_t n, float scale, int bits, int8_t *q)
 {
-	int lo = bits == 4 ? -8 : -128, hi = bits == 4 ? 7 : 127;
+	int lo = -(1 << (bits - 1)), hi = (1 << (bits - 1)) - 1;
 	float inv = 1.0f / scale;
 
 	for (size_t i = 0; i < n; i++) {

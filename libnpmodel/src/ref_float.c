@@ -444,6 +444,11 @@ int np_quant_calibrate(const struct np_model *m, const int32_t *tokens,
 		o[NPIM_A_U8] = mse_scale(&a[NPIM_A_U8], -128, 127);
 		o[NPIM_A_A8] = mse_scale(&a[NPIM_A_A8], -128, 127);
 		c->l[l].sl8 = silu_scale(o[NPIM_A_G8]);
+		/* INT8 activations and KV cache (A8 precisions) */
+		memcpy(c->l[l].s8, o, sizeof(c->l[l].s8));
+		for (int p = NPIM_A_N1; p <= NPIM_A_N2; p++)
+			if (p != NPIM_A_Q16 && p != NPIM_A_K16)
+				c->l[l].s8[p] = mse_scale(&a[p], -128, 127);
 	}
 	free(st);
 	*out = c;
@@ -475,6 +480,11 @@ int np_quant_calib_default(const struct np_model *m,
 			o[NPIM_A_NOUT] = 4.0f / 127;
 			o[NPIM_A_LOGIT] = 64.0f / (1 << 23);
 		}
+		memcpy(c->l[l].s8, o, sizeof(c->l[l].s8));
+		c->l[l].s8[NPIM_A_N1] = c->l[l].s8[NPIM_A_N2] =
+			c->l[l].s8[NPIM_A_Q4] = c->l[l].s8[NPIM_A_K4] =
+				c->l[l].s8[NPIM_A_V4] = c->l[l].s8[NPIM_A_ATT] =
+					4.0f / 127;
 	}
 	*out = c;
 	return 0;

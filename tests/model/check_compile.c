@@ -61,10 +61,12 @@ static void check_mapping(const struct np_compiled *c,
 	ck_assert_ptr_null(np_compiled_card(c, n));
 }
 
+/* the 2024 design point: w4a4 (test_kv_budget: the A8 precisions) */
 START_TEST(test_granite_design_point)
 {
+	const struct np_compile_opts o = {.precision = NP_PREC_W4A4};
 	struct np_model *m;
-	struct np_compiled *c = plan(&granite, NULL, &m);
+	struct np_compiled *c = plan(&granite, &o, &m);
 	char desc[4096];
 
 	/* 14 layer cards + 2 output cards, one layer each, N=28 x 2048 */
@@ -95,9 +97,10 @@ START_TEST(test_gqa_one_layer_per_card)
 	/* 16 cards, the output fits one: 14 layer cards, 1 output card */
 	ck_assert_uint_eq(np_compiled_n_cards(c), 15);
 	check_mapping(c, &tiny, 1);
-	/* KV cache of 2 KV heads (not 8): 28 x 2 x 2048 x 32 bytes */
+	/* KV cache of 2 KV heads (not 8), INT8 at the default a8c8w4:
+	 * 28 x 2 x 2048 x 32 x 2 bytes */
 	ck_assert_uint_eq(np_compiled_card(c, 0)->kv_bytes,
-			  28ull * 2 * 2048 * 32);
+			  28ull * 2 * 2048 * 32 * 2);
 	np_compiled_destroy(c);
 	np_model_destroy(m);
 }
@@ -144,8 +147,9 @@ START_TEST(test_does_not_fit)
 {
 	struct np_model *m;
 	struct np_compiled *c = NULL;
-	struct np_compile_opts few = {.n_cards = 8};
-	struct np_compile_opts big = {.batch = 64};
+	struct np_compile_opts few = {.n_cards = 8, .precision = NP_PREC_W4A4};
+	struct np_compile_opts big = {
+		.batch = 64, .max_seq = 2048, .precision = NP_PREC_W4A4};
 
 	ck_assert_int_eq(np_model_synthetic(&granite, 1, &m), 0);
 	tst_reset();
@@ -165,6 +169,198 @@ START_TEST(test_does_not_fit)
 	ck_assert_ptr_nonnull(
 		strstr(tst_last, "would fit: 32 sessions of 2048 tokens"));
 	np_model_destroy(m);
+}
+END_TEST
+
+/*
+ * The INT8 KV cache of the A8 precisions is twice w4a4's: the 3B design
+ * point (one layer per card at w4a4, 28 sessions x 2048 tokens) no longer
+ * fits. Left to the default, the context shrinks until it does, and the
+ * log names the sizes; asked for explicitly, the compile fails.
+ */
+START_TEST(test_kv_budget)
+{
+	struct np_compile_opts o = {.precision = NP_PREC_A8C8W4};
+	struct np_model *m;
+	struct np_compiled *c = NULL;
+	char buf[4096];
+	unsigned int seq = 0;
+	const char *p;
+
+	ck_assert_int_eq(np_model_synthetic(&granite, 1, &m), 0);
+	tst_reset();
+	ck_assert_int_eq(np_compile(m, NULL, &o, &tst_log, &c), 0);
+	ck_assert_ptr_nonnull(strstr(tst_last, "at a8c8w4 the model does not "
+					       "fit"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "28 sessions x 2048 tokens"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "KV cache"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "at INT8"));
+	p = strstr(tst_last, "compiled for 28 sessions x ");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(sscanf(p, "compiled for 28 sessions x %u", &seq), 1);
+	ck_assert_uint_lt(seq, 2048);
+	ck_assert_uint_ge(seq, 1024);
+	ck_assert_uint_eq(seq % 16, 0);
+	check_mapping(c, &granite, 1);
+	np_compiled_describe(c, buf, sizeof(buf));
+	ck_assert_ptr_nonnull(strstr(buf, "precision a8c8w4"));
+	snprintf(buf + 2048, 64, "28 sessions x %u tokens", seq);
+	ck_assert_ptr_nonnull(strstr(buf, buf + 2048));
+	np_compiled_destroy(c);
+	/* 16 tokens more than that do not fit: the largest that does */
+	o.max_seq = seq + 16;
+	tst_reset();
+	ck_assert_int_eq(np_compile(m, NULL, &o, &tst_log, &c), -E2BIG);
+	ck_assert_ptr_nonnull(strstr(tst_last, "at a8c8w4"));
+	ck_assert_ptr_nonnull(strstr(tst_last, "at INT8"));
+	/* an explicit context: a unit (one session's KV head) of 2048
+	 * tokens is 512 KiB of a core at INT8, so fewer sessions cannot
+	 * help either; the message names the context that fits */
+	tst_reset();
+	o.batch = 0;
+	o.max_seq = 2048;
+	ck_assert_int_eq(np_compile(m, NULL, &o, &tst_log, &c), -E2BIG);
+	snprintf(buf, 64, "would fit: 28 sessions of %u tokens", seq);
+	ck_assert_ptr_nonnull(strstr(tst_last, buf));
+	/* w4a4 still fits the design point as it is */
+	o = (struct np_compile_opts){.precision = NP_PREC_W4A4};
+	ck_assert_int_eq(np_compile(m, NULL, &o, &tst_log, &c), 0);
+	np_compiled_describe(c, buf, sizeof(buf));
+	ck_assert_ptr_nonnull(strstr(buf, "28 sessions x 2048 tokens"));
+	ck_assert_ptr_nonnull(strstr(buf, "precision w4a4"));
+	np_compiled_destroy(c);
+	np_model_destroy(m);
+}
+END_TEST
+
+/* np_precision_layers: the per-layer override's syntax */
+START_TEST(test_layer_precision_spec)
+{
+	uint8_t p[8];
+	char err[160];
+
+	ck_assert_int_eq(
+		np_precision_layers(NULL, 8, NP_PREC_W4A4, p, err, sizeof(err)),
+		0);
+	for (int i = 0; i < 8; i++)
+		ck_assert_uint_eq(p[i], NP_PREC_W4A4);
+	ck_assert_int_eq(np_precision_layers("0-2:w8a8,2:w2a8,7:A8-C8-W4", 8,
+					     NP_PREC_DEFAULT, p, err,
+					     sizeof(err)),
+			 0);
+	ck_assert_uint_eq(p[0], NP_PREC_W8A8);
+	ck_assert_uint_eq(p[1], NP_PREC_W8A8);
+	ck_assert_uint_eq(p[2], NP_PREC_W2A8);
+	ck_assert_uint_eq(p[3], NP_DEFAULT_PRECISION);
+	ck_assert_uint_eq(p[7], NP_PREC_A8C8W4);
+	ck_assert_int_eq(np_precision_layers("8:w8a8", 8, NP_PREC_W4A4, p, err,
+					     sizeof(err)),
+			 -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "'8:w8a8'"));
+	ck_assert_ptr_nonnull(strstr(err, "layers 0..7"));
+	ck_assert_int_eq(np_precision_layers("3-1:w8a8", 8, NP_PREC_W4A4, p,
+					     err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_int_eq(np_precision_layers("1:w3a3", 8, NP_PREC_W4A4, p, err,
+					     sizeof(err)),
+			 -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "unknown mode 'w3a3'"));
+	ck_assert_int_eq(np_precision_layers("w8a8", 8, NP_PREC_W4A4, p, err,
+					     sizeof(err)),
+			 -EINVAL);
+	ck_assert_int_eq(np_precision_layers("1:w8a8,", 8, NP_PREC_W4A4, p, err,
+					     sizeof(err)),
+			 0);
+	ck_assert_int_eq(
+		np_precision_layers("x-1:w8a8", 8, NP_PREC_W4A4, p, NULL, 0),
+		-EINVAL);
+}
+END_TEST
+
+/*
+ * Mixed precisions: every layer on consecutive cards, every rendered
+ * image validates and carries each layer's widths (weights per tensor,
+ * activations and KV cache per layer). A width the cards do not compute
+ * is refused.
+ */
+START_TEST(test_mixed_precision_map)
+{
+	struct np_model_shape s = tiny;
+	struct np_compile_opts o = {.n_cards = 4,
+				    .batch = 1,
+				    .max_seq = 64,
+				    .precision = NP_PREC_A8C8W4,
+				    .layer_precision = "0-1:w8a8,13:w2a8"};
+	struct np_model *m;
+	struct np_quant_calib *cal;
+	struct np_compiled *c = NULL;
+	uint8_t *sram = calloc(1, NP_SRAM_SIZE);
+	char buf[2048];
+
+	ck_assert_ptr_nonnull(sram);
+	s.dim = 1024;
+	s.ffn = 2816;
+	s.n_heads = 8;
+	s.n_kv_heads = 8;
+	ck_assert_int_eq(np_model_synthetic(&s, 5, &m), 0);
+	ck_assert_int_eq(np_quant_calib_default(m, &cal), 0);
+	tst_reset();
+	ck_assert_int_eq(np_compile(m, cal, &o, &tst_log, &c), 0);
+	check_mapping(c, &s, 14);
+	np_compiled_describe(c, buf, sizeof(buf));
+	ck_assert_ptr_nonnull(
+		strstr(buf, "precision a8c8w4 (layers 0-1:w8a8,13:w2a8)"));
+	for (uint32_t i = 0; i < np_compiled_n_cards(c); i++) {
+		const struct np_card_plan *p = np_compiled_card(c, i);
+		struct npk_card h;
+
+		memset(sram, 0, NP_SRAM_SIZE);
+		ck_assert_int_eq(np_compile_card_image(c, i, sram), 0);
+		ck_assert_int_eq(npk_validate(sram, NP_SRAM_SIZE, p->prog), 0);
+		memcpy(&h, sram + p->prog, sizeof(h));
+		for (uint32_t l = 0;
+		     p->kind == NP_CARD_LAYERS && l < h.n_layers; l++) {
+			struct npk_layer L;
+			uint32_t ml = h.first_layer + l;
+			uint32_t wb = ml < 2 ? 8 : ml == 13 ? 2 : 4;
+
+			memcpy(&L,
+			       sram + p->prog + h.layers_off + l * sizeof(L),
+			       sizeof(L));
+			ck_assert_uint_eq(L.act_bits, 8);
+			ck_assert_uint_eq(L.kv_bits, 8);
+			for (int t = 0; t < NPK_N_TENSORS; t++)
+				ck_assert_uint_eq(L.t[t].bits, wb);
+			/* widths the cards do not compute */
+			L.act_bits = 6;
+			memcpy(sram + p->prog + h.layers_off, &L, sizeof(L));
+			ck_assert_int_eq(
+				npk_validate(sram, NP_SRAM_SIZE, p->prog),
+				NP_ERR_BAD_PROGRAM);
+			L.act_bits = 8;
+			L.t[NPK_UP].bits = 3;
+			memcpy(sram + p->prog + h.layers_off, &L, sizeof(L));
+			ck_assert_int_eq(
+				npk_validate(sram, NP_SRAM_SIZE, p->prog),
+				NP_ERR_BAD_PROGRAM);
+			L.t[NPK_UP].bits = wb;
+			L.rsvd = 1;
+			memcpy(sram + p->prog + h.layers_off, &L, sizeof(L));
+			ck_assert_int_eq(
+				npk_validate(sram, NP_SRAM_SIZE, p->prog),
+				NP_ERR_BAD_PROGRAM);
+			break;
+		}
+	}
+	np_compiled_destroy(c);
+	/* a bad override is refused with the reason */
+	o.layer_precision = "0-20:w8a8";
+	tst_reset();
+	ck_assert_int_eq(np_compile(m, cal, &o, &tst_log, &c), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(tst_last, "'0-20:w8a8'"));
+	np_quant_calib_destroy(cal);
+	np_model_destroy(m);
+	free(sram);
 }
 END_TEST
 
@@ -527,6 +723,9 @@ Suite *np_suite_compile(void)
 	tcase_add_test(tc, test_more_layers_than_cards);
 	tcase_add_test(tc, test_output_split);
 	tcase_add_test(tc, test_does_not_fit);
+	tcase_add_test(tc, test_kv_budget);
+	tcase_add_test(tc, test_layer_precision_spec);
+	tcase_add_test(tc, test_mixed_precision_map);
 	tcase_add_test(tc, test_bad_opts);
 	tcase_add_test(tc, test_precision_names);
 	tcase_add_test(tc, test_out_cards_above_vocab);

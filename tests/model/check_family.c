@@ -516,7 +516,10 @@ static void check_program(int fam, const struct np_compiled *c,
 		ck_assert_double_eq_tol(freq[i], want, 1.0 + want * 1e-6);
 	}
 	memcpy(&L, sram + p->prog + h.layers_off, sizeof(L));
-	want = (double)S[NPIM_A_Q4] * S[NPIM_A_K4] * kq * M_LOG2E * 256;
+	/* q at the layer's activation width, k at its KV width */
+	want = (double)(L.act_bits == 8 ? cal->l[0].s8 : S)[NPIM_A_Q4] *
+	       (L.kv_bits == 8 ? cal->l[0].s8 : S)[NPIM_A_K4] * kq * M_LOG2E *
+	       256;
 	ck_assert_double_eq_tol(ldexp(L.softmax.m, -L.softmax.shift), want,
 				want * 1e-6);
 }

@@ -119,6 +119,44 @@ START_TEST(test_gqa_int_vs_float)
 }
 END_TEST
 
+/*
+ * The precisions against the float reference on the same model and
+ * text: INT8 activations and KV cache (a8c8w4) keep the logits closer
+ * than w4a4, INT8 weights as well (w8a8) closer still; INT2 weights
+ * still compute a model (cosine well above noise).
+ */
+START_TEST(test_precision_vs_float)
+{
+	struct np_compile_opts o = {.batch = 2, .max_seq = 64};
+	struct fx f;
+	double top1[NP_PREC_COUNT], cos[NP_PREC_COUNT];
+
+	fx_open(&f, &deep, NP_TOK_BPE);
+	o.n_cards = 3;
+	for (unsigned int p = 1; p < NP_PREC_COUNT; p++) {
+		o.precision = p;
+		int_vs_float(&f, &o, &top1[p], &cos[p]);
+		if (getenv("NP_TEST_VERBOSE"))
+			fprintf(stderr, "%s: cosine %.4f top-1 %.3f\n",
+				np_precision_name(p), cos[p], top1[p]);
+	}
+	ck_assert_msg(cos[NP_PREC_A8C8W4] > cos[NP_PREC_W4A4],
+		      "a8c8w4 cosine %.4f, w4a4 %.4f", cos[NP_PREC_A8C8W4],
+		      cos[NP_PREC_W4A4]);
+	ck_assert_msg(cos[NP_PREC_W8A8] > cos[NP_PREC_A8C8W4],
+		      "w8a8 cosine %.4f, a8c8w4 %.4f", cos[NP_PREC_W8A8],
+		      cos[NP_PREC_A8C8W4]);
+	ck_assert_msg(cos[NP_PREC_W8A8] >= 0.98, "w8a8 cosine %.4f",
+		      cos[NP_PREC_W8A8]);
+	ck_assert_msg(top1[NP_PREC_W8A8] >= top1[NP_PREC_W4A4],
+		      "w8a8 top-1 %.3f, w4a4 %.3f", top1[NP_PREC_W8A8],
+		      top1[NP_PREC_W4A4]);
+	ck_assert_msg(cos[NP_PREC_W2A8] >= 0.3, "w2a8 cosine %.4f",
+		      cos[NP_PREC_W2A8]);
+	fx_close(&f);
+}
+END_TEST
+
 START_TEST(test_deep_int_vs_float)
 {
 	struct np_compile_opts o = {.n_cards = 3, .batch = 2, .max_seq = 64};
@@ -377,6 +415,7 @@ Suite *np_suite_ref(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_gqa_int_vs_float);
 	tcase_add_test(tc, test_deep_int_vs_float);
+	tcase_add_test(tc, test_precision_vs_float);
 	tcase_add_test(tc, test_mapping_invariant);
 	tcase_add_test(tc, test_sessions_isolated);
 	tcase_add_test(tc, test_npk_run_jobs);

@@ -154,6 +154,38 @@ START_TEST(unservable_model_exits)
 }
 END_TEST
 
+/* --precision: a mode the cards do not compute is a usage error naming
+ * the modes; a bad --layer-precision fails the load with the compiler's
+ * reason */
+START_TEST(bad_precision)
+{
+	static const char *const cases[][3] = {
+		{"--precision w3a3", "2", "modes are a8c8w4, w4a4, w8a8, w2a8"},
+		{"--layer-precision 0-99:w8a8", "1", "'0-99:w8a8'"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char cmd[512], out[8192];
+		size_t n;
+		FILE *f;
+		int st;
+
+		snprintf(cmd, sizeof(cmd), "exec %s --port %u %s 2>&1",
+			 NPD_PATH, tst_free_port(), cases[i][0]);
+		f = popen(cmd, "r");
+		ck_assert_ptr_nonnull(f);
+		n = fread(out, 1, sizeof(out) - 1, f);
+		out[n] = 0;
+		st = pclose(f);
+		ck_assert_msg(WIFEXITED(st) &&
+				      WEXITSTATUS(st) == atoi(cases[i][1]),
+			      "%s: status %d: %s", cases[i][0], st, out);
+		ck_assert_msg(strstr(out, cases[i][2]), "%s: %s", cases[i][0],
+			      out);
+	}
+}
+END_TEST
+
 Suite *np_suite_npd_life(void)
 {
 	Suite *s = suite_create("npd_life");
@@ -163,6 +195,7 @@ Suite *np_suite_npd_life(void)
 	tcase_add_test(tc, drain_on_sigterm);
 	tcase_add_test(tc, fault_during_28_streams);
 	tcase_add_test(tc, unservable_model_exits);
+	tcase_add_test(tc, bad_precision);
 	suite_add_tcase(s, tc);
 	return s;
 }

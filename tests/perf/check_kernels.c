@@ -35,7 +35,7 @@ enum fill {
 
 static int8_t value(enum fill f, uint32_t bits, uint32_t i)
 {
-	int32_t lo = bits == 4 ? -8 : -128, hi = bits == 4 ? 7 : 127;
+	int32_t lo = -(1 << (bits - 1)), hi = (1 << (bits - 1)) - 1;
 
 	switch (f) {
 	case FILL_MIN:
@@ -72,7 +72,9 @@ static void fill_acts(int8_t *a, size_t n, enum fill f, uint32_t abits)
 static void compare(uint32_t rows, uint32_t cols, uint32_t bits, uint32_t abits,
 		    enum fill wf, enum fill af, uint32_t wofs, uint32_t aofs)
 {
-	uint32_t used = bits == 4 ? (cols + 1) / 2 : cols;
+	uint32_t used = bits == 4 ? (cols + 1) / 2 :
+			bits == 2 ? (cols + 3) / 4 :
+				    cols;
 	uint32_t row_bytes = used + rng() % 3;
 	uint8_t *wbuf = malloc((size_t)rows * row_bytes + wofs + 1);
 	int8_t *abuf = malloc((size_t)cols + aofs + 1);
@@ -93,7 +95,9 @@ static void compare(uint32_t rows, uint32_t cols, uint32_t bits, uint32_t abits,
 	for (uint32_t r = 0; r < rows; r++) {
 		for (uint32_t c = 0; c < cols; c++)
 			q[c] = value(wf, bits, c);
-		if (bits == 4) {
+		if (bits == 2) {
+			npk_pack2(q, cols, w + (size_t)r * row_bytes);
+		} else if (bits == 4) {
 			uint8_t last = w[(size_t)r * row_bytes + used - 1];
 
 			npk_pack4(q, cols, w + (size_t)r * row_bytes);
@@ -136,7 +140,7 @@ static const uint32_t col_list[] = {1,	 2,   3,   31,	 32,   33,  63,
 				    257, 511, 700, 1024, 2816, 4097};
 static const struct {
 	uint32_t bits, abits;
-} prec[] = {{4, 4}, {4, 8}, {8, 8}};
+} prec[] = {{4, 4}, {4, 8}, {8, 8}, {2, 8}};
 
 START_TEST(tails_and_alignment)
 {
@@ -194,9 +198,10 @@ START_TEST(multi_token)
 				 * them 4 at a time, and the medium
 				 * shape gives a core 11 */
 				uint32_t rows = 1 + rng() % 11;
-				uint32_t row_bytes =
-					(bits == 4 ? (C + 1) / 2 : C) +
-					rng() % 4;
+				uint32_t row_bytes = (bits == 4 ? (C + 1) / 2 :
+						      bits == 2 ? (C + 3) / 4 :
+								  C) +
+						     rng() % 4;
 				size_t a_n = C + rng() % 5, acc_n = rows + 3;
 				uint8_t *w = malloc((size_t)rows * row_bytes);
 				int8_t *a = malloc(a_n * n);
@@ -299,9 +304,10 @@ START_TEST(blocked_matrix)
 				uint32_t bits = prec[p].bits, C = cols[ci];
 				uint32_t rows = 1 + rng() % 23;
 				uint32_t rpc = 1 + rng() % 12;
-				uint32_t row_bytes =
-					(bits == 4 ? (C + 1) / 2 : C) +
-					rng() % 3;
+				uint32_t row_bytes = (bits == 4 ? (C + 1) / 2 :
+						      bits == 2 ? (C + 3) / 4 :
+								  C) +
+						     rng() % 3;
 				size_t stride =
 					(size_t)rpc * row_bytes + rng() % 200;
 				size_t blocks = (rows + rpc - 1) / rpc;
@@ -524,6 +530,100 @@ START_TEST(shared_v_sum)
 }
 END_TEST
 
+/* npk_wsumv8_isa (INT8 KV cache): every variant against the definition,
+ * o += w * (int8)v per column, computed here directly */
+START_TEST(shared_v_sum8)
+{
+	static const uint32_t hds[] = {2, 30, 32, 64, 66, 128};
+
+	rng_state = 4242;
+	for (size_t i = 0; i < sizeof(hds) / sizeof(hds[0]); i++)
+		for (uint32_t heads = 1; heads <= 9; heads += 2) {
+			uint32_t hd = hds[i], n = 1 + rng() % 256;
+			size_t rowb = hd + rng() % 3, w_n = n + 3, o_n = hd + 5;
+			uint8_t *v = malloc(rowb * n);
+			int32_t *w = malloc(w_n * heads * 4);
+			int32_t *init = malloc(o_n * heads * 4);
+			int32_t *ref = malloc(o_n * heads * 4);
+			int32_t *got = malloc(o_n * heads * 4);
+
+			ck_assert_ptr_nonnull(v);
+			ck_assert_ptr_nonnull(w);
+			ck_assert_ptr_nonnull(init);
+			ck_assert_ptr_nonnull(ref);
+			ck_assert_ptr_nonnull(got);
+			for (size_t k = 0; k < rowb * n; k++)
+				v[k] = (uint8_t)(k % 5 ? rng() : 0x80);
+			for (size_t k = 0; k < w_n * heads; k++)
+				w[k] = k % 7 ? (int32_t)(rng() % 32769) :
+					       (int32_t)rng();
+			for (size_t k = 0; k < o_n * heads; k++)
+				init[k] = (int32_t)rng();
+			memcpy(ref, init, o_n * heads * 4);
+			for (uint32_t j = 0; j < heads; j++)
+				for (uint32_t t = 0; t < n; t++)
+					for (uint32_t d = 0; d < hd; d++)
+						ref[j * o_n + d] =
+							(int32_t)((uint32_t)ref
+									  [j * o_n +
+									   d] +
+								  (uint32_t)w[j * w_n +
+									      t] *
+									  (uint32_t)(int8_t)
+										  v[t * rowb +
+										    d]);
+			for (int isa = 0; isa < NPK_ISA_N; isa++) {
+				if (!npk_isa_available((enum npk_isa)isa))
+					continue;
+				memcpy(got, init, o_n * heads * 4);
+				npk_wsumv8_isa((enum npk_isa)isa, v, rowb, n,
+					       hd, w, w_n, heads, got, o_n);
+				ck_assert_msg(
+					!memcmp(got, ref, o_n * heads * 4),
+					"%s: int8 V hd %u heads %u rows %u",
+					npk_isa_name((enum npk_isa)isa), hd,
+					heads, n);
+			}
+			free(v);
+			free(w);
+			free(init);
+			free(ref);
+			free(got);
+		}
+}
+END_TEST
+
+/* npk_pack2: np_prog.h's blocks of 256 columns, read back by
+ * npk_unpack2 and by the field formula written out here */
+START_TEST(pack2_layout)
+{
+	static const uint32_t ns[] = {1, 3, 4, 5, 255, 256, 257, 300, 512, 777};
+
+	rng_state = 2;
+	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
+		uint32_t n = ns[i];
+		int8_t q[1024];
+		uint8_t p[256];
+
+		for (uint32_t c = 0; c < n; c++)
+			q[c] = (int8_t)((int32_t)(rng() % 4) - 2);
+		memset(p, 0xee, sizeof(p));
+		npk_pack2(q, n, p);
+		/* exactly ceil(n / 4) bytes written */
+		ck_assert_uint_eq(p[(n + 3) / 4], 0xee);
+		for (uint32_t c = 0; c < n; c++) {
+			uint32_t b = c / 256, j = c % 256;
+			uint32_t rest = n - b * 256;
+			uint32_t qb = rest >= 256 ? 64 : (rest + 3) / 4;
+			int f = (p[b * 64 + j % qb] >> (2 * (j / qb))) & 3;
+
+			ck_assert_int_eq(npk_unpack2(p, n, c), q[c]);
+			ck_assert_int_eq(f >= 2 ? f - 4 : f, q[c]);
+		}
+	}
+}
+END_TEST
+
 START_TEST(dispatch)
 {
 	enum npk_isa best = npk_isa_best();
@@ -553,6 +653,8 @@ Suite *np_suite_kernels(void)
 	tcase_add_loop_test(tc, blocked_matrix, 0, 2);
 	tcase_add_test(tc, requant_rows);
 	tcase_add_test(tc, shared_v_sum);
+	tcase_add_test(tc, shared_v_sum8);
+	tcase_add_test(tc, pack2_layout);
 	tcase_add_test(tc, softmax_weights);
 	tcase_add_test(tc, dispatch);
 	suite_add_tcase(s, tc);

@@ -28,6 +28,10 @@ static const struct np_model_shape gqa = {3,   64, 4,	 2,    128,
 static const struct np_model_shape deep = {6,	64, 2,	  2,	64,
 					   512, 64, 1e4f, 1e-5f};
 
+/* full 256-column blocks of INT2 weights (dim 256, ffn 512) */
+static const struct np_model_shape wide = {3,	256, 4,	   2,	 512,
+					   512, 64,  1e4f, 1e-5f};
+
 #define MAX_REQ 28
 #define MAX_POS 64
 #define VOCAB 512
@@ -56,6 +60,9 @@ static struct np_compiled *comp;
 static struct np_pipeline *pipe_;
 static struct rec *rc;
 static char last_log[512];
+/* what build() compiles for: precision and per-layer override */
+static enum np_precision build_prec;
+static const char *build_layers;
 
 static void log_fn(void *opaque, enum np_log_level level, const char *msg)
 {
@@ -83,6 +90,8 @@ static void teardown(void)
 	np_gguf_close(gguf);
 	np_close(ctx);
 	free(rc);
+	build_prec = NP_PREC_DEFAULT;
+	build_layers = NULL;
 	pipe_ = NULL;
 	comp = NULL;
 	calib = NULL;
@@ -98,7 +107,9 @@ static void build(const struct np_model_shape *s, uint32_t n_cards,
 	struct np_compile_opts co = {.n_cards = n_cards,
 				     .batch = batch,
 				     .max_seq = MAX_POS,
-				     .out_cards = 2};
+				     .out_cards = 2,
+				     .precision = build_prec,
+				     .layer_precision = build_layers};
 	struct np_pipeline_opts po = {.frame_tokens = frame_tokens};
 
 	ck_assert_uint_ge(np_ctx_num_cards(ctx), n_cards);
@@ -248,6 +259,39 @@ START_TEST(gqa_full_logits)
 	ck_assert_uint_gt(
 		st.host_submit_ns + st.host_wait_ns + st.host_sample_ns, 0);
 	check_ref(req, 4, 8, 1, 1);
+}
+END_TEST
+
+/*
+ * Every precision mode, and layers of several modes on one card: the
+ * emulated cards' logits equal the integer reference's bit for bit.
+ */
+START_TEST(precision_modes)
+{
+	static const uint32_t len[3] = {2, 9, 17};
+	struct np_request req[3];
+	int32_t buf[3][MAX_POS];
+	struct np_session_opts so = {.micro_batches = 3,
+				     .candidates = 8,
+				     .full_logits = 1,
+				     .on_token = on_token,
+				     .opaque = rc};
+	char desc[2048];
+
+	if (_i < NP_PREC_COUNT - 1) {
+		build_prec = (enum np_precision)(_i + 1);
+		build(&wide, 5, 3, 8);
+	} else {
+		/* 6 layers on 2 layer cards, each card mixing modes */
+		build_prec = NP_PREC_A8C8W4;
+		build_layers = "0:w4a4,1:w2a8,4-5:w8a8";
+		build(&deep, 4, 3, 8);
+	}
+	np_compiled_describe(comp, desc, sizeof(desc));
+	ck_assert_ptr_nonnull(strstr(desc, np_precision_name(build_prec)));
+	prompts(req, buf, len, 3, 6);
+	ck_assert_int_eq(np_session_run(pipe_, req, 3, &so, NULL), 0);
+	check_ref(req, 3, 8, 1, 1);
 }
 END_TEST
 
@@ -823,6 +867,7 @@ Suite *np_suite_pipeline(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, gqa_full_logits);
 	tcase_add_test(tc, deep_topk);
+	tcase_add_loop_test(tc, precision_modes, 0, NP_PREC_COUNT);
 	tcase_add_test(tc, shapes_n_m);
 	tcase_add_test(tc, main_topology);
 	tcase_add_test(tc, pass_through);

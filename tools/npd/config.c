@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <np/model.h>
+
 #include "npd.h"
 
 #ifndef NPD_DEFAULT_MODEL
@@ -58,7 +60,9 @@ static const struct opt opts[] = {
 	{"max-seq", OPT_U32, OFF(max_seq), 2, 65536, "N",
 	 "tokens per request, prompt and output (default 512)"},
 	{"precision", OPT_STR, OFF(precision), 0, 0, "MODE",
-	 "card arithmetic: w4a4 (default)"},
+	 "card arithmetic: a8c8w4 (default), w4a4, w8a8, w2a8"},
+	{"layer-precision", OPT_STR, OFF(layer_precision), 0, 0, "SPEC",
+	 "per-layer modes, FIRST[-LAST]:MODE,... (e.g. 0-1:w8a8)"},
 	{"chat-template", OPT_STR, OFF(chat_template), 0, 0, "NAME",
 	 "chat template family when the model's is unknown"},
 	{"api-key", OPT_KEY, 0, 0, 0, "KEY",
@@ -327,6 +331,7 @@ int npd_config_args(struct npd_config *c, int argc, char **argv, char *err,
 	struct option lo[2 * N_OPTS + 4];
 	size_t n = 0;
 	int ch, idx;
+	enum np_precision prec;
 
 	for (size_t i = 0; i < N_OPTS; i++) {
 		lo[n++] = (struct option){opts[i].name,
@@ -388,10 +393,9 @@ int npd_config_args(struct npd_config *c, int argc, char **argv, char *err,
 		if (!c->model)
 			return -ENOMEM;
 	}
-	if (c->precision && strcmp(c->precision, "w4a4")) {
+	if (c->precision && np_precision_parse(c->precision, &prec)) {
 		snprintf(err, len,
-			 "--precision %s: this build's cards compute w4a4 "
-			 "only",
+			 "--precision %s: modes are a8c8w4, w4a4, w8a8, w2a8",
 			 c->precision);
 		return -EINVAL;
 	}

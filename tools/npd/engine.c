@@ -367,6 +367,7 @@ static void *engine_main(void *arg)
 	struct np_pipeline_opts po = {
 		.max_sessions = c->slots,
 		.max_seq = c->max_seq,
+		.layer_precision = c->layer_precision,
 	};
 	struct np_sched_opts so = {
 		.slots = c->slots,
@@ -378,6 +379,11 @@ static void *engine_main(void *arg)
 	uint64_t t0 = now_ns();
 	int ret;
 
+	enum np_precision prec = NP_PREC_DEFAULT;
+
+	/* validated by the configuration */
+	if (c->precision && !np_precision_parse(c->precision, &prec))
+		po.precision = (uint32_t)prec;
 	ret = np_open(c->devices, &oo, &E.ctx);
 	if (!ret)
 		ret = np_model_load(E.ctx, c->model, &po, &E.p);

@@ -33,7 +33,9 @@ struct npd_config {
 	uint32_t slots; /* KV slots (N); 0: library default */
 	uint32_t micro_batches; /* M; 0: library default */
 	uint32_t max_seq; /* tokens per request; 0: library default */
-	char *precision; /* card arithmetic; "w4a4" */
+	char *precision; /* card arithmetic (np_precision_parse); NULL: the
+			  * library default */
+	char *layer_precision; /* per-layer override; NULL: none */
 	char *chat_template; /* family name; NULL: from the model */
 	char *api_keys[NPD_MAX_KEYS];
 	unsigned int n_api_keys;

@@ -163,6 +163,9 @@ static void compile_json(struct npt_json *j, const char *path,
 	npt_json_kuint(j, "cards", o->n_cards);
 	npt_json_kuint(j, "batch", o->batch);
 	npt_json_kuint(j, "max_seq", o->max_seq);
+	npt_json_kstr(j, "precision", np_precision_name(o->precision));
+	if (o->layer_precision && *o->layer_precision)
+		npt_json_kstr(j, "layer_precision", o->layer_precision);
 	if (o->out_cards)
 		npt_json_kuint(j, "out_cards", o->out_cards);
 	else
@@ -267,6 +270,8 @@ static int compile_parse(struct npt *t, struct compile *k, int argc,
 		{"out-cards", required_argument, NULL, 'k'},
 		{"calib", required_argument, NULL, 'C'},
 		{"out", required_argument, NULL, 'o'},
+		{"precision", required_argument, NULL, 'P'},
+		{"layer-precision", required_argument, NULL, 'L'},
 		{0},
 	};
 	struct np_compile_opts *o = &k->o;
@@ -279,10 +284,10 @@ static int compile_parse(struct npt *t, struct compile *k, int argc,
 					   &o->n_cards);
 			break;
 		case 'b':
-			rc = npt_parse_u32(t, "--batch", optarg, 0, &o->batch);
+			rc = npt_parse_u32(t, "--batch", optarg, 1, &o->batch);
 			break;
 		case 's':
-			rc = npt_parse_u32(t, "--max-seq", optarg, 0,
+			rc = npt_parse_u32(t, "--max-seq", optarg, 1,
 					   &o->max_seq);
 			break;
 		case 'k':
@@ -291,6 +296,20 @@ static int compile_parse(struct npt *t, struct compile *k, int argc,
 			break;
 		case 'C':
 			k->calib_path = optarg;
+			break;
+		case 'P': {
+			enum np_precision pr;
+
+			if (np_precision_parse(optarg, &pr))
+				return npt_usage(t,
+						 "--precision '%s': modes are "
+						 "a8c8w4, w4a4, w8a8, w2a8",
+						 optarg);
+			o->precision = (uint32_t)pr;
+			break;
+		}
+		case 'L':
+			o->layer_precision = optarg;
 			break;
 		case 'o':
 			k->dir = optarg;
@@ -304,9 +323,8 @@ static int compile_parse(struct npt *t, struct compile *k, int argc,
 	}
 	if (argc - optind != 1)
 		return npt_usage(t, "compile takes one GGUF FILE");
-	if (!o->n_cards || !o->batch || !o->max_seq)
-		return npt_usage(t, "--cards, --batch and --max-seq must be "
-				    "at least 1");
+	if (!o->n_cards)
+		return npt_usage(t, "--cards must be at least 1");
 	if (k->calib_path && !k->dir)
 		return npt_usage(t, "--calib only matters with -o DIR (the "
 				    "card images)");
@@ -342,6 +360,8 @@ static int compile_setup(struct npt *t, struct compile *k)
 	ret = np_compile(k->m, k->calib, &k->o, &lg, &k->c);
 	if (ret == -E2BIG)
 		return NPT_EXIT_FAIL;
+	if (!ret)
+		k->o = *np_compiled_opts(k->c); /* what it compiled for */
 	if (ret)
 		return ret == -EINVAL ? NPT_EXIT_USAGE : NPT_EXIT_DEVERR;
 	return NPT_EXIT_OK;
@@ -379,9 +399,9 @@ static void compile_report(struct npt *t, const struct compile *k, int rc)
 
 int npt_cmd_compile(struct npt *t, int argc, char **argv)
 {
-	struct compile k = {.o = {.n_cards = NP_DEFAULT_CARDS,
-				  .batch = NP_DEFAULT_SESSIONS,
-				  .max_seq = NP_DEFAULT_PLAN_MAX_SEQ}};
+	/* sessions and tokens left to the compiler: the context shrinks
+	 * when the KV cache does not fit (np_compile) */
+	struct compile k = {.o = {.n_cards = NP_DEFAULT_CARDS}};
 	int rc = compile_parse(t, &k, argc, argv);
 
 	if (rc)

@@ -179,6 +179,11 @@ const char npt_run_options[] =
 	"0: until stop or --max-seq)\n"
 	"      --max-seq N        context per request, prompt + generated, at "
 	"least 2 (default 256)\n"
+	"      --precision MODE   the cards' arithmetic: a8c8w4 (default), "
+	"w4a4, w8a8, w2a8\n"
+	"      --layer-precision SPEC  per-layer modes, e.g. "
+	"'0-1:w8a8,31:w8a8' "
+	"(FIRST[-LAST]:MODE,...)\n"
 	"      --temperature T    0 (default): greedy; else softmax(logit / "
 	"T)\n"
 	"      --top-k K          sample among the K most likely (0: all the "
@@ -227,7 +232,16 @@ static const struct {
 /* The options into r->o and the fields of r they set. */
 static int run_parse(struct run *r, int argc, char **argv)
 {
-	enum { O_TEMP = 0x200, O_TOPP, O_NOSTOP, O_RECOVER, O_INJECT, O_CHAT };
+	enum {
+		O_TEMP = 0x200,
+		O_TOPP,
+		O_NOSTOP,
+		O_RECOVER,
+		O_INJECT,
+		O_PREC,
+		O_LPREC,
+		O_CHAT
+	};
 	static const struct option opts[] = {
 		{"model", required_argument, NULL, 'm'},
 		{"prompt", required_argument, NULL, 'p'},
@@ -243,6 +257,8 @@ static int run_parse(struct run *r, int argc, char **argv)
 		{"seed", required_argument, NULL, RUN_NUM + 6},
 		{"follow", required_argument, NULL, RUN_NUM + 7},
 		{"no-stop", no_argument, NULL, O_NOSTOP},
+		{"precision", required_argument, NULL, O_PREC},
+		{"layer-precision", required_argument, NULL, O_LPREC},
 		{"recover", no_argument, NULL, O_RECOVER},
 		{"inject", required_argument, NULL, O_INJECT},
 		{"inject-after", required_argument, NULL, RUN_NUM + 8},
@@ -302,6 +318,20 @@ static int run_parse(struct run *r, int argc, char **argv)
 			break;
 		case O_NOSTOP:
 			o->stop_eos = false;
+			break;
+		case O_PREC: {
+			enum np_precision pr;
+
+			if (np_precision_parse(optarg, &pr))
+				return npt_usage(t,
+						 "--precision '%s': modes are "
+						 "a8c8w4, w4a4, w8a8, w2a8",
+						 optarg);
+			o->precision = (uint32_t)pr;
+			break;
+		}
+		case O_LPREC:
+			o->layer_precision = optarg;
 			break;
 		case O_RECOVER:
 			r->recover = true;
@@ -414,6 +444,8 @@ static int load(struct run *r)
 		.n_cards = r->o.cards,
 		.max_sessions = r->o.n,
 		.max_seq = r->o.max_seq,
+		.precision = r->o.precision,
+		.layer_precision = r->o.layer_precision,
 		.calib_text = r->calib,
 		.calib_len = r->calib_len,
 		.progress = on_progress,

@@ -71,7 +71,8 @@ static const struct npt_cmd cmds[] = {
 	{.name = "run",
 	 .handler = npt_cmd_run,
 	 .args = "[-m MODEL] [-p PROMPT]... [-f FILE] [-n N] [-M M] [-c CARDS] "
-		 "[-t TOKENS] [--max-seq N] [--temperature T] [--top-k K] "
+		 "[-t TOKENS] [--max-seq N] [--precision MODE] "
+		 "[--layer-precision SPEC] [--temperature T] [--top-k K] "
 		 "[--top-p P] [--seed S] [--follow R] [--no-stop] [-q] "
 		 "[--recover] [--inject CARD:FAULT]... [--inject-after N] "
 		 "[--chat] [--chat-template NAME] [--special]",
@@ -90,6 +91,7 @@ static const struct npt_cmd cmds[] = {
 	    "GGUF models: metadata, tokenizer, generate a model"),
 	CMD(compile,
 	    "FILE [--cards N] [--batch N] [--max-seq N] [--out-cards N] "
+	    "[--precision MODE] [--layer-precision SPEC] "
 	    "[-o DIR [--calib TEXTFILE]]",
 	    "map a model onto cards: layers and SRAM per card, budget; -o "
 	    "writes the card images"),

@@ -26,6 +26,8 @@ struct run_opts {
 	uint32_t n, m, cards, max_tokens, max_seq, seed;
 	struct np_sampling sp;
 	bool stop_eos;
+	uint32_t precision; /* enum np_precision, 0: the default */
+	const char *layer_precision; /* --layer-precision, NULL: none */
 };
 
 /* One run, from its command line to its report. */

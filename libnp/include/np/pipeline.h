@@ -67,7 +67,14 @@ struct np_pipeline_opts {
 	size_t calib_len;
 	np_progress_fn progress; /* NULL: none */
 	void *progress_opaque;
-	uint64_t resv[4]; /* must be zero: room for new options */
+	/* the cards' arithmetic (np_model_load only): enum np_precision
+	 * (np/model.h), 0: NP_DEFAULT_PRECISION; layer_precision overrides
+	 * it per layer, np_precision_layers' syntax ("0-1:w8a8"), NULL:
+	 * none */
+	uint32_t precision;
+	uint32_t resv0; /* must be zero */
+	const char *layer_precision;
+	uint64_t resv[2]; /* must be zero: room for new options */
 };
 
 /*

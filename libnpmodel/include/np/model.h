@@ -452,8 +452,9 @@ int np_quant_multiplier(double f, int32_t *m, int32_t *shift);
 #define NP_DEFAULT_LOAD_MAX_SEQ 512u /* np_model_load's */
 #define NP_DEFAULT_FRAME_TOKENS 64u /* most tokens of one frame */
 #define NP_DEFAULT_CANDIDATES 40u /* top-k pairs per token and output card */
-/* the cards' arithmetic; becomes NP_PREC_A8C8W4 once the cards compute it */
-#define NP_DEFAULT_PRECISION NP_PREC_W4A4
+/* the cards' arithmetic: NorthPole 2025's 8-bit activations and KV cache
+ * with 4-bit weights */
+#define NP_DEFAULT_PRECISION NP_PREC_A8C8W4
 
 /*
  * The cards' arithmetic, per model (docs/numerics.md specifies each mode
@@ -477,6 +478,17 @@ const char *np_precision_name(enum np_precision p);
 /* Name (case-insensitive; "a8-c8-w4" and "A8C8W4" both work) -> mode.
  * Returns 0 or -EINVAL. */
 int np_precision_parse(const char *name, enum np_precision *out);
+/*
+ * The precision of each of n_layers layers into out[] (enum np_precision
+ * values): base (DEFAULT: NP_DEFAULT_PRECISION) everywhere but where spec
+ * says otherwise. spec: comma-separated FIRST[-LAST]:MODE items, layers
+ * counted from 0, a later item overriding an earlier one, e.g.
+ * "0-1:w8a8,31:w8a8"; NULL or "" overrides nothing. Returns 0 or -EINVAL
+ * with the item and what is expected in err (errlen bytes, may be NULL).
+ */
+int np_precision_layers(const char *spec, uint32_t n_layers,
+			enum np_precision base, uint8_t *out, char *err,
+			size_t errlen);
 
 struct np_compile_opts {
 	uint32_t n_cards; /* 0: NP_DEFAULT_CARDS */
@@ -485,7 +497,10 @@ struct np_compile_opts {
 	uint32_t out_cards; /* 0: as few as fit, at most the vocabulary */
 	uint32_t flags; /* NP_COMPILE_* */
 	uint32_t precision; /* enum np_precision; 0: NP_DEFAULT_PRECISION */
-	uint64_t resv[4]; /* must be zero: room for new options */
+	/* per-layer override, np_precision_layers' syntax ("0-3:w8a8,
+	 * 30-31:w2a8"); NULL or "": every layer at precision */
+	const char *layer_precision;
+	uint64_t resv[3]; /* must be zero: room for new options */
 };
 
 /*
@@ -528,6 +543,9 @@ int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
 	       struct np_compiled **out);
 void np_compiled_destroy(struct np_compiled *c);
 uint32_t np_compiled_n_cards(const struct np_compiled *c); /* used ones */
+/* The options it compiled for: every default filled in (cards, sessions,
+ * tokens, precision), max_seq as lowered to fit (np_compile) */
+const struct np_compile_opts *np_compiled_opts(const struct np_compiled *c);
 const struct np_card_plan *np_compiled_card(const struct np_compiled *c,
 					    uint32_t card);
 /* Human readable mapping summary into buf (NUL-terminated, truncated). */
