@@ -487,3 +487,41 @@ void np_quant_calib_destroy(struct np_quant_calib *c)
 	free(c->l);
 	free(c);
 }
+
+_Static_assert(sizeof(struct npim_layer_scales) ==
+		       NP_QUANT_CALIB_ROW * sizeof(float),
+	       "a calibration row is NP_QUANT_CALIB_ROW floats");
+
+size_t np_quant_calib_len(const struct np_quant_calib *c)
+{
+	return ((size_t)c->n_layers + 1) * NP_QUANT_CALIB_ROW;
+}
+
+int np_quant_calib_export(const struct np_quant_calib *c, float *out, size_t n)
+{
+	if (n != np_quant_calib_len(c))
+		return -EINVAL;
+	memcpy(out, c->l, n * sizeof(*out));
+	return 0;
+}
+
+int np_quant_calib_import(const struct np_model *m, const float *in, size_t n,
+			  struct np_quant_calib **out)
+{
+	uint32_t L = np_model_get_shape(m)->n_layers;
+	struct np_quant_calib *c;
+	int ret;
+
+	*out = NULL;
+	if (n != ((size_t)L + 1) * NP_QUANT_CALIB_ROW)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!(in[i] >= 0.0f) || !isfinite(in[i]))
+			return -EINVAL;
+	ret = calib_alloc(L, &c);
+	if (ret)
+		return ret;
+	memcpy(c->l, in, n * sizeof(*in));
+	*out = c;
+	return 0;
+}

@@ -42,11 +42,19 @@ extern "C" {
 
 struct np_pipeline;
 
-/* Progress of np_model_load: stage, then done of total units. */
+/*
+ * Progress of np_model_load: stage, then done of total units, reported on
+ * the calling thread in this order (a cache hit skips CALIBRATE, COMPILE
+ * and CACHE_WRITE; a cache miss skips CACHE_VERIFY).
+ */
 enum np_load_stage {
-	NP_LOAD_MODEL = 1, /* GGUF parsed, tokenizer read (0/1, 1/1) */
-	NP_LOAD_COMPILE = 2, /* calibration and mapping (0/1, 1/1) */
-	NP_LOAD_CARDS = 3, /* card images written: bytes done of total */
+	NP_LOAD_MODEL = 1, /* GGUF parsed, tokenizer read, file hashed (0/1,
+			    * 1/1) */
+	NP_LOAD_COMPILE = 2, /* card images rendered: cards done of total */
+	NP_LOAD_CARDS = 3, /* card images written to the cards: bytes */
+	NP_LOAD_CALIBRATE = 4, /* activation scales chosen (0/1, 1/1) */
+	NP_LOAD_CACHE_VERIFY = 5, /* cached images checksummed: bytes */
+	NP_LOAD_CACHE_WRITE = 6, /* new cache entry written: bytes */
 };
 typedef void (*np_progress_fn)(void *opaque, enum np_load_stage stage,
 			       uint64_t done, uint64_t total);
@@ -67,13 +75,30 @@ struct np_pipeline_opts {
 	size_t calib_len;
 	np_progress_fn progress; /* NULL: none */
 	void *progress_opaque;
-	uint64_t resv[4]; /* must be zero: room for new options */
+	/*
+	 * Compiled image cache of np_model_load (docs/pipeline.md, "Image
+	 * cache"): the directory; NULL: $NP_CACHE_DIR, else /var/cache/np for
+	 * root, $XDG_CACHE_HOME/np or ~/.cache/np for others. The directory
+	 * "off" (or NP_LOAD_NO_CACHE) compiles every time.
+	 */
+	const char *cache_dir;
+	uint32_t flags; /* NP_LOAD_* */
+	/* threads rendering card images on a cache miss, 0: online CPUs */
+	uint32_t threads;
+	uint64_t resv[2]; /* must be zero: room for new options */
 };
+#define NP_LOAD_NO_CACHE (1u << 0) /* neither read nor write the cache */
 
 /*
  * Load the llama GGUF at path onto the cards of ctx: parse, calibrate,
  * compile, render each card's image and DMA it into the card's SRAM; then
- * program the compute queues. opts may be NULL. The context must outlive
+ * program the compute queues. The rendered images and the calibration are
+ * kept in the image cache, keyed by the file's contents, the compile
+ * options, the card count and the program, ABI and library versions; a
+ * later load of the same key maps them, verifies their checksums and
+ * skips calibration and rendering. An entry that fails its checks is
+ * logged (file and what is wrong) and rebuilt; a cache that cannot be
+ * written is logged and the load goes on without it. opts may be NULL. The context must outlive
  * the pipeline and no other user may drive its cards' compute queues,
  * DMA engines 0 and 1 or mailbox events 0..7 while it exists.
  * Returns 0, or:
@@ -97,6 +122,10 @@ int np_model_load(struct np_ctx *ctx, const char *path,
 int np_pipeline_create(struct np_ctx *ctx, const struct np_compiled *c,
 		       const struct np_pipeline_opts *opts,
 		       struct np_pipeline **out);
+
+/* 1 if np_model_load took the card images from the image cache, 0 if it
+ * rendered them (or for np_pipeline_create). */
+int np_pipeline_cached(const struct np_pipeline *p);
 
 /* Stop the compute queues and free the pipeline. NULL is fine. */
 void np_pipeline_destroy(struct np_pipeline *p);
