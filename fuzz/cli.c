@@ -212,6 +212,7 @@ static const struct opt o_run[] = {
 	{.name = "--seed", .kind = K_COUNT},
 	{.name = "--follow", .kind = K_COUNT},
 	{.name = "--no-stop", .kind = K_FLAG},
+	{.name = "--no-cache", .kind = K_FLAG},
 	{.name = "-q", .kind = K_FLAG},
 	{.name = "--recover", .kind = K_FLAG},
 	{.name = "--inject", .kind = K_INJECT},

@@ -72,7 +72,8 @@ static const struct npt_cmd cmds[] = {
 	 .handler = npt_cmd_run,
 	 .args = "[-m MODEL] [-p PROMPT]... [-f FILE] [-n N] [-M M] [-c CARDS] "
 		 "[-t TOKENS] [--max-seq N] [--temperature T] [--top-k K] "
-		 "[--top-p P] [--seed S] [--follow R] [--no-stop] [-q] "
+		 "[--top-p P] [--seed S] [--follow R] [--no-stop] [--no-cache] "
+		 "[-q] "
 		 "[--recover] [--inject CARD:FAULT]... [--inject-after N] "
 		 "[--chat] [--chat-template NAME] [--special]",
 	 .help = "run a model on the cards: N requests in M micro-batches, "

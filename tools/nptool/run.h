@@ -26,6 +26,7 @@ struct run_opts {
 	uint32_t n, m, cards, max_tokens, max_seq, seed;
 	struct np_sampling sp;
 	bool stop_eos;
+	bool no_cache; /* --no-cache */
 };
 
 /* One run, from its command line to its report. */
@@ -55,6 +56,11 @@ struct run {
 	uint32_t cap;
 	struct npt_progress bar;
 	bool bar_on;
+	/* the load stage being reported, since when, whether it ended */
+	enum np_load_stage stage;
+	double stage_t0;
+	bool stage_ended;
+	bool load_cached; /* np_pipeline_cached() */
 	/* --inject: into ctx's cards when `after` tokens were delivered */
 	struct np_ctx *ctx;
 	struct npt_inject inj[RUN_MAX_INJECT];
