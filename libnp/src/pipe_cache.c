@@ -290,6 +290,8 @@ static const char *entry_check(const struct npi_cache *k, const uint8_t *m,
 		}
 		total += n;
 	}
+	if (progress)
+		progress(opaque, NP_LOAD_CACHE_VERIFY, 0, total);
 	for (uint32_t i = 0; i < h.n_cards; i++) {
 		uint64_t n = c[i].stored * NP_NUM_CORES;
 
@@ -576,6 +578,8 @@ static int write_all(int fd, const uint8_t *b, size_t n,
 {
 	size_t done = 0;
 
+	if (o->progress)
+		o->progress(o->progress_opaque, NP_LOAD_CACHE_WRITE, 0, n);
 	while (done < n) {
 		size_t chunk = n - done < (8u << 20) ? n - done : (8u << 20);
 		ssize_t w = write(fd, b + done, chunk);

@@ -44,17 +44,18 @@ struct np_pipeline;
 
 /*
  * Progress of np_model_load: stage, then done of total units, reported on
- * the calling thread in this order (a cache hit skips CALIBRATE, COMPILE
- * and CACHE_WRITE; a cache miss skips CACHE_VERIFY).
+ * the calling thread, stages in increasing order (a cache hit skips
+ * CALIBRATE, COMPILE and CACHE_WRITE; a miss skips or cuts short
+ * CACHE_VERIFY).
  */
 enum np_load_stage {
 	NP_LOAD_MODEL = 1, /* GGUF parsed, tokenizer read, file hashed (0/1,
 			    * 1/1) */
-	NP_LOAD_COMPILE = 2, /* card images rendered: cards done of total */
-	NP_LOAD_CARDS = 3, /* card images written to the cards: bytes */
-	NP_LOAD_CALIBRATE = 4, /* activation scales chosen (0/1, 1/1) */
-	NP_LOAD_CACHE_VERIFY = 5, /* cached images checksummed: bytes */
-	NP_LOAD_CACHE_WRITE = 6, /* new cache entry written: bytes */
+	NP_LOAD_CACHE_VERIFY = 2, /* cached images checksummed: bytes */
+	NP_LOAD_CALIBRATE = 3, /* activation scales chosen (0/1, 1/1) */
+	NP_LOAD_COMPILE = 4, /* card images rendered: cards done of total */
+	NP_LOAD_CACHE_WRITE = 5, /* new cache entry written: bytes */
+	NP_LOAD_CARDS = 6, /* card images written to the cards: bytes */
 };
 typedef void (*np_progress_fn)(void *opaque, enum np_load_stage stage,
 			       uint64_t done, uint64_t total);
