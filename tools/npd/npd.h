@@ -34,6 +34,7 @@ struct npd_config {
 	uint32_t micro_batches; /* M; 0: library default */
 	uint32_t max_seq; /* tokens per request; 0: library default */
 	char *precision; /* card arithmetic; "w4a4" */
+	char *cache_dir; /* image cache; NULL: libnp's default, "off": none */
 	char *chat_template; /* family name; NULL: from the model */
 	char *api_keys[NPD_MAX_KEYS];
 	unsigned int n_api_keys;
