@@ -123,11 +123,11 @@ static void cache_dir(const struct np_pipeline_opts *o, char *dir, size_t len)
 	if (d)
 		snprintf(dir, len, "%s", d);
 	else if (geteuid() == 0)
-		snprintf(dir, len, "/var/cache/np");
+		snprintf(dir, len, "/var/cache/np/images");
 	else if ((x = getenv("XDG_CACHE_HOME")) && *x == '/')
-		snprintf(dir, len, "%s/np", x);
+		snprintf(dir, len, "%s/np/images", x);
 	else if ((x = getenv("HOME")) && *x == '/')
-		snprintf(dir, len, "%s/.cache/np", x);
+		snprintf(dir, len, "%s/.cache/np/images", x);
 }
 
 /* mkdir -p of dir, mode 0755 */

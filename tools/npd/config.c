@@ -61,7 +61,7 @@ static const struct opt opts[] = {
 	 "card arithmetic: w4a4 (default)"},
 	{"cache-dir", OPT_STR, OFF(cache_dir), 0, 0, "DIR",
 	 "compiled model image cache; off: none (default: $NP_CACHE_DIR, "
-	 "else /var/cache/np for root, ~/.cache/np)"},
+	 "else /var/cache/np/images for root, ~/.cache/np/images)"},
 	{"chat-template", OPT_STR, OFF(chat_template), 0, 0, "NAME",
 	 "chat template family when the model's is unknown"},
 	{"api-key", OPT_KEY, 0, 0, 0, "KEY",

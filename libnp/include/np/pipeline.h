@@ -78,9 +78,10 @@ struct np_pipeline_opts {
 	void *progress_opaque;
 	/*
 	 * Compiled image cache of np_model_load (docs/pipeline.md, "Image
-	 * cache"): the directory; NULL: $NP_CACHE_DIR, else /var/cache/np for
-	 * root, $XDG_CACHE_HOME/np or ~/.cache/np for others. The directory
-	 * "off" (or NP_LOAD_NO_CACHE) compiles every time.
+	 * cache"): the directory; NULL: $NP_CACHE_DIR, else
+	 * /var/cache/np/images for root, $XDG_CACHE_HOME/np/images or
+	 * ~/.cache/np/images for others (made if missing). The directory
+	 * "off" or "" (or NP_LOAD_NO_CACHE) compiles every time.
 	 */
 	const char *cache_dir;
 	uint32_t flags; /* NP_LOAD_* */
