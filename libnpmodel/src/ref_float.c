@@ -41,6 +41,65 @@ static float *load_tensor(const struct np_model *m, int t, uint32_t layer,
 	return w;
 }
 
+/* Materialising the weights, one tensor at a time per thread */
+struct load_job {
+	struct np_ref_float *r;
+	const struct np_model *m;
+	pthread_mutex_t lock;
+	uint32_t next, n;
+	int err;
+};
+
+static void *load_worker(void *arg)
+{
+	struct load_job *j = arg;
+	uint32_t L = j->r->s.n_layers;
+
+	for (;;) {
+		uint32_t i;
+		int ret = 0;
+		float *w;
+
+		pthread_mutex_lock(&j->lock);
+		i = j->err ? j->n : j->next++;
+		pthread_mutex_unlock(&j->lock);
+		if (i >= j->n)
+			return NULL;
+		/* tensor i of r->w: layer tensors, then the three of the
+		 * model (embeddings, output norm, output) */
+		w = i < L * 9 ?
+			    load_tensor(j->m, (int)(i % 9), i / 9, &ret) :
+			    load_tensor(j->m, NP_T_TOK_EMBD + (int)(i - L * 9),
+					0, &ret);
+		j->r->w[i] = w;
+		if (ret) {
+			pthread_mutex_lock(&j->lock);
+			j->err = j->err ? j->err : ret;
+			pthread_mutex_unlock(&j->lock);
+		}
+	}
+}
+
+/* Every weight tensor as F32, on every online CPU */
+static int load_all(struct np_ref_float *r, const struct np_model *m)
+{
+	struct load_job j = {.r = r, .m = m, .n = r->s.n_layers * 9 + 3};
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	uint32_t nt = cpus > 1 ? (uint32_t)cpus : 1, started = 0;
+	pthread_t tid[NPIM_CALIB_THREADS];
+
+	nt = nt > NPIM_CALIB_THREADS ? NPIM_CALIB_THREADS : nt;
+	pthread_mutex_init(&j.lock, NULL);
+	for (uint32_t t = 1; t < nt; t++)
+		if (!pthread_create(&tid[started], NULL, load_worker, &j))
+			started++;
+	load_worker(&j);
+	for (uint32_t t = 0; t < started; t++)
+		pthread_join(tid[t], NULL);
+	pthread_mutex_destroy(&j.lock);
+	return j.err;
+}
+
 void np_ref_float_destroy(struct np_ref_float *r)
 {
 	if (!r)
@@ -110,12 +169,7 @@ int np_ref_float_create(const struct np_model *m, uint32_t max_seq,
 		np_ref_float_destroy(r);
 		return -ENOMEM;
 	}
-	for (uint32_t l = 0; l < r->s.n_layers && !ret; l++)
-		for (int t = 0; t < 9 && !ret; t++)
-			r->w[l * 9 + t] = load_tensor(m, t, l, &ret);
-	for (int t = 0; t < 3 && !ret; t++)
-		r->w[r->s.n_layers * 9 + t] =
-			load_tensor(m, NP_T_TOK_EMBD + t, 0, &ret);
+	ret = load_all(r, m);
 	for (uint32_t l = 0; l < r->s.n_layers && !ret; l++)
 		for (int t = 0; t < 3 && !ret; t++) {
 			float **b = &r->b[l * 3 + (uint32_t)t];
