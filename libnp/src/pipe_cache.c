@@ -25,6 +25,7 @@
  * changes under its reader. Every check runs before anything is used: a
  * truncated, corrupt or foreign entry is logged and rebuilt, never loaded.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -108,14 +109,12 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 /* ---------------------------------------------------------------- */
 /* Directory and key                                                  */
 
-/* The cache directory into dir, "" for none. */
-static void cache_dir(const struct np_pipeline_opts *o, char *dir, size_t len)
+/* The cache directory of the option d into dir, "" for none. */
+static void resolve_dir(const char *d, char *dir, size_t len)
 {
-	const char *d = o->cache_dir, *x;
+	const char *x;
 
 	dir[0] = 0;
-	if (o->flags & NP_LOAD_NO_CACHE)
-		return;
 	if (!d)
 		d = getenv("NP_CACHE_DIR");
 	if (d && (!*d || !strcmp(d, "off")))
@@ -128,6 +127,25 @@ static void cache_dir(const struct np_pipeline_opts *o, char *dir, size_t len)
 		snprintf(dir, len, "%s/np/images", x);
 	else if ((x = getenv("HOME")) && *x == '/')
 		snprintf(dir, len, "%s/.cache/np/images", x);
+}
+
+static void cache_dir(const struct np_pipeline_opts *o, char *dir, size_t len)
+{
+	dir[0] = 0;
+	if (!(o->flags & NP_LOAD_NO_CACHE))
+		resolve_dir(o->cache_dir, dir, len);
+}
+
+int np_cache_dir(const char *dir, char *buf, size_t len)
+{
+	char d[PATH_MAX];
+
+	resolve_dir(dir, d, sizeof(d));
+	if (!d[0])
+		return -ENOENT;
+	if ((size_t)snprintf(buf, len, "%s", d) >= len)
+		return -ENAMETOOLONG;
+	return 0;
 }
 
 /* mkdir -p of dir, mode 0755 */
@@ -357,6 +375,9 @@ int npi_cache_lookup(struct np_pipeline *p, struct npi_cache *k,
 	k->h = (const struct npi_cache_hdr *)k->map;
 	k->card = (const struct npi_cache_card *)(k->map + sizeof(*k->h));
 	k->hit = true;
+	/* its time is its last use: np_cache_trim removes the least
+	 * recently used first */
+	utimensat(AT_FDCWD, k->path, NULL, 0);
 	npi_log(p->ctx, LOG_INFO, "pipeline: image cache hit (%s)", k->path);
 	return 1;
 bad:
@@ -596,6 +617,182 @@ static int write_all(int fd, const uint8_t *b, size_t n,
 	return 0;
 }
 
+/* ---------------------------------------------------------------- */
+/* Listing and trimming                                               */
+
+struct found {
+	char name[NAME_MAX + 1];
+	uint64_t size;
+	int64_t mtime;
+};
+
+/* The entries of dir (name, size, time), or -errno */
+static int scan(const char *dir, struct found **out, size_t *n)
+{
+	DIR *d = opendir(dir);
+	struct found *f = NULL;
+	struct dirent *e;
+	size_t cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!d)
+		return -errno;
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+		struct stat st;
+
+		if (l < 5 || strcmp(e->d_name + l - 4, ".npc") ||
+		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if (*n == cap) {
+			struct found *g =
+				realloc(f, (cap ? 2 * cap : 16) * sizeof(*f));
+
+			if (!g) {
+				free(f);
+				closedir(d);
+				return -ENOMEM;
+			}
+			f = g;
+			cap = cap ? 2 * cap : 16;
+		}
+		snprintf(f[*n].name, sizeof(f[*n].name), "%s", e->d_name);
+		f[*n].size = (uint64_t)st.st_size;
+		f[*n].mtime = st.st_mtim.tv_sec;
+		(*n)++;
+	}
+	closedir(d);
+	*out = f;
+	return 0;
+}
+
+static int by_age(const void *a, const void *b)
+{
+	const struct found *x = a, *y = b;
+
+	return x->mtime < y->mtime ? -1 : x->mtime > y->mtime;
+}
+
+/* Remove the least recently used entries of dir, but keep, until at most
+ * keep_bytes remain; how many went into *removed */
+static int trim(const char *dir, uint64_t keep_bytes, const char *keep,
+		uint32_t *removed)
+{
+	uint64_t total = 0;
+	struct found *f;
+	size_t n;
+	int ret = scan(dir, &f, &n);
+
+	if (removed)
+		*removed = 0;
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < n; i++)
+		total += f[i].size;
+	qsort(f, n, sizeof(*f), by_age);
+	for (size_t i = 0; i < n && total > keep_bytes; i++) {
+		char path[PATH_MAX];
+
+		snprintf(path, sizeof(path), "%s/%s", dir, f[i].name);
+		if (keep && !strcmp(path, keep))
+			continue;
+		if (unlink(path) && errno != ENOENT) {
+			ret = -errno;
+			break;
+		}
+		total -= f[i].size;
+		if (removed)
+			(*removed)++;
+	}
+	free(f);
+	return ret;
+}
+
+/* The cache's bound: $NP_CACHE_MAX bytes (K, M, G suffixes), else
+ * NPI_CACHE_MAX_DEFAULT */
+#define NPI_CACHE_MAX_DEFAULT (16ull << 30)
+static uint64_t max_bytes(void)
+{
+	const char *s = getenv("NP_CACHE_MAX");
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s)
+		return NPI_CACHE_MAX_DEFAULT;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return NPI_CACHE_MAX_DEFAULT;
+	switch (*end) {
+	case 'K':
+	case 'k':
+		return v << 10;
+	case 'M':
+	case 'm':
+		return v << 20;
+	case 'G':
+	case 'g':
+		return v << 30;
+	default:
+		return v;
+	}
+}
+
+int np_cache_trim(const char *dir, uint64_t keep_bytes, uint32_t *removed)
+{
+	char d[PATH_MAX];
+	int ret = np_cache_dir(dir, d, sizeof(d));
+
+	if (removed)
+		*removed = 0;
+	return ret ? ret : trim(d, keep_bytes, NULL, removed);
+}
+
+int np_cache_list(const char *dir, np_cache_fn fn, void *opaque)
+{
+	char d[PATH_MAX], path[PATH_MAX + NAME_MAX + 2];
+	struct found *f;
+	size_t n;
+	int ret = np_cache_dir(dir, d, sizeof(d));
+
+	if (!ret)
+		ret = scan(d, &f, &n);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < n && !ret; i++) {
+		struct np_cache_entry e = {
+			.path = path, .size = f[i].size, .mtime = f[i].mtime};
+		struct npi_cache_hdr h;
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%s", d, f[i].name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || pread(fd, &h, sizeof(h), 0) != sizeof(h))
+			e.problem = "unreadable or shorter than its header";
+		else if (memcmp(h.magic, cache_magic, sizeof(h.magic)))
+			e.problem = "not an np image cache entry";
+		else if (h.size != f[i].size)
+			e.problem = "truncated or extended";
+		else if (h.key.format != NPI_CACHE_FORMAT ||
+			 strcmp(h.key.build, NP_BUILD_ID))
+			e.problem = "stale: another compiler or format";
+		if (fd >= 0)
+			close(fd);
+		if (!e.problem) {
+			e.n_cards = h.n_cards;
+			e.batch = h.key.co.batch;
+			e.max_seq = h.key.co.max_seq;
+			e.precision = h.key.co.precision;
+			e.model_size = h.key.model_size;
+		}
+		ret = fn(opaque, &e);
+	}
+	free(f);
+	return ret;
+}
+
 /* The built entry into its file: a temporary one, renamed into place. */
 static void store(struct np_pipeline *p, struct npi_cache *k,
 		  const struct np_pipeline_opts *o)
@@ -641,6 +838,7 @@ static void store(struct np_pipeline *p, struct npi_cache *k,
 	}
 	npi_log(p->ctx, LOG_INFO, "pipeline: image cache entry written (%s)",
 		k->path);
+	trim(k->dir, max_bytes(), k->path, NULL);
 }
 
 int npi_cache_build(struct np_pipeline *p, struct npi_cache *k,

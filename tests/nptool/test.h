@@ -81,5 +81,6 @@ Suite *np_suite_query(void);
 Suite *np_suite_events(void);
 Suite *np_suite_exporter(void);
 Suite *np_suite_topo(void);
+Suite *np_suite_cache(void);
 
 #endif /* TST_TEST_H */

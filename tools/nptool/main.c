@@ -89,6 +89,9 @@ static const struct npt_cmd cmds[] = {
 	    "q4_1|q4_0|iq4_nl|q3_k|q2_k] [--seed N] --text FILE "
 	    "--out FILE",
 	    "GGUF models: metadata, tokenizer, generate a model"),
+	CMD(cache, "list | clear [--keep SIZE]  [--dir DIR]",
+	    "the image cache of compiled models: its entries, or remove "
+	    "the least recently used"),
 	CMD(compile,
 	    "FILE [--cards N] [--batch N] [--max-seq N] [--out-cards N] "
 	    "[-o DIR [--calib TEXTFILE]]",

@@ -125,6 +125,37 @@ int np_pipeline_create(struct np_ctx *ctx, const struct np_compiled *c,
 		       const struct np_pipeline_opts *opts,
 		       struct np_pipeline **out);
 
+/*
+ * The image cache (docs/pipeline.md, "Loading, and the image cache"). dir
+ * follows np_pipeline_opts.cache_dir's rules (NULL: $NP_CACHE_DIR, else the
+ * default). np_model_load keeps the cache at most $NP_CACHE_MAX bytes
+ * (K, M and G suffixes; default 16 GiB), removing the least recently used
+ * entries after writing one.
+ *
+ * np_cache_dir: the directory into buf; -ENOENT when the cache is off,
+ * -ENAMETOOLONG.
+ * np_cache_list: fn for each entry, in no order (the header read, the
+ * data not checked); fn's nonzero return ends the walk and is returned.
+ * Returns 0, -ENOENT (no cache, no directory) or -errno of opendir().
+ * np_cache_trim: removes the least recently used entries until at most
+ * keep_bytes remain (0: all), *removed (may be NULL) of them; 0, -ENOENT,
+ * or the first -errno of unlink().
+ */
+struct np_cache_entry {
+	const char *path;
+	uint64_t size; /* bytes */
+	int64_t mtime; /* last written or used, seconds since the epoch */
+	/* from its header, when problem is NULL */
+	uint32_t n_cards, batch, max_seq, precision; /* compile options */
+	uint64_t model_size; /* bytes of the GGUF it was compiled from */
+	const char *problem; /* NULL, or why np_model_load would rebuild it */
+	uint64_t resv[4];
+};
+typedef int (*np_cache_fn)(void *opaque, const struct np_cache_entry *e);
+int np_cache_dir(const char *dir, char *buf, size_t len);
+int np_cache_list(const char *dir, np_cache_fn fn, void *opaque);
+int np_cache_trim(const char *dir, uint64_t keep_bytes, uint32_t *removed);
+
 /* 1 if np_model_load took the card images from the image cache, 0 if it
  * rendered them (or for np_pipeline_create). */
 int np_pipeline_cached(const struct np_pipeline *p);
