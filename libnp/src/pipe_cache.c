@@ -223,12 +223,13 @@ int npi_cache_init(struct np_pipeline *p, const char *model,
 		k->key.calib_len = calib_len;
 	}
 	cache_dir(o, k->dir, sizeof(k->dir));
-	ret = hash_file(p->ctx, model, k->key.model, &k->key.model_size);
-	if (ret) {
-		free(k);
-		return ret;
-	}
 	if (k->dir[0]) {
+		ret = hash_file(p->ctx, model, k->key.model,
+				&k->key.model_size);
+		if (ret) {
+			free(k);
+			return ret;
+		}
 		hash128(&k->key, sizeof(k->key), id);
 		for (int i = 0; i < 16; i++)
 			snprintf(hex + 2 * i, 3, "%02x", id[i]);

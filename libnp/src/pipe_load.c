@@ -491,6 +491,13 @@ int np_model_load(struct np_ctx *ctx, const char *path,
 		return -EINVAL;
 	if (!npi_resv_zero(ctx, "np_pipeline_opts", o->resv, sizeof(o->resv)))
 		return -EINVAL;
+	if (o->flags & ~NP_LOAD_NO_CACHE) {
+		npi_log(ctx, LOG_ERR,
+			"pipeline: np_pipeline_opts.flags 0x%x: unknown bits; "
+			"use NP_LOAD_* flags",
+			o->flags);
+		return -EINVAL;
+	}
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;

@@ -323,6 +323,19 @@ START_TEST(unwritable_dir)
 }
 END_TEST
 
+/* Unknown load flags are refused, naming the field */
+START_TEST(bad_flags)
+{
+	struct np_pipeline_opts po = opts(0);
+	struct np_pipeline *p;
+
+	po.flags = 0x80;
+	ck_assert_int_eq(np_model_load(ctx, gguf, &po, &p), -EINVAL);
+	ck_assert_ptr_null(p);
+	ck_assert_ptr_nonnull(strstr(logbuf, "np_pipeline_opts.flags"));
+}
+END_TEST
+
 Suite *np_suite_cache(void)
 {
 	Suite *s = suite_create("cache");
@@ -336,6 +349,7 @@ Suite *np_suite_cache(void)
 	tcase_add_loop_test(tc, damaged_rebuilt, 0,
 			    (int)(sizeof(damage) / sizeof(damage[0])));
 	tcase_add_test(tc, unwritable_dir);
+	tcase_add_test(tc, bad_flags);
 	suite_add_tcase(s, tc);
 	return s;
 }
