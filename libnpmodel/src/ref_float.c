@@ -500,6 +500,7 @@ int npim_calib_from_stats(uint32_t L, const struct npim_stat *st,
  * (tests/model check_calib.c).
  */
 #define CB 16u /* tokens per group of accumulators */
+#define NPIM_CALIB_MACS (16ull << 20) /* least work of a matmul thread */
 
 typedef double npim_v4d __attribute__((vector_size(32)));
 typedef float npim_v4f __attribute__((vector_size(16)));
@@ -583,8 +584,15 @@ static void matmul(struct calib_run *cr, const float *w, uint32_t rows,
 		for (uint32_t c = 0; c < cols; c++)
 			cr->xt[(size_t)c * cr->nt + t] =
 				x[(size_t)t * cols + c];
+	/* a thread per NPIM_CALIB_MACS at least: a small matrix is not
+	 * worth waking a thread for (a busy machine may not run it soon) */
+	if ((uint64_t)rows * cols * cr->n / NPIM_CALIB_MACS < nth)
+		nth = (uint32_t)((uint64_t)rows * cols * cr->n /
+				 NPIM_CALIB_MACS);
 	if (nth > rows)
 		nth = rows;
+	if (nth < 1)
+		nth = 1;
 	for (uint32_t i = 0; i < nth; i++) {
 		a[i] = (struct mm){w,
 				   cr->xt,
