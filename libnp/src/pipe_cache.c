@@ -777,7 +777,7 @@ int np_cache_list(const char *dir, np_cache_fn fn, void *opaque)
 		else if (h.size != f[i].size)
 			e.problem = "truncated or extended";
 		else if (h.key.format != NPI_CACHE_FORMAT ||
-			 strcmp(h.key.build, NP_BUILD_ID))
+			 strncmp(h.key.build, NP_BUILD_ID, sizeof(h.key.build)))
 			e.problem = "stale: another compiler or format";
 		if (fd >= 0)
 			close(fd);
