@@ -18,7 +18,9 @@
  *               scheduler running on its own thread: at most `streams`
  *               outstanding (a finished one is replaced at once), and with
  *               rate > 0 Poisson arrivals at that many requests/s
- * For each: generated tokens/s over the wall time; for the continuous run
+ * For each: generated tokens/s over the wall time; for batch mode also
+ * the prefill (prompt tokens/s) and the decode (generated tokens/s) as
+ * nptool run reports them; for the continuous run
  * also time to first token (submit -> first token) and inter-token
  * latency (between a request's consecutive tokens), p50 and p99, and the
  * ratio of its tokens/s to the batch mode's. Wall-clock on a shared
@@ -126,10 +128,38 @@ static double pct(uint64_t *v, size_t n, double p)
 }
 
 /* np_session_run of SLOTS requests until `tokens` were generated. */
-static int batch(struct np_pipeline *p, uint64_t tokens, double *tps)
+/* Prefill and decode of batch mode, over all its session runs: prompt
+ * tokens over the time until every request had its first token, and the
+ * tokens after each request's first over the span from the earliest
+ * first token to the latest last one (as nptool run reports them) */
+struct phases {
+	uint64_t prompt, prefill_ns, decode, decode_ns;
+};
+
+static void add_phases(struct phases *ph, const struct np_session_stats *st,
+		       const struct np_request_stats *rs, uint32_t n)
+{
+	uint64_t first_max = 0, first_min = UINT64_MAX, last_max = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		first_max =
+			rs[i].first_ns > first_max ? rs[i].first_ns : first_max;
+		first_min =
+			rs[i].first_ns < first_min ? rs[i].first_ns : first_min;
+		last_max = rs[i].last_ns > last_max ? rs[i].last_ns : last_max;
+		ph->decode += rs[i].tokens ? rs[i].tokens - 1 : 0;
+	}
+	ph->prompt += st->prompt_tokens;
+	ph->prefill_ns += first_max;
+	ph->decode_ns += last_max > first_min ? last_max - first_min : 0;
+}
+
+static int batch(struct np_pipeline *p, uint64_t tokens, double *tps,
+		 struct phases *ph)
 {
 	static struct req rq[SLOTS];
 	struct np_request req[SLOTS];
+	struct np_request_stats rs[SLOTS];
 	struct np_session_opts so = {.micro_batches = MICRO};
 	uint64_t done = 0, t0 = now_ns();
 
@@ -141,12 +171,13 @@ static int batch(struct np_pipeline *p, uint64_t tokens, double *tps)
 		req[i].max_tokens = MAX_TOKENS;
 	}
 	while (done < tokens) {
-		struct np_session_stats st = {0};
+		struct np_session_stats st = {.req = rs};
 		int ret = np_session_run(p, req, SLOTS, &so, &st);
 
 		if (ret)
 			return ret;
 		done += st.tokens;
+		add_phases(ph, &st, rs, SLOTS);
 	}
 	*tps = (double)done * 1e9 / (double)(now_ns() - t0);
 	return 0;
@@ -242,6 +273,7 @@ int main(int argc, char **argv)
 	struct np_ctx *ctx = NULL;
 	struct np_sched_stats st = {0};
 	double batch_tps = 0, batch2_tps = 0, cont_tps = 0;
+	struct phases ph = {0};
 	char spec[32];
 	int ret;
 
@@ -265,11 +297,11 @@ int main(int argc, char **argv)
 	if (!ret)
 		ret = np_pipeline_create(ctx, comp, NULL, &p);
 	if (!ret)
-		ret = batch(p, (uint64_t)n * MAX_TOKENS, &batch_tps);
+		ret = batch(p, (uint64_t)n * MAX_TOKENS, &batch_tps, &ph);
 	if (!ret)
 		ret = continuous(p, n, streams, rate, &cont_tps, &st);
 	if (!ret)
-		ret = batch(p, st.tokens, &batch2_tps);
+		ret = batch(p, st.tokens, &batch2_tps, &ph);
 	if (ret) {
 		fprintf(stderr, "np_bench_sched: failed: %d\n", ret);
 		goto out;
@@ -279,6 +311,10 @@ int main(int argc, char **argv)
 	printf("batch       np_session_run x %u requests: %8.1f tokens/s "
 	       "before, %8.1f after\n",
 	       SLOTS, batch_tps, batch2_tps);
+	printf("            prefill %8.1f prompt tokens/s, decode %8.1f "
+	       "generated tokens/s (both batch runs)\n",
+	       ph.prefill_ns ? ph.prompt * 1e9 / ph.prefill_ns : 0.0,
+	       ph.decode_ns ? ph.decode * 1e9 / ph.decode_ns : 0.0);
 	printf("continuous  %u requests, %u streams, %s: %8.1f tokens/s "
 	       "(%.2f x batch)\n",
 	       n, streams, rate > 0 ? "Poisson arrivals" : "closed loop",

@@ -4,7 +4,8 @@
  * server on this host). Streaming completions arrive as a Poisson process
  * at --rate requests/s, at most --concurrency at once, with prompts cut
  * from a text file; it stops by itself after --requests requests or
- * --duration seconds and reports requests/s, generated tokens/s, time to
+ * --duration seconds and reports requests/s, prompt tokens/s prefilled
+ * (the usage event's counts), generated tokens/s, time to
  * first token and inter-token latency (p50, p99) and errors.
  *
  *   np_bench_serve --url http://127.0.0.1:8080 --concurrency 28 \
@@ -29,6 +30,7 @@ struct xfer {
 	char *body;
 	uint64_t t_start, t_first, t_last;
 	uint64_t tokens;
+	uint64_t prompt_tokens; /* from the usage event */
 	char *buf; /* the SSE bytes not yet split into events */
 	size_t len;
 	bool done, failed;
@@ -115,7 +117,17 @@ static void on_event(struct xfer *x, const char *ev, size_t len)
 		return;
 	}
 	/* token events carry a null finish_reason; the last one a string,
-	 * the usage event no choice */
+	 * the usage event no choice but the prompt's token count */
+	{
+		const char *u = memmem(ev, len, "\"prompt_tokens\"", 15);
+
+		if (u) {
+			u += 15;
+			while (u < ev + len && (*u == ':' || *u == ' '))
+				u++;
+			x->prompt_tokens = strtoul(u, NULL, 10);
+		}
+	}
 	if (!memmem(ev, len, "\"finish_reason\":null", 20))
 		return;
 	if (!x->tokens)
@@ -385,7 +397,7 @@ int main(int argc, char **argv)
 	struct xfer *x;
 	struct curl_slist *h = NULL;
 	char url[512], auth[300];
-	uint64_t seed, t0, deadline, next, tokens = 0;
+	uint64_t seed, t0, deadline, next, tokens = 0, prompt = 0;
 	unsigned int started = 0, finished = 0, errors = 0, active = 0;
 	size_t tl = 0;
 	char *text;
@@ -466,6 +478,7 @@ int main(int argc, char **argv)
 				errors++;
 			} else {
 				tokens += r->tokens;
+				prompt += r->prompt_tokens;
 				if (r->tokens)
 					ttft[n_ttft++] =
 						r->t_first - r->t_start;
@@ -488,22 +501,27 @@ int main(int argc, char **argv)
 			printf("{\"requests\": %u, \"errors\": %u, "
 			       "\"concurrency\": %u, \"rate\": %g, "
 			       "\"wall_s\": %.3f, \"requests_per_s\": %.3f, "
-			       "\"tokens_per_s\": %.1f, \"ttft_p50_ms\": "
+			       "\"tokens_per_s\": %.1f, "
+			       "\"prompt_tokens_per_s\": %.1f, "
+			       "\"ttft_p50_ms\": "
 			       "%.2f, \"ttft_p99_ms\": %.2f, \"itl_p50_ms\": "
 			       "%.3f, \"itl_p99_ms\": %.3f}\n",
 			       finished, errors, o.conc, o.rate, wall,
 			       (finished - errors) / wall, tokens / wall,
-			       pct(ttft, n_ttft, 50), pct(ttft, n_ttft, 99),
-			       pct(itl, n_itl, 50), pct(itl, n_itl, 99));
+			       prompt / wall, pct(ttft, n_ttft, 50),
+			       pct(ttft, n_ttft, 99), pct(itl, n_itl, 50),
+			       pct(itl, n_itl, 99));
 		else
 			printf("%u requests (%u errors) at concurrency %u in "
-			       "%.2f s: %.2f requests/s, %.1f generated "
-			       "tokens/s\nTTFT p50 %.1f ms, p99 %.1f ms; ITL "
+			       "%.2f s: %.2f requests/s, %.1f prompt "
+			       "tokens/s prefilled, %.1f generated tokens/s "
+			       "decoded\nTTFT p50 %.1f ms, p99 %.1f ms; ITL "
 			       "p50 %.2f ms, p99 %.2f ms\n",
 			       finished, errors, o.conc, wall,
-			       (finished - errors) / wall, tokens / wall,
-			       pct(ttft, n_ttft, 50), pct(ttft, n_ttft, 99),
-			       pct(itl, n_itl, 50), pct(itl, n_itl, 99));
+			       (finished - errors) / wall, prompt / wall,
+			       tokens / wall, pct(ttft, n_ttft, 50),
+			       pct(ttft, n_ttft, 99), pct(itl, n_itl, 50),
+			       pct(itl, n_itl, 99));
 	}
 	curl_slist_free_all(h);
 	curl_multi_cleanup(mh);

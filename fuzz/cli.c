@@ -219,6 +219,7 @@ static const struct opt o_run[] = {
 	{.name = "--seed", .kind = K_COUNT},
 	{.name = "--follow", .kind = K_COUNT},
 	{.name = "--no-stop", .kind = K_FLAG},
+	{.name = "--no-cache", .kind = K_FLAG},
 	{.name = "-q", .kind = K_FLAG},
 	{.name = "--recover", .kind = K_FLAG},
 	{.name = "--inject", .kind = K_INJECT},
@@ -289,6 +290,11 @@ static const struct opt o_events[] = {
 	{.name = "--card", .kind = K_CARD},
 	{.name = "--kind", .kind = K_WORD, .words = ev_kinds},
 	{.name = NULL}};
+static const char *const cache_subs[] = {"list", "clear", "bogus", NULL};
+static const struct opt o_cache[] = {
+	{.name = "", .kind = K_WORD, .words = cache_subs},
+	{.name = "--keep", .kind = K_COUNT},
+	{.name = NULL}};
 static const struct opt o_none[] = {{.name = NULL}};
 
 static const struct {
@@ -306,13 +312,15 @@ static const struct {
 	{"bench", o_bench},	  {"help", o_none},
 	{"bogus", o_none},	  {"topo", o_none},
 	{"exporter", o_exporter}, {"events", o_events},
+	{"cache", o_cache},
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define MAX_ARGS 40
 
 /* Files the values point at, made once. */
-static char models[6][256], files[5][256], outs[3][256], journal[256];
+static char models[6][256], files[5][256], outs[3][256], journal[256],
+	cache[256];
 
 static void make_files(void)
 {
@@ -356,6 +364,10 @@ static void make_files(void)
 	/* the runs' events, which events reads back */
 	snprintf(journal, sizeof(journal), "%s/events.jsonl", dir);
 	setenv("NP_EVENT_LOG", journal, 1);
+	/* runs cache their images, and cache clear empties, in the
+	 * harness's own directory, never the user's */
+	snprintf(cache, sizeof(cache), "%s/cache", dir);
+	setenv("NP_CACHE_DIR", cache, 1);
 }
 
 /* A value of kind k: an entry of a table picked by the next byte. */

@@ -9,8 +9,12 @@
 #      (bench/np_bench_kernels), then `nptool run` on the medium shape
 #      (14 x 1024, vocabulary 32000, the default a8c8w4; N = 28 requests
 #      with 128-token prompts, M = 14, 128 generated tokens each, 16
-#      emulated cards), and the layer kernels and that run at every
-#      precision (issue #17; one thread, tokens per CPU second);
+#      emulated cards): the load cold (empty image cache) and warm
+#      (cached images), the prefill (prompt tokens/s) and the decode
+#      (generated tokens/s), each with the MACs/s it takes and its share
+#      of the INT8 peak np_bench_kernels measured; then the layer kernels
+#      and that run at every precision (issue #17; one thread, tokens per
+#      CPU second);
 #   3. the performance model of real cards on the Granite-3B-like shape
 #      (`nptool bench --model-shape data/shapes/granite-3b.shape`), and
 #      beside the published NorthPole systems (2024: 16 cards, 3B;
@@ -37,7 +41,7 @@ echo "== 1. the runtime's own cost (np_bench_runtime)"
 
 echo
 echo "== 2. the emulated cards' speed"
-"$b/bench/np_bench_kernels" -s 2
+"$b/bench/np_bench_kernels" -s 2 | tee "$b/kernels.txt"
 model=$b/medium.gguf
 prompts=$b/medium-prompts.txt
 [ -s "$model" ] ||
@@ -53,10 +57,45 @@ with open(sys.argv[2], "w", encoding="utf-8") as f:
         start = i * (len(text) - width) // (n - 1)
         f.write(text[start:start + width] + "\n")
 EOF
+# the image cache starts empty: this run's load is the cold one (GGUF
+# parsed, calibrated on the prompts, card images rendered and cached)
+cache=$b/np-cache
+rm -rf "$cache"
 echo "nptool run -m $model -f $prompts -n 28 -M 14 -t 128 --max-seq 512 --no-stop -q"
-/usr/bin/time -f "process: %e s wall, %U s user, %S s system, %P of one core" \
-	"$b/tools/nptool" -d emu:16 run -m "$model" -f "$prompts" -n 28 -M 14 \
-	-t 128 --max-seq 512 --no-stop -q
+NP_CACHE_DIR=$cache /usr/bin/time \
+	-f "process: %e s wall, %U s user, %S s system, %P of one core" \
+	"$b/tools/nptool" -d emu:16 -j run -m "$model" -f "$prompts" -n 28 \
+	-M 14 -t 128 --max-seq 512 --no-stop -q >"$b/run-cold.json"
+# the same load again: the card images come from the cache
+NP_CACHE_DIR=$cache "$b/tools/nptool" -d emu:16 -j run -m "$model" \
+	-f "$prompts" -n 28 -M 14 -t 1 --max-seq 512 --no-stop -q \
+	>"$b/run-warm.json"
+python3 - "$b/run-cold.json" "$b/run-warm.json" "$b/kernels.txt" <<'EOF'
+import json, re, sys
+cold, warm = (json.load(open(f)) for f in sys.argv[1:3])
+kern = open(sys.argv[3]).read()
+# np_bench_kernels' INT8 peak and the medium shape's MACs per token
+peak = float(re.search(r"INT8 SIMD peak.*?([0-9.]+) GMAC/s", kern).group(1))
+macs = float(re.search(r"([0-9.]+) M MACs", kern).group(1)) * 1e6
+def share(tps):
+    g = tps * macs / 1e9
+    return f"{g:.1f} GMAC/s, {100 * g / peak:.1f} % of the INT8 peak"
+assert not cold["load_cached"] and warm["load_cached"], "image cache not used"
+print(f"{cold['requests']} requests, {cold['micro_batches']} micro-batches, "
+      f"{cold['cards']} cards: {cold['prompt_tokens']} prompt + "
+      f"{cold['tokens']} generated tokens in {cold['wall_s']:.2f} s")
+print(f"load cold    {cold['load_s']:.2f} s (parse, calibrate, compile, "
+      f"cache, cards; goal <= 3 s)")
+print(f"load warm    {warm['load_s']:.2f} s (parse, cached images verified, "
+      f"cards; goal <= 1 s)")
+print(f"prefill      {cold['prefill_tokens_per_s']:.1f} prompt tokens/s "
+      f"({share(cold['prefill_tokens_per_s'])}; goal >= 1500)")
+print(f"decode       {cold['decode_tokens_per_s']:.1f} generated tokens/s "
+      f"({share(cold['decode_tokens_per_s'])}; goal >= 750)")
+print(f"throughput   {cold['tokens_per_s']:.1f} generated tokens/s over the "
+      f"run")
+print(f"utilization  {100 * cold['utilization']:.0f} % (cards busy, mean)")
+EOF
 
 echo
 echo "== 2b. the precisions: layer kernels at INT2 and INT8 weights (INT4 above)"
@@ -65,7 +104,7 @@ for w in 2 8; do
 done
 for p in w4a4 a8c8w4 w8a8 w2a8; do
 	echo "nptool run --precision $p (32 tokens)"
-	"$b/tools/nptool" -d emu:16 run -m "$model" -f "$prompts" -n 28 -M 14 \
+	NP_CACHE_DIR=$cache "$b/tools/nptool" -d emu:16 run -m "$model" -f "$prompts" -n 28 -M 14 \
 		-t 32 --max-seq 512 --no-stop -q --precision "$p" |
 		grep -E 'throughput|prefill|decode'
 done
@@ -79,7 +118,7 @@ echo
 echo
 echo "== 4. serving: npd under np_bench_serve, and batch mode beside it"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-NP_DEVICES=emu:16 "$b/tools/npd/npd" --model "$model" --port "$port" \
+NP_DEVICES=emu:16 NP_CACHE_DIR=$cache "$b/tools/npd/npd" --model "$model" --port "$port" \
 	--slots 28 --micro-batches 14 --access-log /dev/null 2>"$b/npd.log" &
 npd_pid=$!
 trap 'kill "$npd_pid" 2>/dev/null || true' EXIT
@@ -96,5 +135,5 @@ kill -TERM "$npd_pid"
 wait "$npd_pid" || true
 trap - EXIT
 echo "batch mode: nptool run -m $model -f $prompts -n 28 -M 14 -t 64 --no-stop"
-"$b/tools/nptool" -d emu:16 run -m "$model" -f "$prompts" -n 28 -M 14 \
+NP_CACHE_DIR=$cache "$b/tools/nptool" -d emu:16 run -m "$model" -f "$prompts" -n 28 -M 14 \
 	-t 64 --max-seq 512 --no-stop 2>&1 | grep -E '^(throughput|prefill|decode|latency)'

@@ -5,6 +5,7 @@
  * the others.
  *
  *   pipe_load.c     creation: the compiled model onto the cards, reload
+ *   pipe_cache.c    np_model_load's image cache; rendering on every core
  *   pipe_queue.c    the cards' compute queues: layer jobs per frame
  *   pipe_session.c  sessions: frames posted, waited for, the token loop
  *   pipe_sample.c   candidates merged over the output cards, sampling
@@ -107,6 +108,7 @@ struct np_pipeline {
 	struct np_quant_calib *calib;
 	struct np_compiled *owned;
 	const struct np_compiled *c;
+	struct npi_cache *cache; /* the card images, np_model_load only */
 
 	uint32_t n_stages, n_layer, n_out;
 	struct npi_stage st[NP_MAX_CARDS];
@@ -119,6 +121,34 @@ struct np_pipeline {
 	int broken;
 	bool sched; /* a scheduler (np_session_run's too) drives it */
 };
+
+/*
+ * pipe_cache.c: np_model_load's image cache. init computes the key (the
+ * model file is hashed) and the entry's path; lookup maps and verifies the
+ * entry (1: hit, 0: miss, a bad entry logged and removed); calib takes the
+ * calibration from a hit, matches checks the entry's cards against the
+ * compiled plan (a mismatch is logged, removed and turns into a miss);
+ * build renders every card of p->c on up to opts->threads threads into a
+ * new entry and writes it to the cache; card gives a card's image:
+ * NP_NUM_CORES segments of *stored bytes, and its weights checksum.
+ */
+struct npi_cache;
+int npi_cache_init(struct np_pipeline *p, const char *model,
+		   const struct np_pipeline_opts *o,
+		   const struct np_compile_opts *co, const char *calib,
+		   size_t calib_len, struct npi_cache **out);
+int npi_cache_lookup(struct np_pipeline *p, struct npi_cache *k,
+		     const struct np_pipeline_opts *o);
+int npi_cache_calib(struct np_pipeline *p, struct npi_cache *k,
+		    struct np_quant_calib **out);
+bool npi_cache_matches(struct np_pipeline *p, struct npi_cache *k,
+		       const struct np_compiled *c);
+int npi_cache_build(struct np_pipeline *p, struct npi_cache *k,
+		    const struct np_pipeline_opts *o);
+const uint8_t *npi_cache_card(const struct npi_cache *k, uint32_t i,
+			      uint64_t *stored, struct npi_weights_sum *sum);
+bool npi_cache_hit(const struct npi_cache *k);
+void npi_cache_free(struct npi_cache *k);
 
 /* A request of the scheduler (pipe_sched.c): queued, then in a KV slot. */
 struct npi_req {

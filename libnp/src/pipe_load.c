@@ -21,6 +21,11 @@ const struct np_compiled *np_pipeline_compiled(const struct np_pipeline *p)
 	return p->c;
 }
 
+int np_pipeline_cached(const struct np_pipeline *p)
+{
+	return npi_cache_hit(p->cache);
+}
+
 uint32_t np_pipeline_cards(const struct np_pipeline *p)
 {
 	return p->n_stages;
@@ -54,26 +59,39 @@ static int load_images(struct np_pipeline *p, const struct np_pipeline_opts *o)
 	ret = np_buf_alloc(p->ctx, core_max * NPI_LOAD_CORES, &buf);
 	for (uint32_t i = 0; i < p->n_stages && !ret; i++) {
 		struct npi_stage *st = &p->st[i];
-		uint64_t cb = st->plan->core_bytes;
+		uint64_t cb = st->plan->core_bytes, stride = NP_CORE_SRAM_SIZE;
+		uint64_t n = cb;
+		const uint8_t *src;
 
-		/* fresh zero pages: only the cores' used parts get touched */
-		sram = calloc(1, NP_SRAM_SIZE);
-		if (!sram) {
-			ret = -ENOMEM;
-			break;
+		if (p->cache) {
+			/* the cached image: weights and program, the KV
+			 * cache above them zero */
+			src = npi_cache_card(p->cache, i, &n, &st->sum);
+			stride = n;
+		} else {
+			/* fresh zero pages: only the cores' used parts get
+			 * touched */
+			sram = calloc(1, NP_SRAM_SIZE);
+			if (!sram) {
+				ret = -ENOMEM;
+				break;
+			}
+			ret = np_compile_card_image(p->c, i, sram);
+			if (!ret)
+				npi_weights_sum(sram, st->plan, &st->sum);
+			src = sram;
 		}
-		ret = np_compile_card_image(p->c, i, sram);
-		if (!ret)
-			npi_weights_sum(sram, st->plan, &st->sum);
 		for (uint32_t c0 = 0; c0 < NP_NUM_CORES && !ret;
 		     c0 += NPI_LOAD_CORES) {
 			struct np_xfer *x[NPI_LOAD_CORES] = {0};
 
-			for (uint32_t c = 0; c < NPI_LOAD_CORES; c++)
-				memcpy((uint8_t *)np_buf_ptr(buf) + c * cb,
-				       sram + (uint64_t)(c0 + c) *
-						       NP_CORE_SRAM_SIZE,
-				       cb);
+			for (uint32_t c = 0; c < NPI_LOAD_CORES; c++) {
+				uint8_t *d =
+					(uint8_t *)np_buf_ptr(buf) + c * cb;
+
+				memcpy(d, src + (uint64_t)(c0 + c) * stride, n);
+				memset(d + n, 0, cb - n);
+			}
 			for (uint32_t c = 0; c < NPI_LOAD_CORES && !ret; c++) {
 				struct np_xfer_spec s = {
 					.op = NP_XFER_H2C,
@@ -103,6 +121,7 @@ static int load_images(struct np_pipeline *p, const struct np_pipeline_opts *o)
 					    done, total);
 		}
 		free(sram);
+		sram = NULL;
 		if (ret)
 			npi_log(p->ctx, LOG_ERR,
 				"pipeline: card %s: loading its image failed "
@@ -117,10 +136,22 @@ static int load_images(struct np_pipeline *p, const struct np_pipeline_opts *o)
 static int read_shape(struct np_pipeline *p)
 {
 	const struct np_card_plan *pl = p->st[0].plan;
-	uint8_t *sram = calloc(1, NP_SRAM_SIZE);
 	struct npk_card h;
+	uint8_t *sram;
 	int ret;
 
+	if (p->cache) {
+		struct npi_weights_sum sum;
+		uint64_t n;
+
+		memcpy(&h, npi_cache_card(p->cache, 0, &n, &sum) + pl->prog,
+		       sizeof(h));
+		p->dim = h.dim;
+		p->batch = h.batch;
+		p->max_seq = h.max_seq;
+		return 0;
+	}
+	sram = calloc(1, NP_SRAM_SIZE);
 	if (!sram)
 		return -ENOMEM;
 	ret = np_compile_card_image(p->c, 0, sram);
@@ -293,6 +324,7 @@ void np_pipeline_destroy(struct np_pipeline *p)
 	for (uint32_t i = 0; i < p->n_stages; i++)
 		npi_cq_stop(p, &p->st[i]);
 	np_compiled_destroy(p->owned);
+	npi_cache_free(p->cache);
 	np_quant_calib_destroy(p->calib);
 	np_tok_destroy(p->tok);
 	np_model_destroy(p->model);
@@ -380,18 +412,25 @@ int npi_pipeline_reload(struct np_pipeline *p)
 	return 0;
 }
 
+/* The calibration text's prefix calibrate() reads: a prefix of the text
+ * is enough; a token covers at least a byte */
+static size_t calib_prefix(const struct np_pipeline_opts *o)
+{
+	if (!o->calib_text)
+		return 0;
+	return o->calib_len > 16 * NPI_CALIB_TOKENS ? 16 * NPI_CALIB_TOKENS :
+						      o->calib_len;
+}
+
 /* Activation scales from the first NPI_CALIB_TOKENS tokens of the text. */
 static int calibrate(struct np_pipeline *p, const struct np_pipeline_opts *o)
 {
-	size_t len = o->calib_len, n = 0;
+	size_t len = calib_prefix(o), n = 0;
 	int32_t *ids;
 	int ret;
 
-	if (!o->calib_text || !len)
+	if (!len)
 		return np_quant_calib_default(p->model, &p->calib);
-	/* a prefix of the text is enough; a token covers at least a byte */
-	if (len > 16 * NPI_CALIB_TOKENS)
-		len = 16 * NPI_CALIB_TOKENS;
 	ids = malloc((len + 1) * sizeof(*ids));
 	if (!ids)
 		return -ENOMEM;
@@ -403,6 +442,38 @@ static int calibrate(struct np_pipeline *p, const struct np_pipeline_opts *o)
 			  np_quant_calib_default(p->model, &p->calib);
 	free(ids);
 	return ret;
+}
+
+/*
+ * The compiled model and its card images: from the cache entry on a hit
+ * (its calibration, the plan checked against it), else calibrated,
+ * compiled and rendered into a new entry.
+ */
+static int compile(struct np_pipeline *p, const struct np_pipeline_opts *o,
+		   const struct np_compile_opts *co)
+{
+	const struct np_log *lg = &p->ctx->log;
+	int ret;
+
+	if (npi_cache_lookup(p, p->cache, o) &&
+	    !npi_cache_calib(p, p->cache, &p->calib)) {
+		ret = np_compile(p->model, p->calib, co, lg, &p->owned);
+		p->c = p->owned;
+		if (ret || npi_cache_matches(p, p->cache, p->c))
+			return ret;
+		np_compiled_destroy(p->owned);
+		p->c = p->owned = NULL;
+	}
+	np_quant_calib_destroy(p->calib);
+	p->calib = NULL;
+	if (o->progress)
+		o->progress(o->progress_opaque, NP_LOAD_CALIBRATE, 0, 1);
+	ret = calibrate(p, o);
+	if (!ret && o->progress)
+		o->progress(o->progress_opaque, NP_LOAD_CALIBRATE, 1, 1);
+	ret = ret ? ret : np_compile(p->model, p->calib, co, lg, &p->owned);
+	p->c = p->owned;
+	return ret ? ret : npi_cache_build(p, p->cache, o);
 }
 
 int np_model_load(struct np_ctx *ctx, const char *path,
@@ -422,6 +493,13 @@ int np_model_load(struct np_ctx *ctx, const char *path,
 	    !npi_resv_zero(ctx, "np_pipeline_opts", &o->resv0,
 			   sizeof(o->resv0)))
 		return -EINVAL;
+	if (o->flags & ~NP_LOAD_NO_CACHE) {
+		npi_log(ctx, LOG_ERR,
+			"pipeline: np_pipeline_opts.flags 0x%x: unknown bits; "
+			"use NP_LOAD_* flags",
+			o->flags);
+		return -EINVAL;
+	}
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -434,11 +512,6 @@ int np_model_load(struct np_ctx *ctx, const char *path,
 			path, strerror(-ret));
 	ret = ret ? ret : np_model_from_gguf(p->gguf, lg, &p->model);
 	ret = ret ? ret : np_tok_from_gguf(p->gguf, lg, &p->tok);
-	if (!ret && o->progress) {
-		o->progress(o->progress_opaque, NP_LOAD_MODEL, 1, 1);
-		o->progress(o->progress_opaque, NP_LOAD_COMPILE, 0, 1);
-	}
-	ret = ret ? ret : calibrate(p, o);
 	if (!ret) {
 		co.n_cards = o->n_cards ? o->n_cards : np_ctx_num_cards(ctx);
 		co.out_cards = o->out_cards    ? o->out_cards :
@@ -458,10 +531,12 @@ int np_model_load(struct np_ctx *ctx, const char *path,
 			ret = -ENODEV;
 		}
 	}
-	ret = ret ? ret : np_compile(p->model, p->calib, &co, lg, &p->owned);
+	ret = ret ? ret :
+		    npi_cache_init(p, path, o, &co, o->calib_text,
+				   calib_prefix(o), &p->cache);
 	if (!ret && o->progress)
-		o->progress(o->progress_opaque, NP_LOAD_COMPILE, 1, 1);
-	p->c = p->owned;
+		o->progress(o->progress_opaque, NP_LOAD_MODEL, 1, 1);
+	ret = ret ? ret : compile(p, o, &co);
 	ret = ret ? ret : pipeline_init(p, o);
 	if (ret) {
 		np_pipeline_destroy(p);

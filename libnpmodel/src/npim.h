@@ -165,6 +165,16 @@ struct np_quant_calib {
 				     * n_out, logits */
 };
 
+/* The scales from the observations st ([n_layers + 1][NPIM_A_COUNT]) */
+int npim_calib_from_stats(uint32_t n_layers, const struct npim_stat *st,
+			  struct np_quant_calib **out);
+/* np_quant_calibrate on threads threads (1..NPIM_CALIB_THREADS; more are
+ * cut): the same scales, bit for bit, for any count */
+#define NPIM_CALIB_THREADS 64u
+int npim_quant_calibrate_threads(const struct np_model *m,
+				 const int32_t *tokens, size_t n,
+				 uint32_t threads, struct np_quant_calib **out);
+
 #define NPIM_MAX_CARDS 256
 
 /* card-NN.npimg: header, then n_segments segments of segment_len bytes,

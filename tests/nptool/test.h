@@ -82,5 +82,6 @@ Suite *np_suite_events(void);
 Suite *np_suite_bench(void);
 Suite *np_suite_exporter(void);
 Suite *np_suite_topo(void);
+Suite *np_suite_cache(void);
 
 #endif /* TST_TEST_H */

@@ -11,6 +11,7 @@ int main(void)
 
 	srunner_add_suite(sr, np_suite_pipeline());
 	srunner_add_suite(sr, np_suite_sched());
+	srunner_add_suite(sr, np_suite_cache());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

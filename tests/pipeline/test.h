@@ -8,5 +8,6 @@
 Suite *np_suite_pipeline(void);
 Suite *np_suite_layer_job(void);
 Suite *np_suite_sched(void);
+Suite *np_suite_cache(void);
 
 #endif /* TST_PIPELINE_TEST_H */

@@ -63,6 +63,9 @@ static const struct opt opts[] = {
 	 "card arithmetic: a8c8w4 (default), w4a4, w8a8, w2a8"},
 	{"layer-precision", OPT_STR, OFF(layer_precision), 0, 0, "SPEC",
 	 "per-layer modes, FIRST[-LAST]:MODE,... (e.g. 0-1:w8a8)"},
+	{"cache-dir", OPT_STR, OFF(cache_dir), 0, 0, "DIR",
+	 "compiled model image cache; off: none (default: $NP_CACHE_DIR, "
+	 "else /var/cache/np/images for root, ~/.cache/np/images)"},
 	{"chat-template", OPT_STR, OFF(chat_template), 0, 0, "NAME",
 	 "chat template family when the model's is unknown"},
 	{"api-key", OPT_KEY, 0, 0, 0, "KEY",

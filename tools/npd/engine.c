@@ -100,6 +100,26 @@ static void np_log_cb(void *opaque, enum np_log_level level, const char *msg)
 		npd_log("%s", msg);
 }
 
+/* Each load stage's end, logged with its time since the previous end */
+static void on_progress(void *opaque, enum np_load_stage stage, uint64_t done,
+			uint64_t total)
+{
+	static const char *const name[] = {
+		[NP_LOAD_MODEL] = "model parsed and hashed",
+		[NP_LOAD_CACHE_VERIFY] = "cached card images verified",
+		[NP_LOAD_CALIBRATE] = "calibrated",
+		[NP_LOAD_COMPILE] = "card images rendered",
+		[NP_LOAD_CACHE_WRITE] = "image cache entry written",
+		[NP_LOAD_CARDS] = "card images loaded onto the cards",
+	};
+	uint64_t *last = opaque, now = now_ns();
+
+	if (done < total || (unsigned int)stage >= sizeof(name) / sizeof(*name))
+		return;
+	npd_log("load: %s in %.2f s", name[stage], (now - *last) / 1e9);
+	*last = now;
+}
+
 static void on_recover(void *opaque, const struct np_recover_event *ev)
 {
 	(void)opaque;
@@ -364,10 +384,14 @@ static void *engine_main(void *arg)
 {
 	const struct npd_config *c = arg;
 	struct np_open_opts oo = {.log = {.fn = np_log_cb}};
+	uint64_t t0 = now_ns(), stage_t = t0;
 	struct np_pipeline_opts po = {
 		.max_sessions = c->slots,
 		.max_seq = c->max_seq,
 		.layer_precision = c->layer_precision,
+		.cache_dir = c->cache_dir,
+		.progress = on_progress,
+		.progress_opaque = &stage_t,
 	};
 	struct np_sched_opts so = {
 		.slots = c->slots,
@@ -376,7 +400,6 @@ static void *engine_main(void *arg)
 		.max_recoveries = c->recover ? 4 : 0,
 		.on_recover = on_recover,
 	};
-	uint64_t t0 = now_ns();
 	int ret;
 
 	enum np_precision prec = NP_PREC_DEFAULT;
@@ -402,9 +425,11 @@ static void *engine_main(void *arg)
 	E.created = (uint64_t)time(NULL);
 	if (c->n_inject && !c->inject_after)
 		inject();
-	npd_log("model %s ready on %u cards in %.2f s: %u slots, %u tokens "
-		"per request",
+	npd_log("model %s ready on %u cards in %.2f s (%s): %u slots, %u "
+		"tokens per request",
 		E.name, E.n_cards, (now_ns() - t0) / 1e9,
+		np_pipeline_cached(E.p) ? "card images from the image cache" :
+					  "compiled",
 		np_pipeline_max_sessions(E.p), E.max_seq);
 	if (!atomic_load(&E.draining))
 		atomic_store(&E.state, NPD_READY);

@@ -36,6 +36,7 @@ struct npd_config {
 	char *precision; /* card arithmetic (np_precision_parse); NULL: the
 			  * library default */
 	char *layer_precision; /* per-layer override; NULL: none */
+	char *cache_dir; /* image cache; NULL: libnp's default, "off": none */
 	char *chat_template; /* family name; NULL: from the model */
 	char *api_keys[NPD_MAX_KEYS];
 	unsigned int n_api_keys;

@@ -102,18 +102,57 @@ static void on_recover(void *opaque, const struct np_recover_event *ev)
 	fprintf(stderr, "\n");
 }
 
+/* What np_model_load's stages are called on stderr; bytes: done counts
+ * bytes. */
+static const struct {
+	const char *label;
+	bool bytes;
+} load_stages[] = {
+	[NP_LOAD_MODEL] = {"model parsed and hashed", false},
+	[NP_LOAD_CALIBRATE] = {"calibrated", false},
+	[NP_LOAD_COMPILE] = {"card images rendered", false},
+	[NP_LOAD_CACHE_VERIFY] = {"cached images verified", true},
+	[NP_LOAD_CACHE_WRITE] = {"image cache written", true},
+	[NP_LOAD_CARDS] = {"cards loaded", true},
+};
+
+/* Each load stage: a bar while it runs (on a terminal), a line with its
+ * time when it ends (without -q and --json). */
 static void on_progress(void *opaque, enum np_load_stage stage, uint64_t done,
 			uint64_t total)
 {
 	struct run *r = opaque;
+	const char *label =
+		(unsigned int)stage <
+				sizeof(load_stages) / sizeof(load_stages[0]) ?
+			load_stages[stage].label :
+			NULL;
 
-	if (stage != NP_LOAD_CARDS)
+	if (!label)
 		return;
-	if (!r->bar_on) {
-		npt_progress_begin(r->t, &r->bar, "loading cards", total);
+	if (stage != r->stage) {
+		if (r->bar_on)
+			npt_progress_end(&r->bar);
+		npt_progress_begin(r->t, &r->bar, label, total);
 		r->bar_on = true;
+		r->stage = stage;
+		r->stage_t0 = npt_now();
+		r->stage_ended = false;
 	}
 	npt_progress_update(&r->bar, done);
+	if (done < total || r->stage_ended)
+		return;
+	r->stage_ended = true;
+	npt_progress_end(&r->bar);
+	r->bar_on = false;
+	if (r->t->json || r->quiet)
+		return;
+	if (load_stages[stage].bytes)
+		fprintf(stderr, "nptool: %-24s %7.1f MiB %7.2f s\n", label,
+			total / 1048576.0, npt_now() - r->stage_t0);
+	else
+		fprintf(stderr, "nptool: %-24s %11s %7.2f s\n", label, "",
+			npt_now() - r->stage_t0);
 }
 
 /* Split text into prompts: one per non-empty line, or with first_sentence
@@ -194,6 +233,8 @@ const char npt_run_options[] =
 	"i)\n"
 	"      --follow R         the request whose text streams (default 0)\n"
 	"      --no-stop          do not stop at the end-of-sequence token\n"
+	"      --no-cache         compile the model, neither reading nor "
+	"writing the image cache ($NP_CACHE_DIR)\n"
 	"  -q, --quiet            no text, only the statistics\n"
 	"      --recover          survive card failures: reset, reload, "
 	"resume\n"
@@ -236,6 +277,7 @@ static int run_parse(struct run *r, int argc, char **argv)
 		O_TEMP = 0x200,
 		O_TOPP,
 		O_NOSTOP,
+		O_NOCACHE,
 		O_RECOVER,
 		O_INJECT,
 		O_PREC,
@@ -259,6 +301,7 @@ static int run_parse(struct run *r, int argc, char **argv)
 		{"no-stop", no_argument, NULL, O_NOSTOP},
 		{"precision", required_argument, NULL, O_PREC},
 		{"layer-precision", required_argument, NULL, O_LPREC},
+		{"no-cache", no_argument, NULL, O_NOCACHE},
 		{"recover", no_argument, NULL, O_RECOVER},
 		{"inject", required_argument, NULL, O_INJECT},
 		{"inject-after", required_argument, NULL, RUN_NUM + 8},
@@ -332,6 +375,9 @@ static int run_parse(struct run *r, int argc, char **argv)
 		}
 		case O_LPREC:
 			o->layer_precision = optarg;
+			break;
+		case O_NOCACHE:
+			o->no_cache = true;
 			break;
 		case O_RECOVER:
 			r->recover = true;
@@ -450,6 +496,7 @@ static int load(struct run *r)
 		.calib_len = r->calib_len,
 		.progress = on_progress,
 		.progress_opaque = r,
+		.flags = r->o.no_cache ? NP_LOAD_NO_CACHE : 0,
 	};
 	struct npt *t = r->t;
 	int ret;
@@ -460,6 +507,7 @@ static int load(struct run *r)
 	r->load_s = npt_now();
 	ret = np_model_load(r->ctx, r->o.model, &po, &r->p);
 	r->load_s = npt_now() - r->load_s;
+	r->load_cached = !ret && np_pipeline_cached(r->p);
 	if (r->bar_on)
 		npt_progress_end(&r->bar);
 	if (ret) {

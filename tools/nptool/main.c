@@ -73,7 +73,8 @@ static const struct npt_cmd cmds[] = {
 	 .args = "[-m MODEL] [-p PROMPT]... [-f FILE] [-n N] [-M M] [-c CARDS] "
 		 "[-t TOKENS] [--max-seq N] [--precision MODE] "
 		 "[--layer-precision SPEC] [--temperature T] [--top-k K] "
-		 "[--top-p P] [--seed S] [--follow R] [--no-stop] [-q] "
+		 "[--top-p P] [--seed S] [--follow R] [--no-stop] [--no-cache] "
+		 "[-q] "
 		 "[--recover] [--inject CARD:FAULT]... [--inject-after N] "
 		 "[--chat] [--chat-template NAME] [--special]",
 	 .help = "run a model on the cards: N requests in M micro-batches, "
@@ -89,6 +90,9 @@ static const struct npt_cmd cmds[] = {
 	    "q4_1|q4_0|iq4_nl|q3_k|q2_k] [--seed N] --text FILE "
 	    "--out FILE",
 	    "GGUF models: metadata, tokenizer, generate a model"),
+	CMD(cache, "list | clear [--keep SIZE]  [--dir DIR]",
+	    "the image cache of compiled models: its entries, or remove "
+	    "the least recently used"),
 	CMD(compile,
 	    "FILE [--cards N] [--batch N] [--max-seq N] [--out-cards N] "
 	    "[--precision MODE] [--layer-precision SPEC] "

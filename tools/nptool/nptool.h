@@ -205,5 +205,6 @@ int npt_cmd_compile(struct npt *t, int argc, char **argv);
 int npt_cmd_exporter(struct npt *t, int argc, char **argv);
 int npt_cmd_topo(struct npt *t, int argc, char **argv);
 int npt_cmd_events(struct npt *t, int argc, char **argv);
+int npt_cmd_cache(struct npt *t, int argc, char **argv);
 
 #endif /* NPTOOL_H */

@@ -28,6 +28,7 @@ struct run_opts {
 	bool stop_eos;
 	uint32_t precision; /* enum np_precision, 0: the default */
 	const char *layer_precision; /* --layer-precision, NULL: none */
+	bool no_cache; /* --no-cache */
 };
 
 /* One run, from its command line to its report. */
@@ -57,6 +58,11 @@ struct run {
 	uint32_t cap;
 	struct npt_progress bar;
 	bool bar_on;
+	/* the load stage being reported, since when, whether it ended */
+	enum np_load_stage stage;
+	double stage_t0;
+	bool stage_ended;
+	bool load_cached; /* np_pipeline_cached() */
 	/* --inject: into ctx's cards when `after` tokens were delivered */
 	struct np_ctx *ctx;
 	struct npt_inject inj[RUN_MAX_INJECT];

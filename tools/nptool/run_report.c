@@ -162,8 +162,9 @@ static void report_text(struct run *r, const struct np_pipeline *p,
 	       (unsigned long long)st->prompt_tokens,
 	       (unsigned long long)st->tokens, st->wall_ns / 1e9);
 	printf("throughput   %.1f tokens/s\n", st->tokens_per_s);
-	printf("load         %.2f s (model read and compiled, cards loaded)\n",
-	       r->load_s);
+	printf("load         %.2f s (%s, cards loaded)\n", r->load_s,
+	       r->load_cached ? "model read, images from the cache" :
+				"model read and compiled");
 	printf("prefill      %.1f prompt tokens/s\n",
 	       prefill_rate(st, rs, r->n));
 	printf("decode       %.1f generated tokens/s\n", decode_rate(rs, r->n));
@@ -251,6 +252,7 @@ static void report_json(struct run *r, const struct np_pipeline *p,
 	npt_json_kdouble(j, "wall_s", st->wall_ns / 1e9);
 	npt_json_kdouble(j, "tokens_per_s", st->tokens_per_s);
 	npt_json_kdouble(j, "load_s", r->load_s);
+	npt_json_kbool(j, "load_cached", r->load_cached);
 	npt_json_kdouble(j, "prefill_tokens_per_s", prefill_rate(st, rs, r->n));
 	npt_json_kdouble(j, "decode_tokens_per_s", decode_rate(rs, r->n));
 	if (!r->recover)

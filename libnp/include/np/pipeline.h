@@ -42,11 +42,20 @@ extern "C" {
 
 struct np_pipeline;
 
-/* Progress of np_model_load: stage, then done of total units. */
+/*
+ * Progress of np_model_load: stage, then done of total units, reported on
+ * the calling thread, stages in increasing order (a cache hit skips
+ * CALIBRATE, COMPILE and CACHE_WRITE; a miss skips or cuts short
+ * CACHE_VERIFY).
+ */
 enum np_load_stage {
-	NP_LOAD_MODEL = 1, /* GGUF parsed, tokenizer read (0/1, 1/1) */
-	NP_LOAD_COMPILE = 2, /* calibration and mapping (0/1, 1/1) */
-	NP_LOAD_CARDS = 3, /* card images written: bytes done of total */
+	NP_LOAD_MODEL = 1, /* GGUF parsed, tokenizer read, file hashed (0/1,
+			    * 1/1) */
+	NP_LOAD_CACHE_VERIFY = 2, /* cached images checksummed: bytes */
+	NP_LOAD_CALIBRATE = 3, /* activation scales chosen (0/1, 1/1) */
+	NP_LOAD_COMPILE = 4, /* card images rendered: cards done of total */
+	NP_LOAD_CACHE_WRITE = 5, /* new cache entry written: bytes */
+	NP_LOAD_CARDS = 6, /* card images written to the cards: bytes */
 };
 typedef void (*np_progress_fn)(void *opaque, enum np_load_stage stage,
 			       uint64_t done, uint64_t total);
@@ -71,16 +80,34 @@ struct np_pipeline_opts {
 	 * (np/model.h), 0: NP_DEFAULT_PRECISION; layer_precision overrides
 	 * it per layer, np_precision_layers' syntax ("0-1:w8a8"), NULL:
 	 * none */
-	uint32_t precision;
-	uint32_t resv0; /* must be zero */
 	const char *layer_precision;
+	/*
+	 * Compiled image cache of np_model_load (docs/pipeline.md, "Image
+	 * cache"): the directory; NULL: $NP_CACHE_DIR, else
+	 * /var/cache/np/images for root, $XDG_CACHE_HOME/np/images or
+	 * ~/.cache/np/images for others (made if missing). The directory
+	 * "off" or "" (or NP_LOAD_NO_CACHE) compiles every time.
+	 */
+	const char *cache_dir;
+	uint32_t precision;
+	uint32_t flags; /* NP_LOAD_* */
+	/* threads rendering card images on a cache miss, 0: online CPUs */
+	uint32_t threads;
+	uint32_t resv0; /* must be zero */
 	uint64_t resv[2]; /* must be zero: room for new options */
 };
+#define NP_LOAD_NO_CACHE (1u << 0) /* neither read nor write the cache */
 
 /*
  * Load the llama GGUF at path onto the cards of ctx: parse, calibrate,
  * compile, render each card's image and DMA it into the card's SRAM; then
- * program the compute queues. opts may be NULL. The context must outlive
+ * program the compute queues. The rendered images and the calibration are
+ * kept in the image cache, keyed by the file's contents, the compile
+ * options, the card count and the program, ABI and library versions; a
+ * later load of the same key maps them, verifies their checksums and
+ * skips calibration and rendering. An entry that fails its checks is
+ * logged (file and what is wrong) and rebuilt; a cache that cannot be
+ * written is logged and the load goes on without it. opts may be NULL. The context must outlive
  * the pipeline and no other user may drive its cards' compute queues,
  * DMA engines 0 and 1 or mailbox events 0..7 while it exists.
  * Returns 0, or:
@@ -104,6 +131,41 @@ int np_model_load(struct np_ctx *ctx, const char *path,
 int np_pipeline_create(struct np_ctx *ctx, const struct np_compiled *c,
 		       const struct np_pipeline_opts *opts,
 		       struct np_pipeline **out);
+
+/*
+ * The image cache (docs/pipeline.md, "Loading, and the image cache"). dir
+ * follows np_pipeline_opts.cache_dir's rules (NULL: $NP_CACHE_DIR, else the
+ * default). np_model_load keeps the cache at most $NP_CACHE_MAX bytes
+ * (K, M and G suffixes; default 16 GiB), removing the least recently used
+ * entries after writing one.
+ *
+ * np_cache_dir: the directory into buf; -ENOENT when the cache is off,
+ * -ENAMETOOLONG.
+ * np_cache_list: fn for each entry, in no order (the header read, the
+ * data not checked); fn's nonzero return ends the walk and is returned.
+ * Returns 0, -ENOENT (no cache, no directory) or -errno of opendir().
+ * np_cache_trim: removes the least recently used entries until at most
+ * keep_bytes remain (0: all), *removed (may be NULL) of them; 0, -ENOENT,
+ * or the first -errno of unlink().
+ */
+struct np_cache_entry {
+	const char *path;
+	uint64_t size; /* bytes */
+	int64_t mtime; /* last written or used, seconds since the epoch */
+	/* from its header, when problem is NULL */
+	uint32_t n_cards, batch, max_seq, precision; /* compile options */
+	uint64_t model_size; /* bytes of the GGUF it was compiled from */
+	const char *problem; /* NULL, or why np_model_load would rebuild it */
+	uint64_t resv[4];
+};
+typedef int (*np_cache_fn)(void *opaque, const struct np_cache_entry *e);
+int np_cache_dir(const char *dir, char *buf, size_t len);
+int np_cache_list(const char *dir, np_cache_fn fn, void *opaque);
+int np_cache_trim(const char *dir, uint64_t keep_bytes, uint32_t *removed);
+
+/* 1 if np_model_load took the card images from the image cache, 0 if it
+ * rendered them (or for np_pipeline_create). */
+int np_pipeline_cached(const struct np_pipeline *p);
 
 /* Stop the compute queues and free the pipeline. NULL is fine. */
 void np_pipeline_destroy(struct np_pipeline *p);

@@ -429,6 +429,19 @@ int np_quant_calibrate(const struct np_model *m, const int32_t *tokens,
 int np_quant_calib_default(const struct np_model *m,
 			   struct np_quant_calib **out);
 void np_quant_calib_destroy(struct np_quant_calib *c);
+/*
+ * A calibration as floats, to store it (libnp's image cache):
+ * (layers + 1) rows of NP_QUANT_CALIB_ROW scales. export writes
+ * np_quant_calib_len(c) floats to out (n must be that: -EINVAL
+ * otherwise); import makes a calibration for m from them: -EINVAL for n
+ * other than (m's layers + 1) x NP_QUANT_CALIB_ROW or a scale that is
+ * negative or not finite, -ENOMEM.
+ */
+#define NP_QUANT_CALIB_ROW 14u
+size_t np_quant_calib_len(const struct np_quant_calib *c);
+int np_quant_calib_export(const struct np_quant_calib *c, float *out, size_t n);
+int np_quant_calib_import(const struct np_model *m, const float *in, size_t n,
+			  struct np_quant_calib **out);
 
 /* Weight quantisation primitives (docs/numerics.md "Weights") */
 float np_quant_row_scale(const float *w, size_t n, int bits);
