@@ -437,7 +437,7 @@ void np_quant_calib_destroy(struct np_quant_calib *c);
  * other than (m's layers + 1) x NP_QUANT_CALIB_ROW or a scale that is
  * negative or not finite, -ENOMEM.
  */
-#define NP_QUANT_CALIB_ROW 14u
+#define NP_QUANT_CALIB_ROW 27u
 size_t np_quant_calib_len(const struct np_quant_calib *c);
 int np_quant_calib_export(const struct np_quant_calib *c, float *out, size_t n);
 int np_quant_calib_import(const struct np_model *m, const float *in, size_t n,
