@@ -134,8 +134,7 @@ static enum npd_finish finish_of(enum np_finish f)
 	}
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+size_t npd_utf8_seq(const unsigned char *s, size_t n)
 {
 	size_t len = s[0] < 0x80		  ? 1 :
 		     s[0] >= 0xc2 && s[0] <= 0xdf ? 2 :
@@ -169,7 +168,7 @@ static char *utf8_clean(const char *text, size_t len)
 	if (!out)
 		return NULL;
 	for (size_t i = 0; i < len;) {
-		size_t k = utf8_seq(s + i, len - i);
+		size_t k = npd_utf8_seq(s + i, len - i);
 
 		if (k && s[i]) {
 			memcpy(o, s + i, k);

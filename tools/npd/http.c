@@ -625,6 +625,16 @@ int npd_http_start(const struct npd_config *c)
 	return 0;
 }
 
+uint16_t npd_http_port(void)
+{
+	const union MHD_DaemonInfo *di;
+
+	if (!daemon_)
+		return 0;
+	di = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
+	return di ? di->port : cfg->port;
+}
+
 void npd_http_quiesce(void)
 {
 	MHD_socket s;
