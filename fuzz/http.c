@@ -4,8 +4,9 @@
  *
  * The first input starts npd's server (tools/npd: the HTTP layer on
  * libmicrohttpd, the OpenAI documents, the engine) on a loopback port the
- * kernel picks, serving the demo model from two emulated cards with a
- * small context (48 tokens), a 2 KiB body limit and one API key. Each
+ * kernel picks, serving a tiny model of the gguf corpus (SentencePiece
+ * vocabulary, Q8_0) from two emulated cards with a
+ * small context (128 tokens), a 2 KiB body limit and one API key. Each
  * input then becomes one HTTP/1.1 request on a fresh connection:
  *
  *   byte 0  the method: GET POST PUT DELETE HEAD OPTIONS
@@ -62,7 +63,7 @@ static void start(void)
 	enum npd_state st;
 
 	npd_config_defaults(&cfg);
-	cfg.model = strdup(NP_FUZZ_NPD_MODEL);
+	cfg.model = strdup(NP_FUZZ_DIR "/corpus/gguf/valid-q8_0-spm.gguf");
 	cfg.devices = strdup("emu:2");
 	cfg.chat_template = strdup("chatml");
 	cfg.api_keys[cfg.n_api_keys++] = strdup(KEY);
@@ -70,7 +71,7 @@ static void start(void)
 			       cfg.api_keys[0],
 		       "out of memory");
 	cfg.port = 0;
-	cfg.max_seq = 48;
+	cfg.max_seq = 128;
 	cfg.slots = 2;
 	cfg.max_body = MAX_BODY;
 	cfg.max_tokens_default = 4;
