@@ -29,6 +29,27 @@ static int cq_quiesce(struct npi_stage *st)
 	return npi_ring_reset(&st->cq, &stop, NULL);
 }
 
+/* What the pipeline's image takes of st's card, in the card's use
+ * registers (np_abi.h), for every process to read; zeros: released. */
+static void publish_use(struct np_pipeline *p, struct npi_stage *st, bool on)
+{
+	const struct np_card_plan *pl = st->plan;
+	const uint32_t v[4] = {
+		on ? (uint32_t)pl->weight_bytes : 0,
+		on ? (uint32_t)pl->kv_bytes : 0,
+		on ? (uint32_t)pl->prog_bytes : 0,
+		on ? (uint32_t)(p->out_off + (uint64_t)p->slots * p->out_size) :
+		     0,
+	};
+
+	/* cards before ABI 1.2 have no such registers */
+	if (np_card_removed(st->card) || st->card->info.abi_minor < 2)
+		return;
+	for (unsigned int i = 0; i < 4; i++)
+		st->card->ctx->ops->reg_write(st->card,
+					      NP_REG_USE_WEIGHTS + 4 * i, v[i]);
+}
+
 int npi_cq_start(struct np_pipeline *p, struct npi_stage *st)
 {
 	int ret;
@@ -65,6 +86,7 @@ int npi_cq_start(struct np_pipeline *p, struct npi_stage *st)
 	st->hung = false;
 	st->hung_engine = -1;
 	p->watched_ns = 0;
+	publish_use(p, st, true);
 	return 0;
 }
 
@@ -72,6 +94,7 @@ void npi_cq_stop(struct np_pipeline *p, struct npi_stage *st)
 {
 	if (!st->cq.mem)
 		return;
+	publish_use(p, st, false);
 	/* the ring and record stay in use until the job in flight ends (a
 	 * removed card no longer reaches them) */
 	cq_quiesce(st);

@@ -67,6 +67,16 @@ static const struct {
 			    "Uncorrected (double-bit) SRAM ECC errors.", 1},
 	[NPT_TF_THROTTLES] = {"np_throttle_events_total", "counter",
 			      "Thermal throttle episodes.", 1},
+	[NPT_TF_SRAM_WEIGHTS] = {"np_sram_weight_bytes", "gauge",
+				 "SRAM holding a loaded model's weights (0: "
+				 "none loaded).",
+				 1},
+	[NPT_TF_SRAM_KV] = {"np_sram_kv_bytes", "gauge",
+			    "SRAM reserved for a loaded model's KV cache.", 1},
+	[NPT_TF_SRAM_PROG] = {"np_sram_program_bytes", "gauge",
+			      "SRAM holding a loaded model's programs.", 1},
+	[NPT_TF_FB_USED] = {"np_fb_used_bytes", "gauge",
+			    "Frame buffer a loaded model's frames use.", 1},
 };
 
 static const char *const states[] = {"ready", "throttled", "resetting", "fatal",

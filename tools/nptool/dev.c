@@ -2,9 +2,11 @@
 /* nptool's use of libnp; see dev.h. */
 #include "dev.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <syslog.h>
 #include <time.h>
 
@@ -110,7 +112,21 @@ static const struct {
 	[NPT_TF_SRAM_UE] = {"sram_ue", NP_REG_SRAM_UE, 0, "sram_ue", NULL, 0},
 	[NPT_TF_THROTTLES] = {"throttle_count", NP_REG_THROTTLE_COUNT, 0,
 			      "throttle_count", NULL, 0},
+	[NPT_TF_SRAM_WEIGHTS] = {"sram_weight_bytes", NP_REG_USE_WEIGHTS, 0,
+				 "sram_weight_bytes", NULL, 0},
+	[NPT_TF_SRAM_KV] = {"sram_kv_bytes", NP_REG_USE_KV, 0, "sram_kv_bytes",
+			    NULL, 0},
+	[NPT_TF_SRAM_PROG] = {"sram_prog_bytes", NP_REG_USE_PROG, 0,
+			      "sram_prog_bytes", NULL, 0},
+	[NPT_TF_FB_USED] = {"fb_used_bytes", NP_REG_USE_FB, 0, "fb_used_bytes",
+			    NULL, 0},
 };
+
+/* The use registers came with ABI 1.2. */
+static bool tf_present(enum npt_tf f, const struct np_card_info *in)
+{
+	return f < NPT_TF_SRAM_WEIGHTS || in->abi_minor >= 2;
+}
 
 const char *npt_tf_key(enum npt_tf f)
 {
@@ -138,6 +154,7 @@ static int reg64(struct np_card *c, uint32_t lo, uint32_t hi, uint64_t *v)
 
 int npt_tele_regs(struct np_card *card, struct npt_tele *tl)
 {
+	struct np_card_info in;
 	uint32_t st, v;
 	int rc;
 
@@ -146,7 +163,10 @@ int npt_tele_regs(struct np_card *card, struct npt_tele *tl)
 	if (rc)
 		return rc;
 	snprintf(tl->state, sizeof(tl->state), "%s", npt_state_name(st));
+	np_card_info(card, &in);
 	for (unsigned int f = 0; f < NPT_TF_COUNT; f++) {
+		if (!tf_present(f, &in))
+			continue;
 		if (tf_desc[f].reg_hi) {
 			rc = reg64(card, tf_desc[f].reg, tf_desc[f].reg_hi,
 				   &tl->v[f]);
@@ -306,33 +326,73 @@ int npt_xfer_batch(struct np_card *c, const struct np_xfer_spec *spec,
 	return rc;
 }
 
-/* sel[i] for each card named by an index or a name; all for none */
+bool npt_card_arg_is(const char *arg, unsigned int idx, const char *name,
+		     const char *serial)
+{
+	size_t n = strlen(arg);
+	char *end;
+	unsigned long v;
+
+	if (!n)
+		return false;
+	if (isdigit((unsigned char)arg[0])) {
+		errno = 0;
+		v = strtoul(arg, &end, 10);
+		if (!*end)
+			return !errno && v == idx;
+	}
+	if (name && !strcasecmp(arg, name))
+		return true;
+	/* BB:DD.F, the domain 0000 left out (as lspci prints it) */
+	if (name && n == 7 && strlen(name) == 12 &&
+	    !strncmp(name, "0000:", 5) && !strcasecmp(arg, name + 5))
+		return true;
+	if (serial && *serial && n == 16 &&
+	    strspn(arg, "0123456789abcdefABCDEF") == 16 &&
+	    !strcasecmp(arg, serial))
+		return true;
+	return false;
+}
+
+int npt_card_find(struct npt *t, struct np_ctx *ctx, const char *what,
+		  const char *arg, unsigned int *idx)
+{
+	unsigned int n = np_ctx_num_cards(ctx);
+
+	for (unsigned int i = 0; i < n; i++) {
+		struct np_card_info in;
+		char serial[17] = "";
+
+		if (!np_card_info(np_ctx_card(ctx, i), &in) && in.serial)
+			snprintf(serial, sizeof(serial), "%016llx",
+				 (unsigned long long)in.serial);
+		if (npt_card_arg_is(arg, i, np_card_name(np_ctx_card(ctx, i)),
+				    serial)) {
+			*idx = i;
+			return NPT_EXIT_OK;
+		}
+	}
+	npt_err(t,
+		"%s: no card %s in '%s': give an index 0..%u, a name (PCI "
+		"address or emu:N) or a serial, as 'nptool list' shows them",
+		what, arg, t->spec, n ? n - 1 : 0);
+	return NPT_EXIT_USAGE;
+}
+
+/* sel[i] for each card named by an index, a name or a serial; all for
+ * none */
 static int select_cards(struct npt *t, struct npt_cards *cs, int argc,
 			char **argv)
 {
 	for (unsigned int i = 0; i < cs->n; i++)
 		cs->sel[i] = argc == 0;
 	for (int a = 0; a < argc; a++) {
-		char *end;
-		unsigned long idx = strtoul(argv[a], &end, 10);
-		bool found = false;
+		unsigned int idx;
+		int rc = npt_card_find(t, cs->ctx, "CARD", argv[a], &idx);
 
-		if (*argv[a] && !*end && idx < cs->n) {
-			cs->sel[idx] = true;
-			continue;
-		}
-		for (unsigned int i = 0; i < cs->n; i++) {
-			if (!strcmp(np_card_name(np_ctx_card(cs->ctx, i)),
-				    argv[a]))
-				cs->sel[i] = found = true;
-		}
-		if (!found) {
-			npt_err(t,
-				"no card '%s' in '%s': give an index 0..%u or "
-				"a name shown by 'nptool list'",
-				argv[a], t->spec, cs->n - 1);
-			return NPT_EXIT_USAGE;
-		}
+		if (rc)
+			return rc;
+		cs->sel[idx] = true;
 	}
 	for (unsigned int i = 0; i < cs->n; i++)
 		cs->nsel += cs->sel[i];
@@ -667,6 +727,15 @@ void npt_tele_json(struct npt *t, const struct npt_source *s,
 			npt_json_kdouble(j, "dma_bytes_per_s", rate);
 		else
 			npt_json_knull(j, "dma_bytes_per_s");
+		if (npt_sample_has(&b[i], NPT_TF_SRAM_WEIGHTS) &&
+		    npt_sample_has(&b[i], NPT_TF_SRAM_KV) &&
+		    npt_sample_has(&b[i], NPT_TF_SRAM_PROG))
+			npt_json_kuint(j, "sram_used_bytes",
+				       b[i].tl.v[NPT_TF_SRAM_WEIGHTS] +
+					       b[i].tl.v[NPT_TF_SRAM_KV] +
+					       b[i].tl.v[NPT_TF_SRAM_PROG]);
+		else
+			npt_json_knull(j, "sram_used_bytes");
 		nh = npt_source_holders(s, i, h);
 		npt_holders_json(j, h, nh);
 		npt_json_obj_close(j);

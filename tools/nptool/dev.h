@@ -42,6 +42,11 @@ enum npt_tf {
 	NPT_TF_SRAM_CE,
 	NPT_TF_SRAM_UE,
 	NPT_TF_THROTTLES,
+	/* what a loaded model takes (NP_REG_USE_*, ABI 1.2), bytes */
+	NPT_TF_SRAM_WEIGHTS,
+	NPT_TF_SRAM_KV,
+	NPT_TF_SRAM_PROG,
+	NPT_TF_FB_USED,
 	NPT_TF_COUNT,
 };
 
@@ -103,6 +108,21 @@ int npt_p2p_pair(struct np_card *src, struct np_card *dst, struct np_buf *b,
  * was wrong. b holds at least 128 KiB. */
 int npt_reset_verify(struct np_card *c, struct np_buf *b, double *ms, char *why,
 		     size_t len);
+
+/*
+ * Card selection, the same on every command (CARD arguments, --card,
+ * --inject CARD:FAULT): a card is named by its index in the context (in
+ * decimal), its name (a PCI address, also BB:DD.F without the domain, in
+ * any case; emu:N) or its serial (16 hex digits, any case).
+ * npt_card_arg_is: whether arg names the card of index idx, name and
+ * serial ("" or NULL when unknown). npt_card_find: the card of ctx that
+ * arg names into *idx, else a usage error naming what (the option), arg
+ * and the forms.
+ */
+bool npt_card_arg_is(const char *arg, unsigned int idx, const char *name,
+		     const char *serial);
+int npt_card_find(struct npt *t, struct np_ctx *ctx, const char *what,
+		  const char *arg, unsigned int *idx);
 
 /* The cards a test command works on. */
 struct npt_cards {
