@@ -360,6 +360,9 @@ static void make_files(void)
 	/* the runs' events, which events reads back */
 	snprintf(journal, sizeof(journal), "%s/events.jsonl", dir);
 	setenv("NP_EVENT_LOG", journal, 1);
+	/* status, top and exporter on emu: specs look for a running npd
+	 * (npd's default port): never one of this host's here */
+	setenv("NP_NPD", "off", 1);
 }
 
 /* A value of kind k: an entry of a table picked by the next byte. */

@@ -10,7 +10,7 @@
  * input then becomes one HTTP/1.1 request on a fresh connection:
  *
  *   byte 0  the method: GET POST PUT DELETE HEAD OPTIONS
- *   byte 1  the path: one of npd's five routes, a near miss, or raw bytes
+ *   byte 1  the path: one of npd's six routes, a near miss, or raw bytes
  *           from the input (up to a NUL; space, CR, LF, '%', '?' and '#'
  *           become '_', so the path reaches npd as sent)
  *   byte 2  bits 0-1 the Authorization header: none, the right key, a
@@ -25,7 +25,7 @@
  * on POST, 413 over the body limit), and for a completion request 200 or
  * 400, never 5xx; every error body is {"error": {"message": non-empty,
  * "type", "param", "code"}}; a 200 completion holds "choices" (a stream
- * ends with "data: [DONE]").
+ * ends with "data: [DONE]"); /v1/np/cards lists the two cards.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -204,10 +204,13 @@ static void check_error(const struct resp *r)
 static const char *const methods[] = {"GET",	"POST", "PUT",
 				      "DELETE", "HEAD", "OPTIONS"};
 static const char *const paths[] = {
-	"/v1/completions", "/v1/chat/completions", "/v1/models", "/health",
-	"/metrics",	   "/v1/completions/",	   "/",
+	"/v1/completions",  "/v1/chat/completions",
+	"/v1/models",	    "/health",
+	"/metrics",	    "/v1/np/cards",
+	"/v1/completions/", "/",
 };
-#define N_ROUTES 5 /* paths[0..4] are npd's routes */
+#define N_ROUTES 6 /* paths[0..5] are npd's routes */
+#define N_PATHS (int)(sizeof(paths) / sizeof(paths[0]))
 #define PATH_MAX_LEN 256
 #define HEAD_MAX (PATH_MAX_LEN + 512)
 
@@ -216,7 +219,8 @@ int np_fuzz_http(const uint8_t *data, size_t size)
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct np_fuzz_in in = {data, size};
 	const char *method = methods[np_fuzz_u8(&in) % 6];
-	unsigned int pick = np_fuzz_u8(&in) % 8, flags = np_fuzz_u8(&in);
+	unsigned int pick = np_fuzz_u8(&in) % (N_PATHS + 1);
+	unsigned int flags = np_fuzz_u8(&in);
 	bool post = !strcmp(method, "POST"), get = !strcmp(method, "GET");
 	bool head_only = !strcmp(method, "HEAD");
 	bool chunked = flags & 8, lie = (flags & 4) && !chunked;
@@ -227,7 +231,7 @@ int np_fuzz_http(const uint8_t *data, size_t size)
 	size_t hl;
 
 	pthread_once(&once, start);
-	if (pick < 7) {
+	if (pick < N_PATHS) {
 		snprintf(path, sizeof(path), "%s", paths[pick]);
 	} else {
 		size_t n = 0;
@@ -295,6 +299,15 @@ int np_fuzz_http(const uint8_t *data, size_t size)
 				       strstr(r.body, "\"choices\""),
 			       "POST %s: 200 without choices: %.300s", path,
 			       r.body);
+	if (r.status == 200 && route == 5 && !head_only) {
+		json_t *j = json_loads(r.body, 0, NULL);
+
+		NP_FUZZ_ASSERT(json_is_array(json_object_get(j, "cards")) &&
+				       json_array_size(json_object_get(
+					       j, "cards")) == 2,
+			       "GET /v1/np/cards: %.300s", r.body);
+		json_decref(j);
+	}
 	free(r.s);
 	return 0;
 }

@@ -310,7 +310,7 @@ def http_seeds():
     """fuzz/http.c: method, path, flags (bits 0-1 auth, 2 a lying
     Content-Length, 3 chunked), then the body."""
     GET, POST, PUT, HEAD = 0, 1, 2, 4
-    COMPL, CHAT, MODELS, HEALTH, METRICS, RAW = 0, 1, 2, 3, 4, 7
+    COMPL, CHAT, MODELS, HEALTH, METRICS, CARDS, RAW = 0, 1, 2, 3, 4, 5, 8
     KEY, BADKEY, NOBEARER, LIE, CHUNKED = 1, 2, 3, 4, 8
 
     def req(method, path, flags, body=b""):
@@ -320,6 +320,8 @@ def http_seeds():
         "health.bin": req(GET, HEALTH, 0),
         "metrics.bin": req(GET, METRICS, 0),
         "models.bin": req(GET, MODELS, 0),
+        "cards.bin": req(GET, CARDS, 0),
+        "post-cards.bin": req(POST, CARDS, KEY, b"{}"),
         "head-health.bin": req(HEAD, HEALTH, 0),
         "raw-path.bin": req(GET, RAW, 0, b"v1/models/\xc3\0"),
         "put-completions.bin": req(PUT, COMPL, KEY, b"{}"),

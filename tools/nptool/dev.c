@@ -587,38 +587,86 @@ void npt_link_str(char *buf, size_t len, int gen, int width)
 		snprintf(buf, len, "Gen%d x%d", gen, width);
 }
 
-int npt_source_open(struct npt *t, struct npt_source *s)
+static int source_open(struct npt *t, struct npt_source *s, bool npd)
 {
 	int rc;
 
 	memset(s, 0, sizeof(*s));
 	if (npt_spec_is_emu(t->spec)) {
+		const char *url = npd ? npt_npd_url() : NULL;
+
+		/* emulated cards live inside the process that made them:
+		 * those of a running npd are seen through npd */
+		if (url && !npt_npd_open(url, &s->npd, &s->n)) {
+			if (!t->json)
+				fprintf(stderr,
+					"nptool: %s: showing the %zu emulated "
+					"cards of npd[%ld] at %s (devices %s, "
+					"model %s)\n",
+					t->spec, s->n, npt_npd_pid(s->npd),
+					npt_npd_where(s->npd),
+					npt_npd_devices(s->npd),
+					npt_npd_model(s->npd));
+			return NPT_EXIT_OK;
+		}
 		rc = npt_open(t, NULL, &s->ctx);
 		if (!rc)
 			s->n = np_ctx_num_cards(s->ctx);
-		/* emulated cards live inside one process: these are ours,
-		 * not those of a run in another process */
+		/* these are ours, not those of a run in another process */
 		if (!rc && !t->json)
 			fprintf(stderr,
 				"nptool: %s: these are %zu emulated cards this "
 				"nptool created, idle; another process's "
-				"emulated cards cannot be seen from here\n",
-				t->spec, s->n);
+				"emulated cards cannot be seen from here (no "
+				"npd answered at %s; NP_NPD=http://HOST:PORT "
+				"names a running npd)\n",
+				t->spec, s->n,
+				url ? url :
+				npd ? "NP_NPD=off" :
+				      "-");
 		return rc;
 	}
 	return npt_sysfs_cards(t, &s->pci, &s->n);
+}
+
+int npt_source_open(struct npt *t, struct npt_source *s)
+{
+	return source_open(t, s, true);
+}
+
+int npt_source_open_own(struct npt *t, struct npt_source *s)
+{
+	return source_open(t, s, false);
 }
 
 void npt_source_close(struct npt_source *s)
 {
 	np_close(s->ctx);
 	free(s->pci);
+	npt_npd_close(s->npd);
 }
 
 const char *npt_source_name(const struct npt_source *s, size_t i)
 {
+	if (s->npd)
+		return npt_npd_card_str(s->npd, i, "name");
 	return s->ctx ? np_card_name(np_ctx_card(s->ctx, (unsigned int)i)) :
 			s->pci[i].bdf;
+}
+
+void npt_source_serial(const struct npt_source *s, size_t i, char *buf,
+		       size_t len)
+{
+	struct np_card_info in;
+
+	buf[0] = 0;
+	if (s->npd)
+		snprintf(buf, len, "%s", npt_npd_card_str(s->npd, i, "serial"));
+	else if (s->ctx &&
+		 !np_card_info(np_ctx_card(s->ctx, (unsigned int)i), &in))
+		snprintf(buf, len, "%016llx", (unsigned long long)in.serial);
+	else if (s->pci)
+		npt_card_attr(s->pci[i].bdf, "serial", buf, len);
 }
 
 int npt_source_holders(const struct npt_source *s, size_t i,
@@ -626,6 +674,12 @@ int npt_source_holders(const struct npt_source *s, size_t i,
 {
 	int n;
 
+	/* npd's cards: npd holds them all */
+	if (s->npd) {
+		h[0].pid = (int)npt_npd_pid(s->npd);
+		snprintf(h[0].comm, sizeof(h[0].comm), "npd");
+		return 1;
+	}
 	if (s->ctx)
 		return 0;
 	n = npt_card_holders(s->pci[i].bdf, s->pci[i].iommu_group, h,
@@ -635,7 +689,12 @@ int npt_source_holders(const struct npt_source *s, size_t i,
 
 void npt_sample_all(const struct npt_source *s, struct npt_sample *out)
 {
+	if (s->npd) {
+		npt_npd_sample(s->npd, out, s->n);
+		return;
+	}
 	for (size_t i = 0; i < s->n; i++) {
+		out[i].pipe_busy_ns = -1;
 		if (s->ctx)
 			out[i].err = npt_tele_regs(
 				np_ctx_card(s->ctx, (unsigned int)i),
@@ -681,6 +740,12 @@ int npt_tele_errors(struct npt *t, const struct npt_source *s,
 				s->pci[i].driver[0] ? s->pci[i].driver :
 						      "no driver",
 				NPT_DRIVER);
+		else if (s->npd)
+			npt_err(t,
+				"card %s: npd at %s no longer answers or "
+				"lists it (%s)",
+				npt_source_name(s, i), npt_npd_where(s->npd),
+				strerror(-smp[i].err));
 		else if (smp[i].err == -EAGAIN)
 			npt_err(t,
 				"card %s: telemetry unavailable for a second: "
@@ -703,7 +768,10 @@ void npt_tele_json(struct npt *t, const struct npt_source *s,
 	struct npt_holder h[NPT_MAX_HOLDERS];
 	int nh;
 
-	npt_json_kstr(j, "source", s->ctx ? "registers" : "sysfs");
+	npt_json_kstr(j, "source",
+		      s->npd ? "npd" :
+		      s->ctx ? "registers" :
+			       "sysfs");
 	npt_json_kdouble(j, "interval_s", secs);
 	npt_json_key(j, "cards");
 	npt_json_arr_open(j);

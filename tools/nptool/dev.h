@@ -180,22 +180,52 @@ void npt_link_str(char *buf, size_t len, int gen, int width);
  * through libnp's register access.
  */
 
+struct npt_npd;
+
 struct npt_source {
 	struct np_ctx *ctx; /* emulated cards: registers */
 	struct npt_pci *pci; /* real cards: sysfs */
+	struct npt_npd *npd; /* a running npd's cards (emulated) */
 	size_t n;
 };
 
 struct npt_sample {
 	struct npt_tele tl;
 	int err; /* 0 or -errno of the read */
+	/* npd: the time this card of the pipeline had a frame to compute
+	 * since npd's scheduler started; -1 when unknown */
+	int64_t pipe_busy_ns;
 };
+
+/*
+ * npd_src.c: the cards of a running npd (GET /v1/np/cards). npt_npd_url:
+ * where to look, $NP_NPD or npd's default http://127.0.0.1:8080, NULL
+ * when NP_NPD is "off" or empty. npt_npd_open: 0 and the card count, or
+ * -ENOENT when no npd answers there. npt_npd_sample fetches again.
+ */
+const char *npt_npd_url(void);
+int npt_npd_open(const char *url, struct npt_npd **out, size_t *n);
+void npt_npd_close(struct npt_npd *d);
+const char *npt_npd_devices(const struct npt_npd *d);
+const char *npt_npd_model(const struct npt_npd *d);
+long npt_npd_pid(const struct npt_npd *d);
+const char *npt_npd_where(const struct npt_npd *d);
+/* card i's string field (name, serial, state), "" when absent */
+const char *npt_npd_card_str(const struct npt_npd *d, size_t i,
+			     const char *key);
+void npt_npd_sample(struct npt_npd *d, struct npt_sample *out, size_t n);
 
 /* Open the cards of t->spec. Returns an exit code; close it either way. */
 int npt_source_open(struct npt *t, struct npt_source *s);
+/* The same, but never a running npd's cards: own emulated cards (nptool
+ * pipeline runs its own model on them). */
+int npt_source_open_own(struct npt *t, struct npt_source *s);
 void npt_source_close(struct npt_source *s);
 /* Name of card i: libnp's name or the BDF. */
 const char *npt_source_name(const struct npt_source *s, size_t i);
+/* Card i's serial, 16 hex digits, or "" when unknown. */
+void npt_source_serial(const struct npt_source *s, size_t i, char *buf,
+		       size_t len);
 /* The processes holding card i (none for emulated cards); see
  * npt_card_holders(). Returns how many, never an error. */
 int npt_source_holders(const struct npt_source *s, size_t i,
