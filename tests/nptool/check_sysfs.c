@@ -500,6 +500,15 @@ START_TEST(test_status)
 				"72351744,8388608,3145728\n");
 	tst_run_free(&r);
 
+	/* list shows the same, and nothing for the card without telemetry */
+	tst_run(&r, "list", "--query", "name,sram_used_bytes,fb_used_bytes",
+		"--format", "csv", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_str_eq(r.out, "name,sram_used_bytes,fb_used_bytes\n"
+				"0000:03:00.0,72351744,3145728\n"
+				"0000:04:00.0,,\n");
+	tst_run_free(&r);
+
 	/* the vfio-pci card has no telemetry: reported, exit 4 */
 	tst_run(&r, "status", "-i", "0.01", NULL);
 	ck_assert_int_eq(r.status, 4);

@@ -435,8 +435,24 @@ void npt_cards_close(struct npt_cards *cs)
 	memset(cs, 0, sizeof(*cs));
 }
 
+void npt_row_use(struct npt_card_row *r, const struct npt_tele *tl)
+{
+	const uint32_t sram = 1u << NPT_TF_SRAM_WEIGHTS | 1u << NPT_TF_SRAM_KV |
+			      1u << NPT_TF_SRAM_PROG;
+
+	r->sram_used = tl && (tl->valid & sram) == sram ?
+			       (int64_t)(tl->v[NPT_TF_SRAM_WEIGHTS] +
+					 tl->v[NPT_TF_SRAM_KV] +
+					 tl->v[NPT_TF_SRAM_PROG]) :
+			       -1;
+	r->fb_used = tl && (tl->valid & 1u << NPT_TF_FB_USED) ?
+			     (int64_t)tl->v[NPT_TF_FB_USED] :
+			     -1;
+}
+
 static int row_from_card(struct npt_card_row *r, struct np_card *c)
 {
+	struct npt_tele tl;
 	struct np_card_info in;
 	struct npt_pci p;
 	uint32_t st;
@@ -465,6 +481,7 @@ static int row_from_card(struct npt_card_row *r, struct np_card *c)
 	r->iommu_group = in.iommu_group;
 	r->numa_node = -1;
 	snprintf(r->state, sizeof(r->state), "%s", npt_state_name(st));
+	npt_row_use(r, npt_tele_regs(c, &tl) ? NULL : &tl);
 	if (!npt_pci_read(in.name, &p)) {
 		snprintf(r->bdf, sizeof(r->bdf), "%s", p.bdf);
 		snprintf(r->driver, sizeof(r->driver), "%s", p.driver);
@@ -527,6 +544,14 @@ void npt_card_row_json(struct npt_json *j, const struct npt_card_row *r)
 	json_int_or_null(j, "iommu_group", r->iommu_group);
 	json_int_or_null(j, "numa_node", r->numa_node);
 	npt_json_kstr(j, "state", r->state);
+	if (r->sram_used >= 0)
+		npt_json_kuint(j, "sram_used_bytes", (uint64_t)r->sram_used);
+	else
+		npt_json_knull(j, "sram_used_bytes");
+	if (r->fb_used >= 0)
+		npt_json_kuint(j, "fb_used_bytes", (uint64_t)r->fb_used);
+	else
+		npt_json_knull(j, "fb_used_bytes");
 	npt_holders_json(j, r->holders, r->nholders);
 }
 

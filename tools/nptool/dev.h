@@ -158,7 +158,13 @@ struct npt_card_row {
 	char state[24];
 	struct npt_holder holders[NPT_MAX_HOLDERS]; /* npt_card_holders() */
 	int nholders;
+	/* bytes a loaded model takes (the use registers): SRAM for weights,
+	 * KV cache and programs, and frame buffer; -1 when unknown */
+	int64_t sram_used, fb_used;
 };
+/* r's sram_used and fb_used from a telemetry read (-1 where it has
+ * none). */
+void npt_row_use(struct npt_card_row *r, const struct npt_tele *tl);
 
 /* Rows of the cards of a libnp context. Returns an exit code. */
 int npt_card_rows(struct npt *t, struct np_ctx *ctx, struct npt_card_row **out,
