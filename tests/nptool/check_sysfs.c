@@ -500,6 +500,18 @@ START_TEST(test_status)
 				"72351744,8388608,3145728\n");
 	tst_run_free(&r);
 
+	/* -d takes a card's serial in a vfio: list, as the commands do */
+	tst_run(&r, "-d", "vfio:00000000000000AA", "status", "-i", "0.01",
+		"--query", "name,sram_kv_bytes", "--format", "csv", NULL);
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	ck_assert_str_eq(r.out, "name,sram_kv_bytes\n0000:03:00.0,8388608\n");
+	tst_run_free(&r);
+	tst_run(&r, "-d", "vfio:00000000000000bb", "status", NULL);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "no card with serial "
+					    "00000000000000bb"));
+	tst_run_free(&r);
+
 	/* list shows the same, and nothing for the card without telemetry */
 	tst_run(&r, "list", "--query", "name,sram_used_bytes,fb_used_bytes",
 		"--format", "csv", NULL);
