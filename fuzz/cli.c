@@ -164,9 +164,18 @@ static const char *const cards[] = {"0",
 				    "4E50454D00000000",
 				    "4e50454d000000ff",
 				    "18446744073709551616"};
-static const char *const specs[] = {
-	"emu:1", "emu:2",   "emu:3", "emu:0", "emu:65",
-	"foo",	 "vfio:zz", "emu:",  "",      "emu:2,emu:3"};
+static const char *const specs[] = {"emu:1",
+				    "emu:2",
+				    "emu:3",
+				    "emu:0",
+				    "emu:65",
+				    "foo",
+				    "vfio:zz",
+				    "emu:",
+				    "",
+				    "emu:2,emu:3",
+				    "vfio:4e50454d00000001",
+				    "vfio:03:00.0,FFFFFFFFFFFFFFFF"};
 
 /* Command options (getopt spelling); NULL name ends a list. */
 static const struct opt o_list[] = {
