@@ -127,7 +127,6 @@ struct np_pipeline {
 	uint32_t frames; /* frames submitted so far (k of the next one) */
 	int broken;
 	bool sched; /* a scheduler (np_session_run's too) drives it */
-	uint64_t watched_ns; /* npi_cq_watch's last look */
 };
 
 /* A request of the scheduler (pipe_sched.c): queued, then in a KV slot. */

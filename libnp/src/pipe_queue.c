@@ -85,7 +85,6 @@ int npi_cq_start(struct np_pipeline *p, struct npi_stage *st)
 							   NP_Q_COMPLETED);
 	st->hung = false;
 	st->hung_engine = -1;
-	p->watched_ns = 0;
 	publish_use(p, st, true);
 	return 0;
 }
@@ -137,14 +136,13 @@ static uint64_t hang_limit_ns(const struct np_pipeline *p,
 
 /*
  * One look at queue r: true once it has run the same job for longer
- * than its limit. seen: the previous look was recent (one poll interval
- * or so), so a job that ended since took at most the time between the
- * two looks; after a longer gap (the host was busy elsewhere) the time a
- * job took is not known and the longest-job figure stays as it was.
+ * than its limit. A job that ended since the last look counts as having
+ * taken all the time since it was seen running: on a host busy elsewhere
+ * the looks come late and the jobs' times are overestimated, which keeps
+ * the limit generous where the cards' threads are starved too.
  */
 static bool hang_step(const struct np_pipeline *p, struct npi_hang *h,
-		      const struct npi_ring *r, uint64_t now, bool seen,
-		      uint64_t *busy_ns)
+		      const struct npi_ring *r, uint64_t now, uint64_t *busy_ns)
 {
 	uint32_t status = npi_ring_rd(r, NP_Q_STATUS);
 	uint32_t done = npi_ring_rd(r, NP_Q_COMPLETED);
@@ -160,7 +158,7 @@ static bool hang_step(const struct np_pipeline *p, struct npi_hang *h,
 		uint64_t took = h->busy_since ? now - h->busy_since :
 						NPI_POLL_MS * 1000000ull;
 
-		if (done != h->done && seen && took > h->job_max_ns)
+		if (done != h->done && took > h->job_max_ns)
 			h->job_max_ns = took;
 		h->done = done;
 		h->busy_since = running ? now : 0;
@@ -176,11 +174,6 @@ static bool hang_step(const struct np_pipeline *p, struct npi_hang *h,
 
 int npi_cq_watch(struct np_pipeline *p, uint64_t now)
 {
-	/* a look within a few poll intervals of the last one measures */
-	bool seen = p->watched_ns &&
-		    now - p->watched_ns <= 3 * NPI_POLL_MS * 1000000ull;
-
-	p->watched_ns = now;
 	for (uint32_t i = 0; i < p->n_stages; i++) {
 		struct npi_stage *st = &p->st[i];
 		struct np_card *c = st->card;
@@ -188,7 +181,7 @@ int npi_cq_watch(struct np_pipeline *p, uint64_t now)
 
 		if (!st->cq.mem)
 			continue;
-		if (hang_step(p, &st->cq_hang, &st->cq, now, seen, &busy)) {
+		if (hang_step(p, &st->cq_hang, &st->cq, now, &busy)) {
 			st->hung = true;
 			st->hung_engine = -1;
 			npi_log(p->ctx, LOG_ERR,
@@ -204,7 +197,7 @@ int npi_cq_watch(struct np_pipeline *p, uint64_t now)
 			struct npi_hang *h = &st->dma_hang[e];
 
 			if (!c->eng[e].q.mem ||
-			    !hang_step(p, h, &c->eng[e].q, now, seen, &busy))
+			    !hang_step(p, h, &c->eng[e].q, now, &busy))
 				continue;
 			st->hung = true;
 			st->hung_engine = (int)e;
