@@ -118,12 +118,12 @@ START_TEST(test_inject_forms)
 		ck_assert_msg(r.status == 0, "%s: exit %d: %s", arg, r.status,
 			      r.err);
 		tst_run_free(&r);
-		tst_run(&r, "verify", "-m", NPT_DEMO_MODEL, "-c", "5",
-			"--inject", arg, NULL);
-		ck_assert_msg(r.status == 0, "verify %s: exit %d: %s", arg,
-			      r.status, r.err);
-		tst_run_free(&r);
 	}
+	/* verify parses --inject with the same code: one form is enough */
+	tst_run(&r, "verify", "-m", NPT_DEMO_MODEL, "-c", "5", "--inject",
+		"4E50454D00000003:overheat", NULL);
+	ck_assert_msg(r.status == 0, "verify: exit %d: %s", r.status, r.err);
+	tst_run_free(&r);
 	tst_run(&r, "run", "-q", "-m", NPT_DEMO_MODEL, "-c", "5", "--inject",
 		SERIAL("63") ":overheat", NULL);
 	ck_assert_int_eq(r.status, 2);
