@@ -253,6 +253,11 @@ START_TEST(test_card_forms)
 	tst_envelope(&r, "events", 0);
 	ck_assert_uint_eq(tst_jv_get(r.json, "events")->n, 1);
 	tst_run_free(&r);
+	/* 16 decimal digits are a serial, not an index */
+	tst_run(&r, "--json", "events", "--card", "0000000000000004", NULL);
+	tst_envelope(&r, "events", 0);
+	ck_assert_uint_eq(tst_jv_get(r.json, "events")->n, 0);
+	tst_run_free(&r);
 	/* neither a serial of 15 digits nor a domain alone is a card */
 	tst_run(&r, "--json", "events", "--card", "abcdef012345678", NULL);
 	tst_envelope(&r, "events", 0);

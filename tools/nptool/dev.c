@@ -335,6 +335,9 @@ bool npt_card_arg_is(const char *arg, unsigned int idx, const char *name,
 
 	if (!n)
 		return false;
+	/* 16 hex digits are a serial, even when all of them are decimal */
+	if (n == 16 && strspn(arg, "0123456789abcdefABCDEF") == 16)
+		return serial && !strcasecmp(arg, serial);
 	if (isdigit((unsigned char)arg[0])) {
 		errno = 0;
 		v = strtoul(arg, &end, 10);
@@ -346,10 +349,6 @@ bool npt_card_arg_is(const char *arg, unsigned int idx, const char *name,
 	/* BB:DD.F, the domain 0000 left out (as lspci prints it) */
 	if (name && n == 7 && strlen(name) == 12 &&
 	    !strncmp(name, "0000:", 5) && !strcasecmp(arg, name + 5))
-		return true;
-	if (serial && *serial && n == 16 &&
-	    strspn(arg, "0123456789abcdefABCDEF") == 16 &&
-	    !strcasecmp(arg, serial))
 		return true;
 	return false;
 }
