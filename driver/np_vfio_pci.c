@@ -292,6 +292,7 @@ enum np_attr_format {
 	NP_ATTR_CARD_STATE,
 	NP_ATTR_QUEUE_STAT, /* reg: the queue's register block */
 	NP_ATTR_LINK,
+	NP_ATTR_USE, /* a use register (ABI 1.2), shown as U32 */
 };
 
 struct np_attr {
@@ -409,6 +410,7 @@ static ssize_t np_attr_show(struct device *dev, struct device_attribute *attr,
 
 	switch (na->format) {
 	case NP_ATTR_U32:
+	case NP_ATTR_USE:
 		return sysfs_emit(buf, "%u\n", v);
 	case NP_ATTR_U64:
 		return sysfs_emit(buf, "%llu\n", v64);
@@ -445,6 +447,10 @@ NP_ATTR(jobs, NP_ATTR_U32, NP_REG_JOBS, 0);
 NP_ATTR(sram_ce, NP_ATTR_U32, NP_REG_SRAM_CE, 0);
 NP_ATTR(sram_ue, NP_ATTR_U32, NP_REG_SRAM_UE, 0);
 NP_ATTR(throttle_count, NP_ATTR_U32, NP_REG_THROTTLE_COUNT, 0);
+NP_ATTR(sram_weight_bytes, NP_ATTR_USE, NP_REG_USE_WEIGHTS, 0);
+NP_ATTR(sram_kv_bytes, NP_ATTR_USE, NP_REG_USE_KV, 0);
+NP_ATTR(sram_prog_bytes, NP_ATTR_USE, NP_REG_USE_PROG, 0);
+NP_ATTR(fb_used_bytes, NP_ATTR_USE, NP_REG_USE_FB, 0);
 NP_ATTR(link, NP_ATTR_LINK, 0, 0);
 NP_ATTR(dma0_stat, NP_ATTR_QUEUE_STAT, NP_DMA_BASE(0), 0);
 NP_ATTR(dma1_stat, NP_ATTR_QUEUE_STAT, NP_DMA_BASE(1), 0);
@@ -472,6 +478,10 @@ static struct attribute *np_attrs[] = {
 	&np_attr_sram_ce.attr.attr,
 	&np_attr_sram_ue.attr.attr,
 	&np_attr_throttle_count.attr.attr,
+	&np_attr_sram_weight_bytes.attr.attr,
+	&np_attr_sram_kv_bytes.attr.attr,
+	&np_attr_sram_prog_bytes.attr.attr,
+	&np_attr_fb_used_bytes.attr.attr,
 	&np_attr_link.attr.attr,
 	&np_attr_dma0_stat.attr.attr,
 	&np_attr_dma1_stat.attr.attr,
@@ -493,6 +503,9 @@ static umode_t np_attr_is_visible(struct kobject *kobj, struct attribute *a,
 	struct np_attr *na = container_of(a, struct np_attr, attr.attr);
 	struct np_vfio_pci_device *np = np_from_dev(kobj_to_dev(kobj));
 
+	/* what a loaded model takes: ABI 1.2 */
+	if (na->format == NP_ATTR_USE)
+		return np->abi_minor >= 2 ? a->mode : 0;
 	if (na->format != NP_ATTR_QUEUE_STAT)
 		return a->mode;
 	if (np->abi_minor < 1)

@@ -126,6 +126,12 @@ static const char *const injects[] = {
 	"-1:dead",
 	"1:hang:engine=9,n=0",
 	"4294967296:dead",
+	"emu:1:dead",
+	"4e50454d00000001:sram-ue",
+	"4E50454D00000002:hang:engine=1,n=1",
+	"0000:03:00.0:dead",
+	"03:00.0:overheat",
+	"emu::dead",
 };
 /* verify reads each card back: a dead or hung card costs it a context
  * timeout per read (35 s in all), past the bound of an input */
@@ -139,12 +145,37 @@ static const char *const data_injects[] = {
 	"1:bogus",
 	"x",
 	"2:dma-error:engine=1,n=1",
+	"emu:0:sram-ue",
+	"4e50454d00000001:overheat",
+	"0000:00:00.0:sram-ce",
 };
-static const char *const cards[] = {"0",  "1",	"2", "emu:0", "emu:1",
-				    "99", "-1", "x", "",      "0000:03:00.0"};
-static const char *const specs[] = {
-	"emu:1", "emu:2",   "emu:3", "emu:0", "emu:65",
-	"foo",	 "vfio:zz", "emu:",  "",      "emu:2,emu:3"};
+static const char *const cards[] = {"0",
+				    "1",
+				    "2",
+				    "emu:0",
+				    "emu:1",
+				    "99",
+				    "-1",
+				    "x",
+				    "",
+				    "0000:03:00.0",
+				    "03:00.0",
+				    "4e50454d00000001",
+				    "4E50454D00000000",
+				    "4e50454d000000ff",
+				    "18446744073709551616"};
+static const char *const specs[] = {"emu:1",
+				    "emu:2",
+				    "emu:3",
+				    "emu:0",
+				    "emu:65",
+				    "foo",
+				    "vfio:zz",
+				    "emu:",
+				    "",
+				    "emu:2,emu:3",
+				    "vfio:4e50454d00000001",
+				    "vfio:03:00.0,FFFFFFFFFFFFFFFF"};
 
 /* Command options (getopt spelling); NULL name ends a list. */
 static const struct opt o_list[] = {
@@ -368,6 +399,9 @@ static void make_files(void)
 	 * harness's own directory, never the user's */
 	snprintf(cache, sizeof(cache), "%s/cache", dir);
 	setenv("NP_CACHE_DIR", cache, 1);
+	/* status, top and exporter on emu: specs look for a running npd
+	 * (npd's default port): never one of this host's here */
+	setenv("NP_NPD", "off", 1);
 }
 
 /* A value of kind k: an entry of a table picked by the next byte. */

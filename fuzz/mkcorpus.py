@@ -306,6 +306,65 @@ def chat_seeds():
     return seeds
 
 
+def http_seeds():
+    """fuzz/http.c: method, path, flags (bits 0-1 auth, 2 a lying
+    Content-Length, 3 chunked), then the body."""
+    GET, POST, PUT, HEAD = 0, 1, 2, 4
+    COMPL, CHAT, MODELS, HEALTH, METRICS, CARDS, RAW = 0, 1, 2, 3, 4, 5, 8
+    KEY, BADKEY, NOBEARER, LIE, CHUNKED = 1, 2, 3, 4, 8
+
+    def req(method, path, flags, body=b""):
+        return bytes([method, path, flags]) + body
+
+    seeds = {
+        "health.bin": req(GET, HEALTH, 0),
+        "metrics.bin": req(GET, METRICS, 0),
+        "models.bin": req(GET, MODELS, 0),
+        "cards.bin": req(GET, CARDS, 0),
+        "post-cards.bin": req(POST, CARDS, KEY, b"{}"),
+        "head-health.bin": req(HEAD, HEALTH, 0),
+        "raw-path.bin": req(GET, RAW, 0, b"v1/models/\xc3\0"),
+        "put-completions.bin": req(PUT, COMPL, KEY, b"{}"),
+        "post-health.bin": req(POST, HEALTH, KEY, b"{}"),
+        "no-key.bin": req(POST, COMPL, 0, b'{"prompt":"a"}'),
+        "wrong-key.bin": req(POST, COMPL, BADKEY, b'{"prompt":"a"}'),
+        "no-bearer.bin": req(POST, COMPL, NOBEARER, b'{"prompt":"a"}'),
+        "too-big-header.bin": req(POST, COMPL, KEY | LIE, b'{"prompt":"a"}'),
+        "too-big-chunked.bin": req(POST, CHAT, KEY | CHUNKED,
+                                   b'{"prompt":"' + b"x" * 2100 + b'"}'),
+        "completion.bin": req(POST, COMPL, KEY,
+                              b'{"prompt":"Hello","max_tokens":3,'
+                              b'"temperature":0}'),
+        "completion-ids.bin": req(POST, COMPL, KEY,
+                                  b'{"prompt":[1,2,3],"max_tokens":2,'
+                                  b'"logprobs":2,"seed":7}'),
+        "completion-stream.bin": req(POST, COMPL, KEY | CHUNKED,
+                                     b'{"prompt":["Hi"],"stream":true,'
+                                     b'"max_tokens":2,"stop":["x","\\n"],'
+                                     b'"stream_options":'
+                                     b'{"include_usage":true}}'),
+        "chat.bin": req(POST, CHAT, KEY,
+                        b'{"messages":[{"role":"system","content":"Be '
+                        b'brief."},{"role":"user","content":[{"type":'
+                        b'"text","text":"Hi"}]}],"max_completion_tokens":2,'
+                        b'"logprobs":true,"top_logprobs":3,"top_p":0.5,'
+                        b'"top_k":4}'),
+        "chat-stream.bin": req(POST, CHAT, KEY,
+                               b'{"messages":[{"role":"developer","content":'
+                               b'"x"},{"role":"user","content":"y"}],'
+                               b'"stream":true,"max_tokens":2}'),
+        "bad-json.bin": req(POST, COMPL, KEY, b'{"prompt":"a",'),
+        "bad-utf8.bin": req(POST, COMPL, KEY, b'{"prompt":"\xff\xfe"}'),
+        "bad-field.bin": req(POST, CHAT, KEY,
+                             b'{"messages":[{"role":"tool","content":1}],'
+                             b'"temperature":"hot","n":2}'),
+        "long-prompt.bin": req(POST, COMPL, KEY,
+                               b'{"prompt":"' + b"word " * 80 + b'"}'),
+        "empty.bin": b"",
+    }
+    return seeds
+
+
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "corpus")
@@ -313,7 +372,8 @@ def main():
                            ("compile", compile_seeds()),
                            ("emu", emu_seeds()), ("card", card_seeds()),
                            ("quant", quant_seeds()),
-                           ("tok", tok_seeds()), ("chat", chat_seeds())):
+                           ("tok", tok_seeds()), ("chat", chat_seeds()),
+                           ("http", http_seeds())):
         os.makedirs(os.path.join(root, harness), exist_ok=True)
         for name, data in seeds.items():
             with open(os.path.join(root, harness, name), "wb") as f:

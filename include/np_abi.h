@@ -30,7 +30,8 @@
 
 /* ABI version carried in NP_REG_ID. A change of major breaks compatibility. */
 #define NP_ABI_MAJOR 1
-#define NP_ABI_MINOR 1 /* 1: queue statistics NP_Q_FENCE_WAITS.. */
+#define NP_ABI_MINOR 2 /* 1: queue statistics NP_Q_FENCE_WAITS..;
+			 * 2: use registers NP_REG_USE_* */
 
 /*
  * PCI identity. 0x1234 is the vendor ID QEMU's own example devices use
@@ -123,6 +124,20 @@
 #define NP_REG_EVENT_IRQ_HI 0x044
 #define NP_REG_EVENT_PEND_LO 0x048 /* RW1C: events signalled since cleared */
 #define NP_REG_EVENT_PEND_HI 0x04c
+/*
+ * What a loaded model takes of the card, bytes of the whole card: SRAM
+ * for weights, KV cache and programs, and frame buffer. RW, no side
+ * effects: the host's loader writes them once the model's image is on the
+ * card and zeroes them when it releases the card (libnp: a pipeline's
+ * start and end); the card keeps them as written and clears them at
+ * reset, when its SRAM no longer holds a model. So any process (nptool,
+ * the driver's sysfs) can read what a card holds for the process that
+ * loaded it.
+ */
+#define NP_REG_USE_WEIGHTS 0x050
+#define NP_REG_USE_KV 0x054
+#define NP_REG_USE_PROG 0x058
+#define NP_REG_USE_FB 0x05c
 
 /* Telemetry, all RO */
 #define NP_REG_TEMP 0x100 /* die temperature, millidegrees Celsius */

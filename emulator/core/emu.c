@@ -229,6 +229,7 @@ static void finish_reset(struct np_emu *emu, uint64_t seq)
 	emu->int_status = 0;
 	emu->int_enable = 0;
 	emu->scratch = 0;
+	memset(emu->use, 0, sizeof(emu->use));
 	emu->event_irq = 0;
 	emu->event_pend = 0;
 	emu->uptime_hi_latch = 0;

@@ -224,6 +224,7 @@ struct np_emu {
 	uint32_t int_status;
 	uint32_t int_enable;
 	uint32_t scratch;
+	uint32_t use[4]; /* NP_REG_USE_WEIGHTS .. NP_REG_USE_FB */
 	uint64_t event_irq;
 	uint64_t event_pend;
 	uint32_t uptime_hi_latch; /* _HI halves latched by _LO reads */

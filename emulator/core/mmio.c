@@ -33,6 +33,10 @@ static const char *const global_names[] = {
 	[NP_REG_EVENT_IRQ_HI / 4] = "EVENT_IRQ_HI",
 	[NP_REG_EVENT_PEND_LO / 4] = "EVENT_PEND_LO",
 	[NP_REG_EVENT_PEND_HI / 4] = "EVENT_PEND_HI",
+	[NP_REG_USE_WEIGHTS / 4] = "USE_WEIGHTS",
+	[NP_REG_USE_KV / 4] = "USE_KV",
+	[NP_REG_USE_PROG / 4] = "USE_PROG",
+	[NP_REG_USE_FB / 4] = "USE_FB",
 	[NP_REG_TEMP / 4] = "TEMP",
 	[NP_REG_POWER / 4] = "POWER",
 	[NP_REG_VOLTAGE / 4] = "VOLTAGE",
@@ -160,6 +164,12 @@ static uint32_t global_read(struct np_emu *emu, uint32_t off)
 	case NP_REG_SCRATCH:
 		v = emu->scratch;
 		break;
+	case NP_REG_USE_WEIGHTS:
+	case NP_REG_USE_KV:
+	case NP_REG_USE_PROG:
+	case NP_REG_USE_FB:
+		v = emu->use[(off - NP_REG_USE_WEIGHTS) / 4];
+		break;
 	case NP_REG_EVENT_IRQ_LO:
 		v = (uint32_t)emu->event_irq;
 		break;
@@ -248,6 +258,12 @@ static void global_write(struct np_emu *emu, uint32_t off, uint32_t value)
 		break;
 	case NP_REG_SCRATCH:
 		emu->scratch = value;
+		break;
+	case NP_REG_USE_WEIGHTS:
+	case NP_REG_USE_KV:
+	case NP_REG_USE_PROG:
+	case NP_REG_USE_FB:
+		emu->use[(off - NP_REG_USE_WEIGHTS) / 4] = value;
 		break;
 	case NP_REG_EVENT_IRQ_LO:
 		emu->event_irq = (emu->event_irq & ~0xffffffffull) | value;

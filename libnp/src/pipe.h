@@ -63,11 +63,19 @@ _Static_assert(2 * NPI_MAX_OUT <= NPI_XFER_BATCH, "a card's forwards");
 #define NPI_CALIB_TOKENS 64u
 #define NPI_LOAD_CORES 32u /* cores per image transfer batch */
 #define NPI_POLL_MS 20 /* progress and failure checks while waiting */
-/* a compute queue is hung after NPI_HANG_FACTOR times its longest job
- * (at least NPI_HANG_MIN_MS, which leaves room for a host too busy to
- * run the emulated cards' threads; at most the context timeout) */
+/* a compute queue or DMA engine is hung after NPI_HANG_FACTOR times its
+ * longest job (at least NPI_HANG_MIN_MS, which leaves room for a host too
+ * busy to run the emulated cards' threads; at most the context timeout) */
 #define NPI_HANG_FACTOR 16
 #define NPI_HANG_MIN_MS 500
+
+/* What npi_cq_watch knows of one queue: the completed count last seen,
+ * since when it runs one job (0: idle or waiting for an event), the
+ * longest job measured. */
+struct npi_hang {
+	uint32_t done;
+	uint64_t busy_since, job_max_ns;
+};
 #define NPI_SAMPLE_NS 1000000ull /* utilization samples at most this often */
 #define NPI_PHASE_SAMPLE_BITS 3 /* 1 in 2^3 token loop iterations timed */
 
@@ -88,11 +96,12 @@ struct npi_stage {
 	 * whose jobs are in the ring */
 	struct npi_ring cq;
 	uint32_t cq_frames;
-	/* hang detection (npi_cq_watch): the completed count last seen,
-	 * since when the queue runs one job, the longest job seen */
-	uint32_t hang_done;
-	uint64_t busy_since, job_max_ns;
+	/* hang detection (npi_cq_watch) of the compute queue and of the
+	 * card's DMA engines; hung_engine: the DMA engine found hung, or -1
+	 * (hung alone: the compute queue) */
+	struct npi_hang cq_hang, dma_hang[NP_MAX_DMA_ENGINES];
 	bool hung;
+	int hung_engine;
 	/* role */
 	uint32_t producer; /* stage feeding this one (stage 0: none) */
 	uint32_t consumer_idx; /* this stage's j at its producer */

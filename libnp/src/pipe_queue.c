@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "pipe.h"
+#include "recover.h"
 
 /*
  * Reset stage st's compute queue and wait until it no longer runs a job
@@ -26,6 +27,27 @@ static int cq_quiesce(struct npi_stage *st)
 	};
 
 	return npi_ring_reset(&st->cq, &stop, NULL);
+}
+
+/* What the pipeline's image takes of st's card, in the card's use
+ * registers (np_abi.h), for every process to read; zeros: released. */
+static void publish_use(struct np_pipeline *p, struct npi_stage *st, bool on)
+{
+	const struct np_card_plan *pl = st->plan;
+	const uint32_t v[4] = {
+		on ? (uint32_t)pl->weight_bytes : 0,
+		on ? (uint32_t)pl->kv_bytes : 0,
+		on ? (uint32_t)pl->prog_bytes : 0,
+		on ? (uint32_t)(p->out_off + (uint64_t)p->slots * p->out_size) :
+		     0,
+	};
+
+	/* cards before ABI 1.2 have no such registers */
+	if (np_card_removed(st->card) || st->card->info.abi_minor < 2)
+		return;
+	for (unsigned int i = 0; i < 4; i++)
+		st->card->ctx->ops->reg_write(st->card,
+					      NP_REG_USE_WEIGHTS + 4 * i, v[i]);
 }
 
 int npi_cq_start(struct np_pipeline *p, struct npi_stage *st)
@@ -54,10 +76,16 @@ int npi_cq_start(struct np_pipeline *p, struct npi_stage *st)
 		return -EIO;
 	}
 	st->cq_frames = 0;
-	st->hang_done = npi_ring_rd(&st->cq, NP_Q_COMPLETED);
-	st->busy_since = 0;
-	st->job_max_ns = 0;
+	memset(&st->cq_hang, 0, sizeof(st->cq_hang));
+	memset(st->dma_hang, 0, sizeof(st->dma_hang));
+	st->cq_hang.done = npi_ring_rd(&st->cq, NP_Q_COMPLETED);
+	for (unsigned int e = 0; e < st->card->num_engines; e++)
+		if (st->card->eng[e].q.mem)
+			st->dma_hang[e].done = npi_ring_rd(&st->card->eng[e].q,
+							   NP_Q_COMPLETED);
 	st->hung = false;
+	st->hung_engine = -1;
+	publish_use(p, st, true);
 	return 0;
 }
 
@@ -65,6 +93,7 @@ void npi_cq_stop(struct np_pipeline *p, struct npi_stage *st)
 {
 	if (!st->cq.mem)
 		return;
+	publish_use(p, st, false);
 	/* the ring and record stay in use until the job in flight ends (a
 	 * removed card no longer reaches them) */
 	cq_quiesce(st);
@@ -90,68 +119,105 @@ int npi_cq_check(struct np_pipeline *p, struct npi_stage *st)
 	return -EIO;
 }
 
-/* How long st's queue may run one job: in proportion to its jobs so
- * far, the context timeout until one completed. */
+/* How long a queue may run one job: in proportion to its jobs so far,
+ * the context timeout until one completed. */
 static uint64_t hang_limit_ns(const struct np_pipeline *p,
-			      const struct npi_stage *st)
+			      const struct npi_hang *h)
 {
 	uint64_t cap = (uint64_t)p->ctx->timeout_ms * 1000000ull;
-	uint64_t lim = st->job_max_ns * NPI_HANG_FACTOR;
+	uint64_t lim = h->job_max_ns * NPI_HANG_FACTOR;
 
-	if (!st->job_max_ns)
+	if (!h->job_max_ns)
 		return cap;
 	if (lim < NPI_HANG_MIN_MS * 1000000ull)
 		lim = NPI_HANG_MIN_MS * 1000000ull;
 	return lim < cap ? lim : cap;
 }
 
+/*
+ * One look at queue r: true once it has run the same job for longer
+ * than its limit. A job that ended since the last look counts as having
+ * taken all the time since it was seen running: on a host busy elsewhere
+ * the looks come late and the jobs' times are overestimated, which keeps
+ * the limit generous where the cards' threads are starved too.
+ */
+static bool hang_step(const struct np_pipeline *p, struct npi_hang *h,
+		      const struct npi_ring *r, uint64_t now, uint64_t *busy_ns)
+{
+	uint32_t status = npi_ring_rd(r, NP_Q_STATUS);
+	uint32_t done = npi_ring_rd(r, NP_Q_COMPLETED);
+	bool running;
+
+	/* all ones: the card is gone, which is found elsewhere */
+	if (status == UINT32_MAX)
+		return false;
+	/* waiting for an event is no hang: the queue feeding it is */
+	running =
+		(status & NP_Q_STATUS_BUSY) && !(status & NP_Q_STATUS_WAITING);
+	if (done != h->done || !running) {
+		uint64_t took = h->busy_since ? now - h->busy_since :
+						NPI_POLL_MS * 1000000ull;
+
+		if (done != h->done && took > h->job_max_ns)
+			h->job_max_ns = took;
+		h->done = done;
+		h->busy_since = running ? now : 0;
+		return false;
+	}
+	if (!h->busy_since) {
+		h->busy_since = now;
+		return false;
+	}
+	*busy_ns = now - h->busy_since;
+	return *busy_ns > hang_limit_ns(p, h);
+}
+
 int npi_cq_watch(struct np_pipeline *p, uint64_t now)
 {
 	for (uint32_t i = 0; i < p->n_stages; i++) {
 		struct npi_stage *st = &p->st[i];
-		uint32_t status, done;
-		bool running;
+		struct np_card *c = st->card;
+		uint64_t busy = 0;
 
 		if (!st->cq.mem)
 			continue;
-		status = npi_ring_rd(&st->cq, NP_Q_STATUS);
-		done = npi_ring_rd(&st->cq, NP_Q_COMPLETED);
-		/* all ones: the card is gone, which is found elsewhere */
-		if (status == UINT32_MAX)
-			continue;
-		/* waiting for input is no hang: the card before it is */
-		running = (status & NP_Q_STATUS_BUSY) &&
-			  !(status & NP_Q_STATUS_WAITING);
-		if (done != st->hang_done || !running) {
-			/* jobs ended since the last look: each took at most
-			 * the time watched running, or one poll interval */
-			uint64_t took = st->busy_since ?
-						now - st->busy_since :
-						NPI_POLL_MS * 1000000ull;
+		if (hang_step(p, &st->cq_hang, &st->cq, now, &busy)) {
+			st->hung = true;
+			st->hung_engine = -1;
+			npi_log(p->ctx, LOG_ERR,
+				"pipeline: card %s (card %u of the pipeline): "
+				"compute queue hung at job %u: busy for %llu "
+				"ms, its longest job so far took %.1f ms",
+				c->name, i, st->cq_hang.done,
+				(unsigned long long)(busy / 1000000),
+				st->cq_hang.job_max_ns / 1e6);
+			return -ETIMEDOUT;
+		}
+		for (unsigned int e = 0; e < c->num_engines; e++) {
+			struct npi_hang *h = &st->dma_hang[e];
 
-			if (done != st->hang_done && took > st->job_max_ns)
-				st->job_max_ns = took;
-			st->hang_done = done;
-			st->busy_since = running ? now : 0;
-			continue;
+			if (!c->eng[e].q.mem ||
+			    !hang_step(p, h, &c->eng[e].q, now, &busy))
+				continue;
+			st->hung = true;
+			st->hung_engine = (int)e;
+			npi_log(p->ctx, LOG_ERR,
+				"pipeline: card %s (card %u of the pipeline): "
+				"DMA engine %u hung at descriptor %u: busy for "
+				"%llu ms, its longest transfer so far took "
+				"%.1f ms",
+				c->name, i, e, h->done,
+				(unsigned long long)(busy / 1000000),
+				h->job_max_ns / 1e6);
+			return -ETIMEDOUT;
 		}
-		if (!st->busy_since) {
-			st->busy_since = now;
-			continue;
-		}
-		if (now - st->busy_since <= hang_limit_ns(p, st))
-			continue;
-		st->hung = true;
-		npi_log(p->ctx, LOG_ERR,
-			"pipeline: card %s (card %u of the pipeline): compute "
-			"queue hung at job %u: busy for %llu ms, its longest "
-			"job so far took %.1f ms",
-			st->card->name, i, done,
-			(unsigned long long)((now - st->busy_since) / 1000000),
-			st->job_max_ns / 1e6);
-		return -ETIMEDOUT;
 	}
 	return 0;
+}
+
+int npi_pipeline_dma_hung(const struct np_pipeline *p, uint32_t i)
+{
+	return i < p->n_stages && p->st[i].hung ? p->st[i].hung_engine : -1;
 }
 
 /* Write job j into the ring; npi_ring_doorbell() hands what was written

@@ -354,7 +354,9 @@ static void diagnose(struct np_pipeline *p, struct np_recover_event *ev)
 		if (!f && npi_pipeline_cq_failed(p, i))
 			f = "compute error";
 		if (!f && npi_pipeline_cq_hung(p, i))
-			f = "compute queue hang";
+			f = npi_pipeline_dma_hung(p, i) >= 0 ?
+				    "DMA engine hang" :
+				    "compute queue hang";
 		if (!f)
 			continue;
 		if (!strcmp(f, "removed"))

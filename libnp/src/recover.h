@@ -39,6 +39,8 @@ int npi_pipeline_reload(struct np_pipeline *p);
 int npi_pipeline_cq_failed(struct np_pipeline *p, uint32_t i);
 /* Card i's compute queue was found hung (npi_cq_watch). */
 bool npi_pipeline_cq_hung(const struct np_pipeline *p, uint32_t i);
+/* pipe_queue.c: the DMA engine of card i found hung, or -1. */
+int npi_pipeline_dma_hung(const struct np_pipeline *p, uint32_t i);
 /* pipe_load.c: card i of the pipeline becomes card (the next reload loads
  * its image there); the old card's compute queue is released. */
 void npi_pipeline_replace(struct np_pipeline *p, uint32_t i,

@@ -146,6 +146,23 @@ START_TEST(scratch)
 }
 END_TEST
 
+/* The use registers keep what the loader writes and forget it at reset. */
+START_TEST(use_registers)
+{
+	for (uint32_t r = NP_REG_USE_WEIGHTS; r <= NP_REG_USE_FB; r += 4) {
+		ck_assert_uint_eq(tst_rd(emu, r), 0);
+		tst_wr(emu, r, 0x01000000 + r);
+	}
+	for (uint32_t r = NP_REG_USE_WEIGHTS; r <= NP_REG_USE_FB; r += 4)
+		ck_assert_uint_eq(tst_rd(emu, r), 0x01000000 + r);
+	ck_assert_uint_eq(tst_rd(emu, NP_REG_SCRATCH), 0);
+	np_emu_reset(emu);
+	for (uint32_t r = NP_REG_USE_WEIGHTS; r <= NP_REG_USE_FB; r += 4)
+		ck_assert_uint_eq(tst_rd(emu, r), 0);
+	ck_assert_uint_eq(tst_warnings(&tb), 0);
+}
+END_TEST
+
 START_TEST(int_status_rw1c)
 {
 	/* Two completion interrupts on different engines set two bits. */
@@ -427,6 +444,7 @@ Suite *np_suite_regs(void)
 	tcase_add_test(tc, bad_configs_rejected);
 	tcase_add_test(tc, read_only_registers_ignore_writes);
 	tcase_add_test(tc, scratch);
+	tcase_add_test(tc, use_registers);
 	tcase_add_test(tc, int_status_rw1c);
 	tcase_add_test(tc, int_enable_mask);
 	tcase_add_test(tc, mailbox_counters);

@@ -182,12 +182,19 @@ END_TEST
 START_TEST(compute_queue_hangs)
 {
 	check_fault("hang:engine=compute,n=1", 1, 1);
+	/* found by its own queue's watch, not the run's progress timeout */
+	ck_assert_str_eq(run->last.fault, "compute queue hang");
+	ck_assert_int_eq(run->last.card, 1);
 }
 END_TEST
 
 START_TEST(dma_engine_hangs)
 {
 	check_fault("hang:engine=1,n=1", 2, 1);
+	/* the hung engine's card named, in proportion to its transfers,
+	 * not after the context's timeout as "timeout" of no card */
+	ck_assert_str_eq(run->last.fault, "DMA engine hang");
+	ck_assert_int_eq(run->last.card, 2);
 }
 END_TEST
 

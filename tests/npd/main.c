@@ -14,6 +14,7 @@ int main(void)
 	sr = srunner_create(np_suite_npd_api());
 	srunner_add_suite(sr, np_suite_npd_bad());
 	srunner_add_suite(sr, np_suite_npd_life());
+	srunner_add_suite(sr, np_suite_npd_nptool());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

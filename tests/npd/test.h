@@ -18,6 +18,7 @@
 Suite *np_suite_npd_api(void);
 Suite *np_suite_npd_bad(void);
 Suite *np_suite_npd_life(void);
+Suite *np_suite_npd_nptool(void);
 
 struct tst_npd {
 	pid_t pid;

@@ -306,7 +306,7 @@ START_TEST(test_reset)
 	/* a card name that does not exist: usage (docs/nptool.md) */
 	tst_run(&r, "reset", "16", NULL);
 	ck_assert_int_eq(r.status, 2);
-	ck_assert_ptr_nonnull(strstr(r.err, "'16'"));
+	ck_assert_ptr_nonnull(strstr(r.err, "no card 16 "));
 	tst_run_free(&r);
 }
 END_TEST

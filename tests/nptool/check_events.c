@@ -222,6 +222,54 @@ START_TEST(test_filters)
 }
 END_TEST
 
+/* --card takes every form a card is named by (npt_card_arg_is): the
+ * index it had, its name (a PCI address in full or without the domain,
+ * in any case), its serial */
+START_TEST(test_card_forms)
+{
+	static const char *const forms[] = {
+		"0000:0a:1f.0", "0000:0A:1F.0",	    "0a:1f.0",
+		"0A:1f.0",	"abcdef0123456789", "ABCDEF0123456789"};
+	struct tst_run r;
+	struct tst_jv *ev;
+
+	write_journal("{\"time\":\"2026-01-01T00:00:00.000Z\",\"card\":"
+		      "\"0000:0a:1f.0\",\"index\":4,\"serial\":"
+		      "\"abcdef0123456789\",\"kind\":\"reset\",\"message\":"
+		      "\"mine\",\"pid\":7,\"process\":\"npd\"}\n" LINE(
+			      "2026-01-01T00:00:01.000Z", "0000:04:00.0", 1,
+			      "reset", "other"));
+	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		tst_run(&r, "--json", "events", "--card", forms[i], NULL);
+		tst_envelope(&r, "events", 0);
+		ev = tst_jv_get(r.json, "events");
+		ck_assert_msg(ev->n == 1, "--card %s: %zu events", forms[i],
+			      ev->n);
+		ck_assert_str_eq(tst_jv_str(tst_jv_at(ev, 0), "message"),
+				 "mine");
+		tst_run_free(&r);
+	}
+	tst_run(&r, "--json", "events", "--card", "4", NULL);
+	tst_envelope(&r, "events", 0);
+	ck_assert_uint_eq(tst_jv_get(r.json, "events")->n, 1);
+	tst_run_free(&r);
+	/* 16 decimal digits are a serial, not an index */
+	tst_run(&r, "--json", "events", "--card", "0000000000000004", NULL);
+	tst_envelope(&r, "events", 0);
+	ck_assert_uint_eq(tst_jv_get(r.json, "events")->n, 0);
+	tst_run_free(&r);
+	/* neither a serial of 15 digits nor a domain alone is a card */
+	tst_run(&r, "--json", "events", "--card", "abcdef012345678", NULL);
+	tst_envelope(&r, "events", 0);
+	ck_assert_uint_eq(tst_jv_get(r.json, "events")->n, 0);
+	tst_run_free(&r);
+	tst_run(&r, "--json", "events", "--card", "0000", NULL);
+	tst_envelope(&r, "events", 0);
+	ck_assert_uint_eq(tst_jv_get(r.json, "events")->n, 0);
+	tst_run_free(&r);
+}
+END_TEST
+
 START_TEST(test_no_journal)
 {
 	struct tst_run r;
@@ -261,6 +309,7 @@ Suite *np_suite_events(void)
 	tcase_add_test(tc, test_corrupt_line);
 	tcase_add_test(tc, test_filters);
 	tcase_add_test(tc, test_no_journal);
+	tcase_add_test(tc, test_card_forms);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -108,12 +108,23 @@ static void pci(const char *bdf, const char *vendor, const char *device,
 static void telemetry(const char *bdf)
 {
 	static const char *const np[][2] = {
-		{"fw_version", "1.2.3\n"}, {"serial", "00000000000000aa\n"},
-		{"card_state", "ready\n"}, {"core_clock_mhz", "1000\n"},
-		{"uptime_ms", "5000\n"},   {"busy_percent", "42\n"},
-		{"dma_bytes", "123456\n"}, {"dma_errors", "0\n"},
-		{"sram_ce", "1\n"},	   {"sram_ue", "0\n"},
+		{"fw_version", "1.2.3\n"},
+		{"serial", "00000000000000aa\n"},
+		{"card_state", "ready\n"},
+		{"core_clock_mhz", "1000\n"},
+		{"uptime_ms", "5000\n"},
+		{"busy_percent", "42\n"},
+		{"dma_bytes", "123456\n"},
+		{"dma_errors", "0\n"},
+		{"sram_ce", "1\n"},
+		{"sram_ue", "0\n"},
 		{"throttle_count", "0\n"},
+		/* a model another process loaded: 60 MiB of weights, 8 MiB
+		 * of KV cache, 1 MiB of programs, 3 MiB of frames */
+		{"sram_weight_bytes", "62914560\n"},
+		{"sram_kv_bytes", "8388608\n"},
+		{"sram_prog_bytes", "1048576\n"},
+		{"fb_used_bytes", "3145728\n"},
 	};
 	static const char *const hw[][2] = {
 		{"temp1_input", "45000\n"}, {"temp1_max", "85000\n"},
@@ -473,6 +484,41 @@ START_TEST(test_status)
 	ck_assert_double_eq(tst_jv_num(c, "sram_ce"), 1);
 	ck_assert_double_eq(tst_jv_num(c, "dma_bytes"), 123456);
 	ck_assert_double_eq(tst_jv_num(c, "dma_bytes_per_s"), 0);
+	/* what the model of the process holding the card takes */
+	ck_assert_double_eq(tst_jv_num(c, "sram_weight_bytes"), 62914560);
+	ck_assert_double_eq(tst_jv_num(c, "sram_kv_bytes"), 8388608);
+	ck_assert_double_eq(tst_jv_num(c, "sram_prog_bytes"), 1048576);
+	ck_assert_double_eq(tst_jv_num(c, "sram_used_bytes"), 72351744);
+	ck_assert_double_eq(tst_jv_num(c, "fb_used_bytes"), 3145728);
+	tst_run_free(&r);
+
+	tst_run(&r, "-d", "vfio:0000:03:00.0", "status", "-i", "0.01",
+		"--query", "sram_used_bytes,sram_kv_bytes,fb_used_bytes",
+		"--format", "csv", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_str_eq(r.out, "sram_used_bytes,sram_kv_bytes,fb_used_bytes\n"
+				"72351744,8388608,3145728\n");
+	tst_run_free(&r);
+
+	/* -d takes a card's serial in a vfio: list, as the commands do */
+	tst_run(&r, "-d", "vfio:00000000000000AA", "status", "-i", "0.01",
+		"--query", "name,sram_kv_bytes", "--format", "csv", NULL);
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	ck_assert_str_eq(r.out, "name,sram_kv_bytes\n0000:03:00.0,8388608\n");
+	tst_run_free(&r);
+	tst_run(&r, "-d", "vfio:00000000000000bb", "status", NULL);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "no card with serial "
+					    "00000000000000bb"));
+	tst_run_free(&r);
+
+	/* list shows the same, and nothing for the card without telemetry */
+	tst_run(&r, "list", "--query", "name,sram_used_bytes,fb_used_bytes",
+		"--format", "csv", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_str_eq(r.out, "name,sram_used_bytes,fb_used_bytes\n"
+				"0000:03:00.0,72351744,3145728\n"
+				"0000:04:00.0,,\n");
 	tst_run_free(&r);
 
 	/* the vfio-pci card has no telemetry: reported, exit 4 */
@@ -482,6 +528,8 @@ START_TEST(test_status)
 	ck_assert_ptr_nonnull(strstr(r.err, "np_vfio_pci"));
 	ck_assert_ptr_nonnull(strstr(r.out, "45.0C"));
 	ck_assert_ptr_nonnull(strstr(r.out, "25.0W"));
+	ck_assert_ptr_nonnull(strstr(r.out, "69.0M")); /* SRAM used */
+	ck_assert_ptr_nonnull(strstr(r.out, "3.0M")); /* FB */
 	tst_run_free(&r);
 }
 END_TEST

@@ -32,6 +32,7 @@ int main(void)
 	srunner_add_suite(sr, np_suite_events());
 	srunner_add_suite(sr, np_suite_bench());
 	srunner_add_suite(sr, np_suite_cache());
+	srunner_add_suite(sr, np_suite_select());
 	/* real cards: only where NP_DEVICES names them (the guest run) */
 	if (spec && !strncmp(spec, "vfio:", 5))
 		srunner_add_suite(sr, np_suite_guest());

@@ -80,6 +80,7 @@ Suite *np_suite_exitcodes(void);
 Suite *np_suite_query(void);
 Suite *np_suite_events(void);
 Suite *np_suite_bench(void);
+Suite *np_suite_select(void);
 Suite *np_suite_exporter(void);
 Suite *np_suite_topo(void);
 Suite *np_suite_cache(void);

@@ -341,6 +341,54 @@ START_TEST(main_topology)
 }
 END_TEST
 
+static uint32_t reg(unsigned int card, uint32_t off)
+{
+	uint32_t v = 0;
+
+	ck_assert_int_eq(np_card_reg_read(np_ctx_card(ctx, card), off, &v), 0);
+	return v;
+}
+
+/* Every card of a pipeline publishes what the model takes of it (the use
+ * registers, np_abi.h) for other processes to read; the pipeline's end
+ * clears them, and so does a card reset. */
+START_TEST(use_registers)
+{
+	uint32_t fb;
+
+	build(&gqa, 5, 4, 64);
+	fb = reg(0, NP_REG_USE_FB);
+	ck_assert_uint_gt(fb, 0);
+	ck_assert_uint_le(fb, reg(0, NP_REG_FB_SIZE));
+	for (unsigned int i = 0; i < 5; i++) {
+		const struct np_card_plan *pl = np_compiled_card(comp, i);
+
+		ck_assert_uint_eq(reg(i, NP_REG_USE_WEIGHTS), pl->weight_bytes);
+		ck_assert_uint_eq(reg(i, NP_REG_USE_KV), pl->kv_bytes);
+		ck_assert_uint_eq(reg(i, NP_REG_USE_PROG), pl->prog_bytes);
+		ck_assert_uint_gt(pl->weight_bytes + pl->prog_bytes, 0);
+		ck_assert_uint_le(pl->weight_bytes + pl->kv_bytes +
+					  pl->prog_bytes,
+				  reg(i, NP_REG_SRAM_SIZE));
+		ck_assert_uint_eq(reg(i, NP_REG_USE_FB), fb);
+	}
+	/* a card the pipeline does not use holds nothing */
+	ck_assert_uint_eq(reg(5, NP_REG_USE_WEIGHTS), 0);
+	ck_assert_uint_eq(reg(5, NP_REG_USE_FB), 0);
+	/* a reset empties the SRAM, and the card forgets the use */
+	ck_assert_int_eq(np_card_reset(np_ctx_card(ctx, 4)), 0);
+	for (uint32_t r = NP_REG_USE_WEIGHTS; r <= NP_REG_USE_FB; r += 4)
+		ck_assert_uint_eq(reg(4, r), 0);
+	ck_assert_uint_gt(reg(3, NP_REG_USE_WEIGHTS), 0);
+	np_pipeline_destroy(pipe_);
+	pipe_ = NULL;
+	for (unsigned int i = 0; i < 5; i++)
+		for (uint32_t r = NP_REG_USE_WEIGHTS; r <= NP_REG_USE_FB;
+		     r += 4)
+			ck_assert_uint_eq(reg(i, r), 0);
+}
+END_TEST
+
 /* Cards with a single DMA engine: host I/O and forwarding share it. */
 START_TEST(single_engine_cards)
 {
@@ -870,6 +918,7 @@ Suite *np_suite_pipeline(void)
 	tcase_add_loop_test(tc, precision_modes, 0, NP_PREC_COUNT);
 	tcase_add_test(tc, shapes_n_m);
 	tcase_add_test(tc, main_topology);
+	tcase_add_test(tc, use_registers);
 	tcase_add_test(tc, pass_through);
 	tcase_add_test(tc, single_engine_cards);
 	tcase_add_test(tc, sampling_seeded);

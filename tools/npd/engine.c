@@ -6,6 +6,7 @@
  * get their tokens through each request's event queue and wake callback.
  */
 #include <errno.h>
+#include <jansson.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -154,8 +155,7 @@ static enum npd_finish finish_of(enum np_finish f)
 	}
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+size_t npd_utf8_seq(const unsigned char *s, size_t n)
 {
 	size_t len = s[0] < 0x80		  ? 1 :
 		     s[0] >= 0xc2 && s[0] <= 0xdf ? 2 :
@@ -189,7 +189,7 @@ static char *utf8_clean(const char *text, size_t len)
 	if (!out)
 		return NULL;
 	for (size_t i = 0; i < len;) {
-		size_t k = utf8_seq(s + i, len - i);
+		size_t k = npd_utf8_seq(s + i, len - i);
 
 		if (k && s[i]) {
 			memcpy(o, s + i, k);
@@ -791,4 +791,147 @@ void npd_engine_metrics(struct npd_buf *o)
 			       i, np_card_name(np_ctx_card(E.ctx, i)),
 			       st.wall_ns ? (double)busy[i] / st.wall_ns : 0);
 	card_metrics(o);
+}
+
+/* The card state as the driver's card_state attribute and nptool name it
+ * (most severe bit first). */
+static const char *state_name(uint32_t st)
+{
+	if (st & NP_STATUS_FATAL)
+		return "fatal";
+	if (st & NP_STATUS_RESETTING)
+		return "resetting";
+	if (st & NP_STATUS_THROTTLED)
+		return "throttled";
+	return st & NP_STATUS_READY ? "ready" : "not-ready";
+}
+
+/* A 64-bit _LO/_HI pair: re-read while the high half moves. */
+static int reg64(struct np_card *c, uint32_t lo, uint32_t hi, uint64_t *v)
+{
+	uint32_t h1, l, h2;
+	int tries = 0;
+
+	do {
+		if (np_card_reg_read(c, hi, &h1) ||
+		    np_card_reg_read(c, lo, &l) || np_card_reg_read(c, hi, &h2))
+			return -EIO;
+	} while (h1 != h2 && ++tries < 4);
+	*v = (uint64_t)h2 << 32 | l;
+	return 0;
+}
+
+int npd_engine_cards(struct npd_buf *o)
+{
+	/* the registers nptool status shows, under its field names */
+	static const struct {
+		const char *key;
+		uint32_t reg, reg_hi;
+		uint8_t minor; /* ABI minor that has the register */
+	} regs[] = {
+		{"temp_mc", NP_REG_TEMP, 0, 0},
+		{"temp_max_mc", NP_REG_TEMP_MAX, 0, 0},
+		{"temp_crit_mc", NP_REG_TEMP_CRIT, 0, 0},
+		{"power_mw", NP_REG_POWER, 0, 0},
+		{"voltage_mv", NP_REG_VOLTAGE, 0, 0},
+		{"core_clock_mhz", NP_REG_CORE_CLK, 0, 0},
+		{"busy_percent", NP_REG_BUSY, 0, 0},
+		{"uptime_ms", NP_REG_UPTIME_LO, NP_REG_UPTIME_HI, 0},
+		{"dma_bytes", NP_REG_DMA_BYTES_LO, NP_REG_DMA_BYTES_HI, 0},
+		{"dma_errors", NP_REG_DMA_ERRORS, 0, 0},
+		{"sram_ce", NP_REG_SRAM_CE, 0, 0},
+		{"sram_ue", NP_REG_SRAM_UE, 0, 0},
+		{"throttle_count", NP_REG_THROTTLE_COUNT, 0, 0},
+		{"sram_weight_bytes", NP_REG_USE_WEIGHTS, 0, 2},
+		{"sram_kv_bytes", NP_REG_USE_KV, 0, 2},
+		{"sram_prog_bytes", NP_REG_USE_PROG, 0, 2},
+		{"fb_used_bytes", NP_REG_USE_FB, 0, 2},
+	};
+	uint64_t busy[64] = {0};
+	struct np_sched_stats st = {.card_busy_ns = busy, .n_card = 64};
+	enum npd_state state = npd_engine_state();
+	unsigned int n = 0;
+	bool have_st = false;
+	json_t *root, *cards;
+	char *s;
+	int ret;
+
+	if (state == NPD_READY || state == NPD_RECOVERING ||
+	    state == NPD_DRAINING) {
+		n = E.ctx ? np_ctx_num_cards(E.ctx) : 0;
+		have_st = E.s && !np_sched_stats(E.s, &st);
+	}
+	root = json_pack("{s:s, s:I, s:s, s:s, s:s, s:I, s:b}", "process",
+			 "npd", "pid", (json_int_t)getpid(), "devices",
+			 E.cfg && E.cfg->devices ? E.cfg->devices : "", "model",
+			 E.name, "state",
+			 state == NPD_READY	 ? "ok" :
+			 state == NPD_RECOVERING ? "degraded" :
+			 state == NPD_LOADING	 ? "loading" :
+			 state == NPD_DRAINING	 ? "draining" :
+						   "failed",
+			 "pipeline_wall_ns",
+			 (json_int_t)(have_st ? st.wall_ns : 0), "pipeline",
+			 have_st);
+	cards = json_array();
+	if (!root || !cards || json_object_set_new(root, "cards", cards)) {
+		json_decref(root);
+		return -ENOMEM;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		struct np_card *c = np_ctx_card(E.ctx, i);
+		struct np_card_info in;
+		json_t *j = json_object();
+		uint32_t sv = 0;
+		char serial[17];
+
+		if (!j || json_array_append_new(cards, j))
+			break;
+		np_card_info(c, &in);
+		snprintf(serial, sizeof(serial), "%016llx",
+			 (unsigned long long)in.serial);
+		json_object_set_new(j, "index", json_integer(i));
+		json_object_set_new(j, "name", json_string(np_card_name(c)));
+		json_object_set_new(j, "serial", json_string(serial));
+		if (np_card_removed(c) ||
+		    np_card_reg_read(c, NP_REG_STATUS, &sv) ||
+		    sv == UINT32_MAX) {
+			json_object_set_new(
+				j, "state",
+				json_string(np_card_removed(c) ?
+						    "removed" :
+						    "not-answering"));
+			continue;
+		}
+		json_object_set_new(j, "state", json_string(state_name(sv)));
+		for (size_t k = 0; k < sizeof(regs) / sizeof(regs[0]); k++) {
+			uint64_t v = 0;
+			uint32_t v32;
+
+			if (in.abi_minor < regs[k].minor)
+				continue;
+			if (regs[k].reg_hi) {
+				if (reg64(c, regs[k].reg, regs[k].reg_hi, &v))
+					continue;
+			} else {
+				if (np_card_reg_read(c, regs[k].reg, &v32))
+					continue;
+				v = v32;
+			}
+			json_object_set_new(j, regs[k].key,
+					    json_integer((json_int_t)v));
+		}
+		/* pipeline occupancy: the time card i of the pipeline had a
+		 * frame to compute, since the scheduler started */
+		if (have_st && i < E.n_cards && i < 64)
+			json_object_set_new(j, "pipeline_busy_ns",
+					    json_integer((json_int_t)busy[i]));
+	}
+	s = json_dumps(root, JSON_COMPACT);
+	json_decref(root);
+	if (!s)
+		return -ENOMEM;
+	ret = npd_buf_add(o, s, strlen(s));
+	free(s);
+	return ret ? -ENOMEM : 0;
 }

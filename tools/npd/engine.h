@@ -122,5 +122,11 @@ int npd_engine_submit(struct npd_req *r, char *err, size_t errlen);
 void npd_engine_cancel(struct npd_req *r);
 /* Gauges: queue depth, slots, cards. */
 void npd_engine_metrics(struct npd_buf *o);
+/* GET /v1/np/cards: every card of the context as nptool status shows it
+ * (state, telemetry and use registers under nptool's field names, the
+ * pipeline's busy time per card), with npd's pid, devices and model, so
+ * nptool in another process can show the cards npd holds (emulated ones
+ * exist only inside npd). 0 or -ENOMEM. */
+int npd_engine_cards(struct npd_buf *o);
 
 #endif /* NPD_ENGINE_H */

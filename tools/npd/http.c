@@ -36,6 +36,7 @@ enum route {
 	R_MODELS,
 	R_HEALTH,
 	R_METRICS,
+	R_CARDS, /* /v1/np/cards, for nptool */
 };
 
 struct conn {
@@ -367,6 +368,7 @@ static enum route route_of(const char *url)
 		{"/v1/models", R_MODELS},
 		{"/health", R_HEALTH},
 		{"/metrics", R_METRICS},
+		{"/v1/np/cards", R_CARDS},
 	};
 
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
@@ -394,6 +396,13 @@ static enum MHD_Result handle_get(struct conn *c)
 			c, st == NPD_READY || st == NPD_RECOVERING ? 200 : 503,
 			"application/json", &b);
 	}
+	case R_CARDS:
+		if (npd_engine_cards(&b)) {
+			npd_buf_free(&b);
+			return MHD_NO;
+		}
+		npd_buf_add(&b, "\n", 1);
+		return send_buf(c, 200, "application/json", &b);
 	case R_METRICS:
 		b.s = npd_metrics_render();
 		if (!b.s)
@@ -541,6 +550,10 @@ static void completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 		url = "/health";
 		method = "GET";
 		break;
+	case R_CARDS:
+		url = "/v1/np/cards";
+		method = "GET";
+		break;
 	case R_METRICS:
 		url = "/metrics";
 		method = "GET";
@@ -548,7 +561,8 @@ static void completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	case R_NONE:
 		break;
 	}
-	if (c->route != R_METRICS && c->route != R_HEALTH)
+	if (c->route != R_METRICS && c->route != R_HEALTH &&
+	    c->route != R_CARDS)
 		log_access(c, method, url);
 	if (c->req)
 		npd_req_put(c->req);
@@ -623,6 +637,16 @@ int npd_http_start(const struct npd_config *c)
 		return -EADDRINUSE;
 	}
 	return 0;
+}
+
+uint16_t npd_http_port(void)
+{
+	const union MHD_DaemonInfo *di;
+
+	if (!daemon_)
+		return 0;
+	di = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
+	return di ? di->port : cfg->port;
 }
 
 void npd_http_quiesce(void)

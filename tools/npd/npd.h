@@ -102,4 +102,8 @@ __attribute__((format(printf, 2, 3))) int npd_buf_printf(struct npd_buf *b,
 							 const char *fmt, ...);
 void npd_buf_free(struct npd_buf *b);
 
+/* engine.c: length of the valid UTF-8 sequence at s (n bytes left), 0 if
+ * invalid (overlong, surrogate, beyond U+10FFFF, cut short). */
+size_t npd_utf8_seq(const unsigned char *s, size_t n);
+
 #endif /* NPD_H */

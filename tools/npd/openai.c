@@ -33,6 +33,18 @@ void npd_err_set(struct npd_err *e, unsigned int status, const char *param,
 	va_start(ap, fmt);
 	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
 	va_end(ap);
+	/* the message quotes what the client sent (a path, a field) and may
+	 * be cut mid-character: JSON carries only valid UTF-8, and a byte
+	 * that starts no valid sequence becomes '?' */
+	for (size_t i = 0, n = strlen(e->msg); i < n;) {
+		size_t k = npd_utf8_seq((unsigned char *)e->msg + i, n - i);
+
+		if (k) {
+			i += k;
+		} else {
+			e->msg[i++] = '?';
+		}
+	}
 }
 
 static const char *type_name(const json_t *v)

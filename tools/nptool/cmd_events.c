@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,6 +16,7 @@
 
 #include <np/recover.h>
 
+#include "dev.h"
 #include "nptool.h"
 
 struct ev_opts {
@@ -140,13 +142,17 @@ static bool matches(const struct ev_opts *o, const json_t *ev)
 		return false;
 	if (o->since_set && parse_time(get_str(ev, "time")) < o->since_ms)
 		return false;
-	if (o->card && strcmp(get_str(ev, "card"), o->card)) {
-		char *end;
-		unsigned long i = strtoul(o->card, &end, 10);
+	if (o->card) {
 		json_t *idx = json_object_get(ev, "index");
 
-		if (*end || end == o->card || !json_is_integer(idx) ||
-		    json_integer_value(idx) != (json_int_t)i)
+		/* the index the card had in the writer's context */
+		if (!npt_card_arg_is(
+			    o->card,
+			    json_is_integer(idx) &&
+					    json_integer_value(idx) >= 0 ?
+				    (unsigned int)json_integer_value(idx) :
+				    UINT_MAX,
+			    get_str(ev, "card"), get_str(ev, "serial")))
 			return false;
 	}
 	return true;

@@ -67,6 +67,16 @@ static const struct {
 			    "Uncorrected (double-bit) SRAM ECC errors.", 1},
 	[NPT_TF_THROTTLES] = {"np_throttle_events_total", "counter",
 			      "Thermal throttle episodes.", 1},
+	[NPT_TF_SRAM_WEIGHTS] = {"np_sram_weight_bytes", "gauge",
+				 "SRAM holding a loaded model's weights (0: "
+				 "none loaded).",
+				 1},
+	[NPT_TF_SRAM_KV] = {"np_sram_kv_bytes", "gauge",
+			    "SRAM reserved for a loaded model's KV cache.", 1},
+	[NPT_TF_SRAM_PROG] = {"np_sram_program_bytes", "gauge",
+			      "SRAM holding a loaded model's programs.", 1},
+	[NPT_TF_FB_USED] = {"np_fb_used_bytes", "gauge",
+			    "Frame buffer a loaded model's frames use.", 1},
 };
 
 static const char *const states[] = {"ready", "throttled", "resetting", "fatal",
@@ -131,17 +141,13 @@ static void info_metric(FILE *f, const struct exporter *e)
 
 			if (!np_card_info(
 				    np_ctx_card(e->src.ctx, (unsigned int)i),
-				    &in)) {
+				    &in))
 				npt_fw_str(fw, sizeof(fw), in.fw_version);
-				snprintf(serial, sizeof(serial), "%016llx",
-					 (unsigned long long)in.serial);
-			}
-		} else {
+		} else if (e->src.pci) {
 			npt_card_attr(e->src.pci[i].bdf, "fw_version", fw,
 				      sizeof(fw));
-			npt_card_attr(e->src.pci[i].bdf, "serial", serial,
-				      sizeof(serial));
 		}
+		npt_source_serial(&e->src, i, serial, sizeof(serial));
 		fputs("np_card_info{", f);
 		card_labels(f, e, i);
 		fputs(",fw_version=\"", f);
@@ -199,6 +205,25 @@ static void tf_metrics(FILE *f, const struct exporter *e)
 	}
 }
 
+/* Pipeline occupancy of a running npd's cards: the time each card of its
+ * pipeline had a frame to compute; rate() of it is the occupancy. (Real
+ * cards give the same through np_queue_work_seconds_total.) */
+static void pipeline_metrics(FILE *f, const struct exporter *e)
+{
+	if (!e->src.npd)
+		return;
+	family(f, "np_pipeline_busy_seconds_total", "counter",
+	       "Time this card of the model's pipeline had a frame to "
+	       "compute (npd's emulated cards); rate() is its occupancy.");
+	for (size_t i = 0; i < e->src.n; i++) {
+		if (e->smp[i].err || e->smp[i].pipe_busy_ns < 0)
+			continue;
+		fputs("np_pipeline_busy_seconds_total{", f);
+		card_labels(f, e, i);
+		fprintf(f, "} %.9f\n", (double)e->smp[i].pipe_busy_ns / 1e9);
+	}
+}
+
 /* Queue statistics of real cards: compute_stat and dma0_stat.. */
 static void queue_metrics(FILE *f, const struct exporter *e)
 {
@@ -252,6 +277,7 @@ static int scrape(struct exporter *e, char **out, size_t *len)
 	state_metrics(f, e);
 	tf_metrics(f, e);
 	queue_metrics(f, e);
+	pipeline_metrics(f, e);
 	e->scrapes++;
 	family(f, "np_exporter_scrapes_total", "counter",
 	       "Scrapes this exporter served.");

@@ -59,6 +59,7 @@ static void row_from_pci(struct npt_card_row *r, unsigned int idx,
 	if (r->nholders < 0)
 		r->nholders = 0;
 	rc = npt_tele_sysfs(p->bdf, &tl);
+	npt_row_use(r, rc ? NULL : &tl);
 	snprintf(r->state, sizeof(r->state), "%s",
 		 !rc	       ? tl.state :
 		 rc == -EAGAIN ? "unavailable" :
@@ -86,6 +87,8 @@ enum {
 	COL_STATE,
 	COL_HOLDER,
 	COL_HOLDER_PID,
+	COL_SRAM_USED,
+	COL_FB_USED,
 	COL_COUNT,
 };
 
@@ -109,6 +112,8 @@ static const struct npt_col list_cols[COL_COUNT] = {
 	[COL_STATE] = {"state", "STATE", false},
 	[COL_HOLDER] = {"holder", "HOLDER", false},
 	[COL_HOLDER_PID] = {"holder_pid", "PID", true},
+	[COL_SRAM_USED] = {"sram_used_bytes", "SRAM-USED", true},
+	[COL_FB_USED] = {"fb_used_bytes", "FB-USED", true},
 };
 
 static const unsigned int default_cols[] = {
@@ -158,6 +163,11 @@ static void row_vals(char **v, const struct npt_card_row *r)
 					     r->nholders));
 		npt_cols_set(&v[COL_HOLDER_PID], "%d", r->holders[0].pid);
 	}
+	if (r->sram_used >= 0)
+		npt_cols_set(&v[COL_SRAM_USED], "%lld",
+			     (long long)r->sram_used);
+	if (r->fb_used >= 0)
+		npt_cols_set(&v[COL_FB_USED], "%lld", (long long)r->fb_used);
 }
 
 static int print_rows(const struct npt_cols_opts *o,

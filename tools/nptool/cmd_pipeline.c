@@ -214,7 +214,7 @@ static int pipe_setup(struct pipe *pp)
 {
 	struct npt_source *s = &pp->s;
 	struct bg_run *bg = &pp->bg;
-	int rc = npt_source_open(pp->t, s);
+	int rc = npt_source_open_own(pp->t, s);
 
 	if (rc)
 		return rc;

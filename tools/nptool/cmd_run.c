@@ -39,11 +39,11 @@
 static int inject(struct run *r)
 {
 	for (uint32_t i = 0; i < r->n_inj; i++) {
-		int ret = np_card_inject(np_ctx_card(r->ctx, r->inj[i].card),
+		int ret = np_card_inject(np_ctx_card(r->ctx, r->inj[i].idx),
 					 r->inj[i].fault);
 
 		if (ret) {
-			npt_err(r->t, "inject '%s' into card %u: %s",
+			npt_err(r->t, "inject '%s' into card %s: %s",
 				r->inj[i].fault, r->inj[i].card,
 				strerror(-ret));
 			return ret;
@@ -238,8 +238,8 @@ const char npt_run_options[] =
 	"  -q, --quiet            no text, only the statistics\n"
 	"      --recover          survive card failures: reset, reload, "
 	"resume\n"
-	"      --inject CARD:FAULT  a fault into emulated card CARD "
-	"(repeatable; docs/hardware.md)\n"
+	"      --inject CARD:FAULT  a fault into emulated card CARD (index, "
+	"name or serial; repeatable; docs/hardware.md)\n"
 	"      --inject-after N   inject once N tokens were delivered "
 	"(default 0: before the run)\n"
 	"      --chat             each prompt a user message in the model's "
@@ -468,11 +468,12 @@ static int check_inject(struct run *r)
 	for (uint32_t i = 0; i < r->n_inj; i++) {
 		struct np_card_info in;
 
-		if (r->inj[i].card >= np_ctx_num_cards(r->ctx))
-			return npt_usage(
-				r->t, "--inject: no card %u (%u cards)",
-				r->inj[i].card, np_ctx_num_cards(r->ctx));
-		np_card_info(np_ctx_card(r->ctx, r->inj[i].card), &in);
+		int rc = npt_card_find(r->t, r->ctx, "--inject", r->inj[i].card,
+				       &r->inj[i].idx);
+
+		if (rc)
+			return rc;
+		np_card_info(np_ctx_card(r->ctx, r->inj[i].idx), &in);
 		if (in.iommu_group >= 0) {
 			npt_err(r->t,
 				"--inject: card %s is real; inject on the QEMU "

@@ -20,6 +20,7 @@ enum {
 	COL_NAME,
 	COL_STATE,
 	COL_DMA_RATE,
+	COL_SRAM_USED, /* weights + KV + programs */
 	COL_HOLDER,
 	COL_HOLDER_PID,
 	COL_COUNT,
@@ -39,20 +40,25 @@ static const struct npt_col status_cols[COL_COUNT] = {
 	[NPT_TF_SRAM_CE] = {"sram_ce", "SRAM-CE", true},
 	[NPT_TF_SRAM_UE] = {"sram_ue", "SRAM-UE", true},
 	[NPT_TF_THROTTLES] = {"throttle_count", "THROTTLE", true},
+	[NPT_TF_SRAM_WEIGHTS] = {"sram_weight_bytes", "SRAM-W", true},
+	[NPT_TF_SRAM_KV] = {"sram_kv_bytes", "SRAM-KV", true},
+	[NPT_TF_SRAM_PROG] = {"sram_prog_bytes", "SRAM-PROG", true},
+	[NPT_TF_FB_USED] = {"fb_used_bytes", "FB", true},
 	[COL_INDEX] = {"index", "CARD", true},
 	[COL_NAME] = {"name", "NAME", false},
 	[COL_STATE] = {"state", "STATE", false},
 	[COL_DMA_RATE] = {"dma_bytes_per_s", "DMA", true},
+	[COL_SRAM_USED] = {"sram_used_bytes", "SRAM", true},
 	[COL_HOLDER] = {"holder", "HOLDER", false},
 	[COL_HOLDER_PID] = {"holder_pid", "PID", true},
 };
 
 /* The default table's order (the enum's order is that of the JSON). */
 static const unsigned int default_order[] = {
-	COL_INDEX,	  COL_NAME,	     COL_STATE,	     NPT_TF_TEMP,
-	NPT_TF_POWER,	  NPT_TF_VOLTAGE,    NPT_TF_CLOCK,   NPT_TF_BUSY,
-	COL_DMA_RATE,	  NPT_TF_DMA_ERRORS, NPT_TF_SRAM_CE, NPT_TF_SRAM_UE,
-	NPT_TF_THROTTLES, COL_HOLDER,
+	COL_INDEX,	COL_NAME,	COL_STATE,	  NPT_TF_TEMP,
+	NPT_TF_POWER,	NPT_TF_VOLTAGE, NPT_TF_CLOCK,	  NPT_TF_BUSY,
+	COL_DMA_RATE,	COL_SRAM_USED,	NPT_TF_FB_USED,	  NPT_TF_DMA_ERRORS,
+	NPT_TF_SRAM_CE, NPT_TF_SRAM_UE, NPT_TF_THROTTLES, COL_HOLDER,
 };
 
 /* How the table shows a field: raw value / div, prec decimals, unit. */
@@ -61,13 +67,23 @@ static const struct {
 	int prec;
 	const char *unit;
 } human[NPT_TF_COUNT] = {
-	[NPT_TF_TEMP] = {1000, 1, "C"},	     [NPT_TF_TEMP_MAX] = {1000, 1, "C"},
-	[NPT_TF_TEMP_CRIT] = {1000, 1, "C"}, [NPT_TF_POWER] = {1000, 1, "W"},
-	[NPT_TF_VOLTAGE] = {1000, 3, "V"},   [NPT_TF_CLOCK] = {1, 0, "MHz"},
-	[NPT_TF_BUSY] = {1, 0, "%"},	     [NPT_TF_UPTIME] = {1000, 1, "s"},
-	[NPT_TF_DMA_BYTES] = {1, 0, ""},     [NPT_TF_DMA_ERRORS] = {1, 0, ""},
-	[NPT_TF_SRAM_CE] = {1, 0, ""},	     [NPT_TF_SRAM_UE] = {1, 0, ""},
+	[NPT_TF_TEMP] = {1000, 1, "C"},
+	[NPT_TF_TEMP_MAX] = {1000, 1, "C"},
+	[NPT_TF_TEMP_CRIT] = {1000, 1, "C"},
+	[NPT_TF_POWER] = {1000, 1, "W"},
+	[NPT_TF_VOLTAGE] = {1000, 3, "V"},
+	[NPT_TF_CLOCK] = {1, 0, "MHz"},
+	[NPT_TF_BUSY] = {1, 0, "%"},
+	[NPT_TF_UPTIME] = {1000, 1, "s"},
+	[NPT_TF_DMA_BYTES] = {1, 0, ""},
+	[NPT_TF_DMA_ERRORS] = {1, 0, ""},
+	[NPT_TF_SRAM_CE] = {1, 0, ""},
+	[NPT_TF_SRAM_UE] = {1, 0, ""},
 	[NPT_TF_THROTTLES] = {1, 0, ""},
+	[NPT_TF_SRAM_WEIGHTS] = {1 << 20, 1, "M"},
+	[NPT_TF_SRAM_KV] = {1 << 20, 1, "M"},
+	[NPT_TF_SRAM_PROG] = {1 << 20, 1, "M"},
+	[NPT_TF_FB_USED] = {1 << 20, 1, "M"},
 };
 
 void npt_status_default(struct npt_cols_opts *o)
@@ -107,6 +123,20 @@ static void row(char **v, enum npt_fmt fmt, const struct npt_source *s,
 		npt_cols_set(&v[COL_DMA_RATE], "%.1fMB/s", rate / 1e6);
 	else if (rate >= 0)
 		npt_cols_set(&v[COL_DMA_RATE], "%.0f", rate);
+	if (npt_sample_has(b, NPT_TF_SRAM_WEIGHTS) &&
+	    npt_sample_has(b, NPT_TF_SRAM_KV) &&
+	    npt_sample_has(b, NPT_TF_SRAM_PROG)) {
+		uint64_t used = b->tl.v[NPT_TF_SRAM_WEIGHTS] +
+				b->tl.v[NPT_TF_SRAM_KV] +
+				b->tl.v[NPT_TF_SRAM_PROG];
+
+		if (tb)
+			npt_cols_set(&v[COL_SRAM_USED], "%.1fM",
+				     (double)used / (1 << 20));
+		else
+			npt_cols_set(&v[COL_SRAM_USED], "%llu",
+				     (unsigned long long)used);
+	}
 	if (nh > 0) {
 		npt_cols_set(&v[COL_HOLDER], "%s",
 			     npt_holders_str(hs, sizeof(hs), h, nh));

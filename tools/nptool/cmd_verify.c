@@ -93,15 +93,22 @@ static int verify_setup(struct verify *v)
 			       npt_errno_exit(ret);
 	}
 	for (unsigned int i = 0; i < v->n_inj; i++) {
-		const struct npt_inject *in = &v->inj[i];
-		struct np_card *card = in->card < np_pipeline_cards(v->p) ?
-					       np_ctx_card(v->ctx, in->card) :
-					       NULL;
+		struct npt_inject *in = &v->inj[i];
+		int rc = npt_card_find(t, v->ctx, "--inject", in->card,
+				       &in->idx);
 
-		ret = card ? np_card_inject(card, in->fault) : -EINVAL;
+		if (rc)
+			return rc;
+		ret = in->idx < np_pipeline_cards(v->p) ?
+			      np_card_inject(np_ctx_card(v->ctx, in->idx),
+					     in->fault) :
+			      -EINVAL;
 		if (ret) {
-			npt_err(t, "inject '%s' into card %u: %s%s", in->fault,
-				in->card, strerror(-ret),
+			npt_err(t, "inject '%s' into card %s: %s%s", in->fault,
+				in->card,
+				in->idx < np_pipeline_cards(v->p) ?
+					strerror(-ret) :
+					"the model does not use it",
 				ret == -EOPNOTSUPP ?
 					" (real cards: inject on the QEMU "
 					"monitor, qom-set ... inject-fault)" :

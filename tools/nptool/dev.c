@@ -2,9 +2,11 @@
 /* nptool's use of libnp; see dev.h. */
 #include "dev.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <syslog.h>
 #include <time.h>
 
@@ -110,7 +112,21 @@ static const struct {
 	[NPT_TF_SRAM_UE] = {"sram_ue", NP_REG_SRAM_UE, 0, "sram_ue", NULL, 0},
 	[NPT_TF_THROTTLES] = {"throttle_count", NP_REG_THROTTLE_COUNT, 0,
 			      "throttle_count", NULL, 0},
+	[NPT_TF_SRAM_WEIGHTS] = {"sram_weight_bytes", NP_REG_USE_WEIGHTS, 0,
+				 "sram_weight_bytes", NULL, 0},
+	[NPT_TF_SRAM_KV] = {"sram_kv_bytes", NP_REG_USE_KV, 0, "sram_kv_bytes",
+			    NULL, 0},
+	[NPT_TF_SRAM_PROG] = {"sram_prog_bytes", NP_REG_USE_PROG, 0,
+			      "sram_prog_bytes", NULL, 0},
+	[NPT_TF_FB_USED] = {"fb_used_bytes", NP_REG_USE_FB, 0, "fb_used_bytes",
+			    NULL, 0},
 };
+
+/* The use registers came with ABI 1.2. */
+static bool tf_present(enum npt_tf f, const struct np_card_info *in)
+{
+	return f < NPT_TF_SRAM_WEIGHTS || in->abi_minor >= 2;
+}
 
 const char *npt_tf_key(enum npt_tf f)
 {
@@ -138,6 +154,7 @@ static int reg64(struct np_card *c, uint32_t lo, uint32_t hi, uint64_t *v)
 
 int npt_tele_regs(struct np_card *card, struct npt_tele *tl)
 {
+	struct np_card_info in;
 	uint32_t st, v;
 	int rc;
 
@@ -146,7 +163,10 @@ int npt_tele_regs(struct np_card *card, struct npt_tele *tl)
 	if (rc)
 		return rc;
 	snprintf(tl->state, sizeof(tl->state), "%s", npt_state_name(st));
+	np_card_info(card, &in);
 	for (unsigned int f = 0; f < NPT_TF_COUNT; f++) {
+		if (!tf_present(f, &in))
+			continue;
 		if (tf_desc[f].reg_hi) {
 			rc = reg64(card, tf_desc[f].reg, tf_desc[f].reg_hi,
 				   &tl->v[f]);
@@ -306,33 +326,72 @@ int npt_xfer_batch(struct np_card *c, const struct np_xfer_spec *spec,
 	return rc;
 }
 
-/* sel[i] for each card named by an index or a name; all for none */
+bool npt_card_arg_is(const char *arg, unsigned int idx, const char *name,
+		     const char *serial)
+{
+	size_t n = strlen(arg);
+	char *end;
+	unsigned long v;
+
+	if (!n)
+		return false;
+	/* 16 hex digits are a serial, even when all of them are decimal */
+	if (n == 16 && strspn(arg, "0123456789abcdefABCDEF") == 16)
+		return serial && !strcasecmp(arg, serial);
+	if (isdigit((unsigned char)arg[0])) {
+		errno = 0;
+		v = strtoul(arg, &end, 10);
+		if (!*end)
+			return !errno && v == idx;
+	}
+	if (name && !strcasecmp(arg, name))
+		return true;
+	/* BB:DD.F, the domain 0000 left out (as lspci prints it) */
+	if (name && n == 7 && strlen(name) == 12 &&
+	    !strncmp(name, "0000:", 5) && !strcasecmp(arg, name + 5))
+		return true;
+	return false;
+}
+
+int npt_card_find(struct npt *t, struct np_ctx *ctx, const char *what,
+		  const char *arg, unsigned int *idx)
+{
+	unsigned int n = np_ctx_num_cards(ctx);
+
+	for (unsigned int i = 0; i < n; i++) {
+		struct np_card_info in;
+		char serial[17] = "";
+
+		if (!np_card_info(np_ctx_card(ctx, i), &in) && in.serial)
+			snprintf(serial, sizeof(serial), "%016llx",
+				 (unsigned long long)in.serial);
+		if (npt_card_arg_is(arg, i, np_card_name(np_ctx_card(ctx, i)),
+				    serial)) {
+			*idx = i;
+			return NPT_EXIT_OK;
+		}
+	}
+	npt_err(t,
+		"%s: no card %s in '%s': give an index 0..%u, a name (PCI "
+		"address or emu:N) or a serial, as 'nptool list' shows them",
+		what, arg, t->spec, n ? n - 1 : 0);
+	return NPT_EXIT_USAGE;
+}
+
+/* sel[i] for each card named by an index, a name or a serial; all for
+ * none */
 static int select_cards(struct npt *t, struct npt_cards *cs, int argc,
 			char **argv)
 {
 	for (unsigned int i = 0; i < cs->n; i++)
 		cs->sel[i] = argc == 0;
 	for (int a = 0; a < argc; a++) {
-		char *end;
-		unsigned long idx = strtoul(argv[a], &end, 10);
-		bool found = false;
+		unsigned int idx;
+		int rc = npt_card_find(t, cs->ctx, "CARD", argv[a], &idx);
 
-		if (*argv[a] && !*end && idx < cs->n) {
-			cs->sel[idx] = true;
-			continue;
-		}
-		for (unsigned int i = 0; i < cs->n; i++) {
-			if (!strcmp(np_card_name(np_ctx_card(cs->ctx, i)),
-				    argv[a]))
-				cs->sel[i] = found = true;
-		}
-		if (!found) {
-			npt_err(t,
-				"no card '%s' in '%s': give an index 0..%u or "
-				"a name shown by 'nptool list'",
-				argv[a], t->spec, cs->n - 1);
-			return NPT_EXIT_USAGE;
-		}
+		if (rc)
+			return rc;
+		cs->sel[idx] = true;
 	}
 	for (unsigned int i = 0; i < cs->n; i++)
 		cs->nsel += cs->sel[i];
@@ -375,8 +434,24 @@ void npt_cards_close(struct npt_cards *cs)
 	memset(cs, 0, sizeof(*cs));
 }
 
+void npt_row_use(struct npt_card_row *r, const struct npt_tele *tl)
+{
+	const uint32_t sram = 1u << NPT_TF_SRAM_WEIGHTS | 1u << NPT_TF_SRAM_KV |
+			      1u << NPT_TF_SRAM_PROG;
+
+	r->sram_used = tl && (tl->valid & sram) == sram ?
+			       (int64_t)(tl->v[NPT_TF_SRAM_WEIGHTS] +
+					 tl->v[NPT_TF_SRAM_KV] +
+					 tl->v[NPT_TF_SRAM_PROG]) :
+			       -1;
+	r->fb_used = tl && (tl->valid & 1u << NPT_TF_FB_USED) ?
+			     (int64_t)tl->v[NPT_TF_FB_USED] :
+			     -1;
+}
+
 static int row_from_card(struct npt_card_row *r, struct np_card *c)
 {
+	struct npt_tele tl;
 	struct np_card_info in;
 	struct npt_pci p;
 	uint32_t st;
@@ -405,6 +480,7 @@ static int row_from_card(struct npt_card_row *r, struct np_card *c)
 	r->iommu_group = in.iommu_group;
 	r->numa_node = -1;
 	snprintf(r->state, sizeof(r->state), "%s", npt_state_name(st));
+	npt_row_use(r, npt_tele_regs(c, &tl) ? NULL : &tl);
 	if (!npt_pci_read(in.name, &p)) {
 		snprintf(r->bdf, sizeof(r->bdf), "%s", p.bdf);
 		snprintf(r->driver, sizeof(r->driver), "%s", p.driver);
@@ -467,6 +543,14 @@ void npt_card_row_json(struct npt_json *j, const struct npt_card_row *r)
 	json_int_or_null(j, "iommu_group", r->iommu_group);
 	json_int_or_null(j, "numa_node", r->numa_node);
 	npt_json_kstr(j, "state", r->state);
+	if (r->sram_used >= 0)
+		npt_json_kuint(j, "sram_used_bytes", (uint64_t)r->sram_used);
+	else
+		npt_json_knull(j, "sram_used_bytes");
+	if (r->fb_used >= 0)
+		npt_json_kuint(j, "fb_used_bytes", (uint64_t)r->fb_used);
+	else
+		npt_json_knull(j, "fb_used_bytes");
 	npt_holders_json(j, r->holders, r->nholders);
 }
 
@@ -527,38 +611,86 @@ void npt_link_str(char *buf, size_t len, int gen, int width)
 		snprintf(buf, len, "Gen%d x%d", gen, width);
 }
 
-int npt_source_open(struct npt *t, struct npt_source *s)
+static int source_open(struct npt *t, struct npt_source *s, bool npd)
 {
 	int rc;
 
 	memset(s, 0, sizeof(*s));
 	if (npt_spec_is_emu(t->spec)) {
+		const char *url = npd ? npt_npd_url() : NULL;
+
+		/* emulated cards live inside the process that made them:
+		 * those of a running npd are seen through npd */
+		if (url && !npt_npd_open(url, &s->npd, &s->n)) {
+			if (!t->json)
+				fprintf(stderr,
+					"nptool: %s: showing the %zu emulated "
+					"cards of npd[%ld] at %s (devices %s, "
+					"model %s)\n",
+					t->spec, s->n, npt_npd_pid(s->npd),
+					npt_npd_where(s->npd),
+					npt_npd_devices(s->npd),
+					npt_npd_model(s->npd));
+			return NPT_EXIT_OK;
+		}
 		rc = npt_open(t, NULL, &s->ctx);
 		if (!rc)
 			s->n = np_ctx_num_cards(s->ctx);
-		/* emulated cards live inside one process: these are ours,
-		 * not those of a run in another process */
+		/* these are ours, not those of a run in another process */
 		if (!rc && !t->json)
 			fprintf(stderr,
 				"nptool: %s: these are %zu emulated cards this "
 				"nptool created, idle; another process's "
-				"emulated cards cannot be seen from here\n",
-				t->spec, s->n);
+				"emulated cards cannot be seen from here (no "
+				"npd answered at %s; NP_NPD=http://HOST:PORT "
+				"names a running npd)\n",
+				t->spec, s->n,
+				url ? url :
+				npd ? "NP_NPD=off" :
+				      "-");
 		return rc;
 	}
 	return npt_sysfs_cards(t, &s->pci, &s->n);
+}
+
+int npt_source_open(struct npt *t, struct npt_source *s)
+{
+	return source_open(t, s, true);
+}
+
+int npt_source_open_own(struct npt *t, struct npt_source *s)
+{
+	return source_open(t, s, false);
 }
 
 void npt_source_close(struct npt_source *s)
 {
 	np_close(s->ctx);
 	free(s->pci);
+	npt_npd_close(s->npd);
 }
 
 const char *npt_source_name(const struct npt_source *s, size_t i)
 {
+	if (s->npd)
+		return npt_npd_card_str(s->npd, i, "name");
 	return s->ctx ? np_card_name(np_ctx_card(s->ctx, (unsigned int)i)) :
 			s->pci[i].bdf;
+}
+
+void npt_source_serial(const struct npt_source *s, size_t i, char *buf,
+		       size_t len)
+{
+	struct np_card_info in;
+
+	buf[0] = 0;
+	if (s->npd)
+		snprintf(buf, len, "%s", npt_npd_card_str(s->npd, i, "serial"));
+	else if (s->ctx &&
+		 !np_card_info(np_ctx_card(s->ctx, (unsigned int)i), &in))
+		snprintf(buf, len, "%016llx", (unsigned long long)in.serial);
+	else if (s->pci)
+		npt_card_attr(s->pci[i].bdf, "serial", buf, len);
 }
 
 int npt_source_holders(const struct npt_source *s, size_t i,
@@ -566,6 +698,12 @@ int npt_source_holders(const struct npt_source *s, size_t i,
 {
 	int n;
 
+	/* npd's cards: npd holds them all */
+	if (s->npd) {
+		h[0].pid = (int)npt_npd_pid(s->npd);
+		snprintf(h[0].comm, sizeof(h[0].comm), "npd");
+		return 1;
+	}
 	if (s->ctx)
 		return 0;
 	n = npt_card_holders(s->pci[i].bdf, s->pci[i].iommu_group, h,
@@ -575,7 +713,12 @@ int npt_source_holders(const struct npt_source *s, size_t i,
 
 void npt_sample_all(const struct npt_source *s, struct npt_sample *out)
 {
+	if (s->npd) {
+		npt_npd_sample(s->npd, out, s->n);
+		return;
+	}
 	for (size_t i = 0; i < s->n; i++) {
+		out[i].pipe_busy_ns = -1;
 		if (s->ctx)
 			out[i].err = npt_tele_regs(
 				np_ctx_card(s->ctx, (unsigned int)i),
@@ -621,6 +764,12 @@ int npt_tele_errors(struct npt *t, const struct npt_source *s,
 				s->pci[i].driver[0] ? s->pci[i].driver :
 						      "no driver",
 				NPT_DRIVER);
+		else if (s->npd)
+			npt_err(t,
+				"card %s: npd at %s no longer answers or "
+				"lists it (%s)",
+				npt_source_name(s, i), npt_npd_where(s->npd),
+				strerror(-smp[i].err));
 		else if (smp[i].err == -EAGAIN)
 			npt_err(t,
 				"card %s: telemetry unavailable for a second: "
@@ -643,7 +792,10 @@ void npt_tele_json(struct npt *t, const struct npt_source *s,
 	struct npt_holder h[NPT_MAX_HOLDERS];
 	int nh;
 
-	npt_json_kstr(j, "source", s->ctx ? "registers" : "sysfs");
+	npt_json_kstr(j, "source",
+		      s->npd ? "npd" :
+		      s->ctx ? "registers" :
+			       "sysfs");
 	npt_json_kdouble(j, "interval_s", secs);
 	npt_json_key(j, "cards");
 	npt_json_arr_open(j);
@@ -667,6 +819,15 @@ void npt_tele_json(struct npt *t, const struct npt_source *s,
 			npt_json_kdouble(j, "dma_bytes_per_s", rate);
 		else
 			npt_json_knull(j, "dma_bytes_per_s");
+		if (npt_sample_has(&b[i], NPT_TF_SRAM_WEIGHTS) &&
+		    npt_sample_has(&b[i], NPT_TF_SRAM_KV) &&
+		    npt_sample_has(&b[i], NPT_TF_SRAM_PROG))
+			npt_json_kuint(j, "sram_used_bytes",
+				       b[i].tl.v[NPT_TF_SRAM_WEIGHTS] +
+					       b[i].tl.v[NPT_TF_SRAM_KV] +
+					       b[i].tl.v[NPT_TF_SRAM_PROG]);
+		else
+			npt_json_knull(j, "sram_used_bytes");
 		nh = npt_source_holders(s, i, h);
 		npt_holders_json(j, h, nh);
 		npt_json_obj_close(j);

@@ -42,6 +42,11 @@ enum npt_tf {
 	NPT_TF_SRAM_CE,
 	NPT_TF_SRAM_UE,
 	NPT_TF_THROTTLES,
+	/* what a loaded model takes (NP_REG_USE_*, ABI 1.2), bytes */
+	NPT_TF_SRAM_WEIGHTS,
+	NPT_TF_SRAM_KV,
+	NPT_TF_SRAM_PROG,
+	NPT_TF_FB_USED,
 	NPT_TF_COUNT,
 };
 
@@ -104,6 +109,21 @@ int npt_p2p_pair(struct np_card *src, struct np_card *dst, struct np_buf *b,
 int npt_reset_verify(struct np_card *c, struct np_buf *b, double *ms, char *why,
 		     size_t len);
 
+/*
+ * Card selection, the same on every command (CARD arguments, --card,
+ * --inject CARD:FAULT): a card is named by its index in the context (in
+ * decimal), its name (a PCI address, also BB:DD.F without the domain, in
+ * any case; emu:N) or its serial (16 hex digits, any case).
+ * npt_card_arg_is: whether arg names the card of index idx, name and
+ * serial ("" or NULL when unknown). npt_card_find: the card of ctx that
+ * arg names into *idx, else a usage error naming what (the option), arg
+ * and the forms.
+ */
+bool npt_card_arg_is(const char *arg, unsigned int idx, const char *name,
+		     const char *serial);
+int npt_card_find(struct npt *t, struct np_ctx *ctx, const char *what,
+		  const char *arg, unsigned int *idx);
+
 /* The cards a test command works on. */
 struct npt_cards {
 	struct np_ctx *ctx;
@@ -138,7 +158,13 @@ struct npt_card_row {
 	char state[24];
 	struct npt_holder holders[NPT_MAX_HOLDERS]; /* npt_card_holders() */
 	int nholders;
+	/* bytes a loaded model takes (the use registers): SRAM for weights,
+	 * KV cache and programs, and frame buffer; -1 when unknown */
+	int64_t sram_used, fb_used;
 };
+/* r's sram_used and fb_used from a telemetry read (-1 where it has
+ * none). */
+void npt_row_use(struct npt_card_row *r, const struct npt_tele *tl);
 
 /* Rows of the cards of a libnp context. Returns an exit code. */
 int npt_card_rows(struct npt *t, struct np_ctx *ctx, struct npt_card_row **out,
@@ -160,22 +186,52 @@ void npt_link_str(char *buf, size_t len, int gen, int width);
  * through libnp's register access.
  */
 
+struct npt_npd;
+
 struct npt_source {
 	struct np_ctx *ctx; /* emulated cards: registers */
 	struct npt_pci *pci; /* real cards: sysfs */
+	struct npt_npd *npd; /* a running npd's cards (emulated) */
 	size_t n;
 };
 
 struct npt_sample {
 	struct npt_tele tl;
 	int err; /* 0 or -errno of the read */
+	/* npd: the time this card of the pipeline had a frame to compute
+	 * since npd's scheduler started; -1 when unknown */
+	int64_t pipe_busy_ns;
 };
+
+/*
+ * npd_src.c: the cards of a running npd (GET /v1/np/cards). npt_npd_url:
+ * where to look, $NP_NPD or npd's default http://127.0.0.1:8080, NULL
+ * when NP_NPD is "off" or empty. npt_npd_open: 0 and the card count, or
+ * -ENOENT when no npd answers there. npt_npd_sample fetches again.
+ */
+const char *npt_npd_url(void);
+int npt_npd_open(const char *url, struct npt_npd **out, size_t *n);
+void npt_npd_close(struct npt_npd *d);
+const char *npt_npd_devices(const struct npt_npd *d);
+const char *npt_npd_model(const struct npt_npd *d);
+long npt_npd_pid(const struct npt_npd *d);
+const char *npt_npd_where(const struct npt_npd *d);
+/* card i's string field (name, serial, state), "" when absent */
+const char *npt_npd_card_str(const struct npt_npd *d, size_t i,
+			     const char *key);
+void npt_npd_sample(struct npt_npd *d, struct npt_sample *out, size_t n);
 
 /* Open the cards of t->spec. Returns an exit code; close it either way. */
 int npt_source_open(struct npt *t, struct npt_source *s);
+/* The same, but never a running npd's cards: own emulated cards (nptool
+ * pipeline runs its own model on them). */
+int npt_source_open_own(struct npt *t, struct npt_source *s);
 void npt_source_close(struct npt_source *s);
 /* Name of card i: libnp's name or the BDF. */
 const char *npt_source_name(const struct npt_source *s, size_t i);
+/* Card i's serial, 16 hex digits, or "" when unknown. */
+void npt_source_serial(const struct npt_source *s, size_t i, char *buf,
+		       size_t len);
 /* The processes holding card i (none for emulated cards); see
  * npt_card_holders(). Returns how many, never an error. */
 int npt_source_holders(const struct npt_source *s, size_t i,

@@ -15,8 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include <np/np.h>
 
 #include "nptool.h"
+#include "sysfs.h"
 
 #define CMD(n, a, h)                                                     \
 	{                                                                \
@@ -254,6 +258,71 @@ static bool wants_help(int argc, char **argv)
 static int main_usage(struct npt *t, const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/*
+ * -d vfio:SERIAL[,...]: a card named by its serial (16 hex digits, as
+ * list shows it) becomes its PCI address, so -d takes the card names the
+ * commands take (index and name need a context; the spec is what makes
+ * one). 0, or why not into why.
+ */
+static int resolve_serials(struct npt *t, char *why, size_t len)
+{
+	static char spec[NP_MAX_CARDS * 20 + 8];
+	const char *s = t->spec, *item;
+	struct npt_pci *pci = NULL;
+	size_t n = 0, off;
+	bool any = false;
+
+	if (strncmp(s, "vfio:", 5) || !strcmp(s, "vfio:all") ||
+	    strlen(s) >= sizeof(spec))
+		return 0;
+	for (item = s + 5; *item;) {
+		size_t l = strcspn(item, ",");
+
+		any |= l == 16 && strspn(item, "0123456789abcdefABCDEF") >= 16;
+		item += l + !!item[l];
+	}
+	if (!any)
+		return 0;
+	npt_pci_cards(&pci, &n);
+	off = (size_t)snprintf(spec, sizeof(spec), "vfio:");
+	for (item = s + 5; *item;) {
+		size_t l = strcspn(item, ",");
+		char serial[40];
+		bool found = false;
+
+		if (l == 16 && strspn(item, "0123456789abcdefABCDEF") >= 16) {
+			for (size_t i = 0; i < n && !found; i++) {
+				if (npt_card_attr(pci[i].bdf, "serial", serial,
+						  sizeof(serial)) ||
+				    strncasecmp(serial, item, 16))
+					continue;
+				off += (size_t)snprintf(
+					spec + off, sizeof(spec) - off, "%s%s",
+					off > 5 ? "," : "", pci[i].bdf);
+				found = true;
+			}
+			if (!found) {
+				snprintf(
+					why, len,
+					"-d %s: no card with serial %.16s (the "
+					"np_vfio_pci driver shows serials; "
+					"'nptool list' lists them)",
+					s, item);
+				free(pci);
+				return -ENOENT;
+			}
+		} else {
+			off += (size_t)snprintf(spec + off, sizeof(spec) - off,
+						"%s%.*s", off > 5 ? "," : "",
+						(int)l, item);
+		}
+		item += l + !!item[l];
+	}
+	free(pci);
+	t->spec = spec;
+	return 0;
+}
+
 static int main_usage(struct npt *t, const char *name, const char *fmt, ...)
 {
 	char msg[256];
@@ -350,6 +419,12 @@ static int dispatch(struct npt *t, int argc, char **argv)
 	if (wants_help(argc, argv)) {
 		cmd_usage(stdout, cur_cmd);
 		return NPT_EXIT_OK;
+	}
+	{
+		char why[256];
+
+		if (resolve_serials(t, why, sizeof(why)))
+			return main_usage(t, argv[0], "%s", why);
 	}
 	t->cmd = cur_cmd->name;
 	opterr = 1;

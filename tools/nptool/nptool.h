@@ -100,9 +100,13 @@ int npt_read_file(const char *path, size_t max, char **buf, size_t *len);
 
 /* --inject CARD:FAULT: a context card and a fault as np_card_inject()
  * spells it; example is shown in the usage error. */
+/* --inject CARD:FAULT: the card as given (npt_card_find() resolves it
+ * into idx once the cards are open), the fault as np_card_inject()
+ * spells it */
 struct npt_inject {
-	unsigned int card;
+	char card[40];
 	const char *fault;
+	unsigned int idx;
 };
 int npt_parse_inject(struct npt *t, char *s, const char *example,
 		     struct npt_inject *in);

@@ -237,25 +237,38 @@ void npt_print_text(FILE *f, const char *s, size_t len)
 	}
 }
 
+/* Length of the card part of "CARD:FAULT": emu:N and PCI addresses hold
+ * colons themselves. */
+static size_t inject_card_len(const char *s)
+{
+	unsigned int d, b, dev, f;
+	int n = 0;
+
+	if (!strncmp(s, "emu:", 4))
+		return 4 + strspn(s + 4, "0123456789");
+	if ((sscanf(s, "%4x:%2x:%2x.%1u%n", &d, &b, &dev, &f, &n) == 4 &&
+	     n == 12) ||
+	    (sscanf(s, "%2x:%2x.%1u%n", &b, &dev, &f, &n) == 3 && n == 7))
+		return (size_t)n;
+	return strcspn(s, ":");
+}
+
 int npt_parse_inject(struct npt *t, char *s, const char *example,
 		     struct npt_inject *in)
 {
-	char *colon = strchr(s, ':'), *end;
-	unsigned long v;
+	size_t n = inject_card_len(s);
 
-	errno = 0;
-	v = colon ? strtoul(s, &end, 10) : 0;
-	if (!colon || errno || end != colon || end == s)
+	if (!n || s[n] != ':' || !s[n + 1])
 		return npt_usage(t,
-				 "--inject '%s': expected CARD:FAULT, e.g. %s",
+				 "--inject '%s': expected CARD:FAULT (CARD an "
+				 "index, a name or a serial), e.g. %s",
 				 s, example);
-	if (v >= NP_MAX_CARDS)
-		return npt_usage(t,
-				 "--inject '%s': no card %lu (a context has at "
-				 "most %d cards)",
-				 s, v, NP_MAX_CARDS);
-	in->card = (unsigned int)v;
-	in->fault = colon + 1;
+	if (n >= sizeof(in->card))
+		return npt_usage(t, "--inject '%.64s...': no such card", s);
+	memcpy(in->card, s, n);
+	in->card[n] = 0;
+	in->fault = s + n + 1;
+	in->idx = 0;
 	return 0;
 }
 

@@ -77,8 +77,10 @@ struct np_recover_event {
 	 * failed, and how: "removed", "not answering", "uncorrected SRAM
 	 * error", "DMA error", "compute error", "compute queue hang" (its
 	 * queue ran one job for 16 times its longest job so far, at least
-	 * 500 ms); card -1 and "timeout" when no card reports a fault (the
-	 * run stopped making progress for the context's timeout). */
+	 * 500 ms, at most the context's timeout), "DMA engine hang" (one of
+	 * its DMA engines ran one transfer as long, by the same rule); card
+	 * -1 and "timeout" when no card reports a fault (the run stopped
+	 * making progress for the context's timeout). */
 	int32_t card;
 	const char *fault;
 	/* The context card (np_ctx_card index) that took the image of a
