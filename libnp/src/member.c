@@ -225,7 +225,7 @@ static int connect_down(struct np_member *m)
 
 /* A HELLO: check, compile, load the segment, connect downstream. */
 static void on_hello(struct np_member *m, struct npi_peer *pe,
-		     const struct npi_hello *h)
+		     const struct npi_msg *msg, const struct npi_hello *h)
 {
 	uint64_t t = npi_now_ns();
 	int ret;
@@ -261,7 +261,7 @@ static void on_hello(struct np_member *m, struct npi_peer *pe,
 	m->head = pe;
 	m->hello = *h;
 	m->hello.calib_len = h->calib_len < NPI_CALIB_MAX ? h->calib_len : 0;
-	m->epoch = 0;
+	m->epoch = msg->epoch; /* a spare joins in the head's epoch */
 	ret = compile(m, &m->hello);
 	if (ret) {
 		reply(m, pe, ret, 0,
@@ -377,7 +377,7 @@ static void ops_arrived(void *o, struct npi_peer *pe, const struct npi_msg *msg,
 	switch (msg->type) {
 	case NPI_MSG_HELLO:
 		if (buf)
-			on_hello(m, pe, buf);
+			on_hello(m, pe, msg, buf);
 		break;
 	case NPI_MSG_RESET:
 		if (buf)

@@ -1,0 +1,143 @@
+#!/bin/bash
+# A pipeline that spans hosts, on one machine with real network stacks
+# (docs/cluster.md): four network namespaces (hosts) joined by veth pairs
+# to a bridge in a fifth (the switch), addresses 10.77.0.x/24 that exist
+# only inside them. A member (npmember, emu:16) runs in each; the first
+# three form the chain, the fourth is the spare. The head runs in the
+# first host. UCX is pinned to TCP on the veth (UCX_TLS=tcp,
+# UCX_NET_DEVICES), so every frame crosses a network stack, never shared
+# memory. A 40-layer model (Granite-3.3-8B's depth, width 128) spread over
+# the members' 48 cards:
+#   1. tokens and every logit bit-exact with the integer reference;
+#   2. kill -9 of the middle member mid-run: detected, its cards moved to
+#      the spare, requests replayed: greedy output identical to run 1;
+#   3. a member cut off (link down) with no spare left: found silent by
+#      the heartbeat timeout, every request fails with an error, nothing
+#      hangs.
+# Needs root and ip netns; exits 77 (skipped) without. Namespaces and
+# processes are removed on every exit (trap).
+# usage: cluster.sh NPMEMBER NP_CLUSTER_RUN NPTOOL SAMPLE_TEXT
+set -u
+member=$1 run=$2 nptool=$3 text=$4
+
+if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null; then
+	echo "cluster: needs root and ip (iproute2); skipped"
+	exit 77
+fi
+tag=npc$$
+work=$(mktemp -d)
+pids=()
+hosts=(1 2 3 4)
+
+cleanup() {
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	for h in "${hosts[@]}"; do ip netns del "${tag}h$h" 2>/dev/null; done
+	ip netns del "${tag}sw" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+fail() {
+	echo "cluster: FAIL: $*"
+	for f in "$work"/*.log; do
+		echo "--- $f"
+		tail -n 30 "$f"
+	done
+	exit 1
+}
+
+# the switch and the hosts
+ip netns add "${tag}sw" || { echo "cluster: ip netns unavailable; skipped"; exit 77; }
+ip -n "${tag}sw" link add br0 type bridge || fail "bridge"
+ip -n "${tag}sw" link set br0 up
+for h in "${hosts[@]}"; do
+	ns=${tag}h$h
+	ip netns add "$ns" || fail "netns $ns"
+	ip link add "${tag}a$h" type veth peer name "${tag}b$h" || fail "veth"
+	ip link set "${tag}a$h" netns "$ns"
+	ip link set "${tag}b$h" netns "${tag}sw"
+	ip -n "${tag}sw" link set "${tag}b$h" master br0 up
+	ip -n "$ns" addr add "10.77.0.$h/24" dev "${tag}a$h"
+	ip -n "$ns" link set "${tag}a$h" up
+	ip -n "$ns" link set lo up
+done
+
+export NP_EVENT_LOG=off UCX_TLS=tcp UCX_WARN_UNUSED_ENV_VARS=n
+"$nptool" model mkgguf --arch granite --shape tiny --layers 40 --dim 128 \
+	--heads 4 --kv-heads 2 --ffn 384 --vocab 1024 --text "$text" \
+	--out "$work/model.gguf" >"$work/mkgguf.log" 2>&1 || fail "mkgguf"
+
+start_member() { # host
+	local h=$1
+	cp "$work/model.gguf" "$work/h$h.gguf"
+	ip netns exec "${tag}h$h" env UCX_NET_DEVICES="${tag}a$h" \
+		"$member" --listen "10.77.0.$h:7000" -m "$work/h$h.gguf" \
+		-d emu:16 >"$work/member$h.log" 2>&1 &
+	pids[$h]=$!
+}
+for h in "${hosts[@]}"; do start_member "$h"; done
+for h in "${hosts[@]}"; do
+	for _ in $(seq 100); do
+		grep -q serving "$work/member$h.log" && break
+		kill -0 "${pids[$h]}" 2>/dev/null || fail "member $h exited"
+		sleep 0.1
+	done
+	grep -q serving "$work/member$h.log" || fail "member $h not serving"
+done
+
+cat >"$work/chain.cluster" <<EOT
+# three hosts in pipeline order, one spare
+member 10.77.0.1:7000 cards=16
+member 10.77.0.2:7000 cards=16
+member 10.77.0.3:7000 cards=16
+spare  10.77.0.4:7000 cards=16
+EOT
+
+run_head() { # log, args...
+	local log=$1
+	shift
+	ip netns exec "${tag}h1" env UCX_NET_DEVICES="${tag}a1" \
+		timeout 120 "$run" -m "$work/model.gguf" -n 8 -M 4 -t 12 "$@" \
+		>"$work/$log.log" 2>&1
+}
+
+# 1. bit-exact, every logit
+run_head run1 --cluster "$work/chain.cluster" --full-logits --check \
+	--out "$work/run1.tokens" || fail "run 1"
+grep -q "bit-exact" "$work/run1.log" || fail "run 1 not checked"
+grep -q "cluster members 3 " "$work/run1.log" || fail "run 1: not 3 members"
+echo "cluster: 1. 40 layers on 3 hosts (48 cards): bit-exact"
+grep -h "^requests\|^cluster\|^check" "$work/run1.log"
+
+# 2. the middle member killed mid-run: the spare takes its cards
+run_head run2 --cluster "$work/chain.cluster" --check --out "$work/run2.tokens" \
+	--kill-at 30 --kill-cmd "kill -9 ${pids[2]}" || fail "run 2"
+grep -q "recoveries 1 " "$work/run2.log" || fail "run 2: no recovery"
+grep -q "replacements 1" "$work/run2.log" || fail "run 2: no spare taken"
+grep -q "10.77.0.2:7000" "$work/run2.log" || fail "run 2: dead host not named"
+cmp -s "$work/run1.tokens" "$work/run2.tokens" ||
+	fail "run 2: greedy output differs from run 1"
+echo "cluster: 2. member 2 killed, spare took over: identical output"
+grep -h "recovered\|^requests\|^cluster\|^check\|failed\|spare" "$work/run2.log"
+
+# 3. a member cut off (its link down: no reset, only silence) and no
+# spare left: detected by the heartbeat timeout, every request fails with
+# an error, nothing hangs
+cat >"$work/nospare.cluster" <<EOT
+member 10.77.0.1:7000 cards=16
+member 10.77.0.4:7000 cards=16
+member 10.77.0.3:7000 cards=16
+EOT
+run_head run3 --cluster "$work/nospare.cluster" \
+	--kill-at 30 --kill-cmd "ip -n ${tag}h3 link set ${tag}a3 down"
+rc=$?
+[ "$rc" -eq 1 ] || fail "run 3: exit $rc, expected 1 (124: it hung)"
+grep -q "no spare is left" "$work/run3.log" || fail "run 3: no clear error"
+grep -q "request 0 failed" "$work/run3.log" || fail "run 3: requests not failed"
+grep -q "silent past the timeout" "$work/run3.log" ||
+	fail "run 3: not detected by the heartbeat timeout"
+echo "cluster: 3. member 3 cut off, no spare: requests failed, no hang"
+grep -h "cluster:\|request 0" "$work/run3.log"
+echo "cluster: PASS"
