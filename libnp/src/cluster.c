@@ -311,9 +311,9 @@ static int check_chain(struct np_pipeline *p, uint64_t now)
 			"%.0f ms after its last message",
 			i + 1, cl->n_chain, h->addr, h->line, h->first,
 			h->first + h->count - 1, why,
-			strerror(-(h->err   ? h->err :
-				   h->fault ? h->fault :
-					      ETIMEDOUT)),
+			strerror(h->err	  ? -h->err :
+				 h->fault ? -h->fault :
+					    ETIMEDOUT),
 			(double)silent / 1e6);
 		return h->fault ? -EIO : -EHOSTDOWN;
 	}
