@@ -21,6 +21,12 @@
 #include "link.h"
 
 #define AM_ID 0x4e50 /* "NP" */
+/* a link without a context (bench/np_bench_link) logs nothing */
+#define LLOG(ctx, ...)                               \
+	do {                                         \
+		if (ctx)                             \
+			npi_log((ctx), __VA_ARGS__); \
+	} while (0)
 #define MAX_MAPS 8u
 #define CLOSE_WAIT_MS 1000
 
@@ -126,8 +132,8 @@ static void ep_error(void *arg, ucp_ep_h ep, ucs_status_t st)
 	pe->err = err_of(st);
 	if (!pe->err)
 		pe->err = -ECONNRESET;
-	npi_log(pe->l->ctx, LOG_WARNING, "link: %s failed: %s", pe->name,
-		ucs_status_string(st));
+	LLOG(pe->l->ctx, LOG_WARNING, "link: %s failed: %s", pe->name,
+	     ucs_status_string(st));
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return;
@@ -292,10 +298,10 @@ int npi_link_open(struct np_ctx *ctx, const struct npi_link_ops *ops,
 	if (st == UCS_OK)
 		st = ucp_worker_set_am_recv_handler(l->w, &hp);
 	if (st != UCS_OK) {
-		npi_log(ctx, LOG_ERR,
-			"link: UCX initialisation failed: %s; check UCX_TLS "
-			"and UCX_NET_DEVICES",
-			ucs_status_string(st));
+		LLOG(ctx, LOG_ERR,
+		     "link: UCX initialisation failed: %s; check UCX_TLS "
+		     "and UCX_NET_DEVICES",
+		     ucs_status_string(st));
 		npi_link_close(l);
 		return err_of(st) ? err_of(st) : -EIO;
 	}
@@ -325,10 +331,10 @@ static int parse_addr(struct np_ctx *ctx, const char *addr,
 		goto bad;
 	return 0;
 bad:
-	npi_log(ctx, LOG_ERR,
-		"link: address '%s' is not IPv4 address:port (e.g. "
-		"10.77.1.2:7000)",
-		addr);
+	LLOG(ctx, LOG_ERR,
+	     "link: address '%s' is not IPv4 address:port (e.g. "
+	     "10.77.1.2:7000)",
+	     addr);
 	return -EINVAL;
 }
 
@@ -398,10 +404,10 @@ int npi_link_listen(struct npi_link *l, const char *addr)
 	lp.sockaddr.addrlen = sizeof(sa);
 	st = ucp_listener_create(l->w, &lp, &l->lis);
 	if (st != UCS_OK) {
-		npi_log(l->ctx, LOG_ERR,
-			"link: cannot listen on %s: %s; is the address on "
-			"this host and the port free?",
-			addr, ucs_status_string(st));
+		LLOG(l->ctx, LOG_ERR,
+		     "link: cannot listen on %s: %s; is the address on "
+		     "this host and the port free?",
+		     addr, ucs_status_string(st));
 		return err_of(st) ? err_of(st) : -EIO;
 	}
 	return 0;
@@ -434,8 +440,8 @@ int npi_link_connect(struct npi_link *l, const char *addr,
 	ep.err_handler.arg = pe;
 	st = ucp_ep_create(l->w, &ep, &pe->ep);
 	if (st != UCS_OK) {
-		npi_log(l->ctx, LOG_ERR, "link: cannot connect to %s: %s", addr,
-			ucs_status_string(st));
+		LLOG(l->ctx, LOG_ERR, "link: cannot connect to %s: %s", addr,
+		     ucs_status_string(st));
 		peer_unlink(l, pe);
 		free(pe);
 		return err_of(st) ? err_of(st) : -EIO;
@@ -527,9 +533,8 @@ int npi_link_map(struct npi_link *l, void *p, size_t len)
 		return -ENOSPC;
 	st = ucp_mem_map(l->uc, &mp, &l->map[l->n_map].memh);
 	if (st != UCS_OK) {
-		npi_log(l->ctx, LOG_ERR,
-			"link: registering %zu bytes failed: %s", len,
-			ucs_status_string(st));
+		LLOG(l->ctx, LOG_ERR, "link: registering %zu bytes failed: %s",
+		     len, ucs_status_string(st));
 		return err_of(st) ? err_of(st) : -EIO;
 	}
 	l->map[l->n_map].p = p;

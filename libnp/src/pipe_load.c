@@ -23,6 +23,9 @@ const struct np_compiled *np_pipeline_compiled(const struct np_pipeline *p)
 
 uint32_t np_pipeline_cards(const struct np_pipeline *p)
 {
+	/* a cluster's head: the members' cards */
+	if (p->cl)
+		return np_compiled_n_cards(p->c);
 	return p->n_stages;
 }
 
