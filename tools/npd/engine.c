@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <np/chat.h>
+#include <np/cluster.h>
 #include <np/model.h>
 #include <np/np.h>
 #include <np/pipeline.h>
@@ -379,7 +380,11 @@ static void *engine_main(void *arg)
 	int ret;
 
 	ret = np_open(c->devices, &oo, &E.ctx);
-	if (!ret)
+	if (!ret && c->cluster)
+		ret = np_cluster_load(
+			E.ctx, c->model, &po,
+			&(struct np_cluster_opts){.file = c->cluster}, &E.p);
+	else if (!ret)
 		ret = np_model_load(E.ctx, c->model, &po, &E.p);
 	if (!ret)
 		ret = np_sched_create(E.p, &so, &E.s);
