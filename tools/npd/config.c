@@ -47,7 +47,8 @@ static const struct opt opts[] = {
 	 "model id in the API (default: the file name)"},
 	{"cluster", OPT_STR, OFF(cluster), 0, 0, "FILE",
 	 "serve as the head of a pipeline over the members this cluster "
-	 "file names (docs/cluster.md); the cards of --devices are not used"},
+	 "file names (docs/cluster.md); the cards of --devices are not used "
+	 "(default then: emu:1)"},
 	{"devices", OPT_STR, OFF(devices), 0, 0, "SPEC",
 	 "cards: emu:N, vfio:all, vfio:BDF,... (default: $NP_DEVICES, else "
 	 "emu:16)"},

@@ -379,7 +379,10 @@ static void *engine_main(void *arg)
 	uint64_t t0 = now_ns();
 	int ret;
 
-	ret = np_open(c->devices, &oo, &E.ctx);
+	/* the head of a cluster drives no card: one emulated card's context
+	 * holds its log and host buffers, unless --devices says otherwise */
+	ret = np_open(c->cluster && !c->devices ? "emu:1" : c->devices, &oo,
+		      &E.ctx);
 	if (!ret && c->cluster)
 		ret = np_cluster_load(
 			E.ctx, c->model, &po,
