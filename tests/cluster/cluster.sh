@@ -8,6 +8,7 @@
 # UCX_NET_DEVICES), so every frame crosses a network stack, never shared
 # memory. A 40-layer model (Granite-3.3-8B's depth, width 128) spread over
 # the members' 48 cards:
+#   0. a malformed cluster file and a model mismatch refused;
 #   1. tokens and every logit bit-exact with the integer reference;
 #   2. kill -9 of the middle member mid-run: detected, its cards moved to
 #      the spare, requests replayed: greedy output identical to run 1;
@@ -102,6 +103,23 @@ run_head() { # log, args...
 		timeout 120 "$run" -m "$work/model.gguf" -n 8 -M 4 -t 12 "$@" \
 		>"$work/$log.log" 2>&1
 }
+
+# 0. refusals: a malformed cluster file; a head whose model differs from
+# the members' copies (refused at the handshake, naming both sides)
+printf 'member 10.77.0.1:7000 16\n' >"$work/bad.cluster"
+run_head run0a --cluster "$work/bad.cluster" && fail "bad file accepted"
+grep -q "is not 'member|spare ADDRESS:PORT cards=N'" "$work/run0a.log" ||
+	fail "bad file: no clear error"
+"$nptool" model mkgguf --arch granite --shape tiny --layers 40 --dim 128 \
+	--heads 4 --kv-heads 2 --ffn 384 --vocab 1024 --seed 2 --text "$text" \
+	--out "$work/other.gguf" >>"$work/mkgguf.log" 2>&1 || fail "mkgguf 2"
+ip netns exec "${tag}h1" env UCX_NET_DEVICES="${tag}a1" timeout 120 \
+	"$run" -m "$work/other.gguf" --cluster "$work/chain.cluster" \
+	>"$work/run0b.log" 2>&1 && fail "a different model accepted"
+grep -q "refused: model .* here has hash .*, the head's has" \
+	"$work/run0b.log" || fail "model mismatch: no error naming both sides"
+echo "cluster: 0. malformed cluster file and model mismatch refused"
+grep -h "refused" "$work/run0b.log" | head -1
 
 # 1. bit-exact, every logit
 run_head run1 --cluster "$work/chain.cluster" --full-logits --check \
