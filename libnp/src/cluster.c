@@ -60,6 +60,7 @@ struct npi_cluster {
 	struct cframe *fl; /* n_res */
 	uint64_t hb_sent;
 	int failed; /* chain position that failed, -1 */
+	bool failed_silent; /* it fell silent (its link did not fail) */
 	char fault[96];
 	struct np_cluster_stats st;
 };
@@ -280,42 +281,59 @@ static void heartbeat(struct npi_cluster *cl, uint64_t now)
 /* A member of the chain failed: its link, a card, or silence past the
  * timeout. Logged once naming the host and its cards; -EHOSTDOWN (a
  * card fault: -EIO). */
+/* Why chain member h has failed, or NULL; faults only when asked (a dead
+ * or silent host is named first: the host before it reports a fault, its
+ * link to it failed, at about the same time). */
+static const char *failed_why(const struct npi_cluster *cl,
+			      const struct chost *h, uint64_t silent,
+			      bool faults)
+{
+	if (h->err)
+		return "its link failed";
+	if (silent > cl->timeout_ms * 1000000ull)
+		return "silent past the timeout (cut off?)";
+	if (h->fault && faults)
+		return "a card or its link to the next host failed there";
+	return NULL;
+}
+
+/* A member of the chain failed: its link, a card, or silence past the
+ * timeout. Logged once naming the host and its cards; -EHOSTDOWN (a
+ * fault it reported: -EIO). */
 static int check_chain(struct np_pipeline *p, uint64_t now)
 {
 	struct npi_cluster *cl = p->cl;
 
 	if (cl->failed >= 0)
-		return cl->h[cl->chain[cl->failed]].fault ? -EIO : -EHOSTDOWN;
-	for (uint32_t i = 0; i < cl->n_chain; i++) {
-		struct chost *h = &cl->h[cl->chain[i]];
-		uint64_t heard = npi_link_peer_heard(h->pe);
-		uint64_t silent = now > heard ? now - heard : 0;
-		const char *why = NULL;
+		return -EHOSTDOWN;
+	for (uint32_t pass = 0; pass < 2; pass++) {
+		for (uint32_t i = 0; i < cl->n_chain; i++) {
+			struct chost *h = &cl->h[cl->chain[i]];
+			uint64_t heard = npi_link_peer_heard(h->pe);
+			uint64_t silent = now > heard ? now - heard : 0;
+			const char *why = failed_why(cl, h, silent, pass);
 
-		if (h->err)
-			why = "its link failed";
-		else if (h->fault)
-			why = "a card failed there";
-		else if (silent > cl->timeout_ms * 1000000ull)
-			why = "silent past the timeout (cut off?)";
-		if (!why)
-			continue;
-		cl->failed = (int)i;
-		cl->st.failures++;
-		cl->st.last_detect_ns = silent;
-		snprintf(cl->fault, sizeof(cl->fault), "member %s %s", h->addr,
-			 h->fault ? "card fault" : "down");
-		npi_log(p->ctx, LOG_ERR,
-			"cluster: member %u of %u at %s (cluster file line "
-			"%u; the model's cards %u..%u) %s (%s); detected "
-			"%.0f ms after its last message",
-			i + 1, cl->n_chain, h->addr, h->line, h->first,
-			h->first + h->count - 1, why,
-			strerror(h->err	  ? -h->err :
-				 h->fault ? -h->fault :
-					    ETIMEDOUT),
-			(double)silent / 1e6);
-		return h->fault ? -EIO : -EHOSTDOWN;
+			if (!why)
+				continue;
+			cl->failed = (int)i;
+			cl->failed_silent = !h->err && !pass;
+			cl->st.failures++;
+			cl->st.last_detect_ns = silent;
+			snprintf(cl->fault, sizeof(cl->fault), "member %s %s",
+				 h->addr,
+				 h->fault && !h->err ? "fault" : "down");
+			npi_log(p->ctx, LOG_ERR,
+				"cluster: member %u of %u at %s (cluster file "
+				"line %u; the model's cards %u..%u) %s (%s); "
+				"detected %.0f ms after its last message",
+				i + 1, cl->n_chain, h->addr, h->line, h->first,
+				h->first + h->count - 1, why,
+				strerror(h->err ? -h->err :
+					 !pass	? ETIMEDOUT :
+						  -h->fault),
+				(double)silent / 1e6);
+			return h->err || !pass ? -EHOSTDOWN : -EIO;
+		}
 	}
 	return 0;
 }
@@ -562,14 +580,52 @@ static int handshake(struct np_pipeline *p, const bool *mask, bool reset)
 	return ret;
 }
 
+/* Move chain position pos's cards to a spare: 0, or -EHOSTDOWN (logged)
+ * when none is left. */
+static int replace(struct np_pipeline *p, uint32_t pos, uint32_t attempt,
+		   uint32_t max, uint32_t requests, struct np_recover_event *ev)
+{
+	struct npi_cluster *cl = p->cl;
+	struct chost *d = &cl->h[cl->chain[pos]], *s = NULL;
+	uint32_t si = 0;
+
+	for (uint32_t i = 0; i < cl->n_hosts && !s; i++)
+		if (!cl->h[i].used && !cl->h[i].dead && cl->h[i].pe &&
+		    !cl->h[i].err && cl->h[i].cards >= d->count)
+			s = &cl->h[si = i];
+	d->dead = true;
+	if (!s) {
+		npi_log(p->ctx, LOG_ERR,
+			"cluster: member %s is down and no spare is left (list "
+			"one: 'spare ADDRESS:PORT cards=%u' in the cluster "
+			"file); its requests fail",
+			d->addr, d->count);
+		return -EHOSTDOWN;
+	}
+	npi_log(p->ctx, LOG_WARNING,
+		"cluster: recovery %u of %u: spare %s takes member %s's cards "
+		"%u..%u; resuming %u requests",
+		attempt, max, s->addr, d->addr, d->first,
+		d->first + d->count - 1, requests);
+	s->used = true;
+	s->first = d->first;
+	s->count = d->count;
+	d->used = false;
+	npi_link_drop(cl->l, d->pe);
+	d->pe = NULL;
+	cl->chain[pos] = si;
+	ev->spare = (int32_t)si;
+	cl->st.replacements++;
+	return 0;
+}
+
 static int npi_cluster_recover(struct np_pipeline *p, int err, uint32_t attempt,
 			       uint32_t max, uint32_t requests,
 			       struct np_recover_event *ev)
 {
 	struct npi_cluster *cl = p->cl;
 	uint64_t t = npi_now_ns();
-	bool mask[NPI_MAX_HOSTS] = {0};
-	int ret;
+	int ret = 0;
 
 	ev->attempt = attempt;
 	ev->error = err;
@@ -579,73 +635,59 @@ static int npi_cluster_recover(struct np_pipeline *p, int err, uint32_t attempt,
 	ev->fault = "timeout";
 	if (cl->failed < 0)
 		check_chain(p, npi_now_ns());
+	/* a host that lost its link to the next one reports a fault at
+	 * about the time the next one's own link fails: let both arrive */
+	npi_link_wait(cl->l, NPI_POLL_MS, -1);
 	if (cl->failed >= 0) {
-		uint32_t pos = (uint32_t)cl->failed;
-		struct chost *d = &cl->h[cl->chain[pos]];
+		struct chost *d = &cl->h[cl->chain[cl->failed]];
 
 		ev->card = (int32_t)d->first;
 		ev->fault = cl->fault;
-		if (!d->fault) {
-			/* the host is gone: its cards move to a spare */
-			struct chost *s = NULL;
-			uint32_t si = 0;
-
-			for (uint32_t i = 0; i < cl->n_hosts && !s; i++)
-				if (!cl->h[i].used && !cl->h[i].dead &&
-				    cl->h[i].pe && !cl->h[i].err &&
-				    cl->h[i].cards >= d->count)
-					s = &cl->h[si = i];
-			if (!s) {
-				npi_log(p->ctx, LOG_ERR,
-					"cluster: member %s is down and no "
-					"spare is left (list one: 'spare "
-					"ADDRESS:PORT cards=%u' in the cluster "
-					"file); its requests fail",
-					d->addr, d->count);
-				d->dead = true;
-				return -EHOSTDOWN;
-			}
-			npi_log(p->ctx, LOG_WARNING,
-				"cluster: recovery %u of %u: spare %s takes "
-				"member %s's cards %u..%u; resuming %u "
-				"requests",
-				attempt, max, s->addr, d->addr, d->first,
-				d->first + d->count - 1, requests);
-			s->used = true;
-			s->first = d->first;
-			s->count = d->count;
-			d->used = false;
-			d->dead = true;
-			npi_link_drop(cl->l, d->pe);
-			d->pe = NULL;
-			cl->chain[pos] = si;
-			ev->spare = (int32_t)si;
-			cl->st.replacements++;
-		}
 	}
-	cl->epoch++;
-	for (uint32_t i = 0; i < cl->n_chain; i++)
-		mask[cl->chain[i]] = true;
-	for (uint32_t i = 0; i < cl->n_hosts; i++)
-		cl->h[i].fault = 0;
-	/* the spare gets a HELLO (count set), the others a RESET */
-	ret = handshake(p, mask, true);
-	if (ret && ev->spare < 0)
+	/* Rounds: replace every member whose link failed (or, the one
+	 * found silent) by a spare, then reset all into a new epoch; a
+	 * member that dies meanwhile makes another round. */
+	for (uint32_t round = 0; round <= cl->n_hosts; round++) {
+		bool mask[NPI_MAX_HOSTS] = {0}, died = false;
+
+		for (uint32_t i = 0; i < cl->n_chain; i++) {
+			struct chost *h = &cl->h[cl->chain[i]];
+			bool silent =
+				(int)i == cl->failed && !h->err && !h->fault;
+
+			if (!h->err && !silent)
+				continue;
+			ret = replace(p, i, attempt, max, requests, ev);
+			if (ret)
+				return ret;
+		}
+		cl->failed = -1;
+		cl->epoch++;
+		for (uint32_t i = 0; i < cl->n_chain; i++)
+			mask[cl->chain[i]] = true;
+		for (uint32_t i = 0; i < cl->n_hosts; i++)
+			cl->h[i].fault = 0;
+		/* the spare gets a HELLO (its cards), the others a RESET */
+		ret = handshake(p, mask, true);
+		if (!ret)
+			break;
+		for (uint32_t i = 0; i < cl->n_chain; i++)
+			died |= cl->h[cl->chain[i]].err != 0;
+		if (!died)
+			return ret;
+	}
+	if (ret)
 		return ret;
-	cl->failed = -1;
 	cl->credits = NPI_LINK_SLOTS;
 	p->frames = 0;
 	p->broken = 0;
 	ev->recover_ns = npi_now_ns() - t;
 	cl->st.last_recover_ns = ev->recover_ns;
-	for (uint32_t i = 0; i < cl->n_chain; i++)
-		npi_link_peer_set_user(cl->h[cl->chain[i]].pe, NULL);
-	if (!ret)
-		npi_log(p->ctx, LOG_WARNING,
-			"cluster: recovered in %.0f ms (epoch %u); replaying "
-			"%u requests",
-			(double)ev->recover_ns / 1e6, cl->epoch, requests);
-	return ret;
+	npi_log(p->ctx, LOG_WARNING,
+		"cluster: recovered in %.0f ms (epoch %u); replaying %u "
+		"requests",
+		(double)ev->recover_ns / 1e6, cl->epoch, requests);
+	return 0;
 }
 
 static void npi_cluster_destroy(struct np_pipeline *p)

@@ -343,6 +343,8 @@ static void on_reset(struct np_member *m, struct npi_peer *pe,
 	reply(m, pe, 0, npi_now_ns() - t, "reset");
 }
 
+static void fault(struct np_member *m, int err, const char *what);
+
 static void *ops_dest(void *o, struct npi_peer *pe, const struct npi_msg *msg,
 		      size_t len)
 {
@@ -424,11 +426,10 @@ static void ops_peer_error(void *o, struct npi_peer *pe, int err)
 		m->head = NULL;
 		npi_link_drop(m->l, pe);
 	} else if (pe == m->down) {
-		LOG(m, LOG_WARNING,
-		    "member: lost the next host %s (%s); waiting for the "
-		    "head's reset",
-		    npi_link_peer_name(pe), strerror(-err));
-		m->broken = true;
+		/* the head learns it from the next host's own link if that
+		 * host died; if only this link broke, from here: its RESET
+		 * reconnects */
+		fault(m, err, "lost the link to the next host");
 	} else {
 		for (uint32_t i = 0; i < NPI_LINK_SLOTS; i++)
 			if (m->fr[i].from == pe)
