@@ -8,17 +8,76 @@
  * asked: npi_link_map). Which transport carries them is UCX's choice
  * (UCX_TLS, UCX_NET_DEVICES: TCP and shared memory on these machines,
  * RDMA verbs on a cluster with RDMA NICs).
+ *
+ * libucp is loaded when a link is first opened (dlopen), not when libnp
+ * is: a program that never spans hosts needs no UCX installed, and does
+ * not get the error signal handlers libucs installs when it loads.
  */
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <ucp/api/ucp.h>
 
 #include "link.h"
+
+/* The UCX functions used here, resolved from libucp.so.0 (and the libucs
+ * it loads) at the first npi_link_open. */
+#define UCX_FUNCS(X)                      \
+	X(ucp_am_data_release)            \
+	X(ucp_am_recv_data_nbx)           \
+	X(ucp_am_send_nbx)                \
+	X(ucp_cleanup)                    \
+	X(ucp_config_read)                \
+	X(ucp_config_release)             \
+	X(ucp_conn_request_query)         \
+	X(ucp_ep_close_nbx)               \
+	X(ucp_ep_create)                  \
+	X(ucp_init_version)               \
+	X(ucp_listener_create)            \
+	X(ucp_listener_destroy)           \
+	X(ucp_listener_reject)            \
+	X(ucp_mem_map)                    \
+	X(ucp_mem_unmap)                  \
+	X(ucp_request_cancel)             \
+	X(ucp_request_check_status)       \
+	X(ucp_request_free)               \
+	X(ucp_worker_arm)                 \
+	X(ucp_worker_create)              \
+	X(ucp_worker_destroy)             \
+	X(ucp_worker_get_efd)             \
+	X(ucp_worker_progress)            \
+	X(ucp_worker_set_am_recv_handler) \
+	X(ucs_status_string)
+
+static struct {
+#define UCX_PTR(f) __typeof__(f) *f;
+	UCX_FUNCS(UCX_PTR)
+#undef UCX_PTR
+} U;
+static pthread_once_t ucx_once = PTHREAD_ONCE_INIT;
+static char ucx_error[160];
+
+static void ucx_load(void)
+{
+	void *h = dlopen("libucp.so.0", RTLD_NOW | RTLD_GLOBAL);
+
+	if (!h) {
+		snprintf(ucx_error, sizeof(ucx_error), "%s", dlerror());
+		return;
+	}
+#define UCX_SYM(f)                                             \
+	if (!ucx_error[0] && !(*(void **)&U.f = dlsym(h, #f))) \
+		snprintf(ucx_error, sizeof(ucx_error),         \
+			 "libucp.so.0 has no %s", #f);
+	UCX_FUNCS(UCX_SYM)
+#undef UCX_SYM
+}
 
 #define AM_ID 0x4e50 /* "NP" */
 /* a link without a context (bench/np_bench_link) logs nothing */
@@ -133,7 +192,7 @@ static void ep_error(void *arg, ucp_ep_h ep, ucs_status_t st)
 	if (!pe->err)
 		pe->err = -ECONNRESET;
 	LLOG(pe->l->ctx, LOG_WARNING, "link: %s failed: %s", pe->name,
-	     ucs_status_string(st));
+	     U.ucs_status_string(st));
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return;
@@ -185,7 +244,7 @@ static void recv_done(void *req, ucs_status_t st, size_t len, void *user)
 		e->m.type = 0;
 	}
 	e->ready = true;
-	ucp_request_free(req);
+	U.ucp_request_free(req);
 }
 
 static ucs_status_t am_cb(void *arg, const void *header, size_t hlen,
@@ -201,7 +260,7 @@ static ucs_status_t am_cb(void *arg, const void *header, size_t hlen,
 		pe = peer_of(l, prm->reply_ep);
 	if (!pe || hlen != sizeof(struct npi_msg) || pe->err) {
 		if (prm->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV)
-			ucp_am_data_release(l->w, data);
+			U.ucp_am_data_release(l->w, data);
 		return UCS_OK;
 	}
 	pe->heard = npi_now_ns();
@@ -233,7 +292,7 @@ static ucs_status_t am_cb(void *arg, const void *header, size_t hlen,
 			rp.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMH;
 			rp.memh = mh;
 		}
-		r = ucp_am_recv_data_nbx(l->w, data, dst, len, &rp);
+		r = U.ucp_am_recv_data_nbx(l->w, data, dst, len, &rp);
 		if (UCS_PTR_IS_ERR(r)) {
 			free(e);
 			return UCS_OK;
@@ -248,7 +307,7 @@ static ucs_status_t am_cb(void *arg, const void *header, size_t hlen,
 	return UCS_OK;
 drop:
 	if (prm->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV)
-		ucp_am_data_release(l->w, data);
+		U.ucp_am_data_release(l->w, data);
 	return UCS_OK;
 }
 
@@ -277,6 +336,14 @@ int npi_link_open(struct np_ctx *ctx, const struct npi_link_ops *ops,
 	ucs_status_t st;
 
 	*out = NULL;
+	pthread_once(&ucx_once, ucx_load);
+	if (ucx_error[0]) {
+		LLOG(ctx, LOG_ERR,
+		     "link: cannot load UCX (%s): install libucx0 (Debian's "
+		     "UCX 1.13 or later)",
+		     ucx_error);
+		return -ENOTSUP;
+	}
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
@@ -285,23 +352,24 @@ int npi_link_open(struct np_ctx *ctx, const struct npi_link_ops *ops,
 	l->opaque = opaque;
 	l->efd = -1;
 	l->ev_tail = &l->ev_head;
-	st = ucp_config_read(NULL, NULL, &cfg);
+	st = U.ucp_config_read(NULL, NULL, &cfg);
 	if (st == UCS_OK) {
-		st = ucp_init(&up, cfg, &l->uc);
-		ucp_config_release(cfg);
+		st = U.ucp_init_version(UCP_API_MAJOR, UCP_API_MINOR, &up, cfg,
+					&l->uc);
+		U.ucp_config_release(cfg);
 	}
 	if (st == UCS_OK)
-		st = ucp_worker_create(l->uc, &wp, &l->w);
+		st = U.ucp_worker_create(l->uc, &wp, &l->w);
 	if (st == UCS_OK)
-		st = ucp_worker_get_efd(l->w, &l->efd);
+		st = U.ucp_worker_get_efd(l->w, &l->efd);
 	hp.arg = l;
 	if (st == UCS_OK)
-		st = ucp_worker_set_am_recv_handler(l->w, &hp);
+		st = U.ucp_worker_set_am_recv_handler(l->w, &hp);
 	if (st != UCS_OK) {
 		LLOG(ctx, LOG_ERR,
 		     "link: UCX initialisation failed: %s; check UCX_TLS "
 		     "and UCX_NET_DEVICES",
-		     ucs_status_string(st));
+		     U.ucs_status_string(st));
 		npi_link_close(l);
 		return err_of(st) ? err_of(st) : -EIO;
 	}
@@ -349,7 +417,7 @@ static void conn_cb(ucp_conn_request_h req, void *arg)
 	struct event *e;
 	ucp_ep_params_t ep = {0};
 
-	if (ucp_conn_request_query(req, &at) == UCS_OK &&
+	if (U.ucp_conn_request_query(req, &at) == UCS_OK &&
 	    at.client_address.ss_family == AF_INET) {
 		const struct sockaddr_in *sa =
 			(const struct sockaddr_in *)&at.client_address;
@@ -365,7 +433,7 @@ static void conn_cb(ucp_conn_request_h req, void *arg)
 			peer_unlink(l, pe);
 			free(pe);
 		}
-		ucp_listener_reject(l->lis, req);
+		U.ucp_listener_reject(l->lis, req);
 		return;
 	}
 	ep.field_mask = UCP_EP_PARAM_FIELD_CONN_REQUEST |
@@ -375,7 +443,7 @@ static void conn_cb(ucp_conn_request_h req, void *arg)
 	ep.err_mode = UCP_ERR_HANDLING_MODE_PEER;
 	ep.err_handler.cb = ep_error;
 	ep.err_handler.arg = pe;
-	if (ucp_ep_create(l->w, &ep, &pe->ep) != UCS_OK) {
+	if (U.ucp_ep_create(l->w, &ep, &pe->ep) != UCS_OK) {
 		peer_unlink(l, pe);
 		free(pe);
 		free(e);
@@ -402,12 +470,12 @@ int npi_link_listen(struct npi_link *l, const char *addr)
 		return ret;
 	lp.sockaddr.addr = (const struct sockaddr *)&sa;
 	lp.sockaddr.addrlen = sizeof(sa);
-	st = ucp_listener_create(l->w, &lp, &l->lis);
+	st = U.ucp_listener_create(l->w, &lp, &l->lis);
 	if (st != UCS_OK) {
 		LLOG(l->ctx, LOG_ERR,
 		     "link: cannot listen on %s: %s; is the address on "
 		     "this host and the port free?",
-		     addr, ucs_status_string(st));
+		     addr, U.ucs_status_string(st));
 		return err_of(st) ? err_of(st) : -EIO;
 	}
 	return 0;
@@ -438,10 +506,10 @@ int npi_link_connect(struct npi_link *l, const char *addr,
 	ep.err_mode = UCP_ERR_HANDLING_MODE_PEER;
 	ep.err_handler.cb = ep_error;
 	ep.err_handler.arg = pe;
-	st = ucp_ep_create(l->w, &ep, &pe->ep);
+	st = U.ucp_ep_create(l->w, &ep, &pe->ep);
 	if (st != UCS_OK) {
 		LLOG(l->ctx, LOG_ERR, "link: cannot connect to %s: %s", addr,
-		     ucs_status_string(st));
+		     U.ucs_status_string(st));
 		peer_unlink(l, pe);
 		free(pe);
 		return err_of(st) ? err_of(st) : -EIO;
@@ -481,14 +549,14 @@ void npi_link_drop(struct npi_link *l, struct npi_peer *pe)
 	if (!pe)
 		return;
 	peer_unlink(l, pe);
-	r = ucp_ep_close_nbx(pe->ep, &rp);
+	r = U.ucp_ep_close_nbx(pe->ep, &rp);
 	if (UCS_PTR_IS_PTR(r)) {
 		uint64_t t = npi_now_ns();
 
-		while (ucp_request_check_status(r) == UCS_INPROGRESS &&
+		while (U.ucp_request_check_status(r) == UCS_INPROGRESS &&
 		       npi_now_ns() - t < CLOSE_WAIT_MS * 1000000ull)
-			ucp_worker_progress(l->w);
-		ucp_request_free(r);
+			U.ucp_worker_progress(l->w);
+		U.ucp_request_free(r);
 	}
 	drop_events_of(l, pe);
 	free(pe);
@@ -531,10 +599,10 @@ int npi_link_map(struct npi_link *l, void *p, size_t len)
 
 	if (l->n_map == MAX_MAPS)
 		return -ENOSPC;
-	st = ucp_mem_map(l->uc, &mp, &l->map[l->n_map].memh);
+	st = U.ucp_mem_map(l->uc, &mp, &l->map[l->n_map].memh);
 	if (st != UCS_OK) {
 		LLOG(l->ctx, LOG_ERR, "link: registering %zu bytes failed: %s",
-		     len, ucs_status_string(st));
+		     len, U.ucs_status_string(st));
 		return err_of(st) ? err_of(st) : -EIO;
 	}
 	l->map[l->n_map].p = p;
@@ -547,7 +615,7 @@ static void send_cb(void *req, ucs_status_t st, void *user)
 {
 	struct npi_send *s = user;
 
-	ucp_request_free(req);
+	U.ucp_request_free(req);
 	s->req = NULL;
 	if (s->detached) {
 		free(s);
@@ -591,8 +659,8 @@ int npi_link_send(struct npi_link *l, struct npi_peer *pe,
 		rp.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMH;
 		rp.memh = mh;
 	}
-	r = ucp_am_send_nbx(pe->ep, AM_ID, &s->hdr, sizeof(s->hdr), data, len,
-			    &rp);
+	r = U.ucp_am_send_nbx(pe->ep, AM_ID, &s->hdr, sizeof(s->hdr), data, len,
+			      &rp);
 	if (UCS_PTR_IS_ERR(r)) {
 		int ret = err_of(UCS_PTR_STATUS(r));
 
@@ -624,7 +692,7 @@ void npi_link_send_free(struct npi_link *l, struct npi_send *s)
 		return;
 	if (s->req) {
 		s->detached = true;
-		ucp_request_cancel(l->w, s->req);
+		U.ucp_request_cancel(l->w, s->req);
 		return;
 	}
 	free(s);
@@ -662,13 +730,13 @@ void npi_link_wait(struct npi_link *l, int timeout_ms, int fd)
 	struct pollfd pfd[2] = {{.fd = l->efd, .events = POLLIN},
 				{.fd = fd, .events = POLLIN}};
 
-	while (ucp_worker_progress(l->w))
+	while (U.ucp_worker_progress(l->w))
 		;
 	if (deliver(l) || !timeout_ms)
 		return;
-	if (ucp_worker_arm(l->w) == UCS_OK)
+	if (U.ucp_worker_arm(l->w) == UCS_OK)
 		poll(pfd, fd >= 0 ? 2 : 1, timeout_ms);
-	while (ucp_worker_progress(l->w))
+	while (U.ucp_worker_progress(l->w))
 		;
 	deliver(l);
 }
@@ -686,12 +754,12 @@ void npi_link_close(struct npi_link *l)
 		free(e);
 	}
 	if (l->lis)
-		ucp_listener_destroy(l->lis);
+		U.ucp_listener_destroy(l->lis);
 	for (uint32_t i = 0; i < l->n_map; i++)
-		ucp_mem_unmap(l->uc, l->map[i].memh);
+		U.ucp_mem_unmap(l->uc, l->map[i].memh);
 	if (l->w)
-		ucp_worker_destroy(l->w);
+		U.ucp_worker_destroy(l->w);
 	if (l->uc)
-		ucp_cleanup(l->uc);
+		U.ucp_cleanup(l->uc);
 	free(l);
 }
