@@ -443,6 +443,7 @@ static int npi_cluster_finish(struct npi_run *R, struct npi_frame *f)
 	c->busy = false;
 	if (ret < 0)
 		return ret;
+	cl->st.frame_ns += npi_now_ns() - c->t_send;
 	/* the output cards' results, packed by the last member, where their
 	 * C2H would have put them */
 	for (uint32_t o = 0; o < p->n_out; o++) {

@@ -128,6 +128,8 @@ grep -q "bit-exact" "$work/run1.log" || fail "run 1 not checked"
 grep -q "cluster members 3 " "$work/run1.log" || fail "run 1: not 3 members"
 echo "cluster: 1. 40 layers on 3 hosts (48 cards): bit-exact"
 grep -h "^requests\|^cluster\|^check" "$work/run1.log"
+sleep 0.2 # the members log their figures when the head says goodbye
+grep -h "frames served" "$work"/member[123].log
 
 # 2. the middle member killed mid-run: the spare takes its cards
 run_head run2 --cluster "$work/chain.cluster" --check --out "$work/run2.tokens" \

@@ -351,14 +351,17 @@ int main(int argc, char **argv)
 			printf("cluster members %u spares_left %u frames %llu "
 			       "frame_bytes %llu result_bytes %llu "
 			       "credit_waits %llu failures %llu "
-			       "replacements %llu\n",
+			       "replacements %llu frame_us %.1f\n",
 			       cs.members, cs.spares_left,
 			       (unsigned long long)cs.frames,
 			       (unsigned long long)cs.frame_bytes,
 			       (unsigned long long)cs.result_bytes,
 			       (unsigned long long)cs.credit_waits,
 			       (unsigned long long)cs.failures,
-			       (unsigned long long)cs.replacements);
+			       (unsigned long long)cs.replacements,
+			       cs.frames ? (double)cs.frame_ns / 1e3 /
+						   (double)cs.frames :
+					   0.0);
 	}
 	if (out) {
 		FILE *f = fopen(out, "w");

@@ -77,6 +77,9 @@ struct np_cluster_stats {
 	uint64_t last_detect_ns; /* last failure: from the member's last
 				  * message to its detection */
 	uint64_t last_recover_ns; /* last recovery: reset and reload */
+	/* wall time of the frames: sent to the first member -> its results
+	 * back from the last, summed (divide by frames) */
+	uint64_t frame_ns;
 	uint64_t resv[4];
 };
 int np_cluster_stats(const struct np_pipeline *p, struct np_cluster_stats *st);
