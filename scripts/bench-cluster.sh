@@ -43,9 +43,12 @@ echo
 echo "-- 40 layers: 48 cards on 3 members vs 16 cards in one process"
 echo "np_cluster_run ${args[*]} (28 requests, 14 micro-batches, 32 tokens each)"
 c48=$("$b/tests/cluster/np_cluster_run" --cluster "$work/c.cluster" "${args[@]}" 2>/dev/null)
+# the members log their loop's CPU time a frame when the head leaves
+sleep 0.3
 c16=$("$b/tests/cluster/np_cluster_run" --local emu:16 "${args[@]}" 2>/dev/null)
 echo "48 cards, 3 hosts: $(echo "$c48" | head -1)"
 echo "16 cards, 1 host:  $c16"
+echo "48 cards, host boundaries: $(echo "$c48" | sed -n 2p)"
 python3 - "$c48" "$c16" <<'PY'
 import sys
 def tps(s):
@@ -54,3 +57,6 @@ def tps(s):
 a, b = tps(sys.argv[1]), tps(sys.argv[2])
 print(f"48-card / 16-card tokens/s: {a / b:.2f}")
 PY
+for i in 0 1 2; do
+	echo "member $i: $(grep -o 'member: [0-9]* frames served.*frame' "$work/m$i.log" | tail -1)"
+done
