@@ -569,14 +569,18 @@ static int handshake(struct np_pipeline *p, const bool *mask, bool reset)
 			continue;
 		}
 		h->loaded = h->used;
-		npi_log(p->ctx, LOG_INFO,
-			"cluster: %s %s: %s%s (cards %u..%u, images %016llx, "
-			"%.0f ms)",
-			h->spare && !h->used ? "spare" : "member", h->addr,
-			r->msg, reset ? "" : "", h->first,
-			h->first + (h->used ? h->count : 1) - 1,
-			(unsigned long long)r->image_sum,
-			(double)r->load_ns / 1e6);
+		if (h->used)
+			npi_log(p->ctx, LOG_INFO,
+				"cluster: member %s: %s cards %u..%u (images "
+				"%016llx) in %.0f ms",
+				h->addr, r->msg, h->first,
+				h->first + h->count - 1,
+				(unsigned long long)r->image_sum,
+				(double)r->load_ns / 1e6);
+		else
+			npi_log(p->ctx, LOG_INFO,
+				"cluster: spare %s: %s (%u cards)", h->addr,
+				r->msg, r->cards);
 	}
 	return ret;
 }

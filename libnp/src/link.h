@@ -77,8 +77,6 @@ int npi_link_connect(struct npi_link *l, const char *addr,
 void npi_link_drop(struct npi_link *l, struct npi_peer *pe);
 const char *npi_link_peer_name(const struct npi_peer *pe);
 int npi_link_peer_error(const struct npi_peer *pe);
-void *npi_link_peer_user(const struct npi_peer *pe);
-void npi_link_peer_set_user(struct npi_peer *pe, void *user);
 /* ns of the last message from pe (any type) */
 uint64_t npi_link_peer_heard(const struct npi_peer *pe);
 

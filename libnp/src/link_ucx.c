@@ -96,7 +96,6 @@ struct npi_peer {
 	char name[64];
 	int err;
 	uint64_t heard;
-	void *user;
 };
 
 struct npi_send {
@@ -570,16 +569,6 @@ const char *npi_link_peer_name(const struct npi_peer *pe)
 int npi_link_peer_error(const struct npi_peer *pe)
 {
 	return pe->err;
-}
-
-void *npi_link_peer_user(const struct npi_peer *pe)
-{
-	return pe->user;
-}
-
-void npi_link_peer_set_user(struct npi_peer *pe, void *user)
-{
-	pe->user = user;
 }
 
 uint64_t npi_link_peer_heard(const struct npi_peer *pe)
