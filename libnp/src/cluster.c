@@ -34,6 +34,8 @@ struct chost {
 	struct npi_hello_reply rep, rep_in; /* rep_in: being received */
 	bool got_rep;
 	int fault; /* it reported a card failure: -errno */
+	bool fault_link; /* ... of its link to the next host */
+	uint64_t fault_at;
 	int err; /* its link failed */
 	unsigned int line; /* in the cluster file */
 };
@@ -235,8 +237,11 @@ static void ops_arrived(void *o, struct npi_peer *pe, const struct npi_msg *m,
 			cl->credits++;
 		break;
 	case NPI_MSG_FAULT:
-		if (m->epoch == cl->epoch)
+		if (m->epoch == cl->epoch) {
 			h->fault = (int)m->a ? (int)m->a : -EIO;
+			h->fault_link = m->b;
+			h->fault_at = npi_now_ns();
+		}
 		break;
 	default:
 		break;
@@ -285,15 +290,22 @@ static void heartbeat(struct npi_cluster *cl, uint64_t now)
  * or silent host is named first: the host before it reports a fault, its
  * link to it failed, at about the same time). */
 static const char *failed_why(const struct npi_cluster *cl,
-			      const struct chost *h, uint64_t silent,
-			      bool faults)
+			      const struct chost *h, uint64_t now,
+			      uint64_t silent, bool faults)
 {
 	if (h->err)
 		return "its link failed";
 	if (silent > cl->timeout_ms * 1000000ull)
 		return "silent past the timeout (cut off?)";
-	if (h->fault && faults)
-		return "a card or its link to the next host failed there";
+	if (!h->fault || !faults)
+		return NULL;
+	if (!h->fault_link)
+		return "a card failed there";
+	/* a lost link to the next host: most likely that host died, which
+	 * its own link to the head shows within a quarter of the timeout;
+	 * if it does not, only the link broke */
+	if (now - h->fault_at > cl->timeout_ms * 250000ull)
+		return "its link to the next host failed";
 	return NULL;
 }
 
@@ -311,7 +323,7 @@ static int check_chain(struct np_pipeline *p, uint64_t now)
 			struct chost *h = &cl->h[cl->chain[i]];
 			uint64_t heard = npi_link_peer_heard(h->pe);
 			uint64_t silent = now > heard ? now - heard : 0;
-			const char *why = failed_why(cl, h, silent, pass);
+			const char *why = failed_why(cl, h, now, silent, pass);
 
 			if (!why)
 				continue;

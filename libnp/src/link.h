@@ -32,7 +32,8 @@ enum npi_msg_type {
 	NPI_MSG_CREDIT = 4, /* upstream: receive slot of frame k free */
 	NPI_MSG_HEARTBEAT = 5, /* either way, on an idle link */
 	NPI_MSG_RESET = 6, /* head -> member: new epoch, npi_hello */
-	NPI_MSG_FAULT = 7, /* member -> head: a card failed (a = -errno) */
+	NPI_MSG_FAULT = 7, /* member -> head: a card failed (a = -errno), or
+			   * its link to the next host (b = 1) */
 	NPI_MSG_BYE = 8, /* head -> member: unload, wait for a head */
 };
 

@@ -357,7 +357,7 @@ static void on_reset(struct np_member *m, struct npi_peer *pe,
 	reply(m, pe, 0, npi_now_ns() - t, "reset");
 }
 
-static void fault(struct np_member *m, int err, const char *what);
+static void fault(struct np_member *m, int err, bool link, const char *what);
 
 static void *ops_dest(void *o, struct npi_peer *pe, const struct npi_msg *msg,
 		      size_t len)
@@ -443,7 +443,7 @@ static void ops_peer_error(void *o, struct npi_peer *pe, int err)
 		/* the head learns it from the next host's own link if that
 		 * host died; if only this link broke, from here: its RESET
 		 * reconnects */
-		fault(m, err, "lost the link to the next host");
+		fault(m, err, true, "lost the link to the next host");
 	} else {
 		for (uint32_t i = 0; i < NPI_LINK_SLOTS; i++)
 			if (m->fr[i].from == pe)
@@ -465,12 +465,13 @@ static const struct npi_link_ops member_ops = {
 	.accepted = ops_accepted,
 };
 
-static void fault(struct np_member *m, int err, const char *what)
+static void fault(struct np_member *m, int err, bool link, const char *what)
 {
 	struct npi_msg h = {
 		.type = NPI_MSG_FAULT,
 		.epoch = m->epoch,
 		.a = (uint32_t)err,
+		.b = link, /* the link to the next host, not a card */
 	};
 
 	LOG(m, LOG_ERR, "member: %s (%s); told the head", what, strerror(-err));
@@ -511,13 +512,14 @@ static void post(struct np_member *m)
 		if (f->n > p->frame_tokens ||
 		    f->len != NP_JOB_ARG_HDR +
 				      f->n * (NP_JOB_ARG_TOK + p->dim * 2)) {
-			fault(m, -EPROTO, "a malformed frame arrived");
+			fault(m, -EPROTO, false, "a malformed frame arrived");
 			return;
 		}
 		ret = npi_post_frame(p, (uint32_t)f->k, f->n, f->len, &io, f->x,
 				     &f->nx);
 		if (ret) {
-			fault(m, ret, "posting a frame to the cards failed");
+			fault(m, ret, false,
+			      "posting a frame to the cards failed");
 			return;
 		}
 		f->state = F_POSTED;
@@ -546,7 +548,7 @@ static void complete(struct np_member *m)
 				if (r == -EINPROGRESS)
 					return;
 				if (r) {
-					fault(m, r,
+					fault(m, r, false,
 					      "a frame's transfer failed");
 					return;
 				}

@@ -10,6 +10,7 @@
 # the members' 48 cards:
 #   0. a malformed cluster file and a model mismatch refused;
 #   1. tokens and every logit bit-exact with the integer reference;
+#   1b. npd --cluster serves a completion over HTTP through the members;
 #   2. kill -9 of the middle member mid-run: detected, its cards moved to
 #      the spare, requests replayed: greedy output identical to run 1;
 #   3. a member cut off (link down) with no spare left: found silent by
@@ -17,9 +18,9 @@
 #      hangs.
 # Needs root and ip netns; exits 77 (skipped) without. Namespaces and
 # processes are removed on every exit (trap).
-# usage: cluster.sh NPMEMBER NP_CLUSTER_RUN NPTOOL SAMPLE_TEXT
+# usage: cluster.sh NPMEMBER NP_CLUSTER_RUN NPTOOL SAMPLE_TEXT NPD
 set -u
-member=$1 run=$2 nptool=$3 text=$4
+member=$1 run=$2 nptool=$3 text=$4 npd=$5
 
 if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null; then
 	echo "cluster: needs root and ip (iproute2); skipped"
@@ -131,12 +132,43 @@ grep -h "^requests\|^cluster\|^check" "$work/run1.log"
 sleep 0.2 # the members log their figures when the head says goodbye
 grep -h "frames served" "$work"/member[123].log
 
+# 1b. npd as the head: a completion over HTTP through the three members
+ip netns exec "${tag}h1" env UCX_NET_DEVICES="${tag}a1" "$npd" \
+	--cluster "$work/chain.cluster" --model "$work/model.gguf" \
+	--listen 127.0.0.1 --port 18080 --slots 8 --micro-batches 4 \
+	--access-log /dev/null >"$work/npd.log" 2>&1 &
+pids+=($!)
+npd_pid=$!
+for _ in $(seq 300); do
+	grep -q "ready on" "$work/npd.log" && break
+	kill -0 "$npd_pid" 2>/dev/null || fail "npd exited"
+	sleep 0.1
+done
+grep -q "ready on 42 cards" "$work/npd.log" || fail "npd not ready on 42 cards"
+ip netns exec "${tag}h1" python3 - >"$work/npd-client.log" 2>&1 <<'PY' ||
+import json, urllib.request
+req = urllib.request.Request(
+    "http://127.0.0.1:18080/v1/completions",
+    data=json.dumps({"prompt": "Hello", "max_tokens": 8,
+                     "temperature": 0}).encode(),
+    headers={"Content-Type": "application/json"})
+r = json.load(urllib.request.urlopen(req, timeout=60))
+assert r["usage"]["completion_tokens"] == 8, r
+print("npd: 8 tokens:", json.dumps(r["choices"][0]["text"]))
+PY
+	fail "npd --cluster did not serve a completion"
+kill -TERM "$npd_pid"
+wait "$npd_pid" || fail "npd did not stop cleanly"
+echo "cluster: 1b. npd --cluster served a completion through the members"
+cat "$work/npd-client.log"
+
 # 2. the middle member killed mid-run: the spare takes its cards
 run_head run2 --cluster "$work/chain.cluster" --check --out "$work/run2.tokens" \
 	--kill-at 30 --kill-cmd "kill -9 ${pids[2]}" || fail "run 2"
 grep -q "recoveries 1 " "$work/run2.log" || fail "run 2: no recovery"
 grep -q "replacements 1" "$work/run2.log" || fail "run 2: no spare taken"
-grep -q "10.77.0.2:7000" "$work/run2.log" || fail "run 2: dead host not named"
+grep -q "spare 10.77.0.4:7000 takes member 10.77.0.2:7000's cards" \
+	"$work/run2.log" || fail "run 2: the dead host not named, not replaced"
 cmp -s "$work/run1.tokens" "$work/run2.tokens" ||
 	fail "run 2: greedy output differs from run 1"
 echo "cluster: 2. member 2 killed, spare took over: identical output"
