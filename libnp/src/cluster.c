@@ -731,12 +731,28 @@ static void npi_cluster_destroy(struct np_pipeline *p)
 	p->cl = NULL;
 }
 
+/* The scheduler has nothing to do: heartbeats go out, the members' come
+ * in, and a member that dies or falls silent now is reported now (the
+ * next frame then fails and recovers). */
+static int npi_cluster_idle(struct np_pipeline *p)
+{
+	struct npi_cluster *cl = p->cl;
+	uint64_t now;
+
+	npi_link_wait(cl->l, 0, -1);
+	now = npi_now_ns();
+	heartbeat(cl, now);
+	check_chain(p, now);
+	return (int)cl->heartbeat_ms;
+}
+
 static const struct npi_cluster_ops cluster_ops = {
 	.post = npi_cluster_post,
 	.finish = npi_cluster_finish,
 	.abort = npi_cluster_abort,
 	.recover = npi_cluster_recover,
 	.destroy = npi_cluster_destroy,
+	.idle = npi_cluster_idle,
 };
 
 int np_cluster_stats(const struct np_pipeline *p, struct np_cluster_stats *st)

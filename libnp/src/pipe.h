@@ -304,6 +304,9 @@ struct npi_cluster_ops {
 		       uint32_t max, uint32_t requests,
 		       struct np_recover_event *ev);
 	void (*destroy)(struct np_pipeline *p);
+	/* the scheduler is idle: heartbeats, failures noticed; the ms until
+	 * the next call */
+	int (*idle)(struct np_pipeline *p);
 };
 
 /* pipe_load.c: dim, batch, max_seq from card first's program */
