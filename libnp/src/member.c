@@ -43,6 +43,7 @@ struct np_member {
 	struct npi_link *l;
 	int stop; /* atomic */
 	int efd; /* wakes np_member_run for np_member_stop */
+	int ctx_fd; /* np_ctx_fd: the cards' completion interrupts */
 	/* the model, read once */
 	struct np_gguf *g;
 	struct np_model *model;
@@ -624,6 +625,7 @@ int np_member_create(struct np_ctx *ctx, const struct np_member_opts *o,
 	if (!m)
 		return -ENOMEM;
 	m->ctx = ctx;
+	m->ctx_fd = np_ctx_fd(ctx);
 	m->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	snprintf(m->listen, sizeof(m->listen), "%s", o->listen);
 	m->model_path = strdup(o->model);
@@ -655,14 +657,14 @@ int np_member_run(struct np_member *m)
 		struct mframe *f = &m->fr[m->next_send % NPI_LINK_SLOTS];
 		uint64_t now, hb;
 
-		/* Sleep on the transport and the stop eventfd; while the
-		 * oldest frame is on the cards, 1 ms at most. (Not on the
-		 * transfer's fd: the engine's interrupt eventfd, which the
-		 * emulator's completions keep readable, so the loop spun and
-		 * took the emulated cards' cores: 5.8 ms of CPU a frame
-		 * against 0.23 ms this way, docs/cluster.md.) */
-		npi_link_wait(m->l, f->state == F_POSTED ? 1 : NPI_POLL_MS,
-			      m->efd);
+		/* Sleep on the transport, the stop eventfd and, while the
+		 * oldest frame is on the cards, the cards' completion
+		 * interrupts (np_ctx_fd; np_ctx_process drains them) */
+		bool cards = f->state == F_POSTED;
+
+		npi_link_wait(m->l, NPI_POLL_MS, cards ? m->ctx_fd : m->efd);
+		if (cards)
+			np_ctx_process(m->ctx);
 		if (m->p && !m->broken) {
 			post(m);
 			complete(m);
