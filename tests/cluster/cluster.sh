@@ -9,7 +9,8 @@
 # memory. A 40-layer model (Granite-3.3-8B's depth, width 128) spread over
 # the members' 48 cards:
 #   0. a malformed cluster file and a model mismatch refused;
-#   1. tokens and every logit bit-exact with the integer reference;
+#   1. tokens and every logit bit-exact with the integer reference, with
+#      12 frames in flight against 8 receive slots a link (back-pressure);
 #   1b. npd --cluster serves a completion over HTTP through the members;
 #   2. kill -9 of the middle member mid-run: detected, its cards moved to
 #      the spare, requests replayed: greedy output identical to run 1;
@@ -101,7 +102,7 @@ run_head() { # log, args...
 	local log=$1
 	shift
 	ip netns exec "${tag}h1" env UCX_NET_DEVICES="${tag}a1" \
-		timeout 120 "$run" -m "$work/model.gguf" -n 8 -M 4 -t 12 "$@" \
+		timeout 120 "$run" -m "$work/model.gguf" -n 12 -M 12 -t 12 "$@" \
 		>"$work/$log.log" 2>&1
 }
 
@@ -127,6 +128,9 @@ run_head run1 --cluster "$work/chain.cluster" --full-logits --check \
 	--out "$work/run1.tokens" || fail "run 1"
 grep -q "bit-exact" "$work/run1.log" || fail "run 1 not checked"
 grep -q "cluster members 3 " "$work/run1.log" || fail "run 1: not 3 members"
+# 12 frames in flight, 8 receive slots a link: the first member's credits
+# ran out and held the head back (and bit-exact: no slot overwritten)
+grep -q "credit_waits [1-9]" "$work/run1.log" || fail "run 1: no back-pressure"
 echo "cluster: 1. 40 layers on 3 hosts (48 cards): bit-exact"
 grep -h "^requests\|^cluster\|^check" "$work/run1.log"
 sleep 0.2 # the members log their figures when the head says goodbye
