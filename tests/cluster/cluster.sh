@@ -17,20 +17,25 @@
 #   3. a member cut off (link down) with no spare left: found silent by
 #      the heartbeat timeout, every request fails with an error, nothing
 #      hangs.
-# Needs root and ip netns; exits 77 (skipped) without. Namespaces and
-# processes are removed on every exit (trap).
+# Without root or ip netns (or with NP_CLUSTER_LOOPBACK set), the same
+# runs on the loopback interface: the hosts are ports of 127.0.0.1, and
+# the cut-off member is stopped (SIGSTOP), silent all the same.
+# Namespaces and processes are removed on every exit (trap).
 # usage: cluster.sh NPMEMBER NP_CLUSTER_RUN NPTOOL SAMPLE_TEXT NPD
 set -u
 member=$1 run=$2 nptool=$3 text=$4 npd=$5
 
-if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null; then
-	echo "cluster: needs root and ip (iproute2); skipped"
-	exit 77
-fi
 tag=npc$$
 work=$(mktemp -d)
 pids=()
 hosts=(1 2 3 4)
+base=$((20000 + $$ % 20000)) # loopback mode's ports
+mode=netns
+if [ -n "${NP_CLUSTER_LOOPBACK:-}" ] || [ "$(id -u)" -ne 0 ] ||
+	! command -v ip >/dev/null || ! ip netns add "${tag}sw" 2>/dev/null; then
+	mode=loopback
+	echo "cluster: no root or no ip netns: hosts on 127.0.0.1 ports"
+fi
 
 cleanup() {
 	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
@@ -51,21 +56,40 @@ fail() {
 	exit 1
 }
 
+addr() { # host: its listening address
+	if [ $mode = netns ]; then
+		echo "10.77.0.$1:7000"
+	else
+		echo "127.0.0.1:$((base + $1))"
+	fi
+}
+on_host() { # host cmd...: run cmd on that host (exec: in a subshell)
+	local h=$1
+	shift
+	if [ $mode = netns ]; then
+		exec ip netns exec "${tag}h$h" env UCX_NET_DEVICES="${tag}a$h" "$@"
+	else
+		exec "$@"
+	fi
+}
+
 # the switch and the hosts
-ip netns add "${tag}sw" || { echo "cluster: ip netns unavailable; skipped"; exit 77; }
-ip -n "${tag}sw" link add br0 type bridge || fail "bridge"
-ip -n "${tag}sw" link set br0 up
-for h in "${hosts[@]}"; do
-	ns=${tag}h$h
-	ip netns add "$ns" || fail "netns $ns"
-	ip link add "${tag}a$h" type veth peer name "${tag}b$h" || fail "veth"
-	ip link set "${tag}a$h" netns "$ns"
-	ip link set "${tag}b$h" netns "${tag}sw"
-	ip -n "${tag}sw" link set "${tag}b$h" master br0 up
-	ip -n "$ns" addr add "10.77.0.$h/24" dev "${tag}a$h"
-	ip -n "$ns" link set "${tag}a$h" up
-	ip -n "$ns" link set lo up
-done
+if [ $mode = netns ]; then
+	ip -n "${tag}sw" link add br0 type bridge || fail "bridge"
+	ip -n "${tag}sw" link set br0 up
+	for h in "${hosts[@]}"; do
+		ns=${tag}h$h
+		ip netns add "$ns" || fail "netns $ns"
+		ip link add "${tag}a$h" type veth peer name "${tag}b$h" ||
+			fail "veth"
+		ip link set "${tag}a$h" netns "$ns"
+		ip link set "${tag}b$h" netns "${tag}sw"
+		ip -n "${tag}sw" link set "${tag}b$h" master br0 up
+		ip -n "$ns" addr add "10.77.0.$h/24" dev "${tag}a$h"
+		ip -n "$ns" link set "${tag}a$h" up
+		ip -n "$ns" link set lo up
+	done
+fi
 
 export NP_EVENT_LOG=off UCX_TLS=tcp UCX_WARN_UNUSED_ENV_VARS=n
 "$nptool" model mkgguf --arch granite --shape tiny --layers 40 --dim 128 \
@@ -75,8 +99,7 @@ export NP_EVENT_LOG=off UCX_TLS=tcp UCX_WARN_UNUSED_ENV_VARS=n
 start_member() { # host
 	local h=$1
 	cp "$work/model.gguf" "$work/h$h.gguf"
-	ip netns exec "${tag}h$h" env UCX_NET_DEVICES="${tag}a$h" \
-		"$member" --listen "10.77.0.$h:7000" -m "$work/h$h.gguf" \
+	on_host "$h" "$member" --listen "$(addr "$h")" -m "$work/h$h.gguf" \
 		-d emu:16 >"$work/member$h.log" 2>&1 &
 	pids[$h]=$!
 }
@@ -92,31 +115,30 @@ done
 
 cat >"$work/chain.cluster" <<EOT
 # three hosts in pipeline order, one spare
-member 10.77.0.1:7000 cards=16
-member 10.77.0.2:7000 cards=16
-member 10.77.0.3:7000 cards=16
-spare  10.77.0.4:7000 cards=16
+member $(addr 1) cards=16
+member $(addr 2) cards=16
+member $(addr 3) cards=16
+spare  $(addr 4) cards=16
 EOT
 
 run_head() { # log, args...
 	local log=$1
 	shift
-	ip netns exec "${tag}h1" env UCX_NET_DEVICES="${tag}a1" \
-		timeout 120 "$run" -m "$work/model.gguf" -n 12 -M 12 -t 12 "$@" \
-		>"$work/$log.log" 2>&1
+	(on_host 1 timeout 120 "$run" -m "$work/model.gguf" -n 12 -M 12 \
+		-t 12 "$@") >"$work/$log.log" 2>&1
 }
 
 # 0. refusals: a malformed cluster file; a head whose model differs from
 # the members' copies (refused at the handshake, naming both sides)
-printf 'member 10.77.0.1:7000 16\n' >"$work/bad.cluster"
+printf 'member %s 16\n' "$(addr 1)" >"$work/bad.cluster"
 run_head run0a --cluster "$work/bad.cluster" && fail "bad file accepted"
 grep -q "is not 'member|spare ADDRESS:PORT cards=N'" "$work/run0a.log" ||
 	fail "bad file: no clear error"
 "$nptool" model mkgguf --arch granite --shape tiny --layers 40 --dim 128 \
 	--heads 4 --kv-heads 2 --ffn 384 --vocab 1024 --seed 2 --text "$text" \
 	--out "$work/other.gguf" >>"$work/mkgguf.log" 2>&1 || fail "mkgguf 2"
-ip netns exec "${tag}h1" env UCX_NET_DEVICES="${tag}a1" timeout 120 \
-	"$run" -m "$work/other.gguf" --cluster "$work/chain.cluster" \
+(on_host 1 timeout 120 \
+	"$run" -m "$work/other.gguf" --cluster "$work/chain.cluster") \
 	>"$work/run0b.log" 2>&1 && fail "a different model accepted"
 grep -q "refused: model .* here has hash .*, the head's has" \
 	"$work/run0b.log" || fail "model mismatch: no error naming both sides"
@@ -137,9 +159,11 @@ sleep 0.2 # the members log their figures when the head says goodbye
 grep -h "frames served" "$work"/member[123].log
 
 # 1b. npd as the head: a completion over HTTP through the three members
-ip netns exec "${tag}h1" env UCX_NET_DEVICES="${tag}a1" "$npd" \
+npd_port=$((base + 5))
+[ $mode = netns ] && npd_port=18080
+on_host 1 "$npd" \
 	--cluster "$work/chain.cluster" --model "$work/model.gguf" \
-	--listen 127.0.0.1 --port 18080 --slots 8 --micro-batches 4 \
+	--listen 127.0.0.1 --port "$npd_port" --slots 8 --micro-batches 4 \
 	--access-log /dev/null >"$work/npd.log" 2>&1 &
 pids+=($!)
 npd_pid=$!
@@ -149,10 +173,10 @@ for _ in $(seq 300); do
 	sleep 0.1
 done
 grep -q "ready on 42 cards" "$work/npd.log" || fail "npd not ready on 42 cards"
-ip netns exec "${tag}h1" python3 - >"$work/npd-client.log" 2>&1 <<'PY' ||
-import json, urllib.request
+(on_host 1 env NPD_PORT="$npd_port" python3 -) >"$work/npd-client.log" 2>&1 <<'PY' ||
+import json, os, urllib.request
 req = urllib.request.Request(
-    "http://127.0.0.1:18080/v1/completions",
+    "http://127.0.0.1:%s/v1/completions" % os.environ["NPD_PORT"],
     data=json.dumps({"prompt": "Hello", "max_tokens": 8,
                      "temperature": 0}).encode(),
     headers={"Content-Type": "application/json"})
@@ -171,23 +195,25 @@ run_head run2 --cluster "$work/chain.cluster" --check --out "$work/run2.tokens" 
 	--kill-at 30 --kill-cmd "kill -9 ${pids[2]}" || fail "run 2"
 grep -q "recoveries 1 " "$work/run2.log" || fail "run 2: no recovery"
 grep -q "replacements 1" "$work/run2.log" || fail "run 2: no spare taken"
-grep -q "spare 10.77.0.4:7000 takes member 10.77.0.2:7000's cards" \
+grep -q "spare $(addr 4) takes member $(addr 2)'s cards" \
 	"$work/run2.log" || fail "run 2: the dead host not named, not replaced"
 cmp -s "$work/run1.tokens" "$work/run2.tokens" ||
 	fail "run 2: greedy output differs from run 1"
 echo "cluster: 2. member 2 killed, spare took over: identical output"
 grep -h "recovered\|^requests\|^cluster\|^check\|failed\|spare" "$work/run2.log"
 
+cut_cmd="ip -n ${tag}h3 link set ${tag}a3 down"
+[ $mode = netns ] || cut_cmd="kill -STOP ${pids[3]}"
 # 3. a member cut off (its link down: no reset, only silence) and no
 # spare left: detected by the heartbeat timeout, every request fails with
 # an error, nothing hangs
 cat >"$work/nospare.cluster" <<EOT
-member 10.77.0.1:7000 cards=16
-member 10.77.0.4:7000 cards=16
-member 10.77.0.3:7000 cards=16
+member $(addr 1) cards=16
+member $(addr 4) cards=16
+member $(addr 3) cards=16
 EOT
 run_head run3 --cluster "$work/nospare.cluster" \
-	--kill-at 30 --kill-cmd "ip -n ${tag}h3 link set ${tag}a3 down"
+	--kill-at 30 --kill-cmd "$cut_cmd"
 rc=$?
 [ "$rc" -eq 1 ] || fail "run 3: exit $rc, expected 1 (124: it hung)"
 grep -q "no spare is left" "$work/run3.log" || fail "run 3: no clear error"
