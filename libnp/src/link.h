@@ -84,6 +84,8 @@ uint64_t npi_link_peer_heard(const struct npi_peer *pe);
 /* Register [p, p + len) with the transport for zero-copy receives and
  * sends (ucp_mem_map); npi_link_send and dest buffers inside it use it. */
 int npi_link_map(struct npi_link *l, void *p, size_t len);
+/* Undo npi_link_map(l, p, ...) before p is freed. */
+void npi_link_unmap(struct npi_link *l, void *p);
 
 /* Send m with payload [data, data + len) to pe. With req, the payload
  * must stay untouched until the send completes and *req gets a handle for

@@ -600,6 +600,17 @@ int npi_link_map(struct npi_link *l, void *p, size_t len)
 	return 0;
 }
 
+void npi_link_unmap(struct npi_link *l, void *p)
+{
+	for (uint32_t i = 0; i < l->n_map; i++) {
+		if (l->map[i].p != p)
+			continue;
+		U.ucp_mem_unmap(l->uc, l->map[i].memh);
+		l->map[i] = l->map[--l->n_map];
+		return;
+	}
+}
+
 static void send_cb(void *req, ucs_status_t st, void *user)
 {
 	struct npi_send *s = user;

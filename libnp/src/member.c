@@ -66,6 +66,10 @@ struct np_member {
 	/* frames served for this head, and the loop thread's CPU time and
 	 * the wall time since the segment was loaded */
 	uint64_t frames, cpu0, t0;
+	/* card checks while frames are on the cards: when last, the layer
+	 * jobs done over the segment then, since when that count stands */
+	uint64_t checked, done_sum, done_since;
+	char *inject; /* np_member_opts.inject, armed once */
 };
 
 #define LOG(m, lvl, ...) npi_log((m)->ctx, lvl, __VA_ARGS__)
@@ -103,6 +107,10 @@ static void unload(struct np_member *m)
 	np_pipeline_destroy(m->p);
 	np_compiled_destroy(m->c);
 	np_quant_calib_destroy(m->calib);
+	if (m->rx)
+		npi_link_unmap(m->l, np_buf_ptr(m->rx));
+	if (m->tx)
+		npi_link_unmap(m->l, np_buf_ptr(m->tx));
 	np_buf_free(m->rx);
 	np_buf_free(m->tx);
 	m->p = NULL;
@@ -322,6 +330,18 @@ static void on_hello(struct np_member *m, struct npi_peer *pe,
 		m->image_sum = npi_fnv(m->image_sum, &m->p->st[i].sum.crc,
 				       sizeof(m->p->st[i].sum.crc));
 	frames_drop(m);
+	if (m->inject) {
+		unsigned int card = (unsigned int)strtoul(m->inject, NULL, 10);
+		const char *f = strchr(m->inject, ':');
+		int r = f && card < m->p->n_stages ?
+				np_card_inject(m->p->st[card].card, f + 1) :
+				-EINVAL;
+
+		LOG(m, r ? LOG_ERR : LOG_WARNING, "member: inject %s: %s",
+		    m->inject, r ? strerror(-r) : "armed");
+		free(m->inject);
+		m->inject = NULL;
+	}
 	m->cpu0 = npi_thread_cpu_ns();
 	m->t0 = npi_now_ns();
 	LOG(m, LOG_INFO,
@@ -481,6 +501,56 @@ static void fault(struct np_member *m, int err, bool link, const char *what)
 		npi_link_send(m->l, m->head, &h, NULL, 0, NULL);
 }
 
+/* A DMA engine of the segment failed a transfer since the last reset (the
+ * transfer layer restarts it at once, so a frame it did not forward may be
+ * followed by later ones: nothing goes downstream after this). */
+static bool dma_failed(const struct np_member *m)
+{
+	for (uint32_t i = 0; i < m->p->n_stages; i++)
+		if (__atomic_load_n(&m->p->st[i].card->dma_failed,
+				    __ATOMIC_ACQUIRE)) {
+			LOG(m, LOG_ERR,
+			    "member: card %s: a DMA engine failed a transfer",
+			    m->p->st[i].card->name);
+			return true;
+		}
+	return false;
+}
+
+/* A card of the segment failed in a way no waiting cures, hung, or no
+ * card finished a layer job for the context's timeout while frames are on
+ * them: 0 or -errno (the checks log which card). */
+static int cards_check(struct np_member *m, uint64_t now)
+{
+	struct np_pipeline *p = m->p;
+	uint64_t sum = 0;
+	int ret = dma_failed(m) ? -EIO : npi_cq_watch(p, now);
+
+	for (uint32_t i = 0; i < p->n_stages && !ret; i++) {
+		uint32_t v = 0;
+
+		ret = npi_cq_check(p, &p->st[i]);
+		if (!ret)
+			ret = npi_card_failed(p->st[i].card);
+		np_card_event_read(p->st[i].card, EV_DONE, &v);
+		sum += v;
+	}
+	if (ret)
+		return ret;
+	if (sum != m->done_sum || !m->done_since) {
+		m->done_sum = sum;
+		m->done_since = now;
+	} else if (now - m->done_since >
+		   (uint64_t)np_ctx_timeout_ms(m->ctx) * 1000000ull) {
+		LOG(m, LOG_ERR,
+		    "member: no card finished a layer job for %d ms with "
+		    "frames on them",
+		    np_ctx_timeout_ms(m->ctx));
+		return -ETIMEDOUT;
+	}
+	return 0;
+}
+
 static void post(struct np_member *m)
 {
 	struct np_pipeline *p = m->p;
@@ -553,6 +623,12 @@ static void complete(struct np_member *m)
 					      "a frame's transfer failed");
 					return;
 				}
+			}
+			if (dma_failed(m)) {
+				fault(m, -EIO, false,
+				      "a card of this host failed; the frame "
+				      "is not sent on");
+				return;
 			}
 			for (uint32_t i = 0; i < f->nx; i++)
 				np_xfer_free(f->x[i]);
@@ -629,6 +705,8 @@ int np_member_create(struct np_ctx *ctx, const struct np_member_opts *o,
 	m->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	snprintf(m->listen, sizeof(m->listen), "%s", o->listen);
 	m->model_path = strdup(o->model);
+	if (o->inject)
+		m->inject = strdup(o->inject);
 	ret = m->efd < 0 ? -errno : !m->model_path ? -ENOMEM : 0;
 	if (!ret)
 		ret = npi_file_hash(o->model, &m->model_hash);
@@ -665,6 +743,17 @@ int np_member_run(struct np_member *m)
 		npi_link_wait(m->l, NPI_POLL_MS, cards ? m->ctx_fd : m->efd);
 		if (cards)
 			np_ctx_process(m->ctx);
+		now = npi_now_ns();
+		if (!cards || !m->p || m->broken) {
+			m->done_since = 0;
+		} else if (now - m->checked >= NPI_POLL_MS * 1000000ull) {
+			int ret = cards_check(m, now);
+
+			m->checked = now;
+			if (ret)
+				fault(m, ret, false,
+				      "a card of this host failed");
+		}
 		if (m->p && !m->broken) {
 			post(m);
 			complete(m);
@@ -706,5 +795,6 @@ void np_member_destroy(struct np_member *m)
 	if (m->efd >= 0)
 		close(m->efd);
 	free(m->model_path);
+	free(m->inject);
 	free(m);
 }

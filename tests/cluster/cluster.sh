@@ -14,6 +14,8 @@
 #   1b. npd --cluster serves a completion over HTTP through the members;
 #   2. kill -9 of the middle member mid-run: detected, its cards moved to
 #      the spare, requests replayed: greedy output identical to run 1;
+#   2b. a card failing inside a member: reported, every member reset,
+#      requests replayed, identical output;
 #   3. a member cut off (link down) with no spare left: found silent by
 #      the heartbeat timeout, every request fails with an error, nothing
 #      hangs.
@@ -56,11 +58,12 @@ fail() {
 	exit 1
 }
 
-addr() { # host: its listening address
+addr() { # host [n]: its listening address (n: its n-th member, 0 first)
+	local n=${2:-0}
 	if [ $mode = netns ]; then
-		echo "10.77.0.$1:7000"
+		echo "10.77.0.$1:$((7000 + n))"
 	else
-		echo "127.0.0.1:$((base + $1))"
+		echo "127.0.0.1:$((base + $1 + 10 * n))"
 	fi
 }
 on_host() { # host cmd...: run cmd on that host (exec: in a subshell)
@@ -96,22 +99,25 @@ export NP_EVENT_LOG=off UCX_TLS=tcp UCX_WARN_UNUSED_ENV_VARS=n
 	--heads 4 --kv-heads 2 --ffn 384 --vocab 1024 --text "$text" \
 	--out "$work/model.gguf" >"$work/mkgguf.log" 2>&1 || fail "mkgguf"
 
-start_member() { # host
-	local h=$1
+start_member() { # host n [npmember options]: its n-th member
+	local h=$1 n=$2
+	shift 2
 	cp "$work/model.gguf" "$work/h$h.gguf"
-	on_host "$h" "$member" --listen "$(addr "$h")" -m "$work/h$h.gguf" \
-		-d emu:16 >"$work/member$h.log" 2>&1 &
+	on_host "$h" "$member" --listen "$(addr "$h" "$n")" -m "$work/h$h.gguf" \
+		-d emu:16 "$@" >"$work/member$h.log" 2>&1 &
 	pids[$h]=$!
 }
-for h in "${hosts[@]}"; do start_member "$h"; done
-for h in "${hosts[@]}"; do
-	for _ in $(seq 100); do
+wait_serving() { # host
+	local h=$1
+	for _ in $(seq 300); do
 		grep -q serving "$work/member$h.log" && break
 		kill -0 "${pids[$h]}" 2>/dev/null || fail "member $h exited"
 		sleep 0.1
 	done
 	grep -q serving "$work/member$h.log" || fail "member $h not serving"
-done
+}
+for h in "${hosts[@]}"; do start_member "$h" 0; done
+for h in "${hosts[@]}"; do wait_serving "$h"; done
 
 cat >"$work/chain.cluster" <<EOT
 # three hosts in pipeline order, one spare
@@ -201,6 +207,27 @@ cmp -s "$work/run1.tokens" "$work/run2.tokens" ||
 	fail "run 2: greedy output differs from run 1"
 echo "cluster: 2. member 2 killed, spare took over: identical output"
 grep -h "recovered\|^requests\|^cluster\|^check\|failed\|spare" "$work/run2.log"
+
+# 2b. a card failing inside a member (its forwarding engine refuses the
+# 30th write): the member stops sending, reports it, the head resets every
+# member into a new epoch and replays: identical output, no spare used
+# (a new port: the killed member's may still be held by the kernel)
+start_member 2 1 --inject "3:dma-error:engine=1,n=30"
+wait_serving 2
+cat >"$work/chain2b.cluster" <<EOT
+member $(addr 1) cards=16
+member $(addr 2 1) cards=16
+member $(addr 3) cards=16
+EOT
+run_head run2b --cluster "$work/chain2b.cluster" --check \
+	--out "$work/run2b.tokens" || fail "run 2b"
+grep -q "recoveries 1 " "$work/run2b.log" || fail "run 2b: no recovery"
+grep -q "member 2 of 3 at $(addr 2 1) .* a card failed there" \
+	"$work/run2b.log" || fail "run 2b: the failed card's host not named"
+cmp -s "$work/run1.tokens" "$work/run2b.tokens" ||
+	fail "run 2b: greedy output differs from run 1"
+echo "cluster: 2b. a card failed on member 2: reset, replayed, identical output"
+grep -h "head: cluster\|^check" "$work/run2b.log"
 
 cut_cmd="ip -n ${tag}h3 link set ${tag}a3 down"
 [ $mode = netns ] || cut_cmd="kill -STOP ${pids[3]}"

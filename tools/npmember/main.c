@@ -53,7 +53,11 @@ static void usage(FILE *f)
 		"  -m, --model F  this host's copy of the model (the head "
 		"checks its hash)\n"
 		"  -d, --devices  the cards: $NP_DEVICES, else emu:16\n"
-		"  -v, --verbose  debug messages too\n");
+		"  -v, --verbose  debug messages too\n"
+		"  --inject CARD:FAULT  emulated cards (tests): a fault as "
+		"np_card_inject\n"
+		"                 spells it, armed when the first segment is "
+		"loaded\n");
 }
 
 int main(int argc, char **argv)
@@ -63,10 +67,12 @@ int main(int argc, char **argv)
 		{"model", required_argument, NULL, 'm'},
 		{"devices", required_argument, NULL, 'd'},
 		{"verbose", no_argument, NULL, 'v'},
+		{"inject", required_argument, NULL, 'i'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	const char *listen = NULL, *model = NULL, *spec = getenv("NP_DEVICES");
+	const char *inject = NULL;
 	struct np_open_opts oo = {.log = {.fn = log_line}};
 	struct np_ctx *ctx = NULL;
 	struct sigaction sa = {.sa_handler = on_signal};
@@ -86,6 +92,9 @@ int main(int argc, char **argv)
 		case 'v':
 			oo.log.level = NP_LOG_DEBUG;
 			break;
+		case 'i':
+			inject = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -104,9 +113,11 @@ int main(int argc, char **argv)
 			strerror(-ret));
 		return 1;
 	}
-	ret = np_member_create(
-		ctx, &(struct np_member_opts){.listen = listen, .model = model},
-		&member);
+	ret = np_member_create(ctx,
+			       &(struct np_member_opts){.listen = listen,
+							.model = model,
+							.inject = inject},
+			       &member);
 	if (ret) {
 		np_close(ctx);
 		return 1;

@@ -88,6 +88,10 @@ struct np_member;
 struct np_member_opts {
 	const char *listen; /* "address:port" to listen on */
 	const char *model; /* this host's copy of the GGUF */
+	/* emulated cards (tests): "CARD:FAULT" as np_card_inject spells it,
+	 * CARD counted in the segment, armed once the first segment is
+	 * loaded; NULL: none */
+	const char *inject;
 	uint64_t resv[4]; /* must be zero */
 };
 /* Listen and read the model; -EINVAL, -EADDRINUSE, open errors. */
