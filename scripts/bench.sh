@@ -22,7 +22,11 @@
 #      parameter's sensitivity (`nptool bench --published`);
 #   4. serving (issue #18): npd on the medium model and 16 emulated cards
 #      under bench/np_bench_serve at 1, 8, 28 and 56 streams, and beside it
-#      batch-mode `nptool run` of 28 requests on the same model.
+#      batch-mode `nptool run` of 28 requests on the same model;
+#   5. a pipeline that spans hosts (issue #19, scripts/bench-cluster.sh):
+#      a frame over the UCX link (latency, host CPU, bandwidth), and a
+#      40-layer model on 48 cards of three members vs 16 cards in one
+#      process.
 # Installs what it needs on a fresh Debian 12 machine and builds in
 # build-bench (Release). Figures vary with the machine's load: compare the
 # ratios printed within one run.
@@ -33,7 +37,8 @@ cd "$root"
 "$root/scripts/deps.sh"
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build-bench -j"$(nproc)" --target nptool np_bench_runtime \
-	np_bench_kernels npd np_bench_serve >&2
+	np_bench_kernels npd np_bench_serve npmember np_cluster_run \
+	np_bench_link >&2
 b=build-bench
 
 echo "== 1. the runtime's own cost (np_bench_runtime)"
@@ -137,3 +142,7 @@ trap - EXIT
 echo "batch mode: nptool run -m $model -f $prompts -n 28 -M 14 -t 64 --no-stop"
 NP_CACHE_DIR=$cache "$b/tools/nptool" -d emu:16 run -m "$model" -f "$prompts" -n 28 -M 14 \
 	-t 64 --max-seq 512 --no-stop 2>&1 | grep -E '^(throughput|prefill|decode|latency)'
+
+echo
+echo "== 5. a pipeline that spans hosts (scripts/bench-cluster.sh)"
+"$root/scripts/bench-cluster.sh" "$b"

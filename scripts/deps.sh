@@ -11,6 +11,9 @@ pkgs=(
 	libsmartcols-dev
 	# libnp's image cache: XXH3-128 checksums and keys
 	libxxhash-dev
+	# a pipeline that spans hosts: UCX between hosts; its test's network
+	# namespaces and veth pairs (ip)
+	libucx-dev iproute2
 	# QEMU 7.2 from Debian's source, with the np-card device
 	dpkg-dev ninja-build meson libglib2.0-dev libpixman-1-dev libfdt-dev
 	libslirp-dev flex bison seabios ipxe-qemu qemu-system-data

@@ -129,6 +129,13 @@ struct np_pipeline {
 	uint32_t frames; /* frames submitted so far (k of the next one) */
 	int broken;
 	bool sched; /* a scheduler (np_session_run's too) drives it */
+	/* A pipeline that spans hosts (cluster.c, member.c, docs/cluster.md).
+	 * A member's segment: compiled cards first..first+seg_cards-1 on its
+	 * cards 0.. (seg_cards 0: the whole model). The head: cl set, no
+	 * local stages (n_stages 0; st[].plan filled for the layout). */
+	uint32_t first, seg_cards;
+	struct npi_cluster *cl;
+	const struct npi_cluster_ops *cl_ops;
 };
 
 /*
@@ -283,7 +290,17 @@ static inline uint32_t npi_ev(const struct npi_stage *st, unsigned int e,
 	return st->ev[e] + c;
 }
 
+/* Where a frame comes from and its results go (npi_post_frame). */
+struct npi_post {
+	struct np_buf *in, *out;
+	uint64_t in_off, out_at[NPI_MAX_OUT];
+	bool full_logits;
+	uint32_t cand;
+};
+
 /* pipe_session.c: frames */
+int npi_post_frame(struct np_pipeline *p, uint32_t k, uint32_t n, uint32_t len,
+		   const struct npi_post *io, struct np_xfer **x, uint32_t *nx);
 int npi_run_alloc(struct npi_run *R);
 void npi_run_free(struct npi_run *R);
 /* Build and post the next frame of micro-batch m; 0 if it has nothing to
@@ -314,6 +331,29 @@ void npi_req_end(struct np_sched *s, struct npi_req *q, enum np_stop_reason why,
  * ev gets attempt..spare and recover_ns. 0, or why it could not. */
 int npi_recover(struct np_pipeline *p, int err, uint32_t attempt, uint32_t max,
 		uint32_t requests, struct np_recover_event *ev);
+
+/* cluster.c: the head's side of post_frame, finish, abort, recover and
+ * destroy for a pipeline whose cards are on other hosts (p->cl). Through
+ * a table, so that what does not load a cluster links no transport. */
+struct npi_cluster_ops {
+	int (*post)(struct npi_run *R, struct npi_frame *f, uint32_t len);
+	int (*finish)(struct npi_run *R, struct npi_frame *f);
+	void (*abort)(struct npi_run *R);
+	int (*recover)(struct np_pipeline *p, int err, uint32_t attempt,
+		       uint32_t max, uint32_t requests,
+		       struct np_recover_event *ev);
+	void (*destroy)(struct np_pipeline *p);
+	/* the scheduler is idle: heartbeats, failures noticed; the ms until
+	 * the next call */
+	int (*idle)(struct np_pipeline *p);
+};
+
+/* pipe_load.c: dim, batch, max_seq from card first's program */
+int npi_read_shape(struct np_pipeline *p);
+/* pipe_load.c: a member's segment of c on the context's first cards */
+int npi_segment_create(struct np_ctx *ctx, const struct np_compiled *c,
+		       uint32_t first, uint32_t count, uint32_t frame_tokens,
+		       struct np_pipeline **out);
 
 /* pipe_queue.c */
 int npi_cq_start(struct np_pipeline *p, struct npi_stage *st);

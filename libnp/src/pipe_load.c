@@ -28,6 +28,9 @@ int np_pipeline_cached(const struct np_pipeline *p)
 
 uint32_t np_pipeline_cards(const struct np_pipeline *p)
 {
+	/* a cluster's head: the members' cards */
+	if (p->cl)
+		return np_compiled_n_cards(p->c);
 	return p->n_stages;
 }
 
@@ -66,7 +69,8 @@ static int load_images(struct np_pipeline *p, const struct np_pipeline_opts *o)
 		if (p->cache) {
 			/* the cached image: weights and program, the KV
 			 * cache above them zero */
-			src = npi_cache_card(p->cache, i, &n, &st->sum);
+			src = npi_cache_card(p->cache, p->first + i, &n,
+					     &st->sum);
 			stride = n;
 		} else {
 			/* fresh zero pages: only the cores' used parts get
@@ -76,7 +80,7 @@ static int load_images(struct np_pipeline *p, const struct np_pipeline_opts *o)
 				ret = -ENOMEM;
 				break;
 			}
-			ret = np_compile_card_image(p->c, i, sram);
+			ret = np_compile_card_image(p->c, p->first + i, sram);
 			if (!ret)
 				npi_weights_sum(sram, st->plan, &st->sum);
 			src = sram;
@@ -132,8 +136,9 @@ static int load_images(struct np_pipeline *p, const struct np_pipeline_opts *o)
 	return ret;
 }
 
-/* dim, sessions and context length, from the first card's program */
-static int read_shape(struct np_pipeline *p)
+/* dim, sessions and context length, from the first card's program
+ * (cluster.c: the head's too) */
+int npi_read_shape(struct np_pipeline *p)
 {
 	const struct np_card_plan *pl = p->st[0].plan;
 	struct npk_card h;
@@ -144,7 +149,8 @@ static int read_shape(struct np_pipeline *p)
 		struct npi_weights_sum sum;
 		uint64_t n;
 
-		memcpy(&h, npi_cache_card(p->cache, 0, &n, &sum) + pl->prog,
+		memcpy(&h,
+		       npi_cache_card(p->cache, p->first, &n, &sum) + pl->prog,
 		       sizeof(h));
 		p->dim = h.dim;
 		p->batch = h.batch;
@@ -154,7 +160,7 @@ static int read_shape(struct np_pipeline *p)
 	sram = calloc(1, NP_SRAM_SIZE);
 	if (!sram)
 		return -ENOMEM;
-	ret = np_compile_card_image(p->c, 0, sram);
+	ret = np_compile_card_image(p->c, p->first, sram);
 	if (!ret) {
 		memcpy(&h, sram + pl->prog, sizeof(h));
 		p->dim = h.dim;
@@ -230,11 +236,11 @@ static int pipeline_init(struct np_pipeline *p,
 			 const struct np_pipeline_opts *o)
 {
 	const struct np_compiled *c = p->c;
-	uint32_t n = np_compiled_n_cards(c);
+	uint32_t n = p->seg_cards ? p->seg_cards : np_compiled_n_cards(c);
 	uint64_t row;
 	int ret;
 
-	if (n < 2 || n > np_ctx_num_cards(p->ctx)) {
+	if ((!p->seg_cards && n < 2) || n > np_ctx_num_cards(p->ctx)) {
 		npi_log(p->ctx, LOG_ERR,
 			"pipeline: the model is compiled for %u cards, the "
 			"context has %u: open as many cards "
@@ -244,7 +250,8 @@ static int pipeline_init(struct np_pipeline *p,
 	}
 	p->n_stages = n;
 	for (uint32_t i = 0; i < n; i++) {
-		const struct np_card_plan *pl = np_compiled_card(c, i);
+		const struct np_card_plan *pl =
+			np_compiled_card(c, p->first + i);
 
 		p->st[i].plan = pl;
 		p->st[i].card = np_ctx_card(p->ctx, i);
@@ -266,7 +273,10 @@ static int pipeline_init(struct np_pipeline *p,
 				rows > p->max_slice ? rows : p->max_slice;
 		}
 	}
-	if (!p->n_layer || !p->n_out || p->n_out > NPI_MAX_OUT) {
+	/* a member's segment may end with a layer card (its frames go on
+	 * to the next host) */
+	if (!p->n_layer || (!p->n_out && !p->seg_cards) ||
+	    p->n_out > NPI_MAX_OUT) {
 		npi_log(p->ctx, LOG_ERR,
 			"pipeline: %u layer cards and %u output cards; the "
 			"pipeline needs at least one of each and at most %u "
@@ -274,7 +284,7 @@ static int pipeline_init(struct np_pipeline *p,
 			p->n_layer, p->n_out, NPI_MAX_OUT, NPI_MAX_OUT);
 		return -EINVAL;
 	}
-	ret = read_shape(p);
+	ret = npi_read_shape(p);
 	if (ret)
 		return ret;
 	/* who feeds whom: layer cards in a chain, the last one feeding every
@@ -321,6 +331,8 @@ void np_pipeline_destroy(struct np_pipeline *p)
 {
 	if (!p)
 		return;
+	if (p->cl)
+		p->cl_ops->destroy(p);
 	for (uint32_t i = 0; i < p->n_stages; i++)
 		npi_cq_stop(p, &p->st[i]);
 	np_compiled_destroy(p->owned);
@@ -349,6 +361,33 @@ int np_pipeline_create(struct np_ctx *ctx, const struct np_compiled *c,
 	p->ctx = ctx;
 	p->c = c;
 	ret = pipeline_init(p, opts ? opts : &none);
+	if (ret) {
+		np_pipeline_destroy(p);
+		return ret;
+	}
+	*out = p;
+	return 0;
+}
+
+int npi_segment_create(struct np_ctx *ctx, const struct np_compiled *c,
+		       uint32_t first, uint32_t count, uint32_t frame_tokens,
+		       struct np_pipeline **out)
+{
+	struct np_pipeline_opts o = {.frame_tokens = frame_tokens};
+	struct np_pipeline *p;
+	int ret;
+
+	*out = NULL;
+	if (!count || first + count > np_compiled_n_cards(c))
+		return -EINVAL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->ctx = ctx;
+	p->c = c;
+	p->first = first;
+	p->seg_cards = count;
+	ret = pipeline_init(p, &o);
 	if (ret) {
 		np_pipeline_destroy(p);
 		return ret;

@@ -326,8 +326,11 @@ static int fail(struct np_sched *s, int err)
 static void wait_wake(struct np_sched *s)
 {
 	struct pollfd pfd = {.fd = s->efd, .events = POLLIN};
+	struct np_pipeline *p = s->R.p;
 
-	poll(&pfd, 1, -1);
+	/* a pipeline over other hosts keeps its links alive meanwhile */
+	while (poll(&pfd, 1, p->cl ? p->cl_ops->idle(p) : -1) == 0)
+		;
 }
 
 static bool idle(struct np_sched *s)

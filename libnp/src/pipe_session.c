@@ -13,39 +13,30 @@
 
 #include "pipe.h"
 
-static int add_xfer(struct npi_frame *f, struct np_card *card,
-		    const struct np_xfer_spec *s)
+/* Post every descriptor of frame k of n tokens (len bytes, in
+ * io->in at io->in_off): the H2C into the first card, every card's jobs
+ * and forwards, the C2H of the results into io->out (out_at[o] per
+ * output card; a member's segment that ends in a layer card: its output
+ * frame at out_at[0]). Tracked transfers go to x[*nx]. */
+int npi_post_frame(struct np_pipeline *p, uint32_t k, uint32_t n, uint32_t len,
+		   const struct npi_post *io, struct np_xfer **x, uint32_t *nx)
 {
-	struct np_xfer *x;
-	int ret = np_xfer_submit(card, s, &x);
-
-	if (!ret)
-		f->x[f->nx++] = x;
-	return ret;
-}
-
-/* Post every descriptor of frame f (rows already in the host slot). */
-static int post_frame(struct npi_run *R, struct npi_frame *f, uint32_t len)
-{
-	struct np_pipeline *p = R->p;
-	uint32_t k = f->k, s = k % p->slots, w = k + 1 - p->slots;
+	uint32_t s = k % p->slots, w = k + 1 - p->slots;
 	bool wait_slot = k >= p->slots;
 	uint64_t in = NP_CA_FB_BASE + p->in_off + s * p->in_size;
 	uint64_t out =
 		NP_CA_FB_BASE + p->out_off + s * (p->out_size / p->slots);
-	uint64_t hbase = f->m * R->host_slot;
-	uint32_t opt = R->full_logits ? 0 : R->cand;
 	int ret;
 
 	{
 		struct npi_stage *st = &p->st[0];
-		struct np_xfer_spec x = {
+		struct np_xfer_spec xs = {
 			.op = NP_XFER_H2C,
 			.flags = NP_XFER_F_SIGNAL |
 				 (wait_slot ? NP_XFER_F_WAIT : 0),
 			.engine = 0,
-			.buf = R->host,
-			.buf_offset = hbase,
+			.buf = io->in,
+			.buf_offset = io->in_off,
 			.card_addr = in,
 			.len = len,
 			.wait_event = EV_DONE,
@@ -53,43 +44,45 @@ static int post_frame(struct npi_run *R, struct npi_frame *f, uint32_t len)
 			.signal_event = EV_DATA,
 		};
 
-		memcpy((uint8_t *)np_buf_ptr(R->host) + hbase + 4, &opt, 4);
-		ret = add_xfer(f, st->card, &x);
+		ret = np_xfer_submit(st->card, &xs, &x[*nx]);
 		if (ret)
 			return ret;
+		(*nx)++;
 	}
 	for (uint32_t i = 0; i < p->n_stages; i++) {
 		struct npi_stage *st = &p->st[i];
 		bool is_out = i >= p->n_layer;
+		bool tail = !p->n_out && i + 1 == p->n_layer;
 
 		ret = npi_cq_post_frames(p, i, k);
 		if (ret)
 			return ret;
-		if (is_out) {
-			uint32_t o = i - p->n_layer;
-			struct np_xfer_spec x = {
+		if (is_out || tail) {
+			uint32_t o = is_out ? i - p->n_layer : 0;
+			struct np_xfer_spec xs = {
 				.op = NP_XFER_C2H,
 				.flags = NP_XFER_F_WAIT | NP_XFER_F_SIGNAL,
 				.engine = 0,
-				.buf = R->host,
-				.buf_offset = hbase + R->out_at[o],
+				.buf = io->out,
+				.buf_offset = io->out_at[o],
 				.card_addr = out,
-				.len = f->n *
-				       (R->full_logits ?
-						(size_t)(st->plan->vocab_end -
-							 st->plan->vocab_begin) *
-							4 :
-						(size_t)R->cand *
-							sizeof(struct
-							       np_job_topk)),
+				.len = tail ? len :
+					      n * (io->full_logits ?
+							   (size_t)(st->plan->vocab_end -
+								    st->plan->vocab_begin) *
+								   4 :
+							   (size_t)io->cand *
+								   sizeof(struct
+									  np_job_topk)),
 				.wait_event = EV_DONE,
 				.wait_value = npi_ev(st, EV_DONE, k + 1),
 				.signal_event = EV_SENT,
 			};
 
-			ret = add_xfer(f, st->card, &x);
+			ret = np_xfer_submit(st->card, &xs, &x[*nx]);
 			if (ret)
 				return ret;
+			(*nx)++;
 			continue;
 		}
 		/* forward to the consumers: the next layer card, or every
@@ -97,13 +90,13 @@ static int post_frame(struct npi_run *R, struct npi_frame *f, uint32_t len)
 		{
 			uint32_t c0 = i + 1 < p->n_layer ? i + 1 : p->n_layer;
 			uint32_t c1 = i + 1 < p->n_layer ? i + 2 : p->n_stages;
-			struct np_xfer_spec x[2 * NPI_MAX_OUT];
-			uint32_t nx = 0;
+			struct np_xfer_spec xs[2 * NPI_MAX_OUT];
+			uint32_t nxs = 0;
 
 			for (uint32_t c = c0; c < c1 && wait_slot; c++) {
 				uint32_t e = EV_CREDIT + c - c0;
 
-				x[nx++] = (struct np_xfer_spec){
+				xs[nxs++] = (struct np_xfer_spec){
 					.op = NP_XFER_FENCE,
 					.flags = NP_XFER_F_WAIT,
 					.engine = (int)st->fwd_engine,
@@ -112,7 +105,7 @@ static int post_frame(struct npi_run *R, struct npi_frame *f, uint32_t len)
 				};
 			}
 			for (uint32_t c = c0; c < c1; c++) {
-				x[nx] = (struct np_xfer_spec){
+				xs[nxs] = (struct np_xfer_spec){
 					.op = NP_XFER_C2C,
 					.flags = NP_XFER_F_PEER_EVENT,
 					.engine = (int)st->fwd_engine,
@@ -127,20 +120,42 @@ static int post_frame(struct npi_run *R, struct npi_frame *f, uint32_t len)
 					.peer_event = EV_DATA,
 				};
 				if (c == c0)
-					x[nx].flags |= NP_XFER_F_WAIT;
+					xs[nxs].flags |= NP_XFER_F_WAIT;
 				if (c == c1 - 1)
-					x[nx].flags |= NP_XFER_F_SIGNAL;
-				nx++;
+					xs[nxs].flags |= NP_XFER_F_SIGNAL;
+				nxs++;
 			}
 			/* untracked: the output cards' results complete after
 			 * them, and a failure stops the engine */
-			ret = npi_xfer_submit_batch(st->card, st->fwd_engine, x,
-						    nx, NULL);
+			ret = npi_xfer_submit_batch(st->card, st->fwd_engine,
+						    xs, nxs, NULL);
 			if (ret)
 				return ret;
 		}
 	}
 	return 0;
+}
+
+/* Post every descriptor of frame f (rows already in the host slot). */
+static int post_frame(struct npi_run *R, struct npi_frame *f, uint32_t len)
+{
+	struct np_pipeline *p = R->p;
+	uint64_t hbase = f->m * R->host_slot;
+	uint32_t opt = R->full_logits ? 0 : R->cand;
+	struct npi_post io = {
+		.in = R->host,
+		.in_off = hbase,
+		.out = R->host,
+		.full_logits = R->full_logits,
+		.cand = R->cand,
+	};
+
+	memcpy((uint8_t *)np_buf_ptr(R->host) + hbase + 4, &opt, 4);
+	if (p->cl)
+		return p->cl_ops->post(R, f, len);
+	for (uint32_t o = 0; o < p->n_out; o++)
+		io.out_at[o] = hbase + R->out_at[o];
+	return npi_post_frame(p, f->k, f->n, len, &io, f->x, &f->nx);
 }
 
 /*
@@ -314,6 +329,8 @@ static int finish(struct npi_run *R, struct npi_frame *f)
 	uint64_t now = npi_now_ns();
 	int ret = 0;
 
+	if (p->cl)
+		return p->cl_ops->finish(R, f);
 	/* frames that complete before they are waited for never reach
 	 * wait_progress's checks: look for removed cards here too */
 	if (now - R->removed_at >= NPI_POLL_MS * 1000000ull) {
@@ -374,6 +391,8 @@ void npi_abort_frames(struct npi_run *R)
 {
 	struct np_pipeline *p = R->p;
 
+	if (p->cl)
+		p->cl_ops->abort(R);
 	/* Frames still queued to or from the host buffer must not reach it
 	 * once it is reused or freed: cancel host I/O (engine 0). */
 	for (uint32_t i = 0; i < p->n_stages; i++)

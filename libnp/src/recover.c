@@ -438,6 +438,8 @@ int npi_recover(struct np_pipeline *p, int err, uint32_t attempt, uint32_t max,
 	char what[96];
 	int ret;
 
+	if (p->cl)
+		return p->cl_ops->recover(p, err, attempt, max, requests, ev);
 	ev->attempt = attempt;
 	ev->error = err;
 	ev->spare = -1;

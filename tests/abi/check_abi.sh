@@ -26,7 +26,7 @@ libdir=$(dirname "$(find "$tmp/usr" -name 'libnp.so' | head -1)")
 }
 
 # header -> owning library, from the install manifest's directories
-declare -A owner=([np.h]=libnp [pipeline.h]=libnp [recover.h]=libnp [sched.h]=libnp
+declare -A owner=([np.h]=libnp [pipeline.h]=libnp [recover.h]=libnp [sched.h]=libnp [cluster.h]=libnp
 	[log.h]=libnpmodel [model.h]=libnpmodel [perfmodel.h]=libnpmodel
 	[chat.h]=libnpmodel)
 for h in "$inc"/np/*.h; do

@@ -47,6 +47,10 @@ static const struct opt opts[] = {
 	 "GGUF model to serve (default: the demo model)"},
 	{"model-name", OPT_STR, OFF(model_name), 0, 0, "NAME",
 	 "model id in the API (default: the file name)"},
+	{"cluster", OPT_STR, OFF(cluster), 0, 0, "FILE",
+	 "serve as the head of a pipeline over the members this cluster "
+	 "file names (docs/cluster.md); the cards of --devices are not used "
+	 "(default then: emu:1)"},
 	{"devices", OPT_STR, OFF(devices), 0, 0, "SPEC",
 	 "cards: emu:N, vfio:all, vfio:BDF,... (default: $NP_DEVICES, else "
 	 "emu:16)"},

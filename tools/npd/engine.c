@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <np/chat.h>
+#include <np/cluster.h>
 #include <np/model.h>
 #include <np/np.h>
 #include <np/pipeline.h>
@@ -407,8 +408,15 @@ static void *engine_main(void *arg)
 	/* validated by the configuration */
 	if (c->precision && !np_precision_parse(c->precision, &prec))
 		po.precision = (uint32_t)prec;
-	ret = np_open(c->devices, &oo, &E.ctx);
-	if (!ret)
+	/* the head of a cluster drives no card: one emulated card's context
+	 * holds its log and host buffers, unless --devices says otherwise */
+	ret = np_open(c->cluster && !c->devices ? "emu:1" : c->devices, &oo,
+		      &E.ctx);
+	if (!ret && c->cluster)
+		ret = np_cluster_load(
+			E.ctx, c->model, &po,
+			&(struct np_cluster_opts){.file = c->cluster}, &E.p);
+	else if (!ret)
 		ret = np_model_load(E.ctx, c->model, &po, &E.p);
 	if (!ret)
 		ret = np_sched_create(E.p, &so, &E.s);

@@ -26,6 +26,7 @@
 
 struct npd_config {
 	char *model; /* GGUF path */
+	char *cluster; /* cluster file: head of a multi-host pipeline */
 	char *model_name; /* id in /v1/models; NULL: file name */
 	char *devices; /* device spec; NULL: NP_DEVICES, else emu:16 */
 	char *listen; /* address; default 127.0.0.1 */
