@@ -7,7 +7,8 @@ describes the result.
 
   corpus OUTDIR        the training text and the held-out text, from the
                        shipped sample text and Debian packages (see SOURCES)
-  train IDS HELDOUT_IDS OUTDIR [--minutes M] [--bos ID]
+  train IDS HELDOUT_IDS OUTDIR [--minutes M] [--bos ID] [--init WEIGHTS]
+        [--lr PEAK]
                        train on np's token ids (nptool model tokenize
                        --ids-out), write OUTDIR/weights.f32 in the order
                        nptool model mkgguf --weights reads, and
@@ -317,7 +318,8 @@ def greedy_ids(torch, m, prompt, n):
     return ids[len(prompt):]
 
 
-def train(ids_path, held_path, outdir, minutes, bos_id):
+def train(ids_path, held_path, outdir, minutes, bos_id, init=None,
+          lr_peak=3e-3):
     torch = _torch()
     import numpy as np
     torch.manual_seed(SEED)
@@ -328,15 +330,18 @@ def train(ids_path, held_path, outdir, minutes, bos_id):
     held = torch.from_numpy(read_ids(held_path))
     bos = torch.tensor([bos_id])
     m = build_model(torch, s)
+    if init:  # continue from weights.f32 of an earlier run
+        load_weights(torch, m, init)
     n_params = sum(p.numel() for p in m.parameters())
     T, B = 128, 24
-    lr_max, lr_min, warm = 3e-3, 3e-4, 30
+    lr_max, lr_min, warm = lr_peak, lr_peak / 10, 30
     decay = [p for p in m.parameters() if p.dim() == 2]
     other = [p for p in m.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([dict(params=decay, weight_decay=0.1),
                              dict(params=other, weight_decay=0.0)],
                             lr=lr_max, betas=(0.9, 0.95))
-    gen = torch.Generator().manual_seed(SEED)
+    # a continued run draws other batches than the first
+    gen = torch.Generator().manual_seed(SEED + (1 if init else 0))
     budget = minutes * 60.0
     t0 = time.time()
     step, log = 0, []
@@ -364,7 +369,8 @@ def train(ids_path, held_path, outdir, minutes, bos_id):
                     heldout_tokens=int(held.numel()), bos=bos_id,
                     seconds=round(time.time() - t0, 1),
                     threads=torch.get_num_threads(),
-                    torch=torch.__version__, final=final, log=log)
+                    torch=torch.__version__, init=init, final=final,
+                    log=log)
         with open(os.path.join(outdir, "train.json"), "w") as fh:
             json.dump(info, fh, indent=1)
 
@@ -483,7 +489,9 @@ if __name__ == "__main__":
     elif a and a[0] == "train" and len(a) >= 4:
         mins = float(a[a.index("--minutes") + 1]) if "--minutes" in a else 35
         bos = int(a[a.index("--bos") + 1]) if "--bos" in a else 1
-        train(a[1], a[2], a[3], mins, bos)
+        init = a[a.index("--init") + 1] if "--init" in a else None
+        lr = float(a[a.index("--lr") + 1]) if "--lr" in a else 3e-3
+        train(a[1], a[2], a[3], mins, bos, init, lr)
     elif a and a[0] == "record" and len(a) == 5:
         record(a[1], a[2], a[3], a[4])
     elif a and a[0] == "greedy" and len(a) == 4:
