@@ -8,7 +8,7 @@ describes the result.
   corpus OUTDIR        the training text and the held-out text, from the
                        shipped sample text and Debian packages (see SOURCES)
   train IDS HELDOUT_IDS OUTDIR [--minutes M] [--bos ID] [--init WEIGHTS]
-        [--lr PEAK]
+        [--lr PEAK] [--batch B]
                        train on np's token ids (nptool model tokenize
                        --ids-out), write OUTDIR/weights.f32 in the order
                        nptool model mkgguf --weights reads, and
@@ -319,7 +319,7 @@ def greedy_ids(torch, m, prompt, n):
 
 
 def train(ids_path, held_path, outdir, minutes, bos_id, init=None,
-          lr_peak=3e-3):
+          lr_peak=3e-3, batch=24):
     torch = _torch()
     import numpy as np
     torch.manual_seed(SEED)
@@ -333,7 +333,7 @@ def train(ids_path, held_path, outdir, minutes, bos_id, init=None,
     if init:  # continue from weights.f32 of an earlier run
         load_weights(torch, m, init)
     n_params = sum(p.numel() for p in m.parameters())
-    T, B = 128, 24
+    T, B = 128, batch
     lr_max, lr_min, warm = lr_peak, lr_peak / 10, 30
     decay = [p for p in m.parameters() if p.dim() == 2]
     other = [p for p in m.parameters() if p.dim() < 2]
@@ -491,7 +491,8 @@ if __name__ == "__main__":
         bos = int(a[a.index("--bos") + 1]) if "--bos" in a else 1
         init = a[a.index("--init") + 1] if "--init" in a else None
         lr = float(a[a.index("--lr") + 1]) if "--lr" in a else 3e-3
-        train(a[1], a[2], a[3], mins, bos, init, lr)
+        b = int(a[a.index("--batch") + 1]) if "--batch" in a else 24
+        train(a[1], a[2], a[3], mins, bos, init, lr, b)
     elif a and a[0] == "record" and len(a) == 5:
         record(a[1], a[2], a[3], a[4])
     elif a and a[0] == "greedy" and len(a) == 4:
