@@ -376,6 +376,91 @@ int np_model_synthetic_arch(const char *family,
 	return 0;
 }
 
+/* Floats of one tensor of the shape (rows x cols of np_model_dims) */
+static size_t tensor_floats(const struct np_model_shape *s, int tensor)
+{
+	struct np_model m = {.shape = *s};
+	uint32_t rows, cols;
+
+	np_model_dims(&m, tensor, &rows, &cols);
+	return (size_t)rows * cols;
+}
+
+size_t np_model_n_floats(const struct np_model_shape *shape)
+{
+	struct np_model_shape s0 = *shape, *s = &s0;
+	size_t layer = 0;
+
+	/* the counts do not depend on RoPE base or epsilon */
+	s0.rope_base = 10000.0f;
+	s0.norm_eps = 1e-5f;
+	if (np_model_shape_check(s, NULL))
+		return 0;
+	for (int t = 0; t < NPIM_PER_LAYER; t++)
+		layer += tensor_floats(s, t);
+	return tensor_floats(s, NP_T_TOK_EMBD) + s->n_layers * layer +
+	       tensor_floats(s, NP_T_OUT_NORM) + tensor_floats(s, NP_T_OUTPUT);
+}
+
+/* Where a tensor starts in np_model_from_floats' array */
+static size_t floats_offset(const struct np_model_shape *s, int tensor,
+			    uint32_t layer)
+{
+	size_t off = tensor_floats(s, NP_T_TOK_EMBD), per = 0;
+
+	for (int t = 0; t < NPIM_PER_LAYER; t++)
+		per += tensor_floats(s, t);
+	if (tensor == NP_T_TOK_EMBD)
+		return 0;
+	if (tensor >= NP_T_OUT_NORM)
+		return off + s->n_layers * per +
+		       (tensor == NP_T_OUTPUT ?
+				tensor_floats(s, NP_T_OUT_NORM) :
+				0);
+	off += layer * per;
+	for (int t = 0; t < tensor; t++)
+		off += tensor_floats(s, t);
+	return off;
+}
+
+int np_model_from_floats(const char *family, const struct np_model_shape *shape,
+			 const float *w, size_t n, const struct np_log *log,
+			 struct np_model **out)
+{
+	struct np_model *m;
+	size_t need;
+	int ret;
+
+	*out = NULL;
+	ret = np_model_synthetic_arch(family, shape, 0, log, &m);
+	if (ret)
+		return ret;
+	if (m->arch->features & NPIM_ARCH_QKV_BIAS) {
+		npim_log(log, LOG_ERR,
+			 "model: family '%s' has Q/K/V biases, which a model "
+			 "from floats does not carry; use llama, llama3, "
+			 "mistral or granite",
+			 family);
+		np_model_destroy(m);
+		return -ENOTSUP;
+	}
+	need = np_model_n_floats(&m->shape);
+	if (n != need) {
+		npim_log(log, LOG_ERR,
+			 "model: %zu weights given but a %u-layer model of "
+			 "dim %u, %u/%u heads, FFN %u and vocabulary %u has "
+			 "%zu; check the shape and the weight file",
+			 n, m->shape.n_layers, m->shape.dim, m->shape.n_heads,
+			 m->shape.n_kv_heads, m->shape.ffn, m->shape.vocab,
+			 need);
+		np_model_destroy(m);
+		return -EINVAL;
+	}
+	m->w = w;
+	*out = m;
+	return 0;
+}
+
 int np_model_synthetic(const struct np_model_shape *shape, uint64_t seed,
 		       struct np_model **out)
 {
@@ -416,6 +501,13 @@ int np_model_row(const struct np_model *m, enum np_model_tensor tensor,
 				     (tensor - NP_T_TOK_EMBD)];
 
 		return np_gguf_tensor_row(t, row, out);
+	}
+	if (m->w) {
+		memcpy(out,
+		       m->w + floats_offset(&m->shape, tensor, layer) +
+			       (size_t)row * cols,
+		       cols * sizeof(float));
+		return 0;
 	}
 	/*
 	 * Uniform weights with the variance of the usual 1/fan_in init:
@@ -482,7 +574,8 @@ int np_model_write_gguf(const struct np_model *m, enum np_ggml_type wtype,
 		return ret;
 	ret = np_gguf_writer_kv_str(w, "general.architecture", m->arch->name);
 	ret = ret ? ret :
-		    np_gguf_writer_kv_str(w, "general.name", "np synthetic");
+		    np_gguf_writer_kv_str(w, "general.name",
+					  m->w ? "np trained" : "np synthetic");
 	ret = ret ? ret : np_gguf_writer_kv_u32(w, "general.alignment", 32);
 	ret = ret ? ret : wr_u32(w, m, "block_count", s->n_layers);
 	ret = ret ? ret : wr_u32(w, m, "context_length", s->ctx);

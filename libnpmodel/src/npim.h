@@ -97,6 +97,7 @@ struct np_model {
 	const struct np_gguf_tensor *rope_freqs; /* NULL: none */
 	struct npim_math x;
 	uint64_t seed;
+	const float *w; /* np_model_from_floats: the caller's weights */
 };
 
 /* Bias of layer tensor NP_T_Q/K/V (rows floats): zeros where none */

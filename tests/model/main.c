@@ -64,8 +64,9 @@ const char *tst_write_model(const struct np_model_shape *s, uint32_t wtype,
 }
 
 /*
- * No argument: every suite but the reference vocabularies. "vocab": only
- * those, exiting 77 (CTest's skip) when NP_VOCAB_DIR is absent.
+ * No argument: every suite but the reference vocabularies and the demo
+ * model. "vocab": only those, exiting 77 (CTest's skip) when NP_VOCAB_DIR
+ * is absent. "demo": the committed demo model (check_demo.c).
  */
 int main(int argc, char **argv)
 {
@@ -85,6 +86,8 @@ int main(int argc, char **argv)
 			return 77;
 		}
 		sr = srunner_create(np_suite_vocab());
+	} else if (argc > 1 && !strcmp(argv[1], "demo")) {
+		sr = srunner_create(np_suite_demo());
 	} else {
 		sr = srunner_create(np_suite_gguf());
 		srunner_add_suite(sr, np_suite_dequant());

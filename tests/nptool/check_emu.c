@@ -280,6 +280,36 @@ START_TEST(test_run_many_requests)
 }
 END_TEST
 
+/* The streamed text of the followed request is the text the report
+ * gives, byte for byte: SentencePiece leading spaces included (a token
+ * decoded alone loses its own) */
+START_TEST(test_run_stream_text)
+{
+	struct tst_run r, j;
+	const char *text, *line;
+	size_t len;
+
+	tst_run(&j, "--json", "run", "-p", "In the beginning", "-n", "1", "-M",
+		"1", "-t", "16", NULL);
+	text = tst_jv_str(
+		tst_jv_at(tst_jv_get(tst_envelope(&j, "run", 0), "results"), 0),
+		"text");
+	ck_assert_ptr_nonnull(text);
+	ck_assert_ptr_nonnull(strchr(text, ' ')); /* words, spaced */
+	tst_run(&r, "run", "-p", "In the beginning", "-n", "1", "-M", "1", "-t",
+		"16", NULL);
+	ck_assert_int_eq(r.status, 0);
+	line = strstr(r.out, "[0] output: ");
+	ck_assert_ptr_nonnull(line);
+	line += strlen("[0] output: ");
+	len = strlen(text);
+	ck_assert_msg(!strncmp(line, text, len) && line[len] == '\n',
+		      "streamed '%.*s', report '%s'", (int)len, line, text);
+	tst_run_free(&r);
+	tst_run_free(&j);
+}
+END_TEST
+
 START_TEST(test_reset)
 {
 	struct tst_run r;
@@ -642,6 +672,7 @@ Suite *np_suite_emu(void)
 	tcase_add_test(tc, test_info);
 	tcase_add_test(tc, test_status);
 	tcase_add_test(tc, test_run_many_requests);
+	tcase_add_test(tc, test_run_stream_text);
 	tcase_add_test(tc, test_top);
 	tcase_add_test(tc, test_pipeline);
 	tcase_add_test(tc, test_run_hops);

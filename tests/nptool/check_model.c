@@ -221,6 +221,195 @@ START_TEST(test_mkgguf_arch)
 }
 END_TEST
 
+/* The small shape the --weights tests use, as mkgguf options */
+static const struct np_model_shape wshape = {.n_layers = 2,
+					     .dim = 64,
+					     .n_heads = 4,
+					     .n_kv_heads = 2,
+					     .ffn = 96,
+					     .vocab = 300,
+					     .ctx = 2048,
+					     .rope_base = 10000.0f,
+					     .norm_eps = 1e-5f};
+#define WSHAPE_OPTS                                                        \
+	"--layers", "2", "--dim", "64", "--heads", "4", "--kv-heads", "2", \
+		"--ffn", "96", "--vocab", "300"
+
+/* A seed-derived model's floats in --weights order to path; n floats,
+ * less `drop` */
+static void write_weights(const struct np_model *m, const char *path,
+			  size_t drop)
+{
+	const struct np_model_shape *s = np_model_get_shape(m);
+	size_t n = np_model_n_floats(s), k = 0;
+	float *w = malloc(n * sizeof(float));
+	FILE *f;
+
+	ck_assert_ptr_nonnull(w);
+	for (int l = -1; l <= (int)s->n_layers; l++) {
+		int first = l < 0 || l == (int)s->n_layers ? NP_T_OUT_NORM : 0;
+		int last = l < 0		 ? NP_T_TOK_EMBD :
+			   l == (int)s->n_layers ? NP_T_OUTPUT :
+						   NP_T_DOWN;
+
+		if (l < 0)
+			first = NP_T_TOK_EMBD;
+		for (int t = first; t <= last; t++) {
+			uint32_t rows, cols;
+
+			np_model_dims(m, t, &rows, &cols);
+			for (uint32_t r = 0; r < rows; r++, k += cols)
+				ck_assert_int_eq(np_model_row(m, t,
+							      l < 0 ? 0 : l, r,
+							      w + k),
+						 0);
+		}
+	}
+	ck_assert_uint_eq(k, n);
+	f = fopen(path, "wb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(w, sizeof(float), n - drop, f), n - drop);
+	fclose(f);
+	free(w);
+}
+
+/* --weights: the file's floats become the GGUF's tensors, exactly (F32);
+ * a file of the wrong size is a usage error naming both sizes */
+START_TEST(test_mkgguf_weights)
+{
+	char *wpath = tmp_path("w.f32"), *out = tmp_path("w.gguf");
+	struct np_model *syn = NULL;
+	struct oracle o;
+	struct tst_run r;
+	float a[96], b[96];
+
+	ck_assert_int_eq(np_model_synthetic(&wshape, 3, &syn), 0);
+	write_weights(syn, wpath, 0);
+	tst_run(&r, "--json", "model", "mkgguf", WSHAPE_OPTS, "--type", "f32",
+		"--weights", wpath, "--text", NPT_SAMPLE_TEXT, "--out", out,
+		NULL);
+	ck_assert_str_eq(tst_jv_str(tst_envelope(&r, "model", 0), "weights"),
+			 wpath);
+	tst_run_free(&r);
+	oracle_open(&o, out);
+	for (int t = 0; t < NP_T_COUNT; t++) {
+		uint32_t rows, cols;
+
+		np_model_dims(syn, t, &rows, &cols);
+		for (uint32_t l = 0; l < wshape.n_layers; l++)
+			for (uint32_t i = 0; i < rows; i++) {
+				ck_assert_int_eq(np_model_row(syn, t, l, i, a),
+						 0);
+				ck_assert_int_eq(np_model_row(o.m, t, l, i, b),
+						 0);
+				ck_assert_int_eq(memcmp(a, b, cols * 4), 0);
+			}
+	}
+	oracle_close(&o);
+	write_weights(syn, wpath, 1);
+	tst_run(&r, "model", "mkgguf", WSHAPE_OPTS, "--weights", wpath,
+		"--text", NPT_SAMPLE_TEXT, "--out", out, NULL);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_msg(strstr(r.err, "needs") && strstr(r.err, "give the shape"),
+		      "%s", r.err);
+	tst_run_free(&r);
+	np_model_destroy(syn);
+	free(out);
+	free(wpath);
+}
+END_TEST
+
+/* model greedy: the float reference's argmax continuation, BOS first */
+START_TEST(test_greedy)
+{
+	char *out = tmp_path("g.gguf");
+	const char *prompt = "The lighthouse";
+	struct np_ref_float *rf = NULL;
+	struct tst_jv *e, *pids, *ids;
+	struct oracle o;
+	struct tst_run r;
+	float logits[300];
+	int32_t tok;
+	size_t np;
+
+	tst_run(&r, "model", "mkgguf", WSHAPE_OPTS, "--text", NPT_SAMPLE_TEXT,
+		"--out", out, NULL);
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	tst_run_free(&r);
+	tst_run(&r, "--json", "model", "greedy", "-n", "6", out, prompt, NULL);
+	e = tst_envelope(&r, "model", 0);
+	ck_assert_str_eq(tst_jv_str(e, "subcommand"), "greedy");
+	pids = tst_jv_get(e, "prompt_ids");
+	ids = tst_jv_get(e, "ids");
+	ck_assert_ptr_nonnull(pids);
+	ck_assert_ptr_nonnull(ids);
+	ck_assert_uint_eq(ids->n, 6);
+	oracle_open(&o, out);
+	np = pids->n;
+	ck_assert_int_eq(tst_jv_at(pids, 0)->num, np_tok_bos(o.tok));
+	ck_assert_int_eq(np_ref_float_create(o.m, (uint32_t)(np + 6), 1, &rf),
+			 0);
+	for (size_t pos = 0; pos + 1 < np + 6; pos++) {
+		uint32_t best = 0;
+
+		tok = (int32_t)(pos < np ? tst_jv_at(pids, pos)->num :
+					   tst_jv_at(ids, pos - np)->num);
+		ck_assert_int_eq(
+			np_ref_float_step(rf, 0, (uint32_t)pos, tok, logits),
+			0);
+		if (pos + 1 < np)
+			continue;
+		for (uint32_t v = 1; v < 300; v++)
+			if (logits[v] > logits[best])
+				best = v;
+		ck_assert_int_eq(tst_jv_at(ids, pos + 1 - np)->num, best);
+	}
+	np_ref_float_destroy(rf);
+	oracle_close(&o);
+	tst_run_free(&r);
+	tst_run(&r, "model", "greedy", "-n", "0", out, prompt, NULL);
+	ck_assert_int_eq(r.status, 2);
+	tst_run_free(&r);
+	free(out);
+}
+END_TEST
+
+/* tokenize --ids-out: the ids as little-endian int32, the same as printed */
+START_TEST(test_tokenize_ids_out)
+{
+	char *ids = tmp_path("ids.bin");
+	struct tst_run r, j;
+	struct tst_jv *arr;
+	unsigned char b[4];
+	FILE *f;
+	size_t n = 0;
+
+	tst_run(&j, "--json", "model", "tokenize", NPT_DEMO_MODEL,
+		"Der Zug nach Norden", NULL);
+	arr = tst_jv_get(tst_envelope(&j, "model", 0), "ids");
+	ck_assert_ptr_nonnull(arr);
+	tst_run(&r, "model", "tokenize", "--ids-out", ids, NPT_DEMO_MODEL,
+		"Der Zug nach Norden", NULL);
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	ck_assert_ptr_nonnull(strstr(r.out, "written to"));
+	f = fopen(ids, "rb");
+	ck_assert_ptr_nonnull(f);
+	while (fread(b, 1, 4, f) == 4) {
+		uint32_t v =
+			b[0] | b[1] << 8 | b[2] << 16 | (uint32_t)b[3] << 24;
+
+		ck_assert_uint_lt(n, arr->n);
+		ck_assert_int_eq((int32_t)v, tst_jv_at(arr, n)->num);
+		n++;
+	}
+	fclose(f);
+	ck_assert_uint_eq(n, arr->n);
+	tst_run_free(&r);
+	tst_run_free(&j);
+	free(ids);
+}
+END_TEST
+
 START_TEST(test_info)
 {
 	struct oracle o;
@@ -880,6 +1069,9 @@ Suite *np_suite_model(void)
 	tcase_add_test(tc, test_mkgguf_writes_the_demo_model);
 	tcase_add_test(tc, test_mkgguf_options);
 	tcase_add_test(tc, test_mkgguf_arch);
+	tcase_add_test(tc, test_mkgguf_weights);
+	tcase_add_test(tc, test_greedy);
+	tcase_add_test(tc, test_tokenize_ids_out);
 	tcase_add_test(tc, test_info);
 	tcase_add_test(tc, test_info_not_llama);
 	tcase_add_test(tc, test_info_unread_type);

@@ -16,7 +16,7 @@
 #include "npd.h"
 
 #ifndef NPD_DEFAULT_MODEL
-#define NPD_DEFAULT_MODEL "models/np-tiny.gguf"
+#define NPD_DEFAULT_MODEL "data/models/np-demo.gguf"
 #endif
 #ifndef NPD_VERSION
 #define NPD_VERSION "0"

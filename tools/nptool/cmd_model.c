@@ -9,6 +9,8 @@
  *   model detokenize FILE ID...
  *   model mkgguf ...         a GGUF of a model family and a named shape
  *                            (the demo model; cmd_model_mkgguf.c)
+ *   model greedy FILE TEXT   the float reference's greedy continuation
+ *                            (cmd_model_greedy.c)
  */
 #include <errno.h>
 #include <getopt.h>
@@ -329,7 +331,7 @@ static int decode(const struct np_tok *tok, const int32_t *ids, size_t n,
 
 /* One model tokenize: the text, its ids and the text they decode to. */
 struct tokenize {
-	const char *path, *tfile;
+	const char *path, *tfile, *ids_out;
 	bool bos, special;
 	char *text, *back;
 	size_t len, blen;
@@ -348,6 +350,7 @@ static int tokenize_parse(struct npt *t, struct tokenize *z, int argc,
 		{"file", required_argument, NULL, 'f'},
 		{"bos", no_argument, NULL, 'b'},
 		{"special", no_argument, NULL, 's'},
+		{"ids-out", required_argument, NULL, 'o'},
 		{0},
 	};
 	int c, ret;
@@ -356,6 +359,9 @@ static int tokenize_parse(struct npt *t, struct tokenize *z, int argc,
 		switch (c) {
 		case 'f':
 			z->tfile = optarg;
+			break;
+		case 'o':
+			z->ids_out = optarg;
 			break;
 		case 'b':
 			z->bos = true;
@@ -421,8 +427,40 @@ static int tokenize_check(struct npt *t, struct tokenize *z)
 	return NPT_EXIT_OK;
 }
 
+/* The ids as little-endian int32 to z->ids_out (a corpus for training) */
+static int tokenize_write_ids(struct npt *t, const struct tokenize *z)
+{
+	FILE *f = fopen(z->ids_out, "wb");
+	int err = 0;
+
+	if (!f) {
+		npt_err(t, "cannot create %s: %s", z->ids_out, strerror(errno));
+		return NPT_EXIT_USAGE;
+	}
+	for (size_t i = 0; i < z->n && !err; i++) {
+		uint32_t v = (uint32_t)z->ids[i];
+		unsigned char b[4] = {v & 0xff, v >> 8 & 0xff, v >> 16 & 0xff,
+				      v >> 24};
+
+		err = fwrite(b, 1, 4, f) != 4;
+	}
+	if (fclose(f) || err) {
+		npt_err(t, "writing %s failed: %s", z->ids_out,
+			strerror(errno));
+		return NPT_EXIT_DEVERR;
+	}
+	return NPT_EXIT_OK;
+}
+
 static void tokenize_report(struct npt *t, const struct tokenize *z, int rc)
 {
+	if (!t->j && z->ids_out) {
+		printf("%zu tokens for %zu bytes written to %s; %s\n", z->n,
+		       z->len, z->ids_out,
+		       rc ? "decoding them does NOT give the text back" :
+			    "decoding them gives the text back");
+		return;
+	}
 	if (!t->j) {
 		for (size_t i = 0; i < z->n; i++)
 			printf("%s%d", i ? " " : "", z->ids[i]);
@@ -461,6 +499,11 @@ static int model_tokenize(struct npt *t, int argc, char **argv)
 
 	if (!rc)
 		rc = tokenize_check(t, &z);
+	if (z.checked && z.ids_out) {
+		int wrc = tokenize_write_ids(t, &z);
+
+		rc = rc ? rc : wrc;
+	}
 	if (z.checked)
 		tokenize_report(t, &z, rc);
 	free(z.back);
@@ -588,7 +631,7 @@ out:
 int npt_cmd_model(struct npt *t, int argc, char **argv)
 {
 	static const char *const subs[] = {"info", "tokenize", "detokenize",
-					   "mkgguf"};
+					   "mkgguf", "greedy"};
 	const char *sub = argc > 1 ? argv[1] : "";
 
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
@@ -607,8 +650,10 @@ int npt_cmd_model(struct npt *t, int argc, char **argv)
 		return model_detokenize(t, argc - 1, argv + 1);
 	if (!strcmp(sub, "mkgguf"))
 		return npt_model_mkgguf(t, argc - 1, argv + 1);
+	if (!strcmp(sub, "greedy"))
+		return npt_model_greedy(t, argc - 1, argv + 1);
 	return npt_usage(t,
 			 "model: unknown subcommand '%s'; use info, tokenize, "
-			 "detokenize or mkgguf",
+			 "detokenize, mkgguf or greedy",
 			 sub);
 }

@@ -51,7 +51,7 @@ static int mkgguf_dim(struct npt *t, int i, const char *v,
 
 /* The command line of model mkgguf. */
 struct mkgguf {
-	const char *shape_name, *text_path, *out, *arch;
+	const char *shape_name, *text_path, *out, *arch, *weights;
 	uint32_t wtype, seed;
 	int tok;
 	struct np_model_shape s;
@@ -73,6 +73,7 @@ static int mkgguf_parse(struct npt *t, struct mkgguf *k, int argc, char **argv)
 		{"seed", required_argument, NULL, 'S'},
 		{"text", required_argument, NULL, 'x'},
 		{"out", required_argument, NULL, 'o'},
+		{"weights", required_argument, NULL, 'w'},
 		{0},
 	};
 	int c, rc;
@@ -126,6 +127,9 @@ static int mkgguf_parse(struct npt *t, struct mkgguf *k, int argc, char **argv)
 		case 'o':
 			k->out = optarg;
 			break;
+		case 'w':
+			k->weights = optarg;
+			break;
 		default:
 			return npt_usage(t, "model mkgguf: bad option '%s'",
 					 argv[optind - 1]);
@@ -141,6 +145,64 @@ static int mkgguf_parse(struct npt *t, struct mkgguf *k, int argc, char **argv)
 	return NPT_EXIT_OK;
 }
 
+/* The weights of --weights FILE (little-endian float32, in the order of
+ * np_model_from_floats) as a model of the family and shape; *w holds
+ * them. Returns an exit code. */
+static int mkgguf_read_weights(struct npt *t, const struct mkgguf *k,
+			       const struct np_model_shape *s,
+			       const struct np_log *lg, float **w,
+			       struct np_model **m)
+{
+	size_t need = np_model_n_floats(s), got;
+	FILE *f = fopen(k->weights, "rb");
+	struct stat st;
+	int ret;
+
+	if (!f || fstat(fileno(f), &st)) {
+		npt_err(t, "cannot read weights %s: %s", k->weights,
+			strerror(errno));
+		if (f)
+			fclose(f);
+		return NPT_EXIT_USAGE;
+	}
+	if (!need || (uint64_t)st.st_size != (uint64_t)need * 4) {
+		npt_err(t,
+			"weights %s has %lld bytes but the shape (layers %u, "
+			"dim %u, heads %u/%u, ffn %u, vocab %u) needs %zu "
+			"floats, %zu bytes; give the shape the weights were "
+			"trained with",
+			k->weights, (long long)st.st_size, s->n_layers, s->dim,
+			s->n_heads, s->n_kv_heads, s->ffn, s->vocab, need,
+			need * 4);
+		fclose(f);
+		return NPT_EXIT_USAGE;
+	}
+	*w = malloc(need * sizeof(float));
+	if (!*w) {
+		fclose(f);
+		return NPT_EXIT_DEVERR;
+	}
+	got = fread(*w, sizeof(float), need, f);
+	fclose(f);
+	if (got != need) {
+		npt_err(t, "reading weights %s failed", k->weights);
+		return NPT_EXIT_DEVERR;
+	}
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	for (size_t i = 0; i < need; i++) {
+		uint32_t v;
+
+		memcpy(&v, &(*w)[i], 4);
+		v = __builtin_bswap32(v);
+		memcpy(&(*w)[i], &v, 4);
+	}
+#endif
+	ret = np_model_from_floats(k->arch, s, *w, need, lg, m);
+	if (ret)
+		return ret == -ENOMEM ? NPT_EXIT_DEVERR : NPT_EXIT_USAGE;
+	return NPT_EXIT_OK;
+}
+
 /* The model of the shape, its vocabulary trained on the text, to out;
  * *t0 is when the model's making started. */
 static int mkgguf_write(struct npt *t, const struct mkgguf *k, double *t0)
@@ -149,6 +211,7 @@ static int mkgguf_write(struct npt *t, const struct mkgguf *k, double *t0)
 	struct np_model_shape s = k->s;
 	struct np_model *m = NULL;
 	char *text = NULL;
+	float *w = NULL;
 	size_t len = 0;
 	int ret;
 
@@ -165,7 +228,15 @@ static int mkgguf_write(struct npt *t, const struct mkgguf *k, double *t0)
 	*t0 = npt_now();
 	/* the family's RoPE base, unless the default llama */
 	s.rope_base = strcmp(k->arch, "llama") ? 0.0f : s.rope_base;
-	ret = np_model_synthetic_arch(k->arch, &s, k->seed, &lg, &m);
+	if (k->weights) {
+		ret = mkgguf_read_weights(t, k, &s, &lg, &w, &m);
+		if (ret) {
+			free(text);
+			return ret;
+		}
+	} else {
+		ret = np_model_synthetic_arch(k->arch, &s, k->seed, &lg, &m);
+	}
 	if (ret == -EINVAL) {
 		free(text);
 		return NPT_EXIT_USAGE;
@@ -173,6 +244,7 @@ static int mkgguf_write(struct npt *t, const struct mkgguf *k, double *t0)
 	ret = ret ? ret :
 		    np_model_write_gguf(m, k->wtype, k->tok, text, len, k->out);
 	np_model_destroy(m);
+	free(w);
 	free(text);
 	if (ret) {
 		npt_err(t, "writing %s failed: %s", k->out, strerror(-ret));
@@ -223,14 +295,24 @@ static void mkgguf_report(struct npt *t, const struct mkgguf *k, double t0)
 			npt_json_knull(t->j, "fallback_type");
 		npt_json_kstr(t->j, "tokenizer", npt_tok_kind_name(k->tok));
 		npt_json_kuint(t->j, "seed", k->seed);
+		if (k->weights)
+			npt_json_kstr(t->j, "weights", k->weights);
+		else
+			npt_json_knull(t->j, "weights");
 		npt_json_kuint(t->j, "file_bytes", (uint64_t)st.st_size);
 		npt_json_kdouble(t->j, "seconds", npt_now() - t0);
 	} else {
-		printf("wrote %s: %s %s shape, %s weights%s, %s vocabulary of "
-		       "%u, seed %u (%s, %.1f s)\n",
-		       k->out, k->arch, k->shape_name,
+		char src[64];
+
+		if (k->weights)
+			snprintf(src, sizeof(src), "weights from a file");
+		else
+			snprintf(src, sizeof(src), "seed %u", k->seed);
+		printf("wrote %s: %s %u layers x %u, %s weights%s, %s "
+		       "vocabulary of %u, %s (%s, %.1f s)\n",
+		       k->out, k->arch, k->s.n_layers, k->s.dim,
 		       np_ggml_type_name(k->wtype), fb,
-		       npt_tok_kind_name(k->tok), k->s.vocab, k->seed,
+		       npt_tok_kind_name(k->tok), k->s.vocab, src,
 		       npt_fmt_size(sz, sizeof(sz), (uint64_t)st.st_size),
 		       npt_now() - t0);
 	}

@@ -64,9 +64,21 @@ static int on_token(void *opaque, const struct np_token_event *e)
 			return 1;
 	}
 	if (!r->t->json && !r->quiet && e->request == r->follow) {
-		/* decode one token at a time: a SentencePiece piece carries
-		 * its own leading space */
-		npt_run_print_tokens(r->tok, &e->token, 1, stdout);
+		/* a token decoded alone loses its SentencePiece leading
+		 * space (the first token's, which llama.cpp strips too):
+		 * decode it after the one before and print the difference */
+		int32_t pair[2] = {r->prev_token, e->token};
+		char a[512], b[1024];
+		size_t la = 0, lb = 0;
+		bool first = !r->n_streamed++;
+
+		if ((first ||
+		     !np_tok_decode(r->tok, pair, 1, a, sizeof(a), &la)) &&
+		    !np_tok_decode(r->tok, pair + first, 2 - first, b,
+				   sizeof(b), &lb) &&
+		    lb <= sizeof(b) && lb >= la)
+			npt_print_text(stdout, b + la, lb - la);
+		r->prev_token = e->token;
 		fflush(stdout);
 	}
 	return 0;

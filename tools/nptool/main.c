@@ -85,15 +85,16 @@ static const struct npt_cmd cmds[] = {
 		 "text streamed, then tokens/s, latency and utilization",
 	 .options = npt_run_options},
 	CMD(model,
-	    "info FILE | tokenize FILE [--bos] [--special] TEXT|-f FILE | "
-	    "detokenize "
+	    "info FILE | tokenize FILE [--bos] [--special] [--ids-out FILE] "
+	    "TEXT|-f FILE | detokenize "
 	    "FILE ID... | mkgguf --shape tiny|medium|granite3b "
 	    "[--arch llama|llama3|mistral|granite|qwen2] "
 	    "[--layers|--dim|--heads|--kv-heads|--ffn|--vocab N]... [--tok "
 	    "spm|bpe] [--type f32|f16|bf16|q8_0|q6_k|q5_k|q5_1|q5_0|q4_k|"
-	    "q4_1|q4_0|iq4_nl|q3_k|q2_k] [--seed N] --text FILE "
-	    "--out FILE",
-	    "GGUF models: metadata, tokenizer, generate a model"),
+	    "q4_1|q4_0|iq4_nl|q3_k|q2_k] [--seed N | --weights FILE] "
+	    "--text FILE --out FILE | greedy FILE [-n N] TEXT|-f FILE",
+	    "GGUF models: metadata, tokenizer, generate a model, the float "
+	    "reference's greedy continuation"),
 	CMD(cache, "list | clear [--keep SIZE]  [--dir DIR]",
 	    "the image cache of compiled models: its entries, or remove "
 	    "the least recently used"),

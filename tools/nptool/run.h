@@ -56,6 +56,9 @@ struct run {
 	int32_t **out;
 	uint32_t *n_out;
 	uint32_t cap;
+	/* the followed request's last token and tokens streamed */
+	int32_t prev_token;
+	uint32_t n_streamed;
 	struct npt_progress bar;
 	bool bar_on;
 	/* the load stage being reported, since when, whether it ended */

@@ -336,6 +336,25 @@ int np_model_synthetic(const struct np_model_shape *shape, uint64_t seed,
 int np_model_synthetic_arch(const char *family,
 			    const struct np_model_shape *shape, uint64_t seed,
 			    const struct np_log *log, struct np_model **out);
+/*
+ * A model of a family (as np_model_synthetic_arch names them) whose
+ * weights are the caller's floats, e.g. trained elsewhere: w holds n
+ * floats, the tensors one after the other in the order
+ * np_model_write_gguf writes them: the token embedding, then per layer
+ * the nine from NP_T_ATTN_NORM to NP_T_DOWN, then the output norm and
+ * the output, each the [rows x cols] row-major matrix of np_model_dims
+ * (PyTorch's nn.Linear layout; Q and K rotated by RoPE as ggml's llama
+ * does, adjacent pairs). w must outlive the model. Returns 0, -EINVAL
+ * (logged: an unknown family, a bad shape, or n not the count the shape
+ * needs, with both counts), -ENOTSUP for a family with Q/K/V biases,
+ * -ENOMEM.
+ */
+int np_model_from_floats(const char *family, const struct np_model_shape *shape,
+			 const float *w, size_t n, const struct np_log *log,
+			 struct np_model **out);
+/* The floats np_model_from_floats needs for a shape (0 for an invalid
+ * one) */
+size_t np_model_n_floats(const struct np_model_shape *shape);
 /* The shapes nptool model mkgguf generates by name: "tiny" (the demo
  * model), "medium" (the emulator's reference shape) and "granite-3b"
  * (also spelt "granite3b"); data/shapes/<name>.shape holds the same.
