@@ -9,6 +9,8 @@
  *   model detokenize FILE ID...
  *   model mkgguf ...         a GGUF of a model family and a named shape
  *                            (the demo model; cmd_model_mkgguf.c)
+ *   model quality MODEL TEXT quantization quality of every arithmetic
+ *                            (cmd_model_quality.c)
  */
 #include <errno.h>
 #include <getopt.h>
@@ -588,7 +590,7 @@ out:
 int npt_cmd_model(struct npt *t, int argc, char **argv)
 {
 	static const char *const subs[] = {"info", "tokenize", "detokenize",
-					   "mkgguf"};
+					   "mkgguf", "quality"};
 	const char *sub = argc > 1 ? argv[1] : "";
 
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
@@ -607,8 +609,10 @@ int npt_cmd_model(struct npt *t, int argc, char **argv)
 		return model_detokenize(t, argc - 1, argv + 1);
 	if (!strcmp(sub, "mkgguf"))
 		return npt_model_mkgguf(t, argc - 1, argv + 1);
+	if (!strcmp(sub, "quality"))
+		return npt_model_quality(t, argc - 1, argv + 1);
 	return npt_usage(t,
 			 "model: unknown subcommand '%s'; use info, tokenize, "
-			 "detokenize or mkgguf",
+			 "detokenize, mkgguf or quality",
 			 sub);
 }

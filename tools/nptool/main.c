@@ -86,8 +86,11 @@ static const struct npt_cmd cmds[] = {
 	    "[--layers|--dim|--heads|--kv-heads|--ffn|--vocab N]... [--tok "
 	    "spm|bpe] [--type f32|f16|bf16|q8_0|q6_k|q5_k|q5_1|q5_0|q4_k|"
 	    "q4_1|q4_0|iq4_nl|q3_k|q2_k] [--seed N] --text FILE "
-	    "--out FILE",
-	    "GGUF models: metadata, tokenizer, generate a model"),
+	    "--out FILE | quality MODEL TEXT [--tokens N] [--calib FILE] "
+	    "[--calib-tokens N] [--precision LIST] [--ptq "
+	    "none,clip,smooth,rotate,all] [--alpha A] [--no-ggml]",
+	    "GGUF models: metadata, tokenizer, generate a model, "
+	    "quantization quality"),
 	CMD(compile,
 	    "FILE [--cards N] [--batch N] [--max-seq N] [--out-cards N] "
 	    "[-o DIR [--calib TEXTFILE]]",
