@@ -95,6 +95,7 @@ int main(int argc, char **argv)
 		srunner_add_suite(sr, np_suite_compile());
 		srunner_add_suite(sr, np_suite_ref());
 		srunner_add_suite(sr, np_suite_family());
+		srunner_add_suite(sr, np_suite_quality());
 	}
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

@@ -19,6 +19,7 @@ Suite *np_suite_ref(void);
 Suite *np_suite_family(void);
 Suite *np_suite_vocab(void);
 Suite *np_suite_chat(void);
+Suite *np_suite_quality(void);
 
 /* Find the reference vocabularies of NP_VOCAB_DIR for np_suite_vocab:
  * their count, or -errno when the directory cannot be read */
