@@ -13,7 +13,14 @@
 #      (`nptool bench --model-shape data/shapes/granite-3b.shape`);
 #   4. serving (issue #18): npd on the medium model and 16 emulated cards
 #      under bench/np_bench_serve at 1, 8, 28 and 56 streams, and beside it
-#      batch-mode `nptool run` of 28 requests on the same model.
+#      batch-mode `nptool run` of 28 requests on the same model;
+#   5. quantization quality (issue #17): `nptool model quality` of every
+#      precision mode with and without each PTQ method beside ggml's
+#      Q4_0/Q8_0, on QUALITY_MODELS (default: the demo model and the medium
+#      shape in Q8_0, so that the comparator's Q4_0 rounding is not already
+#      in the weights) over QUALITY_TEXT (default Debian's GPL-3 text, held
+#      out from the calibration text), QUALITY_TOKENS tokens (default 128).
+#      `bench.sh quality` runs only this section.
 # Installs what it needs on a fresh Debian 12 machine and builds in
 # build-bench (Release). Figures vary with the machine's load: compare the
 # ratios printed within one run.
@@ -24,8 +31,34 @@ cd "$root"
 "$root/scripts/deps.sh"
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build-bench -j"$(nproc)" --target nptool np_bench_runtime \
-	np_bench_kernels npd np_bench_serve >&2
+	np_bench_kernels npd np_bench_serve np_demo_model >&2
 b=build-bench
+
+# 5. quantization quality
+quality() {
+	local text=${QUALITY_TEXT:-/usr/share/common-licenses/GPL-3}
+	local tokens=${QUALITY_TOKENS:-128} models=${QUALITY_MODELS:-}
+
+	echo
+	echo "== 5. quantization quality (nptool model quality)"
+	if [ -z "$models" ]; then
+		[ -s "$b/medium-q8_0.gguf" ] ||
+			"$b/tools/nptool" model mkgguf --shape medium \
+				--type q8_0 --text data/sample-multilingual.txt \
+				--out "$b/medium-q8_0.gguf"
+		models="$b/models/np-tiny.gguf $b/medium-q8_0.gguf"
+	fi
+	for m in $models; do
+		echo "nptool model quality $m $text --tokens $tokens"
+		/usr/bin/time -f "%e s wall" \
+			"$b/tools/nptool" model quality "$m" "$text" \
+			--tokens "$tokens"
+	done
+}
+if [ "${1:-}" = quality ]; then
+	quality
+	exit
+fi
 
 echo "== 1. the runtime's own cost (np_bench_runtime)"
 "$b/bench/np_bench_runtime"
@@ -79,3 +112,5 @@ trap - EXIT
 echo "batch mode: nptool run -m $model -f $prompts -n 28 -M 14 -t 64 --no-stop"
 "$b/tools/nptool" -d emu:16 run -m "$model" -f "$prompts" -n 28 -M 14 \
 	-t 64 --max-seq 512 --no-stop 2>&1 | grep -E '^(throughput|prefill|decode|latency)'
+
+quality
