@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <np/model.h>
 #include <np/quality.h>
@@ -289,6 +290,18 @@ static void row_cols(char **v, const struct row *r)
 	npt_cols_set(&v[C_STATUS], "ok");
 }
 
+/* A row being measured, on a terminal: the medium shape takes minutes */
+static void progress(const struct npt *t, const char *arith, const char *ptq)
+{
+	if (t->j || !isatty(STDERR_FILENO))
+		return;
+	if (!arith[0])
+		fprintf(stderr, "\r\033[K");
+	else
+		fprintf(stderr, "\r\033[Kmeasuring %s%s%s...", arith,
+			ptq[0] ? " " : "", ptq);
+}
+
 /* Every row: precision modes x PTQ variants, then the ggml comparator */
 static int quality_rows(struct npt *t, struct quality *k, struct row *rows,
 			size_t *nrows)
@@ -315,6 +328,7 @@ static int quality_rows(struct npt *t, struct quality *k, struct row *rows,
 			n++;
 			r->arith = np_precision_name((enum np_precision)p);
 			r->ptq = variants[v].name;
+			progress(t, r->arith, r->ptq);
 			r->ret = np_quality_measure(k->q, k->cids, k->nc, &o,
 						    &r->s);
 			/* a mode this build's compiler refuses is a row */
@@ -328,10 +342,12 @@ static int quality_rows(struct npt *t, struct quality *k, struct row *rows,
 
 		r->arith = "ggml q4_0+q8_0";
 		r->ptq = "-";
+		progress(t, r->arith, "");
 		r->ret = np_quality_measure(k->q, NULL, 0, &o, &r->s);
 		if (r->ret && !hard)
 			hard = r->ret;
 	}
+	progress(t, "", "");
 	*nrows = n;
 	return hard;
 }
