@@ -9,6 +9,9 @@
  *   np_bench_model compile [granite3b|medium|tiny] [--images [CARD]]
  *       plan (and with --images render every card image, or only CARD)
  *       for a seed-derived model of that shape; wall-clock times.
+ *   np_bench_model outliers OUT.gguf FACTOR TEXT
+ *       the tiny model with four residual outlier channels (FACTOR times
+ *       larger), for the PTQ figures of docs/numerics.md.
  */
 #include <errno.h>
 #include <math.h>
@@ -222,8 +225,48 @@ out:
 	return ret;
 }
 
+/*
+ * The tiny demo model (seed 1) with four residual channels (3, 77, 150,
+ * 201: embedding columns times `factor`), the massive activations of
+ * trained models, written in F16 with a vocabulary trained on TEXT: what
+ * the PTQ figures of docs/numerics.md call "outlier".
+ */
+static int outliers(const char *out, double factor, const char *text_path)
+{
+	static const uint32_t ch[] = {3, 77, 150, 201};
+	struct np_model_shape s;
+	struct np_ptq_opts o = {0};
+	struct np_model *m = NULL, *c = NULL;
+	char *text = NULL;
+	size_t len;
+	int ret;
+
+	np_model_shape_preset("tiny", &s);
+	ret = npim_read_file(text_path, &text, &len);
+	ret = ret ? ret : np_model_synthetic(&s, 1, &m);
+	/* no flag: a materialised copy whose weights can be edited */
+	ret = ret ? ret : np_model_ptq(m, NULL, 0, &o, &lg, &c);
+	if (!ret) {
+		float *e = c->mem[s.n_layers * 9]; /* token embeddings */
+
+		for (uint32_t r = 0; r < s.vocab; r++)
+			for (size_t j = 0; j < sizeof(ch) / sizeof(ch[0]); j++)
+				e[(size_t)r * s.dim + ch[j]] *= (float)factor;
+		ret = np_model_write_gguf(c, NP_GGML_F16, NP_TOK_SPM, text, len,
+					  out);
+	}
+	if (ret)
+		fprintf(stderr, "outliers: %s\n", strerror(-ret));
+	np_model_destroy(c);
+	np_model_destroy(m);
+	free(text);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 5 && !strcmp(argv[1], "outliers"))
+		return outliers(argv[2], atof(argv[3]), argv[4]) ? 1 : 0;
 	if (argc >= 4 && !strcmp(argv[1], "accuracy"))
 		return accuracy(argv[2], argv[3],
 				argc > 4 ? strtoul(argv[4], NULL, 0) : 256) ?
@@ -235,8 +278,10 @@ int main(int argc, char **argv)
 				     argc > 4 ? atoi(argv[4]) : -1) ?
 			       1 :
 			       0;
-	fprintf(stderr, "usage: np_bench_model accuracy MODEL.gguf TEXT [N]\n"
-			"       np_bench_model compile [granite3b|medium|tiny] "
-			"[--images [CARD]]\n");
+	fprintf(stderr,
+		"usage: np_bench_model accuracy MODEL.gguf TEXT [N]\n"
+		"       np_bench_model compile [granite3b|medium|tiny] "
+		"[--images [CARD]]\n"
+		"       np_bench_model outliers OUT.gguf FACTOR TEXT\n");
 	return 2;
 }
