@@ -91,10 +91,10 @@ struct np_ptq_opts {
 
 /*
  * A new model computing the same float function as m (to float rounding)
- * with its weights transformed by the methods of o->flags. Its weights are
- * materialised as F32 (4 bytes per parameter); m (and its gguf) must
- * outlive it. tokens (n of them) are the calibration text, needed by
- * NP_PTQ_SMOOTH. Returns 0, -EINVAL (logged: unknown flag, resv not zero,
+ * with its weights transformed by the methods of o->flags (none: a plain
+ * copy). Its weights are materialised as F32 (4 bytes per parameter);
+ * m (and its gguf) must outlive it. tokens (n of them) are the
+ * calibration text, needed by NP_PTQ_SMOOTH. Returns 0, -EINVAL (logged: unknown flag, resv not zero,
  * a dimension rotation cannot use, smoothing without tokens), -ENOMEM, or
  * the model's row read error.
  */
