@@ -251,16 +251,23 @@ struct row {
 	struct np_quality_sum s;
 };
 
+/* Why a row has no figures */
+static const char *row_status(int ret)
+{
+	if (ret == -EOPNOTSUPP)
+		return "not computed by this build";
+	if (ret == -EDOM)
+		return "rotation needs a power-of-two dim";
+	return strerror(-ret);
+}
+
 static void row_json(struct npt *t, const struct row *r)
 {
 	npt_json_obj_open(t->j);
 	npt_json_kstr(t->j, "arith", r->arith);
 	npt_json_kstr(t->j, "ptq", r->ptq);
 	if (r->ret) {
-		npt_json_kstr(t->j, "status",
-			      r->ret == -EOPNOTSUPP ?
-				      "not computed by this build" :
-				      strerror(-r->ret));
+		npt_json_kstr(t->j, "status", row_status(r->ret));
 	} else {
 		npt_json_kstr(t->j, "status", "ok");
 		npt_json_kdouble(t->j, "kld_mean", r->s.kld_mean);
@@ -277,10 +284,7 @@ static void row_cols(char **v, const struct row *r)
 	npt_cols_set(&v[C_ARITH], "%s", r->arith);
 	npt_cols_set(&v[C_PTQ], "%s", r->ptq);
 	if (r->ret) {
-		npt_cols_set(&v[C_STATUS], "%s",
-			     r->ret == -EOPNOTSUPP ?
-				     "not computed by this build" :
-				     strerror(-r->ret));
+		npt_cols_set(&v[C_STATUS], "%s", row_status(r->ret));
 		return;
 	}
 	npt_cols_set(&v[C_KLD], "%.6f", r->s.kld_mean);
@@ -307,6 +311,7 @@ static int quality_rows(struct npt *t, struct quality *k, struct row *rows,
 			size_t *nrows)
 {
 	struct np_ptq_opts po = {.smooth_alpha = k->alpha};
+	uint32_t dim = np_model_get_shape(k->m)->dim;
 	size_t n = 0;
 	int hard = 0;
 
@@ -329,10 +334,15 @@ static int quality_rows(struct npt *t, struct quality *k, struct row *rows,
 			r->arith = np_precision_name((enum np_precision)p);
 			r->ptq = variants[v].name;
 			progress(t, r->arith, r->ptq);
-			r->ret = np_quality_measure(k->q, k->cids, k->nc, &o,
-						    &r->s);
+			/* the Hadamard rotation needs a power-of-two dim */
+			if (variants[v].ptq & NP_PTQ_ROTATE && dim & (dim - 1))
+				r->ret = -EDOM;
+			else
+				r->ret = np_quality_measure(k->q, k->cids,
+							    k->nc, &o, &r->s);
 			/* a mode this build's compiler refuses is a row */
-			if (r->ret && r->ret != -EOPNOTSUPP && !hard)
+			if (r->ret && r->ret != -EOPNOTSUPP &&
+			    r->ret != -EDOM && !hard)
 				hard = r->ret;
 		}
 	}
