@@ -16,7 +16,7 @@
 #      batch-mode `nptool run` of 28 requests on the same model;
 #   5. quantization quality (issue #17): `nptool model quality` of every
 #      precision mode with and without each PTQ method beside ggml's
-#      Q4_0/Q8_0, on QUALITY_MODELS (default: the demo model and the medium
+#      Q4_0/Q8_0, on QUALITY_MODELS (default: the demo models and the medium
 #      shape in Q8_0, so that the comparator's Q4_0 rounding is not already
 #      in the weights) over QUALITY_TEXT (default Debian's GPL-3 text, held
 #      out from the calibration text), QUALITY_TOKENS tokens (default 128).
@@ -47,6 +47,9 @@ quality() {
 				--type q8_0 --text data/sample-multilingual.txt \
 				--out "$b/medium-q8_0.gguf"
 		models="$b/models/np-tiny.gguf $b/medium-q8_0.gguf"
+		# the trained demo model, where the tree has it (issue #17)
+		[ ! -s data/models/np-demo.gguf ] ||
+			models="data/models/np-demo.gguf $models"
 	fi
 	for m in $models; do
 		echo "nptool model quality $m $text --tokens $tokens"
