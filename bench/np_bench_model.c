@@ -4,12 +4,15 @@
  *
  *   np_bench_model accuracy MODEL.gguf TEXT [N [PRECISION]]
  *       int reference vs float reference, teacher forced over the first N
- *       tokens of TEXT (calibrated on the same text): top-1 agreement and
- *       logit cosine, at PRECISION (np_precision_parse; default the
- *       library's).
+ *       tokens of TEXT (calibrated on the same text): top-1 agreement,
+ *       logit cosine and KL divergence (np/quality.h), at PRECISION
+ *       (np_precision_parse; default the library's).
  *   np_bench_model compile [granite3b|medium|tiny] [--images [CARD]]
  *       plan (and with --images render every card image, or only CARD)
  *       for a seed-derived model of that shape; wall-clock times.
+ *   np_bench_model outliers OUT.gguf FACTOR TEXT
+ *       the tiny model with four residual outlier channels (FACTOR times
+ *       larger), for the PTQ figures of docs/numerics.md.
  */
 #include <errno.h>
 #include <math.h>
@@ -20,6 +23,7 @@
 
 #include "np_abi.h"
 #include "np/model.h"
+#include "np/quality.h"
 #include "npim.h"
 
 static double now(void)
@@ -51,8 +55,11 @@ static int accuracy(const char *path, const char *text_path, size_t n_max,
 	char *text = NULL;
 	int32_t *ids = NULL, *il = NULL;
 	float *fl = NULL;
-	double cos_sum = 0, t0, t_cal, t_comp, t_int = 0, t_f = 0;
-	size_t agree = 0, top5 = 0;
+	double t0, t_cal, t_comp, t_int = 0, t_f = 0;
+	size_t top5 = 0;
+	struct np_quality_tok *tq = NULL;
+	struct np_quality_sum qs;
+	float *il2 = NULL;
 	uint32_t V;
 	int ret;
 	struct np_compile_opts o = {.batch = 1, .precision = prec};
@@ -85,9 +92,13 @@ static int accuracy(const char *path, const char *text_path, size_t n_max,
 	fl = malloc(V * sizeof(*fl));
 	if (ret || !il || !fl)
 		goto out;
+	tq = calloc(n, sizeof(*tq));
+	il2 = malloc(V * sizeof(*il2));
+	if (!tq || !il2)
+		goto out;
 	for (size_t i = 0; i < n; i++) {
-		double dot = 0, ni = 0, nf = 0, s = np_compiled_logit_scale(c);
-		uint32_t ai = 0, af = 0;
+		double s = np_compiled_logit_scale(c);
+		uint32_t af = 0;
 
 		t0 = now();
 		ret = np_ref_int_step(ri, 0, (uint32_t)i, ids[i], il);
@@ -99,17 +110,14 @@ static int accuracy(const char *path, const char *text_path, size_t n_max,
 		if (ret)
 			goto out;
 		for (uint32_t v = 0; v < V; v++) {
-			double a = il[v] * s, b = fl[v];
-
-			dot += a * b;
-			ni += a * a;
-			nf += b * b;
-			if (il[v] > il[ai])
-				ai = v;
+			il2[v] = (float)(il[v] * s);
 			if (fl[v] > fl[af])
 				af = v;
 		}
-		agree += ai == af;
+		/* np/quality.h: KLD, same top token, cosine */
+		ret = np_quality_compare(fl, il2, V, &tq[i]);
+		if (ret)
+			goto out;
 		{
 			/* rank of the float top-1 among the int logits */
 			uint32_t above = 0;
@@ -118,8 +126,10 @@ static int accuracy(const char *path, const char *text_path, size_t n_max,
 				above += il[v] > il[af];
 			top5 += above < 5;
 		}
-		cos_sum += dot / (sqrt(ni * nf) + 1e-30);
 	}
+	ret = np_quality_summarize(tq, n, &qs);
+	if (ret)
+		goto out;
 	printf("model %s: %u layers dim %u heads %u/%u ffn %u vocab %u, "
 	       "tokenizer %s\n",
 	       path, np_model_get_shape(m)->n_layers,
@@ -129,16 +139,19 @@ static int accuracy(const char *path, const char *text_path, size_t n_max,
 	printf("tokens %zu (text %zu bytes), calibration %.2f s, "
 	       "compile+render %.2f s\n",
 	       n, len, t_cal, t_comp);
-	printf("top-1 agreement int vs float: %.1f%% (%zu/%zu)\n",
-	       100.0 * agree / n, agree, n);
+	printf("top-1 agreement int vs float: %.1f%%\n", 100.0 * qs.same_top);
 	printf("float top-1 within int top-5: %.1f%%\n", 100.0 * top5 / n);
-	printf("mean logit cosine int vs float: %.4f\n", cos_sum / n);
+	printf("mean logit cosine int vs float: %.4f\n", qs.cos_mean);
+	printf("KL divergence int vs float: mean %.6f, p99 %.6f\n", qs.kld_mean,
+	       qs.kld_p99);
 	printf("per token: int reference %.2f ms, float reference %.2f ms\n",
 	       1e3 * t_int / n, 1e3 * t_f / n);
 out:
 	if (ret)
 		fprintf(stderr, "accuracy: %s\n", strerror(-ret));
 	free(il);
+	free(il2);
+	free(tq);
 	free(fl);
 	free(ids);
 	free(text);
@@ -214,8 +227,48 @@ out:
 	return ret;
 }
 
+/*
+ * The tiny demo model (seed 1) with four residual channels (3, 77, 150,
+ * 201: embedding columns times `factor`), the massive activations of
+ * trained models, written in F16 with a vocabulary trained on TEXT: what
+ * the PTQ figures of docs/numerics.md call "outlier".
+ */
+static int outliers(const char *out, double factor, const char *text_path)
+{
+	static const uint32_t ch[] = {3, 77, 150, 201};
+	struct np_model_shape s;
+	struct np_ptq_opts o = {0};
+	struct np_model *m = NULL, *c = NULL;
+	char *text = NULL;
+	size_t len;
+	int ret;
+
+	np_model_shape_preset("tiny", &s);
+	ret = npim_read_file(text_path, &text, &len);
+	ret = ret ? ret : np_model_synthetic(&s, 1, &m);
+	/* no flag: a materialised copy whose weights can be edited */
+	ret = ret ? ret : np_model_ptq(m, NULL, 0, &o, &lg, &c);
+	if (!ret) {
+		float *e = c->mem[s.n_layers * 9]; /* token embeddings */
+
+		for (uint32_t r = 0; r < s.vocab; r++)
+			for (size_t j = 0; j < sizeof(ch) / sizeof(ch[0]); j++)
+				e[(size_t)r * s.dim + ch[j]] *= (float)factor;
+		ret = np_model_write_gguf(c, NP_GGML_F16, NP_TOK_SPM, text, len,
+					  out);
+	}
+	if (ret)
+		fprintf(stderr, "outliers: %s\n", strerror(-ret));
+	np_model_destroy(c);
+	np_model_destroy(m);
+	free(text);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 5 && !strcmp(argv[1], "outliers"))
+		return outliers(argv[2], atof(argv[3]), argv[4]) ? 1 : 0;
 	if (argc >= 4 && !strcmp(argv[1], "accuracy")) {
 		enum np_precision p = NP_PREC_DEFAULT;
 
@@ -240,6 +293,7 @@ int main(int argc, char **argv)
 	fprintf(stderr, "usage: np_bench_model accuracy MODEL.gguf TEXT [N "
 			"[PRECISION]]\n"
 			"       np_bench_model compile [granite3b|medium|tiny] "
-			"[--images [CARD]]\n");
+			"[--images [CARD]]\n"
+			"       np_bench_model outliers OUT.gguf FACTOR TEXT\n");
 	return 2;
 }

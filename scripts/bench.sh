@@ -27,6 +27,13 @@
 #      a frame over the UCX link (latency, host CPU, bandwidth), and a
 #      40-layer model on 48 cards of three members vs 16 cards in one
 #      process.
+#   6. quantization quality (issue #17): `nptool model quality` of every
+#      precision mode with and without each PTQ method beside ggml's
+#      Q4_0/Q8_0, on QUALITY_MODELS (default: the demo models and the medium
+#      shape in Q8_0, so that the comparator's Q4_0 rounding is not already
+#      in the weights) over QUALITY_TEXT (default data/models/heldout.txt, the
+#      demo model's held-out text, not in the calibration text), QUALITY_TOKENS tokens (default 128).
+#      `bench.sh quality` runs only this section.
 # Installs what it needs on a fresh Debian 12 machine and builds in
 # build-bench (Release). Figures vary with the machine's load: compare the
 # ratios printed within one run.
@@ -38,8 +45,37 @@ cd "$root"
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build-bench -j"$(nproc)" --target nptool np_bench_runtime \
 	np_bench_kernels npd np_bench_serve npmember np_cluster_run \
-	np_bench_link >&2
+	np_bench_link np_demo_model >&2
 b=build-bench
+
+# 6. quantization quality
+quality() {
+	local text=${QUALITY_TEXT:-data/models/heldout.txt}
+	local tokens=${QUALITY_TOKENS:-128} models=${QUALITY_MODELS:-}
+
+	echo
+	echo "== 6. quantization quality (nptool model quality)"
+	if [ -z "$models" ]; then
+		[ -s "$b/medium-q8_0.gguf" ] ||
+			"$b/tools/nptool" model mkgguf --shape medium \
+				--type q8_0 --text data/sample-multilingual.txt \
+				--out "$b/medium-q8_0.gguf"
+		models="$b/models/np-tiny.gguf $b/medium-q8_0.gguf"
+		# the trained demo model, where the tree has it (issue #17)
+		[ ! -s data/models/np-demo.gguf ] ||
+			models="data/models/np-demo.gguf $models"
+	fi
+	for m in $models; do
+		echo "nptool model quality $m $text --tokens $tokens"
+		/usr/bin/time -f "%e s wall" \
+			"$b/tools/nptool" model quality "$m" "$text" \
+			--tokens "$tokens"
+	done
+}
+if [ "${1:-}" = quality ]; then
+	quality
+	exit
+fi
 
 echo "== 1. the runtime's own cost (np_bench_runtime)"
 "$b/bench/np_bench_runtime"
@@ -146,3 +182,4 @@ NP_CACHE_DIR=$cache "$b/tools/nptool" -d emu:16 run -m "$model" -f "$prompts" -n
 echo
 echo "== 5. a pipeline that spans hosts (scripts/bench-cluster.sh)"
 "$root/scripts/bench-cluster.sh" "$b"
+quality

@@ -492,7 +492,8 @@ int np_compile(const struct np_model *m, const struct np_quant_calib *calib,
 		return -EINVAL;
 	}
 	if (o.n_cards > NPIM_MAX_CARDS || o.n_cards < 2 || o.batch > 4096 ||
-	    o.max_seq > 65536 || (o.flags & ~NP_COMPILE_PASS_THROUGH)) {
+	    o.max_seq > 65536 ||
+	    (o.flags & ~(NP_COMPILE_PASS_THROUGH | NP_COMPILE_MSE_CLIP))) {
 		npim_log(log, LOG_ERR,
 			 "compile: %u cards, %u sessions, %u tokens, flags "
 			 "0x%x: cards must be 2..%u, sessions 1..4096, tokens "
@@ -744,7 +745,9 @@ static int emit_tensor(const struct np_compiled *c, uint8_t *sram,
 		if (gamma)
 			for (uint32_t i = 0; i < t->cols; i++)
 				w[i] *= gamma[i];
-		sw = np_quant_row_scale(w, t->cols, (int)t->bits);
+		sw = c->o.flags & NP_COMPILE_MSE_CLIP ?
+			     npim_ptq_row_scale(w, t->cols, (int)t->bits) :
+			     np_quant_row_scale(w, t->cols, (int)t->bits);
 		np_quant_row(w, t->cols, sw, (int)t->bits, q);
 		if (t->bits == 4)
 			npk_pack4(q, t->cols,

@@ -468,3 +468,20 @@ int npim_ggml_quantize(uint32_t type, const float *x, uint64_t n,
 	}
 	return b->err;
 }
+
+int npim_ggml_roundtrip(uint32_t type, const float *x, uint64_t n, float *out,
+			struct npim_buf *scratch)
+{
+	struct np_gguf_tensor t = {.type = (enum np_ggml_type)type,
+				   .n_dims = 1,
+				   .ne = {n, 1, 1, 1},
+				   .n_elems = n};
+	int ret;
+
+	scratch->len = 0;
+	ret = npim_ggml_quantize(type, x, n, scratch);
+	if (ret)
+		return ret;
+	t.data = scratch->p;
+	return np_gguf_tensor_row(&t, 0, out);
+}

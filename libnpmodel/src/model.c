@@ -472,6 +472,14 @@ void np_model_destroy(struct np_model *m)
 {
 	if (!m)
 		return;
+	if (m->mem)
+		for (uint32_t i = 0; i < m->shape.n_layers * 9 + 3; i++)
+			free(m->mem[i]);
+	if (m->mem_bias)
+		for (uint32_t i = 0; i < m->shape.n_layers * 3; i++)
+			free(m->mem_bias[i]);
+	free(m->mem);
+	free(m->mem_bias);
 	free(m->t);
 	free(m->bias);
 	free(m);
@@ -493,6 +501,16 @@ int np_model_row(const struct np_model *m, enum np_model_tensor tensor,
 	np_model_dims(m, tensor, &rows, &cols);
 	if (row >= rows)
 		return -ERANGE;
+	if (m->mem) {
+		uint32_t i = tensor < NP_T_TOK_EMBD ?
+				     layer * 9 + (uint32_t)tensor :
+				     m->shape.n_layers * 9 +
+					     (uint32_t)(tensor - NP_T_TOK_EMBD);
+
+		memcpy(out, m->mem[i] + (size_t)row * cols,
+		       cols * sizeof(*out));
+		return 0;
+	}
 	if (m->g) {
 		const struct np_gguf_tensor *t =
 			tensor < NP_T_TOK_EMBD ?

@@ -272,6 +272,12 @@ int npim_model_bias(const struct np_model *m, int tensor, uint32_t layer,
 		memset(out, 0, rows * sizeof(*out));
 		return 0;
 	}
+	if (m->mem_bias) {
+		memcpy(out,
+		       m->mem_bias[layer * 3 + (uint32_t)(tensor - NP_T_Q)],
+		       rows * sizeof(*out));
+		return 0;
+	}
 	if (m->g) {
 		const struct np_gguf_tensor *t =
 			m->bias[layer * 3 + (uint32_t)(tensor - NP_T_Q)];

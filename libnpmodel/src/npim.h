@@ -42,6 +42,10 @@ void npim_buf_put(struct npim_buf *b, const void *d, size_t n);
  * to b (gguf_quant.c); -EINVAL when the writer does not write the type */
 int npim_ggml_quantize(uint32_t type, const float *x, uint64_t n,
 		       struct npim_buf *b);
+/* x through `type` and back (ggml's quantize_row_*_ref, then
+ * dequantize_row_*) into out (may be x); scratch is reused */
+int npim_ggml_roundtrip(uint32_t type, const float *x, uint64_t n, float *out,
+			struct npim_buf *scratch);
 void npim_buf_u32(struct npim_buf *b, uint32_t v);
 void npim_buf_u64(struct npim_buf *b, uint64_t v);
 void npim_buf_str(struct npim_buf *b, const char *s, size_t n);
@@ -98,6 +102,10 @@ struct np_model {
 	struct npim_math x;
 	uint64_t seed;
 	const float *w; /* np_model_from_floats: the caller's weights */
+	/* np_model_ptq: materialised weights [n_layers * 9 + 3] and Q/K/V
+	 * biases [n_layers * 3], read in place of g or the seed */
+	float **mem;
+	float **mem_bias;
 };
 
 /* Bias of layer tensor NP_T_Q/K/V (rows floats): zeros where none */
@@ -151,6 +159,15 @@ void npim_stat_add(struct npim_stat *st, const float *v, size_t n);
 int npim_ref_float_forward(struct np_ref_float *r, uint32_t slot, uint32_t pos,
 			   int32_t token, float *logits,
 			   struct npim_stat *stats);
+
+/* Per channel max|x| of the attention output (qd) and the FFN product
+ * (ffn) of every layer into chmax ([n_layers][qd + ffn], zeroed by the
+ * caller) on the following steps; NULL stops */
+void npim_ref_float_chmax(struct np_ref_float *r, float *chmax);
+
+/* ptq.c: the row scale of least squared error over clip ratios
+ * (NP_COMPILE_MSE_CLIP); np_quant_row_scale's for a zero row */
+float npim_ptq_row_scale(const float *w, size_t n, int bits);
 
 struct npim_layer_scales {
 	float s[NPIM_A_COUNT]; /* N1, N2, Q4, K4, V4, ATT as INT4 */

@@ -22,7 +22,23 @@ struct np_ref_float {
 	double *theta; /* [hd / 2] RoPE angle per position of pair i */
 	float *kc, *vc; /* [batch][layer][max_seq][kvd] */
 	float *x, *xn, *q, *k, *v, *att, *g, *u, *sc;
+	uint32_t fq; /* enum np_ref_float_quant */
+	float *xq; /* matmul input after Q8_0 (fq) */
+	struct npim_buf qb; /* fake-quantisation scratch (holds the largest
+			     * matrix: activations never grow it) */
+	float *chmax; /* NULL, or [n_layers][qd + ffn] per-channel max|x| */
 };
+
+void npim_ref_float_chmax(struct np_ref_float *r, float *chmax)
+{
+	r->chmax = chmax;
+}
+
+static void chmax_add(float *m, const float *v, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		m[i] = fmaxf(m[i], fabsf(v[i]));
+}
 
 static float *load_tensor(const struct np_model *m, int t, uint32_t layer,
 			  int *ret)
@@ -124,18 +140,57 @@ void np_ref_float_destroy(struct np_ref_float *r)
 	free(r->g);
 	free(r->u);
 	free(r->sc);
+	free(r->xq);
+	free(r->qb.p);
 	free(r);
+}
+
+/* Every matrix of r through Q4_0 and back (NP_REF_FLOAT_Q4_0_Q8_0) */
+static int fake_quant_weights(struct np_ref_float *r, const struct np_model *m)
+{
+	uint32_t L = r->s.n_layers;
+	int ret = 0;
+
+	for (uint32_t i = 0; i < L * 9 + 3 && !ret; i++) {
+		int t = i < L * 9 ? (int)(i % 9) :
+				    NP_T_TOK_EMBD + (int)(i - L * 9);
+		uint32_t rows, cols;
+
+		if (t == NP_T_ATTN_NORM || t == NP_T_FFN_NORM ||
+		    t == NP_T_OUT_NORM)
+			continue;
+		np_model_dims(m, t, &rows, &cols);
+		ret = npim_ggml_roundtrip(NP_GGML_Q4_0, r->w[i],
+					  (uint64_t)rows * cols, r->w[i],
+					  &r->qb);
+	}
+	return ret;
 }
 
 int np_ref_float_create(const struct np_model *m, uint32_t max_seq,
 			uint32_t batch, struct np_ref_float **out)
 {
+	return np_ref_float_create_opts(m, max_seq, batch, NULL, out);
+}
+
+int np_ref_float_create_opts(const struct np_model *m, uint32_t max_seq,
+			     uint32_t batch, const struct np_ref_float_opts *o,
+			     struct np_ref_float **out)
+{
+	struct np_ref_float_opts opt = o ? *o : (struct np_ref_float_opts){0};
+	const struct np_model_shape *ms = np_model_get_shape(m);
 	struct np_ref_float *r;
 	size_t kv;
 	int ret = 0;
 
 	*out = NULL;
 	if (max_seq == 0 || batch == 0 || max_seq > 65536 || batch > 4096)
+		return -EINVAL;
+	if (opt.fake_quant > NP_REF_FLOAT_Q4_0_Q8_0 || opt.resv0 ||
+	    memcmp(opt.resv, (uint64_t[3]){0}, sizeof(opt.resv)))
+		return -EINVAL;
+	/* Q4_0 / Q8_0 blocks: every matmul reads dim, heads x hd or ffn */
+	if (opt.fake_quant && (ms->dim % 32 || ms->ffn % 32))
 		return -EINVAL;
 	r = calloc(1, sizeof(*r));
 	if (!r)
@@ -163,9 +218,12 @@ int np_ref_float_create(const struct np_model *m, uint32_t max_seq,
 	r->g = calloc(r->s.ffn, sizeof(float));
 	r->u = calloc(r->s.ffn, sizeof(float));
 	r->sc = calloc(max_seq, sizeof(float));
-	if (!r->w || !r->b || !r->theta || !r->kc || !r->vc || !r->x ||
-	    !r->xn || !r->q || !r->k || !r->v || !r->att || !r->g || !r->u ||
-	    !r->sc) {
+	r->fq = opt.fake_quant;
+	r->xq = calloc(r->s.dim > r->s.ffn ? r->s.dim : r->s.ffn,
+		       sizeof(float));
+	if (!r->xq || !r->w || !r->b || !r->theta || !r->kc || !r->vc ||
+	    !r->x || !r->xn || !r->q || !r->k || !r->v || !r->att || !r->g ||
+	    !r->u || !r->sc) {
 		np_ref_float_destroy(r);
 		return -ENOMEM;
 	}
@@ -178,6 +236,8 @@ int np_ref_float_create(const struct np_model *m, uint32_t max_seq,
 			ret = *b ? npim_model_bias(m, NP_T_Q + t, l, *b) :
 				   -ENOMEM;
 		}
+	if (!ret && r->fq)
+		ret = fake_quant_weights(r, m);
 	/* ggml's rope: theta_i = pos * base^(-2i/hd) * freq_scale / ff_i */
 	if (!ret) {
 		float *ff = r->xn; /* free until the first step */
@@ -195,9 +255,13 @@ int np_ref_float_create(const struct np_model *m, uint32_t max_seq,
 	return 0;
 }
 
-static void matvec(const float *w, uint32_t rows, uint32_t cols, const float *x,
-		   float *y)
+static void matvec(struct np_ref_float *rf, const float *w, uint32_t rows,
+		   uint32_t cols, const float *x, float *y)
 {
+	/* ggml quantises the input of a Q4_0 matmul to Q8_0 (vec_dot_type) */
+	if (rf->fq == NP_REF_FLOAT_Q4_0_Q8_0 &&
+	    !npim_ggml_roundtrip(NP_GGML_Q8_0, x, cols, rf->xq, &rf->qb))
+		x = rf->xq;
 	for (uint32_t r = 0; r < rows; r++) {
 		const float *row = w + (size_t)r * cols;
 		double acc = 0;
@@ -267,9 +331,9 @@ int npim_ref_float_forward(struct np_ref_float *r, uint32_t slot, uint32_t pos,
 		observe(st, l, NPIM_A_N1, xn, s->dim);
 		for (uint32_t i = 0; i < s->dim; i++)
 			xn[i] *= w[NP_T_ATTN_NORM][i];
-		matvec(w[NP_T_Q], r->qd, s->dim, xn, r->q);
-		matvec(w[NP_T_K], r->kvd, s->dim, xn, r->k);
-		matvec(w[NP_T_V], r->kvd, s->dim, xn, r->v);
+		matvec(r, w[NP_T_Q], r->qd, s->dim, xn, r->q);
+		matvec(r, w[NP_T_K], r->kvd, s->dim, xn, r->k);
+		matvec(r, w[NP_T_V], r->kvd, s->dim, xn, r->v);
 		for (uint32_t i = 0; i < r->qd; i++)
 			r->q[i] += r->b[l * 3][i];
 		for (uint32_t i = 0; i < r->kvd; i++) {
@@ -321,7 +385,10 @@ int npim_ref_float_forward(struct np_ref_float *r, uint32_t slot, uint32_t pos,
 			}
 		}
 		observe(st, l, NPIM_A_ATT, r->att, r->qd);
-		matvec(w[NP_T_O], s->dim, r->qd, r->att, xn);
+		if (r->chmax)
+			chmax_add(r->chmax + (size_t)l * (r->qd + s->ffn),
+				  r->att, r->qd);
+		matvec(r, w[NP_T_O], s->dim, r->qd, r->att, xn);
 		for (uint32_t i = 0; i < s->dim; i++)
 			x[i] += xn[i] * r->m.res_scale;
 		observe(st, l, NPIM_A_XMID, x, s->dim);
@@ -329,14 +396,18 @@ int npim_ref_float_forward(struct np_ref_float *r, uint32_t slot, uint32_t pos,
 		observe(st, l, NPIM_A_N2, xn, s->dim);
 		for (uint32_t i = 0; i < s->dim; i++)
 			xn[i] *= w[NP_T_FFN_NORM][i];
-		matvec(w[NP_T_GATE], s->ffn, s->dim, xn, r->g);
-		matvec(w[NP_T_UP], s->ffn, s->dim, xn, r->u);
+		matvec(r, w[NP_T_GATE], s->ffn, s->dim, xn, r->g);
+		matvec(r, w[NP_T_UP], s->ffn, s->dim, xn, r->u);
 		observe(st, l, NPIM_A_G8, r->g, s->ffn);
 		observe(st, l, NPIM_A_U8, r->u, s->ffn);
 		for (uint32_t i = 0; i < s->ffn; i++)
 			r->g[i] = r->g[i] / (1.0f + expf(-r->g[i])) * r->u[i];
 		observe(st, l, NPIM_A_A8, r->g, s->ffn);
-		matvec(w[NP_T_DOWN], s->dim, s->ffn, r->g, xn);
+		if (r->chmax)
+			chmax_add(r->chmax + (size_t)l * (r->qd + s->ffn) +
+					  r->qd,
+				  r->g, s->ffn);
+		matvec(r, w[NP_T_DOWN], s->dim, s->ffn, r->g, xn);
 		for (uint32_t i = 0; i < s->dim; i++)
 			x[i] += xn[i] * r->m.res_scale;
 	}
@@ -345,7 +416,7 @@ int npim_ref_float_forward(struct np_ref_float *r, uint32_t slot, uint32_t pos,
 	observe(st, L, NPIM_A_NOUT, xn, s->dim);
 	for (uint32_t i = 0; i < s->dim; i++)
 		xn[i] *= W[L * 9 + 1][i];
-	matvec(W[L * 9 + 2], s->vocab, s->dim, xn, logits);
+	matvec(r, W[L * 9 + 2], s->vocab, s->dim, xn, logits);
 	for (uint32_t i = 0; i < s->vocab; i++)
 		logits[i] *= 1.0f / r->m.logit_scale;
 	observe(st, L, NPIM_A_LOGIT, logits, s->vocab);

@@ -28,7 +28,7 @@ libdir=$(dirname "$(find "$tmp/usr" -name 'libnp.so' | head -1)")
 # header -> owning library, from the install manifest's directories
 declare -A owner=([np.h]=libnp [pipeline.h]=libnp [recover.h]=libnp [sched.h]=libnp [cluster.h]=libnp
 	[log.h]=libnpmodel [model.h]=libnpmodel [perfmodel.h]=libnpmodel
-	[chat.h]=libnpmodel)
+	[chat.h]=libnpmodel [quality.h]=libnpmodel)
 for h in "$inc"/np/*.h; do
 	[ -n "${owner[$(basename "$h")]:-}" ] ||
 		err "installed header np/$(basename "$h") has no owning library in $0"

@@ -99,6 +99,7 @@ int main(int argc, char **argv)
 		srunner_add_suite(sr, np_suite_ref());
 		srunner_add_suite(sr, np_suite_family());
 		srunner_add_suite(sr, np_suite_calib());
+		srunner_add_suite(sr, np_suite_quality());
 	}
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

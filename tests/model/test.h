@@ -21,6 +21,7 @@ Suite *np_suite_vocab(void);
 Suite *np_suite_chat(void);
 Suite *np_suite_calib(void);
 Suite *np_suite_demo(void);
+Suite *np_suite_quality(void);
 
 /* Find the reference vocabularies of NP_VOCAB_DIR for np_suite_vocab:
  * their count, or -errno when the directory cannot be read */

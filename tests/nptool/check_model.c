@@ -1059,6 +1059,85 @@ START_TEST(test_bad_usage)
 }
 END_TEST
 
+/* model quality on a small generated model: every mode is a row (measured,
+ * or not computed by this build), the comparator too; the calibration
+ * text is refused as TEXT */
+START_TEST(test_quality)
+{
+	static const char held[] =
+		"The lighthouse keeper counted forty ships before dawn, wrote "
+		"each name into the ledger and walked down to the harbour "
+		"where the fishermen were mending their nets in the cold.";
+	char *model = tmp_path("q.gguf"), *held_path = tmp_path("held.txt");
+	const struct tst_jv *e, *rows;
+	struct tst_run r;
+	size_t ok = 0;
+
+	tst_run(&r, "model", "mkgguf", "--layers", "2", "--dim", "64",
+		"--heads", "4", "--kv-heads", "2", "--ffn", "96", "--vocab",
+		"512", "--text", NPT_SAMPLE_TEXT, "--out", model, NULL);
+	ck_assert_int_eq(r.status, 0);
+	tst_run_free(&r);
+	write_all(held_path, held, sizeof(held) - 1);
+	tst_run(&r, "--json", "model", "quality", model, held_path, "--tokens",
+		"16", "--calib-tokens", "32", NULL);
+	e = tst_envelope(&r, "model", 0);
+	ck_assert_str_eq(tst_jv_str(e, "subcommand"), "quality");
+	ck_assert(tst_jv_num(e, "tokens") == 16);
+	ck_assert(tst_jv_num(e, "calib_tokens") == 32);
+	rows = tst_jv_get(e, "rows");
+	ck_assert_ptr_nonnull(rows);
+	/* 4 modes x 5 PTQ variants, then ggml */
+	ck_assert_uint_eq(rows->n, 21);
+	for (size_t i = 0; i < rows->n; i++) {
+		const struct tst_jv *row = tst_jv_at(rows, i);
+		const char *st = tst_jv_str(row, "status");
+
+		ck_assert_ptr_nonnull(st);
+		if (strcmp(st, "ok")) {
+			ck_assert_str_eq(st, "not computed by this build");
+			ck_assert_ptr_null(tst_jv_get(row, "kld_mean"));
+			continue;
+		}
+		ok++;
+		ck_assert(tst_jv_num(row, "kld_mean") > 0);
+		ck_assert(tst_jv_num(row, "kld_p99") >=
+			  tst_jv_num(row, "kld_mean"));
+		ck_assert(tst_jv_num(row, "cos") > 0 &&
+			  tst_jv_num(row, "cos") < 1);
+		ck_assert(tst_jv_num(row, "same_top_pct") >= 0 &&
+			  tst_jv_num(row, "same_top_pct") <= 100);
+	}
+	ck_assert_str_eq(tst_jv_str(tst_jv_at(rows, 0), "arith"), "w4a4");
+	ck_assert_str_eq(tst_jv_str(tst_jv_at(rows, 0), "status"), "ok");
+	ck_assert_str_eq(tst_jv_str(tst_jv_at(rows, 20), "arith"),
+			 "ggml q4_0+q8_0");
+	ck_assert_str_eq(tst_jv_str(tst_jv_at(rows, 20), "status"), "ok");
+	ck_assert_uint_ge(ok, 6);
+	tst_run_free(&r);
+	/* the table */
+	tst_run(&r, "model", "quality", model, held_path, "--tokens", "8",
+		"--precision", "w4a4", "--ptq", "none,all", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "KLD MEAN"));
+	ck_assert_ptr_nonnull(strstr(r.out, "ggml q4_0+q8_0"));
+	ck_assert_uint_eq(tst_lines(r.out), 5); /* title, head, 3 rows */
+	tst_run_free(&r);
+	/* quality on the calibration text flatters: refused */
+	tst_run(&r, "model", "quality", model, NPT_SAMPLE_TEXT, NULL);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "overlaps the calibration text"));
+	tst_run_free(&r);
+	tst_run(&r, "model", "quality", model, held_path, "--ptq", "fast",
+		NULL);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "--ptq 'fast'"));
+	tst_run_free(&r);
+	free(model);
+	free(held_path);
+}
+END_TEST
+
 Suite *np_suite_model(void)
 {
 	Suite *s = suite_create("model");
@@ -1086,6 +1165,7 @@ Suite *np_suite_model(void)
 	tcase_add_test(tc, test_compile_not_fits);
 	tcase_add_test(tc, test_compile_images);
 	tcase_add_test(tc, test_bad_usage);
+	tcase_add_test(tc, test_quality);
 	suite_add_tcase(s, tc);
 	return s;
 }

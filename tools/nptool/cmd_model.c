@@ -11,6 +11,8 @@
  *                            (the demo model; cmd_model_mkgguf.c)
  *   model greedy FILE TEXT   the float reference's greedy continuation
  *                            (cmd_model_greedy.c)
+ *   model quality MODEL TEXT quantization quality of every arithmetic
+ *                            (cmd_model_quality.c)
  */
 #include <errno.h>
 #include <getopt.h>
@@ -631,7 +633,7 @@ out:
 int npt_cmd_model(struct npt *t, int argc, char **argv)
 {
 	static const char *const subs[] = {"info", "tokenize", "detokenize",
-					   "mkgguf", "greedy"};
+					   "mkgguf", "greedy", "quality"};
 	const char *sub = argc > 1 ? argv[1] : "";
 
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
@@ -652,8 +654,10 @@ int npt_cmd_model(struct npt *t, int argc, char **argv)
 		return npt_model_mkgguf(t, argc - 1, argv + 1);
 	if (!strcmp(sub, "greedy"))
 		return npt_model_greedy(t, argc - 1, argv + 1);
+	if (!strcmp(sub, "quality"))
+		return npt_model_quality(t, argc - 1, argv + 1);
 	return npt_usage(t,
 			 "model: unknown subcommand '%s'; use info, tokenize, "
-			 "detokenize, mkgguf or greedy",
+			 "detokenize, mkgguf, greedy or quality",
 			 sub);
 }

@@ -92,9 +92,12 @@ static const struct npt_cmd cmds[] = {
 	    "[--layers|--dim|--heads|--kv-heads|--ffn|--vocab N]... [--tok "
 	    "spm|bpe] [--type f32|f16|bf16|q8_0|q6_k|q5_k|q5_1|q5_0|q4_k|"
 	    "q4_1|q4_0|iq4_nl|q3_k|q2_k] [--seed N | --weights FILE] "
-	    "--text FILE --out FILE | greedy FILE [-n N] TEXT|-f FILE",
+	    "--text FILE --out FILE | greedy FILE [-n N] TEXT|-f FILE | "
+	    "quality MODEL TEXT [--tokens N] [--calib FILE] "
+	    "[--calib-tokens N] [--precision LIST] [--ptq "
+	    "none,clip,smooth,rotate,all] [--alpha A] [--no-ggml]",
 	    "GGUF models: metadata, tokenizer, generate a model, the float "
-	    "reference's greedy continuation"),
+	    "reference's greedy continuation, quantization quality"),
 	CMD(cache, "list | clear [--keep SIZE]  [--dir DIR]",
 	    "the image cache of compiled models: its entries, or remove "
 	    "the least recently used"),

@@ -207,6 +207,8 @@ int npt_cmd_model(struct npt *t, int argc, char **argv);
 int npt_model_mkgguf(struct npt *t, int argc, char **argv);
 /* model greedy, argv[0] the subcommand */
 int npt_model_greedy(struct npt *t, int argc, char **argv);
+/* model quality (cmd_model_quality.c) */
+int npt_model_quality(struct npt *t, int argc, char **argv);
 int npt_cmd_compile(struct npt *t, int argc, char **argv);
 int npt_cmd_exporter(struct npt *t, int argc, char **argv);
 int npt_cmd_topo(struct npt *t, int argc, char **argv);

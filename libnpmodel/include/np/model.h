@@ -432,6 +432,31 @@ void np_ref_float_destroy(struct np_ref_float *r);
 int np_ref_float_step(struct np_ref_float *r, uint32_t slot, uint32_t pos,
 		      int32_t token, float *logits);
 
+/* The float reference with another engine's arithmetic simulated */
+enum np_ref_float_quant {
+	NP_REF_FLOAT_EXACT = 0, /* F32 weights, double accumulation */
+	/*
+	 * ggml's Q4_0 x Q8_0, the most common CPU engine's arithmetic:
+	 * every weight matrix (embeddings and output layer included) rounded
+	 * through Q4_0 blocks (32 weights, one f16 scale) and every matmul
+	 * input through Q8_0 blocks, exactly as ggml's quantize_row_q4_0_ref
+	 * and quantize_row_q8_0_ref; norms, attention and the KV cache stay
+	 * float.
+	 */
+	NP_REF_FLOAT_Q4_0_Q8_0 = 1,
+};
+struct np_ref_float_opts {
+	uint32_t fake_quant; /* enum np_ref_float_quant */
+	uint32_t resv0; /* must be zero */
+	uint64_t resv[3]; /* must be zero */
+};
+/* np_ref_float_create with options (NULL: none); also -EINVAL for an
+ * unknown fake_quant, resv not zero, or Q4_0_Q8_0 on a model whose
+ * matrix rows are not multiples of 32 */
+int np_ref_float_create_opts(const struct np_model *m, uint32_t max_seq,
+			     uint32_t batch, const struct np_ref_float_opts *o,
+			     struct np_ref_float **out);
+
 /* ---------------------------------------------------------------- */
 /* Quantisation and compilation                                        */
 
@@ -543,6 +568,12 @@ struct np_compile_opts {
  * (bench/np_bench_runtime). The model's layers are not mapped.
  */
 #define NP_COMPILE_PASS_THROUGH (1u << 0)
+/*
+ * Weight scales of least quantisation error: each row's clip ratio is
+ * searched (docs/numerics.md "Post-training quantization") instead of
+ * the row's max|w|.
+ */
+#define NP_COMPILE_MSE_CLIP (1u << 1)
 
 enum np_card_kind {
 	NP_CARD_UNUSED = 0,
