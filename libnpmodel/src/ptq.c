@@ -41,10 +41,10 @@ float npim_ptq_row_scale(const float *w, size_t n, int bits)
 	float s0 = np_quant_row_scale(w, n, bits), best = s0;
 	double best_err;
 
-	/* np_quant_row_scale divides max|w| by 7 or 127; other widths
-	 * (2 bits) get theirs here */
-	if (bits != 4 && bits != 8)
-		s0 = best = s0 * 127.0f / (float)hi;
+	/* INT2 rows already get the scale of least squared error from
+	 * np_quant_row_scale (docs/numerics.md, "Weights") */
+	if (bits == 2)
+		return s0;
 	best_err = row_err(w, n, s0, lo, hi);
 	/* clip ratios 1.00, 0.99, ... 0.50 of max|w| */
 	for (int k = 99; k >= 50; k--) {

@@ -182,6 +182,11 @@ START_TEST(test_mse_clip)
 			e[k] += (double)(w[i] - q[i] * sc) * (w[i] - q[i] * sc);
 	}
 	ck_assert(e[1] < e[0]);
+	/* INT2: np_quant_row_scale is already the least-error scale; the
+	 * clip search keeps it (it once scaled it by 127 and zeroed every
+	 * weight) */
+	ck_assert(npim_ptq_row_scale(w, 1024, 2) ==
+		  np_quant_row_scale(w, 1024, 2));
 }
 END_TEST
 
