@@ -181,9 +181,13 @@ START_TEST(test_exporter_of_npd)
 
 	tst_npd_start(&d, args);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u", d.port);
-	/* some work, so the pipeline was busy */
+	/* some work, so the pipeline was busy: tens of milliseconds, well
+	 * above libnp's 1 ms busy sampling even on an idle machine (4
+	 * tokens once finished between two samples and counted nothing) */
 	tst_http(&d, "POST", "/v1/completions",
-		 "{\"prompt\":\"Hello\",\"max_tokens\":4}", NULL, &r);
+		 "{\"prompt\":\"Hello, this is a longer prompt for the cards "
+		 "to chew on before they answer\",\"max_tokens\":64}",
+		 NULL, &r);
 	ck_assert_int_eq(r.status, 200);
 	tst_resp_free(&r);
 
@@ -224,12 +228,27 @@ START_TEST(test_exporter_of_npd)
 	}
 	ck_assert_double_eq(
 		tst_scrape(&e, "np_card_up{card=\"0\",name=\"emu:0\"}"), 1);
+	/* a request can end between two busy samples (the model may stop
+	 * early at its end token): more work until a sample saw a card busy,
+	 * a bounded number of times */
+	for (int round = 0; round < 20 && !busy; round++) {
+		if (round) {
+			tst_http(&d, "POST", "/v1/completions",
+				 "{\"prompt\":\"Once upon a time\","
+				 "\"max_tokens\":64}",
+				 NULL, &r);
+			ck_assert_int_eq(r.status, 200);
+			tst_resp_free(&r);
+		}
+		for (int i = 0; i < 6; i++) {
+			snprintf(sample, sizeof(sample),
+				 "np_pipeline_busy_seconds_total{card=\"%d\","
+				 "name=\"emu:%d\"}",
+				 i, i);
+			busy += tst_scrape(&e, sample) > 0;
+		}
+	}
 	for (int i = 0; i < 6; i++) {
-		snprintf(sample, sizeof(sample),
-			 "np_pipeline_busy_seconds_total{card=\"%d\",name="
-			 "\"emu:%d\"}",
-			 i, i);
-		busy += tst_scrape(&e, sample) > 0;
 		snprintf(sample, sizeof(sample),
 			 "np_card_holders{card=\"%d\",name=\"emu:%d\"}", i, i);
 		ck_assert_double_eq(tst_scrape(&e, sample), 1);
