@@ -290,10 +290,11 @@ int main(int argc, char **argv)
 				     argc > 4 ? atoi(argv[4]) : -1) ?
 			       1 :
 			       0;
-	fprintf(stderr, "usage: np_bench_model accuracy MODEL.gguf TEXT [N "
-			"[PRECISION]]\n"
-			"       np_bench_model compile [granite3b|medium|tiny] "
-			"[--images [CARD]]\n"
-			"       np_bench_model outliers OUT.gguf FACTOR TEXT\n");
+	fprintf(stderr,
+		"usage: np_bench_model accuracy MODEL.gguf TEXT [N "
+		"[PRECISION]]\n"
+		"       np_bench_model compile [granite3b|medium|tiny] "
+		"[--images [CARD]]\n"
+		"       np_bench_model outliers OUT.gguf FACTOR TEXT\n");
 	return 2;
 }

@@ -632,8 +632,8 @@ out:
 
 int npt_cmd_model(struct npt *t, int argc, char **argv)
 {
-	static const char *const subs[] = {"info", "tokenize", "detokenize",
-					   "mkgguf", "greedy", "quality"};
+	static const char *const subs[] = {"info",   "tokenize", "detokenize",
+					   "mkgguf", "greedy",	 "quality"};
 	const char *sub = argc > 1 ? argv[1] : "";
 
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
