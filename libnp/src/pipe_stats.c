@@ -101,8 +101,14 @@ static void fwd_read(const struct npi_stage *st, struct npi_fwd_stats *s)
  */
 static void fwd_drain(const struct npi_stage *st, uint64_t deadline)
 {
-	while ((fwd_rd(st, NP_Q_HEAD) != fwd_rd(st, NP_Q_TAIL) ||
-		(fwd_rd(st, NP_Q_STATUS) & NP_Q_STATUS_BUSY)) &&
+	uint32_t status;
+
+	/* a card reading all ones is dead: nothing drains there, and the
+	 * run's own checks name it at once (waiting here for the deadline
+	 * made a card dead before the run cost one context timeout) */
+	while ((status = fwd_rd(st, NP_Q_STATUS)) != UINT32_MAX &&
+	       (fwd_rd(st, NP_Q_HEAD) != fwd_rd(st, NP_Q_TAIL) ||
+		(status & NP_Q_STATUS_BUSY)) &&
 	       npi_now_ns() < deadline)
 		usleep(50);
 }

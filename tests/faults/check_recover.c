@@ -166,6 +166,30 @@ static void check_fault(const char *fault, unsigned int card,
 		ck_assert_int_eq(np_pipeline_verify(rig.pipe, c, NULL), 0);
 }
 
+/*
+ * A card dead before the run starts: found by the run's checks at once,
+ * not after the context timeout (the forwarding engines' drain at the
+ * start of a run waited that long on a card reading all ones).
+ */
+START_TEST(dead_before_run)
+{
+	struct np_request_stats rs[N_REQ];
+	/* with statistics, as nptool run asks for them: the forwarding
+	 * engines' counters are read at the start */
+	struct np_session_stats st = {.req = rs};
+
+	session(ref, NULL);
+	ck_assert_int_eq(np_card_inject(np_ctx_card(rig.ctx, 1), "dead"), 0);
+	session(run, &st);
+	ck_assert_uint_ge(run->recoveries, 1);
+	ck_assert_str_eq(run->last.fault, "not answering");
+	/* the rig's context timeout is 1.5 s: the old wait took all of it */
+	ck_assert_uint_lt(run->last.detect_ns, 1500ull * 1000000ull);
+	for (uint32_t r = 0; r < N_REQ; r++)
+		ck_assert_mem_eq(run->tok[r], ref->tok[r], sizeof(ref->tok[r]));
+}
+END_TEST
+
 START_TEST(dma_error_on_forward)
 {
 	/* card 0 forwards each frame to card 1 on DMA engine 1 */
@@ -321,6 +345,7 @@ Suite *np_suite_recover(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, dead_before_run);
 	tcase_add_test(tc, dma_error_on_forward);
 	tcase_add_test(tc, dma_error_on_output_card);
 	tcase_add_test(tc, compute_queue_hangs);
