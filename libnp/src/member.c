@@ -729,9 +729,14 @@ int np_member_create(struct np_ctx *ctx, const struct np_member_opts *o,
 	return 0;
 }
 
-int np_member_run(struct np_member *m)
+struct npi_link *npi_member_link(struct np_member *m)
 {
-	while (!__atomic_load_n(&m->stop, __ATOMIC_RELAXED)) {
+	return m->l;
+}
+
+void npi_member_step(struct np_member *m, int timeout_ms)
+{
+	{
 		struct mframe *f = &m->fr[m->next_send % NPI_LINK_SLOTS];
 		uint64_t now, hb;
 
@@ -740,7 +745,7 @@ int np_member_run(struct np_member *m)
 		 * interrupts (np_ctx_fd; np_ctx_process drains them) */
 		bool cards = f->state == F_POSTED;
 
-		npi_link_wait(m->l, NPI_POLL_MS, cards ? m->ctx_fd : m->efd);
+		npi_link_wait(m->l, timeout_ms, cards ? m->ctx_fd : m->efd);
 		if (cards)
 			np_ctx_process(m->ctx);
 		now = npi_now_ns();
@@ -770,6 +775,12 @@ int np_member_run(struct np_member *m)
 			npi_link_send(m->l, m->head, &h, NULL, 0, NULL);
 		}
 	}
+}
+
+int np_member_run(struct np_member *m)
+{
+	while (!__atomic_load_n(&m->stop, __ATOMIC_RELAXED))
+		npi_member_step(m, NPI_POLL_MS);
 	return 0;
 }
 
