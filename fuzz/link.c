@@ -31,7 +31,8 @@
  *
  * Invariants: no crash, leak or UB; every HELLO_REPLY the member sends is
  * well formed (a NUL-terminated message, non-empty when the status is an
- * error, status 0 or -errno).
+ * error, status 0 or -errno); a FAULT it reports is a malformed frame
+ * (-EPROTO), never a card failure: nothing a peer sends may break a card.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -51,6 +52,7 @@
 static struct np_ctx *ctx;
 static struct np_member *mem;
 static struct npi_hello tmpl;
+static unsigned int frames_back; /* frames the member sent back */
 static uint32_t dim;
 
 static void quiet(void *o, enum np_log_level level, const char *msg)
@@ -78,13 +80,22 @@ static void sent(void *o, const struct npi_msg *m, const void *data, size_t len)
 			       r.status);
 		if (!tmpl.plan_hash && r.plan_hash)
 			tmpl.plan_hash = r.plan_hash;
+	} else if (m->type == NPI_MSG_FRAME) {
+		frames_back++;
+	} else if (m->type == NPI_MSG_FAULT) {
+		/* a malformed frame is refused before the cards (-EPROTO):
+		 * nothing a peer sends may fail a card */
+		NP_FUZZ_ASSERT((int32_t)m->a == -EPROTO,
+			       "the member reports its cards failed (%d, %s) "
+			       "on a peer's message",
+			       (int32_t)m->a, strerror(-(int32_t)m->a));
 	}
 }
 
-static void turn(unsigned int n)
+static void turn(unsigned int n, int timeout_ms)
 {
 	while (n--)
-		npi_member_step(mem, 0);
+		npi_member_step(mem, timeout_ms);
 }
 
 /* UCX's own allocations (its registration cache, transports' pools) live
@@ -150,11 +161,11 @@ static void start(void)
 	pe = npi_link_local_peer(npi_member_link(mem), "fuzz-head", sent, NULL);
 	NP_FUZZ_ASSERT(pe, "out of memory");
 	npi_link_inject(npi_member_link(mem), pe, &h, &tmpl, sizeof(tmpl));
-	turn(2);
+	turn(2, 0);
 	NP_FUZZ_ASSERT(tmpl.plan_hash, "no plan hash from the member");
 	h.type = NPI_MSG_BYE;
 	npi_link_inject(npi_member_link(mem), pe, &h, NULL, 0);
-	turn(2);
+	turn(2, 0);
 	npi_link_drop(npi_member_link(mem), pe);
 	atexit(stop);
 }
@@ -165,12 +176,14 @@ int np_fuzz_link(const uint8_t *data, size_t size)
 	struct npi_link *l;
 	struct npi_peer *pe;
 	static uint8_t pay[65536];
+	unsigned int frames = 0;
 
 	if (!mem)
 		start();
 	l = npi_member_link(mem);
 	pe = npi_link_local_peer(l, "fuzz-head", sent, NULL);
 	NP_FUZZ_ASSERT(pe, "out of memory");
+	frames_back = 0;
 	for (unsigned int i = 0; i < MAX_MSGS && in.n; i++) {
 		uint8_t t = np_fuzz_u8(&in);
 		uint8_t e = np_fuzz_u8(&in);
@@ -224,17 +237,19 @@ int np_fuzz_link(const uint8_t *data, size_t size)
 		if ((m.type == NPI_MSG_HELLO || m.type == NPI_MSG_RESET) &&
 		    len > offsetof(struct npi_hello, next))
 			pay[offsetof(struct npi_hello, next)] = 0;
+		frames += m.type == NPI_MSG_FRAME;
 		npi_link_inject(l, pe, &m, pay, len);
-		turn(3);
+		turn(3, 0);
 	}
-	/* the frames on the cards come back (or the member gives up on a
-	 * card that failed) */
-	turn(64);
+	/* the frames on the cards come back (the cards run in their own
+	 * threads), up to 100 ms; dropped ones never do */
+	for (unsigned int i = 0; i < 100 && frames_back < frames; i++)
+		turn(1, 1);
 	{
 		struct npi_msg bye = {.type = NPI_MSG_BYE};
 
 		npi_link_inject(l, pe, &bye, NULL, 0);
-		turn(1);
+		turn(1, 0);
 	}
 	npi_link_drop(l, pe);
 	return 0;

@@ -586,6 +586,18 @@ static void post(struct np_member *m)
 			fault(m, -EPROTO, false, "a malformed frame arrived");
 			return;
 		}
+		if (io.cand > NP_JOB_TOPK_MAX) {
+			char why[128];
+
+			/* the cards' output rows hold NP_JOB_TOPK_MAX */
+			snprintf(why, sizeof(why),
+				 "frame %llu asks for %u candidates a token, "
+				 "at most %u",
+				 (unsigned long long)f->k, io.cand,
+				 NP_JOB_TOPK_MAX);
+			fault(m, -EPROTO, false, why);
+			return;
+		}
 		ret = npi_post_frame(p, (uint32_t)f->k, f->n, f->len, &io, f->x,
 				     &f->nx);
 		if (ret) {
