@@ -551,6 +551,59 @@ static int cards_check(struct np_member *m, uint64_t now)
 	return 0;
 }
 
+/* A frame from upstream, checked as the cards would check it (a card
+ * that refuses a job fails); false with why. */
+static bool frame_ok(const struct np_member *m, const struct mframe *f,
+		     uint32_t opt, char *why, size_t len)
+{
+	const struct np_pipeline *p = m->p;
+	unsigned long long k = (unsigned long long)f->k;
+	uint32_t cand = NP_JOB_ARG_TOPK(opt);
+
+	if (!f->n || f->n > p->frame_tokens) {
+		snprintf(why, len,
+			 "a malformed frame arrived: frame %llu has %u tokens, "
+			 "1..%u fit",
+			 k, f->n, p->frame_tokens);
+		return false;
+	}
+	if (f->len != NP_JOB_ARG_HDR + f->n * (NP_JOB_ARG_TOK + p->dim * 2)) {
+		snprintf(why, len,
+			 "a malformed frame arrived: frame %llu is %u bytes, "
+			 "its %u tokens take %u",
+			 k, f->len, f->n,
+			 NP_JOB_ARG_HDR + f->n * (NP_JOB_ARG_TOK + p->dim * 2));
+		return false;
+	}
+	if (opt != cand) {
+		snprintf(why, len,
+			 "a malformed frame arrived: frame %llu has options "
+			 "%#x, bits 31:8 are reserved (zero)",
+			 k, opt);
+		return false;
+	}
+	if (cand > NP_JOB_TOPK_MAX) {
+		snprintf(why, len,
+			 "a malformed frame arrived: frame %llu asks for %u "
+			 "candidates a token, at most %u",
+			 k, cand, NP_JOB_TOPK_MAX);
+		return false;
+	}
+	for (uint32_t o = 0; o < p->n_out; o++) {
+		const struct np_card_plan *pl = p->st[p->n_layer + o].plan;
+
+		if (cand > pl->vocab_end - pl->vocab_begin) {
+			snprintf(why, len,
+				 "a malformed frame arrived: frame %llu asks "
+				 "for %u candidates a token, output card %u "
+				 "holds %u",
+				 k, cand, o, pl->vocab_end - pl->vocab_begin);
+			return false;
+		}
+	}
+	return true;
+}
+
 static void post(struct np_member *m)
 {
 	struct np_pipeline *p = m->p;
@@ -566,6 +619,7 @@ static void post(struct np_member *m)
 		};
 		uint64_t at = (m->next_post % NPI_LINK_SLOTS) * m->tx_slot;
 		uint32_t opt;
+		char why[160];
 		int ret;
 
 		if (f->state != F_ARRIVED || f->k != m->next_post)
@@ -580,21 +634,7 @@ static void post(struct np_member *m)
 		f->out_len = p->n_out ? (uint32_t)(at - io.out_at[0]) : f->len;
 		if (!p->n_out)
 			io.out_at[0] = at;
-		if (f->n > p->frame_tokens ||
-		    f->len != NP_JOB_ARG_HDR +
-				      f->n * (NP_JOB_ARG_TOK + p->dim * 2)) {
-			fault(m, -EPROTO, false, "a malformed frame arrived");
-			return;
-		}
-		if (io.cand > NP_JOB_TOPK_MAX) {
-			char why[128];
-
-			/* the cards' output rows hold NP_JOB_TOPK_MAX */
-			snprintf(why, sizeof(why),
-				 "frame %llu asks for %u candidates a token, "
-				 "at most %u",
-				 (unsigned long long)f->k, io.cand,
-				 NP_JOB_TOPK_MAX);
+		if (!frame_ok(m, f, opt, why, sizeof(why))) {
 			fault(m, -EPROTO, false, why);
 			return;
 		}
