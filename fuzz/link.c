@@ -26,8 +26,9 @@
  *   12-13    the payload length (taken from the input, up to its end)
  *
  * then the member's loop turns until its frames are back. In the end the
- * head says BYE and goes. A hello's "next" member address is always
- * cleared: the member would connect to it for real.
+ * head says BYE and goes. A hello's "next" member address is cleared
+ * when it is a string (the member would connect to it for real); one
+ * without its NUL is left, for the member to refuse.
  *
  * Invariants: no crash, leak or UB; every HELLO_REPLY the member sends is
  * well formed (a NUL-terminated message, non-empty when the status is an
@@ -233,9 +234,13 @@ int np_fuzz_link(const uint8_t *data, size_t size)
 				       &pos, 4);
 			}
 		}
-		/* the member would connect to the next host for real */
+		/* the member would connect to the next host for real: an
+		 * address it could use (a string) is cleared; one without
+		 * its NUL stays, to be refused */
 		if ((m.type == NPI_MSG_HELLO || m.type == NPI_MSG_RESET) &&
-		    len > offsetof(struct npi_hello, next))
+		    len >= offsetof(struct npi_hello, calib) &&
+		    memchr(pay + offsetof(struct npi_hello, next), 0,
+			   NPI_ADDR_LEN))
 			pay[offsetof(struct npi_hello, next)] = 0;
 		frames += m.type == NPI_MSG_FRAME;
 		npi_link_inject(l, pe, &m, pay, len);

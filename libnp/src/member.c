@@ -263,6 +263,13 @@ static void on_hello(struct np_member *m, struct npi_peer *pe,
 		      NPI_LINK_PROTO, NPK_VERSION, h->proto, h->abi);
 		return;
 	}
+	if (!memchr(h->next, 0, sizeof(h->next))) {
+		reply(m, pe, -EINVAL, 0,
+		      "the next member's address is not a string of at most "
+		      "%u bytes: fix the head",
+		      NPI_ADDR_LEN - 1);
+		return;
+	}
 	if (h->model_hash != m->model_hash) {
 		reply(m, pe, -EINVAL, 0,
 		      "model %s here has hash %016llx, the head's has "
@@ -362,6 +369,13 @@ static void on_reset(struct np_member *m, struct npi_peer *pe,
 
 	if (!m->p || pe != m->head) {
 		reply(m, pe, -ENOENT, 0, "reset without a loaded segment");
+		return;
+	}
+	if (!memchr(h->next, 0, sizeof(h->next))) {
+		reply(m, pe, -EINVAL, 0,
+		      "reset: the next member's address is not a string of at "
+		      "most %u bytes: fix the head",
+		      NPI_ADDR_LEN - 1);
 		return;
 	}
 	frames_drop(m);
