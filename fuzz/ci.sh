@@ -16,7 +16,8 @@
 #
 # Environment:
 #   NP_FUZZ_SECONDS    per harness, default 30
-#   NP_FUZZ_HARNESSES  default "gguf compile emu card quant tok chat cli http"
+#   NP_FUZZ_HARNESSES  default "gguf compile emu card quant tok chat cli http
+#                      link"
 #   NP_FUZZ_KEEP_GOING 1: keep fuzzing after a crash (-fork=1
 #                      -ignore_crashes=1) so one known bug does not end the
 #                      run; any crash still fails it
@@ -29,7 +30,7 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 mode=${1:-fuzz}
 secs=${NP_FUZZ_SECONDS:-30}
-harnesses=${NP_FUZZ_HARNESSES:-"gguf compile emu card quant tok chat cli http"}
+harnesses=${NP_FUZZ_HARNESSES:-"gguf compile emu card quant tok chat cli http link"}
 art=${NP_ARTIFACTS:-/tmp/np-artifacts}
 broot=${NP_BUILD_ROOT:-$root}
 jobs=${NP_JOBS:-2}

@@ -365,6 +365,66 @@ def http_seeds():
     return seeds
 
 
+def link_seeds():
+    """fuzz/link.c: messages from a head to a member, each a 14-byte
+    record (type | 16 for a template payload, epoch or template hello
+    overlay offset / 4, k, a, b, payload length) and its payload."""
+    import struct
+    HELLO, REPLY, FRAME, CREDIT, HB, RESET, FAULT, BYE = range(1, 9)
+    T = 16
+
+    def msg(t, e=1, k=0, a=0, b=0, payload=b""):
+        return struct.pack("<BBHIIH", t, e, k, a, b, len(payload)) + payload
+
+    def u32(v):
+        return struct.pack("<I", v)
+
+    load = msg(HELLO | T, 0)
+    frames = b"".join(msg(FRAME | T, 1, k, 1 + k % 2, 4 * (k % 2))
+                      for k in range(3))
+    seeds = {
+        "hello.bin": load,
+        "hello-frames.bin": load + frames + msg(CREDIT, 1, 0) + msg(HB, 1),
+        "hello-frames-full-logits.bin": load + msg(FRAME | T, 1, 0, 2, 0),
+        "hello-bad-proto.bin": msg(HELLO | T, 0, payload=u32(2)),
+        "hello-bad-abi.bin": msg(HELLO | T, 1, payload=u32(0xffffffff)),
+        "hello-bad-model-hash.bin": msg(HELLO | T, 2, payload=b"\x55" * 8),
+        "hello-bad-plan-hash.bin": msg(HELLO | T, 4, payload=b"\x55" * 8),
+        "hello-bad-precision.bin": msg(HELLO | T, 6, payload=u32(77)),
+        "hello-bad-cards.bin": msg(HELLO | T, 7, payload=u32(0) + u32(9)),
+        "hello-too-many-cards.bin": msg(HELLO | T, 13, payload=u32(99)),
+        "hello-first-past-end.bin": msg(HELLO | T, 12,
+                                        payload=u32(5) + u32(2)),
+        "hello-spare.bin": msg(HELLO | T, 13, payload=u32(0)),
+        "hello-calib.bin": msg(HELLO | T, 17,
+                               payload=u32(5) + b"\0" * 64 + b"Hello"),
+        "hello-calib-len-huge.bin": msg(HELLO | T, 17,
+                                        payload=u32(0xffffffff)),
+        "hello-next-unterminated.bin": msg(HELLO | T, 18, payload=b"A" * 64),
+        "reset-next-unterminated.bin": load + msg(RESET | T, 18,
+                                                  payload=b"1" * 64),
+        "hello-short.bin": msg(HELLO, 1, payload=b"\1" * 100),
+        "reset-unloaded.bin": msg(RESET | T, 0),
+        "reset.bin": load + frames + msg(RESET | T, 0) + frames,
+        "frame-unloaded.bin": msg(FRAME | T, 1, 0, 1),
+        "frame-bad-size.bin": load + msg(FRAME, 1, 0, payload=b"\1" * 100),
+        "frame-too-many-tokens.bin": load + msg(
+            FRAME, 1, 0, payload=u32(99) + u32(0) + b"\0" * 64),
+        "frame-old-epoch.bin": load + msg(FRAME | T, 0, 0, 1),
+        "frame-slot-busy.bin": load + msg(FRAME | T, 1, 0, 1) +
+        msg(FRAME | T, 1, 8, 1),
+        "frame-out-of-order.bin": load + msg(FRAME | T, 1, 5, 1),
+        "frame-topk-huge.bin": load + msg(FRAME | T, 1, 0, 1, 0xff),
+        "credits.bin": load + msg(CREDIT, 1) * 12,
+        "fault-heartbeat-reply.bin": load + msg(FAULT, 1, 0, 0xfffffffb, 1) +
+        msg(HB, 1) + msg(REPLY, 1, payload=b"\0" * 32),
+        "unknown.bin": msg(12, 3, 7, 1, 2, b"x") + msg(0, 0),
+        "bye.bin": load + msg(BYE, 1) + msg(FRAME | T, 1, 0, 1),
+        "empty.bin": b"",
+    }
+    return seeds
+
+
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "corpus")
@@ -373,7 +433,8 @@ def main():
                            ("emu", emu_seeds()), ("card", card_seeds()),
                            ("quant", quant_seeds()),
                            ("tok", tok_seeds()), ("chat", chat_seeds()),
-                           ("http", http_seeds())):
+                           ("http", http_seeds()),
+                           ("link", link_seeds())):
         os.makedirs(os.path.join(root, harness), exist_ok=True)
         for name, data in seeds.items():
             with open(os.path.join(root, harness, name), "wb") as f:

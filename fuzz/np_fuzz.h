@@ -32,6 +32,8 @@ int np_fuzz_chat(const uint8_t *data, size_t size);
 int np_fuzz_cli(const uint8_t *data, size_t size);
 /* npd's HTTP requests, served in-process (fuzz/http.c) */
 int np_fuzz_http(const uint8_t *data, size_t size);
+/* a multi-host pipeline member's host-to-host messages (fuzz/link.c) */
+int np_fuzz_link(const uint8_t *data, size_t size);
 
 #define NP_FUZZ_ASSERT(cond, ...)                                     \
 	do {                                                          \

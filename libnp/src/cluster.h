@@ -61,4 +61,11 @@ int npi_file_hash(const char *path, uint64_t *out);
 /* Every card's plan of c and the shape it was compiled for. */
 uint64_t npi_plan_hash(const struct np_compiled *c);
 
+struct np_member;
+/* One turn of np_member_run's loop (link events, the cards, frames on,
+ * heartbeat), sleeping up to timeout_ms; and the member's link. For a
+ * harness that plays the head in-process (fuzz/link.c). */
+void npi_member_step(struct np_member *m, int timeout_ms);
+struct npi_link *npi_member_link(struct np_member *m);
+
 #endif /* NP_CLUSTER_INT_H */

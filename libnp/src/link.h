@@ -103,4 +103,16 @@ void npi_link_send_free(struct npi_link *l, struct npi_send *s);
  * Callbacks run in here. */
 void npi_link_wait(struct npi_link *l, int timeout_ms, int fd);
 
+/* The host at the other end played in-process (fuzz/link.c): a peer
+ * without an endpoint, whose sends go to sent() and complete at once;
+ * npi_link_inject receives m and its payload from it through the path of
+ * a real eager message (dest, copy, queued for the next npi_link_wait). */
+struct npi_peer *npi_link_local_peer(struct npi_link *l, const char *name,
+				     void (*sent)(void *o,
+						  const struct npi_msg *m,
+						  const void *data, size_t len),
+				     void *o);
+void npi_link_inject(struct npi_link *l, struct npi_peer *pe,
+		     const struct npi_msg *m, const void *data, size_t len);
+
 #endif /* NP_LINK_H */

@@ -96,6 +96,10 @@ struct npi_peer {
 	char name[64];
 	int err;
 	uint64_t heard;
+	/* a local peer (npi_link_local_peer): no endpoint, sends go here */
+	void (*sent)(void *o, const struct npi_msg *m, const void *data,
+		     size_t len);
+	void *sent_o;
 };
 
 struct npi_send {
@@ -246,6 +250,32 @@ static void recv_done(void *req, ucs_status_t st, size_t len, void *user)
 	U.ucp_request_free(req);
 }
 
+/* A message from pe arrives: its event, with the buffer the owner gave
+ * for its payload (dest), or NULL when the owner drops it. */
+static struct event *recv_begin(struct npi_link *l, struct npi_peer *pe,
+				const void *header, size_t len)
+{
+	struct event *e;
+	void *dst = NULL;
+
+	pe->heard = npi_now_ns();
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->pe = pe;
+	memcpy(&e->m, header, sizeof(e->m));
+	if (len) {
+		dst = l->ops->dest(l->opaque, pe, &e->m, len);
+		if (!dst) {
+			free(e);
+			return NULL;
+		}
+	}
+	e->buf = dst;
+	e->len = len;
+	return e;
+}
+
 static ucs_status_t am_cb(void *arg, const void *header, size_t hlen,
 			  void *data, size_t len,
 			  const ucp_am_recv_param_t *prm)
@@ -262,21 +292,10 @@ static ucs_status_t am_cb(void *arg, const void *header, size_t hlen,
 			U.ucp_am_data_release(l->w, data);
 		return UCS_OK;
 	}
-	pe->heard = npi_now_ns();
-	e = calloc(1, sizeof(*e));
+	e = recv_begin(l, pe, header, len);
 	if (!e)
 		goto drop;
-	e->pe = pe;
-	memcpy(&e->m, header, sizeof(e->m));
-	if (len) {
-		dst = l->ops->dest(l->opaque, pe, &e->m, len);
-		if (!dst) {
-			free(e);
-			goto drop;
-		}
-	}
-	e->buf = dst;
-	e->len = len;
+	dst = e->buf;
 	if (len && (prm->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV)) {
 		ucp_request_param_t rp = {
 			.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
@@ -548,7 +567,7 @@ void npi_link_drop(struct npi_link *l, struct npi_peer *pe)
 	if (!pe)
 		return;
 	peer_unlink(l, pe);
-	r = U.ucp_ep_close_nbx(pe->ep, &rp);
+	r = pe->ep ? U.ucp_ep_close_nbx(pe->ep, &rp) : NULL;
 	if (UCS_PTR_IS_PTR(r)) {
 		uint64_t t = npi_now_ns();
 
@@ -643,6 +662,17 @@ int npi_link_send(struct npi_link *l, struct npi_peer *pe,
 		*req = NULL;
 	if (pe->err)
 		return pe->err;
+	if (pe->sent) {
+		/* a local peer takes the message now */
+		pe->sent(pe->sent_o, m, data, len);
+		if (req) {
+			*req = calloc(1, sizeof(**req));
+			if (!*req)
+				return -ENOMEM;
+			(*req)->status = 1;
+		}
+		return 0;
+	}
 	/* a send nobody waits for owns a copy of its payload: the caller's
 	 * may be gone before it completes */
 	s = calloc(1, sizeof(*s) + (req ? 0 : len));
@@ -696,6 +726,38 @@ void npi_link_send_free(struct npi_link *l, struct npi_send *s)
 		return;
 	}
 	free(s);
+}
+
+struct npi_peer *npi_link_local_peer(struct npi_link *l, const char *name,
+				     void (*sent)(void *o,
+						  const struct npi_msg *m,
+						  const void *data, size_t len),
+				     void *o)
+{
+	struct npi_peer *pe = peer_new(l, name);
+
+	if (pe) {
+		pe->sent = sent;
+		pe->sent_o = o;
+	}
+	return pe;
+}
+
+void npi_link_inject(struct npi_link *l, struct npi_peer *pe,
+		     const struct npi_msg *m, const void *data, size_t len)
+{
+	struct event *e;
+
+	if (pe->err)
+		return;
+	/* what am_cb does with an eager message */
+	e = recv_begin(l, pe, m, len);
+	if (!e)
+		return;
+	if (len)
+		memcpy(e->buf, data, len);
+	e->ready = true;
+	queue_event(l, e);
 }
 
 /* Deliver the events whose payloads are in; true if any. */

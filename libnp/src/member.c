@@ -263,6 +263,13 @@ static void on_hello(struct np_member *m, struct npi_peer *pe,
 		      NPI_LINK_PROTO, NPK_VERSION, h->proto, h->abi);
 		return;
 	}
+	if (!memchr(h->next, 0, sizeof(h->next))) {
+		reply(m, pe, -EINVAL, 0,
+		      "the next member's address is not a string of at most "
+		      "%u bytes: fix the head",
+		      NPI_ADDR_LEN - 1);
+		return;
+	}
 	if (h->model_hash != m->model_hash) {
 		reply(m, pe, -EINVAL, 0,
 		      "model %s here has hash %016llx, the head's has "
@@ -362,6 +369,13 @@ static void on_reset(struct np_member *m, struct npi_peer *pe,
 
 	if (!m->p || pe != m->head) {
 		reply(m, pe, -ENOENT, 0, "reset without a loaded segment");
+		return;
+	}
+	if (!memchr(h->next, 0, sizeof(h->next))) {
+		reply(m, pe, -EINVAL, 0,
+		      "reset: the next member's address is not a string of at "
+		      "most %u bytes: fix the head",
+		      NPI_ADDR_LEN - 1);
 		return;
 	}
 	frames_drop(m);
@@ -551,6 +565,59 @@ static int cards_check(struct np_member *m, uint64_t now)
 	return 0;
 }
 
+/* A frame from upstream, checked as the cards would check it (a card
+ * that refuses a job fails); false with why. */
+static bool frame_ok(const struct np_member *m, const struct mframe *f,
+		     uint32_t opt, char *why, size_t len)
+{
+	const struct np_pipeline *p = m->p;
+	unsigned long long k = (unsigned long long)f->k;
+	uint32_t cand = NP_JOB_ARG_TOPK(opt);
+
+	if (!f->n || f->n > p->frame_tokens) {
+		snprintf(why, len,
+			 "a malformed frame arrived: frame %llu has %u tokens, "
+			 "1..%u fit",
+			 k, f->n, p->frame_tokens);
+		return false;
+	}
+	if (f->len != NP_JOB_ARG_HDR + f->n * (NP_JOB_ARG_TOK + p->dim * 2)) {
+		snprintf(why, len,
+			 "a malformed frame arrived: frame %llu is %u bytes, "
+			 "its %u tokens take %u",
+			 k, f->len, f->n,
+			 NP_JOB_ARG_HDR + f->n * (NP_JOB_ARG_TOK + p->dim * 2));
+		return false;
+	}
+	if (opt != cand) {
+		snprintf(why, len,
+			 "a malformed frame arrived: frame %llu has options "
+			 "%#x, bits 31:8 are reserved (zero)",
+			 k, opt);
+		return false;
+	}
+	if (cand > NP_JOB_TOPK_MAX) {
+		snprintf(why, len,
+			 "a malformed frame arrived: frame %llu asks for %u "
+			 "candidates a token, at most %u",
+			 k, cand, NP_JOB_TOPK_MAX);
+		return false;
+	}
+	for (uint32_t o = 0; o < p->n_out; o++) {
+		const struct np_card_plan *pl = p->st[p->n_layer + o].plan;
+
+		if (cand > pl->vocab_end - pl->vocab_begin) {
+			snprintf(why, len,
+				 "a malformed frame arrived: frame %llu asks "
+				 "for %u candidates a token, output card %u "
+				 "holds %u",
+				 k, cand, o, pl->vocab_end - pl->vocab_begin);
+			return false;
+		}
+	}
+	return true;
+}
+
 static void post(struct np_member *m)
 {
 	struct np_pipeline *p = m->p;
@@ -566,6 +633,7 @@ static void post(struct np_member *m)
 		};
 		uint64_t at = (m->next_post % NPI_LINK_SLOTS) * m->tx_slot;
 		uint32_t opt;
+		char why[160];
 		int ret;
 
 		if (f->state != F_ARRIVED || f->k != m->next_post)
@@ -580,10 +648,8 @@ static void post(struct np_member *m)
 		f->out_len = p->n_out ? (uint32_t)(at - io.out_at[0]) : f->len;
 		if (!p->n_out)
 			io.out_at[0] = at;
-		if (f->n > p->frame_tokens ||
-		    f->len != NP_JOB_ARG_HDR +
-				      f->n * (NP_JOB_ARG_TOK + p->dim * 2)) {
-			fault(m, -EPROTO, false, "a malformed frame arrived");
+		if (!frame_ok(m, f, opt, why, sizeof(why))) {
+			fault(m, -EPROTO, false, why);
 			return;
 		}
 		ret = npi_post_frame(p, (uint32_t)f->k, f->n, f->len, &io, f->x,
@@ -729,9 +795,14 @@ int np_member_create(struct np_ctx *ctx, const struct np_member_opts *o,
 	return 0;
 }
 
-int np_member_run(struct np_member *m)
+struct npi_link *npi_member_link(struct np_member *m)
 {
-	while (!__atomic_load_n(&m->stop, __ATOMIC_RELAXED)) {
+	return m->l;
+}
+
+void npi_member_step(struct np_member *m, int timeout_ms)
+{
+	{
 		struct mframe *f = &m->fr[m->next_send % NPI_LINK_SLOTS];
 		uint64_t now, hb;
 
@@ -740,7 +811,7 @@ int np_member_run(struct np_member *m)
 		 * interrupts (np_ctx_fd; np_ctx_process drains them) */
 		bool cards = f->state == F_POSTED;
 
-		npi_link_wait(m->l, NPI_POLL_MS, cards ? m->ctx_fd : m->efd);
+		npi_link_wait(m->l, timeout_ms, cards ? m->ctx_fd : m->efd);
 		if (cards)
 			np_ctx_process(m->ctx);
 		now = npi_now_ns();
@@ -770,6 +841,12 @@ int np_member_run(struct np_member *m)
 			npi_link_send(m->l, m->head, &h, NULL, 0, NULL);
 		}
 	}
+}
+
+int np_member_run(struct np_member *m)
+{
+	while (!__atomic_load_n(&m->stop, __ATOMIC_RELAXED))
+		npi_member_step(m, NPI_POLL_MS);
 	return 0;
 }
 

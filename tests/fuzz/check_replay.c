@@ -25,7 +25,7 @@ static const struct {
 	{"emu", np_fuzz_emu},	  {"card", np_fuzz_card},
 	{"quant", np_fuzz_quant}, {"tok", np_fuzz_tok},
 	{"chat", np_fuzz_chat},	  {"cli", np_fuzz_cli},
-	{"http", np_fuzz_http},
+	{"http", np_fuzz_http},	  {"link", np_fuzz_link},
 };
 
 #define N_HARNESSES (int)(sizeof(harnesses) / sizeof(harnesses[0]))
