@@ -70,7 +70,7 @@ END_TEST
 
 START_TEST(test_summarize)
 {
-	struct np_quality_tok t[200];
+	struct np_quality_tok t[200] = {0};
 	struct np_quality_sum s;
 
 	/* kld i for i = 1..100 in reverse order, every other top agreeing,
