@@ -144,7 +144,7 @@ for t in json.load(sys.stdin)["tests"]:
     wd = props.get("WORKING_DIRECTORY", ".")
     skip = props.get("SKIP_RETURN_CODE", "-")
     print(t["name"], skip, "cd %s && %s" % (shlex.quote(wd), shlex.join(cmd)))
-' "$logs" "--leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99" \
+' "$logs" "--leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --suppressions=$root/fuzz/valgrind.supp" \
 		>"$logs/tests"
 	failed=
 	while read -r name skip cmd; do
