@@ -355,7 +355,7 @@ static int tokenize_parse(struct npt *t, struct tokenize *z, int argc,
 		{"ids-out", required_argument, NULL, 'o'},
 		{0},
 	};
-	int c, ret;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "f:", opts, NULL)) != -1) {
 		switch (c) {
@@ -380,20 +380,7 @@ static int tokenize_parse(struct npt *t, struct tokenize *z, int argc,
 		return npt_usage(t, "model tokenize takes FILE and TEXT (or "
 				    "FILE and -f TEXTFILE)");
 	z->path = argv[optind];
-	if (z->tfile) {
-		ret = npt_read_file(z->tfile, NPT_TEXT_MAX, &z->text, &z->len);
-		if (ret) {
-			npt_err(t, "cannot read text from %s: %s", z->tfile,
-				strerror(-ret));
-			return NPT_EXIT_USAGE;
-		}
-		return NPT_EXIT_OK;
-	}
-	z->text = strdup(argv[optind + 1]);
-	if (!z->text)
-		return NPT_EXIT_DEVERR;
-	z->len = strlen(z->text);
-	return NPT_EXIT_OK;
+	return npt_text_arg(t, z->tfile, argv[optind + 1], &z->text, &z->len);
 }
 
 /* Encode, decode back and compare: NPT_EXIT_FAIL if the text differs. */

@@ -68,22 +68,7 @@ static int greedy_parse(struct npt *t, struct greedy *z, int argc, char **argv)
 		return npt_usage(t, "model greedy takes FILE and PROMPT (or "
 				    "FILE and -f PROMPTFILE)");
 	z->path = argv[optind];
-	if (z->tfile) {
-		int ret = npt_read_file(z->tfile, NPT_TEXT_MAX, &z->text,
-					&z->len);
-
-		if (ret) {
-			npt_err(t, "cannot read the prompt from %s: %s",
-				z->tfile, strerror(-ret));
-			return NPT_EXIT_USAGE;
-		}
-		return NPT_EXIT_OK;
-	}
-	z->text = strdup(argv[optind + 1]);
-	if (!z->text)
-		return NPT_EXIT_DEVERR;
-	z->len = strlen(z->text);
-	return NPT_EXIT_OK;
+	return npt_text_arg(t, z->tfile, argv[optind + 1], &z->text, &z->len);
 }
 
 /* The model, its tokenizer, the prompt's ids and a float reference for

@@ -97,6 +97,10 @@ void npt_sleep(double secs);
 /* Read a whole file ("-": standard input) of at most max bytes into a
  * NUL-terminated malloc()ed buffer. 0, -EFBIG over max, or -errno. */
 int npt_read_file(const char *path, size_t max, char **buf, size_t *len);
+/* The text of a command: the file tfile when given (-f), else arg; into a
+ * malloc'd *text. Returns an exit code, the error reported. */
+int npt_text_arg(struct npt *t, const char *tfile, const char *arg, char **text,
+		 size_t *len);
 
 /* --inject CARD:FAULT: a context card and a fault as np_card_inject()
  * spells it; example is shown in the usage error. */

@@ -121,6 +121,26 @@ double npt_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+int npt_text_arg(struct npt *t, const char *tfile, const char *arg, char **text,
+		 size_t *len)
+{
+	if (tfile) {
+		int ret = npt_read_file(tfile, NPT_TEXT_MAX, text, len);
+
+		if (ret) {
+			npt_err(t, "cannot read text from %s: %s", tfile,
+				strerror(-ret));
+			return NPT_EXIT_USAGE;
+		}
+		return NPT_EXIT_OK;
+	}
+	*text = strdup(arg);
+	if (!*text)
+		return NPT_EXIT_DEVERR;
+	*len = strlen(*text);
+	return NPT_EXIT_OK;
+}
+
 int npt_read_file(const char *path, size_t max, char **buf, size_t *len)
 {
 	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
